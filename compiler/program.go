@@ -1,0 +1,91 @@
+// Package compiler turns a checked nudge program (lang/check.Info) into DuckDB
+// SQL: one set-based query per rule that returns the rule's candidate firings.
+// It owns SQL generation and quoting (one builder, one place where literals
+// become SQL) and nothing else: it does not open databases, apply policies or
+// write the outbox (runtime does), and it never evaluates rows in Go.
+package compiler
+
+import "time"
+
+// Query parameters every rule query takes, as DuckDB named parameters. The
+// SQL always casts them ($now::TIMESTAMP, ...), so callers bind plain Go values
+// with sql.Named.
+const (
+	ParamNow   = "now"    // time.Time: the evaluation instant
+	ParamBrand = "brand"  // string: the only brand the query may read
+	ParamWMSeq = "wm_seq" // int64: trigger rules: highest events.seq seen by the previous run
+	ParamWMNow = "wm_now" // time.Time: trigger rules: the previous run's now
+)
+
+// Program is a compiled program: one query per rule plus the global policies.
+type Program struct {
+	Brand string // from the file's `brand`, "" when absent
+	Rules []*Rule
+	Caps  []Cap
+	Quiet []Quiet
+}
+
+// Rule is one compiled rule.
+//
+// The query returns one row per candidate firing with these leading columns:
+//
+//	member_id   VARCHAR
+//	trigger_seq BIGINT     -- events.seq of the triggering event (A for not-followed-by); NULL for state rules
+//	due_at      TIMESTAMP  -- when the firing became due: the event's ts (A.ts + within for
+//	                          not-followed-by); NULL for state rules
+//
+// followed by one column per entry of Values (v0, v1, ...), the values the
+// condition used, for explanations.
+//
+// Trigger rules consider an event when it is due (due_at <= $now) and was not
+// already considered by the previous run, i.e. NOT (seq <= $wm_seq AND
+// due_at <= $wm_now). On a rule's first run the runtime binds wm_seq =
+// math.MaxInt64 and wm_now = now - lookback, so only events due within the
+// lookback are considered. State rules ignore the watermarks and return every
+// member for whom the condition holds at $now. Limits, dedupe and policies are
+// applied by runtime on top of this query.
+type Rule struct {
+	Name      string
+	Title     string // "" when absent
+	Trigger   bool
+	SQL       string
+	Values    []Value
+	Actions   []Action
+	Limit     *Limit // nil: no limit (trigger rules); state rules default to once ever
+	Priority  int
+	Holdout   float64 // percent 0-100
+	StopAfter int     // 0: never give up
+	File      string  // source file of the rule
+	Line      int
+}
+
+// Value describes one explanation column of a rule query.
+type Value struct {
+	Column string // v0, v1, ...
+	Label  string // the source text of the expression, e.g. "days since last purchased"
+}
+
+// Action is one action of a rule.
+type Action struct {
+	Verb    string // send, tag, untag, notify (the SPEC's "action" field)
+	Kind    string // for send: the send kind (coupon, voucher, ...)
+	Content string // for send: content id; for tag/untag: the tag; for notify: the sink name
+	Channel string // for send
+}
+
+// Limit is a rule's `limit once per member [every D]`.
+type Limit struct {
+	Every time.Duration // 0: once ever
+}
+
+// Cap is `cap CHANNEL to N per D`; Channel "" means all channels.
+type Cap struct {
+	Channel string
+	Count   int
+	Per     time.Duration
+}
+
+// Quiet is `quiet hours FROM to TO`, minutes after midnight; may wrap midnight.
+type Quiet struct {
+	From, To int
+}

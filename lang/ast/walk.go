@@ -1,0 +1,147 @@
+package ast
+
+// Inspect traverses the tree rooted at n in depth-first order, calling f for
+// each node; if f returns false, the node's children are skipped. Nil children
+// are not visited.
+func Inspect(n Node, f func(Node) bool) {
+	if n == nil || isNilNode(n) || !f(n) {
+		return
+	}
+	visit := func(c Node) { Inspect(c, f) }
+	switch n := n.(type) {
+	case *File:
+		for _, d := range n.Decls {
+			visit(d)
+		}
+	case *BrandDecl:
+		visit(n.Name)
+	case *ImportDecl:
+		visit(n.Path)
+	case *SegmentDecl:
+		visit(n.Name)
+		visit(n.Title)
+		visit(n.Cond)
+	case *RuleDecl:
+		visit(n.Name)
+		visit(n.Title)
+		visit(n.Cond)
+		for _, a := range n.Actions {
+			visit(a)
+		}
+		for _, o := range n.Options {
+			visit(o)
+		}
+	case *CapDecl:
+		visit(n.Channel)
+		visit(n.Count)
+		visit(n.Per)
+	case *QuietDecl:
+		visit(n.From)
+		visit(n.To)
+	case *EventDecl:
+		visit(n.Name)
+		for _, fd := range n.Fields {
+			visit(fd)
+		}
+	case *MemberDecl:
+		for _, fd := range n.Fields {
+			visit(fd)
+		}
+	case *FieldDecl:
+		visit(n.Name)
+		visit(n.Type)
+	case *Action:
+		visit(n.SendKind)
+		visit(n.Value)
+		visit(n.Channel)
+	case *LimitOption:
+		visit(n.Every)
+	case *PriorityOption:
+		visit(n.Value)
+	case *HoldoutOption:
+		visit(n.Percent)
+	case *StopAfterOption:
+		visit(n.Count)
+	case *BinaryExpr:
+		visit(n.X)
+		visit(n.Y)
+	case *NotExpr:
+		visit(n.X)
+	case *ParenExpr:
+		visit(n.X)
+	case *BetweenExpr:
+		visit(n.X)
+		visit(n.Lo)
+		visit(n.Hi)
+	case *InExpr:
+		visit(n.X)
+		for _, e := range n.List {
+			visit(e)
+		}
+	case *IsNullExpr:
+		visit(n.X)
+	case *EventRef:
+		visit(n.Event)
+		for _, flt := range n.Filters {
+			visit(flt)
+		}
+	case *EventAtom:
+		visit(n.Ref)
+		visit(n.Quant)
+		visit(n.Window)
+	case *FollowedAtom:
+		visit(n.First)
+		visit(n.Second)
+		visit(n.Matching)
+		visit(n.Within)
+	case *TaggedExpr:
+		visit(n.Tag)
+	case *MemberField:
+		visit(n.Field)
+	case *CallExpr:
+		visit(n.Func)
+		for _, a := range n.Args {
+			visit(a)
+		}
+	case *AggExpr:
+		visit(n.Ref)
+		visit(n.Field)
+		visit(n.Window)
+	case *DaysSinceExpr:
+		visit(n.Ref)
+	case *DurationLit:
+		visit(n.N)
+	case *PrepFilter:
+		visit(n.Field)
+		visit(n.Value)
+	case *WhereFilter:
+		visit(n.Cond)
+	case *Quantifier:
+		visit(n.N)
+	case *Window:
+		visit(n.Dur)
+	}
+}
+
+// isNilNode reports whether n is a typed nil pointer wrapped in an interface.
+func isNilNode(n Node) bool {
+	switch n := n.(type) {
+	case *Ident:
+		return n == nil
+	case *StringLit:
+		return n == nil
+	case *NumberLit:
+		return n == nil
+	case *DurationLit:
+		return n == nil
+	case *ClockLit:
+		return n == nil
+	case *Quantifier:
+		return n == nil
+	case *Window:
+		return n == nil
+	case *EventRef:
+		return n == nil
+	}
+	return false
+}

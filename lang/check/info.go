@@ -1,0 +1,161 @@
+// Package check resolves names and types in parsed nudge files. It is the
+// second phase (parse -> check -> compile -> run): given the parsed files of a
+// program and an Env of predeclared things (stdlib modules' declarations and
+// functions, handed in by the caller: lang never imports stdlib), it returns an
+// Info describing what every name means and what every expression's type is,
+// plus diagnostics. It never mutates the AST and never produces SQL.
+package check
+
+import (
+	"nudge/lang/ast"
+	"nudge/lang/diag"
+)
+
+// Type is the type of a nudge expression.
+type Type int
+
+// Types.
+const (
+	Invalid   Type = iota // after an error; suppresses cascades
+	Bool                  // conditions
+	Number                // DECIMAL/DOUBLE/INTEGER
+	Text                  // VARCHAR
+	Duration              // 3 days
+	Date                  // DATE
+	Timestamp             // TIMESTAMP
+)
+
+func (t Type) String() string {
+	return [...]string{"invalid", "bool", "number", "text", "duration", "date", "timestamp"}[t]
+}
+
+// ParseType maps a declaration type name (text, number, bool, date,
+// timestamp) to a Type; ok is false for an unknown name.
+func ParseType(name string) (t Type, ok bool) {
+	switch name {
+	case "text":
+		return Text, true
+	case "number":
+		return Number, true
+	case "bool":
+		return Bool, true
+	case "date":
+		return Date, true
+	case "timestamp":
+		return Timestamp, true
+	}
+	return Invalid, false
+}
+
+// Field is a typed field of an event type or of members.
+type Field struct {
+	Name string
+	Type Type
+	// Column is the physical column in events/members when the field is one
+	// of the fixed columns of SPEC §6 (store, sku, amount, city, ...); empty
+	// when the field lives in events.props / members.attrs JSON.
+	Column string
+	Decl   diag.Span // where it was declared (zero for built-in columns)
+}
+
+// EventType is a declared event type.
+type EventType struct {
+	Name   string
+	Fields map[string]*Field // includes the built-in columns (ts, store, sku, ...)
+	Decl   diag.Span
+}
+
+// Function is a predeclared function such as birthday_in(DURATION). The
+// compiler maps it to SQL through the SQL template the stdlib provides.
+type Function struct {
+	Name   string
+	Params []Type
+	Result Type
+	// SQL is a template: "{0}", "{1}"... are the compiled arguments,
+	// "{member}" the current member alias, "{now}" the now expression and
+	// "{brand}" the brand parameter, e.g. "nudge_birthday_in({member}.birthday, {now}, {0})".
+	SQL string
+	Doc string
+}
+
+// Env holds what a program can refer to without declaring it: functions, and
+// the parsed files of stdlib modules available to `import`. lang/check does
+// not know which modules exist; the caller (stdlib) provides them.
+type Env struct {
+	Functions map[string]*Function
+	// Import returns the parsed module for `import "name"`, or ok=false when
+	// no such module exists. Modules may declare events, members, segments.
+	Import func(name string) (file *ast.File, ok bool)
+	// Channels are the known channels (sms, email, app_push, wechat, phone);
+	// a cap or send on another channel is a warning.
+	Channels []string
+}
+
+// RefKind says what an identifier resolved to.
+type RefKind int
+
+// Reference kinds.
+const (
+	RefSegment    RefKind = iota // a segment name used as a condition
+	RefEventField                // a field of the current event (inside where / aggregates)
+	RefMemberField               // member.x
+	RefFunction                  // function name of a CallExpr
+	RefEvent                     // event type name of an EventRef
+)
+
+// Ref is what one identifier means.
+type Ref struct {
+	Kind    RefKind
+	Segment *ast.SegmentDecl // RefSegment
+	Event   *EventType       // RefEventField, RefEvent: the event type
+	Field   *Field           // RefEventField, RefMemberField
+	Func    *Function        // RefFunction
+}
+
+// Rule is the checked view of one rule.
+type Rule struct {
+	Decl *ast.RuleDecl
+	// Trigger is true when the condition contains a windowless event atom or
+	// a not-followed-by atom (SPEC §5).
+	Trigger bool
+	// TriggerAtoms are the *ast.EventAtom (windowless) and *ast.FollowedAtom
+	// nodes of the condition, after inlining segments, in source order.
+	TriggerAtoms []ast.Expr
+	// Limit is the rule's `limit` option, nil when absent.
+	Limit *ast.LimitOption
+	// Priority, HoldoutPercent, StopAfter are the options' values (0 when absent).
+	Priority       int
+	HoldoutPercent float64
+	StopAfter      int
+}
+
+// Cap is a checked `cap` declaration.
+type Cap struct {
+	Decl    *ast.CapDecl
+	Channel string // "" for all
+	Count   int
+	Minutes int64 // length of the cap period in minutes (months = 30 days, years = 365 days)
+}
+
+// Quiet is a checked `quiet hours` declaration, in minutes after midnight.
+type Quiet struct {
+	Decl     *ast.QuietDecl
+	From, To int
+}
+
+// Info is the result of checking a program (the user's files plus the
+// modules they import).
+type Info struct {
+	Brand    string                  // from `brand`, "" when absent
+	Events   map[string]*EventType   // all declared event types
+	Members  map[string]*Field       // member columns (built-in + declared)
+	Segments map[string]*ast.SegmentDecl
+	Rules    []*Rule // in source order (files in the given order)
+	Caps     []*Cap
+	Quiet    []*Quiet
+	// Types records the type of every expression.
+	Types map[ast.Expr]Type
+	// Refs records what every resolved identifier means (segment references,
+	// event fields, member fields, functions, event type names).
+	Refs map[*ast.Ident]*Ref
+}
