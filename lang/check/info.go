@@ -96,11 +96,11 @@ type RefKind int
 
 // Reference kinds.
 const (
-	RefSegment    RefKind = iota // a segment name used as a condition
-	RefEventField                // a field of the current event (inside where / aggregates)
-	RefMemberField               // member.x
-	RefFunction                  // function name of a CallExpr
-	RefEvent                     // event type name of an EventRef
+	RefSegment     RefKind = iota // a segment name used as a condition
+	RefEventField                 // a field of the current event (inside where / aggregates)
+	RefMemberField                // member.x
+	RefFunction                   // function name of a CallExpr
+	RefEvent                      // event type name of an EventRef
 )
 
 // Ref is what one identifier means.
@@ -146,9 +146,9 @@ type Quiet struct {
 // Info is the result of checking a program (the user's files plus the
 // modules they import).
 type Info struct {
-	Brand    string                  // from `brand`, "" when absent
-	Events   map[string]*EventType   // all declared event types
-	Members  map[string]*Field       // member columns (built-in + declared)
+	Brand    string                // from `brand`, "" when absent
+	Events   map[string]*EventType // all declared event types
+	Members  map[string]*Field     // member columns (built-in + declared)
 	Segments map[string]*ast.SegmentDecl
 	Rules    []*Rule // in source order (files in the given order)
 	Caps     []*Cap
