@@ -393,13 +393,15 @@ type DateLit struct {
 	Day     int
 	Hour    int
 	Minute  int
+	Second  int // 0 unless written as HH:MM:SS
 	HasTime bool
 }
 
-// ClockLit is a time of day `22:00`.
+// ClockLit is a time of day `22:00` (or `22:00:30`).
 type ClockLit struct {
 	Span
 	Hour, Minute int
+	Second       int // 0 unless written as HH:MM:SS
 }
 
 // BoolLit is `true` or `false`.

@@ -86,6 +86,13 @@ type Env struct {
 	// Import returns the parsed module for `import "name"`, or ok=false when
 	// no such module exists. Modules may declare events, members, segments.
 	Import func(name string) (file *ast.File, ok bool)
+	// Modules lists the names Import accepts, for "did you mean" suggestions
+	// and for hints such as `add import "crm"` on an unknown event type.
+	Modules []string
+	// SourceOf returns the text of a module file by the file name its
+	// diagnostics carry (e.g. "stdlib/crm.nudge"), so that they render with
+	// their source line; optional.
+	SourceOf func(file string) ([]byte, bool)
 	// Channels are the known channels (sms, email, app_push, wechat, phone);
 	// a cap or send on another channel is a warning.
 	Channels []string
@@ -119,7 +126,10 @@ type Rule struct {
 	// a not-followed-by atom (SPEC §5).
 	Trigger bool
 	// TriggerAtoms are the *ast.EventAtom (windowless) and *ast.FollowedAtom
-	// nodes of the condition, after inlining segments, in source order.
+	// nodes of the condition, after inlining segments, in source order. A
+	// bare event name with no filters (`if queued then ...`) is parsed as an
+	// *ast.Ident; when Refs gives it Kind RefEvent it is a trigger atom too and
+	// appears here as that *ast.Ident.
 	TriggerAtoms []ast.Expr
 	// Limit is the rule's `limit` option, nil when absent.
 	Limit *ast.LimitOption

@@ -1,0 +1,38 @@
+# The index of how to work on nudge. A newcomer needs two targets:
+#   make demo   build, generate demo data, run the example rules, show what fired
+#   make test   every test (unit, golden, property, script tests) and rule checks
+GO      ?= go
+BIN     := bin/nudge
+DEMO_DB ?= demo.duckdb
+MEMBERS ?= 200000
+FUZZTIME ?= 60s
+
+.PHONY: all build demo test bench fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/nudge
+
+demo: build
+	rm -f $(DEMO_DB) $(DEMO_DB).wal
+	./$(BIN) demo --db $(DEMO_DB) --members $(MEMBERS)
+
+test: build lint
+	$(GO) test -count=1 ./...
+	./$(BIN) check examples/
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lang/parser
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./lang
+
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin $(DEMO_DB) $(DEMO_DB).wal

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"nudge/repl"
+)
+
+func newReplCmd(s *streams) *cobra.Command {
+	var dbPath, nowFlag, brand string
+	c := &cobra.Command{
+		Use:   "repl [--db F] [--now TS] [PATH...]",
+		Short: "Explore audiences interactively (line mode when stdin is not a terminal)",
+		RunE: func(c *cobra.Command, args []string) error {
+			var now *time.Time
+			if nowFlag != "" {
+				t, err := parseTimestamp("now", nowFlag)
+				if err != nil {
+					return err
+				}
+				now = &t
+			}
+			err := repl.Run(c.Context(), repl.Config{DBPath: dbPath, Paths: args, In: s.in, Out: s.out, Now: now, Brand: brand})
+			if err != nil {
+				return problemError("%v", err)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	c.Flags().StringVar(&nowFlag, "now", "", "evaluation time for conditions (default: wall clock)")
+	c.Flags().StringVar(&brand, "brand", "", "brand to explore when the rule files name none")
+	return c
+}

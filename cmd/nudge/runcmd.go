@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"nudge/compiler"
+	nrt "nudge/runtime"
+)
+
+// statusOrder is the order statuses appear in summary tables.
+var statusOrder = []string{"pending", "scheduled", "sent", "failed", "held_out", "no_consent", "capped", "gave_up", "applied"}
+
+func newRunCmd(s *streams) *cobra.Command {
+	var (
+		dbPath, nowFlag, output, brand string
+		sinks                          []string
+		dryRun                         bool
+		lookback, watch, budget        time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "run [--db F] [--now TS] [--dry-run] [--output text|jsonl] [--sink SPEC]... PATH...",
+		Short: "Run one tick: evaluate rules, apply policies, write the outbox, dispatch",
+		Long: `run evaluates every rule at --now (default: the wall clock), applies limits and
+the policies (holdout, consent, stop-after-unanswered, caps, quiet hours),
+records every decision in the outbox in one transaction and then dispatches
+due sends to the sinks (jsonl:PATH, webhook:URL). Without --sink sends stay
+pending. --watch INTERVAL repeats ticks until interrupted.`,
+		Args: needArgs(1, "PATH"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if output != "text" && output != "jsonl" {
+				return usageError("--output: unknown format %q; use text or jsonl", output)
+			}
+			if nowFlag != "" && watch > 0 {
+				return usageError("--now and --watch cannot be combined: a watch loop follows the wall clock")
+			}
+			now, err := nowOrWallClock(nowFlag)
+			if err != nil {
+				return err
+			}
+			var ss []nrt.Sink
+			for _, spec := range sinks {
+				sk, err := nrt.ParseSink(spec)
+				if err != nil {
+					return usageError("--sink: %v", err)
+				}
+				defer sk.Close()
+				ss = append(ss, sk)
+			}
+			prog, err := compileProgram(s, args)
+			if err != nil {
+				return err
+			}
+			db, err := nrt.Open(c.Context(), dbPath)
+			if err != nil {
+				return problemError("%v", err)
+			}
+			defer db.Close()
+			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget}
+			tick := func(ctx context.Context) error {
+				res, err := db.Run(ctx, prog, opts)
+				if err != nil {
+					return err
+				}
+				return printRun(s.out, output, prog, res)
+			}
+			if watch <= 0 {
+				if err := tick(c.Context()); err != nil {
+					return problemError("%v", err)
+				}
+				return nil
+			}
+			return watchTicks(c.Context(), s, watch, func(ctx context.Context) error {
+				opts.Now, _ = nowOrWallClock("")
+				return tick(ctx)
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
+	f.BoolVar(&dryRun, "dry-run", false, "evaluate and print decisions, write nothing")
+	f.StringVar(&output, "output", "text", "output format: text (summary per rule) or jsonl (one decision per line)")
+	f.StringArrayVar(&sinks, "sink", nil, "dispatch sends to jsonl:PATH or webhook:URL (repeatable; NAME=webhook:URL for notify)")
+	f.StringVar(&brand, "brand", "", "brand to run for (required when the database holds several and the rules name none)")
+	f.DurationVar(&lookback, "lookback", 24*time.Hour, "on a rule's first run, consider trigger events this far back")
+	f.DurationVar(&watch, "watch", 0, "run ticks every INTERVAL until interrupted (SIGINT/SIGTERM)")
+	f.DurationVar(&budget, "dispatch-budget", 0, "upper bound on dispatch time per tick (default 30s)")
+	return c
+}
+
+// watchTicks runs tick every interval until ctx ends; a failed tick is
+// reported and the loop goes on.
+func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick func(context.Context) error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := tick(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintf(s.err, "nudge: tick failed: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(s.err, "nudge: stopped")
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// printRun prints a tick's result: jsonl decisions or a text summary.
+func printRun(w io.Writer, output string, prog *compiler.Program, res *nrt.RunResult) error {
+	if output == "jsonl" {
+		enc := json.NewEncoder(w)
+		for _, d := range res.Decisions {
+			if err := enc.Encode(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	mode := "run"
+	if res.DryRun {
+		mode = "dry run"
+	}
+	fmt.Fprintf(w, "%s at %s for brand %s\n", mode, formatTimestamp(res.Now), res.Brand)
+	printSummary(w, prog, res.Rules)
+	if d := res.Dispatch; d.Attempted > 0 || d.Sent > 0 || d.Failed > 0 {
+		fmt.Fprintf(w, "dispatched: %d sent, %d failed\n", d.Sent, d.Failed)
+	}
+	return nil
+}
+
+// printSummary writes the per-rule table of decisions by status.
+func printSummary(w io.Writer, prog *compiler.Program, rules []nrt.RuleSummary) {
+	used := map[string]bool{}
+	for _, r := range rules {
+		for st, n := range r.Statuses {
+			if n > 0 {
+				used[st] = true
+			}
+		}
+	}
+	var cols []string
+	for _, st := range statusOrder {
+		if used[st] {
+			cols = append(cols, st)
+			delete(used, st)
+		}
+	}
+	var rest []string
+	for st := range used {
+		rest = append(rest, st)
+	}
+	sort.Strings(rest)
+	cols = append(cols, rest...)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "rule\tkind\tfirings\t%s\t\n", strings.Join(cols, "\t"))
+	var total int64
+	for _, r := range rules {
+		kind := "state"
+		if r.Trigger {
+			kind = "trigger"
+		}
+		row := []string{r.Rule, kind, fmt.Sprint(r.Firings)}
+		for _, st := range cols {
+			row = append(row, fmt.Sprint(r.Statuses[st]))
+		}
+		total += r.Firings
+		fmt.Fprintf(tw, "%s\t\n", strings.Join(row, "\t"))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d rule(s), %d firing(s)\n", len(rules), total)
+}

@@ -1,0 +1,584 @@
+package compiler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"nudge/lang/ast"
+	"nudge/lang/check"
+	"nudge/lang/diag"
+)
+
+// diagCode is the code of every diagnostic the compiler reports.
+const diagCode = "compile"
+
+// Compile translates a checked program into one query per rule. Rules that
+// cannot be compiled are left out of the Program and reported in the list;
+// the compiler never panics on a program the checker accepted.
+//
+// The passes, in order, per rule: find the trigger atoms, build the candidate
+// events of a trigger rule, translate the condition (collecting per-member
+// aggregates into one GROUP BY per event type), collect the explanation
+// values, then assemble the statement.
+func Compile(info *check.Info) (*Program, diag.List) {
+	var diags diag.List
+	p := &Program{Brand: info.Brand}
+	for _, r := range info.Rules {
+		if rule := compileRule(info, r, &diags); rule != nil {
+			p.Rules = append(p.Rules, rule)
+		}
+	}
+	for _, c := range info.Caps {
+		p.Caps = append(p.Caps, Cap{Channel: c.Channel, Count: c.Count, Per: time.Duration(c.Minutes) * time.Minute})
+	}
+	for _, q := range info.Quiet {
+		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To})
+	}
+	return p, diags
+}
+
+// Audience is the compiled form of a state condition for the REPL: the
+// members for whom the condition holds at $now.
+//
+// The query takes the parameters now and brand and returns member_id followed
+// by one column per entry of Values (the aggregates, member fields and
+// function values the condition used).
+type Audience struct {
+	SQL    string
+	Values []Value
+}
+
+// CompileCondition compiles a state condition (one that was checked against
+// info, for example typed at the REPL) into an audience query. A condition
+// with a trigger atom (a windowless event) has no audience and is reported.
+func CompileCondition(info *check.Info, cond ast.Expr) (*Audience, diag.List) {
+	var diags diag.List
+	rc := newRuleCompiler(info, &diags)
+	var trig []ast.Node
+	rc.walkCond(cond, func(n ast.Node) {
+		switch n := n.(type) {
+		case *ast.EventAtom:
+			if n.IsTrigger() {
+				trig = append(trig, n)
+			}
+		case *ast.FollowedAtom:
+			trig = append(trig, n)
+		case *ast.Ident:
+			if rc.isBareEvent(n) {
+				trig = append(trig, n)
+			}
+		}
+	})
+	for _, t := range trig {
+		rc.errorf(t, "%q is a trigger (a windowless event): it has no audience at one instant; add a window such as `in last 7 days` or `ever`", label(t))
+	}
+	if len(trig) > 0 {
+		return nil, diags
+	}
+	s := &scope{member: "m", memberID: "m.member_id", top: true}
+	where := append([]string{"m.brand = " + brandSQL}, rc.conjuncts(cond, s)...)
+	vals := rc.values(cond, s)
+	q := &selectStmt{from: "members m", where: where}
+	q.cols = append(q.cols, "m.member_id")
+	q.cols = append(q.cols, vals.cols...)
+	q.with = rc.statsCTEs()
+	q.joins = rc.statsJoins("m")
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return &Audience{SQL: q.String(), Values: vals.values}, diags
+}
+
+func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
+	d := r.Decl
+	before := len(*diags)
+	rc := newRuleCompiler(info, diags)
+	out := &Rule{
+		Name:      d.Name.Name,
+		Trigger:   r.Trigger,
+		Priority:  r.Priority,
+		Holdout:   r.HoldoutPercent,
+		StopAfter: r.StopAfter,
+		File:      d.Span.File,
+		Line:      d.Span.Start.Line,
+	}
+	if d.Title != nil {
+		out.Title = d.Title.Value
+	}
+	for _, a := range d.Actions {
+		act := Action{Verb: a.Kind.String()}
+		if a.SendKind != nil {
+			act.Kind = a.SendKind.Name
+		}
+		if a.Value != nil {
+			act.Content = a.Value.Value
+		}
+		if a.Channel != nil {
+			act.Channel = a.Channel.Name
+		}
+		out.Actions = append(out.Actions, act)
+	}
+	if r.Limit != nil {
+		out.Limit = &Limit{}
+		if r.Limit.Every != nil {
+			out.Limit.Every = durationOf(r.Limit.Every)
+		}
+	}
+	if r.Trigger {
+		out.SQL = rc.triggerQuery(r, out)
+	} else {
+		out.SQL = rc.stateQuery(d.Cond, out)
+	}
+	for _, dg := range (*diags)[before:] {
+		if dg.Severity == diag.Error {
+			return nil
+		}
+	}
+	return out
+}
+
+// durationOf converts a duration literal to a Go duration for limits: months
+// count as 30 days and years as 365 days, as caps do.
+func durationOf(d *ast.DurationLit) time.Duration {
+	unit := map[ast.Unit]time.Duration{
+		ast.Minute: time.Minute, ast.Hour: time.Hour, ast.Day: 24 * time.Hour,
+		ast.Week: 7 * 24 * time.Hour, ast.Month: 30 * 24 * time.Hour, ast.Year: 365 * 24 * time.Hour,
+	}[d.Unit]
+	return time.Duration(durationCount(d) * float64(unit))
+}
+
+// ruleCompiler holds the state of compiling one rule (or one REPL condition).
+type ruleCompiler struct {
+	info   *check.Info
+	diags  *diag.List
+	nAlias int
+
+	// Per-member aggregates, one GROUP BY per event type.
+	stats       []*statsCTE
+	statsByType map[string]*statsCTE
+	// restrictStats limits the aggregates to the candidates' members (trigger rules).
+	restrictStats bool
+
+	// Trigger atoms: index by node; candFilters records, for a rule with a
+	// single trigger atom, the filters its candidate CTE already applied.
+	atomIndex  map[ast.Expr]int
+	nAtoms     int
+	candPushed map[ast.Node]bool
+
+	inlining map[*ast.SegmentDecl]bool
+}
+
+func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
+	return &ruleCompiler{
+		info:        info,
+		diags:       diags,
+		statsByType: map[string]*statsCTE{},
+		atomIndex:   map[ast.Expr]int{},
+		candPushed:  map[ast.Node]bool{},
+		inlining:    map[*ast.SegmentDecl]bool{},
+	}
+}
+
+func (rc *ruleCompiler) errorf(n ast.Node, format string, args ...any) {
+	rc.diags.Errorf(n.Pos(), diagCode, format, args...)
+}
+
+// newAlias returns a fresh alias for a correlated events scan.
+func (rc *ruleCompiler) newAlias() string {
+	rc.nAlias++
+	return fmt.Sprintf("e%d", rc.nAlias)
+}
+
+// scope says what names mean where an expression is compiled.
+type scope struct {
+	ev       string           // alias of the current event (bare field names), "" when none
+	evType   *check.EventType // its type
+	member   string           // alias of the member row, "" when none
+	memberID string           // SQL of the current member's id
+	cand     string           // alias of the candidate (triggering) event in trigger rules
+	top      bool             // in the rule's final query: per-member aggregates may use the GROUP BY CTEs
+}
+
+// inner returns the scope of the filters of an event scanned as alias.
+func (s *scope) inner(alias string, et *check.EventType) *scope {
+	return &scope{ev: alias, evType: et, member: s.member, memberID: s.memberID, cand: s.cand}
+}
+
+// ---- statements ----
+
+// stateQuery builds the query of a state rule.
+func (rc *ruleCompiler) stateQuery(cond ast.Expr, out *Rule) string {
+	s := &scope{member: "m", memberID: "m.member_id", top: true}
+	where := append([]string{"m.brand = " + brandSQL}, rc.conjuncts(cond, s)...)
+	vals := rc.values(cond, s)
+	out.Values = vals.values
+	q := &selectStmt{from: "members m", where: where}
+	q.cols = append(q.cols, "m.member_id", "NULL::BIGINT AS trigger_seq", "NULL::TIMESTAMP AS due_at")
+	q.cols = append(q.cols, vals.cols...)
+	q.with = rc.statsCTEs()
+	q.joins = rc.statsJoins("m")
+	return q.String()
+}
+
+// triggerQuery builds the query of a trigger rule.
+func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
+	var atoms []ast.Expr
+	for _, a := range r.TriggerAtoms {
+		if _, dup := rc.atomIndex[a]; dup {
+			continue
+		}
+		rc.atomIndex[a] = len(atoms)
+		atoms = append(atoms, a)
+	}
+	rc.nAtoms = len(atoms)
+	if len(atoms) == 0 {
+		rc.errorf(r.Decl.Cond, "rule %s is a trigger rule without a trigger event", r.Decl.Name.Name)
+		return ""
+	}
+	rc.restrictStats = true
+	var ctes []cte
+	if len(atoms) == 1 {
+		ctes = append(ctes, rc.candidateCTE("cand", atoms[0], true))
+	} else {
+		var union []string
+		for i, a := range atoms {
+			name := fmt.Sprintf("cand_%d", i)
+			ctes = append(ctes, rc.candidateCTE(name, a, false))
+			union = append(union, "SELECT * FROM "+name)
+		}
+		ctes = append(ctes, cte{
+			name:    "cand",
+			comment: "every candidate event once",
+			body:    strings.Join(union, "\nUNION\n"),
+		})
+	}
+	s := &scope{member: "m", memberID: "c.member_id", cand: "c", top: true}
+	where := rc.conjuncts(r.Decl.Cond, s)
+	vals := rc.values(r.Decl.Cond, s)
+	out.Values = vals.values
+	q := &selectStmt{from: "cand c"}
+	q.cols = append(q.cols, "c.member_id", "c.seq AS trigger_seq", "c.due_at")
+	q.cols = append(q.cols, vals.cols...)
+	q.with = append(ctes, rc.statsCTEs()...)
+	q.joins = append([]string{"JOIN members m ON m.member_id = c.member_id AND m.brand = " + brandSQL}, rc.statsJoins("c")...)
+	q.where = where
+	return q.String()
+}
+
+// candidateCTE selects the events that may trigger atom: of its type, due at
+// $now and not considered by an earlier run. With single set, the atom's
+// simple filters are applied here (and not again in the final WHERE).
+func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) cte {
+	var ref *ast.EventRef
+	due := "e.ts"
+	switch a := atom.(type) {
+	case *ast.EventAtom, *ast.Ident:
+		ref = triggerRef(a)
+	case *ast.FollowedAtom:
+		ref = a.First
+		due = "(e.ts + " + rc.interval(a.Within) + ")"
+	default:
+		rc.errorf(atom, "unsupported trigger %q", label(atom))
+		return cte{name: name, body: "SELECT * FROM events WHERE false"}
+	}
+	et := rc.eventType(ref)
+	where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quote(ref.Event, eventName(et, ref))}
+	inner := &scope{ev: "e", evType: et}
+	for _, p := range filterParts(ref.Filters) {
+		if rc.partSimple(p) {
+			where = append(where, rc.filterPart(p, inner))
+			if single {
+				rc.candPushed[p] = true
+			}
+		}
+	}
+	where = append(where,
+		due+" <= "+nowSQL,
+		"NOT (e.seq <= "+wmSeqSQL+" AND "+due+" <= "+wmNowSQL+")")
+	body := "SELECT e.*, " + due + " AS due_at\nFROM events e\nWHERE " + whereList("", where)
+	return cte{name: name, comment: "candidates: " + label(atom), body: body}
+}
+
+// ---- per-member aggregates ----
+
+// statsCTE is one GROUP BY member_id over the events of one type, holding
+// every per-member aggregate of the rule over that type as a FILTER column.
+type statsCTE struct {
+	name  string
+	event *check.EventType
+	cols  []string
+	byKey map[string]string
+}
+
+func (rc *ruleCompiler) statsFor(et *check.EventType) *statsCTE {
+	if st, ok := rc.statsByType[et.Name]; ok {
+		return st
+	}
+	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, byKey: map[string]string{}}
+	rc.stats = append(rc.stats, st)
+	rc.statsByType[et.Name] = st
+	return st
+}
+
+// column returns the column computing agg, adding it when new.
+func (st *statsCTE) column(agg string) string {
+	if c, ok := st.byKey[agg]; ok {
+		return c
+	}
+	c := fmt.Sprintf("a%d", len(st.cols))
+	st.cols = append(st.cols, agg+" AS "+c)
+	st.byKey[agg] = c
+	return c
+}
+
+func (rc *ruleCompiler) statsCTEs() []cte {
+	var out []cte
+	for _, st := range rc.stats {
+		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + nowSQL}
+		if rc.restrictStats {
+			where = append(where, "e.member_id IN (SELECT member_id FROM cand)")
+		}
+		body := "SELECT e.member_id,\n       " + strings.Join(st.cols, ",\n       ") +
+			"\nFROM events e\nWHERE " + whereList("", where) + "\nGROUP BY e.member_id"
+		out = append(out, cte{name: st.name, comment: "per-member aggregates of " + st.event.Name + " events", body: body})
+	}
+	return out
+}
+
+func (rc *ruleCompiler) statsJoins(alias string) []string {
+	var out []string
+	for _, st := range rc.stats {
+		out = append(out, fmt.Sprintf("LEFT JOIN %s ON %s.member_id = %s.member_id", st.name, st.name, alias))
+	}
+	return out
+}
+
+// aggKind is what an aggregate computes over the matching events.
+type aggKind int
+
+const (
+	aggCount      aggKind = iota // count(*)
+	aggCountField                // count(field): non-NULL values
+	aggSum
+	aggAvg
+	aggMin
+	aggMax
+	aggLastTS  // max(ts)
+	aggFirstTS // min(ts)
+)
+
+// aggregate returns the SQL value of an aggregate over the current member's
+// events matching ref and win. Counts are never NULL; the others are NULL
+// when no event matches.
+func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Ident, win *ast.Window, s *scope) string {
+	et := rc.eventType(ref)
+	if win != nil && win.Kind == ast.Before && s.cand == "" {
+		rc.errorf(win, "`before` means before the triggering event and needs a trigger rule (one with a windowless event)")
+		return "NULL"
+	}
+	if s.top && (win == nil || win.Kind != ast.Before) && rc.filtersSimple(ref.Filters) {
+		st := rc.statsFor(et)
+		inner := &scope{ev: "e", evType: et}
+		conds := []string{rc.window("e", win, s, true)}
+		for _, f := range ref.Filters {
+			conds = append(conds, rc.filter(f, inner))
+		}
+		for i := range conds {
+			conds[i] = unwrapFalse(conds[i])
+		}
+		agg := rc.aggFunc(kind, "e", et, field)
+		if c := boolAnd(conds...); c != sqlTrue {
+			agg += " FILTER (WHERE " + c + ")"
+		}
+		col := st.name + "." + st.column(agg)
+		if kind == aggCount || kind == aggCountField {
+			return "COALESCE(" + col + ", 0)"
+		}
+		return col
+	}
+	a := rc.newAlias()
+	return "(\n  " + indent(rc.correlated(rc.aggFunc(kind, a, et, field), a, et, ref, win, s), "  ") + "\n)"
+}
+
+// correlated builds `SELECT what FROM events a WHERE <member's events matching ref in win>`.
+func (rc *ruleCompiler) correlated(what, a string, et *check.EventType, ref *ast.EventRef, win *ast.Window, s *scope) string {
+	where := []string{
+		a + ".brand = " + brandSQL,
+		a + ".member_id = " + s.memberID,
+		a + ".type = " + rc.quote(ref.Event, eventName(et, ref)),
+		rc.window(a, win, s, false),
+	}
+	inner := s.inner(a, et)
+	for _, f := range ref.Filters {
+		where = append(where, rc.filter(f, inner))
+	}
+	return "SELECT " + what + "\nFROM events " + a + "\nWHERE " + whereList("", where)
+}
+
+func (rc *ruleCompiler) aggFunc(kind aggKind, a string, et *check.EventType, field *ast.Ident) string {
+	fieldSQL := func() string {
+		if field == nil {
+			rc.errorf(&ast.Ident{}, "aggregate needs a field")
+			return "NULL"
+		}
+		f, _ := rc.eventField(field, a, et)
+		return f
+	}
+	switch kind {
+	case aggCount:
+		return "count(*)"
+	case aggCountField:
+		return "count(" + fieldSQL() + ")"
+	case aggSum:
+		return "sum(" + fieldSQL() + ")"
+	case aggAvg:
+		return "avg(" + fieldSQL() + ")"
+	case aggMin:
+		return "min(" + fieldSQL() + ")"
+	case aggMax:
+		return "max(" + fieldSQL() + ")"
+	case aggLastTS:
+		return "max(" + a + ".ts)"
+	default:
+		return "min(" + a + ".ts)"
+	}
+}
+
+// window renders a window over events aliased a. In a GROUP BY CTE
+// (inStats) the upper bound ts <= $now is already in the WHERE.
+func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) string {
+	upper := a + ".ts <= " + nowSQL
+	if inStats {
+		upper = sqlTrue
+	}
+	if w == nil {
+		return upper
+	}
+	switch w.Kind {
+	case ast.InLast:
+		return boolAnd(a+".ts > "+nowSQL+" - "+rc.interval(w.Dur), upper)
+	case ast.Before:
+		return a + ".ts < " + s.cand + ".ts"
+	}
+	return upper
+}
+
+// ---- names ----
+
+func eventName(et *check.EventType, ref *ast.EventRef) string {
+	if et != nil {
+		return et.Name
+	}
+	return ref.Event.Name
+}
+
+// eventType resolves the event type of ref.
+func (rc *ruleCompiler) eventType(ref *ast.EventRef) *check.EventType {
+	if r := rc.info.Refs[ref.Event]; r != nil && r.Event != nil {
+		return r.Event
+	}
+	if et := rc.info.Events[ref.Event.Name]; et != nil {
+		return et
+	}
+	rc.errorf(ref.Event, "unknown event type %q", ref.Event.Name)
+	return &check.EventType{Name: ref.Event.Name, Fields: map[string]*check.Field{}}
+}
+
+// eventField returns the SQL of field id of an event aliased a.
+func (rc *ruleCompiler) eventField(id *ast.Ident, a string, et *check.EventType) (string, check.Type) {
+	var f *check.Field
+	if r := rc.info.Refs[id]; r != nil && r.Kind == check.RefEventField && r.Field != nil {
+		f = r.Field
+	} else if et != nil {
+		f = et.Fields[id.Name]
+	}
+	if f == nil {
+		rc.errorf(id, "unknown field %q of event %s", id.Name, et.Name)
+		return "NULL", check.Invalid
+	}
+	return rc.columnOrJSON(id, a, "props", f), f.Type
+}
+
+// memberField returns the SQL of a member field.
+func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
+	var f *check.Field
+	if r := rc.info.Refs[mf.Field]; r != nil && r.Field != nil {
+		f = r.Field
+	} else {
+		f = rc.info.Members[mf.Field.Name]
+	}
+	if f == nil {
+		rc.errorf(mf, "unknown member field %q", mf.Field.Name)
+		return "NULL"
+	}
+	if s.member == "" {
+		rc.errorf(mf, "member.%s cannot be used here", mf.Field.Name)
+		return "NULL"
+	}
+	return rc.columnOrJSON(mf.Field, s.member, "attrs", f)
+}
+
+// columnOrJSON reads a field from its column, or from the JSON column
+// jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as NULL
+// instead of failing the whole rule).
+func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field) string {
+	if f.Column != "" {
+		col, err := quoteIdent(f.Column)
+		if err != nil {
+			rc.errorf(n, "column %q: %v", f.Column, err)
+			return "NULL"
+		}
+		return alias + "." + col
+	}
+	path, err := jsonPath(f.Name)
+	if err != nil {
+		rc.errorf(n, "%v", err)
+		return "NULL"
+	}
+	raw := "json_extract_string(" + alias + "." + jsonCol + ", " + path + ")"
+	switch f.Type {
+	case check.Number:
+		return "TRY_CAST(" + raw + " AS DOUBLE)"
+	case check.Bool:
+		return "TRY_CAST(" + raw + " AS BOOLEAN)"
+	case check.Date:
+		return "TRY_CAST(" + raw + " AS DATE)"
+	case check.Timestamp:
+		return "TRY_CAST(" + raw + " AS TIMESTAMP)"
+	}
+	return raw
+}
+
+// ---- literals ----
+
+// quote quotes a string from rule text, reporting a problem at n.
+func (rc *ruleCompiler) quote(n ast.Node, s string) string {
+	q, err := quoteString(s)
+	if err != nil {
+		rc.errorf(n, "string %q cannot be used in a query: it %v", s, err)
+		return "NULL"
+	}
+	return q
+}
+
+// quoteText quotes a name known to be valid (an event type that resolved).
+func (rc *ruleCompiler) quoteText(s string) string {
+	q, err := quoteString(s)
+	if err != nil {
+		return "NULL"
+	}
+	return q
+}
+
+func (rc *ruleCompiler) interval(d *ast.DurationLit) string {
+	if d == nil {
+		return "INTERVAL 0 DAY"
+	}
+	s, err := intervalSQL(d)
+	if err != nil {
+		rc.errorf(d, "%v", err)
+		return "INTERVAL 0 DAY"
+	}
+	return s
+}

@@ -1,0 +1,273 @@
+package compiler
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"nudge/lang"
+	"nudge/stdlib"
+)
+
+// This file holds the test fixtures shared by the semantic, property and
+// golden tests: a DuckDB with the stdlib schema and macros, a compact text
+// form for members and events, and a runner that returns a rule's firings.
+
+const testBrand = "acme"
+
+// openDB opens an in-memory DuckDB with the data model and macros.
+func openDB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatalf("open duckdb: %v", err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(stdlib.SchemaSQL); err != nil {
+		t.Fatalf("apply schema: %v", err)
+	}
+	if _, err := db.Exec(stdlib.MacrosSQL); err != nil {
+		// Report, then apply the macros one by one so the rules that do not
+		// need the broken one can still be tested.
+		t.Errorf("apply stdlib.MacrosSQL: %v", err)
+		for _, stmt := range strings.Split(stdlib.MacrosSQL, ";\n") {
+			if _, err := db.Exec(stmt); err != nil {
+				t.Logf("macro statement failed: %v", err)
+			}
+		}
+	}
+	return db
+}
+
+// member is a test member. Empty strings are NULL.
+type member struct {
+	ID, Brand, City, Tier, Birthday, Attrs string
+}
+
+// event is a test event. Empty strings and a NaN amount are NULL.
+type event struct {
+	Seq                                    int64
+	Member, Brand, Type                    string
+	TS                                     time.Time
+	Store, SKU, Category, Channel, OrderID string
+	Amount                                 float64
+	Props                                  string
+}
+
+// parseTime reads "2024-06-10", "2024-06-10T12:00" or "2024-06-10T12:00:05".
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad time %q", s)
+}
+
+func mustTime(t testing.TB, s string) time.Time {
+	t.Helper()
+	tm, err := parseTime(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+// parseMember reads "ID key=value ...", keys brand, city, tier, birthday, attrs.
+func parseMember(t testing.TB, s string) member {
+	t.Helper()
+	f := strings.Fields(s)
+	m := member{ID: f[0], Brand: testBrand}
+	for _, kv := range f[1:] {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "brand":
+			m.Brand = v
+		case "city":
+			m.City = v
+		case "tier":
+			m.Tier = v
+		case "birthday":
+			m.Birthday = v
+		case "attrs":
+			m.Attrs = v
+		default:
+			t.Fatalf("member %q: unknown key %q", s, k)
+		}
+	}
+	return m
+}
+
+// parseEvent reads "SEQ MEMBER TYPE TIME key=value ...", keys brand, store,
+// sku, category, channel, order, amount, props.
+func parseEvent(t testing.TB, s string) event {
+	t.Helper()
+	f := strings.Fields(s)
+	if len(f) < 4 {
+		t.Fatalf("event %q: want SEQ MEMBER TYPE TIME", s)
+	}
+	seq, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		t.Fatalf("event %q: %v", s, err)
+	}
+	e := event{Seq: seq, Member: f[1], Brand: testBrand, Type: f[2], TS: mustTime(t, f[3]), Amount: math.NaN()}
+	for _, kv := range f[4:] {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "brand":
+			e.Brand = v
+		case "store":
+			e.Store = v
+		case "sku":
+			e.SKU = v
+		case "category":
+			e.Category = v
+		case "channel":
+			e.Channel = v
+		case "order":
+			e.OrderID = v
+		case "amount":
+			e.Amount, err = strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("event %q: %v", s, err)
+			}
+		case "props":
+			e.Props = v
+		default:
+			t.Fatalf("event %q: unknown key %q", s, k)
+		}
+	}
+	return e
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// load replaces the database's rows with the given members, events and tags
+// ("brand member tag").
+func load(t testing.TB, db *sql.DB, members []member, events []event, tags []string) {
+	t.Helper()
+	for _, q := range []string{"DELETE FROM members", "DELETE FROM events", "DELETE FROM member_tags"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(members) > 0 {
+		var ph []string
+		var args []any
+		for _, m := range members {
+			var bd any
+			if m.Birthday != "" {
+				bd = mustTime(t, m.Birthday)
+			}
+			ph = append(ph, "(?, ?, ?, ?, CAST(? AS DATE), CAST(? AS JSON))")
+			args = append(args, m.ID, m.Brand, nullStr(m.City), nullStr(m.Tier), bd, nullStr(m.Attrs))
+		}
+		_, err := db.Exec("INSERT INTO members (member_id, brand, city, tier, birthday, attrs) VALUES "+strings.Join(ph, ", "), args...)
+		if err != nil {
+			t.Fatalf("insert members: %v", err)
+		}
+	}
+	if len(events) > 0 {
+		var ph []string
+		var args []any
+		for _, e := range events {
+			var amount any
+			if !math.IsNaN(e.Amount) {
+				amount = strconv.FormatFloat(e.Amount, 'f', 2, 64)
+			}
+			ph = append(ph, "(?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS DECIMAL(18,2)), ?, ?, CAST(? AS JSON))")
+			args = append(args, e.Seq, e.Member, e.Brand, e.Type, e.TS, nullStr(e.Store), nullStr(e.SKU), nullStr(e.Category),
+				amount, nullStr(e.Channel), nullStr(e.OrderID), nullStr(e.Props))
+		}
+		_, err := db.Exec("INSERT INTO events (seq, member_id, brand, type, ts, store, sku, category, amount, channel, order_id, props) VALUES "+strings.Join(ph, ", "), args...)
+		if err != nil {
+			t.Fatalf("insert events: %v", err)
+		}
+	}
+	for _, tg := range tags {
+		f := strings.Fields(tg)
+		_, err := db.Exec(`INSERT INTO member_tags (brand, member_id, tag, tagged_at) VALUES (?, ?, ?, TIMESTAMP '2020-01-01')`, f[0], f[1], f[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// compileSource loads, checks and compiles rule source text.
+func compileSource(t testing.TB, src string) *Program {
+	t.Helper()
+	p, err := compileText(src)
+	if err != nil {
+		t.Fatalf("%v\nsource:\n%s", err, src)
+	}
+	return p
+}
+
+// compileText is compileSource returning an error.
+func compileText(src string) (*Program, error) {
+	prog, diags := lang.LoadSources([]lang.Source{{Name: "test.nudge", Src: []byte(src)}}, stdlib.Env())
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("check: %v", diags)
+	}
+	p, diags := Compile(prog.Info)
+	if len(diags) > 0 {
+		return nil, fmt.Errorf("compile: %v", diags)
+	}
+	return p, nil
+}
+
+// watermark is a trigger rule's (wm_seq, wm_now) pair.
+type watermark struct {
+	Seq int64
+	Now time.Time
+}
+
+// noWatermark considers every event (nothing was seen before).
+var noWatermark = watermark{Seq: 0, Now: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)}
+
+// firing is one row of a rule query, rendered "member" for state rules and
+// "member#seq@due" for trigger rules.
+func runRule(ctx context.Context, db *sql.DB, r *Rule, now time.Time, wm watermark) ([]string, error) {
+	rows, err := db.QueryContext(ctx, r.SQL,
+		sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand),
+		sql.Named(ParamWMSeq, wm.Seq), sql.Named(ParamWMNow, wm.Now))
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w\n%s", r.Name, err, r.SQL)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		var mid string
+		var seq sql.NullInt64
+		var due sql.NullTime
+		dest := []any{&mid, &seq, &due}
+		for range cols[3:] {
+			dest = append(dest, new(any))
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if !seq.Valid {
+			out = append(out, mid)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s#%d@%s", mid, seq.Int64, due.Time.UTC().Format("2006-01-02T15:04")))
+	}
+	sort.Strings(out)
+	return out, rows.Err()
+}

@@ -1,0 +1,380 @@
+package compiler
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+// semCase is one hand-checked scenario: a rule condition over a tiny dataset
+// and the firings it must produce.
+type semCase struct {
+	name    string
+	prelude string // declarations before the rule (segments, event/member decls)
+	cond    string // the rule's condition
+	members []string
+	events  []string
+	tags    []string // "brand member tag"
+	now     string
+	wm      *watermark // nil: nothing seen yet
+	want    []string   // "member" (state) or "member#seq@due" (trigger)
+}
+
+// defaultMembers: three members of acme and one of another brand.
+var defaultMembers = []string{"m1", "m2", "m3", "x1 brand=other"}
+
+func TestSemantics(t *testing.T) {
+	const now = "2024-06-10T12:00"
+	cases := []semCase{
+		// ---- windows ----
+		{
+			name: "in last: lower bound exclusive, upper inclusive, future excluded",
+			cond: "purchased in last 7 days",
+			events: []string{
+				"1 m1 purchased 2024-06-03T12:00", // exactly now - 7 days: out
+				"2 m2 purchased 2024-06-03T12:01", // in
+				"3 m3 purchased 2024-06-10T12:01", // after now: out
+			},
+			now: now, want: []string{"m2"},
+		},
+		{
+			name:   "in last: event at now is in",
+			cond:   "purchased in last 1 hour",
+			events: []string{"1 m1 purchased 2024-06-10T12:00", "2 m2 purchased 2024-06-10T11:00"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:   "in last months is a calendar interval (Mar 31 - 1 month = Feb 29)",
+			cond:   "purchased in last 1 month",
+			events: []string{"1 m1 purchased 2024-02-29T12:00", "2 m2 purchased 2024-02-29T12:01", "3 m3 purchased 2024-03-01T00:00"},
+			now:    "2024-03-31T12:00", want: []string{"m2", "m3"},
+		},
+		{
+			name:   "in last weeks are 7-day weeks",
+			cond:   "purchased in last 2 weeks",
+			events: []string{"1 m1 purchased 2024-05-27T12:00", "2 m2 purchased 2024-05-27T12:01"},
+			now:    now, want: []string{"m2"},
+		},
+		{
+			name:   "ever: everything up to now",
+			cond:   "purchased ever",
+			events: []string{"1 m1 purchased 2001-01-01", "2 m2 purchased 2024-06-10T12:00", "3 m3 purchased 2024-06-10T12:00:01"},
+			now:    now, want: []string{"m1", "m2"},
+		},
+		{
+			name:   "not ever targets never-buyers",
+			cond:   "not purchased ever",
+			events: []string{"1 m1 purchased 2001-01-01", "2 m3 visited 2024-06-01"},
+			now:    now, want: []string{"m2", "m3"},
+		},
+		// ---- quantifiers ----
+		{
+			name: "at least 2 times",
+			cond: "purchased at least 2 times in last 30 days",
+			events: []string{
+				"1 m1 purchased 2024-06-01", "2 m1 purchased 2024-06-02",
+				"3 m2 purchased 2024-06-01", "4 m2 purchased 2024-01-01",
+				"5 m3 purchased 2024-06-01", "6 m3 purchased 2024-06-02", "7 m3 purchased 2024-06-03",
+			},
+			now: now, want: []string{"m1", "m3"},
+		},
+		{
+			name: "at most 1 times includes members with none",
+			cond: "purchased at most 1 times in last 30 days",
+			events: []string{
+				"1 m1 purchased 2024-06-01", "2 m1 purchased 2024-06-02",
+				"3 m2 purchased 2024-06-01",
+			},
+			now: now, want: []string{"m2", "m3"},
+		},
+		{
+			name: "exactly 2 times, quantifier without window means ever",
+			cond: "purchased exactly 2 times",
+			events: []string{
+				"1 m1 purchased 2024-06-01", "2 m1 purchased 2020-06-02",
+				"3 m2 purchased 2024-06-01", "4 m3 purchased 2024-06-01", "5 m3 purchased 2024-06-02", "6 m3 purchased 2024-06-03",
+				"7 m2 purchased 2024-07-01", // future: not counted
+			},
+			now: now, want: []string{"m1"},
+		},
+		// ---- days since ----
+		{
+			name: "days since last: floor of 24-hour days",
+			cond: "days since last purchased = 8",
+			events: []string{
+				"1 m1 purchased 2024-06-01T12:00:01", // 8.99 days
+				"2 m2 purchased 2024-06-01T12:00",    // exactly 9 days
+				"3 m3 purchased 2024-06-02T11:59",    // 8.0007 days
+				"4 m3 purchased 2024-05-01",
+			},
+			now: now, want: []string{"m1", "m3"},
+		},
+		{
+			name:   "days since first uses the earliest event",
+			cond:   "days since first purchased >= 30",
+			events: []string{"1 m1 purchased 2024-05-11T12:00", "2 m1 purchased 2024-06-09", "3 m2 purchased 2024-05-11T12:01"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:   "days since with no event is NULL: the comparison is false",
+			cond:   "days since last purchased > 90",
+			events: []string{"1 m1 purchased 2024-01-01", "2 m2 purchased 2024-06-01"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:   "not of a NULL comparison is true",
+			cond:   "not (days since last purchased > 90)",
+			events: []string{"1 m1 purchased 2024-01-01", "2 m2 purchased 2024-06-01"},
+			now:    now, want: []string{"m2", "m3"},
+		},
+		{
+			name:   "days since ignores future events and applies filters",
+			cond:   `days since last purchased of sku "TB" between 0 and 10`,
+			events: []string{"1 m1 purchased 2024-06-11 sku=TB", "2 m2 purchased 2024-06-05 sku=TB", "3 m3 purchased 2024-06-05 sku=X"},
+			now:    now, want: []string{"m2"},
+		},
+		// ---- aggregates ----
+		{
+			name:   "count of nothing is 0",
+			cond:   "count(purchased ever) = 0",
+			events: []string{"1 m1 purchased 2024-01-01"},
+			now:    now, want: []string{"m2", "m3"},
+		},
+		{
+			name:   "sum of nothing is NULL, not 0",
+			cond:   "sum(purchased.amount ever) is null",
+			events: []string{"1 m1 purchased 2024-01-01 amount=0"},
+			now:    now, want: []string{"m2", "m3"},
+		},
+		{
+			name:   "sum of nothing compared to 0 is false",
+			cond:   "sum(purchased.amount ever) = 0",
+			events: []string{"1 m1 purchased 2024-01-01 amount=0"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name: "sum, avg, min, max over a window",
+			cond: "sum(purchased.amount in last 30 days) >= 100 and avg(purchased.amount in last 30 days) < 61 and min(purchased.amount ever) = 5 and max(purchased.amount ever) = 70",
+			events: []string{
+				"1 m1 purchased 2024-06-01 amount=50", "2 m1 purchased 2024-06-02 amount=70", "3 m1 purchased 2020-01-01 amount=5",
+				"4 m2 purchased 2024-06-01 amount=50", "5 m2 purchased 2024-06-02 amount=70",
+			},
+			now: now, want: []string{"m1"},
+		},
+		{
+			name:   "between is inclusive",
+			cond:   "count(purchased ever) between 2 and 3",
+			events: []string{"1 m1 purchased 2024-06-01", "2 m1 purchased 2024-06-02", "3 m2 purchased 2024-06-01", "4 m2 purchased 2024-06-01", "5 m2 purchased 2024-06-01", "6 m3 purchased 2024-06-01"},
+			now:    now, want: []string{"m1", "m2"},
+		},
+		{
+			name:   "division by zero is NULL",
+			cond:   "sum(purchased.amount ever) / count(visited ever) > 1",
+			events: []string{"1 m1 purchased 2024-06-01 amount=5", "2 m2 purchased 2024-06-01 amount=5", "3 m2 visited 2024-06-01"},
+			now:    now, want: []string{"m2"},
+		},
+		// ---- filters, props, member fields ----
+		{
+			name:   "prep filters are equality on built-in columns",
+			cond:   `purchased at store "A" of sku "X" ever`,
+			events: []string{"1 m1 purchased 2024-06-01 store=A sku=X", "2 m2 purchased 2024-06-01 store=A sku=Y", "3 m3 purchased 2024-06-01 store=B sku=X"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:   "where reads typed props fields",
+			cond:   `purchased where payment = "alipay" and quantity >= 2 ever`,
+			events: []string{`1 m1 purchased 2024-06-01 props={"payment":"alipay","quantity":3}`, `2 m2 purchased 2024-06-01 props={"payment":"alipay","quantity":1}`, `3 m3 purchased 2024-06-01 props={"payment":"card","quantity":5}`},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:   "malformed props values read as NULL",
+			cond:   `purchased where quantity >= 0 ever`,
+			events: []string{`1 m1 purchased 2024-06-01 props={"quantity":"lots"}`, `2 m2 purchased 2024-06-01 props={"quantity":0}`, `3 m3 purchased 2024-06-01`},
+			now:    now, want: []string{"m2"},
+		},
+		{
+			name:    "member columns and attrs",
+			prelude: "member {\n  vip_level number\n}",
+			cond:    `member.city = "长沙" and member.vip_level > 2`,
+			members: []string{`m1 city=长沙 attrs={"vip_level":3}`, `m2 city=长沙 attrs={"vip_level":1}`, `m3 city=北京 attrs={"vip_level":9}`, "m4 city=长沙", "x1 brand=other city=长沙 attrs={\"vip_level\":3}"},
+			now:     now, want: []string{"m1"},
+		},
+		{
+			name:    "in and not in lists; NULL is in neither",
+			cond:    `member.tier in ("gold", "silver") or member.tier not in ("gold", "silver", "bronze")`,
+			members: []string{"m1 tier=gold", "m2 tier=bronze", "m3 tier=wood", "m4"},
+			now:     now, want: []string{"m1", "m3"},
+		},
+		{
+			name:    "is null on member fields",
+			cond:    `member.tier is null`,
+			members: []string{"m1 tier=gold", "m2"},
+			now:     now, want: []string{"m2"},
+		},
+		{
+			name:    "segments are inlined",
+			prelude: "segment buyer = purchased ever\nsegment big = buyer and sum(purchased.amount ever) > 10",
+			cond:    "big and not dormant",
+			events:  []string{"1 m1 purchased 2024-06-01 amount=50", "2 m2 purchased 2024-06-01 amount=5", "3 m3 purchased 2020-06-01 amount=500"},
+			now:     now, want: []string{"m1"},
+		},
+		{
+			name:   "aggregate in a where filter is per member",
+			cond:   "purchased where amount > avg(purchased.amount ever) in last 30 days",
+			events: []string{"1 m1 purchased 2024-06-01 amount=10", "2 m1 purchased 2024-06-02 amount=30", "3 m2 purchased 2024-06-01 amount=10", "4 m2 purchased 2024-01-01 amount=30"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:    "member field in a where filter",
+			cond:    "purchased where store = member.city ever",
+			members: []string{"m1 city=A", "m2 city=B", "m3"},
+			events:  []string{"1 m1 purchased 2024-06-01 store=A", "2 m2 purchased 2024-06-01 store=A", "3 m3 purchased 2024-06-01 store=A"},
+			now:     now, want: []string{"m1"},
+		},
+		// ---- tags, brand isolation, functions ----
+		{
+			name: "tagged reads this brand's tags only",
+			cond: `tagged "vip"`,
+			tags: []string{"acme m1 vip", "other m2 vip", "acme m3 vvip"},
+			now:  now, want: []string{"m1"},
+		},
+		{
+			name:    "brand isolation: other brands' members and events are invisible",
+			cond:    "purchased ever or count(visited ever) = 0",
+			members: []string{"m1", "m2", "x1 brand=other", "x2 brand=other"},
+			events:  []string{"1 x1 purchased 2024-06-01 brand=other", "2 m2 visited 2024-06-01 brand=other", "3 m1 purchased 2024-06-01 brand=other"},
+			now:     now, want: []string{"m1", "m2"},
+		},
+		{
+			name:    "birthday_in through the stdlib macro",
+			cond:    "birthday_in(3 days)",
+			members: []string{"m1 birthday=1990-06-12", "m2 birthday=1990-06-20", "m3", "x1 brand=other birthday=1990-06-10"},
+			now:     now, want: []string{"m1"},
+		},
+		// ---- trigger rules ----
+		{
+			name: "trigger: each matching event fires once per event",
+			cond: `queued at store "A" or booked at store "A"`,
+			events: []string{
+				"1 m1 queued 2024-06-10T10:00 store=A", "2 m1 booked 2024-06-10T11:00 store=A",
+				"3 m2 queued 2024-06-10T10:00 store=B", "4 m3 visited 2024-06-10T10:00 store=A",
+				"5 m3 queued 2024-06-10T12:30 store=A", // not due yet
+				"6 x1 queued 2024-06-10T10:00 store=A brand=other",
+			},
+			now: now, want: []string{"m1#1@2024-06-10T10:00", "m1#2@2024-06-10T11:00"},
+		},
+		{
+			name: "trigger: watermark skips events seen by the previous run but keeps late ones",
+			cond: `queued`,
+			events: []string{
+				"1 m1 queued 2024-06-10T09:00", // seen: seq <= 2 and ts <= 11:00
+				"2 m2 queued 2024-06-10T11:30", // seq seen but due after wm_now (future-dated then): new
+				"3 m3 queued 2024-06-10T08:00", // ingested late: seq > 2
+			},
+			wm:  &watermark{Seq: 2, Now: mustTime(t, "2024-06-10T11:00")},
+			now: now, want: []string{"m2#2@2024-06-10T11:30", "m3#3@2024-06-10T08:00"},
+		},
+		{
+			name: "trigger: before is strictly before the triggering event",
+			cond: `purchased where amount > 1.5 * avg(purchased.amount before) and count(purchased before) >= 3`,
+			events: []string{
+				"1 m1 purchased 2024-06-01 amount=10", "2 m1 purchased 2024-06-02 amount=12", "3 m1 purchased 2024-06-03 amount=11",
+				"4 m1 purchased 2024-06-09 amount=100", // avg before 11, 3 before: fires
+				"5 m2 purchased 2024-06-01 amount=10", "6 m2 purchased 2024-06-02 amount=10",
+				"7 m2 purchased 2024-06-09 amount=100", // only 2 before
+				"8 m3 purchased 2024-06-01 amount=10", "9 m3 purchased 2024-06-02 amount=10", "10 m3 purchased 2024-06-09 amount=10",
+				"11 m3 purchased 2024-06-09 amount=100", // same ts as #10: #10 is not before it
+			},
+			now: now, want: []string{"m1#4@2024-06-09T00:00"},
+		},
+		{
+			name: "trigger: other windows stay relative to now",
+			cond: `queued and purchased in last 7 days`,
+			events: []string{
+				"1 m1 queued 2024-06-01", "2 m1 purchased 2024-06-09",
+				"3 m2 queued 2024-06-09", "4 m2 purchased 2024-05-01",
+			},
+			now: now, want: []string{"m1#1@2024-06-01T00:00"},
+		},
+		{
+			name: "trigger: not followed by ... matching ... within",
+			cond: `order_placed not followed by paid matching order_id within 2 hours`,
+			events: []string{
+				"1 m1 order_placed 2024-06-10T08:00 order=o1", "2 m1 paid 2024-06-10T09:00 order=o1", // paid: no fire
+				"3 m1 order_placed 2024-06-10T08:00 order=o2", "4 m1 paid 2024-06-10T10:01 order=o2", // paid too late: fires
+				"5 m2 order_placed 2024-06-10T08:00 order=o3", "6 m2 paid 2024-06-10T09:00 order=o9", // other order: fires
+				"7 m2 order_placed 2024-06-10T08:00 order=o4", "8 m2 paid 2024-06-10T10:00 order=o4", // paid at exactly +2h: no fire
+				"9 m3 order_placed 2024-06-10T11:00 order=o5",                                          // not due yet
+				"10 m3 order_placed 2024-06-10T08:00 order=o6", "11 m1 paid 2024-06-10T09:00 order=o6", // paid by another member: fires
+				"12 m3 order_placed 2024-06-10T08:00 order=o7", "13 m3 paid 2024-06-10T08:00 order=o7", // paid at the same instant: not after
+			},
+			now: now, want: []string{"m1#3@2024-06-10T10:00", "m2#5@2024-06-10T10:00", "m3#10@2024-06-10T10:00", "m3#12@2024-06-10T10:00"},
+		},
+		{
+			name: "trigger: not followed by with filters on both events",
+			cond: `order_placed at store "A" not followed by paid via channel "app" within 1 day`,
+			events: []string{
+				"1 m1 order_placed 2024-06-08T08:00 store=A", "2 m1 paid 2024-06-08T09:00 channel=web",
+				"3 m2 order_placed 2024-06-08T08:00 store=A", "4 m2 paid 2024-06-08T09:00 channel=app",
+				"5 m3 order_placed 2024-06-08T08:00 store=B",
+			},
+			now: now, want: []string{"m1#1@2024-06-09T08:00"},
+		},
+		{
+			name: "trigger: an event matching two atoms fires once",
+			cond: `queued at store "A" or queued where party_size > 2`,
+			events: []string{
+				`1 m1 queued 2024-06-10T10:00 store=A props={"party_size":3}`,
+				`2 m2 queued 2024-06-10T10:00 store=B props={"party_size":3}`,
+				`3 m3 queued 2024-06-10T10:00 store=A props={"party_size":5}`,
+				`4 m3 queued 2024-06-10T10:00 store=B`,
+			},
+			now: now, want: []string{"m1#1@2024-06-10T10:00", "m2#2@2024-06-10T10:00", "m3#3@2024-06-10T10:00"},
+		},
+		{
+			name:    "trigger: events of unknown members do not fire",
+			cond:    `queued`,
+			members: []string{"m1"},
+			events:  []string{"1 m1 queued 2024-06-10T10:00", "2 ghost queued 2024-06-10T10:00"},
+			now:     now, want: []string{"m1#1@2024-06-10T10:00"},
+		},
+	}
+	ctx := context.Background()
+	db := openDB(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "brand \"acme\"\nimport \"crm\"\n" + tc.prelude + "\nrule r\n  if " + tc.cond + "\n  then send coupon \"X\" via sms\n"
+			p := compileSource(t, src)
+			if len(p.Rules) != 1 {
+				t.Fatalf("got %d rules", len(p.Rules))
+			}
+			ms := tc.members
+			if ms == nil {
+				ms = defaultMembers
+			}
+			var members []member
+			for _, m := range ms {
+				members = append(members, parseMember(t, m))
+			}
+			var events []event
+			for _, e := range tc.events {
+				events = append(events, parseEvent(t, e))
+			}
+			load(t, db, members, events, tc.tags)
+			wm := noWatermark
+			if tc.wm != nil {
+				wm = *tc.wm
+			}
+			got, err := runRule(ctx, db, p.Rules[0], mustTime(t, tc.now), wm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 && len(tc.want) == 0 {
+				return
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("firings:\n got %v\nwant %v\nSQL:\n%s", got, tc.want, p.Rules[0].SQL)
+			}
+		})
+	}
+}

@@ -1,0 +1,11 @@
+// Package examples embeds the example rule files, one per business case, so
+// `nudge demo` can run them from any directory. The files themselves are the
+// documentation: each opens with the business story it implements.
+package examples
+
+import "embed"
+
+// Files holds every examples/*.nudge file (test files included).
+//
+//go:embed *.nudge
+var Files embed.FS

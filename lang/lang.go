@@ -1,0 +1,135 @@
+// Package lang is the façade of the nudge language: it loads rule files
+// (files and directories), parses them with lang/parser and checks them with
+// lang/check against an Env handed in by the caller (normally stdlib.Env()).
+//
+// It owns file discovery and the Program value; it does not compile, open
+// databases or know which stdlib modules exist.
+package lang
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"nudge/lang/ast"
+	"nudge/lang/check"
+	"nudge/lang/diag"
+	"nudge/lang/parser"
+)
+
+// Program is a loaded, parsed and checked set of rule files.
+type Program struct {
+	// Files are the parsed user files, in load order.
+	Files []*ast.File
+	// Sources holds the text of every file by name (for rendering
+	// diagnostics), including the stdlib modules when the Env's importer
+	// exposes them through SourceOf.
+	Sources diag.Sources
+	// Info is the checker's result.
+	Info *check.Info
+}
+
+// Source is one named source text for LoadSources.
+type Source struct {
+	Name string
+	Src  []byte
+}
+
+// Ext is the extension of rule files; files ending in TestSuffix are test
+// files for `nudge test` and are skipped by Load.
+const (
+	Ext        = ".nudge"
+	TestSuffix = "_test.nudge"
+)
+
+// Load reads the given files and directories (searched recursively for
+// *.nudge files, skipping *_test.nudge and hidden directories), then parses
+// and checks them. A path named explicitly is loaded whatever its extension.
+// I/O problems (a missing path, an unreadable file) are returned as error;
+// language problems as diagnostics. The Program is nil only with an error.
+func Load(paths []string, env *check.Env) (*Program, diag.List, error) {
+	var srcs []Source
+	seen := map[string]bool{}
+	add := func(p string) error {
+		clean := filepath.Clean(p)
+		if seen[clean] {
+			return nil
+		}
+		seen[clean] = true
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("read rule file: %w", err)
+		}
+		srcs = append(srcs, Source{Name: p, Src: b})
+		return nil
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			if err := add(p); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("walk %s: %w", path, err)
+			}
+			if d.IsDir() {
+				if path != p && strings.HasPrefix(d.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(path, Ext) && !strings.HasSuffix(path, TestSuffix) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		sort.Strings(found)
+		for _, f := range found {
+			if err := add(f); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	prog, diags := LoadSources(srcs, env)
+	return prog, diags, nil
+}
+
+// LoadSources parses and checks in-memory sources, in the given order.
+func LoadSources(srcs []Source, env *check.Env) (*Program, diag.List) {
+	prog := &Program{Sources: diag.Sources{}}
+	var diags diag.List
+	for _, s := range srcs {
+		prog.Sources[s.Name] = s.Src
+		f, ds := parser.ParseFile(s.Name, s.Src)
+		diags = append(diags, ds...)
+		if f != nil {
+			prog.Files = append(prog.Files, f)
+		}
+	}
+	info, ds := check.Check(prog.Files, env)
+	diags = append(diags, ds...)
+	prog.Info = info
+	if env != nil && env.SourceOf != nil {
+		for _, d := range diags {
+			if _, ok := prog.Sources[d.Span.File]; !ok {
+				if src, ok := env.SourceOf(d.Span.File); ok {
+					prog.Sources[d.Span.File] = src
+				}
+			}
+		}
+	}
+	return prog, diags.Dedup()
+}

@@ -1,0 +1,309 @@
+package parser
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+
+	"nudge/lang/diag"
+)
+
+// This file turns participle's errors into messages written for marketers.
+// Participle reports the token it could not use and the grammar node it
+// wanted; we name that node in plain words, using the preceding tokens as
+// context, and never show grammar struct names.
+
+// describe names a token for a message: `"then"`, `string "x"`, `end of rule`.
+func describe(t token, what string) string {
+	if t.typ == lexer.EOF {
+		return "end of " + what
+	}
+	text := t.text
+	if r := []rune(text); len(r) > 30 {
+		text = string(r[:30]) + "..."
+	}
+	if t.typ == tString {
+		return "string " + text
+	}
+	return fmt.Sprintf("%q", text)
+}
+
+// declWhat names the construct a chunk is, for "end of ..." messages.
+func declWhat(toks []token) string {
+	if len(toks) == 0 || toks[0].typ != tKeyword {
+		return "input"
+	}
+	switch toks[0].text {
+	case "rule", "segment":
+		return toks[0].text
+	case "event", "member":
+		return toks[0].text + " declaration"
+	case "cap":
+		return "cap"
+	case "quiet":
+		return "quiet hours"
+	}
+	return "input"
+}
+
+// expected extracts the first element participle expected, e.g. `"then"`,
+// `<ident>`, `PAction` or a parenthesised group, from its message.
+func expected(perr participle.Error) string {
+	msg := perr.Message()
+	i := strings.Index(msg, "(expected ")
+	if i < 0 {
+		return ""
+	}
+	e := strings.TrimSuffix(msg[i+len("(expected "):], ")")
+	switch {
+	case strings.HasPrefix(e, `"`):
+		if j := strings.Index(e[1:], `"`); j >= 0 {
+			return e[:j+2]
+		}
+	case strings.HasPrefix(e, "<"):
+		if j := strings.Index(e, ">"); j >= 0 {
+			return e[:j+1]
+		}
+	case strings.HasPrefix(e, "("):
+		depth := 0
+		for j, r := range e {
+			switch r {
+			case '(':
+				depth++
+			case ')':
+				depth--
+				if depth == 0 {
+					return e[:j+1]
+				}
+			}
+		}
+	}
+	if j := strings.IndexAny(e, " ?*+("); j >= 0 {
+		return e[:j]
+	}
+	return e
+}
+
+var prepWords = map[string]bool{"at": true, "of": true, "for": true, "via": true, "from": true, "on": true}
+
+// inActions reports whether token i of a rule chunk comes after its "then".
+func inActions(toks []token, i int) bool {
+	for j := 0; j < i && j < len(toks); j++ {
+		if toks[j].typ == tKeyword && toks[j].text == "then" {
+			return true
+		}
+	}
+	return false
+}
+
+// explain builds the span and message for a parse error at token i.
+func explain(file string, toks []token, i int, perr participle.Error) (diag.Span, string) {
+	want := expected(perr)
+	what := declWhat(toks)
+	// `then A and <not an action>`: participle stops at "and"; point past it.
+	if want == "" && i+1 < len(toks) && toks[i].typ == tKeyword && toks[i].text == "and" && what == "rule" && inActions(toks, i) {
+		i++
+		want = "PAction"
+	}
+	t := toks[i]
+	var prev token
+	if i > 0 {
+		prev = toks[i-1]
+	}
+	span := diag.Span{File: file, Start: t.start, End: t.end}
+	// At the end of the input, or when the offending token is on a later
+	// line, the problem is what is missing after the previous token: point
+	// just past it.
+	missing := i > 0 && (t.typ == lexer.EOF || t.start.Line > prev.end.Line)
+	if missing {
+		span = diag.Span{File: file, Start: prev.end, End: prev.end}
+	}
+	after := ""
+	if i > 0 {
+		after = fmt.Sprintf(" after %q", prev.text)
+		if prev.typ == tString {
+			after = " after " + prev.text
+		}
+	}
+	var exp string
+	switch {
+	case strings.Contains(want, `"minute"`):
+		exp = "a duration unit (minutes, hours, days, weeks, months, years)" + after
+		if prev.typ == tNumber {
+			exp = "a duration unit (minutes, hours, days, weeks, months, years) after " + prev.text
+		}
+	case want == "<number>" || want == "PLiteral" || want == "PSum" || want == "PTerm" || want == "PFactor" || want == "PNumber" || want == "PDuration":
+		exp = expectValue(toks, i, prev, after)
+	case want == "POr" || want == "PAnd" || want == "PUnary" || want == "PCompare":
+		exp = "a condition" + after
+	case want == "<ident>":
+		exp = expectName(toks, i, prev, after)
+		if t.typ == tKeyword {
+			exp += fmt.Sprintf(" (%q is a reserved word)", t.text)
+		}
+	case want == "<string>":
+		exp = expectString(toks, i, prev, after)
+	case want == "<clock>":
+		exp = "a time of day such as 22:00" + after
+	case want == "PAction":
+		exp = "an action (send, tag, untag or notify)" + after
+	case want == "PEventRef":
+		exp = "an event type" + after
+	case want == "PField":
+		exp = `a field ("name type")` + after
+	case strings.HasPrefix(want, `"`):
+		exp = expectKeyword(want, toks, i, prev, after)
+	case want == "":
+		switch what {
+		case "rule":
+			if inActions(toks, i) {
+				exp = `"and" and another action, an option (limit, priority, holdout, stop after) or a new declaration`
+			} else {
+				exp = `"then" after the condition`
+			}
+		case "segment":
+			exp = `"and", "or" or a new declaration after the condition`
+		default:
+			exp = "a new declaration (rule, segment, event, member, cap, quiet hours, brand or import)"
+		}
+	default:
+		exp = "something else" + after
+	}
+	if missing {
+		return span, "expected " + exp
+	}
+	return span, "unexpected " + describe(t, what) + "; expected " + exp
+}
+
+// isCondStart reports whether a condition is expected after token p.
+func isCondStart(toks []token, i int, p token) bool {
+	switch p.text {
+	case "if", "where", "or", "not", "(":
+		return p.typ != tString
+	case "and":
+		// `between X and Y` wants a value; other "and"s join conditions.
+		for j := i - 2; j >= 0; j-- {
+			switch toks[j].text {
+			case "between":
+				return false
+			case "and", "or", "if", "where", "=", "then":
+				return true
+			}
+		}
+		return true
+	case "=":
+		// the "=" of `segment NAME ["Title"] =`
+		return len(toks) > 0 && toks[0].text == "segment" && (i == 3 || i == 4)
+	}
+	return false
+}
+
+func expectValue(toks []token, i int, p token, after string) string {
+	if p.typ == tKeyword || p.typ == tPunct {
+		switch p.text {
+		case "to", "priority", "holdout", "after", "least", "most", "exactly":
+			return "a number" + after
+		case "last", "every", "within":
+			return "a duration such as 7 days" + after
+		case "per":
+			return "a unit or a duration (day, 30 days...)" + after
+		}
+	}
+	if isCondStart(toks, i, p) {
+		return "a condition" + after
+	}
+	if i >= 2 && p.typ == tIdent && prepWords[toks[i-2].text] {
+		return fmt.Sprintf("a value to compare %s with, such as \"A\"", p.text)
+	}
+	return "a value (a number, string, date, field or aggregate)" + after
+}
+
+func expectName(toks []token, i int, p token, after string) string {
+	switch p.text {
+	case "rule":
+		return "a rule name" + after
+	case "segment":
+		return "a segment name" + after
+	case "event":
+		return "an event type name" + after
+	case "send":
+		return `a message kind (e.g. coupon, voucher, reminder)` + after
+	case "via":
+		if i >= 2 && toks[i-2].typ == tString {
+			return "a channel (e.g. sms, email, app_push, wechat, phone)" + after
+		}
+		return "a field name" + after
+	case ".":
+		return `a field name after "."`
+	case "matching":
+		return "a field name" + after
+	case "cap":
+		return `a channel or "all"` + after
+	case "(", "last", "first", "by":
+		return "an event type" + after
+	case "{", ",":
+		return "a field name" + after
+	}
+	if prepWords[p.text] {
+		return "a field name" + after
+	}
+	if p.typ == tIdent {
+		return "a type (text, number, bool, date or timestamp)" + after
+	}
+	return "a name" + after
+}
+
+func expectString(toks []token, i int, p token, after string) string {
+	switch p.text {
+	case "brand":
+		return `the brand name in double quotes, e.g. brand "acme"`
+	case "import":
+		return `a module name in double quotes, e.g. import "crm"`
+	case "tag", "untag", "tagged":
+		return "a tag name in double quotes" + after
+	case "notify":
+		return "a sink name in double quotes" + after
+	}
+	if i >= 2 && toks[i-2].text == "send" {
+		return `the content id in double quotes (e.g. "A-10OFF")` + after
+	}
+	return "a string in double quotes" + after
+}
+
+func expectKeyword(want string, toks []token, i int, p token, after string) string {
+	switch want {
+	case `"then"`:
+		return `"then" after the condition`
+	case `"if"`:
+		return `"if" and a condition` + after
+	case `"via"`:
+		return `"via" and a channel (e.g. via sms)` + after
+	case `"="`:
+		return `"=" and a condition after the segment name`
+	case `"times"`:
+		return `"times"` + after + " (e.g. at least 3 times)"
+	case `"within"`:
+		return `"within" and a duration (e.g. within 2 hours)` + after
+	case `"%"`:
+		return `"%" after the holdout percentage (e.g. holdout 10%)`
+	case `")"`:
+		return `")" to close the parenthesis` + after
+	case `"}"`:
+		return `"}" to close the field list`
+	case `"{"`:
+		return `"{" to start the field list` + after
+	case `"member"`:
+		return `"member" (limit once per member)` + after
+	case `"and"`:
+		return `"and" (between X and Y)` + after
+	case `"once"`, `"per"`:
+		return `"once per member" after "limit"`
+	case `"followed"`, `"by"`:
+		return `"not followed by EVENT"`
+	case `"hours"`:
+		return `"hours" (quiet hours 22:00 to 08:00)` + after
+	}
+	return want + after
+}

@@ -1,0 +1,311 @@
+package parser
+
+import (
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// This file holds the participle parse tree. It mirrors SPEC §4 closely and
+// is converted to lang/ast by convert.go, which computes exact spans. Every
+// struct records Pos (its first token) and EndPos (the token after its last
+// one); the converter maps EndPos back to the end of the last token.
+
+type pDecl struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Brand   *pBrand   `parser:"  @@"`
+	Import  *pImport  `parser:"| @@"`
+	Segment *pSegment `parser:"| @@"`
+	Rule    *pRule    `parser:"| @@"`
+	Cap     *pCap     `parser:"| @@"`
+	Quiet   *pQuiet   `parser:"| @@"`
+	Event   *pEvent   `parser:"| @@"`
+	Member  *pMember  `parser:"| @@"`
+}
+
+type pBrand struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Name   lexer.Token `parser:"\"brand\" @String"`
+}
+
+type pImport struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Path   lexer.Token `parser:"\"import\" @String"`
+}
+
+type pSegment struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Name   lexer.Token  `parser:"\"segment\" @Ident"`
+	Title  *lexer.Token `parser:"@String?"`
+	Cond   *pOr         `parser:"\"=\" @@"`
+}
+
+type pRule struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Name    lexer.Token  `parser:"\"rule\" @Ident"`
+	Title   *lexer.Token `parser:"@String?"`
+	Cond    *pOr         `parser:"\"if\" @@"`
+	Actions []*pAction   `parser:"\"then\" @@ ( \"and\" @@ )*"`
+	Options []*pOption   `parser:"@@*"`
+}
+
+type pAction struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Send    bool         `parser:"(  @\"send\""`
+	Kind    *lexer.Token `parser:"   @Ident"`
+	Content *lexer.Token `parser:"   @String"`
+	Channel *lexer.Token `parser:"   \"via\" @Ident"`
+	Verb    *lexer.Token `parser:" | @( \"tag\" | \"untag\" | \"notify\" )"`
+	Value   *lexer.Token `parser:"   @String )"`
+}
+
+type pOption struct {
+	Pos      lexer.Position
+	EndPos   lexer.Position
+	Limit    *pLimit  `parser:"  @@"`
+	Priority *pNumber `parser:"| \"priority\" @@"`
+	Holdout  *pNumber `parser:"| \"holdout\" @@ \"%\""`
+	Stop     *pNumber `parser:"| \"stop\" \"after\" @@ \"unanswered\""`
+}
+
+type pLimit struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Once   bool       `parser:"@\"limit\" \"once\" \"per\" \"member\""`
+	Every  *pDuration `parser:"( \"every\" @@ )?"`
+}
+
+type pCap struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Channel *lexer.Token `parser:"\"cap\" ( @Ident"`
+	All     bool         `parser:"      | @\"all\" )"`
+	Count   *pNumber     `parser:"\"to\" @@ \"per\""`
+	Per     *pDuration   `parser:"( @@"`
+	Unit    *lexer.Token `parser:"| @( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" ) )"`
+}
+
+type pQuiet struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	From   lexer.Token `parser:"\"quiet\" \"hours\" @Clock"`
+	To     lexer.Token `parser:"\"to\" @Clock"`
+}
+
+type pEvent struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Name   lexer.Token `parser:"\"event\" @Ident"`
+	Fields []*pField   `parser:"\"{\" @@* \"}\""`
+}
+
+type pMember struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Fields []*pField `parser:"\"member\" \"{\" @@* \"}\""`
+}
+
+type pField struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Name   lexer.Token `parser:"@Ident"`
+	Type   lexer.Token `parser:"@Ident \",\"?"`
+}
+
+// ---- conditions and expressions ----
+
+type pOr struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	X      *pAnd     `parser:"@@"`
+	Rest   []*pOrRhs `parser:"@@*"`
+}
+
+type pOrRhs struct {
+	Op lexer.Token `parser:"@\"or\""`
+	Y  *pAnd       `parser:"@@"`
+}
+
+type pAnd struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	X      *pUnary    `parser:"@@"`
+	Rest   []*pAndRhs `parser:"@@*"`
+}
+
+type pAndRhs struct {
+	Op lexer.Token `parser:"@\"and\""`
+	Y  *pUnary     `parser:"@@"`
+}
+
+type pUnary struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Not     *pUnary   `parser:"  \"not\" @@"`
+	Compare *pCompare `parser:"| @@"`
+}
+
+type pCompare struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	X      *pSum `parser:"@@"`
+
+	Op *lexer.Token `parser:"( @( \"=\" | \"!=\" | \"<=\" | \">=\" | \"<\" | \">\" )"`
+	Y  *pSum        `parser:"  @@"`
+
+	Between bool  `parser:"| @\"between\""`
+	Lo      *pSum `parser:"  @@"`
+	Hi      *pSum `parser:"  \"and\" @@"`
+
+	NotIn bool        `parser:"| ( @\"not\""`
+	In    bool        `parser:"    @\"in\" | @\"in\" )"`
+	List  []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
+
+	Is     bool `parser:"| @\"is\""`
+	IsNot  bool `parser:"  @\"not\"?"`
+	IsNull bool `parser:"  @\"null\" )?"`
+}
+
+type pSum struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	X      *pTerm     `parser:"@@"`
+	Rest   []*pSumRhs `parser:"@@*"`
+}
+
+type pSumRhs struct {
+	Op lexer.Token `parser:"@( \"+\" | \"-\" )"`
+	Y  *pTerm      `parser:"@@"`
+}
+
+type pTerm struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	X      *pFactor    `parser:"@@"`
+	Rest   []*pTermRhs `parser:"@@*"`
+}
+
+type pTermRhs struct {
+	Op lexer.Token `parser:"@( \"*\" | \"/\" )"`
+	Y  *pFactor    `parser:"@@"`
+}
+
+type pFactor struct {
+	Pos       lexer.Position
+	EndPos    lexer.Position
+	Paren     *pOr         `parser:"  \"(\" @@ \")\""`
+	Member    *lexer.Token `parser:"| \"member\" \".\" @Ident"`
+	Agg       *pAgg        `parser:"| @@"`
+	DaysSince *pDaysSince  `parser:"| @@"`
+	Tagged    *lexer.Token `parser:"| \"tagged\" @String"`
+	Call      *pCall       `parser:"| @@"`
+	Event     *pEventAtom  `parser:"| @@"`
+	Literal   *pLiteral    `parser:"| @@"`
+}
+
+type pCall struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Func   lexer.Token `parser:"@Ident \"(\""`
+	Args   []*pOr      `parser:"( @@ ( \",\" @@ )* )? \")\""`
+}
+
+type pAgg struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Func   lexer.Token  `parser:"@( \"count\" | \"sum\" | \"avg\" | \"min\" | \"max\" ) \"(\""`
+	Event  lexer.Token  `parser:"@Ident"`
+	Field  *lexer.Token `parser:"( \".\" @Ident )?"`
+	Filter []*pFilter   `parser:"@@*"`
+	Window *pWindow     `parser:"@@? \")\""`
+}
+
+type pDaysSince struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Which  lexer.Token `parser:"\"days\" \"since\" @( \"last\" | \"first\" )"`
+	Ref    *pEventRef  `parser:"@@"`
+}
+
+type pEventRef struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Event   lexer.Token `parser:"@Ident"`
+	Filters []*pFilter  `parser:"@@*"`
+}
+
+// pEventAtom also matches a bare identifier (no filters, quantifier or
+// window); the converter turns that into an *ast.Ident.
+type pEventAtom struct {
+	Pos      lexer.Position
+	EndPos   lexer.Position
+	Ref      *pEventRef `parser:"@@"`
+	Followed *pFollowed `parser:"@@?"`
+	Quant    *pQuant    `parser:"@@?"`
+	Window   *pWindow   `parser:"@@?"`
+}
+
+// pFollowed is the tail `parser:"not followed by B [matching F] within D"`.
+type pFollowed struct {
+	Pos      lexer.Position
+	EndPos   lexer.Position
+	Second   *pEventRef   `parser:"\"not\" \"followed\" \"by\" @@"`
+	Matching *lexer.Token `parser:"( \"matching\" @Ident )?"`
+	Within   *pDuration   `parser:"\"within\" @@"`
+}
+
+type pFilter struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Prep   *lexer.Token `parser:"(  @( \"at\" | \"of\" | \"for\" | \"via\" | \"from\" | \"on\" )"`
+	Field  *lexer.Token `parser:"   @Ident"`
+	Value  *pLiteral    `parser:"   @@"`
+	Where  *pOr         `parser:"| \"where\" @@ )"`
+}
+
+type pQuant struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	AtLeast bool     `parser:"(  \"at\" @\"least\""`
+	AtMost  bool     `parser:"  | \"at\" @\"most\""`
+	Exactly bool     `parser:"  | @\"exactly\" )"`
+	N       *pNumber `parser:"@@ \"times\""`
+}
+
+type pWindow struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	InLast *pDuration `parser:"(  \"in\" \"last\" @@"`
+	Ever   bool       `parser:" | @\"ever\""`
+	Before bool       `parser:" | @\"before\" )"`
+}
+
+// pLiteral is a literal; a number followed by a unit is a duration.
+type pLiteral struct {
+	Pos       lexer.Position
+	EndPos    lexer.Position
+	Number    *pNumber     `parser:"  @@"`
+	Unit      *lexer.Token `parser:"  @( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" )?"`
+	String    *lexer.Token `parser:"| @String"`
+	Timestamp *lexer.Token `parser:"| @Timestamp"`
+	Date      *lexer.Token `parser:"| @Date"`
+	Bool      *lexer.Token `parser:"| @( \"true\" | \"false\" )"`
+}
+
+type pDuration struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	N      *pNumber    `parser:"@@"`
+	Unit   lexer.Token `parser:"@( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" )"`
+}
+
+type pNumber struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Neg    bool        `parser:"@\"-\"?"`
+	Tok    lexer.Token `parser:"@Number"`
+}

@@ -1,0 +1,220 @@
+package parser
+
+import (
+	"errors"
+	"io"
+
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+
+	"nudge/lang/ast"
+	"nudge/lang/diag"
+)
+
+// lexDef is the participle lexer definition. nudge lexes with its own
+// scanner (exact rune columns, friendly errors) and hands participle the
+// finished token slice, so Lex is never used for parsing.
+type lexDef struct{}
+
+func (lexDef) Symbols() map[string]lexer.TokenType { return symbols }
+
+func (lexDef) Lex(filename string, r io.Reader) (lexer.Lexer, error) {
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	res := lex(filename, src)
+	return &sliceLexer{toks: toLexerTokens(filename, res.toks)}, nil
+}
+
+// sliceLexer replays a token slice that ends with EOF.
+type sliceLexer struct {
+	toks []lexer.Token
+	i    int
+}
+
+func (l *sliceLexer) Next() (lexer.Token, error) {
+	t := l.toks[l.i]
+	if l.i < len(l.toks)-1 {
+		l.i++
+	}
+	return t, nil
+}
+
+// Parsers are immutable once built and safe for concurrent use.
+var (
+	parserOptions = []participle.Option{
+		participle.Lexer(lexDef{}),
+		participle.UseLookahead(1),
+	}
+	declParser = participle.MustBuild[pDecl](parserOptions...)
+	condParser = participle.MustBuild[pOr](parserOptions...)
+)
+
+// toLexerTokens converts tokens to participle tokens and appends the EOF
+// sentinel at the end of the last token. toks must be non-empty or the
+// sentinel is placed at the start of the file.
+func toLexerTokens(file string, toks []token) []lexer.Token {
+	out := make([]lexer.Token, 0, len(toks)+1)
+	for _, t := range toks {
+		out = append(out, lexer.Token{Type: t.typ, Value: t.text, Pos: lexPos(file, t.start)})
+	}
+	end := diag.Pos{Offset: 0, Line: 1, Col: 1}
+	if len(toks) > 0 {
+		end = toks[len(toks)-1].end
+	}
+	return append(out, lexer.EOFToken(lexPos(file, end)))
+}
+
+func lexPos(file string, p diag.Pos) lexer.Position {
+	return lexer.Position{Filename: file, Offset: p.Offset, Line: p.Line, Column: p.Col}
+}
+
+// withEOF returns toks followed by an EOF sentinel token at the end of the
+// last token (or at from when toks is empty).
+func withEOF(toks []token, from diag.Pos) []token {
+	end := from
+	if len(toks) > 0 {
+		end = toks[len(toks)-1].end
+	}
+	out := make([]token, len(toks), len(toks)+1)
+	copy(out, toks)
+	return append(out, token{typ: lexer.EOF, start: end, end: end})
+}
+
+// topLevel are the keywords that start a declaration; `member` only counts
+// when followed by "{".
+var topLevel = map[string]bool{
+	"brand": true, "import": true, "segment": true, "rule": true, "cap": true,
+	"quiet": true, "event": true,
+	"journey": true, "split": true, "campaign": true, "budget": true, "test": true,
+}
+
+var reserved = map[string]bool{"journey": true, "split": true, "campaign": true, "budget": true, "test": true}
+
+func startsDecl(toks []token, i int) bool {
+	t := toks[i]
+	if t.typ != tKeyword {
+		return false
+	}
+	if topLevel[t.text] {
+		return true
+	}
+	return t.text == "member" && i+1 < len(toks) && toks[i+1].text == "{" && toks[i+1].typ == tPunct
+}
+
+// ParseFile parses one .nudge source. It never panics and always returns a
+// non-nil file: a declaration that fails to parse becomes an *ast.BadDecl and
+// parsing resumes at the next top-level keyword, so all syntax errors of the
+// file are reported at once (code "syntax").
+func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
+	res := lex(filename, src)
+	diags = res.diags
+	f = &ast.File{Name: filename}
+	f.Span = ast.Span{Span: diag.Span{File: filename, Start: diag.Pos{Line: 1, Col: 1}, End: endPos(src)}}
+	for _, c := range res.comments {
+		f.Comments = append(f.Comments, &ast.Comment{Span: ast.Span{Span: diag.Span{File: filename, Start: c.start, End: c.end}}, Text: c.text})
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			diags.Errorf(f.Span.Span, "syntax", "internal error in the parser: %v", r)
+		}
+		diags = diags.Dedup()
+	}()
+	toks := res.toks
+	for i := 0; i < len(toks); {
+		j := i + 1
+		for j < len(toks) && !startsDecl(toks, j) {
+			j++
+		}
+		f.Decls = append(f.Decls, parseDecl(filename, toks[i:j], &diags))
+		i = j
+	}
+	return f, diags
+}
+
+func endPos(src []byte) diag.Pos {
+	p := diag.Pos{Line: 1, Col: 1}
+	for _, r := range string(src) {
+		if r == '\n' {
+			p.Line++
+			p.Col = 1
+		} else {
+			p.Col++
+		}
+	}
+	p.Offset = len(src)
+	return p
+}
+
+// parseDecl parses one top-level declaration chunk.
+func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
+	toks := withEOF(chunk, chunk[0].start)
+	bad := &ast.BadDecl{Span: ast.Span{Span: diag.Span{File: file, Start: chunk[0].start, End: chunk[len(chunk)-1].end}}}
+	first := chunk[0]
+	if !startsDecl(chunk, 0) {
+		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
+			"unexpected %s; expected a declaration (rule, segment, event, member, cap, quiet hours, brand or import)", describe(first, "input"))
+		return bad
+	}
+	if reserved[first.text] {
+		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
+			"%q is reserved for a future version of nudge", first.text)
+		return bad
+	}
+	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, chunk)})
+	if err != nil {
+		diags.Errorf(bad.Span.Span, "syntax", "cannot parse declaration")
+		return bad
+	}
+	tree, err := declParser.ParseFromLexer(lex)
+	if err != nil {
+		reportParseError(file, toks, err, diags)
+		return bad
+	}
+	c := &converter{file: file, toks: toks, diags: diags}
+	return c.decl(tree)
+}
+
+// ParseCondition parses a standalone condition, as typed at the REPL.
+func ParseCondition(filename string, src []byte) (x ast.Expr, diags diag.List) {
+	res := lex(filename, src)
+	diags = res.diags
+	toks := withEOF(res.toks, diag.Pos{Line: 1, Col: 1})
+	whole := diag.Span{File: filename, Start: toks[0].start, End: toks[len(toks)-1].end}
+	defer func() {
+		if r := recover(); r != nil {
+			diags.Errorf(whole, "syntax", "internal error in the parser: %v", r)
+			x = &ast.BadExpr{Span: ast.Span{Span: whole}}
+		}
+		diags = diags.Dedup()
+	}()
+	if len(res.toks) == 0 {
+		diags.Errorf(whole, "syntax", "expected a condition")
+		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
+	}
+	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(filename, res.toks)})
+	if err == nil {
+		var tree *pOr
+		tree, err = condParser.ParseFromLexer(lex)
+		if err == nil {
+			c := &converter{file: filename, toks: toks, diags: &diags}
+			return c.or(tree), diags
+		}
+	}
+	reportParseError(filename, toks, err, &diags)
+	return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
+}
+
+// reportParseError turns a participle error into one friendly diagnostic.
+func reportParseError(file string, toks []token, err error, diags *diag.List) {
+	var perr participle.Error
+	if !errors.As(err, &perr) {
+		diags.Errorf(diag.Span{File: file, Start: toks[0].start, End: toks[len(toks)-1].end}, "syntax", "cannot parse this declaration")
+		return
+	}
+	c := &converter{file: file, toks: toks}
+	i := c.index(perr.Position().Offset)
+	span, msg := explain(file, toks, i, perr)
+	diags.Errorf(span, "syntax", "%s", msg)
+}

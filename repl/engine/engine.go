@@ -1,0 +1,473 @@
+// Package engine evaluates REPL input against a nudge database: conditions
+// become audiences (who matches at now), segment and rule declarations are
+// added to the session, `:` commands inspect and dry-run, `\sql` runs
+// read-only SQL. Its entry point is the one-shot Engine.Eval; RunLines drives
+// it line by line when stdin is not a terminal.
+//
+// It must not import any UI package (bubbletea, lipgloss): the TUI in
+// repl/tui wraps it through a small interface. It never writes to the
+// database: audience queries and `\sql` run in transactions that are rolled
+// back, and `:run` is a dry run.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"nudge/compiler"
+	"nudge/lang"
+	"nudge/lang/ast"
+	"nudge/lang/check"
+	"nudge/lang/diag"
+	"nudge/lang/parser"
+	"nudge/runtime"
+	"nudge/stdlib"
+)
+
+// InputFile is the file name diagnostics give the input being evaluated.
+const InputFile = "<input>"
+
+// preambleFile is the implicit first source of every session: it imports the
+// stdlib module crm so that `purchased in last 30 days` works without files.
+const (
+	preambleFile = "<repl>"
+	preambleSrc  = "import \"crm\"\n"
+)
+
+// inputSegment names the synthetic segment a typed condition is checked as.
+// It cannot clash with a user's segment: the lexer never produces it.
+const inputSegment = "<input>"
+
+// DefaultPageSize is how many members or rows a result keeps.
+const DefaultPageSize = 50
+
+// Options configure an Engine.
+type Options struct {
+	// Now fixes the evaluation instant (--now). nil: the wall clock, read at
+	// every evaluation (as a naive local timestamp, SPEC §5).
+	Now *time.Time
+	// Brand is the brand to evaluate for (--brand) when the rule files do not
+	// declare one.
+	Brand string
+	// PageSize is how many rows a result keeps; 0 means DefaultPageSize.
+	PageSize int
+	// Env is the checker environment; nil means stdlib.Env().
+	Env *check.Env
+	// Clock returns the wall-clock time; nil means time.Now. Tests pin it.
+	Clock func() time.Time
+}
+
+// Engine is one REPL session over one database: the loaded rule files, the
+// segments and rules typed so far, the evaluation instant and the last
+// input's SQL. Eval calls must not overlap (a REPL evaluates one input at a
+// time); Complete and Status may be called concurrently with Eval.
+type Engine struct {
+	db   *runtime.DB
+	opts Options
+	env  *check.Env
+
+	mu      sync.Mutex // guards the session state below during Eval
+	files   []lang.Source
+	session []sessionDecl
+	nextID  int
+	now     *time.Time // :now override
+	lastSQL string
+	prog    *lang.Program // loaded files + session, last good state
+
+	vmu   sync.Mutex // guards vocab and status, read by Complete/Status
+	vocab vocabulary
+	// statusNow is the now shown by Status.
+	statusNow string
+	brand     string
+}
+
+// sessionDecl is one declaration input accepted into the session.
+type sessionDecl struct {
+	name  string   // source name: "<session 3>"
+	src   []byte   // the text as typed
+	names []string // "segment x", "rule y": what it declares, for redefinition
+}
+
+// New returns an engine over db. db must be open; the engine does not close it.
+func New(db *runtime.DB, opts Options) *Engine {
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	env := opts.Env
+	if env == nil {
+		env = stdlib.Env()
+	}
+	e := &Engine{db: db, opts: opts, env: env}
+	if opts.Now != nil {
+		t := *opts.Now
+		e.now = &t
+	}
+	prog, _ := e.build(nil, nil)
+	e.prog = prog
+	e.refreshVocab()
+	return e
+}
+
+// DBPath is the database file the engine reads ("" or ":memory:" for memory).
+func (e *Engine) DBPath() string { return e.db.Path() }
+
+// Status describes the session in one line: database, brand and now.
+func (e *Engine) Status() string {
+	e.vmu.Lock()
+	defer e.vmu.Unlock()
+	db := e.db.Path()
+	if db == "" || db == ":memory:" {
+		db = "(memory)"
+	}
+	parts := []string{db}
+	if e.brand != "" {
+		parts = append(parts, "brand "+e.brand)
+	}
+	parts = append(parts, "now "+e.statusNow)
+	return strings.Join(parts, " · ")
+}
+
+// Now returns the evaluation instant the next input will use.
+func (e *Engine) Now() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.evalNow()
+}
+
+func (e *Engine) evalNow() time.Time {
+	if e.now != nil {
+		return *e.now
+	}
+	n := e.opts.Clock()
+	return time.Date(n.Year(), n.Month(), n.Day(), n.Hour(), n.Minute(), n.Second(), 0, time.UTC)
+}
+
+// Eval evaluates one input: a condition, a declaration, a `:` command or
+// `\sql`. Problems with the input (syntax, unknown names) come back as a
+// Diagnostics result; the error is for failures of the evaluation itself
+// (database errors, cancellation through ctx).
+func (e *Engine) Eval(ctx context.Context, input string) (*Result, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer e.refreshStatus()
+	res, err := e.eval(ctx, input)
+	if res != nil && res.Input == "" {
+		res.Input = input
+	}
+	return res, err
+}
+
+func (e *Engine) eval(ctx context.Context, input string) (*Result, error) {
+	trimmed := strings.TrimSpace(input)
+	switch {
+	case trimmed == "" || strings.HasPrefix(trimmed, "#") && !strings.Contains(trimmed, "\n"):
+		return &Result{Kind: Text}, nil
+	case strings.HasPrefix(trimmed, `\`):
+		return e.backslash(ctx, trimmed)
+	case strings.HasPrefix(trimmed, ":"):
+		return e.command(ctx, trimmed)
+	case isDeclaration(trimmed):
+		return e.declare(ctx, input)
+	}
+	return e.condition(ctx, input)
+}
+
+// declKeywords start a declaration rather than a condition.
+var declKeywords = map[string]bool{
+	"segment": true, "rule": true, "event": true, "cap": true, "quiet": true,
+	"brand": true, "import": true,
+}
+
+// isDeclaration reports whether input is a top-level declaration. `member`
+// starts one only when followed by `{` (else it is `member.city = ...`).
+func isDeclaration(input string) bool {
+	word := input
+	if i := strings.IndexFunc(input, func(r rune) bool { return !isWordRune(r) }); i >= 0 {
+		word = input[:i]
+	}
+	if declKeywords[word] {
+		return true
+	}
+	return word == "member" && strings.HasPrefix(strings.TrimSpace(input[len(word):]), "{")
+}
+
+// sources returns the program's sources: the preamble, the loaded files, the
+// session declarations, then extra.
+func (e *Engine) sources(files []lang.Source, session []sessionDecl, extra ...lang.Source) []lang.Source {
+	srcs := []lang.Source{{Name: preambleFile, Src: []byte(preambleSrc)}}
+	srcs = append(srcs, files...)
+	for _, d := range session {
+		srcs = append(srcs, lang.Source{Name: d.name, Src: d.src})
+	}
+	return append(srcs, extra...)
+}
+
+// build loads and checks the preamble, files and session (nil: the current
+// ones) and returns the program with its diagnostics.
+func (e *Engine) build(files []lang.Source, session []sessionDecl, extra ...lang.Source) (*lang.Program, diag.List) {
+	if files == nil {
+		files = e.files
+	}
+	if session == nil {
+		session = e.session
+	}
+	return lang.LoadSources(e.sources(files, session, extra...), e.env)
+}
+
+// render prints diagnostics with carets, the sources known to prog plus the
+// input being evaluated.
+func render(l diag.List, prog *lang.Program, input string) string {
+	src := diag.Sources{InputFile: []byte(input)}
+	if prog != nil {
+		for k, v := range prog.Sources {
+			src[k] = v
+		}
+	}
+	var b bytes.Buffer
+	diag.RenderText(&b, l, src)
+	return b.String()
+}
+
+// only returns the diagnostics of file.
+func only(l diag.List, file string) diag.List {
+	var out diag.List
+	for _, d := range l {
+		if d.Span.File == file {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// condition evaluates a typed condition as an audience at now.
+func (e *Engine) condition(ctx context.Context, input string) (*Result, error) {
+	x, pdiags := parser.ParseCondition(InputFile, []byte(input))
+	if pdiags.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(pdiags, e.prog, input)}, nil
+	}
+	aud, warns, diags := e.compileCondition(x)
+	if diags.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(append(pdiags, diags...), e.prog, input)}, nil
+	}
+	e.lastSQL = aud.SQL
+	res, err := e.audience(ctx, aud)
+	if res != nil {
+		res.Warnings = render(append(pdiags, warns...), e.prog, input)
+	}
+	return res, err
+}
+
+// compileCondition checks x as the condition of a synthetic segment added to
+// the session's program, then compiles it. It returns the audience, the
+// warnings and the errors about the input.
+func (e *Engine) compileCondition(x ast.Expr) (*compiler.Audience, diag.List, diag.List) {
+	files := append([]*ast.File(nil), e.prog.Files...)
+	seg := &ast.SegmentDecl{
+		Span: ast.Span{Span: x.Pos()},
+		Name: &ast.Ident{Span: ast.Span{Span: x.Pos()}, Name: inputSegment},
+		Cond: x,
+	}
+	files = append(files, &ast.File{Span: ast.Span{Span: x.Pos()}, Name: InputFile, Decls: []ast.Decl{seg}})
+	info, cdiags := check.Check(files, e.env)
+	cdiags = only(cdiags, InputFile)
+	if cdiags.HasErrors() {
+		return nil, nil, cdiags
+	}
+	aud, comp := compiler.CompileCondition(info, x)
+	if comp.HasErrors() || aud == nil {
+		if !comp.HasErrors() {
+			comp.Errorf(x.Pos(), "compile", "this condition has no audience")
+		}
+		return nil, nil, append(cdiags, comp...)
+	}
+	return aud, append(cdiags, comp...), nil
+}
+
+// declare adds a declaration input (segment, rule, event, ...) to the session,
+// replacing earlier session declarations of the same names.
+func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
+	f, pdiags := parser.ParseFile(InputFile, []byte(input))
+	if pdiags.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(pdiags, e.prog, input)}, nil
+	}
+	names := declNames(f)
+	kept := e.session[:0:0]
+	for _, d := range e.session {
+		if !overlaps(d.names, names) {
+			kept = append(kept, d)
+		}
+	}
+	prog, diags := e.build(nil, kept, lang.Source{Name: InputFile, Src: []byte(input)})
+	if mine := only(diags, InputFile); mine.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(mine, prog, input)}, nil
+	} else if diags.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(diags, prog, input)}, nil
+	}
+	// Accept: store under a stable session name and rebuild so spans name it.
+	e.nextID++
+	decl := sessionDecl{name: fmt.Sprintf("<session %d>", e.nextID), src: []byte(input), names: names}
+	session := append(kept, decl)
+	prog, diags = e.build(nil, session)
+	if diags.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(diags, prog, input)}, nil
+	}
+	e.session, e.prog = session, prog
+	e.refreshVocab()
+	warnings := render(only(diags, decl.name), prog, input)
+
+	var msgs []string
+	var res *Result
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.SegmentDecl:
+			msgs = append(msgs, fmt.Sprintf("segment %s defined", d.Name.Name))
+			// Show who is in it right away: a segment is a named audience.
+			seg := prog.Info.Segments[d.Name.Name]
+			if seg == nil {
+				continue
+			}
+			aud, comp := compiler.CompileCondition(prog.Info, seg.Cond)
+			if comp.HasErrors() || aud == nil {
+				continue // a trigger-shaped segment has no audience; fine
+			}
+			e.lastSQL = aud.SQL
+			r, err := e.audience(ctx, aud)
+			if err != nil {
+				return nil, err
+			}
+			res = r
+		case *ast.RuleDecl:
+			msg, sql := e.describeRule(prog, d.Name.Name)
+			msgs = append(msgs, msg)
+			if sql != "" {
+				e.lastSQL = sql
+			}
+		case *ast.EventDecl:
+			msgs = append(msgs, fmt.Sprintf("event %s declared", d.Name.Name))
+		case *ast.MemberDecl:
+			msgs = append(msgs, "member fields declared")
+		case *ast.CapDecl, *ast.QuietDecl:
+			msgs = append(msgs, "policy added to the session")
+		case *ast.BrandDecl:
+			msgs = append(msgs, fmt.Sprintf("brand %q", d.Name.Value))
+		case *ast.ImportDecl:
+			msgs = append(msgs, fmt.Sprintf("imported %q", d.Path.Value))
+		}
+	}
+	if res == nil {
+		res = &Result{Kind: Text}
+	}
+	res.Text = strings.Join(msgs, "\n")
+	res.Warnings = warnings
+	return res, nil
+}
+
+// describeRule says what kind of rule name is and returns its SQL.
+func (e *Engine) describeRule(prog *lang.Program, name string) (msg, sql string) {
+	p, diags := compiler.Compile(prog.Info)
+	for _, r := range p.Rules {
+		if r.Name != name {
+			continue
+		}
+		kind := "state rule (evaluated over all members at each run)"
+		if r.Trigger {
+			kind = "trigger rule (fires once per matching event)"
+		}
+		acts := make([]string, len(r.Actions))
+		for i, a := range r.Actions {
+			acts[i] = describeAction(a)
+		}
+		return fmt.Sprintf("rule %s defined: %s; then %s. :run dry-runs it, :sql shows its SQL", name, kind, strings.Join(acts, " and ")), r.SQL
+	}
+	if d := only(diags, ""); len(d) > 0 || len(diags) > 0 {
+		return fmt.Sprintf("rule %s defined but does not compile: %s", name, diags.Error()), ""
+	}
+	return fmt.Sprintf("rule %s defined", name), ""
+}
+
+func describeAction(a compiler.Action) string {
+	switch a.Verb {
+	case "send":
+		return fmt.Sprintf("send %s %q via %s", a.Kind, a.Content, a.Channel)
+	default:
+		return fmt.Sprintf("%s %q", a.Verb, a.Content)
+	}
+}
+
+// declNames lists what f declares ("segment x", "rule y", "event z").
+func declNames(f *ast.File) []string {
+	var out []string
+	if f == nil {
+		return nil
+	}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.SegmentDecl:
+			if d.Name != nil {
+				out = append(out, "segment "+d.Name.Name)
+			}
+		case *ast.RuleDecl:
+			if d.Name != nil {
+				out = append(out, "rule "+d.Name.Name)
+			}
+		case *ast.EventDecl:
+			if d.Name != nil {
+				out = append(out, "event "+d.Name.Name)
+			}
+		}
+	}
+	return out
+}
+
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refreshVocab recomputes the completion words from the current program.
+func (e *Engine) refreshVocab() {
+	v := newVocabulary(e.prog)
+	e.vmu.Lock()
+	e.vocab = v
+	e.vmu.Unlock()
+	e.refreshStatus()
+}
+
+// refreshStatus recomputes what Status shows.
+func (e *Engine) refreshStatus() {
+	now := "wall clock"
+	if e.now != nil {
+		now = e.now.Format("2006-01-02 15:04:05")
+	}
+	brand := e.opts.Brand
+	if e.prog != nil && e.prog.Info != nil && e.prog.Info.Brand != "" {
+		brand = e.prog.Info.Brand
+	}
+	e.vmu.Lock()
+	e.statusNow, e.brand = now, brand
+	e.vmu.Unlock()
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

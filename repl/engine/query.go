@@ -1,0 +1,344 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"nudge/compiler"
+)
+
+// brandFor returns the brand the session evaluates for: the rule files'
+// `brand`, else --brand, else the only brand in the database ("" when it is
+// empty). Several brands and none chosen is an error, as for `nudge run`.
+func (e *Engine) brandFor(ctx context.Context, q queryer) (string, error) {
+	if e.prog != nil && e.prog.Info != nil && e.prog.Info.Brand != "" {
+		return e.prog.Info.Brand, nil
+	}
+	if e.opts.Brand != "" {
+		return e.opts.Brand, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events ORDER BY 1 LIMIT 4`)
+	if err != nil {
+		return "", fmt.Errorf("find the brand: %w", err)
+	}
+	defer rows.Close()
+	var brands []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return "", fmt.Errorf("find the brand: %w", err)
+		}
+		brands = append(brands, b)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("find the brand: %w", err)
+	}
+	switch len(brands) {
+	case 0:
+		return "", nil
+	case 1:
+		return brands[0], nil
+	}
+	list := strings.Join(brands, ", ")
+	if len(brands) > 3 {
+		list = strings.Join(brands[:3], ", ") + ", ..."
+	}
+	return "", fmt.Errorf("the database holds several brands (%s): declare `brand \"x\"` in the session or a rule file, or start the REPL with --brand", list)
+}
+
+// queryer is *sql.Tx or *sql.DB.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readTx runs fn in a transaction that is always rolled back, so nothing fn
+// does is ever written.
+func (e *Engine) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := e.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: rollback is the point
+	return fn(tx)
+}
+
+// audience runs an audience query at now: how many members match and the
+// first page of them, with their name and the values the condition used.
+func (e *Engine) audience(ctx context.Context, aud *compiler.Audience) (*Result, error) {
+	now := e.evalNow()
+	res := &Result{Kind: Audience, Now: now}
+	start := time.Now()
+	err := e.readTx(ctx, func(tx *sql.Tx) error {
+		brand, err := e.brandFor(ctx, tx)
+		if err != nil {
+			return err
+		}
+		// One pass: the window count is computed before the LIMIT.
+		q := "SELECT q.*, mm.name AS \"nudge·name\", count(*) OVER () AS \"nudge·count\"\n" +
+			"FROM (\n" + aud.SQL + "\n) q\nLEFT JOIN members mm ON mm.member_id = q.member_id\n" +
+			"ORDER BY q.member_id\nLIMIT " + strconv.Itoa(e.opts.PageSize)
+		rows, err := tx.QueryContext(ctx, q, sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand))
+		if err != nil {
+			return fmt.Errorf("audience query: %w", err)
+		}
+		cols, cells, err := scanAll(rows, e.opts.PageSize)
+		if err != nil {
+			return fmt.Errorf("audience query: %w", err)
+		}
+		// Columns: member_id, v0..vn, name, count. Show member_id, name, then
+		// the values under their labels.
+		labels := map[string]string{}
+		for _, v := range aud.Values {
+			labels[v.Column] = v.Label
+		}
+		nameIdx, countIdx := len(cols)-2, len(cols)-1
+		res.Columns = []string{"member_id", "name"}
+		var order []int
+		order = append(order, 0, nameIdx)
+		for i := 1; i < nameIdx; i++ {
+			label := labels[cols[i]]
+			if label == "" {
+				label = cols[i]
+			}
+			res.Columns = append(res.Columns, label)
+			order = append(order, i)
+		}
+		for _, r := range cells {
+			row := make([]string, len(order))
+			for j, i := range order {
+				row[j] = r[i]
+			}
+			res.Rows = append(res.Rows, row)
+		}
+		if len(cells) > 0 {
+			n, err := strconv.ParseInt(cells[0][countIdx], 10, 64)
+			if err != nil {
+				return fmt.Errorf("audience count %q: %w", cells[0][countIdx], err)
+			}
+			res.Count = n
+		}
+		return nil
+	})
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// scanAll reads every row of rows, keeping at most keep of them formatted as
+// strings, and returns the column names and the kept rows.
+func scanAll(rows *sql.Rows, keep int) ([]string, [][]string, error) {
+	cols, kept, _, err := scanCount(rows, keep)
+	return cols, kept, err
+}
+
+// scanCount reads every row of rows, keeps the first keep formatted as
+// strings, and counts all of them.
+func scanCount(rows *sql.Rows, keep int) (cols []string, kept [][]string, n int64, err error) {
+	defer rows.Close()
+	cols, err = rows.Columns()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		n++
+		if int64(len(kept)) >= int64(keep) {
+			continue
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, 0, err
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = FormatValue(v, types[i].DatabaseTypeName())
+		}
+		kept = append(kept, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, err
+	}
+	return cols, kept, n, nil
+}
+
+// FormatValue prints one SQL value for a table cell. dbType is the column's
+// DuckDB type name (DATE prints without a time).
+func FormatValue(v any, dbType string) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case int16, int8, int, uint8, uint16, uint32, uint64:
+		return fmt.Sprint(v)
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'f', -1, 32)
+	case *big.Int:
+		return v.String()
+	case duckdb.Decimal:
+		return formatDecimal(v)
+	case time.Time:
+		if dbType == "DATE" {
+			return v.Format("2006-01-02")
+		}
+		if v.Nanosecond() != 0 {
+			return v.Format("2006-01-02 15:04:05.000000")
+		}
+		return v.Format("2006-01-02 15:04:05")
+	case duckdb.Interval:
+		return formatInterval(v)
+	case map[string]any, []any:
+		b, err := json.Marshal(v)
+		if err == nil {
+			return string(b)
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+// formatDecimal prints a DECIMAL exactly, with its scale: 12.50.
+func formatDecimal(d duckdb.Decimal) string {
+	if d.Value == nil {
+		return "NULL"
+	}
+	s := new(big.Int).Abs(d.Value).String()
+	sign := ""
+	if d.Value.Sign() < 0 {
+		sign = "-"
+	}
+	scale := int(d.Scale)
+	if scale == 0 {
+		return sign + s
+	}
+	for len(s) <= scale {
+		s = "0" + s
+	}
+	return sign + s[:len(s)-scale] + "." + s[len(s)-scale:]
+}
+
+func formatInterval(iv duckdb.Interval) string {
+	var parts []string
+	if iv.Months != 0 {
+		parts = append(parts, fmt.Sprintf("%d months", iv.Months))
+	}
+	if iv.Days != 0 {
+		parts = append(parts, fmt.Sprintf("%d days", iv.Days))
+	}
+	if iv.Micros != 0 || len(parts) == 0 {
+		parts = append(parts, (time.Duration(iv.Micros) * time.Microsecond).String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// ErrNotReadOnly is returned (wrapped) for `\sql` input that is not a single
+// SELECT statement.
+var ErrNotReadOnly = errors.New(`\sql runs one read-only SELECT statement`)
+
+// checkReadOnly makes sure query is exactly one SELECT statement before it is
+// prepared: DuckDB's driver executes all but the last statement of a
+// multi-statement string while preparing it, so a check after prepare would
+// be too late. json_serialize_sql parses without executing and only accepts
+// SELECT statements.
+func checkReadOnly(ctx context.Context, q queryer, query string) error {
+	rows, err := q.QueryContext(ctx, `SELECT CAST(json_serialize_sql($q::VARCHAR) AS VARCHAR)`, sql.Named("q", query))
+	if err != nil {
+		return fmt.Errorf("check statement: %w", err)
+	}
+	defer rows.Close()
+	var out string
+	if rows.Next() {
+		if err := rows.Scan(&out); err != nil {
+			return fmt.Errorf("check statement: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check statement: %w", err)
+	}
+	var parsed struct {
+		Error        bool              `json:"error"`
+		ErrorType    string            `json:"error_type"`
+		ErrorMessage string            `json:"error_message"`
+		Statements   []json.RawMessage `json:"statements"`
+	}
+	if err := json.Unmarshal([]byte(out), &parsed); err != nil {
+		return fmt.Errorf("check statement: %w", err)
+	}
+	if parsed.Error {
+		if parsed.ErrorType == "parser" {
+			return fmt.Errorf("%s", parsed.ErrorMessage)
+		}
+		return fmt.Errorf("%w; this is not a SELECT", ErrNotReadOnly)
+	}
+	if len(parsed.Statements) != 1 {
+		return fmt.Errorf("%w; found %d statements", ErrNotReadOnly, len(parsed.Statements))
+	}
+	return nil
+}
+
+// rawSQL runs `\sql QUERY`: one SELECT, inside a transaction that is rolled
+// back.
+func (e *Engine) rawSQL(ctx context.Context, query string) (*Result, error) {
+	query = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(query), ";"))
+	if query == "" {
+		return &Result{Kind: Text, Text: "usage: \\sql SELECT ..."}, nil
+	}
+	res := &Result{Kind: Table}
+	start := time.Now()
+	err := e.readTx(ctx, func(tx *sql.Tx) error {
+		if err := checkReadOnly(ctx, tx, query); err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		rows, err := stmt.QueryContext(ctx)
+		if err != nil {
+			return err
+		}
+		cols, kept, n, err := scanCount(rows, max(e.opts.PageSize, 1000))
+		if err != nil {
+			return err
+		}
+		res.Columns, res.Rows, res.Count = cols, kept, n
+		return nil
+	})
+	res.Elapsed = time.Since(start)
+	if errors.Is(err, ErrNotReadOnly) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sql: %w", err)
+	}
+	e.lastSQL = query
+	return res, nil
+}

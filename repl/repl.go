@@ -1,0 +1,153 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/mattn/go-isatty"
+
+	"nudge/repl/engine"
+	"nudge/repl/tui"
+	"nudge/runtime"
+)
+
+// HistoryEnv names the environment variable that overrides where the TUI
+// keeps its history (tests point it at a temporary file; "" keeps the
+// default, os.UserConfigDir()/nudge/history).
+const HistoryEnv = "NUDGE_HISTORY"
+
+// Config is what `nudge repl` hands to Run.
+type Config struct {
+	// DB is the open database. nil: Run opens DBPath and closes it when done.
+	DB *runtime.DB
+	// DBPath is the database file to open when DB is nil ("" = in memory).
+	DBPath string
+	// Paths are rule files and directories to load at start.
+	Paths []string
+	// In and Out are the terminal or the pipe. nil: os.Stdin, os.Stdout.
+	In  io.Reader
+	Out io.Writer
+	// Now fixes the evaluation instant (--now); nil follows the wall clock.
+	Now *time.Time
+	// Brand is --brand, used when the rule files declare none.
+	Brand string
+	// HistoryPath overrides where history is kept; "" means $NUDGE_HISTORY,
+	// else os.UserConfigDir()/nudge/history.
+	HistoryPath string
+	// Force selects the mode instead of detecting it: "tui" or "lines".
+	Force string
+}
+
+// Run runs the REPL until the user leaves or ctx is done. It shows the
+// full-screen TUI when both In and Out are terminals, and line mode
+// (engine.RunLines: one input per line, plain output) otherwise, so
+// `echo 'purchased in last 7 days' | nudge repl` works in scripts.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if cfg.In == nil {
+		cfg.In = os.Stdin
+	}
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	db := cfg.DB
+	if db == nil {
+		db, err = runtime.Open(ctx, cfg.DBPath)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := db.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close database: %w", cerr)
+			}
+		}()
+	}
+	eng := engine.New(db, engine.Options{Now: cfg.Now, Brand: cfg.Brand})
+
+	var loaded *engine.Result
+	if len(cfg.Paths) > 0 {
+		loaded, err = eng.Load(ctx, cfg.Paths...)
+		if err != nil {
+			return err
+		}
+	}
+
+	mode := cfg.Force
+	if mode == "" {
+		mode = "lines"
+		if isTerminal(cfg.In) && isTerminal(cfg.Out) {
+			mode = "tui"
+		}
+	}
+	if mode != "tui" {
+		if loaded != nil {
+			if err := loaded.Write(cfg.Out); err != nil {
+				return err
+			}
+		}
+		return engine.RunLines(ctx, cfg.In, cfg.Out, eng)
+	}
+	return runTUI(ctx, cfg, eng, loaded)
+}
+
+func runTUI(ctx context.Context, cfg Config, eng *engine.Engine, loaded *engine.Result) error {
+	histPath := cfg.HistoryPath
+	if histPath == "" {
+		histPath = DefaultHistoryPath()
+	}
+	hist, herr := tui.LoadHistory(histPath)
+	opts := tui.Options{
+		Renderer: lipgloss.NewRenderer(cfg.Out),
+		History:  hist,
+		Context:  ctx,
+	}
+	if loaded != nil {
+		var b bytes.Buffer
+		_ = loaded.Write(&b) // a bytes.Buffer never fails
+		opts.Welcome = tui.DefaultWelcome + "\n\n" + b.String()
+	}
+	if herr != nil {
+		opts.Welcome = tui.DefaultWelcome + "\n\n" + herr.Error()
+	}
+	m := tui.New(eng, opts)
+	p := tea.NewProgram(m,
+		tea.WithContext(ctx),
+		tea.WithInput(cfg.In),
+		tea.WithOutput(cfg.Out),
+		tea.WithAltScreen(),
+	)
+	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+		return fmt.Errorf("repl: %w", err)
+	}
+	return nil
+}
+
+// DefaultHistoryPath is $NUDGE_HISTORY, else os.UserConfigDir()/nudge/history,
+// else "" (history kept in memory only) when there is no config directory.
+func DefaultHistoryPath() string {
+	if p := os.Getenv(HistoryEnv); p != "" {
+		return p
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "nudge", "history")
+}
+
+// isTerminal reports whether f is an interactive terminal.
+func isTerminal(f any) bool {
+	type fd interface{ Fd() uintptr }
+	file, ok := f.(fd)
+	if !ok {
+		return false
+	}
+	return isatty.IsTerminal(file.Fd()) || isatty.IsCygwinTerminal(file.Fd())
+}

@@ -1,0 +1,772 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/table"
+	"github.com/charmbracelet/bubbles/textarea"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"nudge/repl/engine"
+)
+
+// Evaluator is what the TUI needs from the REPL engine. engine.Engine
+// implements it; tests use a fake.
+type Evaluator interface {
+	// Eval evaluates one input (possibly several lines). It must return
+	// promptly with ctx.Err() when ctx is cancelled (Ctrl-C).
+	Eval(ctx context.Context, input string) (*engine.Result, error)
+	// Complete returns the candidates for the word that ends the text before
+	// the cursor (see engine.WordBefore); each replaces that whole word.
+	Complete(before string) []string
+	// Status describes the session for the status line: database, brand, now.
+	Status() string
+}
+
+// Options configure a Model.
+type Options struct {
+	// Renderer makes every style; tests pin its colour profile. nil uses
+	// lipgloss's default renderer.
+	Renderer *lipgloss.Renderer
+	// History holds earlier inputs for up/down and receives new ones. nil
+	// keeps an in-memory history.
+	History *History
+	// Width and Height are the size until the first tea.WindowSizeMsg.
+	Width, Height int
+	// Context is the parent of every evaluation's context. nil: Background.
+	Context context.Context
+	// Welcome replaces the text shown before the first result.
+	Welcome string
+}
+
+// Messages.
+type (
+	evalDoneMsg struct {
+		id      int
+		res     *engine.Result
+		err     error
+		elapsed time.Duration
+	}
+	tickMsg         struct{ id int }
+	historyErrorMsg struct{ err error }
+)
+
+const (
+	promptFirst = "nudge> "
+	promptMore  = "   ..> "
+	// maxInputRows is the most rows the input grows to before it scrolls.
+	maxInputRows = 8
+	tickEvery    = 100 * time.Millisecond
+)
+
+// Model is the bubbletea model of the REPL: an input editor with syntax
+// highlighting, a results pane (a table for audiences, SQL rows and
+// decisions; scrollable text otherwise) and a status line.
+//
+// Keys: Enter runs the input (when the character before the cursor is `\`,
+// Enter instead replaces it by a new line); Alt+Enter or Ctrl+J inserts a new
+// line; Tab completes; Up/Down on the first/last line walk the history;
+// PgUp/PgDn scroll the results; Ctrl+C cancels a running query or clears the
+// input; Ctrl+D on an empty input or `:quit` leaves.
+type Model struct {
+	ev    Evaluator
+	ctx   context.Context
+	st    styles
+	input textarea.Model
+	table table.Model
+	text  viewport.Model
+
+	width, height int
+
+	hist    *History
+	histPos int    // index into hist entries; len(entries) = the draft
+	draft   string // what was typed before walking the history
+
+	running bool
+	cancel  context.CancelFunc
+	runID   int
+	started time.Time
+	now     func() time.Time
+
+	last     *engine.Result
+	lastErr  error
+	hint     string
+	hintErr  bool
+	welcome  string
+	quitting bool
+}
+
+// New returns a model over ev.
+func New(ev Evaluator, opts Options) Model {
+	r := opts.Renderer
+	if r == nil {
+		r = lipgloss.DefaultRenderer()
+	}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	hist := opts.History
+	if hist == nil {
+		hist = &History{}
+	}
+	ta := textarea.New()
+	ta.ShowLineNumbers = false
+	ta.Prompt = ""
+	ta.CharLimit = 0
+	ta.MaxHeight = 0
+	ta.MaxWidth = 0
+	ta.Placeholder = ""
+	ta.KeyMap.InsertNewline = key.NewBinding(key.WithKeys("alt+enter", "ctrl+j"))
+	ta.Cursor.SetMode(cursor.CursorHide) // we draw our own cursor over highlighted text
+	ta.SetWidth(1 << 16)                 // never soft-wrap: we wrap when rendering
+	ta.SetHeight(maxInputRows)
+	ta.Focus()
+
+	st := newStyles(r)
+	tb := table.New()
+	tb.SetStyles(table.Styles{Header: st.tableHeader, Cell: st.tableCell, Selected: st.tableSelected})
+	tb.KeyMap = table.KeyMap{}
+
+	welcome := opts.Welcome
+	if welcome == "" {
+		welcome = DefaultWelcome
+	}
+	m := Model{
+		ev:      ev,
+		ctx:     ctx,
+		st:      st,
+		input:   ta,
+		table:   tb,
+		text:    viewport.New(0, 0),
+		hist:    hist,
+		histPos: len(hist.Entries()),
+		now:     time.Now,
+		welcome: welcome,
+	}
+	m.text.KeyMap = viewport.KeyMap{}
+	m.resize(max(opts.Width, 20), max(opts.Height, 8))
+	return m
+}
+
+// DefaultWelcome is the text shown before the first result.
+const DefaultWelcome = `nudge repl: try an idea before it becomes a rule.
+
+  purchased in last 30 days                  who bought this month?
+  days since last purchased > 90 and member.city = "长沙"
+  segment big = sum(purchased.amount in last 365 days) >= 500
+  rule hi if big then send coupon "HI" via sms,   then :run
+
+Enter runs, Alt+Enter (or a trailing \) continues on a new line, Tab completes,
+Up/Down recall history, Ctrl+C cancels a query, Ctrl+D leaves. :help lists commands.`
+
+// Init implements tea.Model.
+func (m Model) Init() tea.Cmd { return nil }
+
+// Update implements tea.Model.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+		return m, nil
+	case evalDoneMsg:
+		if msg.id != m.runID || !m.running {
+			return m, nil
+		}
+		m.running = false
+		if m.cancel != nil {
+			m.cancel()
+			m.cancel = nil
+		}
+		m.setResult(msg.res, msg.err, msg.elapsed)
+		if msg.res != nil && msg.res.Quit {
+			m.quitting = true
+			return m, tea.Quit
+		}
+		return m, nil
+	case tickMsg:
+		if m.running && msg.id == m.runID {
+			return m, m.tick()
+		}
+		return m, nil
+	case historyErrorMsg:
+		m.setHint(msg.err.Error(), true)
+		return m, nil
+	case tea.KeyMsg:
+		return m.handleKey(msg)
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	return m, cmd
+}
+
+func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch msg.String() {
+	case "ctrl+c":
+		switch {
+		case m.running:
+			m.cancel()
+			m.setHint("cancelling…", false)
+		case m.input.Value() != "":
+			m.input.Reset()
+			m.histPos = len(m.hist.Entries())
+			m.setHint("", false)
+		default:
+			m.setHint("press Ctrl+D or type :quit to leave", false)
+		}
+		return m, nil
+	case "ctrl+d":
+		if m.input.Value() == "" {
+			if m.cancel != nil {
+				m.cancel()
+			}
+			m.quitting = true
+			return m, tea.Quit
+		}
+	case "enter", "ctrl+m":
+		return m.submit()
+	case "tab":
+		m.complete()
+		return m, nil
+	case "up":
+		if m.input.Line() == 0 {
+			m.historyMove(-1)
+			return m, nil
+		}
+	case "down":
+		if m.input.Line() == m.input.LineCount()-1 {
+			m.historyMove(+1)
+			return m, nil
+		}
+	case "pgup":
+		m.scroll(-1)
+		return m, nil
+	case "pgdown":
+		m.scroll(+1)
+		return m, nil
+	case "esc":
+		m.setHint("", false)
+		return m, nil
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	m.setHint("", false)
+	m.layout()
+	return m, cmd
+}
+
+// submit runs the input, or continues it on a new line after a `\`.
+func (m Model) submit() (tea.Model, tea.Cmd) {
+	before := m.textBeforeCursor()
+	if strings.HasSuffix(before, `\`) {
+		m.input, _ = m.input.Update(tea.KeyMsg{Type: tea.KeyBackspace})
+		m.input.InsertString("\n")
+		m.layout()
+		return m, nil
+	}
+	if m.running {
+		m.setHint("a query is running; Ctrl+C cancels it", false)
+		return m, nil
+	}
+	input := m.input.Value()
+	if strings.TrimSpace(input) == "" {
+		return m, nil
+	}
+	var cmds []tea.Cmd
+	if save := m.hist.Add(input); save != nil {
+		cmds = append(cmds, func() tea.Msg {
+			if err := save(); err != nil {
+				return historyErrorMsg{err}
+			}
+			return nil
+		})
+	}
+	m.histPos = len(m.hist.Entries())
+	m.draft = ""
+	m.input.Reset()
+	m.setHint("", false)
+
+	m.runID++
+	id := m.runID
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.running = true
+	m.cancel = cancel
+	m.started = m.now()
+	ev := m.ev
+	cmds = append(cmds, func() tea.Msg {
+		start := time.Now()
+		res, err := safeEval(ctx, ev, input)
+		return evalDoneMsg{id: id, res: res, err: err, elapsed: time.Since(start)}
+	}, m.tick())
+	m.layout()
+	return m, tea.Batch(cmds...)
+}
+
+// safeEval runs ev.Eval and turns a panic (a bug in nudge, never the user's
+// fault) into an error so the session survives it.
+func safeEval(ctx context.Context, ev Evaluator, input string) (res *engine.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("internal error evaluating %q: %v", input, p)
+		}
+	}()
+	return ev.Eval(ctx, input)
+}
+
+func (m Model) tick() tea.Cmd {
+	id := m.runID
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{id} })
+}
+
+// complete replaces the word before the cursor by its completion, or by the
+// candidates' common prefix and lists them in the hint line.
+func (m *Model) complete() {
+	before := m.textBeforeCursor()
+	word := engine.WordBefore(before)
+	cands := m.ev.Complete(before)
+	switch len(cands) {
+	case 0:
+		m.setHint("no completions", false)
+		return
+	case 1:
+		c := cands[0]
+		if !strings.HasSuffix(c, "/") {
+			c += " "
+		}
+		m.replaceWord(word, c)
+		m.setHint("", false)
+		return
+	}
+	if p := engine.CommonPrefix(cands); len([]rune(p)) > len([]rune(word)) {
+		m.replaceWord(word, p)
+	}
+	m.setHint(strings.Join(cands, "  "), false)
+}
+
+func (m *Model) replaceWord(word, with string) {
+	for range []rune(word) {
+		m.input, _ = m.input.Update(tea.KeyMsg{Type: tea.KeyBackspace})
+	}
+	m.input.InsertString(with)
+	m.layout()
+}
+
+// historyMove walks the history by delta (-1 older, +1 newer).
+func (m *Model) historyMove(delta int) {
+	entries := m.hist.Entries()
+	pos := m.histPos + delta
+	if pos < 0 || pos > len(entries) {
+		return
+	}
+	if m.histPos == len(entries) {
+		m.draft = m.input.Value()
+	}
+	m.histPos = pos
+	if pos == len(entries) {
+		m.input.SetValue(m.draft)
+	} else {
+		m.input.SetValue(entries[pos])
+	}
+	m.layout()
+}
+
+// scroll moves the results pane by a page.
+func (m *Model) scroll(dir int) {
+	if m.showsTable() {
+		page := max(m.table.Height()-1, 1)
+		if dir < 0 {
+			m.table.MoveUp(page)
+		} else {
+			m.table.MoveDown(page)
+		}
+		return
+	}
+	if dir < 0 {
+		m.text.PageUp()
+	} else {
+		m.text.PageDown()
+	}
+}
+
+func (m *Model) setHint(s string, isErr bool) { m.hint, m.hintErr = s, isErr }
+
+// textBeforeCursor is the input from its start up to the cursor.
+func (m Model) textBeforeCursor() string {
+	lines := strings.Split(m.input.Value(), "\n")
+	row := min(m.input.Line(), len(lines)-1)
+	li := m.input.LineInfo()
+	col := li.StartColumn + li.ColumnOffset
+	cur := []rune(lines[row])
+	col = min(max(col, 0), len(cur))
+	return strings.Join(append(lines[:row:row], string(cur[:col])), "\n")
+}
+
+// setResult shows res (or err) in the results pane.
+func (m *Model) setResult(res *engine.Result, err error, elapsed time.Duration) {
+	if err != nil {
+		m.last, m.lastErr = nil, err
+		if res != nil {
+			m.last = res
+		}
+		m.layout()
+		m.text.SetContent(m.textContent())
+		m.text.GotoTop()
+		return
+	}
+	if res != nil && res.Elapsed == 0 {
+		res.Elapsed = elapsed
+	}
+	m.last, m.lastErr = res, nil
+	m.layout()
+	if m.showsTable() {
+		m.table.SetCursor(0)
+		m.table.GotoTop()
+	} else {
+		m.text.SetContent(m.textContent())
+		m.text.GotoTop()
+	}
+}
+
+func (m Model) showsTable() bool {
+	if m.last == nil || m.lastErr != nil {
+		return false
+	}
+	switch m.last.Kind {
+	case engine.Audience, engine.Table, engine.Decisions:
+		return len(m.last.Columns) > 0
+	}
+	return false
+}
+
+// resize records the terminal size and reflows everything.
+func (m *Model) resize(w, h int) {
+	m.width, m.height = max(w, 20), max(h, 8)
+	m.layout()
+	if !m.showsTable() {
+		off := m.text.YOffset
+		m.text.SetContent(m.textContent())
+		m.text.SetYOffset(off)
+	}
+}
+
+// Layout: results pane, separator, input rows, hint line, status line.
+func (m Model) inputRows() []string {
+	return m.renderInput()
+}
+
+func (m Model) resultsHeight() int {
+	in := min(len(m.inputRows()), maxInputRows)
+	return max(m.height-in-3, 1)
+}
+
+// layout sizes the table and viewport to the current window and input.
+func (m *Model) layout() {
+	h := m.resultsHeight()
+	bodyH := max(h-m.headerLines(), 1)
+	m.text.Width = m.width
+	m.text.Height = bodyH
+	if m.last != nil && len(m.last.Columns) > 0 {
+		widths := fitWidths(engine.ColumnWidths(m.last.Columns, m.last.Rows, 40), m.width)
+		cols := make([]table.Column, len(m.last.Columns))
+		for i, c := range m.last.Columns {
+			cols[i] = table.Column{Title: c, Width: widths[i]}
+		}
+		rows := make([]table.Row, len(m.last.Rows))
+		for i, r := range m.last.Rows {
+			row := make(table.Row, len(cols))
+			for j := range cols {
+				if j < len(r) {
+					row[j] = engine.OneLine(r[j])
+				}
+			}
+			rows[i] = row
+		}
+		// Drop the old rows first so they are never rendered with the new
+		// columns; SetRows(nil) resets the cursor, so keep it.
+		cur := m.table.Cursor()
+		m.table.SetRows(nil)
+		m.table.SetColumns(cols)
+		m.table.SetRows(rows)
+		m.table.SetCursor(min(max(cur, 0), max(len(rows)-1, 0)))
+	}
+	m.table.SetWidth(m.width)
+	m.table.SetHeight(bodyH)
+}
+
+// headerLines is how many lines the results pane spends above the body: the
+// echoed input and, for tables, the summary.
+func (m Model) headerLines() int {
+	if m.last == nil && m.lastErr == nil {
+		return 0
+	}
+	if m.showsTable() {
+		return 2 + lineCount(m.last.Warnings) + lineCount(m.last.Text)
+	}
+	return 1
+}
+
+// lineCount is how many lines s takes (0 for "").
+func lineCount(s string) int {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return 0
+	}
+	return strings.Count(s, "\n") + 1
+}
+
+// fitWidths shrinks the widest columns until the table (each cell padded by
+// one space on both sides) fits in total cells.
+func fitWidths(widths []int, total int) []int {
+	out := append([]int(nil), widths...)
+	sum := func() int {
+		s := 0
+		for _, w := range out {
+			s += w + 2
+		}
+		return s
+	}
+	for sum() > total {
+		wi := 0
+		for i, w := range out {
+			if w > out[wi] {
+				wi = i
+			}
+		}
+		if out[wi] <= 4 {
+			break
+		}
+		out[wi]--
+	}
+	return out
+}
+
+// textContent is the body of a non-table result, wrapped to the width.
+func (m Model) textContent() string {
+	var s string
+	switch {
+	case m.lastErr != nil:
+		s = m.st.errText.Render(wrap("error: "+m.lastErr.Error(), m.width))
+	case m.last == nil:
+		s = m.st.hint.Render(wrap(m.welcome, m.width))
+	case m.last.Kind == engine.Diagnostics:
+		s = m.st.errText.Render(wrap(strings.TrimRight(m.last.Text, "\n"), m.width))
+	default:
+		body := strings.TrimRight(m.last.Text, "\n")
+		if m.last.Kind != engine.Text {
+			body = strings.TrimRight(m.last.Summary()+"\n"+body, "\n")
+		}
+		if m.last.Warnings != "" {
+			body = m.st.warnText.Render(strings.TrimRight(m.last.Warnings, "\n")) + "\n" + body
+		}
+		s = wrap(body, m.width)
+	}
+	return s
+}
+
+// wrap word-wraps every line of s to width cells (ANSI-aware), breaking
+// words only when they are longer than a line.
+func wrap(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	return ansi.Wrap(s, width, "")
+}
+
+// renderInput renders the input with highlighting and the cursor, one entry
+// per screen row.
+func (m Model) renderInput() []string {
+	value := m.input.Value()
+	lines := strings.Split(value, "\n")
+	row := m.input.Line()
+	li := m.input.LineInfo()
+	col := li.StartColumn + li.ColumnOffset
+	sql := strings.HasPrefix(strings.TrimSpace(value), `\sql`)
+	avail := max(m.width-len(promptFirst), 4)
+	var out []string
+	for i, line := range lines {
+		c := -1
+		if i == row {
+			c = col
+		}
+		hl := m.highlight([]rune(line), sql, i == 0, c)
+		prompt := promptMore
+		if i == 0 {
+			prompt = promptFirst
+		}
+		for j, part := range strings.Split(ansi.Hardwrap(hl, avail, true), "\n") {
+			p := prompt
+			if j > 0 {
+				p = strings.Repeat(" ", len(promptFirst))
+			}
+			out = append(out, m.st.prompt.Render(p)+part)
+		}
+	}
+	return out
+}
+
+// highlight styles one input line by token class and draws the cursor (a
+// reversed cell) at rune index cur (-1: no cursor on this line).
+func (m Model) highlight(line []rune, sql, first bool, cur int) string {
+	var b strings.Builder
+	emit := func(start, end int, st lipgloss.Style, styled bool) {
+		if start >= end {
+			return
+		}
+		if cur >= start && cur < end {
+			if start < cur {
+				emit1(&b, string(line[start:cur]), st, styled)
+			}
+			b.WriteString(m.st.cursor.Render(string(line[cur])))
+			if cur+1 < end {
+				emit1(&b, string(line[cur+1:end]), st, styled)
+			}
+			return
+		}
+		emit1(&b, string(line[start:end]), st, styled)
+	}
+	pos := 0
+	for _, t := range lexLine(line, sql, first) {
+		if t.start > pos {
+			emit(pos, t.start, lipgloss.Style{}, false)
+		}
+		st, styled := m.st.class(t.class)
+		emit(t.start, t.end, st, styled)
+		pos = t.end
+	}
+	if pos < len(line) {
+		emit(pos, len(line), lipgloss.Style{}, false)
+	}
+	if cur >= len(line) {
+		b.WriteString(m.st.cursor.Render(" "))
+	}
+	return b.String()
+}
+
+func emit1(b *strings.Builder, s string, st lipgloss.Style, styled bool) {
+	if styled {
+		b.WriteString(st.Render(s))
+	} else {
+		b.WriteString(s)
+	}
+}
+
+// View implements tea.Model.
+func (m Model) View() string {
+	if m.quitting {
+		return ""
+	}
+	var b strings.Builder
+	resH := m.resultsHeight()
+	pane := m.resultsView()
+	paneLines := strings.Split(pane, "\n")
+	for i := 0; i < resH; i++ {
+		if i < len(paneLines) {
+			b.WriteString(ansi.Truncate(paneLines[i], m.width, "…"))
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(m.st.separator.Render(strings.Repeat("─", m.width)))
+	b.WriteByte('\n')
+	rows := m.inputRows()
+	if len(rows) > maxInputRows {
+		// Keep the cursor's row visible: show the last rows up to it.
+		rows = rows[len(rows)-maxInputRows:]
+	}
+	for _, r := range rows {
+		b.WriteString(r)
+		b.WriteByte('\n')
+	}
+	hint := ""
+	if m.hint != "" {
+		st := m.st.hint
+		if m.hintErr {
+			st = m.st.errText
+		}
+		hint = st.Render(ansi.Truncate(m.hint, m.width, "…"))
+	}
+	b.WriteString(hint)
+	b.WriteByte('\n')
+	b.WriteString(m.statusView())
+	return b.String()
+}
+
+// resultsView renders the results pane (without padding to its height).
+func (m Model) resultsView() string {
+	var parts []string
+	if m.last != nil || m.lastErr != nil {
+		echo := ""
+		if m.last != nil {
+			echo = m.last.Input
+		}
+		first, _, more := strings.Cut(echo, "\n")
+		if more {
+			first += " …"
+		}
+		parts = append(parts, m.st.echo.Render(ansi.Truncate("› "+first, m.width, "…")))
+	}
+	if m.showsTable() {
+		if m.last.Warnings != "" {
+			parts = append(parts, m.st.warnText.Render(strings.TrimRight(m.last.Warnings, "\n")))
+		}
+		if m.last.Text != "" {
+			parts = append(parts, strings.TrimRight(m.last.Text, "\n"))
+		}
+		parts = append(parts, m.st.summary.Render(m.last.Summary()))
+		parts = append(parts, m.table.View())
+		return strings.Join(parts, "\n")
+	}
+	parts = append(parts, m.text.View())
+	return strings.Join(parts, "\n")
+}
+
+// statusView renders the status line: the session, rows and query time on
+// the left, key hints on the right.
+func (m Model) statusView() string {
+	left := m.st.statusKey.Render(" nudge ")
+	info := " " + m.ev.Status()
+	if m.running {
+		left += m.st.statusBusy.Render(fmt.Sprintf(" running %s · Ctrl+C cancels ", engine.FormatDuration(m.now().Sub(m.started).Round(100*time.Millisecond))))
+	} else if m.last != nil && m.lastErr == nil {
+		switch m.last.Kind {
+		case engine.Audience, engine.Table, engine.Decisions:
+			info += fmt.Sprintf(" │ %s %s", engine.Thousands(m.last.Count), unit(m.last))
+		}
+		info += " │ " + engine.FormatDuration(m.last.Elapsed)
+	}
+	right := "Tab complete · :help "
+	used := ansi.StringWidth(left) + ansi.StringWidth(info)
+	gap := m.width - used - ansi.StringWidth(right)
+	if gap < 1 {
+		right = ""
+		gap = max(m.width-used, 0)
+	}
+	line := info + strings.Repeat(" ", gap) + right
+	return ansi.Truncate(left+m.st.status.Render(line), m.width, "…")
+}
+
+func unit(r *engine.Result) string {
+	switch r.Kind {
+	case engine.Audience:
+		if r.Count == 1 {
+			return "member"
+		}
+		return "members"
+	case engine.Decisions:
+		if r.Count == 1 {
+			return "decision"
+		}
+		return "decisions"
+	}
+	if r.Count == 1 {
+		return "row"
+	}
+	return "rows"
+}

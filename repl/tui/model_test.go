@@ -1,0 +1,476 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+
+	"nudge/lang/diag"
+	"nudge/repl/engine"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fakeEval is an Evaluator with canned answers, so the model is tested
+// without a database. The real engine has its own tests against DuckDB.
+type fakeEval struct {
+	vocab []string
+	calls []string
+}
+
+func (f *fakeEval) Eval(ctx context.Context, input string) (*engine.Result, error) {
+	f.calls = append(f.calls, input)
+	now := time.Date(2024, 11, 11, 12, 0, 0, 0, time.UTC)
+	switch strings.TrimSpace(input) {
+	case "purchased in last 30 days":
+		return &engine.Result{
+			Kind: engine.Audience, Input: input, Now: now, Count: 3, Elapsed: 12 * time.Millisecond,
+			Columns: []string{"member_id", "name", "count(purchased in last 30 days)"},
+			Rows: [][]string{
+				{"m001", "王小明", "2"},
+				{"m002", "Alice", "1"},
+				{"m003", "Bob", "5"},
+			},
+		}, nil
+	case "purchsed in last 30 days":
+		var l diag.List
+		l.Errorf(diag.Span{File: "<input>", Start: diag.Pos{Line: 1, Col: 1}, End: diag.Pos{Line: 1, Col: 9}},
+			"unknown-event", `unknown event type "purchsed"; did you mean "purchased"?`)
+		var b bytes.Buffer
+		diag.RenderText(&b, l, diag.Sources{"<input>": []byte(input)})
+		return &engine.Result{Kind: engine.Diagnostics, Input: input, Text: b.String(), Elapsed: time.Millisecond}, nil
+	case "slow":
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case ":quit":
+		return &engine.Result{Kind: engine.Text, Input: input, Quit: true}, nil
+	}
+	return &engine.Result{Kind: engine.Text, Input: input, Text: "ok: " + input, Elapsed: time.Millisecond}, nil
+}
+
+func (f *fakeEval) Complete(before string) []string {
+	word := engine.WordBefore(before)
+	var out []string
+	for _, v := range f.vocab {
+		if strings.HasPrefix(v, word) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (f *fakeEval) Status() string { return "test.duckdb · now 2024-11-11 12:00" }
+
+func newFake() *fakeEval {
+	return &fakeEval{vocab: []string{"paid", "purchased", "priority", "per", "member", "queued", ":quit", ":run"}}
+}
+
+// driver feeds messages to a model and runs its commands the way the
+// bubbletea runtime would, but synchronously enough to assert on.
+type driver struct {
+	t    *testing.T
+	m    Model
+	msgs chan tea.Msg
+}
+
+func newDriver(t *testing.T, ev Evaluator, profile termenv.Profile, hist *History) *driver {
+	t.Helper()
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(profile)
+	m := New(ev, Options{Renderer: r, Width: 80, Height: 20, History: hist})
+	return &driver{t: t, m: m, msgs: make(chan tea.Msg, 256)}
+}
+
+func (d *driver) send(msg tea.Msg) {
+	d.t.Helper()
+	m, cmd := d.m.Update(msg)
+	d.m = m.(Model)
+	d.spawn(cmd)
+}
+
+func (d *driver) spawn(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() { d.msgs <- cmd() }()
+}
+
+func (d *driver) typ(s string) {
+	d.t.Helper()
+	for _, r := range s {
+		d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+	}
+}
+
+func (d *driver) key(t tea.KeyType) { d.send(tea.KeyMsg{Type: t}) }
+
+// settle delivers command results until no evaluation is running.
+func (d *driver) settle() {
+	d.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for d.m.running {
+		select {
+		case msg := <-d.msgs:
+			d.deliver(msg)
+		case <-deadline:
+			d.t.Fatal("evaluation did not finish")
+		}
+	}
+}
+
+func (d *driver) deliver(msg tea.Msg) {
+	switch msg := msg.(type) {
+	case nil:
+	case tea.BatchMsg:
+		for _, c := range msg {
+			d.spawn(c)
+		}
+	default:
+		d.send(msg)
+	}
+}
+
+func (d *driver) view() string { return d.m.View() }
+
+// plain is the view without ANSI styling and trailing blanks, as golden
+// screens store it.
+func (d *driver) plain() string {
+	lines := strings.Split(ansi.Strip(d.view()), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("screen %s differs from golden file (run go test -update)\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
+	}
+}
+
+func TestHighlightingInView(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.TrueColor, nil)
+	d.typ(`rule hi if purchased in last 30 days then send coupon "A" via sms`)
+	v := d.view()
+	st := d.m.st
+	for _, want := range []string{
+		st.keyword.Render("rule"),
+		st.keyword.Render("if"),
+		st.number.Render("30"),
+		st.str.Render(`"A"`),
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks styled %q (%q)\nview:\n%q", ansi.Strip(want), want, v)
+		}
+	}
+	if !strings.Contains(st.keyword.Render("rule"), "\x1b[") {
+		t.Fatalf("keyword style renders no ANSI escape: %q", st.keyword.Render("rule"))
+	}
+	// An identifier is not a keyword.
+	if strings.Contains(v, st.keyword.Render("hi")) {
+		t.Errorf("identifier hi styled as keyword")
+	}
+}
+
+func TestLexLine(t *testing.T) {
+	type tok struct {
+		text  string
+		class tokenClass
+	}
+	tests := []struct {
+		name  string
+		line  string
+		sql   bool
+		first bool
+		want  []tok
+	}{
+		{"condition", `purchased in last 3 months`, false, true, []tok{
+			{"purchased", tokPlain}, {"in", tokKeyword}, {"last", tokKeyword}, {"3", tokNumber}, {"months", tokKeyword}}},
+		{"member field and string", `member.city = "长沙"`, false, true, []tok{
+			{"member", tokKeyword}, {".", tokOperator}, {"city", tokField}, {"=", tokOperator}, {`"长沙"`, tokString}}},
+		{"comment", `visited ever # who came`, false, true, []tok{
+			{"visited", tokPlain}, {"ever", tokKeyword}, {"# who came", tokComment}}},
+		{"date and clock", `quiet hours 22:00 to 08:00`, false, true, []tok{
+			{"quiet", tokKeyword}, {"hours", tokKeyword}, {"22:00", tokNumber}, {"to", tokKeyword}, {"08:00", tokNumber}}},
+		{"command", `:now 2024-11-11`, false, true, []tok{
+			{":now", tokCommand}, {"2024-11-11", tokNumber}}},
+		{"colon not first line", `:now`, false, false, []tok{
+			{":", tokPlain}, {"now", tokPlain}}},
+		{"sql", `\sql select count(*) from members`, true, true, []tok{
+			{`\sql`, tokCommand}, {"select", tokKeyword}, {"count", tokKeyword}, {"(", tokOperator}, {"*", tokOperator},
+			{")", tokOperator}, {"from", tokKeyword}, {"members", tokPlain}}},
+		{"unterminated string", `tagged "vip`, false, true, []tok{
+			{"tagged", tokKeyword}, {`"vip`, tokString}}},
+		{"capitalised word is not a keyword", `Rule`, false, true, []tok{{"Rule", tokPlain}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			line := []rune(tc.line)
+			var got []tok
+			for _, tk := range lexLine(line, tc.sql, tc.first) {
+				if strings.TrimSpace(string(line[tk.start:tk.end])) == "" {
+					continue
+				}
+				got = append(got, tok{string(line[tk.start:tk.end]), tk.class})
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("token %d: got %v, want %v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestAudienceScreen(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("purchased in last 30 days")
+	d.key(tea.KeyEnter)
+	if !d.m.running {
+		t.Fatal("enter did not start an evaluation")
+	}
+	d.settle()
+	got := d.plain()
+	for _, want := range []string{"3 members match at 2024-11-11 12:00:00", "member_id", "王小明", "m003", "3 members │ 12ms"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("screen lacks %q:\n%s", want, got)
+		}
+	}
+	if d.m.input.Value() != "" {
+		t.Errorf("input not cleared after submit: %q", d.m.input.Value())
+	}
+	golden(t, "audience", got)
+}
+
+func TestDiagnosticScreen(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("purchsed in last 30 days")
+	d.key(tea.KeyEnter)
+	d.settle()
+	got := d.plain()
+	for _, want := range []string{`did you mean "purchased"?`, "purchsed in last 30 days\n^^^^^^^^"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("screen lacks %q:\n%s", want, got)
+		}
+	}
+	golden(t, "diagnostic", got)
+}
+
+func TestWelcomeScreen(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	golden(t, "welcome", d.plain())
+}
+
+func TestCompletion(t *testing.T) {
+	tests := []struct {
+		name, typed, want, hint string
+	}{
+		{"unique", "purch", "purchased ", ""},
+		{"after other words", "not purch", "not purchased ", ""},
+		{"common prefix and candidates", "p", "p", "paid  purchased  priority  per"},
+		{"command", ":q", ":quit ", ""},
+		{"none", "zzz", "zzz", "no completions"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDriver(t, newFake(), termenv.Ascii, nil)
+			d.typ(tc.typed)
+			d.key(tea.KeyTab)
+			if got := d.m.input.Value(); got != tc.want {
+				t.Errorf("input after tab = %q, want %q", got, tc.want)
+			}
+			if d.m.hint != tc.hint {
+				t.Errorf("hint = %q, want %q", d.m.hint, tc.hint)
+			}
+			if tc.hint != "" && !strings.Contains(d.plain(), tc.hint) {
+				t.Errorf("hint not on screen:\n%s", d.plain())
+			}
+		})
+	}
+}
+
+func TestHistoryRecall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nudge", "history")
+	hist, err := LoadHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := newFake()
+	d := newDriver(t, ev, termenv.Ascii, hist)
+	for _, in := range []string{"visited ever", "purchased in last 30 days"} {
+		d.typ(in)
+		d.key(tea.KeyEnter)
+		d.settle()
+	}
+	d.typ("draft")
+	steps := []struct {
+		key  tea.KeyType
+		want string
+	}{
+		{tea.KeyUp, "purchased in last 30 days"},
+		{tea.KeyUp, "visited ever"},
+		{tea.KeyUp, "visited ever"}, // oldest: stays
+		{tea.KeyDown, "purchased in last 30 days"},
+		{tea.KeyDown, "draft"},
+	}
+	for i, s := range steps {
+		d.key(s.key)
+		if got := d.m.input.Value(); got != s.want {
+			t.Fatalf("step %d: input = %q, want %q", i, got, s.want)
+		}
+	}
+	// Recalled text is on screen.
+	d.key(tea.KeyUp)
+	if !strings.Contains(d.plain(), "nudge> purchased in last 30 days") {
+		t.Errorf("recalled entry not shown:\n%s", d.plain())
+	}
+
+	// A multi-line entry survives the file, and a new session sees it all.
+	d.key(tea.KeyCtrlC) // clear
+	d.typ("visited ever and")
+	d.send(tea.KeyMsg{Type: tea.KeyEnter, Alt: true})
+	d.typ("not purchased ever")
+	d.key(tea.KeyEnter)
+	d.settle()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		reloaded, err := LoadHistory(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := reloaded.Entries()
+		want := []string{"visited ever", "purchased in last 30 days", "visited ever and\nnot purchased ever"}
+		if strings.Join(got, "|") == strings.Join(want, "|") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history file holds %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestMultiLineInput(t *testing.T) {
+	ev := newFake()
+	d := newDriver(t, ev, termenv.Ascii, nil)
+	d.typ(`visited ever \`)
+	d.key(tea.KeyEnter)
+	if d.m.running {
+		t.Fatal("trailing backslash submitted the input")
+	}
+	d.typ("and not purchased ever")
+	if got, want := d.m.input.Value(), "visited ever \nand not purchased ever"; got != want {
+		t.Fatalf("input = %q, want %q", got, want)
+	}
+	if !strings.Contains(d.plain(), "   ..> and not purchased ever") {
+		t.Errorf("continuation prompt missing:\n%s", d.plain())
+	}
+	d.key(tea.KeyEnter)
+	d.settle()
+	if len(ev.calls) != 1 || ev.calls[0] != "visited ever \nand not purchased ever" {
+		t.Errorf("evaluated %q", ev.calls)
+	}
+}
+
+func TestCtrlCCancelsQuery(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("slow")
+	d.key(tea.KeyEnter)
+	if !d.m.running {
+		t.Fatal("not running")
+	}
+	if !strings.Contains(d.plain(), "running") {
+		t.Errorf("status does not say running:\n%s", d.plain())
+	}
+	d.key(tea.KeyCtrlC)
+	d.settle()
+	if d.m.quitting {
+		t.Fatal("ctrl+c left the REPL")
+	}
+	if !strings.Contains(d.plain(), "error: context canceled") {
+		t.Errorf("cancellation not reported:\n%s", d.plain())
+	}
+	// The REPL still works.
+	d.typ("visited ever")
+	d.key(tea.KeyEnter)
+	d.settle()
+	if !strings.Contains(d.plain(), "ok: visited ever") {
+		t.Errorf("REPL unusable after cancel:\n%s", d.plain())
+	}
+}
+
+func TestQuit(t *testing.T) {
+	tests := []struct {
+		name string
+		do   func(d *driver)
+	}{
+		{"ctrl+d on empty input", func(d *driver) { d.key(tea.KeyCtrlD) }},
+		{":quit", func(d *driver) { d.typ(":quit"); d.key(tea.KeyEnter); d.settle() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDriver(t, newFake(), termenv.Ascii, nil)
+			tc.do(d)
+			if !d.m.quitting {
+				t.Errorf("did not quit")
+			}
+		})
+	}
+	t.Run("ctrl+d with text does not quit", func(t *testing.T) {
+		d := newDriver(t, newFake(), termenv.Ascii, nil)
+		d.typ("visited")
+		d.key(tea.KeyCtrlD)
+		if d.m.quitting {
+			t.Errorf("quit with text in the input")
+		}
+	})
+}
+
+func TestResizeReflows(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("purchased in last 30 days")
+	d.key(tea.KeyEnter)
+	d.settle()
+	for _, size := range []struct{ w, h int }{{60, 15}, {120, 35}, {40, 10}} {
+		d.send(tea.WindowSizeMsg{Width: size.w, Height: size.h})
+		lines := strings.Split(d.view(), "\n")
+		if len(lines) != size.h {
+			t.Errorf("%dx%d: view has %d lines", size.w, size.h, len(lines))
+		}
+		for i, l := range lines {
+			if w := ansi.StringWidth(l); w > size.w {
+				t.Errorf("%dx%d: line %d is %d cells wide: %q", size.w, size.h, i, w, ansi.Strip(l))
+			}
+		}
+	}
+	golden(t, "audience-40x10", d.plain())
+}

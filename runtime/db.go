@@ -1,0 +1,242 @@
+package runtime
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"nudge/stdlib"
+)
+
+// DB is an open nudge database: the data model of SPEC §6 plus the runtime's
+// own tables (outbox, rule_state, runs, counters). It is safe for concurrent
+// use by several goroutines; DuckDB serialises conflicting writers by failing
+// one of the transactions.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+// migration is one step of the schema history. Migrations are applied in
+// order, each in its own transaction, and recorded in schema_migrations.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// runtimeSchemaSQL is the runtime's part of migration 1.
+const runtimeSchemaSQL = `
+-- One row per action of a firing. A firing is one (rule, member, dedupe key):
+-- the dedupe key is the triggering event's seq for trigger rules and the run's
+-- now for state rules. The unique constraint makes a repeated tick a no-op.
+CREATE TABLE IF NOT EXISTS outbox (
+    firing_id       VARCHAR   NOT NULL,
+    action_index    INTEGER   NOT NULL,
+    rule            VARCHAR   NOT NULL,
+    brand           VARCHAR   NOT NULL,
+    member_id       VARCHAR   NOT NULL,
+    dedupe_key      VARCHAR   NOT NULL,
+    action          VARCHAR   NOT NULL,  -- send, tag, untag, notify
+    kind            VARCHAR,
+    content         VARCHAR,
+    channel         VARCHAR,
+    status          VARCHAR   NOT NULL,  -- pending, scheduled, sent, failed, held_out, no_consent, capped, gave_up, applied
+    reason          VARCHAR,
+    effective       BOOLEAN   NOT NULL,  -- false when every send of the firing was capped or had no consent: the firing does not use up the rule's limit
+    fired_at        TIMESTAMP NOT NULL,  -- the run's now
+    due_at          TIMESTAMP,           -- trigger rules: when the firing became due
+    scheduled_at    TIMESTAMP,           -- quiet hours: when the send may go out
+    sent_at         TIMESTAMP,
+    attempts        INTEGER   NOT NULL DEFAULT 0,
+    last_error      VARCHAR,
+    idempotency_key VARCHAR   NOT NULL,
+    trigger_seq     BIGINT,
+    run_id          BIGINT    NOT NULL,
+    vals            JSON,                -- the values the condition used, by label
+    UNIQUE (rule, member_id, dedupe_key, action_index)
+);
+
+-- Per rule and brand: the trigger watermark pair (see compiler.Rule) and
+-- bookkeeping.
+CREATE TABLE IF NOT EXISTS rule_state (
+    rule         VARCHAR   NOT NULL,
+    brand        VARCHAR   NOT NULL,
+    wm_seq       BIGINT    NOT NULL,
+    wm_now       TIMESTAMP NOT NULL,
+    first_run_at TIMESTAMP NOT NULL,
+    last_run_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (rule, brand)
+);
+
+-- The run log: one row per committed tick.
+CREATE TABLE IF NOT EXISTS runs (
+    id            BIGINT    PRIMARY KEY,
+    now           TIMESTAMP NOT NULL,
+    brand         VARCHAR   NOT NULL,
+    started_at    TIMESTAMP NOT NULL,
+    finished_at   TIMESTAMP NOT NULL,
+    rules         INTEGER   NOT NULL,
+    candidates    BIGINT    NOT NULL,
+    firings       BIGINT    NOT NULL,
+    decisions     BIGINT    NOT NULL,
+    statuses      JSON,
+    dispatched_at TIMESTAMP,
+    sent          BIGINT,
+    failed        BIGINT
+);
+
+-- Named counters; event_seq is the highest events.seq ever assigned.
+CREATE TABLE IF NOT EXISTS counters (
+    name  VARCHAR PRIMARY KEY,
+    value BIGINT  NOT NULL
+);
+INSERT INTO counters VALUES ('event_seq', 0) ON CONFLICT DO NOTHING;
+`
+
+// migrations is the schema history. Append only: never edit a released step.
+var migrations = []migration{
+	{1, "data model and runtime tables", stdlib.SchemaSQL + runtimeSchemaSQL},
+}
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date. path "" or ":memory:" opens a private in-memory database.
+// Opening a file another process holds fails with an error naming that
+// process. The stdlib SQL macros are re-installed on every open.
+func Open(ctx context.Context, path string) (*DB, error) {
+	return openWith(ctx, path, migrations, stdlib.MacrosSQL)
+}
+
+func openWith(ctx context.Context, path string, steps []migration, macros string) (*DB, error) {
+	dsn := path
+	if path == ":memory:" {
+		dsn = ""
+	}
+	conn, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	db := &DB{sql: sql.OpenDB(conn), path: path}
+	if err := db.migrate(ctx, steps); err != nil {
+		db.sql.Close()
+		return nil, err
+	}
+	if strings.TrimSpace(macros) != "" {
+		if err := db.inTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, macros)
+			return err
+		}); err != nil {
+			db.sql.Close()
+			return nil, fmt.Errorf("database %s: installing stdlib macros: %w", db.name(), err)
+		}
+	}
+	return db, nil
+}
+
+var lockHolder = regexp.MustCompile(`(?i)lock is held in (.*?) \(PID (\d+)\)`)
+
+// openError turns DuckDB's open errors into messages a user can act on.
+func openError(path string, err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Could not set lock on file") {
+		if m := lockHolder.FindStringSubmatch(msg); m != nil {
+			return fmt.Errorf("database %s is in use by another process (pid %s, %s); stop it or use another --db file", path, m[2], m[1])
+		}
+		return fmt.Errorf("database %s is in use by another process; stop it or use another --db file", path)
+	}
+	return fmt.Errorf("open database %s: %w", path, err)
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// SQL returns the underlying database handle, for read-only use by tools
+// (repl, reports) that query the tables directly.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Path returns the path the database was opened with ("" for in-memory).
+func (db *DB) Path() string { return db.path }
+
+func (db *DB) name() string {
+	if db.path == "" || db.path == ":memory:" {
+		return "(in-memory)"
+	}
+	return db.path
+}
+
+// SchemaVersion returns the highest applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func (db *DB) migrate(ctx context.Context, steps []migration) error {
+	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       VARCHAR NOT NULL,
+		applied_at TIMESTAMP NOT NULL)`); err != nil {
+		return fmt.Errorf("database %s: %w", db.name(), err)
+	}
+	have, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db.name(), err)
+	}
+	if latest := steps[len(steps)-1].version; have > latest {
+		return fmt.Errorf("database %s has schema version %d, newer than this nudge knows (%d): upgrade nudge", db.name(), have, latest)
+	}
+	for _, m := range steps {
+		if m.version <= have {
+			continue
+		}
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations VALUES ($v::INTEGER, $n::VARCHAR, $t::TIMESTAMP)`,
+				sql.Named("v", m.version), sql.Named("n", m.name), sql.Named("t", naive(time.Now())))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("database %s: migration %d (%s): %w", db.name(), m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	return tx.Commit()
+}
+
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}
+
+// naive returns t's wall clock as a UTC time truncated to microseconds,
+// DuckDB's TIMESTAMP resolution. See the package comment.
+func naive(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond)
+}
+
+// quoteString returns s as a SQL string literal.
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// quoteIdent returns s as a SQL identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

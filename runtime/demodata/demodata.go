@@ -1,0 +1,193 @@
+package demodata
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// DefaultNow is the demo clock: the moment at which every business case of
+// SPEC §1 has qualifying members (Double 11, 10:00). Run the examples with
+// `nudge run --now "2024-11-11 10:00"` against data generated for it.
+var DefaultNow = time.Date(2024, 11, 11, 10, 0, 0, 0, time.UTC)
+
+// DefaultMembers is the member count used when Options.Members is zero.
+const DefaultMembers = 100_000
+
+// chunkMembers is how many members one set-based SQL step generates; Progress
+// is reported after each chunk.
+const chunkMembers = 100_000
+
+// Options control Generate.
+type Options struct {
+	// Members is the number of members to generate (all brands together);
+	// zero means DefaultMembers.
+	Members int
+	// Seed makes the data: the same Seed, Members and Now give identical tables.
+	Seed int64
+	// Now is the clock the data is generated for; every event is at or before
+	// it and the business cases qualify at it. Zero means DefaultNow. Only the
+	// wall-clock fields are used (timestamps are naive).
+	Now time.Time
+	// Progress, if set, is called after each chunk with the number of members
+	// generated so far and the total.
+	Progress func(done, total int)
+
+	chunk int // members per chunk; zero means chunkMembers (tests set it)
+}
+
+// BrandStats counts one brand's generated rows.
+type BrandStats struct {
+	Members int64
+	Events  int64
+}
+
+// Stats describes what Generate wrote.
+type Stats struct {
+	Members int64
+	Events  int64
+	// Brands maps a brand name to its counts.
+	Brands  map[string]BrandStats
+	Elapsed time.Duration
+}
+
+// BrandNames returns the brands of s in sorted order.
+func (s Stats) BrandNames() []string {
+	names := make([]string, 0, len(s.Brands))
+	for b := range s.Brands {
+		names = append(names, b)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Generate fills the members and events tables of db (which must exist, see
+// stdlib.SchemaSQL, and members must be empty) with opts.Members members and
+// their event histories. Events get seq numbers after any existing ones, in
+// member then time order. Everything is written in one transaction: on error
+// or cancellation nothing is left behind.
+func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
+	start := time.Now()
+	if opts.Members < 0 {
+		return Stats{}, fmt.Errorf("demodata: members must not be negative, got %d", opts.Members)
+	}
+	if opts.Members == 0 {
+		opts.Members = DefaultMembers
+	}
+	if opts.Now.IsZero() {
+		opts.Now = DefaultNow
+	}
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("demodata: %w", err)
+	}
+	defer conn.Close()
+
+	var existing int64
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM members`).Scan(&existing); err != nil {
+		return Stats{}, fmt.Errorf("demodata: reading members (create the tables of stdlib.SchemaSQL first): %w", err)
+	}
+	if existing > 0 {
+		return Stats{}, fmt.Errorf("demodata: members table already holds %d rows; generate into an empty database", existing)
+	}
+	var base int64
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&base); err != nil {
+		return Stats{}, fmt.Errorf("demodata: reading events: %w", err)
+	}
+
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return Stats{}, fmt.Errorf("demodata: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	g := gen{seed: opts.Seed, now: opts.Now}
+	total := int64(opts.Members)
+	step := int64(chunkMembers)
+	if opts.chunk > 0 {
+		step = int64(opts.chunk)
+	}
+	seq := base
+	for lo := int64(0); lo < total; lo += step {
+		if err := ctx.Err(); err != nil {
+			return Stats{}, fmt.Errorf("demodata: %w", err)
+		}
+		hi := min(lo+step, total)
+		n, err := g.chunk(ctx, tx, lo, hi, seq)
+		if err != nil {
+			return Stats{}, fmt.Errorf("demodata: members %d..%d: %w", lo, hi-1, err)
+		}
+		seq += n
+		if opts.Progress != nil {
+			opts.Progress(int(hi), int(total))
+		}
+	}
+	for _, t := range []string{"_demo_m", "_demo_p"} {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+			return Stats{}, fmt.Errorf("demodata: %w", err)
+		}
+	}
+	stats, err := countStats(ctx, tx, base)
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Stats{}, fmt.Errorf("demodata: commit: %w", err)
+	}
+	stats.Elapsed = time.Since(start)
+	return stats, nil
+}
+
+// chunk generates members [lo, hi) and their events, numbering events from
+// seq+1, and returns the number of events written.
+func (g gen) chunk(ctx context.Context, tx *sql.Tx, lo, hi, seq int64) (int64, error) {
+	steps := []struct{ what, sql string }{
+		{"member plan", g.memberPlanSQL(lo, hi)},
+		{"members", g.membersSQL()},
+		{"purchases", g.purchasesSQL()},
+	}
+	for _, s := range steps {
+		if _, err := tx.ExecContext(ctx, s.sql); err != nil {
+			return 0, fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	res, err := tx.ExecContext(ctx, g.eventsSQL(seq))
+	if err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	return n, nil
+}
+
+func countStats(ctx context.Context, tx *sql.Tx, base int64) (Stats, error) {
+	st := Stats{Brands: map[string]BrandStats{}}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT m.brand, m.n, coalesce(e.n, 0)
+		FROM (SELECT brand, count(*) AS n FROM members GROUP BY brand) m
+		LEFT JOIN (SELECT brand, count(*) AS n FROM events WHERE seq > $base::BIGINT GROUP BY brand) e
+		  USING (brand)`, sql.Named("base", base))
+	if err != nil {
+		return Stats{}, fmt.Errorf("demodata: counting: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b string
+		var bs BrandStats
+		if err := rows.Scan(&b, &bs.Members, &bs.Events); err != nil {
+			return Stats{}, fmt.Errorf("demodata: counting: %w", err)
+		}
+		st.Brands[b] = bs
+		st.Members += bs.Members
+		st.Events += bs.Events
+	}
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("demodata: counting: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,418 @@
+package runtime
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// ImportResult reports what one Import call loaded.
+type ImportResult struct {
+	Table string // members or events
+	Files int
+	Rows  int64 // data rows read from the files
+	// Events: the seq range assigned, in ingest order (0, 0 when no rows).
+	FirstSeq, LastSeq int64
+	// Members: rows inserted and existing members updated.
+	Inserted, Updated int64
+}
+
+// importSpec describes a table Import can load.
+type importSpec struct {
+	required []string // columns every row must have
+	extra    string   // JSON column that collects unknown columns
+	key      string   // upsert key ("" for append)
+	skip     []string // columns of the file that are ignored
+}
+
+var importSpecs = map[string]importSpec{
+	"members": {required: []string{"member_id", "brand"}, extra: "attrs", key: "member_id"},
+	"events":  {required: []string{"member_id", "brand", "type", "ts"}, extra: "props", skip: []string{"seq"}},
+}
+
+// column is a column of a table: its name and DuckDB type.
+type column struct{ name, typ string }
+
+// stagedFile is one input file loaded into a temporary table, validated.
+type stagedFile struct {
+	path   string
+	table  string            // temp table name
+	rows   int64             // data rows
+	mapped map[string]string // target column -> staged column
+	extras []string          // staged columns that go into the JSON column
+}
+
+// Import loads CSV, Parquet or JSON/JSONL files (chosen by extension; .gz and
+// .zst compressed files too) into members or events, atomically: either every
+// row of every file is loaded or, on the first bad row, nothing is, and the
+// error names the file, the 1-based data row (and line, for CSV), the column
+// and the value.
+//
+// Column names match the table's columns case-insensitively; absent optional
+// columns are NULL; unknown columns are collected into props (events) or attrs
+// (members) as a JSON object. For events, seq is assigned by nudge in ingest
+// order (files in the order given, rows in file order), continuing from the
+// highest seq ever assigned; a seq column in a file is ignored. For members,
+// rows upsert by member_id: a new member is inserted; an existing one has the
+// columns present in the file overwritten and the others kept; when one call
+// holds the same member_id several times the last row wins.
+func (db *DB) Import(ctx context.Context, table string, files []string) (ImportResult, error) {
+	res := ImportResult{Table: table, Files: len(files)}
+	spec, ok := importSpecs[table]
+	if !ok {
+		return res, fmt.Errorf("cannot import into %q: the table must be members or events", table)
+	}
+	if len(files) == 0 {
+		return res, errors.New("import: no files given")
+	}
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	target, err := tableColumns(ctx, conn, table)
+	if err != nil {
+		return res, err
+	}
+	var staged []*stagedFile
+	defer func() {
+		for _, s := range staged {
+			conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+s.table)
+		}
+	}()
+	for i, f := range files {
+		s := &stagedFile{path: f, table: fmt.Sprintf("_nudge_import_%d", i)}
+		staged = append(staged, s)
+		if err := stage(ctx, conn, s, spec, target); err != nil {
+			return res, err
+		}
+		res.Rows += s.rows
+	}
+
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer rollback(tx)
+	switch table {
+	case "events":
+		var base int64
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'event_seq'`).Scan(&base); err != nil {
+			return res, fmt.Errorf("import: reading the event counter: %w", err)
+		}
+		next := base
+		for _, s := range staged {
+			if s.rows == 0 {
+				continue
+			}
+			cols, exprs := insertExprs(s, spec, target)
+			q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s ORDER BY rowid`,
+				strings.Join(cols, ", "), next, strings.Join(exprs, ", "), s.table)
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return res, fmt.Errorf("%s: %w", s.path, err)
+			}
+			next += s.rows
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $v::BIGINT WHERE name = 'event_seq'`, sql.Named("v", next)); err != nil {
+			return res, err
+		}
+		if next > base {
+			res.FirstSeq, res.LastSeq = base+1, next
+		}
+	case "members":
+		for _, s := range staged {
+			if s.rows == 0 {
+				continue
+			}
+			var before, distinct int64
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM members`).Scan(&before); err != nil {
+				return res, err
+			}
+			cols, exprs := insertExprs(s, spec, target)
+			var set []string
+			for _, c := range cols {
+				if c != spec.key {
+					set = append(set, fmt.Sprintf("%s = excluded.%s", quoteIdent(c), quoteIdent(c)))
+				}
+			}
+			conflict := "DO NOTHING"
+			if len(set) > 0 {
+				conflict = "DO UPDATE SET " + strings.Join(set, ", ")
+			}
+			q := fmt.Sprintf(`INSERT INTO members (%s)
+				SELECT %s FROM %s
+				QUALIFY row_number() OVER (PARTITION BY %s ORDER BY rowid DESC) = 1
+				ON CONFLICT (member_id) %s`,
+				quoteIdents(cols), strings.Join(exprs, ", "), s.table, quoteIdent(s.mapped[spec.key]), conflict)
+			r, err := tx.ExecContext(ctx, q)
+			if err != nil {
+				return res, fmt.Errorf("%s: %w", s.path, err)
+			}
+			distinct, _ = r.RowsAffected()
+			var after int64
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM members`).Scan(&after); err != nil {
+				return res, err
+			}
+			res.Inserted += after - before
+			res.Updated += distinct - (after - before)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("import: commit: %w", err)
+	}
+	return res, nil
+}
+
+// queryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}
+
+// tableColumns returns the columns of a table of the database file in order.
+func tableColumns(ctx context.Context, q queryer, table string) ([]column, error) {
+	return columnsIn(ctx, q, "current_database()", table)
+}
+
+// columnsIn returns the columns of table in catalog (a SQL expression).
+func columnsIn(ctx context.Context, q queryer, catalog, table string) ([]column, error) {
+	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_catalog = `+catalog+` AND table_schema = 'main' AND table_name = $t::VARCHAR
+		ORDER BY ordinal_position`, sql.Named("t", table))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []column
+	for rows.Next() {
+		var c column
+		if err := rows.Scan(&c.name, &c.typ); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// fileKind returns the reader for a path by its extension.
+func fileKind(path string) (string, error) {
+	base := strings.ToLower(filepath.Base(path))
+	for _, z := range []string{".gz", ".zst"} {
+		base = strings.TrimSuffix(base, z)
+	}
+	switch filepath.Ext(base) {
+	case ".csv", ".tsv", ".txt":
+		return "csv", nil
+	case ".parquet", ".pq":
+		return "parquet", nil
+	case ".json":
+		return "json", nil
+	case ".jsonl", ".ndjson":
+		return "jsonl", nil
+	}
+	return "", fmt.Errorf("%s: unknown file type %q: use .csv, .parquet, .json or .jsonl", path, filepath.Ext(base))
+}
+
+// stage loads one file into a temp table and validates every row against the
+// target table: required values present, every value castable to its column's
+// type. The first bad row (lowest row number, then column order) is reported.
+func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []column) error {
+	kind, err := fileKind(s.path)
+	if err != nil {
+		return err
+	}
+	lit := quoteString(s.path)
+	var reader string
+	switch kind {
+	case "csv":
+		reader = fmt.Sprintf("read_csv(%s, all_varchar = true, header = true, auto_detect = true)", lit)
+	case "parquet":
+		reader = fmt.Sprintf("read_parquet(%s)", lit)
+	case "json":
+		reader = fmt.Sprintf("read_json_auto(%s, format = 'auto')", lit)
+	case "jsonl":
+		reader = fmt.Sprintf("read_json_auto(%s, format = 'newline_delimited')", lit)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", s.table, reader)); err != nil {
+		return fmt.Errorf("%s: %w", s.path, cleanDuckError(err))
+	}
+	cols, err := columnsIn(ctx, conn, "'temp'", s.table)
+	if err != nil {
+		return err
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+s.table).Scan(&s.rows); err != nil {
+		return err
+	}
+
+	byName := map[string]column{}
+	for _, c := range target {
+		byName[c.name] = c
+	}
+	skip := map[string]bool{}
+	for _, c := range spec.skip {
+		skip[c] = true
+	}
+	s.mapped = map[string]string{}
+	for _, c := range cols {
+		key := strings.ToLower(strings.TrimSpace(c.name))
+		if skip[key] {
+			continue
+		}
+		if _, ok := byName[key]; ok {
+			if prev, dup := s.mapped[key]; dup {
+				return fmt.Errorf("%s: columns %q and %q both name column %s", s.path, prev, c.name, key)
+			}
+			s.mapped[key] = c.name
+			continue
+		}
+		s.extras = append(s.extras, c.name)
+	}
+	for _, r := range spec.required {
+		if _, ok := s.mapped[r]; !ok {
+			return fmt.Errorf("%s: missing required column %q", s.path, r)
+		}
+	}
+	if s.rows == 0 {
+		return nil
+	}
+	srcType := map[string]string{}
+	for _, c := range cols {
+		srcType[c.name] = c.typ
+	}
+
+	// One pass: for every check, the first failing row.
+	type check struct {
+		col, src, typ string
+		required      bool
+	}
+	var checks []check
+	var aggs []string
+	required := map[string]bool{}
+	for _, r := range spec.required {
+		required[r] = true
+	}
+	for _, t := range target {
+		src, ok := s.mapped[t.name]
+		if !ok {
+			continue
+		}
+		if required[t.name] {
+			checks = append(checks, check{col: t.name, src: src, required: true})
+			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NULL)", quoteIdent(src)))
+		}
+		if !sameType(srcType[src], t.typ) {
+			checks = append(checks, check{col: t.name, src: src, typ: t.typ})
+			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NOT NULL AND TRY_CAST(%s AS %s) IS NULL)",
+				quoteIdent(src), quoteIdent(src), t.typ))
+		}
+	}
+	if len(checks) == 0 {
+		return nil
+	}
+	first := make([]sql.NullInt64, len(checks))
+	ptrs := make([]any, len(checks))
+	for i := range first {
+		ptrs[i] = &first[i]
+	}
+	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(aggs, ", "), s.table)).Scan(ptrs...); err != nil {
+		return fmt.Errorf("%s: validating: %w", s.path, err)
+	}
+	bad := -1
+	for i, f := range first {
+		if f.Valid && (bad < 0 || f.Int64 < first[bad].Int64) {
+			bad = i
+		}
+	}
+	if bad < 0 {
+		return nil
+	}
+	c := checks[bad]
+	row := first[bad].Int64
+	where := fmt.Sprintf("row %d", row+1)
+	if kind == "csv" {
+		where = fmt.Sprintf("row %d (line %d)", row+1, row+2)
+	}
+	if c.required {
+		return fmt.Errorf("%s: %s: column %s: missing value (the column is required)", s.path, where, c.col)
+	}
+	var val sql.NullString
+	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE rowid = %d", quoteIdent(c.src), s.table, row)).Scan(&val); err != nil {
+		return fmt.Errorf("%s: %s: column %s: bad value", s.path, where, c.col)
+	}
+	return fmt.Errorf("%s: %s: column %s: cannot parse %q as %s", s.path, where, c.col, val.String, typeNoun(c.typ))
+}
+
+// insertExprs returns the target columns and the SELECT expressions that
+// convert a staged file's columns to them.
+func insertExprs(s *stagedFile, spec importSpec, target []column) (cols, exprs []string) {
+	for _, t := range target {
+		src, ok := s.mapped[t.name]
+		if t.name == spec.extra && len(s.extras) > 0 {
+			var kv []string
+			for _, e := range s.extras {
+				kv = append(kv, quoteString(e), quoteIdent(e))
+			}
+			// A merge patch drops null members: empty cells add no key.
+			base := "'{}'"
+			if ok {
+				base = fmt.Sprintf("coalesce(CAST(%s AS JSON), '{}')", quoteIdent(src))
+			}
+			obj := fmt.Sprintf("nullif(json_merge_patch(%s, json_object(%s)), '{}')", base, strings.Join(kv, ", "))
+			cols = append(cols, t.name)
+			exprs = append(exprs, obj)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		cols = append(cols, t.name)
+		exprs = append(exprs, fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.typ))
+	}
+	return cols, exprs
+}
+
+func quoteIdents(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quoteIdent(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+func sameType(a, b string) bool { return strings.EqualFold(a, b) }
+
+// typeNoun names a DuckDB type for an error message.
+func typeNoun(typ string) string {
+	t := strings.ToUpper(typ)
+	switch {
+	case t == "TIMESTAMP":
+		return "a timestamp"
+	case t == "DATE":
+		return "a date"
+	case t == "BOOLEAN":
+		return "a boolean (true or false)"
+	case strings.HasPrefix(t, "DECIMAL"), t == "DOUBLE", t == "FLOAT":
+		return "a number"
+	case t == "BIGINT", t == "INTEGER":
+		return "an integer"
+	case t == "JSON":
+		return "JSON"
+	}
+	return strings.ToLower(typ)
+}
+
+// cleanDuckError strips DuckDB's error class prefix noise for messages that
+// are shown to users next to a file name.
+func cleanDuckError(err error) error {
+	msg := err.Error()
+	for _, p := range []string{"Invalid Input Error: ", "IO Error: ", "Binder Error: ", "Conversion Error: "} {
+		if i := strings.Index(msg, p); i >= 0 {
+			return errors.New(msg[i+len(p):])
+		}
+	}
+	return err
+}

@@ -1,0 +1,852 @@
+package runtime
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+)
+
+// Defaults of RunOptions.
+const (
+	DefaultLookback       = 24 * time.Hour
+	DefaultDispatchBudget = 30 * time.Second
+	// responseWindow is how long after a send any event of the member counts
+	// as a response (`stop after N unanswered`).
+	responseWindow = 7 * 24 * time.Hour
+	// maxCapRounds bounds the cap fixed-point iteration (see applyCaps).
+	maxCapRounds = 1000
+)
+
+// RunOptions configures one tick.
+type RunOptions struct {
+	Now      time.Time // evaluation instant; zero: the wall clock
+	Brand    string    // --brand; must agree with the program's brand when both are set
+	DryRun   bool      // evaluate and return decisions, write nothing, dispatch nothing
+	Lookback time.Duration
+	// Sinks receive the tick's due sends after the commit; none: nothing is
+	// dispatched and sends stay pending.
+	Sinks []Sink
+	// DispatchBudget bounds the time dispatch may take (0: DefaultDispatchBudget).
+	DispatchBudget time.Duration
+	// SkipDecisions leaves RunResult.Decisions empty (summaries only), for
+	// ticks that decide millions of rows; stream them with DB.Decisions.
+	SkipDecisions bool
+}
+
+// Decision is one outbox row: one action of one firing. Its JSON form is the
+// `run --output jsonl` line of SPEC §7.
+type Decision struct {
+	Rule           string
+	MemberID       string
+	FiringID       string
+	Action         string // send, tag, untag, notify
+	Kind           string
+	Content        string
+	Channel        string
+	Status         string
+	Reason         string // why a policy gave the status, e.g. "cap sms 1 per 1d"
+	FiredAt        time.Time
+	ScheduledAt    *time.Time
+	DueAt          *time.Time
+	TriggerSeq     *int64
+	IdempotencyKey string
+	Values         json.RawMessage // the values the condition used, by label
+}
+
+// timeLayout is how naive timestamps appear in JSON.
+const timeLayout = "2006-01-02T15:04:05"
+
+// MarshalJSON renders the decision with naive timestamps (no zone suffix).
+func (d Decision) MarshalJSON() ([]byte, error) {
+	ts := func(t *time.Time) *string {
+		if t == nil {
+			return nil
+		}
+		s := t.Format(timeLayout)
+		return &s
+	}
+	fired := d.FiredAt
+	return json.Marshal(struct {
+		Rule           string          `json:"rule"`
+		MemberID       string          `json:"member_id"`
+		FiringID       string          `json:"firing_id"`
+		Action         string          `json:"action"`
+		Kind           string          `json:"kind"`
+		Content        string          `json:"content"`
+		Channel        string          `json:"channel"`
+		Status         string          `json:"status"`
+		Reason         string          `json:"reason,omitempty"`
+		FiredAt        *string         `json:"fired_at"`
+		ScheduledAt    *string         `json:"scheduled_at"`
+		DueAt          *string         `json:"due_at,omitempty"`
+		TriggerSeq     *int64          `json:"trigger_seq,omitempty"`
+		IdempotencyKey string          `json:"idempotency_key"`
+		Values         json.RawMessage `json:"values,omitempty"`
+	}{d.Rule, d.MemberID, d.FiringID, d.Action, d.Kind, d.Content, d.Channel, d.Status, d.Reason,
+		ts(&fired), ts(d.ScheduledAt), ts(d.DueAt), d.TriggerSeq, d.IdempotencyKey, d.Values})
+}
+
+// RuleSummary counts what one rule did in a tick.
+type RuleSummary struct {
+	Rule       string
+	Trigger    bool
+	Candidates int64            // rows the rule's query returned
+	Firings    int64            // firings after dedupe and limits
+	Statuses   map[string]int64 // decisions by status (after dispatch)
+}
+
+// RunResult is the outcome of one tick.
+type RunResult struct {
+	RunID     int64 // 0 for a dry run
+	Now       time.Time
+	Brand     string
+	DryRun    bool
+	Rules     []RuleSummary
+	Decisions []Decision // in rule order, then member, firing, action; empty with SkipDecisions
+	Dispatch  DispatchResult
+}
+
+// Run performs one tick of SPEC §5: it evaluates every rule of prog at
+// opts.Now, applies limits, dedupe and the policies, writes the outbox, tags,
+// watermarks and the run log in one transaction, and then dispatches due
+// sends to opts.Sinks. A failed dispatch does not fail the tick: it is
+// reported in RunResult.Dispatch and retried at later ticks.
+func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) (*RunResult, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = naive(now)
+	if opts.Lookback <= 0 {
+		opts.Lookback = DefaultLookback
+	}
+	if err := checkProgram(prog); err != nil {
+		return nil, err
+	}
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	brand, err := resolveBrand(ctx, conn, prog.Brand, opts.Brand)
+	if err != nil {
+		return nil, err
+	}
+	res := &RunResult{Now: now, Brand: brand, DryRun: opts.DryRun}
+
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rollback(tx)
+	t := &tick{tx: tx, prog: prog, brand: brand, now: now, lookback: opts.Lookback, dry: opts.DryRun}
+	if err := t.run(ctx); err != nil {
+		return nil, err
+	}
+	res.RunID = t.runID
+	if opts.DryRun {
+		if !opts.SkipDecisions {
+			if res.Decisions, err = readDecisions(ctx, tx, "_nudge_dec", 0, now, t.ruleOrder()); err != nil {
+				return nil, err
+			}
+		}
+		res.Rules, err = t.summaries(ctx, tx, "_nudge_dec", 0)
+		if err != nil {
+			return nil, err
+		}
+		res.RunID = 0
+		return res, rollback(tx)
+	}
+	if err := t.dropTemps(ctx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("run: commit: %w", err)
+	}
+
+	if len(opts.Sinks) > 0 {
+		budget := opts.DispatchBudget
+		if budget <= 0 {
+			budget = DefaultDispatchBudget
+		}
+		res.Dispatch, err = db.Dispatch(ctx, brand, now, opts.Sinks, budget, t.runID)
+		if err != nil {
+			return res, fmt.Errorf("dispatch: %w", err)
+		}
+	}
+	if !opts.SkipDecisions {
+		if res.Decisions, err = readDecisions(ctx, db.sql, "outbox", t.runID, now, t.ruleOrder()); err != nil {
+			return res, err
+		}
+	}
+	if res.Rules, err = t.summaries(ctx, db.sql, "outbox", t.runID); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// checkProgram rejects programs the runtime cannot run safely.
+func checkProgram(prog *compiler.Program) error {
+	seen := map[string]bool{}
+	for _, r := range prog.Rules {
+		if seen[r.Name] {
+			return fmt.Errorf("%s:%d: rule %s is defined twice; rule names identify outbox rows and watermarks", r.File, r.Line, r.Name)
+		}
+		seen[r.Name] = true
+		if len(r.Actions) == 0 {
+			return fmt.Errorf("%s:%d: rule %s has no actions", r.File, r.Line, r.Name)
+		}
+	}
+	return nil
+}
+
+// resolveBrand picks the tick's brand: the program's or the option's; when
+// neither is given, the database's only brand.
+func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (string, error) {
+	switch {
+	case fileBrand != "" && optBrand != "" && fileBrand != optBrand:
+		return "", fmt.Errorf("the rules say brand %q but --brand says %q", fileBrand, optBrand)
+	case fileBrand != "":
+		return fileBrand, nil
+	case optBrand != "":
+		return optBrand, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var brands []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return "", err
+		}
+		brands = append(brands, b)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	switch len(brands) {
+	case 0:
+		return "", nil
+	case 1:
+		return brands[0], nil
+	}
+	list := strings.Join(brands, ", ")
+	if len(brands) > 10 {
+		list = strings.Join(brands[:10], ", ") + ", ..."
+	}
+	return "", fmt.Errorf("the database holds several brands (%s); name one with brand \"...\" in the rules or --brand", list)
+}
+
+// tick is the state of one Run inside its transaction.
+type tick struct {
+	tx       *sql.Tx
+	prog     *compiler.Program
+	brand    string
+	now      time.Time
+	lookback time.Duration
+	dry      bool
+	runID    int64
+
+	candidates []int64 // per rule
+	consent    []string
+	started    time.Time
+}
+
+func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	r, err := t.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := r.RowsAffected()
+	return n, nil
+}
+
+// params are the named parameters every tick statement may use.
+func (t *tick) params(extra ...any) []any {
+	return append([]any{sql.Named("now", t.now), sql.Named("brand", t.brand)}, extra...)
+}
+
+func (t *tick) ruleOrder() map[string]int {
+	m := map[string]int{}
+	for i, r := range t.prog.Rules {
+		m[r.Name] = i
+	}
+	return m
+}
+
+var tempTables = []string{"_nudge_rules", "_nudge_actions", "_nudge_caps", "_nudge_cand", "_nudge_fire", "_nudge_dec", "_nudge_capuse", "_nudge_open"}
+
+func (t *tick) dropTemps(ctx context.Context) error {
+	for _, tb := range tempTables {
+		if _, err := t.exec(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tick) run(ctx context.Context) error {
+	t.started = naive(time.Now())
+	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM runs`).Scan(&t.runID); err != nil {
+		return err
+	}
+	var maxSeq int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&maxSeq); err != nil {
+		return err
+	}
+	members, err := tableColumns(ctx, t.tx, "members")
+	if err != nil {
+		return err
+	}
+	for _, c := range members {
+		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
+			t.consent = append(t.consent, ch)
+		}
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"setup", t.setup},
+		{"evaluate rules", t.evaluate},
+		{"limits and dedupe", t.fire},
+		{"policies", t.policies},
+		{"caps", t.applyCaps},
+		{"quiet hours", t.quietHours},
+		{"outbox", t.writeOutbox},
+		{"tags", t.applyTags},
+		{"watermarks", func(ctx context.Context) error { return t.watermarks(ctx, maxSeq) }},
+		{"run log", t.runLog},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("run (%s): %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// setup creates the tick's temp tables and loads the program's rules,
+// actions and caps into them, so every policy is a join.
+func (t *tick) setup(ctx context.Context) error {
+	ddl := []string{
+		`CREATE OR REPLACE TEMP TABLE _nudge_rules (ri INTEGER, name VARCHAR, trig BOOLEAN, has_limit BOOLEAN,
+			every_us BIGINT, priority INTEGER, holdout DOUBLE, stop_after INTEGER)`,
+		`CREATE OR REPLACE TEMP TABLE _nudge_actions (ri INTEGER, ai INTEGER, verb VARCHAR, kind VARCHAR, content VARCHAR, channel VARCHAR)`,
+		`CREATE OR REPLACE TEMP TABLE _nudge_caps (ci INTEGER, channel VARCHAR, cnt BIGINT, per_us BIGINT, label VARCHAR)`,
+		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON)`,
+	}
+	for _, q := range ddl {
+		if _, err := t.exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	var rules, actions, caps []string
+	for i, r := range t.prog.Rules {
+		hasLimit := r.Limit != nil || !r.Trigger
+		var every int64
+		if r.Limit != nil {
+			every = r.Limit.Every.Microseconds()
+		}
+		rules = append(rules, fmt.Sprintf("(%d, %s, %t, %t, %d, %d, %g, %d)", i, quoteString(r.Name), r.Trigger, hasLimit,
+			every, r.Priority, r.Holdout, r.StopAfter))
+		for j, a := range r.Actions {
+			actions = append(actions, fmt.Sprintf("(%d, %d, %s, %s, %s, %s)", i, j, quoteString(a.Verb),
+				sqlNullString(a.Kind), sqlNullString(a.Content), sqlNullString(a.Channel)))
+		}
+	}
+	for i, c := range t.prog.Caps {
+		caps = append(caps, fmt.Sprintf("(%d, %s, %d, %d, %s)", i, sqlNullString(c.Channel), c.Count, c.Per.Microseconds(), quoteString(capLabel(c))))
+	}
+	for table, rows := range map[string][]string{"_nudge_rules": rules, "_nudge_actions": actions, "_nudge_caps": caps} {
+		if len(rows) == 0 {
+			continue
+		}
+		if _, err := t.exec(ctx, "INSERT INTO "+table+" VALUES "+strings.Join(rows, ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sqlNullString(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return quoteString(s)
+}
+
+func capLabel(c compiler.Cap) string {
+	ch := c.Channel
+	if ch == "" {
+		ch = "all"
+	}
+	return fmt.Sprintf("cap %s %d per %s", ch, c.Count, fmtDuration(c.Per))
+}
+
+// fmtDuration renders d in the largest whole unit (7d, 12h, 30m).
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// evaluate runs every rule's query into _nudge_cand.
+func (t *tick) evaluate(ctx context.Context) error {
+	t.candidates = make([]int64, len(t.prog.Rules))
+	for i, r := range t.prog.Rules {
+		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
+		var seq sql.NullInt64
+		var wnow sql.NullTime
+		err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
+			sql.Named("rule", r.Name), sql.Named("brand", t.brand)).Scan(&seq, &wnow)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			wmSeq, wmNow = seq.Int64, naive(wnow.Time)
+		}
+		vals := "NULL"
+		if len(r.Values) > 0 {
+			var kv []string
+			seen := map[string]int{}
+			for _, v := range r.Values {
+				label := v.Label
+				if label == "" {
+					label = v.Column
+				}
+				if n := seen[label]; n > 0 {
+					label = fmt.Sprintf("%s (%d)", label, n+1)
+				}
+				seen[v.Label]++
+				kv = append(kv, quoteString(label), "q."+quoteIdent(v.Column))
+			}
+			vals = "json_object(" + strings.Join(kv, ", ") + ")"
+		}
+		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
+		q := fmt.Sprintf("INSERT INTO _nudge_cand SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q", i, vals, body)
+		n, err := t.exec(ctx, q,
+			sql.Named(compiler.ParamNow, t.now),
+			sql.Named(compiler.ParamBrand, t.brand),
+			sql.Named(compiler.ParamWMSeq, wmSeq),
+			sql.Named(compiler.ParamWMNow, wmNow))
+		if err != nil {
+			return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
+		}
+		t.candidates[i] = n
+	}
+	return nil
+}
+
+// fire turns candidates into firings: one per dedupe key, not already in the
+// outbox, allowed by the rule's limit; a limited rule fires at most once per
+// member per tick (its earliest candidate).
+func (t *tick) fire(ctx context.Context) error {
+	_, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_fire AS
+WITH c AS (
+    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, r.has_limit, r.every_us,
+           CASE WHEN r.trig THEN CAST(c.trigger_seq AS VARCHAR) ELSE strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f') END AS dedupe_key
+    FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
+    WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)
+), fresh AS (
+    SELECT * FROM c
+    WHERE NOT EXISTS (SELECT 1 FROM outbox o
+                      WHERE o.rule = c.name AND o.member_id = c.member_id AND o.dedupe_key = c.dedupe_key)
+      AND NOT (c.has_limit AND EXISTS (
+            SELECT 1 FROM outbox o
+            WHERE o.rule = c.name AND o.member_id = c.member_id AND o.action_index = 0 AND o.effective
+              AND (c.every_us = 0 OR o.fired_at > $now::TIMESTAMP - to_microseconds(c.every_us))))
+    QUALIFY row_number() OVER (PARTITION BY ri, member_id, dedupe_key ORDER BY due_at, trigger_seq) = 1
+)
+SELECT ri, name, member_id, trigger_seq, due_at, vals, dedupe_key,
+       'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
+FROM fresh
+QUALIFY NOT has_limit OR row_number() OVER (PARTITION BY ri, member_id ORDER BY due_at, trigger_seq) = 1`, t.params()...)
+	return err
+}
+
+// policies expands firings into one decision per action and applies the
+// policies that need no ordering: tags are applied, notifies pending, and a
+// send is held_out, no_consent or gave_up, in that order, or left open
+// (status NULL) for caps and quiet hours.
+func (t *tick) policies(ctx context.Context) error {
+	consent := "NULL"
+	if len(t.consent) > 0 {
+		var whens []string
+		for _, ch := range t.consent {
+			whens = append(whens, fmt.Sprintf("WHEN %s THEN m.%s", quoteString(ch), quoteIdent("consent_"+ch)))
+		}
+		consent = "CASE a.channel " + strings.Join(whens, " ") + " END"
+	}
+	q := fmt.Sprintf(`
+CREATE OR REPLACE TEMP TABLE _nudge_dec AS
+WITH unanswered AS (
+    SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
+    FROM _nudge_fire f
+    JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
+    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send'
+                 AND o.status IN ('pending', 'scheduled', 'sent')
+                 AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= $now::TIMESTAMP
+    WHERE NOT EXISTS (
+        SELECT 1 FROM events e
+        WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
+          AND e.ts > coalesce(o.scheduled_at, o.fired_at)
+          AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT))
+    GROUP BY f.ri, f.member_id
+)
+SELECT row_number() OVER () AS id,
+       f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id,
+       a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
+       CASE WHEN a.verb IN ('tag', 'untag') THEN 'applied'
+            WHEN a.verb = 'notify' THEN 'pending'
+            WHEN r.holdout > 0 AND md5_number(f.name || chr(31) || f.member_id) %% 10000 < r.holdout * 100 THEN 'held_out'
+            WHEN (%s) IS NOT TRUE THEN 'no_consent'
+            WHEN r.stop_after > 0 AND coalesce(u.n, 0) >= r.stop_after THEN 'gave_up'
+       END AS status,
+       CASE WHEN a.verb NOT IN ('send') THEN NULL
+            WHEN r.holdout > 0 AND md5_number(f.name || chr(31) || f.member_id) %% 10000 < r.holdout * 100 THEN 'holdout ' || r.holdout || '%%'
+            WHEN (%s) IS NOT TRUE THEN 'no consent_' || a.channel
+            WHEN r.stop_after > 0 AND coalesce(u.n, 0) >= r.stop_after THEN u.n || ' unanswered sends'
+       END AS reason,
+       CAST(NULL AS TIMESTAMP) AS scheduled_at,
+       false AS capped
+FROM _nudge_fire f
+JOIN _nudge_actions a ON a.ri = f.ri
+JOIN _nudge_rules r ON r.ri = f.ri
+LEFT JOIN members m ON m.member_id = f.member_id
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, consent, consent)
+	_, err := t.exec(ctx, q, t.params(sql.Named("resp", responseWindow.Microseconds()))...)
+	return err
+}
+
+// applyCaps marks open sends that would exceed a cap as capped. Sends of a
+// member compete in a fixed order (priority desc, rule name, due time,
+// action); a send is allowed when, for every cap that covers its channel,
+// the member's counted sends in the cap's window plus the allowed sends
+// before it stay below the cap. A capped send does not count against later
+// ones, which makes the greedy verdict depend on earlier verdicts: the
+// statement below recomputes every verdict from the previous ones until
+// nothing changes. The first k sends of every member are final after k
+// rounds, so it ends after at most (max sends per member) + 1 rounds; almost
+// always one or two.
+func (t *tick) applyCaps(ctx context.Context) error {
+	if len(t.prog.Caps) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
+SELECT c.ci, o.member_id, count(*) AS n
+FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
+WHERE o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
+  AND o.fired_at > $now::TIMESTAMP - to_microseconds(c.per_us) AND o.fired_at <= $now::TIMESTAMP
+  AND o.member_id IN (SELECT member_id FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
+GROUP BY c.ci, o.member_id`, t.params()...); err != nil {
+		return err
+	}
+	// ord: the competition order within a member.
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_open AS
+SELECT id, member_id, channel,
+       row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, trigger_seq NULLS FIRST, action_index) AS ord
+FROM _nudge_dec WHERE action = 'send' AND status IS NULL`); err != nil {
+		return err
+	}
+	for round := 0; ; round++ {
+		if round == maxCapRounds {
+			return errors.New("caps did not settle")
+		}
+		n, err := t.exec(ctx, `
+UPDATE _nudge_dec SET capped = v.capped, reason = v.reason
+FROM (
+    SELECT id, bool_or(used >= cnt) AS capped, min(label ORDER BY ci) FILTER (WHERE used >= cnt) AS reason
+    FROM (
+        SELECT o.id, c.ci, c.cnt, c.label,
+               coalesce(u.n, 0) + coalesce(sum(CASE WHEN d.capped THEN 0 ELSE 1 END) OVER (
+                   PARTITION BY o.member_id, c.ci ORDER BY o.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS used
+        FROM _nudge_open o
+        JOIN _nudge_dec d ON d.id = o.id
+        JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
+        LEFT JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = o.member_id
+    )
+    GROUP BY id
+) v
+WHERE _nudge_dec.id = v.id AND _nudge_dec.capped <> v.capped`)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = 'capped' WHERE capped`)
+	return err
+}
+
+// quietHours settles the remaining open sends: scheduled at the end of the
+// quiet period when now falls in one, else pending.
+func (t *tick) quietHours(ctx context.Context) error {
+	status, reason, at := "pending", "", sql.NullTime{}
+	if end, q, ok := quietEnd(t.now, t.prog.Quiet); ok {
+		status, at = "scheduled", sql.NullTime{Time: end, Valid: true}
+		reason = fmt.Sprintf("quiet hours %02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60)
+	}
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = $st::VARCHAR, scheduled_at = $at::TIMESTAMP, reason = nullif($reason::VARCHAR, '')
+		WHERE status IS NULL`, sql.Named("st", status), sql.Named("at", at), sql.Named("reason", reason))
+	return err
+}
+
+// quietEnd reports whether now falls in a quiet period and when the period
+// ends. Periods are [From, To) in minutes after midnight and may wrap
+// midnight (22:00 to 08:00). Overlapping periods chain: the send waits until
+// no period covers it.
+func quietEnd(now time.Time, quiet []compiler.Quiet) (time.Time, compiler.Quiet, bool) {
+	var first compiler.Quiet
+	found := false
+	t := now
+	for range len(quiet) + 1 {
+		moved := false
+		for _, q := range quiet {
+			if end, ok := quietPeriodEnd(t, q); ok && end.After(t) {
+				if !found {
+					first, found = q, true
+				}
+				t, moved = end, true
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	return t, first, found
+}
+
+func quietPeriodEnd(t time.Time, q compiler.Quiet) (time.Time, bool) {
+	if q.From == q.To {
+		return time.Time{}, false
+	}
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+	m := t.Hour()*60 + t.Minute()
+	at := func(d time.Time, min int) time.Time { return d.Add(time.Duration(min) * time.Minute) }
+	if q.From < q.To {
+		if m >= q.From && m < q.To {
+			return at(day, q.To), true
+		}
+		return time.Time{}, false
+	}
+	switch {
+	case m >= q.From:
+		return at(day.AddDate(0, 0, 1), q.To), true
+	case m < q.To:
+		return at(day, q.To), true
+	}
+	return time.Time{}, false
+}
+
+// writeOutbox inserts the decisions. A firing whose sends were all capped or
+// had no consent is not effective: it does not use up the rule's limit.
+func (t *tick) writeOutbox(ctx context.Context) error {
+	_, err := t.exec(ctx, `
+INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
+                    status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
+                    idempotency_key, trigger_seq, run_id, vals)
+SELECT firing_id, action_index, rule, $brand::VARCHAR, member_id, dedupe_key, action, kind, content, channel,
+       status, reason,
+       NOT (bool_or(action = 'send') OVER w AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent')) OVER w),
+       $now::TIMESTAMP, due_at, scheduled_at, NULL, 0, NULL,
+       firing_id || '-' || action_index, trigger_seq, $run::BIGINT, vals
+FROM _nudge_dec
+WINDOW w AS (PARTITION BY firing_id)
+ORDER BY id
+ON CONFLICT DO NOTHING`, t.params(sql.Named("run", t.runID))...)
+	return err
+}
+
+// applyTags applies tag and untag actions. Within one tick untag wins over
+// tag of the same member and tag.
+func (t *tick) applyTags(ctx context.Context) error {
+	if _, err := t.exec(ctx, `
+INSERT INTO member_tags (brand, member_id, tag, tagged_at, rule)
+SELECT $brand::VARCHAR, member_id, content, $now::TIMESTAMP, min(rule)
+FROM _nudge_dec WHERE action = 'tag'
+GROUP BY member_id, content
+ON CONFLICT DO NOTHING`, t.params()...); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `
+DELETE FROM member_tags
+WHERE brand = $brand::VARCHAR
+  AND EXISTS (SELECT 1 FROM _nudge_dec d WHERE d.action = 'untag' AND d.member_id = member_tags.member_id AND d.content = member_tags.tag)`, t.params()...)
+	return err
+}
+
+// watermarks records, per rule, the highest seq and the now this tick saw.
+func (t *tick) watermarks(ctx context.Context, maxSeq int64) error {
+	for _, r := range t.prog.Rules {
+		if _, err := t.exec(ctx, `
+INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
+VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
+ON CONFLICT (rule, brand) DO UPDATE SET
+    wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
+    wm_now = greatest(rule_state.wm_now, excluded.wm_now),
+    last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", r.Name), sql.Named("seq", maxSeq))...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runLog writes the tick's row of the run log.
+func (t *tick) runLog(ctx context.Context) error {
+	var cands int64
+	for _, n := range t.candidates {
+		cands += n
+	}
+	_, err := t.exec(ctx, `
+INSERT INTO runs (id, now, brand, started_at, finished_at, rules, candidates, firings, decisions, statuses)
+SELECT $run::BIGINT, $now::TIMESTAMP, $brand::VARCHAR, $started::TIMESTAMP, $finished::TIMESTAMP, $rules::INTEGER, $cands::BIGINT,
+       (SELECT count(*) FROM _nudge_fire), (SELECT count(*) FROM _nudge_dec),
+       (SELECT coalesce(json_group_object(status, n), '{}') FROM (SELECT status, count(*) AS n FROM _nudge_dec GROUP BY status))`,
+		t.params(sql.Named("run", t.runID), sql.Named("started", t.started), sql.Named("finished", naive(time.Now())),
+			sql.Named("rules", len(t.prog.Rules)), sql.Named("cands", cands))...)
+	return err
+}
+
+// summaries counts decisions per rule and status from table (the tick's
+// _nudge_dec, or the outbox rows of runID).
+func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int64) ([]RuleSummary, error) {
+	out := make([]RuleSummary, len(t.prog.Rules))
+	idx := map[string]int{}
+	for i, r := range t.prog.Rules {
+		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Statuses: map[string]int64{}}
+		idx[r.Name] = i
+	}
+	where := ""
+	if table == "outbox" {
+		where = fmt.Sprintf("WHERE run_id = %d", runID)
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, count(*) FROM %s %s GROUP BY rule, status`, table, where))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rule, status string
+		var n int64
+		if err := rows.Scan(&rule, &status, &n); err != nil {
+			return nil, err
+		}
+		if i, ok := idx[rule]; ok {
+			out[i].Statuses[status] = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	frows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, count(DISTINCT firing_id) FROM %s %s GROUP BY rule`, table, where))
+	if err != nil {
+		return nil, err
+	}
+	defer frows.Close()
+	for frows.Next() {
+		var rule string
+		var f int64
+		if err := frows.Scan(&rule, &f); err != nil {
+			return nil, err
+		}
+		if i, ok := idx[rule]; ok {
+			out[i].Firings = f
+		}
+	}
+	return out, frows.Err()
+}
+
+// decisionColumns are read by readDecisions from the outbox or _nudge_dec.
+const decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
+	status, coalesce(reason, ''), scheduled_at, due_at, trigger_seq, firing_id || '-' || action_index, CAST(vals AS VARCHAR)`
+
+// readDecisions returns the decisions of a tick in a stable order.
+func readDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, order map[string]int) ([]Decision, error) {
+	var out []Decision
+	err := scanDecisions(ctx, q, table, runID, now, func(d Decision) error {
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Rule] < order[out[j].Rule] })
+	return out, nil
+}
+
+func scanDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, fn func(Decision) error) error {
+	// The outbox has fired_at; a dry run's _nudge_dec was all fired at now.
+	where, fired := "WHERE run_id = $run::BIGINT", "fired_at"
+	args := []any{sql.Named("run", runID)}
+	if table != "outbox" {
+		where, fired = "", "$now::TIMESTAMP"
+		args = []any{sql.Named("now", now)}
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s FROM %s %s ORDER BY rule, member_id, firing_id, action_index`,
+		decisionColumns, fired, table, where), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d Decision
+		var sched, due, firedAt sql.NullTime
+		var seq sql.NullInt64
+		var vals sql.NullString
+		if err := rows.Scan(&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
+			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &firedAt); err != nil {
+			return err
+		}
+		if sched.Valid {
+			t := naive(sched.Time)
+			d.ScheduledAt = &t
+		}
+		if due.Valid {
+			t := naive(due.Time)
+			d.DueAt = &t
+		}
+		if seq.Valid {
+			d.TriggerSeq = &seq.Int64
+		}
+		if vals.Valid {
+			d.Values = json.RawMessage(vals.String)
+		}
+		if firedAt.Valid {
+			d.FiredAt = naive(firedAt.Time)
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Decisions streams the decisions of a committed run, in rule name, member
+// and action order, to fn; it stops at fn's first error.
+func (db *DB) Decisions(ctx context.Context, runID int64, fn func(Decision) error) error {
+	return scanDecisions(ctx, db.sql, "outbox", runID, time.Time{}, fn)
+}

@@ -1,0 +1,238 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Message is what a sink receives for one send or notify: one outbox row.
+type Message struct {
+	IdempotencyKey string          `json:"idempotency_key"`
+	FiringID       string          `json:"firing_id"`
+	Rule           string          `json:"rule"`
+	Brand          string          `json:"brand"`
+	MemberID       string          `json:"member_id"`
+	Action         string          `json:"action"` // send or notify
+	Kind           string          `json:"kind,omitempty"`
+	Content        string          `json:"content"`
+	Channel        string          `json:"channel,omitempty"`
+	FiredAt        string          `json:"fired_at"`
+	ScheduledAt    string          `json:"scheduled_at,omitempty"`
+	Attempt        int             `json:"attempt"` // 1 for the first delivery attempt
+	Values         json.RawMessage `json:"values,omitempty"`
+}
+
+// Sink delivers messages. Sends go to every sink whose Name is ""; a
+// `notify "x"` action goes to the sink named x.
+type Sink interface {
+	// Name is the name notify actions use; "" for sinks that receive sends.
+	Name() string
+	// Deliver tries to deliver msgs and returns one error per message: nil
+	// when it was delivered, ErrNotAttempted when ctx ended before the sink
+	// tried it, another error when the attempt failed. It must return
+	// promptly once ctx is done.
+	Deliver(ctx context.Context, msgs []Message) []error
+	// Close releases the sink's resources.
+	Close() error
+}
+
+// ErrNotAttempted is the delivery error of a message a sink did not try
+// (the dispatch budget ran out first). Such a message keeps its status and
+// its attempt count.
+var ErrNotAttempted = errors.New("not attempted")
+
+var sinkName = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_.-]*$`)
+
+// ParseSink parses a --sink value: `jsonl:PATH` appends one JSON line per
+// message to PATH (fsync'd per batch); `webhook:URL` POSTs each message as
+// JSON with an Idempotency-Key header, retrying with backoff. A `NAME=`
+// prefix (`alerts=webhook:https://...`) names the sink: it then receives the
+// `notify "NAME"` actions instead of sends.
+func ParseSink(spec string) (Sink, error) {
+	kind, arg, ok := strings.Cut(spec, ":")
+	if !ok {
+		return nil, fmt.Errorf("sink %q: want jsonl:PATH or webhook:URL", spec)
+	}
+	name := ""
+	if n, k, named := strings.Cut(kind, "="); named {
+		if !sinkName.MatchString(n) {
+			return nil, fmt.Errorf("sink %q: bad sink name %q", spec, n)
+		}
+		name, kind = n, k
+	}
+	switch kind {
+	case "jsonl":
+		if arg == "" {
+			return nil, fmt.Errorf("sink %q: missing file path", spec)
+		}
+		return &JSONLSink{SinkName: name, Path: arg}, nil
+	case "webhook":
+		u, err := url.Parse(arg)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("sink %q: want an http or https URL", spec)
+		}
+		return NewWebhookSink(name, arg), nil
+	}
+	return nil, fmt.Errorf("sink %q: unknown sink kind %q: want jsonl or webhook", spec, kind)
+}
+
+// JSONLSink appends messages as JSON lines to a file.
+type JSONLSink struct {
+	SinkName string
+	Path     string
+}
+
+// Name implements Sink.
+func (s *JSONLSink) Name() string { return s.SinkName }
+
+// Close implements Sink.
+func (s *JSONLSink) Close() error { return nil }
+
+// Deliver appends the batch and fsyncs; the batch succeeds or fails whole.
+func (s *JSONLSink) Deliver(ctx context.Context, msgs []Message) []error {
+	errs := make([]error, len(msgs))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	if ctx.Err() != nil {
+		return fail(ErrNotAttempted)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, m := range msgs {
+		if err := enc.Encode(m); err != nil {
+			return fail(err)
+		}
+	}
+	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(fmt.Errorf("sink jsonl:%s: %w", s.Path, err))
+	}
+	return errs
+}
+
+// WebhookSink POSTs each message as a JSON body to URL with the header
+// Idempotency-Key set to the message's key. A request that fails with a
+// network error, a timeout, 429 or a 5xx status is retried with exponential
+// backoff and full jitter, at most Tries times; other statuses fail at once.
+type WebhookSink struct {
+	SinkName       string
+	URL            string
+	Client         *http.Client
+	Tries          int           // attempts per message per dispatch
+	RequestTimeout time.Duration // per HTTP request
+	BaseDelay      time.Duration // first backoff; doubles per retry
+	MaxDelay       time.Duration
+}
+
+// NewWebhookSink returns a webhook sink with default timeouts: 3 tries, 10 s
+// per request, backoff from 200 ms up to 5 s.
+func NewWebhookSink(name, url string) *WebhookSink {
+	return &WebhookSink{
+		SinkName:       name,
+		URL:            url,
+		Client:         &http.Client{},
+		Tries:          3,
+		RequestTimeout: 10 * time.Second,
+		BaseDelay:      200 * time.Millisecond,
+		MaxDelay:       5 * time.Second,
+	}
+}
+
+// Name implements Sink.
+func (w *WebhookSink) Name() string { return w.SinkName }
+
+// Close implements Sink.
+func (w *WebhookSink) Close() error {
+	w.Client.CloseIdleConnections()
+	return nil
+}
+
+// Deliver posts the messages one by one until ctx ends.
+func (w *WebhookSink) Deliver(ctx context.Context, msgs []Message) []error {
+	errs := make([]error, len(msgs))
+	for i, m := range msgs {
+		if ctx.Err() != nil {
+			errs[i] = ErrNotAttempted
+			continue
+		}
+		errs[i] = w.post(ctx, m)
+	}
+	return errs
+}
+
+// post delivers one message with retries. The backoff loop is a few lines
+// of stdlib code; it stops as soon as ctx ends.
+func (w *WebhookSink) post(ctx context.Context, m Message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	delay := w.BaseDelay
+	for try := 1; ; try++ {
+		retry, err := w.once(ctx, m.IdempotencyKey, body)
+		if err == nil {
+			return nil
+		}
+		if !retry || try >= w.Tries || ctx.Err() != nil {
+			return fmt.Errorf("webhook %s: %w", w.URL, err)
+		}
+		sleep := time.Duration(rand.Int64N(int64(delay) + 1)) // full jitter
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("webhook %s: %w (then %v)", w.URL, err, ctx.Err())
+		case <-time.After(sleep):
+		}
+		delay = min(2*delay, w.MaxDelay)
+	}
+}
+
+// once makes one request; retry reports whether a failure is worth retrying.
+func (w *WebhookSink) once(ctx context.Context, key string, body []byte) (retry bool, err error) {
+	rctx, cancel := context.WithTimeout(ctx, w.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		return true, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return false, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return true, fmt.Errorf("status %s", resp.Status)
+	}
+	return false, fmt.Errorf("status %s", resp.Status)
+}
