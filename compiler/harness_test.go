@@ -14,6 +14,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"nudge/lang"
+	"nudge/lang/check"
 	"nudge/stdlib"
 )
 
@@ -210,24 +211,24 @@ func load(t testing.TB, db *sql.DB, members []member, events []event, tags []str
 // compileSource loads, checks and compiles rule source text.
 func compileSource(t testing.TB, src string) *Program {
 	t.Helper()
-	p, err := compileText(src)
+	p, _, err := compileText(src)
 	if err != nil {
 		t.Fatalf("%v\nsource:\n%s", err, src)
 	}
 	return p
 }
 
-// compileText is compileSource returning an error.
-func compileText(src string) (*Program, error) {
+// compileText is compileSource returning the checker's Info and an error.
+func compileText(src string) (*Program, *check.Info, error) {
 	prog, diags := lang.LoadSources([]lang.Source{{Name: "test.nudge", Src: []byte(src)}}, stdlib.Env())
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("check: %v", diags)
+		return nil, nil, fmt.Errorf("check: %v", diags)
 	}
 	p, diags := Compile(prog.Info)
 	if len(diags) > 0 {
-		return nil, fmt.Errorf("compile: %v", diags)
+		return nil, nil, fmt.Errorf("compile: %v", diags)
 	}
-	return p, nil
+	return p, prog.Info, nil
 }
 
 // watermark is a trigger rule's (wm_seq, wm_now) pair.

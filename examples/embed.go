@@ -5,7 +5,7 @@ package examples
 
 import "embed"
 
-// Files holds every examples/*.nudge file (test files included).
+// Files holds the examples directory; callers pick the *.nudge files.
 //
-//go:embed *.nudge
+//go:embed *
 var Files embed.FS

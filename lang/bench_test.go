@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"nudge/lang"
+	"nudge/lang/check"
 	"nudge/stdlib"
 )
 
@@ -65,6 +66,28 @@ func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
 		_, diags := lang.LoadSources(srcs, env)
 		if len(diags) > 0 {
+			b.Fatal(diags)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+// BenchmarkCheck checks the same 1,000 parsed files (parsing excluded), to
+// tell the checker's share of BenchmarkLoad.
+func BenchmarkCheck(b *testing.B) {
+	const n = 1000
+	srcs := make([]lang.Source, n)
+	for i := range srcs {
+		srcs[i] = genFile(i)
+	}
+	env := stdlib.Env()
+	prog, diags := lang.LoadSources(srcs, env)
+	if len(diags) > 0 {
+		b.Fatal(diags)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, diags := check.Check(prog.Files, env); len(diags) > 0 {
 			b.Fatal(diags)
 		}
 	}

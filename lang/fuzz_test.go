@@ -1,6 +1,7 @@
 package lang_test
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"nudge/lang/parser"
 	"nudge/stdlib"
 )
+
+var formatProps = flag.Bool("formatprops", true, "FuzzLoad: also check the formatter's round-trip properties (off: hunt panics only)")
 
 // FuzzLoad feeds arbitrary text through parse, check and format. Nothing may
 // panic; a file without syntax errors must format to text that parses
@@ -41,6 +44,10 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		out := format.File(prog.Files[0])
+		if !*formatProps {
+			_, _ = parser.ParseFile("fuzz.nudge", out)
+			return
+		}
 		f2, d2 := parser.ParseFile("fuzz.nudge", out)
 		if hasSyntax(d2) {
 			t.Fatalf("formatted output does not parse: %v\n--- input:\n%s\n--- formatted:\n%s", d2, src, out)

@@ -120,7 +120,7 @@ func LoadSources(srcs []Source, env *check.Env) (*Program, diag.List) {
 		}
 	}
 	info, ds := check.Check(prog.Files, env)
-	diags = append(diags, ds...)
+	diags = append(diags, withoutCascades(prog.Files, diags, ds)...)
 	prog.Info = info
 	if env != nil && env.SourceOf != nil {
 		for _, d := range diags {
@@ -132,4 +132,48 @@ func LoadSources(srcs []Source, env *check.Env) (*Program, diag.List) {
 		}
 	}
 	return prog, diags.Dedup()
+}
+
+// withoutCascades drops the checker's diagnostics inside a declaration that
+// has a syntax error: the parser's recovery may have left a tree whose
+// problems are consequences of the syntax error, not news for the user.
+func withoutCascades(files []*ast.File, syntax, checked diag.List) diag.List {
+	if len(syntax) == 0 {
+		return checked
+	}
+	var tainted []diag.Span
+	for _, f := range files {
+		for _, d := range f.Decls {
+			if d == nil {
+				continue
+			}
+			ds := d.Pos()
+			for _, e := range syntax {
+				if e.Span.File == ds.File && inSpan(e.Span.Start, ds) {
+					tainted = append(tainted, ds)
+					break
+				}
+			}
+		}
+	}
+	out := checked[:0:0]
+	for _, d := range checked {
+		keep := true
+		for _, t := range tainted {
+			if d.Span.File == t.File && inSpan(d.Span.Start, t) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// inSpan reports whether p lies within s (inclusive of its end, where a
+// syntax error at the end of a declaration is reported).
+func inSpan(p diag.Pos, s diag.Span) bool {
+	return !p.Before(s.Start) && !s.End.Before(p)
 }

@@ -87,12 +87,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 	if mode != "tui" {
-		if loaded != nil {
-			if err := loaded.Write(cfg.Out); err != nil {
-				return err
-			}
-		}
-		return engine.RunLines(ctx, cfg.In, cfg.Out, eng)
+		return engine.RunLines(ctx, cfg.In, cfg.Out, eng, loaded)
 	}
 	return runTUI(ctx, cfg, eng, loaded)
 }

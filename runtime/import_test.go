@@ -11,7 +11,7 @@ import (
 // openTest opens a fresh in-memory database.
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	db, err := openWith(context.Background(), "", migrations, "")
+	db, err := Open(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

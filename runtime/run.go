@@ -112,6 +112,14 @@ type RunResult struct {
 	Rules     []RuleSummary
 	Decisions []Decision // in rule order, then member, firing, action; empty with SkipDecisions
 	Dispatch  DispatchResult
+	Timings   []StepTiming // how long each step of the tick took, in order
+}
+
+// StepTiming is the duration of one step of a tick ("evaluate rules",
+// "caps", ..., "commit", "dispatch").
+type StepTiming struct {
+	Step string
+	Took time.Duration
 }
 
 // Run performs one tick of SPEC §5: it evaluates every rule of prog at
@@ -163,21 +171,27 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 			return nil, err
 		}
 		res.RunID = 0
+		res.Timings = t.timings
 		return res, rollback(tx)
 	}
+	start := time.Now()
 	if err := t.dropTemps(ctx); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("run: commit: %w", err)
 	}
+	t.timings = append(t.timings, StepTiming{"commit", time.Since(start)})
+	defer func() { res.Timings = t.timings }()
 
 	if len(opts.Sinks) > 0 {
 		budget := opts.DispatchBudget
 		if budget <= 0 {
 			budget = DefaultDispatchBudget
 		}
+		start := time.Now()
 		res.Dispatch, err = db.Dispatch(ctx, brand, now, opts.Sinks, budget, t.runID)
+		t.timings = append(t.timings, StepTiming{"dispatch", time.Since(start)})
 		if err != nil {
 			return res, fmt.Errorf("dispatch: %w", err)
 		}
@@ -259,6 +273,7 @@ type tick struct {
 	runID    int64
 
 	candidates []int64 // per rule
+	timings    []StepTiming
 	consent    []string
 	started    time.Time
 }
@@ -288,12 +303,12 @@ func (t *tick) ruleOrder() map[string]int {
 var tempTables = []string{"_nudge_rules", "_nudge_actions", "_nudge_caps", "_nudge_cand", "_nudge_fire", "_nudge_dec", "_nudge_capuse", "_nudge_open"}
 
 func (t *tick) dropTemps(ctx context.Context) error {
+	var b strings.Builder
 	for _, tb := range tempTables {
-		if _, err := t.exec(ctx, "DROP TABLE IF EXISTS "+tb); err != nil {
-			return err
-		}
+		b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
 	}
-	return nil
+	_, err := t.exec(ctx, b.String())
+	return err
 }
 
 func (t *tick) run(ctx context.Context) error {
@@ -330,9 +345,11 @@ func (t *tick) run(ctx context.Context) error {
 		{"run log", t.runLog},
 	}
 	for _, s := range steps {
+		start := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("run (%s): %w", s.name, err)
 		}
+		t.timings = append(t.timings, StepTiming{s.name, time.Since(start)})
 	}
 	return nil
 }
@@ -347,10 +364,8 @@ func (t *tick) setup(ctx context.Context) error {
 		`CREATE OR REPLACE TEMP TABLE _nudge_caps (ci INTEGER, channel VARCHAR, cnt BIGINT, per_us BIGINT, label VARCHAR)`,
 		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON)`,
 	}
-	for _, q := range ddl {
-		if _, err := t.exec(ctx, q); err != nil {
-			return err
-		}
+	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
+		return err
 	}
 	var rules, actions, caps []string
 	for i, r := range t.prog.Rules {
@@ -720,13 +735,31 @@ func (t *tick) runLog(ctx context.Context) error {
 	for _, n := range t.candidates {
 		cands += n
 	}
-	_, err := t.exec(ctx, `
+	statuses := map[string]int64{}
+	rows, err := t.tx.QueryContext(ctx, `SELECT status, count(*) FROM _nudge_dec GROUP BY status`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		statuses[s] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	js, _ := json.Marshal(statuses) // sorted keys: deterministic
+	_, err = t.exec(ctx, `
 INSERT INTO runs (id, now, brand, started_at, finished_at, rules, candidates, firings, decisions, statuses)
 SELECT $run::BIGINT, $now::TIMESTAMP, $brand::VARCHAR, $started::TIMESTAMP, $finished::TIMESTAMP, $rules::INTEGER, $cands::BIGINT,
-       (SELECT count(*) FROM _nudge_fire), (SELECT count(*) FROM _nudge_dec),
-       (SELECT coalesce(json_group_object(status, n), '{}') FROM (SELECT status, count(*) AS n FROM _nudge_dec GROUP BY status))`,
+       (SELECT count(*) FROM _nudge_fire), (SELECT count(*) FROM _nudge_dec), $statuses::JSON`,
 		t.params(sql.Named("run", t.runID), sql.Named("started", t.started), sql.Named("finished", naive(time.Now())),
-			sql.Named("rules", len(t.prog.Rules)), sql.Named("cands", cands))...)
+			sql.Named("rules", len(t.prog.Rules)), sql.Named("cands", cands), sql.Named("statuses", string(js)))...)
 	return err
 }
 

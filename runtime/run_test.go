@@ -429,3 +429,36 @@ func TestRuleErrorNamesRule(t *testing.T) {
 		t.Errorf("a failed run left %d run rows", n)
 	}
 }
+
+func TestWatch(t *testing.T) {
+	db := fixture(t, testMembers, "")
+	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("gold", goldMembers, false, "wechat")}}
+	ctx, cancel := context.WithCancel(context.Background())
+	ticks := 0
+	var fired int
+	err := db.Watch(ctx, prog, RunOptions{}, 20*time.Millisecond, func(res *RunResult, err error) {
+		if err != nil {
+			t.Errorf("tick: %v", err)
+			return
+		}
+		ticks++
+		fired += len(res.Decisions)
+		if ticks == 3 {
+			cancel()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The once-ever limit: the first tick fires for both gold members, the
+	// later ones fire nothing.
+	if ticks != 3 || fired != 2 {
+		t.Errorf("%d ticks fired %d decisions; want 3 ticks, 2 decisions", ticks, fired)
+	}
+	if n := count(t, db, `SELECT count(*) FROM runs`); n != 3 {
+		t.Errorf("%d runs logged, want 3", n)
+	}
+	if err := db.Watch(context.Background(), prog, RunOptions{Now: ts("2024-01-01")}, time.Second, nil); err == nil {
+		t.Error("watch accepted a fixed now")
+	}
+}

@@ -119,11 +119,20 @@ func (s *JSONLSink) Deliver(ctx context.Context, msgs []Message) []error {
 			return fail(err)
 		}
 	}
-	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(s.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fail(err)
 	}
-	_, err = f.Write(buf.Bytes())
+	data := buf.Bytes()
+	// A write torn by a crash leaves a partial last line: start on a fresh
+	// line so the torn one stays a single unparsable line.
+	if st, serr := f.Stat(); serr == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, rerr := f.ReadAt(last, st.Size()-1); rerr == nil && last[0] != '\n' {
+			data = append([]byte{'\n'}, data...)
+		}
+	}
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -21,3 +22,5 @@ func fmtValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+func namedNow(t time.Time) any { return sql.Named("now", t) }

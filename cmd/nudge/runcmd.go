@@ -165,7 +165,7 @@ func printSummary(w io.Writer, prog *compiler.Program, rules []nrt.RuleSummary) 
 	sort.Strings(rest)
 	cols = append(cols, rest...)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "rule\tkind\tfirings\t%s\t\n", strings.Join(cols, "\t"))
 	var total int64
 	for _, r := range rules {

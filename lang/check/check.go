@@ -16,6 +16,20 @@ import (
 //
 // Like OPA's compiler, Check runs an explicit list of passes in order; each
 // pass only adds to the Info and the diagnostics.
+//
+// Decisions the SPEC leaves open:
+//   - Declarations of imported modules are visible to every file of the
+//     program, as are the declarations of every file.
+//   - A bare name in a condition is a segment, else an event type (then a
+//     windowless trigger atom). Inside `where` and aggregates a bare name is
+//     a field of the current event first, then a segment.
+//   - In a trigger rule every side of an `or` must hold a trigger atom
+//     ("mixed-trigger"); `and` of trigger atoms must share an event type
+//     ("never-fires"): `purchased at store "A" and purchased where amount > 9`
+//     is one purchase passing both tests.
+//   - A date may be passed where a timestamp parameter is expected, and dates
+//     and timestamps compare with each other.
+//   - Durations and counts are whole numbers; `in last 0 days` is an error.
 func Check(files []*ast.File, env *Env) (*Info, diag.List) {
 	if env == nil {
 		env = &Env{}
@@ -68,14 +82,22 @@ type checker struct {
 }
 
 func newChecker(files []*ast.File, env *Env) *checker {
+	// Presize the big maps: typical rule files hold about one expression
+	// per 16 bytes and one resolved name per 48 bytes.
+	size := 0
+	for _, f := range files {
+		if f != nil {
+			size += f.Span.End.Offset / 16
+		}
+	}
 	c := &checker{
 		env: env,
 		info: &Info{
 			Events:   map[string]*EventType{},
 			Members:  builtinMembers(),
 			Segments: map[string]*ast.SegmentDecl{},
-			Types:    map[ast.Expr]Type{},
-			Refs:     map[*ast.Ident]*Ref{},
+			Types:    make(map[ast.Expr]Type, size),
+			Refs:     make(map[*ast.Ident]*Ref, size/3),
 		},
 		imported:   map[string]bool{},
 		channels:   map[string]bool{},
@@ -189,7 +211,7 @@ func (c *checker) importsOf(f *ast.File) {
 			mod, found = c.env.Import(path)
 		}
 		if !found || mod == nil {
-			c.errorf(imp.Path, "unknown-module", "unknown module %q%s", path, didYouMean(path, c.env.Modules))
+			c.errorf(imp.Path, CodeUnknownModule, "unknown module %q%s", path, didYouMean(path, c.env.Modules))
 			continue
 		}
 		c.imported[path] = true
@@ -210,14 +232,14 @@ func (c *checker) checkBrand() {
 				continue
 			}
 			if b.Name.Value == "" {
-				c.errorf(b.Name, "bad-brand", "brand name must not be empty")
+				c.errorf(b.Name, CodeBadBrand, "brand name must not be empty")
 				continue
 			}
 			switch {
 			case inFile != nil:
-				c.errorf(b, "duplicate-brand", "brand declared twice in this file; first declared at line %d", inFile.Span.Start.Line)
+				c.errorf(b, CodeDuplicateBrand, "brand declared twice in this file; first declared at line %d", inFile.Span.Start.Line)
 			case first != nil && first.Name.Value != b.Name.Value:
-				c.errorf(b.Name, "conflicting-brand", "brand %q conflicts with brand %q declared at %s; one program is for one brand",
+				c.errorf(b.Name, CodeConflictingBrand, "brand %q conflicts with brand %q declared at %s; one program is for one brand",
 					b.Name.Value, first.Name.Value, where(first.Span.Span, b.Span.Span))
 			}
 			if inFile == nil {
@@ -232,7 +254,7 @@ func (c *checker) checkBrand() {
 	for _, f := range c.modules {
 		for _, d := range f.Decls {
 			if b, ok := d.(*ast.BrandDecl); ok {
-				c.errorf(b, "module-brand", "a module may not declare a brand")
+				c.errorf(b, CodeModuleBrand, "a module may not declare a brand")
 			}
 		}
 	}
@@ -255,9 +277,9 @@ func (c *checker) declareSchema() {
 					n := fd.Name.Name
 					if old, ok := c.info.Members[n]; ok {
 						if old.Column != "" {
-							c.errorf(fd.Name, "duplicate-field", "member field %q is a built-in column of members; it cannot be redeclared", n)
+							c.errorf(fd.Name, CodeDuplicateField, "member field %q is a built-in column of members; it cannot be redeclared", n)
 						} else {
-							c.errorf(fd.Name, "duplicate-field", "member field %q already declared at %s", n, where(memberDecl[n], fd.Name.Span.Span))
+							c.errorf(fd.Name, CodeDuplicateField, "member field %q already declared at %s", n, where(memberDecl[n], fd.Name.Span.Span))
 						}
 						continue
 					}
@@ -275,7 +297,7 @@ func (c *checker) declareEvent(d *ast.EventDecl) {
 	}
 	n := d.Name.Name
 	if old, ok := c.info.Events[n]; ok {
-		c.errorf(d.Name, "duplicate-event", "event type %q already declared at %s", n, where(old.Decl, d.Name.Span.Span))
+		c.errorf(d.Name, CodeDuplicateEvent, "event type %q already declared at %s", n, where(old.Decl, d.Name.Span.Span))
 		return
 	}
 	et := newEventType(n)
@@ -288,9 +310,9 @@ func (c *checker) declareEvent(d *ast.EventDecl) {
 		fn := fd.Name.Name
 		if old, ok := et.Fields[fn]; ok {
 			if old.Column != "" {
-				c.errorf(fd.Name, "duplicate-field", "field %q is a built-in event column; it cannot be redeclared", fn)
+				c.errorf(fd.Name, CodeDuplicateField, "field %q is a built-in event column; it cannot be redeclared", fn)
 			} else {
-				c.errorf(fd.Name, "duplicate-field", "field %q declared twice in event %q; first at %s", fn, n, where(old.Decl, fd.Name.Span.Span))
+				c.errorf(fd.Name, CodeDuplicateField, "field %q declared twice in event %q; first at %s", fn, n, where(old.Decl, fd.Name.Span.Span))
 			}
 			continue
 		}
@@ -310,7 +332,7 @@ func (c *checker) fieldType(fd *ast.FieldDecl) Type {
 		if alias, ok := typeAliases[fd.Type.Name]; ok {
 			hint = "; did you mean \"" + alias + "\"?"
 		}
-		c.errorf(fd.Type, "unknown-type", "unknown type %q%s (types are text, number, bool, date, timestamp)", fd.Type.Name, hint)
+		c.errorf(fd.Type, CodeUnknownType, "unknown type %q%s (types are text, number, bool, date, timestamp)", fd.Type.Name, hint)
 	}
 	return t
 }
@@ -328,17 +350,17 @@ func (c *checker) declareNames() {
 				}
 				n := d.Name.Name
 				if old, ok := c.info.Segments[n]; ok {
-					c.errorf(d.Name, "duplicate-segment", "segment %q already declared at %s", n, where(old.Name.Span.Span, d.Name.Span.Span))
+					c.errorf(d.Name, CodeDuplicateSegment, "segment %q already declared at %s", n, where(old.Name.Span.Span, d.Name.Span.Span))
 					continue
 				}
 				if et, ok := c.info.Events[n]; ok {
-					c.errorf(d.Name, "name-conflict", "segment %q has the name of an event type (declared at %s); rename the segment", n, where(et.Decl, d.Name.Span.Span))
+					c.errorf(d.Name, CodeNameConflict, "segment %q has the name of an event type (declared at %s); rename the segment", n, where(et.Decl, d.Name.Span.Span))
 					continue
 				}
 				c.info.Segments[n] = d
 			case *ast.RuleDecl:
 				if module {
-					c.errorf(d, "module-rule", "a module may not declare rules")
+					c.errorf(d, CodeModuleRule, "a module may not declare rules")
 					continue
 				}
 				if d.Name == nil {
@@ -346,7 +368,7 @@ func (c *checker) declareNames() {
 				}
 				n := d.Name.Name
 				if old, ok := c.ruleDecl[n]; ok {
-					c.errorf(d.Name, "duplicate-rule", "rule %q already declared at %s", n, where(old.Name.Span.Span, d.Name.Span.Span))
+					c.errorf(d.Name, CodeDuplicateRule, "rule %q already declared at %s", n, where(old.Name.Span.Span, d.Name.Span.Span))
 					continue
 				}
 				c.ruleDecl[n] = d

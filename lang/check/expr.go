@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"nudge/lang/ast"
@@ -27,7 +28,7 @@ func (c *checker) cond(e ast.Expr, sc *scope) Type {
 	}
 	t := c.expr(e, sc)
 	if t != Bool && t != Invalid {
-		c.errorf(e, "not-bool", "condition must be true or false, but this is a %s%s", t, notBoolHint(e))
+		c.errorf(e, CodeNotBool, "condition must be true or false, but this is a %s%s", t, notBoolHint(e))
 		return Invalid
 	}
 	return t
@@ -95,7 +96,7 @@ func (c *checker) expr(e ast.Expr, sc *scope) Type {
 		for _, el := range e.List {
 			t := c.expr(el, sc)
 			if x != Invalid && t != Invalid && !comparable(x, t, false) {
-				c.errorf(el, "type-mismatch", "cannot compare %s with %s in `in` list", x, t)
+				c.errorf(el, CodeTypeMismatch, "cannot compare %s with %s in `in` list", x, t)
 			}
 		}
 		return c.set(e, Bool)
@@ -106,7 +107,7 @@ func (c *checker) expr(e ast.Expr, sc *scope) Type {
 		if e.Tag != nil {
 			c.set(e.Tag, Text)
 			if strings.TrimSpace(e.Tag.Value) == "" {
-				c.errorf(e.Tag, "empty-tag", "tag name must not be empty")
+				c.errorf(e.Tag, CodeEmptyTag, "tag name must not be empty")
 			}
 		}
 		return c.set(e, Bool)
@@ -141,7 +142,7 @@ func (c *checker) duration(d *ast.DurationLit) Type {
 	}
 	c.set(d.N, Number)
 	if !isInt(d.N) || d.N.Value < 0 {
-		c.errorf(d, "bad-duration", "a duration must be a whole number of %ss, not %s", d.Unit, d.N.Text)
+		c.errorf(d, CodeBadDuration, "a duration must be a whole number of %ss, not %s", d.Unit, d.N.Text)
 		return Invalid
 	}
 	return Duration
@@ -152,13 +153,13 @@ func (c *checker) date(d *ast.DateLit) Type {
 	days := []int{31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 	switch {
 	case d.Month < 1 || d.Month > 12:
-		c.errorf(d, "bad-date", "invalid date %s: month must be 1-12", d.Text)
+		c.errorf(d, CodeBadDate, "invalid date %s: month must be 1-12", d.Text)
 		return Invalid
 	case d.Day < 1 || d.Day > days[d.Month-1] || (d.Month == 2 && d.Day == 29 && !leap(d.Year)):
-		c.errorf(d, "bad-date", "invalid date %s: %d-%02d has no day %d", d.Text, d.Year, d.Month, d.Day)
+		c.errorf(d, CodeBadDate, "invalid date %s: %d-%02d has no day %d", d.Text, d.Year, d.Month, d.Day)
 		return Invalid
 	case d.HasTime && (d.Hour < 0 || d.Hour > 23 || d.Minute < 0 || d.Minute > 59):
-		c.errorf(d, "bad-date", "invalid time in %s: hours are 00-23 and minutes 00-59", d.Text)
+		c.errorf(d, CodeBadDate, "invalid time in %s: hours are 00-23 and minutes 00-59", d.Text)
 		return Invalid
 	}
 	if d.HasTime {
@@ -201,9 +202,9 @@ func (c *checker) binary(e *ast.BinaryExpr, sc *scope) Type {
 		order := e.Op != ast.Eq && e.Op != ast.Ne
 		if !comparable(x, y, order) {
 			if x == y && x == Bool {
-				c.errorf(opNode(e), "type-mismatch", "cannot order true/false values with %s; use = or !=", e.Op)
+				c.errorf(opNode(e), CodeTypeMismatch, "cannot order true/false values with %s; use = or !=", e.Op)
 			} else {
-				c.errorf(opNode(e), "type-mismatch", "cannot compare %s with %s%s", x, y, compareHint(e, x, y))
+				c.errorf(opNode(e), CodeTypeMismatch, "cannot compare %s with %s%s", x, y, compareHint(e, x, y))
 			}
 		}
 		return Bool
@@ -218,7 +219,7 @@ func (c *checker) binary(e *ast.BinaryExpr, sc *scope) Type {
 			if x == Number {
 				bad, t = e.Y, y
 			}
-			c.errorf(bad, "type-mismatch", "arithmetic (%s) needs numbers, but this is a %s", e.Op, t)
+			c.errorf(bad, CodeTypeMismatch, "arithmetic (%s) needs numbers, but this is a %s", e.Op, t)
 			return Invalid
 		}
 		return Number
@@ -260,17 +261,17 @@ func (c *checker) between(e *ast.BetweenExpr, sc *scope) Type {
 		t Type
 	}{{e.Lo, lo}, {e.Hi, hi}} {
 		if x != Invalid && b.t != Invalid && !comparable(x, b.t, true) {
-			c.errorf(b.n, "type-mismatch", "cannot compare %s with %s in `between`", x, b.t)
+			c.errorf(b.n, CodeTypeMismatch, "cannot compare %s with %s in `between`", x, b.t)
 		}
 	}
 	if l, ok := unparen(e.Lo).(*ast.NumberLit); ok {
 		if h, ok := unparen(e.Hi).(*ast.NumberLit); ok && l != nil && h != nil && l.Value > h.Value {
-			c.warnf(e, "unreachable", "`between %s and %s` is never true: the lower bound is greater than the upper bound", l.Text, h.Text)
+			c.warnf(e, CodeUnreachable, "`between %s and %s` is never true: the lower bound is greater than the upper bound", l.Text, h.Text)
 		}
 	}
 	if l, ok := unparen(e.Lo).(*ast.DateLit); ok {
 		if h, ok := unparen(e.Hi).(*ast.DateLit); ok && dateKey(l) > dateKey(h) {
-			c.warnf(e, "unreachable", "`between %s and %s` is never true: the lower bound is after the upper bound", l.Text, h.Text)
+			c.warnf(e, CodeUnreachable, "`between %s and %s` is never true: the lower bound is after the upper bound", l.Text, h.Text)
 		}
 	}
 	return Bool
@@ -300,11 +301,11 @@ func (c *checker) ident(id *ast.Ident, sc *scope) Type {
 	}
 	if sc != nil && sc.event != nil {
 		cands := append(keys(sc.event.Fields), keys(c.info.Segments)...)
-		c.errorf(id, "unknown-field", "unknown field %q of event %q%s", id.Name, sc.event.Name, didYouMean(id.Name, cands))
+		c.errorf(id, CodeUnknownField, "unknown field %q of event %q%s", id.Name, sc.event.Name, didYouMean(id.Name, cands))
 		return Invalid
 	}
-	c.errorf(id, "unknown-segment", "unknown segment or event %q%s%s", id.Name,
-		didYouMean(id.Name, append(keys(c.info.Segments), keys(c.info.Events)...)), c.moduleHint(id.Name))
+	c.errorf(id, CodeUnknownSegment, "unknown segment or event %q%s%s%s", id.Name,
+		didYouMean(id.Name, append(keys(c.info.Segments), keys(c.info.Events)...)), c.moduleHint(id.Name), c.fieldHint(id.Name))
 	return Invalid
 }
 
@@ -326,8 +327,25 @@ func (c *checker) useSegment(at *ast.Ident, s *ast.SegmentDecl) {
 			path = append(path, name(t.Name))
 		}
 		path = append(path, name(s.Name))
-		c.errorf(at, "segment-cycle", "segment cycle: %s", strings.Join(path, " -> "))
+		c.errorf(at, CodeSegmentCycle, "segment cycle: %s", strings.Join(path, " -> "))
 	}
+}
+
+// fieldHint explains that an event field is used outside `where`.
+func (c *checker) fieldHint(n string) string {
+	for _, col := range builtinEventColumns {
+		if col.name == n {
+			return fmt.Sprintf("; %q is an event field: use it in a filter, e.g. `purchased where %s ...`", n, n)
+		}
+	}
+	names := keys(c.info.Events)
+	sort.Strings(names)
+	for _, en := range names {
+		if f, ok := c.info.Events[en].Fields[n]; ok && f.Column == "" {
+			return fmt.Sprintf("; %q is a field of event %q: use it in a filter, e.g. `%s where %s ...`", n, en, en, n)
+		}
+	}
+	return ""
 }
 
 // moduleHint tells which known-but-not-imported module declares name.
@@ -366,7 +384,7 @@ func (c *checker) memberField(m *ast.MemberField) Type {
 	}
 	f, ok := c.info.Members[m.Field.Name]
 	if !ok {
-		c.errorf(m.Field, "unknown-member-field", "unknown member field %q%s", m.Field.Name, didYouMean(m.Field.Name, keys(c.info.Members)))
+		c.errorf(m.Field, CodeUnknownMemberField, "unknown member field %q%s", m.Field.Name, didYouMean(m.Field.Name, keys(c.info.Members)))
 		return Invalid
 	}
 	c.info.Refs[m.Field] = &Ref{Kind: RefMemberField, Field: f}
@@ -384,19 +402,19 @@ func (c *checker) call(e *ast.CallExpr, sc *scope) Type {
 	}
 	fn, ok := c.env.Functions[e.Func.Name]
 	if !ok || fn == nil {
-		c.errorf(e.Func, "unknown-function", "unknown function %q%s", e.Func.Name, didYouMean(e.Func.Name, keys(c.env.Functions)))
+		c.errorf(e.Func, CodeUnknownFunction, "unknown function %q%s", e.Func.Name, didYouMean(e.Func.Name, keys(c.env.Functions)))
 		return Invalid
 	}
 	c.info.Refs[e.Func] = &Ref{Kind: RefFunction, Func: fn}
 	if len(e.Args) != len(fn.Params) {
-		c.errorf(e, "wrong-arity", "%s takes %s, got %d", signature(fn), plural(len(fn.Params), "argument"), len(e.Args))
+		c.errorf(e, CodeWrongArity, "%s takes %s, got %d", signature(fn), plural(len(fn.Params), "argument"), len(e.Args))
 		return fn.Result
 	}
 	for i, p := range fn.Params {
 		if args[i] == Invalid || assignable(args[i], p) {
 			continue
 		}
-		c.errorf(e.Args[i], "type-mismatch", "argument %d of %s must be a %s, not a %s", i+1, signature(fn), p, args[i])
+		c.errorf(e.Args[i], CodeTypeMismatch, "argument %d of %s must be a %s, not a %s", i+1, signature(fn), p, args[i])
 	}
 	return fn.Result
 }
@@ -431,7 +449,7 @@ func (c *checker) eventRef(r *ast.EventRef) *EventType {
 	}
 	et, ok := c.info.Events[r.Event.Name]
 	if !ok {
-		c.errorf(r.Event, "unknown-event", "unknown event type %q%s%s", r.Event.Name,
+		c.errorf(r.Event, CodeUnknownEvent, "unknown event type %q%s%s", r.Event.Name,
 			didYouMean(r.Event.Name, keys(c.info.Events)), c.moduleHint(r.Event.Name))
 		for _, f := range r.Filters {
 			c.invalidate(f)
@@ -459,12 +477,12 @@ func (c *checker) prepFilter(f *ast.PrepFilter, et *EventType) {
 	}
 	fld, ok := et.Fields[f.Field.Name]
 	if !ok {
-		c.errorf(f.Field, "unknown-field", "event %q has no field %q%s", et.Name, f.Field.Name, didYouMean(f.Field.Name, keys(et.Fields)))
+		c.errorf(f.Field, CodeUnknownField, "event %q has no field %q%s", et.Name, f.Field.Name, didYouMean(f.Field.Name, keys(et.Fields)))
 		return
 	}
 	c.info.Refs[f.Field] = &Ref{Kind: RefEventField, Event: et, Field: fld}
 	if vt != Invalid && fld.Type != Invalid && !comparable(fld.Type, vt, false) {
-		c.errorf(f.Value, "type-mismatch", "field %q of %q is a %s, but this is a %s", fld.Name, et.Name, fld.Type, vt)
+		c.errorf(f.Value, CodeTypeMismatch, "field %q of %q is a %s, but this is a %s", fld.Name, et.Name, fld.Type, vt)
 	}
 }
 
@@ -498,7 +516,7 @@ func (c *checker) eventAtom(a *ast.EventAtom, sc *scope) Type {
 	}
 	if _, ok := c.info.Events[n]; !ok {
 		if _, isSeg := c.info.Segments[n]; isSeg {
-			c.errorf(a.Ref.Event, "segment-filter", "%q is a segment, not an event type: a segment takes no filters, counts or windows", n)
+			c.errorf(a.Ref.Event, CodeSegmentFilter, "%q is a segment, not an event type: a segment takes no filters, counts or windows", n)
 			c.invalidate(a)
 			return Invalid
 		}
@@ -511,7 +529,7 @@ func (c *checker) eventAtom(a *ast.EventAtom, sc *scope) Type {
 	if q := a.Quant; q != nil && q.N != nil {
 		c.set(q.N, Number)
 		if !isInt(q.N) || q.N.Value < 0 {
-			c.errorf(q.N, "bad-count", "a count of times must be a whole number, not %s", q.N.Text)
+			c.errorf(q.N, CodeBadCount, "a count of times must be a whole number, not %s", q.N.Text)
 		}
 	}
 	c.window(a.Window)
@@ -527,7 +545,7 @@ func (c *checker) window(w *ast.Window) {
 		return
 	}
 	if c.expr(w.Dur, nil) == Duration && w.Dur.N != nil && w.Dur.N.Value == 0 {
-		c.errorf(w.Dur, "bad-duration", "`in last 0 %ss` is always empty; use a positive duration", w.Dur.Unit)
+		c.errorf(w.Dur, CodeBadDuration, "`in last 0 %ss` is always empty; use a positive duration", w.Dur.Unit)
 	}
 }
 
@@ -537,7 +555,7 @@ func (c *checker) followed(a *ast.FollowedAtom, sc *scope) Type {
 	second := c.eventRef(a.Second)
 	if a.Within != nil {
 		if c.expr(a.Within, nil) == Duration && a.Within.N != nil && a.Within.N.Value == 0 {
-			c.errorf(a.Within, "bad-duration", "`within` needs a positive duration")
+			c.errorf(a.Within, CodeBadDuration, "`within` needs a positive duration")
 		}
 	}
 	if a.Matching != nil && first != nil && second != nil {
@@ -546,14 +564,14 @@ func (c *checker) followed(a *ast.FollowedAtom, sc *scope) Type {
 		f2, ok2 := second.Fields[fn]
 		switch {
 		case !ok1 && !ok2:
-			c.errorf(a.Matching, "unknown-field", "`matching %s`: neither %q nor %q has a field %q%s", fn, first.Name, second.Name, fn,
+			c.errorf(a.Matching, CodeUnknownField, "`matching %s`: neither %q nor %q has a field %q%s", fn, first.Name, second.Name, fn,
 				didYouMean(fn, keys(first.Fields)))
 		case !ok1:
-			c.errorf(a.Matching, "unknown-field", "`matching %s`: event %q has no field %q%s", fn, first.Name, fn, didYouMean(fn, keys(first.Fields)))
+			c.errorf(a.Matching, CodeUnknownField, "`matching %s`: event %q has no field %q%s", fn, first.Name, fn, didYouMean(fn, keys(first.Fields)))
 		case !ok2:
-			c.errorf(a.Matching, "unknown-field", "`matching %s`: event %q has no field %q%s", fn, second.Name, fn, didYouMean(fn, keys(second.Fields)))
+			c.errorf(a.Matching, CodeUnknownField, "`matching %s`: event %q has no field %q%s", fn, second.Name, fn, didYouMean(fn, keys(second.Fields)))
 		case !comparable(f1.Type, f2.Type, false):
-			c.errorf(a.Matching, "type-mismatch", "`matching %s`: the field is a %s in %q but a %s in %q", fn, f1.Type, first.Name, f2.Type, second.Name)
+			c.errorf(a.Matching, CodeTypeMismatch, "`matching %s`: the field is a %s in %q but a %s in %q", fn, f1.Type, first.Name, f2.Type, second.Name)
 		default:
 			c.info.Refs[a.Matching] = &Ref{Kind: RefEventField, Event: first, Field: f1}
 		}
@@ -576,18 +594,18 @@ func (c *checker) agg(a *ast.AggExpr, sc *scope) Type {
 	}
 	if a.Func == ast.Count {
 		if a.Field != nil {
-			c.errorf(a.Field, "count-field", "count takes no field: write count(%s ...), or use sum/avg/min/max(%s.%s ...)", et.Name, et.Name, a.Field.Name)
+			c.errorf(a.Field, CodeCountField, "count takes no field: write count(%s ...), or use sum/avg/min/max(%s.%s ...)", et.Name, et.Name, a.Field.Name)
 			return Invalid
 		}
 		return Number
 	}
 	if a.Field == nil {
-		c.errorf(a, "missing-field", "%s needs a field, e.g. %s(%s.amount)", a.Func, a.Func, et.Name)
+		c.errorf(a, CodeMissingField, "%s needs a field, e.g. %s(%s.amount)", a.Func, a.Func, et.Name)
 		return Invalid
 	}
 	f, ok := et.Fields[a.Field.Name]
 	if !ok {
-		c.errorf(a.Field, "unknown-field", "event %q has no field %q%s", et.Name, a.Field.Name, didYouMean(a.Field.Name, keys(et.Fields)))
+		c.errorf(a.Field, CodeUnknownField, "event %q has no field %q%s", et.Name, a.Field.Name, didYouMean(a.Field.Name, keys(et.Fields)))
 		return c.set(a.Field, Invalid)
 	}
 	c.info.Refs[a.Field] = &Ref{Kind: RefEventField, Event: et, Field: f}
@@ -597,13 +615,13 @@ func (c *checker) agg(a *ast.AggExpr, sc *scope) Type {
 		return Invalid
 	case a.Func == ast.Sum || a.Func == ast.Avg:
 		if f.Type != Number {
-			c.errorf(a.Field, "type-mismatch", "%s needs a number field, but %s.%s is a %s", a.Func, et.Name, f.Name, f.Type)
+			c.errorf(a.Field, CodeTypeMismatch, "%s needs a number field, but %s.%s is a %s", a.Func, et.Name, f.Name, f.Type)
 			return Invalid
 		}
 		return Number
 	default: // min, max
 		if f.Type != Number && f.Type != Timestamp && f.Type != Date {
-			c.errorf(a.Field, "type-mismatch", "%s needs a number, date or timestamp field, but %s.%s is a %s", a.Func, et.Name, f.Name, f.Type)
+			c.errorf(a.Field, CodeTypeMismatch, "%s needs a number, date or timestamp field, but %s.%s is a %s", a.Func, et.Name, f.Name, f.Type)
 			return Invalid
 		}
 		return f.Type

@@ -34,7 +34,7 @@ func (c *checker) checkRule(r *ast.RuleDecl) *Rule {
 		rr.Trigger = len(rr.TriggerAtoms) > 0
 		if !rr.Trigger {
 			for _, b := range t.befores {
-				c.errorf(b, "before-without-trigger", "`before` means before the triggering event, but rule %q has no trigger event (a windowless event such as `purchased`); use `ever` or `in last ...`", name(r.Name))
+				c.errorf(b, CodeBeforeWithoutTrigger, "`before` means before the triggering event, but rule %q has no trigger event (a windowless event such as `purchased`); use `ever` or `in last ...`", name(r.Name))
 			}
 		}
 	}
@@ -54,7 +54,7 @@ func (c *checker) action(a *ast.Action) {
 		c.set(a.Value, Text)
 		if strings.TrimSpace(a.Value.Value) == "" {
 			what := map[ast.ActionKind]string{ast.Send: "content id", ast.Tag: "tag name", ast.Untag: "tag name", ast.Notify: "sink name"}[a.Kind]
-			c.errorf(a.Value, "empty-value", "%s must not be empty", what)
+			c.errorf(a.Value, CodeEmptyValue, "%s must not be empty", what)
 		}
 	}
 	if a.Kind == ast.Send && a.Channel != nil {
@@ -67,7 +67,7 @@ func (c *checker) checkChannel(ch *ast.Ident, what string) {
 	if len(c.channels) == 0 || c.channels[ch.Name] {
 		return
 	}
-	c.warnf(ch, "unknown-channel", "%s unknown channel %q%s (known: %s)", what, ch.Name, didYouMean(ch.Name, keys(c.channels)), strings.Join(c.env.Channels, ", "))
+	c.warnf(ch, CodeUnknownChannel, "%s unknown channel %q%s (known: %s)", what, ch.Name, didYouMean(ch.Name, keys(c.channels)), strings.Join(c.env.Channels, ", "))
 }
 
 // options checks a rule's options and fills the Rule's option fields.
@@ -75,7 +75,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 	seen := map[string]ast.Option{}
 	once := func(o ast.Option, kind string) {
 		if prev, ok := seen[kind]; ok {
-			c.errorf(o, "duplicate-option", "%s given twice in rule %q; first at line %d", kind, name(r.Name), prev.Pos().Start.Line)
+			c.errorf(o, CodeDuplicateOption, "%s given twice in rule %q; first at line %d", kind, name(r.Name), prev.Pos().Start.Line)
 		} else {
 			seen[kind] = o
 		}
@@ -88,7 +88,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 				rr.Limit = o
 			}
 			if o.Every != nil && c.expr(o.Every, nil) == Duration && o.Every.N != nil && o.Every.N.Value == 0 {
-				c.errorf(o.Every, "bad-duration", "`limit once per member every 0 %ss` means no limit; drop `every` or use a positive duration", o.Every.Unit)
+				c.errorf(o.Every, CodeBadDuration, "`limit once per member every 0 %ss` means no limit; drop `every` or use a positive duration", o.Every.Unit)
 			}
 		case *ast.PriorityOption:
 			once(o, "priority")
@@ -97,7 +97,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			}
 			c.set(o.Value, Number)
 			if !isInt(o.Value) || o.Value.Value > 1e9 || o.Value.Value < -1e9 {
-				c.errorf(o.Value, "bad-priority", "priority must be a whole number, not %s", o.Value.Text)
+				c.errorf(o.Value, CodeBadPriority, "priority must be a whole number, not %s", o.Value.Text)
 				continue
 			}
 			rr.Priority = int(o.Value.Value)
@@ -108,7 +108,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			}
 			c.set(o.Percent, Number)
 			if o.Percent.Value < 0 || o.Percent.Value > 100 {
-				c.errorf(o.Percent, "bad-holdout", "holdout must be between 0%% and 100%%, not %s%%", o.Percent.Text)
+				c.errorf(o.Percent, CodeBadHoldout, "holdout must be between 0%% and 100%%, not %s%%", o.Percent.Text)
 				continue
 			}
 			rr.HoldoutPercent = o.Percent.Value
@@ -119,7 +119,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			}
 			c.set(o.Count, Number)
 			if !isInt(o.Count) || o.Count.Value < 1 || o.Count.Value > 1e9 {
-				c.errorf(o.Count, "bad-stop-after", "`stop after N unanswered` needs a whole number of at least 1, not %s", o.Count.Text)
+				c.errorf(o.Count, CodeBadStopAfter, "`stop after N unanswered` needs a whole number of at least 1, not %s", o.Count.Text)
 				continue
 			}
 			rr.StopAfter = int(o.Count.Value)
@@ -155,7 +155,7 @@ func (c *checker) capDecl(d *ast.CapDecl) *Cap {
 	if d.Count != nil {
 		c.set(d.Count, Number)
 		if !isInt(d.Count) || d.Count.Value < 0 || d.Count.Value > 1e9 {
-			c.errorf(d.Count, "bad-cap", "a cap must be a whole number of sends, not %s", d.Count.Text)
+			c.errorf(d.Count, CodeBadCap, "a cap must be a whole number of sends, not %s", d.Count.Text)
 			ok = false
 		} else {
 			cp.Count = int(d.Count.Value)
@@ -166,7 +166,7 @@ func (c *checker) capDecl(d *ast.CapDecl) *Cap {
 			ok = false
 		} else if d.Per.N != nil {
 			if d.Per.N.Value <= 0 || d.Per.N.Value > 1e6 {
-				c.errorf(d.Per, "bad-cap", "a cap period must be positive")
+				c.errorf(d.Per, CodeBadCap, "a cap period must be positive")
 				ok = false
 			} else {
 				cp.Minutes = int64(d.Per.N.Value) * unitMinutes(int(d.Per.Unit))
@@ -189,7 +189,7 @@ func (c *checker) quietDecl(d *ast.QuietDecl) *Quiet {
 			continue
 		}
 		if cl.Hour < 0 || cl.Hour > 23 || cl.Minute < 0 || cl.Minute > 59 {
-			c.errorf(cl, "bad-clock", "invalid time of day %02d:%02d: hours are 00-23 and minutes 00-59", cl.Hour, cl.Minute)
+			c.errorf(cl, CodeBadClock, "invalid time of day %02d:%02d: hours are 00-23 and minutes 00-59", cl.Hour, cl.Minute)
 			ok = false
 		}
 	}
@@ -198,7 +198,7 @@ func (c *checker) quietDecl(d *ast.QuietDecl) *Quiet {
 	}
 	q := &Quiet{Decl: d, From: d.From.Hour*60 + d.From.Minute, To: d.To.Hour*60 + d.To.Minute}
 	if q.From == q.To {
-		c.warnf(d, "empty-quiet-hours", "quiet hours from %02d:%02d to %02d:%02d are empty", d.From.Hour, d.From.Minute, d.To.Hour, d.To.Minute)
+		c.warnf(d, CodeEmptyQuietHours, "quiet hours from %02d:%02d to %02d:%02d are empty", d.From.Hour, d.From.Minute, d.To.Hour, d.To.Minute)
 	}
 	return q
 }
@@ -240,7 +240,7 @@ func (t *trigWalk) cond(e ast.Expr, negated bool) trig {
 				if x == nil {
 					state = e.X
 				}
-				t.c.errorf(state, "mixed-trigger", "`or` mixes a trigger event with a state condition: this side has no windowless event, so the rule could not say which event fired it; give the other side's event a window (e.g. `in last 1 day`) or split the rule")
+				t.c.errorf(state, CodeMixedTrigger, "`or` mixes a trigger event with a state condition: this side has no windowless event, so the rule could not say which event fired it; give the other side's event a window (e.g. `in last 1 day`) or split the rule")
 				return nil
 			}
 			return union(x, y)
@@ -253,7 +253,7 @@ func (t *trigWalk) cond(e ast.Expr, negated bool) trig {
 		}
 		both := intersect(x, y)
 		if len(both) == 0 {
-			t.c.errorf(opNode(e), "never-fires", "this rule can never fire: %s and %s are different trigger events joined by `and`, and one event cannot be both; use `or`, or give one a window (e.g. `%s in last 7 days`)",
+			t.c.errorf(opNode(e), CodeNeverFires, "this rule can never fire: %s and %s are different trigger events joined by `and`, and one event cannot be both; use `or`, or give one a window (e.g. `%s in last 7 days`)",
 				describe(x), describe(y), firstKey(y))
 			return nil
 		}
@@ -291,7 +291,7 @@ func (t *trigWalk) cond(e ast.Expr, negated bool) trig {
 			return nil
 		}
 		if negated {
-			t.c.errorf(e, "negated-trigger", "a `not followed by` condition cannot be negated: it is a trigger, and its negation has no event to fire on")
+			t.c.errorf(e, CodeNegatedTrigger, "a `not followed by` condition cannot be negated: it is a trigger, and its negation has no event to fire on")
 			return nil
 		}
 		return t.atom(e, name(e.First.Event)+" not followed by "+name(e.Second.Event), false)
@@ -304,7 +304,7 @@ func (t *trigWalk) cond(e ast.Expr, negated bool) trig {
 // atom records a trigger atom.
 func (t *trigWalk) atom(e ast.Expr, key string, negated bool) trig {
 	if negated {
-		t.c.errorf(e, "negated-trigger", "a trigger event cannot be negated: `not %s` has no event to fire on; to test absence give it a window, e.g. `not %s in last 7 days`", key, key)
+		t.c.errorf(e, CodeNegatedTrigger, "a trigger event cannot be negated: `not %s` has no event to fire on; to test absence give it a window, e.g. `not %s in last 7 days`", key, key)
 		return nil
 	}
 	if t.rule != nil {
@@ -359,11 +359,11 @@ func (t *trigWalk) value(e ast.Node) {
 				}
 			}
 			if n.IsTrigger() && t.c.info.Types[n] == Bool {
-				t.c.errorf(n, "nested-trigger", "a windowless event inside a filter or function has no meaning here; give it a window, e.g. `%s in last 7 days`", name(n.Ref.Event))
+				t.c.errorf(n, CodeNestedTrigger, "a windowless event inside a filter or function has no meaning here; give it a window, e.g. `%s in last 7 days`", name(n.Ref.Event))
 			}
 		case *ast.FollowedAtom:
 			if t.c.info.Types[n] == Bool {
-				t.c.errorf(n, "nested-trigger", "`not followed by` cannot appear inside a filter or function")
+				t.c.errorf(n, CodeNestedTrigger, "`not followed by` cannot appear inside a filter or function")
 			}
 		}
 		return true

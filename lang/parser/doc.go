@@ -10,11 +10,17 @@
 // errors such as unterminated strings reported without stopping). The token
 // stream is split into declaration chunks at top-level keywords (brand,
 // import, segment, rule, cap, quiet, event, `member {`, and the reserved
-// journey, split, campaign, budget, test); each chunk is parsed with a
-// participle grammar (grammar.go) and converted to lang/ast (convert.go). A
-// chunk that fails becomes an *ast.BadDecl, so every syntax error of a file
-// is reported at once. Participle errors are rewritten into friendly
-// messages (errors.go); its grammar names never reach users.
+// journey, split, campaign, budget, test), so every syntax error of a file
+// is reported at once and a chunk that fails becomes an *ast.BadDecl.
+//
+// The grammar is the participle grammar in grammar.go (converted to lang/ast
+// by convert.go). Because participle costs microseconds per token, each
+// chunk is first parsed by fast.go, a hand-written predictive parser for
+// exactly that grammar which builds the same tree with the same spans; when
+// it rejects a chunk, the chunk is parsed again with participle, whose error
+// errors.go rewrites in plain words (grammar names never reach users).
+// TestFastPathMatchesParticiple and FuzzFastPath check that the two agree on
+// what they accept and on the trees they build.
 //
 // Grammar decisions the SPEC leaves open:
 //

@@ -129,6 +129,10 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 	}
 	var exp string
 	switch {
+	case strings.HasPrefix(want, "(") && strings.Contains(want, "<ident>"):
+		exp = expectName(toks, i, prev, after)
+	case strings.HasPrefix(want, "(") && !strings.Contains(want, `"minute"`):
+		exp = alternatives(want) + after
 	case strings.Contains(want, `"minute"`):
 		exp = "a duration unit (minutes, hours, days, weeks, months, years)" + after
 		if prev.typ == tNumber {
@@ -165,6 +169,8 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 			}
 		case "segment":
 			exp = `"and", "or" or a new declaration after the condition`
+		case "input":
+			exp = `"and", "or" or the end of the condition`
 		default:
 			exp = "a new declaration (rule, segment, event, member, cap, quiet hours, brand or import)"
 		}
@@ -175,6 +181,43 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 		return span, "expected " + exp
 	}
 	return span, "unexpected " + describe(t, what) + "; expected " + exp
+}
+
+// alternatives lists the quoted words of a participle group such as
+// ("last" | "first") as `"last" or "first"`.
+func alternatives(group string) string {
+	var words []string
+	for _, part := range strings.Split(strings.Trim(group, "()"), "|") {
+		if w := strings.TrimSpace(part); strings.HasPrefix(w, `"`) {
+			words = append(words, w)
+		}
+	}
+	switch len(words) {
+	case 0:
+		return "something else"
+	case 1:
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// inList reports whether token i is inside the parenthesised list of an
+// `in (...)` test.
+func inList(toks []token, i int) bool {
+	for j := i - 1; j > 0; j-- {
+		t := toks[j]
+		switch {
+		case t.typ == tPunct && t.text == "(":
+			return toks[j-1].typ == tKeyword && toks[j-1].text == "in"
+		case t.typ == tPunct && (t.text == "," || t.text == "-"),
+			t.typ == tString, t.typ == tNumber, t.typ == tDate, t.typ == tTimestamp,
+			t.typ == tKeyword && (t.text == "true" || t.text == "false"):
+			// still inside a literal list
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // isCondStart reports whether a condition is expected after token p.
@@ -210,6 +253,9 @@ func expectValue(toks []token, i int, p token, after string) string {
 		case "per":
 			return "a unit or a duration (day, 30 days...)" + after
 		}
+	}
+	if (p.text == "(" || p.text == ",") && p.typ == tPunct && inList(toks, i) {
+		return "a value (a string, number, date or true/false)" + after
 	}
 	if isCondStart(toks, i, p) {
 		return "a condition" + after
@@ -298,8 +344,15 @@ func expectKeyword(want string, toks []token, i int, p token, after string) stri
 		return `"member" (limit once per member)` + after
 	case `"and"`:
 		return `"and" (between X and Y)` + after
-	case `"once"`, `"per"`:
+	case `"once"`:
 		return `"once per member" after "limit"`
+	case `"per"`:
+		if p.text == "once" {
+			return `"per member" after "once" (limit once per member)`
+		}
+		return `"per" and a unit (e.g. per day)` + after
+	case `"null"`:
+		return `"null" or "not null"` + after
 	case `"followed"`, `"by"`:
 		return `"not followed by EVENT"`
 	case `"hours"`:

@@ -79,6 +79,7 @@ type lexResult struct {
 	toks     []token
 	comments []comment
 	diags    diag.List
+	end      diag.Pos // position just past the end of the source
 }
 
 type comment struct {
@@ -91,6 +92,7 @@ type comment struct {
 type scanner struct {
 	file string
 	src  []byte
+	text string // src as a string: token texts are substrings of it
 	off  int
 	line int
 	col  int
@@ -98,8 +100,10 @@ type scanner struct {
 }
 
 func lex(file string, src []byte) lexResult {
-	s := &scanner{file: file, src: src, line: 1, col: 1}
+	s := &scanner{file: file, src: src, text: string(src), line: 1, col: 1}
+	s.out.toks = make([]token, 0, len(src)/5+8)
 	s.run()
+	s.out.end = s.pos()
 	return s.out
 }
 
@@ -134,7 +138,7 @@ func (s *scanner) errorf(start, end diag.Pos, format string, args ...any) {
 }
 
 func (s *scanner) emit(typ lexer.TokenType, start diag.Pos) {
-	s.out.toks = append(s.out.toks, token{typ: typ, text: string(s.src[start.Offset:s.off]), start: start, end: s.pos()})
+	s.out.toks = append(s.out.toks, token{typ: typ, text: s.text[start.Offset:s.off], start: start, end: s.pos()})
 }
 
 func isIdentStart(r rune) bool { return r == '_' || unicode.IsLetter(r) }
@@ -148,21 +152,36 @@ func (s *scanner) run() {
 		r, n := s.runeAt(s.off)
 		start := s.pos()
 		switch {
-		case r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\f' || r == '\ufeff':
+		case r == ' ' || r == '\t' || r == '\r' || r == '\f':
+			s.off++
+			s.col++
+		case r == '\n':
+			s.off++
+			s.line++
+			s.col = 1
+		case r == '\ufeff':
 			s.advance()
 		case r == '#':
 			for s.off < len(s.src) && s.src[s.off] != '\n' {
 				s.advance()
 			}
-			text := string(s.src[start.Offset:s.off])
+			text := s.text[start.Offset:s.off]
 			if len(text) > 0 && text[len(text)-1] == '\r' {
 				text = text[:len(text)-1]
 			}
 			s.out.comments = append(s.out.comments, comment{text: text, start: start, end: s.pos()})
 		case isIdentStart(r):
-			for {
+			for s.off < len(s.src) {
+				if b := s.src[s.off]; b < utf8.RuneSelf {
+					if b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || isDigit(b) {
+						s.off++
+						s.col++
+						continue
+					}
+					break
+				}
 				r, _ := s.runeAt(s.off)
-				if r < 0 || !isIdentPart(r) {
+				if !isIdentPart(r) {
 					break
 				}
 				s.advance()

@@ -47,9 +47,42 @@ var (
 		participle.Lexer(lexDef{}),
 		participle.UseLookahead(1),
 	}
-	declParser = participle.MustBuild[pDecl](parserOptions...)
-	condParser = participle.MustBuild[pOr](parserOptions...)
+	brandParser   = participle.MustBuild[pBrand](parserOptions...)
+	importParser  = participle.MustBuild[pImport](parserOptions...)
+	segmentParser = participle.MustBuild[pSegment](parserOptions...)
+	ruleParser    = participle.MustBuild[pRule](parserOptions...)
+	capParser     = participle.MustBuild[pCap](parserOptions...)
+	quietParser   = participle.MustBuild[pQuiet](parserOptions...)
+	eventParser   = participle.MustBuild[pEvent](parserOptions...)
+	memberParser  = participle.MustBuild[pMember](parserOptions...)
+	condParser    = participle.MustBuild[pOr](parserOptions...)
 )
+
+// parseTree parses one declaration whose first token is the keyword kw,
+// with the production for that keyword (cheaper than trying every
+// declaration form in turn).
+func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
+	d = &pDecl{}
+	switch kw {
+	case "brand":
+		d.Brand, err = brandParser.ParseFromLexer(lex)
+	case "import":
+		d.Import, err = importParser.ParseFromLexer(lex)
+	case "segment":
+		d.Segment, err = segmentParser.ParseFromLexer(lex)
+	case "rule":
+		d.Rule, err = ruleParser.ParseFromLexer(lex)
+	case "cap":
+		d.Cap, err = capParser.ParseFromLexer(lex)
+	case "quiet":
+		d.Quiet, err = quietParser.ParseFromLexer(lex)
+	case "event":
+		d.Event, err = eventParser.ParseFromLexer(lex)
+	default:
+		d.Member, err = memberParser.ParseFromLexer(lex)
+	}
+	return d, err
+}
 
 // toLexerTokens converts tokens to participle tokens and appends the EOF
 // sentinel at the end of the last token. toks must be non-empty or the
@@ -111,7 +144,7 @@ func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
 	res := lex(filename, src)
 	diags = res.diags
 	f = &ast.File{Name: filename}
-	f.Span = ast.Span{Span: diag.Span{File: filename, Start: diag.Pos{Line: 1, Col: 1}, End: endPos(src)}}
+	f.Span = ast.Span{Span: diag.Span{File: filename, Start: diag.Pos{Line: 1, Col: 1}, End: res.end}}
 	for _, c := range res.comments {
 		f.Comments = append(f.Comments, &ast.Comment{Span: ast.Span{Span: diag.Span{File: filename, Start: c.start, End: c.end}}, Text: c.text})
 	}
@@ -133,23 +166,8 @@ func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
 	return f, diags
 }
 
-func endPos(src []byte) diag.Pos {
-	p := diag.Pos{Line: 1, Col: 1}
-	for _, r := range string(src) {
-		if r == '\n' {
-			p.Line++
-			p.Col = 1
-		} else {
-			p.Col++
-		}
-	}
-	p.Offset = len(src)
-	return p
-}
-
 // parseDecl parses one top-level declaration chunk.
 func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
-	toks := withEOF(chunk, chunk[0].start)
 	bad := &ast.BadDecl{Span: ast.Span{Span: diag.Span{File: file, Start: chunk[0].start, End: chunk[len(chunk)-1].end}}}
 	first := chunk[0]
 	if !startsDecl(chunk, 0) {
@@ -162,18 +180,33 @@ func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
 			"%q is reserved for a future version of nudge", first.text)
 		return bad
 	}
-	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, chunk)})
-	if err != nil {
-		diags.Errorf(bad.Span.Span, "syntax", "cannot parse declaration")
+	if d, ds, ok := parseFast(file, chunk); ok {
+		*diags = append(*diags, ds...)
+		return d
+	}
+	d, ds, ok := parseSlow(file, withEOF(chunk, chunk[0].start))
+	*diags = append(*diags, ds...)
+	if !ok {
 		return bad
 	}
-	tree, err := declParser.ParseFromLexer(lex)
-	if err != nil {
-		reportParseError(file, toks, err, diags)
-		return bad
+	return d
+}
+
+// parseSlow parses one declaration chunk (ending with EOF) with the
+// participle grammar and converts it; when it fails, ds holds the syntax
+// error in friendly words.
+func parseSlow(file string, toks []token) (d ast.Decl, ds diag.List, ok bool) {
+	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, toks[:len(toks)-1])})
+	if err == nil {
+		var tree *pDecl
+		tree, err = parseTree(toks[0].text, lex)
+		if err == nil {
+			c := &converter{file: file, toks: toks, diags: &ds}
+			return c.decl(tree), ds, true
+		}
 	}
-	c := &converter{file: file, toks: toks, diags: diags}
-	return c.decl(tree)
+	reportParseError(file, toks, err, &ds)
+	return nil, ds, false
 }
 
 // ParseCondition parses a standalone condition, as typed at the REPL.
@@ -193,17 +226,30 @@ func ParseCondition(filename string, src []byte) (x ast.Expr, diags diag.List) {
 		diags.Errorf(whole, "syntax", "expected a condition")
 		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
 	}
-	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(filename, res.toks)})
+	if x, ds, ok := parseFastCond(filename, res.toks); ok {
+		return x, append(diags, ds...)
+	}
+	x, ds, ok := parseSlowCond(filename, toks)
+	diags = append(diags, ds...)
+	if !ok {
+		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
+	}
+	return x, diags
+}
+
+// parseSlowCond is parseSlow for a standalone condition.
+func parseSlowCond(file string, toks []token) (x ast.Expr, ds diag.List, ok bool) {
+	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, toks[:len(toks)-1])})
 	if err == nil {
 		var tree *pOr
 		tree, err = condParser.ParseFromLexer(lex)
 		if err == nil {
-			c := &converter{file: filename, toks: toks, diags: &diags}
-			return c.or(tree), diags
+			c := &converter{file: file, toks: toks, diags: &ds}
+			return c.or(tree), ds, true
 		}
 	}
-	reportParseError(filename, toks, err, &diags)
-	return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
+	reportParseError(file, toks, err, &ds)
+	return nil, ds, false
 }
 
 // reportParseError turns a participle error into one friendly diagnostic.

@@ -62,7 +62,7 @@ func newVocabulary(prog *lang.Program) vocabulary {
 		}
 		sort.Strings(v.all)
 		for name := range info.Segments {
-			if name != inputSegment {
+			if name != inputName {
 				add(name)
 			}
 		}
@@ -96,6 +96,7 @@ func (e *Engine) Complete(before string) []string {
 		for _, c := range Commands() {
 			cands = append(cands, ":"+c.Name)
 		}
+		sort.Strings(cands)
 		return filterPrefix(cands, word)
 	}
 	if strings.HasPrefix(word, `\`) {

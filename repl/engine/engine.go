@@ -39,9 +39,9 @@ const (
 	preambleSrc  = "import \"crm\"\n"
 )
 
-// inputSegment names the synthetic segment a typed condition is checked as.
-// It cannot clash with a user's segment: the lexer never produces it.
-const inputSegment = "<input>"
+// inputName names the synthetic rule a typed condition is checked as. It
+// cannot clash with a user's rule: the lexer never produces it.
+const inputName = "<input>"
 
 // DefaultPageSize is how many members or rows a result keeps.
 const DefaultPageSize = 50
@@ -237,7 +237,9 @@ func render(l diag.List, prog *lang.Program, input string) string {
 }
 
 // only returns the diagnostics of file.
-func only(l diag.List, file string) diag.List {
+func only(l diag.List, file string) diag.List { return only2(l, file) }
+
+func only2(l diag.List, file string) diag.List {
 	var out diag.List
 	for _, d := range l {
 		if d.Span.File == file {
@@ -265,30 +267,60 @@ func (e *Engine) condition(ctx context.Context, input string) (*Result, error) {
 	return res, err
 }
 
-// compileCondition checks x as the condition of a synthetic segment added to
-// the session's program, then compiles it. It returns the audience, the
+// compileCondition checks x as the condition of a synthetic state rule added
+// to the session's program, then compiles it. It returns the audience, the
 // warnings and the errors about the input.
+//
+// A rule rather than compiler.CompileCondition: the checker's trigger
+// analysis (SPEC §5) then decides whether the condition has an audience, and
+// the query is the very one `nudge run` would use for a state rule, which
+// returns every member for whom the condition holds at $now.
 func (e *Engine) compileCondition(x ast.Expr) (*compiler.Audience, diag.List, diag.List) {
-	files := append([]*ast.File(nil), e.prog.Files...)
-	seg := &ast.SegmentDecl{
-		Span: ast.Span{Span: x.Pos()},
-		Name: &ast.Ident{Span: ast.Span{Span: x.Pos()}, Name: inputSegment},
-		Cond: x,
+	span := ast.Span{Span: x.Pos()}
+	decl := &ast.RuleDecl{
+		Span:    span,
+		Name:    &ast.Ident{Span: span, Name: inputName},
+		Cond:    x,
+		Actions: []*ast.Action{{Span: span, Kind: ast.Tag, Value: &ast.StringLit{Span: span, Value: "repl"}}},
 	}
-	files = append(files, &ast.File{Span: ast.Span{Span: x.Pos()}, Name: InputFile, Decls: []ast.Decl{seg}})
+	files := append([]*ast.File(nil), e.prog.Files...)
+	files = append(files, &ast.File{Span: span, Name: InputFile, Decls: []ast.Decl{decl}})
 	info, cdiags := check.Check(files, e.env)
 	cdiags = only(cdiags, InputFile)
 	if cdiags.HasErrors() {
 		return nil, nil, cdiags
 	}
-	aud, comp := compiler.CompileCondition(info, x)
-	if comp.HasErrors() || aud == nil {
+	var rule *check.Rule
+	for _, r := range info.Rules {
+		if r.Decl == decl {
+			rule = r
+		}
+	}
+	if rule == nil {
+		cdiags.Errorf(x.Pos(), "repl", "internal error: the condition was not checked")
+		return nil, nil, cdiags
+	}
+	if rule.Trigger {
+		for _, t := range rule.TriggerAtoms {
+			cdiags.Errorf(t.Pos(), "trigger", "this is a trigger (a windowless event): it fires per event and has no audience at one instant; add a window such as `in last 7 days` or `ever`")
+		}
+		if len(rule.TriggerAtoms) == 0 {
+			cdiags.Errorf(x.Pos(), "trigger", "this condition is a trigger: add a window such as `in last 7 days` or `ever`")
+		}
+		return nil, nil, cdiags
+	}
+	only := *info
+	only.Rules = []*check.Rule{rule}
+	prog, comp := compiler.Compile(&only)
+	comp = only2(comp, InputFile)
+	if comp.HasErrors() || len(prog.Rules) != 1 {
 		if !comp.HasErrors() {
-			comp.Errorf(x.Pos(), "compile", "this condition has no audience")
+			comp.Errorf(x.Pos(), "compile", "this condition cannot be compiled")
 		}
 		return nil, nil, append(cdiags, comp...)
 	}
-	return aud, append(cdiags, comp...), nil
+	r := prog.Rules[0]
+	return &compiler.Audience{SQL: r.SQL, Values: r.Values}, append(cdiags, comp...), nil
 }
 
 // declare adds a declaration input (segment, rule, event, ...) to the session,
@@ -330,12 +362,9 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 		case *ast.SegmentDecl:
 			msgs = append(msgs, fmt.Sprintf("segment %s defined", d.Name.Name))
 			// Show who is in it right away: a segment is a named audience.
-			seg := prog.Info.Segments[d.Name.Name]
-			if seg == nil {
-				continue
-			}
-			aud, comp := compiler.CompileCondition(prog.Info, seg.Cond)
-			if comp.HasErrors() || aud == nil {
+			ref := &ast.Ident{Span: ast.Span{Span: diag.Span{File: InputFile, Start: diag.Pos{Line: 1, Col: 1}}}, Name: d.Name.Name}
+			aud, _, errs := e.compileCondition(ref)
+			if errs.HasErrors() {
 				continue // a trigger-shaped segment has no audience; fine
 			}
 			e.lastSQL = aud.SQL

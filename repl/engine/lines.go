@@ -14,11 +14,18 @@ import (
 // it and prints the result as plain text: messages as they are, tables as
 // aligned columns under a summary line, errors as "error: ...". It stops at
 // end of input, `:quit`, or when ctx is cancelled; an evaluation error does
-// not stop it. Only reading and writing failures are returned.
-func RunLines(ctx context.Context, in io.Reader, out io.Writer, e *Engine) error {
+// not stop it. Only reading and writing failures are returned. Results in
+// preface (such as what loading the rule files said) are printed first.
+func RunLines(ctx context.Context, in io.Reader, out io.Writer, e *Engine, preface ...*Result) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	var pending []string
+	pr := &printer{out: out}
+	for _, r := range preface {
+		if err := pr.print(r); err != nil {
+			return err
+		}
+	}
 	for sc.Scan() {
 		if err := ctx.Err(); err != nil {
 			return nil
@@ -31,7 +38,7 @@ func RunLines(ctx context.Context, in io.Reader, out io.Writer, e *Engine) error
 		pending = append(pending, line)
 		input := strings.Join(pending, "\n")
 		pending = nil
-		quit, err := evalAndPrint(ctx, out, e, input)
+		quit, err := pr.evalAndPrint(ctx, e, input)
 		if err != nil {
 			return err
 		}
@@ -43,16 +50,31 @@ func RunLines(ctx context.Context, in io.Reader, out io.Writer, e *Engine) error
 		return fmt.Errorf("read input: %w", err)
 	}
 	if len(pending) > 0 {
-		if _, err := evalAndPrint(ctx, out, e, strings.Join(pending, "\n")); err != nil {
+		if _, err := pr.evalAndPrint(ctx, e, strings.Join(pending, "\n")); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// printer writes results separated by blank lines.
+type printer struct {
+	out     io.Writer
+	printed bool
+}
+
+func (p *printer) sep() error {
+	if !p.printed {
+		p.printed = true
+		return nil
+	}
+	_, err := io.WriteString(p.out, "\n")
+	return err
+}
+
 // evalAndPrint evaluates one input and prints its result; it returns true
 // when the input asked to quit. Only write errors are returned.
-func evalAndPrint(ctx context.Context, out io.Writer, e *Engine, input string) (bool, error) {
+func (p *printer) evalAndPrint(ctx context.Context, e *Engine, input string) (bool, error) {
 	if strings.TrimSpace(input) == "" {
 		return false, nil
 	}
@@ -61,14 +83,29 @@ func evalAndPrint(ctx context.Context, out io.Writer, e *Engine, input string) (
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("cancelled")
 		}
-		_, werr := fmt.Fprintf(out, "error: %v\n", err)
+		if werr := p.sep(); werr != nil {
+			return false, werr
+		}
+		_, werr := fmt.Fprintf(p.out, "error: %v\n", err)
 		return false, werr
 	}
 	if res == nil {
 		return false, nil
 	}
-	if err := res.Write(out); err != nil {
-		return false, fmt.Errorf("write output: %w", err)
+	return res.Quit, p.print(res)
+}
+
+// print writes one result after a separating blank line; empty results
+// print nothing.
+func (p *printer) print(res *Result) error {
+	if res == nil || (res.Kind == Text && res.Text == "" && res.Warnings == "") {
+		return nil
 	}
-	return res.Quit, nil
+	if err := p.sep(); err != nil {
+		return err
+	}
+	if err := res.Write(p.out); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
 }

@@ -105,9 +105,9 @@ func (e *Engine) audience(ctx context.Context, aud *compiler.Audience) (*Result,
 		var order []int
 		order = append(order, 0, nameIdx)
 		for i := 1; i < nameIdx; i++ {
-			label := labels[cols[i]]
-			if label == "" {
-				label = cols[i]
+			label, ok := labels[cols[i]]
+			if !ok {
+				continue // trigger_seq, due_at: NULL for a state condition
 			}
 			res.Columns = append(res.Columns, label)
 			order = append(order, i)

@@ -83,7 +83,7 @@ func (r *Result) Summary() string {
 		}
 		return s
 	case Decisions:
-		s := fmt.Sprintf("%s %s at %s (dry run, nothing written)", Thousands(r.Count), plural(r.Count, "decision", "decisions"), r.Now.Format("2006-01-02 15:04:05"))
+		s := fmt.Sprintf("%s %s at %s (dry run)", Thousands(r.Count), plural(r.Count, "decision", "decisions"), r.Now.Format("2006-01-02 15:04:05"))
 		if r.Truncated() {
 			s += fmt.Sprintf(" (first %d shown)", len(r.Rows))
 		}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,7 +40,8 @@ type Options struct {
 	// History holds earlier inputs for up/down and receives new ones. nil
 	// keeps an in-memory history.
 	History *History
-	// Width and Height are the size until the first tea.WindowSizeMsg.
+	// Width and Height are the size until the first tea.WindowSizeMsg;
+	// 0 means 80x24.
 	Width, Height int
 	// Context is the parent of every evaluation's context. nil: Background.
 	Context context.Context
@@ -96,12 +98,16 @@ type Model struct {
 	started time.Time
 	now     func() time.Time
 
-	last     *engine.Result
-	lastErr  error
-	hint     string
-	hintErr  bool
-	welcome  string
-	quitting bool
+	rowOff    int // first table row shown
+	colOff    int // first table column shown
+	colsShown int // how many columns fit from colOff
+	last      *engine.Result
+	lastErr   error
+	lastInput string // the input of the result shown (or running)
+	hint      string
+	hintErr   bool
+	welcome   string
+	quitting  bool
 }
 
 // New returns a model over ev.
@@ -153,7 +159,11 @@ func New(ev Evaluator, opts Options) Model {
 		welcome: welcome,
 	}
 	m.text.KeyMap = viewport.KeyMap{}
-	m.resize(max(opts.Width, 20), max(opts.Height, 8))
+	w, h := opts.Width, opts.Height
+	if w <= 0 || h <= 0 {
+		w, h = 80, 24 // until the terminal reports its size
+	}
+	m.resize(w, h)
 	return m
 }
 
@@ -166,7 +176,8 @@ const DefaultWelcome = `nudge repl: try an idea before it becomes a rule.
   rule hi if big then send coupon "HI" via sms,   then :run
 
 Enter runs, Alt+Enter (or a trailing \) continues on a new line, Tab completes,
-Up/Down recall history, Ctrl+C cancels a query, Ctrl+D leaves. :help lists commands.`
+Up/Down recall history, PgUp/PgDn and Shift+arrows scroll results, Ctrl+C
+cancels a query, Ctrl+D leaves. :help lists commands.`
 
 // Init implements tea.Model.
 func (m Model) Init() tea.Cmd { return nil }
@@ -186,6 +197,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.cancel()
 			m.cancel = nil
 		}
+		m.setHint("", false)
 		m.setResult(msg.res, msg.err, msg.elapsed)
 		if msg.res != nil && msg.res.Quit {
 			m.quitting = true
@@ -247,11 +259,33 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 	case "pgup":
-		m.scroll(-1)
+		m.scroll(-m.page())
 		return m, nil
 	case "pgdown":
+		m.scroll(m.page())
+		return m, nil
+	case "shift+up":
+		m.scroll(-1)
+		return m, nil
+	case "shift+down":
 		m.scroll(+1)
 		return m, nil
+	case "shift+left":
+		m.scrollColumns(-1)
+		return m, nil
+	case "shift+right":
+		m.scrollColumns(+1)
+		return m, nil
+	case "left", "right":
+		// With nothing typed the arrows scroll a wide table sideways.
+		if m.input.Value() == "" && m.showsTable() {
+			if msg.String() == "left" {
+				m.scrollColumns(-1)
+			} else {
+				m.scrollColumns(+1)
+			}
+			return m, nil
+		}
 	case "esc":
 		m.setHint("", false)
 		return m, nil
@@ -294,6 +328,7 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	m.input.Reset()
 	m.setHint("", false)
 
+	m.lastInput = input
 	m.runID++
 	id := m.runID
 	ctx, cancel := context.WithCancel(m.ctx)
@@ -378,22 +413,35 @@ func (m *Model) historyMove(delta int) {
 	m.layout()
 }
 
-// scroll moves the results pane by a page.
-func (m *Model) scroll(dir int) {
+// scroll moves the results by rows (a table) or lines (text).
+func (m *Model) scroll(rows int) {
 	if m.showsTable() {
-		page := max(m.table.Height()-1, 1)
-		if dir < 0 {
-			m.table.MoveUp(page)
-		} else {
-			m.table.MoveDown(page)
-		}
+		m.rowOff += rows
+		m.layout()
 		return
 	}
-	if dir < 0 {
-		m.text.PageUp()
+	if rows < 0 {
+		m.text.ScrollUp(-rows)
 	} else {
-		m.text.PageDown()
+		m.text.ScrollDown(rows)
 	}
+}
+
+// page is how many rows PgUp/PgDn move.
+func (m Model) page() int {
+	if m.showsTable() {
+		return max(m.table.Height(), 1) // the table's Height excludes its header
+	}
+	return max(m.text.Height-1, 1)
+}
+
+// scrollColumns moves the first shown column of a table by n.
+func (m *Model) scrollColumns(n int) {
+	if !m.showsTable() {
+		return
+	}
+	m.colOff += n
+	m.layout()
 }
 
 func (m *Model) setHint(s string, isErr bool) { m.hint, m.hintErr = s, isErr }
@@ -425,11 +473,9 @@ func (m *Model) setResult(res *engine.Result, err error, elapsed time.Duration) 
 		res.Elapsed = elapsed
 	}
 	m.last, m.lastErr = res, nil
+	m.rowOff, m.colOff = 0, 0
 	m.layout()
-	if m.showsTable() {
-		m.table.SetCursor(0)
-		m.table.GotoTop()
-	} else {
+	if !m.showsTable() {
 		m.text.SetContent(m.textContent())
 		m.text.GotoTop()
 	}
@@ -473,32 +519,59 @@ func (m *Model) layout() {
 	bodyH := max(h-m.headerLines(), 1)
 	m.text.Width = m.width
 	m.text.Height = bodyH
+	m.table.SetRows(nil)
 	if m.last != nil && len(m.last.Columns) > 0 {
-		widths := fitWidths(engine.ColumnWidths(m.last.Columns, m.last.Rows, 40), m.width)
-		cols := make([]table.Column, len(m.last.Columns))
-		for i, c := range m.last.Columns {
-			cols[i] = table.Column{Title: c, Width: widths[i]}
+		all := m.last.Rows
+		visRows := max(bodyH-1, 1) // one line for the header
+		m.rowOff = min(max(m.rowOff, 0), max(len(all)-visRows, 0))
+		m.colOff = min(max(m.colOff, 0), len(m.last.Columns)-1)
+		vis, widths := visibleColumns(engine.ColumnWidths(m.last.Columns, all, 40), m.colOff, m.width)
+		m.colsShown = len(vis)
+		cols := make([]table.Column, len(vis))
+		for j, i := range vis {
+			cols[j] = table.Column{Title: m.last.Columns[i], Width: widths[j]}
 		}
-		rows := make([]table.Row, len(m.last.Rows))
-		for i, r := range m.last.Rows {
-			row := make(table.Row, len(cols))
-			for j := range cols {
-				if j < len(r) {
-					row[j] = engine.OneLine(r[j])
+		end := min(m.rowOff+visRows, len(all))
+		rows := make([]table.Row, 0, end-m.rowOff)
+		for _, r := range all[m.rowOff:end] {
+			row := make(table.Row, len(vis))
+			for j, i := range vis {
+				if i < len(r) {
+					row[j] = engine.OneLine(r[i])
 				}
 			}
-			rows[i] = row
+			rows = append(rows, row)
 		}
-		// Drop the old rows first so they are never rendered with the new
-		// columns; SetRows(nil) resets the cursor, so keep it.
-		cur := m.table.Cursor()
-		m.table.SetRows(nil)
+		// The table only renders the visible window; we scroll it ourselves
+		// (rowOff, colOff), so its cursor stays on the first row.
 		m.table.SetColumns(cols)
 		m.table.SetRows(rows)
-		m.table.SetCursor(min(max(cur, 0), max(len(rows)-1, 0)))
+		m.table.SetCursor(0)
 	}
 	m.table.SetWidth(m.width)
 	m.table.SetHeight(bodyH)
+}
+
+// visibleColumns picks the columns shown from first on, in width cells
+// (each cell padded by one space on both sides): whole columns while they
+// fit, then the next one cut to the room left if at least 6 cells remain.
+// It returns the column indexes and their widths. At least one column is
+// shown, cut to the width if need be.
+func visibleColumns(widths []int, first, width int) (idx, w []int) {
+	used := 0
+	for i := first; i < len(widths); i++ {
+		need := widths[i] + 2
+		if used+need <= width {
+			idx, w = append(idx, i), append(w, widths[i])
+			used += need
+			continue
+		}
+		if room := width - used - 2; room >= min(widths[i], 6) || len(idx) == 0 {
+			idx, w = append(idx, i), append(w, max(room, 1))
+		}
+		break
+	}
+	return idx, w
 }
 
 // headerLines is how many lines the results pane spends above the body: the
@@ -508,50 +581,37 @@ func (m Model) headerLines() int {
 		return 0
 	}
 	if m.showsTable() {
-		return 2 + lineCount(m.last.Warnings) + lineCount(m.last.Text)
+		return 2 + len(m.notes())
 	}
 	return 1
 }
 
-// lineCount is how many lines s takes (0 for "").
-func lineCount(s string) int {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return 0
-	}
-	return strings.Count(s, "\n") + 1
-}
-
-// fitWidths shrinks the widest columns until the table (each cell padded by
-// one space on both sides) fits in total cells.
-func fitWidths(widths []int, total int) []int {
-	out := append([]int(nil), widths...)
-	sum := func() int {
-		s := 0
-		for _, w := range out {
-			s += w + 2
+// notes are the styled lines shown above a table: the result's warnings
+// and its note text, at most a third of the pane (the table matters more).
+func (m Model) notes() []string {
+	var lines []string
+	if w := strings.TrimRight(m.last.Warnings, "\n"); w != "" {
+		for _, l := range strings.Split(w, "\n") {
+			lines = append(lines, m.st.warnText.Render(l))
 		}
-		return s
 	}
-	for sum() > total {
-		wi := 0
-		for i, w := range out {
-			if w > out[wi] {
-				wi = i
-			}
-		}
-		if out[wi] <= 4 {
-			break
-		}
-		out[wi]--
+	if t := strings.TrimRight(m.last.Text, "\n"); t != "" {
+		lines = append(lines, strings.Split(t, "\n")...)
 	}
-	return out
+	limit := max((m.height-5)/3, 1)
+	if len(lines) > limit {
+		more := len(lines) - (limit - 1)
+		lines = append(lines[:limit-1], m.st.hint.Render(fmt.Sprintf("… %d more lines", more)))
+	}
+	return lines
 }
 
 // textContent is the body of a non-table result, wrapped to the width.
 func (m Model) textContent() string {
 	var s string
 	switch {
+	case errors.Is(m.lastErr, context.Canceled):
+		s = m.st.warnText.Render("cancelled")
 	case m.lastErr != nil:
 		s = m.st.errText.Render(wrap("error: "+m.lastErr.Error(), m.width))
 	case m.last == nil:
@@ -702,24 +762,15 @@ func (m Model) View() string {
 func (m Model) resultsView() string {
 	var parts []string
 	if m.last != nil || m.lastErr != nil {
-		echo := ""
-		if m.last != nil {
-			echo = m.last.Input
-		}
-		first, _, more := strings.Cut(echo, "\n")
+		first, _, more := strings.Cut(m.lastInput, "\n")
 		if more {
 			first += " …"
 		}
 		parts = append(parts, m.st.echo.Render(ansi.Truncate("› "+first, m.width, "…")))
 	}
 	if m.showsTable() {
-		if m.last.Warnings != "" {
-			parts = append(parts, m.st.warnText.Render(strings.TrimRight(m.last.Warnings, "\n")))
-		}
-		if m.last.Text != "" {
-			parts = append(parts, strings.TrimRight(m.last.Text, "\n"))
-		}
-		parts = append(parts, m.st.summary.Render(m.last.Summary()))
+		parts = append(parts, m.notes()...)
+		parts = append(parts, m.st.summary.Render(m.last.Summary())+m.st.hint.Render(m.position()))
 		parts = append(parts, m.table.View())
 		return strings.Join(parts, "\n")
 	}
@@ -727,20 +778,35 @@ func (m Model) resultsView() string {
 	return strings.Join(parts, "\n")
 }
 
+// position says which rows and columns of a table are on screen when not
+// all of them are, e.g. " · rows 28-54/164 · cols 1-4/9".
+func (m Model) position() string {
+	var out string
+	n, shown := len(m.last.Rows), m.table.Height()
+	if n > shown {
+		out += fmt.Sprintf(" · rows %d-%d/%d", m.rowOff+1, min(m.rowOff+shown, n), n)
+	}
+	if c := len(m.last.Columns); m.colsShown < c {
+		out += fmt.Sprintf(" · cols %d-%d/%d", m.colOff+1, m.colOff+m.colsShown, c)
+	}
+	return out
+}
+
 // statusView renders the status line: the session, rows and query time on
 // the left, key hints on the right.
 func (m Model) statusView() string {
 	left := m.st.statusKey.Render(" nudge ")
-	info := " " + m.ev.Status()
+	info := ""
 	if m.running {
 		left += m.st.statusBusy.Render(fmt.Sprintf(" running %s · Ctrl+C cancels ", engine.FormatDuration(m.now().Sub(m.started).Round(100*time.Millisecond))))
 	} else if m.last != nil && m.lastErr == nil {
 		switch m.last.Kind {
 		case engine.Audience, engine.Table, engine.Decisions:
-			info += fmt.Sprintf(" │ %s %s", engine.Thousands(m.last.Count), unit(m.last))
+			info += fmt.Sprintf(" %s %s │", engine.Thousands(m.last.Count), unit(m.last))
 		}
-		info += " │ " + engine.FormatDuration(m.last.Elapsed)
+		info += " " + engine.FormatDuration(m.last.Elapsed) + " │"
 	}
+	info += " " + m.ev.Status()
 	right := "Tab complete · :help "
 	used := ansi.StringWidth(left) + ansi.StringWidth(info)
 	gap := m.width - used - ansi.StringWidth(right)

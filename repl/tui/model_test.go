@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,6 +51,19 @@ func (f *fakeEval) Eval(ctx context.Context, input string) (*engine.Result, erro
 		var b bytes.Buffer
 		diag.RenderText(&b, l, diag.Sources{"<input>": []byte(input)})
 		return &engine.Result{Kind: engine.Diagnostics, Input: input, Text: b.String(), Elapsed: time.Millisecond}, nil
+	case "wide":
+		res := &engine.Result{Kind: engine.Table, Input: input, Count: 100, Elapsed: 3 * time.Millisecond}
+		for c := 0; c < 8; c++ {
+			res.Columns = append(res.Columns, fmt.Sprintf("column_%d_xxxxxxx", c))
+		}
+		for r := 0; r < 100; r++ {
+			var row []string
+			for c := 0; c < 8; c++ {
+				row = append(row, fmt.Sprintf("r%03d-c%d", r, c))
+			}
+			res.Rows = append(res.Rows, row)
+		}
+		return res, nil
 	case "slow":
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -260,7 +274,7 @@ func TestAudienceScreen(t *testing.T) {
 	}
 	d.settle()
 	got := d.plain()
-	for _, want := range []string{"3 members match at 2024-11-11 12:00:00", "member_id", "王小明", "m003", "3 members │ 12ms"} {
+	for _, want := range []string{"3 members match at 2024-11-11 12:00:00", "member_id", "王小明", "m003", " nudge  3 members │ 12ms │ test.duckdb"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("screen lacks %q:\n%s", want, got)
 		}
@@ -416,7 +430,7 @@ func TestCtrlCCancelsQuery(t *testing.T) {
 	if d.m.quitting {
 		t.Fatal("ctrl+c left the REPL")
 	}
-	if !strings.Contains(d.plain(), "error: context canceled") {
+	if !strings.Contains(d.plain(), "› slow\ncancelled") {
 		t.Errorf("cancellation not reported:\n%s", d.plain())
 	}
 	// The REPL still works.
@@ -473,4 +487,44 @@ func TestResizeReflows(t *testing.T) {
 		}
 	}
 	golden(t, "audience-40x10", d.plain())
+}
+
+func TestScrollTable(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("wide")
+	d.key(tea.KeyEnter)
+	d.settle()
+	// 80x20: 20 - status - hint - input - separator = 16 rows of pane; echo,
+	// summary and header leave 13 rows.
+	steps := []struct {
+		name  string
+		do    func()
+		first string // first cell of the first row shown
+		pos   string
+	}{
+		{"start", func() {}, "r000-c0", "rows 1-13/100 · cols 1-5/8"},
+		{"page down", func() { d.key(tea.KeyPgDown) }, "r013-c0", "rows 14-26/100"},
+		{"line down", func() { d.key(tea.KeyShiftDown) }, "r014-c0", "rows 15-27/100"},
+		{"page up past top", func() { d.key(tea.KeyPgUp); d.key(tea.KeyPgUp) }, "r000-c0", "rows 1-13/"},
+		{"end", func() {
+			for i := 0; i < 10; i++ {
+				d.key(tea.KeyPgDown)
+			}
+		}, "r087-c0", "rows 88-100/100"},
+		{"columns right", func() { d.key(tea.KeyShiftRight) }, "r087-c1", "cols 2-6/8"},
+		{"arrow right on empty input", func() { d.key(tea.KeyRight) }, "r087-c2", "cols 3-7/8"},
+		{"columns left", func() { d.key(tea.KeyShiftLeft); d.key(tea.KeyShiftLeft); d.key(tea.KeyShiftLeft) }, "r087-c0", "cols 1-5/8"},
+	}
+	for _, s := range steps {
+		s.do()
+		screen := d.plain()
+		lines := strings.Split(screen, "\n")
+		if len(lines) < 4 || !strings.HasPrefix(strings.TrimSpace(lines[3]), s.first) {
+			t.Errorf("%s: first row is not %s:\n%s", s.name, s.first, screen)
+		}
+		if !strings.Contains(lines[1], s.pos) {
+			t.Errorf("%s: summary %q lacks %q", s.name, lines[1], s.pos)
+		}
+	}
+	golden(t, "scrolled", d.plain())
 }

@@ -47,7 +47,7 @@ func newStyles(r *lipgloss.Renderer) styles {
 
 		tableHeader:   s().Bold(true).Padding(0, 1).Foreground(lipgloss.Color("#61AFEF")),
 		tableCell:     s().Padding(0, 1),
-		tableSelected: s().Background(lipgloss.Color("#2C313A")),
+		tableSelected: s(), // we scroll ourselves; no row is selected
 	}
 }
 

@@ -154,7 +154,7 @@ func (g gen) chunk(ctx context.Context, tx *sql.Tx, lo, hi, seq int64) (int64, e
 			return 0, fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
-	res, err := tx.ExecContext(ctx, g.eventsSQL(seq))
+	res, err := tx.ExecContext(ctx, g.eventsSQL(lo, seq))
 	if err != nil {
 		return 0, fmt.Errorf("events: %w", err)
 	}

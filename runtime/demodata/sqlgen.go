@@ -2,14 +2,16 @@ package demodata
 
 import (
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
 )
 
 // gen renders the set-based SQL of one generation. Every random choice is
-// `hash(<row key>, seed, '<purpose>')` mapped to [0,1): deterministic for a
-// seed, independent across purposes, and computed by DuckDB in parallel.
+// `hash(<row key>, K)` mapped to [0,1), where K is a 64-bit FNV hash of the
+// seed and the purpose ("city", "amount", ...): deterministic for a seed,
+// independent across purposes, and computed by DuckDB in parallel.
 //
 // The SQL templates use these tokens (see expand):
 //
@@ -65,8 +67,12 @@ func (g gen) expand(tmpl string) string {
 	return re.ReplaceAllStringFunc(s, func(tok string) string {
 		m := re.FindStringSubmatch(tok)
 		kind, cols, key := m[1], keys[m[2]], m[3]
+		// One BIGINT per (seed, purpose): hashing two or three integers is
+		// much cheaper than hashing a string per row.
 		h := func(k string) string {
-			return fmt.Sprintf("hash(%s, %d::BIGINT, '%s')", cols, g.seed, k)
+			f := fnv.New64a()
+			fmt.Fprintf(f, "%d/%s", g.seed, k)
+			return fmt.Sprintf("hash(%s, %d::BIGINT)", cols, int64(f.Sum64()>>1))
 		}
 		switch kind {
 		case "h":
@@ -271,9 +277,9 @@ FROM _demo_m WHERE persona = 'toothbrush' AND brand = 'acme'`,
 		allStores, skuExpr(skus), skuExpr(categories), fmt.Sprintf(lognormal, "@nj{amount}"), ToothbrushSKU))
 }
 
-// eventsSQL inserts the events of the chunk, numbering them seq+1, seq+2, ...
-// in member, time order.
-func (g gen) eventsSQL(seq int64) string {
+// eventsSQL inserts the events of the chunk starting at member lo, numbering
+// them seq+1, seq+2, ... in member, time order.
+func (g gen) eventsSQL(lo, seq int64) string {
 	acmeP, bistroP := products(BrandAcme), products(BrandBistro)
 	browseSku := brandPick("brand", skus(acmeP), skus(bistroP), "@ub{sku}")
 	browseCat := brandPick("brand", categories(acmeP), categories(bistroP), "@ub{sku}")
@@ -299,75 +305,79 @@ WITH br AS (
   FROM (SELECT *, unnest(range(floor(@u{nmsg} * 3)::BIGINT)) AS b FROM _demo_m)
 ), ev AS (
   SELECT i, member_id, brand, 'order_placed' AS type, ts - INTERVAL 3 MINUTE AS ts, NULL AS store,
-         sku, category, amount, 'online' AS channel, order_id, NULL::JSON AS props
+         sku, category, amount, 'online' AS channel, order_id, NULL::JSON AS props, 1 * 64 + j AS code
     FROM _demo_p WHERE online
   UNION ALL
-  SELECT i, member_id, brand, 'paid', ts - INTERVAL 1 MINUTE, NULL, sku, category, amount, 'online', order_id, NULL
+  SELECT i, member_id, brand, 'paid', ts - INTERVAL 1 MINUTE, NULL, sku, category, amount, 'online', order_id, NULL, 2 * 64 + j
     FROM _demo_p WHERE online
   UNION ALL
-  SELECT i, member_id, brand, 'visited', ts - INTERVAL 25 MINUTE, store, NULL, NULL, NULL, 'store', NULL, NULL
+  SELECT i, member_id, brand, 'visited', ts - INTERVAL 25 MINUTE, store, NULL, NULL, NULL, 'store', NULL, NULL, 3 * 64 + j
     FROM _demo_p WHERE NOT online
   UNION ALL
   SELECT i, member_id, brand, 'queued', ts - INTERVAL 50 MINUTE, store, NULL, NULL, NULL, 'store', NULL,
-         json_object('party_size', 1 + floor(@uj{party} * 6)::INTEGER)
+         json_object('party_size', 1 + floor(@uj{party} * 6)::INTEGER), 4 * 64 + j
     FROM _demo_p WHERE NOT online AND @uj{book} < 0.2
   UNION ALL
   SELECT i, member_id, brand, 'booked', ts - INTERVAL 2 DAY, store, NULL, NULL, NULL, 'store', NULL,
-         json_object('party_size', 1 + floor(@uj{party} * 6)::INTEGER)
+         json_object('party_size', 1 + floor(@uj{party} * 6)::INTEGER), 5 * 64 + j
     FROM _demo_p WHERE NOT online AND @uj{book} >= 0.2 AND @uj{book} < 0.3 AND off + 2 < signup_days
   UNION ALL
   SELECT i, member_id, brand, 'purchased', ts, store, sku, category, amount,
-         CASE WHEN online THEN 'online' ELSE 'store' END, order_id, NULL
+         CASE WHEN online THEN 'online' ELSE 'store' END, order_id, NULL, 6 * 64 + j
     FROM _demo_p
   UNION ALL
   SELECT i, member_id, brand, 'refunded', ts + INTERVAL 2 DAY, store, sku, category, amount,
-         CASE WHEN online THEN 'online' ELSE 'store' END, order_id, NULL
+         CASE WHEN online THEN 'online' ELSE 'store' END, order_id, NULL, 7 * 64 + j
     FROM _demo_p WHERE off >= 3 AND @uj{refund} < 0.03
   UNION ALL
-  SELECT i, member_id, brand, 'browsed', ts, NULL, sku, category, NULL, 'online', NULL, NULL FROM br
+  SELECT i, member_id, brand, 'browsed', ts, NULL, sku, category, NULL, 'online', NULL, NULL, 8 * 64 + b FROM br
   UNION ALL
-  SELECT i, member_id, brand, 'carted', ts + INTERVAL 5 MINUTE, NULL, sku, category, NULL, 'online', NULL, NULL
+  SELECT i, member_id, brand, 'carted', ts + INTERVAL 5 MINUTE, NULL, sku, category, NULL, 'online', NULL, NULL, 9 * 64 + b
     FROM br WHERE u_cart < 0.35
   UNION ALL
-  SELECT i, member_id, brand, 'favorited', ts + INTERVAL 7 MINUTE, NULL, sku, category, NULL, 'online', NULL, NULL
+  SELECT i, member_id, brand, 'favorited', ts + INTERVAL 7 MINUTE, NULL, sku, category, NULL, 'online', NULL, NULL, 10 * 64 + b
     FROM br WHERE u_fav < 0.15
   UNION ALL
-  SELECT i, member_id, brand, 'message_opened', ts, NULL, NULL, NULL, NULL, channel, NULL, props FROM ms
+  SELECT i, member_id, brand, 'message_opened', ts, NULL, NULL, NULL, NULL, channel, NULL, props, 11 * 64 + b FROM ms
   UNION ALL
-  SELECT i, member_id, brand, 'message_clicked', ts + INTERVAL 2 MINUTE, NULL, NULL, NULL, NULL, channel, NULL, props
+  SELECT i, member_id, brand, 'message_clicked', ts + INTERVAL 2 MINUTE, NULL, NULL, NULL, NULL, channel, NULL, props, 12 * 64 + b
     FROM ms WHERE u_click < 0.3
   UNION ALL
   -- abandoned orders in the past: placed, never paid
   SELECT i, member_id, brand, 'order_placed',
          {today} - to_days(2 + floor(@u{x_off} * (least(signup_days, 365) - 2))::INTEGER)
                  + to_seconds(36000 + floor(@u{x_tod} * 43200)::INTEGER),
-         NULL, %[6]s, NULL, round(%[7]s, 2)::DECIMAL(18,2), 'online', 'O' || (i + 1) || '-X', NULL
+         NULL, %[6]s, NULL, round(%[7]s, 2)::DECIMAL(18,2), 'online', 'O' || (i + 1) || '-X', NULL, 13 * 64
     FROM _demo_m WHERE brand = 'acme' AND signup_days >= 3 AND @u{x} < 0.05
   UNION ALL
   -- case 1: queued or booked at store A in the 24 hours before now
   SELECT i, member_id, brand, CASE WHEN @u{a_type} < 0.5 THEN 'queued' ELSE 'booked' END,
          {now} - to_seconds(1800 + floor(@u{a_t} * 75600)::INTEGER),
          CASE WHEN brand = 'acme' THEN '%[8]s' ELSE '%[9]s' END, NULL, NULL, NULL, 'store', NULL,
-         json_object('party_size', 1 + floor(@u{a_party} * 6)::INTEGER)
+         json_object('party_size', 1 + floor(@u{a_party} * 6)::INTEGER), 14 * 64
     FROM _demo_m WHERE persona = 'store_a'
   UNION ALL
   -- case 6: an order placed 2.5-20 hours before now and never paid
   SELECT i, member_id, brand, 'order_placed', {now} - to_seconds(9000 + floor(@u{u_t} * 63000)::INTEGER),
-         NULL, %[6]s, NULL, round(%[7]s, 2)::DECIMAL(18,2), 'online', 'O' || (i + 1) || '-U', NULL
+         NULL, %[6]s, NULL, round(%[7]s, 2)::DECIMAL(18,2), 'online', 'O' || (i + 1) || '-U', NULL, 15 * 64
     FROM _demo_m WHERE persona = 'unpaid'
   UNION ALL
   -- case 2: a visit to a 长沙 store in the last 85 days
   SELECT i, member_id, brand, 'visited',
          {today} - to_days(1 + floor(@u{v_off} * least(85, signup_days - 1))::INTEGER) + to_seconds(36000 + floor(@u{v_tod} * 43200)::INTEGER),
-         home_store, NULL, NULL, NULL, 'store', NULL, NULL
+         home_store, NULL, NULL, NULL, 'store', NULL, NULL, 16 * 64
     FROM _demo_m WHERE persona = 'changsha'
 )
-SELECT %[1]d + row_number() OVER (ORDER BY i, ts, type, order_id NULLS FIRST, sku NULLS FIRST,
-                                     channel NULLS FIRST, store NULLS FIRST, props::VARCHAR NULLS FIRST),
+-- seq: member order, then time order within the member, then a code
+-- unique within the member (event kind * 64 + purchase/browse index): a
+-- total order on the data alone, packed into one BIGINT sort key
+-- (member-in-chunk: 17 bits, seconds since now-1500 days: 27 bits, code: 11).
+SELECT %[1]d + row_number() OVER (ORDER BY
+         ((i - %[10]d) * 134217728 + date_diff('second', {now} - INTERVAL 1500 DAY, ts)) * 2048 + code),
        member_id, brand, type, ts, store, sku, category, amount, channel, order_id, props
 FROM ev`,
 		seq, browseSku, browseCat,
 		pick(channels(), "@ub{channel}"), pick(campaigns, "@ub{campaign}"),
 		unpaidSku, fmt.Sprintf(lognormal, "@n{unpaid_amt}"),
-		StoreA, stores(BrandBistro).primary[0]))
+		StoreA, stores(BrandBistro).primary[0], lo))
 }

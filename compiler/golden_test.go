@@ -1,0 +1,79 @@
+package compiler
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"nudge/lang"
+	"nudge/stdlib"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGoldenSQL compiles every example rule file (../examples/*.nudge) and
+// the compiler's own scenarios (testdata/*.nudge) and compares the explained
+// SQL with testdata/examples/<name>.sql and testdata/golden/<name>.sql. Each
+// query is also prepared in DuckDB, so a golden file never holds SQL that
+// does not bind. Run with -update to rewrite the files.
+func TestGoldenSQL(t *testing.T) {
+	sets := []struct{ glob, dir string }{
+		{"../examples/*.nudge", "testdata/examples"},
+		{"testdata/*.nudge", "testdata/golden"},
+	}
+	db := openDB(t)
+	total := 0
+	for _, set := range sets {
+		files, err := filepath.Glob(set.glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, file := range files {
+			total++
+			name := strings.TrimSuffix(filepath.Base(file), ".nudge")
+			t.Run(name, func(t *testing.T) {
+				src, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				prog, diags := lang.LoadSources([]lang.Source{{Name: filepath.ToSlash(file), Src: src}}, stdlib.Env())
+				if diags.HasErrors() {
+					t.Fatalf("check %s: %v", file, diags)
+				}
+				p, diags := Compile(prog.Info)
+				if len(diags) > 0 {
+					t.Fatalf("compile %s: %v", file, diags)
+				}
+				for _, r := range p.Rules {
+					if _, err := db.PrepareContext(context.Background(), r.SQL); err != nil {
+						t.Errorf("rule %s does not prepare: %v\n%s", r.Name, err, r.SQL)
+					}
+				}
+				got, _ := Explain(p, "")
+				golden := filepath.Join(set.dir, name+".sql")
+				if *update {
+					if err := os.MkdirAll(set.dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./compiler -run TestGoldenSQL -update)", err)
+				}
+				if got != string(want) {
+					t.Errorf("%s differs from %s (run with -update and review the diff)\n--- got:\n%s", file, golden, got)
+				}
+			})
+		}
+	}
+	if total == 0 {
+		t.Fatal("no rule files found for golden SQL")
+	}
+}

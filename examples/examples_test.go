@@ -1,0 +1,66 @@
+package examples
+
+import (
+	"bytes"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"nudge/lang"
+	"nudge/lang/diag"
+	"nudge/stdlib"
+)
+
+// load parses and checks the embedded example files together, as
+// `nudge check examples/` does.
+func load(t *testing.T) (*lang.Program, diag.List) {
+	t.Helper()
+	names, err := fs.Glob(Files, "*.nudge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 10 {
+		t.Errorf("found %d example files, want 10 (nine cases and policies): %v", len(names), names)
+	}
+	var srcs []lang.Source
+	for _, n := range names {
+		b, err := fs.ReadFile(Files, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, lang.Source{Name: "examples/" + n, Src: b})
+	}
+	return lang.LoadSources(srcs, stdlib.Env())
+}
+
+// TestExamplesCheckClean: every example parses and checks without a
+// diagnostic, warnings included.
+func TestExamplesCheckClean(t *testing.T) {
+	prog, diags := load(t)
+	if len(diags) > 0 {
+		var buf bytes.Buffer
+		diag.RenderText(&buf, diags, prog.Sources)
+		t.Errorf("examples have diagnostics:\n%s", buf.String())
+	}
+}
+
+// TestExamplesTellTheirStory: each file opens with a comment (the business
+// case it implements) and declares brand "acme", so the examples run on a
+// database holding several brands.
+func TestExamplesTellTheirStory(t *testing.T) {
+	names, _ := fs.Glob(Files, "*.nudge")
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			b, _ := fs.ReadFile(Files, n)
+			lines := strings.Split(string(b), "\n")
+			for i := 0; i < 2; i++ {
+				if !strings.HasPrefix(lines[i], "#") {
+					t.Errorf("line %d is %q; a file opens with at least two comment lines telling its story", i+1, lines[i])
+				}
+			}
+			if !strings.Contains(string(b), "\nbrand \"acme\"\n") {
+				t.Errorf(`missing brand "acme"`)
+			}
+		})
+	}
+}

@@ -1,0 +1,104 @@
+package parser
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"nudge/lang/diag"
+)
+
+// differ parses every declaration chunk of src with both the fast path and
+// the participle grammar and reports any disagreement: acceptance, tree
+// (spans included) or diagnostics.
+func differ(t *testing.T, src []byte) {
+	t.Helper()
+	res := lex("d.nudge", src)
+	toks := res.toks
+	for i := 0; i < len(toks); {
+		j := i + 1
+		for j < len(toks) && !startsDecl(toks, j) {
+			j++
+		}
+		chunk := toks[i:j]
+		i = j
+		if !startsDecl(chunk, 0) || reserved[chunk[0].text] {
+			continue
+		}
+		all := withEOF(chunk, chunk[0].start)
+		fd, fdiags, fok := parseFast("d.nudge", chunk)
+		sd, sdiags, sok := parseSlow("d.nudge", all)
+		if fok != sok {
+			t.Fatalf("fast path ok=%v, participle ok=%v (%v) on chunk:\n%s", fok, sok, sdiags, src[chunk[0].start.Offset:chunk[len(chunk)-1].end.Offset])
+		}
+		if !fok {
+			continue
+		}
+		if !reflect.DeepEqual(fd, sd) {
+			t.Fatalf("trees differ on chunk:\n%s\nfast:\n%s\nparticiple:\n%s", src[chunk[0].start.Offset:chunk[len(chunk)-1].end.Offset], debugString(fd), debugString(sd))
+		}
+		if !reflect.DeepEqual(fdiags, sdiags) {
+			t.Fatalf("diagnostics differ: fast %v, participle %v", fdiags, sdiags)
+		}
+	}
+	// the whole input as a standalone condition
+	all := withEOF(toks, diag.Pos{Line: 1, Col: 1})
+	if len(toks) == 0 {
+		return
+	}
+	fx, _, fok := parseFastCond("c", toks)
+	sx, sdiags, sok := parseSlowCond("c", all)
+	if fok != sok {
+		t.Fatalf("condition: fast path ok=%v, participle ok=%v (%v) on:\n%s", fok, sok, sdiags, src)
+	}
+	if fok && !reflect.DeepEqual(fx, sx) {
+		t.Fatalf("condition trees differ on:\n%s\nfast: %s\nparticiple: %s", src, debugString(fx), debugString(sx))
+	}
+}
+
+// TestFastPathMatchesParticiple runs the differential check over all test
+// inputs, valid and invalid.
+func TestFastPathMatchesParticiple(t *testing.T) {
+	var files []string
+	for _, pat := range []string{"testdata/valid/*.nudge", "testdata/syntax/*.nudge", "../format/testdata/*.input", "../../examples/*.nudge"} {
+		m, _ := filepath.Glob(pat)
+		files = append(files, m...)
+	}
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, func(t *testing.T) { differ(t, src) })
+	}
+	extra := []string{
+		"segment s = a and - b", "segment s = a and -", "segment s = x between purchased where a and b and c",
+		"segment s = a not in b", "segment s = a is x", "segment s = a in last", "segment s = purchased exactly - x",
+		"segment s = count(purchased.amount where a)", "segment s = f(,)", "segment s = f(a,)", "segment s = (not)",
+		"rule r if a then tag \"x\" and", "rule r if a then tag \"x\" limit once per member every",
+		"rule r if a then tag \"x\" limit once per member every 3", "cap sms to 1 per -2 days", "cap sms to 1 per - x",
+		"segment s = member.x = not a", "segment s = a = b = c", "segment s = not not", "segment s = visited at least 2 times at store \"A\"",
+		"segment s = a not followed by b within 2 days at least 1 times in last 3 days",
+		"event e { a text, b }", "member { a }", "segment s = days since", "segment s = tagged x",
+	}
+	for _, src := range extra {
+		t.Run(src, func(t *testing.T) { differ(t, []byte(src)) })
+	}
+}
+
+// FuzzFastPath checks on arbitrary input that the fast path and the
+// participle grammar agree.
+func FuzzFastPath(f *testing.F) {
+	for _, pat := range []string{"testdata/valid/*.nudge", "testdata/syntax/*.nudge", "../format/testdata/*.input"} {
+		files, _ := filepath.Glob(pat)
+		for _, name := range files {
+			src, err := os.ReadFile(name)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(src)
+		}
+	}
+	f.Fuzz(func(t *testing.T, src []byte) { differ(t, src) })
+}

@@ -1,0 +1,163 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"nudge/runtime/demodata"
+)
+
+// Benchmarks. With NUDGE_BENCH_DB=path/to/demo.duckdb (e.g. made by
+// `nudge demo --members 1000000`) they run on a copy of that database;
+// otherwise on a generated database of benchMembers members.
+const benchMembers = 50_000
+
+// benchDB returns a database for benchmarks: a private copy of
+// NUDGE_BENCH_DB, or a generated one.
+func benchDB(b *testing.B) *DB {
+	b.Helper()
+	dir := b.TempDir()
+	path := filepath.Join(dir, "bench.duckdb")
+	if src := os.Getenv("NUDGE_BENCH_DB"); src != "" {
+		copyFileB(b, src, path)
+		if _, err := os.Stat(src + ".wal"); err == nil {
+			copyFileB(b, src+".wal", path+".wal")
+		}
+		db, err := Open(context.Background(), path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	}
+	return demoDB(b, path, benchMembers)
+}
+
+func copyFileB(b *testing.B, from, to string) {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// newEventsCSV writes n new events of brand acme members near now: queued
+// at store A, purchases and browses (so trigger rules have work).
+func newEventsCSV(b *testing.B, db *DB, path string, n int, now time.Time, salt int) {
+	b.Helper()
+	q := fmt.Sprintf(`COPY (
+		SELECT member_id, brand,
+		       (['queued', 'purchased', 'browsed', 'order_placed'])[1 + (hash(member_id || %d) %% 4)::INTEGER] AS type,
+		       $now::TIMESTAMP - to_microseconds((hash(member_id || 'ts' || %d) %% 3600000000)::BIGINT) AS ts,
+		       'A' AS store, 'TB-10PK' AS sku, 59.0 AS amount, 'o' || member_id || '-%d' AS order_id
+		FROM (SELECT member_id, brand FROM members WHERE brand = 'acme' ORDER BY hash(member_id || %d) LIMIT %d)
+	) TO %s (HEADER)`, salt, salt, salt, salt, n, quoteString(path))
+	if _, err := db.sql.ExecContext(context.Background(), q, withNow(now)...); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkImport(b *testing.B) {
+	ctx := context.Background()
+	src := benchDB(b)
+	path := filepath.Join(b.TempDir(), "events.csv")
+	const rows = 200_000
+	if _, err := src.sql.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT * EXCLUDE (seq) FROM events LIMIT %d) TO %s (HEADER)`, rows, quoteString(path))); err != nil {
+		b.Fatal(err)
+	}
+	parquet := filepath.Join(b.TempDir(), "events.parquet")
+	if _, err := src.sql.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT * EXCLUDE (seq) FROM events LIMIT %d) TO %s (FORMAT parquet)`, rows, quoteString(parquet))); err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []string{path, parquet} {
+		b.Run(filepath.Ext(f)[1:], func(b *testing.B) {
+			var total int64
+			for b.Loop() {
+				b.StopTimer()
+				db, err := Open(ctx, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				res, err := db.Import(ctx, "events", []string{f})
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += res.Rows
+				b.StopTimer()
+				db.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+func BenchmarkTick(b *testing.B) {
+	ctx := context.Background()
+	db := benchDB(b)
+	prog := compileFile(b, "testdata/spec.nudge")
+	now := demodata.DefaultNow
+	var members int64
+	db.sql.QueryRowContext(ctx, `SELECT count(*) FROM members`).Scan(&members)
+	b.Logf("%d members, %d events", members, count(b, db, `SELECT count(*) FROM events`))
+
+	// A full tick evaluates every rule over every member; as a dry run it
+	// is repeatable.
+	b.Run("full-dry", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, SkipDecisions: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The first committed tick writes every decision.
+	b.Run("first", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			res, err := db.Run(ctx, prog, RunOptions{Now: now.Add(time.Duration(i) * time.Second), SkipDecisions: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i == 0 {
+				logTick(b, res)
+			}
+		}
+	})
+	// Incremental: import 10,000 new events (not timed), then tick.
+	b.Run("incremental-10k", func(b *testing.B) {
+		dir := b.TempDir()
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			at := now.Add(time.Duration(i+1) * time.Hour)
+			p := filepath.Join(dir, fmt.Sprintf("new%d.csv", i))
+			newEventsCSV(b, db, p, 10_000, at, i)
+			if _, err := db.Import(ctx, "events", []string{p}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			res, err := db.Run(ctx, prog, RunOptions{Now: at, SkipDecisions: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i == 0 {
+				logTick(b, res)
+			}
+		}
+	})
+}
+
+func logTick(b *testing.B, res *RunResult) {
+	var firings int64
+	for _, s := range res.Rules {
+		firings += s.Firings
+	}
+	b.Logf("tick: %d firings; steps %v", firings, res.Timings)
+}
+
+func withNow(t time.Time) []any { return []any{namedNow(t)} }

@@ -1,0 +1,311 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"nudge/compiler"
+)
+
+// The fault test replays a fixed schedule of imports and ticks in a child
+// process that is SIGKILLed at random moments, restarts it until it
+// completes, and compares the database with an uninterrupted replay.
+const (
+	faultSteps     = 20
+	faultBatchRows = 40
+	faultMembers   = 60
+	faultKills     = 50
+)
+
+var faultStart = time.Date(2024, 11, 11, 1, 0, 0, 0, time.UTC)
+
+// faultNow is the now of step k: every 5 hours, so some ticks fall in
+// quiet hours.
+func faultNow(k int) time.Time { return faultStart.Add(time.Duration(k) * 5 * time.Hour) }
+
+// faultProgram exercises trigger and state rules, limits, tags, caps,
+// holdout, stop-after and quiet hours.
+func faultProgram() *compiler.Program {
+	trig := sendRule("store_a", queuedAtA, true, "sms")
+	trig.Limit = &compiler.Limit{Every: 8 * time.Hour}
+	trig.Priority = 5
+	gold := sendRule("gold", goldMembers, false, "sms")
+	gold.Limit = &compiler.Limit{Every: 24 * time.Hour}
+	gold.Actions = append(gold.Actions, compiler.Action{Verb: "tag", Content: "gold-seen"})
+	gold.Holdout = 20
+	buyers := &compiler.Rule{
+		Name: "buyers", File: "fault.nudge", Line: 3,
+		SQL: `SELECT m.member_id, CAST(NULL AS BIGINT) AS trigger_seq, CAST(NULL AS TIMESTAMP) AS due_at, count(*) AS v0
+FROM members m JOIN events e ON e.member_id = m.member_id AND e.brand = m.brand
+WHERE m.brand = $brand::VARCHAR AND e.type = 'purchased' AND e.ts > $now::TIMESTAMP - INTERVAL 2 DAY AND e.ts <= $now::TIMESTAMP
+GROUP BY m.member_id HAVING count(*) >= 2`,
+		Values:    []compiler.Value{{Column: "v0", Label: "count(purchased in last 2 days)"}},
+		Actions:   []compiler.Action{{Verb: "send", Kind: "recommendation", Content: "picks", Channel: "wechat"}},
+		Limit:     &compiler.Limit{Every: 10 * time.Hour},
+		StopAfter: 2,
+	}
+	return &compiler.Program{
+		Brand: "acme",
+		Rules: []*compiler.Rule{trig, gold, buyers},
+		Caps:  []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 3, Per: 48 * time.Hour}},
+		Quiet: []compiler.Quiet{{From: 22 * 60, To: 8 * 60}},
+	}
+}
+
+// writeFaultData writes members.csv and one events batch per step. Batches
+// hold events due before, around and after their step's now (late and
+// future events).
+func writeFaultData(t *testing.T, dir string) {
+	r := rand.New(rand.NewPCG(7, 11))
+	var m strings.Builder
+	m.WriteString("member_id,brand,tier,consent_sms,consent_wechat\n")
+	for i := range faultMembers {
+		tier := []string{"gold", "silver", "bronze"}[i%3]
+		fmt.Fprintf(&m, "m%02d,acme,%s,%t,%t\n", i, tier, i%7 != 0, i%5 != 0)
+	}
+	writeFile(t, dir, "members.csv", m.String())
+	for k := range faultSteps {
+		var b strings.Builder
+		b.WriteString("member_id,brand,type,ts,store\n")
+		for range faultBatchRows {
+			typ := []string{"queued", "purchased", "browsed"}[r.IntN(3)]
+			at := faultNow(k).Add(time.Duration(r.IntN(16*60)-12*60) * time.Minute)
+			fmt.Fprintf(&b, "m%02d,acme,%s,%s,%s\n", r.IntN(faultMembers), typ, at.Format("2006-01-02 15:04"), []string{"A", "B"}[r.IntN(2)])
+		}
+		writeFile(t, dir, fmt.Sprintf("batch%02d.csv", k), b.String())
+	}
+}
+
+// replay runs the schedule from wherever the database stands: an import is
+// skipped when the counter shows it committed, a tick when the run log has
+// a run at or after its now. It ends with a dispatch, so sends of a tick
+// whose dispatch was interrupted go out.
+func replay(ctx context.Context, db *DB, dir string, sink Sink) error {
+	prog := faultProgram()
+	for k := range faultSteps {
+		var seq int64
+		if err := db.sql.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'event_seq'`).Scan(&seq); err != nil {
+			return err
+		}
+		if seq < int64((k+1)*faultBatchRows) {
+			if _, err := db.Import(ctx, "events", []string{filepath.Join(dir, fmt.Sprintf("batch%02d.csv", k))}); err != nil {
+				return err
+			}
+		}
+		var last sql.NullTime
+		if err := db.sql.QueryRowContext(ctx, `SELECT max(now) FROM runs`).Scan(&last); err != nil {
+			return err
+		}
+		if last.Valid && !last.Time.Before(faultNow(k)) {
+			continue
+		}
+		if _, err := db.Run(ctx, prog, RunOptions{Now: faultNow(k), Sinks: []Sink{sink}, SkipDecisions: true}); err != nil {
+			return err
+		}
+	}
+	_, err := db.Dispatch(ctx, "acme", faultNow(faultSteps-1), []Sink{sink}, time.Minute, 0)
+	return err
+}
+
+// helperTicks is the child of TestFaultKill.
+func helperTicks(path string) error {
+	dir := filepath.Dir(path)
+	ctx := context.Background()
+	db, err := Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return replay(ctx, db, dir, &JSONLSink{Path: filepath.Join(dir, "crash.jsonl")})
+}
+
+// helperCmd returns a command re-executing the test binary in a helper mode.
+func helperCmd(mode, path string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "NUDGE_RUNTIME_DB="+path)
+	return cmd
+}
+
+func copyFile(t *testing.T, from, to string) {
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshot renders the durable state a replay must reproduce exactly.
+// Delivery bookkeeping (sent_at, attempts, last_error) is excluded: delivery
+// is at-least-once and a crash may add attempts.
+func snapshot(t *testing.T, db *DB) map[string][]string {
+	return map[string][]string{
+		"outbox": queryStrings(t, db, `SELECT firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
+			status, reason, effective, fired_at, due_at, scheduled_at, idempotency_key, trigger_seq, run_id, CAST(vals AS VARCHAR)
+			FROM outbox ORDER BY idempotency_key`),
+		"tags":       queryStrings(t, db, `SELECT * FROM member_tags ORDER BY ALL`),
+		"rule_state": queryStrings(t, db, `SELECT rule, brand, wm_seq, wm_now, first_run_at, last_run_at FROM rule_state ORDER BY ALL`),
+		"runs":       queryStrings(t, db, `SELECT id, now, brand, rules, candidates, firings, decisions, CAST(statuses AS VARCHAR) FROM runs ORDER BY id`),
+		"events":     queryStrings(t, db, `SELECT seq, member_id, type, ts FROM events ORDER BY seq`),
+	}
+}
+
+func TestFaultKill(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFaultData(t, dir)
+	base := filepath.Join(dir, "base.duckdb")
+	db, err := Open(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Import(ctx, "members", []string{filepath.Join(dir, "members.csv")}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	refPath, crashPath := filepath.Join(dir, "ref.duckdb"), filepath.Join(dir, "crash.duckdb")
+	copyFile(t, base, refPath)
+	copyFile(t, base, crashPath)
+
+	// The uninterrupted replay.
+	start := time.Now()
+	ref, err := Open(ctx, refPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if err := replay(ctx, ref, dir, &JSONLSink{Path: filepath.Join(dir, "ref.jsonl")}); err != nil {
+		t.Fatal(err)
+	}
+	refTime := time.Since(start)
+
+	// The killed replays. A child's start-up (exec, open, WAL replay) is
+	// timed first; kill delays are uniform over start-up plus about three
+	// steps, so most children die mid-work after one or two steps.
+	t0 := time.Now()
+	if out, err := helperCmd("open", filepath.Join(dir, "probe.duckdb")).CombinedOutput(); err != nil {
+		t.Fatalf("probe child: %v\n%s", err, out)
+	}
+	startup := time.Since(t0)
+	step := refTime / faultSteps
+	window := startup + 3*step
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	completed := 0
+	for i := range faultKills {
+		cmd := helperCmd("ticks", crashPath)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		delay := time.Duration(r.Int64N(int64(window)))
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("child %d failed on its own: %v\n%s", i, err, stderr.String())
+			}
+			completed++
+		case <-time.After(delay):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	// A last child runs to completion.
+	if out, err := helperCmd("ticks", crashPath).CombinedOutput(); err != nil {
+		t.Fatalf("final child: %v\n%s", err, out)
+	}
+	t.Logf("reference replay %v (%d steps), child start-up %v; %d of %d children completed before their kill",
+		refTime, faultSteps, startup, completed, faultKills)
+
+	crash, err := Open(ctx, crashPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer crash.Close()
+	want, got := snapshot(t, ref), snapshot(t, crash)
+	if len(want["outbox"]) == 0 {
+		t.Fatal("the reference replay decided nothing")
+	}
+	for _, table := range []string{"events", "outbox", "tags", "rule_state", "runs"} {
+		if diff := diffLines(want[table], got[table]); diff != "" {
+			t.Errorf("%s differs from the uninterrupted replay (-want +got):\n%s", table, diff)
+		}
+	}
+
+	// Every sent row reached the sink (at least once); a torn last line of a
+	// killed write is tolerated.
+	delivered := map[string]int{}
+	f, err := os.Open(filepath.Join(dir, "crash.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	torn := 0
+	for sc.Scan() {
+		var m Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			torn++
+			continue
+		}
+		delivered[m.IdempotencyKey]++
+	}
+	dups := 0
+	for _, n := range delivered {
+		dups += n - 1
+	}
+	sent := queryStrings(t, crash, `SELECT idempotency_key FROM outbox WHERE status = 'sent'`)
+	for _, k := range sent {
+		if delivered[k] == 0 {
+			t.Errorf("send %s is marked sent but never reached the sink", k)
+		}
+	}
+	statuses := queryStrings(t, crash, `SELECT status, count(*) FROM outbox GROUP BY ALL ORDER BY ALL`)
+	t.Logf("outbox %d rows %v; sink: %d sent rows delivered, %d redeliveries, %d torn lines", len(got["outbox"]), statuses, len(sent), dups, torn)
+}
+
+// diffLines reports lines missing from got (-) and extra in got (+).
+func diffLines(want, got []string) string {
+	count := map[string]int{}
+	for _, l := range want {
+		count[l]++
+	}
+	for _, l := range got {
+		count[l]--
+	}
+	var b strings.Builder
+	n := 0
+	for l, c := range count {
+		for ; c > 0 && n < 20; c-- {
+			fmt.Fprintf(&b, "- %s\n", l)
+			n++
+		}
+		for ; c < 0 && n < 20; c++ {
+			fmt.Fprintf(&b, "+ %s\n", l)
+			n++
+		}
+	}
+	return b.String()
+}
