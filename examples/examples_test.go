@@ -8,6 +8,7 @@ import (
 
 	"nudge/lang"
 	"nudge/lang/diag"
+	"nudge/lang/format"
 	"nudge/stdlib"
 )
 
@@ -60,6 +61,24 @@ func TestExamplesTellTheirStory(t *testing.T) {
 			}
 			if !strings.Contains(string(b), "\nbrand \"acme\"\n") {
 				t.Errorf(`missing brand "acme"`)
+			}
+		})
+	}
+}
+
+// TestExamplesFormatted: the examples are in the canonical layout, so
+// `nudge fmt --check examples/` passes.
+func TestExamplesFormatted(t *testing.T) {
+	names, _ := fs.Glob(Files, "*.nudge")
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			src, _ := fs.ReadFile(Files, n)
+			out, diags := format.Source(n, src)
+			if len(diags) > 0 {
+				t.Fatalf("format: %v", diags)
+			}
+			if !bytes.Equal(out, src) {
+				t.Errorf("not in the canonical layout; run `nudge fmt -w examples/`")
 			}
 		})
 	}

@@ -134,7 +134,7 @@ func TestExamples(t *testing.T) {
 		if diags.HasErrors() {
 			var buf bytes.Buffer
 			diag.RenderText(&buf, diags, prog.Sources)
-			t.Logf("examples loaded together clash (each file is its own program):\n%s", buf.String())
+			t.Errorf("examples loaded together (as nudge demo does) have errors:\n%s", buf.String())
 		}
 	}
 }

@@ -19,6 +19,13 @@ import (
 	"nudge/runtime"
 )
 
+// The engine is what the TUI evaluates with, and it names event types and
+// segments for highlighting.
+var (
+	_ tui.Evaluator = (*engine.Engine)(nil)
+	_ tui.Namer     = (*engine.Engine)(nil)
+)
+
 // HistoryEnv names the environment variable that overrides where the TUI
 // keeps its history (tests point it at a temporary file; "" keeps the
 // default, os.UserConfigDir()/nudge/history).

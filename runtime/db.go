@@ -103,7 +103,28 @@ INSERT INTO counters VALUES ('event_seq', 0) ON CONFLICT DO NOTHING;
 // migrations is the schema history. Append only: never edit a released step.
 var migrations = []migration{
 	{1, "data model and runtime tables", stdlib.SchemaSQL + runtimeSchemaSQL},
+	{2, "rule_members", ruleMembersSQL},
 }
+
+// ruleMembersSQL (migration 2) adds the per rule and member summary the
+// limit check reads instead of scanning the whole outbox history, filled
+// from the outbox for files written before it.
+const ruleMembersSQL = `
+CREATE TABLE IF NOT EXISTS rule_members (
+    rule              VARCHAR   NOT NULL,
+    member_id         VARCHAR   NOT NULL,
+    brand             VARCHAR   NOT NULL,
+    last_effective_at TIMESTAMP,           -- latest firing that used up the limit
+    last_fired_at     TIMESTAMP NOT NULL,  -- latest recorded firing
+    last_effective    BOOLEAN   NOT NULL,  -- whether that firing was effective
+    PRIMARY KEY (rule, member_id)
+);
+INSERT INTO rule_members
+SELECT rule, member_id, any_value(brand), max(fired_at) FILTER (WHERE effective), max(fired_at), arg_max(effective, fired_at)
+FROM outbox WHERE action_index = 0
+GROUP BY rule, member_id
+ON CONFLICT DO NOTHING;
+`
 
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date. path "" or ":memory:" opens a private in-memory database.

@@ -109,44 +109,54 @@ func TestOpenTwiceAndMacros(t *testing.T) {
 func TestMigrationUpgrade(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "n.duckdb")
-	v1 := migrations[:1]
-	v2 := append(append([]migration(nil), v1...), migration{2, "test step", `CREATE TABLE upgraded (x INTEGER); INSERT INTO upgraded VALUES (42);`})
 
-	db, err := openWith(ctx, path, v1, "")
+	// A file at schema version 1 with a tick's outbox rows in it.
+	db, err := openWith(ctx, path, migrations[:1], "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	importEvents(t, db, "member_id,brand,type,ts\nm1,acme,x,2024-01-01\n")
-	db.Close()
-
-	db, err = openWith(ctx, path, v2, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := db.SchemaVersion(ctx); v != 2 {
-		t.Errorf("after upgrade: version %d, want 2", v)
-	}
-	if n := count(t, db, `SELECT x FROM upgraded`); n != 42 {
-		t.Errorf("upgrade step did not run")
-	}
-	if n := count(t, db, `SELECT count(*) FROM events`); n != 1 {
-		t.Errorf("upgrade lost data: %d events", n)
+	for _, q := range []string{
+		`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, status, effective, fired_at, idempotency_key, run_id)
+		 VALUES ('f1', 0, 'r', 'acme', 'm1', 'k1', 'send', 'pending', true, TIMESTAMP '2024-11-01', 'f1-0', 1),
+		        ('f2', 0, 'r', 'acme', 'm1', 'k2', 'send', 'capped', false, TIMESTAMP '2024-11-02', 'f2-0', 2)`,
+	} {
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db.Close()
 
-	// Opening again applies nothing twice.
-	db, err = openWith(ctx, path, v2, "")
+	// Opening it upgrades it, filling rule_members from the outbox.
+	db, err = Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, db, `SELECT count(*) FROM upgraded`); n != 1 {
-		t.Errorf("step applied twice: %d rows", n)
+	if v, _ := db.SchemaVersion(ctx); v != len(migrations) {
+		t.Errorf("after upgrade: version %d, want %d", v, len(migrations))
+	}
+	got := strings.Join(queryStrings(t, db, `SELECT rule, member_id, last_effective_at, last_fired_at, last_effective FROM rule_members`), "\n")
+	if want := "r|m1|2024-11-01 00:00:00|2024-11-02 00:00:00|false"; got != want {
+		t.Errorf("rule_members = %s, want %s", got, want)
 	}
 	db.Close()
+
+	// A later step applies once; opening again applies nothing twice.
+	next := append(append([]migration(nil), migrations...), migration{len(migrations) + 1, "test step", `CREATE TABLE upgraded (x INTEGER); INSERT INTO upgraded VALUES (42);`})
+	for range 2 {
+		db, err = openWith(ctx, path, next, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, db, `SELECT count(*) FROM upgraded`); n != 1 {
+			t.Errorf("step applied %d times", n)
+		}
+		db.Close()
+	}
 
 	// An older nudge refuses a newer file.
-	_, err = openWith(ctx, path, v1, "")
-	if want := "has schema version 2, newer than this nudge knows (1)"; err == nil || !strings.Contains(err.Error(), want) {
+	_, err = Open(ctx, path)
+	want := fmt.Sprintf("has schema version %d, newer than this nudge knows (%d)", len(next), len(migrations))
+	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 }

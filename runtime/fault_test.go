@@ -163,10 +163,11 @@ func snapshot(t *testing.T, db *DB) map[string][]string {
 		"outbox": queryStrings(t, db, `SELECT firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
 			status, reason, effective, fired_at, due_at, scheduled_at, idempotency_key, trigger_seq, run_id, CAST(vals AS VARCHAR)
 			FROM outbox ORDER BY idempotency_key`),
-		"tags":       queryStrings(t, db, `SELECT * FROM member_tags ORDER BY ALL`),
-		"rule_state": queryStrings(t, db, `SELECT rule, brand, wm_seq, wm_now, first_run_at, last_run_at FROM rule_state ORDER BY ALL`),
-		"runs":       queryStrings(t, db, `SELECT id, now, brand, rules, candidates, firings, decisions, CAST(statuses AS VARCHAR) FROM runs ORDER BY id`),
-		"events":     queryStrings(t, db, `SELECT seq, member_id, type, ts FROM events ORDER BY seq`),
+		"tags":         queryStrings(t, db, `SELECT * FROM member_tags ORDER BY ALL`),
+		"rule_state":   queryStrings(t, db, `SELECT rule, brand, wm_seq, wm_now, first_run_at, last_run_at FROM rule_state ORDER BY ALL`),
+		"runs":         queryStrings(t, db, `SELECT id, now, brand, rules, candidates, firings, decisions, CAST(statuses AS VARCHAR) FROM runs ORDER BY id`),
+		"rule_members": queryStrings(t, db, `SELECT * FROM rule_members ORDER BY ALL`),
+		"events":       queryStrings(t, db, `SELECT seq, member_id, type, ts FROM events ORDER BY seq`),
 	}
 }
 
@@ -248,7 +249,7 @@ func TestFaultKill(t *testing.T) {
 	if len(want["outbox"]) == 0 {
 		t.Fatal("the reference replay decided nothing")
 	}
-	for _, table := range []string{"events", "outbox", "tags", "rule_state", "runs"} {
+	for _, table := range []string{"events", "outbox", "tags", "rule_state", "runs", "rule_members"} {
 		if diff := diffLines(want[table], got[table]); diff != "" {
 			t.Errorf("%s differs from the uninterrupted replay (-want +got):\n%s", table, diff)
 		}

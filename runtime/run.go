@@ -99,7 +99,8 @@ type RuleSummary struct {
 	Rule       string
 	Trigger    bool
 	Candidates int64            // rows the rule's query returned
-	Firings    int64            // firings after dedupe and limits
+	Firings    int64            // firings recorded
+	Repeats    int64            // refusals not recorded again (see the outbox docs)
 	Statuses   map[string]int64 // decisions by status (after dispatch)
 }
 
@@ -273,6 +274,7 @@ type tick struct {
 	runID    int64
 
 	candidates []int64 // per rule
+	repeated   []int64 // per rule: refusals not recorded again
 	timings    []StepTiming
 	consent    []string
 	started    time.Time
@@ -300,7 +302,7 @@ func (t *tick) ruleOrder() map[string]int {
 	return m
 }
 
-var tempTables = []string{"_nudge_rules", "_nudge_actions", "_nudge_caps", "_nudge_cand", "_nudge_fire", "_nudge_dec", "_nudge_capuse", "_nudge_open"}
+var tempTables = []string{"_nudge_rules", "_nudge_actions", "_nudge_caps", "_nudge_cand", "_nudge_fire", "_nudge_dec", "_nudge_capuse", "_nudge_open", "_nudge_eff", "_nudge_repeat"}
 
 func (t *tick) dropTemps(ctx context.Context) error {
 	var b strings.Builder
@@ -339,7 +341,9 @@ func (t *tick) run(ctx context.Context) error {
 		{"policies", t.policies},
 		{"caps", t.applyCaps},
 		{"quiet hours", t.quietHours},
+		{"repeated refusals", t.repeats},
 		{"outbox", t.writeOutbox},
+		{"rule members", t.ruleMembers},
 		{"tags", t.applyTags},
 		{"watermarks", func(ctx context.Context) error { return t.watermarks(ctx, maxSeq) }},
 		{"run log", t.runLog},
@@ -487,9 +491,9 @@ WITH c AS (
     WHERE NOT EXISTS (SELECT 1 FROM outbox o
                       WHERE o.rule = c.name AND o.member_id = c.member_id AND o.dedupe_key = c.dedupe_key)
       AND NOT (c.has_limit AND EXISTS (
-            SELECT 1 FROM outbox o
-            WHERE o.rule = c.name AND o.member_id = c.member_id AND o.action_index = 0 AND o.effective
-              AND (c.every_us = 0 OR o.fired_at > $now::TIMESTAMP - to_microseconds(c.every_us))))
+            SELECT 1 FROM rule_members rm
+            WHERE rm.rule = c.name AND rm.member_id = c.member_id AND rm.last_effective_at IS NOT NULL
+              AND (c.every_us = 0 OR rm.last_effective_at > $now::TIMESTAMP - to_microseconds(c.every_us))))
     QUALIFY row_number() OVER (PARTITION BY ri, member_id, dedupe_key ORDER BY due_at, trigger_seq) = 1
 )
 SELECT ri, name, member_id, trigger_seq, due_at, vals, dedupe_key,
@@ -676,21 +680,81 @@ func quietPeriodEnd(t time.Time, q compiler.Quiet) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// writeOutbox inserts the decisions. A firing whose sends were all capped or
-// had no consent is not effective: it does not use up the rule's limit.
+// repeats settles which firings are effective and drops repeated refusals.
+// A firing whose sends were all capped or had no consent is not effective:
+// it does not use up the rule's limit, so a state rule tries again at every
+// tick. Recording the same refusal at every tick would grow the outbox by a
+// row per refused member per tick, so a state-rule firing that is refused
+// right after a refused firing of the same rule and member is not recorded
+// again (it is counted in RuleSummary.Repeats). Trigger firings are always
+// recorded: each is a distinct event.
+func (t *tick) repeats(ctx context.Context) error {
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_eff AS
+SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id,
+       NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective
+FROM _nudge_dec GROUP BY firing_id`); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_repeat AS
+SELECT e.firing_id, e.ri FROM _nudge_eff e
+JOIN _nudge_rules r ON r.ri = e.ri AND NOT r.trig
+JOIN rule_members rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
+WHERE NOT e.effective`); err != nil {
+		return err
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM _nudge_repeat GROUP BY ri`)
+	if err != nil {
+		return err
+	}
+	t.repeated = make([]int64, len(t.prog.Rules))
+	for rows.Next() {
+		var ri int
+		var n int64
+		if err := rows.Scan(&ri, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		t.repeated[ri] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `
+DELETE FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
+DELETE FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
+DELETE FROM _nudge_fire WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);`)
+	return err
+}
+
+// ruleMembers records, per rule and member, the latest firing and the latest
+// effective one (what limits and repeated refusals look at).
+func (t *tick) ruleMembers(ctx context.Context) error {
+	_, err := t.exec(ctx, `
+INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective)
+SELECT rule, member_id, $brand::VARCHAR, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END, $now::TIMESTAMP, bool_or(effective)
+FROM _nudge_eff
+GROUP BY rule, member_id
+ON CONFLICT (rule, member_id) DO UPDATE SET
+    last_effective_at = coalesce(excluded.last_effective_at, rule_members.last_effective_at),
+    last_fired_at = excluded.last_fired_at,
+    last_effective = excluded.last_effective`, t.params()...)
+	return err
+}
+
+// writeOutbox inserts the decisions.
 func (t *tick) writeOutbox(ctx context.Context) error {
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
                     idempotency_key, trigger_seq, run_id, vals)
-SELECT firing_id, action_index, rule, $brand::VARCHAR, member_id, dedupe_key, action, kind, content, channel,
-       status, reason,
-       NOT (bool_or(action = 'send') OVER w AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent')) OVER w),
-       $now::TIMESTAMP, due_at, scheduled_at, NULL, 0, NULL,
-       firing_id || '-' || action_index, trigger_seq, $run::BIGINT, vals
-FROM _nudge_dec
-WINDOW w AS (PARTITION BY firing_id)
-ORDER BY id
+SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
+       d.status, d.reason, e.effective, $now::TIMESTAMP, d.due_at, d.scheduled_at, NULL, 0, NULL,
+       d.firing_id || '-' || d.action_index, d.trigger_seq, $run::BIGINT, d.vals
+FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)
+ORDER BY d.id
 ON CONFLICT DO NOTHING`, t.params(sql.Named("run", t.runID))...)
 	return err
 }
@@ -769,7 +833,7 @@ func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int
 	out := make([]RuleSummary, len(t.prog.Rules))
 	idx := map[string]int{}
 	for i, r := range t.prog.Rules {
-		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Statuses: map[string]int64{}}
+		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Repeats: t.repeated[i], Statuses: map[string]int64{}}
 		idx[r.Name] = i
 	}
 	where := ""

@@ -171,11 +171,22 @@ func TestStateRuleLimits(t *testing.T) {
 	expect(t, "first", run(t, db, prog, "2024-11-01").Decisions,
 		"gold_once m1 send pending\ngold_once m2 send no_consent\ngold_weekly m1 send pending\ngold_weekly m2 send pending\n")
 	// m2 had no consent: that firing did not use up the once-ever limit, so
-	// the rule tries again; m1's did.
-	expect(t, "next day", run(t, db, prog, "2024-11-02").Decisions, "gold_once m2 send no_consent\n")
+	// the rule tries again; m1's did. The repeated refusal is not recorded
+	// again.
+	res := run(t, db, prog, "2024-11-02")
+	expect(t, "next day", res.Decisions, "")
+	if res.Rules[0].Repeats != 1 {
+		t.Errorf("repeats = %d, want 1", res.Rules[0].Repeats)
+	}
 	expect(t, "same now", run(t, db, prog, "2024-11-02").Decisions, "")
 	expect(t, "a week later", run(t, db, prog, "2024-11-08").Decisions,
-		"gold_once m2 send no_consent\ngold_weekly m1 send pending\ngold_weekly m2 send pending\n")
+		"gold_weekly m1 send pending\ngold_weekly m2 send pending\n")
+	// m2 consents: the once-ever rule fires for m2 at last.
+	if _, err := db.Import(context.Background(), "members", []string{writeFile(t, t.TempDir(), "c.csv", "member_id,brand,consent_sms\nm2,acme,true\n")}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "after consent", run(t, db, prog, "2024-11-09").Decisions, "gold_once m2 send pending\n")
+	expect(t, "once ever", run(t, db, prog, "2024-11-10").Decisions, "")
 }
 
 func TestConsentAndHoldout(t *testing.T) {

@@ -189,9 +189,8 @@ func comparable(a, b Type, order bool) bool {
 func (c *checker) binary(e *ast.BinaryExpr, sc *scope) Type {
 	switch e.Op {
 	case ast.And, ast.Or:
-		x := c.cond(e.X, sc)
-		y := c.cond(e.Y, sc)
-		_, _ = x, y
+		c.cond(e.X, sc)
+		c.cond(e.Y, sc)
 		return Bool
 	case ast.Eq, ast.Ne, ast.Lt, ast.Le, ast.Gt, ast.Ge:
 		x := c.expr(e.X, sc)

@@ -13,7 +13,7 @@ func (c *checker) checkRules() {
 	for _, f := range c.files {
 		for _, d := range f.Decls {
 			r, ok := d.(*ast.RuleDecl)
-			if !ok || c.isModule(f) {
+			if !ok {
 				continue
 			}
 			if rr := c.checkRule(r); rr != nil {

@@ -31,6 +31,7 @@ func Source(filename string, src []byte) ([]byte, diag.List) {
 // code it prints (so comments can be placed next to it).
 type line struct {
 	indent   string
+	cindent  string // indent of own-line comments above the line, if not indent
 	text     string
 	start    int  // source offset of the first node printed on the line
 	startLn  int  // source line of that node
@@ -41,11 +42,15 @@ type line struct {
 
 // File prints f in canonical layout. Declarations that failed to parse
 // (*ast.BadDecl) have no text and are skipped; use Source to format text.
-func File(f *ast.File) []byte {
+func File(f *ast.File) []byte { return printFile(f, maxWidth) }
+
+// printFile is File with a given line width (tests use a tiny one to
+// exercise every line break).
+func printFile(f *ast.File, width int) []byte {
 	var decls [][]*line
 	var kinds []string
 	for _, d := range f.Decls {
-		ls := declLines(d)
+		ls := declLines(d, width)
 		if len(ls) == 0 {
 			continue
 		}
@@ -65,7 +70,11 @@ func File(f *ast.File) []byte {
 			b.WriteString("\n")
 		}
 		for _, l := range ls {
-			writeComments(&b, l.indent, l.before, l.startLn, l.header)
+			ci := l.indent
+			if l.cindent != "" {
+				ci = l.cindent
+			}
+			writeComments(&b, ci, l.before, l.startLn, l.header)
 			b.WriteString(l.indent)
 			b.WriteString(l.text)
 			if n := len(l.trailing); n > 0 {
@@ -128,6 +137,14 @@ func placeComments(f *ast.File, lines []*line) []*ast.Comment {
 			}
 			return true
 		})
+		// the closing brace of a field list is code too
+		switch d.(type) {
+		case *ast.EventDecl, *ast.MemberDecl:
+			end := d.Pos().End
+			if off, ok := codeStart[end.Line]; !ok || end.Offset-1 < off {
+				codeStart[end.Line] = end.Offset - 1
+			}
+		}
 	}
 	sorted := make([]*line, len(lines))
 	copy(sorted, lines)
@@ -161,12 +178,16 @@ func placeComments(f *ast.File, lines []*line) []*ast.Comment {
 }
 
 func newLine(indent, text string, at ast.Node) *line {
-	s := at.Pos()
-	return &line{indent: indent, text: text, start: s.Start.Offset, startLn: s.Start.Line}
+	l := &line{indent: indent, text: text}
+	if at != nil {
+		s := at.Pos()
+		l.start, l.startLn = s.Start.Offset, s.Start.Line
+	}
+	return l
 }
 
 // declLines lays out one declaration.
-func declLines(d ast.Decl) []*line {
+func declLines(d ast.Decl, width int) []*line {
 	switch d := d.(type) {
 	case *ast.BrandDecl:
 		return []*line{newLine("", "brand "+quote(d.Name.Value), d)}
@@ -179,7 +200,7 @@ func declLines(d ast.Decl) []*line {
 		}
 		head += " ="
 		one := head + " " + expr(d.Cond)
-		if runewidth.StringWidth(one) <= maxWidth {
+		if runewidth.StringWidth(one) <= width {
 			return []*line{newLine("", one, d)}
 		}
 		prefix, parts, nodes, ops := split(d.Cond)
@@ -196,7 +217,7 @@ func declLines(d ast.Decl) []*line {
 		}
 		return out
 	case *ast.RuleDecl:
-		return ruleLines(d)
+		return ruleLines(d, width)
 	case *ast.CapDecl:
 		ch := "all"
 		if d.Channel != nil {
@@ -222,11 +243,11 @@ func fieldLines(head string, d ast.Node, fields []*ast.FieldDecl) []*line {
 		out = append(out, newLine("  ", f.Name.Name+" "+f.Type.Name, f))
 	}
 	// the closing brace has no node of its own; place it at the end of d.
-	end := &line{text: "}", start: d.Pos().End.Offset - 1, startLn: d.Pos().End.Line}
+	end := &line{text: "}", cindent: "  ", start: d.Pos().End.Offset - 1, startLn: d.Pos().End.Line}
 	return append(out, end)
 }
 
-func ruleLines(r *ast.RuleDecl) []*line {
+func ruleLines(r *ast.RuleDecl, width int) []*line {
 	head := "rule " + r.Name.Name
 	if r.Title != nil {
 		head += " " + quote(r.Title.Value)
@@ -234,7 +255,7 @@ func ruleLines(r *ast.RuleDecl) []*line {
 	out := []*line{newLine("", head, r)}
 	one := "if " + expr(r.Cond)
 	prefix, parts, nodes, ops := split(r.Cond)
-	if runewidth.StringWidth("  "+one) <= maxWidth || len(parts) < 2 {
+	if runewidth.StringWidth("  "+one) <= width || len(parts) < 2 {
 		out = append(out, newLine("  ", one, r.Cond))
 	} else {
 		for i, p := range parts {
@@ -266,12 +287,12 @@ func ruleLines(r *ast.RuleDecl) []*line {
 func split(x ast.Expr) (prefix string, parts []string, nodes []ast.Expr, ops []string) {
 	if a, ok := x.(*ast.EventAtom); ok && a.Quant == nil && a.Window == nil && endsWithWhere(a.Ref) {
 		w := a.Ref.Filters[len(a.Ref.Filters)-1].(*ast.WhereFilter)
-		if _, parts, nodes, ops := split(w.Cond); len(parts) > 1 {
+		if inner, parts, nodes, ops := split(w.Cond); len(parts) > 1 {
 			var b strings.Builder
 			b.WriteString(a.Ref.Event.Name)
 			writeFilters(&b, a.Ref.Filters[:len(a.Ref.Filters)-1])
 			b.WriteString(" where ")
-			return b.String(), parts, nodes, ops
+			return b.String() + inner, parts, nodes, ops
 		}
 	}
 	b, ok := x.(*ast.BinaryExpr)

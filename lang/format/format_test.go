@@ -86,7 +86,10 @@ func TestRoundTrip(t *testing.T) {
 		if _, diags := parser.ParseFile(name, src); diags.HasErrors() {
 			continue // syntax errors are the parser tests' business
 		}
-		t.Run(name, func(t *testing.T) { checkRoundTrip(t, name, src) })
+		t.Run(name, func(t *testing.T) {
+			checkRoundTrip(t, name, src, maxWidth)
+			checkRoundTrip(t, name, src, 1) // break every condition that can be broken
+		})
 	}
 }
 
@@ -105,13 +108,13 @@ func fuzzInput(b []byte) []byte {
 	return []byte(out)
 }
 
-func checkRoundTrip(t *testing.T, name string, src []byte) {
+func checkRoundTrip(t *testing.T, name string, src []byte, width int) {
 	t.Helper()
 	f1, diags := parser.ParseFile(name, src)
 	if diags.HasErrors() {
 		t.Fatalf("input does not parse: %v", diags)
 	}
-	out1 := File(f1)
+	out1 := printFile(f1, width)
 	f2, diags := parser.ParseFile(name, out1)
 	if diags.HasErrors() {
 		var b bytes.Buffer
@@ -124,7 +127,7 @@ func checkRoundTrip(t *testing.T, name string, src []byte) {
 	if got, want := commentTexts(f2), commentTexts(f1); got != want {
 		t.Errorf("comments changed:\n got %q\nwant %q", got, want)
 	}
-	out2 := File(f2)
+	out2 := printFile(f2, width)
 	if !bytes.Equal(out1, out2) {
 		t.Fatalf("not idempotent:\n--- first\n%s\n--- second\n%s", out1, out2)
 	}
@@ -259,4 +262,27 @@ func TestQuote(t *testing.T) {
 			t.Errorf("quote(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
+}
+
+// FuzzFormat checks the round-trip property (idempotent, same tree, same
+// comments) on arbitrary input that parses, at the normal width and with
+// every condition broken over lines.
+func FuzzFormat(f *testing.F) {
+	for _, pat := range []string{"testdata/*.input", "../parser/testdata/valid/*.nudge"} {
+		files, _ := filepath.Glob(pat)
+		for _, name := range files {
+			src, err := os.ReadFile(name)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(src)
+		}
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if _, diags := parser.ParseFile("fuzz.nudge", src); diags.HasErrors() {
+			return
+		}
+		checkRoundTrip(t, "fuzz.nudge", src, maxWidth)
+		checkRoundTrip(t, "fuzz.nudge", src, 1)
+	})
 }

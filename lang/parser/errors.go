@@ -107,6 +107,12 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 		i++
 		want = "PAction"
 	}
+	// `{ name }`: participle gives up on the field and wants "}".
+	if want == `"}"` && toks[i].typ == tIdent && (i+1 >= len(toks) || toks[i+1].typ != tIdent) {
+		f := toks[i]
+		return diag.Span{File: file, Start: f.end, End: f.end},
+			fmt.Sprintf("expected a type (text, number, bool, date or timestamp) after field %q", f.text)
+	}
 	t := toks[i]
 	var prev token
 	if i > 0 {

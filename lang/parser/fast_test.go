@@ -102,3 +102,40 @@ func FuzzFastPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src []byte) { differ(t, src) })
 }
+
+// BenchmarkParseParticiple parses the BenchmarkParse file with the
+// participle grammar alone (no fast path), for comparison.
+func BenchmarkParseParticiple(b *testing.B) {
+	src, err := os.ReadFile("testdata/valid/spec.nudge")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		toks := lex("bench.nudge", src).toks
+		for i := 0; i < len(toks); {
+			j := i + 1
+			for j < len(toks) && !startsDecl(toks, j) {
+				j++
+			}
+			if _, ds, ok := parseSlow("bench.nudge", withEOF(toks[i:j], toks[i].start)); !ok {
+				b.Fatal(ds)
+			}
+			i = j
+		}
+	}
+}
+
+// BenchmarkParseSpec parses the SPEC §3 example (66 lines) with ParseFile.
+func BenchmarkParseSpec(b *testing.B) {
+	src, err := os.ReadFile("testdata/valid/spec.nudge")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ds := ParseFile("bench.nudge", src); len(ds) > 0 {
+			b.Fatal(ds)
+		}
+	}
+}

@@ -12,10 +12,11 @@ import (
 
 // vocabulary is what Tab can complete, computed once per program change.
 type vocabulary struct {
-	words   []string            // keywords, event types, segments, rules, functions
-	members []string            // member columns (after `member.`)
-	fields  map[string][]string // event type -> its fields (after `purchased.`)
-	all     []string            // every event field (inside where / aggregates)
+	words    []string            // keywords, event types, segments, rules, functions
+	members  []string            // member columns (after `member.`)
+	fields   map[string][]string // event type -> its fields (after `purchased.`)
+	all      []string            // every event field (inside where / aggregates)
+	segments []string            // segment names, sorted
 }
 
 // languageWords are the words of SPEC §4 worth completing (the reserved
@@ -64,8 +65,10 @@ func newVocabulary(prog *lang.Program) vocabulary {
 		for name := range info.Segments {
 			if name != inputName {
 				add(name)
+				v.segments = append(v.segments, name)
 			}
 		}
+		sort.Strings(v.segments)
 		for _, r := range info.Rules {
 			add(r.Decl.Name.Name)
 		}
@@ -203,4 +206,19 @@ func dedupSorted(words []string) []string {
 		}
 	}
 	return out
+}
+
+// EventTypes returns the event types the program knows, sorted.
+func (e *Engine) EventTypes() []string {
+	e.vmu.Lock()
+	defer e.vmu.Unlock()
+	return sortedKeys(e.vocab.fields)
+}
+
+// Segments returns the segments the program knows (stdlib, files, session),
+// sorted.
+func (e *Engine) Segments() []string {
+	e.vmu.Lock()
+	defer e.vmu.Unlock()
+	return e.vocab.segments
 }

@@ -3,13 +3,16 @@ package tui
 import (
 	"strings"
 	"unicode"
+
+	"nudge/lang/parser"
 )
 
-// TODO(repl): lang/parser exports no token API yet. When it does (a Tokens
-// or Lex function over the participle lexer), classify its tokens here
+// TODO(repl): lang/parser exports no token API (only IsKeyword). When it
+// does (a Tokens or Lex function over its scanner), classify its tokens here
 // instead of re-lexing, so the highlighter can never disagree with the
 // parser. Until then this is a small hand-written lexer that only has to be
-// good enough for colours: it never rejects input.
+// good enough for colours and never rejects input; keywords come from
+// parser.IsKeyword so the reserved words cannot drift.
 
 // tokenClass is what a highlighted piece of input is.
 type tokenClass int
@@ -23,6 +26,8 @@ const (
 	tokOperator
 	tokCommand // :run, \sql
 	tokField   // member.x
+	tokEvent   // an event type name
+	tokSegment // a segment name
 )
 
 // token is a run of runes [start, end) of one line with one class.
@@ -31,22 +36,15 @@ type token struct {
 	class      tokenClass
 }
 
-// keywords are the reserved words of SPEC §4 and §8 plus the duration units
-// and field types, which read as keywords to a marketer.
-var keywords = func() map[string]bool {
-	m := map[string]bool{}
-	for _, w := range strings.Fields(`brand import segment rule if then and or not
-		send via tag untag notify limit once per member every priority holdout stop
-		after unanswered cap to all quiet hours event in last ever before at least
-		most times exactly followed by matching within between is null tagged
-		count sum avg min max days since first where of for from on
-		true false journey split campaign budget test
-		minute minutes hour hours day days week weeks month months year years
-		text number bool date timestamp`) {
-		m[w] = true
+// isKeyword reports whether word reads as a keyword: a reserved word of the
+// language or a field type of an event/member declaration.
+func isKeyword(word string) bool {
+	switch word {
+	case "text", "number", "bool", "date", "timestamp":
+		return true
 	}
-	return m
-}()
+	return parser.IsKeyword(word)
+}
 
 // sqlKeywords are highlighted after `\sql`.
 var sqlKeywords = func() map[string]bool {
@@ -61,12 +59,18 @@ var sqlKeywords = func() map[string]bool {
 	return m
 }()
 
+// names are the program's event types and segments, coloured apart from
+// other identifiers.
+type names struct {
+	events, segments map[string]bool
+}
+
 // lexLine splits one line of input into tokens for colouring. sql selects
 // SQL keywords instead of nudge ones. Positions are rune indexes.
-func lexLine(line []rune, sql bool, first bool) []token {
-	kw := keywords
+func lexLine(line []rune, sql bool, first bool, nm names) []token {
+	kw := isKeyword
 	if sql {
-		kw = sqlKeywords
+		kw = func(w string) bool { return sqlKeywords[strings.ToLower(w)] }
 	}
 	var toks []token
 	i := 0
@@ -122,7 +126,7 @@ func lexLine(line []rune, sql bool, first bool) []token {
 			}
 			word := string(line[i:j])
 			switch {
-			case kw[strings.ToLower(word)] && (sql || word == strings.ToLower(word)):
+			case kw(word):
 				// member.x: `member` is a keyword, x a member field.
 				if word == "member" && j+1 < n && line[j] == '.' && isWordRune(line[j+1]) {
 					k := j + 1
@@ -134,6 +138,10 @@ func lexLine(line []rune, sql bool, first bool) []token {
 					break
 				}
 				toks = append(toks, token{i, j, tokKeyword})
+			case !sql && nm.events[word]:
+				toks = append(toks, token{i, j, tokEvent})
+			case !sql && nm.segments[word]:
+				toks = append(toks, token{i, j, tokSegment})
 			default:
 				toks = append(toks, token{i, j, tokPlain})
 			}

@@ -32,6 +32,13 @@ type Evaluator interface {
 	Status() string
 }
 
+// Namer is optionally implemented by an Evaluator to name the program's
+// event types and segments, which the input then colours.
+type Namer interface {
+	EventTypes() []string
+	Segments() []string
+}
+
 // Options configure a Model.
 type Options struct {
 	// Renderer makes every style; tests pin its colour profile. nil uses
@@ -693,7 +700,7 @@ func (m Model) highlight(line []rune, sql, first bool, cur int) string {
 		emit1(&b, string(line[start:end]), st, styled)
 	}
 	pos := 0
-	for _, t := range lexLine(line, sql, first) {
+	for _, t := range lexLine(line, sql, first, m.names()) {
 		if t.start > pos {
 			emit(pos, t.start, lipgloss.Style{}, false)
 		}
@@ -708,6 +715,22 @@ func (m Model) highlight(line []rune, sql, first bool, cur int) string {
 		b.WriteString(m.st.cursor.Render(" "))
 	}
 	return b.String()
+}
+
+// names asks the evaluator for its event types and segments, if it says.
+func (m Model) names() names {
+	nm, ok := m.ev.(Namer)
+	if !ok {
+		return names{}
+	}
+	set := func(ws []string) map[string]bool {
+		out := make(map[string]bool, len(ws))
+		for _, w := range ws {
+			out[w] = true
+		}
+		return out
+	}
+	return names{events: set(nm.EventTypes()), segments: set(nm.Segments())}
 }
 
 func emit1(b *strings.Builder, s string, st lipgloss.Style, styled bool) {

@@ -84,6 +84,9 @@ func (f *fakeEval) Complete(before string) []string {
 	return out
 }
 
+func (f *fakeEval) EventTypes() []string { return []string{"purchased", "queued", "paid"} }
+func (f *fakeEval) Segments() []string   { return []string{"loyal"} }
+
 func (f *fakeEval) Status() string { return "test.duckdb · now 2024-11-11 12:00" }
 
 func newFake() *fakeEval {
@@ -198,6 +201,7 @@ func TestHighlightingInView(t *testing.T) {
 		st.keyword.Render("if"),
 		st.number.Render("30"),
 		st.str.Render(`"A"`),
+		st.event.Render("purchased"),
 	} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks styled %q (%q)\nview:\n%q", ansi.Strip(want), want, v)
@@ -225,20 +229,24 @@ func TestLexLine(t *testing.T) {
 		want  []tok
 	}{
 		{"condition", `purchased in last 3 months`, false, true, []tok{
-			{"purchased", tokPlain}, {"in", tokKeyword}, {"last", tokKeyword}, {"3", tokNumber}, {"months", tokKeyword}}},
+			{"purchased", tokEvent}, {"in", tokKeyword}, {"last", tokKeyword}, {"3", tokNumber}, {"months", tokKeyword}}},
+		{"segment and unknown name", `loyal and vip`, false, true, []tok{
+			{"loyal", tokSegment}, {"and", tokKeyword}, {"vip", tokPlain}}},
+		{"declaration types", `event refund_requested { reason text }`, false, true, []tok{
+			{"event", tokKeyword}, {"refund_requested", tokPlain}, {"{", tokPlain}, {"reason", tokPlain}, {"text", tokKeyword}, {"}", tokPlain}}},
 		{"member field and string", `member.city = "长沙"`, false, true, []tok{
 			{"member", tokKeyword}, {".", tokOperator}, {"city", tokField}, {"=", tokOperator}, {`"长沙"`, tokString}}},
 		{"comment", `visited ever # who came`, false, true, []tok{
-			{"visited", tokPlain}, {"ever", tokKeyword}, {"# who came", tokComment}}},
+			{"visited", tokEvent}, {"ever", tokKeyword}, {"# who came", tokComment}}},
 		{"date and clock", `quiet hours 22:00 to 08:00`, false, true, []tok{
 			{"quiet", tokKeyword}, {"hours", tokKeyword}, {"22:00", tokNumber}, {"to", tokKeyword}, {"08:00", tokNumber}}},
 		{"command", `:now 2024-11-11`, false, true, []tok{
 			{":now", tokCommand}, {"2024-11-11", tokNumber}}},
 		{"colon not first line", `:now`, false, false, []tok{
 			{":", tokPlain}, {"now", tokPlain}}},
-		{"sql", `\sql select count(*) from members`, true, true, []tok{
+		{"sql", `\sql select count(*) FROM members`, true, true, []tok{
 			{`\sql`, tokCommand}, {"select", tokKeyword}, {"count", tokKeyword}, {"(", tokOperator}, {"*", tokOperator},
-			{")", tokOperator}, {"from", tokKeyword}, {"members", tokPlain}}},
+			{")", tokOperator}, {"FROM", tokKeyword}, {"members", tokPlain}}},
 		{"unterminated string", `tagged "vip`, false, true, []tok{
 			{"tagged", tokKeyword}, {`"vip`, tokString}}},
 		{"capitalised word is not a keyword", `Rule`, false, true, []tok{{"Rule", tokPlain}}},
@@ -247,7 +255,8 @@ func TestLexLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			line := []rune(tc.line)
 			var got []tok
-			for _, tk := range lexLine(line, tc.sql, tc.first) {
+			nm := names{events: map[string]bool{"purchased": true, "visited": true}, segments: map[string]bool{"loyal": true}}
+			for _, tk := range lexLine(line, tc.sql, tc.first, nm) {
 				if strings.TrimSpace(string(line[tk.start:tk.end])) == "" {
 					continue
 				}

@@ -5,7 +5,7 @@ import "github.com/charmbracelet/lipgloss"
 // styles are all the lipgloss styles of the TUI, made from one renderer so a
 // test can pin the colour profile without touching lipgloss's global state.
 type styles struct {
-	keyword, str, number, comment, operator, command, field lipgloss.Style
+	keyword, str, number, comment, operator, command, field, event, segment lipgloss.Style
 
 	cursor     lipgloss.Style
 	prompt     lipgloss.Style
@@ -32,6 +32,8 @@ func newStyles(r *lipgloss.Renderer) styles {
 		operator: s().Foreground(lipgloss.Color("#56B6C2")),
 		command:  s().Foreground(lipgloss.Color("#61AFEF")).Bold(true),
 		field:    s().Foreground(lipgloss.Color("#E5C07B")),
+		event:    s().Foreground(lipgloss.Color("#61AFEF")),
+		segment:  s().Foreground(lipgloss.Color("#56B6C2")).Underline(true),
 
 		cursor:     s().Reverse(true),
 		prompt:     s().Foreground(lipgloss.Color("#61AFEF")).Bold(true),
@@ -68,6 +70,10 @@ func (st styles) class(c tokenClass) (lipgloss.Style, bool) {
 		return st.command, true
 	case tokField:
 		return st.field, true
+	case tokEvent:
+		return st.event, true
+	case tokSegment:
+		return st.segment, true
 	}
 	return lipgloss.Style{}, false
 }
