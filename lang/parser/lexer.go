@@ -169,6 +169,9 @@ func (s *scanner) run() {
 			if len(text) > 0 && text[len(text)-1] == '\r' {
 				text = text[:len(text)-1]
 			}
+			if !utf8.ValidString(text) {
+				s.errorf(start, s.pos(), "invalid UTF-8 encoding in comment; save the file as UTF-8")
+			}
 			s.out.comments = append(s.out.comments, comment{text: text, start: start, end: s.pos()})
 		case isIdentStart(r):
 			for s.off < len(s.src) {
@@ -272,6 +275,7 @@ func (s *scanner) number(start diag.Pos) {
 
 func (s *scanner) str(start diag.Pos) {
 	s.advance() // opening quote
+	badUTF8 := false
 	for {
 		if s.off >= len(s.src) || s.src[s.off] == '\n' || s.src[s.off] == '\r' {
 			s.errorf(start, s.pos(), "unterminated string; add the closing \"")
@@ -309,6 +313,13 @@ func (s *scanner) str(start diag.Pos) {
 			default:
 				s.errorf(escStart, s.pos(), `unknown escape \%c in string; use \", \\, \n, \t or \uXXXX`, e)
 			}
+			continue
+		}
+		if r, n := s.runeAt(s.off); r == utf8.RuneError && n == 1 && !badUTF8 {
+			badUTF8 = true
+			p := s.pos()
+			s.advance()
+			s.errorf(p, s.pos(), "invalid UTF-8 encoding in string; save the file as UTF-8")
 			continue
 		}
 		s.advance()

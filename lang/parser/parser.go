@@ -116,7 +116,7 @@ func withEOF(toks []token, from diag.Pos) []token {
 }
 
 // topLevel are the keywords that start a declaration; `member` only counts
-// when followed by "{".
+// when followed by "{", the reserved words only at the start of a line.
 var topLevel = map[string]bool{
 	"brand": true, "import": true, "segment": true, "rule": true, "cap": true,
 	"quiet": true, "event": true,
@@ -129,6 +129,11 @@ func startsDecl(toks []token, i int) bool {
 	t := toks[i]
 	if t.typ != tKeyword {
 		return false
+	}
+	if reserved[t.text] {
+		// words reserved for later declarations start one only at the
+		// beginning of a line, so `segment test = ...` reads as a misuse
+		return i == 0 || toks[i-1].end.Line < t.start.Line
 	}
 	if topLevel[t.text] {
 		return true
