@@ -4,7 +4,7 @@
 GO      ?= go
 BIN     := bin/nudge
 DEMO_DB ?= demo.duckdb
-MEMBERS ?= 200000
+MEMBERS ?= 100000
 FUZZTIME ?= 60s
 
 .PHONY: all build demo test bench fuzz lint clean

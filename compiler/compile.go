@@ -242,15 +242,23 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 		ctes = append(ctes, rc.candidateCTE("cand", atoms[0], true))
 	} else {
 		var union []string
+		types := map[string]bool{}
 		for i, a := range atoms {
 			name := fmt.Sprintf("cand_%d", i)
 			ctes = append(ctes, rc.candidateCTE(name, a, false))
 			union = append(union, "SELECT * FROM "+name)
+			types[triggerRef(a).Event.Name] = true
+		}
+		// Atoms of pairwise different event types select disjoint events:
+		// no need to deduplicate.
+		op := "\nUNION\n"
+		if len(types) == len(atoms) {
+			op = "\nUNION ALL\n"
 		}
 		ctes = append(ctes, cte{
 			name:    "cand",
 			comment: "every candidate event once",
-			body:    strings.Join(union, "\nUNION\n"),
+			body:    strings.Join(union, op),
 		})
 	}
 	s := &scope{member: "m", memberID: "c.member_id", cand: "c", top: true}
@@ -293,9 +301,12 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 			}
 		}
 	}
+	// Not considered before: NOT (seq <= wm_seq AND due <= wm_now), written
+	// as a disjunction, which DuckDB evaluates after its pushed-down scan
+	// filters (the NOT form made it scan every column: 10x slower).
 	where = append(where,
 		due+" <= "+nowSQL,
-		"NOT (e.seq <= "+wmSeqSQL+" AND "+due+" <= "+wmNowSQL+")")
+		"(e.seq > "+wmSeqSQL+" OR "+due+" > "+wmNowSQL+")")
 	body := "SELECT e.*, " + due + " AS due_at\nFROM events e\nWHERE " + whereList("", where)
 	return cte{name: name, comment: "candidates: " + label(atom), body: body}
 }
@@ -303,47 +314,121 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 // ---- per-member aggregates ----
 
 // statsCTE is one GROUP BY member_id over the events of one type, holding
-// every per-member aggregate of the rule over that type as a FILTER column.
+// every per-member aggregate of the rule over that type as a column.
 type statsCTE struct {
 	name  string
 	event *check.EventType
-	cols  []string
-	byKey map[string]string
+	cols  []*statCol
+	byKey map[string]*statCol
+}
+
+// statCol is one aggregate of a statsCTE: agg over the events with
+// ts > lower (when lower is set) that satisfy every cond.
+type statCol struct {
+	name  string
+	agg   string
+	lower string // SQL of the window's lower bound, "" for ever
+	conds []string
 }
 
 func (rc *ruleCompiler) statsFor(et *check.EventType) *statsCTE {
 	if st, ok := rc.statsByType[et.Name]; ok {
 		return st
 	}
-	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, byKey: map[string]string{}}
+	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, byKey: map[string]*statCol{}}
 	rc.stats = append(rc.stats, st)
 	rc.statsByType[et.Name] = st
 	return st
 }
 
-// column returns the column computing agg, adding it when new.
-func (st *statsCTE) column(agg string) string {
-	if c, ok := st.byKey[agg]; ok {
-		return c
+// column returns the name of the column computing agg over the events
+// after lower that satisfy conds, adding it when new.
+func (st *statsCTE) column(agg, lower string, conds []string) string {
+	key := agg + "\x00" + lower + "\x00" + strings.Join(conds, "\x00")
+	if c, ok := st.byKey[key]; ok {
+		return c.name
 	}
-	c := fmt.Sprintf("a%d", len(st.cols))
-	st.cols = append(st.cols, agg+" AS "+c)
-	st.byKey[agg] = c
-	return c
+	c := &statCol{name: fmt.Sprintf("a%d", len(st.cols)), agg: agg, lower: lower, conds: conds}
+	st.cols = append(st.cols, c)
+	st.byKey[key] = c
+	return c.name
 }
 
+// statsCTEs renders the GROUP BY CTEs. Conditions shared by every column of
+// a CTE move into its WHERE (so DuckDB filters while scanning), and so does
+// the widest window when every column has one; the rest become FILTER
+// clauses.
 func (rc *ruleCompiler) statsCTEs() []cte {
 	var out []cte
 	for _, st := range rc.stats {
 		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + nowSQL}
+		// Shared lower bound.
+		lowers := map[string]bool{}
+		var lowerList []string
+		allWindowed := true
+		for _, c := range st.cols {
+			if c.lower == "" {
+				allWindowed = false
+			} else if !lowers[c.lower] {
+				lowers[c.lower] = true
+				lowerList = append(lowerList, c.lower)
+			}
+		}
+		sameLower := allWindowed && len(lowerList) == 1
+		switch {
+		case sameLower:
+			where = append(where, "e.ts > "+lowerList[0])
+		case allWindowed:
+			where = append(where, "e.ts > least("+strings.Join(lowerList, ", ")+")")
+		}
+		// Shared conditions.
+		var common []string
+		for _, cond := range st.cols[0].conds {
+			shared := true
+			for _, c := range st.cols[1:] {
+				if !contains(c.conds, cond) {
+					shared = false
+				}
+			}
+			if shared && !contains(common, cond) {
+				common = append(common, cond)
+			}
+		}
+		where = append(where, common...)
 		if rc.restrictStats {
 			where = append(where, "e.member_id IN (SELECT member_id FROM cand)")
 		}
-		body := "SELECT e.member_id,\n       " + strings.Join(st.cols, ",\n       ") +
+		var cols []string
+		for _, c := range st.cols {
+			var own []string
+			if c.lower != "" && !sameLower {
+				own = append(own, "e.ts > "+c.lower)
+			}
+			for _, cond := range c.conds {
+				if !contains(common, cond) {
+					own = append(own, cond)
+				}
+			}
+			agg := c.agg
+			if f := boolAnd(own...); f != sqlTrue {
+				agg += " FILTER (WHERE " + indent(f, "  ") + ")"
+			}
+			cols = append(cols, agg+" AS "+c.name)
+		}
+		body := "SELECT e.member_id,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
 			"\nFROM events e\nWHERE " + whereList("", where) + "\nGROUP BY e.member_id"
 		out = append(out, cte{name: st.name, comment: "per-member aggregates of " + st.event.Name + " events", body: body})
 	}
 	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
 
 func (rc *ruleCompiler) statsJoins(alias string) []string {
@@ -380,18 +465,18 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 	if s.top && (win == nil || win.Kind != ast.Before) && rc.filtersSimple(ref.Filters) {
 		st := rc.statsFor(et)
 		inner := &scope{ev: "e", evType: et}
-		conds := []string{rc.window("e", win, s, true)}
-		for _, f := range ref.Filters {
-			conds = append(conds, rc.filter(f, inner))
+		lower := ""
+		if win != nil && win.Kind == ast.InLast {
+			lower = nowSQL + " - " + rc.interval(win.Dur)
 		}
-		for i := range conds {
-			conds[i] = unwrapFalse(conds[i])
+		var conds []string
+		for _, p := range filterParts(ref.Filters) {
+			if c := unwrapFalse(rc.filterPart(p, inner)); c != sqlTrue {
+				conds = append(conds, c)
+			}
 		}
 		agg := rc.aggFunc(kind, "e", et, field)
-		if c := boolAnd(conds...); c != sqlTrue {
-			agg += " FILTER (WHERE " + c + ")"
-		}
-		col := st.name + "." + st.column(agg)
+		col := st.name + "." + st.column(agg, lower, conds)
 		if kind == aggCount || kind == aggCountField {
 			return "COALESCE(" + col + ", 0)"
 		}

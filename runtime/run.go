@@ -64,7 +64,9 @@ type Decision struct {
 // timeLayout is how naive timestamps appear in JSON.
 const timeLayout = "2006-01-02T15:04:05"
 
-// MarshalJSON renders the decision with naive timestamps (no zone suffix).
+// MarshalJSON renders the decision as one `run --output jsonl` object:
+// naive timestamps without a zone ("2024-11-11T10:00:00"), null for absent
+// kind, content, channel and scheduled_at.
 func (d Decision) MarshalJSON() ([]byte, error) {
 	ts := func(t *time.Time) *string {
 		if t == nil {
@@ -73,15 +75,21 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		s := t.Format(timeLayout)
 		return &s
 	}
+	str := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
 	fired := d.FiredAt
 	return json.Marshal(struct {
 		Rule           string          `json:"rule"`
 		MemberID       string          `json:"member_id"`
 		FiringID       string          `json:"firing_id"`
 		Action         string          `json:"action"`
-		Kind           string          `json:"kind"`
-		Content        string          `json:"content"`
-		Channel        string          `json:"channel"`
+		Kind           *string         `json:"kind"`
+		Content        *string         `json:"content"`
+		Channel        *string         `json:"channel"`
 		Status         string          `json:"status"`
 		Reason         string          `json:"reason,omitempty"`
 		FiredAt        *string         `json:"fired_at"`
@@ -90,7 +98,7 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		TriggerSeq     *int64          `json:"trigger_seq,omitempty"`
 		IdempotencyKey string          `json:"idempotency_key"`
 		Values         json.RawMessage `json:"values,omitempty"`
-	}{d.Rule, d.MemberID, d.FiringID, d.Action, d.Kind, d.Content, d.Channel, d.Status, d.Reason,
+	}{d.Rule, d.MemberID, d.FiringID, d.Action, str(d.Kind), str(d.Content), str(d.Channel), d.Status, d.Reason,
 		ts(&fired), ts(d.ScheduledAt), ts(d.DueAt), d.TriggerSeq, d.IdempotencyKey, d.Values})
 }
 

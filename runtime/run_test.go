@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -471,5 +472,35 @@ func TestWatch(t *testing.T) {
 	}
 	if err := db.Watch(context.Background(), prog, RunOptions{Now: ts("2024-01-01")}, time.Second, nil); err == nil {
 		t.Error("watch accepted a fixed now")
+	}
+}
+
+func TestDecisionJSON(t *testing.T) {
+	db := fixture(t, testMembers, testEvents)
+	r := sendRule("store_a", queuedAtA, true, "sms")
+	r.Actions = append(r.Actions, compiler.Action{Verb: "tag", Content: "queued"})
+	res := run(t, db, &compiler.Program{Rules: []*compiler.Rule{r}}, "2024-11-11 12:00")
+	var lines []string
+	for _, d := range res.Decisions[:2] {
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	got := strings.Join(lines, "\n")
+	id := res.Decisions[0].FiringID
+	want := `{"rule":"store_a","member_id":"m1","firing_id":"` + id + `","action":"send","kind":"coupon","content":"C-store_a","channel":"sms","status":"pending","fired_at":"2024-11-11T12:00:00","scheduled_at":null,"due_at":"2024-11-11T09:00:00","trigger_seq":1,"idempotency_key":"` + id + `-0","values":{"store":"A"}}
+{"rule":"store_a","member_id":"m1","firing_id":"` + id + `","action":"tag","kind":null,"content":"queued","channel":null,"status":"applied","fired_at":"2024-11-11T12:00:00","scheduled_at":null,"due_at":"2024-11-11T09:00:00","trigger_seq":1,"idempotency_key":"` + id + `-1","values":{"store":"A"}}`
+	if got != want {
+		t.Errorf("json:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestEmptyProgram(t *testing.T) {
+	db := fixture(t, testMembers, testEvents)
+	res := run(t, db, &compiler.Program{}, "2024-11-11 12:00")
+	if len(res.Decisions) != 0 || len(res.Rules) != 0 || res.RunID != 1 {
+		t.Errorf("empty program: %+v", res)
 	}
 }

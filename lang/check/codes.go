@@ -22,6 +22,7 @@ const (
 	CodeBadClock             = "bad-clock"              // a quiet-hours time of day out of range
 	CodeBadCap               = "bad-cap"                // a cap count or period that is not a positive whole number
 	CodeBadPriority          = "bad-priority"           // a priority that is not a whole number
+	CodeFullHoldout          = "full-holdout"           // warning: holdout 100% on a rule that sends
 	CodeBadHoldout           = "bad-holdout"            // a holdout outside 0-100%
 	CodeBadStopAfter         = "bad-stop-after"         // `stop after N unanswered` with N < 1 or fractional
 	CodeBadBrand             = "bad-brand"              // an empty brand name

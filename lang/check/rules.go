@@ -112,6 +112,9 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 				continue
 			}
 			rr.HoldoutPercent = o.Percent.Value
+			if o.Percent.Value == 100 && hasSend(r) {
+				c.warnf(o.Percent, CodeFullHoldout, "holdout 100%% holds every member out: rule %q will never send anything", name(r.Name))
+			}
 		case *ast.StopAfterOption:
 			once(o, "stop after")
 			if o.Count == nil {
@@ -125,6 +128,16 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			rr.StopAfter = int(o.Count.Value)
 		}
 	}
+}
+
+// hasSend reports whether a rule has a send action.
+func hasSend(r *ast.RuleDecl) bool {
+	for _, a := range r.Actions {
+		if a != nil && a.Kind == ast.Send {
+			return true
+		}
+	}
+	return false
 }
 
 // checkPolicies checks caps and quiet hours of the user's files.

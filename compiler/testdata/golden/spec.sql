@@ -11,7 +11,7 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND NOT (e.seq <= $wm_seq::BIGINT AND e.ts <= $wm_now::TIMESTAMP)
+    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
 ),
 -- candidates: booked at store "A"
 cand_1 AS (
@@ -21,12 +21,12 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND NOT (e.seq <= $wm_seq::BIGINT AND e.ts <= $wm_now::TIMESTAMP)
+    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
 ),
 -- every candidate event once
 cand AS (
   SELECT * FROM cand_0
-  UNION
+  UNION ALL
   SELECT * FROM cand_1
 )
 SELECT c.member_id,
@@ -55,11 +55,12 @@ WITH
 -- per-member aggregates of visited events
 s0 AS (
   SELECT e.member_id,
-         count(*) FILTER (WHERE e.ts > $now::TIMESTAMP - INTERVAL 3 MONTH) AS a0
+         count(*) AS a0
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'visited'
     AND e.ts <= $now::TIMESTAMP
+    AND e.ts > $now::TIMESTAMP - INTERVAL 3 MONTH
   GROUP BY e.member_id
 )
 SELECT m.member_id,
@@ -84,7 +85,7 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-    AND NOT (e.seq <= $wm_seq::BIGINT AND e.ts <= $wm_now::TIMESTAMP)
+    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
@@ -182,7 +183,7 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'order_placed'
     AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
-    AND NOT (e.seq <= $wm_seq::BIGINT AND (e.ts + INTERVAL 2 HOUR) <= $wm_now::TIMESTAMP)
+    AND (e.seq > $wm_seq::BIGINT OR (e.ts + INTERVAL 2 HOUR) > $wm_now::TIMESTAMP)
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
@@ -215,12 +216,13 @@ WITH
 -- per-member aggregates of purchased events
 s0 AS (
   SELECT e.member_id,
-         count(*) FILTER (WHERE e.ts > $now::TIMESTAMP - INTERVAL 365 DAY) AS a0,
-         sum(e.amount) FILTER (WHERE e.ts > $now::TIMESTAMP - INTERVAL 365 DAY) AS a1
+         count(*) AS a0,
+         sum(e.amount) AS a1
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
+    AND e.ts > $now::TIMESTAMP - INTERVAL 365 DAY
   GROUP BY e.member_id
 )
 SELECT m.member_id,
@@ -241,11 +243,12 @@ WITH
 -- per-member aggregates of purchased events
 s0 AS (
   SELECT e.member_id,
-         max(e.ts) FILTER (WHERE e.sku = 'TB-10PK') AS a0
+         max(e.ts) AS a0
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
+    AND e.sku = 'TB-10PK'
   GROUP BY e.member_id
 )
 SELECT m.member_id,

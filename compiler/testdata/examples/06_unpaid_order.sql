@@ -1,0 +1,27 @@
+-- rule pay_reminder (trigger)  ../examples/06_unpaid_order.nudge:10
+-- Remind unpaid orders after 2 hours
+WITH
+-- candidates: order_placed not followed by paid matching order_id within 2 hours
+cand AS (
+  SELECT e.*, (e.ts + INTERVAL 2 HOUR) AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'order_placed'
+    AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
+    AND (e.seq > $wm_seq::BIGINT OR (e.ts + INTERVAL 2 HOUR) > $wm_now::TIMESTAMP)
+)
+SELECT c.member_id,
+       c.seq AS trigger_seq,
+       c.due_at
+FROM cand c
+JOIN members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM events e1
+    WHERE e1.brand = $brand::VARCHAR
+      AND e1.member_id = c.member_id
+      AND e1.type = 'paid'
+      AND e1.ts > c.ts
+      AND e1.ts <= c.due_at
+      AND e1.order_id = c.order_id
+  );
