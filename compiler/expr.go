@@ -520,6 +520,14 @@ func (rc *ruleCompiler) walkCond(e ast.Expr, f func(ast.Node)) {
 	var visit func(e ast.Node)
 	visit = func(e ast.Node) {
 		ast.Inspect(e, func(n ast.Node) bool {
+			if r, ok := n.(*ast.EventRef); ok {
+				// The event name is not a condition; its filters are.
+				f(r)
+				for _, flt := range r.Filters {
+					visit(flt)
+				}
+				return false
+			}
 			f(n)
 			var seg *ast.SegmentDecl
 			switch n := n.(type) {

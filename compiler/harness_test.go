@@ -272,3 +272,13 @@ func runRule(ctx context.Context, db *sql.DB, r *Rule, now time.Time, wm waterma
 	sort.Strings(out)
 	return out, rows.Err()
 }
+
+const hour = time.Hour
+
+// namedArgs binds the parameters of a query at now for the test brand.
+func namedArgs(now time.Time) []any {
+	return []any{sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand),
+		sql.Named(ParamWMSeq, noWatermark.Seq), sql.Named(ParamWMNow, noWatermark.Now)}
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }

@@ -1,8 +1,3 @@
-// Package compiler turns a checked nudge program (lang/check.Info) into DuckDB
-// SQL: one set-based query per rule that returns the rule's candidate firings.
-// It owns SQL generation and quoting (one builder, one place where literals
-// become SQL) and nothing else: it does not open databases, apply policies or
-// write the outbox (runtime does), and it never evaluates rows in Go.
 package compiler
 
 import "time"
@@ -39,8 +34,9 @@ type Program struct {
 //
 // Trigger rules consider an event when it is due (due_at <= $now) and was not
 // already considered by the previous run, i.e. NOT (seq <= $wm_seq AND
-// due_at <= $wm_now). On a rule's first run the runtime binds wm_seq =
-// math.MaxInt64 and wm_now = now - lookback, so only events due within the
+// due_at <= $wm_now), spelled seq > $wm_seq OR due_at > $wm_now in the SQL.
+// On a rule's first run the runtime binds wm_seq = math.MaxInt64 and
+// wm_now = now - lookback, so only events due within the
 // lookback are considered. State rules ignore the watermarks and return every
 // member for whom the condition holds at $now. Limits, dedupe and policies are
 // applied by runtime on top of this query.

@@ -230,9 +230,13 @@ func (g *gen) program(trigger bool) string {
 	g.inSegment = true
 	b.WriteString("segment seg_buyer = " + g.state(1, false) + "\n")
 	g.inSegment = false
+	b.WriteString("segment seg_trig = " + g.triggerAtom() + "\n")
 	var cond string
 	if trigger {
 		t := g.triggerAtom()
+		if g.chance(0.15) {
+			t = "seg_trig"
+		}
 		if g.chance(0.3) {
 			t = "(" + t + " or " + g.triggerAtom() + ")"
 		}
@@ -272,7 +276,15 @@ func (g *gen) filters(et string, nested bool) string {
 	}
 	var out []string
 	for n := g.rng.IntN(3); n > 0; n-- {
-		switch g.rng.IntN(8) {
+		switch g.rng.IntN(10) {
+		case 8:
+			out = append(out, " where (ts "+g.pick(">=", "<", "=")+" "+g.pick("2024-06-01", "2024-03-01", "2024-06-09 12:00", "2024-03-30 12:00")+")")
+		case 9:
+			if et == "purchased" || et == "paid" {
+				out = append(out, ` where (payment `+g.pick("in", "not in")+` ("alipay", "wechat"))`)
+			} else {
+				out = append(out, ` where (store in ("A", "C"))`)
+			}
 		case 0, 1:
 			out = append(out, ` at store "`+g.pick("A", "B")+`"`)
 		case 2:

@@ -43,6 +43,9 @@ import (
 //	literal  = number [UNIT] | STRING | TIMESTAMP | DATE | "true" | "false" ;
 //	duration = number UNIT ;                    number = ["-"] NUMBER ;
 
+// pDecl holds one declaration. ParseFile knows the declaration kind from its
+// first keyword and runs that production's parser directly (see parseTree),
+// which is cheaper than letting participle try each alternative.
 type pDecl struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position

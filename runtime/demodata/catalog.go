@@ -48,6 +48,13 @@ type storeSet struct {
 
 func (s storeSet) all() []string { return append(append([]string(nil), s.primary...), s.second) }
 
+// storesPerBrand is the number of stores of each brand.
+const storesPerBrand = 10
+
+// storeList is every store: acme's storesPerBrand, then bistro's. The
+// generator carries stores as 1-based indexes into it.
+func storeList() []string { return append(stores(BrandAcme).all(), stores(BrandBistro).all()...) }
+
 func stores(brand string) storeSet {
 	if brand == BrandAcme {
 		return storeSet{
@@ -85,6 +92,30 @@ func products(brand string) []product {
 		{"TOFU-STINKY", "snack"}, {"RICE-SET", "set_meal"}, {"TEA-SET", "drink"},
 		{"DUCK-SPICY", "classic"}, {"NOODLE-BEEF", "set_meal"},
 	}
+}
+
+// productList is every product: acme's, then bistro's. The generator carries
+// products as 1-based indexes into it.
+func productList() []product { return append(products(BrandAcme), products(BrandBistro)...) }
+
+// productIndex is the 1-based index of the first product with sku in
+// productList, 0 if there is none.
+func productIndex(sku string) int {
+	for n, p := range productList() {
+		if p.sku == sku {
+			return n + 1
+		}
+	}
+	return 0
+}
+
+// intList renders a DuckDB list literal of integers: [1, 2].
+func intList(items []int) string {
+	q := make([]string, len(items))
+	for i, n := range items {
+		q[i] = fmt.Sprint(n)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 func surnames() []string {

@@ -104,10 +104,11 @@ func (g gen) memberPlanSQL(lo, hi int64) string {
 	}
 	fmt.Fprintf(&cityCase, " ELSE %d", len(cs)-1)
 
-	acme, bistro := stores(BrandAcme), stores(BrandBistro)
-	homeStore := func(s storeSet) string {
-		return fmt.Sprintf("CASE WHEN city_idx = 0 AND u_store < 0.5 THEN %s ELSE %s[city_idx + 1] END",
-			sqlString(s.second), sqlList(s.primary))
+	// home_st indexes storeList(): a brand's primary store of the member's
+	// city, or in 长沙 (city 0) half the time the brand's second store there.
+	homeStore := func(base int) string {
+		return fmt.Sprintf("%d + CASE WHEN city_idx = 0 AND u_store < 0.5 THEN %d ELSE city_idx + 1 END",
+			base, len(cs)+1)
 	}
 
 	return g.expand(fmt.Sprintf(`
@@ -168,8 +169,8 @@ SELECT *,
     WHEN persona = 'gold_loyal' THEN 200 + floor(u_first * 160)
     ELSE last_off + floor(u_first * (signup_days - last_off + 1))
   END::INTEGER AS first_off,
-  CASE WHEN brand = 'acme' THEN %[5]s ELSE %[6]s END AS home_store
-FROM d`, lo, hi, personaCase, cityCase.String(), homeStore(acme), homeStore(bistro)))
+  CASE WHEN brand = 'acme' THEN %[5]s ELSE %[6]s END AS home_st
+FROM d`, lo, hi, personaCase, cityCase.String(), homeStore(0), homeStore(storesPerBrand)))
 }
 
 // membersSQL inserts the members of _demo_m.
@@ -222,162 +223,231 @@ FROM (
 }
 
 // purchasesSQL builds _demo_p: one row per purchase (completed order), with
-// its day offset, timestamp, online/store, SKU and amount. The spike and the
+// its day offset, timestamp, online or in a store, store and product (as
+// indexes into storeList and productList) and amount. The spike and the
 // toothbrush personas get one extra purchase each.
 func (g gen) purchasesSQL() string {
-	acmeP, bistroP := products(BrandAcme), products(BrandBistro)
-	noTB := without(acmeP, ToothbrushSKU)
-	skuExpr := func(col func([]product) []string) string {
-		return fmt.Sprintf(`CASE WHEN brand = 'acme' THEN
-        CASE WHEN persona = 'toothbrush' THEN %s ELSE %s END
-      ELSE %s END`,
-			pick(col(noTB), "@uj{sku}"), pick(col(acmeP), "@uj{sku}"), pick(col(bistroP), "@uj{sku}"))
+	acmeP := products(BrandAcme)
+	var acmeNoTB []int // productList indexes (1-based) of acme products but the 10-pack
+	for n, p := range acmeP {
+		if p.sku != ToothbrushSKU {
+			acmeNoTB = append(acmeNoTB, n+1)
+		}
 	}
-	allStores := brandPick("brand", stores(BrandAcme).all(), stores(BrandBistro).all(), "@uj{away_store}")
 	return g.expand(fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _demo_p AS
 WITH p AS (
-  SELECT i, member_id, brand, persona, k, signup_days, first_off, last_off, home_store, band_lo,
+  SELECT i, brand = 'acme' AS acme, persona, k, signup_days, first_off, last_off, home_st, band_lo,
          unnest(range(k)) AS j
   FROM _demo_m WHERE k > 0
 ), q AS (
   SELECT *,
     CASE WHEN j = 0 THEN first_off WHEN j = k - 1 THEN last_off
          ELSE last_off + floor(@uj{mid} * (first_off - last_off + 1))::INTEGER END AS off,
-    (persona = 'spike' OR @uj{online} < CASE WHEN brand = 'acme' THEN 0.6 ELSE 0.1 END) AS online
+    (persona = 'spike' OR @uj{online} < CASE WHEN acme THEN 0.6 ELSE 0.1 END) AS online
   FROM p
 )
-SELECT i, member_id, brand, j, off, signup_days,
+SELECT i, acme, j, off, signup_days,
   {today} - to_days(off) + to_seconds(36000 + floor(@uj{tod} * 43200)::INTEGER) AS ts,
   online,
-  CASE WHEN online THEN NULL WHEN @uj{away} < 0.85 THEN home_store ELSE %[1]s END AS store,
-  %[2]s AS sku,
-  %[3]s AS category,
+  CASE WHEN online THEN NULL WHEN @uj{away} < 0.85 THEN home_st
+       ELSE CASE WHEN acme THEN 0 ELSE %[1]d END + 1 + floor(@uj{away_store} * %[1]d)::INTEGER END AS st,
+  CASE WHEN NOT acme THEN %[2]d + 1 + floor(@uj{sku} * %[3]d)::INTEGER
+       WHEN persona = 'toothbrush' THEN %[4]s[1 + floor(@uj{sku} * %[5]d)::INTEGER]
+       ELSE 1 + floor(@uj{sku} * %[2]d)::INTEGER END AS sk,
   round(CASE WHEN persona = 'spike' THEN band_lo * (1 + 0.1 * @uj{band})
-             WHEN persona = 'gold_loyal' THEN 130 + %[4]s
-             ELSE %[4]s END, 2)::DECIMAL(18,2) AS amount,
-  'O' || (i + 1) || '-' || (j + 1) AS order_id
+             WHEN persona = 'gold_loyal' THEN 130 + %[6]s
+             ELSE %[6]s END, 2)::DECIMAL(18,2) AS amount
 FROM q
 UNION ALL
-SELECT i, member_id, brand, k AS j, 0 AS off, signup_days,
+SELECT i, brand = 'acme', k AS j, 0 AS off, signup_days,
   {now} - to_seconds(1800 + floor(@u{spike_t} * 68400)::INTEGER) AS ts,
-  true AS online, NULL AS store,
-  CASE WHEN brand = 'acme' THEN 'ETB-PRO' ELSE 'FROG-XL' END AS sku,
-  CASE WHEN brand = 'acme' THEN 'device' ELSE 'signature' END AS category,
-  round(band_lo * 1.1 * (1.8 + 1.2 * @u{spike_amt}), 2)::DECIMAL(18,2) AS amount,
-  'O' || (i + 1) || '-' || (k + 1) AS order_id
+  true AS online, NULL AS st,
+  CASE WHEN brand = 'acme' THEN %[7]d ELSE %[8]d END AS sk,
+  round(band_lo * 1.1 * (1.8 + 1.2 * @u{spike_amt}), 2)::DECIMAL(18,2) AS amount
 FROM _demo_m WHERE persona = 'spike'
 UNION ALL
-SELECT i, member_id, brand, k AS j, tb_off AS off, signup_days,
+SELECT i, true, k AS j, tb_off AS off, signup_days,
   {today} - to_days(tb_off) + to_seconds(36000 + floor(@u{tb_tod} * 43200)::INTEGER) AS ts,
-  true AS online, NULL AS store, '%[5]s' AS sku, 'oral_care' AS category,
-  59.90::DECIMAL(18,2) AS amount,
-  'O' || (i + 1) || '-' || (k + 1) AS order_id
+  true AS online, NULL AS st, %[9]d AS sk, 59.90::DECIMAL(18,2) AS amount
 FROM _demo_m WHERE persona = 'toothbrush' AND brand = 'acme'`,
-		allStores, skuExpr(skus), skuExpr(categories), fmt.Sprintf(lognormal, "@nj{amount}"), ToothbrushSKU))
+		storesPerBrand, len(acmeP), len(products(BrandBistro)), intList(acmeNoTB), len(acmeNoTB),
+		fmt.Sprintf(lognormal, "@nj{amount}"),
+		productIndex("ETB-PRO"), productIndex("FROG-XL"), productIndex(ToothbrushSKU)))
 }
+
+// Event type codes of the events query, 1-based into eventTypes().
+const (
+	tOrderPlaced = iota + 1
+	tPaid
+	tVisited
+	tQueued
+	tBooked
+	tPurchased
+	tRefunded
+	tBrowsed
+	tCarted
+	tFavorited
+	tMessageOpened
+	tMessageClicked
+)
+
+// eventTypes are the crm event types the generator writes, by code.
+func eventTypes() []string {
+	return []string{"order_placed", "paid", "visited", "queued", "booked", "purchased",
+		"refunded", "browsed", "carted", "favorited", "message_opened", "message_clicked"}
+}
+
+// Channel codes of the events query, 1-based into eventChannels().
+const (
+	chOnline = iota + 1
+	chStore
+	chMessage // chMessage + n is channels()[n]
+)
+
+func eventChannels() []string { return append([]string{"online", "store"}, channels()...) }
+
+// Order id kinds: the purchase's own order, an abandoned order in the past,
+// the unpaid order of case 6.
+const (
+	oidPurchase = iota + 1
+	oidAbandoned
+	oidUnpaid
+)
 
 // eventsSQL inserts the events of the chunk starting at member lo, numbering
 // them seq+1, seq+2, ... in member, time order.
+//
+// The branches of ev produce narrow rows of numbers (type, store, product
+// and channel codes, an order-id kind, a props value) and the strings are
+// made only after the numbering: sorting fixed-width rows is several times
+// cheaper than sorting the finished events.
 func (g gen) eventsSQL(lo, seq int64) string {
-	acmeP, bistroP := products(BrandAcme), products(BrandBistro)
-	browseSku := brandPick("brand", skus(acmeP), skus(bistroP), "@ub{sku}")
-	browseCat := brandPick("brand", categories(acmeP), categories(bistroP), "@ub{sku}")
 	campaigns := []string{"d11-warmup", "618-recap", "new-arrivals", "member-day", "spring-festival"}
-	unpaidSku := brandPick("brand", skus(acmeP), skus(bistroP), "@u{unpaid_sku}")
+	nAcme, nBistro := len(products(BrandAcme)), len(products(BrandBistro))
+	product := func(u string) string { // a random product of the row's brand
+		return fmt.Sprintf("CASE WHEN acme THEN 1 + floor(%[1]s * %[2]d)::INTEGER ELSE %[2]d + 1 + floor(%[1]s * %[3]d)::INTEGER END",
+			u, nAcme, nBistro)
+	}
+	prods := productList()
 	return g.expand(fmt.Sprintf(`
 INSERT INTO events
-WITH br AS (
-  SELECT i, member_id, brand, b,
+WITH m AS (
+  SELECT i, brand = 'acme' AS acme, persona, signup_days, home_st FROM _demo_m
+), br AS (
+  SELECT i, acme, b,
     {today} - to_days(1 + floor(@ub{off} * least(signup_days, 365))::INTEGER)
             + to_seconds(36000 + floor(@ub{tod} * 43200)::INTEGER) AS ts,
-    %[2]s AS sku, %[3]s AS category,
-    @ub{cart} AS u_cart, @ub{fav} AS u_fav
-  FROM (SELECT *, unnest(range(floor(@u{nbrowse} * CASE WHEN brand = 'acme' THEN 4 ELSE 2 END)::BIGINT)) AS b
-        FROM _demo_m)
+    %[3]s AS sk, @ub{cart} AS u_cart, @ub{fav} AS u_fav
+  FROM (SELECT *, unnest(range(floor(@u{nbrowse} * CASE WHEN acme THEN 4 ELSE 2 END)::BIGINT)) AS b FROM m)
 ), ms AS (
-  SELECT i, member_id, brand, b,
+  SELECT i, acme, b,
     {today} - to_days(1 + floor(@ub{off} * least(signup_days, 180))::INTEGER)
             + to_seconds(36000 + floor(@ub{tod} * 43200)::INTEGER) AS ts,
-    %[4]s AS channel,
-    json_object('campaign', %[5]s) AS props,
+    %[4]d + 1 + floor(@ub{channel} * %[5]d)::INTEGER AS ch,
+    1 + floor(@ub{campaign} * %[6]d)::INTEGER AS pv,
     @ub{click} AS u_click
-  FROM (SELECT *, unnest(range(floor(@u{nmsg} * 3)::BIGINT)) AS b FROM _demo_m)
+  FROM (SELECT *, unnest(range(floor(@u{nmsg} * 3)::BIGINT)) AS b FROM m)
 ), ev AS (
-  SELECT i, member_id, brand, 'order_placed' AS type, ts - INTERVAL 3 MINUTE AS ts, NULL AS store,
-         sku, category, amount, 'online' AS channel, order_id, NULL::JSON AS props, 1 * 64 + j AS code
+  -- i, acme, type, ts, store, product, amount, channel, order id kind, order number, props value, code
+  SELECT i, acme, %[7]d AS t, ts - INTERVAL 3 MINUTE AS ts, NULL::INTEGER AS st, sk, amount,
+         %[19]d AS ch, %[22]d AS ok, j + 1 AS oj, NULL::INTEGER AS pv, 1 * 64 + j AS code
     FROM _demo_p WHERE online
   UNION ALL
-  SELECT i, member_id, brand, 'paid', ts - INTERVAL 1 MINUTE, NULL, sku, category, amount, 'online', order_id, NULL, 2 * 64 + j
+  SELECT i, acme, %[8]d, ts - INTERVAL 1 MINUTE, NULL, sk, amount, %[19]d, %[22]d, j + 1, NULL, 2 * 64 + j
     FROM _demo_p WHERE online
   UNION ALL
-  SELECT i, member_id, brand, 'visited', ts - INTERVAL 25 MINUTE, store, NULL, NULL, NULL, 'store', NULL, NULL, 3 * 64 + j
+  SELECT i, acme, %[9]d, ts - INTERVAL 25 MINUTE, st, NULL, NULL, %[20]d, NULL, NULL, NULL, 3 * 64 + j
     FROM _demo_p WHERE NOT online
   UNION ALL
-  SELECT i, member_id, brand, 'queued', ts - INTERVAL 50 MINUTE, store, NULL, NULL, NULL, 'store', NULL,
-         json_object('party_size', 1 + floor(@uj{party} * 6)::INTEGER), 4 * 64 + j
+  SELECT i, acme, %[10]d, ts - INTERVAL 50 MINUTE, st, NULL, NULL, %[20]d, NULL, NULL,
+         1 + floor(@uj{party} * 6)::INTEGER, 4 * 64 + j
     FROM _demo_p WHERE NOT online AND @uj{book} < 0.2
   UNION ALL
-  SELECT i, member_id, brand, 'booked', ts - INTERVAL 2 DAY, store, NULL, NULL, NULL, 'store', NULL,
-         json_object('party_size', 1 + floor(@uj{party} * 6)::INTEGER), 5 * 64 + j
+  SELECT i, acme, %[11]d, ts - INTERVAL 2 DAY, st, NULL, NULL, %[20]d, NULL, NULL,
+         1 + floor(@uj{party} * 6)::INTEGER, 5 * 64 + j
     FROM _demo_p WHERE NOT online AND @uj{book} >= 0.2 AND @uj{book} < 0.3 AND off + 2 < signup_days
   UNION ALL
-  SELECT i, member_id, brand, 'purchased', ts, store, sku, category, amount,
-         CASE WHEN online THEN 'online' ELSE 'store' END, order_id, NULL, 6 * 64 + j
+  SELECT i, acme, %[12]d, ts, st, sk, amount, CASE WHEN online THEN %[19]d ELSE %[20]d END,
+         %[22]d, j + 1, NULL, 6 * 64 + j
     FROM _demo_p
   UNION ALL
-  SELECT i, member_id, brand, 'refunded', ts + INTERVAL 2 DAY, store, sku, category, amount,
-         CASE WHEN online THEN 'online' ELSE 'store' END, order_id, NULL, 7 * 64 + j
+  SELECT i, acme, %[13]d, ts + INTERVAL 2 DAY, st, sk, amount, CASE WHEN online THEN %[19]d ELSE %[20]d END,
+         %[22]d, j + 1, NULL, 7 * 64 + j
     FROM _demo_p WHERE off >= 3 AND @uj{refund} < 0.03
   UNION ALL
-  SELECT i, member_id, brand, 'browsed', ts, NULL, sku, category, NULL, 'online', NULL, NULL, 8 * 64 + b FROM br
+  SELECT i, acme, %[14]d, ts, NULL, sk, NULL, %[19]d, NULL, NULL, NULL, 8 * 64 + b FROM br
   UNION ALL
-  SELECT i, member_id, brand, 'carted', ts + INTERVAL 5 MINUTE, NULL, sku, category, NULL, 'online', NULL, NULL, 9 * 64 + b
+  SELECT i, acme, %[15]d, ts + INTERVAL 5 MINUTE, NULL, sk, NULL, %[19]d, NULL, NULL, NULL, 9 * 64 + b
     FROM br WHERE u_cart < 0.35
   UNION ALL
-  SELECT i, member_id, brand, 'favorited', ts + INTERVAL 7 MINUTE, NULL, sku, category, NULL, 'online', NULL, NULL, 10 * 64 + b
+  SELECT i, acme, %[16]d, ts + INTERVAL 7 MINUTE, NULL, sk, NULL, %[19]d, NULL, NULL, NULL, 10 * 64 + b
     FROM br WHERE u_fav < 0.15
   UNION ALL
-  SELECT i, member_id, brand, 'message_opened', ts, NULL, NULL, NULL, NULL, channel, NULL, props, 11 * 64 + b FROM ms
+  SELECT i, acme, %[17]d, ts, NULL, NULL, NULL, ch, NULL, NULL, pv, 11 * 64 + b FROM ms
   UNION ALL
-  SELECT i, member_id, brand, 'message_clicked', ts + INTERVAL 2 MINUTE, NULL, NULL, NULL, NULL, channel, NULL, props, 12 * 64 + b
+  SELECT i, acme, %[18]d, ts + INTERVAL 2 MINUTE, NULL, NULL, NULL, ch, NULL, NULL, pv, 12 * 64 + b
     FROM ms WHERE u_click < 0.3
   UNION ALL
   -- abandoned orders in the past: placed, never paid
-  SELECT i, member_id, brand, 'order_placed',
+  SELECT i, acme, %[7]d,
          {today} - to_days(2 + floor(@u{x_off} * (least(signup_days, 365) - 2))::INTEGER)
                  + to_seconds(36000 + floor(@u{x_tod} * 43200)::INTEGER),
-         NULL, %[6]s, NULL, round(%[7]s, 2)::DECIMAL(18,2), 'online', 'O' || (i + 1) || '-X', NULL, 13 * 64
-    FROM _demo_m WHERE brand = 'acme' AND signup_days >= 3 AND @u{x} < 0.05
+         NULL, %[25]s, round(%[26]s, 2)::DECIMAL(18,2), %[19]d, %[23]d, NULL, NULL, 13 * 64
+    FROM m WHERE acme AND signup_days >= 3 AND @u{x} < 0.05
   UNION ALL
   -- case 1: queued or booked at store A in the 24 hours before now
-  SELECT i, member_id, brand, CASE WHEN @u{a_type} < 0.5 THEN 'queued' ELSE 'booked' END,
+  SELECT i, acme, CASE WHEN @u{a_type} < 0.5 THEN %[10]d ELSE %[11]d END,
          {now} - to_seconds(1800 + floor(@u{a_t} * 75600)::INTEGER),
-         CASE WHEN brand = 'acme' THEN '%[8]s' ELSE '%[9]s' END, NULL, NULL, NULL, 'store', NULL,
-         json_object('party_size', 1 + floor(@u{a_party} * 6)::INTEGER), 14 * 64
-    FROM _demo_m WHERE persona = 'store_a'
+         CASE WHEN acme THEN 1 ELSE %[21]d + 1 END, NULL, NULL, %[20]d, NULL, NULL,
+         1 + floor(@u{a_party} * 6)::INTEGER, 14 * 64
+    FROM m WHERE persona = 'store_a'
   UNION ALL
   -- case 6: an order placed 2.5-20 hours before now and never paid
-  SELECT i, member_id, brand, 'order_placed', {now} - to_seconds(9000 + floor(@u{u_t} * 63000)::INTEGER),
-         NULL, %[6]s, NULL, round(%[7]s, 2)::DECIMAL(18,2), 'online', 'O' || (i + 1) || '-U', NULL, 15 * 64
-    FROM _demo_m WHERE persona = 'unpaid'
+  SELECT i, acme, %[7]d, {now} - to_seconds(9000 + floor(@u{u_t} * 63000)::INTEGER),
+         NULL, %[27]s, round(%[28]s, 2)::DECIMAL(18,2), %[19]d, %[24]d, NULL, NULL, 15 * 64
+    FROM m WHERE persona = 'unpaid'
   UNION ALL
   -- case 2: a visit to a 长沙 store in the last 85 days
-  SELECT i, member_id, brand, 'visited',
-         {today} - to_days(1 + floor(@u{v_off} * least(85, signup_days - 1))::INTEGER) + to_seconds(36000 + floor(@u{v_tod} * 43200)::INTEGER),
-         home_store, NULL, NULL, NULL, 'store', NULL, NULL, 16 * 64
-    FROM _demo_m WHERE persona = 'changsha'
+  SELECT i, acme, %[9]d,
+         {today} - to_days(1 + floor(@u{v_off} * least(85, signup_days - 1))::INTEGER)
+                 + to_seconds(36000 + floor(@u{v_tod} * 43200)::INTEGER),
+         home_st, NULL, NULL, %[20]d, NULL, NULL, NULL, 16 * 64
+    FROM m WHERE persona = 'changsha'
+), numbered AS (
+  -- seq: member order, then time order within the member, then a code
+  -- unique within the member (event kind * 64 + purchase/browse index): a
+  -- total order on the data alone, packed into one BIGINT sort key
+  -- (member-in-chunk: 17 bits, seconds since now-1500 days: 27 bits, code: 11).
+  SELECT %[1]d + row_number() OVER (ORDER BY
+           ((i - %[2]d) * 134217728 + date_diff('second', {now} - INTERVAL 1500 DAY, ts)) * 2048 + code) AS seq,
+         *
+  FROM ev
 )
--- seq: member order, then time order within the member, then a code
--- unique within the member (event kind * 64 + purchase/browse index): a
--- total order on the data alone, packed into one BIGINT sort key
--- (member-in-chunk: 17 bits, seconds since now-1500 days: 27 bits, code: 11).
-SELECT %[1]d + row_number() OVER (ORDER BY
-         ((i - %[10]d) * 134217728 + date_diff('second', {now} - INTERVAL 1500 DAY, ts)) * 2048 + code),
-       member_id, brand, type, ts, store, sku, category, amount, channel, order_id, props
-FROM ev`,
-		seq, browseSku, browseCat,
-		pick(channels(), "@ub{channel}"), pick(campaigns, "@ub{campaign}"),
-		unpaidSku, fmt.Sprintf(lognormal, "@n{unpaid_amt}"),
-		StoreA, stores(BrandBistro).primary[0], lo))
+SELECT seq,
+  'M' || lpad((i + 1)::VARCHAR, 8, '0') AS member_id,
+  CASE WHEN acme THEN 'acme' ELSE 'bistro' END AS brand,
+  %[29]s[t] AS type,
+  ts,
+  %[30]s[st] AS store,
+  %[31]s[sk] AS sku,
+  %[32]s[sk] AS category,
+  amount,
+  %[33]s[ch] AS channel,
+  CASE ok WHEN %[22]d THEN 'O' || (i + 1) || '-' || oj
+          WHEN %[23]d THEN 'O' || (i + 1) || '-X'
+          WHEN %[24]d THEN 'O' || (i + 1) || '-U' END AS order_id,
+  CASE WHEN t IN (%[10]d, %[11]d) THEN json_object('party_size', pv)
+       WHEN t IN (%[17]d, %[18]d) THEN json_object('campaign', %[34]s[pv]) END AS props
+FROM numbered`,
+		seq, lo, product("@ub{sku}"),
+		chMessage-1, len(channels()), len(campaigns),
+		tOrderPlaced, tPaid, tVisited, tQueued, tBooked, tPurchased, tRefunded, // 7-13
+		tBrowsed, tCarted, tFavorited, tMessageOpened, tMessageClicked, // 14-18
+		chOnline, chStore, storesPerBrand, // 19-21
+		oidPurchase, oidAbandoned, oidUnpaid, // 22-24
+		product("@u{x_sku}"), fmt.Sprintf(lognormal, "@n{x_amt}"), // 25-26
+		product("@u{unpaid_sku}"), fmt.Sprintf(lognormal, "@n{unpaid_amt}"), // 27-28
+		sqlList(eventTypes()), sqlList(storeList()), sqlList(skus(prods)), sqlList(categories(prods)), // 29-32
+		sqlList(eventChannels()), sqlList(campaigns))) // 33-34
 }

@@ -1,0 +1,77 @@
+// Package compiler turns a checked nudge program (lang/check.Info) into DuckDB
+// SQL: one set-based query per rule that returns the rule's candidate firings.
+// It owns SQL generation and quoting (one builder, one place where literals
+// become SQL) and nothing else: it does not open databases, apply policies or
+// write the outbox (runtime does), and it never evaluates rows in Go.
+//
+// # Entry points
+//
+// Compile translates every rule of a program (see Rule for the columns and
+// parameters of its query); CompileCondition translates one state condition
+// into an audience query for the REPL; Explain renders the queries for
+// `nudge explain`.
+//
+// # Query shapes
+//
+// A state rule reads members m of the brand. Per-member aggregates whose
+// filters only read the event (count, sum, avg, min, max, days since, and
+// windowed existence tests) are computed by one GROUP BY member_id per event
+// type (CTEs s0, s1, ...), with one column per aggregate and FILTER clauses
+// for what the columns do not share, LEFT JOINed to members. Aggregates whose
+// filters read the member, a segment or another aggregate, and every `before`
+// aggregate, are correlated subqueries, which DuckDB decorrelates into joins.
+//
+// A trigger rule first selects its candidate events (CTE cand): per trigger
+// atom the events of its type and simple filters that are due (due_at <=
+// $now: the event's ts, or A.ts + within for `A not followed by B`) and not
+// considered by an earlier run; several atoms are combined with UNION. The
+// rest of the condition is evaluated per candidate c joined to its member m:
+// a trigger atom is "c is an event this atom fires for" (its type, all its
+// filters and its due_at), `before` means e.ts < c.ts (strictly: events at
+// the same instant are not before), other windows stay relative to $now.
+// Only events of members present in members (for the brand) fire.
+//
+// Every read of members, events and member_tags filters brand =
+// $brand::VARCHAR.
+//
+// # Semantic decisions (SPEC §5 leaves these to the implementation)
+//
+//   - NULL: a condition is never NULL. Comparisons, between and in compile to
+//     COALESCE(<sql>, false), so a comparison with NULL is false and `not` of
+//     it is true (`not (days since last purchased > 90)` holds for a member
+//     who never purchased). Boolean fields and functions that are NULL count
+//     as false; and/or/not are then two-valued. In WHERE and FILTER
+//     conjunctions the COALESCE is dropped (NULL already rejects a row there)
+//     so DuckDB can push the predicate into its scans.
+//   - `x in (...)` and `x not in (...)` are both false when x is NULL.
+//   - Division by zero gives NULL (DuckDB would give infinity).
+//   - Durations: minutes, hours, days and weeks are fixed lengths (a day is
+//     24 hours, a week 7 days); months and years are calendar intervals, so
+//     `in last 1 month` at March 31 starts after February 29 (DuckDB clamps to
+//     the month's end). Limits (`limit ... every D`), which runtime compares
+//     as Go durations, count a month as 30 days and a year as 365 days, as
+//     caps do.
+//   - `days since last|first X` is floor((now - ts) / 24h) over the
+//     latest/earliest matching event with ts <= now, computed in
+//     microseconds; NULL when there is none.
+//   - count(...) of nothing is 0; sum/avg/min/max of nothing (or of only
+//     NULL values) are NULL; sum and avg skip NULL values.
+//   - `A not followed by B matching f`: a B whose f is NULL, or an A whose f
+//     is NULL, never matches (SQL equality), so such an A fires. B must come
+//     strictly after A (a B at the same instant does not count) and at most
+//     at A.ts + within (inclusive).
+//   - Event fields outside the events columns are read from props and member
+//     fields outside the members columns from attrs, with
+//     TRY_CAST(json_extract_string(...)): a malformed value reads as NULL
+//     instead of failing the rule.
+//   - Function calls expand the check.Function SQL template in one pass, so
+//     text inside an argument is never re-expanded.
+//
+// # Quoting
+//
+// Literals from rule text reach SQL only through quoteString (single quotes
+// doubled; control characters spliced in with chr(n) so a literal never
+// spans lines; NUL and invalid UTF-8 rejected with a diagnostic),
+// quoteIdent, numberSQL, dateSQL and intervalSQL, all in sql.go. Runtime
+// values (now, brand, watermarks) are always bound parameters.
+package compiler
