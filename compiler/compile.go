@@ -162,9 +162,10 @@ type ruleCompiler struct {
 
 	// Trigger atoms: index by node; candFilters records, for a rule with a
 	// single trigger atom, the filters its candidate CTE already applied.
-	atomIndex  map[ast.Expr]int
-	nAtoms     int
-	candPushed map[ast.Node]bool
+	atomIndex     map[ast.Expr]int
+	mixedTriggers bool // trigger atoms of several event types
+	nAtoms        int
+	candPushed    map[ast.Node]bool
 
 	inlining map[*ast.SegmentDecl]bool
 }
@@ -255,6 +256,7 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 		if len(types) == len(atoms) {
 			op = "\nUNION ALL\n"
 		}
+		rc.mixedTriggers = len(types) > 1
 		ctes = append(ctes, cte{
 			name:    "cand",
 			comment: "every candidate event once",

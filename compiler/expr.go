@@ -562,10 +562,11 @@ func (rc *ruleCompiler) values(cond ast.Expr, s *scope) valueSet {
 	var vs valueSet
 	seen := map[string]bool{}
 	add := func(lbl, sql string) {
-		if seen[lbl] || sql == "" {
+		if seen[lbl] || seen["\x00"+sql] || sql == "" {
 			return
 		}
 		seen[lbl] = true
+		seen["\x00"+sql] = true
 		col := "v" + strconv.Itoa(len(vs.values))
 		vs.values = append(vs.values, Value{Column: col, Label: lbl})
 		vs.cols = append(vs.cols, sql+" AS "+col)
@@ -611,7 +612,7 @@ func (rc *ruleCompiler) values(cond ast.Expr, s *scope) valueSet {
 				return false
 			case *ast.PrepFilter:
 				if ev != nil {
-					add(ev.evType.Name+"."+n.Field.Name, rc.value(n.Field, ev))
+					add(rc.candLabel(ev.evType)+"."+n.Field.Name, rc.value(n.Field, ev))
 				}
 				return false
 			case *ast.Ident:
@@ -627,7 +628,7 @@ func (rc *ruleCompiler) values(cond ast.Expr, s *scope) valueSet {
 					return false
 				}
 				if ev != nil {
-					add(ev.evType.Name+"."+n.Name, rc.value(n, ev))
+					add(rc.candLabel(ev.evType)+"."+n.Name, rc.value(n, ev))
 				}
 				return false
 			}
@@ -636,6 +637,15 @@ func (rc *ruleCompiler) values(cond ast.Expr, s *scope) valueSet {
 	}
 	visit(cond, nil)
 	return vs
+}
+
+// candLabel names the triggering event in value labels: its type, or
+// "event" when the rule's trigger atoms have different types.
+func (rc *ruleCompiler) candLabel(et *check.EventType) string {
+	if rc.mixedTriggers {
+		return "event"
+	}
+	return et.Name
 }
 
 func scopeOr(a, b *scope) *scope {

@@ -4,13 +4,67 @@
 // (limits, dedupe, holdout, consent, stop-after, caps, quiet hours), writing
 // the outbox, and dispatching sends to sinks.
 //
+// Entry points: Open, (*DB).Import, (*DB).Run, (*DB).Watch, (*DB).Dispatch,
+// ParseSink.
+//
+// # Ticks
+//
 // A tick is one transaction. Rules are evaluated set-based: each rule's query
 // (compiler.Rule.SQL) feeds an INSERT ... SELECT into a per-tick candidate
 // table, and every policy is a SQL statement over that table; Go never loops
-// over members. Dispatch runs after the commit and is at-least-once: every
-// send carries an idempotency key so a receiver can make it exactly-once.
+// over members. The steps, each timed in RunResult.Timings:
+//
+//  1. evaluate: run every rule query with $now, $brand and the rule's
+//     watermarks (first run: wm_seq = MaxInt64, wm_now = now - lookback).
+//  2. limits and dedupe: a firing is (rule, member, dedupe key); the key is
+//     the trigger event's seq, or the run's now for state rules. Keys already
+//     in the outbox are dropped; limits read rule_members (the latest firing
+//     and the latest effective firing per rule and member); a limited rule
+//     fires once per member per tick (the earliest candidate).
+//  3. policies, in SPEC order, for sends: held_out (md5 of rule and member,
+//     mod 10000, below P*100), no_consent (members.consent_<channel> not
+//     true; an unknown channel has no consent column and so no consent),
+//     gave_up (N earlier sends of the rule to the member with no event of
+//     the member in the 7 days after each, counted once the 7 days passed),
+//     capped, then scheduled (quiet hours) or pending. tag/untag are applied,
+//     notify is pending.
+//  4. caps: the member's sends on the channel (all channels for `cap all`)
+//     with status pending, scheduled or sent and fired_at in (now - D, now]
+//     count; new sends compete in the order priority desc, rule name, due
+//     time, action; a capped send does not count against later ones. The
+//     greedy verdict is computed by a set-based fixed point (see applyCaps).
+//  5. repeated refusals: a firing whose sends were all capped or no_consent
+//     is not effective and does not use up the rule's limit, so a state rule
+//     tries again every tick. A refusal right after a refusal of the same
+//     state rule and member is not recorded again (RuleSummary.Repeats
+//     counts them); otherwise every tick would add a row per refused member.
+//  6. write: outbox rows (one per action; UNIQUE (rule, member_id,
+//     dedupe_key, action_index), inserts ignore conflicts), rule_members,
+//     member_tags (untag wins over tag of the same tag in one tick),
+//     rule_state watermarks (max seq seen, max now), and the runs row.
+//
+// Dry runs do all of this and roll the transaction back.
+//
+// # Firing and idempotency keys
+//
+// firing_id is "f" + the first 16 hex digits of md5(rule, member, dedupe
+// key): stable across reruns and machines. A send's idempotency key is
+// firing_id + "-" + action index.
+//
+// # Dispatch
+//
+// After the commit, pending sends, scheduled sends whose time has come and
+// failed sends with fewer than MaxAttempts attempts are handed to the sinks:
+// sends to every unnamed sink, `notify "x"` to the sink named x
+// (`x=webhook:URL`). A row moves to sent when every sink it went to took it,
+// else to failed; attempts are counted. Rows no sink can take stay as they
+// are. Dispatch is bounded by a time budget; what it did not try stays for
+// the next tick. Delivery is at-least-once.
+//
+// # Times
 //
 // Times are naive wall-clock times in the data's zone (SPEC §5). The package
 // represents them as time.Time values in UTC whose wall clock is the naive
-// time; Run normalises RunOptions.Now the same way.
+// time; Run normalises RunOptions.Now the same way, and JSON shows them
+// without a zone.
 package runtime

@@ -38,11 +38,13 @@ type column struct{ name, typ string }
 
 // stagedFile is one input file loaded into a temporary table, validated.
 type stagedFile struct {
-	path   string
-	table  string            // temp table name
-	rows   int64             // data rows
-	mapped map[string]string // target column -> staged column
-	extras []string          // staged columns that go into the JSON column
+	path    string
+	table   string            // temp table name
+	rows    int64             // data rows
+	kind    string            // csv, parquet, json, jsonl
+	mapped  map[string]string // target column -> staged column
+	extras  []string          // staged columns that go into the JSON column
+	srcType map[string]string // staged column -> its type
 }
 
 // Import loads CSV, Parquet or JSON/JSONL files (chosen by extension; .gz and
@@ -114,7 +116,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 			q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s ORDER BY rowid`,
 				strings.Join(cols, ", "), next, strings.Join(exprs, ", "), s.table)
 			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return res, fmt.Errorf("%s: %w", s.path, err)
+				return res, insertError(ctx, conn, tx, s, spec, target, err)
 			}
 			next += s.rows
 		}
@@ -151,7 +153,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 				quoteIdents(cols), strings.Join(exprs, ", "), s.table, quoteIdent(s.mapped[spec.key]), conflict)
 			r, err := tx.ExecContext(ctx, q)
 			if err != nil {
-				return res, fmt.Errorf("%s: %w", s.path, err)
+				return res, insertError(ctx, conn, tx, s, spec, target, err)
 			}
 			distinct, _ = r.RowsAffected()
 			var after int64
@@ -166,6 +168,19 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 		return res, fmt.Errorf("import: commit: %w", err)
 	}
 	return res, nil
+}
+
+// insertError explains a failed insert of a staged file: it rolls the
+// transaction back and names the first bad row, or wraps err when no row is
+// at fault.
+func insertError(ctx context.Context, conn *sql.Conn, tx *sql.Tx, s *stagedFile, spec importSpec, target []column, err error) error {
+	if rerr := rollback(tx); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if derr := diagnose(ctx, conn, s, spec, target); derr != nil {
+		return derr
+	}
+	return fmt.Errorf("%s: %w", s.path, cleanDuckError(err))
 }
 
 // queryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
@@ -219,9 +234,10 @@ func fileKind(path string) (string, error) {
 	return "", fmt.Errorf("%s: unknown file type %q: use .csv, .parquet, .json or .jsonl", path, filepath.Ext(base))
 }
 
-// stage loads one file into a temp table and validates every row against the
-// target table: required values present, every value castable to its column's
-// type. The first bad row (lowest row number, then column order) is reported.
+// stage loads one file into a temp table (in file order, so rowid is the
+// 0-based data row) and maps its columns to the target table's. Rows are
+// not checked here: the insert converts them, and only when it fails does
+// diagnose look for the bad row, so a good file is converted once.
 func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []column) error {
 	kind, err := fileKind(s.path)
 	if err != nil {
@@ -278,13 +294,22 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 			return fmt.Errorf("%s: missing required column %q", s.path, r)
 		}
 	}
+	s.kind = kind
+	s.srcType = map[string]string{}
+	for _, c := range cols {
+		s.srcType[c.name] = c.typ
+	}
+	return nil
+}
+
+// diagnose finds the first bad row of a staged file (lowest row number, then
+// column order): a required value missing or a value that does not convert
+// to its column's type. It returns nil when every row is fine.
+func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []column) error {
 	if s.rows == 0 {
 		return nil
 	}
-	srcType := map[string]string{}
-	for _, c := range cols {
-		srcType[c.name] = c.typ
-	}
+	srcType := s.srcType
 
 	// One pass: for every check, the first failing row.
 	type check struct {
@@ -335,7 +360,7 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	c := checks[bad]
 	row := first[bad].Int64
 	where := fmt.Sprintf("row %d", row+1)
-	if kind == "csv" {
+	if s.kind == "csv" {
 		where = fmt.Sprintf("row %d (line %d)", row+1, row+2)
 	}
 	if c.required {

@@ -134,8 +134,10 @@ type StepTiming struct {
 // Run performs one tick of SPEC §5: it evaluates every rule of prog at
 // opts.Now, applies limits, dedupe and the policies, writes the outbox, tags,
 // watermarks and the run log in one transaction, and then dispatches due
-// sends to opts.Sinks. A failed dispatch does not fail the tick: it is
-// reported in RunResult.Dispatch and retried at later ticks.
+// sends to opts.Sinks. Failed deliveries do not fail the tick: they are
+// counted in RunResult.Dispatch and retried at later ticks. An error
+// returned after the commit (dispatch bookkeeping, reading the decisions)
+// comes with the partial RunResult of the committed tick.
 func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) (*RunResult, error) {
 	now := opts.Now
 	if now.IsZero() {
@@ -164,7 +166,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 		return nil, err
 	}
 	defer rollback(tx)
-	t := &tick{tx: tx, prog: prog, brand: brand, now: now, lookback: opts.Lookback, dry: opts.DryRun}
+	t := &tick{tx: tx, prog: prog, brand: brand, now: now, lookback: opts.Lookback}
 	if err := t.run(ctx); err != nil {
 		return nil, err
 	}
@@ -278,7 +280,6 @@ type tick struct {
 	brand    string
 	now      time.Time
 	lookback time.Duration
-	dry      bool
 	runID    int64
 
 	candidates []int64 // per rule
@@ -487,6 +488,10 @@ func (t *tick) evaluate(ctx context.Context) error {
 // outbox, allowed by the rule's limit; a limited rule fires at most once per
 // member per tick (its earliest candidate).
 func (t *tick) fire(ctx context.Context) error {
+	var minSeq int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0) FROM _nudge_cand`).Scan(&minSeq); err != nil {
+		return err
+	}
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_fire AS
 WITH c AS (
@@ -496,8 +501,15 @@ WITH c AS (
     WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)
 ), fresh AS (
     SELECT * FROM c
+    -- Dedupe, in two anti-joins whose outbox side prunes by zone maps: a
+    -- state firing's key is the run's now (= its fired_at), a trigger
+    -- firing's key its event's seq (>= the least candidate seq).
     WHERE NOT EXISTS (SELECT 1 FROM outbox o
-                      WHERE o.rule = c.name AND o.member_id = c.member_id AND o.dedupe_key = c.dedupe_key)
+                      WHERE o.fired_at = $now::TIMESTAMP
+                        AND o.rule = c.name AND o.member_id = c.member_id AND o.dedupe_key = c.dedupe_key)
+      AND NOT EXISTS (SELECT 1 FROM outbox o
+                      WHERE o.trigger_seq >= $minseq::BIGINT
+                        AND o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq)
       AND NOT (c.has_limit AND EXISTS (
             SELECT 1 FROM rule_members rm
             WHERE rm.rule = c.name AND rm.member_id = c.member_id AND rm.last_effective_at IS NOT NULL
@@ -507,7 +519,7 @@ WITH c AS (
 SELECT ri, name, member_id, trigger_seq, due_at, vals, dedupe_key,
        'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
 FROM fresh
-QUALIFY NOT has_limit OR row_number() OVER (PARTITION BY ri, member_id ORDER BY due_at, trigger_seq) = 1`, t.params()...)
+QUALIFY NOT has_limit OR row_number() OVER (PARTITION BY ri, member_id ORDER BY due_at, trigger_seq) = 1`, t.params(sql.Named("minseq", minSeq))...)
 	return err
 }
 
@@ -524,22 +536,17 @@ func (t *tick) policies(ctx context.Context) error {
 		}
 		consent = "CASE a.channel " + strings.Join(whens, " ") + " END"
 	}
+	// Unanswered sends are only counted when some rule stops after them.
+	unanswered := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n WHERE false`
+	for _, r := range t.prog.Rules {
+		if r.StopAfter > 0 {
+			unanswered = unansweredSQL
+			break
+		}
+	}
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
-WITH unanswered AS (
-    SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
-    FROM _nudge_fire f
-    JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
-    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send'
-                 AND o.status IN ('pending', 'scheduled', 'sent')
-                 AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= $now::TIMESTAMP
-    WHERE NOT EXISTS (
-        SELECT 1 FROM events e
-        WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
-          AND e.ts > coalesce(o.scheduled_at, o.fired_at)
-          AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT))
-    GROUP BY f.ri, f.member_id
-)
+WITH unanswered AS (%s)
 SELECT row_number() OVER () AS id,
        f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id,
        a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
@@ -560,10 +567,27 @@ FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
 LEFT JOIN members m ON m.member_id = f.member_id
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, consent, consent)
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent)
 	_, err := t.exec(ctx, q, t.params(sql.Named("resp", responseWindow.Microseconds()))...)
 	return err
 }
+
+// unansweredSQL counts, per firing's rule and member, the earlier sends of
+// the rule to the member that got no response: no event of the member in
+// the responseWindow after the send (counted once the window has passed).
+const unansweredSQL = `
+    SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
+    FROM _nudge_fire f
+    JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
+    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send'
+                 AND o.status IN ('pending', 'scheduled', 'sent')
+                 AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= $now::TIMESTAMP
+    WHERE NOT EXISTS (
+        SELECT 1 FROM events e
+        WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
+          AND e.ts > coalesce(o.scheduled_at, o.fired_at)
+          AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT))
+    GROUP BY f.ri, f.member_id`
 
 // applyCaps marks open sends that would exceed a cap as capped. Sends of a
 // member compete in a fixed order (priority desc, rule name, due time,

@@ -92,3 +92,14 @@ CREATE OR REPLACE MACRO nudge_spend_ranks(b, t, d) AS TABLE
 -- nudge_spend_percentile(mid, b, t, d): the member's spend percentile.
 CREATE OR REPLACE MACRO nudge_spend_percentile(mid, b, t, d) AS
     (SELECT s.pct FROM nudge_spend_ranks(b, t, d) s WHERE s.member_id = mid);
+
+-- nudge_hours_since(x, t): whole hours from x to t, rounded down; NULL when
+-- x is NULL.
+CREATE OR REPLACE MACRO nudge_hours_since(x, t) AS
+    CAST(floor(date_diff('microsecond', CAST(x AS TIMESTAMP), CAST(t AS TIMESTAMP)) / 3600000000.0) AS BIGINT);
+
+-- nudge_age(bd, t): completed years of life at t's date; NULL when bd is
+-- NULL. A Feb 29 birthday completes a year on Mar 1 in common years.
+CREATE OR REPLACE MACRO nudge_age(bd, t) AS
+    year(CAST(t AS DATE)) - year(bd)
+      - CASE WHEN month(CAST(t AS DATE)) * 100 + day(CAST(t AS DATE)) < month(bd) * 100 + day(bd) THEN 1 ELSE 0 END;

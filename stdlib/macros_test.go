@@ -75,6 +75,60 @@ func TestDaysSince(t *testing.T) {
 	}
 }
 
+func TestHoursSince(t *testing.T) {
+	db := openDB(t)
+	cases := []struct {
+		x    string
+		want sql.NullInt64
+	}{
+		{"TIMESTAMP '2024-06-30 10:00:01'", sql.NullInt64{Int64: 1, Valid: true}},
+		{"TIMESTAMP '2024-06-30 10:00:00'", sql.NullInt64{Int64: 2, Valid: true}},
+		{"DATE '2024-06-29'", sql.NullInt64{Int64: 36, Valid: true}},
+		{"TIMESTAMP '2024-06-30 12:30:00'", sql.NullInt64{Int64: -1, Valid: true}},
+		{"CAST(NULL AS TIMESTAMP)", sql.NullInt64{}},
+	}
+	for _, c := range cases {
+		var got sql.NullInt64
+		if err := db.QueryRow("SELECT nudge_hours_since("+c.x+", $now::TIMESTAMP)", sql.Named("now", ts("2024-06-30 12:00"))).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("nudge_hours_since(%s) = %v, want %v", c.x, got, c.want)
+		}
+	}
+}
+
+func TestAge(t *testing.T) {
+	db := openDB(t)
+	cases := []struct {
+		name, now, birthday string
+		want                sql.NullInt64
+	}{
+		{"birthday today", "2024-06-30 12:00", "1990-06-30", sql.NullInt64{Int64: 34, Valid: true}},
+		{"birthday tomorrow", "2024-06-30 12:00", "1990-07-01", sql.NullInt64{Int64: 33, Valid: true}},
+		{"birthday yesterday", "2024-06-30 12:00", "1990-06-29", sql.NullInt64{Int64: 34, Valid: true}},
+		{"feb 29 on feb 28 of a common year", "2023-02-28 12:00", "2000-02-29", sql.NullInt64{Int64: 22, Valid: true}},
+		{"feb 29 on mar 1 of a common year", "2023-03-01 12:00", "2000-02-29", sql.NullInt64{Int64: 23, Valid: true}},
+		{"feb 29 on feb 29", "2024-02-29 12:00", "2000-02-29", sql.NullInt64{Int64: 24, Valid: true}},
+		{"unknown", "2024-06-30 12:00", "", sql.NullInt64{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bd := "CAST(NULL AS DATE)"
+			if c.birthday != "" {
+				bd = "DATE '" + c.birthday + "'"
+			}
+			var got sql.NullInt64
+			if err := db.QueryRow("SELECT nudge_age("+bd+", $now::TIMESTAMP)", sql.Named("now", ts(c.now))).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("nudge_age(%s) at %s = %v, want %v", c.birthday, c.now, got, c.want)
+			}
+		})
+	}
+}
+
 func TestBirthdayIn(t *testing.T) {
 	db := openDB(t)
 	cases := []struct {
@@ -249,10 +303,21 @@ func TestFunctionTemplates(t *testing.T) {
 		{"birthday_in", []string{"INTERVAL '2 days'"}, "true"},
 		{"birthday_in", []string{"INTERVAL '1 day'"}, "false"},
 		{"days_since", []string{"m.signup_at"}, "20"},
+		{"hours_since", []string{"m.signup_at"}, "480"},
+		{"age", nil, "33"},
 		{"rfm_r", nil, "5"},
 		{"rfm_f", nil, "5"},
 		{"rfm_m", nil, "5"},
 		{"spend_percentile", []string{"INTERVAL '365 days'"}, "100"},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.fn] = true
+	}
+	for name := range fns {
+		if !covered[name] {
+			t.Errorf("function %s has no template test", name)
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.fn+"("+strings.Join(c.args, ",")+")", func(t *testing.T) {

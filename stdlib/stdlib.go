@@ -100,6 +100,16 @@ func Functions() map[string]*check.Function {
 			Doc: "days_since(t): whole days (rounded down) from the date or timestamp t to now; null when t is null.",
 		},
 		{
+			Name: "hours_since", Params: []check.Type{check.Timestamp}, Result: check.Number,
+			SQL: "nudge_hours_since({0}, {now})",
+			Doc: "hours_since(t): whole hours (rounded down) from the date or timestamp t to now; null when t is null.",
+		},
+		{
+			Name: "age", Result: check.Number,
+			SQL: "nudge_age({member}.birthday, {now})",
+			Doc: "age(): the member's age in completed years; null when the birthday is unknown.",
+		},
+		{
 			Name: "rfm_r", Result: check.Number,
 			SQL: "nudge_rfm_r({member}.member_id, {brand}, {now})",
 			Doc: "rfm_r(): recency score 1-5 (5: bought most recently) among the brand's members.",

@@ -88,7 +88,7 @@ func TestCRMDeclares(t *testing.T) {
 
 func TestEnv(t *testing.T) {
 	env := stdlib.Env()
-	for _, fn := range []string{"birthday_in", "days_since", "rfm_r", "rfm_f", "rfm_m", "spend_percentile"} {
+	for _, fn := range []string{"birthday_in", "days_since", "hours_since", "age", "rfm_r", "rfm_f", "rfm_m", "spend_percentile"} {
 		f := env.Functions[fn]
 		if f == nil {
 			t.Errorf("function %s missing", fn)

@@ -120,6 +120,37 @@ func Inspect(n Node, f func(Node) bool) {
 		visit(n.N)
 	case *Window:
 		visit(n.Dur)
+	case *TestDecl:
+		visit(n.Name)
+		for _, st := range n.Steps {
+			visit(st)
+		}
+	case *NowStep:
+		visit(n.At)
+	case *MemberStep:
+		visit(n.ID)
+		for _, fv := range n.Fields {
+			visit(fv)
+		}
+	case *EventStep:
+		visit(n.Member)
+		visit(n.Event)
+		visit(n.At)
+		visit(n.Ago)
+		for _, fv := range n.Fields {
+			visit(fv)
+		}
+	case *FieldValue:
+		visit(n.Name)
+		visit(n.Value)
+	case *TickStep:
+		visit(n.At)
+		visit(n.Later)
+	case *ExpectStep:
+		visit(n.Rule)
+		visit(n.Member)
+		visit(n.Status)
+		visit(n.Tag)
 	}
 }
 
@@ -141,6 +172,8 @@ func isNilNode(n Node) bool {
 	case *Window:
 		return n == nil
 	case *EventRef:
+		return n == nil
+	case *DateLit:
 		return n == nil
 	}
 	return false

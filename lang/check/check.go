@@ -72,13 +72,11 @@ type checker struct {
 	// user's duplicate is the one reported.
 	all []*ast.File
 
-	imported   map[string]bool
-	channels   map[string]bool
-	fileOf     map[ast.Decl]*ast.File
-	ruleDecl   map[string]*ast.RuleDecl
-	segState   map[*ast.SegmentDecl]int // 0 new, 1 checking, 2 done
-	segStack   []*ast.SegmentDecl
-	segTrigged map[*ast.SegmentDecl]bool // segments whose trigger analysis ran
+	imported map[string]bool
+	channels map[string]bool
+	ruleDecl map[string]*ast.RuleDecl
+	segState map[*ast.SegmentDecl]int // 0 new, 1 checking, 2 done
+	segStack []*ast.SegmentDecl
 }
 
 func newChecker(files []*ast.File, env *Env) *checker {
@@ -99,12 +97,10 @@ func newChecker(files []*ast.File, env *Env) *checker {
 			Types:    make(map[ast.Expr]Type, size),
 			Refs:     make(map[*ast.Ident]*Ref, size/3),
 		},
-		imported:   map[string]bool{},
-		channels:   map[string]bool{},
-		fileOf:     map[ast.Decl]*ast.File{},
-		ruleDecl:   map[string]*ast.RuleDecl{},
-		segState:   map[*ast.SegmentDecl]int{},
-		segTrigged: map[*ast.SegmentDecl]bool{},
+		imported: map[string]bool{},
+		channels: map[string]bool{},
+		ruleDecl: map[string]*ast.RuleDecl{},
+		segState: map[*ast.SegmentDecl]int{},
 	}
 	for _, f := range files {
 		if f != nil {
@@ -186,13 +182,6 @@ func (c *checker) resolveImports() {
 		c.importsOf(f)
 	}
 	c.all = append(append([]*ast.File(nil), c.modules...), c.files...)
-	for _, f := range c.all {
-		for _, d := range f.Decls {
-			if d != nil {
-				c.fileOf[d] = f
-			}
-		}
-	}
 }
 
 func (c *checker) importsOf(f *ast.File) {

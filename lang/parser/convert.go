@@ -149,6 +149,8 @@ func (c *converter) decl(d *pDecl) ast.Decl {
 	case d.Member != nil:
 		m := d.Member
 		return &ast.MemberDecl{Span: c.sp(m.Pos, m.EndPos), Fields: c.fields(m.Fields)}
+	case d.Test != nil:
+		return c.test(d.Test)
 	}
 	return &ast.BadDecl{Span: c.sp(d.Pos, d.EndPos)}
 }

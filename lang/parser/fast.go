@@ -169,6 +169,8 @@ func (p *fastParser) decl() ast.Decl {
 		return d
 	case p.is("rule"):
 		return p.rule()
+	case p.is("test"):
+		return p.test()
 	case p.is("cap"):
 		p.next()
 		d := &ast.CapDecl{}

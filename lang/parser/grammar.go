@@ -57,6 +57,7 @@ type pDecl struct {
 	Quiet   *pQuiet   `parser:"| @@"`
 	Event   *pEvent   `parser:"| @@"`
 	Member  *pMember  `parser:"| @@"`
+	Test    *pTest    `parser:"| @@"`
 }
 
 type pBrand struct {

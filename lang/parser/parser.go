@@ -55,6 +55,7 @@ var (
 	quietParser   = participle.MustBuild[pQuiet](parserOptions...)
 	eventParser   = participle.MustBuild[pEvent](parserOptions...)
 	memberParser  = participle.MustBuild[pMember](parserOptions...)
+	testParser    = participle.MustBuild[pTest](parserOptions...)
 	condParser    = participle.MustBuild[pOr](parserOptions...)
 )
 
@@ -78,6 +79,8 @@ func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
 		d.Quiet, err = quietParser.ParseFromLexer(lex)
 	case "event":
 		d.Event, err = eventParser.ParseFromLexer(lex)
+	case "test":
+		d.Test, err = testParser.ParseFromLexer(lex)
 	default:
 		d.Member, err = memberParser.ParseFromLexer(lex)
 	}
@@ -180,7 +183,7 @@ func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
 			"unexpected %s; expected a declaration (rule, segment, event, member, cap, quiet hours, brand or import)", describe(first, "input"))
 		return bad
 	}
-	if reserved[first.text] {
+	if reserved[first.text] && first.text != "test" {
 		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
 			"%q is reserved for a future version of nudge", first.text)
 		return bad

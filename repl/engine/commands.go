@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func Commands() []Command {
 		{Name: "sql", Help: "the SQL of the last condition, segment or rule"},
 		{Name: "run", Help: "dry-run the loaded and session rules at now: the decisions, nothing written"},
 		{Name: "now", Args: "[TIMESTAMP|clock]", Help: "show or set the evaluation instant (2024-11-11 12:00); `clock` follows the wall clock"},
+		{Name: "lookback", Args: "[N minutes|hours|days]", Help: "show or set how far back a trigger condition looks for events (default 24 hours)"},
 		{Name: "load", Args: "FILE|DIR...", Help: "load rule files into the session"},
 		{Name: "reset", Help: "forget the segments and rules typed in this session"},
 		{Name: "quit", Help: "leave (also Ctrl+D)", Alias: []string{"q", "exit"}},
@@ -98,6 +100,8 @@ func (e *Engine) command(ctx context.Context, input string) (*Result, error) {
 		return &Result{Kind: Text, Text: e.schemaText()}, nil
 	case "now":
 		return e.setNow(arg)
+	case "lookback":
+		return e.setLookback(arg)
 	case "load":
 		return e.Load(ctx, strings.Fields(arg)...)
 	case "reset":
@@ -194,6 +198,45 @@ func (e *Engine) setNow(arg string) (*Result, error) {
 	}
 	e.now = &t
 	return &Result{Kind: Text, Text: "now is " + t.Format("2006-01-02 15:04:05")}, nil
+}
+
+// setLookback handles `:lookback [N unit]`.
+func (e *Engine) setLookback(arg string) (*Result, error) {
+	if arg == "" {
+		return &Result{Kind: Text, Text: "trigger conditions look " + formatLookback(e.lookback) + " back"}, nil
+	}
+	d, err := ParseDuration(arg)
+	if err != nil {
+		return &Result{Kind: Text, Text: ":lookback: " + err.Error()}, nil
+	}
+	e.lookback = d
+	return &Result{Kind: Text, Text: "trigger conditions look " + formatLookback(d) + " back"}, nil
+}
+
+// ParseDuration reads a REPL duration: "N unit" with unit minute(s),
+// hour(s), day(s) or week(s), or the short forms 90m, 24h, 7d, 2w.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	num := strings.TrimRightFunc(s, func(r rune) bool { return !(r >= '0' && r <= '9') })
+	unit := strings.TrimSpace(s[len(num):])
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("cannot read %q as a duration; use for example 24 hours, 7 days or 90m", s)
+	}
+	var u time.Duration
+	switch unit {
+	case "m", "min", "minute", "minutes":
+		u = time.Minute
+	case "h", "hour", "hours":
+		u = time.Hour
+	case "d", "day", "days":
+		u = 24 * time.Hour
+	case "w", "week", "weeks":
+		u = 7 * 24 * time.Hour
+	default:
+		return 0, fmt.Errorf("cannot read %q as a duration; use for example 24 hours, 7 days or 90m", s)
+	}
+	return time.Duration(n) * u, nil
 }
 
 // Load reads rule files and directories into the session (`:load`, and the

@@ -60,6 +60,9 @@ type Options struct {
 	Env *check.Env
 	// Clock returns the wall-clock time; nil means time.Now. Tests pin it.
 	Clock func() time.Time
+	// Lookback is how far before now a trigger condition looks for events
+	// (as on a rule's first run); 0 means runtime.DefaultLookback.
+	Lookback time.Duration
 }
 
 // Engine is one REPL session over one database: the loaded rule files, the
@@ -71,13 +74,14 @@ type Engine struct {
 	opts Options
 	env  *check.Env
 
-	mu      sync.Mutex // guards the session state below during Eval
-	files   []lang.Source
-	session []sessionDecl
-	nextID  int
-	now     *time.Time // :now override
-	lastSQL string
-	prog    *lang.Program // loaded files + session, last good state
+	mu       sync.Mutex // guards the session state below during Eval
+	files    []lang.Source
+	session  []sessionDecl
+	nextID   int
+	now      *time.Time // :now override
+	lookback time.Duration
+	lastSQL  string
+	prog     *lang.Program // loaded files + session, last good state
 
 	vmu   sync.Mutex // guards vocab and status, read by Complete/Status
 	vocab vocabulary
@@ -105,7 +109,10 @@ func New(db *runtime.DB, opts Options) *Engine {
 	if env == nil {
 		env = stdlib.Env()
 	}
-	e := &Engine{db: db, opts: opts, env: env}
+	if opts.Lookback <= 0 {
+		opts.Lookback = runtime.DefaultLookback
+	}
+	e := &Engine{db: db, opts: opts, env: env, lookback: opts.Lookback}
 	if opts.Now != nil {
 		t := *opts.Now
 		e.now = &t
@@ -267,15 +274,24 @@ func (e *Engine) condition(ctx context.Context, input string) (*Result, error) {
 	return res, err
 }
 
-// compileCondition checks x as the condition of a synthetic state rule added
-// to the session's program, then compiles it. It returns the audience, the
-// warnings and the errors about the input.
+// cond is a compiled condition: its query, and whether it is a trigger
+// (a windowless event), whose query returns triggering events rather than
+// members.
+type cond struct {
+	*compiler.Audience
+	trigger bool
+}
+
+// compileCondition checks x as the condition of a synthetic rule added to the
+// session's program, then compiles it. It returns the query, the warnings
+// and the errors about the input.
 //
 // A rule rather than compiler.CompileCondition: the checker's trigger
-// analysis (SPEC §5) then decides whether the condition has an audience, and
-// the query is the very one `nudge run` would use for a state rule, which
-// returns every member for whom the condition holds at $now.
-func (e *Engine) compileCondition(x ast.Expr) (*compiler.Audience, diag.List, diag.List) {
+// analysis (SPEC §5) then says whether the condition is a state condition,
+// whose query returns every member for whom it holds at $now, or a trigger,
+// whose query returns the events that fire it since a watermark; either way
+// the query is the very one `nudge run` would use.
+func (e *Engine) compileCondition(x ast.Expr) (*cond, diag.List, diag.List) {
 	span := ast.Span{Span: x.Pos()}
 	decl := &ast.RuleDecl{
 		Span:    span,
@@ -300,15 +316,6 @@ func (e *Engine) compileCondition(x ast.Expr) (*compiler.Audience, diag.List, di
 		cdiags.Errorf(x.Pos(), "repl", "internal error: the condition was not checked")
 		return nil, nil, cdiags
 	}
-	if rule.Trigger {
-		for _, t := range rule.TriggerAtoms {
-			cdiags.Errorf(t.Pos(), "trigger", "this is a trigger (a windowless event): it fires per event and has no audience at one instant; add a window such as `in last 7 days` or `ever`")
-		}
-		if len(rule.TriggerAtoms) == 0 {
-			cdiags.Errorf(x.Pos(), "trigger", "this condition is a trigger: add a window such as `in last 7 days` or `ever`")
-		}
-		return nil, nil, cdiags
-	}
 	only := *info
 	only.Rules = []*check.Rule{rule}
 	prog, comp := compiler.Compile(&only)
@@ -320,7 +327,7 @@ func (e *Engine) compileCondition(x ast.Expr) (*compiler.Audience, diag.List, di
 		return nil, nil, append(cdiags, comp...)
 	}
 	r := prog.Rules[0]
-	return &compiler.Audience{SQL: r.SQL, Values: r.Values}, append(cdiags, comp...), nil
+	return &cond{Audience: &compiler.Audience{SQL: r.SQL, Values: r.Values}, trigger: r.Trigger}, append(cdiags, comp...), nil
 }
 
 // declare adds a declaration input (segment, rule, event, ...) to the session,

@@ -108,6 +108,42 @@ func TestAudience(t *testing.T) {
 	}
 }
 
+func TestTriggerPreview(t *testing.T) {
+	e := newTestEngine(t)
+	res := eval(t, e, `queued at store "A" or visited at store "A"`)
+	if res.Kind != Audience || !res.Trigger || res.Columns[2] != "event at" {
+		t.Fatalf("kind %s trigger %v: %s", res.Kind, res.Trigger, res.Text)
+	}
+	// Both the visit at 18:00 the day before and the queue at 11:30 are
+	// within the default 24 hours; oldest first. (The value columns after
+	// these three are the compiler's to label.)
+	if got := rowsText(res, 3); got != "m3|Bob|2024-11-10 18:00:00;m3|Bob|2024-11-11 11:30:00" {
+		t.Errorf("rows %s, columns %q", got, res.Columns)
+	}
+	if got, want := res.Summary(), "2 triggering events in the 24 hours before 2024-11-11 12:00:00 (a trigger fires once per event)"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if res := eval(t, e, ":lookback 1h"); res.Text != "trigger conditions look 1 hour back" {
+		t.Errorf(":lookback: %q", res.Text)
+	}
+	res = eval(t, e, `queued at store "A" or visited at store "A"`)
+	if got := rowsText(res, 3); got != "m3|Bob|2024-11-11 11:30:00" {
+		t.Errorf("1h lookback rows %s", got)
+	}
+	if res := eval(t, e, ":lookback soon"); !strings.Contains(res.Text, `cannot read "soon" as a duration`) {
+		t.Errorf("bad lookback: %q", res.Text)
+	}
+}
+
+// rowsText joins the first n cells of every row.
+func rowsText(r *Result, n int) string {
+	var rows []string
+	for _, row := range r.Rows {
+		rows = append(rows, strings.Join(row[:min(n, len(row))], "|"))
+	}
+	return strings.Join(rows, ";")
+}
+
 func TestAudiencePaging(t *testing.T) {
 	ctx := context.Background()
 	db, err := runtime.Open(ctx, "")
@@ -146,7 +182,6 @@ func TestDiagnostics(t *testing.T) {
 			`<input>:1:24: error: unknown event type "purchsed"`,
 			"member.city = \"长沙\" and purchsed ever\n" + strings.Repeat(" ", 25) + "^^^^^^^^\n"}},
 		{"syntax", "purchased in last", []string{"<input>:1:"}},
-		{"trigger has no audience", `queued at store "A"`, []string{"trigger", "^^^"}},
 		{"bad segment", "segment x = purchsed ever", []string{`unknown event type "purchsed"`, "segment x = purchsed ever"}},
 		{"unknown member field", "member.citty = 1", []string{"member.citty", "^"}},
 	}

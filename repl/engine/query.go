@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -71,22 +72,34 @@ func (e *Engine) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return fn(tx)
 }
 
-// audience runs an audience query at now: how many members match and the
-// first page of them, with their name and the values the condition used.
-func (e *Engine) audience(ctx context.Context, aud *compiler.Audience) (*Result, error) {
+// audience runs a condition's query at now. For a state condition: how
+// many members match and the first page of them, with their name and the
+// values the condition used. For a trigger: the events of the lookback
+// window before now that would fire it, oldest first.
+func (e *Engine) audience(ctx context.Context, c *cond) (*Result, error) {
 	now := e.evalNow()
 	res := &Result{Kind: Audience, Now: now}
+	if c.trigger {
+		res.Trigger, res.Lookback = true, e.lookback
+	}
 	start := time.Now()
 	err := e.readTx(ctx, func(tx *sql.Tx) error {
 		brand, err := e.brandFor(ctx, tx)
 		if err != nil {
 			return err
 		}
+		args := []any{sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand)}
+		order := "q.member_id"
+		if c.trigger {
+			// As on a rule's first run: every event due in the lookback.
+			args = append(args, sql.Named(compiler.ParamWMSeq, int64(math.MaxInt64)), sql.Named(compiler.ParamWMNow, now.Add(-e.lookback)))
+			order = "q.due_at, q.member_id, q.trigger_seq"
+		}
 		// One pass: the window count is computed before the LIMIT.
 		q := "SELECT q.*, mm.name AS \"nudge·name\", count(*) OVER () AS \"nudge·count\"\n" +
-			"FROM (\n" + aud.SQL + "\n) q\nLEFT JOIN members mm ON mm.member_id = q.member_id\n" +
-			"ORDER BY q.member_id\nLIMIT " + strconv.Itoa(e.opts.PageSize)
-		rows, err := tx.QueryContext(ctx, q, sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand))
+			"FROM (\n" + c.SQL + "\n) q\nLEFT JOIN members mm ON mm.member_id = q.member_id\n" +
+			"ORDER BY " + order + "\nLIMIT " + strconv.Itoa(e.opts.PageSize)
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("audience query: %w", err)
 		}
@@ -97,24 +110,26 @@ func (e *Engine) audience(ctx context.Context, aud *compiler.Audience) (*Result,
 		// Columns: member_id, v0..vn, name, count. Show member_id, name, then
 		// the values under their labels.
 		labels := map[string]string{}
-		for _, v := range aud.Values {
+		for _, v := range c.Values {
 			labels[v.Column] = v.Label
+		}
+		if c.trigger {
+			labels["due_at"] = "event at"
 		}
 		nameIdx, countIdx := len(cols)-2, len(cols)-1
 		res.Columns = []string{"member_id", "name"}
-		var order []int
-		order = append(order, 0, nameIdx)
+		pick := []int{0, nameIdx}
 		for i := 1; i < nameIdx; i++ {
 			label, ok := labels[cols[i]]
 			if !ok {
-				continue // trigger_seq, due_at: NULL for a state condition
+				continue // trigger_seq; due_at of a state condition (NULL)
 			}
 			res.Columns = append(res.Columns, label)
-			order = append(order, i)
+			pick = append(pick, i)
 		}
 		for _, r := range cells {
-			row := make([]string, len(order))
-			for j, i := range order {
+			row := make([]string, len(pick))
+			for j, i := range pick {
 				row[j] = r[i]
 			}
 			res.Rows = append(res.Rows, row)

@@ -57,6 +57,11 @@ type Result struct {
 	Count int64
 	// Now is the evaluation instant of an Audience or Decisions result.
 	Now time.Time
+	// Trigger is set on an Audience of a trigger condition (a windowless
+	// event): Rows are then the events of the Lookback before Now that would
+	// fire it, and Count counts events, not members.
+	Trigger  bool
+	Lookback time.Duration
 	// Elapsed is the time the database work took.
 	Elapsed time.Duration
 	// Text is the message (Text), the rendered diagnostics (Diagnostics), or
@@ -77,6 +82,14 @@ func (r *Result) Truncated() bool { return int64(len(r.Rows)) < r.Count }
 func (r *Result) Summary() string {
 	switch r.Kind {
 	case Audience:
+		if r.Trigger {
+			s := fmt.Sprintf("%s triggering %s in the %s before %s (a trigger fires once per event)", Thousands(r.Count),
+				plural(r.Count, "event", "events"), formatLookback(r.Lookback), r.Now.Format("2006-01-02 15:04:05"))
+			if r.Truncated() {
+				s += fmt.Sprintf(" (first %d shown)", len(r.Rows))
+			}
+			return s
+		}
 		s := fmt.Sprintf("%s %s match at %s", Thousands(r.Count), plural(r.Count, "member", "members"), r.Now.Format("2006-01-02 15:04:05"))
 		if r.Truncated() {
 			s += fmt.Sprintf(" (first %d shown)", len(r.Rows))
@@ -96,6 +109,17 @@ func (r *Result) Summary() string {
 		return s
 	}
 	return ""
+}
+
+// formatLookback prints a lookback window: "24 hours", "7 days", "90 minutes".
+func formatLookback(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d %s", d/time.Hour, plural(int64(d/time.Hour), "hour", "hours"))
+	}
+	return fmt.Sprintf("%d minutes", d/time.Minute)
 }
 
 func plural(n int64, one, many string) string {

@@ -844,6 +844,12 @@ func (m Model) statusView() string {
 func unit(r *engine.Result) string {
 	switch r.Kind {
 	case engine.Audience:
+		if r.Trigger {
+			if r.Count == 1 {
+				return "event"
+			}
+			return "events"
+		}
 		if r.Count == 1 {
 			return "member"
 		}

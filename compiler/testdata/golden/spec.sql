@@ -1,7 +1,6 @@
 -- rule store_a_coupon (trigger)  testdata/spec.nudge:9
 -- Coupon for store A visitors
---   v0 = queued.store
---   v1 = booked.store
+--   v0 = event.store
 WITH
 -- candidates: queued at store "A"
 cand_0 AS (
@@ -32,8 +31,7 @@ cand AS (
 SELECT c.member_id,
        c.seq AS trigger_seq,
        c.due_at,
-       c.store AS v0,
-       c.store AS v1
+       c.store AS v0
 FROM cand c
 JOIN members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
 WHERE (
