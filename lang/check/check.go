@@ -118,6 +118,19 @@ func (c *checker) errorf(n ast.Node, code, format string, args ...any) {
 	c.diags.Errorf(spanOf(n), code, format, args...)
 }
 
+// hasErrorIn reports whether an error was already reported inside n's span,
+// so that rule-level checks do not cascade from an unknown name.
+func (c *checker) hasErrorIn(n ast.Node) bool {
+	sp := spanOf(n)
+	for _, d := range c.diags {
+		if d.Severity == diag.Error && d.Span.File == sp.File &&
+			!d.Span.Start.Before(sp.Start) && !sp.End.Before(d.Span.End) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *checker) warnf(n ast.Node, code, format string, args ...any) {
 	c.diags.Warnf(spanOf(n), code, format, args...)
 }

@@ -253,6 +253,9 @@ func (t *trigWalk) cond(e ast.Expr, negated bool) trig {
 				if x == nil {
 					state = e.X
 				}
+				if t.c.hasErrorIn(state) {
+					return union(x, y)
+				}
 				t.c.errorf(state, CodeMixedTrigger, "`or` mixes a trigger event with a state condition: this side has no windowless event, so the rule could not say which event fired it; give the other side's event a window (e.g. `in last 1 day`) or split the rule")
 				return nil
 			}
