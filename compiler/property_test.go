@@ -261,7 +261,7 @@ func (g *gen) triggerAtom() string {
 		return "(purchased" + g.filters("purchased", true) + ")"
 	case 2:
 		return "order_placed" + g.filters("order_placed", false) + " not followed by paid" + g.filters("paid", false) +
-			g.pick(" matching order_id", "") + " within " + g.pick("2 hours", "1 day", "3 days", "1 month")
+			g.pick(" matching order_id", "") + " within " + g.pick("2 hours", "1 day", "3 days", "1 month", "1.5 hours", "0.5 days", "1 week")
 	case 3:
 		return "purchased"
 	default:
@@ -319,7 +319,8 @@ func (g *gen) filters(et string, nested bool) string {
 }
 
 func (g *gen) window(before bool) string {
-	opts := []string{"ever", "in last 1 hour", "in last 2 hours", "in last 1 day", "in last 2 days", "in last 7 days", "in last 1 week", "in last 2 weeks", "in last 30 days", "in last 1 month", "in last 2 months"}
+	opts := []string{"ever", "in last 1 hour", "in last 2 hours", "in last 1 day", "in last 2 days", "in last 7 days", "in last 1 week", "in last 2 weeks", "in last 30 days", "in last 1 month", "in last 2 months",
+		"in last 1.5 days", "in last 0.5 weeks", "in last 90 minutes", "in last 1 year", "in last 0.25 years", "in last 2.5 hours"}
 	if before {
 		opts = append(opts, "before", "before")
 	}

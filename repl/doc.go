@@ -15,6 +15,27 @@
 //     full-screen TUI when the input is a terminal and line mode otherwise,
 //     and owns the location of the persisted history.
 //
+// What a marketer types (the same in both modes):
+//
+//	purchased in last 30 days               a condition: who matches at now
+//	queued at store "A"                     a trigger: the events of the last 24 hours that fire it
+//	segment big = sum(purchased.amount in last 365 days) >= 500
+//	rule hi if big then send coupon "HI" via sms
+//	:run                                    dry-run the loaded and session rules: the decisions
+//	:sql  :schema  :load F  :now TS  :lookback 7d  :reset  :help  :quit
+//	\sql SELECT ...                         read-only SQL (one SELECT; writes are refused)
+//
+// Input conventions. Enter runs the input. A new line is inserted by
+// Alt+Enter or Ctrl+J, or by ending the line with `\` before Enter (the same
+// continuation line mode uses, so a pasted transcript behaves the same in
+// both). Tab completes keywords, event types and fields, member columns,
+// segment, rule and function names, commands and `:load` paths. Up and Down
+// recall history when the cursor is on the first or last line; history is
+// kept in os.UserConfigDir()/nudge/history ($NUDGE_HISTORY overrides it).
+// PgUp/PgDn and Shift+arrows scroll the results (plain Left/Right too when the
+// input is empty). Ctrl+C cancels a running query (DuckDB is interrupted
+// through the context) or clears the input; Ctrl+D on an empty input leaves.
+//
 // repl sits at the top of the import graph (lang <- stdlib <- compiler <-
 // runtime <- repl <- cmd); nothing but cmd/nudge may import it.
 package repl

@@ -113,7 +113,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 				continue
 			}
 			cols, exprs := insertExprs(s, spec, target)
-			q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s ORDER BY rowid`,
+			q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s`,
 				strings.Join(cols, ", "), next, strings.Join(exprs, ", "), s.table)
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return res, insertError(ctx, conn, tx, s, spec, target, err)

@@ -230,6 +230,8 @@ func declLines(d ast.Decl, width int) []*line {
 		return fieldLines("event "+d.Name.Name, d, d.Fields)
 	case *ast.MemberDecl:
 		return fieldLines("member", d, d.Fields)
+	case *ast.TestDecl:
+		return testLines(d)
 	}
 	return nil
 }

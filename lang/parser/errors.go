@@ -100,6 +100,9 @@ func inActions(toks []token, i int) bool {
 
 // explain builds the span and message for a parse error at token i.
 func explain(file string, toks []token, i int, perr participle.Error) (diag.Span, string) {
+	if len(toks) > 0 && isWord(toks[0], "test") {
+		return explainTest(file, toks, i)
+	}
 	want := expected(perr)
 	what := declWhat(toks)
 	// `then A and <not an action>`: participle stops at "and"; point past it.

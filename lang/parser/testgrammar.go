@@ -1,9 +1,12 @@
 package parser
 
 import (
+	"fmt"
+
 	"github.com/alecthomas/participle/v2/lexer"
 
 	"nudge/lang/ast"
+	"nudge/lang/diag"
 )
 
 // This file holds the participle grammar of `test` blocks (for `nudge test`,
@@ -159,4 +162,49 @@ func (c *converter) fieldValues(fs []*pFieldValue) []*ast.FieldValue {
 		out = append(out, &ast.FieldValue{Span: c.sp(f.Pos, f.EndPos), Name: c.ident(f.Name), Value: c.literal(f.Value)})
 	}
 	return out
+}
+
+// stepForms says, per leading word of a test step, what the step looks like.
+var stepForms = map[string]string{
+	"now":    `now 2024-11-11 10:00`,
+	"member": `member "ID" [with FIELD VALUE, ...]`,
+	"event":  `"ID" EVENT [at 2024-11-11 09:00 | 2 hours ago] [with FIELD VALUE, ...]`,
+	"tick":   `tick [at 2024-11-11 12:00 | 2 hours later]`,
+	"expect": `expect RULE fires [for "ID"] [with status STATUS], expect RULE does not fire [for "ID"], expect nothing fires, or expect "ID" [not] tagged "TAG"`,
+}
+
+// explainTest words a syntax error inside a test block: it names the
+// offending token and shows the form of the step it is in.
+func explainTest(file string, toks []token, i int) (diag.Span, string) {
+	if i >= len(toks) {
+		i = len(toks) - 1
+	}
+	t := toks[i]
+	span := diag.Span{File: file, Start: t.start, End: t.end}
+	if t.typ == lexer.EOF && i > 0 {
+		span = diag.Span{File: file, Start: toks[i-1].end, End: toks[i-1].end}
+	}
+	if i == 1 {
+		return span, fmt.Sprintf("unexpected %s; expected the test's name in double quotes after \"test\"", describe(t, "test"))
+	}
+	// the step holding token i starts at the last step word before it
+	form := ""
+	for j := i; j >= 2 && form == ""; j-- {
+		u := toks[j]
+		switch {
+		case u.typ == tIdent && (u.text == "now" || u.text == "tick" || u.text == "expect"):
+			form = stepForms[u.text]
+		case isWord(u, "member"):
+			form = stepForms["member"]
+		case u.typ == tString && (j == 2 || toks[j-1].end.Line < u.start.Line):
+			form = stepForms["event"]
+		}
+		if j < i && toks[j].end.Line < t.start.Line {
+			break // the step word must be on the line of the error or before it on the same step
+		}
+	}
+	if form == "" || (i > 0 && toks[i-1].end.Line < t.start.Line && t.typ != lexer.EOF) {
+		return span, fmt.Sprintf("unexpected %s in a test; expected a step: now, member, an event (\"ID\" EVENT ...), tick or expect", describe(t, "test"))
+	}
+	return span, fmt.Sprintf("unexpected %s in this test step; expected %s", describe(t, "test"), form)
 }

@@ -174,8 +174,9 @@ Commands:
 	fmt.Fprintf(&b, "  %-24s %s\n", `\sql SELECT ...`, "run read-only SQL on the database (one SELECT)")
 	b.WriteString(`
 Keys (terminal): Enter runs; Alt+Enter, Ctrl+J or a trailing \ continue on a
-new line; Tab completes; Up/Down recall history; PgUp/PgDn scroll results;
-Ctrl+C cancels a running query or clears the input; Ctrl+D leaves.`)
+new line; Tab completes; Up/Down recall history; PgUp/PgDn and Shift+arrows
+scroll results (Left/Right too when the input is empty); Ctrl+C cancels a
+running query or clears the input; Ctrl+D leaves.`)
 	return b.String()
 }
 

@@ -350,6 +350,13 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 	} else if diags.HasErrors() {
 		return &Result{Kind: Diagnostics, Text: render(diags, prog, input)}, nil
 	}
+	// A rule must also compile, or :run would fail on it later.
+	compiled, comp := compiler.Compile(prog.Info)
+	if mine := only(comp, InputFile); mine.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(mine, prog, input)}, nil
+	}
+	warnings := render(append(only(diags, InputFile), only(comp, InputFile)...), prog, input)
+
 	// Accept: store under a stable session name and rebuild so spans name it.
 	e.nextID++
 	decl := sessionDecl{name: fmt.Sprintf("<session %d>", e.nextID), src: []byte(input), names: names}
@@ -360,7 +367,6 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 	}
 	e.session, e.prog = session, prog
 	e.refreshVocab()
-	warnings := render(only(diags, decl.name), prog, input)
 
 	var msgs []string
 	var res *Result
@@ -372,7 +378,7 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 			ref := &ast.Ident{Span: ast.Span{Span: diag.Span{File: InputFile, Start: diag.Pos{Line: 1, Col: 1}}}, Name: d.Name.Name}
 			aud, _, errs := e.compileCondition(ref)
 			if errs.HasErrors() {
-				continue // a trigger-shaped segment has no audience; fine
+				continue // it checked as a declaration; nothing to show
 			}
 			e.lastSQL = aud.SQL
 			r, err := e.audience(ctx, aud)
@@ -381,7 +387,7 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 			}
 			res = r
 		case *ast.RuleDecl:
-			msg, sql := e.describeRule(prog, d.Name.Name)
+			msg, sql := describeRule(compiled, d.Name.Name)
 			msgs = append(msgs, msg)
 			if sql != "" {
 				e.lastSQL = sql
@@ -407,8 +413,7 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 }
 
 // describeRule says what kind of rule name is and returns its SQL.
-func (e *Engine) describeRule(prog *lang.Program, name string) (msg, sql string) {
-	p, diags := compiler.Compile(prog.Info)
+func describeRule(p *compiler.Program, name string) (msg, sql string) {
 	for _, r := range p.Rules {
 		if r.Name != name {
 			continue
@@ -422,9 +427,6 @@ func (e *Engine) describeRule(prog *lang.Program, name string) (msg, sql string)
 			acts[i] = describeAction(a)
 		}
 		return fmt.Sprintf("rule %s defined: %s; then %s. :run dry-runs it, :sql shows its SQL", name, kind, strings.Join(acts, " and ")), r.SQL
-	}
-	if d := only(diags, ""); len(d) > 0 || len(diags) > 0 {
-		return fmt.Sprintf("rule %s defined but does not compile: %s", name, diags.Error()), ""
 	}
 	return fmt.Sprintf("rule %s defined", name), ""
 }
