@@ -21,6 +21,7 @@ demo: build
 test: build lint
 	$(GO) test -count=1 ./...
 	./$(BIN) check examples/
+	./$(BIN) test examples/
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...

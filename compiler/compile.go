@@ -35,6 +35,7 @@ func Compile(info *check.Info) (*Program, diag.List) {
 	for _, q := range info.Quiet {
 		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To})
 	}
+	compileLoop(info, p, &diags)
 	return p, diags
 }
 
@@ -544,7 +545,7 @@ func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) 
 	}
 	switch w.Kind {
 	case ast.InLast:
-		return boolAnd(a+".ts > "+nowSQL+" - "+rc.interval(w.Dur), upper)
+		return boolAnd(a+".ts >= "+nowSQL+" - "+rc.interval(w.Dur), upper)
 	case ast.Before:
 		return a + ".ts < " + s.cand + ".ts"
 	}

@@ -18,6 +18,9 @@ type Program struct {
 	Rules []*Rule
 	Caps  []Cap
 	Quiet []Quiet
+	// Costs is the cost of one send per channel (`cost sms 0.05`); a
+	// channel without a cost costs nothing.
+	Costs map[string]float64
 }
 
 // Rule is one compiled rule.
@@ -53,6 +56,8 @@ type Rule struct {
 	StopAfter int     // 0: never give up
 	File      string  // source file of the rule
 	Line      int
+	// Convert says when a firing converted (see loop.go); never nil.
+	Convert *Conversion
 }
 
 // Value describes one explanation column of a rule query.

@@ -198,6 +198,13 @@ func TestSemantics(t *testing.T) {
 			now:    now, want: []string{"m2"},
 		},
 		{
+			name:    "Chinese event type and field names",
+			prelude: "event 点餐 {\n  数量 number\n  菜品 text\n}",
+			cond:    `点餐 where 数量 >= 2 and 菜品 = "剁椒鱼头" in last 7 days`,
+			events:  []string{`1 m1 点餐 2024-06-09 props={"数量":2,"菜品":"剁椒鱼头"}`, `2 m2 点餐 2024-06-09 props={"数量":1,"菜品":"剁椒鱼头"}`, `3 m3 点餐 2024-05-01 props={"数量":5,"菜品":"剁椒鱼头"}`},
+			now:     now, want: []string{"m1"},
+		},
+		{
 			name:    "member columns and attrs",
 			prelude: "member {\n  vip_level number\n}",
 			cond:    `member.city = "长沙" and member.vip_level > 2`,

@@ -33,7 +33,7 @@
 // recall history when the cursor is on the first or last line; history is
 // kept in os.UserConfigDir()/nudge/history ($NUDGE_HISTORY overrides it).
 // PgUp/PgDn and Shift+arrows scroll the results (plain Left/Right too when the
-// input is empty). Ctrl+C cancels a running query (DuckDB is interrupted
+// input is empty); Ctrl+L clears them. Ctrl+C cancels a running query (DuckDB is interrupted
 // through the context) or clears the input; Ctrl+D on an empty input leaves.
 //
 // repl sits at the top of the import graph (lang <- stdlib <- compiler <-

@@ -14,7 +14,7 @@ import (
 const MaxAttempts = 5
 
 // dispatchBatch is how many outbox rows one delivery round handles.
-const dispatchBatch = 2000
+const dispatchBatch = 10000
 
 // DispatchResult counts what a dispatch did.
 type DispatchResult struct {
@@ -89,6 +89,13 @@ func (db *DB) Dispatch(ctx context.Context, brand string, now time.Time, sinks [
 				msgs[j] = batch[i]
 			}
 			errs := s.Deliver(dctx, msgs)
+			if n := len(errs); n != len(msgs) {
+				bad := fmt.Errorf("sink %T returned %d results for %d messages", s, n, len(msgs))
+				errs = make([]error, len(msgs))
+				for j := range errs {
+					errs[j] = bad
+				}
+			}
 			for j, i := range idx {
 				e := errs[j]
 				if errors.Is(e, ErrNotAttempted) {

@@ -613,12 +613,31 @@ WHERE o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
 GROUP BY c.ci, o.member_id`, t.params()...); err != nil {
 		return err
 	}
-	// ord: the competition order within a member.
+	// A member's only open send needs no competition: it is capped when a
+	// cap is already full.
+	if _, err := t.exec(ctx, `
+UPDATE _nudge_dec SET capped = true, reason = v.reason
+FROM (
+    SELECT d.id, min(c.label ORDER BY c.ci) AS reason
+    FROM (SELECT id, member_id, channel, count(*) OVER (PARTITION BY member_id) AS n
+          FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d
+    JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = d.channel
+    JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = d.member_id AND u.n >= c.cnt
+    WHERE d.n = 1
+    GROUP BY d.id
+) v
+WHERE _nudge_dec.id = v.id`); err != nil {
+		return err
+	}
+	// Members with several open sends compete; ord is the order.
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_open AS
-SELECT id, member_id, channel,
-       row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, trigger_seq NULLS FIRST, action_index) AS ord
-FROM _nudge_dec WHERE action = 'send' AND status IS NULL`); err != nil {
+SELECT id, member_id, channel, ord FROM (
+    SELECT id, member_id, channel,
+           row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, trigger_seq NULLS FIRST, action_index) AS ord,
+           count(*) OVER (PARTITION BY member_id) AS n
+    FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
+WHERE n > 1`); err != nil {
 		return err
 	}
 	for round := 0; ; round++ {
@@ -786,7 +805,7 @@ SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedu
        d.status, d.reason, e.effective, $now::TIMESTAMP, d.due_at, d.scheduled_at, NULL, 0, NULL,
        d.firing_id || '-' || d.action_index, d.trigger_seq, $run::BIGINT, d.vals
 FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)
-ORDER BY d.id
+
 ON CONFLICT DO NOTHING`, t.params(sql.Named("run", t.runID))...)
 	return err
 }

@@ -504,3 +504,23 @@ func TestEmptyProgram(t *testing.T) {
 		t.Errorf("empty program: %+v", res)
 	}
 }
+
+func TestLookback(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lookback time.Duration
+		want     string
+	}{
+		{"default 24h", 0, "store_a m1 send pending\nstore_a m3 send pending\n"},
+		{"3h", 3 * time.Hour, "store_a m3 send pending\n"},
+		{"2h excludes an event exactly 2h old", 2 * time.Hour, ""},
+		{"72h", 72 * time.Hour, "store_a m1 send pending\nstore_a m3 send pending\nstore_a m4 send pending\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := fixture(t, testMembers, testEvents)
+			prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("store_a", queuedAtA, true, "app_push")}}
+			res := run(t, db, prog, "2024-11-11 12:00", func(o *RunOptions) { o.Lookback = tc.lookback })
+			expect(t, "first run", res.Decisions, tc.want)
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -157,10 +158,11 @@ type WebhookSink struct {
 	RequestTimeout time.Duration // per HTTP request
 	BaseDelay      time.Duration // first backoff; doubles per retry
 	MaxDelay       time.Duration
+	Concurrency    int // requests in flight at once
 }
 
-// NewWebhookSink returns a webhook sink with default timeouts: 3 tries, 10 s
-// per request, backoff from 200 ms up to 5 s.
+// NewWebhookSink returns a webhook sink with defaults: 3 tries, 10 s per
+// request, backoff from 200 ms up to 5 s, 8 requests in flight.
 func NewWebhookSink(name, url string) *WebhookSink {
 	return &WebhookSink{
 		SinkName:       name,
@@ -170,6 +172,7 @@ func NewWebhookSink(name, url string) *WebhookSink {
 		RequestTimeout: 10 * time.Second,
 		BaseDelay:      200 * time.Millisecond,
 		MaxDelay:       5 * time.Second,
+		Concurrency:    8,
 	}
 }
 
@@ -182,16 +185,27 @@ func (w *WebhookSink) Close() error {
 	return nil
 }
 
-// Deliver posts the messages one by one until ctx ends.
+// Deliver posts the messages, Concurrency at a time, until ctx ends.
 func (w *WebhookSink) Deliver(ctx context.Context, msgs []Message) []error {
 	errs := make([]error, len(msgs))
+	sem := make(chan struct{}, max(1, w.Concurrency))
+	var wg sync.WaitGroup
 	for i, m := range msgs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if ctx.Err() != nil {
 			errs[i] = ErrNotAttempted
 			continue
 		}
-		errs[i] = w.post(ctx, m)
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = w.post(ctx, m)
+		}()
 	}
+	wg.Wait()
 	return errs
 }
 

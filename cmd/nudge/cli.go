@@ -117,6 +117,7 @@ with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
 		newRunCmd(s),
 		newReplCmd(s),
 		newDemoCmd(s),
+		newTestCmd(s),
 	)
 	return root
 }

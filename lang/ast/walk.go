@@ -62,6 +62,12 @@ func Inspect(n Node, f func(Node) bool) {
 		visit(n.Percent)
 	case *StopAfterOption:
 		visit(n.Count)
+	case *ConvertOption:
+		visit(n.Event)
+		visit(n.Within)
+	case *CostDecl:
+		visit(n.Channel)
+		visit(n.Amount)
 	case *BinaryExpr:
 		visit(n.X)
 		visit(n.Y)

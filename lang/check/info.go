@@ -137,6 +137,9 @@ type Rule struct {
 	Priority       int
 	HoldoutPercent float64
 	StopAfter      int
+	// Convert is the rule's `convert on` option, nil when absent (the
+	// conversion is then DefaultConvertEvent within DefaultConvertMinutes).
+	Convert *ast.ConvertOption
 }
 
 // Cap is a checked `cap` declaration.
@@ -163,6 +166,8 @@ type Info struct {
 	Rules    []*Rule // in source order (files in the given order)
 	Caps     []*Cap
 	Quiet    []*Quiet
+	// Costs is the cost of one send per channel, from `cost` declarations.
+	Costs map[string]float64
 	// Types records the type of every expression.
 	Types map[ast.Expr]Type
 	// Refs records what every resolved identifier means (segment references,

@@ -126,6 +126,9 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 				continue
 			}
 			rr.StopAfter = int(o.Count.Value)
+		case *ast.ConvertOption:
+			once(o, "convert")
+			c.convertOption(rr, o)
 		}
 	}
 }
@@ -142,6 +145,7 @@ func hasSend(r *ast.RuleDecl) bool {
 
 // checkPolicies checks caps and quiet hours of the user's files.
 func (c *checker) checkPolicies() {
+	costs := map[string]*ast.CostDecl{}
 	for _, f := range c.all {
 		for _, d := range f.Decls {
 			switch d := d.(type) {
@@ -153,6 +157,8 @@ func (c *checker) checkPolicies() {
 				if q := c.quietDecl(d); q != nil {
 					c.info.Quiet = append(c.info.Quiet, q)
 				}
+			case *ast.CostDecl:
+				c.costDecl(d, costs)
 			}
 		}
 	}

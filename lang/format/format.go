@@ -117,7 +117,7 @@ func group(d ast.Decl) string {
 	switch d.(type) {
 	case *ast.BrandDecl, *ast.ImportDecl:
 		return "header"
-	case *ast.CapDecl, *ast.QuietDecl:
+	case *ast.CapDecl, *ast.QuietDecl, *ast.CostDecl:
 		return "policy"
 	}
 	return ""
@@ -232,6 +232,8 @@ func declLines(d ast.Decl, width int) []*line {
 		return fieldLines("member", d, d.Fields)
 	case *ast.TestDecl:
 		return testLines(d)
+	case *ast.CostDecl:
+		return []*line{newLine("", "cost "+d.Channel.Name+" "+d.Amount.Text, d)}
 	}
 	return nil
 }
@@ -358,6 +360,12 @@ func option(o ast.Option) string {
 		return "holdout " + o.Percent.Text + "%"
 	case *ast.StopAfterOption:
 		return "stop after " + o.Count.Text + " unanswered"
+	case *ast.ConvertOption:
+		var b strings.Builder
+		b.WriteString("convert on ")
+		writeRef(&b, o.Event)
+		b.WriteString(" within " + duration(o.Within))
+		return b.String()
 	}
 	return ""
 }

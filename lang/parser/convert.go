@@ -151,6 +151,8 @@ func (c *converter) decl(d *pDecl) ast.Decl {
 		return &ast.MemberDecl{Span: c.sp(m.Pos, m.EndPos), Fields: c.fields(m.Fields)}
 	case d.Test != nil:
 		return c.test(d.Test)
+	case d.Cost != nil:
+		return &ast.CostDecl{Span: c.sp(d.Cost.Pos, d.Cost.EndPos), Channel: c.ident(d.Cost.Channel), Amount: c.number(d.Cost.Amount)}
 	}
 	return &ast.BadDecl{Span: c.sp(d.Pos, d.EndPos)}
 }
@@ -218,6 +220,8 @@ func (c *converter) option(o *pOption) ast.Option {
 		return &ast.HoldoutOption{Span: s, Percent: c.number(o.Holdout)}
 	case o.Stop != nil:
 		return &ast.StopAfterOption{Span: s, Count: c.number(o.Stop)}
+	case o.Convert != nil:
+		return &ast.ConvertOption{Span: s, Event: c.eventRef(o.Convert.Ref), Within: c.duration(o.Convert.Within)}
 	}
 	return nil
 }

@@ -40,8 +40,8 @@ func declWhat(toks []token) string {
 		return toks[0].text
 	case "event", "member":
 		return toks[0].text + " declaration"
-	case "cap":
-		return "cap"
+	case "cap", "cost":
+		return toks[0].text
 	case "quiet":
 		return "quiet hours"
 	}
@@ -296,6 +296,8 @@ func expectName(toks []token, i int, p token, after string) string {
 		return "a field name" + after
 	case "cap":
 		return `a channel or "all"` + after
+	case "cost":
+		return "a channel (e.g. sms, email, app_push, wechat, phone)" + after
 	case "(", "last", "first", "by":
 		return "an event type" + after
 	case "{", ",":

@@ -171,6 +171,12 @@ func (p *fastParser) decl() ast.Decl {
 		return p.rule()
 	case p.is("test"):
 		return p.test()
+	case p.is("cost"):
+		p.next()
+		d := &ast.CostDecl{Channel: p.ident()}
+		d.Amount = p.number()
+		d.Span = p.spanFrom(start)
+		return d
 	case p.is("cap"):
 		p.next()
 		d := &ast.CapDecl{}
@@ -327,6 +333,14 @@ func (p *fastParser) option() ast.Option {
 		n := p.number()
 		p.expect("unanswered")
 		return &ast.StopAfterOption{Span: p.spanFrom(start), Count: n}
+	case p.is("convert"):
+		p.next()
+		p.expect("on")
+		o := &ast.ConvertOption{Event: p.eventRef()}
+		p.expect("within")
+		o.Within = p.duration()
+		o.Span = p.spanFrom(start)
+		return o
 	}
 	return nil
 }

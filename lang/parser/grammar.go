@@ -20,7 +20,9 @@ import (
 //	rule     = "rule" IDENT [STRING] "if" or "then" action {"and" action} {option} ;
 //	action   = "send" IDENT STRING "via" IDENT | ("tag"|"untag"|"notify") STRING ;
 //	option   = "limit" "once" "per" "member" ["every" duration]
-//	         | "priority" number | "holdout" number "%" | "stop" "after" number "unanswered" ;
+//	         | "priority" number | "holdout" number "%" | "stop" "after" number "unanswered"
+//	         | "convert" "on" eventref "within" duration ;
+//	cost     = "cost" IDENT number ;
 //	cap      = "cap" (IDENT|"all") "to" number "per" (duration|UNIT) ;
 //	quiet    = "quiet" "hours" CLOCK "to" CLOCK ;
 //	event    = "event" IDENT "{" {field} "}" ;   member = "member" "{" {field} "}" ;
@@ -58,6 +60,7 @@ type pDecl struct {
 	Event   *pEvent   `parser:"| @@"`
 	Member  *pMember  `parser:"| @@"`
 	Test    *pTest    `parser:"| @@"`
+	Cost    *pCost    `parser:"| @@"`
 }
 
 type pBrand struct {
@@ -104,10 +107,27 @@ type pAction struct {
 type pOption struct {
 	Pos      lexer.Position
 	EndPos   lexer.Position
-	Limit    *pLimit  `parser:"  @@"`
-	Priority *pNumber `parser:"| \"priority\" @@"`
-	Holdout  *pNumber `parser:"| \"holdout\" @@ \"%\""`
-	Stop     *pNumber `parser:"| \"stop\" \"after\" @@ \"unanswered\""`
+	Limit    *pLimit   `parser:"  @@"`
+	Priority *pNumber  `parser:"| \"priority\" @@"`
+	Holdout  *pNumber  `parser:"| \"holdout\" @@ \"%\""`
+	Stop     *pNumber  `parser:"| \"stop\" \"after\" @@ \"unanswered\""`
+	Convert  *pConvert `parser:"| @@"`
+}
+
+// pConvert is `convert on EVENT {filter} within DURATION` (lang/ast/loop.go).
+type pConvert struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Ref    *pEventRef `parser:"\"convert\" \"on\" @@"`
+	Within *pDuration `parser:"\"within\" @@"`
+}
+
+// pCost is `cost CHANNEL NUMBER` (lang/ast/loop.go).
+type pCost struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Channel lexer.Token `parser:"\"cost\" @Ident"`
+	Amount  *pNumber    `parser:"@@"`
 }
 
 type pLimit struct {

@@ -46,6 +46,8 @@ var keywords = map[string]bool{
 	"notify": true, "limit": true, "once": true, "per": true, "every": true,
 	"priority": true, "holdout": true, "stop": true, "after": true, "unanswered": true,
 	"all": true, "to": true,
+	// closed loop (lang/ast/loop.go)
+	"convert": true, "cost": true,
 	// conditions
 	"or": true, "and": true, "not": true, "in": true, "is": true, "null": true,
 	"between": true, "where": true, "at": true, "of": true, "for": true, "from": true,

@@ -56,6 +56,7 @@ var (
 	eventParser   = participle.MustBuild[pEvent](parserOptions...)
 	memberParser  = participle.MustBuild[pMember](parserOptions...)
 	testParser    = participle.MustBuild[pTest](parserOptions...)
+	costParser    = participle.MustBuild[pCost](parserOptions...)
 	condParser    = participle.MustBuild[pOr](parserOptions...)
 )
 
@@ -81,6 +82,8 @@ func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
 		d.Event, err = eventParser.ParseFromLexer(lex)
 	case "test":
 		d.Test, err = testParser.ParseFromLexer(lex)
+	case "cost":
+		d.Cost, err = costParser.ParseFromLexer(lex)
 	default:
 		d.Member, err = memberParser.ParseFromLexer(lex)
 	}
@@ -122,7 +125,7 @@ func withEOF(toks []token, from diag.Pos) []token {
 // when followed by "{", the reserved words only at the start of a line.
 var topLevel = map[string]bool{
 	"brand": true, "import": true, "segment": true, "rule": true, "cap": true,
-	"quiet": true, "event": true,
+	"quiet": true, "event": true, "cost": true,
 	"journey": true, "split": true, "campaign": true, "budget": true, "test": true,
 }
 

@@ -107,6 +107,14 @@ func (p *printer) node(n ast.Node) {
 		p.w("(holdout %s%%)", n.Percent.Text)
 	case *ast.StopAfterOption:
 		p.w("(stop-after %s)", n.Count.Text)
+	case *ast.ConvertOption:
+		p.w("(convert ")
+		p.node(n.Event)
+		p.w(" ")
+		p.node(n.Within)
+		p.w(")")
+	case *ast.CostDecl:
+		p.w("(cost %s %s)", n.Channel.Name, n.Amount.Text)
 	case *ast.BinaryExpr:
 		p.w("(%s ", n.Op)
 		p.node(n.X)

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -95,7 +94,7 @@ func (e *Engine) command(ctx context.Context, input string) (*Result, error) {
 		if e.lastSQL == "" {
 			return &Result{Kind: Text, Text: "no SQL yet: type a condition, a segment or a rule first"}, nil
 		}
-		return &Result{Kind: Text, Text: strings.TrimSpace(e.lastSQL)}, nil
+		return &Result{Kind: Text, Text: strings.TrimSpace(e.lastSQL), Code: "sql"}, nil
 	case "schema":
 		return &Result{Kind: Text, Text: e.schemaText()}, nil
 	case "now":
@@ -175,8 +174,8 @@ Commands:
 	b.WriteString(`
 Keys (terminal): Enter runs; Alt+Enter, Ctrl+J or a trailing \ continue on a
 new line; Tab completes; Up/Down recall history; PgUp/PgDn and Shift+arrows
-scroll results (Left/Right too when the input is empty); Ctrl+C cancels a
-running query or clears the input; Ctrl+D leaves.`)
+scroll results (Left/Right too when the input is empty); Ctrl+L clears them;
+Ctrl+C cancels a running query or clears the input; Ctrl+D leaves.`)
 	return b.String()
 }
 
@@ -424,9 +423,8 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 	for _, r := range out.Rules {
 		var st []string
 		for _, k := range sortedKeys(r.Statuses) {
-			st = append(st, fmt.Sprintf("%d %s", r.Statuses[k], k))
+			st = append(st, fmt.Sprintf("%s %s", Thousands(r.Statuses[k]), k))
 		}
-		sort.Strings(st)
 		line := fmt.Sprintf("%s: %s %s, %s %s", r.Rule, Thousands(r.Candidates), pluralWord(int(min(r.Candidates, 2)), "candidate", "candidates"),
 			Thousands(r.Firings), pluralWord(int(min(r.Firings, 2)), "firing", "firings"))
 		if len(st) > 0 {

@@ -244,9 +244,7 @@ func render(l diag.List, prog *lang.Program, input string) string {
 }
 
 // only returns the diagnostics of file.
-func only(l diag.List, file string) diag.List { return only2(l, file) }
-
-func only2(l diag.List, file string) diag.List {
+func only(l diag.List, file string) diag.List {
 	var out diag.List
 	for _, d := range l {
 		if d.Span.File == file {
@@ -316,10 +314,10 @@ func (e *Engine) compileCondition(x ast.Expr) (*cond, diag.List, diag.List) {
 		cdiags.Errorf(x.Pos(), "repl", "internal error: the condition was not checked")
 		return nil, nil, cdiags
 	}
-	only := *info
-	only.Rules = []*check.Rule{rule}
-	prog, comp := compiler.Compile(&only)
-	comp = only2(comp, InputFile)
+	sub := *info
+	sub.Rules = []*check.Rule{rule}
+	prog, comp := compiler.Compile(&sub)
+	comp = only(comp, InputFile)
 	if comp.HasErrors() || len(prog.Rules) != 1 {
 		if !comp.HasErrors() {
 			comp.Errorf(x.Pos(), "compile", "this condition cannot be compiled")

@@ -115,12 +115,12 @@ func TestTriggerPreview(t *testing.T) {
 		t.Fatalf("kind %s trigger %v: %s", res.Kind, res.Trigger, res.Text)
 	}
 	// Both the visit at 18:00 the day before and the queue at 11:30 are
-	// within the default 24 hours; oldest first. (The value columns after
+	// within the default 24 hours; newest first. (The value columns after
 	// these three are the compiler's to label.)
-	if got := rowsText(res, 3); got != "m3|Bob|2024-11-10 18:00:00;m3|Bob|2024-11-11 11:30:00" {
+	if got := rowsText(res, 3); got != "m3|Bob|2024-11-11 11:30:00;m3|Bob|2024-11-10 18:00:00" {
 		t.Errorf("rows %s, columns %q", got, res.Columns)
 	}
-	if got, want := res.Summary(), "2 triggering events in the 24 hours before 2024-11-11 12:00:00 (a trigger fires once per event)"; got != want {
+	if got, want := res.Summary(), "2 triggering events in the 24 hours to 2024-11-11 12:00:00, newest first"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 	if res := eval(t, e, ":lookback 1h"); res.Text != "trigger conditions look 1 hour back" {

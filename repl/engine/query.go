@@ -75,7 +75,7 @@ func (e *Engine) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // audience runs a condition's query at now. For a state condition: how
 // many members match and the first page of them, with their name and the
 // values the condition used. For a trigger: the events of the lookback
-// window before now that would fire it, oldest first.
+// window before now that would fire it, newest first.
 func (e *Engine) audience(ctx context.Context, c *cond) (*Result, error) {
 	now := e.evalNow()
 	res := &Result{Kind: Audience, Now: now}
@@ -93,7 +93,7 @@ func (e *Engine) audience(ctx context.Context, c *cond) (*Result, error) {
 		if c.trigger {
 			// As on a rule's first run: every event due in the lookback.
 			args = append(args, sql.Named(compiler.ParamWMSeq, int64(math.MaxInt64)), sql.Named(compiler.ParamWMNow, now.Add(-e.lookback)))
-			order = "q.due_at, q.member_id, q.trigger_seq"
+			order = "q.due_at DESC, q.member_id, q.trigger_seq"
 		}
 		// One pass: the window count is computed before the LIMIT.
 		q := "SELECT q.*, mm.name AS \"nudge·name\", count(*) OVER () AS \"nudge·count\"\n" +

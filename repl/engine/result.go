@@ -68,6 +68,9 @@ type Result struct {
 	// for tables a note shown above them ("segment big defined", the per-rule
 	// counts of a dry run).
 	Text string
+	// Code names the language Text is written in when it is code ("sql" for
+	// :sql), so a front end can highlight it; "" for prose.
+	Code string
 	// Warnings are rendered diagnostics that did not stop the evaluation.
 	Warnings string
 	// Quit is set by `:quit`: the front end should leave.
@@ -83,7 +86,7 @@ func (r *Result) Summary() string {
 	switch r.Kind {
 	case Audience:
 		if r.Trigger {
-			s := fmt.Sprintf("%s triggering %s in the %s before %s (a trigger fires once per event)", Thousands(r.Count),
+			s := fmt.Sprintf("%s triggering %s in the %s to %s, newest first", Thousands(r.Count),
 				plural(r.Count, "event", "events"), formatLookback(r.Lookback), r.Now.Format("2006-01-02 15:04:05"))
 			if r.Truncated() {
 				s += fmt.Sprintf(" (first %d shown)", len(r.Rows))

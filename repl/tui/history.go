@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // MaxHistory is how many entries a History keeps (the oldest are dropped).
@@ -19,6 +20,9 @@ const MaxHistory = 1000
 type History struct {
 	path    string
 	entries []string
+
+	mu      sync.Mutex // guards unsaved: Flush runs outside the UI loop
+	unsaved []string   // added, not yet appended to the file, in order
 }
 
 // LoadHistory reads the history file at path. A missing file is an empty
@@ -80,18 +84,33 @@ func (h *History) add(entry string) bool {
 	return true
 }
 
-// Add records entry in memory and returns the function that appends it to
-// the file (nil when there is nothing to save), so the caller can run the
-// I/O outside the UI loop.
-func (h *History) Add(entry string) func() error {
+// Add records entry in memory and queues it for the file. It reports whether
+// there is something for Flush to save. Add is called from the UI loop;
+// Flush may run anywhere (a tea.Cmd), and entries reach the file in the
+// order they were added even when several Flushes race.
+func (h *History) Add(entry string) bool {
 	if !h.add(entry) || h.path == "" {
-		return nil
+		return false
 	}
-	path := h.path
-	return func() error { return appendHistory(path, entry) }
+	h.mu.Lock()
+	h.unsaved = append(h.unsaved, entry)
+	h.mu.Unlock()
+	return true
 }
 
-func appendHistory(path, entry string) error {
+// Flush appends the queued entries to the history file.
+func (h *History) Flush() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.unsaved) == 0 {
+		return nil
+	}
+	err := appendHistory(h.path, h.unsaved)
+	h.unsaved = nil
+	return err
+}
+
+func appendHistory(path string, entries []string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("save history: %w", err)
 	}
@@ -99,8 +118,11 @@ func appendHistory(path, entry string) error {
 	if err != nil {
 		return fmt.Errorf("save history: %w", err)
 	}
-	line := strings.ReplaceAll(entry, "\n", "\\\n") + "\n"
-	if _, err := f.WriteString(line); err != nil {
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(strings.ReplaceAll(e, "\n", "\\\n") + "\n")
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
 		f.Close()
 		return fmt.Errorf("save history %s: %w", path, err)
 	}

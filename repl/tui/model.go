@@ -83,8 +83,9 @@ const (
 // Keys: Enter runs the input (when the character before the cursor is `\`,
 // Enter instead replaces it by a new line); Alt+Enter or Ctrl+J inserts a new
 // line; Tab completes; Up/Down on the first/last line walk the history;
-// PgUp/PgDn scroll the results; Ctrl+C cancels a running query or clears the
-// input; Ctrl+D on an empty input or `:quit` leaves.
+// PgUp/PgDn and Shift+arrows scroll the results; Ctrl+L clears them; Ctrl+C
+// cancels a running query or clears the input; Ctrl+D on an empty input or
+// `:quit` leaves.
 type Model struct {
 	ev    Evaluator
 	ctx   context.Context
@@ -177,10 +178,12 @@ func New(ev Evaluator, opts Options) Model {
 // DefaultWelcome is the text shown before the first result.
 const DefaultWelcome = `nudge repl: try an idea before it becomes a rule.
 
-  purchased in last 30 days                  who bought this month?
+  purchased in last 30 days                          who bought this month?
   days since last purchased > 90 and member.city = "长沙"
+  queued at store "A"                                what triggers it (last 24 hours)
   segment big = sum(purchased.amount in last 365 days) >= 500
-  rule hi if big then send coupon "HI" via sms,   then :run
+  rule hi if big then send coupon "HI" via sms
+  :run                                               dry-run the rules: who gets what
 
 Enter runs, Alt+Enter (or a trailing \) continues on a new line, Tab completes,
 Up/Down recall history, PgUp/PgDn and Shift+arrows scroll results, Ctrl+C
@@ -296,6 +299,14 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case "esc":
 		m.setHint("", false)
 		return m, nil
+	case "ctrl+l":
+		// Clear the results pane, back to the welcome text.
+		m.last, m.lastErr, m.lastInput = nil, nil, ""
+		m.setHint("", false)
+		m.layout()
+		m.text.SetContent(m.textContent())
+		m.text.GotoTop()
+		return m, nil
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
@@ -322,9 +333,9 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	var cmds []tea.Cmd
-	if save := m.hist.Add(input); save != nil {
+	if hist := m.hist; hist.Add(input) {
 		cmds = append(cmds, func() tea.Msg {
-			if err := save(); err != nil {
+			if err := hist.Flush(); err != nil {
 				return historyErrorMsg{err}
 			}
 			return nil
@@ -625,6 +636,12 @@ func (m Model) textContent() string {
 		s = m.st.hint.Render(wrap(m.welcome, m.width))
 	case m.last.Kind == engine.Diagnostics:
 		s = m.st.errText.Render(wrap(strings.TrimRight(m.last.Text, "\n"), m.width))
+	case m.last.Code == "sql":
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(m.last.Text, "\n"), "\n") {
+			lines = append(lines, m.highlight([]rune(l), true, false, -1))
+		}
+		s = wrap(strings.Join(lines, "\n"), m.width)
 	default:
 		body := strings.TrimRight(m.last.Text, "\n")
 		if m.last.Kind != engine.Text {

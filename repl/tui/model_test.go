@@ -67,6 +67,8 @@ func (f *fakeEval) Eval(ctx context.Context, input string) (*engine.Result, erro
 	case "slow":
 		<-ctx.Done()
 		return nil, ctx.Err()
+	case ":sql":
+		return &engine.Result{Kind: engine.Text, Input: input, Code: "sql", Text: "SELECT m.member_id\nFROM members m -- all of them\nWHERE m.brand = $brand::VARCHAR"}, nil
 	case ":quit":
 		return &engine.Result{Kind: engine.Text, Input: input, Quit: true}, nil
 	}
@@ -213,6 +215,20 @@ func TestHighlightingInView(t *testing.T) {
 	// An identifier is not a keyword.
 	if strings.Contains(v, st.keyword.Render("hi")) {
 		t.Errorf("identifier hi styled as keyword")
+	}
+}
+
+func TestSQLHighlighted(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.TrueColor, nil)
+	d.typ(":sql")
+	d.key(tea.KeyEnter)
+	d.settle()
+	v := d.view()
+	st := d.m.st
+	for _, want := range []string{st.keyword.Render("SELECT"), st.keyword.Render("WHERE"), st.comment.Render("-- all of them")} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks styled %q:\n%q", ansi.Strip(want), v)
+		}
 	}
 }
 
@@ -476,6 +492,17 @@ func TestQuit(t *testing.T) {
 			t.Errorf("quit with text in the input")
 		}
 	})
+}
+
+func TestClearScreen(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("purchased in last 30 days")
+	d.key(tea.KeyEnter)
+	d.settle()
+	d.key(tea.KeyCtrlL)
+	if got := d.plain(); !strings.HasPrefix(got, "nudge repl: try an idea") || strings.Contains(got, "members match") {
+		t.Errorf("ctrl+l did not clear the results:\n%s", got)
+	}
 }
 
 func TestResizeReflows(t *testing.T) {

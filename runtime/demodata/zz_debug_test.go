@@ -45,6 +45,23 @@ func TestZZTiming(t *testing.T) {
 			struct{ n, q string }{"materialize", "CREATE TEMP TABLE _e AS " + body + " SELECT " + keyExpr + " AS k, * FROM ev"},
 			struct{ n, q string }{"rank", "CREATE TEMP TABLE _s AS SELECT k, row_number() OVER (ORDER BY k) AS n FROM _e"},
 			struct{ n, q string }{"insert", "INSERT INTO events SELECT s.n, member_id, brand, type, ts, store, sku, category, amount, channel, order_id, props FROM _e JOIN _s s USING (k)"})
+	case "nowin2":
+		q := strings.Replace(ev, "row_number() OVER (ORDER BY", "(", 1)
+		steps = append(steps, struct{ n, q string }{"events-nowin2", q})
+	case "nojson":
+		q := strings.Replace(ev, "json_object('party_size', pv)", "NULL", 1)
+		q = strings.Replace(q, "json_object('campaign', ['d11-warmup', '618-recap', 'new-arrivals', 'member-day', 'spring-festival'][pv])", "NULL", 1)
+		steps = append(steps, struct{ n, q string }{"events-nojson", q})
+	case "ctas":
+		i := strings.Index(ev, "), numbered AS (")
+		j := strings.Index(ev, "SELECT seq,\n")
+		body := strings.TrimPrefix(ev[:i], "\nINSERT INTO events\n") + ")"
+		final := ev[j:]
+		final = strings.Replace(final, "SELECT seq,", "SELECT rowid + 1 AS seq,", 1)
+		final = strings.Replace(final, "FROM numbered", "FROM _sorted ORDER BY rowid", 1)
+		steps = append(steps,
+			struct{ n, q string }{"sorted-ctas", "CREATE TEMP TABLE _sorted AS " + body + " SELECT * FROM ev ORDER BY ((i - 0) * 134217728 + date_diff('second', TIMESTAMP '2024-11-11 10:00:00' - INTERVAL 1500 DAY, ts)) * 2048 + code"},
+			struct{ n, q string }{"insert-rowid", "INSERT INTO events " + final})
 	case "explain":
 		steps = append(steps, struct{ n, q string }{"explain", "EXPLAIN (ANALYZE, FORMAT json) " + ev})
 	case "count":
@@ -68,4 +85,15 @@ func TestZZTiming(t *testing.T) {
 		t.Logf("%s: wall %v cpu %v", s.n, time.Since(st), cpu()-c)
 	}
 	tx.Commit()
+}
+
+func TestZZProps(t *testing.T) {
+	db, _ := generate(t, Options{Members: 300})
+	rows, _ := db.Query(`SELECT type, props, typeof(props), props->>'party_size' FROM events WHERE props IS NOT NULL LIMIT 4`)
+	defer rows.Close()
+	for rows.Next() {
+		var a, b, c, d any
+		rows.Scan(&a, &b, &c, &d)
+		t.Log(a, b, c, d)
+	}
 }

@@ -1,0 +1,413 @@
+package report
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+)
+
+// MinGroup is the smallest treated or control group (in firings) the lift
+// is concluded on.
+const MinGroup = 30
+
+// z95 is the two-sided 95% normal quantile.
+const z95 = 1.959963984540054
+
+// Options selects what a report covers.
+type Options struct {
+	// From and To bound the firings' fired_at: From <= fired_at < To. Zero
+	// values leave that side open.
+	From, To time.Time
+	// Rule restricts the report to one rule; "" reports every rule.
+	Rule string
+	// Brand restricts the report to one brand; "" reports every brand.
+	Brand string
+	// Program gives the rules' conversions and the costs per channel; nil
+	// (or a rule it does not know) means the defaults: any purchased within
+	// 7 days, sends cost nothing.
+	Program *compiler.Program
+	// End is the end of observation: conversions after it are not seen
+	// (yet). Zero means the latest event time in the database.
+	End time.Time
+}
+
+// Report is the closed-loop report of a database.
+type Report struct {
+	From  *time.Time `json:"from,omitempty"`
+	To    *time.Time `json:"to,omitempty"`
+	End   time.Time  `json:"observed_until"`
+	Rules []*Rule    `json:"rules"`
+}
+
+// Rule is the report of one rule of one brand.
+type Rule struct {
+	Brand string `json:"brand"`
+	Rule  string `json:"rule"`
+	Title string `json:"title,omitempty"`
+	// Conversion describes the rule's conversion, e.g. "purchased within 7d".
+	Conversion string `json:"conversion"`
+	// Decisions counts outbox rows (all actions) by status.
+	Decisions map[string]int64 `json:"decisions"`
+	// Sends counts treated sends (rows, not firings) by channel.
+	Sends map[string]int64 `json:"sends"`
+	// TreatedRule is "sent" or "pending": which statuses made a firing treated
+	// (see the package documentation).
+	TreatedRule string   `json:"treated_statuses"`
+	Treated     Group    `json:"treated"`
+	Control     Group    `json:"control"`
+	Lift        *Lift    `json:"lift,omitempty"`
+	Cost        float64  `json:"cost"`
+	Revenue     float64  `json:"revenue"` // of the treated group's conversions
+	ROI         *float64 `json:"roi"`     // nil when the cost is 0
+	Days        []Bucket `json:"time_to_conversion"`
+}
+
+// Group is the treated or the control group of a rule.
+type Group struct {
+	Firings   int64   `json:"firings"`
+	Converted int64   `json:"converted"`
+	Revenue   float64 `json:"revenue"`
+	Rate      float64 `json:"rate"` // Converted / Firings, 0 when empty
+}
+
+// Lift compares the treated group's conversion rate with the control's.
+type Lift struct {
+	Diff       float64 `json:"diff"` // rate(treated) - rate(control)
+	Low        float64 `json:"ci95_low"`
+	High       float64 `json:"ci95_high"`
+	Conclusive bool    `json:"conclusive"`
+	// Note says why the lift is not conclusive, or whether the interval
+	// excludes zero.
+	Note string `json:"note"`
+}
+
+// Bucket is one bar of the time-to-conversion histogram.
+type Bucket struct {
+	Label string  `json:"days"`
+	Count int64   `json:"conversions"`
+	Share float64 `json:"share"` // of the treated conversions
+}
+
+// bucketLabels are the histogram's buckets of whole days after the firing.
+var bucketLabels = []string{"0", "1", "2", "3", "4-7", "8+"}
+
+// conversionOf returns the conversion of a rule (the default when the
+// program does not know it).
+func conversionOf(prog *compiler.Program, rule string) (*compiler.Conversion, string) {
+	if prog != nil {
+		for _, r := range prog.Rules {
+			if r.Name == rule && r.Convert != nil {
+				return r.Convert, r.Title
+			}
+		}
+	}
+	return compiler.DefaultConversion(), ""
+}
+
+// describeConversion renders a conversion for people.
+func describeConversion(c *compiler.Conversion) string {
+	s := c.EventType
+	if c.FilterSQL != "" {
+		s += " (with filters)"
+	}
+	return s + " within " + fmtDuration(c.Within)
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return fmt.Sprintf("%dm", d/time.Minute)
+}
+
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// Build computes the report over db (a nudge database's handle).
+func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
+	rep := &Report{}
+	from, to := minTime, maxTime
+	if !opts.From.IsZero() {
+		from = opts.From
+		rep.From = &opts.From
+	}
+	if !opts.To.IsZero() {
+		to = opts.To
+		rep.To = &opts.To
+	}
+	rep.End = opts.End
+	if rep.End.IsZero() {
+		var end sql.NullTime
+		if err := db.QueryRowContext(ctx, `SELECT max(ts) FROM events`).Scan(&end); err != nil {
+			return nil, fmt.Errorf("report: reading the latest event: %w", err)
+		}
+		rep.End = maxTime
+		if end.Valid {
+			rep.End = end.Time
+		}
+	}
+	where := `fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
+	  AND ($rule::VARCHAR = '' OR rule = $rule::VARCHAR)
+	  AND ($brand::VARCHAR = '' OR brand = $brand::VARCHAR)`
+	args := []any{sql.Named("from", from), sql.Named("to", to), sql.Named("rule", opts.Rule), sql.Named("brand", opts.Brand)}
+
+	byKey := map[[2]string]*Rule{}
+	get := func(brand, rule string) *Rule {
+		k := [2]string{brand, rule}
+		r := byKey[k]
+		if r == nil {
+			conv, title := conversionOf(opts.Program, rule)
+			r = &Rule{Brand: brand, Rule: rule, Title: title, Conversion: describeConversion(conv),
+				Decisions: map[string]int64{}, Sends: map[string]int64{}}
+			byKey[k] = r
+			rep.Rules = append(rep.Rules, r)
+		}
+		return r
+	}
+	rows, err := db.QueryContext(ctx, `SELECT brand, rule, status, count(*) FROM outbox WHERE `+where+` GROUP BY ALL ORDER BY ALL`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	err = scanAll(rows, func() error {
+		var brand, rule, status string
+		var n int64
+		if err := rows.Scan(&brand, &rule, &status, &n); err != nil {
+			return err
+		}
+		get(brand, rule).Decisions[status] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	order := map[string]int{}
+	if opts.Program != nil {
+		for i, r := range opts.Program.Rules {
+			order[r.Name] = i + 1
+		}
+	}
+	sort.SliceStable(rep.Rules, func(i, j int) bool {
+		a, b := rep.Rules[i], rep.Rules[j]
+		if a.Brand != b.Brand {
+			return a.Brand < b.Brand
+		}
+		oa, ob := order[a.Rule], order[b.Rule]
+		if oa == 0 {
+			oa = math.MaxInt
+		}
+		if ob == 0 {
+			ob = math.MaxInt
+		}
+		if oa != ob {
+			return oa < ob
+		}
+		return a.Rule < b.Rule
+	})
+	for _, r := range rep.Rules {
+		if err := measure(ctx, db, opts, r, from, to, rep.End); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// measure fills the treated/control groups, lift, cost, ROI and histogram
+// of one rule.
+func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to, end time.Time) error {
+	conv, _ := conversionOf(opts.Program, r.Rule)
+	filter := ""
+	members := ""
+	if conv.FilterSQL != "" {
+		filter = " AND (" + conv.FilterSQL + ")"
+		members = "\n  JOIN members " + compiler.ConversionMemberAlias + " ON " + compiler.ConversionMemberAlias + ".member_id = cv.member_id"
+	}
+	q := `WITH f AS (
+  SELECT firing_id, member_id, min(fired_at) AS fired_at,
+         bool_or(status = 'sent') AS s_sent,
+         bool_or(status IN ('pending', 'scheduled')) AS s_queued,
+         bool_or(status = 'held_out') AS s_held
+  FROM outbox
+  WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send'
+    AND fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
+  GROUP BY firing_id, member_id
+), c AS (
+  SELECT f.firing_id, min(cv.ts) AS ts, arg_min(cv.amount, (cv.ts, cv.seq)) AS amount
+  FROM f
+  JOIN events cv ON cv.member_id = f.member_id AND cv.brand = $brand::VARCHAR AND cv.type = $type::VARCHAR
+   AND cv.ts > f.fired_at AND cv.ts <= f.fired_at + to_microseconds($within::BIGINT)
+   AND cv.ts <= $now::TIMESTAMP` + members + `
+  WHERE true` + filter + `
+  GROUP BY f.firing_id
+), d AS (
+  SELECT f.*, c.ts AS conv_ts, coalesce(c.amount, 0)::DOUBLE AS amount,
+         floor(epoch(c.ts - f.fired_at) / 86400)::BIGINT AS day
+  FROM f LEFT JOIN c USING (firing_id)
+)
+SELECT CASE WHEN s_sent THEN 'sent' WHEN s_queued THEN 'pending' WHEN s_held THEN 'held_out' ELSE 'other' END AS grp,
+       count(*), count(conv_ts), coalesce(sum(amount) FILTER (WHERE conv_ts IS NOT NULL), 0),
+       count(*) FILTER (WHERE day = 0), count(*) FILTER (WHERE day = 1), count(*) FILTER (WHERE day = 2),
+       count(*) FILTER (WHERE day = 3), count(*) FILTER (WHERE day BETWEEN 4 AND 7), count(*) FILTER (WHERE day >= 8)
+FROM d GROUP BY grp`
+	rows, err := db.QueryContext(ctx, q,
+		sql.Named("brand", r.Brand), sql.Named("rule", r.Rule), sql.Named("from", from), sql.Named("to", to),
+		sql.Named("type", conv.EventType), sql.Named("within", conv.Within.Microseconds()), sql.Named("now", end))
+	if err != nil {
+		return fmt.Errorf("report: rule %s: measuring conversions: %w", r.Rule, err)
+	}
+	type grp struct {
+		g    Group
+		days [6]int64
+	}
+	groups := map[string]*grp{}
+	err = scanAll(rows, func() error {
+		var name string
+		g := &grp{}
+		if err := rows.Scan(&name, &g.g.Firings, &g.g.Converted, &g.g.Revenue,
+			&g.days[0], &g.days[1], &g.days[2], &g.days[3], &g.days[4], &g.days[5]); err != nil {
+			return err
+		}
+		groups[name] = g
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("report: rule %s: measuring conversions: %w", r.Rule, err)
+	}
+	treated := groups["sent"]
+	r.TreatedRule = "sent"
+	if treated == nil {
+		treated = groups["pending"]
+		r.TreatedRule = "pending"
+	}
+	if treated == nil {
+		treated = &grp{}
+	}
+	r.Treated = withRate(treated.g)
+	if c := groups["held_out"]; c != nil {
+		r.Control = withRate(c.g)
+	}
+	r.Revenue = r.Treated.Revenue
+	for i, l := range bucketLabels {
+		b := Bucket{Label: l, Count: treated.days[i]}
+		if r.Treated.Converted > 0 {
+			b.Share = float64(b.Count) / float64(r.Treated.Converted)
+		}
+		r.Days = append(r.Days, b)
+	}
+	if r.Control.Firings > 0 || r.Treated.Firings > 0 {
+		l := lift(r.Treated.Firings, r.Treated.Converted, r.Control.Firings, r.Control.Converted)
+		r.Lift = &l
+	}
+	// cost: treated sends by channel
+	statuses := "'sent'"
+	if r.TreatedRule == "pending" {
+		statuses = "'pending', 'scheduled'"
+	}
+	rows, err = db.QueryContext(ctx, `SELECT coalesce(channel, ''), count(*) FROM outbox
+WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send' AND status IN (`+statuses+`)
+  AND fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
+GROUP BY ALL ORDER BY ALL`, sql.Named("brand", r.Brand), sql.Named("rule", r.Rule), sql.Named("from", from), sql.Named("to", to))
+	if err != nil {
+		return fmt.Errorf("report: rule %s: counting sends: %w", r.Rule, err)
+	}
+	err = scanAll(rows, func() error {
+		var ch string
+		var n int64
+		if err := rows.Scan(&ch, &n); err != nil {
+			return err
+		}
+		r.Sends[ch] = n
+		if opts.Program != nil {
+			r.Cost += float64(n) * opts.Program.Costs[ch]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("report: rule %s: counting sends: %w", r.Rule, err)
+	}
+	r.Cost = math.Round(r.Cost*1e6) / 1e6
+	if r.Cost > 0 {
+		roi := (r.Revenue - r.Cost) / r.Cost
+		r.ROI = &roi
+	}
+	return nil
+}
+
+func withRate(g Group) Group {
+	if g.Firings > 0 {
+		g.Rate = float64(g.Converted) / float64(g.Firings)
+	}
+	return g
+}
+
+// lift computes the difference of conversion rates with its 95% Wald
+// interval and says whether the groups are large enough to conclude.
+func lift(n1, x1, n0, x0 int64) Lift {
+	var p1, p0 float64
+	if n1 > 0 {
+		p1 = float64(x1) / float64(n1)
+	}
+	if n0 > 0 {
+		p0 = float64(x0) / float64(n0)
+	}
+	l := Lift{Diff: p1 - p0}
+	if n1 > 0 && n0 > 0 {
+		se := math.Sqrt(p1*(1-p1)/float64(n1) + p0*(1-p0)/float64(n0))
+		l.Low, l.High = l.Diff-z95*se, l.Diff+z95*se
+	}
+	var why []string
+	if n0 < MinGroup {
+		why = append(why, fmt.Sprintf("control has %d firings (< %d)", n0, MinGroup))
+	}
+	if n1 < MinGroup {
+		why = append(why, fmt.Sprintf("treated has %d firings (< %d)", n1, MinGroup))
+	}
+	if len(why) == 0 {
+		pool := float64(x1+x0) / float64(n1+n0)
+		for _, n := range []int64{n1, n0} {
+			if e := float64(n) * pool; e < 5 {
+				why = append(why, fmt.Sprintf("only %.1f conversions expected in a group of %d", e, n))
+				break
+			}
+			if e := float64(n) * (1 - pool); e < 5 {
+				why = append(why, fmt.Sprintf("only %.1f non-conversions expected in a group of %d", e, n))
+				break
+			}
+		}
+	}
+	if len(why) > 0 {
+		l.Note = "holdout too small to conclude: " + strings.Join(why, "; ")
+		return l
+	}
+	l.Conclusive = true
+	switch {
+	case l.Low > 0:
+		l.Note = "significant: the rule raises conversion"
+	case l.High < 0:
+		l.Note = "significant: the rule lowers conversion"
+	default:
+		l.Note = "not significant: the interval contains 0"
+	}
+	return l
+}
+
+// scanAll calls fn for every row and closes rows.
+func scanAll(rows *sql.Rows, fn func() error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
