@@ -25,16 +25,17 @@
 //	:sql  :schema  :load F  :now TS  :lookback 7d  :reset  :help  :quit
 //	\sql SELECT ...                         read-only SQL (one SELECT; writes are refused)
 //
-// Input conventions. Enter runs the input. A new line is inserted by
-// Alt+Enter or Ctrl+J, or by ending the line with `\` before Enter (the same
+// Input conventions. Enter runs the input. A new line is inserted by Alt+Enter
+// or Ctrl+J, or by ending the line with `\` before Enter (the same
 // continuation line mode uses, so a pasted transcript behaves the same in
 // both). Tab completes keywords, event types and fields, member columns,
 // segment, rule and function names, commands and `:load` paths. Up and Down
-// recall history when the cursor is on the first or last line; history is
-// kept in os.UserConfigDir()/nudge/history ($NUDGE_HISTORY overrides it).
-// PgUp/PgDn and Shift+arrows scroll the results (plain Left/Right too when the
-// input is empty); Ctrl+L clears them. Ctrl+C cancels a running query (DuckDB is interrupted
-// through the context) or clears the input; Ctrl+D on an empty input leaves.
+// recall history when the cursor is on the first or last line; history is kept
+// in os.UserConfigDir()/nudge/history ($NUDGE_HISTORY overrides it). PgUp/PgDn
+// and Shift+arrows scroll the results (plain Left/Right too when the input is
+// empty); Ctrl+L clears them. Ctrl+C cancels a running query (DuckDB is
+// interrupted through the context) or clears the input; Ctrl+D on an empty
+// input leaves.
 //
 // repl sits at the top of the import graph (lang <- stdlib <- compiler <-
 // runtime <- repl <- cmd); nothing but cmd/nudge may import it.
