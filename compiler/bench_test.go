@@ -93,7 +93,13 @@ func drain(ctx context.Context, b testing.TB, db *sql.DB, q string, args []any) 
 
 // benchFiles are the rule files whose rules are benchmarked.
 func benchFiles(b *testing.B) []string {
-	files, _ := filepath.Glob("../examples/*.nudge")
+	all, _ := filepath.Glob("../examples/*.nudge")
+	var files []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, lang.TestSuffix) {
+			files = append(files, f)
+		}
+	}
 	return append(files, "testdata/spec.nudge")
 }
 

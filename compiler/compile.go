@@ -35,7 +35,7 @@ func Compile(info *check.Info) (*Program, diag.List) {
 	for _, q := range info.Quiet {
 		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To})
 	}
-	compileLoop(info, p, &diags)
+	diags = append(diags, AttachLoop(info, p)...) // closed loop: see loop.go
 	return p, diags
 }
 
@@ -318,11 +318,16 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 
 // statsCTE is one GROUP BY member_id over the events of one type, holding
 // every per-member aggregate of the rule over that type as a column.
+//
+// A before CTE (before set) instead groups the events strictly before each
+// candidate event by candidate (seq, due_at): the `before` aggregates of a
+// trigger rule, computed in one join instead of one subquery each.
 type statsCTE struct {
-	name  string
-	event *check.EventType
-	cols  []*statCol
-	byKey map[string]*statCol
+	name   string
+	event  *check.EventType
+	before bool
+	cols   []*statCol
+	byKey  map[string]*statCol
 }
 
 // statCol is one aggregate of a statsCTE: agg over the events with
@@ -334,13 +339,17 @@ type statCol struct {
 	conds []string
 }
 
-func (rc *ruleCompiler) statsFor(et *check.EventType) *statsCTE {
-	if st, ok := rc.statsByType[et.Name]; ok {
+func (rc *ruleCompiler) statsFor(et *check.EventType, before bool) *statsCTE {
+	key := et.Name
+	if before {
+		key = "before\x00" + key
+	}
+	if st, ok := rc.statsByType[key]; ok {
 		return st
 	}
-	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, byKey: map[string]*statCol{}}
+	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, before: before, byKey: map[string]*statCol{}}
 	rc.stats = append(rc.stats, st)
-	rc.statsByType[et.Name] = st
+	rc.statsByType[key] = st
 	return st
 }
 
@@ -365,6 +374,9 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 	var out []cte
 	for _, st := range rc.stats {
 		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + nowSQL}
+		if st.before {
+			where[2] = "e.ts < c.ts"
+		}
 		// Shared lower bound.
 		lowers := map[string]bool{}
 		var lowerList []string
@@ -398,7 +410,7 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 			}
 		}
 		where = append(where, common...)
-		if rc.restrictStats {
+		if rc.restrictStats && !st.before {
 			where = append(where, "e.member_id IN (SELECT member_id FROM cand)")
 		}
 		var cols []string
@@ -417,6 +429,12 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 				agg += " FILTER (WHERE " + indent(f, "  ") + ")"
 			}
 			cols = append(cols, agg+" AS "+c.name)
+		}
+		if st.before {
+			body := "SELECT c.seq, c.due_at,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
+				"\nFROM cand c\nJOIN events e ON e.member_id = c.member_id\nWHERE " + whereList("", where) + "\nGROUP BY c.seq, c.due_at"
+			out = append(out, cte{name: st.name, comment: "per-candidate aggregates of the " + st.event.Name + " events before it", body: body})
+			continue
 		}
 		body := "SELECT e.member_id,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
 			"\nFROM events e\nWHERE " + whereList("", where) + "\nGROUP BY e.member_id"
@@ -437,6 +455,10 @@ func contains(xs []string, x string) bool {
 func (rc *ruleCompiler) statsJoins(alias string) []string {
 	var out []string
 	for _, st := range rc.stats {
+		if st.before {
+			out = append(out, fmt.Sprintf("LEFT JOIN %s ON %s.seq = %s.seq AND %s.due_at = %s.due_at", st.name, st.name, alias, st.name, alias))
+			continue
+		}
 		out = append(out, fmt.Sprintf("LEFT JOIN %s ON %s.member_id = %s.member_id", st.name, st.name, alias))
 	}
 	return out
@@ -465,8 +487,9 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 		rc.errorf(win, "`before` means before the triggering event and needs a trigger rule (one with a windowless event)")
 		return "NULL"
 	}
-	if s.top && (win == nil || win.Kind != ast.Before) && rc.filtersSimple(ref.Filters) {
-		st := rc.statsFor(et)
+	before := win != nil && win.Kind == ast.Before
+	if s.top && (!before || s.cand == "c") && rc.filtersSimple(ref.Filters) {
+		st := rc.statsFor(et, before)
 		inner := &scope{ev: "e", evType: et}
 		lower := ""
 		if win != nil && win.Kind == ast.InLast {
@@ -545,7 +568,7 @@ func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) 
 	}
 	switch w.Kind {
 	case ast.InLast:
-		return boolAnd(a+".ts >= "+nowSQL+" - "+rc.interval(w.Dur), upper)
+		return boolAnd(a+".ts > "+nowSQL+" - "+rc.interval(w.Dur), upper)
 	case ast.Before:
 		return a + ".ts < " + s.cand + ".ts"
 	}

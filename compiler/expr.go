@@ -269,7 +269,8 @@ func (rc *ruleCompiler) existence(x *ast.EventAtom, s *scope) string {
 		op = map[ast.QuantKind]string{ast.AtLeast: ">=", ast.AtMost: "<=", ast.Exactly: "="}[x.Quant.Kind]
 		n = rc.value(x.Quant.N, s)
 	}
-	if x.Quant == nil && !(s.top && (win == nil || win.Kind != ast.Before) && rc.filtersSimple(x.Ref.Filters)) {
+	before := win != nil && win.Kind == ast.Before
+	if x.Quant == nil && !(s.top && (!before || s.cand == "c") && rc.filtersSimple(x.Ref.Filters)) {
 		// Plain existence as a correlated EXISTS: DuckDB plans it as a semi join.
 		a := rc.newAlias()
 		return "EXISTS (\n  " + indent(rc.correlated("1", a, rc.eventType(x.Ref), x.Ref, win, s), "  ") + "\n)"

@@ -21,6 +21,9 @@ const (
 // event of EventType matching FilterSQL within Within after the firing.
 type Conversion struct {
 	EventType string
+	// Label is the conversion in nudge syntax, e.g.
+	// `purchased at store "A" within 7 days`.
+	Label string
 	// FilterSQL is a boolean SQL expression over the event row aliased
 	// ConversionAlias and the member row aliased ConversionMemberAlias; it
 	// may use the parameters now and brand. "" when the option has no filter.
@@ -33,7 +36,8 @@ type Conversion struct {
 
 // DefaultConversion is the conversion of a rule without `convert on`.
 func DefaultConversion() *Conversion {
-	return &Conversion{EventType: check.DefaultConvertEvent, Within: check.DefaultConvertMinutes * time.Minute, Default: true}
+	return &Conversion{EventType: check.DefaultConvertEvent, Label: check.DefaultConvertEvent + " within 7 days",
+		Within: check.DefaultConvertMinutes * time.Minute, Default: true}
 }
 
 // conversion compiles a rule's `convert on` option (or the default).
@@ -43,7 +47,8 @@ func (rc *ruleCompiler) conversion(r *check.Rule) *Conversion {
 		return DefaultConversion()
 	}
 	et := rc.eventType(o.Event)
-	out := &Conversion{EventType: eventName(et, o.Event), Within: durationOf(o.Within)}
+	out := &Conversion{EventType: eventName(et, o.Event), Within: durationOf(o.Within),
+		Label: label(o.Event) + " within " + label(o.Within)}
 	s := &scope{ev: ConversionAlias, evType: et, member: ConversionMemberAlias, memberID: ConversionAlias + ".member_id"}
 	var parts []string
 	for _, f := range o.Event.Filters {
@@ -55,9 +60,12 @@ func (rc *ruleCompiler) conversion(r *check.Rule) *Conversion {
 	return out
 }
 
-// compileLoop sets each compiled rule's Convert and the program's Costs
-// (the hook Compile calls once its rules are compiled).
-func compileLoop(info *check.Info, p *Program, diags *diag.List) {
+// AttachLoop sets each compiled rule's Convert and the program's Costs from
+// the checked program. Compile calls it once its rules are compiled; it is
+// idempotent, so tools that need the closed-loop data (report, simulate) may
+// call it again on a Program they compiled.
+func AttachLoop(info *check.Info, p *Program) diag.List {
+	var diags diag.List
 	byName := make(map[string]*check.Rule, len(info.Rules))
 	for _, r := range info.Rules {
 		if r.Decl != nil && r.Decl.Name != nil {
@@ -66,12 +74,13 @@ func compileLoop(info *check.Info, p *Program, diags *diag.List) {
 	}
 	for _, out := range p.Rules {
 		if r := byName[out.Name]; r != nil {
-			out.Convert = newRuleCompiler(info, diags).conversion(r)
+			out.Convert = newRuleCompiler(info, &diags).conversion(r)
 		} else {
 			out.Convert = DefaultConversion()
 		}
 	}
 	p.Costs = costsOf(info)
+	return diags
 }
 
 // costsOf copies the checked costs per channel.

@@ -262,12 +262,12 @@ var eventTypes = []string{"purchased", "visited", "queued", "order_placed", "pai
 func (g *gen) triggerAtom() string {
 	switch g.rng.IntN(5) {
 	case 0:
-		return "queued" + g.filters("queued", false)
+		return "(queued" + g.filters("queued", false) + ")"
 	case 1:
 		return "(purchased" + g.filters("purchased", true) + ")"
 	case 2:
-		return "order_placed" + g.filters("order_placed", false) + " not followed by paid" + g.filters("paid", false) +
-			g.pick(" matching order_id", "") + " within " + g.pick("2 hours", "1 day", "3 days", "1 month", "90 minutes", "1 week")
+		return "(order_placed" + g.filters("order_placed", false) + " not followed by paid" + g.filters("paid", false) +
+			g.pick(" matching order_id", "") + " within " + g.pick("2 hours", "1 day", "3 days", "1 month", "90 minutes", "1 week") + ")"
 	case 3:
 		return "purchased"
 	default:
@@ -282,7 +282,9 @@ func (g *gen) filters(et string, nested bool) string {
 	}
 	var out []string
 	for n := g.rng.IntN(3); n > 0; n-- {
-		switch g.rng.IntN(10) {
+		switch g.rng.IntN(12) {
+		case 10, 11:
+			out = append(out, " where (store = member.city)")
 		case 8:
 			out = append(out, " where (ts "+g.pick(">=", "<", "=")+" "+g.pick("2024-06-01", "2024-03-01", "2024-06-09 12:00", "2024-03-30 12:00")+")")
 		case 9:

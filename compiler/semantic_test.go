@@ -43,6 +43,17 @@ func TestSemantics(t *testing.T) {
 			now: now, want: []string{"m2"},
 		},
 		{
+			name:    "in last on the correlated path (filter reads the member)",
+			cond:    "purchased where store = member.city in last 7 days",
+			members: []string{"m1 city=A", "m2 city=A", "m3 city=A"},
+			events: []string{
+				"1 m1 purchased 2024-06-03T12:00 store=A", // exactly now - 7 days: out
+				"2 m2 purchased 2024-06-03T12:01 store=A", // in
+				"3 m3 purchased 2024-06-10T12:01 store=A", // after now: out
+			},
+			now: now, want: []string{"m2"},
+		},
+		{
 			name:   "in last: event at now is in",
 			cond:   "purchased in last 1 hour",
 			events: []string{"1 m1 purchased 2024-06-10T12:00", "2 m2 purchased 2024-06-10T11:00"},

@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"nudge/lang/ast"
 	"nudge/lang/check"
@@ -30,7 +31,7 @@ const memberSQL = "$" + ParamMember + "::VARCHAR"
 // events the rule query would consider), with the columns
 //
 //	member_id, trigger_seq, due_at   -- as in Rule
-//	v0, v1, ...                      -- Values, as in Rule
+//	v0, v1, ...                      -- Values, as in Rule (as VARCHAR)
 //	fires                            -- BOOLEAN: the rule's whole condition (its WHERE)
 //	n0, n1, ...                      -- the Verdict and value columns of the nodes of Root
 //
@@ -70,6 +71,7 @@ type Node struct {
 	Op          string
 	Left        string
 	LeftLabel   string
+	LeftText    bool // the left operand is text (print its value quoted)
 	Right       []string
 	RightLabels []string
 	// Count is, for an event test with a window or quantifier, the column
@@ -77,7 +79,12 @@ type Node struct {
 	Count string
 	// Trigger marks a trigger atom: it holds for a row when the row's
 	// candidate event is one it fires for. Its children are its filters.
-	Trigger  bool
+	// In a rule with several trigger atoms, TypeVerdict is the column
+	// saying whether the candidate is of this atom's event type (and due
+	// for it), and Event names that type.
+	Trigger     bool
+	TypeVerdict string
+	Event       string
 	Children []*Node
 }
 
@@ -180,7 +187,10 @@ func whyRule(info *check.Info, r *check.Rule, diags *diag.List) *Explanation {
 	fires := boolAnd(rc.conjuncts(d.Cond, s)...)
 	vals := rc.values(d.Cond, s)
 	e.Values = vals.values
-	q.cols = append(q.cols, vals.cols...)
+	for i, c := range vals.cols {
+		col := vals.values[i].Column
+		q.cols = append(q.cols, "CAST("+strings.TrimSuffix(c, " AS "+col)+" AS VARCHAR) AS "+col)
+	}
 	q.cols = append(q.cols, fires+" AS fires")
 	q.cols = append(q.cols, b.cols...)
 	q.with = append(ctes, rc.statsCTEs()...)
@@ -263,6 +273,7 @@ func (b *whyBuilder) atom(e ast.Expr, s *scope) *Node {
 		case ast.Eq, ast.Ne, ast.Lt, ast.Le, ast.Gt, ast.Ge:
 			n.Op = x.Op.String()
 			n.Left, n.LeftLabel = b.operand(x.X, s), label(x.X)
+			n.LeftText = rc.info.Types[x.X] == check.Text
 			n.Right, n.RightLabels = []string{b.operand(x.Y, s)}, []string{label(x.Y)}
 		}
 	case *ast.BetweenExpr:
@@ -276,6 +287,7 @@ func (b *whyBuilder) atom(e ast.Expr, s *scope) *Node {
 			n.Op = "not in"
 		}
 		n.Left, n.LeftLabel = b.operand(x.X, s), label(x.X)
+		n.LeftText = rc.info.Types[x.X] == check.Text
 		for _, it := range x.List {
 			n.Right = append(n.Right, "")
 			n.RightLabels = append(n.RightLabels, label(it))
@@ -323,12 +335,19 @@ func (b *whyBuilder) trigger(n *Node, ref *ast.EventRef, s *scope) {
 	}
 	rc := b.rc
 	et := rc.eventType(ref)
+	n.Event = eventName(et, ref)
+	if rc.nAtoms > 1 {
+		n.TypeVerdict = b.col(s.cand+".type = "+rc.quoteText(n.Event), false)
+	}
 	inner := &scope{ev: s.cand, evType: et, member: s.member, memberID: s.memberID, cand: s.cand, top: true}
 	for _, p := range filterParts(ref.Filters) {
 		switch p := p.(type) {
 		case *ast.PrepFilter:
 			c := &Node{Kind: NodeAtom, Label: p.Field.Name + " = " + label(p.Value), Span: p.Span.Span, Op: "="}
 			c.Left, c.LeftLabel = b.col(rc.value(p.Field, inner), true), ref.Event.Name+"."+p.Field.Name
+			if f := et.Fields[p.Field.Name]; f != nil {
+				c.LeftText = f.Type == check.Text
+			}
 			c.Right, c.RightLabels = []string{""}, []string{label(p.Value)}
 			c.Verdict = b.col(rc.filterPart(p, inner), false)
 			n.Children = append(n.Children, c)

@@ -106,7 +106,7 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 type RuleSummary struct {
 	Rule       string
 	Trigger    bool
-	Candidates int64            // rows the rule's query returned
+	Candidates int64            // rows of the rule's query its limit allowed, less repeated consent refusals
 	Firings    int64            // firings recorded
 	Repeats    int64            // refusals not recorded again (see the outbox docs)
 	Statuses   map[string]int64 // decisions by status (after dispatch)
@@ -470,12 +470,41 @@ func (t *tick) evaluate(ctx context.Context) error {
 			vals = "json_object(" + strings.Join(kv, ", ") + ")"
 		}
 		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
-		q := fmt.Sprintf("INSERT INTO _nudge_cand SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q", i, vals, body)
+		// The limit is applied here, before anything is materialised: a state
+		// rule matches most of its members again at every tick, and almost
+		// all of them are still within their limit. So is the repeated
+		// consent refusal of a state rule (see repeats): the latest firing
+		// was refused and the member still has no consent on any channel the
+		// rule sends on, so the firing would be refused and not recorded.
+		every := int64(0)
+		if r.Limit != nil {
+			every = r.Limit.Every.Microseconds()
+		}
+		var block []string
+		if r.Limit != nil || !r.Trigger {
+			block = append(block, `(rm.last_effective_at IS NOT NULL
+              AND ($nudge_every::BIGINT = 0 OR rm.last_effective_at > $now::TIMESTAMP - to_microseconds($nudge_every::BIGINT)))`)
+		}
+		if !r.Trigger {
+			if noConsent := t.noConsent(r); noConsent != "" {
+				block = append(block, "(NOT rm.last_effective AND "+noConsent+")")
+			}
+		}
+		limit := ""
+		if len(block) > 0 {
+			limit = `ANTI JOIN (
+    SELECT rm.member_id FROM rule_members rm LEFT JOIN members m ON m.member_id = rm.member_id
+    WHERE rm.rule = $nudge_rule::VARCHAR AND (` + strings.Join(block, "\n         OR ") + `)
+) blocked ON blocked.member_id = q.member_id`
+		}
+		q := fmt.Sprintf("INSERT INTO _nudge_cand SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
 		n, err := t.exec(ctx, q,
 			sql.Named(compiler.ParamNow, t.now),
 			sql.Named(compiler.ParamBrand, t.brand),
 			sql.Named(compiler.ParamWMSeq, wmSeq),
-			sql.Named(compiler.ParamWMNow, wmNow))
+			sql.Named(compiler.ParamWMNow, wmNow),
+			sql.Named("nudge_rule", r.Name),
+			sql.Named("nudge_every", every))
 		if err != nil {
 			return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
 		}
@@ -484,42 +513,70 @@ func (t *tick) evaluate(ctx context.Context) error {
 	return nil
 }
 
-// fire turns candidates into firings: one per dedupe key, not already in the
-// outbox, allowed by the rule's limit; a limited rule fires at most once per
-// member per tick (its earliest candidate).
+// noConsent returns a condition on members m that holds when the member has
+// consent on none of the channels rule r sends on ("" when r sends nothing).
+func (t *tick) noConsent(r *compiler.Rule) string {
+	has := map[string]bool{}
+	for _, c := range t.consent {
+		has[c] = true
+	}
+	var conds []string
+	seen := map[string]bool{}
+	for _, a := range r.Actions {
+		if a.Verb != "send" || seen[a.Channel] {
+			continue
+		}
+		seen[a.Channel] = true
+		if has[a.Channel] {
+			conds = append(conds, fmt.Sprintf("m.%s IS NOT TRUE", quoteIdent("consent_"+a.Channel)))
+		}
+	}
+	if len(seen) == 0 {
+		return ""
+	}
+	if len(conds) == 0 {
+		return "true"
+	}
+	return "(" + strings.Join(conds, " AND ") + ")"
+}
+
+// fire turns candidates (already allowed by their rule's limit, see
+// evaluate) into firings: one per dedupe key, not already in the outbox; a
+// limited rule fires at most once per member per tick (its earliest
+// candidate).
 func (t *tick) fire(ctx context.Context) error {
 	var minSeq int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0) FROM _nudge_cand`).Scan(&minSeq); err != nil {
 		return err
 	}
+	// State candidates are one per member (the compiler's contract) and
+	// their dedupe key is the run's now, so they only need an anti-join
+	// with this now's state firings. Trigger candidates are deduped by
+	// event seq, and a limited trigger rule keeps each member's earliest.
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_fire AS
 WITH c AS (
-    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, r.has_limit, r.every_us,
-           CASE WHEN r.trig THEN CAST(c.trigger_seq AS VARCHAR) ELSE strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f') END AS dedupe_key
+    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, r.has_limit, r.trig
     FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
     WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)
-), fresh AS (
-    SELECT * FROM c
-    -- Dedupe, in two anti-joins whose outbox side prunes by zone maps: a
-    -- state firing's key is the run's now (= its fired_at), a trigger
-    -- firing's key its event's seq (>= the least candidate seq).
-    WHERE NOT EXISTS (SELECT 1 FROM outbox o
-                      WHERE o.fired_at = $now::TIMESTAMP
-                        AND o.rule = c.name AND o.member_id = c.member_id AND o.dedupe_key = c.dedupe_key)
-      AND NOT EXISTS (SELECT 1 FROM outbox o
-                      WHERE o.trigger_seq >= $minseq::BIGINT
-                        AND o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq)
-      AND NOT (c.has_limit AND EXISTS (
-            SELECT 1 FROM rule_members rm
-            WHERE rm.rule = c.name AND rm.member_id = c.member_id AND rm.last_effective_at IS NOT NULL
-              AND (c.every_us = 0 OR rm.last_effective_at > $now::TIMESTAMP - to_microseconds(c.every_us))))
-    QUALIFY row_number() OVER (PARTITION BY ri, member_id, dedupe_key ORDER BY due_at, trigger_seq) = 1
+), state AS (
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals,
+           strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
+    FROM c
+    ANTI JOIN (SELECT rule, member_id FROM outbox WHERE fired_at = $now::TIMESTAMP AND trigger_seq IS NULL) o
+        ON o.rule = c.name AND o.member_id = c.member_id
+    WHERE NOT c.trig
+), trig AS (
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
+    FROM c
+    ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT) o
+        ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq
+    WHERE c.trig
+    QUALIFY row_number() OVER (PARTITION BY c.ri, c.member_id, c.trigger_seq ORDER BY c.due_at) = 1
+        AND (NOT c.has_limit OR row_number() OVER (PARTITION BY c.ri, c.member_id ORDER BY c.due_at, c.trigger_seq) = 1)
 )
-SELECT ri, name, member_id, trigger_seq, due_at, vals, dedupe_key,
-       'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
-FROM fresh
-QUALIFY NOT has_limit OR row_number() OVER (PARTITION BY ri, member_id ORDER BY due_at, trigger_seq) = 1`, t.params(sql.Named("minseq", minSeq))...)
+SELECT *, 'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
+FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, t.params(sql.Named("minseq", minSeq))...)
 	return err
 }
 
@@ -536,19 +593,20 @@ func (t *tick) policies(ctx context.Context) error {
 		}
 		consent = "CASE a.channel " + strings.Join(whens, " ") + " END"
 	}
-	// Unanswered sends are only counted when some rule stops after them.
+	// Unanswered sends are only counted when a rule that stops after them
+	// fires (the count reads the member's events).
 	unanswered := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n WHERE false`
-	for _, r := range t.prog.Rules {
-		if r.StopAfter > 0 {
-			unanswered = unansweredSQL
-			break
-		}
+	var stoppers int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`).Scan(&stoppers); err != nil {
+		return err
+	}
+	if stoppers > 0 {
+		unanswered = unansweredSQL
 	}
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
 WITH unanswered AS (%s)
-SELECT row_number() OVER () AS id,
-       f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id,
+SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id,
        a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
        CASE WHEN a.verb IN ('tag', 'untag') THEN 'applied'
             WHEN a.verb = 'notify' THEN 'pending'
@@ -619,21 +677,21 @@ GROUP BY c.ci, o.member_id`, t.params()...); err != nil {
 UPDATE _nudge_dec SET capped = true, reason = v.reason
 FROM (
     SELECT d.id, min(c.label ORDER BY c.ci) AS reason
-    FROM (SELECT id, member_id, channel, count(*) OVER (PARTITION BY member_id) AS n
+    FROM (SELECT rowid AS id, member_id, channel, count(*) OVER (PARTITION BY member_id) AS n
           FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d
     JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = d.channel
     JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = d.member_id AND u.n >= c.cnt
     WHERE d.n = 1
     GROUP BY d.id
 ) v
-WHERE _nudge_dec.id = v.id`); err != nil {
+WHERE _nudge_dec.rowid = v.id`); err != nil {
 		return err
 	}
 	// Members with several open sends compete; ord is the order.
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_open AS
 SELECT id, member_id, channel, ord FROM (
-    SELECT id, member_id, channel,
+    SELECT rowid AS id, member_id, channel,
            row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, trigger_seq NULLS FIRST, action_index) AS ord,
            count(*) OVER (PARTITION BY member_id) AS n
     FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
@@ -653,13 +711,13 @@ FROM (
                coalesce(u.n, 0) + coalesce(sum(CASE WHEN d.capped THEN 0 ELSE 1 END) OVER (
                    PARTITION BY o.member_id, c.ci ORDER BY o.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS used
         FROM _nudge_open o
-        JOIN _nudge_dec d ON d.id = o.id
+        JOIN _nudge_dec d ON d.rowid = o.id
         JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
         LEFT JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = o.member_id
     )
     GROUP BY id
 ) v
-WHERE _nudge_dec.id = v.id AND _nudge_dec.capped <> v.capped`)
+WHERE _nudge_dec.rowid = v.id AND _nudge_dec.capped <> v.capped`)
 		if err != nil {
 			return err
 		}

@@ -117,7 +117,10 @@ with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
 		newRunCmd(s),
 		newReplCmd(s),
 		newDemoCmd(s),
+		newReportCmd(s),
+		newSimulateCmd(s),
 		newTestCmd(s),
+		newWhyCmd(s),
 	)
 	return root
 }

@@ -3,6 +3,7 @@ package demodata
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -17,8 +18,11 @@ var DefaultNow = time.Date(2024, 11, 11, 10, 0, 0, 0, time.UTC)
 const DefaultMembers = 100_000
 
 // chunkMembers is how many members one set-based SQL step generates; Progress
-// is reported after each chunk.
+// is reported after each chunk. At most 2^17 (see the sort key of eventsSQL).
 const chunkMembers = 100_000
+
+// MaxMembers is the largest Options.Members: member ids have eight digits.
+const MaxMembers = 99_999_999
 
 // Options control Generate.
 type Options struct {
@@ -66,12 +70,19 @@ func (s Stats) BrandNames() []string {
 // Generate fills the members and events tables of db (which must exist, see
 // stdlib.SchemaSQL, and members must be empty) with opts.Members members and
 // their event histories. Events get seq numbers after any existing ones, in
-// member then time order. Everything is written in one transaction: on error
-// or cancellation nothing is left behind.
+// member then time order.
+//
+// Each chunk of members is its own transaction (one transaction of millions
+// of rows costs DuckDB a quarter more time); on error or cancellation the
+// rows written so far are deleted again, so nothing is left behind. The
+// caller must not write members or events while Generate runs.
 func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
 	start := time.Now()
 	if opts.Members < 0 {
 		return Stats{}, fmt.Errorf("demodata: members must not be negative, got %d", opts.Members)
+	}
+	if opts.Members > MaxMembers {
+		return Stats{}, fmt.Errorf("demodata: at most %d members, got %d", MaxMembers, opts.Members)
 	}
 	if opts.Members == 0 {
 		opts.Members = DefaultMembers
@@ -98,12 +109,6 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("demodata: reading events: %w", err)
 	}
 
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return Stats{}, fmt.Errorf("demodata: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
 	g := gen{seed: opts.Seed, now: opts.Now}
 	total := int64(opts.Members)
 	step := int64(chunkMembers)
@@ -112,38 +117,61 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
 	}
 	seq := base
 	for lo := int64(0); lo < total; lo += step {
-		if err := ctx.Err(); err != nil {
-			return Stats{}, fmt.Errorf("demodata: %w", err)
-		}
 		hi := min(lo+step, total)
-		n, err := g.chunk(ctx, tx, lo, hi, seq)
+		n, err := g.chunk(ctx, conn, lo, hi, seq)
 		if err != nil {
-			return Stats{}, fmt.Errorf("demodata: members %d..%d: %w", lo, hi-1, err)
+			return Stats{}, errors.Join(fmt.Errorf("demodata: members %d..%d: %w", lo, hi-1, err), undo(conn, base))
 		}
 		seq += n
 		if opts.Progress != nil {
 			opts.Progress(int(hi), int(total))
 		}
 	}
-	for _, t := range []string{"_demo_m", "_demo_p"} {
-		if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
-			return Stats{}, fmt.Errorf("demodata: %w", err)
-		}
-	}
-	stats, err := countStats(ctx, tx, base)
+	stats, err := countStats(ctx, conn, base)
 	if err != nil {
-		return Stats{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Stats{}, fmt.Errorf("demodata: commit: %w", err)
+		return Stats{}, errors.Join(err, undo(conn, base))
 	}
 	stats.Elapsed = time.Since(start)
 	return stats, nil
 }
 
-// chunk generates members [lo, hi) and their events, numbering events from
-// seq+1, and returns the number of events written.
-func (g gen) chunk(ctx context.Context, tx *sql.Tx, lo, hi, seq int64) (int64, error) {
+// undo deletes what a failed Generate wrote: every member (the table was
+// empty) and the events after seq base. It runs even when the context that
+// failed Generate is cancelled.
+func undo(conn *sql.Conn, base int64) error {
+	ctx := context.Background()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("demodata: undo: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, q := range []string{
+		`DELETE FROM events WHERE seq > $base::BIGINT`,
+		`DELETE FROM members`,
+		`DROP TABLE IF EXISTS _demo_m`,
+		`DROP TABLE IF EXISTS _demo_p`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, sql.Named("base", base)); err != nil {
+			return fmt.Errorf("demodata: undo: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("demodata: undo: %w", err)
+	}
+	return nil
+}
+
+// chunk generates members [lo, hi) and their events in one transaction,
+// numbering events from seq+1, and returns the number of events written.
+func (g gen) chunk(ctx context.Context, conn *sql.Conn, lo, hi, seq int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	steps := []struct{ what, sql string }{
 		{"member plan", g.memberPlanSQL(lo, hi)},
 		{"members", g.membersSQL()},
@@ -162,12 +190,20 @@ func (g gen) chunk(ctx context.Context, tx *sql.Tx, lo, hi, seq int64) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("events: %w", err)
 	}
+	for _, t := range []string{"_demo_m", "_demo_p"} {
+		if _, err := tx.ExecContext(ctx, "DROP TABLE "+t); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
 	return n, nil
 }
 
-func countStats(ctx context.Context, tx *sql.Tx, base int64) (Stats, error) {
+func countStats(ctx context.Context, conn *sql.Conn, base int64) (Stats, error) {
 	st := Stats{Brands: map[string]BrandStats{}}
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := conn.QueryContext(ctx, `
 		SELECT m.brand, m.n, coalesce(e.n, 0)
 		FROM (SELECT brand, count(*) AS n FROM members GROUP BY brand) m
 		LEFT JOIN (SELECT brand, count(*) AS n FROM events WHERE seq > $base::BIGINT GROUP BY brand) e

@@ -39,6 +39,9 @@ func TestZZMillion(t *testing.T) {
 				n, _ := res.RowsAffected()
 				seq += n
 			}
+			if s.n == "events" {
+				t.Logf("chunk %d events wall %v cpu %v", lo/100000, time.Since(st).Round(time.Millisecond), (cpu() - c).Round(time.Millisecond))
+			}
 			d := sum[s.n]
 			sum[s.n] = [2]time.Duration{d[0] + time.Since(st), d[1] + cpu() - c}
 		}

@@ -53,7 +53,7 @@ func sortedKeys(m map[string]int64) []string {
 
 // Period describes the report's period in words.
 func (r *Report) Period() string {
-	from, to := "the beginning", "now"
+	from, to := "the beginning", "the latest firing"
 	if r.From != nil {
 		from = r.From.Format(tsLayout)
 	}
@@ -139,6 +139,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  control    %6d firings %6d converted %6.1f%%\n", rr.Control.Firings, rr.Control.Converted, 100*rr.Control.Rate)
 		fmt.Fprintf(&b, "  lift       %s\n", rr.LiftText())
 		fmt.Fprintf(&b, "  cost       %.2f   ROI %s\n", rr.Cost, rr.ROIText())
+		if rr.Treated.Converted == 0 {
+			fmt.Fprintf(&b, "  days from firing to conversion (treated): no conversions\n")
+			continue
+		}
 		fmt.Fprintf(&b, "  days from firing to conversion (treated):\n")
 		for _, bk := range rr.Days {
 			n := int(math.Round(bk.Share * 40))
@@ -153,12 +157,21 @@ func (r *Report) WriteText(w io.Writer) error {
 func (r *Report) WriteJSON(w io.Writer) error {
 	type out struct {
 		*Report
-		Period string `json:"period"`
-		End    string `json:"observed_until"`
+		Period string  `json:"period"`
+		From   *string `json:"from,omitempty"`
+		To     *string `json:"to,omitempty"`
+		End    string  `json:"observed_until"`
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out{Report: r, Period: r.Period(), End: r.End.Format(tsLayout)})
+	ts := func(t *time.Time) *string {
+		if t == nil {
+			return nil
+		}
+		s := t.Format(tsLayout)
+		return &s
+	}
+	return enc.Encode(out{Report: r, Period: r.Period(), From: ts(r.From), To: ts(r.To), End: r.End.Format(tsLayout)})
 }
 
 // chart geometry of the HTML report's SVGs.

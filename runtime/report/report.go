@@ -112,11 +112,10 @@ func conversionOf(prog *compiler.Program, rule string) (*compiler.Conversion, st
 
 // describeConversion renders a conversion for people.
 func describeConversion(c *compiler.Conversion) string {
-	s := c.EventType
-	if c.FilterSQL != "" {
-		s += " (with filters)"
+	if c.Label != "" {
+		return c.Label
 	}
-	return s + " within " + fmtDuration(c.Within)
+	return c.EventType + " within " + fmtDuration(c.Within)
 }
 
 func fmtDuration(d time.Duration) string {
@@ -366,6 +365,10 @@ func lift(n1, x1, n0, x0 int64) Lift {
 		l.Low, l.High = l.Diff-z95*se, l.Diff+z95*se
 	}
 	var why []string
+	if n0 == 0 {
+		l.Note = "no control group: add `holdout P%` to the rule to measure lift (holdout too small to conclude)"
+		return l
+	}
 	if n0 < MinGroup {
 		why = append(why, fmt.Sprintf("control has %d firings (< %d)", n0, MinGroup))
 	}

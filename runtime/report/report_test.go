@@ -52,7 +52,7 @@ var t0 = time.Date(2024, 11, 1, 10, 0, 0, 0, time.UTC)
 //   - Control: c01-c04 buy on day 1 (4 conversions, 30.00 each).
 //     rate 10/40 = 0.25 vs 4/40 = 0.10, lift 0.15,
 //     se = sqrt(.25*.75/40 + .10*.90/40) = sqrt(0.0069375) = 0.08329165,
-//     CI 0.15 -+ 1.959964*0.08329165 = [-0.013251, 0.313251];
+//     CI 0.15 -+ 1.959964*0.08329165 = [-0.013249, 0.313249];
 //     pooled 14/80 = .175, 7 expected conversions per group: conclusive,
 //     not significant. Cost 40 * 0.05 = 2.00, ROI (500 - 2) / 2 = 249.
 //     Histogram 4, 2, 1, 1, 2, 0 of 10.
@@ -127,6 +127,7 @@ func fixture(t *testing.T) (*sql.DB, *compiler.Program) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
+	compiler.AttachLoop(prog.Info, cp)
 	return q, cp
 }
 
@@ -155,8 +156,8 @@ func TestBuildHandComputed(t *testing.T) {
 		{"welcome control revenue", w.Control.Revenue, 120},
 		{"welcome revenue", w.Revenue, 500},
 		{"welcome lift", w.Lift.Diff, 0.15},
-		{"welcome ci low", w.Lift.Low, -0.013251},
-		{"welcome ci high", w.Lift.High, 0.313251},
+		{"welcome ci low", w.Lift.Low, -0.013249},
+		{"welcome ci high", w.Lift.High, 0.313249},
 		{"welcome cost", w.Cost, 2},
 		{"welcome roi", deref(w.ROI), 249},
 		{"welcome sent decisions", float64(w.Decisions["sent"]), 40},

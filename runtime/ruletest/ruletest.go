@@ -92,6 +92,9 @@ func Run(ctx context.Context, s Suite, opts Options) ([]*Result, *Coverage, erro
 			if err := ctx.Err(); err != nil {
 				return out, cov, err
 			}
+			if cov != nil {
+				cov.noteTest(t)
+			}
 			r, err := runTest(ctx, s, t, opts, cov)
 			if err != nil {
 				return out, cov, err

@@ -12,42 +12,27 @@ cand AS (
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
     AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
+),
+-- per-candidate aggregates of the purchased events before it
+s0 AS (
+  SELECT c.seq, c.due_at,
+         avg(e.amount) AS a0,
+         count(*) AS a1
+  FROM cand c
+  JOIN events e ON e.member_id = c.member_id
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'purchased'
+    AND e.ts < c.ts
+  GROUP BY c.seq, c.due_at
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
        c.due_at,
        c.amount AS v0,
-       (
-         SELECT avg(e3.amount)
-         FROM events e3
-         WHERE e3.brand = $brand::VARCHAR
-           AND e3.member_id = c.member_id
-           AND e3.type = 'purchased'
-           AND e3.ts < c.ts
-       ) AS v1,
-       (
-         SELECT count(*)
-         FROM events e4
-         WHERE e4.brand = $brand::VARCHAR
-           AND e4.member_id = c.member_id
-           AND e4.type = 'purchased'
-           AND e4.ts < c.ts
-       ) AS v2
+       s0.a0 AS v1,
+       COALESCE(s0.a1, 0) AS v2
 FROM cand c
 JOIN members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
-WHERE c.amount > (1.5 * (
-    SELECT avg(e1.amount)
-    FROM events e1
-    WHERE e1.brand = $brand::VARCHAR
-      AND e1.member_id = c.member_id
-      AND e1.type = 'purchased'
-      AND e1.ts < c.ts
-  ))
-  AND (
-    SELECT count(*)
-    FROM events e2
-    WHERE e2.brand = $brand::VARCHAR
-      AND e2.member_id = c.member_id
-      AND e2.type = 'purchased'
-      AND e2.ts < c.ts
-  ) >= 3;
+LEFT JOIN s0 ON s0.seq = c.seq AND s0.due_at = c.due_at
+WHERE c.amount > (1.5 * s0.a0)
+  AND COALESCE(s0.a1, 0) >= 3;

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"nudge/compiler"
+	"nudge/lang/diag"
+	nrt "nudge/runtime"
+	"nudge/runtime/simulate"
+)
+
+func newSimulateCmd(s *streams) *cobra.Command {
+	var (
+		dbPath, fromFlag, toFlag, brand, format, lastPath, keepPath string
+		step, lookback                                              time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "simulate --from D --to D [--step 1h] [--db F] PATH...",
+		Short: "Replay ticks over historical events to see what rules would have done",
+		Long: `simulate copies the members and events of the database into a scratch
+database in memory (the real outbox, tags and rule state are never touched;
+the replay starts with an empty outbox), runs a tick every --step from --from
+to --to exactly as 'nudge run --now' would, and reports per rule per day the
+decisions by status, how often caps bit, the members hit by several rules,
+the total cost (cost CHANNEL AMOUNT) and how many targeted members bought
+anyway within the rule's conversion window: the baseline a rule must beat.
+Nothing is dispatched. Ctrl-C stops after the current tick and reports what
+was simulated so far.
+
+--last-decisions FILE writes the last tick's decisions as 'run --output jsonl'
+lines; --keep FILE saves the scratch database (a new file) for inspection.`,
+		Args: needArgs(1, "PATH"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return usageError("--format: unknown format %q; use text or json", format)
+			}
+			if fromFlag == "" || toFlag == "" {
+				return usageError("simulate: --from and --to are required")
+			}
+			from, err := parseTimestamp("from", fromFlag)
+			if err != nil {
+				return err
+			}
+			to, err := parseTimestamp("to", toFlag)
+			if err != nil {
+				return err
+			}
+			if to.Before(from) {
+				return usageError("--to %s is before --from %s", toFlag, fromFlag)
+			}
+			if step <= 0 {
+				return usageError("--step: must be positive, got %s", step)
+			}
+			if n := to.Sub(from) / step; n > 1_000_000 {
+				return usageError("--step %s makes %d ticks; use a larger step", step, n)
+			}
+			prog, err := loadProgram(s, args)
+			if err != nil {
+				return err
+			}
+			compiled, diags := compiler.Compile(prog.Info)
+			if len(diags) > 0 {
+				diag.RenderText(s.err, diags, prog.Sources)
+			}
+			if diags.HasErrors() {
+				return silentExit(exitProblems)
+			}
+			compiler.AttachLoop(prog.Info, compiled)
+			opts := simulate.Options{Source: dbPath, From: from, To: to, Step: step, Brand: brand, Lookback: lookback, Keep: keepPath}
+			if lastPath != "" {
+				f, err := os.Create(lastPath)
+				if err != nil {
+					return problemError("--last-decisions: %v", err)
+				}
+				defer f.Close()
+				bw := bufio.NewWriter(f)
+				defer bw.Flush()
+				enc := json.NewEncoder(bw)
+				opts.LastDecisions = func(d nrt.Decision) error { return enc.Encode(d) }
+			}
+			bar := newProgressPrinter(s.err, "simulating")
+			opts.Progress = bar.update
+			res, err := simulate.Run(c.Context(), compiled, opts)
+			bar.done()
+			if err != nil {
+				return problemError("%v", err)
+			}
+			if format == "json" {
+				err = res.WriteJSON(s.out)
+			} else {
+				err = res.WriteText(s.out)
+			}
+			if err != nil {
+				return err
+			}
+			if res.Interrupted {
+				s.err.Write([]byte("nudge: simulation interrupted; the figures cover the ticks simulated so far\n"))
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file holding the members and events to replay (only read)")
+	f.StringVar(&fromFlag, "from", "", "time of the first tick (2024-10-01, 2024-10-01 10:00, ...)")
+	f.StringVar(&toFlag, "to", "", "time of the last tick (included when it falls on a step)")
+	f.DurationVar(&step, "step", time.Hour, "time between ticks")
+	f.StringVar(&brand, "brand", "", "brand to simulate (required when the database holds several and the rules name none)")
+	f.DurationVar(&lookback, "lookback", 24*time.Hour, "on the first tick, consider trigger events this far back")
+	f.StringVar(&format, "format", "text", "output format: text or json")
+	f.StringVar(&lastPath, "last-decisions", "", "write the last tick's decisions to this file (jsonl)")
+	f.StringVar(&keepPath, "keep", "", "save the scratch database to this new file")
+	return c
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"nudge/compiler"
+	"nudge/lang/diag"
+	nrt "nudge/runtime"
+	"nudge/runtime/why"
+)
+
+func newWhyCmd(s *streams) *cobra.Command {
+	var (
+		dbPath, nowFlag, rule, brand string
+		lookback                     time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "why MEMBER [--rule NAME] [--now TS] [--db F] PATH...",
+		Short: "Explain why a member would or would not get each rule's action",
+		Long: `why explains, for one member at --now, each rule (or the one named by --rule):
+the condition as a tree with each atom's value and verdict, the trigger events
+the rule would consider, each policy's state for the member (holdout group,
+consent, unanswered sends, cap usage, quiet hours, last firing and limit), and
+a closing line: would fire / would not fire, and why. It uses the rules' own
+SQL and a dry run of the runtime, so it agrees with 'nudge run --dry-run'.
+Nothing is written.`,
+		Args: needArgs(2, "MEMBER and PATH"),
+		RunE: func(c *cobra.Command, args []string) error {
+			now, err := nowOrWallClock(nowFlag)
+			if err != nil {
+				return err
+			}
+			member, paths := args[0], args[1:]
+			prog, err := loadProgram(s, paths)
+			if err != nil {
+				return err
+			}
+			compiled, diags := compiler.Compile(prog.Info)
+			exps, wdiags := compiler.Why(prog.Info)
+			diags = append(diags, wdiags...)
+			if diags.HasErrors() {
+				diag.RenderText(s.err, diags.Dedup(), prog.Sources)
+				return silentExit(exitProblems)
+			}
+			db, err := nrt.Open(c.Context(), dbPath)
+			if err != nil {
+				return problemError("%v", err)
+			}
+			defer db.Close()
+			reps, err := why.Explain(c.Context(), db, compiled, exps, []string{member},
+				why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback})
+			if err != nil {
+				return problemError("why: %v", err)
+			}
+			for _, r := range reps {
+				r.WriteText(s.out)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
+	f.StringVar(&rule, "rule", "", "explain only this rule")
+	f.StringVar(&brand, "brand", "", "brand (required when the database holds several and the rules name none)")
+	f.DurationVar(&lookback, "lookback", 24*time.Hour, "on a rule's first run, consider trigger events this far back")
+	return c
+}

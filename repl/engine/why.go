@@ -1,0 +1,41 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"nudge/compiler"
+	"nudge/runtime/why"
+)
+
+// why runs `:why MEMBER [RULE]`: the explanation of `nudge why` for the
+// loaded and session rules at now.
+func (e *Engine) why(ctx context.Context, arg string) (*Result, error) {
+	fields := strings.Fields(arg)
+	if len(fields) == 0 || len(fields) > 2 {
+		return &Result{Kind: Text, Text: "usage: :why MEMBER [RULE]"}, nil
+	}
+	if len(e.prog.Info.Rules) == 0 {
+		return &Result{Kind: Text, Text: "no rules to explain: type a rule (rule NAME if CONDITION then ACTION) or :load a file"}, nil
+	}
+	prog, diags := compiler.Compile(e.prog.Info)
+	exps, wdiags := compiler.Why(e.prog.Info)
+	diags = append(diags, wdiags...)
+	if diags.HasErrors() {
+		return &Result{Kind: Diagnostics, Text: render(diags.Dedup(), e.prog, "")}, nil
+	}
+	opts := why.Options{Now: e.evalNow(), Brand: e.opts.Brand, Lookback: e.lookback}
+	if len(fields) == 2 {
+		opts.Rule = fields[1]
+	}
+	reps, err := why.Explain(ctx, e.db, prog, exps, fields[:1], opts)
+	if err != nil {
+		return &Result{Kind: Text, Text: fmt.Sprintf("why: %v", err)}, nil
+	}
+	var b strings.Builder
+	for _, r := range reps {
+		r.WriteText(&b)
+	}
+	return &Result{Kind: Text, Text: strings.TrimRight(b.String(), "\n")}, nil
+}

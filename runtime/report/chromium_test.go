@@ -1,0 +1,126 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// chromiumPath is where Debian's chromium package installs the browser
+// (`apt-get install -y chromium`; .ci/run installs it when it can).
+const chromiumPath = "/usr/bin/chromium"
+
+// chromium runs headless Chromium on file with extra flags and returns its
+// standard output.
+func chromium(t *testing.T, file string, extra ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir()}, extra...)
+	args = append(args, "file://"+file)
+	cmd := exec.CommandContext(ctx, chromiumPath, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %v: %v\n%s", extra, err, errb.Bytes())
+	}
+	return out.Bytes()
+}
+
+var rectRE = regexp.MustCompile(`<rect class="([^"]*)" x="[^"]*" y="[^"]*" width="[^"]*" height="([^"]*)"`)
+
+// TestHTMLRendersInChromium opens the HTML report in headless Chromium:
+// the DOM Chromium built must hold the charts' bars with the expected
+// heights, and a screenshot must show the bars' colours.
+func TestHTMLRendersInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("headless Chromium is not installed at %s (install Debian's package: apt-get install -y chromium); skipping the browser rendering check", chromiumPath)
+	}
+	db, prog := fixture(t)
+	rep, err := Build(context.Background(), db, Options{Program: prog, End: t0.Add(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := rep.WriteHTML(&html, time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	dom := chromium(t, file, "--dump-dom")
+	var heights []string
+	var classes []string
+	for _, m := range rectRE.FindAllSubmatch(dom, -1) {
+		classes = append(classes, string(m[1]))
+		heights = append(heights, string(m[2]))
+	}
+	// welcome: rate bars .25 and .10 scaled to 160px; histogram shares
+	// .4 .2 .1 .1 .2 0 scaled to 160px. store_a: rates .3 and .2; all
+	// conversions on day 1.
+	want := []string{"160", "64", "160", "80", "40", "40", "80", "0", "160", "106.7", "0", "160", "0", "0", "0", "0"}
+	if len(heights) != len(want) {
+		t.Fatalf("DOM has %d bars %v, want %d\n%s", len(heights), heights, len(want), dom)
+	}
+	nonZero := 0
+	for i := range want {
+		if heights[i] != want[i] {
+			t.Errorf("bar %d (%s): height %s, want %s", i, classes[i], heights[i], want[i])
+		}
+		if h, _ := strconv.ParseFloat(heights[i], 64); h > 0 {
+			nonZero++
+		}
+	}
+	if nonZero < 8 {
+		t.Errorf("only %d bars have a height", nonZero)
+	}
+
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	chromium(t, file, "--screenshot="+shot, "--window-size=1000,1400", "--hide-scrollbars")
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	treated, day := countColour(img, 0x2b, 0x7b, 0xb9), countColour(img, 0xe0, 0x7b, 0x39)
+	t.Logf("screenshot %v: %d px of treated-bar blue, %d px of histogram orange", img.Bounds().Size(), treated, day)
+	// a 44x160 bar is 7040 px; the histogram of welcome alone is 44*400 px
+	if treated < 7040 || day < 44*400 {
+		t.Errorf("the screenshot shows too few bar pixels: %d blue, %d orange", treated, day)
+	}
+	if dst := os.Getenv("NUDGE_REPORT_SCREENSHOT"); dst != "" {
+		b, _ := os.ReadFile(shot)
+		_ = os.WriteFile(dst, b, 0o644)
+	}
+}
+
+// countColour counts the pixels of img with exactly the colour r, g, b.
+func countColour(img image.Image, r, g, b uint8) int {
+	n := 0
+	bd := img.Bounds()
+	for y := bd.Min.Y; y < bd.Max.Y; y++ {
+		for x := bd.Min.X; x < bd.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			if uint8(cr>>8) == r && uint8(cg>>8) == g && uint8(cb>>8) == b {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,365 @@
+package simulate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"nudge/compiler"
+	nrt "nudge/runtime"
+	"nudge/runtime/report"
+)
+
+// Options configures a simulation.
+type Options struct {
+	// Source is the database file whose members and events are replayed.
+	Source string
+	// From and To are the first and the last tick (To is included when it
+	// falls on a step). Step is the time between ticks (default 1 hour).
+	From, To time.Time
+	Step     time.Duration
+	// Brand and Lookback are passed to every tick (see runtime.RunOptions).
+	Brand    string
+	Lookback time.Duration
+	// Progress, when set, is called after every step with the steps done
+	// and the total.
+	Progress func(done, total int)
+	// LastDecisions, when set, receives every decision of the last step.
+	LastDecisions func(nrt.Decision) error
+	// Keep, when not empty, is a database file the scratch database is
+	// written to at the end (it must not exist), for inspection or for
+	// running further ticks on the simulated history.
+	Keep string
+}
+
+// Result is what a simulation found.
+type Result struct {
+	From, To    time.Time
+	Step        time.Duration
+	Steps       int  // ticks run
+	Total       int  // ticks planned
+	Interrupted bool // the context ended before the last step
+	Brand       string
+	// Days holds one row per rule and day with decisions, in day then
+	// program order.
+	Days []Day
+	// Rules holds the totals per rule, in program order.
+	Rules []RuleTotal
+	// Overlap counts, per day, members who got sends from two or more rules
+	// that day; OverlapTotal counts members hit by several rules over the
+	// whole period.
+	Overlap      map[string]int64
+	OverlapTotal int64
+	// Cost is the total cost of the sends (pending or scheduled: nothing is
+	// dispatched in a simulation) at the program's `cost` per channel.
+	Cost float64
+	// Elapsed is the wall time of the simulation.
+	Elapsed time.Duration
+	// LastRunNow is the time of the last tick run.
+	LastRunNow time.Time
+}
+
+// Day is what one rule did on one day.
+type Day struct {
+	Day      string // 2006-01-02
+	Rule     string
+	Firings  int64
+	Statuses map[string]int64 // decisions by status
+	// Repeats are refusals (capped, no_consent) not recorded again because
+	// the previous tick refused the same member (see runtime's outbox docs).
+	Repeats int64
+}
+
+// RuleTotal sums one rule over the period.
+type RuleTotal struct {
+	Rule     string
+	Firings  int64
+	Statuses map[string]int64
+	Repeats  int64
+	// Capped counts the sends caps refused (recorded or repeated).
+	Capped int64
+	// Sends are the sends that would have gone out (pending or scheduled).
+	Sends int64
+	Cost  float64
+	// Targeted firings (would-be sends) and, of those, the members who
+	// converted anyway within the rule's conversion window (the baseline a
+	// rule must beat); Conversion describes the window.
+	Targeted     int64
+	BoughtAnyway int64
+	BaselineRate float64
+	Conversion   string
+}
+
+// steps lists the tick times from from to to (inclusive) every step.
+func steps(from, to time.Time, step time.Duration) []time.Time {
+	var out []time.Time
+	for t := from; !t.After(to); t = t.Add(step) {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Run runs the simulation. When ctx ends between or during steps, Run stops
+// and returns the result of the steps completed with Interrupted set and a
+// nil error.
+func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Step <= 0 {
+		opts.Step = time.Hour
+	}
+	if opts.To.Before(opts.From) {
+		return nil, fmt.Errorf("simulate: --to %s is before --from %s", opts.To.Format(tsLayout), opts.From.Format(tsLayout))
+	}
+	if opts.Keep != "" {
+		if _, err := os.Stat(opts.Keep); err == nil {
+			return nil, fmt.Errorf("simulate: %s already exists; the scratch copy is only written to a new file", opts.Keep)
+		}
+	}
+	ticks := steps(opts.From, opts.To, opts.Step)
+	res := &Result{From: opts.From, To: opts.To, Step: opts.Step, Total: len(ticks), Overlap: map[string]int64{}}
+	db, err := scratch(ctx, opts.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+
+	type key struct{ day, rule string }
+	days := map[key]*Day{}
+	var last *nrt.RunResult
+	for i, now := range ticks {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			break
+		}
+		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				res.Interrupted = true
+				break
+			}
+			return nil, fmt.Errorf("simulate: tick at %s: %w", now.Format(tsLayout), err)
+		}
+		last = r
+		res.Steps++
+		res.Brand = r.Brand
+		res.LastRunNow = r.Now
+		day := now.Format("2006-01-02")
+		for _, s := range r.Rules {
+			if s.Firings == 0 && s.Repeats == 0 && len(s.Statuses) == 0 {
+				continue
+			}
+			k := key{day, s.Rule}
+			d := days[k]
+			if d == nil {
+				d = &Day{Day: day, Rule: s.Rule, Statuses: map[string]int64{}}
+				days[k] = d
+			}
+			d.Firings += s.Firings
+			d.Repeats += s.Repeats
+			for st, n := range s.Statuses {
+				d.Statuses[st] += n
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(ticks))
+		}
+	}
+	// Aggregates read the scratch database: use a context that is not the
+	// (possibly interrupted) caller's, bounded in time.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if last != nil && !res.Interrupted && opts.LastDecisions != nil {
+		if err := db.Decisions(actx, last.RunID, opts.LastDecisions); err != nil {
+			return nil, fmt.Errorf("simulate: reading the last step's decisions: %w", err)
+		}
+	}
+	order := map[string]int{}
+	for i, r := range prog.Rules {
+		order[r.Name] = i
+	}
+	for _, d := range days {
+		res.Days = append(res.Days, *d)
+	}
+	sort.Slice(res.Days, func(i, j int) bool {
+		a, b := res.Days[i], res.Days[j]
+		if a.Day != b.Day {
+			return a.Day < b.Day
+		}
+		return order[a.Rule] < order[b.Rule]
+	})
+	if err := totals(actx, db, prog, res); err != nil {
+		return nil, err
+	}
+	if opts.Keep != "" {
+		if err := keep(actx, db, opts.Keep); err != nil {
+			return nil, err
+		}
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+const tsLayout = "2006-01-02 15:04:05"
+
+// scratch opens an in-memory nudge database holding the members and events
+// of the file at source, with empty runtime state.
+func scratch(ctx context.Context, source string) (*nrt.DB, error) {
+	if _, err := os.Stat(source); err != nil {
+		return nil, fmt.Errorf("simulate: database %s: %w", source, err)
+	}
+	db, err := nrt.Open(ctx, ":memory:")
+	if err != nil {
+		return nil, fmt.Errorf("simulate: scratch database: %w", err)
+	}
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	defer conn.Close()
+	stmts := []string{
+		"ATTACH " + quote(source) + " AS nudge_src (READ_ONLY)",
+		"INSERT INTO members BY NAME SELECT * FROM nudge_src.members",
+		"INSERT INTO events BY NAME SELECT * FROM nudge_src.events ORDER BY seq",
+		"UPDATE counters SET value = (SELECT coalesce(max(seq), 0) FROM events) WHERE name = 'event_seq'",
+		"DETACH nudge_src",
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("simulate: copying %s into the scratch database: %w", source, err)
+		}
+	}
+	return db, nil
+}
+
+// keep writes the scratch database to a new file.
+func keep(ctx context.Context, db *nrt.DB, path string) error {
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		"ATTACH " + quote(path) + " AS nudge_keep",
+		"COPY FROM DATABASE memory TO nudge_keep",
+		"DETACH nudge_keep",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("simulate: writing the scratch database to %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func quote(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// totals fills the per-rule totals, overlap, cost and baseline.
+func totals(ctx context.Context, db *nrt.DB, prog *compiler.Program, res *Result) error {
+	q := db.SQL()
+	byRule := map[string]*RuleTotal{}
+	for _, r := range prog.Rules {
+		byRule[r.Name] = &RuleTotal{Rule: r.Name, Statuses: map[string]int64{}}
+	}
+	for _, d := range res.Days {
+		t := byRule[d.Rule]
+		if t == nil {
+			continue
+		}
+		t.Firings += d.Firings
+		t.Repeats += d.Repeats
+		for st, n := range d.Statuses {
+			t.Statuses[st] += n
+		}
+	}
+	// capped refusals that were repeated, not recorded: attribute them to caps
+	// only when the previous refusal was a cap (the outbox row says why).
+	for _, t := range byRule {
+		t.Capped = t.Statuses["capped"]
+		t.Sends = t.Statuses["pending"] + t.Statuses["scheduled"]
+	}
+	rows, err := q.QueryContext(ctx, `SELECT rule, coalesce(channel, ''), count(*) FROM outbox
+WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') GROUP BY ALL`)
+	if err != nil {
+		return fmt.Errorf("simulate: costs: %w", err)
+	}
+	for rows.Next() {
+		var rule, ch string
+		var n int64
+		if err := rows.Scan(&rule, &ch, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		if t := byRule[rule]; t != nil {
+			c := float64(n) * prog.Costs[ch]
+			t.Cost += c
+			res.Cost += c
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = q.QueryContext(ctx, `WITH hit AS (
+  SELECT fired_at::DATE AS day, member_id FROM outbox
+  WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent')
+  GROUP BY ALL HAVING count(DISTINCT rule) >= 2
+) SELECT strftime(day, '%Y-%m-%d'), count(*) FROM hit GROUP BY ALL`)
+	if err != nil {
+		return fmt.Errorf("simulate: overlap: %w", err)
+	}
+	for rows.Next() {
+		var day string
+		var n int64
+		if err := rows.Scan(&day, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		res.Overlap[day] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT member_id FROM outbox
+WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent')
+GROUP BY member_id HAVING count(DISTINCT rule) >= 2)`).Scan(&res.OverlapTotal); err != nil {
+		return fmt.Errorf("simulate: overlap: %w", err)
+	}
+	// baseline: the report's treated group is the would-be sends (nothing
+	// is dispatched in a simulation), its conversions the members who
+	// bought anyway.
+	rep, err := report.Build(ctx, q, report.Options{Program: prog, Brand: res.Brand})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("simulate: baseline: %w", err)
+	}
+	for _, r := range rep.Rules {
+		if t := byRule[r.Rule]; t != nil {
+			t.Targeted = r.Treated.Firings
+			t.BoughtAnyway = r.Treated.Converted
+			t.BaselineRate = r.Treated.Rate
+			t.Conversion = r.Conversion
+		}
+	}
+	for _, r := range prog.Rules {
+		t := byRule[r.Name]
+		if t.Conversion == "" && r.Convert != nil {
+			t.Conversion = r.Convert.Label
+		}
+		res.Rules = append(res.Rules, *t)
+	}
+	return nil
+}

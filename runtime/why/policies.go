@@ -1,0 +1,298 @@
+package why
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+)
+
+// responseWindow mirrors the runtime's: any event of the member within 7
+// days after a send answers it.
+const responseWindow = "INTERVAL 7 DAY"
+
+// policies fills in RuleReport.Policies for every report: read-only
+// queries of the tables the runtime's policies read.
+func policies(ctx context.Context, q queryer, prog *compiler.Program, brand string, now time.Time, reps []*Report) error {
+	if len(reps) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, r := range reps {
+		ids = append(ids, r.Member)
+	}
+	list := inList(ids)
+	p := func(extra ...any) []any {
+		return append([]any{sql.Named("now", now), sql.Named("brand", brand)}, extra...)
+	}
+
+	// Last firings per rule and member (limits, repeated refusals).
+	last := map[string]time.Time{}
+	refused := map[string]bool{}
+	if err := scan(ctx, q, `SELECT rule, member_id, last_effective_at, NOT last_effective FROM rule_members
+		WHERE brand = $brand::VARCHAR AND member_id IN `+list, p(), func(r *sql.Rows) error {
+		var rule, id string
+		var at sql.NullTime
+		var ref bool
+		if err := r.Scan(&rule, &id, &at, &ref); err != nil {
+			return err
+		}
+		if at.Valid {
+			last[rule+"\x00"+id] = at.Time
+		}
+		refused[rule+"\x00"+id] = ref
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	// Consent columns.
+	var consentCols []string
+	if err := scan(ctx, q, `SELECT column_name FROM information_schema.columns
+		WHERE table_name = 'members' AND column_name LIKE 'consent\_%' ESCAPE '\' ORDER BY column_name`, nil, func(r *sql.Rows) error {
+		var c string
+		if err := r.Scan(&c); err != nil {
+			return err
+		}
+		consentCols = append(consentCols, c)
+		return nil
+	}); err != nil {
+		return err
+	}
+	consent := map[string]string{} // member \x00 channel -> true/false/null
+	if len(consentCols) > 0 {
+		var sel []string
+		for _, c := range consentCols {
+			sel = append(sel, `coalesce(CAST("`+c+`" AS VARCHAR), 'null')`)
+		}
+		if err := scan(ctx, q, `SELECT member_id, `+strings.Join(sel, ", ")+` FROM members WHERE brand = $brand::VARCHAR AND member_id IN `+list, p(), func(r *sql.Rows) error {
+			vals := make([]string, len(consentCols)+1)
+			dest := make([]any, len(vals))
+			for i := range vals {
+				dest[i] = &vals[i]
+			}
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			for i, c := range consentCols {
+				consent[vals[0]+"\x00"+strings.TrimPrefix(c, "consent_")] = vals[i+1]
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	// Cap usage per cap and member.
+	capUse := map[string]int64{}
+	for i, c := range prog.Caps {
+		chanCond := "true"
+		args := p(sql.Named("per", c.Per.Microseconds()))
+		if c.Channel != "" {
+			chanCond = "channel = $ch::VARCHAR"
+			args = append(args, sql.Named("ch", c.Channel))
+		}
+		if err := scan(ctx, q, `SELECT member_id, count(*) FROM outbox
+			WHERE brand = $brand::VARCHAR AND action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND `+chanCond+`
+			  AND fired_at > $now::TIMESTAMP - to_microseconds($per::BIGINT) AND fired_at <= $now::TIMESTAMP
+			  AND member_id IN `+list+` GROUP BY member_id`, args, func(r *sql.Rows) error {
+			var id string
+			var n int64
+			if err := r.Scan(&id, &n); err != nil {
+				return err
+			}
+			capUse[fmt.Sprint(i)+"\x00"+id] = n
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	// Unanswered sends and holdout groups per rule.
+	unanswered := map[string]int64{}
+	held := map[string]bool{}
+	for _, rule := range prog.Rules {
+		if rule.StopAfter > 0 {
+			if err := scan(ctx, q, `SELECT o.member_id, count(DISTINCT o.firing_id) FROM outbox o
+				WHERE o.rule = $rule::VARCHAR AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
+				  AND o.member_id IN `+list+`
+				  AND coalesce(o.scheduled_at, o.fired_at) + `+responseWindow+` <= $now::TIMESTAMP
+				  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
+				      AND e.ts > coalesce(o.scheduled_at, o.fired_at) AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + `+responseWindow+`)
+				GROUP BY o.member_id`, p(sql.Named("rule", rule.Name)), func(r *sql.Rows) error {
+				var id string
+				var n int64
+				if err := r.Scan(&id, &n); err != nil {
+					return err
+				}
+				unanswered[rule.Name+"\x00"+id] = n
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if rule.Holdout > 0 {
+			if err := scan(ctx, q, `SELECT member_id, md5_number($rule::VARCHAR || chr(31) || member_id) % 10000 < $h::DOUBLE * 100
+				FROM members WHERE brand = $brand::VARCHAR AND member_id IN `+list, p(sql.Named("rule", rule.Name), sql.Named("h", rule.Holdout)), func(r *sql.Rows) error {
+				var id string
+				var in bool
+				if err := r.Scan(&id, &in); err != nil {
+					return err
+				}
+				held[rule.Name+"\x00"+id] = in
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+
+	quiet, quietText := inQuiet(now, prog.Quiet)
+	for _, rep := range reps {
+		for _, rr := range rep.Rules {
+			r := rr.Rule
+			key := r.Name + "\x00" + rep.Member
+			rr.LastRefused = refused[key]
+			var ps []Policy
+			// limit
+			switch {
+			case r.Limit == nil && r.Trigger:
+				ps = append(ps, Policy{"limit", true, "no limit: each trigger event fires once"})
+			default:
+				every := time.Duration(0)
+				if r.Limit != nil {
+					every = r.Limit.Every
+				}
+				what := "limit once per member ever"
+				if every > 0 {
+					what = "limit once per member every " + fmtDuration(every)
+				}
+				at, ok := last[key]
+				switch {
+				case !ok:
+					ps = append(ps, Policy{"limit", true, what + ": never fired"})
+				case every == 0:
+					ps = append(ps, Policy{"limit", false, what + ": fired at " + fmtTime(at)})
+				case !at.Add(every).After(now) && at.Add(every) != now:
+					ps = append(ps, Policy{"limit", true, what + ": last fired at " + fmtTime(at)})
+				default:
+					ps = append(ps, Policy{"limit", !at.After(now.Add(-every)), what + ": last fired at " + fmtTime(at) + ", allowed again after " + fmtTime(at.Add(every))})
+				}
+			}
+			var sends []compiler.Action
+			for _, a := range r.Actions {
+				if a.Verb == "send" {
+					sends = append(sends, a)
+				}
+			}
+			if len(sends) > 0 {
+				if r.Holdout > 0 {
+					if held[key] {
+						ps = append(ps, Policy{"holdout", false, fmt.Sprintf("holdout %g%%: in the control group (held_out, never sent)", r.Holdout)})
+					} else {
+						ps = append(ps, Policy{"holdout", true, fmt.Sprintf("holdout %g%%: not in the control group", r.Holdout)})
+					}
+				}
+				seen := map[string]bool{}
+				for _, a := range sends {
+					if seen[a.Channel] {
+						continue
+					}
+					seen[a.Channel] = true
+					v, ok := consent[rep.Member+"\x00"+a.Channel]
+					if !ok {
+						v = "null"
+					}
+					ps = append(ps, Policy{"consent", v == "true", fmt.Sprintf("consent_%s = %s", a.Channel, v)})
+				}
+				if r.StopAfter > 0 {
+					n := unanswered[key]
+					ps = append(ps, Policy{"stop after", n < int64(r.StopAfter), fmt.Sprintf("stop after %d unanswered: %d unanswered send(s)", r.StopAfter, n)})
+				}
+				for i, c := range prog.Caps {
+					covers := c.Channel == ""
+					for _, a := range sends {
+						covers = covers || a.Channel == c.Channel
+					}
+					if !covers {
+						continue
+					}
+					n := capUse[fmt.Sprint(i)+"\x00"+rep.Member]
+					ch := c.Channel
+					if ch == "" {
+						ch = "all"
+					}
+					ps = append(ps, Policy{"cap", n < int64(c.Count), fmt.Sprintf("cap %s to %d per %s: %d used before this tick", ch, c.Count, fmtDuration(c.Per), n)})
+				}
+				if len(prog.Quiet) > 0 {
+					ps = append(ps, Policy{"quiet hours", !quiet, quietText})
+				}
+			}
+			rr.Policies = ps
+		}
+	}
+	return nil
+}
+
+func scan(ctx context.Context, q queryer, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// inQuiet reports whether now falls in a quiet period [From, To) (which may
+// wrap midnight), as the runtime decides it.
+func inQuiet(now time.Time, quiet []compiler.Quiet) (bool, string) {
+	m := now.Hour()*60 + now.Minute()
+	for _, q := range quiet {
+		in := false
+		switch {
+		case q.From == q.To:
+		case q.From < q.To:
+			in = m >= q.From && m < q.To
+		default:
+			in = m >= q.From || m < q.To
+		}
+		if in {
+			return true, fmt.Sprintf("quiet hours %s-%s: %s is inside, sends are scheduled for the end", clock(q.From), clock(q.To), now.Format("15:04"))
+		}
+	}
+	var ps []string
+	for _, q := range quiet {
+		ps = append(ps, clock(q.From)+"-"+clock(q.To))
+	}
+	return false, fmt.Sprintf("quiet hours %s: %s is outside", strings.Join(ps, ", "), now.Format("15:04"))
+}
+
+func clock(min int) string { return fmt.Sprintf("%02d:%02d", min/60, min%60) }
+
+func fmtTime(t time.Time) string {
+	if t.Second() == 0 && t.Nanosecond() == 0 {
+		return t.Format("2006-01-02 15:04")
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
+// fmtDuration renders d in the largest whole unit (7d, 12h, 30m).
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}

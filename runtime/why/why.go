@@ -1,0 +1,344 @@
+package why
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+	nrt "nudge/runtime"
+)
+
+// Options configures an explanation.
+type Options struct {
+	Now      time.Time     // evaluation instant (zero: the wall clock)
+	Brand    string        // as runtime.RunOptions.Brand
+	Rule     string        // explain only this rule ("" every rule)
+	Lookback time.Duration // as runtime.RunOptions.Lookback (0: the default)
+}
+
+// Report explains every selected rule for one member.
+type Report struct {
+	Member string
+	Now    time.Time
+	Brand  string
+	Exists bool // the member is in members for the brand
+	Rules  []*RuleReport
+}
+
+// RuleReport explains one rule for one member.
+type RuleReport struct {
+	Rule *compiler.Rule
+	Exp  *compiler.Explanation
+	// Rows are the explanation rows: one for a state rule (none when the
+	// member does not exist), one per trigger event considered for a
+	// trigger rule.
+	Rows []Row
+	// Cond is true when the condition holds for some row.
+	Cond bool
+	// Policies are the policy states of the member for this rule.
+	Policies []Policy
+	// Decisions are what a dry run decides for this rule and member.
+	Decisions []nrt.Decision
+	// Fires is true when the dry run records a firing; Verdict is the
+	// closing line ("would fire: ..." or "would not fire: ...").
+	Fires   bool
+	Verdict string
+	// LastRefused is true when the rule's latest firing for the member was
+	// refused (every send capped or without consent).
+	LastRefused bool
+}
+
+// Row is one explanation row.
+type Row struct {
+	TriggerSeq *int64
+	DueAt      *time.Time
+	Fires      bool
+	Text       map[string]*string // value columns (v*, n* of values) by name; nil is NULL
+	Bool       map[string]bool    // verdict columns by name
+}
+
+// Policy is the state of one policy for a member and rule.
+type Policy struct {
+	Name string // limit, holdout, consent, stop after, cap, quiet hours
+	OK   bool   // false: this policy stops or changes the send
+	Text string
+}
+
+// Explain explains the rules of prog for each member at opts.Now. exps are
+// prog's explanation queries (compiler.Why of the same check.Info). One
+// member is explained with queries restricted to it; several with one pass
+// over the brand per rule.
+func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*compiler.Explanation, members []string, opts Options) ([]*Report, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC).Truncate(time.Microsecond)
+	lookback := opts.Lookback
+	if lookback <= 0 {
+		lookback = nrt.DefaultLookback
+	}
+	byName := map[string]*compiler.Explanation{}
+	for _, e := range exps {
+		byName[e.Rule] = e
+	}
+	var rules []*compiler.Rule
+	for _, r := range prog.Rules {
+		if opts.Rule == "" || r.Name == opts.Rule {
+			rules = append(rules, r)
+		}
+	}
+	if len(rules) == 0 {
+		var names []string
+		for _, r := range prog.Rules {
+			names = append(names, r.Name)
+		}
+		return nil, fmt.Errorf("no rule %q (rules: %s)", opts.Rule, strings.Join(names, ", "))
+	}
+	q := db.SQL()
+	brand, err := resolveBrand(ctx, q, prog.Brand, opts.Brand)
+	if err != nil {
+		return nil, err
+	}
+	reports := map[string]*Report{}
+	var out []*Report
+	for _, m := range members {
+		if reports[m] != nil {
+			continue
+		}
+		r := &Report{Member: m, Now: now, Brand: brand}
+		reports[m] = r
+		out = append(out, r)
+	}
+	if err := markExisting(ctx, q, brand, reports); err != nil {
+		return nil, err
+	}
+	// The verdict: a dry run of the whole program restricted to the members.
+	dec, err := dryRun(ctx, db, prog, brand, now, lookback, members)
+	if err != nil {
+		return nil, err
+	}
+	var member any
+	if len(members) == 1 {
+		member = members[0]
+	}
+	for _, rule := range rules {
+		e := byName[rule.Name]
+		if e == nil {
+			return nil, fmt.Errorf("rule %s has no explanation query", rule.Name)
+		}
+		rows, err := explainRows(ctx, q, e, brand, now, lookback, member, reports)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s (%s:%d): %w", rule.Name, rule.File, rule.Line, err)
+		}
+		for _, rep := range out {
+			rr := &RuleReport{Rule: rule, Exp: e, Rows: rows[rep.Member], Decisions: dec[rule.Name+"\x00"+rep.Member]}
+			for _, row := range rr.Rows {
+				rr.Cond = rr.Cond || row.Fires
+			}
+			rr.Fires = len(rr.Decisions) > 0
+			rep.Rules = append(rep.Rules, rr)
+		}
+	}
+	if err := policies(ctx, q, prog, brand, now, out); err != nil {
+		return nil, err
+	}
+	for _, rep := range out {
+		for _, rr := range rep.Rules {
+			rr.Verdict = verdict(rep, rr)
+		}
+	}
+	return out, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// resolveBrand picks the brand as runtime.Run does.
+func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (string, error) {
+	switch {
+	case fileBrand != "" && optBrand != "" && fileBrand != optBrand:
+		return "", fmt.Errorf("the rules say brand %q but --brand says %q", fileBrand, optBrand)
+	case fileBrand != "":
+		return fileBrand, nil
+	case optBrand != "":
+		return optBrand, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT brand FROM members ORDER BY brand LIMIT 3`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var brands []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return "", err
+		}
+		brands = append(brands, b)
+	}
+	if len(brands) > 1 {
+		return "", errors.New("the database holds several brands; name one with brand \"...\" in the rules or --brand")
+	}
+	if len(brands) == 1 {
+		return brands[0], rows.Err()
+	}
+	return "", rows.Err()
+}
+
+func inList(members []string) string {
+	q := make([]string, len(members))
+	for i, m := range members {
+		q[i] = "'" + strings.ReplaceAll(m, "'", "''") + "'"
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+func markExisting(ctx context.Context, q queryer, brand string, reports map[string]*Report) error {
+	var ids []string
+	for id := range reports {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT member_id FROM members WHERE brand = $brand::VARCHAR AND member_id IN `+inList(ids), sql.Named("brand", brand))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		reports[id].Exists = true
+	}
+	return rows.Err()
+}
+
+// dryRun runs prog as a dry run whose rule queries only return the given
+// members. Policies are per member (caps, consent, limits, unanswered
+// sends), so each member's decisions are those of an unrestricted dry run.
+func dryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand string, now time.Time, lookback time.Duration, members []string) (map[string][]nrt.Decision, error) {
+	out := map[string][]nrt.Decision{}
+	if len(members) == 0 {
+		return out, nil
+	}
+	restricted := *prog
+	restricted.Rules = make([]*compiler.Rule, len(prog.Rules))
+	list := inList(members)
+	for i, r := range prog.Rules {
+		c := *r
+		c.SQL = "SELECT * FROM (\n" + strings.TrimRight(strings.TrimSpace(r.SQL), ";") + "\n) w WHERE w.member_id IN " + list
+		restricted.Rules[i] = &c
+	}
+	res, err := db.Run(ctx, &restricted, nrt.RunOptions{Now: now, Brand: brand, DryRun: true, Lookback: lookback})
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	for _, d := range res.Decisions {
+		k := d.Rule + "\x00" + d.MemberID
+		out[k] = append(out[k], d)
+	}
+	return out, nil
+}
+
+// Rows runs the explanation query e for every member of brand at now (with
+// the rule's watermarks from db, as a tick would) and returns the rows by
+// member. nudge test --coverage uses it to see which branches were true.
+func Rows(ctx context.Context, db *nrt.DB, e *compiler.Explanation, brand string, now time.Time, lookback time.Duration) (map[string][]Row, error) {
+	if lookback <= 0 {
+		lookback = nrt.DefaultLookback
+	}
+	return explainRows(ctx, db.SQL(), e, brand, now, lookback, nil, nil)
+}
+
+// explainRows runs an explanation query and returns its rows by member,
+// keeping only the members of reports (all when reports is nil).
+func explainRows(ctx context.Context, q queryer, e *compiler.Explanation, brand string, now time.Time, lookback time.Duration, member any, reports map[string]*Report) (map[string][]Row, error) {
+	wmSeq, wmNow := int64(math.MaxInt64), now.Add(-lookback)
+	if e.Trigger {
+		var seq sql.NullInt64
+		var wnow sql.NullTime
+		err := q.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
+			sql.Named("rule", e.Rule), sql.Named("brand", brand)).Scan(&seq, &wnow)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			wmSeq, wmNow = seq.Int64, wnow.Time
+		}
+	}
+	rows, err := q.QueryContext(ctx, e.SQL,
+		sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand),
+		sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow),
+		sql.Named(compiler.ParamMember, member))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]Row{}
+	for rows.Next() {
+		var id string
+		var seq sql.NullInt64
+		var due sql.NullTime
+		dest := []any{&id, &seq, &due}
+		rest := make([]any, len(cols)-3)
+		for i := range rest {
+			if types[i+3].DatabaseTypeName() == "BOOLEAN" {
+				rest[i] = new(sql.NullBool)
+			} else {
+				rest[i] = new(sql.NullString)
+			}
+			dest = append(dest, rest[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if reports != nil && reports[id] == nil {
+			continue
+		}
+		row := Row{Text: map[string]*string{}, Bool: map[string]bool{}}
+		if seq.Valid {
+			v := seq.Int64
+			row.TriggerSeq = &v
+		}
+		if due.Valid {
+			t := due.Time
+			row.DueAt = &t
+		}
+		for i, c := range cols[3:] {
+			switch v := rest[i].(type) {
+			case *sql.NullBool:
+				row.Bool[c] = v.Valid && v.Bool
+			case *sql.NullString:
+				if v.Valid {
+					s := v.String
+					row.Text[c] = &s
+				} else {
+					row.Text[c] = nil
+				}
+			}
+		}
+		row.Fires = row.Bool["fires"]
+		out[id] = append(out[id], row)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,178 @@
+package why_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"testing"
+
+	"nudge/compiler"
+	"nudge/examples"
+	"nudge/lang"
+	nrt "nudge/runtime"
+	"nudge/runtime/demodata"
+	"nudge/runtime/why"
+	"nudge/stdlib"
+)
+
+// loadExamples compiles the example rules (not their tests) and their
+// explanation queries.
+func loadExamples(t *testing.T) (*compiler.Program, []*compiler.Explanation) {
+	t.Helper()
+	names, err := fs.Glob(examples.Files, "*.nudge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srcs []lang.Source
+	for _, n := range names {
+		if strings.HasSuffix(n, lang.TestSuffix) {
+			continue
+		}
+		b, err := fs.ReadFile(examples.Files, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, lang.Source{Name: "examples/" + n, Src: b})
+	}
+	prog, diags := lang.LoadSources(srcs, stdlib.Env())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	compiled, diags := compiler.Compile(prog.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	exps, diags := compiler.Why(prog.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(exps) != len(compiled.Rules) {
+		t.Fatalf("%d explanations for %d rules", len(exps), len(compiled.Rules))
+	}
+	return compiled, exps
+}
+
+// TestWhyAgreesWithDryRun generates the demo data (20000 members, seed 1)
+// and checks, for every example rule and at least 200 sampled members, that
+// `why` says would fire exactly when `run --dry-run` decides a firing, with
+// the same statuses, and that the explanation query's condition verdict
+// (the compiler's SQL, not the dry run) agrees too.
+func TestWhyAgreesWithDryRun(t *testing.T) {
+	ctx := context.Background()
+	prog, exps := loadExamples(t)
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 20000, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	now := demodata.DefaultNow
+	full, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decided := map[string][]string{} // rule \x00 member -> action:status
+	byRule := map[string][]string{}
+	for _, d := range full.Decisions {
+		k := d.Rule + "\x00" + d.MemberID
+		if decided[k] == nil {
+			byRule[d.Rule] = append(byRule[d.Rule], d.MemberID)
+		}
+		decided[k] = append(decided[k], d.Action+":"+d.Status)
+	}
+
+	// The sample: up to 12 members each rule fires for, then every k-th
+	// member of the brand up to 240 members.
+	rows, err := db.SQL().QueryContext(ctx, `SELECT member_id FROM members WHERE brand = 'acme' ORDER BY member_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, id)
+	}
+	rows.Close()
+	seen := map[string]bool{}
+	var sample []string
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			sample = append(sample, id)
+		}
+	}
+	for _, r := range prog.Rules {
+		ms := byRule[r.Name]
+		sort.Strings(ms)
+		for i := 0; i < len(ms) && i < 12; i++ {
+			add(ms[i*len(ms)/min(len(ms), 12)])
+		}
+	}
+	for i := 0; len(sample) < 240 && i < len(all); i += len(all) / 120 {
+		add(all[i])
+	}
+	if len(sample) < 200 {
+		t.Fatalf("only %d sampled members", len(sample))
+	}
+
+	reps, err := why.Explain(ctx, db, prog, exps, sample, why.Options{Now: now, Brand: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != len(sample) {
+		t.Fatalf("%d reports for %d members", len(reps), len(sample))
+	}
+	fires := map[string]int{}
+	for _, rep := range reps {
+		if len(rep.Rules) != len(prog.Rules) {
+			t.Fatalf("member %s: %d rules explained, want %d", rep.Member, len(rep.Rules), len(prog.Rules))
+		}
+		for _, rr := range rep.Rules {
+			k := rr.Rule.Name + "\x00" + rep.Member
+			want := decided[k]
+			var got []string
+			for _, d := range rr.Decisions {
+				got = append(got, d.Action+":"+d.Status)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("rule %s, member %s: why decides %v, run --dry-run %v", rr.Rule.Name, rep.Member, got, want)
+			}
+			if rr.Fires != (len(want) > 0) || strings.HasPrefix(rr.Verdict, "would fire") != (len(want) > 0) {
+				t.Errorf("rule %s, member %s: why says %q, run --dry-run decided %v", rr.Rule.Name, rep.Member, rr.Verdict, want)
+			}
+			// On a fresh database no limit or earlier refusal intervenes:
+			// the condition holds exactly when the rule fires.
+			if rr.Cond != (len(want) > 0) {
+				t.Errorf("rule %s, member %s: explanation condition %v, run --dry-run decided %v", rr.Rule.Name, rep.Member, rr.Cond, want)
+			}
+			if len(want) > 0 {
+				fires[rr.Rule.Name]++
+			}
+		}
+	}
+	for _, r := range prog.Rules {
+		t.Logf("%-20s fires for %3d of %d sampled members", r.Name, fires[r.Name], len(sample))
+	}
+
+	// One member at a time (the CLI's path, with the member parameter set)
+	// gives the same verdicts as the batch.
+	for _, rep := range reps[:8] {
+		one, err := why.Explain(ctx, db, prog, exps, []string{rep.Member}, why.Options{Now: now, Brand: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rr := range one[0].Rules {
+			if rr.Verdict != rep.Rules[i].Verdict || rr.Cond != rep.Rules[i].Cond || len(rr.Rows) != len(rep.Rules[i].Rows) {
+				t.Errorf("member %s, rule %s: alone %q (%d rows), in a batch %q (%d rows)", rep.Member, rr.Rule.Name,
+					rr.Verdict, len(rr.Rows), rep.Rules[i].Verdict, len(rep.Rules[i].Rows))
+			}
+		}
+	}
+}
