@@ -17,9 +17,11 @@
 // filters only read the event (count, sum, avg, min, max, days since, and
 // windowed existence tests) are computed by one GROUP BY member_id per event
 // type (CTEs s0, s1, ...), with one column per aggregate and FILTER clauses
-// for what the columns do not share, LEFT JOINed to members. Aggregates whose
-// filters read the member, a segment or another aggregate, and every `before`
-// aggregate, are correlated subqueries, which DuckDB decorrelates into joins.
+// for what the columns do not share, LEFT JOINed to members. In a trigger
+// rule the `before` aggregates are grouped the same way per candidate event
+// (one join of cand with the events before it). Aggregates whose filters
+// read the member, a segment or another aggregate are correlated subqueries,
+// which DuckDB decorrelates into joins.
 //
 // A trigger rule first selects its candidate events (CTE cand): per trigger
 // atom the events of its type and simple filters that are due (due_at <=

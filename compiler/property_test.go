@@ -251,7 +251,11 @@ func (g *gen) program(trigger bool) string {
 			cond += " and " + g.state(2, true)
 		}
 	} else {
-		cond = g.state(3, false)
+		depth := 3
+		if g.chance(0.4) {
+			depth = 0 // a single atom: most sensitive to its own semantics
+		}
+		cond = g.state(depth, false)
 	}
 	b.WriteString("rule r\n  if " + cond + "\n  then send coupon \"X\" via sms\n")
 	return b.String()

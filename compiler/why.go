@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"nudge/lang/ast"
 	"nudge/lang/check"
@@ -85,6 +86,9 @@ type Node struct {
 	Trigger     bool
 	TypeVerdict string
 	Event       string
+	// Within is, for a not-followed-by atom, how long after its event the
+	// atom becomes due (months count 30 days, years 365).
+	Within   time.Duration
 	Children []*Node
 }
 
@@ -306,6 +310,7 @@ func (b *whyBuilder) atom(e ast.Expr, s *scope) *Node {
 		}
 	case *ast.FollowedAtom:
 		b.trigger(n, x.First, s)
+		n.Within = durationOf(x.Within)
 		if s.cand != "" {
 			if _, ok := rc.atomIndex[x]; ok {
 				lbl := "not followed by " + label(x.Second)
