@@ -289,6 +289,8 @@ type tick struct {
 	started    time.Time
 }
 
+// exec runs a statement in the tick's transaction and returns the rows it
+// affected.
 func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	r, err := t.tx.ExecContext(ctx, q, args...)
 	if err != nil {
@@ -303,6 +305,7 @@ func (t *tick) params(extra ...any) []any {
 	return append([]any{sql.Named("now", t.now), sql.Named("brand", t.brand)}, extra...)
 }
 
+// ruleOrder maps rule names to their position in the program.
 func (t *tick) ruleOrder() map[string]int {
 	m := map[string]int{}
 	for i, r := range t.prog.Rules {
@@ -311,17 +314,21 @@ func (t *tick) ruleOrder() map[string]int {
 	return m
 }
 
-var tempTables = []string{"_nudge_rules", "_nudge_actions", "_nudge_caps", "_nudge_cand", "_nudge_fire", "_nudge_dec", "_nudge_capuse", "_nudge_open", "_nudge_eff", "_nudge_repeat"}
+// tempTables are the tick's working tables (temporary, per connection).
+const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat"
 
+// dropTemps drops the working tables before the commit, so the pooled
+// connection does not keep them.
 func (t *tick) dropTemps(ctx context.Context) error {
 	var b strings.Builder
-	for _, tb := range tempTables {
+	for _, tb := range strings.Fields(tempTables) {
 		b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
 	}
 	_, err := t.exec(ctx, b.String())
 	return err
 }
 
+// run performs the tick's steps in order, timing each.
 func (t *tick) run(ctx context.Context) error {
 	t.started = naive(time.Now())
 	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM runs`).Scan(&t.runID); err != nil {

@@ -172,12 +172,12 @@ func TestStateRuleLimits(t *testing.T) {
 	expect(t, "first", run(t, db, prog, "2024-11-01").Decisions,
 		"gold_once m1 send pending\ngold_once m2 send no_consent\ngold_weekly m1 send pending\ngold_weekly m2 send pending\n")
 	// m2 had no consent: that firing did not use up the once-ever limit, so
-	// the rule tries again; m1's did. The repeated refusal is not recorded
-	// again.
+	// the rule tries again; m1's did. The repeated refusal (still no
+	// consent) is not recorded again.
 	res := run(t, db, prog, "2024-11-02")
 	expect(t, "next day", res.Decisions, "")
-	if res.Rules[0].Repeats != 1 {
-		t.Errorf("repeats = %d, want 1", res.Rules[0].Repeats)
+	if c := res.Rules[0].Candidates; c != 0 {
+		t.Errorf("candidates = %d, want 0", c)
 	}
 	expect(t, "same now", run(t, db, prog, "2024-11-02").Decisions, "")
 	expect(t, "a week later", run(t, db, prog, "2024-11-08").Decisions,
@@ -316,6 +316,11 @@ func TestCaps(t *testing.T) {
 		run(t, db, prog, "2024-11-01 10:00")
 		run(t, db, prog, "2024-11-01 12:00")
 		expect(t, "third in a day", run(t, db, prog, "2024-11-01 14:00").Decisions, "a m1 send capped\na m2 send capped\n")
+		res := run(t, db, prog, "2024-11-01 16:00")
+		expect(t, "capped again: not recorded again", res.Decisions, "")
+		if res.Rules[0].Repeats != 2 {
+			t.Errorf("repeats = %d, want 2", res.Rules[0].Repeats)
+		}
 		expect(t, "capped is retried", run(t, db, prog, "2024-11-02 10:30").Decisions, "a m1 send pending\na m2 send pending\n")
 		if d := run(t, db, prog, "2024-11-02 11:30").Decisions; len(d) == 0 || d[0].Reason != "cap sms 2 per 1d" {
 			t.Errorf("reason = %+v", d)

@@ -348,8 +348,9 @@ func TestGenerateMillion(t *testing.T) {
 		return
 	}
 	db := openDB(t, filepath.Join(t.TempDir(), "demo.duckdb"))
+	start := time.Now()
 	opts := Options{Members: 1_000_000, Seed: 1, Progress: func(done, total int) {
-		t.Logf("%d/%d members", done, total)
+		t.Logf("%d/%d members after %v", done, total, time.Since(start).Round(time.Millisecond))
 	}}
 	st, err := Generate(context.Background(), db, opts)
 	if err != nil {

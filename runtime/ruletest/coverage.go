@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"nudge/compiler"
@@ -19,6 +20,7 @@ import (
 // measured with the compiler's explanation queries (compiler.Why), run
 // before each tick against the test's database.
 type Coverage struct {
+	mu       sync.Mutex // guards seen and tested (tests may run in parallel)
 	prog     *compiler.Program
 	exps     []*compiler.Explanation
 	branches map[string][]branch // by rule
@@ -59,7 +61,9 @@ func newCoverage(info *check.Info, prog *compiler.Program) (*Coverage, error) {
 func (c *Coverage) noteTest(t *ast.TestDecl) {
 	for _, s := range t.Steps {
 		if e, ok := s.(*ast.ExpectStep); ok && e.Rule != nil {
+			c.mu.Lock()
 			c.tested[e.Rule.Name] = true
+			c.mu.Unlock()
 		}
 	}
 }
@@ -72,6 +76,7 @@ func (c *Coverage) observe(ctx context.Context, db *nrt.DB, brand string, now ti
 		if err != nil {
 			return fmt.Errorf("rule %s: %w", e.Rule, err)
 		}
+		c.mu.Lock()
 		for _, rs := range rows {
 			for _, r := range rs {
 				for _, b := range c.branches[e.Rule] {
@@ -81,6 +86,7 @@ func (c *Coverage) observe(ctx context.Context, db *nrt.DB, brand string, now ti
 				}
 			}
 		}
+		c.mu.Unlock()
 	}
 	return nil
 }
@@ -111,6 +117,8 @@ type Branch struct {
 
 // Report summarises the coverage.
 func (c *Coverage) Report() *CoverageReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	r := &CoverageReport{Rules: len(c.prog.Rules), Untested: []UntestedRule{}, NeverTrue: []Branch{}}
 	for _, rule := range c.prog.Rules {
 		if !c.tested[rule.Name] {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"nudge/compiler"
@@ -28,6 +29,9 @@ type Options struct {
 	// Coverage records, before every tick, which branches of each rule's
 	// condition were true for some member (see Coverage).
 	Coverage bool
+	// Parallel is how many tests run at once, each in its own database
+	// (0 or 1: one after the other). Results keep the tests' order.
+	Parallel int
 }
 
 // Result is the outcome of one test.
@@ -79,27 +83,47 @@ func Run(ctx context.Context, s Suite, opts Options) ([]*Result, *Coverage, erro
 			return nil, nil, err
 		}
 	}
-	var out []*Result
+	var tests []*ast.TestDecl
 	for _, f := range s.Files {
 		for _, d := range f.Decls {
 			t, ok := d.(*ast.TestDecl)
-			if !ok {
+			if !ok || (opts.Run != nil && !opts.Run.MatchString(t.Name.Value)) {
 				continue
-			}
-			if opts.Run != nil && !opts.Run.MatchString(t.Name.Value) {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return out, cov, err
 			}
 			if cov != nil {
 				cov.noteTest(t)
 			}
-			r, err := runTest(ctx, s, t, opts, cov)
-			if err != nil {
-				return out, cov, err
+			tests = append(tests, t)
+		}
+	}
+	workers := max(opts.Parallel, 1)
+	out := make([]*Result, len(tests))
+	errs := make([]error, len(tests))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(tests)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = runTest(ctx, s, tests[i], opts, cov)
 			}
-			out = append(out, r)
+		}()
+	}
+	for i := range tests {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, cov, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, cov, err
 		}
 	}
 	return out, cov, nil
@@ -155,6 +179,19 @@ func (st *state) fail(n ast.Node, diff []DiffLine, format string, args ...any) {
 
 // step runs one step; false means the test cannot go on.
 func (st *state) step(ctx context.Context, step ast.TestStep) bool {
+	bad := false
+	ast.Inspect(step, func(n ast.Node) bool {
+		if d, ok := n.(*ast.DateLit); ok && !bad {
+			if err := validDate(d); err != nil {
+				st.fail(d, nil, "%v", err)
+				bad = true
+			}
+		}
+		return !bad
+	})
+	if bad {
+		return false
+	}
 	switch s := step.(type) {
 	case *ast.NowStep:
 		st.clock, st.hasNow = dateTime(s.At), true
@@ -496,6 +533,15 @@ func decisionText(d nrt.Decision) string {
 
 func dateTime(d *ast.DateLit) time.Time {
 	return time.Date(d.Year, time.Month(d.Month), d.Day, d.Hour, d.Minute, d.Second, 0, time.UTC)
+}
+
+// validDate reports a date or time that does not exist (2024-02-30, 25:00).
+func validDate(d *ast.DateLit) error {
+	t := dateTime(d)
+	if t.Year() != d.Year || int(t.Month()) != d.Month || t.Day() != d.Day || t.Hour() != d.Hour || t.Minute() != d.Minute || t.Second() != d.Second {
+		return fmt.Errorf("%s is not a valid date and time", d.Text)
+	}
+	return nil
 }
 
 func fmtTime(t time.Time) string { return t.Format("2006-01-02 15:04:05") }

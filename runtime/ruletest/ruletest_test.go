@@ -137,6 +137,8 @@ func TestScenarios(t *testing.T) {
   tick`, []string{"3: tick without a clock: start the test with `now TIMESTAMP` or write `tick at TIMESTAMP` | "}},
 		{"expect before tick", `test "e"
   expect nothing fires`, []string{"2: expect nothing fires: there was no tick yet; add `tick` before it | "}},
+		{"invalid date", `test "d"
+  now 2024-02-30 10:00`, []string{"2: 2024-02-30 10:00 is not a valid date and time | "}},
 		{"undeclared member", `test "u"
   now 2024-11-11 10:00
   "zed" visited`, []string{`3: member "zed" is not declared in this test; add ` + "`member \"zed\"`" + ` before its events | `}},

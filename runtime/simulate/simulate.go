@@ -34,6 +34,11 @@ type Options struct {
 	// written to at the end (it must not exist), for inspection or for
 	// running further ticks on the simulated history.
 	Keep string
+	// KeepBeforeLast, when not empty, is a new database file the scratch
+	// database is written to right before the last tick: running
+	// `nudge run --db KeepBeforeLast --now <last tick>` makes the decisions
+	// of the simulation's last tick.
+	KeepBeforeLast string
 }
 
 // Result is what a simulation found.
@@ -114,9 +119,12 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 	if opts.To.Before(opts.From) {
 		return nil, fmt.Errorf("simulate: --to %s is before --from %s", opts.To.Format(tsLayout), opts.From.Format(tsLayout))
 	}
-	if opts.Keep != "" {
-		if _, err := os.Stat(opts.Keep); err == nil {
-			return nil, fmt.Errorf("simulate: %s already exists; the scratch copy is only written to a new file", opts.Keep)
+	for _, p := range []string{opts.Keep, opts.KeepBeforeLast} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return nil, fmt.Errorf("simulate: %s already exists; the scratch copy is only written to a new file", p)
 		}
 	}
 	ticks := steps(opts.From, opts.To, opts.Step)
@@ -134,6 +142,11 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 		if ctx.Err() != nil {
 			res.Interrupted = true
 			break
+		}
+		if i == len(ticks)-1 && opts.KeepBeforeLast != "" {
+			if err := keep(ctx, db, opts.KeepBeforeLast); err != nil {
+				return nil, err
+			}
 		}
 		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true})
 		if err != nil {

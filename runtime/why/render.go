@@ -190,6 +190,12 @@ func (r *Report) WriteText(w io.Writer) {
 		if r.Exists {
 			if rule.Trigger {
 				fmt.Fprintf(w, "  trigger events considered: %d\n", len(rr.Rows))
+				if len(rr.Recent) > 0 {
+					fmt.Fprintln(w, "  the member's latest events of its trigger types:")
+					for _, ev := range rr.Recent {
+						fmt.Fprintf(w, "    #%d %s at %s: %s\n", ev.Seq, ev.Type, fmtTime(ev.TS), ev.Reason)
+					}
+				}
 				for i, row := range rr.Rows {
 					if i == maxEvents {
 						fmt.Fprintf(w, "  ... and %d more\n", len(rr.Rows)-maxEvents)

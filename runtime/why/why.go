@@ -48,6 +48,10 @@ type RuleReport struct {
 	// closing line ("would fire: ..." or "would not fire: ...").
 	Fires   bool
 	Verdict string
+	// Recent lists, for a trigger rule with no event to consider when one
+	// member is explained, the member's latest events of its trigger types
+	// and why each is not considered.
+	Recent []Recent
 	// LastRefused is true when the rule's latest firing for the member was
 	// refused (every send capped or without consent).
 	LastRefused bool
@@ -138,6 +142,11 @@ func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*co
 		}
 		for _, rep := range out {
 			rr := &RuleReport{Rule: rule, Exp: e, Rows: rows[rep.Member], Decisions: dec[rule.Name+"\x00"+rep.Member]}
+			if e.Trigger && len(rr.Rows) == 0 && rep.Exists && len(out) == 1 {
+				if rr.Recent, err = recentEvents(ctx, q, e, rep.Member, brand, now, lookback); err != nil {
+					return nil, fmt.Errorf("rule %s: %w", rule.Name, err)
+				}
+			}
 			for _, row := range rr.Rows {
 				rr.Cond = rr.Cond || row.Fires
 			}
@@ -264,20 +273,11 @@ func Rows(ctx context.Context, db *nrt.DB, e *compiler.Explanation, brand string
 // explainRows runs an explanation query and returns its rows by member,
 // keeping only the members of reports (all when reports is nil).
 func explainRows(ctx context.Context, q queryer, e *compiler.Explanation, brand string, now time.Time, lookback time.Duration, member any, reports map[string]*Report) (map[string][]Row, error) {
-	wmSeq, wmNow := int64(math.MaxInt64), now.Add(-lookback)
-	if e.Trigger {
-		var seq sql.NullInt64
-		var wnow sql.NullTime
-		err := q.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
-			sql.Named("rule", e.Rule), sql.Named("brand", brand)).Scan(&seq, &wnow)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, err
-		default:
-			wmSeq, wmNow = seq.Int64, wnow.Time
-		}
+	wm, err := watermark(ctx, q, e, brand, now, lookback)
+	if err != nil {
+		return nil, err
 	}
+	wmSeq, wmNow := wm.seq, wm.now
 	rows, err := q.QueryContext(ctx, e.SQL,
 		sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand),
 		sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow),
@@ -341,4 +341,95 @@ func explainRows(ctx context.Context, q queryer, e *compiler.Explanation, brand 
 		out[id] = append(out[id], row)
 	}
 	return out, rows.Err()
+}
+
+// wmark is a trigger rule's watermark pair as the next tick would bind it.
+type wmark struct {
+	seq   int64
+	now   time.Time
+	first bool // the rule never ran for the brand
+}
+
+func watermark(ctx context.Context, q queryer, e *compiler.Explanation, brand string, now time.Time, lookback time.Duration) (wmark, error) {
+	wm := wmark{seq: math.MaxInt64, now: now.Add(-lookback), first: true}
+	if !e.Trigger {
+		return wm, nil
+	}
+	var seq sql.NullInt64
+	var wnow sql.NullTime
+	err := q.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
+		sql.Named("rule", e.Rule), sql.Named("brand", brand)).Scan(&seq, &wnow)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return wm, nil
+	case err != nil:
+		return wm, err
+	}
+	return wmark{seq: seq.Int64, now: wnow.Time}, nil
+}
+
+// maxRecent bounds the recent trigger-type events listed for a member.
+const maxRecent = 5
+
+// Recent is one of a member's latest events of a trigger rule's event
+// types, with why the rule does not consider it now.
+type Recent struct {
+	Seq    int64
+	Type   string
+	TS     time.Time
+	Reason string
+}
+
+// recentEvents lists the member's latest events of the rule's trigger
+// types and why none of them is a candidate: not due yet, already
+// considered by an earlier run, older than a first run's lookback, or not
+// matching the trigger's filters.
+func recentEvents(ctx context.Context, q queryer, e *compiler.Explanation, member, brand string, now time.Time, lookback time.Duration) ([]Recent, error) {
+	within := map[string]time.Duration{}
+	var types []string
+	var walk func(n *compiler.Node)
+	walk = func(n *compiler.Node) {
+		if n.Trigger && n.Event != "" {
+			if _, ok := within[n.Event]; !ok {
+				types = append(types, n.Event)
+			}
+			if n.Within > within[n.Event] {
+				within[n.Event] = n.Within
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(e.Root)
+	if len(types) == 0 {
+		return nil, nil
+	}
+	wm, err := watermark(ctx, q, e, brand, now, lookback)
+	if err != nil {
+		return nil, err
+	}
+	var out []Recent
+	err = scan(ctx, q, `SELECT seq, type, ts FROM events WHERE brand = $brand::VARCHAR AND member_id = $m::VARCHAR
+		AND type IN `+inList(types)+` ORDER BY ts DESC, seq DESC LIMIT `+fmt.Sprint(maxRecent),
+		[]any{sql.Named("brand", brand), sql.Named("m", member)}, func(r *sql.Rows) error {
+			var ev Recent
+			if err := r.Scan(&ev.Seq, &ev.Type, &ev.TS); err != nil {
+				return err
+			}
+			due := ev.TS.Add(within[ev.Type])
+			switch {
+			case due.After(now):
+				ev.Reason = "not due until " + fmtTime(due)
+			case wm.first && !due.After(wm.now):
+				ev.Reason = fmt.Sprintf("due at %s, before this first run's lookback (since %s)", fmtTime(due), fmtTime(wm.now))
+			case !wm.first && ev.Seq <= wm.seq && !due.After(wm.now):
+				ev.Reason = "already considered by an earlier run"
+			default:
+				ev.Reason = "does not match the trigger's filters"
+			}
+			out = append(out, ev)
+			return nil
+		})
+	return out, err
 }
