@@ -64,13 +64,17 @@ pending. --watch INTERVAL repeats ticks until interrupted.`,
 				return problemError("%v", err)
 			}
 			defer db.Close()
-			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget}
+			// Committed runs stream their decisions from the outbox afterwards
+			// (a tick may decide millions); a dry run writes nothing, so its
+			// decisions come back in the result.
+			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget,
+				SkipDecisions: output == "text" || !dryRun}
 			tick := func(ctx context.Context) error {
 				res, err := db.Run(ctx, prog, opts)
 				if err != nil {
 					return err
 				}
-				return printRun(s.out, output, prog, res)
+				return printRun(ctx, s.out, output, db, prog, res)
 			}
 			if watch <= 0 {
 				if err := tick(c.Context()); err != nil {
@@ -119,15 +123,18 @@ func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick fu
 }
 
 // printRun prints a tick's result: jsonl decisions or a text summary.
-func printRun(w io.Writer, output string, prog *compiler.Program, res *nrt.RunResult) error {
+func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog *compiler.Program, res *nrt.RunResult) error {
 	if output == "jsonl" {
 		enc := json.NewEncoder(w)
-		for _, d := range res.Decisions {
-			if err := enc.Encode(d); err != nil {
-				return err
+		if res.DryRun {
+			for _, d := range res.Decisions {
+				if err := enc.Encode(d); err != nil {
+					return err
+				}
 			}
+			return nil
 		}
-		return nil
+		return db.Decisions(ctx, res.RunID, func(d nrt.Decision) error { return enc.Encode(d) })
 	}
 	mode := "run"
 	if res.DryRun {
