@@ -20,6 +20,7 @@ func load(t *testing.T) (*lang.Program, diag.List) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	names = withoutTests(names)
 	if len(names) != 10 {
 		t.Errorf("found %d example files, want 10 (nine cases and policies): %v", len(names), names)
 	}
@@ -50,7 +51,7 @@ func TestExamplesCheckClean(t *testing.T) {
 // database holding several brands.
 func TestExamplesTellTheirStory(t *testing.T) {
 	names, _ := fs.Glob(Files, "*.nudge")
-	for _, n := range names {
+	for _, n := range withoutTests(names) {
 		t.Run(n, func(t *testing.T) {
 			b, _ := fs.ReadFile(Files, n)
 			lines := strings.Split(string(b), "\n")
@@ -82,4 +83,16 @@ func TestExamplesFormatted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutTests drops the *_test.nudge files (test blocks for `nudge test`,
+// checked by runtime/ruletest).
+func withoutTests(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !strings.HasSuffix(n, lang.TestSuffix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

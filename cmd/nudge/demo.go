@@ -86,7 +86,9 @@ the demo clock ` + formatTimestamp(demodata.DefaultNow) + `, printing what fired
 			fmt.Fprintf(s.out, "\nran %d example rules at %s for brand %s in %s\n\n",
 				len(compiled.Rules), formatTimestamp(res.Now), res.Brand, time.Since(start).Round(time.Millisecond))
 			printSummary(s.out, compiled, res.Rules)
-			fmt.Fprintf(s.out, "\nnext: nudge run --db %s --now %q --dry-run --output jsonl examples/ | head\n", dbPath, formatTimestamp(demodata.DefaultNow))
+			next := demodata.DefaultNow.Add(24 * time.Hour)
+			fmt.Fprintf(s.out, "\nnext:\n  nudge repl --db %s --now %q examples/          explore audiences\n", dbPath, formatTimestamp(demodata.DefaultNow))
+			fmt.Fprintf(s.out, "  nudge run --db %s --now %q --dry-run examples/   what the next day would decide\n", dbPath, formatTimestamp(next))
 			return nil
 		},
 	}

@@ -154,11 +154,6 @@ func pick(items []string, u string) string {
 	return fmt.Sprintf("%s[1 + floor((%s) * %d)::INTEGER]", sqlList(items), u, len(items))
 }
 
-// brandPick is pick with a different list per brand; brand is a SQL expression.
-func brandPick(brand string, acme, bistro []string, u string) string {
-	return fmt.Sprintf("CASE WHEN %s = 'acme' THEN %s ELSE %s END", brand, pick(acme, u), pick(bistro, u))
-}
-
 func skus(ps []product) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
@@ -171,16 +166,6 @@ func categories(ps []product) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = p.category
-	}
-	return out
-}
-
-func without(ps []product, sku string) []product {
-	var out []product
-	for _, p := range ps {
-		if p.sku != sku {
-			out = append(out, p)
-		}
 	}
 	return out
 }

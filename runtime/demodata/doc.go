@@ -6,7 +6,8 @@
 //
 // Generation runs inside DuckDB as set-based SQL over range(): every random
 // choice is a hash of (member index, seed, purpose), so the same Options give
-// byte-identical tables and a million members take seconds, not minutes. The
+// identical tables, and a million members with their 7.6 million events take
+// about one CPU-minute instead of hours of row-by-row inserts. The
 // package owns no tables: the caller creates members and events (stdlib
 // SchemaSQL) before calling Generate.
 package demodata
