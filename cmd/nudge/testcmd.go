@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"sort"
 	"strings"
 
@@ -27,6 +28,7 @@ func newTestCmd(s *streams) *cobra.Command {
 	var (
 		runFlag, format string
 		coverage        bool
+		parallel        int
 	)
 	c := &cobra.Command{
 		Use:   "test [--run REGEX] [--format text|json|junit] [--coverage] PATH...",
@@ -71,7 +73,7 @@ any member at any tick of any test.`,
 					broken = true
 					continue
 				}
-				results, cov, err := ruletest.Run(c.Context(), suite, ruletest.Options{Run: re, Coverage: coverage})
+				results, cov, err := ruletest.Run(c.Context(), suite, ruletest.Options{Run: re, Coverage: coverage, Parallel: parallel})
 				if err != nil {
 					return problemError("%v", err)
 				}
@@ -93,6 +95,7 @@ any member at any tick of any test.`,
 	f.StringVar(&runFlag, "run", "", "run only the tests whose name matches this regular expression")
 	f.StringVar(&format, "format", "text", "output format: text, json or junit")
 	f.BoolVar(&coverage, "coverage", false, "report untested rules and condition branches never true in any test")
+	f.IntVar(&parallel, "parallel", goruntime.GOMAXPROCS(0), "how many tests run at once (each in its own in-memory database)")
 	return c
 }
 
@@ -120,6 +123,9 @@ func findTestFiles(paths []string) ([]testDir, error) {
 			return nil, fmt.Errorf("test %s: %w", p, err)
 		}
 		if !st.IsDir() {
+			if !strings.HasSuffix(p, lang.TestSuffix) {
+				return nil, fmt.Errorf("test %s: not a test file; name test files *%s (they run against the rule files of their directory)", p, lang.TestSuffix)
+			}
 			add(p)
 			continue
 		}
@@ -192,8 +198,13 @@ func loadSuite(s *streams, d testDir) (ruletest.Suite, bool) {
 		}
 		files = append(files, f)
 	}
-	compiled, cdiags := compiler.Compile(prog.Info)
-	diags = append(diags, cdiags...)
+	var compiled *compiler.Program
+	if !diags.HasErrors() {
+		var cdiags diag.List
+		compiled, cdiags = compiler.Compile(prog.Info)
+		diags = append(diags, cdiags...)
+	}
+	diags = diags.Dedup()
 	if len(diags) > 0 {
 		diag.RenderText(s.err, diags, prog.Sources)
 	}

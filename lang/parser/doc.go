@@ -40,4 +40,11 @@
 //     including duration units and aggregate names (see IsKeyword).
 //   - Numbers, dates and clocks are only checked for shape here; ranges
 //     (month 13, 25:00) are lang/check's job.
+//   - `test` blocks (for `nudge test`, in *_test.nudge files) have their
+//     own small grammar, in testgrammar.go (participle) and fasttest.go
+//     (fast path); a block ends at the next top-level keyword. Its step
+//     words (now, tick, expect, with, ago, later, fires, ...) are matched by
+//     text and stay usable as names; syntax errors inside a block show the
+//     form of the step they are in (explainTest). The other reserved words
+//     (journey, split, campaign, budget) are still rejected.
 package parser

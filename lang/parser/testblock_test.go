@@ -150,3 +150,41 @@ func TestTestBlockErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTestBlockMutations deletes or duplicates each word of a test block
+// in turn: the fast path and participle must agree on every variant.
+func TestTestBlockMutations(t *testing.T) {
+	src := `test "t"
+  now 2024-11-11 10:00
+  member "m" with consent_sms true, city "x"
+  "m" queued 2 hours ago with store "A", amount -3
+  "m" paid at 2024-11-11 with order_id "o"
+  tick
+  tick at 2024-11-12 09:00
+  tick 3 days later
+  expect r fires for "m" with status pending
+  expect r does not fire for "m"
+  expect nothing fires
+  expect "m" not tagged "x"
+`
+	lines := strings.Split(src, "\n")
+	n := 0
+	for li, line := range lines {
+		words := strings.Fields(line)
+		for wi := range words {
+			for _, dup := range []bool{false, true} {
+				mutated := append([]string(nil), words[:wi]...)
+				if dup {
+					mutated = append(mutated, words[wi])
+				}
+				mutated = append(mutated, words[wi+1:]...)
+				variant := append(append(append([]string(nil), lines[:li]...), "  "+strings.Join(mutated, " ")), lines[li+1:]...)
+				differ(t, []byte(strings.Join(variant, "\n")))
+				n++
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d variants", n)
+	}
+}

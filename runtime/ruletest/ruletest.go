@@ -20,6 +20,10 @@ import (
 // DefaultBrand is the brand of test data when the rules name none.
 const DefaultBrand = "test"
 
+// statuses are the decision statuses of SPEC §7.
+var statuses = map[string]bool{"pending": true, "scheduled": true, "sent": true, "failed": true, "held_out": true,
+	"no_consent": true, "capped": true, "gave_up": true, "applied": true}
+
 // Options configures a test run.
 type Options struct {
 	// Run selects the tests to run by name; nil runs every test.
@@ -380,6 +384,10 @@ func (st *state) expect(ctx context.Context, s *ast.ExpectStep) bool {
 	}
 	if s.Rule != nil && !st.hasRule(s.Rule.Name) {
 		st.fail(s, nil, "%s: there is no rule %s%s", expectText(s), s.Rule.Name, suggest(s.Rule.Name, st.ruleNames()))
+		return true
+	}
+	if s.Status != nil && !statuses[s.Status.Name] {
+		st.fail(s, nil, "%s: unknown status %s%s (statuses: %s)", expectText(s), s.Status.Name, suggest(s.Status.Name, keys(statuses)), strings.Join(keys(statuses), ", "))
 		return true
 	}
 	if s.Member != nil && !st.members[s.Member.Value] {

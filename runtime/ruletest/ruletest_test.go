@@ -60,7 +60,7 @@ func TestExamples(t *testing.T) {
 	if len(tests) < len(rules) {
 		t.Fatalf("%d test files for %d rule files: every example needs a test file", len(tests), len(rules))
 	}
-	res, cov, err := ruletest.Run(context.Background(), suite(t, rules, tests), ruletest.Options{Coverage: true})
+	res, cov, err := ruletest.Run(context.Background(), suite(t, rules, tests), ruletest.Options{Coverage: true, Parallel: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +137,10 @@ func TestScenarios(t *testing.T) {
   tick`, []string{"3: tick without a clock: start the test with `now TIMESTAMP` or write `tick at TIMESTAMP` | "}},
 		{"expect before tick", `test "e"
   expect nothing fires`, []string{"2: expect nothing fires: there was no tick yet; add `tick` before it | "}},
+		{"unknown status", `test "s"
+  now 2024-11-11 10:00
+  tick
+  expect welcome fires with status pendng`, []string{`4: expect welcome fires with status pendng: unknown status pendng; did you mean "pending"? (statuses: applied, capped, failed, gave_up, held_out, no_consent, pending, scheduled, sent) | `}},
 		{"invalid date", `test "d"
   now 2024-02-30 10:00`, []string{"2: 2024-02-30 10:00 is not a valid date and time | "}},
 		{"undeclared member", `test "u"

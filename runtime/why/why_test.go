@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"nudge/compiler"
 	"nudge/examples"
@@ -58,7 +59,8 @@ func loadExamples(t *testing.T) (*compiler.Program, []*compiler.Explanation) {
 // and checks, for every example rule and at least 200 sampled members, that
 // `why` says would fire exactly when `run --dry-run` decides a firing, with
 // the same statuses, and that the explanation query's condition verdict
-// (the compiler's SQL, not the dry run) agrees too.
+// (the compiler's SQL, not the dry run) agrees too; then, after a real
+// tick, again a day later, when limits, caps and refusals have history.
 func TestWhyAgreesWithDryRun(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
@@ -161,10 +163,51 @@ func TestWhyAgreesWithDryRun(t *testing.T) {
 		t.Logf("%-20s fires for %3d of %d sampled members", r.Name, fires[r.Name], len(sample))
 	}
 
+	// With history: after a real tick at now, a day later limits, caps,
+	// unanswered sends and repeated refusals come into play; why still
+	// decides what the unrestricted dry run decides.
+	if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(24 * time.Hour)
+	full2, err := db.Run(ctx, prog, nrt.RunOptions{Now: later, Brand: "acme", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decided2 := map[string][]string{}
+	for _, d := range full2.Decisions {
+		k := d.Rule + "\x00" + d.MemberID
+		decided2[k] = append(decided2[k], d.Action+":"+d.Status)
+	}
+	reps2, err := why.Explain(ctx, db, prog, exps, sample, why.Options{Now: later, Brand: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := 0
+	for _, rep := range reps2 {
+		for _, rr := range rep.Rules {
+			want := decided2[rr.Rule.Name+"\x00"+rep.Member]
+			var got []string
+			for _, d := range rr.Decisions {
+				got = append(got, d.Action+":"+d.Status)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || strings.HasPrefix(rr.Verdict, "would fire") != (len(want) > 0) {
+				t.Errorf("a day later, rule %s, member %s: why %v (%q), run --dry-run %v", rr.Rule.Name, rep.Member, got, rr.Verdict, want)
+			}
+			if rr.Cond && len(want) == 0 {
+				limited++
+			}
+		}
+	}
+	t.Logf("a day later: %d (rule, member) pairs hold the condition but do not fire (limits, dedupe, repeated refusals)", limited)
+	if limited == 0 {
+		t.Error("a day later no condition held without firing: the history check tests nothing")
+	}
+
 	// One member at a time (the CLI's path, with the member parameter set)
 	// gives the same verdicts as the batch.
-	for _, rep := range reps[:8] {
-		one, err := why.Explain(ctx, db, prog, exps, []string{rep.Member}, why.Options{Now: now, Brand: "acme"})
+	for _, rep := range reps2[:8] {
+		one, err := why.Explain(ctx, db, prog, exps, []string{rep.Member}, why.Options{Now: later, Brand: "acme"})
 		if err != nil {
 			t.Fatal(err)
 		}
