@@ -17,6 +17,7 @@ import (
 func newSimulateCmd(s *streams) *cobra.Command {
 	var (
 		dbPath, fromFlag, toFlag, brand, format, lastPath, keepPath string
+		keepBefore                                                  string
 		step, lookback                                              time.Duration
 	)
 	c := &cobra.Command{
@@ -29,11 +30,13 @@ to --to exactly as 'nudge run --now' would, and reports per rule per day the
 decisions by status, how often caps bit, the members hit by several rules,
 the total cost (cost CHANNEL AMOUNT) and how many targeted members bought
 anyway within the rule's conversion window: the baseline a rule must beat.
-Nothing is dispatched. Ctrl-C stops after the current tick and reports what
-was simulated so far.
+Nothing is dispatched. Ctrl-C stops at once (the tick in progress is rolled
+back) and reports the ticks completed so far.
 
 --last-decisions FILE writes the last tick's decisions as 'run --output jsonl'
-lines; --keep FILE saves the scratch database (a new file) for inspection.`,
+lines; --keep FILE saves the scratch database (a new file) at the end, and
+--keep-before-last FILE saves it as it was before the last tick, so that
+'nudge run --db FILE --now <last tick>' can be compared with the simulation.`,
 		Args: needArgs(1, "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if format != "text" && format != "json" {
@@ -71,7 +74,7 @@ lines; --keep FILE saves the scratch database (a new file) for inspection.`,
 				return silentExit(exitProblems)
 			}
 			compiler.AttachLoop(prog.Info, compiled)
-			opts := simulate.Options{Source: dbPath, From: from, To: to, Step: step, Brand: brand, Lookback: lookback, Keep: keepPath}
+			opts := simulate.Options{Source: dbPath, From: from, To: to, Step: step, Brand: brand, Lookback: lookback, Keep: keepPath, KeepBeforeLast: keepBefore}
 			if lastPath != "" {
 				f, err := os.Create(lastPath)
 				if err != nil {
@@ -113,6 +116,7 @@ lines; --keep FILE saves the scratch database (a new file) for inspection.`,
 	f.DurationVar(&lookback, "lookback", 24*time.Hour, "on the first tick, consider trigger events this far back")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	f.StringVar(&lastPath, "last-decisions", "", "write the last tick's decisions to this file (jsonl)")
-	f.StringVar(&keepPath, "keep", "", "save the scratch database to this new file")
+	f.StringVar(&keepPath, "keep", "", "save the scratch database to this new file at the end")
+	f.StringVar(&keepBefore, "keep-before-last", "", "save the scratch database to this new file before the last tick")
 	return c
 }

@@ -336,7 +336,7 @@ GROUP BY ALL ORDER BY ALL`, sql.Named("brand", r.Brand), sql.Named("rule", r.Rul
 	}
 	r.Cost = math.Round(r.Cost*1e6) / 1e6
 	if r.Cost > 0 {
-		roi := (r.Revenue - r.Cost) / r.Cost
+		roi := math.Round((r.Revenue-r.Cost)/r.Cost*1e6) / 1e6
 		r.ROI = &roi
 	}
 	return nil
