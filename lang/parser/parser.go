@@ -183,7 +183,7 @@ func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
 	first := chunk[0]
 	if !startsDecl(chunk, 0) {
 		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
-			"unexpected %s; expected a declaration (rule, segment, event, member, cap, quiet hours, brand or import)", describe(first, "input"))
+			"unexpected %s; expected a declaration (rule, segment, event, member, cap, cost, quiet hours, brand, import or test)", describe(first, "input"))
 		return bad
 	}
 	if reserved[first.text] && first.text != "test" {

@@ -160,7 +160,7 @@ func TestSyntaxErrors(t *testing.T) {
 		{"reserved word as name", "rule count if a then tag \"x\"", `1:6: unexpected "count"; expected a rule name after "rule" ("count" is a reserved word)`},
 		{"bad action after and", "rule r if a then tag \"x\" and email \"y\"", `1:30: unexpected "email"; expected an action (send, tag, untag or notify) after "and"`},
 		{"cap without count", `cap sms to per day`, `1:12: unexpected "per"; expected a number after "to"`},
-		{"garbage", `hello world`, `1:1: unexpected "hello"; expected a declaration (rule, segment, event, member, cap, quiet hours, brand or import)`},
+		{"garbage", `hello world`, `1:1: unexpected "hello"; expected a declaration (rule, segment, event, member, cap, cost, quiet hours, brand, import or test)`},
 		{"followed by with window", `segment s = a not followed by b within 2 days ever`, `1:47: a "not followed by" condition takes no quantifier or window after "within"`},
 	}
 	for _, tc := range tests {
