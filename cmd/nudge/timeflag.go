@@ -1,29 +1,19 @@
 package main
 
 import (
-	"fmt"
 	"time"
+
+	nrt "nudge/runtime"
 )
 
-// timestampLayouts are the forms SPEC §7 accepts for --now and every other
-// timestamp flag. Times are naive local times in the data's zone, so they are
-// parsed as UTC wall-clock values and stored without zone conversion.
-var timestampLayouts = []string{
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04:05",
-	"2006-01-02 15:04",
-	"2006-01-02T15:04",
-	"2006-01-02",
-}
-
-// parseTimestamp parses a timestamp flag value; flag names the flag for the error.
+// parseTimestamp parses a timestamp flag value (runtime.ParseTimestamp);
+// flag names the flag for the error.
 func parseTimestamp(flag, value string) (time.Time, error) {
-	for _, layout := range timestampLayouts {
-		if t, err := time.Parse(layout, value); err == nil {
-			return t, nil
-		}
+	t, err := nrt.ParseTimestamp(value)
+	if err != nil {
+		return time.Time{}, usageError("--%s: %v", flag, err)
 	}
-	return time.Time{}, usageError("--%s: cannot read %q as a timestamp; use 2024-11-11T12:00:00, 2024-11-11 12:00:00, 2024-11-11 12:00 or 2024-11-11", flag, value)
+	return t, nil
 }
 
 // nowOrWallClock returns the --now value, or the current local wall-clock
@@ -40,5 +30,3 @@ func nowOrWallClock(flagValue string) (time.Time, error) {
 func formatTimestamp(t time.Time) string {
 	return t.Format("2006-01-02 15:04:05")
 }
-
-var _ = fmt.Sprintf

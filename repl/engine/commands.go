@@ -37,25 +37,10 @@ func Commands() []Command {
 	}
 }
 
-// timestampLayouts are the forms SPEC §7 accepts for timestamps, as naive
-// (UTC wall-clock) values.
-var timestampLayouts = []string{
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04:05",
-	"2006-01-02 15:04",
-	"2006-01-02T15:04",
-	"2006-01-02",
-}
-
-// ParseTimestamp reads a timestamp in one of the SPEC §7 forms.
+// ParseTimestamp reads a timestamp in one of the SPEC §7 forms (see
+// runtime.ParseTimestamp), ignoring surrounding spaces.
 func ParseTimestamp(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, l := range timestampLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("cannot read %q as a timestamp; use 2024-11-11T12:00:00, 2024-11-11 12:00:00, 2024-11-11 12:00 or 2024-11-11", s)
+	return runtime.ParseTimestamp(strings.TrimSpace(s))
 }
 
 // backslash runs `\sql ...` and the psql-style `\q`.
