@@ -249,30 +249,18 @@ func (st *state) insertMember(ctx context.Context, s *ast.MemberStep) error {
 	cols := []string{"member_id", "brand"}
 	vals := []string{"$id::VARCHAR", "$brand::VARCHAR"}
 	args := []any{sql.Named("id", s.ID.Value), sql.Named("brand", st.brand)}
-	var js []string
-	for i, fv := range s.Fields {
+	cols, vals, args, err := fieldValues(s.Fields, "attrs", cols, vals, args, func(fv *ast.FieldValue) (*check.Field, error) {
 		f := st.s.Info.Members[fv.Name.Name]
 		if f == nil {
-			return fmt.Errorf("unknown member field %q%s", fv.Name.Name, suggest(fv.Name.Name, keys(st.s.Info.Members)))
+			return nil, fmt.Errorf("unknown member field %q%s", fv.Name.Name, suggest(fv.Name.Name, keys(st.s.Info.Members)))
 		}
 		if f.Column == "member_id" || f.Column == "brand" {
-			return fmt.Errorf("member field %q is set by the test itself", fv.Name.Name)
+			return nil, fmt.Errorf("member field %q is set by the test itself", fv.Name.Name)
 		}
-		expr, arg, err := literalSQL(fmt.Sprintf("v%d", i), fv, f.Type)
-		if err != nil {
-			return err
-		}
-		args = append(args, arg)
-		if f.Column != "" {
-			cols = append(cols, quoteIdent(f.Column))
-			vals = append(vals, expr)
-		} else {
-			js = append(js, quoteString(f.Name), expr)
-		}
-	}
-	if len(js) > 0 {
-		cols = append(cols, "attrs")
-		vals = append(vals, "json_object("+strings.Join(js, ", ")+")")
+		return f, nil
+	})
+	if err != nil {
+		return err
 	}
 	q := fmt.Sprintf("INSERT OR REPLACE INTO members (%s) VALUES (%s)", strings.Join(cols, ", "), strings.Join(vals, ", "))
 	if _, err := st.db.SQL().ExecContext(ctx, q, args...); err != nil {
@@ -304,19 +292,43 @@ func (st *state) insertEvent(ctx context.Context, s *ast.EventStep) error {
 	cols := []string{"seq", "member_id", "brand", "type", "ts"}
 	vals := []string{"(SELECT coalesce(max(seq), 0) + 1 FROM events)", "$id::VARCHAR", "$brand::VARCHAR", "$type::VARCHAR", "$ts::TIMESTAMP"}
 	args := []any{sql.Named("id", s.Member.Value), sql.Named("brand", st.brand), sql.Named("type", et.Name), sql.Named("ts", ts)}
-	var js []string
-	for i, fv := range s.Fields {
+	cols, vals, args, err := fieldValues(s.Fields, "props", cols, vals, args, func(fv *ast.FieldValue) (*check.Field, error) {
 		f := et.Fields[fv.Name.Name]
 		if f == nil {
-			return fmt.Errorf("event %s has no field %q%s", et.Name, fv.Name.Name, suggest(fv.Name.Name, keys(et.Fields)))
+			return nil, fmt.Errorf("event %s has no field %q%s", et.Name, fv.Name.Name, suggest(fv.Name.Name, keys(et.Fields)))
 		}
 		switch f.Column {
 		case "seq", "member_id", "brand", "type", "ts":
-			return fmt.Errorf("field %q of an event is set by the step itself (member, event type and time)", fv.Name.Name)
+			return nil, fmt.Errorf("field %q of an event is set by the step itself (member, event type and time)", fv.Name.Name)
+		}
+		return f, nil
+	})
+	if err != nil {
+		return err
+	}
+	q := fmt.Sprintf("INSERT INTO events (%s) VALUES (%s)", strings.Join(cols, ", "), strings.Join(vals, ", "))
+	if _, err := st.db.SQL().ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("event %s of %q: %w", et.Name, s.Member.Value, err)
+	}
+	return nil
+}
+
+// fieldValues appends a step's `with` fields to an INSERT's columns, value
+// expressions and bound arguments: fields with a physical column get their
+// own column, the others are gathered into one json_object for jsonCol
+// (attrs for members, props for events). resolve looks a field up and
+// refuses the ones the step sets itself.
+func fieldValues(fields []*ast.FieldValue, jsonCol string, cols, vals []string, args []any,
+	resolve func(*ast.FieldValue) (*check.Field, error)) ([]string, []string, []any, error) {
+	var js []string
+	for i, fv := range fields {
+		f, err := resolve(fv)
+		if err != nil {
+			return nil, nil, nil, err
 		}
 		expr, arg, err := literalSQL(fmt.Sprintf("v%d", i), fv, f.Type)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		args = append(args, arg)
 		if f.Column != "" {
@@ -327,14 +339,10 @@ func (st *state) insertEvent(ctx context.Context, s *ast.EventStep) error {
 		}
 	}
 	if len(js) > 0 {
-		cols = append(cols, "props")
+		cols = append(cols, jsonCol)
 		vals = append(vals, "json_object("+strings.Join(js, ", ")+")")
 	}
-	q := fmt.Sprintf("INSERT INTO events (%s) VALUES (%s)", strings.Join(cols, ", "), strings.Join(vals, ", "))
-	if _, err := st.db.SQL().ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("event %s of %q: %w", et.Name, s.Member.Value, err)
-	}
-	return nil
+	return cols, vals, args, nil
 }
 
 // literalSQL returns the SQL expression and argument that give the value of
