@@ -130,6 +130,12 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 		out.SQL = rc.triggerQuery(r, out)
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
+		if delta := rc.ruleDelta(d.Cond); delta != nil {
+			scoped := newRuleCompiler(info, diags)
+			scoped.membersTable, scoped.eventsTable = ScopeMembers, ScopeEvents
+			delta.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
+			out.Delta = delta
+		}
 	}
 	for _, dg := range (*diags)[before:] {
 		if dg.Severity == diag.Error {
@@ -169,6 +175,9 @@ type ruleCompiler struct {
 	candPushed    map[ast.Node]bool
 
 	inlining map[*ast.SegmentDecl]bool
+
+	// The tables a state query reads (see Delta.ScopedSQL).
+	membersTable, eventsTable string
 }
 
 func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
@@ -179,6 +188,9 @@ func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 		atomIndex:   map[ast.Expr]int{},
 		candPushed:  map[ast.Node]bool{},
 		inlining:    map[*ast.SegmentDecl]bool{},
+
+		membersTable: "members",
+		eventsTable:  "events",
 	}
 }
 
@@ -215,7 +227,7 @@ func (rc *ruleCompiler) stateQuery(cond ast.Expr, out *Rule) string {
 	where := append([]string{"m.brand = " + brandSQL}, rc.conjuncts(cond, s)...)
 	vals := rc.values(cond, s)
 	out.Values = vals.values
-	q := &selectStmt{from: "members m", where: where}
+	q := &selectStmt{from: rc.membersTable + " m", where: where}
 	q.cols = append(q.cols, "m.member_id", "NULL::BIGINT AS trigger_seq", "NULL::TIMESTAMP AS due_at")
 	q.cols = append(q.cols, vals.cols...)
 	q.with = rc.statsCTEs()
@@ -437,7 +449,7 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 			continue
 		}
 		body := "SELECT e.member_id,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
-			"\nFROM events e\nWHERE " + whereList("", where) + "\nGROUP BY e.member_id"
+			"\nFROM " + rc.eventsTable + " e\nWHERE " + whereList("", where) + "\nGROUP BY e.member_id"
 		out = append(out, cte{name: st.name, comment: "per-member aggregates of " + st.event.Name + " events", body: body})
 	}
 	return out
@@ -524,7 +536,7 @@ func (rc *ruleCompiler) correlated(what, a string, et *check.EventType, ref *ast
 	for _, f := range ref.Filters {
 		where = append(where, rc.filter(f, inner))
 	}
-	return "SELECT " + what + "\nFROM events " + a + "\nWHERE " + whereList("", where)
+	return "SELECT " + what + "\nFROM " + rc.eventsTable + " " + a + "\nWHERE " + whereList("", where)
 }
 
 func (rc *ruleCompiler) aggFunc(kind aggKind, a string, et *check.EventType, field *ast.Ident) string {

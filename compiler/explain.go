@@ -39,6 +39,9 @@ func ExplainRule(r *Rule) string {
 	for _, v := range r.Values {
 		fmt.Fprintf(&b, "--   %s = %s\n", v.Column, oneLine(v.Label))
 	}
+	if !r.Trigger {
+		b.WriteString("-- " + r.Delta.String() + "\n")
+	}
 	b.WriteString(r.SQL)
 	b.WriteString(";\n")
 	return b.String()

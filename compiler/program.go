@@ -58,6 +58,10 @@ type Rule struct {
 	Line      int
 	// Convert says when a firing converted (see loop.go); never nil.
 	Convert *Conversion
+	// Delta, for a state rule, bounds how its verdict can change between
+	// runs (see delta.go); nil for trigger rules and for state rules that
+	// must be evaluated over every member at every run.
+	Delta *Delta
 }
 
 // Value describes one explanation column of a rule query.

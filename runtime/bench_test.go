@@ -3,8 +3,14 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"nudge/compiler"
+	"nudge/examples"
+	"nudge/lang"
+	"nudge/stdlib"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,3 +167,83 @@ func logTick(b *testing.B, res *RunResult) {
 }
 
 func withNow(t time.Time) []any { return []any{namedNow(t)} }
+
+// BenchmarkExamplesTick measures the ticks of all example rules: on a
+// database whose rules have not run yet the first (full) tick, then
+// incremental ticks, each after importing 10,000 new events an hour later
+// (the import is not timed). Use NUDGE_BENCH_DB for the 1,000,000-member
+// figures of the runtime issue.
+func BenchmarkExamplesTick(b *testing.B) {
+	ctx := context.Background()
+	db := benchDB(b)
+	prog := compileExamples(b)
+	now := demodata.DefaultNow
+	var ran int64
+	db.sql.QueryRowContext(ctx, `SELECT count(*) FROM rule_state`).Scan(&ran)
+	if ran == 0 {
+		start := time.Now()
+		res, err := db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("first tick: %v", time.Since(start))
+		logRules(b, res)
+	}
+	dir := b.TempDir()
+	b.Run("incremental-10k", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			at := now.Add(time.Duration(i+1) * time.Hour)
+			p := filepath.Join(dir, fmt.Sprintf("new%d.csv", i))
+			newEventsCSV(b, db, p, 10_000, at, i)
+			if _, err := db.Import(ctx, "events", []string{p}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			res, err := db.Run(ctx, prog, RunOptions{Now: at, SkipDecisions: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i == 0 {
+				logRules(b, res)
+			}
+		}
+	})
+}
+
+func logRules(b *testing.B, res *RunResult) {
+	logTick(b, res)
+	for _, s := range res.Rules {
+		b.Logf("  %-22s trigger=%-5v %8d cand %8d firings %8d repeats  %v", s.Rule, s.Trigger, s.Candidates, s.Firings, s.Repeats, s.Evaluated)
+	}
+}
+
+// compileExamples compiles every example rule file as one program, as
+// `nudge demo` runs them.
+func compileExamples(b testing.TB) *compiler.Program {
+	b.Helper()
+	names, err := fs.Glob(examples.Files, "*.nudge")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var srcs []lang.Source
+	for _, n := range names {
+		if strings.HasSuffix(n, lang.TestSuffix) {
+			continue
+		}
+		src, err := fs.ReadFile(examples.Files, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, lang.Source{Name: n, Src: src})
+	}
+	p, diags := lang.LoadSources(srcs, stdlib.Env())
+	if p == nil || diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	prog, diags := compiler.Compile(p.Info)
+	if prog == nil || diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	return prog
+}

@@ -104,7 +104,23 @@ INSERT INTO counters VALUES ('event_seq', 0) ON CONFLICT DO NOTHING;
 var migrations = []migration{
 	{1, "data model and runtime tables", stdlib.SchemaSQL + runtimeSchemaSQL},
 	{2, "rule_members", ruleMembersSQL},
+	{3, "incremental evaluation of state rules", ruleEvalsSQL},
 }
+
+// ruleEvalsSQL (migration 3) records, per rule, what the latest tick that
+// evaluated it saw, so that the next tick can re-evaluate a state rule only
+// for the members whose verdict may have changed (see incremental.go).
+const ruleEvalsSQL = `
+CREATE TABLE IF NOT EXISTS rule_evals (
+    rule        VARCHAR   NOT NULL,
+    brand       VARCHAR   NOT NULL,
+    eval_now    TIMESTAMP NOT NULL,  -- the now of the latest tick that evaluated the rule
+    eval_hash   VARCHAR   NOT NULL,  -- hash of the rule's query, limit, actions and the caps at that tick
+    members_sum VARCHAR   NOT NULL,  -- fingerprint of the brand's members at that tick
+    PRIMARY KEY (rule, brand)
+);
+ALTER TABLE rule_members ADD COLUMN last_capped BOOLEAN DEFAULT false;  -- the latest firing was refused and every send of it was capped
+`
 
 // ruleMembersSQL (migration 2) adds the per rule and member summary the
 // limit check reads instead of scanning the whole outbox history, filled

@@ -39,6 +39,11 @@ type RunOptions struct {
 	// SkipDecisions leaves RunResult.Decisions empty (summaries only), for
 	// ticks that decide millions of rows; stream them with DB.Decisions.
 	SkipDecisions bool
+	// EvaluateAll evaluates every state rule over every member and retries
+	// every refused firing, as SPEC §5 states it, instead of only the
+	// members whose verdict may have changed (see incremental.go). The
+	// decisions are the same; tests use it to prove so.
+	EvaluateAll bool
 }
 
 // Decision is one outbox row: one action of one firing. Its JSON form is the
@@ -110,6 +115,10 @@ type RuleSummary struct {
 	Firings    int64            // firings recorded
 	Repeats    int64            // refusals not recorded again (see the outbox docs)
 	Statuses   map[string]int64 // decisions by status (after dispatch)
+	Evaluated  time.Duration    // time the rule's query took
+	// Incremental: the state rule was evaluated only for the members whose
+	// verdict may have changed since its previous run (see incremental.go).
+	Incremental bool
 }
 
 // RunResult is the outcome of one tick.
@@ -166,7 +175,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 		return nil, err
 	}
 	defer rollback(tx)
-	t := &tick{tx: tx, prog: prog, brand: brand, now: now, lookback: opts.Lookback}
+	t := &tick{tx: tx, prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll}
 	if err := t.run(ctx); err != nil {
 		return nil, err
 	}
@@ -283,10 +292,18 @@ type tick struct {
 	runID    int64
 
 	candidates []int64 // per rule
+	evalTook   []time.Duration
 	repeated   []int64 // per rule: refusals not recorded again
 	timings    []StepTiming
 	consent    []string
 	started    time.Time
+
+	// Incremental evaluation (incremental.go).
+	evaluateAll bool
+	plans       []evalPlan
+	membersSum  string
+	retryBlock  bool // _nudge_freed and _nudge_resp exist
+	scoped      bool // the scope tables exist
 }
 
 // exec runs a statement in the tick's transaction and returns the rows it
@@ -315,7 +332,8 @@ func (t *tick) ruleOrder() map[string]int {
 }
 
 // tempTables are the tick's working tables (temporary, per connection).
-const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat"
+const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
+	"_nudge_freed _nudge_resp _nudge_scope " + compiler.ScopeMembers + " " + compiler.ScopeEvents
 
 // dropTemps drops the working tables before the commit, so the pooled
 // connection does not keep them.
@@ -352,6 +370,7 @@ func (t *tick) run(ctx context.Context) error {
 		fn   func(context.Context) error
 	}{
 		{"setup", t.setup},
+		{"plan", t.plan},
 		{"evaluate rules", t.evaluate},
 		{"limits and dedupe", t.fire},
 		{"policies", t.policies},
@@ -362,6 +381,7 @@ func (t *tick) run(ctx context.Context) error {
 		{"rule members", t.ruleMembers},
 		{"tags", t.applyTags},
 		{"watermarks", func(ctx context.Context) error { return t.watermarks(ctx, maxSeq) }},
+		{"evaluations", t.recordEvaluations},
 		{"run log", t.runLog},
 	}
 	for _, s := range steps {
@@ -446,7 +466,9 @@ func fmtDuration(d time.Duration) string {
 // evaluate runs every rule's query into _nudge_cand.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
+	t.evalTook = make([]time.Duration, len(t.prog.Rules))
 	for i, r := range t.prog.Rules {
+		start := time.Now()
 		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
 		var seq sql.NullInt64
 		var wnow sql.NullTime
@@ -479,30 +501,18 @@ func (t *tick) evaluate(ctx context.Context) error {
 		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
 		// The limit is applied here, before anything is materialised: a state
 		// rule matches most of its members again at every tick, and almost
-		// all of them are still within their limit. So is the repeated
-		// consent refusal of a state rule (see repeats): the latest firing
-		// was refused and the member still has no consent on any channel the
-		// rule sends on, so the firing would be refused and not recorded.
-		every := int64(0)
-		if r.Limit != nil {
-			every = r.Limit.Every.Microseconds()
-		}
-		var block []string
-		if r.Limit != nil || !r.Trigger {
-			block = append(block, `(rm.last_effective_at IS NOT NULL
-              AND ($nudge_every::BIGINT = 0 OR rm.last_effective_at > $now::TIMESTAMP - to_microseconds($nudge_every::BIGINT)))`)
-		}
-		if !r.Trigger {
-			if noConsent := t.noConsent(r); noConsent != "" {
-				block = append(block, "(NOT rm.last_effective AND "+noConsent+")")
-			}
-		}
+		// all of them are still within their limit. So are the retries of
+		// refused state-rule firings that would be refused again (see
+		// blocked and repeats).
 		limit := ""
-		if len(block) > 0 {
+		if block := t.blocked(i); block != "" {
 			limit = `ANTI JOIN (
-    SELECT rm.member_id FROM rule_members rm LEFT JOIN members m ON m.member_id = rm.member_id
-    WHERE rm.rule = $nudge_rule::VARCHAR AND (` + strings.Join(block, "\n         OR ") + `)
+    SELECT rm.member_id FROM ` + t.blockedFrom() + `
+    WHERE rm.rule = $nudge_rule::VARCHAR AND (` + block + `)
 ) blocked ON blocked.member_id = q.member_id`
+		}
+		if t.plans[i].scoped {
+			body = strings.TrimRight(strings.TrimSpace(r.Delta.ScopedSQL), ";")
 		}
 		q := fmt.Sprintf("INSERT INTO _nudge_cand SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
 		n, err := t.exec(ctx, q,
@@ -510,12 +520,12 @@ func (t *tick) evaluate(ctx context.Context) error {
 			sql.Named(compiler.ParamBrand, t.brand),
 			sql.Named(compiler.ParamWMSeq, wmSeq),
 			sql.Named(compiler.ParamWMNow, wmNow),
-			sql.Named("nudge_rule", r.Name),
-			sql.Named("nudge_every", every))
+			sql.Named("nudge_rule", r.Name))
 		if err != nil {
 			return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
 		}
 		t.candidates[i] = n
+		t.evalTook[i] = time.Since(start)
 	}
 	return nil
 }
@@ -724,7 +734,7 @@ FROM (
     )
     GROUP BY id
 ) v
-WHERE _nudge_dec.rowid = v.id AND _nudge_dec.capped <> v.capped`)
+WHERE _nudge_dec.rowid = v.id AND (_nudge_dec.capped <> v.capped OR _nudge_dec.reason IS DISTINCT FROM v.reason)`)
 		if err != nil {
 			return err
 		}
@@ -808,7 +818,8 @@ func (t *tick) repeats(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_eff AS
 SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id,
-       NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective
+       NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective,
+       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'capped') AS capped_only
 FROM _nudge_dec GROUP BY firing_id`); err != nil {
 		return err
 	}
@@ -849,14 +860,16 @@ DELETE FROM _nudge_fire WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat)
 // effective one (what limits and repeated refusals look at).
 func (t *tick) ruleMembers(ctx context.Context) error {
 	_, err := t.exec(ctx, `
-INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective)
-SELECT rule, member_id, $brand::VARCHAR, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END, $now::TIMESTAMP, bool_or(effective)
+INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped)
+SELECT rule, member_id, $brand::VARCHAR, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END, $now::TIMESTAMP, bool_or(effective),
+       NOT bool_or(effective) AND bool_and(capped_only)
 FROM _nudge_eff
 GROUP BY rule, member_id
 ON CONFLICT (rule, member_id) DO UPDATE SET
     last_effective_at = coalesce(excluded.last_effective_at, rule_members.last_effective_at),
     last_fired_at = excluded.last_fired_at,
-    last_effective = excluded.last_effective`, t.params()...)
+    last_effective = excluded.last_effective,
+    last_capped = excluded.last_capped`, t.params()...)
 	return err
 }
 
@@ -949,7 +962,8 @@ func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int
 	out := make([]RuleSummary, len(t.prog.Rules))
 	idx := map[string]int{}
 	for i, r := range t.prog.Rules {
-		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Repeats: t.repeated[i], Statuses: map[string]int64{}}
+		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Repeats: t.repeated[i],
+			Statuses: map[string]int64{}, Evaluated: t.evalTook[i], Incremental: t.plans[i].scoped}
 		idx[r.Name] = i
 	}
 	where := ""

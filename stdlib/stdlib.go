@@ -90,14 +90,16 @@ func Functions() map[string]*check.Function {
 	fs := []*check.Function{
 		{
 			Name: "birthday_in", Params: []check.Type{check.Duration}, Result: check.Bool,
-			SQL: "nudge_birthday_in({member}.birthday, {now}, {0})",
+			SQL:   "nudge_birthday_in({member}.birthday, {now}, {0})",
+			Clock: check.ClockDaily,
 			Doc: "birthday_in(d): the member's birthday (month and day) falls within [today, today + d]; " +
 				"birthday_in(0 days) is today. A Feb 29 birthday is celebrated on Feb 28 in common years. False when the birthday is unknown.",
 		},
 		{
 			Name: "days_since", Params: []check.Type{check.Timestamp}, Result: check.Number,
-			SQL: "nudge_days_since({0}, {now})",
-			Doc: "days_since(t): whole days (rounded down) from the date or timestamp t to now; null when t is null.",
+			SQL:   "nudge_days_since({0}, {now})",
+			Clock: check.ClockDailyForDates,
+			Doc:   "days_since(t): whole days (rounded down) from the date or timestamp t to now; null when t is null.",
 		},
 		{
 			Name: "hours_since", Params: []check.Type{check.Timestamp}, Result: check.Number,
@@ -106,8 +108,9 @@ func Functions() map[string]*check.Function {
 		},
 		{
 			Name: "age", Result: check.Number,
-			SQL: "nudge_age({member}.birthday, {now})",
-			Doc: "age(): the member's age in completed years; null when the birthday is unknown.",
+			SQL:   "nudge_age({member}.birthday, {now})",
+			Clock: check.ClockDaily,
+			Doc:   "age(): the member's age in completed years; null when the birthday is unknown.",
 		},
 		{
 			Name: "rfm_r", Result: check.Number,

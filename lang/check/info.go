@@ -76,7 +76,28 @@ type Function struct {
 	// "{brand}" the brand parameter, e.g. "nudge_birthday_in({member}.birthday, {now}, {0})".
 	SQL string
 	Doc string
+	// Clock says how the result changes as time passes with the member's
+	// data unchanged. The zero value, ClockAny, is the safe default.
+	Clock Clock
 }
+
+// Clock is how a function's result depends on the evaluation instant. It
+// lets the runtime re-evaluate a state rule only for the members whose
+// verdict may have changed since its previous run (see compiler.Delta).
+type Clock int
+
+// Clock values.
+const (
+	// ClockAny: the result may change at any instant, or depends on other
+	// members (percentiles, RFM scores): every member is re-evaluated.
+	ClockAny Clock = iota
+	// ClockNone: the result depends only on the arguments and the member's row.
+	ClockNone
+	// ClockDaily: the result changes only when the date of now changes.
+	ClockDaily
+	// ClockDailyForDates: ClockDaily when every argument is a DATE, else ClockAny.
+	ClockDailyForDates
+)
 
 // Env holds what a program can refer to without declaring it: functions, and
 // the parsed files of stdlib modules available to `import`. lang/check does

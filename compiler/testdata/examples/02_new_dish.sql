@@ -1,6 +1,7 @@
 -- rule new_dish_voucher (state)  ../examples/02_new_dish.nudge:14
 -- Voucher for the new dish
 --   v0 = member.city
+-- re-evaluates members with new events or events visited due, visited 3 month ago
 WITH
 -- per-member aggregates of visited events
 s0 AS (

@@ -1,6 +1,7 @@
 -- rule dormancy_reminder (state)  ../examples/04_dormancy.nudge:12
 -- Monthly reminder past the dormancy line
 --   v0 = days since last purchased
+-- re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (

@@ -2,6 +2,7 @@
 -- First 30 days: full-price picks
 --   v0 = days since first purchased
 --   v1 = count(purchased ever)
+-- re-evaluates members with new events or events purchased due, purchased 30 day ago, purchased 31 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -29,6 +30,7 @@ WHERE m.brand = $brand::VARCHAR
 -- Day 30: 10% off
 --   v0 = days since first purchased
 --   v1 = count(purchased ever)
+-- re-evaluates members with new events or events purchased due, purchased 30 day ago, purchased 31 day ago, purchased 44 day ago, purchased 45 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -56,6 +58,7 @@ WHERE m.brand = $brand::VARCHAR
 -- Day 45: 20% off
 --   v0 = days since first purchased
 --   v1 = count(purchased ever)
+-- re-evaluates members with new events or events purchased due, purchased 45 day ago, purchased 46 day ago, purchased 59 day ago, purchased 60 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -83,6 +86,7 @@ WHERE m.brand = $brand::VARCHAR
 -- Day 60: 30% off
 --   v0 = days since first purchased
 --   v1 = count(purchased ever)
+-- re-evaluates members with new events or events purchased due, purchased 60 day ago, purchased 61 day ago, purchased 90 day ago, purchased 91 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (

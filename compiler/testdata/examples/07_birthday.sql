@@ -1,5 +1,6 @@
 -- rule birthday (state)  ../examples/07_birthday.nudge:9
 -- Birthday coupon
+-- re-evaluates members with new events; everyone on a new day
 SELECT m.member_id,
        NULL::BIGINT AS trigger_seq,
        NULL::TIMESTAMP AS due_at
@@ -10,6 +11,7 @@ WHERE m.brand = $brand::VARCHAR
 -- rule double11_greeting (state)  ../examples/07_birthday.nudge:16
 -- Double 11 greeting
 --   v0 = days_since(2024-11-11)
+-- re-evaluates members with new events or events purchased due, purchased 365 day ago; everyone on a new day
 WITH
 -- per-member aggregates of purchased events
 s0 AS (

@@ -2,6 +2,7 @@
 -- Gold and loyal: a personal call
 --   v0 = member.tier
 --   v1 = sum(purchased.amount in last 365 days)
+-- re-evaluates members with new events or events purchased due, purchased 365 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -30,6 +31,7 @@ WHERE m.brand = $brand::VARCHAR
 -- rule d11_cashback_silver (state)  ../examples/08_value_tiers.nudge:18
 -- Silver buyers: a phone call
 --   v0 = member.tier
+-- re-evaluates members with new events or events purchased due, purchased 365 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -55,6 +57,7 @@ WHERE m.brand = $brand::VARCHAR
 -- rule d11_cashback_rest (state)  ../examples/08_value_tiers.nudge:25
 -- Everyone else who bought this year: SMS and mail
 --   v0 = member.tier
+-- re-evaluates members with new events or events purchased due, purchased 365 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (

@@ -1,6 +1,7 @@
 -- rule toothbrush_refill (state)  ../examples/09_use_cycle.nudge:11
 -- Refill reminder for the toothbrush 10-pack
 --   v0 = days since last purchased of sku "TB-10PK"
+-- re-evaluates members with new events or events purchased due, purchased 330 day ago, purchased 331 day ago, purchased 340 day ago, purchased 341 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (

@@ -49,6 +49,7 @@ WHERE (
 
 -- rule new_dish_voucher (state)  testdata/spec.nudge:14
 --   v0 = member.city
+-- re-evaluates members with new events or events visited due, visited 3 month ago
 WITH
 -- per-member aggregates of visited events
 s0 AS (
@@ -111,6 +112,7 @@ WHERE c.amount > (1.5 * s0.a0)
 
 -- rule dormancy_reminder (state)  testdata/spec.nudge:23
 --   v0 = days since last purchased
+-- re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -134,6 +136,7 @@ WHERE m.brand = $brand::VARCHAR
 -- rule ladder_30 (state)  testdata/spec.nudge:29
 --   v0 = days since first purchased
 --   v1 = count(purchased ever)
+-- re-evaluates members with new events or events purchased due, purchased 30 day ago, purchased 31 day ago, purchased 44 day ago, purchased 45 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -185,6 +188,7 @@ WHERE NOT EXISTS (
   );
 
 -- rule birthday (state)  testdata/spec.nudge:37
+-- re-evaluates members with new events; everyone on a new day
 SELECT m.member_id,
        NULL::BIGINT AS trigger_seq,
        NULL::TIMESTAMP AS due_at
@@ -195,6 +199,7 @@ WHERE m.brand = $brand::VARCHAR
 -- rule d11_cashback_gold (state)  testdata/spec.nudge:42
 --   v0 = member.tier
 --   v1 = sum(purchased.amount in last 365 days)
+-- re-evaluates members with new events or events purchased due, purchased 365 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
@@ -222,6 +227,7 @@ WHERE m.brand = $brand::VARCHAR
 
 -- rule toothbrush_refill (state)  testdata/spec.nudge:47
 --   v0 = days since last purchased of sku "TB-10PK"
+-- re-evaluates members with new events or events purchased due, purchased 330 day ago, purchased 331 day ago, purchased 340 day ago, purchased 341 day ago
 WITH
 -- per-member aggregates of purchased events
 s0 AS (
