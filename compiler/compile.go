@@ -126,14 +126,18 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 			out.Limit.Every = durationOf(r.Limit.Every)
 		}
 	}
+	// The scoped form reads the rows of the members to evaluate instead of
+	// the whole tables (see Rule.ScopedSQL).
+	scoped := newRuleCompiler(info, diags)
+	scoped.membersTable, scoped.eventsTable = ScopeMembers, ScopeEvents
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
+		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
+		out.Lag = rc.triggerLag(r)
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
-			scoped := newRuleCompiler(info, diags)
-			scoped.membersTable, scoped.eventsTable = ScopeMembers, ScopeEvents
-			delta.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
+			out.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
 			out.Delta = delta
 		}
 	}
@@ -143,6 +147,26 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 		}
 	}
 	return out
+}
+
+// triggerLag returns the longest `within` of the rule's not-followed-by
+// atoms, rounded up (months as 31 days, years as 366): an event becomes due
+// at most that long after its ts.
+func (rc *ruleCompiler) triggerLag(r *check.Rule) time.Duration {
+	var lag time.Duration
+	for _, a := range r.TriggerAtoms {
+		if fa, ok := a.(*ast.FollowedAtom); ok && fa.Within != nil {
+			d := durationOf(fa.Within)
+			switch fa.Within.Unit {
+			case ast.Month:
+				d = time.Duration(durationCount(fa.Within) * float64(31*24*time.Hour))
+			case ast.Year:
+				d = time.Duration(durationCount(fa.Within) * float64(366*24*time.Hour))
+			}
+			lag = max(lag, d)
+		}
+	}
+	return lag
 }
 
 // durationOf converts a duration literal to a Go duration for limits: months
@@ -284,7 +308,7 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 	q.cols = append(q.cols, "c.member_id", "c.seq AS trigger_seq", "c.due_at")
 	q.cols = append(q.cols, vals.cols...)
 	q.with = append(ctes, rc.statsCTEs()...)
-	q.joins = append([]string{"JOIN members m ON m.member_id = c.member_id AND m.brand = " + brandSQL}, rc.statsJoins("c")...)
+	q.joins = append([]string{"JOIN " + rc.membersTable + " m ON m.member_id = c.member_id AND m.brand = " + brandSQL}, rc.statsJoins("c")...)
 	q.where = where
 	return q.String()
 }
@@ -294,13 +318,14 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 // simple filters are applied here (and not again in the final WHERE).
 func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) cte {
 	var ref *ast.EventRef
-	due := "e.ts"
+	due, lag := "e.ts", ""
 	switch a := atom.(type) {
 	case *ast.EventAtom, *ast.Ident:
 		ref = triggerRef(a)
 	case *ast.FollowedAtom:
 		ref = a.First
-		due = "(e.ts + " + rc.interval(a.Within) + ")"
+		lag = rc.interval(a.Within)
+		due = "(e.ts + " + lag + ")"
 	default:
 		rc.errorf(atom, "unsupported trigger %q", label(atom))
 		return cte{name: name, body: "SELECT * FROM events WHERE false"}
@@ -316,13 +341,24 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 			}
 		}
 	}
-	// Not considered before: NOT (seq <= wm_seq AND due <= wm_now), written
-	// as a disjunction, which DuckDB evaluates after its pushed-down scan
-	// filters (the NOT form made it scan every column: 10x slower).
-	where = append(where,
-		due+" <= "+nowSQL,
-		"(e.seq > "+wmSeqSQL+" OR "+due+" > "+wmNowSQL+")")
-	body := "SELECT e.*, " + due + " AS due_at\nFROM events e\nWHERE " + whereList("", where)
+	where = append(where, due+" <= "+nowSQL)
+	// Not considered before: NOT (seq <= wm_seq AND due <= wm_now), as two
+	// disjoint scans that DuckDB can each restrict to a few row groups by
+	// the min and max of seq and ts: the events ingested since the previous
+	// run, and the older ones that became due since (late, future-dated).
+	// The bound on ts is implied by the one on due and only there to let
+	// DuckDB skip row groups.
+	lower := wmNowSQL
+	if lag != "" {
+		lower = "(" + wmNowSQL + " - " + lag + ")"
+	}
+	fresh := append(append([]string{}, where...), "e.seq > "+wmSeqSQL)
+	late := append(append([]string{}, where...), "e.seq <= "+wmSeqSQL, "e.ts > "+lower)
+	if lag != "" {
+		late = append(late, due+" > "+wmNowSQL)
+	}
+	sel := "SELECT e.*, " + due + " AS due_at\nFROM " + rc.eventsTable + " e\nWHERE "
+	body := sel + whereList("", fresh) + "\nUNION ALL\n" + sel + whereList("", late)
 	return cte{name: name, comment: "candidates: " + label(atom), body: body}
 }
 
@@ -444,7 +480,7 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 		}
 		if st.before {
 			body := "SELECT c.seq, c.due_at,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
-				"\nFROM cand c\nJOIN events e ON e.member_id = c.member_id\nWHERE " + whereList("", where) + "\nGROUP BY c.seq, c.due_at"
+				"\nFROM cand c\nJOIN " + rc.eventsTable + " e ON e.member_id = c.member_id\nWHERE " + whereList("", where) + "\nGROUP BY c.seq, c.due_at"
 			out = append(out, cte{name: st.name, comment: "per-candidate aggregates of the " + st.event.Name + " events before it", body: body})
 			continue
 		}

@@ -37,14 +37,9 @@ type Delta struct {
 	Watches []Watch
 	// Daily is set when the verdict also depends on the date of now.
 	Daily bool
-	// ScopedSQL is the rule's query restricted to the members of the
-	// temporary tables ScopeMembers and ScopeEvents (the rows of members
-	// and events of the members to re-evaluate); same parameters and columns
-	// as Rule.SQL.
-	ScopedSQL string
 }
 
-// Names of the tables Delta.ScopedSQL reads instead of members and events.
+// Names of the tables Rule.ScopedSQL reads instead of members and events.
 const (
 	ScopeMembers = "_nudge_scope_members"
 	ScopeEvents  = "_nudge_scope_events"

@@ -401,7 +401,7 @@ func (rc *ruleCompiler) notFollowed(fa *ast.FollowedAtom, aType *check.EventType
 			where = append(where, rc.columnOrJSON(fa.Matching, b, "props", bf)+" = "+rc.columnOrJSON(fa.Matching, c, "props", af))
 		}
 	}
-	return "NOT EXISTS (\n  SELECT 1\n  FROM events " + b + "\n  WHERE " + whereList("  ", where) + "\n)"
+	return "NOT EXISTS (\n  SELECT 1\n  FROM " + rc.eventsTable + " " + b + "\n  WHERE " + whereList("  ", where) + "\n)"
 }
 
 // filter compiles one event filter in the scope of the filtered event.

@@ -58,10 +58,21 @@ type Rule struct {
 	Line      int
 	// Convert says when a firing converted (see loop.go); never nil.
 	Convert *Conversion
+	// ScopedSQL is the rule's query over the temporary tables ScopeMembers
+	// and ScopeEvents, which the runtime fills with the rows of the members
+	// a tick must evaluate (every event of each of them): same parameters
+	// and columns as SQL. For a trigger rule those are the members of its
+	// candidate events; for a state rule, the members Delta names. Functions
+	// that rank a member among all members still read the whole tables. ""
+	// for a state rule without a Delta.
+	ScopedSQL string
 	// Delta, for a state rule, bounds how its verdict can change between
 	// runs (see delta.go); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.
 	Delta *Delta
+	// Lag, for a trigger rule, is how long after its ts an event may become
+	// due (the longest `within` of a not-followed-by atom, else 0).
+	Lag time.Duration
 }
 
 // Value describes one explanation column of a rule query.

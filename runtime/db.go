@@ -116,10 +116,15 @@ CREATE TABLE IF NOT EXISTS rule_evals (
     brand       VARCHAR   NOT NULL,
     eval_now    TIMESTAMP NOT NULL,  -- the now of the latest tick that evaluated the rule
     eval_hash   VARCHAR   NOT NULL,  -- hash of the rule's query, limit, actions and the caps at that tick
-    members_sum VARCHAR   NOT NULL,  -- fingerprint of the brand's members at that tick
+    members_sum VARCHAR   NOT NULL,  -- counters.members_version and the brand's member count at that tick
     PRIMARY KEY (rule, brand)
 );
-ALTER TABLE rule_members ADD COLUMN last_capped BOOLEAN DEFAULT false;  -- the latest firing was refused and every send of it was capped
+-- From now on rule_members.last_fired_at also notes repeated refusals (which
+-- the outbox does not record), and last_capped says whether the latest
+-- firing was refused with every send capped.
+ALTER TABLE rule_members ADD COLUMN last_capped BOOLEAN DEFAULT false;
+-- members_version counts changes to members (imports, DB.MembersChanged).
+INSERT INTO counters VALUES ('members_version', 0) ON CONFLICT DO NOTHING;
 `
 
 // ruleMembersSQL (migration 2) adds the per rule and member summary the
@@ -189,6 +194,17 @@ func openError(path string, err error) error {
 	}
 	return fmt.Errorf("open database %s: %w", path, err)
 }
+
+// MembersChanged notes a change to the members table made other than by
+// Import (which notes its own): the next tick then re-evaluates every state
+// rule over every member instead of only the members whose events changed
+// (see incremental.go).
+func (db *DB) MembersChanged(ctx context.Context) error {
+	_, err := db.sql.ExecContext(ctx, membersChangedSQL)
+	return err
+}
+
+const membersChangedSQL = `UPDATE counters SET value = value + 1 WHERE name = 'members_version'`
 
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }

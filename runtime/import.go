@@ -127,6 +127,9 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 			res.FirstSeq, res.LastSeq = base+1, next
 		}
 	case "members":
+		if _, err := tx.ExecContext(ctx, membersChangedSQL); err != nil {
+			return res, err
+		}
 		for _, s := range staged {
 			if s.rows == 0 {
 				continue

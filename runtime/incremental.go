@@ -31,11 +31,12 @@ import (
 //
 // Everyone is re-evaluated when the rule has no Delta, when its query,
 // limit, actions or the caps changed, when a tick ran at an earlier now
-// (time went backwards), when the brand's members changed (any column of
-// any row: a fingerprint of the table is compared), and, for conditions on
+// (time went backwards), when the brand's members changed, and, for conditions on
 // the date (birthday_in, age, days_since of a date), when the date changed.
-// Events are append-only: nudge never updates or deletes them, and neither
-// may anything else for this to hold.
+// Members change through Import; whoever changes them otherwise calls
+// DB.MembersChanged (nudge test does), or runs a tick with EvaluateAll
+// (`nudge run --full`). Events are append-only: nudge never updates or
+// deletes them, and neither may anything else for this to hold.
 //
 // Independently of that, a refused state-rule firing whose sends were all
 // capped is not retried while the caps are still full for sure: no send of
@@ -47,8 +48,9 @@ import (
 // evalPlan is how the tick evaluates one rule.
 type evalPlan struct {
 	hash       string
+	wmSeq      int64     // the rule's watermarks (see compiler.Rule)
+	wmNow      time.Time
 	t0         time.Time // the now of the previous evaluation (valid when continuous)
-	wmSeq      int64     // the rule's events watermark (when continuous)
 	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
 	scoped     bool      // evaluate only the members of the scope
 	capBlock   bool      // skip capped retries whose caps are still full
@@ -65,12 +67,14 @@ func ruleHash(r *compiler.Rule, caps []compiler.Cap) string {
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// membersFingerprint sums a hash of every row of the brand's members: any
-// change to the table (insert, update, delete) changes it.
+// membersFingerprint identifies the state of the members table: the count
+// of recorded changes (imports, DB.MembersChanged) and the brand's member
+// count. Hashing every row would notice changes made behind nudge's back
+// too, but costs a fifth of a second per million members at every tick.
 func membersFingerprint(ctx context.Context, q queryer, brand string) (string, error) {
 	var s string
-	err := q.QueryRowContext(ctx, `SELECT count(*) || ':' || coalesce(sum(hash(m)), 0) FROM members m WHERE brand = $brand::VARCHAR`,
-		sql.Named("brand", brand)).Scan(&s)
+	err := q.QueryRowContext(ctx, `SELECT (SELECT value FROM counters WHERE name = 'members_version') || ':' || count(*)
+FROM members WHERE brand = $brand::VARCHAR`, sql.Named("brand", brand)).Scan(&s)
 	return s, err
 }
 
@@ -86,15 +90,14 @@ func (t *tick) plan(ctx context.Context) error {
 	for i, r := range t.prog.Rules {
 		p := &t.plans[i]
 		p.hash = ruleHash(r, t.prog.Caps)
-		if r.Trigger {
-			continue
-		}
+		// The trigger watermarks: on a rule's first run, the lookback.
+		p.wmSeq, p.wmNow = int64(math.MaxInt64), t.now.Add(-t.lookback)
 		var wmSeq sql.NullInt64
 		var wmNow, evalNow sql.NullTime
 		var hash, sum sql.NullString
 		err := t.tx.QueryRowContext(ctx, `
 SELECT s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
-FROM rule_state s JOIN rule_evals v USING (rule, brand)
+FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
 WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`,
 			sql.Named("rule", r.Name), sql.Named("brand", t.brand)).Scan(&wmSeq, &wmNow, &evalNow, &hash, &sum)
 		switch {
@@ -102,12 +105,19 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`,
 		case err != nil:
 			return err
 		default:
-			t0 := naive(evalNow.Time)
-			p.continuous = hash.String == p.hash && !t0.After(t.now) && t0.Equal(naive(wmNow.Time))
-			p.t0, p.wmSeq = t0, wmSeq.Int64
+			p.wmSeq, p.wmNow = wmSeq.Int64, naive(wmNow.Time)
+			if evalNow.Valid {
+				p.t0 = naive(evalNow.Time)
+				p.continuous = hash.String == p.hash && !p.t0.After(t.now) && p.t0.Equal(p.wmNow)
+			}
 		}
 		if t.evaluateAll {
 			p.continuous = false
+		}
+		if r.Trigger {
+			// A trigger rule reads only the members of its candidate events.
+			p.scoped = r.ScopedSQL != "" && !t.evaluateAll
+			continue
 		}
 		if !p.continuous {
 			// Refusals recorded under other caps, or later in time, prove
@@ -120,7 +130,7 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`,
 		}
 		p.capBlock = len(t.prog.Caps) > 0
 		d := r.Delta
-		p.scoped = d != nil && sum.String == fp && !(d.Daily && !sameDate(p.t0, t.now))
+		p.scoped = d != nil && r.ScopedSQL != "" && sum.String == fp && !(d.Daily && !sameDate(p.t0, t.now))
 	}
 	if err := t.retryTables(ctx); err != nil {
 		return err
@@ -202,9 +212,13 @@ GROUP BY member_id`, args[:5]...); err != nil {
 }
 
 // blockedFrom is the FROM clause the blocked predicate reads: rule_members
-// rm with the member m and the retry tables f and g.
-func (t *tick) blockedFrom() string {
+// rm with the member m and the retry tables f and g; with scoped, the rows
+// of the scope's members only.
+func (t *tick) blockedFrom(scoped bool) string {
 	from := "rule_members rm LEFT JOIN members m ON m.member_id = rm.member_id"
+	if scoped {
+		from = "_nudge_scope_rm rm LEFT JOIN " + compiler.ScopeMembers + " m ON m.member_id = rm.member_id"
+	}
 	if t.retryBlock {
 		from += `
     LEFT JOIN _nudge_freed f ON f.member_id = rm.member_id
@@ -251,20 +265,31 @@ func (t *tick) blocked(i int) string {
 
 // buildScope fills _nudge_scope with the members the scoped rules must
 // re-evaluate, and _nudge_scope_members and _nudge_scope_events with their
-// rows.
+// rows. Each part is its own scan so that DuckDB can skip row groups by the
+// min and max of seq and ts (events are mostly stored in time order).
 func (t *tick) buildScope(ctx context.Context) error {
-	var parts []string
 	args := t.params()
 	minSeq := int64(math.MaxInt64)
 	groups := map[time.Time]int{} // t0 -> parameter index
-	watches := map[int][]string{}
-	var rm []string
+	var parts, expiry, refused, capped []string
+	late := map[string]bool{}
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
 		if !p.scoped {
 			continue
 		}
 		minSeq = min(minSeq, p.wmSeq)
+		if r.Trigger {
+			// The members of the rule's candidates: events ingested since
+			// its previous run (below), and older ones due since.
+			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s",
+				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)))
+			if !late[q] {
+				late[q] = true
+				parts = append(parts, q)
+			}
+			continue
+		}
 		g, ok := groups[p.t0]
 		if !ok {
 			g = len(groups)
@@ -272,40 +297,61 @@ func (t *tick) buildScope(ctx context.Context) error {
 			args = append(args, sql.Named(fmt.Sprintf("t0_%d", g), p.t0))
 		}
 		t0 := fmt.Sprintf("$t0_%d::TIMESTAMP", g)
+		name := quoteString(r.Name)
+		// Events that crossed a window edge.
 		for _, w := range r.Delta.Watches {
-			cond := fmt.Sprintf("(type = %s AND ts > %s AND ts <= $now::TIMESTAMP)", quoteString(w.Event), t0)
+			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts > %s AND ts <= $now::TIMESTAMP", quoteString(w.Event), t0)
 			if w.Back != "" {
-				cond = fmt.Sprintf("(type = %s AND ts >= %s - %s AND ts <= $now::TIMESTAMP - %s)", quoteString(w.Event), t0, w.Back, w.Back)
+				q = fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts >= %s - %s AND ts <= $now::TIMESTAMP - %s",
+					quoteString(w.Event), t0, w.Back, w.Back)
 			}
-			if !contains(watches[g], cond) {
-				watches[g] = append(watches[g], cond)
+			if !contains(parts, q) {
+				parts = append(parts, q)
 			}
 		}
-		// Limits that ran out, and retries that are not blocked.
-		var when []string
+		// Limits that ran out.
 		if r.Limit != nil && r.Limit.Every > 0 {
 			every := r.Limit.Every.Microseconds()
-			when = append(when, fmt.Sprintf("(rm.last_effective_at > %s - to_microseconds(%d) AND rm.last_effective_at <= $now::TIMESTAMP - to_microseconds(%d))", t0, every, every))
+			expiry = append(expiry, fmt.Sprintf("(rule = %s AND last_effective_at > %s - to_microseconds(%d) AND last_effective_at <= $now::TIMESTAMP - to_microseconds(%d))",
+				name, t0, every, every))
 		}
-		retry := "NOT rm.last_effective"
-		if b := t.blocked(i); b != "" {
-			retry += " AND NOT (" + b + ")"
+		// Refused firings that may not be refused again: capped ones whose
+		// caps may have room (blocked says exactly), and the others unless
+		// the member still has no consent.
+		if p.capBlock {
+			capped = append(capped, name)
 		}
-		when = append(when, "("+retry+")")
-		rm = append(rm, fmt.Sprintf("(rm.rule = %s AND (%s))", quoteString(r.Name), strings.Join(when, " OR ")))
+		// A refused firing that is not blocked was retried, and refused
+		// again, at the previous evaluation (which noted it in
+		// last_fired_at) unless its condition was false then; it can only
+		// have become true again through the parts above.
+		cond := "rm.rule = " + name + " AND rm.last_fired_at >= " + t0
+		if !p.capBlock {
+			cond += " AND NOT rm.last_capped"
+		}
+		if nc := t.noConsent(r); nc != "" {
+			cond += " AND NOT " + nc
+		}
+		refused = append(refused, "("+cond+")")
 	}
-	if len(groups) == 0 {
+	if minSeq == math.MaxInt64 && len(parts) == 0 {
 		return nil
 	}
 	t.scoped = true
 	args = append(args, sql.Named("minseq", minSeq))
-	parts = append(parts, `SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq > $minseq::BIGINT`)
-	for g := range len(groups) {
-		if len(watches[g]) > 0 {
-			parts = append(parts, "SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND ("+strings.Join(watches[g], "\n    OR ")+")")
-		}
+	parts = append([]string{`SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq > $minseq::BIGINT`}, parts...)
+	if len(expiry) > 0 {
+		parts = append(parts, "SELECT member_id FROM rule_members WHERE "+strings.Join(expiry, "\n   OR "))
 	}
-	parts = append(parts, "SELECT rm.member_id FROM "+t.blockedFrom()+"\nWHERE "+strings.Join(rm, "\n   OR "))
+	if len(capped) > 0 {
+		parts = append(parts, `SELECT rm.member_id FROM rule_members rm
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+strings.Join(capped, ", ")+`)
+  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
+	}
+	if len(refused) > 0 {
+		parts = append(parts, `SELECT rm.member_id FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
+WHERE NOT rm.last_effective AND NOT rm.last_capped AND (`+strings.Join(refused, "\n   OR ")+`)`)
+	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_scope AS
 SELECT DISTINCT member_id FROM (
@@ -315,12 +361,54 @@ SELECT DISTINCT member_id FROM (
 	}
 	brand := sql.Named("brand", t.brand)
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
-SELECT * FROM members WHERE brand = $brand::VARCHAR AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
+SELECT m.* FROM _nudge_scope s JOIN members m ON m.member_id = s.member_id AND m.brand = $brand::VARCHAR`, brand); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
-SELECT * FROM events WHERE brand = $brand::VARCHAR AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
+SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
+		return err
+	}
+	cols, err := t.scopeEventColumns(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
+SELECT `+cols+` FROM events WHERE brand = $brand::VARCHAR AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
+}
+
+// scopeEventColumns lists the columns of events the scoped queries may read:
+// those whose name appears in one of them, and always the ones every query
+// uses. Reading fewer columns of every event makes copying the scope's
+// events several times cheaper.
+func (t *tick) scopeEventColumns(ctx context.Context) (string, error) {
+	cols, err := tableColumns(ctx, t.tx, "events")
+	if err != nil {
+		return "", err
+	}
+	var text strings.Builder
+	for i, r := range t.prog.Rules {
+		if t.plans[i].scoped {
+			text.WriteString(r.ScopedSQL)
+		}
+	}
+	// The compiler qualifies every column it reads (e.amount, c."store");
+	// `e.*` in a trigger rule's candidates only carries them along.
+	all := text.String()
+	var out []string
+	for _, c := range cols {
+		switch {
+		case c.name == "member_id" || c.name == "brand" || c.name == "type" || c.name == "ts" || c.name == "seq",
+			strings.Contains(all, "."+c.name), strings.Contains(all, "."+quoteIdent(c.name)):
+			out = append(out, quoteIdent(c.name))
+		}
+	}
+	return strings.Join(out, ", "), nil
+}
+
+// timestampSQL renders t as a TIMESTAMP literal.
+func timestampSQL(t time.Time) string {
+	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05.999999") + "'"
 }
 
 func contains(xs []string, x string) bool {

@@ -16,7 +16,7 @@ import (
 
 // TestIncrementalMatchesFull is the proof of incremental evaluation: two
 // copies of a demo database go through the same random history (new, late
-// and future-dated events; members edited behind nudge's back; failed
+// and future-dated events; members edited; failed
 // sends; steps of minutes to a month, a repeated now, a step back in time)
 // and tick the example rules after each change, one copy incrementally,
 // the other evaluating every member at every tick (RunOptions.EvaluateAll).
@@ -77,6 +77,11 @@ func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.D
 				if _, err := db.sql.ExecContext(ctx, op); err != nil {
 					t.Fatal(err)
 				}
+				if strings.HasPrefix(op, "UPDATE members") {
+					if err := db.MembersChanged(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 		}
 		a, err := inc.Run(ctx, prog, RunOptions{Now: now})
@@ -114,7 +119,9 @@ func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.D
 	}
 	for _, q := range []string{
 		`SELECT rule, member_id, dedupe_key, action_index, status, coalesce(reason, ''), fired_at, CAST(vals AS VARCHAR) FROM outbox ORDER BY ALL`,
-		`SELECT rule, member_id, last_effective_at, last_fired_at, last_effective FROM rule_members ORDER BY ALL`,
+		// last_fired_at and last_capped also note refusals that are not
+		// recorded, which only the full evaluation repeats.
+		`SELECT rule, member_id, last_effective_at, last_effective FROM rule_members ORDER BY ALL`,
 		`SELECT member_id, tag, tagged_at FROM member_tags ORDER BY ALL`,
 	} {
 		if got, want := dump(t, inc, q), dump(t, full, q); got != want {
@@ -170,4 +177,105 @@ func dump(t *testing.T, db *DB, q string) string {
 		fmt.Fprintln(&b, vals...)
 	}
 	return b.String()
+}
+
+// nagSource is one rule that a cap of one sms per 30 days refuses from its
+// second firing on.
+const nagSource = `brand "acme"
+import "crm"
+cap sms to 1 per 30 days
+rule nag
+  if days since last purchased > 3
+  then send reminder "come-back" via sms
+  limit once per member every 1 day
+  stop after 1 unanswered
+`
+
+// nagTimeline ticks nagSource daily from day 4 to day 13 after member m1's
+// purchase, incrementally and with EvaluateAll, calling before (when set)
+// before each tick, and returns both decision logs.
+func nagTimeline(t *testing.T, before func(db *DB, day int)) (incremental, full string) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "nag.nudge")
+	if err := os.WriteFile(path, []byte(nagSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := compileFile(t, path)
+	day0 := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	var got [2]string
+	for k, all := range []bool{false, true} {
+		db, err := Open(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.sql.ExecContext(ctx, `
+			INSERT INTO members (member_id, brand, consent_sms) VALUES ('m1', 'acme', true);
+			INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for d := 4; d <= 13; d++ {
+			if before != nil {
+				before(db, d)
+			}
+			res, err := db.Run(ctx, prog, RunOptions{Now: day0.AddDate(0, 0, d), EvaluateAll: all})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dec := range res.Decisions {
+				fmt.Fprintf(&b, "day %d: %s %s\n", d, dec.Status, dec.Reason)
+			}
+		}
+		got[k] = b.String()
+	}
+	return got[0], got[1]
+}
+
+// TestCappedRetry: a capped state-rule firing is retried only when it may
+// not be refused again. Each case's log is checked for the full evaluation
+// of SPEC §5 and the incremental one must equal it.
+func TestCappedRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before func(db *DB, day int)
+		want   string
+	}{{
+		// When an earlier send's response window closes unanswered, the
+		// rule gives up (gave_up is recorded and uses up the limit) though
+		// the cap is still full.
+		name: "gives up after an unanswered send",
+		want: `day 4: pending 
+day 5: capped cap sms 1 per 30d
+day 11: gave_up 1 unanswered sends
+day 12: gave_up 1 unanswered sends
+day 13: gave_up 1 unanswered sends
+`,
+	}, {
+		// A failed send no longer counts against the cap (nor as unanswered):
+		// the retry goes out.
+		name: "a failed send frees the cap",
+		before: func(db *DB, day int) {
+			if day == 7 {
+				if _, err := db.sql.Exec(`UPDATE outbox SET status = 'failed' WHERE status = 'pending'`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		want: `day 4: pending 
+day 5: capped cap sms 1 per 30d
+day 7: pending 
+day 8: capped cap sms 1 per 30d
+`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			inc, full := nagTimeline(t, tc.before)
+			if full != tc.want {
+				t.Errorf("full evaluation:\n%s\nwant:\n%s", full, tc.want)
+			}
+			if inc != full {
+				t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
+			}
+		})
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -333,7 +332,7 @@ func (t *tick) ruleOrder() map[string]int {
 
 // tempTables are the tick's working tables (temporary, per connection).
 const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
-	"_nudge_freed _nudge_resp _nudge_scope " + compiler.ScopeMembers + " " + compiler.ScopeEvents
+	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents
 
 // dropTemps drops the working tables before the commit, so the pooled
 // connection does not keep them.
@@ -469,18 +468,7 @@ func (t *tick) evaluate(ctx context.Context) error {
 	t.evalTook = make([]time.Duration, len(t.prog.Rules))
 	for i, r := range t.prog.Rules {
 		start := time.Now()
-		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
-		var seq sql.NullInt64
-		var wnow sql.NullTime
-		err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
-			sql.Named("rule", r.Name), sql.Named("brand", t.brand)).Scan(&seq, &wnow)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		default:
-			wmSeq, wmNow = seq.Int64, naive(wnow.Time)
-		}
+		wmSeq, wmNow := t.plans[i].wmSeq, t.plans[i].wmNow
 		vals := "NULL"
 		if len(r.Values) > 0 {
 			var kv []string
@@ -507,12 +495,12 @@ func (t *tick) evaluate(ctx context.Context) error {
 		limit := ""
 		if block := t.blocked(i); block != "" {
 			limit = `ANTI JOIN (
-    SELECT rm.member_id FROM ` + t.blockedFrom() + `
+    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
     WHERE rm.rule = $nudge_rule::VARCHAR AND (` + block + `)
 ) blocked ON blocked.member_id = q.member_id`
 		}
 		if t.plans[i].scoped {
-			body = strings.TrimRight(strings.TrimSpace(r.Delta.ScopedSQL), ";")
+			body = strings.TrimRight(strings.TrimSpace(r.ScopedSQL), ";")
 		}
 		q := fmt.Sprintf("INSERT INTO _nudge_cand SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
 		n, err := t.exec(ctx, q,
@@ -849,6 +837,16 @@ WHERE NOT e.effective`); err != nil {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// A repeated refusal is not recorded in the outbox, but rule_members
+	// notes it: when its sends were all capped, it is the latest evidence
+	// that the caps were full (see blocked).
+	if _, err := t.exec(ctx, `
+UPDATE rule_members SET last_fired_at = $now::TIMESTAMP, last_capped = e.capped_only
+FROM _nudge_eff e
+WHERE e.firing_id IN (SELECT firing_id FROM _nudge_repeat)
+  AND rule_members.rule = e.rule AND rule_members.member_id = e.member_id`, t.params()...); err != nil {
+		return err
+	}
 	_, err = t.exec(ctx, `
 DELETE FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
 DELETE FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
@@ -857,23 +855,40 @@ DELETE FROM _nudge_fire WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat)
 }
 
 // ruleMembers records, per rule and member, the latest firing and the latest
-// effective one (what limits and repeated refusals look at).
+// effective one (what limits and repeated refusals look at). An UPDATE of
+// the existing rows and an INSERT of the new ones: DuckDB's ON CONFLICT DO
+// UPDATE merges against the whole table, which costs more than both.
 func (t *tick) ruleMembers(ctx context.Context) error {
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_rm AS
+SELECT rule, member_id, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END AS last_effective_at, bool_or(effective) AS effective,
+       NOT bool_or(effective) AND bool_and(capped_only) AS capped
+FROM _nudge_eff
+GROUP BY rule, member_id`, t.params()...); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `
+UPDATE rule_members SET
+    last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
+    last_fired_at = $now::TIMESTAMP,
+    last_effective = n.effective,
+    last_capped = n.capped
+FROM _nudge_rm n
+WHERE rule_members.rule = n.rule AND rule_members.member_id = n.member_id`, t.params()...); err != nil {
+		return err
+	}
 	_, err := t.exec(ctx, `
 INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped)
-SELECT rule, member_id, $brand::VARCHAR, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END, $now::TIMESTAMP, bool_or(effective),
-       NOT bool_or(effective) AND bool_and(capped_only)
-FROM _nudge_eff
-GROUP BY rule, member_id
-ON CONFLICT (rule, member_id) DO UPDATE SET
-    last_effective_at = coalesce(excluded.last_effective_at, rule_members.last_effective_at),
-    last_fired_at = excluded.last_fired_at,
-    last_effective = excluded.last_effective,
-    last_capped = excluded.last_capped`, t.params()...)
+SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, $now::TIMESTAMP, n.effective, n.capped
+FROM _nudge_rm n
+ANTI JOIN rule_members rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, t.params()...)
 	return err
 }
 
-// writeOutbox inserts the decisions.
+// writeOutbox inserts the decisions. The firings were deduplicated against
+// the outbox (see fire), so a row that breaks the uniqueness constraint is
+// a bug and fails the tick; a plain INSERT is also much cheaper than
+// DuckDB's ON CONFLICT, which merges against the whole table.
 func (t *tick) writeOutbox(ctx context.Context) error {
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
@@ -882,9 +897,7 @@ INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key,
 SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
        d.status, d.reason, e.effective, $now::TIMESTAMP, d.due_at, d.scheduled_at, NULL, 0, NULL,
        d.firing_id || '-' || d.action_index, d.trigger_seq, $run::BIGINT, d.vals
-FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)
-
-ON CONFLICT DO NOTHING`, t.params(sql.Named("run", t.runID))...)
+FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, t.params(sql.Named("run", t.runID))...)
 	return err
 }
 

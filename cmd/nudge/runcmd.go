@@ -23,7 +23,7 @@ func newRunCmd(s *streams) *cobra.Command {
 	var (
 		dbPath, nowFlag, output, brand string
 		sinks                          []string
-		dryRun                         bool
+		dryRun, full                   bool
 		lookback, watch, budget        time.Duration
 	)
 	c := &cobra.Command{
@@ -33,7 +33,12 @@ func newRunCmd(s *streams) *cobra.Command {
 the policies (holdout, consent, stop-after-unanswered, caps, quiet hours),
 records every decision in the outbox in one transaction and then dispatches
 due sends to the sinks (jsonl:PATH, webhook:URL). Without --sink sends stay
-pending. --watch INTERVAL repeats ticks until interrupted.`,
+pending. --watch INTERVAL repeats ticks until interrupted.
+
+A tick re-evaluates a state rule only for the members whose verdict may have
+changed since the rule's previous tick (new events, windows that moved,
+limits that ran out); --full evaluates every member, as after changing the
+members table by hand.`,
 		Args: needArgs(1, "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "jsonl" {
@@ -67,7 +72,7 @@ pending. --watch INTERVAL repeats ticks until interrupted.`,
 			// Committed runs stream their decisions from the outbox afterwards
 			// (a tick may decide millions); a dry run writes nothing, so its
 			// decisions come back in the result.
-			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget,
+			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
 				SkipDecisions: output == "text" || !dryRun}
 			tick := func(ctx context.Context) error {
 				res, err := db.Run(ctx, prog, opts)
@@ -92,6 +97,7 @@ pending. --watch INTERVAL repeats ticks until interrupted.`,
 	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
 	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
 	f.BoolVar(&dryRun, "dry-run", false, "evaluate and print decisions, write nothing")
+	f.BoolVar(&full, "full", false, "evaluate every state rule over every member (after editing members outside nudge import)")
 	f.StringVar(&output, "output", "text", "output format: text (summary per rule) or jsonl (one decision per line)")
 	f.StringArrayVar(&sinks, "sink", nil, "dispatch sends to jsonl:PATH or webhook:URL (repeatable; NAME=webhook:URL for notify)")
 	f.StringVar(&brand, "brand", "", "brand to run for (required when the database holds several and the rules name none)")

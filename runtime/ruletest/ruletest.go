@@ -266,6 +266,9 @@ func (st *state) insertMember(ctx context.Context, s *ast.MemberStep) error {
 	if _, err := st.db.SQL().ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("member %q: %w", s.ID.Value, err)
 	}
+	if err := st.db.MembersChanged(ctx); err != nil {
+		return err
+	}
 	st.members[s.ID.Value] = true
 	return nil
 }

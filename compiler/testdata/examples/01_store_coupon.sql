@@ -10,7 +10,16 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
+    AND e.seq > $wm_seq::BIGINT
+  UNION ALL
+  SELECT e.*, e.ts AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'queued'
+    AND e.store = 'A'
+    AND e.ts <= $now::TIMESTAMP
+    AND e.seq <= $wm_seq::BIGINT
+    AND e.ts > $wm_now::TIMESTAMP
 ),
 -- candidates: booked at store "A"
 cand_1 AS (
@@ -20,7 +29,16 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
+    AND e.seq > $wm_seq::BIGINT
+  UNION ALL
+  SELECT e.*, e.ts AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'booked'
+    AND e.store = 'A'
+    AND e.ts <= $now::TIMESTAMP
+    AND e.seq <= $wm_seq::BIGINT
+    AND e.ts > $wm_now::TIMESTAMP
 ),
 -- every candidate event once
 cand AS (

@@ -10,7 +10,16 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
+    AND e.seq > $wm_seq::BIGINT
+  UNION ALL
+  SELECT e.*, e.ts AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'queued'
+    AND e.store = 'A'
+    AND e.ts <= $now::TIMESTAMP
+    AND e.seq <= $wm_seq::BIGINT
+    AND e.ts > $wm_now::TIMESTAMP
 ),
 -- candidates: booked at store "A"
 cand_1 AS (
@@ -20,7 +29,16 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
+    AND e.seq > $wm_seq::BIGINT
+  UNION ALL
+  SELECT e.*, e.ts AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'booked'
+    AND e.store = 'A'
+    AND e.ts <= $now::TIMESTAMP
+    AND e.seq <= $wm_seq::BIGINT
+    AND e.ts > $wm_now::TIMESTAMP
 ),
 -- every candidate event once
 cand AS (
@@ -84,7 +102,15 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-    AND (e.seq > $wm_seq::BIGINT OR e.ts > $wm_now::TIMESTAMP)
+    AND e.seq > $wm_seq::BIGINT
+  UNION ALL
+  SELECT e.*, e.ts AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'purchased'
+    AND e.ts <= $now::TIMESTAMP
+    AND e.seq <= $wm_seq::BIGINT
+    AND e.ts > $wm_now::TIMESTAMP
 ),
 -- per-candidate aggregates of the purchased events before it
 s0 AS (
@@ -169,7 +195,16 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'order_placed'
     AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
-    AND (e.seq > $wm_seq::BIGINT OR (e.ts + INTERVAL 2 HOUR) > $wm_now::TIMESTAMP)
+    AND e.seq > $wm_seq::BIGINT
+  UNION ALL
+  SELECT e.*, (e.ts + INTERVAL 2 HOUR) AS due_at
+  FROM events e
+  WHERE e.brand = $brand::VARCHAR
+    AND e.type = 'order_placed'
+    AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
+    AND e.seq <= $wm_seq::BIGINT
+    AND e.ts > ($wm_now::TIMESTAMP - INTERVAL 2 HOUR)
+    AND (e.ts + INTERVAL 2 HOUR) > $wm_now::TIMESTAMP
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
