@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -126,6 +127,7 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 			out.Limit.Every = durationOf(r.Limit.Every)
 		}
 	}
+	out.Events = rc.eventTypes(d.Cond)
 	// The scoped form reads the rows of the members to evaluate instead of
 	// the whole tables (see Rule.ScopedSQL).
 	scoped := newRuleCompiler(info, diags)
@@ -146,6 +148,29 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 			return nil
 		}
 	}
+	return out
+}
+
+// eventTypes returns the event types a condition reads, sorted.
+func (rc *ruleCompiler) eventTypes(cond ast.Expr) []string {
+	seen := map[string]bool{}
+	var out []string
+	rc.walkCond(cond, func(n ast.Node) {
+		var name string
+		switch x := n.(type) {
+		case *ast.EventRef:
+			name = eventName(rc.eventType(x), x)
+		case *ast.Ident:
+			if rc.isBareEvent(x) {
+				name = x.Name
+			}
+		}
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	})
+	sort.Strings(out)
 	return out
 }
 

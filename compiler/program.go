@@ -70,6 +70,9 @@ type Rule struct {
 	// runs (see delta.go); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.
 	Delta *Delta
+	// Events are the event types the rule's condition reads (sorted): its
+	// verdict depends on no other events.
+	Events []string
 	// Lag, for a trigger rule, is how long after its ts an event may become
 	// due (the longest `within` of a not-followed-by atom, else 0).
 	Lag time.Duration

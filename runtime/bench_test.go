@@ -24,7 +24,7 @@ const benchMembers = 50_000
 
 // benchDB returns a database for benchmarks: a private copy of
 // NUDGE_BENCH_DB, or a generated one.
-func benchDB(b *testing.B) *DB {
+func benchDB(b testing.TB) *DB {
 	b.Helper()
 	dir := b.TempDir()
 	path := filepath.Join(dir, "bench.duckdb")
@@ -43,7 +43,7 @@ func benchDB(b *testing.B) *DB {
 	return demoDB(b, path, benchMembers)
 }
 
-func copyFileB(b *testing.B, from, to string) {
+func copyFileB(b testing.TB, from, to string) {
 	data, err := os.ReadFile(from)
 	if err != nil {
 		b.Fatal(err)
@@ -55,7 +55,7 @@ func copyFileB(b *testing.B, from, to string) {
 
 // newEventsCSV writes n new events of brand acme members near now: queued
 // at store A, purchases and browses (so trigger rules have work).
-func newEventsCSV(b *testing.B, db *DB, path string, n int, now time.Time, salt int) {
+func newEventsCSV(b testing.TB, db *DB, path string, n int, now time.Time, salt int) {
 	b.Helper()
 	q := fmt.Sprintf(`COPY (
 		SELECT member_id, brand,
@@ -208,7 +208,7 @@ func BenchmarkExamplesTick(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("incremental tick %d: %v", i, time.Since(start))
-			if i < 2 {
+			if i < 2 || os.Getenv("NUDGE_BENCH_VERBOSE") != "" {
 				logRules(b, res)
 			}
 		}

@@ -119,10 +119,59 @@ CREATE TABLE IF NOT EXISTS rule_evals (
     members_sum VARCHAR   NOT NULL,  -- counters.members_version and the brand's member count at that tick
     PRIMARY KEY (rule, brand)
 );
--- From now on rule_members.last_fired_at also notes repeated refusals (which
--- the outbox does not record), and last_capped says whether the latest
--- firing was refused with every send capped.
-ALTER TABLE rule_members ADD COLUMN last_capped BOOLEAN DEFAULT false;
+-- rule_members gains last_capped (the latest firing was refused with every
+-- send capped), last_fired_at also notes repeated refusals (which the
+-- outbox does not record), and the table loses its primary key: a tick
+-- updates the pairs it has and inserts the others, and an index over every
+-- (rule, member) pair cost more to load, update and checkpoint than the
+-- rest of an incremental tick. Rows are stored by rule.
+CREATE TABLE rule_members_v3 (
+    rule              VARCHAR   NOT NULL,
+    member_id         VARCHAR   NOT NULL,
+    brand             VARCHAR   NOT NULL,
+    last_effective_at TIMESTAMP,
+    last_fired_at     TIMESTAMP NOT NULL,
+    last_effective    BOOLEAN   NOT NULL,
+    last_capped       BOOLEAN   NOT NULL DEFAULT false
+);
+INSERT INTO rule_members_v3
+SELECT rule, member_id, brand, last_effective_at, last_fired_at, last_effective, false
+FROM rule_members ORDER BY rule, member_id;
+DROP TABLE rule_members;
+ALTER TABLE rule_members_v3 RENAME TO rule_members;
+-- The outbox's uniqueness constraint lists its columns dedupe key first:
+-- the same constraint, but a tick's new keys (its now, new event seqs) then
+-- sit together in the index instead of all over it, which made every
+-- insert and checkpoint rewrite much of the index.
+CREATE TABLE outbox_v3 (
+    firing_id       VARCHAR   NOT NULL,
+    action_index    INTEGER   NOT NULL,
+    rule            VARCHAR   NOT NULL,
+    brand           VARCHAR   NOT NULL,
+    member_id       VARCHAR   NOT NULL,
+    dedupe_key      VARCHAR   NOT NULL,
+    action          VARCHAR   NOT NULL,  -- send, tag, untag, notify
+    kind            VARCHAR,
+    content         VARCHAR,
+    channel         VARCHAR,
+    status          VARCHAR   NOT NULL,  -- pending, scheduled, sent, failed, held_out, no_consent, capped, gave_up, applied
+    reason          VARCHAR,
+    effective       BOOLEAN   NOT NULL,  -- false when every send of the firing was capped or had no consent: the firing does not use up the rule's limit
+    fired_at        TIMESTAMP NOT NULL,  -- the run's now
+    due_at          TIMESTAMP,           -- trigger rules: when the firing became due
+    scheduled_at    TIMESTAMP,           -- quiet hours: when the send may go out
+    sent_at         TIMESTAMP,
+    attempts        INTEGER   NOT NULL DEFAULT 0,
+    last_error      VARCHAR,
+    idempotency_key VARCHAR   NOT NULL,
+    trigger_seq     BIGINT,
+    run_id          BIGINT    NOT NULL,
+    vals            JSON,                -- the values the condition used, by label
+    UNIQUE (dedupe_key, rule, member_id, action_index)
+);
+INSERT INTO outbox_v3 SELECT * FROM outbox ORDER BY fired_at, dedupe_key, rule, member_id, action_index;
+DROP TABLE outbox;
+ALTER TABLE outbox_v3 RENAME TO outbox;
 -- members_version counts changes to members (imports, DB.MembersChanged).
 INSERT INTO counters VALUES ('members_version', 0) ON CONFLICT DO NOTHING;
 `

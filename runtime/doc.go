@@ -38,8 +38,8 @@
 //     tries again every tick. A refusal right after a refusal of the same
 //     state rule and member is not recorded again (RuleSummary.Repeats
 //     counts them); otherwise every tick would add a row per refused member.
-//  6. write: outbox rows (one per action; UNIQUE (rule, member_id,
-//     dedupe_key, action_index), inserts ignore conflicts), rule_members,
+//  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, member_id,
+//     action_index); a conflict is a bug and fails the tick), rule_members,
 //     member_tags (untag wins over tag of the same tag in one tick),
 //     rule_state watermarks (max seq seen, max now), and the runs row.
 //

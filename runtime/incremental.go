@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -86,30 +86,48 @@ func (t *tick) plan(ctx context.Context) error {
 		return err
 	}
 	t.membersSum = fp
+	// What the previous ticks left, for every rule at once.
+	type prev struct {
+		wmSeq         int64
+		wmNow         time.Time
+		evalNow       sql.NullTime
+		hash, members sql.NullString
+	}
+	prevs := map[string]prev{}
+	rows, err := t.tx.QueryContext(ctx, `
+SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
+FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
+WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var name string
+		var p prev
+		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members); err != nil {
+			rows.Close()
+			return err
+		}
+		prevs[name] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	t.plans = make([]evalPlan, len(t.prog.Rules))
 	for i, r := range t.prog.Rules {
 		p := &t.plans[i]
 		p.hash = ruleHash(r, t.prog.Caps)
 		// The trigger watermarks: on a rule's first run, the lookback.
 		p.wmSeq, p.wmNow = int64(math.MaxInt64), t.now.Add(-t.lookback)
-		var wmSeq sql.NullInt64
-		var wmNow, evalNow sql.NullTime
-		var hash, sum sql.NullString
-		err := t.tx.QueryRowContext(ctx, `
-SELECT s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
-FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
-WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`,
-			sql.Named("rule", r.Name), sql.Named("brand", t.brand)).Scan(&wmSeq, &wmNow, &evalNow, &hash, &sum)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		default:
-			p.wmSeq, p.wmNow = wmSeq.Int64, naive(wmNow.Time)
-			if evalNow.Valid {
-				p.t0 = naive(evalNow.Time)
-				p.continuous = hash.String == p.hash && !p.t0.After(t.now) && p.t0.Equal(p.wmNow)
+		sum := sql.NullString{}
+		if pv, ok := prevs[r.Name]; ok {
+			p.wmSeq, p.wmNow = pv.wmSeq, naive(pv.wmNow)
+			if pv.evalNow.Valid {
+				p.t0 = naive(pv.evalNow.Time)
+				p.continuous = pv.hash.String == p.hash && !p.t0.After(t.now) && p.t0.Equal(p.wmNow)
 			}
+			sum = pv.members
 		}
 		if t.evaluateAll {
 			p.continuous = false
@@ -273,17 +291,25 @@ func (t *tick) buildScope(ctx context.Context) error {
 	groups := map[time.Time]int{} // t0 -> parameter index
 	var parts, expiry, refused, capped []string
 	late := map[string]bool{}
+	var types []string // the event types the scoped rules read
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
 		if !p.scoped {
 			continue
 		}
-		minSeq = min(minSeq, p.wmSeq)
+		for _, e := range r.Events {
+			if !contains(types, quoteString(e)) {
+				types = append(types, quoteString(e))
+			}
+		}
+		if len(r.Events) > 0 {
+			minSeq = min(minSeq, p.wmSeq)
+		}
 		if r.Trigger {
 			// The members of the rule's candidates: events ingested since
 			// its previous run (below), and older ones due since.
-			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s",
-				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)))
+			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s AND type IN (%s)",
+				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), quoteStrings(r.Events))
 			if !late[q] {
 				late[q] = true
 				parts = append(parts, q)
@@ -334,12 +360,18 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		refused = append(refused, "("+cond+")")
 	}
-	if minSeq == math.MaxInt64 && len(parts) == 0 {
+	if len(groups) == 0 && len(late) == 0 {
 		return nil
 	}
 	t.scoped = true
+	sort.Strings(types)
+	inTypes := "type IN (" + strings.Join(types, ", ") + ")"
+	if len(types) == 0 {
+		inTypes = "false"
+	}
+	// Members with events ingested since (of a type a rule reads).
 	args = append(args, sql.Named("minseq", minSeq))
-	parts = append([]string{`SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq > $minseq::BIGINT`}, parts...)
+	parts = append([]string{`SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq > $minseq::BIGINT AND ` + inTypes}, parts...)
 	if len(expiry) > 0 {
 		parts = append(parts, "SELECT member_id FROM rule_members WHERE "+strings.Join(expiry, "\n   OR "))
 	}
@@ -360,29 +392,43 @@ SELECT DISTINCT member_id FROM (
 		return err
 	}
 	brand := sql.Named("brand", t.brand)
+	mcols, err := t.scopeColumns(ctx, "members", "m.", "member_id", "brand")
+	if err != nil {
+		return err
+	}
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
-SELECT m.* FROM _nudge_scope s JOIN members m ON m.member_id = s.member_id AND m.brand = $brand::VARCHAR`, brand); err != nil {
+SELECT `+mcols+` FROM _nudge_scope s JOIN members m ON m.member_id = s.member_id AND m.brand = $brand::VARCHAR`, brand); err != nil {
 		return err
 	}
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
 SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
 		return err
 	}
-	cols, err := t.scopeEventColumns(ctx)
+	ecols, err := t.scopeColumns(ctx, "events", "", "member_id", "brand", "type", "ts", "seq")
 	if err != nil {
 		return err
 	}
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
-SELECT `+cols+` FROM events WHERE brand = $brand::VARCHAR AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
+SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR AND `+inTypes+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
 }
 
-// scopeEventColumns lists the columns of events the scoped queries may read:
-// those whose name appears in one of them, and always the ones every query
-// uses. Reading fewer columns of every event makes copying the scope's
-// events several times cheaper.
-func (t *tick) scopeEventColumns(ctx context.Context) (string, error) {
-	cols, err := tableColumns(ctx, t.tx, "events")
+func quoteStrings(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = quoteString(x)
+	}
+	return strings.Join(q, ", ")
+}
+
+// scopeColumns lists the columns of table (members or events) a tick may
+// read from its scope copy: the given ones, and those whose name appears,
+// qualified, in a scoped query or in the blocked conditions (consent
+// columns). The compiler qualifies every column it reads (e.amount,
+// m."city"); `e.*` in a trigger rule's candidates only carries them along.
+// Copying fewer columns of every row makes the scope several times cheaper.
+func (t *tick) scopeColumns(ctx context.Context, table, prefix string, always ...string) (string, error) {
+	cols, err := tableColumns(ctx, t.tx, table)
 	if err != nil {
 		return "", err
 	}
@@ -390,17 +436,14 @@ func (t *tick) scopeEventColumns(ctx context.Context) (string, error) {
 	for i, r := range t.prog.Rules {
 		if t.plans[i].scoped {
 			text.WriteString(r.ScopedSQL)
+			text.WriteString(t.blocked(i))
 		}
 	}
-	// The compiler qualifies every column it reads (e.amount, c."store");
-	// `e.*` in a trigger rule's candidates only carries them along.
 	all := text.String()
 	var out []string
 	for _, c := range cols {
-		switch {
-		case c.name == "member_id" || c.name == "brand" || c.name == "type" || c.name == "ts" || c.name == "seq",
-			strings.Contains(all, "."+c.name), strings.Contains(all, "."+quoteIdent(c.name)):
-			out = append(out, quoteIdent(c.name))
+		if contains(always, c.name) || strings.Contains(all, "."+c.name) || strings.Contains(all, "."+quoteIdent(c.name)) {
+			out = append(out, prefix+quoteIdent(c.name))
 		}
 	}
 	return strings.Join(out, ", "), nil

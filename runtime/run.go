@@ -921,18 +921,21 @@ WHERE brand = $brand::VARCHAR
 
 // watermarks records, per rule, the highest seq and the now this tick saw.
 func (t *tick) watermarks(ctx context.Context, maxSeq int64) error {
+	var rows []string
 	for _, r := range t.prog.Rules {
-		if _, err := t.exec(ctx, `
+		rows = append(rows, "("+quoteString(r.Name)+", $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)")
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
-VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
+VALUES `+strings.Join(rows, ",\n       ")+`
 ON CONFLICT (rule, brand) DO UPDATE SET
     wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
-    last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", r.Name), sql.Named("seq", maxSeq))...); err != nil {
-			return err
-		}
-	}
-	return nil
+    last_run_at = excluded.last_run_at`, t.params(sql.Named("seq", maxSeq))...)
+	return err
 }
 
 // runLog writes the tick's row of the run log.
