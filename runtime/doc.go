@@ -9,6 +9,11 @@
 //
 // # Ticks
 //
+// A tick evaluates each rule only for the members whose verdict may have
+// changed since the rule's previous tick, with the same decisions as an
+// evaluation of every member (see incremental.go and
+// RunOptions.EvaluateAll).
+//
 // A tick is one transaction. Rules are evaluated set-based: each rule's query
 // (compiler.Rule.SQL) feeds an INSERT ... SELECT into a per-tick candidate
 // table, and every policy is a SQL statement over that table; Go never loops

@@ -48,7 +48,7 @@ import (
 // evalPlan is how the tick evaluates one rule.
 type evalPlan struct {
 	hash       string
-	wmSeq      int64     // the rule's watermarks (see compiler.Rule)
+	wmSeq      int64 // the rule's watermarks (see compiler.Rule)
 	wmNow      time.Time
 	t0         time.Time // the now of the previous evaluation (valid when continuous)
 	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
@@ -308,7 +308,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if r.Trigger {
 			// The members of the rule's candidates: events ingested since
 			// its previous run (below), and older ones due since.
-			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s AND type IN (%s)",
+			// (An event is due at or after its ts: one due by now has ts <= now.)
+			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND type IN (%s)",
 				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), quoteStrings(r.Events))
 			if !late[q] {
 				late[q] = true

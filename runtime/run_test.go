@@ -316,10 +316,18 @@ func TestCaps(t *testing.T) {
 		run(t, db, prog, "2024-11-01 10:00")
 		run(t, db, prog, "2024-11-01 12:00")
 		expect(t, "third in a day", run(t, db, prog, "2024-11-01 14:00").Decisions, "a m1 send capped\na m2 send capped\n")
-		res := run(t, db, prog, "2024-11-01 16:00")
+		// Evaluating every member, the refusals repeat and are not recorded.
+		res := run(t, db, prog, "2024-11-01 16:00", func(o *RunOptions) { o.EvaluateAll = true })
 		expect(t, "capped again: not recorded again", res.Decisions, "")
 		if res.Rules[0].Repeats != 2 {
 			t.Errorf("repeats = %d, want 2", res.Rules[0].Repeats)
+		}
+		// A tick after one that evaluated the rule skips the retries: no
+		// counted send left the cap's window since, so the cap is full.
+		res = run(t, db, prog, "2024-11-01 18:00")
+		expect(t, "capped retry skipped", res.Decisions, "")
+		if c, r := res.Rules[0].Candidates, res.Rules[0].Repeats; c != 0 || r != 0 {
+			t.Errorf("candidates, repeats = %d, %d; want 0, 0 (the retries are skipped)", c, r)
 		}
 		expect(t, "capped is retried", run(t, db, prog, "2024-11-02 10:30").Decisions, "a m1 send pending\na m2 send pending\n")
 		if d := run(t, db, prog, "2024-11-02 11:30").Decisions; len(d) == 0 || d[0].Reason != "cap sms 2 per 1d" {

@@ -1,0 +1,114 @@
+package compiler
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"nudge/lang"
+	"nudge/runtime/demodata"
+)
+
+// TestDelta checks which state rules get a Delta and what it watches: every
+// construct whose value can change with time alone must be watched, and
+// anything a Delta cannot bound (tags, ranks among all members, hours,
+// days since compared with anything but a number) must give none.
+func TestDelta(t *testing.T) {
+	tests := []struct {
+		cond string
+		want string // Delta.String(), "" for no Delta
+	}{
+		{`member.city = "长沙"`, "re-evaluates members with new events"},
+		{`purchased in last 30 days`, "re-evaluates members with new events or events purchased due, purchased 30 day ago"},
+		{`visited in last 3 months and purchased ever`, "re-evaluates members with new events or events purchased due, visited due, visited 3 month ago"},
+		{`count(purchased in last 7 days) >= 2`, "re-evaluates members with new events or events purchased due, purchased 7 day ago"},
+		{`sum(purchased.amount ever) > 100`, "re-evaluates members with new events or events purchased due"},
+		{`days since last purchased > 90`, "re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago"},
+		{`days since first purchased between 30 and 44`, "re-evaluates members with new events or events purchased due, purchased 30 day ago, purchased 31 day ago, purchased 44 day ago, purchased 45 day ago"},
+		{`90 < days since last purchased`, "re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago"},
+		{`days since last purchased > 90.5`, "re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago, purchased 92 day ago"},
+		{`not purchased in last 2 days`, "re-evaluates members with new events or events purchased due, purchased 2 day ago"},
+		{`birthday_in(3 days)`, "re-evaluates members with new events; everyone on a new day"},
+		{`age() >= 18`, "re-evaluates members with new events; everyone on a new day"},
+		{`days_since(2024-11-11) = 0`, "re-evaluates members with new events; everyone on a new day"},
+		{`days_since(member.birthday) > 9000`, "re-evaluates members with new events; everyone on a new day"},
+		// No Delta: the verdict can change in ways a Delta cannot bound.
+		{`days_since(member.signup_at) > 30`, ""},
+		{`hours_since(member.signup_at) > 30`, ""},
+		{`tagged "vip"`, ""},
+		{`rfm_r() >= 4`, ""},
+		{`spend_percentile(365 days) >= 80`, ""},
+		{`days since last purchased * 2 > 90`, ""},
+		{`days since last purchased > count(purchased ever)`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cond, func(t *testing.T) {
+			src := "import \"crm\"\nrule r if " + tt.cond + " then send coupon \"C\" via sms\n"
+			p := compileSource(t, src)
+			r := p.Rules[0]
+			got := ""
+			if r.Delta != nil {
+				got = r.Delta.String()
+			}
+			if got != tt.want {
+				t.Errorf("Delta = %q\nwant    %q", got, tt.want)
+			}
+			if (r.Delta != nil) != (r.ScopedSQL != "") {
+				t.Errorf("Delta %v but ScopedSQL %q", r.Delta != nil, r.ScopedSQL)
+			}
+		})
+	}
+}
+
+// TestScopedSQLAgrees runs every example rule's ScopedSQL over scope tables
+// holding the demo members (and all their events) and checks that it
+// returns exactly what SQL returns: the scoped form may only change which
+// rows are read, never the verdict.
+func TestScopedSQLAgrees(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	if _, err := demodata.Generate(ctx, db, demodata.Options{Members: 600, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TEMP TABLE " + ScopeMembers + " AS SELECT * FROM members",
+		"CREATE TEMP TABLE " + ScopeEvents + " AS SELECT * FROM events",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rules []*Rule
+	files, _ := filepath.Glob("../examples/*.nudge")
+	for _, f := range files {
+		if !strings.HasSuffix(f, lang.TestSuffix) {
+			rules = append(rules, loadProgram(t, f).Rules...)
+		}
+	}
+	now := demodata.DefaultNow
+	wm := watermark{Seq: 0, Now: now.AddDate(0, 0, -1)}
+	checked := 0
+	for _, r := range rules {
+		if r.ScopedSQL == "" {
+			continue
+		}
+		checked++
+		full, err := runRule(ctx, db, r, now, wm)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Name, err)
+		}
+		scoped := *r
+		scoped.SQL = r.ScopedSQL
+		got, err := runRule(ctx, db, &scoped, now, wm)
+		if err != nil {
+			t.Fatalf("%s scoped: %v\n%s", r.Name, err, r.ScopedSQL)
+		}
+		if strings.Join(got, " ") != strings.Join(full, " ") {
+			t.Errorf("%s: scoped query returns %d rows, full query %d", r.Name, len(got), len(full))
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d example rules have a scoped form", checked)
+	}
+}
