@@ -14,9 +14,10 @@ import (
 	"nudge/compiler"
 )
 
-// Incremental evaluation of state rules.
+// Incremental evaluation.
 //
-// SPEC §5 evaluates a state rule over every member at every run. A tick
+// A trigger rule reads only the rows of the members of its candidate
+// events. For state rules, SPEC §5 evaluates a state rule over every member at every run. A tick
 // gives the same firings when it evaluates only the members whose verdict or
 // limit may have changed since the rule's previous evaluation at t0, provided
 // that evaluation covered every member it had to (by induction, the first
@@ -377,9 +378,14 @@ func (t *tick) buildScope(ctx context.Context) error {
 		parts = append(parts, "SELECT member_id FROM rule_members WHERE "+strings.Join(expiry, "\n   OR "))
 	}
 	if len(capped) > 0 {
-		parts = append(parts, `SELECT rm.member_id FROM rule_members rm
-WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+strings.Join(capped, ", ")+`)
-  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
+		// Capped refusals whose caps may have room again (blocked says
+		// exactly which).
+		_, maxPer := t.capWindows()
+		parts = append(parts, fmt.Sprintf(`SELECT rm.member_id FROM rule_members rm
+    LEFT JOIN _nudge_freed f ON f.member_id = rm.member_id
+    LEFT JOIN _nudge_resp g ON g.rule = rm.rule AND g.member_id = rm.member_id
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (%s)
+  AND (f.latest > rm.last_fired_at - to_microseconds(%d) OR g.ended > rm.last_fired_at)`, strings.Join(capped, ", "), maxPer.Microseconds()))
 	}
 	if len(refused) > 0 {
 		parts = append(parts, `SELECT rm.member_id FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
