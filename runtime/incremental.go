@@ -378,14 +378,11 @@ func (t *tick) buildScope(ctx context.Context) error {
 		parts = append(parts, "SELECT member_id FROM rule_members WHERE "+strings.Join(expiry, "\n   OR "))
 	}
 	if len(capped) > 0 {
-		// Capped refusals whose caps may have room again (blocked says
-		// exactly which).
-		_, maxPer := t.capWindows()
-		parts = append(parts, fmt.Sprintf(`SELECT rm.member_id FROM rule_members rm
-    LEFT JOIN _nudge_freed f ON f.member_id = rm.member_id
-    LEFT JOIN _nudge_resp g ON g.rule = rm.rule AND g.member_id = rm.member_id
-WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (%s)
-  AND (f.latest > rm.last_fired_at - to_microseconds(%d) OR g.ended > rm.last_fired_at)`, strings.Join(capped, ", "), maxPer.Microseconds()))
+		// Capped refusals whose caps may have room again: a superset
+		// (blocked says exactly which), cheaper to find than the exact set.
+		parts = append(parts, `SELECT rm.member_id FROM rule_members rm
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+strings.Join(capped, ", ")+`)
+  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
 	}
 	if len(refused) > 0 {
 		parts = append(parts, `SELECT rm.member_id FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
