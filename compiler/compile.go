@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -225,7 +226,8 @@ type ruleCompiler struct {
 
 	inlining map[*ast.SegmentDecl]bool
 
-	// The tables a state query reads (see Delta.ScopedSQL).
+	// The tables a rule query reads: members and events, or the scope
+	// copies (see Rule.ScopedSQL).
 	membersTable, eventsTable string
 }
 
@@ -474,11 +476,11 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 		for _, cond := range st.cols[0].conds {
 			shared := true
 			for _, c := range st.cols[1:] {
-				if !contains(c.conds, cond) {
+				if !slices.Contains(c.conds, cond) {
 					shared = false
 				}
 			}
-			if shared && !contains(common, cond) {
+			if shared && !slices.Contains(common, cond) {
 				common = append(common, cond)
 			}
 		}
@@ -493,7 +495,7 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 				own = append(own, "e.ts > "+c.lower)
 			}
 			for _, cond := range c.conds {
-				if !contains(common, cond) {
+				if !slices.Contains(common, cond) {
 					own = append(own, cond)
 				}
 			}
@@ -514,15 +516,6 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 		out = append(out, cte{name: st.name, comment: "per-member aggregates of " + st.event.Name + " events", body: body})
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (rc *ruleCompiler) statsJoins(alias string) []string {

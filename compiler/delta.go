@@ -81,10 +81,9 @@ func (rc *ruleCompiler) ruleDelta(cond ast.Expr) *Delta {
 				}
 			}
 		case *ast.BetweenExpr:
-			if ds, lo := daysSinceAndNumber(x.X, x.Lo); ds != nil {
-				if _, hi := daysSinceAndNumber(x.X, x.Hi); hi == hi { // not NaN: a number
-					thresholds[ds] = append(thresholds[ds], lo, hi)
-				}
+			ds, lo := daysSinceAndNumber(x.X, x.Lo)
+			if hiDS, hi := daysSinceAndNumber(x.X, x.Hi); ds != nil && hiDS != nil {
+				thresholds[ds] = append(thresholds[ds], lo, hi)
 			}
 		}
 	})
@@ -176,27 +175,10 @@ func (rc *ruleCompiler) watchWindow(ref *ast.EventRef, win *ast.Window, watch fu
 // daysSinceAndNumber returns ds and the number when a is a days-since
 // expression and b a number literal (through parentheses); ds nil otherwise.
 func daysSinceAndNumber(a, b ast.Expr) (*ast.DaysSinceExpr, float64) {
-	for {
-		p, ok := a.(*ast.ParenExpr)
-		if !ok {
-			break
-		}
-		a = p.X
-	}
-	for {
-		p, ok := b.(*ast.ParenExpr)
-		if !ok {
-			break
-		}
-		b = p.X
-	}
-	ds, ok := a.(*ast.DaysSinceExpr)
-	if !ok {
-		return nil, math.NaN()
-	}
-	n, ok := b.(*ast.NumberLit)
-	if !ok {
-		return nil, math.NaN()
+	ds, ok := ast.Unparen(a).(*ast.DaysSinceExpr)
+	n, isNum := ast.Unparen(b).(*ast.NumberLit)
+	if !ok || !isNum {
+		return nil, 0
 	}
 	return ds, n.Value
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -116,6 +117,7 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 		return err
 	}
 	t.plans = make([]evalPlan, len(t.prog.Rules))
+	var reset []string // state rules evaluated in full
 	for i, r := range t.prog.Rules {
 		p := &t.plans[i]
 		p.hash = ruleHash(r, t.prog.Caps)
@@ -139,17 +141,19 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 			continue
 		}
 		if !p.continuous {
-			// Refusals recorded under other caps, or later in time, prove
-			// nothing about the caps now.
-			if _, err := t.exec(ctx, `UPDATE rule_members SET last_capped = false WHERE rule = $rule::VARCHAR AND last_capped`,
-				sql.Named("rule", r.Name)); err != nil {
-				return err
-			}
+			reset = append(reset, r.Name)
 			continue
 		}
 		p.capBlock = len(t.prog.Caps) > 0
 		d := r.Delta
 		p.scoped = d != nil && r.ScopedSQL != "" && sum.String == fp && !(d.Daily && !sameDate(p.t0, t.now))
+	}
+	if len(reset) > 0 {
+		// Refusals recorded under other caps, or later in time, prove
+		// nothing about the caps now.
+		if _, err := t.exec(ctx, `UPDATE rule_members SET last_capped = false WHERE last_capped AND rule IN (`+quoteStrings(reset)+`)`); err != nil {
+			return err
+		}
 	}
 	if err := t.retryTables(ctx); err != nil {
 		return err
@@ -178,13 +182,12 @@ func (t *tick) capWindows() (minPer, maxPer time.Duration) {
 // now, or failed; _nudge_resp, per rule that stops after unanswered sends
 // and member, the latest end of a response window that has closed by now.
 func (t *tick) retryTables(ctx context.Context) error {
-	var names []string
-	var stoppers []string
+	var names, stoppers []string
 	for i, r := range t.prog.Rules {
 		if t.plans[i].capBlock {
-			names = append(names, quoteString(r.Name))
+			names = append(names, r.Name)
 			if r.StopAfter > 0 {
-				stoppers = append(stoppers, quoteString(r.Name))
+				stoppers = append(stoppers, r.Name)
 			}
 		}
 	}
@@ -193,7 +196,7 @@ func (t *tick) retryTables(ctx context.Context) error {
 	}
 	var oldest sql.NullTime
 	if err := t.tx.QueryRowContext(ctx, `SELECT min(last_fired_at) FROM rule_members WHERE last_capped AND NOT last_effective AND rule IN (`+
-		strings.Join(names, ", ")+`)`).Scan(&oldest); err != nil {
+		quoteStrings(names)+`)`).Scan(&oldest); err != nil {
 		return err
 	}
 	t.retryBlock = true
@@ -206,13 +209,11 @@ func (t *tick) retryTables(ctx context.Context) error {
 	if len(stoppers) > 0 {
 		resp = `SELECT rule, member_id, max(coalesce(scheduled_at, fired_at)) + to_microseconds($resp::BIGINT) AS ended
 FROM outbox
-WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN (` + strings.Join(stoppers, ", ") + `)
+WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN (` + quoteStrings(stoppers) + `)
   AND coalesce(scheduled_at, fired_at) > $lo::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
 GROUP BY rule, member_id`
 	}
-	args := t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()),
-		sql.Named("resp", responseWindow.Microseconds()))
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT member_id, max(fired_at) AS latest
@@ -220,13 +221,14 @@ FROM outbox
 WHERE action = 'send' AND fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
   AND ((status IN ('pending', 'scheduled', 'sent') AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT))
        OR status = 'failed')
-GROUP BY member_id`, args[:5]...); err != nil {
+GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
 	}
-	if len(stoppers) == 0 {
-		args = nil
+	var respArgs []any
+	if len(stoppers) > 0 {
+		respArgs = t.params(sql.Named("lo", lo), sql.Named("resp", responseWindow.Microseconds()))
 	}
-	_, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_resp AS `+resp, args...)
+	_, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_resp AS `+resp, respArgs...)
 	return err
 }
 
@@ -299,8 +301,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 			continue
 		}
 		for _, e := range r.Events {
-			if !contains(types, quoteString(e)) {
-				types = append(types, quoteString(e))
+			if !slices.Contains(types, e) {
+				types = append(types, e)
 			}
 		}
 		if len(r.Events) > 0 {
@@ -333,7 +335,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 				q = fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts >= %s - %s AND ts <= $now::TIMESTAMP - %s",
 					quoteString(w.Event), t0, w.Back, w.Back)
 			}
-			if !contains(parts, q) {
+			if !slices.Contains(parts, q) {
 				parts = append(parts, q)
 			}
 		}
@@ -347,16 +349,14 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// caps may have room (blocked says exactly), and the others unless
 		// the member still has no consent.
 		if p.capBlock {
-			capped = append(capped, name)
+			capped = append(capped, r.Name)
 		}
 		// A refused firing that is not blocked was retried, and refused
 		// again, at the previous evaluation (which noted it in
 		// last_fired_at) unless its condition was false then; it can only
 		// have become true again through the parts above.
+		// (Capped ones are the part above: this part has NOT last_capped.)
 		cond := "rm.rule = " + name + " AND rm.last_fired_at >= " + t0
-		if !p.capBlock {
-			cond += " AND NOT rm.last_capped"
-		}
 		if nc := t.noConsent(r); nc != "" {
 			cond += " AND NOT " + nc
 		}
@@ -367,7 +367,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 	}
 	t.scoped = true
 	sort.Strings(types)
-	inTypes := "type IN (" + strings.Join(types, ", ") + ")"
+	inTypes := "type IN (" + quoteStrings(types) + ")"
 	if len(types) == 0 {
 		inTypes = "false"
 	}
@@ -381,7 +381,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// Capped refusals whose caps may have room again: a superset
 		// (blocked says exactly which), cheaper to find than the exact set.
 		parts = append(parts, `SELECT rm.member_id FROM rule_members rm
-WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+strings.Join(capped, ", ")+`)
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`)
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
 	}
 	if len(refused) > 0 {
@@ -396,10 +396,14 @@ SELECT DISTINCT member_id FROM (
 		return err
 	}
 	brand := sql.Named("brand", t.brand)
-	mcols, err := t.scopeColumns(ctx, "members", "m.", "member_id", "brand")
-	if err != nil {
-		return err
+	var read strings.Builder // what the scoped rules read
+	for i, r := range t.prog.Rules {
+		if t.plans[i].scoped {
+			read.WriteString(r.ScopedSQL)
+			read.WriteString(t.blocked(i))
+		}
 	}
+	mcols := scopeColumns(t.memberCols, read.String(), "m.", "member_id", "brand")
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
 SELECT `+mcols+` FROM _nudge_scope s JOIN members m ON m.member_id = s.member_id AND m.brand = $brand::VARCHAR`, brand); err != nil {
 		return err
@@ -408,10 +412,11 @@ SELECT `+mcols+` FROM _nudge_scope s JOIN members m ON m.member_id = s.member_id
 SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
 		return err
 	}
-	ecols, err := t.scopeColumns(ctx, "events", "", "member_id", "brand", "type", "ts", "seq")
+	events, err := tableColumns(ctx, t.tx, "events")
 	if err != nil {
 		return err
 	}
+	ecols := scopeColumns(events, read.String(), "", "member_id", "brand", "type", "ts", "seq")
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
 SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR AND `+inTypes+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
@@ -425,46 +430,26 @@ func quoteStrings(xs []string) string {
 	return strings.Join(q, ", ")
 }
 
-// scopeColumns lists the columns of table (members or events) a tick may
+// scopeColumns lists the columns of a table (members or events) a tick may
 // read from its scope copy: the given ones, and those whose name appears,
-// qualified, in a scoped query or in the blocked conditions (consent
-// columns). The compiler qualifies every column it reads (e.amount,
-// m."city"); `e.*` in a trigger rule's candidates only carries them along.
-// Copying fewer columns of every row makes the scope several times cheaper.
-func (t *tick) scopeColumns(ctx context.Context, table, prefix string, always ...string) (string, error) {
-	cols, err := tableColumns(ctx, t.tx, table)
-	if err != nil {
-		return "", err
-	}
-	var text strings.Builder
-	for i, r := range t.prog.Rules {
-		if t.plans[i].scoped {
-			text.WriteString(r.ScopedSQL)
-			text.WriteString(t.blocked(i))
-		}
-	}
-	all := text.String()
+// qualified, in read (the scoped queries and the blocked conditions, which
+// read the consent columns). The compiler qualifies every column it reads
+// (e.amount, m."city"); `e.*` in a trigger rule's candidates only carries
+// them along. Copying fewer columns of every row makes the scope several
+// times cheaper.
+func scopeColumns(cols []column, read, prefix string, always ...string) string {
 	var out []string
 	for _, c := range cols {
-		if contains(always, c.name) || strings.Contains(all, "."+c.name) || strings.Contains(all, "."+quoteIdent(c.name)) {
+		if slices.Contains(always, c.name) || strings.Contains(read, "."+c.name) || strings.Contains(read, "."+quoteIdent(c.name)) {
 			out = append(out, prefix+quoteIdent(c.name))
 		}
 	}
-	return strings.Join(out, ", "), nil
+	return strings.Join(out, ", ")
 }
 
 // timestampSQL renders t as a TIMESTAMP literal.
 func timestampSQL(t time.Time) string {
 	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05.999999") + "'"
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // recordEvaluations notes, per rule, what this tick's evaluation saw.

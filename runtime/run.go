@@ -295,6 +295,7 @@ type tick struct {
 	repeated   []int64 // per rule: refusals not recorded again
 	timings    []StepTiming
 	consent    []string
+	memberCols []column // the columns of members
 	started    time.Time
 
 	// Incremental evaluation (incremental.go).
@@ -355,11 +356,11 @@ func (t *tick) run(ctx context.Context) error {
 	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&maxSeq); err != nil {
 		return err
 	}
-	members, err := tableColumns(ctx, t.tx, "members")
-	if err != nil {
+	var err error
+	if t.memberCols, err = tableColumns(ctx, t.tx, "members"); err != nil {
 		return err
 	}
-	for _, c := range members {
+	for _, c := range t.memberCols {
 		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
 			t.consent = append(t.consent, ch)
 		}

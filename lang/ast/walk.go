@@ -184,3 +184,14 @@ func isNilNode(n Node) bool {
 	}
 	return false
 }
+
+// Unparen returns e without the parentheses around it.
+func Unparen(e Expr) Expr {
+	for {
+		p, ok := e.(*ParenExpr)
+		if !ok || p.X == nil {
+			return e
+		}
+		e = p.X
+	}
+}

@@ -36,24 +36,13 @@ func (c *checker) cond(e ast.Expr, sc *scope) Type {
 
 // notBoolHint suggests a fix for a value used as a condition.
 func notBoolHint(e ast.Expr) string {
-	switch e := unparen(e).(type) {
+	switch e := ast.Unparen(e).(type) {
 	case *ast.MemberField:
 		return fmt.Sprintf("; compare it, e.g. `member.%s = \"...\"`, or test `member.%s is not null`", name(e.Field), name(e.Field))
 	case *ast.AggExpr, *ast.DaysSinceExpr:
 		return "; compare it with a number, e.g. `> 3`"
 	}
 	return ""
-}
-
-// unparen strips parentheses.
-func unparen(e ast.Expr) ast.Expr {
-	for {
-		p, ok := e.(*ast.ParenExpr)
-		if !ok || p.X == nil {
-			return e
-		}
-		e = p.X
-	}
 }
 
 // expr checks e in scope sc and returns (and records) its type.
@@ -236,7 +225,7 @@ func opNode(e *ast.BinaryExpr) ast.Node {
 // compareHint explains common comparison mistakes.
 func compareHint(e *ast.BinaryExpr, x, y Type) string {
 	if (x == Number && y == Duration) || (x == Duration && y == Number) {
-		if _, ok := unparen(e.X).(*ast.DaysSinceExpr); ok {
+		if _, ok := ast.Unparen(e.X).(*ast.DaysSinceExpr); ok {
 			return "; `days since` is a number of days: write `> 90`, not `> 90 days`"
 		}
 		return "; a duration can only be a function argument or a window"
@@ -263,13 +252,13 @@ func (c *checker) between(e *ast.BetweenExpr, sc *scope) Type {
 			c.errorf(b.n, CodeTypeMismatch, "cannot compare %s with %s in `between`", x, b.t)
 		}
 	}
-	if l, ok := unparen(e.Lo).(*ast.NumberLit); ok {
-		if h, ok := unparen(e.Hi).(*ast.NumberLit); ok && l != nil && h != nil && l.Value > h.Value {
+	if l, ok := ast.Unparen(e.Lo).(*ast.NumberLit); ok {
+		if h, ok := ast.Unparen(e.Hi).(*ast.NumberLit); ok && l != nil && h != nil && l.Value > h.Value {
 			c.warnf(e, CodeUnreachable, "`between %s and %s` is never true: the lower bound is greater than the upper bound", l.Text, h.Text)
 		}
 	}
-	if l, ok := unparen(e.Lo).(*ast.DateLit); ok {
-		if h, ok := unparen(e.Hi).(*ast.DateLit); ok && dateKey(l) > dateKey(h) {
+	if l, ok := ast.Unparen(e.Lo).(*ast.DateLit); ok {
+		if h, ok := ast.Unparen(e.Hi).(*ast.DateLit); ok && dateKey(l) > dateKey(h) {
 			c.warnf(e, CodeUnreachable, "`between %s and %s` is never true: the lower bound is after the upper bound", l.Text, h.Text)
 		}
 	}
