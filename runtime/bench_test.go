@@ -218,7 +218,7 @@ func BenchmarkExamplesTick(b *testing.B) {
 func logRules(b *testing.B, res *RunResult) {
 	logTick(b, res)
 	for _, s := range res.Rules {
-		b.Logf("  %-22s trigger=%-5v incremental=%-5v %8d cand %8d firings %8d repeats  %v", s.Rule, s.Trigger, s.Incremental, s.Candidates, s.Firings, s.Repeats, s.Evaluated)
+		b.Logf("  %-22s trigger=%-5v incremental=%-5v %8d cand %8d firings %8d repeats", s.Rule, s.Trigger, s.Incremental, s.Candidates, s.Firings, s.Repeats)
 	}
 }
 

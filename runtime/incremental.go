@@ -416,9 +416,18 @@ SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _n
 	if err != nil {
 		return err
 	}
-	ecols := scopeColumns(events, read.String(), "", "member_id", "brand", "type", "ts", "seq")
+	// brand is the same in every row: a constant costs no decoding. A
+	// filter on a few types saves more than it costs; on many, the IN list
+	// becomes a join over every event of the brand and costs more than
+	// copying the events of the other types.
+	ecols := strings.Replace(scopeColumns(events, read.String(), "", "member_id", "brand", "type", "ts", "seq"),
+		`"brand"`, `$brand::VARCHAR AS "brand"`, 1)
+	typeFilter := ""
+	if len(types) <= 2 {
+		typeFilter = " AND " + inTypes
+	}
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
-SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR AND `+inTypes+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
+SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR`+typeFilter+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
 }
 

@@ -114,7 +114,6 @@ type RuleSummary struct {
 	Firings    int64            // firings recorded
 	Repeats    int64            // refusals not recorded again (see the outbox docs)
 	Statuses   map[string]int64 // decisions by status (after dispatch)
-	Evaluated  time.Duration    // time the rule's query took
 	// Incremental: the state rule was evaluated only for the members whose
 	// verdict may have changed since its previous run (see incremental.go).
 	Incremental bool
@@ -169,15 +168,17 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	}
 	res := &RunResult{Now: now, Brand: brand, DryRun: opts.DryRun}
 
-	tx, err := conn.BeginTx(ctx, nil)
+	t := &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll}
+	tx, err := t.begin(ctx, conn)
+	if errors.As(err, new(errRuleQueries)) && ctx.Err() == nil {
+		// Again rule by rule, for an error that names its rule.
+		t = &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll, perRule: true}
+		tx, err = t.begin(ctx, conn)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer rollback(tx)
-	t := &tick{tx: tx, prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll}
-	if err := t.run(ctx); err != nil {
-		return nil, err
-	}
 	res.RunID = t.runID
 	if opts.DryRun {
 		if !opts.SkipDecisions {
@@ -185,10 +186,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 				return nil, err
 			}
 		}
-		res.Rules, err = t.summaries(ctx, tx, "_nudge_dec", 0)
-		if err != nil {
-			return nil, err
-		}
+		res.Rules = t.summary
 		res.RunID = 0
 		res.Timings = t.timings
 		return res, rollback(tx)
@@ -220,10 +218,29 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 			return res, err
 		}
 	}
-	if res.Rules, err = t.summaries(ctx, db.sql, "outbox", t.runID); err != nil {
-		return res, err
+	res.Rules = t.summary
+	if len(opts.Sinks) > 0 {
+		// Dispatch changed the statuses of the sends it delivered.
+		if res.Rules, err = t.summaries(ctx, db.sql, "outbox", t.runID); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
+}
+
+// begin starts the tick's transaction on conn and runs its steps; on error
+// the transaction is rolled back.
+func (t *tick) begin(ctx context.Context, conn *sql.Conn) (*sql.Tx, error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.tx = tx
+	if err := t.run(ctx); err != nil {
+		rollback(tx)
+		return nil, err
+	}
+	return tx, nil
 }
 
 // checkProgram rejects programs the runtime cannot run safely.
@@ -291,9 +308,10 @@ type tick struct {
 	runID    int64
 
 	candidates []int64 // per rule
-	evalTook   []time.Duration
+	perRule    bool    // evaluate each rule in its own statement
 	repeated   []int64 // per rule: refusals not recorded again
 	timings    []StepTiming
+	summary    []RuleSummary // per rule, from the tick's decisions (the run log step)
 	consent    []string
 	memberCols []column // the columns of members
 	started    time.Time
@@ -309,13 +327,21 @@ type tick struct {
 // exec runs a statement in the tick's transaction and returns the rows it
 // affected.
 func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	start := time.Now()
 	r, err := t.tx.ExecContext(ctx, q, args...)
+	if traceSQL != nil {
+		traceSQL(q, time.Since(start))
+	}
 	if err != nil {
 		return 0, err
 	}
 	n, _ := r.RowsAffected()
 	return n, nil
 }
+
+// traceSQL, when set (by benchmarks), receives every statement a tick
+// executes and the time it took.
+var traceSQL func(q string, took time.Duration)
 
 // params are the named parameters every tick statement may use.
 func (t *tick) params(extra ...any) []any {
@@ -463,60 +489,139 @@ func fmtDuration(d time.Duration) string {
 	return d.String()
 }
 
-// evaluate runs every rule's query into _nudge_cand.
+// evaluate runs every rule's query into _nudge_cand: all of them in one
+// statement (a tick's fixed cost is mostly per statement, and DuckDB runs
+// the rules' pipelines side by side), or, with t.perRule, one statement per
+// rule, so that an error names its rule.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
-	t.evalTook = make([]time.Duration, len(t.prog.Rules))
+	args := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
+	var selects []string
 	for i, r := range t.prog.Rules {
-		start := time.Now()
 		wmSeq, wmNow := t.plans[i].wmSeq, t.plans[i].wmNow
-		vals := "NULL"
-		if len(r.Values) > 0 {
-			var kv []string
-			seen := map[string]int{}
-			for _, v := range r.Values {
-				label := v.Label
-				if label == "" {
-					label = v.Column
-				}
-				if n := seen[label]; n > 0 {
-					label = fmt.Sprintf("%s (%d)", label, n+1)
-				}
-				seen[v.Label]++
-				kv = append(kv, quoteString(label), "q."+quoteIdent(v.Column))
+		sel := t.ruleSelect(i)
+		if t.perRule {
+			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+sel, append(args,
+				sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow))...)
+			if err != nil {
+				return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
 			}
-			vals = "json_object(" + strings.Join(kv, ", ") + ")"
+			t.candidates[i] = n
+			continue
 		}
-		body := strings.TrimRight(strings.TrimSpace(r.SQL), ";")
-		// The limit is applied here, before anything is materialised: a state
-		// rule matches most of its members again at every tick, and almost
-		// all of them are still within their limit. So are the retries of
-		// refused state-rule firings that would be refused again (see
-		// blocked and repeats).
-		limit := ""
-		if block := t.blocked(i); block != "" {
-			limit = `ANTI JOIN (
-    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
-    WHERE rm.rule = $nudge_rule::VARCHAR AND (` + block + `)
-) blocked ON blocked.member_id = q.member_id`
-		}
-		if t.plans[i].scoped {
-			body = strings.TrimRight(strings.TrimSpace(r.ScopedSQL), ";")
-		}
-		q := fmt.Sprintf("INSERT INTO _nudge_cand SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
-		n, err := t.exec(ctx, q,
-			sql.Named(compiler.ParamNow, t.now),
-			sql.Named(compiler.ParamBrand, t.brand),
-			sql.Named(compiler.ParamWMSeq, wmSeq),
-			sql.Named(compiler.ParamWMNow, wmNow),
-			sql.Named("nudge_rule", r.Name))
-		if err != nil {
-			return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
-		}
-		t.candidates[i] = n
-		t.evalTook[i] = time.Since(start)
+		// Each rule has its own watermarks.
+		seqName, nowName := fmt.Sprintf("%s_%d", compiler.ParamWMSeq, i), fmt.Sprintf("%s_%d", compiler.ParamWMNow, i)
+		selects = append(selects, renameParams(sel, map[string]string{compiler.ParamWMSeq: seqName, compiler.ParamWMNow: nowName}))
+		args = append(args, sql.Named(seqName, wmSeq), sql.Named(nowName, wmNow))
 	}
-	return nil
+	if t.perRule || len(selects) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand\n"+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
+		return errRuleQueries{err}
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM _nudge_cand GROUP BY ri`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ri int
+		var n int64
+		if err := rows.Scan(&ri, &n); err != nil {
+			return err
+		}
+		t.candidates[ri] = n
+	}
+	return rows.Err()
+}
+
+// errRuleQueries is the failure of the statement evaluating every rule at
+// once; Run runs the tick again rule by rule to name the rule at fault.
+type errRuleQueries struct{ err error }
+
+func (e errRuleQueries) Error() string { return e.err.Error() }
+func (e errRuleQueries) Unwrap() error { return e.err }
+
+// ruleSelect is the SELECT of rule i's candidates: its query, with the
+// members whose limit has not run out (and the refusals that would be
+// refused again) removed before anything is materialised. A state rule
+// matches most of its members again at every tick, and almost all of them
+// are still within their limit (see blocked and repeats).
+func (t *tick) ruleSelect(i int) string {
+	r := t.prog.Rules[i]
+	vals := "NULL"
+	if len(r.Values) > 0 {
+		var kv []string
+		seen := map[string]int{}
+		for _, v := range r.Values {
+			label := v.Label
+			if label == "" {
+				label = v.Column
+			}
+			if n := seen[label]; n > 0 {
+				label = fmt.Sprintf("%s (%d)", label, n+1)
+			}
+			seen[v.Label]++
+			kv = append(kv, quoteString(label), "q."+quoteIdent(v.Column))
+		}
+		vals = "json_object(" + strings.Join(kv, ", ") + ")"
+	}
+	body := r.SQL
+	if t.plans[i].scoped {
+		body = r.ScopedSQL
+	}
+	body = strings.TrimRight(strings.TrimSpace(body), ";")
+	limit := ""
+	if block := t.blocked(i); block != "" {
+		limit = `ANTI JOIN (
+    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
+    WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
+) blocked ON blocked.member_id = q.member_id`
+	}
+	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
+}
+
+// renameParams renames the named parameters ($name) of a SQL text, outside
+// its string literals and quoted identifiers.
+func renameParams(q string, names map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch c {
+		case '\'', '"':
+			end := i + 1
+			for end < len(q) {
+				if q[end] == c {
+					if end+1 < len(q) && q[end+1] == c { // doubled: escaped
+						end += 2
+						continue
+					}
+					break
+				}
+				end++
+			}
+			end = min(end+1, len(q))
+			b.WriteString(q[i:end])
+			i = end
+			continue
+		case '$':
+			end := i + 1
+			for end < len(q) && (q[end] == '_' || q[end] >= 'a' && q[end] <= 'z' || q[end] >= 'A' && q[end] <= 'Z' || q[end] >= '0' && q[end] <= '9') {
+				end++
+			}
+			if to, ok := names[q[i+1:end]]; ok {
+				b.WriteString("$" + to)
+			} else {
+				b.WriteString(q[i:end])
+			}
+			i = end
+			continue
+		}
+		b.WriteByte(c)
+		i++
+	}
+	return b.String()
 }
 
 // noConsent returns a condition on members m that holds when the member has
@@ -945,23 +1050,16 @@ func (t *tick) runLog(ctx context.Context) error {
 	for _, n := range t.candidates {
 		cands += n
 	}
+	// The outbox rows of this run are _nudge_dec's (repeats were removed).
+	var err error
+	if t.summary, err = t.summaries(ctx, t.tx, "_nudge_dec", 0); err != nil {
+		return err
+	}
 	statuses := map[string]int64{}
-	rows, err := t.tx.QueryContext(ctx, `SELECT status, count(*) FROM _nudge_dec GROUP BY status`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			rows.Close()
-			return err
+	for _, s := range t.summary {
+		for st, n := range s.Statuses {
+			statuses[st] += n
 		}
-		statuses[s] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	js, _ := json.Marshal(statuses) // sorted keys: deterministic
 	_, err = t.exec(ctx, `
@@ -980,48 +1078,38 @@ func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int
 	idx := map[string]int{}
 	for i, r := range t.prog.Rules {
 		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Repeats: t.repeated[i],
-			Statuses: map[string]int64{}, Evaluated: t.evalTook[i], Incremental: t.plans[i].scoped}
+			Statuses: map[string]int64{}, Incremental: t.plans[i].scoped}
 		idx[r.Name] = i
 	}
 	where := ""
 	if table == "outbox" {
 		where = fmt.Sprintf("WHERE run_id = %d", runID)
 	}
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, count(*) FROM %s %s GROUP BY rule, status`, table, where))
+	// Per rule and status the decisions, and per rule (status NULL) the
+	// firings.
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, CASE WHEN status IS NULL THEN count(DISTINCT firing_id) ELSE count(*) END
+FROM %s %s GROUP BY GROUPING SETS ((rule, status), (rule))`, table, where))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var rule, status string
+		var rule string
+		var status sql.NullString
 		var n int64
 		if err := rows.Scan(&rule, &status, &n); err != nil {
 			return nil, err
 		}
-		if i, ok := idx[rule]; ok {
-			out[i].Statuses[status] = n
+		i, ok := idx[rule]
+		switch {
+		case !ok:
+		case status.Valid:
+			out[i].Statuses[status.String] = n
+		default:
+			out[i].Firings = n
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	frows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, count(DISTINCT firing_id) FROM %s %s GROUP BY rule`, table, where))
-	if err != nil {
-		return nil, err
-	}
-	defer frows.Close()
-	for frows.Next() {
-		var rule string
-		var f int64
-		if err := frows.Scan(&rule, &f); err != nil {
-			return nil, err
-		}
-		if i, ok := idx[rule]; ok {
-			out[i].Firings = f
-		}
-	}
-	return out, frows.Err()
+	return out, rows.Err()
 }
 
 // decisionColumns are read by readDecisions from the outbox or _nudge_dec.

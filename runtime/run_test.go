@@ -445,7 +445,11 @@ func TestBrand(t *testing.T) {
 
 func TestRuleErrorNamesRule(t *testing.T) {
 	db := fixture(t, testMembers, "")
-	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("broken", "SELECT nope FROM members", false, "sms")}}
+	// The rules run in one statement; its failure is traced to the rule.
+	prog := &compiler.Program{Rules: []*compiler.Rule{
+		sendRule("gold", goldMembers, false, "wechat"),
+		sendRule("broken", "SELECT nope FROM members", false, "sms"),
+	}}
 	_, err := db.Run(context.Background(), prog, RunOptions{Now: ts("2024-11-01")})
 	if err == nil || !strings.Contains(err.Error(), "rule broken (test.nudge:1)") {
 		t.Fatalf("error = %v", err)
@@ -536,4 +540,41 @@ func TestLookback(t *testing.T) {
 			expect(t, "first run", res.Decisions, tc.want)
 		})
 	}
+}
+
+func TestRenameParams(t *testing.T) {
+	names := map[string]string{"wm_seq": "wm_seq_3", "wm_now": "wm_now_3"}
+	for _, tc := range []struct{ in, want string }{
+		{"e.seq > $wm_seq::BIGINT AND ts > $wm_now::TIMESTAMP", "e.seq > $wm_seq_3::BIGINT AND ts > $wm_now_3::TIMESTAMP"},
+		{"$now::TIMESTAMP, $wm_seq_x, $wm_seq", "$now::TIMESTAMP, $wm_seq_x, $wm_seq_3"},
+		// Literals and quoted identifiers are left alone, escapes included.
+		{"store = '$wm_seq::BIGINT' AND x = 'it''s $wm_now' AND $wm_now", "store = '$wm_seq::BIGINT' AND x = 'it''s $wm_now' AND $wm_now_3"},
+		{`m."$wm_seq" = $wm_seq`, `m."$wm_seq" = $wm_seq_3`},
+		{"'unterminated $wm_seq", "'unterminated $wm_seq"},
+		{"$", "$"},
+	} {
+		if got := renameParams(tc.in, names); got != tc.want {
+			t.Errorf("renameParams(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestParameterLikeLiterals: the rules run in one statement with their
+// watermark parameters renamed; a string literal that looks like one is
+// data and stays as it is.
+func TestParameterLikeLiterals(t *testing.T) {
+	db := fixture(t, testMembers, "member_id,brand,type,ts,store\n"+
+		"m1,acme,queued,2024-11-11 09:00,$wm_seq::BIGINT\nm3,acme,queued,2024-11-11 09:30,A\n")
+	path := writeFile(t, t.TempDir(), "r.nudge", `brand "acme"
+import "crm"
+rule odd
+  if queued at store "$wm_seq::BIGINT"
+  then send coupon "X" via app_push
+rule plain
+  if queued at store "A"
+  then send coupon "Y" via app_push
+`)
+	prog := compileFile(t, path)
+	expect(t, "first", run(t, db, prog, "2024-11-11 12:00").Decisions, "odd m1 send pending\nplain m3 send pending\n")
+	expect(t, "again", run(t, db, prog, "2024-11-11 13:00").Decisions, "")
 }
