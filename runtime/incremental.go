@@ -284,40 +284,51 @@ func (t *tick) blocked(i int) string {
 	return strings.Join(block, "\n         OR ")
 }
 
-// buildScope fills _nudge_scope with the members the scoped rules must
-// re-evaluate, and _nudge_scope_members and _nudge_scope_events with their
-// rows. Each part is its own scan so that DuckDB can skip row groups by the
-// min and max of seq and ts (events are mostly stored in time order).
+// buildScope fills _nudge_scope with the members each scoped rule must
+// re-evaluate (member_id, ri), and _nudge_scope_members and
+// _nudge_scope_events with the rows of all of them. Each part is its own
+// scan so that DuckDB can skip row groups by the min and max of seq and ts
+// (events are mostly stored in time order); a part several rules share is
+// scanned once. A scoped rule with no member of its own is not evaluated
+// (see evaluate): its evaluation over its own members, which gives the
+// firings of a full one, would return nothing.
 func (t *tick) buildScope(ctx context.Context) error {
 	args := t.params()
 	minSeq := int64(math.MaxInt64)
-	groups := map[time.Time]int{} // t0 -> parameter index
-	var parts, expiry, refused, capped []string
-	late := map[string]bool{}
+	groups := map[time.Time]int{}   // t0 -> parameter index
+	var eventParts []string         // scans of events, in order
+	partRules := map[string][]int{} // scan -> the rules it serves
+	addPart := func(q string, i int) {
+		if _, ok := partRules[q]; !ok {
+			eventParts = append(eventParts, q)
+		}
+		partRules[q] = append(partRules[q], i)
+	}
+	var fresh, ruleIndex, expiry, refused []string
+	var capped []string
 	var types []string // the event types the scoped rules read
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
 		if !p.scoped {
 			continue
 		}
+		ruleIndex = append(ruleIndex, fmt.Sprintf("WHEN %s THEN %d", quoteString(r.Name), i))
 		for _, e := range r.Events {
 			if !slices.Contains(types, e) {
 				types = append(types, e)
 			}
+			// Events ingested since the rule's previous run.
+			fresh = append(fresh, fmt.Sprintf("(%d, %s, %d)", i, quoteString(e), p.wmSeq))
 		}
 		if len(r.Events) > 0 {
 			minSeq = min(minSeq, p.wmSeq)
 		}
 		if r.Trigger {
 			// The members of the rule's candidates: events ingested since
-			// its previous run (below), and older ones due since.
+			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
-			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND type IN (%s)",
-				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), quoteStrings(r.Events))
-			if !late[q] {
-				late[q] = true
-				parts = append(parts, q)
-			}
+			addPart(fmt.Sprintf("FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND type IN (%s)",
+				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), quoteStrings(r.Events)), i)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -330,14 +341,12 @@ func (t *tick) buildScope(ctx context.Context) error {
 		name := quoteString(r.Name)
 		// Events that crossed a window edge.
 		for _, w := range r.Delta.Watches {
-			q := fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts > %s AND ts <= $now::TIMESTAMP", quoteString(w.Event), t0)
+			q := fmt.Sprintf("FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts > %s AND ts <= $now::TIMESTAMP", quoteString(w.Event), t0)
 			if w.Back != "" {
-				q = fmt.Sprintf("SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts >= %s - %s AND ts <= $now::TIMESTAMP - %s",
+				q = fmt.Sprintf("FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts >= %s - %s AND ts <= $now::TIMESTAMP - %s",
 					quoteString(w.Event), t0, w.Back, w.Back)
 			}
-			if !slices.Contains(parts, q) {
-				parts = append(parts, q)
-			}
+			addPart(q, i)
 		}
 		// Limits that ran out.
 		if r.Limit != nil && r.Limit.Every > 0 {
@@ -362,7 +371,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		refused = append(refused, "("+cond+")")
 	}
-	if len(groups) == 0 && len(late) == 0 {
+	if len(ruleIndex) == 0 {
 		return nil
 	}
 	t.scoped = true
@@ -371,28 +380,64 @@ func (t *tick) buildScope(ctx context.Context) error {
 	if len(types) == 0 {
 		inTypes = "false"
 	}
-	// Members with events ingested since (of a type a rule reads).
-	args = append(args, sql.Named("minseq", minSeq))
-	parts = append([]string{`SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND seq > $minseq::BIGINT AND ` + inTypes}, parts...)
+	var parts []string
+	if len(fresh) > 0 {
+		// Members with events ingested since, of a type a rule reads.
+		args = append(args, sql.Named("minseq", minSeq))
+		parts = append(parts, `SELECT e.member_id, f.ri FROM events e JOIN (VALUES `+strings.Join(fresh, ", ")+`) f(ri, type, wm_seq)
+  ON f.type = e.type AND e.seq > f.wm_seq
+WHERE e.brand = $brand::VARCHAR AND e.seq > $minseq::BIGINT AND e.`+inTypes)
+	}
+	for _, q := range eventParts {
+		ris := partRules[q]
+		ri := fmt.Sprint(ris[0])
+		if len(ris) > 1 {
+			ri = "unnest(" + strings.ReplaceAll(fmt.Sprint(ris), " ", ", ") + ")"
+		}
+		parts = append(parts, "SELECT member_id, "+ri+" AS ri "+q)
+	}
+	// The rule_members parts name rules; ri is their index.
+	ri := "CASE rm.rule " + strings.Join(ruleIndex, " ") + " END"
 	if len(expiry) > 0 {
-		parts = append(parts, "SELECT member_id FROM rule_members WHERE "+strings.Join(expiry, "\n   OR "))
+		parts = append(parts, "SELECT rm.member_id, "+ri+" AS ri FROM rule_members rm WHERE "+strings.Join(expiry, "\n   OR "))
 	}
 	if len(capped) > 0 {
 		// Capped refusals whose caps may have room again: a superset
 		// (blocked says exactly which), cheaper to find than the exact set.
-		parts = append(parts, `SELECT rm.member_id FROM rule_members rm
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`)
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
 	}
 	if len(refused) > 0 {
-		parts = append(parts, `SELECT rm.member_id FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
 WHERE NOT rm.last_effective AND NOT rm.last_capped AND (`+strings.Join(refused, "\n   OR ")+`)`)
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
 	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_scope AS
-SELECT DISTINCT member_id FROM (
+SELECT DISTINCT member_id, ri FROM (
 `+strings.Join(parts, "\nUNION ALL\n")+`
 )`, args...); err != nil {
+		return err
+	}
+	t.scopeSize = make([]int64, len(t.prog.Rules))
+	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM _nudge_scope GROUP BY ri`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var ri int
+		var n int64
+		if err := rows.Scan(&ri, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		t.scopeSize[ri] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	brand := sql.Named("brand", t.brand)
@@ -405,7 +450,7 @@ SELECT DISTINCT member_id FROM (
 	}
 	mcols := scopeColumns(t.memberCols, read.String(), "m.", "member_id", "brand")
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
-SELECT `+mcols+` FROM _nudge_scope s JOIN members m ON m.member_id = s.member_id AND m.brand = $brand::VARCHAR`, brand); err != nil {
+SELECT `+mcols+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
 		return err
 	}
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS

@@ -320,8 +320,9 @@ type tick struct {
 	evaluateAll bool
 	plans       []evalPlan
 	membersSum  string
-	retryBlock  bool // _nudge_freed and _nudge_resp exist
-	scoped      bool // the scope tables exist
+	retryBlock  bool    // _nudge_freed and _nudge_resp exist
+	scoped      bool    // the scope tables exist
+	scopeSize   []int64 // per scoped rule: its members in the scope
 }
 
 // exec runs a statement in the tick's transaction and returns the rows it
@@ -498,6 +499,9 @@ func (t *tick) evaluate(ctx context.Context) error {
 	args := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
 	var selects []string
 	for i, r := range t.prog.Rules {
+		if t.plans[i].scoped && t.scopeSize[i] == 0 {
+			continue // nothing to evaluate (see buildScope)
+		}
 		wmSeq, wmNow := t.plans[i].wmSeq, t.plans[i].wmNow
 		sel := t.ruleSelect(i)
 		if t.perRule {
