@@ -308,6 +308,7 @@ type tick struct {
 	runID    int64
 
 	candidates []int64 // per rule
+	firings    int64   // rows of _nudge_fire (the tick's firings)
 	perRule    bool    // evaluate each rule in its own statement
 	repeated   []int64 // per rule: refusals not recorded again
 	timings    []StepTiming
@@ -393,25 +394,30 @@ func (t *tick) run(ctx context.Context) error {
 		}
 	}
 	steps := []struct {
-		name string
-		fn   func(context.Context) error
+		name    string
+		fn      func(context.Context) error
+		firings bool // only does something when something fired
 	}{
-		{"setup", t.setup},
-		{"plan", t.plan},
-		{"evaluate rules", t.evaluate},
-		{"limits and dedupe", t.fire},
-		{"policies", t.policies},
-		{"caps", t.applyCaps},
-		{"quiet hours", t.quietHours},
-		{"repeated refusals", t.repeats},
-		{"outbox", t.writeOutbox},
-		{"rule members", t.ruleMembers},
-		{"tags", t.applyTags},
-		{"watermarks", func(ctx context.Context) error { return t.watermarks(ctx, maxSeq) }},
-		{"evaluations", t.recordEvaluations},
-		{"run log", t.runLog},
+		{"setup", t.setup, false},
+		{"plan", t.plan, false},
+		{"evaluate rules", t.evaluate, false},
+		{"limits and dedupe", t.fire, false},
+		{"policies", t.policies, false},
+		{"caps", t.applyCaps, true},
+		{"quiet hours", t.quietHours, true},
+		{"repeated refusals", t.repeats, true},
+		{"outbox", t.writeOutbox, true},
+		{"rule members", t.ruleMembers, true},
+		{"tags", t.applyTags, true},
+		{"watermarks", func(ctx context.Context) error { return t.watermarks(ctx, maxSeq) }, false},
+		{"evaluations", t.recordEvaluations, false},
+		{"run log", t.runLog, false},
 	}
+	t.repeated = make([]int64, len(t.prog.Rules))
 	for _, s := range steps {
+		if s.firings && t.firings == 0 {
+			continue // a quiet tick: each of these steps reads the firings
+		}
 		start := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("run (%s): %w", s.name, err)
@@ -692,7 +698,10 @@ WITH c AS (
 )
 SELECT *, 'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
 FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, t.params(sql.Named("minseq", minSeq))...)
-	return err
+	if err != nil {
+		return err
+	}
+	return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire`).Scan(&t.firings)
 }
 
 // policies expands firings into one decision per action and applies the
@@ -933,7 +942,7 @@ WHERE NOT e.effective`); err != nil {
 	if err != nil {
 		return err
 	}
-	t.repeated = make([]int64, len(t.prog.Rules))
+	clear(t.repeated)
 	for rows.Next() {
 		var ri int
 		var n int64
