@@ -327,8 +327,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// The members of the rule's candidates: events ingested since
 			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
-			addPart(fmt.Sprintf("FROM events WHERE brand = $brand::VARCHAR AND seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND type IN (%s)",
-				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), quoteStrings(r.Events)), i)
+			addPart(fmt.Sprintf("FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s",
+				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), afterScan("brand = $brand::VARCHAR AND type IN ("+quoteStrings(r.Events)+")")), i)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -341,10 +341,10 @@ func (t *tick) buildScope(ctx context.Context) error {
 		name := quoteString(r.Name)
 		// Events that crossed a window edge.
 		for _, w := range r.Delta.Watches {
-			q := fmt.Sprintf("FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts > %s AND ts <= $now::TIMESTAMP", quoteString(w.Event), t0)
+			which := afterScan("brand = $brand::VARCHAR AND type = " + quoteString(w.Event))
+			q := fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, which)
 			if w.Back != "" {
-				q = fmt.Sprintf("FROM events WHERE brand = $brand::VARCHAR AND type = %s AND ts >= %s - %s AND ts <= $now::TIMESTAMP - %s",
-					quoteString(w.Event), t0, w.Back, w.Back)
+				q = fmt.Sprintf("FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", t0, w.Back, w.Back, which)
 			}
 			addPart(q, i)
 		}
@@ -386,7 +386,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		args = append(args, sql.Named("minseq", minSeq))
 		parts = append(parts, `SELECT e.member_id, f.ri FROM events e JOIN (VALUES `+strings.Join(fresh, ", ")+`) f(ri, type, wm_seq)
   ON f.type = e.type AND e.seq > f.wm_seq
-WHERE e.brand = $brand::VARCHAR AND e.seq > $minseq::BIGINT AND e.`+inTypes)
+WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	}
 	for _, q := range eventParts {
 		ris := partRules[q]
@@ -474,6 +474,16 @@ SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _n
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
 SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR`+typeFilter+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
+}
+
+// afterScan wraps conditions on low-cardinality strings (brand, type) so
+// that DuckDB evaluates them on the rows the scan's other filters (ts, seq,
+// which also skip row groups by their min and max) let through, instead of
+// on every row of the row groups scanned: as plain conjuncts they become
+// table filters, applied first, which made a one-hour window over a row
+// group four times slower.
+func afterScan(cond string) string {
+	return "(" + cond + ") IS TRUE"
 }
 
 func quoteStrings(xs []string) string {
