@@ -198,6 +198,28 @@ func tableColumns(ctx context.Context, q queryer, table string) ([]column, error
 	return columnsIn(ctx, q, "current_database()", table)
 }
 
+// tablesColumns returns the columns of several tables of the database file
+// in order, by table name.
+func tablesColumns(ctx context.Context, q queryer, tables ...string) (map[string][]column, error) {
+	rows, err := q.QueryContext(ctx, `SELECT table_name, column_name, data_type FROM duckdb_columns()
+		WHERE database_name = current_database() AND schema_name = 'main' AND list_contains($t::VARCHAR[], table_name)
+		ORDER BY table_name, column_index`, sql.Named("t", tables))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]column{}
+	for rows.Next() {
+		var table string
+		var c column
+		if err := rows.Scan(&table, &c.name, &c.typ); err != nil {
+			return nil, err
+		}
+		out[table] = append(out[table], c)
+	}
+	return out, rows.Err()
+}
+
 // columnsIn returns the columns of table in catalog (a SQL expression).
 func columnsIn(ctx context.Context, q queryer, catalog, table string) ([]column, error) {
 	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns

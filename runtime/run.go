@@ -315,6 +315,7 @@ type tick struct {
 	summary    []RuleSummary // per rule, from the tick's decisions (the run log step)
 	consent    []string
 	memberCols []column // the columns of members
+	eventCols  []column // the columns of events
 	started    time.Time
 
 	// Incremental evaluation (incremental.go).
@@ -377,17 +378,16 @@ func (t *tick) dropTemps(ctx context.Context) error {
 // run performs the tick's steps in order, timing each.
 func (t *tick) run(ctx context.Context) error {
 	t.started = naive(time.Now())
-	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM runs`).Scan(&t.runID); err != nil {
-		return err
-	}
 	var maxSeq int64
-	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&maxSeq); err != nil {
+	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
+       `+membersFingerprintSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &maxSeq, &t.membersSum); err != nil {
 		return err
 	}
-	var err error
-	if t.memberCols, err = tableColumns(ctx, t.tx, "members"); err != nil {
+	cols, err := tablesColumns(ctx, t.tx, "members", "events")
+	if err != nil {
 		return err
 	}
+	t.memberCols, t.eventCols = cols["members"], cols["events"]
 	for _, c := range t.memberCols {
 		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
 			t.consent = append(t.consent, ch)
