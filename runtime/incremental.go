@@ -202,18 +202,19 @@ func (t *tick) retryTables(ctx context.Context) error {
 	if len(stoppers) > 0 {
 		resp = `SELECT rule, member_id, max(coalesce(scheduled_at, fired_at)) + to_microseconds($resp::BIGINT) AS ended
 FROM outbox
-WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN (` + quoteStrings(stoppers) + `)
+WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) > $lo::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
+  AND ` + afterScan("action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN ("+quoteStrings(stoppers)+")") + `
 GROUP BY rule, member_id`
 	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT member_id, max(fired_at) AS latest
 FROM outbox
-WHERE action = 'send' AND fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-  AND ((status IN ('pending', 'scheduled', 'sent') AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT))
-       OR status = 'failed')
+WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
+  AND `+afterScan(`action = 'send' AND ((status IN ('pending', 'scheduled', 'sent') AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT))
+       OR status = 'failed')`)+`
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
 	}

@@ -785,14 +785,17 @@ func (t *tick) applyCaps(ctx context.Context) error {
 	if len(t.prog.Caps) == 0 {
 		return nil
 	}
+	// The longest window bounds the scan of the outbox (in time order).
+	_, maxPer := t.capWindows()
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
 SELECT c.ci, o.member_id, count(*) AS n
 FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
-WHERE o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
-  AND o.fired_at > $now::TIMESTAMP - to_microseconds(c.per_us) AND o.fired_at <= $now::TIMESTAMP
+WHERE o.fired_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $now::TIMESTAMP
+  AND o.fired_at > $now::TIMESTAMP - to_microseconds(c.per_us)
+  AND `+afterScan("o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')")+`
   AND o.member_id IN (SELECT member_id FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
-GROUP BY c.ci, o.member_id`, t.params()...); err != nil {
+GROUP BY c.ci, o.member_id`, t.params(sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
 	}
 	// A member's only open send needs no competition: it is capped when a
