@@ -1,20 +1,24 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
-	"nudge/compiler"
-	"nudge/examples"
-	"nudge/lang"
-	"nudge/stdlib"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"nudge/compiler"
+	"nudge/examples"
+	"nudge/lang"
 	"nudge/runtime/demodata"
+	"nudge/stdlib"
 )
 
 // Benchmarks. With NUDGE_BENCH_DB=path/to/demo.duckdb (e.g. made by
@@ -173,8 +177,41 @@ func withNow(t time.Time) []any { return []any{namedNow(t)} }
 // incremental ticks, each after importing 10,000 new events an hour later
 // (the import is not timed). Use NUDGE_BENCH_DB for the 1,000,000-member
 // figures of the runtime issue.
+// traceStatements, with NUDGE_BENCH_TRACE set, logs at the end of the
+// benchmark the statements the ticks spent most time in.
+func traceStatements(b *testing.B) {
+	if os.Getenv("NUDGE_BENCH_TRACE") == "" {
+		return
+	}
+	type stat struct {
+		n    int
+		took time.Duration
+	}
+	var mu sync.Mutex
+	stats := map[string]*stat{}
+	traceSQL = func(q string, took time.Duration) {
+		key := strings.Join(strings.Fields(q), " ")
+		key = key[:min(len(key), 100)]
+		mu.Lock()
+		defer mu.Unlock()
+		if stats[key] == nil {
+			stats[key] = &stat{}
+		}
+		stats[key].n++
+		stats[key].took += took
+	}
+	b.Cleanup(func() {
+		traceSQL = nil
+		keys := slices.SortedFunc(maps.Keys(stats), func(x, y string) int { return cmp.Compare(stats[y].took, stats[x].took) })
+		for _, k := range keys[:min(len(keys), 20)] {
+			b.Logf("%10v %5d  %s", stats[k].took/time.Duration(stats[k].n), stats[k].n, k)
+		}
+	})
+}
+
 func BenchmarkExamplesTick(b *testing.B) {
 	ctx := context.Background()
+	traceStatements(b)
 	db := benchDB(b)
 	prog := compileExamples(b)
 	now := demodata.DefaultNow
