@@ -465,6 +465,7 @@ SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _n
 	if len(types) <= 2 {
 		typeFilter = " AND " + inTypes
 	}
+	t.scopeAllTypes = typeFilter == ""
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
 SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR`+typeFilter+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err

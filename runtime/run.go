@@ -319,12 +319,13 @@ type tick struct {
 	started    time.Time
 
 	// Incremental evaluation (incremental.go).
-	evaluateAll bool
-	plans       []evalPlan
-	membersSum  string
-	retryBlock  bool    // _nudge_freed and _nudge_resp exist
-	scoped      bool    // the scope tables exist
-	scopeSize   []int64 // per scoped rule: its members in the scope
+	evaluateAll   bool
+	plans         []evalPlan
+	membersSum    string
+	retryBlock    bool    // _nudge_freed and _nudge_resp exist
+	scoped        bool    // the scope tables exist
+	scopeSize     []int64 // per scoped rule: its members in the scope
+	scopeAllTypes bool    // the scope's copy of events holds events of every type
 }
 
 // exec runs a statement in the tick's transaction and returns the rows it
@@ -725,7 +726,19 @@ func (t *tick) policies(ctx context.Context) error {
 		return err
 	}
 	if stoppers > 0 {
-		unanswered = unansweredSQL
+		// The histories of the members a scoped rule fired for are in the
+		// scope's copy of events when it holds every type (any event is a
+		// response); it is much smaller than the events table.
+		events := "events"
+		if t.scopeAllTypes {
+			events = compiler.ScopeEvents
+			for i, r := range t.prog.Rules {
+				if r.StopAfter > 0 && t.candidates[i] > 0 && !t.plans[i].scoped {
+					events = "events"
+				}
+			}
+		}
+		unanswered = strings.Replace(unansweredSQL, "FROM events e", "FROM "+events+" e", 1)
 	}
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
