@@ -13,11 +13,11 @@ import (
 
 func newWhyCmd(s *streams) *cobra.Command {
 	var (
-		dbPath, nowFlag, rule, brand string
-		lookback                     time.Duration
+		dbPath, nowFlag, rule, brand, output string
+		lookback                             time.Duration
 	)
 	c := &cobra.Command{
-		Use:   "why MEMBER [--rule NAME] [--now TS] [--db F] PATH...",
+		Use:   "why MEMBER [--rule NAME] [--now TS] [--db F] [--output text|json] PATH...",
 		Short: "Explain why a member would or would not get each rule's action",
 		Long: `why explains, for one member at --now, each rule (or the one named by --rule):
 the condition as a tree with each atom's value and verdict, the trigger events
@@ -25,9 +25,12 @@ the rule would consider, each policy's state for the member (holdout group,
 consent, unanswered sends, cap usage, quiet hours, last firing and limit), and
 a closing line: would fire / would not fire, and why. It uses the rules' own
 SQL and a dry run of the runtime, so it agrees with 'nudge run --dry-run'.
-Nothing is written.`,
+Nothing is written. --output json prints the same as one line of JSON.`,
 		Args: needArgs(2, "MEMBER and PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageError("--output: unknown format %q; use text or json", output)
+			}
 			now, err := nowOrWallClock(nowFlag)
 			if err != nil {
 				return err
@@ -55,6 +58,12 @@ Nothing is written.`,
 				return problemError("why: %v", err)
 			}
 			for _, r := range reps {
+				if output == "json" {
+					if err := r.WriteJSON(s.out); err != nil {
+						return err
+					}
+					continue
+				}
 				r.WriteText(s.out)
 			}
 			return nil
@@ -64,6 +73,7 @@ Nothing is written.`,
 	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
 	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
 	f.StringVar(&rule, "rule", "", "explain only this rule")
+	f.StringVar(&output, "output", "text", "output format: text or json (one line)")
 	f.StringVar(&brand, "brand", "", "brand (required when the database holds several and the rules name none)")
 	f.DurationVar(&lookback, "lookback", 24*time.Hour, "on a rule's first run, consider trigger events this far back")
 	return c

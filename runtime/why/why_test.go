@@ -2,6 +2,7 @@ package why_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -217,5 +218,122 @@ func TestWhyAgreesWithDryRun(t *testing.T) {
 					rr.Verdict, len(rr.Rows), rep.Rules[i].Verdict, len(rep.Rules[i].Rows))
 			}
 		}
+	}
+}
+
+// TestWriteJSON: the JSON form carries what the text form says: per rule
+// the verdict, the condition tree (state rules) or the events considered
+// (trigger rules) with the same texts and marks, and the decisions.
+func TestWriteJSON(t *testing.T) {
+	ctx := context.Background()
+	prog, exps := loadExamples(t)
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 2000, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	rows, err := db.SQL().QueryContext(ctx, `SELECT member_id FROM members WHERE brand = 'acme' ORDER BY member_id LIMIT 40`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, id)
+	}
+	rows.Close()
+	reps, err := why.Explain(ctx, db, prog, exps, append(members, "nobody"), why.Options{Now: demodata.DefaultNow, Brand: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		Text     string  `json:"text"`
+		Holds    bool    `json:"holds"`
+		Children []*node `json:"children"`
+	}
+	var lines func(n *node, indent string) string
+	lines = func(n *node, indent string) string {
+		base, suffix := n.Text, ""
+		if i := strings.Index(base, " (not a "); i >= 0 {
+			base, suffix = base[:i], base[i:]
+		}
+		if base == "all of" || base == "any of" || base == "not" || strings.HasPrefix(base, "segment ") {
+			base += ":"
+		}
+		mark := "✗"
+		if n.Holds {
+			mark = "✓"
+		}
+		s := indent + base + " " + mark + suffix + "\n"
+		for _, c := range n.Children {
+			s += lines(c, indent+"  ")
+		}
+		return s
+	}
+	fired := 0
+	for _, rep := range reps {
+		var text, js strings.Builder
+		rep.WriteText(&text)
+		if err := rep.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(js.String(), "\n") != 1 {
+			t.Fatalf("%s: JSON is not one line", rep.Member)
+		}
+		var got struct {
+			Member string `json:"member"`
+			Exists bool   `json:"exists"`
+			Rules  []struct {
+				Rule      string `json:"rule"`
+				Fires     bool   `json:"fires"`
+				Verdict   string `json:"verdict"`
+				Condition *node  `json:"condition"`
+				Events    []struct {
+					Condition *node `json:"condition"`
+				} `json:"events"`
+				Decisions []map[string]any `json:"decisions"`
+			} `json:"rules"`
+		}
+		if err := json.Unmarshal([]byte(js.String()), &got); err != nil {
+			t.Fatalf("%s: %v\n%s", rep.Member, err, js.String())
+		}
+		if got.Member != rep.Member || got.Exists != rep.Exists || len(got.Rules) != len(rep.Rules) {
+			t.Fatalf("%s: JSON %+v", rep.Member, got)
+		}
+		for i, rr := range rep.Rules {
+			g := got.Rules[i]
+			if g.Rule != rr.Rule.Name || g.Fires != rr.Fires || g.Verdict != rr.Verdict || len(g.Decisions) != len(rr.Decisions) {
+				t.Errorf("%s %s: JSON says %s fires=%v %q (%d decisions), text %v %q (%d)", rep.Member, rr.Rule.Name,
+					g.Rule, g.Fires, g.Verdict, len(g.Decisions), rr.Fires, rr.Verdict, len(rr.Decisions))
+			}
+			if rr.Fires {
+				fired++
+			}
+			// Every tree of the JSON is in the text, line for line.
+			trees := []*node{g.Condition}
+			for k, ev := range g.Events {
+				if k == 10 { // the text prints the first ten
+					break
+				}
+				trees = append(trees, ev.Condition)
+			}
+			for _, tree := range trees {
+				if tree == nil {
+					continue
+				}
+				if want := lines(tree, "    "); !strings.Contains(text.String(), want) {
+					t.Errorf("%s %s: the JSON tree\n%s is not in the text:\n%s", rep.Member, rr.Rule.Name, want, text.String())
+				}
+			}
+		}
+	}
+	if fired == 0 {
+		t.Error("no sampled member fires any rule: the test checks too little")
 	}
 }
