@@ -497,10 +497,11 @@ func fmtDuration(d time.Duration) string {
 	return d.String()
 }
 
-// evaluate runs every rule's query into _nudge_cand: all of them in one
+// evaluate runs every rule's query into _nudge_cand: the scoped ones in one
 // statement (a tick's fixed cost is mostly per statement, and DuckDB runs
-// the rules' pipelines side by side), or, with t.perRule, one statement per
-// rule, so that an error names its rule.
+// the rules' pipelines side by side), those evaluated over every member one
+// statement each; with t.perRule, one statement per rule, so that an error
+// names its rule.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
 	args := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
@@ -511,7 +512,10 @@ func (t *tick) evaluate(ctx context.Context) error {
 		}
 		wmSeq, wmNow := t.plans[i].wmSeq, t.plans[i].wmNow
 		sel := t.ruleSelect(i)
-		if t.perRule {
+		// A rule evaluated over every member is work enough for a
+		// statement of its own (and together they would compete for
+		// memory); the others are cheap, and run together.
+		if t.perRule || !t.plans[i].scoped {
 			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+sel, append(args,
 				sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow))...)
 			if err != nil {

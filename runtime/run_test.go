@@ -457,6 +457,19 @@ func TestRuleErrorNamesRule(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM runs`); n != 0 {
 		t.Errorf("a failed run left %d run rows", n)
 	}
+
+	// Scoped rules run together in one statement; when it fails, the tick
+	// runs again rule by rule and the error still names the rule.
+	db = fixture(t, testMembers, testEvents)
+	bad := sendRule("broken_scoped", queuedAtA, true, "sms")
+	bad.ScopedSQL, bad.Events = "SELECT nope FROM "+compiler.ScopeEvents, []string{"queued"}
+	good := sendRule("store_a", queuedAtA, true, "app_push")
+	good.ScopedSQL, good.Events = strings.ReplaceAll(queuedAtA, "FROM events", "FROM "+compiler.ScopeEvents), []string{"queued"}
+	prog = &compiler.Program{Rules: []*compiler.Rule{good, bad}}
+	_, err = db.Run(context.Background(), prog, RunOptions{Now: ts("2024-11-11 12:00")})
+	if err == nil || !strings.Contains(err.Error(), "rule broken_scoped (test.nudge:1)") {
+		t.Fatalf("error = %v", err)
+	}
 }
 
 func TestWatch(t *testing.T) {
