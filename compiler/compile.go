@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"nudge/compiler/sqlquote"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
@@ -701,7 +702,7 @@ func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
 // instead of failing the whole rule).
 func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field) string {
 	if f.Column != "" {
-		col, err := quoteIdent(f.Column)
+		col, err := sqlquote.Ident(f.Column)
 		if err != nil {
 			rc.errorf(n, "column %q: %v", f.Column, err)
 			return "NULL"
@@ -731,7 +732,7 @@ func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check
 
 // quote quotes a string from rule text, reporting a problem at n.
 func (rc *ruleCompiler) quote(n ast.Node, s string) string {
-	q, err := quoteString(s)
+	q, err := sqlquote.String(s)
 	if err != nil {
 		rc.errorf(n, "string %q cannot be used in a query: it %v", s, err)
 		return "NULL"
@@ -741,7 +742,7 @@ func (rc *ruleCompiler) quote(n ast.Node, s string) string {
 
 // quoteText quotes a name known to be valid (an event type that resolved).
 func (rc *ruleCompiler) quoteText(s string) string {
-	q, err := quoteString(s)
+	q, err := sqlquote.String(s)
 	if err != nil {
 		return "NULL"
 	}

@@ -71,9 +71,10 @@
 //
 // # Quoting
 //
-// Literals from rule text reach SQL only through quoteString (single quotes
-// doubled; control characters spliced in with chr(n) so a literal never
-// spans lines; NUL and invalid UTF-8 rejected with a diagnostic),
-// quoteIdent, numberSQL, dateSQL and intervalSQL, all in sql.go. Runtime
+// Literals from rule text reach SQL only through sqlquote.String (single
+// quotes doubled; control characters spliced in with chr(n) so a literal
+// never spans lines; NUL and invalid UTF-8 rejected with a diagnostic),
+// sqlquote.Ident, and numberSQL, dateSQL and intervalSQL in sql.go. The
+// runtime quotes with the same package. Runtime
 // values (now, brand, watermarks) are always bound parameters.
 package compiler

@@ -29,49 +29,6 @@ var hostile = []struct{ name, s string }{
 	{"empty", ""},
 }
 
-func TestQuoteString(t *testing.T) {
-	cases := []struct {
-		in, want string
-		err      error
-	}{
-		{`abc`, `'abc'`, nil},
-		{`it's`, `'it''s'`, nil},
-		{`'); DROP TABLE members; --`, `'''); DROP TABLE members; --'`, nil},
-		{`a\b`, `'a\b'`, nil},
-		{"望湘园", "'望湘园'", nil},
-		{"a\nb\tc", "('a' || chr(10) || 'b' || chr(9) || 'c')", nil},
-		{"a\x00b", "", errNUL},
-		{"a\xffb", "", errUTF8},
-	}
-	for _, c := range cases {
-		got, err := quoteString(c.in)
-		if got != c.want || err != c.err {
-			t.Errorf("quoteString(%q) = %q, %v; want %q, %v", c.in, got, err, c.want, c.err)
-		}
-	}
-}
-
-func TestQuoteIdent(t *testing.T) {
-	cases := []struct {
-		in, want string
-		err      error
-	}{
-		{"store", "store", nil},
-		{"order", `"order"`, nil},
-		{"Store", `"Store"`, nil},
-		{"订单", `"订单"`, nil},
-		{`a"b`, `"a""b"`, nil},
-		{"", `""`, nil},
-		{"a\x00", "", errNUL},
-	}
-	for _, c := range cases {
-		got, err := quoteIdent(c.in)
-		if got != c.want || err != c.err {
-			t.Errorf("quoteIdent(%q) = %q, %v; want %q, %v", c.in, got, err, c.want, c.err)
-		}
-	}
-}
-
 // TestHostileStringsRoundTrip puts each hostile string in a rule, runs the
 // rule, and requires that it matched exactly the event holding that string
 // (and that the tables survived).

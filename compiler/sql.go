@@ -1,19 +1,17 @@
 package compiler
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"nudge/compiler/sqlquote"
 	"nudge/lang/ast"
 )
 
 // This file is the one place where values from rule text become SQL text:
-// quoteString and quoteIdent quote, numberSQL/dateSQL/intervalSQL format
+// sqlquote quotes strings and names, numberSQL/dateSQL/intervalSQL format
 // numbers, dates and durations from parsed (never raw) values. Everything
 // else builds SQL out of their results and fixed keywords.
 
@@ -25,86 +23,13 @@ const (
 	wmNowSQL = "$" + ParamWMNow + "::TIMESTAMP"
 )
 
-// errNUL and errUTF8 are the reasons a string cannot become a SQL literal.
-var (
-	errNUL  = errors.New("contains a NUL character")
-	errUTF8 = errors.New("is not valid UTF-8")
-)
-
-// quoteString returns s as a SQL string literal: single quotes doubled, every
-// other printable character (backslashes included: DuckDB's standard strings
-// have no escapes) kept as is. ASCII control characters (newlines, tabs...)
-// are spliced in with chr(n), so a literal never spans lines and the
-// generated SQL can be re-indented safely:
-// 'a' || chr(10) || 'b'. Strings holding NUL or invalid UTF-8 are rejected.
-func quoteString(s string) (string, error) {
-	if strings.IndexByte(s, 0) >= 0 {
-		return "", errNUL
-	}
-	if !utf8.ValidString(s) {
-		return "", errUTF8
-	}
-	var parts []string
-	var cur strings.Builder
-	cur.WriteByte('\'')
-	for _, r := range s {
-		switch {
-		case r == '\'':
-			cur.WriteString("''")
-		case r < 0x20 || r == 0x7f:
-			cur.WriteByte('\'')
-			parts = append(parts, cur.String(), fmt.Sprintf("chr(%d)", r))
-			cur.Reset()
-			cur.WriteByte('\'')
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	cur.WriteByte('\'')
-	if len(parts) == 0 {
-		return cur.String(), nil
-	}
-	parts = append(parts, cur.String())
-	return "(" + strings.Join(parts, " || ") + ")", nil
-}
-
-var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-
-// sqlKeywords are words that must be quoted when used as identifiers.
-var sqlKeywords = map[string]bool{
-	"all": true, "and": true, "any": true, "as": true, "asc": true, "between": true,
-	"by": true, "case": true, "cast": true, "check": true, "column": true, "create": true,
-	"default": true, "desc": true, "distinct": true, "do": true, "else": true, "end": true,
-	"except": true, "false": true, "for": true, "from": true, "group": true, "having": true,
-	"in": true, "is": true, "join": true, "like": true, "limit": true, "not": true,
-	"null": true, "offset": true, "on": true, "or": true, "order": true, "select": true,
-	"table": true, "then": true, "to": true, "true": true, "union": true, "user": true,
-	"using": true, "when": true, "where": true, "with": true, "window": true,
-}
-
-// quoteIdent returns name as a SQL identifier: bare when it is a plain
-// lower-case name that is not a keyword, double-quoted (inner quotes doubled)
-// otherwise. Names holding NUL or invalid UTF-8 are rejected.
-func quoteIdent(name string) (string, error) {
-	if strings.IndexByte(name, 0) >= 0 {
-		return "", errNUL
-	}
-	if !utf8.ValidString(name) {
-		return "", errUTF8
-	}
-	if name != "" && plainIdent.MatchString(name) && !sqlKeywords[name] {
-		return name, nil
-	}
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`, nil
-}
-
 // jsonPath returns the SQL literal of the JSON path selecting key at the top
 // level of a JSON object: '$."key"'.
 func jsonPath(key string) (string, error) {
 	if strings.ContainsAny(key, `"\`) {
 		return "", fmt.Errorf("field name %q cannot be used as a JSON key", key)
 	}
-	return quoteString(`$."` + key + `"`)
+	return sqlquote.String(`$."` + key + `"`)
 }
 
 // numberSQL formats a parsed number. Integers print as integers, other values

@@ -444,30 +444,30 @@ SELECT DISTINCT member_id, ri FROM (
 	}
 	mcols := scopeColumns(t.memberCols, read.String(), "m.", "member_id", "brand")
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
-SELECT `+mcols+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
+SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
 		return err
 	}
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
 SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
 		return err
 	}
-	events, err := tableColumns(ctx, t.tx, "events")
-	if err != nil {
-		return err
-	}
 	// brand is the same in every row: a constant costs no decoding. A
 	// filter on a few types saves more than it costs; on many, the IN list
 	// becomes a join over every event of the brand and costs more than
 	// copying the events of the other types.
-	ecols := strings.Replace(scopeColumns(events, read.String(), "", "member_id", "brand", "type", "ts", "seq"),
-		`"brand"`, `$brand::VARCHAR AS "brand"`, 1)
+	ecols := scopeColumns(t.eventCols, read.String(), "", "member_id", "brand", "type", "ts", "seq")
+	for i, c := range ecols {
+		if c == quoteIdent("brand") {
+			ecols[i] = "$brand::VARCHAR AS " + c
+		}
+	}
 	typeFilter := ""
 	if len(types) <= 2 {
 		typeFilter = " AND " + inTypes
 	}
 	t.scopeAllTypes = typeFilter == ""
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
-SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR`+typeFilter+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
+SELECT `+strings.Join(ecols, ", ")+` FROM events WHERE brand = $brand::VARCHAR`+typeFilter+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
 }
 
@@ -496,14 +496,14 @@ func quoteStrings(xs []string) string {
 // (e.amount, m."city"); `e.*` in a trigger rule's candidates only carries
 // them along. Copying fewer columns of every row makes the scope several
 // times cheaper.
-func scopeColumns(cols []column, read, prefix string, always ...string) string {
+func scopeColumns(cols []column, read, prefix string, always ...string) []string {
 	var out []string
 	for _, c := range cols {
 		if slices.Contains(always, c.name) || strings.Contains(read, "."+c.name) || strings.Contains(read, "."+quoteIdent(c.name)) {
 			out = append(out, prefix+quoteIdent(c.name))
 		}
 	}
-	return strings.Join(out, ", ")
+	return out
 }
 
 // timestampSQL renders t as a TIMESTAMP literal.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/compiler/sqlquote"
 )
 
 // Defaults of RunOptions.
@@ -253,6 +254,24 @@ func checkProgram(prog *compiler.Program) error {
 		seen[r.Name] = true
 		if len(r.Actions) == 0 {
 			return fmt.Errorf("%s:%d: rule %s has no actions", r.File, r.Line, r.Name)
+		}
+		// The texts the tick writes into its statements must be quotable.
+		texts := append([]string{r.Name}, r.Events...)
+		for _, v := range r.Values {
+			texts = append(texts, v.Label, v.Column)
+		}
+		for _, a := range r.Actions {
+			texts = append(texts, a.Verb, a.Kind, a.Content, a.Channel)
+		}
+		for _, x := range texts {
+			if _, err := sqlquote.String(x); err != nil {
+				return fmt.Errorf("%s:%d: rule %s: the text %q %v", r.File, r.Line, r.Name, x, err)
+			}
+		}
+	}
+	for _, c := range prog.Caps {
+		if _, err := sqlquote.String(c.Channel); err != nil {
+			return fmt.Errorf("cap channel %q %v", c.Channel, err)
 		}
 	}
 	return nil

@@ -591,3 +591,31 @@ rule plain
 	expect(t, "first", run(t, db, prog, "2024-11-11 12:00").Decisions, "odd m1 send pending\nplain m3 send pending\n")
 	expect(t, "again", run(t, db, prog, "2024-11-11 13:00").Decisions, "")
 }
+
+// TestUnquotableProgramText: a text the tick would write into its SQL
+// (here an action's content with a NUL) is refused before anything runs,
+// naming the rule.
+func TestUnquotableProgramText(t *testing.T) {
+	db := fixture(t, testMembers, "")
+	r := sendRule("gold", goldMembers, false, "wechat")
+	r.Actions[0].Content = "C-\x00"
+	_, err := db.Run(context.Background(), &compiler.Program{Rules: []*compiler.Rule{r}}, RunOptions{Now: ts("2024-11-01")})
+	if err == nil || !strings.Contains(err.Error(), "test.nudge:1: rule gold: the text") || !strings.Contains(err.Error(), "NUL") {
+		t.Fatalf("error = %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM runs`); n != 0 {
+		t.Errorf("%d runs recorded", n)
+	}
+}
+
+func TestQuoteFailsLoudly(t *testing.T) {
+	db := openTest(t)
+	var s string
+	err := db.sql.QueryRow("SELECT " + quoteString("a\x00b")).Scan(&s)
+	if err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Fatalf("quoting an unquotable string gave %q, %v; want a failing statement", s, err)
+	}
+	if q := quoteString("it's"); q != "'it''s'" {
+		t.Errorf("quoteString = %s", q)
+	}
+}

@@ -3,6 +3,8 @@ package demodata
 import (
 	"fmt"
 	"strings"
+
+	"nudge/compiler/sqlquote"
 )
 
 // The catalog is the fixed vocabulary the generator draws from: brands,
@@ -136,14 +138,12 @@ func occupations() []string {
 // Channels are the message channels of the consent columns.
 func channels() []string { return []string{"sms", "wechat", "app_push", "email"} }
 
-// sqlString quotes s as a SQL string literal.
-func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-// sqlList renders a DuckDB list literal of strings: ['a', 'b'].
+// sqlList renders a DuckDB list literal of strings: ['a', 'b']. The items
+// are this package's own constants, which quote without error.
 func sqlList(items []string) string {
 	q := make([]string, len(items))
 	for i, s := range items {
-		q[i] = sqlString(s)
+		q[i], _ = sqlquote.String(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/compiler/sqlquote"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
@@ -335,10 +336,18 @@ func fieldValues(fields []*ast.FieldValue, jsonCol string, cols, vals []string, 
 		}
 		args = append(args, arg)
 		if f.Column != "" {
-			cols = append(cols, quoteIdent(f.Column))
+			col, err := sqlquote.Ident(f.Column)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("column %q %w", f.Column, err)
+			}
+			cols = append(cols, col)
 			vals = append(vals, expr)
 		} else {
-			js = append(js, quoteString(f.Name), expr)
+			key, err := sqlquote.String(f.Name)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("field %q %w", f.Name, err)
+			}
+			js = append(js, key, expr)
 		}
 	}
 	if len(js) > 0 {
@@ -591,9 +600,6 @@ func addDuration(t time.Time, d *ast.DurationLit) time.Time {
 	}
 	return t.AddDate(int(n), 0, 0)
 }
-
-func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/compiler/sqlquote"
 	nrt "nudge/runtime"
 	"nudge/runtime/report"
 )
@@ -233,18 +234,28 @@ func scratch(ctx context.Context, source, brand string) (*nrt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulate: scratch database: %w", err)
 	}
+	src, err := sqlquote.String(source)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("simulate: database %q %w", source, err)
+	}
+	only := ""
+	if brand != "" {
+		b, err := sqlquote.String(brand)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("simulate: brand %q %w", brand, err)
+		}
+		only = " WHERE brand = " + b
+	}
 	conn, err := db.SQL().Conn(ctx)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	defer conn.Close()
-	only := ""
-	if brand != "" {
-		only = " WHERE brand = " + quote(brand)
-	}
 	stmts := []string{
-		"ATTACH " + quote(source) + " AS nudge_src (READ_ONLY)",
+		"ATTACH " + src + " AS nudge_src (READ_ONLY)",
 		"INSERT INTO members BY NAME SELECT * FROM nudge_src.members" + only,
 		"INSERT INTO events BY NAME SELECT * FROM nudge_src.events" + only + " ORDER BY seq",
 		"UPDATE counters SET value = (SELECT coalesce(max(seq), 0) FROM nudge_src.events) WHERE name = 'event_seq'",
@@ -261,13 +272,17 @@ func scratch(ctx context.Context, source, brand string) (*nrt.DB, error) {
 
 // keep writes the scratch database to a new file.
 func keep(ctx context.Context, db *nrt.DB, path string) error {
+	lit, err := sqlquote.String(path)
+	if err != nil {
+		return fmt.Errorf("simulate: %q %w", path, err)
+	}
 	conn, err := db.SQL().Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	for _, q := range []string{
-		"ATTACH " + quote(path) + " AS nudge_keep",
+		"ATTACH " + lit + " AS nudge_keep",
 		"COPY FROM DATABASE memory TO nudge_keep",
 		"DETACH nudge_keep",
 	} {
@@ -276,17 +291,6 @@ func keep(ctx context.Context, db *nrt.DB, path string) error {
 		}
 	}
 	return nil
-}
-
-func quote(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '\''))
 }
 
 // totals fills the per-rule totals, overlap, cost and baseline.
