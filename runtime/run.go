@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -523,7 +524,8 @@ func fmtDuration(d time.Duration) string {
 // names its rule.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
-	args := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
+	base := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
+	args := slices.Clone(base) // of the shared statement
 	var selects []string
 	for i, r := range t.prog.Rules {
 		if t.plans[i].scoped && t.scopeSize[i] == 0 {
@@ -535,7 +537,7 @@ func (t *tick) evaluate(ctx context.Context) error {
 		// statement of its own (and together they would compete for
 		// memory); the others are cheap, and run together.
 		if t.perRule || !t.plans[i].scoped {
-			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+sel, append(args,
+			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+sel, append(slices.Clone(base),
 				sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow))...)
 			if err != nil {
 				return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
@@ -570,8 +572,9 @@ func (t *tick) evaluate(ctx context.Context) error {
 	return rows.Err()
 }
 
-// errRuleQueries is the failure of the statement evaluating every rule at
-// once; Run runs the tick again rule by rule to name the rule at fault.
+// errRuleQueries is the failure of the statement evaluating the scoped
+// rules together; Run runs the tick again rule by rule to name the rule at
+// fault.
 type errRuleQueries struct{ err error }
 
 func (e errRuleQueries) Error() string { return e.err.Error() }
