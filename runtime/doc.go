@@ -20,7 +20,11 @@
 // over members. The steps, each timed in RunResult.Timings:
 //
 //  1. evaluate: run every rule query with $now, $brand and the rule's
-//     watermarks (first run: wm_seq = MaxInt64, wm_now = now - lookback).
+//     watermarks (first run: wm_seq = MaxInt64, wm_now = now - lookback);
+//     the rules evaluated for the scope's members in one statement, a rule
+//     evaluated over every member in one of its own; a scoped rule with no
+//     member in the scope is skipped. A tick in which nothing fired skips
+//     the steps after the policies up to the watermarks.
 //  2. limits and dedupe: a firing is (rule, member, dedupe key); the key is
 //     the trigger event's seq, or the run's now for state rules. Keys already
 //     in the outbox are dropped; limits read rule_members (the latest firing
