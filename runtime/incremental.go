@@ -298,8 +298,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		partRules[q] = append(partRules[q], i)
 	}
-	var fresh, ruleIndex, expiry, refused []string
-	var capped []string
+	var fresh, ruleIndex, expiry, refused, capped []string
 	var types []string // the event types the scoped rules read
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
@@ -416,22 +415,8 @@ SELECT DISTINCT member_id, ri FROM (
 )`, args...); err != nil {
 		return err
 	}
-	t.scopeSize = make([]int64, len(t.prog.Rules))
-	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM _nudge_scope GROUP BY ri`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var ri int
-		var n int64
-		if err := rows.Scan(&ri, &n); err != nil {
-			rows.Close()
-			return err
-		}
-		t.scopeSize[ri] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	var err error
+	if t.scopeSize, err = t.rowsPerRule(ctx, "_nudge_scope"); err != nil {
 		return err
 	}
 	brand := sql.Named("brand", t.brand)

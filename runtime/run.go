@@ -556,20 +556,28 @@ func (t *tick) evaluate(ctx context.Context) error {
 	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand\n"+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
 		return errRuleQueries{err}
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM _nudge_cand GROUP BY ri`)
+	var err error
+	t.candidates, err = t.rowsPerRule(ctx, "_nudge_cand")
+	return err
+}
+
+// rowsPerRule counts the rows of a tick table (with a column ri) per rule.
+func (t *tick) rowsPerRule(ctx context.Context, table string) ([]int64, error) {
+	out := make([]int64, len(t.prog.Rules))
+	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM `+table+` GROUP BY ri`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var ri int
 		var n int64
 		if err := rows.Scan(&ri, &n); err != nil {
-			return err
+			return nil, err
 		}
-		t.candidates[ri] = n
+		out[ri] = n
 	}
-	return rows.Err()
+	return out, rows.Err()
 }
 
 // errRuleQueries is the failure of the statement evaluating the scoped
@@ -980,22 +988,8 @@ JOIN rule_members rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT 
 WHERE NOT e.effective`); err != nil {
 		return err
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT ri, count(*) FROM _nudge_repeat GROUP BY ri`)
-	if err != nil {
-		return err
-	}
-	clear(t.repeated)
-	for rows.Next() {
-		var ri int
-		var n int64
-		if err := rows.Scan(&ri, &n); err != nil {
-			rows.Close()
-			return err
-		}
-		t.repeated[ri] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	var err error
+	if t.repeated, err = t.rowsPerRule(ctx, "_nudge_repeat"); err != nil {
 		return err
 	}
 	// A repeated refusal is not recorded in the outbox, but rule_members

@@ -56,6 +56,38 @@ func loadExamples(t *testing.T) (*compiler.Program, []*compiler.Explanation) {
 	return compiled, exps
 }
 
+// demoMembers opens an in-memory database with n demo members (seed) and
+// returns it with the ids of brand acme's members in order.
+func demoMembers(t *testing.T, n int, seed int64) (*nrt.DB, []string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: n, Seed: seed}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.SQL().QueryContext(ctx, `SELECT member_id FROM members WHERE brand = 'acme' ORDER BY member_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return db, ids
+}
+
 // TestWhyAgreesWithDryRun generates the demo data (20000 members, seed 1)
 // and checks, for every example rule and at least 200 sampled members, that
 // `why` says would fire exactly when `run --dry-run` decides a firing, with
@@ -65,14 +97,7 @@ func loadExamples(t *testing.T) (*compiler.Program, []*compiler.Explanation) {
 func TestWhyAgreesWithDryRun(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
-	db, err := nrt.Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 20000, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
+	db, all := demoMembers(t, 20000, 1)
 	now := demodata.DefaultNow
 	full, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme", DryRun: true})
 	if err != nil {
@@ -90,19 +115,6 @@ func TestWhyAgreesWithDryRun(t *testing.T) {
 
 	// The sample: up to 12 members each rule fires for, then every k-th
 	// member of the brand up to 240 members.
-	rows, err := db.SQL().QueryContext(ctx, `SELECT member_id FROM members WHERE brand = 'acme' ORDER BY member_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, id)
-	}
-	rows.Close()
 	seen := map[string]bool{}
 	var sample []string
 	add := func(id string) {
@@ -227,27 +239,8 @@ func TestWhyAgreesWithDryRun(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
-	db, err := nrt.Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 2000, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
-	var members []string
-	rows, err := db.SQL().QueryContext(ctx, `SELECT member_id FROM members WHERE brand = 'acme' ORDER BY member_id LIMIT 40`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, id)
-	}
-	rows.Close()
+	db, all := demoMembers(t, 2000, 3)
+	members := all[:40:40]
 	reps, err := why.Explain(ctx, db, prog, exps, append(members, "nobody"), why.Options{Now: demodata.DefaultNow, Brand: "acme"})
 	if err != nil {
 		t.Fatal(err)
