@@ -526,18 +526,17 @@ func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
 	base := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
 	args := slices.Clone(base) // of the shared statement
-	var selects []string
+	var selects, blocks []string
 	for i, r := range t.prog.Rules {
 		if t.plans[i].scoped && t.scopeSize[i] == 0 {
 			continue // nothing to evaluate (see buildScope)
 		}
 		wmSeq, wmNow := t.plans[i].wmSeq, t.plans[i].wmNow
-		sel := t.ruleSelect(i)
 		// A rule evaluated over every member is work enough for a
 		// statement of its own (and together they would compete for
 		// memory); the others are cheap, and run together.
 		if t.perRule || !t.plans[i].scoped {
-			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+sel, append(slices.Clone(base),
+			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+t.ruleSelect(i, false), append(slices.Clone(base),
 				sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow))...)
 			if err != nil {
 				return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
@@ -547,13 +546,24 @@ func (t *tick) evaluate(ctx context.Context) error {
 		}
 		// Each rule has its own watermarks.
 		seqName, nowName := fmt.Sprintf("%s_%d", compiler.ParamWMSeq, i), fmt.Sprintf("%s_%d", compiler.ParamWMNow, i)
-		selects = append(selects, renameParams(sel, map[string]string{compiler.ParamWMSeq: seqName, compiler.ParamWMNow: nowName}))
+		selects = append(selects, renameParams(t.ruleSelect(i, true), map[string]string{compiler.ParamWMSeq: seqName, compiler.ParamWMNow: nowName}))
+		if block := t.blocked(i); block != "" {
+			blocks = append(blocks, "(rm.rule = "+quoteString(r.Name)+" AND ("+block+"))")
+		}
 		args = append(args, sql.Named(seqName, wmSeq), sql.Named(nowName, wmNow))
 	}
 	if t.perRule || len(selects) == 0 {
 		return nil
 	}
-	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand\n"+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
+	// The members each rule may not fire for, computed once for all of
+	// them (as a join in every rule's query, the retry tables were hashed
+	// once per rule).
+	with := ""
+	if len(blocks) > 0 {
+		with = "WITH " + sharedBlocked + " AS MATERIALIZED (\n  SELECT rm.rule, rm.member_id FROM " + t.blockedFrom(true) +
+			"\n  WHERE " + strings.Join(blocks, "\n     OR ") + "\n)\n"
+	}
+	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand\n"+with+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
 		return errRuleQueries{err}
 	}
 	var err error
@@ -588,12 +598,18 @@ type errRuleQueries struct{ err error }
 func (e errRuleQueries) Error() string { return e.err.Error() }
 func (e errRuleQueries) Unwrap() error { return e.err }
 
+// sharedBlocked names the CTE of the statement evaluating the scoped rules
+// together that lists, per rule, the members it may not fire for.
+const sharedBlocked = "_nudge_blocked"
+
 // ruleSelect is the SELECT of rule i's candidates: its query, with the
 // members whose limit has not run out (and the refusals that would be
 // refused again) removed before anything is materialised. A state rule
 // matches most of its members again at every tick, and almost all of them
-// are still within their limit (see blocked and repeats).
-func (t *tick) ruleSelect(i int) string {
+// are still within their limit (see blocked and repeats). With shared, the
+// SELECT is part of the statement evaluating the scoped rules together,
+// which lists those members in the CTE sharedBlocked.
+func (t *tick) ruleSelect(i int, shared bool) string {
 	r := t.prog.Rules[i]
 	vals := "NULL"
 	if len(r.Values) > 0 {
@@ -618,7 +634,9 @@ func (t *tick) ruleSelect(i int) string {
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
 	limit := ""
-	if block := t.blocked(i); block != "" {
+	if block := t.blocked(i); block != "" && shared {
+		limit = `ANTI JOIN (SELECT member_id FROM ` + sharedBlocked + ` WHERE rule = ` + quoteString(r.Name) + `) blocked ON blocked.member_id = q.member_id`
+	} else if block != "" {
 		limit = `ANTI JOIN (
     SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
     WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
