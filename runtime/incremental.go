@@ -299,6 +299,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 		partRules[q] = append(partRules[q], i)
 	}
 	var fresh, ruleIndex, expiry, refused, capped []string
+	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
+	refusedLo := t.now                        // the earliest t0 of the refused part
 	var types []string // the event types the scoped rules read
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
@@ -344,12 +346,16 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// Limits that ran out.
 		if r.Limit != nil && r.Limit.Every > 0 {
 			every := r.Limit.Every.Microseconds()
+			// (t0 is a parameter; the bounds of all rules' windows are
+			// literals, table filters on a timestamp that spare the OR of
+			// string comparisons on most rows.)
+			expiryLo = earliest(expiryLo, p.t0.Add(-r.Limit.Every))
+			expiryHi = latest(expiryHi, t.now.Add(-r.Limit.Every))
 			expiry = append(expiry, fmt.Sprintf("(rule = %s AND last_effective_at > %s - to_microseconds(%d) AND last_effective_at <= $now::TIMESTAMP - to_microseconds(%d))",
 				name, t0, every, every))
 		}
 		// Refused firings that may not be refused again: capped ones whose
-		// caps may have room (blocked says exactly), and the others unless
-		// the member still has no consent.
+		// caps may have room (blocked says exactly), and the others.
 		if p.capBlock {
 			capped = append(capped, r.Name)
 		}
@@ -358,11 +364,13 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// last_fired_at) unless its condition was false then; it can only
 		// have become true again through the parts above.
 		// (Capped ones are the part above: this part has NOT last_capped.)
-		cond := "rm.rule = " + name + " AND rm.last_fired_at >= " + t0
-		if nc := t.noConsent(r); nc != "" {
-			cond += " AND NOT " + nc
-		}
-		refused = append(refused, "("+cond+")")
+		// Members who still have no consent are blocked, and evaluating
+		// them fires nothing: the part is a superset, which spares a
+		// join with every member (blocked leaves them out, and as they
+		// are not refused again their last_fired_at stays before this
+		// tick's now, the next t0).
+		refusedLo = earliest(refusedLo, p.t0)
+		refused = append(refused, "(rm.rule = "+name+" AND rm.last_fired_at >= "+t0+")")
 	}
 	if len(ruleIndex) == 0 {
 		return nil
@@ -392,7 +400,8 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	// The rule_members parts name rules; ri is their index.
 	ri := "CASE rm.rule " + strings.Join(ruleIndex, " ") + " END"
 	if len(expiry) > 0 {
-		parts = append(parts, "SELECT rm.member_id, "+ri+" AS ri FROM rule_members rm WHERE "+strings.Join(expiry, "\n   OR "))
+		parts = append(parts, "SELECT rm.member_id, "+ri+" AS ri FROM rule_members rm WHERE last_effective_at > "+timestampSQL(expiryLo)+
+			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan(strings.Join(expiry, "\n   OR ")))
 	}
 	if len(capped) > 0 {
 		// Capped refusals whose caps may have room again: a superset
@@ -402,8 +411,8 @@ WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(ca
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
 	}
 	if len(refused) > 0 {
-		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
-WHERE NOT rm.last_effective AND NOT rm.last_capped AND (`+strings.Join(refused, "\n   OR ")+`)`)
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
+WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan(strings.Join(refused, "\n   OR ")))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
@@ -454,6 +463,20 @@ SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _n
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
 SELECT `+strings.Join(ecols, ", ")+` FROM events WHERE brand = $brand::VARCHAR`+typeFilter+` AND member_id IN (SELECT member_id FROM _nudge_scope)`, brand)
 	return err
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // afterScan wraps conditions on low-cardinality strings (brand, type) so
