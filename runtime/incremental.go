@@ -364,13 +364,15 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// last_fired_at) unless its condition was false then; it can only
 		// have become true again through the parts above.
 		// (Capped ones are the part above: this part has NOT last_capped.)
-		// Members who still have no consent are blocked, and evaluating
-		// them fires nothing: the part is a superset, which spares a
-		// join with every member (blocked leaves them out, and as they
-		// are not refused again their last_fired_at stays before this
-		// tick's now, the next t0).
+		// Members who still have no consent would be refused again.
+		// (Leaving them in is correct but, after a tick that refused
+		// many, costs more than the join with members.)
 		refusedLo = earliest(refusedLo, p.t0)
-		refused = append(refused, "(rm.rule = "+name+" AND rm.last_fired_at >= "+t0+")")
+		cond := "rm.rule = " + name + " AND rm.last_fired_at >= " + t0
+		if nc := t.noConsent(r); nc != "" {
+			cond += " AND NOT " + nc
+		}
+		refused = append(refused, "("+cond+")")
 	}
 	if len(ruleIndex) == 0 {
 		return nil
@@ -411,7 +413,7 @@ WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(ca
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
 	}
 	if len(refused) > 0 {
-		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
 WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan(strings.Join(refused, "\n   OR ")))
 	}
 	if len(parts) == 0 {
@@ -436,7 +438,12 @@ SELECT DISTINCT member_id, ri FROM (
 			read.WriteString(t.blocked(i))
 		}
 	}
-	mcols := scopeColumns(t.memberCols, read.String(), "m.", "member_id", "brand")
+	// (policies reads the consent of the members scoped rules fire for.)
+	always := []string{"member_id", "brand"}
+	for _, ch := range t.consent {
+		always = append(always, "consent_"+ch)
+	}
+	mcols := scopeColumns(t.memberCols, read.String(), "m.", always...)
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
 SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
 		return err

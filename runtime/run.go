@@ -790,7 +790,27 @@ func (t *tick) policies(ctx context.Context) error {
 				}
 			}
 		}
+		var stopping []string
+		for i, r := range t.prog.Rules {
+			if r.StopAfter > 0 && t.candidates[i] > 0 {
+				stopping = append(stopping, r.Name)
+			}
+		}
+		// The rules as literals: a table filter on the outbox's rule,
+		// applied before its member ids are read.
 		unanswered = strings.Replace(unansweredSQL, "FROM events e", "FROM "+events+" e", 1)
+		unanswered = strings.Replace(unanswered, "AND o.action = 'send'", "AND o.action = 'send' AND o.rule IN ("+quoteStrings(stopping)+")", 1)
+	}
+	// The consent of the members a scoped rule fired for is in the scope's
+	// copy of members (which always has the consent columns).
+	members := "members"
+	if t.scoped {
+		members = compiler.ScopeMembers
+		for i := range t.prog.Rules {
+			if t.candidates[i] > 0 && !t.plans[i].scoped {
+				members = "members"
+			}
+		}
 	}
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
@@ -813,8 +833,8 @@ SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.ded
 FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
-LEFT JOIN members m ON m.member_id = f.member_id
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent)
+LEFT JOIN %s m ON m.member_id = f.member_id
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent, members)
 	_, err := t.exec(ctx, q, t.params(sql.Named("resp", responseWindow.Microseconds()))...)
 	return err
 }
