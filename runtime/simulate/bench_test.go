@@ -1,0 +1,71 @@
+package simulate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"nudge/compiler"
+	"nudge/lang"
+	nrt "nudge/runtime"
+	"nudge/runtime/demodata"
+	"nudge/stdlib"
+)
+
+// BenchmarkSimulate replays the example rules at 1-hour steps up to the
+// demo data's now. The figure (30 days on 100,000 members):
+//
+//	nudge demo --db /tmp/d100.duckdb --members 100000
+//	NUDGE_BENCH_DB=/tmp/d100.duckdb NUDGE_BENCH_DAYS=30 \
+//	  go test ./runtime/simulate -run '^$' -bench Simulate -benchtime 1x
+//
+// Without NUDGE_BENCH_DB it runs on a generated 5,000-member database, by
+// default over one day (NUDGE_BENCH_DAYS sets the days). It reports the
+// time per simulated tick.
+func BenchmarkSimulate(b *testing.B) {
+	ctx := context.Background()
+	src := os.Getenv("NUDGE_BENCH_DB")
+	if src == "" {
+		src = filepath.Join(b.TempDir(), "demo.duckdb")
+		db, err := nrt.Open(ctx, src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 5000, Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	days := 1
+	if s := os.Getenv("NUDGE_BENCH_DAYS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("NUDGE_BENCH_DAYS=%q: want a whole number of days, at least 1", s)
+		}
+		days = n
+	}
+	prog, diags, err := lang.Load([]string{"../../examples"}, stdlib.Env())
+	if err != nil || diags.HasErrors() {
+		b.Fatal(err, diags)
+	}
+	cp, diags := compiler.Compile(prog.Info)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	to := demodata.DefaultNow
+	from := to.Add(-time.Duration(days) * 24 * time.Hour)
+	var ticks int
+	for b.Loop() {
+		res, err := Run(ctx, cp, Options{Source: src, From: from, To: to, Step: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ticks += res.Steps
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(ticks), "ms/tick")
+}
