@@ -300,8 +300,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 	}
 	var fresh, ruleIndex, expiry, refused, capped []string
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
-	refusedLo := t.now                        // the earliest t0 of the refused part
-	var types []string // the event types the scoped rules read
+	refusedLo := t.now                       // the earliest t0 of the refused part
+	var types []string                       // the event types the scoped rules read
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
 		if !p.scoped {
