@@ -3,16 +3,11 @@ package simulate
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"nudge/compiler"
-	"nudge/lang"
-	nrt "nudge/runtime"
 	"nudge/runtime/demodata"
-	"nudge/stdlib"
 )
 
 // BenchmarkSimulate replays the example rules at 1-hour steps up to the
@@ -29,17 +24,7 @@ func BenchmarkSimulate(b *testing.B) {
 	ctx := context.Background()
 	src := os.Getenv("NUDGE_BENCH_DB")
 	if src == "" {
-		src = filepath.Join(b.TempDir(), "demo.duckdb")
-		db, err := nrt.Open(ctx, src)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 5000, Seed: 1}); err != nil {
-			b.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			b.Fatal(err)
-		}
+		src = demoSource(b, 5000, 1)
 	}
 	days := 1
 	if s := os.Getenv("NUDGE_BENCH_DAYS"); s != "" {
@@ -49,14 +34,7 @@ func BenchmarkSimulate(b *testing.B) {
 		}
 		days = n
 	}
-	prog, diags, err := lang.Load([]string{"../../examples"}, stdlib.Env())
-	if err != nil || diags.HasErrors() {
-		b.Fatal(err, diags)
-	}
-	cp, diags := compiler.Compile(prog.Info)
-	if diags.HasErrors() {
-		b.Fatal(diags)
-	}
+	cp := examplesProgram(b)
 	to := demodata.DefaultNow
 	from := to.Add(-time.Duration(days) * 24 * time.Hour)
 	var ticks int

@@ -21,28 +21,41 @@ import (
 // examples.
 func demoFile(t *testing.T) (string, *compiler.Program) {
 	t.Helper()
+	return demoSource(t, 600, 7), examplesProgram(t)
+}
+
+// demoSource writes a demo database of n members (seed) to a new file and
+// returns its path.
+func demoSource(tb testing.TB, n int, seed int64) string {
+	tb.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "demo.duckdb")
+	path := filepath.Join(tb.TempDir(), "demo.duckdb")
 	db, err := nrt.Open(ctx, path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 600, Seed: 7}); err != nil {
-		t.Fatal(err)
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: n, Seed: seed}); err != nil {
+		tb.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return path
+}
+
+// examplesProgram compiles the example rule files.
+func examplesProgram(tb testing.TB) *compiler.Program {
+	tb.Helper()
 	prog, diags, err := lang.Load([]string{"../../examples"}, stdlib.Env())
 	if err != nil || diags.HasErrors() {
-		t.Fatal(err, diags)
+		tb.Fatal(err, diags)
 	}
 	cp, diags := compiler.Compile(prog.Info)
 	if diags.HasErrors() {
-		t.Fatal(diags)
+		tb.Fatal(diags)
 	}
 	compiler.AttachLoop(prog.Info, cp)
-	return path, cp
+	return cp
 }
 
 func jsonLines(t *testing.T, ds []nrt.Decision) []string {
