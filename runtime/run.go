@@ -634,9 +634,11 @@ func (t *tick) ruleSelect(i int, shared bool) string {
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
 	limit := ""
-	if block := t.blocked(i); block != "" && shared {
+	switch block := t.blocked(i); {
+	case block == "":
+	case shared:
 		limit = `ANTI JOIN (SELECT member_id FROM ` + sharedBlocked + ` WHERE rule = ` + quoteString(r.Name) + `) blocked ON blocked.member_id = q.member_id`
-	} else if block != "" {
+	default:
 		limit = `ANTI JOIN (
     SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
     WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
@@ -777,40 +779,38 @@ func (t *tick) policies(ctx context.Context) error {
 	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`).Scan(&stoppers); err != nil {
 		return err
 	}
+	// Of the rules that may have fired (those with candidates): the
+	// stopping ones, and whether any was evaluated over every member (the
+	// scope's copies of members and events then miss some of theirs).
+	var stopping []string
+	unscoped, unscopedStopping := !t.scoped, false
+	for i, r := range t.prog.Rules {
+		if t.candidates[i] == 0 {
+			continue
+		}
+		if r.StopAfter > 0 {
+			stopping = append(stopping, r.Name)
+		}
+		if !t.plans[i].scoped {
+			unscoped = true
+			unscopedStopping = unscopedStopping || r.StopAfter > 0
+		}
+	}
 	if stoppers > 0 {
 		// The histories of the members a scoped rule fired for are in the
 		// scope's copy of events when it holds every type (any event is a
 		// response); it is much smaller than the events table.
 		events := "events"
-		if t.scopeAllTypes {
+		if t.scopeAllTypes && !unscopedStopping {
 			events = compiler.ScopeEvents
-			for i, r := range t.prog.Rules {
-				if r.StopAfter > 0 && t.candidates[i] > 0 && !t.plans[i].scoped {
-					events = "events"
-				}
-			}
 		}
-		var stopping []string
-		for i, r := range t.prog.Rules {
-			if r.StopAfter > 0 && t.candidates[i] > 0 {
-				stopping = append(stopping, r.Name)
-			}
-		}
-		// The rules as literals: a table filter on the outbox's rule,
-		// applied before its member ids are read.
-		unanswered = strings.Replace(unansweredSQL, "FROM events e", "FROM "+events+" e", 1)
-		unanswered = strings.Replace(unanswered, "AND o.action = 'send'", "AND o.action = 'send' AND o.rule IN ("+quoteStrings(stopping)+")", 1)
+		unanswered = unansweredSQL(events, stopping)
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
 	// copy of members (which always has the consent columns).
-	members := "members"
-	if t.scoped {
-		members = compiler.ScopeMembers
-		for i := range t.prog.Rules {
-			if t.candidates[i] > 0 && !t.plans[i].scoped {
-				members = "members"
-			}
-		}
+	members := compiler.ScopeMembers
+	if unscoped {
+		members = "members"
 	}
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
@@ -840,21 +840,26 @@ LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered
 }
 
 // unansweredSQL counts, per firing's rule and member, the earlier sends of
-// the rule to the member that got no response: no event of the member in
-// the responseWindow after the send (counted once the window has passed).
-const unansweredSQL = `
+// the rule to the member that got no response: no event of the member (read
+// from the table events) in the responseWindow after the send (counted once
+// the window has passed). rules, the stopping rules that may have fired, are
+// literals: a table filter on the outbox's rule, applied before its member
+// ids are read.
+func unansweredSQL(events string, rules []string) string {
+	return `
     SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
     FROM _nudge_fire f
     JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
-    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send'
+    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send' AND o.rule IN (` + quoteStrings(rules) + `)
                  AND o.status IN ('pending', 'scheduled', 'sent')
                  AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= $now::TIMESTAMP
     WHERE NOT EXISTS (
-        SELECT 1 FROM events e
+        SELECT 1 FROM ` + events + ` e
         WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
           AND e.ts > coalesce(o.scheduled_at, o.fired_at)
           AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT))
     GROUP BY f.ri, f.member_id`
+}
 
 // applyCaps marks open sends that would exceed a cap as capped. Sends of a
 // member compete in a fixed order (priority desc, rule name, due time,
