@@ -256,6 +256,24 @@ func (db *DB) MembersChanged(ctx context.Context) error {
 
 const membersChangedSQL = `UPDATE counters SET value = value + 1 WHERE name = 'members_version'`
 
+// NextEventSeq reserves the seq of one event written other than by Import
+// (nudge test writes its events one by one): the next value of the event
+// counter, above every seq already in the table. Events are ordered and
+// watermarked by seq, so whoever writes events takes their seq from here
+// or from Import, never from max(seq) alone, which a concurrent Import
+// could hand out again.
+func (db *DB) NextEventSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	err := db.sql.QueryRowContext(ctx, `UPDATE counters
+SET value = greatest(value, (SELECT coalesce(max(seq), 0) FROM events)) + 1
+WHERE name = 'event_seq'
+RETURNING value`).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("reserving an event seq: %w", err)
+	}
+	return seq, nil
+}
+
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }
 

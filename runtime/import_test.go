@@ -141,6 +141,43 @@ func TestImportSeqContinues(t *testing.T) {
 	}
 }
 
+// TestNextEventSeq: seqs reserved for events written one by one (nudge
+// test) and those Import assigns never collide, also after rows written
+// behind the counter's back (the demo generator).
+func TestNextEventSeq(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.csv", "member_id,brand,type,ts\nm1,acme,x,2024-01-01\nm2,acme,x,2024-01-02\n")
+	db := openTest(t)
+	if _, err := db.Import(ctx, "events", []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	next := func() int64 {
+		t.Helper()
+		seq, err := db.NextEventSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	if got := next(); got != 3 {
+		t.Errorf("after an import of 2 events: NextEventSeq = %d, want 3", got)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO events (seq, member_id, brand, type, ts) VALUES (10, 'm9', 'acme', 'x', '2024-01-03')`); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != 11 {
+		t.Errorf("after a row with seq 10 written directly: NextEventSeq = %d, want 11", got)
+	}
+	res, err := db.Import(ctx, "events", []string{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstSeq != 12 || res.LastSeq != 13 {
+		t.Errorf("import after reserving 11: seq range = %d..%d, want 12..13", res.FirstSeq, res.LastSeq)
+	}
+}
+
 func TestImportErrors(t *testing.T) {
 	ctx := context.Background()
 	header := "member_id,brand,type,ts,amount\n"

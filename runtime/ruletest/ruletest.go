@@ -293,10 +293,14 @@ func (st *state) insertEvent(ctx context.Context, s *ast.EventStep) error {
 	default:
 		ts = st.clock
 	}
+	seq, err := st.db.NextEventSeq(ctx)
+	if err != nil {
+		return err
+	}
 	cols := []string{"seq", "member_id", "brand", "type", "ts"}
-	vals := []string{"(SELECT coalesce(max(seq), 0) + 1 FROM events)", "$id::VARCHAR", "$brand::VARCHAR", "$type::VARCHAR", "$ts::TIMESTAMP"}
-	args := []any{sql.Named("id", s.Member.Value), sql.Named("brand", st.brand), sql.Named("type", et.Name), sql.Named("ts", ts)}
-	cols, vals, args, err := fieldValues(s.Fields, "props", cols, vals, args, func(fv *ast.FieldValue) (*check.Field, error) {
+	vals := []string{"$seq::BIGINT", "$id::VARCHAR", "$brand::VARCHAR", "$type::VARCHAR", "$ts::TIMESTAMP"}
+	args := []any{sql.Named("seq", seq), sql.Named("id", s.Member.Value), sql.Named("brand", st.brand), sql.Named("type", et.Name), sql.Named("ts", ts)}
+	cols, vals, args, err = fieldValues(s.Fields, "props", cols, vals, args, func(fv *ast.FieldValue) (*check.Field, error) {
 		f := et.Fields[fv.Name.Name]
 		if f == nil {
 			return nil, fmt.Errorf("event %s has no field %q%s", et.Name, fv.Name.Name, suggest(fv.Name.Name, keys(et.Fields)))
