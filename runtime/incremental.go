@@ -56,6 +56,8 @@ type evalPlan struct {
 	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
 	scoped     bool      // evaluate only the members of the scope
 	capBlock   bool      // skip capped retries whose caps are still full
+	hasState   bool      // rule_state has the rule's row (watermarks updates it)
+	hasEval    bool      // rule_evals has the rule's row (recordEvaluations updates it)
 }
 
 // ruleHash identifies what a rule's incremental evaluation depends on: its
@@ -118,8 +120,10 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 		p.wmSeq, p.wmNow = int64(math.MaxInt64), t.now.Add(-t.lookback)
 		sum := sql.NullString{}
 		if pv, ok := prevs[r.Name]; ok {
+			p.hasState = true
 			p.wmSeq, p.wmNow = pv.wmSeq, naive(pv.wmNow)
 			if pv.evalNow.Valid {
+				p.hasEval = true
 				p.t0 = naive(pv.evalNow.Time)
 				p.continuous = pv.hash.String == p.hash && !p.t0.After(t.now) && p.t0.Equal(p.wmNow)
 			}
@@ -526,21 +530,36 @@ func timestampSQL(t time.Time) string {
 	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05.999999") + "'"
 }
 
-// recordEvaluations notes, per rule, what this tick's evaluation saw.
+// recordEvaluations notes, per state rule, what this tick's evaluation saw:
+// an UPDATE of the rules the plan saw a row for and an upsert of the others
+// (DuckDB's ON CONFLICT costs twice an UPDATE even on a table of a few rows,
+// and the upsert is left for a rule's first evaluations).
 func (t *tick) recordEvaluations(ctx context.Context) error {
-	var rows []string
+	var known, added []string
 	for i, r := range t.prog.Rules {
-		if r.Trigger {
-			continue
+		switch {
+		case r.Trigger:
+		case t.plans[i].hasEval:
+			known = append(known, fmt.Sprintf("(%s, %s)", quoteString(r.Name), quoteString(t.plans[i].hash)))
+		default:
+			added = append(added, fmt.Sprintf("(%s, $brand::VARCHAR, $now::TIMESTAMP, %s, $sum::VARCHAR)", quoteString(r.Name), quoteString(t.plans[i].hash)))
 		}
-		rows = append(rows, fmt.Sprintf("(%s, $brand::VARCHAR, $now::TIMESTAMP, %s, $sum::VARCHAR)", quoteString(r.Name), quoteString(t.plans[i].hash)))
 	}
-	if len(rows) == 0 {
-		return nil
+	args := t.params(sql.Named("sum", t.membersSum))
+	if len(known) > 0 {
+		if _, err := t.exec(ctx, `
+UPDATE rule_evals SET eval_now = $now::TIMESTAMP, eval_hash = v.hash, members_sum = $sum::VARCHAR
+FROM (VALUES `+strings.Join(known, ", ")+`) v(rule, hash)
+WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, args...); err != nil {
+			return err
+		}
 	}
-	_, err := t.exec(ctx, `
-INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum) VALUES `+strings.Join(rows, ", ")+`
-ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`,
-		t.params(sql.Named("sum", t.membersSum))...)
-	return err
+	if len(added) > 0 {
+		if _, err := t.exec(ctx, `
+INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum) VALUES `+strings.Join(added, ", ")+`
+ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1117,23 +1117,41 @@ WHERE brand = $brand::VARCHAR
 	return err
 }
 
-// watermarks records, per rule, the highest seq and the now this tick saw.
+// watermarks records, per rule, the highest seq and the now this tick saw:
+// an UPDATE of the rules the plan saw a row for and an upsert of the others
+// (see recordEvaluations).
 func (t *tick) watermarks(ctx context.Context, maxSeq int64) error {
-	var rows []string
-	for _, r := range t.prog.Rules {
-		rows = append(rows, "("+quoteString(r.Name)+", $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)")
+	var known, added []string
+	for i, r := range t.prog.Rules {
+		if t.plans[i].hasState {
+			known = append(known, quoteString(r.Name))
+		} else {
+			added = append(added, "("+quoteString(r.Name)+", $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)")
+		}
 	}
-	if len(rows) == 0 {
-		return nil
+	args := t.params(sql.Named("seq", maxSeq))
+	if len(known) > 0 {
+		if _, err := t.exec(ctx, `
+UPDATE rule_state SET
+    wm_seq = greatest(wm_seq, $seq::BIGINT),
+    wm_now = greatest(wm_now, $now::TIMESTAMP),
+    last_run_at = $now::TIMESTAMP
+WHERE brand = $brand::VARCHAR AND rule IN (`+strings.Join(known, ", ")+`)`, args...); err != nil {
+			return err
+		}
 	}
-	_, err := t.exec(ctx, `
+	if len(added) > 0 {
+		if _, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
-VALUES `+strings.Join(rows, ",\n       ")+`
+VALUES `+strings.Join(added, ",\n       ")+`
 ON CONFLICT (rule, brand) DO UPDATE SET
     wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
-    last_run_at = excluded.last_run_at`, t.params(sql.Named("seq", maxSeq))...)
-	return err
+    last_run_at = excluded.last_run_at`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runLog writes the tick's row of the run log.
