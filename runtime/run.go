@@ -346,6 +346,7 @@ type tick struct {
 	scoped        bool    // the scope tables exist
 	scopeSize     []int64 // per scoped rule: its members in the scope
 	scopeAllTypes bool    // the scope's copy of events holds events of every type
+	firedUnscoped bool    // a rule with candidates was evaluated over every member (policies)
 }
 
 // exec runs a statement in the tick's transaction and returns the rows it
@@ -808,6 +809,7 @@ func (t *tick) policies(ctx context.Context) error {
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
 	// copy of members (which always has the consent columns).
+	t.firedUnscoped = unscoped
 	members := compiler.ScopeMembers
 	if unscoped {
 		members = "members"
@@ -1023,11 +1025,18 @@ SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member
 FROM _nudge_dec GROUP BY firing_id`); err != nil {
 		return err
 	}
+	// The rule_members rows of the members scoped rules fired for are in
+	// the scope's copy (taken in plan; the tick changes rule_members only
+	// after this step), which is much smaller than the table.
+	rm := "rule_members"
+	if !t.firedUnscoped {
+		rm = "_nudge_scope_rm"
+	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_repeat AS
 SELECT e.firing_id, e.ri FROM _nudge_eff e
 JOIN _nudge_rules r ON r.ri = e.ri AND NOT r.trig
-JOIN rule_members rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
+JOIN `+rm+` rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
 WHERE NOT e.effective`); err != nil {
 		return err
 	}
