@@ -452,8 +452,11 @@ SELECT DISTINCT member_id, ri FROM (
 SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
 		return err
 	}
+	// (rm_rowid lets the tick's updates of these rows find them without
+	// joining the whole table on rule and member_id: rows keep their rowid
+	// within the transaction, and the tick deletes none.)
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-SELECT rm.* FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
+SELECT rm.*, rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
 		return err
 	}
 	// brand is the same in every row: a constant costs no decoding. A

@@ -1028,10 +1028,7 @@ FROM _nudge_dec GROUP BY firing_id`); err != nil {
 	// The rule_members rows of the members scoped rules fired for are in
 	// the scope's copy (taken in plan; the tick changes rule_members only
 	// after this step), which is much smaller than the table.
-	rm := "rule_members"
-	if !t.firedUnscoped {
-		rm = "_nudge_scope_rm"
-	}
+	rm := t.ruleMembersOfFirings()
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_repeat AS
 SELECT e.firing_id, e.ri FROM _nudge_eff e
@@ -1047,11 +1044,11 @@ WHERE NOT e.effective`); err != nil {
 	// A repeated refusal is not recorded in the outbox, but rule_members
 	// notes it: when its sends were all capped, it is the latest evidence
 	// that the caps were full (see blocked).
+	from, cond := t.updateFrom("(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET last_fired_at = $now::TIMESTAMP, last_capped = e.capped_only
-FROM _nudge_eff e
-WHERE e.firing_id IN (SELECT firing_id FROM _nudge_repeat)
-  AND rule_members.rule = e.rule AND rule_members.member_id = e.member_id`, t.params()...); err != nil {
+FROM `+from+`
+WHERE `+cond, t.params()...); err != nil {
 		return err
 	}
 	_, err = t.exec(ctx, `
@@ -1074,22 +1071,47 @@ FROM _nudge_eff
 GROUP BY rule, member_id`, t.params()...); err != nil {
 		return err
 	}
+	from, cond := t.updateFrom("_nudge_rm", "n")
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET
     last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
     last_fired_at = $now::TIMESTAMP,
     last_effective = n.effective,
     last_capped = n.capped
-FROM _nudge_rm n
-WHERE rule_members.rule = n.rule AND rule_members.member_id = n.member_id`, t.params()...); err != nil {
+FROM `+from+`
+WHERE `+cond, t.params()...); err != nil {
 		return err
 	}
 	_, err := t.exec(ctx, `
 INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped)
 SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, $now::TIMESTAMP, n.effective, n.capped
 FROM _nudge_rm n
-ANTI JOIN rule_members rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, t.params()...)
+ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, t.params()...)
 	return err
+}
+
+// ruleMembersOfFirings names the table holding the rule_members rows of
+// every member a rule fired for at this tick: the scope's copy when every
+// rule that may have fired was scoped (their firings are members of the
+// scope; policies decides), else the table itself.
+func (t *tick) ruleMembersOfFirings() string {
+	if t.firedUnscoped {
+		return "rule_members"
+	}
+	return "_nudge_scope_rm"
+}
+
+// updateFrom returns the FROM item and the condition of an UPDATE of
+// rule_members from the rows of src (a table or subquery with rule and
+// member_id), aliased x. When the scope's copy holds the firings' rows, x
+// carries their rowids and the condition compares those, which spares a
+// join of the whole table on rule and member_id; else it compares those.
+func (t *tick) updateFrom(src, x string) (from, cond string) {
+	if t.firedUnscoped {
+		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id", x)
+	}
+	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN _nudge_scope_rm s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, x),
+		"rule_members.rowid = " + x + ".rm_rowid"
 }
 
 // writeOutbox inserts the decisions. The firings were deduplicated against
