@@ -846,7 +846,9 @@ LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered
 // from the table events) in the responseWindow after the send (counted once
 // the window has passed). rules, the stopping rules that may have fired, are
 // literals: a table filter on the outbox's rule, applied before its member
-// ids are read.
+// ids are read. A send's window starts at or after it fired (scheduled_at is
+// later), so fired_at is filtered first too: a range on the outbox's order,
+// which skips the row groups of recent sends.
 func unansweredSQL(events string, rules []string) string {
 	return `
     SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
@@ -854,6 +856,7 @@ func unansweredSQL(events string, rules []string) string {
     JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
     JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send' AND o.rule IN (` + quoteStrings(rules) + `)
                  AND o.status IN ('pending', 'scheduled', 'sent')
+                 AND o.fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
                  AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= $now::TIMESTAMP
     WHERE NOT EXISTS (
         SELECT 1 FROM ` + events + ` e
