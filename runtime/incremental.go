@@ -212,13 +212,24 @@ WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND ` + afterScan("action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN ("+quoteStrings(stoppers)+")") + `
 GROUP BY rule, member_id`
 	}
+	// Two scans: counted sends in a range of fired_at (the outbox's order,
+	// so row groups of recent sends are skipped), and failed ones (a table
+	// filter on status). As one scan with the OR, every row in the longest
+	// cap window was read: 30 to 40 ms instead of 5 after a full tick on
+	// 1M members.
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT member_id, max(fired_at) AS latest
-FROM outbox
-WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-  AND `+afterScan(`action = 'send' AND ((status IN ('pending', 'scheduled', 'sent') AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT))
-       OR status = 'failed')`)+`
+FROM (
+  SELECT member_id, fired_at FROM outbox
+  WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
+    AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT)
+    AND `+afterScan(`action = 'send' AND status IN ('pending', 'scheduled', 'sent')`)+`
+  UNION ALL
+  SELECT member_id, fired_at FROM outbox
+  WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
+    AND status = 'failed' AND `+afterScan(`action = 'send'`)+`
+)
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
 	}
