@@ -106,7 +106,18 @@ var migrations = []migration{
 	{1, "data model and runtime tables", stdlib.SchemaSQL + runtimeSchemaSQL},
 	{2, "rule_members", ruleMembersSQL},
 	{3, "incremental evaluation of state rules", ruleEvalsSQL},
+	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
 }
+
+// ruleMembersNoConsentSQL (migration 4): rule_members gains last_no_consent,
+// the latest firing was refused with every send lacking consent. The next
+// tick's scope leaves such members out without reading their consent from
+// the members table (consent changes only with the members, and a change of
+// the members re-evaluates everyone). Rows written before say false: those
+// members are re-evaluated once, which is correct, only not needed.
+const ruleMembersNoConsentSQL = `
+ALTER TABLE rule_members ADD COLUMN last_no_consent BOOLEAN DEFAULT false;
+`
 
 // ruleEvalsSQL (migration 3) records, per rule, what the latest tick that
 // evaluated it saw, so that the next tick can re-evaluate a state rule only

@@ -379,15 +379,14 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// last_fired_at) unless its condition was false then; it can only
 		// have become true again through the parts above.
 		// (Capped ones are the part above: this part has NOT last_capped.)
-		// Members who still have no consent would be refused again.
-		// (Leaving them in is correct but, after a tick that refused
-		// many, costs more than the join with members.)
+		// Members refused for want of consent on every channel would be
+		// refused again: consent changes only with the members, and a
+		// change of the members re-evaluates everyone (rule_members notes
+		// such refusals; leaving them in is correct but, after a tick that
+		// refused many, costs seconds, and reading their consent from the
+		// members table costs a scan of it).
 		refusedLo = earliest(refusedLo, p.t0)
-		cond := "rm.rule = " + name + " AND rm.last_fired_at >= " + t0
-		if nc := t.noConsent(r); nc != "" {
-			cond += " AND NOT " + nc
-		}
-		refused = append(refused, "("+cond+")")
+		refused = append(refused, "(rm.rule = "+name+" AND rm.last_fired_at >= "+t0+")")
 	}
 	if len(ruleIndex) == 0 {
 		return nil
@@ -428,8 +427,8 @@ WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(ca
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
 	}
 	if len(refused) > 0 {
-		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm JOIN members m ON m.member_id = rm.member_id
-WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan(strings.Join(refused, "\n   OR ")))
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
+WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan(strings.Join(refused, "\n   OR ")))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")

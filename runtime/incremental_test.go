@@ -195,9 +195,20 @@ rule nag
 // purchase, incrementally and with EvaluateAll, calling before (when set)
 // before each tick, and returns both decision logs.
 func nagTimeline(t *testing.T, before func(db *DB, day int)) (incremental, full string) {
+	return timeline(t, nagSource, `
+		INSERT INTO members (member_id, brand, consent_sms) VALUES ('m1', 'acme', true);
+		INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`,
+		4, 13, before)
+}
+
+// timeline runs setup (SQL) on a new database and ticks src daily at 10:00
+// from 2024-03-01 plus the days first to last, incrementally and with
+// EvaluateAll, calling before (when set) before each tick, and returns both
+// decision logs, a line per decision.
+func timeline(t *testing.T, src, setup string, first, last int, before func(db *DB, day int)) (incremental, full string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "nag.nudge")
-	if err := os.WriteFile(path, []byte(nagSource), 0o644); err != nil {
+	path := filepath.Join(t.TempDir(), "timeline.nudge")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	prog := compileFile(t, path)
@@ -209,13 +220,11 @@ func nagTimeline(t *testing.T, before func(db *DB, day int)) (incremental, full 
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := db.sql.ExecContext(ctx, `
-			INSERT INTO members (member_id, brand, consent_sms) VALUES ('m1', 'acme', true);
-			INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`); err != nil {
+		if _, err := db.sql.ExecContext(ctx, setup); err != nil {
 			t.Fatal(err)
 		}
 		var b strings.Builder
-		for d := 4; d <= 13; d++ {
+		for d := first; d <= last; d++ {
 			if before != nil {
 				before(db, d)
 			}
@@ -224,7 +233,7 @@ func nagTimeline(t *testing.T, before func(db *DB, day int)) (incremental, full 
 				t.Fatal(err)
 			}
 			for _, dec := range res.Decisions {
-				fmt.Fprintf(&b, "day %d: %s %s\n", d, dec.Status, dec.Reason)
+				fmt.Fprintf(&b, "day %d: %s %s %s %s\n", d, dec.MemberID, dec.Channel, dec.Status, dec.Reason)
 			}
 		}
 		got[k] = b.String()
@@ -232,9 +241,47 @@ func nagTimeline(t *testing.T, before func(db *DB, day int)) (incremental, full 
 	return got[0], got[1]
 }
 
-// TestCappedRetry: a capped state-rule firing is retried only when it may
-// not be refused again. Each case's log is checked for the full evaluation
-// of SPEC §5 and the incremental one must equal it.
+// TestRefusedRetry: a firing refused with one send capped and the other
+// without consent is retried at the next ticks (the caps may have room),
+// while one refused for want of consent on every channel is not retried
+// incrementally, and neither shows in the outbox again until it fires.
+func TestRefusedRetry(t *testing.T) {
+	const src = `brand "acme"
+import "crm"
+cap sms to 1 per 2 days
+rule hello
+  if days since last purchased > 3
+  then send reminder "a" via sms and send reminder "b" via email
+  limit once per member every 1 day
+`
+	inc, full := timeline(t, src, `
+		INSERT INTO members (member_id, brand, consent_sms, consent_email) VALUES ('m1', 'acme', true, false), ('m2', 'acme', false, false);
+		INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES
+			(1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10),
+			(2, 'm2', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`, 4, 9, nil)
+	want := `day 4: m1 sms pending 
+day 4: m1 email no_consent no consent_email
+day 4: m2 sms no_consent no consent_sms
+day 4: m2 email no_consent no consent_email
+day 5: m1 sms capped cap sms 1 per 2d
+day 5: m1 email no_consent no consent_email
+day 6: m1 sms pending 
+day 6: m1 email no_consent no consent_email
+day 7: m1 sms capped cap sms 1 per 2d
+day 7: m1 email no_consent no consent_email
+day 8: m1 sms pending 
+day 8: m1 email no_consent no consent_email
+day 9: m1 sms capped cap sms 1 per 2d
+day 9: m1 email no_consent no consent_email
+`
+	if full != want {
+		t.Errorf("full evaluation:\n%s\nwant:\n%s", full, want)
+	}
+	if inc != full {
+		t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
+	}
+}
+
 func TestCappedRetry(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -245,11 +292,11 @@ func TestCappedRetry(t *testing.T) {
 		// rule gives up (gave_up is recorded and uses up the limit) though
 		// the cap is still full.
 		name: "gives up after an unanswered send",
-		want: `day 4: pending 
-day 5: capped cap sms 1 per 30d
-day 11: gave_up 1 unanswered sends
-day 12: gave_up 1 unanswered sends
-day 13: gave_up 1 unanswered sends
+		want: `day 4: m1 sms pending 
+day 5: m1 sms capped cap sms 1 per 30d
+day 11: m1 sms gave_up 1 unanswered sends
+day 12: m1 sms gave_up 1 unanswered sends
+day 13: m1 sms gave_up 1 unanswered sends
 `,
 	}, {
 		// A failed send no longer counts against the cap (nor as unanswered):
@@ -262,10 +309,10 @@ day 13: gave_up 1 unanswered sends
 				}
 			}
 		},
-		want: `day 4: pending 
-day 5: capped cap sms 1 per 30d
-day 7: pending 
-day 8: capped cap sms 1 per 30d
+		want: `day 4: m1 sms pending 
+day 5: m1 sms capped cap sms 1 per 30d
+day 7: m1 sms pending 
+day 8: m1 sms capped cap sms 1 per 30d
 `,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

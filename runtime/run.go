@@ -1024,7 +1024,8 @@ func (t *tick) repeats(ctx context.Context) error {
 CREATE OR REPLACE TEMP TABLE _nudge_eff AS
 SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id,
        NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective,
-       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'capped') AS capped_only
+       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'capped') AS capped_only,
+       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'no_consent') AS no_consent_only
 FROM _nudge_dec GROUP BY firing_id`); err != nil {
 		return err
 	}
@@ -1049,7 +1050,7 @@ WHERE NOT e.effective`); err != nil {
 	// that the caps were full (see blocked).
 	from, cond := t.updateFrom("(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
 	if _, err := t.exec(ctx, `
-UPDATE rule_members SET last_fired_at = $now::TIMESTAMP, last_capped = e.capped_only
+UPDATE rule_members SET last_fired_at = $now::TIMESTAMP, last_capped = e.capped_only, last_no_consent = e.no_consent_only
 FROM `+from+`
 WHERE `+cond, t.params()...); err != nil {
 		return err
@@ -1069,7 +1070,8 @@ func (t *tick) ruleMembers(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_rm AS
 SELECT rule, member_id, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END AS last_effective_at, bool_or(effective) AS effective,
-       NOT bool_or(effective) AND bool_and(capped_only) AS capped
+       NOT bool_or(effective) AND bool_and(capped_only) AS capped,
+       NOT bool_or(effective) AND bool_and(no_consent_only) AS no_consent
 FROM _nudge_eff
 GROUP BY rule, member_id`, t.params()...); err != nil {
 		return err
@@ -1080,14 +1082,15 @@ UPDATE rule_members SET
     last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
     last_fired_at = $now::TIMESTAMP,
     last_effective = n.effective,
-    last_capped = n.capped
+    last_capped = n.capped,
+    last_no_consent = n.no_consent
 FROM `+from+`
 WHERE `+cond, t.params()...); err != nil {
 		return err
 	}
 	_, err := t.exec(ctx, `
-INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped)
-SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, $now::TIMESTAMP, n.effective, n.capped
+INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped, last_no_consent)
+SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, $now::TIMESTAMP, n.effective, n.capped, n.no_consent
 FROM _nudge_rm n
 ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, t.params()...)
 	return err
