@@ -113,10 +113,24 @@ var migrations = []migration{
 // the latest firing was refused with every send lacking consent. The next
 // tick's scope leaves such members out without reading their consent from
 // the members table (consent changes only with the members, and a change of
-// the members re-evaluates everyone). Rows written before say false: those
-// members are re-evaluated once, which is correct, only not needed.
+// the members re-evaluates everyone). Existing rows take it from the latest
+// firing of the rule for the member in the outbox (a refusal repeated since
+// is the same refusal while the members are unchanged); left false, the
+// first tick after the upgrade would re-evaluate every member ever refused
+// for want of consent (seconds on a million members).
 const ruleMembersNoConsentSQL = `
 ALTER TABLE rule_members ADD COLUMN last_no_consent BOOLEAN DEFAULT false;
+UPDATE rule_members SET last_no_consent = true
+FROM (
+    SELECT o.rule, o.member_id
+    FROM outbox o
+    JOIN (SELECT rule, member_id, max(fired_at) AS at FROM outbox GROUP BY rule, member_id) l
+      ON l.rule = o.rule AND l.member_id = o.member_id AND o.fired_at = l.at
+    GROUP BY o.rule, o.member_id
+    HAVING bool_or(o.action = 'send') AND bool_and(o.action <> 'send' OR o.status = 'no_consent')
+) nc
+WHERE NOT rule_members.last_effective AND NOT rule_members.last_capped
+  AND rule_members.rule = nc.rule AND rule_members.member_id = nc.member_id;
 `
 
 // ruleEvalsSQL (migration 3) records, per rule, what the latest tick that

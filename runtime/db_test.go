@@ -118,7 +118,12 @@ func TestMigrationUpgrade(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, status, effective, fired_at, idempotency_key, run_id)
 		 VALUES ('f1', 0, 'r', 'acme', 'm1', 'k1', 'send', 'pending', true, TIMESTAMP '2024-11-01', 'f1-0', 1),
-		        ('f2', 0, 'r', 'acme', 'm1', 'k2', 'send', 'capped', false, TIMESTAMP '2024-11-02', 'f2-0', 2)`,
+		        ('f2', 0, 'r', 'acme', 'm1', 'k2', 'send', 'capped', false, TIMESTAMP '2024-11-02', 'f2-0', 2),
+		        ('f3', 0, 'r', 'acme', 'm2', 'k1', 'send', 'pending', true, TIMESTAMP '2024-11-01', 'f3-0', 1),
+		        ('f4', 0, 'r', 'acme', 'm2', 'k2', 'send', 'no_consent', false, TIMESTAMP '2024-11-02', 'f4-0', 2),
+		        ('f4', 1, 'r', 'acme', 'm2', 'k2', 'send', 'no_consent', false, TIMESTAMP '2024-11-02', 'f4-1', 2),
+		        ('f5', 0, 'r', 'acme', 'm3', 'k2', 'send', 'capped', false, TIMESTAMP '2024-11-02', 'f5-0', 2),
+		        ('f5', 1, 'r', 'acme', 'm3', 'k2', 'send', 'no_consent', false, TIMESTAMP '2024-11-02', 'f5-1', 2)`,
 	} {
 		if _, err := db.sql.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -134,9 +139,14 @@ func TestMigrationUpgrade(t *testing.T) {
 	if v, _ := db.SchemaVersion(ctx); v != len(migrations) {
 		t.Errorf("after upgrade: version %d, want %d", v, len(migrations))
 	}
-	got := strings.Join(queryStrings(t, db, `SELECT rule, member_id, last_effective_at, last_fired_at, last_effective FROM rule_members`), "\n")
-	if want := "r|m1|2024-11-01 00:00:00|2024-11-02 00:00:00|false"; got != want {
-		t.Errorf("rule_members = %s, want %s", got, want)
+	// m2's latest firing was refused for want of consent on every send (4);
+	// m3's had one send capped.
+	got := strings.Join(queryStrings(t, db, `SELECT rule, member_id, last_effective_at, last_fired_at, last_effective, last_no_consent FROM rule_members ORDER BY member_id`), "\n")
+	want := "r|m1|2024-11-01 00:00:00|2024-11-02 00:00:00|false|false\n" +
+		"r|m2|2024-11-01 00:00:00|2024-11-02 00:00:00|false|true\n" +
+		"r|m3|<nil>|2024-11-02 00:00:00|false|false"
+	if got != want {
+		t.Errorf("rule_members =\n%s\nwant\n%s", got, want)
 	}
 	db.Close()
 
@@ -155,9 +165,9 @@ func TestMigrationUpgrade(t *testing.T) {
 
 	// An older nudge refuses a newer file.
 	_, err = Open(ctx, path)
-	want := fmt.Sprintf("has schema version %d, newer than this nudge knows (%d)", len(next), len(migrations))
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("error = %v, want %q", err, want)
+	newer := fmt.Sprintf("has schema version %d, newer than this nudge knows (%d)", len(next), len(migrations))
+	if err == nil || !strings.Contains(err.Error(), newer) {
+		t.Errorf("error = %v, want %q", err, newer)
 	}
 }
 
