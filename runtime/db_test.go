@@ -180,3 +180,17 @@ func TestOpenLocked(t *testing.T) {
 		t.Fatalf("error = %v\nwant prefix %q", err, want)
 	}
 }
+
+// TestCheckpointThreshold: a database file checkpoints its write-ahead log
+// at checkpointThreshold, not at DuckDB's default (see its doc).
+func TestCheckpointThreshold(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "n.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := strings.Join(queryStrings(t, db, `SELECT current_setting('checkpoint_threshold')`), "")
+	if want := "61.0 MiB"; got != want {
+		t.Errorf("checkpoint_threshold = %q, want %q (%s)", got, want, checkpointThreshold)
+	}
+}
