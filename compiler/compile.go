@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -137,11 +138,13 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
 		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
+		out.ScopeEventColumns = slices.Sorted(maps.Keys(scoped.eventColumns))
 		out.Lag = rc.triggerLag(r)
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
 			out.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
+			out.ScopeEventColumns = slices.Sorted(maps.Keys(scoped.eventColumns))
 			out.Delta = delta
 		}
 	}
@@ -230,16 +233,22 @@ type ruleCompiler struct {
 	// The tables a rule query reads: members and events, or the scope
 	// copies (see Rule.ScopedSQL).
 	membersTable, eventsTable string
+	// eventColumns collects the columns of events the query reads from
+	// eventsTable (not those of candidate events, see candidateCTE);
+	// inCandidates is set while a candidate CTE is compiled.
+	eventColumns map[string]bool
+	inCandidates bool
 }
 
 func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 	return &ruleCompiler{
-		info:        info,
-		diags:       diags,
-		statsByType: map[string]*statsCTE{},
-		atomIndex:   map[ast.Expr]int{},
-		candPushed:  map[ast.Node]bool{},
-		inlining:    map[*ast.SegmentDecl]bool{},
+		info:         info,
+		diags:        diags,
+		statsByType:  map[string]*statsCTE{},
+		atomIndex:    map[ast.Expr]int{},
+		candPushed:   map[ast.Node]bool{},
+		inlining:     map[*ast.SegmentDecl]bool{},
+		eventColumns: map[string]bool{},
 
 		membersTable: "members",
 		eventsTable:  "events",
@@ -255,6 +264,10 @@ func (rc *ruleCompiler) newAlias() string {
 	rc.nAlias++
 	return fmt.Sprintf("e%d", rc.nAlias)
 }
+
+// candAlias is the alias of a trigger rule's candidate event in its query
+// (`FROM cand c`).
+const candAlias = "c"
 
 // scope says what names mean where an expression is compiled.
 type scope struct {
@@ -361,6 +374,8 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 	et := rc.eventType(ref)
 	where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quote(ref.Event, eventName(et, ref))}
 	inner := &scope{ev: "e", evType: et}
+	rc.inCandidates = true
+	defer func() { rc.inCandidates = false }()
 	for _, p := range filterParts(ref.Filters) {
 		if rc.partSimple(p) {
 			where = append(where, rc.filterPart(p, inner))
@@ -385,7 +400,10 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 	if lag != "" {
 		late = append(late, due+" > "+wmNowSQL)
 	}
-	sel := "SELECT e.*, " + due + " AS due_at\nFROM " + rc.eventsTable + " e\nWHERE "
+	// Candidates come from the events table also in the scoped form: the
+	// ranges above find them there, and the scope's copy of events then
+	// needs no column only candidates read.
+	sel := "SELECT e.*, " + due + " AS due_at\nFROM events e\nWHERE "
 	body := sel + whereList("", fresh) + "\nUNION ALL\n" + sel + whereList("", late)
 	return cte{name: name, comment: "candidates: " + label(atom), body: body}
 }
@@ -701,6 +719,15 @@ func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
 // jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as NULL
 // instead of failing the whole rule).
 func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field) string {
+	if jsonCol == "props" && alias != candAlias && !rc.inCandidates {
+		// An event's field read from eventsTable (a candidate's come
+		// from the events table, see candidateCTE).
+		if f.Column != "" {
+			rc.eventColumns[f.Column] = true
+		} else {
+			rc.eventColumns[jsonCol] = true
+		}
+	}
 	if f.Column != "" {
 		col, err := sqlquote.Ident(f.Column)
 		if err != nil {

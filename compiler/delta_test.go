@@ -62,22 +62,18 @@ func TestDelta(t *testing.T) {
 }
 
 // TestScopedSQLAgrees runs every example rule's ScopedSQL over scope tables
-// holding the demo members (and all their events) and checks that it
-// returns exactly what SQL returns: the scoped form may only change which
-// rows are read, never the verdict.
+// holding the demo members (and all their events, with only the columns the
+// rule's ScopeEventColumns name, as the runtime copies them) and checks
+// that it returns exactly what SQL returns: the scoped form may only change
+// which rows are read, never the verdict.
 func TestScopedSQLAgrees(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	if _, err := demodata.Generate(ctx, db, demodata.Options{Members: 600, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
-		"CREATE TEMP TABLE " + ScopeMembers + " AS SELECT * FROM members",
-		"CREATE TEMP TABLE " + ScopeEvents + " AS SELECT * FROM events",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := db.ExecContext(ctx, "CREATE TEMP TABLE "+ScopeMembers+" AS SELECT * FROM members"); err != nil {
+		t.Fatal(err)
 	}
 	var rules []*Rule
 	files, _ := filepath.Glob("../examples/*.nudge")
@@ -94,6 +90,10 @@ func TestScopedSQLAgrees(t *testing.T) {
 			continue
 		}
 		checked++
+		cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.ScopeEventColumns...)
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS SELECT "+strings.Join(cols, ", ")+" FROM events"); err != nil {
+			t.Fatal(err)
+		}
 		full, err := runRule(ctx, db, r, now, wm)
 		if err != nil {
 			t.Fatalf("%s: %v", r.Name, err)
@@ -110,5 +110,33 @@ func TestScopedSQLAgrees(t *testing.T) {
 	}
 	if checked < 10 {
 		t.Errorf("only %d example rules have a scoped form", checked)
+	}
+}
+
+// TestScopeEventColumns: a rule's scoped form lists the event columns it
+// reads from the scope's copy, and not those only its candidates read
+// (candidates come from the events table).
+func TestScopeEventColumns(t *testing.T) {
+	want := map[string]string{
+		"store_a_coupon":    "",         // store: candidates only
+		"spending_spike":    "amount",   // the average of earlier purchases
+		"pay_reminder":      "order_id", // the paid event matching the order
+		"toothbrush_refill": "sku",
+		"dormancy_reminder": "",
+	}
+	got := map[string]string{}
+	files, _ := filepath.Glob("../examples/*.nudge")
+	for _, f := range files {
+		if strings.HasSuffix(f, lang.TestSuffix) {
+			continue
+		}
+		for _, r := range loadProgram(t, f).Rules {
+			got[r.Name] = strings.Join(r.ScopeEventColumns, ",")
+		}
+	}
+	for rule, cols := range want {
+		if c, ok := got[rule]; !ok || c != cols {
+			t.Errorf("%s: ScopeEventColumns = %q (found %v), want %q", rule, c, ok, cols)
+		}
 	}
 }

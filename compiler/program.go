@@ -63,9 +63,15 @@ type Rule struct {
 	// a tick must evaluate (every event of each of them): same parameters
 	// and columns as SQL. For a trigger rule those are the members of its
 	// candidate events; for a state rule, the members Delta names. Functions
-	// that rank a member among all members still read the whole tables. ""
-	// for a state rule without a Delta.
+	// that rank a member among all members still read the whole tables, and
+	// a trigger rule's candidate events come from the events table (few, and
+	// found there by ranges of seq and ts). "" for a state rule without a
+	// Delta.
 	ScopedSQL string
+	// ScopeEventColumns are the columns of events (besides seq, member_id,
+	// brand, type and ts, which it always reads) that ScopedSQL reads from
+	// ScopeEvents (sorted): the runtime copies only those.
+	ScopeEventColumns []string
 	// Delta, for a state rule, bounds how its verdict can change between
 	// runs (see delta.go); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.

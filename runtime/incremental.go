@@ -446,10 +446,12 @@ SELECT DISTINCT member_id, ri FROM (
 	}
 	brand := sql.Named("brand", t.brand)
 	var read strings.Builder // what the scoped rules read
+	eventsRead := []string{"member_id", "brand", "type", "ts", "seq"}
 	for i, r := range t.prog.Rules {
 		if t.plans[i].scoped {
 			read.WriteString(r.ScopedSQL)
 			read.WriteString(t.blocked(i))
+			eventsRead = append(eventsRead, r.ScopeEventColumns...)
 		}
 	}
 	// (policies reads the consent of the members scoped rules fire for.)
@@ -469,11 +471,14 @@ SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARC
 SELECT rm.*, rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
 		return err
 	}
-	// brand is the same in every row: a constant costs no decoding. A
-	// filter on a few types saves more than it costs; on many, the IN list
-	// becomes a join over every event of the brand and costs more than
-	// copying the events of the other types.
-	ecols := scopeColumns(t.eventCols, read.String(), "", "member_id", "brand", "type", "ts", "seq")
+	// Of events, the columns the scoped rules read from the copy (the
+	// compiler lists them: candidates, which the rules read from the
+	// events table, often filter on columns nothing else reads). brand is
+	// the same in every row: a constant costs no decoding. A filter on a
+	// few types saves more than it costs; on many, the IN list becomes a
+	// join over every event of the brand and costs more than copying the
+	// events of the other types.
+	ecols := scopeColumns(t.eventCols, "", "", eventsRead...)
 	for i, c := range ecols {
 		if c == quoteIdent("brand") {
 			ecols[i] = "$brand::VARCHAR AS " + c
@@ -521,13 +526,13 @@ func quoteStrings(xs []string) string {
 	return strings.Join(q, ", ")
 }
 
-// scopeColumns lists the columns of a table (members or events) a tick may
+// scopeColumns lists, in table order, the columns of a table a tick may
 // read from its scope copy: the given ones, and those whose name appears,
-// qualified, in read (the scoped queries and the blocked conditions, which
-// read the consent columns). The compiler qualifies every column it reads
-// (e.amount, m."city"); `e.*` in a trigger rule's candidates only carries
-// them along. Copying fewer columns of every row makes the scope several
-// times cheaper.
+// qualified, in read. For members, read is the scoped queries and the
+// blocked conditions, which read the consent columns (the compiler
+// qualifies every column it reads: m."city"); for events the compiler
+// lists them (compiler.Rule.ScopeEventColumns) and read is empty. Copying
+// fewer columns of every row makes the scope several times cheaper.
 func scopeColumns(cols []column, read, prefix string, always ...string) []string {
 	var out []string
 	for _, c := range cols {
