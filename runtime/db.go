@@ -294,6 +294,10 @@ func (db *DB) MembersChanged(ctx context.Context) error {
 
 const membersChangedSQL = `UPDATE counters SET value = value + 1 WHERE name = 'members_version'`
 
+// lastEventSeqSQL is the highest event seq handed out: the counter, unless
+// rows were written behind its back (the demo generator), then their max.
+const lastEventSeqSQL = `greatest((SELECT value FROM counters WHERE name = 'event_seq'), (SELECT coalesce(max(seq), 0) FROM events))`
+
 // NextEventSeq reserves the seq of one event written other than by Import
 // (nudge test writes its events one by one): the next value of the event
 // counter, above every seq already in the table. Events are ordered and
@@ -302,8 +306,7 @@ const membersChangedSQL = `UPDATE counters SET value = value + 1 WHERE name = 'm
 // could hand out again.
 func (db *DB) NextEventSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	err := db.sql.QueryRowContext(ctx, `UPDATE counters
-SET value = greatest(value, (SELECT coalesce(max(seq), 0) FROM events)) + 1
+	err := db.sql.QueryRowContext(ctx, `UPDATE counters SET value = `+lastEventSeqSQL+` + 1
 WHERE name = 'event_seq'
 RETURNING value`).Scan(&seq)
 	if err != nil {

@@ -102,9 +102,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 	switch table {
 	case "events":
 		var base int64
-		// The counter, unless rows were written behind its back (demo data).
-		if err := tx.QueryRowContext(ctx, `SELECT greatest((SELECT value FROM counters WHERE name = 'event_seq'),
-			(SELECT coalesce(max(seq), 0) FROM events))`).Scan(&base); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL).Scan(&base); err != nil {
 			return res, fmt.Errorf("import: reading the event counter: %w", err)
 		}
 		next := base

@@ -784,7 +784,8 @@ func (t *tick) policies(ctx context.Context) error {
 	// stopping ones, and whether any was evaluated over every member (the
 	// scope's copies of members and events then miss some of theirs).
 	var stopping []string
-	unscoped, unscopedStopping := !t.scoped, false
+	t.firedUnscoped = !t.scoped
+	unscopedStopping := false
 	for i, r := range t.prog.Rules {
 		if t.candidates[i] == 0 {
 			continue
@@ -793,7 +794,7 @@ func (t *tick) policies(ctx context.Context) error {
 			stopping = append(stopping, r.Name)
 		}
 		if !t.plans[i].scoped {
-			unscoped = true
+			t.firedUnscoped = true
 			unscopedStopping = unscopedStopping || r.StopAfter > 0
 		}
 	}
@@ -809,9 +810,8 @@ func (t *tick) policies(ctx context.Context) error {
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
 	// copy of members (which always has the consent columns).
-	t.firedUnscoped = unscoped
 	members := compiler.ScopeMembers
-	if unscoped {
+	if t.firedUnscoped {
 		members = "members"
 	}
 	q := fmt.Sprintf(`
