@@ -22,6 +22,9 @@ import (
 type DB struct {
 	sql  *sql.DB
 	path string
+	// clusterMin is the fewest consumed events a tick clusters
+	// (DefaultClusterMinEvents; tests lower it).
+	clusterMin int64
 }
 
 // migration is one step of the schema history. Migrations are applied in
@@ -252,7 +255,7 @@ func openWith(ctx context.Context, path string, steps []migration, macros string
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	db := &DB{sql: sql.OpenDB(conn), path: path}
+	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
 	if err := db.migrate(ctx, steps); err != nil {
 		db.sql.Close()
 		return nil, err

@@ -338,7 +338,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
 			addPart(fmt.Sprintf("FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s",
-				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), afterScan("brand = $brand::VARCHAR AND type IN ("+quoteStrings(r.Events)+")")), i)
+				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), t.ofBrandAndType("type IN ("+quoteStrings(r.Events)+")")), i)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -351,7 +351,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		name := quoteString(r.Name)
 		// Events that crossed a window edge.
 		for _, w := range r.Delta.Watches {
-			which := afterScan("brand = $brand::VARCHAR AND type = " + quoteString(w.Event))
+			which := t.ofBrandAndType("type = " + quoteString(w.Event))
 			q := fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, which)
 			if w.Back != "" {
 				q = fmt.Sprintf("FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", t0, w.Back, w.Back, which)
@@ -476,7 +476,9 @@ SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_mem
 	// Of events, the columns the scoped rules read from the copy (the
 	// compiler lists them: candidates, which the rules read from the
 	// events table, often filter on columns nothing else reads). brand is
-	// the same in every row: a constant costs no decoding. A filter on a
+	// the same in every row: a constant costs no decoding. On clustered
+	// events a filter on the types skips the row groups of the others
+	// (475 -> 190 ms on a million members). In ingest order a filter on a
 	// few types saves more than it costs; on many, the IN list becomes a
 	// join over every event of the brand and costs more than copying the
 	// events of the other types.
@@ -487,7 +489,7 @@ SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_mem
 		}
 	}
 	typeFilter := ""
-	if len(types) <= 2 {
+	if len(types) <= 2 || t.clustered {
 		typeFilter = " AND " + inTypes
 	}
 	t.scopeAllTypes = typeFilter == ""
@@ -518,6 +520,23 @@ func latest(a, b time.Time) time.Time {
 // group four times slower.
 func afterScan(cond string) string {
 	return "(" + cond + ") IS TRUE"
+}
+
+// ofBrandAndType is the condition that an event is of the tick's brand and
+// of the types typeCond admits, for a scan that also has a range on seq or
+// ts. On events in ingest order, where every row group holds every type, it
+// is evaluated after the range (afterScan). On clustered events
+// (cluster.go) the type is a table filter, which skips the row groups of
+// other types; the brand is not: as a table filter too it made a one-hour
+// window of one type on 100,000 members 5.5-6 ms instead of 1.7-2.2 (on a
+// million, no difference). (Either way such a window costs more than in
+// ingest order, 1-1.8 ms, where the range alone finds its row group: the
+// cost of clustering, which the copy of the scope's events repays.)
+func (t *tick) ofBrandAndType(typeCond string) string {
+	if t.clustered {
+		return typeCond + " AND " + afterScan("brand = $brand::VARCHAR")
+	}
+	return afterScan("brand = $brand::VARCHAR AND " + typeCond)
 }
 
 func quoteStrings(xs []string) string {

@@ -215,6 +215,16 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 			return res, fmt.Errorf("dispatch: %w", err)
 		}
 	}
+	if t.maxSeq-t.clusteredSeq >= db.clusterMin { // (fewer seqs than events: surely too few)
+		start := time.Now()
+		clustered, err := db.clusterEvents(ctx, t.maxSeq)
+		if clustered {
+			t.timings = append(t.timings, StepTiming{"cluster events", time.Since(start)})
+		}
+		if err != nil {
+			return res, fmt.Errorf("run: clustering the events the tick consumed: %w", err)
+		}
+	}
 	if !opts.SkipDecisions {
 		if res.Decisions, err = readDecisions(ctx, db.sql, "outbox", t.runID, now, t.ruleOrder()); err != nil {
 			return res, err
@@ -326,6 +336,11 @@ type tick struct {
 	now      time.Time
 	lookback time.Duration
 	runID    int64
+	maxSeq   int64 // the highest event seq when the tick began: its watermark
+	// clusteredSeq: the events up to this seq are clustered (cluster.go);
+	// clustered: some are, and conditions on their type skip row groups.
+	clusteredSeq int64
+	clustered    bool
 
 	candidates []int64 // per rule
 	firings    int64   // rows of _nudge_fire (the tick's firings)
@@ -400,11 +415,11 @@ func (t *tick) dropTemps(ctx context.Context) error {
 // run performs the tick's steps in order, timing each.
 func (t *tick) run(ctx context.Context) error {
 	t.started = naive(time.Now())
-	var maxSeq int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
-       `+membersFingerprintSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &maxSeq, &t.membersSum); err != nil {
+       `+membersFingerprintSQL+`, `+clusteredSeqSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq); err != nil {
 		return err
 	}
+	t.clustered = t.clusteredSeq > 0
 	cols, err := tablesColumns(ctx, t.tx, "members", "events")
 	if err != nil {
 		return err
@@ -431,7 +446,7 @@ func (t *tick) run(ctx context.Context) error {
 		{"outbox", t.writeOutbox, true},
 		{"rule members", t.ruleMembers, true},
 		{"tags", t.applyTags, true},
-		{"watermarks", func(ctx context.Context) error { return t.watermarks(ctx, maxSeq) }, false},
+		{"watermarks", t.watermarks, false},
 		{"evaluations", t.recordEvaluations, false},
 		{"run log", t.runLog, false},
 	}
@@ -1157,7 +1172,7 @@ WHERE brand = $brand::VARCHAR
 // watermarks records, per rule, the highest seq and the now this tick saw:
 // an UPDATE of the rules the plan saw a row for and an upsert of the others
 // (see recordEvaluations).
-func (t *tick) watermarks(ctx context.Context, maxSeq int64) error {
+func (t *tick) watermarks(ctx context.Context) error {
 	var known, added []string
 	for i, r := range t.prog.Rules {
 		if t.plans[i].hasState {
@@ -1166,7 +1181,7 @@ func (t *tick) watermarks(ctx context.Context, maxSeq int64) error {
 			added = append(added, "("+quoteString(r.Name)+", $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)")
 		}
 	}
-	args := t.params(sql.Named("seq", maxSeq))
+	args := t.params(sql.Named("seq", t.maxSeq))
 	if len(known) > 0 {
 		if _, err := t.exec(ctx, `
 UPDATE rule_state SET

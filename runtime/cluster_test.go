@@ -1,0 +1,126 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"nudge/runtime/demodata"
+)
+
+// eventsChecksum sums a hash of every column of every event: clustering
+// must neither lose, add nor change one.
+const eventsChecksum = `SELECT count(*) || ':' || sum(hash(seq, member_id, brand, type, ts, store, sku, category, amount, channel, order_id, CAST(props AS VARCHAR))) FROM events`
+
+// physicalOrder lists (seq, clustered position check) in storage order: the
+// sort keys of the events with seq in (from, upto], by rowid.
+func physicalOrder(t *testing.T, db *DB, from, upto int64) []string {
+	t.Helper()
+	rows, err := db.sql.Query(`SELECT brand || '|' || type || '|' || strftime(ts, '%Y-%m-%d %H:%M:%S.%f') || '|' || lpad(CAST(seq AS VARCHAR), 12, '0')
+FROM events WHERE seq > $1 AND seq <= $2 ORDER BY rowid`, from, upto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func ranStep(res *RunResult, step string) bool {
+	return slices.ContainsFunc(res.Timings, func(s StepTiming) bool { return s.Step == step })
+}
+
+func TestClusterEvents(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := demoDB(t, filepath.Join(dir, "c.duckdb"), 300)
+	prog := compileExamples(t)
+	now := demodata.DefaultNow
+	sum := count(t, db, `SELECT count(*) FROM events`)
+	before := dump(t, db, eventsChecksum)
+	maxSeq := count(t, db, `SELECT max(seq) FROM events`)
+
+	// Below the threshold nothing moves.
+	db.clusterMin = sum + 1
+	res, err := db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ranStep(res, "cluster events") || count(t, db, `SELECT count(*) FROM counters WHERE name = 'events_clustered'`) != 0 {
+		t.Fatalf("clustered %d events with a threshold of %d", sum, db.clusterMin)
+	}
+	if got := physicalOrder(t, db, 0, maxSeq); slices.IsSorted(got) {
+		t.Fatal("the demo events are already in clustered order: the test proves nothing")
+	}
+
+	// At the threshold every consumed event is clustered, none changes.
+	db.clusterMin = sum
+	now = now.Add(time.Hour)
+	if res, err = db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !ranStep(res, "cluster events") {
+		t.Fatalf("no clustering at the threshold; steps %v", res.Timings)
+	}
+	if got := count(t, db, `SELECT value FROM counters WHERE name = 'events_clustered'`); got != maxSeq {
+		t.Errorf("events_clustered = %d, want %d", got, maxSeq)
+	}
+	if got := physicalOrder(t, db, 0, maxSeq); !slices.IsSorted(got) || len(got) != int(sum) {
+		t.Errorf("%d of %d events after clustering, sorted %v", len(got), sum, slices.IsSorted(got))
+	}
+	if after := dump(t, db, eventsChecksum); after != before {
+		t.Errorf("clustering changed the events: %s, was %s", after, before)
+	}
+
+	// New events stay in ingest order until a tick has consumed them, and
+	// are then clustered as a stretch of their own after the first.
+	path := filepath.Join(dir, "new.csv")
+	writeEvents(t, path, rand.New(rand.NewPCG(1, 2)), now, 200)
+	if _, err := db.Import(ctx, "events", []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	newMax := count(t, db, `SELECT max(seq) FROM events`)
+	before = dump(t, db, eventsChecksum)
+	db.clusterMin = 1
+	now = now.Add(time.Hour)
+	if res, err = db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !ranStep(res, "cluster events") {
+		t.Fatal("the new events were not clustered")
+	}
+	first, second := physicalOrder(t, db, 0, maxSeq), physicalOrder(t, db, maxSeq, newMax)
+	if !slices.IsSorted(first) || !slices.IsSorted(second) || len(second) != 200 {
+		t.Errorf("stretches sorted %v and %v (%d events)", slices.IsSorted(first), slices.IsSorted(second), len(second))
+	}
+	if got := count(t, db, `SELECT min(rowid) FROM events WHERE seq > $1`, maxSeq); got < sum {
+		t.Errorf("the second stretch starts at rowid %d, inside the first (%d events)", got, sum)
+	}
+	if after := dump(t, db, eventsChecksum); after != before {
+		t.Errorf("clustering changed the events: %s, was %s", after, before)
+	}
+
+	// A tick with nothing new clusters nothing.
+	now = now.Add(time.Hour)
+	if res, err = db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ranStep(res, "cluster events") {
+		t.Error("a tick with no new events clustered again")
+	}
+	t.Log(fmt.Sprint(res.Timings))
+}
