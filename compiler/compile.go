@@ -139,12 +139,14 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 		out.SQL = rc.triggerQuery(r, out)
 		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
 		out.ScopeEventColumns = slices.Sorted(maps.Keys(scoped.eventColumns))
+		out.ScopeEventTypes = slices.Sorted(maps.Keys(scoped.typesRead))
 		out.Lag = rc.triggerLag(r)
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
 			out.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
 			out.ScopeEventColumns = slices.Sorted(maps.Keys(scoped.eventColumns))
+			out.ScopeEventTypes = slices.Sorted(maps.Keys(scoped.typesRead))
 			out.Delta = delta
 		}
 	}
@@ -238,6 +240,9 @@ type ruleCompiler struct {
 	// inCandidates is set while a candidate CTE is compiled.
 	eventColumns map[string]bool
 	inCandidates bool
+	// typesRead collects the event types the query reads from eventsTable
+	// (every read of it filters on one type).
+	typesRead map[string]bool
 }
 
 func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
@@ -249,6 +254,7 @@ func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 		candPushed:   map[ast.Node]bool{},
 		inlining:     map[*ast.SegmentDecl]bool{},
 		eventColumns: map[string]bool{},
+		typesRead:    map[string]bool{},
 
 		membersTable: "members",
 		eventsTable:  "events",
@@ -467,6 +473,7 @@ func (st *statsCTE) column(agg, lower string, conds []string) string {
 func (rc *ruleCompiler) statsCTEs() []cte {
 	var out []cte
 	for _, st := range rc.stats {
+		rc.typesRead[st.event.Name] = true
 		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + nowSQL}
 		if st.before {
 			where[2] = "e.ts < c.ts"
@@ -599,6 +606,7 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 
 // correlated builds `SELECT what FROM events a WHERE <member's events matching ref in win>`.
 func (rc *ruleCompiler) correlated(what, a string, et *check.EventType, ref *ast.EventRef, win *ast.Window, s *scope) string {
+	rc.typesRead[eventName(et, ref)] = true
 	where := []string{
 		a + ".brand = " + brandSQL,
 		a + ".member_id = " + s.memberID,

@@ -62,8 +62,9 @@ func TestDelta(t *testing.T) {
 }
 
 // TestScopedSQLAgrees runs every example rule's ScopedSQL over scope tables
-// holding the demo members (and all their events, with only the columns the
-// rule's ScopeEventColumns name, as the runtime copies them) and checks
+// holding the demo members (and all their events of the types the rule's
+// ScopeEventTypes name, with only the columns its ScopeEventColumns name,
+// as the runtime copies them) and checks
 // that it returns exactly what SQL returns: the scoped form may only change
 // which rows are read, never the verdict.
 func TestScopedSQLAgrees(t *testing.T) {
@@ -91,7 +92,11 @@ func TestScopedSQLAgrees(t *testing.T) {
 		}
 		checked++
 		cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.ScopeEventColumns...)
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS SELECT "+strings.Join(cols, ", ")+" FROM events"); err != nil {
+		types := "false"
+		if len(r.ScopeEventTypes) > 0 {
+			types = "type IN ('" + strings.Join(r.ScopeEventTypes, "', '") + "')"
+		}
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS SELECT "+strings.Join(cols, ", ")+" FROM events WHERE "+types); err != nil {
 			t.Fatal(err)
 		}
 		full, err := runRule(ctx, db, r, now, wm)
@@ -113,9 +118,9 @@ func TestScopedSQLAgrees(t *testing.T) {
 	}
 }
 
-// TestScopeEventColumns: a rule's scoped form lists the event columns it
-// reads from the scope's copy, and not those only its candidates read
-// (candidates come from the events table).
+// TestScopeEventColumns: a rule's scoped form lists the event columns and
+// types it reads from the scope's copy, and not those only its candidates
+// read (candidates come from the events table).
 func TestScopeEventColumns(t *testing.T) {
 	want := map[string]string{
 		"store_a_coupon":    "",         // store: candidates only
@@ -124,7 +129,15 @@ func TestScopeEventColumns(t *testing.T) {
 		"toothbrush_refill": "sku",
 		"dormancy_reminder": "",
 	}
-	got := map[string]string{}
+	wantTypes := map[string]string{
+		"store_a_coupon":    "",          // queued, booked: candidates only
+		"spending_spike":    "purchased", // earlier purchases (the candidate too)
+		"pay_reminder":      "paid",      // not order_placed: candidates only
+		"new_dish_voucher":  "visited",
+		"dormancy_reminder": "purchased",
+		"birthday":          "",
+	}
+	got, gotTypes := map[string]string{}, map[string]string{}
 	files, _ := filepath.Glob("../examples/*.nudge")
 	for _, f := range files {
 		if strings.HasSuffix(f, lang.TestSuffix) {
@@ -132,11 +145,17 @@ func TestScopeEventColumns(t *testing.T) {
 		}
 		for _, r := range loadProgram(t, f).Rules {
 			got[r.Name] = strings.Join(r.ScopeEventColumns, ",")
+			gotTypes[r.Name] = strings.Join(r.ScopeEventTypes, ",")
 		}
 	}
 	for rule, cols := range want {
 		if c, ok := got[rule]; !ok || c != cols {
 			t.Errorf("%s: ScopeEventColumns = %q (found %v), want %q", rule, c, ok, cols)
+		}
+	}
+	for rule, types := range wantTypes {
+		if c, ok := gotTypes[rule]; !ok || c != types {
+			t.Errorf("%s: ScopeEventTypes = %q (found %v), want %q", rule, c, ok, types)
 		}
 	}
 }

@@ -381,6 +381,7 @@ func (rc *ruleCompiler) notFollowed(fa *ast.FollowedAtom, aType *check.EventType
 	c := s.cand
 	b := rc.newAlias()
 	bt := rc.eventType(fa.Second)
+	rc.typesRead[eventName(bt, fa.Second)] = true
 	where := []string{
 		b + ".brand = " + brandSQL,
 		b + ".member_id = " + c + ".member_id",

@@ -72,6 +72,9 @@ type Rule struct {
 	// brand, type and ts, which it always reads) that ScopedSQL reads from
 	// ScopeEvents (sorted): the runtime copies only those.
 	ScopeEventColumns []string
+	// ScopeEventTypes are the event types ScopedSQL reads from ScopeEvents
+	// (sorted): the runtime may copy only the events of those types.
+	ScopeEventTypes []string
 	// Delta, for a state rule, bounds how its verdict can change between
 	// runs (see delta.go); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.
