@@ -138,15 +138,13 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
 		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
-		out.ScopeEventColumns = slices.Sorted(maps.Keys(scoped.eventColumns))
-		out.ScopeEventTypes = slices.Sorted(maps.Keys(scoped.typesRead))
+		out.ScopeEventReads = scoped.scopeEventReads()
 		out.Lag = rc.triggerLag(r)
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
 			out.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
-			out.ScopeEventColumns = slices.Sorted(maps.Keys(scoped.eventColumns))
-			out.ScopeEventTypes = slices.Sorted(maps.Keys(scoped.typesRead))
+			out.ScopeEventReads = scoped.scopeEventReads()
 			out.Delta = delta
 		}
 	}
@@ -235,26 +233,27 @@ type ruleCompiler struct {
 	// The tables a rule query reads: members and events, or the scope
 	// copies (see Rule.ScopedSQL).
 	membersTable, eventsTable string
-	// eventColumns collects the columns of events the query reads from
-	// eventsTable (not those of candidate events, see candidateCTE);
-	// inCandidates is set while a candidate CTE is compiled.
-	eventColumns map[string]bool
+	// typesRead collects, per event type the query reads from eventsTable
+	// (every read of it filters on one type), the columns it reads of those
+	// events (not of candidate events, see candidateCTE); anyType, those
+	// read of an event of a type the compiler could not resolve (an error
+	// is reported then). inCandidates is set while a candidate CTE is
+	// compiled.
 	inCandidates bool
-	// typesRead collects the event types the query reads from eventsTable
-	// (every read of it filters on one type).
-	typesRead map[string]bool
+	typesRead    map[string]map[string]bool
+	anyType      map[string]bool
 }
 
 func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 	return &ruleCompiler{
-		info:         info,
-		diags:        diags,
-		statsByType:  map[string]*statsCTE{},
-		atomIndex:    map[ast.Expr]int{},
-		candPushed:   map[ast.Node]bool{},
-		inlining:     map[*ast.SegmentDecl]bool{},
-		eventColumns: map[string]bool{},
-		typesRead:    map[string]bool{},
+		info:        info,
+		diags:       diags,
+		statsByType: map[string]*statsCTE{},
+		atomIndex:   map[ast.Expr]int{},
+		candPushed:  map[ast.Node]bool{},
+		inlining:    map[*ast.SegmentDecl]bool{},
+		typesRead:   map[string]map[string]bool{},
+		anyType:     map[string]bool{},
 
 		membersTable: "members",
 		eventsTable:  "events",
@@ -473,7 +472,7 @@ func (st *statsCTE) column(agg, lower string, conds []string) string {
 func (rc *ruleCompiler) statsCTEs() []cte {
 	var out []cte
 	for _, st := range rc.stats {
-		rc.typesRead[st.event.Name] = true
+		rc.readType(st.event.Name)
 		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + nowSQL}
 		if st.before {
 			where[2] = "e.ts < c.ts"
@@ -606,7 +605,7 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 
 // correlated builds `SELECT what FROM events a WHERE <member's events matching ref in win>`.
 func (rc *ruleCompiler) correlated(what, a string, et *check.EventType, ref *ast.EventRef, win *ast.Window, s *scope) string {
-	rc.typesRead[eventName(et, ref)] = true
+	rc.readType(eventName(et, ref))
 	where := []string{
 		a + ".brand = " + brandSQL,
 		a + ".member_id = " + s.memberID,
@@ -701,7 +700,33 @@ func (rc *ruleCompiler) eventField(id *ast.Ident, a string, et *check.EventType)
 		rc.errorf(id, "unknown field %q of event %s", id.Name, et.Name)
 		return "NULL", check.Invalid
 	}
-	return rc.columnOrJSON(id, a, "props", f), f.Type
+	evType := ""
+	if et != nil {
+		evType = et.Name
+	}
+	return rc.columnOrJSON(id, a, "props", f, evType), f.Type
+}
+
+// readType notes that the query reads events of type name from eventsTable
+// and returns the set of their columns it reads.
+func (rc *ruleCompiler) readType(name string) map[string]bool {
+	cols := rc.typesRead[name]
+	if cols == nil {
+		cols = map[string]bool{}
+		rc.typesRead[name] = cols
+	}
+	return cols
+}
+
+// scopeEventReads renders typesRead as Rule.ScopeEventReads.
+func (rc *ruleCompiler) scopeEventReads() map[string][]string {
+	out := map[string][]string{}
+	for t, cols := range rc.typesRead {
+		all := maps.Clone(cols)
+		maps.Copy(all, rc.anyType)
+		out[t] = slices.Sorted(maps.Keys(all))
+	}
+	return out
 }
 
 // memberField returns the SQL of a member field.
@@ -720,20 +745,24 @@ func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
 		rc.errorf(mf, "member.%s cannot be used here", mf.Field.Name)
 		return "NULL"
 	}
-	return rc.columnOrJSON(mf.Field, s.member, "attrs", f)
+	return rc.columnOrJSON(mf.Field, s.member, "attrs", f, "")
 }
 
 // columnOrJSON reads a field from its column, or from the JSON column
 // jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as NULL
 // instead of failing the whole rule).
-func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field) string {
+func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field, evType string) string {
 	if jsonCol == "props" && alias != candAlias && !rc.inCandidates {
 		// An event's field read from eventsTable (a candidate's come
 		// from the events table, see candidateCTE).
+		col := jsonCol
 		if f.Column != "" {
-			rc.eventColumns[f.Column] = true
+			col = f.Column
+		}
+		if evType == "" {
+			rc.anyType[col] = true
 		} else {
-			rc.eventColumns[jsonCol] = true
+			rc.readType(evType)[col] = true
 		}
 	}
 	if f.Column != "" {

@@ -2,7 +2,9 @@ package compiler
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,8 +65,8 @@ func TestDelta(t *testing.T) {
 
 // TestScopedSQLAgrees runs every example rule's ScopedSQL over scope tables
 // holding the demo members (and all their events of the types the rule's
-// ScopeEventTypes name, with only the columns its ScopeEventColumns name,
-// as the runtime copies them) and checks
+// ScopeEventReads name, each with only the columns it names, as the runtime
+// copies clustered events) and checks
 // that it returns exactly what SQL returns: the scoped form may only change
 // which rows are read, never the verdict.
 func TestScopedSQLAgrees(t *testing.T) {
@@ -91,12 +93,18 @@ func TestScopedSQLAgrees(t *testing.T) {
 			continue
 		}
 		checked++
-		cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.ScopeEventColumns...)
-		types := "false"
-		if len(r.ScopeEventTypes) > 0 {
-			types = "type IN ('" + strings.Join(r.ScopeEventTypes, "', '") + "')"
+		// One scan per type with its columns, as the runtime copies
+		// clustered events (the union fills the others with NULL).
+		copy := "SELECT seq, member_id, brand, type, ts FROM events WHERE false"
+		var parts []string
+		for _, e := range slices.Sorted(maps.Keys(r.ScopeEventReads)) {
+			cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.ScopeEventReads[e]...)
+			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM events WHERE type = '"+e+"'")
 		}
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS SELECT "+strings.Join(cols, ", ")+" FROM events WHERE "+types); err != nil {
+		if len(parts) > 0 {
+			copy = strings.Join(parts, "\nUNION ALL BY NAME\n")
+		}
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS "+copy); err != nil {
 			t.Fatal(err)
 		}
 		full, err := runRule(ctx, db, r, now, wm)
@@ -118,44 +126,36 @@ func TestScopedSQLAgrees(t *testing.T) {
 	}
 }
 
-// TestScopeEventColumns: a rule's scoped form lists the event columns and
-// types it reads from the scope's copy, and not those only its candidates
-// read (candidates come from the events table).
-func TestScopeEventColumns(t *testing.T) {
+// TestScopeEventReads: a rule's scoped form lists the event types and, per
+// type, the columns it reads from the scope's copy, and not those only its
+// candidates are of or read (candidates come from the events table).
+func TestScopeEventReads(t *testing.T) {
 	want := map[string]string{
-		"store_a_coupon":    "",         // store: candidates only
-		"spending_spike":    "amount",   // the average of earlier purchases
-		"pay_reminder":      "order_id", // the paid event matching the order
-		"toothbrush_refill": "sku",
-		"dormancy_reminder": "",
-	}
-	wantTypes := map[string]string{
-		"store_a_coupon":    "",          // queued, booked: candidates only
-		"spending_spike":    "purchased", // earlier purchases (the candidate too)
-		"pay_reminder":      "paid",      // not order_placed: candidates only
-		"new_dish_voucher":  "visited",
-		"dormancy_reminder": "purchased",
+		"store_a_coupon":    "",                 // queued, booked, store: candidates only
+		"spending_spike":    "purchased:amount", // the average of earlier purchases
+		"pay_reminder":      "paid:order_id",    // the paid event matching the order, not order_placed
+		"new_dish_voucher":  "visited:",
+		"dormancy_reminder": "purchased:",
+		"toothbrush_refill": "purchased:sku",
 		"birthday":          "",
 	}
-	got, gotTypes := map[string]string{}, map[string]string{}
+	got := map[string]string{}
 	files, _ := filepath.Glob("../examples/*.nudge")
 	for _, f := range files {
 		if strings.HasSuffix(f, lang.TestSuffix) {
 			continue
 		}
 		for _, r := range loadProgram(t, f).Rules {
-			got[r.Name] = strings.Join(r.ScopeEventColumns, ",")
-			gotTypes[r.Name] = strings.Join(r.ScopeEventTypes, ",")
+			var reads []string
+			for _, e := range slices.Sorted(maps.Keys(r.ScopeEventReads)) {
+				reads = append(reads, e+":"+strings.Join(r.ScopeEventReads[e], ","))
+			}
+			got[r.Name] = strings.Join(reads, " ")
 		}
 	}
-	for rule, cols := range want {
-		if c, ok := got[rule]; !ok || c != cols {
-			t.Errorf("%s: ScopeEventColumns = %q (found %v), want %q", rule, c, ok, cols)
-		}
-	}
-	for rule, types := range wantTypes {
-		if c, ok := gotTypes[rule]; !ok || c != types {
-			t.Errorf("%s: ScopeEventTypes = %q (found %v), want %q", rule, c, ok, types)
+	for rule, types := range want {
+		if c, ok := got[rule]; !ok || c != types {
+			t.Errorf("%s: ScopeEventReads = %q (found %v), want %q", rule, c, ok, types)
 		}
 	}
 }

@@ -381,7 +381,7 @@ func (rc *ruleCompiler) notFollowed(fa *ast.FollowedAtom, aType *check.EventType
 	c := s.cand
 	b := rc.newAlias()
 	bt := rc.eventType(fa.Second)
-	rc.typesRead[eventName(bt, fa.Second)] = true
+	rc.readType(eventName(bt, fa.Second))
 	where := []string{
 		b + ".brand = " + brandSQL,
 		b + ".member_id = " + c + ".member_id",
@@ -399,7 +399,7 @@ func (rc *ruleCompiler) notFollowed(fa *ast.FollowedAtom, aType *check.EventType
 		if af == nil || bf == nil {
 			rc.errorf(fa.Matching, "matching field %q must be a field of both %s and %s", fa.Matching.Name, aType.Name, bt.Name)
 		} else {
-			where = append(where, rc.columnOrJSON(fa.Matching, b, "props", bf)+" = "+rc.columnOrJSON(fa.Matching, c, "props", af))
+			where = append(where, rc.columnOrJSON(fa.Matching, b, "props", bf, bt.Name)+" = "+rc.columnOrJSON(fa.Matching, c, "props", af, aType.Name))
 		}
 	}
 	return "NOT EXISTS (\n  SELECT 1\n  FROM " + rc.eventsTable + " " + b + "\n  WHERE " + whereList("  ", where) + "\n)"

@@ -68,13 +68,12 @@ type Rule struct {
 	// found there by ranges of seq and ts). "" for a state rule without a
 	// Delta.
 	ScopedSQL string
-	// ScopeEventColumns are the columns of events (besides seq, member_id,
-	// brand, type and ts, which it always reads) that ScopedSQL reads from
-	// ScopeEvents (sorted): the runtime copies only those.
-	ScopeEventColumns []string
-	// ScopeEventTypes are the event types ScopedSQL reads from ScopeEvents
-	// (sorted): the runtime may copy only the events of those types.
-	ScopeEventTypes []string
+	// ScopeEventReads maps each event type ScopedSQL reads from ScopeEvents
+	// to the columns of events it reads of events of that type (besides
+	// seq, member_id, brand, type and ts, which it always reads; sorted):
+	// the runtime copies only the events of those types, and of each only
+	// those columns.
+	ScopeEventReads map[string][]string
 	// Delta, for a state rule, bounds how its verdict can change between
 	// runs (see delta.go); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.

@@ -465,7 +465,7 @@ func TestRuleErrorNamesRule(t *testing.T) {
 	bad.ScopedSQL, bad.Events = "SELECT nope FROM "+compiler.ScopeEvents, []string{"queued"}
 	good := sendRule("store_a", queuedAtA, true, "app_push")
 	good.ScopedSQL, good.Events = strings.ReplaceAll(queuedAtA, "FROM events", "FROM "+compiler.ScopeEvents), []string{"queued"}
-	good.ScopeEventColumns = []string{"store"}
+	good.ScopeEventReads = map[string][]string{"queued": {"store"}}
 	prog = &compiler.Program{Rules: []*compiler.Rule{good, bad}}
 	_, err = db.Run(context.Background(), prog, RunOptions{Now: ts("2024-11-11 12:00")})
 	if err == nil || !strings.Contains(err.Error(), "rule broken_scoped (test.nudge:1)") {
