@@ -17,6 +17,10 @@ import (
 // first kind: clustering rewrites that stretch sorted by brand, type and ts,
 // so that DuckDB skips the row groups of other brands and types by their
 // minimum and maximum, and a time window of one type reads one row group.
+// Every other (brand, type) block is sorted by descending ts: a row group
+// where one block ends and the next begins then spans the latest (or the
+// earliest) events of both, not all of time, and a window elsewhere skips
+// it (the scope's one-hour windows on a million members: 90-107 -> 78-82 ms).
 // On a million members (7.6M events), the 10,000-event incremental tick went
 // from 0.92-1.06 s (mean of five runs 0.995) to 0.71-0.83 s (0.79), runs of
 // the two alternating (docs/design.md, "Clustered events").
@@ -66,7 +70,10 @@ func (db *DB) clusterEvents(ctx context.Context, upto int64) (bool, error) {
 			args []any
 		}{
 			{`CREATE OR REPLACE TEMP TABLE _nudge_clustered AS
-SELECT * FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT ORDER BY brand, type, ts, seq`, args},
+SELECT * EXCLUDE (_nudge_block) FROM (
+    SELECT *, dense_rank() OVER (ORDER BY brand, type) AS _nudge_block
+    FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT)
+ORDER BY brand, type, CASE WHEN _nudge_block % 2 = 1 THEN epoch_us(ts) ELSE -epoch_us(ts) END, seq`, args},
 			{`DELETE FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT`, args},
 			// (An INSERT keeps the order of its query.)
 			{`INSERT INTO events SELECT * FROM _nudge_clustered`, nil},
