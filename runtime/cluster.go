@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
 // Clustering the events table.
@@ -65,25 +66,40 @@ func (db *DB) clusterEvents(ctx context.Context, upto int64) (bool, error) {
 		if n < db.clusterMin {
 			return nil
 		}
+		// The sorted copy is appended first and the rows it copies deleted
+		// after: rows a transaction appends have row ids above every
+		// committed row's until it commits, so the committed ones are those
+		// up to the largest row id before the append. (Sorting into a temp
+		// table, deleting, then inserting it took 26 s for 7.6M events in
+		// the process of a full tick; this, 13 s.)
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), -1) FROM events`).Scan(&last); err != nil {
+			return err
+		}
 		for _, s := range []struct {
 			sql  string
 			args []any
 		}{
-			{`CREATE OR REPLACE TEMP TABLE _nudge_clustered AS
+			// (An INSERT keeps the order of its query.)
+			{`INSERT INTO events
 SELECT * EXCLUDE (_nudge_block) FROM (
     SELECT *, dense_rank() OVER (ORDER BY brand, type) AS _nudge_block
     FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT)
 ORDER BY brand, type, CASE WHEN _nudge_block % 2 = 1 THEN epoch_us(ts) ELSE -epoch_us(ts) END, seq`, args},
-			{`DELETE FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT`, args},
-			// (An INSERT keeps the order of its query.)
-			{`INSERT INTO events SELECT * FROM _nudge_clustered`, nil},
-			{`DROP TABLE _nudge_clustered`, nil},
+			{`DELETE FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT AND rowid <= $last::BIGINT`, append(args, sql.Named("last", last))},
 			{`INSERT INTO counters VALUES ('events_clustered', $upto::BIGINT)
 ON CONFLICT (name) DO UPDATE SET value = excluded.value`, args[1:]},
 		} {
 			if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
 				return err
 			}
+		}
+		var copies int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT`, args...).Scan(&copies); err != nil {
+			return err
+		}
+		if copies != n {
+			return fmt.Errorf("clustering events %d to %d left %d rows of %d; nothing was changed", from+1, upto, copies, n)
 		}
 		done = true
 		return nil
