@@ -750,7 +750,8 @@ func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
 
 // columnOrJSON reads a field from its column, or from the JSON column
 // jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as NULL
-// instead of failing the whole rule).
+// instead of failing the whole rule). evType is the type of the event read
+// (for Rule.ScopeEventReads; "" for a member field).
 func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field, evType string) string {
 	if jsonCol == "props" && alias != candAlias && !rc.inCandidates {
 		// An event's field read from eventsTable (a candidate's come
