@@ -21,24 +21,8 @@ const eventsChecksum = `SELECT count(*) || ':' || sum(hash(seq, member_id, brand
 // (by rowid) as "brand|type|ts".
 func physicalOrder(t *testing.T, db *DB, from, upto int64) []string {
 	t.Helper()
-	rows, err := db.sql.Query(`SELECT brand || '|' || type || '|' || strftime(ts, '%Y-%m-%d %H:%M:%S.%f')
+	return queryStrings(t, db, `SELECT brand || '|' || type || '|' || strftime(ts, '%Y-%m-%d %H:%M:%S.%f')
 FROM events WHERE seq > $1 AND seq <= $2 ORDER BY rowid`, from, upto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // isClustered reports whether events in storage order (physicalOrder) are

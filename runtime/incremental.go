@@ -393,10 +393,6 @@ func (t *tick) buildScope(ctx context.Context) error {
 	}
 	t.scoped = true
 	types := slices.Sorted(maps.Keys(reads))
-	inTypes := "type IN (" + quoteStrings(types) + ")"
-	if len(types) == 0 {
-		inTypes = "false"
-	}
 	var parts []string
 	if len(fresh) > 0 {
 		// Members with events ingested since, of a type a rule reads.
@@ -488,7 +484,7 @@ SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_mem
 	const scopeFilter = ` AND member_id IN (SELECT member_id FROM _nudge_scope)`
 	var q string
 	switch {
-	case t.clustered && len(types) > 0:
+	case t.clustered() && len(types) > 0:
 		// One scan per type, which reads the row groups of that type
 		// only, and decodes only the columns read of it (the union fills
 		// the others with NULL). On a million members, copying every
@@ -509,8 +505,11 @@ SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_mem
 			all = append(all, cols...)
 		}
 		typeFilter := ""
-		if len(types) <= 2 {
-			typeFilter = " AND " + inTypes
+		switch {
+		case len(types) == 0:
+			typeFilter = " AND false"
+		case len(types) <= 2:
+			typeFilter = " AND type IN (" + quoteStrings(types) + ")"
 		}
 		t.scopeAllTypes = typeFilter == ""
 		q = `SELECT ` + strings.Join(columns(all...), ", ") + ` FROM events WHERE brand = $brand::VARCHAR` + typeFilter + scopeFilter
@@ -555,7 +554,7 @@ func afterScan(cond string) string {
 // ingest order, 1-1.8 ms, where the range alone finds its row group: the
 // cost of clustering, which the copy of the scope's events repays.)
 func (t *tick) ofBrandAndType(typeCond string) string {
-	if t.clustered {
+	if t.clustered() {
 		return typeCond + " AND " + afterScan("brand = $brand::VARCHAR")
 	}
 	return afterScan("brand = $brand::VARCHAR AND " + typeCond)

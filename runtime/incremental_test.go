@@ -286,6 +286,9 @@ day 9: m1 email no_consent no consent_email
 	}
 }
 
+// TestCappedRetry: a capped state-rule firing is retried only when it may
+// not be refused again. Each case's log is checked for the full evaluation
+// of SPEC §5 and the incremental one must equal it.
 func TestCappedRetry(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

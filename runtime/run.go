@@ -337,10 +337,8 @@ type tick struct {
 	lookback time.Duration
 	runID    int64
 	maxSeq   int64 // the highest event seq when the tick began: its watermark
-	// clusteredSeq: the events up to this seq are clustered (cluster.go);
-	// clustered: some are, and conditions on their type skip row groups.
+	// clusteredSeq: the events up to this seq are clustered (cluster.go).
 	clusteredSeq int64
-	clustered    bool
 
 	candidates []int64 // per rule
 	firings    int64   // rows of _nudge_fire (the tick's firings)
@@ -383,6 +381,10 @@ func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
 // executes and the time it took.
 var traceSQL func(q string, took time.Duration)
 
+// clustered reports whether some events are clustered (cluster.go), so
+// that conditions on their type skip row groups.
+func (t *tick) clustered() bool { return t.clusteredSeq > 0 }
+
 // params are the named parameters every tick statement may use.
 func (t *tick) params(extra ...any) []any {
 	return append([]any{sql.Named("now", t.now), sql.Named("brand", t.brand)}, extra...)
@@ -419,7 +421,6 @@ func (t *tick) run(ctx context.Context) error {
        `+membersFingerprintSQL+`, `+clusteredSeqSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq); err != nil {
 		return err
 	}
-	t.clustered = t.clusteredSeq > 0
 	cols, err := tablesColumns(ctx, t.tx, "members", "events")
 	if err != nil {
 		return err
