@@ -95,16 +95,16 @@ func TestScopedSQLAgrees(t *testing.T) {
 		checked++
 		// One scan per type with its columns, as the runtime copies
 		// clustered events (the union fills the others with NULL).
-		copy := "SELECT seq, member_id, brand, type, ts FROM events WHERE false"
+		scopeCopy := "SELECT seq, member_id, brand, type, ts FROM events WHERE false"
 		var parts []string
 		for _, e := range slices.Sorted(maps.Keys(r.ScopeEventReads)) {
 			cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.ScopeEventReads[e]...)
 			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM events WHERE type = '"+e+"'")
 		}
 		if len(parts) > 0 {
-			copy = strings.Join(parts, "\nUNION ALL BY NAME\n")
+			scopeCopy = strings.Join(parts, "\nUNION ALL BY NAME\n")
 		}
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS "+copy); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS "+scopeCopy); err != nil {
 			t.Fatal(err)
 		}
 		full, err := runRule(ctx, db, r, now, wm)
