@@ -25,6 +25,10 @@ type DB struct {
 	// clusterMin is the fewest consumed events a tick clusters
 	// (DefaultClusterMinEvents; tests lower it).
 	clusterMin int64
+	// unboundedRetry makes ticks read the outbox back to the oldest capped
+	// refusal instead of the retry horizon (incremental.go): the test that
+	// proves the horizon changes no decision runs one database each way.
+	unboundedRetry bool
 }
 
 // migration is one step of the schema history. Migrations are applied in

@@ -164,6 +164,34 @@ func sameDate(a, b time.Time) bool {
 	return ay == by && am == bm && ad == bd
 }
 
+// retryHorizon returns the time at or before which a capped refusal is no
+// longer blocked, and whether there is one: now minus the longest cap
+// window. A refusal at r was capped by a counted send s in (r - maxPer, r]
+// (a send in a cap's window, or one allowed before it in the same tick),
+// and a counted send stays counted or fails; once now >= r + minPer, s has
+// left the shortest window and _nudge_freed holds a send later than
+// r - maxPer, so the refusal is not blocked, and r <= now - maxPer is past
+// that. Saying so in blocked lets retryTables read the outbox back to the
+// oldest refusal after the horizon, not to the oldest one ever retried in
+// vain (its member no longer met the condition), which in a long-running
+// deployment is its first weeks; the scope then finds the refusals that
+// passed the horizon since a rule's previous evaluation by their time
+// (buildScope), as the retry tables no longer reach their sends. A cap of
+// 0 refuses without any counted send, so a program with one has no
+// horizon; nor does a database with unboundedRetry set (tests).
+func (t *tick) retryHorizon() (time.Time, bool) {
+	if t.unboundedRetry {
+		return time.Time{}, false
+	}
+	for _, c := range t.prog.Caps {
+		if c.Count < 1 {
+			return time.Time{}, false
+		}
+	}
+	_, maxPer := t.capWindows()
+	return t.now.Add(-maxPer), true
+}
+
 // capWindows returns the shortest and longest cap period.
 func (t *tick) capWindows() (minPer, maxPer time.Duration) {
 	minPer = time.Duration(math.MaxInt64)
@@ -178,6 +206,8 @@ func (t *tick) capWindows() (minPer, maxPer time.Duration) {
 // member the latest counted send that has left the shortest cap window by
 // now, or failed; _nudge_resp, per rule that stops after unanswered sends
 // and member, the latest end of a response window that has closed by now.
+// Both read the outbox back from the oldest capped refusal that may still
+// be blocked: one within the longest cap window (see retryHorizon).
 func (t *tick) retryTables(ctx context.Context) error {
 	var names, stoppers []string
 	for i, r := range t.prog.Rules {
@@ -192,8 +222,13 @@ func (t *tick) retryTables(ctx context.Context) error {
 		return nil
 	}
 	var oldest sql.NullTime
-	if err := t.tx.QueryRowContext(ctx, `SELECT min(last_fired_at) FROM rule_members WHERE last_capped AND NOT last_effective AND rule IN (`+
-		quoteStrings(names)+`)`).Scan(&oldest); err != nil {
+	q := `SELECT min(last_fired_at) FROM rule_members WHERE last_capped AND NOT last_effective AND rule IN (` + quoteStrings(names) + `)`
+	var args []any
+	if h, ok := t.retryHorizon(); ok {
+		q += ` AND last_fired_at > $horizon::TIMESTAMP`
+		args = append(args, sql.Named("horizon", h))
+	}
+	if err := t.tx.QueryRowContext(ctx, q, args...).Scan(&oldest); err != nil {
 		return err
 	}
 	t.retryBlock = true
@@ -284,6 +319,9 @@ func (t *tick) blocked(i int) string {
 			_, maxPer := t.capWindows()
 			cond := fmt.Sprintf(`NOT rm.last_effective AND rm.last_capped
          AND (f.latest IS NULL OR f.latest <= rm.last_fired_at - to_microseconds(%d))`, maxPer.Microseconds())
+			if _, ok := t.retryHorizon(); ok {
+				cond += fmt.Sprintf("\n         AND rm.last_fired_at > $now::TIMESTAMP - to_microseconds(%d)", maxPer.Microseconds())
+			}
 			if r.StopAfter > 0 {
 				cond += "\n         AND (g.ended IS NULL OR g.ended <= rm.last_fired_at)"
 			}
@@ -313,7 +351,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		partRules[q] = append(partRules[q], i)
 	}
-	var fresh, ruleIndex, expiry, refused, capped []string
+	var fresh, ruleIndex, expiry, refused, capped, pastHorizon []string
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
 	reads := map[string][]string{}           // event type -> the columns the scoped rules read of it from the scope's copy
@@ -373,6 +411,13 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// caps may have room (blocked says exactly), and the others.
 		if p.capBlock {
 			capped = append(capped, r.Name)
+			// Capped refusals that passed the retry horizon since t0 are
+			// no longer blocked, whatever the retry tables (which read
+			// back to the horizon only) say.
+			if _, ok := t.retryHorizon(); ok {
+				_, maxPer := t.capWindows()
+				pastHorizon = append(pastHorizon, fmt.Sprintf("(rm.rule = %s AND rm.last_fired_at > %s - to_microseconds(%d))", name, t0, maxPer.Microseconds()))
+			}
 		}
 		// A refused firing that is not blocked was retried, and refused
 		// again, at the previous evaluation (which noted it in
@@ -418,9 +463,14 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	if len(capped) > 0 {
 		// Capped refusals whose caps may have room again: a superset
 		// (blocked says exactly which), cheaper to find than the exact set.
+		past := ""
+		if len(pastHorizon) > 0 {
+			h, _ := t.retryHorizon()
+			past = "\n       OR (rm.last_fired_at <= " + timestampSQL(h) + " AND (" + strings.Join(pastHorizon, " OR ") + "))"
+		}
 		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`)
-  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp))`)
+  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
 	}
 	if len(refused) > 0 {
 		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm

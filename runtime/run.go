@@ -170,11 +170,11 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	}
 	res := &RunResult{Now: now, Brand: brand, DryRun: opts.DryRun}
 
-	t := &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll}
+	t := &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll, unboundedRetry: db.unboundedRetry}
 	tx, err := t.begin(ctx, conn)
 	if errors.As(err, new(errRuleQueries)) && ctx.Err() == nil {
 		// Again rule by rule, for an error that names its rule.
-		t = &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll, perRule: true}
+		t = &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll, perRule: true, unboundedRetry: db.unboundedRetry}
 		tx, err = t.begin(ctx, conn)
 	}
 	if err != nil {
@@ -360,6 +360,9 @@ type tick struct {
 	scopeSize     []int64 // per scoped rule: its members in the scope
 	scopeAllTypes bool    // the scope's copy of events holds events of every type
 	firedUnscoped bool    // a rule with candidates was evaluated over every member (policies)
+	// unboundedRetry: the retry tables read back to the oldest capped
+	// refusal, as before retryHorizon (DB.unboundedRetry).
+	unboundedRetry bool
 }
 
 // exec runs a statement in the tick's transaction and returns the rows it

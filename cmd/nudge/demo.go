@@ -127,13 +127,17 @@ func loadExamples(s *streams) (*lang.Program, error) {
 }
 
 // progressPrinter draws a bubbles progress bar on a terminal and plain
-// percentage lines elsewhere (CI logs, pipes).
+// percentage lines elsewhere (CI logs, pipes). Both say about how long is
+// left, extrapolated from the steps done so far (a 30-day simulation runs
+// for minutes), and the plain lines end with the time it took.
 type progressPrinter struct {
 	w     io.Writer
 	label string
 	tty   bool
 	bar   progress.Model
 	last  int
+	now   func() time.Time // the clock (replaced in tests)
+	start time.Time        // when the printer was made
 }
 
 func newProgressPrinter(w io.Writer, label string) *progressPrinter {
@@ -141,7 +145,20 @@ func newProgressPrinter(w io.Writer, label string) *progressPrinter {
 	if f, ok := w.(*os.File); ok {
 		tty = isatty.IsTerminal(f.Fd())
 	}
-	return &progressPrinter{w: w, label: label, tty: tty, bar: progress.New(progress.WithDefaultGradient(), progress.WithWidth(40)), last: -1}
+	return &progressPrinter{w: w, label: label, tty: tty, bar: progress.New(progress.WithDefaultGradient(), progress.WithWidth(40)), last: -1,
+		now: time.Now, start: time.Now()}
+}
+
+// timeLeft estimates the time the remaining steps take at the pace of the
+// steps done so far: ", about 3m10s left", or "" before the first step and
+// after the last.
+func (p *progressPrinter) timeLeft(done, total int) string {
+	if done <= 0 || done >= total {
+		return ""
+	}
+	elapsed := p.now().Sub(p.start)
+	left := elapsed * time.Duration(total-done) / time.Duration(done)
+	return ", about " + left.Round(time.Second).String() + " left"
 }
 
 func (p *progressPrinter) update(done, total int) {
@@ -151,11 +168,15 @@ func (p *progressPrinter) update(done, total int) {
 	frac := float64(done) / float64(total)
 	pct := int(frac * 100)
 	if p.tty {
-		fmt.Fprintf(p.w, "\r%s %s %d/%d", p.label, p.bar.ViewAs(frac), done, total)
+		// \x1b[K clears what a longer previous line left behind.
+		fmt.Fprintf(p.w, "\r%s %s %d/%d%s\x1b[K", p.label, p.bar.ViewAs(frac), done, total, p.timeLeft(done, total))
 		return
 	}
-	if pct/25 != p.last/25 || done == total {
-		fmt.Fprintf(p.w, "%s: %d%% (%d/%d)\n", p.label, pct, done, total)
+	switch {
+	case done == total:
+		fmt.Fprintf(p.w, "%s: %d%% (%d/%d) in %s\n", p.label, pct, done, total, p.now().Sub(p.start).Round(time.Millisecond))
+	case pct/25 != p.last/25:
+		fmt.Fprintf(p.w, "%s: %d%% (%d/%d)%s\n", p.label, pct, done, total, p.timeLeft(done, total))
 	}
 	p.last = pct
 }
