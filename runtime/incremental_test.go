@@ -70,12 +70,12 @@ func TestRetryHorizonKeepsDecisions(t *testing.T) {
 // through the same random history and fails on the first tick where
 // their decisions differ, or when their outbox, tags and limits end up
 // different.
-func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int, setup func(inc, full *DB), other RunOptions) {
+func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int, setup func(first, second *DB), other RunOptions) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	inc := demoDB(t, filepath.Join(dir, "inc.duckdb"), 2500)
-	full := demoDB(t, filepath.Join(dir, "full.duckdb"), 2500)
-	setup(inc, full)
+	first := demoDB(t, filepath.Join(dir, "first.duckdb"), 2500)
+	second := demoDB(t, filepath.Join(dir, "second.duckdb"), 2500)
+	setup(first, second)
 	rng := rand.New(rand.NewPCG(7, 11))
 	now := demodata.DefaultNow.Add(-48 * time.Hour)
 	var scoped, state int
@@ -89,7 +89,7 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 		if rng.IntN(3) > 0 {
 			path := filepath.Join(dir, fmt.Sprintf("events%d.csv", i))
 			writeEvents(t, path, rng, now, 20+rng.IntN(200))
-			for _, db := range []*DB{inc, full} {
+			for _, db := range []*DB{first, second} {
 				if _, err := db.Import(ctx, "events", []string{path}); err != nil {
 					t.Fatal(err)
 				}
@@ -107,7 +107,7 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 			ops = append(ops, `UPDATE outbox SET status = 'sent', sent_at = fired_at WHERE status = 'pending'`)
 		}
 		for _, op := range ops {
-			for _, db := range []*DB{inc, full} {
+			for _, db := range []*DB{first, second} {
 				if _, err := db.sql.ExecContext(ctx, op); err != nil {
 					t.Fatal(err)
 				}
@@ -118,13 +118,13 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 				}
 			}
 		}
-		a, err := inc.Run(ctx, prog, RunOptions{Now: now})
+		a, err := first.Run(ctx, prog, RunOptions{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		opts := other
 		opts.Now = now
-		b, err := full.Run(ctx, prog, opts)
+		b, err := second.Run(ctx, prog, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 		}
 		t.Logf("tick %2d at %s (%v): %d decisions; incremental: %s", i, now.Format("2006-01-02 15:04"), step, len(a.Decisions), strings.Join(inc, " "))
 	}
-	t.Logf("capped refusals on record: %d; capped in outbox %d; %s", count(t, inc, `SELECT count(*) FROM rule_members WHERE last_capped`), count(t, inc, `SELECT count(*) FROM outbox WHERE status = 'capped'`), dump(t, inc, `SELECT rule, count(*) FROM outbox WHERE status = 'capped' GROUP BY ALL`))
+	t.Logf("capped refusals on record: %d; capped in outbox %d; %s", count(t, first, `SELECT count(*) FROM rule_members WHERE last_capped`), count(t, first, `SELECT count(*) FROM outbox WHERE status = 'capped'`), dump(t, first, `SELECT rule, count(*) FROM outbox WHERE status = 'capped' GROUP BY ALL`))
 	// The test proves nothing unless most evaluations were incremental.
 	if scoped < state/2 {
 		t.Errorf("only %d of %d state-rule evaluations were incremental", scoped, state)
@@ -160,7 +160,7 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 		`SELECT rule, member_id, last_effective_at, last_effective FROM rule_members ORDER BY ALL`,
 		`SELECT member_id, tag, tagged_at FROM member_tags ORDER BY ALL`,
 	} {
-		if got, want := dump(t, inc, q), dump(t, full, q); got != want {
+		if got, want := dump(t, first, q), dump(t, second, q); got != want {
 			t.Errorf("%s\ndiffers:\n%s", q, diffLines(strings.Split(want, "\n"), strings.Split(got, "\n")))
 		}
 	}
