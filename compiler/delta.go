@@ -37,6 +37,23 @@ type Delta struct {
 	Watches []Watch
 	// Daily is set when the verdict also depends on the date of now.
 	Daily bool
+	// DailyAtoms, when Daily is set, are the atoms of the condition that
+	// call a function of the date, compiled over the members row m: each
+	// reads only the member's row, constants and $now. Between runs on
+	// different dates the date can change the verdict only of members for
+	// whom one of them changed (the runtime compares them at both runs).
+	// Empty when some such call sits in an atom that also reads events or
+	// tags (or in a segment): the runtime then re-evaluates everyone.
+	DailyAtoms []DailyAtom
+}
+
+// DailyAtom is one atom of a condition that calls a function of the date.
+type DailyAtom struct {
+	SQL string // over the members row m, with $now
+	// PerMember is set when the atom reads the member's row; otherwise it
+	// has one value for everyone (days_since(2024-11-11) = 0), and when
+	// that changes, everyone is re-evaluated.
+	PerMember bool
 }
 
 // Names of the tables Rule.ScopedSQL reads instead of members and events.
@@ -147,6 +164,9 @@ func (rc *ruleCompiler) ruleDelta(cond ast.Expr) *Delta {
 	if !ok {
 		return nil
 	}
+	if d.Daily {
+		d.DailyAtoms = rc.dailyAtoms(cond)
+	}
 	sort.Slice(d.Watches, func(i, j int) bool {
 		if d.Watches[i].Event != d.Watches[j].Event {
 			return d.Watches[i].Event < d.Watches[j].Event
@@ -154,6 +174,121 @@ func (rc *ruleCompiler) ruleDelta(cond ast.Expr) *Delta {
 		return d.Watches[i].Back < d.Watches[j].Back
 	})
 	return d
+}
+
+// isDailyCall reports whether n calls a function whose result changes with
+// the date of now (ruleDelta has checked the arguments of the ones that
+// are daily only for dates).
+func (rc *ruleCompiler) isDailyCall(n ast.Node) bool {
+	x, ok := n.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	r := rc.info.Refs[x.Func]
+	return r != nil && r.Func != nil && (r.Func.Clock == check.ClockDaily || r.Func.Clock == check.ClockDailyForDates)
+}
+
+// dailyAtoms compiles the atoms of cond (the operands of its and, or and
+// not) that call a function of the date, over the members row m, or
+// returns nil when one of them also reads anything but the member's row
+// and constants, or a call sits inside a segment the condition names.
+func (rc *ruleCompiler) dailyAtoms(cond ast.Expr) []DailyAtom {
+	total := 0
+	rc.walkCond(cond, func(n ast.Node) {
+		if rc.isDailyCall(n) {
+			total++
+		}
+	})
+	var out []DailyAtom
+	found, ok := 0, true
+	seen := map[string]bool{}
+	var atoms func(e ast.Expr)
+	atoms = func(e ast.Expr) {
+		switch x := e.(type) {
+		case *ast.ParenExpr:
+			atoms(x.X)
+			return
+		case *ast.NotExpr:
+			atoms(x.X)
+			return
+		case *ast.BinaryExpr:
+			if x.Op == ast.And || x.Op == ast.Or {
+				atoms(x.X)
+				atoms(x.Y)
+				return
+			}
+		}
+		calls, memberOnly, perMember := 0, true, false
+		ast.Inspect(e, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.MemberField:
+				perMember = true
+				return false
+			case *ast.CallExpr:
+				if rc.isDailyCall(x) {
+					calls++
+				}
+				if r := rc.info.Refs[x.Func]; r != nil && r.Func != nil && strings.Contains(r.Func.SQL, "{member}") {
+					perMember = true
+				}
+				for _, a := range x.Args {
+					ast.Inspect(a, func(n ast.Node) bool {
+						if _, ok := n.(*ast.MemberField); ok {
+							perMember = true
+						}
+						return true
+					})
+				}
+				for _, a := range x.Args {
+					ast.Inspect(a, func(n ast.Node) bool { return rc.memberOnlyNode(n, &memberOnly) })
+				}
+				return false // the function's name is not a reference to check
+			}
+			return rc.memberOnlyNode(n, &memberOnly)
+		})
+		if calls == 0 {
+			return
+		}
+		found += calls
+		if !memberOnly {
+			ok = false
+			return
+		}
+		q := rc.cond(e, &scope{member: "m", memberID: "m.member_id"})
+		if !seen[q] {
+			seen[q] = true
+			out = append(out, DailyAtom{SQL: q, PerMember: perMember})
+		}
+	}
+	atoms(cond)
+	if !ok || found != total {
+		return nil
+	}
+	return out
+}
+
+// memberOnlyNode clears *ok when n reads events, tags or a segment (only
+// the member's row and constants are allowed), and says whether to look
+// inside n.
+func (rc *ruleCompiler) memberOnlyNode(n ast.Node, ok *bool) bool {
+	switch x := n.(type) {
+	case *ast.MemberField:
+		return false
+	case *ast.CallExpr:
+		if !rc.isDailyCall(x) {
+			if r := rc.info.Refs[x.Func]; r == nil || r.Func == nil || r.Func.Clock != check.ClockNone {
+				*ok = false
+			}
+		}
+		for _, a := range x.Args {
+			ast.Inspect(a, func(n ast.Node) bool { return rc.memberOnlyNode(n, ok) })
+		}
+		return false
+	case *ast.EventAtom, *ast.FollowedAtom, *ast.AggExpr, *ast.DaysSinceExpr, *ast.TaggedExpr, *ast.EventRef, *ast.Ident, *ast.BadExpr:
+		*ok = false
+		return false
+	}
+	return true
 }
 
 // watchWindow adds the window edges of events matching ref in win: events
@@ -222,7 +357,10 @@ func (d *Delta) String() string {
 	if len(parts) > 0 {
 		s += " or events " + strings.Join(parts, ", ")
 	}
-	if d.Daily {
+	switch {
+	case d.Daily && len(d.DailyAtoms) > 0:
+		s += "; on a new day, members whose date conditions changed"
+	case d.Daily:
 		s += "; everyone on a new day"
 	}
 	return s

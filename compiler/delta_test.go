@@ -31,10 +31,12 @@ func TestDelta(t *testing.T) {
 		{`90 < days since last purchased`, "re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago"},
 		{`days since last purchased > 90.5`, "re-evaluates members with new events or events purchased due, purchased 90 day ago, purchased 91 day ago, purchased 92 day ago"},
 		{`not purchased in last 2 days`, "re-evaluates members with new events or events purchased due, purchased 2 day ago"},
-		{`birthday_in(3 days)`, "re-evaluates members with new events; everyone on a new day"},
-		{`age() >= 18`, "re-evaluates members with new events; everyone on a new day"},
-		{`days_since(2024-11-11) = 0`, "re-evaluates members with new events; everyone on a new day"},
-		{`days_since(member.birthday) > 9000`, "re-evaluates members with new events; everyone on a new day"},
+		{`birthday_in(3 days)`, "re-evaluates members with new events; on a new day, members whose date conditions changed"},
+		{`age() >= 18`, "re-evaluates members with new events; on a new day, members whose date conditions changed"},
+		{`days_since(2024-11-11) = 0`, "re-evaluates members with new events; on a new day, members whose date conditions changed"},
+		{`days_since(member.birthday) > 9000`, "re-evaluates members with new events; on a new day, members whose date conditions changed"},
+		// A date function in an atom that also reads events: everyone.
+		{`days_since(2024-11-11) < count(purchased ever)`, "re-evaluates members with new events or events purchased due; everyone on a new day"},
 		// No Delta: the verdict can change in ways a Delta cannot bound.
 		{`days_since(member.signup_at) > 30`, ""},
 		{`hours_since(member.signup_at) > 30`, ""},
@@ -58,6 +60,42 @@ func TestDelta(t *testing.T) {
 			}
 			if (r.Delta != nil) != (r.ScopedSQL != "") {
 				t.Errorf("Delta %v but ScopedSQL %q", r.Delta != nil, r.ScopedSQL)
+			}
+		})
+	}
+}
+
+// TestDailyAtoms checks the atoms of a condition that call a function of
+// the date, which the runtime compares between two runs on a new day: one
+// per distinct atom, each over the member's row only (PerMember unless it
+// has one value for everyone); none (everyone is
+// re-evaluated) when a call sits in an atom that reads events or in a
+// segment.
+func TestDailyAtoms(t *testing.T) {
+	tests := []struct {
+		src  string
+		want []DailyAtom
+	}{
+		{"rule r if birthday_in(0 days) then send coupon \"C\" via sms",
+			[]DailyAtom{{"COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 0 DAY)), false)", true}}},
+		{"rule r if days_since(2024-11-11) = 0 and purchased in last 365 days then send coupon \"C\" via sms",
+			[]DailyAtom{{"COALESCE((nudge_days_since(DATE '2024-11-11', $now::TIMESTAMP)) = 0, false)", false}}},
+		{"rule r if days_since(member.birthday) > 9000 then send coupon \"C\" via sms",
+			[]DailyAtom{{"COALESCE((nudge_days_since(m.birthday, $now::TIMESTAMP)) > 9000, false)", true}}},
+		{"rule r if (age() >= 18 or member.tier = \"gold\") and not birthday_in(3 days) and age() >= 18 then send coupon \"C\" via sms",
+			[]DailyAtom{{"COALESCE((nudge_age(m.birthday, $now::TIMESTAMP)) >= 18, false)", true}, {"COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 3 DAY)), false)", true}}},
+		{"rule r if days_since(2024-11-11) < count(purchased ever) then send coupon \"C\" via sms", nil},
+		{"segment bday = birthday_in(0 days)\nrule r if bday and purchased ever then send coupon \"C\" via sms", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			p := compileSource(t, "import \"crm\"\n"+tt.src+"\n")
+			d := p.Rules[0].Delta
+			if d == nil || !d.Daily {
+				t.Fatalf("Delta %+v, want a daily one", d)
+			}
+			if !slices.Equal(d.DailyAtoms, tt.want) {
+				t.Errorf("DailyAtoms:\n%+v\nwant\n%+v", d.DailyAtoms, tt.want)
 			}
 		})
 	}

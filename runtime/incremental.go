@@ -56,6 +56,7 @@ type evalPlan struct {
 	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
 	scoped     bool      // evaluate only the members of the scope
 	capBlock   bool      // skip capped retries whose caps are still full
+	newDay     bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (compiler.Delta.DailyAtoms)
 	hasState   bool      // rule_state has the rule's row (watermarks updates it)
 	hasEval    bool      // rule_evals has the rule's row (recordEvaluations updates it)
 }
@@ -143,7 +144,21 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 		}
 		p.capBlock = len(t.prog.Caps) > 0
 		d := r.Delta
-		p.scoped = d != nil && r.ScopedSQL != "" && sum.String == fp && !(d.Daily && !sameDate(p.t0, t.now))
+		// On a new day a rule whose date conditions the compiler could
+		// isolate re-evaluates the members for whom one of them changed;
+		// another one re-evaluates everyone.
+		p.newDay = d != nil && d.Daily && !sameDate(p.t0, t.now)
+		p.scoped = d != nil && r.ScopedSQL != "" && sum.String == fp && (!p.newDay || len(d.DailyAtoms) > 0)
+		if p.scoped && p.newDay {
+			// An atom with one value for everyone that changed (Double 11
+			// came) changes it for everyone: evaluating them all at once is
+			// cheaper than a scope of every member.
+			all, err := t.dailyChangedForAll(ctx, d.DailyAtoms, p.t0)
+			if err != nil {
+				return err
+			}
+			p.scoped = !all
+		}
 	}
 	if len(reset) > 0 {
 		// Refusals recorded under other caps, or later in time, prove
@@ -156,6 +171,30 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 		return err
 	}
 	return t.buildScope(ctx)
+}
+
+// dailyChangedForAll reports whether one of the atoms that have one value
+// for everyone (not PerMember) has a different value now than at t0.
+func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAtom, t0 time.Time) (bool, error) {
+	var changed []string
+	for _, a := range atoms {
+		if !a.PerMember {
+			changed = append(changed, "("+renameParams(a.SQL, map[string]string{"now": "t0"})+") IS DISTINCT FROM ("+a.SQL+")")
+		}
+	}
+	if len(changed) == 0 {
+		return false, nil
+	}
+	q := "SELECT " + strings.Join(changed, " OR ")
+	var args []any
+	for _, p := range []sql.NamedArg{sql.Named("now", t.now), sql.Named("t0", t0), sql.Named("brand", t.brand)} {
+		if strings.Contains(q, "$"+p.Name+"::") {
+			args = append(args, p)
+		}
+	}
+	var all bool
+	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&all)
+	return all, err
 }
 
 func sameDate(a, b time.Time) bool {
@@ -351,7 +390,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		partRules[q] = append(partRules[q], i)
 	}
-	var fresh, ruleIndex, expiry, refused, capped, pastHorizon []string
+	var fresh, ruleIndex, expiry, refused, capped, pastHorizon, daily []string
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
 	reads := map[string][]string{}           // event type -> the columns the scoped rules read of it from the scope's copy
@@ -395,6 +434,19 @@ func (t *tick) buildScope(ctx context.Context) error {
 				q = fmt.Sprintf("FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", t0, w.Back, w.Back, which)
 			}
 			addPart(q, i)
+		}
+		// Members whose date conditions changed since t0 (on a new day).
+		if p.newDay {
+			var changed []string
+			for _, a := range r.Delta.DailyAtoms {
+				if a.PerMember { // the others did not change (plan)
+					changed = append(changed, "("+renameParams(a.SQL, map[string]string{"now": fmt.Sprintf("t0_%d", g)})+") IS DISTINCT FROM ("+a.SQL+")")
+				}
+			}
+			if len(changed) > 0 {
+				daily = append(daily, fmt.Sprintf("SELECT m.member_id, %d AS ri FROM members m WHERE m.brand = $brand::VARCHAR AND (%s)",
+					i, strings.Join(changed, " OR ")))
+			}
 		}
 		// Limits that ran out.
 		if r.Limit != nil && r.Limit.Every > 0 {
@@ -454,6 +506,7 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 		}
 		parts = append(parts, "SELECT member_id, "+ri+" AS ri "+q)
 	}
+	parts = append(parts, daily...)
 	// The rule_members parts name rules; ri is their index.
 	ri := "CASE rm.rule " + strings.Join(ruleIndex, " ") + " END"
 	if len(expiry) > 0 {

@@ -1,6 +1,6 @@
 -- rule birthday (state)  ../examples/07_birthday.nudge:9
 -- Birthday coupon
--- re-evaluates members with new events; everyone on a new day
+-- re-evaluates members with new events; on a new day, members whose date conditions changed
 SELECT m.member_id,
        NULL::BIGINT AS trigger_seq,
        NULL::TIMESTAMP AS due_at
@@ -11,7 +11,7 @@ WHERE m.brand = $brand::VARCHAR
 -- rule double11_greeting (state)  ../examples/07_birthday.nudge:16
 -- Double 11 greeting
 --   v0 = days_since(2024-11-11)
--- re-evaluates members with new events or events purchased due, purchased 365 day ago; everyone on a new day
+-- re-evaluates members with new events or events purchased due, purchased 365 day ago; on a new day, members whose date conditions changed
 WITH
 -- per-member aggregates of purchased events
 s0 AS (

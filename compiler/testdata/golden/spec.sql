@@ -223,7 +223,7 @@ WHERE NOT EXISTS (
   );
 
 -- rule birthday (state)  testdata/spec.nudge:37
--- re-evaluates members with new events; everyone on a new day
+-- re-evaluates members with new events; on a new day, members whose date conditions changed
 SELECT m.member_id,
        NULL::BIGINT AS trigger_seq,
        NULL::TIMESTAMP AS due_at
