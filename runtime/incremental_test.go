@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,60 @@ day 8: m1 sms capped cap sms 1 per 30d
 				t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
 			}
 		})
+	}
+}
+
+// TestNewDayScope: on a new day a rule on the member's birthday is
+// evaluated only for the members whose birthday came or went (still
+// firing on the day), while a rule on a calendar date re-evaluates
+// everyone on the days its date atom changes, and only then.
+func TestNewDayScope(t *testing.T) {
+	const src = `brand "acme"
+import "crm"
+rule bday
+  if birthday_in(0 days)
+  then send coupon "BDAY" via sms
+  limit once per member every 365 days
+rule launch
+  if days_since(2024-03-05) = 0 and member.tier = "gold"
+  then send news "launch" via sms
+`
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "day.nudge")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := compileFile(t, path)
+	db, err := Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand, consent_sms, birthday, tier) VALUES
+		('m1', 'acme', true, DATE '1990-03-03', 'gold'), ('m2', 'acme', true, DATE '1985-03-05', 'silver'), ('m3', 'acme', true, DATE '1970-07-01', 'gold')`); err != nil {
+		t.Fatal(err)
+	}
+	var log []string
+	for d := 1; d <= 6; d++ {
+		res, err := db.Run(ctx, prog, RunOptions{Now: time.Date(2024, 3, d, 10, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.Rules {
+			log = append(log, fmt.Sprintf("day %d %s incremental=%v firings=%d", d, s.Rule, s.Incremental, s.Firings))
+		}
+	}
+	want := []string{
+		// The first tick evaluates everyone.
+		"day 1 bday incremental=false firings=0", "day 1 launch incremental=false firings=0",
+		"day 2 bday incremental=true firings=0", "day 2 launch incremental=true firings=0",
+		"day 3 bday incremental=true firings=1", "day 3 launch incremental=true firings=0",
+		"day 4 bday incremental=true firings=0", "day 4 launch incremental=true firings=0",
+		// Mar 5: the calendar atom changed for everyone.
+		"day 5 bday incremental=true firings=1", "day 5 launch incremental=false firings=2",
+		"day 6 bday incremental=true firings=0", "day 6 launch incremental=false firings=0",
+	}
+	if !slices.Equal(log, want) {
+		t.Errorf("ticks:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
 	}
 }
