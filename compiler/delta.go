@@ -239,10 +239,8 @@ func (rc *ruleCompiler) dailyAtoms(cond ast.Expr) []DailyAtom {
 						return true
 					})
 				}
-				for _, a := range x.Args {
-					ast.Inspect(a, func(n ast.Node) bool { return rc.memberOnlyNode(n, &memberOnly) })
-				}
-				return false // the function's name is not a reference to check
+				// (A daily call nested in the arguments is not counted: the
+				// count then falls short and everyone is re-evaluated.)
 			}
 			return rc.memberOnlyNode(n, &memberOnly)
 		})
