@@ -179,7 +179,7 @@ func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAto
 	var changed []string
 	for _, a := range atoms {
 		if !a.PerMember {
-			changed = append(changed, "("+renameParams(a.SQL, map[string]string{"now": "t0"})+") IS DISTINCT FROM ("+a.SQL+")")
+			changed = append(changed, dailyAtomChanged(a, "t0"))
 		}
 	}
 	if len(changed) == 0 {
@@ -195,6 +195,12 @@ func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAto
 	var all bool
 	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&all)
 	return all, err
+}
+
+// dailyAtomChanged is the condition that the date atom a has a different
+// value at the parameter t0 (a timestamp) than at $now.
+func dailyAtomChanged(a compiler.DailyAtom, t0 string) string {
+	return "(" + renameParams(a.SQL, map[string]string{"now": t0}) + ") IS DISTINCT FROM (" + a.SQL + ")"
 }
 
 func sameDate(a, b time.Time) bool {
@@ -440,7 +446,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			var changed []string
 			for _, a := range r.Delta.DailyAtoms {
 				if a.PerMember { // the others did not change (plan)
-					changed = append(changed, "("+renameParams(a.SQL, map[string]string{"now": fmt.Sprintf("t0_%d", g)})+") IS DISTINCT FROM ("+a.SQL+")")
+					changed = append(changed, dailyAtomChanged(a, fmt.Sprintf("t0_%d", g)))
 				}
 			}
 			if len(changed) > 0 {

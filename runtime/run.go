@@ -170,11 +170,15 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	}
 	res := &RunResult{Now: now, Brand: brand, DryRun: opts.DryRun}
 
-	t := &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll, unboundedRetry: db.unboundedRetry}
+	newTick := func(perRule bool) *tick {
+		return &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll,
+			perRule: perRule, unboundedRetry: db.unboundedRetry}
+	}
+	t := newTick(false)
 	tx, err := t.begin(ctx, conn)
 	if errors.As(err, new(errRuleQueries)) && ctx.Err() == nil {
 		// Again rule by rule, for an error that names its rule.
-		t = &tick{prog: prog, brand: brand, now: now, lookback: opts.Lookback, evaluateAll: opts.EvaluateAll, perRule: true, unboundedRetry: db.unboundedRetry}
+		t = newTick(true)
 		tx, err = t.begin(ctx, conn)
 	}
 	if err != nil {
