@@ -1,11 +1,16 @@
 package runtime
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -270,7 +275,9 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	var reader string
 	switch kind {
 	case "csv":
-		reader = fmt.Sprintf("read_csv(%s, all_varchar = true, header = true, auto_detect = true)", lit)
+		// (skip = 0: the sniffer may not take a later line for the header and
+		// drop the rows above it.)
+		reader = fmt.Sprintf("read_csv(%s, all_varchar = true, header = true, auto_detect = true, skip = 0)", lit)
 	case "parquet":
 		reader = fmt.Sprintf("read_parquet(%s)", lit)
 	case "json":
@@ -279,11 +286,23 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 		reader = fmt.Sprintf("read_json_auto(%s, format = 'newline_delimited')", lit)
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", s.table, reader)); err != nil {
+		if kind == "csv" {
+			if shape := csvShapeError(s.path); shape != nil {
+				return shape
+			}
+		}
 		return fmt.Errorf("%s: %w", s.path, cleanDuckError(err))
 	}
 	cols, err := columnsIn(ctx, conn, "'temp'", s.table)
 	if err != nil {
 		return err
+	}
+	if kind == "csv" && len(cols) == 1 {
+		// A row with another number of fields than the header within
+		// DuckDB's sniffing sample makes it read the file as one column.
+		if shape := csvShapeError(s.path); shape != nil {
+			return shape
+		}
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+s.table).Scan(&s.rows); err != nil {
 		return err
@@ -323,6 +342,60 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 		s.srcType[c.name] = c.typ
 	}
 	return nil
+}
+
+// csvShapeError reads a CSV file with encoding/csv to explain why DuckDB
+// could not: the first row whose number of fields differs from the
+// header's, by row and line. The delimiter is the one
+// of , ; tab | that splits the header line into the most fields. It returns
+// nil when it finds nothing wrong (the caller then reports DuckDB's error).
+//
+// DuckDB's own message for a ragged row lists reader options a nudge user
+// cannot set, and a ragged row within its sniffing sample makes it read the
+// whole file as one column, which would be reported as missing columns.
+func csvShapeError(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	head, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && head == "" {
+		return nil
+	}
+	delim, most := ',', 1
+	for _, d := range []rune{',', ';', '\t', '|'} {
+		if n := strings.Count(head, string(d)) + 1; n > most {
+			delim, most = d, n
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil
+	}
+	r := csv.NewReader(f)
+	r.Comma = delim
+	r.LazyQuotes = true // as lenient as DuckDB: only the field count is judged
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err != nil {
+		return nil
+	}
+	names := slices.Clone(header)
+	for row := 1; ; row++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+			// (Read returns the record with this error.)
+			return fmt.Errorf("%s: row %d (line %d): %d fields, but the header has %d (%s)",
+				path, row, pe.StartLine, len(rec), len(names), strings.Join(names, ", "))
+		}
+		if err != nil {
+			return nil
+		}
+	}
 }
 
 // diagnose finds the first bad row of a staged file (lowest row number, then

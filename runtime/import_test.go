@@ -202,6 +202,16 @@ func TestImportErrors(t *testing.T) {
 		{"jsonl bad ts", "events", "events.jsonl",
 			`{"member_id":"m1","brand":"acme","type":"x","ts":"2024-01-01 10:00"}` + "\n" + `{"member_id":"m1","brand":"acme","type":"x","ts":"yesterday"}` + "\n",
 			`events.jsonl: row 2: column ts: cannot parse "yesterday" as a timestamp`},
+		{"short row", "members", "members.csv", "member_id,brand,city\nm1,acme,a\nm2,acme\n",
+			`members.csv: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
+		{"long row", "members", "members.csv", "member_id,brand,city\nm1,acme,a\nm2,acme,b,c\nm3,acme,c\n",
+			`members.csv: row 2 (line 3): 4 fields, but the header has 3 (member_id, brand, city)`},
+		{"short row past the sniffer's sample", "members", "members.csv", "member_id,brand,city\n" + strings.Repeat("m1,acme,a\n", 30000) + "m2,acme\n",
+			`members.csv: row 30001 (line 30002): 2 fields, but the header has 3 (member_id, brand, city)`},
+		{"short row, semicolons", "members", "members.csv", "member_id;brand;city\nm1;acme;a\nm2;acme\n",
+			`members.csv: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
+		{"quoted field over two lines", "members", "members.csv", "member_id,brand,city\nm1,acme,\"a\nb\"\nm2,acme\n",
+			`members.csv: row 2 (line 4): 2 fields, but the header has 3 (member_id, brand, city)`},
 		{"unknown extension", "events", "events.xlsx", "x", `events.xlsx: unknown file type ".xlsx": use .csv, .parquet, .json or .jsonl`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
