@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -133,6 +134,36 @@ var (
 	maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 )
 
+// ruleInOutbox returns an error naming the rules that have decisions when
+// rule has none at all (of brand, when not ""): a misspelt rule name, not an
+// empty period.
+func ruleInOutbox(ctx context.Context, db *sql.DB, rule, brand string) error {
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT rule FROM outbox WHERE ($brand::VARCHAR = '' OR brand = $brand::VARCHAR) ORDER BY rule`,
+		sql.Named("brand", brand))
+	if err != nil {
+		return fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	var names []string
+	err = scanAll(rows, func() error {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		names = append(names, name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	if slices.Contains(names, rule) {
+		return nil
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("report: rule %q has no decisions: the outbox is empty (run ticks with `nudge run` or `nudge demo` first)", rule)
+	}
+	return fmt.Errorf("report: rule %q has no decisions in the outbox; rules with decisions: %s", rule, strings.Join(names, ", "))
+}
+
 // Build computes the report over db (a nudge database's handle).
 func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 	rep := &Report{}
@@ -189,6 +220,11 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	if opts.Rule != "" && len(rep.Rules) == 0 {
+		if err := ruleInOutbox(ctx, db, opts.Rule, opts.Brand); err != nil {
+			return nil, err
+		}
 	}
 	order := map[string]int{}
 	if opts.Program != nil {

@@ -288,3 +288,27 @@ func deref(p *float64) float64 {
 	}
 	return *p
 }
+
+// TestBuildRuleFilter: --rule names a rule of the outbox; a name with no
+// decisions at all is an error that lists the rules with decisions, while a
+// known rule with none in the period is an empty report.
+func TestBuildRuleFilter(t *testing.T) {
+	db, prog := fixture(t)
+	ctx := context.Background()
+	rep, err := Build(ctx, db, Options{Program: prog, Rule: "store_a", End: t0.Add(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rules) != 1 || rep.Rules[0].Rule != "store_a" {
+		t.Fatalf("rules: %+v", rep.Rules)
+	}
+	rep, err = Build(ctx, db, Options{Program: prog, Rule: "store_a", From: t0.Add(24 * time.Hour)})
+	if err != nil || len(rep.Rules) != 0 {
+		t.Fatalf("a period without firings: %v, %+v", err, rep)
+	}
+	_, err = Build(ctx, db, Options{Program: prog, Rule: "welcom"})
+	want := `report: rule "welcom" has no decisions in the outbox; rules with decisions: store_a, welcome`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n got: %v\nwant: %s", err, want)
+	}
+}
