@@ -271,6 +271,9 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	if err != nil {
 		return err
 	}
+	if st, err := os.Stat(s.path); err == nil && st.Size() == 0 {
+		return fmt.Errorf("%s: empty file", s.path)
+	}
 	lit := quoteString(s.path)
 	var reader string
 	switch kind {
@@ -532,6 +535,11 @@ func typeNoun(typ string) string {
 // are shown to users next to a file name.
 func cleanDuckError(err error) error {
 	msg := err.Error()
+	if i := strings.Index(msg, "\nLINE "); i >= 0 {
+		// The statement nudge ran, which the user did not write.
+		msg = strings.TrimSpace(msg[:i])
+		err = errors.New(msg)
+	}
 	for _, p := range []string{"Invalid Input Error: ", "IO Error: ", "Binder Error: ", "Conversion Error: "} {
 		if i := strings.Index(msg, p); i >= 0 {
 			return errors.New(msg[i+len(p):])

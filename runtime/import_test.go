@@ -212,6 +212,7 @@ func TestImportErrors(t *testing.T) {
 			`members.csv: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
 		{"quoted field over two lines", "members", "members.csv", "member_id,brand,city\nm1,acme,\"a\nb\"\nm2,acme\n",
 			`members.csv: row 2 (line 4): 2 fields, but the header has 3 (member_id, brand, city)`},
+		{"empty file", "events", "events.csv", "", `events.csv: empty file`},
 		{"unknown extension", "events", "events.xlsx", "x", `events.xlsx: unknown file type ".xlsx": use .csv, .parquet, .json or .jsonl`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,6 +225,26 @@ func TestImportErrors(t *testing.T) {
 				t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestImportMalformedJSON: DuckDB's reader error names the file and the
+// place, without the statement nudge ran.
+func TestImportMalformedJSON(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, dir, "events.jsonl", `{"member_id":"m1","brand":"acme","type":"x","ts":"2024-01-01"}`+"\n"+`{"member_id":"m1","brand":"acme"`+"\n")
+	db := openTest(t)
+	_, err := db.Import(context.Background(), "events", []string{"events.jsonl"})
+	if err == nil {
+		t.Fatal("malformed JSON imported")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "events.jsonl: Malformed JSON") || strings.Contains(msg, "LINE 1") || strings.Contains(msg, "read_json") {
+		t.Fatalf("error: %s", msg)
+	}
+	if n := count(t, db, "SELECT count(*) FROM events"); n != 0 {
+		t.Fatalf("%d events imported", n)
 	}
 }
 
