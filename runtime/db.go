@@ -287,6 +287,9 @@ func openError(path string, err error) error {
 		}
 		return fmt.Errorf("database %s is in use by another process; stop it or use another --db file", path)
 	}
+	if strings.Contains(msg, "not a valid DuckDB database file") {
+		return fmt.Errorf("database %s: the file is not a DuckDB database; give --db a nudge database file, or a new file name to create one", path)
+	}
 	return fmt.Errorf("open database %s: %w", path, err)
 }
 

@@ -181,6 +181,23 @@ func TestOpenLocked(t *testing.T) {
 	}
 }
 
+// TestOpenNotDuckDB: a --db file that is not a DuckDB database is named as
+// such, and left as it was.
+func TestOpenNotDuckDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.duckdb")
+	if err := os.WriteFile(path, []byte("shopping list\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path)
+	want := fmt.Sprintf("database %s: the file is not a DuckDB database; ", path)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error = %v\nwant prefix %q", err, want)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "shopping list\n" {
+		t.Fatalf("the file changed: %q", b)
+	}
+}
+
 // TestCheckpointThreshold: a database file checkpoints its write-ahead log
 // at checkpointThreshold, not at DuckDB's default (see its doc).
 func TestCheckpointThreshold(t *testing.T) {
