@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -349,9 +350,10 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 
 // csvShapeError reads a CSV file with encoding/csv to explain why DuckDB
 // could not: the first row whose number of fields differs from the
-// header's, by row and line. The delimiter is the one
-// of , ; tab | that splits the header line into the most fields. It returns
-// nil when it finds nothing wrong (the caller then reports DuckDB's error).
+// header's, by row and line. The delimiter is the one of , ; tab | that
+// splits the header line into the most fields; a .gz file is decompressed,
+// a .zst one not judged. It returns nil when it finds nothing wrong (the
+// caller then reports DuckDB's error).
 //
 // DuckDB's own message for a ragged row lists reader options a nudge user
 // cannot set, and a ragged row within its sniffing sample makes it read the
@@ -362,7 +364,19 @@ func csvShapeError(path string) error {
 		return nil
 	}
 	defer f.Close()
-	head, err := bufio.NewReader(f).ReadString('\n')
+	var in io.Reader = f
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".gz": // (fileKind's compressions, which DuckDB reads by extension)
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return nil
+		}
+		in = z
+	case ".zst":
+		return nil // no zstd reader in the standard library: DuckDB's message stands
+	}
+	br := bufio.NewReader(in)
+	head, err := br.ReadString('\n')
 	if err != nil && head == "" {
 		return nil
 	}
@@ -372,10 +386,7 @@ func csvShapeError(path string) error {
 			delim, most = d, n
 		}
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil
-	}
-	r := csv.NewReader(f)
+	r := csv.NewReader(io.MultiReader(strings.NewReader(head), br))
 	r.Comma = delim
 	r.LazyQuotes = true // as lenient as DuckDB: only the field count is judged
 	r.ReuseRecord = true

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"os"
 	"path/filepath"
@@ -212,6 +214,8 @@ func TestImportErrors(t *testing.T) {
 			`members.csv: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
 		{"quoted field over two lines", "members", "members.csv", "member_id,brand,city\nm1,acme,\"a\nb\"\nm2,acme\n",
 			`members.csv: row 2 (line 4): 2 fields, but the header has 3 (member_id, brand, city)`},
+		{"short row, gzipped", "members", "members.csv.gz", gzipped("member_id,brand,city\nm1,acme,a\nm2,acme\n"),
+			`members.csv.gz: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
 		{"empty file", "events", "events.csv", "", `events.csv: empty file`},
 		{"unknown extension", "events", "events.xlsx", "x", `events.xlsx: unknown file type ".xlsx": use .csv, .parquet, .json or .jsonl`},
 	} {
@@ -226,6 +230,15 @@ func TestImportErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gzipped returns s compressed with gzip.
+func gzipped(s string) string {
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	z.Write([]byte(s))
+	z.Close()
+	return b.String()
 }
 
 // TestImportMalformedJSON: DuckDB's reader error names the file and the
