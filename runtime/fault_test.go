@@ -131,7 +131,18 @@ func helperTicks(path string) error {
 	// kills also land in clustering; the reference keeps them in ingest
 	// order, and the events must still compare equal.
 	db.clusterMin = 1
-	return replay(ctx, db, dir, &JSONLSink{Path: filepath.Join(dir, "crash.jsonl")})
+	if err := replay(ctx, db, dir, &JSONLSink{Path: filepath.Join(dir, "crash.jsonl")}); err != nil {
+		return err
+	}
+	// A kill after the last tick's commit (in its dispatch or clustering)
+	// leaves that tick's events to the next tick's clustering, and replay
+	// then runs no tick: catch up as that next tick would.
+	var maxSeq int64
+	if err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&maxSeq); err != nil {
+		return err
+	}
+	_, err = db.clusterEvents(ctx, maxSeq)
+	return err
 }
 
 // helperCmd returns a command re-executing the test binary in a helper mode.
