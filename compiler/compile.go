@@ -135,18 +135,25 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 	// the whole tables (see Rule.ScopedSQL).
 	scoped := newRuleCompiler(info, diags)
 	scoped.membersTable, scoped.eventsTable = ScopeMembers, ScopeEvents
+	lanes := newRuleCompiler(info, diags)
+	lanes.membersTable, lanes.eventsTable, lanes.lane = ScopeMembers, ScopeEvents, true
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
 		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
 		out.ScopeEventReads = scoped.scopeEventReads()
 		out.Lag = rc.triggerLag(r)
+		out.LaneSQL = lanes.triggerQuery(r, &Rule{})
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
 			out.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
 			out.ScopeEventReads = scoped.scopeEventReads()
 			out.Delta = delta
+			out.LaneSQL = lanes.stateQuery(d.Cond, &Rule{})
 		}
+	}
+	if lanes.laneless {
+		out.LaneSQL = ""
 	}
 	for _, dg := range (*diags)[before:] {
 		if dg.Severity == diag.Error {
@@ -233,6 +240,11 @@ type ruleCompiler struct {
 	// The tables a rule query reads: members and events, or the scope
 	// copies (see Rule.ScopedSQL).
 	membersTable, eventsTable string
+	// lane: compile the lane form (Rule.LaneSQL), where every row carries
+	// its own instant (nowOf). laneless is set when the rule reads
+	// something by the member's real id (tags, ranks among all members),
+	// which the lane form's copies replace by the lane's: it has none.
+	lane, laneless bool
 	// typesRead collects, per event type the query reads from eventsTable
 	// (every read of it filters on one type), the columns it reads of those
 	// events (not of candidate events, see candidateCTE); anyType, those
@@ -262,6 +274,32 @@ func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 
 func (rc *ruleCompiler) errorf(n ast.Node, format string, args ...any) {
 	rc.diags.Errorf(n.Pos(), diagCode, format, args...)
+}
+
+// nowOf is the SQL of the evaluation instant in a row aliased alias: the
+// parameter $now, or in the lane form the row's own LaneNow (every table the
+// lane form reads carries it).
+func (rc *ruleCompiler) nowOf(alias string) string {
+	if rc.lane {
+		return alias + "." + LaneNow
+	}
+	return nowSQL
+}
+
+// nowIn is nowOf the innermost row of scope s: its event, else its member,
+// else its candidate event.
+func (rc *ruleCompiler) nowIn(s *scope) string {
+	switch {
+	case !rc.lane:
+		return nowSQL
+	case s.ev != "":
+		return rc.nowOf(s.ev)
+	case s.member != "":
+		return rc.nowOf(s.member)
+	case s.cand != "":
+		return rc.nowOf(s.cand)
+	}
+	return nowSQL // no row: the lane form has none, and DuckDB reports the unbound parameter
 }
 
 // newAlias returns a fresh alias for a correlated events scan.
@@ -389,6 +427,14 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 			}
 		}
 	}
+	if rc.lane {
+		// The events of each lane's member, as of the lane: due in (prev, now].
+		where = append(where, due+" <= e."+LaneNow, due+" > e."+LanePrev)
+		lanes := "SELECT ev.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow + ", l.prev AS " + LanePrev +
+			"\n  FROM events ev JOIN " + Lanes + " l ON l.member_id = ev.member_id"
+		body := "SELECT e.*, " + due + " AS due_at\nFROM (\n  " + lanes + "\n) e\nWHERE " + whereList("", where)
+		return cte{name: name, comment: "candidates: " + label(atom), body: body}
+	}
 	where = append(where, due+" <= "+nowSQL)
 	// Not considered before: NOT (seq <= wm_seq AND due <= wm_now), as two
 	// disjoint scans that DuckDB can each restrict to a few row groups by
@@ -473,7 +519,7 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 	var out []cte
 	for _, st := range rc.stats {
 		rc.readType(st.event.Name)
-		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + nowSQL}
+		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + rc.nowOf("e")}
 		if st.before {
 			where[2] = "e.ts < c.ts"
 		}
@@ -584,7 +630,7 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 		inner := &scope{ev: "e", evType: et}
 		lower := ""
 		if win != nil && win.Kind == ast.InLast {
-			lower = nowSQL + " - " + rc.interval(win.Dur)
+			lower = rc.nowOf("e") + " - " + rc.interval(win.Dur)
 		}
 		var conds []string
 		for _, p := range filterParts(ref.Filters) {
@@ -651,7 +697,7 @@ func (rc *ruleCompiler) aggFunc(kind aggKind, a string, et *check.EventType, fie
 // window renders a window over events aliased a. In a GROUP BY CTE
 // (inStats) the upper bound ts <= $now is already in the WHERE.
 func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) string {
-	upper := a + ".ts <= " + nowSQL
+	upper := a + ".ts <= " + rc.nowOf(a)
 	if inStats {
 		upper = sqlTrue
 	}
@@ -660,7 +706,7 @@ func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) 
 	}
 	switch w.Kind {
 	case ast.InLast:
-		return boolAnd(a+".ts > "+nowSQL+" - "+rc.interval(w.Dur), upper)
+		return boolAnd(a+".ts > "+rc.nowOf(a)+" - "+rc.interval(w.Dur), upper)
 	case ast.Before:
 		return a + ".ts < " + s.cand + ".ts"
 	}

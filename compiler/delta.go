@@ -62,6 +62,20 @@ const (
 	ScopeEvents  = "_nudge_scope_events"
 )
 
+// The lane form (Rule.LaneSQL) evaluates a rule for many (member, instant)
+// pairs, lanes, in one statement. Lanes lists them: columns lane (VARCHAR,
+// the lane's id, unique), member_id (VARCHAR), now and prev (TIMESTAMP: the
+// instant and the one before it, whose trigger events were already
+// considered). ScopeMembers and ScopeEvents then hold one copy of the
+// member's row and events per lane, with member_id replaced by the lane's
+// id and its instant in the column LaneNow; LaneSQL returns lane ids in
+// member_id.
+const (
+	Lanes    = "_nudge_lanes"
+	LaneNow  = "_now"
+	LanePrev = "_prev"
+)
+
 // Watch is one window edge: events of type Event whose ts lies in
 // [t0 - Back, t1 - Back] may have changed a verdict between runs at t0 and
 // t1 (Back "" is no offset: events that became due).

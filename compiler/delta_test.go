@@ -3,10 +3,12 @@ package compiler
 import (
 	"context"
 	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"nudge/lang"
 	"nudge/runtime/demodata"
@@ -196,4 +198,90 @@ func TestScopeEventReads(t *testing.T) {
 			t.Errorf("%s: ScopeEventReads = %q (found %v), want %q", rule, c, ok, types)
 		}
 	}
+}
+
+// TestLaneSQLAgrees evaluates every example rule's lane form over lanes of
+// demo members at several instants (with steps of an hour to days before
+// them) and checks that each lane gets exactly the firings the rule's SQL
+// gives its member at the lane's instant, as a tick-by-tick replay would see
+// it: the lane form may only batch instants, never change a verdict.
+func TestLaneSQLAgrees(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	if _, err := demodata.Generate(ctx, db, demodata.Options{Members: 400, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	rows, err := db.QueryContext(ctx, "SELECT member_id FROM members ORDER BY member_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	rows.Close()
+	end := demodata.DefaultNow
+	instants := []time.Time{end, end.Add(-time.Hour), end.Add(-7 * time.Hour), end.Add(-27 * time.Hour), end.AddDate(0, 0, -5), end.AddDate(0, 0, -29).Add(3 * time.Hour)}
+	steps := []time.Duration{time.Hour, time.Hour, 6 * time.Hour, 3 * 24 * time.Hour}
+	rng := rand.New(rand.NewPCG(5, 5))
+	var lanes []lane
+	for _, m := range members {
+		// Two to three instants per member, some shared by several lanes
+		// of the member (the copies must stay apart).
+		for range 2 + rng.IntN(2) {
+			now := instants[rng.IntN(len(instants))]
+			lanes = append(lanes, lane{member: m, now: now, prev: now.Add(-steps[rng.IntN(len(steps))])})
+		}
+	}
+	var rules []*Rule
+	files, _ := filepath.Glob("../examples/*.nudge")
+	for _, f := range files {
+		if !strings.HasSuffix(f, lang.TestSuffix) {
+			rules = append(rules, loadProgram(t, f).Rules...)
+		}
+	}
+	checked, fired := 0, 0
+	for _, r := range rules {
+		if (r.LaneSQL == "") != (r.ScopedSQL == "") {
+			t.Errorf("%s: a lane form without a scoped form, or the reverse", r.Name)
+		}
+		if r.LaneSQL == "" {
+			continue
+		}
+		if strings.Contains(r.LaneSQL, "$"+ParamNow) || strings.Contains(r.LaneSQL, "$wm_") {
+			t.Errorf("%s: the lane form reads a parameter other than brand:\n%s", r.Name, r.LaneSQL)
+		}
+		checked++
+		got, want, err := laneFirings(ctx, db, r, lanes)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", r.Name, err, r.LaneSQL)
+		}
+		if len(want) > 0 {
+			fired++
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: lane form %d firings, SQL %d\nonly lanes: %v\nonly SQL: %v", r.Name, len(got), len(want), minus(got, want), minus(want, got))
+		}
+	}
+	if checked < 12 || fired < 8 {
+		t.Errorf("only %d example rules have a lane form, %d of them fired", checked, fired)
+	}
+}
+
+// minus returns the elements of a (sorted) not in b, at most ten.
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if _, found := slices.BinarySearch(b, x); !found {
+			out = append(out, x)
+		}
+		if len(out) == 10 {
+			break
+		}
+	}
+	return out
 }

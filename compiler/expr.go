@@ -126,6 +126,7 @@ func (rc *ruleCompiler) cond(e ast.Expr, s *scope) string {
 	case *ast.FollowedAtom:
 		return rc.triggerAtom(x, s)
 	case *ast.TaggedExpr:
+		rc.laneless = true // tags are read by the member's real id
 		if s.member == "" {
 			rc.errorf(x, "`tagged` cannot be used here")
 			return sqlFalse
@@ -251,7 +252,7 @@ func (rc *ruleCompiler) value(e ast.Expr, s *scope) string {
 			kind = aggFirstTS
 		}
 		ts := rc.aggregate(kind, x.Ref, nil, nil, s)
-		return "(date_diff('microsecond', " + ts + ", " + nowSQL + ") // 86400000000)"
+		return "(date_diff('microsecond', " + ts + ", " + rc.nowIn(s) + ") // 86400000000)"
 	}
 	return rc.cond(e, s)
 }
@@ -501,8 +502,11 @@ func (rc *ruleCompiler) call(x *ast.CallExpr, s *scope) string {
 			}
 			b.WriteString(s.member)
 		case "now":
-			b.WriteString(nowSQL)
+			b.WriteString(rc.nowIn(s))
 		case "brand":
+			// A function of the brand reads other members (ranks), by
+			// the member's real id.
+			rc.laneless = true
 			b.WriteString(brandSQL)
 		default:
 			n, err := strconv.Atoi(key)

@@ -243,9 +243,13 @@ var noWatermark = watermark{Seq: 0, Now: time.Date(1900, 1, 1, 0, 0, 0, 0, time.
 // firing is one row of a rule query, rendered "member" for state rules and
 // "member#seq@due" for trigger rules.
 func runRule(ctx context.Context, db *sql.DB, r *Rule, now time.Time, wm watermark) ([]string, error) {
-	rows, err := db.QueryContext(ctx, r.SQL,
-		sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand),
+	return runRuleArgs(ctx, db, r, sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand),
 		sql.Named(ParamWMSeq, wm.Seq), sql.Named(ParamWMNow, wm.Now))
+}
+
+// runRuleArgs is runRule with the query's parameters given.
+func runRuleArgs(ctx context.Context, db *sql.DB, r *Rule, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, r.SQL, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w\n%s", r.Name, err, r.SQL)
 	}
@@ -282,3 +286,86 @@ func namedArgs(now time.Time) []any {
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
+
+// lane is one (member, instant) pair of the lane form (Rule.LaneSQL).
+type lane struct {
+	member    string
+	now, prev time.Time
+}
+
+// laneFirings evaluates r's lane form over lanes (loading Lanes and the
+// scope copies from the members and events tables) and, for comparison,
+// r's SQL at each lane's instant with the watermarks a tick-by-tick replay
+// has there (every event seen, the previous instant prev), keeping the
+// lane's member. Both are rendered "member@now " followed by runRule's
+// form of the firing.
+func laneFirings(ctx context.Context, db *sql.DB, r *Rule, lanes []lane) (got, want []string, err error) {
+	var vals []string
+	var args []any
+	for i, l := range lanes {
+		vals = append(vals, "(?, ?, ?, ?)")
+		args = append(args, fmt.Sprintf("%s~%d", l.member, i), l.member, l.now, l.prev)
+	}
+	stmts := []string{
+		"CREATE OR REPLACE TEMP TABLE " + Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
+		"CREATE OR REPLACE TEMP TABLE " + ScopeMembers + " AS SELECT m.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow +
+			" FROM members m JOIN " + Lanes + " l ON l.member_id = m.member_id",
+		"CREATE OR REPLACE TEMP TABLE " + ScopeEvents + " AS SELECT e.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow +
+			" FROM events e JOIN " + Lanes + " l ON l.member_id = e.member_id",
+	}
+	if _, err := db.ExecContext(ctx, stmts[0]); err != nil {
+		return nil, nil, err
+	}
+	if len(lanes) > 0 {
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+Lanes+" VALUES "+strings.Join(vals, ", "), args...); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, q := range stmts[1:] {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, nil, err
+		}
+	}
+	name := func(l lane) string { return l.member + "@" + l.now.Format("2006-01-02T15:04") }
+	byID := map[string]lane{}
+	for i, l := range lanes {
+		byID[fmt.Sprintf("%s~%d", l.member, i)] = l
+	}
+	laneRule := *r
+	laneRule.SQL = r.LaneSQL
+	rows, err := runRuleArgs(ctx, db, &laneRule, sql.Named(ParamBrand, testBrand))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, row := range rows {
+		id, rest, _ := strings.Cut(row, "#")
+		l, ok := byID[id]
+		if !ok {
+			return nil, nil, fmt.Errorf("lane form returned %q, not a lane", id)
+		}
+		got = append(got, strings.TrimSuffix(name(l)+" "+l.member+"#"+rest, "#"))
+	}
+	// One evaluation per distinct instant and previous one.
+	type at struct{ now, prev time.Time }
+	byAt := map[at]map[string][]string{} // member -> its firings
+	for _, l := range lanes {
+		k := at{l.now, l.prev}
+		if byAt[k] == nil {
+			rows, err := runRule(ctx, db, r, l.now, watermark{Seq: math.MaxInt64 - 1, Now: l.prev})
+			if err != nil {
+				return nil, nil, err
+			}
+			byAt[k] = map[string][]string{}
+			for _, row := range rows {
+				m, _, _ := strings.Cut(row, "#")
+				byAt[k][m] = append(byAt[k][m], row)
+			}
+		}
+		for _, row := range byAt[k][l.member] {
+			want = append(want, name(l)+" "+row)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	return got, want, nil
+}

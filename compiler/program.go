@@ -74,6 +74,16 @@ type Rule struct {
 	// the runtime copies only the events of those types, and of each only
 	// those columns.
 	ScopeEventReads map[string][]string
+	// LaneSQL is ScopedSQL in the lane form: the rule evaluated at once for
+	// every lane of the table Lanes, each at its own instant, over scope
+	// copies holding a copy of the member's row and events per lane (see
+	// Lanes). It takes the brand parameter only: the instant of a row is
+	// its column LaneNow, and a trigger rule's candidates are the events of
+	// the lane's member that became due in (prev, now] (every event is
+	// taken as already ingested: the lane form serves replays over stored
+	// history). Same columns as SQL, member_id holding the lane's id; ""
+	// when ScopedSQL is.
+	LaneSQL string
 	// Delta, for a state rule, bounds how its verdict can change between
 	// runs (see delta.go); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.
