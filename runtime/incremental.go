@@ -352,7 +352,7 @@ func (t *tick) blocked(i int) string {
 		}
 		cond := "rm.last_effective_at IS NOT NULL"
 		if every > 0 {
-			cond += fmt.Sprintf(" AND rm.last_effective_at > $now::TIMESTAMP - to_microseconds(%d)", every)
+			cond += fmt.Sprintf(" AND rm.last_effective_at > %s - to_microseconds(%d)", t.blockedNow(), every)
 		}
 		block = append(block, "("+cond+")")
 	}
@@ -365,7 +365,7 @@ func (t *tick) blocked(i int) string {
 			cond := fmt.Sprintf(`NOT rm.last_effective AND rm.last_capped
          AND (f.latest IS NULL OR f.latest <= rm.last_fired_at - to_microseconds(%d))`, maxPer.Microseconds())
 			if _, ok := t.retryHorizon(); ok {
-				cond += fmt.Sprintf("\n         AND rm.last_fired_at > $now::TIMESTAMP - to_microseconds(%d)", maxPer.Microseconds())
+				cond += fmt.Sprintf("\n         AND rm.last_fired_at > %s - to_microseconds(%d)", t.blockedNow(), maxPer.Microseconds())
 			}
 			if r.StopAfter > 0 {
 				cond += "\n         AND (g.ended IS NULL OR g.ended <= rm.last_fired_at)"
@@ -374,6 +374,15 @@ func (t *tick) blocked(i int) string {
 		}
 	}
 	return strings.Join(block, "\n         OR ")
+}
+
+// blockedNow is the instant blocked judges at: the tick's, or in a
+// replay's lanes each lane's (its copy of rule_members carries it).
+func (t *tick) blockedNow() string {
+	if t.laneForm {
+		return "rm." + compiler.LaneNow
+	}
+	return "$now::TIMESTAMP"
 }
 
 // buildScope fills _nudge_scope with the members each scoped rule must

@@ -367,6 +367,39 @@ type tick struct {
 	// unboundedRetry: the retry tables read back to the oldest capped
 	// refusal, as before retryHorizon (DB.unboundedRetry).
 	unboundedRetry bool
+
+	// A replay's round (replay.go): its candidates were evaluated at the
+	// instants nows (now is the latest), each the instant of the tick whose
+	// run id is in the table _nudge_ticks; nil for a tick.
+	nows []time.Time
+	// laneForm: the rules are evaluated in their lane form (replay.go).
+	laneForm bool
+}
+
+// lo and hi are the earliest and the latest instant of the candidates
+// (both the tick's now, but in a replay's round).
+func (t *tick) lo() time.Time {
+	if len(t.nows) > 0 {
+		return t.nows[0]
+	}
+	return t.now
+}
+
+func (t *tick) hi() time.Time {
+	if len(t.nows) > 0 {
+		return t.nows[len(t.nows)-1]
+	}
+	return t.now
+}
+
+// runIDOf is the SQL of the run id of the decisions made at the instant
+// now (an SQL expression): the tick's, or in a replay's round the id of
+// the replayed tick at that instant.
+func (t *tick) runIDOf(now string) string {
+	if len(t.nows) > 0 {
+		return "(SELECT k.run_id FROM _nudge_ticks k WHERE k.now = " + now + ")"
+	}
+	return "$run::BIGINT"
 }
 
 // exec runs a statement in the tick's transaction and returns the rows it
@@ -480,7 +513,10 @@ func (t *tick) setup(ctx context.Context) error {
 			every_us BIGINT, priority INTEGER, holdout DOUBLE, stop_after INTEGER)`,
 		`CREATE OR REPLACE TEMP TABLE _nudge_actions (ri INTEGER, ai INTEGER, verb VARCHAR, kind VARCHAR, content VARCHAR, channel VARCHAR)`,
 		`CREATE OR REPLACE TEMP TABLE _nudge_caps (ci INTEGER, channel VARCHAR, cnt BIGINT, per_us BIGINT, label VARCHAR)`,
-		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON)`,
+		// now: the instant a candidate was evaluated at, the tick's (a
+		// replay's lanes give each its own, see replay.go).
+		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON,
+			now TIMESTAMP DEFAULT ` + timestampSQL(t.now) + `)`,
 	}
 	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
 		return err
@@ -560,7 +596,7 @@ func (t *tick) evaluate(ctx context.Context) error {
 		// statement of its own (and together they would compete for
 		// memory); the others are cheap, and run together.
 		if t.perRule || !t.plans[i].scoped {
-			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+t.ruleSelect(i, false), append(slices.Clone(base),
+			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+" "+t.ruleSelect(i, false), append(slices.Clone(base),
 				sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow))...)
 			if err != nil {
 				return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
@@ -587,7 +623,7 @@ func (t *tick) evaluate(ctx context.Context) error {
 		with = "WITH " + sharedBlocked + " AS MATERIALIZED (\n  SELECT rm.rule, rm.member_id FROM " + t.blockedFrom(true) +
 			"\n  WHERE " + strings.Join(blocks, "\n     OR ") + "\n)\n"
 	}
-	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand\n"+with+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
+	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+"\n"+with+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
 		return errRuleQueries{err}
 	}
 	var err error
@@ -613,6 +649,10 @@ func (t *tick) rowsPerRule(ctx context.Context, table string) ([]int64, error) {
 	}
 	return out, rows.Err()
 }
+
+// candColumns are the columns of _nudge_cand a rule's SELECT fills (the
+// instant is the tick's, the column's default).
+const candColumns = "(ri, member_id, trigger_seq, due_at, vals)"
 
 // errRuleQueries is the failure of the statement evaluating the scoped
 // rules together; Run runs the tick again rule by rule to name the rule at
@@ -653,7 +693,10 @@ func (t *tick) ruleSelect(i int, shared bool) string {
 		vals = "json_object(" + strings.Join(kv, ", ") + ")"
 	}
 	body := r.SQL
-	if t.plans[i].scoped {
+	switch {
+	case t.laneForm:
+		body = r.LaneSQL
+	case t.plans[i].scoped:
 		body = r.ScopedSQL
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
@@ -756,18 +799,18 @@ func (t *tick) fire(ctx context.Context) error {
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_fire AS
 WITH c AS (
-    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, r.has_limit, r.trig
+    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, r.has_limit, r.trig
     FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
     WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)
 ), state AS (
-    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals,
-           strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now,
+           strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
     FROM c
-    ANTI JOIN (SELECT rule, member_id FROM outbox WHERE fired_at = $now::TIMESTAMP AND trigger_seq IS NULL) o
-        ON o.rule = c.name AND o.member_id = c.member_id
+    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL) o
+        ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now
     WHERE NOT c.trig
 ), trig AS (
-    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
     FROM c
     ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq
@@ -776,7 +819,7 @@ WITH c AS (
         AND (NOT c.has_limit OR row_number() OVER (PARTITION BY c.ri, c.member_id ORDER BY c.due_at, c.trigger_seq) = 1)
 )
 SELECT *, 'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
-FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, t.params(sql.Named("minseq", minSeq))...)
+FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("minseq", minSeq))
 	if err != nil {
 		return err
 	}
@@ -840,7 +883,7 @@ func (t *tick) policies(ctx context.Context) error {
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
 WITH unanswered AS (%s)
-SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id,
+SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id, f.now,
        a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
        CASE WHEN a.verb IN ('tag', 'untag') THEN 'applied'
             WHEN a.verb = 'notify' THEN 'pending'
@@ -860,7 +903,11 @@ JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
 LEFT JOIN %s m ON m.member_id = f.member_id
 LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent, members)
-	_, err := t.exec(ctx, q, t.params(sql.Named("resp", responseWindow.Microseconds()))...)
+	args := []any{}
+	if stoppers > 0 {
+		args = append(args, sql.Named("brand", t.brand), sql.Named("resp", responseWindow.Microseconds()), sql.Named("hi", t.hi()))
+	}
+	_, err := t.exec(ctx, q, args...)
 	return err
 }
 
@@ -879,8 +926,9 @@ func unansweredSQL(events string, rules []string) string {
     JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
     JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send' AND o.rule IN (` + quoteStrings(rules) + `)
                  AND o.status IN ('pending', 'scheduled', 'sent')
-                 AND o.fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
-                 AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= $now::TIMESTAMP
+                 AND o.fired_at <= $hi::TIMESTAMP - to_microseconds($resp::BIGINT)
+                 AND o.fired_at <= f.now - to_microseconds($resp::BIGINT)
+                 AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= f.now
     WHERE NOT EXISTS (
         SELECT 1 FROM ` + events + ` e
         WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
@@ -909,11 +957,11 @@ func (t *tick) applyCaps(ctx context.Context) error {
 CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
 SELECT c.ci, o.member_id, count(*) AS n
 FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
-WHERE o.fired_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $now::TIMESTAMP
-  AND o.fired_at > $now::TIMESTAMP - to_microseconds(c.per_us)
+JOIN (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d ON d.member_id = o.member_id
+WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
+  AND o.fired_at > d.now - to_microseconds(c.per_us) AND o.fired_at <= d.now
   AND `+afterScan("o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')")+`
-  AND o.member_id IN (SELECT member_id FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
-GROUP BY c.ci, o.member_id`, t.params(sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
+GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
 		return err
 	}
 	// A member's only open send needs no competition: it is capped when a
@@ -977,13 +1025,22 @@ WHERE _nudge_dec.rowid = v.id AND (_nudge_dec.capped <> v.capped OR _nudge_dec.r
 // quietHours settles the remaining open sends: scheduled at the end of the
 // quiet period when now falls in one, else pending.
 func (t *tick) quietHours(ctx context.Context) error {
-	status, reason, at := "pending", "", sql.NullTime{}
-	if end, q, ok := quietEnd(t.now, t.prog.Quiet); ok {
-		status, at = "scheduled", sql.NullTime{Time: end, Valid: true}
-		reason = fmt.Sprintf("quiet hours %02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60)
+	nows := t.nows
+	if len(nows) == 0 {
+		nows = []time.Time{t.now}
 	}
-	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = $st::VARCHAR, scheduled_at = $at::TIMESTAMP, reason = nullif($reason::VARCHAR, '')
-		WHERE status IS NULL`, sql.Named("st", status), sql.Named("at", at), sql.Named("reason", reason))
+	var rows []string
+	for _, now := range nows {
+		status, reason, at := "pending", "NULL", "NULL::TIMESTAMP"
+		if end, q, ok := quietEnd(now, t.prog.Quiet); ok {
+			status, at = "scheduled", timestampSQL(end)
+			reason = quoteString(fmt.Sprintf("quiet hours %02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60))
+		}
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s)", timestampSQL(now), quoteString(status), at, reason))
+	}
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = q.st, scheduled_at = q.sched_at, reason = q.reason
+FROM (VALUES `+strings.Join(rows, ", ")+`) q(now, st, sched_at, reason)
+WHERE _nudge_dec.status IS NULL AND _nudge_dec.now = q.now`)
 	return err
 }
 
@@ -1045,7 +1102,7 @@ func quietPeriodEnd(t time.Time, q compiler.Quiet) (time.Time, bool) {
 func (t *tick) repeats(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_eff AS
-SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id,
+SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id, any_value(now) AS now,
        NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective,
        bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'capped') AS capped_only,
        bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'no_consent') AS no_consent_only
@@ -1058,7 +1115,7 @@ FROM _nudge_dec GROUP BY firing_id`); err != nil {
 	rm := t.ruleMembersOfFirings()
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_repeat AS
-SELECT e.firing_id, e.ri FROM _nudge_eff e
+SELECT e.firing_id, e.ri, e.now, e.member_id, e.capped_only FROM _nudge_eff e
 JOIN _nudge_rules r ON r.ri = e.ri AND NOT r.trig
 JOIN `+rm+` rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
 WHERE NOT e.effective`); err != nil {
@@ -1073,9 +1130,9 @@ WHERE NOT e.effective`); err != nil {
 	// that the caps were full (see blocked).
 	from, cond := t.updateFrom("(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
 	if _, err := t.exec(ctx, `
-UPDATE rule_members SET last_fired_at = $now::TIMESTAMP, last_capped = e.capped_only, last_no_consent = e.no_consent_only
+UPDATE rule_members SET last_fired_at = e.now, last_capped = e.capped_only, last_no_consent = e.no_consent_only
 FROM `+from+`
-WHERE `+cond, t.params()...); err != nil {
+WHERE `+cond); err != nil {
 		return err
 	}
 	_, err = t.exec(ctx, `
@@ -1092,30 +1149,30 @@ DELETE FROM _nudge_fire WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat)
 func (t *tick) ruleMembers(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_rm AS
-SELECT rule, member_id, CASE WHEN bool_or(effective) THEN $now::TIMESTAMP END AS last_effective_at, bool_or(effective) AS effective,
+SELECT rule, member_id, any_value(now) AS now, CASE WHEN bool_or(effective) THEN any_value(now) END AS last_effective_at, bool_or(effective) AS effective,
        NOT bool_or(effective) AND bool_and(capped_only) AS capped,
        NOT bool_or(effective) AND bool_and(no_consent_only) AS no_consent
 FROM _nudge_eff
-GROUP BY rule, member_id`, t.params()...); err != nil {
+GROUP BY rule, member_id`); err != nil {
 		return err
 	}
 	from, cond := t.updateFrom("_nudge_rm", "n")
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET
     last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
-    last_fired_at = $now::TIMESTAMP,
+    last_fired_at = n.now,
     last_effective = n.effective,
     last_capped = n.capped,
     last_no_consent = n.no_consent
 FROM `+from+`
-WHERE `+cond, t.params()...); err != nil {
+WHERE `+cond); err != nil {
 		return err
 	}
 	_, err := t.exec(ctx, `
 INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped, last_no_consent)
-SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, $now::TIMESTAMP, n.effective, n.capped, n.no_consent
+SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, n.now, n.effective, n.capped, n.no_consent
 FROM _nudge_rm n
-ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, t.params()...)
+ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, sql.Named("brand", t.brand))
 	return err
 }
 
@@ -1153,9 +1210,9 @@ INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
                     idempotency_key, trigger_seq, run_id, vals)
 SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
-       d.status, d.reason, e.effective, $now::TIMESTAMP, d.due_at, d.scheduled_at, NULL, 0, NULL,
-       d.firing_id || '-' || d.action_index, d.trigger_seq, $run::BIGINT, d.vals
-FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, t.params(sql.Named("run", t.runID))...)
+       d.status, d.reason, e.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
+       d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals
+FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
 	return err
 }
 
@@ -1164,10 +1221,10 @@ FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, t.params(sql.Named("run"
 func (t *tick) applyTags(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 INSERT INTO member_tags (brand, member_id, tag, tagged_at, rule)
-SELECT $brand::VARCHAR, member_id, content, $now::TIMESTAMP, min(rule)
+SELECT $brand::VARCHAR, member_id, content, min(now), min(rule)
 FROM _nudge_dec WHERE action = 'tag'
 GROUP BY member_id, content
-ON CONFLICT DO NOTHING`, t.params()...); err != nil {
+ON CONFLICT DO NOTHING`, sql.Named("brand", t.brand)); err != nil {
 		return err
 	}
 	_, err := t.exec(ctx, `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,6 +39,10 @@ type Options struct {
 	// `nudge run --db KeepBeforeLast --now <last tick>` makes the decisions
 	// of the simulation's last tick.
 	KeepBeforeLast string
+	// TickByTick runs every tick with runtime.DB.Run instead of replaying
+	// the ticks of a day in rounds (runtime.DB.Replay), which gives the
+	// same decisions sooner; for tests that compare the two.
+	TickByTick bool
 }
 
 // Result is what a simulation found.
@@ -47,7 +52,10 @@ type Result struct {
 	Steps       int  // ticks run
 	Total       int  // ticks planned
 	Interrupted bool // the context ended before the last step
-	Brand       string
+	// Replayed counts the ticks replayed in rounds (runtime.DB.Replay);
+	// the others were run one by one.
+	Replayed int
+	Brand    string
 	// Days holds one row per rule and day with decisions, in day then
 	// program order.
 	Days []Day
@@ -141,30 +149,11 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 
 	type key struct{ day, rule string }
 	days := map[key]*Day{}
-	var last *nrt.RunResult
-	for i, now := range ticks {
-		if ctx.Err() != nil {
-			res.Interrupted = true
-			break
-		}
-		if i == len(ticks)-1 && opts.KeepBeforeLast != "" {
-			if err := keep(ctx, db, opts.KeepBeforeLast); err != nil {
-				return nil, err
-			}
-		}
-		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true})
-		if err != nil {
-			if ctx.Err() != nil {
-				res.Interrupted = true
-				break
-			}
-			return nil, fmt.Errorf("simulate: tick at %s: %w", now.Format(tsLayout), err)
-		}
-		last = r
+	record := func(r *nrt.RunResult) {
 		res.Steps++
 		res.Brand = r.Brand
 		res.LastRunNow = r.Now
-		day := now.Format("2006-01-02")
+		day := r.Now.Format("2006-01-02")
 		for _, s := range r.Rules {
 			if s.Firings == 0 && s.Repeats == 0 && len(s.Statuses) == 0 {
 				continue
@@ -182,8 +171,54 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(i+1, len(ticks))
+			opts.Progress(res.Steps, len(ticks))
 		}
+	}
+	var last *nrt.RunResult
+	for i := 0; i < len(ticks); {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			break
+		}
+		// The ticks after the first of a day, but the last, replayed in
+		// rounds (the first of a day may re-evaluate everyone; the last is
+		// run on its own for its decisions and KeepBeforeLast).
+		if j := replayable(ticks, i, opts.TickByTick); j > i {
+			rs, err := db.Replay(ctx, prog, nrt.RunOptions{Brand: opts.Brand, Lookback: opts.Lookback}, ticks[i-1], slices.Clone(ticks[i:j]))
+			switch {
+			case err == nil:
+				for _, r := range rs {
+					record(r)
+				}
+				res.Replayed += len(rs)
+				i = j
+				continue
+			case ctx.Err() != nil:
+				res.Interrupted = true
+			case !nrt.IsNotReplayable(err):
+				return nil, fmt.Errorf("simulate: ticks %s to %s: %w", ticks[i].Format(tsLayout), ticks[j-1].Format(tsLayout), err)
+			}
+			if res.Interrupted {
+				break
+			}
+		}
+		now := ticks[i]
+		if i == len(ticks)-1 && opts.KeepBeforeLast != "" {
+			if err := keep(ctx, db, opts.KeepBeforeLast); err != nil {
+				return nil, err
+			}
+		}
+		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				res.Interrupted = true
+				break
+			}
+			return nil, fmt.Errorf("simulate: tick at %s: %w", now.Format(tsLayout), err)
+		}
+		last = r
+		record(r)
+		i++
 	}
 	// Aggregates read the scratch database: use a context that is not the
 	// (possibly interrupted) caller's, bounded in time.
@@ -221,6 +256,21 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 }
 
 const tsLayout = "2006-01-02 15:04:05"
+
+// replayable returns the end (exclusive) of the run of ticks from i that
+// Run may replay in rounds: ticks after the first, on the date of the tick
+// before i, not the last one; i when there are none.
+func replayable(ticks []time.Time, i int, tickByTick bool) int {
+	if tickByTick || i == 0 {
+		return i
+	}
+	day := ticks[i-1].Format("2006-01-02")
+	j := i
+	for j < len(ticks)-1 && ticks[j].Format("2006-01-02") == day {
+		j++
+	}
+	return j
+}
 
 // scratch opens an in-memory nudge database holding the members and events
 // of the file at source, with empty runtime state. With a brand, only that

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -144,23 +145,37 @@ func TestLastStepEqualsRun(t *testing.T) {
 	}
 }
 
-// TestInterrupt cancels the context after two steps: the simulation stops
-// cleanly and reports the steps done.
+// TestInterrupt cancels the context after some steps: the simulation stops
+// cleanly and reports the steps done. Tick by tick it stops after the step
+// at hand; a day replayed in rounds (one transaction) is either done whole
+// or, cancelled while it runs, not at all.
 func TestInterrupt(t *testing.T) {
 	path, prog := demoFile(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	res, err := Run(ctx, prog, Options{Source: path, From: demodata.DefaultNow.Add(-24 * time.Hour), To: demodata.DefaultNow,
-		Step: time.Hour, Progress: func(done, total int) {
-			if done == 2 {
-				cancel()
+	for _, tc := range []struct {
+		name       string
+		tickByTick bool
+		cancelAt   int
+		steps      int
+	}{
+		{"tick by tick", true, 2, 2},
+		{"before a replay", false, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			res, err := Run(ctx, prog, Options{Source: path, From: demodata.DefaultNow.Add(-24 * time.Hour), To: demodata.DefaultNow,
+				Step: time.Hour, TickByTick: tc.tickByTick, Progress: func(done, total int) {
+					if done == tc.cancelAt {
+						cancel()
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Interrupted || res.Steps != 2 || res.Total != 25 {
-		t.Fatalf("interrupted %v, steps %d of %d", res.Interrupted, res.Steps, res.Total)
+			if !res.Interrupted || res.Steps != tc.steps || res.Total != 25 {
+				t.Fatalf("interrupted %v, steps %d of %d", res.Interrupted, res.Steps, res.Total)
+			}
+		})
 	}
 }
 
@@ -181,4 +196,113 @@ func TestOptionsErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReplayMatchesTicks simulates the same days twice, once replaying each
+// day's ticks in rounds (the default) and once tick by tick, and requires
+// the same per-day figures and the same database at the end: every outbox
+// row (run ids included), rule_members, tags, watermarks and the run log's
+// decisions. The examples run with a rule file made to stress what rounds
+// must get right: tight caps shared by several rules (capped refusals
+// retried when a send leaves the window), a short limit that runs out
+// within the day, a rule that gives up after unanswered sends, and a tag.
+func TestReplayMatchesTicks(t *testing.T) {
+	ctx := context.Background()
+	src := demoSource(t, 800, 11)
+	stress := examplesProgram(t)
+	extra := compileProgram(t, `brand "acme"
+import "crm"
+cap sms to 2 per 1 day
+cap wechat to 1 per 6 hours
+quiet hours 22:00 to 08:00
+
+rule hourly_visitor
+  if visited in last 3 hours
+  then send coupon "V-1" via wechat and tag "seen"
+  limit once per member every 4 hours
+
+rule buyer_nudge
+  if count(purchased in last 2 days) >= 1
+  then send coupon "B-2" via sms and send voucher "B-3" via wechat
+  limit once per member every 12 hours
+  stop after 2 unanswered
+
+rule any_purchase
+  if purchased
+  then send coupon "P-1" via sms
+`)
+	stress.Rules = append(stress.Rules, extra.Rules...)
+	stress.Caps = extra.Caps
+	stress.Quiet = extra.Quiet
+	from := demodata.DefaultNow.Add(-3*24*time.Hour + 30*time.Minute)
+	to := demodata.DefaultNow
+	dir := t.TempDir()
+	run := func(name string, tickByTick bool) *Result {
+		res, err := Run(ctx, stress, Options{Source: src, From: from, To: to, Step: time.Hour, TickByTick: tickByTick,
+			Keep: filepath.Join(dir, name+".duckdb")})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return res
+	}
+	rounds, ticks := run("rounds", false), run("ticks", true)
+	if rounds.Steps != ticks.Steps || rounds.Steps < 70 {
+		t.Fatalf("steps: rounds %d, ticks %d", rounds.Steps, ticks.Steps)
+	}
+	if rounds.Replayed < rounds.Steps-6 || ticks.Replayed != 0 {
+		t.Fatalf("replayed in rounds: %d of %d ticks, and %d tick by tick", rounds.Replayed, rounds.Steps, ticks.Replayed)
+	}
+	if a, b := fmt.Sprint(rounds.Days), fmt.Sprint(ticks.Days); a != b {
+		t.Errorf("per-day figures differ:\nrounds %s\nticks  %s", a, b)
+	}
+	var decisions int64
+	for _, d := range ticks.Days {
+		for _, n := range d.Statuses {
+			decisions += n
+		}
+	}
+	if decisions < 200 {
+		t.Errorf("only %d decisions: the test proves little", decisions)
+	}
+	db, err := nrt.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, name := range []string{"rounds", "ticks"} {
+		if _, err := db.SQL().ExecContext(ctx, "ATTACH '"+filepath.Join(dir, name+".duckdb")+"' AS "+name+" (READ_ONLY)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT * FROM %s.outbox",
+		"SELECT * FROM %s.rule_members",
+		"SELECT * FROM %s.member_tags",
+		"SELECT rule, brand, wm_seq, wm_now, last_run_at FROM %s.rule_state",
+		"SELECT rule, brand, eval_now, eval_hash, members_sum FROM %s.rule_evals",
+		"SELECT id, now, brand, rules, firings, decisions, statuses FROM %s.runs",
+	} {
+		var onlyA, onlyB int64
+		if err := db.SQL().QueryRowContext(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+")), (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+"))",
+			"rounds", "ticks", "ticks", "rounds")).Scan(&onlyA, &onlyB); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if onlyA+onlyB > 0 {
+			t.Errorf("%s: %d rows only after rounds, %d only after ticks", fmt.Sprintf(q, "*"), onlyA, onlyB)
+		}
+	}
+}
+
+// compileProgram compiles a rule file's text with the real front end.
+func compileProgram(t *testing.T, src string) *compiler.Program {
+	t.Helper()
+	p, diags := lang.LoadSources([]lang.Source{{Name: "stress.nudge", Src: []byte(src)}}, stdlib.Env())
+	if p == nil || diags.HasErrors() {
+		t.Fatalf("stress.nudge: %v", diags)
+	}
+	prog, diags := compiler.Compile(p.Info)
+	if prog == nil || diags.HasErrors() {
+		t.Fatalf("stress.nudge: compile: %v", diags)
+	}
+	return prog
 }
