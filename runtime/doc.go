@@ -5,7 +5,8 @@
 // the outbox, and dispatching sends to sinks.
 //
 // Entry points: Open, (*DB).Import, (*DB).Run, (*DB).Watch, (*DB).Dispatch,
-// ParseSink.
+// ParseSink; (*DB).Replay runs a day's ticks in rounds for simulations
+// (replay.go).
 //
 // # Ticks
 //

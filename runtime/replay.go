@@ -41,6 +41,9 @@ import (
 //     candidate's instant from its row. The member's later pairs are evaluated
 //     again in the next round, against its new state, with the pairs its new
 //     rule_members rows add. A member without a candidate is done.
+//   - A member whose firings were all capped refusals repeated is settled at
+//     once up to the next tick at which anything can change for it
+//     (repeatChains).
 //
 // So a day takes as many rounds as the busiest member has ticks with
 // decisions, plus one. The replay covers ticks that a tick would evaluate
@@ -48,7 +51,7 @@ import (
 // ingested since, the same date throughout (a new day may re-evaluate
 // everyone), every rule with a lane form. Replay says errNotReplayable
 // otherwise, and the caller runs that tick with Run. The proof is the
-// differential test TestReplayMatchesTicks.
+// differential test TestReplayMatchesTicks (runtime/simulate).
 
 // errNotReplayable: the ticks asked for cannot be replayed in rounds (see
 // above); run them with Run.
@@ -65,7 +68,9 @@ const maxReplayRounds = 500
 // Replay runs the ticks at the instants ticks (increasing, all after prev,
 // the now of the latest tick run, and on its date) as Run would run them one
 // after the other, in one transaction, and returns one RunResult per tick
-// (no decisions, no dispatch, no timings). It returns an error for which
+// (no decisions, no dispatch, no timings; a rule's Candidates are those
+// settled at the tick, which a tick, evaluating more members, may count
+// higher). It returns an error for which
 // IsNotReplayable holds when they cannot be replayed (see above); nothing
 // is changed then.
 func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOptions, prev time.Time, ticks []time.Time) ([]*RunResult, error) {
@@ -75,7 +80,13 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 	if err := checkProgram(prog); err != nil {
 		return nil, err
 	}
+	for _, rule := range prog.Rules {
+		if rule.LaneSQL == "" {
+			return nil, errNotReplayable // before reading anything
+		}
+	}
 	prev = naive(prev)
+	ticks = slices.Clone(ticks)
 	for i := range ticks {
 		ticks[i] = naive(ticks[i])
 		if !ticks[i].After(prev) || (i > 0 && !ticks[i].After(ticks[i-1])) {

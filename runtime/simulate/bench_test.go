@@ -19,7 +19,9 @@ import (
 //
 // Without NUDGE_BENCH_DB it runs on a generated 5,000-member database, by
 // default over one day (NUDGE_BENCH_DAYS sets the days). It reports the
-// time per simulated tick.
+// time per simulated tick and the share of ticks replayed in rounds;
+// NUDGE_BENCH_TICK_BY_TICK=1 runs every tick on its own instead (the
+// simulation before rounds, for comparison).
 func BenchmarkSimulate(b *testing.B) {
 	ctx := context.Background()
 	src := os.Getenv("NUDGE_BENCH_DB")
@@ -37,13 +39,15 @@ func BenchmarkSimulate(b *testing.B) {
 	cp := examplesProgram(b)
 	to := demodata.DefaultNow
 	from := to.Add(-time.Duration(days) * 24 * time.Hour)
-	var ticks int
+	var ticks, replayed int
 	for b.Loop() {
-		res, err := Run(ctx, cp, Options{Source: src, From: from, To: to, Step: time.Hour})
+		res, err := Run(ctx, cp, Options{Source: src, From: from, To: to, Step: time.Hour, TickByTick: os.Getenv("NUDGE_BENCH_TICK_BY_TICK") == "1"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ticks += res.Steps
+		replayed += res.Replayed
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(ticks), "ms/tick")
+	b.ReportMetric(float64(replayed)/float64(ticks), "replayed/tick")
 }

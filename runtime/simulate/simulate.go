@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"time"
 
@@ -184,7 +183,7 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 		// rounds (the first of a day may re-evaluate everyone; the last is
 		// run on its own for its decisions and KeepBeforeLast).
 		if j := replayable(ticks, i, opts.TickByTick); j > i {
-			rs, err := db.Replay(ctx, prog, nrt.RunOptions{Brand: opts.Brand, Lookback: opts.Lookback}, ticks[i-1], slices.Clone(ticks[i:j]))
+			rs, err := db.Replay(ctx, prog, nrt.RunOptions{Brand: opts.Brand, Lookback: opts.Lookback}, ticks[i-1], ticks[i:j])
 			switch {
 			case err == nil:
 				for _, r := range rs {

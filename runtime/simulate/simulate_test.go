@@ -207,7 +207,6 @@ func TestOptionsErrors(t *testing.T) {
 // retried when a send leaves the window), a short limit that runs out
 // within the day, a rule that gives up after unanswered sends, and a tag.
 func TestReplayMatchesTicks(t *testing.T) {
-	ctx := context.Background()
 	src := demoSource(t, 800, 11)
 	stress := examplesProgram(t)
 	extra := compileProgram(t, `brand "acme"
@@ -234,11 +233,43 @@ rule any_purchase
 	stress.Rules = append(stress.Rules, extra.Rules...)
 	stress.Caps = extra.Caps
 	stress.Quiet = extra.Quiet
-	from := demodata.DefaultNow.Add(-3*24*time.Hour + 30*time.Minute)
-	to := demodata.DefaultNow
+	t.Run("hourly", func(t *testing.T) {
+		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-3*24*time.Hour+30*time.Minute), demodata.DefaultNow, time.Hour, 200)
+	})
+	t.Run("every 25 minutes", func(t *testing.T) {
+		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-30*time.Hour), demodata.DefaultNow, 25*time.Minute, 100)
+	})
+}
+
+// TestReplayDeclines: a program with a rule that reads tags has no lane
+// form, and simulate runs its every tick one by one.
+func TestReplayDeclines(t *testing.T) {
+	src := demoSource(t, 200, 3)
+	prog := compileProgram(t, `brand "acme"
+import "crm"
+
+rule tagged_buyer
+  if tagged "vip" and count(purchased in last 30 days) >= 1
+  then send coupon "T-1" via sms
+`)
+	res, err := Run(context.Background(), prog, Options{Source: src, From: demodata.DefaultNow.Add(-5 * time.Hour), To: demodata.DefaultNow, Step: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 6 || res.Replayed != 0 {
+		t.Fatalf("steps %d, replayed in rounds %d; want 6 and 0", res.Steps, res.Replayed)
+	}
+}
+
+// compareRoundsAndTicks simulates from..to in rounds and tick by tick and
+// compares the per-day figures and the databases left (see
+// TestReplayMatchesTicks); the tick-by-tick side must decide at least
+// minDecisions.
+func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, from, to time.Time, step time.Duration, minDecisions int64) {
+	ctx := context.Background()
 	dir := t.TempDir()
 	run := func(name string, tickByTick bool) *Result {
-		res, err := Run(ctx, stress, Options{Source: src, From: from, To: to, Step: time.Hour, TickByTick: tickByTick,
+		res, err := Run(ctx, prog, Options{Source: src, From: from, To: to, Step: step, TickByTick: tickByTick,
 			Keep: filepath.Join(dir, name+".duckdb")})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -261,7 +292,7 @@ rule any_purchase
 			decisions += n
 		}
 	}
-	if decisions < 200 {
+	if decisions < minDecisions {
 		t.Errorf("only %d decisions: the test proves little", decisions)
 	}
 	db, err := nrt.Open(ctx, ":memory:")
