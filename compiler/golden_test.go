@@ -80,3 +80,69 @@ func TestGoldenSQL(t *testing.T) {
 		t.Fatal("no rule files found for golden SQL")
 	}
 }
+
+// TestGoldenLaneSQL writes the lane form of every example rule
+// (Rule.LaneSQL) to testdata/lanes/<name>.sql and compares, as
+// TestGoldenSQL does for SQL; each lane form is prepared in DuckDB over
+// lane tables shaped as the runtime's (replay.go). Run with -update to
+// rewrite the files.
+func TestGoldenLaneSQL(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	for _, q := range []string{
+		"CREATE TEMP TABLE " + Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
+		"CREATE TEMP TABLE " + ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + LaneNow + " FROM members",
+		"CREATE TEMP TABLE " + ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + LaneNow + " FROM events",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := filepath.Glob("../examples/*.nudge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lanes := 0
+	for _, file := range files {
+		if strings.HasSuffix(file, lang.TestSuffix) {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(file), ".nudge")
+		t.Run(name, func(t *testing.T) {
+			p := loadProgram(t, file)
+			var b strings.Builder
+			for _, r := range p.Rules {
+				if r.LaneSQL == "" {
+					b.WriteString("-- rule " + r.Name + ": no lane form\n\n")
+					continue
+				}
+				lanes++
+				if _, err := db.PrepareContext(ctx, r.LaneSQL); err != nil {
+					t.Errorf("rule %s: the lane form does not prepare: %v\n%s", r.Name, err, r.LaneSQL)
+				}
+				b.WriteString("-- rule " + r.Name + " (lane form)\n" + strings.TrimSpace(r.LaneSQL) + "\n\n")
+			}
+			got := b.String()
+			golden := filepath.Join("testdata/lanes", name+".sql")
+			if *update {
+				if err := os.MkdirAll("testdata/lanes", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./compiler -run TestGoldenLaneSQL -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from %s (run with -update and review the diff)\n--- got:\n%s", file, golden, got)
+			}
+		})
+	}
+	if lanes < 12 {
+		t.Errorf("only %d example rules have a lane form", lanes)
+	}
+}
