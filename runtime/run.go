@@ -1025,18 +1025,30 @@ WHERE _nudge_dec.rowid = v.id AND (_nudge_dec.capped <> v.capped OR _nudge_dec.r
 // quietHours settles the remaining open sends: scheduled at the end of the
 // quiet period when now falls in one, else pending.
 func (t *tick) quietHours(ctx context.Context) error {
-	nows := t.nows
-	if len(nows) == 0 {
-		nows = []time.Time{t.now}
+	settle := func(now time.Time) (status, reason string, at sql.NullTime) {
+		status = "pending"
+		if end, q, ok := quietEnd(now, t.prog.Quiet); ok {
+			status, at = "scheduled", sql.NullTime{Time: end, Valid: true}
+			reason = fmt.Sprintf("quiet hours %02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60)
+		}
+		return status, reason, at
+	}
+	if len(t.nows) == 0 {
+		// One instant: a plain UPDATE (a join with one row costs seconds
+		// on a million decisions).
+		status, reason, at := settle(t.now)
+		_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = $st::VARCHAR, scheduled_at = $at::TIMESTAMP, reason = nullif($reason::VARCHAR, '')
+		WHERE status IS NULL`, sql.Named("st", status), sql.Named("at", at), sql.Named("reason", reason))
+		return err
 	}
 	var rows []string
-	for _, now := range nows {
-		status, reason, at := "pending", "NULL", "NULL::TIMESTAMP"
-		if end, q, ok := quietEnd(now, t.prog.Quiet); ok {
-			status, at = "scheduled", timestampSQL(end)
-			reason = quoteString(fmt.Sprintf("quiet hours %02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60))
+	for _, now := range t.nows {
+		status, reason, at := settle(now)
+		sched := "NULL::TIMESTAMP"
+		if at.Valid {
+			sched = timestampSQL(at.Time)
 		}
-		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s)", timestampSQL(now), quoteString(status), at, reason))
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, nullif(%s, ''))", timestampSQL(now), quoteString(status), sched, quoteString(reason)))
 	}
 	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = q.st, scheduled_at = q.sched_at, reason = q.reason
 FROM (VALUES `+strings.Join(rows, ", ")+`) q(now, st, sched_at, reason)
