@@ -170,6 +170,12 @@ func (r *replayRun) repeatChains(ctx context.Context) error {
 	if len(stoppers) > 0 {
 		stopperCond = "rr.rule IN (" + quoteStrings(stoppers) + ")"
 	}
+	// With a retry horizon, blocked also needs the refusal within the
+	// longest cap window (see blocked).
+	horizonCond := "true"
+	if _, ok := t.retryHorizon(); ok {
+		horizonCond = "k.prev > k.now - to_microseconds($maxper::BIGINT)"
+	}
 	n := len(r.ticks)
 	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_chain AS
 WITH rep AS (
@@ -213,7 +219,7 @@ WITH rep AS (
   LEFT JOIN freed f ON f.member_id = rr.member_id
   LEFT JOIN resp g ON g.member_id = rr.member_id AND g.rule = rr.rule
   WHERE (f.latest IS NULL OR f.latest <= k.prev - to_microseconds($maxper::BIGINT))
-    AND k.prev > k.now - to_microseconds($maxper::BIGINT)
+    AND `+horizonCond+`
     AND (NOT (`+stopperCond+`) OR g.ended IS NULL OR g.ended <= k.prev)
   GROUP BY rr.member_id
 )
