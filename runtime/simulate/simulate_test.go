@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -236,8 +237,12 @@ rule any_purchase
 	t.Run("hourly", func(t *testing.T) {
 		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-3*24*time.Hour+30*time.Minute), demodata.DefaultNow, time.Hour, 200)
 	})
-	t.Run("every 25 minutes", func(t *testing.T) {
-		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-30*time.Hour), demodata.DefaultNow, 25*time.Minute, 100)
+	t.Run("every 25 minutes, a cap of 0", func(t *testing.T) {
+		// A cap of 0 refuses without any send: no retry horizon (blocked
+		// then has no clause on the refusal's age).
+		zero := *stress
+		zero.Caps = append(slices.Clone(stress.Caps), compiler.Cap{Channel: "app_push", Count: 0, Per: 2 * time.Hour})
+		compareRoundsAndTicks(t, src, &zero, demodata.DefaultNow.Add(-30*time.Hour), demodata.DefaultNow, 25*time.Minute, 100)
 	})
 }
 
