@@ -82,34 +82,42 @@ const membersFingerprintSQL = `(SELECT value FROM counters WHERE name = 'members
 
 // plan decides, per rule, how the tick evaluates it, and builds the scope
 // (the members to re-evaluate) and the tables the retry check reads.
-func (t *tick) plan(ctx context.Context) error {
-	fp := t.membersSum
-	// What the previous ticks left, for every rule at once.
-	type prev struct {
-		wmSeq         int64
-		wmNow         time.Time
-		evalNow       sql.NullTime
-		hash, members sql.NullString
-	}
-	prevs := map[string]prev{}
+// previousRun is what the previous ticks left of one rule: its watermarks
+// and the record of its latest evaluation (state rules).
+type previousRun struct {
+	wmSeq         int64
+	wmNow         time.Time
+	evalNow       sql.NullTime
+	hash, members sql.NullString
+}
+
+// previousRuns reads what the previous ticks left, for every rule at once,
+// by rule name.
+func (t *tick) previousRuns(ctx context.Context) (map[string]previousRun, error) {
+	prevs := map[string]previousRun{}
 	rows, err := t.tx.QueryContext(ctx, `
 SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
 FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
 WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var name string
-		var p prev
+		var p previousRun
 		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		prevs[name] = p
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	return prevs, rows.Err()
+}
+
+func (t *tick) plan(ctx context.Context) error {
+	fp := t.membersSum
+	prevs, err := t.previousRuns(ctx)
+	if err != nil {
 		return err
 	}
 	t.plans = make([]evalPlan, len(t.prog.Rules))

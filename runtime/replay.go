@@ -90,7 +90,7 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 	for i := range ticks {
 		ticks[i] = naive(ticks[i])
 		if !ticks[i].After(prev) || (i > 0 && !ticks[i].After(ticks[i-1])) {
-			return nil, fmt.Errorf("replay: ticks must increase after %s", prev.Format(tsLayout))
+			return nil, fmt.Errorf("replay: ticks must increase after %s", prev.Format(time.DateTime))
 		}
 	}
 	if !sameDate(prev, ticks[len(ticks)-1]) {
@@ -119,7 +119,7 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 	if err != nil {
 		return nil, err
 	}
-	if err := r.dropTemps(ctx); err != nil {
+	if err := r.dropTemps(ctx, strings.Fields(replayTemps)...); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -127,8 +127,6 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 	}
 	return res, nil
 }
-
-const tsLayout = "2006-01-02 15:04:05"
 
 // replayRun is one Replay: a tick whose candidates come from lanes.
 type replayRun struct {
@@ -140,6 +138,25 @@ type replayRun struct {
 	cands, repeats, firingsK []map[int]int64
 	statuses                 []map[int]map[string]int64
 	rounds                   int
+}
+
+// freedSendSQL is the condition that the outbox row o frees room for a
+// capped retry by the instant at (SQL): a counted send older than the
+// shortest cap window ($minper), or a failed one (what retryTables'
+// _nudge_freed keeps, without its lower bound: see laneCopies).
+func freedSendSQL(o, at string) string {
+	return o + ".action = 'send' AND (" + o + ".status = 'failed' OR (" + o + ".status IN ('pending', 'scheduled', 'sent') AND " +
+		o + ".fired_at <= " + at + " - to_microseconds($minper::BIGINT)))"
+}
+
+// answerWindowSQL is the start of the response window of the send o, and
+// closedResponseSQL the condition that o is a counted send whose window
+// ($resp long) closed by the instant at (retryTables' _nudge_resp).
+func answerWindowSQL(o string) string { return "coalesce(" + o + ".scheduled_at, " + o + ".fired_at)" }
+
+func closedResponseSQL(o, at string) string {
+	return o + ".action = 'send' AND " + o + ".status IN ('pending', 'scheduled', 'sent') AND " + o + ".fired_at <= " + at +
+		" - to_microseconds($resp::BIGINT) AND " + answerWindowSQL(o) + " <= " + at + " - to_microseconds($resp::BIGINT)"
 }
 
 // repeatChains settles at once the ticks at which a member would only be
@@ -194,23 +211,22 @@ WITH rep AS (
   JOIN _nudge_ticks k ON k.k > rep.k AND rm.last_effective_at > k.prev - to_microseconds(r.every_us) AND rm.last_effective_at <= k.now - to_microseconds(r.every_us)
   GROUP BY rm.member_id
 ), sends AS (
-  SELECT o.member_id, o.channel, o.fired_at, coalesce(o.scheduled_at, o.fired_at) AS start, o.status, o.rule
+  SELECT o.member_id, o.action, o.channel, o.fired_at, o.scheduled_at, o.status, o.rule
   FROM outbox o WHERE o.action = 'send' AND o.member_id IN (SELECT member_id FROM rep)
 ), moments AS (
   SELECT s.member_id, s.fired_at + to_microseconds(c.per_us) AS at FROM sends s JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = s.channel
   UNION ALL SELECT member_id, fired_at + to_microseconds($minper::BIGINT) FROM sends
-  UNION ALL SELECT member_id, start + to_microseconds($resp::BIGINT) FROM sends
+  UNION ALL SELECT s.member_id, `+answerWindowSQL("s")+` + to_microseconds($resp::BIGINT) FROM sends s
 ), moved AS (
   SELECT m.member_id, min(k.k) AS k FROM moments m JOIN rep USING (member_id) JOIN _nudge_ticks k ON k.k > rep.k AND m.at > k.prev AND m.at <= k.now
   GROUP BY m.member_id
 ), freed AS (
   SELECT rep.member_id, max(s.fired_at) AS latest FROM rep JOIN _nudge_ticks k ON k.k = rep.k + 1
-  JOIN sends s ON s.member_id = rep.member_id AND (s.status = 'failed' OR (s.status IN ('pending', 'scheduled', 'sent') AND s.fired_at <= k.now - to_microseconds($minper::BIGINT)))
+  JOIN sends s ON s.member_id = rep.member_id AND `+freedSendSQL("s", "k.now")+`
   GROUP BY rep.member_id
 ), resp AS (
-  SELECT rep.member_id, s.rule, max(s.start) + to_microseconds($resp::BIGINT) AS ended FROM rep JOIN _nudge_ticks k ON k.k = rep.k + 1
-  JOIN sends s ON s.member_id = rep.member_id AND s.status IN ('pending', 'scheduled', 'sent')
-   AND s.fired_at <= k.now - to_microseconds($resp::BIGINT) AND s.start <= k.now - to_microseconds($resp::BIGINT)
+  SELECT rep.member_id, s.rule, max(`+answerWindowSQL("s")+`) + to_microseconds($resp::BIGINT) AS ended FROM rep JOIN _nudge_ticks k ON k.k = rep.k + 1
+  JOIN sends s ON s.member_id = rep.member_id AND `+closedResponseSQL("s", "k.now")+`
   GROUP BY rep.member_id, s.rule
 ), blocks AS (
   -- the first tick at which blocked holds for one of the refused rules,
@@ -270,31 +286,10 @@ INSERT INTO _nudge_pend SELECT member_id, kc FROM _nudge_chain WHERE kc <= $n::I
 // replayTemps are the working tables of a replay, besides a tick's.
 const replayTemps = "_nudge_ticks _nudge_pend _nudge_cursor _nudge_lanes _nudge_lcand _nudge_first _nudge_chain"
 
-func (r *replayRun) dropTemps(ctx context.Context) error {
-	var b strings.Builder
-	for _, tb := range strings.Fields(tempTables + " " + replayTemps) {
-		b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
-	}
-	_, err := r.exec(ctx, b.String())
-	return err
-}
-
 func (r *replayRun) run(ctx context.Context) ([]*RunResult, error) {
 	t := &r.tick
-	t.started = naive(time.Now())
-	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
-       `+membersFingerprintSQL+`, `+clusteredSeqSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq); err != nil {
+	if err := t.load(ctx); err != nil {
 		return nil, err
-	}
-	cols, err := tablesColumns(ctx, t.tx, "members", "events")
-	if err != nil {
-		return nil, err
-	}
-	t.memberCols, t.eventCols = cols["members"], cols["events"]
-	for _, c := range t.memberCols {
-		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
-			t.consent = append(t.consent, ch)
-		}
 	}
 	if ok, err := r.replayable(ctx); err != nil || !ok {
 		if err == nil {
@@ -349,31 +344,8 @@ func (r *replayRun) run(ctx context.Context) ([]*RunResult, error) {
 // every tick of the replay, and fills the plans the steps read.
 func (r *replayRun) replayable(ctx context.Context) (bool, error) {
 	t := &r.tick
-	rows, err := t.tx.QueryContext(ctx, `
-SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
-FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
-WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
+	prevs, err := t.previousRuns(ctx)
 	if err != nil {
-		return false, err
-	}
-	type prev struct {
-		wmSeq         int64
-		wmNow         time.Time
-		evalNow       sql.NullTime
-		hash, members sql.NullString
-	}
-	prevs := map[string]prev{}
-	for rows.Next() {
-		var name string
-		var p prev
-		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members); err != nil {
-			rows.Close()
-			return false, err
-		}
-		prevs[name] = p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return false, err
 	}
 	t.plans = make([]evalPlan, len(t.prog.Rules))
@@ -510,16 +482,14 @@ WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT
 			free = append(free, "(rm.rule IN ("+quoteStrings(stoppers)+") AND g.ended > rm.last_fired_at)")
 			resp = `
 LEFT JOIN LATERAL (
-  SELECT max(coalesce(o.scheduled_at, o.fired_at)) + to_microseconds($resp::BIGINT) AS ended FROM outbox o
-  WHERE o.member_id = rm.member_id AND o.rule = rm.rule AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
-    AND o.fired_at <= k.now - to_microseconds($resp::BIGINT) AND coalesce(o.scheduled_at, o.fired_at) <= k.now - to_microseconds($resp::BIGINT)
+  SELECT max(` + answerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended FROM outbox o
+  WHERE o.member_id = rm.member_id AND o.rule = rm.rule AND ` + closedResponseSQL("o", "k.now") + `
 ) g ON true`
 		}
 		q := `SELECT rm.member_id, min(k.k) FROM ` + from + ` JOIN _nudge_ticks k ON k.k > c.k
 LEFT JOIN LATERAL (
   SELECT max(o.fired_at) AS latest FROM outbox o
-  WHERE o.member_id = rm.member_id AND o.action = 'send'
-    AND (o.status = 'failed' OR (o.status IN ('pending', 'scheduled', 'sent') AND o.fired_at <= k.now - to_microseconds($minper::BIGINT)))
+  WHERE o.member_id = rm.member_id AND ` + freedSendSQL("o", "k.now") + `
 ) f ON true` + resp + `
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (` + quoteStrings(capped) + `)
   AND (` + strings.Join(free, " OR ") + `)
@@ -640,17 +610,16 @@ SELECT rm.* REPLACE (l.lane AS member_id), ` + now + ` FROM rule_members rm JOIN
 	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT l.lane AS member_id, max(o.fired_at) AS latest
 FROM outbox o JOIN _nudge_lanes l ON l.member_id = o.member_id
-WHERE o.action = 'send' AND (o.status = 'failed' OR (o.status IN ('pending', 'scheduled', 'sent') AND o.fired_at <= l.now - to_microseconds($minper::BIGINT)))
+WHERE `+freedSendSQL("o", "l.now")+`
 GROUP BY l.lane`, sql.Named("minper", minPer.Microseconds())); err != nil {
 		return err
 	}
 	resp := `SELECT CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS TIMESTAMP) AS ended WHERE false`
 	var args []any
 	if len(stoppers) > 0 {
-		resp = `SELECT o.rule, l.lane AS member_id, max(coalesce(o.scheduled_at, o.fired_at)) + to_microseconds($resp::BIGINT) AS ended
+		resp = `SELECT o.rule, l.lane AS member_id, max(` + answerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended
 FROM outbox o JOIN _nudge_lanes l ON l.member_id = o.member_id
-WHERE o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent') AND o.rule IN (` + quoteStrings(stoppers) + `)
-  AND o.fired_at <= l.now - to_microseconds($resp::BIGINT) AND coalesce(o.scheduled_at, o.fired_at) <= l.now - to_microseconds($resp::BIGINT)
+WHERE o.rule IN (` + quoteStrings(stoppers) + `) AND ` + closedResponseSQL("o", "l.now") + `
 GROUP BY o.rule, l.lane`
 		args = append(args, sql.Named("resp", responseWindow.Microseconds()))
 	}
@@ -719,22 +688,9 @@ func (r *replayRun) policiesOfRound(ctx context.Context) error {
 	if len(t.nows) == 0 {
 		return nil
 	}
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"limits and dedupe", t.fire},
-		{"policies", t.policies},
-		{"caps", t.applyCaps},
-		{"quiet hours", t.quietHours},
-		{"repeated refusals", t.repeats},
-		{"outbox", t.writeOutbox},
-		{"rule members", t.ruleMembers},
-		{"tags", t.applyTags},
-	}
-	for _, s := range steps {
-		if s.name != "limits and dedupe" && t.firings == 0 {
-			break
+	for _, s := range t.policySteps() {
+		if s.firings && t.firings == 0 {
+			continue // as a tick: these steps read the firings
 		}
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)

@@ -443,19 +443,21 @@ func (t *tick) ruleOrder() map[string]int {
 const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
 	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents
 
-// dropTemps drops the working tables before the commit, so the pooled
-// connection does not keep them.
-func (t *tick) dropTemps(ctx context.Context) error {
+// dropTemps drops the working tables (and the extra ones) before the
+// commit, so the pooled connection does not keep them.
+func (t *tick) dropTemps(ctx context.Context, extra ...string) error {
 	var b strings.Builder
-	for _, tb := range strings.Fields(tempTables) {
+	for _, tb := range append(strings.Fields(tempTables), extra...) {
 		b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
 	}
 	_, err := t.exec(ctx, b.String())
 	return err
 }
 
-// run performs the tick's steps in order, timing each.
-func (t *tick) run(ctx context.Context) error {
+// load reads what every step needs to know of the database: the run id,
+// the events' watermark, the members' fingerprint, how far events are
+// clustered, the columns of members and events and the consent channels.
+func (t *tick) load(ctx context.Context) error {
 	t.started = naive(time.Now())
 	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
        `+membersFingerprintSQL+`, `+clusteredSeqSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq); err != nil {
@@ -471,14 +473,20 @@ func (t *tick) run(ctx context.Context) error {
 			t.consent = append(t.consent, ch)
 		}
 	}
-	steps := []struct {
-		name    string
-		fn      func(context.Context) error
-		firings bool // only does something when something fired
-	}{
-		{"setup", t.setup, false},
-		{"plan", t.plan, false},
-		{"evaluate rules", t.evaluate, false},
+	return nil
+}
+
+// tickStep is one step of a tick.
+type tickStep struct {
+	name    string
+	fn      func(context.Context) error
+	firings bool // only does something when something fired
+}
+
+// policySteps are the steps from the candidates to the decisions written:
+// a tick's, and a replay's round's (replay.go).
+func (t *tick) policySteps() []tickStep {
+	return []tickStep{
 		{"limits and dedupe", t.fire, false},
 		{"policies", t.policies, false},
 		{"caps", t.applyCaps, true},
@@ -487,10 +495,25 @@ func (t *tick) run(ctx context.Context) error {
 		{"outbox", t.writeOutbox, true},
 		{"rule members", t.ruleMembers, true},
 		{"tags", t.applyTags, true},
+	}
+}
+
+// run performs the tick's steps in order, timing each.
+func (t *tick) run(ctx context.Context) error {
+	if err := t.load(ctx); err != nil {
+		return err
+	}
+	steps := []tickStep{
+		{"setup", t.setup, false},
+		{"plan", t.plan, false},
+		{"evaluate rules", t.evaluate, false},
+	}
+	steps = append(steps, t.policySteps()...)
+	steps = append(steps, []tickStep{
 		{"watermarks", t.watermarks, false},
 		{"evaluations", t.recordEvaluations, false},
 		{"run log", t.runLog, false},
-	}
+	}...)
 	t.repeated = make([]int64, len(t.prog.Rules))
 	for _, s := range steps {
 		if s.firings && t.firings == 0 {
