@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"database/sql"
+	_ "embed"
 	"errors"
 	"fmt"
 	"regexp"
@@ -38,6 +39,14 @@ type migration struct {
 	name    string
 	sql     string
 }
+
+// dataModelV1SQL is the data model's part of migration 1: stdlib's
+// schema.sql as it was released, members keyed by member_id alone (migration
+// 5 re-keys them by brand and member_id). A copy, so that editing the data
+// model never edits a released step.
+//
+//go:embed schema_v1.sql
+var dataModelV1SQL string
 
 // runtimeSchemaSQL is the runtime's part of migration 1.
 const runtimeSchemaSQL = `
@@ -110,11 +119,78 @@ INSERT INTO counters VALUES ('event_seq', 0) ON CONFLICT DO NOTHING;
 
 // migrations is the schema history. Append only: never edit a released step.
 var migrations = []migration{
-	{1, "data model and runtime tables", stdlib.SchemaSQL + runtimeSchemaSQL},
+	{1, "data model and runtime tables", dataModelV1SQL + runtimeSchemaSQL},
 	{2, "rule_members", ruleMembersSQL},
 	{3, "incremental evaluation of state rules", ruleEvalsSQL},
 	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
+	{5, "members keyed by brand and member_id", brandKeySQL},
 }
+
+// brandKeySQL (migration 5) identifies a member by (brand, member_id), as
+// SPEC §5 requires (two brands may use the same member id and never share a
+// row): members' primary key becomes (brand, member_id), and the outbox's
+// uniqueness constraint gains brand (two brands' programs may both have a
+// rule of the same name). DuckDB cannot drop or change a constraint, so
+// both tables are rebuilt with their rows. Files written before hold at
+// most one member per member_id (an import of another brand's member of
+// the same id overwrote it), so the rows fit the new keys as they are.
+// member_tags was keyed by brand already; rule_members, rule_state and
+// rule_evals carry brand and have no member key to change.
+const brandKeySQL = `
+CREATE TABLE members_v5 (
+    member_id        VARCHAR NOT NULL,
+    brand            VARCHAR NOT NULL,
+    name             VARCHAR,
+    phone            VARCHAR,
+    email            VARCHAR,
+    birthday         DATE,
+    gender           VARCHAR,
+    city             VARCHAR,
+    region           VARCHAR,
+    tier             VARCHAR,
+    occupation       VARCHAR,
+    signup_at        TIMESTAMP,
+    consent_sms      BOOLEAN,
+    consent_email    BOOLEAN,
+    consent_app_push BOOLEAN,
+    consent_wechat   BOOLEAN,
+    consent_phone    BOOLEAN,
+    attrs            JSON,
+    PRIMARY KEY (brand, member_id)
+);
+INSERT INTO members_v5 BY NAME SELECT * FROM members ORDER BY brand, member_id;
+DROP TABLE members;
+ALTER TABLE members_v5 RENAME TO members;
+CREATE TABLE outbox_v5 (
+    firing_id       VARCHAR   NOT NULL,
+    action_index    INTEGER   NOT NULL,
+    rule            VARCHAR   NOT NULL,
+    brand           VARCHAR   NOT NULL,
+    member_id       VARCHAR   NOT NULL,
+    dedupe_key      VARCHAR   NOT NULL,
+    action          VARCHAR   NOT NULL,  -- send, tag, untag, notify
+    kind            VARCHAR,
+    content         VARCHAR,
+    channel         VARCHAR,
+    status          VARCHAR   NOT NULL,  -- pending, scheduled, sent, failed, held_out, no_consent, capped, gave_up, applied
+    reason          VARCHAR,
+    effective       BOOLEAN   NOT NULL,  -- false when every send of the firing was capped or had no consent: the firing does not use up the rule's limit
+    fired_at        TIMESTAMP NOT NULL,  -- the run's now
+    due_at          TIMESTAMP,           -- trigger rules: when the firing became due
+    scheduled_at    TIMESTAMP,           -- quiet hours: when the send may go out
+    sent_at         TIMESTAMP,
+    attempts        INTEGER   NOT NULL DEFAULT 0,
+    last_error      VARCHAR,
+    idempotency_key VARCHAR   NOT NULL,
+    trigger_seq     BIGINT,
+    run_id          BIGINT    NOT NULL,
+    vals            JSON,                -- the values the condition used, by label
+    UNIQUE (dedupe_key, rule, brand, member_id, action_index)
+);
+INSERT INTO outbox_v5 BY NAME SELECT * FROM outbox ORDER BY fired_at, dedupe_key, rule, brand, member_id, action_index;
+DROP TABLE outbox;
+ALTER TABLE outbox_v5 RENAME TO outbox;
+`
 
 // ruleMembersNoConsentSQL (migration 4): rule_members gains last_no_consent,
 // the latest firing was refused with every send lacking consent. The next

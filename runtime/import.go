@@ -30,12 +30,12 @@ type ImportResult struct {
 type importSpec struct {
 	required []string // columns every row must have
 	extra    string   // JSON column that collects unknown columns
-	key      string   // upsert key ("" for append)
+	key      []string // upsert key (nil for append)
 	skip     []string // columns of the file that are ignored
 }
 
 var importSpecs = map[string]importSpec{
-	"members": {required: []string{"member_id", "brand"}, extra: "attrs", key: "member_id"},
+	"members": {required: []string{"member_id", "brand"}, extra: "attrs", key: []string{"brand", "member_id"}},
 	"events":  {required: []string{"member_id", "brand", "type", "ts"}, extra: "props", skip: []string{"seq"}},
 }
 
@@ -64,9 +64,11 @@ type stagedFile struct {
 // (members) as a JSON object. For events, seq is assigned by nudge in ingest
 // order (files in the order given, rows in file order), continuing from the
 // highest seq ever assigned; a seq column in a file is ignored. For members,
-// rows upsert by member_id: a new member is inserted; an existing one has the
-// columns present in the file overwritten and the others kept; when one call
-// holds the same member_id several times the last row wins.
+// rows upsert by (brand, member_id) (SPEC §5, brand isolation: two brands
+// may use the same member id and never share a row): a new member is
+// inserted; an existing one has the columns present in the file overwritten
+// and the others kept; when one call holds the same member of a brand
+// several times the last row wins.
 func (db *DB) Import(ctx context.Context, table string, files []string) (ImportResult, error) {
 	res := ImportResult{Table: table, Files: len(files)}
 	spec, ok := importSpecs[table]
@@ -145,7 +147,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 			cols, exprs := insertExprs(s, spec, target)
 			var set []string
 			for _, c := range cols {
-				if c != spec.key {
+				if !slices.Contains(spec.key, c) {
 					set = append(set, fmt.Sprintf("%s = excluded.%s", quoteIdent(c), quoteIdent(c)))
 				}
 			}
@@ -153,11 +155,15 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 			if len(set) > 0 {
 				conflict = "DO UPDATE SET " + strings.Join(set, ", ")
 			}
+			var part []string
+			for _, k := range spec.key {
+				part = append(part, quoteIdent(s.mapped[k]))
+			}
 			q := fmt.Sprintf(`INSERT INTO members (%s)
 				SELECT %s FROM %s
 				QUALIFY row_number() OVER (PARTITION BY %s ORDER BY rowid DESC) = 1
-				ON CONFLICT (member_id) %s`,
-				quoteIdents(cols), strings.Join(exprs, ", "), s.table, quoteIdent(s.mapped[spec.key]), conflict)
+				ON CONFLICT (%s) %s`,
+				quoteIdents(cols), strings.Join(exprs, ", "), s.table, strings.Join(part, ", "), quoteIdents(spec.key), conflict)
 			r, err := tx.ExecContext(ctx, q)
 			if err != nil {
 				return res, insertError(ctx, conn, tx, s, spec, target, err)

@@ -171,7 +171,7 @@ func (t *tick) plan(ctx context.Context) error {
 	if len(reset) > 0 {
 		// Refusals recorded under other caps, or later in time, prove
 		// nothing about the caps now.
-		if _, err := t.exec(ctx, `UPDATE rule_members SET last_capped = false WHERE last_capped AND rule IN (`+quoteStrings(reset)+`)`); err != nil {
+		if _, err := t.exec(ctx, `UPDATE rule_members SET last_capped = false WHERE last_capped AND rule IN (`+quoteStrings(reset)+`) AND brand = `+t.brandSQL()); err != nil {
 			return err
 		}
 	}
@@ -275,7 +275,7 @@ func (t *tick) retryTables(ctx context.Context) error {
 		return nil
 	}
 	var oldest sql.NullTime
-	q := `SELECT min(last_fired_at) FROM rule_members WHERE last_capped AND NOT last_effective AND rule IN (` + quoteStrings(names) + `)`
+	q := `SELECT min(last_fired_at) FROM rule_members WHERE last_capped AND NOT last_effective AND rule IN (` + quoteStrings(names) + `) AND brand = ` + t.brandSQL()
 	var args []any
 	if h, ok := t.retryHorizon(); ok {
 		q += ` AND last_fired_at > $horizon::TIMESTAMP`
@@ -297,7 +297,7 @@ FROM outbox
 WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) > $lo::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
-  AND ` + afterScan("action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN ("+quoteStrings(stoppers)+")") + `
+  AND ` + afterScan("action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN ("+quoteStrings(stoppers)+") AND brand = $brand::VARCHAR") + `
 GROUP BY rule, member_id`
 	}
 	// Two scans: counted sends in a range of fired_at (the outbox's order,
@@ -312,11 +312,11 @@ FROM (
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
     AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT)
-    AND `+afterScan(`action = 'send' AND status IN ('pending', 'scheduled', 'sent')`)+`
+    AND `+afterScan(`action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND brand = $brand::VARCHAR`)+`
   UNION ALL
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-    AND status = 'failed' AND `+afterScan(`action = 'send'`)+`
+    AND status = 'failed' AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
 )
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
@@ -333,7 +333,7 @@ GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Mi
 // rm with the member m and the retry tables f and g; with scoped, the rows
 // of the scope's members only.
 func (t *tick) blockedFrom(scoped bool) string {
-	from := "rule_members rm LEFT JOIN members m ON m.member_id = rm.member_id"
+	from := "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ") rm LEFT JOIN members m ON m.member_id = rm.member_id AND m.brand = " + t.brandSQL()
 	if scoped {
 		from = "_nudge_scope_rm rm LEFT JOIN " + compiler.ScopeMembers + " m ON m.member_id = rm.member_id"
 	}
@@ -534,7 +534,7 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	ri := "CASE rm.rule " + strings.Join(ruleIndex, " ") + " END"
 	if len(expiry) > 0 {
 		parts = append(parts, "SELECT rm.member_id, "+ri+" AS ri FROM rule_members rm WHERE last_effective_at > "+timestampSQL(expiryLo)+
-			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan(strings.Join(expiry, "\n   OR ")))
+			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan("rm.brand = $brand::VARCHAR AND ("+strings.Join(expiry, "\n   OR ")+")"))
 	}
 	if len(capped) > 0 {
 		// Capped refusals whose caps may have room again: a superset
@@ -545,12 +545,12 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 			past = "\n       OR (rm.last_fired_at <= " + timestampSQL(h) + " AND (" + strings.Join(pastHorizon, " OR ") + "))"
 		}
 		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
-WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`)
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`) AND rm.brand = $brand::VARCHAR
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
 	}
 	if len(refused) > 0 {
 		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
-WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan(strings.Join(refused, "\n   OR ")))
+WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan("rm.brand = $brand::VARCHAR AND ("+strings.Join(refused, "\n   OR ")+")"))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
@@ -586,11 +586,12 @@ SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARC
 	}
 	// (rm_rowid lets the tick's updates of these rows find them without
 	// joining the whole table on rule and member_id: rows keep their rowid
-	// within the transaction, and the tick deletes none. Nothing reads the
-	// copy's brand and last_no_consent: leaving them out spares decoding a
-	// string of every row of the table.)
+	// within the transaction, and the tick deletes none. The copy holds the
+	// brand's rows only (another brand may use the same member ids and rule
+	// names); nothing reads its brand and last_no_consent: leaving them out
+	// spares decoding a string of every row of the table.)
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.member_id IN (SELECT member_id FROM _nudge_scope)`); err != nil {
+SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.brand = $brand::VARCHAR AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
 		return err
 	}
 	// Of events, the types the scoped rules read from the copy and the

@@ -430,6 +430,14 @@ func (t *tick) params(extra ...any) []any {
 	return append([]any{sql.Named("now", t.now), sql.Named("brand", t.brand)}, extra...)
 }
 
+// brandSQL is the tick's brand as a SQL literal. A member is identified by
+// (brand, member_id) (SPEC §5): every read of the outbox or rule_members,
+// and every join of members on member_id, also compares the brand, since
+// another brand may use the same member id (and a rule of the same name).
+// A literal rather than $brand in the statements that have no other
+// parameter.
+func (t *tick) brandSQL() string { return quoteString(t.brand) }
+
 // ruleOrder maps rule names to their position in the program.
 func (t *tick) ruleOrder() map[string]int {
 	m := map[string]int{}
@@ -829,19 +837,19 @@ WITH c AS (
     SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now,
            strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
     FROM c
-    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL) o
+    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND brand = `+t.brandSQL()+`) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now
     WHERE NOT c.trig
 ), trig AS (
     SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
     FROM c
-    ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT) o
+    ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT AND brand = `+t.brandSQL()+`) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq
     WHERE c.trig
     QUALIFY row_number() OVER (PARTITION BY c.ri, c.member_id, c.trigger_seq ORDER BY c.due_at) = 1
         AND (NOT c.has_limit OR row_number() OVER (PARTITION BY c.ri, c.member_id ORDER BY c.due_at, c.trigger_seq) = 1)
 )
-SELECT *, 'f' || substr(md5(name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
+SELECT *, 'f' || substr(md5(`+t.brandSQL()+` || chr(31) || name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
 FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("minseq", minSeq))
 	if err != nil {
 		return err
@@ -924,8 +932,8 @@ SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.ded
 FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
-LEFT JOIN %s m ON m.member_id = f.member_id
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent, members)
+LEFT JOIN %s m ON m.member_id = f.member_id AND m.brand = %s
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent, members, t.brandSQL())
 	args := []any{}
 	if stoppers > 0 {
 		args = append(args, sql.Named("brand", t.brand), sql.Named("resp", responseWindow.Microseconds()), sql.Named("hi", t.hi()))
@@ -947,7 +955,7 @@ func unansweredSQL(events string, rules []string) string {
     SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
     FROM _nudge_fire f
     JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
-    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.action = 'send' AND o.rule IN (` + quoteStrings(rules) + `)
+    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.brand = $brand::VARCHAR AND o.action = 'send' AND o.rule IN (` + quoteStrings(rules) + `)
                  AND o.status IN ('pending', 'scheduled', 'sent')
                  AND o.fired_at <= $hi::TIMESTAMP - to_microseconds($resp::BIGINT)
                  AND o.fired_at <= f.now - to_microseconds($resp::BIGINT)
@@ -983,7 +991,7 @@ FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
 JOIN (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d ON d.member_id = o.member_id
 WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
   AND o.fired_at > d.now - to_microseconds(c.per_us) AND o.fired_at <= d.now
-  AND `+afterScan("o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')")+`
+  AND `+afterScan("o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent') AND o.brand = "+t.brandSQL())+`
 GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
 		return err
 	}
@@ -1214,10 +1222,10 @@ ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id =
 // ruleMembersOfFirings names the table holding the rule_members rows of
 // every member a rule fired for at this tick: the scope's copy when every
 // rule that may have fired was scoped (their firings are members of the
-// scope; policies decides), else the table itself.
+// scope; policies decides), else the table's rows of the brand.
 func (t *tick) ruleMembersOfFirings() string {
 	if t.firedUnscoped {
-		return "rule_members"
+		return "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ")"
 	}
 	return "_nudge_scope_rm"
 }
@@ -1229,7 +1237,7 @@ func (t *tick) ruleMembersOfFirings() string {
 // join of the whole table on rule and member_id; else it compares those.
 func (t *tick) updateFrom(src, x string) (from, cond string) {
 	if t.firedUnscoped {
-		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id", x)
+		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id AND rule_members.brand = %[2]s", x, t.brandSQL())
 	}
 	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN _nudge_scope_rm s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, x),
 		"rule_members.rowid = " + x + ".rm_rowid"

@@ -1,8 +1,11 @@
 -- The data model of SPEC §6: the tables rules read. Owned by stdlib because the
--- language speaks about them; runtime applies this file in its first migration
--- and adds its own tables (outbox, rule state, run log) after it.
+-- language speaks about them. runtime's migrations build these tables (its
+-- first migration applied the file as it was then, with members keyed by
+-- member_id alone; migration 5 re-keyed them) and add its own tables
+-- (outbox, rule state, run log). A member is identified by (brand,
+-- member_id): two brands may use the same member id (SPEC §5).
 CREATE TABLE IF NOT EXISTS members (
-    member_id        VARCHAR PRIMARY KEY,
+    member_id        VARCHAR NOT NULL,
     brand            VARCHAR NOT NULL,
     name             VARCHAR,
     phone            VARCHAR,
@@ -19,7 +22,8 @@ CREATE TABLE IF NOT EXISTS members (
     consent_app_push BOOLEAN,
     consent_wechat   BOOLEAN,
     consent_phone    BOOLEAN,
-    attrs            JSON
+    attrs            JSON,
+    PRIMARY KEY (brand, member_id)
 );
 
 CREATE TABLE IF NOT EXISTS events (

@@ -31,7 +31,10 @@ type Options struct {
 	Brand string
 	// Program gives the rules' conversions and the costs per channel; nil
 	// (or a rule it does not know) means the defaults: any purchased within
-	// 7 days, sends cost nothing.
+	// 7 days, sends cost nothing. A program speaks of one brand's rules
+	// (another brand's may have the same names), so with a program the
+	// report covers its brand only: the program's `brand`, else Brand, else
+	// the only brand in the outbox (several are an error, as for run).
 	Program *compiler.Program
 	// End is the end of observation: conversions after it are not seen
 	// (yet). Zero means the latest event time in the database.
@@ -164,9 +167,56 @@ func ruleInOutbox(ctx context.Context, db *sql.DB, rule, brand string) error {
 	return fmt.Errorf("report: rule %q has no decisions in the outbox; rules with decisions: %s", rule, strings.Join(names, ", "))
 }
 
+// programBrand is the brand a report with a program covers (see
+// Options.Program).
+func programBrand(ctx context.Context, db *sql.DB, fileBrand, optBrand string) (string, error) {
+	switch {
+	case fileBrand != "" && optBrand != "" && fileBrand != optBrand:
+		return "", fmt.Errorf("report: the rules say brand %q but --brand says %q", fileBrand, optBrand)
+	case fileBrand != "":
+		return fileBrand, nil
+	case optBrand != "":
+		return optBrand, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT brand FROM outbox ORDER BY brand LIMIT 11`)
+	if err != nil {
+		return "", fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	var brands []string
+	err = scanAll(rows, func() error {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		brands = append(brands, b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("report: reading the outbox: %w", err)
+	}
+	switch len(brands) {
+	case 0:
+		return "", nil
+	case 1:
+		return brands[0], nil
+	}
+	list := strings.Join(brands, ", ")
+	if len(brands) > 10 {
+		list = strings.Join(brands[:10], ", ") + ", ..."
+	}
+	return "", fmt.Errorf("report: the outbox holds several brands (%s); name one with brand \"...\" in the rules or --brand", list)
+}
+
 // Build computes the report over db (a nudge database's handle).
 func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 	rep := &Report{}
+	if opts.Program != nil {
+		brand, err := programBrand(ctx, db, opts.Program.Brand, opts.Brand)
+		if err != nil {
+			return nil, err
+		}
+		opts.Brand = brand
+	}
 	from, to := minTime, maxTime
 	if !opts.From.IsZero() {
 		from = opts.From
@@ -265,7 +315,8 @@ func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to, e
 	members := ""
 	if conv.FilterSQL != "" {
 		filter = " AND (" + conv.FilterSQL + ")"
-		members = "\n  JOIN members " + compiler.ConversionMemberAlias + " ON " + compiler.ConversionMemberAlias + ".member_id = cv.member_id"
+		members = "\n  JOIN members " + compiler.ConversionMemberAlias + " ON " + compiler.ConversionMemberAlias + ".member_id = cv.member_id AND " +
+			compiler.ConversionMemberAlias + ".brand = cv.brand"
 	}
 	q := `WITH f AS (
   SELECT firing_id, member_id, min(fired_at) AS fired_at,

@@ -117,7 +117,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 	for _, rule := range prog.Rules {
 		if rule.StopAfter > 0 {
 			if err := scan(ctx, q, `SELECT o.member_id, count(DISTINCT o.firing_id) FROM outbox o
-				WHERE o.rule = $rule::VARCHAR AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
+				WHERE o.rule = $rule::VARCHAR AND o.brand = $brand::VARCHAR AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
 				  AND o.member_id IN `+list+`
 				  AND coalesce(o.scheduled_at, o.fired_at) + `+responseWindow+` <= $now::TIMESTAMP
 				  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
