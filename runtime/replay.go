@@ -206,13 +206,13 @@ WITH rep AS (
 ), pend AS (
   SELECT p.member_id, min(p.k) AS k FROM _nudge_pend p JOIN rep USING (member_id) WHERE p.k > rep.k GROUP BY p.member_id
 ), expiry AS (
-  SELECT rm.member_id, min(k.k) AS k FROM rule_members rm JOIN rep ON rep.member_id = rm.member_id
+  SELECT rm.member_id, min(k.k) AS k FROM rule_members rm JOIN rep ON rep.member_id = rm.member_id AND rm.brand = `+t.brandSQL()+`
   JOIN _nudge_rules r ON r.name = rm.rule AND r.every_us > 0 AND NOT r.trig
   JOIN _nudge_ticks k ON k.k > rep.k AND rm.last_effective_at > k.prev - to_microseconds(r.every_us) AND rm.last_effective_at <= k.now - to_microseconds(r.every_us)
   GROUP BY rm.member_id
 ), sends AS (
   SELECT o.member_id, o.action, o.channel, o.fired_at, o.scheduled_at, o.status, o.rule
-  FROM outbox o WHERE o.action = 'send' AND o.member_id IN (SELECT member_id FROM rep)
+  FROM outbox o WHERE o.action = 'send' AND o.brand = `+t.brandSQL()+` AND o.member_id IN (SELECT member_id FROM rep)
 ), moments AS (
   SELECT s.member_id, s.fired_at + to_microseconds(c.per_us) AS at FROM sends s JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = s.channel
   UNION ALL SELECT member_id, fired_at + to_microseconds($minper::BIGINT) FROM sends
@@ -276,7 +276,7 @@ JOIN _nudge_ticks k ON k.k > ch.k0 AND k.k < ch.kc GROUP BY ALL`)
 FROM (SELECT ch.member_id, r.name AS rule, k.now AS at FROM _nudge_chain ch
       JOIN (SELECT DISTINCT member_id, ri FROM _nudge_repeat) x USING (member_id) JOIN _nudge_rules r USING (ri)
       JOIN _nudge_ticks k ON k.k = ch.kc - 1) v
-WHERE rule_members.member_id = v.member_id AND rule_members.rule = v.rule;
+WHERE rule_members.member_id = v.member_id AND rule_members.rule = v.rule AND rule_members.brand = `+t.brandSQL()+`;
 UPDATE _nudge_first SET k = ch.kc - 1 FROM _nudge_chain ch WHERE _nudge_first.member_id = ch.member_id;
 UPDATE _nudge_cursor SET k = ch.kc - 1 FROM _nudge_chain ch WHERE _nudge_cursor.member_id = ch.member_id;
 INSERT INTO _nudge_pend SELECT member_id, kc FROM _nudge_chain WHERE kc <= $n::INTEGER;`, sql.Named("n", n))
@@ -437,9 +437,10 @@ WHERE e.ts >= %[2]s - %[1]s AND e.ts <= %[3]s - %[1]s AND %[4]s`, w.Back, timest
 func (r *replayRun) statePairs(ctx context.Context, onlyMoved bool) error {
 	t := &r.tick
 	// Members and their cursor: 0 for everyone at the start.
-	from := "rule_members rm CROSS JOIN (SELECT 0 AS k) c"
+	rm := "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ") rm"
+	from := rm + " CROSS JOIN (SELECT 0 AS k) c"
 	if onlyMoved {
-		from = "rule_members rm JOIN _nudge_first c ON c.member_id = rm.member_id"
+		from = rm + " JOIN _nudge_first c ON c.member_id = rm.member_id"
 	}
 	var parts []string
 	var capped, stoppers []string
@@ -483,13 +484,13 @@ WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT
 			resp = `
 LEFT JOIN LATERAL (
   SELECT max(` + answerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended FROM outbox o
-  WHERE o.member_id = rm.member_id AND o.rule = rm.rule AND ` + closedResponseSQL("o", "k.now") + `
+  WHERE o.member_id = rm.member_id AND o.brand = ` + t.brandSQL() + ` AND o.rule = rm.rule AND ` + closedResponseSQL("o", "k.now") + `
 ) g ON true`
 		}
 		q := `SELECT rm.member_id, min(k.k) FROM ` + from + ` JOIN _nudge_ticks k ON k.k > c.k
 LEFT JOIN LATERAL (
   SELECT max(o.fired_at) AS latest FROM outbox o
-  WHERE o.member_id = rm.member_id AND ` + freedSendSQL("o", "k.now") + `
+  WHERE o.member_id = rm.member_id AND o.brand = ` + t.brandSQL() + ` AND ` + freedSendSQL("o", "k.now") + `
 ) f ON true` + resp + `
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (` + quoteStrings(capped) + `)
   AND (` + strings.Join(free, " OR ") + `)
@@ -587,7 +588,7 @@ SELECT m.* REPLACE (l.lane AS member_id), ` + now + ` FROM members m JOIN _nudge
 SELECT l.lane AS member_id, ` + strings.Join(ecols, ", ") + `, ` + now + ` FROM events e JOIN _nudge_lanes l ON l.member_id = e.member_id
 WHERE e.brand = $brand::VARCHAR` + typeFilter,
 		`CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-SELECT rm.* REPLACE (l.lane AS member_id), ` + now + ` FROM rule_members rm JOIN _nudge_lanes l ON l.member_id = rm.member_id`,
+SELECT rm.* REPLACE (l.lane AS member_id), ` + now + ` FROM rule_members rm JOIN _nudge_lanes l ON l.member_id = rm.member_id WHERE rm.brand = $brand::VARCHAR`,
 	}
 	for _, q := range stmts {
 		if _, err := r.exec(ctx, q, sql.Named("brand", t.brand)); err != nil {
@@ -610,7 +611,7 @@ SELECT rm.* REPLACE (l.lane AS member_id), ` + now + ` FROM rule_members rm JOIN
 	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT l.lane AS member_id, max(o.fired_at) AS latest
 FROM outbox o JOIN _nudge_lanes l ON l.member_id = o.member_id
-WHERE `+freedSendSQL("o", "l.now")+`
+WHERE o.brand = `+t.brandSQL()+` AND `+freedSendSQL("o", "l.now")+`
 GROUP BY l.lane`, sql.Named("minper", minPer.Microseconds())); err != nil {
 		return err
 	}
@@ -619,7 +620,7 @@ GROUP BY l.lane`, sql.Named("minper", minPer.Microseconds())); err != nil {
 	if len(stoppers) > 0 {
 		resp = `SELECT o.rule, l.lane AS member_id, max(` + answerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended
 FROM outbox o JOIN _nudge_lanes l ON l.member_id = o.member_id
-WHERE o.rule IN (` + quoteStrings(stoppers) + `) AND ` + closedResponseSQL("o", "l.now") + `
+WHERE o.rule IN (` + quoteStrings(stoppers) + `) AND o.brand = ` + t.brandSQL() + ` AND ` + closedResponseSQL("o", "l.now") + `
 GROUP BY o.rule, l.lane`
 		args = append(args, sql.Named("resp", responseWindow.Microseconds()))
 	}

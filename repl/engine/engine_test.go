@@ -108,6 +108,25 @@ func TestAudience(t *testing.T) {
 	}
 }
 
+// TestAudienceBrands: another brand's member with the same id is neither
+// counted nor named in an audience (SPEC §5, brand isolation).
+func TestAudienceBrands(t *testing.T) {
+	e := newTestEngine(t)
+	if _, err := e.db.SQL().ExecContext(context.Background(), `INSERT INTO members (member_id, brand, name, city) VALUES
+  ('m1', 'bistro', 'Zed', '长沙'), ('m3', 'bistro', 'Yan', '长沙')`); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.Brand = "acme"
+	res := eval(t, e, `member.city = "长沙"`)
+	var got []string
+	for _, row := range res.Rows {
+		got = append(got, row[0]+" "+row[1])
+	}
+	if want := "m1 王小明,m3 Bob"; strings.Join(got, ",") != want || res.Count != 2 {
+		t.Errorf("audience = %q (count %d), want %q (count 2)", strings.Join(got, ","), res.Count, want)
+	}
+}
+
 func TestTriggerPreview(t *testing.T) {
 	e := newTestEngine(t)
 	res := eval(t, e, `queued at store "A" or visited at store "A"`)

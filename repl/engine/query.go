@@ -97,7 +97,7 @@ func (e *Engine) audience(ctx context.Context, c *cond) (*Result, error) {
 		}
 		// One pass: the window count is computed before the LIMIT.
 		q := "SELECT q.*, mm.name AS \"nudge·name\", count(*) OVER () AS \"nudge·count\"\n" +
-			"FROM (\n" + c.SQL + "\n) q\nLEFT JOIN members mm ON mm.member_id = q.member_id\n" +
+			"FROM (\n" + c.SQL + "\n) q\nLEFT JOIN members mm ON mm.member_id = q.member_id AND mm.brand = $" + compiler.ParamBrand + "::VARCHAR\n" +
 			"ORDER BY " + order + "\nLIMIT " + strconv.Itoa(e.opts.PageSize)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
