@@ -171,6 +171,88 @@ func TestMigrationUpgrade(t *testing.T) {
 	}
 }
 
+// TestMigrationBrandKey: a file written before migration 5 (members keyed
+// by member_id alone) upgrades with its data kept, after which two brands
+// can hold the same member id, and the outbox's uniqueness includes the
+// brand.
+func TestMigrationBrandKey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "n.duckdb")
+	var before []migration
+	for _, m := range migrations {
+		if m.version <= 4 {
+			before = append(before, m)
+		}
+	}
+	db, err := openWith(ctx, path, before, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO members (member_id, brand, name, phone, tier, consent_sms, attrs) VALUES
+		   ('m01', 'acme', 'Ann', '111', 'gold', true, '{"vip": 1}'), ('m02', 'bistro', 'Bo', NULL, NULL, NULL, NULL)`,
+		`INSERT INTO events (seq, member_id, brand, type, ts) VALUES (1, 'm01', 'acme', 'visited', TIMESTAMP '2024-11-01 09:00')`,
+		`INSERT INTO member_tags VALUES ('acme', 'm01', 'vip', TIMESTAMP '2024-11-01 10:00', 'r')`,
+		`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, channel, status, effective, fired_at, attempts, idempotency_key, run_id)
+		 VALUES ('f1', 0, 'r', 'acme', 'm01', 'k1', 'send', 'sms', 'sent', true, TIMESTAMP '2024-11-01 10:00', 1, 'f1-0', 1)`,
+		`INSERT INTO rule_members VALUES ('r', 'm01', 'acme', TIMESTAMP '2024-11-01 10:00', TIMESTAMP '2024-11-01 10:00', true, false, false)`,
+	} {
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// The old key: another brand's m01 is refused.
+	if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand) VALUES ('m01', 'bistro')`); err == nil {
+		t.Fatal("before the upgrade, two brands could hold m01: the test builds the wrong schema")
+	}
+	db.Close()
+
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.SchemaVersion(ctx); v < 5 {
+		t.Fatalf("after upgrade: version %d", v)
+	}
+	for q, want := range map[string]string{
+		`SELECT member_id, brand, name, phone, tier, consent_sms, attrs FROM members ORDER BY ALL`:                                                        "m01|acme|Ann|111|gold|true|{\"vip\":1}\nm02|bistro|Bo|<nil>|<nil>|<nil>|<nil>",
+		`SELECT seq, member_id, brand, type FROM events`:                                                                                                  "1|m01|acme|visited",
+		`SELECT brand, member_id, tag FROM member_tags`:                                                                                                   "acme|m01|vip",
+		`SELECT firing_id, rule, brand, member_id, dedupe_key, status, attempts, idempotency_key FROM outbox`:                                             "f1|r|acme|m01|k1|sent|1|f1-0",
+		`SELECT rule, member_id, brand, last_effective, last_capped, last_no_consent FROM rule_members`:                                                   "r|m01|acme|true|false|false",
+		`SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'members' AND constraint_type = 'PRIMARY KEY' AND len(constraint_column_names) = 2`: "1",
+	} {
+		if got := strings.Join(queryStrings(t, db, q), "\n"); got != want {
+			t.Errorf("%s:\n%s\nwant\n%s", q, got, want)
+		}
+	}
+	// Now the same member id and the same firing key under another brand
+	// are other rows, and the key still holds within a brand.
+	for _, q := range []string{
+		`INSERT INTO members (member_id, brand, name) VALUES ('m01', 'bistro', 'Cy')`,
+		`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, status, effective, fired_at, idempotency_key, run_id)
+		 VALUES ('f2', 0, 'r', 'bistro', 'm01', 'k1', 'send', 'pending', true, TIMESTAMP '2024-11-01 10:00', 'f2-0', 2)`,
+	} {
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO members (member_id, brand) VALUES ('m01', 'acme')`,
+		`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, status, effective, fired_at, idempotency_key, run_id)
+		 VALUES ('f3', 0, 'r', 'acme', 'm01', 'k1', 'send', 'pending', true, TIMESTAMP '2024-11-01 10:00', 'f3-0', 2)`,
+	} {
+		if _, err := db.sql.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "constraint") {
+			t.Errorf("%s: %v, want a constraint violation", q, err)
+		}
+	}
+	// A default survives the rebuild.
+	if n := count(t, db, `SELECT attempts FROM outbox WHERE firing_id = 'f2'`); n != 0 {
+		t.Errorf("attempts of a new row = %d, want the default 0", n)
+	}
+}
+
 func TestOpenLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "n.duckdb")
 	cmd := startHelper(t, "hold", path)
