@@ -201,6 +201,13 @@ func (g *gen) dataset() dataset {
 		ds.members = append(ds.members, m)
 	}
 	ds.members = append(ds.members, member{ID: "x1", Brand: "other", City: "A", Tier: "gold", Attrs: `{"vip_level":3}`})
+	// Another brand's members under some of the same ids, with fields (and
+	// below, tags) of their own: a member is (brand, member_id) (SPEC §5).
+	for _, m := range ds.members[:nMembers] {
+		if g.chance(0.4) {
+			ds.members = append(ds.members, member{ID: m.ID, Brand: "other", City: g.pick("A", "B", "长沙"), Tier: g.pick("gold", "silver"), Attrs: `{"vip_level":3}`})
+		}
+	}
 	memberIDs := []string{"x1", "ghost"}
 	for _, m := range ds.members[:nMembers] {
 		memberIDs = append(memberIDs, m.ID, m.ID, m.ID)

@@ -269,6 +269,25 @@ func TestSemantics(t *testing.T) {
 			now:     now, want: []string{"m1", "m2"},
 		},
 		{
+			// SPEC §5: a member is (brand, member_id); another brand's
+			// member of the same id shares no field, tag or event.
+			name:    "brand isolation: another brand's member with the same id is another member",
+			prelude: "member {\n  vip_level number\n}",
+			cond:    `member.city = "A" or tagged "vip" or purchased ever or member.vip_level >= 3`,
+			members: []string{"m1 city=B", "m2 city=B", "m3",
+				`m1 brand=other city=A attrs={"vip_level":3}`, "m2 brand=other city=A", "m3 brand=other city=A"},
+			events: []string{"1 m2 purchased 2024-06-01 brand=other"},
+			tags:   []string{"other m3 vip"},
+			now:    now, want: nil,
+		},
+		{
+			name:    "brand isolation: a trigger reads its own brand's member of the id",
+			cond:    `queued and member.city = "A"`,
+			members: []string{"m1 city=B", "m2 city=A", "m1 brand=other city=A", "m2 brand=other city=B"},
+			events:  []string{"1 m1 queued 2024-06-10T10:00", "2 m2 queued 2024-06-10T10:00"},
+			now:     now, want: []string{"m2#2@2024-06-10T10:00"},
+		},
+		{
 			name:    "birthday_in through the stdlib macro",
 			cond:    "birthday_in(3 days)",
 			members: []string{"m1 birthday=1990-06-12", "m2 birthday=1990-06-20", "m3", "x1 brand=other birthday=1990-06-10"},
