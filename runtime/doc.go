@@ -48,18 +48,28 @@
 //     tries again every tick. A refusal right after a refusal of the same
 //     state rule and member is not recorded again (RuleSummary.Repeats
 //     counts them); otherwise every tick would add a row per refused member.
-//  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, member_id,
-//     action_index); a conflict is a bug and fails the tick), rule_members,
-//     member_tags (untag wins over tag of the same tag in one tick),
+//  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, brand,
+//     member_id, action_index); a conflict is a bug and fails the tick),
+//     rule_members, member_tags (untag wins over tag of the same tag in one
+//     tick),
 //     rule_state watermarks (max seq seen, max now), and the runs row.
 //
 // Dry runs do all of this and roll the transaction back.
 //
 // # Firing and idempotency keys
 //
-// firing_id is "f" + the first 16 hex digits of md5(rule, member, dedupe
-// key): stable across reruns and machines. A send's idempotency key is
-// firing_id + "-" + action index.
+// firing_id is "f" + the first 16 hex digits of md5(brand, rule, member,
+// dedupe key): stable across reruns and machines, and distinct between two
+// brands' programs that both have a rule of that name and a member of that
+// id. A send's idempotency key is firing_id + "-" + action index.
+//
+// # Brands
+//
+// A member is (brand, member_id) (SPEC §5): members are keyed by both, and
+// every read of the outbox, rule_members, member_tags or members that a
+// tick, a replay, why or report makes by member also compares the brand.
+// The holdout hash stays md5(rule, member): it reads no other brand's data,
+// and keeps the control groups of files written before.
 //
 // # Dispatch
 //

@@ -837,13 +837,13 @@ WITH c AS (
     SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now,
            strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
     FROM c
-    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND brand = `+t.brandSQL()+`) o
+    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND `+afterScan("brand = "+t.brandSQL())+`) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now
     WHERE NOT c.trig
 ), trig AS (
     SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
     FROM c
-    ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT AND brand = `+t.brandSQL()+`) o
+    ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT AND `+afterScan("brand = "+t.brandSQL())+`) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq
     WHERE c.trig
     QUALIFY row_number() OVER (PARTITION BY c.ri, c.member_id, c.trigger_seq ORDER BY c.due_at) = 1
