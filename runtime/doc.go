@@ -51,8 +51,7 @@
 //  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, brand,
 //     member_id, action_index); a conflict is a bug and fails the tick),
 //     rule_members, member_tags (untag wins over tag of the same tag in one
-//     tick),
-//     rule_state watermarks (max seq seen, max now), and the runs row.
+//     tick), rule_state watermarks (max seq seen, max now), and the runs row.
 //
 // Dry runs do all of this and roll the transaction back.
 //
