@@ -30,16 +30,22 @@ rule fresh_hours
 rule unpaid
   if order_placed not followed by paid within 1 hour and booked in last 1 hour
   then send hello "U" via app_push
+rule birthday_queue
+  if queued and birthday_in(0 days)
+  then send hello "B" via app_push
+rule ranked
+  if queued and spend_percentile(365 days) >= 0
+  then send hello "R" via app_push
 `
 
 // dueTimeSetup: r1 booked at 08:30, then queued at 09:00; r2 queued at
 // 09:00, then booked at 09:30; r3 booked and queued at the same instant
-// (09:00, an event at the due time counts); r4 placed an order at 08:00,
+// (09:00, an event at the due time counts), on r1's birthday; r4 placed an order at 08:00,
 // never paid, and booked at 08:45 (due at 09:00: the booking counts) and r5
 // placed one at 08:00 and booked at 09:30 (after the deadline: it does not).
 const dueTimeSetup = `
-INSERT INTO members (member_id, brand, consent_app_push) VALUES
-  ('r1', 'acme', true), ('r2', 'acme', true), ('r3', 'acme', true), ('r4', 'acme', true), ('r5', 'acme', true);
+INSERT INTO members (member_id, brand, consent_app_push, birthday) VALUES
+  ('r1', 'acme', true, DATE '1990-03-01'), ('r2', 'acme', true, NULL), ('r3', 'acme', true, NULL), ('r4', 'acme', true, NULL), ('r5', 'acme', true, NULL);
 INSERT INTO events (seq, member_id, brand, type, ts) VALUES
   (1, 'r1', 'acme', 'booked', TIMESTAMP '2024-03-01 08:30:00'),
   (2, 'r1', 'acme', 'queued', TIMESTAMP '2024-03-01 09:00:00'),
@@ -55,16 +61,19 @@ INSERT INTO events (seq, member_id, brand, type, ts) VALUES
 
 // TestTriggerRuleEvaluatedAtDueTime: whether a trigger rule fires never
 // depends on when or how often ticks run (SPEC §5): ticks at 09:05 and
-// 10:00, or one tick at 10:00, or ticks every 10 minutes, fire the same
-// rules for the same members and events, incrementally and with
-// EvaluateAll.
+// 10:00, or one tick at 10:00, or ticks every 10 minutes, or one the next
+// day, fire the same rules for the same members and events, incrementally
+// and with EvaluateAll. A function's now is the due time too (birthday_in),
+// but for ranks among the brand's members, read at the tick (ranked only
+// shows that they run in a trigger rule).
 func TestTriggerRuleEvaluatedAtDueTime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "due.nudge")
 	if err := os.WriteFile(path, []byte(dueTimeSource), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	prog := compileFile(t, path)
-	const want = `booked_then_queued r1 2
+	const want = `birthday_queue r1 2
+booked_then_queued r1 2
 booked_then_queued r2 7
 booked_then_queued r3 6
 fresh_booking r1 2
@@ -73,6 +82,10 @@ fresh_booking r3 6
 fresh_hours r1 2
 fresh_hours r2 7
 fresh_hours r3 6
+ranked r1 2
+ranked r2 3
+ranked r2 7
+ranked r3 6
 third_queue r2 7
 unpaid r4 8
 `
@@ -82,6 +95,7 @@ unpaid r4 8
 		"10:00":           {day("10:00")},
 		"every 10 min":    {day("08:50"), day("09:00"), day("09:10"), day("09:20"), day("09:30"), day("09:40"), day("09:50"), day("10:00")},
 		"11:00":           {day("11:00")},
+		"next day 00:30":  {ts("2024-03-02 00:30")},
 	}
 	ctx := context.Background()
 	for name, ticks := range schedules {
