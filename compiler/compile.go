@@ -286,18 +286,20 @@ func (rc *ruleCompiler) nowOf(alias string) string {
 	return nowSQL
 }
 
-// nowIn is nowOf the innermost row of scope s: its event, else its member,
-// else its candidate event.
+// nowIn is the instant the condition is evaluated at in scope s: in a
+// trigger rule the candidate's due time (SPEC §5: the rest of a trigger
+// rule's condition is evaluated at the firing's due time, whenever the tick
+// runs), else nowOf the innermost row of s: its event, else its member.
 func (rc *ruleCompiler) nowIn(s *scope) string {
 	switch {
+	case s.cand != "":
+		return s.cand + ".due_at"
 	case !rc.lane:
 		return nowSQL
 	case s.ev != "":
 		return rc.nowOf(s.ev)
 	case s.member != "":
 		return rc.nowOf(s.member)
-	case s.cand != "":
-		return rc.nowOf(s.cand)
 	}
 	return nowSQL // no row: the lane form has none, and DuckDB reports the unbound parameter
 }
@@ -464,16 +466,23 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 // statsCTE is one GROUP BY member_id over the events of one type, holding
 // every per-member aggregate of the rule over that type as a column.
 //
-// A before CTE (before set) instead groups the events strictly before each
-// candidate event by candidate (seq, due_at): the `before` aggregates of a
-// trigger rule, computed in one join instead of one subquery each.
+// In a trigger rule (perCand set) it instead groups, by candidate (seq,
+// due_at), the events of the candidate's member up to the candidate's due
+// time, where the rest of a trigger rule's condition is evaluated: its
+// aggregates, windows and `before` aggregates (which also read only the
+// events strictly before the candidate), computed in one join instead of
+// one subquery each.
 type statsCTE struct {
-	name   string
-	event  *check.EventType
-	before bool
-	cols   []*statCol
-	byKey  map[string]*statCol
+	name    string
+	event   *check.EventType
+	perCand bool
+	cols    []*statCol
+	byKey   map[string]*statCol
 }
+
+// beforeCand is the condition of a `before` aggregate in a per-candidate
+// statsCTE: the event is strictly before the candidate.
+const beforeCand = "e.ts < " + candAlias + ".ts"
 
 // statCol is one aggregate of a statsCTE: agg over the events with
 // ts > lower (when lower is set) that satisfy every cond.
@@ -484,15 +493,15 @@ type statCol struct {
 	conds []string
 }
 
-func (rc *ruleCompiler) statsFor(et *check.EventType, before bool) *statsCTE {
+func (rc *ruleCompiler) statsFor(et *check.EventType, perCand bool) *statsCTE {
 	key := et.Name
-	if before {
-		key = "before\x00" + key
+	if perCand {
+		key = "cand\x00" + key
 	}
 	if st, ok := rc.statsByType[key]; ok {
 		return st
 	}
-	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, before: before, byKey: map[string]*statCol{}}
+	st := &statsCTE{name: fmt.Sprintf("s%d", len(rc.stats)), event: et, perCand: perCand, byKey: map[string]*statCol{}}
 	rc.stats = append(rc.stats, st)
 	rc.statsByType[key] = st
 	return st
@@ -520,8 +529,8 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 	for _, st := range rc.stats {
 		rc.readType(st.event.Name)
 		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + rc.nowOf("e")}
-		if st.before {
-			where[2] = "e.ts < c.ts"
+		if st.perCand {
+			where[2] = "e.ts <= " + candAlias + ".due_at"
 		}
 		// Shared lower bound.
 		lowers := map[string]bool{}
@@ -555,8 +564,15 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 				common = append(common, cond)
 			}
 		}
+		what := st.event.Name + " events up to its due time"
+		if slices.Contains(common, beforeCand) {
+			// Every column reads only events before the candidate,
+			// which implies the bound at its due time.
+			where = slices.Delete(where, 2, 3)
+			what = "the " + st.event.Name + " events before it"
+		}
 		where = append(where, common...)
-		if rc.restrictStats && !st.before {
+		if rc.restrictStats && !st.perCand {
 			where = append(where, "e.member_id IN (SELECT member_id FROM cand)")
 		}
 		var cols []string
@@ -576,10 +592,10 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 			}
 			cols = append(cols, agg+" AS "+c.name)
 		}
-		if st.before {
+		if st.perCand {
 			body := "SELECT c.seq, c.due_at,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
 				"\nFROM cand c\nJOIN " + rc.eventsTable + " e ON e.member_id = c.member_id\nWHERE " + whereList("", where) + "\nGROUP BY c.seq, c.due_at"
-			out = append(out, cte{name: st.name, comment: "per-candidate aggregates of the " + st.event.Name + " events before it", body: body})
+			out = append(out, cte{name: st.name, comment: "per-candidate aggregates of " + what, body: body})
 			continue
 		}
 		body := "SELECT e.member_id,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
@@ -592,7 +608,7 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 func (rc *ruleCompiler) statsJoins(alias string) []string {
 	var out []string
 	for _, st := range rc.stats {
-		if st.before {
+		if st.perCand {
 			out = append(out, fmt.Sprintf("LEFT JOIN %s ON %s.seq = %s.seq AND %s.due_at = %s.due_at", st.name, st.name, alias, st.name, alias))
 			continue
 		}
@@ -625,14 +641,22 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 		return "NULL"
 	}
 	before := win != nil && win.Kind == ast.Before
-	if s.top && (!before || s.cand == "c") && rc.filtersSimple(ref.Filters) {
-		st := rc.statsFor(et, before)
+	perCand := s.cand == candAlias
+	if s.top && (!before || perCand) && rc.filtersSimple(ref.Filters) {
+		st := rc.statsFor(et, perCand)
 		inner := &scope{ev: "e", evType: et}
 		lower := ""
 		if win != nil && win.Kind == ast.InLast {
-			lower = rc.nowOf("e") + " - " + rc.interval(win.Dur)
+			lower = rc.nowIn(s)
+			if !perCand {
+				lower = rc.nowOf("e")
+			}
+			lower += " - " + rc.interval(win.Dur)
 		}
 		var conds []string
+		if before {
+			conds = append(conds, beforeCand)
+		}
 		for _, p := range filterParts(ref.Filters) {
 			if c := unwrapFalse(rc.filterPart(p, inner)); c != sqlTrue {
 				conds = append(conds, c)
@@ -694,10 +718,15 @@ func (rc *ruleCompiler) aggFunc(kind aggKind, a string, et *check.EventType, fie
 	}
 }
 
-// window renders a window over events aliased a. In a GROUP BY CTE
-// (inStats) the upper bound ts <= $now is already in the WHERE.
+// window renders a window over events aliased a: up to $now, or in a
+// trigger rule up to the candidate's due time. In a GROUP BY CTE (inStats)
+// the upper bound is already in the WHERE.
 func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) string {
-	upper := a + ".ts <= " + rc.nowOf(a)
+	at := rc.nowOf(a)
+	if s.cand != "" {
+		at = rc.nowIn(s)
+	}
+	upper := a + ".ts <= " + at
 	if inStats {
 		upper = sqlTrue
 	}
@@ -706,7 +735,7 @@ func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) 
 	}
 	switch w.Kind {
 	case ast.InLast:
-		return boolAnd(a+".ts > "+rc.nowOf(a)+" - "+rc.interval(w.Dur), upper)
+		return boolAnd(a+".ts > "+at+" - "+rc.interval(w.Dur), upper)
 	case ast.Before:
 		return a + ".ts < " + s.cand + ".ts"
 	}

@@ -18,20 +18,24 @@
 // windowed existence tests) are computed by one GROUP BY member_id per event
 // type (CTEs s0, s1, ...), with one column per aggregate and FILTER clauses
 // for what the columns do not share, LEFT JOINed to members. In a trigger
-// rule the `before` aggregates are grouped the same way per candidate event
-// (one join of cand with the events before it). Aggregates whose filters
-// read the member, a segment or another aggregate are correlated subqueries,
-// which DuckDB decorrelates into joins.
+// rule they are grouped the same way per candidate event instead (one join
+// of cand with its member's events up to its due time; `before` columns
+// keep only those strictly before it). Aggregates whose filters read the
+// member, a segment or another aggregate are correlated subqueries, which
+// DuckDB decorrelates into joins.
 //
 // A trigger rule first selects its candidate events (CTE cand): per trigger
 // atom the events of its type and simple filters that are due (due_at <=
 // $now: the event's ts, or A.ts + within for `A not followed by B`) and not
 // considered by an earlier run; several atoms are combined with UNION. The
-// rest of the condition is evaluated per candidate c joined to its member m:
-// a trigger atom is "c is an event this atom fires for" (its type, all its
-// filters and its due_at), `before` means e.ts < c.ts (strictly: events at
-// the same instant are not before), other windows stay relative to $now.
-// Only events of members present in members (for the brand) fire.
+// rest of the condition is evaluated per candidate c joined to its member m,
+// at c.due_at (SPEC §5: whether a trigger rule fires never depends on when
+// or how often ticks run): a trigger atom is "c is an event this atom fires
+// for" (its type, all its filters and its due_at), `before` means e.ts <
+// c.ts (strictly: events at the same instant are not before), and every
+// other window, `days since` and aggregate ends at c.due_at where a state
+// rule's ends at $now. Only events of members present in members (for the
+// brand) fire.
 //
 // Every read of members, events and member_tags filters brand =
 // $brand::VARCHAR.
@@ -62,6 +66,25 @@
 //     is NULL, never matches (SQL equality), so such an A fires. B must come
 //     strictly after A (a B at the same instant does not count) and at most
 //     at A.ts + within (inclusive).
+//   - A trigger rule's condition is evaluated at the firing's due time
+//     (the event's ts; A.ts + within for `A not followed by B`), not at the
+//     tick's $now: `in last N` is due_at - N < ts <= due_at, `ever` and
+//     windowless aggregates are ts <= due_at, `days since` counts to
+//     due_at. An event at exactly the due time counts (as an event at $now
+//     counts for a state rule), the triggering event included:
+//     `queued and count(queued in last 1 day) >= 3` fires at the third
+//     queue of a day. `before` stays strictly before the triggering event's
+//     ts. Events after the due time are never seen, even when a later tick
+//     has them.
+//   - Builtin functions in a trigger rule read `now` as the due time too:
+//     days_since, hours_since, birthday_in and age describe the member at
+//     the moment of the event (`queued and birthday_in(0 days)` holds for
+//     a queue on the birthday, whenever the tick runs). Functions that rank
+//     the member among all the brand's members (rfm_r/f/m,
+//     spend_percentile) are read at the tick's $now, as member fields and
+//     tags are: DuckDB cannot correlate their table macros with each
+//     candidate's due time. Member fields and tags are read as they are at
+//     the tick.
 //   - Event fields outside the events columns are read from props and member
 //     fields outside the members columns from attrs, with
 //     TRY_CAST(json_extract_string(...)): a malformed value reads as NULL

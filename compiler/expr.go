@@ -502,6 +502,15 @@ func (rc *ruleCompiler) call(x *ast.CallExpr, s *scope) string {
 			}
 			b.WriteString(s.member)
 		case "now":
+			if strings.Contains(fn.SQL, "{brand}") {
+				// A rank among all the brand's members is read at the
+				// tick, as member fields and tags are: DuckDB cannot
+				// correlate its table with each candidate's due time.
+				tick := *s
+				tick.cand = ""
+				b.WriteString(rc.nowIn(&tick))
+				break
+			}
 			b.WriteString(rc.nowIn(s))
 		case "brand":
 			// A function of the brand reads other members (ranks), by

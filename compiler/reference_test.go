@@ -191,9 +191,19 @@ func (w *refWorld) matches(ref *ast.EventRef, e *event, ctx refCtx) bool {
 	return true
 }
 
+// at is the instant a condition is evaluated at: now, or in a trigger rule
+// the candidate's due time (SPEC §5).
+func (w *refWorld) at(ctx refCtx) time.Time {
+	if ctx.cand != nil {
+		return ctx.due
+	}
+	return w.now
+}
+
 // selectEvents returns the member's events matching ref within win.
 func (w *refWorld) selectEvents(ref *ast.EventRef, win *ast.Window, ctx refCtx) []*event {
 	var out []*event
+	at := w.at(ctx)
 	for _, e := range w.byMember[ctx.m.ID] {
 		switch {
 		case win != nil && win.Kind == ast.Before:
@@ -201,11 +211,11 @@ func (w *refWorld) selectEvents(ref *ast.EventRef, win *ast.Window, ctx refCtx) 
 				continue
 			}
 		case win != nil && win.Kind == ast.InLast:
-			if e.TS.After(w.now) || !e.TS.After(addDuration(w.now, win.Dur, -1)) {
+			if e.TS.After(at) || !e.TS.After(addDuration(at, win.Dur, -1)) {
 				continue
 			}
 		default:
-			if e.TS.After(w.now) {
+			if e.TS.After(at) {
 				continue
 			}
 		}
@@ -402,7 +412,7 @@ func (w *refWorld) value(e ast.Expr, ctx refCtx) refVal {
 				pick = ev.TS
 			}
 		}
-		return num(math.Floor(float64(w.now.Sub(pick)) / float64(24*time.Hour)))
+		return num(math.Floor(float64(w.at(ctx).Sub(pick)) / float64(24*time.Hour)))
 	}
 	return refVal{kind: 'b', b: w.cond(e, ctx)}
 }

@@ -330,13 +330,42 @@ func TestSemantics(t *testing.T) {
 			now: now, want: []string{"m1#4@2024-06-09T00:00"},
 		},
 		{
-			name: "trigger: other windows stay relative to now",
+			name: "trigger: windows end at the due time",
 			cond: `queued and purchased in last 7 days`,
 			events: []string{
-				"1 m1 queued 2024-06-01", "2 m1 purchased 2024-06-09",
-				"3 m2 queued 2024-06-09", "4 m2 purchased 2024-05-01",
+				"1 m1 purchased 2024-06-01T10:00", "2 m1 queued 2024-06-05", // before the queue: in
+				"3 m2 queued 2024-06-09", "4 m2 purchased 2024-06-09T12:00", // after the queue: out
+				"5 m3 purchased 2024-06-08", "6 m3 queued 2024-06-08", // at the same instant: in
 			},
-			now: now, want: []string{"m1#1@2024-06-01T00:00"},
+			now: now, want: []string{"m1#2@2024-06-05T00:00", "m3#6@2024-06-08T00:00"},
+		},
+		{
+			name: "trigger: aggregates and ever end at the due time",
+			cond: `queued and count(queued in last 1 day) >= 2 and not purchased ever`,
+			events: []string{
+				"1 m1 queued 2024-06-09T08:00", "2 m1 queued 2024-06-09T09:00", "3 m1 purchased 2024-06-09T10:00", // purchase after: #2 fires
+				"4 m2 queued 2024-06-09T08:00", "5 m2 purchased 2024-06-09T07:00", "6 m2 queued 2024-06-09T09:00", // purchase before: none
+			},
+			now: now, want: []string{"m1#2@2024-06-09T09:00"},
+		},
+		{
+			name: "trigger: days since counts to the due time",
+			cond: `queued and days since last purchased >= 3`,
+			events: []string{
+				"1 m1 purchased 2024-06-01", "2 m1 queued 2024-06-03", // 2 days at the queue
+				"3 m2 purchased 2024-06-01", "4 m2 queued 2024-06-05", // 4 days
+			},
+			now: now, want: []string{"m2#4@2024-06-05T00:00"},
+		},
+		{
+			name: "trigger: not followed by: windows end at the deadline",
+			cond: `order_placed not followed by paid within 2 hours and booked in last 1 hour`,
+			events: []string{
+				"1 m1 order_placed 2024-06-10T08:00", "2 m1 booked 2024-06-10T09:30", // in (09:00, 10:00]
+				"3 m2 order_placed 2024-06-10T08:00", "4 m2 booked 2024-06-10T11:30", // after the deadline
+				"5 m3 order_placed 2024-06-10T08:00", "6 m3 booked 2024-06-10T10:00", // at the deadline: in
+			},
+			now: now, want: []string{"m1#1@2024-06-10T10:00", "m3#5@2024-06-10T10:00"},
 		},
 		{
 			name: "trigger: not followed by ... matching ... within",
