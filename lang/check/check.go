@@ -56,6 +56,7 @@ func (c *checker) passes() []pass {
 		{"names", c.declareNames},
 		{"segments", c.checkSegments},
 		{"rules", c.checkRules},
+		{"strata", c.stratify},
 		{"policies", c.checkPolicies},
 	}
 }
