@@ -69,6 +69,10 @@ func (c *checker) stratify() {
 	if len(edges) == 0 {
 		return
 	}
+	order := map[*Rule]int{}
+	for i, r := range rules {
+		order[r] = i
+	}
 	for _, r := range rules {
 		seen := map[*Rule]bool{}
 		for _, e := range edges[r] {
@@ -77,6 +81,7 @@ func (c *checker) stratify() {
 				r.After = append(r.After, e.writer)
 			}
 		}
+		sort.Slice(r.After, func(i, j int) bool { return order[r.After[i]] < order[r.After[j]] })
 	}
 	// Longest path by depth-first search; a rule met again while on the
 	// stack closes a cycle, reported once per cycle (by its set of rules).
