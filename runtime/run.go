@@ -440,7 +440,7 @@ func (t *tick) ruleOrder() map[string]int {
 }
 
 // tempTables are the tick's working tables (temporary, per connection).
-const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
+const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_retry _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
 	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents
 
 // dropTemps drops the working tables (and the extra ones) before the
@@ -616,6 +616,9 @@ func (t *tick) evaluate(ctx context.Context) error {
 	strata := t.prog.Strata()
 	if strata <= 1 {
 		return t.evaluateRules(ctx, nil)
+	}
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_retry (firing_id VARCHAR)`); err != nil {
+		return err
 	}
 	for s := range strata {
 		if err := t.evaluateRules(ctx, func(i int) bool { return t.prog.Rules[i].Stratum == s }); err != nil {
@@ -1294,10 +1297,11 @@ FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, sql.Named("brand", t.bra
 
 // applyTags applies the tick's tag and untag actions. Within one tick untag
 // wins over tag of the same member and tag. A program with strata applied
-// them stratum by stratum as it evaluated its rules (stratumTags).
+// them stratum by stratum as it evaluated its rules (stratumTags), but for
+// retries of refusals, which apply theirs now unless refused again.
 func (t *tick) applyTags(ctx context.Context) error {
 	if t.prog.Strata() > 1 {
-		return nil
+		return t.tagsFrom(ctx, "(SELECT * FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_retry))")
 	}
 	return t.tagsFrom(ctx, "_nudge_dec")
 }
@@ -1308,6 +1312,16 @@ func (t *tick) applyTags(ctx context.Context) error {
 // becomes of a firing's sends (SPEC §5: the send policies only decide
 // sends), so they are known before the policies run, which see every
 // stratum's sends together (caps compete by priority across strata).
+//
+// But for a retry: a state rule's firing for a member whose previous
+// firing of the rule was refused (all its sends capped or without
+// consent). Refused again, it is a repeated refusal, which records and
+// changes nothing (see repeats), and whether it is depends on the caps,
+// which every stratum's sends compete for. A retry's tags are applied
+// with the decisions (applyTags), when it was not refused again; later
+// strata see them at the next tick. Incremental evaluation relies on
+// this: it does not evaluate a member whose refusal would repeat, where a
+// full evaluation does.
 func (t *tick) stratumTags(ctx context.Context, s int) error {
 	var rules []int
 	for i, r := range t.prog.Rules {
@@ -1327,8 +1341,17 @@ func (t *tick) stratumTags(ctx context.Context, s int) error {
 	if err := t.selectFirings(ctx, "_nudge_sfire", rules); err != nil {
 		return err
 	}
+	if _, err := t.exec(ctx, `
+INSERT INTO _nudge_retry
+SELECT f.firing_id FROM _nudge_sfire f
+JOIN _nudge_rules r ON r.ri = f.ri AND NOT r.trig
+JOIN rule_members rm ON rm.rule = f.name AND rm.member_id = f.member_id AND rm.brand = $brand::VARCHAR AND NOT rm.last_effective`,
+		sql.Named("brand", t.brand)); err != nil {
+		return err
+	}
 	return t.tagsFrom(ctx, `(SELECT f.member_id, a.verb AS action, a.content, f.now, f.name AS rule
-    FROM _nudge_sfire f JOIN _nudge_actions a ON a.ri = f.ri WHERE a.verb IN ('tag', 'untag'))`)
+    FROM _nudge_sfire f JOIN _nudge_actions a ON a.ri = f.ri
+    WHERE a.verb IN ('tag', 'untag') AND f.firing_id NOT IN (SELECT firing_id FROM _nudge_retry))`)
 }
 
 // tagsFrom applies the tag and untag actions of src, a table or subquery

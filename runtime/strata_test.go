@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,4 +193,20 @@ func TestTagStrataDifferential(t *testing.T) {
 	}
 	steps := []time.Duration{0, 20 * time.Minute, time.Hour, 5 * time.Hour, 24 * time.Hour, 49 * time.Hour}
 	incrementalMatchesFull(t, prog, steps, 30)
+}
+
+// TestReplayDeclinesStrata: Replay declines a program with strata even if
+// every rule had a lane form (a round applies every rule's tags at once).
+func TestReplayDeclinesStrata(t *testing.T) {
+	db := fixture(t, strataMembers, "")
+	lane := allMembers
+	prog := &compiler.Program{Rules: []*compiler.Rule{
+		{Name: "reader", SQL: allMembers, LaneSQL: lane, Stratum: 1, Actions: []compiler.Action{{Verb: "tag", Content: "y"}}},
+		{Name: "writer", SQL: allMembers, LaneSQL: lane, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}},
+	}}
+	now := ts("2024-11-11 10:00")
+	_, err := db.Replay(context.Background(), prog, RunOptions{}, now, []time.Time{now.Add(time.Hour)})
+	if !IsNotReplayable(err) {
+		t.Fatalf("Replay of a program with strata: %v, want a decline", err)
+	}
 }
