@@ -196,14 +196,15 @@ func TestTagStrataDifferential(t *testing.T) {
 }
 
 // TestReplayDeclinesStrata: Replay declines a program with strata even if
-// every rule had a lane form (a round applies every rule's tags at once).
+// every rule had a lane form and a Delta, continuous since the previous
+// tick (a round applies every rule's tags at once).
 func TestReplayDeclinesStrata(t *testing.T) {
 	db := fixture(t, strataMembers, "")
-	lane := allMembers
 	prog := &compiler.Program{Rules: []*compiler.Rule{
-		{Name: "reader", SQL: allMembers, LaneSQL: lane, Stratum: 1, Actions: []compiler.Action{{Verb: "tag", Content: "y"}}},
-		{Name: "writer", SQL: allMembers, LaneSQL: lane, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}},
+		{Name: "reader", SQL: allMembers, LaneSQL: allMembers, Delta: &compiler.Delta{}, Stratum: 1, Actions: []compiler.Action{{Verb: "tag", Content: "y"}}},
+		{Name: "writer", SQL: allMembers, LaneSQL: allMembers, Delta: &compiler.Delta{}, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}},
 	}}
+	run(t, db, prog, "2024-11-11 10:00")
 	now := ts("2024-11-11 10:00")
 	_, err := db.Replay(context.Background(), prog, RunOptions{}, now, []time.Time{now.Add(time.Hour)})
 	if !IsNotReplayable(err) {
