@@ -30,7 +30,9 @@
 //     SPEC §5 Actions): the rules of stratum 0 are evaluated, the tag and
 //     untag actions of their firings (after limits and dedupe, step 2)
 //     applied to member_tags, then stratum 1 is evaluated and sees them,
-//     and so on; the steps below then run once over every stratum's
+//     and so on (a retry of a refused state firing applies its tags in step
+//     6 instead, unless refused again: see tick.stratumTags); the steps
+//     below then run once over every stratum's
 //     candidates, so caps compete by priority across strata. A program with
 //     one stratum evaluates every rule at once, as before. A rule that reads
 //     tags has no Delta (it is evaluated over every member at every tick)
@@ -59,10 +61,7 @@
 //     tries again every tick. A refusal right after a refusal of the same
 //     state rule and member is not recorded again (RuleSummary.Repeats
 //     counts them); otherwise every tick would add a row per refused member.
-//     Its tags are not applied again either, but in a program with strata,
-//     whose tags were applied in step 1 before any refusal was known: the
-//     two differ only when another rule changed such a tag since the
-//     refusal was first recorded.
+//     Its tags are not applied again either, with or without strata.
 //  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, member_id,
 //     action_index); a conflict is a bug and fails the tick), rule_members,
 //     member_tags (untag wins over tag of the same tag in one tick; with
