@@ -107,6 +107,12 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 		StopAfter: r.StopAfter,
 		File:      d.Span.File,
 		Line:      d.Span.Start.Line,
+		Stratum:   r.Stratum,
+	}
+	for _, a := range r.After {
+		if a.Decl.Name != nil {
+			out.After = append(out.After, a.Decl.Name.Name)
+		}
 	}
 	if d.Title != nil {
 		out.Title = d.Title.Value

@@ -19,14 +19,19 @@ func Explain(p *Program, rule string) (text string, ok bool) {
 		if b.Len() > 0 {
 			b.WriteString("\n")
 		}
-		b.WriteString(ExplainRule(r))
+		b.WriteString(explainRule(r, p.Strata() > 1))
 	}
 	return b.String(), ok || rule == ""
 }
 
 // ExplainRule renders one rule: its header comment, the columns its values
 // stand for, and its SQL terminated by a semicolon.
-func ExplainRule(r *Rule) string {
+func ExplainRule(r *Rule) string { return explainRule(r, false) }
+
+// explainRule renders one rule; with strata, also the rule's stratum and
+// the rules whose tags it waits for (a program with one stratum shows
+// none).
+func explainRule(r *Rule, strata bool) string {
 	var b strings.Builder
 	kind := "state"
 	if r.Trigger {
@@ -35,6 +40,13 @@ func ExplainRule(r *Rule) string {
 	fmt.Fprintf(&b, "-- rule %s (%s)  %s:%d\n", r.Name, kind, r.File, r.Line)
 	if r.Title != "" {
 		fmt.Fprintf(&b, "-- %s\n", oneLine(r.Title))
+	}
+	if strata {
+		fmt.Fprintf(&b, "-- stratum %d", r.Stratum)
+		if len(r.After) > 0 {
+			fmt.Fprintf(&b, ": after %s (reads their tags)", strings.Join(r.After, ", "))
+		}
+		b.WriteString("\n")
 	}
 	for _, v := range r.Values {
 		fmt.Fprintf(&b, "--   %s = %s\n", v.Column, oneLine(v.Label))

@@ -94,6 +94,25 @@ type Rule struct {
 	// Lag, for a trigger rule, is how long after its ts an event may become
 	// due (the longest `within` of a not-followed-by atom, else 0).
 	Lag time.Duration
+	// Stratum orders the rules' evaluation within a tick (SPEC §5 Actions,
+	// lang/check/strata.go): the runtime evaluates the rules of stratum 0,
+	// applies their tags, then those of stratum 1, and so on, so that a rule
+	// reading a tag other rules write sees their tags. 0 for every rule of a
+	// program where no rule reads a tag another one writes.
+	Stratum int
+	// After names the other rules that write a tag this one reads (each of
+	// a lower stratum), in source order.
+	After []string
+}
+
+// Strata is the number of strata of the program's rules (1 for a program
+// where no rule reads a tag another rule writes; 0 without rules).
+func (p *Program) Strata() int {
+	n := 0
+	for _, r := range p.Rules {
+		n = max(n, r.Stratum+1)
+	}
+	return n
 }
 
 // Value describes one explanation column of a rule query.

@@ -25,7 +25,20 @@
 //     the rules evaluated for the scope's members in one statement, a rule
 //     evaluated over every member in one of its own; a scoped rule with no
 //     member in the scope is skipped. A tick in which nothing fired skips
-//     the steps after the policies up to the watermarks.
+//     the steps after the policies up to the watermarks. A program whose
+//     rules read tags other rules write has strata (compiler.Rule.Stratum,
+//     SPEC §5 Actions): the rules of stratum 0 are evaluated, the tag and
+//     untag actions of their firings (after limits and dedupe, step 2)
+//     applied to member_tags, then stratum 1 is evaluated and sees them,
+//     and so on (a retry of a refused state firing applies its tags in step
+//     6 instead, unless refused again: see tick.stratumTags); the steps
+//     below then run once over every stratum's
+//     candidates, so caps compete by priority across strata. A program with
+//     one stratum evaluates every rule at once, as before. A rule that reads
+//     tags has no Delta (it is evaluated over every member at every tick)
+//     and a trigger rule reads its members' tags in the tick's transaction,
+//     so a tag applied by an earlier stratum is always seen: the scope needs
+//     no part for it. Replay declines programs with strata.
 //  2. limits and dedupe: a firing is (rule, member, dedupe key); the key is
 //     the trigger event's seq, or the run's now for state rules. Keys already
 //     in the outbox are dropped; limits read rule_members (the latest firing
@@ -48,10 +61,12 @@
 //     tries again every tick. A refusal right after a refusal of the same
 //     state rule and member is not recorded again (RuleSummary.Repeats
 //     counts them); otherwise every tick would add a row per refused member.
+//     Its tags are not applied again either, with or without strata.
 //  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, brand,
 //     member_id, action_index); a conflict is a bug and fails the tick),
 //     rule_members, member_tags (untag wins over tag of the same tag in one
-//     tick), rule_state watermarks (max seq seen, max now), and the runs row.
+//     tick; with strata, within one stratum, applied in step 1),
+//     rule_state watermarks (max seq seen, max now), and the runs row.
 //
 // Dry runs do all of this and roll the transaction back.
 //

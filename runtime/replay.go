@@ -49,7 +49,8 @@ import (
 // decisions, plus one. The replay covers ticks that a tick would evaluate
 // incrementally: every rule continuous since the previous tick, no events
 // ingested since, the same date throughout (a new day may re-evaluate
-// everyone), every rule with a lane form. Replay says errNotReplayable
+// everyone), every rule with a lane form, one stratum (no rule reads a tag
+// another one writes: see tick.evaluate). Replay says errNotReplayable
 // otherwise, and the caller runs that tick with Run. The proof is the
 // differential test TestReplayMatchesTicks (runtime/simulate).
 
@@ -84,6 +85,12 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 		if rule.LaneSQL == "" {
 			return nil, errNotReplayable // before reading anything
 		}
+	}
+	if prog.Strata() > 1 {
+		// A round's policy steps apply every rule's tags at once; strata
+		// need them applied between the rules' evaluations (a rule that
+		// reads tags has no lane form today anyway).
+		return nil, errNotReplayable
 	}
 	prev = naive(prev)
 	ticks = slices.Clone(ticks)

@@ -448,7 +448,7 @@ func (t *tick) ruleOrder() map[string]int {
 }
 
 // tempTables are the tick's working tables (temporary, per connection).
-const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
+const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_retry _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
 	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents
 
 // dropTemps drops the working tables (and the extra ones) before the
@@ -613,12 +613,42 @@ func fmtDuration(d time.Duration) string {
 // the rules' pipelines side by side), those evaluated over every member one
 // statement each; with t.perRule, one statement per rule, so that an error
 // names its rule.
+//
+// A program whose rules read tags other rules write has strata (SPEC §5
+// Actions, compiler.Rule.Stratum): the rules of each stratum are evaluated
+// in turn, and the tags of their firings applied (stratumTags) before the
+// next stratum is evaluated, so that its rules see them. A program with one
+// stratum is evaluated at once.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
+	strata := t.prog.Strata()
+	if strata <= 1 {
+		return t.evaluateRules(ctx, nil)
+	}
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_retry (firing_id VARCHAR)`); err != nil {
+		return err
+	}
+	for s := range strata {
+		if err := t.evaluateRules(ctx, func(i int) bool { return t.prog.Rules[i].Stratum == s }); err != nil {
+			return err
+		}
+		if err := t.stratumTags(ctx, s); err != nil {
+			return fmt.Errorf("tags of stratum %d: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// evaluateRules runs the queries of the rules for which in holds (every
+// rule when in is nil) into _nudge_cand (see evaluate).
+func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 	base := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
 	args := slices.Clone(base) // of the shared statement
 	var selects, blocks []string
 	for i, r := range t.prog.Rules {
+		if in != nil && !in(i) {
+			continue
+		}
 		if t.plans[i].scoped && t.scopeSize[i] == 0 {
 			continue // nothing to evaluate (see buildScope)
 		}
@@ -819,8 +849,25 @@ func (t *tick) noConsent(r *compiler.Rule) string {
 // limited rule fires at most once per member per tick (its earliest
 // candidate).
 func (t *tick) fire(ctx context.Context) error {
+	if err := t.selectFirings(ctx, "_nudge_fire", nil); err != nil {
+		return err
+	}
+	return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire`).Scan(&t.firings)
+}
+
+// selectFirings creates the table table of the firings (see fire) of the
+// candidates of the rules rules (of every rule when nil).
+func (t *tick) selectFirings(ctx context.Context, table string, rules []int) error {
+	only := ""
+	if rules != nil {
+		var ris []string
+		for _, i := range rules {
+			ris = append(ris, fmt.Sprint(i))
+		}
+		only = " AND ri IN (" + strings.Join(ris, ", ") + ")"
+	}
 	var minSeq int64
-	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0) FROM _nudge_cand`).Scan(&minSeq); err != nil {
+	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0) FROM _nudge_cand WHERE true`+only).Scan(&minSeq); err != nil {
 		return err
 	}
 	// State candidates are one per member (the compiler's contract) and
@@ -828,11 +875,11 @@ func (t *tick) fire(ctx context.Context) error {
 	// with this now's state firings. Trigger candidates are deduped by
 	// event seq, and a limited trigger rule keeps each member's earliest.
 	_, err := t.exec(ctx, `
-CREATE OR REPLACE TEMP TABLE _nudge_fire AS
+CREATE OR REPLACE TEMP TABLE `+table+` AS
 WITH c AS (
     SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, r.has_limit, r.trig
     FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
-    WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)
+    WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)`+only+`
 ), state AS (
     SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now,
            strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
@@ -851,10 +898,7 @@ WITH c AS (
 )
 SELECT *, 'f' || substr(md5(`+t.brandSQL()+` || chr(31) || name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
 FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("minseq", minSeq))
-	if err != nil {
-		return err
-	}
-	return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire`).Scan(&t.firings)
+	return err
 }
 
 // policies expands firings into one decision per action and applies the
@@ -1259,13 +1303,73 @@ FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, sql.Named("brand", t.bra
 	return err
 }
 
-// applyTags applies tag and untag actions. Within one tick untag wins over
-// tag of the same member and tag.
+// applyTags applies the tick's tag and untag actions. Within one tick untag
+// wins over tag of the same member and tag. A program with strata applied
+// them stratum by stratum as it evaluated its rules (stratumTags), but for
+// retries of refusals, which apply theirs now unless refused again.
 func (t *tick) applyTags(ctx context.Context) error {
+	if t.prog.Strata() > 1 {
+		return t.tagsFrom(ctx, "(SELECT * FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_retry))")
+	}
+	return t.tagsFrom(ctx, "_nudge_dec")
+}
+
+// stratumTags applies the tag and untag actions of the firings of the
+// rules of stratum s (candidates their limit and dedupe let fire: see
+// fire), before the next stratum is evaluated. Tags are applied whatever
+// becomes of a firing's sends (SPEC §5: the send policies only decide
+// sends), so they are known before the policies run, which see every
+// stratum's sends together (caps compete by priority across strata).
+//
+// But for a retry: a state rule's firing for a member whose previous
+// firing of the rule was refused (all its sends capped or without
+// consent). Refused again, it is a repeated refusal, which records and
+// changes nothing (see repeats), and whether it is depends on the caps,
+// which every stratum's sends compete for. A retry's tags are applied
+// with the decisions (applyTags), when it was not refused again; later
+// strata see them at the next tick. Incremental evaluation relies on
+// this: it does not evaluate a member whose refusal would repeat, where a
+// full evaluation does.
+func (t *tick) stratumTags(ctx context.Context, s int) error {
+	var rules []int
+	for i, r := range t.prog.Rules {
+		if r.Stratum != s || t.candidates[i] == 0 {
+			continue
+		}
+		for _, a := range r.Actions {
+			if a.Verb == "tag" || a.Verb == "untag" {
+				rules = append(rules, i)
+				break
+			}
+		}
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	if err := t.selectFirings(ctx, "_nudge_sfire", rules); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `
+INSERT INTO _nudge_retry
+SELECT f.firing_id FROM _nudge_sfire f
+JOIN _nudge_rules r ON r.ri = f.ri AND NOT r.trig
+JOIN rule_members rm ON rm.rule = f.name AND rm.member_id = f.member_id AND rm.brand = $brand::VARCHAR AND NOT rm.last_effective`,
+		sql.Named("brand", t.brand)); err != nil {
+		return err
+	}
+	return t.tagsFrom(ctx, `(SELECT f.member_id, a.verb AS action, a.content, f.now, f.name AS rule
+    FROM _nudge_sfire f JOIN _nudge_actions a ON a.ri = f.ri
+    WHERE a.verb IN ('tag', 'untag') AND f.firing_id NOT IN (SELECT firing_id FROM _nudge_retry))`)
+}
+
+// tagsFrom applies the tag and untag actions of src, a table or subquery
+// of decisions (member_id, action, content, now, rule); untag wins over tag
+// of the same member and tag.
+func (t *tick) tagsFrom(ctx context.Context, src string) error {
 	if _, err := t.exec(ctx, `
 INSERT INTO member_tags (brand, member_id, tag, tagged_at, rule)
 SELECT $brand::VARCHAR, member_id, content, min(now), min(rule)
-FROM _nudge_dec WHERE action = 'tag'
+FROM `+src+` d WHERE action = 'tag'
 GROUP BY member_id, content
 ON CONFLICT DO NOTHING`, sql.Named("brand", t.brand)); err != nil {
 		return err
@@ -1273,7 +1377,7 @@ ON CONFLICT DO NOTHING`, sql.Named("brand", t.brand)); err != nil {
 	_, err := t.exec(ctx, `
 DELETE FROM member_tags
 WHERE brand = $brand::VARCHAR
-  AND EXISTS (SELECT 1 FROM _nudge_dec d WHERE d.action = 'untag' AND d.member_id = member_tags.member_id AND d.content = member_tags.tag)`, t.params()...)
+  AND EXISTS (SELECT 1 FROM `+src+` d WHERE d.action = 'untag' AND d.member_id = member_tags.member_id AND d.content = member_tags.tag)`, t.params()...)
 	return err
 }
 

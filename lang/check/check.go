@@ -30,6 +30,9 @@ import (
 //   - A date may be passed where a timestamp parameter is expected, and dates
 //     and timestamps compare with each other.
 //   - Durations and counts are whole numbers; `in last 0 days` is an error.
+//   - Rules are ordered in strata by the tags they read and write (SPEC §5
+//     Actions; strata.go); a rule reading its own tag is not ordered after
+//     itself, and rules reading each other's tags in a cycle are an error.
 func Check(files []*ast.File, env *Env) (*Info, diag.List) {
 	if env == nil {
 		env = &Env{}
@@ -56,6 +59,7 @@ func (c *checker) passes() []pass {
 		{"names", c.declareNames},
 		{"segments", c.checkSegments},
 		{"rules", c.checkRules},
+		{"strata", c.stratify},
 		{"policies", c.checkPolicies},
 	}
 }

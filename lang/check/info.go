@@ -161,6 +161,14 @@ type Rule struct {
 	// Convert is the rule's `convert on` option, nil when absent (the
 	// conversion is then DefaultConvertEvent within DefaultConvertMinutes).
 	Convert *ast.ConvertOption
+	// Stratum orders the rules' evaluation within a tick (SPEC §5 Actions,
+	// strata.go): a rule is evaluated after the rules of lower strata and
+	// sees the tags they applied. 0 unless the rule reads a tag that another
+	// rule writes.
+	Stratum int
+	// After are the other rules that write a tag this rule reads (`tagged`,
+	// through segments too), in source order: each has a lower stratum.
+	After []*Rule
 }
 
 // Cap is a checked `cap` declaration.

@@ -247,22 +247,35 @@ rule any_purchase
 }
 
 // TestReplayDeclines: a program with a rule that reads tags has no lane
-// form, and simulate runs its every tick one by one.
+// form, nor does one with strata (a rule reading tags other rules write
+// within the tick), and simulate runs its every tick one by one.
 func TestReplayDeclines(t *testing.T) {
 	src := demoSource(t, 200, 3)
-	prog := compileProgram(t, `brand "acme"
-import "crm"
-
+	for name, rules := range map[string]string{
+		"reads tags": `
 rule tagged_buyer
   if tagged "vip" and count(purchased in last 30 days) >= 1
   then send coupon "T-1" via sms
-`)
-	res, err := Run(context.Background(), prog, Options{Source: src, From: demodata.DefaultNow.Add(-5 * time.Hour), To: demodata.DefaultNow, Step: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Steps != 6 || res.Replayed != 0 {
-		t.Fatalf("steps %d, replayed in rounds %d; want 6 and 0", res.Steps, res.Replayed)
+`,
+		"strata": `
+rule wave2
+  if count(purchased in last 90 days) >= 1 and not tagged "reached"
+  then send coupon "W2" via sms
+rule wave1
+  if count(purchased in last 30 days) >= 1
+  then tag "reached" and send coupon "W1" via email
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			prog := compileProgram(t, "brand \"acme\"\nimport \"crm\"\n"+rules)
+			res, err := Run(context.Background(), prog, Options{Source: src, From: demodata.DefaultNow.Add(-5 * time.Hour), To: demodata.DefaultNow, Step: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Steps != 6 || res.Replayed != 0 {
+				t.Fatalf("steps %d, replayed in rounds %d; want 6 and 0", res.Steps, res.Replayed)
+			}
+		})
 	}
 }
 
