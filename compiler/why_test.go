@@ -59,6 +59,10 @@ rule r if big or member.city in ("长沙", "北京") then tag "x"`,
 			`(or queued at store "A" or booked at store "A" (atom queued at store "A" trigger (atom store = "A" [queued.store = "A"])) (atom booked at store "A" trigger (atom store = "A" [booked.store = "A"])))`},
 		{`rule r if purchased where amount > 2 * avg(purchased.amount before) then tag "x"`,
 			`(atom purchased where amount > 2 * avg(purchased.amount before) trigger (atom amount > 2 * avg(purchased.amount before) [amount > 2 * avg(purchased.amount before)]))`},
+		// Windows and days since end at the due time (m1's purchase of
+		// August and m2's fire; at now, neither would).
+		{`rule r if purchased and sum(purchased.amount in last 1 day) < 200 and days since last purchased < 1 then tag "x"`,
+			`(and purchased and sum(purchased.amount in last 1 day) < 200 and days since last purchased < 1 (atom purchased trigger) (atom sum(purchased.amount in last 1 day) < 200 [sum(purchased.amount in last 1 day) < 200]) (atom days since last purchased < 1 [days since last purchased < 1]))`},
 		{`rule r if order_placed not followed by paid matching order_id within 2 hours then tag "x"`,
 			`(atom order_placed not followed by paid matching order_id within 2 hours trigger (atom not followed by paid matching order_id within 2 hours))`},
 	}
