@@ -309,9 +309,9 @@ func laneFirings(ctx context.Context, db *sql.DB, r *Rule, lanes []lane) (got, w
 	stmts := []string{
 		"CREATE OR REPLACE TEMP TABLE " + Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
 		"CREATE OR REPLACE TEMP TABLE " + ScopeMembers + " AS SELECT m.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow +
-			" FROM members m JOIN " + Lanes + " l ON l.member_id = m.member_id",
+			" FROM members m JOIN " + Lanes + " l ON l.member_id = m.member_id WHERE m.brand = '" + testBrand + "'",
 		"CREATE OR REPLACE TEMP TABLE " + ScopeEvents + " AS SELECT e.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow +
-			" FROM events e JOIN " + Lanes + " l ON l.member_id = e.member_id",
+			" FROM events e JOIN " + Lanes + " l ON l.member_id = e.member_id WHERE e.brand = '" + testBrand + "'",
 	}
 	if _, err := db.ExecContext(ctx, stmts[0]); err != nil {
 		return nil, nil, err

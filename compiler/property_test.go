@@ -74,6 +74,9 @@ func TestPropertyMatchesReference(t *testing.T) {
 				earlier := ds.now.Add(-boundaryOffsets[rng.IntN(len(boundaryOffsets))])
 				steps := [2]time.Duration{boundaryOffsets[1+rng.IntN(len(boundaryOffsets)-1)], boundaryOffsets[1+rng.IntN(len(boundaryOffsets)-1)]}
 				for _, m := range ds.members {
+					if m.Brand != testBrand {
+						continue // lanes are the brand's members, as a tick's
+					}
 					lanes = append(lanes, lane{member: m.ID, now: ds.now, prev: ds.now.Add(-steps[0])},
 						lane{member: m.ID, now: earlier, prev: earlier.Add(-steps[1])})
 				}
