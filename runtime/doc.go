@@ -34,10 +34,10 @@
 //  3. policies, in SPEC order, for sends: held_out (md5 of rule and member,
 //     mod 10000, below P*100), no_consent (members.consent_<channel> not
 //     true; an unknown channel has no consent column and so no consent),
-//     gave_up (N earlier sends of the rule to the member with no event of
-//     the member in the 7 days after each, counted once the 7 days passed),
-//     capped, then scheduled (quiet hours) or pending. tag/untag are applied,
-//     notify is pending.
+//     gave_up (N sends of the rule to the member since the member's last
+//     event, each counted once its 7 days passed: StopAfterSQL, which `nudge
+//     why` runs too), capped, then scheduled (quiet hours) or pending.
+//     tag/untag are applied, notify is pending.
 //  4. caps: the member's sends on the channel (all channels for `cap all`)
 //     with status pending, scheduled or sent and fired_at in (now - D, now]
 //     count; new sends compete in the order priority desc, rule name, due
@@ -48,6 +48,12 @@
 //     tries again every tick. A refusal right after a refusal of the same
 //     state rule and member is not recorded again (RuleSummary.Repeats
 //     counts them); otherwise every tick would add a row per refused member.
+//     Likewise a send given up on again (the rule already gave up on the
+//     member since the member's last event) is not recorded: a firing with
+//     only such sends is a repeat that uses up the limit as the give-up did
+//     (rule_members notes it as effective), so a periodic rule keeps its
+//     period and an incremental tick its scope; the give-up is recorded
+//     once, and an event of the member starts the count again.
 //  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, member_id,
 //     action_index); a conflict is a bug and fails the tick), rule_members,
 //     member_tags (untag wins over tag of the same tag in one tick),
