@@ -343,6 +343,9 @@ type tick struct {
 	maxSeq   int64 // the highest event seq when the tick began: its watermark
 	// clusteredSeq: the events up to this seq are clustered (cluster.go).
 	clusteredSeq int64
+	// waiting: the brand's events waiting for their member when the tick
+	// began; admitted: those the tick admitted (arrivals.go).
+	waiting, admitted int64
 
 	candidates []int64 // per rule
 	firings    int64   // rows of _nudge_fire (the tick's firings)
@@ -456,11 +459,12 @@ func (t *tick) dropTemps(ctx context.Context, extra ...string) error {
 
 // load reads what every step needs to know of the database: the run id,
 // the events' watermark, the members' fingerprint, how far events are
-// clustered, the columns of members and events and the consent channels.
+// clustered, how many events wait for their member, the columns of members
+// and events and the consent channels.
 func (t *tick) load(ctx context.Context) error {
 	t.started = naive(time.Now())
 	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
-       `+membersFingerprintSQL+`, `+clusteredSeqSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq); err != nil {
+       `+membersFingerprintSQL+`, `+clusteredSeqSQL+`, `+countWaitingSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq, &t.waiting); err != nil {
 		return err
 	}
 	cols, err := tablesColumns(ctx, t.tx, "members", "events")
@@ -503,11 +507,16 @@ func (t *tick) run(ctx context.Context) error {
 	if err := t.load(ctx); err != nil {
 		return err
 	}
-	steps := []tickStep{
+	var steps []tickStep
+	if t.waiting > 0 {
+		// Before anything reads the events or the watermark.
+		steps = append(steps, tickStep{"arrivals", t.arrivals, false})
+	}
+	steps = append(steps, []tickStep{
 		{"setup", t.setup, false},
 		{"plan", t.plan, false},
 		{"evaluate rules", t.evaluate, false},
-	}
+	}...)
 	steps = append(steps, t.policySteps()...)
 	steps = append(steps, []tickStep{
 		{"watermarks", t.watermarks, false},
