@@ -20,6 +20,9 @@
 // table, and every policy is a SQL statement over that table; Go never loops
 // over members. The steps, each timed in RunResult.Timings:
 //
+//  0. arrivals, when events wait for their member (arrivals.go): those
+//     whose member arrived, within the lookback, get new seqs, so that the
+//     trigger rules' watermarks take them as just ingested.
 //  1. evaluate: run every rule query with $now, $brand and the rule's
 //     watermarks (first run: wm_seq = MaxInt64, wm_now = now - lookback);
 //     the rules evaluated for the scope's members in one statement, a rule

@@ -211,6 +211,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 					n := unanswered[key]
 					text := fmt.Sprintf("stop after %d unanswered: %d unanswered send(s) since the member's last event", r.StopAfter, n)
 					if n >= int64(r.StopAfter) && gaveUp[key] {
+						rr.GaveUp = true
 						text += "; gave up already (recorded once: no send until an event of the member)"
 					}
 					ps = append(ps, Policy{"stop after", n < int64(r.StopAfter), text})

@@ -55,6 +55,10 @@ type RuleReport struct {
 	// LastRefused is true when the rule's latest firing for the member was
 	// refused (every send capped or without consent).
 	LastRefused bool
+	// GaveUp is true when the rule (stop after N unanswered) already gave
+	// up on the member since the member's last event: a firing now is not
+	// recorded (runtime.StopAfterSQL).
+	GaveUp bool
 }
 
 // Row is one explanation row.
