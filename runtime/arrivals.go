@@ -93,11 +93,10 @@ func AdmitArrivals(ctx context.Context, tx *sql.Tx, brand string, now time.Time,
 
 // arrivals is the tick's first step when events wait for their member.
 func (t *tick) arrivals(ctx context.Context) error {
-	n, maxSeq, err := admitArrivals(ctx, t.tx, t.brand, t.now, t.lookback)
+	_, maxSeq, err := admitArrivals(ctx, t.tx, t.brand, t.now, t.lookback)
 	if err != nil {
 		return err
 	}
-	t.admitted = n
 	t.maxSeq = max(t.maxSeq, maxSeq)
 	return nil
 }

@@ -344,8 +344,8 @@ type tick struct {
 	// clusteredSeq: the events up to this seq are clustered (cluster.go).
 	clusteredSeq int64
 	// waiting: the brand's events waiting for their member when the tick
-	// began; admitted: those the tick admitted (arrivals.go).
-	waiting, admitted int64
+	// began (arrivals.go).
+	waiting int64
 
 	candidates []int64 // per rule
 	firings    int64   // rows of _nudge_fire (the tick's firings)
