@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // arrivalsSrc has a trigger rule on an event and one on an event not
@@ -100,5 +101,31 @@ m3,acme,queued,2024-11-11 09:45,
 				t.Errorf("%s events still wait, want none", n[0])
 			}
 		})
+	}
+}
+
+// TestReplayDeclinesArrivals: a replay in rounds does not admit events
+// waiting for a member who arrived; it declines, and the tick run instead
+// admits them, after which replays go on.
+func TestReplayDeclinesArrivals(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "arrivals.nudge")
+	if err := os.WriteFile(path, []byte(arrivalsSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := compileFile(t, path)
+	db := fixture(t, "member_id,brand,consent_sms\nm1,acme,true\n", "member_id,brand,type,ts\nm2,acme,queued,2024-11-11 09:30\n")
+	run(t, db, prog, "2024-11-11 10:00")
+	if _, err := db.Import(ctx, "members", []string{writeFile(t, dir, "m2.csv", "member_id,brand,consent_sms\nm2,acme,true\n")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Replay(ctx, prog, RunOptions{}, ts("2024-11-11 10:00"), []time.Time{ts("2024-11-11 11:00"), ts("2024-11-11 12:00")})
+	if !IsNotReplayable(err) {
+		t.Fatalf("replay with an event whose member arrived: %v, want it declined", err)
+	}
+	expect(t, "the tick", run(t, db, prog, "2024-11-11 11:00").Decisions, "queue_ticket m2 send pending\n")
+	if _, err := db.Replay(ctx, prog, RunOptions{}, ts("2024-11-11 11:00"), []time.Time{ts("2024-11-11 12:00"), ts("2024-11-11 13:00")}); err != nil {
+		t.Fatalf("replay after the tick admitted the event: %v", err)
 	}
 }
