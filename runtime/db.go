@@ -124,6 +124,7 @@ var migrations = []migration{
 	{3, "incremental evaluation of state rules", ruleEvalsSQL},
 	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
 	{5, "members keyed by brand and member_id", brandKeySQL},
+	{7, "events waiting for their member", waitingEventsSQL},
 }
 
 // brandKeySQL (migration 5) identifies a member by (brand, member_id), as
@@ -190,6 +191,25 @@ CREATE TABLE outbox_v5 (
 INSERT INTO outbox_v5 BY NAME SELECT * FROM outbox ORDER BY fired_at, dedupe_key, rule, brand, member_id, action_index;
 DROP TABLE outbox;
 ALTER TABLE outbox_v5 RENAME TO outbox;
+`
+
+// waitingEventsSQL (migration 7): the events stored while their member was
+// not in members (SPEC §5: such an event is not consumed; it is considered
+// once the member arrives, within the lookback after the event). Import
+// notes them; a tick gives those whose member arrived new seqs (see
+// admitArrivals) and forgets those past the lookback. Existing databases
+// note the events whose member is missing now.
+const waitingEventsSQL = `
+CREATE TABLE IF NOT EXISTS waiting_events (
+    brand     VARCHAR   NOT NULL,
+    member_id VARCHAR   NOT NULL,
+    seq       BIGINT    NOT NULL,  -- the event's seq
+    ts        TIMESTAMP NOT NULL   -- the event's ts
+);
+INSERT INTO waiting_events
+SELECT e.brand, e.member_id, e.seq, e.ts FROM events e
+WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.brand = e.brand AND m.member_id = e.member_id)
+ORDER BY e.seq;
 `
 
 // ruleMembersNoConsentSQL (migration 4): rule_members gains last_no_consent,

@@ -20,6 +20,9 @@
 // table, and every policy is a SQL statement over that table; Go never loops
 // over members. The steps, each timed in RunResult.Timings:
 //
+//  0. arrivals, when events wait for their member (arrivals.go): those
+//     whose member arrived, within the lookback, get new seqs, so that the
+//     trigger rules' watermarks take them as just ingested.
 //  1. evaluate: run every rule query with $now, $brand and the rule's
 //     watermarks (first run: wm_seq = MaxInt64, wm_now = now - lookback);
 //     the rules evaluated for the scope's members in one statement, a rule
@@ -47,10 +50,10 @@
 //  3. policies, in SPEC order, for sends: held_out (md5 of rule and member,
 //     mod 10000, below P*100), no_consent (members.consent_<channel> not
 //     true; an unknown channel has no consent column and so no consent),
-//     gave_up (N earlier sends of the rule to the member with no event of
-//     the member in the 7 days after each, counted once the 7 days passed),
-//     capped, then scheduled (quiet hours) or pending. tag/untag are applied,
-//     notify is pending.
+//     gave_up (N sends of the rule to the member since the member's last
+//     event, each counted once its 7 days passed: StopAfterSQL, which `nudge
+//     why` runs too), capped, then scheduled (quiet hours) or pending.
+//     tag/untag are applied, notify is pending.
 //  4. caps: the member's sends on the channel (all channels for `cap all`)
 //     with status pending, scheduled or sent and fired_at in (now - D, now]
 //     count; new sends compete in the order priority desc, rule name, due
@@ -62,6 +65,12 @@
 //     state rule and member is not recorded again (RuleSummary.Repeats
 //     counts them); otherwise every tick would add a row per refused member.
 //     Its tags are not applied again either, with or without strata.
+//     Likewise a send given up on again (the rule already gave up on the
+//     member since the member's last event) is not recorded: a firing with
+//     only such sends is a repeat that uses up the limit as the give-up did
+//     (rule_members notes it as effective), so a periodic rule keeps its
+//     period and an incremental tick its scope; the give-up is recorded
+//     once, and an event of the member starts the count again.
 //  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, brand,
 //     member_id, action_index); a conflict is a bug and fails the tick),
 //     rule_members, member_tags (untag wins over tag of the same tag in one

@@ -22,6 +22,10 @@ type ImportResult struct {
 	Rows  int64 // data rows read from the files
 	// Events: the seq range assigned, in ingest order (0, 0 when no rows).
 	FirstSeq, LastSeq int64
+	// Events: how many of them are of members not in members yet. They
+	// wait for their member: a tick considers them once it arrives, if
+	// that is within the lookback after the event (see admitArrivals).
+	Waiting int64
 	// Members: rows inserted and existing members updated.
 	Inserted, Updated int64
 }
@@ -131,6 +135,9 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 		}
 		if next > base {
 			res.FirstSeq, res.LastSeq = base+1, next
+			if res.Waiting, err = noteWaiting(ctx, tx, base, next); err != nil {
+				return res, fmt.Errorf("import: noting the events of members not yet imported: %w", err)
+			}
 		}
 	case "members":
 		if _, err := tx.ExecContext(ctx, membersChangedSQL); err != nil {
@@ -181,6 +188,21 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 		return res, fmt.Errorf("import: commit: %w", err)
 	}
 	return res, nil
+}
+
+// noteWaiting records in waiting_events the events with seqs in (from, to]
+// whose member (brand and member_id) is not in members, and returns how
+// many there are.
+func noteWaiting(ctx context.Context, tx *sql.Tx, from, to int64) (int64, error) {
+	r, err := tx.ExecContext(ctx, `INSERT INTO waiting_events
+SELECT e.brand, e.member_id, e.seq, e.ts FROM events e
+WHERE e.seq > $from::BIGINT AND e.seq <= $to::BIGINT
+  AND NOT EXISTS (SELECT 1 FROM members m WHERE m.brand = e.brand AND m.member_id = e.member_id)
+ORDER BY e.seq`, sql.Named("from", from), sql.Named("to", to))
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
 }
 
 // insertError explains a failed insert of a staged file: it rolls the

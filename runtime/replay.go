@@ -50,7 +50,8 @@ import (
 // incrementally: every rule continuous since the previous tick, no events
 // ingested since, the same date throughout (a new day may re-evaluate
 // everyone), every rule with a lane form, one stratum (no rule reads a tag
-// another one writes: see tick.evaluate). Replay says errNotReplayable
+// another one writes: see tick.evaluate), no event waiting for a member who
+// arrived (arrivals.go). Replay says errNotReplayable
 // otherwise, and the caller runs that tick with Run. The proof is the
 // differential test TestReplayMatchesTicks (runtime/simulate).
 
@@ -297,6 +298,18 @@ func (r *replayRun) run(ctx context.Context) ([]*RunResult, error) {
 	t := &r.tick
 	if err := t.load(ctx); err != nil {
 		return nil, err
+	}
+	if t.waiting > 0 {
+		// A waiting event whose member arrived is admitted by the next
+		// tick (arrivals.go), which Run does.
+		var arrived bool
+		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM waiting_events w WHERE w.brand = $brand::VARCHAR AND `+arrivedSQL+`)`,
+			sql.Named("brand", t.brand)).Scan(&arrived); err != nil {
+			return nil, err
+		}
+		if arrived {
+			return nil, errNotReplayable
+		}
 	}
 	if ok, err := r.replayable(ctx); err != nil || !ok {
 		if err == nil {

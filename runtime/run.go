@@ -343,6 +343,9 @@ type tick struct {
 	maxSeq   int64 // the highest event seq when the tick began: its watermark
 	// clusteredSeq: the events up to this seq are clustered (cluster.go).
 	clusteredSeq int64
+	// waiting: the brand's events waiting for their member when the tick
+	// began (arrivals.go).
+	waiting int64
 
 	candidates []int64 // per rule
 	firings    int64   // rows of _nudge_fire (the tick's firings)
@@ -464,11 +467,12 @@ func (t *tick) dropTemps(ctx context.Context, extra ...string) error {
 
 // load reads what every step needs to know of the database: the run id,
 // the events' watermark, the members' fingerprint, how far events are
-// clustered, the columns of members and events and the consent channels.
+// clustered, how many events wait for their member, the columns of members
+// and events and the consent channels.
 func (t *tick) load(ctx context.Context) error {
 	t.started = naive(time.Now())
 	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
-       `+membersFingerprintSQL+`, `+clusteredSeqSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq); err != nil {
+       `+membersFingerprintSQL+`, `+clusteredSeqSQL+`, `+countWaitingSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq, &t.waiting); err != nil {
 		return err
 	}
 	cols, err := tablesColumns(ctx, t.tx, "members", "events")
@@ -511,11 +515,16 @@ func (t *tick) run(ctx context.Context) error {
 	if err := t.load(ctx); err != nil {
 		return err
 	}
-	steps := []tickStep{
+	var steps []tickStep
+	if t.waiting > 0 {
+		// Before anything reads the events or the watermark.
+		steps = append(steps, tickStep{"arrivals", t.arrivals, false})
+	}
+	steps = append(steps, []tickStep{
 		{"setup", t.setup, false},
 		{"plan", t.plan, false},
 		{"evaluate rules", t.evaluate, false},
-	}
+	}...)
 	steps = append(steps, t.policySteps()...)
 	steps = append(steps, []tickStep{
 		{"watermarks", t.watermarks, false},
@@ -916,7 +925,7 @@ func (t *tick) policies(ctx context.Context) error {
 	}
 	// Unanswered sends are only counted when a rule that stops after them
 	// fires (the count reads the member's events).
-	unanswered := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n WHERE false`
+	unanswered := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n, false AS again WHERE false`
 	var stoppers int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`).Scan(&stoppers); err != nil {
 		return err
@@ -947,7 +956,8 @@ func (t *tick) policies(ctx context.Context) error {
 		if t.scopeAllTypes && !unscopedStopping {
 			events = compiler.ScopeEvents
 		}
-		unanswered = unansweredSQL(events, stopping)
+		unanswered = StopAfterSQL(`SELECT f.ri, f.name AS rule, f.member_id, f.now FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`,
+			events, stopping)
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
 	// copy of members (which always has the consent columns).
@@ -955,9 +965,12 @@ func (t *tick) policies(ctx context.Context) error {
 	if t.firedUnscoped {
 		members = "members"
 	}
+	// again: a gave_up send of a firing whose rule already gave up on the
+	// member since the member's last event; repeats drops it (recorded once).
 	q := fmt.Sprintf(`
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
 WITH unanswered AS (%s)
+SELECT * EXCLUDE (u_again), coalesce(status = 'gave_up' AND u_again, false) AS again FROM (
 SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id, f.now,
        a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
        CASE WHEN a.verb IN ('tag', 'untag') THEN 'applied'
@@ -972,44 +985,71 @@ SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.ded
             WHEN r.stop_after > 0 AND coalesce(u.n, 0) >= r.stop_after THEN u.n || ' unanswered sends'
        END AS reason,
        CAST(NULL AS TIMESTAMP) AS scheduled_at,
-       false AS capped
+       false AS capped,
+       coalesce(u.again, false) AS u_again
 FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
 LEFT JOIN %s m ON m.member_id = f.member_id AND m.brand = %s
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id`, unanswered, consent, consent, members, t.brandSQL())
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id)`, unanswered, consent, consent, members, t.brandSQL())
 	args := []any{}
 	if stoppers > 0 {
-		args = append(args, sql.Named("brand", t.brand), sql.Named("resp", responseWindow.Microseconds()), sql.Named("hi", t.hi()))
+		args = append(args, StopAfterArgs(t.brand, t.hi())...)
 	}
 	_, err := t.exec(ctx, q, args...)
 	return err
 }
 
-// unansweredSQL counts, per firing's rule and member, the earlier sends of
-// the rule to the member that got no response: no event of the member (read
-// from the table events) in the responseWindow after the send (counted once
-// the window has passed). rules, the stopping rules that may have fired, are
-// literals: a table filter on the outbox's rule, applied before its member
-// ids are read. A send's window starts at or after it fired (scheduled_at is
-// later), so fired_at is filtered first too: a range on the outbox's order,
-// which skips the row groups of recent sends.
-func unansweredSQL(events string, rules []string) string {
+// StopAfterSQL is `stop after N unanswered` (SPEC §5, policy 4) as one
+// query, shared by the tick's policies and by `nudge why`. pairs is a
+// query of (ri INTEGER, rule VARCHAR, member_id VARCHAR, now TIMESTAMP):
+// a rule that stops after unanswered sends, a member it fires for and the
+// instant it fires at. The result has per pair's (ri, member_id):
+//
+//   - n, the rule's unanswered sends to the member since the member's last
+//     event (the latest with ts <= now): sends (status pending, scheduled
+//     or sent, one per firing) whose response window, responseWindow from
+//     coalesce(scheduled_at, fired_at), closed by now and started at or
+//     after that event. Any event in the window would be that last event
+//     or later, so such a send got no response; and a later event starts
+//     the count again, so the sends counted are the consecutive
+//     unanswered ones. The rule gives up when n reaches N;
+//   - again, whether the rule already gave up on the member (a gave_up
+//     send fired at or after that last event): the give-up is recorded
+//     once, and further firings while the member stays silent are not
+//     recorded (see repeats).
+//
+// events is the table the member's events are read from; rules lists the
+// stopping rules (literals: a table filter on the outbox's rule, applied
+// before its member ids are read). Its parameters are StopAfterArgs'.
+func StopAfterSQL(pairs, events string, rules []string) string {
 	return `
-    SELECT f.ri, f.member_id, count(DISTINCT o.firing_id) AS n
-    FROM _nudge_fire f
-    JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0
-    JOIN outbox o ON o.rule = r.name AND o.member_id = f.member_id AND o.brand = $brand::VARCHAR AND o.action = 'send' AND o.rule IN (` + quoteStrings(rules) + `)
-                 AND o.status IN ('pending', 'scheduled', 'sent')
-                 AND o.fired_at <= $hi::TIMESTAMP - to_microseconds($resp::BIGINT)
-                 AND o.fired_at <= f.now - to_microseconds($resp::BIGINT)
-                 AND coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT) <= f.now
-    WHERE NOT EXISTS (
-        SELECT 1 FROM ` + events + ` e
-        WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
-          AND e.ts > coalesce(o.scheduled_at, o.fired_at)
-          AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + to_microseconds($resp::BIGINT))
-    GROUP BY f.ri, f.member_id`
+    WITH p AS (` + pairs + `),
+    sends AS (
+        SELECT p.ri, p.member_id, p.now, o.firing_id, o.status, coalesce(o.scheduled_at, o.fired_at) AS at, o.fired_at
+        FROM p JOIN outbox o ON o.rule = p.rule AND o.member_id = p.member_id AND o.rule IN (` + quoteStrings(rules) + `)
+                             AND o.fired_at <= $hi::TIMESTAMP AND o.fired_at <= p.now
+        WHERE o.brand = $brand::VARCHAR AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent', 'gave_up')
+    ),
+    last AS (
+        SELECT s.member_id, s.now, max(e.ts) AS ts
+        FROM (SELECT DISTINCT member_id, now FROM sends) s
+        JOIN ` + events + ` e ON e.member_id = s.member_id AND e.ts <= s.now
+        WHERE e.brand = $brand::VARCHAR
+        GROUP BY s.member_id, s.now
+    )
+    SELECT s.ri, s.member_id,
+           count(DISTINCT s.firing_id) FILTER (WHERE s.status <> 'gave_up' AND s.at + to_microseconds($resp::BIGINT) <= s.now
+                                                 AND (l.ts IS NULL OR s.at >= l.ts)) AS n,
+           coalesce(bool_or(s.status = 'gave_up' AND (l.ts IS NULL OR s.fired_at >= l.ts)), false) AS again
+    FROM sends s LEFT JOIN last l ON l.member_id = s.member_id AND l.now = s.now
+    GROUP BY s.ri, s.member_id`
+}
+
+// StopAfterArgs are the parameters of StopAfterSQL: the brand and the
+// latest instant of the pairs.
+func StopAfterArgs(brand string, hi time.Time) []any {
+	return []any{sql.Named("brand", brand), sql.Named("resp", responseWindow.Microseconds()), sql.Named("hi", hi)}
 }
 
 // applyCaps marks open sends that would exceed a cap as capped. Sends of a
@@ -1192,7 +1232,8 @@ CREATE OR REPLACE TEMP TABLE _nudge_eff AS
 SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id, any_value(now) AS now,
        NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective,
        bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'capped') AS capped_only,
-       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'no_consent') AS no_consent_only
+       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'no_consent') AS no_consent_only,
+       bool_and(action = 'send' AND again) AS gave_up_again
 FROM _nudge_dec GROUP BY firing_id`); err != nil {
 		return err
 	}
@@ -1205,7 +1246,9 @@ CREATE OR REPLACE TEMP TABLE _nudge_repeat AS
 SELECT e.firing_id, e.ri, e.now, e.member_id, e.capped_only FROM _nudge_eff e
 JOIN _nudge_rules r ON r.ri = e.ri AND NOT r.trig
 JOIN `+rm+` rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
-WHERE NOT e.effective`); err != nil {
+WHERE NOT e.effective
+UNION ALL
+SELECT e.firing_id, e.ri, e.now, e.member_id, false FROM _nudge_eff e WHERE e.gave_up_again`); err != nil {
 		return err
 	}
 	var err error
@@ -1214,16 +1257,26 @@ WHERE NOT e.effective`); err != nil {
 	}
 	// A repeated refusal is not recorded in the outbox, but rule_members
 	// notes it: when its sends were all capped, it is the latest evidence
-	// that the caps were full (see blocked).
+	// that the caps were full (see blocked). A firing given up on again
+	// (its sends gave_up while the rule already gave up on the member since
+	// the member's last event, see StopAfterSQL) is not recorded either: the
+	// give-up is recorded once. It uses up the rule's limit as the give-up
+	// did, so the rule tries again when the limit runs out, as often as it
+	// did before, and an evaluation of only the members whose verdict may
+	// have changed (incremental.go) sees the same firings.
 	from, cond := t.updateFrom("(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
 	if _, err := t.exec(ctx, `
-UPDATE rule_members SET last_fired_at = e.now, last_capped = e.capped_only, last_no_consent = e.no_consent_only
+UPDATE rule_members SET last_fired_at = e.now, last_capped = e.capped_only, last_no_consent = e.no_consent_only,
+    last_effective = e.effective,
+    last_effective_at = CASE WHEN e.effective THEN e.now ELSE rule_members.last_effective_at END
 FROM `+from+`
 WHERE `+cond); err != nil {
 		return err
 	}
+	// The sends given up on again of the firings that are recorded for
+	// their other actions are not recorded either.
 	_, err = t.exec(ctx, `
-DELETE FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
+DELETE FROM _nudge_dec WHERE again OR firing_id IN (SELECT firing_id FROM _nudge_repeat);
 DELETE FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
 DELETE FROM _nudge_fire WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);`)
 	return err

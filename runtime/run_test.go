@@ -258,6 +258,58 @@ func TestStopAfterUnanswered(t *testing.T) {
 	expect(t, "day 21", run(t, db, prog, "2024-11-21").Decisions, "remind m1 send gave_up\nremind m4 send pending\n")
 }
 
+// TestStopAfterGivesUpOnce: `stop after N unanswered` counts the rule's
+// sends since the member's last event; the give-up is recorded once and
+// not again while the member stays silent (the periodic rule keeps
+// firing), and an event of the member starts the count again. The
+// incremental evaluation must decide as the full one.
+func TestStopAfterGivesUpOnce(t *testing.T) {
+	const src = `brand "acme"
+import "crm"
+rule remind
+  if days since last purchased > 3
+  then send reminder "come-back" via sms
+  limit once per member every 7 days
+  stop after 2 unanswered
+`
+	day0 := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	inc, full := timeline(t, src, `
+		INSERT INTO members (member_id, brand, consent_sms) VALUES ('m1', 'acme', true);
+		INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`,
+		4, 61, func(db *DB, day int) {
+			if day != 35 {
+				return
+			}
+			// m1 browses on day 34 (no purchase: the condition still holds).
+			seq, err := db.NextEventSeq(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.sql.Exec(`INSERT INTO events (seq, member_id, brand, type, ts) VALUES ($1, 'm1', 'acme', 'browsed', $2)`,
+				seq, day0.AddDate(0, 0, 34).Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	// Days 4 and 11: reminders. Day 18: both went unanswered, give up.
+	// Days 25 and 32: the rule fires again but has given up already: not
+	// recorded. Day 34: an event. Day 39 (the limit ran out at 32 + 7):
+	// the count starts again, reminders on days 39 and 46, give up on 53,
+	// and not again on 60.
+	want := `day 4: m1 sms pending 
+day 11: m1 sms pending 
+day 18: m1 sms gave_up 2 unanswered sends
+day 39: m1 sms pending 
+day 46: m1 sms pending 
+day 53: m1 sms gave_up 2 unanswered sends
+`
+	if full != want {
+		t.Errorf("full evaluation:\n%s\nwant:\n%s", full, want)
+	}
+	if inc != full {
+		t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
+	}
+}
+
 func TestCaps(t *testing.T) {
 	members := "member_id,brand,consent_sms,consent_wechat\nm1,acme,true,true\nm2,acme,true,true\n"
 	rule := func(name, channel string, prio int) *compiler.Rule {

@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"nudge/compiler"
+	nrt "nudge/runtime"
 )
-
-// responseWindow mirrors the runtime's: any event of the member within 7
-// days after a send answers it.
-const responseWindow = "INTERVAL 7 DAY"
 
 // policies fills in RuleReport.Policies for every report: read-only
 // queries of the tables the runtime's policies read.
@@ -113,22 +110,24 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 
 	// Unanswered sends and holdout groups per rule.
 	unanswered := map[string]int64{}
+	gaveUp := map[string]bool{} // the rule already gave up on the member since its last event
 	held := map[string]bool{}
 	for _, rule := range prog.Rules {
 		if rule.StopAfter > 0 {
-			if err := scan(ctx, q, `SELECT o.member_id, count(DISTINCT o.firing_id) FROM outbox o
-				WHERE o.rule = $rule::VARCHAR AND o.brand = $brand::VARCHAR AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent')
-				  AND o.member_id IN `+list+`
-				  AND coalesce(o.scheduled_at, o.fired_at) + `+responseWindow+` <= $now::TIMESTAMP
-				  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.member_id = o.member_id AND e.brand = $brand::VARCHAR
-				      AND e.ts > coalesce(o.scheduled_at, o.fired_at) AND e.ts <= coalesce(o.scheduled_at, o.fired_at) + `+responseWindow+`)
-				GROUP BY o.member_id`, p(sql.Named("rule", rule.Name)), func(r *sql.Rows) error {
+			// The tick's own definition (runtime.StopAfterSQL), for the
+			// members at now.
+			pairs := `SELECT 0 AS ri, $rule::VARCHAR AS rule, unnest($ids::VARCHAR[]) AS member_id, $now::TIMESTAMP AS now`
+			args := append(nrt.StopAfterArgs(brand, now), sql.Named("rule", rule.Name), sql.Named("ids", ids), sql.Named("now", now))
+			if err := scan(ctx, q, nrt.StopAfterSQL(pairs, "events", []string{rule.Name}), args, func(r *sql.Rows) error {
+				var ri int
 				var id string
 				var n int64
-				if err := r.Scan(&id, &n); err != nil {
+				var again bool
+				if err := r.Scan(&ri, &id, &n, &again); err != nil {
 					return err
 				}
 				unanswered[rule.Name+"\x00"+id] = n
+				gaveUp[rule.Name+"\x00"+id] = again
 				return nil
 			}); err != nil {
 				return err
@@ -210,7 +209,12 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 				}
 				if r.StopAfter > 0 {
 					n := unanswered[key]
-					ps = append(ps, Policy{"stop after", n < int64(r.StopAfter), fmt.Sprintf("stop after %d unanswered: %d unanswered send(s)", r.StopAfter, n)})
+					text := fmt.Sprintf("stop after %d unanswered: %d unanswered send(s) since the member's last event", r.StopAfter, n)
+					if n >= int64(r.StopAfter) && gaveUp[key] {
+						rr.GaveUp = true
+						text += "; gave up already (recorded once: no send until an event of the member)"
+					}
+					ps = append(ps, Policy{"stop after", n < int64(r.StopAfter), text})
 				}
 				for i, c := range prog.Caps {
 					covers := c.Channel == ""

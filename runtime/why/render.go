@@ -57,6 +57,9 @@ func verdict(rep *Report, rr *RuleReport) string {
 			return "would not fire: " + p.Text
 		}
 	}
+	if rr.GaveUp {
+		return "would not fire: the condition holds, but the rule already gave up on the member, which has had no event since; the give-up is recorded once"
+	}
 	if rr.LastRefused && !rr.Rule.Trigger {
 		return "would not fire: the condition holds, but the previous firing was refused (capped or no consent) and this one would be refused again; repeated refusals are not recorded"
 	}

@@ -55,6 +55,10 @@ type RuleReport struct {
 	// LastRefused is true when the rule's latest firing for the member was
 	// refused (every send capped or without consent).
 	LastRefused bool
+	// GaveUp is true when the rule (stop after N unanswered) already gave
+	// up on the member since the member's last event: a firing now is not
+	// recorded (runtime.StopAfterSQL).
+	GaveUp bool
 }
 
 // Row is one explanation row.
@@ -104,7 +108,7 @@ func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*co
 		}
 		return nil, fmt.Errorf("no rule %q (rules: %s)", opts.Rule, strings.Join(names, ", "))
 	}
-	q := db.SQL()
+	var q queryer = db.SQL()
 	brand, err := resolveBrand(ctx, q, prog.Brand, opts.Brand)
 	if err != nil {
 		return nil, err
@@ -127,6 +131,15 @@ func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*co
 	if err != nil {
 		return nil, err
 	}
+	// The explanations read the database as the tick would: after it
+	// admitted the events whose member arrived (runtime.AdmitArrivals),
+	// in a transaction rolled back.
+	tx, err := arrived(ctx, db, brand, now, lookback)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	q = tx
 	var member any
 	if len(members) == 1 {
 		member = members[0]
@@ -268,7 +281,27 @@ func Rows(ctx context.Context, db *nrt.DB, e *compiler.Explanation, brand string
 	if lookback <= 0 {
 		lookback = nrt.DefaultLookback
 	}
-	return explainRows(ctx, db.SQL(), e, brand, now, lookback, nil, nil)
+	tx, err := arrived(ctx, db, brand, now, lookback)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return explainRows(ctx, tx, e, brand, now, lookback, nil, nil)
+}
+
+// arrived begins a transaction in which the events waiting for a member
+// who arrived are admitted as a tick at now would admit them; the caller
+// rolls it back.
+func arrived(ctx context.Context, db *nrt.DB, brand string, now time.Time, lookback time.Duration) (*sql.Tx, error) {
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := nrt.AdmitArrivals(ctx, tx, brand, now, lookback); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // explainRows runs an explanation query and returns its rows by member,
