@@ -114,6 +114,7 @@ var migrations = []migration{
 	{2, "rule_members", ruleMembersSQL},
 	{3, "incremental evaluation of state rules", ruleEvalsSQL},
 	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
+	{8, "settings: the database's time zone", settingsSQL},
 }
 
 // ruleMembersNoConsentSQL (migration 4): rule_members gains last_no_consent,
