@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"nudge/compiler"
 )
@@ -515,5 +516,34 @@ func TestImportTimeZoneRecorded(t *testing.T) {
 	}
 	if got := queryStrings(t, db, `SELECT ts FROM events ORDER BY seq`); !slices.Equal(got, []string{"2024-11-11 18:00:00", "2024-11-11 18:00:00", "2024-11-11 18:00:00"}) {
 		t.Errorf("events = %q", got)
+	}
+}
+
+// TestWallClockInZone: a tick without --now takes the current time as a
+// local time in the database's zone, whatever the machine's zone.
+func TestWallClockInZone(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	for _, tc := range []struct {
+		tz     string
+		offset time.Duration
+	}{{"", 0}, {"Asia/Shanghai", 8 * time.Hour}} {
+		if tc.tz != "" {
+			p := writeFile(t, t.TempDir(), "m.csv", "member_id,brand\nm1,acme\n")
+			if _, err := db.ImportWith(ctx, "members", []string{p}, ImportOptions{TimeZone: tc.tz}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.WallClock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := naive(time.Now().UTC().Add(tc.offset))
+		if d := got.Sub(want); d < -time.Minute || d > time.Minute {
+			t.Errorf("zone %q: wall clock %s, want about %s", tc.tz, got, want)
+		}
+		if got.Location() != time.UTC || got.Nanosecond() != 0 {
+			t.Errorf("zone %q: wall clock %v is not a naive time in whole seconds", tc.tz, got)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The database's time zone (SPEC §6). Timestamps are stored as naive local
@@ -52,6 +53,22 @@ func (db *DB) TimeZone(ctx context.Context) (string, error) {
 		return DefaultTimeZone, err
 	}
 	return zone, nil
+}
+
+// WallClock returns the current time as a naive local time in the
+// database's time zone, in whole seconds: the now of a tick without --now
+// (the machine's own zone does not matter).
+func (db *DB) WallClock(ctx context.Context) (time.Time, error) {
+	zone, err := db.TimeZone(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var t time.Time
+	err = db.sql.QueryRowContext(ctx, `SELECT date_trunc('second', timezone($z::VARCHAR, get_current_timestamp()))`, sql.Named("z", zone)).Scan(&t)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the clock in %s: %w", zone, err)
+	}
+	return naive(t), nil
 }
 
 // recordedZone returns the zone recorded in the settings table, "" when none.
