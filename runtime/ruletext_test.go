@@ -65,7 +65,7 @@ func TestRuleTextInSQL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := nudgeString(tc.value)
 			first := `rule pizza ` + s + `
-  if purchased of sku ` + s + ` and fans
+  if purchased of sku ` + s + ` and 粉丝
   then send coupon ` + s + ` via app_push and tag ` + s + `
 `
 			second := `rule slice ` + s + `
@@ -74,7 +74,7 @@ func TestRuleTextInSQL(t *testing.T) {
 `
 			head := `brand "acme"
 import "crm"
-segment fans ` + s + ` = member.city = ` + s + "\n"
+segment 粉丝 ` + s + ` = member.city = ` + s + "\n"
 			dir := t.TempDir()
 			onlyFirst := compileFile(t, writeFile(t, dir, "first.nudge", head+first))
 			both := compileFile(t, writeFile(t, dir, "both.nudge", head+first+second))
