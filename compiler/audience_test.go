@@ -45,7 +45,7 @@ func TestCompileCondition(t *testing.T) {
 		t.Errorf("values = %v, want %v", a.Values, wantValues)
 	}
 	rows, err := db.QueryContext(context.Background(), a.SQL,
-		namedArgs(mustTime(t, "2024-06-10T12:00"))...)
+		namedArgs(mustTime(t, "2024-06-10T12:00"), Watermarks{})...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, a.SQL)
 	}

@@ -52,12 +52,15 @@ func benchDB(b *testing.B) (*sql.DB, string) {
 	return db, brand
 }
 
-// benchArgs are the parameters of a first run at the demo clock.
-func benchArgs(brand string) []any {
+// benchArgs are the parameters of a first run at the demo clock, with the
+// watermark parameters named wm.
+func benchArgs(brand string, wm Watermarks) []any {
 	now := demodata.DefaultNow
-	return []any{sql.Named(ParamNow, now), sql.Named(ParamBrand, brand),
-		sql.Named(ParamWMSeq, int64(math.MaxInt64)), sql.Named(ParamWMNow, now.Add(-24*time.Hour))}
+	return append(wm.Args(int64(math.MaxInt64), now.Add(-24*time.Hour)), sql.Named(ParamNow, now), sql.Named(ParamBrand, brand))
 }
+
+// handWrittenWM names the watermark parameters of the hand-written queries.
+var handWrittenWM = Watermarks{Seq: "wm_seq", Now: "wm_now"}
 
 // drain runs q and returns its first two columns per row, sorted.
 func drain(ctx context.Context, b testing.TB, db *sql.DB, q string, args []any) []string {
@@ -123,11 +126,11 @@ func loadProgram(b testing.TB, file string) *Program {
 func BenchmarkRules(b *testing.B) {
 	db, brand := benchDB(b)
 	ctx := context.Background()
-	args := benchArgs(brand)
 	for _, file := range benchFiles(b) {
 		p := loadProgram(b, file)
 		for _, r := range p.Rules {
 			name := strings.TrimSuffix(filepath.Base(file), ".nudge") + "/" + r.Name
+			args := benchArgs(brand, r.Watermarks)
 			b.Run(name, func(b *testing.B) {
 				n := 0
 				for b.Loop() {
@@ -205,7 +208,6 @@ WHERE o.brand = $brand::VARCHAR AND o.type = 'order_placed'
 func BenchmarkVsHandWritten(b *testing.B) {
 	db, brand := benchDB(b)
 	ctx := context.Background()
-	args := benchArgs(brand)
 	p := loadProgram(b, "testdata/spec.nudge")
 	var names []string
 	for name := range handWritten {
@@ -222,9 +224,10 @@ func BenchmarkVsHandWritten(b *testing.B) {
 		if rule == nil {
 			b.Fatalf("no rule %s in testdata/spec.nudge", name)
 		}
+		args, handArgs := benchArgs(brand, rule.Watermarks), benchArgs(brand, handWrittenWM)
 		b.Run(name, func(b *testing.B) {
 			got := drain(ctx, b, db, rule.SQL, args)
-			want := drain(ctx, b, db, handWritten[name], args)
+			want := drain(ctx, b, db, handWritten[name], handArgs)
 			if !reflect.DeepEqual(got, want) {
 				b.Fatalf("compiled rule returns %d rows, hand-written query %d", len(got), len(want))
 			}
@@ -233,7 +236,7 @@ func BenchmarkVsHandWritten(b *testing.B) {
 				t0 := time.Now()
 				drain(ctx, b, db, rule.SQL, args)
 				t1 := time.Now()
-				drain(ctx, b, db, handWritten[name], args)
+				drain(ctx, b, db, handWritten[name], handArgs)
 				tn += t1.Sub(t0)
 				th += time.Since(t1)
 			}

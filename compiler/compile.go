@@ -28,8 +28,8 @@ const diagCode = "compile"
 func Compile(info *check.Info) (*Program, diag.List) {
 	var diags diag.List
 	p := &Program{Brand: info.Brand}
-	for _, r := range info.Rules {
-		if rule := compileRule(info, r, &diags); rule != nil {
+	for i, r := range info.Rules {
+		if rule := compileRule(info, r, watermarksOf(i), &diags); rule != nil {
 			p.Rules = append(p.Rules, rule)
 		}
 	}
@@ -95,19 +95,21 @@ func CompileCondition(info *check.Info, cond ast.Expr) (*Audience, diag.List) {
 	return &Audience{SQL: q.String(), Values: vals.values}, diags
 }
 
-func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
+func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.List) *Rule {
 	d := r.Decl
 	before := len(*diags)
 	rc := newRuleCompiler(info, diags)
+	rc.wm = wm
 	out := &Rule{
-		Name:      d.Name.Name,
-		Trigger:   r.Trigger,
-		Priority:  r.Priority,
-		Holdout:   r.HoldoutPercent,
-		StopAfter: r.StopAfter,
-		File:      d.Span.File,
-		Line:      d.Span.Start.Line,
-		Stratum:   r.Stratum,
+		Name:       d.Name.Name,
+		Watermarks: wm,
+		Trigger:    r.Trigger,
+		Priority:   r.Priority,
+		Holdout:    r.HoldoutPercent,
+		StopAfter:  r.StopAfter,
+		File:       d.Span.File,
+		Line:       d.Span.Start.Line,
+		Stratum:    r.Stratum,
 	}
 	for _, a := range r.After {
 		if a.Decl.Name != nil {
@@ -140,7 +142,7 @@ func compileRule(info *check.Info, r *check.Rule, diags *diag.List) *Rule {
 	// The scoped form reads the rows of the members to evaluate instead of
 	// the whole tables (see Rule.ScopedSQL).
 	scoped := newRuleCompiler(info, diags)
-	scoped.membersTable, scoped.eventsTable = ScopeMembers, ScopeEvents
+	scoped.membersTable, scoped.eventsTable, scoped.wm = ScopeMembers, ScopeEvents, wm
 	lanes := newRuleCompiler(info, diags)
 	lanes.membersTable, lanes.eventsTable, lanes.lane = ScopeMembers, ScopeEvents, true
 	if r.Trigger {
@@ -246,6 +248,11 @@ type ruleCompiler struct {
 	// The tables a rule query reads: members and events, or the scope
 	// copies (see Rule.ScopedSQL).
 	membersTable, eventsTable string
+	// now is the SQL of the evaluation instant outside the lane form
+	// (nowSQL, or another parameter for DailyAtom.Then); wm names the
+	// rule's watermark parameters (trigger rules).
+	now string
+	wm  Watermarks
 	// lane: compile the lane form (Rule.LaneSQL), where every row carries
 	// its own instant (nowOf). laneless is set when the rule reads
 	// something by the member's real id (tags, ranks among all members),
@@ -275,6 +282,7 @@ func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 
 		membersTable: "members",
 		eventsTable:  "events",
+		now:          nowSQL,
 	}
 }
 
@@ -289,7 +297,7 @@ func (rc *ruleCompiler) nowOf(alias string) string {
 	if rc.lane {
 		return alias + "." + LaneNow
 	}
-	return nowSQL
+	return rc.now
 }
 
 // nowIn is the instant the condition is evaluated at in scope s: in a
@@ -301,13 +309,13 @@ func (rc *ruleCompiler) nowIn(s *scope) string {
 	case s.cand != "":
 		return s.cand + ".due_at"
 	case !rc.lane:
-		return nowSQL
+		return rc.now
 	case s.ev != "":
 		return rc.nowOf(s.ev)
 	case s.member != "":
 		return rc.nowOf(s.member)
 	}
-	return nowSQL // no row: the lane form has none, and DuckDB reports the unbound parameter
+	return rc.now // no row: the lane form has none, and DuckDB reports the unbound parameter
 }
 
 // newAlias returns a fresh alias for a correlated events scan.
@@ -443,7 +451,11 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 		body := "SELECT e.*, " + due + " AS due_at\nFROM (\n  " + lanes + "\n) e\nWHERE " + whereList("", where)
 		return cte{name: name, comment: "candidates: " + label(atom), body: body}
 	}
-	where = append(where, due+" <= "+nowSQL)
+	where = append(where, due+" <= "+rc.now)
+	if rc.wm.Seq == "" || rc.wm.Now == "" {
+		rc.errorf(atom, "internal error: no watermark parameters for the trigger %q", label(atom))
+	}
+	wmSeqSQL, wmNowSQL := paramSQL(rc.wm.Seq, "BIGINT"), paramSQL(rc.wm.Now, "TIMESTAMP")
 	// Not considered before: NOT (seq <= wm_seq AND due <= wm_now), as two
 	// disjoint scans that DuckDB can each restrict to a few row groups by
 	// the min and max of seq and ts: the events ingested since the previous

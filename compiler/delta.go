@@ -47,9 +47,18 @@ type Delta struct {
 	DailyAtoms []DailyAtom
 }
 
+// ThenRow is the alias of the row DailyAtom.Then reads its instant from,
+// in its column ts (TIMESTAMP): the caller joins it, for example
+// (SELECT $t0::TIMESTAMP AS ts) AS _nudge_then. A column rather than a
+// parameter, so that one statement can compare atoms at several instants.
+const ThenRow = "_nudge_then"
+
 // DailyAtom is one atom of a condition that calls a function of the date.
 type DailyAtom struct {
 	SQL string // over the members row m, with $now
+	// Then is SQL at the earlier instant ThenRow.ts instead of $now (the
+	// runtime compares the two).
+	Then string
 	// PerMember is set when the atom reads the member's row; otherwise it
 	// has one value for everyone (days_since(2024-11-11) = 0), and when
 	// that changes, everyone is re-evaluated.
@@ -269,7 +278,11 @@ func (rc *ruleCompiler) dailyAtoms(cond ast.Expr) []DailyAtom {
 		q := rc.cond(e, &scope{member: "m", memberID: "m.member_id"})
 		if !seen[q] {
 			seen[q] = true
-			out = append(out, DailyAtom{SQL: q, PerMember: perMember})
+			now := rc.now
+			rc.now = ThenRow + ".ts"
+			then := rc.cond(e, &scope{member: "m", memberID: "m.member_id"})
+			rc.now = now
+			out = append(out, DailyAtom{SQL: q, Then: then, PerMember: perMember})
 		}
 	}
 	atoms(cond)

@@ -74,18 +74,22 @@ func TestDelta(t *testing.T) {
 // re-evaluated) when a call sits in an atom that reads events or in a
 // segment.
 func TestDailyAtoms(t *testing.T) {
+	// at is the atom sql, compared at ThenRow's instant in Then.
+	at := func(sql string, perMember bool) DailyAtom {
+		return DailyAtom{SQL: sql, Then: strings.ReplaceAll(sql, "$now::TIMESTAMP", ThenRow+".ts"), PerMember: perMember}
+	}
 	tests := []struct {
 		src  string
 		want []DailyAtom
 	}{
 		{"rule r if birthday_in(0 days) then send coupon \"C\" via sms",
-			[]DailyAtom{{"COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 0 DAY)), false)", true}}},
+			[]DailyAtom{at("COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 0 DAY)), false)", true)}},
 		{"rule r if days_since(2024-11-11) = 0 and purchased in last 365 days then send coupon \"C\" via sms",
-			[]DailyAtom{{"COALESCE((nudge_days_since(DATE '2024-11-11', $now::TIMESTAMP)) = 0, false)", false}}},
+			[]DailyAtom{at("COALESCE((nudge_days_since(DATE '2024-11-11', $now::TIMESTAMP)) = 0, false)", false)}},
 		{"rule r if days_since(member.birthday) > 9000 then send coupon \"C\" via sms",
-			[]DailyAtom{{"COALESCE((nudge_days_since(m.birthday, $now::TIMESTAMP)) > 9000, false)", true}}},
+			[]DailyAtom{at("COALESCE((nudge_days_since(m.birthday, $now::TIMESTAMP)) > 9000, false)", true)}},
 		{"rule r if (age() >= 18 or member.tier = \"gold\") and not birthday_in(3 days) and age() >= 18 then send coupon \"C\" via sms",
-			[]DailyAtom{{"COALESCE((nudge_age(m.birthday, $now::TIMESTAMP)) >= 18, false)", true}, {"COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 3 DAY)), false)", true}}},
+			[]DailyAtom{at("COALESCE((nudge_age(m.birthday, $now::TIMESTAMP)) >= 18, false)", true), at("COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 3 DAY)), false)", true)}},
 		{"rule r if days_since(2024-11-11) < count(purchased ever) then send coupon \"C\" via sms", nil},
 		{"segment bday = birthday_in(0 days)\nrule r if bday and purchased ever then send coupon \"C\" via sms", nil},
 	}

@@ -99,5 +99,10 @@
 // never spans lines; NUL and invalid UTF-8 rejected with a diagnostic),
 // sqlquote.Ident, and numberSQL, dateSQL and intervalSQL in sql.go. The
 // runtime quotes with the same package. Runtime
-// values (now, brand, watermarks) are always bound parameters.
+// values (now, brand, watermarks) are always bound parameters, whose names
+// the compiler chooses where it builds the SQL: each rule's watermarks have
+// names of their own (Rule.Watermarks) so that the runtime can run several
+// rules in one statement without touching their text. Rule text copied
+// into SQL comments (titles, labels) goes through commentSQL: no line
+// break can end the comment early.
 package compiler

@@ -37,9 +37,9 @@ func explainRule(r *Rule, strata bool) string {
 	if r.Trigger {
 		kind = "trigger"
 	}
-	fmt.Fprintf(&b, "-- rule %s (%s)  %s:%d\n", r.Name, kind, r.File, r.Line)
+	fmt.Fprintf(&b, "-- %s\n", commentSQL(fmt.Sprintf("rule %s (%s)  %s:%d", r.Name, kind, r.File, r.Line)))
 	if r.Title != "" {
-		fmt.Fprintf(&b, "-- %s\n", oneLine(r.Title))
+		fmt.Fprintf(&b, "-- %s\n", commentSQL(r.Title))
 	}
 	if strata {
 		fmt.Fprintf(&b, "-- stratum %d", r.Stratum)
@@ -49,17 +49,12 @@ func explainRule(r *Rule, strata bool) string {
 		b.WriteString("\n")
 	}
 	for _, v := range r.Values {
-		fmt.Fprintf(&b, "--   %s = %s\n", v.Column, oneLine(v.Label))
+		fmt.Fprintf(&b, "--   %s = %s\n", v.Column, commentSQL(v.Label))
 	}
 	if !r.Trigger {
-		b.WriteString("-- " + r.Delta.String() + "\n")
+		b.WriteString("-- " + commentSQL(r.Delta.String()) + "\n")
 	}
 	b.WriteString(r.SQL)
 	b.WriteString(";\n")
 	return b.String()
-}
-
-// oneLine keeps a comment on one line whatever the rule text holds.
-func oneLine(s string) string {
-	return strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
 }

@@ -243,8 +243,8 @@ var noWatermark = watermark{Seq: 0, Now: time.Date(1900, 1, 1, 0, 0, 0, 0, time.
 // firing is one row of a rule query, rendered "member" for state rules and
 // "member#seq@due" for trigger rules.
 func runRule(ctx context.Context, db *sql.DB, r *Rule, now time.Time, wm watermark) ([]string, error) {
-	return runRuleArgs(ctx, db, r, sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand),
-		sql.Named(ParamWMSeq, wm.Seq), sql.Named(ParamWMNow, wm.Now))
+	return runRuleArgs(ctx, db, r, append(r.Watermarks.Args(wm.Seq, wm.Now),
+		sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand))...)
 }
 
 // runRuleArgs is runRule with the query's parameters given.
@@ -279,10 +279,11 @@ func runRuleArgs(ctx context.Context, db *sql.DB, r *Rule, args ...any) ([]strin
 
 const hour = time.Hour
 
-// namedArgs binds the parameters of a query at now for the test brand.
-func namedArgs(now time.Time) []any {
-	return []any{sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand),
-		sql.Named(ParamWMSeq, noWatermark.Seq), sql.Named(ParamWMNow, noWatermark.Now)}
+// namedArgs binds the parameters of a query at now for the test brand,
+// with the watermarks wm (none for the zero Watermarks) considering every
+// event.
+func namedArgs(now time.Time, wm Watermarks) []any {
+	return append(wm.Args(noWatermark.Seq, noWatermark.Now), sql.Named(ParamNow, now), sql.Named(ParamBrand, testBrand))
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }

@@ -1,16 +1,45 @@
 package compiler
 
-import "time"
+import (
+	"database/sql"
+	"fmt"
+	"time"
+)
 
 // Query parameters every rule query takes, as DuckDB named parameters. The
 // SQL always casts them ($now::TIMESTAMP, ...), so callers bind plain Go values
-// with sql.Named.
+// with sql.Named. A rule's watermarks are parameters of its own, named by
+// Rule.Watermarks.
 const (
-	ParamNow   = "now"    // time.Time: the evaluation instant
-	ParamBrand = "brand"  // string: the only brand the query may read
-	ParamWMSeq = "wm_seq" // int64: trigger rules: highest events.seq seen by the previous run
-	ParamWMNow = "wm_now" // time.Time: trigger rules: the previous run's now
+	ParamNow   = "now"   // time.Time: the evaluation instant
+	ParamBrand = "brand" // string: the only brand the query may read
 )
+
+// Watermarks names the two watermark parameters of one rule's queries (and
+// of its explanation query). Each rule has its own names, decided where its
+// SQL is built, so that the queries of several rules can run as one
+// statement with each rule's own watermarks bound (nothing renames
+// parameters in SQL text afterwards).
+type Watermarks struct {
+	Seq string // int64: trigger rules: highest events.seq seen by the previous run
+	Now string // time.Time: trigger rules: the previous run's now
+}
+
+// watermarksOf returns the watermark parameter names of the i-th rule of a
+// checked program (check.Info.Rules): Compile and Why name a rule's
+// parameters alike.
+func watermarksOf(i int) Watermarks {
+	return Watermarks{Seq: fmt.Sprintf("wm_seq_%d", i), Now: fmt.Sprintf("wm_now_%d", i)}
+}
+
+// Args binds the watermark parameters to seq and now; none for the zero
+// Watermarks (a query that takes no watermarks).
+func (w Watermarks) Args(seq int64, now time.Time) []any {
+	if w == (Watermarks{}) {
+		return nil
+	}
+	return []any{sql.Named(w.Seq, seq), sql.Named(w.Now, now)}
+}
 
 // Program is a compiled program: one query per rule plus the global policies.
 type Program struct {
@@ -36,26 +65,31 @@ type Program struct {
 // condition used, for explanations.
 //
 // Trigger rules consider an event when it is due (due_at <= $now) and was not
-// already considered by the previous run, i.e. NOT (seq <= $wm_seq AND
-// due_at <= $wm_now), spelled seq > $wm_seq OR due_at > $wm_now in the SQL.
+// already considered by the previous run, i.e. NOT (seq <= wm_seq AND
+// due_at <= wm_now), spelled seq > wm_seq OR due_at > wm_now in the SQL,
+// where wm_seq and wm_now are the rule's parameters named by Watermarks.
 // On a rule's first run the runtime binds wm_seq = math.MaxInt64 and
 // wm_now = now - lookback, so only events due within the
 // lookback are considered. State rules ignore the watermarks and return every
 // member for whom the condition holds at $now. Limits, dedupe and policies are
 // applied by runtime on top of this query.
 type Rule struct {
-	Name      string
-	Title     string // "" when absent
-	Trigger   bool
-	SQL       string
-	Values    []Value
-	Actions   []Action
-	Limit     *Limit // nil: no limit (trigger rules); state rules default to once ever
-	Priority  int
-	Holdout   float64 // percent 0-100
-	StopAfter int     // 0: never give up
-	File      string  // source file of the rule
-	Line      int
+	Name    string
+	Title   string // "" when absent
+	Trigger bool
+	SQL     string
+	// Watermarks names the rule's watermark parameters in SQL and
+	// ScopedSQL (every rule of a program has its own; a state rule's
+	// queries do not read them, and binding them is harmless).
+	Watermarks Watermarks
+	Values     []Value
+	Actions    []Action
+	Limit      *Limit // nil: no limit (trigger rules); state rules default to once ever
+	Priority   int
+	Holdout    float64 // percent 0-100
+	StopAfter  int     // 0: never give up
+	File       string  // source file of the rule
+	Line       int
 	// Convert says when a firing converted (see loop.go); never nil.
 	Convert *Conversion
 	// ScopedSQL is the rule's query over the temporary tables ScopeMembers

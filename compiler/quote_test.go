@@ -2,8 +2,10 @@ package compiler
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,4 +121,68 @@ func TestTemplateArgsNotReexpanded(t *testing.T) {
 	if !reflect.DeepEqual(got, []string{"m1"}) {
 		t.Errorf("got %v\n%s", got, p.Rules[0].SQL)
 	}
+}
+
+// TestRuleTextInComments: rule text copied into the comments of the SQL
+// (titles, the labels of candidate CTEs and values) cannot end a comment
+// early: whatever the strings hold, the explained SQL has the lines it has
+// for a plain string, every comment stays one line without a block comment
+// marker, and the query still prepares.
+func TestRuleTextInComments(t *testing.T) {
+	db := openDB(t)
+	cases := append(slices.Clone(hostile), []struct{ name, s string }{
+		{"newline", "a\n$wm_seq::BIGINT\nb"},
+		{"carriage return", "a\r) OR true --"},
+		{"line separators", "a\u2028b\u2029c\u0085d"},
+		{"block comment end", "*/ SELECT 1 /*"},
+		{"escaped quote", `12" pizza`},
+	}...)
+	src := func(s string) string {
+		q := nudgeQuote(s)
+		return "brand \"acme\"\nimport \"crm\"\nrule r " + q + "\n  if purchased of sku " + q + " and member.city = " + q +
+			" and count(purchased where sku = " + q + " ever) >= 1\n  then send coupon " + q + " via sms\n"
+	}
+	lines := func(p *Program) int { return strings.Count(ExplainRule(p.Rules[0]), "\n") }
+	plain := lines(compileSource(t, src("x")))
+	for _, h := range cases {
+		if h.s == "" {
+			continue // (an empty content id is an error)
+		}
+		t.Run(h.name, func(t *testing.T) {
+			p := compileSource(t, src(h.s))
+			text := ExplainRule(p.Rules[0])
+			if n := lines(p); n != plain {
+				t.Errorf("%d lines, want %d as for a plain string:\n%s", n, plain, text)
+			}
+			for _, l := range strings.Split(text, "\n") {
+				if c := strings.TrimSpace(l); strings.HasPrefix(c, "--") && (strings.Contains(c, "*/") || strings.Contains(c, "/*")) {
+					t.Errorf("comment %q holds a block comment marker", c)
+				}
+			}
+			if _, err := db.Prepare(p.Rules[0].SQL); err != nil {
+				t.Errorf("does not prepare: %v\n%s", err, p.Rules[0].SQL)
+			}
+		})
+	}
+}
+
+// nudgeQuote writes s as a nudge string literal, with the language's
+// escapes only (\" \\ \n \t \uXXXX).
+func nudgeQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteString("\\" + string(r))
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

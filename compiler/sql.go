@@ -19,9 +19,28 @@ import (
 const (
 	nowSQL   = "$" + ParamNow + "::TIMESTAMP"
 	brandSQL = "$" + ParamBrand + "::VARCHAR"
-	wmSeqSQL = "$" + ParamWMSeq + "::BIGINT"
-	wmNowSQL = "$" + ParamWMNow + "::TIMESTAMP"
 )
+
+// paramSQL is the expression of the named parameter name cast to typ.
+// Parameter names are chosen by the compiler (never taken from rule text).
+func paramSQL(name, typ string) string {
+	return "$" + name + "::" + typ
+}
+
+// commentSQL returns text (rule text: labels, titles) as the body of a SQL
+// line comment: a line break would end the comment and let the rest of the
+// text be read as SQL, so every control character becomes a space; and `*/`
+// and `/*` are split so that the text stays inert even if the comment is
+// ever embedded in a block comment.
+func commentSQL(text string) string {
+	s := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '\u0085' || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, text)
+	return strings.NewReplacer("*/", "* /", "/*", "/ *").Replace(s)
+}
 
 // jsonPath returns the SQL literal of the JSON path selecting key at the top
 // level of a JSON object: '$."key"'.
@@ -235,7 +254,7 @@ func (q *selectStmt) String() string {
 		b.WriteString("WITH\n")
 		for i, c := range q.with {
 			if c.comment != "" {
-				b.WriteString("-- " + strings.ReplaceAll(c.comment, "\n", " ") + "\n")
+				b.WriteString("-- " + commentSQL(c.comment) + "\n")
 			}
 			b.WriteString(c.name + " AS (\n  " + indent(c.body, "  ") + "\n)")
 			if i < len(q.with)-1 {

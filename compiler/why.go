@@ -26,7 +26,8 @@ const memberSQL = "$" + ParamMember + "::VARCHAR"
 
 // Explanation is the explanation query of one rule.
 //
-// The query takes the rule query's parameters plus ParamMember and returns,
+// The query takes the rule query's parameters (its watermarks named alike)
+// plus ParamMember and returns,
 // for a state rule one row per member, for a trigger rule one row per
 // candidate event (due and not considered by an earlier run, exactly the
 // events the rule query would consider), with the columns
@@ -41,8 +42,10 @@ type Explanation struct {
 	Rule    string
 	Trigger bool
 	SQL     string
-	Values  []Value
-	Root    *Node
+	// Watermarks names the query's watermark parameters, as its rule's.
+	Watermarks Watermarks
+	Values     []Value
+	Root       *Node
 }
 
 // NodeKind is the kind of a Node.
@@ -97,8 +100,8 @@ type Node struct {
 func Why(info *check.Info) ([]*Explanation, diag.List) {
 	var diags diag.List
 	var out []*Explanation
-	for _, r := range info.Rules {
-		if e := whyRule(info, r, &diags); e != nil {
+	for i, r := range info.Rules {
+		if e := whyRule(info, r, watermarksOf(i), &diags); e != nil {
 			out = append(out, e)
 		}
 	}
@@ -121,11 +124,12 @@ func (b *whyBuilder) col(sql string, asText bool) string {
 	return name
 }
 
-func whyRule(info *check.Info, r *check.Rule, diags *diag.List) *Explanation {
+func whyRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.List) *Explanation {
 	d := r.Decl
 	before := len(*diags)
 	rc := newRuleCompiler(info, diags)
-	e := &Explanation{Rule: d.Name.Name, Trigger: r.Trigger}
+	rc.wm = wm
+	e := &Explanation{Rule: d.Name.Name, Trigger: r.Trigger, Watermarks: wm}
 	memberIs := func(col string) string { return "(" + memberSQL + " IS NULL OR " + col + " = " + memberSQL + ")" }
 	var (
 		ctes  []cte

@@ -100,7 +100,7 @@ rule r if big or member.city in ("长沙", "北京") then tag "x"`,
 // firing runs an explanation query for every member and returns the rows
 // whose fires column holds, rendered as runRule does.
 func firing(ctx context.Context, db *sql.DB, e *Explanation, now time.Time) ([]string, error) {
-	rows, err := db.QueryContext(ctx, e.SQL, append(namedArgs(now), sql.Named(ParamMember, nil))...)
+	rows, err := db.QueryContext(ctx, e.SQL, append(namedArgs(now, e.Watermarks), sql.Named(ParamMember, nil))...)
 	if err != nil {
 		return nil, err
 	}

@@ -125,6 +125,7 @@ var migrations = []migration{
 	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
 	{5, "members keyed by brand and member_id", brandKeySQL},
 	{7, "events waiting for their member", waitingEventsSQL},
+	{8, "settings: the database's time zone", settingsSQL},
 }
 
 // brandKeySQL (migration 5) identifies a member by (brand, member_id), as

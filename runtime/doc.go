@@ -109,5 +109,10 @@
 // Times are naive wall-clock times in the data's zone (SPEC §5). The package
 // represents them as time.Time values in UTC whose wall clock is the naive
 // time; Run normalises RunOptions.Now the same way, and JSON shows them
-// without a zone.
+// without a zone. The data's zone is the database's time zone (timezone.go:
+// UTC unless the first import that gives one, `--tz`, recorded another).
+// Import converts a timestamp with an offset, Z or a zone name into it, the
+// same way for CSV, JSON and Parquet (JSON's own timestamp detection is
+// turned off so that its text goes through the same conversion); a naive
+// timestamp is stored as it is.
 package runtime

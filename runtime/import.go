@@ -49,15 +49,43 @@ type column struct{ name, typ string }
 // stagedFile is one input file loaded into a temporary table, validated.
 type stagedFile struct {
 	path    string
+	zone    string            // the database's time zone: timestamps are converted into it
 	table   string            // temp table name
 	rows    int64             // data rows
 	kind    string            // csv, parquet, json, jsonl
 	mapped  map[string]string // target column -> staged column
 	extras  []string          // staged columns that go into the JSON column
 	srcType map[string]string // staged column -> its type
+	// renamed maps a staged column to the file's name for it, when they
+	// differ: a file's column named rowid is staged under another name, so
+	// that rowid is always the staged table's own row number (the data
+	// row), from which seqs and error rows are computed.
+	renamed map[string]string
 }
 
-// Import loads CSV, Parquet or JSON/JSONL files (chosen by extension; .gz and
+// fileName returns the file's name of the staged column col.
+func (s *stagedFile) fileName(col string) string {
+	if n, ok := s.renamed[col]; ok {
+		return n
+	}
+	return col
+}
+
+// ImportOptions are the options of ImportWith.
+type ImportOptions struct {
+	// TimeZone (`nudge import --tz`) is the database's time zone, an IANA
+	// name such as Asia/Shanghai: recorded by the first import that gives
+	// one, refused when it differs from the recorded one. "" keeps the
+	// recorded zone (UTC when none).
+	TimeZone string
+}
+
+// Import is ImportWith with no options.
+func (db *DB) Import(ctx context.Context, table string, files []string) (ImportResult, error) {
+	return db.ImportWith(ctx, table, files, ImportOptions{})
+}
+
+// ImportWith loads CSV, Parquet or JSON/JSONL files (chosen by extension; .gz and
 // .zst compressed files too) into members or events, atomically: either every
 // row of every file is loaded or, on the first bad row, nothing is, and the
 // error names the file, the 1-based data row (and line, for CSV), the column
@@ -73,7 +101,12 @@ type stagedFile struct {
 // inserted; an existing one has the columns present in the file overwritten
 // and the others kept; when one call holds the same member of a brand
 // several times the last row wins.
-func (db *DB) Import(ctx context.Context, table string, files []string) (ImportResult, error) {
+//
+// Timestamps are stored as naive local times in the database's time zone
+// (see timezone.go), converted the same way whatever the format: a value
+// with an offset, Z or a zone name (in text, or a Parquet TIMESTAMPTZ)
+// becomes the local time in the zone, a naive one is kept.
+func (db *DB) ImportWith(ctx context.Context, table string, files []string, opts ImportOptions) (ImportResult, error) {
 	res := ImportResult{Table: table, Files: len(files)}
 	spec, ok := importSpecs[table]
 	if !ok {
@@ -91,6 +124,10 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 	if err != nil {
 		return res, err
 	}
+	zone, recordTZ, err := importZone(ctx, conn, opts.TimeZone)
+	if err != nil {
+		return res, err
+	}
 	var staged []*stagedFile
 	defer func() {
 		for _, s := range staged {
@@ -98,7 +135,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 		}
 	}()
 	for i, f := range files {
-		s := &stagedFile{path: f, table: fmt.Sprintf("_nudge_import_%d", i)}
+		s := &stagedFile{path: f, zone: zone, table: fmt.Sprintf("_nudge_import_%d", i)}
 		staged = append(staged, s)
 		if err := stage(ctx, conn, s, spec, target); err != nil {
 			return res, err
@@ -111,6 +148,11 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 		return res, err
 	}
 	defer rollback(tx)
+	if recordTZ {
+		if err := recordZone(ctx, tx, zone); err != nil {
+			return res, err
+		}
+	}
 	switch table {
 	case "events":
 		var base int64
@@ -313,9 +355,9 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	case "parquet":
 		reader = fmt.Sprintf("read_parquet(%s)", lit)
 	case "json":
-		reader = fmt.Sprintf("read_json_auto(%s, format = 'auto')", lit)
+		reader = fmt.Sprintf("read_json_auto(%s, format = 'auto', %s)", lit, jsonAsText)
 	case "jsonl":
-		reader = fmt.Sprintf("read_json_auto(%s, format = 'newline_delimited')", lit)
+		reader = fmt.Sprintf("read_json_auto(%s, format = 'newline_delimited', %s)", lit, jsonAsText)
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", s.table, reader)); err != nil {
 		if kind == "csv" {
@@ -327,6 +369,9 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	cols, err := columnsIn(ctx, conn, "'temp'", s.table)
 	if err != nil {
+		return err
+	}
+	if cols, err = unshadowRowid(ctx, conn, s, cols); err != nil {
 		return err
 	}
 	if kind == "csv" && len(cols) == 1 {
@@ -350,7 +395,7 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	s.mapped = map[string]string{}
 	for _, c := range cols {
-		key := strings.ToLower(strings.TrimSpace(c.name))
+		key := strings.ToLower(strings.TrimSpace(s.fileName(c.name)))
 		if skip[key] {
 			continue
 		}
@@ -471,8 +516,11 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		}
 		if !sameType(srcType[src], t.typ) {
 			checks = append(checks, check{col: t.name, src: src, typ: t.typ})
-			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NOT NULL AND TRY_CAST(%s AS %s) IS NULL)",
-				quoteIdent(src), quoteIdent(src), t.typ))
+			converted := fmt.Sprintf("TRY_CAST(%s AS %s)", quoteIdent(src), t.typ)
+			if isTimestamp(t.typ) {
+				converted = timestampConversion(quoteIdent(src), srcType[src], s.zone, true)
+			}
+			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NOT NULL AND %s IS NULL)", quoteIdent(src), converted))
 		}
 	}
 	if len(checks) == 0 {
@@ -519,7 +567,7 @@ func insertExprs(s *stagedFile, spec importSpec, target []column) (cols, exprs [
 		if t.name == spec.extra && len(s.extras) > 0 {
 			var kv []string
 			for _, e := range s.extras {
-				kv = append(kv, quoteString(e), quoteIdent(e))
+				kv = append(kv, quoteString(s.fileName(e)), quoteIdent(e))
 			}
 			// A merge patch drops null members: empty cells add no key.
 			base := "'{}'"
@@ -535,9 +583,52 @@ func insertExprs(s *stagedFile, spec importSpec, target []column) (cols, exprs [
 			continue
 		}
 		cols = append(cols, t.name)
+		if isTimestamp(t.typ) {
+			exprs = append(exprs, timestampConversion(quoteIdent(src), s.srcType[src], s.zone, false))
+			continue
+		}
 		exprs = append(exprs, fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.typ))
 	}
 	return cols, exprs
+}
+
+// isTimestamp reports whether a target column's type is TIMESTAMP.
+func isTimestamp(typ string) bool { return strings.EqualFold(typ, "TIMESTAMP") }
+
+// jsonAsText are the JSON reader's options that keep timestamps and dates
+// as text (a format no value has): its detection would turn
+// 2024-11-11T10:00:00+08:00 into 02:00, a UTC time indistinguishable from
+// a naive one, where CSV and Parquet text go through timestampConversion.
+const jsonAsText = "timestampformat = 'nudge: no timestamp format', dateformat = 'nudge: no date format'"
+
+// unshadowRowid renames a staged column named rowid (any case), which would
+// hide DuckDB's rowid (the data row, from which seqs and error rows are
+// computed) behind the file's values, to a name the file does not use; s
+// remembers the file's name. It returns the staged columns.
+func unshadowRowid(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []column) ([]column, error) {
+	taken := map[string]bool{}
+	for _, c := range cols {
+		taken[strings.ToLower(c.name)] = true
+	}
+	for i, c := range cols {
+		if !strings.EqualFold(c.name, "rowid") {
+			continue
+		}
+		name := "_nudge_file_rowid"
+		for taken[strings.ToLower(name)] {
+			name = "_" + name
+		}
+		taken[name] = true
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", s.table, quoteIdent(c.name), quoteIdent(name))); err != nil {
+			return nil, fmt.Errorf("%s: staging column %q: %w", s.path, c.name, err)
+		}
+		if s.renamed == nil {
+			s.renamed = map[string]string{}
+		}
+		s.renamed[name] = c.name
+		cols[i].name = name
+	}
+	return cols, nil
 }
 
 func quoteIdents(names []string) string {

@@ -4,10 +4,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"nudge/compiler"
 )
 
 // openTest opens a fresh in-memory database.
@@ -308,5 +315,235 @@ func TestImportMembersUpsert(t *testing.T) {
 	want := "m1|长沙|platinum|true|{\"vip_note\":\"x\"}\nm2|北京|silver|false|<nil>\nm3|<nil>|silver|<nil>|<nil>"
 	if got != want {
 		t.Errorf("members:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestImportRowidColumn: a file's column named rowid (any case) is data,
+// kept in props/attrs under its name; it never stands in for the row
+// number seqs and error rows come from (duplicate and negative seqs, then
+// events lost to trigger rules).
+func TestImportRowidColumn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	gen := openTest(t)
+	for _, q := range []string{
+		`CREATE TABLE ev AS SELECT * FROM (VALUES
+			('m1', 'acme', 'queued', TIMESTAMP '2024-11-11 09:00', -5, 'A'),
+			('m2', 'acme', 'queued', TIMESTAMP '2024-11-11 09:10', -5, 'A'),
+			('m3', 'acme', 'queued', TIMESTAMP '2024-11-11 09:20', 7, 'A')) t(member_id, brand, type, ts, rowid, store)`,
+		`CREATE TABLE ev_upper AS SELECT member_id, brand, type, ts, rowid AS "RowID", 1 AS _nudge_file_rowid, store FROM ev`,
+		`CREATE TABLE mem AS SELECT * FROM (VALUES ('m1', 'acme', 'old', 9), ('m1', 'acme', 'new', 1)) t(member_id, brand, city, rowid)`,
+	} {
+		if _, err := gen.sql.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	out := func(table, name, format string) string {
+		p := filepath.Join(dir, name)
+		q := `COPY ` + table + ` TO ` + quoteString(p) + ` (` + format + `)`
+		if _, err := gen.sql.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, path, key string
+	}{
+		{"json", out("ev", "ev.json", "FORMAT json, ARRAY true"), "rowid"},
+		{"jsonl", out("ev", "ev.jsonl", "FORMAT json"), "rowid"},
+		{"parquet", out("ev", "ev.parquet", "FORMAT parquet"), "rowid"},
+		{"parquet, other case and the staging name taken", out("ev_upper", "ev_upper.parquet", "FORMAT parquet"), "RowID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t)
+			writeMembers(t, db, dir)
+			// Two imports: the second continues the first's seqs.
+			for range 2 {
+				if _, err := db.Import(ctx, "events", []string{tc.path}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := queryStrings(t, db, `SELECT seq, member_id, props->>$k FROM events ORDER BY seq`, sql.Named("k", tc.key))
+			want := []string{"1|m1|-5", "2|m2|-5", "3|m3|7", "4|m1|-5", "5|m2|-5", "6|m3|7"}
+			if !slices.Equal(got, want) {
+				t.Errorf("events = %q, want %q", got, want)
+			}
+			// Every event reaches a trigger rule.
+			prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("store_a", queuedAtA, true, "app_push")}}
+			expect(t, "trigger rule", run(t, db, prog, "2024-11-11 12:00").Decisions,
+				"store_a m1 send pending\nstore_a m1 send pending\nstore_a m2 send pending\nstore_a m2 send pending\nstore_a m3 send pending\nstore_a m3 send pending\n")
+		})
+	}
+	t.Run("members", func(t *testing.T) {
+		db := openTest(t)
+		if _, err := db.Import(ctx, "members", []string{out("mem", "mem.json", "FORMAT json, ARRAY true")}); err != nil {
+			t.Fatal(err)
+		}
+		// The last row of a member wins, whatever its rowid column says.
+		got := queryStrings(t, db, `SELECT member_id, city, attrs->>'rowid' FROM members`)
+		if want := []string{"m1|new|1"}; !slices.Equal(got, want) {
+			t.Errorf("members = %q, want %q", got, want)
+		}
+	})
+}
+
+// writeMembers imports members m1, m2 and m3 of brand acme with consent.
+func writeMembers(t *testing.T, db *DB, dir string) {
+	t.Helper()
+	p := writeFile(t, dir, "members.csv", "member_id,brand,consent_app_push\nm1,acme,true\nm2,acme,true\nm3,acme,true\n")
+	if _, err := db.Import(context.Background(), "members", []string{p}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImportTimestampZones: the same timestamp text is stored as the same
+// local time from CSV, JSON, JSONL and Parquet (a text column, and a
+// TIMESTAMPTZ column holding the same instant): with an offset, Z or a
+// zone name it is converted into the database's zone (UTC, or the --tz
+// zone), never truncated; without one it is kept.
+func TestImportTimestampZones(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	texts := []string{
+		"2024-11-11T10:00:00+08:00",
+		"2024-11-11 10:00:00+0800",
+		"2024-11-11T10:00:00Z",
+		"2024-11-11 10:00:00 UTC",
+		"2024-11-11T10:00:00.5-03:30",
+		"2024-11-11 10:00:00 Asia/Shanghai",
+		"2024-11-11T10:00:00",
+		"2024-11-11 10:00",
+		"2024-11-11",
+	}
+	// The local times in UTC and in Asia/Shanghai, by text.
+	wantUTC := []string{"2024-11-11 02:00:00", "2024-11-11 02:00:00", "2024-11-11 10:00:00", "2024-11-11 10:00:00", "2024-11-11 13:30:00.5",
+		"2024-11-11 02:00:00", "2024-11-11 10:00:00", "2024-11-11 10:00:00", "2024-11-11 00:00:00"}
+	wantShanghai := []string{"2024-11-11 10:00:00", "2024-11-11 10:00:00", "2024-11-11 18:00:00", "2024-11-11 18:00:00", "2024-11-11 21:30:00.5",
+		"2024-11-11 10:00:00", "2024-11-11 10:00:00", "2024-11-11 10:00:00", "2024-11-11 00:00:00"}
+	var csvText strings.Builder
+	csvText.WriteString("member_id,brand,type,ts\n")
+	var values []string
+	for i, s := range texts {
+		fmt.Fprintf(&csvText, "m%d,acme,x,%s\n", i, s)
+		values = append(values, fmt.Sprintf("('m%d', 'acme', 'x', %s)", i, quoteString(s)))
+	}
+	csvPath := writeFile(t, dir, "ev.csv", csvText.String())
+	gen := openTest(t)
+	files := map[string]string{"csv": csvPath}
+	for _, q := range []string{
+		`CREATE TABLE ev AS SELECT * FROM (VALUES ` + strings.Join(values, ", ") + `) t(member_id, brand, type, ts)`,
+		`COPY ev TO ` + quoteString(filepath.Join(dir, "ev.json")) + ` (FORMAT json, ARRAY true)`,
+		`COPY ev TO ` + quoteString(filepath.Join(dir, "ev.jsonl")) + ` (FORMAT json)`,
+		`COPY ev TO ` + quoteString(filepath.Join(dir, "ev.parquet")) + ` (FORMAT parquet)`,
+		// The zoned texts as instants (UTC-adjusted Parquet timestamps).
+		`COPY (SELECT member_id, brand, type, CAST(ts AS TIMESTAMPTZ) AS ts FROM ev WHERE member_id <= 'm5') TO ` +
+			quoteString(filepath.Join(dir, "ev_tz.parquet")) + ` (FORMAT parquet)`,
+	} {
+		if _, err := gen.sql.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, k := range []string{"json", "jsonl", "parquet"} {
+		files[k] = filepath.Join(dir, "ev."+k)
+	}
+	files["parquet timestamptz"] = filepath.Join(dir, "ev_tz.parquet")
+	if typ := queryStrings(t, gen, `SELECT typeof(ts) FROM read_parquet(`+quoteString(files["parquet timestamptz"])+`) LIMIT 1`); typ[0] != "TIMESTAMP WITH TIME ZONE" {
+		t.Fatalf("the Parquet file holds %s, want TIMESTAMP WITH TIME ZONE", typ[0])
+	}
+	for _, zone := range []struct{ tz, recorded string }{{"", "UTC"}, {"Asia/Shanghai", "Asia/Shanghai"}, {"asia/shanghai", "Asia/Shanghai"}} {
+		want := wantUTC
+		if zone.recorded != "UTC" {
+			want = wantShanghai
+		}
+		for _, format := range []string{"csv", "json", "jsonl", "parquet", "parquet timestamptz"} {
+			t.Run(fmt.Sprintf("%s in %s", format, zone.recorded), func(t *testing.T) {
+				db := openTest(t)
+				if _, err := db.ImportWith(ctx, "events", []string{files[format]}, ImportOptions{TimeZone: zone.tz}); err != nil {
+					t.Fatal(err)
+				}
+				got := queryStrings(t, db, `SELECT strftime(ts, '%Y-%m-%d %H:%M:%S') || CASE WHEN microsecond(ts) % 1000000 > 0 THEN '.5' ELSE '' END FROM events ORDER BY member_id`)
+				w := want[:len(got)]
+				if !slices.Equal(got, w) {
+					t.Errorf("stored ts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))
+				}
+				if z, err := db.TimeZone(ctx); err != nil || z != zone.recorded {
+					t.Errorf("TimeZone = %q, %v; want %q", z, err, zone.recorded)
+				}
+			})
+		}
+	}
+	t.Run("members signup_at", func(t *testing.T) {
+		db := openTest(t)
+		p := writeFile(t, dir, "m.csv", "member_id,brand,signup_at\nm1,acme,2024-11-11T10:00:00+08:00\n")
+		if _, err := db.ImportWith(ctx, "members", []string{p}, ImportOptions{TimeZone: "Asia/Tokyo"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := queryStrings(t, db, `SELECT signup_at FROM members`); !slices.Equal(got, []string{"2024-11-11 11:00:00"}) {
+			t.Errorf("signup_at = %q", got)
+		}
+	})
+}
+
+// TestImportTimeZoneRecorded: the first import that gives a zone records
+// it, atomically with its rows; a later one may repeat it (or give none)
+// but not change it; an unknown zone is refused before anything is read.
+func TestImportTimeZoneRecorded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.csv", "member_id,brand,type,ts\nm1,acme,x,2024-11-11T10:00:00Z\n")
+	bad := writeFile(t, dir, "bad.csv", "member_id,brand,type,ts\nm1,acme,x,not a time\n")
+	db := openTest(t)
+	if _, err := db.ImportWith(ctx, "events", []string{bad}, ImportOptions{TimeZone: "Asia/Shanghai"}); err == nil ||
+		!strings.Contains(err.Error(), `row 1 (line 2): column ts: cannot parse "not a time" as a timestamp`) {
+		t.Fatalf("bad file: %v", err)
+	}
+	if z, _ := db.TimeZone(ctx); z != "UTC" {
+		t.Errorf("a failed import recorded the zone %s", z)
+	}
+	_, err := db.ImportWith(ctx, "events", []string{good}, ImportOptions{TimeZone: "Mars/Olympus"})
+	if !errors.Is(err, ErrUnknownTimeZone) || !strings.Contains(err.Error(), `"Mars/Olympus"`) {
+		t.Errorf("unknown zone: %v", err)
+	}
+	for _, tz := range []string{"Asia/Shanghai", "", "Asia/Shanghai"} {
+		if _, err := db.ImportWith(ctx, "events", []string{good}, ImportOptions{TimeZone: tz}); err != nil {
+			t.Fatalf("--tz %q: %v", tz, err)
+		}
+	}
+	_, err = db.ImportWith(ctx, "events", []string{good}, ImportOptions{TimeZone: "UTC"})
+	var mismatch *TimeZoneMismatchError
+	if !errors.As(err, &mismatch) || mismatch.Recorded != "Asia/Shanghai" || mismatch.Requested != "UTC" {
+		t.Errorf("another zone: %v", err)
+	}
+	if got := queryStrings(t, db, `SELECT ts FROM events ORDER BY seq`); !slices.Equal(got, []string{"2024-11-11 18:00:00", "2024-11-11 18:00:00", "2024-11-11 18:00:00"}) {
+		t.Errorf("events = %q", got)
+	}
+}
+
+// TestWallClockInZone: a tick without --now takes the current time as a
+// local time in the database's zone, whatever the machine's zone.
+func TestWallClockInZone(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	for _, tc := range []struct {
+		tz     string
+		offset time.Duration
+	}{{"", 0}, {"Asia/Shanghai", 8 * time.Hour}} {
+		if tc.tz != "" {
+			p := writeFile(t, t.TempDir(), "m.csv", "member_id,brand\nm1,acme\n")
+			if _, err := db.ImportWith(ctx, "members", []string{p}, ImportOptions{TimeZone: tc.tz}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.WallClock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := naive(time.Now().UTC().Add(tc.offset))
+		if d := got.Sub(want); d < -time.Minute || d > time.Minute {
+			t.Errorf("zone %q: wall clock %s, want about %s", tc.tz, got, want)
+		}
+		if got.Location() != time.UTC || got.Nanosecond() != 0 {
+			t.Errorf("zone %q: wall clock %v is not a naive time in whole seconds", tc.tz, got)
+		}
 	}
 }

@@ -187,13 +187,13 @@ func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAto
 	var changed []string
 	for _, a := range atoms {
 		if !a.PerMember {
-			changed = append(changed, dailyAtomChanged(a, "t0"))
+			changed = append(changed, dailyAtomChanged(a))
 		}
 	}
 	if len(changed) == 0 {
 		return false, nil
 	}
-	q := "SELECT " + strings.Join(changed, " OR ")
+	q := "SELECT " + strings.Join(changed, " OR ") + " FROM " + thenRow("$t0::TIMESTAMP")
 	var args []any
 	for _, p := range []sql.NamedArg{sql.Named("now", t.now), sql.Named("t0", t0), sql.Named("brand", t.brand)} {
 		if strings.Contains(q, "$"+p.Name+"::") {
@@ -206,9 +206,15 @@ func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAto
 }
 
 // dailyAtomChanged is the condition that the date atom a has a different
-// value at the parameter t0 (a timestamp) than at $now.
-func dailyAtomChanged(a compiler.DailyAtom, t0 string) string {
-	return "(" + renameParams(a.SQL, map[string]string{"now": t0}) + ") IS DISTINCT FROM (" + a.SQL + ")"
+// value at the instant of the row thenRow than at $now.
+func dailyAtomChanged(a compiler.DailyAtom) string {
+	return "(" + a.Then + ") IS DISTINCT FROM (" + a.SQL + ")"
+}
+
+// thenRow is the one-row table, aliased compiler.ThenRow, whose column ts
+// holds the instant at (SQL) that DailyAtom.Then reads.
+func thenRow(at string) string {
+	return "(SELECT " + at + " AS ts) " + compiler.ThenRow
 }
 
 func sameDate(a, b time.Time) bool {
@@ -463,12 +469,12 @@ func (t *tick) buildScope(ctx context.Context) error {
 			var changed []string
 			for _, a := range r.Delta.DailyAtoms {
 				if a.PerMember { // the others did not change (plan)
-					changed = append(changed, dailyAtomChanged(a, fmt.Sprintf("t0_%d", g)))
+					changed = append(changed, dailyAtomChanged(a))
 				}
 			}
 			if len(changed) > 0 {
-				daily = append(daily, fmt.Sprintf("SELECT m.member_id, %d AS ri FROM members m WHERE m.brand = $brand::VARCHAR AND (%s)",
-					i, strings.Join(changed, " OR ")))
+				daily = append(daily, fmt.Sprintf("SELECT m.member_id, %d AS ri FROM members m, %s WHERE m.brand = $brand::VARCHAR AND (%s)",
+					i, thenRow(t0), strings.Join(changed, " OR ")))
 			}
 		}
 		// Limits that ran out.

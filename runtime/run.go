@@ -667,20 +667,19 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 		// memory); the others are cheap, and run together.
 		if t.perRule || !t.plans[i].scoped {
 			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+" "+t.ruleSelect(i, false), append(slices.Clone(base),
-				sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow))...)
+				r.Watermarks.Args(wmSeq, wmNow)...)...)
 			if err != nil {
 				return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
 			}
 			t.candidates[i] = n
 			continue
 		}
-		// Each rule has its own watermarks.
-		seqName, nowName := fmt.Sprintf("%s_%d", compiler.ParamWMSeq, i), fmt.Sprintf("%s_%d", compiler.ParamWMNow, i)
-		selects = append(selects, renameParams(t.ruleSelect(i, true), map[string]string{compiler.ParamWMSeq: seqName, compiler.ParamWMNow: nowName}))
+		// Each rule has its own watermark parameters (named by the compiler).
+		selects = append(selects, t.ruleSelect(i, true))
 		if block := t.blocked(i); block != "" {
 			blocks = append(blocks, "(rm.rule = "+quoteString(r.Name)+" AND ("+block+"))")
 		}
-		args = append(args, sql.Named(seqName, wmSeq), sql.Named(nowName, wmNow))
+		args = append(args, r.Watermarks.Args(wmSeq, wmNow)...)
 	}
 	if t.perRule || len(selects) == 0 {
 		return nil
@@ -782,48 +781,6 @@ func (t *tick) ruleSelect(i int, shared bool) string {
 ) blocked ON blocked.member_id = q.member_id`
 	}
 	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
-}
-
-// renameParams renames the named parameters ($name) of a SQL text, outside
-// its string literals and quoted identifiers.
-func renameParams(q string, names map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(q); {
-		c := q[i]
-		switch c {
-		case '\'', '"':
-			end := i + 1
-			for end < len(q) {
-				if q[end] == c {
-					if end+1 < len(q) && q[end+1] == c { // doubled: escaped
-						end += 2
-						continue
-					}
-					break
-				}
-				end++
-			}
-			end = min(end+1, len(q))
-			b.WriteString(q[i:end])
-			i = end
-			continue
-		case '$':
-			end := i + 1
-			for end < len(q) && (q[end] == '_' || q[end] >= 'a' && q[end] <= 'z' || q[end] >= 'A' && q[end] <= 'Z' || q[end] >= '0' && q[end] <= '9') {
-				end++
-			}
-			if to, ok := names[q[i+1:end]]; ok {
-				b.WriteString("$" + to)
-			} else {
-				b.WriteString(q[i:end])
-			}
-			i = end
-			continue
-		}
-		b.WriteByte(c)
-		i++
-	}
-	return b.String()
 }
 
 // noConsent returns a condition on members m that holds when the member has

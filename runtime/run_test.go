@@ -80,6 +80,9 @@ func sendRule(name, sql string, trigger bool, channel string) *compiler.Rule {
 		Name: name, Trigger: trigger, SQL: sql, File: "test.nudge", Line: 1,
 		Actions: []compiler.Action{{Verb: "send", Kind: "coupon", Content: "C-" + name, Channel: channel}},
 	}
+	if trigger {
+		r.Watermarks = compiler.Watermarks{Seq: "wm_seq", Now: "wm_now"}
+	}
 	if strings.Contains(sql, "AS v0") {
 		r.Values = []compiler.Value{{Column: "v0", Label: "store"}}
 	}
@@ -605,23 +608,6 @@ func TestLookback(t *testing.T) {
 			res := run(t, db, prog, "2024-11-11 12:00", func(o *RunOptions) { o.Lookback = tc.lookback })
 			expect(t, "first run", res.Decisions, tc.want)
 		})
-	}
-}
-
-func TestRenameParams(t *testing.T) {
-	names := map[string]string{"wm_seq": "wm_seq_3", "wm_now": "wm_now_3"}
-	for _, tc := range []struct{ in, want string }{
-		{"e.seq > $wm_seq::BIGINT AND ts > $wm_now::TIMESTAMP", "e.seq > $wm_seq_3::BIGINT AND ts > $wm_now_3::TIMESTAMP"},
-		{"$now::TIMESTAMP, $wm_seq_x, $wm_seq", "$now::TIMESTAMP, $wm_seq_x, $wm_seq_3"},
-		// Literals and quoted identifiers are left alone, escapes included.
-		{"store = '$wm_seq::BIGINT' AND x = 'it''s $wm_now' AND $wm_now", "store = '$wm_seq::BIGINT' AND x = 'it''s $wm_now' AND $wm_now_3"},
-		{`m."$wm_seq" = $wm_seq`, `m."$wm_seq" = $wm_seq_3`},
-		{"'unterminated $wm_seq", "'unterminated $wm_seq"},
-		{"$", "$"},
-	} {
-		if got := renameParams(tc.in, names); got != tc.want {
-			t.Errorf("renameParams(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -12,29 +13,44 @@ import (
 const defaultDB = "nudge.duckdb"
 
 func newImportCmd(s *streams) *cobra.Command {
-	var dbPath string
+	var dbPath, tz string
 	c := &cobra.Command{
-		Use:   "import [--db F] members|events FILE...",
+		Use:   "import [--db F] [--tz ZONE] members|events FILE...",
 		Short: "Load members or events from CSV, Parquet or JSON files",
 		Long: `import loads CSV, Parquet or JSON/JSONL files (chosen by extension) into the
 members or events table. The whole command is one transaction: a bad row
 rejects every file, and the error names the file, row, column and value.
 Events of members not imported yet are stored and counted: trigger rules
 consider them once their member arrives, if that is within the lookback
-(run --lookback, default 24 hours) after the event.`,
+(run --lookback, default 24 hours) after the event.
+
+Timestamps are stored as local times in the database's time zone: UTC, or
+the zone --tz gives (an IANA name such as Asia/Shanghai), recorded by the
+first import that gives one; a later import may repeat it but not change
+it. A timestamp with an offset, Z or a zone name is converted into the
+database's zone, the same way for every format; one without is kept.`,
 		Args: needArgs(2, "TABLE and FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			table := args[0]
 			if table != "members" && table != "events" {
 				return usageError("import: unknown table %q; use members or events", table)
 			}
+			if c.Flags().Changed("tz") && tz == "" {
+				return usageError("--tz: empty zone name; use an IANA name such as Asia/Shanghai, or UTC")
+			}
 			db, err := nrt.Open(c.Context(), dbPath)
 			if err != nil {
 				return problemError("%v", err)
 			}
 			defer db.Close()
-			res, err := db.Import(c.Context(), table, args[1:])
-			if err != nil {
+			res, err := db.ImportWith(c.Context(), table, args[1:], nrt.ImportOptions{TimeZone: tz})
+			var mismatch *nrt.TimeZoneMismatchError
+			switch {
+			case errors.Is(err, nrt.ErrUnknownTimeZone):
+				return usageError("--tz: %v", err)
+			case errors.As(err, &mismatch):
+				return problemError("--tz: %v", err)
+			case err != nil:
 				return problemError("%v", err)
 			}
 			wait := ""
@@ -47,5 +63,6 @@ consider them once their member arrives, if that is within the lookback
 		},
 	}
 	c.Flags().StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	c.Flags().StringVar(&tz, "tz", "", "the database's time zone (IANA name, e.g. Asia/Shanghai), set once; default UTC")
 	return c
 }

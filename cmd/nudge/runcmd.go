@@ -47,7 +47,7 @@ members table by hand.`,
 			if nowFlag != "" && watch > 0 {
 				return usageError("--now and --watch cannot be combined: a watch loop follows the wall clock")
 			}
-			now, err := nowOrWallClock(nowFlag)
+			now, err := nowFlagValue(nowFlag)
 			if err != nil {
 				return err
 			}
@@ -69,6 +69,9 @@ members table by hand.`,
 				return problemError("%v", err)
 			}
 			defer db.Close()
+			if now, err = wallClock(c.Context(), db, now); err != nil {
+				return err
+			}
 			// Committed runs stream their decisions from the outbox afterwards
 			// (a tick may decide millions); a dry run writes nothing, so its
 			// decisions come back in the result.
@@ -88,7 +91,7 @@ members table by hand.`,
 				return nil
 			}
 			return watchTicks(c.Context(), s, watch, func(ctx context.Context) error {
-				opts.Now, _ = nowOrWallClock("")
+				opts.Now, _ = db.WallClock(ctx) // (the zero time on error: Run takes the machine's clock)
 				return tick(ctx)
 			})
 		},

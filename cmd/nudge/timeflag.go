@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	nrt "nudge/runtime"
@@ -16,14 +17,26 @@ func parseTimestamp(flag, value string) (time.Time, error) {
 	return t, nil
 }
 
-// nowOrWallClock returns the --now value, or the current local wall-clock
-// time (as a naive timestamp) when the flag is empty.
-func nowOrWallClock(flagValue string) (time.Time, error) {
+// nowFlagValue returns the --now value, or the zero time when the flag is
+// empty: the caller then takes the database's wall clock (wallClock).
+func nowFlagValue(flagValue string) (time.Time, error) {
 	if flagValue == "" {
-		n := time.Now()
-		return time.Date(n.Year(), n.Month(), n.Day(), n.Hour(), n.Minute(), n.Second(), 0, time.UTC), nil
+		return time.Time{}, nil
 	}
 	return parseTimestamp("now", flagValue)
+}
+
+// wallClock returns now, or when it is zero the current time as a naive
+// local time in the database's time zone.
+func wallClock(ctx context.Context, db *nrt.DB, now time.Time) (time.Time, error) {
+	if !now.IsZero() {
+		return now, nil
+	}
+	t, err := db.WallClock(ctx)
+	if err != nil {
+		return time.Time{}, problemError("%v", err)
+	}
+	return t, nil
 }
 
 // formatTimestamp prints a naive timestamp the way nudge shows them.

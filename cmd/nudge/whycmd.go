@@ -31,7 +31,7 @@ Nothing is written. --output json prints the same as one line of JSON.`,
 			if output != "text" && output != "json" {
 				return usageError("--output: unknown format %q; use text or json", output)
 			}
-			now, err := nowOrWallClock(nowFlag)
+			now, err := nowFlagValue(nowFlag)
 			if err != nil {
 				return err
 			}
@@ -52,6 +52,9 @@ Nothing is written. --output json prints the same as one line of JSON.`,
 				return problemError("%v", err)
 			}
 			defer db.Close()
+			if now, err = wallClock(c.Context(), db, now); err != nil {
+				return err
+			}
 			reps, err := why.Explain(c.Context(), db, compiled, exps, []string{member},
 				why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback})
 			if err != nil {

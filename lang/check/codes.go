@@ -47,4 +47,6 @@ const (
 	CodeEmptyTag             = "empty-tag"              // an empty tag name in `tagged`
 	CodeEmptyValue           = "empty-value"            // an empty tag, content id or sink name in an action
 	CodeEmptyQuietHours      = "empty-quiet-hours"      // warning: quiet hours from a time to the same time
+	CodeAlwaysTrue           = "always-true"            // warning: `at least 0 times`, which every member meets
+	CodeTagAndUntag          = "tag-and-untag"          // warning: one rule tags and untags the same tag (the untag wins)
 )

@@ -130,7 +130,11 @@ func (c *checker) duration(d *ast.DurationLit) Type {
 		return Duration
 	}
 	c.set(d.N, Number)
-	if !isInt(d.N) || d.N.Value < 0 {
+	if d.N.Value < 0 {
+		c.errorf(d, CodeBadDuration, "a duration must be positive, not %s %ss", d.N.Text, d.Unit)
+		return Invalid
+	}
+	if !isInt(d.N) {
 		c.errorf(d, CodeBadDuration, "a duration must be a whole number of %ss, not %s", d.Unit, d.N.Text)
 		return Invalid
 	}
@@ -516,8 +520,13 @@ func (c *checker) eventAtom(a *ast.EventAtom, sc *scope) Type {
 	et := c.eventRef(a.Ref)
 	if q := a.Quant; q != nil && q.N != nil {
 		c.set(q.N, Number)
-		if !isInt(q.N) || q.N.Value < 0 {
+		switch {
+		case q.N.Value < 0:
+			c.errorf(q.N, CodeBadCount, "a count of times cannot be negative, not %s", q.N.Text)
+		case !isInt(q.N):
 			c.errorf(q.N, CodeBadCount, "a count of times must be a whole number, not %s", q.N.Text)
+		case q.N.Value == 0 && q.Kind == ast.AtLeast:
+			c.warnf(q, CodeAlwaysTrue, "`at least 0 times` always holds, also for members without any %q event; did you mean `at least 1 time`?", a.Ref.Event.Name)
 		}
 	}
 	c.window(a.Window)

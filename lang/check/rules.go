@@ -41,8 +41,29 @@ func (c *checker) checkRule(r *ast.RuleDecl) *Rule {
 	for _, a := range r.Actions {
 		c.action(a)
 	}
+	c.tagAndUntag(r)
 	c.options(r, rr)
 	return rr
+}
+
+// tagAndUntag warns about a rule that tags and untags the same tag: both
+// happen in one firing, where the untag wins (runtime), so the tag is
+// never set.
+func (c *checker) tagAndUntag(r *ast.RuleDecl) {
+	tagged := map[string]bool{}
+	for _, a := range r.Actions {
+		if a != nil && a.Kind == ast.Tag && a.Value != nil {
+			tagged[a.Value.Value] = true
+		}
+	}
+	warned := map[string]bool{}
+	for _, a := range r.Actions {
+		if a == nil || a.Kind != ast.Untag || a.Value == nil || !tagged[a.Value.Value] || warned[a.Value.Value] {
+			continue
+		}
+		warned[a.Value.Value] = true
+		c.warnf(a, CodeTagAndUntag, "rule %q tags and untags %q in the same firing: the untag wins, so the tag is never set", name(r.Name), a.Value.Value)
+	}
 }
 
 // action checks one action of a rule.

@@ -277,7 +277,8 @@ func (e *Engine) condition(ctx context.Context, input string) (*Result, error) {
 // members.
 type cond struct {
 	*compiler.Audience
-	trigger bool
+	trigger    bool
+	watermarks compiler.Watermarks // of a trigger's query
 }
 
 // compileCondition checks x as the condition of a synthetic rule added to the
@@ -325,7 +326,7 @@ func (e *Engine) compileCondition(x ast.Expr) (*cond, diag.List, diag.List) {
 		return nil, nil, append(cdiags, comp...)
 	}
 	r := prog.Rules[0]
-	return &cond{Audience: &compiler.Audience{SQL: r.SQL, Values: r.Values}, trigger: r.Trigger}, append(cdiags, comp...), nil
+	return &cond{Audience: &compiler.Audience{SQL: r.SQL, Values: r.Values}, trigger: r.Trigger, watermarks: r.Watermarks}, append(cdiags, comp...), nil
 }
 
 // declare adds a declaration input (segment, rule, event, ...) to the session,

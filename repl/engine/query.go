@@ -92,7 +92,7 @@ func (e *Engine) audience(ctx context.Context, c *cond) (*Result, error) {
 		order := "q.member_id"
 		if c.trigger {
 			// As on a rule's first run: every event due in the lookback.
-			args = append(args, sql.Named(compiler.ParamWMSeq, int64(math.MaxInt64)), sql.Named(compiler.ParamWMNow, now.Add(-e.lookback)))
+			args = append(args, c.watermarks.Args(int64(math.MaxInt64), now.Add(-e.lookback))...)
 			order = "q.due_at DESC, q.member_id, q.trigger_seq"
 		}
 		// One pass: the window count is computed before the LIMIT.

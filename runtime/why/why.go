@@ -313,9 +313,9 @@ func explainRows(ctx context.Context, q queryer, e *compiler.Explanation, brand 
 	}
 	wmSeq, wmNow := wm.seq, wm.now
 	rows, err := q.QueryContext(ctx, e.SQL,
-		sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand),
-		sql.Named(compiler.ParamWMSeq, wmSeq), sql.Named(compiler.ParamWMNow, wmNow),
-		sql.Named(compiler.ParamMember, member))
+		append(e.Watermarks.Args(wmSeq, wmNow),
+			sql.Named(compiler.ParamNow, now), sql.Named(compiler.ParamBrand, brand),
+			sql.Named(compiler.ParamMember, member))...)
 	if err != nil {
 		return nil, err
 	}

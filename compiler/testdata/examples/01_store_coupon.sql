@@ -10,7 +10,7 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_0::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
@@ -18,8 +18,8 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_0::BIGINT
+    AND e.ts > $wm_now_0::TIMESTAMP
 ),
 -- candidates: booked at store "A"
 cand_1 AS (
@@ -29,7 +29,7 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_0::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
@@ -37,8 +37,8 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_0::BIGINT
+    AND e.ts > $wm_now_0::TIMESTAMP
 ),
 -- every candidate event once
 cand AS (

@@ -11,15 +11,15 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_0::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_0::BIGINT
+    AND e.ts > $wm_now_0::TIMESTAMP
 ),
 -- per-candidate aggregates of the purchased events before it
 s0 AS (

@@ -8,16 +8,16 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'order_placed'
     AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_0::BIGINT
   UNION ALL
   SELECT e.*, (e.ts + INTERVAL 2 HOUR) AS due_at
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'order_placed'
     AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > ($wm_now::TIMESTAMP - INTERVAL 2 HOUR)
-    AND (e.ts + INTERVAL 2 HOUR) > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_0::BIGINT
+    AND e.ts > ($wm_now_0::TIMESTAMP - INTERVAL 2 HOUR)
+    AND (e.ts + INTERVAL 2 HOUR) > $wm_now_0::TIMESTAMP
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,

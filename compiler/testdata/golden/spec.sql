@@ -10,7 +10,7 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_0::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
@@ -18,8 +18,8 @@ cand_0 AS (
     AND e.type = 'queued'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_0::BIGINT
+    AND e.ts > $wm_now_0::TIMESTAMP
 ),
 -- candidates: booked at store "A"
 cand_1 AS (
@@ -29,7 +29,7 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_0::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
@@ -37,8 +37,8 @@ cand_1 AS (
     AND e.type = 'booked'
     AND e.store = 'A'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_0::BIGINT
+    AND e.ts > $wm_now_0::TIMESTAMP
 ),
 -- every candidate event once
 cand AS (
@@ -102,15 +102,15 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_2::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_2::BIGINT
+    AND e.ts > $wm_now_2::TIMESTAMP
 ),
 -- per-candidate aggregates of the purchased events before it
 s0 AS (
@@ -195,16 +195,16 @@ cand AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'order_placed'
     AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_5::BIGINT
   UNION ALL
   SELECT e.*, (e.ts + INTERVAL 2 HOUR) AS due_at
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'order_placed'
     AND (e.ts + INTERVAL 2 HOUR) <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > ($wm_now::TIMESTAMP - INTERVAL 2 HOUR)
-    AND (e.ts + INTERVAL 2 HOUR) > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_5::BIGINT
+    AND e.ts > ($wm_now_5::TIMESTAMP - INTERVAL 2 HOUR)
+    AND (e.ts + INTERVAL 2 HOUR) > $wm_now_5::TIMESTAMP
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
