@@ -114,7 +114,29 @@ var migrations = []migration{
 	{2, "rule_members", ruleMembersSQL},
 	{3, "incremental evaluation of state rules", ruleEvalsSQL},
 	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
+	{6, "deliveries per sink; failed is final", outboxDeliveriesSQL},
 }
+
+// outboxDeliveriesSQL (migration 6) records which sink took which send or
+// notify, and when, so that dispatch gives each sink each message once (a
+// failing webhook retried does not resend to a healthy jsonl sink) and can
+// count a member's deliveries per sink for the caps. A row is written after
+// the sink took the message, in the transaction that records the attempt:
+// a crash in between delivers again (at-least-once). Failed rows with
+// attempts left were waiting for a retry under the old rule ("failed" then
+// meant "retried later"); they become pending, which is now that state
+// (SPEC §5: failed is final).
+const outboxDeliveriesSQL = `
+CREATE TABLE IF NOT EXISTS outbox_deliveries (
+    brand           VARCHAR   NOT NULL,
+    idempotency_key VARCHAR   NOT NULL,
+    sink            VARCHAR   NOT NULL,  -- the sink's identity: jsonl:PATH, webhook:URL
+    delivered_at    TIMESTAMP NOT NULL,  -- the dispatching run's now
+    PRIMARY KEY (brand, idempotency_key, sink)
+);
+UPDATE outbox SET status = 'pending'
+WHERE status = 'failed' AND action IN ('send', 'notify') AND attempts < 5;
+`
 
 // ruleMembersNoConsentSQL (migration 4): rule_members gains last_no_consent,
 // the latest firing was refused with every send lacking consent. The next
