@@ -523,8 +523,12 @@ func dispatchProperty(t *testing.T, seed uint64) int {
 	mu.Lock()
 	defer mu.Unlock()
 
+	failures := 0
 	fail := func(format string, args ...any) {
 		t.Helper()
+		if failures++; failures > 10 {
+			return
+		}
 		t.Errorf("seed %d (caps %+v, quiet %+v): %s", seed, prog.Caps, prog.Quiet, fmt.Sprintf(format, args...))
 	}
 	consentAt := map[time.Time]map[string]bool{}
