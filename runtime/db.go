@@ -132,6 +132,8 @@ CREATE TABLE IF NOT EXISTS outbox_deliveries (
     idempotency_key VARCHAR   NOT NULL,
     sink            VARCHAR   NOT NULL,  -- the sink's identity: jsonl:PATH, webhook:URL
     delivered_at    TIMESTAMP NOT NULL,  -- the dispatching run's now
+    member_id       VARCHAR   NOT NULL,  -- the send's member and channel, for the caps at delivery
+    channel         VARCHAR,             -- (without reading the outbox back)
     PRIMARY KEY (brand, idempotency_key, sink)
 );
 UPDATE outbox SET status = 'pending'

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -158,7 +159,8 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 	tried := make([]bool, len(batch))
 	skipped := make([]bool, len(batch)) // a sink did not try it: the budget ran out
 	waiting := make([]bool, len(batch))
-	var newKeys, newSinks []string
+	var newMsgs []Message
+	var newSinks []string
 	route := map[Sink][]int{}
 	for i, m := range batch {
 		for _, s := range targets[i] {
@@ -208,7 +210,7 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 				has[key] = map[string]bool{}
 			}
 			has[key][id] = true
-			newKeys = append(newKeys, key)
+			newMsgs = append(newMsgs, batch[i])
 			newSinks = append(newSinks, id)
 		}
 	}
@@ -242,10 +244,10 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 			res.Deferred = true
 		}
 	}
-	if len(rKeys) == 0 && len(newKeys) == 0 {
+	if len(rKeys) == 0 && len(newMsgs) == 0 {
 		return nil
 	}
-	return db.recordDelivery(rctx, brand, now, newKeys, newSinks, rKeys, rStatus, rErrs, rCount)
+	return db.recordDelivery(rctx, brand, now, newMsgs, newSinks, rKeys, rStatus, rErrs, rCount)
 }
 
 // namedSinks returns the notify sinks in name order.
@@ -357,17 +359,16 @@ func (db *DB) capRoom(ctx context.Context, brand string, now time.Time, batch []
 	}
 	used := map[slot]int{}
 	rows, err := db.sql.QueryContext(ctx, `
-SELECT d.sink, o.member_id, c.ci, count(*)
+SELECT d.sink, d.member_id, c.ci, count(*)
 FROM outbox_deliveries d
-JOIN outbox o ON o.brand = d.brand AND o.idempotency_key = d.idempotency_key
 JOIN (SELECT unnest($ci::BIGINT[]) AS ci, unnest($ch::VARCHAR[]) AS channel, unnest($per::BIGINT[]) AS per_us) c
-  ON c.channel = '' OR c.channel = o.channel
-WHERE d.brand = $brand::VARCHAR AND o.brand = $brand::VARCHAR AND o.action = 'send'
-  AND list_contains($members::VARCHAR[], o.member_id)
-  AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us) AND d.delivered_at <= $now::TIMESTAMP
+  ON c.channel = '' OR c.channel = d.channel
+WHERE d.brand = $brand::VARCHAR AND d.member_id IN (SELECT unnest($members::VARCHAR[]))
+  AND d.delivered_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND d.delivered_at <= $now::TIMESTAMP
+  AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us)
 GROUP BY ALL`,
 		sql.Named("ci", ci), sql.Named("ch", chans), sql.Named("per", pers), sql.Named("brand", brand),
-		sql.Named("members", members), sql.Named("now", now))
+		sql.Named("members", members), sql.Named("now", now), sql.Named("maxper", slices.Max(pers)))
 	if err != nil {
 		return nil, fmt.Errorf("counting deliveries for caps: %w", err)
 	}
@@ -425,7 +426,7 @@ GROUP BY ALL`,
 func (db *DB) deliveredTo(ctx context.Context, brand string, keys []string) (map[string]map[string]bool, error) {
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT idempotency_key, sink FROM outbox_deliveries
-WHERE brand = $brand::VARCHAR AND list_contains($k::VARCHAR[], idempotency_key)`,
+WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest($k::VARCHAR[]))`,
 		sql.Named("brand", brand), sql.Named("k", keys))
 	if err != nil {
 		return nil, fmt.Errorf("reading deliveries: %w", err)
@@ -494,14 +495,21 @@ LIMIT $lim::INTEGER`,
 // attempt failed (pending or, out of attempts, failed; the attempt counted,
 // its error kept) or that every sink now has (sent at now, the error
 // cleared; counted when tried now).
-func (db *DB) recordDelivery(ctx context.Context, brand string, now time.Time, dKeys, dSinks, keys, statuses, errs []string, counted []bool) error {
+func (db *DB) recordDelivery(ctx context.Context, brand string, now time.Time, delivered []Message, dSinks, keys, statuses, errs []string, counted []bool) error {
+	dKeys := make([]string, len(delivered))
+	dMembers := make([]string, len(delivered))
+	dChannels := make([]string, len(delivered))
+	for i, m := range delivered {
+		dKeys[i], dMembers[i], dChannels[i] = m.IdempotencyKey, m.MemberID, m.Channel
+	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if len(dKeys) > 0 {
+		if len(delivered) > 0 {
 			if _, err := tx.ExecContext(ctx, `
-INSERT INTO outbox_deliveries
-SELECT $brand::VARCHAR, unnest($k::VARCHAR[]), unnest($s::VARCHAR[]), $now::TIMESTAMP
+INSERT INTO outbox_deliveries (brand, idempotency_key, sink, delivered_at, member_id, channel)
+SELECT $brand::VARCHAR, unnest($k::VARCHAR[]), unnest($s::VARCHAR[]), $now::TIMESTAMP, unnest($m::VARCHAR[]), nullif(unnest($ch::VARCHAR[]), '')
 ON CONFLICT DO NOTHING`,
-				sql.Named("brand", brand), sql.Named("k", dKeys), sql.Named("s", dSinks), sql.Named("now", now)); err != nil {
+				sql.Named("brand", brand), sql.Named("k", dKeys), sql.Named("s", dSinks), sql.Named("now", now),
+				sql.Named("m", dMembers), sql.Named("ch", dChannels)); err != nil {
 				return err
 			}
 		}
