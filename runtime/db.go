@@ -122,7 +122,10 @@ var migrations = []migration{
 // failing webhook retried does not resend to a healthy jsonl sink) and can
 // count a member's deliveries per sink for the caps. A row is written after
 // the sink took the message, in the transaction that records the attempt:
-// a crash in between delivers again (at-least-once). Failed rows with
+// a crash in between delivers again (at-least-once). Dispatch writes a
+// (key, sink) pair only when it read none (one process holds the file), so
+// the table needs no key: an index cost more per delivery than the rest of
+// the bookkeeping. Failed rows with
 // attempts left were waiting for a retry under the old rule ("failed" then
 // meant "retried later"); they become pending, which is now that state
 // (SPEC §5: failed is final).
@@ -133,8 +136,7 @@ CREATE TABLE IF NOT EXISTS outbox_deliveries (
     sink            VARCHAR   NOT NULL,  -- the sink's identity: jsonl:PATH, webhook:URL
     delivered_at    TIMESTAMP NOT NULL,  -- the dispatching run's now
     member_id       VARCHAR   NOT NULL,  -- the send's member and channel, for the caps at delivery
-    channel         VARCHAR,             -- (without reading the outbox back)
-    PRIMARY KEY (brand, idempotency_key, sink)
+    channel         VARCHAR              -- (without reading the outbox back)
 );
 UPDATE outbox SET status = 'pending'
 WHERE status = 'failed' AND action IN ('send', 'notify') AND attempts < 5;

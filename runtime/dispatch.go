@@ -363,12 +363,12 @@ SELECT d.sink, d.member_id, c.ci, count(*)
 FROM outbox_deliveries d
 JOIN (SELECT unnest($ci::BIGINT[]) AS ci, unnest($ch::VARCHAR[]) AS channel, unnest($per::BIGINT[]) AS per_us) c
   ON c.channel = '' OR c.channel = d.channel
-WHERE d.brand = $brand::VARCHAR AND d.member_id IN (SELECT unnest($members::VARCHAR[]))
+WHERE d.brand = $brand::VARCHAR AND d.member_id IN (SELECT unnest(`+jsonStrings("members")+`))
   AND d.delivered_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND d.delivered_at <= $now::TIMESTAMP
   AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us)
 GROUP BY ALL`,
 		sql.Named("ci", ci), sql.Named("ch", chans), sql.Named("per", pers), sql.Named("brand", brand),
-		sql.Named("members", members), sql.Named("now", now), sql.Named("maxper", slices.Max(pers)))
+		jsonArg("members", members), sql.Named("now", now), sql.Named("maxper", slices.Max(pers)))
 	if err != nil {
 		return nil, fmt.Errorf("counting deliveries for caps: %w", err)
 	}
@@ -426,8 +426,8 @@ GROUP BY ALL`,
 func (db *DB) deliveredTo(ctx context.Context, brand string, keys []string) (map[string]map[string]bool, error) {
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT idempotency_key, sink FROM outbox_deliveries
-WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest($k::VARCHAR[]))`,
-		sql.Named("brand", brand), sql.Named("k", keys))
+WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest(`+jsonStrings("k")+`))`,
+		sql.Named("brand", brand), jsonArg("k", keys))
 	if err != nil {
 		return nil, fmt.Errorf("reading deliveries: %w", err)
 	}
@@ -506,10 +506,10 @@ func (db *DB) recordDelivery(ctx context.Context, brand string, now time.Time, d
 		if len(delivered) > 0 {
 			if _, err := tx.ExecContext(ctx, `
 INSERT INTO outbox_deliveries (brand, idempotency_key, sink, delivered_at, member_id, channel)
-SELECT $brand::VARCHAR, unnest($k::VARCHAR[]), unnest($s::VARCHAR[]), $now::TIMESTAMP, unnest($m::VARCHAR[]), nullif(unnest($ch::VARCHAR[]), '')
-ON CONFLICT DO NOTHING`,
-				sql.Named("brand", brand), sql.Named("k", dKeys), sql.Named("s", dSinks), sql.Named("now", now),
-				sql.Named("m", dMembers), sql.Named("ch", dChannels)); err != nil {
+SELECT $brand::VARCHAR, unnest(`+jsonStrings("k")+`), unnest(`+jsonStrings("s")+`), $now::TIMESTAMP,
+       unnest(`+jsonStrings("m")+`), nullif(unnest(`+jsonStrings("ch")+`), '')`,
+				sql.Named("brand", brand), jsonArg("k", dKeys), jsonArg("s", dSinks), sql.Named("now", now),
+				jsonArg("m", dMembers), jsonArg("ch", dChannels)); err != nil {
 				return err
 			}
 		}
@@ -522,14 +522,31 @@ UPDATE outbox SET
     attempts = attempts + CASE WHEN r.counted THEN 1 ELSE 0 END,
     sent_at = CASE WHEN r.st = 'sent' THEN $now::TIMESTAMP END,
     last_error = nullif(r.err, '')
-FROM (SELECT unnest($k::VARCHAR[]) AS k, unnest($st::VARCHAR[]) AS st, unnest($e::VARCHAR[]) AS err, unnest($c::BOOLEAN[]) AS counted) r
+FROM (SELECT unnest(`+jsonStrings("k")+`) AS k, unnest(`+jsonStrings("st")+`) AS st, unnest(`+jsonStrings("e")+`) AS err,
+             unnest(from_json($c::VARCHAR, '["BOOLEAN"]')) AS counted) r
 WHERE outbox.brand = $brand::VARCHAR AND outbox.idempotency_key = r.k`,
-			sql.Named("brand", brand), sql.Named("now", now), sql.Named("k", keys), sql.Named("st", statuses),
-			sql.Named("e", errs), sql.Named("c", counted))
+			sql.Named("brand", brand), sql.Named("now", now), jsonArg("k", keys), jsonArg("st", statuses),
+			jsonArg("e", errs), jsonArg("c", counted))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("recording deliveries: %w", err)
 	}
 	return nil
+}
+
+// jsonArg binds a long list as one JSON text (jsonStrings reads it back):
+// the driver binds a list parameter element by element, which cost more
+// than the statement for a batch of keys.
+func jsonArg(name string, v any) sql.NamedArg {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // strings and booleans always marshal
+	}
+	return sql.Named(name, string(b))
+}
+
+// jsonStrings is the SQL list of strings bound by jsonArg(name, ...).
+func jsonStrings(name string) string {
+	return `from_json($` + name + `::VARCHAR, '["VARCHAR"]')`
 }
