@@ -124,6 +124,7 @@ var migrations = []migration{
 	{3, "incremental evaluation of state rules", ruleEvalsSQL},
 	{4, "rule_members notes refusals for want of consent", ruleMembersNoConsentSQL},
 	{5, "members keyed by brand and member_id", brandKeySQL},
+	{6, "deliveries per sink; failed is final", outboxDeliveriesSQL},
 	{7, "events waiting for their member", waitingEventsSQL},
 	{8, "settings: the database's time zone", settingsSQL},
 }
@@ -211,6 +212,31 @@ INSERT INTO waiting_events
 SELECT e.brand, e.member_id, e.seq, e.ts FROM events e
 WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.brand = e.brand AND m.member_id = e.member_id)
 ORDER BY e.seq;
+`
+
+// outboxDeliveriesSQL (migration 6) records which sink took which send or
+// notify, and when, so that dispatch gives each sink each message once (a
+// failing webhook retried does not resend to a healthy jsonl sink) and can
+// count a member's deliveries per sink for the caps. A row is written after
+// the sink took the message, in the transaction that records the attempt:
+// a crash in between delivers again (at-least-once). Dispatch writes a
+// (key, sink) pair only when it read none (one process holds the file), so
+// the table needs no key: an index cost more per delivery than the rest of
+// the bookkeeping. Failed rows with
+// attempts left were waiting for a retry under the old rule ("failed" then
+// meant "retried later"); they become pending, which is now that state
+// (SPEC §5: failed is final).
+const outboxDeliveriesSQL = `
+CREATE TABLE IF NOT EXISTS outbox_deliveries (
+    brand           VARCHAR   NOT NULL,
+    idempotency_key VARCHAR   NOT NULL,
+    sink            VARCHAR   NOT NULL,  -- the sink's identity: jsonl:PATH, webhook:URL
+    delivered_at    TIMESTAMP NOT NULL,  -- the dispatching run's now
+    member_id       VARCHAR   NOT NULL,  -- the send's member and channel, for the caps at delivery
+    channel         VARCHAR              -- (without reading the outbox back)
+);
+UPDATE outbox SET status = 'pending'
+WHERE status = 'failed' AND action IN ('send', 'notify') AND attempts < 5;
 `
 
 // ruleMembersNoConsentSQL (migration 4): rule_members gains last_no_consent,

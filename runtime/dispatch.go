@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
+
+	"nudge/compiler"
 )
 
 // MaxAttempts is how many delivery attempts a send gets, over all ticks,
-// before it stays failed.
+// before it is given up (status failed, final).
 const MaxAttempts = 5
 
 // dispatchBatch is how many outbox rows one delivery round handles.
@@ -19,29 +24,60 @@ const dispatchBatch = 10000
 // DispatchResult counts what a dispatch did.
 type DispatchResult struct {
 	Attempted int // messages a sink tried
-	Sent      int
-	Failed    int  // attempts that failed (retried at later ticks up to MaxAttempts)
-	Deferred  bool // the budget ran out before every due message was tried
+	Sent      int // messages every sink now has
+	Failed    int // attempts that failed (the send stays pending for a later tick, or ends failed after MaxAttempts)
+	GaveUp    int // sends that ended failed: their MaxAttempts-th attempt failed
+	// Refused counts sends the delivery re-check ended: no_consent (the
+	// member opted out since the decision).
+	Refused int
+	// Waiting counts sends the delivery re-check kept for later: every due
+	// send when now is in quiet hours, else those whose cap window,
+	// counted in deliveries, is full on some sink.
+	Waiting  int
+	Deferred bool // the budget ran out before every due message was tried
 }
 
 // Dispatch delivers the due sends and notifies of brand to sinks: pending
-// rows, scheduled rows whose time has come (scheduled_at <= now) and failed
-// rows with attempts left. Each row moves to sent or failed, its attempts
-// counted; a row no sink can take (a notify without its named sink, a send
-// without an unnamed sink) is left as is. Delivery is at-least-once: a crash
-// between delivery and recording delivers again, with the same idempotency
-// key. Dispatch returns after at most about budget, leaving what it did not
-// try for later.
-func (db *DB) Dispatch(ctx context.Context, brand string, now time.Time, sinks []Sink, budget time.Duration, runID int64) (DispatchResult, error) {
+// rows (new, or waiting for a retry) and scheduled rows whose time has
+// come (scheduled_at <= now). Sends go to every unnamed sink, a notify to
+// the sink it names; a row no sink can take is left as is.
+//
+// Before anything is delivered, the delivery re-check (recheckDue, the one
+// place it lives) settles what may not go out at now: a send to a member
+// whose consent for the channel is no longer true ends no_consent, and no
+// send goes out when now is in quiet hours (they wait for a later dispatch).
+// Then each sink gets each message once (outbox_deliveries): a send is
+// offered to a sink only while the member's deliveries on that sink in each
+// cap's window leave room (capRoom), so what a sink receives keeps the caps
+// even when retries and quiet hours delay sends. A row is sent once every
+// sink it goes to has it; a failed attempt counts and leaves the row
+// pending with its last error, until the MaxAttempts-th fails: then it is
+// failed (final). Delivery is at-least-once: a crash between delivery and
+// recording delivers again, with the same idempotency key. prog gives the
+// quiet hours and caps (nil: none). Dispatch returns after at most about
+// budget, leaving what it did not try for later.
+func (db *DB) Dispatch(ctx context.Context, prog *compiler.Program, brand string, now time.Time, sinks []Sink, budget time.Duration, runID int64) (DispatchResult, error) {
 	var res DispatchResult
 	now = naive(now)
+	var quiet []compiler.Quiet
+	var caps []compiler.Cap
+	if prog != nil {
+		quiet, caps = prog.Quiet, prog.Caps
+	}
+	// Sinks are told apart by identity; the same sink given twice is one.
 	var sendSinks []Sink
 	named := map[string]Sink{}
 	var names []string
+	seen := map[string]bool{}
 	for _, s := range sinks {
+		id := SinkID(s)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		if s.Name() == "" {
 			sendSinks = append(sendSinks, s)
-		} else {
+		} else if _, dup := named[s.Name()]; !dup {
 			named[s.Name()] = s
 			names = append(names, s.Name())
 		}
@@ -50,6 +86,17 @@ func (db *DB) Dispatch(ctx context.Context, brand string, now time.Time, sinks [
 	defer cancel()
 	// Recording results must survive the budget's end.
 	rctx := context.WithoutCancel(ctx)
+
+	if len(sendSinks) > 0 {
+		refused, hold, waiting, err := db.recheckDue(rctx, brand, now, quiet)
+		if err != nil {
+			return res, err
+		}
+		res.Refused, res.Waiting = refused, waiting
+		if hold {
+			sendSinks = nil
+		}
+	}
 
 	after := ""
 	for {
@@ -69,66 +116,8 @@ func (db *DB) Dispatch(ctx context.Context, brand string, now time.Time, sinks [
 			break
 		}
 		after = batch[len(batch)-1].IdempotencyKey
-
-		// Route: sends to every unnamed sink, notifies to their sink.
-		outcome := make([]error, len(batch))
-		tried := make([]bool, len(batch))
-		route := map[Sink][]int{}
-		for i, m := range batch {
-			if m.Action == "notify" {
-				route[named[m.Content]] = append(route[named[m.Content]], i)
-			} else {
-				for _, s := range sendSinks {
-					route[s] = append(route[s], i)
-				}
-			}
-		}
-		for s, idx := range route {
-			msgs := make([]Message, len(idx))
-			for j, i := range idx {
-				msgs[j] = batch[i]
-			}
-			errs := s.Deliver(dctx, msgs)
-			if n := len(errs); n != len(msgs) {
-				bad := fmt.Errorf("sink %T returned %d results for %d messages", s, n, len(msgs))
-				errs = make([]error, len(msgs))
-				for j := range errs {
-					errs[j] = bad
-				}
-			}
-			for j, i := range idx {
-				e := errs[j]
-				if errors.Is(e, ErrNotAttempted) {
-					continue
-				}
-				tried[i] = true
-				if e != nil && outcome[i] == nil {
-					outcome[i] = e
-				}
-			}
-		}
-		var keys, errsText []string
-		var oks []bool
-		for i, m := range batch {
-			if !tried[i] {
-				res.Deferred = true
-				continue
-			}
-			res.Attempted++
-			keys = append(keys, m.IdempotencyKey)
-			oks = append(oks, outcome[i] == nil)
-			if outcome[i] == nil {
-				res.Sent++
-				errsText = append(errsText, "")
-			} else {
-				res.Failed++
-				errsText = append(errsText, outcome[i].Error())
-			}
-		}
-		if len(keys) > 0 {
-			if err := db.recordDelivery(rctx, now, keys, oks, errsText); err != nil {
-				return res, err
-			}
+		if err := db.deliverBatch(dctx, rctx, brand, now, batch, sendSinks, named, caps, &res); err != nil {
+			return res, err
 		}
 	}
 	if runID > 0 {
@@ -138,6 +127,323 @@ func (db *DB) Dispatch(ctx context.Context, brand string, now time.Time, sinks [
 		}
 	}
 	return res, nil
+}
+
+// deliverBatch offers one batch of due messages to the sinks that do not
+// have them yet and records the outcome.
+func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Time, batch []Message,
+	sendSinks []Sink, named map[string]Sink, caps []compiler.Cap, res *DispatchResult) error {
+	keys := make([]string, len(batch))
+	for i, m := range batch {
+		keys[i] = m.IdempotencyKey
+	}
+	has, err := db.deliveredTo(rctx, brand, keys)
+	if err != nil {
+		return err
+	}
+	// Which sinks each message goes to.
+	targets := make([][]Sink, len(batch))
+	for i, m := range batch {
+		if m.Action == "notify" {
+			targets[i] = []Sink{named[m.Content]}
+		} else {
+			targets[i] = sendSinks
+		}
+	}
+	room, err := db.capRoom(rctx, brand, now, batch, has, sendSinks, caps)
+	if err != nil {
+		return err
+	}
+
+	outcome := make([]error, len(batch))
+	tried := make([]bool, len(batch))
+	skipped := make([]bool, len(batch)) // a sink did not try it: the budget ran out
+	waiting := make([]bool, len(batch))
+	var newMsgs []Message
+	var newSinks []string
+	route := map[Sink][]int{}
+	for i, m := range batch {
+		for _, s := range targets[i] {
+			id := SinkID(s)
+			switch {
+			case has[m.IdempotencyKey][id]:
+			case m.Action == "send" && !room[i][id]:
+				waiting[i] = true
+			default:
+				route[s] = append(route[s], i)
+			}
+		}
+	}
+	for _, s := range append(append([]Sink(nil), sendSinks...), namedSinks(named)...) {
+		idx := route[s]
+		if len(idx) == 0 {
+			continue
+		}
+		id := SinkID(s)
+		msgs := make([]Message, len(idx))
+		for j, i := range idx {
+			msgs[j] = batch[i]
+		}
+		errs := s.Deliver(dctx, msgs)
+		if n := len(errs); n != len(msgs) {
+			bad := fmt.Errorf("sink %s returned %d results for %d messages", id, n, len(msgs))
+			errs = make([]error, len(msgs))
+			for j := range errs {
+				errs[j] = bad
+			}
+		}
+		for j, i := range idx {
+			e := errs[j]
+			if errors.Is(e, ErrNotAttempted) {
+				skipped[i] = true
+				continue
+			}
+			tried[i] = true
+			if e != nil {
+				if outcome[i] == nil {
+					outcome[i] = e
+				}
+				continue
+			}
+			key := batch[i].IdempotencyKey
+			if has[key] == nil {
+				has[key] = map[string]bool{}
+			}
+			has[key][id] = true
+			newMsgs = append(newMsgs, batch[i])
+			newSinks = append(newSinks, id)
+		}
+	}
+
+	var rKeys, rStatus, rErrs []string
+	var rCount []bool
+	for i, m := range batch {
+		complete := true
+		for _, s := range targets[i] {
+			complete = complete && has[m.IdempotencyKey][SinkID(s)]
+		}
+		if waiting[i] && outcome[i] == nil {
+			res.Waiting++
+		}
+		if tried[i] {
+			res.Attempted++
+		}
+		switch {
+		case outcome[i] != nil:
+			res.Failed++
+			status := "pending"
+			if m.Attempt >= MaxAttempts {
+				status = "failed"
+				res.GaveUp++
+			}
+			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, outcome[i].Error()), append(rCount, true)
+		case complete:
+			res.Sent++
+			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, "sent"), append(rErrs, ""), append(rCount, tried[i])
+		case skipped[i]:
+			res.Deferred = true
+		}
+	}
+	if len(rKeys) == 0 && len(newMsgs) == 0 {
+		return nil
+	}
+	return db.recordDelivery(rctx, brand, now, newMsgs, newSinks, rKeys, rStatus, rErrs, rCount)
+}
+
+// namedSinks returns the notify sinks in name order.
+func namedSinks(named map[string]Sink) []Sink {
+	names := make([]string, 0, len(named))
+	for n := range named {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Sink, len(names))
+	for i, n := range names {
+		out[i] = named[n]
+	}
+	return out
+}
+
+// recheckDue is the delivery re-check of SPEC §5 and §9, the one place it
+// lives: every dispatch runs it over the brand's due sends (pending, or
+// scheduled with scheduled_at <= now) before delivering any. In order:
+//
+//   - consent: a send whose member's consent_<channel> is not true at now
+//     (withdrawn since the decision; a member no longer in members has
+//     none) ends no_consent, final, with the reason "consent_<channel>
+//     withdrawn before delivery". It is not re-routed and the firing keeps
+//     its use of the rule's limit: the member said no after it fired.
+//   - expiry: the outbox has no expiry yet; `expire after` (SPEC §9) ends
+//     here as expired.
+//   - quiet hours: when now falls in quiet hours no send goes out (hold):
+//     the due sends keep their status and go at the first dispatch after
+//     the quiet period, however late the run. Their rows are left as they
+//     are, so that the outbox does not depend on when dispatches ran (a
+//     crash that skips one changes nothing but delivery times).
+//
+// Caps are re-checked per sink as the sends are offered (capRoom).
+// recheckDue returns how many sends it refused, whether sends are held and
+// how many due sends wait for that reason.
+func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
+	cols, err := tablesColumns(ctx, db.sql, "members")
+	if err != nil {
+		return 0, false, 0, err
+	}
+	consent := "NULL"
+	var whens []string
+	for _, c := range cols["members"] {
+		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
+			whens = append(whens, fmt.Sprintf("WHEN %s THEN m.%s", quoteString(ch), quoteIdent(c.name)))
+		}
+	}
+	if len(whens) > 0 {
+		consent = "CASE outbox.channel " + strings.Join(whens, " ") + " END"
+	}
+	r, err := db.sql.ExecContext(ctx, `
+UPDATE outbox SET status = 'no_consent', reason = 'consent_' || coalesce(outbox.channel, '') || ' withdrawn before delivery'
+WHERE brand = $brand::VARCHAR AND `+dueSendSQL+`
+  AND (SELECT `+consent+` FROM members m WHERE m.brand = outbox.brand AND m.member_id = outbox.member_id) IS NOT TRUE`,
+		sql.Named("brand", brand), sql.Named("now", now))
+	if err != nil {
+		return 0, false, 0, fmt.Errorf("re-checking consent: %w", err)
+	}
+	n, _ := r.RowsAffected()
+	refused = int(n)
+	if _, _, hold = quietEnd(now, quiet); hold {
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+dueSendSQL,
+			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
+			return 0, false, 0, err
+		}
+	}
+	return refused, hold, waiting, nil
+}
+
+// dueSendSQL is the condition that an outbox row is a send due at $now.
+const dueSendSQL = `action = 'send' AND (status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))`
+
+// capRoom decides, per send of the batch and send sink, whether the sink
+// may receive it at now: for every cap covering its channel, the member's
+// sends the sink received in the cap's window (now - per, now] plus those
+// the batch gives it before this one stay below the cap. Sends compete in
+// the order they fired (then key); one kept back does not count. This is
+// the caps' part of the delivery re-check: the tick's caps count sends by
+// when they were decided, but a send delayed by retries or quiet hours goes
+// out later, possibly next to a newer one; counting what each sink got
+// keeps what a member receives within the caps. A send kept back stays due
+// and goes out once the window has room.
+func (db *DB) capRoom(ctx context.Context, brand string, now time.Time, batch []Message,
+	has map[string]map[string]bool, sendSinks []Sink, caps []compiler.Cap) ([]map[string]bool, error) {
+	room := make([]map[string]bool, len(batch))
+	var members []string
+	for i, m := range batch {
+		room[i] = map[string]bool{}
+		for _, s := range sendSinks {
+			room[i][SinkID(s)] = true
+		}
+		if m.Action == "send" {
+			members = append(members, m.MemberID)
+		}
+	}
+	if len(caps) == 0 || len(members) == 0 || len(sendSinks) == 0 {
+		return room, nil
+	}
+	ci := make([]int64, len(caps))
+	chans := make([]string, len(caps))
+	pers := make([]int64, len(caps))
+	for i, c := range caps {
+		ci[i], chans[i], pers[i] = int64(i), c.Channel, c.Per.Microseconds()
+	}
+	type slot struct {
+		sink, member string
+		cap          int
+	}
+	used := map[slot]int{}
+	rows, err := db.sql.QueryContext(ctx, `
+SELECT d.sink, d.member_id, c.ci, count(*)
+FROM outbox_deliveries d
+JOIN (SELECT unnest($ci::BIGINT[]) AS ci, unnest($ch::VARCHAR[]) AS channel, unnest($per::BIGINT[]) AS per_us) c
+  ON c.channel = '' OR c.channel = d.channel
+WHERE d.brand = $brand::VARCHAR AND d.member_id IN (SELECT unnest(`+jsonStrings("members")+`))
+  AND d.delivered_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND d.delivered_at <= $now::TIMESTAMP
+  AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us)
+GROUP BY ALL`,
+		sql.Named("ci", ci), sql.Named("ch", chans), sql.Named("per", pers), sql.Named("brand", brand),
+		jsonArg("members", members), sql.Named("now", now), sql.Named("maxper", slices.Max(pers)))
+	if err != nil {
+		return nil, fmt.Errorf("counting deliveries for caps: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k slot
+		var n int
+		if err := rows.Scan(&k.sink, &k.member, &k.cap, &n); err != nil {
+			return nil, err
+		}
+		used[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	order := make([]int, len(batch))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		x, y := batch[order[a]], batch[order[b]]
+		if x.FiredAt != y.FiredAt {
+			return x.FiredAt < y.FiredAt
+		}
+		return x.IdempotencyKey < y.IdempotencyKey
+	})
+	for _, s := range sendSinks {
+		id := SinkID(s)
+		for _, i := range order {
+			m := batch[i]
+			if m.Action != "send" || has[m.IdempotencyKey][id] {
+				continue
+			}
+			ok := true
+			for c, cp := range caps {
+				if (cp.Channel == "" || cp.Channel == m.Channel) && used[slot{id, m.MemberID, c}] >= cp.Count {
+					ok = false
+				}
+			}
+			room[i][id] = ok
+			if !ok {
+				continue
+			}
+			for c, cp := range caps {
+				if cp.Channel == "" || cp.Channel == m.Channel {
+					used[slot{id, m.MemberID, c}]++
+				}
+			}
+		}
+	}
+	return room, nil
+}
+
+// deliveredTo returns, per idempotency key of keys, the sinks that have it.
+func (db *DB) deliveredTo(ctx context.Context, brand string, keys []string) (map[string]map[string]bool, error) {
+	rows, err := db.sql.QueryContext(ctx, `
+SELECT idempotency_key, sink FROM outbox_deliveries
+WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest(`+jsonStrings("k")+`))`,
+		sql.Named("brand", brand), jsonArg("k", keys))
+	if err != nil {
+		return nil, fmt.Errorf("reading deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]bool{}
+	for rows.Next() {
+		var k, s string
+		if err := rows.Scan(&k, &s); err != nil {
+			return nil, err
+		}
+		if out[k] == nil {
+			out[k] = map[string]bool{}
+		}
+		out[k][s] = true
+	}
+	return out, rows.Err()
 }
 
 // dueMessages returns the next batch of due rows after key `after`.
@@ -151,14 +457,12 @@ SELECT idempotency_key, firing_id, rule, brand, member_id, action, coalesce(kind
 FROM outbox
 WHERE brand = $brand::VARCHAR
   AND ((action = 'send' AND $sends::BOOLEAN) OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))
-  AND (status = 'pending'
-       OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP)
-       OR (status = 'failed' AND attempts < $max::INTEGER))
+  AND (status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))
   AND idempotency_key > $after::VARCHAR
 ORDER BY idempotency_key
 LIMIT $lim::INTEGER`,
 		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", notifyNames), sql.Named("now", now),
-		sql.Named("max", MaxAttempts), sql.Named("after", after), sql.Named("lim", dispatchBatch))
+		sql.Named("after", after), sql.Named("lim", dispatchBatch))
 	if err != nil {
 		return nil, err
 	}
@@ -186,20 +490,63 @@ LIMIT $lim::INTEGER`,
 	return out, rows.Err()
 }
 
-// recordDelivery moves delivered rows to sent and failed ones to failed,
-// counting the attempt, in one statement.
-func (db *DB) recordDelivery(ctx context.Context, now time.Time, keys []string, oks []bool, errs []string) error {
-	_, err := db.sql.ExecContext(ctx, `
+// recordDelivery records, in one transaction, which sinks took which
+// messages (delivered_at = now) and the new status of the rows whose
+// attempt failed (pending or, out of attempts, failed; the attempt counted,
+// its error kept) or that every sink now has (sent at now, the error
+// cleared; counted when tried now).
+func (db *DB) recordDelivery(ctx context.Context, brand string, now time.Time, delivered []Message, dSinks, keys, statuses, errs []string, counted []bool) error {
+	dKeys := make([]string, len(delivered))
+	dMembers := make([]string, len(delivered))
+	dChannels := make([]string, len(delivered))
+	for i, m := range delivered {
+		dKeys[i], dMembers[i], dChannels[i] = m.IdempotencyKey, m.MemberID, m.Channel
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if len(delivered) > 0 {
+			if _, err := tx.ExecContext(ctx, `
+INSERT INTO outbox_deliveries (brand, idempotency_key, sink, delivered_at, member_id, channel)
+SELECT $brand::VARCHAR, unnest(`+jsonStrings("k")+`), unnest(`+jsonStrings("s")+`), $now::TIMESTAMP,
+       unnest(`+jsonStrings("m")+`), nullif(unnest(`+jsonStrings("ch")+`), '')`,
+				sql.Named("brand", brand), jsonArg("k", dKeys), jsonArg("s", dSinks), sql.Named("now", now),
+				jsonArg("m", dMembers), jsonArg("ch", dChannels)); err != nil {
+				return err
+			}
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `
 UPDATE outbox SET
-    status = CASE WHEN r.ok THEN 'sent' ELSE 'failed' END,
-    attempts = attempts + 1,
-    sent_at = CASE WHEN r.ok THEN $now::TIMESTAMP END,
+    status = r.st,
+    attempts = attempts + CASE WHEN r.counted THEN 1 ELSE 0 END,
+    sent_at = CASE WHEN r.st = 'sent' THEN $now::TIMESTAMP END,
     last_error = nullif(r.err, '')
-FROM (SELECT unnest($k::VARCHAR[]) AS k, unnest($ok::BOOLEAN[]) AS ok, unnest($e::VARCHAR[]) AS err) r
-WHERE outbox.idempotency_key = r.k`,
-		sql.Named("now", now), sql.Named("k", keys), sql.Named("ok", oks), sql.Named("e", errs))
+FROM (SELECT unnest(`+jsonStrings("k")+`) AS k, unnest(`+jsonStrings("st")+`) AS st, unnest(`+jsonStrings("e")+`) AS err,
+             unnest(from_json($c::VARCHAR, '["BOOLEAN"]')) AS counted) r
+WHERE outbox.brand = $brand::VARCHAR AND outbox.idempotency_key = r.k`,
+			sql.Named("brand", brand), sql.Named("now", now), jsonArg("k", keys), jsonArg("st", statuses),
+			jsonArg("e", errs), jsonArg("c", counted))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("recording deliveries: %w", err)
 	}
 	return nil
+}
+
+// jsonArg binds a long list as one JSON text (jsonStrings reads it back):
+// the driver binds a list parameter element by element, which cost more
+// than the statement for a batch of keys.
+func jsonArg(name string, v any) sql.NamedArg {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // strings and booleans always marshal
+	}
+	return sql.Named(name, string(b))
+}
+
+// jsonStrings is the SQL list of strings bound by jsonArg(name, ...).
+func jsonStrings(name string) string {
+	return `from_json($` + name + `::VARCHAR, '["VARCHAR"]')`
 }

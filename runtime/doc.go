@@ -96,13 +96,44 @@
 //
 // # Dispatch
 //
-// After the commit, pending sends, scheduled sends whose time has come and
-// failed sends with fewer than MaxAttempts attempts are handed to the sinks:
-// sends to every unnamed sink, `notify "x"` to the sink named x
-// (`x=webhook:URL`). A row moves to sent when every sink it went to took it,
-// else to failed; attempts are counted. Rows no sink can take stay as they
-// are. Dispatch is bounded by a time budget; what it did not try stays for
-// the next tick. Delivery is at-least-once.
+// After the commit, the brand's due messages are handed to the sinks:
+// pending sends and notifies (new, or waiting for a retry) and scheduled
+// ones whose time has come; sends to every unnamed sink, `notify "x"` to the
+// sink named x (`x=webhook:URL`). Rows no sink can take stay as they are.
+// Every dispatch first runs the delivery re-check (recheckDue, the one
+// place it lives, with the quiet hours and caps of the program that
+// dispatches):
+//
+//   - consent: a send whose member's consent_<channel> is no longer true
+//     ends no_consent, reason "consent_<channel> withdrawn before
+//     delivery", final (SPEC §9: an opt-out found at dispatch refuses the
+//     send, no re-routing). The firing keeps its use of the rule's limit: it
+//     was decided with consent and the member said no since; a state rule
+//     does not chase them again when they opt back in. A no_consent send no
+//     longer counts toward caps.
+//   - expiry: there is no `expire after` yet; it belongs here.
+//   - quiet hours: when the dispatch's now is in quiet hours no send goes
+//     out, whatever made it late (a failed attempt, a run without sinks);
+//     the rows are not changed, and the first dispatch after the quiet
+//     period delivers them. Notifies go to staff and are not held.
+//   - caps, per sink: a send goes to a sink only while the member's
+//     deliveries on that sink in each cap's window (delivery instants, the
+//     dispatching run's now) leave room, older sends first. The tick's caps
+//     count decisions by fired_at; a send delayed by retries or quiet hours
+//     can go out next to a newer one, and this keeps what a member receives
+//     within the caps. A send kept back stays pending.
+//
+// Each sink gets each message once: outbox_deliveries records which sink
+// (SinkID) took which message, in the transaction that records the
+// attempt, so a failing webhook retried at later ticks does not resend to
+// a healthy jsonl sink (at-least-once only across crashes). A row is sent
+// when every sink it goes to has it. A failed attempt counts and leaves the
+// row pending (it still counts toward caps) with its last error; the
+// MaxAttempts-th failed attempt ends it failed, final (SPEC §5). Webhooks
+// retry within a dispatch with backoff, honour Retry-After on 429 and 503
+// (a wait past the budget fails the attempt at once) and never follow a
+// redirect: a 3xx fails naming its location. Dispatch is bounded by a time
+// budget; what it did not try stays for the next tick.
 //
 // # Times
 //

@@ -114,7 +114,7 @@ func replay(ctx context.Context, db *DB, dir string, sink Sink) error {
 			return err
 		}
 	}
-	_, err := db.Dispatch(ctx, "acme", faultNow(faultSteps-1), []Sink{sink}, time.Minute, 0)
+	_, err := db.Dispatch(ctx, nil, "acme", faultNow(faultSteps-1), []Sink{sink}, time.Minute, 0)
 	return err
 }
 

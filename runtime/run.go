@@ -213,7 +213,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 			budget = DefaultDispatchBudget
 		}
 		start := time.Now()
-		res.Dispatch, err = db.Dispatch(ctx, brand, now, opts.Sinks, budget, t.runID)
+		res.Dispatch, err = db.Dispatch(ctx, prog, brand, now, opts.Sinks, budget, t.runID)
 		t.timings = append(t.timings, StepTiming{"dispatch", time.Since(start)})
 		if err != nil {
 			return res, fmt.Errorf("dispatch: %w", err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,26 @@ type Sink interface {
 // (the dispatch budget ran out first). Such a message keeps its status and
 // its attempt count.
 var ErrNotAttempted = errors.New("not attempted")
+
+// SinkID is the identity under which dispatch records what a sink took
+// (outbox_deliveries): jsonl:PATH, webhook:URL, with the NAME= prefix of a
+// named sink. A sink of another type is known by its type and name; one
+// that implements `ID() string` by that.
+func SinkID(s Sink) string {
+	prefix := ""
+	if s.Name() != "" {
+		prefix = s.Name() + "="
+	}
+	switch x := s.(type) {
+	case interface{ ID() string }:
+		return x.ID()
+	case *JSONLSink:
+		return prefix + "jsonl:" + x.Path
+	case *WebhookSink:
+		return prefix + "webhook:" + x.URL
+	}
+	return fmt.Sprintf("%s%T", prefix, s)
+}
 
 var sinkName = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_.-]*$`)
 
@@ -150,6 +171,11 @@ func (s *JSONLSink) Deliver(ctx context.Context, msgs []Message) []error {
 // Idempotency-Key set to the message's key. A request that fails with a
 // network error, a timeout, 429 or a 5xx status is retried with exponential
 // backoff and full jitter, at most Tries times; other statuses fail at once.
+// A 429 or 503 with Retry-After (seconds or an HTTP date) waits that long
+// instead; when the wait would outlast the dispatch budget the attempt
+// fails at once and the send waits for a later tick. Redirects are never
+// followed (a POST replayed as a body-less GET proves nothing): a 3xx fails,
+// naming its Location.
 type WebhookSink struct {
 	SinkName       string
 	URL            string
@@ -167,7 +193,7 @@ func NewWebhookSink(name, url string) *WebhookSink {
 	return &WebhookSink{
 		SinkName:       name,
 		URL:            url,
-		Client:         &http.Client{},
+		Client:         &http.Client{CheckRedirect: noRedirect},
 		Tries:          3,
 		RequestTimeout: 10 * time.Second,
 		BaseDelay:      200 * time.Millisecond,
@@ -218,7 +244,7 @@ func (w *WebhookSink) post(ctx context.Context, m Message) error {
 	}
 	delay := w.BaseDelay
 	for try := 1; ; try++ {
-		retry, err := w.once(ctx, m.IdempotencyKey, body)
+		retry, after, err := w.once(ctx, m.IdempotencyKey, body)
 		if err == nil {
 			return nil
 		}
@@ -226,6 +252,12 @@ func (w *WebhookSink) post(ctx context.Context, m Message) error {
 			return fmt.Errorf("webhook %s: %w", w.URL, err)
 		}
 		sleep := time.Duration(rand.Int64N(int64(delay) + 1)) // full jitter
+		if after >= 0 {
+			if dl, ok := ctx.Deadline(); ok && time.Now().Add(after).After(dl) {
+				return fmt.Errorf("webhook %s: %w (Retry-After %v outlasts the dispatch budget)", w.URL, err, after)
+			}
+			sleep = after
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("webhook %s: %w (then %v)", w.URL, err, ctx.Err())
@@ -235,27 +267,68 @@ func (w *WebhookSink) post(ctx context.Context, m Message) error {
 	}
 }
 
-// once makes one request; retry reports whether a failure is worth retrying.
-func (w *WebhookSink) once(ctx context.Context, key string, body []byte) (retry bool, err error) {
+// once makes one request; retry reports whether a failure is worth
+// retrying, after how long the server asked for with Retry-After (-1: it
+// did not).
+func (w *WebhookSink) once(ctx context.Context, key string, body []byte) (retry bool, after time.Duration, err error) {
+	after = -1
 	rctx, cancel := context.WithTimeout(ctx, w.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return false, after, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
-	resp, err := w.Client.Do(req)
+	// Whatever client the sink was given, a redirect comes back as the
+	// response.
+	client := *w.Client
+	client.CheckRedirect = noRedirect
+	resp, err := client.Do(req)
 	if err != nil {
-		return true, err
+		return true, after, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return false, nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return true, fmt.Errorf("status %s", resp.Status)
+		return false, after, nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		loc := resp.Header.Get("Location")
+		if loc == "" {
+			loc = "(none)"
+		}
+		return false, after, fmt.Errorf("status %s: redirect to %s not followed", resp.Status, loc)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			after = d
+		}
+		return true, after, fmt.Errorf("status %s", resp.Status)
+	case resp.StatusCode >= 500:
+		return true, after, fmt.Errorf("status %s", resp.Status)
 	}
-	return false, fmt.Errorf("status %s", resp.Status)
+	return false, after, fmt.Errorf("status %s", resp.Status)
+}
+
+// noRedirect makes an http.Client return a redirect as the response.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// retryAfter parses a Retry-After value (RFC 9110 §10.2.3): a number of
+// seconds or an HTTP date, relative to now; a date in the past is 0.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, int64(365*24*3600))) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(0, t.Sub(now)), true
 }

@@ -151,8 +151,18 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 	}
 	fmt.Fprintf(w, "%s at %s for brand %s\n", mode, formatTimestamp(res.Now), res.Brand)
 	printSummary(w, prog, res.Rules)
-	if d := res.Dispatch; d.Attempted > 0 || d.Sent > 0 || d.Failed > 0 {
-		fmt.Fprintf(w, "dispatched: %d sent, %d failed\n", d.Sent, d.Failed)
+	if d := res.Dispatch; d.Attempted > 0 || d.Sent > 0 || d.Failed > 0 || d.Refused > 0 || d.Waiting > 0 {
+		fmt.Fprintf(w, "dispatched: %d sent, %d failed", d.Sent, d.Failed)
+		if d.GaveUp > 0 {
+			fmt.Fprintf(w, " (%d given up)", d.GaveUp)
+		}
+		if d.Refused > 0 {
+			fmt.Fprintf(w, ", %d refused at delivery (consent withdrawn)", d.Refused)
+		}
+		if d.Waiting > 0 {
+			fmt.Fprintf(w, ", %d waiting (quiet hours or caps)", d.Waiting)
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
