@@ -66,7 +66,7 @@ cand AS (
     AND e.type = 'purchased'
     AND e.amount > 500
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq > $wm_seq::BIGINT
+    AND e.seq > $wm_seq_2::BIGINT
   UNION ALL
   SELECT e.*, e.ts AS due_at
   FROM events e
@@ -74,8 +74,8 @@ cand AS (
     AND e.type = 'purchased'
     AND e.amount > 500
     AND e.ts <= $now::TIMESTAMP
-    AND e.seq <= $wm_seq::BIGINT
-    AND e.ts > $wm_now::TIMESTAMP
+    AND e.seq <= $wm_seq_2::BIGINT
+    AND e.ts > $wm_now_2::TIMESTAMP
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
