@@ -19,7 +19,7 @@ demo: build
 	./$(BIN) demo --db $(DEMO_DB) --members $(MEMBERS)
 
 test: build lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 20m ./...
 	./$(BIN) check examples/
 	./$(BIN) test examples/
 
