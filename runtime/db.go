@@ -370,13 +370,21 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // process that closes it checkpoints first).
 const checkpointThreshold = "64MB"
 
+// noExtensionDownloads turns off DuckDB's automatic install and load of
+// extensions for every connection: nothing downloads at run time (a SQLite
+// file given as --db, or a URL read in the REPL, would make DuckDB fetch
+// an extension). The extensions nudge uses (json, parquet) are built in.
+const noExtensionDownloads = "autoinstall_known_extensions=false&autoload_known_extensions=false"
+
 func openWith(ctx context.Context, path string, steps []migration, macros string) (*DB, error) {
 	dsn := path
 	switch {
 	case path == ":memory:":
-		dsn = ""
+		dsn = "?" + noExtensionDownloads
 	case !strings.Contains(path, "?"):
-		dsn += "?checkpoint_threshold=" + checkpointThreshold
+		dsn += "?checkpoint_threshold=" + checkpointThreshold + "&" + noExtensionDownloads
+	default:
+		dsn += "&" + noExtensionDownloads
 	}
 	conn, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
@@ -410,7 +418,9 @@ func openError(path string, err error) error {
 		}
 		return fmt.Errorf("database %s is in use by another process; stop it or use another --db file", path)
 	}
-	if strings.Contains(msg, "not a valid DuckDB database file") {
+	// With extension downloads off, DuckDB reads a file of another
+	// database (SQLite) as wanting an extension it does not have.
+	if strings.Contains(msg, "not a valid DuckDB database file") || strings.Contains(msg, "Extension \"") {
 		return fmt.Errorf("database %s: the file is not a DuckDB database; give --db a nudge database file, or a new file name to create one", path)
 	}
 	return fmt.Errorf("open database %s: %w", path, err)

@@ -268,19 +268,48 @@ func TestOpenLocked(t *testing.T) {
 }
 
 // TestOpenNotDuckDB: a --db file that is not a DuckDB database is named as
-// such, and left as it was.
+// such, and left as it was; a SQLite file too, without DuckDB trying to
+// download its sqlite extension (noExtensionDownloads).
 func TestOpenNotDuckDB(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notes.duckdb")
-	if err := os.WriteFile(path, []byte("shopping list\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ name, content string }{
+		{"text", "shopping list\n"},
+		{"sqlite", "SQLite format 3\x00" + strings.Repeat("\x00", 4080)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "notes.duckdb")
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(context.Background(), path)
+			want := fmt.Sprintf("database %s: the file is not a DuckDB database; ", path)
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("error = %v\nwant prefix %q", err, want)
+			}
+			if b, _ := os.ReadFile(path); string(b) != tc.content {
+				t.Fatalf("the file changed: %q", b)
+			}
+		})
 	}
-	_, err := Open(context.Background(), path)
-	want := fmt.Sprintf("database %s: the file is not a DuckDB database; ", path)
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("error = %v\nwant prefix %q", err, want)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "shopping list\n" {
-		t.Fatalf("the file changed: %q", b)
+}
+
+// TestNoExtensionDownloads: every connection, to a file or in memory, has
+// DuckDB's automatic install and load of extensions turned off, and reading
+// a URL fails without a download.
+func TestNoExtensionDownloads(t *testing.T) {
+	for _, path := range []string{filepath.Join(t.TempDir(), "n.duckdb"), ":memory:"} {
+		db, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(queryStrings(t, db, `SELECT current_setting('autoinstall_known_extensions') || ' ' || current_setting('autoload_known_extensions')`), "")
+		if got != "false false" {
+			t.Errorf("%s: autoinstall, autoload = %q, want false false", path, got)
+		}
+		_, err = db.sql.ExecContext(context.Background(), `SELECT * FROM read_csv('https://example.invalid/x.csv')`)
+		if err == nil || strings.Contains(err.Error(), "download") {
+			t.Errorf("%s: reading a URL: %v, want a refusal without a download", path, err)
+		}
+		db.Close()
 	}
 }
 
