@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"nudge/compiler"
@@ -289,16 +288,7 @@ func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet
 	if err != nil {
 		return 0, false, 0, err
 	}
-	consent := "NULL"
-	var whens []string
-	for _, c := range cols["members"] {
-		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
-			whens = append(whens, fmt.Sprintf("WHEN %s THEN m.%s", quoteString(ch), quoteIdent(c.name)))
-		}
-	}
-	if len(whens) > 0 {
-		consent = "CASE outbox.channel " + strings.Join(whens, " ") + " END"
-	}
+	consent := consentSQL(consentChannels(cols["members"]), "outbox.channel")
 	r, err := db.sql.ExecContext(ctx, `
 UPDATE outbox SET status = 'no_consent', reason = 'consent_' || coalesce(outbox.channel, '') || ' withdrawn before delivery'
 WHERE brand = $brand::VARCHAR AND `+dueSendSQL+`
@@ -319,7 +309,11 @@ WHERE brand = $brand::VARCHAR AND `+dueSendSQL+`
 }
 
 // dueSendSQL is the condition that an outbox row is a send due at $now.
-const dueSendSQL = `action = 'send' AND (status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))`
+const dueSendSQL = `action = 'send' AND ` + dueSQL
+
+// dueSQL is the condition that an outbox row waits for delivery at $now:
+// pending, or scheduled for then or earlier.
+const dueSQL = `(status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))`
 
 // capRoom decides, per send of the batch and send sink, whether the sink
 // may receive it at now: for every cap covering its channel, the member's
@@ -457,7 +451,7 @@ SELECT idempotency_key, firing_id, rule, brand, member_id, action, coalesce(kind
 FROM outbox
 WHERE brand = $brand::VARCHAR
   AND ((action = 'send' AND $sends::BOOLEAN) OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))
-  AND (status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))
+  AND `+dueSQL+`
   AND idempotency_key > $after::VARCHAR
 ORDER BY idempotency_key
 LIMIT $lim::INTEGER`,

@@ -295,6 +295,18 @@ func checkProgram(prog *compiler.Program) error {
 // resolveBrand picks the tick's brand: the program's or the option's; when
 // neither is given, the database's only brand.
 func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (string, error) {
+	return ResolveBrand(ctx, q, fileBrand, optBrand,
+		`SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`, "the database")
+}
+
+// ResolveBrand is the one rule for the brand a program speaks for: the
+// program's or the option's (they must agree); when neither is given, the
+// only brand that brandsSQL (a query of one VARCHAR column, sorted, at
+// most 11 rows) lists, "" when it lists none. where names what brandsSQL
+// reads in the error for several brands ("the database", "the outbox").
+func ResolveBrand(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, fileBrand, optBrand, brandsSQL, where string) (string, error) {
 	switch {
 	case fileBrand != "" && optBrand != "" && fileBrand != optBrand:
 		return "", fmt.Errorf("the rules say brand %q but --brand says %q", fileBrand, optBrand)
@@ -303,21 +315,21 @@ func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (s
 	case optBrand != "":
 		return optBrand, nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`)
+	rows, err := q.QueryContext(ctx, brandsSQL)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("reading %s: %w", where, err)
 	}
 	defer rows.Close()
 	var brands []string
 	for rows.Next() {
 		var b string
 		if err := rows.Scan(&b); err != nil {
-			return "", err
+			return "", fmt.Errorf("reading %s: %w", where, err)
 		}
 		brands = append(brands, b)
 	}
 	if err := rows.Err(); err != nil {
-		return "", err
+		return "", fmt.Errorf("reading %s: %w", where, err)
 	}
 	switch len(brands) {
 	case 0:
@@ -329,7 +341,7 @@ func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (s
 	if len(brands) > 10 {
 		list = strings.Join(brands[:10], ", ") + ", ..."
 	}
-	return "", fmt.Errorf("the database holds several brands (%s); name one with brand \"...\" in the rules or --brand", list)
+	return "", fmt.Errorf("%s holds several brands (%s); name one with brand \"...\" in the rules or --brand", where, list)
 }
 
 // tick is the state of one Run inside its transaction.
@@ -480,12 +492,34 @@ func (t *tick) load(ctx context.Context) error {
 		return err
 	}
 	t.memberCols, t.eventCols = cols["members"], cols["events"]
-	for _, c := range t.memberCols {
+	t.consent = consentChannels(t.memberCols)
+	return nil
+}
+
+// consentChannels lists the channels the members table has a consent_<CH>
+// column for, in column order.
+func consentChannels(memberCols []column) []string {
+	var chans []string
+	for _, c := range memberCols {
 		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
-			t.consent = append(t.consent, ch)
+			chans = append(chans, ch)
 		}
 	}
-	return nil
+	return chans
+}
+
+// consentSQL is a member m's consent for the channel that channelCol
+// names: m.consent_<CH> for a channel of chans, NULL for any other (no
+// consent column, so no consent).
+func consentSQL(chans []string, channelCol string) string {
+	if len(chans) == 0 {
+		return "NULL"
+	}
+	var whens []string
+	for _, ch := range chans {
+		whens = append(whens, fmt.Sprintf("WHEN %s THEN m.%s", quoteString(ch), quoteIdent("consent_"+ch)))
+	}
+	return "CASE " + channelCol + " " + strings.Join(whens, " ") + " END"
 }
 
 // tickStep is one step of a tick.
@@ -872,14 +906,7 @@ FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()
 // send is held_out, no_consent or gave_up, in that order, or left open
 // (status NULL) for caps and quiet hours.
 func (t *tick) policies(ctx context.Context) error {
-	consent := "NULL"
-	if len(t.consent) > 0 {
-		var whens []string
-		for _, ch := range t.consent {
-			whens = append(whens, fmt.Sprintf("WHEN %s THEN m.%s", quoteString(ch), quoteIdent("consent_"+ch)))
-		}
-		consent = "CASE a.channel " + strings.Join(whens, " ") + " END"
-	}
+	consent := consentSQL(t.consent, "a.channel")
 	// Unanswered sends are only counted when a rule that stops after them
 	// fires (the count reads the member's events).
 	unanswered := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n, false AS again WHERE false`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	nrt "nudge/runtime"
 )
 
 // MinGroup is the smallest treated or control group (in firings) the lift
@@ -168,43 +169,14 @@ func ruleInOutbox(ctx context.Context, db *sql.DB, rule, brand string) error {
 }
 
 // programBrand is the brand a report with a program covers (see
-// Options.Program).
+// Options.Program): runtime's rule for a tick's brand, over the brands of
+// the outbox.
 func programBrand(ctx context.Context, db *sql.DB, fileBrand, optBrand string) (string, error) {
-	switch {
-	case fileBrand != "" && optBrand != "" && fileBrand != optBrand:
-		return "", fmt.Errorf("report: the rules say brand %q but --brand says %q", fileBrand, optBrand)
-	case fileBrand != "":
-		return fileBrand, nil
-	case optBrand != "":
-		return optBrand, nil
-	}
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT brand FROM outbox ORDER BY brand LIMIT 11`)
+	brand, err := nrt.ResolveBrand(ctx, db, fileBrand, optBrand, `SELECT DISTINCT brand FROM outbox ORDER BY brand LIMIT 11`, "the outbox")
 	if err != nil {
-		return "", fmt.Errorf("report: reading the outbox: %w", err)
+		return "", fmt.Errorf("report: %w", err)
 	}
-	var brands []string
-	err = scanAll(rows, func() error {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			return err
-		}
-		brands = append(brands, b)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("report: reading the outbox: %w", err)
-	}
-	switch len(brands) {
-	case 0:
-		return "", nil
-	case 1:
-		return brands[0], nil
-	}
-	list := strings.Join(brands, ", ")
-	if len(brands) > 10 {
-		list = strings.Join(brands[:10], ", ") + ", ..."
-	}
-	return "", fmt.Errorf("report: the outbox holds several brands (%s); name one with brand \"...\" in the rules or --brand", list)
+	return brand, nil
 }
 
 // Build computes the report over db (a nudge database's handle).
