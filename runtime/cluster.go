@@ -21,10 +21,7 @@ import (
 // Every other (brand, type) block is sorted by descending ts: a row group
 // where one block ends and the next begins then spans the latest (or the
 // earliest) events of both, not all of time, and a window elsewhere skips
-// it (the scope's one-hour windows on a million members: 90-107 -> 78-82 ms).
-// On a million members (7.6M events), the 10,000-event incremental tick went
-// from 0.92-1.06 s (mean of five runs 0.995) to 0.71-0.83 s (0.79), runs of
-// the two alternating (docs/design.md, "Clustered events").
+// it. The measurements are in docs/performance.md, "Clustered events".
 //
 // The stretch keeps its seqs: a later scan by seq (above every clustered
 // seq) still skips it by the row groups' maximum. A rule whose watermark is
@@ -35,12 +32,10 @@ import (
 
 // DefaultClusterMinEvents is the fewest consumed, not yet clustered events
 // that a tick clusters. A sorted stretch helps only when most types span
-// several row groups (DuckDB's are 122,880 rows): on 100,000 demo members
-// (640,000 events of the brand, five row groups) clustering made simulated
-// ticks no faster (5 days: 41.1 s against 40.3 s; a one-hour window of one
-// type reads a row group per block edge, and the types the scope copies
-// share row groups with those it does not). Sorting costs about 2 s per
-// million events, once.
+// several row groups (DuckDB's are 122,880 rows); below that, a one-hour
+// window of one type reads a row group per block edge and the types the
+// scope copies share row groups with those it does not, so sorting, which
+// costs a pass over every column once, does not pay (docs/performance.md).
 const DefaultClusterMinEvents = 2_000_000
 
 // clusteredSeqSQL is the highest seq up to which the events are clustered
@@ -70,9 +65,8 @@ func (db *DB) clusterEvents(ctx context.Context, upto int64) (bool, error) {
 		// The sorted copy is appended first and the rows it copies deleted
 		// after: rows a transaction appends have row ids above every
 		// committed row's until it commits, so the committed ones are those
-		// up to the largest row id before the append. (Sorting into a temp
-		// table, deleting, then inserting it took 26 s for 7.6M events in
-		// the process of a full tick; this, 13 s.)
+		// up to the largest row id before the append (cheaper than sorting
+		// into a temp table, deleting, then inserting it).
 		var last int64
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), -1) FROM events`).Scan(&last); err != nil {
 			return err
@@ -110,7 +104,7 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`, args[1:]},
 	}
 	// Until a checkpoint, the deleted rows' row groups stay in the table,
 	// and their minimum and maximum still admit every type: the next ticks
-	// read them too (1M members: 1.19 s a tick instead of 0.79).
+	// read them too.
 	_, err = db.sql.ExecContext(ctx, `CHECKPOINT`)
 	return true, err
 }

@@ -364,8 +364,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // writes the changes into the database file (its default is 16 MiB). A
 // checkpoint rewrites every row group the ticks since the last one changed,
 // and on a million members those are most of rule_members after a few
-// ticks: with `--watch`, sixteen ticks checkpointed three times at the
-// default (0.48, 0.72 and 0.66 s) and once at 64 MB (0.96 s). The cost: a
+// ticks, so a larger log means fewer, cheaper checkpoints per tick under
+// `--watch`. The cost: a
 // larger log to replay when a process died without closing the file (a
 // process that closes it checkpoints first).
 const checkpointThreshold = "64MB"
