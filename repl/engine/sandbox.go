@@ -385,7 +385,7 @@ func explainSandboxError(err error) error {
 			strings.Join(sandboxTables, ", "), err)
 	case strings.Contains(msg, "configuration has been locked"):
 		return fmt.Errorf("\\sql cannot change DuckDB's settings: %w", err)
-	case strings.Contains(msg, "Catalog Error"):
+	case strings.Contains(msg, "Catalog Error"), strings.Contains(msg, "does not exist"):
 		return fmt.Errorf("%w\n(\\sql sees the session brand's %s)", err, strings.Join(sandboxTables, ", "))
 	}
 	return err
