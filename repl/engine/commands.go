@@ -401,7 +401,8 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 	}
 	now := e.evalNow()
 	start := time.Now()
-	out, err := e.db.Run(ctx, prog, runtime.RunOptions{Now: now, Brand: e.opts.Brand, DryRun: true})
+	_, optBrand := e.brands()
+	out, err := e.db.Run(ctx, prog, runtime.RunOptions{Now: now, Brand: optBrand, DryRun: true})
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}

@@ -61,3 +61,33 @@ func TestLookbackLimit(t *testing.T) {
 		t.Errorf("with the longest lookback: kind %s, count %d: %s", res.Kind, res.Count, res.Text)
 	}
 }
+
+// TestSessionBrand: the brand the session speaks for follows the runtime's
+// rule (runtime.ResolveBrand): the program's brand, else --brand, else the
+// database's only brand; a brand declared in the session takes over from
+// --brand for audiences, \sql and :run alike.
+func TestSessionBrand(t *testing.T) {
+	e, _ := newFileEngine(t) // brands acme and bistro; --brand acme
+	if res := eval(t, e, "purchased ever"); res.Count != 3 {
+		t.Errorf("acme: %d purchasers, want 3", res.Count)
+	}
+	eval(t, e, `brand "bistro"`)
+	eval(t, e, `rule hi if purchased ever then send coupon "HI" via sms`)
+	if res := eval(t, e, "purchased ever"); strings.Join(memberIDs(res), ",") != "m1" || res.Rows[0][1] != "Zed" {
+		t.Errorf("bistro audience: %q", res.Rows)
+	}
+	res, err := e.Eval(t.Context(), ":run")
+	if err != nil {
+		t.Fatalf(":run with a session brand over --brand: %v", err)
+	}
+	if res.Kind != Decisions || len(res.Rows) != 1 || res.Rows[0][1] != "m1" {
+		t.Errorf(":run decisions: %q", res.Rows)
+	}
+
+	e.opts.Brand = ""
+	eval(t, e, ":reset")
+	_, err = e.Eval(t.Context(), "purchased ever")
+	if want := `the database holds several brands (acme, bistro); name one with brand "..." in the rules or --brand`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("no brand over two: %v, want %q", err, want)
+	}
+}

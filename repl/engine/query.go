@@ -25,11 +25,17 @@ import (
 // takes over from --brand rather than contradicting it: that is how a
 // session switches brands.
 func (e *Engine) brandFor(ctx context.Context, q queryer) (string, error) {
-	fileBrand, optBrand := "", e.opts.Brand
-	if e.prog != nil && e.prog.Info != nil && e.prog.Info.Brand != "" {
-		fileBrand, optBrand = e.prog.Info.Brand, ""
-	}
+	fileBrand, optBrand := e.brands()
 	return runtime.ResolveBrand(ctx, q, fileBrand, optBrand, brandsSQL, "the database")
+}
+
+// brands returns the program's brand and the --brand to give the runtime:
+// --brand only when the program names none.
+func (e *Engine) brands() (fileBrand, optBrand string) {
+	if e.prog != nil && e.prog.Info != nil && e.prog.Info.Brand != "" {
+		return e.prog.Info.Brand, ""
+	}
+	return "", e.opts.Brand
 }
 
 // brandsSQL lists the brands of the database, for brandFor.
