@@ -160,7 +160,7 @@ Commands:
 		}
 		fmt.Fprintf(&b, "  %-24s %s\n", name, c.Help)
 	}
-	fmt.Fprintf(&b, "  %-24s %s\n", `\sql SELECT ...`, "run read-only SQL on the database (one SELECT)")
+	fmt.Fprintf(&b, "  %-24s %s\n", `\sql SELECT ...`, "run one SELECT on the session brand's tables (a sandbox: no files or settings)")
 	b.WriteString(`
 Keys (terminal): Enter runs; Alt+Enter, Ctrl+J or a trailing \ continue on a
 new line; Tab completes; Up/Down recall history; PgUp/PgDn and Shift+arrows
