@@ -25,18 +25,21 @@ import (
 // tables, under any name (main.members is the copy; the file's catalog
 // does not exist there).
 //
-// Why a copy rather than the file attached read-only: DuckDB's settings are
-// per instance, and the engine's own instance must keep external access
-// (its audiences and dry runs share it with the rest of the runtime); an
-// attached catalog stays reachable by its qualified name, whatever views
-// are put in front of it; and a second instance opening the file the REPL
-// already holds would share the process's file lock, which closing it
-// releases. The copy is made through the Go driver (an appender), so the
-// sandbox never touches the file system, and only when a query first
-// names a table (sandboxNeeds): a session that only counts members never
-// copies its events. It reflects the database as it was when copied; the
-// REPL holds the database file for the whole session and never writes to
-// it, so nothing changes it meanwhile.
+// Why a separate instance: DuckDB's settings are per instance, and in the
+// engine's own instance every brand's rows and the runtime's tables stay
+// reachable by their qualified names whatever views are put in front of
+// them. Why a copy rather than the file attached read-only there: an
+// attached catalog is just as reachable by name; an in-memory --db cannot
+// be attached; and a second instance opening the file the REPL holds
+// shares the process's POSIX lock on it, which detaching releases (another
+// process could then open the file for writing while the REPL has it
+// open). The copy is made through the Go driver (an appender), so the
+// sandbox never touches the file system. The tables are created empty
+// when the sandbox opens (the stdlib macros, created after them, bind to
+// them) and filled when a query first names one (sandboxNeeds): a session
+// that only counts members never copies its events. A copy reflects the
+// database as it was when made; the REPL holds the database file for the
+// whole session and never writes to it, so nothing changes it meanwhile.
 //
 // One DuckDB gap is closed before a query reaches the sandbox instead:
 // enable_logging() changes the logging configuration despite the lock,
