@@ -294,11 +294,11 @@ func (e *Engine) rawSQL(ctx context.Context, query string) (*Result, error) {
 	})
 	if err == nil {
 		err = sbx.query(ctx, query, max(e.opts.PageSize, 1000), res)
-		if err != nil && !sbx.healthy(context.WithoutCancel(ctx)) {
-			// Left open: closing an instance in this state can abort the
-			// process (see sandbox.go). The next \sql opens a new one.
-			e.sbx = nil
-		}
+	}
+	if err != nil && sbx != nil && !sbx.healthy(context.WithoutCancel(ctx)) {
+		// Left open: disconnecting an instance in this state aborts the
+		// process (see sandbox.go). The next \sql opens a new one.
+		e.sbx = nil
 	}
 	res.Elapsed = time.Since(start)
 	if errors.Is(err, ErrNotReadOnly) || errors.Is(err, ErrRefused) {

@@ -99,6 +99,10 @@ func openSandbox(ctx context.Context, src *sql.Tx, brand string) (*sandbox, erro
 		return nil, fmt.Errorf("open the \\sql sandbox: %w", err)
 	}
 	s := &sandbox{db: sql.OpenDB(conn), brand: brand, loaded: map[string]bool{}, columns: map[string][]column{}}
+	// One connection, never closed by the pool while the sandbox is open:
+	// `\sql` runs one query at a time, and an instance whose logging was
+	// broken must not be disconnected (see rawSQL).
+	s.db.SetMaxOpenConns(1)
 	fail := func(err error) (*sandbox, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("open the \\sql sandbox: %w", err)
@@ -123,8 +127,15 @@ func openSandbox(ctx context.Context, src *sql.Tx, brand string) (*sandbox, erro
 	return s, nil
 }
 
-// close closes the sandbox's instance.
-func (s *sandbox) close() error { return s.db.Close() }
+// close closes the sandbox's instance, unless it no longer answers: an
+// instance whose logging was broken aborts the process when disconnected,
+// so it is left open (see the comment at the top of this file).
+func (s *sandbox) close() error {
+	if !s.healthy(context.Background()) {
+		return nil
+	}
+	return s.db.Close()
+}
 
 // healthy reports whether the sandbox still answers a query.
 func (s *sandbox) healthy(ctx context.Context) bool {

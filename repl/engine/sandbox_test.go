@@ -225,3 +225,34 @@ func TestSQLSandboxEscapes(t *testing.T) {
 		t.Errorf("after the escapes: %q", got)
 	}
 }
+
+// TestSQLSandboxRecovers: a sandbox that stopped answering (here broken
+// straight through its connection, past the statement check, the way
+// enable_logging breaks it) is left aside, and the next `\sql` gets a new
+// one.
+func TestSQLSandboxRecovers(t *testing.T) {
+	e, dir := newFileEngine(t)
+	eval(t, e, `\sql SELECT 1`)
+	broken := e.sbx
+	if _, err := broken.db.ExecContext(context.Background(),
+		`SELECT * FROM enable_logging(storage='file', storage_path='`+filepath.Join(dir, "logs")+`')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Eval(context.Background(), `\sql SELECT count(*) FROM members`); err == nil {
+		t.Fatal("the broken sandbox answered")
+	}
+	if e.sbx != nil {
+		t.Fatal("the broken sandbox was kept")
+	}
+	res := eval(t, e, `\sql SELECT count(*) FROM members`)
+	if got := res.Rows[0][0]; got != "4" {
+		t.Errorf("new sandbox: %s members", got)
+	}
+	if e.sbx == broken {
+		t.Error("the broken sandbox is still in use")
+	}
+	// Closing it is a no-op rather than an abort of the process.
+	if err := broken.close(); err != nil {
+		t.Errorf("close the broken sandbox: %v", err)
+	}
+}
