@@ -25,6 +25,18 @@
 //	:sql  :schema  :load F  :now TS  :lookback 7d  :reset  :help  :quit
 //	\sql SELECT ...                         read-only SQL (one SELECT; writes are refused)
 //
+// `\sql` runs in a sandbox, not on the database: a DuckDB instance of its
+// own, in memory, with external access disabled and its configuration
+// locked, holding copies of the session brand's rows of members, events,
+// member_tags, outbox, runs and rule_members (copied when a query first
+// names a table). A query there reads that brand's rows and nothing else:
+// no file, URL, extension, attached database, setting, other brand or
+// runtime table, whatever it names; a query that is not one SELECT, or
+// calls enable_logging() or SQL-in-a-string functions (query(), ...), is
+// refused before it runs. Audiences and :run keep the engine's own
+// connection. Why a copy and not the file attached read-only:
+// repl/engine/sandbox.go and docs/design.md.
+//
 // Input conventions. Enter runs the input. A new line is inserted by Alt+Enter
 // or Ctrl+J, or by ending the line with `\` before Enter (the same
 // continuation line mode uses, so a pasted transcript behaves the same in

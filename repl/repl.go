@@ -77,6 +77,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}()
 	}
 	eng := engine.New(db, engine.Options{Now: cfg.Now, Brand: cfg.Brand})
+	defer func() {
+		if cerr := eng.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close the \\sql sandbox: %w", cerr)
+		}
+	}()
 
 	var loaded *engine.Result
 	if len(cfg.Paths) > 0 {

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +160,7 @@ Commands:
 		}
 		fmt.Fprintf(&b, "  %-24s %s\n", name, c.Help)
 	}
-	fmt.Fprintf(&b, "  %-24s %s\n", `\sql SELECT ...`, "run read-only SQL on the database (one SELECT)")
+	fmt.Fprintf(&b, "  %-24s %s\n", `\sql SELECT ...`, "run one SELECT on the session brand's tables (a sandbox: no files or settings)")
 	b.WriteString(`
 Keys (terminal): Enter runs; Alt+Enter, Ctrl+J or a trailing \ continue on a
 new line; Tab completes; Up/Down recall history; PgUp/PgDn and Shift+arrows
@@ -202,27 +204,41 @@ func (e *Engine) setLookback(arg string) (*Result, error) {
 }
 
 // ParseDuration reads a REPL duration: "N unit" with unit minute(s),
-// hour(s), day(s) or week(s), or the short forms 90m, 24h, 7d, 2w.
+// hour(s), day(s) or week(s), or the short forms 90m, 24h, 7d, 2w. N must
+// be at least 1, and the duration fit Go's (about 292 years): a larger N
+// is an error naming the most that unit allows.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	num := strings.TrimRightFunc(s, func(r rune) bool { return !(r >= '0' && r <= '9') })
 	unit := strings.TrimSpace(s[len(num):])
-	n, err := strconv.Atoi(num)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("cannot read %q as a duration; use for example 24 hours, 7 days or 90m", s)
-	}
+	unreadable := fmt.Errorf("cannot read %q as a duration; use for example 24 hours, 7 days or 90m", s)
 	var u time.Duration
+	var name string
 	switch unit {
 	case "m", "min", "minute", "minutes":
-		u = time.Minute
+		u, name = time.Minute, "minutes"
 	case "h", "hour", "hours":
-		u = time.Hour
+		u, name = time.Hour, "hours"
 	case "d", "day", "days":
-		u = 24 * time.Hour
+		u, name = 24*time.Hour, "days"
 	case "w", "week", "weeks":
-		u = 7 * 24 * time.Hour
+		u, name = 7*24*time.Hour, "weeks"
 	default:
-		return 0, fmt.Errorf("cannot read %q as a duration; use for example 24 hours, 7 days or 90m", s)
+		return 0, unreadable
+	}
+	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, unreadable
+	}
+	most := int64(math.MaxInt64 / u)
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, unreadable
+	}
+	if err != nil || n > most {
+		return 0, fmt.Errorf("%s %s is too long; the most is %d %s", num, name, most, name)
+	}
+	if n <= 0 {
+		return 0, unreadable
 	}
 	return time.Duration(n) * u, nil
 }
@@ -385,7 +401,8 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 	}
 	now := e.evalNow()
 	start := time.Now()
-	out, err := e.db.Run(ctx, prog, runtime.RunOptions{Now: now, Brand: e.opts.Brand, DryRun: true})
+	_, optBrand := e.brands()
+	out, err := e.db.Run(ctx, prog, runtime.RunOptions{Now: now, Brand: optBrand, DryRun: true})
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}

@@ -133,10 +133,11 @@ func (e *Engine) Complete(before string) []string {
 	return filterPrefix(dedupSorted(cands), word)
 }
 
-// sqlWords are completions inside `\sql`: the tables and their columns.
+// sqlWords are completions inside `\sql`: the sandbox's tables and their
+// columns.
 func sqlWords(v vocabulary) []string {
-	words := []string{"members", "events", "member_tags", "outbox", "runs", "rule_state",
-		"select", "from", "where", "group", "order", "by", "limit", "count", "distinct", "and", "or", "not"}
+	words := append([]string{}, sandboxTables...)
+	words = append(words, "select", "from", "where", "group", "order", "by", "limit", "count", "distinct", "and", "or", "not")
 	words = append(words, v.members...)
 	words = append(words, "seq", "member_id", "brand", "type", "ts", "store", "sku", "category", "amount", "channel", "order_id", "props")
 	return dedupSorted(words)

@@ -7,7 +7,11 @@
 // It must not import any UI package (bubbletea, lipgloss): the TUI in
 // repl/tui wraps it through a small interface. It never writes to the
 // database: audience queries and `\sql` run in transactions that are rolled
-// back, and `:run` is a dry run.
+// back, and `:run` is a dry run. `\sql` runs in a sandbox of its own (a
+// separate in-memory DuckDB instance holding copies of the session brand's
+// rows, with external access disabled and its configuration locked; see
+// sandbox.go): it sees that brand's members, events, member_tags, outbox,
+// runs and rule_members, and nothing else of the machine.
 package engine
 
 import (
@@ -82,6 +86,7 @@ type Engine struct {
 	lookback time.Duration
 	lastSQL  string
 	prog     *lang.Program // loaded files + session, last good state
+	sbx      *sandbox      // where \sql runs; nil until the first
 
 	vmu   sync.Mutex // guards vocab and status, read by Complete/Status
 	vocab vocabulary
@@ -121,6 +126,19 @@ func New(db *runtime.DB, opts Options) *Engine {
 	e.prog = prog
 	e.refreshVocab()
 	return e
+}
+
+// Close releases what the engine holds besides the database (the `\sql`
+// sandbox). It does not close the database.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sbx == nil {
+		return nil
+	}
+	err := e.sbx.close()
+	e.sbx = nil
+	return err
 }
 
 // DBPath is the database file the engine reads ("" or ":memory:" for memory).

@@ -47,7 +47,9 @@ func newTestEngine(t *testing.T) *Engine {
 		t.Fatal(err)
 	}
 	now := testNow
-	return New(db, Options{Now: &now})
+	e := New(db, Options{Now: &now})
+	t.Cleanup(func() { e.Close() })
+	return e
 }
 
 func eval(t *testing.T, e *Engine, input string) *Result {

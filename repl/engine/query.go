@@ -15,46 +15,31 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"nudge/compiler"
+	"nudge/runtime"
 )
 
-// brandFor returns the brand the session evaluates for: the rule files'
-// `brand`, else --brand, else the only brand in the database ("" when it is
-// empty). Several brands and none chosen is an error, as for `nudge run`.
+// brandFor returns the brand the session evaluates for: the program's
+// `brand` (a rule file's or one declared in the session), else --brand,
+// else the only brand in the database ("" when it is empty), by the
+// runtime's rule (runtime.ResolveBrand). A brand declared in the session
+// takes over from --brand rather than contradicting it: that is how a
+// session switches brands.
 func (e *Engine) brandFor(ctx context.Context, q queryer) (string, error) {
-	if e.prog != nil && e.prog.Info != nil && e.prog.Info.Brand != "" {
-		return e.prog.Info.Brand, nil
-	}
-	if e.opts.Brand != "" {
-		return e.opts.Brand, nil
-	}
-	rows, err := q.QueryContext(ctx, `SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events ORDER BY 1 LIMIT 4`)
-	if err != nil {
-		return "", fmt.Errorf("find the brand: %w", err)
-	}
-	defer rows.Close()
-	var brands []string
-	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			return "", fmt.Errorf("find the brand: %w", err)
-		}
-		brands = append(brands, b)
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("find the brand: %w", err)
-	}
-	switch len(brands) {
-	case 0:
-		return "", nil
-	case 1:
-		return brands[0], nil
-	}
-	list := strings.Join(brands, ", ")
-	if len(brands) > 3 {
-		list = strings.Join(brands[:3], ", ") + ", ..."
-	}
-	return "", fmt.Errorf("the database holds several brands (%s): declare `brand \"x\"` in the session or a rule file, or start the REPL with --brand", list)
+	fileBrand, optBrand := e.brands()
+	return runtime.ResolveBrand(ctx, q, fileBrand, optBrand, brandsSQL, "the database")
 }
+
+// brands returns the program's brand and the --brand to give the runtime:
+// --brand only when the program names none.
+func (e *Engine) brands() (fileBrand, optBrand string) {
+	if e.prog != nil && e.prog.Info != nil && e.prog.Info.Brand != "" {
+		return e.prog.Info.Brand, ""
+	}
+	return "", e.opts.Brand
+}
+
+// brandsSQL lists the brands of the database, for brandFor.
+const brandsSQL = `SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`
 
 // queryer is *sql.Tx or *sql.DB.
 type queryer interface {
@@ -277,49 +262,9 @@ func formatInterval(iv duckdb.Interval) string {
 // SELECT statement.
 var ErrNotReadOnly = errors.New(`\sql runs one read-only SELECT statement`)
 
-// checkReadOnly makes sure query is exactly one SELECT statement before it is
-// prepared: DuckDB's driver executes all but the last statement of a
-// multi-statement string while preparing it, so a check after prepare would
-// be too late. json_serialize_sql parses without executing and only accepts
-// SELECT statements.
-func checkReadOnly(ctx context.Context, q queryer, query string) error {
-	rows, err := q.QueryContext(ctx, `SELECT CAST(json_serialize_sql($q::VARCHAR) AS VARCHAR)`, sql.Named("q", query))
-	if err != nil {
-		return fmt.Errorf("check statement: %w", err)
-	}
-	defer rows.Close()
-	var out string
-	if rows.Next() {
-		if err := rows.Scan(&out); err != nil {
-			return fmt.Errorf("check statement: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("check statement: %w", err)
-	}
-	var parsed struct {
-		Error        bool              `json:"error"`
-		ErrorType    string            `json:"error_type"`
-		ErrorMessage string            `json:"error_message"`
-		Statements   []json.RawMessage `json:"statements"`
-	}
-	if err := json.Unmarshal([]byte(out), &parsed); err != nil {
-		return fmt.Errorf("check statement: %w", err)
-	}
-	if parsed.Error {
-		if parsed.ErrorType == "parser" {
-			return fmt.Errorf("%s", parsed.ErrorMessage)
-		}
-		return fmt.Errorf("%w; this is not a SELECT", ErrNotReadOnly)
-	}
-	if len(parsed.Statements) != 1 {
-		return fmt.Errorf("%w; found %d statements", ErrNotReadOnly, len(parsed.Statements))
-	}
-	return nil
-}
-
-// rawSQL runs `\sql QUERY`: one SELECT, inside a transaction that is rolled
-// back.
+// rawSQL runs `\sql QUERY`: one SELECT, in the session's sandbox (see
+// sandbox.go), which holds the session brand's rows and can reach nothing
+// else.
 func (e *Engine) rawSQL(ctx context.Context, query string) (*Result, error) {
 	query = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(query), ";"))
 	if query == "" {
@@ -327,32 +272,40 @@ func (e *Engine) rawSQL(ctx context.Context, query string) (*Result, error) {
 	}
 	res := &Result{Kind: Table}
 	start := time.Now()
+	var sbx *sandbox
 	err := e.readTx(ctx, func(tx *sql.Tx) error {
-		if err := checkReadOnly(ctx, tx, query); err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, query)
+		brand, err := e.brandFor(ctx, tx)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
-		rows, err := stmt.QueryContext(ctx)
+		if sbx, err = e.sandboxFor(ctx, tx, brand); err != nil {
+			return err
+		}
+		st, err := checkStatement(ctx, sbx.db, query)
 		if err != nil {
 			return err
 		}
-		cols, kept, n, err := scanCount(rows, max(e.opts.PageSize, 1000))
-		if err != nil {
-			return err
+		for _, t := range st.tables {
+			if err := sbx.load(ctx, tx, t); err != nil {
+				return err
+			}
 		}
-		res.Columns, res.Rows, res.Count = cols, kept, n
 		return nil
 	})
+	if err == nil {
+		err = sbx.query(ctx, query, max(e.opts.PageSize, 1000), res)
+	}
+	if err != nil && sbx != nil && !sbx.healthy(context.WithoutCancel(ctx)) {
+		// Left open: disconnecting an instance in this state aborts the
+		// process (see sandbox.go). The next \sql opens a new one.
+		e.sbx = nil
+	}
 	res.Elapsed = time.Since(start)
-	if errors.Is(err, ErrNotReadOnly) {
+	if errors.Is(err, ErrNotReadOnly) || errors.Is(err, ErrRefused) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sql: %w", err)
+		return nil, fmt.Errorf("sql: %w", explainSandboxError(err))
 	}
 	e.lastSQL = query
 	return res, nil
