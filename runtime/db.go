@@ -540,25 +540,9 @@ func naive(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond)
 }
 
-// quoteString returns s as a SQL string literal (sqlquote.String: nudge
-// quotes in one place). The runtime quotes the names and
-// texts of programs checkProgram accepted, and paths and names it checked
-// where they came in, so s is quotable; were it not, the literal is a call
-// of error(), which fails the statement instead of changing its meaning.
-func quoteString(s string) string {
-	q, err := sqlquote.String(s)
-	if err != nil {
-		return "error('a string " + err.Error() + "')"
-	}
-	return q
-}
+// quoteString returns s as a SQL string literal (sqlquote.Checked: nudge
+// quotes in one place).
+func quoteString(s string) string { return sqlquote.Checked(s) }
 
-// quoteIdent returns s as a SQL identifier (sqlquote.Ident); an
-// unquotable name (see quoteString) becomes one no table has.
-func quoteIdent(s string) string {
-	q, err := sqlquote.Ident(s)
-	if err != nil {
-		return `"nudge: a name ` + err.Error() + `"`
-	}
-	return q
-}
+// quoteIdent returns s as a SQL identifier (sqlquote.CheckedIdent).
+func quoteIdent(s string) string { return sqlquote.CheckedIdent(s) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/runtime/policy"
 )
 
 // MaxAttempts is how many delivery attempts a send gets, over all ticks,
@@ -230,15 +231,15 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 		switch {
 		case outcome[i] != nil:
 			res.Failed++
-			status := "pending"
+			status := string(policy.Pending)
 			if m.Attempt >= MaxAttempts {
-				status = "failed"
+				status = string(policy.Failed)
 				res.GaveUp++
 			}
 			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, outcome[i].Error()), append(rCount, true)
 		case complete:
 			res.Sent++
-			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, "sent"), append(rErrs, ""), append(rCount, tried[i])
+			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, string(policy.Sent)), append(rErrs, ""), append(rCount, tried[i])
 		case skipped[i]:
 			res.Deferred = true
 		}
@@ -288,9 +289,9 @@ func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet
 	if err != nil {
 		return 0, false, 0, err
 	}
-	consent := consentSQL(consentChannels(cols["members"]), "outbox.channel")
+	consent := policy.ConsentSQL(policy.ConsentChannels(columnNames(cols["members"])), "outbox.channel")
 	r, err := db.sql.ExecContext(ctx, `
-UPDATE outbox SET status = 'no_consent', reason = 'consent_' || coalesce(outbox.channel, '') || ' withdrawn before delivery'
+UPDATE outbox SET status = `+policy.NoConsent.SQL()+`, reason = `+policy.WithdrawnReasonSQL("outbox.channel")+`
 WHERE brand = $brand::VARCHAR AND `+dueSendSQL+`
   AND (SELECT `+consent+` FROM members m WHERE m.brand = outbox.brand AND m.member_id = outbox.member_id) IS NOT TRUE`,
 		sql.Named("brand", brand), sql.Named("now", now))
@@ -313,7 +314,14 @@ const dueSendSQL = `action = 'send' AND ` + dueSQL
 
 // dueSQL is the condition that an outbox row waits for delivery at $now:
 // pending, or scheduled for then or earlier.
-const dueSQL = `(status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))`
+const dueSQL = `(status = ` + pendingSQL + ` OR (status = ` + scheduledSQL + ` AND scheduled_at <= $now::TIMESTAMP))`
+
+// pendingSQL and scheduledSQL are policy.Pending and policy.Scheduled as
+// SQL literals (constants, for dueSQL).
+const (
+	pendingSQL   = "'" + string(policy.Pending) + "'"
+	scheduledSQL = "'" + string(policy.Scheduled) + "'"
+)
 
 // capRoom decides, per send of the batch and send sink, whether the sink
 // may receive it at now: for every cap covering its channel, the member's
@@ -514,7 +522,7 @@ SELECT $brand::VARCHAR, unnest(`+jsonStrings("k")+`), unnest(`+jsonStrings("s")+
 UPDATE outbox SET
     status = r.st,
     attempts = attempts + CASE WHEN r.counted THEN 1 ELSE 0 END,
-    sent_at = CASE WHEN r.st = 'sent' THEN $now::TIMESTAMP END,
+    sent_at = CASE WHEN r.st = `+policy.Sent.SQL()+` THEN $now::TIMESTAMP END,
     last_error = nullif(r.err, '')
 FROM (SELECT unnest(`+jsonStrings("k")+`) AS k, unnest(`+jsonStrings("st")+`) AS st, unnest(`+jsonStrings("e")+`) AS err,
              unnest(from_json($c::VARCHAR, '["BOOLEAN"]')) AS counted) r

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/runtime/policy"
 )
 
 // Incremental evaluation.
@@ -67,7 +68,7 @@ func ruleHash(r *compiler.Rule, caps []compiler.Cap) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%v\x00%v\x00%d\x00", r.SQL, r.Limit, r.Actions, r.StopAfter)
 	for _, c := range caps {
-		fmt.Fprintf(h, "%s\x00", capLabel(c))
+		fmt.Fprintf(h, "%s\x00", policy.CapLabel(c))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
@@ -252,14 +253,7 @@ func (t *tick) retryHorizon() (time.Time, bool) {
 }
 
 // capWindows returns the shortest and longest cap period.
-func (t *tick) capWindows() (minPer, maxPer time.Duration) {
-	minPer = time.Duration(math.MaxInt64)
-	for _, c := range t.prog.Caps {
-		minPer = min(minPer, c.Per)
-		maxPer = max(maxPer, c.Per)
-	}
-	return minPer, maxPer
-}
+func (t *tick) capWindows() (minPer, maxPer time.Duration) { return policy.CapWindows(t.prog.Caps) }
 
 // retryTables builds what the capped-retry check reads: _nudge_freed, per
 // member the latest counted send that has left the shortest cap window by
@@ -303,7 +297,7 @@ FROM outbox
 WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) > $lo::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
-  AND ` + afterScan("action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND rule IN ("+quoteStrings(stoppers)+") AND brand = $brand::VARCHAR") + `
+  AND ` + afterScan(policy.CountedSendSQL("")+" AND rule IN ("+quoteStrings(stoppers)+") AND brand = $brand::VARCHAR") + `
 GROUP BY rule, member_id`
 	}
 	// Two scans: counted sends in a range of fired_at (the outbox's order,
@@ -318,18 +312,18 @@ FROM (
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
     AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT)
-    AND `+afterScan(`action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND brand = $brand::VARCHAR`)+`
+    AND `+afterScan(policy.CountedSendSQL("")+` AND brand = $brand::VARCHAR`)+`
   UNION ALL
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-    AND status = 'failed' AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
+    AND status = `+policy.Failed.SQL()+` AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
 )
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
 	}
 	var respArgs []any
 	if len(stoppers) > 0 {
-		respArgs = t.params(sql.Named("lo", lo), sql.Named("resp", responseWindow.Microseconds()))
+		respArgs = t.params(sql.Named("lo", lo), policy.ResponseArg())
 	}
 	_, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_resp AS `+resp, respArgs...)
 	return err
@@ -371,7 +365,7 @@ func (t *tick) blocked(i int) string {
 		block = append(block, "("+cond+")")
 	}
 	if !r.Trigger {
-		if noConsent := t.noConsent(r); noConsent != "" {
+		if noConsent := policy.NoConsentOnAnySQL(t.consent, r); noConsent != "" {
 			block = append(block, "(NOT rm.last_effective AND "+noConsent+")")
 		}
 		if t.plans[i].capBlock {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/runtime/policy"
 )
 
 // Replaying ticks in rounds.
@@ -153,18 +154,8 @@ type replayRun struct {
 // shortest cap window ($minper), or a failed one (what retryTables'
 // _nudge_freed keeps, without its lower bound: see laneCopies).
 func freedSendSQL(o, at string) string {
-	return o + ".action = 'send' AND (" + o + ".status = 'failed' OR (" + o + ".status IN ('pending', 'scheduled', 'sent') AND " +
+	return o + ".action = 'send' AND (" + o + ".status = " + policy.Failed.SQL() + " OR (" + o + ".status IN (" + policy.CountedSQL + ") AND " +
 		o + ".fired_at <= " + at + " - to_microseconds($minper::BIGINT)))"
-}
-
-// answerWindowSQL is the start of the response window of the send o, and
-// closedResponseSQL the condition that o is a counted send whose window
-// ($resp long) closed by the instant at (retryTables' _nudge_resp).
-func answerWindowSQL(o string) string { return "coalesce(" + o + ".scheduled_at, " + o + ".fired_at)" }
-
-func closedResponseSQL(o, at string) string {
-	return o + ".action = 'send' AND " + o + ".status IN ('pending', 'scheduled', 'sent') AND " + o + ".fired_at <= " + at +
-		" - to_microseconds($resp::BIGINT) AND " + answerWindowSQL(o) + " <= " + at + " - to_microseconds($resp::BIGINT)"
 }
 
 // repeatChains settles at once the ticks at which a member would only be
@@ -224,7 +215,7 @@ WITH rep AS (
 ), moments AS (
   SELECT s.member_id, s.fired_at + to_microseconds(c.per_us) AS at FROM sends s JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = s.channel
   UNION ALL SELECT member_id, fired_at + to_microseconds($minper::BIGINT) FROM sends
-  UNION ALL SELECT s.member_id, `+answerWindowSQL("s")+` + to_microseconds($resp::BIGINT) FROM sends s
+  UNION ALL SELECT s.member_id, `+policy.AnswerWindowSQL("s")+` + to_microseconds($resp::BIGINT) FROM sends s
 ), moved AS (
   SELECT m.member_id, min(k.k) AS k FROM moments m JOIN rep USING (member_id) JOIN _nudge_ticks k ON k.k > rep.k AND m.at > k.prev AND m.at <= k.now
   GROUP BY m.member_id
@@ -233,8 +224,8 @@ WITH rep AS (
   JOIN sends s ON s.member_id = rep.member_id AND `+freedSendSQL("s", "k.now")+`
   GROUP BY rep.member_id
 ), resp AS (
-  SELECT rep.member_id, s.rule, max(`+answerWindowSQL("s")+`) + to_microseconds($resp::BIGINT) AS ended FROM rep JOIN _nudge_ticks k ON k.k = rep.k + 1
-  JOIN sends s ON s.member_id = rep.member_id AND `+closedResponseSQL("s", "k.now")+`
+  SELECT rep.member_id, s.rule, max(`+policy.AnswerWindowSQL("s")+`) + to_microseconds($resp::BIGINT) AS ended FROM rep JOIN _nudge_ticks k ON k.k = rep.k + 1
+  JOIN sends s ON s.member_id = rep.member_id AND `+policy.ClosedResponseSQL("s", "k.now")+`
   GROUP BY rep.member_id, s.rule
 ), blocks AS (
   -- the first tick at which blocked holds for one of the refused rules,
@@ -252,7 +243,7 @@ SELECT rep.member_id, rep.k AS k0,
 FROM rep
 LEFT JOIN pend USING (member_id) LEFT JOIN expiry USING (member_id) LEFT JOIN moved USING (member_id) LEFT JOIN blocks USING (member_id)`,
 		sql.Named("n", n), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()),
-		sql.Named("resp", responseWindow.Microseconds())); err != nil {
+		policy.ResponseArg()); err != nil {
 		return err
 	}
 	if _, err := r.exec(ctx, `DELETE FROM _nudge_chain WHERE kc <= k0 + 1`); err != nil {
@@ -503,8 +494,8 @@ WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT
 			free = append(free, "(rm.rule IN ("+quoteStrings(stoppers)+") AND g.ended > rm.last_fired_at)")
 			resp = `
 LEFT JOIN LATERAL (
-  SELECT max(` + answerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended FROM outbox o
-  WHERE o.member_id = rm.member_id AND o.brand = ` + t.brandSQL() + ` AND o.rule = rm.rule AND ` + closedResponseSQL("o", "k.now") + `
+  SELECT max(` + policy.AnswerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended FROM outbox o
+  WHERE o.member_id = rm.member_id AND o.brand = ` + t.brandSQL() + ` AND o.rule = rm.rule AND ` + policy.ClosedResponseSQL("o", "k.now") + `
 ) g ON true`
 		}
 		q := `SELECT rm.member_id, min(k.k) FROM ` + from + ` JOIN _nudge_ticks k ON k.k > c.k
@@ -517,7 +508,7 @@ WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (` + quoteStrings(
 GROUP BY rm.member_id, rm.rule`
 		args := []any{sql.Named("maxper", maxPer.Microseconds()), sql.Named("minper", minPer.Microseconds())}
 		if len(stoppers) > 0 {
-			args = append(args, sql.Named("resp", responseWindow.Microseconds()))
+			args = append(args, policy.ResponseArg())
 		}
 		if _, err := r.exec(ctx, "INSERT INTO _nudge_pend "+q, args...); err != nil {
 			return err
@@ -638,11 +629,11 @@ GROUP BY l.lane`, sql.Named("minper", minPer.Microseconds())); err != nil {
 	resp := `SELECT CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS TIMESTAMP) AS ended WHERE false`
 	var args []any
 	if len(stoppers) > 0 {
-		resp = `SELECT o.rule, l.lane AS member_id, max(` + answerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended
+		resp = `SELECT o.rule, l.lane AS member_id, max(` + policy.AnswerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended
 FROM outbox o JOIN _nudge_lanes l ON l.member_id = o.member_id
-WHERE o.rule IN (` + quoteStrings(stoppers) + `) AND o.brand = ` + t.brandSQL() + ` AND ` + closedResponseSQL("o", "l.now") + `
+WHERE o.rule IN (` + quoteStrings(stoppers) + `) AND o.brand = ` + t.brandSQL() + ` AND ` + policy.ClosedResponseSQL("o", "l.now") + `
 GROUP BY o.rule, l.lane`
-		args = append(args, sql.Named("resp", responseWindow.Microseconds()))
+		args = append(args, policy.ResponseArg())
 	}
 	_, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_resp AS `+resp, args...)
 	return err

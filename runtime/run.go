@@ -13,15 +13,13 @@ import (
 
 	"nudge/compiler"
 	"nudge/compiler/sqlquote"
+	"nudge/runtime/policy"
 )
 
 // Defaults of RunOptions.
 const (
 	DefaultLookback       = 24 * time.Hour
 	DefaultDispatchBudget = 30 * time.Second
-	// responseWindow is how long after a send any event of the member counts
-	// as a response (`stop after N unanswered`).
-	responseWindow = 7 * 24 * time.Hour
 	// maxCapRounds bounds the cap fixed-point iteration (see applyCaps).
 	maxCapRounds = 1000
 )
@@ -492,34 +490,8 @@ func (t *tick) load(ctx context.Context) error {
 		return err
 	}
 	t.memberCols, t.eventCols = cols["members"], cols["events"]
-	t.consent = consentChannels(t.memberCols)
+	t.consent = policy.ConsentChannels(columnNames(t.memberCols))
 	return nil
-}
-
-// consentChannels lists the channels the members table has a consent_<CH>
-// column for, in column order.
-func consentChannels(memberCols []column) []string {
-	var chans []string
-	for _, c := range memberCols {
-		if ch, ok := strings.CutPrefix(c.name, "consent_"); ok {
-			chans = append(chans, ch)
-		}
-	}
-	return chans
-}
-
-// consentSQL is a member m's consent for the channel that channelCol
-// names: m.consent_<CH> for a channel of chans, NULL for any other (no
-// consent column, so no consent).
-func consentSQL(chans []string, channelCol string) string {
-	if len(chans) == 0 {
-		return "NULL"
-	}
-	var whens []string
-	for _, ch := range chans {
-		whens = append(whens, fmt.Sprintf("WHEN %s THEN m.%s", quoteString(ch), quoteIdent("consent_"+ch)))
-	}
-	return "CASE " + channelCol + " " + strings.Join(whens, " ") + " END"
 }
 
 // tickStep is one step of a tick.
@@ -610,7 +582,7 @@ func (t *tick) setup(ctx context.Context) error {
 		}
 	}
 	for i, c := range t.prog.Caps {
-		caps = append(caps, fmt.Sprintf("(%d, %s, %d, %d, %s)", i, sqlNullString(c.Channel), c.Count, c.Per.Microseconds(), quoteString(capLabel(c))))
+		caps = append(caps, fmt.Sprintf("(%d, %s, %d, %d, %s)", i, sqlNullString(c.Channel), c.Count, c.Per.Microseconds(), quoteString(policy.CapLabel(c))))
 	}
 	for table, rows := range map[string][]string{"_nudge_rules": rules, "_nudge_actions": actions, "_nudge_caps": caps} {
 		if len(rows) == 0 {
@@ -628,27 +600,6 @@ func sqlNullString(s string) string {
 		return "NULL"
 	}
 	return quoteString(s)
-}
-
-func capLabel(c compiler.Cap) string {
-	ch := c.Channel
-	if ch == "" {
-		ch = "all"
-	}
-	return fmt.Sprintf("cap %s %d per %s", ch, c.Count, fmtDuration(c.Per))
-}
-
-// fmtDuration renders d in the largest whole unit (7d, 12h, 30m).
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return d.String()
 }
 
 // evaluate runs every rule's query into _nudge_cand: the scoped ones in one
@@ -817,33 +768,6 @@ func (t *tick) ruleSelect(i int, shared bool) string {
 	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
 }
 
-// noConsent returns a condition on members m that holds when the member has
-// consent on none of the channels rule r sends on ("" when r sends nothing).
-func (t *tick) noConsent(r *compiler.Rule) string {
-	has := map[string]bool{}
-	for _, c := range t.consent {
-		has[c] = true
-	}
-	var conds []string
-	seen := map[string]bool{}
-	for _, a := range r.Actions {
-		if a.Verb != "send" || seen[a.Channel] {
-			continue
-		}
-		seen[a.Channel] = true
-		if has[a.Channel] {
-			conds = append(conds, fmt.Sprintf("m.%s IS NOT TRUE", quoteIdent("consent_"+a.Channel)))
-		}
-	}
-	if len(seen) == 0 {
-		return ""
-	}
-	if len(conds) == 0 {
-		return "true"
-	}
-	return "(" + strings.Join(conds, " AND ") + ")"
-}
-
 // fire turns candidates (already allowed by their rule's limit, see
 // evaluate) into firings: one per dedupe key, not already in the outbox; a
 // limited rule fires at most once per member per tick (its earliest
@@ -906,7 +830,7 @@ FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()
 // send is held_out, no_consent or gave_up, in that order, or left open
 // (status NULL) for caps and quiet hours.
 func (t *tick) policies(ctx context.Context) error {
-	consent := consentSQL(t.consent, "a.channel")
+	consent := policy.ConsentSQL(t.consent, "a.channel")
 	// Unanswered sends are only counted when a rule that stops after them
 	// fires (the count reads the member's events).
 	unanswered := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n, false AS again WHERE false`
@@ -940,7 +864,7 @@ func (t *tick) policies(ctx context.Context) error {
 		if t.scopeAllTypes && !unscopedStopping {
 			events = compiler.ScopeEvents
 		}
-		unanswered = StopAfterSQL(`SELECT f.ri, f.name AS rule, f.member_id, f.now FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`,
+		unanswered = policy.StopAfterSQL(`SELECT f.ri, f.name AS rule, f.member_id, f.now FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`,
 			events, stopping)
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
@@ -949,24 +873,25 @@ func (t *tick) policies(ctx context.Context) error {
 	if t.firedUnscoped {
 		members = "members"
 	}
+	// A send gets the status of the first refusal whose condition holds
+	// (refusals), or stays open (NULL) for caps and quiet hours.
+	var status, reason strings.Builder
+	for _, p := range t.refusals(consent) {
+		status.WriteString("\n            WHEN " + p.when + " THEN " + p.status.SQL())
+		reason.WriteString("\n            WHEN " + p.when + " THEN " + p.reason)
+	}
 	// again: a gave_up send of a firing whose rule already gave up on the
 	// member since the member's last event; repeats drops it (recorded once).
-	q := fmt.Sprintf(`
+	q := `
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
-WITH unanswered AS (%s)
-SELECT * EXCLUDE (u_again), coalesce(status = 'gave_up' AND u_again, false) AS again FROM (
+WITH unanswered AS (` + unanswered + `)
+SELECT * EXCLUDE (u_again), coalesce(status = ` + policy.GaveUp.SQL() + ` AND u_again, false) AS again FROM (
 SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id, f.now,
        a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
-       CASE WHEN a.verb IN ('tag', 'untag') THEN 'applied'
-            WHEN a.verb = 'notify' THEN 'pending'
-            WHEN r.holdout > 0 AND md5_number(f.name || chr(31) || f.member_id) %% 10000 < r.holdout * 100 THEN 'held_out'
-            WHEN (%s) IS NOT TRUE THEN 'no_consent'
-            WHEN r.stop_after > 0 AND coalesce(u.n, 0) >= r.stop_after THEN 'gave_up'
+       CASE WHEN a.verb IN ('tag', 'untag') THEN ` + policy.Applied.SQL() + `
+            WHEN a.verb = 'notify' THEN ` + policy.Pending.SQL() + status.String() + `
        END AS status,
-       CASE WHEN a.verb NOT IN ('send') THEN NULL
-            WHEN r.holdout > 0 AND md5_number(f.name || chr(31) || f.member_id) %% 10000 < r.holdout * 100 THEN 'holdout ' || r.holdout || '%%'
-            WHEN (%s) IS NOT TRUE THEN 'no consent_' || a.channel
-            WHEN r.stop_after > 0 AND coalesce(u.n, 0) >= r.stop_after THEN u.n || ' unanswered sends'
+       CASE WHEN a.verb NOT IN ('send') THEN NULL` + reason.String() + `
        END AS reason,
        CAST(NULL AS TIMESTAMP) AS scheduled_at,
        false AS capped,
@@ -974,66 +899,33 @@ SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.ded
 FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
-LEFT JOIN %s m ON m.member_id = f.member_id AND m.brand = %s
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id)`, unanswered, consent, consent, members, t.brandSQL())
+LEFT JOIN ` + members + ` m ON m.member_id = f.member_id AND m.brand = ` + t.brandSQL() + `
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id)`
 	args := []any{}
 	if stoppers > 0 {
-		args = append(args, StopAfterArgs(t.brand, t.hi())...)
+		args = append(args, policy.StopAfterArgs(t.brand, t.hi())...)
 	}
 	_, err := t.exec(ctx, q, args...)
 	return err
 }
 
-// StopAfterSQL is `stop after N unanswered` (SPEC §5, policy 4) as one
-// query, shared by the tick's policies and by `nudge why`. pairs is a
-// query of (ri INTEGER, rule VARCHAR, member_id VARCHAR, now TIMESTAMP):
-// a rule that stops after unanswered sends, a member it fires for and the
-// instant it fires at. The result has per pair's (ri, member_id):
-//
-//   - n, the rule's unanswered sends to the member since the member's last
-//     event (the latest with ts <= now): sends (status pending, scheduled
-//     or sent, one per firing) whose response window, responseWindow from
-//     coalesce(scheduled_at, fired_at), closed by now and started at or
-//     after that event. Any event in the window would be that last event
-//     or later, so such a send got no response; and a later event starts
-//     the count again, so the sends counted are the consecutive
-//     unanswered ones. The rule gives up when n reaches N;
-//   - again, whether the rule already gave up on the member (a gave_up
-//     send fired at or after that last event): the give-up is recorded
-//     once, and further firings while the member stays silent are not
-//     recorded (see repeats).
-//
-// events is the table the member's events are read from; rules lists the
-// stopping rules (literals: a table filter on the outbox's rule, applied
-// before its member ids are read). Its parameters are StopAfterArgs'.
-func StopAfterSQL(pairs, events string, rules []string) string {
-	return `
-    WITH p AS (` + pairs + `),
-    sends AS (
-        SELECT p.ri, p.member_id, p.now, o.firing_id, o.status, coalesce(o.scheduled_at, o.fired_at) AS at, o.fired_at
-        FROM p JOIN outbox o ON o.rule = p.rule AND o.member_id = p.member_id AND o.rule IN (` + quoteStrings(rules) + `)
-                             AND o.fired_at <= $hi::TIMESTAMP AND o.fired_at <= p.now
-        WHERE o.brand = $brand::VARCHAR AND o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent', 'gave_up')
-    ),
-    last AS (
-        SELECT s.member_id, s.now, max(e.ts) AS ts
-        FROM (SELECT DISTINCT member_id, now FROM sends) s
-        JOIN ` + events + ` e ON e.member_id = s.member_id AND e.ts <= s.now
-        WHERE e.brand = $brand::VARCHAR
-        GROUP BY s.member_id, s.now
-    )
-    SELECT s.ri, s.member_id,
-           count(DISTINCT s.firing_id) FILTER (WHERE s.status <> 'gave_up' AND s.at + to_microseconds($resp::BIGINT) <= s.now
-                                                 AND (l.ts IS NULL OR s.at >= l.ts)) AS n,
-           coalesce(bool_or(s.status = 'gave_up' AND (l.ts IS NULL OR s.fired_at >= l.ts)), false) AS again
-    FROM sends s LEFT JOIN last l ON l.member_id = s.member_id AND l.now = s.now
-    GROUP BY s.ri, s.member_id`
+// refusal is a policy that refuses a send at the tick (policies): its
+// status, its condition over the decision's firing f, action a, rule r
+// (_nudge_rules), member m and unanswered count u, and its reason.
+type refusal struct {
+	status       policy.Status
+	when, reason string
 }
 
-// StopAfterArgs are the parameters of StopAfterSQL: the brand and the
-// latest instant of the pairs.
-func StopAfterArgs(brand string, hi time.Time) []any {
-	return []any{sql.Named("brand", brand), sql.Named("resp", responseWindow.Microseconds()), sql.Named("hi", hi)}
+// refusals are the policies that refuse a send before caps, in the order
+// of policy.Refusals; consent is the member's consent for the action's
+// channel (policy.ConsentSQL).
+func (t *tick) refusals(consent string) []refusal {
+	return []refusal{
+		{policy.HeldOut, "r.holdout > 0 AND " + policy.HeldOutSQL("f.name", "f.member_id", "r.holdout"), policy.HeldOutReasonSQL("r.holdout")},
+		{policy.NoConsent, "(" + consent + ") IS NOT TRUE", policy.NoConsentReasonSQL("a.channel")},
+		{policy.GaveUp, "r.stop_after > 0 AND coalesce(u.n, 0) >= r.stop_after", policy.GaveUpReasonSQL("u.n")},
+	}
 }
 
 // applyCaps marks open sends that would exceed a cap as capped. Sends of a
@@ -1059,7 +951,7 @@ FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
 JOIN (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d ON d.member_id = o.member_id
 WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
   AND o.fired_at > d.now - to_microseconds(c.per_us) AND o.fired_at <= d.now
-  AND `+afterScan("o.action = 'send' AND o.status IN ('pending', 'scheduled', 'sent') AND o.brand = "+t.brandSQL())+`
+  AND `+afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL())+`
 GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
 		return err
 	}
@@ -1117,7 +1009,7 @@ WHERE _nudge_dec.rowid = v.id AND (_nudge_dec.capped <> v.capped OR _nudge_dec.r
 			break
 		}
 	}
-	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = 'capped' WHERE capped`)
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = `+policy.Capped.SQL()+` WHERE capped`)
 	return err
 }
 
@@ -1125,12 +1017,8 @@ WHERE _nudge_dec.rowid = v.id AND (_nudge_dec.capped <> v.capped OR _nudge_dec.r
 // quiet period when now falls in one, else pending.
 func (t *tick) quietHours(ctx context.Context) error {
 	settle := func(now time.Time) (status, reason string, at sql.NullTime) {
-		status = "pending"
-		if end, q, ok := quietEnd(now, t.prog.Quiet); ok {
-			status, at = "scheduled", sql.NullTime{Time: end, Valid: true}
-			reason = fmt.Sprintf("quiet hours %02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60)
-		}
-		return status, reason, at
+		st, reason, end, scheduled := policy.Settle(now, t.prog.Quiet)
+		return string(st), reason, sql.NullTime{Time: end, Valid: scheduled}
 	}
 	if len(t.nows) == 0 {
 		// One instant: a plain UPDATE (a join with one row costs seconds
@@ -1155,52 +1043,8 @@ WHERE _nudge_dec.status IS NULL AND _nudge_dec.now = q.now`)
 	return err
 }
 
-// quietEnd reports whether now falls in a quiet period and when the period
-// ends. Periods are [From, To) in minutes after midnight and may wrap
-// midnight (22:00 to 08:00). Overlapping periods chain: the send waits until
-// no period covers it.
-func quietEnd(now time.Time, quiet []compiler.Quiet) (time.Time, compiler.Quiet, bool) {
-	var first compiler.Quiet
-	found := false
-	t := now
-	for range len(quiet) + 1 {
-		moved := false
-		for _, q := range quiet {
-			if end, ok := quietPeriodEnd(t, q); ok && end.After(t) {
-				if !found {
-					first, found = q, true
-				}
-				t, moved = end, true
-			}
-		}
-		if !moved {
-			break
-		}
-	}
-	return t, first, found
-}
-
-func quietPeriodEnd(t time.Time, q compiler.Quiet) (time.Time, bool) {
-	if q.From == q.To {
-		return time.Time{}, false
-	}
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
-	m := t.Hour()*60 + t.Minute()
-	at := func(d time.Time, min int) time.Time { return d.Add(time.Duration(min) * time.Minute) }
-	if q.From < q.To {
-		if m >= q.From && m < q.To {
-			return at(day, q.To), true
-		}
-		return time.Time{}, false
-	}
-	switch {
-	case m >= q.From:
-		return at(day.AddDate(0, 0, 1), q.To), true
-	case m < q.To:
-		return at(day, q.To), true
-	}
-	return time.Time{}, false
-}
+// quietEnd is policy.QuietEnd.
+var quietEnd = policy.QuietEnd
 
 // repeats settles which firings are effective and drops repeated refusals.
 // A firing whose sends were all capped or had no consent is not effective:
@@ -1214,9 +1058,9 @@ func (t *tick) repeats(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_eff AS
 SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id, any_value(now) AS now,
-       NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN ('capped', 'no_consent'))) AS effective,
-       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'capped') AS capped_only,
-       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = 'no_consent') AS no_consent_only,
+       NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN (`+policy.SQLList(policy.Ineffective...)+`))) AS effective,
+       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = `+policy.Capped.SQL()+`) AS capped_only,
+       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = `+policy.NoConsent.SQL()+`) AS no_consent_only,
        bool_and(action = 'send' AND again) AS gave_up_again
 FROM _nudge_dec GROUP BY firing_id`); err != nil {
 		return err
