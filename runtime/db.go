@@ -13,6 +13,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"nudge/compiler/sqlquote"
+	"nudge/runtime/internal/tick"
 	"nudge/stdlib"
 )
 
@@ -437,9 +438,8 @@ func (db *DB) MembersChanged(ctx context.Context) error {
 
 const membersChangedSQL = `UPDATE counters SET value = value + 1 WHERE name = 'members_version'`
 
-// lastEventSeqSQL is the highest event seq handed out: the counter, unless
-// rows were written behind its back (the demo generator), then their max.
-const lastEventSeqSQL = `greatest((SELECT value FROM counters WHERE name = 'event_seq'), (SELECT coalesce(max(seq), 0) FROM events))`
+// lastEventSeqSQL is the highest event seq handed out (tick.LastEventSeqSQL).
+const lastEventSeqSQL = tick.LastEventSeqSQL
 
 // NextEventSeq reserves the seq of one event written other than by Import
 // (nudge test writes its events one by one): the next value of the event
@@ -535,10 +535,8 @@ func rollback(tx *sql.Tx) error {
 }
 
 // naive returns t's wall clock as a UTC time truncated to microseconds,
-// DuckDB's TIMESTAMP resolution. See the package comment.
-func naive(t time.Time) time.Time {
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond)
-}
+// DuckDB's TIMESTAMP resolution (tick.Naive). See the package comment.
+func naive(t time.Time) time.Time { return tick.Naive(t) }
 
 // quoteString returns s as a SQL string literal (sqlquote.Checked: nudge
 // quotes in one place).

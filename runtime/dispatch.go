@@ -18,6 +18,9 @@ import (
 // before it is given up (status failed, final).
 const MaxAttempts = 5
 
+// quietEnd is policy.QuietEnd.
+var quietEnd = policy.QuietEnd
+
 // dispatchBatch is how many outbox rows one delivery round handles.
 const dispatchBatch = 10000
 
