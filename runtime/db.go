@@ -28,7 +28,7 @@ type DB struct {
 	// (DefaultClusterMinEvents; tests lower it).
 	clusterMin int64
 	// unboundedRetry makes ticks read the outbox back to the oldest capped
-	// refusal instead of the retry horizon (incremental.go): the test that
+	// refusal instead of the retry horizon (internal/tick/02_plan.go): the test that
 	// proves the horizon changes no decision runs one database each way.
 	unboundedRetry bool
 }
@@ -266,7 +266,7 @@ WHERE NOT rule_members.last_effective AND NOT rule_members.last_capped
 
 // ruleEvalsSQL (migration 3) records, per rule, what the latest tick that
 // evaluated it saw, so that the next tick can re-evaluate a state rule only
-// for the members whose verdict may have changed (see incremental.go).
+// for the members whose verdict may have changed (see internal/tick/02_plan.go).
 const ruleEvalsSQL = `
 CREATE TABLE IF NOT EXISTS rule_evals (
     rule        VARCHAR   NOT NULL,
@@ -430,7 +430,7 @@ func openError(path string, err error) error {
 // MembersChanged notes a change to the members table made other than by
 // Import (which notes its own): the next tick then re-evaluates every state
 // rule over every member instead of only the members whose events changed
-// (see incremental.go).
+// (see internal/tick/02_plan.go).
 func (db *DB) MembersChanged(ctx context.Context) error {
 	_, err := db.sql.ExecContext(ctx, membersChangedSQL)
 	return err

@@ -18,8 +18,6 @@ import (
 const (
 	DefaultLookback       = 24 * time.Hour
 	DefaultDispatchBudget = 30 * time.Second
-	// maxCapRounds bounds the cap fixed-point iteration (see applyCaps).
-	maxCapRounds = 1000
 )
 
 // RunOptions configures one tick.
@@ -38,7 +36,7 @@ type RunOptions struct {
 	SkipDecisions bool
 	// EvaluateAll evaluates every state rule over every member and retries
 	// every refused firing, as SPEC §5 states it, instead of only the
-	// members whose verdict may have changed (see incremental.go). The
+	// members whose verdict may have changed (see internal/tick/02_plan.go). The
 	// decisions are the same; tests use it to prove so.
 	EvaluateAll bool
 }
