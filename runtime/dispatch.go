@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/runtime/internal/tick"
 	"nudge/runtime/policy"
 )
 
@@ -267,64 +268,19 @@ func namedSinks(named map[string]Sink) []Sink {
 	return out
 }
 
-// recheckDue is the delivery re-check of SPEC §5 and §9, the one place it
-// lives: every dispatch runs it over the brand's due sends (pending, or
-// scheduled with scheduled_at <= now) before delivering any. In order:
-//
-//   - consent: a send whose member's consent_<channel> is not true at now
-//     (withdrawn since the decision; a member no longer in members has
-//     none) ends no_consent, final, with the reason "consent_<channel>
-//     withdrawn before delivery". It is not re-routed and the firing keeps
-//     its use of the rule's limit: the member said no after it fired.
-//   - expiry: the outbox has no expiry yet; `expire after` (SPEC §9) ends
-//     here as expired.
-//   - quiet hours: when now falls in quiet hours no send goes out (hold):
-//     the due sends keep their status and go at the first dispatch after
-//     the quiet period, however late the run. Their rows are left as they
-//     are, so that the outbox does not depend on when dispatches ran (a
-//     crash that skips one changes nothing but delivery times).
-//
-// Caps are re-checked per sink as the sends are offered (capRoom).
-// recheckDue returns how many sends it refused, whether sends are held and
-// how many due sends wait for that reason.
+// recheckDue is the delivery re-check (tick.Recheck, the one place it
+// lives) with the members' consent columns.
 func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
 	cols, err := tablesColumns(ctx, db.sql, "members")
 	if err != nil {
 		return 0, false, 0, err
 	}
-	consent := policy.ConsentSQL(policy.ConsentChannels(columnNames(cols["members"])), "outbox.channel")
-	r, err := db.sql.ExecContext(ctx, `
-UPDATE outbox SET status = `+policy.NoConsent.SQL()+`, reason = `+policy.WithdrawnReasonSQL("outbox.channel")+`
-WHERE brand = $brand::VARCHAR AND `+dueSendSQL+`
-  AND (SELECT `+consent+` FROM members m WHERE m.brand = outbox.brand AND m.member_id = outbox.member_id) IS NOT TRUE`,
-		sql.Named("brand", brand), sql.Named("now", now))
-	if err != nil {
-		return 0, false, 0, fmt.Errorf("re-checking consent: %w", err)
-	}
-	n, _ := r.RowsAffected()
-	refused = int(n)
-	if _, _, hold = quietEnd(now, quiet); hold {
-		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+dueSendSQL,
-			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
-			return 0, false, 0, err
-		}
-	}
-	return refused, hold, waiting, nil
+	return tick.Recheck(ctx, db.sql, brand, now, columnNames(cols["members"]), quiet)
 }
 
-// dueSendSQL is the condition that an outbox row is a send due at $now.
-const dueSendSQL = `action = 'send' AND ` + dueSQL
-
-// dueSQL is the condition that an outbox row waits for delivery at $now:
-// pending, or scheduled for then or earlier.
-const dueSQL = `(status = ` + pendingSQL + ` OR (status = ` + scheduledSQL + ` AND scheduled_at <= $now::TIMESTAMP))`
-
-// pendingSQL and scheduledSQL are policy.Pending and policy.Scheduled as
-// SQL literals (constants, for dueSQL).
-const (
-	pendingSQL   = "'" + string(policy.Pending) + "'"
-	scheduledSQL = "'" + string(policy.Scheduled) + "'"
-)
+// dueSQL is the condition that an outbox row waits for delivery at $now
+// (tick.DueSQL).
+const dueSQL = tick.DueSQL
 
 // capRoom decides, per send of the batch and send sink, whether the sink
 // may receive it at now: for every cap covering its channel, the member's

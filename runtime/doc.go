@@ -104,7 +104,7 @@
 // pending sends and notifies (new, or waiting for a retry) and scheduled
 // ones whose time has come; sends to every unnamed sink, `notify "x"` to the
 // sink named x (`x=webhook:URL`). Rows no sink can take stay as they are.
-// Every dispatch first runs the delivery re-check (recheckDue, the one
+// Every dispatch first runs the delivery re-check (tick.Recheck, the one
 // place it lives, with the quiet hours and caps of the program that
 // dispatches):
 //

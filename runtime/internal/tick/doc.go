@@ -23,10 +23,11 @@
 //	14_tags.go         member_tags
 //	15_watermarks.go   rule_state and rule_evals
 //	16_runlog.go       the runs row and the summaries
+//	17_dispatch.go     after the commit: the delivery re-check (consent,
+//	                   quiet hours) before the runtime's dispatch
+//	                   (runtime/dispatch.go) hands due messages to sinks
 //
-// After the commit the runtime dispatches (runtime/dispatch.go, which
-// re-checks consent, quiet hours and caps with package policy) and may
-// cluster the events (runtime/cluster.go).
+// After dispatch the runtime may cluster the events (runtime/cluster.go).
 //
 // What each policy means (its SQL, its constants, its status) lives in
 // package policy, which `nudge why` and `nudge simulate` use too. A new
