@@ -242,8 +242,8 @@ const ClusteredSeqSQL = `(SELECT coalesce(max(value), 0) FROM counters WHERE nam
 
 // load reads what every step needs to know of the database: the run id,
 // the events' watermark, the members' fingerprint, how far events are
-// clustered, how many events wait for their member, the columns of members
-// and events and the consent channels.
+// clustered, how many events wait for their member, and the consent
+// channels (of the members' columns Options gave).
 func (t *tick) load(ctx context.Context) error {
 	t.started = Naive(time.Now())
 	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
@@ -265,14 +265,14 @@ type tickStep struct {
 // a tick's, and a replay's round's (replay.go).
 func (t *tick) policySteps() []tickStep {
 	return []tickStep{
-		{"limits and dedupe", t.fire, false},
-		{"policies", t.policies, false},
-		{"caps", t.applyCaps, true},
-		{"quiet hours", t.quietHours, true},
-		{"repeated refusals", t.repeats, true},
-		{"outbox", t.writeOutbox, true},
-		{"rule members", t.ruleMembers, true},
-		{"tags", t.applyTags, true},
+		{"limits and dedupe", t.fire, false},   // 05_limits.go
+		{"policies", t.policies, false},        // 06_decide.go (07-09)
+		{"caps", t.applyCaps, true},            // 10_caps.go
+		{"quiet hours", t.quietHours, true},    // 11_quiet.go
+		{"repeated refusals", t.repeats, true}, // 12_refusals.go
+		{"outbox", t.writeOutbox, true},        // 13_outbox.go
+		{"rule members", t.ruleMembers, true},  // 13_outbox.go
+		{"tags", t.applyTags, true},            // 14_tags.go
 	}
 }
 
@@ -284,18 +284,18 @@ func (t *tick) Run(ctx context.Context) error {
 	var steps []tickStep
 	if t.waiting > 0 {
 		// Before anything reads the events or the watermark.
-		steps = append(steps, tickStep{"arrivals", t.arrivals, false})
+		steps = append(steps, tickStep{"arrivals", t.arrivals, false}) // 00_arrivals.go
 	}
 	steps = append(steps, []tickStep{
-		{"setup", t.setup, false},
-		{"plan", t.plan, false},
-		{"evaluate rules", t.evaluate, false},
+		{"setup", t.setup, false},             // 01_setup.go
+		{"plan", t.plan, false},               // 02_plan.go, 03_scope.go
+		{"evaluate rules", t.evaluate, false}, // 04_evaluate.go
 	}...)
 	steps = append(steps, t.policySteps()...)
 	steps = append(steps, []tickStep{
-		{"watermarks", t.watermarks, false},
-		{"evaluations", t.recordEvaluations, false},
-		{"run log", t.runLog, false},
+		{"watermarks", t.watermarks, false},         // 15_watermarks.go
+		{"evaluations", t.recordEvaluations, false}, // 15_watermarks.go
+		{"run log", t.runLog, false},                // 16_runlog.go
 	}...)
 	t.repeated = make([]int64, len(t.prog.Rules))
 	for _, s := range steps {
