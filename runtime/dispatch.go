@@ -20,7 +20,9 @@ import (
 const MaxAttempts = 5
 
 // quietEnd is policy.QuietEnd.
-var quietEnd = policy.QuietEnd
+func quietEnd(now time.Time, quiet []compiler.Quiet) (time.Time, compiler.Quiet, bool) {
+	return policy.QuietEnd(now, quiet)
+}
 
 // dispatchBatch is how many outbox rows one delivery round handles.
 const dispatchBatch = 10000

@@ -8,7 +8,9 @@
 // what they decided.
 //
 // The SQL fragments read the runtime's tables (outbox, members, events,
-// rule_members) under the aliases their arguments name; none of them
-// reads a table by itself. A new policy is a new file here with its SQL
-// and its status, and a step of the tick that applies it.
+// rule_members) under the aliases their arguments name. The package must
+// not run statements, read the tick's temp tables or hold state: it says
+// what a policy means, the tick decides when to apply it. A new policy is
+// a new file here with its SQL and its status, and a step of the tick that
+// applies it.
 package policy

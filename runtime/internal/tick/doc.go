@@ -34,6 +34,11 @@
 // policy is a file there and a step file here, listed in Run (tick.go)
 // or, for a refusal of a send, in refusals (06_decide.go).
 //
+// The package must not open, commit or roll back the transaction, deliver
+// to sinks, or define what a policy means (package policy does); it works
+// in the transaction it is given, through temp tables it drops before the
+// commit (DropTemps).
+//
 // A tick's Mode says how it evaluates: incrementally (the zero Mode, see
 // 02_plan.go), Full, PerRule (to name the rule whose query failed), or
 // Lanes (a replay's round).
