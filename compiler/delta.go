@@ -47,12 +47,6 @@ type Delta struct {
 	DailyAtoms []DailyAtom
 }
 
-// ThenRow is the alias of the row DailyAtom.Then reads its instant from,
-// in its column ts (TIMESTAMP): the caller joins it, for example
-// (SELECT $t0::TIMESTAMP AS ts) AS _nudge_then. A column rather than a
-// parameter, so that one statement can compare atoms at several instants.
-const ThenRow = "_nudge_then"
-
 // DailyAtom is one atom of a condition that calls a function of the date.
 type DailyAtom struct {
 	SQL string // over the members row m, with $now
@@ -64,26 +58,6 @@ type DailyAtom struct {
 	// that changes, everyone is re-evaluated.
 	PerMember bool
 }
-
-// Names of the tables Rule.ScopedSQL reads instead of members and events.
-const (
-	ScopeMembers = "_nudge_scope_members"
-	ScopeEvents  = "_nudge_scope_events"
-)
-
-// The lane form (Rule.LaneSQL) evaluates a rule for many (member, instant)
-// pairs, lanes, in one statement. Lanes lists them: columns lane (VARCHAR,
-// the lane's id, unique), member_id (VARCHAR), now and prev (TIMESTAMP: the
-// instant and the one before it, whose trigger events were already
-// considered). ScopeMembers and ScopeEvents then hold one copy of the
-// member's row and events per lane, with member_id replaced by the lane's
-// id and its instant in the column LaneNow; LaneSQL returns lane ids in
-// member_id.
-const (
-	Lanes    = "_nudge_lanes"
-	LaneNow  = "_now"
-	LanePrev = "_prev"
-)
 
 // Watch is one window edge: events of type Event whose ts lies in
 // [t0 - Back, t1 - Back] may have changed a verdict between runs at t0 and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"nudge/runtime/internal/tick"
 )
 
 // Clustering the events table.
@@ -39,8 +40,8 @@ import (
 const DefaultClusterMinEvents = 2_000_000
 
 // clusteredSeqSQL is the highest seq up to which the events are clustered
-// (0: none are).
-const clusteredSeqSQL = `(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'events_clustered')`
+// (0: none are): tick.ClusteredSeqSQL.
+const clusteredSeqSQL = tick.ClusteredSeqSQL
 
 // clusterEvents sorts the events with seqs after the clustered ones up to
 // upto (the tick's watermark) by brand, type and ts, when there are at least

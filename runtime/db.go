@@ -13,6 +13,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"nudge/compiler/sqlquote"
+	"nudge/runtime/internal/tick"
 	"nudge/stdlib"
 )
 
@@ -27,7 +28,7 @@ type DB struct {
 	// (DefaultClusterMinEvents; tests lower it).
 	clusterMin int64
 	// unboundedRetry makes ticks read the outbox back to the oldest capped
-	// refusal instead of the retry horizon (incremental.go): the test that
+	// refusal instead of the retry horizon (internal/tick/02_plan.go): the test that
 	// proves the horizon changes no decision runs one database each way.
 	unboundedRetry bool
 }
@@ -265,7 +266,7 @@ WHERE NOT rule_members.last_effective AND NOT rule_members.last_capped
 
 // ruleEvalsSQL (migration 3) records, per rule, what the latest tick that
 // evaluated it saw, so that the next tick can re-evaluate a state rule only
-// for the members whose verdict may have changed (see incremental.go).
+// for the members whose verdict may have changed (see internal/tick/02_plan.go).
 const ruleEvalsSQL = `
 CREATE TABLE IF NOT EXISTS rule_evals (
     rule        VARCHAR   NOT NULL,
@@ -429,7 +430,7 @@ func openError(path string, err error) error {
 // MembersChanged notes a change to the members table made other than by
 // Import (which notes its own): the next tick then re-evaluates every state
 // rule over every member instead of only the members whose events changed
-// (see incremental.go).
+// (see internal/tick/02_plan.go).
 func (db *DB) MembersChanged(ctx context.Context) error {
 	_, err := db.sql.ExecContext(ctx, membersChangedSQL)
 	return err
@@ -437,9 +438,8 @@ func (db *DB) MembersChanged(ctx context.Context) error {
 
 const membersChangedSQL = `UPDATE counters SET value = value + 1 WHERE name = 'members_version'`
 
-// lastEventSeqSQL is the highest event seq handed out: the counter, unless
-// rows were written behind its back (the demo generator), then their max.
-const lastEventSeqSQL = `greatest((SELECT value FROM counters WHERE name = 'event_seq'), (SELECT coalesce(max(seq), 0) FROM events))`
+// lastEventSeqSQL is the highest event seq handed out (tick.LastEventSeqSQL).
+const lastEventSeqSQL = tick.LastEventSeqSQL
 
 // NextEventSeq reserves the seq of one event written other than by Import
 // (nudge test writes its events one by one): the next value of the event
@@ -535,30 +535,12 @@ func rollback(tx *sql.Tx) error {
 }
 
 // naive returns t's wall clock as a UTC time truncated to microseconds,
-// DuckDB's TIMESTAMP resolution. See the package comment.
-func naive(t time.Time) time.Time {
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond)
-}
+// DuckDB's TIMESTAMP resolution (tick.Naive). See the package comment.
+func naive(t time.Time) time.Time { return tick.Naive(t) }
 
-// quoteString returns s as a SQL string literal (sqlquote.String: nudge
-// quotes in one place). The runtime quotes the names and
-// texts of programs checkProgram accepted, and paths and names it checked
-// where they came in, so s is quotable; were it not, the literal is a call
-// of error(), which fails the statement instead of changing its meaning.
-func quoteString(s string) string {
-	q, err := sqlquote.String(s)
-	if err != nil {
-		return "error('a string " + err.Error() + "')"
-	}
-	return q
-}
+// quoteString returns s as a SQL string literal (sqlquote.Checked: nudge
+// quotes in one place).
+func quoteString(s string) string { return sqlquote.Checked(s) }
 
-// quoteIdent returns s as a SQL identifier (sqlquote.Ident); an
-// unquotable name (see quoteString) becomes one no table has.
-func quoteIdent(s string) string {
-	q, err := sqlquote.Ident(s)
-	if err != nil {
-		return `"nudge: a name ` + err.Error() + `"`
-	}
-	return q
-}
+// quoteIdent returns s as a SQL identifier (sqlquote.CheckedIdent).
+func quoteIdent(s string) string { return sqlquote.CheckedIdent(s) }

@@ -11,11 +11,18 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/runtime/internal/tick"
+	"nudge/runtime/policy"
 )
 
 // MaxAttempts is how many delivery attempts a send gets, over all ticks,
 // before it is given up (status failed, final).
 const MaxAttempts = 5
+
+// quietEnd is policy.QuietEnd.
+func quietEnd(now time.Time, quiet []compiler.Quiet) (time.Time, compiler.Quiet, bool) {
+	return policy.QuietEnd(now, quiet)
+}
 
 // dispatchBatch is how many outbox rows one delivery round handles.
 const dispatchBatch = 10000
@@ -230,15 +237,15 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 		switch {
 		case outcome[i] != nil:
 			res.Failed++
-			status := "pending"
+			status := string(policy.Pending)
 			if m.Attempt >= MaxAttempts {
-				status = "failed"
+				status = string(policy.Failed)
 				res.GaveUp++
 			}
 			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, outcome[i].Error()), append(rCount, true)
 		case complete:
 			res.Sent++
-			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, "sent"), append(rErrs, ""), append(rCount, tried[i])
+			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, string(policy.Sent)), append(rErrs, ""), append(rCount, tried[i])
 		case skipped[i]:
 			res.Deferred = true
 		}
@@ -263,57 +270,19 @@ func namedSinks(named map[string]Sink) []Sink {
 	return out
 }
 
-// recheckDue is the delivery re-check of SPEC §5 and §9, the one place it
-// lives: every dispatch runs it over the brand's due sends (pending, or
-// scheduled with scheduled_at <= now) before delivering any. In order:
-//
-//   - consent: a send whose member's consent_<channel> is not true at now
-//     (withdrawn since the decision; a member no longer in members has
-//     none) ends no_consent, final, with the reason "consent_<channel>
-//     withdrawn before delivery". It is not re-routed and the firing keeps
-//     its use of the rule's limit: the member said no after it fired.
-//   - expiry: the outbox has no expiry yet; `expire after` (SPEC §9) ends
-//     here as expired.
-//   - quiet hours: when now falls in quiet hours no send goes out (hold):
-//     the due sends keep their status and go at the first dispatch after
-//     the quiet period, however late the run. Their rows are left as they
-//     are, so that the outbox does not depend on when dispatches ran (a
-//     crash that skips one changes nothing but delivery times).
-//
-// Caps are re-checked per sink as the sends are offered (capRoom).
-// recheckDue returns how many sends it refused, whether sends are held and
-// how many due sends wait for that reason.
+// recheckDue is the delivery re-check (tick.Recheck, the one place it
+// lives) with the members' consent columns.
 func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
 	cols, err := tablesColumns(ctx, db.sql, "members")
 	if err != nil {
 		return 0, false, 0, err
 	}
-	consent := consentSQL(consentChannels(cols["members"]), "outbox.channel")
-	r, err := db.sql.ExecContext(ctx, `
-UPDATE outbox SET status = 'no_consent', reason = 'consent_' || coalesce(outbox.channel, '') || ' withdrawn before delivery'
-WHERE brand = $brand::VARCHAR AND `+dueSendSQL+`
-  AND (SELECT `+consent+` FROM members m WHERE m.brand = outbox.brand AND m.member_id = outbox.member_id) IS NOT TRUE`,
-		sql.Named("brand", brand), sql.Named("now", now))
-	if err != nil {
-		return 0, false, 0, fmt.Errorf("re-checking consent: %w", err)
-	}
-	n, _ := r.RowsAffected()
-	refused = int(n)
-	if _, _, hold = quietEnd(now, quiet); hold {
-		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+dueSendSQL,
-			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
-			return 0, false, 0, err
-		}
-	}
-	return refused, hold, waiting, nil
+	return tick.Recheck(ctx, db.sql, brand, now, columnNames(cols["members"]), quiet)
 }
 
-// dueSendSQL is the condition that an outbox row is a send due at $now.
-const dueSendSQL = `action = 'send' AND ` + dueSQL
-
-// dueSQL is the condition that an outbox row waits for delivery at $now:
-// pending, or scheduled for then or earlier.
-const dueSQL = `(status = 'pending' OR (status = 'scheduled' AND scheduled_at <= $now::TIMESTAMP))`
+// dueSQL is the condition that an outbox row waits for delivery at $now
+// (tick.DueSQL).
+const dueSQL = tick.DueSQL
 
 // capRoom decides, per send of the batch and send sink, whether the sink
 // may receive it at now: for every cap covering its channel, the member's
@@ -514,7 +483,7 @@ SELECT $brand::VARCHAR, unnest(`+jsonStrings("k")+`), unnest(`+jsonStrings("s")+
 UPDATE outbox SET
     status = r.st,
     attempts = attempts + CASE WHEN r.counted THEN 1 ELSE 0 END,
-    sent_at = CASE WHEN r.st = 'sent' THEN $now::TIMESTAMP END,
+    sent_at = CASE WHEN r.st = `+policy.Sent.SQL()+` THEN $now::TIMESTAMP END,
     last_error = nullif(r.err, '')
 FROM (SELECT unnest(`+jsonStrings("k")+`) AS k, unnest(`+jsonStrings("st")+`) AS st, unnest(`+jsonStrings("e")+`) AS err,
              unnest(from_json($c::VARCHAR, '["BOOLEAN"]')) AS counted) r

@@ -6,21 +6,25 @@
 //
 // Entry points: Open, (*DB).Import, (*DB).Run, (*DB).Watch, (*DB).Dispatch,
 // ParseSink; (*DB).Replay runs a day's ticks in rounds for simulations
-// (replay.go).
+// (internal/tick/replay.go).
 //
 // # Ticks
 //
 // A tick evaluates each rule only for the members whose verdict may have
 // changed since the rule's previous tick, with the same decisions as an
-// evaluation of every member (see incremental.go and
+// evaluation of every member (see internal/tick/02_plan.go and
 // RunOptions.EvaluateAll).
 //
 // A tick is one transaction. Rules are evaluated set-based: each rule's query
 // (compiler.Rule.SQL) feeds an INSERT ... SELECT into a per-tick candidate
 // table, and every policy is a SQL statement over that table; Go never loops
-// over members. The steps, each timed in RunResult.Timings:
+// over members. The steps are the files of internal/tick, one per step,
+// named in the order they run (its package comment lists them); what each
+// policy means (its SQL, constants and status) is package policy, which
+// `nudge why` and `nudge simulate` use too. The steps, each timed in
+// RunResult.Timings:
 //
-//  0. arrivals, when events wait for their member (arrivals.go): those
+//  0. arrivals, when events wait for their member (00_arrivals.go): those
 //     whose member arrived, within the lookback, get new seqs, so that the
 //     trigger rules' watermarks take them as just ingested.
 //  1. evaluate: run every rule query with $now, $brand and the rule's
@@ -34,8 +38,8 @@
 //     untag actions of their firings (after limits and dedupe, step 2)
 //     applied to member_tags, then stratum 1 is evaluated and sees them,
 //     and so on (a retry of a refused state firing applies its tags in step
-//     6 instead, unless refused again: see tick.stratumTags); the steps
-//     below then run once over every stratum's
+//     6 instead, unless refused again: see stratumTags in 14_tags.go); the
+//     steps below then run once over every stratum's
 //     candidates, so caps compete by priority across strata. A program with
 //     one stratum evaluates every rule at once, as before. A rule that reads
 //     tags has no Delta (it is evaluated over every member at every tick)
@@ -51,14 +55,14 @@
 //     mod 10000, below P*100), no_consent (members.consent_<channel> not
 //     true; an unknown channel has no consent column and so no consent),
 //     gave_up (N sends of the rule to the member since the member's last
-//     event, each counted once its 7 days passed: StopAfterSQL, which `nudge
+//     event, each counted once its 7 days passed: policy.StopAfterSQL, which `nudge
 //     why` runs too), capped, then scheduled (quiet hours) or pending.
 //     tag/untag are applied, notify is pending.
 //  4. caps: the member's sends on the channel (all channels for `cap all`)
 //     with status pending, scheduled or sent and fired_at in (now - D, now]
 //     count; new sends compete in the order priority desc, rule name, due
 //     time, action; a capped send does not count against later ones. The
-//     greedy verdict is computed by a set-based fixed point (see applyCaps).
+//     greedy verdict is computed by a set-based fixed point (see applyCaps in 10_caps.go).
 //  5. repeated refusals: a firing whose sends were all capped or no_consent
 //     is not effective and does not use up the rule's limit, so a state rule
 //     tries again every tick. A refusal right after a refusal of the same
@@ -100,7 +104,7 @@
 // pending sends and notifies (new, or waiting for a retry) and scheduled
 // ones whose time has come; sends to every unnamed sink, `notify "x"` to the
 // sink named x (`x=webhook:URL`). Rows no sink can take stay as they are.
-// Every dispatch first runs the delivery re-check (recheckDue, the one
+// Every dispatch first runs the delivery re-check (tick.Recheck, the one
 // place it lives, with the quiet hours and caps of the program that
 // dispatches):
 //

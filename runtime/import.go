@@ -260,6 +260,15 @@ func insertError(ctx context.Context, conn *sql.Conn, tx *sql.Tx, s *stagedFile,
 	return fmt.Errorf("%s: %w", s.path, cleanDuckError(err))
 }
 
+// columnNames lists the names of cols.
+func columnNames(cols []column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	return names
+}
+
 // queryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
 type queryer interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)

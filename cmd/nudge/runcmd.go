@@ -14,10 +14,8 @@ import (
 
 	"nudge/compiler"
 	nrt "nudge/runtime"
+	"nudge/runtime/policy"
 )
-
-// statusOrder is the order statuses appear in summary tables.
-var statusOrder = []string{"pending", "scheduled", "sent", "failed", "held_out", "no_consent", "capped", "gave_up", "applied"}
 
 func newRunCmd(s *streams) *cobra.Command {
 	var (
@@ -178,8 +176,8 @@ func printSummary(w io.Writer, prog *compiler.Program, rules []nrt.RuleSummary) 
 		}
 	}
 	var cols []string
-	for _, st := range statusOrder {
-		if used[st] {
+	for _, s := range policy.Statuses { // in SPEC order
+		if st := string(s); used[st] {
 			cols = append(cols, st)
 			delete(used, st)
 		}

@@ -101,3 +101,27 @@ func Ident(name string) (string, error) {
 	}
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`, nil
 }
+
+// Checked returns s as a SQL string literal (String), for texts the caller
+// validated where they came in (the runtime quotes the names and texts of
+// programs it accepted). Were s not quotable after all, the literal is a
+// call of error(), which fails the statement instead of changing its
+// meaning.
+func Checked(s string) string {
+	q, err := String(s)
+	if err != nil {
+		return "error('a string " + err.Error() + "')"
+	}
+	return q
+}
+
+// CheckedIdent returns name as a SQL identifier (Ident) for names the
+// caller validated (see Checked); an unquotable name becomes one no table
+// has.
+func CheckedIdent(name string) string {
+	q, err := Ident(name)
+	if err != nil {
+		return `"nudge: a name ` + err.Error() + `"`
+	}
+	return q
+}

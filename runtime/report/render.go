@@ -9,18 +9,18 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"nudge/runtime/policy"
 )
 
 const tsLayout = "2006-01-02 15:04:05"
 
-// statusOrder is the order statuses are listed in.
-var statusOrder = []string{"pending", "scheduled", "sent", "failed", "held_out", "no_consent", "capped", "gave_up", "applied"}
-
-// sortedStatuses lists m's statuses in statusOrder, unknown ones last.
+// sortedStatuses lists m's statuses in the order of policy.Statuses,
+// unknown ones last.
 func sortedStatuses(m map[string]int64) []string {
 	rank := map[string]int{}
-	for i, s := range statusOrder {
-		rank[s] = i + 1
+	for i, s := range policy.Statuses {
+		rank[string(s)] = i + 1
 	}
 	var out []string
 	for s := range m {
@@ -65,7 +65,7 @@ func (r *Report) Period() string {
 
 // TreatedText explains which firings count as treated.
 func (r *Rule) TreatedText() string {
-	if r.TreatedRule == "pending" {
+	if r.TreatedRule == string(policy.Pending) {
 		return "treated = firings with a pending or scheduled send (nothing of this rule was dispatched); control = held_out"
 	}
 	return "treated = firings with a sent send; control = held_out"

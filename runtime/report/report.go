@@ -12,6 +12,7 @@ import (
 
 	"nudge/compiler"
 	nrt "nudge/runtime"
+	"nudge/runtime/policy"
 )
 
 // MinGroup is the smallest treated or control group (in firings) the lift
@@ -292,9 +293,9 @@ func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to, e
 	}
 	q := `WITH f AS (
   SELECT firing_id, member_id, min(fired_at) AS fired_at,
-         bool_or(status = 'sent') AS s_sent,
-         bool_or(status IN ('pending', 'scheduled')) AS s_queued,
-         bool_or(status = 'held_out') AS s_held
+         bool_or(status = ` + policy.Sent.SQL() + `) AS s_sent,
+         bool_or(status IN (` + policy.SQLList(policy.Pending, policy.Scheduled) + `)) AS s_queued,
+         bool_or(status = ` + policy.HeldOut.SQL() + `) AS s_held
   FROM outbox
   WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send'
     AND fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
@@ -312,7 +313,7 @@ func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to, e
          floor(epoch(c.ts - f.fired_at) / 86400)::BIGINT AS day
   FROM f LEFT JOIN c USING (firing_id)
 )
-SELECT CASE WHEN s_sent THEN 'sent' WHEN s_queued THEN 'pending' WHEN s_held THEN 'held_out' ELSE 'other' END AS grp,
+SELECT CASE WHEN s_sent THEN ` + policy.Sent.SQL() + ` WHEN s_queued THEN ` + policy.Pending.SQL() + ` WHEN s_held THEN ` + policy.HeldOut.SQL() + ` ELSE 'other' END AS grp,
        count(*), count(conv_ts), coalesce(sum(amount) FILTER (WHERE conv_ts IS NOT NULL), 0),
        count(*) FILTER (WHERE day = 0), count(*) FILTER (WHERE day = 1), count(*) FILTER (WHERE day = 2),
        count(*) FILTER (WHERE day = 3), count(*) FILTER (WHERE day BETWEEN 4 AND 7), count(*) FILTER (WHERE day >= 8)
@@ -341,17 +342,17 @@ FROM d GROUP BY grp`
 	if err != nil {
 		return fmt.Errorf("report: rule %s: measuring conversions: %w", r.Rule, err)
 	}
-	treated := groups["sent"]
-	r.TreatedRule = "sent"
+	treated := groups[string(policy.Sent)]
+	r.TreatedRule = string(policy.Sent)
 	if treated == nil {
-		treated = groups["pending"]
-		r.TreatedRule = "pending"
+		treated = groups[string(policy.Pending)]
+		r.TreatedRule = string(policy.Pending)
 	}
 	if treated == nil {
 		treated = &grp{}
 	}
 	r.Treated = withRate(treated.g)
-	if c := groups["held_out"]; c != nil {
+	if c := groups[string(policy.HeldOut)]; c != nil {
 		r.Control = withRate(c.g)
 	}
 	r.Revenue = r.Treated.Revenue
@@ -367,9 +368,9 @@ FROM d GROUP BY grp`
 		r.Lift = &l
 	}
 	// cost: treated sends by channel
-	statuses := "'sent'"
-	if r.TreatedRule == "pending" {
-		statuses = "'pending', 'scheduled'"
+	statuses := policy.Sent.SQL()
+	if r.TreatedRule == string(policy.Pending) {
+		statuses = policy.SQLList(policy.Pending, policy.Scheduled)
 	}
 	rows, err = db.QueryContext(ctx, `SELECT coalesce(channel, ''), count(*) FROM outbox
 WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send' AND status IN (`+statuses+`)

@@ -16,14 +16,20 @@ import (
 	"nudge/lang/check"
 	"nudge/lang/diag"
 	nrt "nudge/runtime"
+	"nudge/runtime/policy"
 )
 
 // DefaultBrand is the brand of test data when the rules name none.
 const DefaultBrand = "test"
 
-// statuses are the decision statuses of SPEC §7.
-var statuses = map[string]bool{"pending": true, "scheduled": true, "sent": true, "failed": true, "held_out": true,
-	"no_consent": true, "capped": true, "gave_up": true, "applied": true}
+// statuses are the decision statuses of SPEC §7 (policy.Statuses).
+var statuses = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range policy.Statuses {
+		m[string(s)] = true
+	}
+	return m
+}()
 
 // Options configures a test run.
 type Options struct {

@@ -8,10 +8,19 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"nudge/runtime/policy"
 )
 
-// statusColumns are the statuses shown as columns, in SPEC order.
-var statusColumns = []string{"pending", "scheduled", "held_out", "no_consent", "gave_up", "capped", "applied"}
+// statusColumns are the statuses a tick decides, shown as columns: what
+// goes out, the refusals in the order the tick applies them, and tags.
+var statusColumns = func() []string {
+	cols := []string{string(policy.Pending), string(policy.Scheduled)}
+	for _, s := range policy.Refusals {
+		cols = append(cols, string(s))
+	}
+	return append(cols, string(policy.Applied))
+}()
 
 // WriteText writes the result as tables: per day and rule, then per rule.
 func (r *Result) WriteText(w io.Writer) error {

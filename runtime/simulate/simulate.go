@@ -10,6 +10,7 @@ import (
 	"nudge/compiler"
 	"nudge/compiler/sqlquote"
 	nrt "nudge/runtime"
+	"nudge/runtime/policy"
 	"nudge/runtime/report"
 )
 
@@ -363,11 +364,11 @@ func totals(ctx context.Context, db *nrt.DB, prog *compiler.Program, res *Result
 	// Capped counts the recorded cap refusals; repeated refusals (cap or
 	// consent, not recorded again) are in Repeats.
 	for _, t := range byRule {
-		t.Capped = t.Statuses["capped"]
-		t.Sends = t.Statuses["pending"] + t.Statuses["scheduled"]
+		t.Capped = t.Statuses[string(policy.Capped)]
+		t.Sends = t.Statuses[string(policy.Pending)] + t.Statuses[string(policy.Scheduled)]
 	}
 	rows, err := q.QueryContext(ctx, `SELECT rule, coalesce(channel, ''), count(*) FROM outbox
-WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') GROUP BY ALL`)
+WHERE `+policy.CountedSendSQL("")+` GROUP BY ALL`)
 	if err != nil {
 		return fmt.Errorf("simulate: costs: %w", err)
 	}
@@ -390,7 +391,7 @@ WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') GROUP BY AL
 	}
 	rows, err = q.QueryContext(ctx, `WITH hit AS (
   SELECT fired_at::DATE AS day, member_id FROM outbox
-  WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent')
+  WHERE `+policy.CountedSendSQL("")+`
   GROUP BY ALL HAVING count(DISTINCT rule) >= 2
 ) SELECT strftime(day, '%Y-%m-%d'), count(*) FROM hit GROUP BY ALL`)
 	if err != nil {
@@ -410,7 +411,7 @@ WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent') GROUP BY AL
 		return err
 	}
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT member_id FROM outbox
-WHERE action = 'send' AND status IN ('pending', 'scheduled', 'sent')
+WHERE `+policy.CountedSendSQL("")+`
 GROUP BY member_id HAVING count(DISTINCT rule) >= 2)`).Scan(&res.OverlapTotal); err != nil {
 		return fmt.Errorf("simulate: overlap: %w", err)
 	}

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"nudge/compiler"
-	nrt "nudge/runtime"
+	"nudge/runtime/policy"
 )
 
 // policies fills in RuleReport.Policies for every report: read-only
-// queries of the tables the runtime's policies read.
+// queries of the tables the runtime's policies read, with the policies'
+// own definitions (package policy).
 func policies(ctx context.Context, q queryer, prog *compiler.Program, brand string, now time.Time, reps []*Report) error {
 	if len(reps) == 0 {
 		return nil
@@ -93,7 +94,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 			args = append(args, sql.Named("ch", c.Channel))
 		}
 		if err := scan(ctx, q, `SELECT member_id, count(*) FROM outbox
-			WHERE brand = $brand::VARCHAR AND action = 'send' AND status IN ('pending', 'scheduled', 'sent') AND `+chanCond+`
+			WHERE brand = $brand::VARCHAR AND `+policy.CountedSendSQL("")+` AND `+chanCond+`
 			  AND fired_at > $now::TIMESTAMP - to_microseconds($per::BIGINT) AND fired_at <= $now::TIMESTAMP
 			  AND member_id IN `+list+` GROUP BY member_id`, args, func(r *sql.Rows) error {
 			var id string
@@ -114,11 +115,11 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 	held := map[string]bool{}
 	for _, rule := range prog.Rules {
 		if rule.StopAfter > 0 {
-			// The tick's own definition (runtime.StopAfterSQL), for the
+			// The tick's own definition (policy.StopAfterSQL), for the
 			// members at now.
 			pairs := `SELECT 0 AS ri, $rule::VARCHAR AS rule, unnest($ids::VARCHAR[]) AS member_id, $now::TIMESTAMP AS now`
-			args := append(nrt.StopAfterArgs(brand, now), sql.Named("rule", rule.Name), sql.Named("ids", ids), sql.Named("now", now))
-			if err := scan(ctx, q, nrt.StopAfterSQL(pairs, "events", []string{rule.Name}), args, func(r *sql.Rows) error {
+			args := append(policy.StopAfterArgs(brand, now), sql.Named("rule", rule.Name), sql.Named("ids", ids), sql.Named("now", now))
+			if err := scan(ctx, q, policy.StopAfterSQL(pairs, "events", []string{rule.Name}), args, func(r *sql.Rows) error {
 				var ri int
 				var id string
 				var n int64
@@ -134,7 +135,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 			}
 		}
 		if rule.Holdout > 0 {
-			if err := scan(ctx, q, `SELECT member_id, md5_number($rule::VARCHAR || chr(31) || member_id) % 10000 < $h::DOUBLE * 100
+			if err := scan(ctx, q, `SELECT member_id, `+policy.HeldOutSQL("$rule::VARCHAR", "member_id", "$h::DOUBLE")+`
 				FROM members WHERE brand = $brand::VARCHAR AND member_id IN `+list, p(sql.Named("rule", rule.Name), sql.Named("h", rule.Holdout)), func(r *sql.Rows) error {
 				var id string
 				var in bool
@@ -167,18 +168,19 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 				}
 				what := "limit once per member ever"
 				if every > 0 {
-					what = "limit once per member every " + fmtDuration(every)
+					what = "limit once per member every " + policy.FmtDuration(every)
 				}
 				at, ok := last[key]
+				allowed := policy.LimitAllows(at, ok, every, now)
 				switch {
 				case !ok:
-					ps = append(ps, Policy{"limit", true, what + ": never fired"})
+					ps = append(ps, Policy{"limit", allowed, what + ": never fired"})
 				case every == 0:
-					ps = append(ps, Policy{"limit", false, what + ": fired at " + fmtTime(at)})
-				case !at.Add(every).After(now) && at.Add(every) != now:
-					ps = append(ps, Policy{"limit", true, what + ": last fired at " + fmtTime(at)})
+					ps = append(ps, Policy{"limit", allowed, what + ": fired at " + fmtTime(at)})
+				case at.Add(every).Before(now):
+					ps = append(ps, Policy{"limit", allowed, what + ": last fired at " + fmtTime(at)})
 				default:
-					ps = append(ps, Policy{"limit", !at.After(now.Add(-every)), what + ": last fired at " + fmtTime(at) + ", allowed again after " + fmtTime(at.Add(every))})
+					ps = append(ps, Policy{"limit", allowed, what + ": last fired at " + fmtTime(at) + ", allowed again after " + fmtTime(at.Add(every))})
 				}
 			}
 			var sends []compiler.Action
@@ -225,11 +227,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 						continue
 					}
 					n := capUse[fmt.Sprint(i)+"\x00"+rep.Member]
-					ch := c.Channel
-					if ch == "" {
-						ch = "all"
-					}
-					ps = append(ps, Policy{"cap", n < int64(c.Count), fmt.Sprintf("cap %s to %d per %s: %d used before this tick", ch, c.Count, fmtDuration(c.Per), n)})
+					ps = append(ps, Policy{"cap", n < int64(c.Count), fmt.Sprintf("cap %s to %d per %s: %d used before this tick", policy.CapChannel(c), c.Count, policy.FmtDuration(c.Per), n)})
 				}
 				if len(prog.Quiet) > 0 {
 					ps = append(ps, Policy{"quiet hours", !quiet, quietText})
@@ -255,48 +253,22 @@ func scan(ctx context.Context, q queryer, query string, args []any, fn func(*sql
 	return rows.Err()
 }
 
-// inQuiet reports whether now falls in a quiet period [From, To) (which may
-// wrap midnight), as the runtime decides it.
+// inQuiet reports whether now falls in quiet hours (policy.QuietEnd) and
+// says so.
 func inQuiet(now time.Time, quiet []compiler.Quiet) (bool, string) {
-	m := now.Hour()*60 + now.Minute()
-	for _, q := range quiet {
-		in := false
-		switch {
-		case q.From == q.To:
-		case q.From < q.To:
-			in = m >= q.From && m < q.To
-		default:
-			in = m >= q.From || m < q.To
-		}
-		if in {
-			return true, fmt.Sprintf("quiet hours %s-%s: %s is inside, sends are scheduled for the end", clock(q.From), clock(q.To), now.Format("15:04"))
-		}
+	if _, q, in := policy.QuietEnd(now, quiet); in {
+		return true, fmt.Sprintf("%s: %s is inside, sends are scheduled for the end", policy.QuietReason(q), now.Format("15:04"))
 	}
 	var ps []string
 	for _, q := range quiet {
-		ps = append(ps, clock(q.From)+"-"+clock(q.To))
+		ps = append(ps, policy.QuietPeriod(q))
 	}
 	return false, fmt.Sprintf("quiet hours %s: %s is outside", strings.Join(ps, ", "), now.Format("15:04"))
 }
-
-func clock(min int) string { return fmt.Sprintf("%02d:%02d", min/60, min%60) }
 
 func fmtTime(t time.Time) string {
 	if t.Second() == 0 && t.Nanosecond() == 0 {
 		return t.Format("2006-01-02 15:04")
 	}
 	return t.Format("2006-01-02 15:04:05")
-}
-
-// fmtDuration renders d in the largest whole unit (7d, 12h, 30m).
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return d.String()
 }

@@ -7,13 +7,21 @@ import (
 
 	"nudge/compiler"
 	nrt "nudge/runtime"
+	"nudge/runtime/policy"
 )
 
 // maxEvents bounds the trigger events printed per rule.
 const maxEvents = 10
 
-// effective statuses: a send with one of these goes (or went) out.
-var sending = map[string]bool{"pending": true, "scheduled": true, "sent": true, "applied": true}
+// effective statuses: a send with one of these goes (or went) out (the
+// counted ones), or a tag that was applied.
+var sending = func() map[string]bool {
+	m := map[string]bool{string(policy.Applied): true}
+	for _, s := range policy.Counted {
+		m[string(s)] = true
+	}
+	return m
+}()
 
 // verdict words the closing line of a rule's explanation.
 func verdict(rep *Report, rr *RuleReport) string {

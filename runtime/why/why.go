@@ -57,7 +57,7 @@ type RuleReport struct {
 	LastRefused bool
 	// GaveUp is true when the rule (stop after N unanswered) already gave
 	// up on the member since the member's last event: a firing now is not
-	// recorded (runtime.StopAfterSQL).
+	// recorded (policy.StopAfterSQL).
 	GaveUp bool
 }
 

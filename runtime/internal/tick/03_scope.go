@@ -1,0 +1,298 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+)
+
+// buildScope fills _nudge_scope with the members each scoped rule must
+// re-evaluate (member_id, ri), and _nudge_scope_members and
+// _nudge_scope_events with the rows of all of them. Each part is its own
+// scan so that DuckDB can skip row groups by the min and max of seq and ts
+// (events are mostly stored in time order); a part several rules share is
+// scanned once. A scoped rule with no member of its own is not evaluated
+// (see evaluate): its evaluation over its own members, which gives the
+// firings of a full one, would return nothing.
+func (t *tick) buildScope(ctx context.Context) error {
+	args := t.params()
+	minSeq := int64(math.MaxInt64)
+	groups := map[time.Time]int{}   // t0 -> parameter index
+	var eventParts []string         // scans of events, in order
+	partRules := map[string][]int{} // scan -> the rules it serves
+	addPart := func(q string, i int) {
+		if _, ok := partRules[q]; !ok {
+			eventParts = append(eventParts, q)
+		}
+		partRules[q] = append(partRules[q], i)
+	}
+	var fresh, ruleIndex, expiry, refused, capped, pastHorizon, daily []string
+	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
+	refusedLo := t.now                       // the earliest t0 of the refused part
+	reads := map[string][]string{}           // event type -> the columns the scoped rules read of it from the scope's copy
+	for i, r := range t.prog.Rules {
+		p := t.plans[i]
+		if !p.scoped {
+			continue
+		}
+		ruleIndex = append(ruleIndex, fmt.Sprintf("WHEN %s THEN %d", quoteString(r.Name), i))
+		for e, cols := range r.ScopeEventReads {
+			reads[e] = append(reads[e], cols...)
+		}
+		for _, e := range r.Events {
+			// Events ingested since the rule's previous run.
+			fresh = append(fresh, fmt.Sprintf("(%d, %s, %d)", i, quoteString(e), p.wmSeq))
+		}
+		if len(r.Events) > 0 {
+			minSeq = min(minSeq, p.wmSeq)
+		}
+		if r.Trigger {
+			// The members of the rule's candidates: events ingested since
+			// its previous run (above), and older ones due since.
+			// (An event is due at or after its ts: one due by now has ts <= now.)
+			addPart(fmt.Sprintf("FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s",
+				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), t.ofBrandAndType("type IN ("+quoteStrings(r.Events)+")")), i)
+			continue
+		}
+		g, ok := groups[p.t0]
+		if !ok {
+			g = len(groups)
+			groups[p.t0] = g
+			args = append(args, sql.Named(fmt.Sprintf("t0_%d", g), p.t0))
+		}
+		t0 := fmt.Sprintf("$t0_%d::TIMESTAMP", g)
+		name := quoteString(r.Name)
+		// Events that crossed a window edge.
+		for _, w := range r.Delta.Watches {
+			which := t.ofBrandAndType("type = " + quoteString(w.Event))
+			q := fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, which)
+			if w.Back != "" {
+				q = fmt.Sprintf("FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", t0, w.Back, w.Back, which)
+			}
+			addPart(q, i)
+		}
+		// Members whose date conditions changed since t0 (on a new day).
+		if p.newDay {
+			var changed []string
+			for _, a := range r.Delta.DailyAtoms {
+				if a.PerMember { // the others did not change (plan)
+					changed = append(changed, dailyAtomChanged(a))
+				}
+			}
+			if len(changed) > 0 {
+				daily = append(daily, fmt.Sprintf("SELECT m.member_id, %d AS ri FROM members m, %s WHERE m.brand = $brand::VARCHAR AND (%s)",
+					i, thenRow(t0), strings.Join(changed, " OR ")))
+			}
+		}
+		// Limits that ran out.
+		if r.Limit != nil && r.Limit.Every > 0 {
+			every := r.Limit.Every.Microseconds()
+			// (t0 is a parameter; the bounds of all rules' windows are
+			// literals, table filters on a timestamp that spare the OR of
+			// string comparisons on most rows.)
+			expiryLo = earliest(expiryLo, p.t0.Add(-r.Limit.Every))
+			expiryHi = latest(expiryHi, t.now.Add(-r.Limit.Every))
+			expiry = append(expiry, fmt.Sprintf("(rule = %s AND last_effective_at > %s - to_microseconds(%d) AND last_effective_at <= $now::TIMESTAMP - to_microseconds(%d))",
+				name, t0, every, every))
+		}
+		// Refused firings that may not be refused again: capped ones whose
+		// caps may have room (blocked says exactly), and the others.
+		if p.capBlock {
+			capped = append(capped, r.Name)
+			// Capped refusals that passed the retry horizon since t0 are
+			// no longer blocked, whatever the retry tables (which read
+			// back to the horizon only) say.
+			if _, ok := t.retryHorizon(); ok {
+				_, maxPer := t.capWindows()
+				pastHorizon = append(pastHorizon, fmt.Sprintf("(rm.rule = %s AND rm.last_fired_at > %s - to_microseconds(%d))", name, t0, maxPer.Microseconds()))
+			}
+		}
+		// A refused firing that is not blocked was retried, and refused
+		// again, at the previous evaluation (which noted it in
+		// last_fired_at) unless its condition was false then; it can only
+		// have become true again through the parts above.
+		// (Capped ones are the part above: this part has NOT last_capped.)
+		// Members refused for want of consent on every channel would be
+		// refused again: consent changes only with the members, and a
+		// change of the members re-evaluates everyone (rule_members notes
+		// such refusals; leaving them in is correct but, after a tick that
+		// refused many, costs seconds, and reading their consent from the
+		// members table costs a scan of it).
+		refusedLo = earliest(refusedLo, p.t0)
+		refused = append(refused, "(rm.rule = "+name+" AND rm.last_fired_at >= "+t0+")")
+	}
+	if len(ruleIndex) == 0 {
+		return nil
+	}
+	t.scopeBuilt = true
+	types := slices.Sorted(maps.Keys(reads))
+	var parts []string
+	if len(fresh) > 0 {
+		// Members with events ingested since, of a type a rule reads.
+		args = append(args, sql.Named("minseq", minSeq))
+		parts = append(parts, `SELECT e.member_id, f.ri FROM events e JOIN (VALUES `+strings.Join(fresh, ", ")+`) f(ri, type, wm_seq)
+  ON f.type = e.type AND e.seq > f.wm_seq
+WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
+	}
+	for _, q := range eventParts {
+		ris := partRules[q]
+		ri := fmt.Sprint(ris[0])
+		if len(ris) > 1 {
+			ri = "unnest(" + strings.ReplaceAll(fmt.Sprint(ris), " ", ", ") + ")"
+		}
+		parts = append(parts, "SELECT member_id, "+ri+" AS ri "+q)
+	}
+	parts = append(parts, daily...)
+	// The rule_members parts name rules; ri is their index.
+	ri := "CASE rm.rule " + strings.Join(ruleIndex, " ") + " END"
+	if len(expiry) > 0 {
+		parts = append(parts, "SELECT rm.member_id, "+ri+" AS ri FROM rule_members rm WHERE last_effective_at > "+timestampSQL(expiryLo)+
+			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan("rm.brand = $brand::VARCHAR AND ("+strings.Join(expiry, "\n   OR ")+")"))
+	}
+	if len(capped) > 0 {
+		// Capped refusals whose caps may have room again: a superset
+		// (blocked says exactly which), cheaper to find than the exact set.
+		past := ""
+		if len(pastHorizon) > 0 {
+			h, _ := t.retryHorizon()
+			past = "\n       OR (rm.last_fired_at <= " + timestampSQL(h) + " AND (" + strings.Join(pastHorizon, " OR ") + "))"
+		}
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`) AND rm.brand = $brand::VARCHAR
+  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
+	}
+	if len(refused) > 0 {
+		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
+WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan("rm.brand = $brand::VARCHAR AND ("+strings.Join(refused, "\n   OR ")+")"))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
+	}
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_scope AS
+SELECT DISTINCT member_id, ri FROM (
+`+strings.Join(parts, "\nUNION ALL\n")+`
+)`, args...); err != nil {
+		return err
+	}
+	var err error
+	if t.scopeSize, err = t.rowsPerRule(ctx, "_nudge_scope"); err != nil {
+		return err
+	}
+	brand := sql.Named("brand", t.brand)
+	var read strings.Builder // what the scoped rules read
+	for i, r := range t.prog.Rules {
+		if t.plans[i].scoped {
+			read.WriteString(r.ScopedSQL)
+			read.WriteString(t.blocked(i))
+		}
+	}
+	// (policies reads the consent of the members scoped rules fire for.)
+	always := []string{"member_id", "brand"}
+	for _, ch := range t.consent {
+		always = append(always, "consent_"+ch)
+	}
+	mcols := scopeColumns(t.memberCols, read.String(), "m.", always...)
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
+SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
+		return err
+	}
+	// (rm_rowid lets the tick's updates of these rows find them without
+	// joining the whole table on rule and member_id: rows keep their rowid
+	// within the transaction, and the tick deletes none. The copy holds the
+	// brand's rows only (another brand may use the same member ids and rule
+	// names); nothing reads its brand and last_no_consent: leaving them out
+	// spares decoding a string of every row of the table.)
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
+SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.brand = $brand::VARCHAR AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
+		return err
+	}
+	// Of events, the types the scoped rules read from the copy and the
+	// columns they read of them (the compiler lists both, leaving out
+	// those only candidates are of or read: candidates come from the
+	// events table). brand is the same in every row: a constant costs no
+	// decoding.
+	columns := func(extra ...string) []string {
+		cols := scopeColumns(t.eventCols, "", "", append([]string{"member_id", "brand", "type", "ts", "seq"}, extra...)...)
+		for i, c := range cols {
+			if c == quoteIdent("brand") {
+				cols[i] = "$brand::VARCHAR AS " + c
+			}
+		}
+		return cols
+	}
+	const scopeFilter = ` AND member_id IN (SELECT member_id FROM _nudge_scope)`
+	var q string
+	switch {
+	case t.clustered() && len(types) > 0:
+		// One scan per type, which reads the row groups of that type
+		// only, and decodes only the columns read of it (the union fills
+		// the others with NULL). On a million members, copying every
+		// type in ingest order took 475 ms; the types read, with every
+		// column read of any, 190 ms; a scan per type, about 165 ms.
+		var parts []string
+		for _, e := range types {
+			parts = append(parts, `SELECT `+strings.Join(columns(reads[e]...), ", ")+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+scopeFilter)
+		}
+		q = strings.Join(parts, "\nUNION ALL BY NAME\n")
+	default:
+		// In ingest order a filter on a few types saves more than it
+		// costs; on many, the IN list becomes a join over every event of
+		// the brand and costs more than copying the events of the other
+		// types (and so does a scan per type).
+		var all []string
+		for _, cols := range reads {
+			all = append(all, cols...)
+		}
+		typeFilter := ""
+		switch {
+		case len(types) == 0:
+			typeFilter = " AND false"
+		case len(types) <= 2:
+			typeFilter = " AND type IN (" + quoteStrings(types) + ")"
+		}
+		t.scopeAllTypes = typeFilter == ""
+		q = `SELECT ` + strings.Join(columns(all...), ", ") + ` FROM events WHERE brand = $brand::VARCHAR` + typeFilter + scopeFilter
+	}
+	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
+`+q, brand)
+	return err
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// scopeColumns lists, in table order, the columns of a table a tick may
+// read from its scope copy: the given ones, and those whose name appears,
+// qualified, in read. For members, read is the scoped queries and the
+// blocked conditions, which read the consent columns (the compiler
+// qualifies every column it reads: m."city"); for events the compiler
+// lists them (compiler.Rule.ScopeEventReads) and read is empty. Copying
+// fewer columns of every row makes the scope several times cheaper.
+func scopeColumns(cols []string, read, prefix string, always ...string) []string {
+	var out []string
+	for _, c := range cols {
+		if slices.Contains(always, c) || strings.Contains(read, "."+c) || strings.Contains(read, "."+quoteIdent(c)) {
+			out = append(out, prefix+quoteIdent(c))
+		}
+	}
+	return out
+}

@@ -1,0 +1,132 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"nudge/compiler"
+	"nudge/runtime/policy"
+)
+
+// blocked returns the condition, over blockedFrom, under which rule i may
+// not fire for member rm.member_id at this tick, or "" when it always may:
+// the limit has not run out; or (state rules) the latest firing was refused
+// and would be refused again: no consent on any channel it sends on, or
+// all its sends capped and the caps still full for sure.
+func (t *tick) blocked(i int) string {
+	r := t.prog.Rules[i]
+	var block []string
+	if r.Limit != nil || !r.Trigger {
+		every := int64(0)
+		if r.Limit != nil {
+			every = r.Limit.Every.Microseconds()
+		}
+		cond := "rm.last_effective_at IS NOT NULL"
+		if every > 0 {
+			cond += fmt.Sprintf(" AND rm.last_effective_at > %s - to_microseconds(%d)", t.blockedNow(), every)
+		}
+		block = append(block, "("+cond+")")
+	}
+	if !r.Trigger {
+		if noConsent := policy.NoConsentOnAnySQL(t.consent, r); noConsent != "" {
+			block = append(block, "(NOT rm.last_effective AND "+noConsent+")")
+		}
+		if t.plans[i].capBlock {
+			_, maxPer := t.capWindows()
+			cond := fmt.Sprintf(`NOT rm.last_effective AND rm.last_capped
+         AND (f.latest IS NULL OR f.latest <= rm.last_fired_at - to_microseconds(%d))`, maxPer.Microseconds())
+			if _, ok := t.retryHorizon(); ok {
+				cond += fmt.Sprintf("\n         AND rm.last_fired_at > %s - to_microseconds(%d)", t.blockedNow(), maxPer.Microseconds())
+			}
+			if r.StopAfter > 0 {
+				cond += "\n         AND (g.ended IS NULL OR g.ended <= rm.last_fired_at)"
+			}
+			block = append(block, "("+cond+")")
+		}
+	}
+	return strings.Join(block, "\n         OR ")
+}
+
+// blockedFrom is the FROM clause the blocked predicate reads: rule_members
+// rm with the member m and the retry tables f and g; with scoped, the rows
+// of the scope's members only.
+func (t *tick) blockedFrom(scoped bool) string {
+	from := "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ") rm LEFT JOIN members m ON m.member_id = rm.member_id AND m.brand = " + t.brandSQL()
+	if scoped {
+		from = "_nudge_scope_rm rm LEFT JOIN " + compiler.ScopeMembers + " m ON m.member_id = rm.member_id"
+	}
+	if t.retryBlock {
+		from += `
+    LEFT JOIN _nudge_freed f ON f.member_id = rm.member_id
+    LEFT JOIN _nudge_resp g ON g.rule = rm.rule AND g.member_id = rm.member_id`
+	}
+	return from
+}
+
+// blockedNow is the instant blocked judges at: the tick's, or in a
+// replay's lanes each lane's (its copy of rule_members carries it).
+func (t *tick) blockedNow() string {
+	if t.mode.has(Lanes) {
+		return "rm." + compiler.LaneNow
+	}
+	return "$now::TIMESTAMP"
+}
+
+// fire turns candidates (already allowed by their rule's limit, see
+// evaluate) into firings: one per dedupe key, not already in the outbox; a
+// limited rule fires at most once per member per tick (its earliest
+// candidate).
+func (t *tick) fire(ctx context.Context) error {
+	if err := t.selectFirings(ctx, "_nudge_fire", nil); err != nil {
+		return err
+	}
+	return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire`).Scan(&t.firings)
+}
+
+// selectFirings creates the table table of the firings (see fire) of the
+// candidates of the rules rules (of every rule when nil).
+func (t *tick) selectFirings(ctx context.Context, table string, rules []int) error {
+	only := ""
+	if rules != nil {
+		var ris []string
+		for _, i := range rules {
+			ris = append(ris, fmt.Sprint(i))
+		}
+		only = " AND ri IN (" + strings.Join(ris, ", ") + ")"
+	}
+	var minSeq int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0) FROM _nudge_cand WHERE true`+only).Scan(&minSeq); err != nil {
+		return err
+	}
+	// State candidates are one per member (the compiler's contract) and
+	// their dedupe key is the run's now, so they only need an anti-join
+	// with this now's state firings. Trigger candidates are deduped by
+	// event seq, and a limited trigger rule keeps each member's earliest.
+	_, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE `+table+` AS
+WITH c AS (
+    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, r.has_limit, r.trig
+    FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
+    WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)`+only+`
+), state AS (
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now,
+           strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
+    FROM c
+    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND `+afterScan("brand = "+t.brandSQL())+`) o
+        ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now
+    WHERE NOT c.trig
+), trig AS (
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
+    FROM c
+    ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT AND `+afterScan("brand = "+t.brandSQL())+`) o
+        ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq
+    WHERE c.trig
+    QUALIFY row_number() OVER (PARTITION BY c.ri, c.member_id, c.trigger_seq ORDER BY c.due_at) = 1
+        AND (NOT c.has_limit OR row_number() OVER (PARTITION BY c.ri, c.member_id ORDER BY c.due_at, c.trigger_seq) = 1)
+)
+SELECT *, 'f' || substr(md5(`+t.brandSQL()+` || chr(31) || name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
+FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("minseq", minSeq))
+	return err
+}

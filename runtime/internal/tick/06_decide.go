@@ -1,0 +1,79 @@
+package tick
+
+import (
+	"context"
+	"strings"
+
+	"nudge/compiler"
+	"nudge/runtime/policy"
+)
+
+// policies expands firings into one decision per action and applies the
+// policies that need no ordering: tags are applied, notifies pending, and a
+// send is held_out, no_consent or gave_up, in that order, or left open
+// (status NULL) for caps and quiet hours.
+func (t *tick) policies(ctx context.Context) error {
+	// Whether a rule that may have fired (one with candidates) was
+	// evaluated over every member: the scope's copies of members and
+	// events then miss some of its members.
+	t.firedUnscoped = !t.scopeBuilt
+	for i := range t.prog.Rules {
+		if t.candidates[i] > 0 && !t.plans[i].scoped {
+			t.firedUnscoped = true
+		}
+	}
+	unanswered, args, err := t.unanswered(ctx)
+	if err != nil {
+		return err
+	}
+	// The consent of the members a scoped rule fired for is in the scope's
+	// copy of members (which always has the consent columns).
+	members := compiler.ScopeMembers
+	if t.firedUnscoped {
+		members = "members"
+	}
+	// A send gets the status of the first refusal whose condition holds
+	// (refusals), or stays open (NULL) for caps and quiet hours.
+	var status, reason strings.Builder
+	for _, p := range t.refusals() {
+		status.WriteString("\n            WHEN " + p.when + " THEN " + p.status.SQL())
+		reason.WriteString("\n            WHEN " + p.when + " THEN " + p.reason)
+	}
+	// again: a gave_up send of a firing whose rule already gave up on the
+	// member since the member's last event; repeats drops it (recorded once).
+	q := `
+CREATE OR REPLACE TEMP TABLE _nudge_dec AS
+WITH unanswered AS (` + unanswered + `)
+SELECT * EXCLUDE (u_again), coalesce(status = ` + policy.GaveUp.SQL() + ` AND u_again, false) AS again FROM (
+SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id, f.now,
+       a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
+       CASE WHEN a.verb IN ('tag', 'untag') THEN ` + policy.Applied.SQL() + `
+            WHEN a.verb = 'notify' THEN ` + policy.Pending.SQL() + status.String() + `
+       END AS status,
+       CASE WHEN a.verb NOT IN ('send') THEN NULL` + reason.String() + `
+       END AS reason,
+       CAST(NULL AS TIMESTAMP) AS scheduled_at,
+       false AS capped,
+       coalesce(u.again, false) AS u_again
+FROM _nudge_fire f
+JOIN _nudge_actions a ON a.ri = f.ri
+JOIN _nudge_rules r ON r.ri = f.ri
+LEFT JOIN ` + members + ` m ON m.member_id = f.member_id AND m.brand = ` + t.brandSQL() + `
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id)`
+	_, err = t.exec(ctx, q, args...)
+	return err
+}
+
+// refusal is a policy that refuses a send at the tick (policies): its
+// status, its condition over the decision's firing f, action a, rule r
+// (_nudge_rules), member m and unanswered count u, and its reason.
+type refusal struct {
+	status       policy.Status
+	when, reason string
+}
+
+// refusals are the policies that refuse a send before caps, in the order
+// of policy.Refusals, each in its file: holdout, consent, unanswered.
+func (t *tick) refusals() []refusal {
+	return []refusal{t.holdout(), t.consentRefusal(), t.unansweredRefusal()}
+}

@@ -1,0 +1,97 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"nudge/runtime/policy"
+)
+
+// maxCapRounds bounds the cap fixed-point iteration (see applyCaps).
+const maxCapRounds = 1000
+
+// applyCaps marks open sends that would exceed a cap as capped. Sends of a
+// member compete in a fixed order (priority desc, rule name, due time,
+// action); a send is allowed when, for every cap that covers its channel,
+// the member's counted sends in the cap's window plus the allowed sends
+// before it stay below the cap. A capped send does not count against later
+// ones, which makes the greedy verdict depend on earlier verdicts: the
+// statement below recomputes every verdict from the previous ones until
+// nothing changes. The first k sends of every member are final after k
+// rounds, so it ends after at most (max sends per member) + 1 rounds; almost
+// always one or two.
+func (t *tick) applyCaps(ctx context.Context) error {
+	if len(t.prog.Caps) == 0 {
+		return nil
+	}
+	// The longest window bounds the scan of the outbox (in time order).
+	_, maxPer := t.capWindows()
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
+SELECT c.ci, o.member_id, count(*) AS n
+FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
+JOIN (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d ON d.member_id = o.member_id
+WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
+  AND o.fired_at > d.now - to_microseconds(c.per_us) AND o.fired_at <= d.now
+  AND `+afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL())+`
+GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
+		return err
+	}
+	// A member's only open send needs no competition: it is capped when a
+	// cap is already full.
+	if _, err := t.exec(ctx, `
+UPDATE _nudge_dec SET capped = true, reason = v.reason
+FROM (
+    SELECT d.id, min(c.label ORDER BY c.ci) AS reason
+    FROM (SELECT rowid AS id, member_id, channel, count(*) OVER (PARTITION BY member_id) AS n
+          FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d
+    JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = d.channel
+    JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = d.member_id AND u.n >= c.cnt
+    WHERE d.n = 1
+    GROUP BY d.id
+) v
+WHERE _nudge_dec.rowid = v.id`); err != nil {
+		return err
+	}
+	// Members with several open sends compete; ord is the order.
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_open AS
+SELECT id, member_id, channel, ord FROM (
+    SELECT rowid AS id, member_id, channel,
+           row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, trigger_seq NULLS FIRST, action_index) AS ord,
+           count(*) OVER (PARTITION BY member_id) AS n
+    FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
+WHERE n > 1`); err != nil {
+		return err
+	}
+	for round := 0; ; round++ {
+		if round == maxCapRounds {
+			return errors.New("caps did not settle")
+		}
+		n, err := t.exec(ctx, `
+UPDATE _nudge_dec SET capped = v.capped, reason = v.reason
+FROM (
+    SELECT id, bool_or(used >= cnt) AS capped, min(label ORDER BY ci) FILTER (WHERE used >= cnt) AS reason
+    FROM (
+        SELECT o.id, c.ci, c.cnt, c.label,
+               coalesce(u.n, 0) + coalesce(sum(CASE WHEN d.capped THEN 0 ELSE 1 END) OVER (
+                   PARTITION BY o.member_id, c.ci ORDER BY o.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS used
+        FROM _nudge_open o
+        JOIN _nudge_dec d ON d.rowid = o.id
+        JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
+        LEFT JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = o.member_id
+    )
+    GROUP BY id
+) v
+WHERE _nudge_dec.rowid = v.id AND (_nudge_dec.capped <> v.capped OR _nudge_dec.reason IS DISTINCT FROM v.reason)`)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = `+policy.Capped.SQL()+` WHERE capped`)
+	return err
+}

@@ -1,0 +1,41 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"nudge/runtime/policy"
+)
+
+// quietHours settles the remaining open sends: scheduled at the end of the
+// quiet period when now falls in one, else pending.
+func (t *tick) quietHours(ctx context.Context) error {
+	settle := func(now time.Time) (status, reason string, at sql.NullTime) {
+		st, reason, end, scheduled := policy.Settle(now, t.prog.Quiet)
+		return string(st), reason, sql.NullTime{Time: end, Valid: scheduled}
+	}
+	if len(t.instants) == 0 {
+		// One instant: a plain UPDATE (a join with one row costs seconds
+		// on a million decisions).
+		status, reason, at := settle(t.now)
+		_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = $st::VARCHAR, scheduled_at = $at::TIMESTAMP, reason = nullif($reason::VARCHAR, '')
+		WHERE status IS NULL`, sql.Named("st", status), sql.Named("at", at), sql.Named("reason", reason))
+		return err
+	}
+	var rows []string
+	for _, now := range t.instants {
+		status, reason, at := settle(now)
+		sched := "NULL::TIMESTAMP"
+		if at.Valid {
+			sched = timestampSQL(at.Time)
+		}
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, nullif(%s, ''))", timestampSQL(now), quoteString(status), sched, quoteString(reason)))
+	}
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = q.st, scheduled_at = q.sched_at, reason = q.reason
+FROM (VALUES `+strings.Join(rows, ", ")+`) q(now, st, sched_at, reason)
+WHERE _nudge_dec.status IS NULL AND _nudge_dec.now = q.now`)
+	return err
+}

@@ -1,0 +1,81 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// writeOutbox inserts the decisions. The firings were deduplicated against
+// the outbox (see fire), so a row that breaks the uniqueness constraint is
+// a bug and fails the tick; a plain INSERT is also much cheaper than
+// DuckDB's ON CONFLICT, which merges against the whole table.
+func (t *tick) writeOutbox(ctx context.Context) error {
+	_, err := t.exec(ctx, `
+INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
+                    status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
+                    idempotency_key, trigger_seq, run_id, vals)
+SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
+       d.status, d.reason, e.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
+       d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals
+FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
+	return err
+}
+
+// ruleMembers records, per rule and member, the latest firing and the latest
+// effective one (what limits and repeated refusals look at). An UPDATE of
+// the existing rows and an INSERT of the new ones: DuckDB's ON CONFLICT DO
+// UPDATE merges against the whole table, which costs more than both.
+func (t *tick) ruleMembers(ctx context.Context) error {
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_rm AS
+SELECT rule, member_id, any_value(now) AS now, CASE WHEN bool_or(effective) THEN any_value(now) END AS last_effective_at, bool_or(effective) AS effective,
+       NOT bool_or(effective) AND bool_and(capped_only) AS capped,
+       NOT bool_or(effective) AND bool_and(no_consent_only) AS no_consent
+FROM _nudge_eff
+GROUP BY rule, member_id`); err != nil {
+		return err
+	}
+	from, cond := t.updateFrom("_nudge_rm", "n")
+	if _, err := t.exec(ctx, `
+UPDATE rule_members SET
+    last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
+    last_fired_at = n.now,
+    last_effective = n.effective,
+    last_capped = n.capped,
+    last_no_consent = n.no_consent
+FROM `+from+`
+WHERE `+cond); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `
+INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped, last_no_consent)
+SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, n.now, n.effective, n.capped, n.no_consent
+FROM _nudge_rm n
+ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, sql.Named("brand", t.brand))
+	return err
+}
+
+// ruleMembersOfFirings names the table holding the rule_members rows of
+// every member a rule fired for at this tick: the scope's copy when every
+// rule that may have fired was scoped (their firings are members of the
+// scope; policies decides), else the table's rows of the brand.
+func (t *tick) ruleMembersOfFirings() string {
+	if t.firedUnscoped {
+		return "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ")"
+	}
+	return "_nudge_scope_rm"
+}
+
+// updateFrom returns the FROM item and the condition of an UPDATE of
+// rule_members from the rows of src (a table or subquery with rule and
+// member_id), aliased x. When the scope's copy holds the firings' rows, x
+// carries their rowids and the condition compares those, which spares a
+// join of the whole table on rule and member_id; else it compares those.
+func (t *tick) updateFrom(src, x string) (from, cond string) {
+	if t.firedUnscoped {
+		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id AND rule_members.brand = %[2]s", x, t.brandSQL())
+	}
+	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN _nudge_scope_rm s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, x),
+		"rule_members.rowid = " + x + ".rm_rowid"
+}

@@ -1,0 +1,97 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// runLog writes the tick's row of the run log.
+func (t *tick) runLog(ctx context.Context) error {
+	var cands int64
+	for _, n := range t.candidates {
+		cands += n
+	}
+	// The outbox rows of this run are _nudge_dec's (repeats were removed).
+	var err error
+	if t.summary, err = t.summaries(ctx, t.tx, "_nudge_dec", 0); err != nil {
+		return err
+	}
+	statuses := map[string]int64{}
+	for _, s := range t.summary {
+		for st, n := range s.Statuses {
+			statuses[st] += n
+		}
+	}
+	js, _ := json.Marshal(statuses) // sorted keys: deterministic
+	_, err = t.exec(ctx, `
+INSERT INTO runs (id, now, brand, started_at, finished_at, rules, candidates, firings, decisions, statuses)
+SELECT $run::BIGINT, $now::TIMESTAMP, $brand::VARCHAR, $started::TIMESTAMP, $finished::TIMESTAMP, $rules::INTEGER, $cands::BIGINT,
+       (SELECT count(*) FROM _nudge_fire), (SELECT count(*) FROM _nudge_dec), $statuses::JSON`,
+		t.params(sql.Named("run", t.runID), sql.Named("started", t.started), sql.Named("finished", Naive(time.Now())),
+			sql.Named("rules", len(t.prog.Rules)), sql.Named("cands", cands), sql.Named("statuses", string(js)))...)
+	return err
+}
+
+// summaries counts decisions per rule and status from table (the tick's
+// _nudge_dec, or the outbox rows of runID).
+func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int64) ([]RuleSummary, error) {
+	out := make([]RuleSummary, len(t.prog.Rules))
+	idx := map[string]int{}
+	for i, r := range t.prog.Rules {
+		out[i] = RuleSummary{Rule: r.Name, Trigger: r.Trigger, Candidates: t.candidates[i], Repeats: t.repeated[i],
+			Statuses: map[string]int64{}, Incremental: t.plans[i].scoped}
+		idx[r.Name] = i
+	}
+	where := ""
+	if table == "outbox" {
+		where = fmt.Sprintf("WHERE run_id = %d", runID)
+	}
+	// Per rule and status the decisions, and per rule (status NULL) the
+	// firings.
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, CASE WHEN status IS NULL THEN count(DISTINCT firing_id) ELSE count(*) END
+FROM %s %s GROUP BY GROUPING SETS ((rule, status), (rule))`, table, where))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rule string
+		var status sql.NullString
+		var n int64
+		if err := rows.Scan(&rule, &status, &n); err != nil {
+			return nil, err
+		}
+		i, ok := idx[rule]
+		switch {
+		case !ok:
+		case status.Valid:
+			out[i].Statuses[status.String] = n
+		default:
+			out[i].Firings = n
+		}
+	}
+	return out, rows.Err()
+}
+
+// RuleSummary counts what one rule did in a tick.
+type RuleSummary struct {
+	Rule       string
+	Trigger    bool
+	Candidates int64            // rows of the rule's query its limit allowed, less repeated consent refusals
+	Firings    int64            // firings recorded
+	Repeats    int64            // refusals not recorded again (see the outbox docs)
+	Statuses   map[string]int64 // decisions by status (after dispatch)
+	// Incremental: the state rule was evaluated only for the members whose
+	// verdict may have changed since its previous run (see 02_plan.go).
+	Incremental bool
+}
+
+// StepTiming is the duration of one step of a tick ("evaluate rules",
+// "caps", ..., "commit", "dispatch").
+type StepTiming struct {
+	Step string
+	Took time.Duration
+}

@@ -1,0 +1,71 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"nudge/compiler"
+	"nudge/runtime/policy"
+)
+
+// The tick's last step runs after its transaction committed: the runtime's
+// dispatch (runtime/dispatch.go) hands the due messages to the sinks, each
+// sink each message once, within the caps per sink. Before it delivers
+// anything it runs the delivery re-check below.
+
+// Recheck is the delivery re-check of SPEC §5 and §9, the one place it
+// lives: every dispatch runs it over the brand's due sends (pending, or
+// scheduled with scheduled_at <= now) before delivering any. In order:
+//
+//   - consent: a send whose member's consent_<channel> is not true at now
+//     (withdrawn since the decision; a member no longer in members has
+//     none) ends no_consent, final, with the reason "consent_<channel>
+//     withdrawn before delivery". It is not re-routed and the firing keeps
+//     its use of the rule's limit: the member said no after it fired.
+//   - expiry: the outbox has no expiry yet; `expire after` (SPEC §9) ends
+//     here as expired.
+//   - quiet hours: when now falls in quiet hours no send goes out (hold):
+//     the due sends keep their status and go at the first dispatch after
+//     the quiet period, however late the run. Their rows are left as they
+//     are, so that the outbox does not depend on when dispatches ran (a
+//     crash that skips one changes nothing but delivery times).
+//
+// Caps are re-checked per sink as the sends are offered (the runtime's capRoom).
+// memberCols are the columns of members. Recheck returns how many sends it refused, whether sends are held and
+// how many due sends wait for that reason.
+func Recheck(ctx context.Context, q queryer, brand string, now time.Time, memberCols []string, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
+	consent := policy.ConsentSQL(policy.ConsentChannels(memberCols), "outbox.channel")
+	r, err := q.ExecContext(ctx, `
+UPDATE outbox SET status = `+policy.NoConsent.SQL()+`, reason = `+policy.WithdrawnReasonSQL("outbox.channel")+`
+WHERE brand = $brand::VARCHAR AND `+DueSendSQL+`
+  AND (SELECT `+consent+` FROM members m WHERE m.brand = outbox.brand AND m.member_id = outbox.member_id) IS NOT TRUE`,
+		sql.Named("brand", brand), sql.Named("now", now))
+	if err != nil {
+		return 0, false, 0, fmt.Errorf("re-checking consent: %w", err)
+	}
+	n, _ := r.RowsAffected()
+	refused = int(n)
+	if _, _, hold = policy.QuietEnd(now, quiet); hold {
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+DueSendSQL,
+			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
+			return 0, false, 0, err
+		}
+	}
+	return refused, hold, waiting, nil
+}
+
+// DueSendSQL is the condition that an outbox row is a send due at $now.
+const DueSendSQL = `action = 'send' AND ` + DueSQL
+
+// DueSQL is the condition that an outbox row waits for delivery at $now:
+// pending, or scheduled for then or earlier.
+const DueSQL = `(status = ` + pendingSQL + ` OR (status = ` + scheduledSQL + ` AND scheduled_at <= $now::TIMESTAMP))`
+
+// pendingSQL and scheduledSQL are policy.Pending and policy.Scheduled as
+// SQL literals (constants, for DueSQL).
+const (
+	pendingSQL   = "'" + string(policy.Pending) + "'"
+	scheduledSQL = "'" + string(policy.Scheduled) + "'"
+)

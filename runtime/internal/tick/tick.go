@@ -1,0 +1,312 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+	"nudge/runtime/policy"
+)
+
+// Mode is how a tick evaluates its rules: one value, set when the tick
+// is made. The zero Mode is a tick of SPEC §5 that evaluates each state
+// rule only for the members whose verdict may have changed (02_plan.go).
+type Mode uint8
+
+const (
+	// Full evaluates every state rule over every member and retries every
+	// refused firing, as SPEC §5 states it (the runtime's RunOptions.EvaluateAll,
+	// `nudge run --full`); the decisions are the same.
+	Full Mode = 1 << iota
+	// PerRule evaluates each rule in a statement of its own, so that an
+	// error names its rule (Run retries a tick so when the statement
+	// evaluating the rules together fails).
+	PerRule
+	// Lanes is a replay's round (replay.go): the rules are evaluated in
+	// their lane form over pairs of a member and a replayed tick, each
+	// candidate at its own instant.
+	Lanes
+	// UnboundedRetry makes the retry tables read back to the oldest capped
+	// refusal instead of the retry horizon (tests prove the horizon
+	// changes no decision).
+	UnboundedRetry
+)
+
+func (m Mode) has(f Mode) bool { return m&f != 0 }
+
+// Options are what a tick is made of.
+type Options struct {
+	Program  *compiler.Program
+	Brand    string
+	Now      time.Time // naive (see Naive)
+	Lookback time.Duration
+	Mode     Mode
+	// MemberColumns and EventColumns are the columns of members and
+	// events, in table order.
+	MemberColumns, EventColumns []string
+	// Trace, when set (by benchmarks), receives every statement the tick
+	// executes and the time it took.
+	Trace func(q string, took time.Duration)
+}
+
+// Tick is one tick of SPEC §5 in a transaction: Run performs its steps,
+// the files of this package in the order of their names.
+type Tick = tick
+
+// New makes a tick of o in the transaction tx.
+func New(tx *sql.Tx, o Options) *Tick {
+	return &tick{tx: tx, prog: o.Program, brand: o.Brand, now: o.Now, lookback: o.Lookback, mode: o.Mode,
+		memberCols: o.MemberColumns, eventCols: o.EventColumns, trace: o.Trace}
+}
+
+// tick is the state of one tick inside its transaction.
+type tick struct {
+	tx       *sql.Tx
+	prog     *compiler.Program
+	brand    string
+	now      time.Time
+	lookback time.Duration
+	mode     Mode
+	trace    func(q string, took time.Duration)
+	runID    int64
+	maxSeq   int64 // the highest event seq when the tick began: its watermark
+	// clusteredSeq: the events up to this seq are clustered (runtime's
+	// cluster.go).
+	clusteredSeq int64
+	// waiting: the brand's events waiting for their member when the tick
+	// began (00_arrivals.go).
+	waiting int64
+
+	candidates []int64 // per rule
+	firings    int64   // rows of _nudge_fire (the tick's firings)
+	repeated   []int64 // per rule: refusals not recorded again
+	timings    []StepTiming
+	summary    []RuleSummary // per rule, from the tick's decisions (the run log step)
+	consent    []string
+	memberCols []string // the columns of members
+	eventCols  []string // the columns of events
+	started    time.Time
+
+	// Incremental evaluation (02_plan.go, 03_scope.go).
+	plans         []evalPlan
+	membersSum    string
+	retryBlock    bool    // _nudge_freed and _nudge_resp exist
+	scopeBuilt    bool    // the scope tables exist
+	scopeSize     []int64 // per scoped rule: its members in the scope
+	scopeAllTypes bool    // the scope's copy of events holds events of every type
+	firedUnscoped bool    // a rule with candidates was evaluated over every member (policies)
+
+	// instants: in a replay's round (replay.go), the instants its
+	// candidates were evaluated at (now is the latest), each the instant
+	// of the tick whose run id is in the table _nudge_ticks; nil for a
+	// tick, whose candidates are all at now.
+	instants []time.Time
+}
+
+// RunID is the tick's run id.
+func (t *tick) RunID() int64 { return t.runID }
+
+// MaxSeq is the highest event seq when the tick began (its watermark).
+func (t *tick) MaxSeq() int64 { return t.maxSeq }
+
+// ClusteredSeq is the seq up to which the events were clustered when the
+// tick began.
+func (t *tick) ClusteredSeq() int64 { return t.clusteredSeq }
+
+// Summary is, per rule, what the tick decided (after Run).
+func (t *tick) Summary() []RuleSummary { return t.summary }
+
+// Timings are the durations of the steps run so far.
+func (t *tick) Timings() []StepTiming { return t.timings }
+
+// Time appends a step that ran outside the tick's transaction (commit,
+// dispatch) to its timings.
+func (t *tick) Time(step string, took time.Duration) {
+	t.timings = append(t.timings, StepTiming{step, took})
+}
+
+// RuleOrder maps rule names to their position in the program.
+func (t *tick) RuleOrder() map[string]int { return t.ruleOrder() }
+
+// DropTemps drops the tick's working tables before the commit, so that the
+// pooled connection does not keep them.
+func (t *tick) DropTemps(ctx context.Context) error { return t.dropTemps(ctx) }
+
+// Summaries counts decisions per rule and status in the outbox rows of
+// the committed run runID (after dispatch changed their statuses).
+func (t *tick) Summaries(ctx context.Context, q queryer, runID int64) ([]RuleSummary, error) {
+	return t.summaries(ctx, q, "outbox", runID)
+}
+
+// IsRuleQueriesError reports whether err is the failure of the statement
+// evaluating the rules together, which a tick in PerRule mode words with
+// the name of the rule at fault.
+func IsRuleQueriesError(err error) bool { return errors.As(err, new(errRuleQueries)) }
+
+// queryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}
+
+// lo and hi are the earliest and the latest instant of the candidates
+// (both the tick's now, but in a replay's round).
+func (t *tick) lo() time.Time {
+	if len(t.instants) > 0 {
+		return t.instants[0]
+	}
+	return t.now
+}
+
+func (t *tick) hi() time.Time {
+	if len(t.instants) > 0 {
+		return t.instants[len(t.instants)-1]
+	}
+	return t.now
+}
+
+// runIDOf is the SQL of the run id of the decisions made at the instant
+// now (an SQL expression): the tick's, or in a replay's round the id of
+// the replayed tick at that instant.
+func (t *tick) runIDOf(now string) string {
+	if len(t.instants) > 0 {
+		return "(SELECT k.run_id FROM _nudge_ticks k WHERE k.now = " + now + ")"
+	}
+	return "$run::BIGINT"
+}
+
+// exec runs a statement in the tick's transaction and returns the rows it
+// affected.
+func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	start := time.Now()
+	r, err := t.tx.ExecContext(ctx, q, args...)
+	if t.trace != nil {
+		t.trace(q, time.Since(start))
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, _ := r.RowsAffected()
+	return n, nil
+}
+
+// clustered reports whether some events are clustered (ClusteredSeqSQL), so
+// that conditions on their type skip row groups.
+func (t *tick) clustered() bool { return t.clusteredSeq > 0 }
+
+// params are the named parameters every tick statement may use.
+func (t *tick) params(extra ...any) []any {
+	return append([]any{sql.Named("now", t.now), sql.Named("brand", t.brand)}, extra...)
+}
+
+// brandSQL is the tick's brand as a SQL literal. A member is identified by
+// (brand, member_id) (SPEC §5): every read of the outbox or rule_members,
+// and every join of members on member_id, also compares the brand, since
+// another brand may use the same member id (and a rule of the same name).
+// A literal rather than $brand in the statements that have no other
+// parameter.
+func (t *tick) brandSQL() string { return quoteString(t.brand) }
+
+// ruleOrder maps rule names to their position in the program.
+func (t *tick) ruleOrder() map[string]int {
+	m := map[string]int{}
+	for i, r := range t.prog.Rules {
+		m[r.Name] = i
+	}
+	return m
+}
+
+// tempTables are the tick's working tables (temporary, per connection).
+const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_retry _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
+	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents
+
+// dropTemps drops the working tables (and the extra ones) before the
+// commit, so the pooled connection does not keep them.
+func (t *tick) dropTemps(ctx context.Context, extra ...string) error {
+	var b strings.Builder
+	for _, tb := range append(strings.Fields(tempTables), extra...) {
+		b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
+	}
+	_, err := t.exec(ctx, b.String())
+	return err
+}
+
+// ClusteredSeqSQL is the highest seq up to which the events are clustered
+// (0: none are; the runtime's cluster.go clusters them).
+const ClusteredSeqSQL = `(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'events_clustered')`
+
+// load reads what every step needs to know of the database: the run id,
+// the events' watermark, the members' fingerprint, how far events are
+// clustered, how many events wait for their member, and the consent
+// channels (of the members' columns Options gave).
+func (t *tick) load(ctx context.Context) error {
+	t.started = Naive(time.Now())
+	if err := t.tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) + 1 FROM runs), (SELECT coalesce(max(seq), 0) FROM events),
+       `+membersFingerprintSQL+`, `+ClusteredSeqSQL+`, `+countWaitingSQL, sql.Named("brand", t.brand)).Scan(&t.runID, &t.maxSeq, &t.membersSum, &t.clusteredSeq, &t.waiting); err != nil {
+		return err
+	}
+	t.consent = policy.ConsentChannels(t.memberCols)
+	return nil
+}
+
+// tickStep is one step of a tick.
+type tickStep struct {
+	name    string
+	fn      func(context.Context) error
+	firings bool // only does something when something fired
+}
+
+// policySteps are the steps from the candidates to the decisions written:
+// a tick's, and a replay's round's (replay.go).
+func (t *tick) policySteps() []tickStep {
+	return []tickStep{
+		{"limits and dedupe", t.fire, false},   // 05_limits.go
+		{"policies", t.policies, false},        // 06_decide.go (07-09)
+		{"caps", t.applyCaps, true},            // 10_caps.go
+		{"quiet hours", t.quietHours, true},    // 11_quiet.go
+		{"repeated refusals", t.repeats, true}, // 12_refusals.go
+		{"outbox", t.writeOutbox, true},        // 13_outbox.go
+		{"rule members", t.ruleMembers, true},  // 13_outbox.go
+		{"tags", t.applyTags, true},            // 14_tags.go
+	}
+}
+
+// Run performs the tick's steps in order, timing each.
+func (t *tick) Run(ctx context.Context) error {
+	if err := t.load(ctx); err != nil {
+		return err
+	}
+	var steps []tickStep
+	if t.waiting > 0 {
+		// Before anything reads the events or the watermark.
+		steps = append(steps, tickStep{"arrivals", t.arrivals, false}) // 00_arrivals.go
+	}
+	steps = append(steps, []tickStep{
+		{"setup", t.setup, false},             // 01_setup.go
+		{"plan", t.plan, false},               // 02_plan.go, 03_scope.go
+		{"evaluate rules", t.evaluate, false}, // 04_evaluate.go
+	}...)
+	steps = append(steps, t.policySteps()...)
+	steps = append(steps, []tickStep{
+		{"watermarks", t.watermarks, false},         // 15_watermarks.go
+		{"evaluations", t.recordEvaluations, false}, // 15_watermarks.go
+		{"run log", t.runLog, false},                // 16_runlog.go
+	}...)
+	t.repeated = make([]int64, len(t.prog.Rules))
+	for _, s := range steps {
+		if s.firings && t.firings == 0 {
+			continue // a quiet tick: each of these steps reads the firings
+		}
+		start := time.Now()
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("run (%s): %w", s.name, err)
+		}
+		t.timings = append(t.timings, StepTiming{s.name, time.Since(start)})
+	}
+	return nil
+}
