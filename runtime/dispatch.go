@@ -33,7 +33,8 @@ type DispatchResult struct {
 	// send when now is in quiet hours, else those whose cap window,
 	// counted in deliveries, is full on some sink.
 	Waiting  int
-	Deferred bool // the budget ran out before every due message was tried
+	Deferred bool   // the budget ran out before every due message was tried
+	Error    string // the first failed attempt's error, redacted ("" when none failed)
 }
 
 // Dispatch delivers the due sends and notifies of brand to sinks: pending
@@ -235,7 +236,7 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 				status = "failed"
 				res.GaveUp++
 			}
-			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, outcome[i].Error()), append(rCount, true)
+			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, res.failure(outcome[i])), append(rCount, true)
 		case complete:
 			res.Sent++
 			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, "sent"), append(rErrs, ""), append(rCount, tried[i])

@@ -50,9 +50,11 @@ var rules = []rule{
 	// scheme://USERINFO@: the userinfo is what precedes the last @ before
 	// the path. A password holding '?' or '#' (not escaped) is covered too.
 	{regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)` + urlChar + `/]*@`), "${1}" + Mask + "@"},
-	// ?name=value, &name=value, ;name=value, #name=value with a sensitive name.
+	// ?name=value, &name=value, ;name=value, #name=value with a sensitive
+	// name. A value does not end in ':', ',', '.' or ')': that is the text
+	// around the URL ("webhook URL: status 500").
 	{regexp.MustCompile(`([?&;#])(` + urlChar + `=&;#]*(?i:token|key|secret|pass|pwd|sig|auth|cred|session|jwt|bearer)` +
-		urlChar + `=&;#]*)=` + urlChar + `&;#]*`), "${1}${2}=" + Mask},
+		urlChar + `=&;#]*)=(?:` + urlChar + `&;#]*` + urlChar + `&;#:,.)])?`), "${1}${2}=" + Mask},
 	// Name: value of a header that carries credentials.
 	{regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|(?:set-)?cookie|x-api-key|api-key|x-auth-token|x-access-token)(["']?\s*:\s*)[^\r\n]*`),
 		"${1}${2}" + Mask},
@@ -101,3 +103,18 @@ func SQL(expr string) string {
 	}
 	return expr
 }
+
+// Wrap returns err with its text redacted (nil for nil). errors.Is and
+// errors.As still see err.
+func Wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redacted{err}
+}
+
+// redacted is an error whose text is its cause's, redacted.
+type redacted struct{ err error }
+
+func (r redacted) Error() string { return Text(r.err.Error()) }
+func (r redacted) Unwrap() error { return r.err }
