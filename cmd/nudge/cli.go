@@ -108,7 +108,11 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
     then send coupon "A-10OFF" via sms
 
 checks them like a compiler, compiles each rule to DuckDB SQL and runs them
-with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
+with frequency caps, quiet hours, consent, holdouts and brand isolation.
+
+Exit codes: 0 success; 1 problems (diagnostics, failed tests, a failed
+command); 2 usage (bad flags or arguments); 3 internal error (a bug in
+nudge); 4 run committed its tick but dispatch failed for a message.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

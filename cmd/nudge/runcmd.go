@@ -39,7 +39,17 @@ pending. --watch INTERVAL repeats ticks until interrupted.
 A tick re-evaluates a state rule only for the members whose verdict may have
 changed since the rule's previous tick (new events, windows that moved,
 limits that ran out); --full evaluates every member, as after changing the
-members table by hand.`,
+members table by hand.
+
+Exit status: 0 when the tick ran and every delivery attempt succeeded (or
+none was due); 4 when the tick was committed but at least one delivery
+attempt of this run failed (some or all alike; a send that failed stays
+pending for a retry by a later run, until its fifth attempt fails it for
+good); 1 when the tick failed; 2 for bad flags. Quiet hours, caps and an
+exhausted --dispatch-budget only delay sends: not a failure. Under --watch a
+failed dispatch is reported on standard error and the loop goes on. Sink
+credentials (a URL's password, token-like query parameters) are never
+printed or stored.`,
 		Args: needArgs(1, "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "jsonl" {
