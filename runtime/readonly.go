@@ -26,16 +26,25 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if err := readableFile(path); err != nil {
 		return nil, err
 	}
-	conn, err := duckdb.NewConnector(path+"?access_mode=READ_ONLY&"+noExtensionDownloads, installTempMacros)
+	dsn := path + "?access_mode=READ_ONLY&" + noExtensionDownloads
+	// The schema first: the macros need this nudge's tables.
+	check, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
-	if err := checkSchema(ctx, db.sql, "", path); err != nil {
-		db.sql.Close()
+	cdb := sql.OpenDB(check)
+	err = checkSchema(ctx, cdb, "", path)
+	if cerr := cdb.Close(); err == nil && cerr != nil {
+		err = openError(path, cerr)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return db, nil
+	conn, err := duckdb.NewConnector(dsn, installTempMacros)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}, nil
 }
 
 // OpenScratch opens the database file at path read-only (as OpenReadOnly)
@@ -167,7 +176,7 @@ func readableFile(path string) error {
 // checkSchema fails unless the database (prefix: "" or an attached
 // database's "name.") has the schema this nudge writes: a read-only open
 // cannot migrate.
-func checkSchema(ctx context.Context, q queryer, prefix, path string) error {
+func checkSchema(ctx context.Context, q *sql.DB, prefix, path string) error {
 	latest := migrations[len(migrations)-1].version
 	var have int
 	err := q.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+prefix+`schema_migrations`).Scan(&have)
