@@ -33,8 +33,11 @@ type DispatchResult struct {
 	// send when now is in quiet hours, else those whose cap window,
 	// counted in deliveries, is full on some sink.
 	Waiting  int
-	Deferred bool   // the budget ran out before every due message was tried
-	Error    string // the first failed attempt's error, redacted ("" when none failed)
+	Deferred bool // the budget ran out before every due message was tried
+
+	// Error is the first failed attempt's error, redacted ("" when none
+	// failed): what the command line shows.
+	Error string
 }
 
 // Dispatch delivers the due sends and notifies of brand to sinks: pending
