@@ -14,6 +14,7 @@ import (
 
 	"nudge/compiler/sqlquote"
 	"nudge/runtime/internal/tick"
+	"nudge/runtime/redact"
 	"nudge/stdlib"
 )
 
@@ -128,7 +129,28 @@ var migrations = []migration{
 	{6, "deliveries per sink; failed is final", outboxDeliveriesSQL},
 	{7, "events waiting for their member", waitingEventsSQL},
 	{8, "settings: the database's time zone", settingsSQL},
+	{11, "no credentials at rest", redactSecretsSQL},
 }
+
+// redactSecretsSQL (migration 11) removes the credentials that databases
+// written before redaction (package redact) hold: the password or token of
+// a webhook URL in the last_error of failed attempts and in the sink
+// identity of outbox_deliveries (runtime.SinkID is now redacted, so the
+// rows must say the same to stay the same sink's). Sinks that differed only
+// in their credentials become one: a message recorded for both keeps one
+// row. Freed pages of the file may still hold the old text until DuckDB
+// reuses them.
+var redactSecretsSQL = `
+UPDATE outbox SET last_error = ` + redact.SQL("last_error") + `
+WHERE last_error IS NOT NULL AND last_error <> ` + redact.SQL("last_error") + `;
+UPDATE outbox_deliveries SET sink = ` + redact.SQL("sink") + `
+WHERE sink <> ` + redact.SQL("sink") + `;
+DELETE FROM outbox_deliveries WHERE rowid IN (
+    SELECT rowid FROM (
+        SELECT rowid, row_number() OVER (PARTITION BY brand, idempotency_key, sink ORDER BY rowid) AS n
+        FROM outbox_deliveries WHERE contains(sink, '` + redact.Mask + `'))
+    WHERE n > 1);
+`
 
 // brandKeySQL (migration 5) identifies a member by (brand, member_id), as
 // SPEC §5 requires (two brands may use the same member id and never share a

@@ -41,6 +41,10 @@ type DispatchResult struct {
 	// counted in deliveries, is full on some sink.
 	Waiting  int
 	Deferred bool // the budget ran out before every due message was tried
+
+	// Error is the first failed attempt's error, redacted ("" when none
+	// failed): what the command line shows.
+	Error string
 }
 
 // Dispatch delivers the due sends and notifies of brand to sinks: pending
@@ -242,7 +246,7 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 				status = string(policy.Failed)
 				res.GaveUp++
 			}
-			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, outcome[i].Error()), append(rCount, true)
+			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, res.failure(outcome[i])), append(rCount, true)
 		case complete:
 			res.Sent++
 			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, string(policy.Sent)), append(rErrs, ""), append(rCount, tried[i])

@@ -4,7 +4,8 @@
 // (limits, dedupe, holdout, consent, stop-after, caps, quiet hours), writing
 // the outbox, and dispatching sends to sinks.
 //
-// Entry points: Open, (*DB).Import, (*DB).Run, (*DB).Watch, (*DB).Dispatch,
+// Entry points: Open (OpenReadOnly and OpenScratch for commands that only
+// read, readonly.go), (*DB).Import, (*DB).Run, (*DB).Watch, (*DB).Dispatch,
 // ParseSink; (*DB).Replay runs a day's ticks in rounds for simulations
 // (internal/tick/replay.go).
 //

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"nudge/runtime/redact"
 )
 
 // Message is what a sink receives for one send or notify: one outbox row.
@@ -57,8 +59,15 @@ var ErrNotAttempted = errors.New("not attempted")
 // SinkID is the identity under which dispatch records what a sink took
 // (outbox_deliveries): jsonl:PATH, webhook:URL, with the NAME= prefix of a
 // named sink. A sink of another type is known by its type and name; one
-// that implements `ID() string` by that.
+// that implements `ID() string` by that. The identity is redacted
+// (redact.Text: no credential, such as a webhook URL's password or token,
+// is stored), so sinks that differ only in their credentials are one sink.
 func SinkID(s Sink) string {
+	return redact.Text(sinkSpec(s))
+}
+
+// sinkSpec is a sink's identity before redaction.
+func sinkSpec(s Sink) string {
 	prefix := ""
 	if s.Name() != "" {
 		prefix = s.Name() + "="
@@ -82,31 +91,32 @@ var sinkName = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_.-]*$`)
 // prefix (`alerts=webhook:https://...`) names the sink: it then receives the
 // `notify "NAME"` actions instead of sends.
 func ParseSink(spec string) (Sink, error) {
+	shown := redact.Text(spec) // errors echo the spec without its credentials
 	kind, arg, ok := strings.Cut(spec, ":")
 	if !ok {
-		return nil, fmt.Errorf("sink %q: want jsonl:PATH or webhook:URL", spec)
+		return nil, fmt.Errorf("sink %q: want jsonl:PATH or webhook:URL", shown)
 	}
 	name := ""
 	if n, k, named := strings.Cut(kind, "="); named {
 		if !sinkName.MatchString(n) {
-			return nil, fmt.Errorf("sink %q: bad sink name %q", spec, n)
+			return nil, fmt.Errorf("sink %q: bad sink name %q", shown, n)
 		}
 		name, kind = n, k
 	}
 	switch kind {
 	case "jsonl":
 		if arg == "" {
-			return nil, fmt.Errorf("sink %q: missing file path", spec)
+			return nil, fmt.Errorf("sink %q: missing file path", shown)
 		}
 		return &JSONLSink{SinkName: name, Path: arg}, nil
 	case "webhook":
 		u, err := url.Parse(arg)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("sink %q: want an http or https URL", spec)
+			return nil, fmt.Errorf("sink %q: want an http or https URL", shown)
 		}
 		return NewWebhookSink(name, arg), nil
 	}
-	return nil, fmt.Errorf("sink %q: unknown sink kind %q: want jsonl or webhook", spec, kind)
+	return nil, fmt.Errorf("sink %q: unknown sink kind %q: want jsonl or webhook", shown, kind)
 }
 
 // JSONLSink appends messages as JSON lines to a file.
@@ -245,22 +255,23 @@ func (w *WebhookSink) post(ctx context.Context, m Message) error {
 	delay := w.BaseDelay
 	for try := 1; ; try++ {
 		retry, after, err := w.once(ctx, m.IdempotencyKey, body)
+		err = redact.Wrap(err) // net/http's errors name the URL, a redirect its Location
 		if err == nil {
 			return nil
 		}
 		if !retry || try >= w.Tries || ctx.Err() != nil {
-			return fmt.Errorf("webhook %s: %w", w.URL, err)
+			return fmt.Errorf("webhook %s: %w", redact.Text(w.URL), err)
 		}
 		sleep := time.Duration(rand.Int64N(int64(delay) + 1)) // full jitter
 		if after >= 0 {
 			if dl, ok := ctx.Deadline(); ok && time.Now().Add(after).After(dl) {
-				return fmt.Errorf("webhook %s: %w (Retry-After %v outlasts the dispatch budget)", w.URL, err, after)
+				return fmt.Errorf("webhook %s: %w (Retry-After %v outlasts the dispatch budget)", redact.Text(w.URL), err, after)
 			}
 			sleep = after
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("webhook %s: %w (then %v)", w.URL, err, ctx.Err())
+			return fmt.Errorf("webhook %s: %w (then %v)", redact.Text(w.URL), err, ctx.Err())
 		case <-time.After(sleep):
 		}
 		delay = min(2*delay, w.MaxDelay)

@@ -11,14 +11,21 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"nudge/runtime/redact"
 )
 
-// Exit codes of the nudge command (SPEC §7).
+// Exit codes of the nudge command (SPEC §7; listed for users in the
+// README's "Exit codes" and in 'nudge --help').
 const (
 	exitOK       = 0 // success
 	exitProblems = 1 // diagnostics, failed checks, failed run
 	exitUsage    = 2 // bad flags or arguments
 	exitInternal = 3 // a bug in nudge (recovered panic)
+	// exitDispatch: run committed its tick, but at least one delivery
+	// attempt of this run failed (the send stays pending for a retry by a
+	// later run, or failed for good after its last attempt).
+	exitDispatch = 4
 )
 
 // exitError carries an exit code through cobra. When msg is empty the command
@@ -55,7 +62,8 @@ func Main() int {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "nudge: internal error: %v\nwhile running: nudge %q\nthis is a bug in nudge; please report it with the input above\n%s", r, args, debug.Stack())
+			fmt.Fprintf(stderr, "nudge: internal error: %s\nwhile running: nudge %q\nthis is a bug in nudge; please report it with the input above\n%s",
+				redact.Text(fmt.Sprint(r)), redact.Strings(args), debug.Stack())
 			code = exitInternal
 		}
 	}()
@@ -65,10 +73,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	// Errors may echo a --sink spec or a sink's URL: they are printed
+	// without credentials (redact.Text).
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintf(stderr, "nudge: %s\n", ee.msg)
+			fmt.Fprintf(stderr, "nudge: %s\n", redact.Text(ee.msg))
 		}
 		return ee.code
 	}
@@ -76,7 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "nudge: interrupted")
 		return exitProblems
 	}
-	fmt.Fprintf(stderr, "nudge: %v\n", err)
+	fmt.Fprintf(stderr, "nudge: %s\n", redact.Error(err))
 	return exitProblems
 }
 
@@ -98,7 +108,11 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
     then send coupon "A-10OFF" via sms
 
 checks them like a compiler, compiles each rule to DuckDB SQL and runs them
-with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
+with frequency caps, quiet hours, consent, holdouts and brand isolation.
+
+Exit codes: 0 success; 1 problems (diagnostics, failed tests, a failed
+command); 2 usage (bad flags or arguments); 3 internal error (a bug in
+nudge); 4 run committed its tick but dispatch failed for a message.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -114,6 +128,7 @@ with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
 		newFmtCmd(s),
 		newExplainCmd(s),
 		newImportCmd(s),
+		newMigrateCmd(s),
 		newRunCmd(s),
 		newReplCmd(s),
 		newDemoCmd(s),

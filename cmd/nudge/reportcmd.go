@@ -34,7 +34,10 @@ group is the held_out firings. Give the rule files (PATH...) so the report
 knows each rule's conversion and the costs; without them the defaults apply.
 
 --from and --to select firings by fired_at (from inclusive, to exclusive; a
---to without a time of day includes that whole day). --format html writes
+--to without a time of day includes that whole day; without --to the period
+has no end). The database is opened read-only: a file the user may only read
+will do; one written by an older nudge must first be upgraded with 'nudge
+migrate'. --format html writes
 one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if format != "text" && format != "json" && format != "html" {
@@ -85,7 +88,7 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 			if _, err := os.Stat(dbPath); err != nil {
 				return problemError("--db %s: %v", dbPath, err)
 			}
-			db, err := nrt.Open(c.Context(), dbPath)
+			db, err := nrt.OpenReadOnly(c.Context(), dbPath)
 			if err != nil {
 				return problemError("%v", err)
 			}

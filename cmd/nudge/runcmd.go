@@ -15,6 +15,7 @@ import (
 	"nudge/compiler"
 	nrt "nudge/runtime"
 	"nudge/runtime/policy"
+	"nudge/runtime/redact"
 )
 
 func newRunCmd(s *streams) *cobra.Command {
@@ -36,7 +37,17 @@ pending. --watch INTERVAL repeats ticks until interrupted.
 A tick re-evaluates a state rule only for the members whose verdict may have
 changed since the rule's previous tick (new events, windows that moved,
 limits that ran out); --full evaluates every member, as after changing the
-members table by hand.`,
+members table by hand.
+
+Exit status: 0 when the tick ran and every delivery attempt succeeded (or
+none was due); 4 when the tick was committed but at least one delivery
+attempt of this run failed (some or all alike; a send that failed stays
+pending for a retry by a later run, until its fifth attempt fails it for
+good); 1 when the tick failed; 2 for bad flags. Quiet hours, caps and an
+exhausted --dispatch-budget only delay sends: not a failure. Under --watch a
+failed dispatch is reported on standard error and the loop goes on. Sink
+credentials (a URL's password, token-like query parameters) are never
+printed or stored.`,
 		Args: needArgs(1, "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "jsonl" {
@@ -75,22 +86,30 @@ members table by hand.`,
 			// decisions come back in the result.
 			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
 				SkipDecisions: output == "text" || !dryRun}
-			tick := func(ctx context.Context) error {
+			tick := func(ctx context.Context) (nrt.DispatchResult, error) {
 				res, err := db.Run(ctx, prog, opts)
 				if err != nil {
-					return err
+					return nrt.DispatchResult{}, err
 				}
-				return printRun(ctx, s.out, output, db, prog, res)
+				return res.Dispatch, printRun(ctx, s.out, output, db, prog, res)
 			}
 			if watch <= 0 {
-				if err := tick(c.Context()); err != nil {
+				d, err := tick(c.Context())
+				if err != nil {
 					return problemError("%v", err)
+				}
+				if d.Failed > 0 {
+					return &exitError{code: exitDispatch, msg: dispatchFailure(d)}
 				}
 				return nil
 			}
 			return watchTicks(c.Context(), s, watch, func(ctx context.Context) error {
 				opts.Now, _ = db.WallClock(ctx) // (the zero time on error: Run takes the machine's clock)
-				return tick(ctx)
+				d, err := tick(ctx)
+				if err == nil && d.Failed > 0 {
+					fmt.Fprintf(s.err, "nudge: %s\n", dispatchFailure(d))
+				}
+				return err
 			})
 		},
 	}
@@ -108,6 +127,22 @@ members table by hand.`,
 	return c
 }
 
+// dispatchFailure says how a tick's dispatch failed, for standard error:
+// run then exits with exitDispatch (under --watch the loop goes on).
+func dispatchFailure(d nrt.DispatchResult) string {
+	msg := fmt.Sprintf("dispatch failed for %d of %d message(s) tried", d.Failed, d.Attempted)
+	if retry := d.Failed - d.GaveUp; retry > 0 {
+		msg += fmt.Sprintf("; %d stay pending for a retry by a later run", retry)
+	}
+	if d.GaveUp > 0 {
+		msg += fmt.Sprintf("; %d failed for good after %d attempts", d.GaveUp, nrt.MaxAttempts)
+	}
+	if d.Error != "" {
+		msg += "; first error: " + d.Error
+	}
+	return msg
+}
+
 // watchTicks runs tick every interval until ctx ends; a failed tick is
 // reported and the loop goes on.
 func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick func(context.Context) error) error {
@@ -118,7 +153,7 @@ func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick fu
 			if ctx.Err() != nil {
 				return nil
 			}
-			fmt.Fprintf(s.err, "nudge: tick failed: %v\n", err)
+			fmt.Fprintf(s.err, "nudge: tick failed: %s\n", redact.Error(err))
 		}
 		select {
 		case <-ctx.Done():

@@ -25,7 +25,9 @@ the rule would consider, each policy's state for the member (holdout group,
 consent, unanswered sends, cap usage, quiet hours, last firing and limit), and
 a closing line: would fire / would not fire, and why. It uses the rules' own
 SQL and a dry run of the runtime, so it agrees with 'nudge run --dry-run'.
-Nothing is written. --output json prints the same as one line of JSON.`,
+Nothing is written: the database is opened read-only (a file the user may
+only read will do; one written by an older nudge must first be upgraded with
+'nudge migrate'). --output json prints the same as one line of JSON.`,
 		Args: needArgs(2, "MEMBER and PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
@@ -47,7 +49,9 @@ Nothing is written. --output json prints the same as one line of JSON.`,
 				diag.RenderText(s.err, diags.Dedup(), prog.Sources)
 				return silentExit(exitProblems)
 			}
-			db, err := nrt.Open(c.Context(), dbPath)
+			// Read-only: the file is never written or migrated, and opens
+			// when the user may only read it.
+			db, err := nrt.OpenScratch(c.Context(), dbPath, []string{member})
 			if err != nil {
 				return problemError("%v", err)
 			}

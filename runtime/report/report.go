@@ -134,10 +134,15 @@ func fmtDuration(d time.Duration) string {
 	return fmt.Sprintf("%dm", d/time.Minute)
 }
 
-var (
-	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-)
+// maxTime is the end of observation when the database has no events.
+var maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// periodSQL selects the firings of the period: $from <= fired_at < $to,
+// either side open when its parameter is NULL (Options.From, To zero).
+const periodSQL = `($from::TIMESTAMP IS NULL OR fired_at >= $from::TIMESTAMP) AND ($to::TIMESTAMP IS NULL OR fired_at < $to::TIMESTAMP)`
+
+// bound is a period bound as a parameter: NULL for the zero time (open).
+func bound(t time.Time) sql.NullTime { return sql.NullTime{Time: t, Valid: !t.IsZero()} }
 
 // ruleInOutbox returns an error naming the rules that have decisions when
 // rule has none at all (of brand, when not ""): a misspelt rule name, not an
@@ -190,13 +195,11 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		}
 		opts.Brand = brand
 	}
-	from, to := minTime, maxTime
-	if !opts.From.IsZero() {
-		from = opts.From
+	from, to := bound(opts.From), bound(opts.To)
+	if from.Valid {
 		rep.From = &opts.From
 	}
-	if !opts.To.IsZero() {
-		to = opts.To
+	if to.Valid {
 		rep.To = &opts.To
 	}
 	rep.End = opts.End
@@ -210,7 +213,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 			rep.End = end.Time
 		}
 	}
-	where := `fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
+	where := periodSQL + `
 	  AND ($rule::VARCHAR = '' OR rule = $rule::VARCHAR)
 	  AND ($brand::VARCHAR = '' OR brand = $brand::VARCHAR)`
 	args := []any{sql.Named("from", from), sql.Named("to", to), sql.Named("rule", opts.Rule), sql.Named("brand", opts.Brand)}
@@ -282,7 +285,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 
 // measure fills the treated/control groups, lift, cost, ROI and histogram
 // of one rule.
-func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to, end time.Time) error {
+func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to sql.NullTime, end time.Time) error {
 	conv, _ := conversionOf(opts.Program, r.Rule)
 	filter := ""
 	members := ""
@@ -298,7 +301,7 @@ func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to, e
          bool_or(status = ` + policy.HeldOut.SQL() + `) AS s_held
   FROM outbox
   WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send'
-    AND fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
+    AND ` + periodSQL + `
   GROUP BY firing_id, member_id
 ), c AS (
   SELECT f.firing_id, min(cv.ts) AS ts, arg_min(cv.amount, (cv.ts, cv.seq)) AS amount
@@ -374,7 +377,7 @@ FROM d GROUP BY grp`
 	}
 	rows, err = db.QueryContext(ctx, `SELECT coalesce(channel, ''), count(*) FROM outbox
 WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send' AND status IN (`+statuses+`)
-  AND fired_at >= $from::TIMESTAMP AND fired_at < $to::TIMESTAMP
+  AND `+periodSQL+`
 GROUP BY ALL ORDER BY ALL`, sql.Named("brand", r.Brand), sql.Named("rule", r.Rule), sql.Named("from", from), sql.Named("to", to))
 	if err != nil {
 		return fmt.Errorf("report: rule %s: counting sends: %w", r.Rule, err)

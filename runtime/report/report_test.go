@@ -312,3 +312,51 @@ func TestBuildRuleFilter(t *testing.T) {
 		t.Fatalf("error:\n got: %v\nwant: %s", err, want)
 	}
 }
+
+// TestBuildOpenPeriod: without --from and --to the period has no ends, so
+// firings on the last day DuckDB and nudge can write (9999-12-31, which the
+// former default end, 9999-12-31 00:00 exclusive, dropped) and the earliest
+// are reported, with the conversion that follows.
+func TestBuildOpenPeriod(t *testing.T) {
+	ctx := context.Background()
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	last := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	first := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, at := range []time.Time{last, last.Add(23*time.Hour + 59*time.Minute), first} {
+		if _, err := db.SQL().Exec(`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
+			status, effective, fired_at, idempotency_key, run_id) VALUES (?, 0, 'r', 'b', ?, ?, 'send', 'coupon', 'X', 'sms', 'sent', true, ?, ?, 1)`,
+			fmt.Sprintf("f%d", i), fmt.Sprintf("m%d", i), fmt.Sprint(i), at, fmt.Sprintf("f%d-0", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.SQL().Exec(`INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (1, 'm0', 'b', 'purchased', ?, 10)`,
+		last.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Build(ctx, db.SQL(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rules) != 1 {
+		t.Fatalf("%d rules reported, want 1 (r): %s", len(rep.Rules), rep.Period())
+	}
+	r := rep.Rules[0]
+	if r.Decisions["sent"] != 3 || r.Treated.Firings != 3 || r.Treated.Converted != 1 {
+		t.Errorf("sent %d, treated %d firings, %d converted; want 3, 3, 1", r.Decisions["sent"], r.Treated.Firings, r.Treated.Converted)
+	}
+	if rep.From != nil || rep.To != nil {
+		t.Errorf("an open period reports from %v to %v", rep.From, rep.To)
+	}
+	// --to still ends the period (exclusive).
+	rep, err = Build(ctx, db.SQL(), Options{To: last.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Rules[0].Decisions["sent"]; got != 2 {
+		t.Errorf("--to 9999-12-31 01:00: %d sent, want 2", got)
+	}
+}
