@@ -99,8 +99,9 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 
 checks them like a compiler, compiles each rule to DuckDB SQL and runs them
 with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		PersistentPreRunE: checkDBFlag,
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -8,11 +8,16 @@ import (
 )
 
 // parseTimestamp parses a timestamp flag value (runtime.ParseTimestamp);
-// flag names the flag for the error.
+// flag names the flag for the error. 0001-01-01 00:00:00 is refused: it is
+// Go's zero time, which the commands read as "flag not given" (the wall
+// clock, an open period), so it could never mean itself.
 func parseTimestamp(flag, value string) (time.Time, error) {
 	t, err := nrt.ParseTimestamp(value)
 	if err != nil {
 		return time.Time{}, usageError("--%s: %v", flag, err)
+	}
+	if t.IsZero() {
+		return time.Time{}, usageError("--%s: %q is 0001-01-01 00:00:00, which nudge reads as no time at all; give a real date such as 2024-11-11", flag, value)
 	}
 	return t, nil
 }
