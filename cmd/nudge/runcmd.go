@@ -23,7 +23,7 @@ func newRunCmd(s *streams) *cobra.Command {
 	var (
 		dbPath, nowFlag, output, brand string
 		sinks                          []string
-		dryRun, full                   bool
+		dryRun, full, allowFuture      bool
 		lookback, watch, budget        time.Duration
 	)
 	c := &cobra.Command{
@@ -38,7 +38,13 @@ pending. --watch INTERVAL repeats ticks until interrupted.
 A tick re-evaluates a state rule only for the members whose verdict may have
 changed since the rule's previous tick (new events, windows that moved,
 limits that ran out); --full evaluates every member, as after changing the
-members table by hand.`,
+members table by hand.
+
+Time only moves forward: a committed run (not --dry-run; every --watch tick)
+whose now is earlier than the brand's last committed tick is refused (look
+at the past with --dry-run, or replay it with 'nudge simulate'). A --now more
+than a day after the wall clock needs --allow-future. Dry runs may look at
+any time.`,
 		Args: needArgs(1, "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "jsonl" {
@@ -69,6 +75,11 @@ members table by hand.`,
 				return problemError("%v", err)
 			}
 			defer db.Close()
+			if !now.IsZero() && !dryRun {
+				if err := checkFuture(c.Context(), db, now, allowFuture); err != nil {
+					return err
+				}
+			}
 			if now, err = wallClock(c.Context(), db, now); err != nil {
 				return err
 			}
@@ -100,6 +111,7 @@ members table by hand.`,
 	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
 	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
 	f.BoolVar(&dryRun, "dry-run", false, "evaluate and print decisions, write nothing")
+	f.BoolVar(&allowFuture, "allow-future", false, "allow a committed run with --now more than a day after the wall clock")
 	f.BoolVar(&full, "full", false, "evaluate every state rule over every member (after editing members outside nudge import)")
 	f.StringVar(&output, "output", "text", "output format: text (summary per rule) or jsonl (one decision per line)")
 	f.StringArrayVar(&sinks, "sink", nil, "dispatch sends to jsonl:PATH or webhook:URL (repeatable; NAME=webhook:URL for notify)")
