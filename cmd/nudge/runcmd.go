@@ -83,6 +83,9 @@ any time.`,
 			if now, err = wallClock(c.Context(), db, now); err != nil {
 				return err
 			}
+			if err := warnBrand(c.Context(), s, db, prog.Brand, brand); err != nil {
+				return err
+			}
 			// Committed runs stream their decisions from the outbox afterwards
 			// (a tick may decide millions); a dry run writes nothing, so its
 			// decisions come back in the result.

@@ -55,6 +55,9 @@ Nothing is written. --output json prints the same as one line of JSON.`,
 			if now, err = wallClock(c.Context(), db, now); err != nil {
 				return err
 			}
+			if err := warnBrand(c.Context(), s, db, compiled.Brand, brand); err != nil {
+				return err
+			}
 			reps, err := why.Explain(c.Context(), db, compiled, exps, []string{member},
 				why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback})
 			if err != nil {
