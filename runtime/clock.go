@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"nudge/compiler"
 )
 
 // TimeRunsBackwardError refuses a committed tick whose now is earlier than
@@ -41,14 +43,25 @@ func lastTick(ctx context.Context, q queryer, brand string) (time.Time, bool, er
 	return naive(last.Time), true, nil
 }
 
-// checkTickTime refuses a committed tick of brand at now when an earlier
-// committed tick of the brand was later (TimeRunsBackwardError). A dry
-// run writes nothing and may look at any time.
-func checkTickTime(ctx context.Context, q queryer, brand string, now time.Time, dryRun bool) error {
-	if dryRun {
-		return nil
+// CheckTickTime refuses a committed tick of prog at now (zero: the
+// machine's clock, as Run takes it) when an earlier committed tick of its
+// brand (resolved as Run resolves it) was later: TimeRunsBackwardError.
+// Run itself does not refuse such a tick: the runtime evaluates it
+// consistently (incremental.go re-evaluates everyone after time went back),
+// which tests and tools replaying history rely on. Commands that commit
+// ticks on a user's database (nudge run, --watch) call this first; a dry
+// run writes nothing and needs no check. DuckDB lets one process write a
+// database file, so no other tick commits between the check and the run.
+func (db *DB) CheckTickTime(ctx context.Context, prog *compiler.Program, optBrand string, now time.Time) error {
+	if now.IsZero() {
+		now = time.Now()
 	}
-	last, ok, err := lastTick(ctx, q, brand)
+	now = naive(now)
+	brand, err := resolveBrand(ctx, db.sql, prog.Brand, optBrand)
+	if err != nil {
+		return err
+	}
+	last, ok, err := lastTick(ctx, db.sql, brand)
 	if err != nil || !ok || !now.Before(last) {
 		return err
 	}

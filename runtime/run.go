@@ -168,9 +168,6 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTickTime(ctx, conn, brand, now, opts.DryRun); err != nil {
-		return nil, err
-	}
 	res := &RunResult{Now: now, Brand: brand, DryRun: opts.DryRun}
 
 	newTick := func(perRule bool) *tick {

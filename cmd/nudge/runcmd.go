@@ -92,6 +92,11 @@ any time.`,
 			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
 				SkipDecisions: output == "text" || !dryRun}
 			tick := func(ctx context.Context) error {
+				if !dryRun {
+					if err := db.CheckTickTime(ctx, prog, brand, opts.Now); err != nil {
+						return err
+					}
+				}
 				res, err := db.Run(ctx, prog, opts)
 				if err != nil {
 					return err
