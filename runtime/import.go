@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -370,6 +368,9 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", s.table, reader)); err != nil {
 		if kind == "csv" {
+			if bad := csvTextError(s.path); bad != nil {
+				return bad
+			}
 			if shape := csvShapeError(s.path); shape != nil {
 				return shape
 			}
@@ -392,6 +393,11 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+s.table).Scan(&s.rows); err != nil {
 		return err
+	}
+	if kind == "csv" {
+		if err := checkCSV(ctx, conn, s, cols); err != nil {
+			return err
+		}
 	}
 
 	byName := map[string]column{}
@@ -441,35 +447,17 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 // cannot set, and a ragged row within its sniffing sample makes it read the
 // whole file as one column, which would be reported as missing columns.
 func csvShapeError(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+	br, closeFn, ok := csvText(path) // (not .zst: DuckDB's message stands)
+	if !ok {
 		return nil
 	}
-	defer f.Close()
-	var in io.Reader = f
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".gz": // (fileKind's compressions, which DuckDB reads by extension)
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			return nil
-		}
-		in = z
-	case ".zst":
-		return nil // no zstd reader in the standard library: DuckDB's message stands
-	}
-	br := bufio.NewReader(in)
+	defer closeFn()
 	head, err := br.ReadString('\n')
 	if err != nil && head == "" {
 		return nil
 	}
-	delim, most := ',', 1
-	for _, d := range []rune{',', ';', '\t', '|'} {
-		if n := strings.Count(head, string(d)) + 1; n > most {
-			delim, most = d, n
-		}
-	}
 	r := csv.NewReader(io.MultiReader(strings.NewReader(head), br))
-	r.Comma = delim
+	r.Comma = csvDelimiter(head)
 	r.LazyQuotes = true // as lenient as DuckDB: only the field count is judged
 	r.ReuseRecord = true
 	header, err := r.Read()

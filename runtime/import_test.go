@@ -547,3 +547,69 @@ func TestWallClockInZone(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRejectsLenientCSV: what DuckDB's CSV reader would let through
+// (a NUL byte in a value, an unterminated quote read literally, a column
+// renamed for repeating another's name) or explain with its reader options
+// (invalid UTF-8) is an error naming the file, row and column; the import
+// loads nothing, not even the good file given with it.
+func TestImportRejectsLenientCSV(t *testing.T) {
+	ctx := context.Background()
+	header := "member_id,brand,type,ts\n"
+	good := "m1,acme,purchased,2024-11-11 10:00\n"
+	for _, tc := range []struct {
+		name, file, content, want string
+	}{
+		{"NUL byte in a value", "bad.csv", header + good + "m2,acme,purch\x00ased,2024-11-11 10:00\n",
+			`bad.csv: row 2 (line 3): column type: the value "purch\x00ased" holds a NUL byte (\x00); remove it from the file`},
+		{"unterminated quote", "bad.csv", header + good + "m2,acme,\"visit,2024-11-11 10:00\n",
+			`bad.csv: row 2 (line 3): column type: the quote that opens the value is never closed; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: "")`},
+		{"unterminated quote after well-quoted values", "bad.csv", header + "\"m1\",acme,\"purchased\",2024-11-11 10:00\n" + good + "m2,acme,\"visit,2024-11-11 10:00\n" + good,
+			`bad.csv: row 3 (line 4): column type: the quote that opens the value is never closed; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: "")`},
+		{"text after the closing quote", "bad.csv", header + good + "m2,acme,\"x\"y,2024-11-11 10:00\n",
+			`bad.csv: row 2 (line 3): column type: the quote that opens the value is closed before the text "y", not at the end of the value; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: "")`},
+		{"duplicate header ignoring case", "bad.csv", "member_id,brand,type,ts,TS\nm1,acme,purchased,2024-11-11 10:00,2024-11-12\n",
+			`bad.csv: header (line 1): columns 4 ("ts") and 5 ("TS") have the same name (column names ignore case); rename or remove one`},
+		{"duplicate extra column", "bad.csv", "member_id,brand,type,ts,note, NOTE\nm1,acme,purchased,2024-11-11 10:00,a,b\n",
+			`bad.csv: header (line 1): columns 5 ("note") and 6 (" NOTE") have the same name (column names ignore case); rename or remove one`},
+		{"invalid UTF-8", "bad.csv", "member_id,brand,type,ts,note\nm1,acme,purchased,2024-11-11 10:00,ok\nm2,acme,purchased,2024-11-11 10:00,caf\xe9\n",
+			`bad.csv: row 2 (line 3): column note: the text is not valid UTF-8 ("caf` + "\uFFFD" + `"); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8`},
+		{"invalid UTF-8, gzipped", "bad.csv.gz", gzipped(header + "m1,acme,purch\xe9,2024-11-11 10:00\n"),
+			`bad.csv.gz: row 1 (line 2): column type: the text is not valid UTF-8 ("purch` + "\uFFFD" + `"); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "ok.csv", header+good)
+			writeFile(t, dir, tc.file, tc.content)
+			t.Chdir(dir)
+			db := openTest(t)
+			_, err := db.Import(ctx, "events", []string{"ok.csv", tc.file})
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
+			}
+			if n := count(t, db, "SELECT count(*) FROM events"); n != 0 {
+				t.Fatalf("%d events imported", n)
+			}
+		})
+	}
+}
+
+// TestImportQuotesInValues: quotes that are part of values stay accepted:
+// a doubled quote inside a quoted field, a value starting with a quote
+// written as """, a quote inside an unquoted field.
+func TestImportQuotesInValues(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "events.csv", "member_id,brand,type,ts,note\n"+
+		"m1,acme,purchased,2024-11-11 10:00,\"\"\"quoted\"\" word\"\n"+
+		"m2,acme,purchased,2024-11-11 10:00,5\" screen\n"+
+		"m3,acme,purchased,2024-11-11 10:00,\"a, b\"\n")
+	db := openTest(t)
+	if _, err := db.Import(context.Background(), "events", []string{p}); err != nil {
+		t.Fatal(err)
+	}
+	got := queryStrings(t, db, `SELECT member_id, props->>'note' FROM events ORDER BY seq`)
+	want := []string{`m1|"quoted" word`, `m2|5" screen`, `m3|a, b`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -113,8 +113,9 @@ with frequency caps, quiet hours, consent, holdouts and brand isolation.
 Exit codes: 0 success; 1 problems (diagnostics, failed tests, a failed
 command); 2 usage (bad flags or arguments); 3 internal error (a bug in
 nudge); 4 run committed its tick but dispatch failed for a message.`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		PersistentPreRunE: checkDBFlag,
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -93,6 +93,13 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 				return problemError("%v", err)
 			}
 			defer db.Close()
+			fileBrand := ""
+			if opts.Program != nil {
+				fileBrand = opts.Program.Brand
+			}
+			if err := warnBrand(c.Context(), s, db, fileBrand, brand); err != nil {
+				return err
+			}
 			rep, err := report.Build(c.Context(), db.SQL(), opts)
 			if err != nil {
 				return problemError("%v", err)

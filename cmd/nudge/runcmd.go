@@ -22,7 +22,7 @@ func newRunCmd(s *streams) *cobra.Command {
 	var (
 		dbPath, nowFlag, output, brand string
 		sinks                          []string
-		dryRun, full                   bool
+		dryRun, full, allowFuture      bool
 		lookback, watch, budget        time.Duration
 	)
 	c := &cobra.Command{
@@ -47,7 +47,13 @@ good); 1 when the tick failed; 2 for bad flags. Quiet hours, caps and an
 exhausted --dispatch-budget only delay sends: not a failure. Under --watch a
 failed dispatch is reported on standard error and the loop goes on. Sink
 credentials (a URL's password, token-like query parameters) are never
-printed or stored.`,
+printed or stored.
+
+Time only moves forward: a committed run (not --dry-run; every --watch tick)
+whose now is earlier than the brand's last committed tick is refused (look
+at the past with --dry-run, or replay it with 'nudge simulate'). A --now more
+than a day after the wall clock needs --allow-future. Dry runs may look at
+any time.`,
 		Args: needArgs(1, "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "jsonl" {
@@ -78,7 +84,15 @@ printed or stored.`,
 				return problemError("%v", err)
 			}
 			defer db.Close()
+			if !now.IsZero() && !dryRun {
+				if err := checkFuture(c.Context(), db, now, allowFuture); err != nil {
+					return err
+				}
+			}
 			if now, err = wallClock(c.Context(), db, now); err != nil {
+				return err
+			}
+			if err := warnBrand(c.Context(), s, db, prog.Brand, brand); err != nil {
 				return err
 			}
 			// Committed runs stream their decisions from the outbox afterwards
@@ -87,6 +101,11 @@ printed or stored.`,
 			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
 				SkipDecisions: output == "text" || !dryRun}
 			tick := func(ctx context.Context) (nrt.DispatchResult, error) {
+				if !dryRun {
+					if err := db.CheckTickTime(ctx, prog, brand, opts.Now); err != nil {
+						return nrt.DispatchResult{}, err
+					}
+				}
 				res, err := db.Run(ctx, prog, opts)
 				if err != nil {
 					return nrt.DispatchResult{}, err
@@ -117,6 +136,7 @@ printed or stored.`,
 	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
 	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
 	f.BoolVar(&dryRun, "dry-run", false, "evaluate and print decisions, write nothing")
+	f.BoolVar(&allowFuture, "allow-future", false, "allow a committed run with --now more than a day after the wall clock")
 	f.BoolVar(&full, "full", false, "evaluate every state rule over every member (after editing members outside nudge import)")
 	f.StringVar(&output, "output", "text", "output format: text (summary per rule) or jsonl (one decision per line)")
 	f.StringArrayVar(&sinks, "sink", nil, "dispatch sends to jsonl:PATH or webhook:URL (repeatable; NAME=webhook:URL for notify)")

@@ -93,6 +93,7 @@ lines; --keep FILE saves the scratch database (a new file) at the end, and
 			if err != nil {
 				return problemError("%v", err)
 			}
+			printWarning(s, res.Warning)
 			if format == "json" {
 				err = res.WriteJSON(s.out)
 			} else {

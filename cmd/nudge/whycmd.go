@@ -59,6 +59,9 @@ only read will do; one written by an older nudge must first be upgraded with
 			if now, err = wallClock(c.Context(), db, now); err != nil {
 				return err
 			}
+			if err := warnBrand(c.Context(), s, db, compiled.Brand, brand); err != nil {
+				return err
+			}
 			reps, err := why.Explain(c.Context(), db, compiled, exps, []string{member},
 				why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback})
 			if err != nil {

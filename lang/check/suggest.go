@@ -74,3 +74,8 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// Suggest returns the candidate closest to name as a plausible typo of it,
+// or "" (see suggest); for messages outside the checker, such as the
+// runtime's "did you mean" for a brand.
+func Suggest(name string, candidates []string) string { return suggest(name, candidates) }

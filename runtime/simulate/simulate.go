@@ -73,6 +73,9 @@ type Result struct {
 	Elapsed time.Duration
 	// LastRunNow is the time of the last tick run.
 	LastRunNow time.Time
+	// Warning is runtime.BrandWarning for the simulated brand: it has no
+	// members in the database ("" when it has, or none is named).
+	Warning string
 }
 
 // Day is what one rule did on one day.
@@ -141,7 +144,7 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 	if brand == "" {
 		brand = prog.Brand
 	}
-	db, err := scratch(ctx, opts.Source, brand)
+	db, err := scratch(ctx, opts.Source, brand, &res.Warning)
 	if err != nil {
 		return nil, err
 	}
@@ -275,8 +278,9 @@ func replayable(ticks []time.Time, i int, tickByTick bool) int {
 // scratch opens an in-memory nudge database holding the members and events
 // of the file at source, with empty runtime state. With a brand, only that
 // brand's rows are copied: a program for one brand can read no others
-// (brand isolation), so the ticks are the same and cheaper.
-func scratch(ctx context.Context, source, brand string) (*nrt.DB, error) {
+// (brand isolation), so the ticks are the same and cheaper; *warning is
+// set to runtime.BrandWarning for that brand in source.
+func scratch(ctx context.Context, source, brand string, warning *string) (*nrt.DB, error) {
 	if _, err := os.Stat(source); err != nil {
 		return nil, fmt.Errorf("simulate: database %s: %w", source, err)
 	}
@@ -311,10 +315,16 @@ func scratch(ctx context.Context, source, brand string) (*nrt.DB, error) {
 		"UPDATE counters SET value = (SELECT coalesce(max(seq), 0) FROM nudge_src.events) WHERE name = 'event_seq'",
 		"DETACH nudge_src",
 	}
-	for _, q := range stmts {
+	for i, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("simulate: copying %s into the scratch database: %w", source, err)
+		}
+		if i == 0 { // (attached: the source's brands are readable)
+			if *warning, err = nrt.BrandWarning(ctx, conn, "nudge_src.members", brand); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("simulate: %s: %w", source, err)
+			}
 		}
 	}
 	return db, nil

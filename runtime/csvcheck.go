@@ -1,0 +1,249 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// Checks of CSV files that DuckDB's reader lets through or explains in
+// terms of its own options. DuckDB's sniffer reads a file with one
+// unterminated quote as a file without quoting (every quote, even of
+// well-quoted fields, is then kept in the values), renames a column whose
+// name repeats another's ignoring case (ts,TS becomes ts and TS_1, which
+// lands in props), keeps a NUL byte inside a value, and reports invalid
+// UTF-8 with a list of reader options. Each is an error naming the file,
+// the row and the column; the import then loads nothing.
+
+// csvText opens the CSV text of path: decompressed when it is .gz. ok is
+// false when Go cannot read it (.zst: no reader in the standard library).
+func csvText(path string) (r *bufio.Reader, closeFn func(), ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, false
+	}
+	var in io.Reader = f
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".gz": // (fileKind's compressions, which DuckDB reads by extension)
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, false
+		}
+		in = z
+	case ".zst":
+		f.Close()
+		return nil, nil, false
+	}
+	return bufio.NewReader(in), func() { f.Close() }, true
+}
+
+// csvDelimiter returns the one of , ; tab | that splits the header line
+// into the most fields (',' when none does).
+func csvDelimiter(head string) rune {
+	delim, most := ',', 1
+	for _, d := range []rune{',', ';', '\t', '|'} {
+		if n := strings.Count(head, string(d)) + 1; n > most {
+			delim, most = d, n
+		}
+	}
+	return delim
+}
+
+// csvHeader reads the header line of a CSV file: its column names and the
+// delimiter. ok is false when the file cannot be read in Go.
+func csvHeader(path string) (names []string, delim rune, ok bool) {
+	br, closeFn, ok := csvText(path)
+	if !ok {
+		return nil, 0, false
+	}
+	defer closeFn()
+	head, err := br.ReadString('\n')
+	if err != nil && head == "" {
+		return nil, 0, false
+	}
+	delim = csvDelimiter(head)
+	r := csv.NewReader(strings.NewReader(head))
+	r.Comma = delim
+	r.LazyQuotes = true
+	names, err = r.Read()
+	if err != nil {
+		return nil, 0, false
+	}
+	return names, delim, true
+}
+
+// checkCSV checks a CSV file DuckDB staged as s: the header names no column
+// twice, no value holds a NUL byte, and a value starting with a quote is
+// not an unterminated quoted field read literally.
+func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []column) error {
+	header, _, haveHeader := csvHeader(s.path)
+	if haveHeader {
+		seen := map[string]int{}
+		for i, n := range header {
+			key := strings.ToLower(strings.TrimSpace(n))
+			if j, dup := seen[key]; dup {
+				return fmt.Errorf("%s: header (line 1): columns %d (%q) and %d (%q) have the same name (column names ignore case); rename or remove one",
+					s.path, j+1, header[j], i+1, n)
+			}
+			seen[key] = i
+		}
+	}
+	if s.rows == 0 || len(cols) == 0 {
+		return nil
+	}
+	// One pass: per column, the first row with a NUL byte and the first
+	// starting with a quote.
+	var aggs []string
+	for _, c := range cols {
+		q := quoteIdent(c.name)
+		aggs = append(aggs,
+			fmt.Sprintf("min(rowid) FILTER (WHERE contains(%s, chr(0)))", q),
+			fmt.Sprintf("min(rowid) FILTER (WHERE starts_with(%s, '\"'))", q))
+	}
+	first := make([]sql.NullInt64, len(aggs))
+	ptrs := make([]any, len(aggs))
+	for i := range first {
+		ptrs[i] = &first[i]
+	}
+	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(aggs, ", "), s.table)).Scan(ptrs...); err != nil {
+		return fmt.Errorf("%s: validating: %w", s.path, err)
+	}
+	nul, quoted := -1, false
+	for i := range cols {
+		if f := first[2*i]; f.Valid && (nul < 0 || f.Int64 < first[2*nul].Int64) {
+			nul = i
+		}
+		quoted = quoted || first[2*i+1].Valid
+	}
+	if quoted {
+		// A value may start with a quote in a well-quoted file ("""a""");
+		// only a file that is not well-quoted is wrong.
+		if err := csvTextError(s.path); err != nil {
+			return err
+		}
+	}
+	if nul >= 0 {
+		row := first[2*nul].Int64
+		var val string
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE rowid = %d", quoteIdent(cols[nul].name), s.table, row)).Scan(&val); err != nil {
+			return fmt.Errorf("%s: validating: %w", s.path, err)
+		}
+		return fmt.Errorf("%s: row %d (line %d): column %s: the value %q holds a NUL byte (\\x00); remove it from the file",
+			s.path, row+1, row+2, s.fileName(cols[nul].name), val)
+	}
+	return nil
+}
+
+// csvTextError scans a CSV file in Go and returns the first problem it
+// finds, by row and column: a value that is not valid UTF-8, one with a
+// NUL byte, a quoted field whose quote is not closed (before the end of the
+// file, or before the delimiter: "ab"c). A quote inside an unquoted field
+// is a character (DuckDB reads 5" screen so too). It returns nil when the
+// file is fine or cannot be read in Go (.zst).
+func csvTextError(path string) error {
+	header, delim, ok := csvHeader(path)
+	if !ok {
+		return nil
+	}
+	br, closeFn, ok := csvText(path)
+	if !ok {
+		return nil
+	}
+	defer closeFn()
+	d := byte(delim)
+	const (
+		fieldStart = iota
+		unquoted
+		quoted
+		quoteInQuoted // a quote seen inside a quoted field: closing, or the first of ""
+	)
+	var (
+		state      = fieldStart
+		row, field int // row 0 is the header
+		line       = 1
+		startLine  int // the line the current field starts on
+		buf        []byte
+	)
+	where := func() string {
+		col := fmt.Sprintf("field %d", field+1)
+		if field < len(header) {
+			col = "column " + strings.TrimSpace(header[field])
+		}
+		if row == 0 {
+			return fmt.Sprintf("%s: header (line %d): %s", path, startLine, col)
+		}
+		return fmt.Sprintf("%s: row %d (line %d): %s", path, row, startLine, col)
+	}
+	// endField judges the field that just ended.
+	endField := func() error {
+		defer func() { buf = buf[:0] }()
+		switch {
+		case !utf8.Valid(buf):
+			return fmt.Errorf("%s: the text is not valid UTF-8 (%q); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8",
+				where(), bytes.ToValidUTF8(buf, []byte("\uFFFD")))
+		case bytes.IndexByte(buf, 0) >= 0:
+			return fmt.Errorf("%s: the value %q holds a NUL byte (\\x00); remove it from the file", where(), buf)
+		}
+		return nil
+	}
+	unclosed := func(why string) error {
+		return fmt.Errorf("%s: the quote that opens the value %s; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: \"\")",
+			where(), why)
+	}
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			if state == quoted {
+				return unclosed("is never closed")
+			}
+			if state != fieldStart || len(buf) > 0 {
+				return endField()
+			}
+			return nil
+		}
+		if state == fieldStart {
+			startLine = line
+		}
+		switch {
+		case state == quoted && b == '"':
+			state = quoteInQuoted
+		case state == quoted:
+			buf = append(buf, b)
+		case state == quoteInQuoted && b == '"':
+			buf = append(buf, b)
+			state = quoted
+		case state == quoteInQuoted && b != d && b != '\n' && b != '\r':
+			return unclosed(fmt.Sprintf("is closed before the text %q, not at the end of the value", string(b)))
+		case state == fieldStart && b == '"':
+			state = quoted
+		case b == d:
+			if err := endField(); err != nil {
+				return err
+			}
+			field++
+			state = fieldStart
+		case b == '\n':
+			if err := endField(); err != nil {
+				return err
+			}
+			row, field, state = row+1, 0, fieldStart
+		case b == '\r' && state == quoteInQuoted:
+		default:
+			buf = append(buf, b)
+			state = unquoted
+		}
+		if b == '\n' {
+			line++
+		}
+	}
+}
