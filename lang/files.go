@@ -79,7 +79,7 @@ func Discover(paths []string, match func(name string) bool) ([]string, diag.List
 				}
 			}
 			if !mode.IsRegular() {
-				warns.Warnf(diag.Span{File: path}, check.CodeNotRegularFile, "skipped: %s is %s, not a regular file", path, kindOf(mode))
+				warns.Warnf(diag.Span{File: path}, check.CodeNotRegularFile, "skipped: this is %s, not a regular file", kindOf(mode))
 				return nil
 			}
 			found = append(found, path)
@@ -125,11 +125,11 @@ func ReadFile(path string) ([]byte, diag.List, error) {
 		return nil, nil, fmt.Errorf("read rule file: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		diags.Errorf(diag.Span{File: path}, check.CodeNotRegularFile, "%s is %s, not a regular file: rule files must be regular files", path, kindOf(st.Mode().Type()))
+		diags.Errorf(diag.Span{File: path}, check.CodeNotRegularFile, "this is %s, not a regular file; rule files must be regular files", kindOf(st.Mode().Type()))
 		return nil, diags, nil
 	}
 	tooLarge := func() ([]byte, diag.List, error) {
-		diags.Errorf(diag.Span{File: path}, check.CodeFileTooLarge, "%s is larger than 1 MiB, the limit for a rule file; split it into several files", path)
+		diags.Errorf(diag.Span{File: path}, check.CodeFileTooLarge, "this file is larger than 1 MiB, the limit for a rule file; split it into several files")
 		return nil, diags, nil
 	}
 	if st.Size() > MaxFileSize {
@@ -138,7 +138,7 @@ func ReadFile(path string) ([]byte, diag.List, error) {
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		if errors.Is(err, syscall.EISDIR) {
-			diags.Errorf(diag.Span{File: path}, check.CodeNotRegularFile, "%s is a directory, not a regular file", path)
+			diags.Errorf(diag.Span{File: path}, check.CodeNotRegularFile, "this is a directory, not a regular file; rule files must be regular files")
 			return nil, diags, nil
 		}
 		return nil, nil, fmt.Errorf("read rule file: %w", err)
@@ -191,7 +191,7 @@ func ParseCondition(name string, src []byte) (ast.Expr, diag.List) {
 func textLimits(name string, src []byte) diag.List {
 	var diags diag.List
 	if len(src) > MaxFileSize {
-		diags.Errorf(diag.Span{File: name}, check.CodeFileTooLarge, "%s is larger than 1 MiB, the limit for a rule file; split it into several files", name)
+		diags.Errorf(diag.Span{File: name}, check.CodeFileTooLarge, "this file is larger than 1 MiB, the limit for a rule file; split it into several files")
 		return diags
 	}
 	if at, ok := tooDeep(src); ok {
