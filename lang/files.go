@@ -169,11 +169,11 @@ func kindOf(m fs.FileMode) string {
 }
 
 // ParseFile parses one rule or test file after checking the limits on its
-// text (size and nesting); text beyond them is reported and not parsed (f
-// is then an empty file).
+// text (size and nesting); text beyond them is reported and not parsed (the
+// file is then nil).
 func ParseFile(name string, src []byte) (*ast.File, diag.List) {
 	if ds := textLimits(name, src); ds.HasErrors() {
-		return &ast.File{Name: name}, ds
+		return nil, ds
 	}
 	return parser.ParseFile(name, src)
 }

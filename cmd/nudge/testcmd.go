@@ -177,6 +177,9 @@ func loadSuite(s *streams, d testDir) (ruletest.Suite, bool) {
 		prog.Sources[p] = b
 		f, ds := lang.ParseFile(p, b)
 		diags = append(diags, ds...)
+		if f == nil {
+			continue
+		}
 		for _, decl := range f.Decls {
 			switch decl.(type) {
 			case *ast.TestDecl, *ast.BadDecl:
