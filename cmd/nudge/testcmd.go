@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"nudge/compiler"
 	"nudge/lang"
 	"nudge/lang/ast"
+	"nudge/lang/check"
 	"nudge/lang/diag"
 	"nudge/runtime/ruletest"
 	"nudge/stdlib"
@@ -142,14 +144,21 @@ func loadSuite(s *streams, d testDir) (ruletest.Suite, bool) {
 		return ruletest.Suite{}, false
 	}
 	var rules []string
+	var diags diag.List
 	for _, e := range entries {
 		n := e.Name()
-		if !e.IsDir() && lang.IsRuleFile(n) {
-			rules = append(rules, filepath.Join(d.dir, n))
+		if e.IsDir() || !lang.IsRuleFile(n) {
+			continue
 		}
+		p := filepath.Join(d.dir, n)
+		if t := e.Type(); t&fs.ModeSymlink == 0 && !t.IsRegular() {
+			// (as lang.Discover does in a directory)
+			diags.Warnf(diag.Span{File: p}, check.CodeNotRegularFile, "skipped: this is not a regular file")
+			continue
+		}
+		rules = append(rules, p)
 	}
 	var srcs []lang.Source
-	var diags diag.List
 	for _, p := range rules {
 		b, ds, err := lang.ReadFile(p)
 		if err != nil {
