@@ -34,13 +34,20 @@ func Compile(info *check.Info) (*Program, diag.List) {
 		}
 	}
 	for _, c := range info.Caps {
-		p.Caps = append(p.Caps, Cap{Channel: c.Channel, Count: c.Count, Per: time.Duration(c.Minutes) * time.Minute})
+		per, ok := goDuration(float64(c.Minutes), time.Minute)
+		if !ok {
+			diags.Errorf(c.Decl.Pos(), diagCode, "the cap period is out of range (at most about 292 years)")
+			continue
+		}
+		p.Caps = append(p.Caps, Cap{Channel: c.Channel, Count: c.Count, Per: per})
 	}
 	for _, q := range info.Quiet {
 		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To})
 	}
 	diags = append(diags, AttachLoop(info, p)...) // closed loop: see loop.go
-	return p, diags
+	// (A rule's condition is translated in several forms, each of which
+	// reports the same problem: the list is collected, then de-duplicated.)
+	return p, diags.Dedup()
 }
 
 // Audience is the compiled form of a state condition for the REPL: the
@@ -135,7 +142,7 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.Lis
 	if r.Limit != nil {
 		out.Limit = &Limit{}
 		if r.Limit.Every != nil {
-			out.Limit.Every = durationOf(r.Limit.Every)
+			out.Limit.Every = rc.durationOf(r.Limit.Every)
 		}
 	}
 	out.Events = rc.eventTypes(d.Cond)
@@ -201,27 +208,10 @@ func (rc *ruleCompiler) triggerLag(r *check.Rule) time.Duration {
 	var lag time.Duration
 	for _, a := range r.TriggerAtoms {
 		if fa, ok := a.(*ast.FollowedAtom); ok && fa.Within != nil {
-			d := durationOf(fa.Within)
-			switch fa.Within.Unit {
-			case ast.Month:
-				d = time.Duration(durationCount(fa.Within) * float64(31*24*time.Hour))
-			case ast.Year:
-				d = time.Duration(durationCount(fa.Within) * float64(366*24*time.Hour))
-			}
-			lag = max(lag, d)
+			lag = max(lag, rc.durationIn(fa.Within, 31*24*time.Hour, 366*24*time.Hour))
 		}
 	}
 	return lag
-}
-
-// durationOf converts a duration literal to a Go duration for limits: months
-// count as 30 days and years as 365 days, as caps do.
-func durationOf(d *ast.DurationLit) time.Duration {
-	unit := map[ast.Unit]time.Duration{
-		ast.Minute: time.Minute, ast.Hour: time.Hour, ast.Day: 24 * time.Hour,
-		ast.Week: 7 * 24 * time.Hour, ast.Month: 30 * 24 * time.Hour, ast.Year: 365 * 24 * time.Hour,
-	}[d.Unit]
-	return time.Duration(durationCount(d) * float64(unit))
 }
 
 // ruleCompiler holds the state of compiling one rule (or one REPL condition).

@@ -47,7 +47,7 @@ func (rc *ruleCompiler) conversion(r *check.Rule) *Conversion {
 		return DefaultConversion()
 	}
 	et := rc.eventType(o.Event)
-	out := &Conversion{EventType: eventName(et, o.Event), Within: durationOf(o.Within),
+	out := &Conversion{EventType: eventName(et, o.Event), Within: rc.durationOf(o.Within),
 		Label: label(o.Event) + " within " + label(o.Within)}
 	s := &scope{ev: ConversionAlias, evType: et, member: ConversionMemberAlias, memberID: ConversionAlias + ".member_id"}
 	var parts []string

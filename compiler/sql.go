@@ -97,6 +97,9 @@ func intervalSQL(d *ast.DurationLit) (string, error) {
 	if n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
 		return "", fmt.Errorf("duration %v is not a non-negative number", n)
 	}
+	if err := intervalRange(n, d.Unit); err != nil {
+		return "", err
+	}
 	whole := func(x float64) bool { return x == math.Trunc(x) && x < 1e12 }
 	switch d.Unit {
 	case ast.Month, ast.Year:

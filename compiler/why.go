@@ -314,7 +314,7 @@ func (b *whyBuilder) atom(e ast.Expr, s *scope) *Node {
 		}
 	case *ast.FollowedAtom:
 		b.trigger(n, x.First, s)
-		n.Within = durationOf(x.Within)
+		n.Within = rc.durationOf(x.Within)
 		if s.cand != "" {
 			if _, ok := rc.atomIndex[x]; ok {
 				lbl := "not followed by " + label(x.Second)

@@ -7,17 +7,9 @@
 package lang
 
 import (
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
-	"nudge/lang/parser"
 )
 
 // Program is a loaded, parsed and checked set of rule files.
@@ -48,63 +40,29 @@ const (
 // Load reads the given files and directories (searched recursively for
 // *.nudge files, skipping *_test.nudge and hidden directories), then parses
 // and checks them. A path named explicitly is loaded whatever its extension.
-// I/O problems (a missing path, an unreadable file) are returned as error;
-// language problems as diagnostics. The Program is nil only with an error.
+// The limits of files.go apply: a file that is not a regular file or is too
+// large is a diagnostic (a warning, skipped, when found in a directory).
+// Other I/O problems (a missing path, an unreadable file) are returned as
+// error; language problems as diagnostics. The Program is nil only with an
+// error.
 func Load(paths []string, env *check.Env) (*Program, diag.List, error) {
-	var srcs []Source
-	seen := map[string]bool{}
-	add := func(p string) error {
-		clean := filepath.Clean(p)
-		if seen[clean] {
-			return nil
-		}
-		seen[clean] = true
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("read rule file: %w", err)
-		}
-		srcs = append(srcs, Source{Name: p, Src: b})
-		return nil
+	files, diags, err := Discover(paths, IsRuleFile)
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("load %s: %w", p, err)
-		}
-		if !st.IsDir() {
-			if err := add(p); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return fmt.Errorf("walk %s: %w", path, err)
-			}
-			if d.IsDir() {
-				if path != p && strings.HasPrefix(d.Name(), ".") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(path, Ext) && !strings.HasSuffix(path, TestSuffix) {
-				found = append(found, path)
-			}
-			return nil
-		})
+	var srcs []Source
+	for _, p := range files {
+		b, ds, err := ReadFile(p)
 		if err != nil {
 			return nil, nil, err
 		}
-		sort.Strings(found)
-		for _, f := range found {
-			if err := add(f); err != nil {
-				return nil, nil, err
-			}
+		diags = append(diags, ds...)
+		if b != nil {
+			srcs = append(srcs, Source{Name: p, Src: b})
 		}
 	}
-	prog, diags := LoadSources(srcs, env)
-	return prog, diags, nil
+	prog, ds := LoadSources(srcs, env)
+	return prog, append(diags, ds...).Dedup(), nil
 }
 
 // LoadSources parses and checks in-memory sources, in the given order.
@@ -113,7 +71,7 @@ func LoadSources(srcs []Source, env *check.Env) (*Program, diag.List) {
 	var diags diag.List
 	for _, s := range srcs {
 		prog.Sources[s.Name] = s.Src
-		f, ds := parser.ParseFile(s.Name, s.Src)
+		f, ds := ParseFile(s.Name, s.Src)
 		diags = append(diags, ds...)
 		if f != nil {
 			prog.Files = append(prog.Files, f)

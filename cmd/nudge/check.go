@@ -61,11 +61,18 @@ func loadProgram(s *streams, paths []string) (*lang.Program, error) {
 	if err != nil {
 		return nil, problemError("%v", err)
 	}
+	return prog, printDiagnostics(s, diags, prog.Sources)
+}
+
+// printDiagnostics prints diagnostics once, as text, and returns the error
+// that stops the command when there is an error among them.
+func printDiagnostics(s *streams, diags diag.List, sources diag.Sources) error {
+	diags = diags.Dedup()
 	if len(diags) > 0 {
-		diag.RenderText(s.err, diags, prog.Sources)
+		diag.RenderText(s.err, diags, sources)
 	}
 	if diags.HasErrors() {
-		return nil, silentExit(exitProblems)
+		return silentExit(exitProblems)
 	}
-	return prog, nil
+	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"nudge/compiler"
+	"nudge/lang"
 	"nudge/lang/diag"
+	"nudge/stdlib"
 )
 
 func newExplainCmd(s *streams) *cobra.Command {
@@ -36,18 +38,21 @@ func newExplainCmd(s *streams) *cobra.Command {
 	return c
 }
 
-// compileProgram loads, checks and compiles rule files, printing diagnostics.
+// compileProgram loads, checks and compiles rule files, printing the
+// diagnostics of all three once.
 func compileProgram(s *streams, paths []string) (*compiler.Program, error) {
-	prog, err := loadProgram(s, paths)
+	prog, diags, err := lang.Load(paths, stdlib.Env())
 	if err != nil {
+		return nil, problemError("%v", err)
+	}
+	var compiled *compiler.Program
+	if !diags.HasErrors() {
+		var cdiags diag.List
+		compiled, cdiags = compiler.Compile(prog.Info)
+		diags = append(diags, cdiags...)
+	}
+	if err := printDiagnostics(s, diags, prog.Sources); err != nil {
 		return nil, err
-	}
-	compiled, diags := compiler.Compile(prog.Info)
-	if len(diags) > 0 {
-		diag.RenderText(s.err, diags, prog.Sources)
-	}
-	if diags.HasErrors() {
-		return nil, silentExit(exitProblems)
 	}
 	return compiled, nil
 }

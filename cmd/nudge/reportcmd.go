@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"nudge/compiler"
-	"nudge/lang/diag"
 	nrt "nudge/runtime"
 	"nudge/runtime/report"
 )
@@ -68,18 +67,10 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 			}
 			opts.Rule, opts.Brand = rule, brand
 			if len(args) > 0 {
-				prog, err := loadProgram(s, args)
+				compiled, err := compileProgram(s, args) // (Compile attaches conversions and costs)
 				if err != nil {
 					return err
 				}
-				compiled, diags := compiler.Compile(prog.Info)
-				if len(diags) > 0 {
-					diag.RenderText(s.err, diags, prog.Sources)
-				}
-				if diags.HasErrors() {
-					return silentExit(exitProblems)
-				}
-				compiler.AttachLoop(prog.Info, compiled) // idempotent: makes sure conversions and costs are there
 				opts.Program = compiled
 				if rule != "" && !hasRule(compiled, rule) {
 					return usageError("--rule: no rule %q in %v", rule, args)

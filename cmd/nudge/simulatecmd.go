@@ -8,8 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"nudge/compiler"
-	"nudge/lang/diag"
 	nrt "nudge/runtime"
 	"nudge/runtime/simulate"
 )
@@ -62,18 +60,10 @@ lines; --keep FILE saves the scratch database (a new file) at the end, and
 			if n := to.Sub(from) / step; n > 1_000_000 {
 				return usageError("--step %s makes %d ticks; use a larger step", step, n)
 			}
-			prog, err := loadProgram(s, args)
+			compiled, err := compileProgram(s, args) // (Compile attaches conversions and costs)
 			if err != nil {
 				return err
 			}
-			compiled, diags := compiler.Compile(prog.Info)
-			if len(diags) > 0 {
-				diag.RenderText(s.err, diags, prog.Sources)
-			}
-			if diags.HasErrors() {
-				return silentExit(exitProblems)
-			}
-			compiler.AttachLoop(prog.Info, compiled)
 			opts := simulate.Options{Source: dbPath, From: from, To: to, Step: step, Brand: brand, Lookback: lookback, Keep: keepPath, KeepBeforeLast: keepBefore}
 			if lastPath != "" {
 				f, err := os.Create(lastPath)

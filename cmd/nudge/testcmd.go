@@ -18,8 +18,8 @@ import (
 	"nudge/compiler"
 	"nudge/lang"
 	"nudge/lang/ast"
+	"nudge/lang/check"
 	"nudge/lang/diag"
-	"nudge/lang/parser"
 	"nudge/runtime/ruletest"
 	"nudge/stdlib"
 )
@@ -58,7 +58,7 @@ any member at any tick of any test.`,
 					return usageError("--run: %v", err)
 				}
 			}
-			dirs, err := findTestFiles(args)
+			dirs, err := findTestFiles(s, args)
 			if err != nil {
 				return problemError("%v", err)
 			}
@@ -105,45 +105,26 @@ type testDir struct {
 	files []string
 }
 
-// findTestFiles collects the *_test.nudge files of paths, grouped by directory.
-func findTestFiles(paths []string) ([]testDir, error) {
-	byDir := map[string][]string{}
-	add := func(p string) {
-		d := filepath.Dir(p)
-		for _, f := range byDir[d] {
-			if f == p {
-				return
-			}
-		}
-		byDir[d] = append(byDir[d], p)
-	}
+// findTestFiles collects the *_test.nudge files of paths, grouped by
+// directory (lang.Discover: entries that are not regular files are skipped
+// with a warning, printed here).
+func findTestFiles(s *streams, paths []string) ([]testDir, error) {
 	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("test %s: %w", p, err)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && !lang.IsTestFile(p) {
+			return nil, fmt.Errorf("test %s: not a test file; name test files *%s (they run against the rule files of their directory)", p, lang.TestSuffix)
 		}
-		if !st.IsDir() {
-			if !strings.HasSuffix(p, lang.TestSuffix) {
-				return nil, fmt.Errorf("test %s: not a test file; name test files *%s (they run against the rule files of their directory)", p, lang.TestSuffix)
-			}
-			add(p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && path != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && strings.HasSuffix(path, lang.TestSuffix) {
-				add(path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("test %s: %w", p, err)
-		}
+	}
+	files, warns, err := lang.Discover(paths, lang.IsTestFile)
+	if err != nil {
+		return nil, fmt.Errorf("test: %w", err)
+	}
+	if len(warns) > 0 {
+		diag.RenderText(s.err, warns, nil)
+	}
+	byDir := map[string][]string{}
+	for _, p := range files {
+		d := filepath.Dir(p)
+		byDir[d] = append(byDir[d], p)
 	}
 	var out []testDir
 	for d, fs := range byDir {
@@ -163,32 +144,51 @@ func loadSuite(s *streams, d testDir) (ruletest.Suite, bool) {
 		return ruletest.Suite{}, false
 	}
 	var rules []string
+	var diags diag.List
 	for _, e := range entries {
 		n := e.Name()
-		if !e.IsDir() && strings.HasSuffix(n, lang.Ext) && !strings.HasSuffix(n, lang.TestSuffix) {
-			rules = append(rules, filepath.Join(d.dir, n))
+		if e.IsDir() || !lang.IsRuleFile(n) {
+			continue
 		}
+		p := filepath.Join(d.dir, n)
+		if t := e.Type(); t&fs.ModeSymlink == 0 && !t.IsRegular() {
+			// (as lang.Discover does in a directory)
+			diags.Warnf(diag.Span{File: p}, check.CodeNotRegularFile, "skipped: this is not a regular file")
+			continue
+		}
+		rules = append(rules, p)
 	}
 	var srcs []lang.Source
 	for _, p := range rules {
-		b, err := os.ReadFile(p)
+		b, ds, err := lang.ReadFile(p)
 		if err != nil {
 			fmt.Fprintf(s.err, "nudge: %v\n", err)
 			return ruletest.Suite{}, false
 		}
-		srcs = append(srcs, lang.Source{Name: p, Src: b})
+		diags = append(diags, ds...)
+		if b != nil {
+			srcs = append(srcs, lang.Source{Name: p, Src: b})
+		}
 	}
-	prog, diags := lang.LoadSources(srcs, stdlib.Env())
+	prog, ds := lang.LoadSources(srcs, stdlib.Env())
+	diags = append(diags, ds...)
 	var files []*ast.File
 	for _, p := range d.files {
-		b, err := os.ReadFile(p)
+		b, ds, err := lang.ReadFile(p)
 		if err != nil {
 			fmt.Fprintf(s.err, "nudge: %v\n", err)
 			return ruletest.Suite{}, false
 		}
-		prog.Sources[p] = b
-		f, ds := parser.ParseFile(p, b)
 		diags = append(diags, ds...)
+		if b == nil {
+			continue
+		}
+		prog.Sources[p] = b
+		f, ds := lang.ParseFile(p, b)
+		diags = append(diags, ds...)
+		if f == nil {
+			continue
+		}
 		for _, decl := range f.Decls {
 			switch decl.(type) {
 			case *ast.TestDecl, *ast.BadDecl:

@@ -1,5 +1,7 @@
 package ast
 
+import "reflect"
+
 // Inspect traverses the tree rooted at n in depth-first order, calling f for
 // each node; if f returns false, the node's children are skipped. Nil children
 // are not visited.
@@ -182,7 +184,10 @@ func isNilNode(n Node) bool {
 	case *DateLit:
 		return n == nil
 	}
-	return false
+	// Any other node: a nil pointer in a slice of a partial tree (a nil
+	// *Action, *FieldDecl, option or filter) is not visited either.
+	v := reflect.ValueOf(n)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // Unparen returns e without the parentheses around it.

@@ -59,6 +59,7 @@ func (c *checker) passes() []pass {
 		{"names", c.declareNames},
 		{"segments", c.checkSegments},
 		{"rules", c.checkRules},
+		{"limits", c.checkLimits},
 		{"strata", c.stratify},
 		{"policies", c.checkPolicies},
 	}

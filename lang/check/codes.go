@@ -49,4 +49,13 @@ const (
 	CodeEmptyQuietHours      = "empty-quiet-hours"      // warning: quiet hours from a time to the same time
 	CodeAlwaysTrue           = "always-true"            // warning: `at least 0 times`, which every member meets
 	CodeTagAndUntag          = "tag-and-untag"          // warning: one rule tags and untags the same tag (the untag wins)
+
+	// Limits: what nudge, DuckDB and the machine can take (limits.go; the
+	// loader in package lang reports the file limits).
+	CodeNULCharacter    = "nul-character"     // a text holds the NUL character (\u0000), which no query can hold
+	CodeNumberTooLarge  = "number-too-large"  // a number with more than 15 digits before or after the decimal point
+	CodeDurationTooLong = "duration-too-long" // a duration longer than 100 years
+	CodeTooDeep         = "too-deep"          // a condition nested deeper than MaxDepth (or a file's text deeper than lang.MaxNesting)
+	CodeFileTooLarge    = "file-too-large"    // a rule file larger than 1 MiB
+	CodeNotRegularFile  = "not-regular-file"  // a path that is a named pipe, device, socket or directory (a warning when found in a directory: skipped)
 )

@@ -134,6 +134,10 @@ func (c *checker) duration(d *ast.DurationLit) Type {
 		c.errorf(d, CodeBadDuration, "a duration must be positive, not %s %ss", d.N.Text, d.Unit)
 		return Invalid
 	}
+	if durationTooLong(d.N.Value, d.Unit) {
+		c.errorf(d, CodeDurationTooLong, "a duration may be at most %d years (%d days); %s %ss is longer", MaxDurationYears, MaxDurationYears*365, shorten(d.N.Text), d.Unit)
+		return Invalid
+	}
 	if !isInt(d.N) {
 		c.errorf(d, CodeBadDuration, "a duration must be a whole number of %ss, not %s", d.Unit, d.N.Text)
 		return Invalid

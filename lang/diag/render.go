@@ -29,6 +29,11 @@ func RenderText(w io.Writer, l List, src Sources) {
 			return
 		}
 		shown++
+		if !d.Span.Start.IsValid() {
+			// About a whole file (one that cannot be read as a rule file).
+			fmt.Fprintf(w, "%s: %s: %s\n", d.Span.File, d.Severity, d.Message)
+			continue
+		}
 		fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Span.File, d.Span.Start.Line, d.Span.Start.Col, d.Severity, d.Message)
 		line, ok := sourceLine(src[d.Span.File], d.Span.Start.Line)
 		if !ok {

@@ -28,7 +28,6 @@ import (
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
-	"nudge/lang/parser"
 	"nudge/runtime"
 	"nudge/stdlib"
 )
@@ -274,7 +273,7 @@ func only(l diag.List, file string) diag.List {
 
 // condition evaluates a typed condition as an audience at now.
 func (e *Engine) condition(ctx context.Context, input string) (*Result, error) {
-	x, pdiags := parser.ParseCondition(InputFile, []byte(input))
+	x, pdiags := lang.ParseCondition(InputFile, []byte(input))
 	if pdiags.HasErrors() {
 		return &Result{Kind: Diagnostics, Text: render(pdiags, e.prog, input)}, nil
 	}
@@ -350,7 +349,7 @@ func (e *Engine) compileCondition(x ast.Expr) (*cond, diag.List, diag.List) {
 // declare adds a declaration input (segment, rule, event, ...) to the session,
 // replacing earlier session declarations of the same names.
 func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
-	f, pdiags := parser.ParseFile(InputFile, []byte(input))
+	f, pdiags := lang.ParseFile(InputFile, []byte(input))
 	if pdiags.HasErrors() {
 		return &Result{Kind: Diagnostics, Text: render(pdiags, e.prog, input)}, nil
 	}

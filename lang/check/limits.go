@@ -1,0 +1,183 @@
+package check
+
+import (
+	"strconv"
+	"strings"
+
+	"nudge/lang/ast"
+)
+
+// The limits of what a rule file may say, so that every program the checker
+// accepts compiles and runs: texts that DuckDB can hold, numbers that keep
+// their digits, durations that fit a time.Duration and a SQL INTERVAL, and
+// conditions shallow enough for DuckDB's expression depth (1000 by
+// default, which the compiled SQL reaches at well over 500 levels of a
+// condition) and quick to prepare.
+const (
+	// MaxDepth is how deep a condition may nest, counting every operator
+	// (not, and, or, comparisons, arithmetic, between, in, is null), event
+	// atom, filter and aggregate as one level, parentheses as none, and a
+	// segment as the levels of its condition (the compiler inlines it).
+	MaxDepth = 100
+	// MaxDigits is how many digits a number may have before the decimal
+	// point, and again after it (a float64 keeps 15 significant digits).
+	MaxDigits = 15
+	// MaxDurationYears is the longest duration, in years of 365 days.
+	MaxDurationYears = 100
+	// maxDurationMinutes is MaxDurationYears in minutes: far inside the
+	// range of time.Duration (about 292 years) and of DuckDB's INTERVAL.
+	maxDurationMinutes = MaxDurationYears * 365 * 24 * 60
+)
+
+// checkLimits is the pass that reports texts holding NUL, numbers with too
+// many digits and conditions nested too deep, in the user's files.
+// (Durations are checked with the rest of a duration, in duration.)
+func (c *checker) checkLimits() {
+	depth := &depths{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
+	for _, f := range c.files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.StringLit:
+				if strings.IndexByte(n.Value, 0) >= 0 {
+					c.errorf(n, CodeNULCharacter, "a text cannot hold the NUL character (\\u0000)")
+				}
+			case *ast.NumberLit:
+				if whole, frac := digits(n.Text); whole > MaxDigits || frac > MaxDigits {
+					c.errorf(n, CodeNumberTooLarge, "number %s has too many digits: a number may have at most %d digits before the decimal point and %d after it", shorten(n.Text), MaxDigits, MaxDigits)
+				}
+			case *ast.SegmentDecl:
+				depth.report(n.Cond)
+			case *ast.RuleDecl:
+				depth.report(n.Cond)
+			}
+			return true
+		})
+	}
+}
+
+// digits counts the digits of a number's text before and after its point.
+func digits(text string) (whole, frac int) {
+	text = strings.TrimLeft(text, "-+ ")
+	w, f, _ := strings.Cut(text, ".")
+	return len(strings.TrimLeft(w, "0")), len(f)
+}
+
+// shorten abbreviates a long literal for a message.
+func shorten(s string) string {
+	if len(s) <= 24 {
+		return s
+	}
+	return s[:10] + "…" + s[len(s)-10:] + " (" + strconv.Itoa(len(s)) + " characters)"
+}
+
+// durationTooLong reports whether n units of unit exceed MaxDurationYears.
+func durationTooLong(n float64, unit ast.Unit) bool {
+	return n*float64(unitMinutes(int(unit))) > maxDurationMinutes
+}
+
+// depths computes how deep conditions nest (see MaxDepth), with segments
+// inlined.
+type depths struct {
+	c       *checker
+	memo    map[ast.Node]int
+	segBusy map[*ast.SegmentDecl]bool // segments being measured (a cycle is reported elsewhere)
+}
+
+// of returns the depth of n.
+func (d *depths) of(n ast.Node) int {
+	if n == nil {
+		return 0
+	}
+	if v, ok := d.memo[n]; ok {
+		return v
+	}
+	var v int
+	switch x := n.(type) {
+	case *ast.ParenExpr:
+		v = d.of(x.X)
+	case *ast.Ident:
+		v = 1
+		if seg := d.segment(x); seg != nil {
+			v = d.of(seg.Cond)
+			d.segBusy[seg] = false
+		}
+	default:
+		m := 0
+		for _, ch := range children(n) {
+			m = max(m, d.of(ch))
+		}
+		v = 1 + m
+	}
+	d.memo[n] = v
+	return v
+}
+
+// segment returns the segment an identifier names, nil if none or if it is
+// already being measured.
+func (d *depths) segment(id *ast.Ident) *ast.SegmentDecl {
+	ref := d.c.info.Refs[id]
+	if ref == nil || ref.Kind != RefSegment || ref.Segment == nil || d.segBusy[ref.Segment] {
+		return nil
+	}
+	d.segBusy[ref.Segment] = true
+	return ref.Segment
+}
+
+// report adds an error at the first place where cond goes deeper than
+// MaxDepth, following its deepest path; a segment that is too deep by itself
+// is reported at its own declaration only.
+func (d *depths) report(cond ast.Expr) {
+	total := d.of(cond)
+	if total <= MaxDepth {
+		return
+	}
+	var n ast.Node = cond
+	level := 0
+	for {
+		switch x := n.(type) {
+		case *ast.ParenExpr:
+			n = x.X
+			continue
+		case *ast.Ident:
+			ref := d.c.info.Refs[x]
+			if ref != nil && ref.Kind == RefSegment && ref.Segment != nil {
+				if d.of(ref.Segment.Cond) > MaxDepth {
+					return // reported at the segment
+				}
+				d.c.errorf(x, CodeTooDeep, "segment %s nests %d levels deep, which makes this condition %d levels deep; a condition may nest at most %d (every not, and, or, comparison, arithmetic operator, event and filter is a level, and a segment counts as its whole condition): simplify it",
+					x.Name, d.of(ref.Segment.Cond), total, MaxDepth)
+				return
+			}
+		}
+		level++
+		if level > MaxDepth {
+			d.c.errorf(n, CodeTooDeep, "this condition nests %d levels deep; a condition may nest at most %d (every not, and, or, comparison, arithmetic operator, event and filter is a level, and a segment counts as its whole condition): simplify it",
+				total, MaxDepth)
+			return
+		}
+		var next ast.Node
+		best := -1
+		for _, ch := range children(n) {
+			if v := d.of(ch); v > best {
+				next, best = ch, v
+			}
+		}
+		if next == nil {
+			return
+		}
+		n = next
+	}
+}
+
+// children returns the direct children of n.
+func children(n ast.Node) []ast.Node {
+	var out []ast.Node
+	ast.Inspect(n, func(c ast.Node) bool {
+		if c == n {
+			return true
+		}
+		out = append(out, c)
+		return false
+	})
+	return out
+}
