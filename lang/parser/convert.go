@@ -291,36 +291,54 @@ func (c *converter) date(t lexer.Token) *ast.DateLit {
 
 // ---- expressions ----
 
+// binary builds the node for x op y, spanning both operands.
+func (c *converter) binary(op ast.BinaryOp, opTok lexer.Token, x, y ast.Expr) ast.Expr {
+	return &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: op, OpPos: c.tokSpan(opTok), X: x, Y: y}
+}
+
+// or converts a chain of conditions: "and" binds tighter than "or".
 func (c *converter) or(p *pOr) ast.Expr {
-	x := c.and(p.X)
+	var or ast.Expr // the "or" chain before the current "and" chain
+	var orTok lexer.Token
+	and := c.compare(p.X)
 	for _, r := range p.Rest {
-		y := c.and(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: ast.Or, OpPos: c.tokSpan(r.Op), X: x, Y: y}
+		y := c.compare(r.Y)
+		if r.Op.Value == "and" {
+			and = c.binary(ast.And, r.Op, and, y)
+			continue
+		}
+		if or != nil {
+			and = c.binary(ast.Or, orTok, or, and)
+		}
+		or, orTok, and = and, r.Op, y
 	}
-	return x
-}
-
-func (c *converter) and(p *pAnd) ast.Expr {
-	x := c.unary(p.X)
-	for _, r := range p.Rest {
-		y := c.unary(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: ast.And, OpPos: c.tokSpan(r.Op), X: x, Y: y}
+	if or == nil {
+		return and
 	}
-	return x
-}
-
-func (c *converter) unary(p *pUnary) ast.Expr {
-	if p.Not != nil {
-		return &ast.NotExpr{Span: c.sp(p.Pos, p.EndPos), X: c.unary(p.Not)}
-	}
-	return c.compare(p.Compare)
+	return c.binary(ast.Or, orTok, or, and)
 }
 
 var cmpOps = map[string]ast.BinaryOp{"=": ast.Eq, "!=": ast.Ne, "<": ast.Lt, "<=": ast.Le, ">": ast.Gt, ">=": ast.Ge}
 
+// compare converts a comparison and the "not"s before it; each NotExpr runs
+// from its "not" to the end of the comparison.
 func (c *converter) compare(p *pCompare) ast.Expr {
+	x := c.comparison(p)
+	end := c.span(p.Pos, p.EndPos).End
+	for i := len(p.Not) - 1; i >= 0; i-- {
+		x = &ast.NotExpr{Span: ast.Span{Span: diag.Span{File: c.file, Start: c.tokSpan(p.Not[i]).Start, End: end}}, X: x}
+	}
+	return x
+}
+
+func (c *converter) comparison(p *pCompare) ast.Expr {
 	x := c.sum(p.X)
-	s := c.sp(p.Pos, p.EndPos)
+	var s ast.Span
+	if len(p.Not) == 0 {
+		s = c.sp(p.Pos, p.EndPos)
+	} else {
+		s = ast.Span{Span: join(x.Pos(), c.span(p.Pos, p.EndPos))}
+	}
 	switch {
 	case p.Op != nil:
 		return &ast.BinaryExpr{Span: s, Op: cmpOps[p.Op.Value], OpPos: c.tokSpan(*p.Op), X: x, Y: c.sum(p.Y)}
@@ -340,22 +358,26 @@ func (c *converter) compare(p *pCompare) ast.Expr {
 
 var arithOps = map[string]ast.BinaryOp{"+": ast.Add, "-": ast.Sub, "*": ast.Mul, "/": ast.Div}
 
+// sum converts a chain of values: "*" and "/" bind tighter than "+" and "-".
 func (c *converter) sum(p *pSum) ast.Expr {
-	x := c.term(p.X)
-	for _, r := range p.Rest {
-		y := c.term(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: arithOps[r.Op.Value], OpPos: c.tokSpan(r.Op), X: x, Y: y}
-	}
-	return x
-}
-
-func (c *converter) term(p *pTerm) ast.Expr {
-	x := c.factor(p.X)
+	var sum ast.Expr // the "+"/"-" chain before the current term
+	var sumTok lexer.Token
+	term := c.factor(p.X)
 	for _, r := range p.Rest {
 		y := c.factor(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: arithOps[r.Op.Value], OpPos: c.tokSpan(r.Op), X: x, Y: y}
+		if r.Op.Value == "*" || r.Op.Value == "/" {
+			term = c.binary(arithOps[r.Op.Value], r.Op, term, y)
+			continue
+		}
+		if sum != nil {
+			term = c.binary(arithOps[sumTok.Value], sumTok, sum, term)
+		}
+		sum, sumTok, term = term, r.Op, y
 	}
-	return x
+	if sum == nil {
+		return term
+	}
+	return c.binary(arithOps[sumTok.Value], sumTok, sum, term)
 }
 
 var aggFuncs = map[string]ast.AggFunc{"count": ast.Count, "sum": ast.Sum, "avg": ast.Avg, "min": ast.Min, "max": ast.Max}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"nudge/lang/ast"
 	"nudge/lang/diag"
 )
 
@@ -43,18 +44,27 @@ func differ(t *testing.T, src []byte) {
 		}
 	}
 	// the whole input as a standalone condition
-	all := withEOF(toks, diag.Pos{Line: 1, Col: 1})
 	if len(toks) == 0 {
 		return
 	}
 	fx, _, fok := parseFastCond("c", toks)
-	sx, sdiags, sok := parseSlowCond("c", all)
+	sx, sdiags := ParseCondition("c", src)
+	_, bad := sx.(*ast.BadExpr)
+	sok := !bad
 	if fok != sok {
 		t.Fatalf("condition: fast path ok=%v, participle ok=%v (%v) on:\n%s", fok, sok, sdiags, src)
 	}
 	if fok && !reflect.DeepEqual(fx, sx) {
 		t.Fatalf("condition trees differ on:\n%s\nfast: %s\nparticiple: %s", src, debugString(fx), debugString(sx))
 	}
+}
+
+func parseSlow(file string, all []token) (ast.Decl, diag.List, bool) {
+	toks := all[:len(all)-1]
+	var ds diag.List
+	d := parseDecl(file, all, toLexerTokens(file, toks), 0, len(toks), &ds)
+	_, bad := d.(*ast.BadDecl)
+	return d, ds, !bad
 }
 
 // TestFastPathMatchesParticiple runs the differential check over all test

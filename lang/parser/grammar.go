@@ -176,41 +176,28 @@ type pField struct {
 
 // ---- conditions and expressions ----
 
+// pOr is a chain of conditions joined by "or" and "and", and pSum a chain
+// of values joined by arithmetic operators: one level each keeps the parse
+// shallow, and the converter applies precedence ("and" before "or", "*"
+// and "/" before "+" and "-"; all left-associative).
 type pOr struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	X      *pAnd     `parser:"@@"`
+	X      *pCompare `parser:"@@"`
 	Rest   []*pOrRhs `parser:"@@*"`
 }
 
 type pOrRhs struct {
-	Op lexer.Token `parser:"@\"or\""`
-	Y  *pAnd       `parser:"@@"`
+	Op lexer.Token `parser:"@( \"or\" | \"and\" )"`
+	Y  *pCompare   `parser:"@@"`
 }
 
-type pAnd struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pUnary    `parser:"@@"`
-	Rest   []*pAndRhs `parser:"@@*"`
-}
-
-type pAndRhs struct {
-	Op lexer.Token `parser:"@\"and\""`
-	Y  *pUnary     `parser:"@@"`
-}
-
-type pUnary struct {
-	Pos     lexer.Position
-	EndPos  lexer.Position
-	Not     *pUnary   `parser:"  \"not\" @@"`
-	Compare *pCompare `parser:"| @@"`
-}
-
+// pCompare is a comparison preceded by any number of "not"s.
 type pCompare struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	X      *pSum `parser:"@@"`
+	Not    []lexer.Token `parser:"@( \"not\"* )"`
+	X      *pSum         `parser:"@@"`
 
 	Op *lexer.Token `parser:"( @( \"=\" | \"!=\" | \"<=\" | \">=\" | \"<\" | \">\" )"`
 	Y  *pSum        `parser:"  @@"`
@@ -231,24 +218,12 @@ type pCompare struct {
 type pSum struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	X      *pTerm     `parser:"@@"`
+	X      *pFactor   `parser:"@@"`
 	Rest   []*pSumRhs `parser:"@@*"`
 }
 
 type pSumRhs struct {
-	Op lexer.Token `parser:"@( \"+\" | \"-\" )"`
-	Y  *pTerm      `parser:"@@"`
-}
-
-type pTerm struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pFactor    `parser:"@@"`
-	Rest   []*pTermRhs `parser:"@@*"`
-}
-
-type pTermRhs struct {
-	Op lexer.Token `parser:"@( \"*\" | \"/\" )"`
+	Op lexer.Token `parser:"@( \"+\" | \"-\" | \"*\" | \"/\" )"`
 	Y  *pFactor    `parser:"@@"`
 }
 

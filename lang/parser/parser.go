@@ -12,8 +12,10 @@ import (
 )
 
 // lexDef is the participle lexer definition. nudge lexes with its own
-// scanner (exact rune columns, friendly errors) and hands participle the
-// finished token slice, so Lex is never used for parsing.
+// scanner (lexer.go: exact rune columns, friendly errors, comments kept for
+// the formatter) and hands participle the finished tokens of one
+// declaration at a time (see tokenLexer); Lex serves participle's
+// ParseString and friends, which nudge does not use.
 type lexDef struct{}
 
 func (lexDef) Symbols() map[string]lexer.TokenType { return symbols }
@@ -23,21 +25,32 @@ func (lexDef) Lex(filename string, r io.Reader) (lexer.Lexer, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := lex(filename, src)
-	return &sliceLexer{toks: toLexerTokens(filename, res.toks)}, nil
+	toks := lex(filename, src).toks
+	return newTokenLexer(filename, toks, toLexerTokens(filename, toks)), nil
 }
 
-// sliceLexer replays a token slice that ends with EOF.
-type sliceLexer struct {
+// tokenLexer replays participle tokens, then EOF for ever.
+type tokenLexer struct {
 	toks []lexer.Token
-	i    int
+	eof  lexer.Token
 }
 
-func (l *sliceLexer) Next() (lexer.Token, error) {
-	t := l.toks[l.i]
-	if l.i < len(l.toks)-1 {
-		l.i++
+// newTokenLexer replays ptoks, the participle twins of toks, followed by an
+// EOF just past the last token.
+func newTokenLexer(file string, toks []token, ptoks []lexer.Token) *tokenLexer {
+	end := diag.Pos{Offset: 0, Line: 1, Col: 1}
+	if len(toks) > 0 {
+		end = toks[len(toks)-1].end
 	}
+	return &tokenLexer{toks: ptoks, eof: lexer.EOFToken(lexPos(file, end))}
+}
+
+func (l *tokenLexer) Next() (lexer.Token, error) {
+	if len(l.toks) == 0 {
+		return l.eof, nil
+	}
+	t := l.toks[0]
+	l.toks = l.toks[1:]
 	return t, nil
 }
 
@@ -90,19 +103,13 @@ func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
 	return d, err
 }
 
-// toLexerTokens converts tokens to participle tokens and appends the EOF
-// sentinel at the end of the last token. toks must be non-empty or the
-// sentinel is placed at the start of the file.
+// toLexerTokens converts tokens to participle tokens.
 func toLexerTokens(file string, toks []token) []lexer.Token {
-	out := make([]lexer.Token, 0, len(toks)+1)
-	for _, t := range toks {
-		out = append(out, lexer.Token{Type: t.typ, Value: t.text, Pos: lexPos(file, t.start)})
+	out := make([]lexer.Token, len(toks))
+	for i, t := range toks {
+		out[i] = lexer.Token{Type: t.typ, Value: t.text, Pos: lexPos(file, t.start)}
 	}
-	end := diag.Pos{Offset: 0, Line: 1, Col: 1}
-	if len(toks) > 0 {
-		end = toks[len(toks)-1].end
-	}
-	return append(out, lexer.EOFToken(lexPos(file, end)))
+	return out
 }
 
 func lexPos(file string, p diag.Pos) lexer.Position {
@@ -166,19 +173,24 @@ func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
 		diags = diags.Dedup()
 	}()
 	toks := res.toks
+	all := withEOF(toks, diag.Pos{Line: 1, Col: 1})
+	ptoks := toLexerTokens(filename, toks)
 	for i := 0; i < len(toks); {
 		j := i + 1
 		for j < len(toks) && !startsDecl(toks, j) {
 			j++
 		}
-		f.Decls = append(f.Decls, parseDecl(filename, toks[i:j], &diags))
+		f.Decls = append(f.Decls, parseDecl(filename, all, ptoks, i, j, &diags))
 		i = j
 	}
 	return f, diags
 }
 
-// parseDecl parses one top-level declaration chunk.
-func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
+// parseDecl parses the top-level declaration made of tokens i to j of a
+// file; all holds the file's tokens and an EOF sentinel, ptoks their
+// participle twins.
+func parseDecl(file string, all []token, ptoks []lexer.Token, i, j int, diags *diag.List) ast.Decl {
+	chunk := all[i:j]
 	bad := &ast.BadDecl{Span: ast.Span{Span: diag.Span{File: file, Start: chunk[0].start, End: chunk[len(chunk)-1].end}}}
 	first := chunk[0]
 	if !startsDecl(chunk, 0) {
@@ -191,33 +203,16 @@ func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
 			"%q is reserved for a future version of nudge", first.text)
 		return bad
 	}
-	if d, ds, ok := parseFast(file, chunk); ok {
-		*diags = append(*diags, ds...)
-		return d
-	}
-	d, ds, ok := parseSlow(file, withEOF(chunk, chunk[0].start))
-	*diags = append(*diags, ds...)
-	if !ok {
-		return bad
-	}
-	return d
-}
-
-// parseSlow parses one declaration chunk (ending with EOF) with the
-// participle grammar and converts it; when it fails, ds holds the syntax
-// error in friendly words.
-func parseSlow(file string, toks []token) (d ast.Decl, ds diag.List, ok bool) {
-	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, toks[:len(toks)-1])})
+	lex, err := lexer.Upgrade(newTokenLexer(file, chunk, ptoks[i:j]))
 	if err == nil {
 		var tree *pDecl
-		tree, err = parseTree(toks[0].text, lex)
-		if err == nil {
-			c := &converter{file: file, toks: toks, diags: &ds}
-			return c.decl(tree), ds, true
+		if tree, err = parseTree(first.text, lex); err == nil {
+			c := &converter{file: file, toks: all, diags: diags}
+			return c.decl(tree)
 		}
 	}
-	reportParseError(file, toks, err, &ds)
-	return nil, ds, false
+	reportParseError(file, withEOF(chunk, first.start), err, diags)
+	return bad
 }
 
 // ParseCondition parses a standalone condition, as typed at the REPL.
@@ -237,30 +232,16 @@ func ParseCondition(filename string, src []byte) (x ast.Expr, diags diag.List) {
 		diags.Errorf(whole, "syntax", "expected a condition")
 		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
 	}
-	if x, ds, ok := parseFastCond(filename, res.toks); ok {
-		return x, append(diags, ds...)
-	}
-	x, ds, ok := parseSlowCond(filename, toks)
-	diags = append(diags, ds...)
-	if !ok {
-		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
-	}
-	return x, diags
-}
-
-// parseSlowCond is parseSlow for a standalone condition.
-func parseSlowCond(file string, toks []token) (x ast.Expr, ds diag.List, ok bool) {
-	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, toks[:len(toks)-1])})
+	lex, err := lexer.Upgrade(newTokenLexer(filename, res.toks, toLexerTokens(filename, res.toks)))
 	if err == nil {
 		var tree *pOr
-		tree, err = condParser.ParseFromLexer(lex)
-		if err == nil {
-			c := &converter{file: file, toks: toks, diags: &ds}
-			return c.or(tree), ds, true
+		if tree, err = condParser.ParseFromLexer(lex); err == nil {
+			c := &converter{file: filename, toks: toks, diags: &diags}
+			return c.or(tree), diags
 		}
 	}
-	reportParseError(file, toks, err, &ds)
-	return nil, ds, false
+	reportParseError(filename, toks, err, &diags)
+	return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
 }
 
 // reportParseError turns a participle error into one friendly diagnostic.
