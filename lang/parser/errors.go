@@ -140,9 +140,9 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 	switch {
 	case strings.HasPrefix(want, "(") && strings.Contains(want, "<ident>"):
 		exp = expectName(toks, i, prev, after)
-	case strings.HasPrefix(want, "(") && !strings.Contains(want, `"minute"`):
+	case strings.HasPrefix(want, "(") && !strings.Contains(want, "<unit>"):
 		exp = alternatives(want) + after
-	case strings.Contains(want, `"minute"`):
+	case strings.Contains(want, "<unit>"):
 		exp = "a duration unit (minutes, hours, days, weeks, months, years)" + after
 		if prev.typ == tNumber {
 			exp = "a duration unit (minutes, hours, days, weeks, months, years) after " + prev.text

@@ -144,7 +144,7 @@ type pCap struct {
 	All     bool         `parser:"      | @\"all\" )"`
 	Count   *pNumber     `parser:"\"to\" @@ \"per\""`
 	Per     *pDuration   `parser:"( @@"`
-	Unit    *lexer.Token `parser:"| @( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" ) )"`
+	Unit    *lexer.Token `parser:"| @Unit )"`
 }
 
 type pQuiet struct {
@@ -188,7 +188,7 @@ type pOr struct {
 }
 
 type pOrRhs struct {
-	Op lexer.Token `parser:"@( \"or\" | \"and\" )"`
+	Op lexer.Token `parser:"@Logic"`
 	Y  *pCompare   `parser:"@@"`
 }
 
@@ -199,7 +199,7 @@ type pCompare struct {
 	Not    []lexer.Token `parser:"@( \"not\"* )"`
 	X      *pSum         `parser:"@@"`
 
-	Op *lexer.Token `parser:"( @( \"=\" | \"!=\" | \"<=\" | \">=\" | \"<\" | \">\" )"`
+	Op *lexer.Token `parser:"( @Cmp"`
 	Y  *pSum        `parser:"  @@"`
 
 	Between bool  `parser:"| @\"between\""`
@@ -223,7 +223,7 @@ type pSum struct {
 }
 
 type pSumRhs struct {
-	Op lexer.Token `parser:"@( \"+\" | \"-\" | \"*\" | \"/\" )"`
+	Op lexer.Token `parser:"@Arith"`
 	Y  *pFactor    `parser:"@@"`
 }
 
@@ -250,7 +250,7 @@ type pCall struct {
 type pAgg struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	Func   lexer.Token  `parser:"@( \"count\" | \"sum\" | \"avg\" | \"min\" | \"max\" ) \"(\""`
+	Func   lexer.Token  `parser:"@Agg \"(\""`
 	Event  lexer.Token  `parser:"@Ident"`
 	Field  *lexer.Token `parser:"( \".\" @Ident )?"`
 	Filter []*pFilter   `parser:"@@*"`
@@ -294,7 +294,7 @@ type pFollowed struct {
 type pFilter struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	Prep   *lexer.Token `parser:"(  @( \"at\" | \"of\" | \"for\" | \"via\" | \"from\" | \"on\" )"`
+	Prep   *lexer.Token `parser:"(  @Prep"`
 	Field  *lexer.Token `parser:"   @Ident"`
 	Value  *pLiteral    `parser:"   @@"`
 	Where  *pOr         `parser:"| \"where\" @@ )"`
@@ -322,18 +322,18 @@ type pLiteral struct {
 	Pos       lexer.Position
 	EndPos    lexer.Position
 	Number    *pNumber     `parser:"  @@"`
-	Unit      *lexer.Token `parser:"  @( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" )?"`
+	Unit      *lexer.Token `parser:"  @Unit?"`
 	String    *lexer.Token `parser:"| @String"`
 	Timestamp *lexer.Token `parser:"| @Timestamp"`
 	Date      *lexer.Token `parser:"| @Date"`
-	Bool      *lexer.Token `parser:"| @( \"true\" | \"false\" )"`
+	Bool      *lexer.Token `parser:"| @Bool"`
 }
 
 type pDuration struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
 	N      *pNumber    `parser:"@@"`
-	Unit   lexer.Token `parser:"@( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" )"`
+	Unit   lexer.Token `parser:"@Unit"`
 }
 
 type pNumber struct {

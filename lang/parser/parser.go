@@ -107,7 +107,7 @@ func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
 func toLexerTokens(file string, toks []token) []lexer.Token {
 	out := make([]lexer.Token, len(toks))
 	for i, t := range toks {
-		out[i] = lexer.Token{Type: t.typ, Value: t.text, Pos: lexPos(file, t.start)}
+		out[i] = lexer.Token{Type: grammarType(t), Value: t.text, Pos: lexPos(file, t.start)}
 	}
 	return out
 }
