@@ -227,16 +227,19 @@ type pSumRhs struct {
 	Y  *pFactor    `parser:"@@"`
 }
 
+// pFactor tries the most frequent form, an event or segment name, first:
+// the lookahead leaves `name(` to pCall. Literal comes last so that, when
+// nothing matches, participle reports that it wanted a value.
 type pFactor struct {
 	Pos       lexer.Position
 	EndPos    lexer.Position
-	Paren     *pOr         `parser:"  \"(\" @@ \")\""`
+	Event     *pEventAtom  `parser:"  (?! Ident \"(\" ) @@"`
+	Call      *pCall       `parser:"| @@"`
+	Paren     *pOr         `parser:"| \"(\" @@ \")\""`
 	Member    *lexer.Token `parser:"| \"member\" \".\" @Ident"`
 	Agg       *pAgg        `parser:"| @@"`
 	DaysSince *pDaysSince  `parser:"| @@"`
 	Tagged    *lexer.Token `parser:"| \"tagged\" @String"`
-	Call      *pCall       `parser:"| @@"`
-	Event     *pEventAtom  `parser:"| @@"`
 	Literal   *pLiteral    `parser:"| @@"`
 }
 
