@@ -86,6 +86,11 @@ func expected(perr participle.Error) string {
 	return e
 }
 
+// isWord reports whether t is the keyword or punctuation s.
+func isWord(t token, s string) bool {
+	return (t.typ == tKeyword || t.typ == tPunct) && t.text == s
+}
+
 var prepWords = map[string]bool{"at": true, "of": true, "for": true, "via": true, "from": true, "on": true}
 
 // inActions reports whether token i of a rule chunk comes after its "then".
