@@ -4,46 +4,13 @@ import (
 	"github.com/alecthomas/participle/v2/lexer"
 )
 
-// This file holds the participle grammar (the reference grammar of nudge,
-// SPEC §4) as parse tree structs; convert.go turns a parse tree into lang/ast
-// with exact spans, and fast.go implements the same grammar by hand for
-// speed. Every struct records Pos (its first token) and EndPos (the token
+// This file holds the participle grammar of nudge as parse tree structs
+// (the language's EBNF is in the package doc; test blocks are in
+// testgrammar.go); convert.go turns a parse tree into lang/ast with exact
+// spans. Every struct records Pos (its first token) and EndPos (the token
 // after its last one); the converter maps EndPos back to the end of the
-// last token. Participle runs with lookahead 1: an optional part or
-// alternative that fails after consuming two or more tokens is an error.
-//
-// The grammar the tags spell, in EBNF (keywords are reserved words):
-//
-//	decl     = brand | import | segment | rule | cap | quiet | event | member ;
-//	brand    = "brand" STRING ;            import = "import" STRING ;
-//	segment  = "segment" IDENT [STRING] "=" or ;
-//	rule     = "rule" IDENT [STRING] "if" or "then" action {"and" action} {option} ;
-//	action   = "send" IDENT STRING "via" IDENT | ("tag"|"untag"|"notify") STRING ;
-//	option   = "limit" "once" "per" "member" ["every" duration]
-//	         | "priority" number | "holdout" number "%" | "stop" "after" number "unanswered"
-//	         | "convert" "on" eventref "within" duration ;
-//	cost     = "cost" IDENT number ;
-//	cap      = "cap" (IDENT|"all") "to" number "per" (duration|UNIT) ;
-//	quiet    = "quiet" "hours" CLOCK "to" CLOCK ;
-//	event    = "event" IDENT "{" {field} "}" ;   member = "member" "{" {field} "}" ;
-//	field    = IDENT IDENT [","] ;
-//	or       = and {"or" and} ;                 and = unary {"and" unary} ;
-//	unary    = "not" unary | compare ;
-//	compare  = sum [ CMP sum | "between" sum "and" sum
-//	               | ["not"] "in" "(" literal {"," literal} ")" | "is" ["not"] "null" ] ;
-//	sum      = term {("+"|"-") term} ;          term = factor {("*"|"/") factor} ;
-//	factor   = "(" or ")" | "member" "." IDENT | agg | dayssince | "tagged" STRING
-//	         | IDENT "(" [or {"," or}] ")" | eventatom | literal ;
-//	agg      = AGG "(" IDENT ["." IDENT] {filter} [window] ")" ;
-//	dayssince= "days" "since" ("last"|"first") eventref ;
-//	eventref = IDENT {filter} ;
-//	eventatom= eventref [followed] [quant] [window] ;   (* bare IDENT when all are absent *)
-//	followed = "not" "followed" "by" eventref ["matching" IDENT] "within" duration ;
-//	filter   = PREP IDENT literal | "where" or ;
-//	quant    = "at" "least" number "times" | "at" "most" number "times" | "exactly" number "times" ;
-//	window   = "in" "last" duration | "ever" | "before" ;
-//	literal  = number [UNIT] | STRING | TIMESTAMP | DATE | "true" | "false" ;
-//	duration = number UNIT ;                    number = ["-"] NUMBER ;
+// last token. Sets of words and operators are matched by their token class
+// (@Unit, @Cmp; see classes in lexer.go).
 
 // pDecl holds one declaration. ParseFile knows the declaration kind from its
 // first keyword and runs that production's parser directly (see parseTree),
