@@ -325,14 +325,15 @@ var cmpOps = map[string]ast.BinaryOp{"=": ast.Eq, "!=": ast.Ne, "<": ast.Lt, "<=
 func (c *converter) compare(p *pCompare) ast.Expr {
 	x := c.comparison(p)
 	end := c.span(p.Pos, p.EndPos).End
+	first := c.index(p.Pos.Offset)
 	for i := len(p.Not) - 1; i >= 0; i-- {
-		x = &ast.NotExpr{Span: ast.Span{Span: diag.Span{File: c.file, Start: c.tokSpan(p.Not[i]).Start, End: end}}, X: x}
+		x = &ast.NotExpr{Span: ast.Span{Span: diag.Span{File: c.file, Start: c.toks[first+i].start, End: end}}, X: x}
 	}
 	return x
 }
 
 func (c *converter) comparison(p *pCompare) ast.Expr {
-	x := c.sum(p.X)
+	x := c.chain(p.X, p.XRest)
 	var s ast.Span
 	if len(p.Not) == 0 {
 		s = c.sp(p.Pos, p.EndPos)
@@ -344,9 +345,9 @@ func (c *converter) comparison(p *pCompare) ast.Expr {
 		return &ast.BinaryExpr{Span: s, Op: cmpOps[p.Op.Value], OpPos: c.tokSpan(*p.Op), X: x, Y: c.sum(p.Y)}
 	case p.Between:
 		return &ast.BetweenExpr{Span: s, X: x, Lo: c.sum(p.Lo), Hi: c.sum(p.Hi)}
-	case p.In:
+	case p.In || p.NotIn:
 		out := &ast.InExpr{Span: s, X: x, Not: p.NotIn}
-		for _, l := range p.List {
+		for _, l := range append(p.NotList, p.List...) {
 			out.List = append(out.List, c.literal(l))
 		}
 		return out
@@ -359,11 +360,14 @@ func (c *converter) comparison(p *pCompare) ast.Expr {
 var arithOps = map[string]ast.BinaryOp{"+": ast.Add, "-": ast.Sub, "*": ast.Mul, "/": ast.Div}
 
 // sum converts a chain of values: "*" and "/" bind tighter than "+" and "-".
-func (c *converter) sum(p *pSum) ast.Expr {
+func (c *converter) sum(p *pSum) ast.Expr { return c.chain(p.X, p.Rest) }
+
+// chain converts the value x followed by arithmetic rest.
+func (c *converter) chain(x *pFactor, rest []*pSumRhs) ast.Expr {
 	var sum ast.Expr // the "+"/"-" chain before the current term
 	var sumTok lexer.Token
-	term := c.factor(p.X)
-	for _, r := range p.Rest {
+	term := c.factor(x)
+	for _, r := range rest {
 		y := c.factor(r.Y)
 		if r.Op.Value == "*" || r.Op.Value == "/" {
 			term = c.binary(arithOps[r.Op.Value], r.Op, term, y)
@@ -438,9 +442,20 @@ func (c *converter) eventRef(p *pEventRef) *ast.EventRef {
 
 func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 	s := c.sp(p.Pos, p.EndPos)
+	if len(p.Filters) == 0 && p.Followed == nil && p.Quant == nil && p.Window == nil {
+		return c.ident(p.Event)
+	}
+	ref := &ast.EventRef{Event: c.ident(p.Event)}
+	refEnd := ref.Event.Span.Span
+	for _, f := range p.Filters {
+		flt := c.filter(f)
+		ref.Filters = append(ref.Filters, flt)
+		refEnd = flt.Pos()
+	}
+	ref.Span = ast.Span{Span: join(ref.Event.Span.Span, refEnd)}
 	if p.Followed != nil {
 		f := p.Followed
-		out := &ast.FollowedAtom{Span: s, First: c.eventRef(p.Ref), Second: c.eventRef(f.Second), Within: c.duration(f.Within)}
+		out := &ast.FollowedAtom{Span: s, First: ref, Second: c.eventRef(f.Second), Within: c.duration(f.Within)}
 		if f.Matching != nil {
 			out.Matching = c.ident(*f.Matching)
 		}
@@ -455,10 +470,7 @@ func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 		}
 		return out
 	}
-	if len(p.Ref.Filters) == 0 && p.Quant == nil && p.Window == nil {
-		return c.ident(p.Ref.Event)
-	}
-	out := &ast.EventAtom{Span: s, Ref: c.eventRef(p.Ref)}
+	out := &ast.EventAtom{Span: s, Ref: ref}
 	if p.Quant != nil {
 		q := &ast.Quantifier{Span: c.sp(p.Quant.Pos, p.Quant.EndPos), N: c.number(p.Quant.N)}
 		switch {

@@ -42,7 +42,7 @@ var (
 		grammarName(pNumber{}): true, grammarName(pDuration{}): true}
 	wantCond     = map[string]bool{grammarName(pOr{}): true, grammarName(pCompare{}): true}
 	wantAction   = grammarName(pAction{})
-	wantEventRef = grammarName(pEventRef{})
+	wantEventRef = map[string]bool{grammarName(pEventRef{}): true, grammarName(pFollowed{}): true}
 	wantField    = grammarName(pField{})
 	wantIdent    = tokenName(tIdent)
 	wantString   = tokenName(tString)
@@ -202,7 +202,7 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 		exp = "a time of day such as 22:00" + after
 	case want == wantAction:
 		exp = "an action (send, tag, untag or notify)" + after
-	case want == wantEventRef:
+	case wantEventRef[want]:
 		exp = "an event type" + after
 	case want == wantField:
 		exp = `a field ("name type")` + after

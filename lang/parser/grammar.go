@@ -159,12 +159,15 @@ type pOrRhs struct {
 	Y  *pCompare   `parser:"@@"`
 }
 
-// pCompare is a comparison preceded by any number of "not"s.
+// pCompare is a comparison preceded by any number of "not"s (the first
+// tokens of the comparison, so Not only counts them). Its left
+// operand is a pSum spelled out (X, XRest), one struct less per condition.
 type pCompare struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	Not    []lexer.Token `parser:"@( \"not\"* )"`
-	X      *pSum         `parser:"@@"`
+	Not    []string   `parser:"@\"not\"*"`
+	X      *pFactor   `parser:"@@"`
+	XRest  []*pSumRhs `parser:"@@*"`
 
 	Op *lexer.Token `parser:"( @Cmp"`
 	Y  *pSum        `parser:"  @@"`
@@ -173,9 +176,10 @@ type pCompare struct {
 	Lo      *pSum `parser:"  @@"`
 	Hi      *pSum `parser:"  \"and\" @@"`
 
-	NotIn bool        `parser:"| ( @\"not\""`
-	In    bool        `parser:"    @\"in\" | @\"in\" )"`
-	List  []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
+	NotIn   bool        `parser:"| @\"not\" \"in\""`
+	NotList []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
+	In      bool        `parser:"| @\"in\""`
+	List    []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
 
 	Is     bool `parser:"| @\"is\""`
 	IsNot  bool `parser:"  @\"not\"?"`
@@ -246,17 +250,17 @@ type pEventRef struct {
 type pEventAtom struct {
 	Pos      lexer.Position
 	EndPos   lexer.Position
-	Ref      *pEventRef `parser:"@@"`
-	Followed *pFollowed `parser:"@@?"`
-	Quant    *pQuant    `parser:"@@?"`
-	Window   *pWindow   `parser:"@@?"`
+	Event    lexer.Token `parser:"@Ident"`
+	Filters  []*pFilter  `parser:"@@*"`
+	Followed *pFollowed  `parser:"( \"not\" \"followed\" \"by\" @@ )?"`
+	Quant    *pQuant     `parser:"@@?"`
+	Window   *pWindow    `parser:"@@?"`
 }
 
-// pFollowed is the tail `parser:"not followed by B [matching F] within D"`.
+// pFollowed is the tail of `A not followed by B [matching F] within D`
+// after "by".
 type pFollowed struct {
-	Pos      lexer.Position
-	EndPos   lexer.Position
-	Second   *pEventRef   `parser:"\"not\" \"followed\" \"by\" @@"`
+	Second   *pEventRef   `parser:"@@"`
 	Matching *lexer.Token `parser:"( \"matching\" @Ident )?"`
 	Within   *pDuration   `parser:"\"within\" @@"`
 }
