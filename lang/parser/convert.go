@@ -291,31 +291,32 @@ func (c *converter) date(t lexer.Token) *ast.DateLit {
 
 // ---- expressions ----
 
-// binary builds the node for x op y, spanning both operands.
-func (c *converter) binary(op ast.BinaryOp, opTok lexer.Token, x, y ast.Expr) ast.Expr {
-	return &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: op, OpPos: c.tokSpan(opTok), X: x, Y: y}
+// binary builds the node for x op y, spanning both operands; the
+// operator is the token just before y.
+func (c *converter) binary(op ast.BinaryOp, x, y ast.Expr) ast.Expr {
+	t := c.toks[c.index(y.Pos().Start.Offset)-1]
+	return &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: op, OpPos: diag.Span{File: c.file, Start: t.start, End: t.end}, X: x, Y: y}
 }
 
 // or converts a chain of conditions: "and" binds tighter than "or".
 func (c *converter) or(p *pOr) ast.Expr {
 	var or ast.Expr // the "or" chain before the current "and" chain
-	var orTok lexer.Token
 	and := c.compare(p.X)
-	for _, r := range p.Rest {
-		y := c.compare(r.Y)
-		if r.Op.Value == "and" {
-			and = c.binary(ast.And, r.Op, and, y)
+	for i, yp := range p.Ys {
+		y := c.compare(yp)
+		if p.Ops[i] == "and" {
+			and = c.binary(ast.And, and, y)
 			continue
 		}
 		if or != nil {
-			and = c.binary(ast.Or, orTok, or, and)
+			and = c.binary(ast.Or, or, and)
 		}
-		or, orTok, and = and, r.Op, y
+		or, and = and, y
 	}
 	if or == nil {
 		return and
 	}
-	return c.binary(ast.Or, orTok, or, and)
+	return c.binary(ast.Or, or, and)
 }
 
 var cmpOps = map[string]ast.BinaryOp{"=": ast.Eq, "!=": ast.Ne, "<": ast.Lt, "<=": ast.Le, ">": ast.Gt, ">=": ast.Ge}
@@ -333,7 +334,7 @@ func (c *converter) compare(p *pCompare) ast.Expr {
 }
 
 func (c *converter) comparison(p *pCompare) ast.Expr {
-	x := c.chain(p.X, p.XRest)
+	x := c.chain(p.X, p.XOps, p.XYs)
 	var s ast.Span
 	if len(p.Not) == 0 {
 		s = c.sp(p.Pos, p.EndPos)
@@ -360,28 +361,28 @@ func (c *converter) comparison(p *pCompare) ast.Expr {
 var arithOps = map[string]ast.BinaryOp{"+": ast.Add, "-": ast.Sub, "*": ast.Mul, "/": ast.Div}
 
 // sum converts a chain of values: "*" and "/" bind tighter than "+" and "-".
-func (c *converter) sum(p *pSum) ast.Expr { return c.chain(p.X, p.Rest) }
+func (c *converter) sum(p *pSum) ast.Expr { return c.chain(p.X, p.Ops, p.Ys) }
 
-// chain converts the value x followed by arithmetic rest.
-func (c *converter) chain(x *pFactor, rest []*pSumRhs) ast.Expr {
+// chain converts the value x followed by the values ys, joined by ops.
+func (c *converter) chain(x *pFactor, ops []string, ys []*pFactor) ast.Expr {
 	var sum ast.Expr // the "+"/"-" chain before the current term
-	var sumTok lexer.Token
+	var sumOp string
 	term := c.factor(x)
-	for _, r := range rest {
-		y := c.factor(r.Y)
-		if r.Op.Value == "*" || r.Op.Value == "/" {
-			term = c.binary(arithOps[r.Op.Value], r.Op, term, y)
+	for i, yp := range ys {
+		y := c.factor(yp)
+		if ops[i] == "*" || ops[i] == "/" {
+			term = c.binary(arithOps[ops[i]], term, y)
 			continue
 		}
 		if sum != nil {
-			term = c.binary(arithOps[sumTok.Value], sumTok, sum, term)
+			term = c.binary(arithOps[sumOp], sum, term)
 		}
-		sum, sumTok, term = term, r.Op, y
+		sum, sumOp, term = term, ops[i], y
 	}
 	if sum == nil {
 		return term
 	}
-	return c.binary(arithOps[sumTok.Value], sumTok, sum, term)
+	return c.binary(arithOps[sumOp], sum, term)
 }
 
 var aggFuncs = map[string]ast.AggFunc{"count": ast.Count, "sum": ast.Sum, "avg": ast.Avg, "min": ast.Min, "max": ast.Max}

@@ -146,28 +146,26 @@ type pField struct {
 // pOr is a chain of conditions joined by "or" and "and", and pSum a chain
 // of values joined by arithmetic operators: one level each keeps the parse
 // shallow, and the converter applies precedence ("and" before "or", "*"
-// and "/" before "+" and "-"; all left-associative).
+// and "/" before "+" and "-"; all left-associative). Ops[i] joins Ys[i] to
+// what precedes it; its token is the one just before Ys[i].
 type pOr struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	X      *pCompare `parser:"@@"`
-	Rest   []*pOrRhs `parser:"@@*"`
-}
-
-type pOrRhs struct {
-	Op lexer.Token `parser:"@Logic"`
-	Y  *pCompare   `parser:"@@"`
+	X      *pCompare   `parser:"@@"`
+	Ops    []string    `parser:"( @Logic"`
+	Ys     []*pCompare `parser:"  @@ )*"`
 }
 
 // pCompare is a comparison preceded by any number of "not"s (the first
-// tokens of the comparison, so Not only counts them). Its left
-// operand is a pSum spelled out (X, XRest), one struct less per condition.
+// tokens of the comparison, so Not only counts them). Its left operand is
+// a pSum spelled out (X, XOps, XYs), one struct less per condition.
 type pCompare struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
 	Not    []string   `parser:"@\"not\"*"`
 	X      *pFactor   `parser:"@@"`
-	XRest  []*pSumRhs `parser:"@@*"`
+	XOps   []string   `parser:"( @Arith"`
+	XYs    []*pFactor `parser:"  @@ )*"`
 
 	Op *lexer.Token `parser:"( @Cmp"`
 	Y  *pSum        `parser:"  @@"`
@@ -190,21 +188,17 @@ type pSum struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
 	X      *pFactor   `parser:"@@"`
-	Rest   []*pSumRhs `parser:"@@*"`
+	Ops    []string   `parser:"( @Arith"`
+	Ys     []*pFactor `parser:"  @@ )*"`
 }
 
-type pSumRhs struct {
-	Op lexer.Token `parser:"@Arith"`
-	Y  *pFactor    `parser:"@@"`
-}
-
-// pFactor tries the most frequent form, an event or segment name, first:
-// the lookahead leaves `name(` to pCall. Literal comes last so that, when
-// nothing matches, participle reports that it wanted a value.
+// pFactor tries the most frequent form, an event or segment name, first.
+// Literal comes last so that, when nothing matches, participle reports that
+// it wanted a value.
 type pFactor struct {
 	Pos       lexer.Position
 	EndPos    lexer.Position
-	Event     *pEventAtom  `parser:"  (?! Ident \"(\" ) @@"`
+	Event     *pEventAtom  `parser:"  @@"`
 	Call      *pCall       `parser:"| @@"`
 	Paren     *pOr         `parser:"| \"(\" @@ \")\""`
 	Member    *lexer.Token `parser:"| \"member\" \".\" @Ident"`
@@ -217,7 +211,7 @@ type pFactor struct {
 type pCall struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	Func   lexer.Token `parser:"@Ident \"(\""`
+	Func   lexer.Token `parser:"@Func \"(\""`
 	Args   []*pOr      `parser:"( @@ ( \",\" @@ )* )? \")\""`
 }
 

@@ -27,8 +27,9 @@ const (
 // accepts as a set (units, prepositions, aggregates, comparison, arithmetic
 // and logical operators, booleans) reach participle with the class as their
 // type (toLexerTokens), so the grammar matches a set with one type test
-// (@Unit) rather than trying each word as an alternative. The parser's own
-// tokens keep tKeyword and tPunct.
+// (@Unit) rather than trying each word as an alternative; a name followed
+// by "(" is a Func, so a call and an event name need no lookahead to tell
+// apart. The parser's own tokens keep tIdent, tKeyword and tPunct.
 const (
 	tUnit lexer.TokenType = tPunct + 1 + iota
 	tPrep
@@ -37,6 +38,7 @@ const (
 	tArith
 	tLogic
 	tBool
+	tFunc // a name directly followed by "(": a function call
 )
 
 // classes gives the participle class of the words and operators in a set.
@@ -51,8 +53,11 @@ var classes = map[string]lexer.TokenType{
 	"true": tBool, "false": tBool,
 }
 
-// grammarType is the token type participle sees for t.
-func grammarType(t token) lexer.TokenType {
+// grammarType is the token type participle sees for t, followed by next.
+func grammarType(t, next token) lexer.TokenType {
+	if t.typ == tIdent && next.typ == tPunct && next.text == "(" {
+		return tFunc
+	}
 	if t.typ == tKeyword || t.typ == tPunct {
 		if c, ok := classes[t.text]; ok {
 			return c
@@ -79,6 +84,7 @@ var symbols = map[string]lexer.TokenType{
 	"Arith":     tArith,
 	"Logic":     tLogic,
 	"Bool":      tBool,
+	"Func":      tFunc,
 }
 
 // keywords are the reserved words of the language (SPEC §4 and §8).

@@ -107,7 +107,11 @@ func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
 func toLexerTokens(file string, toks []token) []lexer.Token {
 	out := make([]lexer.Token, len(toks))
 	for i, t := range toks {
-		out[i] = lexer.Token{Type: grammarType(t), Value: t.text, Pos: lexPos(file, t.start)}
+		var next token
+		if i+1 < len(toks) {
+			next = toks[i+1]
+		}
+		out[i] = lexer.Token{Type: grammarType(t, next), Value: t.text, Pos: lexPos(file, t.start)}
 	}
 	return out
 }
