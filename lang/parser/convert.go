@@ -474,10 +474,10 @@ func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 	out := &ast.EventAtom{Span: s, Ref: ref}
 	if p.Quant != nil {
 		q := &ast.Quantifier{Span: c.sp(p.Quant.Pos, p.Quant.EndPos), N: c.number(p.Quant.N)}
-		switch {
-		case p.Quant.AtLeast:
+		switch p.Quant.Which {
+		case "least":
 			q.Kind = ast.AtLeast
-		case p.Quant.AtMost:
+		case "most":
 			q.Kind = ast.AtMost
 		default:
 			q.Kind = ast.Exactly
@@ -496,7 +496,7 @@ func (c *converter) window(p *pWindow) *ast.Window {
 	case p.InLast != nil:
 		out.Kind = ast.InLast
 		out.Dur = c.duration(p.InLast)
-	case p.Ever:
+	case p.Anchor == "ever":
 		out.Kind = ast.Ever
 	default:
 		out.Kind = ast.Before

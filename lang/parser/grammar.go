@@ -269,20 +269,17 @@ type pFilter struct {
 }
 
 type pQuant struct {
-	Pos     lexer.Position
-	EndPos  lexer.Position
-	AtLeast bool     `parser:"(  \"at\" @\"least\""`
-	AtMost  bool     `parser:"  | \"at\" @\"most\""`
-	Exactly bool     `parser:"  | @\"exactly\" )"`
-	N       *pNumber `parser:"@@ \"times\""`
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Which  string   `parser:"( \"at\" @Bound | @\"exactly\" )"`
+	N      *pNumber `parser:"@@ \"times\""`
 }
 
 type pWindow struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	InLast *pDuration `parser:"(  \"in\" \"last\" @@"`
-	Ever   bool       `parser:" | @\"ever\""`
-	Before bool       `parser:" | @\"before\" )"`
+	InLast *pDuration `parser:"( \"in\" \"last\" @@"`
+	Anchor string     `parser:"| @Anchor )"`
 }
 
 // pLiteral is a literal; a number followed by a unit is a duration.

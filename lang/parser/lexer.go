@@ -25,7 +25,7 @@ const (
 
 // Token classes seen only by participle. Words and operators the grammar
 // accepts as a set (units, prepositions, aggregates, comparison, arithmetic
-// and logical operators, booleans) reach participle with the class as their
+// and logical operators, booleans, least/most, ever/before) reach participle with the class as their
 // type (toLexerTokens), so the grammar matches a set with one type test
 // (@Unit) rather than trying each word as an alternative; a name followed
 // by "(" is a Func, so a call and an event name need no lookahead to tell
@@ -38,6 +38,8 @@ const (
 	tArith
 	tLogic
 	tBool
+	tBound
+	tAnchor
 	tFunc // a name directly followed by "(": a function call
 )
 
@@ -51,6 +53,8 @@ var classes = map[string]lexer.TokenType{
 	"+": tArith, "-": tArith, "*": tArith, "/": tArith,
 	"or": tLogic, "and": tLogic,
 	"true": tBool, "false": tBool,
+	"least": tBound, "most": tBound,
+	"ever": tAnchor, "before": tAnchor,
 }
 
 // grammarType is the token type participle sees for t, followed by next.
@@ -84,6 +88,8 @@ var symbols = map[string]lexer.TokenType{
 	"Arith":     tArith,
 	"Logic":     tLogic,
 	"Bool":      tBool,
+	"Bound":     tBound,
+	"Anchor":    tAnchor,
 	"Func":      tFunc,
 }
 
