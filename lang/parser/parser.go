@@ -76,29 +76,29 @@ var (
 // parseTree parses one declaration whose first token is the keyword kw,
 // with the production for that keyword (cheaper than trying every
 // declaration form in turn).
-func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
+func parseTree(kw string, lex *lexer.PeekingLexer, opts ...participle.ParseOption) (d *pDecl, err error) {
 	d = &pDecl{}
 	switch kw {
 	case "brand":
-		d.Brand, err = brandParser.ParseFromLexer(lex)
+		d.Brand, err = brandParser.ParseFromLexer(lex, opts...)
 	case "import":
-		d.Import, err = importParser.ParseFromLexer(lex)
+		d.Import, err = importParser.ParseFromLexer(lex, opts...)
 	case "segment":
-		d.Segment, err = segmentParser.ParseFromLexer(lex)
+		d.Segment, err = segmentParser.ParseFromLexer(lex, opts...)
 	case "rule":
-		d.Rule, err = ruleParser.ParseFromLexer(lex)
+		d.Rule, err = ruleParser.ParseFromLexer(lex, opts...)
 	case "cap":
-		d.Cap, err = capParser.ParseFromLexer(lex)
+		d.Cap, err = capParser.ParseFromLexer(lex, opts...)
 	case "quiet":
-		d.Quiet, err = quietParser.ParseFromLexer(lex)
+		d.Quiet, err = quietParser.ParseFromLexer(lex, opts...)
 	case "event":
-		d.Event, err = eventParser.ParseFromLexer(lex)
+		d.Event, err = eventParser.ParseFromLexer(lex, opts...)
 	case "test":
-		d.Test, err = testParser.ParseFromLexer(lex)
+		d.Test, err = testParser.ParseFromLexer(lex, opts...)
 	case "cost":
-		d.Cost, err = costParser.ParseFromLexer(lex)
+		d.Cost, err = costParser.ParseFromLexer(lex, opts...)
 	default:
-		d.Member, err = memberParser.ParseFromLexer(lex)
+		d.Member, err = memberParser.ParseFromLexer(lex, opts...)
 	}
 	return d, err
 }
@@ -163,6 +163,12 @@ func startsDecl(toks []token, i int) bool {
 // parsing resumes at the next top-level keyword, so all syntax errors of the
 // file are reported at once (code "syntax").
 func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
+	return parseFile(filename, src, true)
+}
+
+// parseFile is ParseFile; with inFile false every declaration is parsed in
+// a lexer of its own (the reference the file lexer must match).
+func parseFile(filename string, src []byte, inFile bool) (f *ast.File, diags diag.List) {
 	res := lex(filename, src)
 	diags = res.diags
 	f = &ast.File{Name: filename}
@@ -179,21 +185,61 @@ func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
 	toks := res.toks
 	all := withEOF(toks, diag.Pos{Line: 1, Col: 1})
 	ptoks := toLexerTokens(filename, toks)
+	var whole *fileLexer
+	if inFile {
+		whole, _ = newFileLexer(filename, toks, ptoks)
+	}
 	for i := 0; i < len(toks); {
 		j := i + 1
 		for j < len(toks) && !startsDecl(toks, j) {
 			j++
 		}
-		f.Decls = append(f.Decls, parseDecl(filename, all, ptoks, i, j, &diags))
+		f.Decls = append(f.Decls, parseDecl(filename, all, ptoks, whole, i, j, &diags))
 		i = j
 	}
 	return f, diags
 }
 
+// fileLexer holds one participle lexer over a whole file, so that each
+// declaration of a valid file is parsed without a lexer of its own.
+type fileLexer struct {
+	lex   *lexer.PeekingLexer
+	start lexer.Checkpoint
+}
+
+func newFileLexer(file string, toks []token, ptoks []lexer.Token) (*fileLexer, error) {
+	lex, err := lexer.Upgrade(newTokenLexer(file, toks, ptoks))
+	if err != nil {
+		return nil, err
+	}
+	return &fileLexer{lex: lex, start: lex.MakeCheckpoint()}, nil
+}
+
+// seek moves the lexer to token i of the file.
+func (l *fileLexer) seek(i int) {
+	if l.lex.Cursor() > i {
+		l.lex.LoadCheckpoint(l.start)
+	}
+	for l.lex.Cursor() < i {
+		l.lex.Next()
+	}
+}
+
+// parseWhole parses the declaration of tokens i to j in the file's lexer;
+// ok is false unless it parses and ends exactly at token j. Where it is
+// false, parsing the declaration alone (ending with EOF) decides and words
+// the error: a declaration parses the same either way, since participle
+// looks at most one token past the end of what it accepts.
+func (l *fileLexer) parseWhole(kw string, i, j int) (tree *pDecl, ok bool) {
+	l.seek(i)
+	tree, err := parseTree(kw, l.lex, participle.AllowTrailing(true))
+	return tree, err == nil && l.lex.Cursor() == j
+}
+
 // parseDecl parses the top-level declaration made of tokens i to j of a
 // file; all holds the file's tokens and an EOF sentinel, ptoks their
-// participle twins.
-func parseDecl(file string, all []token, ptoks []lexer.Token, i, j int, diags *diag.List) ast.Decl {
+// participle twins, whole (if not nil) a lexer over them.
+func parseDecl(file string, all []token, ptoks []lexer.Token, whole *fileLexer, i, j int, diags *diag.List) ast.Decl {
 	chunk := all[i:j]
 	bad := &ast.BadDecl{Span: ast.Span{Span: diag.Span{File: file, Start: chunk[0].start, End: chunk[len(chunk)-1].end}}}
 	first := chunk[0]
@@ -206,6 +252,12 @@ func parseDecl(file string, all []token, ptoks []lexer.Token, i, j int, diags *d
 		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
 			"%q is reserved for a future version of nudge", first.text)
 		return bad
+	}
+	if whole != nil {
+		if tree, ok := whole.parseWhole(first.text, i, j); ok {
+			c := &converter{file: file, toks: all, diags: diags}
+			return c.decl(tree)
+		}
 	}
 	lex, err := lexer.Upgrade(newTokenLexer(file, chunk, ptoks[i:j]))
 	if err == nil {
