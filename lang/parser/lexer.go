@@ -26,7 +26,7 @@ const (
 // Token classes seen only by participle. Words and operators the grammar
 // accepts as a set (units, prepositions, aggregates, comparison, arithmetic
 // and logical operators, booleans, least/most, ever/before) reach participle with the class as their
-// type (toLexerTokens), so the grammar matches a set with one type test
+// type (tokenLexer), so the grammar matches a set with one type test
 // (@Unit) rather than trying each word as an alternative; a name followed
 // by "(" is a Func, so a call and an event name need no lookahead to tell
 // apart. The parser's own tokens keep tIdent, tKeyword and tPunct.

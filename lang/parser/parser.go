@@ -26,23 +26,23 @@ func (lexDef) Lex(filename string, r io.Reader) (lexer.Lexer, error) {
 		return nil, err
 	}
 	toks := lex(filename, src).toks
-	return newTokenLexer(filename, toks, toLexerTokens(filename, toks)), nil
+	return newTokenLexer(filename, toks), nil
 }
 
-// tokenLexer replays participle tokens, then EOF for ever.
+// tokenLexer hands participle the tokens toks (as participle tokens, see
+// grammarType), then EOF just past the last one for ever.
 type tokenLexer struct {
-	toks []lexer.Token
+	file string
+	toks []token
 	eof  lexer.Token
 }
 
-// newTokenLexer replays ptoks, the participle twins of toks, followed by an
-// EOF just past the last token.
-func newTokenLexer(file string, toks []token, ptoks []lexer.Token) *tokenLexer {
+func newTokenLexer(file string, toks []token) *tokenLexer {
 	end := diag.Pos{Offset: 0, Line: 1, Col: 1}
 	if len(toks) > 0 {
 		end = toks[len(toks)-1].end
 	}
-	return &tokenLexer{toks: ptoks, eof: lexer.EOFToken(lexPos(file, end))}
+	return &tokenLexer{file: file, toks: toks, eof: lexer.EOFToken(lexPos(file, end))}
 }
 
 func (l *tokenLexer) Next() (lexer.Token, error) {
@@ -51,7 +51,11 @@ func (l *tokenLexer) Next() (lexer.Token, error) {
 	}
 	t := l.toks[0]
 	l.toks = l.toks[1:]
-	return t, nil
+	var next token
+	if len(l.toks) > 0 {
+		next = l.toks[0]
+	}
+	return lexer.Token{Type: grammarType(t, next), Value: t.text, Pos: lexPos(l.file, t.start)}, nil
 }
 
 // Parsers are immutable once built and safe for concurrent use.
@@ -103,21 +107,18 @@ func parseTree(kw string, lex *lexer.PeekingLexer, opts ...participle.ParseOptio
 	return d, err
 }
 
-// toLexerTokens converts tokens to participle tokens.
-func toLexerTokens(file string, toks []token) []lexer.Token {
-	out := make([]lexer.Token, len(toks))
-	for i, t := range toks {
-		var next token
-		if i+1 < len(toks) {
-			next = toks[i+1]
-		}
-		out[i] = lexer.Token{Type: grammarType(t, next), Value: t.text, Pos: lexPos(file, t.start)}
-	}
-	return out
-}
-
 func lexPos(file string, p diag.Pos) lexer.Position {
 	return lexer.Position{Filename: file, Offset: p.Offset, Line: p.Line, Column: p.Col}
+}
+
+// appendEOF appends an EOF sentinel token at the end of the last token (or
+// at from when toks is empty) to toks, in place when it has room.
+func appendEOF(toks []token, from diag.Pos) []token {
+	end := from
+	if len(toks) > 0 {
+		end = toks[len(toks)-1].end
+	}
+	return append(toks, token{typ: lexer.EOF, start: end, end: end})
 }
 
 // withEOF returns toks followed by an EOF sentinel token at the end of the
@@ -182,19 +183,18 @@ func parseFile(filename string, src []byte, inFile bool) (f *ast.File, diags dia
 		}
 		diags = diags.Dedup()
 	}()
-	toks := res.toks
-	all := withEOF(toks, diag.Pos{Line: 1, Col: 1})
-	ptoks := toLexerTokens(filename, toks)
+	all := appendEOF(res.toks, diag.Pos{Line: 1, Col: 1})
+	toks := all[:len(all)-1]
 	var whole *fileLexer
 	if inFile {
-		whole, _ = newFileLexer(filename, toks, ptoks)
+		whole, _ = newFileLexer(filename, toks)
 	}
 	for i := 0; i < len(toks); {
 		j := i + 1
 		for j < len(toks) && !startsDecl(toks, j) {
 			j++
 		}
-		f.Decls = append(f.Decls, parseDecl(filename, all, ptoks, whole, i, j, &diags))
+		f.Decls = append(f.Decls, parseDecl(filename, all, whole, i, j, &diags))
 		i = j
 	}
 	return f, diags
@@ -207,8 +207,8 @@ type fileLexer struct {
 	start lexer.Checkpoint
 }
 
-func newFileLexer(file string, toks []token, ptoks []lexer.Token) (*fileLexer, error) {
-	lex, err := lexer.Upgrade(newTokenLexer(file, toks, ptoks))
+func newFileLexer(file string, toks []token) (*fileLexer, error) {
+	lex, err := lexer.Upgrade(newTokenLexer(file, toks))
 	if err != nil {
 		return nil, err
 	}
@@ -237,9 +237,9 @@ func (l *fileLexer) parseWhole(kw string, i, j int) (tree *pDecl, ok bool) {
 }
 
 // parseDecl parses the top-level declaration made of tokens i to j of a
-// file; all holds the file's tokens and an EOF sentinel, ptoks their
-// participle twins, whole (if not nil) a lexer over them.
-func parseDecl(file string, all []token, ptoks []lexer.Token, whole *fileLexer, i, j int, diags *diag.List) ast.Decl {
+// file; all holds the file's tokens and an EOF sentinel, whole (if not
+// nil) a participle lexer over them.
+func parseDecl(file string, all []token, whole *fileLexer, i, j int, diags *diag.List) ast.Decl {
 	chunk := all[i:j]
 	bad := &ast.BadDecl{Span: ast.Span{Span: diag.Span{File: file, Start: chunk[0].start, End: chunk[len(chunk)-1].end}}}
 	first := chunk[0]
@@ -259,7 +259,7 @@ func parseDecl(file string, all []token, ptoks []lexer.Token, whole *fileLexer, 
 			return c.decl(tree)
 		}
 	}
-	lex, err := lexer.Upgrade(newTokenLexer(file, chunk, ptoks[i:j]))
+	lex, err := lexer.Upgrade(newTokenLexer(file, chunk))
 	if err == nil {
 		var tree *pDecl
 		if tree, err = parseTree(first.text, lex); err == nil {
@@ -288,7 +288,7 @@ func ParseCondition(filename string, src []byte) (x ast.Expr, diags diag.List) {
 		diags.Errorf(whole, "syntax", "expected a condition")
 		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
 	}
-	lex, err := lexer.Upgrade(newTokenLexer(filename, res.toks, toLexerTokens(filename, res.toks)))
+	lex, err := lexer.Upgrade(newTokenLexer(filename, res.toks))
 	if err == nil {
 		var tree *pOr
 		if tree, err = condParser.ParseFromLexer(lex); err == nil {
