@@ -14,9 +14,13 @@
 // of a file is reported at once and a chunk that fails becomes an
 // *ast.BadDecl. Each chunk is parsed by participle with the grammar of
 // grammar.go and testgrammar.go (struct tags), then converted to lang/ast
-// by convert.go. When participle rejects a chunk, errors.go words its error
-// from the token it stopped at, the tokens before it and what the grammar
-// wanted there; grammar names never reach users.
+// by convert.go. Participle reads the file's tokens through one lexer
+// (tokenLexer), with word sets such as units and operators given token
+// classes of their own so the grammar matches them in one step; a chunk
+// that does not parse there exactly is parsed again alone, ending with
+// EOF. When participle rejects a chunk, errors.go words its error from the
+// token it stopped at, the tokens before it and what the grammar wanted
+// there; grammar names never reach users.
 //
 // The grammar, in EBNF. `{ }` repeats, `[ ]` is optional, quoted words are
 // keywords, reserved (see IsKeyword) except the step words of test blocks.
