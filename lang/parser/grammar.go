@@ -7,9 +7,9 @@ import (
 // This file holds the participle grammar of nudge as parse tree structs
 // (the language's EBNF is in the package doc; test blocks are in
 // testgrammar.go); convert.go turns a parse tree into lang/ast with exact
-// spans. Every struct records Pos (its first token) and EndPos (the token
-// after its last one); the converter maps EndPos back to the end of the
-// last token. Sets of words and operators are matched by their token class
+// spans. A struct whose span the converter needs records Pos (its first
+// token) and EndPos (the token after its last one); the converter maps
+// EndPos back to the end of the last token. Sets of words and operators are matched by their token class
 // (@Unit, @Cmp; see classes in lexer.go).
 
 // pDecl holds one declaration. ParseFile knows the declaration kind from its
@@ -83,8 +83,6 @@ type pOption struct {
 
 // pConvert is `convert on EVENT {filter} within DURATION` (lang/ast/loop.go).
 type pConvert struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
 	Ref    *pEventRef `parser:"\"convert\" \"on\" @@"`
 	Within *pDuration `parser:"\"within\" @@"`
 }
@@ -98,10 +96,8 @@ type pCost struct {
 }
 
 type pLimit struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Once   bool       `parser:"@\"limit\" \"once\" \"per\" \"member\""`
-	Every  *pDuration `parser:"( \"every\" @@ )?"`
+	Once  bool       `parser:"@\"limit\" \"once\" \"per\" \"member\""`
+	Every *pDuration `parser:"( \"every\" @@ )?"`
 }
 
 type pCap struct {
@@ -135,10 +131,8 @@ type pMember struct {
 }
 
 type pField struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Name   lexer.Token `parser:"@Ident"`
-	Type   lexer.Token `parser:"@Ident \",\"?"`
+	Name lexer.Token `parser:"@Ident"`
+	Type lexer.Token `parser:"@Ident \",\"?"`
 }
 
 // ---- conditions and expressions ----
@@ -149,11 +143,9 @@ type pField struct {
 // and "/" before "+" and "-"; all left-associative). Ops[i] joins Ys[i] to
 // what precedes it; its token is the one just before Ys[i].
 type pOr struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pCompare   `parser:"@@"`
-	Ops    []string    `parser:"( @Logic"`
-	Ys     []*pCompare `parser:"  @@ )*"`
+	X   *pCompare   `parser:"@@"`
+	Ops []string    `parser:"( @Logic"`
+	Ys  []*pCompare `parser:"  @@ )*"`
 }
 
 // pCompare is a comparison preceded by any number of "not"s (the first
@@ -185,11 +177,9 @@ type pCompare struct {
 }
 
 type pSum struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pFactor   `parser:"@@"`
-	Ops    []string   `parser:"( @Arith"`
-	Ys     []*pFactor `parser:"  @@ )*"`
+	X   *pFactor   `parser:"@@"`
+	Ops []string   `parser:"( @Arith"`
+	Ys  []*pFactor `parser:"  @@ )*"`
 }
 
 // pFactor tries the most frequent form, an event or segment name, first.
@@ -209,15 +199,11 @@ type pFactor struct {
 }
 
 type pCall struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Func   lexer.Token `parser:"@Func \"(\""`
-	Args   []*pOr      `parser:"( @@ ( \",\" @@ )* )? \")\""`
+	Func lexer.Token `parser:"@Func \"(\""`
+	Args []*pOr      `parser:"( @@ ( \",\" @@ )* )? \")\""`
 }
 
 type pAgg struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
 	Func   lexer.Token  `parser:"@Agg \"(\""`
 	Event  lexer.Token  `parser:"@Ident"`
 	Field  *lexer.Token `parser:"( \".\" @Ident )?"`
@@ -226,10 +212,8 @@ type pAgg struct {
 }
 
 type pDaysSince struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Which  lexer.Token `parser:"\"days\" \"since\" @( \"last\" | \"first\" )"`
-	Ref    *pEventRef  `parser:"@@"`
+	Which lexer.Token `parser:"\"days\" \"since\" @( \"last\" | \"first\" )"`
+	Ref   *pEventRef  `parser:"@@"`
 }
 
 type pEventRef struct {
