@@ -291,44 +291,64 @@ func (c *converter) date(t lexer.Token) *ast.DateLit {
 
 // ---- expressions ----
 
+// binary builds the node for x op y, spanning both operands; the
+// operator is the token just before y.
+func (c *converter) binary(op ast.BinaryOp, x, y ast.Expr) ast.Expr {
+	t := c.toks[c.index(y.Pos().Start.Offset)-1]
+	return &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: op, OpPos: diag.Span{File: c.file, Start: t.start, End: t.end}, X: x, Y: y}
+}
+
+// or converts a chain of conditions: "and" binds tighter than "or".
 func (c *converter) or(p *pOr) ast.Expr {
-	x := c.and(p.X)
-	for _, r := range p.Rest {
-		y := c.and(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: ast.Or, OpPos: c.tokSpan(r.Op), X: x, Y: y}
+	var or ast.Expr // the "or" chain before the current "and" chain
+	and := c.compare(p.X)
+	for i, yp := range p.Ys {
+		y := c.compare(yp)
+		if p.Ops[i] == "and" {
+			and = c.binary(ast.And, and, y)
+			continue
+		}
+		if or != nil {
+			and = c.binary(ast.Or, or, and)
+		}
+		or, and = and, y
 	}
-	return x
-}
-
-func (c *converter) and(p *pAnd) ast.Expr {
-	x := c.unary(p.X)
-	for _, r := range p.Rest {
-		y := c.unary(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: ast.And, OpPos: c.tokSpan(r.Op), X: x, Y: y}
+	if or == nil {
+		return and
 	}
-	return x
-}
-
-func (c *converter) unary(p *pUnary) ast.Expr {
-	if p.Not != nil {
-		return &ast.NotExpr{Span: c.sp(p.Pos, p.EndPos), X: c.unary(p.Not)}
-	}
-	return c.compare(p.Compare)
+	return c.binary(ast.Or, or, and)
 }
 
 var cmpOps = map[string]ast.BinaryOp{"=": ast.Eq, "!=": ast.Ne, "<": ast.Lt, "<=": ast.Le, ">": ast.Gt, ">=": ast.Ge}
 
+// compare converts a comparison and the "not"s before it; each NotExpr runs
+// from its "not" to the end of the comparison.
 func (c *converter) compare(p *pCompare) ast.Expr {
-	x := c.sum(p.X)
-	s := c.sp(p.Pos, p.EndPos)
+	x := c.comparison(p)
+	end := c.span(p.Pos, p.EndPos).End
+	first := c.index(p.Pos.Offset)
+	for i := len(p.Not) - 1; i >= 0; i-- {
+		x = &ast.NotExpr{Span: ast.Span{Span: diag.Span{File: c.file, Start: c.toks[first+i].start, End: end}}, X: x}
+	}
+	return x
+}
+
+func (c *converter) comparison(p *pCompare) ast.Expr {
+	x := c.chain(p.X, p.XOps, p.XYs)
+	var s ast.Span
+	if len(p.Not) == 0 {
+		s = c.sp(p.Pos, p.EndPos)
+	} else {
+		s = ast.Span{Span: join(x.Pos(), c.span(p.Pos, p.EndPos))}
+	}
 	switch {
 	case p.Op != nil:
 		return &ast.BinaryExpr{Span: s, Op: cmpOps[p.Op.Value], OpPos: c.tokSpan(*p.Op), X: x, Y: c.sum(p.Y)}
 	case p.Between:
 		return &ast.BetweenExpr{Span: s, X: x, Lo: c.sum(p.Lo), Hi: c.sum(p.Hi)}
-	case p.In:
+	case p.In || p.NotIn:
 		out := &ast.InExpr{Span: s, X: x, Not: p.NotIn}
-		for _, l := range p.List {
+		for _, l := range append(p.NotList, p.List...) {
 			out.List = append(out.List, c.literal(l))
 		}
 		return out
@@ -340,22 +360,29 @@ func (c *converter) compare(p *pCompare) ast.Expr {
 
 var arithOps = map[string]ast.BinaryOp{"+": ast.Add, "-": ast.Sub, "*": ast.Mul, "/": ast.Div}
 
-func (c *converter) sum(p *pSum) ast.Expr {
-	x := c.term(p.X)
-	for _, r := range p.Rest {
-		y := c.term(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: arithOps[r.Op.Value], OpPos: c.tokSpan(r.Op), X: x, Y: y}
-	}
-	return x
-}
+// sum converts a chain of values: "*" and "/" bind tighter than "+" and "-".
+func (c *converter) sum(p *pSum) ast.Expr { return c.chain(p.X, p.Ops, p.Ys) }
 
-func (c *converter) term(p *pTerm) ast.Expr {
-	x := c.factor(p.X)
-	for _, r := range p.Rest {
-		y := c.factor(r.Y)
-		x = &ast.BinaryExpr{Span: ast.Span{Span: join(x.Pos(), y.Pos())}, Op: arithOps[r.Op.Value], OpPos: c.tokSpan(r.Op), X: x, Y: y}
+// chain converts the value x followed by the values ys, joined by ops.
+func (c *converter) chain(x *pFactor, ops []string, ys []*pFactor) ast.Expr {
+	var sum ast.Expr // the "+"/"-" chain before the current term
+	var sumOp string
+	term := c.factor(x)
+	for i, yp := range ys {
+		y := c.factor(yp)
+		if ops[i] == "*" || ops[i] == "/" {
+			term = c.binary(arithOps[ops[i]], term, y)
+			continue
+		}
+		if sum != nil {
+			term = c.binary(arithOps[sumOp], sum, term)
+		}
+		sum, sumOp, term = term, ops[i], y
 	}
-	return x
+	if sum == nil {
+		return term
+	}
+	return c.binary(arithOps[sumOp], sum, term)
 }
 
 var aggFuncs = map[string]ast.AggFunc{"count": ast.Count, "sum": ast.Sum, "avg": ast.Avg, "min": ast.Min, "max": ast.Max}
@@ -416,9 +443,20 @@ func (c *converter) eventRef(p *pEventRef) *ast.EventRef {
 
 func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 	s := c.sp(p.Pos, p.EndPos)
+	if len(p.Filters) == 0 && p.Followed == nil && p.Quant == nil && p.Window == nil {
+		return c.ident(p.Event)
+	}
+	ref := &ast.EventRef{Event: c.ident(p.Event)}
+	refEnd := ref.Event.Span.Span
+	for _, f := range p.Filters {
+		flt := c.filter(f)
+		ref.Filters = append(ref.Filters, flt)
+		refEnd = flt.Pos()
+	}
+	ref.Span = ast.Span{Span: join(ref.Event.Span.Span, refEnd)}
 	if p.Followed != nil {
 		f := p.Followed
-		out := &ast.FollowedAtom{Span: s, First: c.eventRef(p.Ref), Second: c.eventRef(f.Second), Within: c.duration(f.Within)}
+		out := &ast.FollowedAtom{Span: s, First: ref, Second: c.eventRef(f.Second), Within: c.duration(f.Within)}
 		if f.Matching != nil {
 			out.Matching = c.ident(*f.Matching)
 		}
@@ -433,16 +471,13 @@ func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 		}
 		return out
 	}
-	if len(p.Ref.Filters) == 0 && p.Quant == nil && p.Window == nil {
-		return c.ident(p.Ref.Event)
-	}
-	out := &ast.EventAtom{Span: s, Ref: c.eventRef(p.Ref)}
+	out := &ast.EventAtom{Span: s, Ref: ref}
 	if p.Quant != nil {
 		q := &ast.Quantifier{Span: c.sp(p.Quant.Pos, p.Quant.EndPos), N: c.number(p.Quant.N)}
-		switch {
-		case p.Quant.AtLeast:
+		switch p.Quant.Which {
+		case "least":
 			q.Kind = ast.AtLeast
-		case p.Quant.AtMost:
+		case "most":
 			q.Kind = ast.AtMost
 		default:
 			q.Kind = ast.Exactly
@@ -461,7 +496,7 @@ func (c *converter) window(p *pWindow) *ast.Window {
 	case p.InLast != nil:
 		out.Kind = ast.InLast
 		out.Dur = c.duration(p.InLast)
-	case p.Ever:
+	case p.Anchor == "ever":
 		out.Kind = ast.Ever
 	default:
 		out.Kind = ast.Before

@@ -5,22 +5,96 @@
 // Entry points: ParseFile for a whole .nudge file and ParseCondition for a
 // standalone condition (the REPL). Neither panics on any input.
 //
-// How it works: a hand-written scanner lexes the whole file once (rune
-// columns, byte offsets, comments collected for the formatter, lexical
-// errors such as unterminated strings reported without stopping). The token
-// stream is split into declaration chunks at top-level keywords (brand,
-// import, segment, rule, cap, quiet, event, `member {`, and the reserved
-// journey, split, campaign, budget, test), so every syntax error of a file
-// is reported at once and a chunk that fails becomes an *ast.BadDecl.
+// How it works: a hand-written scanner (lexer.go) lexes the whole file once
+// (rune columns, byte offsets, comments collected for the formatter,
+// lexical errors such as unterminated strings reported without stopping).
+// The token stream is split into declaration chunks at top-level keywords
+// (brand, import, segment, rule, cap, cost, quiet, event, `member {`, test
+// and the reserved journey, split, campaign, budget), so every syntax error
+// of a file is reported at once and a chunk that fails becomes an
+// *ast.BadDecl. Each chunk is parsed by participle with the grammar of
+// grammar.go and testgrammar.go (struct tags), then converted to lang/ast
+// by convert.go. Participle reads the file's tokens through one lexer
+// (tokenLexer), with word sets such as units and operators given token
+// classes of their own so the grammar matches them in one step; a chunk
+// that does not parse there exactly is parsed again alone, ending with
+// EOF. When participle rejects a chunk, errors.go words its error from the
+// token it stopped at, the tokens before it and what the grammar wanted
+// there; grammar names never reach users.
 //
-// The grammar is the participle grammar in grammar.go (converted to lang/ast
-// by convert.go). Because participle costs microseconds per token, each
-// chunk is first parsed by fast.go, a hand-written predictive parser for
-// exactly that grammar which builds the same tree with the same spans; when
-// it rejects a chunk, the chunk is parsed again with participle, whose error
-// errors.go rewrites in plain words (grammar names never reach users).
-// TestFastPathMatchesParticiple and FuzzFastPath check that the two agree on
-// what they accept and on the trees they build.
+// The grammar, in EBNF. `{ }` repeats, `[ ]` is optional, quoted words are
+// keywords, reserved (see IsKeyword) except the step words of test blocks.
+// Tokens: IDENT (letters, digits and _,
+// not starting with a digit), STRING ("..." with \" \\ \n \t \uXXXX),
+// NUMBER (123, 1.5), DATE (2024-11-11), TIMESTAMP (2024-11-11 10:00[:00]),
+// CLOCK (22:00[:00]). A comment runs from # to the end of the line.
+//
+//	file      = { decl } ;
+//	decl      = brand | import | segment | rule | cap | cost | quiet
+//	          | event | member | test ;
+//	brand     = "brand" STRING ;
+//	import    = "import" STRING ;
+//	segment   = "segment" IDENT [ STRING ] "=" cond ;
+//	rule      = "rule" IDENT [ STRING ] "if" cond "then" action { "and" action }
+//	            { option } ;
+//	action    = "send" IDENT STRING "via" IDENT
+//	          | ( "tag" | "untag" | "notify" ) STRING ;
+//	option    = "limit" "once" "per" "member" [ "every" duration ]
+//	          | "priority" number
+//	          | "holdout" number "%"
+//	          | "stop" "after" number "unanswered"
+//	          | "convert" "on" eventref "within" duration ;
+//	cap       = "cap" ( IDENT | "all" ) "to" number "per" ( duration | UNIT ) ;
+//	cost      = "cost" IDENT number ;
+//	quiet     = "quiet" "hours" CLOCK "to" CLOCK ;
+//	event     = "event" IDENT "{" { field } "}" ;
+//	member    = "member" "{" { field } "}" ;
+//	field     = IDENT IDENT [ "," ] ;
+//
+//	cond      = and { "or" and } ;
+//	and       = unary { "and" unary } ;
+//	unary     = "not" unary | compare ;
+//	compare   = sum [ CMP sum
+//	                | "between" sum "and" sum
+//	                | [ "not" ] "in" "(" literal { "," literal } ")"
+//	                | "is" [ "not" ] "null" ] ;
+//	sum       = term { ( "+" | "-" ) term } ;
+//	term      = factor { ( "*" | "/" ) factor } ;
+//	factor    = eventatom
+//	          | IDENT "(" [ cond { "," cond } ] ")"
+//	          | "(" cond ")"
+//	          | "member" "." IDENT
+//	          | AGG "(" IDENT [ "." IDENT ] { filter } [ window ] ")"
+//	          | "days" "since" ( "last" | "first" ) eventref
+//	          | "tagged" STRING
+//	          | literal ;
+//	eventatom = eventref [ followed ] [ quant ] [ window ] ;
+//	followed  = "not" "followed" "by" eventref [ "matching" IDENT ]
+//	            "within" duration ;
+//	eventref  = IDENT { filter } ;
+//	filter    = PREP IDENT literal | "where" cond ;
+//	quant     = ( "at" "least" | "at" "most" | "exactly" ) number "times" ;
+//	window    = "in" "last" duration | "ever" | "before" ;
+//	literal   = number [ UNIT ] | STRING | TIMESTAMP | DATE | "true" | "false" ;
+//	duration  = number UNIT ;
+//	number    = [ "-" ] NUMBER ;
+//
+//	test      = "test" STRING { step } ;
+//	step      = "now" ( TIMESTAMP | DATE )
+//	          | "member" STRING [ with ]
+//	          | STRING IDENT [ "at" ( TIMESTAMP | DATE ) | duration "ago" ] [ with ]
+//	          | "tick" [ "at" ( TIMESTAMP | DATE ) | duration "later" ]
+//	          | "expect" expect ;
+//	expect    = STRING [ "not" ] "tagged" STRING
+//	          | IDENT ( "fires" [ "for" STRING ] [ "with" "status" IDENT ]
+//	                  | "does" "not" "fire" [ "for" STRING ] ) ;
+//	with      = "with" IDENT literal { "," IDENT literal } ;
+//
+//	CMP       = "=" | "!=" | "<" | "<=" | ">" | ">=" ;
+//	AGG       = "count" | "sum" | "avg" | "min" | "max" ;
+//	PREP      = "at" | "of" | "for" | "via" | "from" | "on" ;
+//	UNIT      = "minute" | "minutes" | "hour" | "hours" | "day" | "days"
+//	          | "week" | "weeks" | "month" | "months" | "year" | "years" ;
 //
 // Grammar decisions the SPEC leaves open:
 //
@@ -35,16 +109,22 @@
 //   - Operands of comparisons, `between` and arithmetic are value
 //     expressions, so in `x between 1 and 2 and y` the first `and` belongs
 //     to between; in a rule, `and` after `then` separates actions.
+//   - A "not followed by" atom takes no quantifier or window: the grammar
+//     reads them and the converter reports them.
 //   - A number directly preceded by "-" is a negative literal (`> -5`).
 //   - Words are reserved as keywords wherever the grammar uses them,
-//     including duration units and aggregate names (see IsKeyword).
+//     including duration units and aggregate names (see IsKeyword). The
+//     words journey, split, campaign and budget are reserved for later
+//     declarations and rejected.
 //   - Numbers, dates and clocks are only checked for shape here; ranges
 //     (month 13, 25:00) are lang/check's job.
-//   - `test` blocks (for `nudge test`, in *_test.nudge files) have their
-//     own small grammar, in testgrammar.go (participle) and fasttest.go
-//     (fast path); a block ends at the next top-level keyword. Its step
-//     words (now, tick, expect, with, ago, later, fires, ...) are matched by
-//     text and stay usable as names; syntax errors inside a block show the
-//     form of the step they are in (explainTest). The other reserved words
-//     (journey, split, campaign, budget) are still rejected.
+//   - A `test` block (for `nudge test`, in *_test.nudge files) ends at the
+//     next top-level keyword. Its step words (now, tick, expect, with, ago,
+//     later, fires, does, fire, status, nothing) are matched by text and
+//     stay usable as names; `expect nothing fires` means the tick fired no
+//     rule at all. Syntax errors inside a block show the form of the step
+//     they are in (explainTest).
+//   - Participle tries alternatives in order with one token of lookahead:
+//     an optional part or alternative that fails after consuming two or
+//     more tokens is an error, not a backtrack.
 package parser

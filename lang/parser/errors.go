@@ -2,6 +2,7 @@ package parser
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/alecthomas/participle/v2"
@@ -11,9 +12,43 @@ import (
 )
 
 // This file turns participle's errors into messages written for marketers.
-// Participle reports the token it could not use and the grammar node it
-// wanted; we name that node in plain words, using the preceding tokens as
-// context, and never show grammar struct names.
+// Participle reports the token it could not use and, in EBNF, what it
+// wanted there: a keyword ("then"), a token class (<ident>) or a grammar
+// struct (PAction). explain names that in plain words, using the preceding
+// tokens as context, and never shows grammar names.
+
+// grammarName is participle's name for the grammar struct of v in EBNF
+// and errors (the type name with a capital), so that the tables below
+// follow a renamed struct.
+func grammarName(v any) string {
+	n := reflect.TypeOf(v).Name()
+	return strings.ToUpper(n[:1]) + n[1:]
+}
+
+// tokenName is participle's name for a token type in errors: "<ident>".
+func tokenName(typ lexer.TokenType) string {
+	for name, t := range symbols {
+		if t == typ {
+			return "<" + strings.ToLower(name) + ">"
+		}
+	}
+	panic("parser: token type without a symbol")
+}
+
+// What participle wanted, by kind of phrase.
+var (
+	wantValue = map[string]bool{tokenName(tNumber): true, grammarName(pLiteral{}): true,
+		grammarName(pSum{}): true, grammarName(pFactor{}): true, grammarName(pEventAtom{}): true,
+		grammarName(pNumber{}): true, grammarName(pDuration{}): true}
+	wantCond     = map[string]bool{grammarName(pOr{}): true, grammarName(pCompare{}): true}
+	wantAction   = grammarName(pAction{})
+	wantEventRef = map[string]bool{grammarName(pEventRef{}): true, grammarName(pFollowed{}): true}
+	wantField    = grammarName(pField{})
+	wantIdent    = tokenName(tIdent)
+	wantString   = tokenName(tString)
+	wantClock    = tokenName(tClock)
+	wantUnit     = tokenName(tUnit)
+)
 
 // describe names a token for a message: `"then"`, `string "x"`, `end of rule`.
 func describe(t token, what string) string {
@@ -86,6 +121,11 @@ func expected(perr participle.Error) string {
 	return e
 }
 
+// isWord reports whether t is the keyword or punctuation s.
+func isWord(t token, s string) bool {
+	return (t.typ == tKeyword || t.typ == tPunct) && t.text == s
+}
+
 var prepWords = map[string]bool{"at": true, "of": true, "for": true, "via": true, "from": true, "on": true}
 
 // inActions reports whether token i of a rule chunk comes after its "then".
@@ -108,7 +148,7 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 	// `then A and <not an action>`: participle stops at "and"; point past it.
 	if want == "" && i+1 < len(toks) && toks[i].typ == tKeyword && toks[i].text == "and" && what == "rule" && inActions(toks, i) {
 		i++
-		want = "PAction"
+		want = wantAction
 	}
 	// `{ name }`: participle gives up on the field and wants "}".
 	if want == `"}"` && toks[i].typ == tIdent && (i+1 >= len(toks) || toks[i+1].typ != tIdent) {
@@ -138,33 +178,33 @@ func explain(file string, toks []token, i int, perr participle.Error) (diag.Span
 	}
 	var exp string
 	switch {
-	case strings.HasPrefix(want, "(") && strings.Contains(want, "<ident>"):
+	case strings.HasPrefix(want, "(") && strings.Contains(want, wantIdent):
 		exp = expectName(toks, i, prev, after)
-	case strings.HasPrefix(want, "(") && !strings.Contains(want, `"minute"`):
+	case strings.HasPrefix(want, "(") && !strings.Contains(want, wantUnit):
 		exp = alternatives(want) + after
-	case strings.Contains(want, `"minute"`):
+	case strings.Contains(want, wantUnit):
 		exp = "a duration unit (minutes, hours, days, weeks, months, years)" + after
 		if prev.typ == tNumber {
 			exp = "a duration unit (minutes, hours, days, weeks, months, years) after " + prev.text
 		}
-	case want == "<number>" || want == "PLiteral" || want == "PSum" || want == "PTerm" || want == "PFactor" || want == "PNumber" || want == "PDuration":
+	case wantValue[want]:
 		exp = expectValue(toks, i, prev, after)
-	case want == "POr" || want == "PAnd" || want == "PUnary" || want == "PCompare":
+	case wantCond[want]:
 		exp = "a condition" + after
-	case want == "<ident>":
+	case want == wantIdent:
 		exp = expectName(toks, i, prev, after)
 		if t.typ == tKeyword {
 			exp += fmt.Sprintf(" (%q is a reserved word)", t.text)
 		}
-	case want == "<string>":
+	case want == wantString:
 		exp = expectString(toks, i, prev, after)
-	case want == "<clock>":
+	case want == wantClock:
 		exp = "a time of day such as 22:00" + after
-	case want == "PAction":
+	case want == wantAction:
 		exp = "an action (send, tag, untag or notify)" + after
-	case want == "PEventRef":
+	case wantEventRef[want]:
 		exp = "an event type" + after
-	case want == "PField":
+	case want == wantField:
 		exp = `a field ("name type")` + after
 	case strings.HasPrefix(want, `"`):
 		exp = expectKeyword(want, toks, i, prev, after)

@@ -4,46 +4,13 @@ import (
 	"github.com/alecthomas/participle/v2/lexer"
 )
 
-// This file holds the participle grammar (the reference grammar of nudge,
-// SPEC §4) as parse tree structs; convert.go turns a parse tree into lang/ast
-// with exact spans, and fast.go implements the same grammar by hand for
-// speed. Every struct records Pos (its first token) and EndPos (the token
-// after its last one); the converter maps EndPos back to the end of the
-// last token. Participle runs with lookahead 1: an optional part or
-// alternative that fails after consuming two or more tokens is an error.
-//
-// The grammar the tags spell, in EBNF (keywords are reserved words):
-//
-//	decl     = brand | import | segment | rule | cap | quiet | event | member ;
-//	brand    = "brand" STRING ;            import = "import" STRING ;
-//	segment  = "segment" IDENT [STRING] "=" or ;
-//	rule     = "rule" IDENT [STRING] "if" or "then" action {"and" action} {option} ;
-//	action   = "send" IDENT STRING "via" IDENT | ("tag"|"untag"|"notify") STRING ;
-//	option   = "limit" "once" "per" "member" ["every" duration]
-//	         | "priority" number | "holdout" number "%" | "stop" "after" number "unanswered"
-//	         | "convert" "on" eventref "within" duration ;
-//	cost     = "cost" IDENT number ;
-//	cap      = "cap" (IDENT|"all") "to" number "per" (duration|UNIT) ;
-//	quiet    = "quiet" "hours" CLOCK "to" CLOCK ;
-//	event    = "event" IDENT "{" {field} "}" ;   member = "member" "{" {field} "}" ;
-//	field    = IDENT IDENT [","] ;
-//	or       = and {"or" and} ;                 and = unary {"and" unary} ;
-//	unary    = "not" unary | compare ;
-//	compare  = sum [ CMP sum | "between" sum "and" sum
-//	               | ["not"] "in" "(" literal {"," literal} ")" | "is" ["not"] "null" ] ;
-//	sum      = term {("+"|"-") term} ;          term = factor {("*"|"/") factor} ;
-//	factor   = "(" or ")" | "member" "." IDENT | agg | dayssince | "tagged" STRING
-//	         | IDENT "(" [or {"," or}] ")" | eventatom | literal ;
-//	agg      = AGG "(" IDENT ["." IDENT] {filter} [window] ")" ;
-//	dayssince= "days" "since" ("last"|"first") eventref ;
-//	eventref = IDENT {filter} ;
-//	eventatom= eventref [followed] [quant] [window] ;   (* bare IDENT when all are absent *)
-//	followed = "not" "followed" "by" eventref ["matching" IDENT] "within" duration ;
-//	filter   = PREP IDENT literal | "where" or ;
-//	quant    = "at" "least" number "times" | "at" "most" number "times" | "exactly" number "times" ;
-//	window   = "in" "last" duration | "ever" | "before" ;
-//	literal  = number [UNIT] | STRING | TIMESTAMP | DATE | "true" | "false" ;
-//	duration = number UNIT ;                    number = ["-"] NUMBER ;
+// This file holds the participle grammar of nudge as parse tree structs
+// (the language's EBNF is in the package doc; test blocks are in
+// testgrammar.go); convert.go turns a parse tree into lang/ast with exact
+// spans. A struct whose span the converter needs records Pos (its first
+// token) and EndPos (the token after its last one); the converter maps
+// EndPos back to the end of the last token. Sets of words and operators are matched by their token class
+// (@Unit, @Cmp; see classes in lexer.go).
 
 // pDecl holds one declaration. ParseFile knows the declaration kind from its
 // first keyword and runs that production's parser directly (see parseTree),
@@ -116,8 +83,6 @@ type pOption struct {
 
 // pConvert is `convert on EVENT {filter} within DURATION` (lang/ast/loop.go).
 type pConvert struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
 	Ref    *pEventRef `parser:"\"convert\" \"on\" @@"`
 	Within *pDuration `parser:"\"within\" @@"`
 }
@@ -131,10 +96,8 @@ type pCost struct {
 }
 
 type pLimit struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Once   bool       `parser:"@\"limit\" \"once\" \"per\" \"member\""`
-	Every  *pDuration `parser:"( \"every\" @@ )?"`
+	Once  bool       `parser:"@\"limit\" \"once\" \"per\" \"member\""`
+	Every *pDuration `parser:"( \"every\" @@ )?"`
 }
 
 type pCap struct {
@@ -144,7 +107,7 @@ type pCap struct {
 	All     bool         `parser:"      | @\"all\" )"`
 	Count   *pNumber     `parser:"\"to\" @@ \"per\""`
 	Per     *pDuration   `parser:"( @@"`
-	Unit    *lexer.Token `parser:"| @( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" ) )"`
+	Unit    *lexer.Token `parser:"| @Unit )"`
 }
 
 type pQuiet struct {
@@ -168,60 +131,45 @@ type pMember struct {
 }
 
 type pField struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Name   lexer.Token `parser:"@Ident"`
-	Type   lexer.Token `parser:"@Ident \",\"?"`
+	Name lexer.Token `parser:"@Ident"`
+	Type lexer.Token `parser:"@Ident \",\"?"`
 }
 
 // ---- conditions and expressions ----
 
+// pOr is a chain of conditions joined by "or" and "and", and pSum a chain
+// of values joined by arithmetic operators: one level each keeps the parse
+// shallow, and the converter applies precedence ("and" before "or", "*"
+// and "/" before "+" and "-"; all left-associative). Ops[i] joins Ys[i] to
+// what precedes it; its token is the one just before Ys[i].
 type pOr struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pAnd     `parser:"@@"`
-	Rest   []*pOrRhs `parser:"@@*"`
+	X   *pCompare   `parser:"@@"`
+	Ops []string    `parser:"( @Logic"`
+	Ys  []*pCompare `parser:"  @@ )*"`
 }
 
-type pOrRhs struct {
-	Op lexer.Token `parser:"@\"or\""`
-	Y  *pAnd       `parser:"@@"`
-}
-
-type pAnd struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pUnary    `parser:"@@"`
-	Rest   []*pAndRhs `parser:"@@*"`
-}
-
-type pAndRhs struct {
-	Op lexer.Token `parser:"@\"and\""`
-	Y  *pUnary     `parser:"@@"`
-}
-
-type pUnary struct {
-	Pos     lexer.Position
-	EndPos  lexer.Position
-	Not     *pUnary   `parser:"  \"not\" @@"`
-	Compare *pCompare `parser:"| @@"`
-}
-
+// pCompare is a comparison preceded by any number of "not"s (the first
+// tokens of the comparison, so Not only counts them). Its left operand is
+// a pSum spelled out (X, XOps, XYs), one struct less per condition.
 type pCompare struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	X      *pSum `parser:"@@"`
+	Not    []string   `parser:"@\"not\"*"`
+	X      *pFactor   `parser:"@@"`
+	XOps   []string   `parser:"( @Arith"`
+	XYs    []*pFactor `parser:"  @@ )*"`
 
-	Op *lexer.Token `parser:"( @( \"=\" | \"!=\" | \"<=\" | \">=\" | \"<\" | \">\" )"`
+	Op *lexer.Token `parser:"( @Cmp"`
 	Y  *pSum        `parser:"  @@"`
 
 	Between bool  `parser:"| @\"between\""`
 	Lo      *pSum `parser:"  @@"`
 	Hi      *pSum `parser:"  \"and\" @@"`
 
-	NotIn bool        `parser:"| ( @\"not\""`
-	In    bool        `parser:"    @\"in\" | @\"in\" )"`
-	List  []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
+	NotIn   bool        `parser:"| @\"not\" \"in\""`
+	NotList []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
+	In      bool        `parser:"| @\"in\""`
+	List    []*pLiteral `parser:"  \"(\" @@ ( \",\" @@ )* \")\""`
 
 	Is     bool `parser:"| @\"is\""`
 	IsNot  bool `parser:"  @\"not\"?"`
@@ -229,53 +177,34 @@ type pCompare struct {
 }
 
 type pSum struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pTerm     `parser:"@@"`
-	Rest   []*pSumRhs `parser:"@@*"`
+	X   *pFactor   `parser:"@@"`
+	Ops []string   `parser:"( @Arith"`
+	Ys  []*pFactor `parser:"  @@ )*"`
 }
 
-type pSumRhs struct {
-	Op lexer.Token `parser:"@( \"+\" | \"-\" )"`
-	Y  *pTerm      `parser:"@@"`
-}
-
-type pTerm struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	X      *pFactor    `parser:"@@"`
-	Rest   []*pTermRhs `parser:"@@*"`
-}
-
-type pTermRhs struct {
-	Op lexer.Token `parser:"@( \"*\" | \"/\" )"`
-	Y  *pFactor    `parser:"@@"`
-}
-
+// pFactor tries the most frequent form, an event or segment name, first.
+// Literal comes last so that, when nothing matches, participle reports that
+// it wanted a value.
 type pFactor struct {
 	Pos       lexer.Position
 	EndPos    lexer.Position
-	Paren     *pOr         `parser:"  \"(\" @@ \")\""`
+	Event     *pEventAtom  `parser:"  @@"`
+	Call      *pCall       `parser:"| @@"`
+	Paren     *pOr         `parser:"| \"(\" @@ \")\""`
 	Member    *lexer.Token `parser:"| \"member\" \".\" @Ident"`
 	Agg       *pAgg        `parser:"| @@"`
 	DaysSince *pDaysSince  `parser:"| @@"`
 	Tagged    *lexer.Token `parser:"| \"tagged\" @String"`
-	Call      *pCall       `parser:"| @@"`
-	Event     *pEventAtom  `parser:"| @@"`
 	Literal   *pLiteral    `parser:"| @@"`
 }
 
 type pCall struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Func   lexer.Token `parser:"@Ident \"(\""`
-	Args   []*pOr      `parser:"( @@ ( \",\" @@ )* )? \")\""`
+	Func lexer.Token `parser:"@Func \"(\""`
+	Args []*pOr      `parser:"( @@ ( \",\" @@ )* )? \")\""`
 }
 
 type pAgg struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Func   lexer.Token  `parser:"@( \"count\" | \"sum\" | \"avg\" | \"min\" | \"max\" ) \"(\""`
+	Func   lexer.Token  `parser:"@Agg \"(\""`
 	Event  lexer.Token  `parser:"@Ident"`
 	Field  *lexer.Token `parser:"( \".\" @Ident )?"`
 	Filter []*pFilter   `parser:"@@*"`
@@ -283,10 +212,8 @@ type pAgg struct {
 }
 
 type pDaysSince struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	Which  lexer.Token `parser:"\"days\" \"since\" @( \"last\" | \"first\" )"`
-	Ref    *pEventRef  `parser:"@@"`
+	Which lexer.Token `parser:"\"days\" \"since\" @( \"last\" | \"first\" )"`
+	Ref   *pEventRef  `parser:"@@"`
 }
 
 type pEventRef struct {
@@ -301,17 +228,17 @@ type pEventRef struct {
 type pEventAtom struct {
 	Pos      lexer.Position
 	EndPos   lexer.Position
-	Ref      *pEventRef `parser:"@@"`
-	Followed *pFollowed `parser:"@@?"`
-	Quant    *pQuant    `parser:"@@?"`
-	Window   *pWindow   `parser:"@@?"`
+	Event    lexer.Token `parser:"@Ident"`
+	Filters  []*pFilter  `parser:"@@*"`
+	Followed *pFollowed  `parser:"( \"not\" \"followed\" \"by\" @@ )?"`
+	Quant    *pQuant     `parser:"@@?"`
+	Window   *pWindow    `parser:"@@?"`
 }
 
-// pFollowed is the tail `parser:"not followed by B [matching F] within D"`.
+// pFollowed is the tail of `A not followed by B [matching F] within D`
+// after "by".
 type pFollowed struct {
-	Pos      lexer.Position
-	EndPos   lexer.Position
-	Second   *pEventRef   `parser:"\"not\" \"followed\" \"by\" @@"`
+	Second   *pEventRef   `parser:"@@"`
 	Matching *lexer.Token `parser:"( \"matching\" @Ident )?"`
 	Within   *pDuration   `parser:"\"within\" @@"`
 }
@@ -319,27 +246,24 @@ type pFollowed struct {
 type pFilter struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	Prep   *lexer.Token `parser:"(  @( \"at\" | \"of\" | \"for\" | \"via\" | \"from\" | \"on\" )"`
+	Prep   *lexer.Token `parser:"(  @Prep"`
 	Field  *lexer.Token `parser:"   @Ident"`
 	Value  *pLiteral    `parser:"   @@"`
 	Where  *pOr         `parser:"| \"where\" @@ )"`
 }
 
 type pQuant struct {
-	Pos     lexer.Position
-	EndPos  lexer.Position
-	AtLeast bool     `parser:"(  \"at\" @\"least\""`
-	AtMost  bool     `parser:"  | \"at\" @\"most\""`
-	Exactly bool     `parser:"  | @\"exactly\" )"`
-	N       *pNumber `parser:"@@ \"times\""`
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Which  string   `parser:"( \"at\" @Bound | @\"exactly\" )"`
+	N      *pNumber `parser:"@@ \"times\""`
 }
 
 type pWindow struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
-	InLast *pDuration `parser:"(  \"in\" \"last\" @@"`
-	Ever   bool       `parser:" | @\"ever\""`
-	Before bool       `parser:" | @\"before\" )"`
+	InLast *pDuration `parser:"( \"in\" \"last\" @@"`
+	Anchor string     `parser:"| @Anchor )"`
 }
 
 // pLiteral is a literal; a number followed by a unit is a duration.
@@ -347,18 +271,18 @@ type pLiteral struct {
 	Pos       lexer.Position
 	EndPos    lexer.Position
 	Number    *pNumber     `parser:"  @@"`
-	Unit      *lexer.Token `parser:"  @( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" )?"`
+	Unit      *lexer.Token `parser:"  @Unit?"`
 	String    *lexer.Token `parser:"| @String"`
 	Timestamp *lexer.Token `parser:"| @Timestamp"`
 	Date      *lexer.Token `parser:"| @Date"`
-	Bool      *lexer.Token `parser:"| @( \"true\" | \"false\" )"`
+	Bool      *lexer.Token `parser:"| @Bool"`
 }
 
 type pDuration struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
 	N      *pNumber    `parser:"@@"`
-	Unit   lexer.Token `parser:"@( \"minute\" | \"hour\" | \"day\" | \"week\" | \"month\" | \"year\" | \"minutes\" | \"hours\" | \"days\" | \"weeks\" | \"months\" | \"years\" )"`
+	Unit   lexer.Token `parser:"@Unit"`
 }
 
 type pNumber struct {

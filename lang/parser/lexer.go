@@ -23,6 +23,53 @@ const (
 	tPunct
 )
 
+// Token classes seen only by participle. Words and operators the grammar
+// accepts as a set (units, prepositions, aggregates, comparison, arithmetic
+// and logical operators, booleans, least/most, ever/before) reach participle with the class as their
+// type (tokenLexer), so the grammar matches a set with one type test
+// (@Unit) rather than trying each word as an alternative; a name followed
+// by "(" is a Func, so a call and an event name need no lookahead to tell
+// apart. The parser's own tokens keep tIdent, tKeyword and tPunct.
+const (
+	tUnit lexer.TokenType = tPunct + 1 + iota
+	tPrep
+	tAgg
+	tCmp
+	tArith
+	tLogic
+	tBool
+	tBound
+	tAnchor
+	tFunc // a name directly followed by "(": a function call
+)
+
+// classes gives the participle class of the words and operators in a set.
+var classes = map[string]lexer.TokenType{
+	"minute": tUnit, "minutes": tUnit, "hour": tUnit, "hours": tUnit, "day": tUnit, "days": tUnit,
+	"week": tUnit, "weeks": tUnit, "month": tUnit, "months": tUnit, "year": tUnit, "years": tUnit,
+	"at": tPrep, "of": tPrep, "for": tPrep, "via": tPrep, "from": tPrep, "on": tPrep,
+	"count": tAgg, "sum": tAgg, "avg": tAgg, "min": tAgg, "max": tAgg,
+	"=": tCmp, "!=": tCmp, "<=": tCmp, ">=": tCmp, "<": tCmp, ">": tCmp,
+	"+": tArith, "-": tArith, "*": tArith, "/": tArith,
+	"or": tLogic, "and": tLogic,
+	"true": tBool, "false": tBool,
+	"least": tBound, "most": tBound,
+	"ever": tAnchor, "before": tAnchor,
+}
+
+// grammarType is the token type participle sees for t, followed by next.
+func grammarType(t, next token) lexer.TokenType {
+	if t.typ == tIdent && next.typ == tPunct && next.text == "(" {
+		return tFunc
+	}
+	if t.typ == tKeyword || t.typ == tPunct {
+		if c, ok := classes[t.text]; ok {
+			return c
+		}
+	}
+	return t.typ
+}
+
 // symbols names the token types for participle.
 var symbols = map[string]lexer.TokenType{
 	"EOF":       lexer.EOF,
@@ -34,6 +81,16 @@ var symbols = map[string]lexer.TokenType{
 	"Timestamp": tTimestamp,
 	"Clock":     tClock,
 	"Punct":     tPunct,
+	"Unit":      tUnit,
+	"Prep":      tPrep,
+	"Agg":       tAgg,
+	"Cmp":       tCmp,
+	"Arith":     tArith,
+	"Logic":     tLogic,
+	"Bool":      tBool,
+	"Bound":     tBound,
+	"Anchor":    tAnchor,
+	"Func":      tFunc,
 }
 
 // keywords are the reserved words of the language (SPEC §4 and §8).

@@ -12,8 +12,10 @@ import (
 )
 
 // lexDef is the participle lexer definition. nudge lexes with its own
-// scanner (exact rune columns, friendly errors) and hands participle the
-// finished token slice, so Lex is never used for parsing.
+// scanner (lexer.go: exact rune columns, friendly errors, comments kept for
+// the formatter) and hands participle the finished tokens of one
+// declaration at a time (see tokenLexer); Lex serves participle's
+// ParseString and friends, which nudge does not use.
 type lexDef struct{}
 
 func (lexDef) Symbols() map[string]lexer.TokenType { return symbols }
@@ -23,22 +25,37 @@ func (lexDef) Lex(filename string, r io.Reader) (lexer.Lexer, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := lex(filename, src)
-	return &sliceLexer{toks: toLexerTokens(filename, res.toks)}, nil
+	toks := lex(filename, src).toks
+	return newTokenLexer(filename, toks), nil
 }
 
-// sliceLexer replays a token slice that ends with EOF.
-type sliceLexer struct {
-	toks []lexer.Token
-	i    int
+// tokenLexer hands participle the tokens toks (as participle tokens, see
+// grammarType), then EOF just past the last one for ever.
+type tokenLexer struct {
+	file string
+	toks []token
+	eof  lexer.Token
 }
 
-func (l *sliceLexer) Next() (lexer.Token, error) {
-	t := l.toks[l.i]
-	if l.i < len(l.toks)-1 {
-		l.i++
+func newTokenLexer(file string, toks []token) *tokenLexer {
+	end := diag.Pos{Offset: 0, Line: 1, Col: 1}
+	if len(toks) > 0 {
+		end = toks[len(toks)-1].end
 	}
-	return t, nil
+	return &tokenLexer{file: file, toks: toks, eof: lexer.EOFToken(lexPos(file, end))}
+}
+
+func (l *tokenLexer) Next() (lexer.Token, error) {
+	if len(l.toks) == 0 {
+		return l.eof, nil
+	}
+	t := l.toks[0]
+	l.toks = l.toks[1:]
+	var next token
+	if len(l.toks) > 0 {
+		next = l.toks[0]
+	}
+	return lexer.Token{Type: grammarType(t, next), Value: t.text, Pos: lexPos(l.file, t.start)}, nil
 }
 
 // Parsers are immutable once built and safe for concurrent use.
@@ -63,50 +80,45 @@ var (
 // parseTree parses one declaration whose first token is the keyword kw,
 // with the production for that keyword (cheaper than trying every
 // declaration form in turn).
-func parseTree(kw string, lex *lexer.PeekingLexer) (d *pDecl, err error) {
+func parseTree(kw string, lex *lexer.PeekingLexer, opts ...participle.ParseOption) (d *pDecl, err error) {
 	d = &pDecl{}
 	switch kw {
 	case "brand":
-		d.Brand, err = brandParser.ParseFromLexer(lex)
+		d.Brand, err = brandParser.ParseFromLexer(lex, opts...)
 	case "import":
-		d.Import, err = importParser.ParseFromLexer(lex)
+		d.Import, err = importParser.ParseFromLexer(lex, opts...)
 	case "segment":
-		d.Segment, err = segmentParser.ParseFromLexer(lex)
+		d.Segment, err = segmentParser.ParseFromLexer(lex, opts...)
 	case "rule":
-		d.Rule, err = ruleParser.ParseFromLexer(lex)
+		d.Rule, err = ruleParser.ParseFromLexer(lex, opts...)
 	case "cap":
-		d.Cap, err = capParser.ParseFromLexer(lex)
+		d.Cap, err = capParser.ParseFromLexer(lex, opts...)
 	case "quiet":
-		d.Quiet, err = quietParser.ParseFromLexer(lex)
+		d.Quiet, err = quietParser.ParseFromLexer(lex, opts...)
 	case "event":
-		d.Event, err = eventParser.ParseFromLexer(lex)
+		d.Event, err = eventParser.ParseFromLexer(lex, opts...)
 	case "test":
-		d.Test, err = testParser.ParseFromLexer(lex)
+		d.Test, err = testParser.ParseFromLexer(lex, opts...)
 	case "cost":
-		d.Cost, err = costParser.ParseFromLexer(lex)
+		d.Cost, err = costParser.ParseFromLexer(lex, opts...)
 	default:
-		d.Member, err = memberParser.ParseFromLexer(lex)
+		d.Member, err = memberParser.ParseFromLexer(lex, opts...)
 	}
 	return d, err
 }
 
-// toLexerTokens converts tokens to participle tokens and appends the EOF
-// sentinel at the end of the last token. toks must be non-empty or the
-// sentinel is placed at the start of the file.
-func toLexerTokens(file string, toks []token) []lexer.Token {
-	out := make([]lexer.Token, 0, len(toks)+1)
-	for _, t := range toks {
-		out = append(out, lexer.Token{Type: t.typ, Value: t.text, Pos: lexPos(file, t.start)})
-	}
-	end := diag.Pos{Offset: 0, Line: 1, Col: 1}
+func lexPos(file string, p diag.Pos) lexer.Position {
+	return lexer.Position{Filename: file, Offset: p.Offset, Line: p.Line, Column: p.Col}
+}
+
+// appendEOF appends an EOF sentinel token at the end of the last token (or
+// at from when toks is empty) to toks, in place when it has room.
+func appendEOF(toks []token, from diag.Pos) []token {
+	end := from
 	if len(toks) > 0 {
 		end = toks[len(toks)-1].end
 	}
-	return append(out, lexer.EOFToken(lexPos(file, end)))
-}
-
-func lexPos(file string, p diag.Pos) lexer.Position {
-	return lexer.Position{Filename: file, Offset: p.Offset, Line: p.Line, Column: p.Col}
+	return append(toks, token{typ: lexer.EOF, start: end, end: end})
 }
 
 // withEOF returns toks followed by an EOF sentinel token at the end of the
@@ -152,6 +164,12 @@ func startsDecl(toks []token, i int) bool {
 // parsing resumes at the next top-level keyword, so all syntax errors of the
 // file are reported at once (code "syntax").
 func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
+	return parseFile(filename, src, true)
+}
+
+// parseFile is ParseFile; with inFile false every declaration is parsed in
+// a lexer of its own (the reference the file lexer must match).
+func parseFile(filename string, src []byte, inFile bool) (f *ast.File, diags diag.List) {
 	res := lex(filename, src)
 	diags = res.diags
 	f = &ast.File{Name: filename}
@@ -165,20 +183,64 @@ func ParseFile(filename string, src []byte) (f *ast.File, diags diag.List) {
 		}
 		diags = diags.Dedup()
 	}()
-	toks := res.toks
+	all := appendEOF(res.toks, diag.Pos{Line: 1, Col: 1})
+	toks := all[:len(all)-1]
+	var whole *fileLexer
+	if inFile {
+		whole, _ = newFileLexer(filename, toks)
+	}
 	for i := 0; i < len(toks); {
 		j := i + 1
 		for j < len(toks) && !startsDecl(toks, j) {
 			j++
 		}
-		f.Decls = append(f.Decls, parseDecl(filename, toks[i:j], &diags))
+		f.Decls = append(f.Decls, parseDecl(filename, all, whole, i, j, &diags))
 		i = j
 	}
 	return f, diags
 }
 
-// parseDecl parses one top-level declaration chunk.
-func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
+// fileLexer holds one participle lexer over a whole file, so that each
+// declaration of a valid file is parsed without a lexer of its own.
+type fileLexer struct {
+	lex   *lexer.PeekingLexer
+	start lexer.Checkpoint
+}
+
+func newFileLexer(file string, toks []token) (*fileLexer, error) {
+	lex, err := lexer.Upgrade(newTokenLexer(file, toks))
+	if err != nil {
+		return nil, err
+	}
+	return &fileLexer{lex: lex, start: lex.MakeCheckpoint()}, nil
+}
+
+// seek moves the lexer to token i of the file.
+func (l *fileLexer) seek(i int) {
+	if l.lex.Cursor() > i {
+		l.lex.LoadCheckpoint(l.start)
+	}
+	for l.lex.Cursor() < i {
+		l.lex.Next()
+	}
+}
+
+// parseWhole parses the declaration of tokens i to j in the file's lexer;
+// ok is false unless it parses and ends exactly at token j. Where it is
+// false, parsing the declaration alone (ending with EOF) decides and words
+// the error: a declaration parses the same either way, since participle
+// looks at most one token past the end of what it accepts.
+func (l *fileLexer) parseWhole(kw string, i, j int) (tree *pDecl, ok bool) {
+	l.seek(i)
+	tree, err := parseTree(kw, l.lex, participle.AllowTrailing(true))
+	return tree, err == nil && l.lex.Cursor() == j
+}
+
+// parseDecl parses the top-level declaration made of tokens i to j of a
+// file; all holds the file's tokens and an EOF sentinel, whole (if not
+// nil) a participle lexer over them.
+func parseDecl(file string, all []token, whole *fileLexer, i, j int, diags *diag.List) ast.Decl {
+	chunk := all[i:j]
 	bad := &ast.BadDecl{Span: ast.Span{Span: diag.Span{File: file, Start: chunk[0].start, End: chunk[len(chunk)-1].end}}}
 	first := chunk[0]
 	if !startsDecl(chunk, 0) {
@@ -191,33 +253,22 @@ func parseDecl(file string, chunk []token, diags *diag.List) ast.Decl {
 			"%q is reserved for a future version of nudge", first.text)
 		return bad
 	}
-	if d, ds, ok := parseFast(file, chunk); ok {
-		*diags = append(*diags, ds...)
-		return d
-	}
-	d, ds, ok := parseSlow(file, withEOF(chunk, chunk[0].start))
-	*diags = append(*diags, ds...)
-	if !ok {
-		return bad
-	}
-	return d
-}
-
-// parseSlow parses one declaration chunk (ending with EOF) with the
-// participle grammar and converts it; when it fails, ds holds the syntax
-// error in friendly words.
-func parseSlow(file string, toks []token) (d ast.Decl, ds diag.List, ok bool) {
-	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, toks[:len(toks)-1])})
-	if err == nil {
-		var tree *pDecl
-		tree, err = parseTree(toks[0].text, lex)
-		if err == nil {
-			c := &converter{file: file, toks: toks, diags: &ds}
-			return c.decl(tree), ds, true
+	if whole != nil {
+		if tree, ok := whole.parseWhole(first.text, i, j); ok {
+			c := &converter{file: file, toks: all, diags: diags}
+			return c.decl(tree)
 		}
 	}
-	reportParseError(file, toks, err, &ds)
-	return nil, ds, false
+	lex, err := lexer.Upgrade(newTokenLexer(file, chunk))
+	if err == nil {
+		var tree *pDecl
+		if tree, err = parseTree(first.text, lex); err == nil {
+			c := &converter{file: file, toks: all, diags: diags}
+			return c.decl(tree)
+		}
+	}
+	reportParseError(file, withEOF(chunk, first.start), err, diags)
+	return bad
 }
 
 // ParseCondition parses a standalone condition, as typed at the REPL.
@@ -237,30 +288,16 @@ func ParseCondition(filename string, src []byte) (x ast.Expr, diags diag.List) {
 		diags.Errorf(whole, "syntax", "expected a condition")
 		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
 	}
-	if x, ds, ok := parseFastCond(filename, res.toks); ok {
-		return x, append(diags, ds...)
-	}
-	x, ds, ok := parseSlowCond(filename, toks)
-	diags = append(diags, ds...)
-	if !ok {
-		return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
-	}
-	return x, diags
-}
-
-// parseSlowCond is parseSlow for a standalone condition.
-func parseSlowCond(file string, toks []token) (x ast.Expr, ds diag.List, ok bool) {
-	lex, err := lexer.Upgrade(&sliceLexer{toks: toLexerTokens(file, toks[:len(toks)-1])})
+	lex, err := lexer.Upgrade(newTokenLexer(filename, res.toks))
 	if err == nil {
 		var tree *pOr
-		tree, err = condParser.ParseFromLexer(lex)
-		if err == nil {
-			c := &converter{file: file, toks: toks, diags: &ds}
-			return c.or(tree), ds, true
+		if tree, err = condParser.ParseFromLexer(lex); err == nil {
+			c := &converter{file: filename, toks: toks, diags: &diags}
+			return c.or(tree), diags
 		}
 	}
-	reportParseError(file, toks, err, &ds)
-	return nil, ds, false
+	reportParseError(filename, toks, err, &diags)
+	return &ast.BadExpr{Span: ast.Span{Span: whole}}, diags
 }
 
 // reportParseError turns a participle error into one friendly diagnostic.

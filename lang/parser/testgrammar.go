@@ -10,25 +10,12 @@ import (
 )
 
 // This file holds the participle grammar of `test` blocks (for `nudge test`,
-// in *_test.nudge files) and its conversion to lang/ast; fasttest.go is its
-// hand-written twin. The words now, tick, expect, with, ago, later, fires,
-// does, fire, status and nothing are not reserved: they are matched by text
-// where the grammar expects them, so rules and fields may still use them as
-// names.
-//
-//	test    = "test" STRING {step} ;
-//	step    = "now" (TIMESTAMP|DATE)
-//	        | "member" STRING [with]
-//	        | STRING IDENT ["at" (TIMESTAMP|DATE) | duration "ago"] [with]
-//	        | "tick" ["at" (TIMESTAMP|DATE) | duration "later"]
-//	        | "expect" expect ;
-//	with    = "with" IDENT literal {"," IDENT literal} ;
-//	expect  = STRING ["not"] "tagged" STRING
-//	        | IDENT ( "fires" ["for" STRING] ["with" "status" IDENT]
-//	                | "does" "not" "fire" ["for" STRING] ) ;
-//
-// `expect nothing fires` (the rule name "nothing", no member, no status)
-// means that the tick fired no rule at all.
+// in *_test.nudge files; EBNF in the package doc) and its conversion to
+// lang/ast. The words now, tick, expect, with, ago, later, fires, does,
+// fire, status and nothing are not reserved: they are matched by text where
+// the grammar expects them, so rules and fields may still use them as
+// names. `expect nothing fires` (the rule name "nothing", no member, no
+// status) means that the tick fired no rule at all.
 
 type pTest struct {
 	Pos    lexer.Position

@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -10,13 +12,74 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
-// chromiumPath is where Debian's chromium package installs the browser
-// (`apt-get install -y chromium`; .ci/run installs it when it can).
-const chromiumPath = "/usr/bin/chromium"
+// chromiumPath is the browser the HTML check runs: where Debian's chromium
+// package installs it (`apt-get install -y chromium`; .ci/run installs it),
+// or NUDGE_CHROMIUM.
+var chromiumPath = cmp.Or(os.Getenv("NUDGE_CHROMIUM"), "/usr/bin/chromium")
+
+// chromiumRequired reports whether the environment demands the browser
+// check: in CI (CI set, as .ci/run and CI services do) or with
+// NUDGE_REQUIRE_CHROMIUM=1.
+func chromiumRequired(getenv func(string) string) bool {
+	return getenv("CI") != "" || getenv("NUDGE_REQUIRE_CHROMIUM") == "1"
+}
+
+// requireChromium skips the test when Chromium is not installed, unless
+// the environment requires it (chromiumRequired): then the test fails, so
+// CI cannot pass without the browser check.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("headless Chromium is not installed at %s (install Debian's package: apt-get install -y chromium)", chromiumPath)
+	if chromiumRequired(os.Getenv) {
+		t.Fatalf("%s; CI or NUDGE_REQUIRE_CHROMIUM=1 requires the browser rendering check", msg)
+	}
+	t.Skipf("%s; skipping the browser rendering check (set NUDGE_REQUIRE_CHROMIUM=1 to make this a failure)", msg)
+}
+
+// TestRequireChromium runs TestHTMLRendersInChromium in a child process
+// with no browser at NUDGE_CHROMIUM: it must fail where the environment
+// requires the check and skip elsewhere.
+func TestRequireChromium(t *testing.T) {
+	if os.Getenv("NUDGE_CHROMIUM") != "" {
+		t.Skip("running as the child of TestRequireChromium")
+	}
+	cases := []struct {
+		name string
+		env  []string
+		fail bool
+		want string
+	}{
+		{"CI", []string{"CI=true"}, true, "requires the browser rendering check"},
+		{"NUDGE_REQUIRE_CHROMIUM", []string{"NUDGE_REQUIRE_CHROMIUM=1"}, true, "requires the browser rendering check"},
+		{"local", nil, false, "SKIP: TestHTMLRendersInChromium"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestHTMLRendersInChromium$", "-test.v")
+			for _, kv := range os.Environ() {
+				if k, _, _ := strings.Cut(kv, "="); k != "CI" && k != "NUDGE_REQUIRE_CHROMIUM" {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(append(cmd.Env, "NUDGE_CHROMIUM="+filepath.Join(t.TempDir(), "no-chromium")), c.env...)
+			out, err := cmd.CombinedOutput()
+			if failed := err != nil; failed != c.fail {
+				t.Fatalf("child failed=%v (%v), want %v:\n%s", failed, err, c.fail, out)
+			}
+			if !strings.Contains(string(out), c.want) {
+				t.Fatalf("child output lacks %q:\n%s", c.want, out)
+			}
+		})
+	}
+}
 
 // chromium runs headless Chromium on file with extra flags and returns its
 // standard output.
@@ -43,9 +106,7 @@ var rectRE = regexp.MustCompile(`<rect class="([^"]*)" x="[^"]*" y="[^"]*" width
 // the DOM Chromium built must hold the charts' bars with the expected
 // heights, and a screenshot must show the bars' colours.
 func TestHTMLRendersInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("headless Chromium is not installed at %s (install Debian's package: apt-get install -y chromium); skipping the browser rendering check", chromiumPath)
-	}
+	requireChromium(t)
 	db, prog := fixture(t)
 	rep, err := Build(context.Background(), db, Options{Program: prog, End: t0.Add(30 * 24 * time.Hour)})
 	if err != nil {
