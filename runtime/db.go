@@ -270,7 +270,7 @@ WHERE status = 'failed' AND action IN ('send', 'notify') AND attempts < 5;
 // firing of the rule for the member in the outbox (a refusal repeated since
 // is the same refusal while the members are unchanged); left false, the
 // first tick after the upgrade would re-evaluate every member ever refused
-// for want of consent (seconds on a million members).
+// for want of consent.
 const ruleMembersNoConsentSQL = `
 ALTER TABLE rule_members ADD COLUMN last_no_consent BOOLEAN DEFAULT false;
 UPDATE rule_members SET last_no_consent = true

@@ -42,7 +42,7 @@
 //     6 instead, unless refused again: see stratumTags in 14_tags.go); the
 //     steps below then run once over every stratum's
 //     candidates, so caps compete by priority across strata. A program with
-//     one stratum evaluates every rule at once, as before. A rule that reads
+//     one stratum evaluates every rule at once. A rule that reads
 //     tags has no Delta (it is evaluated over every member at every tick)
 //     and a trigger rule reads its members' tags in the tick's transaction,
 //     so a tag applied by an earlier stratum is always seen: the scope needs

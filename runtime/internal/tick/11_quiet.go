@@ -18,8 +18,8 @@ func (t *tick) quietHours(ctx context.Context) error {
 		return string(st), reason, sql.NullTime{Time: end, Valid: scheduled}
 	}
 	if len(t.instants) == 0 {
-		// One instant: a plain UPDATE (a join with one row costs seconds
-		// on a million decisions).
+		// One instant: a plain UPDATE (a join with a one-row table is
+		// far slower on many decisions).
 		status, reason, at := settle(t.now)
 		_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = $st::VARCHAR, scheduled_at = $at::TIMESTAMP, reason = nullif($reason::VARCHAR, '')
 		WHERE status IS NULL`, sql.Named("st", status), sql.Named("at", at), sql.Named("reason", reason))

@@ -11,8 +11,8 @@ import (
 // that DuckDB evaluates them on the rows the scan's other filters (ts, seq,
 // which also skip row groups by their min and max) let through, instead of
 // on every row of the row groups scanned: as plain conjuncts they become
-// table filters, applied first, which made a one-hour window over a row
-// group four times slower.
+// table filters, applied first, which is slower for a window of a few rows
+// (docs/performance.md, "The cost of a tick").
 func afterScan(cond string) string {
 	return "(" + cond + ") IS TRUE"
 }
@@ -22,11 +22,10 @@ func afterScan(cond string) string {
 // ts. On events in ingest order, where every row group holds every type, it
 // is evaluated after the range (afterScan). On clustered events
 // (the runtime's cluster.go) the type is a table filter, which skips the row groups of
-// other types; the brand is not: as a table filter too it made a one-hour
-// window of one type on 100,000 members 5.5-6 ms instead of 1.7-2.2 (on a
-// million, no difference). (Either way such a window costs more than in
-// ingest order, 1-1.8 ms, where the range alone finds its row group: the
-// cost of clustering, which the copy of the scope's events repays.)
+// other types; the brand is not, since as a table filter too it slowed a
+// one-hour window down. (Either way such a window costs more than in ingest
+// order, where the range alone finds its row group: the cost of clustering,
+// which the copy of the scope's events repays; docs/performance.md.)
 func (t *tick) ofBrandAndType(typeCond string) string {
 	if t.clustered() {
 		return typeCond + " AND " + afterScan("brand = $brand::VARCHAR")
