@@ -7,6 +7,9 @@
 package lang
 
 import (
+	"runtime"
+	"sync"
+
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
@@ -69,12 +72,11 @@ func Load(paths []string, env *check.Env) (*Program, diag.List, error) {
 func LoadSources(srcs []Source, env *check.Env) (*Program, diag.List) {
 	prog := &Program{Sources: diag.Sources{}}
 	var diags diag.List
-	for _, s := range srcs {
-		prog.Sources[s.Name] = s.Src
-		f, ds := ParseFile(s.Name, s.Src)
-		diags = append(diags, ds...)
-		if f != nil {
-			prog.Files = append(prog.Files, f)
+	for i, p := range parseAll(srcs) {
+		prog.Sources[srcs[i].Name] = srcs[i].Src
+		diags = append(diags, p.diags...)
+		if p.file != nil {
+			prog.Files = append(prog.Files, p.file)
 		}
 	}
 	info, ds := check.Check(prog.Files, env)
@@ -134,4 +136,39 @@ func withoutCascades(files []*ast.File, syntax, checked diag.List) diag.List {
 // syntax error at the end of a declaration is reported).
 func inSpan(p diag.Pos, s diag.Span) bool {
 	return !p.Before(s.Start) && !s.End.Before(p)
+}
+
+// parsed is the parser's result for one source.
+type parsed struct {
+	file  *ast.File
+	diags diag.List
+}
+
+// parseAll parses srcs on up to GOMAXPROCS goroutines and returns the
+// results in the order of srcs, so the outcome does not depend on
+// scheduling.
+func parseAll(srcs []Source) []parsed {
+	out := make([]parsed, len(srcs))
+	workers := min(runtime.GOMAXPROCS(0), len(srcs))
+	if workers <= 1 {
+		for i, s := range srcs {
+			out[i].file, out[i].diags = ParseFile(s.Name, s.Src)
+		}
+		return out
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				out[i].file, out[i].diags = ParseFile(srcs[i].Name, srcs[i].Src)
+			}
+		})
+	}
+	for i := range srcs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
