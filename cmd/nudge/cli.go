@@ -121,6 +121,7 @@ with frequency caps, quiet hours, consent, holdouts and brand isolation.`,
 		newSimulateCmd(s),
 		newTestCmd(s),
 		newWhyCmd(s),
+		newServeCmd(s),
 	)
 	return root
 }
