@@ -265,45 +265,9 @@ func (s *Server) postEvents(ctx context.Context, p principal, r *http.Request) (
 		s.m.batchesRejected.WithLabelValues(strconv.Itoa(aerr.status)).Inc()
 		return 0, nil, aerr
 	}
-	if err := s.lock(ctx); err != nil {
-		return 0, nil, &apiError{}
-	}
-	defer s.unlock()
-	ans := EventsAnswer{Rows: int64(len(rows.events) + len(rows.members)), Duplicates: []DuplicateRow{}}
-	if len(rows.members) > 0 {
-		ma, aerr := s.upsertMembers(ctx, rows)
-		if aerr != nil {
-			return 0, nil, aerr
-		}
-		ans.Members = ma
-	}
-	if len(rows.events) > 0 {
-		path, err := writeRows(rows.events)
-		if err != nil {
-			return 0, nil, &apiError{status: http.StatusInternalServerError, Message: "staging the batch: " + err.Error()}
-		}
-		defer os.Remove(path)
-		res, err := s.db.IngestEvents(ctx, path, "request body")
-		if err != nil {
-			s.m.batchesRejected.WithLabelValues("400").Inc()
-			return 0, nil, bodyError(err, rows.eventFrom, rows.eventFields)
-		}
-		at := time.Now()
-		for _, d := range res.Duplicates {
-			ans.Duplicates = append(ans.Duplicates, DuplicateRow{Row: rows.eventFrom[d.Row-1], EventID: d.EventID})
-		}
-		ans.Stored, ans.FirstSeq, ans.LastSeq, ans.Waiting = res.Stored, res.FirstSeq, res.LastSeq, res.Waiting
-		s.m.eventsIngested.Add(float64(res.Stored))
-		s.m.eventsDuplicate.Add(float64(len(res.Duplicates)))
-		if res.Stored > 0 {
-			s.ackMu.Lock()
-			s.acks = append(s.acks, ack{lastSeq: res.LastSeq, at: at, n: res.Stored})
-			s.ackMu.Unlock()
-			s.requestTick()
-		}
-	}
-	if ans.Members != nil && ans.Stored == 0 {
-		s.requestTick()
+	ans, aerr := s.ingest(ctx, rows)
+	if aerr != nil {
+		return 0, nil, aerr
 	}
 	return http.StatusOK, ans, nil
 }

@@ -52,6 +52,9 @@ type Config struct {
 	MaxRows      int
 	Timeout      time.Duration // per request
 	Logger       *slog.Logger  // nil: discard
+	// OnTick, when set, is told of every committed tick: its run id and
+	// when the commit returned (the load benchmark measures latency so).
+	OnTick func(runID int64, committed time.Time)
 }
 
 // Server is the service of SPEC §10: one process that owns the database,
@@ -75,6 +78,8 @@ type Server struct {
 
 	tickReq     chan struct{} // a committed batch asks for a tick (at most one pending)
 	dispatchReq chan struct{}
+
+	pending pendingJobs // ingest batches waiting for the writer lock
 
 	ackMu sync.Mutex
 	acks  []ack // acknowledged batches no tick has evaluated, by seq
@@ -303,6 +308,9 @@ func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
 		return res, err
 	}
 	committed := time.Now()
+	if s.cfg.OnTick != nil {
+		s.cfg.OnTick(res.RunID, committed)
+	}
 	s.m.ticks.WithLabelValues("ok").Inc()
 	s.m.tickDuration.Observe(took.Seconds())
 	s.m.lastTickUnixTime.Set(float64(committed.Unix()))
