@@ -36,6 +36,9 @@ Nothing is written. --output json prints the same as one line of JSON.`,
 				return err
 			}
 			member, paths := args[0], args[1:]
+			if n, ok := servedNote(dbPath); ok {
+				return whyViaService(c.Context(), s, n, member, rule, brand, nowFlag, output)
+			}
 			prog, err := loadProgram(s, paths)
 			if err != nil {
 				return err
