@@ -476,25 +476,48 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestSlowWebhook: a webhook that takes seconds to answer holds up neither
-// ingest nor ticks.
-func TestSlowWebhook(t *testing.T) {
-	h := newHook(t, 3*time.Second)
-	sv := start(t, opts{sinks: []nrt.Sink{nrt.NewWebhookSink("", h.srv.URL)}})
-	sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A"}`)
-	waitFor(t, "the first decision", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 1 })
-	time.Sleep(300 * time.Millisecond) // dispatch is now inside the slow webhook
-	start := time.Now()
-	code, _ := sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"queued","store":"A"}`)
-	if code != 200 || time.Since(start) > 2*time.Second {
-		t.Fatalf("ingest during a slow delivery: %d after %v", code, time.Since(start))
-	}
-	waitFor(t, "the second decision while the webhook is slow", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 2 })
-	if len(h.messages()) == 2 {
-		t.Log("(both delivered already)")
-	}
-	if el := time.Since(start); el > 2500*time.Millisecond {
-		t.Errorf("the tick waited for the webhook: %v", el)
+// TestBadWebhook: a webhook that takes seconds to answer, or fails, holds
+// up neither ingest nor ticks; a failing one leaves the send pending with
+// its error for a later round.
+func TestBadWebhook(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+		fail  bool
+	}{
+		{"slow", 3 * time.Second, false},
+		{"failing", 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHook(t, c.delay)
+			url := h.srv.URL
+			if c.fail {
+				bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					time.Sleep(500 * time.Millisecond)
+					http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+				}))
+				t.Cleanup(bad.Close)
+				url = bad.URL
+			}
+			sv := start(t, opts{sinks: []nrt.Sink{nrt.NewWebhookSink("", url)}})
+			sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A"}`)
+			waitFor(t, "the first decision", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 1 })
+			time.Sleep(300 * time.Millisecond) // dispatch is now inside the webhook
+			start := time.Now()
+			code, _ := sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"queued","store":"A"}`)
+			if code != 200 || time.Since(start) > 2*time.Second {
+				t.Fatalf("ingest during the delivery: %d after %v", code, time.Since(start))
+			}
+			waitFor(t, "the second decision", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 2 })
+			if el := time.Since(start); el > 2500*time.Millisecond {
+				t.Errorf("the tick waited for the webhook: %v", el)
+			}
+			if c.fail {
+				waitFor(t, "the failed attempt to be recorded", func() bool {
+					return sv.count(`SELECT count(*) FROM outbox WHERE status = 'pending' AND attempts >= 1 AND last_error LIKE '%503%'`) >= 1
+				})
+			}
+		})
 	}
 }
 

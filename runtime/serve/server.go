@@ -14,6 +14,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	_ "time/tzdata" // ticks read the wall clock in the database's zone
 
@@ -34,6 +35,9 @@ const (
 	// dispatchPoll is how often dispatch looks for due sends when no tick
 	// told it of new ones (scheduled sends, retries).
 	dispatchPoll = time.Second
+	// dispatchRetryWait is the first wait after a dispatch round with
+	// failed deliveries.
+	dispatchRetryWait = 5 * time.Second
 	// dispatchBudget bounds one dispatch round; what it leaves goes next.
 	dispatchBudget = 30 * time.Second
 )
@@ -474,10 +478,16 @@ func (s *Server) tickLoop(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// dispatchLoop dispatches after every tick and every dispatchPoll.
+// dispatchLoop dispatches after every tick and every dispatchPoll. After a
+// round in which deliveries failed it waits before the next (5 s, doubling
+// up to the tick interval), so that a sink that is down for a while does
+// not use up the sends' delivery attempts (runtime.MaxAttempts) in
+// seconds; a round without failures ends the wait.
 func (s *Server) dispatchLoop(ctx context.Context, stop <-chan struct{}) {
 	t := time.NewTicker(dispatchPoll)
 	defer t.Stop()
+	var backoff time.Duration
+	var resume time.Time
 	for {
 		select {
 		case <-stop:
@@ -485,8 +495,19 @@ func (s *Server) dispatchLoop(ctx context.Context, stop <-chan struct{}) {
 		case <-s.dispatchReq:
 		case <-t.C:
 		}
-		if res, err := s.Dispatch(ctx); err == nil && res.Deferred {
-			s.requestDispatch()
+		if time.Now().Before(resume) {
+			continue
+		}
+		res, err := s.Dispatch(ctx)
+		switch {
+		case err == nil && res.Failed > 0:
+			backoff = min(max(2*backoff, dispatchRetryWait), max(s.cfg.Interval, dispatchRetryWait))
+			resume = time.Now().Add(backoff)
+		case err == nil:
+			backoff, resume = 0, time.Time{}
+			if res.Deferred {
+				s.requestDispatch()
+			}
 		}
 	}
 }
@@ -525,4 +546,16 @@ func ReadNote(dbPath string) (Note, bool) {
 		return n, false
 	}
 	return n, processAlive(n.PID)
+}
+
+// processAlive reports whether a process of that id runs.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
 }
