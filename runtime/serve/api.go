@@ -445,7 +445,13 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 	if limit <= 0 || limit > 1000 {
 		limit = engine.DefaultPageSize
 	}
-	e := engine.New(s.db, engine.Options{Brand: brand, PageSize: limit, Lookback: s.cfg.Lookback})
+	// The service's now (full precision: an event acknowledged a moment ago
+	// is not in the future), not the REPL's whole second.
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, nil, &apiError{Message: err.Error()}
+	}
+	e := engine.New(s.db, engine.Options{Brand: brand, PageSize: limit, Lookback: s.cfg.Lookback, Now: &now})
 	if len(s.cfg.Paths) > 0 {
 		if res, err := e.Load(ctx, s.cfg.Paths...); err != nil {
 			return 0, nil, &apiError{Message: "loading the rules: " + err.Error()}

@@ -531,3 +531,28 @@ func TestUnknownRoute(t *testing.T) {
 		t.Errorf("wrong method: %d %v", code, ans)
 	}
 }
+
+// TestQuery: POST /v1/query evaluates a REPL condition read-only: count
+// and the first rows; declarations and commands are refused.
+func TestQuery(t *testing.T) {
+	sv := start(t, opts{})
+	sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"visited","store":"B"}`+"\n"+`{"member_id":"m3","type":"visited","store":"C"}`)
+	code, ans := sv.do("POST", "/v1/query", "", `{"condition": "visited in last 1 day"}`)
+	if code != 200 || ans["count"] != 2.0 || len(ans["rows"].([]any)) != 2 {
+		t.Fatalf("query: %d %v", code, ans)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"condition": "segment x = visited in last 1 day"}`, "not a condition"},
+		{`{"condition": "\\sql DELETE FROM members"}`, "not a condition"},
+		{`{"condition": "vistied in last 1 day"}`, "vistied"},
+		{`{"cond": 1}`, "is empty"},
+	} {
+		code, ans := sv.do("POST", "/v1/query", "", c.body)
+		if msg, _ := ans["error"].(string); code != 400 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %d %v; want 400 ~%q", c.body, code, ans, c.want)
+		}
+	}
+	if n := sv.count(`SELECT count(*) FROM members`); n != 4 {
+		t.Errorf("members: %d after queries, want 4", n)
+	}
+}
