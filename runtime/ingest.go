@@ -90,12 +90,36 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 	}
 
 	// The rows to store: those without an id, and the first of each id
-	// not stored before; _nudge_row is the batch row.
+	// not stored before; _nudge_row is the batch row. The ids stored
+	// before are looked up by key (the batch's ids as constants, which
+	// DuckDB answers from event_ids' index), not by joining event_ids,
+	// which would read the whole table for every batch.
 	keep := "true"
 	if _, ok := s.srcType["event_id"]; ok {
 		brand, id := fmt.Sprintf("CAST(s.%s AS VARCHAR)", quoteIdent(s.mapped["brand"])), "CAST(s.event_id AS VARCHAR)"
+		ids, err := pairs(ctx, conn, fmt.Sprintf(`SELECT DISTINCT %s, %s FROM %s s WHERE s.event_id IS NOT NULL`, brand, id, s.table))
+		if err != nil {
+			return res, fmt.Errorf("%s: reading event ids: %w", source, cleanDuckError(err))
+		}
+		known, err := existing(ctx, conn, "event_ids", "event_id", ids)
+		if err != nil {
+			return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
+		}
+		if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_known (brand VARCHAR, event_id VARCHAR)`); err != nil {
+			return res, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS _nudge_known`)
+		if len(known) > 0 {
+			var vals []string
+			for _, k := range known {
+				vals = append(vals, fmt.Sprintf("(%s, %s)", quoteString(k[0]), quoteString(k[1])))
+			}
+			if _, err := conn.ExecContext(ctx, `INSERT INTO _nudge_known VALUES `+strings.Join(vals, ", ")); err != nil {
+				return res, err
+			}
+		}
 		keep = fmt.Sprintf(`s.event_id IS NULL OR (
-  NOT EXISTS (SELECT 1 FROM event_ids e WHERE e.brand = %[1]s AND e.event_id = %[2]s)
+  NOT EXISTS (SELECT 1 FROM _nudge_known e WHERE e.brand = %[1]s AND e.event_id = %[2]s)
   AND s.rowid = min(s.rowid) OVER (PARTITION BY %[1]s, %[2]s))`, brand, id)
 	}
 	qualify := ""
@@ -158,7 +182,7 @@ SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WH
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $v::BIGINT WHERE name = 'event_seq'`, sql.Named("v", next)); err != nil {
 		return res, err
 	}
-	if res.Waiting, err = noteWaiting(ctx, tx, base, next); err != nil {
+	if res.Waiting, err = noteWaitingByKey(ctx, tx, base, next); err != nil {
 		return res, fmt.Errorf("ingest: noting the events of members not yet imported: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -166,4 +190,85 @@ SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WH
 	}
 	res.Stored, res.FirstSeq, res.LastSeq = n, base+1, next
 	return res, nil
+}
+
+// pairs reads a query of two VARCHAR columns.
+func pairs(ctx context.Context, q queryer, query string) ([][2]string, error) {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// existing returns which (brand, key) pairs table holds, looked up by its
+// (brand, col) primary key with the keys as constants, a thousand at a time.
+func existing(ctx context.Context, q queryer, table, col string, keys [][2]string) ([][2]string, error) {
+	byBrand := map[string][]string{}
+	var brands []string
+	for _, k := range keys {
+		if _, ok := byBrand[k[0]]; !ok {
+			brands = append(brands, k[0])
+		}
+		byBrand[k[0]] = append(byBrand[k[0]], quoteString(k[1]))
+	}
+	var out [][2]string
+	for _, b := range brands {
+		ks := byBrand[b]
+		for len(ks) > 0 {
+			n := min(len(ks), 1000)
+			found, err := pairs(ctx, q, fmt.Sprintf(`SELECT brand, %s FROM %s WHERE brand = %s AND %s IN (%s)`,
+				quoteIdent(col), quoteIdent(table), quoteString(b), quoteIdent(col), strings.Join(ks[:n], ", ")))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, found...)
+			ks = ks[n:]
+		}
+	}
+	return out, nil
+}
+
+// noteWaitingByKey is noteWaiting for a small range of seqs: the members of
+// the range are looked up by key (members' index) rather than by joining
+// the members table, which reads every member.
+func noteWaitingByKey(ctx context.Context, tx *sql.Tx, from, to int64) (int64, error) {
+	ms, err := pairs(ctx, tx, fmt.Sprintf(`SELECT DISTINCT brand, member_id FROM events WHERE seq > %d AND seq <= %d`, from, to))
+	if err != nil {
+		return 0, err
+	}
+	known, err := existing(ctx, tx, "members", "member_id", ms)
+	if err != nil {
+		return 0, err
+	}
+	if len(known) == len(ms) {
+		return 0, nil
+	}
+	have := map[[2]string]bool{}
+	for _, k := range known {
+		have[k] = true
+	}
+	var missing []string
+	for _, m := range ms {
+		if !have[m] {
+			missing = append(missing, fmt.Sprintf("(%s, %s)", quoteString(m[0]), quoteString(m[1])))
+		}
+	}
+	r, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO waiting_events
+SELECT e.brand, e.member_id, e.seq, e.ts FROM events e
+WHERE e.seq > %d AND e.seq <= %d AND (e.brand, e.member_id) IN (SELECT * FROM (VALUES %s))
+ORDER BY e.seq`, from, to, strings.Join(missing, ", ")))
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ var (
 	benchDB      = flag.String("serve.db", "", "BenchmarkServeLatency: serve this database (it gains the benchmark's events) instead of a fresh 2,000-member demo database")
 	benchRates   = flag.String("serve.rates", "200", "BenchmarkServeLatency: comma-separated event rates (events/s), each run for -serve.duration")
 	benchDur     = flag.Duration("serve.duration", 5*time.Second, "BenchmarkServeLatency: how long each rate is posted")
+	benchLog     = flag.Bool("serve.log", false, "BenchmarkServeLatency: log the service (ticks, dispatch) to standard error")
 	benchMembers = flag.Int("serve.members", 2000, "BenchmarkServeLatency: members of the fresh demo database")
 )
 
@@ -71,7 +73,11 @@ func BenchmarkServeLatency(b *testing.B) {
 	defer hook.Close()
 	var cmu sync.Mutex
 	commits := map[int64]time.Time{}
-	s, err := New(ctx, Config{DB: db, Paths: []string{rules}, Sinks: []nrt.Sink{nrt.NewWebhookSink("", hook.URL)}, Interval: time.Minute,
+	var logger *slog.Logger
+	if *benchLog {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := New(ctx, Config{DB: db, Logger: logger, Paths: []string{rules}, Sinks: []nrt.Sink{nrt.NewWebhookSink("", hook.URL)}, Interval: time.Minute,
 		MaxRows: 100000, OnTick: func(id int64, at time.Time) { cmu.Lock(); commits[id] = at; cmu.Unlock() }})
 	if err != nil {
 		b.Fatal(err)

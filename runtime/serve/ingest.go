@@ -66,7 +66,9 @@ func (s *Server) ingest(ctx context.Context, rows *batchRows) (*EventsAnswer, *a
 		}
 		s.pending.mu.Unlock()
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+		began := time.Now()
 		s.runJobs(wctx, jobs)
+		s.log.Debug("ingest", "batches", len(jobs), "events", n, "seconds", time.Since(began).Seconds())
 		cancel()
 		s.unlock()
 		select {
@@ -120,6 +122,7 @@ func (s *Server) runGroup(ctx context.Context, group []*ingestJob) {
 	defer os.Remove(path)
 	res, err := s.db.IngestEvents(ctx, path, "request body")
 	if err != nil {
+		s.log.Debug("a group of batches failed; committing them one by one", "batches", len(group), "error", err.Error())
 		for _, j := range group {
 			s.runOne(ctx, j)
 		}

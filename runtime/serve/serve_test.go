@@ -556,3 +556,16 @@ func TestQuery(t *testing.T) {
 		t.Errorf("members: %d after queries, want 4", n)
 	}
 }
+
+// TestWaitingMember: an event of a member not in members is stored and
+// waits for its member (as nudge import does).
+func TestWaitingMember(t *testing.T) {
+	sv := start(t, opts{})
+	code, ans := sv.do("POST", "/v1/events", "", `[{"member_id":"m1","type":"visited"},{"member_id":"new1","type":"visited"},{"member_id":"new1","type":"browsed"},{"member_id":"b1","brand":"acme","type":"visited"}]`)
+	if code != 200 || ans["waiting_for_member"] != 3.0 {
+		t.Fatalf("%d %v; want 3 waiting (new1 twice, b1 is bistro's)", code, ans)
+	}
+	if n := sv.count(`SELECT count(*) FROM waiting_events WHERE member_id IN ('new1', 'b1')`); n != 3 {
+		t.Errorf("waiting_events: %d, want 3", n)
+	}
+}

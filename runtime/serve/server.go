@@ -362,7 +362,9 @@ func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	if err != nil {
 		return res, err
 	}
+	began := time.Now()
 	res, err = s.db.Dispatch(ctx, s.prog.Load().compiled, brand, now, s.sinks, dispatchBudget, 0)
+	s.log.Debug("dispatch round", "seconds", time.Since(began).Seconds(), "attempted", res.Attempted)
 	s.m.dispatched.WithLabelValues("sent").Add(float64(res.Sent))
 	s.m.dispatched.WithLabelValues("failed").Add(float64(res.Failed))
 	s.m.dispatched.WithLabelValues("gave_up").Add(float64(res.GaveUp))
