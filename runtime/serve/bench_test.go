@@ -100,8 +100,16 @@ func BenchmarkServeLatency(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				// Let the last events be decided and delivered.
-				time.Sleep(3 * time.Second)
+				// Let the last events be decided and delivered: until the
+				// receiver has had nothing new for 3 s (at most 60 s).
+				for last, quiet, waited := len(recv.Received()), 0, 0; quiet < 3 && waited < 60; waited++ {
+					time.Sleep(time.Second)
+					if n := len(recv.Received()); n != last {
+						last, quiet = n, 0
+					} else {
+						quiet++
+					}
+				}
 				cmu.Lock()
 				cs := make(map[int64]time.Time, len(commits))
 				for k, v := range commits {
