@@ -129,8 +129,24 @@ var migrations = []migration{
 	{6, "deliveries per sink; failed is final", outboxDeliveriesSQL},
 	{7, "events waiting for their member", waitingEventsSQL},
 	{8, "settings: the database's time zone", settingsSQL},
+	{9, "event ids: a sender's id of an event, stored once", eventIDsSQL},
 	{11, "no credentials at rest", redactSecretsSQL},
 }
+
+// eventIDsSQL (migration 9) records the ids senders give events (the
+// event_id of nudge serve's ingest, a tracking message's messageId), one row
+// per brand and id, so that an event sent again (a retry after a lost
+// answer) is stored once. It is a table of its own rather than a column of
+// events with a unique index: clustering rewrites event rows (cluster.go)
+// and imports without ids would pay for the index on every row.
+const eventIDsSQL = `
+CREATE TABLE IF NOT EXISTS event_ids (
+    brand    VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    seq      BIGINT  NOT NULL,  -- the event's seq
+    PRIMARY KEY (brand, event_id)
+);
+`
 
 // redactSecretsSQL (migration 11) removes the credentials that databases
 // written before redaction (package redact) hold: the password or token of

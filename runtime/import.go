@@ -542,18 +542,41 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 	}
 	c := checks[bad]
 	row := first[bad].Int64
-	where := fmt.Sprintf("row %d", row+1)
+	re := &RowError{Path: s.path, Row: row + 1, Column: c.col}
 	if s.kind == "csv" {
-		where = fmt.Sprintf("row %d (line %d)", row+1, row+2)
+		re.Line = row + 2
 	}
 	if c.required {
-		return fmt.Errorf("%s: %s: column %s: missing value (the column is required)", s.path, where, c.col)
+		re.Reason = "missing value (the column is required)"
+		return re
 	}
 	var val sql.NullString
 	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE rowid = %d", quoteIdent(c.src), s.table, row)).Scan(&val); err != nil {
-		return fmt.Errorf("%s: %s: column %s: bad value", s.path, where, c.col)
+		re.Reason = "bad value"
+		return re
 	}
-	return fmt.Errorf("%s: %s: column %s: cannot parse %q as %s", s.path, where, c.col, val.String, typeNoun(c.typ))
+	re.Reason = fmt.Sprintf("cannot parse %q as %s", val.String, typeNoun(c.typ))
+	return re
+}
+
+// RowError is a bad row of an imported file: the 1-based data row (and,
+// for CSV, the line), the table column and the reason. Callers that report
+// rows another way than by file (the HTTP ingest of nudge serve) read the
+// fields; Error gives the message nudge import prints.
+type RowError struct {
+	Path   string
+	Row    int64 // 1-based data row
+	Line   int64 // CSV: the file's line; 0 otherwise
+	Column string
+	Reason string
+}
+
+func (e *RowError) Error() string {
+	where := fmt.Sprintf("row %d", e.Row)
+	if e.Line > 0 {
+		where = fmt.Sprintf("row %d (line %d)", e.Row, e.Line)
+	}
+	return fmt.Sprintf("%s: %s: column %s: %s", e.Path, where, e.Column, e.Reason)
 }
 
 // insertExprs returns the target columns and the SELECT expressions that

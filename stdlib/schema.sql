@@ -41,6 +41,16 @@ CREATE TABLE IF NOT EXISTS events (
     props     JSON
 );
 
+-- The ids senders give events (nudge serve's event_id, a tracking message's
+-- messageId), one per brand and id: an event sent again is stored once.
+-- seq is the stored event's. (Runtime migration 9.)
+CREATE TABLE IF NOT EXISTS event_ids (
+    brand    VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    seq      BIGINT  NOT NULL,
+    PRIMARY KEY (brand, event_id)
+);
+
 -- Tags applied by rules (`tag "x"`), read by `tagged "x"`.
 CREATE TABLE IF NOT EXISTS member_tags (
     brand     VARCHAR NOT NULL,

@@ -137,6 +137,7 @@ nudge); 4 run committed its tick but dispatch failed for a message.`,
 		newSimulateCmd(s),
 		newTestCmd(s),
 		newWhyCmd(s),
+		newServeCmd(s),
 	)
 	return root
 }

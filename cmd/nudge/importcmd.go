@@ -38,6 +38,12 @@ database's zone, the same way for every format; one without is kept.`,
 			if c.Flags().Changed("tz") && tz == "" {
 				return usageError("--tz: empty zone name; use an IANA name such as Asia/Shanghai, or UTC")
 			}
+			if n, ok := servedNote(dbPath); ok {
+				if tz != "" {
+					return problemError("database %s is served at %s: --tz cannot be set through the service; stop it to set the zone", dbPath, n.URL)
+				}
+				return importViaService(c.Context(), s, n, table, args[1:])
+			}
 			db, err := nrt.Open(c.Context(), dbPath)
 			if err != nil {
 				return problemError("%v", err)

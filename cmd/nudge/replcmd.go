@@ -22,6 +22,9 @@ func newReplCmd(s *streams) *cobra.Command {
 				}
 				now = &t
 			}
+			if err := refuseServed(dbPath, "ask the service instead: curl -X POST <url>/v1/query -d '{\"condition\": \"...\"}' (with -H 'Authorization: Bearer $NUDGE_TOKEN'), or stop it to use the REPL"); err != nil {
+				return err
+			}
 			err := repl.Run(c.Context(), repl.Config{DBPath: dbPath, Paths: args, In: s.in, Out: s.out, Now: now, Brand: brand})
 			if err != nil {
 				return problemError("%v", err)

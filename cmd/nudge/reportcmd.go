@@ -79,6 +79,9 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 			if _, err := os.Stat(dbPath); err != nil {
 				return problemError("--db %s: %v", dbPath, err)
 			}
+			if err := refuseServed(dbPath, "a report reads the whole file: stop the service (SIGTERM), report, and start it again; decisions are also at GET /v1/decisions"); err != nil {
+				return err
+			}
 			db, err := nrt.OpenReadOnly(c.Context(), dbPath)
 			if err != nil {
 				return problemError("%v", err)

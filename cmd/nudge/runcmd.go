@@ -79,6 +79,9 @@ any time.`,
 			if err != nil {
 				return err
 			}
+			if err := refuseServed(dbPath, "the service runs the ticks: stop it (SIGTERM) to run ticks by hand, or reload its rules with POST /v1/reload"); err != nil {
+				return err
+			}
 			db, err := nrt.Open(c.Context(), dbPath)
 			if err != nil {
 				return problemError("%v", err)

@@ -38,6 +38,9 @@ only read will do; one written by an older nudge must first be upgraded with
 				return err
 			}
 			member, paths := args[0], args[1:]
+			if n, ok := servedNote(dbPath); ok {
+				return whyViaService(c.Context(), s, n, member, rule, brand, nowFlag, output)
+			}
 			prog, err := loadProgram(s, paths)
 			if err != nil {
 				return err

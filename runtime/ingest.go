@@ -1,0 +1,274 @@
+package runtime
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// IngestResult reports what one IngestEvents call did.
+type IngestResult struct {
+	Rows   int64 // rows in the batch
+	Stored int64 // rows stored (Rows less the duplicates)
+	// FirstSeq, LastSeq: the seq range assigned to the stored rows, in
+	// batch order (0, 0 when none).
+	FirstSeq, LastSeq int64
+	// Duplicates are the rows not stored because their event_id (of the
+	// same brand) was stored before or appears earlier in the batch.
+	Duplicates []Duplicate
+	// Waiting counts stored events of members not in members yet (see
+	// ImportResult.Waiting).
+	Waiting int64
+}
+
+// Duplicate is a row of a batch whose event id was already stored.
+type Duplicate struct {
+	Row     int64  // 1-based row of the batch
+	EventID string // the row's event_id
+}
+
+// IngestEvents stores a batch of events read from a newline-delimited JSON
+// file, as Import does (the same column matching, conversions and row
+// errors; all or nothing), with one addition: a row may carry an event_id,
+// the sender's id of the event. An event whose (brand, event_id) is in
+// event_ids, or that repeats an earlier row of the batch, is not stored and
+// is reported in Duplicates; the others are stored with their ids in one
+// transaction, so a batch sent again after a lost answer is stored once.
+// source names the batch in errors in place of the file's path ("request
+// body"); a row error is a *RowError whose Row is the batch's row.
+//
+// The duplicate check reads event_ids before the transaction: callers
+// serialise their writers (nudge serve has one writer at a time); were two
+// batches of the same id committed at once, event_ids' key would fail the
+// second.
+func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResult, error) {
+	var res IngestResult
+	if source == "" {
+		source = path
+	}
+	named := func(err error) error {
+		var re *RowError
+		if errors.As(err, &re) {
+			re.Path = source
+			return re
+		}
+		if err == nil || source == path {
+			return err
+		}
+		return errors.New(strings.ReplaceAll(err.Error(), path, source))
+	}
+	spec := importSpecs["events"]
+	spec.skip = []string{"seq", "event_id"}
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	target, err := tableColumns(ctx, conn, "events")
+	if err != nil {
+		return res, err
+	}
+	zone, _, err := importZone(ctx, conn, "")
+	if err != nil {
+		return res, err
+	}
+	s := &stagedFile{path: path, zone: zone, table: "_nudge_ingest"}
+	const fresh = "_nudge_ingest_new"
+	defer func() {
+		bg := context.WithoutCancel(ctx)
+		conn.ExecContext(bg, "DROP TABLE IF EXISTS "+s.table)
+		conn.ExecContext(bg, "DROP TABLE IF EXISTS "+fresh)
+	}()
+	if err := stage(ctx, conn, s, spec, target); err != nil {
+		return res, named(err)
+	}
+	res.Rows = s.rows
+	if s.rows == 0 {
+		return res, nil
+	}
+
+	// The rows to store: those without an id, and the first of each id
+	// not stored before; _nudge_row is the batch row. The ids stored
+	// before are looked up by key (the batch's ids as constants, which
+	// DuckDB answers from event_ids' index), not by joining event_ids,
+	// which would read the whole table for every batch.
+	keep := "true"
+	if _, ok := s.srcType["event_id"]; ok {
+		brand, id := fmt.Sprintf("CAST(s.%s AS VARCHAR)", quoteIdent(s.mapped["brand"])), "CAST(s.event_id AS VARCHAR)"
+		ids, err := pairs(ctx, conn, fmt.Sprintf(`SELECT DISTINCT %s, %s FROM %s s WHERE s.event_id IS NOT NULL`, brand, id, s.table))
+		if err != nil {
+			return res, fmt.Errorf("%s: reading event ids: %w", source, cleanDuckError(err))
+		}
+		known, err := existing(ctx, conn, "event_ids", "event_id", ids)
+		if err != nil {
+			return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
+		}
+		if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_known (brand VARCHAR, event_id VARCHAR)`); err != nil {
+			return res, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS _nudge_known`)
+		if len(known) > 0 {
+			var vals []string
+			for _, k := range known {
+				vals = append(vals, fmt.Sprintf("(%s, %s)", quoteString(k[0]), quoteString(k[1])))
+			}
+			if _, err := conn.ExecContext(ctx, `INSERT INTO _nudge_known VALUES `+strings.Join(vals, ", ")); err != nil {
+				return res, err
+			}
+		}
+		keep = fmt.Sprintf(`s.event_id IS NULL OR (
+  NOT EXISTS (SELECT 1 FROM _nudge_known e WHERE e.brand = %[1]s AND e.event_id = %[2]s)
+  AND s.rowid = min(s.rowid) OVER (PARTITION BY %[1]s, %[2]s))`, brand, id)
+	}
+	qualify := ""
+	if keep != "true" {
+		qualify = "QUALIFY " + keep
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS
+SELECT s.*, s.rowid AS _nudge_row FROM %s s %s ORDER BY s.rowid`, fresh, s.table, qualify)); err != nil {
+		return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
+	}
+	if keep != "true" {
+		rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT rowid + 1, CAST(event_id AS VARCHAR) FROM %s
+WHERE rowid NOT IN (SELECT _nudge_row FROM %s) ORDER BY rowid`, s.table, fresh))
+		if err != nil {
+			return res, err
+		}
+		for rows.Next() {
+			var d Duplicate
+			if err := rows.Scan(&d.Row, &d.EventID); err != nil {
+				rows.Close()
+				return res, err
+			}
+			res.Duplicates = append(res.Duplicates, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, err
+		}
+	}
+	n := s.rows - int64(len(res.Duplicates))
+	if n == 0 {
+		return res, nil
+	}
+
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer rollback(tx)
+	var base int64
+	if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL).Scan(&base); err != nil {
+		return res, fmt.Errorf("ingest: reading the event counter: %w", err)
+	}
+	f := *s
+	f.table = fresh
+	cols, exprs := insertExprs(&f, spec, target)
+	q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s ORDER BY rowid`,
+		strings.Join(cols, ", "), base, strings.Join(exprs, ", "), fresh)
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return res, named(insertError(ctx, conn, tx, s, spec, target, err))
+	}
+	if keep != "true" {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO event_ids
+SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WHERE event_id IS NOT NULL`,
+			quoteIdent(s.mapped["brand"]), base, fresh)); err != nil {
+			return res, fmt.Errorf("%s: recording event ids: %w", source, cleanDuckError(err))
+		}
+	}
+	next := base + n
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $v::BIGINT WHERE name = 'event_seq'`, sql.Named("v", next)); err != nil {
+		return res, err
+	}
+	if res.Waiting, err = noteWaitingByKey(ctx, tx, base, next); err != nil {
+		return res, fmt.Errorf("ingest: noting the events of members not yet imported: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("ingest: commit: %w", err)
+	}
+	res.Stored, res.FirstSeq, res.LastSeq = n, base+1, next
+	return res, nil
+}
+
+// pairs reads a query of two VARCHAR columns.
+func pairs(ctx context.Context, q queryer, query string) ([][2]string, error) {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// existing returns which (brand, key) pairs table holds, looked up by its
+// (brand, col) primary key with the keys as constants, a thousand at a time.
+func existing(ctx context.Context, q queryer, table, col string, keys [][2]string) ([][2]string, error) {
+	byBrand := map[string][]string{}
+	var brands []string
+	for _, k := range keys {
+		if _, ok := byBrand[k[0]]; !ok {
+			brands = append(brands, k[0])
+		}
+		byBrand[k[0]] = append(byBrand[k[0]], quoteString(k[1]))
+	}
+	var out [][2]string
+	for _, b := range brands {
+		ks := byBrand[b]
+		for len(ks) > 0 {
+			n := min(len(ks), 1000)
+			found, err := pairs(ctx, q, fmt.Sprintf(`SELECT brand, %s FROM %s WHERE brand = %s AND %s IN (%s)`,
+				quoteIdent(col), quoteIdent(table), quoteString(b), quoteIdent(col), strings.Join(ks[:n], ", ")))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, found...)
+			ks = ks[n:]
+		}
+	}
+	return out, nil
+}
+
+// noteWaitingByKey is noteWaiting for a small range of seqs: the members of
+// the range are looked up by key (members' index) rather than by joining
+// the members table, which reads every member.
+func noteWaitingByKey(ctx context.Context, tx *sql.Tx, from, to int64) (int64, error) {
+	ms, err := pairs(ctx, tx, fmt.Sprintf(`SELECT DISTINCT brand, member_id FROM events WHERE seq > %d AND seq <= %d`, from, to))
+	if err != nil {
+		return 0, err
+	}
+	known, err := existing(ctx, tx, "members", "member_id", ms)
+	if err != nil {
+		return 0, err
+	}
+	if len(known) == len(ms) {
+		return 0, nil
+	}
+	have := map[[2]string]bool{}
+	for _, k := range known {
+		have[k] = true
+	}
+	var missing []string
+	for _, m := range ms {
+		if !have[m] {
+			missing = append(missing, fmt.Sprintf("(%s, %s)", quoteString(m[0]), quoteString(m[1])))
+		}
+	}
+	r, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO waiting_events
+SELECT e.brand, e.member_id, e.seq, e.ts FROM events e
+WHERE e.seq > %d AND e.seq <= %d AND (e.brand, e.member_id) IN (SELECT * FROM (VALUES %s))
+ORDER BY e.seq`, from, to, strings.Join(missing, ", ")))
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}

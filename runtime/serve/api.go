@@ -1,0 +1,601 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"nudge/lang/diag"
+	"nudge/repl/engine"
+	nrt "nudge/runtime"
+	"nudge/runtime/why"
+)
+
+// OpenAPI is the API's OpenAPI document (served at /v1/openapi.json; a
+// copy is docs/openapi.json).
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// apiError is an error answer: {"error": message, "rows": [...],
+// "diagnostics": [...]}.
+type apiError struct {
+	status      int
+	Message     string          `json:"error"`
+	Rows        []RowError      `json:"rows,omitempty"`
+	Diagnostics json.RawMessage `json:"diagnostics,omitempty"`
+}
+
+// routesInit registers the API's routes.
+func (s *Server) routesInit() {
+	s.mux = http.NewServeMux()
+	s.handle("POST /v1/events", s.write(s.postEvents))
+	s.handle("POST /v1/members", s.write(s.postMembers))
+	s.handle("GET /v1/members/{id}/why", s.read(s.getWhy))
+	s.handle("POST /v1/query", s.read(s.postQuery))
+	s.handle("GET /v1/decisions", s.read(s.getDecisions))
+	s.handle("GET /v1/rules", s.read(s.getRules))
+	s.handle("POST /v1/reload", s.read(s.postReload))
+	s.handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(OpenAPI)
+	})
+	s.handle("GET /healthz", s.getHealth)
+	s.handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// Routes returns the registered routes as "METHOD /path" patterns.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	route := pattern
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h(rec, r)
+		s.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// notFound answers paths no route has (404) and known paths asked with
+// another method (405), in JSON.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, p := range s.routes {
+		method, path, _ := strings.Cut(p, " ")
+		if matchPath(path, r.URL.Path) {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, &apiError{status: http.StatusMethodNotAllowed, Message: fmt.Sprintf("%s %s: method not allowed; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))})
+		return
+	}
+	writeError(w, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("no such endpoint: %s %s (the API is described at /v1/openapi.json)", r.Method, r.URL.Path)})
+}
+
+// matchPath matches a URL path against a route path with {name} segments.
+func matchPath(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if strings.HasPrefix(ps[i], "{") || ps[i] == xs[i] {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.status == 0 {
+		e.status = http.StatusInternalServerError
+	}
+	writeJSON(w, e.status, e)
+}
+
+// handlerFunc is an API handler: it returns its answer or an error.
+type handlerFunc func(ctx context.Context, p principal, r *http.Request) (int, any, *apiError)
+
+// read wraps a handler with authentication (when tokens are set) and the
+// request timeout.
+func (s *Server) read(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, aerr := s.cfg.Tokens.authenticate(r)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+		status, v, aerr := h(ctx, p, r)
+		if aerr != nil {
+			if aerr.status == 0 && ctx.Err() != nil {
+				aerr = &apiError{status: http.StatusServiceUnavailable, Message: fmt.Sprintf("the request did not finish within %v: nothing was written; send it again", s.cfg.Timeout)}
+			}
+			writeError(w, aerr)
+			return
+		}
+		writeJSON(w, status, v)
+	}
+}
+
+// write is read for requests that write: the body is limited in size.
+func (s *Server) write(h handlerFunc) http.HandlerFunc {
+	inner := s.read(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		inner(w, r)
+	}
+}
+
+// readBody reads a request body within the size limit.
+func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{status: http.StatusRequestEntityTooLarge,
+				Message: fmt.Sprintf("request body over %d bytes: split the batch", s.cfg.MaxBodyBytes)}
+		}
+		return nil, &apiError{status: http.StatusBadRequest, Message: "reading the request body: " + err.Error()}
+	}
+	return b, nil
+}
+
+// rowsError is the answer for bad rows.
+func rowsError(errs []RowError) *apiError {
+	e := &apiError{status: http.StatusBadRequest, Rows: errs}
+	first := errs[0]
+	switch {
+	case first.Row == 0:
+		e.Message = first.Reason
+	case first.Field != "":
+		e.Message = fmt.Sprintf("row %d: field %s: %s", first.Row, first.Field, first.Reason)
+	default:
+		e.Message = fmt.Sprintf("row %d: %s", first.Row, first.Reason)
+	}
+	if len(errs) > 1 {
+		e.Message += fmt.Sprintf(" (and %d more bad row(s)); nothing was stored", len(errs)-1)
+	} else {
+		e.Message += "; nothing was stored"
+	}
+	if first.Row == 0 {
+		e.Rows = nil
+	}
+	return e
+}
+
+// EventsAnswer is the answer to POST /v1/events.
+type EventsAnswer struct {
+	Rows       int64          `json:"rows"`
+	Stored     int64          `json:"stored"`
+	Duplicates []DuplicateRow `json:"duplicates"`
+	FirstSeq   int64          `json:"first_seq,omitempty"`
+	LastSeq    int64          `json:"last_seq,omitempty"`
+	Members    *MembersAnswer `json:"members,omitempty"`
+	Waiting    int64          `json:"waiting_for_member,omitempty"`
+}
+
+// DuplicateRow is a body row not stored again.
+type DuplicateRow struct {
+	Row     int64  `json:"row"`
+	EventID string `json:"event_id"`
+}
+
+// MembersAnswer is the answer to POST /v1/members (and the identify part
+// of POST /v1/events).
+type MembersAnswer struct {
+	Rows     int64 `json:"rows"`
+	Inserted int64 `json:"inserted"`
+	Updated  int64 `json:"updated"`
+}
+
+// batch parses and checks a write request's body.
+func (s *Server) batch(p principal, r *http.Request, table string) (*batchRows, *apiError) {
+	body, aerr := s.readBody(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	objs, errs := parseBody(body)
+	if len(errs) > 0 {
+		return nil, rowsError(errs)
+	}
+	if len(objs) > s.cfg.MaxRows {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge,
+			Message: fmt.Sprintf("%d rows in one batch; at most %d: split the batch", len(objs), s.cfg.MaxRows)}
+	}
+	brand := r.URL.Query().Get("brand")
+	if brand == "" {
+		brand = s.Brand()
+	}
+	rows, errs := toRows(objs, table, brand, time.Now())
+	if len(errs) > 0 {
+		return nil, rowsError(errs)
+	}
+	for b := range rows.brands {
+		if !p.may(b) {
+			return nil, forbidden(b)
+		}
+	}
+	return rows, nil
+}
+
+func (s *Server) postEvents(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	rows, aerr := s.batch(p, r, "events")
+	if aerr != nil {
+		s.m.batchesRejected.WithLabelValues(strconv.Itoa(aerr.status)).Inc()
+		return 0, nil, aerr
+	}
+	ans, aerr := s.ingest(ctx, rows)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	return http.StatusOK, ans, nil
+}
+
+func (s *Server) postMembers(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	rows, aerr := s.batch(p, r, "members")
+	if aerr != nil {
+		s.m.batchesRejected.WithLabelValues(strconv.Itoa(aerr.status)).Inc()
+		return 0, nil, aerr
+	}
+	if len(rows.events) > 0 {
+		return 0, nil, &apiError{status: http.StatusBadRequest,
+			Message: fmt.Sprintf("row %d is a track message: post events to /v1/events; nothing was stored", rows.eventFrom[0])}
+	}
+	if err := s.lock(ctx); err != nil {
+		return 0, nil, &apiError{}
+	}
+	defer s.unlock()
+	ma, aerr := s.upsertMembers(ctx, rows)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	s.requestTick()
+	return http.StatusOK, ma, nil
+}
+
+// upsertMembers stores the batch's member rows (the writer lock held).
+func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAnswer, *apiError) {
+	path, err := writeRows(rows.members)
+	if err != nil {
+		return nil, &apiError{status: http.StatusInternalServerError, Message: "staging the batch: " + err.Error()}
+	}
+	defer os.Remove(path)
+	res, err := s.db.ImportWith(ctx, "members", []string{path}, nrt.ImportOptions{})
+	if err != nil {
+		var re *nrt.RowError
+		if !errors.As(err, &re) {
+			err = errors.New(strings.ReplaceAll(err.Error(), path, "request body"))
+		}
+		return nil, bodyError(err, rows.memberFrom, rows.memberFields)
+	}
+	s.m.membersUpserted.Add(float64(res.Inserted + res.Updated))
+	return &MembersAnswer{Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated}, nil
+}
+
+// bodyError turns an ingest error into an answer: a row error names the
+// body's row and field.
+func bodyError(err error, from []int64, fields []map[string]string) *apiError {
+	var re *nrt.RowError
+	if errors.As(err, &re) && re.Row >= 1 && int(re.Row) <= len(from) {
+		i := re.Row - 1
+		return rowsError([]RowError{{Row: from[i], Field: fieldName(fields[i], re.Column), Reason: re.Reason}})
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &apiError{}
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "request body") {
+		return &apiError{status: http.StatusBadRequest, Message: msg + "; nothing was stored"}
+	}
+	return &apiError{status: http.StatusInternalServerError, Message: "storing the batch failed, nothing was stored: " + msg}
+}
+
+// writeRows writes rows as newline-delimited JSON to a temporary file.
+func writeRows(rows []map[string]any) (string, error) {
+	f, err := os.CreateTemp("", "nudge-batch-*.jsonl")
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "", err
+		}
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+// brandOf returns the brand a read request is about: ?brand= or the
+// service's, checked against the token.
+func (s *Server) brandOf(p principal, r *http.Request) (string, *apiError) {
+	b := r.URL.Query().Get("brand")
+	if b == "" {
+		b = s.Brand()
+	}
+	if b == "" {
+		return "", &apiError{status: http.StatusBadRequest, Message: "no brand: the database holds none yet; give ?brand="}
+	}
+	if !p.may(b) {
+		return "", forbidden(b)
+	}
+	return b, nil
+}
+
+func (s *Server) getWhy(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	brand, aerr := s.brandOf(p, r)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	prog := s.prog.Load()
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, nil, &apiError{Message: err.Error()}
+	}
+	if q := r.URL.Query().Get("now"); q != "" {
+		if now, err = nrt.ParseTimestamp(q); err != nil {
+			return 0, nil, &apiError{status: http.StatusBadRequest, Message: "now: " + err.Error()}
+		}
+	}
+	rule := r.URL.Query().Get("rule")
+	if rule != "" {
+		found := false
+		for _, x := range prog.compiled.Rules {
+			found = found || x.Name == rule
+		}
+		if !found {
+			return 0, nil, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("no rule %q in the running program (GET /v1/rules lists them)", rule)}
+		}
+	}
+	reps, err := why.Explain(ctx, s.db, prog.compiled, prog.exps, []string{r.PathValue("id")},
+		why.Options{Now: now, Brand: brand, Rule: rule, Lookback: s.cfg.Lookback})
+	if err != nil {
+		return 0, nil, &apiError{Message: "why: " + err.Error()}
+	}
+	var out []json.RawMessage
+	for _, rep := range reps {
+		var buf bytes.Buffer
+		if err := rep.WriteJSON(&buf); err != nil {
+			return 0, nil, &apiError{Message: err.Error()}
+		}
+		out = append(out, json.RawMessage(bytes.TrimSpace(buf.Bytes())))
+	}
+	if len(out) == 1 {
+		return http.StatusOK, out[0], nil
+	}
+	return http.StatusOK, out, nil
+}
+
+// QueryRequest is the body of POST /v1/query.
+type QueryRequest struct {
+	Condition string `json:"condition"`
+	Limit     int    `json:"limit"`
+}
+
+func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	brand, aerr := s.brandOf(p, r)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	var q QueryRequest
+	body, aerr := s.readBody(r)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	if err := json.Unmarshal(body, &q); err != nil {
+		return 0, nil, &apiError{status: http.StatusBadRequest, Message: `body: want {"condition": "..."}: ` + err.Error()}
+	}
+	cond := strings.TrimSpace(q.Condition)
+	if cond == "" {
+		return 0, nil, &apiError{status: http.StatusBadRequest, Message: `body: "condition" is empty: give a REPL condition such as "visited within 90 days"`}
+	}
+	first := strings.Fields(cond)[0]
+	if strings.HasPrefix(cond, ":") || strings.HasPrefix(cond, `\`) || declaration[first] {
+		return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("condition: %q is not a condition: the query endpoint evaluates conditions only (read-only)", first)}
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = engine.DefaultPageSize
+	}
+	// The service's now (full precision: an event acknowledged a moment ago
+	// is not in the future), not the REPL's whole second.
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, nil, &apiError{Message: err.Error()}
+	}
+	e := engine.New(s.db, engine.Options{Brand: brand, PageSize: limit, Lookback: s.cfg.Lookback, Now: &now})
+	if len(s.cfg.Paths) > 0 {
+		if res, err := e.Load(ctx, s.cfg.Paths...); err != nil {
+			return 0, nil, &apiError{Message: "loading the rules: " + err.Error()}
+		} else if res != nil && res.Kind == engine.Diagnostics {
+			return 0, nil, &apiError{status: http.StatusConflict, Message: "the rule files on disk have errors: " + res.Text}
+		}
+	}
+	res, err := e.Eval(ctx, cond)
+	if err != nil {
+		return 0, nil, &apiError{Message: "query: " + err.Error()}
+	}
+	if res.Kind == engine.Diagnostics {
+		return 0, nil, &apiError{status: http.StatusBadRequest, Message: res.Text}
+	}
+	rows := res.Rows
+	if rows == nil {
+		rows = [][]string{}
+	}
+	return http.StatusOK, map[string]any{"kind": res.Kind.String(), "count": res.Count, "now": res.Now.Format("2006-01-02T15:04:05"),
+		"columns": res.Columns, "rows": rows, "trigger": res.Trigger}, nil
+}
+
+// declaration are the words that start a declaration, which the query
+// endpoint does not take.
+var declaration = map[string]bool{"segment": true, "rule": true, "event": true, "cap": true, "quiet": true, "brand": true,
+	"import": true, "journey": true, "holdout": true, "cost": true, "stock": true, "member": true}
+
+// DecisionRow is one decision of GET /v1/decisions: the `run --output
+// jsonl` object plus seq, its position in the outbox.
+type DecisionRow map[string]any
+
+func (s *Server) getDecisions(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	brand, aerr := s.brandOf(p, r)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	since, limit := int64(0), 1000
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("since: %q is not a decision seq (a whole number; 0 for the first page, then the answer's next)", v)}
+		}
+		since = n
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("limit: %q: give 1 to 10000", v)}
+		}
+		limit = n
+	}
+	rows, err := s.db.SQL().QueryContext(ctx, `SELECT rowid + 1, rule, member_id, firing_id, action, kind, content, channel, status, reason,
+       fired_at, scheduled_at, due_at, trigger_seq, idempotency_key, CAST(vals AS VARCHAR)
+FROM outbox WHERE brand = $brand::VARCHAR AND rowid + 1 > $since::BIGINT ORDER BY rowid LIMIT $n::BIGINT`,
+		sql.Named("brand", brand), sql.Named("since", since), sql.Named("n", limit))
+	if err != nil {
+		return 0, nil, &apiError{Message: "reading decisions: " + err.Error()}
+	}
+	defer rows.Close()
+	out := []json.RawMessage{}
+	var last int64
+	for rows.Next() {
+		var d nrt.Decision
+		var kind, content, channel, reason, vals sql.NullString
+		var sched, due sql.NullTime
+		var trig sql.NullInt64
+		var seq int64
+		if err := rows.Scan(&seq, &d.Rule, &d.MemberID, &d.FiringID, &d.Action, &kind, &content, &channel, &d.Status, &reason,
+			&d.FiredAt, &sched, &due, &trig, &d.IdempotencyKey, &vals); err != nil {
+			return 0, nil, &apiError{Message: "reading decisions: " + err.Error()}
+		}
+		d.Kind, d.Content, d.Channel, d.Reason = kind.String, content.String, channel.String, reason.String
+		if sched.Valid {
+			d.ScheduledAt = &sched.Time
+		}
+		if due.Valid {
+			d.DueAt = &due.Time
+		}
+		if trig.Valid {
+			d.TriggerSeq = &trig.Int64
+		}
+		if vals.Valid {
+			d.Values = json.RawMessage(vals.String)
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return 0, nil, &apiError{Message: err.Error()}
+		}
+		b = append([]byte(fmt.Sprintf(`{"seq":%d,`, seq)), b[1:]...)
+		out = append(out, b)
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, &apiError{Message: "reading decisions: " + err.Error()}
+	}
+	next := since
+	if last > 0 {
+		next = last
+	}
+	return http.StatusOK, map[string]any{"brand": brand, "decisions": out, "next": next}, nil
+}
+
+func (s *Server) getRules(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	prog := s.prog.Load()
+	names := []string{}
+	for _, x := range prog.compiled.Rules {
+		names = append(names, x.Name)
+	}
+	return http.StatusOK, map[string]any{"brand": s.Brand(), "files": prog.files, "rules": names, "loaded_at": prog.loadedAt}, nil
+}
+
+func (s *Server) postReload(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
+	if !p.all {
+		return 0, nil, &apiError{status: http.StatusForbidden, Message: "reloading the rules needs NUDGE_TOKEN (a brand token may not)"}
+	}
+	prog, err := s.Reload(ctx)
+	if err != nil {
+		var le *LoadError
+		if errors.As(err, &le) {
+			var buf bytes.Buffer
+			diag.RenderJSON(&buf, le.Diags)
+			var text bytes.Buffer
+			diag.RenderText(&text, le.Diags, le.Sources)
+			return 0, nil, &apiError{status: http.StatusUnprocessableEntity,
+				Message:     "the rules have errors; the previous rules keep running:\n" + text.String(),
+				Diagnostics: json.RawMessage(bytes.TrimSpace(buf.Bytes()))}
+		}
+		return 0, nil, &apiError{status: http.StatusUnprocessableEntity, Message: "reload refused; the previous rules keep running: " + err.Error()}
+	}
+	var buf bytes.Buffer
+	diag.RenderJSON(&buf, prog.warnings)
+	names := []string{}
+	for _, x := range prog.compiled.Rules {
+		names = append(names, x.Name)
+	}
+	return http.StatusOK, map[string]any{"files": prog.files, "rules": names, "diagnostics": json.RawMessage(bytes.TrimSpace(buf.Bytes()))}, nil
+}
+
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.db.SQL().PingContext(ctx); err != nil {
+		writeError(w, &apiError{status: http.StatusServiceUnavailable, Message: "database: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "db": s.db.Path(), "brand": s.Brand(), "rules": len(s.prog.Load().compiled.Rules)})
+}

@@ -1,0 +1,132 @@
+package serve
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nrt "nudge/runtime"
+	"nudge/runtime/demodata"
+	"nudge/runtime/serve/loadgen"
+)
+
+var (
+	benchDB      = flag.String("serve.db", "", "BenchmarkServeLatency: serve this database (it gains the benchmark's events) instead of a fresh 2,000-member demo database")
+	benchRates   = flag.String("serve.rates", "200", "BenchmarkServeLatency: comma-separated event rates (events/s), each run for -serve.duration")
+	benchDur     = flag.Duration("serve.duration", 5*time.Second, "BenchmarkServeLatency: how long each rate is posted")
+	benchLog     = flag.Bool("serve.log", false, "BenchmarkServeLatency: log the service (ticks, dispatch) to standard error")
+	benchMembers = flag.Int("serve.members", 2000, "BenchmarkServeLatency: members of the fresh demo database")
+)
+
+// BenchmarkServeLatency runs `nudge serve` with the store coupon rule and a
+// webhook sink, posts events over HTTP at each -serve.rates rate for
+// -serve.duration (one in ten a queue or booking at store A), and reports
+// the event-to-decision and event-to-sink latencies (from the event's HTTP
+// 200 to the commit of its decision, to the webhook receiving the send) and
+// the acknowledged rate. On the 1,000,000-member demo database:
+//
+//	go test ./runtime/serve -run '^$' -bench ServeLatency -benchtime 1x \
+//	    -serve.db demo1m.duckdb -serve.rates 1000 -serve.duration 5m
+func BenchmarkServeLatency(b *testing.B) {
+	ctx := context.Background()
+	path := *benchDB
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bench.duckdb")
+	}
+	db, err := nrt.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if *benchDB == "" {
+		if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: *benchMembers}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var members []string
+	rows, err := db.SQL().Query(`SELECT member_id FROM members WHERE brand = 'acme' ORDER BY hash(member_id) LIMIT 100000`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var m string
+		rows.Scan(&m)
+		members = append(members, m)
+	}
+	rows.Close()
+	rules, err := filepath.Abs("../../examples/01_store_coupon.nudge")
+	if err != nil {
+		b.Fatal(err)
+	}
+	recv := loadgen.NewReceiver()
+	hook := httptest.NewServer(recv)
+	defer hook.Close()
+	var cmu sync.Mutex
+	commits := map[int64]time.Time{}
+	var logger *slog.Logger
+	if *benchLog {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := New(ctx, Config{DB: db, Logger: logger, Paths: []string{rules}, Sinks: []nrt.Sink{nrt.NewWebhookSink("", hook.URL)}, Interval: time.Minute,
+		MaxRows: 100000, OnTick: func(id int64, at time.Time) { cmu.Lock(); commits[id] = at; cmu.Unlock() }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(sctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	url := "http://" + (<-addr).String()
+	defer func() { stop(); <-done }()
+
+	for _, rs := range strings.Split(*benchRates, ",") {
+		rate, err := strconv.ParseFloat(strings.TrimSpace(rs), 64)
+		if err != nil {
+			b.Fatalf("-serve.rates: %v", err)
+		}
+		b.Run(fmt.Sprintf("rate=%g", rate), func(b *testing.B) {
+			for i := range b.N {
+				res, err := loadgen.Run(ctx, loadgen.Config{URL: url, Members: members, Rate: rate, Duration: *benchDur, Seed: uint64(time.Now().UnixNano()) + uint64(i)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				// Let the last events be decided and delivered: until the
+				// receiver has had nothing new for 3 s (at most 60 s).
+				for last, quiet, waited := len(recv.Received()), 0, 0; quiet < 3 && waited < 60; waited++ {
+					time.Sleep(time.Second)
+					if n := len(recv.Received()); n != last {
+						last, quiet = n, 0
+					} else {
+						quiet++
+					}
+				}
+				cmu.Lock()
+				cs := make(map[int64]time.Time, len(commits))
+				for k, v := range commits {
+					cs[k] = v
+				}
+				cmu.Unlock()
+				dec, sink, err := loadgen.Measure(ctx, db.SQL(), res, cs, recv.Received())
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(res.Rate(), "events/s")
+				b.ReportMetric(float64(dec.P50.Milliseconds()), "p50-decision-ms")
+				b.ReportMetric(float64(dec.P99.Milliseconds()), "p99-decision-ms")
+				b.ReportMetric(float64(sink.P99.Milliseconds()), "p99-sink-ms")
+				fmt.Fprintf(os.Stderr, "rate %g/s for %v: acknowledged %d events (%.0f/s), %d errors, %d late batches; ingest %v\n  event-to-decision %v\n  event-to-sink     %v\n",
+					rate, *benchDur, res.Events, res.Rate(), res.Errors, res.Late, res.Ingest, dec, sink)
+			}
+		})
+	}
+}

@@ -1,0 +1,210 @@
+package serve
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+// maxGroupRows bounds the rows of batches committed together.
+const maxGroupRows = 50000
+
+// ingestJob is one POST /v1/events batch waiting to be committed.
+type ingestJob struct {
+	rows *batchRows
+	done chan struct{}
+	ans  *EventsAnswer
+	err  *apiError
+}
+
+// pendingJobs are the batches waiting for the writer lock.
+type pendingJobs struct {
+	mu   sync.Mutex
+	jobs []*ingestJob
+}
+
+// ingest commits a batch and returns the answer. Batches that wait for the
+// writer lock at the same time are committed together (group commit): the
+// request that gets the lock stores every waiting batch of events in one
+// transaction, so the per-commit cost is paid once under load. Each batch
+// keeps its own answer (rows, duplicates, seqs); when the group fails,
+// each batch is committed alone, so a bad batch fails only itself.
+func (s *Server) ingest(ctx context.Context, rows *batchRows) (*EventsAnswer, *apiError) {
+	job := &ingestJob{rows: rows, done: make(chan struct{})}
+	s.pending.mu.Lock()
+	s.pending.jobs = append(s.pending.jobs, job)
+	s.pending.mu.Unlock()
+	for {
+		select {
+		case <-job.done:
+			return job.ans, job.err
+		case <-s.writer:
+		case <-ctx.Done():
+			s.pending.mu.Lock()
+			i := slices.Index(s.pending.jobs, job)
+			if i >= 0 {
+				s.pending.jobs = slices.Delete(s.pending.jobs, i, i+1)
+			}
+			s.pending.mu.Unlock()
+			if i >= 0 {
+				return nil, &apiError{} // not stored: the caller answers 503
+			}
+			<-job.done // a leader is committing it
+			return job.ans, job.err
+		}
+		// This request holds the writer lock: it commits what waits.
+		s.pending.mu.Lock()
+		var jobs []*ingestJob
+		n := 0
+		for len(s.pending.jobs) > 0 && (len(jobs) == 0 || n+len(s.pending.jobs[0].rows.events) <= maxGroupRows) {
+			jobs = append(jobs, s.pending.jobs[0])
+			n += len(s.pending.jobs[0].rows.events)
+			s.pending.jobs = s.pending.jobs[1:]
+		}
+		s.pending.mu.Unlock()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+		began := time.Now()
+		s.runJobs(wctx, jobs)
+		s.log.Debug("ingest", "batches", len(jobs), "events", n, "seconds", time.Since(began).Seconds())
+		cancel()
+		s.unlock()
+		select {
+		case <-job.done:
+			return job.ans, job.err
+		default: // (left for a later group: over maxGroupRows)
+		}
+	}
+}
+
+// runJobs commits jobs in order: runs of events-only batches together,
+// batches with members alone.
+func (s *Server) runJobs(ctx context.Context, jobs []*ingestJob) {
+	var group []*ingestJob
+	flush := func() {
+		if len(group) > 0 {
+			s.runGroup(ctx, group)
+			group = nil
+		}
+	}
+	for _, j := range jobs {
+		if len(j.rows.members) > 0 {
+			flush()
+			s.runOne(ctx, j)
+			continue
+		}
+		group = append(group, j)
+	}
+	flush()
+}
+
+// runGroup commits events-only batches in one transaction.
+func (s *Server) runGroup(ctx context.Context, group []*ingestJob) {
+	if len(group) == 1 {
+		s.runOne(ctx, group[0])
+		return
+	}
+	var all []map[string]any
+	offset := make([]int64, len(group)+1)
+	for i, j := range group {
+		all = append(all, j.rows.events...)
+		offset[i+1] = offset[i] + int64(len(j.rows.events))
+	}
+	path, err := writeRows(all)
+	if err != nil {
+		for _, j := range group {
+			s.runOne(ctx, j)
+		}
+		return
+	}
+	defer os.Remove(path)
+	res, err := s.db.IngestEvents(ctx, path, "request body")
+	if err != nil {
+		s.log.Debug("a group of batches failed; committing them one by one", "batches", len(group), "error", err.Error())
+		for _, j := range group {
+			s.runOne(ctx, j)
+		}
+		return
+	}
+	at := time.Now()
+	dups := make([]map[int64]string, len(group))
+	for _, d := range res.Duplicates {
+		for i := range group {
+			if d.Row > offset[i] && d.Row <= offset[i+1] {
+				if dups[i] == nil {
+					dups[i] = map[int64]string{}
+				}
+				dups[i][d.Row-offset[i]] = d.EventID
+			}
+		}
+	}
+	seq := res.FirstSeq
+	for i, j := range group {
+		ans := &EventsAnswer{Rows: int64(len(j.rows.events)), Duplicates: []DuplicateRow{}}
+		for r := int64(1); r <= ans.Rows; r++ {
+			if id, dup := dups[i][r]; dup {
+				ans.Duplicates = append(ans.Duplicates, DuplicateRow{Row: j.rows.eventFrom[r-1], EventID: id})
+			}
+		}
+		ans.Stored = ans.Rows - int64(len(ans.Duplicates))
+		if ans.Stored > 0 {
+			ans.FirstSeq, ans.LastSeq = seq, seq+ans.Stored-1
+			seq += ans.Stored
+		}
+		s.stored(ans, at)
+		j.ans = ans
+		close(j.done)
+	}
+}
+
+// runOne commits one batch: its members, then its events.
+func (s *Server) runOne(ctx context.Context, j *ingestJob) {
+	defer close(j.done)
+	rows := j.rows
+	ans := &EventsAnswer{Rows: int64(len(rows.events) + len(rows.members)), Duplicates: []DuplicateRow{}}
+	if len(rows.members) > 0 {
+		ma, aerr := s.upsertMembers(ctx, rows)
+		if aerr != nil {
+			j.err = aerr
+			return
+		}
+		ans.Members = ma
+		s.requestTick()
+	}
+	if len(rows.events) > 0 {
+		path, err := writeRows(rows.events)
+		if err != nil {
+			j.err = &apiError{status: http.StatusInternalServerError, Message: "staging the batch: " + err.Error()}
+			return
+		}
+		defer os.Remove(path)
+		res, err := s.db.IngestEvents(ctx, path, "request body")
+		if err != nil {
+			s.m.batchesRejected.WithLabelValues("400").Inc()
+			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
+			return
+		}
+		for _, d := range res.Duplicates {
+			ans.Duplicates = append(ans.Duplicates, DuplicateRow{Row: rows.eventFrom[d.Row-1], EventID: d.EventID})
+		}
+		ans.Stored, ans.FirstSeq, ans.LastSeq, ans.Waiting = res.Stored, res.FirstSeq, res.LastSeq, res.Waiting
+		s.stored(ans, time.Now())
+	}
+	j.ans = ans
+}
+
+// stored notes a committed batch: metrics, the acknowledgement the
+// event-to-decision latency is measured from, and a tick request.
+func (s *Server) stored(ans *EventsAnswer, at time.Time) {
+	s.m.eventsIngested.Add(float64(ans.Stored))
+	s.m.eventsDuplicate.Add(float64(len(ans.Duplicates)))
+	if ans.Stored == 0 {
+		return
+	}
+	s.ackMu.Lock()
+	s.acks = append(s.acks, ack{lastSeq: ans.LastSeq, at: at, n: ans.Stored})
+	s.ackMu.Unlock()
+	s.requestTick()
+}

@@ -1,0 +1,346 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// RowError is one bad row of a request body: its 1-based row within the
+// batch, the body's field and the reason.
+type RowError struct {
+	Row    int64  `json:"row"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// parseBody reads a JSON array of objects, one object, a tracking-spec
+// batch ({"batch": [...]}) or newline-delimited JSON objects, and returns
+// the objects in order. A syntax error or a value that is not an object is
+// a row error naming the row.
+func parseBody(body []byte) ([]map[string]any, []RowError) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, []RowError{{Row: 0, Reason: "empty body: send a JSON array or newline-delimited JSON objects"}}
+	}
+	if trimmed[0] == '[' {
+		var raw []json.RawMessage
+		if err := json.Unmarshal(trimmed, &raw); err != nil {
+			return nil, []RowError{{Row: 0, Reason: "invalid JSON array: " + err.Error()}}
+		}
+		return objects(raw)
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	var raw []json.RawMessage
+	for {
+		var m json.RawMessage
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, []RowError{{Row: int64(len(raw) + 1), Reason: "invalid JSON: " + err.Error()}}
+		}
+		raw = append(raw, m)
+	}
+	if len(raw) == 1 {
+		var batch struct {
+			Batch []json.RawMessage `json:"batch"`
+		}
+		if json.Unmarshal(raw[0], &batch) == nil && batch.Batch != nil {
+			return objects(batch.Batch)
+		}
+	}
+	return objects(raw)
+}
+
+// objects decodes each raw value as a JSON object, numbers kept exact.
+func objects(raw []json.RawMessage) ([]map[string]any, []RowError) {
+	out := make([]map[string]any, len(raw))
+	var errs []RowError
+	for i, r := range raw {
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil || m == nil {
+			errs = append(errs, RowError{Row: int64(i + 1), Reason: "not a JSON object"})
+			continue
+		}
+		out[i] = m
+	}
+	return out, errs
+}
+
+// eventColumns and memberColumns are the columns of SPEC §6 a row may give
+// (matched case-insensitively, as nudge import does).
+var (
+	eventColumns  = []string{"event_id", "member_id", "brand", "type", "ts", "store", "sku", "category", "amount", "channel", "order_id", "props"}
+	memberColumns = []string{"member_id", "brand", "name", "phone", "email", "birthday", "gender", "city", "region", "tier", "occupation",
+		"signup_at", "consent_sms", "consent_email", "consent_app_push", "consent_wechat", "consent_phone", "attrs"}
+)
+
+// trackingTypes are the message types of the Segment/RudderStack tracking
+// spec.
+var trackingTypes = map[string]bool{"track": true, "identify": true, "page": true, "screen": true, "group": true, "alias": true}
+
+// isTracking reports whether a row is a tracking-spec message rather than
+// a nudge event: a tracking type with one of the spec's own fields.
+func isTracking(m map[string]any) bool {
+	t, _ := m["type"].(string)
+	if !trackingTypes[t] {
+		return false
+	}
+	for _, k := range []string{"userId", "anonymousId", "messageId", "event", "properties", "traits"} {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// batchRows is a request body turned into rows of the events and members
+// tables, each remembering its body row and the body's names of its fields.
+type batchRows struct {
+	events, members           []map[string]any
+	eventFrom, memberFrom     []int64             // body row of each
+	eventFields, memberFields []map[string]string // column -> body field, where they differ
+	brands                    map[string]bool     // every brand the rows write
+}
+
+// toRows turns the body's objects into table rows. defaultBrand fills a row
+// without a brand; received fills an event without a timestamp. table is
+// "events" (nudge events and tracking messages) or "members".
+func toRows(objs []map[string]any, table, defaultBrand string, received time.Time) (*batchRows, []RowError) {
+	b := &batchRows{brands: map[string]bool{}}
+	var errs []RowError
+	for i, obj := range objs {
+		row := int64(i + 1)
+		var (
+			out    map[string]any
+			fields map[string]string
+			isMem  bool
+			rerrs  []RowError
+		)
+		switch {
+		case isTracking(obj):
+			out, fields, isMem, rerrs = trackingRow(row, obj, received)
+		case table == "members":
+			out, isMem = columnsOf(obj, memberColumns), true
+		default:
+			out = columnsOf(obj, eventColumns)
+		}
+		errs = append(errs, rerrs...)
+		if out == nil {
+			continue
+		}
+		if s, ok := out["brand"].(string); !ok || s == "" {
+			if out["brand"] == nil && defaultBrand != "" {
+				out["brand"] = defaultBrand
+			}
+		}
+		required := []string{"member_id", "brand"}
+		if !isMem {
+			required = append(required, "type")
+			if out["ts"] == nil {
+				out["ts"] = received.UTC().Format(time.RFC3339Nano)
+			}
+		}
+		bad := false
+		for _, c := range required {
+			if err := requireString(out, c); err != "" {
+				name := c
+				if f, ok := fields[c]; ok {
+					name = f
+				}
+				if c == "brand" && err == "missing value" {
+					err = "missing value: give the brand in the row or as ?brand= (the service runs rules for no single brand)"
+				}
+				errs = append(errs, RowError{Row: row, Field: name, Reason: err})
+				bad = true
+			}
+		}
+		if id, ok := out["event_id"]; ok && id != nil {
+			if n, isNum := id.(json.Number); isNum {
+				out["event_id"] = n.String()
+			} else if _, isStr := id.(string); !isStr {
+				errs = append(errs, RowError{Row: row, Field: fieldName(fields, "event_id"), Reason: "must be a string or a number"})
+				bad = true
+			}
+		}
+		if bad {
+			continue
+		}
+		b.brands[out["brand"].(string)] = true
+		if isMem {
+			b.members, b.memberFrom, b.memberFields = append(b.members, out), append(b.memberFrom, row), append(b.memberFields, fields)
+		} else {
+			b.events, b.eventFrom, b.eventFields = append(b.events, out), append(b.eventFrom, row), append(b.eventFields, fields)
+		}
+	}
+	return b, errs
+}
+
+func fieldName(fields map[string]string, col string) string {
+	if f, ok := fields[col]; ok {
+		return f
+	}
+	return col
+}
+
+// requireString checks that a required column holds a non-empty string
+// (a number is taken as its text); it returns the reason when not.
+func requireString(out map[string]any, col string) string {
+	switch v := out[col].(type) {
+	case nil:
+		return "missing value"
+	case json.Number:
+		out[col] = v.String()
+	case string:
+		if strings.TrimSpace(v) == "" {
+			return "empty value"
+		}
+	default:
+		return "must be a string"
+	}
+	return ""
+}
+
+// columnsOf returns a row of a nudge table from an object: keys naming a
+// column (case-insensitively) become that column, the others stay as they
+// are and the import collects them into extra (props or attrs).
+func columnsOf(obj map[string]any, cols []string) map[string]any {
+	known := map[string]bool{}
+	for _, c := range cols {
+		known[c] = true
+	}
+	out := map[string]any{}
+	for k, v := range obj {
+		if l := strings.ToLower(k); known[l] {
+			out[l] = v
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// trackingRow turns a tracking-spec message into an events row (track) or
+// a members row (identify): userId is the member id, messageId the event
+// id, the event name (lower case, spaces and dashes as underscores: "Order
+// Placed" is order_placed) the type, timestamp (else originalTimestamp,
+// sentAt, the time received) the time; properties naming an event column
+// fill it and the rest go to props; identify's traits naming a member
+// column (camelCase or snake_case) fill it and the rest go to attrs.
+func trackingRow(row int64, m map[string]any, received time.Time) (out map[string]any, fields map[string]string, member bool, errs []RowError) {
+	typ := m["type"].(string)
+	if typ != "track" && typ != "identify" {
+		return nil, nil, false, []RowError{{Row: row, Field: "type", Reason: fmt.Sprintf("%q messages are not stored: nudge takes track and identify", typ)}}
+	}
+	out = map[string]any{}
+	fields = map[string]string{"member_id": "userId", "brand": "?brand="}
+	if m["userId"] == nil {
+		reason := "missing value"
+		if m["anonymousId"] != nil {
+			reason = "missing value: anonymous messages are not stored (nudge keeps members' events; send identify first and then userId)"
+		}
+		errs = append(errs, RowError{Row: row, Field: "userId", Reason: reason})
+		return nil, nil, false, errs
+	}
+	out["member_id"] = m["userId"]
+	reserved := map[string]bool{"member_id": true, "brand": true, "seq": true, "event_id": true, "type": true, "ts": true}
+	if typ == "identify" {
+		traits, _ := m["traits"].(map[string]any)
+		extra := map[string]any{}
+		known := map[string]bool{}
+		for _, c := range memberColumns {
+			known[c] = true
+		}
+		for k, v := range traits {
+			c := snake(k)
+			switch {
+			case reserved[c] || c == "attrs":
+				extra[k] = v
+			case known[c]:
+				out[c] = v
+				fields[c] = "traits." + k
+			default:
+				out[k] = v
+			}
+		}
+		if len(extra) > 0 {
+			out["attrs"] = extra
+		}
+		return out, fields, true, nil
+	}
+	ev, _ := m["event"].(string)
+	if strings.TrimSpace(ev) == "" {
+		return nil, nil, false, []RowError{{Row: row, Field: "event", Reason: "missing value (the event name is the nudge event type)"}}
+	}
+	out["type"] = eventType(ev)
+	fields["type"] = "event"
+	if id := m["messageId"]; id != nil {
+		out["event_id"] = id
+		fields["event_id"] = "messageId"
+	}
+	for _, k := range []string{"timestamp", "originalTimestamp", "sentAt"} {
+		if v := m[k]; v != nil {
+			out["ts"] = v
+			fields["ts"] = k
+			break
+		}
+	}
+	props, _ := m["properties"].(map[string]any)
+	extra := map[string]any{}
+	known := map[string]bool{}
+	for _, c := range eventColumns {
+		known[c] = true
+	}
+	for k, v := range props {
+		c := snake(k)
+		switch {
+		case reserved[c] || c == "props":
+			extra[k] = v
+		case known[c]:
+			out[c] = v
+			fields[c] = "properties." + k
+		default:
+			out[k] = v
+		}
+	}
+	if len(extra) > 0 {
+		out["props"] = extra
+	}
+	return out, fields, false, nil
+}
+
+// eventType is a tracking event name as a nudge event type.
+func eventType(name string) string {
+	name = strings.ToLower(strings.TrimSpace(name))
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+// snake turns camelCase into snake_case (orderId: order_id).
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,571 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	nrt "nudge/runtime"
+)
+
+const couponRules = `brand "acme"
+import "crm"
+
+rule store_a_coupon "Coupon for store A visitors"
+  if queued at store "A" or booked at store "A"
+  then send coupon "A-10OFF" via sms
+  limit once per member every 7 days
+`
+
+const members = `member_id,brand,name,consent_sms
+m1,acme,Ann,true
+m2,acme,Bo,true
+m3,acme,Cai,true
+b1,bistro,Bea,true
+`
+
+// hook is a webhook test server: it records each delivery by idempotency
+// key; delay holds every answer.
+type hook struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	got   []nrt.Message
+	keys  map[string]int
+	delay time.Duration
+}
+
+func newHook(t *testing.T, delay time.Duration) *hook {
+	h := &hook{keys: map[string]int{}, delay: delay}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(h.delay)
+		var m nrt.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		h.mu.Lock()
+		h.got = append(h.got, m)
+		h.keys[r.Header.Get("Idempotency-Key")]++
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hook) messages() []nrt.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.got)
+}
+
+// service is a running server on a real listener over a real database file.
+type service struct {
+	t     *testing.T
+	s     *Server
+	db    *nrt.DB
+	url   string
+	rules string
+	token string
+	stop  func()
+}
+
+type opts struct {
+	tokens   Tokens
+	sinks    []nrt.Sink
+	maxRows  int
+	maxBody  int64
+	interval time.Duration
+}
+
+func start(t *testing.T, o opts) *service {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := nrt.Open(ctx, filepath.Join(dir, "t.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := filepath.Join(dir, "members.csv")
+	os.WriteFile(mf, []byte(members), 0o644)
+	if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.nudge")
+	os.WriteFile(rules, []byte(couponRules), 0o644)
+	s, err := New(ctx, Config{DB: db, Paths: []string{rules}, Sinks: o.sinks, Tokens: o.tokens, MaxRows: o.maxRows,
+		MaxBodyBytes: o.maxBody, Interval: o.interval, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(sctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	var a net.Addr
+	select {
+	case a = <-addr:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	sv := &service{t: t, s: s, db: db, url: "http://" + a.String(), rules: rules, token: o.tokens.Main}
+	stopped := false
+	sv.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		db.Close()
+	}
+	t.Cleanup(sv.stop)
+	return sv
+}
+
+// do sends a request and decodes the JSON answer.
+func (sv *service) do(method, path, token, body string) (int, map[string]any) {
+	sv.t.Helper()
+	req, _ := http.NewRequest(method, sv.url+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		sv.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil && !strings.HasPrefix(path, "/metrics") {
+		sv.t.Fatalf("%s %s: answer is not a JSON object: %v\n%s", method, path, err, b)
+	}
+	return resp.StatusCode, m
+}
+
+func (sv *service) count(q string) int64 {
+	sv.t.Helper()
+	var n int64
+	if err := sv.db.SQL().QueryRow(q).Scan(&n); err != nil {
+		sv.t.Fatal(err)
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEventToWebhook: an event posted as NDJSON is committed, a tick
+// decides the coupon, and the webhook receives it with its idempotency key.
+func TestEventToWebhook(t *testing.T) {
+	h := newHook(t, 0)
+	sv := start(t, opts{sinks: []nrt.Sink{nrt.NewWebhookSink("", h.srv.URL)}})
+	code, ans := sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A","event_id":"e1"}
+{"member_id":"m2","type":"visited","store":"B"}`)
+	if code != 200 || ans["stored"] != 2.0 {
+		t.Fatalf("POST /v1/events: %d %v", code, ans)
+	}
+	waitFor(t, "the webhook to receive the coupon", func() bool { return len(h.messages()) > 0 })
+	got := h.messages()
+	if len(got) != 1 || got[0].MemberID != "m1" || got[0].Content != "A-10OFF" || h.keys[got[0].IdempotencyKey] != 1 {
+		t.Fatalf("webhook got %+v", got)
+	}
+	waitFor(t, "the send to be recorded sent", func() bool {
+		return sv.count(`SELECT count(*) FROM outbox WHERE status = 'sent'`) == 1
+	})
+	code, ans = sv.do("GET", "/v1/decisions?since=0", "", "")
+	ds, _ := ans["decisions"].([]any)
+	if code != 200 || len(ds) != 1 || ds[0].(map[string]any)["member_id"] != "m1" || ds[0].(map[string]any)["seq"] != 1.0 {
+		t.Fatalf("GET /v1/decisions: %d %v", code, ans)
+	}
+	if code, ans = sv.do("GET", fmt.Sprintf("/v1/decisions?since=%v", ans["next"]), "", ""); len(ans["decisions"].([]any)) != 0 {
+		t.Fatalf("the next page is not empty: %d %v", code, ans)
+	}
+	code, ans = sv.do("GET", "/v1/members/m1/why", "", "")
+	if code != 200 || ans["member"] != "m1" {
+		t.Fatalf("why: %d %v", code, ans)
+	}
+}
+
+// TestDedupe: a repeated event_id, in a later batch or the same one, is
+// stored once and reported as a duplicate; another brand's same id is not
+// a duplicate.
+func TestDedupe(t *testing.T) {
+	sv := start(t, opts{})
+	for i, c := range []struct {
+		body        string
+		stored, dup int
+		dupRows     []float64
+	}{
+		{`[{"member_id":"m1","type":"visited","event_id":"x1"},{"member_id":"m1","type":"visited","event_id":"x1"},{"member_id":"m2","type":"visited","event_id":7}]`, 2, 1, []float64{2}},
+		{`[{"member_id":"m3","type":"visited"},{"member_id":"m1","type":"visited","event_id":"x1"},{"member_id":"m2","type":"visited","event_id":"7"}]`, 1, 2, []float64{2, 3}},
+		{`{"member_id":"b1","brand":"bistro","type":"visited","event_id":"x1"}`, 1, 0, nil},
+	} {
+		code, ans := sv.do("POST", "/v1/events", "", c.body)
+		if code != 200 {
+			t.Fatalf("batch %d: %d %v", i+1, code, ans)
+		}
+		dups := ans["duplicates"].([]any)
+		var rows []float64
+		for _, d := range dups {
+			rows = append(rows, d.(map[string]any)["row"].(float64))
+		}
+		if ans["stored"] != float64(c.stored) || len(dups) != c.dup || !slices.Equal(rows, c.dupRows) {
+			t.Errorf("batch %d: %v; want stored %d, duplicates at rows %v", i+1, ans, c.stored, c.dupRows)
+		}
+	}
+	if n := sv.count(`SELECT count(*) FROM events`); n != 4 {
+		t.Errorf("events: %d, want 4", n)
+	}
+	if n := sv.count(`SELECT count(*) FROM event_ids`); n != 3 {
+		t.Errorf("event_ids: %d, want 3", n)
+	}
+	if n := sv.count(`SELECT count(*) FROM events e JOIN event_ids i USING (seq) WHERE i.event_id = 'x1' AND e.brand = i.brand`); n != 2 {
+		t.Errorf("x1 is stored %d times over two brands, want 2", n)
+	}
+}
+
+// TestRowErrors: a bad row rejects the batch with 400, names the body row
+// and field, and stores nothing.
+func TestRowErrors(t *testing.T) {
+	sv := start(t, opts{})
+	for _, c := range []struct {
+		name, path, body string
+		row              float64
+		field, reason    string
+	}{
+		{"bad timestamp", "/v1/events", `{"member_id":"m1","type":"visited"}` + "\n" + `{"member_id":"m1","type":"visited","ts":"yesterday"}`, 2, "ts", `cannot parse "yesterday" as a timestamp`},
+		{"bad amount", "/v1/events", `[{"member_id":"m1","type":"purchased","amount":"12,5"}]`, 1, "amount", "as a number"},
+		{"missing member", "/v1/events", `[{"member_id":"m1","type":"visited"},{"type":"visited"},{"member_id":"m2"}]`, 2, "member_id", "missing value"},
+		{"invalid JSON", "/v1/events", "{\"member_id\":\"m1\",\"type\":\"visited\"}\n{\"member_id\":", 2, "", "invalid JSON"},
+		{"not an object", "/v1/events", `[{"member_id":"m1","type":"visited"}, 3]`, 2, "", "not a JSON object"},
+		{"tracking timestamp", "/v1/events", `{"batch":[{"type":"track","userId":"m1","event":"Visited"},{"type":"track","userId":"m1","event":"Visited","timestamp":"soon"}]}`, 2, "timestamp", "cannot parse"},
+		{"tracking page", "/v1/events", `{"type":"page","userId":"m1","name":"Home"}`, 1, "type", "takes track and identify"},
+		{"anonymous", "/v1/events", `{"type":"track","anonymousId":"a1","event":"Visited"}`, 1, "userId", "anonymous"},
+		{"member birthday", "/v1/members", `{"member_id":"m1","name":"Ann"}` + "\n" + `{"member_id":"m7","birthday":"spring"}`, 2, "birthday", "as a date"},
+		{"identify trait", "/v1/members", `{"type":"identify","userId":"m1","traits":{"consentSms":"maybe"}}`, 1, "traits.consentSms", "boolean"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := sv.count(`SELECT count(*) FROM events`) + sv.count(`SELECT count(*) FROM members`)
+			code, ans := sv.do("POST", c.path, "", c.body)
+			rows, _ := ans["rows"].([]any)
+			if code != 400 || len(rows) == 0 {
+				t.Fatalf("%d %v; want 400 with rows", code, ans)
+			}
+			r := rows[0].(map[string]any)
+			field, _ := r["field"].(string)
+			if r["row"] != c.row || field != c.field || !strings.Contains(r["reason"].(string), c.reason) {
+				t.Errorf("row error %v; want row %v field %q reason ~%q", r, c.row, c.field, c.reason)
+			}
+			if msg, _ := ans["error"].(string); !strings.Contains(msg, "nothing was stored") {
+				t.Errorf("error %q does not say nothing was stored", msg)
+			}
+			if after := sv.count(`SELECT count(*) FROM events`) + sv.count(`SELECT count(*) FROM members`); after != before {
+				t.Errorf("rows stored despite the error: %d -> %d", before, after)
+			}
+		})
+	}
+}
+
+// TestTracking: a tracking-spec batch stores track messages as events
+// (properties to columns and props, messageId as event id) and identify
+// traits as member columns and attrs.
+func TestTracking(t *testing.T) {
+	sv := start(t, opts{})
+	code, ans := sv.do("POST", "/v1/events", "", `{"batch":[
+ {"type":"identify","userId":"m8","traits":{"name":"Hua","consentSms":true,"favoriteDish":"fish"}},
+ {"type":"track","userId":"m8","event":"Order Placed","messageId":"msg-1","timestamp":"2024-11-11T02:00:00Z","properties":{"orderId":"o9","amount":73.5,"coupon":"X"}}
+]}`)
+	if code != 200 || ans["stored"] != 1.0 {
+		t.Fatalf("%d %v", code, ans)
+	}
+	var typ, order, props, ts, name, attrs string
+	var amount float64
+	var consent bool
+	if err := sv.db.SQL().QueryRow(`SELECT type, order_id, amount, CAST(props AS VARCHAR), strftime(ts, '%Y-%m-%d %H:%M') FROM events e JOIN event_ids i USING (seq) WHERE i.event_id = 'msg-1'`).
+		Scan(&typ, &order, &amount, &props, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if typ != "order_placed" || order != "o9" || amount != 73.5 || props != `{"coupon":"X"}` || ts != "2024-11-11 02:00" {
+		t.Errorf("event: %s %s %v %s %s", typ, order, amount, props, ts)
+	}
+	if err := sv.db.SQL().QueryRow(`SELECT name, consent_sms, CAST(attrs AS VARCHAR) FROM members WHERE member_id = 'm8' AND brand = 'acme'`).Scan(&name, &consent, &attrs); err != nil {
+		t.Fatal(err)
+	}
+	if name != "Hua" || !consent || attrs != `{"favoriteDish":"fish"}` {
+		t.Errorf("member: %s %v %s", name, consent, attrs)
+	}
+}
+
+// TestAuth: with tokens set, requests need one; a brand token writes and
+// reads its brand only and may not reload.
+func TestAuth(t *testing.T) {
+	sv := start(t, opts{tokens: Tokens{Main: "main-secret", Brand: map[string]string{"BISTRO": "bistro-secret"}}})
+	ev := `{"member_id":"m1","type":"visited"}`
+	for _, c := range []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"no token", "POST", "/v1/events", "", ev, 401},
+		{"wrong token", "POST", "/v1/events", "nope", ev, 401},
+		{"main token", "POST", "/v1/events", "main-secret", ev, 200},
+		{"brand token, other brand", "POST", "/v1/events", "bistro-secret", ev, 403},
+		{"brand token, own brand", "POST", "/v1/events?brand=bistro", "bistro-secret", `{"member_id":"b1","type":"visited"}`, 200},
+		{"brand token, row of another brand", "POST", "/v1/events?brand=bistro", "bistro-secret", `{"member_id":"m1","brand":"acme","type":"visited"}`, 403},
+		{"brand token reads other brand", "GET", "/v1/decisions", "bistro-secret", "", 403},
+		{"brand token reloads", "POST", "/v1/reload", "bistro-secret", "", 403},
+		{"read without token", "GET", "/v1/rules", "", "", 401},
+		{"health needs none", "GET", "/healthz", "", "", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, ans := sv.do(c.method, c.path, c.token, c.body)
+			if code != c.want {
+				t.Fatalf("%d %v; want %d", code, ans, c.want)
+			}
+			if code >= 400 {
+				if msg, _ := ans["error"].(string); msg == "" {
+					t.Errorf("no error message: %v", ans)
+				}
+			}
+		})
+	}
+	if n := sv.count(`SELECT count(*) FROM events`); n != 2 {
+		t.Errorf("events stored: %d, want 2", n)
+	}
+}
+
+// TestRefuseOpenListen: without a token the service does not listen beyond
+// loopback, and says which variable to set.
+func TestRefuseOpenListen(t *testing.T) {
+	sv := start(t, opts{})
+	err := sv.s.Serve(context.Background(), "0.0.0.0:0", nil)
+	if err == nil || !strings.Contains(err.Error(), "NUDGE_TOKEN") {
+		t.Fatalf("Serve on 0.0.0.0 without a token: %v", err)
+	}
+}
+
+// TestLimits: bodies over the size limit and batches over the row limit
+// get 413.
+func TestLimits(t *testing.T) {
+	sv := start(t, opts{maxRows: 3, maxBody: 2000})
+	row := `{"member_id":"m1","type":"visited"}` + "\n"
+	if code, ans := sv.do("POST", "/v1/events", "", strings.Repeat(row, 4)); code != 413 || !strings.Contains(ans["error"].(string), "at most 3") {
+		t.Errorf("4 rows: %d %v", code, ans)
+	}
+	if code, ans := sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"visited","note":"`+strings.Repeat("x", 3000)+`"}`); code != 413 {
+		t.Errorf("3 kB body: %d %v", code, ans)
+	}
+	if code, ans := sv.do("POST", "/v1/events", "", strings.Repeat(row, 3)); code != 200 {
+		t.Errorf("3 rows: %d %v", code, ans)
+	}
+}
+
+// TestReload: invalid rules keep the running program and come back as
+// diagnostics; valid ones replace it.
+func TestReload(t *testing.T) {
+	sv := start(t, opts{})
+	_, before := sv.do("GET", "/v1/rules", "", "")
+	os.WriteFile(sv.rules, []byte(strings.Replace(couponRules, "queued at", "queud at", 1)), 0o644)
+	code, ans := sv.do("POST", "/v1/reload", "", "")
+	diags, _ := ans["diagnostics"].([]any)
+	if code != 422 || len(diags) == 0 || !strings.Contains(fmt.Sprint(diags[0]), "queud") {
+		t.Fatalf("bad rules: %d %v", code, ans)
+	}
+	if _, after := sv.do("GET", "/v1/rules", "", ""); fmt.Sprint(after["files"]) != fmt.Sprint(before["files"]) {
+		t.Errorf("a failed reload changed the program: %v -> %v", before, after)
+	}
+	os.WriteFile(sv.rules, []byte(strings.Replace(couponRules, "store_a_coupon", "store_a_voucher", 1)), 0o644)
+	code, ans = sv.do("POST", "/v1/reload", "", "")
+	if code != 200 || fmt.Sprint(ans["rules"]) != "[store_a_voucher]" {
+		t.Fatalf("good rules: %d %v", code, ans)
+	}
+	if _, after := sv.do("GET", "/v1/rules", "", ""); fmt.Sprint(after["rules"]) != "[store_a_voucher]" {
+		t.Errorf("rules after reload: %v", after)
+	}
+}
+
+// TestOpenAPI: every registered route is in the OpenAPI document and every
+// operation of the document is a route; docs/openapi.json is the same
+// document.
+func TestOpenAPI(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			documented = append(documented, strings.ToUpper(m)+" "+p)
+		}
+	}
+	sv := start(t, opts{})
+	routes := sv.s.Routes()
+	sort.Strings(documented)
+	sort.Strings(routes)
+	if !slices.Equal(documented, routes) {
+		t.Errorf("routes and OpenAPI operations differ:\nroutes:     %v\ndocumented: %v", routes, documented)
+	}
+	docs, err := os.ReadFile("../../docs/openapi.json")
+	if err != nil || !bytes.Equal(docs, OpenAPI) {
+		t.Errorf("docs/openapi.json differs from runtime/serve/openapi.json (copy it): %v", err)
+	}
+	code, served := sv.do("GET", "/v1/openapi.json", "", "")
+	if code != 200 || served["openapi"] != "3.1.0" {
+		t.Errorf("GET /v1/openapi.json: %d", code)
+	}
+}
+
+// TestMetrics: /metrics is Prometheus text with the service's metrics.
+func TestMetrics(t *testing.T) {
+	sv := start(t, opts{})
+	sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A","event_id":"q"}`)
+	sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A","event_id":"q"}`)
+	waitFor(t, "a tick to decide", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 1 })
+	resp, err := http.Get(sv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (nudge_dispatch_total appears once a sink is given: TestEventToWebhook.)
+	for _, name := range []string{"nudge_events_ingested_total", "nudge_events_duplicate_total", "nudge_ticks_total", "nudge_tick_duration_seconds",
+		"nudge_decisions_total", "nudge_event_to_decision_seconds", "nudge_http_requests_total", "nudge_rules_loaded"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	if v := fams["nudge_events_ingested_total"].GetMetric()[0].GetCounter().GetValue(); v != 1 {
+		t.Errorf("events ingested: %v, want 1", v)
+	}
+	if v := fams["nudge_events_duplicate_total"].GetMetric()[0].GetCounter().GetValue(); v != 1 {
+		t.Errorf("duplicates: %v, want 1", v)
+	}
+	if n := fams["nudge_event_to_decision_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(); n != 1 {
+		t.Errorf("event-to-decision samples: %d, want 1", n)
+	}
+}
+
+// TestBadWebhook: a webhook that takes seconds to answer, or fails, holds
+// up neither ingest nor ticks; a failing one leaves the send pending with
+// its error for a later round.
+func TestBadWebhook(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+		fail  bool
+	}{
+		{"slow", 3 * time.Second, false},
+		{"failing", 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHook(t, c.delay)
+			url := h.srv.URL
+			if c.fail {
+				bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					time.Sleep(500 * time.Millisecond)
+					http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+				}))
+				t.Cleanup(bad.Close)
+				url = bad.URL
+			}
+			sv := start(t, opts{sinks: []nrt.Sink{nrt.NewWebhookSink("", url)}})
+			sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A"}`)
+			waitFor(t, "the first decision", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 1 })
+			time.Sleep(300 * time.Millisecond) // dispatch is now inside the webhook
+			start := time.Now()
+			code, _ := sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"queued","store":"A"}`)
+			if code != 200 || time.Since(start) > 2*time.Second {
+				t.Fatalf("ingest during the delivery: %d after %v", code, time.Since(start))
+			}
+			waitFor(t, "the second decision", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 2 })
+			if el := time.Since(start); el > 2500*time.Millisecond {
+				t.Errorf("the tick waited for the webhook: %v", el)
+			}
+			if c.fail {
+				waitFor(t, "the failed attempt to be recorded", func() bool {
+					return sv.count(`SELECT count(*) FROM outbox WHERE status = 'pending' AND attempts >= 1 AND last_error LIKE '%503%'`) >= 1
+				})
+			}
+		})
+	}
+}
+
+// TestUnknownRoute: unknown paths and wrong methods answer JSON errors.
+func TestUnknownRoute(t *testing.T) {
+	sv := start(t, opts{})
+	if code, ans := sv.do("GET", "/v1/nope", "", ""); code != 404 || ans["error"] == nil {
+		t.Errorf("unknown path: %d %v", code, ans)
+	}
+	if code, ans := sv.do("GET", "/v1/events", "", ""); code != 405 || !strings.Contains(ans["error"].(string), "POST") {
+		t.Errorf("wrong method: %d %v", code, ans)
+	}
+}
+
+// TestQuery: POST /v1/query evaluates a REPL condition read-only: count
+// and the first rows; declarations and commands are refused.
+func TestQuery(t *testing.T) {
+	sv := start(t, opts{})
+	sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"visited","store":"B"}`+"\n"+`{"member_id":"m3","type":"visited","store":"C"}`)
+	code, ans := sv.do("POST", "/v1/query", "", `{"condition": "visited in last 1 day"}`)
+	if code != 200 || ans["count"] != 2.0 || len(ans["rows"].([]any)) != 2 {
+		t.Fatalf("query: %d %v", code, ans)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"condition": "segment x = visited in last 1 day"}`, "not a condition"},
+		{`{"condition": "\\sql DELETE FROM members"}`, "not a condition"},
+		{`{"condition": "vistied in last 1 day"}`, "vistied"},
+		{`{"cond": 1}`, "is empty"},
+	} {
+		code, ans := sv.do("POST", "/v1/query", "", c.body)
+		if msg, _ := ans["error"].(string); code != 400 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %d %v; want 400 ~%q", c.body, code, ans, c.want)
+		}
+	}
+	if n := sv.count(`SELECT count(*) FROM members`); n != 4 {
+		t.Errorf("members: %d after queries, want 4", n)
+	}
+}
+
+// TestWaitingMember: an event of a member not in members is stored and
+// waits for its member (as nudge import does).
+func TestWaitingMember(t *testing.T) {
+	sv := start(t, opts{})
+	code, ans := sv.do("POST", "/v1/events", "", `[{"member_id":"m1","type":"visited"},{"member_id":"new1","type":"visited"},{"member_id":"new1","type":"browsed"},{"member_id":"b1","brand":"acme","type":"visited"}]`)
+	if code != 200 || ans["waiting_for_member"] != 3.0 {
+		t.Fatalf("%d %v; want 3 waiting (new1 twice, b1 is bistro's)", code, ans)
+	}
+	if n := sv.count(`SELECT count(*) FROM waiting_events WHERE member_id IN ('new1', 'b1')`); n != 3 {
+		t.Errorf("waiting_events: %d, want 3", n)
+	}
+}
