@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"nudge/runtime/redact"
 )
 
 // maxGroupRows bounds the rows of batches committed together.
@@ -122,7 +124,7 @@ func (s *Server) runGroup(ctx context.Context, group []*ingestJob) {
 	defer os.Remove(path)
 	res, err := s.db.IngestEvents(ctx, path, "request body")
 	if err != nil {
-		s.log.Debug("a group of batches failed; committing them one by one", "batches", len(group), "error", err.Error())
+		s.log.Debug("a group of batches failed; committing them one by one", "batches", len(group), "error", redact.Error(err))
 		for _, j := range group {
 			s.runOne(ctx, j)
 		}

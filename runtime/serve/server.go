@@ -22,6 +22,7 @@ import (
 	"nudge/lang"
 	"nudge/lang/diag"
 	nrt "nudge/runtime"
+	"nudge/runtime/redact"
 	"nudge/stdlib"
 )
 
@@ -308,7 +309,7 @@ func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
 	took := time.Since(start)
 	if err != nil {
 		s.m.ticks.WithLabelValues("error").Inc()
-		s.log.Error("tick failed; the next tick retries", "error", err.Error())
+		s.log.Error("tick failed; the next tick retries", "error", redact.Error(err))
 		return res, err
 	}
 	committed := time.Now()
@@ -370,7 +371,7 @@ func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	s.m.dispatched.WithLabelValues("gave_up").Add(float64(res.GaveUp))
 	s.m.dispatched.WithLabelValues("refused").Add(float64(res.Refused))
 	if err != nil {
-		s.log.Error("dispatch failed; the next round retries", "error", err.Error())
+		s.log.Error("dispatch failed; the next round retries", "error", redact.Error(err))
 	} else if res.Attempted > 0 || res.Refused > 0 {
 		s.log.Info("dispatch", "sent", res.Sent, "failed", res.Failed, "gave_up", res.GaveUp, "refused", res.Refused, "waiting", res.Waiting)
 	}
