@@ -66,15 +66,11 @@ any time.`,
 			if err != nil {
 				return err
 			}
-			var ss []nrt.Sink
-			for _, spec := range sinks {
-				sk, err := nrt.ParseSink(spec)
-				if err != nil {
-					return usageError("--sink: %v", err)
-				}
-				defer sk.Close()
-				ss = append(ss, sk)
+			ss, err := openSinks(sinks)
+			if err != nil {
+				return err
 			}
+			defer closeSinks(ss)
 			prog, err := compileProgram(s, args)
 			if err != nil {
 				return err
@@ -264,4 +260,27 @@ func printSummary(w io.Writer, prog *compiler.Program, rules []nrt.RuleSummary) 
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d rule(s), %d firing(s)\n", len(rules), total)
+}
+
+// openSinks opens the sinks of the --sink flags (run and serve); a bad spec
+// is a usage error naming the flag, and the sinks opened before it are
+// closed.
+func openSinks(specs []string) ([]nrt.Sink, error) {
+	var ss []nrt.Sink
+	for _, spec := range specs {
+		sk, err := nrt.ParseSink(spec)
+		if err != nil {
+			closeSinks(ss)
+			return nil, usageError("--sink: %v", err)
+		}
+		ss = append(ss, sk)
+	}
+	return ss, nil
+}
+
+// closeSinks closes every sink of ss.
+func closeSinks(ss []nrt.Sink) {
+	for _, sk := range ss {
+		sk.Close()
+	}
 }

@@ -50,15 +50,11 @@ note beside the database file (F.serve.json: pid and URL) for the CLI.`,
 			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return usageError("--listen: %q: want HOST:PORT, such as 127.0.0.1:7070", listen)
 			}
-			var ss []nrt.Sink
-			for _, spec := range sinks {
-				sk, err := nrt.ParseSink(spec)
-				if err != nil {
-					return usageError("--sink: %v", err)
-				}
-				defer sk.Close()
-				ss = append(ss, sk)
+			ss, err := openSinks(sinks)
+			if err != nil {
+				return err
 			}
+			defer closeSinks(ss)
 			var h slog.Handler = slog.NewJSONHandler(s.err, nil)
 			if logFormat == "text" {
 				h = slog.NewTextHandler(s.err, nil)
