@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -186,16 +185,21 @@ func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick fu
 // printRun prints a tick's result: jsonl decisions or a text summary.
 func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog *compiler.Program, res *nrt.RunResult) error {
 	if output == "jsonl" {
-		enc := json.NewEncoder(w)
+		dw := nrt.NewDecisionWriter(w)
+		var err error
 		if res.DryRun {
-			for _, d := range res.Decisions {
-				if err := enc.Encode(d); err != nil {
-					return err
+			for i := range res.Decisions {
+				if err = dw.Write(&res.Decisions[i]); err != nil {
+					break
 				}
 			}
-			return nil
+		} else {
+			err = db.Decisions(ctx, res.RunID, func(d nrt.Decision) error { return dw.Write(&d) })
 		}
-		return db.Decisions(ctx, res.RunID, func(d nrt.Decision) error { return enc.Encode(d) })
+		if ferr := dw.Flush(); err == nil {
+			err = ferr
+		}
+		return err
 	}
 	mode := "run"
 	if res.DryRun {
