@@ -3,9 +3,12 @@ package runtime
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -174,4 +177,29 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// decisionsSlice returns an empty slice with room for the decisions
+// scanDecisions will read from table, so reading them does not regrow it.
+func decisionsSlice(ctx context.Context, q queryer, table string, runID int64) ([]Decision, error) {
+	where, args := "", []any(nil)
+	if table == "outbox" {
+		where, args = "WHERE run_id = $run::BIGINT", []any{sql.Named("run", runID)}
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s %s", table, where), args...).Scan(&n); err != nil {
+		return nil, err
+	}
+	return make([]Decision, 0, n), nil
+}
+
+// sortDecisions puts decisions read in rule name order into the program's
+// rule order, keeping the order within a rule; it leaves them alone when
+// they are in that order already.
+func sortDecisions(ds []Decision, order map[string]int) {
+	less := func(a, b Decision) int { return order[a.Rule] - order[b.Rule] }
+	if slices.IsSortedFunc(ds, less) {
+		return
+	}
+	slices.SortStableFunc(ds, less)
 }

@@ -86,8 +86,8 @@ func TestDecisionWriterInvalidValues(t *testing.T) {
 	}
 }
 
-// TestDecisionWriterLines: several decisions make one line each, in order,
-// with nothing written before Flush is needed beyond the buffer.
+// TestDecisionWriterLines: many decisions, more than one buffer's worth, make
+// the same lines, in order, as encoding/json writes.
 func TestDecisionWriterLines(t *testing.T) {
 	var want, got bytes.Buffer
 	enc := json.NewEncoder(&want)

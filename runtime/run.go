@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -358,15 +357,18 @@ const decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''),
 
 // readDecisions returns the decisions of a tick in a stable order.
 func readDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, order map[string]int) ([]Decision, error) {
-	var out []Decision
-	err := scanDecisions(ctx, q, table, runID, now, func(d Decision) error {
+	out, err := decisionsSlice(ctx, q, table, runID)
+	if err != nil {
+		return nil, err
+	}
+	err = scanDecisions(ctx, q, table, runID, now, func(d Decision) error {
 		out = append(out, d)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Rule] < order[out[j].Rule] })
+	sortDecisions(out, order)
 	return out, nil
 }
 
@@ -384,11 +386,11 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 		return err
 	}
 	defer rows.Close()
+	var sched, due, firedAt sql.NullTime
+	var seq sql.NullInt64
+	var vals sql.NullString
 	for rows.Next() {
 		var d Decision
-		var sched, due, firedAt sql.NullTime
-		var seq sql.NullInt64
-		var vals sql.NullString
 		if err := rows.Scan(&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
 			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &firedAt); err != nil {
 			return err
@@ -402,7 +404,8 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 			d.DueAt = &t
 		}
 		if seq.Valid {
-			d.TriggerSeq = &seq.Int64
+			n := seq.Int64
+			d.TriggerSeq = &n
 		}
 		if vals.Valid {
 			d.Values = json.RawMessage(vals.String)
