@@ -85,7 +85,7 @@ func csvHeader(path string) (names []string, delim rune, ok bool) {
 // checkCSV checks a CSV file DuckDB staged as s: the header names no column
 // twice, no value holds a NUL byte, and a value starting with a quote is
 // not an unterminated quoted field read literally.
-func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []column) error {
+func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column) error {
 	header, _, haveHeader := csvHeader(s.path)
 	if haveHeader {
 		seen := map[string]int{}
@@ -105,7 +105,7 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []column)
 	// starting with a quote.
 	var aggs []string
 	for _, c := range cols {
-		q := quoteIdent(c.name)
+		q := quoteIdent(c.Name)
 		aggs = append(aggs,
 			fmt.Sprintf("min(rowid) FILTER (WHERE contains(%s, chr(0)))", q),
 			fmt.Sprintf("min(rowid) FILTER (WHERE starts_with(%s, '\"'))", q))
@@ -135,11 +135,11 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []column)
 	if nul >= 0 {
 		row := first[2*nul].Int64
 		var val string
-		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE rowid = %d", quoteIdent(cols[nul].name), s.table, row)).Scan(&val); err != nil {
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE rowid = %d", quoteIdent(cols[nul].Name), s.table, row)).Scan(&val); err != nil {
 			return fmt.Errorf("%s: validating: %w", s.path, err)
 		}
 		return fmt.Errorf("%s: row %d (line %d): column %s: the value %q holds a NUL byte (\\x00); remove it from the file",
-			s.path, row+1, row+2, s.fileName(cols[nul].name), val)
+			s.path, row+1, row+2, s.fileName(cols[nul].Name), val)
 	}
 	return nil
 }

@@ -41,8 +41,8 @@ var importSpecs = map[string]importSpec{
 	"events":  {required: []string{"member_id", "brand", "type", "ts"}, extra: "props", skip: []string{"seq"}},
 }
 
-// column is a column of a table: its name and DuckDB type.
-type column struct{ name, typ string }
+// Column is a column of a table: its name and DuckDB type.
+type Column struct{ Name, Type string }
 
 // stagedFile is one input file loaded into a temporary table, validated.
 type stagedFile struct {
@@ -118,7 +118,7 @@ func (db *DB) ImportWith(ctx context.Context, table string, files []string, opts
 		return res, err
 	}
 	defer conn.Close()
-	target, err := tableColumns(ctx, conn, table)
+	target, err := TableColumns(ctx, conn, table)
 	if err != nil {
 		return res, err
 	}
@@ -248,7 +248,7 @@ ORDER BY e.seq`, sql.Named("from", from), sql.Named("to", to))
 // insertError explains a failed insert of a staged file: it rolls the
 // transaction back and names the first bad row, or wraps err when no row is
 // at fault.
-func insertError(ctx context.Context, conn *sql.Conn, tx *sql.Tx, s *stagedFile, spec importSpec, target []column, err error) error {
+func insertError(ctx context.Context, conn *sql.Conn, tx *sql.Tx, s *stagedFile, spec importSpec, target []Column, err error) error {
 	if rerr := rollback(tx); rerr != nil {
 		return errors.Join(err, rerr)
 	}
@@ -259,10 +259,10 @@ func insertError(ctx context.Context, conn *sql.Conn, tx *sql.Tx, s *stagedFile,
 }
 
 // columnNames lists the names of cols.
-func columnNames(cols []column) []string {
+func columnNames(cols []Column) []string {
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = c.name
+		names[i] = c.Name
 	}
 	return names
 }
@@ -274,14 +274,15 @@ type queryer interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }
 
-// tableColumns returns the columns of a table of the database file in order.
-func tableColumns(ctx context.Context, q queryer, table string) ([]column, error) {
+// TableColumns returns the columns of a table of the database file in
+// order (import's targets, the REPL's \sql sandbox).
+func TableColumns(ctx context.Context, q queryer, table string) ([]Column, error) {
 	return columnsIn(ctx, q, "current_database()", table)
 }
 
 // tablesColumns returns the columns of several tables of the database file
 // in order, by table name.
-func tablesColumns(ctx context.Context, q queryer, tables ...string) (map[string][]column, error) {
+func tablesColumns(ctx context.Context, q queryer, tables ...string) (map[string][]Column, error) {
 	rows, err := q.QueryContext(ctx, `SELECT table_name, column_name, data_type FROM duckdb_columns()
 		WHERE database_name = current_database() AND schema_name = 'main' AND list_contains($t::VARCHAR[], table_name)
 		ORDER BY table_name, column_index`, sql.Named("t", tables))
@@ -289,11 +290,11 @@ func tablesColumns(ctx context.Context, q queryer, tables ...string) (map[string
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string][]column{}
+	out := map[string][]Column{}
 	for rows.Next() {
 		var table string
-		var c column
-		if err := rows.Scan(&table, &c.name, &c.typ); err != nil {
+		var c Column
+		if err := rows.Scan(&table, &c.Name, &c.Type); err != nil {
 			return nil, err
 		}
 		out[table] = append(out[table], c)
@@ -302,7 +303,7 @@ func tablesColumns(ctx context.Context, q queryer, tables ...string) (map[string
 }
 
 // columnsIn returns the columns of table in catalog (a SQL expression).
-func columnsIn(ctx context.Context, q queryer, catalog, table string) ([]column, error) {
+func columnsIn(ctx context.Context, q queryer, catalog, table string) ([]Column, error) {
 	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_catalog = `+catalog+` AND table_schema = 'main' AND table_name = $t::VARCHAR
 		ORDER BY ordinal_position`, sql.Named("t", table))
@@ -310,10 +311,10 @@ func columnsIn(ctx context.Context, q queryer, catalog, table string) ([]column,
 		return nil, err
 	}
 	defer rows.Close()
-	var cols []column
+	var cols []Column
 	for rows.Next() {
-		var c column
-		if err := rows.Scan(&c.name, &c.typ); err != nil {
+		var c Column
+		if err := rows.Scan(&c.Name, &c.Type); err != nil {
 			return nil, err
 		}
 		cols = append(cols, c)
@@ -344,7 +345,7 @@ func fileKind(path string) (string, error) {
 // 0-based data row) and maps its columns to the target table's. Rows are
 // not checked here: the insert converts them, and only when it fails does
 // diagnose look for the bad row, so a good file is converted once.
-func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []column) error {
+func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []Column) error {
 	kind, err := fileKind(s.path)
 	if err != nil {
 		return err
@@ -400,9 +401,9 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 		}
 	}
 
-	byName := map[string]column{}
+	byName := map[string]Column{}
 	for _, c := range target {
-		byName[c.name] = c
+		byName[c.Name] = c
 	}
 	skip := map[string]bool{}
 	for _, c := range spec.skip {
@@ -410,18 +411,18 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	s.mapped = map[string]string{}
 	for _, c := range cols {
-		key := strings.ToLower(strings.TrimSpace(s.fileName(c.name)))
+		key := strings.ToLower(strings.TrimSpace(s.fileName(c.Name)))
 		if skip[key] {
 			continue
 		}
 		if _, ok := byName[key]; ok {
 			if prev, dup := s.mapped[key]; dup {
-				return fmt.Errorf("%s: columns %q and %q both name column %s", s.path, prev, c.name, key)
+				return fmt.Errorf("%s: columns %q and %q both name column %s", s.path, prev, c.Name, key)
 			}
-			s.mapped[key] = c.name
+			s.mapped[key] = c.Name
 			continue
 		}
-		s.extras = append(s.extras, c.name)
+		s.extras = append(s.extras, c.Name)
 	}
 	for _, r := range spec.required {
 		if _, ok := s.mapped[r]; !ok {
@@ -431,7 +432,7 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	s.kind = kind
 	s.srcType = map[string]string{}
 	for _, c := range cols {
-		s.srcType[c.name] = c.typ
+		s.srcType[c.Name] = c.Type
 	}
 	return nil
 }
@@ -485,7 +486,7 @@ func csvShapeError(path string) error {
 // diagnose finds the first bad row of a staged file (lowest row number, then
 // column order): a required value missing or a value that does not convert
 // to its column's type. It returns nil when every row is fine.
-func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []column) error {
+func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []Column) error {
 	if s.rows == 0 {
 		return nil
 	}
@@ -503,18 +504,18 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		required[r] = true
 	}
 	for _, t := range target {
-		src, ok := s.mapped[t.name]
+		src, ok := s.mapped[t.Name]
 		if !ok {
 			continue
 		}
-		if required[t.name] {
-			checks = append(checks, check{col: t.name, src: src, required: true})
+		if required[t.Name] {
+			checks = append(checks, check{col: t.Name, src: src, required: true})
 			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NULL)", quoteIdent(src)))
 		}
-		if !sameType(srcType[src], t.typ) {
-			checks = append(checks, check{col: t.name, src: src, typ: t.typ})
-			converted := fmt.Sprintf("TRY_CAST(%s AS %s)", quoteIdent(src), t.typ)
-			if isTimestamp(t.typ) {
+		if !sameType(srcType[src], t.Type) {
+			checks = append(checks, check{col: t.Name, src: src, typ: t.Type})
+			converted := fmt.Sprintf("TRY_CAST(%s AS %s)", quoteIdent(src), t.Type)
+			if isTimestamp(t.Type) {
 				converted = timestampConversion(quoteIdent(src), srcType[src], s.zone, true)
 			}
 			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NOT NULL AND %s IS NULL)", quoteIdent(src), converted))
@@ -581,10 +582,10 @@ func (e *RowError) Error() string {
 
 // insertExprs returns the target columns and the SELECT expressions that
 // convert a staged file's columns to them.
-func insertExprs(s *stagedFile, spec importSpec, target []column) (cols, exprs []string) {
+func insertExprs(s *stagedFile, spec importSpec, target []Column) (cols, exprs []string) {
 	for _, t := range target {
-		src, ok := s.mapped[t.name]
-		if t.name == spec.extra && len(s.extras) > 0 {
+		src, ok := s.mapped[t.Name]
+		if t.Name == spec.extra && len(s.extras) > 0 {
 			var kv []string
 			for _, e := range s.extras {
 				kv = append(kv, quoteString(s.fileName(e)), quoteIdent(e))
@@ -595,19 +596,19 @@ func insertExprs(s *stagedFile, spec importSpec, target []column) (cols, exprs [
 				base = fmt.Sprintf("coalesce(CAST(%s AS JSON), '{}')", quoteIdent(src))
 			}
 			obj := fmt.Sprintf("nullif(json_merge_patch(%s, json_object(%s)), '{}')", base, strings.Join(kv, ", "))
-			cols = append(cols, t.name)
+			cols = append(cols, t.Name)
 			exprs = append(exprs, obj)
 			continue
 		}
 		if !ok {
 			continue
 		}
-		cols = append(cols, t.name)
-		if isTimestamp(t.typ) {
+		cols = append(cols, t.Name)
+		if isTimestamp(t.Type) {
 			exprs = append(exprs, timestampConversion(quoteIdent(src), s.srcType[src], s.zone, false))
 			continue
 		}
-		exprs = append(exprs, fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.typ))
+		exprs = append(exprs, fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.Type))
 	}
 	return cols, exprs
 }
@@ -625,13 +626,13 @@ const jsonAsText = "timestampformat = 'nudge: no timestamp format', dateformat =
 // hide DuckDB's rowid (the data row, from which seqs and error rows are
 // computed) behind the file's values, to a name the file does not use; s
 // remembers the file's name. It returns the staged columns.
-func unshadowRowid(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []column) ([]column, error) {
+func unshadowRowid(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column) ([]Column, error) {
 	taken := map[string]bool{}
 	for _, c := range cols {
-		taken[strings.ToLower(c.name)] = true
+		taken[strings.ToLower(c.Name)] = true
 	}
 	for i, c := range cols {
-		if !strings.EqualFold(c.name, "rowid") {
+		if !strings.EqualFold(c.Name, "rowid") {
 			continue
 		}
 		name := "_nudge_file_rowid"
@@ -639,14 +640,14 @@ func unshadowRowid(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []co
 			name = "_" + name
 		}
 		taken[name] = true
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", s.table, quoteIdent(c.name), quoteIdent(name))); err != nil {
-			return nil, fmt.Errorf("%s: staging column %q: %w", s.path, c.name, err)
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", s.table, quoteIdent(c.Name), quoteIdent(name))); err != nil {
+			return nil, fmt.Errorf("%s: staging column %q: %w", s.path, c.Name, err)
 		}
 		if s.renamed == nil {
 			s.renamed = map[string]string{}
 		}
-		s.renamed[name] = c.name
-		cols[i].name = name
+		s.renamed[name] = c.Name
+		cols[i].Name = name
 	}
 	return cols, nil
 }

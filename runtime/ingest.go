@@ -66,7 +66,7 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 		return res, err
 	}
 	defer conn.Close()
-	target, err := tableColumns(ctx, conn, "events")
+	target, err := TableColumns(ctx, conn, "events")
 	if err != nil {
 		return res, err
 	}

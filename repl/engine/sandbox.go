@@ -12,6 +12,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"nudge/compiler"
+	"nudge/runtime"
 	"nudge/stdlib"
 )
 
@@ -87,7 +88,7 @@ type sandbox struct {
 	brand  string
 	loaded map[string]bool // tables copied so far
 	// columns are the sandbox tables' columns, as in the engine's database.
-	columns map[string][]column
+	columns map[string][]runtime.Column
 }
 
 // openSandbox opens a sandbox for brand: the sandbox tables, empty, with
@@ -98,7 +99,7 @@ func openSandbox(ctx context.Context, src *sql.Tx, brand string) (*sandbox, erro
 	if err != nil {
 		return nil, fmt.Errorf("open the \\sql sandbox: %w", err)
 	}
-	s := &sandbox{db: sql.OpenDB(conn), brand: brand, loaded: map[string]bool{}, columns: map[string][]column{}}
+	s := &sandbox{db: sql.OpenDB(conn), brand: brand, loaded: map[string]bool{}, columns: map[string][]runtime.Column{}}
 	// One connection, never closed by the pool while the sandbox is open:
 	// `\sql` runs one query at a time, and an instance whose logging was
 	// broken must not be disconnected (see rawSQL).
@@ -115,7 +116,7 @@ func openSandbox(ctx context.Context, src *sql.Tx, brand string) (*sandbox, erro
 		s.columns[t] = cols
 		defs := make([]string, len(cols))
 		for i, c := range cols {
-			defs[i] = quoteIdent(c.name) + " " + c.typ
+			defs[i] = quoteIdent(c.Name) + " " + c.Type
 		}
 		if _, err := s.db.ExecContext(ctx, "CREATE TABLE "+quoteIdent(t)+" ("+strings.Join(defs, ", ")+")"); err != nil {
 			return fail(err)
@@ -154,13 +155,13 @@ func (s *sandbox) load(ctx context.Context, src *sql.Tx, table string) error {
 	staging := quoteIdent("nudge_copy_" + table)
 	var defs, sel, final []string
 	for _, c := range s.columns[table] {
-		name := quoteIdent(c.name)
-		if c.typ == "JSON" {
+		name := quoteIdent(c.Name)
+		if c.Type == "JSON" {
 			defs = append(defs, name+" VARCHAR")
 			sel = append(sel, "CAST("+name+" AS VARCHAR)")
 			final = append(final, "CAST("+name+" AS JSON)")
 		} else {
-			defs = append(defs, name+" "+c.typ)
+			defs = append(defs, name+" "+c.Type)
 			sel = append(sel, name)
 			final = append(final, name)
 		}
@@ -242,27 +243,11 @@ func (s *sandbox) appendRows(ctx context.Context, table string, rows *sql.Rows, 
 	})
 }
 
-// column is one column of a table: its name and DuckDB type.
-type column struct{ name, typ string }
-
-// tableColumns lists table's columns in the engine's database.
-func tableColumns(ctx context.Context, q queryer, table string) ([]column, error) {
-	rows, err := q.QueryContext(ctx, `SELECT column_name, data_type FROM duckdb_columns()
-WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $t::VARCHAR
-ORDER BY column_index`, sql.Named("t", table))
+// tableColumns lists table's columns in the engine's database
+// (runtime.TableColumns); a table it lacks is an error.
+func tableColumns(ctx context.Context, src *sql.Tx, table string) ([]runtime.Column, error) {
+	cols, err := runtime.TableColumns(ctx, src, table)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []column
-	for rows.Next() {
-		var c column
-		if err := rows.Scan(&c.name, &c.typ); err != nil {
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if len(cols) == 0 {
