@@ -2,7 +2,6 @@ package tick
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"nudge/runtime/policy"
@@ -24,30 +23,39 @@ func (t *tick) setup(ctx context.Context) error {
 	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
 		return err
 	}
-	var rules, actions, caps []string
+	rules := jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
+		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER"}}
+	actions := jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR"}}
+	caps := jsonRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
 	for i, r := range t.prog.Rules {
 		hasLimit := r.Limit != nil || !r.Trigger
 		var every int64
 		if r.Limit != nil {
 			every = r.Limit.Every.Microseconds()
 		}
-		rules = append(rules, fmt.Sprintf("(%d, %s, %t, %t, %d, %d, %g, %d)", i, quoteString(r.Name), r.Trigger, hasLimit,
-			every, r.Priority, r.Holdout, r.StopAfter))
+		rules.add(i, r.Name, r.Trigger, hasLimit, every, r.Priority, r.Holdout, r.StopAfter)
 		for j, a := range r.Actions {
-			actions = append(actions, fmt.Sprintf("(%d, %d, %s, %s, %s, %s)", i, j, quoteString(a.Verb),
-				sqlNullString(a.Kind), sqlNullString(a.Content), sqlNullString(a.Channel)))
+			actions.add(i, j, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel))
 		}
 	}
 	for i, c := range t.prog.Caps {
-		caps = append(caps, fmt.Sprintf("(%d, %s, %d, %d, %s)", i, sqlNullString(c.Channel), c.Count, c.Per.Microseconds(), quoteString(policy.CapLabel(c))))
+		caps.add(i, nullString(c.Channel), c.Count, c.Per.Microseconds(), policy.CapLabel(c))
 	}
-	for table, rows := range map[string][]string{"_nudge_rules": rules, "_nudge_actions": actions, "_nudge_caps": caps} {
-		if len(rows) == 0 {
+	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions, "_nudge_caps": &caps} {
+		if len(rows.rows) == 0 {
 			continue
 		}
-		if _, err := t.exec(ctx, "INSERT INTO "+table+" VALUES "+strings.Join(rows, ", ")); err != nil {
+		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.arg()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// nullString is s, or JSON's null for "" (SQL's NULL).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -45,52 +46,156 @@ func (t *tick) evaluate(ctx context.Context) error {
 // rule when in is nil) into _nudge_cand (see evaluate).
 func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 	base := []any{sql.Named(compiler.ParamNow, t.now), sql.Named(compiler.ParamBrand, t.brand)}
-	args := slices.Clone(base) // of the shared statement
-	var selects, blocks []string
-	for i, r := range t.prog.Rules {
+	var shared, full []int // the rules evaluated over their scope, and over every member
+	for i := range t.prog.Rules {
 		if in != nil && !in(i) {
 			continue
 		}
 		if t.plans[i].scoped && t.scopeSize[i] == 0 {
 			continue // nothing to evaluate (see buildScope)
 		}
-		wmSeq, wmNow := t.plans[i].wmSeq, t.plans[i].wmNow
-		// A rule evaluated over every member is work enough for a
-		// statement of its own (and together they would compete for
-		// memory); the others are cheap, and run together.
 		if t.mode.has(PerRule) || !t.plans[i].scoped {
-			n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+" "+t.ruleSelect(i, false), append(slices.Clone(base),
-				r.Watermarks.Args(wmSeq, wmNow)...)...)
-			if err != nil {
+			full = append(full, i)
+		} else {
+			shared = append(shared, i)
+		}
+	}
+	// A rule evaluated over every member is work enough for a statement
+	// of its own on a large base (and together they would compete for
+	// memory); on a small one, a few run together (fullBatch).
+	for _, batch := range batches(full, t.fullBatch()) {
+		var selects []string
+		args := slices.Clone(base)
+		for _, i := range batch {
+			selects = append(selects, t.ruleSelect(i))
+			r := t.prog.Rules[i]
+			args = append(args, r.Watermarks.Args(t.plans[i].wmSeq, t.plans[i].wmNow)...)
+		}
+		n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+" "+strings.Join(selects, "\nUNION ALL\n"), args...)
+		if err != nil {
+			if len(batch) == 1 {
+				r := t.prog.Rules[batch[0]]
 				return fmt.Errorf("rule %s (%s:%d): %w", r.Name, r.File, r.Line, err)
 			}
-			t.candidates[i] = n
-			continue
+			return errRuleQueries{err}
 		}
-		// Each rule has its own watermark parameters (named by the compiler).
-		selects = append(selects, t.ruleSelect(i, true))
-		if block := t.blocked(i); block != "" {
-			blocks = append(blocks, "(rm.rule = "+quoteString(r.Name)+" AND ("+block+"))")
+		if len(batch) == 1 {
+			t.candidates[batch[0]] = n
 		}
-		args = append(args, r.Watermarks.Args(wmSeq, wmNow)...)
 	}
-	if t.mode.has(PerRule) || len(selects) == 0 {
+	if len(shared) > 0 {
+		if err := t.evaluateBatches(ctx, "_nudge_cand", shared, base, func(i int) []any {
+			return t.prog.Rules[i].Watermarks.Args(t.plans[i].wmSeq, t.plans[i].wmNow)
+		}); err != nil {
+			return errRuleQueries{err}
+		}
+	}
+	if len(shared) == 0 && !slices.ContainsFunc(batches(full, t.fullBatch()), func(b []int) bool { return len(b) > 1 }) {
 		return nil
-	}
-	// The members each rule may not fire for, computed once for all of
-	// them (as a join in every rule's query, the retry tables were hashed
-	// once per rule).
-	with := ""
-	if len(blocks) > 0 {
-		with = "WITH " + sharedBlocked + " AS MATERIALIZED (\n  SELECT rm.rule, rm.member_id FROM " + t.blockedFrom(true) +
-			"\n  WHERE " + strings.Join(blocks, "\n     OR ") + "\n)\n"
-	}
-	if _, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+"\n"+with+strings.Join(selects, "\nUNION ALL\n"), args...); err != nil {
-		return errRuleQueries{err}
 	}
 	var err error
 	t.candidates, err = t.rowsPerRule(ctx, "_nudge_cand")
 	return err
+}
+
+// ruleBatch is the most rules one statement evaluates together. A tick's
+// fixed cost is mostly per statement, and DuckDB runs the rules'
+// pipelines side by side; but planning a statement costs more than
+// linearly in its size, so that thousands of rules in one statement took
+// minutes, and a statement being planned does not notice that its
+// context was cancelled (docs/performance.md, "Many rules").
+var ruleBatch = envBatch()
+
+// fullBatchRows bounds the member rows a statement of rules evaluated
+// over every member reads together (see fullBatch).
+const fullBatchRows = 1 << 20
+
+// fullBatch is how many rules evaluated over every member one statement
+// evaluates: one on a large base, up to ruleBatch on a small one.
+func (t *tick) fullBatch() int {
+	if t.mode.has(PerRule) {
+		return 1
+	}
+	members := int64(1)
+	if _, n, ok := strings.Cut(t.membersSum, ":"); ok {
+		fmt.Sscan(n, &members)
+	}
+	return int(max(1, min(int64(ruleBatch), fullBatchRows/max(members, 1))))
+}
+
+// batches cuts rules into runs of at most n.
+func batches(rules []int, n int) [][]int {
+	var out [][]int
+	for len(rules) > 0 {
+		k := min(n, len(rules))
+		out = append(out, rules[:k])
+		rules = rules[k:]
+	}
+	return out
+}
+
+// evaluateBatches inserts into table the candidates of the rules (in
+// program order) evaluated together, ruleBatch rules a statement: each
+// rule's query (ruleQuery) with args and its own args(i), less the members
+// it may not fire for (blocked), which a statement lists first for all of
+// the rules at once into the table sharedBlocked, ordered by rule so that
+// each batch reads the row groups of its rules only.
+func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, args []any, own func(i int) []any) error {
+	// The rules whose blocked conditions have the same text are one group.
+	groupOf := map[string]int{}
+	var conds []string
+	names := jsonRows{param: "blocked_rules", columns: []string{"rule VARCHAR", "ri INTEGER", "g INTEGER"}}
+	for _, i := range rules {
+		block := t.blocked(i)
+		if block == "" {
+			continue
+		}
+		g, ok := groupOf[block]
+		if !ok {
+			g = len(conds)
+			groupOf[block] = g
+			conds = append(conds, fmt.Sprintf("(b.g = %d AND (%s))", g, block))
+		}
+		names.add(t.prog.Rules[i].Name, i, g)
+	}
+	blocked := len(names.rows) > 0
+	if blocked {
+		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(true) +
+			"\n    JOIN " + names.sql() + " b ON b.rule = rm.rule" +
+			"\nWHERE " + strings.Join(conds, "\n   OR ") + "\nORDER BY b.ri"
+		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.arg())...); err != nil {
+			return err
+		}
+	}
+	for _, batch := range batches(rules, ruleBatch) {
+		var selects []string
+		bargs := slices.Clone(args)
+		for _, i := range batch {
+			selects = append(selects, t.ruleQuery(i))
+			bargs = append(bargs, own(i)...)
+		}
+		q := "INSERT INTO " + table + " " + candColumns + "\nSELECT c.* FROM (\n" + strings.Join(selects, "\nUNION ALL\n") + "\n) c" + candColumns
+		if blocked {
+			q += fmt.Sprintf("\nANTI JOIN (SELECT ri, member_id FROM %s WHERE ri BETWEEN %d AND %d) b ON b.ri = c.ri AND b.member_id = c.member_id",
+				sharedBlocked, batch[0], batch[len(batch)-1])
+		}
+		if _, err := t.exec(ctx, q, usedArgs(q, bargs)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usedArgs are the named parameters of args that the statement q reads
+// ($name), DuckDB refusing the others.
+func usedArgs(q string, args []any) []any {
+	var out []any
+	for _, a := range args {
+		if n, ok := a.(sql.NamedArg); !ok || strings.Contains(q, "$"+n.Name) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // rowsPerRule counts the rows of a tick table (with a column ri) per rule.
@@ -125,18 +230,33 @@ func (e errRuleQueries) Error() string { return e.err.Error() }
 
 func (e errRuleQueries) Unwrap() error { return e.err }
 
-// sharedBlocked names the CTE of the statement evaluating the scoped rules
-// together that lists, per rule, the members it may not fire for.
+// sharedBlocked names the table that lists, per rule (ri) evaluated in
+// batches (evaluateBatches), the members it may not fire for.
 const sharedBlocked = "_nudge_blocked"
 
-// ruleSelect is the SELECT of rule i's candidates: its query, with the
-// members whose limit has not run out (and the refusals that would be
-// refused again) removed before anything is materialised. A state rule
-// matches most of its members again at every tick, and almost all of them
-// are still within their limit (see blocked and repeats). With shared, the
-// SELECT is part of the statement evaluating the scoped rules together,
-// which lists those members in the CTE sharedBlocked.
-func (t *tick) ruleSelect(i int, shared bool) string {
+// ruleSelect is the SELECT of rule i's candidates: its query (ruleQuery),
+// with the members whose limit has not run out (and the refusals that
+// would be refused again) removed before anything is materialised. A state
+// rule matches most of its members again at every tick, and almost all of
+// them are still within their limit (see blocked and repeats). (A batch
+// of rules evaluated together removes them at once: evaluateBatches.)
+func (t *tick) ruleSelect(i int) string {
+	r := t.prog.Rules[i]
+	limit := ""
+	switch block := t.blocked(i); {
+	case block == "":
+	default:
+		limit = `ANTI JOIN (
+    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
+    WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
+) blocked ON blocked.member_id = q.member_id`
+	}
+	return t.ruleQuery(i) + "\n" + limit
+}
+
+// ruleQuery is the SELECT of rule i's candidates as its query gives them
+// (ri, member_id, trigger_seq, due_at, vals), limits aside.
+func (t *tick) ruleQuery(i int) string {
 	r := t.prog.Rules[i]
 	vals := "NULL"
 	if len(r.Values) > 0 {
@@ -163,16 +283,11 @@ func (t *tick) ruleSelect(i int, shared bool) string {
 		body = r.ScopedSQL
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
-	limit := ""
-	switch block := t.blocked(i); {
-	case block == "":
-	case shared:
-		limit = `ANTI JOIN (SELECT member_id FROM ` + sharedBlocked + ` WHERE rule = ` + quoteString(r.Name) + `) blocked ON blocked.member_id = q.member_id`
-	default:
-		limit = `ANTI JOIN (
-    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
-    WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
-) blocked ON blocked.member_id = q.member_id`
-	}
-	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
+	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q", i, vals, body)
+}
+
+func envBatch() int {
+	n := 64
+	fmt.Sscan(os.Getenv("NUDGE_TMP_BATCH"), &n)
+	return n
 }

@@ -3,41 +3,39 @@ package tick
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"strings"
 )
 
 // watermarks records, per rule, the highest seq and the now this tick saw:
 // an UPDATE of the rules the plan saw a row for and an upsert of the others
 // (see recordEvaluations).
 func (t *tick) watermarks(ctx context.Context) error {
-	var known, added []string
+	known := jsonRows{param: "rules", columns: []string{"rule VARCHAR"}}
+	added := jsonRows{param: "rules", columns: known.columns}
 	for i, r := range t.prog.Rules {
 		if t.plans[i].hasState {
-			known = append(known, quoteString(r.Name))
+			known.add(r.Name)
 		} else {
-			added = append(added, "("+quoteString(r.Name)+", $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)")
+			added.add(r.Name)
 		}
 	}
-	args := t.params(sql.Named("seq", t.maxSeq))
-	if len(known) > 0 {
+	if len(known.rows) > 0 {
 		if _, err := t.exec(ctx, `
 UPDATE rule_state SET
     wm_seq = greatest(wm_seq, $seq::BIGINT),
     wm_now = greatest(wm_now, $now::TIMESTAMP),
     last_run_at = $now::TIMESTAMP
-WHERE brand = $brand::VARCHAR AND rule IN (`+strings.Join(known, ", ")+`)`, args...); err != nil {
+WHERE brand = $brand::VARCHAR AND rule IN (SELECT rule FROM `+known.sql()+`)`, t.params(sql.Named("seq", t.maxSeq), known.arg())...); err != nil {
 			return err
 		}
 	}
-	if len(added) > 0 {
+	if len(added.rows) > 0 {
 		if _, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
-VALUES `+strings.Join(added, ",\n       ")+`
+SELECT rule, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP FROM `+added.sql()+`
 ON CONFLICT (rule, brand) DO UPDATE SET
     wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
-    last_run_at = excluded.last_run_at`, args...); err != nil {
+    last_run_at = excluded.last_run_at`, t.params(sql.Named("seq", t.maxSeq), added.arg())...); err != nil {
 			return err
 		}
 	}
@@ -49,29 +47,29 @@ ON CONFLICT (rule, brand) DO UPDATE SET
 // (DuckDB's ON CONFLICT costs twice an UPDATE even on a table of a few rows,
 // and the upsert is left for a rule's first evaluations).
 func (t *tick) recordEvaluations(ctx context.Context) error {
-	var known, added []string
+	known := jsonRows{param: "rules", columns: []string{"rule VARCHAR", "hash VARCHAR"}}
+	added := jsonRows{param: "rules", columns: known.columns}
 	for i, r := range t.prog.Rules {
 		switch {
 		case r.Trigger:
 		case t.plans[i].hasEval:
-			known = append(known, fmt.Sprintf("(%s, %s)", quoteString(r.Name), quoteString(t.plans[i].hash)))
+			known.add(r.Name, t.plans[i].hash)
 		default:
-			added = append(added, fmt.Sprintf("(%s, $brand::VARCHAR, $now::TIMESTAMP, %s, $sum::VARCHAR)", quoteString(r.Name), quoteString(t.plans[i].hash)))
+			added.add(r.Name, t.plans[i].hash)
 		}
 	}
-	args := t.params(sql.Named("sum", t.membersSum))
-	if len(known) > 0 {
+	if len(known.rows) > 0 {
 		if _, err := t.exec(ctx, `
 UPDATE rule_evals SET eval_now = $now::TIMESTAMP, eval_hash = v.hash, members_sum = $sum::VARCHAR
-FROM (VALUES `+strings.Join(known, ", ")+`) v(rule, hash)
-WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, args...); err != nil {
+FROM `+known.sql()+` v
+WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, t.params(sql.Named("sum", t.membersSum), known.arg())...); err != nil {
 			return err
 		}
 	}
-	if len(added) > 0 {
+	if len(added.rows) > 0 {
 		if _, err := t.exec(ctx, `
-INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum) VALUES `+strings.Join(added, ", ")+`
-ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`, args...); err != nil {
+INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum) SELECT rule, $brand::VARCHAR, $now::TIMESTAMP, hash, $sum::VARCHAR FROM `+added.sql()+`
+ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`, t.params(sql.Named("sum", t.membersSum), added.arg())...); err != nil {
 			return err
 		}
 	}

@@ -606,22 +606,14 @@ GROUP BY o.rule, l.lane`
 // their instant.
 func (r *replayRun) evaluateLanes(ctx context.Context) error {
 	t := &r.tick
-	var selects, blocks []string
-	for i, rule := range t.prog.Rules {
-		selects = append(selects, t.ruleSelect(i, true))
-		if block := t.blocked(i); block != "" {
-			blocks = append(blocks, "(rm.rule = "+quoteString(rule.Name)+" AND ("+block+"))")
-		}
+	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_lcand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON)`); err != nil {
+		return err
 	}
-	with := ""
-	if len(blocks) > 0 {
-		with = "WITH " + sharedBlocked + " AS MATERIALIZED (\n  SELECT rm.rule, rm.member_id FROM " + t.blockedFrom(true) +
-			"\n  WHERE " + strings.Join(blocks, "\n     OR ") + "\n)\n"
+	rules := make([]int, len(t.prog.Rules))
+	for i := range rules {
+		rules[i] = i
 	}
-	_, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_lcand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON);
-INSERT INTO _nudge_lcand
-`+with+strings.Join(selects, "\nUNION ALL\n"), sql.Named("brand", t.brand))
-	return err
+	return t.evaluateBatches(ctx, "_nudge_lcand", rules, []any{sql.Named("brand", t.brand)}, func(int) []any { return nil })
 }
 
 // policiesOfRound runs the tick's policy steps over the round's candidates

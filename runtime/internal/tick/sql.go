@@ -46,13 +46,6 @@ func timestampSQL(t time.Time) string {
 	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05.999999") + "'"
 }
 
-func sqlNullString(s string) string {
-	if s == "" {
-		return "NULL"
-	}
-	return quoteString(s)
-}
-
 // Naive returns t's wall clock as a UTC time truncated to microseconds,
 // DuckDB's TIMESTAMP resolution: the runtime's naive times (see the
 // runtime's package comment).
