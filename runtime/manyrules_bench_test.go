@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"nudge/compiler"
 
 	"nudge/runtime/demodata"
 )
@@ -29,7 +33,7 @@ func manyRulesSource(n int, state bool) string {
 			store = string(rune('A' + i/10%8))
 		}
 		if state {
-			fmt.Fprintf(&b, "rule store_%d if visited at store %q in last 30 days then send coupon \"%s-10OFF\" via sms\n", i, store, store)
+			fmt.Fprintf(&b, "rule visit_%d if visited at store %q in last 30 days then send coupon \"%s-BACK\" via sms\n", i, store, store)
 		} else {
 			fmt.Fprintf(&b, "rule store_%d if queued at store %q then send coupon \"%s-10OFF\" via sms\n", i, store, store)
 		}
@@ -38,34 +42,50 @@ func manyRulesSource(n int, state bool) string {
 }
 
 // BenchmarkManyRules measures a dry run of many one-line rules on a small
-// database (the cost of a tick per rule: parsing, checking and compiling
-// are in BenchmarkManyRulesCompile).
+// database: trigger rules (a tick evaluates them over the members of their
+// candidate events), and state rules at their first evaluation (over every
+// member) and at the next tick (over the members whose verdict may have
+// changed). NUDGE_BENCH_MANY=name,... runs only the named cases.
 func BenchmarkManyRules(b *testing.B) {
 	ctx := context.Background()
 	db := demoDB(b, filepath.Join(b.TempDir(), "many.duckdb"), manyRulesMembers)
 	now := demodata.DefaultNow
-	cases := []struct {
-		name string
-		src  string
-	}{
-		{"trigger-500", manyRulesSource(500, false)},
-		{"trigger-2000", manyRulesSource(2000, false)},
-		{"trigger-5000", manyRulesSource(5000, false)},
-		{"state-500", manyRulesSource(500, true)},
-		{"state-2000", manyRulesSource(2000, true)},
+	only := func(b *testing.B, name string) {
+		if o := os.Getenv("NUDGE_BENCH_MANY"); o != "" && !slices.Contains(strings.Split(o, ","), name) {
+			b.Skip("not in NUDGE_BENCH_MANY")
+		}
+		traceStatements(b)
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			if os.Getenv("NUDGE_BENCH_MANY") != "" && !strings.Contains(os.Getenv("NUDGE_BENCH_MANY"), c.name) {
-				b.Skip("not in NUDGE_BENCH_MANY")
+	dryRuns := func(b *testing.B, prog *compiler.Program, at time.Time) {
+		for b.Loop() {
+			if _, err := db.Run(ctx, prog, RunOptions{Now: at, DryRun: true, SkipDecisions: true}); err != nil {
+				b.Fatal(err)
 			}
-			prog := compileSource(b, c.src)
-			traceStatements(b)
-			for b.Loop() {
-				if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, SkipDecisions: true}); err != nil {
-					b.Fatal(err)
-				}
+		}
+	}
+	for _, n := range []int{500, 2000, 5000} {
+		name := fmt.Sprintf("trigger-%d", n)
+		b.Run(name, func(b *testing.B) {
+			only(b, name)
+			dryRuns(b, compileSource(b, manyRulesSource(n, false)), now)
+		})
+	}
+	for _, n := range []int{500, 2000} {
+		prog := compileSource(b, manyRulesSource(n, true))
+		name := fmt.Sprintf("state-%d-first", n)
+		b.Run(name, func(b *testing.B) {
+			only(b, name)
+			dryRuns(b, prog, now)
+		})
+		name = fmt.Sprintf("state-%d-next", n)
+		b.Run(name, func(b *testing.B) {
+			only(b, name)
+			b.StopTimer()
+			if _, err := db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true}); err != nil {
+				b.Fatal(err)
 			}
+			b.StartTimer()
+			dryRuns(b, prog, now.Add(time.Hour))
 		})
 	}
 }

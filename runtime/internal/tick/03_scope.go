@@ -33,7 +33,15 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		partRules[q] = append(partRules[q], i)
 	}
-	var fresh, ruleIndex, expiry, refused, capped, pastHorizon, daily []string
+	var daily []string
+	// The scoped rules, and per rule what the parts of the scope that read
+	// rule_members compare (a join rather than a condition per rule, which
+	// every row evaluated in turn): t0 (NULL for trigger rules), the
+	// limit's period (NULL without one), and whether its capped refusals
+	// may be retried.
+	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN"}}
+	fresh := jsonRows{param: "fresh", columns: []string{"ri INTEGER", "type VARCHAR", "wm_seq BIGINT"}}
+	var expiry, refused, capped, pastHorizon bool
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
 	reads := map[string][]string{}           // event type -> the columns the scoped rules read of it from the scope's copy
@@ -42,13 +50,12 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if !p.scoped {
 			continue
 		}
-		ruleIndex = append(ruleIndex, fmt.Sprintf("WHEN %s THEN %d", quoteString(r.Name), i))
 		for e, cols := range r.ScopeEventReads {
 			reads[e] = append(reads[e], cols...)
 		}
 		for _, e := range r.Events {
 			// Events ingested since the rule's previous run.
-			fresh = append(fresh, fmt.Sprintf("(%d, %s, %d)", i, quoteString(e), p.wmSeq))
+			fresh.add(i, e, p.wmSeq)
 		}
 		if len(r.Events) > 0 {
 			minSeq = min(minSeq, p.wmSeq)
@@ -59,6 +66,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// (An event is due at or after its ts: one due by now has ts <= now.)
 			addPart(fmt.Sprintf("FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s",
 				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), t.ofBrandAndType("type IN ("+quoteStrings(r.Events)+")")), i)
+			scoped.add(r.Name, i, nil, nil, false)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -68,7 +76,6 @@ func (t *tick) buildScope(ctx context.Context) error {
 			args = append(args, sql.Named(fmt.Sprintf("t0_%d", g), p.t0))
 		}
 		t0 := fmt.Sprintf("$t0_%d::TIMESTAMP", g)
-		name := quoteString(r.Name)
 		// Events that crossed a window edge.
 		for _, w := range r.Delta.Watches {
 			which := t.ofBrandAndType("type = " + quoteString(w.Event))
@@ -92,27 +99,23 @@ func (t *tick) buildScope(ctx context.Context) error {
 			}
 		}
 		// Limits that ran out.
+		var every any
 		if r.Limit != nil && r.Limit.Every > 0 {
-			every := r.Limit.Every.Microseconds()
-			// (t0 is a parameter; the bounds of all rules' windows are
-			// literals, table filters on a timestamp that spare the OR of
-			// string comparisons on most rows.)
+			every = r.Limit.Every.Microseconds()
+			// (The bounds of all rules' windows are literals, table
+			// filters on a timestamp that spare the join on most rows.)
 			expiryLo = earliest(expiryLo, p.t0.Add(-r.Limit.Every))
 			expiryHi = latest(expiryHi, t.now.Add(-r.Limit.Every))
-			expiry = append(expiry, fmt.Sprintf("(rule = %s AND last_effective_at > %s - to_microseconds(%d) AND last_effective_at <= $now::TIMESTAMP - to_microseconds(%d))",
-				name, t0, every, every))
+			expiry = true
 		}
 		// Refused firings that may not be refused again: capped ones whose
 		// caps may have room (blocked says exactly), and the others.
 		if p.capBlock {
-			capped = append(capped, r.Name)
+			capped = true
 			// Capped refusals that passed the retry horizon since t0 are
 			// no longer blocked, whatever the retry tables (which read
 			// back to the horizon only) say.
-			if _, ok := t.retryHorizon(); ok {
-				_, maxPer := t.capWindows()
-				pastHorizon = append(pastHorizon, fmt.Sprintf("(rm.rule = %s AND rm.last_fired_at > %s - to_microseconds(%d))", name, t0, maxPer.Microseconds()))
-			}
+			_, pastHorizon = t.retryHorizon()
 		}
 		// A refused firing that is not blocked was retried, and refused
 		// again, at the previous evaluation (which noted it in
@@ -126,18 +129,19 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// refused many, costs seconds, and reading their consent from the
 		// members table costs a scan of it).
 		refusedLo = earliest(refusedLo, p.t0)
-		refused = append(refused, "(rm.rule = "+name+" AND rm.last_fired_at >= "+t0+")")
+		refused = true
+		scoped.add(r.Name, i, p.t0.Format("2006-01-02 15:04:05.999999"), every, p.capBlock)
 	}
-	if len(ruleIndex) == 0 {
+	if len(scoped.rows) == 0 {
 		return nil
 	}
 	t.scopeBuilt = true
 	types := slices.Sorted(maps.Keys(reads))
 	var parts []string
-	if len(fresh) > 0 {
+	if len(fresh.rows) > 0 {
 		// Members with events ingested since, of a type a rule reads.
-		args = append(args, sql.Named("minseq", minSeq))
-		parts = append(parts, `SELECT e.member_id, f.ri FROM events e JOIN (VALUES `+strings.Join(fresh, ", ")+`) f(ri, type, wm_seq)
+		args = append(args, sql.Named("minseq", minSeq), fresh.arg())
+		parts = append(parts, `SELECT e.member_id, f.ri FROM events e JOIN `+fresh.sql()+` f
   ON f.type = e.type AND e.seq > f.wm_seq
 WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	}
@@ -150,27 +154,33 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 		parts = append(parts, "SELECT member_id, "+ri+" AS ri "+q)
 	}
 	parts = append(parts, daily...)
-	// The rule_members parts name rules; ri is their index.
-	ri := "CASE rm.rule " + strings.Join(ruleIndex, " ") + " END"
-	if len(expiry) > 0 {
-		parts = append(parts, "SELECT rm.member_id, "+ri+" AS ri FROM rule_members rm WHERE last_effective_at > "+timestampSQL(expiryLo)+
-			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan("rm.brand = $brand::VARCHAR AND ("+strings.Join(expiry, "\n   OR ")+")"))
+	// The rule_members parts join the scoped rules by name (s.ri is
+	// their index).
+	if expiry || capped || refused {
+		args = append(args, scoped.arg())
 	}
-	if len(capped) > 0 {
+	if expiry {
+		parts = append(parts, "SELECT rm.member_id, s.ri FROM rule_members rm JOIN "+scoped.sql()+" s ON s.rule = rm.rule WHERE last_effective_at > "+timestampSQL(expiryLo)+
+			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan("rm.brand = $brand::VARCHAR")+
+			"\n  AND rm.last_effective_at > s.t0 - to_microseconds(s.every_us) AND rm.last_effective_at <= $now::TIMESTAMP - to_microseconds(s.every_us)")
+	}
+	if capped {
 		// Capped refusals whose caps may have room again: a superset
 		// (blocked says exactly which), cheaper to find than the exact set.
 		past := ""
-		if len(pastHorizon) > 0 {
+		if pastHorizon {
 			h, _ := t.retryHorizon()
-			past = "\n       OR (rm.last_fired_at <= " + timestampSQL(h) + " AND (" + strings.Join(pastHorizon, " OR ") + "))"
+			_, maxPer := t.capWindows()
+			past = fmt.Sprintf("\n       OR (rm.last_fired_at <= %s AND rm.last_fired_at > s.t0 - to_microseconds(%d))", timestampSQL(h), maxPer.Microseconds())
 		}
-		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
-WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(capped)+`) AND rm.brand = $brand::VARCHAR
+		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule AND s.capped
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
 	}
-	if len(refused) > 0 {
-		parts = append(parts, `SELECT rm.member_id, `+ri+` AS ri FROM rule_members rm
-WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan("rm.brand = $brand::VARCHAR AND ("+strings.Join(refused, "\n   OR ")+")"))
+	if refused {
+		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule
+WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan("rm.brand = $brand::VARCHAR")+`
+  AND rm.last_fired_at >= s.t0`)
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
