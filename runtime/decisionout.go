@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -20,7 +21,9 @@ import (
 // encoding/json does but for the HTML-safe escapes (<, >, &, U+2028,
 // U+2029), which encoding/json also applies to the values; none of these
 // characters can occur in a line outside a string, so they are replaced in
-// the whole line.
+// the whole line. DuckDB writes the hex digits of a control character's
+// escape in upper case, encoding/json in lower case: writeDecisionLines
+// lowers them (lowerHexEscapes).
 func decisionLineSQL(fired string) string {
 	const ts = `'%Y-%m-%dT%H:%M:%S'`
 	str := func(col string) string { return "to_json(" + col + ")::VARCHAR" }
@@ -91,6 +94,9 @@ SELECT string_agg(line, chr(10) ORDER BY n) || chr(10) FROM l GROUP BY n // %d O
 		if err := rows.Scan(&chunk); err != nil {
 			return err
 		}
+		if bytes.Contains(chunk, []byte(`\u00`)) {
+			lowerHexEscapes(chunk)
+		}
 		if _, err := bw.Write(chunk); err != nil {
 			return err
 		}
@@ -106,4 +112,26 @@ SELECT string_agg(line, chr(10) ORDER BY n) || chr(10) FROM l GROUP BY n // %d O
 // order, then member, firing and action.
 func (db *DB) WriteDecisionsJSONL(ctx context.Context, prog *compiler.Program, runID int64, w io.Writer) error {
 	return writeDecisionLines(ctx, db.sql, prog, "outbox", runID, time.Time{}, w)
+}
+
+// lowerHexEscapes puts the hex digits of the \uXXXX escapes of JSON text b
+// in lower case, in place, as encoding/json writes them. A backslash
+// escaped by another (\\u0041 is a backslash and the text u0041) starts no
+// escape.
+func lowerHexEscapes(b []byte) {
+	for i := 0; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			return
+		}
+		i += j + 1 // the escaped character
+		if i < len(b) && b[i] == 'u' {
+			for k := i + 1; k < min(i+5, len(b)); k++ {
+				if c := b[k]; 'A' <= c && c <= 'F' {
+					b[k] = c + 'a' - 'A'
+				}
+			}
+			i += 4
+		}
+	}
 }
