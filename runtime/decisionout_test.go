@@ -20,10 +20,10 @@ func TestDecisionLinesMatchWriter(t *testing.T) {
 	db := openTest(t)
 	rows := []struct {
 		rule, member, kind, content, channel, status, reason string
-		sched, due                                          string // '' for NULL
-		seq                                                 sql.NullInt64
-		ai                                                  int
-		vals                                                string // '' for NULL
+		sched, due                                           string // '' for NULL
+		seq                                                  sql.NullInt64
+		ai                                                   int
+		vals                                                 string // '' for NULL
 	}{
 		{"zeta", "M1", "reminder", "come back", "sms", "pending", "", "", "", sql.NullInt64{}, 0, `{"days since last purchased":91}`},
 		{"zeta", "M1", "", "", "", "applied", "", "", "", sql.NullInt64{}, 1, ""},
