@@ -430,6 +430,10 @@ func openWith(ctx context.Context, path string, steps []migration, macros string
 		return nil, openError(path, err)
 	}
 	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
+	if err := limitMemory(ctx, db.sql); err != nil {
+		db.sql.Close()
+		return nil, err
+	}
 	if err := db.migrate(ctx, steps); err != nil {
 		db.sql.Close()
 		return nil, err

@@ -44,7 +44,12 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	return &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}, nil
+	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
+	if err := limitMemory(ctx, db.sql); err != nil {
+		db.sql.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // OpenScratch opens the database file at path read-only (as OpenReadOnly)
@@ -67,6 +72,10 @@ func OpenScratch(ctx context.Context, path string, members []string) (*DB, error
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
+	if err := limitMemory(ctx, db.sql); err != nil {
+		db.sql.Close()
+		return nil, err
+	}
 	if err := db.copyForMembers(ctx, path, members); err != nil {
 		db.sql.Close()
 		return nil, err

@@ -93,11 +93,13 @@ any time.`,
 			if err := warnBrand(c.Context(), s, db, prog.Brand, brand); err != nil {
 				return err
 			}
-			// Committed runs stream their decisions from the outbox afterwards
-			// (a tick may decide millions); a dry run writes nothing, so its
-			// decisions come back in the result.
+			// Decisions are written as jsonl by DuckDB in bulk: a dry run's
+			// before its rollback, a committed run's from the outbox after.
 			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
-				SkipDecisions: output == "text" || !dryRun}
+				SkipDecisions: true}
+			if dryRun && output == "jsonl" {
+				opts.DryRunJSONL = s.out
+			}
 			tick := func(ctx context.Context) (nrt.DispatchResult, error) {
 				if !dryRun {
 					if err := db.CheckTickTime(ctx, prog, brand, opts.Now); err != nil {
@@ -185,21 +187,10 @@ func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick fu
 // printRun prints a tick's result: jsonl decisions or a text summary.
 func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog *compiler.Program, res *nrt.RunResult) error {
 	if output == "jsonl" {
-		dw := nrt.NewDecisionWriter(w)
-		var err error
 		if res.DryRun {
-			for i := range res.Decisions {
-				if err = dw.Write(&res.Decisions[i]); err != nil {
-					break
-				}
-			}
-		} else {
-			err = db.Decisions(ctx, res.RunID, func(d nrt.Decision) error { return dw.Write(&d) })
+			return nil // written by the tick (RunOptions.DryRunJSONL)
 		}
-		if ferr := dw.Flush(); err == nil {
-			err = ferr
-		}
-		return err
+		return db.WriteDecisionsJSONL(ctx, prog, res.RunID, w)
 	}
 	mode := "run"
 	if res.DryRun {

@@ -52,6 +52,11 @@ SELECT e.firing_id, e.ri, e.now, e.member_id, false FROM _nudge_eff e WHERE e.ga
 	// did, so the rule tries again when the limit runs out, as often as it
 	// did before, and an evaluation of only the members whose verdict may
 	// have changed (02_plan.go) sees the same firings.
+	if t.mode.has(DryRun) {
+		// rule_members is not written: only the decisions matter.
+		_, err = t.exec(ctx, `DELETE FROM _nudge_dec WHERE again OR firing_id IN (SELECT firing_id FROM _nudge_repeat)`)
+		return err
+	}
 	from, cond := t.updateFrom("(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET last_fired_at = e.now, last_capped = e.capped_only, last_no_consent = e.no_consent_only,

@@ -25,6 +25,9 @@ func (t *tick) runLog(ctx context.Context) error {
 			statuses[st] += n
 		}
 	}
+	if t.mode.has(DryRun) {
+		return nil // no row in runs
+	}
 	js, _ := json.Marshal(statuses) // sorted keys: deterministic
 	_, err = t.exec(ctx, `
 INSERT INTO runs (id, now, brand, started_at, finished_at, rules, candidates, firings, decisions, statuses)

@@ -34,6 +34,10 @@ const (
 	// refusal instead of the retry horizon (tests prove the horizon
 	// changes no decision).
 	UnboundedRetry
+	// DryRun is a tick whose transaction is rolled back: it decides as a
+	// tick does, but skips the steps that only write what later ticks read
+	// (dryRunSkips).
+	DryRun
 )
 
 func (m Mode) has(f Mode) bool { return m&f != 0 }
@@ -261,6 +265,10 @@ type tickStep struct {
 	firings bool // only does something when something fired
 }
 
+// dryRunSkips are the steps that only write what later ticks read (the
+// outbox, rule_members, tags, watermarks): a DryRun skips them.
+var dryRunSkips = map[string]bool{"outbox": true, "rule members": true, "tags": true, "watermarks": true, "evaluations": true}
+
 // policySteps are the steps from the candidates to the decisions written:
 // a tick's, and a replay's round's (replay.go).
 func (t *tick) policySteps() []tickStep {
@@ -301,6 +309,9 @@ func (t *tick) Run(ctx context.Context) error {
 	for _, s := range steps {
 		if s.firings && t.firings == 0 {
 			continue // a quiet tick: each of these steps reads the firings
+		}
+		if t.mode.has(DryRun) && dryRunSkips[s.name] {
+			continue
 		}
 		start := time.Now()
 		if err := s.fn(ctx); err != nil {

@@ -1,0 +1,137 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"nudge/compiler"
+)
+
+// decisionLineSQL is the SQL expression of a decision's `run --output
+// jsonl` line (SPEC §7) over a row d of the outbox or a dry run's _nudge_dec,
+// whose fired_at is the SQL expression fired: byte for byte the line
+// DecisionWriter writes for the Decision readDecisions reads from the row
+// (TestDecisionLinesMatchWriter). DuckDB's to_json escapes strings as
+// encoding/json does but for the HTML-safe escapes (<, >, &, U+2028,
+// U+2029), which encoding/json also applies to the values; none of these
+// characters can occur in a line outside a string, so they are replaced in
+// the whole line. DuckDB writes the hex digits of a control character's
+// escape in upper case, encoding/json in lower case: writeDecisionLines
+// lowers them (lowerHexEscapes).
+func decisionLineSQL(fired string) string {
+	const ts = `'%Y-%m-%dT%H:%M:%S'`
+	str := func(col string) string { return "to_json(" + col + ")::VARCHAR" }
+	line := `'{"rule":' || ` + str("d.rule") +
+		` || ',"member_id":' || ` + str("d.member_id") +
+		` || ',"firing_id":' || ` + str("d.firing_id") +
+		` || ',"action":' || ` + str("d.action") +
+		` || ',"kind":' || coalesce(` + str("nullif(d.kind, '')") + `, 'null')` +
+		` || ',"content":' || coalesce(` + str("nullif(d.content, '')") + `, 'null')` +
+		` || ',"channel":' || coalesce(` + str("nullif(d.channel, '')") + `, 'null')` +
+		` || ',"status":' || ` + str("d.status") +
+		` || coalesce(',"reason":' || ` + str("nullif(d.reason, '')") + `, '')` +
+		` || ',"fired_at":"' || strftime(` + fired + `, ` + ts + `) || '"'` +
+		` || ',"scheduled_at":' || coalesce('"' || strftime(d.scheduled_at, ` + ts + `) || '"', 'null')` +
+		` || coalesce(',"due_at":"' || strftime(d.due_at, ` + ts + `) || '"', '')` +
+		` || coalesce(',"trigger_seq":' || d.trigger_seq, '')` +
+		` || ',"idempotency_key":' || ` + str("d.firing_id || '-' || d.action_index") +
+		` || coalesce(',"values":' || nullif(CAST(d.vals AS VARCHAR), ''), '')` +
+		` || '}'`
+	for _, r := range [][2]string{{"&", `\u0026`}, {"<", `\u003c`}, {">", `\u003e`}, {"\u2028", `\u2028`}, {"\u2029", `\u2029`}} {
+		line = "replace(" + line + ", '" + r[0] + "', '" + r[1] + "')"
+	}
+	return line
+}
+
+// decisionLinesChunk is how many lines DuckDB joins into one string for
+// writeDecisionLines: one value crosses the driver per chunk instead of one
+// per decision.
+const decisionLinesChunk = 2048
+
+// writeDecisionLines writes the decisions of table (the outbox rows of run
+// runID, or a dry run's _nudge_dec fired at now) to w as jsonl lines, in
+// the program's rule order, then member, firing and action: what reading
+// them (readDecisions) and writing each with a DecisionWriter gives. DuckDB
+// builds the lines and joins them in chunks; Go only copies the bytes.
+func writeDecisionLines(ctx context.Context, q queryer, prog *compiler.Program, table string, runID int64, now time.Time, w io.Writer) error {
+	where, fired, args := "WHERE d.run_id = $run::BIGINT", "d.fired_at", []any{sql.Named("run", runID)}
+	if table != "outbox" {
+		where, fired, args = "", "$now::TIMESTAMP", []any{sql.Named("now", now)}
+	}
+	// The rules' positions in the program, as a table to join.
+	var order strings.Builder
+	for i, r := range prog.Rules {
+		if i > 0 {
+			order.WriteString(", ")
+		}
+		fmt.Fprintf(&order, "(%s, %d)", quoteString(r.Name), i)
+	}
+	if len(prog.Rules) == 0 {
+		order.WriteString("(NULL, 0)")
+	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`
+WITH l AS (
+    SELECT %s AS line,
+           row_number() OVER (ORDER BY o.pos, d.rule, d.member_id, d.firing_id, d.action_index) - 1 AS n
+    FROM %s d LEFT JOIN (VALUES %s) o(rule, pos) ON o.rule = d.rule
+    %s
+)
+SELECT string_agg(line, chr(10) ORDER BY n) || chr(10) FROM l GROUP BY n // %d ORDER BY n // %d`,
+		decisionLineSQL(fired), table, order.String(), where, decisionLinesChunk, decisionLinesChunk), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var chunk sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&chunk); err != nil {
+			return err
+		}
+		if bytes.Contains(chunk, []byte(`\u00`)) {
+			lowerHexEscapes(chunk)
+		}
+		if _, err := bw.Write(chunk); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// WriteDecisionsJSONL writes the decisions of the committed run runID of
+// prog to w as `run --output jsonl` lines (SPEC §7), in the program's rule
+// order, then member, firing and action.
+func (db *DB) WriteDecisionsJSONL(ctx context.Context, prog *compiler.Program, runID int64, w io.Writer) error {
+	return writeDecisionLines(ctx, db.sql, prog, "outbox", runID, time.Time{}, w)
+}
+
+// lowerHexEscapes puts the hex digits of the \uXXXX escapes of JSON text b
+// in lower case, in place, as encoding/json writes them. A backslash
+// escaped by another (\\u0041 is a backslash and the text u0041) starts no
+// escape.
+func lowerHexEscapes(b []byte) {
+	for i := 0; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			return
+		}
+		i += j + 1 // the escaped character
+		if i < len(b) && b[i] == 'u' {
+			for k := i + 1; k < min(i+5, len(b)); k++ {
+				if c := b[k]; 'A' <= c && c <= 'F' {
+					b[k] = c + 'a' - 'A'
+				}
+			}
+			i += 4
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Environment variables bounding DuckDB's memory (docs/performance.md,
+// "Memory"). Every command that opens a database reads them.
+const (
+	// MemoryLimitEnv overrides the memory DuckDB may use for its buffers
+	// (e.g. "2GB", "512MiB"); beyond it DuckDB spills to its temp
+	// directory. Unset: DefaultMemoryShare of the machine's memory.
+	MemoryLimitEnv = "NUDGE_MEMORY_LIMIT"
+	// TempDirectoryEnv overrides where DuckDB spills (by default next to
+	// the database file, as FILE.tmp).
+	TempDirectoryEnv = "NUDGE_TEMP_DIRECTORY"
+)
+
+// DefaultMemoryShare is the share of the machine's memory (as DuckDB sees
+// it, cgroup limits included) DuckDB may use when MemoryLimitEnv is unset:
+// an eighth, so that a process (Go's heap, DuckDB's allocations outside its
+// buffer manager) stays well below the machine's memory, and several nudge
+// processes fit side by side. DuckDB's own default, 80 %, let a full tick of
+// a 5M-member base take 19.7 GB of a 24 GB machine.
+const DefaultMemoryShare = 8
+
+// minMemoryLimit is the least default limit, for small machines.
+const minMemoryLimit = 256 << 20
+
+// duckDBDefaultShare is the share of the memory DuckDB's own default
+// memory_limit is (80 %).
+const duckDBDefaultShare = 0.8
+
+// limitMemory sets db's memory_limit (MemoryLimitEnv, or
+// DefaultMemoryShare of the machine's memory) and temp_directory (when
+// TempDirectoryEnv is set). A bad value is an error naming the variable.
+func limitMemory(ctx context.Context, db *sql.DB) error {
+	limit := strings.TrimSpace(os.Getenv(MemoryLimitEnv))
+	if limit == "" {
+		var def string
+		if err := db.QueryRowContext(ctx, `SELECT current_setting('memory_limit')`).Scan(&def); err != nil {
+			return err
+		}
+		n, err := parseSize(def)
+		if err != nil {
+			return nil // DuckDB's own default stands
+		}
+		machine := float64(n) / duckDBDefaultShare
+		limit = strconv.FormatInt(max(int64(machine)/DefaultMemoryShare, minMemoryLimit)>>20, 10) + "MiB"
+	} else if _, err := parseSize(limit); err != nil {
+		return fmt.Errorf("%s=%q: %v (e.g. 2GB, 512MiB)", MemoryLimitEnv, limit, err)
+	}
+	if _, err := db.ExecContext(ctx, "SET memory_limit = "+quoteString(limit)); err != nil {
+		return fmt.Errorf("%s=%q: %v", MemoryLimitEnv, limit, err)
+	}
+	if dir := os.Getenv(TempDirectoryEnv); dir != "" {
+		if _, err := db.ExecContext(ctx, "SET temp_directory = "+quoteString(dir)); err != nil {
+			return fmt.Errorf("%s=%q: %v", TempDirectoryEnv, dir, err)
+		}
+	}
+	return nil
+}
+
+var sizePattern = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$`)
+
+// parseSize reads a size as DuckDB writes and takes one: a number and a
+// unit (B, KB, MB, GB, TB in powers of 1000; KiB, MiB, GiB, TiB in powers
+// of 1024; bytes without a unit).
+func parseSize(s string) (int64, error) {
+	m := sizePattern.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("not a size")
+	}
+	x, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a size")
+	}
+	units := map[string]float64{"": 1, "b": 1, "byte": 1, "bytes": 1,
+		"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+	u, ok := units[strings.ToLower(m[2])]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q", m[2])
+	}
+	if x*u < 1<<20 {
+		return 0, fmt.Errorf("below 1MiB")
+	}
+	return int64(x * u), nil
+}

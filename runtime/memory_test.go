@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMemoryLimit: a database opens with DuckDB's memory bounded to an
+// eighth of the machine's (DuckDB's default is 80 %), NUDGE_MEMORY_LIMIT
+// overrides it and NUDGE_TEMP_DIRECTORY the spill directory, and a bad
+// value is an error naming the variable.
+func TestMemoryLimit(t *testing.T) {
+	ctx := context.Background()
+	setting := func(db *DB, name string) string {
+		var v string
+		if err := db.sql.QueryRowContext(ctx, `SELECT current_setting('`+name+`')`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	size := func(s string) int64 {
+		n, err := parseSize(s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return n
+	}
+	dir := t.TempDir()
+
+	t.Setenv(MemoryLimitEnv, "")
+	db, err := Open(ctx, filepath.Join(dir, "a.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := size(setting(db, "memory_limit"))
+	db.Close()
+	// DuckDB's own default, on a fresh connector with nothing set.
+	raw := openTest(t)
+	if _, err := raw.sql.ExecContext(ctx, `RESET memory_limit`); err != nil {
+		t.Fatal(err)
+	}
+	def := size(setting(raw, "memory_limit"))
+	want := max(int64(float64(def)/duckDBDefaultShare)/DefaultMemoryShare, minMemoryLimit)
+	if got < want*95/100 || got > want*105/100 { // (DuckDB prints one decimal)
+		t.Errorf("default memory_limit = %d bytes, want about %d (DuckDB's default %d)", got, want, def)
+	}
+
+	t.Setenv(MemoryLimitEnv, "300MiB")
+	t.Setenv(TempDirectoryEnv, filepath.Join(dir, "spill"))
+	for name, open := range map[string]func() (*DB, error){
+		"Open":         func() (*DB, error) { return Open(ctx, filepath.Join(dir, "a.duckdb")) },
+		"OpenReadOnly": func() (*DB, error) { return OpenReadOnly(ctx, filepath.Join(dir, "a.duckdb")) },
+	} {
+		db, err := open()
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		if got := size(setting(db, "memory_limit")); got < 299<<20 || got > 301<<20 {
+			t.Errorf("%s: memory_limit = %d with %s=300MiB", name, got, MemoryLimitEnv)
+		}
+		if got := setting(db, "temp_directory"); got != filepath.Join(dir, "spill") {
+			t.Errorf("%s: temp_directory = %q", name, got)
+		}
+		db.Close()
+	}
+
+	for _, bad := range []string{"lots", "12 parsecs", "10"} {
+		t.Setenv(MemoryLimitEnv, bad)
+		_, err := Open(ctx, filepath.Join(dir, "a.duckdb"))
+		if err == nil || !strings.Contains(err.Error(), MemoryLimitEnv) {
+			t.Errorf("%s=%q: %v, want an error naming the variable", MemoryLimitEnv, bad, err)
+		}
+	}
+}
