@@ -22,6 +22,7 @@ import (
 	"nudge/lang"
 	"nudge/lang/diag"
 	nrt "nudge/runtime"
+	"nudge/runtime/internal/tick"
 	"nudge/runtime/redact"
 	"nudge/stdlib"
 )
@@ -66,17 +67,32 @@ type Config struct {
 // takes events over HTTP, runs ticks as batches commit and at an interval,
 // and dispatches sends continuously.
 //
-// Every write to the database (an ingest batch, a tick, dispatch's
-// bookkeeping) holds the writer lock, so DuckDB never sees two writing
-// transactions at once; reads (why, query, decisions) do not take it.
-// Dispatch releases the lock while a sink delivers, so a slow webhook
-// holds up neither ingest nor ticks.
+// Two locks order the writes. Ticks, dispatch's bookkeeping and member
+// upserts hold the writer lock; ingest batches of events hold the ingest
+// lock, so that events are stored while a tick runs: the two write
+// disjoint rows (ingest appends events, their ids and waiting events and
+// advances the event counter; a tick writes the outbox, state and the
+// run log), and a tick reads the events of its snapshot. A tick that may
+// write what ingest writes takes the ingest lock too (exclusiveTick):
+// one that may admit waiting events (it renumbers them and advances the
+// event counter) and one that may cluster the events. The ingest lock is
+// always taken before the writer lock. Reads (why, query, decisions) take
+// neither. Dispatch releases the writer lock while a sink delivers, so a
+// slow webhook holds up neither ingest nor ticks.
 type Server struct {
-	cfg    Config
-	db     *nrt.DB
-	log    *slog.Logger
-	m      *metrics
-	writer chan struct{} // the writer lock: a token in the channel
+	cfg        Config
+	db         *nrt.DB
+	log        *slog.Logger
+	m          *metrics
+	writer     chan struct{} // the writer lock: a token in the channel
+	ingestLock chan struct{} // the ingest lock: a token in the channel
+
+	// membersGen counts member upserts (changed under the writer lock);
+	// exclusiveGen is its value when the last exclusive tick began: a
+	// tick is exclusive while they differ, so the first tick after
+	// members arrived admits their waiting events alone.
+	membersGen   atomic.Int64
+	exclusiveGen atomic.Int64
 
 	prog  atomic.Pointer[program]
 	brand atomic.Pointer[string] // the brand ticks run for, once known
@@ -135,9 +151,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, m: newMetrics(), writer: make(chan struct{}, 1),
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, m: newMetrics(), writer: make(chan struct{}, 1), ingestLock: make(chan struct{}, 1),
 		tickReq: make(chan struct{}, 1), dispatchReq: make(chan struct{}, 1)}
 	s.writer <- struct{}{}
+	s.ingestLock <- struct{}{}
+	s.exclusiveGen.Store(-1) // events may wait for members imported while the service was stopped
 	p, err := loadProgram(cfg.Paths)
 	if err != nil {
 		return nil, err
@@ -239,9 +257,12 @@ func (s *Server) Reload(ctx context.Context) (*program, error) {
 }
 
 // lock takes the writer lock, giving up when ctx ends.
-func (s *Server) lock(ctx context.Context) error {
+func (s *Server) lock(ctx context.Context) error { return lockChan(ctx, s.writer) }
+
+// lockChan takes the token of a lock channel, giving up when ctx ends.
+func lockChan(ctx context.Context, l chan struct{}) error {
 	select {
-	case <-s.writer:
+	case <-l:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -281,17 +302,69 @@ func (s *Server) now(ctx context.Context) (time.Time, error) {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond), nil
 }
 
-// Tick runs one tick now under the writer lock and records its metrics.
+// Tick runs one tick now under the writer lock (and the ingest lock when
+// exclusiveTick says so) and records its metrics.
 func (s *Server) Tick(ctx context.Context) (*nrt.RunResult, error) {
-	if err := s.lock(ctx); err != nil {
-		return nil, err
+	exclusive := false
+	for {
+		gen := s.membersGen.Load()
+		if exclusive {
+			if err := lockChan(ctx, s.ingestLock); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.lock(ctx); err != nil {
+			if exclusive {
+				s.ingestLock <- struct{}{}
+			}
+			return nil, err
+		}
+		// Member upserts hold the writer lock: from here gen is stable.
+		if !exclusive {
+			need, err := s.exclusiveTick(ctx, gen)
+			if err != nil {
+				s.unlock()
+				return nil, err
+			}
+			if need {
+				s.unlock()
+				exclusive = true
+				continue
+			}
+		}
+		res, err := s.tickLocked(ctx)
+		s.unlock()
+		if exclusive {
+			s.ingestLock <- struct{}{}
+		}
+		if err == nil {
+			if exclusive {
+				s.exclusiveGen.Store(gen)
+			}
+			s.requestDispatch()
+		}
+		return res, err
 	}
-	res, err := s.tickLocked(ctx)
-	s.unlock()
-	if err == nil {
-		s.requestDispatch()
+}
+
+// clusterMargin is how far below nrt.DefaultClusterMinEvents unclustered
+// events make a tick exclusive: events stored between the check and the
+// tick's snapshot count towards clustering too.
+const clusterMargin = 200_000
+
+// exclusiveTick reports whether the next tick must keep ingest out (the
+// writer lock held; gen read before it was taken): members were upserted
+// since the last exclusive tick, so the tick may admit waiting events,
+// or the events may be clustered after it.
+func (s *Server) exclusiveTick(ctx context.Context, gen int64) (bool, error) {
+	if s.membersGen.Load() != gen || s.exclusiveGen.Load() != gen {
+		return true, nil
 	}
-	return res, err
+	var unclustered int64
+	if err := s.db.SQL().QueryRowContext(ctx, `SELECT `+tick.LastEventSeqSQL+` - `+tick.ClusteredSeqSQL).Scan(&unclustered); err != nil {
+		return false, fmt.Errorf("tick: reading the event counters: %w", err)
+	}
+	return unclustered >= nrt.DefaultClusterMinEvents-clusterMargin, nil
 }
 
 func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
@@ -344,6 +417,13 @@ func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
 	s.m.pendingEvents.Set(float64(waiting))
 	s.log.Info("tick", "run_id", res.RunID, "now", now.Format("2006-01-02T15:04:05.000000"), "firings", firings,
 		"seconds", took.Seconds())
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		steps := make([]any, 0, 2*len(res.Timings))
+		for _, st := range res.Timings {
+			steps = append(steps, st.Step, st.Took.Seconds())
+		}
+		s.log.Debug("tick steps", "run_id", res.RunID, slog.Group("seconds", steps...))
+	}
 	return res, nil
 }
 
