@@ -67,25 +67,29 @@ type Config struct {
 // takes events over HTTP, runs ticks as batches commit and at an interval,
 // and dispatches sends continuously.
 //
-// Two locks order the writes. Ticks, dispatch's bookkeeping and member
-// upserts hold the writer lock; ingest batches of events hold the ingest
-// lock, so that events are stored while a tick runs: the two write
-// disjoint rows (ingest appends events, their ids and waiting events and
-// advances the event counter; a tick writes the outbox, state and the
-// run log), and a tick reads the events of its snapshot. A tick that may
-// write what ingest writes takes the ingest lock too (exclusiveTick):
-// one that may admit waiting events (it renumbers them and advances the
-// event counter) and one that may cluster the events. The ingest lock is
-// always taken before the writer lock. Reads (why, query, decisions) take
-// neither. Dispatch releases the writer lock while a sink delivers, so a
-// slow webhook holds up neither ingest nor ticks.
+// Three locks order the writes, so that events are stored and sends
+// delivered while a tick runs. Ticks and member upserts hold the writer
+// lock; ingest batches of events hold the ingest lock; dispatch holds the
+// dispatch lock. What they write is disjoint: ingest appends events,
+// their ids and waiting events and advances the event counter; a tick
+// appends to the outbox and writes state and the run log; dispatch
+// updates the statuses of committed outbox rows and appends deliveries.
+// Each reads a snapshot, so a tick that overlaps a dispatch decides as if
+// it had run just before it. A tick that may write what the others
+// write takes their locks too (exclusiveTick): one that may admit waiting
+// events (it renumbers them and advances the event counter) and one that
+// may cluster the events (which ends with a checkpoint). Locks are taken
+// in the order ingest, dispatch, writer. Reads (why, query, decisions)
+// take none. Dispatch releases its lock while a sink delivers, so a slow
+// webhook holds up no tick.
 type Server struct {
-	cfg        Config
-	db         *nrt.DB
-	log        *slog.Logger
-	m          *metrics
-	writer     chan struct{} // the writer lock: a token in the channel
-	ingestLock chan struct{} // the ingest lock: a token in the channel
+	cfg          Config
+	db           *nrt.DB
+	log          *slog.Logger
+	m            *metrics
+	writer       chan struct{} // the writer lock: a token in the channel
+	ingestLock   chan struct{} // the ingest lock: a token in the channel
+	dispatchLock chan struct{} // the dispatch lock: a token in the channel
 
 	// membersGen counts member upserts (changed under the writer lock);
 	// exclusiveGen is its value when the last exclusive tick began: a
@@ -100,7 +104,7 @@ type Server struct {
 	tickReq     chan struct{} // a committed batch asks for a tick (at most one pending)
 	dispatchReq chan struct{}
 
-	pending pendingJobs // ingest batches waiting for the writer lock
+	pending pendingJobs // ingest batches waiting for the ingest lock
 
 	ackMu sync.Mutex
 	acks  []ack // acknowledged batches no tick has evaluated, by seq
@@ -152,9 +156,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, m: newMetrics(), writer: make(chan struct{}, 1), ingestLock: make(chan struct{}, 1),
-		tickReq: make(chan struct{}, 1), dispatchReq: make(chan struct{}, 1)}
+		dispatchLock: make(chan struct{}, 1),
+		tickReq:      make(chan struct{}, 1), dispatchReq: make(chan struct{}, 1)}
 	s.writer <- struct{}{}
 	s.ingestLock <- struct{}{}
+	s.dispatchLock <- struct{}{}
 	s.exclusiveGen.Store(-1) // events may wait for members imported while the service was stopped
 	p, err := loadProgram(cfg.Paths)
 	if err != nil {
@@ -302,8 +308,8 @@ func (s *Server) now(ctx context.Context) (time.Time, error) {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond), nil
 }
 
-// Tick runs one tick now under the writer lock (and the ingest lock when
-// exclusiveTick says so) and records its metrics.
+// Tick runs one tick now under the writer lock (and the ingest and
+// dispatch locks when exclusiveTick says so) and records its metrics.
 func (s *Server) Tick(ctx context.Context) (*nrt.RunResult, error) {
 	exclusive := false
 	for {
@@ -312,9 +318,14 @@ func (s *Server) Tick(ctx context.Context) (*nrt.RunResult, error) {
 			if err := lockChan(ctx, s.ingestLock); err != nil {
 				return nil, err
 			}
+			if err := lockChan(ctx, s.dispatchLock); err != nil {
+				s.ingestLock <- struct{}{}
+				return nil, err
+			}
 		}
 		if err := s.lock(ctx); err != nil {
 			if exclusive {
+				s.dispatchLock <- struct{}{}
 				s.ingestLock <- struct{}{}
 			}
 			return nil, err
@@ -335,6 +346,7 @@ func (s *Server) Tick(ctx context.Context) (*nrt.RunResult, error) {
 		res, err := s.tickLocked(ctx)
 		s.unlock()
 		if exclusive {
+			s.dispatchLock <- struct{}{}
 			s.ingestLock <- struct{}{}
 		}
 		if err == nil {
@@ -427,7 +439,7 @@ func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
 	return res, nil
 }
 
-// Dispatch delivers the due sends once (under the writer lock, released
+// Dispatch delivers the due sends once (under the dispatch lock, released
 // while sinks deliver).
 func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	var res nrt.DispatchResult
@@ -435,10 +447,10 @@ func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	if len(s.sinks) == 0 || brand == "" {
 		return res, nil
 	}
-	if err := s.lock(ctx); err != nil {
+	if err := lockChan(ctx, s.dispatchLock); err != nil {
 		return res, err
 	}
-	defer s.unlock()
+	defer func() { s.dispatchLock <- struct{}{} }()
 	now, err := s.now(ctx)
 	if err != nil {
 		return res, err
@@ -458,8 +470,8 @@ func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	return res, err
 }
 
-// unlockedSink is a sink that releases the server's writer lock while it
-// delivers: dispatch holds the lock for its reads and bookkeeping only.
+// unlockedSink is a sink that releases the server's dispatch lock while
+// it delivers: dispatch holds the lock for its reads and bookkeeping only.
 // It keeps the wrapped sink's identity (outbox_deliveries).
 type unlockedSink struct {
 	nrt.Sink
@@ -472,8 +484,8 @@ func (u *unlockedSink) ID() string { return u.id }
 
 // Deliver implements nrt.Sink.
 func (u *unlockedSink) Deliver(ctx context.Context, msgs []nrt.Message) []error {
-	u.s.unlock()
-	defer u.s.lock(context.Background())
+	u.s.dispatchLock <- struct{}{}
+	defer lockChan(context.Background(), u.s.dispatchLock)
 	return u.Sink.Deliver(ctx, msgs)
 }
 
