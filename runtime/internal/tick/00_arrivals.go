@@ -71,8 +71,10 @@ WHERE w.brand = $brand::VARCHAR AND w.ts > $lo::TIMESTAMP AND `+arrivedSQL, appe
 			return 0, 0, err
 		}
 	}
+	// (The arrived ones past the lookback go by their ts; the others are
+	// in _nudge_arrived, so members is read once.)
 	_, err = q.ExecContext(ctx, `DELETE FROM waiting_events w
-WHERE w.brand = $brand::VARCHAR AND (w.ts <= $lo::TIMESTAMP OR `+arrivedSQL+`)`, args...)
+WHERE w.brand = $brand::VARCHAR AND (w.ts <= $lo::TIMESTAMP OR w.seq IN (SELECT seq FROM _nudge_arrived))`, args...)
 	if err != nil {
 		return 0, 0, err
 	}
