@@ -86,6 +86,10 @@ m3,acme,queued,2024-11-11 09:45,
 					t.Errorf("%s %s: trigger seq %v, want a seq after the imported ones (1-4)", d.Rule, d.MemberID, d.TriggerSeq)
 				}
 			}
+			// m2's events were admitted: only m3's waits.
+			if n := queryStrings(t, db, `SELECT member_id FROM waiting_events`); strings.Join(n, ",") != "m3" {
+				t.Errorf("after m2 arrived, waiting: %v, want [m3]", n)
+			}
 			tick("2024-11-11 12:00") // the same now: nothing new
 			tick("2024-11-11 13:00")
 

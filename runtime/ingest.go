@@ -91,9 +91,8 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 
 	// The rows to store: those without an id, and the first of each id
 	// not stored before; _nudge_row is the batch row. The ids stored
-	// before are looked up by key (the batch's ids as constants, which
-	// DuckDB answers from event_ids' index), not by joining event_ids,
-	// which would read the whole table for every batch.
+	// before are looked up with the batch's ids as a constant list
+	// (existing), which DuckDB joins in one scan of event_ids.
 	keep := "true"
 	if _, ok := s.srcType["event_id"]; ok {
 		brand, id := fmt.Sprintf("CAST(s.%s AS VARCHAR)", quoteIdent(s.mapped["brand"])), "CAST(s.event_id AS VARCHAR)"
@@ -210,8 +209,10 @@ func pairs(ctx context.Context, q queryer, query string) ([][2]string, error) {
 	return out, rows.Err()
 }
 
-// existing returns which (brand, key) pairs table holds, looked up by its
-// (brand, col) primary key with the keys as constants, a thousand at a time.
+// existing returns which (brand, key) pairs table holds. DuckDB answers
+// a lookup of its (brand, col) primary key by scanning the table (an index
+// serves single-column keys only), so each brand's keys are looked up in
+// one statement, one scan joined with the keys, however many they are.
 func existing(ctx context.Context, q queryer, table, col string, keys [][2]string) ([][2]string, error) {
 	byBrand := map[string][]string{}
 	var brands []string
@@ -219,20 +220,26 @@ func existing(ctx context.Context, q queryer, table, col string, keys [][2]strin
 		if _, ok := byBrand[k[0]]; !ok {
 			brands = append(brands, k[0])
 		}
-		byBrand[k[0]] = append(byBrand[k[0]], quoteString(k[1]))
+		byBrand[k[0]] = append(byBrand[k[0]], k[1])
 	}
 	var out [][2]string
 	for _, b := range brands {
-		ks := byBrand[b]
-		for len(ks) > 0 {
-			n := min(len(ks), 1000)
-			found, err := pairs(ctx, q, fmt.Sprintf(`SELECT brand, %s FROM %s WHERE brand = %s AND %s IN (%s)`,
-				quoteIdent(col), quoteIdent(table), quoteString(b), quoteIdent(col), strings.Join(ks[:n], ", ")))
-			if err != nil {
+		rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT brand, %[1]s FROM %[2]s WHERE brand = $brand::VARCHAR AND %[1]s IN (SELECT unnest(%[3]s))`,
+			quoteIdent(col), quoteIdent(table), jsonStrings("keys")), sql.Named("brand", b), jsonArg("keys", byBrand[b]))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var p [2]string
+			if err := rows.Scan(&p[0], &p[1]); err != nil {
+				rows.Close()
 				return nil, err
 			}
-			out = append(out, found...)
-			ks = ks[n:]
+			out = append(out, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -293,7 +293,8 @@ func (s *Server) postMembers(ctx context.Context, p principal, r *http.Request) 
 	return http.StatusOK, ma, nil
 }
 
-// upsertMembers stores the batch's member rows (the writer lock held).
+// upsertMembers stores the batch's member rows (the writer lock held);
+// the next tick is exclusive (Server.Tick).
 func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAnswer, *apiError) {
 	path, err := writeRows(rows.members)
 	if err != nil {
@@ -309,6 +310,7 @@ func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAn
 		return nil, bodyError(err, rows.memberFrom, rows.memberFields)
 	}
 	s.m.membersUpserted.Add(float64(res.Inserted + res.Updated))
+	s.membersGen.Add(1)
 	return &MembersAnswer{Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated}, nil
 }
 

@@ -116,16 +116,17 @@ func BenchmarkServeLatency(b *testing.B) {
 					cs[k] = v
 				}
 				cmu.Unlock()
-				dec, sink, err := loadgen.Measure(ctx, db.SQL(), res, cs, recv.Received())
+				l, err := loadgen.Measure(ctx, db.SQL(), res, cs, recv.Received())
 				if err != nil {
 					b.Fatal(err)
 				}
+				dec, sink := l.Decision, l.Sink
 				b.ReportMetric(res.Rate(), "events/s")
 				b.ReportMetric(float64(dec.P50.Milliseconds()), "p50-decision-ms")
 				b.ReportMetric(float64(dec.P99.Milliseconds()), "p99-decision-ms")
 				b.ReportMetric(float64(sink.P99.Milliseconds()), "p99-sink-ms")
-				fmt.Fprintf(os.Stderr, "rate %g/s for %v: acknowledged %d events (%.0f/s), %d errors, %d late batches; ingest %v\n  event-to-decision %v\n  event-to-sink     %v\n",
-					rate, *benchDur, res.Events, res.Rate(), res.Errors, res.Late, res.Ingest, dec, sink)
+				fmt.Fprintf(os.Stderr, "rate %g/s for %v: acknowledged %d events (%.0f/s), %d errors, %d late batches; ingest %v\n  event-to-decision %v\n  event-to-sink     %v\n  post-to-decision  %v\n",
+					rate, *benchDur, res.Events, res.Rate(), res.Errors, res.Late, res.Ingest, dec, sink, l.PostToDecision)
 			}
 		})
 	}

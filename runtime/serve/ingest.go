@@ -22,14 +22,14 @@ type ingestJob struct {
 	err  *apiError
 }
 
-// pendingJobs are the batches waiting for the writer lock.
+// pendingJobs are the batches waiting for the ingest lock.
 type pendingJobs struct {
 	mu   sync.Mutex
 	jobs []*ingestJob
 }
 
 // ingest commits a batch and returns the answer. Batches that wait for the
-// writer lock at the same time are committed together (group commit): the
+// ingest lock at the same time are committed together (group commit): the
 // request that gets the lock stores every waiting batch of events in one
 // transaction, so the per-commit cost is paid once under load. Each batch
 // keeps its own answer (rows, duplicates, seqs); when the group fails,
@@ -43,7 +43,7 @@ func (s *Server) ingest(ctx context.Context, rows *batchRows) (*EventsAnswer, *a
 		select {
 		case <-job.done:
 			return job.ans, job.err
-		case <-s.writer:
+		case <-s.ingestLock:
 		case <-ctx.Done():
 			s.pending.mu.Lock()
 			i := slices.Index(s.pending.jobs, job)
@@ -57,7 +57,7 @@ func (s *Server) ingest(ctx context.Context, rows *batchRows) (*EventsAnswer, *a
 			<-job.done // a leader is committing it
 			return job.ans, job.err
 		}
-		// This request holds the writer lock: it commits what waits.
+		// This request holds the ingest lock: it commits what waits.
 		s.pending.mu.Lock()
 		var jobs []*ingestJob
 		n := 0
@@ -72,7 +72,7 @@ func (s *Server) ingest(ctx context.Context, rows *batchRows) (*EventsAnswer, *a
 		s.runJobs(wctx, jobs)
 		s.log.Debug("ingest", "batches", len(jobs), "events", n, "seconds", time.Since(began).Seconds())
 		cancel()
-		s.unlock()
+		s.ingestLock <- struct{}{}
 		select {
 		case <-job.done:
 			return job.ans, job.err
@@ -167,7 +167,12 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 	rows := j.rows
 	ans := &EventsAnswer{Rows: int64(len(rows.events) + len(rows.members)), Duplicates: []DuplicateRow{}}
 	if len(rows.members) > 0 {
+		if err := s.lock(ctx); err != nil {
+			j.err = &apiError{} // not stored: the caller answers 503
+			return
+		}
 		ma, aerr := s.upsertMembers(ctx, rows)
+		s.unlock()
 		if aerr != nil {
 			j.err = aerr
 			return

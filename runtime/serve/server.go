@@ -22,6 +22,7 @@ import (
 	"nudge/lang"
 	"nudge/lang/diag"
 	nrt "nudge/runtime"
+	"nudge/runtime/internal/tick"
 	"nudge/runtime/redact"
 	"nudge/stdlib"
 )
@@ -66,17 +67,36 @@ type Config struct {
 // takes events over HTTP, runs ticks as batches commit and at an interval,
 // and dispatches sends continuously.
 //
-// Every write to the database (an ingest batch, a tick, dispatch's
-// bookkeeping) holds the writer lock, so DuckDB never sees two writing
-// transactions at once; reads (why, query, decisions) do not take it.
-// Dispatch releases the lock while a sink delivers, so a slow webhook
-// holds up neither ingest nor ticks.
+// Three locks order the writes, so that events are stored and sends
+// delivered while a tick runs. Ticks and member upserts hold the writer
+// lock; ingest batches of events hold the ingest lock; dispatch holds the
+// dispatch lock. What they write is disjoint: ingest appends events,
+// their ids and waiting events and advances the event counter; a tick
+// appends to the outbox and writes state and the run log; dispatch
+// updates the statuses of committed outbox rows and appends deliveries.
+// Each reads a snapshot, so a tick that overlaps a dispatch decides as if
+// it had run just before it. A tick that may write what the others
+// write takes their locks too (exclusiveTick): one that may admit waiting
+// events (it renumbers them and advances the event counter) and one that
+// may cluster the events (which ends with a checkpoint). Locks are taken
+// in the order ingest, dispatch, writer. Reads (why, query, decisions)
+// take none. Dispatch releases its lock while a sink delivers, so a slow
+// webhook holds up no tick.
 type Server struct {
-	cfg    Config
-	db     *nrt.DB
-	log    *slog.Logger
-	m      *metrics
-	writer chan struct{} // the writer lock: a token in the channel
+	cfg          Config
+	db           *nrt.DB
+	log          *slog.Logger
+	m            *metrics
+	writer       chan struct{} // the writer lock: a token in the channel
+	ingestLock   chan struct{} // the ingest lock: a token in the channel
+	dispatchLock chan struct{} // the dispatch lock: a token in the channel
+
+	// membersGen counts member upserts (changed under the writer lock);
+	// exclusiveGen is its value when the last exclusive tick began: a
+	// tick is exclusive while they differ, so the first tick after
+	// members arrived admits their waiting events alone.
+	membersGen   atomic.Int64
+	exclusiveGen atomic.Int64
 
 	prog  atomic.Pointer[program]
 	brand atomic.Pointer[string] // the brand ticks run for, once known
@@ -84,7 +104,7 @@ type Server struct {
 	tickReq     chan struct{} // a committed batch asks for a tick (at most one pending)
 	dispatchReq chan struct{}
 
-	pending pendingJobs // ingest batches waiting for the writer lock
+	pending pendingJobs // ingest batches waiting for the ingest lock
 
 	ackMu sync.Mutex
 	acks  []ack // acknowledged batches no tick has evaluated, by seq
@@ -135,9 +155,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, m: newMetrics(), writer: make(chan struct{}, 1),
-		tickReq: make(chan struct{}, 1), dispatchReq: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, m: newMetrics(), writer: make(chan struct{}, 1), ingestLock: make(chan struct{}, 1),
+		dispatchLock: make(chan struct{}, 1),
+		tickReq:      make(chan struct{}, 1), dispatchReq: make(chan struct{}, 1)}
 	s.writer <- struct{}{}
+	s.ingestLock <- struct{}{}
+	s.dispatchLock <- struct{}{}
+	s.exclusiveGen.Store(-1) // events may wait for members imported while the service was stopped
 	p, err := loadProgram(cfg.Paths)
 	if err != nil {
 		return nil, err
@@ -239,9 +263,12 @@ func (s *Server) Reload(ctx context.Context) (*program, error) {
 }
 
 // lock takes the writer lock, giving up when ctx ends.
-func (s *Server) lock(ctx context.Context) error {
+func (s *Server) lock(ctx context.Context) error { return lockChan(ctx, s.writer) }
+
+// lockChan takes the token of a lock channel, giving up when ctx ends.
+func lockChan(ctx context.Context, l chan struct{}) error {
 	select {
-	case <-s.writer:
+	case <-l:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -281,17 +308,75 @@ func (s *Server) now(ctx context.Context) (time.Time, error) {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC).Truncate(time.Microsecond), nil
 }
 
-// Tick runs one tick now under the writer lock and records its metrics.
+// Tick runs one tick now under the writer lock (and the ingest and
+// dispatch locks when exclusiveTick says so) and records its metrics.
 func (s *Server) Tick(ctx context.Context) (*nrt.RunResult, error) {
-	if err := s.lock(ctx); err != nil {
-		return nil, err
+	exclusive := false
+	for {
+		gen := s.membersGen.Load()
+		if exclusive {
+			if err := lockChan(ctx, s.ingestLock); err != nil {
+				return nil, err
+			}
+			if err := lockChan(ctx, s.dispatchLock); err != nil {
+				s.ingestLock <- struct{}{}
+				return nil, err
+			}
+		}
+		if err := s.lock(ctx); err != nil {
+			if exclusive {
+				s.dispatchLock <- struct{}{}
+				s.ingestLock <- struct{}{}
+			}
+			return nil, err
+		}
+		// Member upserts hold the writer lock: from here gen is stable.
+		if !exclusive {
+			need, err := s.exclusiveTick(ctx, gen)
+			if err != nil {
+				s.unlock()
+				return nil, err
+			}
+			if need {
+				s.unlock()
+				exclusive = true
+				continue
+			}
+		}
+		res, err := s.tickLocked(ctx)
+		s.unlock()
+		if exclusive {
+			s.dispatchLock <- struct{}{}
+			s.ingestLock <- struct{}{}
+		}
+		if err == nil {
+			if exclusive {
+				s.exclusiveGen.Store(gen)
+			}
+			s.requestDispatch()
+		}
+		return res, err
 	}
-	res, err := s.tickLocked(ctx)
-	s.unlock()
-	if err == nil {
-		s.requestDispatch()
+}
+
+// clusterMargin is how far below nrt.DefaultClusterMinEvents unclustered
+// events make a tick exclusive: events stored between the check and the
+// tick's snapshot count towards clustering too.
+const clusterMargin = 200_000
+
+// exclusiveTick reports whether the next tick must keep ingest out (the
+// writer lock held; gen read before it was taken): members were upserted
+// since the last exclusive tick, so the tick may admit waiting events,
+// or the events may be clustered after it.
+func (s *Server) exclusiveTick(ctx context.Context, gen int64) (bool, error) {
+	if s.membersGen.Load() != gen || s.exclusiveGen.Load() != gen {
+		return true, nil
 	}
-	return res, err
+	var unclustered int64
+	if err := s.db.SQL().QueryRowContext(ctx, `SELECT `+tick.LastEventSeqSQL+` - `+tick.ClusteredSeqSQL).Scan(&unclustered); err != nil {
+		return false, fmt.Errorf("tick: reading the event counters: %w", err)
+	}
+	return unclustered >= nrt.DefaultClusterMinEvents-clusterMargin, nil
 }
 
 func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
@@ -344,10 +429,17 @@ func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
 	s.m.pendingEvents.Set(float64(waiting))
 	s.log.Info("tick", "run_id", res.RunID, "now", now.Format("2006-01-02T15:04:05.000000"), "firings", firings,
 		"seconds", took.Seconds())
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		steps := make([]any, 0, 2*len(res.Timings))
+		for _, st := range res.Timings {
+			steps = append(steps, st.Step, st.Took.Seconds())
+		}
+		s.log.Debug("tick steps", "run_id", res.RunID, slog.Group("seconds", steps...))
+	}
 	return res, nil
 }
 
-// Dispatch delivers the due sends once (under the writer lock, released
+// Dispatch delivers the due sends once (under the dispatch lock, released
 // while sinks deliver).
 func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	var res nrt.DispatchResult
@@ -355,10 +447,10 @@ func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	if len(s.sinks) == 0 || brand == "" {
 		return res, nil
 	}
-	if err := s.lock(ctx); err != nil {
+	if err := lockChan(ctx, s.dispatchLock); err != nil {
 		return res, err
 	}
-	defer s.unlock()
+	defer func() { s.dispatchLock <- struct{}{} }()
 	now, err := s.now(ctx)
 	if err != nil {
 		return res, err
@@ -378,8 +470,8 @@ func (s *Server) Dispatch(ctx context.Context) (nrt.DispatchResult, error) {
 	return res, err
 }
 
-// unlockedSink is a sink that releases the server's writer lock while it
-// delivers: dispatch holds the lock for its reads and bookkeeping only.
+// unlockedSink is a sink that releases the server's dispatch lock while
+// it delivers: dispatch holds the lock for its reads and bookkeeping only.
 // It keeps the wrapped sink's identity (outbox_deliveries).
 type unlockedSink struct {
 	nrt.Sink
@@ -392,8 +484,8 @@ func (u *unlockedSink) ID() string { return u.id }
 
 // Deliver implements nrt.Sink.
 func (u *unlockedSink) Deliver(ctx context.Context, msgs []nrt.Message) []error {
-	u.s.unlock()
-	defer u.s.lock(context.Background())
+	u.s.dispatchLock <- struct{}{}
+	defer lockChan(context.Background(), u.s.dispatchLock)
 	return u.Sink.Deliver(ctx, msgs)
 }
 

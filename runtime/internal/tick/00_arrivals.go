@@ -29,7 +29,10 @@ import (
 
 // LastEventSeqSQL is the highest event seq handed out: the counter, unless
 // rows were written behind its back (the demo generator), then their max.
-const LastEventSeqSQL = `greatest((SELECT value FROM counters WHERE name = 'event_seq'), (SELECT coalesce(max(seq), 0) FROM events))`
+// Only seqs from the counter up can exceed it, so the max reads those: the
+// row groups below are skipped by their maximum seq.
+const LastEventSeqSQL = `greatest((SELECT value FROM counters WHERE name = 'event_seq'), (SELECT coalesce(max(seq), 0) FROM events
+    WHERE seq >= (SELECT coalesce(max(value), 0) FROM counters WHERE name = 'event_seq')))`
 
 // countWaitingSQL is the number of events of the brand waiting for their
 // member.
@@ -68,8 +71,10 @@ WHERE w.brand = $brand::VARCHAR AND w.ts > $lo::TIMESTAMP AND `+arrivedSQL, appe
 			return 0, 0, err
 		}
 	}
+	// (The arrived ones past the lookback go by their ts; the others are
+	// in _nudge_arrived, so members is read once.)
 	_, err = q.ExecContext(ctx, `DELETE FROM waiting_events w
-WHERE w.brand = $brand::VARCHAR AND (w.ts <= $lo::TIMESTAMP OR `+arrivedSQL+`)`, args...)
+WHERE w.brand = $brand::VARCHAR AND (w.ts <= $lo::TIMESTAMP OR w.seq IN (SELECT seq FROM _nudge_arrived))`, args...)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -35,10 +35,11 @@ type Config struct {
 	InFlight int
 }
 
-// Ack is an acknowledged batch: its seqs and when the 200 arrived.
+// Ack is an acknowledged batch: its seqs, when it was posted and when
+// the 200 arrived.
 type Ack struct {
 	FirstSeq, LastSeq int64
-	At                time.Time
+	Sent, At          time.Time
 }
 
 // Result is what a load run did.
@@ -160,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			ingest = append(ingest, at.Sub(sent))
 			res.Events += ans.Stored
 			if ans.Stored > 0 {
-				res.Acks = append(res.Acks, Ack{FirstSeq: ans.FirstSeq, LastSeq: ans.LastSeq, At: at})
+				res.Acks = append(res.Acks, Ack{FirstSeq: ans.FirstSeq, LastSeq: ans.LastSeq, Sent: sent, At: at})
 			}
 		}(slices.Clone(body.Bytes()), n)
 	}
@@ -240,27 +241,37 @@ func Summarize(ds []time.Duration) Summary {
 	return Summary{N: len(s), P50: at(.50), P95: at(.95), P99: at(.99), Max: s[len(s)-1]}
 }
 
+// Latency is what Measure reports.
+type Latency struct {
+	Decision Summary // from an event's 200 to the commit of its decision
+	Sink     Summary // from an event's 200 to the sink receiving the send
+	// PostToDecision is from the post of the event's batch to the commit
+	// of its decision: Decision plus the time to acknowledge.
+	PostToDecision Summary
+}
+
 // Measure computes, for the sends decided for the run's events, the
-// latency from the event's 200 to the commit of the tick that decided it
-// (commits: run id -> commit time, as the service reports them) and to
-// the receiver's first arrival of the send. db is the service's database
-// (read after the run, or while it serves).
-func Measure(ctx context.Context, db *sql.DB, res *Result, commits map[int64]time.Time, received map[string]time.Time) (toDecision, toSink Summary, err error) {
+// latency from the event's 200 (and from its post) to the commit of the
+// tick that decided it (commits: run id -> commit time, as the service
+// reports them) and to the receiver's first arrival of the send. db is the
+// service's database (read after the run, or while it serves).
+func Measure(ctx context.Context, db *sql.DB, res *Result, commits map[int64]time.Time, received map[string]time.Time) (Latency, error) {
+	var l Latency
 	if len(res.Acks) == 0 {
-		return toDecision, toSink, nil
+		return l, nil
 	}
 	rows, err := db.QueryContext(ctx, `SELECT trigger_seq, run_id, idempotency_key FROM outbox
 WHERE action = 'send' AND trigger_seq BETWEEN $1::BIGINT AND $2::BIGINT`, res.Acks[0].FirstSeq, res.Acks[len(res.Acks)-1].LastSeq)
 	if err != nil {
-		return toDecision, toSink, err
+		return l, err
 	}
 	defer rows.Close()
-	var dec, sink []time.Duration
+	var dec, sink, post []time.Duration
 	for rows.Next() {
 		var seq, run int64
 		var key string
 		if err := rows.Scan(&seq, &run, &key); err != nil {
-			return toDecision, toSink, err
+			return l, err
 		}
 		a, ok := res.ackOf(seq)
 		if !ok {
@@ -268,10 +279,12 @@ WHERE action = 'send' AND trigger_seq BETWEEN $1::BIGINT AND $2::BIGINT`, res.Ac
 		}
 		if c, ok := commits[run]; ok {
 			dec = append(dec, c.Sub(a.At))
+			post = append(post, c.Sub(a.Sent))
 		}
 		if r, ok := received[key]; ok {
 			sink = append(sink, r.Sub(a.At))
 		}
 	}
-	return Summarize(dec), Summarize(sink), rows.Err()
+	l.Decision, l.Sink, l.PostToDecision = Summarize(dec), Summarize(sink), Summarize(post)
+	return l, rows.Err()
 }
