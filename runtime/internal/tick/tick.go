@@ -266,7 +266,9 @@ type tickStep struct {
 func (t *tick) policySteps() []tickStep {
 	return []tickStep{
 		{"limits and dedupe", t.fire, false},   // 05_limits.go
-		{"policies", t.policies, false},        // 06_decide.go (07-09)
+		{"policies", t.policies, false},        // 06_decide.go (06b-09)
+		{"stock", t.stock, true},               // 09b_stock.go
+		{"budget", t.budget, true},             // 09c_budget.go
 		{"caps", t.applyCaps, true},            // 10_caps.go
 		{"quiet hours", t.quietHours, true},    // 11_quiet.go
 		{"repeated refusals", t.repeats, true}, // 12_refusals.go
