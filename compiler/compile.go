@@ -42,9 +42,10 @@ func Compile(info *check.Info) (*Program, diag.List) {
 		p.Caps = append(p.Caps, Cap{Channel: c.Channel, Count: c.Count, Per: per})
 	}
 	for _, q := range info.Quiet {
-		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To})
+		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To, Channel: q.Channel})
 	}
 	diags = append(diags, AttachLoop(info, p)...) // closed loop: see loop.go
+	attachMoney(info, p)                          // money policies: see money.go
 	// (A rule's condition is translated in several forms, each of which
 	// reports the same problem: the list is collected, then de-duplicated.)
 	return p, diags.Dedup()

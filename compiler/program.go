@@ -50,6 +50,11 @@ type Program struct {
 	// Costs is the cost of one send per channel (`cost sms 0.05`); a
 	// channel without a cost costs nothing.
 	Costs map[string]float64
+	// ContentCosts, Stocks and GlobalHoldout are the money policies of
+	// SPEC §9 (money.go); GlobalHoldout is a percentage, 0 for none.
+	ContentCosts  []ContentCost
+	Stocks        []Stock
+	GlobalHoldout float64
 }
 
 // Rule is one compiled rule.
@@ -137,6 +142,8 @@ type Rule struct {
 	// After names the other rules that write a tag this one reads (each of
 	// a lower stratum), in source order.
 	After []string
+	// Budget is the rule's `budget` option (money.go), nil without one.
+	Budget *Budget
 }
 
 // Strata is the number of strata of the program's rules (1 for a program
@@ -175,7 +182,10 @@ type Cap struct {
 	Per     time.Duration
 }
 
-// Quiet is `quiet hours FROM to TO`, minutes after midnight; may wrap midnight.
+// Quiet is `quiet hours FROM to TO [for CHANNEL]`, minutes after
+// midnight; may wrap midnight. A line with a Channel replaces the plain
+// lines (Channel "") for that channel.
 type Quiet struct {
 	From, To int
+	Channel  string
 }

@@ -302,7 +302,7 @@ func isWordByte(c byte) bool {
 // isDeclKeyword reports whether w starts a declaration.
 func isDeclKeyword(w string) bool {
 	switch w {
-	case "rule", "segment", "brand", "import", "cap", "quiet", "event", "member", "test", "cost":
+	case "rule", "segment", "brand", "import", "cap", "quiet", "event", "member", "test", "cost", "stock":
 		return true
 	}
 	return false

@@ -126,6 +126,9 @@ func (db *DB) Dispatch(ctx context.Context, prog *compiler.Program, brand string
 			break
 		}
 		after = batch[len(batch)-1].IdempotencyKey
+		if batch = heldByChannel(batch, now, quiet); len(batch) == 0 {
+			continue
+		}
 		if err := db.deliverBatch(dctx, rctx, brand, now, batch, sendSinks, named, caps, &res); err != nil {
 			return res, err
 		}
@@ -516,4 +519,24 @@ func jsonArg(name string, v any) sql.NamedArg {
 // jsonStrings is the SQL list of strings bound by jsonArg(name, ...).
 func jsonStrings(name string) string {
 	return `from_json($` + name + `::VARCHAR, '["VARCHAR"]')`
+}
+
+// heldByChannel drops from batch the sends whose channel is in its own
+// quiet hours at now (`quiet hours ... for CH`, policy.QuietFor): they wait
+// for a later dispatch. Without such lines it returns batch as is (the
+// re-check held every send already).
+func heldByChannel(batch []Message, now time.Time, quiet []compiler.Quiet) []Message {
+	if !policy.QuietPerChannel(quiet) {
+		return batch
+	}
+	out := batch[:0]
+	for _, m := range batch {
+		if m.Action == "send" {
+			if _, _, in := policy.QuietEnd(now, policy.QuietFor(quiet, m.Channel)); in {
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -79,10 +79,12 @@ type CapDecl struct {
 	Per     *DurationLit // `per day` is parsed as 1 day (DurationLit.Implicit = true)
 }
 
-// QuietDecl is `quiet hours HH:MM to HH:MM` (may wrap midnight).
+// QuietDecl is `quiet hours HH:MM to HH:MM [for CHANNEL]` (may wrap
+// midnight); with a channel it replaces the plain line for that channel.
 type QuietDecl struct {
 	Span
 	From, To *ClockLit
+	Channel  *Ident // nil: every channel without a line of its own
 }
 
 // EventDecl is `event NAME { field TYPE, ... }`.

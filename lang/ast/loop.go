@@ -16,10 +16,16 @@ type ConvertOption struct {
 func (*ConvertOption) optionNode() {}
 
 // CostDecl is `cost CHANNEL AMOUNT`: what one send on CHANNEL costs, in the
-// data's currency (CNY in the source material), e.g. `cost sms 0.05`.
+// data's currency (CNY in the source material), e.g. `cost sms 0.05`; or
+// `cost KIND "CONTENT" AMOUNT`: what one send of that kind and content
+// costs on top of its channel (a coupon's face value), e.g.
+// `cost coupon "A-10OFF" 10`. Exactly one of Channel and Kind is set;
+// Content goes with Kind.
 type CostDecl struct {
 	Span
 	Channel *Ident
+	Kind    *Ident
+	Content *StringLit
 	Amount  *NumberLit
 }
 

@@ -40,6 +40,7 @@ func Inspect(n Node, f func(Node) bool) {
 	case *QuietDecl:
 		visit(n.From)
 		visit(n.To)
+		visit(n.Channel)
 	case *EventDecl:
 		visit(n.Name)
 		for _, fd := range n.Fields {
@@ -69,7 +70,17 @@ func Inspect(n Node, f func(Node) bool) {
 		visit(n.Within)
 	case *CostDecl:
 		visit(n.Channel)
+		visit(n.Kind)
+		visit(n.Content)
 		visit(n.Amount)
+	case *BudgetOption:
+		visit(n.Amount)
+		visit(n.Per)
+	case *StockDecl:
+		visit(n.Content)
+		visit(n.Count)
+	case *GlobalHoldoutDecl:
+		visit(n.Percent)
 	case *BinaryExpr:
 		visit(n.X)
 		visit(n.Y)

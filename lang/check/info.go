@@ -161,6 +161,8 @@ type Rule struct {
 	// Convert is the rule's `convert on` option, nil when absent (the
 	// conversion is then DefaultConvertEvent within DefaultConvertMinutes).
 	Convert *ast.ConvertOption
+	// Budget is the rule's `budget` option, nil when absent (money.go).
+	Budget *Budget
 	// Stratum orders the rules' evaluation within a tick (SPEC §5 Actions,
 	// strata.go): a rule is evaluated after the rules of lower strata and
 	// sees the tags they applied. 0 unless the rule reads a tag that another
@@ -183,6 +185,7 @@ type Cap struct {
 type Quiet struct {
 	Decl     *ast.QuietDecl
 	From, To int
+	Channel  string // "" for the plain line
 }
 
 // Info is the result of checking a program (the user's files plus the
@@ -197,6 +200,12 @@ type Info struct {
 	Quiet    []*Quiet
 	// Costs is the cost of one send per channel, from `cost` declarations.
 	Costs map[string]float64
+	// ContentCosts, Stocks and GlobalHoldout are the money policies
+	// (money.go): the cost of a send per kind and content, the stocks of
+	// contents, and the global control group's percentage (0: none).
+	ContentCosts  []ContentCost
+	Stocks        []Stock
+	GlobalHoldout float64
 	// Types records the type of every expression.
 	Types map[ast.Expr]Type
 	// Refs records what every resolved identifier means (segment references,

@@ -47,6 +47,10 @@ func (c *checker) convertOption(rr *Rule, o *ast.ConvertOption) {
 
 // costDecl checks `cost CHANNEL AMOUNT` and records it in Info.Costs.
 func (c *checker) costDecl(d *ast.CostDecl, seen map[string]*ast.CostDecl) {
+	if d != nil && d.Kind != nil {
+		c.contentCostDecl(d)
+		return
+	}
 	if d == nil || d.Channel == nil || d.Amount == nil {
 		return
 	}

@@ -150,6 +150,9 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 		case *ast.ConvertOption:
 			once(o, "convert")
 			c.convertOption(rr, o)
+		case *ast.BudgetOption:
+			once(o, "budget")
+			c.budgetOption(rr, o)
 		}
 	}
 }
@@ -180,9 +183,14 @@ func (c *checker) checkPolicies() {
 				}
 			case *ast.CostDecl:
 				c.costDecl(d, costs)
+			case *ast.StockDecl:
+				c.stockDecl(d)
+			case *ast.GlobalHoldoutDecl:
+				c.globalHoldoutDecl(d)
 			}
 		}
 	}
+	c.checkBudgets()
 }
 
 func (c *checker) capDecl(d *ast.CapDecl) *Cap {
@@ -237,6 +245,10 @@ func (c *checker) quietDecl(d *ast.QuietDecl) *Quiet {
 		return nil
 	}
 	q := &Quiet{Decl: d, From: d.From.Hour*60 + d.From.Minute, To: d.To.Hour*60 + d.To.Minute}
+	if d.Channel != nil {
+		q.Channel = d.Channel.Name
+		c.checkChannel(d.Channel, "quiet hours for")
+	}
 	if q.From == q.To {
 		c.warnf(d, CodeEmptyQuietHours, "quiet hours from %02d:%02d to %02d:%02d are empty", d.From.Hour, d.From.Minute, d.To.Hour, d.To.Minute)
 	}

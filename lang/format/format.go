@@ -117,7 +117,7 @@ func group(d ast.Decl) string {
 	switch d.(type) {
 	case *ast.BrandDecl, *ast.ImportDecl:
 		return "header"
-	case *ast.CapDecl, *ast.QuietDecl, *ast.CostDecl:
+	case *ast.CapDecl, *ast.QuietDecl, *ast.CostDecl, *ast.StockDecl, *ast.GlobalHoldoutDecl:
 		return "policy"
 	}
 	return ""
@@ -225,7 +225,11 @@ func declLines(d ast.Decl, width int) []*line {
 		}
 		return []*line{newLine("", fmt.Sprintf("cap %s to %s per %s", ch, d.Count.Text, duration(d.Per)), d)}
 	case *ast.QuietDecl:
-		return []*line{newLine("", "quiet hours "+clock(d.From)+" to "+clock(d.To), d)}
+		text := "quiet hours " + clock(d.From) + " to " + clock(d.To)
+		if d.Channel != nil {
+			text += " for " + d.Channel.Name
+		}
+		return []*line{newLine("", text, d)}
 	case *ast.EventDecl:
 		return fieldLines("event "+d.Name.Name, d, d.Fields)
 	case *ast.MemberDecl:
@@ -233,7 +237,14 @@ func declLines(d ast.Decl, width int) []*line {
 	case *ast.TestDecl:
 		return testLines(d)
 	case *ast.CostDecl:
+		if d.Kind != nil {
+			return []*line{newLine("", "cost "+d.Kind.Name+" "+quote(d.Content.Value)+" "+d.Amount.Text, d)}
+		}
 		return []*line{newLine("", "cost "+d.Channel.Name+" "+d.Amount.Text, d)}
+	case *ast.StockDecl:
+		return []*line{newLine("", "stock "+quote(d.Content.Value)+" "+d.Count.Text, d)}
+	case *ast.GlobalHoldoutDecl:
+		return []*line{newLine("", "holdout "+d.Percent.Text+"% of members", d)}
 	}
 	return nil
 }
@@ -366,6 +377,8 @@ func option(o ast.Option) string {
 		writeRef(&b, o.Event)
 		b.WriteString(" within " + duration(o.Within))
 		return b.String()
+	case *ast.BudgetOption:
+		return "budget " + o.Amount.Text + " per " + o.Per.Name
 	}
 	return ""
 }

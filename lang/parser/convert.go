@@ -142,7 +142,11 @@ func (c *converter) decl(d *pDecl) ast.Decl {
 		return out
 	case d.Quiet != nil:
 		q := d.Quiet
-		return &ast.QuietDecl{Span: c.sp(q.Pos, q.EndPos), From: c.clock(q.From), To: c.clock(q.To)}
+		out := &ast.QuietDecl{Span: c.sp(q.Pos, q.EndPos), From: c.clock(q.From), To: c.clock(q.To)}
+		if q.Channel != nil {
+			out.Channel = c.ident(*q.Channel)
+		}
+		return out
 	case d.Event != nil:
 		e := d.Event
 		return &ast.EventDecl{Span: c.sp(e.Pos, e.EndPos), Name: c.ident(e.Name), Fields: c.fields(e.Fields)}
@@ -152,7 +156,17 @@ func (c *converter) decl(d *pDecl) ast.Decl {
 	case d.Test != nil:
 		return c.test(d.Test)
 	case d.Cost != nil:
-		return &ast.CostDecl{Span: c.sp(d.Cost.Pos, d.Cost.EndPos), Channel: c.ident(d.Cost.Channel), Amount: c.number(d.Cost.Amount)}
+		out := &ast.CostDecl{Span: c.sp(d.Cost.Pos, d.Cost.EndPos), Amount: c.number(d.Cost.Amount)}
+		if d.Cost.Content != nil {
+			out.Kind, out.Content = c.ident(d.Cost.Channel), c.str(*d.Cost.Content)
+		} else {
+			out.Channel = c.ident(d.Cost.Channel)
+		}
+		return out
+	case d.Stock != nil:
+		return &ast.StockDecl{Span: c.sp(d.Stock.Pos, d.Stock.EndPos), Content: c.str(d.Stock.Content), Count: c.number(d.Stock.Count)}
+	case d.Holdout != nil:
+		return &ast.GlobalHoldoutDecl{Span: c.sp(d.Holdout.Pos, d.Holdout.EndPos), Percent: c.number(d.Holdout.Percent)}
 	}
 	return &ast.BadDecl{Span: c.sp(d.Pos, d.EndPos)}
 }
@@ -222,6 +236,8 @@ func (c *converter) option(o *pOption) ast.Option {
 		return &ast.StopAfterOption{Span: s, Count: c.number(o.Stop)}
 	case o.Convert != nil:
 		return &ast.ConvertOption{Span: s, Event: c.eventRef(o.Convert.Ref), Within: c.duration(o.Convert.Within)}
+	case o.Budget != nil:
+		return &ast.BudgetOption{Span: s, Amount: c.number(o.Budget.Amount), Per: c.ident(o.Budget.Per)}
 	}
 	return nil
 }

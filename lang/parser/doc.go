@@ -10,7 +10,7 @@
 // lexical errors such as unterminated strings reported without stopping).
 // The token stream is split into declaration chunks at top-level keywords
 // (brand, import, segment, rule, cap, cost, quiet, event, `member {`, test
-// and the reserved journey, split, campaign, budget), so every syntax error
+// and the reserved journey, split, campaign), so every syntax error
 // of a file is reported at once and a chunk that fails becomes an
 // *ast.BadDecl. Each chunk is parsed by participle with the grammar of
 // grammar.go and testgrammar.go (struct tags), then converted to lang/ast
@@ -31,7 +31,7 @@
 //
 //	file      = { decl } ;
 //	decl      = brand | import | segment | rule | cap | cost | quiet
-//	          | event | member | test ;
+//	          | event | member | test | stock | holdout ;
 //	brand     = "brand" STRING ;
 //	import    = "import" STRING ;
 //	segment   = "segment" IDENT [ STRING ] "=" cond ;
@@ -43,10 +43,13 @@
 //	          | "priority" number
 //	          | "holdout" number "%"
 //	          | "stop" "after" number "unanswered"
-//	          | "convert" "on" eventref "within" duration ;
+//	          | "convert" "on" eventref "within" duration
+//	          | "budget" number "per" UNIT ;
 //	cap       = "cap" ( IDENT | "all" ) "to" number "per" ( duration | UNIT ) ;
-//	cost      = "cost" IDENT number ;
-//	quiet     = "quiet" "hours" CLOCK "to" CLOCK ;
+//	cost      = "cost" IDENT [ STRING ] number ;
+//	quiet     = "quiet" "hours" CLOCK "to" CLOCK [ "for" IDENT ] ;
+//	stock     = "stock" STRING number ;
+//	holdout   = "holdout" number "%" "of" "members" ;
 //	event     = "event" IDENT "{" { field } "}" ;
 //	member    = "member" "{" { field } "}" ;
 //	field     = IDENT IDENT [ "," ] ;
@@ -114,7 +117,7 @@
 //   - A number directly preceded by "-" is a negative literal (`> -5`).
 //   - Words are reserved as keywords wherever the grammar uses them,
 //     including duration units and aggregate names (see IsKeyword). The
-//     words journey, split, campaign and budget are reserved for later
+//     words journey, split and campaign are reserved for later
 //     declarations and rejected.
 //   - Numbers, dates and clocks are only checked for shape here; ranges
 //     (month 13, 25:00) are lang/check's job.

@@ -75,8 +75,10 @@ func declWhat(toks []token) string {
 		return toks[0].text
 	case "event", "member":
 		return toks[0].text + " declaration"
-	case "cap", "cost":
+	case "cap", "cost", "stock":
 		return toks[0].text
+	case "holdout":
+		return "global control group"
 	case "quiet":
 		return "quiet hours"
 	}

@@ -28,6 +28,8 @@ type pDecl struct {
 	Member  *pMember  `parser:"| @@"`
 	Test    *pTest    `parser:"| @@"`
 	Cost    *pCost    `parser:"| @@"`
+	Stock   *pStock   `parser:"| @@"`
+	Holdout *pHoldout `parser:"| @@"`
 }
 
 type pBrand struct {
@@ -79,6 +81,7 @@ type pOption struct {
 	Holdout  *pNumber  `parser:"| \"holdout\" @@ \"%\""`
 	Stop     *pNumber  `parser:"| \"stop\" \"after\" @@ \"unanswered\""`
 	Convert  *pConvert `parser:"| @@"`
+	Budget   *pBudget  `parser:"| @@"`
 }
 
 // pConvert is `convert on EVENT {filter} within DURATION` (lang/ast/loop.go).
@@ -87,12 +90,36 @@ type pConvert struct {
 	Within *pDuration `parser:"\"within\" @@"`
 }
 
-// pCost is `cost CHANNEL NUMBER` (lang/ast/loop.go).
+// pCost is `cost CHANNEL NUMBER` or `cost KIND "CONTENT" NUMBER`
+// (lang/ast/loop.go).
 type pCost struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position
-	Channel lexer.Token `parser:"\"cost\" @Ident"`
-	Amount  *pNumber    `parser:"@@"`
+	Channel lexer.Token  `parser:"\"cost\" @Ident"`
+	Content *lexer.Token `parser:"@String?"`
+	Amount  *pNumber     `parser:"@@"`
+}
+
+// pBudget is the rule option `budget NUMBER per UNIT` (lang/ast/money.go).
+type pBudget struct {
+	Amount *pNumber    `parser:"\"budget\" @@"`
+	Per    lexer.Token `parser:"\"per\" @Unit"`
+}
+
+// pStock is `stock "CONTENT" NUMBER` (lang/ast/money.go).
+type pStock struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Content lexer.Token `parser:"\"stock\" @String"`
+	Count   *pNumber    `parser:"@@"`
+}
+
+// pHoldout is `holdout NUMBER % of members`, the global control group
+// (lang/ast/money.go).
+type pHoldout struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Percent *pNumber `parser:"\"holdout\" @@ \"%\" \"of\" \"members\""`
 }
 
 type pLimit struct {
@@ -111,10 +138,11 @@ type pCap struct {
 }
 
 type pQuiet struct {
-	Pos    lexer.Position
-	EndPos lexer.Position
-	From   lexer.Token `parser:"\"quiet\" \"hours\" @Clock"`
-	To     lexer.Token `parser:"\"to\" @Clock"`
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	From    lexer.Token  `parser:"\"quiet\" \"hours\" @Clock"`
+	To      lexer.Token  `parser:"\"to\" @Clock"`
+	Channel *lexer.Token `parser:"( \"for\" @Ident )?"`
 }
 
 type pEvent struct {

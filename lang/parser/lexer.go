@@ -105,6 +105,8 @@ var keywords = map[string]bool{
 	"all": true, "to": true,
 	// closed loop (lang/ast/loop.go)
 	"convert": true, "cost": true,
+	// money policies (lang/ast/money.go)
+	"budget": true, "stock": true,
 	// conditions
 	"or": true, "and": true, "not": true, "in": true, "is": true, "null": true,
 	"between": true, "where": true, "at": true, "of": true, "for": true, "from": true,
@@ -118,7 +120,7 @@ var keywords = map[string]bool{
 	"days": true, "week": true, "weeks": true, "month": true, "months": true,
 	"year": true, "years": true,
 	// reserved for later constructs
-	"journey": true, "split": true, "campaign": true, "budget": true, "test": true,
+	"journey": true, "split": true, "campaign": true, "test": true,
 }
 
 // IsKeyword reports whether name is a reserved word of the nudge language.

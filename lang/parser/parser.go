@@ -74,6 +74,8 @@ var (
 	memberParser  = participle.MustBuild[pMember](parserOptions...)
 	testParser    = participle.MustBuild[pTest](parserOptions...)
 	costParser    = participle.MustBuild[pCost](parserOptions...)
+	stockParser   = participle.MustBuild[pStock](parserOptions...)
+	holdoutParser = participle.MustBuild[pHoldout](parserOptions...)
 	condParser    = participle.MustBuild[pOr](parserOptions...)
 )
 
@@ -101,6 +103,10 @@ func parseTree(kw string, lex *lexer.PeekingLexer, opts ...participle.ParseOptio
 		d.Test, err = testParser.ParseFromLexer(lex, opts...)
 	case "cost":
 		d.Cost, err = costParser.ParseFromLexer(lex, opts...)
+	case "stock":
+		d.Stock, err = stockParser.ParseFromLexer(lex, opts...)
+	case "holdout":
+		d.Holdout, err = holdoutParser.ParseFromLexer(lex, opts...)
 	default:
 		d.Member, err = memberParser.ParseFromLexer(lex, opts...)
 	}
@@ -137,11 +143,11 @@ func withEOF(toks []token, from diag.Pos) []token {
 // when followed by "{", the reserved words only at the start of a line.
 var topLevel = map[string]bool{
 	"brand": true, "import": true, "segment": true, "rule": true, "cap": true,
-	"quiet": true, "event": true, "cost": true,
-	"journey": true, "split": true, "campaign": true, "budget": true, "test": true,
+	"quiet": true, "event": true, "cost": true, "stock": true,
+	"journey": true, "split": true, "campaign": true, "test": true,
 }
 
-var reserved = map[string]bool{"journey": true, "split": true, "campaign": true, "budget": true, "test": true}
+var reserved = map[string]bool{"journey": true, "split": true, "campaign": true, "test": true}
 
 func startsDecl(toks []token, i int) bool {
 	t := toks[i]
@@ -155,6 +161,11 @@ func startsDecl(toks []token, i int) bool {
 	}
 	if topLevel[t.text] {
 		return true
+	}
+	if t.text == "holdout" {
+		// `holdout P% of members` (the global control group), not the
+		// rule option `holdout P%`
+		return i+3 < len(toks) && toks[i+2].text == "%" && toks[i+3].text == "of"
 	}
 	return t.text == "member" && i+1 < len(toks) && toks[i+1].text == "{" && toks[i+1].typ == tPunct
 }

@@ -20,14 +20,21 @@ const (
 	Applied   Status = "applied"    // a tag or untag, applied at the tick
 )
 
+// The statuses of the money policies (SPEC §9, money.go).
+const (
+	OverBudget Status = "over_budget"  // the rule's budget for the period is spent
+	OutOfStock Status = "out_of_stock" // the content's stock is used up
+)
+
 // Statuses is every status, in the order of SPEC §7, the order in which
 // summaries and reports list them.
-var Statuses = []Status{Pending, Scheduled, Sent, Failed, HeldOut, NoConsent, Capped, GaveUp, Applied}
+var Statuses = []Status{Pending, Scheduled, Sent, Failed, HeldOut, NoConsent, Capped, GaveUp, Applied, OverBudget, OutOfStock}
 
 // Refusals are the statuses a tick's policies refuse a send with, in the
-// order the tick applies them (a send gets the first that holds): holdout,
-// consent, unanswered, caps.
-var Refusals = []Status{HeldOut, NoConsent, GaveUp, Capped}
+// order the tick applies them (a send gets the first that holds): holdout
+// (the global control group's, then the rule's), consent, unanswered,
+// stock, budget, caps.
+var Refusals = []Status{HeldOut, NoConsent, GaveUp, OutOfStock, OverBudget, Capped}
 
 // Counted are the statuses of the sends that count toward caps and toward
 // `stop after N unanswered`: decided to go out, and not failed.
@@ -36,7 +43,7 @@ var Counted = []Status{Pending, Scheduled, Sent}
 // Ineffective are the statuses of the refusals that do not use up a rule's
 // limit (a firing whose sends all have one of them is not effective; see
 // the runtime's repeated refusals).
-var Ineffective = []Status{Capped, NoConsent}
+var Ineffective = []Status{Capped, NoConsent, OverBudget, OutOfStock}
 
 // Valid reports whether s is a status.
 func Valid(s string) bool {

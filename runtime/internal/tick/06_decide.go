@@ -73,7 +73,8 @@ type refusal struct {
 }
 
 // refusals are the policies that refuse a send before caps, in the order
-// of policy.Refusals, each in its file: holdout, consent, unanswered.
+// of policy.Refusals, each in its file: the global control group, holdout,
+// consent, unanswered.
 func (t *tick) refusals() []refusal {
-	return []refusal{t.holdout(), t.consentRefusal(), t.unansweredRefusal()}
+	return []refusal{t.globalHoldout(), t.holdout(), t.consentRefusal(), t.unansweredRefusal()}
 }

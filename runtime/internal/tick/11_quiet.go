@@ -17,6 +17,9 @@ func (t *tick) quietHours(ctx context.Context) error {
 		st, reason, end, scheduled := policy.Settle(now, t.prog.Quiet)
 		return string(st), reason, sql.NullTime{Time: end, Valid: scheduled}
 	}
+	if policy.QuietPerChannel(t.prog.Quiet) {
+		return t.quietPerChannel(ctx)
+	}
 	if len(t.instants) == 0 {
 		// One instant: a plain UPDATE (a join with a one-row table is
 		// far slower on many decisions).
@@ -37,5 +40,41 @@ func (t *tick) quietHours(ctx context.Context) error {
 	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = q.st, scheduled_at = q.sched_at, reason = q.reason
 FROM (VALUES `+strings.Join(rows, ", ")+`) q(now, st, sched_at, reason)
 WHERE _nudge_dec.status IS NULL AND _nudge_dec.now = q.now`)
+	return err
+}
+
+// quietPerChannel is quietHours for a program with quiet hours for one
+// channel (`quiet hours ... for CH`): each send is settled by the quiet
+// hours of its channel (policy.QuietFor).
+func (t *tick) quietPerChannel(ctx context.Context) error {
+	instants := t.instants
+	if len(instants) == 0 {
+		instants = []time.Time{t.now}
+	}
+	channels := map[string]bool{}
+	for _, r := range t.prog.Rules {
+		for _, a := range r.Actions {
+			if a.Verb == "send" {
+				channels[a.Channel] = true
+			}
+		}
+	}
+	var rows []string
+	for _, now := range instants {
+		for ch := range channels {
+			st, reason, end, scheduled := policy.Settle(now, policy.QuietFor(t.prog.Quiet, ch))
+			sched := "NULL::TIMESTAMP"
+			if scheduled {
+				sched = timestampSQL(end)
+			}
+			rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, nullif(%s, ''))", timestampSQL(now), quoteString(ch), quoteString(string(st)), sched, quoteString(reason)))
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = q.st, scheduled_at = q.sched_at, reason = q.reason
+FROM (VALUES `+strings.Join(rows, ", ")+`) q(now, channel, st, sched_at, reason)
+WHERE _nudge_dec.status IS NULL AND _nudge_dec.now = q.now AND _nudge_dec.channel = q.channel`)
 	return err
 }

@@ -47,11 +47,15 @@ WHERE brand = $brand::VARCHAR AND `+DueSendSQL+`
 	}
 	n, _ := r.RowsAffected()
 	refused = int(n)
-	if _, _, hold = policy.QuietEnd(now, quiet); hold {
+	// With quiet hours for one channel, the runtime's dispatch holds back
+	// each send by its channel's quiet hours (policy.QuietFor) instead.
+	if _, _, hold = policy.QuietEnd(now, quiet); hold && !policy.QuietPerChannel(quiet) {
 		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+DueSendSQL,
 			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
 			return 0, false, 0, err
 		}
+	} else {
+		hold = false
 	}
 	return refused, hold, waiting, nil
 }

@@ -273,14 +273,15 @@ var dryRunSkips = map[string]bool{"outbox": true, "rule members": true, "tags": 
 // a tick's, and a replay's round's (replay.go).
 func (t *tick) policySteps() []tickStep {
 	return []tickStep{
-		{"limits and dedupe", t.fire, false},   // 05_limits.go
-		{"policies", t.policies, false},        // 06_decide.go (07-09)
-		{"caps", t.applyCaps, true},            // 10_caps.go
-		{"quiet hours", t.quietHours, true},    // 11_quiet.go
-		{"repeated refusals", t.repeats, true}, // 12_refusals.go
-		{"outbox", t.writeOutbox, true},        // 13_outbox.go
-		{"rule members", t.ruleMembers, true},  // 13_outbox.go
-		{"tags", t.applyTags, true},            // 14_tags.go
+		{"limits and dedupe", t.fire, false},         // 05_limits.go
+		{"policies", t.policies, false},              // 06_decide.go (06b-09)
+		{"stock and budget", t.stockAndBudget, true}, // 09b_stock_budget.go
+		{"caps", t.applyCaps, true},                  // 10_caps.go
+		{"quiet hours", t.quietHours, true},          // 11_quiet.go
+		{"repeated refusals", t.repeats, true},       // 12_refusals.go
+		{"outbox", t.writeOutbox, true},              // 13_outbox.go
+		{"rule members", t.ruleMembers, true},        // 13_outbox.go
+		{"tags", t.applyTags, true},                  // 14_tags.go
 	}
 }
 

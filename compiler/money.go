@@ -1,0 +1,75 @@
+package compiler
+
+import "nudge/lang/check"
+
+// This file carries the money policies of SPEC §9 from the checked program
+// to the runtime (runtime/policy/money.go enforces them): what a send
+// costs per kind and content, each rule's budget, the stocks of contents
+// and the global control group.
+
+// Budget is a rule's `budget AMOUNT per day|week|month`: the cost of its
+// counted sends in one calendar period of the decision's tick.
+type Budget struct {
+	Amount float64
+	Per    string // day, week (from Monday) or month
+}
+
+// ContentCost is `cost KIND "CONTENT" AMOUNT`: one send of that kind and
+// content costs AMOUNT on top of its channel's cost.
+type ContentCost struct {
+	Kind, Content string
+	Amount        float64
+}
+
+// Stock is `stock "CONTENT" N`: at most N counted sends of CONTENT ever,
+// across the program's rules (per brand).
+type Stock struct {
+	Content string
+	Count   int64
+}
+
+// attachMoney copies the checked money policies into p: the rules'
+// budgets (by name), the content costs, the stocks and the global control
+// group.
+func attachMoney(info *check.Info, p *Program) {
+	budgets := map[string]*Budget{}
+	for _, r := range info.Rules {
+		if r.Budget != nil && r.Decl != nil && r.Decl.Name != nil {
+			budgets[r.Decl.Name.Name] = &Budget{Amount: r.Budget.Amount, Per: r.Budget.Per}
+		}
+	}
+	for _, r := range p.Rules {
+		r.Budget = budgets[r.Name]
+	}
+	p.ContentCosts = p.ContentCosts[:0]
+	for _, c := range info.ContentCosts {
+		p.ContentCosts = append(p.ContentCosts, ContentCost{Kind: c.Kind, Content: c.Content, Amount: c.Amount})
+	}
+	p.Stocks = p.Stocks[:0]
+	for _, s := range info.Stocks {
+		p.Stocks = append(p.Stocks, Stock{Content: s.Content, Count: s.Count})
+	}
+	p.GlobalHoldout = info.GlobalHoldout
+}
+
+// SendCost is what one send of kind and content on channel costs: the
+// channel's cost plus the content's.
+func (p *Program) SendCost(channel, kind, content string) float64 {
+	c := p.Costs[channel]
+	for _, cc := range p.ContentCosts {
+		if cc.Kind == kind && cc.Content == content {
+			c += cc.Amount
+		}
+	}
+	return c
+}
+
+// HasBudgets reports whether a rule of p has a budget.
+func (p *Program) HasBudgets() bool {
+	for _, r := range p.Rules {
+		if r.Budget != nil {
+			return true
+		}
+	}
+	return false
+}

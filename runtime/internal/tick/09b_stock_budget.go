@@ -1,0 +1,125 @@
+package tick
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"nudge/runtime/policy"
+)
+
+// stockAndBudget refuses the open sends past a content's stock (`stock
+// "CONTENT" N`) as out_of_stock and, of the others, those past their
+// rule's budget (`budget AMOUNT per day|week|month`) as over_budget (SPEC
+// §9: stock, then budget). The sends compete in one order
+// (competitionOrder); a send is judged against the earlier sends that were
+// let through:
+//
+//   - stock: the brand's counted sends of the content ever, plus the
+//     earlier open sends of the content let through, reach N;
+//   - budget: the cost (policy.SendCostSQL) of the rule's counted sends
+//     fired in the calendar period of the tick's now, plus that of its
+//     earlier open sends let through and its own, exceeds AMOUNT.
+//
+// A send refused by one does not use the other, so the verdicts depend on
+// each other; as for caps, a statement recomputes every verdict from the
+// previous ones (window functions with running sums over the order) until
+// nothing changes: the verdicts of the first k sends are final after k
+// rounds, and in practice two or three rounds settle a tick.
+func (t *tick) stockAndBudget(ctx context.Context) error {
+	var stocks []string
+	var contents []string
+	for _, s := range t.prog.Stocks {
+		stocks = append(stocks, fmt.Sprintf("(%s, %d, %s)", quoteString(s.Content), s.Count, quoteString(policy.OutOfStockReason(s.Content, s.Count))))
+		contents = append(contents, s.Content)
+	}
+	var budgets []string
+	for i, r := range t.prog.Rules {
+		if r.Budget == nil {
+			continue
+		}
+		start, end := policy.BudgetPeriod(r.Budget.Per, t.now)
+		budgets = append(budgets, fmt.Sprintf("(%d, %s, CAST(%s AS DECIMAL(18,4)), %s, %s, %s)", i, quoteString(r.Name),
+			fmt.Sprint(r.Budget.Amount), timestampSQL(start), timestampSQL(end), quoteString(policy.OverBudgetReason(r.Budget))))
+	}
+	if len(stocks) == 0 && len(budgets) == 0 {
+		return nil
+	}
+	stockT := "(SELECT CAST(NULL AS VARCHAR) AS content, CAST(NULL AS BIGINT) AS cnt, CAST(NULL AS VARCHAR) AS reason WHERE false) s"
+	stockUse := "(SELECT CAST(NULL AS VARCHAR) AS content, CAST(0 AS BIGINT) AS n WHERE false) su"
+	if len(stocks) > 0 {
+		stockT = "(VALUES " + strings.Join(stocks, ", ") + ") s(content, cnt, reason)"
+		stockUse = `(SELECT content, count(*) AS n FROM outbox
+        WHERE content IN (` + quoteStrings(contents) + `) AND ` + afterScan(policy.CountedSendSQL("")+" AND brand = "+t.brandSQL()) + `
+        GROUP BY content) su`
+	}
+	budgetT := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS DECIMAL(18,4)) AS amount, CAST(NULL AS TIMESTAMP) AS lo, CAST(NULL AS TIMESTAMP) AS hi, CAST(NULL AS VARCHAR) AS reason WHERE false) b"
+	budgetUse := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(0 AS DECIMAL(18,4)) AS spent WHERE false) bu"
+	if len(budgets) > 0 {
+		budgetT = "(VALUES " + strings.Join(budgets, ", ") + ") b(ri, rule, amount, lo, hi, reason)"
+		budgetUse = `(SELECT b.ri, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
+        FROM outbox o JOIN ` + budgetT + ` ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
+        WHERE ` + afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()) + `
+        GROUP BY b.ri) bu`
+	}
+	// _nudge_money: the open sends under a stock or a budget, in
+	// competition order (ord), with what was used before the tick.
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_money AS
+SELECT d.rowid AS id, row_number() OVER (ORDER BY `+competitionOrder("d")+`) AS ord,
+       d.content, s.cnt, coalesce(su.n, 0) AS stock_used, s.reason AS stock_reason,
+       b.ri, b.amount, coalesce(bu.spent, 0) AS spent, b.reason AS budget_reason,
+       `+policy.SendCostSQL(t.prog, "d.")+` AS cost,
+       false AS oos, false AS ob
+FROM _nudge_dec d
+LEFT JOIN `+stockT+` ON s.content = d.content
+LEFT JOIN `+stockUse+` ON su.content = d.content
+LEFT JOIN `+budgetT+` ON b.ri = d.ri
+LEFT JOIN `+budgetUse+` ON bu.ri = d.ri
+WHERE d.action = 'send' AND d.status IS NULL AND (s.cnt IS NOT NULL OR b.amount IS NOT NULL)`); err != nil {
+		return err
+	}
+	for round := 0; ; round++ {
+		if round == maxCapRounds {
+			return errors.New("stock and budget did not settle")
+		}
+		n, err := t.exec(ctx, `
+UPDATE _nudge_money SET oos = v.oos, ob = v.ob
+FROM (
+    SELECT id, oos, NOT oos AND coalesce(amount < spent + spent_before + cost, false) AS ob
+    FROM (
+        SELECT id, amount, spent, cost,
+               coalesce(cnt <= stock_used + coalesce(sum(CASE WHEN oos OR ob THEN 0 ELSE 1 END) OVER (
+                   PARTITION BY content ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), false) AS oos,
+               coalesce(sum(CASE WHEN oos OR ob THEN 0 ELSE cost END) OVER (
+                   PARTITION BY ri ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS spent_before
+        FROM _nudge_money
+    )
+) v
+WHERE _nudge_money.id = v.id AND (_nudge_money.oos <> v.oos OR _nudge_money.ob <> v.ob)`)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	_, err := t.exec(ctx, `
+UPDATE _nudge_dec SET status = CASE WHEN m.oos THEN `+policy.OutOfStock.SQL()+` ELSE `+policy.OverBudget.SQL()+` END,
+    reason = CASE WHEN m.oos THEN m.stock_reason ELSE m.budget_reason END
+FROM _nudge_money m
+WHERE _nudge_dec.rowid = m.id AND (m.oos OR m.ob);
+DROP TABLE _nudge_money`)
+	return err
+}
+
+// competitionOrder is the order in which the open sends of one tick (the
+// rows of _nudge_dec aliased d) compete for a stock or a budget (SPEC §9):
+// the decision's instant (a replay's earlier ticks first), priority,
+// rule name, member id, due time, then the triggering event and the
+// action, which makes it total.
+func competitionOrder(d string) string {
+	return d + ".now, " + d + ".priority DESC, " + d + ".rule, " + d + ".member_id, " + d + ".due_at NULLS FIRST, " +
+		d + ".trigger_seq NULLS FIRST, " + d + ".firing_id, " + d + ".action_index"
+}
