@@ -161,6 +161,10 @@ type Rule struct {
 	// Convert is the rule's `convert on` option, nil when absent (the
 	// conversion is then DefaultConvertEvent within DefaultConvertMinutes).
 	Convert *ast.ConvertOption
+	// Expire is the rule's `expire after` option and Transactional whether
+	// it is `transactional` (SPEC §9, delivery.go); nil and false when absent.
+	Expire        *ast.ExpireOption
+	Transactional bool
 	// Stratum orders the rules' evaluation within a tick (SPEC §5 Actions,
 	// strata.go): a rule is evaluated after the rules of lower strata and
 	// sees the tags they applied. 0 unless the rule reads a tag that another

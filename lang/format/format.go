@@ -341,7 +341,7 @@ func split(x ast.Expr) (prefix string, parts []string, nodes []ast.Expr, ops []s
 func action(a *ast.Action) string {
 	switch a.Kind {
 	case ast.Send:
-		return fmt.Sprintf("send %s %s via %s", a.SendKind.Name, quote(a.Value.Value), a.Channel.Name)
+		return fmt.Sprintf("send %s %s via %s", a.SendKind.Name, quote(a.Value.Value), a.Channel.Name) + delivery(a)
 	default:
 		return a.Kind.String() + " " + quote(a.Value.Value)
 	}
@@ -366,6 +366,10 @@ func option(o ast.Option) string {
 		writeRef(&b, o.Event)
 		b.WriteString(" within " + duration(o.Within))
 		return b.String()
+	case *ast.ExpireOption:
+		return "expire after " + duration(o.After)
+	case *ast.TransactionalOption:
+		return "transactional"
 	}
 	return ""
 }

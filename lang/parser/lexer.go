@@ -105,6 +105,8 @@ var keywords = map[string]bool{
 	"all": true, "to": true,
 	// closed loop (lang/ast/loop.go)
 	"convert": true, "cost": true,
+	// delivery policies (lang/ast/delivery.go)
+	"else": true, "with": true, "expire": true, "transactional": true,
 	// conditions
 	"or": true, "and": true, "not": true, "in": true, "is": true, "null": true,
 	"between": true, "where": true, "at": true, "of": true, "for": true, "from": true,
