@@ -114,7 +114,7 @@ func (t *tick) rowsPerRule(ctx context.Context, table string) ([]int64, error) {
 
 // candColumns are the columns of _nudge_cand a rule's SELECT fills (the
 // instant is the tick's, the column's default).
-const candColumns = "(ri, member_id, trigger_seq, due_at, vals)"
+const candColumns = "(ri, member_id, trigger_seq, due_at, vals, params)"
 
 // errRuleQueries is the failure of the statement evaluating the scoped
 // rules together; the runtime runs the tick again rule by rule (PerRule) to name the rule at
@@ -174,5 +174,5 @@ func (t *tick) ruleSelect(i int, shared bool) string {
     WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
 ) blocked ON blocked.member_id = q.member_id`
 	}
-	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q\n%s", i, vals, body, limit)
+	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s, %s FROM (\n%s\n) q\n%s", i, vals, paramsSQL(r), body, limit)
 }
