@@ -146,6 +146,7 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.Lis
 			out.Limit.Every = rc.durationOf(r.Limit.Every)
 		}
 	}
+	deliveryOf(r, out)
 	out.Events = rc.eventTypes(d.Cond)
 	// The scoped form reads the rows of the members to evaluate instead of
 	// the whole tables (see Rule.ScopedSQL).
@@ -153,6 +154,9 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.Lis
 	scoped.membersTable, scoped.eventsTable, scoped.wm = ScopeMembers, ScopeEvents, wm
 	lanes := newRuleCompiler(info, diags)
 	lanes.membersTable, lanes.eventsTable, lanes.lane = ScopeMembers, ScopeEvents, true
+	for _, c := range []*ruleCompiler{rc, scoped, lanes} {
+		c.withParams(r)
+	}
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
 		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
@@ -258,6 +262,9 @@ type ruleCompiler struct {
 	inCandidates bool
 	typesRead    map[string]map[string]bool
 	anyType      map[string]bool
+	// paramCols are the SQL of the rule's `with` parameter columns
+	// (delivery.go), after the explanation values.
+	paramCols []string
 }
 
 func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
@@ -345,6 +352,7 @@ func (rc *ruleCompiler) stateQuery(cond ast.Expr, out *Rule) string {
 	q := &selectStmt{from: rc.membersTable + " m", where: where}
 	q.cols = append(q.cols, "m.member_id", "NULL::BIGINT AS trigger_seq", "NULL::TIMESTAMP AS due_at")
 	q.cols = append(q.cols, vals.cols...)
+	q.cols = append(q.cols, rc.paramCols...)
 	q.with = rc.statsCTEs()
 	q.joins = rc.statsJoins("m")
 	return q.String()
@@ -398,6 +406,7 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 	q := &selectStmt{from: "cand c"}
 	q.cols = append(q.cols, "c.member_id", "c.seq AS trigger_seq", "c.due_at")
 	q.cols = append(q.cols, vals.cols...)
+	q.cols = append(q.cols, rc.paramCols...)
 	q.with = append(ctes, rc.statsCTEs()...)
 	q.joins = append([]string{"JOIN " + rc.membersTable + " m ON m.member_id = c.member_id AND m.brand = " + brandSQL}, rc.statsJoins("c")...)
 	q.where = where

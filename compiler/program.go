@@ -144,6 +144,8 @@ type Rule struct {
 	After []string
 	// Budget is the rule's `budget` option (money.go), nil without one.
 	Budget *Budget
+	// Delivery holds the rule's `expire after` and `transactional` (delivery.go).
+	Delivery
 }
 
 // Strata is the number of strata of the program's rules (1 for a program
@@ -168,6 +170,10 @@ type Action struct {
 	Kind    string // for send: the send kind (coupon, voucher, ...)
 	Content string // for send: content id; for tag/untag: the tag; for notify: the sink name
 	Channel string // for send
+	// For send: Else are the fallback channels (`via wechat else sms`) and
+	// Params the `with` parameters, returned by the rule's query (delivery.go).
+	Else   []string
+	Params []Param
 }
 
 // Limit is a rule's `limit once per member [every D]`.

@@ -131,6 +131,7 @@ var migrations = []migration{
 	{8, "settings: the database's time zone", settingsSQL},
 	{9, "event ids: a sender's id of an event, stored once", eventIDsSQL},
 	{11, "no credentials at rest", redactSecretsSQL},
+	{13, "delivery policies: parameters, service messages, expiry", deliverySQL},
 }
 
 // eventIDsSQL (migration 9) records the ids senders give events (the

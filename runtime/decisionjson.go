@@ -103,6 +103,16 @@ func (dw *DecisionWriter) appendDecision(b []byte, d *Decision) ([]byte, error) 
 		b = append(b, `,"values":`...)
 		b = append(b, dw.html.Bytes()...)
 	}
+	if len(d.Params) > 0 {
+		dw.vals.Reset()
+		if err := json.Compact(&dw.vals, d.Params); err != nil {
+			return nil, fmt.Errorf("decision %s of rule %s: params are not valid JSON: %v", d.IdempotencyKey, d.Rule, err)
+		}
+		dw.html.Reset()
+		json.HTMLEscape(&dw.html, dw.vals.Bytes())
+		b = append(b, `,"params":`...)
+		b = append(b, dw.html.Bytes()...)
+	}
 	return append(b, '}'), nil
 }
 

@@ -97,15 +97,15 @@ func (db *DB) Dispatch(ctx context.Context, prog *compiler.Program, brand string
 	// Recording results must survive the budget's end.
 	rctx := context.WithoutCancel(ctx)
 
+	// hold: quiet hours hold every send but the transactional ones.
+	hold := false
 	if len(sendSinks) > 0 {
-		refused, hold, waiting, err := db.recheckDue(rctx, brand, now, quiet)
+		refused, quietNow, waiting, err := db.recheckDue(rctx, brand, now, quiet)
 		if err != nil {
 			return res, err
 		}
 		res.Refused, res.Waiting = refused, waiting
-		if hold {
-			sendSinks = nil
-		}
+		hold = quietNow
 	}
 
 	after := ""
@@ -114,7 +114,7 @@ func (db *DB) Dispatch(ctx context.Context, prog *compiler.Program, brand string
 			res.Deferred = true
 			break
 		}
-		batch, err := db.dueMessages(dctx, brand, now, len(sendSinks) > 0, names, after)
+		batch, err := db.dueMessages(dctx, brand, now, len(sendSinks) > 0, hold, names, after)
 		if err != nil {
 			if dctx.Err() != nil {
 				res.Deferred = true
@@ -336,6 +336,7 @@ JOIN (SELECT unnest($ci::BIGINT[]) AS ci, unnest($ch::VARCHAR[]) AS channel, unn
 WHERE d.brand = $brand::VARCHAR AND d.member_id IN (SELECT unnest(`+jsonStrings("members")+`))
   AND d.delivered_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND d.delivered_at <= $now::TIMESTAMP
   AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us)
+  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.brand = d.brand AND o.idempotency_key = d.idempotency_key AND o.transactional)
 GROUP BY ALL`,
 		sql.Named("ci", ci), sql.Named("ch", chans), sql.Named("per", pers), sql.Named("brand", brand),
 		jsonArg("members", members), sql.Named("now", now), sql.Named("maxper", slices.Max(pers)))
@@ -369,7 +370,7 @@ GROUP BY ALL`,
 		id := SinkID(s)
 		for _, i := range order {
 			m := batch[i]
-			if m.Action != "send" || has[m.IdempotencyKey][id] {
+			if m.Action != "send" || has[m.IdempotencyKey][id] || m.transactional {
 				continue
 			}
 			ok := true
@@ -417,21 +418,22 @@ WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest(`+jsonString
 }
 
 // dueMessages returns the next batch of due rows after key `after`.
-func (db *DB) dueMessages(ctx context.Context, brand string, now time.Time, sends bool, notifyNames []string, after string) ([]Message, error) {
+func (db *DB) dueMessages(ctx context.Context, brand string, now time.Time, sends, hold bool, notifyNames []string, after string) ([]Message, error) {
 	if notifyNames == nil {
 		notifyNames = []string{}
 	}
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT idempotency_key, firing_id, rule, brand, member_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
-       fired_at, scheduled_at, attempts, CAST(vals AS VARCHAR)
+       fired_at, scheduled_at, attempts, CAST(vals AS VARCHAR), CAST(params AS VARCHAR), coalesce(transactional, false)
 FROM outbox
 WHERE brand = $brand::VARCHAR
-  AND ((action = 'send' AND $sends::BOOLEAN) OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))
+  AND ((action = 'send' AND $sends::BOOLEAN AND (NOT $hold::BOOLEAN OR transactional))
+       OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))
   AND `+dueSQL+`
   AND idempotency_key > $after::VARCHAR
 ORDER BY idempotency_key
 LIMIT $lim::INTEGER`,
-		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", notifyNames), sql.Named("now", now),
+		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("hold", hold), sql.Named("names", notifyNames), sql.Named("now", now),
 		sql.Named("after", after), sql.Named("lim", dispatchBatch))
 	if err != nil {
 		return nil, err
@@ -442,9 +444,9 @@ LIMIT $lim::INTEGER`,
 		var m Message
 		var fired time.Time
 		var sched sql.NullTime
-		var vals sql.NullString
+		var vals, params sql.NullString
 		if err := rows.Scan(&m.IdempotencyKey, &m.FiringID, &m.Rule, &m.Brand, &m.MemberID, &m.Action, &m.Kind, &m.Content, &m.Channel,
-			&fired, &sched, &m.Attempt, &vals); err != nil {
+			&fired, &sched, &m.Attempt, &vals, &params, &m.transactional); err != nil {
 			return nil, err
 		}
 		m.Attempt++
@@ -454,6 +456,9 @@ LIMIT $lim::INTEGER`,
 		}
 		if vals.Valid {
 			m.Values = json.RawMessage(vals.String)
+		}
+		if params.Valid {
+			m.Params = json.RawMessage(params.String)
 		}
 		out = append(out, m)
 	}

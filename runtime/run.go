@@ -63,6 +63,7 @@ type Decision struct {
 	TriggerSeq     *int64
 	IdempotencyKey string
 	Values         json.RawMessage // the values the condition used, by label
+	Params         json.RawMessage // a send's `with` parameters (SPEC §9), a JSON object
 }
 
 // timeLayout is how naive timestamps appear in JSON.
@@ -102,8 +103,9 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		TriggerSeq     *int64          `json:"trigger_seq,omitempty"`
 		IdempotencyKey string          `json:"idempotency_key"`
 		Values         json.RawMessage `json:"values,omitempty"`
+		Params         json.RawMessage `json:"params,omitempty"`
 	}{d.Rule, d.MemberID, d.FiringID, d.Action, str(d.Kind), str(d.Content), str(d.Channel), d.Status, d.Reason,
-		ts(&fired), ts(d.ScheduledAt), ts(d.DueAt), d.TriggerSeq, d.IdempotencyKey, d.Values})
+		ts(&fired), ts(d.ScheduledAt), ts(d.DueAt), d.TriggerSeq, d.IdempotencyKey, d.Values, d.Params})
 }
 
 // RuleSummary counts what one rule did in a tick.
@@ -365,7 +367,8 @@ var traceSQL func(q string, took time.Duration)
 
 // decisionColumns are read by readDecisions from the outbox or _nudge_dec.
 const decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
-	status, coalesce(reason, ''), scheduled_at, due_at, trigger_seq, firing_id || '-' || action_index, CAST(vals AS VARCHAR)`
+	status, coalesce(reason, ''), scheduled_at, due_at, trigger_seq, firing_id || '-' || action_index, CAST(vals AS VARCHAR),
+	CASE WHEN action = 'send' THEN CAST(params AS VARCHAR) END`
 
 // readDecisions returns the decisions of a tick in a stable order.
 func readDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, order map[string]int) ([]Decision, error) {
@@ -400,11 +403,11 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 	defer rows.Close()
 	var sched, due, firedAt sql.NullTime
 	var seq sql.NullInt64
-	var vals sql.NullString
+	var vals, params sql.NullString
 	for rows.Next() {
 		var d Decision
 		if err := rows.Scan(&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
-			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &firedAt); err != nil {
+			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &params, &firedAt); err != nil {
 			return err
 		}
 		if sched.Valid {
@@ -421,6 +424,10 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 		}
 		if vals.Valid {
 			d.Values = json.RawMessage(vals.String)
+		}
+		d.Params = nil
+		if params.Valid {
+			d.Params = json.RawMessage(params.String)
 		}
 		if firedAt.Valid {
 			d.FiredAt = naive(firedAt.Time)

@@ -35,6 +35,11 @@ type Message struct {
 	ScheduledAt    string          `json:"scheduled_at,omitempty"`
 	Attempt        int             `json:"attempt"` // 1 for the first delivery attempt
 	Values         json.RawMessage `json:"values,omitempty"`
+	// Params are the send's `with` parameters (SPEC §9), a JSON object:
+	// SMS and WeChat providers fill an approved template with them.
+	Params json.RawMessage `json:"params,omitempty"`
+
+	transactional bool // a service message (dispatch: no quiet hours, no caps)
 }
 
 // Sink delivers messages. Sends go to every sink whose Name is ""; a

@@ -204,7 +204,7 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 			fmt.Fprintf(w, " (%d given up)", d.GaveUp)
 		}
 		if d.Refused > 0 {
-			fmt.Fprintf(w, ", %d refused at delivery (consent withdrawn)", d.Refused)
+			fmt.Fprintf(w, ", %d refused at delivery (consent withdrawn, opted out or expired)", d.Refused)
 		}
 		if d.Waiting > 0 {
 			fmt.Fprintf(w, ", %d waiting (quiet hours or caps)", d.Waiting)

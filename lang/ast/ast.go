@@ -149,6 +149,10 @@ type Action struct {
 	SendKind *Ident
 	Value    *StringLit
 	Channel  *Ident
+	// For Send: Else are the fallback channels after Channel (`via wechat
+	// else sms`), Params the `with` parameters (delivery.go).
+	Else   []*Ident
+	Params []*Param
 }
 
 // Option is a rule option after the actions.

@@ -57,6 +57,17 @@ func Inspect(n Node, f func(Node) bool) {
 		visit(n.SendKind)
 		visit(n.Value)
 		visit(n.Channel)
+		for _, e := range n.Else {
+			visit(e)
+		}
+		for _, p := range n.Params {
+			visit(p)
+		}
+	case *Param:
+		visit(n.Name)
+		visit(n.Value)
+	case *ExpireOption:
+		visit(n.After)
 	case *LimitOption:
 		visit(n.Every)
 	case *PriorityOption:

@@ -50,6 +50,13 @@ const (
 	CodeAlwaysTrue           = "always-true"            // warning: `at least 0 times`, which every member meets
 	CodeTagAndUntag          = "tag-and-untag"          // warning: one rule tags and untags the same tag (the untag wins)
 
+	// Delivery policies (SPEC §9, delivery.go).
+	CodeDuplicateChannel   = "duplicate-channel"   // a fallback names one channel twice
+	CodeUnknownParam       = "unknown-param"       // a `with` value names no field of the trigger events, or no member field
+	CodeParamEventField    = "param-event-field"   // a `with` value reads an event field in a state rule (no triggering event)
+	CodeDuplicateParam     = "duplicate-param"     // a `with` names one parameter twice
+	CodeTransactionalPromo = "transactional-promo" // warning: a transactional rule sends a coupon, voucher or cashback
+
 	// Limits: what nudge, DuckDB and the machine can take (limits.go; the
 	// loader in package lang reports the file limits).
 	CodeNULCharacter    = "nul-character"     // a text holds the NUL character (\u0000), which no query can hold

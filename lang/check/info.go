@@ -163,6 +163,10 @@ type Rule struct {
 	Convert *ast.ConvertOption
 	// Budget is the rule's `budget` option, nil when absent (money.go).
 	Budget *Budget
+	// Expire is the rule's `expire after` option and Transactional whether
+	// it is `transactional` (SPEC §9, delivery.go); nil and false when absent.
+	Expire        *ast.ExpireOption
+	Transactional bool
 	// Stratum orders the rules' evaluation within a tick (SPEC §5 Actions,
 	// strata.go): a rule is evaluated after the rules of lower strata and
 	// sees the tags they applied. 0 unless the rule reads a tag that another

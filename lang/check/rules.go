@@ -43,6 +43,7 @@ func (c *checker) checkRule(r *ast.RuleDecl) *Rule {
 	}
 	c.tagAndUntag(r)
 	c.options(r, rr)
+	c.delivery(r, rr)
 	return rr
 }
 

@@ -352,7 +352,7 @@ func split(x ast.Expr) (prefix string, parts []string, nodes []ast.Expr, ops []s
 func action(a *ast.Action) string {
 	switch a.Kind {
 	case ast.Send:
-		return fmt.Sprintf("send %s %s via %s", a.SendKind.Name, quote(a.Value.Value), a.Channel.Name)
+		return fmt.Sprintf("send %s %s via %s", a.SendKind.Name, quote(a.Value.Value), a.Channel.Name) + delivery(a)
 	default:
 		return a.Kind.String() + " " + quote(a.Value.Value)
 	}
@@ -379,6 +379,10 @@ func option(o ast.Option) string {
 		return b.String()
 	case *ast.BudgetOption:
 		return "budget " + o.Amount.Text + " per " + o.Per.Name
+	case *ast.ExpireOption:
+		return "expire after " + duration(o.After)
+	case *ast.TransactionalOption:
+		return "transactional"
 	}
 	return ""
 }

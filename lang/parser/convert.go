@@ -205,6 +205,12 @@ func (c *converter) action(a *pAction) *ast.Action {
 		out.SendKind = c.ident(*a.Kind)
 		out.Value = c.str(*a.Content)
 		out.Channel = c.ident(*a.Channel)
+		for _, e := range a.Else {
+			out.Else = append(out.Else, c.ident(e))
+		}
+		for _, p := range a.With {
+			out.Params = append(out.Params, c.param(p))
+		}
 		return out
 	}
 	switch a.Verb.Value {
@@ -238,6 +244,10 @@ func (c *converter) option(o *pOption) ast.Option {
 		return &ast.ConvertOption{Span: s, Event: c.eventRef(o.Convert.Ref), Within: c.duration(o.Convert.Within)}
 	case o.Budget != nil:
 		return &ast.BudgetOption{Span: s, Amount: c.number(o.Budget.Amount), Per: c.ident(o.Budget.Per)}
+	case o.Expire != nil:
+		return &ast.ExpireOption{Span: s, After: c.duration(o.Expire)}
+	case o.Transact:
+		return &ast.TransactionalOption{Span: s}
 	}
 	return nil
 }

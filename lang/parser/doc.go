@@ -37,14 +37,18 @@
 //	segment   = "segment" IDENT [ STRING ] "=" cond ;
 //	rule      = "rule" IDENT [ STRING ] "if" cond "then" action { "and" action }
 //	            { option } ;
-//	action    = "send" IDENT STRING "via" IDENT
+//	action    = "send" IDENT STRING "via" IDENT { "else" IDENT } [ params ]
 //	          | ( "tag" | "untag" | "notify" ) STRING ;
+//	params    = "with" param { "," param } ;
+//	param     = IDENT "=" ( "member" "." IDENT | IDENT | literal ) ;
 //	option    = "limit" "once" "per" "member" [ "every" duration ]
 //	          | "priority" number
 //	          | "holdout" number "%"
 //	          | "stop" "after" number "unanswered"
 //	          | "convert" "on" eventref "within" duration
-//	          | "budget" number "per" UNIT ;
+//	          | "budget" number "per" UNIT
+//	          | "expire" "after" duration
+//	          | "transactional" ;
 //	cap       = "cap" ( IDENT | "all" ) "to" number "per" ( duration | UNIT ) ;
 //	cost      = "cost" IDENT [ STRING ] number ;
 //	quiet     = "quiet" "hours" CLOCK "to" CLOCK [ "for" IDENT ] ;

@@ -69,8 +69,13 @@ type pAction struct {
 	Kind    *lexer.Token `parser:"   @Ident"`
 	Content *lexer.Token `parser:"   @String"`
 	Channel *lexer.Token `parser:"   \"via\" @Ident"`
-	Verb    *lexer.Token `parser:" | @( \"tag\" | \"untag\" | \"notify\" )"`
-	Value   *lexer.Token `parser:"   @String )"`
+
+	// fallback channels and template parameters (grammar_delivery.go)
+	Else []lexer.Token `parser:"   ( \"else\" @Ident )*"`
+	With []*pParam     `parser:"   ( \"with\" @@ ( \",\" @@ )* )?"`
+
+	Verb  *lexer.Token `parser:" | @( \"tag\" | \"untag\" | \"notify\" )"`
+	Value *lexer.Token `parser:"   @String )"`
 }
 
 type pOption struct {
@@ -82,6 +87,10 @@ type pOption struct {
 	Stop     *pNumber  `parser:"| \"stop\" \"after\" @@ \"unanswered\""`
 	Convert  *pConvert `parser:"| @@"`
 	Budget   *pBudget  `parser:"| @@"`
+
+	// delivery options (grammar_delivery.go)
+	Expire   *pDuration `parser:"| \"expire\" \"after\" @@"`
+	Transact bool       `parser:"| @\"transactional\""`
 }
 
 // pConvert is `convert on EVENT {filter} within DURATION` (lang/ast/loop.go).

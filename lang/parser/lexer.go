@@ -107,6 +107,8 @@ var keywords = map[string]bool{
 	"convert": true, "cost": true,
 	// money policies (lang/ast/money.go)
 	"budget": true, "stock": true,
+	// delivery policies (lang/ast/delivery.go)
+	"else": true, "with": true, "expire": true, "transactional": true,
 	// conditions
 	"or": true, "and": true, "not": true, "in": true, "is": true, "null": true,
 	"between": true, "where": true, "at": true, "of": true, "for": true, "from": true,

@@ -61,12 +61,20 @@ func NoConsentOnAnySQL(chans []string, r *compiler.Rule) string {
 	var conds []string
 	seen := map[string]bool{}
 	for _, a := range r.Actions {
-		if a.Verb != "send" || seen[a.Channel] {
+		if a.Verb != "send" {
 			continue
 		}
-		seen[a.Channel] = true
-		if has[a.Channel] {
-			conds = append(conds, fmt.Sprintf("m.%s IS NOT TRUE", sqlquote.CheckedIdent("consent_"+a.Channel)))
+		if r.Transactional {
+			return "" // consent_<channel> does not hold a service message back
+		}
+		for _, ch := range a.Channels() {
+			if seen[ch] {
+				continue
+			}
+			seen[ch] = true
+			if has[ch] {
+				conds = append(conds, fmt.Sprintf("m.%s IS NOT TRUE", sqlquote.CheckedIdent("consent_"+ch)))
+			}
 		}
 	}
 	if len(seen) == 0 {

@@ -18,6 +18,7 @@ const (
 	Capped    Status = "capped"     // a cap on the channel is full
 	GaveUp    Status = "gave_up"    // stop after N unanswered sends
 	Applied   Status = "applied"    // a tag or untag, applied at the tick
+	Expired   Status = "expired"    // not dispatched by its due time + `expire after` (SPEC §9)
 )
 
 // The statuses of the money policies (SPEC §9, money.go).
@@ -28,7 +29,7 @@ const (
 
 // Statuses is every status, in the order of SPEC §7, the order in which
 // summaries and reports list them.
-var Statuses = []Status{Pending, Scheduled, Sent, Failed, HeldOut, NoConsent, Capped, GaveUp, Applied, OverBudget, OutOfStock}
+var Statuses = []Status{Pending, Scheduled, Sent, Failed, HeldOut, NoConsent, Capped, GaveUp, Applied, OverBudget, OutOfStock, Expired}
 
 // Refusals are the statuses a tick's policies refuse a send with, in the
 // order the tick applies them (a send gets the first that holds): holdout

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,6 +83,11 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 		}); err != nil {
 			return err
 		}
+	}
+
+	optouts, err := optOuts(ctx, q, brand, now, ids)
+	if err != nil {
+		return err
 	}
 
 	// Cap usage per cap and member.
@@ -197,18 +203,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 						ps = append(ps, Policy{"holdout", true, fmt.Sprintf("holdout %g%%: not in the control group", r.Holdout)})
 					}
 				}
-				seen := map[string]bool{}
-				for _, a := range sends {
-					if seen[a.Channel] {
-						continue
-					}
-					seen[a.Channel] = true
-					v, ok := consent[rep.Member+"\x00"+a.Channel]
-					if !ok {
-						v = "null"
-					}
-					ps = append(ps, Policy{"consent", v == "true", fmt.Sprintf("consent_%s = %s", a.Channel, v)})
-				}
+				ps = append(ps, deliveryPolicies(r, sends, rep.Member, consent, optouts)...)
 				if r.StopAfter > 0 {
 					n := unanswered[key]
 					text := fmt.Sprintf("stop after %d unanswered: %d unanswered send(s) since the member's last event", r.StopAfter, n)
@@ -221,7 +216,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 				for i, c := range prog.Caps {
 					covers := c.Channel == ""
 					for _, a := range sends {
-						covers = covers || a.Channel == c.Channel
+						covers = covers || slices.Contains(a.Channels(), c.Channel)
 					}
 					if !covers {
 						continue

@@ -12,20 +12,20 @@ import (
 func (t *tick) setup(ctx context.Context) error {
 	ddl := []string{
 		`CREATE OR REPLACE TEMP TABLE _nudge_rules (ri INTEGER, name VARCHAR, trig BOOLEAN, has_limit BOOLEAN,
-			every_us BIGINT, priority INTEGER, holdout DOUBLE, stop_after INTEGER)`,
-		`CREATE OR REPLACE TEMP TABLE _nudge_actions (ri INTEGER, ai INTEGER, verb VARCHAR, kind VARCHAR, content VARCHAR, channel VARCHAR)`,
+			every_us BIGINT, priority INTEGER, holdout DOUBLE, stop_after INTEGER, transactional BOOLEAN, expire_us BIGINT)`,
+		`CREATE OR REPLACE TEMP TABLE _nudge_actions (ri INTEGER, ai INTEGER, verb VARCHAR, kind VARCHAR, content VARCHAR, channel VARCHAR, channels VARCHAR[])`,
 		`CREATE OR REPLACE TEMP TABLE _nudge_caps (ci INTEGER, channel VARCHAR, cnt BIGINT, per_us BIGINT, label VARCHAR)`,
 		// now: the instant a candidate was evaluated at, the tick's (a
 		// replay's lanes give each its own, see replay.go).
-		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON,
+		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON, params JSON,
 			now TIMESTAMP DEFAULT ` + timestampSQL(t.now) + `)`,
 	}
 	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
 		return err
 	}
 	rules := jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
-		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER"}}
-	actions := jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR"}}
+		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER", "transactional BOOLEAN", "expire_us BIGINT"}}
+	actions := jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR", "channels VARCHAR[]"}}
 	caps := jsonRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
 	for i, r := range t.prog.Rules {
 		hasLimit := r.Limit != nil || !r.Trigger
@@ -33,9 +33,9 @@ func (t *tick) setup(ctx context.Context) error {
 		if r.Limit != nil {
 			every = r.Limit.Every.Microseconds()
 		}
-		rules.add(i, r.Name, r.Trigger, hasLimit, every, r.Priority, r.Holdout, r.StopAfter)
+		rules.add(i, r.Name, r.Trigger, hasLimit, every, r.Priority, r.Holdout, r.StopAfter, r.Transactional, r.Expire.Microseconds())
 		for j, a := range r.Actions {
-			actions.add(i, j, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel))
+			actions.add(i, j, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
 		}
 	}
 	for i, c := range t.prog.Caps {

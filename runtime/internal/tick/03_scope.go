@@ -60,6 +60,12 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if len(r.Events) > 0 {
 			minSeq = min(minSeq, p.wmSeq)
 		}
+		for _, e := range optOutEvents(r) {
+			// Opt-ins and opt-outs change the consent of a state rule's
+			// refusals (policy.OptOutsSQL).
+			fresh.add(i, e, p.wmSeq)
+			minSeq = min(minSeq, p.wmSeq)
+		}
 		if r.Trigger {
 			// The members of the rule's candidates: events ingested since
 			// its previous run (above), and older ones due since.
@@ -76,6 +82,9 @@ func (t *tick) buildScope(ctx context.Context) error {
 			args = append(args, sql.Named(fmt.Sprintf("t0_%d", g), p.t0))
 		}
 		t0 := fmt.Sprintf("$t0_%d::TIMESTAMP", g)
+		if opt := optOutEvents(r); len(opt) > 0 {
+			addPart(fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, t.ofBrandAndType("type IN ("+quoteStrings(opt)+")")), i)
+		}
 		// Events that crossed a window edge.
 		for _, w := range r.Delta.Watches {
 			which := t.ofBrandAndType("type = " + quoteString(w.Event))

@@ -219,7 +219,7 @@ func (t *tick) rowsPerRule(ctx context.Context, table string) ([]int64, error) {
 
 // candColumns are the columns of _nudge_cand a rule's SELECT fills (the
 // instant is the tick's, the column's default).
-const candColumns = "(ri, member_id, trigger_seq, due_at, vals)"
+const candColumns = "(ri, member_id, trigger_seq, due_at, vals, params)"
 
 // errRuleQueries is the failure of the statement evaluating the scoped
 // rules together; the runtime runs the tick again rule by rule (PerRule) to name the rule at
@@ -255,7 +255,7 @@ func (t *tick) ruleSelect(i int) string {
 }
 
 // ruleQuery is the SELECT of rule i's candidates as its query gives them
-// (ri, member_id, trigger_seq, due_at, vals), limits aside.
+// (ri, member_id, trigger_seq, due_at, vals, params), limits aside.
 func (t *tick) ruleQuery(i int) string {
 	r := t.prog.Rules[i]
 	vals := "NULL"
@@ -283,7 +283,7 @@ func (t *tick) ruleQuery(i int) string {
 		body = r.ScopedSQL
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
-	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q", i, vals, body)
+	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s, %s FROM (\n%s\n) q", i, vals, paramsSQL(r), body)
 }
 
 func envBatch() int {

@@ -31,7 +31,7 @@ func (t *tick) blocked(i int) string {
 	}
 	if !r.Trigger {
 		if noConsent := policy.NoConsentOnAnySQL(t.consent, r); noConsent != "" {
-			block = append(block, "(NOT rm.last_effective AND "+noConsent+")")
+			block = append(block, "(NOT rm.last_effective AND "+noConsent+" AND "+t.noOptInSQL()+")")
 		}
 		if t.plans[i].capBlock {
 			_, maxPer := t.capWindows()
@@ -107,18 +107,18 @@ func (t *tick) selectFirings(ctx context.Context, table string, rules []int) err
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE `+table+` AS
 WITH c AS (
-    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, r.has_limit, r.trig
+    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now, r.has_limit, r.trig
     FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
     WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)`+only+`
 ), state AS (
-    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now,
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now,
            strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
     FROM c
     ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND `+afterScan("brand = "+t.brandSQL())+`) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now
     WHERE NOT c.trig
 ), trig AS (
-    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.now, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now, CAST(c.trigger_seq AS VARCHAR) AS dedupe_key
     FROM c
     ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT AND `+afterScan("brand = "+t.brandSQL())+`) o
         ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq

@@ -43,10 +43,12 @@ func (t *tick) policies(ctx context.Context) error {
 	// member since the member's last event; repeats drops it (recorded once).
 	q := `
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
-WITH unanswered AS (` + unanswered + `)
+WITH unanswered AS (` + unanswered + `),
+optouts AS (` + t.optOuts() + `)
 SELECT * EXCLUDE (u_again), coalesce(status = ` + policy.GaveUp.SQL() + ` AND u_again, false) AS again FROM (
 SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id, f.now,
-       a.ai AS action_index, a.verb AS action, a.kind, a.content, a.channel, r.priority,
+       a.ai AS action_index, a.verb AS action, a.kind, a.content, ` + t.channelSQL() + ` AS channel, r.priority,
+       ` + t.consentingSQL() + ` AS ok_channels, f.params, r.transactional AND a.verb = 'send' AS transactional, ` + expiresAtSQL + ` AS expires_at,
        CASE WHEN a.verb IN ('tag', 'untag') THEN ` + policy.Applied.SQL() + `
             WHEN a.verb = 'notify' THEN ` + policy.Pending.SQL() + status.String() + `
        END AS status,
@@ -59,7 +61,8 @@ FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
 LEFT JOIN ` + members + ` m ON m.member_id = f.member_id AND m.brand = ` + t.brandSQL() + `
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id)`
+LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id
+LEFT JOIN optouts o ON o.member_id = f.member_id AND o.now = f.now)`
 	_, err = t.exec(ctx, q, args...)
 	return err
 }

@@ -14,10 +14,10 @@ func (t *tick) writeOutbox(ctx context.Context) error {
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
-                    idempotency_key, trigger_seq, run_id, vals)
+                    idempotency_key, trigger_seq, run_id, vals, params, transactional, expires_at)
 SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
        d.status, d.reason, e.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
-       d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals
+       d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals, d.params, d.transactional, d.expires_at
 FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
 	return err
 }

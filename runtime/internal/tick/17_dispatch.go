@@ -24,11 +24,15 @@ import (
 //     none) ends no_consent, final, with the reason "consent_<channel>
 //     withdrawn before delivery". It is not re-routed and the firing keeps
 //     its use of the rule's limit: the member said no after it fired.
-//   - expiry: the outbox has no expiry yet; `expire after` (SPEC §9) ends
-//     here as expired.
+//   - opt-outs and service messages: consent above is the member's latest
+//     opt-in or opt-out on the channel at now, else consent_<channel>; a
+//     transactional send needs no consent_<channel> but is refused by an
+//     opt-out (reason "unsubscribed from <channel> before delivery").
+//   - expiry: a send still due after its expires_at (`expire after`, SPEC
+//     §9; still failing at the deadline, or held past it) ends expired.
 //   - quiet hours: when now falls in quiet hours no send goes out (hold):
 //     the due sends keep their status and go at the first dispatch after
-//     the quiet period, however late the run. Their rows are left as they
+//     the quiet period, however late the run; transactional sends go. Their rows are left as they
 //     are, so that the outbox does not depend on when dispatches ran (a
 //     crash that skips one changes nothing but delivery times).
 //
@@ -36,21 +40,39 @@ import (
 // memberCols are the columns of members. Recheck returns how many sends it refused, whether sends are held and
 // how many due sends wait for that reason.
 func Recheck(ctx context.Context, q queryer, brand string, now time.Time, memberCols []string, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
-	consent := policy.ConsentSQL(policy.ConsentChannels(memberCols), "outbox.channel")
+	chans := policy.ConsentChannels(memberCols)
+	consent := policy.ConsentOnSQL(chans, "d.channel", "o.chans", "d.transactional")
+	due := `(SELECT rowid AS id, member_id, channel, coalesce(transactional, false) AS transactional, $now::TIMESTAMP AS now FROM outbox
+    WHERE brand = $brand::VARCHAR AND ` + DueSendSQL + `)`
 	r, err := q.ExecContext(ctx, `
-UPDATE outbox SET status = `+policy.NoConsent.SQL()+`, reason = `+policy.WithdrawnReasonSQL("outbox.channel")+`
-WHERE brand = $brand::VARCHAR AND `+DueSendSQL+`
-  AND (SELECT `+consent+` FROM members m WHERE m.brand = outbox.brand AND m.member_id = outbox.member_id) IS NOT TRUE`,
+UPDATE outbox SET status = `+policy.NoConsent.SQL()+`,
+    reason = CASE WHEN v.optout IS NOT NULL THEN `+policy.UnsubscribedReasonSQL("outbox.channel")+` ELSE `+policy.WithdrawnReasonSQL("outbox.channel")+` END
+FROM (
+    SELECT d.id, o.chans[d.channel] AS optout
+    FROM `+due+` d
+    LEFT JOIN members m ON m.brand = $brand::VARCHAR AND m.member_id = d.member_id
+    LEFT JOIN (`+policy.OptOutsSQL("(SELECT DISTINCT member_id, now FROM "+due+")", "$brand::VARCHAR")+`) o ON o.member_id = d.member_id
+    WHERE (`+consent+`) IS NOT TRUE
+) v
+WHERE outbox.rowid = v.id`,
 		sql.Named("brand", brand), sql.Named("now", now))
 	if err != nil {
 		return 0, false, 0, fmt.Errorf("re-checking consent: %w", err)
 	}
 	n, _ := r.RowsAffected()
 	refused = int(n)
+	r, err = q.ExecContext(ctx, `
+UPDATE outbox SET status = `+policy.Expired.SQL()+`, reason = 'expired at ' || strftime(expires_at, '%Y-%m-%d %H:%M:%S') || ' before delivery'
+WHERE brand = $brand::VARCHAR AND `+DueSendSQL+` AND expires_at < $now::TIMESTAMP`, sql.Named("brand", brand), sql.Named("now", now))
+	if err != nil {
+		return 0, false, 0, fmt.Errorf("re-checking expiry: %w", err)
+	}
+	n, _ = r.RowsAffected()
+	refused += int(n)
 	// With quiet hours for one channel, the runtime's dispatch holds back
 	// each send by its channel's quiet hours (policy.QuietFor) instead.
 	if _, _, hold = policy.QuietEnd(now, quiet); hold && !policy.QuietPerChannel(quiet) {
-		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+DueSendSQL,
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND transactional IS NOT TRUE AND `+DueSendSQL,
 			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
 			return 0, false, 0, err
 		}

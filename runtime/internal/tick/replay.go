@@ -507,8 +507,8 @@ FROM (SELECT DISTINCT member_id, k FROM _nudge_pend) p JOIN _nudge_ticks k USING
 	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_first AS
 SELECT l.member_id, min(l.k) AS k FROM _nudge_lcand c JOIN _nudge_lanes l ON l.lane = c.member_id GROUP BY l.member_id;
 DELETE FROM _nudge_cand;
-INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, now)
-SELECT c.ri, l.member_id, c.trigger_seq, c.due_at, c.vals, l.now
+INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
+SELECT c.ri, l.member_id, c.trigger_seq, c.due_at, c.vals, c.params, l.now
 FROM _nudge_lcand c JOIN _nudge_lanes l ON l.lane = c.member_id JOIN _nudge_first f ON f.member_id = l.member_id AND f.k = l.k;
 DELETE FROM _nudge_pend WHERE member_id IN (SELECT member_id FROM _nudge_lanes) AND member_id NOT IN (SELECT member_id FROM _nudge_first);
 DELETE FROM _nudge_pend p USING _nudge_first f WHERE p.member_id = f.member_id AND p.k <= f.k;
@@ -606,7 +606,7 @@ GROUP BY o.rule, l.lane`
 // their instant.
 func (r *replayRun) evaluateLanes(ctx context.Context) error {
 	t := &r.tick
-	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_lcand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON)`); err != nil {
+	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_lcand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON, params JSON)`); err != nil {
 		return err
 	}
 	rules := make([]int, len(t.prog.Rules))

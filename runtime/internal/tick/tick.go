@@ -276,8 +276,11 @@ func (t *tick) policySteps() []tickStep {
 		{"limits and dedupe", t.fire, false},         // 05_limits.go
 		{"policies", t.policies, false},              // 06_decide.go (06b-09)
 		{"stock and budget", t.stockAndBudget, true}, // 09b_stock_budget.go
+		{"service", t.transactional, true},           // 09_transactional.go
 		{"caps", t.applyCaps, true},                  // 10_caps.go
+		{"fallback", t.fallbackCaps, true},           // 10_fallback.go
 		{"quiet hours", t.quietHours, true},          // 11_quiet.go
+		{"expiry", t.expiry, true},                   // 11_expiry.go
 		{"repeated refusals", t.repeats, true},       // 12_refusals.go
 		{"outbox", t.writeOutbox, true},              // 13_outbox.go
 		{"rule members", t.ruleMembers, true},        // 13_outbox.go

@@ -1,0 +1,56 @@
+package tick
+
+import (
+	"strings"
+
+	"nudge/compiler"
+	"nudge/runtime/policy"
+)
+
+// This file holds what the tick's steps need of the delivery policies of
+// SPEC §9 (fallback channels, `with` parameters) to load the program: the
+// policies themselves live in runtime/policy and in their steps.
+
+// paramsSQL is the JSON object of rule r's `with` parameters over its
+// query q (columns p0, p1, ...; compiler.Param): one object per firing,
+// holding the parameters of all its sends (a name given by two sends of
+// one rule is the first's). NULL for a rule without parameters.
+func paramsSQL(r *compiler.Rule) string {
+	var kv []string
+	seen := map[string]bool{}
+	for _, a := range r.Actions {
+		for _, p := range a.Params {
+			if seen[p.Name] {
+				continue
+			}
+			seen[p.Name] = true
+			kv = append(kv, quoteString(p.Name), "q."+quoteIdent(p.Column))
+		}
+	}
+	if len(kv) == 0 {
+		return "NULL::JSON"
+	}
+	return "json_object(" + strings.Join(kv, ", ") + ")"
+}
+
+// optOutEvents are the opt-in and opt-out event types (policy.OptInEvent,
+// policy.OptOutEvent) when r is a state rule that sends: they change its
+// members' consent, so a member with a new one is evaluated again.
+func optOutEvents(r *compiler.Rule) []string {
+	if r.Trigger {
+		return nil
+	}
+	for _, a := range r.Actions {
+		if a.Verb == "send" {
+			return []string{policy.OptInEvent, policy.OptOutEvent}
+		}
+	}
+	return nil
+}
+
+// noOptInSQL is the condition that member rm has no opt-in event: only
+// then does a refusal for want of consent_<channel> hold at every later
+// tick while the members are unchanged (see blocked).
+func (t *tick) noOptInSQL() string {
+	return "rm.member_id NOT IN (SELECT member_id FROM events WHERE brand = " + t.brandSQL() + " AND type = '" + policy.OptInEvent + "')"
+}

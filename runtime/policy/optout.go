@@ -1,0 +1,55 @@
+package policy
+
+// Opt-outs (SPEC §9): the crm module's subscribed and unsubscribed events
+// (their channel column says on which channel) override a member's
+// consent_<channel>. A member's consent on a channel at a moment is the
+// latest such event on it at or before the moment (at the same time, the
+// later ingested), else consent_<channel>; the moment is the tick for a
+// decision, the delivery attempt for the dispatch re-check. A
+// transactional send ignores consent_<channel> but not an unsubscribed
+// event on its channel.
+
+// OptInEvent and OptOutEvent are the event types of the opt-out loop.
+const (
+	OptInEvent  = "subscribed"
+	OptOutEvent = "unsubscribed"
+)
+
+// OptOutsSQL selects, per member of the table members (columns member_id
+// and now) the member's latest opt-in or opt-out per channel at or before
+// now, as a MAP from channel to true (subscribed) or false
+// (unsubscribed), in the column chans; members without such events have
+// no row. brand is the brand as a SQL literal.
+func OptOutsSQL(members, brand string) string {
+	return `SELECT member_id, now, map_from_entries(list({'key': channel, 'value': sub})) AS chans FROM (
+    SELECT f.member_id, f.now, e.channel, arg_max(e.type = '` + OptInEvent + `', {'ts': e.ts, 'seq': e.seq}) AS sub
+    FROM ` + members + ` f
+    JOIN events e ON e.member_id = f.member_id AND e.brand = ` + brand + `
+    WHERE e.type IN ('` + OptInEvent + `', '` + OptOutEvent + `') AND e.channel IS NOT NULL AND e.ts <= f.now
+    GROUP BY ALL)
+GROUP BY ALL`
+}
+
+// ConsentOnSQL is a member m's consent on the channel that the SQL
+// expression ch names, given the member's opt-outs (a MAP, see
+// OptOutsSQL, or NULL) and whether the send is transactional (a SQL
+// boolean): the latest opt-in or opt-out, else true for a transactional
+// send and m.consent_<ch> for a marketing one. chans are the consent
+// channels (ConsentChannels). A send may go out on ch when it IS TRUE.
+func ConsentOnSQL(chans []string, ch, optouts, transactional string) string {
+	return "coalesce(" + optouts + "[" + ch + "], CASE WHEN " + transactional + " THEN true ELSE " + ConsentSQL(chans, ch) + " END)"
+}
+
+// ConsentingSQL is the list of the channels of the list channels (a SQL
+// VARCHAR[]) that the member may be sent on (ConsentOnSQL), in order: the
+// first is a fallback's channel (SPEC §9).
+func ConsentingSQL(chans []string, channels, optouts, transactional string) string {
+	on := ConsentOnSQL(chans, "_ch", optouts, transactional)
+	return "list_filter(" + channels + ", _ch -> coalesce(" + on + ", false))"
+}
+
+// UnsubscribedReasonSQL is the reason of a send refused at dispatch for
+// an opt-out, for the channel channelCol names.
+func UnsubscribedReasonSQL(channelCol string) string {
+	return "'unsubscribed from ' || coalesce(" + channelCol + ", '') || ' before delivery'"
+}
