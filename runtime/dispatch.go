@@ -536,7 +536,7 @@ func heldByChannel(batch []Message, now time.Time, quiet []compiler.Quiet) []Mes
 	}
 	out := batch[:0]
 	for _, m := range batch {
-		if m.Action == "send" {
+		if m.Action == "send" && !m.transactional { // service messages skip quiet hours (SPEC §9)
 			if _, _, in := policy.QuietEnd(now, policy.QuietFor(quiet, m.Channel)); in {
 				continue
 			}

@@ -6,10 +6,11 @@ import "nudge/runtime/policy"
 // rule's holdout: the member is in the program's global control group
 // (`holdout P% of members`, policy.GlobalHeldOutSQL) and the send is
 // held_out with the reason "global control group". Without a global
-// control group it never holds.
+// control group it never holds, nor for a transactional rule's send
+// (SPEC §9).
 func (t *tick) globalHoldout() refusal {
 	if t.prog.GlobalHoldout <= 0 {
 		return refusal{policy.HeldOut, "false", "NULL"}
 	}
-	return refusal{policy.HeldOut, policy.GlobalHeldOutSQL(t.brandSQL(), "f.member_id", t.prog.GlobalHoldout), quoteString(policy.GlobalHoldoutReason)}
+	return refusal{policy.HeldOut, "NOT coalesce(r.transactional, false) AND " + policy.GlobalHeldOutSQL(t.brandSQL(), "f.member_id", t.prog.GlobalHoldout), quoteString(policy.GlobalHoldoutReason)}
 }

@@ -55,7 +55,9 @@ func (t *tick) quietPerChannel(ctx context.Context) error {
 	for _, r := range t.prog.Rules {
 		for _, a := range r.Actions {
 			if a.Verb == "send" {
-				channels[a.Channel] = true
+				for _, ch := range a.Channels() { // a fallback's too (SPEC §9)
+					channels[ch] = true
+				}
 			}
 		}
 	}
