@@ -147,6 +147,9 @@ type Action struct {
 	SendKind *Ident
 	Value    *StringLit
 	Channel  *Ident
+	// Winner is `send winner` (Kind Send, SendKind, Value and Channel nil):
+	// only a journey's split branch may hold it (lang/ast/journey.go).
+	Winner bool
 }
 
 // Option is a rule option after the actions.
@@ -270,6 +273,9 @@ type EventAtom struct {
 	Ref    *EventRef
 	Quant  *Quantifier // optional
 	Window *Window     // optional
+	// Matching is `matching FIELD` (only inside a journey entered on an
+	// event: the field must equal the entering event's).
+	Matching *Ident
 }
 
 // IsTrigger reports whether the atom is windowless (a trigger atom).

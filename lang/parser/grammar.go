@@ -28,6 +28,7 @@ type pDecl struct {
 	Member  *pMember  `parser:"| @@"`
 	Test    *pTest    `parser:"| @@"`
 	Cost    *pCost    `parser:"| @@"`
+	Journey *pJourney `parser:"| @@"`
 }
 
 type pBrand struct {
@@ -64,9 +65,10 @@ type pAction struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position
 	Send    bool         `parser:"(  @\"send\""`
-	Kind    *lexer.Token `parser:"   @Ident"`
-	Content *lexer.Token `parser:"   @String"`
-	Channel *lexer.Token `parser:"   \"via\" @Ident"`
+	Winner  bool         `parser:"   ( @\"winner\""`
+	Kind    *lexer.Token `parser:"   | @Ident"`
+	Content *lexer.Token `parser:"     @String"`
+	Channel *lexer.Token `parser:"     \"via\" @Ident )"`
 	Verb    *lexer.Token `parser:" | @( \"tag\" | \"untag\" | \"notify\" )"`
 	Value   *lexer.Token `parser:"   @String )"`
 }
@@ -228,11 +230,12 @@ type pEventRef struct {
 type pEventAtom struct {
 	Pos      lexer.Position
 	EndPos   lexer.Position
-	Event    lexer.Token `parser:"@Ident"`
-	Filters  []*pFilter  `parser:"@@*"`
-	Followed *pFollowed  `parser:"( \"not\" \"followed\" \"by\" @@ )?"`
-	Quant    *pQuant     `parser:"@@?"`
-	Window   *pWindow    `parser:"@@?"`
+	Event    lexer.Token  `parser:"@Ident"`
+	Filters  []*pFilter   `parser:"@@*"`
+	Followed *pFollowed   `parser:"( \"not\" \"followed\" \"by\" @@ )?"`
+	Matching *lexer.Token `parser:"( \"matching\" @Ident )?"`
+	Quant    *pQuant      `parser:"@@?"`
+	Window   *pWindow     `parser:"@@?"`
 }
 
 // pFollowed is the tail of `A not followed by B [matching F] within D`

@@ -74,6 +74,7 @@ var (
 	memberParser  = participle.MustBuild[pMember](parserOptions...)
 	testParser    = participle.MustBuild[pTest](parserOptions...)
 	costParser    = participle.MustBuild[pCost](parserOptions...)
+	journeyParser = participle.MustBuild[pJourney](parserOptions...)
 	condParser    = participle.MustBuild[pOr](parserOptions...)
 )
 
@@ -101,6 +102,8 @@ func parseTree(kw string, lex *lexer.PeekingLexer, opts ...participle.ParseOptio
 		d.Test, err = testParser.ParseFromLexer(lex, opts...)
 	case "cost":
 		d.Cost, err = costParser.ParseFromLexer(lex, opts...)
+	case "journey":
+		d.Journey, err = journeyParser.ParseFromLexer(lex, opts...)
 	default:
 		d.Member, err = memberParser.ParseFromLexer(lex, opts...)
 	}
@@ -141,7 +144,7 @@ var topLevel = map[string]bool{
 	"journey": true, "split": true, "campaign": true, "budget": true, "test": true,
 }
 
-var reserved = map[string]bool{"journey": true, "split": true, "campaign": true, "budget": true, "test": true}
+var reserved = map[string]bool{"split": true, "campaign": true, "budget": true, "test": true}
 
 func startsDecl(toks []token, i int) bool {
 	t := toks[i]
@@ -157,6 +160,12 @@ func startsDecl(toks []token, i int) bool {
 		return true
 	}
 	return t.text == "member" && i+1 < len(toks) && toks[i+1].text == "{" && toks[i+1].typ == tPunct
+}
+
+// inJourney reports whether token j, the word `split` at the start of a
+// line, belongs to the journey declaration that starts at token i.
+func inJourney(toks []token, i, j int) bool {
+	return toks[i].text == "journey" && toks[i].typ == tKeyword && toks[j].text == "split"
 }
 
 // ParseFile parses one .nudge source. It never panics and always returns a
@@ -191,7 +200,7 @@ func parseFile(filename string, src []byte, inFile bool) (f *ast.File, diags dia
 	}
 	for i := 0; i < len(toks); {
 		j := i + 1
-		for j < len(toks) && !startsDecl(toks, j) {
+		for j < len(toks) && (!startsDecl(toks, j) || inJourney(toks, i, j)) {
 			j++
 		}
 		f.Decls = append(f.Decls, parseDecl(filename, all, whole, i, j, &diags))
@@ -246,6 +255,11 @@ func parseDecl(file string, all []token, whole *fileLexer, i, j int, diags *diag
 	if !startsDecl(chunk, 0) {
 		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
 			"unexpected %s; expected a declaration (rule, segment, event, member, cap, cost, quiet hours, brand, import or test)", describe(first, "input"))
+		return bad
+	}
+	if first.text == "split" {
+		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
+			"`split` is a step of a journey: put it between `journey NAME` and its `end`")
 		return bad
 	}
 	if reserved[first.text] && first.text != "test" {
