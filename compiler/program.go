@@ -50,6 +50,8 @@ type Program struct {
 	// Costs is the cost of one send per channel (`cost sms 0.05`); a
 	// channel without a cost costs nothing.
 	Costs map[string]float64
+	// Journeys are the program's journeys (journey.go), in source order.
+	Journeys []*Journey
 }
 
 // Rule is one compiled rule.
