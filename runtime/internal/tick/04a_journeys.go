@@ -85,6 +85,11 @@ func (t *tick) journeys(ctx context.Context) error {
 		return err
 	}
 	for k := range t.prog.Journeys {
+		// The instances already in the journey go first: one may end
+		// before a new candidate, which it then does not cover.
+		if err := t.advanceJourney(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
+		}
 		if err := t.enterJourney(ctx, k); err != nil {
 			return fmt.Errorf("journey %s: entry: %w", t.prog.Journeys[k].Name, err)
 		}
@@ -117,7 +122,19 @@ func (t *tick) enterJourney(ctx context.Context, k int) error {
 		}
 		args = append(args, j.Enter.Watermarks.Args(wmSeq, wmNow)...)
 	}
-	blocked := "x.status = 'active'"
+	// The candidates, then rounds: each member enters on its earliest
+	// candidate that no instance of theirs covers (entered at or before
+	// it and active then, or, for the limit, entered within its period
+	// before it), and the instances advance, which may end one before a
+	// later candidate; a candidate an instance covers is consumed.
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jcands AS
+SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at
+FROM (`+j.Enter.SQL+`) q
+WHERE member_id IS NOT NULL`, args...); err != nil {
+		return err
+	}
+	blocked := "x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
 	if j.Limit != nil {
 		if j.Limit.Every > 0 {
 			blocked += fmt.Sprintf(" OR x.entered_at > c.entered_at - to_microseconds(%d)", j.Limit.Every.Microseconds())
@@ -133,21 +150,18 @@ func (t *tick) enterJourney(ctx context.Context, k int) error {
 	if j.EnterOn {
 		key = "CAST(c.entry_seq AS VARCHAR)"
 	}
-	if _, err := t.exec(ctx, `
+	for round := 0; ; round++ {
+		if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnew AS
 SELECT 'j' || substr(md5(`+t.brandSQL()+` || chr(31) || `+name+` || chr(31) || c.member_id || chr(31) || `+key+`), 1, 16) AS instance_id,
        c.member_id, c.entered_at, c.entry_seq, `+heldOut+` AS held_out
-FROM (
-    SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at
-    FROM (`+j.Enter.SQL+`) q
-    WHERE member_id IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY member_id ORDER BY due_at, trigger_seq) = 1
-) c
+FROM _nudge_jcands c
 WHERE NOT EXISTS (SELECT 1 FROM journey_instances x
-                  WHERE x.brand = $brand::VARCHAR AND x.journey = `+name+` AND x.member_id = c.member_id AND (`+blocked+`))`, args...); err != nil {
-		return err
-	}
-	if err := t.execEach(ctx, t.params(sql.Named("run", t.runID)), `
+                  WHERE x.brand = $brand::VARCHAR AND x.journey = `+name+` AND x.member_id = c.member_id AND (`+blocked+`))
+QUALIFY row_number() OVER (PARTITION BY c.member_id ORDER BY c.entered_at, c.entry_seq) = 1`, t.params()...); err != nil {
+			return err
+		}
+		if err := t.execEach(ctx, t.params(sql.Named("run", t.runID)), `
 INSERT INTO journey_instances (brand, journey, member_id, instance_id, entered_at, entry_seq, pc, due_at, variant, held_out, status, ended_at, run_id)
 SELECT $brand::VARCHAR, `+name+`, member_id, instance_id, entered_at, entry_seq, 0, entered_at, NULL, held_out, 'active', NULL, $run::BIGINT
 FROM _nudge_jnew`, `
@@ -155,7 +169,18 @@ INSERT INTO _nudge_jdec
 SELECT instance_id, `+name+`, member_id, 'enter', CASE WHEN held_out THEN `+policy.HeldOut.SQL()+` ELSE `+policy.Applied.SQL()+` END,
        entered_at, NULL, NULL, entry_seq
 FROM _nudge_jnew`); err != nil {
-		return err
+			return err
+		}
+		var n int64
+		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jnew`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 || !j.EnterOn {
+			break
+		}
+		if err := t.advanceJourney(ctx, k); err != nil {
+			return err
+		}
 	}
 	if !j.EnterOn {
 		return nil
@@ -229,10 +254,10 @@ func (t *tick) journeyCondRows(src string) string {
 
 // instantsSQL is the query of the candidate instants at which a condition
 // reading the event types types may start to hold, for the instances of
-// _nudge_jat: each instance's own bound (hi) and the times of its events
-// of those types in (lo, hi]; its column due_at is the instant.
-func (t *tick) instantsSQL(types []string, lo, hi string) string {
-	q := `SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, ` + hi + ` AS due_at FROM _nudge_jat x`
+// _nudge_jat: the instant self of each instance and the times of its
+// events of those types in (lo, hi]; its column due_at is the instant.
+func (t *tick) instantsSQL(types []string, lo, hi, self string) string {
+	q := `SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, ` + self + ` AS due_at FROM _nudge_jat x`
 	if len(types) > 0 {
 		q += `
 UNION ALL
@@ -249,7 +274,7 @@ WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= 
 func (t *tick) journeyExit(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
-	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "least(x.due_at, $now::TIMESTAMP)"))
+	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "least(x.due_at, $now::TIMESTAMP)", "least(x.due_at, $now::TIMESTAMP)"))
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
 SELECT ji.instance_id, min(ji.due_at) AS at
@@ -299,8 +324,8 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 			if n.Wait > 0 {
 				hi = fmt.Sprintf("least(x.due_at + to_microseconds(%d), $now::TIMESTAMP)", n.Wait.Microseconds())
 			}
-			src := strings.ReplaceAll(t.instantsSQL(n.Events, "x.due_at", hi), "FROM _nudge_jat x", fmt.Sprintf("FROM (SELECT * FROM _nudge_jat WHERE pc = %d) x", pc))
-			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at > (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src), n.Cond))
+			src := strings.ReplaceAll(t.instantsSQL(n.Events, "x.due_at", hi, "x.due_at"), "FROM _nudge_jat x", fmt.Sprintf("FROM (SELECT * FROM _nudge_jat WHERE pc = %d) x", pc))
+			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at >= (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src), n.Cond))
 		}
 	}
 	condTable := "SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
@@ -367,11 +392,15 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 	pcCase.WriteString(" END")
 	dueCase.WriteString(" END")
 	variantCase.WriteString(" ELSE x.variant END")
+	variant := variantCase.String()
+	if !strings.Contains(variant, "WHEN") {
+		variant = "x.variant"
+	}
 	end := len(j.Nodes) - 1
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnext AS
 SELECT x.instance_id, x.member_id, x.pc, x.due_at, x.variant, x.held_out,
-       `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variantCase.String()+` AS new_variant,
+       `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variant+` AS new_variant,
        x.pc = `+fmt.Sprint(end)+` AS done
 FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...); err != nil {
 		return 0, err
