@@ -33,6 +33,9 @@ import (
 // runs in the tick's transaction, so an instance advances exactly when
 // its decisions are written.
 
+// noCondSQL makes an empty _nudge_jcond (see journeyRound).
+const noCondSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
+
 // journeyNode is a node of a journey that sends: its pseudo-rule's ri.
 type journeyNode struct {
 	journey int
@@ -209,7 +212,14 @@ WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active'`, t.p
 			return err
 		}
 		if j.Exit != "" {
+			// An instance waiting for a later step ends at its exit.
 			if err := t.journeyExit(ctx, k); err != nil {
+				return fmt.Errorf("exit: %w", err)
+			}
+			if _, err := t.exec(ctx, noCondSQL); err != nil {
+				return err
+			}
+			if err := t.applyExit(ctx, k, "x.due_at > $now::TIMESTAMP"); err != nil {
 				return fmt.Errorf("exit: %w", err)
 			}
 		}
@@ -268,29 +278,42 @@ WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= 
 	return q
 }
 
-// journeyExit ends the instances of _nudge_jat for which `exit when` held
-// in (entered_at, least(due_at, now)], at the earliest such instant,
-// with an exit decision naming the step it preempted.
+// journeyExit finds, for every instance of _nudge_jat, the earliest
+// instant in (entered_at, now] at which `exit when` held (_nudge_jexit):
+// the candidate instants are the times of the member's events of the
+// types the condition reads, and the instance's due time once reached.
 func (t *tick) journeyExit(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
-	name := quoteString(j.Name)
-	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "least(x.due_at, $now::TIMESTAMP)", "least(x.due_at, $now::TIMESTAMP)"))
-	if _, err := t.exec(ctx, `
+	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "$now::TIMESTAMP",
+		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"))
+	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
 SELECT ji.instance_id, min(ji.due_at) AS at
 FROM `+rows+`
-WHERE `+j.Exit+`
-GROUP BY ji.instance_id`, t.params()...); err != nil {
-		return err
-	}
+WHERE ji.due_at IS NOT NULL AND `+j.Exit+`
+GROUP BY ji.instance_id`, t.params()...)
+	return err
+}
+
+// applyExit ends the instances of _nudge_jat x joined with their exit e
+// (_nudge_jexit) and, for wait-until nodes, their condition c
+// (_nudge_jcond) for which when (SQL) holds: the exit comes before the
+// step it preempts, which its decision names.
+func (t *tick) applyExit(ctx context.Context, k int, when string) error {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
 	return t.execEach(ctx, t.params(), `
+CREATE OR REPLACE TEMP TABLE _nudge_jout AS
+SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at
+FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id) LEFT JOIN _nudge_jcond c USING (instance_id)
+WHERE `+when, `
 INSERT INTO _nudge_jdec
-SELECT x.instance_id, `+name+`, x.member_id, 'exit', `+policy.Applied.SQL()+`, e.at, `+t.nodeLines(j)+`, x.variant, NULL
-FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id)`, `
-UPDATE journey_instances SET status = 'exited', ended_at = e.at
-FROM _nudge_jexit e
-WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = e.instance_id`, `
-DELETE FROM _nudge_jat WHERE instance_id IN (SELECT instance_id FROM _nudge_jexit)`)
+SELECT x.instance_id, `+name+`, x.member_id, 'exit', `+policy.Applied.SQL()+`, x.at, `+t.nodeLines(j)+`, x.variant, NULL
+FROM _nudge_jout x`, `
+UPDATE journey_instances SET status = 'exited', ended_at = o.at
+FROM _nudge_jout o
+WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = o.instance_id`, `
+DELETE FROM _nudge_jat WHERE instance_id IN (SELECT instance_id FROM _nudge_jout)`)
 }
 
 // nodeLines is the SQL of the source line of node x.pc of journey j.
@@ -328,12 +351,33 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at >= (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src), n.Cond))
 		}
 	}
-	condTable := "SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
+	q := noCondSQL
 	if len(conds) > 0 {
-		condTable = strings.Join(conds, "\nUNION ALL\n")
+		q = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS\n" + strings.Join(conds, "\nUNION ALL\n")
 	}
-	if _, err := t.exec(ctx, "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS\n"+condTable, t.params()...); err != nil {
+	if _, err := t.exec(ctx, q, t.params()...); err != nil {
 		return 0, err
+	}
+	if j.Exit != "" {
+		// A due step is preempted by an exit at or before its due time;
+		// a wait until by one before it ends (its condition held, its
+		// timeout passed, or now).
+		var bound strings.Builder
+		bound.WriteString("CASE x.pc WHEN -1 THEN x.due_at")
+		for pc, n := range j.Nodes {
+			if n.Kind != compiler.StepWaitUntil {
+				continue
+			}
+			end := "$now::TIMESTAMP"
+			if n.Wait > 0 {
+				end = fmt.Sprintf("least(x.due_at + to_microseconds(%d), $now::TIMESTAMP)", n.Wait.Microseconds())
+			}
+			fmt.Fprintf(&bound, " WHEN %d THEN coalesce(c.at, %s)", pc, end)
+		}
+		bound.WriteString(" ELSE x.due_at END")
+		if err := t.applyExit(ctx, k, "e.at <= "+bound.String()); err != nil {
+			return 0, fmt.Errorf("exit: %w", err)
+		}
 	}
 	// Where each instance goes: its next node, due time and variant, and
 	// whether it completes (done) or stays (nothing changes).
