@@ -44,6 +44,7 @@ func Compile(info *check.Info) (*Program, diag.List) {
 	for _, q := range info.Quiet {
 		p.Quiet = append(p.Quiet, Quiet{From: q.From, To: q.To, Channel: q.Channel})
 	}
+	compileJourneys(info, p, &diags)              // journey.go
 	diags = append(diags, AttachLoop(info, p)...) // closed loop: see loop.go
 	attachMoney(info, p)                          // money policies: see money.go
 	// (A rule's condition is translated in several forms, each of which
@@ -248,6 +249,9 @@ type ruleCompiler struct {
 	// rule's watermark parameters (trigger rules).
 	now string
 	wm  Watermarks
+	// journey is set while a journey's own conditions are compiled
+	// (journey.go): an event atom without a window means "since entry".
+	journey *check.Journey
 	// lane: compile the lane form (Rule.LaneSQL), where every row carries
 	// its own instant (nowOf). laneless is set when the rule reads
 	// something by the member's real id (tags, ranks among all members),

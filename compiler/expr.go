@@ -73,6 +73,11 @@ func chain(e ast.Expr, op ast.BinaryOp, out []ast.Expr) []ast.Expr {
 
 // cond compiles a condition to SQL that is true or false, never NULL.
 func (rc *ruleCompiler) cond(e ast.Expr, s *scope) string {
+	if rc.journey != nil {
+		if q, ok := rc.journeyAtom(e, s); ok {
+			return q
+		}
+	}
 	switch x := e.(type) {
 	case *ast.ParenExpr:
 		return rc.cond(x.X, s)

@@ -55,6 +55,8 @@ type Program struct {
 	ContentCosts  []ContentCost
 	Stocks        []Stock
 	GlobalHoldout float64
+	// Journeys are the program's journeys (journey.go), in source order.
+	Journeys []*Journey
 }
 
 // Rule is one compiled rule.

@@ -131,8 +131,37 @@ var migrations = []migration{
 	{8, "settings: the database's time zone", settingsSQL},
 	{9, "event ids: a sender's id of an event, stored once", eventIDsSQL},
 	{11, "no credentials at rest", redactSecretsSQL},
+	{12, "journey instances; outbox rows name their journey, step and variant", journeysSQL},
 	{13, "delivery policies: parameters, service messages, expiry", deliverySQL},
 }
+
+// journeysSQL (migration 12) keeps one row per journey instance (SPEC §8):
+// where the member stands (the node pc of the compiled journey, due at
+// due_at), the variant of its splits, whether it is held out, and how it
+// ended. Decisions of a journey are outbox rows whose rule is the journey's
+// name and whose journey, step (source line) and variant say where in the
+// journey they were made.
+const journeysSQL = `
+CREATE TABLE IF NOT EXISTS journey_instances (
+    brand       VARCHAR   NOT NULL,
+    journey     VARCHAR   NOT NULL,
+    member_id   VARCHAR   NOT NULL,
+    instance_id VARCHAR   NOT NULL,
+    entered_at  TIMESTAMP NOT NULL,  -- the entering event's ts (enter on) or the tick's now (enter when)
+    entry_seq   BIGINT,              -- the entering event (enter on): matching reads its fields
+    pc          INTEGER   NOT NULL,  -- the next node to run
+    due_at      TIMESTAMP NOT NULL,  -- when it is due
+    variant     VARCHAR,             -- the branch taken at the latest split
+    held_out    BOOLEAN   NOT NULL,
+    status      VARCHAR   NOT NULL,  -- active, exited, completed
+    ended_at    TIMESTAMP,
+    run_id      BIGINT    NOT NULL,  -- the run that entered it
+    PRIMARY KEY (brand, instance_id)
+);
+ALTER TABLE outbox ADD COLUMN journey VARCHAR;
+ALTER TABLE outbox ADD COLUMN step INTEGER;
+ALTER TABLE outbox ADD COLUMN variant VARCHAR;
+`
 
 // eventIDsSQL (migration 9) records the ids senders give events (the
 // event_id of nudge serve's ingest, a tracking message's messageId), one row

@@ -113,6 +113,20 @@ func (dw *DecisionWriter) appendDecision(b []byte, d *Decision) ([]byte, error) 
 		b = append(b, `,"params":`...)
 		b = append(b, dw.html.Bytes()...)
 	}
+	if d.Journey != "" {
+		b = append(b, `,"journey":`...)
+		b = appendJSONString(b, d.Journey)
+		b = append(b, `,"step":`...)
+		if d.Step == nil {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendInt(b, *d.Step, 10)
+		}
+		if d.Variant != "" {
+			b = append(b, `,"variant":`...)
+			b = appendJSONString(b, d.Variant)
+		}
+	}
 	return append(b, '}'), nil
 }
 

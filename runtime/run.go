@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,12 @@ type Decision struct {
 	IdempotencyKey string
 	Values         json.RawMessage // the values the condition used, by label
 	Params         json.RawMessage // a send's `with` parameters (SPEC §9), a JSON object
+	// Journey is the journey a decision belongs to ("" for a rule's), Step
+	// the source line of its step (nil for enter and complete) and Variant
+	// the branch of the instance's latest split ("" before any) (SPEC §8).
+	Journey string
+	Step    *int64
+	Variant string
 }
 
 // timeLayout is how naive timestamps appear in JSON.
@@ -104,8 +111,24 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		IdempotencyKey string          `json:"idempotency_key"`
 		Values         json.RawMessage `json:"values,omitempty"`
 		Params         json.RawMessage `json:"params,omitempty"`
+		Journey        string          `json:"journey,omitempty"`
+		Step           json.RawMessage `json:"step,omitempty"`
+		Variant        string          `json:"variant,omitempty"`
 	}{d.Rule, d.MemberID, d.FiringID, d.Action, str(d.Kind), str(d.Content), str(d.Channel), d.Status, d.Reason,
-		ts(&fired), ts(d.ScheduledAt), ts(d.DueAt), d.TriggerSeq, d.IdempotencyKey, d.Values, d.Params})
+		ts(&fired), ts(d.ScheduledAt), ts(d.DueAt), d.TriggerSeq, d.IdempotencyKey, d.Values, d.Params,
+		d.Journey, journeyStep(d), d.Variant})
+}
+
+// journeyStep is the JSON of a journey decision's step: its line, or null
+// (enter, complete); nil (omitted) for a rule's decision.
+func journeyStep(d Decision) json.RawMessage {
+	switch {
+	case d.Journey == "":
+		return nil
+	case d.Step == nil:
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(strconv.FormatInt(*d.Step, 10))
 }
 
 // RuleSummary counts what one rule did in a tick.
@@ -389,10 +412,10 @@ func readDecisions(ctx context.Context, q queryer, table string, runID int64, no
 
 func scanDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, fn func(Decision) error) error {
 	// The outbox has fired_at; a dry run's _nudge_dec was all fired at now.
-	where, fired := "WHERE run_id = $run::BIGINT", "fired_at"
+	where, fired := "WHERE run_id = $run::BIGINT", "fired_at, coalesce(journey, ''), step, coalesce(variant, '')"
 	args := []any{sql.Named("run", runID)}
 	if table != "outbox" {
-		where, fired = "", "$now::TIMESTAMP"
+		where, fired = "", "$now::TIMESTAMP, '', NULL::INTEGER, ''"
 		args = []any{sql.Named("now", now)}
 	}
 	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s FROM %s %s ORDER BY rule, member_id, firing_id, action_index`,
@@ -404,11 +427,16 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 	var sched, due, firedAt sql.NullTime
 	var seq sql.NullInt64
 	var vals, params sql.NullString
+	var step sql.NullInt64
 	for rows.Next() {
 		var d Decision
 		if err := rows.Scan(&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
-			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &params, &firedAt); err != nil {
+			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &params, &firedAt, &d.Journey, &step, &d.Variant); err != nil {
 			return err
+		}
+		if step.Valid {
+			n := step.Int64
+			d.Step = &n
 		}
 		if sched.Valid {
 			t := naive(sched.Time)

@@ -153,6 +153,9 @@ type Action struct {
 	// else sms`), Params the `with` parameters (delivery.go).
 	Else   []*Ident
 	Params []*Param
+	// Winner is `send winner` (Kind Send, SendKind, Value and Channel nil):
+	// only a journey's split branch may hold it (lang/ast/journey.go).
+	Winner bool
 }
 
 // Option is a rule option after the actions.
@@ -276,6 +279,9 @@ type EventAtom struct {
 	Ref    *EventRef
 	Quant  *Quantifier // optional
 	Window *Window     // optional
+	// Matching is `matching FIELD` (only inside a journey entered on an
+	// event: the field must equal the entering event's).
+	Matching *Ident
 }
 
 // IsTrigger reports whether the atom is windowless (a trigger atom).

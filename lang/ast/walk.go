@@ -117,6 +117,7 @@ func Inspect(n Node, f func(Node) bool) {
 		}
 	case *EventAtom:
 		visit(n.Ref)
+		visit(n.Matching)
 		visit(n.Quant)
 		visit(n.Window)
 	case *FollowedAtom:
@@ -181,6 +182,8 @@ func Inspect(n Node, f func(Node) bool) {
 		visit(n.Member)
 		visit(n.Status)
 		visit(n.Tag)
+	default:
+		inspectJourney(n, visit)
 	}
 }
 

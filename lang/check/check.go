@@ -59,6 +59,7 @@ func (c *checker) passes() []pass {
 		{"names", c.declareNames},
 		{"segments", c.checkSegments},
 		{"rules", c.checkRules},
+		{"journeys", c.checkJourneys},
 		{"limits", c.checkLimits},
 		{"strata", c.stratify},
 		{"policies", c.checkPolicies},
@@ -82,6 +83,10 @@ type checker struct {
 	ruleDecl map[string]*ast.RuleDecl
 	segState map[*ast.SegmentDecl]int // 0 new, 1 checking, 2 done
 	segStack []*ast.SegmentDecl
+	// journeyDecl and journeyScope serve journeys.go: the declared
+	// journeys, and the journey whose conditions are being checked.
+	journeyDecl  map[string]*ast.JourneyDecl
+	journeyScope *Journey
 }
 
 func newChecker(files []*ast.File, env *Env) *checker {
@@ -102,10 +107,11 @@ func newChecker(files []*ast.File, env *Env) *checker {
 			Types:    make(map[ast.Expr]Type, size),
 			Refs:     make(map[*ast.Ident]*Ref, size/3),
 		},
-		imported: map[string]bool{},
-		channels: map[string]bool{},
-		ruleDecl: map[string]*ast.RuleDecl{},
-		segState: map[*ast.SegmentDecl]int{},
+		imported:    map[string]bool{},
+		channels:    map[string]bool{},
+		ruleDecl:    map[string]*ast.RuleDecl{},
+		journeyDecl: map[string]*ast.JourneyDecl{},
+		segState:    map[*ast.SegmentDecl]int{},
 	}
 	for _, f := range files {
 		if f != nil {
@@ -378,7 +384,12 @@ func (c *checker) declareNames() {
 					c.errorf(d.Name, CodeDuplicateRule, "rule %q already declared at %s", n, where(old.Name.Span.Span, d.Name.Span.Span))
 					continue
 				}
+				if c.ruleNameTaken(d) {
+					continue
+				}
 				c.ruleDecl[n] = d
+			case *ast.JourneyDecl:
+				c.declareJourney(d, module)
 			}
 		}
 	}

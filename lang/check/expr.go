@@ -534,6 +534,9 @@ func (c *checker) eventAtom(a *ast.EventAtom, sc *scope) Type {
 		}
 	}
 	c.window(a.Window)
+	if a.Matching != nil {
+		c.matching(a, et)
+	}
 	if et == nil {
 		return Invalid
 	}

@@ -200,6 +200,8 @@ type Info struct {
 	Members  map[string]*Field     // member columns (built-in + declared)
 	Segments map[string]*ast.SegmentDecl
 	Rules    []*Rule // in source order (files in the given order)
+	// Journeys are the program's journeys in source order (journeys.go).
+	Journeys []*Journey
 	Caps     []*Cap
 	Quiet    []*Quiet
 	// Costs is the cost of one send per channel, from `cost` declarations.

@@ -72,6 +72,10 @@ func (c *checker) action(a *ast.Action) {
 	if a == nil {
 		return
 	}
+	if a.Winner {
+		c.errorf(a, CodeBadWinner, "`send winner` sends what the best branch of a journey's split sent: it can only be a step of a split branch")
+		return
+	}
 	if a.Value != nil {
 		c.set(a.Value, Text)
 		if strings.TrimSpace(a.Value.Value) == "" {

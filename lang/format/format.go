@@ -245,6 +245,8 @@ func declLines(d ast.Decl, width int) []*line {
 		return []*line{newLine("", "stock "+quote(d.Content.Value)+" "+d.Count.Text, d)}
 	case *ast.GlobalHoldoutDecl:
 		return []*line{newLine("", "holdout "+d.Percent.Text+"% of members", d)}
+	case *ast.JourneyDecl:
+		return journeyLines(d)
 	}
 	return nil
 }
@@ -350,8 +352,10 @@ func split(x ast.Expr) (prefix string, parts []string, nodes []ast.Expr, ops []s
 }
 
 func action(a *ast.Action) string {
-	switch a.Kind {
-	case ast.Send:
+	switch {
+	case a.Winner:
+		return "send winner"
+	case a.Kind == ast.Send:
 		return fmt.Sprintf("send %s %s via %s", a.SendKind.Name, quote(a.Value.Value), a.Channel.Name) + delivery(a)
 	default:
 		return a.Kind.String() + " " + quote(a.Value.Value)
@@ -515,7 +519,7 @@ func writeOperand(b *strings.Builder, x ast.Expr, min int) {
 func openWhere(x ast.Expr) bool {
 	switch x := x.(type) {
 	case *ast.EventAtom:
-		return x.Quant == nil && x.Window == nil && endsWithWhere(x.Ref)
+		return x.Quant == nil && x.Window == nil && x.Matching == nil && endsWithWhere(x.Ref)
 	case *ast.DaysSinceExpr:
 		return endsWithWhere(x.Ref)
 	case *ast.BinaryExpr:
@@ -590,6 +594,9 @@ func writeExpr(b *strings.Builder, x ast.Expr) {
 		}
 	case *ast.EventAtom:
 		writeRef(b, x.Ref)
+		if x.Matching != nil {
+			b.WriteString(" matching " + x.Matching.Name)
+		}
 		if x.Quant != nil {
 			b.WriteString(" " + [...]string{"at least", "at most", "exactly"}[x.Quant.Kind] + " " + x.Quant.N.Text + " times")
 		}

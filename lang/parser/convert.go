@@ -155,6 +155,8 @@ func (c *converter) decl(d *pDecl) ast.Decl {
 		return &ast.MemberDecl{Span: c.sp(m.Pos, m.EndPos), Fields: c.fields(m.Fields)}
 	case d.Test != nil:
 		return c.test(d.Test)
+	case d.Journey != nil:
+		return c.journey(d.Journey)
 	case d.Cost != nil:
 		out := &ast.CostDecl{Span: c.sp(d.Cost.Pos, d.Cost.EndPos), Amount: c.number(d.Cost.Amount)}
 		if d.Cost.Content != nil {
@@ -200,6 +202,11 @@ func (c *converter) rule(r *pRule) *ast.RuleDecl {
 
 func (c *converter) action(a *pAction) *ast.Action {
 	out := &ast.Action{Span: c.sp(a.Pos, a.EndPos)}
+	if a.Send && a.Winner {
+		out.Kind = ast.Send
+		out.Winner = true
+		return out
+	}
 	if a.Send {
 		out.Kind = ast.Send
 		out.SendKind = c.ident(*a.Kind)
@@ -469,7 +476,7 @@ func (c *converter) eventRef(p *pEventRef) *ast.EventRef {
 
 func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 	s := c.sp(p.Pos, p.EndPos)
-	if len(p.Filters) == 0 && p.Followed == nil && p.Quant == nil && p.Window == nil {
+	if len(p.Filters) == 0 && p.Followed == nil && p.Matching == nil && p.Quant == nil && p.Window == nil {
 		return c.ident(p.Event)
 	}
 	ref := &ast.EventRef{Event: c.ident(p.Event)}
@@ -495,9 +502,15 @@ func (c *converter) eventAtom(p *pEventAtom) ast.Expr {
 			}
 			c.errorf(extra, "a \"not followed by\" condition takes no quantifier or window after \"within\"")
 		}
+		if p.Matching != nil {
+			c.errorf(c.tokSpan(*p.Matching), "`matching` goes after the second event of a \"not followed by\" condition, before \"within\"")
+		}
 		return out
 	}
 	out := &ast.EventAtom{Span: s, Ref: ref}
+	if p.Matching != nil {
+		out.Matching = c.ident(*p.Matching)
+	}
 	if p.Quant != nil {
 		q := &ast.Quantifier{Span: c.sp(p.Quant.Pos, p.Quant.EndPos), N: c.number(p.Quant.N)}
 		switch p.Quant.Which {

@@ -9,8 +9,9 @@
 // (rune columns, byte offsets, comments collected for the formatter,
 // lexical errors such as unterminated strings reported without stopping).
 // The token stream is split into declaration chunks at top-level keywords
-// (brand, import, segment, rule, cap, cost, quiet, event, `member {`, test
-// and the reserved journey, split, campaign), so every syntax error
+// (brand, import, segment, rule, cap, cost, quiet, event, `member {`, test,
+// journey and the reserved split, campaign; `split` inside a journey stays
+// in the journey), so every syntax error
 // of a file is reported at once and a chunk that fails becomes an
 // *ast.BadDecl. Each chunk is parsed by participle with the grammar of
 // grammar.go and testgrammar.go (struct tags), then converted to lang/ast
@@ -31,13 +32,14 @@
 //
 //	file      = { decl } ;
 //	decl      = brand | import | segment | rule | cap | cost | quiet
-//	          | event | member | test | stock | holdout ;
+//	          | event | member | test | stock | holdout | journey ;
 //	brand     = "brand" STRING ;
 //	import    = "import" STRING ;
 //	segment   = "segment" IDENT [ STRING ] "=" cond ;
 //	rule      = "rule" IDENT [ STRING ] "if" cond "then" action { "and" action }
 //	            { option } ;
 //	action    = "send" IDENT STRING "via" IDENT { "else" IDENT } [ params ]
+//	          | "send" "winner"
 //	          | ( "tag" | "untag" | "notify" ) STRING ;
 //	params    = "with" param { "," param } ;
 //	param     = IDENT "=" ( "member" "." IDENT | IDENT | literal ) ;
@@ -58,6 +60,18 @@
 //	member    = "member" "{" { field } "}" ;
 //	field     = IDENT IDENT [ "," ] ;
 //
+//	journey   = "journey" IDENT [ STRING ] { jheader } { jstep } "end" ;
+//	jheader   = "enter" ( "on" | "when" ) cond
+//	          | "exit" "when" cond
+//	          | option ;
+//	jstep     = action { "and" action }
+//	          | "wait" duration
+//	          | "wait" "until" ( TIMESTAMP | DATE )
+//	          | "wait" "until" cond [ "for" "at" "most" duration ]
+//	          | "if" cond { jstep } [ "else" { jstep } ] "end"
+//	          | "split" { branch } "end" ;
+//	branch    = number "%" IDENT { jstep } ;
+//
 //	cond      = and { "or" and } ;
 //	and       = unary { "and" unary } ;
 //	unary     = "not" unary | compare ;
@@ -75,7 +89,7 @@
 //	          | "days" "since" ( "last" | "first" ) eventref
 //	          | "tagged" STRING
 //	          | literal ;
-//	eventatom = eventref [ followed ] [ quant ] [ window ] ;
+//	eventatom = eventref [ followed ] [ "matching" IDENT ] [ quant ] [ window ] ;
 //	followed  = "not" "followed" "by" eventref [ "matching" IDENT ]
 //	            "within" duration ;
 //	eventref  = IDENT { filter } ;
@@ -121,8 +135,17 @@
 //   - A number directly preceded by "-" is a negative literal (`> -5`).
 //   - Words are reserved as keywords wherever the grammar uses them,
 //     including duration units and aggregate names (see IsKeyword). The
-//     words journey, split and campaign are reserved for later
-//     declarations and rejected.
+//     word campaign is reserved for a later declaration and rejected, as
+//     is split outside a journey.
+//   - Journeys (SPEC §8): the words enter, exit, when, wait, until, end
+//     and winner are matched by text and stay usable as names outside
+//     journeys (`send winner` is the one exception: a send kind cannot be
+//     called winner; else is a keyword, of `via A else B`). A journey's header lines come before its steps; the
+//     parser keeps every `enter` and `exit` line and lang/check reports
+//     extra ones. `matching F` after an event atom parses anywhere and
+//     lang/check accepts it only inside a journey entered on an event.
+//     `wait until` followed by a timestamp or date is a calendar wait; any
+//     other `wait until` takes a condition.
 //   - Numbers, dates and clocks are only checked for shape here; ranges
 //     (month 13, 25:00) are lang/check's job.
 //   - A `test` block (for `nudge test`, in *_test.nudge files) ends at the

@@ -30,6 +30,7 @@ type pDecl struct {
 	Cost    *pCost    `parser:"| @@"`
 	Stock   *pStock   `parser:"| @@"`
 	Holdout *pHoldout `parser:"| @@"`
+	Journey *pJourney `parser:"| @@"`
 }
 
 type pBrand struct {
@@ -66,13 +67,14 @@ type pAction struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position
 	Send    bool         `parser:"(  @\"send\""`
-	Kind    *lexer.Token `parser:"   @Ident"`
-	Content *lexer.Token `parser:"   @String"`
-	Channel *lexer.Token `parser:"   \"via\" @Ident"`
+	Winner  bool         `parser:"   ( @\"winner\""`
+	Kind    *lexer.Token `parser:"   | @Ident"`
+	Content *lexer.Token `parser:"     @String"`
+	Channel *lexer.Token `parser:"     \"via\" @Ident"`
 
 	// fallback channels and template parameters (grammar_delivery.go)
-	Else []lexer.Token `parser:"   ( \"else\" @Ident )*"`
-	With []*pParam     `parser:"   ( \"with\" @@ ( \",\" @@ )* )?"`
+	Else []lexer.Token `parser:"     ( \"else\" @Ident )*"`
+	With []*pParam     `parser:"     ( \"with\" @@ ( \",\" @@ )* )? )"`
 
 	Verb  *lexer.Token `parser:" | @( \"tag\" | \"untag\" | \"notify\" )"`
 	Value *lexer.Token `parser:"   @String )"`
@@ -265,11 +267,12 @@ type pEventRef struct {
 type pEventAtom struct {
 	Pos      lexer.Position
 	EndPos   lexer.Position
-	Event    lexer.Token `parser:"@Ident"`
-	Filters  []*pFilter  `parser:"@@*"`
-	Followed *pFollowed  `parser:"( \"not\" \"followed\" \"by\" @@ )?"`
-	Quant    *pQuant     `parser:"@@?"`
-	Window   *pWindow    `parser:"@@?"`
+	Event    lexer.Token  `parser:"@Ident"`
+	Filters  []*pFilter   `parser:"@@*"`
+	Followed *pFollowed   `parser:"( \"not\" \"followed\" \"by\" @@ )?"`
+	Matching *lexer.Token `parser:"( \"matching\" @Ident )?"`
+	Quant    *pQuant      `parser:"@@?"`
+	Window   *pWindow     `parser:"@@?"`
 }
 
 // pFollowed is the tail of `A not followed by B [matching F] within D`

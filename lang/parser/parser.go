@@ -76,6 +76,7 @@ var (
 	costParser    = participle.MustBuild[pCost](parserOptions...)
 	stockParser   = participle.MustBuild[pStock](parserOptions...)
 	holdoutParser = participle.MustBuild[pHoldout](parserOptions...)
+	journeyParser = participle.MustBuild[pJourney](parserOptions...)
 	condParser    = participle.MustBuild[pOr](parserOptions...)
 )
 
@@ -107,6 +108,8 @@ func parseTree(kw string, lex *lexer.PeekingLexer, opts ...participle.ParseOptio
 		d.Stock, err = stockParser.ParseFromLexer(lex, opts...)
 	case "holdout":
 		d.Holdout, err = holdoutParser.ParseFromLexer(lex, opts...)
+	case "journey":
+		d.Journey, err = journeyParser.ParseFromLexer(lex, opts...)
 	default:
 		d.Member, err = memberParser.ParseFromLexer(lex, opts...)
 	}
@@ -147,7 +150,7 @@ var topLevel = map[string]bool{
 	"journey": true, "split": true, "campaign": true, "test": true,
 }
 
-var reserved = map[string]bool{"journey": true, "split": true, "campaign": true, "test": true}
+var reserved = map[string]bool{"split": true, "campaign": true, "test": true}
 
 func startsDecl(toks []token, i int) bool {
 	t := toks[i]
@@ -168,6 +171,12 @@ func startsDecl(toks []token, i int) bool {
 		return i+3 < len(toks) && toks[i+2].text == "%" && toks[i+3].text == "of"
 	}
 	return t.text == "member" && i+1 < len(toks) && toks[i+1].text == "{" && toks[i+1].typ == tPunct
+}
+
+// inJourney reports whether token j, the word `split` at the start of a
+// line, belongs to the journey declaration that starts at token i.
+func inJourney(toks []token, i, j int) bool {
+	return toks[i].text == "journey" && toks[i].typ == tKeyword && toks[j].text == "split"
 }
 
 // ParseFile parses one .nudge source. It never panics and always returns a
@@ -202,7 +211,7 @@ func parseFile(filename string, src []byte, inFile bool) (f *ast.File, diags dia
 	}
 	for i := 0; i < len(toks); {
 		j := i + 1
-		for j < len(toks) && !startsDecl(toks, j) {
+		for j < len(toks) && (!startsDecl(toks, j) || inJourney(toks, i, j)) {
 			j++
 		}
 		f.Decls = append(f.Decls, parseDecl(filename, all, whole, i, j, &diags))
@@ -257,6 +266,11 @@ func parseDecl(file string, all []token, whole *fileLexer, i, j int, diags *diag
 	if !startsDecl(chunk, 0) {
 		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
 			"unexpected %s; expected a declaration (rule, segment, event, member, cap, cost, quiet hours, brand, import or test)", describe(first, "input"))
+		return bad
+	}
+	if first.text == "split" {
+		diags.Errorf(diag.Span{File: file, Start: first.start, End: first.end}, "syntax",
+			"`split` is a step of a journey: put it between `journey NAME` and its `end`")
 		return bad
 	}
 	if reserved[first.text] && first.text != "test" {

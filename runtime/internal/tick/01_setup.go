@@ -23,9 +23,7 @@ func (t *tick) setup(ctx context.Context) error {
 	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
 		return err
 	}
-	rules := jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
-		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER", "transactional BOOLEAN", "expire_us BIGINT"}}
-	actions := jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR", "channels VARCHAR[]"}}
+	rules, actions := rulesRows(), actionsRows()
 	caps := jsonRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
 	for i, r := range t.prog.Rules {
 		hasLimit := r.Limit != nil || !r.Trigger
@@ -58,4 +56,16 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// rulesRows and actionsRows are the rows of _nudge_rules and _nudge_actions,
+// filled by setup with the program's rules and by journeySetup with the
+// journeys' send steps.
+func rulesRows() jsonRows {
+	return jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
+		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER", "transactional BOOLEAN", "expire_us BIGINT"}}
+}
+
+func actionsRows() jsonRows {
+	return jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR", "channels VARCHAR[]"}}
 }

@@ -16,7 +16,7 @@ func (t *tick) policies(ctx context.Context) error {
 	// Whether a rule that may have fired (one with candidates) was
 	// evaluated over every member: the scope's copies of members and
 	// events then miss some of its members.
-	t.firedUnscoped = !t.scopeBuilt
+	t.firedUnscoped = !t.scopeBuilt || t.journeyCands > 0
 	for i := range t.prog.Rules {
 		if t.candidates[i] > 0 && !t.plans[i].scoped {
 			t.firedUnscoped = true

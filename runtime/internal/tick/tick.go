@@ -109,6 +109,11 @@ type tick struct {
 	// of the tick whose run id is in the table _nudge_ticks; nil for a
 	// tick, whose candidates are all at now.
 	instants []time.Time
+
+	// Journeys (04a_journeys.go): the pseudo-rule of each journey node
+	// that sends, and the candidates the journeys added.
+	journeyRI    map[journeyNode]int
+	journeyCands int64
 }
 
 // RunID is the tick's run id.
@@ -226,7 +231,7 @@ func (t *tick) ruleOrder() map[string]int {
 }
 
 // tempTables are the tick's working tables (temporary, per connection).
-const tempTables = "_nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_retry _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
+const tempTables = "_nudge_jout _nudge_jcands _nudge_jmeta _nudge_jdec _nudge_jnew _nudge_jat _nudge_jexit _nudge_jcond _nudge_jnext _nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_retry _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " +
 	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents + " " + sharedBlocked
 
 // dropTemps drops the working tables (and the extra ones) before the
@@ -302,12 +307,14 @@ func (t *tick) Run(ctx context.Context) error {
 		{"setup", t.setup, false},             // 01_setup.go
 		{"plan", t.plan, false},               // 02_plan.go, 03_scope.go
 		{"evaluate rules", t.evaluate, false}, // 04_evaluate.go
+		{"journeys", t.journeys, false},       // 04a_journeys.go
 	}...)
 	steps = append(steps, t.policySteps()...)
 	steps = append(steps, []tickStep{
-		{"watermarks", t.watermarks, false},         // 15_watermarks.go
-		{"evaluations", t.recordEvaluations, false}, // 15_watermarks.go
-		{"run log", t.runLog, false},                // 16_runlog.go
+		{"watermarks", t.watermarks, false},              // 15_watermarks.go
+		{"evaluations", t.recordEvaluations, false},      // 15_watermarks.go
+		{"journey decisions", t.journeyDecisions, false}, // 04a_journeys.go
+		{"run log", t.runLog, false},                     // 16_runlog.go
 	}...)
 	t.repeated = make([]int64, len(t.prog.Rules))
 	for _, s := range steps {

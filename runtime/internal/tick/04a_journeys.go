@@ -1,0 +1,517 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+
+	"nudge/compiler"
+	"nudge/runtime/policy"
+)
+
+// This step runs the program's journeys (SPEC §8), after the rules were
+// evaluated and before their candidates become firings. Per journey, set
+// based over its instances (journey_instances):
+//
+//   - entry: the entry rule's query gives the members that enter (one
+//     instance per member at a time, the re-entry limit counted from the
+//     previous entry); an `enter` decision each;
+//   - rounds, at most one per node of the journey: the instances whose
+//     next node is due at now first meet `exit when` (ended at the earliest
+//     instant in (entered_at, due] at which it held: the due time, or the
+//     time of an event of a type the condition reads), then each runs its
+//     node: a send step's actions become candidates of a pseudo-rule of
+//     the node (ri after the program's rules, named like the journey) that
+//     the policy steps 05-14 decide as they decide a trigger rule's; waits
+//     move the due time; if, split and the end choose the next node.
+//
+// A journey's candidates carry a synthetic trigger_seq (negative, from the
+// instance and the node), their dedupe key; after the outbox is written,
+// journeyDecisions names their journey, step and variant. Every statement
+// runs in the tick's transaction, so an instance advances exactly when
+// its decisions are written.
+
+// noCondSQL makes an empty _nudge_jcond (see journeyRound).
+const noCondSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
+
+// journeyNode is a node of a journey that sends: its pseudo-rule's ri.
+type journeyNode struct {
+	journey int
+	pc      int
+}
+
+// journeySetup adds the pseudo-rules of the journeys' action nodes to
+// _nudge_rules and _nudge_actions and makes the step's tables.
+func (t *tick) journeySetup(ctx context.Context) error {
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jmeta (ri INTEGER, journey VARCHAR, member_id VARCHAR, trigger_seq BIGINT, step INTEGER, variant VARCHAR);
+CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, member_id VARCHAR, action VARCHAR, status VARCHAR,
+    due_at TIMESTAMP, step INTEGER, variant VARCHAR, trigger_seq BIGINT)`); err != nil {
+		return err
+	}
+	t.journeyRI = map[journeyNode]int{}
+	rules, actions := rulesRows(), actionsRows()
+	ri := len(t.prog.Rules)
+	for k, j := range t.prog.Journeys {
+		for pc, n := range j.Nodes {
+			if n.Kind != compiler.StepActions {
+				continue
+			}
+			t.journeyRI[journeyNode{k, pc}] = ri
+			rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, false, 0)
+			for ai, a := range n.Actions {
+				actions.add(ri, ai, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
+			}
+			ri++
+		}
+	}
+	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions} {
+		if len(rows.rows) == 0 {
+			continue
+		}
+		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.arg()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// journeys runs every journey of the program (see the top of the file).
+func (t *tick) journeys(ctx context.Context) error {
+	if len(t.prog.Journeys) == 0 {
+		return nil
+	}
+	if err := t.journeySetup(ctx); err != nil {
+		return err
+	}
+	for k := range t.prog.Journeys {
+		// The instances already in the journey go first: one may end
+		// before a new candidate, which it then does not cover.
+		if err := t.advanceJourney(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
+		}
+		if err := t.enterJourney(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: entry: %w", t.prog.Journeys[k].Name, err)
+		}
+		if err := t.advanceJourney(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
+		}
+	}
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jmeta`).Scan(&t.journeyCands); err != nil {
+		return err
+	}
+	return t.journeyOutbox(ctx)
+}
+
+// enterJourney starts the instances of journey k.
+func (t *tick) enterJourney(ctx context.Context, k int) error {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
+	args := t.params(sql.Named("run", t.runID))
+	if j.EnterOn {
+		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
+		var seq sql.NullInt64
+		var now sql.NullTime
+		err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
+			sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		if err == nil {
+			wmSeq, wmNow = seq.Int64, Naive(now.Time)
+		}
+		args = append(args, j.Enter.Watermarks.Args(wmSeq, wmNow)...)
+	}
+	// The candidates, then rounds: each member enters on its earliest
+	// candidate that no instance of theirs covers (entered at or before
+	// it and active then, or, for the limit, entered within its period
+	// before it), and the instances advance, which may end one before a
+	// later candidate; a candidate an instance covers is consumed.
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jcands AS
+SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at
+FROM (`+j.Enter.SQL+`) q
+WHERE member_id IS NOT NULL`, args...); err != nil {
+		return err
+	}
+	blocked := "x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
+	if j.Limit != nil {
+		if j.Limit.Every > 0 {
+			blocked += fmt.Sprintf(" OR x.entered_at > c.entered_at - to_microseconds(%d)", j.Limit.Every.Microseconds())
+		} else {
+			blocked += " OR true"
+		}
+	}
+	heldOut := "false"
+	if j.Holdout > 0 {
+		heldOut = policy.HeldOutSQL(name, "c.member_id", fmt.Sprintf("%g", j.Holdout))
+	}
+	key := "strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f')"
+	if j.EnterOn {
+		key = "CAST(c.entry_seq AS VARCHAR)"
+	}
+	for round := 0; ; round++ {
+		if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jnew AS
+SELECT 'j' || substr(md5(`+t.brandSQL()+` || chr(31) || `+name+` || chr(31) || c.member_id || chr(31) || `+key+`), 1, 16) AS instance_id,
+       c.member_id, c.entered_at, c.entry_seq, `+heldOut+` AS held_out
+FROM _nudge_jcands c
+WHERE NOT EXISTS (SELECT 1 FROM journey_instances x
+                  WHERE x.brand = $brand::VARCHAR AND x.journey = `+name+` AND x.member_id = c.member_id AND (`+blocked+`))
+QUALIFY row_number() OVER (PARTITION BY c.member_id ORDER BY c.entered_at, c.entry_seq) = 1`, t.params()...); err != nil {
+			return err
+		}
+		if err := t.execEach(ctx, t.params(sql.Named("run", t.runID)), `
+INSERT INTO journey_instances (brand, journey, member_id, instance_id, entered_at, entry_seq, pc, due_at, variant, held_out, status, ended_at, run_id)
+SELECT $brand::VARCHAR, `+name+`, member_id, instance_id, entered_at, entry_seq, 0, entered_at, NULL, held_out, 'active', NULL, $run::BIGINT
+FROM _nudge_jnew`, `
+INSERT INTO _nudge_jdec
+SELECT instance_id, `+name+`, member_id, 'enter', CASE WHEN held_out THEN `+policy.HeldOut.SQL()+` ELSE `+policy.Applied.SQL()+` END,
+       entered_at, NULL, NULL, entry_seq
+FROM _nudge_jnew`); err != nil {
+			return err
+		}
+		var n int64
+		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jnew`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 || !j.EnterOn {
+			break
+		}
+		if err := t.advanceJourney(ctx, k); err != nil {
+			return err
+		}
+	}
+	if !j.EnterOn {
+		return nil
+	}
+	_, err := t.exec(ctx, `
+INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
+VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
+ON CONFLICT (rule, brand) DO UPDATE SET
+    wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
+    wm_now = greatest(rule_state.wm_now, excluded.wm_now),
+    last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", j.Name), sql.Named("seq", t.maxSeq))...)
+	return err
+}
+
+// advanceJourney runs the due nodes of journey k's instances, round by
+// round, until none is due.
+func (t *tick) advanceJourney(ctx context.Context, k int) error {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
+	for round := 0; round <= len(j.Nodes)+1; round++ {
+		if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jat AS
+SELECT instance_id, member_id, entered_at, entry_seq, pc, due_at, variant, held_out
+FROM journey_instances
+WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active'`, t.params()...); err != nil {
+			return err
+		}
+		if j.Exit != "" {
+			// An instance waiting for a later step ends at its exit.
+			if err := t.journeyExit(ctx, k); err != nil {
+				return fmt.Errorf("exit: %w", err)
+			}
+			if _, err := t.exec(ctx, noCondSQL); err != nil {
+				return err
+			}
+			if err := t.applyExit(ctx, k, "x.due_at > $now::TIMESTAMP"); err != nil {
+				return fmt.Errorf("exit: %w", err)
+			}
+		}
+		if _, err := t.exec(ctx, `DELETE FROM _nudge_jat WHERE due_at > $now::TIMESTAMP`, t.params()...); err != nil {
+			return err
+		}
+		var due int64
+		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jat`).Scan(&due); err != nil {
+			return err
+		}
+		if due == 0 {
+			return nil
+		}
+		moved, err := t.journeyRound(ctx, k)
+		if err != nil {
+			return err
+		}
+		if moved == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// execEach runs statements one by one with the parameters args (a
+// statement with parameters must be alone).
+func (t *tick) execEach(ctx context.Context, args []any, stmts ...string) error {
+	for _, q := range stmts {
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// journeyCondRows is the SQL of the rows a journey condition reads: the
+// instances of src (a query with the columns of _nudge_jat, due_at the
+// instant) as ji, with their member m.
+func (t *tick) journeyCondRows(src string) string {
+	return "(" + src + ") " + compiler.JourneyRow + "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + compiler.JourneyRow + ".member_id"
+}
+
+// instantsSQL is the query of the candidate instants at which a condition
+// reading the event types types may start to hold, for the instances of
+// _nudge_jat: the instant self of each instance and the times of its
+// events of those types in (lo, hi]; its column due_at is the instant.
+func (t *tick) instantsSQL(types []string, lo, hi, self string) string {
+	q := `SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, ` + self + ` AS due_at FROM _nudge_jat x`
+	if len(types) > 0 {
+		q += `
+UNION ALL
+SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, e.ts AS due_at
+FROM _nudge_jat x JOIN events e ON e.brand = ` + t.brandSQL() + ` AND e.member_id = x.member_id
+WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= ` + hi
+	}
+	return q
+}
+
+// journeyExit finds, for every instance of _nudge_jat, the earliest
+// instant in (entered_at, now] at which `exit when` held (_nudge_jexit):
+// the candidate instants are the times of the member's events of the
+// types the condition reads, and the instance's due time once reached.
+func (t *tick) journeyExit(ctx context.Context, k int) error {
+	j := t.prog.Journeys[k]
+	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "$now::TIMESTAMP",
+		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"))
+	_, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
+SELECT ji.instance_id, min(ji.due_at) AS at
+FROM `+rows+`
+WHERE ji.due_at IS NOT NULL AND `+j.Exit+`
+GROUP BY ji.instance_id`, t.params()...)
+	return err
+}
+
+// applyExit ends the instances of _nudge_jat x joined with their exit e
+// (_nudge_jexit) and, for wait-until nodes, their condition c
+// (_nudge_jcond) for which when (SQL) holds: the exit comes before the
+// step it preempts, which its decision names.
+func (t *tick) applyExit(ctx context.Context, k int, when string) error {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
+	return t.execEach(ctx, t.params(), `
+CREATE OR REPLACE TEMP TABLE _nudge_jout AS
+SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at
+FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id) LEFT JOIN _nudge_jcond c USING (instance_id)
+WHERE `+when, `
+INSERT INTO _nudge_jdec
+SELECT x.instance_id, `+name+`, x.member_id, 'exit', `+policy.Applied.SQL()+`, x.at, `+t.nodeLines(j)+`, x.variant, NULL
+FROM _nudge_jout x`, `
+UPDATE journey_instances SET status = 'exited', ended_at = o.at
+FROM _nudge_jout o
+WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = o.instance_id`, `
+DELETE FROM _nudge_jat WHERE instance_id IN (SELECT instance_id FROM _nudge_jout)`)
+}
+
+// nodeLines is the SQL of the source line of node x.pc of journey j.
+func (t *tick) nodeLines(j *compiler.Journey) string {
+	var b strings.Builder
+	b.WriteString("CASE x.pc")
+	for pc, n := range j.Nodes {
+		if n.Line > 0 {
+			fmt.Fprintf(&b, " WHEN %d THEN %d", pc, n.Line)
+		}
+	}
+	b.WriteString(" END")
+	return b.String()
+}
+
+// journeyRound runs the due node of every instance of _nudge_jat once and
+// returns how many instances moved.
+func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
+	// The conditions of the due if and wait-until nodes, one row per
+	// instance at such a node: ok (if) or at (wait until: the instant).
+	var conds []string
+	for pc, n := range j.Nodes {
+		switch n.Kind {
+		case compiler.StepIf:
+			src := fmt.Sprintf("SELECT * FROM _nudge_jat WHERE pc = %d", pc)
+			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, %s AS ok, CAST(NULL AS TIMESTAMP) AS at FROM %s", n.Cond, t.journeyCondRows(src)))
+		case compiler.StepWaitUntil:
+			hi := "$now::TIMESTAMP"
+			if n.Wait > 0 {
+				hi = fmt.Sprintf("least(x.due_at + to_microseconds(%d), $now::TIMESTAMP)", n.Wait.Microseconds())
+			}
+			src := strings.ReplaceAll(t.instantsSQL(n.Events, "x.due_at", hi, "x.due_at"), "FROM _nudge_jat x", fmt.Sprintf("FROM (SELECT * FROM _nudge_jat WHERE pc = %d) x", pc))
+			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at >= (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src), n.Cond))
+		}
+	}
+	q := noCondSQL
+	if len(conds) > 0 {
+		q = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS\n" + strings.Join(conds, "\nUNION ALL\n")
+	}
+	if _, err := t.exec(ctx, q, t.params()...); err != nil {
+		return 0, err
+	}
+	if j.Exit != "" {
+		// A due step is preempted by an exit at or before its due time;
+		// a wait until by one before it ends (its condition held, its
+		// timeout passed, or now).
+		var bound strings.Builder
+		bound.WriteString("CASE x.pc WHEN -1 THEN x.due_at")
+		for pc, n := range j.Nodes {
+			if n.Kind != compiler.StepWaitUntil {
+				continue
+			}
+			end := "$now::TIMESTAMP"
+			if n.Wait > 0 {
+				end = fmt.Sprintf("least(x.due_at + to_microseconds(%d), $now::TIMESTAMP)", n.Wait.Microseconds())
+			}
+			fmt.Fprintf(&bound, " WHEN %d THEN coalesce(c.at, %s)", pc, end)
+		}
+		bound.WriteString(" ELSE x.due_at END")
+		if err := t.applyExit(ctx, k, "e.at <= "+bound.String()); err != nil {
+			return 0, fmt.Errorf("exit: %w", err)
+		}
+	}
+	// Where each instance goes: its next node, due time and variant, and
+	// whether it completes (done) or stays (nothing changes).
+	var pcCase, dueCase, variantCase strings.Builder
+	pcCase.WriteString("CASE x.pc")
+	dueCase.WriteString("CASE x.pc")
+	variantCase.WriteString("CASE x.pc")
+	var sends []string
+	for pc, n := range j.Nodes {
+		next, due := fmt.Sprint(pc+1), "x.due_at"
+		switch n.Kind {
+		case compiler.StepActions:
+			sends = append(sends, fmt.Sprint(pc))
+		case compiler.StepWait:
+			due = fmt.Sprintf("x.due_at + to_microseconds(%d)", n.Wait.Microseconds())
+		case compiler.StepWaitAt:
+			due = "greatest(x.due_at, " + timestampSQL(n.At) + ")"
+		case compiler.StepWaitUntil:
+			if n.Wait > 0 {
+				limit := fmt.Sprintf("x.due_at + to_microseconds(%d)", n.Wait.Microseconds())
+				next = fmt.Sprintf("CASE WHEN c.at IS NOT NULL OR %s <= $now::TIMESTAMP THEN %d ELSE %d END", limit, pc+1, pc)
+				due = fmt.Sprintf("coalesce(c.at, CASE WHEN %[1]s <= $now::TIMESTAMP THEN %[1]s ELSE x.due_at END)", limit)
+			} else {
+				next = fmt.Sprintf("CASE WHEN c.at IS NOT NULL THEN %d ELSE %d END", pc+1, pc)
+				due = "coalesce(c.at, x.due_at)"
+			}
+		case compiler.StepIf:
+			next = fmt.Sprintf("CASE WHEN coalesce(c.ok, false) THEN %d ELSE %d END", pc+1, n.Target)
+		case compiler.StepJump:
+			next = fmt.Sprint(n.Target)
+		case compiler.StepSplit:
+			bucket := fmt.Sprintf("md5_number(%s || chr(31) || '%d' || chr(31) || x.member_id) %% 10000", name, n.Ordinal)
+			var nb, vb strings.Builder
+			nb.WriteString("CASE")
+			vb.WriteString("CASE")
+			cum := 0.0
+			for bi, b := range n.Branches {
+				cum += b.Percent
+				when := fmt.Sprintf(" WHEN %s < %g THEN ", bucket, cum*100)
+				if bi == len(n.Branches)-1 {
+					when = " ELSE "
+				}
+				nb.WriteString(when + fmt.Sprint(b.Start))
+				vb.WriteString(when + quoteString(b.Name))
+			}
+			nb.WriteString(" END")
+			vb.WriteString(" END")
+			next = nb.String()
+			fmt.Fprintf(&variantCase, " WHEN %d THEN %s", pc, vb.String())
+		case compiler.StepEnd:
+			next = fmt.Sprint(pc)
+		}
+		fmt.Fprintf(&pcCase, " WHEN %d THEN %s", pc, next)
+		fmt.Fprintf(&dueCase, " WHEN %d THEN %s", pc, due)
+	}
+	pcCase.WriteString(" END")
+	dueCase.WriteString(" END")
+	variantCase.WriteString(" ELSE x.variant END")
+	variant := variantCase.String()
+	if !strings.Contains(variant, "WHEN") {
+		variant = "x.variant"
+	}
+	end := len(j.Nodes) - 1
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jnext AS
+SELECT x.instance_id, x.member_id, x.pc, x.due_at, x.variant, x.held_out,
+       `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variant+` AS new_variant,
+       x.pc = `+fmt.Sprint(end)+` AS done
+FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...); err != nil {
+		return 0, err
+	}
+	if len(sends) > 0 {
+		var riCase strings.Builder
+		riCase.WriteString("CASE x.pc")
+		for pc := range j.Nodes {
+			if ri, ok := t.journeyRI[journeyNode{k, pc}]; ok {
+				fmt.Fprintf(&riCase, " WHEN %d THEN %d", pc, ri)
+			}
+		}
+		riCase.WriteString(" END")
+		seq := "-1 - CAST(md5_number(x.instance_id || chr(31) || CAST(x.pc AS VARCHAR)) % 4611686018427387903 AS BIGINT)"
+		if err := t.execEach(ctx, t.params(), `
+INSERT INTO _nudge_jmeta
+SELECT `+riCase.String()+`, `+name+`, x.member_id, `+seq+`, `+t.nodeLines(j)+`, x.variant
+FROM _nudge_jnext x WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`, `
+INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
+SELECT `+riCase.String()+`, x.member_id, `+seq+`, x.due_at, NULL, NULL, $now::TIMESTAMP
+FROM _nudge_jnext x WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := t.exec(ctx, `
+INSERT INTO _nudge_jdec
+SELECT instance_id, `+name+`, member_id, 'complete', `+policy.Applied.SQL()+`, due_at, NULL, variant, NULL
+FROM _nudge_jnext WHERE done`, t.params()...); err != nil {
+		return 0, err
+	}
+	return t.exec(ctx, `
+UPDATE journey_instances SET pc = n.new_pc, due_at = n.new_due, variant = n.new_variant,
+    status = CASE WHEN n.done THEN 'completed' ELSE status END,
+    ended_at = CASE WHEN n.done THEN n.due_at ELSE ended_at END
+FROM _nudge_jnext n
+WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = n.instance_id
+  AND (n.done OR n.new_pc <> n.pc OR n.new_due <> n.due_at)`, t.params()...)
+}
+
+// journeyOutbox writes the journeys' enter, exit and complete decisions.
+func (t *tick) journeyOutbox(ctx context.Context) error {
+	_, err := t.exec(ctx, `
+INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
+                    status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
+                    idempotency_key, trigger_seq, run_id, vals, journey, step, variant)
+SELECT d.instance_id, CASE d.action WHEN 'enter' THEN 0 WHEN 'exit' THEN 1 ELSE 2 END, d.journey, $brand::VARCHAR, d.member_id, d.instance_id || '/' || d.action, d.action, NULL, NULL, NULL,
+       d.status, NULL, true, $now::TIMESTAMP, d.due_at, NULL, NULL, 0, NULL,
+       d.instance_id || '-' || d.action, d.trigger_seq, $run::BIGINT, NULL, d.journey, d.step, d.variant
+FROM _nudge_jdec d`, t.params(sql.Named("run", t.runID))...)
+	return err
+}
+
+// journeyDecisions names the journey, step and variant of the outbox rows
+// of the journeys' sends written by this tick, and applies their tags when
+// the rules' strata applied only theirs (14_tags.go).
+func (t *tick) journeyDecisions(ctx context.Context) error {
+	if t.journeyCands == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, `
+UPDATE outbox SET journey = m.journey, step = m.step, variant = m.variant
+FROM _nudge_jmeta m
+WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox.rule = m.journey
+  AND outbox.member_id = m.member_id AND outbox.trigger_seq = m.trigger_seq`, t.params(sql.Named("run", t.runID))...); err != nil {
+		return err
+	}
+	if t.prog.Strata() > 1 {
+		return t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules)))
+	}
+	return nil
+}
