@@ -60,7 +60,7 @@ CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, 
 				continue
 			}
 			t.journeyRI[journeyNode{k, pc}] = ri
-			rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, false, 0)
+			rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, j.Transactional, j.Expire.Microseconds())
 			for ai, a := range n.Actions {
 				actions.add(ri, ai, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
 			}
@@ -136,7 +136,9 @@ FROM (`+j.Enter.SQL+`) q
 WHERE member_id IS NOT NULL`, args...); err != nil {
 		return err
 	}
-	blocked := "x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
+	// (An instance that ended in the tick it entered, at its entry time,
+	// still consumes its own entering event.)
+	blocked := "x.entry_seq = c.entry_seq OR x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
 	if j.Limit != nil {
 		if j.Limit.Every > 0 {
 			blocked += fmt.Sprintf(" OR x.entered_at > c.entered_at - to_microseconds(%d)", j.Limit.Every.Microseconds())
@@ -147,6 +149,11 @@ WHERE member_id IS NOT NULL`, args...); err != nil {
 	heldOut := "false"
 	if j.Holdout > 0 {
 		heldOut = policy.HeldOutSQL(name, "c.member_id", fmt.Sprintf("%g", j.Holdout))
+	}
+	if t.prog.GlobalHoldout > 0 && !j.Transactional {
+		// A member of the global control group enters held out, and the
+		// instance runs as control (SPEC §9).
+		heldOut = "(" + heldOut + " OR " + policy.GlobalHeldOutSQL(t.brandSQL(), "c.member_id", t.prog.GlobalHoldout) + ")"
 	}
 	key := "strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f')"
 	if j.EnterOn {
