@@ -120,3 +120,26 @@ func triggerTypes(r *check.Rule) []string {
 	}
 	return out
 }
+
+// Sends are the send actions of the program's rules and of its journeys'
+// steps.
+func (p *Program) Sends() []Action {
+	var out []Action
+	for _, r := range p.Rules {
+		for _, a := range r.Actions {
+			if a.Verb == "send" {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, j := range p.Journeys {
+		for _, n := range j.Nodes {
+			for _, a := range n.Actions {
+				if a.Verb == "send" {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -86,6 +86,10 @@ type Journey struct {
 	Exit       string
 	ExitEvents []string
 	Nodes      []StepNode
+	// Budget and Delivery are the journey's `budget`, `expire after` and
+	// `transactional` options (SPEC §9), as a rule's.
+	Budget *Budget
+	Delivery
 }
 
 // compileJourneys compiles the program's journeys into p.Journeys.
@@ -115,6 +119,13 @@ func compileJourney(info *check.Info, j *check.Journey, k int, diags *diag.List)
 		out.Title = d.Title.Value
 	}
 	rc := newRuleCompiler(info, diags)
+	if j.Budget != nil {
+		out.Budget = &Budget{Amount: j.Budget.Amount, Per: j.Budget.Per}
+	}
+	if j.Expire != nil && j.Expire.After != nil {
+		out.Expire = rc.durationOf(j.Expire.After)
+	}
+	out.Transactional = j.Transactional
 	entry := &check.Rule{
 		Decl:         &ast.RuleDecl{Span: d.Span, Name: d.Name, Cond: j.Enter.Cond},
 		Trigger:      j.Enter.On,
@@ -240,6 +251,11 @@ func actionOf(a *ast.Action) Action {
 	}
 	if a.Channel != nil {
 		act.Channel = a.Channel.Name
+	}
+	for _, e := range a.Else {
+		if e != nil {
+			act.Else = append(act.Else, e.Name)
+		}
 	}
 	return act
 }

@@ -64,10 +64,15 @@ func (p *Program) SendCost(channel, kind, content string) float64 {
 	return c
 }
 
-// HasBudgets reports whether a rule of p has a budget.
+// HasBudgets reports whether a rule or a journey of p has a budget.
 func (p *Program) HasBudgets() bool {
 	for _, r := range p.Rules {
 		if r.Budget != nil {
+			return true
+		}
+	}
+	for _, j := range p.Journeys {
+		if j.Budget != nil {
 			return true
 		}
 	}

@@ -39,6 +39,7 @@ const (
 	CodeBadMatching      = "bad-matching"      // `matching` outside a journey entered on an event
 	CodeJourneyBefore    = "journey-before"    // a `before` window in a journey's exit, wait or if condition
 	CodeModuleJourney    = "module-journey"    // a module declares a journey
+	CodeJourneyParams    = "journey-params"    // `with` parameters on a journey's send
 )
 
 // Journey is the checked view of one journey.
@@ -57,6 +58,10 @@ type Journey struct {
 	HoldoutPercent float64
 	StopAfter      int
 	Convert        *ast.ConvertOption
+	// The money and delivery options of SPEC §9, as for a rule.
+	Budget        *Budget
+	Expire        *ast.ExpireOption
+	Transactional bool
 }
 
 // declareJourney records a journey's name in the namespace it shares with
@@ -137,7 +142,9 @@ func (c *checker) checkJourney(d *ast.JourneyDecl) *Journey {
 	})
 	rr := &Rule{Decl: stand}
 	c.options(stand, rr)
+	c.journeyDelivery(stand, rr)
 	j.Limit, j.Priority, j.HoldoutPercent, j.StopAfter, j.Convert = rr.Limit, rr.Priority, rr.HoldoutPercent, rr.StopAfter, rr.Convert
+	j.Budget, j.Expire, j.Transactional = rr.Budget, rr.Expire, rr.Transactional
 
 	if len(d.Steps) == 0 {
 		c.warnf(d.Name, CodeJourneyEmpty, "journey %q has no steps: members enter and complete at once", jn)
@@ -406,4 +413,23 @@ func firstSend(ss []ast.Step) *ast.Action {
 		}
 	})
 	return out
+}
+
+// journeyDelivery checks the delivery policies of a journey's stand-in
+// rule (SPEC §9: `expire after`, `transactional`, fallback channels) as a
+// rule's. A journey's sends do not take `with` parameters: the runtime
+// computes them from a rule's query, which a journey's step has not.
+func (c *checker) journeyDelivery(stand *ast.RuleDecl, rr *Rule) {
+	plain := *stand
+	plain.Actions = nil
+	for _, a := range stand.Actions {
+		if a != nil && len(a.Params) > 0 {
+			c.errorf(a.Params[0], CodeJourneyParams, "a journey's send does not take `with` parameters; send them from a rule")
+			b := *a
+			b.Params = nil
+			a = &b
+		}
+		plain.Actions = append(plain.Actions, a)
+	}
+	c.delivery(&plain, rr)
 }

@@ -155,11 +155,18 @@ func (c *checker) checkBudgets() {
 func (c *checker) sends(ok func(*ast.Action) bool) bool {
 	for _, f := range c.files {
 		for _, d := range f.Decls {
-			r, isRule := d.(*ast.RuleDecl)
-			if !isRule {
-				continue
+			var actions []*ast.Action
+			switch d := d.(type) {
+			case *ast.RuleDecl:
+				actions = d.Actions
+			case *ast.JourneyDecl: // a journey's send steps send too
+				forSteps(d.Steps, func(s ast.Step) {
+					if a, ok := s.(*ast.ActionStep); ok {
+						actions = append(actions, a.Actions...)
+					}
+				})
 			}
-			for _, a := range r.Actions {
+			for _, a := range actions {
 				if a != nil && a.Kind == ast.Send && a.SendKind != nil && a.Value != nil && ok(a) {
 					return true
 				}

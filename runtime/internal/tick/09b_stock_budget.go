@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"nudge/compiler"
 	"nudge/runtime/policy"
 )
 
@@ -35,13 +36,22 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 		contents = append(contents, s.Content)
 	}
 	var budgets []string
+	budget := func(ri int, name string, b *compiler.Budget) {
+		start, end := policy.BudgetPeriod(b.Per, t.now)
+		budgets = append(budgets, fmt.Sprintf("(%d, %s, CAST(%s AS DECIMAL(18,4)), %s, %s, %s)", ri, quoteString(name),
+			fmt.Sprint(b.Amount), timestampSQL(start), timestampSQL(end), quoteString(policy.OverBudgetReason(b))))
+	}
 	for i, r := range t.prog.Rules {
-		if r.Budget == nil {
-			continue
+		if r.Budget != nil {
+			budget(i, r.Name, r.Budget)
 		}
-		start, end := policy.BudgetPeriod(r.Budget.Per, t.now)
-		budgets = append(budgets, fmt.Sprintf("(%d, %s, CAST(%s AS DECIMAL(18,4)), %s, %s, %s)", i, quoteString(r.Name),
-			fmt.Sprint(r.Budget.Amount), timestampSQL(start), timestampSQL(end), quoteString(policy.OverBudgetReason(r.Budget))))
+	}
+	// A journey's budget covers the sends of all its send steps (each a
+	// pseudo-rule of its own ri, 04a_journeys.go), which share it.
+	for node, ri := range t.journeyRI {
+		if j := t.prog.Journeys[node.journey]; j.Budget != nil {
+			budget(ri, j.Name, j.Budget)
+		}
 	}
 	if len(stocks) == 0 && len(budgets) == 0 {
 		return nil
@@ -69,7 +79,7 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 CREATE OR REPLACE TEMP TABLE _nudge_money AS
 SELECT d.rowid AS id, row_number() OVER (ORDER BY `+competitionOrder("d")+`) AS ord,
        d.content, s.cnt, coalesce(su.n, 0) AS stock_used, s.reason AS stock_reason,
-       b.ri, b.amount, coalesce(bu.spent, 0) AS spent, b.reason AS budget_reason,
+       b.ri, b.rule AS budget_rule, b.amount, coalesce(bu.spent, 0) AS spent, b.reason AS budget_reason,
        `+policy.SendCostSQL(t.prog, "d.")+` AS cost,
        false AS oos, false AS ob
 FROM _nudge_dec d
@@ -77,7 +87,8 @@ LEFT JOIN `+stockT+` ON s.content = d.content
 LEFT JOIN `+stockUse+` ON su.content = d.content
 LEFT JOIN `+budgetT+` ON b.ri = d.ri
 LEFT JOIN `+budgetUse+` ON bu.ri = d.ri
-WHERE d.action = 'send' AND d.status IS NULL AND (s.cnt IS NOT NULL OR b.amount IS NOT NULL)`); err != nil {
+WHERE d.action = 'send' AND (d.status IS NULL OR (d.transactional AND d.status = `+policy.Pending.SQL()+`))
+  AND (s.cnt IS NOT NULL OR b.amount IS NOT NULL)`); err != nil {
 		return err
 	}
 	for round := 0; ; round++ {
@@ -93,7 +104,7 @@ FROM (
                coalesce(cnt <= stock_used + coalesce(sum(CASE WHEN oos OR ob THEN 0 ELSE 1 END) OVER (
                    PARTITION BY content ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), false) AS oos,
                coalesce(sum(CASE WHEN oos OR ob THEN 0 ELSE cost END) OVER (
-                   PARTITION BY ri ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS spent_before
+                   PARTITION BY budget_rule ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS spent_before
         FROM _nudge_money
     )
 ) v

@@ -3,16 +3,20 @@ package tick
 import (
 	"context"
 	"fmt"
+
+	"nudge/runtime/policy"
 )
 
-// fallbackCaps moves a send that a cap refused on one channel on to the
-// next of its fallback channels that consent allows (SPEC §9: each channel
-// in turn goes through consent and caps; the first that passes is used),
-// and runs caps again, until no capped send has a channel left to try. A
-// send capped on every channel keeps its first capped channel's refusal
-// (recorded on the channel it was first capped on).
+// fallbackCaps moves a send that a cap or its budget refused on one
+// channel on to the next of its fallback channels that consent allows
+// (SPEC §9: each channel in turn goes through consent, budget and caps;
+// the first that passes is used), and runs stock and budget (when the
+// program has budgets: a channel's cost counts toward them) and caps
+// again, until no such send has a channel left to try. A send refused on
+// every channel keeps its last channel's refusal.
 func (t *tick) fallbackCaps(ctx context.Context) error {
-	if len(t.prog.Caps) == 0 || !t.hasFallback() {
+	budgets := t.prog.HasBudgets()
+	if (len(t.prog.Caps) == 0 && !budgets) || !t.hasFallback() {
 		return nil
 	}
 	for round := 0; ; round++ {
@@ -21,12 +25,17 @@ func (t *tick) fallbackCaps(ctx context.Context) error {
 		}
 		n, err := t.exec(ctx, `
 UPDATE _nudge_dec SET channel = ok_channels[list_position(ok_channels, channel) + 1], status = NULL, capped = false, reason = NULL
-WHERE status = 'capped' AND len(ok_channels) > coalesce(list_position(ok_channels, channel), len(ok_channels))`)
+WHERE status IN (`+policy.SQLList(policy.Capped, policy.OverBudget)+`) AND len(ok_channels) > coalesce(list_position(ok_channels, channel), len(ok_channels))`)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return nil
+		}
+		if budgets {
+			if err := t.stockAndBudget(ctx); err != nil {
+				return err
+			}
 		}
 		if err := t.applyCaps(ctx); err != nil {
 			return err
@@ -36,11 +45,9 @@ WHERE status = 'capped' AND len(ok_channels) > coalesce(list_position(ok_channel
 
 // hasFallback reports whether some send of the program has fallback channels.
 func (t *tick) hasFallback() bool {
-	for _, r := range t.prog.Rules {
-		for _, a := range r.Actions {
-			if len(a.Else) > 0 {
-				return true
-			}
+	for _, a := range t.prog.Sends() {
+		if len(a.Else) > 0 {
+			return true
 		}
 	}
 	return false

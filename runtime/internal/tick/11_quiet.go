@@ -52,13 +52,9 @@ func (t *tick) quietPerChannel(ctx context.Context) error {
 		instants = []time.Time{t.now}
 	}
 	channels := map[string]bool{}
-	for _, r := range t.prog.Rules {
-		for _, a := range r.Actions {
-			if a.Verb == "send" {
-				for _, ch := range a.Channels() { // a fallback's too (SPEC §9)
-					channels[ch] = true
-				}
-			}
+	for _, a := range t.prog.Sends() {
+		for _, ch := range a.Channels() { // a fallback's too (SPEC §9)
+			channels[ch] = true
 		}
 	}
 	var rows []string
