@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -101,10 +100,9 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 // ruleBatch is the most rules one statement evaluates together. A tick's
 // fixed cost is mostly per statement, and DuckDB runs the rules'
 // pipelines side by side; but planning a statement costs more than
-// linearly in its size, so that thousands of rules in one statement took
-// minutes, and a statement being planned does not notice that its
-// context was cancelled (docs/performance.md, "Many rules").
-var ruleBatch = envBatch()
+// linearly in its size, and a statement being planned does not notice
+// that its context was cancelled (docs/performance.md, "Many rules").
+const ruleBatch = 8
 
 // fullBatchRows bounds the member rows a statement of rules evaluated
 // over every member reads together (see fullBatch).
@@ -284,10 +282,4 @@ func (t *tick) ruleQuery(i int) string {
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
 	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s FROM (\n%s\n) q", i, vals, body)
-}
-
-func envBatch() int {
-	n := 64
-	fmt.Sscan(os.Getenv("NUDGE_TMP_BATCH"), &n)
-	return n
 }

@@ -8,8 +8,8 @@ import (
 
 // jsonRows is a table of rows given to a statement as one JSON parameter:
 // a program's rules become rows of the tick's tables this way. DuckDB
-// binds a VALUES list row by row, and more than linearly in its length
-// (thousands of rules took a second); one JSON text is parsed in one go.
+// binds a VALUES list row by row, and more than linearly in its length;
+// one JSON text is parsed in one go.
 type jsonRows struct {
 	param   string   // the name of the statement's parameter
 	columns []string // name and DuckDB type of each column, in order ("ri INTEGER")
