@@ -26,7 +26,7 @@ func TestCancelStopsTick(t *testing.T) {
 		before[tb] = count(t, db, "SELECT count(*) FROM "+tb)
 	}
 
-	for _, after := range []time.Duration{0, 100 * time.Millisecond, 400 * time.Millisecond} {
+	for _, after := range []time.Duration{0, 300 * time.Millisecond, 2 * time.Second, 5 * time.Second} {
 		cctx, cancel := context.WithCancel(ctx)
 		timer := time.AfterFunc(after, cancel)
 		start := time.Now()
