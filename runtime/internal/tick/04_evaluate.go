@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -101,10 +100,9 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 // ruleBatch is the most rules one statement evaluates together. A tick's
 // fixed cost is mostly per statement, and DuckDB runs the rules'
 // pipelines side by side; but planning a statement costs more than
-// linearly in its size, so that thousands of rules in one statement took
-// minutes, and a statement being planned does not notice that its
-// context was cancelled (docs/performance.md, "Many rules").
-var ruleBatch = envBatch()
+// linearly in its size, and a statement being planned does not notice
+// that its context was cancelled (docs/performance.md, "Many rules").
+const ruleBatch = 8
 
 // fullBatchRows bounds the member rows a statement of rules evaluated
 // over every member reads together (see fullBatch).
@@ -144,7 +142,7 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 	// The rules whose blocked conditions have the same text are one group.
 	groupOf := map[string]int{}
 	var conds []string
-	names := jsonRows{param: "blocked_rules", columns: []string{"rule VARCHAR", "ri INTEGER", "g INTEGER"}}
+	names := paramRows{param: "blocked_rules", columns: []string{"rule VARCHAR", "ri INTEGER", "g INTEGER"}}
 	for _, i := range rules {
 		block := t.blocked(i)
 		if block == "" {
@@ -158,12 +156,12 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 		}
 		names.add(t.prog.Rules[i].Name, i, g)
 	}
-	blocked := len(names.rows) > 0
+	blocked := names.rows > 0
 	if blocked {
 		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(true) +
 			"\n    JOIN " + names.sql() + " b ON b.rule = rm.rule" +
 			"\nWHERE " + strings.Join(conds, "\n   OR ") + "\nORDER BY b.ri"
-		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.arg())...); err != nil {
+		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.args()...)); err != nil {
 			return err
 		}
 	}
@@ -284,10 +282,4 @@ func (t *tick) ruleQuery(i int) string {
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
 	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s, %s FROM (\n%s\n) q", i, vals, paramsSQL(r), body)
-}
-
-func envBatch() int {
-	n := 64
-	fmt.Sscan(os.Getenv("NUDGE_TMP_BATCH"), &n)
-	return n
 }
