@@ -27,22 +27,26 @@ import (
 func decisionLineSQL(fired string) string {
 	const ts = `'%Y-%m-%dT%H:%M:%S'`
 	str := func(col string) string { return "to_json(" + col + ")::VARCHAR" }
-	line := `'{"rule":' || ` + str("d.rule") +
-		` || ',"member_id":' || ` + str("d.member_id") +
-		` || ',"firing_id":' || ` + str("d.firing_id") +
-		` || ',"action":' || ` + str("d.action") +
-		` || ',"kind":' || coalesce(` + str("nullif(d.kind, '')") + `, 'null')` +
-		` || ',"content":' || coalesce(` + str("nullif(d.content, '')") + `, 'null')` +
-		` || ',"channel":' || coalesce(` + str("nullif(d.channel, '')") + `, 'null')` +
-		` || ',"status":' || ` + str("d.status") +
-		` || coalesce(',"reason":' || ` + str("nullif(d.reason, '')") + `, '')` +
-		` || ',"fired_at":"' || strftime(` + fired + `, ` + ts + `) || '"'` +
-		` || ',"scheduled_at":' || coalesce('"' || strftime(d.scheduled_at, ` + ts + `) || '"', 'null')` +
-		` || coalesce(',"due_at":"' || strftime(d.due_at, ` + ts + `) || '"', '')` +
-		` || coalesce(',"trigger_seq":' || d.trigger_seq, '')` +
-		` || ',"idempotency_key":' || ` + str("d.firing_id || '-' || d.action_index") +
-		` || coalesce(',"values":' || nullif(CAST(d.vals AS VARCHAR), ''), '')` +
-		` || '}'`
+	// concat of all the parts at once: a chain of || copies the growing
+	// line at every step.
+	line := "concat(" + strings.Join([]string{
+		`'{"rule":'`, str("d.rule"),
+		`',"member_id":'`, str("d.member_id"),
+		`',"firing_id":'`, str("d.firing_id"),
+		`',"action":'`, str("d.action"),
+		`',"kind":'`, `coalesce(` + str("nullif(d.kind, '')") + `, 'null')`,
+		`',"content":'`, `coalesce(` + str("nullif(d.content, '')") + `, 'null')`,
+		`',"channel":'`, `coalesce(` + str("nullif(d.channel, '')") + `, 'null')`,
+		`',"status":'`, str("d.status"),
+		`',"reason":' || ` + str("nullif(d.reason, '')"), // NULL (left out) when absent
+		`',"fired_at":"'`, `strftime(` + fired + `, ` + ts + `)`,
+		`'","scheduled_at":'`, `coalesce('"' || strftime(d.scheduled_at, ` + ts + `) || '"', 'null')`,
+		`',"due_at":"' || strftime(d.due_at, ` + ts + `) || '"'`,
+		`',"trigger_seq":' || d.trigger_seq`,
+		`',"idempotency_key":'`, str("d.firing_id || '-' || d.action_index"),
+		`',"values":' || nullif(CAST(d.vals AS VARCHAR), '')`,
+		`'}'`,
+	}, ", ") + ")"
 	for _, r := range [][2]string{{"&", `\u0026`}, {"<", `\u003c`}, {">", `\u003e`}, {"\u2028", `\u2028`}, {"\u2029", `\u2029`}} {
 		line = "replace(" + line + ", '" + r[0] + "', '" + r[1] + "')"
 	}
