@@ -27,38 +27,39 @@ import (
 func decisionLineSQL(fired string) string {
 	const ts = `'%Y-%m-%dT%H:%M:%S'`
 	str := func(col string) string { return "to_json(" + col + ")::VARCHAR" }
-	line := `'{"rule":' || ` + str("d.rule") +
-		` || ',"member_id":' || ` + str("d.member_id") +
-		` || ',"firing_id":' || ` + str("d.firing_id") +
-		` || ',"action":' || ` + str("d.action") +
-		` || ',"kind":' || coalesce(` + str("nullif(d.kind, '')") + `, 'null')` +
-		` || ',"content":' || coalesce(` + str("nullif(d.content, '')") + `, 'null')` +
-		` || ',"channel":' || coalesce(` + str("nullif(d.channel, '')") + `, 'null')` +
-		` || ',"status":' || ` + str("d.status") +
-		` || coalesce(',"reason":' || ` + str("nullif(d.reason, '')") + `, '')` +
-		` || ',"fired_at":"' || strftime(` + fired + `, ` + ts + `) || '"'` +
-		` || ',"scheduled_at":' || coalesce('"' || strftime(d.scheduled_at, ` + ts + `) || '"', 'null')` +
-		` || coalesce(',"due_at":"' || strftime(d.due_at, ` + ts + `) || '"', '')` +
-		` || coalesce(',"trigger_seq":' || d.trigger_seq, '')` +
-		` || ',"idempotency_key":' || ` + str("d.firing_id || '-' || d.action_index") +
-		` || coalesce(',"values":' || nullif(CAST(d.vals AS VARCHAR), ''), '')` +
-		` || '}'`
+	// concat of all the parts at once: a chain of || copies the growing
+	// line at every step.
+	line := "concat(" + strings.Join([]string{
+		`'{"rule":'`, str("d.rule"),
+		`',"member_id":'`, str("d.member_id"),
+		`',"firing_id":'`, str("d.firing_id"),
+		`',"action":'`, str("d.action"),
+		`',"kind":'`, `coalesce(` + str("nullif(d.kind, '')") + `, 'null')`,
+		`',"content":'`, `coalesce(` + str("nullif(d.content, '')") + `, 'null')`,
+		`',"channel":'`, `coalesce(` + str("nullif(d.channel, '')") + `, 'null')`,
+		`',"status":'`, str("d.status"),
+		`',"reason":' || ` + str("nullif(d.reason, '')"), // NULL (left out) when absent
+		`',"fired_at":"'`, `strftime(` + fired + `, ` + ts + `)`,
+		`'","scheduled_at":'`, `coalesce('"' || strftime(d.scheduled_at, ` + ts + `) || '"', 'null')`,
+		`',"due_at":"' || strftime(d.due_at, ` + ts + `) || '"'`,
+		`',"trigger_seq":' || d.trigger_seq`,
+		`',"idempotency_key":'`, str("d.firing_id || '-' || d.action_index"),
+		`',"values":' || nullif(CAST(d.vals AS VARCHAR), '')`,
+		`'}'`,
+	}, ", ") + ")"
 	for _, r := range [][2]string{{"&", `\u0026`}, {"<", `\u003c`}, {">", `\u003e`}, {"\u2028", `\u2028`}, {"\u2029", `\u2029`}} {
 		line = "replace(" + line + ", '" + r[0] + "', '" + r[1] + "')"
 	}
 	return line
 }
 
-// decisionLinesChunk is how many lines DuckDB joins into one string for
-// writeDecisionLines: one value crosses the driver per chunk instead of one
-// per decision.
-const decisionLinesChunk = 2048
-
 // writeDecisionLines writes the decisions of table (the outbox rows of run
 // runID, or a dry run's _nudge_dec fired at now) to w as jsonl lines, in
 // the program's rule order, then member, firing and action: what reading
 // them (readDecisions) and writing each with a DecisionWriter gives. DuckDB
-// builds the lines and joins them in chunks; Go only copies the bytes.
+// builds the lines (in one sort with them: joining them into chunks of
+// lines in SQL cost a second sort, more than the driver's copy of each
+// line); Go only copies the bytes.
 func writeDecisionLines(ctx context.Context, q queryer, prog *compiler.Program, table string, runID int64, now time.Time, w io.Writer) error {
 	where, fired, args := "WHERE d.run_id = $run::BIGINT", "d.fired_at", []any{sql.Named("run", runID)}
 	if table != "outbox" {
@@ -76,28 +77,25 @@ func writeDecisionLines(ctx context.Context, q queryer, prog *compiler.Program, 
 		order.WriteString("(NULL, 0)")
 	}
 	rows, err := q.QueryContext(ctx, fmt.Sprintf(`
-WITH l AS (
-    SELECT %s AS line,
-           row_number() OVER (ORDER BY o.pos, d.rule, d.member_id, d.firing_id, d.action_index) - 1 AS n
-    FROM %s d LEFT JOIN (VALUES %s) o(rule, pos) ON o.rule = d.rule
-    %s
-)
-SELECT string_agg(line, chr(10) ORDER BY n) || chr(10) FROM l GROUP BY n // %d ORDER BY n // %d`,
-		decisionLineSQL(fired), table, order.String(), where, decisionLinesChunk, decisionLinesChunk), args...)
+SELECT %s || chr(10)
+FROM %s d LEFT JOIN (VALUES %s) o(rule, pos) ON o.rule = d.rule
+%s
+ORDER BY o.pos, d.rule, d.member_id, d.firing_id, d.action_index`,
+		decisionLineSQL(fired), table, order.String(), where), args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	bw := bufio.NewWriterSize(w, 256<<10)
-	var chunk sql.RawBytes
+	var line sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&chunk); err != nil {
+		if err := rows.Scan(&line); err != nil {
 			return err
 		}
-		if bytes.Contains(chunk, []byte(`\u00`)) {
-			lowerHexEscapes(chunk)
+		if bytes.Contains(line, []byte(`\u00`)) {
+			lowerHexEscapes(line)
 		}
-		if _, err := bw.Write(chunk); err != nil {
+		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 	}
