@@ -23,10 +23,16 @@ import (
 // characters can occur in a line outside a string, so they are replaced in
 // the whole line. DuckDB writes the hex digits of a control character's
 // escape in upper case, encoding/json in lower case: writeDecisionLines
-// lowers them (lowerHexEscapes).
-func decisionLineSQL(fired string) string {
+// lowers them (lowerHexEscapes). With journey, the rows have the outbox's
+// journey, step and variant columns (SPEC §8); a dry run's have none.
+func decisionLineSQL(fired string, journey bool) string {
 	const ts = `'%Y-%m-%dT%H:%M:%S'`
 	str := func(col string) string { return "to_json(" + col + ")::VARCHAR" }
+	journeyPart := "NULL"
+	if journey {
+		journeyPart = `',"journey":' || ` + str("nullif(d.journey, '')") + ` || ',"step":' || coalesce(CAST(d.step AS VARCHAR), 'null')` +
+			` || coalesce(',"variant":' || ` + str("nullif(d.variant, '')") + `, '')`
+	}
 	// concat of all the parts at once: a chain of || copies the growing
 	// line at every step.
 	line := "concat(" + strings.Join([]string{
@@ -45,6 +51,9 @@ func decisionLineSQL(fired string) string {
 		`',"trigger_seq":' || d.trigger_seq`,
 		`',"idempotency_key":'`, str("d.firing_id || '-' || d.action_index"),
 		`',"values":' || nullif(CAST(d.vals AS VARCHAR), '')`,
+		// a send's `with` parameters (SPEC §9)
+		`',"params":' || CASE WHEN d.action = 'send' THEN nullif(CAST(d.params AS VARCHAR), '') END`,
+		journeyPart,
 		`'}'`,
 	}, ", ") + ")"
 	for _, r := range [][2]string{{"&", `\u0026`}, {"<", `\u003c`}, {">", `\u003e`}, {"\u2028", `\u2028`}, {"\u2029", `\u2029`}} {
@@ -66,14 +75,22 @@ func writeDecisionLines(ctx context.Context, q queryer, prog *compiler.Program, 
 		where, fired, args = "", "$now::TIMESTAMP", []any{sql.Named("now", now)}
 	}
 	// The rules' positions in the program, as a table to join.
+	// (Journeys come after the rules, as in the tick's RuleOrder.)
 	var order strings.Builder
-	for i, r := range prog.Rules {
+	names := make([]string, 0, len(prog.Rules)+len(prog.Journeys))
+	for _, r := range prog.Rules {
+		names = append(names, r.Name)
+	}
+	for _, j := range prog.Journeys {
+		names = append(names, j.Name)
+	}
+	for i, name := range names {
 		if i > 0 {
 			order.WriteString(", ")
 		}
-		fmt.Fprintf(&order, "(%s, %d)", quoteString(r.Name), i)
+		fmt.Fprintf(&order, "(%s, %d)", quoteString(name), i)
 	}
-	if len(prog.Rules) == 0 {
+	if len(names) == 0 {
 		order.WriteString("(NULL, 0)")
 	}
 	rows, err := q.QueryContext(ctx, fmt.Sprintf(`
@@ -81,7 +98,7 @@ SELECT %s || chr(10)
 FROM %s d LEFT JOIN (VALUES %s) o(rule, pos) ON o.rule = d.rule
 %s
 ORDER BY o.pos, d.rule, d.member_id, d.firing_id, d.action_index`,
-		decisionLineSQL(fired), table, order.String(), where), args...)
+		decisionLineSQL(fired, table == "outbox"), table, order.String(), where), args...)
 	if err != nil {
 		return err
 	}

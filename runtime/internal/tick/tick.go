@@ -227,6 +227,9 @@ func (t *tick) ruleOrder() map[string]int {
 	for i, r := range t.prog.Rules {
 		m[r.Name] = i
 	}
+	for k, j := range t.prog.Journeys { // after the rules (SPEC §8)
+		m[j.Name] = len(t.prog.Rules) + k
+	}
 	return m
 }
 
