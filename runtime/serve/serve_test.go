@@ -448,6 +448,17 @@ func TestMetrics(t *testing.T) {
 	sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A","event_id":"q"}`)
 	sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A","event_id":"q"}`)
 	waitFor(t, "a tick to decide", func() bool { return sv.count(`SELECT count(*) FROM outbox`) == 1 })
+	// (A tick records its metrics once its commit returned, just after the
+	// outbox row shows; the event-to-decision latency last.)
+	waitFor(t, "the tick's metrics", func() bool {
+		resp, err := http.Get(sv.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\nnudge_event_to_decision_seconds_count 1\n")
+	})
 	resp, err := http.Get(sv.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
