@@ -35,7 +35,8 @@ var faultStart = time.Date(2024, 11, 11, 1, 0, 0, 0, time.UTC)
 func faultNow(k int) time.Time { return faultStart.Add(time.Duration(k) * 7 * time.Hour) }
 
 // faultProgram exercises trigger and state rules, limits, tags, caps,
-// holdout, stop-after and quiet hours.
+// holdout, stop-after, quiet hours and the money policies (a stock, a
+// budget, costs and the global control group).
 func faultProgram() *compiler.Program {
 	trig := sendRule("store_a", queuedAtA, true, "sms")
 	trig.Limit = &compiler.Limit{Every: 8 * time.Hour}
@@ -44,6 +45,7 @@ func faultProgram() *compiler.Program {
 	gold.Limit = &compiler.Limit{Every: 24 * time.Hour}
 	gold.Actions = append(gold.Actions, compiler.Action{Verb: "tag", Content: "gold-seen"})
 	gold.Holdout = 20
+	gold.Budget = &compiler.Budget{Amount: 4, Per: "day"}
 	buyers := &compiler.Rule{
 		Name: "buyers", File: "fault.nudge", Line: 3,
 		SQL: `SELECT m.member_id, CAST(NULL AS BIGINT) AS trigger_seq, CAST(NULL AS TIMESTAMP) AS due_at, count(*) AS v0
@@ -60,6 +62,10 @@ GROUP BY m.member_id HAVING count(*) >= 2`,
 		Rules: []*compiler.Rule{trig, gold, buyers},
 		Caps:  []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 3, Per: 48 * time.Hour}},
 		Quiet: []compiler.Quiet{{From: 22 * 60, To: 8 * 60}},
+
+		Costs:         map[string]float64{"sms": 1},
+		Stocks:        []compiler.Stock{{Content: "C-store_a", Count: 12}},
+		GlobalHoldout: 10,
 	}
 }
 
@@ -216,6 +222,12 @@ func TestFaultKill(t *testing.T) {
 	want := snapshot(t, ref)
 	if len(want["outbox"]) == 0 {
 		t.Fatal("the reference replay decided nothing")
+	}
+	// The money policies are in play: each refuses some sends.
+	for _, st := range []string{"out_of_stock", "over_budget", "global control group"} {
+		if n := len(queryStrings(t, ref, `SELECT firing_id FROM outbox WHERE status = $1 OR reason = $1`, st)); n == 0 {
+			t.Errorf("the reference replay decided no %s", st)
+		}
 	}
 
 	// A child's start-up (exec, open, WAL replay) is timed first; kill

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"nudge/runtime/policy"
 	"os"
 	"regexp"
 	"strings"
@@ -59,8 +60,10 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // those keyed by member (outbox, rule_members, member_tags,
 // waiting_events, outbox_deliveries) with the rows of members only. A
 // tick decides for each member from that member's rows alone (limits,
-// caps, stop-after, holdout and dedupe are per member), so the dry run
-// decides for members what it would decide on the file. When some of
+// caps, stop-after, holdout and dedupe are per member), but for stocks and
+// budgets, which count every member's sends: the outbox copy also holds
+// every counted send. So the dry run decides for members what it would
+// decide on the file, were they the only ones to fire. When some of
 // members' events wait for their member, events are copied too (a tick
 // renumbers them). Closing the DB drops the copy; the file is not written.
 func OpenScratch(ctx context.Context, path string, members []string) (*DB, error) {
@@ -156,6 +159,11 @@ WHERE database_name = '`+scratchSource+`' AND schema_name = 'main' AND column_na
 			var args []any
 			if keyed[n] && n != "events" {
 				q += ` WHERE member_id IN (SELECT unnest(` + jsonStrings("m") + `))`
+				if n == "outbox" {
+					// Members compete for stocks and budgets (SPEC §9):
+					// the sends every member holds count for them.
+					q += ` OR ` + policy.CountedSendSQL("")
+				}
 				args = append(args, jsonArg("m", members))
 			}
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {

@@ -16,8 +16,14 @@ import (
 // TestStatusLists: the derived lists are made of statuses, in the order of
 // the one list, and their SQL is the literal list.
 func TestStatusLists(t *testing.T) {
-	if len(policy.Statuses) != 9 {
-		t.Fatalf("%d statuses, want the 9 of SPEC §7", len(policy.Statuses))
+	spec7 := []policy.Status{policy.Pending, policy.Scheduled, policy.Sent, policy.Failed, policy.HeldOut, policy.NoConsent, policy.Capped, policy.GaveUp, policy.Applied}
+	if len(policy.Statuses) < len(spec7) || !slices.Equal(policy.Statuses[:len(spec7)], spec7) {
+		t.Fatalf("statuses %v do not start with the 9 of SPEC §7", policy.Statuses)
+	}
+	for _, s := range []policy.Status{policy.OverBudget, policy.OutOfStock} {
+		if !slices.Contains(policy.Statuses, s) {
+			t.Errorf("statuses lack %s (SPEC §9)", s)
+		}
 	}
 	for name, list := range map[string][]policy.Status{"Refusals": policy.Refusals, "Counted": policy.Counted, "Ineffective": policy.Ineffective} {
 		for _, s := range list {
@@ -32,8 +38,8 @@ func TestStatusLists(t *testing.T) {
 	if got, want := policy.CountedSQL, "'pending', 'scheduled', 'sent'"; got != want {
 		t.Errorf("CountedSQL = %s, want %s", got, want)
 	}
-	if !slices.Equal(policy.Refusals, []policy.Status{policy.HeldOut, policy.NoConsent, policy.GaveUp, policy.Capped}) {
-		t.Errorf("Refusals = %v: the tick's order is holdout, consent, unanswered, caps", policy.Refusals)
+	if !slices.Equal(policy.Refusals, []policy.Status{policy.HeldOut, policy.NoConsent, policy.GaveUp, policy.OutOfStock, policy.OverBudget, policy.Capped}) {
+		t.Errorf("Refusals = %v: the tick's order is holdout, consent, unanswered, stock, budget, caps", policy.Refusals)
 	}
 }
 

@@ -49,6 +49,9 @@ type Report struct {
 	To    *time.Time `json:"to,omitempty"`
 	End   time.Time  `json:"observed_until"`
 	Rules []*Rule    `json:"rules"`
+	// Programme is the programme section (programme.go), nil without a
+	// global control group.
+	Programme *Programme `json:"programme,omitempty"`
 }
 
 // Rule is the report of one rule of one brand.
@@ -280,6 +283,9 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if rep.Programme, err = programme(ctx, db, opts, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 
@@ -375,7 +381,7 @@ FROM d GROUP BY grp`
 	if r.TreatedRule == string(policy.Pending) {
 		statuses = policy.SQLList(policy.Pending, policy.Scheduled)
 	}
-	rows, err = db.QueryContext(ctx, `SELECT coalesce(channel, ''), count(*) FROM outbox
+	rows, err = db.QueryContext(ctx, `SELECT coalesce(channel, ''), coalesce(kind, ''), coalesce(content, ''), count(*) FROM outbox
 WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send' AND status IN (`+statuses+`)
   AND `+periodSQL+`
 GROUP BY ALL ORDER BY ALL`, sql.Named("brand", r.Brand), sql.Named("rule", r.Rule), sql.Named("from", from), sql.Named("to", to))
@@ -383,14 +389,14 @@ GROUP BY ALL ORDER BY ALL`, sql.Named("brand", r.Brand), sql.Named("rule", r.Rul
 		return fmt.Errorf("report: rule %s: counting sends: %w", r.Rule, err)
 	}
 	err = scanAll(rows, func() error {
-		var ch string
+		var ch, kind, content string
 		var n int64
-		if err := rows.Scan(&ch, &n); err != nil {
+		if err := rows.Scan(&ch, &kind, &content, &n); err != nil {
 			return err
 		}
-		r.Sends[ch] = n
+		r.Sends[ch] += n
 		if opts.Program != nil {
-			r.Cost += float64(n) * opts.Program.Costs[ch]
+			r.Cost += float64(n) * opts.Program.SendCost(ch, kind, content)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,14 +14,20 @@ import (
 )
 
 // statusColumns are the statuses a tick decides, shown as columns: what
-// goes out, the refusals in the order the tick applies them, and tags.
+// goes out, the refusals in the order the tick applies them, and tags;
+// moneyColumns, the refusals of the money policies, come after the
+// repeats (added later, they keep the earlier columns where they were).
 var statusColumns = func() []string {
 	cols := []string{string(policy.Pending), string(policy.Scheduled)}
 	for _, s := range policy.Refusals {
-		cols = append(cols, string(s))
+		if !slices.Contains(moneyColumns, string(s)) {
+			cols = append(cols, string(s))
+		}
 	}
 	return append(cols, string(policy.Applied))
 }()
+
+var moneyColumns = []string{string(policy.OutOfStock), string(policy.OverBudget)}
 
 // WriteText writes the result as tables: per day and rule, then per rule.
 func (r *Result) WriteText(w io.Writer) error {
@@ -33,13 +40,17 @@ func (r *Result) WriteText(w io.Writer) error {
 		state, r.Steps, r.Total, r.From.Format(tsLayout), r.To.Format(tsLayout), r.Step, r.Brand, r.Elapsed.Round(time.Millisecond))
 	b.WriteString("nothing was dispatched; the database's own outbox and state were not touched\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "day\trule\tfirings\t%s\trepeats\t\n", strings.Join(statusColumns, "\t"))
+	fmt.Fprintf(tw, "day\trule\tfirings\t%s\trepeats\t%s\t\n", strings.Join(statusColumns, "\t"), strings.Join(moneyColumns, "\t"))
 	for _, d := range r.Days {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t", d.Day, d.Rule, d.Firings)
 		for _, st := range statusColumns {
 			fmt.Fprintf(tw, "%d\t", d.Statuses[st])
 		}
-		fmt.Fprintf(tw, "%d\t\n", d.Repeats)
+		fmt.Fprintf(tw, "%d\t", d.Repeats)
+		for _, st := range moneyColumns {
+			fmt.Fprintf(tw, "%d\t", d.Statuses[st])
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	if len(r.Days) == 0 {

@@ -67,7 +67,8 @@ type Result struct {
 	Overlap      map[string]int64
 	OverlapTotal int64
 	// Cost is the total cost of the sends (pending or scheduled: nothing is
-	// dispatched in a simulation) at the program's `cost` per channel.
+	// dispatched in a simulation) at the program's `cost` per channel and
+	// per kind and content.
 	Cost float64
 	// Elapsed is the wall time of the simulation.
 	Elapsed time.Duration
@@ -377,20 +378,20 @@ func totals(ctx context.Context, db *nrt.DB, prog *compiler.Program, res *Result
 		t.Capped = t.Statuses[string(policy.Capped)]
 		t.Sends = t.Statuses[string(policy.Pending)] + t.Statuses[string(policy.Scheduled)]
 	}
-	rows, err := q.QueryContext(ctx, `SELECT rule, coalesce(channel, ''), count(*) FROM outbox
+	rows, err := q.QueryContext(ctx, `SELECT rule, coalesce(channel, ''), coalesce(kind, ''), coalesce(content, ''), count(*) FROM outbox
 WHERE `+policy.CountedSendSQL("")+` GROUP BY ALL`)
 	if err != nil {
 		return fmt.Errorf("simulate: costs: %w", err)
 	}
 	for rows.Next() {
-		var rule, ch string
+		var rule, ch, kind, content string
 		var n int64
-		if err := rows.Scan(&rule, &ch, &n); err != nil {
+		if err := rows.Scan(&rule, &ch, &kind, &content, &n); err != nil {
 			rows.Close()
 			return err
 		}
 		if t := byRule[rule]; t != nil {
-			c := float64(n) * prog.Costs[ch]
+			c := float64(n) * prog.SendCost(ch, kind, content)
 			t.Cost += c
 			res.Cost += c
 		}

@@ -234,6 +234,16 @@ rule any_purchase
 	stress.Rules = append(stress.Rules, extra.Rules...)
 	stress.Caps = extra.Caps
 	stress.Quiet = extra.Quiet
+	// Members compete for stocks and budgets, which rounds decline
+	// (TestReplayDeclines): without them the examples replay in rounds.
+	stress.Stocks = nil
+	for i, r := range stress.Rules {
+		if r.Budget != nil {
+			c := *r
+			c.Budget = nil
+			stress.Rules[i] = &c
+		}
+	}
 	t.Run("hourly", func(t *testing.T) {
 		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-3*24*time.Hour+30*time.Minute), demodata.DefaultNow, time.Hour, 200)
 	})
@@ -264,6 +274,19 @@ rule wave2
 rule wave1
   if count(purchased in last 30 days) >= 1
   then tag "reached" and send coupon "W1" via email
+`,
+		"stock": `
+rule buyers
+  if count(purchased in last 30 days) >= 1
+  then send coupon "S-1" via sms
+stock "S-1" 10
+`,
+		"budget": `
+rule buyers
+  if count(purchased in last 30 days) >= 1
+  then send coupon "B-1" via sms
+  budget 1 per day
+cost sms 0.05
 `,
 	} {
 		t.Run(name, func(t *testing.T) {

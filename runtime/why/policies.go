@@ -156,6 +156,10 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 		}
 	}
 
+	money, err := readMoney(ctx, q, prog, brand, now, list) // money.go
+	if err != nil {
+		return err
+	}
 	quiet, quietText := inQuiet(now, prog.Quiet)
 	for _, rep := range reps {
 		for _, rr := range rep.Rules {
@@ -196,6 +200,9 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 				}
 			}
 			if len(sends) > 0 {
+				if gp, ok := money.globalPolicy(rep.Member); ok {
+					ps = append(ps, gp)
+				}
 				if r.Holdout > 0 {
 					if held[key] {
 						ps = append(ps, Policy{"holdout", false, fmt.Sprintf("holdout %g%%: in the control group (held_out, never sent)", r.Holdout)})
@@ -213,6 +220,10 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 					}
 					ps = append(ps, Policy{"stop after", n < int64(r.StopAfter), text})
 				}
+				ps = append(ps, money.stockPolicies(sends)...)
+				if bp, ok := money.budgetPolicy(r, sends); ok {
+					ps = append(ps, bp)
+				}
 				for i, c := range prog.Caps {
 					covers := c.Channel == ""
 					for _, a := range sends {
@@ -224,7 +235,14 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 					n := capUse[fmt.Sprint(i)+"\x00"+rep.Member]
 					ps = append(ps, Policy{"cap", n < int64(c.Count), fmt.Sprintf("cap %s to %d per %s: %d used before this tick", policy.CapChannel(c), c.Count, policy.FmtDuration(c.Per), n)})
 				}
-				if len(prog.Quiet) > 0 {
+				if policy.QuietPerChannel(prog.Quiet) {
+					for _, ch := range channelsOf(sends) {
+						if qs := policy.QuietFor(prog.Quiet, ch); len(qs) > 0 {
+							in, text := inQuiet(now, qs)
+							ps = append(ps, Policy{"quiet hours", !in, ch + ": " + text})
+						}
+					}
+				} else if len(prog.Quiet) > 0 {
 					ps = append(ps, Policy{"quiet hours", !quiet, quietText})
 				}
 			}

@@ -72,7 +72,7 @@ type Row struct {
 
 // Policy is the state of one policy for a member and rule.
 type Policy struct {
-	Name string // limit, holdout, consent, stop after, cap, quiet hours
+	Name string // limit, global control group, holdout, consent, stop after, stock, budget, cap, quiet hours
 	OK   bool   // false: this policy stops or changes the send
 	Text string
 }
