@@ -33,3 +33,9 @@ func (c *converter) param(p *pParam) *ast.Param {
 	}
 	return out
 }
+
+// pExpParams is the `params NAME VALUE, ...` of a test's `expect R fires`:
+// the `with` parameters a send carries.
+type pExpParams struct {
+	Fields []*pFieldValue `parser:"\"params\" @@ ( \",\" @@ )*"`
+}

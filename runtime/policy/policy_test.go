@@ -16,8 +16,8 @@ import (
 // TestStatusLists: the derived lists are made of statuses, in the order of
 // the one list, and their SQL is the literal list.
 func TestStatusLists(t *testing.T) {
-	if len(policy.Statuses) != 9 {
-		t.Fatalf("%d statuses, want the 9 of SPEC §7", len(policy.Statuses))
+	if len(policy.Statuses) != 10 {
+		t.Fatalf("%d statuses, want the 9 of SPEC §7 and expired of §9", len(policy.Statuses))
 	}
 	for name, list := range map[string][]policy.Status{"Refusals": policy.Refusals, "Counted": policy.Counted, "Ineffective": policy.Ineffective} {
 		for _, s := range list {
