@@ -39,3 +39,9 @@ func (c *converter) param(p *pParam) *ast.Param {
 type pExpParams struct {
 	Fields []*pFieldValue `parser:"\"params\" @@ ( \",\" @@ )*"`
 }
+
+// pElse is one `else CHANNEL` of a send's fallback (a struct: participle
+// keeps only the last of repeated captures into a []lexer.Token).
+type pElse struct {
+	Channel lexer.Token `parser:"\"else\" @Ident"`
+}
