@@ -267,11 +267,12 @@ func runRuleArgs(ctx context.Context, db *sql.DB, r *Rule, args ...any) ([]strin
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
+		params := paramsKey(cols[3:], dest[3:])
 		if !seq.Valid {
-			out = append(out, mid)
+			out = append(out, mid+params)
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s#%d@%s", mid, seq.Int64, due.Time.UTC().Format("2006-01-02T15:04")))
+		out = append(out, fmt.Sprintf("%s#%d@%s", mid, seq.Int64, due.Time.UTC().Format("2006-01-02T15:04"))+params)
 	}
 	sort.Strings(out)
 	return out, rows.Err()
@@ -339,12 +340,16 @@ func laneFirings(ctx context.Context, db *sql.DB, r *Rule, lanes []lane) (got, w
 		return nil, nil, err
 	}
 	for _, row := range rows {
-		id, rest, _ := strings.Cut(row, "#")
+		id, rest, found := strings.Cut(row, "#")
+		params := "" // a state rule's `with` parameters (delivery_test.go)
+		if i := strings.Index(id, "{"); !found && i >= 0 {
+			id, params = id[:i], id[i:]
+		}
 		l, ok := byID[id]
 		if !ok {
 			return nil, nil, fmt.Errorf("lane form returned %q, not a lane", id)
 		}
-		got = append(got, strings.TrimSuffix(name(l)+" "+l.member+"#"+rest, "#"))
+		got = append(got, strings.TrimSuffix(name(l)+" "+l.member+"#"+rest, "#")+params)
 	}
 	// One evaluation per distinct instant and previous one.
 	type at struct{ now, prev time.Time }
@@ -359,6 +364,7 @@ func laneFirings(ctx context.Context, db *sql.DB, r *Rule, lanes []lane) (got, w
 			byAt[k] = map[string][]string{}
 			for _, row := range rows {
 				m, _, _ := strings.Cut(row, "#")
+				m, _, _ = strings.Cut(m, "{")
 				byAt[k][m] = append(byAt[k][m], row)
 			}
 		}

@@ -415,7 +415,7 @@ func (g *gen) program(trigger bool) string {
 		}
 		cond = g.state(depth, false)
 	}
-	b.WriteString("rule r\n  if " + cond + "\n  then send coupon \"X\" via sms\n")
+	b.WriteString("rule r\n  if " + cond + "\n  then send coupon \"X\" via sms" + g.params(trigger) + "\n")
 	return b.String()
 }
 

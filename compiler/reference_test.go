@@ -85,7 +85,7 @@ func (w *refWorld) fire(r *check.Rule) []string {
 	if !r.Trigger {
 		for _, m := range w.members {
 			if w.cond(cond, refCtx{m: m}) {
-				out = append(out, m.ID)
+				out = append(out, m.ID+w.params(r, refCtx{m: m}))
 			}
 		}
 		sort.Strings(out)
@@ -112,7 +112,7 @@ func (w *refWorld) fire(r *check.Rule) []string {
 			}
 			seen[key] = true
 			if w.cond(cond, ctx) {
-				out = append(out, key)
+				out = append(out, key+w.params(r, ctx))
 			}
 		}
 	}

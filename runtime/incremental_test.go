@@ -116,6 +116,17 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 				}
 			}
 		}
+		// Opt-ins and opt-outs (SPEC §9), some late or future-dated, from
+		// their own random source so the rest of the history is unchanged.
+		if i%4 == 3 {
+			path := filepath.Join(dir, fmt.Sprintf("optouts%d.csv", i))
+			writeOptOuts(t, path, rand.New(rand.NewPCG(uint64(i), 13)), now, 25)
+			for _, db := range []*DB{first, second} {
+				if _, err := db.Import(ctx, "events", []string{path}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		if i%8 == 4 {
 			ops = append(ops, fmt.Sprintf(`INSERT INTO members (member_id, brand, consent_sms, consent_app_push, consent_email, consent_wechat)
 				SELECT DISTINCT member_id, 'acme', true, true, true, true FROM events WHERE member_id LIKE 'W%03d%%' AND member_id <> 'W%03d4'`, i-2, i-2))
@@ -217,6 +228,22 @@ func writeEvents(t *testing.T, path string, rng *rand.Rand, now time.Time, n int
 		amount := fmt.Sprintf("%.2f", 10+rng.Float64()*300)
 		sku := []string{"TB-10PK", "FROG", "X1"}[rng.IntN(3)]
 		fmt.Fprintf(&b, "%s,acme,%s,%s,%s,%s,%s,o%d\n", m, typ, ts.Format("2006-01-02 15:04:05"), []string{"A", "B"}[rng.IntN(2)], sku, amount, rng.IntN(100000))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeOptOuts writes n subscribed and unsubscribed events of random demo
+// members on random channels around now.
+func writeOptOuts(t *testing.T, path string, rng *rand.Rand, now time.Time, n int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("member_id,brand,type,ts,channel\n")
+	for range n {
+		typ := []string{"subscribed", "unsubscribed", "unsubscribed"}[rng.IntN(3)]
+		ts := now.Add(time.Duration(rng.IntN(7200)-5400) * time.Second)
+		fmt.Fprintf(&b, "M%08d,acme,%s,%s,%s\n", 1+rng.IntN(2000), typ, ts.Format("2006-01-02 15:04:05"), []string{"sms", "wechat", "app_push"}[rng.IntN(3)])
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

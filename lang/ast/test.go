@@ -85,6 +85,11 @@ type ExpectStep struct {
 	Member *StringLit // optional for ExpectFires/ExpectNoFire; required for tags
 	Status *Ident     // optional, ExpectFires only
 	Tag    *StringLit // ExpectTagged, ExpectNotTagged
+	// Via and Params are optional, ExpectFires only: the channel a send
+	// took (a fallback's, SPEC §9) and `with` parameters it carries
+	// (`params NAME VALUE, ...`).
+	Via    *Ident
+	Params []*FieldValue
 }
 
 func (*NowStep) testStepNode()    {}

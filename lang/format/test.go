@@ -58,10 +58,13 @@ func step(s ast.TestStep) string {
 			if s.Member != nil {
 				t += " for " + quote(s.Member.Value)
 			}
+			if s.Via != nil {
+				t += " via " + s.Via.Name
+			}
 			if s.Status != nil {
 				t += " with status " + s.Status.Name
 			}
-			return t
+			return t + expectParams(s.Params)
 		}
 	}
 	return ""
@@ -76,4 +79,12 @@ func withFields(fs []*ast.FieldValue) string {
 		parts[i] = f.Name.Name + " " + expr(f.Value)
 	}
 	return " with " + strings.Join(parts, ", ")
+}
+
+// expectParams prints the `params NAME VALUE, ...` of an expectation.
+func expectParams(fs []*ast.FieldValue) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	return " params" + strings.TrimPrefix(withFields(fs), " with")
 }

@@ -213,7 +213,7 @@ func (c *converter) action(a *pAction) *ast.Action {
 		out.Value = c.str(*a.Content)
 		out.Channel = c.ident(*a.Channel)
 		for _, e := range a.Else {
-			out.Else = append(out.Else, c.ident(e))
+			out.Else = append(out.Else, c.ident(e.Channel))
 		}
 		for _, p := range a.With {
 			out.Params = append(out.Params, c.param(p))

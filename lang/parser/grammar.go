@@ -73,8 +73,8 @@ type pAction struct {
 	Channel *lexer.Token `parser:"     \"via\" @Ident"`
 
 	// fallback channels and template parameters (grammar_delivery.go)
-	Else []lexer.Token `parser:"     ( \"else\" @Ident )*"`
-	With []*pParam     `parser:"     ( \"with\" @@ ( \",\" @@ )* )? )"`
+	Else []*pFallback `parser:"     @@*"`
+	With []*pParam    `parser:"     ( \"with\" @@ ( \",\" @@ )* )? )"`
 
 	Verb  *lexer.Token `parser:" | @( \"tag\" | \"untag\" | \"notify\" )"`
 	Value *lexer.Token `parser:"   @String )"`

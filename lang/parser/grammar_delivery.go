@@ -33,3 +33,15 @@ func (c *converter) param(p *pParam) *ast.Param {
 	}
 	return out
 }
+
+// pExpParams is the `params NAME VALUE, ...` of a test's `expect R fires`:
+// the `with` parameters a send carries.
+type pExpParams struct {
+	Fields []*pFieldValue `parser:"\"params\" @@ ( \",\" @@ )*"`
+}
+
+// pFallback is one `else CHANNEL` of a send's fallback (a struct: participle
+// keeps only the last of repeated captures into a []lexer.Token).
+type pFallback struct {
+	Channel lexer.Token `parser:"\"else\" @Ident"`
+}

@@ -75,7 +75,9 @@ type pExpectStep struct {
 	Rule      *lexer.Token `parser:"          | @Ident"`
 	Fires     bool         `parser:"            (  @\"fires\""`
 	For       *lexer.Token `parser:"               ( \"for\" @String )?"`
+	Via       *lexer.Token `parser:"               ( \"via\" @Ident )?"`
 	Status    *lexer.Token `parser:"               ( \"with\" \"status\" @Ident )?"`
+	Params    *pExpParams  `parser:"               @@?"`
 	NoFire    bool         `parser:"             | @\"does\" \"not\" \"fire\""`
 	NoFireFor *lexer.Token `parser:"               ( \"for\" @String )? ) )"`
 }
@@ -128,7 +130,7 @@ func (c *converter) step(s *pStep) ast.TestStep {
 			if e.NoFireFor != nil {
 				out.Member = c.str(*e.NoFireFor)
 			}
-		case e.Rule.Value == "nothing" && e.For == nil && e.Status == nil:
+		case e.Rule.Value == "nothing" && e.For == nil && e.Status == nil && e.Via == nil && e.Params == nil:
 			out.Kind = ast.ExpectNothing
 		default:
 			out.Kind, out.Rule = ast.ExpectFires, c.ident(*e.Rule)
@@ -137,6 +139,12 @@ func (c *converter) step(s *pStep) ast.TestStep {
 			}
 			if e.Status != nil {
 				out.Status = c.ident(*e.Status)
+			}
+			if e.Via != nil {
+				out.Via = c.ident(*e.Via)
+			}
+			if e.Params != nil {
+				out.Params = c.fieldValues(e.Params.Fields)
 			}
 		}
 		return out

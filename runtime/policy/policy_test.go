@@ -20,7 +20,7 @@ func TestStatusLists(t *testing.T) {
 	if len(policy.Statuses) < len(spec7) || !slices.Equal(policy.Statuses[:len(spec7)], spec7) {
 		t.Fatalf("statuses %v do not start with the 9 of SPEC §7", policy.Statuses)
 	}
-	for _, s := range []policy.Status{policy.OverBudget, policy.OutOfStock} {
+	for _, s := range []policy.Status{policy.OverBudget, policy.OutOfStock, policy.Expired} {
 		if !slices.Contains(policy.Statuses, s) {
 			t.Errorf("statuses lack %s (SPEC §9)", s)
 		}

@@ -441,11 +441,15 @@ func (st *state) expect(ctx context.Context, s *ast.ExpectStep) bool {
 	switch s.Kind {
 	case ast.ExpectFires:
 		want := s.Rule.Name + who + " fires"
+		if s.Via != nil {
+			want += " via " + s.Via.Name
+		}
 		if s.Status != nil {
 			want += " with status " + s.Status.Name
 		}
+		want += paramsText(s.Params)
 		for _, d := range decs {
-			if match(d) && (s.Status == nil || d.Status == s.Status.Name) {
+			if match(d) && (s.Status == nil || d.Status == s.Status.Name) && deliveryMatches(s, d) {
 				return true
 			}
 		}
@@ -544,10 +548,13 @@ func expectText(s *ast.ExpectStep) string {
 		return "expect " + s.Rule.Name + " does not fire" + who
 	}
 	t := "expect " + s.Rule.Name + " fires" + who
+	if s.Via != nil {
+		t += " via " + s.Via.Name
+	}
 	if s.Status != nil {
 		t += " with status " + s.Status.Name
 	}
-	return t
+	return t + paramsText(s.Params)
 }
 
 // decisionText renders one decision as a diff line.
@@ -563,6 +570,9 @@ func decisionText(d nrt.Decision) string {
 	fmt.Fprintf(&b, ": %s", d.Status)
 	if d.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", d.Reason)
+	}
+	if len(d.Params) > 0 {
+		fmt.Fprintf(&b, " params %s", d.Params)
 	}
 	return b.String()
 }

@@ -140,7 +140,7 @@ func TestScenarios(t *testing.T) {
 		{"unknown status", `test "s"
   now 2024-11-11 10:00
   tick
-  expect welcome fires with status pendng`, []string{`4: expect welcome fires with status pendng: unknown status pendng; did you mean "pending"? (statuses: applied, capped, failed, gave_up, held_out, no_consent, out_of_stock, over_budget, pending, scheduled, sent) | `}},
+  expect welcome fires with status pendng`, []string{`4: expect welcome fires with status pendng: unknown status pendng; did you mean "pending"? (statuses: applied, capped, expired, failed, gave_up, held_out, no_consent, out_of_stock, over_budget, pending, scheduled, sent) | `}},
 		{"invalid date", `test "d"
   now 2024-02-30 10:00`, []string{"2: 2024-02-30 10:00 is not a valid date and time | "}},
 		{"undeclared member", `test "u"

@@ -1,4 +1,4 @@
--- rule store_a_coupon (trigger)  ../examples/01_store_coupon.nudge:12
+-- rule store_a_coupon (trigger)  ../examples/01_store_coupon.nudge:17
 -- Coupon for store A visitors
 --   v0 = event.store
 WITH
@@ -49,7 +49,8 @@ cand AS (
 SELECT c.member_id,
        c.seq AS trigger_seq,
        c.due_at,
-       c.store AS v0
+       c.store AS v0,
+       c.store AS p0
 FROM cand c
 JOIN members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
 WHERE (

@@ -1,4 +1,4 @@
--- rule pay_reminder (trigger)  ../examples/06_unpaid_order.nudge:10
+-- rule pay_reminder (trigger)  ../examples/06_unpaid_order.nudge:13
 -- Remind unpaid orders after 2 hours
 WITH
 -- candidates: order_placed not followed by paid matching order_id within 2 hours
@@ -21,7 +21,9 @@ cand AS (
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
-       c.due_at
+       c.due_at,
+       c.order_id AS p0,
+       c.amount AS p1
 FROM cand c
 JOIN members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
 WHERE NOT EXISTS (

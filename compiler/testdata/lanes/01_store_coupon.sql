@@ -35,7 +35,8 @@ cand AS (
 SELECT c.member_id,
        c.seq AS trigger_seq,
        c.due_at,
-       c.store AS v0
+       c.store AS v0,
+       c.store AS p0
 FROM cand c
 JOIN _nudge_scope_members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
 WHERE (

@@ -14,7 +14,9 @@ cand AS (
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
-       c.due_at
+       c.due_at,
+       c.order_id AS p0,
+       c.amount AS p1
 FROM cand c
 JOIN _nudge_scope_members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
 WHERE NOT EXISTS (
