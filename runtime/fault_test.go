@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/lang"
+	"nudge/stdlib"
 )
 
 // The fault test replays a fixed schedule of imports and ticks in a child
@@ -56,11 +58,43 @@ GROUP BY m.member_id HAVING count(*) >= 2`,
 		StopAfter: 2,
 	}
 	return &compiler.Program{
-		Brand: "acme",
-		Rules: []*compiler.Rule{trig, gold, buyers},
-		Caps:  []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 3, Per: 48 * time.Hour}},
-		Quiet: []compiler.Quiet{{From: 22 * 60, To: 8 * 60}},
+		Brand:    "acme",
+		Rules:    []*compiler.Rule{trig, gold, buyers},
+		Caps:     []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 3, Per: 48 * time.Hour}},
+		Quiet:    []compiler.Quiet{{From: 22 * 60, To: 8 * 60}},
+		Journeys: faultJourneys(),
 	}
+}
+
+// faultJourney is a journey of the fault test: entries, sends competing
+// with the rules' for caps, a wait, a split, a tag, exits.
+const faultJourney = `brand "acme"
+import "crm"
+
+journey fault_journey
+  enter on queued at store "A"
+  exit when purchased
+  send reminder "J1" via sms
+  wait 3 hours
+  split
+    50% a
+      send reminder "J2" via wechat
+    50% b
+      tag "j-b"
+  end
+end
+`
+
+func faultJourneys() []*compiler.Journey {
+	p, diags := lang.LoadSources([]lang.Source{{Name: "fault_journey.nudge", Src: []byte(faultJourney)}}, stdlib.Env())
+	if p == nil || diags.HasErrors() {
+		panic(fmt.Sprint(diags))
+	}
+	prog, diags := compiler.Compile(p.Info)
+	if prog == nil || diags.HasErrors() {
+		panic(fmt.Sprint(diags))
+	}
+	return prog.Journeys
 }
 
 // writeFaultData writes members.csv and one events batch per step. Batches
@@ -183,6 +217,8 @@ func snapshot(t *testing.T, db *DB) map[string][]string {
 		"runs":         queryStrings(t, db, `SELECT id, now, brand, rules, candidates, firings, decisions, CAST(statuses AS VARCHAR) FROM runs ORDER BY id`),
 		"rule_members": queryStrings(t, db, `SELECT * FROM rule_members ORDER BY ALL`),
 		"events":       queryStrings(t, db, `SELECT seq, member_id, brand, type, ts, store FROM events ORDER BY seq`),
+		"journeys":     queryStrings(t, db, `SELECT * FROM journey_instances ORDER BY ALL`),
+		"journey rows": queryStrings(t, db, `SELECT idempotency_key, journey, step, variant FROM outbox WHERE journey IS NOT NULL ORDER BY ALL`),
 	}
 }
 
@@ -216,6 +252,9 @@ func TestFaultKill(t *testing.T) {
 	want := snapshot(t, ref)
 	if len(want["outbox"]) == 0 {
 		t.Fatal("the reference replay decided nothing")
+	}
+	if len(want["journey rows"]) == 0 {
+		t.Fatal("the reference replay ran no journey")
 	}
 
 	// A child's start-up (exec, open, WAL replay) is timed first; kill
