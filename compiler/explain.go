@@ -21,6 +21,16 @@ func Explain(p *Program, rule string) (text string, ok bool) {
 		}
 		b.WriteString(explainRule(r, p.Strata() > 1))
 	}
+	for _, j := range p.Journeys {
+		if rule != "" && j.Name != rule {
+			continue
+		}
+		ok = true
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(explainJourney(j))
+	}
 	return b.String(), ok || rule == ""
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/lang"
+	"nudge/stdlib"
 )
 
 // The fault test replays a fixed schedule of imports and ticks in a child
@@ -58,15 +60,47 @@ GROUP BY m.member_id HAVING count(*) >= 2`,
 		StopAfter: 2,
 	}
 	return &compiler.Program{
-		Brand: "acme",
-		Rules: []*compiler.Rule{trig, gold, buyers},
-		Caps:  []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 3, Per: 48 * time.Hour}},
-		Quiet: []compiler.Quiet{{From: 22 * 60, To: 8 * 60}},
+		Brand:    "acme",
+		Rules:    []*compiler.Rule{trig, gold, buyers},
+		Caps:     []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 3, Per: 48 * time.Hour}},
+		Quiet:    []compiler.Quiet{{From: 22 * 60, To: 8 * 60}},
+		Journeys: faultJourneys(),
 
 		Costs:         map[string]float64{"sms": 1},
 		Stocks:        []compiler.Stock{{Content: "C-store_a", Count: 12}},
 		GlobalHoldout: 10,
 	}
+}
+
+// faultJourney is a journey of the fault test: entries, sends competing
+// with the rules' for caps, a wait, a split, a tag, exits.
+const faultJourney = `brand "acme"
+import "crm"
+
+journey fault_journey
+  enter on queued at store "A"
+  exit when purchased
+  send reminder "J1" via sms
+  wait 3 hours
+  split
+    50% a
+      send reminder "J2" via wechat
+    50% b
+      tag "j-b"
+  end
+end
+`
+
+func faultJourneys() []*compiler.Journey {
+	p, diags := lang.LoadSources([]lang.Source{{Name: "fault_journey.nudge", Src: []byte(faultJourney)}}, stdlib.Env())
+	if p == nil || diags.HasErrors() {
+		panic(fmt.Sprint(diags))
+	}
+	prog, diags := compiler.Compile(p.Info)
+	if prog == nil || diags.HasErrors() {
+		panic(fmt.Sprint(diags))
+	}
+	return prog.Journeys
 }
 
 // writeFaultData writes members.csv and one events batch per step. Batches
@@ -189,6 +223,8 @@ func snapshot(t *testing.T, db *DB) map[string][]string {
 		"runs":         queryStrings(t, db, `SELECT id, now, brand, rules, candidates, firings, decisions, CAST(statuses AS VARCHAR) FROM runs ORDER BY id`),
 		"rule_members": queryStrings(t, db, `SELECT * FROM rule_members ORDER BY ALL`),
 		"events":       queryStrings(t, db, `SELECT seq, member_id, brand, type, ts, store FROM events ORDER BY seq`),
+		"journeys":     queryStrings(t, db, `SELECT * FROM journey_instances ORDER BY ALL`),
+		"journey rows": queryStrings(t, db, `SELECT idempotency_key, journey, step, variant FROM outbox WHERE journey IS NOT NULL ORDER BY ALL`),
 	}
 }
 
@@ -228,6 +264,9 @@ func TestFaultKill(t *testing.T) {
 		if n := len(queryStrings(t, ref, `SELECT firing_id FROM outbox WHERE status = $1 OR reason = $1`, st)); n == 0 {
 			t.Errorf("the reference replay decided no %s", st)
 		}
+	}
+	if len(want["journey rows"]) == 0 {
+		t.Fatal("the reference replay ran no journey")
 	}
 
 	// A child's start-up (exec, open, WAL replay) is timed first; kill
