@@ -41,7 +41,9 @@ type pExpParams struct {
 }
 
 // pFallback is one `else CHANNEL` of a send's fallback (a struct: participle
-// keeps only the last of repeated captures into a []lexer.Token).
+// keeps only the last of repeated captures into a []lexer.Token). In a
+// journey, a send may end an if step's branch: the `else` of the if,
+// followed by a step word (wait, split, end), is not a fallback.
 type pFallback struct {
-	Channel lexer.Token `parser:"\"else\" @Ident"`
+	Channel lexer.Token `parser:"\"else\" (?! \"wait\" | \"split\" | \"end\") @Ident"`
 }
