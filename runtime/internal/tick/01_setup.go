@@ -23,10 +23,10 @@ func (t *tick) setup(ctx context.Context) error {
 	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
 		return err
 	}
-	rules := paramRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
+	rules := jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
 		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER"}}
-	actions := paramRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR"}}
-	caps := paramRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
+	actions := jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR"}}
+	caps := jsonRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
 	for i, r := range t.prog.Rules {
 		hasLimit := r.Limit != nil || !r.Trigger
 		var every int64
@@ -41,11 +41,11 @@ func (t *tick) setup(ctx context.Context) error {
 	for i, c := range t.prog.Caps {
 		caps.add(i, nullString(c.Channel), c.Count, c.Per.Microseconds(), policy.CapLabel(c))
 	}
-	for table, rows := range map[string]*paramRows{"_nudge_rules": &rules, "_nudge_actions": &actions, "_nudge_caps": &caps} {
-		if rows.rows == 0 {
+	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions, "_nudge_caps": &caps} {
+		if len(rows.rows) == 0 {
 			continue
 		}
-		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.args()...); err != nil {
+		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.arg()); err != nil {
 			return err
 		}
 	}
