@@ -24,7 +24,7 @@ func (t *tick) setup(ctx context.Context) error {
 		return err
 	}
 	rules, actions := rulesRows(), actionsRows()
-	caps := paramRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
+	caps := jsonRows{param: "caps", columns: []string{"ci INTEGER", "channel VARCHAR", "cnt BIGINT", "per_us BIGINT", "label VARCHAR"}}
 	for i, r := range t.prog.Rules {
 		hasLimit := r.Limit != nil || !r.Trigger
 		var every int64
@@ -33,17 +33,17 @@ func (t *tick) setup(ctx context.Context) error {
 		}
 		rules.add(i, r.Name, r.Trigger, hasLimit, every, r.Priority, r.Holdout, r.StopAfter, r.Transactional, r.Expire.Microseconds())
 		for j, a := range r.Actions {
-			actions.add(i, j, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), channelsText(a.Channels()))
+			actions.add(i, j, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
 		}
 	}
 	for i, c := range t.prog.Caps {
 		caps.add(i, nullString(c.Channel), c.Count, c.Per.Microseconds(), policy.CapLabel(c))
 	}
-	for table, rows := range map[string]*paramRows{"_nudge_rules": &rules, "_nudge_actions": &actions, "_nudge_caps": &caps} {
-		if rows.rows == 0 {
+	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions, "_nudge_caps": &caps} {
+		if len(rows.rows) == 0 {
 			continue
 		}
-		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.args()...); err != nil {
+		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.arg()); err != nil {
 			return err
 		}
 	}
@@ -61,11 +61,11 @@ func nullString(s string) any {
 // rulesRows and actionsRows are the rows of _nudge_rules and _nudge_actions,
 // filled by setup with the program's rules and by journeySetup with the
 // journeys' send steps.
-func rulesRows() paramRows {
-	return paramRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
+func rulesRows() jsonRows {
+	return jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
 		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER", "transactional BOOLEAN", "expire_us BIGINT"}}
 }
 
-func actionsRows() paramRows {
-	return paramRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR", "channels VARCHAR[]"}}
+func actionsRows() jsonRows {
+	return jsonRows{param: "actions", columns: []string{"ri INTEGER", "ai INTEGER", "verb VARCHAR", "kind VARCHAR", "content VARCHAR", "channel VARCHAR", "channels VARCHAR[]"}}
 }

@@ -39,8 +39,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 	// every row evaluated in turn): t0 (NULL for trigger rules), the
 	// limit's period (NULL without one), and whether its capped refusals
 	// may be retried.
-	scoped := paramRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN"}}
-	fresh := paramRows{param: "fresh", columns: []string{"ri INTEGER", "type VARCHAR", "wm_seq BIGINT"}}
+	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN"}}
+	fresh := jsonRows{param: "fresh", columns: []string{"ri INTEGER", "type VARCHAR", "wm_seq BIGINT"}}
 	var expiry, refused, capped, pastHorizon bool
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
@@ -141,15 +141,15 @@ func (t *tick) buildScope(ctx context.Context) error {
 		refused = true
 		scoped.add(r.Name, i, p.t0.Format("2006-01-02 15:04:05.999999"), every, p.capBlock)
 	}
-	if scoped.rows == 0 {
+	if len(scoped.rows) == 0 {
 		return nil
 	}
 	t.scopeBuilt = true
 	types := slices.Sorted(maps.Keys(reads))
 	var parts []string
-	if fresh.rows > 0 {
+	if len(fresh.rows) > 0 {
 		// Members with events ingested since, of a type a rule reads.
-		args = append(append(args, sql.Named("minseq", minSeq)), fresh.args()...)
+		args = append(args, sql.Named("minseq", minSeq), fresh.arg())
 		parts = append(parts, `SELECT e.member_id, f.ri FROM events e JOIN `+fresh.sql()+` f
   ON f.type = e.type AND e.seq > f.wm_seq
 WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
@@ -166,7 +166,7 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	// The rule_members parts join the scoped rules by name (s.ri is
 	// their index).
 	if expiry || capped || refused {
-		args = append(args, scoped.args()...)
+		args = append(args, scoped.arg())
 	}
 	if expiry {
 		parts = append(parts, "SELECT rm.member_id, s.ri FROM rule_members rm JOIN "+scoped.sql()+" s ON s.rule = rm.rule WHERE last_effective_at > "+timestampSQL(expiryLo)+

@@ -142,7 +142,7 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 	// The rules whose blocked conditions have the same text are one group.
 	groupOf := map[string]int{}
 	var conds []string
-	names := paramRows{param: "blocked_rules", columns: []string{"rule VARCHAR", "ri INTEGER", "g INTEGER"}}
+	names := jsonRows{param: "blocked_rules", columns: []string{"rule VARCHAR", "ri INTEGER", "g INTEGER"}}
 	for _, i := range rules {
 		block := t.blocked(i)
 		if block == "" {
@@ -156,12 +156,12 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 		}
 		names.add(t.prog.Rules[i].Name, i, g)
 	}
-	blocked := names.rows > 0
+	blocked := len(names.rows) > 0
 	if blocked {
 		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(true) +
 			"\n    JOIN " + names.sql() + " b ON b.rule = rm.rule" +
 			"\nWHERE " + strings.Join(conds, "\n   OR ") + "\nORDER BY b.ri"
-		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.args()...)); err != nil {
+		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.arg())...); err != nil {
 			return err
 		}
 	}

@@ -62,16 +62,16 @@ CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, 
 			t.journeyRI[journeyNode{k, pc}] = ri
 			rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, j.Transactional, j.Expire.Microseconds())
 			for ai, a := range n.Actions {
-				actions.add(ri, ai, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), channelsText(a.Channels()))
+				actions.add(ri, ai, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
 			}
 			ri++
 		}
 	}
-	for table, rows := range map[string]*paramRows{"_nudge_rules": &rules, "_nudge_actions": &actions} {
-		if rows.rows == 0 {
+	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions} {
+		if len(rows.rows) == 0 {
 			continue
 		}
-		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.args()...); err != nil {
+		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.arg()); err != nil {
 			return err
 		}
 	}

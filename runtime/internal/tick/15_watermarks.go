@@ -9,8 +9,8 @@ import (
 // an UPDATE of the rules the plan saw a row for and an upsert of the others
 // (see recordEvaluations).
 func (t *tick) watermarks(ctx context.Context) error {
-	known := paramRows{param: "rules", columns: []string{"rule VARCHAR"}}
-	added := paramRows{param: "rules", columns: known.columns}
+	known := jsonRows{param: "rules", columns: []string{"rule VARCHAR"}}
+	added := jsonRows{param: "rules", columns: known.columns}
 	for i, r := range t.prog.Rules {
 		if t.plans[i].hasState {
 			known.add(r.Name)
@@ -18,24 +18,24 @@ func (t *tick) watermarks(ctx context.Context) error {
 			added.add(r.Name)
 		}
 	}
-	if known.rows > 0 {
+	if len(known.rows) > 0 {
 		if _, err := t.exec(ctx, `
 UPDATE rule_state SET
     wm_seq = greatest(wm_seq, $seq::BIGINT),
     wm_now = greatest(wm_now, $now::TIMESTAMP),
     last_run_at = $now::TIMESTAMP
-WHERE brand = $brand::VARCHAR AND rule IN (SELECT rule FROM `+known.sql()+`)`, append(t.params(sql.Named("seq", t.maxSeq)), known.args()...)...); err != nil {
+WHERE brand = $brand::VARCHAR AND rule IN (SELECT rule FROM `+known.sql()+`)`, t.params(sql.Named("seq", t.maxSeq), known.arg())...); err != nil {
 			return err
 		}
 	}
-	if added.rows > 0 {
+	if len(added.rows) > 0 {
 		if _, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
 SELECT rule, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP FROM `+added.sql()+`
 ON CONFLICT (rule, brand) DO UPDATE SET
     wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
-    last_run_at = excluded.last_run_at`, append(t.params(sql.Named("seq", t.maxSeq)), added.args()...)...); err != nil {
+    last_run_at = excluded.last_run_at`, t.params(sql.Named("seq", t.maxSeq), added.arg())...); err != nil {
 			return err
 		}
 	}
@@ -47,8 +47,8 @@ ON CONFLICT (rule, brand) DO UPDATE SET
 // (DuckDB's ON CONFLICT costs twice an UPDATE even on a table of a few rows,
 // and the upsert is left for a rule's first evaluations).
 func (t *tick) recordEvaluations(ctx context.Context) error {
-	known := paramRows{param: "rules", columns: []string{"rule VARCHAR", "hash VARCHAR"}}
-	added := paramRows{param: "rules", columns: known.columns}
+	known := jsonRows{param: "rules", columns: []string{"rule VARCHAR", "hash VARCHAR"}}
+	added := jsonRows{param: "rules", columns: known.columns}
 	for i, r := range t.prog.Rules {
 		switch {
 		case r.Trigger:
@@ -58,18 +58,18 @@ func (t *tick) recordEvaluations(ctx context.Context) error {
 			added.add(r.Name, t.plans[i].hash)
 		}
 	}
-	if known.rows > 0 {
+	if len(known.rows) > 0 {
 		if _, err := t.exec(ctx, `
 UPDATE rule_evals SET eval_now = $now::TIMESTAMP, eval_hash = v.hash, members_sum = $sum::VARCHAR
 FROM `+known.sql()+` v
-WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, append(t.params(sql.Named("sum", t.membersSum)), known.args()...)...); err != nil {
+WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, t.params(sql.Named("sum", t.membersSum), known.arg())...); err != nil {
 			return err
 		}
 	}
-	if added.rows > 0 {
+	if len(added.rows) > 0 {
 		if _, err := t.exec(ctx, `
 INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum) SELECT rule, $brand::VARCHAR, $now::TIMESTAMP, hash, $sum::VARCHAR FROM `+added.sql()+`
-ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`, append(t.params(sql.Named("sum", t.membersSum)), added.args()...)...); err != nil {
+ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`, t.params(sql.Named("sum", t.membersSum), added.arg())...); err != nil {
 			return err
 		}
 	}

@@ -11,17 +11,6 @@ import (
 // SPEC §9 (fallback channels, `with` parameters) to load the program: the
 // policies themselves live in runtime/policy and in their steps.
 
-// channelsText is a send's channels in the order they are tried as the
-// text of a DuckDB list ("[wechat, sms]"), the form paramRows casts to
-// VARCHAR[]; "" (NULL) for an action that sends nothing. Channels are
-// identifiers: no commas, brackets or quotes.
-func channelsText(chans []string) string {
-	if len(chans) == 0 {
-		return ""
-	}
-	return "[" + strings.Join(chans, ", ") + "]"
-}
-
 // paramsSQL is the JSON object of rule r's `with` parameters over its
 // query q (columns p0, p1, ...; compiler.Param): one object per firing,
 // holding the parameters of all its sends (a name given by two sends of

@@ -198,6 +198,9 @@ func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
 		t.trace(q, time.Since(start))
 	}
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, cerr // DuckDB's "Interrupted!" is the cancellation
+		}
 		return 0, err
 	}
 	n, _ := r.RowsAffected()
