@@ -73,7 +73,17 @@ func BenchmarkFirstEvaluation(b *testing.B) {
 	})
 	b.Run("dry-run-jsonl", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, DryRunJSONL: io.Discard}); err != nil {
+			res, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := NewDecisionWriter(io.Discard)
+			for i := range res.Decisions {
+				if err := w.Write(&res.Decisions[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Flush(); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -35,10 +34,6 @@ type RunOptions struct {
 	// SkipDecisions leaves RunResult.Decisions empty (summaries only), for
 	// ticks that decide millions of rows; stream them with DB.Decisions.
 	SkipDecisions bool
-	// DryRunJSONL, in a dry run, receives the decisions as `run --output
-	// jsonl` lines (SPEC §7), written by DuckDB in bulk before the
-	// transaction is rolled back (RunResult.Decisions stays empty).
-	DryRunJSONL io.Writer
 	// EvaluateAll evaluates every state rule over every member and retries
 	// every refused firing, as SPEC §5 states it, instead of only the
 	// members whose verdict may have changed (see internal/tick/02_plan.go). The
@@ -193,11 +188,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	defer rollback(tx)
 	res.RunID = t.RunID()
 	if opts.DryRun {
-		if opts.DryRunJSONL != nil {
-			if err := writeDecisionLines(ctx, tx, prog, "_nudge_dec", 0, now, opts.DryRunJSONL); err != nil {
-				return nil, err
-			}
-		} else if !opts.SkipDecisions {
+		if !opts.SkipDecisions {
 			if res.Decisions, err = readDecisions(ctx, tx, "_nudge_dec", 0, now, t.RuleOrder()); err != nil {
 				return nil, err
 			}

@@ -93,13 +93,11 @@ any time.`,
 			if err := warnBrand(c.Context(), s, db, prog.Brand, brand); err != nil {
 				return err
 			}
-			// Decisions are written as jsonl by DuckDB in bulk: a dry run's
-			// before its rollback, a committed run's from the outbox after.
+			// Committed runs stream their decisions from the outbox afterwards
+			// (a tick may decide millions); a dry run writes nothing, so its
+			// decisions come back in the result.
 			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
-				SkipDecisions: true}
-			if dryRun && output == "jsonl" {
-				opts.DryRunJSONL = s.out
-			}
+				SkipDecisions: output == "text" || !dryRun}
 			tick := func(ctx context.Context) (nrt.DispatchResult, error) {
 				if !dryRun {
 					if err := db.CheckTickTime(ctx, prog, brand, opts.Now); err != nil {
@@ -187,10 +185,21 @@ func watchTicks(ctx context.Context, s *streams, interval time.Duration, tick fu
 // printRun prints a tick's result: jsonl decisions or a text summary.
 func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog *compiler.Program, res *nrt.RunResult) error {
 	if output == "jsonl" {
+		dw := nrt.NewDecisionWriter(w)
+		var err error
 		if res.DryRun {
-			return nil // written by the tick (RunOptions.DryRunJSONL)
+			for i := range res.Decisions {
+				if err = dw.Write(&res.Decisions[i]); err != nil {
+					break
+				}
+			}
+		} else {
+			err = db.Decisions(ctx, res.RunID, func(d nrt.Decision) error { return dw.Write(&d) })
 		}
-		return db.WriteDecisionsJSONL(ctx, prog, res.RunID, w)
+		if ferr := dw.Flush(); err == nil {
+			err = ferr
+		}
+		return err
 	}
 	mode := "run"
 	if res.DryRun {
