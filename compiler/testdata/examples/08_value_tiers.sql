@@ -1,4 +1,4 @@
--- rule d11_cashback_gold (state)  ../examples/08_value_tiers.nudge:13
+-- rule d11_cashback_gold (state)  ../examples/08_value_tiers.nudge:15
 -- Gold and loyal: a personal call
 --   v0 = member.tier
 --   v1 = sum(purchased.amount in last 365 days)
@@ -28,7 +28,7 @@ WHERE m.brand = $brand::VARCHAR
   AND COALESCE(s0.a0, 0) >= 3
   AND s0.a1 >= 500;
 
--- rule d11_cashback_silver (state)  ../examples/08_value_tiers.nudge:18
+-- rule d11_cashback_silver (state)  ../examples/08_value_tiers.nudge:21
 -- Silver buyers: a phone call
 --   v0 = member.tier
 -- re-evaluates members with new events or events purchased due, purchased 365 day ago
@@ -54,7 +54,7 @@ WHERE m.brand = $brand::VARCHAR
   AND m.tier = 'silver'
   AND COALESCE(s0.a0, 0) >= 1;
 
--- rule d11_cashback_rest (state)  ../examples/08_value_tiers.nudge:25
+-- rule d11_cashback_rest (state)  ../examples/08_value_tiers.nudge:29
 -- Everyone else who bought this year: SMS and mail
 --   v0 = member.tier
 -- re-evaluates members with new events or events purchased due, purchased 365 day ago
