@@ -1,8 +1,8 @@
 package runtime
 
 import (
-	"flag"
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
