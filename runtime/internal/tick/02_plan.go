@@ -255,7 +255,8 @@ func (t *tick) capWindows() (minPer, maxPer time.Duration) { return policy.CapWi
 
 // retryTables builds what the capped-retry check reads: _nudge_freed, per
 // member the latest counted send that has left the shortest cap window by
-// now, or failed; _nudge_resp, per rule that stops after unanswered sends
+// now, or failed or expired (a send counted when decided that then expired
+// gives its place back); _nudge_resp, per rule that stops after unanswered sends
 // and member, the latest end of a response window that has closed by now.
 // Both read the outbox back from the oldest capped refusal that may still
 // be blocked: one within the longest cap window (see retryHorizon).
@@ -313,7 +314,7 @@ FROM (
   UNION ALL
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-    AND status = `+policy.Failed.SQL()+` AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
+    AND status IN (`+policy.SQLList(policy.Failed, policy.Expired)+`) AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
 )
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
