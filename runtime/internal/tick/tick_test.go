@@ -8,18 +8,22 @@ import (
 )
 
 // TestRefusalsInPolicyOrder: the refusals of a send that the decide step
-// applies in one statement come in the order of policy.Refusals, and caps
-// (10_caps.go) are the last refusal.
+// applies in one statement come in the order of policy.Refusals (the global
+// control group and a rule's holdout both refuse as held_out), then stock
+// and budget (09b_stock_budget.go), and caps (10_caps.go) are the last
+// refusal.
 func TestRefusalsInPolicyOrder(t *testing.T) {
 	tk := New(nil, Options{Program: &compiler.Program{}})
 	var got []policy.Status
 	for _, r := range tk.refusals() {
-		got = append(got, r.status)
+		if len(got) == 0 || got[len(got)-1] != r.status {
+			got = append(got, r.status)
+		}
 		if r.when == "" || r.reason == "" {
 			t.Errorf("refusal %s has no condition or no reason", r.status)
 		}
 	}
-	got = append(got, policy.Capped)
+	got = append(got, policy.OutOfStock, policy.OverBudget, policy.Capped)
 	if len(got) != len(policy.Refusals) {
 		t.Fatalf("refusals %v, want %v", got, policy.Refusals)
 	}
