@@ -52,14 +52,7 @@ func TestBrandsDoNotCrossInReplays(t *testing.T) {
 		p.Caps, p.Quiet = extra.Caps, extra.Quiet
 		// Members compete for stocks and budgets, which a replay in rounds
 		// declines (TestReplayDeclines in runtime/simulate).
-		p.Stocks = nil
-		for i, r := range p.Rules {
-			if r.Budget != nil {
-				c := *r
-				c.Budget = nil
-				p.Rules[i] = &c
-			}
-		}
+		p.DropCompetition()
 		return p
 	}
 	// A day's ticks every hour (a replay covers one date), with

@@ -236,14 +236,7 @@ rule any_purchase
 	stress.Quiet = extra.Quiet
 	// Members compete for stocks and budgets, which rounds decline
 	// (TestReplayDeclines): without them the examples replay in rounds.
-	stress.Stocks = nil
-	for i, r := range stress.Rules {
-		if r.Budget != nil {
-			c := *r
-			c.Budget = nil
-			stress.Rules[i] = &c
-		}
-	}
+	stress.DropCompetition()
 	t.Run("hourly", func(t *testing.T) {
 		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-3*24*time.Hour+30*time.Minute), demodata.DefaultNow, time.Hour, 200)
 	})

@@ -56,22 +56,6 @@ func loadExamples(t *testing.T) (*compiler.Program, []*compiler.Explanation) {
 	return compiled, exps
 }
 
-// withoutCompetition removes the program's stocks and budgets. Members
-// compete for them inside a tick (priority, rule, member), and `why`
-// explains one member as if alone in the tick (docs/decisions.md), so the
-// exact agreement with a dry run over the whole brand holds only without
-// them; money.txtar checks why's stock and budget lines.
-func withoutCompetition(prog *compiler.Program) {
-	prog.Stocks = nil
-	for i, r := range prog.Rules {
-		if r.Budget != nil {
-			c := *r
-			c.Budget = nil
-			prog.Rules[i] = &c
-		}
-	}
-}
-
 // demoMembers opens an in-memory database with n demo members (seed) and
 // returns it with the ids of brand acme's members in order.
 func demoMembers(t *testing.T, n int, seed int64) (*nrt.DB, []string) {
@@ -113,7 +97,12 @@ func demoMembers(t *testing.T, n int, seed int64) (*nrt.DB, []string) {
 func TestWhyAgreesWithDryRun(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
-	withoutCompetition(prog)
+	// Members compete for stocks and budgets inside a tick (priority, rule,
+	// member), and why explains one member as if alone in the tick
+	// (docs/decisions.md), so the exact agreement with a dry run over the
+	// whole brand holds only without them; money.txtar checks why's stock
+	// and budget lines.
+	prog.DropCompetition()
 	db, all := demoMembers(t, 20000, 1)
 	now := demodata.DefaultNow
 	full, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme", DryRun: true})
