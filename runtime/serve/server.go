@@ -172,8 +172,31 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	for _, sk := range cfg.Sinks {
 		s.sinks = append(s.sinks, &unlockedSink{Sink: sk, id: nrt.SinkID(sk), s: s})
 	}
+	if err := s.seedWaiting(ctx); err != nil {
+		return nil, err
+	}
 	s.routesInit()
 	return s, nil
+}
+
+// seedWaiting counts the events stored before the service started that no
+// tick has evaluated yet (acknowledged by a previous process that stopped
+// or crashed before its tick): they wait for the first tick like a batch
+// acknowledged now, so nudge_events_waiting_for_tick does not read 0 while
+// they are undecided.
+func (s *Server) seedWaiting(ctx context.Context) error {
+	var upto, waiting int64
+	err := s.db.SQL().QueryRowContext(ctx, `
+SELECT (SELECT coalesce(max(value), 0) FROM counters WHERE name = 'event_seq'),
+       (SELECT count(*) FROM events WHERE seq > (SELECT coalesce(min(wm_seq), 0) FROM rule_state))`).Scan(&upto, &waiting)
+	if err != nil {
+		return fmt.Errorf("counting the events no tick has evaluated yet: %w", err)
+	}
+	if waiting > 0 {
+		s.acks = append(s.acks, ack{lastSeq: upto, at: time.Now(), n: waiting})
+		s.m.pendingEvents.Set(float64(waiting))
+	}
+	return nil
 }
 
 // LoadError is a rule program with errors: its diagnostics, with the
