@@ -322,11 +322,17 @@ WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_i
 DELETE FROM _nudge_jat WHERE instance_id IN (SELECT instance_id FROM _nudge_jout)`)
 }
 
-// nodeLines is the SQL of the source line of node x.pc of journey j.
+// nodeLines is the SQL of the source line of node x.pc of journey j: for
+// a jump (the end of a branch), the line of the step it leads to, the step
+// an exit there preempts.
 func (t *tick) nodeLines(j *compiler.Journey) string {
 	var b strings.Builder
 	b.WriteString("CASE x.pc")
-	for pc, n := range j.Nodes {
+	for pc := range j.Nodes {
+		n := j.Nodes[pc]
+		for hops := 0; n.Kind == compiler.StepJump && hops < len(j.Nodes); hops++ {
+			n = j.Nodes[n.Target]
+		}
 		if n.Line > 0 {
 			fmt.Fprintf(&b, " WHEN %d THEN %d", pc, n.Line)
 		}

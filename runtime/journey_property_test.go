@@ -1,0 +1,701 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"nudge/compiler"
+)
+
+// This file is the reference evaluator of journeys (SPEC §8) and the
+// property test that holds the runtime to it: random journeys (enter on or
+// when, exit when, re-entry limits, sends, wait D, wait until a condition
+// with or without a timeout, wait until a timestamp, if/else, splits) over
+// random histories, ticked at random instants; after every tick the
+// journey decisions in the outbox must be those the reference derives
+// from the history, the instants ticked so far and the journey's source,
+// walking its steps directly (not the compiled nodes).
+
+// jcond is a condition of a random journey.
+type jcond struct {
+	op     string // "atom" (since entry), "match" (matching order_id), "within", "gold", "not", "and", "or"
+	typ    string // event type of an atom
+	within time.Duration
+	a, b   *jcond
+}
+
+func (c *jcond) src() string {
+	switch c.op {
+	case "atom":
+		return c.typ
+	case "match":
+		return c.typ + " matching order_id"
+	case "within":
+		return fmt.Sprintf("%s in last %d hours", c.typ, int(c.within.Hours()))
+	case "gold":
+		return `member.tier = "gold"`
+	case "not":
+		return "not (" + c.a.src() + ")"
+	}
+	return "(" + c.a.src() + " " + c.op + " " + c.b.src() + ")"
+}
+
+// types are the event types c reads: its candidate instants.
+func (c *jcond) types(into map[string]bool) {
+	if c == nil {
+		return
+	}
+	if c.typ != "" {
+		into[c.typ] = true
+	}
+	c.a.types(into)
+	c.b.types(into)
+}
+
+// jstep is a step of a random journey.
+type jstep struct {
+	kind     string // "send", "wait", "waitat", "waituntil", "if", "split"
+	line     int
+	content  string
+	channel  string
+	d        time.Duration // wait D; wait until's timeout (0: none)
+	at       time.Time
+	cond     *jcond
+	then     []*jstep
+	els      []*jstep
+	hasElse  bool
+	branches []jbranch
+	ord      int // a split's ordinal among the journey's splits, in source order
+}
+
+type jbranch struct {
+	name  string
+	pct   int
+	steps []*jstep
+}
+
+// rjourney is a random journey.
+type rjourney struct {
+	enterOn   bool
+	minAmount bool          // enter on ... where amount >= 50
+	enterWhen *jcond        // enter when (member.tier or a windowed atom)
+	every     time.Duration // limit once per member every D (0: the default)
+	exit      *jcond
+	steps     []*jstep
+}
+
+// genJourney draws a journey.
+type genJourney struct {
+	r       *rand.Rand
+	j       *rjourney
+	content int
+	depth   int
+}
+
+func (g *genJourney) cond(depth int) *jcond {
+	types := []string{"paid", "refunded"}
+	switch k := g.r.IntN(10); {
+	case depth > 0 && k == 0:
+		return &jcond{op: "not", a: g.cond(depth - 1)}
+	case depth > 0 && k <= 2:
+		return &jcond{op: []string{"and", "or"}[g.r.IntN(2)], a: g.cond(depth - 1), b: g.cond(depth - 1)}
+	case k == 3:
+		return &jcond{op: "gold"}
+	case k == 4:
+		return &jcond{op: "within", typ: types[g.r.IntN(2)], within: time.Duration(1+g.r.IntN(12)) * time.Hour}
+	case k <= 6 && g.j.enterOn:
+		return &jcond{op: "match", typ: types[g.r.IntN(2)]}
+	}
+	return &jcond{op: "atom", typ: types[g.r.IntN(2)]}
+}
+
+func (g *genJourney) dur() time.Duration {
+	return []time.Duration{30 * time.Minute, 2 * time.Hour, 7 * time.Hour, 24 * time.Hour, 36 * time.Hour}[g.r.IntN(5)]
+}
+
+func (g *genJourney) steps(n int) []*jstep {
+	var out []*jstep
+	for i := 0; i < n; i++ {
+		k := g.r.IntN(10)
+		if g.depth >= 2 && k >= 7 {
+			k = g.r.IntN(7)
+		}
+		out = append(out, g.stepsOf(k, 1)...)
+	}
+	return out
+}
+
+// stepsOf draws n steps of kind k (0-2 send, 3 wait, 4 wait until a
+// timestamp, 5-6 wait until a condition, 7-8 if, 9 split).
+func (g *genJourney) stepsOf(k, n int) []*jstep {
+	var out []*jstep
+	for i := 0; i < n; i++ {
+		switch {
+		case k <= 2:
+			g.content++
+			out = append(out, &jstep{kind: "send", content: fmt.Sprintf("S%d", g.content), channel: []string{"sms", "wechat", "app_push"}[g.r.IntN(3)]})
+		case k == 3:
+			out = append(out, &jstep{kind: "wait", d: g.dur()})
+		case k == 4:
+			out = append(out, &jstep{kind: "waitat", at: ts("2024-11-02 00:00").Add(time.Duration(g.r.IntN(5*24)) * time.Hour)})
+		case k <= 6:
+			s := &jstep{kind: "waituntil", cond: g.cond(1)}
+			if g.r.IntN(4) > 0 {
+				s.d = g.dur()
+			}
+			out = append(out, s)
+		case k <= 8:
+			g.depth++
+			s := &jstep{kind: "if", cond: g.cond(1), then: g.steps(1 + g.r.IntN(2))}
+			if g.r.IntN(2) == 0 {
+				s.hasElse, s.els = true, g.steps(1+g.r.IntN(2))
+			}
+			g.depth--
+			out = append(out, s)
+		default:
+			g.depth++
+			s := &jstep{kind: "split"}
+			nb := 2 + g.r.IntN(2)
+			left := 100
+			for b := 0; b < nb; b++ {
+				p := 10 + g.r.IntN(left-10*(nb-b))
+				if b == nb-1 {
+					p = left
+				}
+				left -= p
+				s.branches = append(s.branches, jbranch{name: fmt.Sprintf("v%d", b), pct: p, steps: g.steps(1 + g.r.IntN(2))})
+			}
+			g.depth--
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func randomJourney(r *rand.Rand) *rjourney {
+	j := &rjourney{enterOn: r.IntN(3) > 0}
+	g := &genJourney{r: r, j: j}
+	if j.enterOn {
+		j.minAmount = r.IntN(2) == 0
+	} else if r.IntN(2) == 0 {
+		j.enterWhen = &jcond{op: "gold"}
+	} else {
+		j.enterWhen = &jcond{op: "within", typ: "order_placed", within: 24 * time.Hour}
+	}
+	if r.IntN(3) == 0 {
+		j.every = []time.Duration{12 * time.Hour, 48 * time.Hour}[r.IntN(2)]
+	}
+	if r.IntN(4) > 0 {
+		j.exit = g.cond(1)
+	}
+	// Every journey sends, waits and splits somewhere, so that few cases
+	// cover every kind of step.
+	j.steps = g.steps(2 + r.IntN(3))
+	g.depth = 1
+	tail := []*jstep{{kind: "wait", d: g.dur()}, {kind: "send", content: "T", channel: "sms"}}
+	tail = append(tail, g.stepsOf(9, 1)...)
+	j.steps = append(j.steps, tail...)
+	r.Shuffle(len(j.steps), func(a, b int) { j.steps[a], j.steps[b] = j.steps[b], j.steps[a] })
+	return j
+}
+
+// source renders the journey, numbering its steps' lines.
+func (j *rjourney) source() string {
+	var b strings.Builder
+	line := 1
+	emit := func(indent int, s string) {
+		b.WriteString(strings.Repeat("  ", indent) + s + "\n")
+		line++
+	}
+	emit(0, `import "crm"`)
+	emit(0, "journey p")
+	if j.enterOn {
+		if j.minAmount {
+			emit(1, "enter on order_placed where amount >= 50")
+		} else {
+			emit(1, "enter on order_placed")
+		}
+	} else {
+		emit(1, "enter when "+j.enterWhen.src())
+	}
+	if j.exit != nil {
+		emit(1, "exit when "+j.exit.src())
+	}
+	if j.every > 0 {
+		emit(1, fmt.Sprintf("limit once per member every %d hours", int(j.every.Hours())))
+	}
+	ords := 0
+	var steps func(ss []*jstep, indent int)
+	steps = func(ss []*jstep, indent int) {
+		for _, s := range ss {
+			s.line = line
+			switch s.kind {
+			case "send":
+				emit(indent, fmt.Sprintf("send reminder %q via %s", s.content, s.channel))
+			case "wait":
+				emit(indent, fmt.Sprintf("wait %d minutes", int(s.d.Minutes())))
+			case "waitat":
+				emit(indent, "wait until "+s.at.Format("2006-01-02 15:04"))
+			case "waituntil":
+				l := "wait until " + s.cond.src()
+				if s.d > 0 {
+					l += fmt.Sprintf(" for at most %d minutes", int(s.d.Minutes()))
+				}
+				emit(indent, l)
+			case "if":
+				emit(indent, "if "+s.cond.src())
+				steps(s.then, indent+1)
+				if s.hasElse {
+					emit(indent, "else")
+					steps(s.els, indent+1)
+				}
+				emit(indent, "end")
+			case "split":
+				s.ord = ords
+				ords++
+				emit(indent, "split")
+				for _, br := range s.branches {
+					emit(indent+1, fmt.Sprintf("%d%% %s", br.pct, br.name))
+					steps(br.steps, indent+2)
+				}
+				emit(indent, "end")
+			}
+		}
+	}
+	steps(j.steps, 1)
+	emit(0, "end")
+	return b.String()
+}
+
+// jevent is an event of the history.
+type jevent struct {
+	seq    int
+	member string
+	typ    string
+	ts     time.Time
+	order  string
+	amount int
+}
+
+// jworld is the history the reference reads.
+type jworld struct {
+	gold     map[string]bool
+	members  []string
+	byMember map[string][]jevent // in seq order
+	bucket   func(ordinal int, member string) int
+}
+
+// randomWorld draws members and a history of orders, payments (of the
+// order or another) and refunds, in the CSV the fixture imports.
+func randomWorld(r *rand.Rand, n int) (w *jworld, members, events string) {
+	w = &jworld{gold: map[string]bool{}, byMember: map[string][]jevent{}}
+	var mb, eb strings.Builder
+	mb.WriteString("member_id,brand,tier,consent_sms,consent_wechat,consent_app_push\n")
+	var all []jevent
+	start := ts("2024-11-01 00:00")
+	for m := 0; m < n; m++ {
+		id := fmt.Sprintf("m%d", m)
+		w.members = append(w.members, id)
+		tier := "silver"
+		if r.IntN(2) == 0 {
+			tier, w.gold[id] = "gold", true
+		}
+		fmt.Fprintf(&mb, "%s,acme,%s,true,true,true\n", id, tier)
+		t := start.Add(time.Duration(r.IntN(48*60)) * time.Minute)
+		for k := 0; k < 1+r.IntN(3); k++ {
+			order := fmt.Sprintf("o%d_%d", m, k)
+			all = append(all, jevent{member: id, typ: "order_placed", ts: t, order: order, amount: []int{20, 80}[r.IntN(2)]})
+			for x := r.IntN(3); x > 0; x-- {
+				at := t.Add(time.Duration(r.IntN(50*60)) * time.Minute)
+				switch r.IntN(3) {
+				case 0:
+					all = append(all, jevent{member: id, typ: "paid", ts: at, order: order})
+				case 1:
+					all = append(all, jevent{member: id, typ: "paid", ts: at, order: "other"})
+				default:
+					all = append(all, jevent{member: id, typ: "refunded", ts: at, order: order})
+				}
+			}
+			t = t.Add(time.Duration(r.IntN(3*24*60)) * time.Minute)
+		}
+	}
+	// Import order is seq order: sort by time so seq follows ts.
+	sort.SliceStable(all, func(a, b int) bool { return all[a].ts.Before(all[b].ts) })
+	eb.WriteString("member_id,brand,type,ts,order_id,amount\n")
+	for i, e := range all {
+		e.seq = i + 1
+		w.byMember[e.member] = append(w.byMember[e.member], e)
+		fmt.Fprintf(&eb, "%s,acme,%s,%s,%s,%d\n", e.member, e.typ, e.ts.Format("2006-01-02 15:04"), e.order, e.amount)
+	}
+	return w, mb.String(), eb.String()
+}
+
+// refInstance is one instance in the reference.
+type refInstance struct {
+	member  string
+	entered time.Time
+	seq     int    // the entering event's seq (enter on)
+	order   string // the entering event's order_id
+	ended   bool   // ended by now
+	endedAt time.Time
+}
+
+// holds evaluates c for instance in at instant t (SPEC §8 Instants).
+func (w *jworld) holds(c *jcond, in *refInstance, t time.Time) bool {
+	switch c.op {
+	case "gold":
+		return w.gold[in.member]
+	case "not":
+		return !w.holds(c.a, in, t)
+	case "and":
+		return w.holds(c.a, in, t) && w.holds(c.b, in, t)
+	case "or":
+		return w.holds(c.a, in, t) || w.holds(c.b, in, t)
+	}
+	for _, e := range w.byMember[in.member] {
+		if e.typ != c.typ || e.ts.After(t) {
+			continue
+		}
+		switch c.op {
+		case "within":
+			if e.ts.After(t.Add(-c.within)) {
+				return true
+			}
+		case "match":
+			if e.ts.After(in.entered) && e.order == in.order {
+				return true
+			}
+		default:
+			if e.ts.After(in.entered) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// earliest is the earliest instant in (lo, hi] at which c holds among the
+// times of the member's events of the types c reads and the extra
+// instants; ok is false when it holds at none.
+func (w *jworld) earliest(c *jcond, in *refInstance, lo, hi time.Time, extra ...time.Time) (at time.Time, ok bool) {
+	types := map[string]bool{}
+	c.types(types)
+	var cands []time.Time
+	for _, e := range w.byMember[in.member] {
+		if types[e.typ] && e.ts.After(lo) && !e.ts.After(hi) {
+			cands = append(cands, e.ts)
+		}
+	}
+	for _, x := range extra {
+		if x.After(lo) && !x.After(hi) {
+			cands = append(cands, x)
+		}
+	}
+	slices.SortFunc(cands, func(a, b time.Time) int { return a.Compare(b) })
+	for _, x := range cands {
+		if w.holds(c, in, x) {
+			return x, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// refWalk walks an instance's steps up to now, appending its decisions.
+type refWalk struct {
+	w       *jworld
+	j       *rjourney
+	in      *refInstance
+	now     time.Time
+	t       time.Time // the due time of the next step
+	variant string
+	out     *[]string
+	stopped bool
+}
+
+func (r *refWalk) decide(action, content, channel, status string, at time.Time, step int) {
+	st := "-"
+	if step > 0 {
+		st = fmt.Sprint(step)
+	}
+	v := r.variant
+	if v == "" {
+		v = "-"
+	}
+	*r.out = append(*r.out, strings.Join([]string{r.in.member, action, content, channel, status, at.Format("01-02 15:04:05"), st, v}, " "))
+}
+
+func (r *refWalk) exitAt(at time.Time, step int) {
+	r.decide("exit", "", "", "applied", at, step)
+	r.in.ended, r.in.endedAt, r.stopped = true, at, true
+}
+
+// preempt is called before the step of the given line (0: the end): an
+// exit at or before the step's due time ends the instance; a step not due
+// yet leaves it waiting (ended only by an exit up to now).
+func (r *refWalk) preempt(step int) bool {
+	if r.t.After(r.now) {
+		if r.j.exit != nil {
+			if at, ok := r.w.earliest(r.j.exit, r.in, r.in.entered, r.now); ok {
+				r.exitAt(at, step)
+				return true
+			}
+		}
+		r.stopped = true
+		return true
+	}
+	if r.j.exit != nil {
+		if at, ok := r.w.earliest(r.j.exit, r.in, r.in.entered, r.t, r.t); ok {
+			r.exitAt(at, step)
+			return true
+		}
+	}
+	return false
+}
+
+func (r *refWalk) steps(ss []*jstep) {
+	for _, s := range ss {
+		if r.stopped || r.preempt(s.line) {
+			return
+		}
+		switch s.kind {
+		case "send":
+			r.decide("send", s.content, s.channel, "pending", r.t, s.line)
+		case "wait":
+			r.t = r.t.Add(s.d)
+		case "waitat":
+			if s.at.After(r.t) {
+				r.t = s.at
+			}
+		case "waituntil":
+			hi := r.now
+			if s.d > 0 && r.t.Add(s.d).Before(hi) {
+				hi = r.t.Add(s.d)
+			}
+			// The condition may hold at the start (candidate instants
+			// are the start and the events in (start, end]).
+			var end time.Time
+			c, held := r.w.earliest(s.cond, r.in, r.t.Add(-time.Nanosecond), hi, r.t)
+			timedOut := s.d > 0 && !r.t.Add(s.d).After(r.now)
+			switch {
+			case held:
+				end = c
+			default:
+				end = hi
+			}
+			if r.j.exit != nil {
+				if at, ok := r.w.earliest(r.j.exit, r.in, r.in.entered, end, r.t); ok {
+					r.exitAt(at, s.line)
+					return
+				}
+			}
+			if !held && !timedOut {
+				r.stopped = true // still waiting at now
+				return
+			}
+			r.t = end
+		case "if":
+			if r.w.holds(s.cond, r.in, r.t) {
+				r.steps(s.then)
+			} else {
+				r.steps(s.els)
+			}
+		case "split":
+			b := r.w.bucket(s.ord, r.in.member)
+			cum, pick := 0, len(s.branches)-1
+			for i, br := range s.branches {
+				cum += br.pct
+				if b < cum*100 {
+					pick = i
+					break
+				}
+			}
+			r.variant = s.branches[pick].name
+			r.steps(s.branches[pick].steps)
+		}
+	}
+}
+
+// reference is the journey decisions after ticks at the instants ticks,
+// sorted.
+func (w *jworld) reference(j *rjourney, ticks []time.Time) []string {
+	var out []string
+	now := ticks[len(ticks)-1]
+	for _, m := range w.members {
+		var insts []*refInstance
+		blocked := func(at time.Time, seq int) bool {
+			for _, x := range insts {
+				if seq > 0 && x.seq == seq {
+					return true
+				}
+				if !x.entered.After(at) && (!x.ended || x.endedAt.After(at)) {
+					return true
+				}
+				if !j.enterOn && j.every == 0 {
+					return true
+				}
+				if j.every > 0 && x.entered.After(at.Add(-j.every)) {
+					return true
+				}
+			}
+			return false
+		}
+		enter := func(in *refInstance) {
+			insts = append(insts, in)
+			walk := &refWalk{w: w, j: j, in: in, now: now, t: in.entered, out: &out}
+			walk.decide("enter", "", "", "applied", in.entered, 0)
+			walk.steps(j.steps)
+			if !walk.stopped && !walk.preempt(0) {
+				walk.decide("complete", "", "", "applied", walk.t, 0)
+				in.ended, in.endedAt = true, walk.t
+			}
+		}
+		if j.enterOn {
+			for _, e := range w.byMember[m] {
+				if e.typ != "order_placed" || e.ts.After(now) || (j.minAmount && e.amount < 50) || blocked(e.ts, e.seq) {
+					continue
+				}
+				enter(&refInstance{member: m, entered: e.ts, seq: e.seq, order: e.order})
+			}
+			continue
+		}
+		for _, at := range ticks {
+			probe := &refInstance{member: m, entered: at}
+			if w.holds(j.enterWhen, probe, at) && !blocked(at, 0) {
+				enter(probe)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// journeyDecisions is the outbox's journey decisions in the reference's
+// form, sorted.
+func journeyDecisions(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.sql.QueryContext(context.Background(), `
+SELECT member_id, action, coalesce(content, ''), coalesce(channel, ''), status, strftime(due_at, '%m-%d %H:%M:%S'),
+       coalesce(CAST(step AS VARCHAR), '-'), coalesce(variant, '-')
+FROM outbox WHERE journey IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var f [8]string
+		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7]); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.Join(f[:], " "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// splitBucket is the bucket (0-9999) of a member at the split of the given
+// ordinal in journey p, as SPEC §8 defines the choice (a hash of the
+// journey, the split's ordinal and the member), computed by DuckDB.
+func splitBucket(t *testing.T, db *DB) func(int, string) int {
+	cache := map[string]int{}
+	return func(ordinal int, member string) int {
+		k := fmt.Sprint(ordinal, "/", member)
+		if b, ok := cache[k]; ok {
+			return b
+		}
+		var b int
+		if err := db.sql.QueryRow(`SELECT CAST(md5_number('p' || chr(31) || $1 || chr(31) || $2) % 10000 AS INTEGER)`, fmt.Sprint(ordinal), member).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		cache[k] = b
+		return b
+	}
+}
+
+// journeyCase runs one random case: it returns the first tick at which the
+// outbox and the reference differ (a description), or "".
+func journeyCase(t *testing.T, seed uint64, mutate func(*compiler.Program), seen map[string]int) (diff string, src string) {
+	r := rand.New(rand.NewPCG(seed, 2408))
+	j := randomJourney(r)
+	src = j.source()
+	prog := compileJourneys(t, src)
+	if mutate != nil {
+		mutate(prog)
+	}
+	w, members, events := randomWorld(r, 12)
+	db := fixture(t, members, events)
+	w.bucket = splitBucket(t, db)
+	var ticks []time.Time
+	for now := ts("2024-11-01 00:00"); now.Before(ts("2024-11-09 00:00")); now = now.Add(time.Duration(12+r.IntN(36)) * time.Hour) {
+		ticks = append(ticks, now)
+		if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 30 * 24 * time.Hour}); err != nil {
+			t.Fatalf("seed %d: run at %s: %v\n%s", seed, now, err, src)
+		}
+		got, want := journeyDecisions(t, db), w.reference(j, ticks)
+		if seen != nil && !now.Before(ts("2024-11-08 00:00")) {
+			for _, l := range want {
+				f := strings.Fields(l)
+				seen[f[1]]++
+				if f[len(f)-1] != "-" {
+					seen["variant"]++
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Sprintf("after the tick at %s:\n%s", now.Format("01-02 15:04"), pathDiff(strings.Join(want, "\n"), strings.Join(got, "\n"))), src
+		}
+	}
+	return "", src
+}
+
+// journeyCases is how many random cases TestJourneyProperty runs.
+const journeyCases = 4
+
+// TestJourneyProperty holds random journeys to the reference at every
+// tick ("-" lines: only the reference decided them, "+": only the
+// runtime).
+func TestJourneyProperty(t *testing.T) {
+	seen := map[string]int{}
+	for seed := uint64(1); seed <= journeyCases; seed++ {
+		if diff, src := journeyCase(t, seed, nil, seen); diff != "" {
+			t.Errorf("seed %d: %s\njourney:\n%s", seed, diff, src)
+		}
+	}
+	t.Logf("decisions of the cases' last ticks: %v", seen)
+	for _, k := range []string{"enter", "send", "exit", "complete", "variant"} {
+		if seen[k] == 0 {
+			t.Errorf("no case exercises %s: %v", k, seen)
+		}
+	}
+}
+
+// TestJourneyPropertyCatchesShiftedWait injects a fault, every `wait D`
+// one second longer, and requires the property test to see it on one of
+// TestJourneyProperty's cases (which pass without the fault).
+func TestJourneyPropertyCatchesShiftedWait(t *testing.T) {
+	shift := func(p *compiler.Program) {
+		for _, j := range p.Journeys {
+			for i := range j.Nodes {
+				if j.Nodes[i].Kind == compiler.StepWait {
+					j.Nodes[i].Wait += time.Second
+				}
+			}
+		}
+	}
+	for seed := uint64(1); seed <= journeyCases; seed++ {
+		if diff, _ := journeyCase(t, seed, shift, nil); diff != "" {
+			t.Logf("seed %d caught the shifted wait %s", seed, diff)
+			return
+		}
+	}
+	t.Error("a wait shifted by one second went unnoticed")
+}
