@@ -52,7 +52,8 @@ import (
 // ingested since, the same date throughout (a new day may re-evaluate
 // everyone), every rule with a lane form, one stratum (no rule reads a tag
 // another one writes: see tick.evaluate), no event waiting for a member who
-// arrived (00_arrivals.go). Replay says ErrNotReplayable
+// arrived (00_arrivals.go), no journey (a round runs no journey step).
+// Replay says ErrNotReplayable
 // otherwise, and the caller runs that tick as a tick (Run). The proof is the
 // differential test TestReplayMatchesTicks (runtime/simulate).
 

@@ -1,0 +1,120 @@
+package simulate
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	nrt "nudge/runtime"
+	"nudge/runtime/demodata"
+)
+
+// journeyProgram has rules and journeys that compete for one cap: an
+// `enter on` journey with an exit, waits and a split, and an `enter when`
+// one, whose entry time is the tick's now.
+const journeyProgram = `brand "acme"
+import "crm"
+cap sms to 2 per 1 day
+
+rule any_purchase
+  if purchased
+  then send coupon "P-1" via sms
+
+journey unpaid
+  enter on order_placed
+  exit when paid matching order_id
+  wait 30 minutes
+  send reminder "PAY-1" via sms
+  wait 2 hours
+  split
+    50% a
+      send reminder "PAY-2" via sms
+    50% b
+      send reminder "PAY-2" via wechat
+  end
+end
+
+journey recent
+  enter when visited in last 2 hours
+  limit once per member every 1 day
+  send coupon "R-1" via sms
+  wait until purchased for at most 3 hours
+  if not purchased
+    send coupon "R-2" via wechat
+  end
+end
+`
+
+// TestSimulateJourneys: simulate includes journeys (replaying in rounds
+// does not run them, so a program with journeys is simulated tick by
+// tick), its outbox is the one ticks of run at the same instants write,
+// and its last step decides what run decides there.
+func TestSimulateJourneys(t *testing.T) {
+	ctx := context.Background()
+	src := demoSource(t, 150, 5)
+	prog := compileProgram(t, journeyProgram)
+	from, to := demodata.DefaultNow.Add(-4*time.Hour), demodata.DefaultNow
+	dir := t.TempDir()
+	var simLast []nrt.Decision
+	res, err := Run(ctx, prog, Options{Source: src, From: from, To: to, Step: time.Hour, Keep: filepath.Join(dir, "sim.duckdb"),
+		LastDecisions: func(d nrt.Decision) error { simLast = append(simLast, d); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 5 || res.Replayed != 0 {
+		t.Fatalf("steps %d, replayed in rounds %d; want 5 and 0", res.Steps, res.Replayed)
+	}
+	db, err := nrt.Open(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runLast []nrt.Decision
+	for now := from; !now.After(to); now = now.Add(time.Hour) {
+		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runLast = r.Decisions
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := jsonLines(t, simLast), jsonLines(t, runLast); strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatalf("last step: simulate made %d decisions, run %d\nsimulate:\n%s\nrun:\n%s", len(a), len(b), strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	cmp, err := nrt.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmp.Close()
+	for name, path := range map[string]string{"sim": filepath.Join(dir, "sim.duckdb"), "ran": src} {
+		if _, err := cmp.SQL().ExecContext(ctx, "ATTACH '"+path+"' AS "+name+" (READ_ONLY)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every journey decision kind, and journey sends, in the outbox.
+	var kinds string
+	if err := cmp.SQL().QueryRowContext(ctx, `SELECT string_agg(DISTINCT action, ',' ORDER BY action) FROM sim.outbox WHERE journey IS NOT NULL`).Scan(&kinds); err != nil {
+		t.Fatal(err)
+	}
+	if kinds != "complete,enter,exit,send" {
+		t.Errorf("journey decisions of the simulation: %s; want complete, enter, exit and send", kinds)
+	}
+	for _, q := range []string{
+		"SELECT rule, member_id, dedupe_key, action, status, coalesce(reason, ''), fired_at, due_at, journey, step, variant FROM %s.outbox",
+		"SELECT brand, journey, member_id, instance_id, entered_at, pc, due_at, variant, held_out, status, ended_at FROM %s.journey_instances",
+		"SELECT member_id, tag, tagged_at FROM %s.member_tags",
+	} {
+		var onlyA, onlyB int64
+		if err := cmp.SQL().QueryRowContext(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+")), (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+"))",
+			"sim", "ran", "ran", "sim")).Scan(&onlyA, &onlyB); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if onlyA+onlyB > 0 {
+			t.Errorf("%s: %d rows only in the simulation, %d only after run", fmt.Sprintf(q, "*"), onlyA, onlyB)
+		}
+	}
+}
