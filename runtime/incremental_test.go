@@ -39,8 +39,8 @@ func TestIncrementalMatchesFull(t *testing.T) {
 	})
 }
 
-func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int) {
-	differential(t, prog, steps, ticks, func(inc, full *DB) {
+func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int) *DB {
+	return differential(t, prog, steps, ticks, func(inc, full *DB) {
 		// The incremental side clusters the events every tick consumed
 		// (cluster.go), so the two also differ in the events' layout and the
 		// scans' filters that follow from it.
@@ -71,8 +71,8 @@ func TestRetryHorizonKeepsDecisions(t *testing.T) {
 // the first is ticked with default options, the second with other)
 // through the same random history and fails on the first tick where
 // their decisions differ, or when their outbox, tags and limits end up
-// different.
-func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int, setup func(first, second *DB), other RunOptions) {
+// different. It returns the first copy.
+func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int, setup func(first, second *DB), other RunOptions) *DB {
 	ctx := context.Background()
 	dir := t.TempDir()
 	first := demoDB(t, filepath.Join(dir, "first.duckdb"), 2500)
@@ -207,6 +207,7 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 			t.Errorf("%s\ndiffers:\n%s", q, diffLines(strings.Split(want, "\n"), strings.Split(got, "\n")))
 		}
 	}
+	return first
 }
 
 // writeEvents writes n events of acme demo members around now: most due
