@@ -81,6 +81,10 @@ type Journey struct {
 	Limit    *Limit
 	Priority int
 	Holdout  float64
+	// StopAfter is `stop after N unanswered` (0: never give up): an
+	// instance about to send after N of its sends in a row went
+	// unanswered ends with a gave_up exit.
+	StopAfter int
 	// Exit is the `exit when` predicate ("" without one) and ExitEvents
 	// the event types it reads: the candidate instants of an exit.
 	Exit       string
@@ -114,7 +118,7 @@ func compileJourney(info *check.Info, j *check.Journey, k int, diags *diag.List)
 	}
 	before := len(*diags)
 	out := &Journey{Name: d.Name.Name, File: d.Span.File, Line: d.Span.Start.Line, EnterOn: j.Enter.On,
-		Priority: j.Priority, Holdout: j.HoldoutPercent}
+		Priority: j.Priority, Holdout: j.HoldoutPercent, StopAfter: j.StopAfter}
 	if d.Title != nil {
 		out.Title = d.Title.Value
 	}

@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/runtime/policy"
 )
+
+// policyResponseWindow is how long a send waits for an answer.
+const policyResponseWindow = policy.ResponseWindow
 
 // This file is the reference evaluator of journeys (SPEC §8) and the
 // property test that holds the runtime to it: random journeys (enter on or
@@ -86,16 +90,18 @@ type rjourney struct {
 	minAmount bool          // enter on ... where amount >= 50
 	enterWhen *jcond        // enter when (member.tier or a windowed atom)
 	every     time.Duration // limit once per member every D (0: the default)
+	stopAfter int           // stop after N unanswered (0: none)
 	exit      *jcond
 	steps     []*jstep
 }
 
 // genJourney draws a journey.
 type genJourney struct {
-	r       *rand.Rand
-	j       *rjourney
-	content int
-	depth   int
+	r        *rand.Rand
+	j        *rjourney
+	content  int
+	depth    int
+	branches int
 }
 
 func (g *genJourney) cond(depth int) *jcond {
@@ -116,7 +122,7 @@ func (g *genJourney) cond(depth int) *jcond {
 }
 
 func (g *genJourney) dur() time.Duration {
-	return []time.Duration{30 * time.Minute, 2 * time.Hour, 7 * time.Hour, 24 * time.Hour, 36 * time.Hour}[g.r.IntN(5)]
+	return []time.Duration{30 * time.Minute, 2 * time.Hour, 7 * time.Hour, 24 * time.Hour, 36 * time.Hour, 8 * 24 * time.Hour}[g.r.IntN(6)]
 }
 
 func (g *genJourney) steps(n int) []*jstep {
@@ -169,7 +175,8 @@ func (g *genJourney) stepsOf(k, n int) []*jstep {
 					p = left
 				}
 				left -= p
-				s.branches = append(s.branches, jbranch{name: fmt.Sprintf("v%d", b), pct: p, steps: g.steps(1 + g.r.IntN(2))})
+				g.branches++
+				s.branches = append(s.branches, jbranch{name: fmt.Sprintf("v%d", g.branches), pct: p, steps: g.steps(1 + g.r.IntN(2))})
 			}
 			g.depth--
 			out = append(out, s)
@@ -194,6 +201,9 @@ func randomJourney(r *rand.Rand) *rjourney {
 	if r.IntN(4) > 0 {
 		j.exit = g.cond(1)
 	}
+	if r.IntN(2) == 0 {
+		j.stopAfter = 1 + r.IntN(2)
+	}
 	// Every journey sends, waits and splits somewhere, so that few cases
 	// cover every kind of step.
 	j.steps = g.steps(2 + r.IntN(3))
@@ -202,6 +212,10 @@ func randomJourney(r *rand.Rand) *rjourney {
 	tail = append(tail, g.stepsOf(9, 1)...)
 	j.steps = append(j.steps, tail...)
 	r.Shuffle(len(j.steps), func(a, b int) { j.steps[a], j.steps[b] = j.steps[b], j.steps[a] })
+	if j.stopAfter > 0 {
+		// A send a week before another, to give up on the silent.
+		j.steps = append([]*jstep{{kind: "send", content: "U", channel: "sms"}, {kind: "wait", d: 8 * 24 * time.Hour}}, j.steps...)
+	}
 	return j
 }
 
@@ -229,6 +243,9 @@ func (j *rjourney) source() string {
 	}
 	if j.every > 0 {
 		emit(1, fmt.Sprintf("limit once per member every %d hours", int(j.every.Hours())))
+	}
+	if j.stopAfter > 0 {
+		emit(1, fmt.Sprintf("stop after %d unanswered", j.stopAfter))
 	}
 	ords := 0
 	var steps func(ss []*jstep, indent int)
@@ -416,6 +433,7 @@ type refWalk struct {
 	variant string
 	out     *[]string
 	stopped bool
+	sends   []time.Time // the due times of the instance's sends
 }
 
 func (r *refWalk) decide(action, content, channel, status string, at time.Time, step int) {
@@ -458,6 +476,26 @@ func (r *refWalk) preempt(step int) bool {
 	return false
 }
 
+// unanswered is how many of the instance's sends in a row went unanswered
+// by the due time of the next step: their response window (a week from
+// their due time) closed by then, and no event of the member at or after
+// any of them up to then.
+func (r *refWalk) unanswered() int {
+	var last time.Time
+	for _, e := range r.w.byMember[r.in.member] {
+		if !e.ts.After(r.t) && e.ts.After(last) {
+			last = e.ts
+		}
+	}
+	n := 0
+	for _, at := range r.sends {
+		if !at.Add(policyResponseWindow).After(r.t) && !at.Before(last) {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *refWalk) steps(ss []*jstep) {
 	for _, s := range ss {
 		if r.stopped || r.preempt(s.line) {
@@ -465,7 +503,13 @@ func (r *refWalk) steps(ss []*jstep) {
 		}
 		switch s.kind {
 		case "send":
+			if r.j.stopAfter > 0 && r.unanswered() >= r.j.stopAfter {
+				r.decide("exit", "", "", "gave_up", r.t, s.line)
+				r.in.ended, r.in.endedAt, r.stopped = true, r.t, true
+				return
+			}
 			r.decide("send", s.content, s.channel, "pending", r.t, s.line)
+			r.sends = append(r.sends, r.t)
 		case "wait":
 			r.t = r.t.Add(s.d)
 		case "waitat":
@@ -635,16 +679,19 @@ func journeyCase(t *testing.T, seed uint64, mutate func(*compiler.Program), seen
 	db := fixture(t, members, events)
 	w.bucket = splitBucket(t, db)
 	var ticks []time.Time
-	for now := ts("2024-11-01 00:00"); now.Before(ts("2024-11-09 00:00")); now = now.Add(time.Duration(12+r.IntN(36)) * time.Hour) {
+	for now := ts("2024-11-01 00:00"); now.Before(ts("2024-11-20 00:00")); now = now.Add(time.Duration(24+r.IntN(72)) * time.Hour) {
 		ticks = append(ticks, now)
 		if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 30 * 24 * time.Hour}); err != nil {
 			t.Fatalf("seed %d: run at %s: %v\n%s", seed, now, err, src)
 		}
 		got, want := journeyDecisions(t, db), w.reference(j, ticks)
-		if seen != nil && !now.Before(ts("2024-11-08 00:00")) {
+		if seen != nil && !now.Add(96*time.Hour).Before(ts("2024-11-20 00:00")) {
 			for _, l := range want {
 				f := strings.Fields(l)
 				seen[f[1]]++
+				if strings.Contains(l, " gave_up ") {
+					seen["gave_up"]++
+				}
 				if f[len(f)-1] != "-" {
 					seen["variant"]++
 				}
@@ -671,7 +718,7 @@ func TestJourneyProperty(t *testing.T) {
 		}
 	}
 	t.Logf("decisions of the cases' last ticks: %v", seen)
-	for _, k := range []string{"enter", "send", "exit", "complete", "variant"} {
+	for _, k := range []string{"enter", "send", "exit", "complete", "variant", "gave_up"} {
 		if seen[k] == 0 {
 			t.Errorf("no case exercises %s: %v", k, seen)
 		}

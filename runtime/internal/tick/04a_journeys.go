@@ -306,15 +306,25 @@ GROUP BY ji.instance_id`, t.params()...)
 // (_nudge_jcond) for which when (SQL) holds: the exit comes before the
 // step it preempts, which its decision names.
 func (t *tick) applyExit(ctx context.Context, k int, when string) error {
-	j := t.prog.Journeys[k]
-	name := quoteString(j.Name)
-	return t.execEach(ctx, t.params(), `
+	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
 SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at
 FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id) LEFT JOIN _nudge_jcond c USING (instance_id)
-WHERE `+when, `
+WHERE `+when, t.params()...); err != nil {
+		return err
+	}
+	return t.endOut(ctx, k, policy.Applied)
+}
+
+// endOut ends the instances of _nudge_jout (instance_id, member_id, pc,
+// variant, at) with an exit decision of the given status at their at,
+// naming the step each preempts, and takes them out of _nudge_jat.
+func (t *tick) endOut(ctx context.Context, k int, status policy.Status) error {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
+	return t.execEach(ctx, t.params(), `
 INSERT INTO _nudge_jdec
-SELECT x.instance_id, `+name+`, x.member_id, 'exit', `+policy.Applied.SQL()+`, x.at, `+t.nodeLines(j)+`, x.variant, NULL
+SELECT x.instance_id, `+name+`, x.member_id, 'exit', `+status.SQL()+`, x.at, `+t.nodeLines(j)+`, x.variant, NULL
 FROM _nudge_jout x`, `
 UPDATE journey_instances SET status = 'exited', ended_at = o.at
 FROM _nudge_jout o
@@ -390,6 +400,9 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 		if err := t.applyExit(ctx, k, "e.at <= "+bound.String()); err != nil {
 			return 0, fmt.Errorf("exit: %w", err)
 		}
+	}
+	if err := t.giveUp(ctx, k); err != nil {
+		return 0, fmt.Errorf("stop after: %w", err)
 	}
 	// Where each instance goes: its next node, due time and variant, and
 	// whether it completes (done) or stays (nothing changes).
@@ -470,7 +483,7 @@ FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...);
 			}
 		}
 		riCase.WriteString(" END")
-		seq := "-1 - CAST(md5_number(x.instance_id || chr(31) || CAST(x.pc AS VARCHAR)) % 4611686018427387903 AS BIGINT)"
+		seq := journeySendSeq("x.pc")
 		if err := t.execEach(ctx, t.params(), `
 INSERT INTO _nudge_jmeta
 SELECT `+riCase.String()+`, `+name+`, x.member_id, `+seq+`, `+t.nodeLines(j)+`, x.variant
@@ -494,6 +507,48 @@ UPDATE journey_instances SET pc = n.new_pc, due_at = n.new_due, variant = n.new_
 FROM _nudge_jnext n
 WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = n.instance_id
   AND (n.done OR n.new_pc <> n.pc OR n.new_due <> n.due_at)`, t.params()...)
+}
+
+// journeySendSeq is the SQL of the trigger_seq (the dedupe key) of the
+// send of instance x.instance_id at node pc (SQL).
+func journeySendSeq(pc string) string {
+	return "-1 - CAST(md5_number(x.instance_id || chr(31) || CAST(" + pc + " AS VARCHAR)) % 4611686018427387903 AS BIGINT)"
+}
+
+// giveUp ends, for a journey that stops after N unanswered sends, the
+// instances of _nudge_jat at a send step after N of their own sends in a
+// row went unanswered by the step's due time T: sends recorded as counted
+// whose response window (from their due time) closed by T, none followed
+// by an event of the member up to T (as for rules, any event answers).
+// The exit is gave_up, at T, naming the send step.
+func (t *tick) giveUp(ctx context.Context, k int) error {
+	j := t.prog.Journeys[k]
+	var sends, seqs []string
+	for pc, n := range j.Nodes {
+		if n.Kind == compiler.StepActions {
+			sends = append(sends, fmt.Sprint(pc))
+			seqs = append(seqs, journeySendSeq(fmt.Sprint(pc)))
+		}
+	}
+	if j.StopAfter == 0 || len(sends) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, `
+CREATE OR REPLACE TEMP TABLE _nudge_jout AS
+SELECT x.instance_id, x.member_id, x.pc, x.variant, x.due_at AS at
+FROM _nudge_jat x
+WHERE x.pc IN (`+strings.Join(sends, ", ")+`) AND (
+    SELECT count(*) FROM outbox o
+    WHERE o.brand = $brand::VARCHAR AND o.rule = `+quoteString(j.Name)+` AND o.member_id = x.member_id AND o.action = 'send'
+      AND o.trigger_seq IN (`+strings.Join(seqs, ", ")+`)
+      AND o.status IN (`+policy.CountedSQL+`)
+      AND o.due_at + to_microseconds($resp::BIGINT) <= x.due_at
+      AND o.due_at >= coalesce((SELECT max(e.ts) FROM events e
+                                WHERE e.brand = $brand::VARCHAR AND e.member_id = x.member_id AND e.ts <= x.due_at), o.due_at)
+) >= `+fmt.Sprint(j.StopAfter), t.params(policy.ResponseArg())...); err != nil {
+		return err
+	}
+	return t.endOut(ctx, k, policy.GaveUp)
 }
 
 // journeyOutbox writes the journeys' enter, exit and complete decisions.
