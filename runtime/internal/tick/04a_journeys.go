@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 
 	"nudge/compiler"
@@ -85,6 +86,12 @@ func (t *tick) journeys(ctx context.Context) error {
 	}
 	if err := t.journeySetup(ctx); err != nil {
 		return err
+	}
+	t.journeyScope = map[int]string{}
+	for k := range t.prog.Journeys {
+		if err := t.narrowJourney(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
+		}
 	}
 	for k := range t.prog.Journeys {
 		// The instances already in the journey go first: one may end
@@ -191,9 +198,8 @@ FROM _nudge_jnew`); err != nil {
 			return err
 		}
 	}
-	if !j.EnterOn {
-		return nil
-	}
+	// The watermarks: the entry's (enter on), and the events every
+	// journey's next tick knows it has seen (narrowJourney).
 	_, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
 VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
@@ -202,6 +208,47 @@ ON CONFLICT (rule, brand) DO UPDATE SET
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
     last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", j.Name), sql.Named("seq", t.maxSeq))...)
 	return err
+}
+
+// memberReads matches the SQL of a journey condition that reads the
+// member's row (m) or tags, which change without an event.
+var memberReads = regexp.MustCompile(`(^|[^A-Za-z0-9_])m\.|member_tags`)
+
+// narrowJourney sets journeyScope[k], the instances of journey k the tick
+// touches: those with a due step (due_at <= now: a wait until is due
+// until it ends), and, when the journey exits, those whose member has
+// events of the types its exit reads that the previous tick did not see
+// (seq above its watermark, late and arrived ones included, or ts after
+// its now: come due since). A waiting instance's exit can change only
+// then: its candidate instants are its member's event times and the
+// events up to them are all it reads, unless its exit reads the member's
+// fields or tags, which change without events, or time went back. Then,
+// and in Full mode or on the journey's first tick, every active instance.
+func (t *tick) narrowJourney(ctx context.Context, k int) error {
+	j := t.prog.Journeys[k]
+	t.journeyScope[k] = "true"
+	if t.mode.has(Full) || memberReads.MatchString(j.Exit) {
+		return nil
+	}
+	var seq sql.NullInt64
+	var now sql.NullTime
+	err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
+		sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
+	switch {
+	case err == sql.ErrNoRows:
+		return nil
+	case err != nil:
+		return err
+	case !seq.Valid || !now.Valid || t.now.Before(Naive(now.Time)):
+		return nil
+	}
+	scope := "due_at <= $now::TIMESTAMP"
+	if j.Exit != "" && len(j.ExitEvents) > 0 {
+		scope += fmt.Sprintf(` OR member_id IN (SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type IN (%s)
+    AND (seq > %d OR ts > %s AND ts <= $now::TIMESTAMP))`, quoteStrings(j.ExitEvents), seq.Int64, timestampSQL(Naive(now.Time)))
+	}
+	t.journeyScope[k] = scope
+	return nil
 }
 
 // advanceJourney runs the due nodes of journey k's instances, round by
@@ -214,7 +261,7 @@ func (t *tick) advanceJourney(ctx context.Context, k int) error {
 CREATE OR REPLACE TEMP TABLE _nudge_jat AS
 SELECT instance_id, member_id, entered_at, entry_seq, pc, due_at, variant, held_out
 FROM journey_instances
-WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active'`, t.params()...); err != nil {
+WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active' AND (`+t.journeyScope[k]+`)`, t.params()...); err != nil {
 			return err
 		}
 		if j.Exit != "" {

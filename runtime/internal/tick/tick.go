@@ -114,6 +114,9 @@ type tick struct {
 	// that sends, and the candidates the journeys added.
 	journeyRI    map[journeyNode]int
 	journeyCands int64
+	// journeyScope is, per journey, the condition on an active instance
+	// (a journey_instances row) that the tick touches it (see narrowJourney).
+	journeyScope map[int]string
 }
 
 // RunID is the tick's run id.
