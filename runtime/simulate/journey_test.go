@@ -3,13 +3,18 @@ package simulate
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"nudge/compiler"
+	"nudge/lang"
 	nrt "nudge/runtime"
 	"nudge/runtime/demodata"
+	"nudge/stdlib"
 )
 
 // journeyProgram has rules and journeys that compete for one cap: an
@@ -117,4 +122,44 @@ func TestSimulateJourneys(t *testing.T) {
 			t.Errorf("%s: %d rows only in the simulation, %d only after run", fmt.Sprintf(q, "*"), onlyA, onlyB)
 		}
 	}
+}
+
+// BenchmarkSimulateJourneys is BenchmarkSimulate with the journeys of
+// journeyProgram added to the examples: a program with journeys is
+// simulated tick by tick (same environment variables).
+func BenchmarkSimulateJourneys(b *testing.B) {
+	ctx := context.Background()
+	src := os.Getenv("NUDGE_BENCH_DB")
+	if src == "" {
+		src = demoSource(b, 5000, 1)
+	}
+	days := 1
+	if s := os.Getenv("NUDGE_BENCH_DAYS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("NUDGE_BENCH_DAYS=%q: want a whole number of days, at least 1", s)
+		}
+		days = n
+	}
+	cp := examplesProgram(b)
+	p, diags := lang.LoadSources([]lang.Source{{Name: "journeys.nudge", Src: []byte(journeyProgram)}}, stdlib.Env())
+	if p == nil || diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	jp, diags := compiler.Compile(p.Info)
+	if jp == nil || diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	cp.Journeys = append(cp.Journeys, jp.Journeys...)
+	to := demodata.DefaultNow
+	from := to.Add(-time.Duration(days) * 24 * time.Hour)
+	var ticks int
+	for b.Loop() {
+		res, err := Run(ctx, cp, Options{Source: src, From: from, To: to, Step: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ticks += res.Steps
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(ticks), "ms/tick")
 }
