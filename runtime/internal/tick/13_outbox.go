@@ -7,9 +7,8 @@ import (
 )
 
 // writeOutbox inserts the decisions. The firings were deduplicated against
-// the outbox (see fire), so a row that breaks the uniqueness constraint is
-// a bug and fails the tick; a plain INSERT is also much cheaper than
-// DuckDB's ON CONFLICT, which merges against the whole table.
+// the outbox (see fire), so a plain INSERT writes each firing once; the
+// table has no key to check it against (migration 17).
 func (t *tick) writeOutbox(ctx context.Context) error {
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
