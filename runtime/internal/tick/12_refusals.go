@@ -17,7 +17,7 @@ import (
 func (t *tick) repeats(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_eff AS
-WITH multi AS (SELECT ri FROM _nudge_actions GROUP BY ri HAVING count(*) > 1)
+WITH multi AS `+multiActionRules+`
 SELECT firing_id, ri, rule, member_id, now,
        `+firingEffects("")+`
 FROM _nudge_dec WHERE ri NOT IN (SELECT ri FROM multi)
@@ -87,8 +87,20 @@ func firingEffects(agg string) string {
 	if agg != "" {
 		or, and = "bool_or", "bool_and"
 	}
-	return `NOT (` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status IN (` + policy.SQLList(policy.Ineffective...) + `))) AS effective,
+	return effectiveSQL(or, and) + ` AS effective,
        ` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status = ` + policy.Capped.SQL() + `) AS capped_only,
        ` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status = ` + policy.NoConsent.SQL() + `) AS no_consent_only,
        ` + and + `(action = 'send' AND again) AS gave_up_again`
 }
+
+// effectiveSQL is whether a firing uses up its rule's limit: some send
+// that was not refused as ineffective (policy.Ineffective), or no send at
+// all. or and and are the aggregates over its decisions (bool_or,
+// bool_and), or "" over its one decision.
+func effectiveSQL(or, and string) string {
+	return `NOT (` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status IN (` + policy.SQLList(policy.Ineffective...) + `)))`
+}
+
+// multiActionRules selects the ri of the rules (and journey steps) of
+// several actions, whose firings are several decisions.
+const multiActionRules = `(SELECT ri FROM _nudge_actions GROUP BY ri HAVING count(*) > 1)`
