@@ -133,6 +133,7 @@ var migrations = []migration{
 	{11, "no credentials at rest", redactSecretsSQL},
 	{12, "journey instances; outbox rows name their journey, step and variant", journeysSQL},
 	{13, "delivery policies: parameters, service messages, expiry", deliverySQL},
+	{17, "the outbox without its five-string unique key", outboxNoKeySQL},
 }
 
 // journeysSQL (migration 12) keeps one row per journey instance (SPEC §8):

@@ -76,8 +76,8 @@
 //     (rule_members notes it as effective), so a periodic rule keeps its
 //     period and an incremental tick its scope; the give-up is recorded
 //     once, and an event of the member starts the count again.
-//  6. write: outbox rows (one per action; UNIQUE (dedupe_key, rule, brand,
-//     member_id, action_index); a conflict is a bug and fails the tick),
+//  6. write: outbox rows (one per action; step 5's anti-join with the
+//     outbox keeps a firing from being written twice, the table has no key),
 //     rule_members, member_tags (untag wins over tag of the same tag in one
 //     tick; with strata, within one stratum, applied in step 1),
 //     rule_state watermarks (max seq seen, max now), and the runs row.

@@ -29,9 +29,12 @@ func (t *tick) channelSQL() string {
 }
 
 // optOuts selects the latest opt-in or opt-out per channel of each member
-// a rule fired for, at the instant it fired (policy.OptOutsSQL).
+// a rule fired for, at the instant it fired (policy.OptOutsSQL). Only the
+// firings of members with such events are made distinct: few members have
+// any, and a first evaluation fires for most of the base.
 func (t *tick) optOuts() string {
-	return policy.OptOutsSQL("(SELECT DISTINCT member_id, now FROM _nudge_fire)", t.brandSQL())
+	return policy.OptOutsSQL(`(SELECT DISTINCT member_id, now FROM _nudge_fire WHERE member_id IN (
+        SELECT member_id FROM events WHERE brand = `+t.brandSQL()+` AND type IN ('`+policy.OptInEvent+`', '`+policy.OptOutEvent+`') AND channel IS NOT NULL))`, t.brandSQL())
 }
 
 // expiresAtSQL is the last instant a send of the firing f of rule r may go

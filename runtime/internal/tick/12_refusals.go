@@ -17,12 +17,14 @@ import (
 func (t *tick) repeats(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_eff AS
+WITH multi AS `+multiActionRules+`
+SELECT firing_id, ri, rule, member_id, now,
+       `+firingEffects("")+`
+FROM _nudge_dec WHERE ri NOT IN (SELECT ri FROM multi)
+UNION ALL
 SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id, any_value(now) AS now,
-       NOT (bool_or(action = 'send') AND bool_and(action <> 'send' OR status IN (`+policy.SQLList(policy.Ineffective...)+`))) AS effective,
-       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = `+policy.Capped.SQL()+`) AS capped_only,
-       bool_or(action = 'send') AND bool_and(action <> 'send' OR status = `+policy.NoConsent.SQL()+`) AS no_consent_only,
-       bool_and(action = 'send' AND again) AS gave_up_again
-FROM _nudge_dec GROUP BY firing_id`); err != nil {
+       `+firingEffects("agg")+`
+FROM _nudge_dec WHERE ri IN (SELECT ri FROM multi) GROUP BY firing_id`); err != nil {
 		return err
 	}
 	// The rule_members rows of the members scoped rules fired for are in
@@ -74,3 +76,31 @@ DELETE FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);
 DELETE FROM _nudge_fire WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat);`)
 	return err
 }
+
+// firingEffects are the columns of _nudge_eff saying what a firing's
+// decisions came to: effective, capped_only, no_consent_only and
+// gave_up_again. With agg, aggregates over the firing's decisions;
+// without, the same expressions over its one decision (a rule of one
+// action), which spares grouping every decision by its firing id.
+func firingEffects(agg string) string {
+	or, and := "", ""
+	if agg != "" {
+		or, and = "bool_or", "bool_and"
+	}
+	return effectiveSQL(or, and) + ` AS effective,
+       ` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status = ` + policy.Capped.SQL() + `) AS capped_only,
+       ` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status = ` + policy.NoConsent.SQL() + `) AS no_consent_only,
+       ` + and + `(action = 'send' AND again) AS gave_up_again`
+}
+
+// effectiveSQL is whether a firing uses up its rule's limit: some send
+// that was not refused as ineffective (policy.Ineffective), or no send at
+// all. or and and are the aggregates over its decisions (bool_or,
+// bool_and), or "" over its one decision.
+func effectiveSQL(or, and string) string {
+	return `NOT (` + or + `(action = 'send') AND ` + and + `(action <> 'send' OR status IN (` + policy.SQLList(policy.Ineffective...) + `)))`
+}
+
+// multiActionRules selects the ri of the rules (and journey steps) of
+// several actions, whose firings are several decisions.
+const multiActionRules = `(SELECT ri FROM _nudge_actions GROUP BY ri HAVING count(*) > 1)`

@@ -6,19 +6,22 @@ import (
 	"fmt"
 )
 
-// writeOutbox inserts the decisions. The firings were deduplicated against
-// the outbox (see fire), so a row that breaks the uniqueness constraint is
-// a bug and fails the tick; a plain INSERT is also much cheaper than
-// DuckDB's ON CONFLICT, which merges against the whole table.
+// writeOutbox inserts the decisions, each with its firing's effective
+// (_nudge_eff; a firing of one action is its decision, whose effective is
+// computed on the row rather than joined). The firings were deduplicated against
+// the outbox (see fire), so a plain INSERT writes each firing once; the
+// table has no key to check it against (migration 17).
 func (t *tick) writeOutbox(ctx context.Context) error {
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
                     idempotency_key, trigger_seq, run_id, vals, params, transactional, expires_at)
 SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
-       d.status, d.reason, e.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
+       d.status, d.reason, d.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
        d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals, d.params, d.transactional, d.expires_at
-FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id)`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
+FROM (SELECT *, `+effectiveSQL("", "")+` AS effective FROM _nudge_dec WHERE ri NOT IN `+multiActionRules+`
+      UNION ALL
+      SELECT d.*, e.effective FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id) WHERE d.ri IN `+multiActionRules+`) d`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
 	return err
 }
 

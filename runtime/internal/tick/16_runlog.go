@@ -53,9 +53,11 @@ func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int
 		where = fmt.Sprintf("WHERE run_id = %d", runID)
 	}
 	// Per rule and status the decisions, and per rule (status NULL) the
-	// firings.
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, CASE WHEN status IS NULL THEN count(DISTINCT firing_id) ELSE count(*) END
-FROM %s %s GROUP BY GROUPING SETS ((rule, status), (rule))`, table, where))
+	// firings: a firing of a rule of one action is one decision, so only
+	// the rules of several actions count distinct firing ids.
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, count(*) FROM %[1]s %[2]s GROUP BY rule, status
+UNION ALL
+SELECT rule, NULL, %[3]s FROM %[1]s %[2]s GROUP BY rule`, table, where, t.firingsCountSQL()))
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +79,23 @@ FROM %s %s GROUP BY GROUPING SETS ((rule, status), (rule))`, table, where))
 		}
 	}
 	return out, rows.Err()
+}
+
+// firingsCountSQL is the aggregate counting the firings among a rule's
+// decisions (rows with rule and firing_id): one row each for the rules of
+// one action, the distinct firing ids for those of several.
+func (t *tick) firingsCountSQL() string {
+	var multi []string
+	for _, r := range t.prog.Rules {
+		if len(r.Actions) > 1 {
+			multi = append(multi, r.Name)
+		}
+	}
+	if len(multi) == 0 {
+		return "count(*)"
+	}
+	in := "rule IN (" + quoteStrings(multi) + ")"
+	return "count(*) FILTER (WHERE NOT " + in + ") + count(DISTINCT firing_id) FILTER (WHERE " + in + ")"
 }
 
 // RuleSummary counts what one rule did in a tick.
