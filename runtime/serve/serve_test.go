@@ -680,3 +680,41 @@ func waitingGauge(t *testing.T, url string) float64 {
 	}
 	return f.GetMetric()[0].GetGauge().GetValue()
 }
+
+// TestArrivalAfterQuietTicks: ticks that run while no member was upserted
+// skip admitting the events waiting for their member; the tick after a
+// member arrives through the API admits its waiting event, which then
+// decides its coupon.
+func TestArrivalAfterQuietTicks(t *testing.T) {
+	sv := start(t, opts{})
+	code, ans := sv.do("POST", "/v1/events", "", `{"member_id":"new1","type":"queued","store":"A","event_id":"w1"}`)
+	if code != 200 || ans["waiting_for_member"] != 1.0 {
+		t.Fatalf("POST /v1/events: %d %v; want 1 waiting", code, ans)
+	}
+	// Ticks evaluated the event (it waits for its member still), and a
+	// later one.
+	evaluated := func(ans map[string]any) func() bool {
+		return func() bool {
+			return sv.count(`SELECT coalesce(min(wm_seq), 0) FROM rule_state`) >= int64(ans["last_seq"].(float64))
+		}
+	}
+	waitFor(t, "a tick after the event", evaluated(ans))
+	_, ans = sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"visited","store":"B"}`)
+	waitFor(t, "a tick after the next event", evaluated(ans))
+	if n := sv.count(`SELECT count(*) FROM waiting_events WHERE member_id = 'new1'`); n != 1 {
+		t.Fatalf("waiting_events of new1: %d, want 1", n)
+	}
+	if n := sv.count(`SELECT count(*) FROM outbox`); n != 0 {
+		t.Fatalf("outbox: %d rows before the member arrived, want 0", n)
+	}
+	code, ans = sv.do("POST", "/v1/members", "", `{"member_id":"new1","name":"Neo","consent_sms":true}`)
+	if code != 200 {
+		t.Fatalf("POST /v1/members: %d %v", code, ans)
+	}
+	waitFor(t, "the arrived member's coupon", func() bool {
+		return sv.count(`SELECT count(*) FROM outbox WHERE member_id = 'new1' AND content = 'A-10OFF'`) == 1
+	})
+	if n := sv.count(`SELECT count(*) FROM waiting_events`); n != 0 {
+		t.Errorf("waiting_events: %d after the arrival, want 0", n)
+	}
+}
