@@ -39,6 +39,11 @@ type RunOptions struct {
 	// members whose verdict may have changed (see internal/tick/02_plan.go). The
 	// decisions are the same; tests use it to prove so.
 	EvaluateAll bool
+	// NoArrivals tells the tick that no member was added since the last
+	// tick that admitted the events waiting for their member: it skips
+	// that step (a service that owns the database and counts its member
+	// upserts knows this; see tick.NoArrivals).
+	NoArrivals bool
 }
 
 // Decision is one outbox row: one action of one firing. Its JSON form is the
@@ -286,6 +291,9 @@ func (db *DB) tickMode(opts RunOptions) tick.Mode {
 	}
 	if opts.DryRun {
 		m |= tick.DryRun
+	}
+	if opts.NoArrivals {
+		m |= tick.NoArrivals
 	}
 	return m
 }

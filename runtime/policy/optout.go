@@ -24,10 +24,18 @@ func OptOutsSQL(members, brand string) string {
 	return `SELECT member_id, now, map_from_entries(list({'key': channel, 'value': sub})) AS chans FROM (
     SELECT f.member_id, f.now, e.channel, arg_max(e.type = '` + OptInEvent + `', {'ts': e.ts, 'seq': e.seq}) AS sub
     FROM ` + members + ` f
-    JOIN events e ON e.member_id = f.member_id AND e.brand = ` + brand + `
-    WHERE e.type IN ('` + OptInEvent + `', '` + OptOutEvent + `') AND e.channel IS NOT NULL AND e.ts <= f.now
+    JOIN (` + optEventsSQL(OptInEvent, brand) + `
+          UNION ALL ` + optEventsSQL(OptOutEvent, brand) + `) e ON e.member_id = f.member_id
+    WHERE e.ts <= f.now
     GROUP BY ALL)
 GROUP BY ALL`
+}
+
+// optEventsSQL selects the brand's events of one type that name a
+// channel. A scan per type (rather than one with type IN (...)) lets
+// DuckDB skip the row groups of other types where events are clustered.
+func optEventsSQL(typ, brand string) string {
+	return `SELECT member_id, type, channel, ts, seq FROM events WHERE brand = ` + brand + ` AND type = '` + typ + `' AND channel IS NOT NULL`
 }
 
 // ConsentOnSQL is a member m's consent on the channel that the SQL

@@ -580,3 +580,141 @@ func TestWaitingMember(t *testing.T) {
 		t.Errorf("waiting_events: %d, want 3", n)
 	}
 }
+
+// TestWaitingAfterRestart: events stored while no service ran, or stored
+// by a service that stopped before its tick, are waiting for a tick when a
+// new server starts over the database: nudge_events_waiting_for_tick
+// counts them until the server's first tick, then reads 0. No Serve loop
+// runs, so the only tick is the test's.
+func TestWaitingAfterRestart(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		before, after int // events stored before a tick ran, and after it (-1: no tick)
+		want          float64
+	}{
+		{"no tick ever ran", 3, -1, 3},
+		{"stored after the last tick", 2, 3, 3},
+		{"all evaluated", 2, 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			db, err := nrt.Open(ctx, filepath.Join(dir, "t.duckdb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			mf := filepath.Join(dir, "members.csv")
+			os.WriteFile(mf, []byte(members), 0o644)
+			if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
+				t.Fatal(err)
+			}
+			rules := filepath.Join(dir, "rules.nudge")
+			os.WriteFile(rules, []byte(couponRules), 0o644)
+			n := 0
+			ts := time.Now().UTC().Add(-time.Hour).Format("2006-01-02 15:04:05")
+			storeEvents := func(k int) {
+				t.Helper()
+				if k == 0 {
+					return
+				}
+				var b strings.Builder
+				for range k {
+					n++
+					fmt.Fprintf(&b, "{\"brand\":\"acme\",\"member_id\":\"m%d\",\"type\":\"visited\",\"store\":\"B\",\"event_id\":\"e%d\",\"ts\":\"%s\"}\n", n%3+1, n, ts)
+				}
+				f := filepath.Join(dir, fmt.Sprintf("events%d.jsonl", n))
+				os.WriteFile(f, []byte(b.String()), 0o644)
+				if _, err := db.IngestEvents(ctx, f, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			newServer := func() (*Server, *httptest.Server) {
+				t.Helper()
+				s, err := New(ctx, Config{DB: db, Paths: []string{rules}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs := httptest.NewServer(s)
+				t.Cleanup(hs.Close)
+				return s, hs
+			}
+			storeEvents(c.before)
+			if c.after >= 0 {
+				s, _ := newServer()
+				if _, err := s.Tick(ctx); err != nil {
+					t.Fatal(err)
+				}
+				storeEvents(c.after)
+			}
+			s, hs := newServer()
+			if got := waitingGauge(t, hs.URL); got != c.want {
+				t.Errorf("before the first tick: nudge_events_waiting_for_tick %v, want %v", got, c.want)
+			}
+			if _, err := s.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := waitingGauge(t, hs.URL); got != 0 {
+				t.Errorf("after the first tick: nudge_events_waiting_for_tick %v, want 0", got)
+			}
+		})
+	}
+}
+
+// waitingGauge reads nudge_events_waiting_for_tick from GET /metrics.
+func waitingGauge(t *testing.T, url string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := fams["nudge_events_waiting_for_tick"]
+	if !ok {
+		t.Fatal("/metrics has no nudge_events_waiting_for_tick")
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
+}
+
+// TestArrivalAfterQuietTicks: ticks that run while no member was upserted
+// skip admitting the events waiting for their member; the tick after a
+// member arrives through the API admits its waiting event, which then
+// decides its coupon.
+func TestArrivalAfterQuietTicks(t *testing.T) {
+	sv := start(t, opts{})
+	code, ans := sv.do("POST", "/v1/events", "", `{"member_id":"new1","type":"queued","store":"A","event_id":"w1"}`)
+	if code != 200 || ans["waiting_for_member"] != 1.0 {
+		t.Fatalf("POST /v1/events: %d %v; want 1 waiting", code, ans)
+	}
+	// Ticks evaluated the event (it waits for its member still), and a
+	// later one.
+	evaluated := func(ans map[string]any) func() bool {
+		return func() bool {
+			return sv.count(`SELECT coalesce(min(wm_seq), 0) FROM rule_state`) >= int64(ans["last_seq"].(float64))
+		}
+	}
+	waitFor(t, "a tick after the event", evaluated(ans))
+	_, ans = sv.do("POST", "/v1/events", "", `{"member_id":"m2","type":"visited","store":"B"}`)
+	waitFor(t, "a tick after the next event", evaluated(ans))
+	if n := sv.count(`SELECT count(*) FROM waiting_events WHERE member_id = 'new1'`); n != 1 {
+		t.Fatalf("waiting_events of new1: %d, want 1", n)
+	}
+	if n := sv.count(`SELECT count(*) FROM outbox`); n != 0 {
+		t.Fatalf("outbox: %d rows before the member arrived, want 0", n)
+	}
+	code, ans = sv.do("POST", "/v1/members", "", `{"member_id":"new1","name":"Neo","consent_sms":true}`)
+	if code != 200 {
+		t.Fatalf("POST /v1/members: %d %v", code, ans)
+	}
+	waitFor(t, "the arrived member's coupon", func() bool {
+		return sv.count(`SELECT count(*) FROM outbox WHERE member_id = 'new1' AND content = 'A-10OFF'`) == 1
+	})
+	if n := sv.count(`SELECT count(*) FROM waiting_events`); n != 0 {
+		t.Errorf("waiting_events: %d after the arrival, want 0", n)
+	}
+}

@@ -78,7 +78,8 @@ type Config struct {
 // it had run just before it. A tick that may write what the others
 // write takes their locks too (exclusiveTick): one that may admit waiting
 // events (it renumbers them and advances the event counter) and one that
-// may cluster the events (which ends with a checkpoint). Locks are taken
+// may cluster the events (which ends with a checkpoint); the others skip
+// admitting waiting events, which could admit none. Locks are taken
 // in the order ingest, dispatch, writer. Reads (why, query, decisions)
 // take none. Dispatch releases its lock while a sink delivers, so a slow
 // webhook holds up no tick.
@@ -366,7 +367,7 @@ func (s *Server) Tick(ctx context.Context) (*nrt.RunResult, error) {
 				continue
 			}
 		}
-		res, err := s.tickLocked(ctx)
+		res, err := s.tickLocked(ctx, exclusive)
 		s.unlock()
 		if exclusive {
 			s.dispatchLock <- struct{}{}
@@ -402,7 +403,10 @@ func (s *Server) exclusiveTick(ctx context.Context, gen int64) (bool, error) {
 	return unclustered >= nrt.DefaultClusterMinEvents-clusterMargin, nil
 }
 
-func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
+// tickLocked runs a tick (the locks held). Only an exclusive tick admits
+// the events waiting for their member: the others skip that step, since
+// no member was upserted since the last exclusive tick (exclusiveTick).
+func (s *Server) tickLocked(ctx context.Context, exclusive bool) (*nrt.RunResult, error) {
 	p := s.prog.Load()
 	var upto int64
 	if err := s.db.SQL().QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'event_seq'`).Scan(&upto); err != nil {
@@ -413,7 +417,8 @@ func (s *Server) tickLocked(ctx context.Context) (*nrt.RunResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	res, err := s.db.Run(ctx, p.compiled, nrt.RunOptions{Now: now, Brand: s.cfg.Brand, Lookback: s.cfg.Lookback, SkipDecisions: true})
+	res, err := s.db.Run(ctx, p.compiled, nrt.RunOptions{Now: now, Brand: s.cfg.Brand, Lookback: s.cfg.Lookback, SkipDecisions: true,
+		NoArrivals: !exclusive})
 	took := time.Since(start)
 	if err != nil {
 		s.m.ticks.WithLabelValues("error").Inc()

@@ -45,6 +45,15 @@ SELECT e.firing_id, e.ri, e.now, e.member_id, false FROM _nudge_eff e WHERE e.ga
 	if t.repeated, err = t.rowsPerRule(ctx, "_nudge_repeat"); err != nil {
 		return err
 	}
+	var n int64
+	for _, k := range t.repeated {
+		n += k
+	}
+	if n == 0 {
+		// Nothing repeated: only the sends given up on again go.
+		_, err = t.exec(ctx, `DELETE FROM _nudge_dec WHERE again`)
+		return err
+	}
 	// A repeated refusal is not recorded in the outbox, but rule_members
 	// notes it: when its sends were all capped, it is the latest evidence
 	// that the caps were full (see blocked). A firing given up on again

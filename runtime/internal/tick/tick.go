@@ -38,6 +38,12 @@ const (
 	// tick does, but skips the steps that only write what later ticks read
 	// (dryRunSkips).
 	DryRun
+	// NoArrivals skips the arrivals step (00_arrivals.go): the caller
+	// knows that no member was added since the last tick that ran it, so
+	// no waiting event can be admitted (nudge serve, which owns the
+	// database and counts its member upserts). The waiting events past
+	// the lookback are then forgotten by a later tick that runs it.
+	NoArrivals
 )
 
 func (m Mode) has(f Mode) bool { return m&f != 0 }
@@ -308,7 +314,7 @@ func (t *tick) Run(ctx context.Context) error {
 		return err
 	}
 	var steps []tickStep
-	if t.waiting > 0 {
+	if t.waiting > 0 && !t.mode.has(NoArrivals) {
 		// Before anything reads the events or the watermark.
 		steps = append(steps, tickStep{"arrivals", t.arrivals, false}) // 00_arrivals.go
 	}
