@@ -254,13 +254,14 @@ func compareVariants(j *Journey) {
 	}
 	base := j.Variants[0]
 	best, bestDiff := "", 0.0
-	var notes []string
 	for k := 1; k < len(j.Variants); k++ {
 		v := &j.Variants[k]
 		l := lift(v.Instances, v.Converted, base.Instances, base.Converted)
 		switch {
 		case !l.Conclusive:
-			l.Note = "too small to conclude" + strings.TrimPrefix(l.Note, "holdout too small to conclude")
+			// lift words its validity conditions for a treated and a control group
+			words := strings.NewReplacer("control has", base.Name+" has", "treated has", v.Name+" has", "firings", "instances")
+			l.Note = "too small to conclude" + words.Replace(strings.TrimPrefix(l.Note, "holdout too small to conclude"))
 		case l.Low > 0:
 			l.Note = fmt.Sprintf("significant: %s converts better than %s", v.Name, base.Name)
 			if l.Diff > bestDiff {
@@ -275,14 +276,13 @@ func compareVariants(j *Journey) {
 			l.Note = "not significant: the interval contains 0"
 		}
 		v.VsFirst = &l
-		notes = append(notes, fmt.Sprintf("%s vs %s: %s", v.Name, base.Name, l.Note))
 	}
 	if best != "" {
 		j.Winner = best
 		j.WinnerNote = "winner " + best + " (the 95% interval of its difference excludes 0)"
 		return
 	}
-	j.WinnerNote = "no winner: no difference is significant (" + strings.Join(notes, "; ") + ")"
+	j.WinnerNote = "no winner: no difference with " + base.Name + " is significant"
 }
 
 // DiffText is "+7.9 pp (95% CI -6.2 .. +22.0 pp): note" for a variant

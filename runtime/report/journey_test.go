@@ -213,3 +213,31 @@ func TestJourneyFunnelInChromium(t *testing.T) {
 		t.Errorf("the screenshot shows too few funnel pixels: %d blue, %d green", blue, green)
 	}
 }
+
+// TestCompareVariants: a winner only when the comparison is valid and its
+// interval excludes 0, either way round; small groups are named in the note.
+func TestCompareVariants(t *testing.T) {
+	cases := []struct {
+		name   string
+		vs     []Variant
+		winner string
+		note   string
+	}{
+		{"b better", []Variant{{Name: "a", Instances: 200, Converted: 20}, {Name: "b", Instances: 200, Converted: 60}}, "b", "significant: b converts better than a"},
+		{"a better", []Variant{{Name: "a", Instances: 200, Converted: 60}, {Name: "b", Instances: 200, Converted: 20}}, "a", "significant: a converts better than b"},
+		{"same", []Variant{{Name: "a", Instances: 200, Converted: 40}, {Name: "b", Instances: 200, Converted: 42}}, "", "not significant: the interval contains 0"},
+		{"small", []Variant{{Name: "a", Instances: 15, Converted: 1}, {Name: "b", Instances: 20, Converted: 15}}, "", "too small to conclude: a has 15 instances (< 30); b has 20 instances (< 30)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			j := &Journey{Variants: c.vs}
+			compareVariants(j)
+			if j.Winner != c.winner {
+				t.Errorf("winner %q, want %q (%s)", j.Winner, c.winner, j.WinnerNote)
+			}
+			if got := j.Variants[1].VsFirst.Note; got != c.note {
+				t.Errorf("note %q, want %q", got, c.note)
+			}
+		})
+	}
+}
