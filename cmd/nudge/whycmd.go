@@ -71,7 +71,7 @@ only read will do; one written by an older nudge must first be upgraded with
 			if err != nil {
 				return problemError("why: %v", err)
 			}
-			if opts.Rule == journeyOnly {
+			if opts.Rule == journeyOnly || (len(compiled.Rules) == 0 && len(journeys) > 0) {
 				if output == "json" {
 					return problemError("why: --output json explains rules only; drop --rule %s or use text", rule)
 				}

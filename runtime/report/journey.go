@@ -349,7 +349,9 @@ func (r *Report) writeJourneysText(b *strings.Builder) {
 			for _, v := range j.Variants {
 				fmt.Fprintf(b, "    %-16s %7d instances %7d converted %6.1f%%  %s\n", v.Name, v.Instances, v.Converted, 100*v.Rate, v.DiffText())
 			}
-			fmt.Fprintf(b, "  %s\n", j.WinnerNote)
+			if j.WinnerNote != "" {
+				fmt.Fprintf(b, "  %s\n", j.WinnerNote)
+			}
 		}
 	}
 }
