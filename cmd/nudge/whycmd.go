@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,8 +66,20 @@ only read will do; one written by an older nudge must first be upgraded with
 			if err := warnBrand(c.Context(), s, db, compiled.Brand, brand); err != nil {
 				return err
 			}
-			reps, err := why.Explain(c.Context(), db, compiled, exps, []string{member},
-				why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback})
+			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback}
+			journeys, err := explainJourneys(c.Context(), db, compiled, prog.Info, member, &opts)
+			if err != nil {
+				return problemError("why: %v", err)
+			}
+			if opts.Rule == journeyOnly || (len(compiled.Rules) == 0 && len(journeys) > 0) {
+				if output == "json" {
+					return problemError("why: --output json explains rules only; drop --rule %s or use text", rule)
+				}
+				fmt.Fprintf(s.out, "member %s at %s\n", member, now.Format("2006-01-02 15:04:05"))
+				why.WriteJourneysText(s.out, journeys)
+				return nil
+			}
+			reps, err := why.Explain(c.Context(), db, compiled, exps, []string{member}, opts)
 			if err != nil {
 				return problemError("why: %v", err)
 			}
@@ -78,6 +91,7 @@ only read will do; one written by an older nudge must first be upgraded with
 					continue
 				}
 				r.WriteText(s.out)
+				why.WriteJourneysText(s.out, journeys)
 			}
 			return nil
 		},

@@ -74,6 +74,8 @@ const (
 	ExpectNothing                     // expect nothing fires
 	ExpectTagged                      // expect "ID" tagged "T"
 	ExpectNotTagged                   // expect "ID" not tagged "T"
+	ExpectJourney                     // expect JOURNEY enters|sends|exits|completes ... (Journey)
+	ExpectNoJourney                   // expect JOURNEY does not enter|send|exit|complete [for "ID"] (Journey)
 )
 
 // ExpectStep is an expectation about the latest tick (or, for tags, the
@@ -90,6 +92,9 @@ type ExpectStep struct {
 	// (`params NAME VALUE, ...`).
 	Via    *Ident
 	Params []*FieldValue
+	// Journey is the journey part of ExpectJourney and ExpectNoJourney
+	// (Rule names the journey; Member, Status and Via apply as for fires).
+	Journey *JourneyExpect
 }
 
 func (*NowStep) testStepNode()    {}

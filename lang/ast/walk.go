@@ -182,6 +182,12 @@ func Inspect(n Node, f func(Node) bool) {
 		visit(n.Member)
 		visit(n.Status)
 		visit(n.Tag)
+		visit(n.Journey)
+	case *JourneyExpect:
+		visit(n.SendKind)
+		visit(n.Content)
+		visit(n.Step)
+		visit(n.Variant)
 	default:
 		inspectJourney(n, visit)
 	}

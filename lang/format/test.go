@@ -47,6 +47,8 @@ func step(s ast.TestStep) string {
 			return "expect " + quote(s.Member.Value) + " tagged " + quote(s.Tag.Value)
 		case ast.ExpectNotTagged:
 			return "expect " + quote(s.Member.Value) + " not tagged " + quote(s.Tag.Value)
+		case ast.ExpectJourney, ast.ExpectNoJourney:
+			return journeyExpect(s)
 		case ast.ExpectNoFire:
 			t := "expect " + s.Rule.Name + " does not fire"
 			if s.Member != nil {

@@ -108,7 +108,10 @@
 //	          | "expect" expect ;
 //	expect    = STRING [ "not" ] "tagged" STRING
 //	          | IDENT ( "fires" [ "for" STRING ] [ "with" "status" IDENT ]
-//	                  | "does" "not" "fire" [ "for" STRING ] ) ;
+//	                  | "does" "not" ( "fire" | "enter" | "send" | "exit" | "complete" ) [ "for" STRING ]
+//	                  | ( "enters" | "sends" [ IDENT STRING ] | "exits" | "completes" ) { jqual } ) ;
+//	jqual     = "for" STRING | "via" IDENT | "at" "step" NUMBER | "in" "variant" IDENT
+//	          | "with" "status" IDENT ;
 //	with      = "with" IDENT literal { "," IDENT literal } ;
 //
 //	CMP       = "=" | "!=" | "<" | "<=" | ">" | ">=" ;

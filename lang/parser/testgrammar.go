@@ -78,7 +78,9 @@ type pExpectStep struct {
 	Via       *lexer.Token `parser:"               ( \"via\" @Ident )?"`
 	Status    *lexer.Token `parser:"               ( \"with\" \"status\" @Ident )?"`
 	Params    *pExpParams  `parser:"               @@?"`
-	NoFire    bool         `parser:"             | @\"does\" \"not\" \"fire\""`
+	Journey   *pJExpect    `parser:"             | @@"`
+	NoFire    bool         `parser:"             | @\"does\" \"not\""`
+	NoVerb    string       `parser:"               @( \"fire\" | \"enter\" | \"send\" | \"exit\" | \"complete\" )"`
 	NoFireFor *lexer.Token `parser:"               ( \"for\" @String )? ) )"`
 }
 
@@ -125,8 +127,13 @@ func (c *converter) step(s *pStep) ast.TestStep {
 			if e.Not {
 				out.Kind = ast.ExpectNotTagged
 			}
+		case e.Journey != nil:
+			c.journeyExpect(out, e)
 		case e.NoFire:
 			out.Kind, out.Rule = ast.ExpectNoFire, c.ident(*e.Rule)
+			if e.NoVerb != "fire" {
+				out.Kind, out.Journey = ast.ExpectNoJourney, &ast.JourneyExpect{Span: sp, Action: e.NoVerb}
+			}
 			if e.NoFireFor != nil {
 				out.Member = c.str(*e.NoFireFor)
 			}
@@ -165,7 +172,7 @@ var stepForms = map[string]string{
 	"member": `member "ID" [with FIELD VALUE, ...]`,
 	"event":  `"ID" EVENT [at 2024-11-11 09:00 | 2 hours ago] [with FIELD VALUE, ...]`,
 	"tick":   `tick [at 2024-11-11 12:00 | 2 hours later]`,
-	"expect": `expect RULE fires [for "ID"] [with status STATUS], expect RULE does not fire [for "ID"], expect nothing fires, or expect "ID" [not] tagged "TAG"`,
+	"expect": `expect RULE fires [for "ID"] [with status STATUS], expect RULE does not fire [for "ID"], expect nothing fires, expect "ID" [not] tagged "TAG", expect JOURNEY enters|sends [KIND "CONTENT"]|exits|completes [for "ID"] [via CHANNEL] [at step LINE] [in variant NAME] [with status STATUS], or expect JOURNEY does not enter|send|exit|complete [for "ID"]`,
 }
 
 // explainTest words a syntax error inside a test block: it names the

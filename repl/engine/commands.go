@@ -31,6 +31,7 @@ func Commands() []Command {
 		{Name: "sql", Help: "the SQL of the last condition, segment or rule"},
 		{Name: "run", Help: "dry-run the loaded and session rules at now: the decisions, nothing written"},
 		{Name: "why", Args: "MEMBER [RULE]", Help: "explain, per rule, why MEMBER would or would not fire at now: values, policies, verdict"},
+		{Name: "journeys", Args: "[MEMBER [JOURNEY]]", Help: "list the journeys and their instances; with MEMBER, where the member stands in each and why"},
 		{Name: "now", Args: "[TIMESTAMP|clock]", Help: "show or set the evaluation instant (2024-11-11 12:00); `clock` follows the wall clock"},
 		{Name: "lookback", Args: "[N minutes|hours|days]", Help: "show or set how far back a trigger condition looks for events (default 24 hours)"},
 		{Name: "load", Args: "FILE|DIR...", Help: "load rule files into the session"},
@@ -102,6 +103,8 @@ func (e *Engine) command(ctx context.Context, input string) (*Result, error) {
 		return e.dryRun(ctx)
 	case "why":
 		return e.why(ctx, arg)
+	case "journeys":
+		return e.journeys(ctx, arg)
 	}
 	return &Result{Kind: Text, Text: "unknown command"}, nil
 }

@@ -52,6 +52,9 @@ type Report struct {
 	// Programme is the programme section (programme.go), nil without a
 	// global control group.
 	Programme *Programme `json:"programme,omitempty"`
+	// Journeys is the journeys section (journey.go): each journey's funnel
+	// and variants.
+	Journeys []*Journey `json:"journeys,omitempty"`
 }
 
 // Rule is the report of one rule of one brand.
@@ -284,6 +287,9 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		}
 	}
 	if rep.Programme, err = programme(ctx, db, opts, rep); err != nil {
+		return nil, err
+	}
+	if rep.Journeys, err = journeys(ctx, db, opts, sql.NullTime{Time: rep.End, Valid: true}); err != nil {
 		return nil, err
 	}
 	return rep, nil

@@ -412,7 +412,11 @@ func (st *state) expect(ctx context.Context, s *ast.ExpectStep) bool {
 		st.fail(s, nil, "%s: there was no tick yet; add `tick` before it", expectText(s))
 		return true
 	}
-	if s.Rule != nil && !st.hasRule(s.Rule.Name) {
+	if s.Journey != nil && !st.hasJourney(s.Rule.Name) {
+		st.fail(s, nil, "%s: there is no journey %s%s", expectText(s), s.Rule.Name, suggest(s.Rule.Name, st.journeyNames()))
+		return true
+	}
+	if s.Rule != nil && !st.hasRule(s.Rule.Name) && !st.hasJourney(s.Rule.Name) {
 		st.fail(s, nil, "%s: there is no rule %s%s", expectText(s), s.Rule.Name, suggest(s.Rule.Name, st.ruleNames()))
 		return true
 	}
@@ -422,6 +426,10 @@ func (st *state) expect(ctx context.Context, s *ast.ExpectStep) bool {
 	}
 	if s.Member != nil && !st.members[s.Member.Value] {
 		st.fail(s, nil, "%s: member %q is not declared in this test", expectText(s), s.Member.Value)
+		return true
+	}
+	if s.Journey != nil {
+		st.expectJourney(s)
 		return true
 	}
 	decs := st.last.Decisions
@@ -538,6 +546,8 @@ func expectText(s *ast.ExpectStep) string {
 		who = fmt.Sprintf(" for %q", s.Member.Value)
 	}
 	switch s.Kind {
+	case ast.ExpectJourney, ast.ExpectNoJourney:
+		return journeyExpectText(s)
 	case ast.ExpectNothing:
 		return "expect nothing fires"
 	case ast.ExpectTagged:

@@ -1,0 +1,243 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"nudge/compiler"
+	"nudge/lang"
+	nrt "nudge/runtime"
+	"nudge/stdlib"
+)
+
+const journeySrc = `brand "acme"
+import "crm"
+
+journey unpaid "Unpaid order: remind twice"
+  enter on order_placed where amount >= 50
+  exit when paid matching order_id
+  holdout 10%
+  wait 30 minutes
+  send reminder "PAY-1" via app_push
+  wait 6 hours
+  split
+    50% sms_only
+      send reminder "PAY-2" via sms
+    50% wechat_first
+      send reminder "PAY-2" via wechat
+  end
+end
+`
+
+// journeyFixture runs the unpaid journey over 400 members who each place
+// an order at 2024-11-10 10:00 (every tenth for 20, so it does not enter;
+// every seventh without app_push consent); the 80 members 5k+1 pay at 11:00 and
+// exit. Ticks at 10:00, 12:00 and 2024-11-11 00:00. Then members buy on
+// 2024-11-11 08:00: of the sms_only instances those with an even number,
+// of the wechat_first ones every member when same, else every fifth.
+func journeyFixture(t *testing.T, same bool) (*sql.DB, *compiler.Program) {
+	t.Helper()
+	ctx := context.Background()
+	p, diags := lang.LoadSources([]lang.Source{{Name: "j.nudge", Src: []byte(journeySrc)}}, stdlib.Env())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	prog, diags := compiler.Compile(p.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q := db.SQL()
+	at := func(s string) time.Time {
+		v, err := time.Parse("2006-01-02 15:04", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	seq := 0
+	ev := func(m, typ string, ts time.Time, amount float64, order string) {
+		seq++
+		if _, err := q.Exec(`INSERT INTO events (seq, member_id, brand, type, ts, amount, order_id) VALUES (?, ?, 'acme', ?, ?, ?, ?)`,
+			seq, m, typ, ts, amount, order); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 400 {
+		m := fmt.Sprintf("m%03d", i)
+		if _, err := q.Exec(`INSERT INTO members (member_id, brand, consent_sms, consent_wechat, consent_app_push) VALUES (?, 'acme', true, true, ?)`,
+			m, i%7 != 0); err != nil {
+			t.Fatal(err)
+		}
+		amount := 80.0
+		if i%10 == 0 {
+			amount = 20
+		}
+		ev(m, "order_placed", at("2024-11-10 10:00"), amount, "o"+m)
+		if i%5 == 1 {
+			ev(m, "paid", at("2024-11-10 11:00"), amount, "o"+m)
+		}
+	}
+	for _, now := range []string{"2024-11-10 10:00", "2024-11-10 12:00", "2024-11-11 00:00"} {
+		if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: at(now), Lookback: 48 * time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := q.Query(`SELECT member_id, variant FROM journey_instances WHERE variant IS NOT NULL ORDER BY member_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type mv struct{ m, v string }
+	var got []mv
+	for rows.Next() {
+		var x mv
+		if err := rows.Scan(&x.m, &x.v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, x)
+	}
+	rows.Close()
+	for _, x := range got {
+		var i int
+		fmt.Sscanf(x.m, "m%d", &i)
+		buys := i%2 == 0
+		if x.v == "wechat_first" && !same {
+			buys = i%5 == 0
+		}
+		if buys {
+			ev(x.m, "purchased", at("2024-11-11 08:00"), 80, "")
+		}
+	}
+	return q, prog
+}
+
+// TestJourneyFunnel checks the journeys section of the report, in text,
+// JSON and HTML (golden files): the funnel (entered, each step reached and
+// sent, converted, exited, completed) and the variants side by side; with
+// different conversion rates the report names the winner, with equal ones
+// it names none.
+func TestJourneyFunnel(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		same   bool
+		winner string
+	}{{"winner", false, "sms_only"}, {"nowinner", true, ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			db, prog := journeyFixture(t, c.same)
+			rep, err := Build(context.Background(), db, Options{Program: prog})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Journeys) != 1 {
+				t.Fatalf("%d journeys in the report", len(rep.Journeys))
+			}
+			j := rep.Journeys[0]
+			if j.Entered != 360 || j.Exited != 80 || j.Completed+j.Exited+j.Active != j.Entered {
+				t.Errorf("entered %d exited %d completed %d active %d: want 360 entered, 80 exited, the rest completed", j.Entered, j.Exited, j.Completed, j.Active)
+			}
+			if len(j.Steps) != 3 || j.Steps[0].Reached != 360 {
+				t.Errorf("steps %+v: want PAY-1 reached by every instance, then the split's two sends", j.Steps)
+			}
+			if j.Winner != c.winner {
+				t.Errorf("winner %q, want %q (%s)", j.Winner, c.winner, j.WinnerNote)
+			}
+			var txt, js, html bytes.Buffer
+			if err := rep.WriteText(&txt); err != nil {
+				t.Fatal(err)
+			}
+			if err := rep.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			if err := rep.WriteHTML(&html, time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", "journey_"+c.name+".txt"), txt.Bytes())
+			if c.name == "winner" {
+				golden(t, filepath.Join("testdata", "journey_winner.json"), js.Bytes())
+				golden(t, filepath.Join("testdata", "journey_winner.html"), html.Bytes())
+			}
+		})
+	}
+}
+
+// TestJourneyFunnelInChromium opens the HTML report with a journey in
+// headless Chromium: the DOM holds the funnel's bars, the widest the
+// entered instances, and the screenshot shows the funnel's colours.
+func TestJourneyFunnelInChromium(t *testing.T) {
+	requireChromium(t)
+	db, prog := journeyFixture(t, false)
+	rep, err := Build(context.Background(), db, Options{Program: prog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := rep.WriteHTML(&html, time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom := string(chromium(t, file, "--dump-dom"))
+	if n := strings.Count(dom, `class="bar funnel`); n != len(rep.Journeys[0].Funnel()) {
+		t.Errorf("the DOM has %d funnel bars, want %d", n, len(rep.Journeys[0].Funnel()))
+	}
+	if !strings.Contains(dom, `<rect class="bar funnel" x="130" y="4" width="360"`) {
+		t.Errorf("the entered bar is not the full width in the DOM:\n%s", dom)
+	}
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	chromium(t, file, "--screenshot="+shot, "--window-size=1000,2400", "--hide-scrollbars")
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := countColour(img, 0x2b, 0x7b, 0xb9), countColour(img, 0x3a, 0x9d, 0x5d)
+	if blue < 360*16 || green == 0 {
+		t.Errorf("the screenshot shows too few funnel pixels: %d blue, %d green", blue, green)
+	}
+}
+
+// TestCompareVariants: a winner only when the comparison is valid and its
+// interval excludes 0, either way round; small groups are named in the note.
+func TestCompareVariants(t *testing.T) {
+	cases := []struct {
+		name   string
+		vs     []Variant
+		winner string
+		note   string
+	}{
+		{"b better", []Variant{{Name: "a", Instances: 200, Converted: 20}, {Name: "b", Instances: 200, Converted: 60}}, "b", "significant: b converts better than a"},
+		{"a better", []Variant{{Name: "a", Instances: 200, Converted: 60}, {Name: "b", Instances: 200, Converted: 20}}, "a", "significant: a converts better than b"},
+		{"same", []Variant{{Name: "a", Instances: 200, Converted: 40}, {Name: "b", Instances: 200, Converted: 42}}, "", "not significant: the interval contains 0"},
+		{"small", []Variant{{Name: "a", Instances: 15, Converted: 1}, {Name: "b", Instances: 20, Converted: 15}}, "", "too small to conclude: a has 15 instances (< 30); b has 20 instances (< 30)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			j := &Journey{Variants: c.vs}
+			compareVariants(j)
+			if j.Winner != c.winner {
+				t.Errorf("winner %q, want %q (%s)", j.Winner, c.winner, j.WinnerNote)
+			}
+			if got := j.Variants[1].VsFirst.Note; got != c.note {
+				t.Errorf("note %q, want %q", got, c.note)
+			}
+		})
+	}
+}

@@ -1,0 +1,159 @@
+package why_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"nudge/compiler"
+	"nudge/lang"
+	nrt "nudge/runtime"
+	"nudge/runtime/why"
+	"nudge/stdlib"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// journeysSrc holds an `enter on` journey with an exit and a split, and an
+// `enter when` journey with a wait until and an if/else.
+const journeysSrc = `brand "acme"
+import "crm"
+
+journey unpaid "Unpaid order: remind twice"
+  enter on order_placed where amount >= 50
+  exit when paid matching order_id
+  wait 30 minutes
+  send reminder "PAY-1" via app_push
+  wait 6 hours
+  split
+    50% sms_only
+      send reminder "PAY-2" via sms
+    50% wechat_first
+      send reminder "PAY-2" via wechat
+  end
+end
+
+journey vip "Gold welcome"
+  enter when member.tier = "gold"
+  send coupon "G1" via sms
+  wait until purchased for at most 3 days
+  if purchased
+    send coupon "THANKS" via sms
+  else
+    send coupon "G2" via sms
+  end
+end
+`
+
+const journeysMembers = `member_id,brand,tier,consent_sms,consent_wechat,consent_app_push
+m1,acme,gold,true,true,true
+m2,acme,gold,true,true,true
+m3,acme,silver,true,true,true
+m4,acme,silver,true,true,
+`
+
+const journeysEvents = `member_id,brand,type,ts,amount,order_id
+m4,acme,order_placed,2024-11-09 08:00,99,o4
+m1,acme,order_placed,2024-11-10 10:00,80,o1
+m2,acme,order_placed,2024-11-10 10:00,80,o2
+m3,acme,order_placed,2024-11-10 10:00,20,o3
+m2,acme,paid,2024-11-10 11:00,80,o2
+m2,acme,purchased,2024-11-10 11:00,80,o2
+`
+
+// journeyDB runs the journeys over the fixture: ticks at 2024-11-09 09:00,
+// 2024-11-10 10:00 and 12:00. It returns the database and the program.
+func journeyDB(t *testing.T) (*nrt.DB, *compiler.Program, []*compiler.JourneyWhy) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	p, diags := lang.LoadSources([]lang.Source{{Name: "j.nudge", Src: []byte(journeysSrc)}}, stdlib.Env())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	prog, diags := compiler.Compile(p.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	jws, diags := compiler.WhyJourneys(p.Info)
+	if diags.HasErrors() || len(jws) != 2 {
+		t.Fatalf("%d journey explanations: %v", len(jws), diags)
+	}
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for table, csv := range map[string]string{"members": journeysMembers, "events": journeysEvents} {
+		f := filepath.Join(dir, table+".csv")
+		if err := os.WriteFile(f, []byte(csv), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Import(ctx, table, []string{f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, at := range []string{"2024-11-09 09:00", "2024-11-10 10:00", "2024-11-10 12:00"} {
+		now, _ := time.Parse("2006-01-02 15:04", at)
+		if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Lookback: 48 * time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, prog, jws
+}
+
+// golden compares got with testdata/name (rewritten with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n%s", name, got)
+	}
+}
+
+// TestWhyJourneys explains both journeys for each member at 2024-11-10
+// 12:00: m1 active (waiting for the split, and in vip waiting until a
+// purchase), m2 exited by its payment (and through vip's first branch),
+// m3 not entered (amount 20; silver), m4 completed (without app_push
+// consent); the sends show their statuses.
+func TestWhyJourneys(t *testing.T) {
+	db, prog, jws := journeyDB(t)
+	now, _ := time.Parse("2006-01-02 15:04", "2024-11-10 12:00")
+	var b strings.Builder
+	for _, m := range []string{"m1", "m2", "m3", "m4"} {
+		reps, err := why.ExplainJourneys(context.Background(), db, prog, jws, m, why.Options{Now: now, Lookback: 48 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reps) != 2 {
+			t.Fatalf("%d journey reports", len(reps))
+		}
+		b.WriteString("member " + m + "\n")
+		why.WriteJourneysText(&b, reps)
+		b.WriteString("\n")
+	}
+	golden(t, "journeys.golden", b.String())
+	for _, frag := range []string{
+		"→ active since 2024-11-10 10:00: next step 10 (split 50% sms_only, 50% wechat_first), due at 2024-11-10 16:30",
+		"→ exited at 2024-11-10 11:00 before step 10: `exit when paid` held",
+		"→ not entered: the entry condition is false (member.tier = \"silver\" = \"gold\")",
+		"took the first branch",
+	} {
+		if !strings.Contains(b.String(), frag) {
+			t.Errorf("explanation lacks %q", frag)
+		}
+	}
+}
