@@ -34,6 +34,12 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 			return nil, tick.ErrNotReplayable // before reading anything
 		}
 	}
+	if len(prog.Journeys) > 0 {
+		// A round runs the rules' lanes only: a journey's steps, its
+		// entries at a tick's now and its sends competing with the
+		// rules' for caps need the tick's journey step at every tick.
+		return nil, tick.ErrNotReplayable
+	}
 	if len(prog.Stocks) > 0 || prog.HasBudgets() {
 		// Members compete for a stock or a budget: a round settles each
 		// member's ticks independently of the others'.
