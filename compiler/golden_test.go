@@ -142,7 +142,7 @@ func TestGoldenLaneSQL(t *testing.T) {
 			}
 		})
 	}
-	if lanes < 12 {
+	if lanes < 11 { // every example rule (the ladder and Double 11 are journeys)
 		t.Errorf("only %d example rules have a lane form", lanes)
 	}
 }

@@ -57,6 +57,12 @@ type StepNode struct {
 	// branches in source order.
 	Ordinal  int
 	Branches []Branch
+	// Params is the SQL of the JSON object of the step's `with`
+	// parameters, over JourneyRow and m ("" without parameters); Winners,
+	// for `send winner`, what each other branch of its split would send
+	// (journeysend.go).
+	Params  string
+	Winners []WinnerOption
 }
 
 // Branch is one branch of a split: its share in percent, name and first node.
@@ -90,6 +96,9 @@ type Journey struct {
 	Exit       string
 	ExitEvents []string
 	Nodes      []StepNode
+	// Convert is the journey's conversion (`convert on`, or the default),
+	// which ranks the branches of a split for `send winner`.
+	Convert *Conversion
 	// Budget and Delivery are the journey's `budget`, `expire after` and
 	// `transactional` options (SPEC §9), as a rule's.
 	Budget *Budget
@@ -149,6 +158,7 @@ func compileJourney(info *check.Info, j *check.Journey, k int, diags *diag.List)
 	if j.Exit != nil && j.Exit.Cond != nil {
 		out.Exit, out.ExitEvents = jc.cond(j.Exit.Cond)
 	}
+	out.Convert = jc.conversion()
 	jc.steps(d.Steps)
 	jc.emit(StepNode{Kind: StepEnd})
 	out.Nodes = jc.nodes
@@ -170,6 +180,9 @@ type journeyCompiler struct {
 	j      *check.Journey
 	nodes  []StepNode
 	splits int
+	// split is the split branch whose steps are being flattened (nil
+	// outside splits).
+	split *journeySplit
 }
 
 func (jc *journeyCompiler) emit(n StepNode) int {
@@ -192,11 +205,10 @@ func (jc *journeyCompiler) steps(ss []ast.Step) {
 		switch s := s.(type) {
 		case *ast.ActionStep:
 			if len(s.Actions) == 1 && s.Actions[0].Winner {
-				jc.emit(StepNode{Kind: StepWinner, Line: line})
-				rc.errorf(s, "`send winner` is not run yet by this version of nudge")
+				jc.emit(jc.winnerNode(line))
 				continue
 			}
-			n := StepNode{Kind: StepActions, Line: line}
+			n := StepNode{Kind: StepActions, Line: line, Params: jc.params(s.Actions)}
 			for _, a := range s.Actions {
 				n.Actions = append(n.Actions, actionOf(a))
 			}
@@ -232,11 +244,14 @@ func (jc *journeyCompiler) steps(ss []ast.Step) {
 			i := jc.emit(StepNode{Kind: StepSplit, Line: line, Ordinal: jc.splits})
 			jc.splits++
 			var jumps []int
+			outer := jc.split
 			for _, b := range s.Branches {
 				jc.nodes[i].Branches = append(jc.nodes[i].Branches, Branch{Name: b.Name.Name, Percent: b.Percent.Value, Start: len(jc.nodes)})
+				jc.split = &journeySplit{split: s, branch: b}
 				jc.steps(b.Steps)
 				jumps = append(jumps, jc.emit(StepNode{Kind: StepJump}))
 			}
+			jc.split = outer
 			for _, k := range jumps {
 				jc.nodes[k].Target = len(jc.nodes)
 			}

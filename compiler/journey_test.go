@@ -100,3 +100,53 @@ end
 		t.Errorf("b: limit %v, want 30 days", l)
 	}
 }
+
+// TestJourneyWinnerNode: `send winner` compiles to a winner node whose
+// options are the other branches' first send steps (nested ones
+// included, branches without a send skipped), in source order, each with
+// its line, action and parameters; the journey's conversion ranks them.
+func TestJourneyWinnerNode(t *testing.T) {
+	prog := compileJourneySource(t, `import "crm"
+journey j
+  enter on order_placed
+  convert on paid within 2 days
+  split
+    10% a
+      wait 1 hour
+      send reminder "A" via sms with order = order_id
+    10% silent
+      tag "silent"
+    10% b
+      if member.tier = "gold"
+        send reminder "B" via wechat
+      end
+    70% rest
+      wait 1 day
+      send winner
+  end
+end
+`)
+	j := prog.Journeys[0]
+	var w *StepNode
+	for i := range j.Nodes {
+		if j.Nodes[i].Kind == StepWinner {
+			w = &j.Nodes[i]
+		}
+	}
+	if w == nil || w.Line != 17 {
+		t.Fatalf("no winner node at line 17: %+v", j.Nodes)
+	}
+	var got []string
+	for _, o := range w.Winners {
+		got = append(got, fmt.Sprintf("%s@%d:%s/%s", o.Branch, o.Line, o.Action.Content, o.Action.Channel))
+	}
+	if g := strings.Join(got, " "); g != "a@8:A/sms b@13:B/wechat" {
+		t.Errorf("winner options %s", g)
+	}
+	if !strings.Contains(w.Winners[0].Params, "ji.entry_seq") || w.Winners[1].Params != "" {
+		t.Errorf("winner params: %q, %q", w.Winners[0].Params, w.Winners[1].Params)
+	}
+	if j.Convert == nil || j.Convert.EventType != "paid" {
+		t.Errorf("conversion %+v, want paid", j.Convert)
+	}
+}

@@ -21,8 +21,8 @@ func load(t *testing.T) (*lang.Program, diag.List) {
 		t.Fatal(err)
 	}
 	names = withoutTests(names)
-	if len(names) != 10 {
-		t.Errorf("found %d example files, want 10 (nine cases and policies): %v", len(names), names)
+	if len(names) != 11 {
+		t.Errorf("found %d example files, want 11 (nine cases, Double 11 and policies): %v", len(names), names)
 	}
 	var srcs []lang.Source
 	for _, n := range names {

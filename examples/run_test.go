@@ -83,8 +83,8 @@ func TestTour(t *testing.T) {
 }
 
 // TestExamplesFireOnDemoData: on generated demo data, at the demo clock,
-// every example rule fires for at least one acme member: each business case
-// of the examples has an audience.
+// every example rule fires for at least one acme member and members enter
+// the journeys: each business case of the examples has an audience.
 func TestExamplesFireOnDemoData(t *testing.T) {
 	ctx := context.Background()
 	db, err := nrt.Open(ctx, "")
@@ -99,13 +99,28 @@ func TestExamplesFireOnDemoData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rules) != 15 {
-		t.Errorf("ran %d rules, want 15", len(res.Rules))
+	if len(res.Rules) != 11 {
+		t.Errorf("ran %d rules, want 11", len(res.Rules))
 	}
 	for _, r := range res.Rules {
 		t.Logf("%-20s firings %4d %v", r.Rule, r.Firings, r.Statuses)
 		if r.Firings == 0 {
 			t.Errorf("rule %s fired for nobody on demo data", r.Rule)
+		}
+	}
+	// Every journey has an audience too, but the Double-11 waves, which
+	// take members before the warm-up of Oct 21 only.
+	counts, err := db.JourneyCounts(ctx, compileExamples(t), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 4 {
+		t.Errorf("%d journeys, want 4", len(counts))
+	}
+	for _, c := range counts {
+		t.Logf("%-20s %+v", c.Journey, c)
+		if c.Entered == 0 && c.Journey != "d11_waves" {
+			t.Errorf("nobody entered journey %s on demo data", c.Journey)
 		}
 	}
 }

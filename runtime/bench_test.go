@@ -172,10 +172,11 @@ func logTick(b *testing.B, res *RunResult) {
 
 func withNow(t time.Time) []any { return []any{namedNow(t)} }
 
-// BenchmarkExamplesTick measures the ticks of all example rules: on a
-// database whose rules have not run yet the first (full) tick, then
-// incremental ticks, each after importing 10,000 new events an hour later
-// (the import is not timed). Use NUDGE_BENCH_DB for the 1,000,000-member
+// BenchmarkExamplesTick measures the ticks of all example rules and
+// journeys: on a database whose rules have not run yet the first (full)
+// tick, then incremental ticks, each after importing 10,000 new events an
+// hour later (the import is not timed); it reports the journeys step's
+// share and how many journey instances were active before them. Use NUDGE_BENCH_DB for the 1,000,000-member
 // figures of the runtime issue.
 // traceStatements, with NUDGE_BENCH_TRACE set, logs at the end of the
 // benchmark the statements the ticks since the call spent most time in (the
@@ -228,9 +229,13 @@ func BenchmarkExamplesTick(b *testing.B) {
 		b.Logf("full tick: %v", time.Since(start))
 		logRules(b, res)
 	}
+	// The examples' journeys: members inside one are what a tick's
+	// journey step reads.
+	active := logJourneys(b, db, prog)
 	dir := b.TempDir()
 	traceStatements(b) // of the incremental ticks
 	b.Run("incremental-10k", func(b *testing.B) {
+		var journeys time.Duration
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
 			at := now.Add(time.Duration(i+1) * time.Hour)
@@ -245,11 +250,14 @@ func BenchmarkExamplesTick(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("incremental tick %d: %v", i, time.Since(start))
+			b.Logf("incremental tick %d: %v (journeys step %v)", i, time.Since(start), stepTook(res, "journeys"))
+			journeys += stepTook(res, "journeys")
 			if i < 2 || os.Getenv("NUDGE_BENCH_VERBOSE") != "" {
 				logRules(b, res)
 			}
 		}
+		b.ReportMetric(float64(journeys.Milliseconds())/float64(b.N), "journeys-ms/op")
+		b.ReportMetric(float64(active), "active-instances")
 	})
 }
 

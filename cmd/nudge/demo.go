@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
@@ -83,9 +84,17 @@ the demo clock ` + formatTimestamp(demodata.DefaultNow) + `, printing what fired
 			if err != nil {
 				return problemError("%v", err)
 			}
-			fmt.Fprintf(s.out, "\nran %d example rules at %s for brand %s in %s\n\n",
-				len(compiled.Rules), formatTimestamp(res.Now), res.Brand, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(s.out, "\nran %d example rules and %d journeys at %s for brand %s in %s\n\n",
+				len(compiled.Rules), len(compiled.Journeys), formatTimestamp(res.Now), res.Brand, time.Since(start).Round(time.Millisecond))
 			printSummary(s.out, compiled, res.Rules)
+			if len(compiled.Journeys) > 0 {
+				counts, err := db.JourneyCounts(ctx, compiled, res.Brand)
+				if err != nil {
+					return problemError("%v", err)
+				}
+				fmt.Fprintln(s.out)
+				printJourneyCounts(s.out, counts)
+			}
 			next := demodata.DefaultNow.Add(24 * time.Hour)
 			fmt.Fprintf(s.out, "\nnext:\n  nudge repl --db %s --now %q examples/          explore audiences\n", dbPath, formatTimestamp(demodata.DefaultNow))
 			fmt.Fprintf(s.out, "  nudge run --db %s --now %q --dry-run examples/   what the next day would decide\n", dbPath, formatTimestamp(next))
@@ -185,4 +194,15 @@ func (p *progressPrinter) done() {
 	if p.tty {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// printJourneyCounts prints where each journey's instances stand.
+func printJourneyCounts(w io.Writer, counts []nrt.JourneyCount) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "journey\tentered\tactive\texited\tcompleted\t\n")
+	for _, c := range counts {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", c.Journey, c.Entered, c.Active, c.Exited, c.Completed)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d journey(s)\n", len(counts))
 }

@@ -138,6 +138,11 @@ func (c *checker) paramField(r *ast.RuleDecl, rr *Rule, id *ast.Ident) {
 	if _, ok := c.info.Members[id.Name]; ok {
 		memberHint = fmt.Sprintf("; for the member's field write `member.%s`", id.Name)
 	}
+	if !rr.Trigger && c.journeyScope != nil {
+		c.set(id, Invalid)
+		c.errorf(id, CodeParamEventField, "journey %q is entered with `enter when`, so it has no entering event: a parameter cannot read the event field %q%s", name(r.Name), id.Name, memberHint)
+		return
+	}
 	if !rr.Trigger {
 		c.set(id, Invalid)
 		c.errorf(id, CodeParamEventField, "rule %q has no triggering event (it is a state rule), so a parameter cannot read the event field %q%s", name(r.Name), id.Name, memberHint)

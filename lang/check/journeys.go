@@ -39,7 +39,6 @@ const (
 	CodeBadMatching      = "bad-matching"      // `matching` outside a journey entered on an event
 	CodeJourneyBefore    = "journey-before"    // a `before` window in a journey's exit, wait or if condition
 	CodeModuleJourney    = "module-journey"    // a module declares a journey
-	CodeJourneyParams    = "journey-params"    // `with` parameters on a journey's send
 )
 
 // Journey is the checked view of one journey.
@@ -142,7 +141,7 @@ func (c *checker) checkJourney(d *ast.JourneyDecl) *Journey {
 	})
 	rr := &Rule{Decl: stand}
 	c.options(stand, rr)
-	c.journeyDelivery(stand, rr)
+	c.journeyDelivery(j, stand, rr)
 	j.Limit, j.Priority, j.HoldoutPercent, j.StopAfter, j.Convert = rr.Limit, rr.Priority, rr.HoldoutPercent, rr.StopAfter, rr.Convert
 	j.Budget, j.Expire, j.Transactional = rr.Budget, rr.Expire, rr.Transactional
 
@@ -416,20 +415,12 @@ func firstSend(ss []ast.Step) *ast.Action {
 }
 
 // journeyDelivery checks the delivery policies of a journey's stand-in
-// rule (SPEC §9: `expire after`, `transactional`, fallback channels) as a
-// rule's. A journey's sends do not take `with` parameters: the runtime
-// computes them from a rule's query, which a journey's step has not.
-func (c *checker) journeyDelivery(stand *ast.RuleDecl, rr *Rule) {
-	plain := *stand
-	plain.Actions = nil
-	for _, a := range stand.Actions {
-		if a != nil && len(a.Params) > 0 {
-			c.errorf(a.Params[0], CodeJourneyParams, "a journey's send does not take `with` parameters; send them from a rule")
-			b := *a
-			b.Params = nil
-			a = &b
-		}
-		plain.Actions = append(plain.Actions, a)
-	}
-	c.delivery(&plain, rr)
+// rule (SPEC §9: `expire after`, `transactional`, fallback channels, `with`
+// parameters) as a rule's; a parameter may read a field of the entering
+// event when the journey is entered on one.
+func (c *checker) journeyDelivery(j *Journey, stand *ast.RuleDecl, rr *Rule) {
+	rr.Trigger = j.Enter != nil && j.Enter.On
+	rr.TriggerAtoms = j.TriggerAtoms
+	c.delivery(stand, rr)
+	rr.Trigger, rr.TriggerAtoms = false, nil
 }

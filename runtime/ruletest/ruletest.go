@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -522,19 +523,19 @@ func (st *state) tags(ctx context.Context, member string) ([]string, error) {
 	return out, rows.Err()
 }
 
+// hasRule reports whether the program has a rule or a journey (they share
+// one namespace and journeys' decisions carry their name as rule) named name.
 func (st *state) hasRule(name string) bool {
-	for _, r := range st.s.Program.Rules {
-		if r.Name == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(st.ruleNames(), name)
 }
 
 func (st *state) ruleNames() []string {
 	var out []string
 	for _, r := range st.s.Program.Rules {
 		out = append(out, r.Name)
+	}
+	for _, j := range st.s.Program.Journeys {
+		out = append(out, j.Name)
 	}
 	return out
 }

@@ -122,14 +122,15 @@ func TestLastStepEqualsRun(t *testing.T) {
 	}
 	t.Logf("last step: %d decisions equal", len(a))
 
-	// the per-day table adds up to the outbox the ticks wrote
+	// the per-day table (of rules: journeys have no row there yet) adds
+	// up to the rules' outbox rows the ticks wrote
 	var perDay int64
 	for _, d := range res.Days {
 		for _, c := range d.Statuses {
 			perDay += c
 		}
 	}
-	if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE journey IS NULL`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if perDay != n {

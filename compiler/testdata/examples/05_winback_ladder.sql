@@ -1,111 +1,52 @@
--- rule ladder_full_price (state)  ../examples/05_winback_ladder.nudge:12
--- First 30 days: full-price picks
---   v0 = days since first purchased
---   v1 = count(purchased ever)
--- re-evaluates members with new events or events purchased due, purchased 30 day ago, purchased 31 day ago
+-- journey winback (enter on)  ../examples/05_winback_ladder.nudge:13
+-- Win back first-time buyers
+-- entry
 WITH
--- per-member aggregates of purchased events
-s0 AS (
-  SELECT e.member_id,
-         min(e.ts) AS a0,
-         count(*) AS a1
+-- candidates: purchased
+cand AS (
+  SELECT e.*, e.ts AS due_at
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-  GROUP BY e.member_id
-)
-SELECT m.member_id,
-       NULL::BIGINT AS trigger_seq,
-       NULL::TIMESTAMP AS due_at,
-       (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) AS v0,
-       COALESCE(s0.a1, 0) AS v1
-FROM members m
-LEFT JOIN s0 ON s0.member_id = m.member_id
-WHERE m.brand = $brand::VARCHAR
-  AND (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) < 30
-  AND COALESCE(s0.a1, 0) = 1;
-
--- rule ladder_30 (state)  ../examples/05_winback_ladder.nudge:16
--- Day 30: 10% off
---   v0 = days since first purchased
---   v1 = count(purchased ever)
--- re-evaluates members with new events or events purchased due, purchased 30 day ago, purchased 31 day ago, purchased 44 day ago, purchased 45 day ago
-WITH
--- per-member aggregates of purchased events
-s0 AS (
-  SELECT e.member_id,
-         min(e.ts) AS a0,
-         count(*) AS a1
+    AND e.seq > $jwm_seq_0::BIGINT
+  UNION ALL
+  SELECT e.*, e.ts AS due_at
   FROM events e
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts <= $now::TIMESTAMP
-  GROUP BY e.member_id
-)
-SELECT m.member_id,
-       NULL::BIGINT AS trigger_seq,
-       NULL::TIMESTAMP AS due_at,
-       (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) AS v0,
-       COALESCE(s0.a1, 0) AS v1
-FROM members m
-LEFT JOIN s0 ON s0.member_id = m.member_id
-WHERE m.brand = $brand::VARCHAR
-  AND (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) BETWEEN 30 AND 44
-  AND COALESCE(s0.a1, 0) = 1;
-
--- rule ladder_45 (state)  ../examples/05_winback_ladder.nudge:20
--- Day 45: 20% off
---   v0 = days since first purchased
---   v1 = count(purchased ever)
--- re-evaluates members with new events or events purchased due, purchased 45 day ago, purchased 46 day ago, purchased 59 day ago, purchased 60 day ago
-WITH
--- per-member aggregates of purchased events
+    AND e.seq <= $jwm_seq_0::BIGINT
+    AND e.ts > $jwm_now_0::TIMESTAMP
+),
+-- per-candidate aggregates of purchased events up to its due time
 s0 AS (
-  SELECT e.member_id,
-         min(e.ts) AS a0,
-         count(*) AS a1
-  FROM events e
+  SELECT c.seq, c.due_at,
+         count(*) AS a0
+  FROM cand c
+  JOIN events e ON e.member_id = c.member_id
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
-    AND e.ts <= $now::TIMESTAMP
-  GROUP BY e.member_id
+    AND e.ts <= c.due_at
+  GROUP BY c.seq, c.due_at
 )
-SELECT m.member_id,
-       NULL::BIGINT AS trigger_seq,
-       NULL::TIMESTAMP AS due_at,
-       (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) AS v0,
-       COALESCE(s0.a1, 0) AS v1
-FROM members m
-LEFT JOIN s0 ON s0.member_id = m.member_id
-WHERE m.brand = $brand::VARCHAR
-  AND (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) BETWEEN 45 AND 59
-  AND COALESCE(s0.a1, 0) = 1;
-
--- rule ladder_60 (state)  ../examples/05_winback_ladder.nudge:25
--- Day 60: 30% off
---   v0 = days since first purchased
---   v1 = count(purchased ever)
--- re-evaluates members with new events or events purchased due, purchased 60 day ago, purchased 61 day ago, purchased 90 day ago, purchased 91 day ago
-WITH
--- per-member aggregates of purchased events
-s0 AS (
-  SELECT e.member_id,
-         min(e.ts) AS a0,
-         count(*) AS a1
-  FROM events e
-  WHERE e.brand = $brand::VARCHAR
-    AND e.type = 'purchased'
-    AND e.ts <= $now::TIMESTAMP
-  GROUP BY e.member_id
-)
-SELECT m.member_id,
-       NULL::BIGINT AS trigger_seq,
-       NULL::TIMESTAMP AS due_at,
-       (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) AS v0,
-       COALESCE(s0.a1, 0) AS v1
-FROM members m
-LEFT JOIN s0 ON s0.member_id = m.member_id
-WHERE m.brand = $brand::VARCHAR
-  AND (date_diff('microsecond', s0.a0, $now::TIMESTAMP) // 86400000000) BETWEEN 60 AND 90
-  AND COALESCE(s0.a1, 0) = 1;
+SELECT c.member_id,
+       c.seq AS trigger_seq,
+       c.due_at,
+       COALESCE(s0.a0, 0) AS v0
+FROM cand c
+JOIN members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
+LEFT JOIN s0 ON s0.seq = c.seq AND s0.due_at = c.due_at
+WHERE COALESCE(s0.a0, 0) = 1;
+-- exit when: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
+SELECT EXISTS (
+  SELECT 1
+  FROM events e1
+  WHERE e1.brand = $brand::VARCHAR
+    AND e1.member_id = ji.member_id
+    AND e1.type = 'purchased'
+    AND e1.ts <= ji.due_at
+    AND e1.ts > ji.entered_at
+);
+-- if, line 22: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
+SELECT COALESCE(m.tier IN ('gold', 'silver'), false);

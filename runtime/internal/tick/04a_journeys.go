@@ -38,9 +38,12 @@ import (
 const noCondSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
 
 // journeyNode is a node of a journey that sends: its pseudo-rule's ri.
+// A `send winner` node has one per option (the option's index; 0 for
+// other nodes).
 type journeyNode struct {
 	journey int
 	pc      int
+	option  int
 }
 
 // journeySetup adds the pseudo-rules of the journeys' action nodes to
@@ -57,15 +60,23 @@ CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, 
 	ri := len(t.prog.Rules)
 	for k, j := range t.prog.Journeys {
 		for pc, n := range j.Nodes {
-			if n.Kind != compiler.StepActions {
-				continue
+			switch n.Kind {
+			case compiler.StepActions:
+				t.journeyRI[journeyNode{k, pc, 0}] = ri
+				rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, j.Transactional, j.Expire.Microseconds())
+				for ai, a := range n.Actions {
+					actions.add(ri, ai, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
+				}
+				ri++
+			case compiler.StepWinner:
+				for wi, w := range n.Winners {
+					t.journeyRI[journeyNode{k, pc, wi}] = ri
+					rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, j.Transactional, j.Expire.Microseconds())
+					a := w.Action
+					actions.add(ri, 0, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
+					ri++
+				}
 			}
-			t.journeyRI[journeyNode{k, pc}] = ri
-			rules.add(ri, j.Name, true, false, 0, j.Priority, j.Holdout, 0, j.Transactional, j.Expire.Microseconds())
-			for ai, a := range n.Actions {
-				actions.add(ri, ai, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
-			}
-			ri++
 		}
 	}
 	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions} {
@@ -463,6 +474,10 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 		switch n.Kind {
 		case compiler.StepActions:
 			sends = append(sends, fmt.Sprint(pc))
+		case compiler.StepWinner:
+			if len(n.Winners) > 0 {
+				sends = append(sends, fmt.Sprint(pc))
+			}
 		case compiler.StepWait:
 			due = fmt.Sprintf("x.due_at + to_microseconds(%d)", n.Wait.Microseconds())
 		case compiler.StepWaitAt:
@@ -515,29 +530,14 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 	end := len(j.Nodes) - 1
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnext AS
-SELECT x.instance_id, x.member_id, x.pc, x.due_at, x.variant, x.held_out,
+SELECT x.instance_id, x.member_id, x.entry_seq, x.pc, x.due_at, x.variant, x.held_out,
        `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variant+` AS new_variant,
        x.pc = `+fmt.Sprint(end)+` AS done
 FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...); err != nil {
 		return 0, err
 	}
 	if len(sends) > 0 {
-		var riCase strings.Builder
-		riCase.WriteString("CASE x.pc")
-		for pc := range j.Nodes {
-			if ri, ok := t.journeyRI[journeyNode{k, pc}]; ok {
-				fmt.Fprintf(&riCase, " WHEN %d THEN %d", pc, ri)
-			}
-		}
-		riCase.WriteString(" END")
-		seq := journeySendSeq("x.pc")
-		if err := t.execEach(ctx, t.params(), `
-INSERT INTO _nudge_jmeta
-SELECT `+riCase.String()+`, `+name+`, x.member_id, `+seq+`, `+t.nodeLines(j)+`, x.variant
-FROM _nudge_jnext x WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`, `
-INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
-SELECT `+riCase.String()+`, x.member_id, `+seq+`, x.due_at, NULL, NULL, $now::TIMESTAMP
-FROM _nudge_jnext x WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`); err != nil {
+		if err := t.journeySends(ctx, k, sends); err != nil {
 			return 0, err
 		}
 	}
@@ -629,4 +629,73 @@ WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox
 		return t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules)))
 	}
 	return nil
+}
+
+// journeySends makes the candidates and _nudge_jmeta rows of the instances
+// of _nudge_jnext at the send nodes sends (their pcs) of journey k: an
+// action node's pseudo-rule, or for `send winner` the pseudo-rule of the
+// option _nudge_jwin chose (with the rates in vals); each with its `with`
+// parameters.
+func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
+	j := t.prog.Journeys[k]
+	name := quoteString(j.Name)
+	winners := false
+	var riCase, valsCase, paramsCase strings.Builder
+	riCase.WriteString("CASE x.pc")
+	valsCase.WriteString("CASE x.pc")
+	paramsCase.WriteString("CASE x.pc")
+	for pc, n := range j.Nodes {
+		switch n.Kind {
+		case compiler.StepActions:
+			fmt.Fprintf(&riCase, " WHEN %d THEN %d", pc, t.journeyRI[journeyNode{k, pc, 0}])
+			if n.Params != "" {
+				fmt.Fprintf(&paramsCase, " WHEN %d THEN %s", pc, n.Params)
+			}
+		case compiler.StepWinner:
+			if len(n.Winners) == 0 {
+				continue
+			}
+			winners = true
+			var ri, params strings.Builder
+			ri.WriteString("CASE w.wi")
+			params.WriteString("CASE w.wi")
+			for wi, o := range n.Winners {
+				fmt.Fprintf(&ri, " WHEN %d THEN %d", wi, t.journeyRI[journeyNode{k, pc, wi}])
+				if o.Params != "" {
+					fmt.Fprintf(&params, " WHEN %d THEN %s", wi, o.Params)
+				}
+			}
+			fmt.Fprintf(&riCase, " WHEN %d THEN %s END", pc, ri.String())
+			fmt.Fprintf(&valsCase, " WHEN %d THEN w.vals", pc)
+			if strings.Contains(params.String(), "THEN") {
+				fmt.Fprintf(&paramsCase, " WHEN %d THEN %s END", pc, params.String())
+			}
+		}
+	}
+	riCase.WriteString(" END")
+	valsCase.WriteString(" END")
+	paramsCase.WriteString(" END")
+	vals, params := "CAST(NULL AS JSON)", "CAST(NULL AS JSON)"
+	from := "_nudge_jnext x JOIN _nudge_jat " + compiler.JourneyRow + " USING (instance_id)"
+	if winners {
+		if err := t.journeyWinners(ctx, k); err != nil {
+			return fmt.Errorf("send winner: %w", err)
+		}
+		vals = "CAST(" + valsCase.String() + " AS JSON)"
+		from += "\nLEFT JOIN _nudge_jwin w ON w.pc = x.pc AND w.due_at = x.due_at"
+	}
+	if strings.Contains(paramsCase.String(), "THEN") {
+		params = "CAST(" + paramsCase.String() + " AS JSON)"
+		from += "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = x.member_id"
+	}
+	seq := journeySendSeq("x.pc")
+	return t.execEach(ctx, t.params(), `
+CREATE OR REPLACE TEMP TABLE _nudge_jsend AS
+SELECT `+riCase.String()+` AS ri, x.member_id, `+seq+` AS trigger_seq, `+t.nodeLines(j)+` AS step, x.variant, x.due_at,
+       `+vals+` AS vals, `+params+` AS params
+FROM `+from+`
+WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`, `
+INSERT INTO _nudge_jmeta SELECT ri, `+name+`, member_id, trigger_seq, step, variant FROM _nudge_jsend`, `
+INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
+SELECT ri, member_id, trigger_seq, due_at, vals, params, $now::TIMESTAMP FROM _nudge_jsend`)
 }
