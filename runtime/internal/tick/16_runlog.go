@@ -53,9 +53,12 @@ func (t *tick) summaries(ctx context.Context, q queryer, table string, runID int
 		where = fmt.Sprintf("WHERE run_id = %d", runID)
 	}
 	// Per rule and status the decisions, and per rule (status NULL) the
-	// firings.
+	// firings: the grouping sets ((rule, status), (rule)) as two plain
+	// aggregates, which DuckDB runs for much less than GROUPING SETS.
 	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT rule, status, CASE WHEN status IS NULL THEN count(DISTINCT firing_id) ELSE count(*) END
-FROM %s %s GROUP BY GROUPING SETS ((rule, status), (rule))`, table, where))
+FROM %[1]s %[2]s GROUP BY rule, status
+UNION ALL
+SELECT rule, NULL, count(DISTINCT firing_id) FROM %[1]s %[2]s GROUP BY rule`, table, where))
 	if err != nil {
 		return nil, err
 	}
