@@ -27,6 +27,7 @@ var (
 // end), runs the compiled SQL in DuckDB and the reference evaluator, and
 // requires exactly the same firings.
 func TestPropertyMatchesReference(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	seed := *propSeed
 	t.Logf("seed %d (rerun with -seed=%d), %d cases", seed, seed, *propCases)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -113,6 +114,7 @@ func TestPropertyMatchesReference(t *testing.T) {
 // firing's due time (SPEC §5). The reference evaluator, run tick by tick
 // the same way, must agree.
 func TestPropertyTickSchedule(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	seed := *propSeed
 	cases := max(*propCases/5, 1)
 	t.Logf("seed %d (rerun with -seed=%d), %d cases", seed, seed, cases)

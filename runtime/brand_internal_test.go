@@ -22,6 +22,7 @@ import (
 // rules over the same months. Acme's every decision, outbox row, limit and
 // tag must be the same on both.
 func TestBrandsDoNotCross(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	if testing.Short() {
 		t.Skip("long: many ticks over a demo database")
 	}
@@ -39,6 +40,7 @@ func TestBrandsDoNotCross(t *testing.T) {
 // that the replay's own reads (the rounds' pairs, repeated refusals, the
 // lanes' copies) meet bistro's rows of the same rules and members.
 func TestBrandsDoNotCrossInReplays(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	if testing.Short() {
 		t.Skip("long: a replayed day over a demo database")
 	}

@@ -21,6 +21,7 @@ import (
 // expired (decided after its due time + expiry, or scheduled past it by
 // quiet hours).
 func TestPropertyDelivery(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	chans := []string{"sms", "wechat", "app_push"}
 	for seed := uint64(1); seed <= 6; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))

@@ -406,6 +406,7 @@ type delivery struct {
 // without consent at that instant, and for every cap at most its count of
 // a member's messages on its channels in any window of its length.
 func TestDispatchPropertyPolicies(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	seeds := 4
 	if testing.Short() {
 		seeds = 1

@@ -67,6 +67,7 @@ INSERT INTO events (seq, member_id, brand, type, ts) VALUES
 // but for ranks among the brand's members, read at the tick (ranked only
 // shows that they run in a trigger rule).
 func TestTriggerRuleEvaluatedAtDueTime(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	path := filepath.Join(t.TempDir(), "due.nudge")
 	if err := os.WriteFile(path, []byte(dueTimeSource), 0o644); err != nil {
 		t.Fatal(err)

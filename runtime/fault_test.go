@@ -229,6 +229,7 @@ func snapshot(t *testing.T, db *DB) map[string][]string {
 }
 
 func TestFaultKill(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	ctx := context.Background()
 	dir := t.TempDir()
 	writeFaultData(t, dir)

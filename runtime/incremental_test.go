@@ -26,6 +26,7 @@ import (
 // decided them, "+": only the incremental one), and the outbox, tags and limits must end
 // equal.
 func TestIncrementalMatchesFull(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	if testing.Short() {
 		t.Skip("long: many ticks over a demo database")
 	}
@@ -55,6 +56,7 @@ func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.D
 // to the oldest capped refusal; every tick must decide the same, and the
 // outbox, tags and limits must end equal.
 func TestRetryHorizonKeepsDecisions(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	if testing.Short() {
 		t.Skip("long: many ticks over a demo database")
 	}

@@ -20,6 +20,11 @@ const (
 	// TempDirectoryEnv overrides where DuckDB spills (by default next to
 	// the database file, as FILE.tmp).
 	TempDirectoryEnv = "NUDGE_TEMP_DIRECTORY"
+	// ThreadsEnv sets how many worker threads DuckDB runs statements on
+	// (a positive integer). Unset: DuckDB's default, one per core. Fewer
+	// leave cores to other processes; the test suite runs with 1, since a
+	// tick's many small statements cost more CPU spread over threads.
+	ThreadsEnv = "NUDGE_THREADS"
 )
 
 // DefaultMemoryShare is the share of the machine's memory (as DuckDB sees
@@ -38,8 +43,9 @@ const minMemoryLimit = 256 << 20
 const duckDBDefaultShare = 0.8
 
 // limitMemory sets db's memory_limit (MemoryLimitEnv, or
-// DefaultMemoryShare of the machine's memory) and temp_directory (when
-// TempDirectoryEnv is set). A bad value is an error naming the variable.
+// DefaultMemoryShare of the machine's memory), threads (when ThreadsEnv is
+// set) and temp_directory (when TempDirectoryEnv is set). A bad value is
+// an error naming the variable.
 func limitMemory(ctx context.Context, db *sql.DB) error {
 	limit := strings.TrimSpace(os.Getenv(MemoryLimitEnv))
 	if limit == "" {
@@ -58,6 +64,14 @@ func limitMemory(ctx context.Context, db *sql.DB) error {
 	}
 	if _, err := db.ExecContext(ctx, "SET memory_limit = "+quoteString(limit)); err != nil {
 		return fmt.Errorf("%s=%q: %v", MemoryLimitEnv, limit, err)
+	}
+	if n := strings.TrimSpace(os.Getenv(ThreadsEnv)); n != "" {
+		if v, err := strconv.Atoi(n); err != nil || v < 1 {
+			return fmt.Errorf("%s=%q: not a positive number of threads", ThreadsEnv, n)
+		}
+		if _, err := db.ExecContext(ctx, "SET threads = "+n); err != nil {
+			return fmt.Errorf("%s=%q: %v", ThreadsEnv, n, err)
+		}
 	}
 	if dir := os.Getenv(TempDirectoryEnv); dir != "" {
 		if _, err := db.ExecContext(ctx, "SET temp_directory = "+quoteString(dir)); err != nil {

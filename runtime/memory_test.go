@@ -74,3 +74,35 @@ func TestMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestThreads: NUDGE_THREADS sets DuckDB's worker threads of every
+// database a command opens, and a bad value is an error naming it.
+func TestThreads(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv(ThreadsEnv, "3")
+	for name, open := range map[string]func() (*DB, error){
+		"Open":         func() (*DB, error) { return Open(ctx, filepath.Join(dir, "a.duckdb")) },
+		"OpenReadOnly": func() (*DB, error) { return OpenReadOnly(ctx, filepath.Join(dir, "a.duckdb")) },
+	} {
+		db, err := open()
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 {
+			t.Errorf("%s: threads = %d with %s=3", name, n, ThreadsEnv)
+		}
+		db.Close()
+	}
+	for _, bad := range []string{"many", "0", "-2", "1.5"} {
+		t.Setenv(ThreadsEnv, bad)
+		_, err := Open(ctx, filepath.Join(dir, "a.duckdb"))
+		if err == nil || !strings.Contains(err.Error(), ThreadsEnv) {
+			t.Errorf("%s=%q: %v, want an error naming the variable", ThreadsEnv, bad, err)
+		}
+	}
+}

@@ -232,6 +232,7 @@ func (r *moneyRef) tick(now time.Time) []string {
 // every tick's decisions with the reference evaluator above, evaluating
 // incrementally and in full.
 func TestPropertyMoney(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	base := *moneySeed
 	t.Logf("seeds %d..%d (rerun one case with -money-seed=S -money-cases=1)", base, base+uint64(*moneyCases)-1)
 	refusedSeen := map[string]int{}

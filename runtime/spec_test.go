@@ -48,6 +48,7 @@ func demoDB(t testing.TB, path string, n int) *DB {
 // TestSpecRulesOnDemoData runs the SPEC §3 example file, compiled by the real
 // compiler, over demo data and checks the tick's invariants.
 func TestSpecRulesOnDemoData(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	ctx := context.Background()
 	prog := compileFile(t, "testdata/spec.nudge")
 	db := demoDB(t, "", 3000)

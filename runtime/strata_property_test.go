@@ -274,6 +274,7 @@ func compileChecked(src string) (*compiler.Program, diag.List) {
 // tick to fire nothing (a state rule fires once per member, and every
 // writer of a tag a rule reads ran before it in the first tick).
 func TestPropertyStrata(t *testing.T) {
+	t.Parallel() // long; independent of the other tests
 	base := *strataSeed
 	t.Logf("seeds %d..%d (rerun one case with -strata-seed=S -strata-cases=1)", base, base+uint64(*strataCases)-1)
 	kept, layered, strataMatter := 0, 0, 0

@@ -10,12 +10,18 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"nudge/runtime"
 	"nudge/runtime/serve"
 )
 
 // TestMain lets testscript run "nudge" in-process (CUE's pattern): the test
-// binary re-executes itself as the nudge command.
+// binary re-executes itself as the nudge command. The tests run DuckDB on
+// one thread (runtime.ThreadsEnv, unless set): their databases are small,
+// and many short statements cost less CPU on one thread.
 func TestMain(m *testing.M) {
+	if os.Getenv(runtime.ThreadsEnv) == "" {
+		os.Setenv(runtime.ThreadsEnv, "1")
+	}
 	testscript.Main(m, map[string]func(){
 		"nudge": func() { os.Exit(Main()) },
 	})
@@ -34,6 +40,7 @@ func TestScripts(t *testing.T) {
 			// Scripts may refer to the repository's examples as $REPO/examples.
 			env.Setenv("REPO", root)
 			env.Setenv("NUDGE_HISTORY", filepath.Join(env.WorkDir, ".nudge_history"))
+			env.Setenv(runtime.ThreadsEnv, os.Getenv(runtime.ThreadsEnv))
 			return nil
 		},
 		RequireExplicitExec: false,

@@ -625,7 +625,7 @@ WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox
   AND outbox.member_id = m.member_id AND outbox.trigger_seq = m.trigger_seq`, t.params(sql.Named("run", t.runID))...); err != nil {
 		return err
 	}
-	if t.prog.Strata() > 1 {
+	if t.prog.Strata() > 1 && t.feat.tags {
 		return t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules)))
 	}
 	return nil

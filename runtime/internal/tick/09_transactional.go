@@ -12,6 +12,9 @@ import (
 // and the delivery re-check lets them out in quiet hours. Expiry still
 // applies (11_expiry.go).
 func (t *tick) transactional(ctx context.Context) error {
+	if !t.feat.transactional {
+		return nil
+	}
 	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = `+policy.Pending.SQL()+` WHERE status IS NULL AND action = 'send' AND transactional`)
 	return err
 }

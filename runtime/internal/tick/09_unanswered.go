@@ -21,6 +21,9 @@ func (t *tick) unansweredRefusal() refusal {
 // reads the member's events).
 func (t *tick) unanswered(ctx context.Context) (string, []any, error) {
 	none := `SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS member_id, CAST(0 AS BIGINT) AS n, false AS again WHERE false`
+	if !t.feat.stopAfter {
+		return none, nil, nil // no rule stops after unanswered sends
+	}
 	var stoppers int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`).Scan(&stoppers); err != nil {
 		return "", nil, err

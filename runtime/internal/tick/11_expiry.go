@@ -12,6 +12,9 @@ import (
 // past it by quiet hours. The dispatch re-check (17_dispatch.go) expires
 // the sends still waiting at the deadline.
 func (t *tick) expiry(ctx context.Context) error {
+	if !t.feat.expire {
+		return nil // no send has an expires_at
+	}
 	_, err := t.exec(ctx, `UPDATE _nudge_dec SET status = `+policy.Expired.SQL()+`,
     reason = 'expired at ' || strftime(expires_at, '%Y-%m-%d %H:%M:%S') || CASE WHEN status = `+policy.Scheduled.SQL()+` THEN ' before quiet hours end' ELSE ' before the decision' END
 WHERE action = 'send' AND expires_at IS NOT NULL AND status IN (`+policy.SQLList(policy.Pending, policy.Scheduled)+`)

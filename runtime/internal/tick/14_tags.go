@@ -10,6 +10,9 @@ import (
 // them stratum by stratum as it evaluated its rules (stratumTags), but for
 // retries of refusals, which apply theirs now unless refused again.
 func (t *tick) applyTags(ctx context.Context) error {
+	if !t.feat.tags {
+		return nil // no decision tags or untags
+	}
 	if t.prog.Strata() > 1 {
 		return t.tagsFrom(ctx, "(SELECT * FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_retry))")
 	}

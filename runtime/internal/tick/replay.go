@@ -666,11 +666,14 @@ func (r *replayRun) policiesOfRound(ctx context.Context) error {
 	if t.firings == 0 {
 		return nil
 	}
-	// What the round did, per tick.
+	// What the round did, per tick (the grouping sets ((now, ri, status),
+	// (now, ri)) as two plain aggregates, see summaries).
 	rows, err = t.tx.QueryContext(ctx, `SELECT now, ri, NULL, count(*) FROM _nudge_repeat GROUP BY ALL
 UNION ALL
 SELECT now, ri, coalesce(status, '?firings'), CASE WHEN status IS NULL THEN count(DISTINCT firing_id) ELSE count(*) END
-FROM _nudge_dec GROUP BY GROUPING SETS ((now, ri, status), (now, ri))`)
+FROM _nudge_dec GROUP BY now, ri, status
+UNION ALL
+SELECT now, ri, '?firings', count(DISTINCT firing_id) FROM _nudge_dec GROUP BY now, ri`)
 	if err != nil {
 		return err
 	}

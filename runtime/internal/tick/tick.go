@@ -70,7 +70,7 @@ type Tick = tick
 // New makes a tick of o in the transaction tx.
 func New(tx *sql.Tx, o Options) *Tick {
 	return &tick{tx: tx, prog: o.Program, brand: o.Brand, now: o.Now, lookback: o.Lookback, mode: o.Mode,
-		memberCols: o.MemberColumns, eventCols: o.EventColumns, trace: o.Trace}
+		memberCols: o.MemberColumns, eventCols: o.EventColumns, trace: o.Trace, feat: programFeatures(o.Program)}
 }
 
 // tick is the state of one tick inside its transaction.
@@ -81,6 +81,7 @@ type tick struct {
 	now      time.Time
 	lookback time.Duration
 	mode     Mode
+	feat     features // the policies the program uses
 	trace    func(q string, took time.Duration)
 	runID    int64
 	maxSeq   int64 // the highest event seq when the tick began: its watermark
@@ -250,13 +251,36 @@ const tempTables = "_nudge_jout _nudge_jcands _nudge_jmeta _nudge_jdec _nudge_jn
 	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + compiler.ScopeMembers + " " + compiler.ScopeEvents + " " + sharedBlocked
 
 // dropTemps drops the working tables (and the extra ones) before the
-// commit, so the pooled connection does not keep them.
+// commit, so the pooled connection does not keep them. It drops those
+// that exist: a tick makes only the tables its program's steps need.
 func (t *tick) dropTemps(ctx context.Context, extra ...string) error {
+	rows, err := t.tx.QueryContext(ctx, `SELECT table_name FROM duckdb_tables() WHERE temporary`)
+	if err != nil {
+		return err
+	}
+	exist := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		exist[strings.ToLower(name)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	var b strings.Builder
 	for _, tb := range append(strings.Fields(tempTables), extra...) {
-		b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
+		if exist[strings.ToLower(tb)] {
+			b.WriteString("DROP TABLE IF EXISTS " + tb + ";\n")
+		}
 	}
-	_, err := t.exec(ctx, b.String())
+	if b.Len() == 0 {
+		return nil
+	}
+	_, err = t.exec(ctx, b.String())
 	return err
 }
 

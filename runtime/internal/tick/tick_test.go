@@ -2,6 +2,7 @@ package tick
 
 import (
 	"testing"
+	"time"
 
 	"nudge/compiler"
 	"nudge/runtime/policy"
@@ -49,6 +50,45 @@ func TestModeIsOneValue(t *testing.T) {
 	for _, f := range flags {
 		if zero.has(f) {
 			t.Errorf("the zero Mode has flag %b", f)
+		}
+	}
+}
+
+// TestProgramFeatures: a policy step is skipped only for a program none of
+// whose rules and journeys uses its policy (features.go); a journey's
+// expiry, transactional sends and tag steps count as a rule's do.
+func TestProgramFeatures(t *testing.T) {
+	send := compiler.Action{Verb: "send", Kind: "coupon", Content: "C", Channel: "sms"}
+	tag := compiler.Action{Verb: "untag", Content: "vip"}
+	rule := func(f func(r *compiler.Rule)) *compiler.Program {
+		r := &compiler.Rule{Name: "r", Actions: []compiler.Action{send}}
+		f(r)
+		return &compiler.Program{Rules: []*compiler.Rule{r}}
+	}
+	journey := func(f func(j *compiler.Journey)) *compiler.Program {
+		j := &compiler.Journey{Name: "j", Nodes: []compiler.StepNode{{Kind: compiler.StepActions, Actions: []compiler.Action{send}}}}
+		f(j)
+		return &compiler.Program{Journeys: []*compiler.Journey{j}}
+	}
+	for _, tc := range []struct {
+		name string
+		prog *compiler.Program
+		want features
+	}{
+		{"none", rule(func(*compiler.Rule) {}), features{}},
+		{"rule expires", rule(func(r *compiler.Rule) { r.Expire = time.Hour }), features{expire: true}},
+		{"rule transactional", rule(func(r *compiler.Rule) { r.Transactional = true }), features{transactional: true}},
+		{"rule untags", rule(func(r *compiler.Rule) { r.Actions = append(r.Actions, tag) }), features{tags: true}},
+		{"rule stops", rule(func(r *compiler.Rule) { r.StopAfter = 2 }), features{stopAfter: true}},
+		{"journey none", journey(func(*compiler.Journey) {}), features{}},
+		{"journey expires", journey(func(j *compiler.Journey) { j.Expire = time.Hour }), features{expire: true}},
+		{"journey transactional", journey(func(j *compiler.Journey) { j.Transactional = true }), features{transactional: true}},
+		{"journey tags", journey(func(j *compiler.Journey) {
+			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}})
+		}), features{tags: true}},
+	} {
+		if got := programFeatures(tc.prog); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }
