@@ -71,3 +71,38 @@ m5,acme,queued,2024-11-11 09:00:00,A
 		}
 	}
 }
+
+// TestCappedRetryAfterOptIn: a state-rule firing capped on every channel
+// its member consents to is not retried while the caps are full for sure,
+// unless the member's channels change: an opt-in to a fallback channel
+// (a subscribed event) makes the next tick try it, incrementally as in
+// full (SPEC §9 opt-out loop).
+func TestCappedRetryAfterOptIn(t *testing.T) {
+	const src = `brand "acme"
+import "crm"
+cap sms to 1 per 30 days
+rule nag
+  if days since last purchased > 3
+  then send reminder "come-back" via sms else wechat
+  limit once per member every 1 day
+`
+	inc, full := timeline(t, src, `
+		INSERT INTO members (member_id, brand, consent_sms, consent_wechat) VALUES ('m1', 'acme', true, false);
+		INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`,
+		4, 8, func(db *DB, day int) {
+			if day == 7 {
+				importEvents(t, db, "member_id,brand,type,ts,channel\nm1,acme,subscribed,2024-03-07 20:00:00,wechat\n")
+			}
+		})
+	want := `day 4: m1 sms pending 
+day 5: m1 sms capped cap sms 1 per 30d
+day 7: m1 wechat pending 
+day 8: m1 wechat pending 
+`
+	if full != want {
+		t.Errorf("full evaluation:\n%s\nwant:\n%s", full, want)
+	}
+	if inc != full {
+		t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
+	}
+}

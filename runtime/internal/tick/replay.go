@@ -383,6 +383,12 @@ WHERE e.ts > %s AND e.ts <= %s AND %s`, rule.Lag.Microseconds(), timestampSQL(fi
 				afterScan("e.brand = $brand::VARCHAR AND e.type IN ("+quoteStrings(rule.Events)+")")))
 			continue
 		}
+		if opt := optOutEvents(rule); len(opt) > 0 {
+			// Opt-ins and opt-outs change the consent of the rule's
+			// refusals (03_scope.go).
+			add(fmt.Sprintf(`SELECT e.member_id, k.k FROM events e JOIN _nudge_ticks k ON e.ts > k.prev AND e.ts <= k.now
+WHERE e.ts > %s AND e.ts <= %s AND %s`, timestampSQL(first), timestampSQL(last), afterScan("e.brand = $brand::VARCHAR AND e.type IN ("+quoteStrings(opt)+")")))
+		}
 		for _, w := range rule.Delta.Watches {
 			which := afterScan("e.brand = $brand::VARCHAR AND e.type = " + quoteString(w.Event))
 			if w.Back == "" {
