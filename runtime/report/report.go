@@ -52,6 +52,9 @@ type Report struct {
 	// Programme is the programme section (programme.go), nil without a
 	// global control group.
 	Programme *Programme `json:"programme,omitempty"`
+	// Money is the budgets and stocks section (money.go), nil without
+	// either.
+	Money *Money `json:"money,omitempty"`
 }
 
 // Rule is the report of one rule of one brand.
@@ -284,6 +287,9 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		}
 	}
 	if rep.Programme, err = programme(ctx, db, opts, rep); err != nil {
+		return nil, err
+	}
+	if rep.Money, err = money(ctx, db, opts); err != nil {
 		return nil, err
 	}
 	return rep, nil
