@@ -102,3 +102,8 @@ func (p *Program) DropCompetition() {
 		}
 	}
 }
+
+// Competes reports whether members compete within a tick for a stock or a
+// budget of p (SPEC §9), so that one member's decisions depend on the
+// others' firings.
+func (p *Program) Competes() bool { return len(p.Stocks) > 0 || p.HasBudgets() }

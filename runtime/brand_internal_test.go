@@ -52,9 +52,6 @@ func TestBrandsDoNotCrossInReplays(t *testing.T) {
 		extra := compileFile(t, writeFile(t, dir, "stress.nudge", brandStressSource))
 		p.Rules = append(p.Rules, extra.Rules...)
 		p.Caps, p.Quiet = extra.Caps, extra.Quiet
-		// Members compete for stocks and budgets, which a replay in rounds
-		// declines (TestReplayDeclines in runtime/simulate).
-		p.DropCompetition()
 		return p
 	}
 	// A day's ticks every hour (a replay covers one date), with

@@ -34,12 +34,21 @@ func TestPropertyDelivery(t *testing.T) {
 		for _, c := range rng.Perm(3)[:1+rng.IntN(3)] {
 			fb = append(fb, chans[c])
 		}
+		if seed == 4 {
+			fb = []string{"wechat", "app_push", "sms"} // two capped channels first
+		}
 		expire := []int{0, 1, 3, 12}[rng.IntN(4)]
 		src := "brand \"acme\"\nimport \"crm\"\nrule coupon\n  if queued\n  then send coupon \"C\" via " + strings.Join(fb, " else ") + " with store = store\n"
 		if expire > 0 {
 			src += fmt.Sprintf("  expire after %d hours\n", expire)
 		}
 		src += "rule service\n  if order_placed\n  then send reminder \"PAY\" via sms\n  transactional\nquiet hours 22:00 to 08:00\n"
+		capped := map[string]bool{"wechat": seed%2 == 0, "app_push": seed%4 == 0 || seed == 5}
+		for _, c := range chans {
+			if capped[c] {
+				src += "cap " + c + " to 0 per 1 day\n"
+			}
+		}
 		prog := compileSource(t, src)
 
 		// Members, consent and events.
@@ -107,11 +116,22 @@ func TestPropertyDelivery(t *testing.T) {
 		want := map[string]verdict{}
 		for id := range consent {
 			v := verdict{fb[0], "no_consent"}
+			tried := ""
 			for _, c := range fb {
-				if allows(id, c, false) {
-					v = verdict{c, "pending"}
-					break
+				if !allows(id, c, false) {
+					continue
 				}
+				if capped[c] {
+					if tried == "" {
+						tried = c
+					}
+					continue
+				}
+				v = verdict{c, "pending"}
+				break
+			}
+			if v.status != "pending" && tried != "" {
+				v = verdict{tried, "capped"}
 			}
 			if v.status == "pending" {
 				out := now
@@ -142,7 +162,7 @@ func TestPropertyDelivery(t *testing.T) {
 		}
 		for k, w := range want {
 			if got[k] != w {
-				t.Errorf("seed %d (%s, expire %dh, now %s): %s: got %v, want %v", seed, strings.Join(fb, " else "), expire, now.Format("15:04"), k, got[k], w)
+				t.Errorf("seed %d (%s, expire %dh, now %s, capped %v): %s: got %v, want %v", seed, strings.Join(fb, " else "), expire, now.Format("15:04"), capped, k, got[k], w)
 			}
 		}
 	}

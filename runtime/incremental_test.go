@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,7 +18,8 @@ import (
 // TestIncrementalMatchesFull is the proof of incremental evaluation: two
 // copies of a demo database go through the same random history (new, late
 // and future-dated events; members edited; failed
-// sends; steps of minutes to a month, a repeated now, a step back in time)
+// sends; opt-ins and opt-outs; steps of minutes to a month, a repeated
+// now, a step back in time)
 // and tick the example rules after each change, one copy incrementally,
 // the other evaluating every member at every tick (RunOptions.EvaluateAll).
 // Every tick must decide the same ("-" lines: only the full evaluation
@@ -121,7 +121,7 @@ func differential(t *testing.T, prog *compiler.Program, steps []time.Duration, t
 		}
 		// Opt-ins and opt-outs (SPEC §9), some late or future-dated, from
 		// their own random source so the rest of the history is unchanged.
-		if *diffOptOuts && i%4 == 3 {
+		if i%4 == 3 {
 			path := filepath.Join(dir, fmt.Sprintf("optouts%d.csv", i))
 			writeOptOuts(t, path, rand.New(rand.NewPCG(uint64(i), 13)), now, 25)
 			for _, db := range []*DB{first, second} {
@@ -237,12 +237,6 @@ func writeEvents(t *testing.T, path string, rng *rand.Rand, now time.Time, n int
 		t.Fatal(err)
 	}
 }
-
-// diffOptOuts adds opt-in and opt-out events to the differential tests'
-// history. Off by default: with them, TestIncrementalMatchesFull/examples
-// finds the incremental and the full tick deciding differently (tick 14 of
-// the examples history); see docs/decisions.md, open.
-var diffOptOuts = flag.Bool("diff-optouts", false, "add opt-in/opt-out events to the differential tests' history (known to differ, open)")
 
 // writeOptOuts writes n subscribed and unsubscribed events of random demo
 // members on random channels around now.

@@ -63,7 +63,9 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // caps, stop-after, holdout and dedupe are per member), but for stocks and
 // budgets, which count every member's sends: the outbox copy also holds
 // every counted send. So the dry run decides for members what it would
-// decide on the file, were they the only ones to fire. When some of
+// decide on the file, were they the only ones to fire. With members nil
+// every member's rows are copied (a dry run of the whole brand, which a
+// program whose members compete for a stock or a budget needs). When some of
 // members' events wait for their member, events are copied too (a tick
 // renumbers them). Closing the DB drops the copy; the file is not written.
 func OpenScratch(ctx context.Context, path string, members []string) (*DB, error) {
@@ -137,8 +139,14 @@ WHERE database_name = '`+scratchSource+`' AND schema_name = 'main' AND column_na
 		}
 		views := scratchViews
 		var waiting int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+scratchSource+`.waiting_events WHERE member_id IN (SELECT unnest(`+jsonStrings("m")+`))`,
-			jsonArg("m", members)).Scan(&waiting); err != nil {
+		ofMembers := ` WHERE member_id IN (SELECT unnest(` + jsonStrings("m") + `))`
+		var memberArgs []any
+		if members == nil {
+			ofMembers = "" // every member's rows
+		} else {
+			memberArgs = append(memberArgs, jsonArg("m", members))
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+scratchSource+`.waiting_events`+ofMembers, memberArgs...).Scan(&waiting); err != nil {
 			return err
 		}
 		if waiting > 0 {
@@ -157,7 +165,7 @@ WHERE database_name = '`+scratchSource+`' AND schema_name = 'main' AND column_na
 			}
 			q := `INSERT INTO ` + quoteIdent(n) + ` SELECT * FROM ` + src
 			var args []any
-			if keyed[n] && n != "events" {
+			if keyed[n] && n != "events" && members != nil {
 				q += ` WHERE member_id IN (SELECT unnest(` + jsonStrings("m") + `))`
 				if n == "outbox" {
 					// Members compete for stocks and budgets (SPEC §9):

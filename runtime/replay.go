@@ -40,11 +40,6 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 		// rules' for caps need the tick's journey step at every tick.
 		return nil, tick.ErrNotReplayable
 	}
-	if len(prog.Stocks) > 0 || prog.HasBudgets() {
-		// Members compete for a stock or a budget: a round settles each
-		// member's ticks independently of the others'.
-		return nil, tick.ErrNotReplayable
-	}
 	if prog.Strata() > 1 {
 		// A round's policy steps apply every rule's tags at once; strata
 		// need them applied between the rules' evaluations (a rule that

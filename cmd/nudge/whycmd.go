@@ -55,7 +55,13 @@ only read will do; one written by an older nudge must first be upgraded with
 			}
 			// Read-only: the file is never written or migrated, and opens
 			// when the user may only read it.
-			db, err := nrt.OpenScratch(c.Context(), dbPath, []string{member})
+			// Members compete for stocks and budgets: the dry run then
+			// decides for the whole brand, as the tick would.
+			scratchMembers := []string{member}
+			if compiled.Competes() {
+				scratchMembers = nil
+			}
+			db, err := nrt.OpenScratch(c.Context(), dbPath, scratchMembers)
 			if err != nil {
 				return problemError("%v", err)
 			}

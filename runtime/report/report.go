@@ -55,6 +55,9 @@ type Report struct {
 	// Journeys is the journeys section (journey.go): each journey's funnel
 	// and variants.
 	Journeys []*Journey `json:"journeys,omitempty"`
+	// Money is the budgets and stocks section (money.go), nil without
+	// either.
+	Money *Money `json:"money,omitempty"`
 }
 
 // Rule is the report of one rule of one brand.
@@ -290,6 +293,9 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		return nil, err
 	}
 	if rep.Journeys, err = journeys(ctx, db, opts, sql.NullTime{Time: rep.End, Valid: true}); err != nil {
+		return nil, err
+	}
+	if rep.Money, err = money(ctx, db, opts); err != nil {
 		return nil, err
 	}
 	return rep, nil

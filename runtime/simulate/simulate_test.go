@@ -231,13 +231,24 @@ rule buyer_nudge
 rule any_purchase
   if purchased
   then send coupon "P-1" via sms
+
+rule stocked_visit
+  if count(visited in last 2 hours) >= 1
+  then send voucher "SV-1" via email
+  priority 2
+  budget 3 per day
+
+stock "V-1" 40
+cost voucher "SV-1" 0.5
 `)
 	stress.Rules = append(stress.Rules, extra.Rules...)
 	stress.Caps = extra.Caps
 	stress.Quiet = extra.Quiet
-	// Members compete for stocks and budgets, which rounds decline
-	// (TestReplayDeclines): without them the examples replay in rounds.
-	stress.DropCompetition()
+	// Members compete for stocks and budgets (the examples' and these:
+	// tight enough to run out within a day), which rounds settle in the
+	// tick's order.
+	stress.Stocks = append(stress.Stocks, extra.Stocks...)
+	stress.ContentCosts = append(stress.ContentCosts, extra.ContentCosts...)
 	// Rounds run no journey step (a program with journeys is simulated
 	// tick by tick: TestSimulateJourneys).
 	stress.Journeys = nil
@@ -255,7 +266,8 @@ rule any_purchase
 
 // TestReplayDeclines: a program with a rule that reads tags has no lane
 // form, nor does one with strata (a rule reading tags other rules write
-// within the tick), and simulate runs its every tick one by one.
+// within the tick), and simulate runs its every tick one by one. (Stocks
+// and budgets replay: TestReplayMatchesTicks.)
 func TestReplayDeclines(t *testing.T) {
 	src := demoSource(t, 200, 3)
 	for name, rules := range map[string]string{
@@ -271,19 +283,6 @@ rule wave2
 rule wave1
   if count(purchased in last 30 days) >= 1
   then tag "reached" and send coupon "W1" via email
-`,
-		"stock": `
-rule buyers
-  if count(purchased in last 30 days) >= 1
-  then send coupon "S-1" via sms
-stock "S-1" 10
-`,
-		"budget": `
-rule buyers
-  if count(purchased in last 30 days) >= 1
-  then send coupon "B-1" via sms
-  budget 1 per day
-cost sms 0.05
 `,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	nrt "nudge/runtime"
 	"nudge/runtime/policy"
 )
 
@@ -246,10 +247,30 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 					ps = append(ps, Policy{"quiet hours", !quiet, quietText})
 				}
 			}
-			rr.Policies = ps
+			rr.Policies = competedFor(ps, rr.Decisions)
 		}
 	}
 	return nil
+}
+
+// competedFor amends the stock and budget lines ps (the state before the
+// tick) with the verdicts of the dry run decisions: a send refused
+// out_of_stock or over_budget while some was left lost to the firings
+// before it in the tick (SPEC §9: priority, rule, member).
+func competedFor(ps []Policy, decisions []nrt.Decision) []Policy {
+	for _, d := range decisions {
+		name := map[string]string{string(policy.OutOfStock): "stock", string(policy.OverBudget): "budget"}[d.Status]
+		if name == "" {
+			continue
+		}
+		for i := range ps {
+			if ps[i].Name == name && ps[i].OK {
+				ps[i].OK = false
+				ps[i].Text += "; the firings before this one in the tick (priority, rule, member) take what is left: " + d.Status
+			}
+		}
+	}
+	return ps
 }
 
 func scan(ctx context.Context, q queryer, query string, args []any, fn func(*sql.Rows) error) error {

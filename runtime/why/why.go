@@ -254,6 +254,26 @@ func dryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand strin
 	if len(members) == 0 {
 		return out, nil
 	}
+	if prog.Competes() {
+		// Members compete for a stock or a budget in the order priority,
+		// rule, member (SPEC §9): the members' verdicts are those of a dry
+		// run of the whole brand, every member evaluated.
+		res, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: brand, DryRun: true, EvaluateAll: true, Lookback: lookback})
+		if err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
+		want := map[string]bool{}
+		for _, m := range members {
+			want[m] = true
+		}
+		for _, d := range res.Decisions {
+			if want[d.MemberID] {
+				k := d.Rule + "\x00" + d.MemberID
+				out[k] = append(out[k], d)
+			}
+		}
+		return out, nil
+	}
 	restricted := *prog
 	restricted.Rules = make([]*compiler.Rule, len(prog.Rules))
 	list := inList(members)

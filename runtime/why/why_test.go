@@ -97,12 +97,8 @@ func demoMembers(t *testing.T, n int, seed int64) (*nrt.DB, []string) {
 func TestWhyAgreesWithDryRun(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
-	// Members compete for stocks and budgets inside a tick (priority, rule,
-	// member), and why explains one member as if alone in the tick
-	// (docs/decisions.md), so the exact agreement with a dry run over the
-	// whole brand holds only without them; money.txtar checks why's stock
-	// and budget lines.
-	prog.DropCompetition()
+	// Members compete for the examples' stocks and budgets inside a tick
+	// (priority, rule, member): why's verdicts are those of the tick.
 	db, all := demoMembers(t, 20000, 1)
 	now := demodata.DefaultNow
 	full, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme", DryRun: true})

@@ -149,7 +149,9 @@ func (t *tick) plan(ctx context.Context) error {
 			reset = append(reset, r.Name)
 			continue
 		}
-		p.capBlock = len(t.prog.Caps) > 0
+		// (With a fallback, members whose consent changed may have a
+		// channel the caps do not fill: see hasFallback.)
+		p.capBlock = len(t.prog.Caps) > 0 && (sum.String == fp || !hasFallback(r))
 		d := r.Delta
 		// On a new day a rule whose date conditions the compiler could
 		// isolate re-evaluates the members for whom one of them changed;

@@ -43,6 +43,11 @@ func (t *tick) blocked(i int) string {
 			if r.StopAfter > 0 {
 				cond += "\n         AND (g.ended IS NULL OR g.ended <= rm.last_fired_at)"
 			}
+			if hasFallback(r) {
+				// An opt-in may open a fallback channel the caps do not
+				// fill (changedChannels).
+				cond += "\n         AND " + t.noOptInSQL()
+			}
 			block = append(block, "("+cond+")")
 		}
 	}

@@ -40,7 +40,7 @@ GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), s
 		return err
 	}
 	// A member's only open send needs no competition: it is capped when a
-	// cap is already full.
+	// cap is already full (a cap of 0 always is).
 	if _, err := t.exec(ctx, `
 UPDATE _nudge_dec SET capped = true, reason = v.reason
 FROM (
@@ -48,8 +48,8 @@ FROM (
     FROM (SELECT rowid AS id, member_id, channel, count(*) OVER (PARTITION BY member_id) AS n
           FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d
     JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = d.channel
-    JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = d.member_id AND u.n >= c.cnt
-    WHERE d.n = 1
+    LEFT JOIN _nudge_capuse u ON u.ci = c.ci AND u.member_id = d.member_id
+    WHERE d.n = 1 AND coalesce(u.n, 0) >= c.cnt
     GROUP BY d.id
 ) v
 WHERE _nudge_dec.rowid = v.id`); err != nil {

@@ -54,3 +54,18 @@ func optOutEvents(r *compiler.Rule) []string {
 func (t *tick) noOptInSQL() string {
 	return "rm.member_id NOT IN (SELECT member_id FROM events WHERE brand = " + t.brandSQL() + " AND type = '" + policy.OptInEvent + "')"
 }
+
+// hasFallback reports whether a send of rule r has fallback channels. A
+// firing of such a rule capped on every channel its member could be sent
+// on is not capped for sure while the caps stay full: the member may gain
+// a channel (an opt-in event, a change of consent_<channel>) that no cap
+// fills, so blocked leaves members with an opt-in event out, and plan
+// does not block at all after the members changed.
+func hasFallback(r *compiler.Rule) bool {
+	for _, a := range r.Actions {
+		if a.Verb == "send" && len(a.Else) > 0 {
+			return true
+		}
+	}
+	return false
+}

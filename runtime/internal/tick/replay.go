@@ -156,13 +156,20 @@ func (r *replayRun) repeatChains(ctx context.Context) error {
 		horizonCond = "k.prev > k.now - to_microseconds($maxper::BIGINT)"
 	}
 	n := len(r.ticks)
+	// A capped send of a rule competing for a stock or a budget took its
+	// share at each tick before caps refused it (policy/money.go): such
+	// repeats go through the rounds, tick by tick.
+	money := ""
+	if m := r.moneyRules(); len(m) > 0 {
+		money = "\n    AND f.member_id NOT IN (SELECT member_id FROM _nudge_repeat WHERE ri IN (" + strings.Join(m, ", ") + "))"
+	}
 	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_chain AS
 WITH rep AS (
   SELECT f.member_id, f.k FROM _nudge_first f
   WHERE f.k < $n::INTEGER
     AND f.member_id IN (SELECT member_id FROM _nudge_repeat)
     AND f.member_id NOT IN (SELECT member_id FROM _nudge_dec)
-    AND f.member_id NOT IN (SELECT member_id FROM _nudge_repeat WHERE NOT capped_only)
+    AND f.member_id NOT IN (SELECT member_id FROM _nudge_repeat WHERE NOT capped_only)`+money+`
 ), rr AS (
   SELECT DISTINCT x.member_id, x.ri, r.name AS rule FROM _nudge_repeat x JOIN _nudge_rules r USING (ri) WHERE x.member_id IN (SELECT member_id FROM rep)
 ), pend AS (
@@ -246,7 +253,7 @@ INSERT INTO _nudge_pend SELECT member_id, kc FROM _nudge_chain WHERE kc <= $n::I
 }
 
 // replayTemps are the working tables of a replay, besides a tick's.
-const replayTemps = "_nudge_ticks _nudge_pend _nudge_cursor _nudge_lanes _nudge_lcand _nudge_first _nudge_chain"
+const replayTemps = "_nudge_ticks _nudge_pend _nudge_cursor _nudge_lanes _nudge_lcand _nudge_first _nudge_chain _nudge_defer"
 
 func (r *replayRun) run(ctx context.Context) ([]*Result, error) {
 	t := &r.tick
@@ -384,6 +391,12 @@ WHERE e.ts > %s AND e.ts <= %s AND %s`, rule.Lag.Microseconds(), timestampSQL(fi
 				afterScan("e.brand = $brand::VARCHAR AND e.type IN ("+quoteStrings(rule.Events)+")")))
 			continue
 		}
+		if opt := optOutEvents(rule); len(opt) > 0 {
+			// Opt-ins and opt-outs change the consent of the rule's
+			// refusals (03_scope.go).
+			add(fmt.Sprintf(`SELECT e.member_id, k.k FROM events e JOIN _nudge_ticks k ON e.ts > k.prev AND e.ts <= k.now
+WHERE e.ts > %s AND e.ts <= %s AND %s`, timestampSQL(first), timestampSQL(last), afterScan("e.brand = $brand::VARCHAR AND e.type IN ("+quoteStrings(opt)+")")))
+		}
 		for _, w := range rule.Delta.Watches {
 			which := afterScan("e.brand = $brand::VARCHAR AND e.type = " + quoteString(w.Event))
 			if w.Back == "" {
@@ -504,14 +517,27 @@ FROM (SELECT DISTINCT member_id, k FROM _nudge_pend) p JOIN _nudge_ticks k USING
 	if err := r.evaluateLanes(ctx); err != nil {
 		return false, err
 	}
-	// Each member's earliest tick with candidates, and its candidates there.
+	// Each member's earliest tick with candidates, and its candidates there;
+	// members deferred to a later round (_nudge_defer, see moneyRules)
+	// keep their pending pairs.
+	defer_ := `CREATE OR REPLACE TEMP TABLE _nudge_defer AS SELECT CAST(NULL AS VARCHAR) AS member_id WHERE false;`
+	if money := r.moneyRules(); len(money) > 0 {
+		defer_ = `CREATE OR REPLACE TEMP TABLE _nudge_defer AS
+SELECT DISTINCT f.member_id FROM _nudge_first f
+JOIN _nudge_lanes l ON l.member_id = f.member_id AND l.k = f.k
+JOIN _nudge_lcand c ON c.member_id = l.lane
+WHERE f.k > (SELECT min(k) FROM _nudge_first) AND c.ri IN (` + strings.Join(money, ", ") + `);
+DELETE FROM _nudge_first WHERE member_id IN (SELECT member_id FROM _nudge_defer);`
+	}
 	if _, err := r.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_first AS
 SELECT l.member_id, min(l.k) AS k FROM _nudge_lcand c JOIN _nudge_lanes l ON l.lane = c.member_id GROUP BY l.member_id;
+`+defer_+`
 DELETE FROM _nudge_cand;
 INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
 SELECT c.ri, l.member_id, c.trigger_seq, c.due_at, c.vals, c.params, l.now
 FROM _nudge_lcand c JOIN _nudge_lanes l ON l.lane = c.member_id JOIN _nudge_first f ON f.member_id = l.member_id AND f.k = l.k;
-DELETE FROM _nudge_pend WHERE member_id IN (SELECT member_id FROM _nudge_lanes) AND member_id NOT IN (SELECT member_id FROM _nudge_first);
+DELETE FROM _nudge_pend WHERE member_id IN (SELECT member_id FROM _nudge_lanes) AND member_id NOT IN (SELECT member_id FROM _nudge_first)
+    AND member_id NOT IN (SELECT member_id FROM _nudge_defer);
 DELETE FROM _nudge_pend p USING _nudge_first f WHERE p.member_id = f.member_id AND p.k <= f.k;
 DELETE FROM _nudge_cursor WHERE member_id IN (SELECT member_id FROM _nudge_first);
 INSERT INTO _nudge_cursor SELECT member_id, k FROM _nudge_first;`); err != nil {
@@ -529,6 +555,34 @@ INSERT INTO _nudge_cursor SELECT member_id, k FROM _nudge_first;`); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// moneyRules are the indexes (as SQL) of the rules whose sends compete
+// for a stock or a budget (SPEC §9): a rule with a budget, or one sending
+// a content with a stock. A tick settles them in the order priority, rule
+// name, member id, across members, which a round keeps: it settles such a
+// rule's candidates only at the earliest tick any member has candidates
+// at (every candidate at that tick is in the round, and every later one
+// of any member is at a later tick), and defers a member whose earliest
+// candidates include one at a later tick to the next round, its pending
+// pairs kept. The others are settled as before: they do not compete
+// across members.
+func (r *replayRun) moneyRules() []string {
+	stocked := map[string]bool{}
+	for _, s := range r.prog.Stocks {
+		stocked[s.Content] = true
+	}
+	var out []string
+	for i, rule := range r.prog.Rules {
+		money := rule.Budget != nil
+		for _, a := range rule.Actions {
+			money = money || (a.Verb == "send" && stocked[a.Content])
+		}
+		if money {
+			out = append(out, fmt.Sprint(i))
+		}
+	}
+	return out
 }
 
 // laneCopies fills the scope's copies for the lanes: the lanes' members,
