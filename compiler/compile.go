@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
+	"nudge/internal/tickform"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
@@ -150,31 +151,31 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.Lis
 	deliveryOf(r, out)
 	out.Events = rc.eventTypes(d.Cond)
 	// The scoped form reads the rows of the members to evaluate instead of
-	// the whole tables (see Rule.ScopedSQL).
+	// the whole tables (see Rule.Tick.ScopedSQL).
 	scoped := newRuleCompiler(info, diags)
-	scoped.membersTable, scoped.eventsTable, scoped.wm = ScopeMembers, ScopeEvents, wm
+	scoped.membersTable, scoped.eventsTable, scoped.wm = tickform.ScopeMembers, tickform.ScopeEvents, wm
 	lanes := newRuleCompiler(info, diags)
-	lanes.membersTable, lanes.eventsTable, lanes.lane = ScopeMembers, ScopeEvents, true
+	lanes.membersTable, lanes.eventsTable, lanes.lane = tickform.ScopeMembers, tickform.ScopeEvents, true
 	for _, c := range []*ruleCompiler{rc, scoped, lanes} {
 		c.withParams(r)
 	}
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
-		out.ScopedSQL = scoped.triggerQuery(r, &Rule{})
-		out.ScopeEventReads = scoped.scopeEventReads()
+		out.Tick.ScopedSQL = scoped.triggerQuery(r, &Rule{})
+		out.Tick.ScopeEventReads = scoped.scopeEventReads()
 		out.Lag = rc.triggerLag(r)
-		out.LaneSQL = lanes.triggerQuery(r, &Rule{})
+		out.Tick.LaneSQL = lanes.triggerQuery(r, &Rule{})
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
-			out.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
-			out.ScopeEventReads = scoped.scopeEventReads()
-			out.Delta = delta
-			out.LaneSQL = lanes.stateQuery(d.Cond, &Rule{})
+			out.Tick.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
+			out.Tick.ScopeEventReads = scoped.scopeEventReads()
+			out.Tick.Delta = delta
+			out.Tick.LaneSQL = lanes.stateQuery(d.Cond, &Rule{})
 		}
 	}
 	if lanes.laneless {
-		out.LaneSQL = ""
+		out.Tick.LaneSQL = ""
 	}
 	for _, dg := range (*diags)[before:] {
 		if dg.Severity == diag.Error {
@@ -242,17 +243,17 @@ type ruleCompiler struct {
 	inlining map[*ast.SegmentDecl]bool
 
 	// The tables a rule query reads: members and events, or the scope
-	// copies (see Rule.ScopedSQL).
+	// copies (see Rule.Tick.ScopedSQL).
 	membersTable, eventsTable string
 	// now is the SQL of the evaluation instant outside the lane form
-	// (nowSQL, or another parameter for DailyAtom.Then); wm names the
+	// (nowSQL, or another parameter for tickform.DailyAtom.Then); wm names the
 	// rule's watermark parameters (trigger rules).
 	now string
 	wm  Watermarks
 	// journey is set while a journey's own conditions are compiled
 	// (journey.go): an event atom without a window means "since entry".
 	journey *check.Journey
-	// lane: compile the lane form (Rule.LaneSQL), where every row carries
+	// lane: compile the lane form (Rule.Tick.LaneSQL), where every row carries
 	// its own instant (nowOf). laneless is set when the rule reads
 	// something by the member's real id (tags, ranks among all members),
 	// which the lane form's copies replace by the lane's: it has none.
@@ -293,11 +294,11 @@ func (rc *ruleCompiler) errorf(n ast.Node, format string, args ...any) {
 }
 
 // nowOf is the SQL of the evaluation instant in a row aliased alias: the
-// parameter $now, or in the lane form the row's own LaneNow (every table the
+// parameter $now, or in the lane form the row's own tickform.LaneNow (every table the
 // lane form reads carries it).
 func (rc *ruleCompiler) nowOf(alias string) string {
 	if rc.lane {
-		return alias + "." + LaneNow
+		return alias + "." + tickform.LaneNow
 	}
 	return rc.now
 }
@@ -449,9 +450,9 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 	}
 	if rc.lane {
 		// The events of each lane's member, as of the lane: due in (prev, now].
-		where = append(where, due+" <= e."+LaneNow, due+" > e."+LanePrev)
-		lanes := "SELECT ev.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow + ", l.prev AS " + LanePrev +
-			"\n  FROM events ev JOIN " + Lanes + " l ON l.member_id = ev.member_id"
+		where = append(where, due+" <= e."+tickform.LaneNow, due+" > e."+tickform.LanePrev)
+		lanes := "SELECT ev.* REPLACE (l.lane AS member_id), l.now AS " + tickform.LaneNow + ", l.prev AS " + tickform.LanePrev +
+			"\n  FROM events ev JOIN " + tickform.Lanes + " l ON l.member_id = ev.member_id"
 		body := "SELECT e.*, " + due + " AS due_at\nFROM (\n  " + lanes + "\n) e\nWHERE " + whereList("", where)
 		return cte{name: name, comment: "candidates: " + label(atom), body: body}
 	}
@@ -815,7 +816,7 @@ func (rc *ruleCompiler) readType(name string) map[string]bool {
 	return cols
 }
 
-// scopeEventReads renders typesRead as Rule.ScopeEventReads.
+// scopeEventReads renders typesRead as Rule.Tick.ScopeEventReads.
 func (rc *ruleCompiler) scopeEventReads() map[string][]string {
 	out := map[string][]string{}
 	for t, cols := range rc.typesRead {
@@ -848,7 +849,7 @@ func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
 // columnOrJSON reads a field from its column, or from the JSON column
 // jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as NULL
 // instead of failing the whole rule). evType is the type of the event read
-// (for Rule.ScopeEventReads; "" for a member field).
+// (for Rule.Tick.ScopeEventReads; "" for a member field).
 func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field, evType string) string {
 	if jsonCol == "props" && alias != candAlias && !rc.inCandidates {
 		// An event's field read from eventsTable (a candidate's come

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"nudge/internal/tickform"
 	"nudge/lang"
 	"nudge/stdlib"
 )
@@ -25,9 +26,9 @@ func TestCheckedCorpusPrepares(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	for _, q := range []string{
-		"CREATE TEMP TABLE " + Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
-		"CREATE TEMP TABLE " + ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + LaneNow + " FROM members",
-		"CREATE TEMP TABLE " + ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + LaneNow + " FROM events",
+		"CREATE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
+		"CREATE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM members",
+		"CREATE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM events",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -66,8 +67,8 @@ func TestCheckedCorpusPrepares(t *testing.T) {
 			queries := []struct{ form, sql string }{
 				{"full", r.SQL},
 				{"full, as the runtime runs it", fmt.Sprintf("SELECT 0, q.member_id FROM (\n%s\n) q", strings.TrimRight(strings.TrimSpace(r.SQL), ";"))},
-				{"scoped", r.ScopedSQL},
-				{"lane", r.LaneSQL},
+				{"scoped", r.Tick.ScopedSQL},
+				{"lane", r.Tick.LaneSQL},
 			}
 			for _, q := range queries {
 				if q.sql == "" {

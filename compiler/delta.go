@@ -6,75 +6,19 @@ import (
 	"sort"
 	"strings"
 
+	"nudge/internal/tickform"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 )
 
-// Delta bounds how the verdict of a state rule can change between two runs,
-// so that the runtime can re-evaluate only the members whose verdict may
-// have changed instead of every member (SPEC §5 evaluates a state rule over
-// all members at every run; the firings are the same, see runtime's
-// incremental evaluation).
-//
-// Between a run at t0 and a run at t1 a member's verdict can only change
-// when one of these happened:
-//   - the member's row changed (an import of members): the runtime
-//     re-evaluates everyone;
-//   - an event of the member was ingested after the run at t0 (events.seq
-//     above the watermark);
-//   - an event of a watched type entered or left a window as time passed:
-//     its ts lies in [t0 - Back, t1 - Back] for one of Watches;
-//   - the date changed (Daily) and the condition calls a function of the
-//     date (birthday_in, age, days_since of a date): the runtime
-//     re-evaluates everyone.
-//
-// A rule whose verdict can change in other ways (tags, percentiles and RFM
-// scores that depend on other members, hours_since, `days since` compared
-// with anything but a number) has no Delta.
-type Delta struct {
-	// Watches are the event types and offsets whose events, when their ts
-	// crossed a window edge between two runs, may change the verdict.
-	Watches []Watch
-	// Daily is set when the verdict also depends on the date of now.
-	Daily bool
-	// DailyAtoms, when Daily is set, are the atoms of the condition that
-	// call a function of the date, compiled over the members row m: each
-	// reads only the member's row, constants and $now. Between runs on
-	// different dates the date can change the verdict only of members for
-	// whom one of them changed (the runtime compares them at both runs).
-	// Empty when some such call sits in an atom that also reads events or
-	// tags (or in a segment): the runtime then re-evaluates everyone.
-	DailyAtoms []DailyAtom
-}
-
-// DailyAtom is one atom of a condition that calls a function of the date.
-type DailyAtom struct {
-	SQL string // over the members row m, with $now
-	// Then is SQL at the earlier instant ThenRow.ts instead of $now (the
-	// runtime compares the two).
-	Then string
-	// PerMember is set when the atom reads the member's row; otherwise it
-	// has one value for everyone (days_since(2024-11-11) = 0), and when
-	// that changes, everyone is re-evaluated.
-	PerMember bool
-}
-
-// Watch is one window edge: events of type Event whose ts lies in
-// [t0 - Back, t1 - Back] may have changed a verdict between runs at t0 and
-// t1 (Back "" is no offset: events that became due).
-type Watch struct {
-	Event string
-	Back  string // SQL interval such as "INTERVAL 3 MONTH", or ""
-}
-
 // ruleDelta computes the Delta of a state rule's condition, or nil when the
 // verdict may change in ways a Delta cannot bound.
-func (rc *ruleCompiler) ruleDelta(cond ast.Expr) *Delta {
-	d := &Delta{}
+func (rc *ruleCompiler) ruleDelta(cond ast.Expr) *tickform.Delta {
+	d := &tickform.Delta{}
 	ok := true
-	seen := map[Watch]bool{}
+	seen := map[tickform.Watch]bool{}
 	watch := func(event, back string) {
-		w := Watch{Event: event, Back: back}
+		w := tickform.Watch{Event: event, Back: back}
 		if !seen[w] {
 			seen[w] = true
 			d.Watches = append(d.Watches, w)
@@ -189,14 +133,14 @@ func (rc *ruleCompiler) isDailyCall(n ast.Node) bool {
 // not) that call a function of the date, over the members row m, or
 // returns nil when one of them also reads anything but the member's row
 // and constants, or a call sits inside a segment the condition names.
-func (rc *ruleCompiler) dailyAtoms(cond ast.Expr) []DailyAtom {
+func (rc *ruleCompiler) dailyAtoms(cond ast.Expr) []tickform.DailyAtom {
 	total := 0
 	rc.walkCond(cond, func(n ast.Node) {
 		if rc.isDailyCall(n) {
 			total++
 		}
 	})
-	var out []DailyAtom
+	var out []tickform.DailyAtom
 	found, ok := 0, true
 	seen := map[string]bool{}
 	var atoms func(e ast.Expr)
@@ -253,10 +197,10 @@ func (rc *ruleCompiler) dailyAtoms(cond ast.Expr) []DailyAtom {
 		if !seen[q] {
 			seen[q] = true
 			now := rc.now
-			rc.now = ThenRow + ".ts"
+			rc.now = tickform.ThenRow + ".ts"
 			then := rc.cond(e, &scope{member: "m", memberID: "m.member_id"})
 			rc.now = now
-			out = append(out, DailyAtom{SQL: q, Then: then, PerMember: perMember})
+			out = append(out, tickform.DailyAtom{SQL: q, Then: then, PerMember: perMember})
 		}
 	}
 	atoms(cond)
@@ -336,31 +280,4 @@ func dayCrossings(thresholds []float64) []int64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
-}
-
-// String describes the delta on one line for `nudge explain`: which members
-// a run re-evaluates.
-func (d *Delta) String() string {
-	if d == nil {
-		return "every run re-evaluates every member"
-	}
-	var parts []string
-	for _, w := range d.Watches {
-		if w.Back == "" {
-			parts = append(parts, w.Event+" due")
-		} else {
-			parts = append(parts, w.Event+" "+strings.ToLower(strings.TrimPrefix(w.Back, "INTERVAL "))+" ago")
-		}
-	}
-	s := "re-evaluates members with new events"
-	if len(parts) > 0 {
-		s += " or events " + strings.Join(parts, ", ")
-	}
-	switch {
-	case d.Daily && len(d.DailyAtoms) > 0:
-		s += "; on a new day, members whose date conditions changed"
-	case d.Daily:
-		s += "; everyone on a new day"
-	}
-	return s
 }

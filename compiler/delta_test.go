@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"nudge/internal/tickform"
 	"nudge/lang"
 	"nudge/runtime/demodata"
 )
@@ -54,14 +55,14 @@ func TestDelta(t *testing.T) {
 			p := compileSource(t, src)
 			r := p.Rules[0]
 			got := ""
-			if r.Delta != nil {
-				got = r.Delta.String()
+			if r.Tick.Delta != nil {
+				got = r.Tick.Delta.String()
 			}
 			if got != tt.want {
 				t.Errorf("Delta = %q\nwant    %q", got, tt.want)
 			}
-			if (r.Delta != nil) != (r.ScopedSQL != "") {
-				t.Errorf("Delta %v but ScopedSQL %q", r.Delta != nil, r.ScopedSQL)
+			if (r.Tick.Delta != nil) != (r.Tick.ScopedSQL != "") {
+				t.Errorf("Delta %v but ScopedSQL %q", r.Tick.Delta != nil, r.Tick.ScopedSQL)
 			}
 		})
 	}
@@ -74,29 +75,29 @@ func TestDelta(t *testing.T) {
 // re-evaluated) when a call sits in an atom that reads events or in a
 // segment.
 func TestDailyAtoms(t *testing.T) {
-	// at is the atom sql, compared at ThenRow's instant in Then.
-	at := func(sql string, perMember bool) DailyAtom {
-		return DailyAtom{SQL: sql, Then: strings.ReplaceAll(sql, "$now::TIMESTAMP", ThenRow+".ts"), PerMember: perMember}
+	// at is the atom sql, compared at tickform.ThenRow's instant in Then.
+	at := func(sql string, perMember bool) tickform.DailyAtom {
+		return tickform.DailyAtom{SQL: sql, Then: strings.ReplaceAll(sql, "$now::TIMESTAMP", tickform.ThenRow+".ts"), PerMember: perMember}
 	}
 	tests := []struct {
 		src  string
-		want []DailyAtom
+		want []tickform.DailyAtom
 	}{
 		{"rule r if birthday_in(0 days) then send coupon \"C\" via sms",
-			[]DailyAtom{at("COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 0 DAY)), false)", true)}},
+			[]tickform.DailyAtom{at("COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 0 DAY)), false)", true)}},
 		{"rule r if days_since(2024-11-11) = 0 and purchased in last 365 days then send coupon \"C\" via sms",
-			[]DailyAtom{at("COALESCE((nudge_days_since(DATE '2024-11-11', $now::TIMESTAMP)) = 0, false)", false)}},
+			[]tickform.DailyAtom{at("COALESCE((nudge_days_since(DATE '2024-11-11', $now::TIMESTAMP)) = 0, false)", false)}},
 		{"rule r if days_since(member.birthday) > 9000 then send coupon \"C\" via sms",
-			[]DailyAtom{at("COALESCE((nudge_days_since(m.birthday, $now::TIMESTAMP)) > 9000, false)", true)}},
+			[]tickform.DailyAtom{at("COALESCE((nudge_days_since(m.birthday, $now::TIMESTAMP)) > 9000, false)", true)}},
 		{"rule r if (age() >= 18 or member.tier = \"gold\") and not birthday_in(3 days) and age() >= 18 then send coupon \"C\" via sms",
-			[]DailyAtom{at("COALESCE((nudge_age(m.birthday, $now::TIMESTAMP)) >= 18, false)", true), at("COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 3 DAY)), false)", true)}},
+			[]tickform.DailyAtom{at("COALESCE((nudge_age(m.birthday, $now::TIMESTAMP)) >= 18, false)", true), at("COALESCE((nudge_birthday_in(m.birthday, $now::TIMESTAMP, INTERVAL 3 DAY)), false)", true)}},
 		{"rule r if days_since(2024-11-11) < count(purchased ever) then send coupon \"C\" via sms", nil},
 		{"segment bday = birthday_in(0 days)\nrule r if bday and purchased ever then send coupon \"C\" via sms", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
 			p := compileSource(t, "import \"crm\"\n"+tt.src+"\n")
-			d := p.Rules[0].Delta
+			d := p.Rules[0].Tick.Delta
 			if d == nil || !d.Daily {
 				t.Fatalf("Delta %+v, want a daily one", d)
 			}
@@ -119,7 +120,7 @@ func TestScopedSQLAgrees(t *testing.T) {
 	if _, err := demodata.Generate(ctx, db, demodata.Options{Members: 600, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(ctx, "CREATE TEMP TABLE "+ScopeMembers+" AS SELECT * FROM members"); err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE TEMP TABLE "+tickform.ScopeMembers+" AS SELECT * FROM members"); err != nil {
 		t.Fatal(err)
 	}
 	var rules []*Rule
@@ -133,7 +134,7 @@ func TestScopedSQLAgrees(t *testing.T) {
 	wm := watermark{Seq: 0, Now: now.AddDate(0, 0, -1)}
 	checked := 0
 	for _, r := range rules {
-		if r.ScopedSQL == "" {
+		if r.Tick.ScopedSQL == "" {
 			continue
 		}
 		checked++
@@ -141,14 +142,14 @@ func TestScopedSQLAgrees(t *testing.T) {
 		// clustered events (the union fills the others with NULL).
 		scopeCopy := "SELECT seq, member_id, brand, type, ts FROM events WHERE false"
 		var parts []string
-		for _, e := range slices.Sorted(maps.Keys(r.ScopeEventReads)) {
-			cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.ScopeEventReads[e]...)
+		for _, e := range slices.Sorted(maps.Keys(r.Tick.ScopeEventReads)) {
+			cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.Tick.ScopeEventReads[e]...)
 			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM events WHERE type = '"+e+"'")
 		}
 		if len(parts) > 0 {
 			scopeCopy = strings.Join(parts, "\nUNION ALL BY NAME\n")
 		}
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+ScopeEvents+" AS "+scopeCopy); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+tickform.ScopeEvents+" AS "+scopeCopy); err != nil {
 			t.Fatal(err)
 		}
 		full, err := runRule(ctx, db, r, now, wm)
@@ -156,10 +157,10 @@ func TestScopedSQLAgrees(t *testing.T) {
 			t.Fatalf("%s: %v", r.Name, err)
 		}
 		scoped := *r
-		scoped.SQL = r.ScopedSQL
+		scoped.SQL = r.Tick.ScopedSQL
 		got, err := runRule(ctx, db, &scoped, now, wm)
 		if err != nil {
-			t.Fatalf("%s scoped: %v\n%s", r.Name, err, r.ScopedSQL)
+			t.Fatalf("%s scoped: %v\n%s", r.Name, err, r.Tick.ScopedSQL)
 		}
 		if strings.Join(got, " ") != strings.Join(full, " ") {
 			t.Errorf("%s: scoped query returns %d rows, full query %d", r.Name, len(got), len(full))
@@ -191,8 +192,8 @@ func TestScopeEventReads(t *testing.T) {
 		}
 		for _, r := range loadProgram(t, f).Rules {
 			var reads []string
-			for _, e := range slices.Sorted(maps.Keys(r.ScopeEventReads)) {
-				reads = append(reads, e+":"+strings.Join(r.ScopeEventReads[e], ","))
+			for _, e := range slices.Sorted(maps.Keys(r.Tick.ScopeEventReads)) {
+				reads = append(reads, e+":"+strings.Join(r.Tick.ScopeEventReads[e], ","))
 			}
 			got[r.Name] = strings.Join(reads, " ")
 		}
@@ -250,19 +251,19 @@ func TestLaneSQLAgrees(t *testing.T) {
 	}
 	checked, fired := 0, 0
 	for _, r := range rules {
-		if (r.LaneSQL == "") != (r.ScopedSQL == "") {
+		if (r.Tick.LaneSQL == "") != (r.Tick.ScopedSQL == "") {
 			t.Errorf("%s: a lane form without a scoped form, or the reverse", r.Name)
 		}
-		if r.LaneSQL == "" {
+		if r.Tick.LaneSQL == "" {
 			continue
 		}
-		if strings.Contains(r.LaneSQL, "$"+ParamNow) || strings.Contains(r.LaneSQL, "$wm_") {
-			t.Errorf("%s: the lane form reads a parameter other than brand:\n%s", r.Name, r.LaneSQL)
+		if strings.Contains(r.Tick.LaneSQL, "$"+ParamNow) || strings.Contains(r.Tick.LaneSQL, "$wm_") {
+			t.Errorf("%s: the lane form reads a parameter other than brand:\n%s", r.Name, r.Tick.LaneSQL)
 		}
 		checked++
 		got, want, err := laneFirings(ctx, db, r, lanes)
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", r.Name, err, r.LaneSQL)
+			t.Fatalf("%s: %v\n%s", r.Name, err, r.Tick.LaneSQL)
 		}
 		if len(want) > 0 {
 			fired++

@@ -62,7 +62,7 @@ func explainRule(r *Rule, strata bool) string {
 		fmt.Fprintf(&b, "--   %s = %s\n", v.Column, commentSQL(v.Label))
 	}
 	if !r.Trigger {
-		b.WriteString("-- " + commentSQL(r.Delta.String()) + "\n")
+		b.WriteString("-- " + commentSQL(r.Tick.Delta.String()) + "\n")
 	}
 	b.WriteString(r.SQL)
 	b.WriteString(";\n")

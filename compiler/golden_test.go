@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"nudge/internal/tickform"
 	"nudge/lang"
 	"nudge/stdlib"
 )
@@ -82,7 +83,7 @@ func TestGoldenSQL(t *testing.T) {
 }
 
 // TestGoldenLaneSQL writes the lane form of every example rule
-// (Rule.LaneSQL) to testdata/lanes/<name>.sql and compares, as
+// (Rule.Tick.LaneSQL) to testdata/lanes/<name>.sql and compares, as
 // TestGoldenSQL does for SQL; each lane form is prepared in DuckDB over
 // lane tables shaped as the runtime's (replay.go). Run with -update to
 // rewrite the files.
@@ -90,9 +91,9 @@ func TestGoldenLaneSQL(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	for _, q := range []string{
-		"CREATE TEMP TABLE " + Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
-		"CREATE TEMP TABLE " + ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + LaneNow + " FROM members",
-		"CREATE TEMP TABLE " + ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + LaneNow + " FROM events",
+		"CREATE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
+		"CREATE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM members",
+		"CREATE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM events",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -112,15 +113,15 @@ func TestGoldenLaneSQL(t *testing.T) {
 			p := loadProgram(t, file)
 			var b strings.Builder
 			for _, r := range p.Rules {
-				if r.LaneSQL == "" {
+				if r.Tick.LaneSQL == "" {
 					b.WriteString("-- rule " + r.Name + ": no lane form\n\n")
 					continue
 				}
 				lanes++
-				if _, err := db.PrepareContext(ctx, r.LaneSQL); err != nil {
-					t.Errorf("rule %s: the lane form does not prepare: %v\n%s", r.Name, err, r.LaneSQL)
+				if _, err := db.PrepareContext(ctx, r.Tick.LaneSQL); err != nil {
+					t.Errorf("rule %s: the lane form does not prepare: %v\n%s", r.Name, err, r.Tick.LaneSQL)
 				}
-				b.WriteString("-- rule " + r.Name + " (lane form)\n" + strings.TrimSpace(r.LaneSQL) + "\n\n")
+				b.WriteString("-- rule " + r.Name + " (lane form)\n" + strings.TrimSpace(r.Tick.LaneSQL) + "\n\n")
 			}
 			got := b.String()
 			golden := filepath.Join("testdata/lanes", name+".sql")

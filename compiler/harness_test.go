@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"nudge/internal/tickform"
 	"nudge/lang"
 	"nudge/lang/check"
 	"nudge/stdlib"
@@ -291,13 +292,13 @@ func namedArgs(now time.Time, wm Watermarks) []any {
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
 
-// lane is one (member, instant) pair of the lane form (Rule.LaneSQL).
+// lane is one (member, instant) pair of the lane form (Rule.Tick.LaneSQL).
 type lane struct {
 	member    string
 	now, prev time.Time
 }
 
-// laneFirings evaluates r's lane form over lanes (loading Lanes and the
+// laneFirings evaluates r's lane form over lanes (loading tickform.Lanes and the
 // scope copies from the members and events tables) and, for comparison,
 // r's SQL at each lane's instant with the watermarks a tick-by-tick replay
 // has there (every event seen, the previous instant prev), keeping the
@@ -311,17 +312,17 @@ func laneFirings(ctx context.Context, db *sql.DB, r *Rule, lanes []lane) (got, w
 		args = append(args, fmt.Sprintf("%s~%d", l.member, i), l.member, l.now, l.prev)
 	}
 	stmts := []string{
-		"CREATE OR REPLACE TEMP TABLE " + Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
-		"CREATE OR REPLACE TEMP TABLE " + ScopeMembers + " AS SELECT m.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow +
-			" FROM members m JOIN " + Lanes + " l ON l.member_id = m.member_id WHERE m.brand = '" + testBrand + "'",
-		"CREATE OR REPLACE TEMP TABLE " + ScopeEvents + " AS SELECT e.* REPLACE (l.lane AS member_id), l.now AS " + LaneNow +
-			" FROM events e JOIN " + Lanes + " l ON l.member_id = e.member_id WHERE e.brand = '" + testBrand + "'",
+		"CREATE OR REPLACE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
+		"CREATE OR REPLACE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT m.* REPLACE (l.lane AS member_id), l.now AS " + tickform.LaneNow +
+			" FROM members m JOIN " + tickform.Lanes + " l ON l.member_id = m.member_id WHERE m.brand = '" + testBrand + "'",
+		"CREATE OR REPLACE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT e.* REPLACE (l.lane AS member_id), l.now AS " + tickform.LaneNow +
+			" FROM events e JOIN " + tickform.Lanes + " l ON l.member_id = e.member_id WHERE e.brand = '" + testBrand + "'",
 	}
 	if _, err := db.ExecContext(ctx, stmts[0]); err != nil {
 		return nil, nil, err
 	}
 	if len(lanes) > 0 {
-		if _, err := db.ExecContext(ctx, "INSERT INTO "+Lanes+" VALUES "+strings.Join(vals, ", "), args...); err != nil {
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+tickform.Lanes+" VALUES "+strings.Join(vals, ", "), args...); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -336,7 +337,7 @@ func laneFirings(ctx context.Context, db *sql.DB, r *Rule, lanes []lane) (got, w
 		byID[fmt.Sprintf("%s~%d", l.member, i)] = l
 	}
 	laneRule := *r
-	laneRule.SQL = r.LaneSQL
+	laneRule.SQL = r.Tick.LaneSQL
 	rows, err := runRuleArgs(ctx, db, &laneRule, sql.Named(ParamBrand, testBrand))
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"nudge/internal/tickform"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
@@ -21,9 +22,6 @@ import (
 // the member's row m (members). Inside them an event atom without a window
 // means such an event in (ji.entered_at, ji.due_at], and `matching F`
 // compares F with the entering event's (events.seq = ji.entry_seq).
-
-// JourneyRow is the alias of the instance row journey conditions read.
-const JourneyRow = "ji"
 
 // StepKind is what a journey node does.
 type StepKind int
@@ -48,7 +46,7 @@ type StepNode struct {
 	Actions []Action
 	Wait    time.Duration
 	At      time.Time
-	// Cond is a predicate over JourneyRow and m; Events are the event
+	// Cond is a predicate over tickform.JourneyRow and m; Events are the event
 	// types it reads (the candidate instants of StepWaitUntil).
 	Cond   string
 	Events []string
@@ -58,7 +56,7 @@ type StepNode struct {
 	Ordinal  int
 	Branches []Branch
 	// Params is the SQL of the JSON object of the step's `with`
-	// parameters, over JourneyRow and m ("" without parameters); Winners,
+	// parameters, over tickform.JourneyRow and m ("" without parameters); Winners,
 	// for `send winner`, what each other branch of its split would send
 	// (journeysend.go).
 	Params  string
@@ -194,7 +192,7 @@ func (jc *journeyCompiler) emit(n StepNode) int {
 func (jc *journeyCompiler) cond(e ast.Expr) (string, []string) {
 	rc := newRuleCompiler(jc.info, jc.diags)
 	rc.journey = jc.j
-	s := &scope{member: "m", memberID: JourneyRow + ".member_id", cand: JourneyRow}
+	s := &scope{member: "m", memberID: tickform.JourneyRow + ".member_id", cand: tickform.JourneyRow}
 	return rc.cond(e, s), rc.eventTypes(e)
 }
 
@@ -308,12 +306,12 @@ func (rc *ruleCompiler) journeyAtom(e ast.Expr, s *scope) (sql string, ok bool) 
 	}
 	a := rc.newAlias()
 	q := rc.correlated("1", a, et, ref, nil, s)
-	q += "\n  AND " + a + ".ts > " + JourneyRow + ".entered_at"
+	q += "\n  AND " + a + ".ts > " + tickform.JourneyRow + ".entered_at"
 	if matching != nil {
 		mine, _ := rc.eventField(matching, a, et)
 		entering := rc.enteringType()
 		theirs, _ := rc.eventField(matching, "q", entering)
-		q += "\n  AND " + mine + " = (SELECT " + theirs + " FROM " + rc.eventsTable + " q WHERE q.seq = " + JourneyRow + ".entry_seq)"
+		q += "\n  AND " + mine + " = (SELECT " + theirs + " FROM " + rc.eventsTable + " q WHERE q.seq = " + tickform.JourneyRow + ".entry_seq)"
 	}
 	return "EXISTS (\n  " + indent(q, "  ") + "\n)", true
 }

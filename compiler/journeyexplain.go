@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"nudge/internal/tickform"
 	"strings"
 )
 
@@ -21,7 +22,7 @@ func explainJourney(j *Journey) string {
 	b.WriteString("-- entry\n" + j.Enter.SQL + ";\n")
 	cond := func(what, sql string) {
 		fmt.Fprintf(&b, "-- %s: a condition over the instance %s (member_id, entered_at, entry_seq, due_at: the instant) and its member m\n",
-			commentSQL(what), JourneyRow)
+			commentSQL(what), tickform.JourneyRow)
 		b.WriteString("SELECT " + sql + ";\n")
 	}
 	if j.Exit != "" {

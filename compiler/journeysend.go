@@ -3,6 +3,7 @@ package compiler
 import (
 	"strings"
 
+	"nudge/internal/tickform"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 )
@@ -86,14 +87,14 @@ func firstSendStep(ss []ast.Step) (*ast.ActionStep, *ast.Action) {
 }
 
 // params compiles the `with` parameters of a step's actions into the SQL
-// of one JSON object over the instance row (JourneyRow) and its member m,
+// of one JSON object over the instance row (tickform.JourneyRow) and its member m,
 // as a rule's (NULL as null, numbers as numbers; a name given by two
 // actions takes the first): a field of the entering event (`enter on`), a
 // member field or a literal. "" when the actions have none.
 func (jc *journeyCompiler) params(actions []*ast.Action) string {
 	rc := newRuleCompiler(jc.info, jc.diags)
 	rc.journey = jc.j
-	s := &scope{member: "m", memberID: JourneyRow + ".member_id", cand: JourneyRow}
+	s := &scope{member: "m", memberID: tickform.JourneyRow + ".member_id", cand: tickform.JourneyRow}
 	var kv []string
 	seen := map[string]bool{}
 	for _, a := range actions {
@@ -111,7 +112,7 @@ func (jc *journeyCompiler) params(actions []*ast.Action) string {
 				ref := jc.info.Refs[x]
 				if ref != nil && ref.Event != nil && jc.j.Enter != nil && jc.j.Enter.On {
 					f, _ := rc.eventField(x, "q", ref.Event)
-					v = "(SELECT " + f + " FROM " + rc.eventsTable + " q WHERE q.seq = " + JourneyRow + ".entry_seq)"
+					v = "(SELECT " + f + " FROM " + rc.eventsTable + " q WHERE q.seq = " + tickform.JourneyRow + ".entry_seq)"
 				}
 			case *ast.MemberField:
 				v = rc.memberField(x, s)

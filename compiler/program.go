@@ -3,6 +3,7 @@ package compiler
 import (
 	"database/sql"
 	"fmt"
+	"nudge/internal/tickform"
 	"time"
 )
 
@@ -86,7 +87,7 @@ type Rule struct {
 	Trigger bool
 	SQL     string
 	// Watermarks names the rule's watermark parameters in SQL and
-	// ScopedSQL (every rule of a program has its own; a state rule's
+	// Tick.ScopedSQL (every rule of a program has its own; a state rule's
 	// queries do not read them, and binding them is harmless).
 	Watermarks Watermarks
 	Values     []Value
@@ -99,36 +100,9 @@ type Rule struct {
 	Line       int
 	// Convert says when a firing converted (see loop.go); never nil.
 	Convert *Conversion
-	// ScopedSQL is the rule's query over the temporary tables ScopeMembers
-	// and ScopeEvents, which the runtime fills with the rows of the members
-	// a tick must evaluate (every event of each of them): same parameters
-	// and columns as SQL. For a trigger rule those are the members of its
-	// candidate events; for a state rule, the members Delta names. Functions
-	// that rank a member among all members still read the whole tables, and
-	// a trigger rule's candidate events come from the events table (few, and
-	// found there by ranges of seq and ts). "" for a state rule without a
-	// Delta.
-	ScopedSQL string
-	// ScopeEventReads maps each event type ScopedSQL reads from ScopeEvents
-	// to the columns of events it reads of events of that type (besides
-	// seq, member_id, brand, type and ts, which it always reads; sorted):
-	// the runtime copies only the events of those types, and of each only
-	// those columns.
-	ScopeEventReads map[string][]string
-	// LaneSQL is ScopedSQL in the lane form: the rule evaluated at once for
-	// every lane of the table Lanes, each at its own instant, over scope
-	// copies holding a copy of the member's row and events per lane (see
-	// Lanes). It takes the brand parameter only: the instant of a row is
-	// its column LaneNow, and a trigger rule's candidates are the events of
-	// the lane's member that became due in (prev, now] (every event is
-	// taken as already ingested: the lane form serves replays over stored
-	// history). Same columns as SQL, member_id holding the lane's id; ""
-	// when ScopedSQL is.
-	LaneSQL string
-	// Delta, for a state rule, bounds how its verdict can change between
-	// runs (see delta.go); nil for trigger rules and for state rules that
-	// must be evaluated over every member at every run.
-	Delta *Delta
+	// Tick holds the forms of the rule's query that only the runtime's
+	// tick evaluates: scoped, lane and Delta (package internal/tickform).
+	Tick tickform.Forms
 	// Events are the event types the rule's condition reads (sorted): its
 	// verdict depends on no other events.
 	Events []string

@@ -66,7 +66,7 @@ func TestPropertyMatchesReference(t *testing.T) {
 			if len(got) > 0 && p.Rules[0].Trigger {
 				triggerFired++
 			}
-			if r := p.Rules[0]; r.LaneSQL != "" && checked%3 == 0 {
+			if r := p.Rules[0]; r.Tick.LaneSQL != "" && checked%3 == 0 {
 				// The lane form agrees with SQL for lanes of every member
 				// at now and at an earlier instant, with varied steps (for
 				// a third of the rules: each check costs four times the
@@ -83,11 +83,11 @@ func TestPropertyMatchesReference(t *testing.T) {
 				}
 				lgot, lwant, err := laneFirings(ctx, db, r, lanes)
 				if err != nil {
-					t.Fatalf("seed %d: lane form: %v\nrule:\n%s\nSQL:\n%s", seed, err, src, r.LaneSQL)
+					t.Fatalf("seed %d: lane form: %v\nrule:\n%s\nSQL:\n%s", seed, err, src, r.Tick.LaneSQL)
 				}
 				if !slices.Equal(lgot, lwant) {
 					t.Fatalf("seed %d: lane form and SQL disagree\nrule:\n%s\ndataset:\n%s\nlane form: %v\nSQL:       %v\nlane SQL:\n%s",
-						seed, src, &ds, lgot, lwant, r.LaneSQL)
+						seed, src, &ds, lgot, lwant, r.Tick.LaneSQL)
 				}
 				laned++
 			}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 	"nudge/lang/ast"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 	"nudge/runtime/internal/tick"
 	"nudge/runtime/redact"
 	"nudge/stdlib"

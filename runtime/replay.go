@@ -30,7 +30,7 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 		return nil, err
 	}
 	for _, rule := range prog.Rules {
-		if rule.LaneSQL == "" {
+		if rule.Tick.LaneSQL == "" {
 			return nil, tick.ErrNotReplayable // before reading anything
 		}
 	}

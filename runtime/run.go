@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"nudge/compiler"
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 	"nudge/runtime/internal/tick"
 )
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/internal/tickform"
 )
 
 // Hand-written rule queries in the shape compiler.Rule documents.
@@ -517,10 +518,10 @@ func TestRuleErrorNamesRule(t *testing.T) {
 	// runs again rule by rule and the error still names the rule.
 	db = fixture(t, testMembers, testEvents)
 	bad := sendRule("broken_scoped", queuedAtA, true, "sms")
-	bad.ScopedSQL, bad.Events = "SELECT nope FROM "+compiler.ScopeEvents, []string{"queued"}
+	bad.Tick.ScopedSQL, bad.Events = "SELECT nope FROM "+tickform.ScopeEvents, []string{"queued"}
 	good := sendRule("store_a", queuedAtA, true, "app_push")
-	good.ScopedSQL, good.Events = strings.ReplaceAll(queuedAtA, "FROM events", "FROM "+compiler.ScopeEvents), []string{"queued"}
-	good.ScopeEventReads = map[string][]string{"queued": {"store"}}
+	good.Tick.ScopedSQL, good.Events = strings.ReplaceAll(queuedAtA, "FROM events", "FROM "+tickform.ScopeEvents), []string{"queued"}
+	good.Tick.ScopeEventReads = map[string][]string{"queued": {"store"}}
 	prog = &compiler.Program{Rules: []*compiler.Rule{good, bad}}
 	_, err = db.Run(context.Background(), prog, RunOptions{Now: ts("2024-11-11 12:00")})
 	if err == nil || !strings.Contains(err.Error(), "rule broken_scoped (test.nudge:1)") {

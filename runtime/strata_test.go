@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/internal/tickform"
 )
 
 // compileSource compiles rule source text through the checker and the
@@ -201,8 +202,8 @@ func TestTagStrataDifferential(t *testing.T) {
 func TestReplayDeclinesStrata(t *testing.T) {
 	db := fixture(t, strataMembers, "")
 	prog := &compiler.Program{Rules: []*compiler.Rule{
-		{Name: "reader", SQL: allMembers, LaneSQL: allMembers, Delta: &compiler.Delta{}, Stratum: 1, Actions: []compiler.Action{{Verb: "tag", Content: "y"}}},
-		{Name: "writer", SQL: allMembers, LaneSQL: allMembers, Delta: &compiler.Delta{}, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}},
+		{Name: "reader", SQL: allMembers, Tick: tickform.Forms{LaneSQL: allMembers, Delta: &tickform.Delta{}}, Stratum: 1, Actions: []compiler.Action{{Verb: "tag", Content: "y"}}},
+		{Name: "writer", SQL: allMembers, Tick: tickform.Forms{LaneSQL: allMembers, Delta: &tickform.Delta{}}, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}},
 	}}
 	run(t, db, prog, "2024-11-11 10:00")
 	now := ts("2024-11-11 10:00")

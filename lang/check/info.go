@@ -83,7 +83,7 @@ type Function struct {
 
 // Clock is how a function's result depends on the evaluation instant. It
 // lets the runtime re-evaluate a state rule only for the members whose
-// verdict may have changed since its previous run (see compiler.Delta).
+// verdict may have changed since its previous run (see tickform.Delta).
 type Clock int
 
 // Clock values.

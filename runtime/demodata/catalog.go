@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 )
 
 // The catalog is the fixed vocabulary the generator draws from: brands,

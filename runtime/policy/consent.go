@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"nudge/compiler"
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 )
 
 // Consent (SPEC §5, policy 2): a send needs members.consent_<channel> to be

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 )
 
 // Unanswered sends (SPEC §5, policy 4): `stop after N unanswered` gives up

@@ -29,7 +29,7 @@ package redact
 import (
 	"regexp"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 )
 
 // Mask replaces every secret.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"nudge/compiler"
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"

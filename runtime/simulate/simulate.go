@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"nudge/compiler"
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 	nrt "nudge/runtime"
 	"nudge/runtime/policy"
 	"nudge/runtime/report"

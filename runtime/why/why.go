@@ -280,7 +280,7 @@ func dryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand strin
 	for i, r := range prog.Rules {
 		c := *r
 		c.SQL = "SELECT * FROM (\n" + strings.TrimRight(strings.TrimSpace(r.SQL), ";") + "\n) w WHERE w.member_id IN " + list
-		c.Delta, c.ScopedSQL = nil, "" // the restricted query has no scoped form
+		c.Tick.Delta, c.Tick.ScopedSQL = nil, "" // the restricted query has no scoped form
 		restricted.Rules[i] = &c
 	}
 	res, err := db.Run(ctx, &restricted, nrt.RunOptions{Now: now, Brand: brand, DryRun: true, Lookback: lookback})

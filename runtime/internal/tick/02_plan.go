@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/internal/tickform"
 	"nudge/runtime/policy"
 )
 
@@ -25,7 +26,7 @@ import (
 //
 //   - members with events ingested since (seq above the rule's watermark);
 //   - members with events of a type the condition watches whose ts crossed a
-//     window edge between t0 and now (compiler.Delta);
+//     window edge between t0 and now (tickform.Delta);
 //   - members whose `limit ... every D` ran out between t0 and now;
 //   - members whose latest firing was refused and who are not refused again
 //     for sure (retries, see blocked).
@@ -55,7 +56,7 @@ type evalPlan struct {
 	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
 	scoped     bool      // evaluate only the members of the scope
 	capBlock   bool      // skip capped retries whose caps are still full
-	newDay     bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (compiler.Delta.DailyAtoms)
+	newDay     bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
 	hasState   bool      // rule_state has the rule's row (watermarks updates it)
 	hasEval    bool      // rule_evals has the rule's row (recordEvaluations updates it)
 }
@@ -142,7 +143,7 @@ func (t *tick) plan(ctx context.Context) error {
 		}
 		if r.Trigger {
 			// A trigger rule reads only the members of its candidate events.
-			p.scoped = r.ScopedSQL != "" && !t.mode.has(Full)
+			p.scoped = r.Tick.ScopedSQL != "" && !t.mode.has(Full)
 			continue
 		}
 		if !p.continuous {
@@ -152,12 +153,12 @@ func (t *tick) plan(ctx context.Context) error {
 		// (With a fallback, members whose consent changed may have a
 		// channel the caps do not fill: see hasFallback.)
 		p.capBlock = len(t.prog.Caps) > 0 && (sum.String == fp || !hasFallback(r))
-		d := r.Delta
+		d := r.Tick.Delta
 		// On a new day a rule whose date conditions the compiler could
 		// isolate re-evaluates the members for whom one of them changed;
 		// another one re-evaluates everyone.
 		p.newDay = d != nil && d.Daily && !sameDate(p.t0, t.now)
-		p.scoped = d != nil && r.ScopedSQL != "" && sum.String == fp && (!p.newDay || len(d.DailyAtoms) > 0)
+		p.scoped = d != nil && r.Tick.ScopedSQL != "" && sum.String == fp && (!p.newDay || len(d.DailyAtoms) > 0)
 		if p.scoped && p.newDay {
 			// An atom with one value for everyone that changed (Double 11
 			// came) changes it for everyone: evaluating them all at once is
@@ -184,7 +185,7 @@ func (t *tick) plan(ctx context.Context) error {
 
 // dailyChangedForAll reports whether one of the atoms that have one value
 // for everyone (not PerMember) has a different value now than at t0.
-func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAtom, t0 time.Time) (bool, error) {
+func (t *tick) dailyChangedForAll(ctx context.Context, atoms []tickform.DailyAtom, t0 time.Time) (bool, error) {
 	var changed []string
 	for _, a := range atoms {
 		if !a.PerMember {
@@ -208,14 +209,14 @@ func (t *tick) dailyChangedForAll(ctx context.Context, atoms []compiler.DailyAto
 
 // dailyAtomChanged is the condition that the date atom a has a different
 // value at the instant of the row thenRow than at $now.
-func dailyAtomChanged(a compiler.DailyAtom) string {
+func dailyAtomChanged(a tickform.DailyAtom) string {
 	return "(" + a.Then + ") IS DISTINCT FROM (" + a.SQL + ")"
 }
 
-// thenRow is the one-row table, aliased compiler.ThenRow, whose column ts
+// thenRow is the one-row table, aliased tickform.ThenRow, whose column ts
 // holds the instant at (SQL) that DailyAtom.Then reads.
 func thenRow(at string) string {
-	return "(SELECT " + at + " AS ts) " + compiler.ThenRow
+	return "(SELECT " + at + " AS ts) " + tickform.ThenRow
 }
 
 func sameDate(a, b time.Time) bool {

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"nudge/internal/tickform"
 	"slices"
 	"strings"
 	"time"
-
-	"nudge/compiler"
 )
 
 // buildScope fills _nudge_scope with the members each scoped rule must
@@ -50,7 +49,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if !p.scoped {
 			continue
 		}
-		for e, cols := range r.ScopeEventReads {
+		for e, cols := range r.Tick.ScopeEventReads {
 			reads[e] = append(reads[e], cols...)
 		}
 		for _, e := range r.Events {
@@ -86,7 +85,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			addPart(fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, t.ofBrandAndType("type IN ("+quoteStrings(opt)+")")), i)
 		}
 		// Events that crossed a window edge.
-		for _, w := range r.Delta.Watches {
+		for _, w := range r.Tick.Delta.Watches {
 			which := t.ofBrandAndType("type = " + quoteString(w.Event))
 			q := fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, which)
 			if w.Back != "" {
@@ -97,7 +96,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// Members whose date conditions changed since t0 (on a new day).
 		if p.newDay {
 			var changed []string
-			for _, a := range r.Delta.DailyAtoms {
+			for _, a := range r.Tick.Delta.DailyAtoms {
 				if a.PerMember { // the others did not change (plan)
 					changed = append(changed, dailyAtomChanged(a))
 				}
@@ -209,7 +208,7 @@ SELECT DISTINCT member_id, ri FROM (
 	var read strings.Builder // what the scoped rules read
 	for i, r := range t.prog.Rules {
 		if t.plans[i].scoped {
-			read.WriteString(r.ScopedSQL)
+			read.WriteString(r.Tick.ScopedSQL)
 			read.WriteString(t.blocked(i))
 		}
 	}
@@ -219,7 +218,7 @@ SELECT DISTINCT member_id, ri FROM (
 		always = append(always, "consent_"+ch)
 	}
 	mcols := scopeColumns(t.memberCols, read.String(), "m.", always...)
-	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeMembers+` AS
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+tickform.ScopeMembers+` AS
 SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
 		return err
 	}
@@ -279,7 +278,7 @@ SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_mem
 		t.scopeAllTypes = typeFilter == ""
 		q = `SELECT ` + strings.Join(columns(all...), ", ") + ` FROM events WHERE brand = $brand::VARCHAR` + typeFilter + scopeFilter
 	}
-	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+compiler.ScopeEvents+` AS
+	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+tickform.ScopeEvents+` AS
 `+q, brand)
 	return err
 }
@@ -303,7 +302,7 @@ func latest(a, b time.Time) time.Time {
 // qualified, in read. For members, read is the scoped queries and the
 // blocked conditions, which read the consent columns (the compiler
 // qualifies every column it reads: m."city"); for events the compiler
-// lists them (compiler.Rule.ScopeEventReads) and read is empty. Copying
+// lists them (compiler.Rule.Tick.ScopeEventReads) and read is empty. Copying
 // fewer columns of every row makes the scope several times cheaper.
 func scopeColumns(cols []string, read, prefix string, always ...string) []string {
 	var out []string

@@ -276,9 +276,9 @@ func (t *tick) ruleQuery(i int) string {
 	body := r.SQL
 	switch {
 	case t.mode.has(Lanes):
-		body = r.LaneSQL
+		body = r.Tick.LaneSQL
 	case t.plans[i].scoped:
-		body = r.ScopedSQL
+		body = r.Tick.ScopedSQL
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
 	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s, %s FROM (\n%s\n) q", i, vals, paramsSQL(r), body)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"nudge/compiler"
+	"nudge/internal/tickform"
 	"nudge/runtime/policy"
 )
 
@@ -323,7 +324,7 @@ func (t *tick) execEach(ctx context.Context, args []any, stmts ...string) error 
 // instances of src (a query with the columns of _nudge_jat, due_at the
 // instant) as ji, with their member m.
 func (t *tick) journeyCondRows(src string) string {
-	return "(" + src + ") " + compiler.JourneyRow + "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + compiler.JourneyRow + ".member_id"
+	return "(" + src + ") " + tickform.JourneyRow + "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + tickform.JourneyRow + ".member_id"
 }
 
 // instantsSQL is the query of the candidate instants at which a condition
@@ -676,7 +677,7 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	valsCase.WriteString(" END")
 	paramsCase.WriteString(" END")
 	vals, params := "CAST(NULL AS JSON)", "CAST(NULL AS JSON)"
-	from := "_nudge_jnext x JOIN _nudge_jat " + compiler.JourneyRow + " USING (instance_id)"
+	from := "_nudge_jnext x JOIN _nudge_jat " + tickform.JourneyRow + " USING (instance_id)"
 	if winners {
 		if err := t.journeyWinners(ctx, k); err != nil {
 			return fmt.Errorf("send winner: %w", err)

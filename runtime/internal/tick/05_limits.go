@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"nudge/compiler"
+	"nudge/internal/tickform"
 	"nudge/runtime/policy"
 )
 
@@ -60,7 +60,7 @@ func (t *tick) blocked(i int) string {
 func (t *tick) blockedFrom(scoped bool) string {
 	from := "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ") rm LEFT JOIN members m ON m.member_id = rm.member_id AND m.brand = " + t.brandSQL()
 	if scoped {
-		from = "_nudge_scope_rm rm LEFT JOIN " + compiler.ScopeMembers + " m ON m.member_id = rm.member_id"
+		from = "_nudge_scope_rm rm LEFT JOIN " + tickform.ScopeMembers + " m ON m.member_id = rm.member_id"
 	}
 	if t.retryBlock {
 		from += `
@@ -74,7 +74,7 @@ func (t *tick) blockedFrom(scoped bool) string {
 // replay's lanes each lane's (its copy of rule_members carries it).
 func (t *tick) blockedNow() string {
 	if t.mode.has(Lanes) {
-		return "rm." + compiler.LaneNow
+		return "rm." + tickform.LaneNow
 	}
 	return "$now::TIMESTAMP"
 }

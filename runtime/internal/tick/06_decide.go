@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"nudge/compiler"
+	"nudge/internal/tickform"
 	"nudge/runtime/policy"
 )
 
@@ -28,7 +28,7 @@ func (t *tick) policies(ctx context.Context) error {
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
 	// copy of members (which always has the consent columns).
-	members := compiler.ScopeMembers
+	members := tickform.ScopeMembers
 	if t.firedUnscoped {
 		members = "members"
 	}

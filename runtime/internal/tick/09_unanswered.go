@@ -3,7 +3,7 @@ package tick
 import (
 	"context"
 
-	"nudge/compiler"
+	"nudge/internal/tickform"
 	"nudge/runtime/policy"
 )
 
@@ -47,7 +47,7 @@ func (t *tick) unanswered(ctx context.Context) (string, []any, error) {
 	// response); it is much smaller than the events table.
 	events := "events"
 	if t.scopeAllTypes && !unscopedStopping {
-		events = compiler.ScopeEvents
+		events = tickform.ScopeEvents
 	}
 	q := policy.StopAfterSQL(`SELECT f.ri, f.name AS rule, f.member_id, f.now FROM _nudge_fire f JOIN _nudge_rules r ON r.ri = f.ri AND r.stop_after > 0`,
 		events, stopping)

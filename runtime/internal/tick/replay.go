@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"nudge/compiler"
+	"nudge/internal/tickform"
 	"nudge/runtime/policy"
 )
 
@@ -34,7 +34,7 @@ import (
 //     refusal retried at the next tick. Between two such ticks no verdict of
 //     the member can change (the argument of 02_plan.go).
 //   - A round evaluates every pending pair at once: the rules' lane form
-//     (compiler.Rule.LaneSQL) over copies of the pairs' members, events and
+//     (compiler.Rule.Tick.LaneSQL) over copies of the pairs' members, events and
 //     rule_members, each copy carrying its pair's instant, with blocked judged
 //     at that instant. For each member the earliest tick with a candidate is
 //     exact (nothing happened to the member before it); its candidates there go
@@ -335,7 +335,7 @@ func (r *replayRun) replayable(ctx context.Context) (bool, error) {
 		p.hash = ruleHash(rule, t.prog.Caps)
 		pv, ok := prevs[rule.Name]
 		// Continuous since the previous tick, with no event ingested since.
-		if !ok || rule.LaneSQL == "" || !Naive(pv.wmNow).Equal(r.prev) || pv.wmSeq < t.maxSeq {
+		if !ok || rule.Tick.LaneSQL == "" || !Naive(pv.wmNow).Equal(r.prev) || pv.wmSeq < t.maxSeq {
 			return false, nil
 		}
 		p.hasState = true
@@ -343,7 +343,7 @@ func (r *replayRun) replayable(ctx context.Context) (bool, error) {
 		if rule.Trigger {
 			continue
 		}
-		if !pv.evalNow.Valid || !Naive(pv.evalNow.Time).Equal(r.prev) || pv.hash.String != p.hash || pv.members.String != t.membersSum || rule.Delta == nil {
+		if !pv.evalNow.Valid || !Naive(pv.evalNow.Time).Equal(r.prev) || pv.hash.String != p.hash || pv.members.String != t.membersSum || rule.Tick.Delta == nil {
 			return false, nil
 		}
 		p.hasEval, p.continuous, p.t0 = true, true, r.prev
@@ -397,7 +397,7 @@ WHERE e.ts > %s AND e.ts <= %s AND %s`, rule.Lag.Microseconds(), timestampSQL(fi
 			add(fmt.Sprintf(`SELECT e.member_id, k.k FROM events e JOIN _nudge_ticks k ON e.ts > k.prev AND e.ts <= k.now
 WHERE e.ts > %s AND e.ts <= %s AND %s`, timestampSQL(first), timestampSQL(last), afterScan("e.brand = $brand::VARCHAR AND e.type IN ("+quoteStrings(opt)+")")))
 		}
-		for _, w := range rule.Delta.Watches {
+		for _, w := range rule.Tick.Delta.Watches {
 			which := afterScan("e.brand = $brand::VARCHAR AND e.type = " + quoteString(w.Event))
 			if w.Back == "" {
 				add(fmt.Sprintf(`SELECT e.member_id, k.k FROM events e JOIN _nudge_ticks k ON e.ts > k.prev AND e.ts <= k.now
@@ -588,13 +588,13 @@ func (r *replayRun) moneyRules() []string {
 // laneCopies fills the scope's copies for the lanes: the lanes' members,
 // events (of the types the rules read from the copy, with the columns they
 // read) and rule_members rows, each row once per lane of its member with
-// member_id replaced by the lane and the lane's instant in compiler.LaneNow;
+// member_id replaced by the lane and the lane's instant in tickform.LaneNow;
 // and the retry tables per lane.
 func (r *replayRun) laneCopies(ctx context.Context) error {
 	t := &r.tick
 	reads := map[string][]string{}
 	for _, rule := range t.prog.Rules {
-		for e, cols := range rule.ScopeEventReads {
+		for e, cols := range rule.Tick.ScopeEventReads {
 			reads[e] = append(reads[e], cols...)
 		}
 	}
@@ -608,11 +608,11 @@ func (r *replayRun) laneCopies(ctx context.Context) error {
 	if len(types) > 0 {
 		typeFilter = " AND e.type IN (" + quoteStrings(types) + ")"
 	}
-	now := "l.now AS " + compiler.LaneNow
+	now := "l.now AS " + tickform.LaneNow
 	stmts := []string{
-		`CREATE OR REPLACE TEMP TABLE ` + compiler.ScopeMembers + ` AS
+		`CREATE OR REPLACE TEMP TABLE ` + tickform.ScopeMembers + ` AS
 SELECT m.* REPLACE (l.lane AS member_id), ` + now + ` FROM members m JOIN _nudge_lanes l ON l.member_id = m.member_id WHERE m.brand = $brand::VARCHAR`,
-		`CREATE OR REPLACE TEMP TABLE ` + compiler.ScopeEvents + ` AS
+		`CREATE OR REPLACE TEMP TABLE ` + tickform.ScopeEvents + ` AS
 SELECT l.lane AS member_id, ` + strings.Join(ecols, ", ") + `, ` + now + ` FROM events e JOIN _nudge_lanes l ON l.member_id = e.member_id
 WHERE e.brand = $brand::VARCHAR` + typeFilter,
 		`CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS

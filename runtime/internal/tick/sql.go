@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"nudge/compiler/sqlquote"
+	"nudge/internal/sqlquote"
 )
 
 // afterScan wraps conditions on low-cardinality strings (brand, type) so
