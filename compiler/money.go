@@ -79,30 +79,6 @@ func (p *Program) HasBudgets() bool {
 	return false
 }
 
-// DropCompetition removes the policies that members compete for within a
-// tick, the stocks and every rule's and journey's budget, so that a
-// program's decisions depend on each member alone. Replays in rounds and
-// `why`, which decide member by member, are compared with ticks on such a
-// program. Rules and journeys with a budget are replaced by copies, so
-// other programs sharing them are unchanged.
-func (p *Program) DropCompetition() {
-	p.Stocks = nil
-	for i, r := range p.Rules {
-		if r.Budget != nil {
-			c := *r
-			c.Budget = nil
-			p.Rules[i] = &c
-		}
-	}
-	for i, j := range p.Journeys {
-		if j.Budget != nil {
-			c := *j
-			c.Budget = nil
-			p.Journeys[i] = &c
-		}
-	}
-}
-
 // Competes reports whether members compete within a tick for a stock or a
 // budget of p (SPEC §9), so that one member's decisions depend on the
 // others' firings.
