@@ -888,3 +888,57 @@ func TestJourneyPropertyCatchesShiftedWait(t *testing.T) {
 	}
 	t.Error("a wait shifted by one second went unnoticed")
 }
+
+// TestJourneyPropertyCatchesWinnerTie injects a fault in `send winner`,
+// its options in reverse order so that ties go to the last branch, and
+// requires the property test to see it on one of TestJourneyProperty's
+// cases.
+func TestJourneyPropertyCatchesWinnerTie(t *testing.T) {
+	reverse := func(p *compiler.Program) {
+		for _, j := range p.Journeys {
+			for i := range j.Nodes {
+				slices.Reverse(j.Nodes[i].Winners)
+			}
+		}
+	}
+	for seed := uint64(1); seed <= journeyCases; seed++ {
+		if !hasWinnerChoice(seed) {
+			continue
+		}
+		if diff, _ := journeyCase(t, seed, reverse, nil); diff != "" {
+			t.Logf("seed %d caught the winner's ties going to the last branch %s", seed, diff)
+			return
+		}
+	}
+	t.Error("ties of send winner going to the last branch went unnoticed")
+}
+
+// hasWinnerChoice says whether the journey of the given seed has a `send
+// winner` with two options or more, the only kind the order of options
+// matters to.
+func hasWinnerChoice(seed uint64) bool {
+	j := randomJourney(rand.New(rand.NewPCG(seed, 2408)), rand.New(rand.NewPCG(seed, 2424)))
+	var walk func(ss []*jstep) bool
+	walk = func(ss []*jstep) bool {
+		for _, s := range ss {
+			n := 0
+			if s.kind == "winner" {
+				for b, br := range s.split.branches {
+					if b != s.own && firstSend(br.steps) != nil {
+						n++
+					}
+				}
+			}
+			if n >= 2 || walk(s.then) || walk(s.els) {
+				return true
+			}
+			for _, br := range s.branches {
+				if walk(br.steps) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(j.steps)
+}
