@@ -713,7 +713,10 @@ func (w *jworld) reference(j *rjourney, ticks []time.Time) ([]string, []int) {
 // x's due time. The sends counted are those the outbox holds when the
 // tick deciding x starts (the first tick at or after x's due time): a
 // tick's own sends reach the outbox at its end, so those due after the
-// previous tick are not counted.
+// previous tick are not counted. That is what the runtime does, and it
+// makes the pick depend on the tick schedule (docs/decisions.md, `send
+// winner`, Open); the cases of TestJourneyProperty agree with either
+// reading.
 func (w *jworld) winner(j *rjourney, x refWinner, all []jsend, ticks []time.Time) int {
 	var recorded time.Time // sends due at or before it are in the outbox
 	for i, t := range ticks {
