@@ -21,7 +21,8 @@ const policyResponseWindow = policy.ResponseWindow
 // property test that holds the runtime to it: random journeys (enter on or
 // when, exit when, re-entry limits, sends, wait D, wait until a condition
 // with or without a timeout, wait until a timestamp, if/else, splits) over
-// random histories, ticked at random instants; after every tick the
+// random histories, ticked at random instants; `send winner` after a wait
+// in a split's last branch, ranked by the journey's `convert on`; after every tick the
 // journey decisions in the outbox must be those the reference derives
 // from the history, the instants ticked so far and the journey's source,
 // walking its steps directly (not the compiled nodes).
@@ -64,7 +65,7 @@ func (c *jcond) types(into map[string]bool) {
 
 // jstep is a step of a random journey.
 type jstep struct {
-	kind     string // "send", "wait", "waitat", "waituntil", "if", "split"
+	kind     string // "send", "wait", "waitat", "waituntil", "if", "split", "winner"
 	line     int
 	content  string
 	channel  string
@@ -75,7 +76,9 @@ type jstep struct {
 	els      []*jstep
 	hasElse  bool
 	branches []jbranch
-	ord      int // a split's ordinal among the journey's splits, in source order
+	ord      int    // a split's ordinal among the journey's splits, in source order
+	split    *jstep // a winner's split
+	own      int    // the index of a winner's branch in its split
 }
 
 type jbranch struct {
@@ -93,11 +96,15 @@ type rjourney struct {
 	stopAfter int           // stop after N unanswered (0: none)
 	exit      *jcond
 	steps     []*jstep
+	convType  string        // convert on: "purchased" (the default when convert is "") or "paid"
+	convWin   time.Duration // its window
+	convert   string        // the `convert on` line, "" for the default
 }
 
 // genJourney draws a journey.
 type genJourney struct {
 	r        *rand.Rand
+	wr       *rand.Rand // the draws of `send winner` and `convert on`, apart so as not to change the rest
 	j        *rjourney
 	content  int
 	depth    int
@@ -178,6 +185,13 @@ func (g *genJourney) stepsOf(k, n int) []*jstep {
 				g.branches++
 				s.branches = append(s.branches, jbranch{name: fmt.Sprintf("v%d", g.branches), pct: p, steps: g.steps(1 + g.r.IntN(2))})
 			}
+			// Two splits in three whose other branches send end their
+			// last branch with a wait and `send winner`.
+			last := &s.branches[nb-1]
+			if g.wr.IntN(3) > 0 && slices.ContainsFunc(s.branches[:nb-1], func(b jbranch) bool { return firstSend(b.steps) != nil }) {
+				wait := []time.Duration{24 * time.Hour, 48 * time.Hour, 96 * time.Hour}[g.wr.IntN(3)]
+				last.steps = append([]*jstep{{kind: "wait", d: wait}, {kind: "winner", split: s, own: nb - 1}}, last.steps...)
+			}
 			g.depth--
 			out = append(out, s)
 		}
@@ -185,9 +199,39 @@ func (g *genJourney) stepsOf(k, n int) []*jstep {
 	return out
 }
 
-func randomJourney(r *rand.Rand) *rjourney {
+// firstSend is the first send step of ss, depth first in source order
+// (`send winner` excluded): what `send winner` sends for a branch.
+func firstSend(ss []*jstep) *jstep {
+	for _, s := range ss {
+		switch s.kind {
+		case "send":
+			return s
+		case "if":
+			if f := firstSend(s.then); f != nil {
+				return f
+			}
+			if f := firstSend(s.els); f != nil {
+				return f
+			}
+		case "split":
+			for _, b := range s.branches {
+				if f := firstSend(b.steps); f != nil {
+					return f
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func randomJourney(r, wr *rand.Rand) *rjourney {
 	j := &rjourney{enterOn: r.IntN(3) > 0}
-	g := &genJourney{r: r, j: j}
+	g := &genJourney{r: r, wr: wr, j: j}
+	j.convType, j.convWin = "purchased", 7*24*time.Hour
+	if wr.IntN(2) == 0 {
+		j.convType, j.convWin = "paid", []time.Duration{12 * time.Hour, 48 * time.Hour}[wr.IntN(2)]
+		j.convert = fmt.Sprintf("convert on paid within %d hours", int(j.convWin.Hours()))
+	}
 	if j.enterOn {
 		j.minAmount = r.IntN(2) == 0
 	} else if r.IntN(2) == 0 {
@@ -247,6 +291,9 @@ func (j *rjourney) source() string {
 	if j.stopAfter > 0 {
 		emit(1, fmt.Sprintf("stop after %d unanswered", j.stopAfter))
 	}
+	if j.convert != "" {
+		emit(1, j.convert)
+	}
 	ords := 0
 	var steps func(ss []*jstep, indent int)
 	steps = func(ss []*jstep, indent int) {
@@ -257,6 +304,8 @@ func (j *rjourney) source() string {
 				emit(indent, fmt.Sprintf("send reminder %q via %s", s.content, s.channel))
 			case "wait":
 				emit(indent, fmt.Sprintf("wait %d minutes", int(s.d.Minutes())))
+			case "winner":
+				emit(indent, "send winner")
 			case "waitat":
 				emit(indent, "wait until "+s.at.Format("2006-01-02 15:04"))
 			case "waituntil":
@@ -332,7 +381,10 @@ func randomWorld(r *rand.Rand, n int) (w *jworld, members, events string) {
 				at := t.Add(time.Duration(r.IntN(50*60)) * time.Minute)
 				switch r.IntN(3) {
 				case 0:
-					all = append(all, jevent{member: id, typ: "paid", ts: at, order: order})
+					// Paying the order is a purchase too (the default
+					// conversion of `send winner`).
+					all = append(all, jevent{member: id, typ: "paid", ts: at, order: order},
+						jevent{member: id, typ: "purchased", ts: at, order: order, amount: 30})
 				case 1:
 					all = append(all, jevent{member: id, typ: "paid", ts: at, order: "other"})
 				default:
@@ -434,6 +486,24 @@ type refWalk struct {
 	out     *[]string
 	stopped bool
 	sends   []time.Time // the due times of the instance's sends
+	all     *[]jsend    // every send of the journey so far
+	winners *[]refWinner
+}
+
+// jsend is a send of the journey, which `send winner` may count.
+type jsend struct {
+	member string
+	line   int
+	due    time.Time
+}
+
+// refWinner is a `send winner` decision whose content waits for every
+// member's sends: out[at] is its line.
+type refWinner struct {
+	at     int
+	step   *jstep
+	member string
+	due    time.Time
 }
 
 func (r *refWalk) decide(action, content, channel, status string, at time.Time, step int) {
@@ -510,6 +580,11 @@ func (r *refWalk) steps(ss []*jstep) {
 			}
 			r.decide("send", s.content, s.channel, "pending", r.t, s.line)
 			r.sends = append(r.sends, r.t)
+			*r.all = append(*r.all, jsend{r.in.member, s.line, r.t})
+		case "winner":
+			// Not a send that stop after counts (nor checks before).
+			*r.winners = append(*r.winners, refWinner{len(*r.out), s, r.in.member, r.t})
+			r.decide("send", "?", "?", "pending", r.t, s.line)
 		case "wait":
 			r.t = r.t.Add(s.d)
 		case "waitat":
@@ -566,9 +641,12 @@ func (r *refWalk) steps(ss []*jstep) {
 }
 
 // reference is the journey decisions after ticks at the instants ticks,
-// sorted.
-func (w *jworld) reference(j *rjourney, ticks []time.Time) []string {
+// sorted, and the branch index (in the winner's split) of each `send
+// winner` decided.
+func (w *jworld) reference(j *rjourney, ticks []time.Time) ([]string, []int) {
 	var out []string
+	var all []jsend
+	var winners []refWinner
 	now := ticks[len(ticks)-1]
 	for _, m := range w.members {
 		var insts []*refInstance
@@ -591,7 +669,7 @@ func (w *jworld) reference(j *rjourney, ticks []time.Time) []string {
 		}
 		enter := func(in *refInstance) {
 			insts = append(insts, in)
-			walk := &refWalk{w: w, j: j, in: in, now: now, t: in.entered, out: &out}
+			walk := &refWalk{w: w, j: j, in: in, now: now, t: in.entered, out: &out, all: &all, winners: &winners}
 			walk.decide("enter", "", "", "applied", in.entered, 0)
 			walk.steps(j.steps)
 			if !walk.stopped && !walk.preempt(0) {
@@ -615,8 +693,68 @@ func (w *jworld) reference(j *rjourney, ticks []time.Time) []string {
 			}
 		}
 	}
+	var picks []int
+	for _, x := range winners {
+		b := w.winner(j, x, all, ticks)
+		s := firstSend(x.step.split.branches[b].steps)
+		out[x.at] = strings.Replace(out[x.at], " send ? ? ", " send "+s.content+" "+s.channel+" ", 1)
+		picks = append(picks, b)
+	}
 	sort.Strings(out)
-	return out
+	return out, picks
+}
+
+// winner is the branch (its index in the split) `send winner` x sends
+// for: among the other branches with a send, the one with the highest
+// conversion rate at x's due time, ties to the first in source order.
+// A branch's rate is over the sends of its first send step due at or
+// before x's due time, the share whose member had the journey's
+// conversion event after the send, within the window and at or before
+// x's due time. The sends counted are those the outbox holds when the
+// tick deciding x starts (the first tick at or after x's due time): a
+// tick's own sends reach the outbox at its end, so those due after the
+// previous tick are not counted. That is what the runtime does, and it
+// makes the pick depend on the tick schedule (docs/decisions.md, `send
+// winner`, Open); the cases of TestJourneyProperty agree with either
+// reading.
+func (w *jworld) winner(j *rjourney, x refWinner, all []jsend, ticks []time.Time) int {
+	var recorded time.Time // sends due at or before it are in the outbox
+	for i, t := range ticks {
+		if !t.Before(x.due) {
+			if i > 0 {
+				recorded = ticks[i-1]
+			}
+			break
+		}
+	}
+	best, bestRate := -1, -1.0
+	for b, br := range x.step.split.branches {
+		f := firstSend(br.steps)
+		if b == x.step.own || f == nil {
+			continue
+		}
+		n, conv := 0, 0
+		for _, s := range all {
+			if s.line != f.line || s.due.After(x.due) || recorded.IsZero() || s.due.After(recorded) {
+				continue
+			}
+			n++
+			for _, e := range w.byMember[s.member] {
+				if e.typ == j.convType && e.ts.After(s.due) && !e.ts.After(s.due.Add(j.convWin)) && !e.ts.After(x.due) {
+					conv++
+					break
+				}
+			}
+		}
+		rate := 0.0
+		if n > 0 {
+			rate = float64(conv) / float64(n)
+		}
+		if rate > bestRate {
+			best, bestRate = b, rate
+		}
+	}
+	return best
 }
 
 // journeyDecisions is the outbox's journey decisions in the reference's
@@ -669,7 +807,7 @@ func splitBucket(t *testing.T, db *DB) func(int, string) int {
 // outbox and the reference differ (a description), or "".
 func journeyCase(t *testing.T, seed uint64, mutate func(*compiler.Program), seen map[string]int) (diff string, src string) {
 	r := rand.New(rand.NewPCG(seed, 2408))
-	j := randomJourney(r)
+	j := randomJourney(r, rand.New(rand.NewPCG(seed, 2424)))
 	src = j.source()
 	prog := compileJourneys(t, src)
 	if mutate != nil {
@@ -684,8 +822,15 @@ func journeyCase(t *testing.T, seed uint64, mutate func(*compiler.Program), seen
 		if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 30 * 24 * time.Hour}); err != nil {
 			t.Fatalf("seed %d: run at %s: %v\n%s", seed, now, err, src)
 		}
-		got, want := journeyDecisions(t, db), w.reference(j, ticks)
+		got := journeyDecisions(t, db)
+		want, picks := w.reference(j, ticks)
 		if seen != nil && !now.Add(96*time.Hour).Before(ts("2024-11-20 00:00")) {
+			for _, b := range picks {
+				seen["winner"]++
+				if b > 0 {
+					seen["winner not first"]++
+				}
+			}
 			for _, l := range want {
 				f := strings.Fields(l)
 				seen[f[1]]++
@@ -718,7 +863,7 @@ func TestJourneyProperty(t *testing.T) {
 		}
 	}
 	t.Logf("decisions of the cases' last ticks: %v", seen)
-	for _, k := range []string{"enter", "send", "exit", "complete", "variant", "gave_up"} {
+	for _, k := range []string{"enter", "send", "exit", "complete", "variant", "gave_up", "winner", "winner not first"} {
 		if seen[k] == 0 {
 			t.Errorf("no case exercises %s: %v", k, seen)
 		}
@@ -745,4 +890,58 @@ func TestJourneyPropertyCatchesShiftedWait(t *testing.T) {
 		}
 	}
 	t.Error("a wait shifted by one second went unnoticed")
+}
+
+// TestJourneyPropertyCatchesWinnerTie injects a fault in `send winner`,
+// its options in reverse order so that ties go to the last branch, and
+// requires the property test to see it on one of TestJourneyProperty's
+// cases.
+func TestJourneyPropertyCatchesWinnerTie(t *testing.T) {
+	reverse := func(p *compiler.Program) {
+		for _, j := range p.Journeys {
+			for i := range j.Nodes {
+				slices.Reverse(j.Nodes[i].Winners)
+			}
+		}
+	}
+	for seed := uint64(1); seed <= journeyCases; seed++ {
+		if !hasWinnerChoice(seed) {
+			continue
+		}
+		if diff, _ := journeyCase(t, seed, reverse, nil); diff != "" {
+			t.Logf("seed %d caught the winner's ties going to the last branch %s", seed, diff)
+			return
+		}
+	}
+	t.Error("ties of send winner going to the last branch went unnoticed")
+}
+
+// hasWinnerChoice says whether the journey of the given seed has a `send
+// winner` with two options or more, the only kind the order of options
+// matters to.
+func hasWinnerChoice(seed uint64) bool {
+	j := randomJourney(rand.New(rand.NewPCG(seed, 2408)), rand.New(rand.NewPCG(seed, 2424)))
+	var walk func(ss []*jstep) bool
+	walk = func(ss []*jstep) bool {
+		for _, s := range ss {
+			n := 0
+			if s.kind == "winner" {
+				for b, br := range s.split.branches {
+					if b != s.own && firstSend(br.steps) != nil {
+						n++
+					}
+				}
+			}
+			if n >= 2 || walk(s.then) || walk(s.els) {
+				return true
+			}
+			for _, br := range s.branches {
+				if walk(br.steps) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(j.steps)
 }
