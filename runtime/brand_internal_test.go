@@ -52,6 +52,9 @@ func TestBrandsDoNotCrossInReplays(t *testing.T) {
 		extra := compileFile(t, writeFile(t, dir, "stress.nudge", brandStressSource))
 		p.Rules = append(p.Rules, extra.Rules...)
 		p.Caps, p.Quiet = extra.Caps, extra.Quiet
+		// Rounds run no journey step (a program with journeys is
+		// simulated tick by tick: TestSimulateJourneys).
+		p.Journeys = nil
 		return p
 	}
 	// A day's ticks every hour (a replay covers one date), with
