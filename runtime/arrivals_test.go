@@ -28,6 +28,7 @@ rule pay_reminder
 // exactly once. Import counts such events. The incremental evaluation and
 // the full one decide alike, and a dry run as the tick.
 func TestMemberArrives(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "arrivals.nudge")
@@ -112,6 +113,7 @@ m3,acme,queued,2024-11-11 09:45,
 // waiting for a member who arrived; it declines, and the tick run instead
 // admits them, after which replays go on.
 func TestReplayDeclinesArrivals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "arrivals.nudge")

@@ -69,6 +69,7 @@ rule thanks
 // TestBrandIsolation imports the same member ids under two brands and runs
 // both brands' programs: no row, field, consent, tag or decision crosses.
 func TestBrandIsolation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := nrt.Open(ctx, "")

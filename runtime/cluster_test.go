@@ -51,6 +51,7 @@ func ranStep(res *RunResult, step string) bool {
 }
 
 func TestClusterEvents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := demoDB(t, filepath.Join(dir, "c.duckdb"), 300)

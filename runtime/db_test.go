@@ -19,6 +19,7 @@ const helperEnv = "NUDGE_RUNTIME_HELPER"
 // TestHelperProcess is not a test: it is the body of child processes the
 // tests start by re-executing the test binary with helperEnv set.
 func TestHelperProcess(t *testing.T) {
+	t.Parallel()
 	mode := os.Getenv(helperEnv)
 	if mode == "" {
 		return
@@ -88,6 +89,7 @@ func startHelper(t *testing.T, mode, path string, env ...string) *exec.Cmd {
 func latestMigration() int { return migrations[len(migrations)-1].version }
 
 func TestOpenTwiceAndMacros(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "n.duckdb")
 	for i := range 2 {
@@ -111,6 +113,7 @@ func TestOpenTwiceAndMacros(t *testing.T) {
 }
 
 func TestMigrationUpgrade(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "n.duckdb")
 
@@ -180,6 +183,7 @@ func TestMigrationUpgrade(t *testing.T) {
 // can hold the same member id (and, until migration 17 dropped the outbox's
 // key, the same firing key).
 func TestMigrationBrandKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "n.duckdb")
 	var before []migration
@@ -252,6 +256,7 @@ func TestMigrationBrandKey(t *testing.T) {
 }
 
 func TestOpenLocked(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "n.duckdb")
 	cmd := startHelper(t, "hold", path)
 	_, err := Open(context.Background(), path)
@@ -265,6 +270,7 @@ func TestOpenLocked(t *testing.T) {
 // such, and left as it was; a SQLite file too, without DuckDB trying to
 // download its sqlite extension (noExtensionDownloads).
 func TestOpenNotDuckDB(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, content string }{
 		{"text", "shopping list\n"},
 		{"sqlite", "SQLite format 3\x00" + strings.Repeat("\x00", 4080)},
@@ -290,6 +296,7 @@ func TestOpenNotDuckDB(t *testing.T) {
 // DuckDB's automatic install and load of extensions turned off, and reading
 // a URL fails without a download.
 func TestNoExtensionDownloads(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{filepath.Join(t.TempDir(), "n.duckdb"), ":memory:"} {
 		db, err := Open(context.Background(), path)
 		if err != nil {
@@ -310,6 +317,7 @@ func TestNoExtensionDownloads(t *testing.T) {
 // TestCheckpointThreshold: a database file checkpoints its write-ahead log
 // at checkpointThreshold, not at DuckDB's default (see its doc).
 func TestCheckpointThreshold(t *testing.T) {
+	t.Parallel()
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "n.duckdb"))
 	if err != nil {
 		t.Fatal(err)

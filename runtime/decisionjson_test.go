@@ -10,6 +10,7 @@ import (
 // TestDecisionWriterMatchesEncoding holds DecisionWriter to the bytes
 // json.NewEncoder(w).Encode gives for the same decision.
 func TestDecisionWriterMatchesEncoding(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2024, 11, 11, 10, 0, 5, 0, time.UTC)
 	late := time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 	seq, zero, neg := int64(42), int64(0), int64(-7)
@@ -71,6 +72,7 @@ func TestDecisionWriterMatchesEncoding(t *testing.T) {
 // TestDecisionWriterInvalidValues: values that are not JSON are an error
 // naming the decision, as encoding/json refuses them too.
 func TestDecisionWriterInvalidValues(t *testing.T) {
+	t.Parallel()
 	d := Decision{Rule: "lapsed", IdempotencyKey: "f1-0", Values: json.RawMessage(`{"a":`)}
 	if _, err := json.Marshal(d); err == nil {
 		t.Fatal("encoding/json accepted invalid values")
@@ -89,6 +91,7 @@ func TestDecisionWriterInvalidValues(t *testing.T) {
 // TestDecisionWriterLines: many decisions, more than one buffer's worth, make
 // the same lines, in order, as encoding/json writes.
 func TestDecisionWriterLines(t *testing.T) {
+	t.Parallel()
 	var want, got bytes.Buffer
 	enc := json.NewEncoder(&want)
 	w := NewDecisionWriter(&got)

@@ -99,6 +99,7 @@ func keysOf(ms []Message) string {
 // without a sink goes out neither next to a newer send nor at night, and
 // not after an opt-out.
 func TestDispatchKeepsPolicies(t *testing.T) {
+	t.Parallel()
 	members := "member_id,brand,consent_sms\nm1,acme,true\n"
 	hourly := sendRule("hourly", allMembers, false, "sms")
 	hourly.Limit = &compiler.Limit{Every: time.Hour}
@@ -205,6 +206,7 @@ func TestDispatchKeepsPolicies(t *testing.T) {
 // its attempts and last error, counted by the caps; only the MaxAttempts-th
 // failure ends it failed.
 func TestDispatchFailedIsFinal(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, "member_id,brand,consent_sms\nm1,acme,true\n", "")
 	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("once", allMembers, false, "sms")}}
 	f := &flakyFile{path: filepath.Join(t.TempDir(), "sms.jsonl")}
@@ -229,6 +231,7 @@ func TestDispatchFailedIsFinal(t *testing.T) {
 // naming the location; the redirect is not followed (a body-less GET of
 // the location would otherwise mark the send sent).
 func TestWebhookRedirectFails(t *testing.T) {
+	t.Parallel()
 	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			var mu sync.Mutex
@@ -262,6 +265,7 @@ func TestWebhookRedirectFails(t *testing.T) {
 // date) is retried after that long, within the dispatch; a wait longer than
 // the budget fails at once and leaves the send for a later tick.
 func TestWebhookRetryAfter(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		code   int
@@ -344,6 +348,7 @@ func TestWebhookRetryAfter(t *testing.T) {
 // retries of the webhook do not resend to the jsonl sink; the send is sent
 // once both have it.
 func TestDispatchOncePerSink(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, pushMembers, "")
 	h := newHookServer(t)
 	h.set("500")

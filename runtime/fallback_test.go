@@ -13,6 +13,7 @@ import (
 // sms is capped (a cap of 0), wechat is capped once the member had a wechat
 // send today, and email is always over the budget.
 func TestFallbackRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	prog := compileSource(t, `brand "acme"
 import "crm"
 cap sms to 0 per 1 day
@@ -78,6 +79,7 @@ m5,acme,queued,2024-11-11 09:00:00,A
 // (a subscribed event) makes the next tick try it, incrementally as in
 // full (SPEC §9 opt-out loop).
 func TestCappedRetryAfterOptIn(t *testing.T) {
+	t.Parallel()
 	const src = `brand "acme"
 import "crm"
 cap sms to 1 per 30 days

@@ -19,6 +19,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // TestTickGolden runs a program touching every status over a few ticks and
 // compares the `run --output jsonl` lines with testdata/ticks.golden.jsonl.
 func TestTickGolden(t *testing.T) {
+	t.Parallel()
 	members := `member_id,brand,tier,consent_sms,consent_wechat,consent_app_push
 m1,acme,gold,true,true,true
 m2,acme,gold,false,true,true

@@ -85,6 +85,7 @@ m1,acme,paid,2024-11-12,,7,
 `
 
 func TestImportFormats(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	csvPath := writeFile(t, dir, "events.csv", eventsCSV)
@@ -129,6 +130,7 @@ func TestImportFormats(t *testing.T) {
 }
 
 func TestImportSeqContinues(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	a := writeFile(t, dir, "a.csv", "member_id,brand,type,ts\nm1,acme,x,2024-01-01\nm2,acme,x,2024-01-02\n")
@@ -154,6 +156,7 @@ func TestImportSeqContinues(t *testing.T) {
 // test) and those Import assigns never collide, also after rows written
 // behind the counter's back (the demo generator).
 func TestNextEventSeq(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	a := writeFile(t, dir, "a.csv", "member_id,brand,type,ts\nm1,acme,x,2024-01-01\nm2,acme,x,2024-01-02\n")
@@ -269,6 +272,7 @@ func TestImportMalformedJSON(t *testing.T) {
 }
 
 func TestImportAtomic(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	ok := writeFile(t, dir, "ok.csv", "member_id,brand,type,ts\nm1,acme,x,2024-01-01\n")
@@ -290,6 +294,7 @@ func TestImportAtomic(t *testing.T) {
 }
 
 func TestImportMembersUpsert(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	first := writeFile(t, dir, "m1.csv", "member_id,brand,city,tier,consent_sms,vip_note\nm1,acme,长沙,gold,true,x\nm2,acme,北京,silver,false,\n")
@@ -323,6 +328,7 @@ func TestImportMembersUpsert(t *testing.T) {
 // number seqs and error rows come from (duplicate and negative seqs, then
 // events lost to trigger rules).
 func TestImportRowidColumn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	gen := openTest(t)
@@ -402,6 +408,7 @@ func writeMembers(t *testing.T, db *DB, dir string) {
 // zone name it is converted into the database's zone (UTC, or the --tz
 // zone), never truncated; without one it is kept.
 func TestImportTimestampZones(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	texts := []string{
@@ -488,6 +495,7 @@ func TestImportTimestampZones(t *testing.T) {
 // it, atomically with its rows; a later one may repeat it (or give none)
 // but not change it; an unknown zone is refused before anything is read.
 func TestImportTimeZoneRecorded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	good := writeFile(t, dir, "good.csv", "member_id,brand,type,ts\nm1,acme,x,2024-11-11T10:00:00Z\n")
@@ -522,6 +530,7 @@ func TestImportTimeZoneRecorded(t *testing.T) {
 // TestWallClockInZone: a tick without --now takes the current time as a
 // local time in the database's zone, whatever the machine's zone.
 func TestWallClockInZone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t)
 	for _, tc := range []struct {
@@ -598,6 +607,7 @@ func TestImportRejectsLenientCSV(t *testing.T) {
 // a doubled quote inside a quoted field, a value starting with a quote
 // written as """, a quote inside an unquoted field.
 func TestImportQuotesInValues(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := writeFile(t, dir, "events.csv", "member_id,brand,type,ts,note\n"+
 		"m1,acme,purchased,2024-11-11 10:00,\"\"\"quoted\"\" word\"\n"+

@@ -344,6 +344,7 @@ func timeline(t *testing.T, src, setup string, first, last int, before func(db *
 // while one refused for want of consent on every channel is not retried
 // incrementally, and neither shows in the outbox again until it fires.
 func TestRefusedRetry(t *testing.T) {
+	t.Parallel()
 	const src = `brand "acme"
 import "crm"
 cap sms to 1 per 2 days
@@ -384,6 +385,7 @@ day 9: m1 email no_consent no consent_email
 // not be refused again. Each case's log is checked for the full evaluation
 // of SPEC §5 and the incremental one must equal it.
 func TestCappedRetry(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		before func(db *DB, day int)
@@ -432,6 +434,7 @@ day 8: m1 sms capped cap sms 1 per 30d
 // firing on the day), while a rule on a calendar date re-evaluates
 // everyone on the days its date atom changes, and only then.
 func TestNewDayScope(t *testing.T) {
+	t.Parallel()
 	const src = `brand "acme"
 import "crm"
 rule bday

@@ -51,6 +51,7 @@ end
 // journeys, short: the incremental side's journey step touches only the
 // instances with something to do, the full side every active instance.
 func TestIncrementalMatchesFullJourneys(t *testing.T) {
+	t.Parallel()
 	steps := []time.Duration{0, 20 * time.Minute, time.Hour, 3 * time.Hour, 5 * time.Hour, 11 * time.Hour, 14 * time.Hour}
 	prog := compileJourneys(t, differentialJourneys)
 	db := incrementalMatchesFull(t, prog, steps, 6)

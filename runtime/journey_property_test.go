@@ -856,6 +856,7 @@ const journeyCases = 4
 // tick ("-" lines: only the reference decided them, "+": only the
 // runtime).
 func TestJourneyProperty(t *testing.T) {
+	t.Parallel()
 	seen := map[string]int{}
 	for seed := uint64(1); seed <= journeyCases; seed++ {
 		if diff, src := journeyCase(t, seed, nil, seen); diff != "" {
@@ -874,6 +875,7 @@ func TestJourneyProperty(t *testing.T) {
 // one second longer, and requires the property test to see it on one of
 // TestJourneyProperty's cases (which pass without the fault).
 func TestJourneyPropertyCatchesShiftedWait(t *testing.T) {
+	t.Parallel()
 	shift := func(p *compiler.Program) {
 		for _, j := range p.Journeys {
 			for i := range j.Nodes {
@@ -897,6 +899,7 @@ func TestJourneyPropertyCatchesShiftedWait(t *testing.T) {
 // requires the property test to see it on one of TestJourneyProperty's
 // cases.
 func TestJourneyPropertyCatchesWinnerTie(t *testing.T) {
+	t.Parallel()
 	reverse := func(p *compiler.Program) {
 		for _, j := range p.Journeys {
 			for i := range j.Nodes {

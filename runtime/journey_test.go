@@ -100,6 +100,7 @@ m4,acme,paid,2024-11-10 20:00,99,o4
 // the sends pass the policies (m4 has no app_push consent); a rerun at
 // the same now decides nothing.
 func TestJourneyUnpaid(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, unpaidMembers, unpaidEvents)
 	prog := compileJourneys(t, unpaidJourney)
 	lookback := func(o *RunOptions) { o.Lookback = 48 * time.Hour }
@@ -166,6 +167,7 @@ m4 complete   applied 11-10 17:30 - sms_only
 // default), a held-out entry whose sends are held out, if/else on a member
 // field and a tag step.
 func TestJourneyEnterWhen(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, unpaidMembers, "")
 	prog := compileJourneys(t, `import "crm"
 journey tiers
@@ -306,6 +308,7 @@ func randomSchedule(r *rand.Rand, from, to time.Time) []time.Time {
 // journey's path (sends, due times, steps, variants, exits, completions)
 // is the same (SPEC §8 Instants).
 func TestJourneyPathIndependentOfSchedule(t *testing.T) {
+	t.Parallel()
 	prog := compileJourneys(t, pathJourney)
 	members := "member_id,brand,consent_sms,consent_wechat,consent_app_push\n"
 	for m := 0; m < 30; m++ {

@@ -64,6 +64,7 @@ func variants(t *testing.T, db *DB) map[string][]string {
 // variant, records the winner and the rates in its values, and carries
 // the chosen copy's `with` parameters.
 func TestJourneySendWinner(t *testing.T) {
+	t.Parallel()
 	prog := compileJourneys(t, promoJourney)
 	for _, tc := range []struct {
 		name    string
@@ -126,6 +127,7 @@ func TestJourneySendWinner(t *testing.T) {
 // field of the entering event, a member field and a literal, on the
 // outbox row of the send.
 func TestJourneySendParams(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, unpaidMembers, unpaidEvents)
 	prog := compileJourneys(t, `import "crm"
 

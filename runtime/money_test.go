@@ -39,6 +39,7 @@ func couponRule(name, query, content, channel string, prio int) *compiler.Rule {
 // tried again at later ticks without being recorded again, and get the
 // share of a send that failed.
 func TestStockContention(t *testing.T) {
+	t.Parallel()
 	for _, full := range []bool{false, true} {
 		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
 			db := fixture(t, moneyMembers, "")
@@ -74,6 +75,7 @@ func TestStockContention(t *testing.T) {
 
 // TestStockReason: the reason of an out_of_stock send names the stock.
 func TestStockReason(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, moneyMembers, "")
 	prog := &compiler.Program{Rules: []*compiler.Rule{couponRule("a", goldMembers, "C", "sms", 0)}, Stocks: []compiler.Stock{{Content: "C", Count: 0}}}
 	ds := run(t, db, prog, "2024-11-01 10:00").Decisions
@@ -86,6 +88,7 @@ func TestStockReason(t *testing.T) {
 // in the calendar period stay within the budget, in competition order; a
 // new period has the whole budget again.
 func TestBudget(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, per string
 		ticks     []string // the first decides g1, g2 (cost 3 each, budget 7)
@@ -121,6 +124,7 @@ func TestBudget(t *testing.T) {
 // TestBudgetOtherRulesAndCostFree: a budget counts its own rule's sends
 // only, and a send that costs nothing always fits.
 func TestBudgetOtherRulesAndCostFree(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, moneyMembers, "")
 	a := couponRule("a", goldMembers, "C", "sms", 0)
 	a.Budget = &compiler.Budget{Amount: 1, Per: "day"}
@@ -136,6 +140,7 @@ func TestBudgetOtherRulesAndCostFree(t *testing.T) {
 // every rule's sends, with the reason "global control group", apart from
 // each rule's own holdout.
 func TestGlobalHoldout(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("member_id,brand,tier,consent_sms\n")
 	for i := range 400 {
@@ -181,6 +186,7 @@ func TestGlobalHoldout(t *testing.T) {
 // TestQuietHoursPerChannel: `quiet hours ... for sms` replaces the plain
 // line for sms, at the decision and at dispatch.
 func TestQuietHoursPerChannel(t *testing.T) {
+	t.Parallel()
 	quiet := []compiler.Quiet{{From: 21 * 60, To: 9 * 60, Channel: "sms"}, {From: 22 * 60, To: 8 * 60}}
 	prog := &compiler.Program{Rules: []*compiler.Rule{couponRule("sms_rule", goldMembers, "S", "sms", 0),
 		couponRule("wechat_rule", goldMembers, "W", "wechat", 0)}, Quiet: quiet}

@@ -15,6 +15,7 @@ import (
 // in the outbox once, at least one of them commits, and a later tick at
 // that instant writes nothing.
 func TestConcurrentTicksWriteOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))

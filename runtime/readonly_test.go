@@ -16,6 +16,7 @@ import (
 // at once, and refuse, naming the way out, a file they cannot read as this
 // nudge's.
 func TestOpenReadOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "n.duckdb")

@@ -13,6 +13,7 @@ import (
 // SinkID's (so the sink keeps its deliveries), and two identities that
 // differed only in their credentials keep one delivery row.
 func TestMigrationRedactsSecrets(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "n.duckdb")
 	var before []migration

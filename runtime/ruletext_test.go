@@ -45,6 +45,7 @@ func nudgeString(s string) string {
 // the events of its lookback, rule pizza only the event ingested since its
 // previous tick.
 func TestRuleTextInSQL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, value string }{
 		{"escaped quote", `12" pizza`},
 		{"escaped quote and backslash", `12\" pizza`},

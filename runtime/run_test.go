@@ -124,6 +124,7 @@ func expect(t testing.TB, what string, ds []Decision, want string) {
 }
 
 func TestTriggerRuleWatermarks(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, testEvents)
 	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("store_a", queuedAtA, true, "app_push")}}
 
@@ -152,6 +153,7 @@ func TestTriggerRuleWatermarks(t *testing.T) {
 }
 
 func TestTriggerRuleLimit(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "member_id,brand,type,ts,store\nm1,acme,queued,2024-11-11 09:00,A\nm1,acme,queued,2024-11-11 08:00,A\n")
 	r := sendRule("store_a", queuedAtA, true, "app_push")
 	r.Limit = &compiler.Limit{Every: 7 * 24 * time.Hour}
@@ -167,6 +169,7 @@ func TestTriggerRuleLimit(t *testing.T) {
 }
 
 func TestStateRuleLimits(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "")
 	once := sendRule("gold_once", goldMembers, false, "sms")
 	weekly := sendRule("gold_weekly", goldMembers, false, "wechat")
@@ -195,6 +198,7 @@ func TestStateRuleLimits(t *testing.T) {
 }
 
 func TestConsentAndHoldout(t *testing.T) {
+	t.Parallel()
 	var members strings.Builder
 	members.WriteString("member_id,brand,consent_sms\n")
 	for i := range 400 {
@@ -249,6 +253,7 @@ func TestConsentAndHoldout(t *testing.T) {
 }
 
 func TestStopAfterUnanswered(t *testing.T) {
+	t.Parallel()
 	// m1 never responds; m4 responds (an event within 7 days of each send).
 	db := fixture(t, testMembers, "member_id,brand,type,ts\nm4,acme,browsed,2024-11-03\nm4,acme,browsed,2024-11-12\n")
 	r := sendRule("remind", `SELECT member_id, CAST(NULL AS BIGINT) AS trigger_seq, CAST(NULL AS TIMESTAMP) AS due_at
@@ -268,6 +273,7 @@ func TestStopAfterUnanswered(t *testing.T) {
 // firing), and an event of the member starts the count again. The
 // incremental evaluation must decide as the full one.
 func TestStopAfterGivesUpOnce(t *testing.T) {
+	t.Parallel()
 	const src = `brand "acme"
 import "crm"
 rule remind
@@ -315,6 +321,7 @@ day 53: m1 sms gave_up 2 unanswered sends
 }
 
 func TestCaps(t *testing.T) {
+	t.Parallel()
 	members := "member_id,brand,consent_sms,consent_wechat\nm1,acme,true,true\nm2,acme,true,true\n"
 	rule := func(name, channel string, prio int) *compiler.Rule {
 		r := sendRule(name, allMembers, false, channel)
@@ -393,6 +400,7 @@ func TestCaps(t *testing.T) {
 }
 
 func TestQuietHours(t *testing.T) {
+	t.Parallel()
 	night := []compiler.Quiet{{From: 22 * 60, To: 8 * 60}}
 	for _, tc := range []struct {
 		name, now string
@@ -427,6 +435,7 @@ func TestQuietHours(t *testing.T) {
 }
 
 func TestTagsAndNotify(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "")
 	r := sendRule("gold", goldMembers, false, "sms")
 	r.Actions = append(r.Actions, compiler.Action{Verb: "tag", Content: "vip"}, compiler.Action{Verb: "notify", Content: "crm"})
@@ -455,6 +464,7 @@ func TestTagsAndNotify(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, testEvents)
 	r := sendRule("store_a", queuedAtA, true, "sms")
 	r.Actions = append(r.Actions, compiler.Action{Verb: "tag", Content: "queued"})
@@ -476,6 +486,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestBrand(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers+"z1,zeta,gold,true,true,true\n", "")
 	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("gold", goldMembers, false, "wechat")}}
 	ctx := context.Background()
@@ -500,6 +511,7 @@ func TestBrand(t *testing.T) {
 }
 
 func TestRuleErrorNamesRule(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "")
 	// The rules run in one statement; its failure is traced to the rule.
 	prog := &compiler.Program{Rules: []*compiler.Rule{
@@ -530,6 +542,7 @@ func TestRuleErrorNamesRule(t *testing.T) {
 }
 
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "")
 	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("gold", goldMembers, false, "wechat")}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -563,6 +576,7 @@ func TestWatch(t *testing.T) {
 }
 
 func TestDecisionJSON(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, testEvents)
 	r := sendRule("store_a", queuedAtA, true, "sms")
 	r.Actions = append(r.Actions, compiler.Action{Verb: "tag", Content: "queued"})
@@ -585,6 +599,7 @@ func TestDecisionJSON(t *testing.T) {
 }
 
 func TestEmptyProgram(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, testEvents)
 	res := run(t, db, &compiler.Program{}, "2024-11-11 12:00")
 	if len(res.Decisions) != 0 || len(res.Rules) != 0 || res.RunID != 1 {
@@ -593,6 +608,7 @@ func TestEmptyProgram(t *testing.T) {
 }
 
 func TestLookback(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		lookback time.Duration
@@ -616,6 +632,7 @@ func TestLookback(t *testing.T) {
 // watermark parameters renamed; a string literal that looks like one is
 // data and stays as it is.
 func TestParameterLikeLiterals(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "member_id,brand,type,ts,store\n"+
 		"m1,acme,queued,2024-11-11 09:00,$wm_seq::BIGINT\nm3,acme,queued,2024-11-11 09:30,A\n")
 	path := writeFile(t, t.TempDir(), "r.nudge", `brand "acme"
@@ -636,6 +653,7 @@ rule plain
 // (here an action's content with a NUL) is refused before anything runs,
 // naming the rule.
 func TestUnquotableProgramText(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, testMembers, "")
 	r := sendRule("gold", goldMembers, false, "wechat")
 	r.Actions[0].Content = "C-\x00"
@@ -649,6 +667,7 @@ func TestUnquotableProgramText(t *testing.T) {
 }
 
 func TestQuoteFailsLoudly(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	var s string
 	err := db.sql.QueryRow("SELECT " + quoteString("a\x00b")).Scan(&s)

@@ -19,6 +19,7 @@ import (
 )
 
 func TestParseSink(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		spec, kind, name, err string
 	}{
@@ -136,6 +137,7 @@ func fastHook(url string) *WebhookSink {
 const pushMembers = "member_id,brand,consent_app_push\nm1,acme,true\nm2,acme,true\nm3,acme,true\nm4,acme,true\n"
 
 func TestWebhookFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	prog := &compiler.Program{Rules: []*compiler.Rule{sendRule("all", allMembers, false, "app_push")}}
 	for _, mode := range []string{"500", "hang", "hijack"} {
@@ -197,6 +199,7 @@ func TestWebhookFailures(t *testing.T) {
 }
 
 func TestWebhookRetriesWithinDispatch(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, pushMembers, "")
 	h := newHookServer(t)
 	h.set("flaky") // every key's first request fails
@@ -212,6 +215,7 @@ func TestWebhookRetriesWithinDispatch(t *testing.T) {
 }
 
 func TestDispatchGivesUpAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, pushMembers, "")
 	h := newHookServer(t)
 	h.set("500")
@@ -232,6 +236,7 @@ func TestDispatchGivesUpAfterMaxAttempts(t *testing.T) {
 }
 
 func TestJSONLSinkAndNotify(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := fixture(t, testMembers, "")
 	r := sendRule("gold", goldMembers, false, "wechat")

@@ -35,6 +35,7 @@ m2,acme,purchased,2024-09-01 09:00,20
 // (the first evaluates everyone, the later ones incrementally) and lists
 // the decisions of each and the tags after the last.
 func TestTagStrata(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		src     string
@@ -159,6 +160,7 @@ rule greet
 // TestTagStrataDryRun: a dry run sees the tags of earlier strata and
 // leaves no tag behind.
 func TestTagStrataDryRun(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, strataMembers, strataEvents)
 	prog := compileSource(t, `brand "acme"
 import "crm"
@@ -185,6 +187,7 @@ rule wave1
 // are in the tick's transaction). Rules of testdata/strata.nudge read tags
 // other rules write and untag, through segments too, over three strata.
 func TestTagStrataDifferential(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("long: many ticks over a demo database")
 	}
@@ -200,6 +203,7 @@ func TestTagStrataDifferential(t *testing.T) {
 // every rule had a lane form and a Delta, continuous since the previous
 // tick (a round applies every rule's tags at once).
 func TestReplayDeclinesStrata(t *testing.T) {
+	t.Parallel()
 	db := fixture(t, strataMembers, "")
 	prog := &compiler.Program{Rules: []*compiler.Rule{
 		{Name: "reader", SQL: allMembers, Tick: tickform.Forms{LaneSQL: allMembers, Delta: &tickform.Delta{}}, Stratum: 1, Actions: []compiler.Action{{Verb: "tag", Content: "y"}}},
