@@ -11,17 +11,15 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"nudge/runtime"
+	"nudge/runtime/runtimetest"
 	"nudge/runtime/serve"
 )
 
 // TestMain lets testscript run "nudge" in-process (CUE's pattern): the test
 // binary re-executes itself as the nudge command. The tests run DuckDB on
-// one thread (runtime.ThreadsEnv, unless set): their databases are small,
-// and many short statements cost less CPU on one thread.
+// one thread (runtimetest.OneThread).
 func TestMain(m *testing.M) {
-	if os.Getenv(runtime.ThreadsEnv) == "" {
-		os.Setenv(runtime.ThreadsEnv, "1")
-	}
+	runtimetest.OneThread()
 	testscript.Main(m, map[string]func(){
 		"nudge": func() { os.Exit(Main()) },
 	})
