@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,29 +60,22 @@ ORDER BY member_id, due_at, CASE action WHEN 'enter' THEN 0 WHEN 'exit' THEN 2 W
 	return b.String()
 }
 
-const unpaidJourney = `import "crm"
+// The unpaid-order journey (SPEC §8) and its members are runtimetest's
+// UnpaidJourney and UnpaidMembers: this package's internal tests cannot
+// import runtimetest, which imports runtime, so they read its files.
+var (
+	unpaidJourney = runtimetestFile("unpaid.nudge")
+	unpaidMembers = runtimetestFile("unpaid_members.csv")
+)
 
-journey unpaid "Unpaid order: remind twice"
-  enter on order_placed where amount >= 50
-  exit when paid matching order_id
-  wait 30 minutes
-  send reminder "PAY-1" via app_push
-  wait 6 hours
-  split
-    50% sms_only
-      send reminder "PAY-2" via sms
-    50% wechat_first
-      send reminder "PAY-2" via wechat
-  end
-end
-`
-
-const unpaidMembers = `member_id,brand,tier,consent_sms,consent_wechat,consent_app_push
-m1,acme,gold,true,true,true
-m2,acme,gold,true,true,true
-m3,acme,silver,true,true,true
-m4,acme,silver,true,true,
-`
+// runtimetestFile reads a file of runtime/runtimetest/testdata.
+func runtimetestFile(name string) string {
+	b, err := os.ReadFile(filepath.Join("runtimetest", "testdata", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
 const unpaidEvents = `member_id,brand,type,ts,amount,order_id
 m1,acme,order_placed,2024-11-10 10:00,80,o1

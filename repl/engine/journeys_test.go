@@ -1,81 +1,38 @@
 package engine
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"nudge/compiler"
-	"nudge/lang"
-	"nudge/runtime"
-	"nudge/stdlib"
+	"nudge/runtime/runtimetest"
 )
 
-const journeyFile = `brand "acme"
-import "crm"
-
-journey unpaid "Unpaid order: remind twice"
-  enter on order_placed where amount >= 50
-  exit when paid matching order_id
-  wait 30 minutes
-  send reminder "PAY-1" via app_push
-  wait 6 hours
-  split
-    50% sms_only
-      send reminder "PAY-2" via sms
-    50% wechat_first
-      send reminder "PAY-2" via wechat
-  end
-end
-`
-
-// journeyEngine returns an engine over a database where the unpaid
-// journey ran (ticks at 10:00 and 12:00 on 2024-11-10): j1 waits for the
-// split, j2 exited by paying, j3 (amount 20) never entered; the journey
-// file is loaded and now is 12:00.
+// journeyEngine returns an engine over a database where runtimetest's
+// unpaid journey ran (ticks at 10:00 and 12:00 on 2024-11-10): j1 waits
+// for the split, j2 exited by paying, j3 (amount 20) never entered; the
+// journey file is loaded and now is 12:00.
 func journeyEngine(t *testing.T) *Engine {
 	t.Helper()
-	ctx := context.Background()
-	db, err := runtime.Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.SQL().ExecContext(ctx, `
-INSERT INTO members (member_id, brand, consent_sms, consent_app_push) VALUES
-  ('j1', 'acme', true, true), ('j2', 'acme', true, true), ('j3', 'acme', true, true);
-INSERT INTO events (seq, member_id, brand, type, ts, amount, order_id) VALUES
-  (1, 'j1', 'acme', 'order_placed', TIMESTAMP '2024-11-10 10:00', 80, 'o1'),
-  (2, 'j2', 'acme', 'order_placed', TIMESTAMP '2024-11-10 10:00', 80, 'o2'),
-  (3, 'j3', 'acme', 'order_placed', TIMESTAMP '2024-11-10 10:00', 20, 'o3'),
-  (4, 'j2', 'acme', 'paid', TIMESTAMP '2024-11-10 11:00', 80, 'o2');`); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "unpaid.nudge")
-	if err := os.WriteFile(file, []byte(journeyFile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, diags := lang.LoadSources([]lang.Source{{Name: file, Src: []byte(journeyFile)}}, stdlib.Env())
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	prog, diags := compiler.Compile(p.Info)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	for _, at := range []string{"2024-11-10 10:00", "2024-11-10 12:00"} {
-		now, _ := time.Parse("2006-01-02 15:04", at)
-		if _, err := db.Run(ctx, prog, runtime.RunOptions{Now: now}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f := runtimetest.Fixture{
+		Source: runtimetest.UnpaidJourneyFor("acme"),
+		Members: `member_id,brand,consent_sms,consent_app_push
+j1,acme,true,true
+j2,acme,true,true
+j3,acme,true,true
+`,
+		Events: `member_id,brand,type,ts,amount,order_id
+j1,acme,order_placed,2024-11-10 10:00,80,o1
+j2,acme,order_placed,2024-11-10 10:00,80,o2
+j3,acme,order_placed,2024-11-10 10:00,20,o3
+j2,acme,paid,2024-11-10 11:00,80,o2
+`,
+		Ticks: []string{"2024-11-10 10:00", "2024-11-10 12:00"},
+	}.Run(t)
 	now := time.Date(2024, 11, 10, 12, 0, 0, 0, time.UTC)
-	e := New(db, Options{Now: &now})
+	e := New(f.DB, Options{Now: &now})
 	t.Cleanup(func() { e.Close() })
-	if res := eval(t, e, ":load "+file); !strings.Contains(res.Text, "loaded") {
+	if res := eval(t, e, ":load "+f.File); !strings.Contains(res.Text, "loaded") {
 		t.Fatalf(":load: %s", res.Text)
 	}
 	return e

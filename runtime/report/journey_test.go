@@ -13,88 +13,40 @@ import (
 	"time"
 
 	"nudge/compiler"
-	"nudge/lang"
-	nrt "nudge/runtime"
-	"nudge/stdlib"
+	"nudge/runtime/runtimetest"
 )
 
-const journeySrc = `brand "acme"
-import "crm"
-
-journey unpaid "Unpaid order: remind twice"
-  enter on order_placed where amount >= 50
-  exit when paid matching order_id
-  holdout 10%
-  wait 30 minutes
-  send reminder "PAY-1" via app_push
-  wait 6 hours
-  split
-    50% sms_only
-      send reminder "PAY-2" via sms
-    50% wechat_first
-      send reminder "PAY-2" via wechat
-  end
-end
-`
-
-// journeyFixture runs the unpaid journey over 400 members who each place
-// an order at 2024-11-10 10:00 (every tenth for 20, so it does not enter;
-// every seventh without app_push consent); the 80 members 5k+1 pay at 11:00 and
-// exit. Ticks at 10:00, 12:00 and 2024-11-11 00:00. Then members buy on
-// 2024-11-11 08:00: of the sms_only instances those with an even number,
-// of the wechat_first ones every member when same, else every fifth.
+// journeyFixture runs runtimetest's unpaid journey, with a 10% holdout,
+// over 400 members who each place an order at 2024-11-10 10:00 (every
+// tenth for 20, so it does not enter; every seventh without app_push
+// consent); the 80 members 5k+1 pay at 11:00 and exit. Ticks at 10:00,
+// 12:00 and 2024-11-11 00:00. Then members buy on 2024-11-11 08:00: of the
+// sms_only instances those with an even number, of the wechat_first ones
+// every member when same, else every fifth.
 func journeyFixture(t *testing.T, same bool) (*sql.DB, *compiler.Program) {
 	t.Helper()
-	ctx := context.Background()
-	p, diags := lang.LoadSources([]lang.Source{{Name: "j.nudge", Src: []byte(journeySrc)}}, stdlib.Env())
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	prog, diags := compiler.Compile(p.Info)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	db, err := nrt.Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	q := db.SQL()
-	at := func(s string) time.Time {
-		v, err := time.Parse("2006-01-02 15:04", s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	seq := 0
-	ev := func(m, typ string, ts time.Time, amount float64, order string) {
-		seq++
-		if _, err := q.Exec(`INSERT INTO events (seq, member_id, brand, type, ts, amount, order_id) VALUES (?, ?, 'acme', ?, ?, ?, ?)`,
-			seq, m, typ, ts, amount, order); err != nil {
-			t.Fatal(err)
-		}
-	}
+	members := "member_id,brand,consent_sms,consent_wechat,consent_app_push\n"
+	events := "member_id,brand,type,ts,amount,order_id\n"
 	for i := range 400 {
 		m := fmt.Sprintf("m%03d", i)
-		if _, err := q.Exec(`INSERT INTO members (member_id, brand, consent_sms, consent_wechat, consent_app_push) VALUES (?, 'acme', true, true, ?)`,
-			m, i%7 != 0); err != nil {
-			t.Fatal(err)
-		}
-		amount := 80.0
+		members += fmt.Sprintf("%s,acme,true,true,%t\n", m, i%7 != 0)
+		amount := 80
 		if i%10 == 0 {
 			amount = 20
 		}
-		ev(m, "order_placed", at("2024-11-10 10:00"), amount, "o"+m)
+		events += fmt.Sprintf("%s,acme,order_placed,2024-11-10 10:00,%d,o%s\n", m, amount, m)
 		if i%5 == 1 {
-			ev(m, "paid", at("2024-11-10 11:00"), amount, "o"+m)
+			events += fmt.Sprintf("%s,acme,paid,2024-11-10 11:00,%d,o%s\n", m, amount, m)
 		}
 	}
-	for _, now := range []string{"2024-11-10 10:00", "2024-11-10 12:00", "2024-11-11 00:00"} {
-		if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: at(now), Lookback: 48 * time.Hour}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f := runtimetest.Fixture{
+		Source:   runtimetest.UnpaidJourneyFor("acme", "holdout 10%"),
+		Members:  members,
+		Events:   events,
+		Ticks:    []string{"2024-11-10 10:00", "2024-11-10 12:00", "2024-11-11 00:00"},
+		Lookback: 48 * time.Hour,
+	}.Run(t)
+	q := f.DB.SQL()
 	rows, err := q.Query(`SELECT member_id, variant FROM journey_instances WHERE variant IS NOT NULL ORDER BY member_id`)
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +61,7 @@ func journeyFixture(t *testing.T, same bool) (*sql.DB, *compiler.Program) {
 		got = append(got, x)
 	}
 	rows.Close()
+	purchases := "member_id,brand,type,ts,amount\n"
 	for _, x := range got {
 		var i int
 		fmt.Sscanf(x.m, "m%d", &i)
@@ -117,10 +70,11 @@ func journeyFixture(t *testing.T, same bool) (*sql.DB, *compiler.Program) {
 			buys = i%5 == 0
 		}
 		if buys {
-			ev(x.m, "purchased", at("2024-11-11 08:00"), 80, "")
+			purchases += x.m + ",acme,purchased,2024-11-11 08:00,80\n"
 		}
 	}
-	return q, prog
+	runtimetest.Import(t, f.DB, "events", purchases)
+	return q, f.Program
 }
 
 // TestJourneyFunnel checks the journeys section of the report, in text,

@@ -6,29 +6,13 @@ import (
 	"testing"
 
 	"nudge/runtime/ruletest"
+	"nudge/runtime/runtimetest"
 )
 
-const journeySrc = `brand "acme"
-import "crm"
-journey unpaid "Unpaid order: remind twice"
-  enter on order_placed where amount >= 50
-  exit when paid matching order_id
-  wait 30 minutes
-  send reminder "PAY-1" via app_push
-  wait 6 hours
-  split
-    50% sms_only
-      send reminder "PAY-2" via sms
-    50% wechat_first
-      send reminder "PAY-2" via wechat
-  end
-end
-`
-
 // TestJourneyExpectations runs the journey expectations of SPEC §8 against
-// the unpaid-order journey: entering, a send at a step with its channel and
-// content, the split's variant, an exit (the step it preempted), a
-// completion, and the negative forms; a failing expectation shows the
+// runtimetest's unpaid-order journey (on line 4 of j.nudge): entering, a
+// send at a step with its channel and content, the split's variant, an
+// exit (the step it preempted), a completion, and the negative forms; a failing expectation shows the
 // journey's decisions of the tick in the expectation's words.
 func TestJourneyExpectations(t *testing.T) {
 	cases := []struct {
@@ -50,15 +34,15 @@ func TestJourneyExpectations(t *testing.T) {
   expect unpaid does not send
   expect unpaid fires for "m1"
   tick 30 minutes later
-  expect unpaid sends reminder "PAY-1" for "m1" via app_push at step 7 with status pending
+  expect unpaid sends reminder "PAY-1" for "m1" via app_push at step 8 with status pending
   expect unpaid sends for "m2"
   expect unpaid does not complete
   "m2" paid with amount 80, order_id "o2"
   tick 1 hour later
-  expect unpaid exits for "m2" at step 9 with status applied
+  expect unpaid exits for "m2" at step 10 with status applied
   expect unpaid does not exit for "m1"
   tick 6 hours later
-  expect unpaid sends reminder "PAY-2" for "m1" via sms at step 11 in variant sms_only
+  expect unpaid sends reminder "PAY-2" for "m1" via sms at step 12 in variant sms_only
   expect unpaid completes for "m1" in variant sms_only
   expect unpaid does not fire for "m2"
   tick 1 hour later
@@ -74,22 +58,22 @@ func TestJourneyExpectations(t *testing.T) {
   expect unpaid completes for "m1" in variant wechat_first
   expect unpaid exits
   expect unpiad enters
-  expect unpaid sends at step 5
-  expect unpaid enters at step 7
+  expect unpaid sends at step 6
+  expect unpaid enters at step 8
   expect unpaid exits via sms`, []string{
 			`6: expect unpaid does not enter | -(no enter decision of unpaid) +unpaid enters for "m1" with status applied`,
-			`8: expect unpaid sends reminder "PAY-2" for "m1" via wechat | -unpaid sends reminder "PAY-2" for "m1" via wechat +unpaid sends reminder "PAY-1" for "m1" via app_push at step 7 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 11 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
-			`9: expect unpaid completes for "m1" in variant wechat_first | -unpaid completes for "m1" in variant wechat_first +unpaid sends reminder "PAY-1" for "m1" via app_push at step 7 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 11 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
-			`10: expect unpaid exits | -unpaid exits +unpaid sends reminder "PAY-1" for "m1" via app_push at step 7 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 11 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
+			`8: expect unpaid sends reminder "PAY-2" for "m1" via wechat | -unpaid sends reminder "PAY-2" for "m1" via wechat +unpaid sends reminder "PAY-1" for "m1" via app_push at step 8 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 12 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
+			`9: expect unpaid completes for "m1" in variant wechat_first | -unpaid completes for "m1" in variant wechat_first +unpaid sends reminder "PAY-1" for "m1" via app_push at step 8 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 12 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
+			`10: expect unpaid exits | -unpaid exits +unpaid sends reminder "PAY-1" for "m1" via app_push at step 8 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 12 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
 			`11: expect unpiad enters: there is no journey unpiad; did you mean "unpaid"? | `,
-			`12: expect unpaid sends at step 5: journey unpaid has no step at line 5 (its steps: 6, 7, 8, 9, 11, 13) | `,
-			`13: expect unpaid enters at step 7: an entry has no step and no variant yet | `,
+			`12: expect unpaid sends at step 6: journey unpaid has no step at line 6 (its steps: 7, 8, 9, 10, 12, 14) | `,
+			`13: expect unpaid enters at step 8: an entry has no step and no variant yet | `,
 			`14: expect unpaid exits via sms: only ` + "`sends`" + ` names a kind, content or channel | `,
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := suite(t, map[string]string{"j.nudge": journeySrc}, map[string]string{"j_test.nudge": c.test})
+			s := suite(t, map[string]string{"j.nudge": runtimetest.UnpaidJourneyFor("acme")}, map[string]string{"j_test.nudge": c.test})
 			res, _, err := ruletest.Run(context.Background(), s, ruletest.Options{})
 			if err != nil {
 				t.Fatal(err)

@@ -10,33 +10,17 @@ import (
 	"time"
 
 	"nudge/compiler"
-	"nudge/lang"
 	nrt "nudge/runtime"
+	"nudge/runtime/runtimetest"
 	"nudge/runtime/why"
-	"nudge/stdlib"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// journeysSrc holds an `enter on` journey with an exit and a split, and an
-// `enter when` journey with a wait until and an if/else.
-const journeysSrc = `brand "acme"
-import "crm"
-
-journey unpaid "Unpaid order: remind twice"
-  enter on order_placed where amount >= 50
-  exit when paid matching order_id
-  wait 30 minutes
-  send reminder "PAY-1" via app_push
-  wait 6 hours
-  split
-    50% sms_only
-      send reminder "PAY-2" via sms
-    50% wechat_first
-      send reminder "PAY-2" via wechat
-  end
-end
-
+// vipJourney is an `enter when` journey with a wait until and an if/else,
+// run beside runtimetest's unpaid-order journey (`enter on`, an exit and a
+// split).
+const vipJourney = `
 journey vip "Gold welcome"
   enter when member.tier = "gold"
   send coupon "G1" via sms
@@ -49,13 +33,6 @@ journey vip "Gold welcome"
 end
 `
 
-const journeysMembers = `member_id,brand,tier,consent_sms,consent_wechat,consent_app_push
-m1,acme,gold,true,true,true
-m2,acme,gold,true,true,true
-m3,acme,silver,true,true,true
-m4,acme,silver,true,true,
-`
-
 const journeysEvents = `member_id,brand,type,ts,amount,order_id
 m4,acme,order_placed,2024-11-09 08:00,99,o4
 m1,acme,order_placed,2024-11-10 10:00,80,o1
@@ -65,45 +42,23 @@ m2,acme,paid,2024-11-10 11:00,80,o2
 m2,acme,purchased,2024-11-10 11:00,80,o2
 `
 
-// journeyDB runs the journeys over the fixture: ticks at 2024-11-09 09:00,
-// 2024-11-10 10:00 and 12:00. It returns the database and the program.
+// journeyDB runs the unpaid and vip journeys over runtimetest's unpaid
+// members: ticks at 2024-11-09 09:00, 2024-11-10 10:00 and 12:00. It
+// returns the database, the program and the journeys' explanations.
 func journeyDB(t *testing.T) (*nrt.DB, *compiler.Program, []*compiler.JourneyWhy) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	p, diags := lang.LoadSources([]lang.Source{{Name: "j.nudge", Src: []byte(journeysSrc)}}, stdlib.Env())
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	prog, diags := compiler.Compile(p.Info)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	jws, diags := compiler.WhyJourneys(p.Info)
+	f := runtimetest.Fixture{
+		Source:   runtimetest.UnpaidJourneyFor("acme") + vipJourney,
+		Members:  runtimetest.UnpaidMembers,
+		Events:   journeysEvents,
+		Ticks:    []string{"2024-11-09 09:00", "2024-11-10 10:00", "2024-11-10 12:00"},
+		Lookback: 48 * time.Hour,
+	}.Run(t)
+	jws, diags := compiler.WhyJourneys(f.Info)
 	if diags.HasErrors() || len(jws) != 2 {
 		t.Fatalf("%d journey explanations: %v", len(jws), diags)
 	}
-	db, err := nrt.Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for table, csv := range map[string]string{"members": journeysMembers, "events": journeysEvents} {
-		f := filepath.Join(dir, table+".csv")
-		if err := os.WriteFile(f, []byte(csv), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Import(ctx, table, []string{f}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, at := range []string{"2024-11-09 09:00", "2024-11-10 10:00", "2024-11-10 12:00"} {
-		now, _ := time.Parse("2006-01-02 15:04", at)
-		if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Lookback: 48 * time.Hour}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return db, prog, jws
+	return f.DB, f.Program, jws
 }
 
 // golden compares got with testdata/name (rewritten with -update).
