@@ -93,7 +93,7 @@ CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, 
 
 // journeys runs every journey of the program (see the top of the file).
 func (t *tick) journeys(ctx context.Context) error {
-	if len(t.prog.Journeys) == 0 {
+	if !t.feat.journeys {
 		return nil
 	}
 	if err := t.journeySetup(ctx); err != nil {
@@ -169,7 +169,7 @@ WHERE member_id IS NOT NULL`, args...); err != nil {
 	if j.Holdout > 0 {
 		heldOut = policy.HeldOutSQL(name, "c.member_id", fmt.Sprintf("%g", j.Holdout))
 	}
-	if t.prog.GlobalHoldout > 0 && !j.Transactional {
+	if t.feat.globalHoldout && !j.Transactional {
 		// A member of the global control group enters held out, and the
 		// instance runs as control (SPEC §9).
 		heldOut = "(" + heldOut + " OR " + policy.GlobalHeldOutSQL(t.brandSQL(), "c.member_id", t.prog.GlobalHoldout) + ")"

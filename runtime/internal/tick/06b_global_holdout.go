@@ -9,7 +9,7 @@ import "nudge/runtime/policy"
 // control group it never holds, nor for a transactional rule's send
 // (SPEC §9).
 func (t *tick) globalHoldout() refusal {
-	if t.prog.GlobalHoldout <= 0 {
+	if !t.feat.globalHoldout {
 		return refusal{policy.HeldOut, "false", "NULL"}
 	}
 	return refusal{policy.HeldOut, "NOT coalesce(r.transactional, false) AND " + policy.GlobalHeldOutSQL(t.brandSQL(), "f.member_id", t.prog.GlobalHoldout), quoteString(policy.GlobalHoldoutReason)}

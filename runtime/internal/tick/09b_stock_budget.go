@@ -29,6 +29,9 @@ import (
 // nothing changes: the verdicts of the first k sends are final after k
 // rounds, and in practice two or three rounds settle a tick.
 func (t *tick) stockAndBudget(ctx context.Context) error {
+	if !t.feat.stock && !t.feat.budget {
+		return nil
+	}
 	var stocks []string
 	var contents []string
 	for _, s := range t.prog.Stocks {
@@ -54,6 +57,8 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 		}
 	}
 	if len(stocks) == 0 && len(budgets) == 0 {
+		// Only journeys have budgets, and the tick made no pseudo-rule of
+		// theirs (a replay's round runs no journey step).
 		return nil
 	}
 	stockT := "(SELECT CAST(NULL AS VARCHAR) AS content, CAST(NULL AS BIGINT) AS cnt, CAST(NULL AS VARCHAR) AS reason WHERE false) s"

@@ -22,7 +22,7 @@ const maxCapRounds = 1000
 // rounds, so it ends after at most (max sends per member) + 1 rounds; almost
 // always one or two.
 func (t *tick) applyCaps(ctx context.Context) error {
-	if len(t.prog.Caps) == 0 {
+	if !t.feat.caps {
 		return nil
 	}
 	// The longest window bounds the scan of the outbox (in time order).

@@ -17,8 +17,7 @@ import (
 // channel's own refusal (SPEC §9); one that no channel's consent allows is
 // no_consent on its first channel (consentRefusal).
 func (t *tick) fallbackCaps(ctx context.Context) error {
-	budgets := t.prog.HasBudgets()
-	if (len(t.prog.Caps) == 0 && !budgets) || !t.hasFallback() {
+	if (!t.feat.caps && !t.feat.budget) || !t.feat.fallback {
 		return nil
 	}
 	// _nudge_fbfirst: each moved send's first refusal (its decision's
@@ -50,7 +49,7 @@ WHERE _nudge_dec.rowid = f.id AND _nudge_dec.`+refused+`;
 DROP TABLE _nudge_fbfirst`)
 			return err
 		}
-		if budgets {
+		if t.feat.budget {
 			if err := t.stockAndBudget(ctx); err != nil {
 				return err
 			}
@@ -59,14 +58,4 @@ DROP TABLE _nudge_fbfirst`)
 			return err
 		}
 	}
-}
-
-// hasFallback reports whether some send of the program has fallback channels.
-func (t *tick) hasFallback() bool {
-	for _, a := range t.prog.Sends() {
-		if len(a.Else) > 0 {
-			return true
-		}
-	}
-	return false
 }

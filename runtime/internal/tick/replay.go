@@ -136,7 +136,7 @@ func freedSendSQL(o, at string) string {
 func (r *replayRun) repeatChains(ctx context.Context) error {
 	t := &r.tick
 	minPer, maxPer := t.capWindows()
-	if len(t.prog.Caps) == 0 {
+	if !t.feat.caps {
 		return nil
 	}
 	var stoppers []string

@@ -1,6 +1,7 @@
 package tick
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -54,12 +55,15 @@ func TestModeIsOneValue(t *testing.T) {
 	}
 }
 
-// TestProgramFeatures: a policy step is skipped only for a program none of
-// whose rules and journeys uses its policy (features.go); a journey's
-// expiry, transactional sends and tag steps count as a rule's do.
+// TestProgramFeatures: a step is skipped only for a program none of whose
+// rules and journeys uses its policy (features.go); a journey's expiry,
+// transactional sends, tags, budget and fallback channels count as a
+// rule's do. Every feature is set by some case.
 func TestProgramFeatures(t *testing.T) {
 	send := compiler.Action{Verb: "send", Kind: "coupon", Content: "C", Channel: "sms"}
+	fallback := compiler.Action{Verb: "send", Kind: "coupon", Content: "C", Channel: "wechat", Else: []string{"sms"}}
 	tag := compiler.Action{Verb: "untag", Content: "vip"}
+	budget := &compiler.Budget{Amount: 100, Per: "day"}
 	rule := func(f func(r *compiler.Rule)) *compiler.Program {
 		r := &compiler.Rule{Name: "r", Actions: []compiler.Action{send}}
 		f(r)
@@ -70,7 +74,12 @@ func TestProgramFeatures(t *testing.T) {
 		f(j)
 		return &compiler.Program{Journeys: []*compiler.Journey{j}}
 	}
-	for _, tc := range []struct {
+	program := func(f func(p *compiler.Program)) *compiler.Program {
+		p := rule(func(*compiler.Rule) {})
+		f(p)
+		return p
+	}
+	cases := []struct {
 		name string
 		prog *compiler.Program
 		want features
@@ -80,15 +89,38 @@ func TestProgramFeatures(t *testing.T) {
 		{"rule transactional", rule(func(r *compiler.Rule) { r.Transactional = true }), features{transactional: true}},
 		{"rule untags", rule(func(r *compiler.Rule) { r.Actions = append(r.Actions, tag) }), features{tags: true}},
 		{"rule stops", rule(func(r *compiler.Rule) { r.StopAfter = 2 }), features{stopAfter: true}},
-		{"journey none", journey(func(*compiler.Journey) {}), features{}},
-		{"journey expires", journey(func(j *compiler.Journey) { j.Expire = time.Hour }), features{expire: true}},
-		{"journey transactional", journey(func(j *compiler.Journey) { j.Transactional = true }), features{transactional: true}},
+		{"rule budget", rule(func(r *compiler.Rule) { r.Budget = budget }), features{budget: true}},
+		{"rule fallback", rule(func(r *compiler.Rule) { r.Actions = append(r.Actions, fallback) }), features{fallback: true}},
+		{"journey none", journey(func(*compiler.Journey) {}), features{journeys: true}},
+		{"journey expires", journey(func(j *compiler.Journey) { j.Expire = time.Hour }), features{journeys: true, expire: true}},
+		{"journey transactional", journey(func(j *compiler.Journey) { j.Transactional = true }), features{journeys: true, transactional: true}},
 		{"journey tags", journey(func(j *compiler.Journey) {
 			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}})
-		}), features{tags: true}},
-	} {
-		if got := programFeatures(tc.prog); got != tc.want {
+		}), features{journeys: true, tags: true}},
+		{"journey budget", journey(func(j *compiler.Journey) { j.Budget = budget }), features{journeys: true, budget: true}},
+		{"journey fallback", journey(func(j *compiler.Journey) {
+			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{fallback}})
+		}), features{journeys: true, fallback: true}},
+		{"global holdout", program(func(p *compiler.Program) { p.GlobalHoldout = 5 }), features{globalHoldout: true}},
+		{"stock", program(func(p *compiler.Program) { p.Stocks = []compiler.Stock{{Content: "C", Count: 10}} }), features{stock: true}},
+		{"caps", program(func(p *compiler.Program) { p.Caps = []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}} }), features{caps: true}},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		got := programFeatures(tc.prog)
+		if got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+		v := reflect.ValueOf(got)
+		for i := range v.NumField() {
+			if v.Field(i).Bool() {
+				covered[v.Type().Field(i).Name] = true
+			}
+		}
+	}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[features]()) {
+		if !covered[f.Name] {
+			t.Errorf("no case sets the feature %s", f.Name)
 		}
 	}
 }
