@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,6 +182,18 @@ journey late
 end
 `
 
+// sendDecisions lists a run's sends (member, content, values), sorted.
+func sendDecisions(res *RunResult) []string {
+	var out []string
+	for _, d := range res.Decisions {
+		if d.Action == "send" {
+			out = append(out, d.MemberID+" "+d.Content+" "+string(d.Values))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // winnerSends lists the winner sends of the outbox (member, due time,
 // content, status, values), one a line, in a stable order.
 func winnerSends(t *testing.T, db *DB) string {
@@ -262,9 +275,31 @@ func TestJourneyWinnerLateTick(t *testing.T) {
 				ticks = append(ticks, now)
 			}
 		}
+		var dry []string
+		if schedule == "late" {
+			// A dry run returns the sends decided before the winner ranked
+			// too.
+			res, err := db.Run(context.Background(), prog, RunOptions{Now: ticks[0], Lookback: 7 * 24 * time.Hour, DryRun: true})
+			if err != nil {
+				t.Fatalf("dry run: %v", err)
+			}
+			dry = sendDecisions(res)
+		}
 		for _, now := range ticks {
-			if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 7 * 24 * time.Hour}); err != nil {
+			res, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 7 * 24 * time.Hour})
+			if err != nil {
 				t.Fatalf("%s: run at %s: %v", schedule, now, err)
+			}
+			if schedule != "late" {
+				continue
+			}
+			if got := sendDecisions(res); !slices.Equal(got, dry) || len(got) != 24 {
+				t.Errorf("the late tick's sends (%d) differ from its dry run's (%d):\n%s", len(got), len(dry), pathDiff(strings.Join(dry, "\n"), strings.Join(got, "\n")))
+			}
+			// The run log counts every decision of the tick.
+			var logged int64
+			if err := db.sql.QueryRow(`SELECT decisions FROM runs WHERE id = $1`, res.RunID).Scan(&logged); err != nil || logged != 24 {
+				t.Errorf("the run log counts %d decisions (%v), want 24", logged, err)
 			}
 		}
 		sends := winnerSends(t, db)
