@@ -337,3 +337,71 @@ journey pick
   end
 end
 `
+
+// TestJourneyWinnersInSequence: a journey with a winner in each of two
+// splits, entered through a day; an instance leaving the first winner may
+// go on to a send the second winner counts, so one late tick runs the
+// first winner's earlier instances before ranking the second and picks
+// what hourly ticks pick, with the same rates.
+func TestJourneyWinnersInSequence(t *testing.T) {
+	t.Parallel()
+	prog := compileJourneys(t, `import "crm"
+
+journey twice
+  enter on order_placed
+  convert on purchased within 3 days
+  split
+    30% a
+      send coupon "A" via sms
+    70% rest
+      wait 1 day
+      send winner
+  end
+  split
+    30% c
+      send coupon "C" via sms
+    30% d
+      send coupon "D" via sms
+    40% later
+      wait 1 day
+      send winner
+  end
+end
+`)
+	members := "member_id,brand,tier,consent_sms\n"
+	events := "member_id,brand,type,ts,amount\n"
+	start := ts("2024-11-10 00:00")
+	for i := 0; i < 30; i++ {
+		m := fmt.Sprintf("m%02d", i)
+		members += m + ",acme,gold,true\n"
+		at := start.Add(time.Duration(i*47) * time.Minute)
+		events += fmt.Sprintf("%s,acme,order_placed,%s,80\n", m, at.Format("2006-01-02 15:04"))
+		if i%3 == 0 {
+			events += fmt.Sprintf("%s,acme,purchased,%s,30\n", m, at.Add(time.Duration(20+i)*time.Hour).Format("2006-01-02 15:04"))
+		}
+	}
+	end := ts("2024-11-13 00:00")
+	var got []string
+	for _, hourly := range []bool{true, false} {
+		db := fixture(t, members, events)
+		ticks := []time.Time{end}
+		if hourly {
+			ticks = nil
+			for now := start; !now.After(end); now = now.Add(time.Hour) {
+				ticks = append(ticks, now)
+			}
+		}
+		for _, now := range ticks {
+			if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 7 * 24 * time.Hour}); err != nil {
+				t.Fatalf("run at %s: %v", now, err)
+			}
+		}
+		got = append(got, journeyPath(t, db)+winnerSends(t, db))
+	}
+	if !strings.Contains(got[0], `"winner":"d"`) && !strings.Contains(got[0], `"winner":"c","rate c":0.`) {
+		t.Logf("hourly:\n%s", got[0])
+	}
+	if got[0] != got[1] {
+		t.Errorf("one late tick gives another path than hourly ticks:\n%s", pathDiff(got[0], got[1]))
+	}
+}
