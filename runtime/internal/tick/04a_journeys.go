@@ -135,8 +135,8 @@ func (t *tick) runJourney(ctx context.Context, k int) error {
 		return fmt.Errorf("entry: %w", err)
 	}
 	for pass := 0; ; pass++ {
-		if pass > len(t.prog.Journeys[k].Nodes)+maxEntryPasses {
-			return fmt.Errorf("send winner: its instances did not settle")
+		if pass > maxJourneyPasses {
+			return fmt.Errorf("send winner: its instances did not settle in %d passes", maxJourneyPasses)
 		}
 		if err := t.enterRounds(ctx, e); err != nil {
 			return fmt.Errorf("entry: %w", err)
@@ -155,10 +155,11 @@ func (t *tick) runJourney(ctx context.Context, k int) error {
 	return t.entryWatermark(ctx, k)
 }
 
-// maxEntryPasses bounds the passes of runJourney beyond one per node: a
-// pass runs the winners due before the next entering event a winner
-// holds back.
-const maxEntryPasses = 1 << 16
+// maxJourneyPasses bounds the passes of runJourney. Each pass runs every
+// winner due before the earliest entering event that only a waiting
+// winner holds back, so a tick needs about one per instance it starts for
+// one member, plus one per winner a path meets.
+const maxJourneyPasses = 10000
 
 // journeyEntry is what the entry rounds of a journey need: its candidates
 // are in _nudge_jcands.
