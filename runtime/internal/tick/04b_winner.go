@@ -19,8 +19,10 @@ import (
 // at or before the winner's due time). The winner is the option with the
 // highest rate, ties (no sends at all included: rate 0) to the first in
 // source order; it is a best-so-far pick, not a significance test. Counting
-// up to the due time, not the tick's now, keeps the pick independent of the
-// tick schedule as far as the history of sends allows.
+// up to the due time, not the tick's now, and running a winner only once
+// the tick has decided every send due before it (winnerRound), keeps the
+// pick independent of the tick schedule: a late tick ranks what punctual
+// ones would have.
 
 // winnerNodes are the pcs of journey j's `send winner` nodes that have
 // something to send.
