@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -515,7 +518,9 @@ func (r *refWalk) decide(action, content, channel, status string, at time.Time, 
 	if v == "" {
 		v = "-"
 	}
-	*r.out = append(*r.out, strings.Join([]string{r.in.member, action, content, channel, status, at.Format("01-02 15:04:05"), st, v}, " "))
+	// The last field is a winner send's values (winnerValues), "-" for
+	// every other decision.
+	*r.out = append(*r.out, strings.Join([]string{r.in.member, action, content, channel, status, at.Format("01-02 15:04:05"), st, v, "-"}, " "))
 }
 
 func (r *refWalk) exitAt(at time.Time, step int) {
@@ -695,9 +700,10 @@ func (w *jworld) reference(j *rjourney, ticks []time.Time) ([]string, []int) {
 	}
 	var picks []int
 	for _, x := range winners {
-		b := w.winner(j, x, all, ticks)
+		b, vals := w.winner(j, x, all)
 		s := firstSend(x.step.split.branches[b].steps)
 		out[x.at] = strings.Replace(out[x.at], " send ? ? ", " send "+s.content+" "+s.channel+" ", 1)
+		out[x.at] = strings.TrimSuffix(out[x.at], " -") + " " + vals
 		picks = append(picks, b)
 	}
 	sort.Strings(out)
@@ -705,29 +711,17 @@ func (w *jworld) reference(j *rjourney, ticks []time.Time) ([]string, []int) {
 }
 
 // winner is the branch (its index in the split) `send winner` x sends
-// for: among the other branches with a send, the one with the highest
-// conversion rate at x's due time, ties to the first in source order.
-// A branch's rate is over the sends of its first send step due at or
-// before x's due time, the share whose member had the journey's
-// conversion event after the send, within the window and at or before
-// x's due time. The sends counted are those the outbox holds when the
-// tick deciding x starts (the first tick at or after x's due time): a
-// tick's own sends reach the outbox at its end, so those due after the
-// previous tick are not counted. That is what the runtime does, and it
-// makes the pick depend on the tick schedule (docs/decisions.md, `send
-// winner`, Open); the cases of TestJourneyProperty agree with either
-// reading.
-func (w *jworld) winner(j *rjourney, x refWinner, all []jsend, ticks []time.Time) int {
-	var recorded time.Time // sends due at or before it are in the outbox
-	for i, t := range ticks {
-		if !t.Before(x.due) {
-			if i > 0 {
-				recorded = ticks[i-1]
-			}
-			break
-		}
-	}
+// for, and the `values` it records: among the other branches with a send,
+// the one with the highest conversion rate at x's due time, ties to the
+// first in source order. A branch's rate is over the sends of its first
+// send step due at or before x's due time, whichever tick decided them
+// (the random journeys' sends are all recorded pending), the share whose
+// member had the journey's conversion event after the send, within the
+// window and at or before x's due time. Nothing in it depends on the tick
+// schedule (SPEC §8, Instants).
+func (w *jworld) winner(j *rjourney, x refWinner, all []jsend) (int, string) {
 	best, bestRate := -1, -1.0
+	rates := map[string]float64{}
 	for b, br := range x.step.split.branches {
 		f := firstSend(br.steps)
 		if b == x.step.own || f == nil {
@@ -735,7 +729,7 @@ func (w *jworld) winner(j *rjourney, x refWinner, all []jsend, ticks []time.Time
 		}
 		n, conv := 0, 0
 		for _, s := range all {
-			if s.line != f.line || s.due.After(x.due) || recorded.IsZero() || s.due.After(recorded) {
+			if s.line != f.line || s.due.After(x.due) {
 				continue
 			}
 			n++
@@ -750,20 +744,48 @@ func (w *jworld) winner(j *rjourney, x refWinner, all []jsend, ticks []time.Time
 		if n > 0 {
 			rate = float64(conv) / float64(n)
 		}
+		rates["rate "+br.name] = math.Round(rate*1e4) / 1e4
 		if rate > bestRate {
 			best, bestRate = b, rate
 		}
 	}
-	return best
+	return best, winnerValues(x.step.split.branches[best].name, rates)
+}
+
+// winnerValues renders the values of a winner send (its winner and each
+// option's rate) in one canonical form.
+func winnerValues(winner string, rates map[string]float64) string {
+	var kv []string
+	for _, k := range slices.Sorted(maps.Keys(rates)) {
+		kv = append(kv, fmt.Sprintf("%s=%.4f", strings.ReplaceAll(k, " ", "_"), rates[k]))
+	}
+	return "winner=" + winner + "," + strings.Join(kv, ",")
+}
+
+// recordedWinnerValues renders the values JSON of an outbox row as
+// winnerValues does, "-" when it records no winner.
+func recordedWinnerValues(t *testing.T, vals string) string {
+	t.Helper()
+	var m map[string]any
+	if vals == "" || json.Unmarshal([]byte(vals), &m) != nil || m["winner"] == nil {
+		return "-"
+	}
+	rates := map[string]float64{}
+	for k, v := range m {
+		if f, ok := v.(float64); ok {
+			rates[k] = f
+		}
+	}
+	return winnerValues(fmt.Sprint(m["winner"]), rates)
 }
 
 // journeyDecisions is the outbox's journey decisions in the reference's
-// form, sorted.
+// form (a winner send's values rendered by recordedWinnerValues), sorted.
 func journeyDecisions(t *testing.T, db *DB) []string {
 	t.Helper()
 	rows, err := db.sql.QueryContext(context.Background(), `
 SELECT member_id, action, coalesce(content, ''), coalesce(channel, ''), status, strftime(due_at, '%m-%d %H:%M:%S'),
-       coalesce(CAST(step AS VARCHAR), '-'), coalesce(variant, '-')
+       coalesce(CAST(step AS VARCHAR), '-'), coalesce(variant, '-'), coalesce(CAST(vals AS VARCHAR), '')
 FROM outbox WHERE journey IS NOT NULL`)
 	if err != nil {
 		t.Fatal(err)
@@ -771,10 +793,11 @@ FROM outbox WHERE journey IS NOT NULL`)
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var f [8]string
-		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7]); err != nil {
+		var f [9]string
+		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]); err != nil {
 			t.Fatal(err)
 		}
+		f[8] = recordedWinnerValues(t, f[8])
 		out = append(out, strings.Join(f[:], " "))
 	}
 	if err := rows.Err(); err != nil {
@@ -837,7 +860,7 @@ func journeyCase(t *testing.T, seed uint64, mutate func(*compiler.Program), seen
 				if strings.Contains(l, " gave_up ") {
 					seen["gave_up"]++
 				}
-				if f[len(f)-1] != "-" {
+				if f[7] != "-" {
 					seen["variant"]++
 				}
 			}

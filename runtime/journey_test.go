@@ -297,13 +297,14 @@ func randomSchedule(r *rand.Rand, from, to time.Time) []time.Time {
 	return append(out, to)
 }
 
-// TestJourneyPathIndependentOfSchedule runs one journey over random
-// histories under two random tick schedules and one single late tick: the
-// journey's path (sends, due times, steps, variants, exits, completions)
-// is the same (SPEC §8 Instants).
+// TestJourneyPathIndependentOfSchedule runs two journeys (pathJourney and
+// pickJourney, whose split ends in `send winner`) over random histories
+// under two random tick schedules and one single late tick: the journeys'
+// paths (sends, due times, steps, variants, exits, completions, the
+// winner's pick and rates) are the same (SPEC §8 Instants).
 func TestJourneyPathIndependentOfSchedule(t *testing.T) {
 	t.Parallel()
-	prog := compileJourneys(t, pathJourney)
+	prog := compileJourneys(t, pathJourney+pickJourney)
 	members := "member_id,brand,consent_sms,consent_wechat,consent_app_push\n"
 	for m := 0; m < 30; m++ {
 		members += fmt.Sprintf("m%d,acme,true,%t,true\n", m, m%3 != 0)
@@ -324,10 +325,11 @@ func TestJourneyPathIndependentOfSchedule(t *testing.T) {
 					t.Fatalf("seed %d: run at %s: %v", seed, now, err)
 				}
 			}
-			paths = append(paths, journeyPath(t, db))
+			paths = append(paths, journeyPath(t, db)+winnerSends(t, db))
 		}
-		if paths[0] == "" || !strings.Contains(paths[0], " exit ") || !strings.Contains(paths[0], " complete ") || !strings.Contains(paths[0], "R3") {
-			t.Errorf("seed %d: the history does not exercise exits, completions and both branches:\n%s", seed, paths[0])
+		if paths[0] == "" || !strings.Contains(paths[0], " exit ") || !strings.Contains(paths[0], " complete ") || !strings.Contains(paths[0], "R3") ||
+			!strings.Contains(paths[0], `"winner":"b"`) {
+			t.Errorf("seed %d: the history does not exercise exits, completions, both branches and a winner other than the first:\n%s", seed, paths[0])
 		}
 		for s := 1; s < 3; s++ {
 			if paths[s] != paths[0] {

@@ -3,6 +3,9 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +160,248 @@ end
 	}
 	if len(got) != len(want) {
 		t.Errorf("sends to %v, want %v", got, want)
+	}
+}
+
+// lateJourney is the big-promo workflow entered on an order: two copies to
+// a quarter each, two days later the winner to the rest.
+const lateJourney = `import "crm"
+
+journey late
+  enter on order_placed
+  convert on purchased within 3 days
+  split
+    25% a
+      send coupon "A" via sms
+    25% b
+      send coupon "B" via sms
+    50% rest
+      wait 2 days
+      send winner
+  end
+end
+`
+
+// sendDecisions lists a run's sends (member, content, values), sorted.
+func sendDecisions(res *RunResult) []string {
+	var out []string
+	for _, d := range res.Decisions {
+		if d.Action == "send" {
+			out = append(out, d.MemberID+" "+d.Content+" "+string(d.Values))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// winnerSends lists the winner sends of the outbox (member, due time,
+// content, status, values), one a line, in a stable order.
+func winnerSends(t *testing.T, db *DB) string {
+	t.Helper()
+	rows, err := db.sql.QueryContext(context.Background(), `
+SELECT member_id, strftime(due_at, '%m-%d %H:%M'), content, status, CAST(vals AS VARCHAR)
+FROM outbox WHERE journey IS NOT NULL AND action = 'send' AND vals IS NOT NULL
+ORDER BY journey, member_id, due_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var f [5]string
+		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4]); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(strings.Join(f[:], " ") + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestJourneyWinnerLateTick: one late tick after the winner's due time
+// decides the split's first sends and the winner together, and picks what
+// hourly ticks pick, with the same rates in values (SPEC §8, Instants and
+// Winner): the rate counts every send of a branch due at or before the
+// winner's due time, whichever tick decided it, but not a send a policy
+// refused (a b member without consent, who does not buy).
+func TestJourneyWinnerLateTick(t *testing.T) {
+	t.Parallel()
+	prog := compileJourneys(t, lateJourney)
+	// The branches, as the split draws them (SPEC §8, Split).
+	probe := openTest(t)
+	branch := map[string]string{}
+	var a, b []string
+	for i := 1; i <= 24; i++ {
+		m := fmt.Sprintf("m%02d", i)
+		var bucket int
+		if err := probe.sql.QueryRow(`SELECT CAST(md5_number('late' || chr(31) || '0' || chr(31) || $1) % 10000 AS INTEGER)`, m).Scan(&bucket); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case bucket < 2500:
+			branch[m], a = "a", append(a, m)
+		case bucket < 5000:
+			branch[m], b = "b", append(b, m)
+		default:
+			branch[m] = "rest"
+		}
+	}
+	if len(a) < 2 || len(b) < 2 {
+		t.Fatalf("the split left a branch too small: a %v, b %v", a, b)
+	}
+	members := "member_id,brand,tier,consent_sms\n"
+	events := "member_id,brand,type,ts,amount\n"
+	for i := 1; i <= 24; i++ {
+		m := fmt.Sprintf("m%02d", i)
+		members += fmt.Sprintf("%s,acme,gold,%t\n", m, m != b[0])
+		events += m + ",acme,order_placed,2024-11-10 10:00,80\n"
+	}
+	// One buyer in a; every b member but the one refused buys the next
+	// morning.
+	events += a[0] + ",acme,purchased,2024-11-11 09:00,30\n"
+	for _, m := range b[1:] {
+		events += m + ",acme,purchased,2024-11-11 09:00,30\n"
+	}
+	want := fmt.Sprintf(`{"winner":"b","rate a":%s,"rate b":1.0}`, strconv.FormatFloat(math.Round(1e4/float64(len(a)))/1e4, 'f', -1, 64))
+	var got []string
+	for _, schedule := range []string{"hourly", "late"} {
+		db := fixture(t, members, events)
+		ticks := []time.Time{ts("2024-11-12 12:00")}
+		if schedule == "hourly" {
+			ticks = nil
+			for now := ts("2024-11-10 10:00"); !now.After(ts("2024-11-12 12:00")); now = now.Add(time.Hour) {
+				ticks = append(ticks, now)
+			}
+		}
+		var dry []string
+		if schedule == "late" {
+			// A dry run returns the sends decided before the winner ranked
+			// too.
+			res, err := db.Run(context.Background(), prog, RunOptions{Now: ticks[0], Lookback: 7 * 24 * time.Hour, DryRun: true})
+			if err != nil {
+				t.Fatalf("dry run: %v", err)
+			}
+			dry = sendDecisions(res)
+		}
+		for _, now := range ticks {
+			res, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 7 * 24 * time.Hour})
+			if err != nil {
+				t.Fatalf("%s: run at %s: %v", schedule, now, err)
+			}
+			if schedule != "late" {
+				continue
+			}
+			if got := sendDecisions(res); !slices.Equal(got, dry) || len(got) != 24 {
+				t.Errorf("the late tick's sends (%d) differ from its dry run's (%d):\n%s", len(got), len(dry), pathDiff(strings.Join(dry, "\n"), strings.Join(got, "\n")))
+			}
+			// The run log counts every decision of the tick.
+			var logged int64
+			if err := db.sql.QueryRow(`SELECT decisions FROM runs WHERE id = $1`, res.RunID).Scan(&logged); err != nil || logged != 24 {
+				t.Errorf("the run log counts %d decisions (%v), want 24", logged, err)
+			}
+		}
+		sends := winnerSends(t, db)
+		for _, l := range strings.Split(strings.TrimSpace(sends), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 5 || branch[f[0]] != "rest" || f[1] != "11-12" || f[2] != "10:00" || f[3] != "B" || f[4] != "pending" ||
+				strings.ReplaceAll(strings.Join(f[5:], " "), " ", "") != strings.ReplaceAll(want, " ", "") {
+				t.Errorf("%s: winner send %q, want a member of rest at 11-12 10:00 sent B pending with %s", schedule, l, want)
+			}
+		}
+		got = append(got, journeyPath(t, db)+sends)
+	}
+	if got[0] != got[1] {
+		t.Errorf("one late tick gives another path than hourly ticks:\n%s", pathDiff(got[0], got[1]))
+	}
+}
+
+// pickJourney is the `send winner` journey TestJourneyPathIndependentOfSchedule
+// runs next to pathJourney: each order splits, and a day later the rest
+// get the copy that converted best so far, over every member's sends; b's
+// sends to members without WeChat consent are refused and not counted.
+const pickJourney = `
+journey pick
+  enter on order_placed
+  convert on paid within 2 days
+  split
+    40% a
+      send offer "O1" via sms
+    30% b
+      wait 2 hours
+      send offer "O2" via wechat
+    30% rest
+      wait 1 day
+      send winner
+  end
+end
+`
+
+// TestJourneyWinnersInSequence: a journey with a winner in each of two
+// splits, entered through a day; an instance leaving the first winner may
+// go on to a send the second winner counts, so one late tick runs the
+// first winner's earlier instances before ranking the second and picks
+// what hourly ticks pick, with the same rates.
+func TestJourneyWinnersInSequence(t *testing.T) {
+	t.Parallel()
+	prog := compileJourneys(t, `import "crm"
+
+journey twice
+  enter on order_placed
+  convert on purchased within 3 days
+  split
+    30% a
+      send coupon "A" via sms
+    70% rest
+      wait 1 day
+      send winner
+  end
+  split
+    30% c
+      send coupon "C" via sms
+    30% d
+      send coupon "D" via sms
+    40% later
+      wait 1 day
+      send winner
+  end
+end
+`)
+	members := "member_id,brand,tier,consent_sms\n"
+	events := "member_id,brand,type,ts,amount\n"
+	start := ts("2024-11-10 00:00")
+	for i := 0; i < 30; i++ {
+		m := fmt.Sprintf("m%02d", i)
+		members += m + ",acme,gold,true\n"
+		at := start.Add(time.Duration(i*47) * time.Minute)
+		events += fmt.Sprintf("%s,acme,order_placed,%s,80\n", m, at.Format("2006-01-02 15:04"))
+		if i%3 == 0 {
+			events += fmt.Sprintf("%s,acme,purchased,%s,30\n", m, at.Add(time.Duration(20+i)*time.Hour).Format("2006-01-02 15:04"))
+		}
+	}
+	end := ts("2024-11-13 00:00")
+	var got []string
+	for _, hourly := range []bool{true, false} {
+		db := fixture(t, members, events)
+		ticks := []time.Time{end}
+		if hourly {
+			ticks = nil
+			for now := start; !now.After(end); now = now.Add(time.Hour) {
+				ticks = append(ticks, now)
+			}
+		}
+		for _, now := range ticks {
+			if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 7 * 24 * time.Hour}); err != nil {
+				t.Fatalf("run at %s: %v", now, err)
+			}
+		}
+		got = append(got, journeyPath(t, db)+winnerSends(t, db))
+	}
+	if !strings.Contains(got[0], `"winner":"c","rate c":0.2857`) {
+		t.Errorf("the history does not rank the second split's copies as expected:\n%s", got[0])
+	}
+	if got[0] != got[1] {
+		t.Errorf("one late tick gives another path than hourly ticks:\n%s", pathDiff(got[0], got[1]))
 	}
 }

@@ -51,6 +51,8 @@ type journeyNode struct {
 // _nudge_rules and _nudge_actions and makes the step's tables.
 func (t *tick) journeySetup(ctx context.Context) error {
 	if _, err := t.exec(ctx, `
+DROP TABLE IF EXISTS _nudge_jdone;
+DROP TABLE IF EXISTS _nudge_jfired;
 CREATE OR REPLACE TEMP TABLE _nudge_jmeta (ri INTEGER, journey VARCHAR, member_id VARCHAR, trigger_seq BIGINT, step INTEGER, variant VARCHAR);
 CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, member_id VARCHAR, action VARCHAR, status VARCHAR,
     due_at TIMESTAMP, step INTEGER, variant VARCHAR, trigger_seq BIGINT)`); err != nil {
@@ -106,15 +108,7 @@ func (t *tick) journeys(ctx context.Context) error {
 		}
 	}
 	for k := range t.prog.Journeys {
-		// The instances already in the journey go first: one may end
-		// before a new candidate, which it then does not cover.
-		if err := t.advanceJourney(ctx, k); err != nil {
-			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
-		}
-		if err := t.enterJourney(ctx, k); err != nil {
-			return fmt.Errorf("journey %s: entry: %w", t.prog.Journeys[k].Name, err)
-		}
-		if err := t.advanceJourney(ctx, k); err != nil {
+		if err := t.runJourney(ctx, k); err != nil {
 			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
 		}
 	}
@@ -124,8 +118,64 @@ func (t *tick) journeys(ctx context.Context) error {
 	return t.journeyOutbox(ctx)
 }
 
-// enterJourney starts the instances of journey k.
-func (t *tick) enterJourney(ctx context.Context, k int) error {
+// runJourney runs journey k's work of the tick. The instances already in
+// it advance first (one may end before a new candidate, which it then
+// does not cover), then the members enter in rounds, each followed by an
+// advance. An instance due at a `send winner` node waits there until
+// nothing else due at or before it is left to run, then the winners run
+// (winnerRound) and the journey goes round again, so that a winner ranks
+// every send its branches made up to its due time, whichever tick made
+// them (SPEC §8, Instants).
+func (t *tick) runJourney(ctx context.Context, k int) error {
+	if err := t.advanceJourney(ctx, k); err != nil {
+		return err
+	}
+	e, err := t.entryCandidates(ctx, k)
+	if err != nil {
+		return fmt.Errorf("entry: %w", err)
+	}
+	for pass := 0; ; pass++ {
+		if pass > maxJourneyPasses {
+			return fmt.Errorf("send winner: its instances did not settle in %d passes", maxJourneyPasses)
+		}
+		if err := t.enterRounds(ctx, e); err != nil {
+			return fmt.Errorf("entry: %w", err)
+		}
+		ran, err := t.winnerRound(ctx, k, e)
+		if err != nil {
+			return fmt.Errorf("send winner: %w", err)
+		}
+		if !ran {
+			break
+		}
+		if err := t.advanceJourney(ctx, k); err != nil {
+			return err
+		}
+	}
+	return t.entryWatermark(ctx, k)
+}
+
+// maxJourneyPasses bounds the passes of runJourney. Each pass runs every
+// winner due before the earliest entering event that only a waiting
+// winner holds back, so a tick needs about one per instance it starts for
+// one member, plus one per winner a path meets.
+const maxJourneyPasses = 10000
+
+// journeyEntry is what the entry rounds of a journey need: its candidates
+// are in _nudge_jcands.
+type journeyEntry struct {
+	k int
+	// blocked is the condition that an instance x covers candidate c
+	// (see entryCandidates), stuck that it covers it whatever the
+	// instances waiting at a `send winner` node do (winnerRound), heldOut
+	// the SQL of an entry's holdout, key the SQL of its instance's key.
+	blocked, stuck, heldOut, key string
+	// done: an `enter when` journey enters in one round.
+	done bool
+}
+
+// entryCandidates makes the entry candidates of journey k (_nudge_jcands).
+func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error) {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	args := t.params(sql.Named("run", t.runID))
@@ -136,7 +186,7 @@ func (t *tick) enterJourney(ctx context.Context, k int) error {
 		err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
 			sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
 		if err != nil && err != sql.ErrNoRows {
-			return err
+			return nil, err
 		}
 		if err == nil {
 			wmSeq, wmNow = seq.Int64, Naive(now.Time)
@@ -153,39 +203,56 @@ CREATE OR REPLACE TEMP TABLE _nudge_jcands AS
 SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at
 FROM (`+j.Enter.SQL+`) q
 WHERE member_id IS NOT NULL`, args...); err != nil {
-		return err
+		return nil, err
 	}
+	e := &journeyEntry{k: k}
 	// (An instance that ended in the tick it entered, at its entry time,
 	// still consumes its own entering event.)
-	blocked := "x.entry_seq = c.entry_seq OR x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
+	overlap := "x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
+	limit := ""
 	if j.Limit != nil {
 		if j.Limit.Every > 0 {
-			blocked += fmt.Sprintf(" OR x.entered_at > c.entered_at - to_microseconds(%d)", j.Limit.Every.Microseconds())
+			limit = fmt.Sprintf(" OR x.entered_at > c.entered_at - to_microseconds(%d)", j.Limit.Every.Microseconds())
 		} else {
-			blocked += " OR true"
+			limit = " OR true"
 		}
 	}
-	heldOut := "false"
+	e.blocked = "x.entry_seq = c.entry_seq OR " + overlap + limit
+	e.stuck = e.blocked
+	if pcs := winnerNodes(j); len(pcs) > 0 {
+		// An instance waiting at a winner due by c's time may end before c.
+		e.stuck = "x.entry_seq = c.entry_seq OR " + overlap + " AND NOT (x.status = 'active' AND x.pc IN (" + pcList(pcs) + ") AND x.due_at <= c.entered_at)" + limit
+	}
+	e.heldOut = "false"
 	if j.Holdout > 0 {
-		heldOut = policy.HeldOutSQL(name, "c.member_id", fmt.Sprintf("%g", j.Holdout))
+		e.heldOut = policy.HeldOutSQL(name, "c.member_id", fmt.Sprintf("%g", j.Holdout))
 	}
 	if t.feat.globalHoldout && !j.Transactional {
 		// A member of the global control group enters held out, and the
 		// instance runs as control (SPEC §9).
-		heldOut = "(" + heldOut + " OR " + policy.GlobalHeldOutSQL(t.brandSQL(), "c.member_id", t.prog.GlobalHoldout) + ")"
+		e.heldOut = "(" + e.heldOut + " OR " + policy.GlobalHeldOutSQL(t.brandSQL(), "c.member_id", t.prog.GlobalHoldout) + ")"
 	}
-	key := "strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f')"
+	e.key = "strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f')"
 	if j.EnterOn {
-		key = "CAST(c.entry_seq AS VARCHAR)"
+		e.key = "CAST(c.entry_seq AS VARCHAR)"
 	}
-	for round := 0; ; round++ {
+	return e, nil
+}
+
+// enterRounds starts the instances of journey e.k in rounds until no
+// candidate is left that no instance covers, each round followed by an
+// advance.
+func (t *tick) enterRounds(ctx context.Context, e *journeyEntry) error {
+	j := t.prog.Journeys[e.k]
+	name := quoteString(j.Name)
+	for round := 0; !e.done; round++ {
 		if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnew AS
-SELECT 'j' || substr(md5(`+t.brandSQL()+` || chr(31) || `+name+` || chr(31) || c.member_id || chr(31) || `+key+`), 1, 16) AS instance_id,
-       c.member_id, c.entered_at, c.entry_seq, `+heldOut+` AS held_out
+SELECT 'j' || substr(md5(`+t.brandSQL()+` || chr(31) || `+name+` || chr(31) || c.member_id || chr(31) || `+e.key+`), 1, 16) AS instance_id,
+       c.member_id, c.entered_at, c.entry_seq, `+e.heldOut+` AS held_out
 FROM _nudge_jcands c
 WHERE NOT EXISTS (SELECT 1 FROM journey_instances x
-                  WHERE x.brand = $brand::VARCHAR AND x.journey = `+name+` AND x.member_id = c.member_id AND (`+blocked+`))
+                  WHERE x.brand = $brand::VARCHAR AND x.journey = `+name+` AND x.member_id = c.member_id AND (`+e.blocked+`))
 QUALIFY row_number() OVER (PARTITION BY c.member_id ORDER BY c.entered_at, c.entry_seq) = 1`, t.params()...); err != nil {
 			return err
 		}
@@ -203,22 +270,28 @@ FROM _nudge_jnew`); err != nil {
 		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jnew`).Scan(&n); err != nil {
 			return err
 		}
-		if n == 0 || !j.EnterOn {
-			break
+		e.done = !j.EnterOn
+		if n == 0 {
+			return nil
 		}
-		if err := t.advanceJourney(ctx, k); err != nil {
+		if err := t.advanceJourney(ctx, e.k); err != nil {
 			return err
 		}
 	}
-	// The watermarks: the entry's (enter on), and the events every
-	// journey's next tick knows it has seen (narrowJourney).
+	return nil
+}
+
+// entryWatermark records journey k's watermarks: the entry's (enter on),
+// and the events every journey's next tick knows it has seen
+// (narrowJourney).
+func (t *tick) entryWatermark(ctx context.Context, k int) error {
 	_, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
 VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
 ON CONFLICT (rule, brand) DO UPDATE SET
     wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
-    last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", j.Name), sql.Named("seq", t.maxSeq))...)
+    last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", t.prog.Journeys[k].Name), sql.Named("seq", t.maxSeq))...)
 	return err
 }
 
@@ -264,49 +337,76 @@ func (t *tick) narrowJourney(ctx context.Context, k int) error {
 }
 
 // advanceJourney runs the due nodes of journey k's instances, round by
-// round, until none is due.
+// round, until none is due but at a `send winner` node, where they wait
+// for winnerRound.
 func (t *tick) advanceJourney(ctx context.Context, k int) error {
+	keep := ""
+	if pcs := winnerNodes(t.prog.Journeys[k]); len(pcs) > 0 {
+		keep = "pc NOT IN (" + pcList(pcs) + ")"
+	}
+	_, err := t.advanceRounds(ctx, k, keep, nil)
+	return err
+}
+
+// advanceRounds runs the due nodes of journey k's instances round by
+// round, until none is due, keeping in each round only the instances for
+// which keep (SQL over _nudge_jat, "" for all) holds; with a hook, one
+// round only, and hook runs before it (when some instance is due). It
+// reports whether a round ran.
+func (t *tick) advanceRounds(ctx context.Context, k int, keep string, hook func(context.Context) (bool, error)) (bool, error) {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
+	ran := false
 	for round := 0; round <= len(j.Nodes)+1; round++ {
 		if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jat AS
 SELECT instance_id, member_id, entered_at, entry_seq, pc, due_at, variant, held_out
 FROM journey_instances
 WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active' AND (`+t.journeyScope[k]+`)`, t.params()...); err != nil {
-			return err
+			return ran, err
 		}
 		if j.Exit != "" {
 			// An instance waiting for a later step ends at its exit.
 			if err := t.journeyExit(ctx, k); err != nil {
-				return fmt.Errorf("exit: %w", err)
+				return ran, fmt.Errorf("exit: %w", err)
 			}
 			if _, err := t.exec(ctx, noCondSQL); err != nil {
-				return err
+				return ran, err
 			}
 			if err := t.applyExit(ctx, k, "x.due_at > $now::TIMESTAMP"); err != nil {
-				return fmt.Errorf("exit: %w", err)
+				return ran, fmt.Errorf("exit: %w", err)
 			}
 		}
-		if _, err := t.exec(ctx, `DELETE FROM _nudge_jat WHERE due_at > $now::TIMESTAMP`, t.params()...); err != nil {
-			return err
+		drop := "due_at > $now::TIMESTAMP"
+		if keep != "" {
+			drop += " OR NOT (" + keep + ")"
+		}
+		if _, err := t.exec(ctx, `DELETE FROM _nudge_jat WHERE `+drop, t.params()...); err != nil {
+			return ran, err
 		}
 		var due int64
 		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jat`).Scan(&due); err != nil {
-			return err
+			return ran, err
 		}
 		if due == 0 {
-			return nil
+			return ran, nil
+		}
+		if hook != nil {
+			ok, err := hook(ctx)
+			if err != nil || !ok {
+				return ran, err
+			}
 		}
 		moved, err := t.journeyRound(ctx, k)
 		if err != nil {
-			return err
+			return ran, err
 		}
-		if moved == 0 {
-			return nil
+		ran = true
+		if moved == 0 || hook != nil {
+			return ran, nil
 		}
 	}
-	return nil
+	return ran, nil
 }
 
 // execEach runs statements one by one with the parameters args (a
@@ -613,23 +713,42 @@ FROM _nudge_jdec d`, t.params(sql.Named("run", t.runID))...)
 }
 
 // journeyDecisions names the journey, step and variant of the outbox rows
-// of the journeys' sends written by this tick, and applies their tags when
-// the rules' strata applied only theirs (14_tags.go).
+// of the journeys' sends written by this tick, applies their tags when
+// the rules' strata applied only theirs (14_tags.go), and adds the
+// decisions taken before a winner ranked (decideWinnerSends) to the
+// tick's, which the run log counts and a dry run returns.
 func (t *tick) journeyDecisions(ctx context.Context) error {
 	if t.journeyCands == 0 {
 		return nil
 	}
-	if _, err := t.exec(ctx, `
-UPDATE outbox SET journey = m.journey, step = m.step, variant = m.variant
-FROM _nudge_jmeta m
-WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox.rule = m.journey
-  AND outbox.member_id = m.member_id AND outbox.trigger_seq = m.trigger_seq`, t.params(sql.Named("run", t.runID))...); err != nil {
+	if err := t.nameJourneySends(ctx); err != nil {
 		return err
 	}
 	if t.prog.Strata() > 1 && t.feat.tags {
-		return t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules)))
+		if err := t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules))); err != nil {
+			return err
+		}
 	}
-	return nil
+	var early int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_nudge_jdone'`).Scan(&early); err != nil || early == 0 {
+		return err
+	}
+	return t.execEach(ctx, nil,
+		`INSERT INTO _nudge_dec SELECT * FROM _nudge_jdone`,
+		`INSERT INTO _nudge_fire SELECT * FROM _nudge_jfired`,
+		`DROP TABLE _nudge_jdone`,
+		`DROP TABLE _nudge_jfired`)
+}
+
+// nameJourneySends names the journey, step and variant of the outbox rows
+// of the journeys' sends written by this tick.
+func (t *tick) nameJourneySends(ctx context.Context) error {
+	_, err := t.exec(ctx, `
+UPDATE outbox SET journey = m.journey, step = m.step, variant = m.variant
+FROM _nudge_jmeta m
+WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox.rule = m.journey
+  AND outbox.member_id = m.member_id AND outbox.trigger_seq = m.trigger_seq AND outbox.journey IS NULL`, t.params(sql.Named("run", t.runID))...)
+	return err
 }
 
 // journeySends makes the candidates and _nudge_jmeta rows of the instances
