@@ -365,6 +365,9 @@ FROM journey_instances
 WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active' AND (`+t.journeyScope[k]+`)`, t.params()...); err != nil {
 			return ran, err
 		}
+		if none, err := t.empty(ctx, "_nudge_jat"); err != nil || none {
+			return err // no instance to exit or advance
+		}
 		if j.Exit != "" {
 			// An instance waiting for a later step ends at its exit.
 			if err := t.journeyExit(ctx, k); err != nil {
@@ -479,6 +482,9 @@ WHERE `+when, t.params()...); err != nil {
 // variant, at) with an exit decision of the given status at their at,
 // naming the step each preempts, and takes them out of _nudge_jat.
 func (t *tick) endOut(ctx context.Context, k int, status policy.Status) error {
+	if none, err := t.empty(ctx, "_nudge_jout"); err != nil || none {
+		return err
+	}
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	return t.execEach(ctx, t.params(), `
@@ -818,4 +824,12 @@ WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`, `
 INSERT INTO _nudge_jmeta SELECT ri, `+name+`, member_id, trigger_seq, step, variant FROM _nudge_jsend`, `
 INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
 SELECT ri, member_id, trigger_seq, due_at, vals, params, $now::TIMESTAMP FROM _nudge_jsend`)
+}
+
+// empty reports whether the tick's working table is empty: the statements
+// that would read it then have nothing to do.
+func (t *tick) empty(ctx context.Context, table string) (bool, error) {
+	var none bool
+	err := t.tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+table+")").Scan(&none)
+	return none, err
 }
