@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"nudge/compiler"
+	"nudge/internal/sqlquote"
 	"nudge/runtime/policy"
 )
 
@@ -24,9 +25,10 @@ import (
 //     its status; Sent those with a send recorded pending, scheduled or
 //     sent (policy.Counted).
 //   - Converted counts the instances not held out whose member had a
-//     conversion event (the default conversion: a purchase) after entering
-//     and at most the conversion window after the instance ended (or the
-//     end of observation while it is active).
+//     conversion event (the journey's `convert on`, else the default: a
+//     purchase within 7 days) after entering and at most the conversion
+//     window after the instance ended (or the end of observation while it
+//     is active).
 //   - Exited, Completed and Active count the instances by their state.
 //   - Variants compare, for the instances not held out that took a split
 //     branch (their latest split's), the conversion rates: each branch
@@ -77,9 +79,9 @@ type Variant struct {
 // the period, of opts.Brand (every brand when "").
 func journeys(ctx context.Context, db *sql.DB, opts Options, end sql.NullTime) ([]*Journey, error) {
 	from, to := bound(opts.From), bound(opts.To)
-	conv := compiler.DefaultConversion()
+	convs := journeyConversions(opts.Program)
 	args := []any{sql.Named("from", from), sql.Named("to", to), sql.Named("brand", opts.Brand), sql.Named("rule", opts.Rule),
-		sql.Named("type", conv.EventType), sql.Named("within", conv.Within.Microseconds()), sql.Named("now", end)}
+		sql.Named("now", end)}
 	// inst: the period's instances with their state and conversion.
 	inst := `WITH e AS (
   SELECT brand, firing_id AS instance_id FROM outbox
@@ -88,11 +90,7 @@ func journeys(ctx context.Context, db *sql.DB, opts Options, end sql.NullTime) (
 ), i AS (
   SELECT ji.* FROM journey_instances ji JOIN e USING (brand, instance_id)
 ), c AS (
-  SELECT i.brand, i.instance_id, count(cv.seq) > 0 AS converted
-  FROM i LEFT JOIN events cv ON cv.brand = i.brand AND cv.member_id = i.member_id AND cv.type = $type::VARCHAR
-   AND cv.ts > i.entered_at AND cv.ts <= $now::TIMESTAMP
-   AND cv.ts <= coalesce(i.ended_at, $now::TIMESTAMP) + to_microseconds($within::BIGINT)
-  GROUP BY ALL
+` + convertedSQL(convs) + `
 )
 `
 	var out []*Journey
@@ -105,10 +103,11 @@ FROM i JOIN c USING (brand, instance_id) GROUP BY ALL ORDER BY ALL`, args...)
 		return nil, fmt.Errorf("report: journeys: %w", err)
 	}
 	err = scanAll(rows, func() error {
-		j := &Journey{Conversion: describeConversion(conv), lines: map[int]string{}}
+		j := &Journey{lines: map[int]string{}}
 		if err := rows.Scan(&j.Brand, &j.Journey, &j.Entered, &j.HeldOut, &j.Converted, &j.Exited, &j.Completed, &j.Active); err != nil {
 			return err
 		}
+		j.Conversion = describeConversion(convs.of(j.Journey))
 		j.treatedN = j.Entered - j.HeldOut
 		out = append(out, j)
 		byKey[[2]string{j.Brand, j.Journey}] = j
@@ -205,6 +204,70 @@ FROM i JOIN c USING (brand, instance_id) WHERE i.variant IS NOT NULL AND NOT i.h
 		compareVariants(j)
 	}
 	return out, nil
+}
+
+// journeyConvs are the conversions of a program's journeys by name; a
+// journey the program does not name has the default conversion.
+type journeyConvs struct {
+	names []string // in the program's order
+	by    map[string]*compiler.Conversion
+}
+
+// journeyConversions reads each journey's conversion from prog (nil: none).
+func journeyConversions(prog *compiler.Program) journeyConvs {
+	cs := journeyConvs{by: map[string]*compiler.Conversion{}}
+	if prog == nil {
+		return cs
+	}
+	for _, pj := range prog.Journeys {
+		if _, dup := cs.by[pj.Name]; dup || pj.Convert == nil {
+			continue
+		}
+		cs.names = append(cs.names, pj.Name)
+		cs.by[pj.Name] = pj.Convert
+	}
+	return cs
+}
+
+// of is the conversion of the journey named name.
+func (cs journeyConvs) of(name string) *compiler.Conversion {
+	if c := cs.by[name]; c != nil {
+		return c
+	}
+	return compiler.DefaultConversion()
+}
+
+// convertedSQL is the query of the instances of i (brand, instance_id)
+// with whether each converted (converted): its member had an event of its
+// journey's conversion after entering, at most the end of observation
+// ($now) and at most the conversion window after the instance ended (or
+// $now while it is active). One branch per journey of cs, and one with the
+// default conversion for the others.
+func convertedSQL(cs journeyConvs) string {
+	cv, cm := compiler.ConversionAlias, compiler.ConversionMemberAlias
+	branch := func(c *compiler.Conversion, where string) string {
+		filter := ""
+		if c.FilterSQL != "" {
+			filter = "\n      AND (" + c.FilterSQL + ")"
+		}
+		return `  SELECT i.brand, i.instance_id, EXISTS (
+    SELECT 1 FROM events ` + cv + ` LEFT JOIN members ` + cm + ` ON ` + cm + `.brand = ` + cv + `.brand AND ` + cm + `.member_id = ` + cv + `.member_id
+    WHERE ` + cv + `.brand = i.brand AND ` + cv + `.member_id = i.member_id AND ` + cv + `.type = ` + sqlquote.Checked(c.EventType) + `
+      AND ` + cv + `.ts > i.entered_at AND ` + cv + `.ts <= $now::TIMESTAMP
+      AND ` + cv + `.ts <= coalesce(i.ended_at, $now::TIMESTAMP) + to_microseconds(` + fmt.Sprint(c.Within.Microseconds()) + `)` + filter + `) AS converted
+  FROM i WHERE ` + where
+	}
+	var parts, names []string
+	for _, n := range cs.names {
+		parts = append(parts, branch(cs.by[n], "i.journey = "+sqlquote.Checked(n)))
+		names = append(names, sqlquote.Checked(n))
+	}
+	others := "true"
+	if len(names) > 0 {
+		others = "i.journey NOT IN (" + strings.Join(names, ", ") + ")"
+	}
+	parts = append(parts, branch(compiler.DefaultConversion(), others))
+	return strings.Join(parts, "\n  UNION ALL\n")
 }
 
 // stepTexts records the text of each action step of pj by source line.

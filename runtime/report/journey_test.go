@@ -25,6 +25,13 @@ import (
 // every member when same, else every fifth.
 func journeyFixture(t *testing.T, same bool) (*sql.DB, *compiler.Program) {
 	t.Helper()
+	return journeyFixtureWith(t, same, "holdout 10%")
+}
+
+// journeyFixtureWith is journeyFixture with the given lines in the
+// journey's header (after its exit clause) in place of the 10% holdout.
+func journeyFixtureWith(t *testing.T, same bool, lines ...string) (*sql.DB, *compiler.Program) {
+	t.Helper()
 	members := "member_id,brand,consent_sms,consent_wechat,consent_app_push\n"
 	events := "member_id,brand,type,ts,amount,order_id\n"
 	for i := range 400 {
@@ -40,7 +47,7 @@ func journeyFixture(t *testing.T, same bool) (*sql.DB, *compiler.Program) {
 		}
 	}
 	f := runtimetest.Fixture{
-		Source:   runtimetest.UnpaidJourneyFor("acme", "holdout 10%"),
+		Source:   runtimetest.UnpaidJourneyFor("acme", lines...),
 		Members:  members,
 		Events:   events,
 		Ticks:    []string{"2024-11-10 10:00", "2024-11-10 12:00", "2024-11-11 00:00"},
@@ -166,6 +173,83 @@ func TestJourneyFunnelInChromium(t *testing.T) {
 	if blue < 360*16 || green == 0 {
 		t.Errorf("the screenshot shows too few funnel pixels: %d blue, %d green", blue, green)
 	}
+}
+
+// TestJourneyConvertOn: the funnel's converted and the variants count the
+// journey's own `convert on` (an event type, a filter and a window), not the
+// default conversion. Over journeyFixture's purchases (80 CNY, none
+// qualifies) the members 3k buy 150 CNY on 2024-11-11 09:00 (within the
+// day after their instance ended) and the members 3k+1 on 2024-11-14
+// (past it): only the members 3k of instances not held out convert.
+func TestJourneyConvertOn(t *testing.T) {
+	db, prog := journeyFixtureWith(t, false, "holdout 10%", "convert on purchased where amount >= 100 within 1 day")
+	rows, err := db.Query(`SELECT member_id, held_out, variant FROM journey_instances ORDER BY member_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type inst struct {
+		m       string
+		held    bool
+		variant sql.NullString
+	}
+	var insts []inst
+	for rows.Next() {
+		var x inst
+		if err := rows.Scan(&x.m, &x.held, &x.variant); err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, x)
+	}
+	rows.Close()
+	seq := 10_000
+	wantConverted, wantByVariant := int64(0), map[string]int64{}
+	for _, x := range insts {
+		var i int
+		fmt.Sscanf(x.m, "m%d", &i)
+		var ts string
+		switch i % 3 {
+		case 0:
+			ts = "2024-11-11 09:00:00"
+			if !x.held {
+				wantConverted++
+				if x.variant.Valid {
+					wantByVariant[x.variant.String]++
+				}
+			}
+		case 1:
+			ts = "2024-11-14 09:00:00"
+		default:
+			continue
+		}
+		seq++
+		if _, err := db.Exec(`INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES (?, ?, 'acme', 'purchased', ?::TIMESTAMP, 150)`, seq, x.m, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Build(context.Background(), db, Options{Program: prog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Journeys) != 1 {
+		t.Fatalf("%d journeys in the report", len(rep.Journeys))
+	}
+	j := rep.Journeys[0]
+	if want := "purchased where amount >= 100 within 1 day"; j.Conversion != want {
+		t.Errorf("conversion %q, want %q", j.Conversion, want)
+	}
+	if j.Converted != wantConverted {
+		t.Errorf("converted %d, want %d (the members 3k of instances not held out)", j.Converted, wantConverted)
+	}
+	for _, v := range j.Variants {
+		if v.Converted != wantByVariant[v.Name] {
+			t.Errorf("variant %s: converted %d, want %d", v.Name, v.Converted, wantByVariant[v.Name])
+		}
+	}
+	var txt bytes.Buffer
+	if err := rep.WriteText(&txt); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "journey_convert.txt"), txt.Bytes())
 }
 
 // TestCompareVariants: a winner only when the comparison is valid and its

@@ -112,13 +112,19 @@ type Bucket struct {
 // bucketLabels are the histogram's buckets of whole days after the firing.
 var bucketLabels = []string{"0", "1", "2", "3", "4-7", "8+"}
 
-// conversionOf returns the conversion of a rule (the default when the
-// program does not know it).
+// conversionOf returns the conversion of a rule and its title, or the
+// conversion of a journey (whose sends are recorded under its name); the
+// default when the program does not know the name.
 func conversionOf(prog *compiler.Program, rule string) (*compiler.Conversion, string) {
 	if prog != nil {
 		for _, r := range prog.Rules {
 			if r.Name == rule && r.Convert != nil {
 				return r.Convert, r.Title
+			}
+		}
+		for _, j := range prog.Journeys {
+			if j.Name == rule && j.Convert != nil {
+				return j.Convert, ""
 			}
 		}
 	}
