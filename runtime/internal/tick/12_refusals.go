@@ -15,15 +15,8 @@ import (
 // again (it is counted in RuleSummary.Repeats). Trigger firings are always
 // recorded: each is a distinct event.
 func (t *tick) repeats(ctx context.Context) error {
-	// A dry run reads the firings' effects once, for _nudge_repeat (it
-	// writes neither the outbox nor rule_members): a view spares writing
-	// a row per firing.
-	eff := "TABLE"
-	if t.mode.has(DryRun) {
-		eff = "VIEW"
-	}
 	if _, err := t.exec(ctx, `
-CREATE OR REPLACE TEMP `+eff+` _nudge_eff AS
+CREATE OR REPLACE TEMP TABLE _nudge_eff AS
 WITH multi AS `+multiActionRules+`
 SELECT firing_id, ri, rule, member_id, now,
        `+firingEffects("")+`
