@@ -73,15 +73,10 @@ func BenchmarkFirstEvaluation(b *testing.B) {
 	})
 	b.Run("dry-run-jsonl", func(b *testing.B) {
 		for b.Loop() {
-			res, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true})
-			if err != nil {
-				b.Fatal(err)
-			}
+			// As `run --dry-run --output jsonl`: streamed to the writer.
 			w := NewDecisionWriter(io.Discard)
-			for i := range res.Decisions {
-				if err := w.Write(&res.Decisions[i]); err != nil {
-					b.Fatal(err)
-				}
+			if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, OnDecision: w.Write}); err != nil {
+				b.Fatal(err)
 			}
 			if err := w.Flush(); err != nil {
 				b.Fatal(err)

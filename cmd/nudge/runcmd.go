@@ -95,7 +95,7 @@ any time.`,
 			}
 			// Committed runs stream their decisions from the outbox afterwards
 			// (a tick may decide millions); a dry run writes nothing, so its
-			// decisions come back in the result.
+			// decisions are streamed from the tick before its rollback.
 			opts := nrt.RunOptions{Now: now, Brand: brand, DryRun: dryRun, Lookback: lookback, Sinks: ss, DispatchBudget: budget, EvaluateAll: full,
 				SkipDecisions: output == "text" || !dryRun}
 			tick := func(ctx context.Context) (nrt.DispatchResult, error) {
@@ -104,7 +104,19 @@ any time.`,
 						return nrt.DispatchResult{}, err
 					}
 				}
-				res, err := db.Run(ctx, prog, opts)
+				o := opts
+				var dw *nrt.DecisionWriter
+				if dryRun && output == "jsonl" {
+					// Streamed from the tick's decisions as they are read.
+					dw = nrt.NewDecisionWriter(s.out)
+					o.OnDecision = dw.Write
+				}
+				res, err := db.Run(ctx, prog, o)
+				if dw != nil {
+					if ferr := dw.Flush(); err == nil {
+						err = ferr
+					}
+				}
 				if err != nil {
 					return nrt.DispatchResult{}, err
 				}
