@@ -366,7 +366,7 @@ WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active' AND (
 			return ran, err
 		}
 		if none, err := t.empty(ctx, "_nudge_jat"); err != nil || none {
-			return err // no instance to exit or advance
+			return ran, err // no instance to exit or advance
 		}
 		if j.Exit != "" {
 			// An instance waiting for a later step ends at its exit.
