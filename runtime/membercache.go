@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 )
@@ -62,7 +63,7 @@ func (k *knownMembers) forget() {
 }
 
 // load reads every member of the brands of ms not loaded yet (one scan of
-// the members table each), when the table is small enough to be held.
+// the members table each), when the brand has few enough to be held.
 func (k *knownMembers) load(ctx context.Context, q queryer, ms [][2]string) error {
 	k.mu.Lock()
 	var brands []string
@@ -71,27 +72,30 @@ func (k *knownMembers) load(ctx context.Context, q queryer, ms [][2]string) erro
 			brands = append(brands, m[0])
 		}
 	}
+	room := maxKnownMembers - len(k.keys)
 	k.mu.Unlock()
 	for _, b := range brands {
-		var n int64
-		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM members WHERE brand = $1::VARCHAR`, b).Scan(&n); err != nil {
+		all, err := pairs(ctx, q, fmt.Sprintf(`SELECT brand, member_id FROM members WHERE brand = %s LIMIT %d`, quoteString(b), room+1))
+		if err != nil {
 			return err
 		}
 		k.mu.Lock()
-		room := int64(maxKnownMembers - len(k.keys))
 		if k.loaded == nil {
 			k.loaded = map[string]bool{}
 		}
 		k.loaded[b] = true // (too many to hold: looked up each time)
 		k.mu.Unlock()
-		if n > room {
-			continue
+		if len(all) <= room {
+			k.add(all)
+			room -= len(all)
 		}
-		all, err := pairs(ctx, q, `SELECT brand, member_id FROM members WHERE brand = `+quoteString(b))
-		if err != nil {
-			return err
-		}
-		k.add(all)
 	}
 	return nil
+}
+
+// KnowMembers loads which members of brand exist into the cache ingest
+// reads (nudge serve calls it at start, so that the first batch does not
+// pay for it). An error leaves the cache as it was.
+func (db *DB) KnowMembers(ctx context.Context, brand string) error {
+	return db.members.load(ctx, db.sql, [][2]string{{brand, ""}})
 }
