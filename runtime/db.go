@@ -32,6 +32,8 @@ type DB struct {
 	// refusal instead of the retry horizon (internal/tick/02_plan.go): the test that
 	// proves the horizon changes no decision runs one database each way.
 	unboundedRetry bool
+	// members caches which members exist, for ingest (membercache.go).
+	members knownMembers
 }
 
 // migration is one step of the schema history. Migrations are applied in
@@ -505,6 +507,7 @@ func openError(path string, err error) error {
 // rule over every member instead of only the members whose events changed
 // (see internal/tick/02_plan.go).
 func (db *DB) MembersChanged(ctx context.Context) error {
+	db.members.forget()
 	_, err := db.sql.ExecContext(ctx, membersChangedSQL)
 	return err
 }

@@ -76,10 +76,13 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 	}
 	s := &stagedFile{path: path, zone: zone, table: "_nudge_ingest"}
 	const fresh = "_nudge_ingest_new"
+	from := s.table // the rows to store
 	defer func() {
-		bg := context.WithoutCancel(ctx)
-		conn.ExecContext(bg, "DROP TABLE IF EXISTS "+s.table)
-		conn.ExecContext(bg, "DROP TABLE IF EXISTS "+fresh)
+		drop := "DROP TABLE IF EXISTS " + s.table
+		if from == fresh {
+			drop += "; DROP TABLE IF EXISTS " + fresh
+		}
+		conn.ExecContext(context.WithoutCancel(ctx), drop)
 	}()
 	if err := stage(ctx, conn, s, spec, target); err != nil {
 		return res, named(err)
@@ -90,13 +93,16 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 	}
 
 	// The rows to store: those without an id, and the first of each id
-	// not stored before; _nudge_row is the batch row. The ids stored
-	// before are looked up with the batch's ids as a constant list
-	// (existing), which DuckDB joins in one scan of event_ids.
-	keep := "true"
+	// not stored before. The ids stored before are looked up with the
+	// batch's ids as a constant list (existing), which DuckDB joins in one
+	// scan of event_ids. When no row repeats an id (the common case) every
+	// row is stored straight from the staged table; otherwise the rows to
+	// store are copied to fresh, _nudge_row naming their batch row.
+	hasIDs := false
 	if _, ok := s.srcType["event_id"]; ok {
+		hasIDs = true
 		brand, id := fmt.Sprintf("CAST(s.%s AS VARCHAR)", quoteIdent(s.mapped["brand"])), "CAST(s.event_id AS VARCHAR)"
-		ids, err := pairs(ctx, conn, fmt.Sprintf(`SELECT DISTINCT %s, %s FROM %s s WHERE s.event_id IS NOT NULL`, brand, id, s.table))
+		ids, repeated, err := batchIDs(ctx, conn, brand, id, s.table)
 		if err != nil {
 			return res, fmt.Errorf("%s: reading event ids: %w", source, cleanDuckError(err))
 		}
@@ -104,48 +110,11 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 		if err != nil {
 			return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
 		}
-		if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_known (brand VARCHAR, event_id VARCHAR)`); err != nil {
-			return res, err
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS _nudge_known`)
-		if len(known) > 0 {
-			var vals []string
-			for _, k := range known {
-				vals = append(vals, fmt.Sprintf("(%s, %s)", quoteString(k[0]), quoteString(k[1])))
+		if len(known) > 0 || repeated {
+			from = fresh
+			if res.Duplicates, err = dropDuplicates(ctx, conn, s.table, fresh, brand, id, known); err != nil {
+				return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
 			}
-			if _, err := conn.ExecContext(ctx, `INSERT INTO _nudge_known VALUES `+strings.Join(vals, ", ")); err != nil {
-				return res, err
-			}
-		}
-		keep = fmt.Sprintf(`s.event_id IS NULL OR (
-  NOT EXISTS (SELECT 1 FROM _nudge_known e WHERE e.brand = %[1]s AND e.event_id = %[2]s)
-  AND s.rowid = min(s.rowid) OVER (PARTITION BY %[1]s, %[2]s))`, brand, id)
-	}
-	qualify := ""
-	if keep != "true" {
-		qualify = "QUALIFY " + keep
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS
-SELECT s.*, s.rowid AS _nudge_row FROM %s s %s ORDER BY s.rowid`, fresh, s.table, qualify)); err != nil {
-		return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
-	}
-	if keep != "true" {
-		rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT rowid + 1, CAST(event_id AS VARCHAR) FROM %s
-WHERE rowid NOT IN (SELECT _nudge_row FROM %s) ORDER BY rowid`, s.table, fresh))
-		if err != nil {
-			return res, err
-		}
-		for rows.Next() {
-			var d Duplicate
-			if err := rows.Scan(&d.Row, &d.EventID); err != nil {
-				rows.Close()
-				return res, err
-			}
-			res.Duplicates = append(res.Duplicates, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return res, err
 		}
 	}
 	n := s.rows - int64(len(res.Duplicates))
@@ -163,17 +132,17 @@ WHERE rowid NOT IN (SELECT _nudge_row FROM %s) ORDER BY rowid`, s.table, fresh))
 		return res, fmt.Errorf("ingest: reading the event counter: %w", err)
 	}
 	f := *s
-	f.table = fresh
+	f.table = from
 	cols, exprs := insertExprs(&f, spec, target)
 	q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s ORDER BY rowid`,
-		strings.Join(cols, ", "), base, strings.Join(exprs, ", "), fresh)
+		strings.Join(cols, ", "), base, strings.Join(exprs, ", "), from)
 	if _, err := tx.ExecContext(ctx, q); err != nil {
 		return res, named(insertError(ctx, conn, tx, s, spec, target, err))
 	}
-	if keep != "true" {
+	if hasIDs {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO event_ids
 SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WHERE event_id IS NOT NULL`,
-			quoteIdent(s.mapped["brand"]), base, fresh)); err != nil {
+			quoteIdent(s.mapped["brand"]), base, from)); err != nil {
 			return res, fmt.Errorf("%s: recording event ids: %w", source, cleanDuckError(err))
 		}
 	}
@@ -181,7 +150,7 @@ SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WH
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $v::BIGINT WHERE name = 'event_seq'`, sql.Named("v", next)); err != nil {
 		return res, err
 	}
-	if res.Waiting, err = noteWaitingByKey(ctx, tx, base, next); err != nil {
+	if res.Waiting, err = noteWaitingByKey(ctx, tx, &db.members, base, next); err != nil {
 		return res, fmt.Errorf("ingest: noting the events of members not yet imported: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -189,6 +158,71 @@ SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WH
 	}
 	res.Stored, res.FirstSeq, res.LastSeq = n, base+1, next
 	return res, nil
+}
+
+// batchIDs returns the distinct (brand, event id) pairs of a staged batch
+// (brand and id are its expressions over the staged table, aliased s), and
+// whether some id appears on more than one row.
+func batchIDs(ctx context.Context, q queryer, brand, id, table string) ([][2]string, bool, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s, count(*) FROM %s s WHERE s.event_id IS NOT NULL GROUP BY ALL`, brand, id, table))
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	repeated := false
+	for rows.Next() {
+		var p [2]string
+		var n int64
+		if err := rows.Scan(&p[0], &p[1], &n); err != nil {
+			return nil, false, err
+		}
+		out = append(out, p)
+		repeated = repeated || n > 1
+	}
+	return out, repeated, rows.Err()
+}
+
+// dropDuplicates copies the rows of the staged table to store into fresh:
+// those without an id, and the first of each id that is not in known (the
+// ids stored before). It returns the rows left out, by batch row.
+func dropDuplicates(ctx context.Context, conn *sql.Conn, staged, fresh, brand, id string, known [][2]string) ([]Duplicate, error) {
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_known (brand VARCHAR, event_id VARCHAR)`); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS _nudge_known`)
+	if len(known) > 0 {
+		var vals []string
+		for _, k := range known {
+			vals = append(vals, fmt.Sprintf("(%s, %s)", quoteString(k[0]), quoteString(k[1])))
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO _nudge_known VALUES `+strings.Join(vals, ", ")); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %[3]s AS
+SELECT s.*, s.rowid AS _nudge_row FROM %[4]s s
+QUALIFY s.event_id IS NULL OR (
+  NOT EXISTS (SELECT 1 FROM _nudge_known e WHERE e.brand = %[1]s AND e.event_id = %[2]s)
+  AND s.rowid = min(s.rowid) OVER (PARTITION BY %[1]s, %[2]s))
+ORDER BY s.rowid`, brand, id, fresh, staged)); err != nil {
+		return nil, err
+	}
+	rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT rowid + 1, CAST(event_id AS VARCHAR) FROM %s
+WHERE rowid NOT IN (SELECT _nudge_row FROM %s) ORDER BY rowid`, staged, fresh))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Duplicate
+	for rows.Next() {
+		var d Duplicate
+		if err := rows.Scan(&d.Row, &d.EventID); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // pairs reads a query of two VARCHAR columns.
@@ -246,17 +280,25 @@ func existing(ctx context.Context, q queryer, table, col string, keys [][2]strin
 }
 
 // noteWaitingByKey is noteWaiting for a small range of seqs: the members of
-// the range are looked up by key (members' index) rather than by joining
-// the members table, which reads every member.
-func noteWaitingByKey(ctx context.Context, tx *sql.Tx, from, to int64) (int64, error) {
+// the range that members does not know are looked up by key rather than by
+// joining the members table, which reads every member.
+func noteWaitingByKey(ctx context.Context, tx *sql.Tx, members *knownMembers, from, to int64) (int64, error) {
 	ms, err := pairs(ctx, tx, fmt.Sprintf(`SELECT DISTINCT brand, member_id FROM events WHERE seq > %d AND seq <= %d`, from, to))
 	if err != nil {
 		return 0, err
+	}
+	if err := members.load(ctx, tx, ms); err != nil {
+		return 0, err
+	}
+	ms = members.filter(ms)
+	if len(ms) == 0 {
+		return 0, nil
 	}
 	known, err := existing(ctx, tx, "members", "member_id", ms)
 	if err != nil {
 		return 0, err
 	}
+	members.add(known)
 	if len(known) == len(ms) {
 		return 0, nil
 	}

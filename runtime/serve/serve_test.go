@@ -581,6 +581,33 @@ func TestWaitingMember(t *testing.T) {
 	}
 }
 
+// TestWaitingMemberKnown: ingest remembers which members exist (so that
+// it need not scan the members table for every batch), and still notes an
+// event of a member it never saw as waiting, and one of a member upserted
+// since as not.
+func TestWaitingMemberKnown(t *testing.T) {
+	sv := start(t, opts{})
+	for i, c := range []struct {
+		path, body string
+		waiting    float64
+	}{
+		{"/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"m2","type":"visited"}]`, 0},
+		{"/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"new1","type":"visited"}]`, 1},
+		{"/v1/members", `{"member_id":"new1","name":"Neo","consent_sms":true}`, 0},
+		{"/v1/events", `[{"member_id":"new1","type":"visited"},{"member_id":"m3","type":"visited"}]`, 0},
+		{"/v1/events", `[{"member_id":"new2","type":"visited"},{"member_id":"b1","type":"visited"}]`, 2},
+		{"/v1/events", `[{"member_id":"b1","brand":"bistro","type":"visited"}]`, 0},
+	} {
+		code, ans := sv.do("POST", c.path, "", c.body)
+		if code != 200 {
+			t.Fatalf("step %d: %d %v", i+1, code, ans)
+		}
+		if w, _ := ans["waiting_for_member"].(float64); w != c.waiting {
+			t.Errorf("step %d: %v; want %v waiting for their member", i+1, ans, c.waiting)
+		}
+	}
+}
+
 // TestWaitingAfterRestart: events stored while no service ran, or stored
 // by a service that stopped before its tick, are waiting for a tick when a
 // new server starts over the database: nudge_events_waiting_for_tick

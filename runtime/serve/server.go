@@ -176,6 +176,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.seedWaiting(ctx); err != nil {
 		return nil, err
 	}
+	if b := s.Brand(); b != "" {
+		// (Ingest learns which members exist; loaded now, the first
+		// batch does not wait for it. Without it ingest looks them up.)
+		if err := s.db.KnowMembers(ctx, b); err != nil {
+			s.log.Warn("reading the members", "error", redact.Error(err))
+		}
+	}
 	s.routesInit()
 	return s, nil
 }

@@ -249,6 +249,11 @@ SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_mem
 	const scopeFilter = ` AND member_id IN (SELECT member_id FROM _nudge_scope)`
 	var q string
 	switch {
+	case !strings.Contains(read.String(), tickform.ScopeEvents):
+		// No scoped rule reads the copy (a trigger rule reads its
+		// candidates from the events table): it stays empty, and the
+		// unanswered-sends check reads the events table.
+		q = `SELECT ` + strings.Join(columns(), ", ") + ` FROM events WHERE false`
 	case t.clustered() && len(types) > 0:
 		// One scan per type, which reads the row groups of that type
 		// only, and decodes only the columns read of it (the union fills
