@@ -21,7 +21,11 @@ import (
 // sends; opt-ins and opt-outs; steps of minutes to a month, a repeated
 // now, a step back in time)
 // and tick the example rules after each change, one copy incrementally,
-// the other evaluating every member at every tick (RunOptions.EvaluateAll).
+// the other evaluating every member at every tick (RunOptions.EvaluateAll)
+// and reading the outbox back to the oldest capped refusal instead of the
+// retry horizon (internal/tick/02_plan.go), so the same history also
+// proves that the horizon changes no decision: the history runs over
+// months, past the examples' longest cap window of 30 days.
 // Every tick must decide the same ("-" lines: only the full evaluation
 // decided them, "+": only the incremental one), and the outbox, tags and limits must end
 // equal.
@@ -46,27 +50,8 @@ func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.D
 		// (cluster.go), so the two also differ in the events' layout and the
 		// scans' filters that follow from it.
 		inc.clusterMin = 1
+		full.unboundedRetry = true
 	}, RunOptions{EvaluateAll: true})
-}
-
-// TestRetryHorizonKeepsDecisions proves retryHorizon: two copies of a demo
-// database go through the same random history as TestIncrementalMatchesFull
-// (some 30 ticks over months, past the examples' longest cap window of 30
-// days), one reading the outbox back to the retry horizon, the other back
-// to the oldest capped refusal; every tick must decide the same, and the
-// outbox, tags and limits must end equal.
-func TestRetryHorizonKeepsDecisions(t *testing.T) {
-	t.Parallel() // long; independent of the other tests
-	if testing.Short() {
-		t.Skip("long: many ticks over a demo database")
-	}
-	steps := []time.Duration{0, time.Hour, 3 * time.Hour, 14 * time.Hour, 24 * time.Hour, 25 * time.Hour, 72 * time.Hour, 9 * 24 * time.Hour, 31 * 24 * time.Hour}
-	t.Run("examples", func(t *testing.T) {
-		differential(t, compileExamples(t), steps, 30, func(_, unbounded *DB) { unbounded.unboundedRetry = true }, RunOptions{})
-	})
-	t.Run("stress", func(t *testing.T) {
-		differential(t, compileFile(t, "testdata/incremental.nudge"), steps, 30, func(_, unbounded *DB) { unbounded.unboundedRetry = true }, RunOptions{})
-	})
 }
 
 // differential runs two copies of a demo database (configured by setup:

@@ -239,7 +239,8 @@ func sameDate(a, b time.Time) bool {
 // passed the horizon since a rule's previous evaluation by their time
 // (buildScope), as the retry tables no longer reach their sends. A cap of
 // 0 refuses without any counted send, so a program with one has no
-// horizon; nor does a database with unboundedRetry set (tests).
+// horizon; nor does a database with unboundedRetry set (the full side of
+// TestIncrementalMatchesFull).
 func (t *tick) retryHorizon() (time.Time, bool) {
 	if t.mode.has(UnboundedRetry) {
 		return time.Time{}, false
