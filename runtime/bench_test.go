@@ -191,7 +191,17 @@ func traceStatements(b *testing.B) {
 	}
 	var mu sync.Mutex
 	stats := map[string]*stat{}
+	// NUDGE_BENCH_TRACE=cpu counts the process's CPU time (user and
+	// system) since the previous statement instead of wall time: the tick
+	// runs one statement at a time, and on a loaded machine wall time
+	// measures the load.
+	cpu := os.Getenv("NUDGE_BENCH_TRACE") == "cpu"
+	last := processCPU()
 	traceSQL = func(q string, took time.Duration) {
+		if cpu {
+			now := processCPU()
+			took, last = now-last, now
+		}
 		key := strings.Join(strings.Fields(q), " ")
 		key = key[:min(len(key), 100)]
 		mu.Lock()
@@ -206,7 +216,7 @@ func traceStatements(b *testing.B) {
 		traceSQL = nil
 		keys := slices.SortedFunc(maps.Keys(stats), func(x, y string) int { return cmp.Compare(stats[y].took, stats[x].took) })
 		for _, k := range keys[:min(len(keys), 20)] {
-			b.Logf("%10v %5d  %s", stats[k].took/time.Duration(stats[k].n), stats[k].n, k)
+			b.Logf("%10v %5d %10v  %s", stats[k].took/time.Duration(stats[k].n), stats[k].n, stats[k].took, k)
 		}
 	})
 }
@@ -296,4 +306,43 @@ func compileExamples(b testing.TB) *compiler.Program {
 		b.Fatal(diags)
 	}
 	return prog
+}
+
+// BenchmarkQuietTick measures the ticks of all example rules and journeys
+// when nothing arrived: after the first (full) tick and one incremental
+// tick of 10,000 new events, ticks five minutes apart with no new event.
+// Their cost should not grow with the base (compare NUDGE_BENCH_DB
+// databases of different sizes); NUDGE_BENCH_TRACE=1 lists their costliest
+// statements.
+func BenchmarkQuietTick(b *testing.B) {
+	ctx := context.Background()
+	db := benchDB(b)
+	prog := compileExamples(b)
+	now := demodata.DefaultNow
+	var ran int64
+	db.sql.QueryRowContext(ctx, `SELECT count(*) FROM rule_evals`).Scan(&ran)
+	if ran == 0 {
+		if _, err := db.Run(ctx, prog, RunOptions{Now: now, SkipDecisions: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	at := now.Add(time.Hour)
+	p := filepath.Join(b.TempDir(), "new.csv")
+	newEventsCSV(b, db, p, 10_000, at, 0)
+	if _, err := db.Import(ctx, "events", []string{p}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Run(ctx, prog, RunOptions{Now: at, SkipDecisions: true}); err != nil {
+		b.Fatal(err)
+	}
+	traceStatements(b)
+	for i := 1; b.Loop(); i++ {
+		res, err := db.Run(ctx, prog, RunOptions{Now: at.Add(time.Duration(i) * 5 * time.Minute), SkipDecisions: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 1 {
+			logRules(b, res)
+		}
+	}
 }

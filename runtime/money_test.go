@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nudge/compiler"
 	"nudge/runtime/policy"
@@ -216,5 +217,50 @@ func TestQuietHoursPerChannel(t *testing.T) {
 	run(t, db, prog, "2024-11-05 09:00", sink)
 	if s := delivered("sms"); s != 4 {
 		t.Errorf("at 09:00: %d sms sends delivered, want 4", s)
+	}
+}
+
+// TestMoneyReadsOnlyCompetedFor: the stock and budget step reads the
+// outbox's history only for the stocks and budgets some open send of the
+// tick competes for; a tick with none runs no statement of the step (a
+// quiet tick's cost then does not grow with the outbox). The decisions are
+// those of TestStockContention's first tick.
+func TestMoneyReadsOnlyCompetedFor(t *testing.T) {
+	db := fixture(t, moneyMembers, "")
+	budgeted := couponRule("c_budget", silverMembers+" AND false", "B-1", "sms", 0)
+	budgeted.Budget = &compiler.Budget{Amount: 100, Per: "month"}
+	prog := &compiler.Program{
+		Rules:  []*compiler.Rule{couponRule("a_gold", goldMembers, "C-10", "email", 0)},
+		Stocks: []compiler.Stock{{Content: "C-10", Count: 2}, {Content: "UNSENT-99", Count: 1}},
+	}
+	var stmts []string
+	traceSQL = func(q string, took time.Duration) { stmts = append(stmts, q) }
+	defer func() { traceSQL = nil }()
+	money := func() []string {
+		var out []string
+		for _, q := range stmts {
+			if strings.Contains(q, "_nudge_money") {
+				out = append(out, q)
+			}
+		}
+		stmts = nil
+		return out
+	}
+	expect(t, "first tick", run(t, db, prog, "2024-11-01 10:00").Decisions,
+		"a_gold g1 send pending\na_gold g2 send pending\na_gold g3 send out_of_stock\na_gold g4 send out_of_stock\n")
+	m := money()
+	if len(m) == 0 {
+		t.Fatal("no statement of the stock step in a tick with sends under a stock")
+	}
+	for _, q := range m {
+		if strings.Contains(q, "UNSENT-99") {
+			t.Errorf("the stock step read a stock no send of the tick competes for:\n%s", q)
+		}
+	}
+	// No open send: the rules of this program fire for nobody new.
+	quiet := &compiler.Program{Rules: []*compiler.Rule{budgeted}, Stocks: prog.Stocks}
+	expect(t, "nothing fires", run(t, db, quiet, "2024-11-01 11:00").Decisions, "")
+	if m := money(); len(m) > 0 {
+		t.Errorf("a tick without open sends ran the stock and budget step:\n%s", strings.Join(m, "\n"))
 	}
 }

@@ -32,14 +32,24 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 	if !t.feat.stock && !t.feat.budget {
 		return nil
 	}
+	competing, err := t.moneyCompetitors(ctx)
+	if err != nil {
+		return err
+	}
 	var stocks []string
 	var contents []string
 	for _, s := range t.prog.Stocks {
+		if !competing.contents[s.Content] {
+			continue
+		}
 		stocks = append(stocks, fmt.Sprintf("(%s, %d, %s)", quoteString(s.Content), s.Count, quoteString(policy.OutOfStockReason(s.Content, s.Count))))
 		contents = append(contents, s.Content)
 	}
 	var budgets []string
 	budget := func(ri int, name string, b *compiler.Budget) {
+		if !competing.rules[ri] {
+			return
+		}
 		start, end := policy.BudgetPeriod(b.Per, t.now)
 		budgets = append(budgets, fmt.Sprintf("(%d, %s, CAST(%s AS DECIMAL(18,4)), %s, %s, %s)", ri, quoteString(name),
 			fmt.Sprint(b.Amount), timestampSQL(start), timestampSQL(end), quoteString(policy.OverBudgetReason(b))))
@@ -121,13 +131,65 @@ WHERE _nudge_money.id = v.id AND (_nudge_money.oos <> v.oos OR _nudge_money.ob <
 			break
 		}
 	}
-	_, err := t.exec(ctx, `
+	_, err = t.exec(ctx, `
 UPDATE _nudge_dec SET status = CASE WHEN m.oos THEN `+policy.OutOfStock.SQL()+` ELSE `+policy.OverBudget.SQL()+` END,
     reason = CASE WHEN m.oos THEN m.stock_reason ELSE m.budget_reason END
 FROM _nudge_money m
 WHERE _nudge_dec.rowid = m.id AND (m.oos OR m.ob);
 DROP TABLE _nudge_money`)
 	return err
+}
+
+// moneyCompetitors are the contents under a stock and the rules (ri) under
+// a budget that some open send of the tick has.
+type moneyCompetitors struct {
+	contents map[string]bool
+	rules    map[int]bool
+}
+
+// moneyCompetitors reads which stocks and budgets the tick's open sends
+// (the rows of _nudge_dec stockAndBudget judges) compete for: only those
+// need the outbox's count of a content's sends or sum of a rule's costs,
+// which read the brand's whole history of them. A tick with no such send
+// (most ticks of the service) reads none.
+func (t *tick) moneyCompetitors(ctx context.Context) (moneyCompetitors, error) {
+	c := moneyCompetitors{contents: map[string]bool{}, rules: map[int]bool{}}
+	if len(t.prog.Stocks) == 0 && !t.anyBudget() {
+		return c, nil
+	}
+	rows, err := t.tx.QueryContext(ctx, `
+SELECT DISTINCT coalesce(content, ''), ri FROM _nudge_dec d
+WHERE d.action = 'send' AND (d.status IS NULL OR (d.transactional AND d.status = `+policy.Pending.SQL()+`))`)
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var content string
+		var ri int
+		if err := rows.Scan(&content, &ri); err != nil {
+			return c, err
+		}
+		c.contents[content] = true
+		c.rules[ri] = true
+	}
+	return c, rows.Err()
+}
+
+// anyBudget reports whether a rule or a journey of the program has a
+// budget.
+func (t *tick) anyBudget() bool {
+	for _, r := range t.prog.Rules {
+		if r.Budget != nil {
+			return true
+		}
+	}
+	for _, j := range t.prog.Journeys {
+		if j.Budget != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // competitionOrder is the order in which the open sends of one tick (the
