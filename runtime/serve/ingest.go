@@ -212,6 +212,7 @@ func (s *Server) stored(ans *EventsAnswer, at time.Time) {
 	}
 	s.ackMu.Lock()
 	s.acks = append(s.acks, ack{lastSeq: ans.LastSeq, at: at, n: ans.Stored})
+	s.m.pendingEvents.Add(float64(ans.Stored))
 	s.ackMu.Unlock()
 	s.requestTick()
 }

@@ -745,3 +745,57 @@ func TestArrivalAfterQuietTicks(t *testing.T) {
 		t.Errorf("waiting_events: %d after the arrival, want 0", n)
 	}
 }
+
+// TestWaitingCountsAcknowledged: a batch acknowledged after a tick counts
+// in nudge_events_waiting_for_tick at once, not only after the next tick
+// ran (a client that waits for the gauge to read 0 must not stop the
+// service before its events are decided).
+func TestWaitingCountsAcknowledged(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := nrt.Open(ctx, filepath.Join(dir, "t.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mf := filepath.Join(dir, "members.csv")
+	os.WriteFile(mf, []byte(members), 0o644)
+	if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.nudge")
+	os.WriteFile(rules, []byte(couponRules), 0o644)
+	s, err := New(ctx, Config{DB: db, Paths: []string{rules}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitingGauge(t, hs.URL); got != 0 {
+		t.Fatalf("after a tick with no event: nudge_events_waiting_for_tick %v, want 0", got)
+	}
+	body := `{"member_id":"m1","type":"queued","store":"A","event_id":"a1"}
+{"member_id":"m2","type":"visited","store":"B","event_id":"a2"}
+`
+	resp, err := http.Post(hs.URL+"/v1/events", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
+	}
+	if got := waitingGauge(t, hs.URL); got != 2 {
+		t.Errorf("after a batch of 2 was acknowledged: nudge_events_waiting_for_tick %v, want 2", got)
+	}
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitingGauge(t, hs.URL); got != 0 {
+		t.Errorf("after the tick: nudge_events_waiting_for_tick %v, want 0", got)
+	}
+}

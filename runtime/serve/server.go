@@ -460,8 +460,11 @@ func (s *Server) tickLocked(ctx context.Context, exclusive bool) (*nrt.RunResult
 	for _, a := range s.acks {
 		waiting += a.n
 	}
-	s.ackMu.Unlock()
+	// (Set under the lock: a batch stored meanwhile adds to the gauge
+	// after this, never before, so the gauge never reads 0 while an
+	// acknowledged event waits.)
 	s.m.pendingEvents.Set(float64(waiting))
+	s.ackMu.Unlock()
 	s.log.Info("tick", "run_id", res.RunID, "now", now.Format("2006-01-02T15:04:05.000000"), "firings", firings,
 		"seconds", took.Seconds())
 	if s.log.Enabled(ctx, slog.LevelDebug) {
