@@ -7,9 +7,16 @@ import (
 // journeyVerbs are the verbs of `expect JOURNEY VERB` by decision action.
 var journeyVerbs = map[string]string{"enter": "enters", "send": "sends", "exit": "exits", "complete": "completes"}
 
-// journeyExpect prints a journey expectation with its qualifiers in the
-// order the docs give: for, via, at step, in variant, with status.
-func journeyExpect(s *ast.ExpectStep) string {
+// JourneyVerb is the verb of `expect JOURNEY VERB` for a journey decision's
+// action (enter, send, exit, complete): what `nudge test` also writes its
+// journey decisions with.
+func JourneyVerb(action string) string { return journeyVerbs[action] }
+
+// JourneyExpect prints a journey expectation as written (canonical
+// spacing), with its qualifiers in the order the docs give: for, via, at
+// step, in variant, with status. `nudge test` names a failed expectation
+// with it.
+func JourneyExpect(s *ast.ExpectStep) string {
 	j := s.Journey
 	if s.Kind == ast.ExpectNoJourney {
 		t := "expect " + s.Rule.Name + " does not " + j.Action

@@ -48,7 +48,7 @@ func step(s ast.TestStep) string {
 		case ast.ExpectNotTagged:
 			return "expect " + quote(s.Member.Value) + " not tagged " + quote(s.Tag.Value)
 		case ast.ExpectJourney, ast.ExpectNoJourney:
-			return journeyExpect(s)
+			return JourneyExpect(s)
 		case ast.ExpectNoFire:
 			t := "expect " + s.Rule.Name + " does not fire"
 			if s.Member != nil {

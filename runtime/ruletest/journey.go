@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"nudge/lang/ast"
+	"nudge/lang/format"
 	nrt "nudge/runtime"
 )
 
@@ -14,22 +15,19 @@ import (
 // has a decision of journey J with that action and every qualifier given;
 // `expect J does not ACTION` when it has none.
 
-// journeyVerbs are the verbs of `expect J VERB` by decision action.
-var journeyVerbs = map[string]string{"enter": "enters", "send": "sends", "exit": "exits", "complete": "completes"}
-
 // expectJourney checks expectation s, whose journey and member are known.
 func (st *state) expectJourney(s *ast.ExpectStep) {
 	j := s.Journey
 	if j.Action != "send" && (j.SendKind != nil || s.Via != nil) {
-		st.fail(s, nil, "%s: only `sends` names a kind, content or channel", journeyExpectText(s))
+		st.fail(s, nil, "%s: only `sends` names a kind, content or channel", format.JourneyExpect(s))
 		return
 	}
 	if j.Action == "enter" && (j.Step != nil || j.Variant != nil) {
-		st.fail(s, nil, "%s: an entry has no step and no variant yet", journeyExpectText(s))
+		st.fail(s, nil, "%s: an entry has no step and no variant yet", format.JourneyExpect(s))
 		return
 	}
 	if j.Step != nil && !st.journeyHasLine(s.Rule.Name, int(j.Step.Value)) {
-		st.fail(s, nil, "%s: journey %s has no step at line %s (its steps: %s)", journeyExpectText(s), s.Rule.Name, j.Step.Text, st.journeyLines(s.Rule.Name))
+		st.fail(s, nil, "%s: journey %s has no step at line %s (its steps: %s)", format.JourneyExpect(s), s.Rule.Name, j.Step.Text, st.journeyLines(s.Rule.Name))
 		return
 	}
 	match := func(d nrt.Decision) bool {
@@ -58,7 +56,7 @@ func (st *state) expectJourney(s *ast.ExpectStep) {
 			}
 		}
 		if len(got) > 0 {
-			st.fail(s, append([]DiffLine{{'-', fmt.Sprintf("(no %s decision of %s%s)", j.Action, s.Rule.Name, who)}}, got...), "%s", journeyExpectText(s))
+			st.fail(s, append([]DiffLine{{'-', fmt.Sprintf("(no %s decision of %s%s)", j.Action, s.Rule.Name, who)}}, got...), "%s", format.JourneyExpect(s))
 		}
 		return
 	}
@@ -70,7 +68,7 @@ func (st *state) expectJourney(s *ast.ExpectStep) {
 	if len(related) == 0 {
 		related = []DiffLine{{'+', fmt.Sprintf("(no decision of journey %s%s)", s.Rule.Name, who)}}
 	}
-	st.fail(s, append([]DiffLine{{'-', strings.TrimPrefix(journeyExpectText(s), "expect ")}}, related...), "%s", journeyExpectText(s))
+	st.fail(s, append([]DiffLine{{'-', strings.TrimPrefix(format.JourneyExpect(s), "expect ")}}, related...), "%s", format.JourneyExpect(s))
 }
 
 // sortJourneyDecisions orders a journey's decisions as an instance makes
@@ -168,42 +166,11 @@ func (st *state) journeyNames() []string {
 	return out
 }
 
-// journeyExpectText renders a journey expectation as written (canonical
-// order of the qualifiers).
-func journeyExpectText(s *ast.ExpectStep) string {
-	j := s.Journey
-	who := ""
-	if s.Member != nil {
-		who = fmt.Sprintf(" for %q", s.Member.Value)
-	}
-	if s.Kind == ast.ExpectNoJourney {
-		return "expect " + s.Rule.Name + " does not " + j.Action + who
-	}
-	t := "expect " + s.Rule.Name + " " + journeyVerbs[j.Action]
-	if j.SendKind != nil {
-		t += fmt.Sprintf(" %s %q", j.SendKind.Name, j.Content.Value)
-	}
-	t += who
-	if s.Via != nil {
-		t += " via " + s.Via.Name
-	}
-	if j.Step != nil {
-		t += " at step " + j.Step.Text
-	}
-	if j.Variant != nil {
-		t += " in variant " + j.Variant.Name
-	}
-	if s.Status != nil {
-		t += " with status " + s.Status.Name
-	}
-	return t
-}
-
 // journeyDecisionText renders a journey's decision as a diff line, in the
 // words of the expectations: `unpaid sends reminder "PAY-2" for "m1" via
 // sms at step 11 in variant sms_only with status pending`.
 func journeyDecisionText(d nrt.Decision) string {
-	verb := journeyVerbs[d.Action]
+	verb := format.JourneyVerb(d.Action)
 	if verb == "" {
 		verb = d.Action + "s" // a journey's tag, untag or notify step
 	}

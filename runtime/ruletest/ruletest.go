@@ -16,6 +16,7 @@ import (
 	"nudge/lang/ast"
 	"nudge/lang/check"
 	"nudge/lang/diag"
+	"nudge/lang/format"
 	nrt "nudge/runtime"
 	"nudge/runtime/policy"
 )
@@ -548,7 +549,7 @@ func expectText(s *ast.ExpectStep) string {
 	}
 	switch s.Kind {
 	case ast.ExpectJourney, ast.ExpectNoJourney:
-		return journeyExpectText(s)
+		return format.JourneyExpect(s)
 	case ast.ExpectNothing:
 		return "expect nothing fires"
 	case ast.ExpectTagged:
