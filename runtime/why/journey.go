@@ -56,15 +56,7 @@ func ExplainJourneys(ctx context.Context, db *nrt.DB, prog *compiler.Program, jw
 	if len(prog.Journeys) == 0 {
 		return nil, nil
 	}
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	now = time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC).Truncate(time.Microsecond)
-	lookback := opts.Lookback
-	if lookback <= 0 {
-		lookback = nrt.DefaultLookback
-	}
+	now, lookback := opts.instant()
 	brand, err := resolveBrand(ctx, db.SQL(), prog.Brand, opts.Brand)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,23 @@ type Options struct {
 	Lookback time.Duration // as runtime.RunOptions.Lookback (0: the default)
 }
 
+// instant returns the evaluation instant (the wall clock when Now is
+// zero; its date and time of day read as UTC, to the microsecond) and the
+// lookback (the default when Lookback is 0): what Explain and
+// ExplainJourneys evaluate with.
+func (o Options) instant() (time.Time, time.Duration) {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC).Truncate(time.Microsecond)
+	lookback := o.Lookback
+	if lookback <= 0 {
+		lookback = nrt.DefaultLookback
+	}
+	return now, lookback
+}
+
 // Report explains every selected rule for one member.
 type Report struct {
 	Member string
@@ -82,15 +99,7 @@ type Policy struct {
 // member is explained with queries restricted to it; several with one pass
 // over the brand per rule.
 func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*compiler.Explanation, members []string, opts Options) ([]*Report, error) {
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	now = time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC).Truncate(time.Microsecond)
-	lookback := opts.Lookback
-	if lookback <= 0 {
-		lookback = nrt.DefaultLookback
-	}
+	now, lookback := opts.instant()
 	byName := map[string]*compiler.Explanation{}
 	for _, e := range exps {
 		byName[e.Rule] = e
