@@ -133,21 +133,7 @@ FROM i JOIN c USING (brand, instance_id) GROUP BY ALL ORDER BY ALL`, args...)
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool {
-		x, y := out[a], out[b]
-		if x.Brand != y.Brand {
-			return x.Brand < y.Brand
-		}
-		ox, oy := order[x.Journey], order[y.Journey]
-		if ox == 0 {
-			ox = math.MaxInt
-		}
-		if oy == 0 {
-			oy = math.MaxInt
-		}
-		if ox != oy {
-			return ox < oy
-		}
-		return x.Journey < y.Journey
+		return inProgramOrder(order, out[a].Brand, out[a].Journey, out[b].Brand, out[b].Journey)
 	})
 	// The steps: instances with a decision at each step line.
 	rows, err = db.QueryContext(ctx, inst+`SELECT i.brand, i.journey, o.step,

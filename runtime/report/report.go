@@ -274,21 +274,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		}
 	}
 	sort.SliceStable(rep.Rules, func(i, j int) bool {
-		a, b := rep.Rules[i], rep.Rules[j]
-		if a.Brand != b.Brand {
-			return a.Brand < b.Brand
-		}
-		oa, ob := order[a.Rule], order[b.Rule]
-		if oa == 0 {
-			oa = math.MaxInt
-		}
-		if ob == 0 {
-			ob = math.MaxInt
-		}
-		if oa != ob {
-			return oa < ob
-		}
-		return a.Rule < b.Rule
+		return inProgramOrder(order, rep.Rules[i].Brand, rep.Rules[i].Rule, rep.Rules[j].Brand, rep.Rules[j].Rule)
 	})
 	for _, r := range rep.Rules {
 		if err := measure(ctx, db, opts, r, from, to, rep.End); err != nil {
@@ -500,4 +486,24 @@ func scanAll(rows *sql.Rows, fn func() error) error {
 		}
 	}
 	return rows.Err()
+}
+
+// inProgramOrder orders the report's rows of rules or journeys: by brand,
+// then as the program declares them (order: a name's 1-based place), names
+// the program does not declare last, by name.
+func inProgramOrder(order map[string]int, brandA, nameA, brandB, nameB string) bool {
+	if brandA != brandB {
+		return brandA < brandB
+	}
+	oa, ob := order[nameA], order[nameB]
+	if oa == 0 {
+		oa = math.MaxInt
+	}
+	if ob == 0 {
+		ob = math.MaxInt
+	}
+	if oa != ob {
+		return oa < ob
+	}
+	return nameA < nameB
 }
