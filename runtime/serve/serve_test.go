@@ -626,18 +626,7 @@ func TestWaitingAfterRestart(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			db, err := nrt.Open(ctx, filepath.Join(dir, "t.duckdb"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			mf := filepath.Join(dir, "members.csv")
-			os.WriteFile(mf, []byte(members), 0o644)
-			if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
-				t.Fatal(err)
-			}
-			rules := filepath.Join(dir, "rules.nudge")
-			os.WriteFile(rules, []byte(couponRules), 0o644)
+			db, rules := couponDB(t, dir)
 			n := 0
 			ts := time.Now().UTC().Add(-time.Hour).Format("2006-01-02 15:04:05")
 			storeEvents := func(k int) {
@@ -686,6 +675,28 @@ func TestWaitingAfterRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// couponDB opens a database file in dir (closed when the test ends) with
+// the test members imported, and writes the coupon rules beside it: what a
+// test that makes its own Server starts from. It returns the database and
+// the rules' path.
+func couponDB(t *testing.T, dir string) (*nrt.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := nrt.Open(ctx, filepath.Join(dir, "t.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mf := filepath.Join(dir, "members.csv")
+	os.WriteFile(mf, []byte(members), 0o644)
+	if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.nudge")
+	os.WriteFile(rules, []byte(couponRules), 0o644)
+	return db, rules
 }
 
 // waitingGauge reads nudge_events_waiting_for_tick from GET /metrics.
@@ -752,19 +763,7 @@ func TestArrivalAfterQuietTicks(t *testing.T) {
 // service before its events are decided).
 func TestWaitingCountsAcknowledged(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := nrt.Open(ctx, filepath.Join(dir, "t.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	mf := filepath.Join(dir, "members.csv")
-	os.WriteFile(mf, []byte(members), 0o644)
-	if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
-		t.Fatal(err)
-	}
-	rules := filepath.Join(dir, "rules.nudge")
-	os.WriteFile(rules, []byte(couponRules), 0o644)
+	db, rules := couponDB(t, t.TempDir())
 	s, err := New(ctx, Config{DB: db, Paths: []string{rules}})
 	if err != nil {
 		t.Fatal(err)
