@@ -81,11 +81,16 @@ func TestThreads(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	t.Setenv(ThreadsEnv, "3")
-	for name, open := range map[string]func() (*DB, error){
-		"Open":         func() (*DB, error) { return Open(ctx, filepath.Join(dir, "a.duckdb")) },
-		"OpenReadOnly": func() (*DB, error) { return OpenReadOnly(ctx, filepath.Join(dir, "a.duckdb")) },
+	// In this order: OpenReadOnly needs the file Open creates.
+	for _, c := range []struct {
+		name string
+		open func() (*DB, error)
+	}{
+		{"Open", func() (*DB, error) { return Open(ctx, filepath.Join(dir, "a.duckdb")) }},
+		{"OpenReadOnly", func() (*DB, error) { return OpenReadOnly(ctx, filepath.Join(dir, "a.duckdb")) }},
 	} {
-		db, err := open()
+		name := c.name
+		db, err := c.open()
 		if err != nil {
 			t.Fatal(name, err)
 		}
