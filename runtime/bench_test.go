@@ -244,8 +244,10 @@ func BenchmarkExamplesTick(b *testing.B) {
 	active := logJourneys(b, db, prog)
 	dir := b.TempDir()
 	traceStatements(b) // of the incremental ticks
+	jcpu := journeyCPU(b)
 	b.Run("incremental-10k", func(b *testing.B) {
-		var journeys time.Duration
+		var journeys, cpu time.Duration
+		*jcpu = 0
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
 			at := now.Add(time.Duration(i+1) * time.Hour)
@@ -255,18 +257,22 @@ func BenchmarkExamplesTick(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			start := time.Now()
+			start, startCPU, startJ := time.Now(), processCPU(), *jcpu
 			res, err := db.Run(ctx, prog, RunOptions{Now: at, SkipDecisions: true})
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("incremental tick %d: %v (journeys step %v)", i, time.Since(start), stepTook(res, "journeys"))
+			cpu += processCPU() - startCPU
+			b.Logf("incremental tick %d: %v, CPU %v (journeys step %v, CPU of its statements %v)", i, time.Since(start), processCPU()-startCPU,
+				stepTook(res, "journeys"), *jcpu-startJ)
 			journeys += stepTook(res, "journeys")
 			if i < 2 || os.Getenv("NUDGE_BENCH_VERBOSE") != "" {
 				logRules(b, res)
 			}
 		}
 		b.ReportMetric(float64(journeys.Milliseconds())/float64(b.N), "journeys-ms/op")
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64(jcpu.Milliseconds())/float64(b.N), "journeys-cpu-ms/op")
 		b.ReportMetric(float64(active), "active-instances")
 	})
 }
