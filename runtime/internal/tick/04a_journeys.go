@@ -35,6 +35,9 @@ import (
 // runs in the tick's transaction, so an instance advances exactly when
 // its decisions are written.
 
+// noWinnerSQL makes an empty _nudge_jwin (see journeySends).
+const noWinnerSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jwin AS SELECT NULL::INTEGER AS pc, NULL::TIMESTAMP AS due_at, NULL::INTEGER AS wi, NULL::JSON AS vals WHERE false"
+
 // noCondSQL makes an empty _nudge_jcond (see journeyRound).
 const noCondSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
 
@@ -127,7 +130,7 @@ func (t *tick) journeys(ctx context.Context) error {
 // every send its branches made up to its due time, whichever tick made
 // them (SPEC §8, Instants).
 func (t *tick) runJourney(ctx context.Context, k int) error {
-	if err := t.advanceJourney(ctx, k); err != nil {
+	if err := t.advanceJourney(ctx, k, ""); err != nil {
 		return err
 	}
 	e, err := t.entryCandidates(ctx, k)
@@ -148,7 +151,7 @@ func (t *tick) runJourney(ctx context.Context, k int) error {
 		if !ran {
 			break
 		}
-		if err := t.advanceJourney(ctx, k); err != nil {
+		if err := t.advanceJourney(ctx, k, ""); err != nil {
 			return err
 		}
 	}
@@ -198,10 +201,18 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 	// it and active then, or, for the limit, entered within its period
 	// before it), and the instances advance, which may end one before a
 	// later candidate; a candidate an instance covers is consumed.
+	query := j.Enter.SQL
+	if !j.EnterOn {
+		q, err := t.enterWhenSQL(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		query = q
+	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jcands AS
 SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at
-FROM (`+j.Enter.SQL+`) q
+FROM (`+query+`) q
 WHERE member_id IS NOT NULL`, args...); err != nil {
 		return nil, err
 	}
@@ -274,7 +285,7 @@ FROM _nudge_jnew`); err != nil {
 		if n == 0 {
 			return nil
 		}
-		if err := t.advanceJourney(ctx, e.k); err != nil {
+		if err := t.advanceJourney(ctx, e.k, enteredNow); err != nil {
 			return err
 		}
 	}
@@ -283,8 +294,11 @@ FROM _nudge_jnew`); err != nil {
 
 // entryWatermark records journey k's watermarks: the entry's (enter on),
 // and the events every journey's next tick knows it has seen
-// (narrowJourney).
+// (narrowJourney); and what an `enter when` entry saw (recordEntry).
 func (t *tick) entryWatermark(ctx context.Context, k int) error {
+	if err := t.recordEntry(ctx, k); err != nil {
+		return err
+	}
 	_, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
 VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
@@ -336,33 +350,55 @@ func (t *tick) narrowJourney(ctx context.Context, k int) error {
 	return nil
 }
 
-// advanceJourney runs the due nodes of journey k's instances, round by
-// round, until none is due but at a `send winner` node, where they wait
-// for winnerRound.
-func (t *tick) advanceJourney(ctx context.Context, k int) error {
+// enteredNow is advanceJourney's only for the instances that entered in
+// this tick (the rows the tick's run inserted: an update keeps run_id).
+const enteredNow = "run_id = $run::BIGINT"
+
+// advanceJourney runs the due nodes of journey k's instances in the
+// tick's scope (narrowJourney), or when only is not "" those of them for
+// which it (SQL over journey_instances) holds, round by round, until none
+// is due but at a `send winner` node, where they wait for winnerRound.
+func (t *tick) advanceJourney(ctx context.Context, k int, only string) error {
 	keep := ""
 	if pcs := winnerNodes(t.prog.Journeys[k]); len(pcs) > 0 {
 		keep = "pc NOT IN (" + pcList(pcs) + ")"
 	}
-	_, err := t.advanceRounds(ctx, k, keep, nil)
+	_, err := t.advanceRounds(ctx, k, only, keep, nil)
 	return err
 }
 
-// advanceRounds runs the due nodes of journey k's instances round by
+// advanceRounds runs the due nodes of journey k's instances (those of
+// the tick's scope, or for which only holds: see advanceJourney) round by
 // round, until none is due, keeping in each round only the instances for
 // which keep (SQL over _nudge_jat, "" for all) holds; with a hook, one
 // round only, and hook runs before it (when some instance is due). It
-// reports whether a round ran.
-func (t *tick) advanceRounds(ctx context.Context, k int, keep string, hook func(context.Context) (bool, error)) (bool, error) {
+// reports whether a round ran. The first round reads journey_instances; a
+// later one only the instances the previous round moved (_nudge_jnext):
+// the others' due steps and exits were settled by the rounds before,
+// nothing of theirs having changed since.
+func (t *tick) advanceRounds(ctx context.Context, k int, only, keep string, hook func(context.Context) (bool, error)) (bool, error) {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
+	scope := t.journeyScope[k]
+	if only != "" {
+		scope = only
+	}
 	ran := false
 	for round := 0; round <= len(j.Nodes)+1; round++ {
-		if _, err := t.exec(ctx, `
+		q := `
 CREATE OR REPLACE TEMP TABLE _nudge_jat AS
 SELECT instance_id, member_id, entered_at, entry_seq, pc, due_at, variant, held_out
 FROM journey_instances
-WHERE brand = $brand::VARCHAR AND journey = `+name+` AND status = 'active' AND (`+t.journeyScope[k]+`)`, t.params()...); err != nil {
+WHERE brand = $brand::VARCHAR AND journey = ` + name + ` AND status = 'active' AND (` + scope + `)`
+		args := usedArgs(q, t.params(sql.Named("run", t.runID)))
+		if round > 0 {
+			q, args = `
+CREATE OR REPLACE TEMP TABLE _nudge_jat AS
+SELECT instance_id, member_id, entered_at, entry_seq, new_pc AS pc, new_due AS due_at, new_variant AS variant, held_out
+FROM _nudge_jnext
+WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
+		}
+		if _, err := t.exec(ctx, q, args...); err != nil {
 			return ran, err
 		}
 		if none, err := t.empty(ctx, "_nudge_jat"); err != nil || none {
@@ -637,7 +673,7 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 	end := len(j.Nodes) - 1
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnext AS
-SELECT x.instance_id, x.member_id, x.entry_seq, x.pc, x.due_at, x.variant, x.held_out,
+SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, x.due_at, x.variant, x.held_out,
        `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variant+` AS new_variant,
        x.pc = `+fmt.Sprint(end)+` AS done
 FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...); err != nil {
@@ -765,7 +801,7 @@ WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox
 func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
-	winners := false
+	var winnerPCs []int
 	var riCase, valsCase, paramsCase strings.Builder
 	riCase.WriteString("CASE x.pc")
 	valsCase.WriteString("CASE x.pc")
@@ -781,7 +817,7 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 			if len(n.Winners) == 0 {
 				continue
 			}
-			winners = true
+			winnerPCs = append(winnerPCs, pc)
 			var ri, params strings.Builder
 			ri.WriteString("CASE w.wi")
 			params.WriteString("CASE w.wi")
@@ -803,8 +839,18 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	paramsCase.WriteString(" END")
 	vals, params := "CAST(NULL AS JSON)", "CAST(NULL AS JSON)"
 	from := "_nudge_jnext x JOIN _nudge_jat " + tickform.JourneyRow + " USING (instance_id)"
-	if winners {
-		if err := t.journeyWinners(ctx, k); err != nil {
+	if len(winnerPCs) > 0 {
+		// The winners are computed only when an instance is at a winner
+		// step (the rates read the journey's sends and their conversions).
+		var at bool
+		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM _nudge_jat WHERE pc IN (`+pcList(winnerPCs)+`))`).Scan(&at); err != nil {
+			return err
+		}
+		if !at {
+			if _, err := t.exec(ctx, noWinnerSQL); err != nil {
+				return err
+			}
+		} else if err := t.journeyWinners(ctx, k); err != nil {
 			return fmt.Errorf("send winner: %w", err)
 		}
 		vals = "CAST(" + valsCase.String() + " AS JSON)"

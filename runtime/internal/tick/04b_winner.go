@@ -124,7 +124,7 @@ func (t *tick) winnerRound(ctx context.Context, k int, e *journeyEntry) (bool, e
                           WHERE x.brand = $brand::VARCHAR AND x.journey = ` + quoteString(j.Name) + ` AND x.member_id = c.member_id AND (` + e.stuck + `))),
         'infinity'::TIMESTAMP)`
 	}
-	return t.advanceRounds(ctx, k, keep, func(ctx context.Context) (bool, error) {
+	return t.advanceRounds(ctx, k, "", keep, func(ctx context.Context) (bool, error) {
 		if feeds := winnerFeeds(j); feeds != "" {
 			if _, err := t.exec(ctx, `DELETE FROM _nudge_jat x WHERE EXISTS (SELECT 1 FROM _nudge_jat y WHERE y.due_at < x.due_at AND (`+feeds+`))`); err != nil {
 				return false, err
