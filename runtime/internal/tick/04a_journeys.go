@@ -182,6 +182,7 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	args := t.params(sql.Named("run", t.runID))
+	var query string
 	if j.EnterOn {
 		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
 		var seq sql.NullInt64
@@ -191,24 +192,25 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 		if err != nil && err != sql.ErrNoRows {
 			return nil, err
 		}
-		if err == nil {
+		ran := err == nil && seq.Valid && now.Valid
+		if ran {
 			wmSeq, wmNow = seq.Int64, Naive(now.Time)
 		}
 		args = append(args, j.Enter.Watermarks.Args(wmSeq, wmNow)...)
+		if query, err = t.enterOnSQL(ctx, k, wmSeq, wmNow, ran); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if query, err = t.enterWhenSQL(ctx, k); err != nil {
+			return nil, err
+		}
 	}
 	// The candidates, then rounds: each member enters on its earliest
 	// candidate that no instance of theirs covers (entered at or before
 	// it and active then, or, for the limit, entered within its period
 	// before it), and the instances advance, which may end one before a
 	// later candidate; a candidate an instance covers is consumed.
-	query := j.Enter.SQL
-	if !j.EnterOn {
-		q, err := t.enterWhenSQL(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		query = q
-	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jcands AS
 SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at

@@ -9,13 +9,18 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"nudge/compiler"
 	"nudge/internal/tickform"
 )
 
-// This file makes the entry of an `enter when` journey incremental, as a
-// state rule's evaluation is (02_plan.go, 03_scope.go). The entry's
+// This file evaluates a journey's entry over the members whose entry may
+// have changed since the previous tick, as the rules are (02_plan.go,
+// 03_scope.go), over copies of their rows. An `enter on` entry is a
+// trigger rule's query: its scope is the members of its candidate events
+// (enterOnSQL). An `enter when` entry is incremental as a state rule's
+// evaluation is (enterWhenSQL). The entry's
 // condition is a state rule's query (compiler.Journey.Enter); at a tick a
 // member enters when it holds and no instance of theirs blocks the entry
 // (one active, or, for the re-entry limit, one entered within its period;
@@ -164,24 +169,32 @@ SELECT DISTINCT member_id FROM (
 	}
 	const inScope = " AND member_id IN (SELECT member_id FROM _nudge_jscope)"
 	brand := sql.Named("brand", t.brand)
+	// Of members, the columns the scoped form reads (scopeColumns).
+	mcols := scopeColumns(t.memberCols, r.Tick.ScopedSQL, "", "member_id", "brand")
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+entryScopeMembers+` AS
-SELECT * FROM members WHERE brand = $brand::VARCHAR`+inScope, brand); err != nil {
+SELECT `+strings.Join(mcols, ", ")+` FROM members WHERE brand = $brand::VARCHAR`+inScope, brand); err != nil {
 		return "", err
 	}
-	// Of events, the types the scoped form reads, one scan per type on
-	// clustered events (which then reads the row groups of that type only).
+	// Of events, the types the scoped form reads and the columns it reads
+	// of them, one scan per type on clustered events (which then reads the
+	// row groups of that type only).
 	types := slices.Sorted(maps.Keys(r.Tick.ScopeEventReads))
-	q := `SELECT * FROM events WHERE false`
+	var all []string
+	for _, cols := range r.Tick.ScopeEventReads {
+		all = append(all, cols...)
+	}
+	ecols := strings.Join(scopeColumns(t.eventCols, "", "", append([]string{"member_id", "brand", "type", "ts", "seq"}, all...)...), ", ")
+	q := `SELECT ` + ecols + ` FROM events WHERE false`
 	switch {
 	case len(types) == 0:
 	case t.clustered():
 		var scans []string
 		for _, e := range types {
-			scans = append(scans, `SELECT * FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+inScope)
+			scans = append(scans, `SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+inScope)
 		}
 		q = strings.Join(scans, "\nUNION ALL\n")
 	default:
-		q = `SELECT * FROM events WHERE brand = $brand::VARCHAR AND type IN (` + quoteStrings(types) + `)` + inScope
+		q = `SELECT ` + ecols + ` FROM events WHERE brand = $brand::VARCHAR AND type IN (` + quoteStrings(types) + `)` + inScope
 	}
 	var args []any
 	if strings.Contains(q, "$brand") {
@@ -192,6 +205,24 @@ SELECT * FROM members WHERE brand = $brand::VARCHAR`+inScope, brand); err != nil
 		return "", err
 	}
 	return strings.NewReplacer(tickform.ScopeMembers, entryScopeMembers, tickform.ScopeEvents, entryScopeEvents).Replace(r.Tick.ScopedSQL), nil
+}
+
+// enterOnSQL is the query of the entry candidates of the `enter on`
+// journey k at this tick, whose entry watermarks are wmSeq and wmNow:
+// the entry rule's query, over the rows of the members of its candidate
+// events alone (as a trigger rule's, 03_scope.go: events ingested since
+// the previous tick, and older ones due since) when it has a scoped form
+// and the journey ran before; over every member otherwise.
+func (t *tick) enterOnSQL(ctx context.Context, k int, wmSeq int64, wmNow time.Time, ran bool) (string, error) {
+	r := t.prog.Journeys[k].Enter
+	if !ran || t.mode.has(Full) || t.mode.has(Lanes) || r.Tick.ScopedSQL == "" || len(r.Events) == 0 {
+		return r.SQL, nil
+	}
+	types := t.ofBrandAndType("type IN (" + quoteStrings(r.Events) + ")")
+	return t.entryScope(ctx, k, []string{
+		fmt.Sprintf("SELECT member_id FROM events WHERE seq > %d AND %s", wmSeq, types),
+		fmt.Sprintf("SELECT member_id FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s", wmSeq, timestampSQL(wmNow.Add(-r.Lag)), types),
+	})
 }
 
 // recordEntry notes what the entry of the `enter when` journey k saw at
