@@ -59,12 +59,17 @@ type Duplicate struct {
 // batches of the same id committed at once, event_ids' key would fail the
 // second.
 func (db *DB) IngestEvents(ctx context.Context, rows []map[string]any, source string) (IngestResult, error) {
+	clock := stepClock{at: time.Now()}
+	res, err := db.ingestEvents(ctx, rows, source, &clock)
+	res.Timings = clock.steps
+	return res, err
+}
+
+func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source string, clock *stepClock) (IngestResult, error) {
 	res := IngestResult{Rows: int64(len(rows))}
 	if len(rows) == 0 {
 		return res, nil
 	}
-	clock := stepClock{at: time.Now()}
-	defer func() { res.Timings = clock.steps }()
 	cols, err := db.ingestColumns(ctx)
 	if err != nil {
 		return res, err
