@@ -36,6 +36,8 @@ type DB struct {
 	// members caches which members exist, for ingest (membercache.go).
 	members knownMembers
 	// eventColumns caches the events table's columns for ingest (ingest.go).
+	// eventIDs filters the event ids ingest looks up (eventidfilter.go).
+	eventIDs knownEventIDs
 	eventColumns atomic.Pointer[[]Column]
 }
 

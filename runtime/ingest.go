@@ -86,8 +86,9 @@ func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source st
 	defer conn.Close()
 
 	// The rows to store: those without an id, and the first of each id not
-	// stored before (the ids stored before are looked up with the batch's
-	// ids as a constant list, which DuckDB joins in one scan of event_ids).
+	// stored before. Of the batch's ids, those the filter of stored ids
+	// may hold are looked up as a constant list, which DuckDB joins in one
+	// scan of event_ids.
 	first := map[[2]string]bool{}
 	var ids [][2]string
 	repeated := map[int]bool{}
@@ -105,7 +106,10 @@ func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source st
 	}
 	known := map[[2]string]bool{}
 	if len(ids) > 0 {
-		ks, err := existing(ctx, conn, "event_ids", "event_id", ids)
+		db.eventIDs.load(ctx, conn) // (when it fails, every id is looked up)
+	}
+	if maybe := db.eventIDs.maybe(ids); len(maybe) > 0 {
+		ks, err := existing(ctx, conn, "event_ids", "event_id", maybe)
 		if err != nil {
 			return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
 		}
@@ -168,6 +172,7 @@ func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source st
 		return res, fmt.Errorf("ingest: commit: %w", err)
 	}
 	clock.step("commit")
+	db.eventIDs.add(ids)
 	res.Stored, res.FirstSeq, res.LastSeq = n, base+1, next
 	return res, nil
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bits-and-blooms/bloom/v3"
 )
 
 // TestIngestEvents: rows are matched to columns as a file's header is,
@@ -135,3 +137,61 @@ func ev(m, id string) map[string]any {
 func withBrand(r map[string]any, b string) map[string]any { r["brand"] = b; return r }
 
 func withTS(r map[string]any, ts string) map[string]any { r["ts"] = ts; return r }
+
+// TestIngestEventIDsAfterReopen: the ids a process stored are duplicates
+// for the next process over the same file, whether its filter of stored
+// ids is loaded at start (KnowEventIDs, as nudge serve does) or by its
+// first ingest; an id the filter only may hold (a false positive) is
+// stored.
+func TestIngestEventIDsAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/ids.duckdb"
+	open := func() *DB {
+		t.Helper()
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	db := open()
+	if _, err := db.IngestEvents(ctx, []map[string]any{ev("m1", "a"), ev("m2", "b")}, "first"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, atStart := range []bool{true, false} {
+		db := open()
+		if atStart {
+			if err := db.KnowEventIDs(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := db.IngestEvents(ctx, []map[string]any{ev("m3", "c"), ev("m1", "a"), ev("m2", "b")}, "again")
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Duplicate{{Row: 2, EventID: "a"}, {Row: 3, EventID: "b"}}
+		if !atStart {
+			want = append([]Duplicate{{Row: 1, EventID: "c"}}, want...) // stored by the round before
+		}
+		if !slices.Equal(res.Duplicates, want) {
+			t.Errorf("loaded at start %v: duplicates %v, want %v", atStart, res.Duplicates, want)
+		}
+	}
+
+	// A false positive: a filter that says "maybe" of every pair.
+	db = open()
+	defer db.Close()
+	db.eventIDs.loaded = true
+	db.eventIDs.filters = []*bloom.BloomFilter{bloom.New(64, 1)}
+	db.eventIDs.filters[0].BitSet().FlipRange(0, 64)
+	db.eventIDs.room = 1 << 20
+	res, err := db.IngestEvents(ctx, []map[string]any{ev("m4", "d"), ev("m1", "a")}, "maybe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored != 1 || !slices.Equal(res.Duplicates, []Duplicate{{Row: 2, EventID: "a"}}) {
+		t.Errorf("with a filter that holds everything: stored %d, duplicates %v; want 1 and row 2", res.Stored, res.Duplicates)
+	}
+}
