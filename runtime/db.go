@@ -37,7 +37,7 @@ type DB struct {
 	members knownMembers
 	// eventColumns caches the events table's columns for ingest (ingest.go).
 	// eventIDs filters the event ids ingest looks up (eventidfilter.go).
-	eventIDs knownEventIDs
+	eventIDs     knownEventIDs
 	eventColumns atomic.Pointer[[]Column]
 }
 

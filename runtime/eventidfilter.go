@@ -12,7 +12,7 @@ import (
 // more.
 const (
 	eventIDFilterMin = 1 << 20
-	eventIDFilterFP  = 0.001
+	eventIDFilterFP  = 1e-6
 )
 
 // knownEventIDs is a Bloom filter over the (brand, event_id) pairs
@@ -20,7 +20,7 @@ const (
 // may be there: DuckDB answers a lookup of many keys by scanning the table,
 // which grows with every id stored, and a new id (the common case) is then
 // looked up not at all. A filter never misses a pair it was given, and
-// says "maybe" of about one pair in a thousand it was not (those are
+// says "maybe" of about one pair in a million it was not (those are
 // looked up). It is loaded from event_ids by the first ingest (one scan,
 // or KnowEventIDs at start) and given every pair ingest records; when it
 // holds more pairs than it was sized for, a filter twice the size is
