@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -34,6 +35,10 @@ type DB struct {
 	unboundedRetry bool
 	// members caches which members exist, for ingest (membercache.go).
 	members knownMembers
+	// eventColumns caches the events table's columns for ingest (ingest.go).
+	// eventIDs filters the event ids ingest looks up (eventidfilter.go).
+	eventIDs     knownEventIDs
+	eventColumns atomic.Pointer[[]Column]
 }
 
 // migration is one step of the schema history. Migrations are applied in

@@ -3,9 +3,15 @@ package runtime
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
 )
 
 // IngestResult reports what one IngestEvents call did.
@@ -21,6 +27,8 @@ type IngestResult struct {
 	// Waiting counts stored events of members not in members yet (see
 	// ImportResult.Waiting).
 	Waiting int64
+	// Timings: how long each step took, in order (the service logs them).
+	Timings []StepTiming
 }
 
 // Duplicate is a row of a batch whose event id was already stored.
@@ -29,95 +37,96 @@ type Duplicate struct {
 	EventID string // the row's event_id
 }
 
-// IngestEvents stores a batch of events read from a newline-delimited JSON
-// file, as Import does (the same column matching, conversions and row
-// errors; all or nothing), with one addition: a row may carry an event_id,
-// the sender's id of the event. An event whose (brand, event_id) is in
-// event_ids, or that repeats an earlier row of the batch, is not stored and
-// is reported in Duplicates; the others are stored with their ids in one
-// transaction, so a batch sent again after a lost answer is stored once.
-// source names the batch in errors in place of the file's path ("request
-// body"); a row error is a *RowError whose Row is the batch's row.
+// IngestEvents stores a batch of events given as rows (key -> value, as
+// decoded from JSON with numbers as json.Number), with Import's column
+// matching, conversions and row errors (all or nothing) and one addition:
+// a row may carry an event_id, the sender's id of the event. An event
+// whose (brand, event_id) is in event_ids, or that repeats an earlier row
+// of the batch, is not stored and is reported in Duplicates; the others
+// are stored with their ids in one transaction, so a batch sent again
+// after a lost answer is stored once. source names the batch in errors
+// ("request body"); a row error is a *RowError whose Row is the batch's
+// row.
+//
+// A key names a column as a file's header does (case-insensitively,
+// spaces around it ignored); seq is ignored, and keys that name no column
+// are merged into the row's props. Values reach DuckDB as text through an
+// Appender and the insert converts them, as it converts a CSV file's text:
+// strings as they are, numbers as written, objects and arrays as JSON.
 //
 // The duplicate check reads event_ids before the transaction: callers
-// serialise their writers (nudge serve has one writer at a time); were two
+// serialise their writers (nudge serve has one ingest at a time); were two
 // batches of the same id committed at once, event_ids' key would fail the
 // second.
-func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResult, error) {
-	var res IngestResult
-	if source == "" {
-		source = path
+func (db *DB) IngestEvents(ctx context.Context, rows []map[string]any, source string) (IngestResult, error) {
+	clock := stepClock{at: time.Now()}
+	res, err := db.ingestEvents(ctx, rows, source, &clock)
+	res.Timings = clock.steps
+	return res, err
+}
+
+func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source string, clock *stepClock) (IngestResult, error) {
+	res := IngestResult{Rows: int64(len(rows))}
+	if len(rows) == 0 {
+		return res, nil
 	}
-	named := func(err error) error {
-		var re *RowError
-		if errors.As(err, &re) {
-			re.Path = source
-			return re
-		}
-		if err == nil || source == path {
-			return err
-		}
-		return errors.New(strings.ReplaceAll(err.Error(), path, source))
+	cols, err := db.ingestColumns(ctx)
+	if err != nil {
+		return res, err
 	}
-	spec := importSpecs["events"]
-	spec.skip = []string{"seq", "event_id"}
+	batch, err := stageRows(rows, cols, source)
+	if err != nil {
+		return res, err
+	}
+	clock.step("prepare")
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
 		return res, err
 	}
 	defer conn.Close()
-	target, err := TableColumns(ctx, conn, "events")
-	if err != nil {
-		return res, err
-	}
-	zone, _, err := importZone(ctx, conn, "")
-	if err != nil {
-		return res, err
-	}
-	s := &stagedFile{path: path, zone: zone, table: "_nudge_ingest"}
-	const fresh = "_nudge_ingest_new"
-	from := s.table // the rows to store
-	defer func() {
-		drop := "DROP TABLE IF EXISTS " + s.table
-		if from == fresh {
-			drop += "; DROP TABLE IF EXISTS " + fresh
-		}
-		conn.ExecContext(context.WithoutCancel(ctx), drop)
-	}()
-	if err := stage(ctx, conn, s, spec, target); err != nil {
-		return res, named(err)
-	}
-	res.Rows = s.rows
-	if s.rows == 0 {
-		return res, nil
-	}
 
-	// The rows to store: those without an id, and the first of each id
-	// not stored before. The ids stored before are looked up with the
-	// batch's ids as a constant list (existing), which DuckDB joins in one
-	// scan of event_ids. When no row repeats an id (the common case) every
-	// row is stored straight from the staged table; otherwise the rows to
-	// store are copied to fresh, _nudge_row naming their batch row.
-	hasIDs := false
-	if _, ok := s.srcType["event_id"]; ok {
-		hasIDs = true
-		brand, id := fmt.Sprintf("CAST(s.%s AS VARCHAR)", quoteIdent(s.mapped["brand"])), "CAST(s.event_id AS VARCHAR)"
-		ids, repeated, err := batchIDs(ctx, conn, brand, id, s.table)
-		if err != nil {
-			return res, fmt.Errorf("%s: reading event ids: %w", source, cleanDuckError(err))
+	// The rows to store: those without an id, and the first of each id not
+	// stored before. Of the batch's ids, those the filter of stored ids
+	// may hold are looked up as a constant list, which DuckDB joins in one
+	// scan of event_ids.
+	first := map[[2]string]bool{}
+	var ids [][2]string
+	repeated := map[int]bool{}
+	for i, r := range batch {
+		if !r.hasID {
+			continue
 		}
-		known, err := existing(ctx, conn, "event_ids", "event_id", ids)
+		k := [2]string{r.brand, r.id}
+		if first[k] {
+			repeated[i] = true
+			continue
+		}
+		first[k] = true
+		ids = append(ids, k)
+	}
+	known := map[[2]string]bool{}
+	if len(ids) > 0 {
+		db.eventIDs.load(ctx, conn) // (when it fails, every id is looked up)
+	}
+	if maybe := db.eventIDs.maybe(ids); len(maybe) > 0 {
+		ks, err := existing(ctx, conn, "event_ids", "event_id", maybe)
 		if err != nil {
 			return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
 		}
-		if len(known) > 0 || repeated {
-			from = fresh
-			if res.Duplicates, err = dropDuplicates(ctx, conn, s.table, fresh, brand, id, known); err != nil {
-				return res, fmt.Errorf("%s: checking event ids: %w", source, cleanDuckError(err))
-			}
+		for _, k := range ks {
+			known[k] = true
 		}
 	}
-	n := s.rows - int64(len(res.Duplicates))
+	stored := batch[:0:0]
+	for i, r := range batch {
+		if repeated[i] || (r.hasID && known[[2]string{r.brand, r.id}]) {
+			res.Duplicates = append(res.Duplicates, Duplicate{Row: r.row, EventID: r.id})
+			continue
+		}
+		stored = append(stored, r)
+	}
+	clock.step("event ids")
+	n := int64(len(stored))
 	if n == 0 {
 		return res, nil
 	}
@@ -128,101 +137,334 @@ func (db *DB) IngestEvents(ctx context.Context, path, source string) (IngestResu
 	}
 	defer rollback(tx)
 	var base int64
-	if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL).Scan(&base); err != nil {
+	var zone sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL+`, (SELECT value FROM settings WHERE name = $n::VARCHAR)`,
+		sql.Named("n", timeZoneSetting)).Scan(&base, &zone); err != nil {
 		return res, fmt.Errorf("ingest: reading the event counter: %w", err)
 	}
-	f := *s
-	f.table = from
-	cols, exprs := insertExprs(&f, spec, target)
-	q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s ORDER BY rowid`,
-		strings.Join(cols, ", "), base, strings.Join(exprs, ", "), from)
-	if _, err := tx.ExecContext(ctx, q); err != nil {
-		return res, named(insertError(ctx, conn, tx, s, spec, target, err))
+	if !zone.Valid || zone.String == "" {
+		zone.String = DefaultTimeZone
 	}
-	if hasIDs {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO event_ids
-SELECT CAST(%s AS VARCHAR), CAST(event_id AS VARCHAR), %d + rowid + 1 FROM %s WHERE event_id IS NOT NULL`,
-			quoteIdent(s.mapped["brand"]), base, from)); err != nil {
+	clock.step("begin")
+	if err := appendEvents(ctx, conn, cols, zone.String, base, stored); err != nil {
+		if rerr := rollback(tx); rerr != nil {
+			return res, errors.Join(err, rerr)
+		}
+		return res, diagnoseRows(ctx, conn, cols, zone.String, stored, source, err)
+	}
+	clock.step("insert")
+	if len(ids) > 0 {
+		if err := appendEventIDs(ctx, conn, base, stored); err != nil {
 			return res, fmt.Errorf("%s: recording event ids: %w", source, cleanDuckError(err))
 		}
+		clock.step("record ids")
 	}
 	next := base + n
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $v::BIGINT WHERE name = 'event_seq'`, sql.Named("v", next)); err != nil {
 		return res, err
 	}
-	if res.Waiting, err = noteWaitingByKey(ctx, tx, &db.members, base, next); err != nil {
+	clock.step("counter")
+	if res.Waiting, err = noteWaitingByKey(ctx, tx, &db.members, base, next, batchMembers(stored)); err != nil {
 		return res, fmt.Errorf("ingest: noting the events of members not yet imported: %w", err)
 	}
+	clock.step("waiting")
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("ingest: commit: %w", err)
 	}
+	clock.step("commit")
+	db.eventIDs.add(ids)
 	res.Stored, res.FirstSeq, res.LastSeq = n, base+1, next
 	return res, nil
 }
 
-// batchIDs returns the distinct (brand, event id) pairs of a staged batch
-// (brand and id are its expressions over the staged table, aliased s), and
-// whether some id appears on more than one row.
-func batchIDs(ctx context.Context, q queryer, brand, id, table string) ([][2]string, bool, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s, count(*) FROM %s s WHERE s.event_id IS NOT NULL GROUP BY ALL`, brand, id, table))
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out [][2]string
-	repeated := false
-	for rows.Next() {
-		var p [2]string
-		var n int64
-		if err := rows.Scan(&p[0], &p[1], &n); err != nil {
-			return nil, false, err
-		}
-		out = append(out, p)
-		repeated = repeated || n > 1
-	}
-	return out, repeated, rows.Err()
+// stepClock times the steps of a call, in order.
+type stepClock struct {
+	at    time.Time
+	steps []StepTiming
 }
 
-// dropDuplicates copies the rows of the staged table to store into fresh:
-// those without an id, and the first of each id that is not in known (the
-// ids stored before). It returns the rows left out, by batch row.
-func dropDuplicates(ctx context.Context, conn *sql.Conn, staged, fresh, brand, id string, known [][2]string) ([]Duplicate, error) {
-	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_known (brand VARCHAR, event_id VARCHAR)`); err != nil {
-		return nil, err
+// step records the time since the previous step as the step name.
+func (c *stepClock) step(name string) {
+	now := time.Now()
+	c.steps = append(c.steps, StepTiming{Step: name, Took: now.Sub(c.at)})
+	c.at = now
+}
+
+// ingestColumns returns the events table's columns but seq (read once: the
+// table changes only by migrations, when the database is opened).
+func (db *DB) ingestColumns(ctx context.Context) ([]Column, error) {
+	if cols := db.eventColumns.Load(); cols != nil {
+		return *cols, nil
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS _nudge_known`)
-	if len(known) > 0 {
-		var vals []string
-		for _, k := range known {
-			vals = append(vals, fmt.Sprintf("(%s, %s)", quoteString(k[0]), quoteString(k[1])))
-		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO _nudge_known VALUES `+strings.Join(vals, ", ")); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %[3]s AS
-SELECT s.*, s.rowid AS _nudge_row FROM %[4]s s
-QUALIFY s.event_id IS NULL OR (
-  NOT EXISTS (SELECT 1 FROM _nudge_known e WHERE e.brand = %[1]s AND e.event_id = %[2]s)
-  AND s.rowid = min(s.rowid) OVER (PARTITION BY %[1]s, %[2]s))
-ORDER BY s.rowid`, brand, id, fresh, staged)); err != nil {
-		return nil, err
-	}
-	rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT rowid + 1, CAST(event_id AS VARCHAR) FROM %s
-WHERE rowid NOT IN (SELECT _nudge_row FROM %s) ORDER BY rowid`, staged, fresh))
+	all, err := TableColumns(ctx, db.sql, "events")
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Duplicate
-	for rows.Next() {
-		var d Duplicate
-		if err := rows.Scan(&d.Row, &d.EventID); err != nil {
-			return nil, err
+	var cols []Column
+	for _, c := range all {
+		if c.Name != "seq" {
+			cols = append(cols, c)
 		}
-		out = append(out, d)
 	}
-	return out, rows.Err()
+	db.eventColumns.Store(&cols)
+	return cols, nil
+}
+
+// extrasColumn is the staged column holding a row's keys that name no
+// column, as a JSON object (merged into props).
+const extrasColumn = "_nudge_extras"
+
+// stagedRow is a row of an ingested batch as the Appender takes it: its
+// values as text (nil for none), one per column of ingestColumns and then
+// the extras.
+type stagedRow struct {
+	row           int64 // 1-based row of the batch
+	brand, member string
+	id            string
+	hasID         bool
+	vals          []any
+}
+
+// stageRows turns a batch's rows into staged rows: keys matched to
+// columns, values as text, the row's other keys as one JSON object. A
+// row without a required value, with two keys naming one column or with
+// an event_id that is not text is a *RowError.
+func stageRows(rows []map[string]any, cols []Column, source string) ([]stagedRow, error) {
+	index := make(map[string]int, len(cols))
+	for i, c := range cols {
+		index[c.Name] = i
+	}
+	required := importSpecs["events"].required
+	out := make([]stagedRow, len(rows))
+	for r, m := range rows {
+		sr := stagedRow{row: int64(r + 1), vals: make([]any, len(cols)+1)}
+		var extras map[string]any
+		named := map[string]string{} // column -> the key naming it
+		for k, v := range m {
+			col := strings.ToLower(strings.TrimSpace(k))
+			i, isCol := index[col]
+			if col == "seq" || (!isCol && col != "event_id") {
+				if col != "seq" {
+					if extras == nil {
+						extras = map[string]any{}
+					}
+					extras[k] = v
+				}
+				continue
+			}
+			if prev, dup := named[col]; dup {
+				a, b := min(prev, k), max(prev, k)
+				return nil, &RowError{Path: source, Row: sr.row, Column: col, Reason: fmt.Sprintf("fields %q and %q both name it", a, b)}
+			}
+			named[col] = k
+			if col == "event_id" {
+				switch id := v.(type) {
+				case nil:
+				case string:
+					sr.id, sr.hasID = id, true
+				case json.Number:
+					sr.id, sr.hasID = id.String(), true
+				default:
+					return nil, &RowError{Path: source, Row: sr.row, Column: col, Reason: "must be a string or a number"}
+				}
+				continue
+			}
+			t, err := stagedText(v)
+			if err != nil {
+				return nil, &RowError{Path: source, Row: sr.row, Column: col, Reason: err.Error()}
+			}
+			sr.vals[i] = t
+		}
+		for _, c := range required {
+			if sr.vals[index[c]] == nil {
+				return nil, &RowError{Path: source, Row: sr.row, Column: c, Reason: "missing value (the column is required)"}
+			}
+		}
+		sr.brand, sr.member = sr.vals[index["brand"]].(string), sr.vals[index["member_id"]].(string)
+		if len(extras) > 0 {
+			t, err := jsonText(extras)
+			if err != nil {
+				return nil, &RowError{Path: source, Row: sr.row, Column: "props", Reason: err.Error()}
+			}
+			sr.vals[len(cols)] = t
+		}
+		out[r] = sr
+	}
+	return out, nil
+}
+
+// stagedText is a JSON value as the text the insert converts (nil for
+// null): a string as it is, a number as written, true or false, an object
+// or array as JSON.
+func stagedText(v any) (any, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	}
+	return jsonText(v)
+}
+
+// jsonText is v as JSON text (HTML characters as they are).
+func jsonText(v any) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("not JSON: %w", err)
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// batchMembers returns the distinct (brand, member_id) pairs of rows.
+func batchMembers(rows []stagedRow) [][2]string {
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	for _, r := range rows {
+		k := [2]string{r.brand, r.member}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ingestInsert is the statement that stores the staged rows (the
+// Appender's rows, named _nudge_batch, with their seq first), converting
+// each column's text to the column's type in zone.
+func ingestInsert(cols []Column, zone string) string {
+	names := make([]string, len(cols))
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quoteIdent(c.Name)
+		src := quoteIdent(c.Name)
+		switch {
+		case isTimestamp(c.Type):
+			exprs[i] = timestampConversion(src, "VARCHAR", zone, false)
+		case c.Name == importSpecs["events"].extra:
+			x := quoteIdent(extrasColumn)
+			exprs[i] = fmt.Sprintf("CASE WHEN %[2]s IS NULL THEN CAST(%[1]s AS JSON) ELSE nullif(json_merge_patch(coalesce(CAST(%[1]s AS JSON), '{}'), CAST(%[2]s AS JSON)), '{}') END", src, x)
+		default:
+			exprs[i] = fmt.Sprintf("CAST(%s AS %s)", src, c.Type)
+		}
+	}
+	return fmt.Sprintf("INSERT INTO events (seq, %s) SELECT seq, %s FROM _nudge_batch", strings.Join(names, ", "), strings.Join(exprs, ", "))
+}
+
+// appendEvents stores rows as events with seqs from base + 1, in order,
+// through a query Appender (in the connection's transaction).
+func appendEvents(ctx context.Context, conn *sql.Conn, cols []Column, zone string, base int64, rows []stagedRow) error {
+	names := []string{"seq"}
+	for _, c := range cols {
+		names = append(names, c.Name)
+	}
+	names = append(names, extrasColumn)
+	bigint, err := duckdb.NewTypeInfo(duckdb.TYPE_BIGINT)
+	if err != nil {
+		return err
+	}
+	varchar, err := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
+	if err != nil {
+		return err
+	}
+	types := []duckdb.TypeInfo{bigint}
+	for range len(cols) + 1 {
+		types = append(types, varchar)
+	}
+	return conn.Raw(func(dc any) error {
+		a, err := duckdb.NewQueryAppender(dc.(driver.Conn), ingestInsert(cols, zone), "_nudge_batch", types, names)
+		if err != nil {
+			return err
+		}
+		args := make([]driver.Value, len(names))
+		for i, r := range rows {
+			args[0] = base + int64(i) + 1
+			for j, v := range r.vals {
+				args[j+1] = v
+			}
+			if err := a.AppendRow(args...); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.CloseWithCancel(ctx)
+	})
+}
+
+// appendEventIDs records the ids of rows (stored with seqs from base + 1)
+// in event_ids through an Appender.
+func appendEventIDs(ctx context.Context, conn *sql.Conn, base int64, rows []stagedRow) error {
+	return conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "event_ids")
+		if err != nil {
+			return err
+		}
+		for i, r := range rows {
+			if !r.hasID {
+				continue
+			}
+			if err := a.AppendRow(r.brand, r.id, base+int64(i)+1); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.CloseWithCancel(ctx)
+	})
+}
+
+// diagnoseRows explains a failed insert of staged rows: it stages them in
+// a temporary table and names the first bad row (its batch row), as Import
+// names a file's, or wraps err when no row is at fault.
+func diagnoseRows(ctx context.Context, conn *sql.Conn, cols []Column, zone string, rows []stagedRow, source string, err error) error {
+	fail := fmt.Errorf("%s: %w", source, cleanDuckError(err))
+	const table = "_nudge_ingest"
+	defs := make([]string, len(cols))
+	s := &stagedFile{path: source, zone: zone, table: table, rows: int64(len(rows)), kind: "jsonl",
+		mapped: map[string]string{}, srcType: map[string]string{}}
+	for i, c := range cols {
+		defs[i] = quoteIdent(c.Name) + " VARCHAR"
+		s.mapped[c.Name], s.srcType[c.Name] = c.Name, "VARCHAR"
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s)", table, strings.Join(defs, ", "))); err != nil {
+		return fail
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+table)
+	if aerr := conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", table)
+		if err != nil {
+			return err
+		}
+		args := make([]driver.Value, len(cols))
+		for _, r := range rows {
+			for j := range cols {
+				args[j] = r.vals[j]
+			}
+			if err := a.AppendRow(args...); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.Close()
+	}); aerr != nil {
+		return fail
+	}
+	target := append([]Column{{Name: "seq", Type: "BIGINT"}}, cols...)
+	derr := diagnose(ctx, conn, s, importSpecs["events"], target)
+	var re *RowError
+	if errors.As(derr, &re) && re.Row >= 1 && int(re.Row) <= len(rows) {
+		re.Row = rows[re.Row-1].row
+		return re
+	}
+	if derr != nil {
+		return derr
+	}
+	return fail
 }
 
 // pairs reads a query of two VARCHAR columns.
@@ -279,14 +521,10 @@ func existing(ctx context.Context, q queryer, table, col string, keys [][2]strin
 	return out, nil
 }
 
-// noteWaitingByKey is noteWaiting for a small range of seqs: the members of
-// the range that members does not know are looked up by key rather than by
-// joining the members table, which reads every member.
-func noteWaitingByKey(ctx context.Context, tx *sql.Tx, members *knownMembers, from, to int64) (int64, error) {
-	ms, err := pairs(ctx, tx, fmt.Sprintf(`SELECT DISTINCT brand, member_id FROM events WHERE seq > %d AND seq <= %d`, from, to))
-	if err != nil {
-		return 0, err
-	}
+// noteWaitingByKey is noteWaiting for a small range of seqs whose
+// members ms are known: those that members does not know are looked up by
+// key rather than by joining the members table, which reads every member.
+func noteWaitingByKey(ctx context.Context, tx *sql.Tx, members *knownMembers, from, to int64, ms [][2]string) (int64, error) {
 	if err := members.load(ctx, tx, ms); err != nil {
 		return 0, err
 	}

@@ -2,12 +2,12 @@ package serve
 
 import (
 	"context"
-	"net/http"
-	"os"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
+	nrt "nudge/runtime"
 	"nudge/runtime/redact"
 )
 
@@ -114,15 +114,8 @@ func (s *Server) runGroup(ctx context.Context, group []*ingestJob) {
 		all = append(all, j.rows.events...)
 		offset[i+1] = offset[i] + int64(len(j.rows.events))
 	}
-	path, err := writeRows(all)
-	if err != nil {
-		for _, j := range group {
-			s.runOne(ctx, j)
-		}
-		return
-	}
-	defer os.Remove(path)
-	res, err := s.db.IngestEvents(ctx, path, "request body")
+	res, err := s.db.IngestEvents(ctx, all, "request body")
+	s.logSteps(res)
 	if err != nil {
 		s.log.Debug("a group of batches failed; committing them one by one", "batches", len(group), "error", redact.Error(err))
 		for _, j := range group {
@@ -181,13 +174,8 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		s.requestTick()
 	}
 	if len(rows.events) > 0 {
-		path, err := writeRows(rows.events)
-		if err != nil {
-			j.err = &apiError{status: http.StatusInternalServerError, Message: "staging the batch: " + err.Error()}
-			return
-		}
-		defer os.Remove(path)
-		res, err := s.db.IngestEvents(ctx, path, "request body")
+		res, err := s.db.IngestEvents(ctx, rows.events, "request body")
+		s.logSteps(res)
 		if err != nil {
 			s.m.batchesRejected.WithLabelValues("400").Inc()
 			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
@@ -200,6 +188,18 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		s.stored(ans, time.Now())
 	}
 	j.ans = ans
+}
+
+// logSteps logs the step timings of an ingest (at debug level).
+func (s *Server) logSteps(res nrt.IngestResult) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	steps := make([]any, 0, 2*len(res.Timings))
+	for _, st := range res.Timings {
+		steps = append(steps, st.Step, st.Took.Seconds())
+	}
+	s.log.Debug("ingest steps", "rows", res.Rows, slog.Group("seconds", steps...))
 }
 
 // stored notes a committed batch: metrics, the acknowledgement the

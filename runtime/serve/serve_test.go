@@ -634,14 +634,13 @@ func TestWaitingAfterRestart(t *testing.T) {
 				if k == 0 {
 					return
 				}
-				var b strings.Builder
+				var rows []map[string]any
 				for range k {
 					n++
-					fmt.Fprintf(&b, "{\"brand\":\"acme\",\"member_id\":\"m%d\",\"type\":\"visited\",\"store\":\"B\",\"event_id\":\"e%d\",\"ts\":\"%s\"}\n", n%3+1, n, ts)
+					rows = append(rows, map[string]any{"brand": "acme", "member_id": fmt.Sprintf("m%d", n%3+1), "type": "visited", "store": "B",
+						"event_id": fmt.Sprintf("e%d", n), "ts": ts})
 				}
-				f := filepath.Join(dir, fmt.Sprintf("events%d.jsonl", n))
-				os.WriteFile(f, []byte(b.String()), 0o644)
-				if _, err := db.IngestEvents(ctx, f, ""); err != nil {
+				if _, err := db.IngestEvents(ctx, rows, "test batch"); err != nil {
 					t.Fatal(err)
 				}
 			}

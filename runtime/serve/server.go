@@ -183,6 +183,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.log.Warn("reading the members", "error", redact.Error(err))
 		}
 	}
+	if err := s.db.KnowEventIDs(ctx); err != nil { // (likewise: else ingest looks every event id up)
+		s.log.Warn("reading the event ids", "error", redact.Error(err))
+	}
 	s.routesInit()
 	return s, nil
 }
