@@ -209,7 +209,7 @@ func TestOptionsErrors(t *testing.T) {
 // retried when a send leaves the window), a short limit that runs out
 // within the day, a rule that gives up after unanswered sends, and a tag.
 func TestReplayMatchesTicks(t *testing.T) {
-	src := demoSource(t, 600, 11)
+	src := demoSource(t, 800, 11)
 	stress := examplesProgram(t)
 	extra := compileProgram(t, `brand "acme"
 import "crm"
