@@ -45,13 +45,22 @@ func TestIncrementalMatchesFull(t *testing.T) {
 }
 
 func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int) *DB {
-	return differential(t, prog, steps, ticks, func(inc, full *DB) {
-		// The incremental side clusters the events every tick consumed
-		// (cluster.go), so the two also differ in the events' layout and the
-		// scans' filters that follow from it.
-		inc.clusterMin = 1
+	db := differential(t, prog, steps, ticks, func(inc, full *DB) {
+		// The incremental side clusters the events its ticks consumed
+		// (cluster.go) once 400 have gathered, every two or three ticks, so
+		// the two also differ in the events' layout (clustered, and a tail
+		// not clustered yet) and the scans' filters that follow from it.
+		inc.clusterMin = 400
 		full.unboundedRetry = true
 	}, RunOptions{EvaluateAll: true})
+	var clustered int64
+	if err := db.sql.QueryRow(`SELECT ` + clusteredSeqSQL).Scan(&clustered); err != nil {
+		t.Fatal(err)
+	}
+	if clustered == 0 {
+		t.Error("the incremental side clustered no events")
+	}
+	return db
 }
 
 // differential runs two copies of a demo database (configured by setup:
