@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"nudge/compiler"
 	"nudge/internal/tickform"
 	"slices"
 	"strings"
@@ -69,8 +70,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// The members of the rule's candidates: events ingested since
 			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
-			addPart(fmt.Sprintf("FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s",
-				p.wmSeq, timestampSQL(p.wmNow.Add(-r.Lag)), t.ofBrandAndType("type IN ("+quoteStrings(r.Events)+")")), i)
+			addPart(t.dueSinceFrom(r, p.wmSeq, p.wmNow), i)
 			scoped.add(r.Name, i, nil, nil, false)
 			continue
 		}
@@ -86,22 +86,12 @@ func (t *tick) buildScope(ctx context.Context) error {
 		}
 		// Events that crossed a window edge.
 		for _, w := range r.Tick.Delta.Watches {
-			which := t.ofBrandAndType("type = " + quoteString(w.Event))
-			q := fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, which)
-			if w.Back != "" {
-				q = fmt.Sprintf("FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", t0, w.Back, w.Back, which)
-			}
-			addPart(q, i)
+			addPart(t.windowEdgeFrom(w, t0), i)
 		}
 		// Members whose date conditions changed since t0 (on a new day).
 		if p.newDay {
-			var changed []string
-			for _, a := range r.Tick.Delta.DailyAtoms {
-				if a.PerMember { // the others did not change (plan)
-					changed = append(changed, dailyAtomChanged(a))
-				}
-			}
-			if len(changed) > 0 {
+			// (The atoms with one value for everyone did not change: plan.)
+			if changed := perMemberDailyChanged(r.Tick.Delta.DailyAtoms); len(changed) > 0 {
 				daily = append(daily, fmt.Sprintf("SELECT m.member_id, %d AS ri FROM members m, %s WHERE m.brand = $brand::VARCHAR AND (%s)",
 					i, thenRow(t0), strings.Join(changed, " OR ")))
 			}
@@ -317,4 +307,34 @@ func scopeColumns(cols []string, read, prefix string, always ...string) []string
 		}
 	}
 	return out
+}
+
+// dueSinceFrom is the FROM clause of the trigger rule r's events ingested
+// up to its previous run (watermarks wmSeq and wmNow) that fell due since:
+// an event is due at or after its ts, so one due by now has ts <= now.
+func (t *tick) dueSinceFrom(r *compiler.Rule, wmSeq int64, wmNow time.Time) string {
+	return fmt.Sprintf("FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s",
+		wmSeq, timestampSQL(wmNow.Add(-r.Lag)), t.ofBrandAndType("type IN ("+quoteStrings(r.Events)+")"))
+}
+
+// windowEdgeFrom is the FROM clause of the events of watch w whose window
+// edge was crossed between the instant t0 (an SQL expression) and now.
+func (t *tick) windowEdgeFrom(w tickform.Watch, t0 string) string {
+	which := t.ofBrandAndType("type = " + quoteString(w.Event))
+	if w.Back != "" {
+		return fmt.Sprintf("FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", t0, w.Back, w.Back, which)
+	}
+	return fmt.Sprintf("FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", t0, which)
+}
+
+// perMemberDailyChanged is, for each date atom of atoms whose value
+// differs per member, the condition that it changed since the row thenRow.
+func perMemberDailyChanged(atoms []tickform.DailyAtom) []string {
+	var changed []string
+	for _, a := range atoms {
+		if a.PerMember {
+			changed = append(changed, dailyAtomChanged(a))
+		}
+	}
+	return changed
 }

@@ -108,12 +108,7 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 	then := timestampSQL(t0)
 	for _, w := range d.Watches {
 		// Events that crossed a window edge.
-		which := t.ofBrandAndType("type = " + quoteString(w.Event))
-		q := fmt.Sprintf("SELECT member_id FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s", then, which)
-		if w.Back != "" {
-			q = fmt.Sprintf("SELECT member_id FROM events WHERE ts >= %s - %s AND ts <= $now::TIMESTAMP - %s AND %s", then, w.Back, w.Back, which)
-		}
-		parts = append(parts, q)
+		parts = append(parts, "SELECT member_id "+t.windowEdgeFrom(w, then))
 	}
 	if d.Daily && !sameDate(t0, t.now) {
 		// Members whose date conditions changed since t0.
@@ -124,13 +119,7 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 		if err != nil || all {
 			return r.SQL, err
 		}
-		var changed []string
-		for _, a := range d.DailyAtoms {
-			if a.PerMember {
-				changed = append(changed, dailyAtomChanged(a))
-			}
-		}
-		if len(changed) > 0 {
+		if changed := perMemberDailyChanged(d.DailyAtoms); len(changed) > 0 {
 			parts = append(parts, fmt.Sprintf("SELECT m.member_id FROM members m, %s WHERE m.brand = $brand::VARCHAR AND (%s)", thenRow(then), strings.Join(changed, " OR ")))
 		}
 	}
@@ -221,7 +210,7 @@ func (t *tick) enterOnSQL(ctx context.Context, k int, wmSeq int64, wmNow time.Ti
 	types := t.ofBrandAndType("type IN (" + quoteStrings(r.Events) + ")")
 	return t.entryScope(ctx, k, []string{
 		fmt.Sprintf("SELECT member_id FROM events WHERE seq > %d AND %s", wmSeq, types),
-		fmt.Sprintf("SELECT member_id FROM events WHERE seq <= %d AND ts > %s AND ts <= $now::TIMESTAMP AND %s", wmSeq, timestampSQL(wmNow.Add(-r.Lag)), types),
+		"SELECT member_id " + t.dueSinceFrom(r, wmSeq, wmNow),
 	})
 }
 
