@@ -135,6 +135,7 @@ var migrations = []migration{
 	{11, "no credentials at rest", redactSecretsSQL},
 	{12, "journey instances; outbox rows name their journey, step and variant", journeysSQL},
 	{13, "delivery policies: parameters, service messages, expiry", deliverySQL},
+	{16, "rule_evals notes where refusals of an exhausted budget were skipped", ruleEvalsBudgetSQL},
 	{17, "the outbox without its five-string unique key", outboxNoKeySQL},
 }
 
@@ -402,6 +403,14 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v3 RENAME TO outbox;
 -- members_version counts changes to members (imports, DB.MembersChanged).
 INSERT INTO counters VALUES ('members_version', 0) ON CONFLICT DO NOTHING;
+`
+
+// ruleEvalsBudgetSQL (migration 16): rule_evals gains budget_from, the
+// start of the budget period from which the latest evaluation skipped the
+// refused members of a rule whose budget was exhausted for sure, NULL when
+// it skipped none (internal/tick/09c_budget_skip.go).
+const ruleEvalsBudgetSQL = `
+ALTER TABLE rule_evals ADD COLUMN IF NOT EXISTS budget_from TIMESTAMP;
 `
 
 // ruleMembersSQL (migration 2) adds the per rule and member summary the

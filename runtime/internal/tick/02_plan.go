@@ -59,6 +59,8 @@ type evalPlan struct {
 	newDay     bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
 	hasState   bool      // rule_state has the rule's row (watermarks updates it)
 	hasEval    bool      // rule_evals has the rule's row (recordEvaluations updates it)
+	budgetFrom time.Time // skip the refused members fired since then: the budget is exhausted (02b_budget_skip.go); zero: none
+	readdFrom  time.Time // retry the refused members fired since then that an earlier evaluation skipped (02b_budget_skip.go); zero: none
 }
 
 // ruleHash identifies what a rule's incremental evaluation depends on: its
@@ -89,6 +91,7 @@ type previousRun struct {
 	wmNow         time.Time
 	evalNow       sql.NullTime
 	hash, members sql.NullString
+	budgetFrom    sql.NullTime // the budget_from of the latest evaluation (02b_budget_skip.go)
 }
 
 // previousRuns reads what the previous ticks left, for every rule at once,
@@ -96,7 +99,7 @@ type previousRun struct {
 func (t *tick) previousRuns(ctx context.Context) (map[string]previousRun, error) {
 	prevs := map[string]previousRun{}
 	rows, err := t.tx.QueryContext(ctx, `
-SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
+SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum, v.budget_from
 FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
 WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	if err != nil {
@@ -106,7 +109,7 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	for rows.Next() {
 		var name string
 		var p previousRun
-		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members); err != nil {
+		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members, &p.budgetFrom); err != nil {
 			return nil, err
 		}
 		prevs[name] = p
@@ -176,6 +179,9 @@ func (t *tick) plan(ctx context.Context) error {
 		if _, err := t.exec(ctx, `UPDATE rule_members SET last_capped = false WHERE last_capped AND rule IN (`+quoteStrings(reset)+`) AND brand = `+t.brandSQL()); err != nil {
 			return err
 		}
+	}
+	if err := t.planBudgetSkips(ctx, prevs); err != nil {
+		return err
 	}
 	if err := t.retryTables(ctx); err != nil {
 		return err
