@@ -187,6 +187,11 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 
 	o := tick.Options{Program: prog, Brand: brand, Now: now, Lookback: opts.Lookback, Mode: db.tickMode(opts), Trace: traceSQL}
 	t, tx, err := begin(ctx, conn, o)
+	if tick.IsBudgetSkipError(err) && ctx.Err() == nil {
+		// Again without the budget skip it could not prove.
+		o.Mode |= tick.NoBudgetSkip
+		t, tx, err = begin(ctx, conn, o)
+	}
 	if tick.IsRuleQueriesError(err) && ctx.Err() == nil {
 		// Again rule by rule, for an error that names its rule.
 		o.Mode |= tick.PerRule

@@ -49,18 +49,20 @@ import (
 
 // evalPlan is how the tick evaluates one rule.
 type evalPlan struct {
-	hash       string
-	wmSeq      int64 // the rule's watermarks (see compiler.Rule)
-	wmNow      time.Time
-	t0         time.Time // the now of the previous evaluation (valid when continuous)
-	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
-	scoped     bool      // evaluate only the members of the scope
-	capBlock   bool      // skip capped retries whose caps are still full
-	newDay     bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
-	hasState   bool      // rule_state has the rule's row (watermarks updates it)
-	hasEval    bool      // rule_evals has the rule's row (recordEvaluations updates it)
-	budgetFrom time.Time // skip the refused members fired since then: the budget is exhausted (02b_budget_skip.go); zero: none
-	readdFrom  time.Time // retry the refused members fired since then that an earlier evaluation skipped (02b_budget_skip.go); zero: none
+	hash        string
+	wmSeq       int64 // the rule's watermarks (see compiler.Rule)
+	wmNow       time.Time
+	t0          time.Time // the now of the previous evaluation (valid when continuous)
+	continuous  bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
+	scoped      bool      // evaluate only the members of the scope
+	capBlock    bool      // skip capped retries whose caps are still full
+	newDay      bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
+	hasState    bool      // rule_state has the rule's row (watermarks updates it)
+	hasEval     bool      // rule_evals has the rule's row (recordEvaluations updates it)
+	budgetFrom  time.Time // skip the refused members fired since then: the budget is exhausted (02b_budget_skip.go); zero: none
+	budgetAfter *string   // with budgetFrom, skip only the members after this one (02b_budget_skip.go's threshold skip)
+	budgetLeast float64   // the least cost of a send of the rule, with budgetAfter
+	readdFrom   time.Time // retry the refused members fired since then that an earlier evaluation skipped (02b_budget_skip.go); zero: none
 }
 
 // ruleHash identifies what a rule's incremental evaluation depends on: its

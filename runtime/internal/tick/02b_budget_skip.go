@@ -2,7 +2,10 @@ package tick
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -63,7 +66,8 @@ func (t *tick) planBudgetSkips(ctx context.Context, prevs map[string]previousRun
 		// (The amounts and costs compare as DECIMAL(18,4), as in
 		// stockAndBudget.)
 		q := `
-SELECT b.ri, CAST(b.amount AS DECIMAL(18,4)) < coalesce(u.spent, 0) + CAST(b.mincost AS DECIMAL(18,4))
+SELECT b.ri, CAST(b.amount AS DECIMAL(18,4)) < coalesce(u.spent, 0) + CAST(b.mincost AS DECIMAL(18,4)),
+       CAST(b.amount AS DECIMAL(18,4)) - coalesce(u.spent, 0), b.mincost
 FROM ` + rows.sql() + ` b
 LEFT JOIN (
     SELECT b.rule, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
@@ -76,18 +80,29 @@ LEFT JOIN (
 			return err
 		}
 		defer res.Close()
+		var room []budgetRoom // of the rules whose budget has room
 		for res.Next() {
 			var ri int
 			var exhausted bool
-			if err := res.Scan(&ri, &exhausted); err != nil {
+			var left, least float64
+			if err := res.Scan(&ri, &exhausted, &left, &least); err != nil {
 				return err
 			}
+			from, _ := policy.BudgetPeriod(t.prog.Rules[ri].Budget.Per, t.now)
 			if exhausted {
-				t.plans[ri].budgetFrom, _ = policy.BudgetPeriod(t.prog.Rules[ri].Budget.Per, t.now)
+				t.plans[ri].budgetFrom = from
+			} else if least > 0 && !t.mode.has(NoBudgetSkip) {
+				room = append(room, budgetRoom{ri, from, left, least})
 			}
 		}
 		if err := res.Err(); err != nil {
 			return err
+		}
+		res.Close()
+		for _, b := range room {
+			if err := t.planBudgetThreshold(ctx, b); err != nil {
+				return err
+			}
 		}
 	}
 	for i, r := range t.prog.Rules {
@@ -97,11 +112,120 @@ LEFT JOIN (
 			// (A rule evaluated anew evaluates every member.)
 			continue
 		}
-		if from := Naive(pv.budgetFrom.Time); !from.Equal(p.budgetFrom) {
+		// (Skipping every refusal of the same period again, it skips
+		// all those the previous evaluation skipped.)
+		if from := Naive(pv.budgetFrom.Time); !from.Equal(p.budgetFrom) || p.budgetAfter != nil {
 			p.readdFrom = from
 		}
 	}
 	return nil
+}
+
+// budgetRoom is a rule (ri) whose budget has room this tick: its period
+// starts at from, left is the amount less the cost of its counted sends
+// of the period, least the least a send of it costs.
+type budgetRoom struct {
+	ri          int
+	from        time.Time
+	left, least float64
+}
+
+// budgetMargin is how many refused members more than twice the sends that
+// fit a budget's room a threshold skip keeps (planBudgetThreshold).
+const budgetMargin = 16
+
+// planBudgetThreshold plans the skip of a rule whose budget has room for
+// k more sends at most (the room over the least cost): the sends of one
+// tick compete in the order of the member ids (competitionOrder), so once
+// the sends let through fill the room, every later one is over_budget.
+// The tick retries the first 2k + budgetMargin refused members of the
+// period whose refusal was not capped, in member id order, and skips the
+// refused members after the last of them (evalPlan.budgetAfter). Whether
+// that changed nothing is known only once the budget step has let sends
+// through: checkBudgetSkips requires that the sends let through filled
+// the room for sure and all came before the skipped members; otherwise
+// the tick fails with errBudgetSkip and the runtime runs it again with
+// NoBudgetSkip.
+func (t *tick) planBudgetThreshold(ctx context.Context, b budgetRoom) error {
+	k := int64(math.Ceil(b.left / b.least))
+	if k < 0 {
+		k = 0
+	}
+	var after string
+	err := t.tx.QueryRowContext(ctx, `
+SELECT member_id FROM rule_members
+WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR AND NOT last_effective AND NOT last_capped AND last_fired_at >= $from::TIMESTAMP
+ORDER BY member_id LIMIT 1 OFFSET $n::BIGINT`, sql.Named("rule", t.prog.Rules[b.ri].Name), sql.Named("brand", t.brand), sql.Named("from", b.from), sql.Named("n", 2*k+budgetMargin-1)).Scan(&after)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // too few refusals to spare any
+	}
+	if err != nil {
+		return err
+	}
+	p := &t.plans[b.ri]
+	p.budgetFrom, p.budgetAfter, p.budgetLeast = b.from, &after, b.least
+	return nil
+}
+
+// checkBudgetSkips is the proof of the threshold skips of the tick
+// (planBudgetThreshold), run after the budget step: for each such rule,
+// the sends of it the step let through (the rows of _nudge_money that are
+// neither oos nor ob) left less than the least cost of a send in the
+// budget, and all came before the members skipped. Then every skipped
+// member's send would have been over_budget. It returns errBudgetSkip
+// otherwise, or when the tick judged no send of the rule.
+func (t *tick) checkBudgetSkips(ctx context.Context, judged bool) error {
+	skips := jsonRows{param: "skips", columns: []string{"ri INTEGER", "after VARCHAR", "least DOUBLE"}}
+	for i, p := range t.plans {
+		if p.budgetAfter != nil {
+			skips.add(i, *p.budgetAfter, p.budgetLeast)
+		}
+	}
+	if len(skips.rows) == 0 {
+		return nil
+	}
+	if !judged {
+		return errBudgetSkip{}
+	}
+	var failed int64
+	if err := t.tx.QueryRowContext(ctx, `
+SELECT count(*) FROM `+skips.sql()+` s
+LEFT JOIN (
+    SELECT m.ri, any_value(m.amount) AS amount, any_value(m.spent) AS spent,
+           sum(m.cost) FILTER (WHERE NOT m.oos AND NOT m.ob) AS used,
+           max(d.member_id) FILTER (WHERE NOT m.oos AND NOT m.ob) AS last
+    FROM _nudge_money m JOIN _nudge_dec d ON d.rowid = m.id
+    GROUP BY m.ri
+) v ON v.ri = s.ri
+WHERE NOT coalesce(v.amount < v.spent + coalesce(v.used, 0) + CAST(s.least AS DECIMAL(18,4)) AND coalesce(v.last <= s.after, true), false)`, skips.arg()).Scan(&failed); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return errBudgetSkip{}
+	}
+	t.budgetChecked = true
+	return nil
+}
+
+// errBudgetSkip: a threshold skip of the tick may have changed a decision
+// (checkBudgetSkips); the runtime runs the tick again with NoBudgetSkip.
+type errBudgetSkip struct{}
+
+func (errBudgetSkip) Error() string {
+	return "a budget's room was not filled before the refusals skipped"
+}
+
+// IsBudgetSkipError reports whether err is a tick's errBudgetSkip.
+func IsBudgetSkipError(err error) bool { return errors.As(err, new(errBudgetSkip)) }
+
+// budgetSkipsChecked fails the tick when a threshold skip was planned and
+// the budget step did not prove it (it judged no send: see
+// checkBudgetSkips).
+func (t *tick) budgetSkipsChecked(ctx context.Context) error {
+	if t.budgetChecked {
+		return nil
+	}
+	return t.checkBudgetSkips(ctx, false)
 }
 
 // budgetSkippable reports whether rule i's refusals may be skipped while
@@ -164,6 +288,9 @@ func (t *tick) budgetBlocked(i int) string {
 	}
 	r := t.prog.Rules[i]
 	cond := []string{"NOT rm.last_effective", "rm.last_fired_at >= " + timestampSQL(p.budgetFrom)}
+	if p.budgetAfter != nil {
+		cond = append(cond, "rm.member_id > "+quoteString(*p.budgetAfter))
+	}
 	if r.Holdout > 0 {
 		cond = append(cond, "NOT ("+policy.HeldOutSQL("rm.rule", "rm.member_id", fmt.Sprint(r.Holdout))+")")
 	}

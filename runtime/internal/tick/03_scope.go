@@ -192,19 +192,20 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
 	}
+	// (Less, in the parts of refusals, those the rule's exhausted budget
+	// skips.)
+	skipped := ""
+	if len(budgetSkips) > 0 {
+		skipped = "\n  AND NOT coalesce(CASE s.ri " + strings.Join(budgetSkips, " ") + " END, false)"
+	}
 	if refused {
-		// (Less those the rule's exhausted budget skips.)
-		skipped := ""
-		if len(budgetSkips) > 0 {
-			skipped = "\n  AND NOT coalesce(CASE s.ri " + strings.Join(budgetSkips, " ") + " END, false)"
-		}
 		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule
 WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan("rm.brand = $brand::VARCHAR")+`
   AND rm.last_fired_at >= s.t0`+skipped)
 	}
 	if readd {
 		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule
-WHERE NOT rm.last_effective AND rm.last_fired_at >= s.readd_from AND rm.last_fired_at < s.t0 AND `+afterScan("rm.brand = $brand::VARCHAR"))
+WHERE NOT rm.last_effective AND rm.last_fired_at >= s.readd_from AND rm.last_fired_at < s.t0 AND `+afterScan("rm.brand = $brand::VARCHAR")+skipped)
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
