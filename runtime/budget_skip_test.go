@@ -29,7 +29,8 @@ rule promo
 // threshold skip retries the first refusals only, and m03 gets the
 // cashback on March 6), by an expired one after the members the
 // threshold skip would retry stopped matching (the skip is not proved and
-// the tick runs again without it: m26 on March 11), and by a new month
+// the tick runs again without it: m26 on March 11; and on March 16, when
+// the one of them that matches again does not fill the room), and by a new month
 // (the refusals of March retried on April 1); and the incremental side
 // must have skipped the retries while the budget was exhausted.
 func TestBudgetRefusalSkip(t *testing.T) {
@@ -61,6 +62,9 @@ func TestBudgetRefusalSkip(t *testing.T) {
 			case 10: // the first refusals stop matching; m02's send expired undelivered
 				ops = []string{`UPDATE members SET tier = 'silver' WHERE member_id BETWEEN 'm04' AND 'm25'`,
 					`UPDATE outbox SET status = 'expired' WHERE member_id = 'm02' AND status = 'pending'`}
+			case 15: // two sends fail, and of the first refusals one matches again
+				ops = []string{`UPDATE members SET tier = 'gold' WHERE member_id = 'm20'`,
+					`UPDATE outbox SET status = 'failed' WHERE member_id IN ('m03', 'm26')`}
 			}
 			for _, op := range ops {
 				if _, err := db.sql.ExecContext(ctx, op); err != nil {
@@ -79,7 +83,7 @@ func TestBudgetRefusalSkip(t *testing.T) {
 			for _, dec := range res.Decisions {
 				fmt.Fprintf(&b, "day %d: %s %s %s %s\n", d, dec.MemberID, dec.Channel, dec.Status, dec.Reason)
 			}
-			if d >= 1 && d <= 4 || d >= 12 && d <= 30 {
+			if d >= 1 && d <= 4 || d >= 16 && d <= 30 {
 				for _, s := range res.Rules {
 					retried[k] += s.Candidates
 				}
@@ -95,7 +99,8 @@ func TestBudgetRefusalSkip(t *testing.T) {
 		"day 0: m01 sms pending", "day 0: m02 sms pending", "day 0: m03 sms over_budget",
 		"day 5: m03 sms pending",                             // freed by m01's failed send
 		"day 10: m26 sms pending",                            // freed by m02's expired send
-		"day 31: m27 sms pending", "day 31: m28 sms pending", // April
+		"day 15: m20 sms pending", "day 15: m27 sms pending", // room for two, one retried
+		"day 31: m28 sms pending", "day 31: m29 sms pending", // April
 	} {
 		if !strings.Contains(logs[0], want+" ") {
 			t.Errorf("no %q in the decisions", want)
