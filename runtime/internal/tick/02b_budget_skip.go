@@ -139,7 +139,8 @@ const budgetMargin = 16
 // tick compete in the order of the member ids (competitionOrder), so once
 // the sends let through fill the room, every later one is over_budget.
 // The tick retries the first 2k + budgetMargin refused members of the
-// period whose refusal was not capped, in member id order, and skips the
+// period whose refusal was neither capped nor for want of consent (those
+// seldom compete: blocked skips them), in member id order, and skips the
 // refused members after the last of them (evalPlan.budgetAfter). Whether
 // that changed nothing is known only once the budget step has let sends
 // through: checkBudgetSkips requires that the sends let through filled
@@ -154,7 +155,8 @@ func (t *tick) planBudgetThreshold(ctx context.Context, b budgetRoom) error {
 	var after string
 	err := t.tx.QueryRowContext(ctx, `
 SELECT member_id FROM rule_members
-WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR AND NOT last_effective AND NOT last_capped AND last_fired_at >= $from::TIMESTAMP
+WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR AND NOT last_effective AND NOT last_capped AND last_no_consent IS NOT TRUE
+  AND last_fired_at >= $from::TIMESTAMP
 ORDER BY member_id LIMIT 1 OFFSET $n::BIGINT`, sql.Named("rule", t.prog.Rules[b.ri].Name), sql.Named("brand", t.brand), sql.Named("from", b.from), sql.Named("n", 2*k+budgetMargin-1)).Scan(&after)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // too few refusals to spare any
