@@ -49,6 +49,12 @@ type RunOptions struct {
 	// that step (a service that owns the database and counts its member
 	// upserts knows this; see tick.NoArrivals).
 	NoArrivals bool
+	// NoBudgetSkip makes the tick retry every refusal of a state rule
+	// whose budget is spent instead of skipping those it would refuse
+	// again (internal/tick/02b_budget_skip.go; the decisions are the
+	// same). Replay cannot start from a tick that skipped some: simulate
+	// sets it.
+	NoBudgetSkip bool
 }
 
 // Decision is one outbox row: one action of one firing. Its JSON form is the
@@ -308,6 +314,9 @@ func (db *DB) tickMode(opts RunOptions) tick.Mode {
 	}
 	if opts.NoArrivals {
 		m |= tick.NoArrivals
+	}
+	if opts.NoBudgetSkip {
+		m |= tick.NoBudgetSkip
 	}
 	return m
 }

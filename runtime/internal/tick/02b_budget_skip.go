@@ -91,7 +91,7 @@ LEFT JOIN (
 			from, _ := policy.BudgetPeriod(t.prog.Rules[ri].Budget.Per, t.now)
 			if exhausted {
 				t.plans[ri].budgetFrom = from
-			} else if least > 0 && !t.mode.has(NoBudgetSkip) {
+			} else if least > 0 {
 				room = append(room, budgetRoom{ri, from, left, least})
 			}
 		}
@@ -234,7 +234,7 @@ func (t *tick) budgetSkipsChecked(ctx context.Context) error {
 // its budget is exhausted (see above), and the least a send of it costs.
 func (t *tick) budgetSkippable(i int) (float64, bool) {
 	r := t.prog.Rules[i]
-	if r.Trigger || r.Budget == nil || r.StopAfter > 0 || !t.plans[i].continuous || t.mode.has(Lanes) {
+	if r.Trigger || r.Budget == nil || r.StopAfter > 0 || !t.plans[i].continuous || t.mode.has(Lanes|NoBudgetSkip) {
 		return 0, false
 	}
 	for _, c := range t.prog.Costs {

@@ -45,9 +45,9 @@ const (
 	// database and counts its member upserts). The waiting events past
 	// the lookback are then forgotten by a later tick that runs it.
 	NoArrivals
-	// NoBudgetSkip plans no threshold skip of the refusals of a budget
-	// (02b_budget_skip.go): Run runs a tick again so when the skip could
-	// not be proved.
+	// NoBudgetSkip skips no refusal of a budget (02b_budget_skip.go):
+	// Run runs a tick again so when a skip could not be proved, and
+	// simulate's ticks are so (a replay cannot start after a skip).
 	NoBudgetSkip
 )
 
