@@ -93,7 +93,8 @@ type previousRun struct {
 	wmNow         time.Time
 	evalNow       sql.NullTime
 	hash, members sql.NullString
-	budgetFrom    sql.NullTime // the budget_from of the latest evaluation (02b_budget_skip.go)
+	budgetFrom    sql.NullTime   // the budget_from of the latest evaluation (02b_budget_skip.go)
+	budgetAfter   sql.NullString // and its budget_after
 }
 
 // previousRuns reads what the previous ticks left, for every rule at once,
@@ -101,7 +102,7 @@ type previousRun struct {
 func (t *tick) previousRuns(ctx context.Context) (map[string]previousRun, error) {
 	prevs := map[string]previousRun{}
 	rows, err := t.tx.QueryContext(ctx, `
-SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum, v.budget_from
+SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum, v.budget_from, v.budget_after
 FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
 WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	if err != nil {
@@ -111,7 +112,7 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	for rows.Next() {
 		var name string
 		var p previousRun
-		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members, &p.budgetFrom); err != nil {
+		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members, &p.budgetFrom, &p.budgetAfter); err != nil {
 			return nil, err
 		}
 		prevs[name] = p

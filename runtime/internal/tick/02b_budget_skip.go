@@ -112,9 +112,12 @@ LEFT JOIN (
 			// (A rule evaluated anew evaluates every member.)
 			continue
 		}
-		// (Skipping every refusal of the same period again, it skips
-		// all those the previous evaluation skipped.)
-		if from := Naive(pv.budgetFrom.Time); !from.Equal(p.budgetFrom) || p.budgetAfter != nil {
+		// (Skipping the refusals of the same period after the same
+		// member or an earlier one, or all, it skips all those the
+		// previous evaluation skipped.)
+		from := Naive(pv.budgetFrom.Time)
+		same := from.Equal(p.budgetFrom) && (p.budgetAfter == nil || pv.budgetAfter.Valid && *p.budgetAfter <= pv.budgetAfter.String)
+		if !same {
 			p.readdFrom = from
 		}
 	}
