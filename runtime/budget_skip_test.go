@@ -113,3 +113,32 @@ func TestBudgetRefusalSkip(t *testing.T) {
 		t.Errorf("the incremental evaluation retried %d refusals while the budget was exhausted (full: %d)", retried[0], retried[1])
 	}
 }
+
+// TestMigration16AfterSeventeen: a database that has migration 17 but not
+// 16 (numbers are reserved ahead: 16 came after 17 was released) gets 16
+// when it is opened.
+func TestMigration16AfterSeventeen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.duckdb")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`ALTER TABLE rule_evals DROP COLUMN budget_after`, `ALTER TABLE rule_evals DROP COLUMN budget_from`,
+		`DELETE FROM schema_migrations WHERE version = 16`} {
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if db, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := count(t, db, `SELECT count(*) FROM duckdb_columns() WHERE table_name = 'rule_evals' AND column_name IN ('budget_from', 'budget_after')`); n != 2 {
+		t.Errorf("rule_evals has %d of budget_from and budget_after after reopening", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM schema_migrations WHERE version = 16`); n != 1 {
+		t.Errorf("migration 16 recorded %d times", n)
+	}
+}
