@@ -140,6 +140,7 @@ var migrations = []migration{
 	{11, "no credentials at rest", redactSecretsSQL},
 	{12, "journey instances; outbox rows name their journey, step and variant", journeysSQL},
 	{13, "delivery policies: parameters, service messages, expiry", deliverySQL},
+	{16, "rule_evals notes where refusals of an exhausted budget were skipped", ruleEvalsBudgetSQL},
 	{17, "the outbox without its five-string unique key", outboxNoKeySQL},
 }
 
@@ -409,6 +410,16 @@ ALTER TABLE outbox_v3 RENAME TO outbox;
 INSERT INTO counters VALUES ('members_version', 0) ON CONFLICT DO NOTHING;
 `
 
+// ruleEvalsBudgetSQL (migration 16): rule_evals gains budget_from, the
+// start of the budget period from which the latest evaluation skipped the
+// refused members of a rule whose budget was exhausted for sure, NULL when
+// it skipped none, and budget_after, the member after whom it skipped
+// them, NULL when it skipped all (internal/tick/02b_budget_skip.go).
+const ruleEvalsBudgetSQL = `
+ALTER TABLE rule_evals ADD COLUMN IF NOT EXISTS budget_from TIMESTAMP;
+ALTER TABLE rule_evals ADD COLUMN IF NOT EXISTS budget_after VARCHAR;
+`
+
 // ruleMembersSQL (migration 2) adds the per rule and member summary the
 // limit check reads instead of scanning the whole outbox history, filled
 // from the outbox for files written before it.
@@ -577,8 +588,25 @@ func (db *DB) migrate(ctx context.Context, steps []migration) error {
 	if latest := steps[len(steps)-1].version; have > latest {
 		return fmt.Errorf("database %s has schema version %d, newer than this nudge knows (%d): upgrade nudge", db.name(), have, latest)
 	}
+	// A step is applied when it is not recorded, also below the highest
+	// one: numbers are reserved ahead, and a database may have a later
+	// step (17) before an earlier one (16) existed.
+	applied := map[int]bool{}
+	rows, err := db.sql.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db.name(), err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("database %s: %w", db.name(), err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
 	for _, m := range steps {
-		if m.version <= have {
+		if applied[m.version] || (m.version <= have && len(applied) == 0) {
 			continue
 		}
 		err := db.inTx(ctx, func(tx *sql.Tx) error {

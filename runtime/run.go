@@ -49,6 +49,12 @@ type RunOptions struct {
 	// that step (a service that owns the database and counts its member
 	// upserts knows this; see tick.NoArrivals).
 	NoArrivals bool
+	// NoBudgetSkip makes the tick retry every refusal of a state rule
+	// whose budget is spent instead of skipping those it would refuse
+	// again (internal/tick/02b_budget_skip.go; the decisions are the
+	// same). Replay cannot start from a tick that skipped some: simulate
+	// sets it.
+	NoBudgetSkip bool
 }
 
 // Decision is one outbox row: one action of one firing. Its JSON form is the
@@ -187,6 +193,11 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 
 	o := tick.Options{Program: prog, Brand: brand, Now: now, Lookback: opts.Lookback, Mode: db.tickMode(opts), Trace: traceSQL}
 	t, tx, err := begin(ctx, conn, o)
+	if tick.IsBudgetSkipError(err) && ctx.Err() == nil {
+		// Again without the budget skip it could not prove.
+		o.Mode |= tick.NoBudgetSkip
+		t, tx, err = begin(ctx, conn, o)
+	}
 	if tick.IsRuleQueriesError(err) && ctx.Err() == nil {
 		// Again rule by rule, for an error that names its rule.
 		o.Mode |= tick.PerRule
@@ -303,6 +314,9 @@ func (db *DB) tickMode(opts RunOptions) tick.Mode {
 	}
 	if opts.NoArrivals {
 		m |= tick.NoArrivals
+	}
+	if opts.NoBudgetSkip {
+		m |= tick.NoBudgetSkip
 	}
 	return m
 }

@@ -212,7 +212,7 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 				return nil, err
 			}
 		}
-		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true})
+		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true, NoBudgetSkip: true})
 		if err != nil {
 			if ctx.Err() != nil {
 				res.Interrupted = true

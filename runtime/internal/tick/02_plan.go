@@ -49,16 +49,20 @@ import (
 
 // evalPlan is how the tick evaluates one rule.
 type evalPlan struct {
-	hash       string
-	wmSeq      int64 // the rule's watermarks (see compiler.Rule)
-	wmNow      time.Time
-	t0         time.Time // the now of the previous evaluation (valid when continuous)
-	continuous bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
-	scoped     bool      // evaluate only the members of the scope
-	capBlock   bool      // skip capped retries whose caps are still full
-	newDay     bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
-	hasState   bool      // rule_state has the rule's row (watermarks updates it)
-	hasEval    bool      // rule_evals has the rule's row (recordEvaluations updates it)
+	hash        string
+	wmSeq       int64 // the rule's watermarks (see compiler.Rule)
+	wmNow       time.Time
+	t0          time.Time // the now of the previous evaluation (valid when continuous)
+	continuous  bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
+	scoped      bool      // evaluate only the members of the scope
+	capBlock    bool      // skip capped retries whose caps are still full
+	newDay      bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
+	hasState    bool      // rule_state has the rule's row (watermarks updates it)
+	hasEval     bool      // rule_evals has the rule's row (recordEvaluations updates it)
+	budgetFrom  time.Time // skip the refused members fired since then: the budget is exhausted (02b_budget_skip.go); zero: none
+	budgetAfter *string   // with budgetFrom, skip only the members after this one (02b_budget_skip.go's threshold skip)
+	budgetLeast float64   // the least cost of a send of the rule, with budgetAfter
+	readdFrom   time.Time // retry the refused members fired since then that an earlier evaluation skipped (02b_budget_skip.go); zero: none
 }
 
 // ruleHash identifies what a rule's incremental evaluation depends on: its
@@ -89,6 +93,8 @@ type previousRun struct {
 	wmNow         time.Time
 	evalNow       sql.NullTime
 	hash, members sql.NullString
+	budgetFrom    sql.NullTime   // the budget_from of the latest evaluation (02b_budget_skip.go)
+	budgetAfter   sql.NullString // and its budget_after
 }
 
 // previousRuns reads what the previous ticks left, for every rule at once,
@@ -96,7 +102,7 @@ type previousRun struct {
 func (t *tick) previousRuns(ctx context.Context) (map[string]previousRun, error) {
 	prevs := map[string]previousRun{}
 	rows, err := t.tx.QueryContext(ctx, `
-SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
+SELECT s.rule, s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum, v.budget_from, v.budget_after
 FROM rule_state s LEFT JOIN rule_evals v USING (rule, brand)
 WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	if err != nil {
@@ -106,7 +112,7 @@ WHERE s.brand = $brand::VARCHAR`, sql.Named("brand", t.brand))
 	for rows.Next() {
 		var name string
 		var p previousRun
-		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members); err != nil {
+		if err := rows.Scan(&name, &p.wmSeq, &p.wmNow, &p.evalNow, &p.hash, &p.members, &p.budgetFrom, &p.budgetAfter); err != nil {
 			return nil, err
 		}
 		prevs[name] = p
@@ -176,6 +182,9 @@ func (t *tick) plan(ctx context.Context) error {
 		if _, err := t.exec(ctx, `UPDATE rule_members SET last_capped = false WHERE last_capped AND rule IN (`+quoteStrings(reset)+`) AND brand = `+t.brandSQL()); err != nil {
 			return err
 		}
+	}
+	if err := t.planBudgetSkips(ctx, prevs); err != nil {
+		return err
 	}
 	if err := t.retryTables(ctx); err != nil {
 		return err

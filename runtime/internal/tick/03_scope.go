@@ -38,10 +38,11 @@ func (t *tick) buildScope(ctx context.Context) error {
 	// rule_members compare (a join rather than a condition per rule, which
 	// every row evaluated in turn): t0 (NULL for trigger rules), the
 	// limit's period (NULL without one), and whether its capped refusals
-	// may be retried.
-	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN"}}
+	// may be retried; and the budget skip's bounds (02b_budget_skip.go).
+	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN", "readd_from TIMESTAMP"}}
 	fresh := jsonRows{param: "fresh", columns: []string{"ri INTEGER", "type VARCHAR", "wm_seq BIGINT"}}
-	var expiry, refused, capped, pastHorizon bool
+	var expiry, refused, capped, pastHorizon, readd bool
+	var budgetSkips []string                 // per rule, the refusals its exhausted budget skips (budgetBlocked)
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
 	reads := map[string][]string{}           // event type -> the columns the scoped rules read of it from the scope's copy
@@ -71,7 +72,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
 			addPart(t.dueSinceFrom(r, p.wmSeq, p.wmNow), i)
-			scoped.add(r.Name, i, nil, nil, false)
+			scoped.add(r.Name, i, nil, nil, false, nil)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -128,7 +129,13 @@ func (t *tick) buildScope(ctx context.Context) error {
 		// members table costs a scan of it).
 		refusedLo = earliest(refusedLo, p.t0)
 		refused = true
-		scoped.add(r.Name, i, p.t0.Format("2006-01-02 15:04:05.999999"), every, p.capBlock)
+		// Refusals an earlier evaluation skipped for an exhausted budget
+		// that this one does not skip.
+		readd = readd || !p.readdFrom.IsZero()
+		if cond := t.budgetBlocked(i); cond != "" {
+			budgetSkips = append(budgetSkips, fmt.Sprintf("WHEN %d THEN %s", i, cond))
+		}
+		scoped.add(r.Name, i, p.t0.Format("2006-01-02 15:04:05.999999"), every, p.capBlock, nullTime(p.readdFrom))
 	}
 	if len(scoped.rows) == 0 {
 		return nil
@@ -154,7 +161,7 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	parts = append(parts, daily...)
 	// The rule_members parts join the scoped rules by name (s.ri is
 	// their index).
-	if expiry || capped || refused {
+	if expiry || capped || refused || readd {
 		args = append(args, scoped.arg())
 	}
 	if expiry {
@@ -175,10 +182,20 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
 	}
+	// (Less, in the parts of refusals, those the rule's exhausted budget
+	// skips.)
+	skipped := ""
+	if len(budgetSkips) > 0 {
+		skipped = "\n  AND NOT coalesce(CASE s.ri " + strings.Join(budgetSkips, " ") + " END, false)"
+	}
 	if refused {
 		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule
 WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT TRUE AND rm.last_fired_at >= `+timestampSQL(refusedLo)+` AND `+afterScan("rm.brand = $brand::VARCHAR")+`
-  AND rm.last_fired_at >= s.t0`)
+  AND rm.last_fired_at >= s.t0`+skipped)
+	}
+	if readd {
+		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule
+WHERE NOT rm.last_effective AND rm.last_fired_at >= s.readd_from AND rm.last_fired_at < s.t0 AND `+afterScan("rm.brand = $brand::VARCHAR")+skipped)
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")

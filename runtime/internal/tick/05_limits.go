@@ -50,6 +50,9 @@ func (t *tick) blocked(i int) string {
 			}
 			block = append(block, "("+cond+")")
 		}
+		if budget := t.budgetBlocked(i); budget != "" {
+			block = append(block, budget)
+		}
 	}
 	return strings.Join(block, "\n         OR ")
 }

@@ -69,7 +69,7 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 	if len(stocks) == 0 && len(budgets) == 0 {
 		// Only journeys have budgets, and the tick made no pseudo-rule of
 		// theirs (a replay's round runs no journey step).
-		return nil
+		return t.checkBudgetSkips(ctx, false)
 	}
 	stockT := "(SELECT CAST(NULL AS VARCHAR) AS content, CAST(NULL AS BIGINT) AS cnt, CAST(NULL AS VARCHAR) AS reason WHERE false) s"
 	stockUse := "(SELECT CAST(NULL AS VARCHAR) AS content, CAST(0 AS BIGINT) AS n WHERE false) su"
@@ -130,6 +130,9 @@ WHERE _nudge_money.id = v.id AND (_nudge_money.oos <> v.oos OR _nudge_money.ob <
 		if n == 0 {
 			break
 		}
+	}
+	if err := t.checkBudgetSkips(ctx, true); err != nil {
+		return err
 	}
 	_, err = t.exec(ctx, `
 UPDATE _nudge_dec SET status = CASE WHEN m.oos THEN `+policy.OutOfStock.SQL()+` ELSE `+policy.OverBudget.SQL()+` END,

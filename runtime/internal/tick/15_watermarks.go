@@ -47,20 +47,20 @@ ON CONFLICT (rule, brand) DO UPDATE SET
 // (DuckDB's ON CONFLICT costs twice an UPDATE even on a table of a few rows,
 // and the upsert is left for a rule's first evaluations).
 func (t *tick) recordEvaluations(ctx context.Context) error {
-	known := jsonRows{param: "rules", columns: []string{"rule VARCHAR", "hash VARCHAR"}}
+	known := jsonRows{param: "rules", columns: []string{"rule VARCHAR", "hash VARCHAR", "budget_from TIMESTAMP", "budget_after VARCHAR"}}
 	added := jsonRows{param: "rules", columns: known.columns}
 	for i, r := range t.prog.Rules {
 		switch {
 		case r.Trigger:
 		case t.plans[i].hasEval:
-			known.add(r.Name, t.plans[i].hash)
+			known.add(r.Name, t.plans[i].hash, nullTime(t.plans[i].budgetFrom), t.plans[i].budgetAfter)
 		default:
-			added.add(r.Name, t.plans[i].hash)
+			added.add(r.Name, t.plans[i].hash, nullTime(t.plans[i].budgetFrom), t.plans[i].budgetAfter)
 		}
 	}
 	if len(known.rows) > 0 {
 		if _, err := t.exec(ctx, `
-UPDATE rule_evals SET eval_now = $now::TIMESTAMP, eval_hash = v.hash, members_sum = $sum::VARCHAR
+UPDATE rule_evals SET eval_now = $now::TIMESTAMP, eval_hash = v.hash, members_sum = $sum::VARCHAR, budget_from = v.budget_from, budget_after = v.budget_after
 FROM `+known.sql()+` v
 WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, t.params(sql.Named("sum", t.membersSum), known.arg())...); err != nil {
 			return err
@@ -68,8 +68,8 @@ WHERE rule_evals.brand = $brand::VARCHAR AND rule_evals.rule = v.rule`, t.params
 	}
 	if len(added.rows) > 0 {
 		if _, err := t.exec(ctx, `
-INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum) SELECT rule, $brand::VARCHAR, $now::TIMESTAMP, hash, $sum::VARCHAR FROM `+added.sql()+`
-ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`, t.params(sql.Named("sum", t.membersSum), added.arg())...); err != nil {
+INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum, budget_from, budget_after) SELECT rule, $brand::VARCHAR, $now::TIMESTAMP, hash, $sum::VARCHAR, budget_from, budget_after FROM `+added.sql()+`
+ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum, budget_from = excluded.budget_from, budget_after = excluded.budget_after`, t.params(sql.Named("sum", t.membersSum), added.arg())...); err != nil {
 			return err
 		}
 	}

@@ -343,7 +343,9 @@ func (r *replayRun) replayable(ctx context.Context) (bool, error) {
 		if rule.Trigger {
 			continue
 		}
-		if !pv.evalNow.Valid || !Naive(pv.evalNow.Time).Equal(r.prev) || pv.hash.String != p.hash || pv.members.String != t.membersSum || rule.Tick.Delta == nil {
+		// (Nor did the previous evaluation skip refusals of an exhausted
+		// budget: 02b_budget_skip.go.)
+		if !pv.evalNow.Valid || !Naive(pv.evalNow.Time).Equal(r.prev) || pv.hash.String != p.hash || pv.members.String != t.membersSum || rule.Tick.Delta == nil || pv.budgetFrom.Valid {
 			return false, nil
 		}
 		p.hasEval, p.continuous, p.t0 = true, true, r.prev

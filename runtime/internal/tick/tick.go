@@ -45,6 +45,10 @@ const (
 	// database and counts its member upserts). The waiting events past
 	// the lookback are then forgotten by a later tick that runs it.
 	NoArrivals
+	// NoBudgetSkip skips no refusal of a budget (02b_budget_skip.go):
+	// Run runs a tick again so when a skip could not be proved, and
+	// simulate's ticks are so (a replay cannot start after a skip).
+	NoBudgetSkip
 )
 
 func (m Mode) has(f Mode) bool { return m&f != 0 }
@@ -107,6 +111,7 @@ type tick struct {
 	plans         []evalPlan
 	membersSum    string
 	retryBlock    bool    // _nudge_freed and _nudge_resp exist
+	budgetChecked bool    // checkBudgetSkips proved the threshold skips (02b_budget_skip.go)
 	scopeBuilt    bool    // the scope tables exist
 	scopeSize     []int64 // per scoped rule: its members in the scope
 	scopeAllTypes bool    // the scope's copy of events holds events of every type
@@ -350,6 +355,7 @@ func (t *tick) Run(ctx context.Context) error {
 		{"journeys", t.journeys, false},       // 04a_journeys.go
 	}...)
 	steps = append(steps, t.policySteps()...)
+	steps = append(steps, tickStep{"budget skips", t.budgetSkipsChecked, false}) // 02b_budget_skip.go
 	steps = append(steps, []tickStep{
 		{"watermarks", t.watermarks, false},              // 15_watermarks.go
 		{"evaluations", t.recordEvaluations, false},      // 15_watermarks.go
