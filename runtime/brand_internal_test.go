@@ -91,14 +91,16 @@ func TestBrandsDoNotCrossInReplays(t *testing.T) {
 		var b strings.Builder
 		if i == 1 {
 			// The bistro's day, before acme's.
-			if _, err := db.Run(ctx, bistro, RunOptions{Now: prev}); err != nil {
+			if _, err := db.Run(ctx, bistro, RunOptions{Now: prev, NoBudgetSkip: true}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.Replay(ctx, bistro, RunOptions{}, prev, ticks); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := db.Run(ctx, acme, RunOptions{Now: prev}); err != nil {
+		// (A replay starts after a tick that skipped no budget refusal,
+		// as simulate's do.)
+		if _, err := db.Run(ctx, acme, RunOptions{Now: prev, NoBudgetSkip: true}); err != nil {
 			t.Fatal(err)
 		}
 		rs, err := db.Replay(ctx, acme, RunOptions{}, prev, ticks)
