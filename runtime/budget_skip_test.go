@@ -125,6 +125,7 @@ func TestMigration16AfterSeventeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`ALTER TABLE rule_evals DROP COLUMN budget_after`, `ALTER TABLE rule_evals DROP COLUMN budget_from`,
+		`INSERT INTO rule_evals VALUES ('r', 'acme', TIMESTAMP '2024-11-01', 'h', '0|3')`,
 		`DELETE FROM schema_migrations WHERE version = 16`} {
 		if _, err := db.sql.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -140,5 +141,12 @@ func TestMigration16AfterSeventeen(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM schema_migrations WHERE version = 16`); n != 1 {
 		t.Errorf("migration 16 recorded %d times", n)
+	}
+	// The rebuilt table keeps its rows and its key.
+	if got := strings.Join(queryStrings(t, db, `SELECT rule, brand, eval_now, eval_hash, members_sum, budget_from, budget_after FROM rule_evals`), "\n"); got != "r|acme|2024-11-01 00:00:00|h|0|3|<nil>|<nil>" {
+		t.Errorf("rule_evals after migration 16 = %q", got)
+	}
+	if n := count(t, db, `SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'rule_evals' AND constraint_type = 'PRIMARY KEY' AND constraint_column_names = ['rule', 'brand']`); n != 1 {
+		t.Errorf("rule_evals has %d primary keys on (rule, brand) after migration 16", n)
 	}
 }

@@ -415,9 +415,24 @@ INSERT INTO counters VALUES ('members_version', 0) ON CONFLICT DO NOTHING;
 // refused members of a rule whose budget was exhausted for sure, NULL when
 // it skipped none, and budget_after, the member after whom it skipped
 // them, NULL when it skipped all (internal/tick/02b_budget_skip.go).
+// The table is rebuilt (copied into rule_evals_v16, renamed) rather than
+// altered with ADD COLUMN: DuckDB 1.5 can corrupt a table's index buffers
+// when ADD COLUMN on an indexed table is followed by writes
+// (duckdb/duckdb#25928).
 const ruleEvalsBudgetSQL = `
-ALTER TABLE rule_evals ADD COLUMN IF NOT EXISTS budget_from TIMESTAMP;
-ALTER TABLE rule_evals ADD COLUMN IF NOT EXISTS budget_after VARCHAR;
+CREATE TABLE rule_evals_v16 (
+    rule         VARCHAR   NOT NULL,
+    brand        VARCHAR   NOT NULL,
+    eval_now     TIMESTAMP NOT NULL,
+    eval_hash    VARCHAR   NOT NULL,
+    members_sum  VARCHAR   NOT NULL,
+    budget_from  TIMESTAMP,  -- the budget period's start from which refusals were skipped, NULL when none were
+    budget_after VARCHAR,    -- the member after whom they were skipped, NULL when all were
+    PRIMARY KEY (rule, brand)
+);
+INSERT INTO rule_evals_v16 BY NAME SELECT * FROM rule_evals;
+DROP TABLE rule_evals;
+ALTER TABLE rule_evals_v16 RENAME TO rule_evals;
 `
 
 // ruleMembersSQL (migration 2) adds the per rule and member summary the
