@@ -244,10 +244,10 @@ func BenchmarkExamplesTick(b *testing.B) {
 	active := logJourneys(b, db, prog)
 	dir := b.TempDir()
 	traceStatements(b) // of the incremental ticks
-	jcpu := journeyCPU(b)
+	tcpu := journeyCPU(b)
 	b.Run("incremental-10k", func(b *testing.B) {
 		var journeys, cpu time.Duration
-		*jcpu = 0
+		tcpu.journeys, tcpu.rules = 0, 0
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
 			at := now.Add(time.Duration(i+1) * time.Hour)
@@ -257,14 +257,15 @@ func BenchmarkExamplesTick(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			start, startCPU, startJ := time.Now(), processCPU(), *jcpu
+			start, startCPU, startJ := time.Now(), processCPU(), tcpu.journeys
+			tcpu.start()
 			res, err := db.Run(ctx, prog, RunOptions{Now: at, SkipDecisions: true})
 			if err != nil {
 				b.Fatal(err)
 			}
 			cpu += processCPU() - startCPU
 			b.Logf("incremental tick %d: %v, CPU %v (journeys step %v, CPU of its statements %v)", i, time.Since(start), processCPU()-startCPU,
-				stepTook(res, "journeys"), *jcpu-startJ)
+				stepTook(res, "journeys"), tcpu.journeys-startJ)
 			journeys += stepTook(res, "journeys")
 			if i < 2 || os.Getenv("NUDGE_BENCH_VERBOSE") != "" {
 				logRules(b, res)
@@ -272,7 +273,8 @@ func BenchmarkExamplesTick(b *testing.B) {
 		}
 		b.ReportMetric(float64(journeys.Milliseconds())/float64(b.N), "journeys-ms/op")
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
-		b.ReportMetric(float64(jcpu.Milliseconds())/float64(b.N), "journeys-cpu-ms/op")
+		b.ReportMetric(float64(tcpu.journeys.Milliseconds())/float64(b.N), "journeys-cpu-ms/op")
+		b.ReportMetric(float64(tcpu.rules.Milliseconds())/float64(b.N), "rules-cpu-ms/op")
 		b.ReportMetric(float64(active), "active-instances")
 	})
 }

@@ -45,31 +45,45 @@ func stepTook(res *RunResult, step string) time.Duration {
 // tables).
 var journeyStatement = regexp.MustCompile(`_nudge_j|journey_instances`)
 
+// tickCPU is the process CPU of a benchmark's tick statements, split
+// between the journeys step and the rules' side (every other statement).
+type tickCPU struct {
+	journeys, rules time.Duration
+	last            time.Duration // the process CPU when the previous statement ended
+}
+
+// start marks the start of a tick, so that the CPU spent between ticks
+// (importing the next events) is charged to no statement.
+func (c *tickCPU) start() { c.last = processCPU() }
+
 // journeyCPU chains a statement hook to traceSQL that adds to the returned
-// counter the process CPU of every journey statement: the CPU used since
-// the previous statement ended, so a statement the hook does not see (a
-// count read back) is charged to the next one. With NUDGE_BENCH_TRACE set
-// it logs at the end of the benchmark the journey statements that took
-// most CPU (total, runs, the statement's start).
-func journeyCPU(b *testing.B) *time.Duration {
-	var total time.Duration
+// counters the process CPU of every journey statement and of every other
+// statement of the tick (the rules' side): the CPU used since the previous
+// statement ended (or the tick started), so a statement the hook does not
+// see (a count read back) is charged to the next one. With
+// NUDGE_BENCH_TRACE set it logs at the end of the benchmark the journey
+// statements and the rules' statements that took most CPU (total, runs,
+// the statement's start).
+func journeyCPU(b *testing.B) *tickCPU {
+	c := &tickCPU{last: processCPU()}
 	type stat struct {
 		n   int
 		cpu time.Duration
 	}
-	stats := map[string]*stat{}
-	prev, last := traceSQL, processCPU()
+	jstats, rstats := map[string]*stat{}, map[string]*stat{}
+	prev := traceSQL
 	traceSQL = func(q string, took time.Duration) {
 		if prev != nil {
 			prev(q, took)
 		}
 		now := processCPU()
-		d := now - last
-		last = now
-		if !journeyStatement.MatchString(q) {
-			return
+		d := now - c.last
+		c.last = now
+		stats, total := rstats, &c.rules
+		if journeyStatement.MatchString(q) {
+			stats, total = jstats, &c.journeys
 		}
-		total += d
+		*total += d
 		key := strings.Join(strings.Fields(q), " ")
 		key = key[:min(len(key), 110)]
 		if stats[key] == nil {
@@ -83,10 +97,15 @@ func journeyCPU(b *testing.B) *time.Duration {
 		if os.Getenv("NUDGE_BENCH_TRACE") == "" {
 			return
 		}
-		keys := slices.SortedFunc(maps.Keys(stats), func(x, y string) int { return cmp.Compare(stats[y].cpu, stats[x].cpu) })
-		for _, k := range keys[:min(len(keys), 15)] {
-			b.Logf("journey CPU %10v %5d  %s", stats[k].cpu, stats[k].n, k)
+		for _, side := range []struct {
+			name  string
+			stats map[string]*stat
+		}{{"journey", jstats}, {"rules", rstats}} {
+			keys := slices.SortedFunc(maps.Keys(side.stats), func(x, y string) int { return cmp.Compare(side.stats[y].cpu, side.stats[x].cpu) })
+			for _, k := range keys[:min(len(keys), 15)] {
+				b.Logf("%s CPU %10v %5d  %s", side.name, side.stats[k].cpu, side.stats[k].n, k)
+			}
 		}
 	})
-	return &total
+	return c
 }
