@@ -32,7 +32,7 @@ const GlobalHoldoutReason = "global control group"
 // percent: md5 of the brand and the member id (and a salt, so that it is
 // independent of every rule's holdout hash), mod 10000, below pct*100.
 func GlobalHeldOutSQL(brand, member string, pct float64) string {
-	return "md5_number('nudge-global-holdout' || chr(31) || " + brand + " || chr(31) || " + member + ") % 10000 < " + num(pct*100)
+	return BucketSQL("'nudge-global-holdout' || chr(31) || "+brand+" || chr(31) || "+member) + " < " + num(pct*100)
 }
 
 // OutOfStockReason and OverBudgetReason word the refusals.

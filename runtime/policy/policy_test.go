@@ -131,3 +131,25 @@ func TestHeldOutSQL(t *testing.T) {
 		t.Errorf("holdout 10%%: %d in, %d out of 10000", in, out)
 	}
 }
+
+// TestBucketSQL: the holdout bucket is md5_number mod 10000 exactly, for
+// member ids of the usual forms, long and non-ASCII strings and the
+// empty string.
+func TestBucketSQL(t *testing.T) {
+	db := openDB(t)
+	for _, src := range []string{
+		`SELECT 'M' || lpad(i::VARCHAR, 8, '0') AS s FROM range(100000) t(i)`,
+		`SELECT 'nudge-global-holdout' || chr(31) || 'acme' || chr(31) || 'm' || i AS s FROM range(50000) t(i)`,
+		`SELECT repeat('é' || i, 1 + i % 40) AS s FROM range(20000) t(i)`,
+		`SELECT '' AS s`,
+	} {
+		var n, differ int
+		q := `SELECT count(*), count(*) FILTER (WHERE md5_number(s) % 10000 <> ` + policy.BucketSQL("s") + `) FROM (` + src + `)`
+		if err := db.QueryRow(q).Scan(&n, &differ); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || differ != 0 {
+			t.Errorf("%s: %d of %d buckets differ from md5_number %% 10000", src, differ, n)
+		}
+	}
+}
