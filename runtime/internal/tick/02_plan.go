@@ -323,7 +323,7 @@ FROM (
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
     AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT)
-    AND `+afterScan(policy.CountedSendSQL("")+` AND brand = $brand::VARCHAR`)+`
+    AND `+policy.CountedSendSQL("")+` AND brand = $brand::VARCHAR
   UNION ALL
   SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)

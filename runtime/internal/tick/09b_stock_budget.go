@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"nudge/compiler"
 	"nudge/runtime/policy"
@@ -45,12 +46,18 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 		stocks = append(stocks, fmt.Sprintf("(%s, %d, %s)", quoteString(s.Content), s.Count, quoteString(policy.OutOfStockReason(s.Content, s.Count))))
 		contents = append(contents, s.Content)
 	}
-	var budgets []string
+	var budgets, budgetRules []string
+	var budgetLo, budgetHi time.Time // the earliest start and latest end of their periods
 	budget := func(ri int, name string, b *compiler.Budget) {
 		if !competing.rules[ri] {
 			return
 		}
 		start, end := policy.BudgetPeriod(b.Per, t.now)
+		budgetRules = append(budgetRules, name)
+		if budgetLo.IsZero() || start.Before(budgetLo) {
+			budgetLo = start
+		}
+		budgetHi = latest(budgetHi, end)
 		budgets = append(budgets, fmt.Sprintf("(%d, %s, CAST(%s AS DECIMAL(18,4)), %s, %s, %s)", ri, quoteString(name),
 			fmt.Sprint(b.Amount), timestampSQL(start), timestampSQL(end), quoteString(policy.OverBudgetReason(b))))
 	}
@@ -85,7 +92,8 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 		budgetT = "(VALUES " + strings.Join(budgets, ", ") + ") b(ri, rule, amount, lo, hi, reason)"
 		budgetUse = `(SELECT b.ri, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
         FROM outbox o JOIN ` + budgetT + ` ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
-        WHERE ` + afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()) + `
+        WHERE o.rule IN (` + quoteStrings(budgetRules) + `) AND o.fired_at >= ` + timestampSQL(budgetLo) + ` AND o.fired_at < ` + timestampSQL(budgetHi) + `
+          AND ` + policy.CountedSendSQL("o.") + ` AND o.brand = ` + t.brandSQL() + `
         GROUP BY b.ri) bu`
 	}
 	// _nudge_money: the open sends under a stock or a budget, in

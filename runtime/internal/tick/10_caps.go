@@ -35,7 +35,7 @@ JOIN (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND s
 WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
   AND o.fired_at > d.now - to_microseconds(c.per_us) AND o.fired_at <= d.now
   AND o.transactional IS NOT TRUE
-  AND `+afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL())+`
+  AND `+policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()+`
 GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
 		return err
 	}
