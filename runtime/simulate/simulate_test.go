@@ -301,8 +301,8 @@ rule wave1
 // compareRoundsAndTicks simulates from..to in rounds and tick by tick and
 // compares the per-day figures and the databases left (see
 // TestReplayMatchesTicks); the tick-by-tick side must decide at least
-// minDecisions.
-func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, from, to time.Time, step time.Duration, minDecisions int64) {
+// minDecisions. It returns the tick-by-tick result.
+func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, from, to time.Time, step time.Duration, minDecisions int64) *Result {
 	ctx := context.Background()
 	dir := t.TempDir()
 	run := func(name string, tickByTick bool) *Result {
@@ -314,7 +314,7 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 		return res
 	}
 	rounds, ticks := run("rounds", false), run("ticks", true)
-	if rounds.Steps != ticks.Steps || rounds.Steps < 70 {
+	if rounds.Steps != ticks.Steps || rounds.Steps != len(steps(from, to, step)) {
 		t.Fatalf("steps: rounds %d, ticks %d", rounds.Steps, ticks.Steps)
 	}
 	if rounds.Replayed < rounds.Steps-6 || ticks.Replayed != 0 {
@@ -359,6 +359,7 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 			t.Errorf("%s: %d rows only after rounds, %d only after ticks", fmt.Sprintf(q, "*"), onlyA, onlyB)
 		}
 	}
+	return ticks
 }
 
 // compileProgram compiles a rule file's text with the real front end.
