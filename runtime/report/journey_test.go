@@ -151,15 +151,15 @@ func TestJourneyFunnelInChromium(t *testing.T) {
 	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dom := string(chromium(t, file, "--dump-dom"))
+	// One browser run dumps the DOM and takes the screenshot.
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	dom := string(chromium(t, file, "--dump-dom", "--screenshot="+shot, "--window-size=1000,2400", "--hide-scrollbars"))
 	if n := strings.Count(dom, `class="bar funnel`); n != len(rep.Journeys[0].Funnel()) {
 		t.Errorf("the DOM has %d funnel bars, want %d", n, len(rep.Journeys[0].Funnel()))
 	}
 	if !strings.Contains(dom, `<rect class="bar funnel" x="130" y="4" width="360"`) {
 		t.Errorf("the entered bar is not the full width in the DOM:\n%s", dom)
 	}
-	shot := filepath.Join(t.TempDir(), "shot.png")
-	chromium(t, file, "--screenshot="+shot, "--window-size=1000,2400", "--hide-scrollbars")
 	f, err := os.Open(shot)
 	if err != nil {
 		t.Fatal(err)

@@ -68,10 +68,13 @@ func (c *Coverage) noteTest(t *ast.TestDecl) {
 	}
 }
 
-// observe evaluates every rule's explanation query at now and marks the
-// branches that hold for some member.
+// observe evaluates the explanation query of every rule with a branch not
+// yet seen true at now and marks the branches that hold for some member.
 func (c *Coverage) observe(ctx context.Context, db *nrt.DB, brand string, now time.Time, lookback time.Duration) error {
 	for _, e := range c.exps {
+		if c.covered(e.Rule) {
+			continue
+		}
 		rows, err := why.Rows(ctx, db, e, brand, now, lookback)
 		if err != nil {
 			return fmt.Errorf("rule %s: %w", e.Rule, err)
@@ -89,6 +92,18 @@ func (c *Coverage) observe(ctx context.Context, db *nrt.DB, brand string, now ti
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// covered reports whether every branch of the rule has been seen true.
+func (c *Coverage) covered(rule string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.branches[rule] {
+		if !c.seen[rule+"\x00"+b.node.Verdict] {
+			return false
+		}
+	}
+	return true
 }
 
 // CoverageReport lists what the tests did not cover.

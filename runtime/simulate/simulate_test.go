@@ -207,7 +207,10 @@ func TestOptionsErrors(t *testing.T) {
 // decisions. The examples run with a rule file made to stress what rounds
 // must get right: tight caps shared by several rules (capped refusals
 // retried when a send leaves the window), a short limit that runs out
-// within the day, a rule that gives up after unanswered sends, and a tag.
+// within the day, a rule that gives up after unanswered sends, and a tag;
+// hourly over a day and a half (a whole day, two date changes), and every
+// 25 minutes over 14 hours (one date change). Stocks and budgets that run
+// out within the day: TestReplayMatchesTicksMoney.
 func TestReplayMatchesTicks(t *testing.T) {
 	src := demoSource(t, 800, 11)
 	stress := examplesProgram(t)
@@ -244,23 +247,22 @@ cost voucher "SV-1" 0.5
 	stress.Rules = append(stress.Rules, extra.Rules...)
 	stress.Caps = extra.Caps
 	stress.Quiet = extra.Quiet
-	// Members compete for stocks and budgets (the examples' and these:
-	// tight enough to run out within a day), which rounds settle in the
-	// tick's order.
+	// Members compete for stocks and budgets (the examples' and these),
+	// which rounds settle in the tick's order.
 	stress.Stocks = append(stress.Stocks, extra.Stocks...)
 	stress.ContentCosts = append(stress.ContentCosts, extra.ContentCosts...)
 	// Rounds run no journey step (a program with journeys is simulated
 	// tick by tick: TestSimulateJourneys).
 	stress.Journeys = nil
 	t.Run("hourly", func(t *testing.T) {
-		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-3*24*time.Hour+30*time.Minute), demodata.DefaultNow, time.Hour, 200)
+		compareRoundsAndTicks(t, src, stress, demodata.DefaultNow.Add(-36*time.Hour+30*time.Minute), demodata.DefaultNow, time.Hour, 200)
 	})
 	t.Run("every 25 minutes, a cap of 0", func(t *testing.T) {
 		// A cap of 0 refuses without any send: no retry horizon (blocked
 		// then has no clause on the refusal's age).
 		zero := *stress
 		zero.Caps = append(slices.Clone(stress.Caps), compiler.Cap{Channel: "app_push", Count: 0, Per: 2 * time.Hour})
-		compareRoundsAndTicks(t, src, &zero, demodata.DefaultNow.Add(-30*time.Hour), demodata.DefaultNow, 25*time.Minute, 100)
+		compareRoundsAndTicks(t, src, &zero, demodata.DefaultNow.Add(-14*time.Hour), demodata.DefaultNow, 25*time.Minute, 100)
 	})
 }
 
@@ -301,8 +303,8 @@ rule wave1
 // compareRoundsAndTicks simulates from..to in rounds and tick by tick and
 // compares the per-day figures and the databases left (see
 // TestReplayMatchesTicks); the tick-by-tick side must decide at least
-// minDecisions.
-func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, from, to time.Time, step time.Duration, minDecisions int64) {
+// minDecisions. It returns the tick-by-tick result.
+func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, from, to time.Time, step time.Duration, minDecisions int64) *Result {
 	ctx := context.Background()
 	dir := t.TempDir()
 	run := func(name string, tickByTick bool) *Result {
@@ -314,7 +316,7 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 		return res
 	}
 	rounds, ticks := run("rounds", false), run("ticks", true)
-	if rounds.Steps != ticks.Steps || rounds.Steps < 70 {
+	if rounds.Steps != ticks.Steps || rounds.Steps != len(steps(from, to, step)) {
 		t.Fatalf("steps: rounds %d, ticks %d", rounds.Steps, ticks.Steps)
 	}
 	if rounds.Replayed < rounds.Steps-6 || ticks.Replayed != 0 {
@@ -329,6 +331,7 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 			decisions += n
 		}
 	}
+	t.Logf("%d decisions, %d ticks (%d replayed in rounds)", decisions, rounds.Steps, rounds.Replayed)
 	if decisions < minDecisions {
 		t.Errorf("only %d decisions: the test proves little", decisions)
 	}
@@ -359,6 +362,7 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 			t.Errorf("%s: %d rows only after rounds, %d only after ticks", fmt.Sprintf(q, "*"), onlyA, onlyB)
 		}
 	}
+	return ticks
 }
 
 // compileProgram compiles a rule file's text with the real front end.
