@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 
@@ -110,6 +109,9 @@ func (t *tick) journeys(ctx context.Context) error {
 			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
 		}
 	}
+	if err := t.entryScopes(ctx); err != nil {
+		return fmt.Errorf("entry: %w", err)
+	}
 	for k := range t.prog.Journeys {
 		if err := t.runJourney(ctx, k); err != nil {
 			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
@@ -182,29 +184,13 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	args := t.params(sql.Named("run", t.runID))
-	var query string
+	query := t.entrySQL[k]
 	if j.EnterOn {
-		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
-		var seq sql.NullInt64
-		var now sql.NullTime
-		err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
-			sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
-		if err != nil && err != sql.ErrNoRows {
+		wmSeq, wmNow, _, err := t.enterOnWatermarks(ctx, k)
+		if err != nil {
 			return nil, err
-		}
-		ran := err == nil && seq.Valid && now.Valid
-		if ran {
-			wmSeq, wmNow = seq.Int64, Naive(now.Time)
 		}
 		args = append(args, j.Enter.Watermarks.Args(wmSeq, wmNow)...)
-		if query, err = t.enterOnSQL(ctx, k, wmSeq, wmNow, ran); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if query, err = t.enterWhenSQL(ctx, k); err != nil {
-			return nil, err
-		}
 	}
 	// The candidates, then rounds: each member enters on its earliest
 	// candidate that no instance of theirs covers (entered at or before
