@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 
 	"nudge/internal/tickform"
@@ -94,13 +93,6 @@ type Journey struct {
 	// the event types it reads: the candidate instants of an exit.
 	Exit       string
 	ExitEvents []string
-	// ExitScoped is Exit over the tables of tickform.JourneyScope instead
-	// of members and events, which then hold the rows of the members of
-	// the instances it is evaluated for (every event of the types
-	// ExitReads lists, of each the columns it lists); "" when Exit reads
-	// anything else (tags, or statistics over all members).
-	ExitScoped string
-	ExitReads  map[string][]string
 	Nodes      []StepNode
 	// Convert is the journey's conversion (`convert on`, or the default),
 	// which ranks the branches of a split for `send winner`.
@@ -163,7 +155,6 @@ func compileJourney(info *check.Info, j *check.Journey, k int, diags *diag.List)
 	jc := &journeyCompiler{info: info, diags: diags, j: j}
 	if j.Exit != nil && j.Exit.Cond != nil {
 		out.Exit, out.ExitEvents = jc.cond(j.Exit.Cond)
-		out.ExitScoped, out.ExitReads = jc.scopedCond(j.Exit.Cond, tickform.JourneyScope)
 	}
 	out.Convert = jc.conversion()
 	jc.steps(d.Steps)
@@ -204,26 +195,6 @@ func (jc *journeyCompiler) cond(e ast.Expr) (string, []string) {
 	s := &scope{member: "m", memberID: tickform.JourneyRow + ".member_id", cand: tickform.JourneyRow}
 	return rc.cond(e, s), rc.eventTypes(e)
 }
-
-// scopedCond compiles a condition inside the journey over the tables of
-// scope, and lists the event types and columns it reads of them (as
-// Rule.Tick.ScopeEventReads); "" when it reads any other table.
-func (jc *journeyCompiler) scopedCond(e ast.Expr, sc tickform.Scope) (string, map[string][]string) {
-	var diags diag.List // (cond reports the condition's problems)
-	rc := newRuleCompiler(jc.info, &diags)
-	rc.journey = jc.j
-	rc.membersTable, rc.eventsTable = sc.Members, sc.Events
-	s := &scope{member: "m", memberID: tickform.JourneyRow + ".member_id", cand: tickform.JourneyRow}
-	q := rc.cond(e, s)
-	if diags.HasErrors() || len(rc.statsByType) > 0 || readsTables.MatchString(q) {
-		return "", nil
-	}
-	return q, rc.scopeEventReads()
-}
-
-// readsTables matches SQL that reads the tables members, events or
-// member_tags.
-var readsTables = regexp.MustCompile(`(?i)\b(FROM|JOIN)\s+(members|events|member_tags)\b|member_tags`)
 
 func (jc *journeyCompiler) steps(ss []ast.Step) {
 	rc := newRuleCompiler(jc.info, jc.diags)

@@ -459,18 +459,12 @@ func (t *tick) journeyCondRows(src string) string {
 // _nudge_jat: the instant self of each instance and the times of its
 // events of those types in (lo, hi]; its column due_at is the instant.
 func (t *tick) instantsSQL(types []string, lo, hi, self string) string {
-	return t.instantsFrom("events", types, lo, hi, self)
-}
-
-// instantsFrom is instantsSQL reading the events of the table events
-// (events or a copy of some members' rows of it).
-func (t *tick) instantsFrom(events string, types []string, lo, hi, self string) string {
 	q := `SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, ` + self + ` AS due_at FROM _nudge_jat x`
 	if len(types) > 0 {
 		q += `
 UNION ALL
 SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, e.ts AS due_at
-FROM _nudge_jat x JOIN ` + events + ` e ON e.brand = ` + t.brandSQL() + ` AND e.member_id = x.member_id
+FROM _nudge_jat x JOIN events e ON e.brand = ` + t.brandSQL() + ` AND e.member_id = x.member_id
 WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= ` + hi
 	}
 	return q
@@ -480,31 +474,15 @@ WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= 
 // instant in (entered_at, now] at which `exit when` held (_nudge_jexit):
 // the candidate instants are the times of the member's events of the
 // types the condition reads, and the instance's due time once reached.
-//
-// When the journeys' scope copy holds the rows of every member of
-// _nudge_jat (see entryScopes), it evaluates the exit's scoped form over
-// the copy, which reads the few rows of those members instead of the
-// whole tables.
 func (t *tick) journeyExit(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
-	self := "CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"
-	exit, events, members := j.Exit, "events", "members"
-	if j.ExitScoped != "" && t.jscopeBuilt {
-		var out bool
-		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM _nudge_jat x WHERE x.member_id NOT IN (SELECT member_id FROM _nudge_jscope))`).Scan(&out); err != nil {
-			return err
-		}
-		if !out {
-			exit, events, members = j.ExitScoped, tickform.JourneyScopeEvents, tickform.JourneyScopeMembers
-		}
-	}
-	rows := "(" + t.instantsFrom(events, j.ExitEvents, "x.entered_at", "$now::TIMESTAMP", self) + ") " + tickform.JourneyRow +
-		"\nLEFT JOIN " + members + " m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + tickform.JourneyRow + ".member_id"
+	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "$now::TIMESTAMP",
+		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"))
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
 SELECT ji.instance_id, min(ji.due_at) AS at
 FROM `+rows+`
-WHERE ji.due_at IS NOT NULL AND `+exit+`
+WHERE ji.due_at IS NOT NULL AND `+j.Exit+`
 GROUP BY ji.instance_id`, t.params()...)
 	return err
 }

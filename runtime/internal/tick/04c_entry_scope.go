@@ -144,16 +144,11 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 // (enterWhenSQL, enterOnSQL), which the tick makes once, before the
 // journeys run. (What a journey's entry reads does not change while the
 // others run; an end of one of its instances that may lift a block is
-// foreseen by its scope, see enterWhenSQL.) The copy also holds the
-// members of the instances whose exit the tick evaluates at its start
-// (narrowJourney), for the exits' scoped form (journeyExit).
+// foreseen by its scope, see enterWhenSQL.)
 func (t *tick) entryScopes(ctx context.Context) error {
 	t.entrySQL = map[int]string{}
-	t.jscopeBuilt = false
 	var scoped []int
 	var all []string
-	var read strings.Builder
-	reads := map[string][]string{}
 	for k, j := range t.prog.Journeys {
 		var query string
 		var parts []string
@@ -171,26 +166,9 @@ func (t *tick) entryScopes(ctx context.Context) error {
 		if len(parts) > 0 {
 			scoped = append(scoped, k)
 			all = append(all, parts...)
-			read.WriteString(j.Enter.Tick.ScopedSQL)
-			for e, cols := range j.Enter.Tick.ScopeEventReads {
-				reads[e] = append(reads[e], cols...)
-			}
-		}
-		if j.ExitScoped != "" && t.journeyScope[k] != "true" {
-			// The members of the instances the tick touches first.
-			all = append(all, "SELECT member_id FROM journey_instances WHERE brand = $brand::VARCHAR AND journey = "+quoteString(j.Name)+
-				" AND status = 'active' AND ("+t.journeyScope[k]+")")
-			read.WriteString(j.ExitScoped)
-			read.WriteString(" " + tickform.JourneyScopeEvents) // (instantsSQL)
-			for e, cols := range j.ExitReads {
-				reads[e] = append(reads[e], cols...)
-			}
-			for _, e := range j.ExitEvents {
-				reads[e] = append(reads[e], nil...)
-			}
 		}
 	}
-	if len(all) == 0 {
+	if len(scoped) == 0 {
 		return nil
 	}
 	q := strings.Join(all, "\nUNION ALL\n")
@@ -205,16 +183,22 @@ SELECT DISTINCT member_id FROM (
 	if err != nil {
 		return err
 	}
+	var read strings.Builder
+	reads := map[string][]string{}
 	for _, k := range scoped {
-		t.entrySQL[k] = t.prog.Journeys[k].Enter.Tick.ScopedSQL
+		r := t.prog.Journeys[k].Enter
+		t.entrySQL[k] = r.Tick.ScopedSQL
 		if none {
 			t.entrySQL[k] = noEntrySQL
+		}
+		read.WriteString(r.Tick.ScopedSQL)
+		for e, cols := range r.Tick.ScopeEventReads {
+			reads[e] = append(reads[e], cols...)
 		}
 	}
 	if none {
 		return nil
 	}
-	t.jscopeBuilt = true
 	_, err = t.copyScope(ctx, scopeCopy{scope: tickform.JourneyScope, in: "_nudge_jscope", read: read.String(), always: []string{"member_id", "brand"}, reads: reads})
 	return err
 }

@@ -128,8 +128,6 @@ type tick struct {
 	// entrySQL is, per journey, the query of its entry candidates
 	// (see entryScopes).
 	entrySQL map[int]string
-	// jscopeBuilt: the journeys' scope copy (tickform.JourneyScope) exists.
-	jscopeBuilt bool
 }
 
 // RunID is the tick's run id.
