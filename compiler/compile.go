@@ -30,7 +30,7 @@ func Compile(info *check.Info) (*Program, diag.List) {
 	var diags diag.List
 	p := &Program{Brand: info.Brand}
 	for i, r := range info.Rules {
-		if rule := compileRule(info, r, watermarksOf(i), &diags); rule != nil {
+		if rule := compileRule(info, r, watermarksOf(i), tickform.RuleScope, &diags); rule != nil {
 			p.Rules = append(p.Rules, rule)
 		}
 	}
@@ -105,7 +105,9 @@ func CompileCondition(info *check.Info, cond ast.Expr) (*Audience, diag.List) {
 	return &Audience{SQL: q.String(), Values: vals.values}, diags
 }
 
-func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.List) *Rule {
+// compileRule compiles the rule r, its watermark parameters wm, its
+// scoped form over the tables of scope.
+func compileRule(info *check.Info, r *check.Rule, wm Watermarks, scope tickform.Scope, diags *diag.List) *Rule {
 	d := r.Decl
 	before := len(*diags)
 	rc := newRuleCompiler(info, diags)
@@ -153,7 +155,7 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.Lis
 	// The scoped form reads the rows of the members to evaluate instead of
 	// the whole tables (see Rule.Tick.ScopedSQL).
 	scoped := newRuleCompiler(info, diags)
-	scoped.membersTable, scoped.eventsTable, scoped.wm = tickform.ScopeMembers, tickform.ScopeEvents, wm
+	scoped.membersTable, scoped.eventsTable, scoped.wm = scope.Members, scope.Events, wm
 	lanes := newRuleCompiler(info, diags)
 	lanes.membersTable, lanes.eventsTable, lanes.lane = tickform.ScopeMembers, tickform.ScopeEvents, true
 	for _, c := range []*ruleCompiler{rc, scoped, lanes} {
@@ -161,14 +163,14 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.Lis
 	}
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
-		out.Tick.ScopedSQL = scoped.triggerQuery(r, &Rule{})
+		out.Tick.ScopedSQL, out.Tick.Scope = scoped.triggerQuery(r, &Rule{}), scope
 		out.Tick.ScopeEventReads = scoped.scopeEventReads()
 		out.Lag = rc.triggerLag(r)
 		out.Tick.LaneSQL = lanes.triggerQuery(r, &Rule{})
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
-			out.Tick.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
+			out.Tick.ScopedSQL, out.Tick.Scope = scoped.stateQuery(d.Cond, &Rule{}), scope
 			out.Tick.ScopeEventReads = scoped.scopeEventReads()
 			out.Tick.Delta = delta
 			out.Tick.LaneSQL = lanes.stateQuery(d.Cond, &Rule{})

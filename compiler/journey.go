@@ -142,7 +142,7 @@ func compileJourney(info *check.Info, j *check.Journey, k int, diags *diag.List)
 		Trigger:      j.Enter.On,
 		TriggerAtoms: j.TriggerAtoms,
 	}
-	out.Enter = compileRule(info, entry, journeyWatermarks(k), diags)
+	out.Enter = compileRule(info, entry, journeyWatermarks(k), tickform.JourneyScope, diags)
 	switch {
 	case j.Limit != nil:
 		out.Limit = &Limit{}

@@ -26,10 +26,34 @@ import "strings"
 // parameter, so that one statement can compare atoms at several instants.
 const ThenRow = "_nudge_then"
 
-// Names of the tables Forms.ScopedSQL reads instead of members and events.
+// Names of the tables the rules' Forms.ScopedSQL and every Forms.LaneSQL
+// read instead of members and events (RuleScope).
 const (
 	ScopeMembers = "_nudge_scope_members"
 	ScopeEvents  = "_nudge_scope_events"
+)
+
+// Scope names the two tables a scoped form (Forms.ScopedSQL) reads instead
+// of members and events: the tick copies the rows of the members it
+// evaluates into them. The compiler takes the scope as a parameter of the
+// scoped form, so that copies with different members can stand side by
+// side in one tick.
+type Scope struct {
+	Members, Events string
+}
+
+// The scopes of the scoped forms: RuleScope the rules' (which the policy
+// steps also read), JourneyScope the journeys' entry rules' (one copy for
+// all of a tick's journeys).
+var (
+	RuleScope    = Scope{Members: ScopeMembers, Events: ScopeEvents}
+	JourneyScope = Scope{Members: JourneyScopeMembers, Events: JourneyScopeEvents}
+)
+
+// Names of the tables of JourneyScope.
+const (
+	JourneyScopeMembers = "_nudge_jscope_members"
+	JourneyScopeEvents  = "_nudge_jscope_events"
 )
 
 // The lane form (Forms.LaneSQL) evaluates a rule for many (member, instant)
@@ -53,8 +77,9 @@ const JourneyRow = "ji"
 // Forms are the forms of one rule's query that a tick evaluates besides
 // the query itself (compiler.Rule.SQL), in compiler.Rule.Tick.
 type Forms struct {
-	// ScopedSQL is the rule's query over the temporary tables ScopeMembers
-	// and ScopeEvents, which the runtime fills with the rows of the members
+	// ScopedSQL is the rule's query over the temporary tables of Scope
+	// (RuleScope for a rule, JourneyScope for a journey's entry rule),
+	// which the runtime fills with the rows of the members
 	// a tick must evaluate (every event of each of them): same parameters
 	// and columns as compiler.Rule.SQL. For a trigger rule those are the members of its
 	// candidate events; for a state rule, the members Delta names. Functions
@@ -63,7 +88,9 @@ type Forms struct {
 	// found there by ranges of seq and ts). "" for a state rule without a
 	// Delta.
 	ScopedSQL string
-	// ScopeEventReads maps each event type ScopedSQL reads from ScopeEvents
+	// Scope names the tables ScopedSQL reads.
+	Scope Scope
+	// ScopeEventReads maps each event type ScopedSQL reads from Scope.Events
 	// to the columns of events it reads of events of that type (besides
 	// seq, member_id, brand, type and ts, which it always reads; sorted):
 	// the runtime copies only the events of those types, and of each only

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"maps"
 	"math"
 	"nudge/compiler"
 	"nudge/internal/tickform"
@@ -141,7 +140,6 @@ func (t *tick) buildScope(ctx context.Context) error {
 		return nil
 	}
 	t.scopeBuilt = true
-	types := slices.Sorted(maps.Keys(reads))
 	var parts []string
 	if len(fresh.rows) > 0 {
 		// Members with events ingested since, of a type a rule reads.
@@ -211,7 +209,6 @@ SELECT DISTINCT member_id, ri FROM (
 	if t.scopeSize, err = t.rowsPerRule(ctx, "_nudge_scope"); err != nil {
 		return err
 	}
-	brand := sql.Named("brand", t.brand)
 	var read strings.Builder // what the scoped rules read
 	for i, r := range t.prog.Rules {
 		if t.plans[i].scoped {
@@ -224,9 +221,12 @@ SELECT DISTINCT member_id, ri FROM (
 	for _, ch := range t.consent {
 		always = append(always, "consent_"+ch)
 	}
-	mcols := scopeColumns(t.memberCols, read.String(), "m.", always...)
-	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+tickform.ScopeMembers+` AS
-SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
+	// (The compiler lists the event types the scoped rules read from the
+	// copy and the columns they read of them, leaving out those only
+	// candidates are of or read: candidates come from the events table.
+	// When no scoped rule reads the copy, it stays empty, and the
+	// unanswered-sends check reads the events table.)
+	if t.scopeAllTypes, err = t.copyScope(ctx, scopeCopy{scope: tickform.RuleScope, in: "_nudge_scope", read: read.String(), always: always, reads: reads}); err != nil {
 		return err
 	}
 	// (rm_rowid lets the tick's updates of these rows find them without
@@ -235,63 +235,8 @@ SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARC
 	// brand's rows only (another brand may use the same member ids and rule
 	// names); nothing reads its brand and last_no_consent: leaving them out
 	// spares decoding a string of every row of the table.)
-	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.brand = $brand::VARCHAR AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`, brand); err != nil {
-		return err
-	}
-	// Of events, the types the scoped rules read from the copy and the
-	// columns they read of them (the compiler lists both, leaving out
-	// those only candidates are of or read: candidates come from the
-	// events table). brand is the same in every row: a constant costs no
-	// decoding.
-	columns := func(extra ...string) []string {
-		cols := scopeColumns(t.eventCols, "", "", append([]string{"member_id", "brand", "type", "ts", "seq"}, extra...)...)
-		for i, c := range cols {
-			if c == quoteIdent("brand") {
-				cols[i] = "$brand::VARCHAR AS " + c
-			}
-		}
-		return cols
-	}
-	const scopeFilter = ` AND member_id IN (SELECT member_id FROM _nudge_scope)`
-	var q string
-	switch {
-	case !strings.Contains(read.String(), tickform.ScopeEvents):
-		// No scoped rule reads the copy (a trigger rule reads its
-		// candidates from the events table): it stays empty, and the
-		// unanswered-sends check reads the events table.
-		q = `SELECT ` + strings.Join(columns(), ", ") + ` FROM events WHERE false`
-	case t.clustered() && len(types) > 0:
-		// One scan per type, which reads the row groups of that type
-		// only, and decodes only the columns read of it (the union fills
-		// the others with NULL): the cheapest of the ways measured
-		// (docs/performance.md, "Clustered events").
-		var parts []string
-		for _, e := range types {
-			parts = append(parts, `SELECT `+strings.Join(columns(reads[e]...), ", ")+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+scopeFilter)
-		}
-		q = strings.Join(parts, "\nUNION ALL BY NAME\n")
-	default:
-		// In ingest order a filter on a few types saves more than it
-		// costs; on many, the IN list becomes a join over every event of
-		// the brand and costs more than copying the events of the other
-		// types (and so does a scan per type).
-		var all []string
-		for _, cols := range reads {
-			all = append(all, cols...)
-		}
-		typeFilter := ""
-		switch {
-		case len(types) == 0:
-			typeFilter = " AND false"
-		case len(types) <= 2:
-			typeFilter = " AND type IN (" + quoteStrings(types) + ")"
-		}
-		t.scopeAllTypes = typeFilter == ""
-		q = `SELECT ` + strings.Join(columns(all...), ", ") + ` FROM events WHERE brand = $brand::VARCHAR` + typeFilter + scopeFilter
-	}
-	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+tickform.ScopeEvents+` AS
-`+q, brand)
+	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
+SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.brand = $brand::VARCHAR AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`, sql.Named("brand", t.brand))
 	return err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 
@@ -110,6 +109,9 @@ func (t *tick) journeys(ctx context.Context) error {
 			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
 		}
 	}
+	if err := t.entryScopes(ctx); err != nil {
+		return fmt.Errorf("entry: %w", err)
+	}
 	for k := range t.prog.Journeys {
 		if err := t.runJourney(ctx, k); err != nil {
 			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
@@ -182,29 +184,13 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	args := t.params(sql.Named("run", t.runID))
-	var query string
+	query := t.entrySQL[k]
 	if j.EnterOn {
-		wmSeq, wmNow := int64(math.MaxInt64), t.now.Add(-t.lookback)
-		var seq sql.NullInt64
-		var now sql.NullTime
-		err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
-			sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
-		if err != nil && err != sql.ErrNoRows {
+		wmSeq, wmNow, _, err := t.enterOnWatermarks(ctx, k)
+		if err != nil {
 			return nil, err
-		}
-		ran := err == nil && seq.Valid && now.Valid
-		if ran {
-			wmSeq, wmNow = seq.Int64, Naive(now.Time)
 		}
 		args = append(args, j.Enter.Watermarks.Args(wmSeq, wmNow)...)
-		if query, err = t.enterOnSQL(ctx, k, wmSeq, wmNow, ran); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if query, err = t.enterWhenSQL(ctx, k); err != nil {
-			return nil, err
-		}
 	}
 	// The candidates, then rounds: each member enters on its earliest
 	// candidate that no instance of theirs covers (entered at or before
@@ -377,7 +363,10 @@ func (t *tick) advanceJourney(ctx context.Context, k int, only string) error {
 // reports whether a round ran. The first round reads journey_instances; a
 // later one only the instances the previous round moved (_nudge_jnext):
 // the others' due steps and exits were settled by the rounds before,
-// nothing of theirs having changed since.
+// nothing of theirs having changed since. (ji_rowid, an instance's rowid
+// in journey_instances, lets the rounds' updates find its row without
+// joining the whole table: rows keep their rowid within the transaction,
+// and the tick deletes none.)
 func (t *tick) advanceRounds(ctx context.Context, k int, only, keep string, hook func(context.Context) (bool, error)) (bool, error) {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
@@ -389,14 +378,14 @@ func (t *tick) advanceRounds(ctx context.Context, k int, only, keep string, hook
 	for round := 0; round <= len(j.Nodes)+1; round++ {
 		q := `
 CREATE OR REPLACE TEMP TABLE _nudge_jat AS
-SELECT instance_id, member_id, entered_at, entry_seq, pc, due_at, variant, held_out
+SELECT instance_id, member_id, entered_at, entry_seq, pc, due_at, variant, held_out, rowid AS ji_rowid
 FROM journey_instances
 WHERE brand = $brand::VARCHAR AND journey = ` + name + ` AND status = 'active' AND (` + scope + `)`
 		args := usedArgs(q, t.params(sql.Named("run", t.runID)))
 		if round > 0 {
 			q, args = `
 CREATE OR REPLACE TEMP TABLE _nudge_jat AS
-SELECT instance_id, member_id, entered_at, entry_seq, new_pc AS pc, new_due AS due_at, new_variant AS variant, held_out
+SELECT instance_id, member_id, entered_at, entry_seq, new_pc AS pc, new_due AS due_at, new_variant AS variant, held_out, ji_rowid
 FROM _nudge_jnext
 WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
 		}
@@ -508,7 +497,7 @@ GROUP BY ji.instance_id`, t.params()...)
 func (t *tick) applyExit(ctx context.Context, k int, when string) error {
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
-SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at
+SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at, x.ji_rowid
 FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id) LEFT JOIN _nudge_jcond c USING (instance_id)
 WHERE `+when, t.params()...); err != nil {
 		return err
@@ -517,7 +506,7 @@ WHERE `+when, t.params()...); err != nil {
 }
 
 // endOut ends the instances of _nudge_jout (instance_id, member_id, pc,
-// variant, at) with an exit decision of the given status at their at,
+// variant, at, ji_rowid) with an exit decision of the given status at their at,
 // naming the step each preempts, and takes them out of _nudge_jat.
 func (t *tick) endOut(ctx context.Context, k int, status policy.Status) error {
 	if none, err := t.empty(ctx, "_nudge_jout"); err != nil || none {
@@ -531,7 +520,7 @@ SELECT x.instance_id, `+name+`, x.member_id, 'exit', `+status.SQL()+`, x.at, `+t
 FROM _nudge_jout x`, `
 UPDATE journey_instances SET status = 'exited', ended_at = o.at
 FROM _nudge_jout o
-WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = o.instance_id`, `
+WHERE journey_instances.rowid = o.ji_rowid`, `
 DELETE FROM _nudge_jat WHERE instance_id IN (SELECT instance_id FROM _nudge_jout)`)
 }
 
@@ -675,7 +664,7 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 	end := len(j.Nodes) - 1
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnext AS
-SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, x.due_at, x.variant, x.held_out,
+SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, x.due_at, x.variant, x.held_out, x.ji_rowid,
        `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variant+` AS new_variant,
        x.pc = `+fmt.Sprint(end)+` AS done
 FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...); err != nil {
@@ -697,7 +686,7 @@ UPDATE journey_instances SET pc = n.new_pc, due_at = n.new_due, variant = n.new_
     status = CASE WHEN n.done THEN 'completed' ELSE status END,
     ended_at = CASE WHEN n.done THEN n.due_at ELSE ended_at END
 FROM _nudge_jnext n
-WHERE journey_instances.brand = $brand::VARCHAR AND journey_instances.instance_id = n.instance_id
+WHERE journey_instances.rowid = n.ji_rowid
   AND (n.done OR n.new_pc <> n.pc OR n.new_due <> n.due_at)`, t.params()...)
 }
 
@@ -727,7 +716,7 @@ func (t *tick) giveUp(ctx context.Context, k int) error {
 	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
-SELECT x.instance_id, x.member_id, x.pc, x.variant, x.due_at AS at
+SELECT x.instance_id, x.member_id, x.pc, x.variant, x.due_at AS at, x.ji_rowid
 FROM _nudge_jat x
 WHERE x.pc IN (`+strings.Join(sends, ", ")+`) AND (
     SELECT count(*) FROM outbox o

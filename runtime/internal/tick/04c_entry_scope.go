@@ -6,8 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"maps"
-	"slices"
+	"math"
 	"strings"
 	"time"
 
@@ -39,7 +38,10 @@ import (
 //     the limit's period.
 //
 // The tick then evaluates the condition's scoped form over those members
-// alone. It evaluates it over every member (the entry rule's query) when
+// (with those of the tick's other journeys' entries: one copy of their
+// rows serves every journey, see entryScopes; over a member whose entry
+// did not change, the scoped form gives what the entry over every member
+// gives, so the extra members change nothing). It evaluates it over every member (the entry rule's query) when
 // the previous entry did not cover every member it had to: on the
 // journey's first tick, in Full mode or a replay's lanes, when the entry
 // rule has no Delta, when its condition or limit changed (entryHash), when
@@ -47,15 +49,6 @@ import (
 // atom with one value for everyone changed or the atoms could not be
 // isolated. What the entry saw is recorded in rule_evals under the
 // journey's name (recordEntry).
-
-// Names of the journey entry's copies of its scope's members and events,
-// which its scoped form reads in place of tickform.ScopeMembers and
-// tickform.ScopeEvents (the rules' copies, which the policy steps still
-// read).
-const (
-	entryScopeMembers = "_nudge_jscope_members"
-	entryScopeEvents  = "_nudge_jscope_events"
-)
 
 // noEntrySQL is an entry query that gives no member.
 const noEntrySQL = "SELECT NULL::VARCHAR AS member_id, NULL::BIGINT AS trigger_seq, NULL::TIMESTAMP AS due_at WHERE false"
@@ -68,38 +61,39 @@ func entryHash(j *compiler.Journey) string {
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// enterWhenSQL is the query of the entry candidates of the `enter when`
-// journey k at this tick: the entry rule's query over every member, or
-// its scoped form over the members whose entry may have changed since
-// the previous tick's (see the top of the file), whose rows it copies.
-func (t *tick) enterWhenSQL(ctx context.Context, k int) (string, error) {
+// enterWhenSQL is how the tick evaluates the entry of the `enter when`
+// journey k: the entry rule's query over every member (query), or its
+// scoped form over the members whose entry may have changed since the
+// previous tick's (see the top of the file), which the queries parts give
+// (their member_id); neither when no member's entry can have changed
+// (query noEntrySQL).
+func (t *tick) enterWhenSQL(ctx context.Context, k int) (query string, parts []string, err error) {
 	j := t.prog.Journeys[k]
 	r := j.Enter
 	d := r.Tick.Delta
 	if t.mode.has(Full) || t.mode.has(Lanes) || d == nil || r.Tick.ScopedSQL == "" {
-		return r.SQL, nil
+		return r.SQL, nil, nil
 	}
 	var wmSeq sql.NullInt64
 	var wmNow, evalNow sql.NullTime
 	var hash, sum sql.NullString
-	err := t.tx.QueryRowContext(ctx, `
+	err = t.tx.QueryRowContext(ctx, `
 SELECT s.wm_seq, s.wm_now, v.eval_now, v.eval_hash, v.members_sum
 FROM rule_state s JOIN rule_evals v USING (rule, brand)
 WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&wmSeq, &wmNow, &evalNow, &hash, &sum)
 	switch {
 	case err == sql.ErrNoRows:
-		return r.SQL, nil
+		return r.SQL, nil, nil
 	case err != nil:
-		return "", err
+		return "", nil, err
 	}
 	if !wmSeq.Valid || !wmNow.Valid || !evalNow.Valid {
-		return r.SQL, nil
+		return r.SQL, nil, nil
 	}
 	t0 := Naive(evalNow.Time)
 	if hash.String != entryHash(j) || sum.String != t.membersSum || t0.After(t.now) || !t0.Equal(Naive(wmNow.Time)) {
-		return r.SQL, nil
+		return r.SQL, nil, nil
 	}
-	var parts []string
 	if len(r.Events) > 0 {
 		// Members with events ingested since the previous tick.
 		parts = append(parts, fmt.Sprintf("SELECT member_id FROM events WHERE seq > %d AND %s",
@@ -113,11 +107,11 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 	if d.Daily && !sameDate(t0, t.now) {
 		// Members whose date conditions changed since t0.
 		if len(d.DailyAtoms) == 0 {
-			return r.SQL, nil
+			return r.SQL, nil, nil
 		}
 		all, err := t.dailyChangedForAll(ctx, d.DailyAtoms, t0)
 		if err != nil || all {
-			return r.SQL, err
+			return r.SQL, nil, err
 		}
 		if changed := perMemberDailyChanged(d.DailyAtoms); len(changed) > 0 {
 			parts = append(parts, fmt.Sprintf("SELECT m.member_id FROM members m, %s WHERE m.brand = $brand::VARCHAR AND (%s)", thenRow(then), strings.Join(changed, " OR ")))
@@ -131,87 +125,117 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 		every := fmt.Sprintf("to_microseconds(%d)", j.Limit.Every.Microseconds())
 		parts = append(parts,
 			"SELECT member_id FROM outbox WHERE fired_at >= "+then+" AND "+afterScan("brand = $brand::VARCHAR AND rule = "+name+" AND action IN ('exit', 'complete')"),
-			"SELECT member_id FROM _nudge_jdec WHERE journey = "+name+" AND action IN ('exit', 'complete')",
+			// (This tick's ends before the entry: those of the instances
+			// the tick touches, see narrowJourney.)
+			"SELECT member_id FROM journey_instances WHERE brand = $brand::VARCHAR AND journey = "+name+" AND status = 'active' AND ("+t.journeyScope[k]+")",
 			"SELECT member_id FROM journey_instances WHERE brand = $brand::VARCHAR AND journey = "+name+
 				" AND entered_at > "+then+" - "+every+" AND entered_at <= $now::TIMESTAMP - "+every)
 	}
 	if len(parts) == 0 {
-		return noEntrySQL, nil
+		return noEntrySQL, nil, nil
 	}
-	return t.entryScope(ctx, k, parts)
+	return "", parts, nil
 }
 
-// entryScope copies the rows of the members the queries parts give (their
-// member_id) into the entry's scope tables and returns the entry rule's
-// scoped form over them.
-func (t *tick) entryScope(ctx context.Context, k int, parts []string) (string, error) {
-	r := t.prog.Journeys[k].Enter
+// entryScopes sets entrySQL, the query of each journey's entry
+// candidates at this tick (see entryCandidates): the entry rule's query
+// over every member, or its scoped form over one copy of the rows of the
+// members whose entry may have changed in any of the journeys
+// (enterWhenSQL, enterOnSQL), which the tick makes once, before the
+// journeys run. (What a journey's entry reads does not change while the
+// others run; an end of one of its instances that may lift a block is
+// foreseen by its scope, see enterWhenSQL.)
+func (t *tick) entryScopes(ctx context.Context) error {
+	t.entrySQL = map[int]string{}
+	var scoped []int
+	var all []string
+	for k, j := range t.prog.Journeys {
+		var query string
+		var parts []string
+		var err error
+		if j.EnterOn {
+			wmSeq, wmNow, ran, err := t.enterOnWatermarks(ctx, k)
+			if err != nil {
+				return fmt.Errorf("journey %s: %w", j.Name, err)
+			}
+			query, parts = t.enterOnSQL(k, wmSeq, wmNow, ran)
+		} else if query, parts, err = t.enterWhenSQL(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: %w", j.Name, err)
+		}
+		t.entrySQL[k] = query
+		if len(parts) > 0 {
+			scoped = append(scoped, k)
+			all = append(all, parts...)
+		}
+	}
+	if len(scoped) == 0 {
+		return nil
+	}
+	q := strings.Join(all, "\nUNION ALL\n")
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jscope AS
 SELECT DISTINCT member_id FROM (
-`+strings.Join(parts, "\nUNION ALL\n")+`
-)`, usedArgs(strings.Join(parts, " "), t.params())...); err != nil {
-		return "", err
+`+q+`
+)`, usedArgs(q, t.params())...); err != nil {
+		return err
 	}
-	if none, err := t.empty(ctx, "_nudge_jscope"); err != nil || none {
-		return noEntrySQL, err
+	none, err := t.empty(ctx, "_nudge_jscope")
+	if err != nil {
+		return err
 	}
-	const inScope = " AND member_id IN (SELECT member_id FROM _nudge_jscope)"
-	brand := sql.Named("brand", t.brand)
-	// Of members, the columns the scoped form reads (scopeColumns).
-	mcols := scopeColumns(t.memberCols, r.Tick.ScopedSQL, "", "member_id", "brand")
-	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+entryScopeMembers+` AS
-SELECT `+strings.Join(mcols, ", ")+` FROM members WHERE brand = $brand::VARCHAR`+inScope, brand); err != nil {
-		return "", err
-	}
-	// Of events, the types the scoped form reads and the columns it reads
-	// of them, one scan per type on clustered events (which then reads the
-	// row groups of that type only).
-	types := slices.Sorted(maps.Keys(r.Tick.ScopeEventReads))
-	var all []string
-	for _, cols := range r.Tick.ScopeEventReads {
-		all = append(all, cols...)
-	}
-	ecols := strings.Join(scopeColumns(t.eventCols, "", "", append([]string{"member_id", "brand", "type", "ts", "seq"}, all...)...), ", ")
-	q := `SELECT ` + ecols + ` FROM events WHERE false`
-	switch {
-	case len(types) == 0:
-	case t.clustered():
-		var scans []string
-		for _, e := range types {
-			scans = append(scans, `SELECT `+ecols+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+inScope)
+	var read strings.Builder
+	reads := map[string][]string{}
+	for _, k := range scoped {
+		r := t.prog.Journeys[k].Enter
+		t.entrySQL[k] = r.Tick.ScopedSQL
+		if none {
+			t.entrySQL[k] = noEntrySQL
 		}
-		q = strings.Join(scans, "\nUNION ALL\n")
-	default:
-		q = `SELECT ` + ecols + ` FROM events WHERE brand = $brand::VARCHAR AND type IN (` + quoteStrings(types) + `)` + inScope
+		read.WriteString(r.Tick.ScopedSQL)
+		for e, cols := range r.Tick.ScopeEventReads {
+			reads[e] = append(reads[e], cols...)
+		}
 	}
-	var args []any
-	if strings.Contains(q, "$brand") {
-		args = append(args, brand)
+	if none {
+		return nil
 	}
-	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+entryScopeEvents+` AS
-`+q, args...); err != nil {
-		return "", err
-	}
-	return strings.NewReplacer(tickform.ScopeMembers, entryScopeMembers, tickform.ScopeEvents, entryScopeEvents).Replace(r.Tick.ScopedSQL), nil
+	_, err = t.copyScope(ctx, scopeCopy{scope: tickform.JourneyScope, in: "_nudge_jscope", read: read.String(), always: []string{"member_id", "brand"}, reads: reads})
+	return err
 }
 
-// enterOnSQL is the query of the entry candidates of the `enter on`
-// journey k at this tick, whose entry watermarks are wmSeq and wmNow:
-// the entry rule's query, over the rows of the members of its candidate
-// events alone (as a trigger rule's, 03_scope.go: events ingested since
-// the previous tick, and older ones due since) when it has a scoped form
-// and the journey ran before; over every member otherwise.
-func (t *tick) enterOnSQL(ctx context.Context, k int, wmSeq int64, wmNow time.Time, ran bool) (string, error) {
+// enterOnWatermarks reads the entry watermarks of the `enter on` journey
+// k: the events its previous ticks considered (ran: it ran before).
+func (t *tick) enterOnWatermarks(ctx context.Context, k int) (wmSeq int64, wmNow time.Time, ran bool, err error) {
+	wmSeq, wmNow = int64(math.MaxInt64), t.now.Add(-t.lookback)
+	var seq sql.NullInt64
+	var now sql.NullTime
+	err = t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
+		sql.Named("rule", t.prog.Journeys[k].Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
+	if err != nil && err != sql.ErrNoRows {
+		return 0, time.Time{}, false, err
+	}
+	if err == nil && seq.Valid && now.Valid {
+		return seq.Int64, Naive(now.Time), true, nil
+	}
+	return wmSeq, wmNow, false, nil
+}
+
+// enterOnSQL is how the tick evaluates the entry of the `enter on`
+// journey k, whose entry watermarks are wmSeq and wmNow: the entry rule's
+// query over every member (query) when it has no scoped form or the
+// journey did not run before; otherwise its scoped form over the members
+// of its candidate events (parts, as a trigger rule's, 03_scope.go:
+// events ingested since the previous tick, and older ones due since).
+func (t *tick) enterOnSQL(k int, wmSeq int64, wmNow time.Time, ran bool) (query string, parts []string) {
 	r := t.prog.Journeys[k].Enter
 	if !ran || t.mode.has(Full) || t.mode.has(Lanes) || r.Tick.ScopedSQL == "" || len(r.Events) == 0 {
 		return r.SQL, nil
 	}
 	types := t.ofBrandAndType("type IN (" + quoteStrings(r.Events) + ")")
-	return t.entryScope(ctx, k, []string{
+	return "", []string{
 		fmt.Sprintf("SELECT member_id FROM events WHERE seq > %d AND %s", wmSeq, types),
 		"SELECT member_id " + t.dueSinceFrom(r, wmSeq, wmNow),
-	})
+	}
 }
 
 // recordEntry notes what the entry of the `enter when` journey k saw at

@@ -1,0 +1,93 @@
+package tick
+
+import (
+	"context"
+	"database/sql"
+	"maps"
+	"slices"
+	"strings"
+
+	"nudge/internal/tickform"
+)
+
+// scopeCopy describes a copy of the rows of some members into the tables
+// of a scope, which scoped forms (compiler.Rule.Tick.ScopedSQL) read in
+// place of members and events: the rules' copy (03_scope.go) and the
+// journeys' entries' (04c_entry_scope.go).
+type scopeCopy struct {
+	scope tickform.Scope
+	// in is the table of the members to copy (its column member_id).
+	in string
+	// read is the SQL that reads the copy (the scoped forms, and whatever
+	// else reads it): the columns of members it names are copied, besides
+	// always.
+	read   string
+	always []string
+	// reads maps each event type read from the copy of events to the
+	// columns read of it (tickform.Forms.ScopeEventReads, merged).
+	reads map[string][]string
+}
+
+// copyScope fills the tables of c.scope with the rows of the members of
+// c.in: of members, the columns read; of events, those of the types read
+// and, of each, the columns read (brand is the same in every row: a
+// constant costs no decoding). It reports whether the copy of events
+// holds events of every type.
+func (t *tick) copyScope(ctx context.Context, c scopeCopy) (allTypes bool, err error) {
+	brand := sql.Named("brand", t.brand)
+	inScope := " IN (SELECT member_id FROM " + c.in + ")"
+	mcols := scopeColumns(t.memberCols, c.read, "m.", c.always...)
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+c.scope.Members+` AS
+SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id`+inScope, brand); err != nil {
+		return false, err
+	}
+	columns := func(extra ...string) []string {
+		cols := scopeColumns(t.eventCols, "", "", append([]string{"member_id", "brand", "type", "ts", "seq"}, extra...)...)
+		for i, col := range cols {
+			if col == quoteIdent("brand") {
+				cols[i] = "$brand::VARCHAR AS " + col
+			}
+		}
+		return cols
+	}
+	scopeFilter := " AND member_id" + inScope
+	types := slices.Sorted(maps.Keys(c.reads))
+	var q string
+	switch {
+	case !strings.Contains(c.read, c.scope.Events):
+		// Nothing reads the copy (a trigger rule reads its candidates
+		// from the events table): it stays empty.
+		q = `SELECT ` + strings.Join(columns(), ", ") + ` FROM events WHERE false`
+	case t.clustered() && len(types) > 0:
+		// One scan per type, which reads the row groups of that type
+		// only, and decodes only the columns read of it (the union fills
+		// the others with NULL): the cheapest of the ways measured
+		// (docs/performance.md, "Clustered events").
+		var parts []string
+		for _, e := range types {
+			parts = append(parts, `SELECT `+strings.Join(columns(c.reads[e]...), ", ")+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+scopeFilter)
+		}
+		q = strings.Join(parts, "\nUNION ALL BY NAME\n")
+	default:
+		// In ingest order a filter on a few types saves more than it
+		// costs; on many, the IN list becomes a join over every event of
+		// the brand and costs more than copying the events of the other
+		// types (and so does a scan per type).
+		var all []string
+		for _, cols := range c.reads {
+			all = append(all, cols...)
+		}
+		typeFilter := ""
+		switch {
+		case len(types) == 0:
+			typeFilter = " AND false"
+		case len(types) <= 2:
+			typeFilter = " AND type IN (" + quoteStrings(types) + ")"
+		}
+		allTypes = typeFilter == ""
+		q = `SELECT ` + strings.Join(columns(all...), ", ") + ` FROM events WHERE brand = $brand::VARCHAR` + typeFilter + scopeFilter
+	}
+	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+c.scope.Events+` AS
+`+q, brand)
+	return allTypes, err
+}
