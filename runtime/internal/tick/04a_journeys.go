@@ -630,7 +630,7 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 		case compiler.StepJump:
 			next = fmt.Sprint(n.Target)
 		case compiler.StepSplit:
-			bucket := fmt.Sprintf("md5_number(%s || chr(31) || '%d' || chr(31) || x.member_id) %% 10000", name, n.Ordinal)
+			bucket := policy.BucketSQL(fmt.Sprintf("%s || chr(31) || '%d' || chr(31) || x.member_id", name, n.Ordinal))
 			var nb, vb strings.Builder
 			nb.WriteString("CASE")
 			vb.WriteString("CASE")
