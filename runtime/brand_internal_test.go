@@ -19,8 +19,8 @@ import (
 // copy also holds a second brand, bistro, with the same member ids (its
 // sms consents the opposite of acme's), a copy of acme's events and the
 // outbox, rule_members, tags and watermarks of its own ticks of the same
-// rules every three days over the same weeks. Acme's every decision, outbox row, limit and
-// tag must be the same on both.
+// rules every three days over the same weeks. Acme's every decision,
+// outbox row, limit and tag must be the same on both.
 func TestBrandsDoNotCross(t *testing.T) {
 	t.Parallel() // long; independent of the other tests
 	if testing.Short() {
