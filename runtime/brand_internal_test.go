@@ -19,7 +19,7 @@ import (
 // copy also holds a second brand, bistro, with the same member ids (its
 // sms consents the opposite of acme's), a copy of acme's events and the
 // outbox, rule_members, tags and watermarks of its own ticks of the same
-// rules every three days over the same weeks. Acme's every decision,
+// rules every nine days over the same months. Acme's every decision,
 // outbox row, limit and tag must be the same on both.
 func TestBrandsDoNotCross(t *testing.T) {
 	t.Parallel() // long; independent of the other tests
@@ -28,7 +28,7 @@ func TestBrandsDoNotCross(t *testing.T) {
 	}
 	steps := []time.Duration{0, 10 * time.Minute, time.Hour, 3 * time.Hour, 14 * time.Hour, 24 * time.Hour, 72 * time.Hour, 9 * 24 * time.Hour}
 	differential(t, compileExamples(t), steps, 12, -1, func(first, second *DB) {
-		addBistro(t, first, second, compileExamples(t), demodata.DefaultNow.Add(-72*time.Hour), demodata.DefaultNow.AddDate(0, 0, 15), 3*24*time.Hour)
+		addBistro(t, first, second, compileExamples(t), demodata.DefaultNow.Add(-72*time.Hour), demodata.DefaultNow.AddDate(0, 0, 60), 9*24*time.Hour)
 	}, RunOptions{})
 }
 
