@@ -27,7 +27,7 @@ func TestBrandsDoNotCross(t *testing.T) {
 		t.Skip("long: many ticks over a demo database")
 	}
 	steps := []time.Duration{0, 10 * time.Minute, time.Hour, 3 * time.Hour, 14 * time.Hour, 24 * time.Hour, 72 * time.Hour, 9 * 24 * time.Hour}
-	differential(t, compileExamples(t), steps, 12, -1, func(first, second *DB) {
+	differential(t, compileExamples(t), steps, 12, func(first, second *DB) {
 		addBistro(t, first, second, compileExamples(t), demodata.DefaultNow.Add(-72*time.Hour), demodata.DefaultNow.AddDate(0, 0, 60), 9*24*time.Hour)
 	}, RunOptions{})
 }

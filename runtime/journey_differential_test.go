@@ -54,7 +54,7 @@ func TestIncrementalMatchesFullJourneys(t *testing.T) {
 	t.Parallel()
 	steps := []time.Duration{0, 20 * time.Minute, time.Hour, 3 * time.Hour, 5 * time.Hour, 11 * time.Hour, 14 * time.Hour}
 	prog := compileJourneys(t, differentialJourneys)
-	db := incrementalMatchesFull(t, prog, steps, 6, -1)
+	db := incrementalMatchesFull(t, prog, steps, 6)
 	got := dump(t, db, `SELECT journey, action, count(*) FROM outbox WHERE journey IS NOT NULL GROUP BY ALL ORDER BY ALL`)
 	t.Logf("journey decisions: %s", got)
 	for _, want := range []string{"unpaid enter", "unpaid send", "unpaid exit", "unpaid complete", "visitors enter", "visitors send", "visitors complete"} {
