@@ -27,7 +27,7 @@ const (
 	faultSteps     = 16
 	faultBatchRows = 40
 	faultMembers   = 60
-	faultKills     = 30
+	faultKills     = 20
 )
 
 var faultStart = time.Date(2024, 11, 11, 1, 0, 0, 0, time.UTC)

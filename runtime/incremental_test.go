@@ -36,12 +36,34 @@ func TestIncrementalMatchesFull(t *testing.T) {
 	}
 	t.Run("examples", func(t *testing.T) {
 		steps := []time.Duration{0, 10 * time.Minute, time.Hour, time.Hour, 3 * time.Hour, 14 * time.Hour, 24 * time.Hour, 25 * time.Hour, 72 * time.Hour, 31 * 24 * time.Hour}
-		incrementalMatchesFull(t, compileExamples(t), steps, 40)
+		db := incrementalMatchesFull(t, compileExamples(t), steps, 28)
+		historyCovers(t, db, 60*24*time.Hour)
 	})
 	t.Run("stress", func(t *testing.T) {
 		steps := []time.Duration{0, 20 * time.Minute, time.Hour, time.Hour, 5 * time.Hour, 11 * time.Hour, 24 * time.Hour, 49 * time.Hour, 5 * 24 * time.Hour}
-		incrementalMatchesFull(t, compileFile(t, "testdata/incremental.nudge"), steps, 60)
+		db := incrementalMatchesFull(t, compileFile(t, "testdata/incremental.nudge"), steps, 28)
+		historyCovers(t, db, 14*24*time.Hour)
 	})
+}
+
+// historyCovers fails unless the history of TestIncrementalMatchesFull on
+// db exercised what the comparison is about: ticks spanning at least span
+// (past the rules' longest cap window, so that the retry horizon is
+// crossed), capped refusals and sends given up after unanswered ones.
+func historyCovers(t *testing.T, db *DB, span time.Duration) {
+	t.Helper()
+	var days float64
+	if err := db.sql.QueryRow(`SELECT (epoch(max(now)) - epoch(min(now))) / 86400 FROM runs`).Scan(&days); err != nil {
+		t.Fatal(err)
+	}
+	if want := span.Hours() / 24; days < want {
+		t.Errorf("the history spans %.1f days, want at least %.0f", days, want)
+	}
+	for _, st := range []string{"capped", "gave_up"} {
+		if n := count(t, db, `SELECT count(*) FROM outbox WHERE status = '`+st+`'`); n == 0 {
+			t.Errorf("no %s decision in the history: the test proves nothing of them", st)
+		}
+	}
 }
 
 func incrementalMatchesFull(t *testing.T, prog *compiler.Program, steps []time.Duration, ticks int) *DB {
