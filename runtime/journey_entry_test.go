@@ -55,18 +55,7 @@ func entryDifferential(t *testing.T, fault func(*compiler.Program)) (diff, decis
 	if fault != nil {
 		fault(prog)
 	}
-	var dbs [2]*DB
-	for k := range dbs {
-		db, err := Open(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := db.sql.ExecContext(ctx, entryHistory); err != nil {
-			t.Fatal(err)
-		}
-		dbs[k] = db
-	}
+	dbs := twinDatabases(t, entryHistory)
 	const q = `SELECT strftime(fired_at, '%H:%M'), rule, member_id, action, status FROM outbox ORDER BY ALL`
 	start := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 	for now := start; !now.After(start.Add(10 * time.Hour)); now = now.Add(30 * time.Minute) {
@@ -127,4 +116,25 @@ func TestIncrementalEnterWhenCatchesWindowEdges(t *testing.T) {
 		t.Fatal("an entry scope without its window edges went unnoticed")
 	}
 	t.Logf("caught %s", diff)
+}
+
+// twinDatabases opens two in-memory databases holding the same history
+// (SQL), for a differential test that ticks one incrementally and the other
+// over everything.
+func twinDatabases(t *testing.T, history string) [2]*DB {
+	t.Helper()
+	ctx := context.Background()
+	var dbs [2]*DB
+	for k := range dbs {
+		db, err := Open(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.sql.ExecContext(ctx, history); err != nil {
+			t.Fatal(err)
+		}
+		dbs[k] = db
+	}
+	return dbs
 }

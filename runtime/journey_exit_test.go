@@ -42,18 +42,7 @@ func TestIncrementalExitScope(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	prog := compileJourneys(t, exitJourney)
-	var dbs [2]*DB
-	for k := range dbs {
-		db, err := Open(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := db.sql.ExecContext(ctx, exitHistory); err != nil {
-			t.Fatal(err)
-		}
-		dbs[k] = db
-	}
+	dbs := twinDatabases(t, exitHistory)
 	const q = `SELECT strftime(fired_at, '%H:%M'), rule, member_id, action, status, strftime(due_at, '%H:%M') FROM outbox ORDER BY ALL`
 	start := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 	for now := start; !now.After(start.Add(5 * time.Hour)); now = now.Add(30 * time.Minute) {
