@@ -163,14 +163,14 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, scope tickform.
 	}
 	if r.Trigger {
 		out.SQL = rc.triggerQuery(r, out)
-		out.Tick.ScopedSQL, out.Tick.Scope = scoped.triggerQuery(r, &Rule{}), scope
+		out.Tick.ScopedSQL = scoped.triggerQuery(r, &Rule{})
 		out.Tick.ScopeEventReads = scoped.scopeEventReads()
 		out.Lag = rc.triggerLag(r)
 		out.Tick.LaneSQL = lanes.triggerQuery(r, &Rule{})
 	} else {
 		out.SQL = rc.stateQuery(d.Cond, out)
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
-			out.Tick.ScopedSQL, out.Tick.Scope = scoped.stateQuery(d.Cond, &Rule{}), scope
+			out.Tick.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
 			out.Tick.ScopeEventReads = scoped.scopeEventReads()
 			out.Tick.Delta = delta
 			out.Tick.LaneSQL = lanes.stateQuery(d.Cond, &Rule{})

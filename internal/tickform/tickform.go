@@ -88,8 +88,6 @@ type Forms struct {
 	// found there by ranges of seq and ts). "" for a state rule without a
 	// Delta.
 	ScopedSQL string
-	// Scope names the tables ScopedSQL reads.
-	Scope Scope
 	// ScopeEventReads maps each event type ScopedSQL reads from Scope.Events
 	// to the columns of events it reads of events of that type (besides
 	// seq, member_id, brand, type and ts, which it always reads; sorted):
