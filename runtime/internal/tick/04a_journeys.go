@@ -185,13 +185,7 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 	name := quoteString(j.Name)
 	args := t.params(sql.Named("run", t.runID))
 	query := t.entrySQL[k]
-	if j.EnterOn {
-		wmSeq, wmNow, _, err := t.enterOnWatermarks(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, j.Enter.Watermarks.Args(wmSeq, wmNow)...)
-	}
+	args = append(args, t.entryArgs[k]...)
 	// The candidates, then rounds: each member enters on its earliest
 	// candidate that no instance of theirs covers (entered at or before
 	// it and active then, or, for the limit, entered within its period

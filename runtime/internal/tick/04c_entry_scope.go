@@ -146,7 +146,7 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 // others run; an end of one of its instances that may lift a block is
 // foreseen by its scope, see enterWhenSQL.)
 func (t *tick) entryScopes(ctx context.Context) error {
-	t.entrySQL = map[int]string{}
+	t.entrySQL, t.entryArgs = map[int]string{}, map[int][]any{}
 	var scoped []int
 	var all []string
 	for k, j := range t.prog.Journeys {
@@ -158,6 +158,7 @@ func (t *tick) entryScopes(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("journey %s: %w", j.Name, err)
 			}
+			t.entryArgs[k] = j.Enter.Watermarks.Args(wmSeq, wmNow)
 			query, parts = t.enterOnSQL(k, wmSeq, wmNow, ran)
 		} else if query, parts, err = t.enterWhenSQL(ctx, k); err != nil {
 			return fmt.Errorf("journey %s: %w", j.Name, err)

@@ -133,6 +133,9 @@ type tick struct {
 	// entrySQL is, per journey, the query of its entry candidates
 	// (see entryScopes).
 	entrySQL map[int]string
+	// entryArgs is, per `enter on` journey, the arguments of its entry
+	// watermarks (read once, by entryScopes).
+	entryArgs map[int][]any
 }
 
 // RunID is the tick's run id.
