@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	nrt "nudge/runtime"
 	"nudge/runtime/demodata"
+	"nudge/runtime/internal/tick"
 	"nudge/runtime/serve/loadgen"
 )
 
@@ -94,7 +96,7 @@ func BenchmarkServeLatency(b *testing.B) {
 	url := "http://" + (<-addr).String()
 	defer func() { stop(); <-done }()
 	if *benchDrain > 0 {
-		drainBacklog(b, db, *benchDrain)
+		drainBacklog(b, s, db, *benchDrain)
 	}
 
 	for _, rs := range strings.Split(*benchRates, ",") {
@@ -144,11 +146,14 @@ func BenchmarkServeLatency(b *testing.B) {
 // the delivery re-check has ended) the sends due in the database: until
 // none is due or their count has not changed for 10 s (sends a cap keeps
 // back). It prints the backlog and how long it took.
-func drainBacklog(b *testing.B, db *nrt.DB, wait time.Duration) {
+func drainBacklog(b *testing.B, s *Server, db *nrt.DB, wait time.Duration) {
 	count := func() int64 {
+		now, err := s.now(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
 		var n int64
-		if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE action = 'send'
-  AND (status = 'pending' OR (status = 'scheduled' AND scheduled_at <= now()::TIMESTAMP))`).Scan(&n); err != nil {
+		if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE `+tick.DueSendSQL, sql.Named("now", now)).Scan(&n); err != nil {
 			b.Fatal(err)
 		}
 		return n
