@@ -128,7 +128,10 @@ func (h *hookServer) keys() []string {
 func fastHook(url string) *WebhookSink {
 	w := NewWebhookSink("", url)
 	w.Tries = 3
-	w.RequestTimeout = 150 * time.Millisecond
+	// (Long enough for a local server that answers on a loaded machine:
+	// a timed-out request is a failed attempt, which these tests count. The
+	// test of a hanging server shortens it.)
+	w.RequestTimeout = 3 * time.Second
 	w.BaseDelay = 5 * time.Millisecond
 	w.MaxDelay = 20 * time.Millisecond
 	return w
@@ -146,6 +149,7 @@ func TestWebhookFailures(t *testing.T) {
 			h := newHookServer(t)
 			h.set(mode)
 			sink := fastHook(h.URL)
+			sink.RequestTimeout = 150 * time.Millisecond // the hanging server's requests time out within the budget
 			budget := 700 * time.Millisecond
 			start := time.Now()
 			res, err := db.Run(ctx, prog, RunOptions{Now: ts("2024-11-01 12:00"), Sinks: []Sink{sink}, DispatchBudget: budget})
