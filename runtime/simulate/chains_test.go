@@ -16,12 +16,14 @@ import (
 
 // chainRules is a program whose capped refusals repeat tick after tick
 // (replay settles such runs of repeats at once: repeatChains) and end for
-// each of the reasons a run of them ends (with chainMembers and
-// chainEvents, ticked at chainHistory and then hourly on 2024-11-20).
+// each of the reasons a run of them ends, and whose refusals are retried
+// for each of the reasons a replay plans a retry (statePairs), with
+// chainMembers and chainEvents, ticked at chainHistory and then hourly on
+// 2024-11-20 (see chainEvents).
 const chainRules = `brand "acme"
 import "crm"
 cap sms to 1 per 12 hours
-cap wechat to 1 per 2 hours
+cap wechat to 1 per 6 hours
 cap email to 1 per 8 hours
 quiet hours 22:00 to 08:00 for app_push
 
@@ -36,15 +38,26 @@ rule buyer_sms
   limit once per member every 1 day
   stop after 2 unanswered
 
+rule refund_first
+  if refunded in last 30 days and not refunded in last 7 days
+  then send coupon "R-1" via sms
+  priority 9
+
+rule refund_sms
+  if refunded in last 30 days
+  then send coupon "R-2" via sms
+  limit once per member every 1 day
+  stop after 1 unanswered
+
 rule visit_email
   if count(visited in last 2 days) >= 1
   then send coupon "L-1" via email
-  limit once per member every 5 hours
+  limit once per member every 7 hours
   priority 3
 
 rule visit_email_late
   if count(visited in last 2 days) >= 1
-  then send coupon "R-1" via email
+  then send coupon "L-2" via email
   priority 1
 
 rule browse_first
@@ -58,89 +71,129 @@ rule browse_second
   priority 2
 
 rule queue_push
-  if queued in last 3 hours
+  if queued in last 5 hours
   then send coupon "Q-1" via app_push
   expire after 1 hour
   priority 6
 
 rule queue_sms
-  if queued in last 3 hours
+  if queued in last 5 hours
   then send coupon "Q-2" via sms
   priority 5
 
 rule queue_sms_late
-  if queued in last 3 hours
+  if queued in last 5 hours
   then send coupon "Q-3" via sms
   priority 1
+
+rule cart_sms
+  if carted in last 5 hours
+  then send coupon "C-1" via sms
+  priority 5
+
+rule cart_mixed
+  if carted in last 5 hours
+  then send coupon "C-2" via sms and send coupon "C-3" via email
+
+rule favorite_sms
+  if favorited in last 10 hours
+  then send coupon "F-1" via sms
 `
 
 const chainMembers = `member_id,brand,consent_sms,consent_email,consent_app_push,consent_wechat
+c1,acme,true,false,true,true
+f1,acme,false,true,true,true
 h1,acme,true,true,true,true
 l1,acme,true,true,true,true
 s1,acme,true,true,true,true
+s2,acme,true,true,true,true
 x1,acme,true,true,true,true
 `
 
 // chainEvents, with chainHistory and hourly ticks at half past on
-// 2024-11-20 (the first run one by one, the others replayed):
-//   - s1 (a response window closing): buyer_sms sent on 11-12 and 11-13;
-//     lapsed_sms (priority 9) takes the day's SMS at 00:30 and caps
-//     buyer_sms, which repeats from 02:30 (the SMS left the shortest cap
-//     window) until the window of the 11-13 10:00 send closes at 10:00: at
-//     10:30 the rule gives up (2 unanswered), before the SMS leaves its
-//     window at 12:30;
-//   - l1 (a limit running out): visit_email sends at 00:30 and caps
-//     visit_email_late, which repeats from 02:30; visit_email's limit runs
-//     out at 05:30, where it is capped too (recorded), and repeats until
-//     the email leaves its window at 08:30;
-//   - h1 (the retry horizon, 12 hours): browse_second is capped at 00:30
-//     behind browse_first, stops meeting its condition at 01:30 and meets
-//     it again at 13:30, its refusal past the horizon;
-//   - x1 (an expired send): queue_push's send at 00:30 is deferred past
-//     its expiry by quiet hours (expired), queue_sms takes the SMS, and
-//     queue_sms_late is capped at 00:30 and repeats while x1 queued in the
-//     last 3 hours: an expired send frees capped retries as a failed one
-//     does (02_plan.go's retryTables).
-const chainEvents = `member_id,brand,type,ts,amount
-s1,acme,purchased,2024-11-12 08:00,30
-l1,acme,visited,2024-11-19 23:50,
-h1,acme,browsed,2024-11-20 00:10,
-h1,acme,browsed,2024-11-20 13:00,
-x1,acme,queued,2024-11-20 00:10,
+// 2024-11-20 (the first run one by one, the others replayed). The longest
+// cap window (and the retry horizon) is 12 hours, the shortest 6:
+//   - s1 (a run of repeats ended by a response window closing): buyer_sms
+//     sent on 11-12, 11-13 and 11-19 05:00; lapsed_sms takes the day's
+//     SMS at 00:30; buyer_sms's limit runs out at 05:00 and it is capped
+//     at 05:30, repeats from 06:30 (the SMS left the shortest cap window)
+//     and at 10:30, the window of its send of 11-13 10:00 closed, gives up
+//     (2 unanswered), before the SMS leaves its cap window at 12:30;
+//   - s2 (a blocked refusal freed by a response window closing):
+//     refund_sms sent on 11-13 and 11-19 05:00, capped at 05:30 behind
+//     refund_first and blocked until the window of its send of 11-13
+//     10:00 closes at 10:00 (the SMS leaves the shortest window at 11:30):
+//     at 10:30 it gives up (1 unanswered);
+//   - l1 (a run of repeats ended by a limit running out): visit_email
+//     sends at 00:30 and caps visit_email_late, which repeats from 06:30;
+//     visit_email's limit runs out at 07:30, where it is capped (recorded)
+//     until the email leaves its window at 08:30;
+//   - h1 (the retry horizon): browse_second is capped at 00:30 behind
+//     browse_first, stops meeting its condition at 01:30 and meets it
+//     again at 12:30, its refusal then past the horizon;
+//   - x1 (a run of repeats ended by the condition): queue_push's send at
+//     00:30 is deferred past its expiry by quiet hours (expired), queue_sms
+//     takes the SMS and queue_sms_late, capped at 00:30, repeats from
+//     01:30 (an expired send frees capped retries as a failed one does,
+//     02_plan.go's retryTables) to 04:30, x1's last tick in its window;
+//   - c1 (a mixed refusal, retried at the next tick): cart_mixed's SMS is
+//     capped behind cart_sms and its email refused for want of consent at
+//     00:30, and repeats until 04:30;
+//   - f1 (an opt-in): favorite_sms is refused for want of consent at 00:30
+//     and sends at 03:30, after f1 subscribed to SMS at 03:00.
+const chainEvents = `member_id,brand,type,ts,amount,channel
+s1,acme,purchased,2024-11-12 08:00,30,
+s2,acme,refunded,2024-11-13 05:10,30,
+l1,acme,visited,2024-11-19 23:50,,
+h1,acme,browsed,2024-11-20 00:10,,
+h1,acme,browsed,2024-11-20 12:20,,
+x1,acme,queued,2024-11-20 00:10,,
+c1,acme,carted,2024-11-20 00:10,,
+f1,acme,favorited,2024-11-20 00:10,,
+f1,acme,subscribed,2024-11-20 03:00,,sms
 `
 
-// chainHistory are the ticks before the replayed day: buyer_sms's two
-// sends to s1.
+// chainHistory are the ticks before the replayed day: buyer_sms's sends
+// to s1 and refund_sms's to s2.
 var chainHistory = []time.Time{
 	time.Date(2024, 11, 12, 9, 0, 0, 0, time.UTC),
 	time.Date(2024, 11, 13, 10, 0, 0, 0, time.UTC),
+	time.Date(2024, 11, 19, 5, 0, 0, 0, time.UTC),
 }
 
 // TestReplayMatchesTicksChains is TestReplayMatchesTicks for the runs of
-// repeated capped refusals a replay settles at once (repeatChains), with
-// history: each run ends at a different kind of change (chainEvents), at
-// the tick ticks end it, and the per-tick figures, the outbox, rule_members
-// and the run log are those of ticks run one by one.
+// repeated capped refusals a replay settles at once (repeatChains) and
+// the retries it plans (statePairs), with history: each run of repeats
+// ends at a different kind of change and each refusal is retried for a
+// different reason (chainEvents), at the tick ticks do, and the per-tick
+// figures, the outbox, rule_members and the run log are those of ticks
+// run one by one.
 func TestReplayMatchesTicksChains(t *testing.T) {
 	prog := compileProgram(t, chainRules)
 	var day []time.Time
-	for h := range 15 {
+	for h := range 13 {
 		day = append(day, time.Date(2024, 11, 20, h, 30, 0, 0, time.UTC))
 	}
 	ticks := replayAgainstTicks(t, prog, chainMembers, chainEvents, chainHistory, day)
 	// What the day must show, tick by tick, for the test to prove
 	// anything (the ticks side: the reference).
 	for _, want := range []string{
-		"02:30 buyer_sms repeats 1",
+		"05:30 buyer_sms firings 1 map[capped:1]",
+		"06:30 buyer_sms repeats 1",
 		"09:30 buyer_sms repeats 1",
 		"10:30 buyer_sms firings 1 map[gave_up:1]",
-		"04:30 visit_email_late repeats 1",
-		"05:30 visit_email firings 1 map[capped:1]",
-		"06:30 visit_email repeats 1",
+		"05:30 refund_sms firings 1 map[capped:1]",
+		"10:30 refund_sms firings 1 map[gave_up:1]",
+		"06:30 visit_email_late repeats 1",
+		"07:30 visit_email firings 1 map[capped:1]",
 		"08:30 visit_email firings 1 map[pending:1]",
-		"13:30 browse_second firings 1 map[pending:1]",
+		"12:30 browse_second firings 1 map[pending:1]",
 		"00:30 queue_push firings 1 map[expired:1]",
 		"01:30 queue_sms_late repeats 1",
+		"04:30 queue_sms_late repeats 1",
+		"00:30 cart_mixed firings 1 map[capped:1 no_consent:1]",
+		"04:30 cart_mixed repeats 1",
+		"03:30 favorite_sms firings 1 map[pending:1]",
 	} {
 		if !slices.Contains(ticks, want) {
 			t.Errorf("the ticks lack %q:\n%s", want, strings.Join(ticks, "\n"))
