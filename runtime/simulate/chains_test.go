@@ -35,7 +35,7 @@ rule lapsed_sms
 rule buyer_sms
   if purchased in last 30 days
   then send coupon "S-1" via sms
-  limit once per member every 1 day
+  limit once per member every 2 hours
   stop after 2 unanswered
 
 rule refund_first
@@ -58,6 +58,16 @@ rule visit_email
 rule visit_email_late
   if count(visited in last 2 days) >= 1
   then send coupon "L-2" via email
+  priority 1
+
+rule book_email
+  if booked in last 12 hours
+  then send coupon "K-1" via email
+  priority 3
+
+rule book_email_late
+  if booked in last 12 hours
+  then send coupon "K-2" via email
   priority 1
 
 rule browse_first
@@ -104,6 +114,7 @@ const chainMembers = `member_id,brand,consent_sms,consent_email,consent_app_push
 c1,acme,true,false,true,true
 f1,acme,false,true,true,true
 h1,acme,true,true,true,true
+k1,acme,true,true,true,true
 l1,acme,true,true,true,true
 s1,acme,true,true,true,true
 s2,acme,true,true,true,true
@@ -114,20 +125,24 @@ x1,acme,true,true,true,true
 // 2024-11-20 (the first run one by one, the others replayed). The longest
 // cap window (and the retry horizon) is 12 hours, the shortest 6:
 //   - s1 (a run of repeats ended by a response window closing): buyer_sms
-//     sent on 11-12, 11-13 and 11-19 05:00; lapsed_sms takes the day's
-//     SMS at 00:30; buyer_sms's limit runs out at 05:00 and it is capped
-//     at 05:30, repeats from 06:30 (the SMS left the shortest cap window)
-//     and at 10:30, the window of its send of 11-13 10:00 closed, gives up
-//     (2 unanswered), before the SMS leaves its cap window at 12:30;
+//     sent on 11-12, 11-13 and 11-19; lapsed_sms takes the day's SMS at
+//     00:30 and caps buyer_sms, which repeats from 06:30 (the SMS left the
+//     shortest cap window) and at 08:30, the window of its send of 11-13
+//     08:00 closed, gives up (2 unanswered), before the SMS leaves its cap
+//     window at 12:30; it gives up again at 10:30, its limit (2 hours) run
+//     out, not recorded (a repeat, not a capped one), and at 12:30;
 //   - s2 (a blocked refusal freed by a response window closing):
 //     refund_sms sent on 11-13 and 11-19 05:00, capped at 05:30 behind
 //     refund_first and blocked until the window of its send of 11-13
-//     10:00 closes at 10:00 (the SMS leaves the shortest window at 11:30):
-//     at 10:30 it gives up (1 unanswered);
+//     08:00 closes (the SMS leaves the shortest window at 11:30): at 08:30
+//     it gives up (1 unanswered);
 //   - l1 (a run of repeats ended by a limit running out): visit_email
 //     sends at 00:30 and caps visit_email_late, which repeats from 06:30;
 //     visit_email's limit runs out at 07:30, where it is capped (recorded)
 //     until the email leaves its window at 08:30;
+//   - k1 (a run of repeats ended by a send leaving a cap window):
+//     book_email sends at 00:30 and caps book_email_late, which repeats
+//     from 06:30 and sends at 08:30;
 //   - h1 (the retry horizon): browse_second is capped at 00:30 behind
 //     browse_first, stops meeting its condition at 01:30 and meets it
 //     again at 12:30, its refusal then past the horizon;
@@ -146,6 +161,7 @@ s1,acme,purchased,2024-11-12 08:00,30,
 s2,acme,refunded,2024-11-13 05:10,30,
 l1,acme,visited,2024-11-19 23:50,,
 h1,acme,browsed,2024-11-20 00:10,,
+k1,acme,booked,2024-11-20 00:10,,
 h1,acme,browsed,2024-11-20 12:20,,
 x1,acme,queued,2024-11-20 00:10,,
 c1,acme,carted,2024-11-20 00:10,,
@@ -157,7 +173,7 @@ f1,acme,subscribed,2024-11-20 03:00,,sms
 // to s1 and refund_sms's to s2.
 var chainHistory = []time.Time{
 	time.Date(2024, 11, 12, 9, 0, 0, 0, time.UTC),
-	time.Date(2024, 11, 13, 10, 0, 0, 0, time.UTC),
+	time.Date(2024, 11, 13, 8, 0, 0, 0, time.UTC),
 	time.Date(2024, 11, 19, 5, 0, 0, 0, time.UTC),
 }
 
@@ -175,15 +191,18 @@ func TestReplayMatchesTicksChains(t *testing.T) {
 		day = append(day, time.Date(2024, 11, 20, h, 30, 0, 0, time.UTC))
 	}
 	ticks := replayAgainstTicks(t, prog, chainMembers, chainEvents, chainHistory, day)
+	t.Logf("ticks:\n%s", strings.Join(ticks, "\n"))
 	// What the day must show, tick by tick, for the test to prove
 	// anything (the ticks side: the reference).
 	for _, want := range []string{
-		"05:30 buyer_sms firings 1 map[capped:1]",
-		"06:30 buyer_sms repeats 1",
-		"09:30 buyer_sms repeats 1",
-		"10:30 buyer_sms firings 1 map[gave_up:1]",
+		"00:30 buyer_sms firings 1 map[capped:1]",
+		"07:30 buyer_sms repeats 1",
+		"08:30 buyer_sms firings 1 map[gave_up:1]",
+		"10:30 buyer_sms repeats 1",
 		"05:30 refund_sms firings 1 map[capped:1]",
-		"10:30 refund_sms firings 1 map[gave_up:1]",
+		"08:30 refund_sms firings 1 map[gave_up:1]",
+		"07:30 book_email_late repeats 1",
+		"08:30 book_email_late firings 1 map[pending:1]",
 		"06:30 visit_email_late repeats 1",
 		"07:30 visit_email firings 1 map[capped:1]",
 		"08:30 visit_email firings 1 map[pending:1]",
