@@ -24,7 +24,7 @@ const chainRules = `brand "acme"
 import "crm"
 cap sms to 1 per 12 hours
 cap wechat to 1 per 6 hours
-cap email to 1 per 8 hours
+cap email to 1 per 10 hours
 quiet hours 22:00 to 08:00 for app_push
 
 rule lapsed_sms
@@ -52,7 +52,7 @@ rule refund_sms
 rule visit_email
   if count(visited in last 2 days) >= 1
   then send coupon "L-1" via email
-  limit once per member every 7 hours
+  limit once per member every 8 hours
   priority 3
 
 rule visit_email_late
@@ -138,11 +138,11 @@ x1,acme,true,true,true,true
 //     it gives up (1 unanswered);
 //   - l1 (a run of repeats ended by a limit running out): visit_email
 //     sends at 00:30 and caps visit_email_late, which repeats from 06:30;
-//     visit_email's limit runs out at 07:30, where it is capped (recorded)
-//     until the email leaves its window at 08:30;
+//     visit_email's limit runs out at 08:30, where it is capped (recorded)
+//     until the email leaves its window at 10:30;
 //   - k1 (a run of repeats ended by a send leaving a cap window):
 //     book_email sends at 00:30 and caps book_email_late, which repeats
-//     from 06:30 and sends at 08:30;
+//     from 06:30 and sends at 10:30;
 //   - h1 (the retry horizon): browse_second is capped at 00:30 behind
 //     browse_first, stops meeting its condition at 01:30 and meets it
 //     again at 12:30, its refusal then past the horizon;
@@ -201,11 +201,12 @@ func TestReplayMatchesTicksChains(t *testing.T) {
 		"10:30 buyer_sms repeats 1",
 		"05:30 refund_sms firings 1 map[capped:1]",
 		"08:30 refund_sms firings 1 map[gave_up:1]",
-		"07:30 book_email_late repeats 1",
-		"08:30 book_email_late firings 1 map[pending:1]",
-		"06:30 visit_email_late repeats 1",
-		"07:30 visit_email firings 1 map[capped:1]",
-		"08:30 visit_email firings 1 map[pending:1]",
+		"09:30 book_email_late repeats 1",
+		"10:30 book_email_late firings 1 map[pending:1]",
+		"07:30 visit_email_late repeats 1",
+		"08:30 visit_email firings 1 map[capped:1]",
+		"09:30 visit_email repeats 1",
+		"10:30 visit_email firings 1 map[pending:1]",
 		"12:30 browse_second firings 1 map[pending:1]",
 		"00:30 queue_push firings 1 map[expired:1]",
 		"01:30 queue_sms_late repeats 1",
