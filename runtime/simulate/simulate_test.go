@@ -335,13 +335,23 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 	if decisions < minDecisions {
 		t.Errorf("only %d decisions: the test proves little", decisions)
 	}
+	sameDatabases(t, filepath.Join(dir, "rounds.duckdb"), filepath.Join(dir, "ticks.duckdb"))
+	return ticks
+}
+
+// sameDatabases requires the database files rounds and ticks to hold the
+// same runtime state: every outbox row (run ids included), rule_members,
+// tags, watermarks, evaluation records and the run log's decisions.
+func sameDatabases(t *testing.T, rounds, ticks string) {
+	t.Helper()
+	ctx := context.Background()
 	db, err := nrt.Open(ctx, ":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, name := range []string{"rounds", "ticks"} {
-		if _, err := db.SQL().ExecContext(ctx, "ATTACH '"+filepath.Join(dir, name+".duckdb")+"' AS "+name+" (READ_ONLY)"); err != nil {
+	for name, path := range map[string]string{"rounds": rounds, "ticks": ticks} {
+		if _, err := db.SQL().ExecContext(ctx, "ATTACH '"+path+"' AS "+name+" (READ_ONLY)"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -362,7 +372,6 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 			t.Errorf("%s: %d rows only after rounds, %d only after ticks", fmt.Sprintf(q, "*"), onlyA, onlyB)
 		}
 	}
-	return ticks
 }
 
 // compileProgram compiles a rule file's text with the real front end.

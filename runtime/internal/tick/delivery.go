@@ -50,9 +50,14 @@ func optOutEvents(r *compiler.Rule) []string {
 
 // noOptInSQL is the condition that member rm has no opt-in event: only
 // then does a refusal for want of consent_<channel> hold at every later
-// tick while the members are unchanged (see blocked).
+// tick while the members are unchanged (see blocked). In a replay's lanes
+// rm.member_id is a lane, whose member _nudge_lanes gives (replay.go).
 func (t *tick) noOptInSQL() string {
-	return "rm.member_id NOT IN (SELECT member_id FROM events WHERE brand = " + t.brandSQL() + " AND type = '" + policy.OptInEvent + "')"
+	optIns := "SELECT member_id FROM events WHERE brand = " + t.brandSQL() + " AND type = '" + policy.OptInEvent + "'"
+	if t.mode.has(Lanes) {
+		optIns = "SELECT l.lane FROM _nudge_lanes l WHERE l.member_id IN (" + optIns + ")"
+	}
+	return "rm.member_id NOT IN (" + optIns + ")"
 }
 
 // hasFallback reports whether a send of rule r has fallback channels. A
