@@ -39,6 +39,8 @@ type DB struct {
 	// eventIDs filters the event ids ingest looks up (eventidfilter.go).
 	eventIDs     knownEventIDs
 	eventColumns atomic.Pointer[[]Column]
+	// due remembers where dispatch's due messages are (dispatch_due.go).
+	due dueMarks
 }
 
 // migration is one step of the schema history. Migrations are applied in
