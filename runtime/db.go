@@ -41,6 +41,9 @@ type DB struct {
 	eventColumns atomic.Pointer[[]Column]
 	// due remembers where dispatch's due messages are (dispatch_due.go).
 	due dueMarks
+	// dispatchPage is how many due messages a page of a dispatch round
+	// holds (0: dispatchBatch; tests lower it).
+	dispatchPage int
 }
 
 // migration is one step of the schema history. Migrations are applied in

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -24,7 +25,7 @@ func quietEnd(now time.Time, quiet []compiler.Quiet) (time.Time, compiler.Quiet,
 	return policy.QuietEnd(now, quiet)
 }
 
-// dispatchBatch is how many outbox rows one delivery round handles.
+// dispatchBatch is how many outbox rows a page of a delivery round holds.
 const dispatchBatch = 10000
 
 // DispatchResult counts what a dispatch did.
@@ -39,8 +40,11 @@ type DispatchResult struct {
 	// Waiting counts sends the delivery re-check kept for later: every due
 	// send when now is in quiet hours, else those whose cap window,
 	// counted in deliveries, is full on some sink.
-	Waiting  int
-	Deferred bool // the budget ran out before every due message was tried
+	Waiting int
+	// Deferred says that due messages are left for the next dispatch:
+	// the budget ran out before every one was tried, or sends decided
+	// since the round began wait (a round takes them before its backlog).
+	Deferred bool
 
 	// Error is the first failed attempt's error, redacted ("" when none
 	// failed): what the command line shows.
@@ -135,10 +139,11 @@ func (db *DB) dispatchDue(dctx, rctx context.Context, brand string, now time.Tim
 		res.Refused, res.Waiting = refused, waiting
 		hold = quietNow
 	}
-	for _, runs := range []tick.RunRange{round.fresh, round.backlog} {
+	for i, runs := range []tick.RunRange{round.fresh, round.backlog} {
 		if runs.From > runs.To {
 			continue
 		}
+		backlog := i == 1
 		var after dueCursor
 		for {
 			if dctx.Err() != nil {
@@ -164,6 +169,19 @@ func (db *DB) dispatchDue(dctx, rctx context.Context, brand string, now time.Tim
 			}
 			if err := db.deliverBatch(dctx, rctx, brand, now, batch, sendSinks, named, caps, res); err != nil {
 				return err
+			}
+			if backlog {
+				// Sends decided since the round began go before the rest
+				// of the backlog: the next round, at its now, takes them
+				// first.
+				newer, err := db.dueSince(rctx, brand, now, len(sendSinks) > 0, names, round.all.To)
+				if err != nil {
+					return err
+				}
+				if newer {
+					res.Deferred = true
+					return nil
+				}
 			}
 		}
 	}
@@ -477,7 +495,7 @@ WHERE `+runs.SQL()+` AND brand = $brand::VARCHAR
 ORDER BY run_id, idempotency_key
 LIMIT $lim::INTEGER`,
 		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("hold", hold), sql.Named("names", notifyNames), sql.Named("now", now),
-		sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", dispatchBatch))
+		sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", cmp.Or(db.dispatchPage, dispatchBatch)))
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,11 @@ func (d *dueMarks) set(key string, m dueMark) {
 	d.m[key] = m
 }
 
+// mineSQL is the condition that an outbox row is one a round may deliver:
+// of the brand, a send when there are send sinks ($sends), a notify of a
+// named sink ($names).
+const mineSQL = `brand = $brand::VARCHAR AND ((action = 'send' AND $sends::BOOLEAN) OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))`
+
 // dueKey tells apart the configurations whose rounds deliver different
 // rows: the brand, whether there are send sinks, the notify sinks' names.
 func dueKey(brand string, sends bool, names []string) string {
@@ -101,7 +106,6 @@ func (db *DB) dueProbe(ctx context.Context, brand string, now time.Time, sends b
 			from = min(from, prev.later)
 		}
 	}
-	mine := `brand = $brand::VARCHAR AND ((action = 'send' AND $sends::BOOLEAN) OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))`
 	scheduled := `status = ` + policy.Scheduled.SQL() + ` AND scheduled_at > $now::TIMESTAMP`
 	var live, later, seen sql.NullInt64
 	var wake sql.NullTime
@@ -111,11 +115,11 @@ func (db *DB) dueProbe(ctx context.Context, brand string, now time.Time, sends b
 	}
 	r := tick.RunRange{From: from, To: math.MaxInt64}
 	err := db.sql.QueryRowContext(ctx, `
-SELECT min(run_id) FILTER (WHERE `+mine+` AND (status = `+policy.Pending.SQL()+` OR status = `+policy.Scheduled.SQL()+`) AND NOT (`+scheduled+`)),
-       min(run_id) FILTER (WHERE `+mine+` AND `+scheduled+`),
-       min(scheduled_at) FILTER (WHERE `+mine+` AND `+scheduled+`),
+SELECT min(run_id) FILTER (WHERE `+mineSQL+` AND (status = `+policy.Pending.SQL()+` OR status = `+policy.Scheduled.SQL()+`) AND NOT (`+scheduled+`)),
+       min(run_id) FILTER (WHERE `+mineSQL+` AND `+scheduled+`),
+       min(scheduled_at) FILTER (WHERE `+mineSQL+` AND `+scheduled+`),
        max(run_id),
-       count(*) FILTER (WHERE `+mine+` AND `+tick.DueSQL+`)
+       count(*) FILTER (WHERE `+mineSQL+` AND `+tick.DueSQL+`)
 FROM outbox WHERE `+r.SQL(),
 		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", names), sql.Named("now", now)).Scan(&live, &later, &wake, &seen, &due)
 	if err != nil {
@@ -151,4 +155,16 @@ FROM outbox WHERE `+r.SQL(),
 		out.fresh = tick.RunRange{From: prev.seen + 1, To: next.seen}
 	}
 	return out, nil
+}
+
+// dueSince reports whether a row the round may deliver (mineSQL) of a run
+// after run seen is due at now.
+func (db *DB) dueSince(ctx context.Context, brand string, now time.Time, sends bool, names []string, seen int64) (bool, error) {
+	if names == nil {
+		names = []string{}
+	}
+	var n int64
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE `+tick.RunRange{From: seen + 1, To: math.MaxInt64}.SQL()+` AND `+mineSQL+` AND `+tick.DueSQL,
+		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", names), sql.Named("now", now)).Scan(&n)
+	return n > 0, err
 }
