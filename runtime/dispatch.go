@@ -145,7 +145,7 @@ func (db *DB) dispatchDue(dctx, rctx context.Context, brand string, now time.Tim
 		}
 		backlog := i == 1
 		var after dueCursor
-		for {
+		for more := true; more; {
 			if dctx.Err() != nil {
 				res.Deferred = true
 				return nil
@@ -159,7 +159,8 @@ func (db *DB) dispatchDue(dctx, rctx context.Context, brand string, now time.Tim
 				}
 				return err
 			}
-			if len(batch) == 0 {
+			// A page shorter than a full one is the last.
+			if more = len(batch) == db.pageSize(); len(batch) == 0 {
 				break
 			}
 			last := batch[len(batch)-1]
@@ -170,7 +171,7 @@ func (db *DB) dispatchDue(dctx, rctx context.Context, brand string, now time.Tim
 			if err := db.deliverBatch(dctx, rctx, brand, now, batch, sendSinks, named, caps, res); err != nil {
 				return err
 			}
-			if backlog {
+			if backlog && more {
 				// Sends decided since the round began go before the rest
 				// of the backlog: the next round, at its now, takes them
 				// first.
@@ -470,6 +471,9 @@ WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest(`+jsonString
 	return out, rows.Err()
 }
 
+// pageSize is how many due messages a page of a dispatch round holds.
+func (db *DB) pageSize() int { return cmp.Or(db.dispatchPage, dispatchBatch) }
+
 // dueCursor is where a page of due messages ended: the run and the key of
 // its last message (the zero dueCursor: before the first).
 type dueCursor struct {
@@ -495,7 +499,7 @@ WHERE `+runs.SQL()+` AND brand = $brand::VARCHAR
 ORDER BY run_id, idempotency_key
 LIMIT $lim::INTEGER`,
 		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("hold", hold), sql.Named("names", notifyNames), sql.Named("now", now),
-		sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", cmp.Or(db.dispatchPage, dispatchBatch)))
+		sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", db.pageSize()))
 	if err != nil {
 		return nil, err
 	}
