@@ -21,8 +21,10 @@ import (
 // afterwards. So after one round has looked at every row, the next need
 // look only at the runs that hold rows still waiting, the runs it has not
 // seen, and the scheduled rows once their time has come. dueMarks
-// remembers that per database handle: the first round of a process reads
-// the whole outbox, as every round did before.
+// remembers that per database handle: the first round of a handle reads
+// the whole outbox. Whatever made an older row due again behind
+// dispatch's back would have to forget the marks (nothing does: the
+// migrations run before a handle's first round).
 
 // dueMarks remembers, per brand and sink configuration (dueKey), what the
 // last dispatch round found (dueMark).
@@ -81,8 +83,8 @@ func dueKey(brand string, sends bool, names []string) string {
 }
 
 // dueRound is where a round's due rows are: in the runs of all, which
-// splits into the fresh runs (written since the previous round looked,
-// after the backlog's).
+// split into the backlog (the runs the previous round saw) and the fresh
+// runs (written since).
 type dueRound struct {
 	due     int64         // rows due at now
 	all     tick.RunRange // every due row is in these runs
