@@ -39,6 +39,11 @@ type DB struct {
 	// eventIDs filters the event ids ingest looks up (eventidfilter.go).
 	eventIDs     knownEventIDs
 	eventColumns atomic.Pointer[[]Column]
+	// due remembers where dispatch's due messages are (dispatch_due.go).
+	due dueMarks
+	// dispatchPage is how many due messages a page of a dispatch round
+	// holds (0: dispatchBatch; tests lower it).
+	dispatchPage int
 }
 
 // migration is one step of the schema history. Migrations are applied in

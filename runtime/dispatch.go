@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -24,7 +25,7 @@ func quietEnd(now time.Time, quiet []compiler.Quiet) (time.Time, compiler.Quiet,
 	return policy.QuietEnd(now, quiet)
 }
 
-// dispatchBatch is how many outbox rows one delivery round handles.
+// dispatchBatch is how many outbox rows a page of a delivery round holds.
 const dispatchBatch = 10000
 
 // DispatchResult counts what a dispatch did.
@@ -39,8 +40,11 @@ type DispatchResult struct {
 	// Waiting counts sends the delivery re-check kept for later: every due
 	// send when now is in quiet hours, else those whose cap window,
 	// counted in deliveries, is full on some sink.
-	Waiting  int
-	Deferred bool // the budget ran out before every due message was tried
+	Waiting int
+	// Deferred says that due messages are left for the next dispatch:
+	// the budget ran out before every one was tried, or sends decided
+	// since the round began wait (a round takes them before its backlog).
+	Deferred bool
 
 	// Error is the first failed attempt's error, redacted ("" when none
 	// failed): what the command line shows.
@@ -50,7 +54,11 @@ type DispatchResult struct {
 // Dispatch delivers the due sends and notifies of brand to sinks: pending
 // rows (new, or waiting for a retry) and scheduled rows whose time has
 // come (scheduled_at <= now). Sends go to every unnamed sink, a notify to
-// the sink it names; a row no sink can take is left as is.
+// the sink it names; a row no sink can take is left as is. A round first
+// finds where its due rows are (dueProbe: with nothing due it ends there),
+// and offers the rows decided since the previous round first, then the
+// older ones, oldest first (docs/decisions.md, "the order of a dispatch
+// round").
 //
 // Before anything is delivered, the delivery re-check (recheckDue, the one
 // place it lives) settles what may not go out at now: a send to a member
@@ -97,39 +105,12 @@ func (db *DB) Dispatch(ctx context.Context, prog *compiler.Program, brand string
 	// Recording results must survive the budget's end.
 	rctx := context.WithoutCancel(ctx)
 
-	// hold: quiet hours hold every send but the transactional ones.
-	hold := false
-	if len(sendSinks) > 0 {
-		refused, quietNow, waiting, err := db.recheckDue(rctx, brand, now, quiet)
-		if err != nil {
-			return res, err
-		}
-		res.Refused, res.Waiting = refused, waiting
-		hold = quietNow
+	round, err := db.dueProbe(rctx, brand, now, len(sendSinks) > 0, names)
+	if err != nil {
+		return res, fmt.Errorf("finding the due messages: %w", err)
 	}
-
-	after := ""
-	for {
-		if dctx.Err() != nil {
-			res.Deferred = true
-			break
-		}
-		batch, err := db.dueMessages(dctx, brand, now, len(sendSinks) > 0, hold, names, after)
-		if err != nil {
-			if dctx.Err() != nil {
-				res.Deferred = true
-				break
-			}
-			return res, err
-		}
-		if len(batch) == 0 {
-			break
-		}
-		after = batch[len(batch)-1].IdempotencyKey
-		if batch = heldByChannel(batch, now, quiet); len(batch) == 0 {
-			continue
-		}
-		if err := db.deliverBatch(dctx, rctx, brand, now, batch, sendSinks, named, caps, &res); err != nil {
+	if round.due > 0 {
+		if err := db.dispatchDue(dctx, rctx, brand, now, round, quiet, caps, sendSinks, named, names, &res); err != nil {
 			return res, err
 		}
 	}
@@ -140,6 +121,72 @@ func (db *DB) Dispatch(ctx context.Context, prog *compiler.Program, brand string
 		}
 	}
 	return res, nil
+}
+
+// dispatchDue is a round's work once dueProbe found due messages: the
+// delivery re-check of their runs, then their delivery, page by page: the
+// messages of the runs written since the previous round first, then the
+// backlog, oldest first (by run, then key; docs/decisions.md).
+func (db *DB) dispatchDue(dctx, rctx context.Context, brand string, now time.Time, round dueRound, quiet []compiler.Quiet, caps []compiler.Cap,
+	sendSinks []Sink, named map[string]Sink, names []string, res *DispatchResult) error {
+	// hold: quiet hours hold every send but the transactional ones.
+	hold := false
+	if len(sendSinks) > 0 {
+		refused, quietNow, waiting, err := db.recheckDue(rctx, brand, now, quiet, round.all)
+		if err != nil {
+			return err
+		}
+		res.Refused, res.Waiting = refused, waiting
+		hold = quietNow
+	}
+	for i, runs := range []tick.RunRange{round.fresh, round.backlog} {
+		if runs.From > runs.To {
+			continue
+		}
+		backlog := i == 1
+		var after dueCursor
+		for more := true; more; {
+			if dctx.Err() != nil {
+				res.Deferred = true
+				return nil
+			}
+			page := tick.RunRange{From: max(runs.From, after.run), To: runs.To}
+			batch, err := db.dueMessages(dctx, brand, now, len(sendSinks) > 0, hold, names, page, after)
+			if err != nil {
+				if dctx.Err() != nil {
+					res.Deferred = true
+					return nil
+				}
+				return err
+			}
+			// A page shorter than a full one is the last.
+			if more = len(batch) == db.pageSize(); len(batch) == 0 {
+				break
+			}
+			last := batch[len(batch)-1]
+			after = dueCursor{run: last.runID, key: last.IdempotencyKey}
+			if batch = heldByChannel(batch, now, quiet); len(batch) == 0 {
+				continue
+			}
+			if err := db.deliverBatch(dctx, rctx, brand, now, batch, sendSinks, named, caps, res); err != nil {
+				return err
+			}
+			if backlog && more {
+				// Sends decided since the round began go before the rest
+				// of the backlog: the next round, at its now, takes them
+				// first.
+				newer, err := db.dueSince(rctx, brand, now, len(sendSinks) > 0, names, round.all.To)
+				if err != nil {
+					return err
+				}
+				if newer {
+					res.Deferred = true
+					return nil
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // deliverBatch offers one batch of due messages to the sinks that do not
@@ -229,6 +276,7 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 	}
 
 	var rKeys, rStatus, rErrs []string
+	var rRuns []int64
 	var rCount []bool
 	for i, m := range batch {
 		complete := true
@@ -250,9 +298,11 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 				res.GaveUp++
 			}
 			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, status), append(rErrs, res.failure(outcome[i])), append(rCount, true)
+			rRuns = append(rRuns, m.runID)
 		case complete:
 			res.Sent++
 			rKeys, rStatus, rErrs, rCount = append(rKeys, m.IdempotencyKey), append(rStatus, string(policy.Sent)), append(rErrs, ""), append(rCount, tried[i])
+			rRuns = append(rRuns, m.runID)
 		case skipped[i]:
 			res.Deferred = true
 		}
@@ -260,7 +310,7 @@ func (db *DB) deliverBatch(dctx, rctx context.Context, brand string, now time.Ti
 	if len(rKeys) == 0 && len(newMsgs) == 0 {
 		return nil
 	}
-	return db.recordDelivery(rctx, brand, now, newMsgs, newSinks, rKeys, rStatus, rErrs, rCount)
+	return db.recordDelivery(rctx, brand, now, newMsgs, newSinks, rKeys, rRuns, rStatus, rErrs, rCount)
 }
 
 // namedSinks returns the notify sinks in name order.
@@ -278,13 +328,13 @@ func namedSinks(named map[string]Sink) []Sink {
 }
 
 // recheckDue is the delivery re-check (tick.Recheck, the one place it
-// lives) with the members' consent columns.
-func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
+// lives) of the due sends of runs, with the members' consent columns.
+func (db *DB) recheckDue(ctx context.Context, brand string, now time.Time, quiet []compiler.Quiet, runs tick.RunRange) (refused int, hold bool, waiting int, err error) {
 	cols, err := tablesColumns(ctx, db.sql, "members")
 	if err != nil {
 		return 0, false, 0, err
 	}
-	return tick.Recheck(ctx, db.sql, brand, now, columnNames(cols["members"]), quiet)
+	return tick.Recheck(ctx, db.sql, brand, now, columnNames(cols["members"]), quiet, runs)
 }
 
 // dueSQL is the condition that an outbox row waits for delivery at $now
@@ -328,15 +378,19 @@ func (db *DB) capRoom(ctx context.Context, brand string, now time.Time, batch []
 		cap          int
 	}
 	used := map[slot]int{}
+	// The members' deliveries in the longest window first, then the
+	// transactional ones among them left out: the outbox's transactional
+	// rows are read where its zone maps do not rule them out.
 	rows, err := db.sql.QueryContext(ctx, `
+WITH d AS MATERIALIZED (
+    SELECT sink, member_id, channel, delivered_at, idempotency_key FROM outbox_deliveries
+    WHERE brand = $brand::VARCHAR AND member_id IN (SELECT unnest(`+jsonStrings("members")+`))
+      AND delivered_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND delivered_at <= $now::TIMESTAMP)
 SELECT d.sink, d.member_id, c.ci, count(*)
-FROM outbox_deliveries d
+FROM d
 JOIN (SELECT unnest($ci::BIGINT[]) AS ci, unnest($ch::VARCHAR[]) AS channel, unnest($per::BIGINT[]) AS per_us) c
-  ON c.channel = '' OR c.channel = d.channel
-WHERE d.brand = $brand::VARCHAR AND d.member_id IN (SELECT unnest(`+jsonStrings("members")+`))
-  AND d.delivered_at > $now::TIMESTAMP - to_microseconds($maxper::BIGINT) AND d.delivered_at <= $now::TIMESTAMP
-  AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us)
-  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.brand = d.brand AND o.idempotency_key = d.idempotency_key AND o.transactional)
+  ON (c.channel = '' OR c.channel = d.channel) AND d.delivered_at > $now::TIMESTAMP - to_microseconds(c.per_us)
+ANTI JOIN (SELECT idempotency_key FROM outbox WHERE transactional AND brand = $brand::VARCHAR) o ON o.idempotency_key = d.idempotency_key
 GROUP BY ALL`,
 		sql.Named("ci", ci), sql.Named("ch", chans), sql.Named("per", pers), sql.Named("brand", brand),
 		jsonArg("members", members), sql.Named("now", now), sql.Named("maxper", slices.Max(pers)))
@@ -417,24 +471,35 @@ WHERE brand = $brand::VARCHAR AND idempotency_key IN (SELECT unnest(`+jsonString
 	return out, rows.Err()
 }
 
-// dueMessages returns the next batch of due rows after key `after`.
-func (db *DB) dueMessages(ctx context.Context, brand string, now time.Time, sends, hold bool, notifyNames []string, after string) ([]Message, error) {
+// pageSize is how many due messages a page of a dispatch round holds.
+func (db *DB) pageSize() int { return cmp.Or(db.dispatchPage, dispatchBatch) }
+
+// dueCursor is where a page of due messages ended: the run and the key of
+// its last message (the zero dueCursor: before the first).
+type dueCursor struct {
+	run int64
+	key string
+}
+
+// dueMessages returns the next page of due messages of runs after the
+// cursor, by run and then key.
+func (db *DB) dueMessages(ctx context.Context, brand string, now time.Time, sends, hold bool, notifyNames []string, runs tick.RunRange, after dueCursor) ([]Message, error) {
 	if notifyNames == nil {
 		notifyNames = []string{}
 	}
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT idempotency_key, firing_id, rule, brand, member_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
-       fired_at, scheduled_at, attempts, CAST(vals AS VARCHAR), CAST(params AS VARCHAR), coalesce(transactional, false)
+       fired_at, scheduled_at, attempts, CAST(vals AS VARCHAR), CAST(params AS VARCHAR), coalesce(transactional, false), run_id
 FROM outbox
-WHERE brand = $brand::VARCHAR
+WHERE `+runs.SQL()+` AND brand = $brand::VARCHAR
   AND ((action = 'send' AND $sends::BOOLEAN AND (NOT $hold::BOOLEAN OR transactional))
        OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))
   AND `+dueSQL+`
-  AND idempotency_key > $after::VARCHAR
-ORDER BY idempotency_key
+  AND (run_id > $arun::BIGINT OR (run_id = $arun::BIGINT AND idempotency_key > $akey::VARCHAR))
+ORDER BY run_id, idempotency_key
 LIMIT $lim::INTEGER`,
 		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("hold", hold), sql.Named("names", notifyNames), sql.Named("now", now),
-		sql.Named("after", after), sql.Named("lim", dispatchBatch))
+		sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", db.pageSize()))
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +511,7 @@ LIMIT $lim::INTEGER`,
 		var sched sql.NullTime
 		var vals, params sql.NullString
 		if err := rows.Scan(&m.IdempotencyKey, &m.FiringID, &m.Rule, &m.Brand, &m.MemberID, &m.Action, &m.Kind, &m.Content, &m.Channel,
-			&fired, &sched, &m.Attempt, &vals, &params, &m.transactional); err != nil {
+			&fired, &sched, &m.Attempt, &vals, &params, &m.transactional, &m.runID); err != nil {
 			return nil, err
 		}
 		m.Attempt++
@@ -466,11 +531,11 @@ LIMIT $lim::INTEGER`,
 }
 
 // recordDelivery records, in one transaction, which sinks took which
-// messages (delivered_at = now) and the new status of the rows whose
-// attempt failed (pending or, out of attempts, failed; the attempt counted,
-// its error kept) or that every sink now has (sent at now, the error
-// cleared; counted when tried now).
-func (db *DB) recordDelivery(ctx context.Context, brand string, now time.Time, delivered []Message, dSinks, keys, statuses, errs []string, counted []bool) error {
+// messages (delivered_at = now) and the new status of the rows (keys, of
+// the runs runs) whose attempt failed (pending or, out of attempts,
+// failed; the attempt counted, its error kept) or that every sink now has
+// (sent at now, the error cleared; counted when tried now).
+func (db *DB) recordDelivery(ctx context.Context, brand string, now time.Time, delivered []Message, dSinks, keys []string, runs []int64, statuses, errs []string, counted []bool) error {
 	dKeys := make([]string, len(delivered))
 	dMembers := make([]string, len(delivered))
 	dChannels := make([]string, len(delivered))
@@ -497,10 +562,12 @@ UPDATE outbox SET
     attempts = attempts + CASE WHEN r.counted THEN 1 ELSE 0 END,
     sent_at = CASE WHEN r.st = `+policy.Sent.SQL()+` THEN $now::TIMESTAMP END,
     last_error = nullif(r.err, '')
-FROM (SELECT unnest(`+jsonStrings("k")+`) AS k, unnest(`+jsonStrings("st")+`) AS st, unnest(`+jsonStrings("e")+`) AS err,
+FROM (SELECT unnest(`+jsonStrings("k")+`) AS k, unnest(from_json($r::VARCHAR, '["BIGINT"]')) AS run,
+             unnest(`+jsonStrings("st")+`) AS st, unnest(`+jsonStrings("e")+`) AS err,
              unnest(from_json($c::VARCHAR, '["BOOLEAN"]')) AS counted) r
-WHERE outbox.brand = $brand::VARCHAR AND outbox.idempotency_key = r.k`,
-			sql.Named("brand", brand), sql.Named("now", now), jsonArg("k", keys), jsonArg("st", statuses),
+WHERE `+tick.RunRange{From: slices.Min(runs), To: slices.Max(runs)}.SQL()+`
+  AND outbox.run_id = r.run AND outbox.brand = $brand::VARCHAR AND outbox.idempotency_key = r.k`,
+			sql.Named("brand", brand), sql.Named("now", now), jsonArg("k", keys), jsonArg("r", runs), jsonArg("st", statuses),
 			jsonArg("e", errs), jsonArg("c", counted))
 		return err
 	})

@@ -39,7 +39,8 @@ type Message struct {
 	// SMS and WeChat providers fill an approved template with them.
 	Params json.RawMessage `json:"params,omitempty"`
 
-	transactional bool // a service message (dispatch: no quiet hours, no caps)
+	transactional bool  // a service message (dispatch: no quiet hours, no caps)
+	runID         int64 // the run that decided it (dispatch finds its outbox row by it)
 }
 
 // Sink delivers messages. Sends go to every sink whose Name is ""; a

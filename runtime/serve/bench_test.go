@@ -38,8 +38,9 @@ var (
 // 200 to the commit of its decision, to the webhook receiving the send) and
 // the acknowledged rate. Sends already due in the database (a demo
 // database's tick ran without sinks) are delivered before the events are
-// posted (-serve.drain): dispatch goes through the due sends in key order,
-// so the run's sends would otherwise wait behind that backlog. On the
+// posted (-serve.drain), so that the rounds measured are the run's own
+// (dispatch takes new sends before a backlog, but draining one competes
+// with the ticks for the cores). On the
 // 1,000,000-member demo database:
 //
 //	go test ./runtime/serve -run '^$' -bench ServeLatency -benchtime 1x \

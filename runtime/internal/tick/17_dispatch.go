@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 
 	"nudge/compiler"
@@ -37,13 +38,15 @@ import (
 //     crash that skips one changes nothing but delivery times).
 //
 // Caps are re-checked per sink as the sends are offered (the runtime's capRoom).
-// memberCols are the columns of members. Recheck returns how many sends it refused, whether sends are held and
+// memberCols are the columns of members. runs are the runs whose due sends
+// the dispatch offers (the outbox rows of other runs are left as they are).
+// Recheck returns how many sends it refused, whether sends are held and
 // how many due sends wait for that reason.
-func Recheck(ctx context.Context, q queryer, brand string, now time.Time, memberCols []string, quiet []compiler.Quiet) (refused int, hold bool, waiting int, err error) {
+func Recheck(ctx context.Context, q queryer, brand string, now time.Time, memberCols []string, quiet []compiler.Quiet, runs RunRange) (refused int, hold bool, waiting int, err error) {
 	chans := policy.ConsentChannels(memberCols)
 	consent := policy.ConsentOnSQL(chans, "d.channel", "o.chans", "d.transactional")
 	due := `(SELECT rowid AS id, member_id, channel, coalesce(transactional, false) AS transactional, $now::TIMESTAMP AS now FROM outbox
-    WHERE brand = $brand::VARCHAR AND ` + DueSendSQL + `)`
+    WHERE brand = $brand::VARCHAR AND ` + runs.SQL() + ` AND ` + DueSendSQL + `)`
 	r, err := q.ExecContext(ctx, `
 UPDATE outbox SET status = `+policy.NoConsent.SQL()+`,
     reason = CASE WHEN v.optout IS NOT NULL THEN `+policy.UnsubscribedReasonSQL("outbox.channel")+` ELSE `+policy.WithdrawnReasonSQL("outbox.channel")+` END
@@ -63,7 +66,7 @@ WHERE outbox.rowid = v.id`,
 	refused = int(n)
 	r, err = q.ExecContext(ctx, `
 UPDATE outbox SET status = `+policy.Expired.SQL()+`, reason = 'expired at ' || strftime(expires_at, '%Y-%m-%d %H:%M:%S') || ' before delivery'
-WHERE brand = $brand::VARCHAR AND `+DueSendSQL+` AND expires_at < $now::TIMESTAMP`, sql.Named("brand", brand), sql.Named("now", now))
+WHERE brand = $brand::VARCHAR AND `+runs.SQL()+` AND `+DueSendSQL+` AND expires_at < $now::TIMESTAMP`, sql.Named("brand", brand), sql.Named("now", now))
 	if err != nil {
 		return 0, false, 0, fmt.Errorf("re-checking expiry: %w", err)
 	}
@@ -72,7 +75,7 @@ WHERE brand = $brand::VARCHAR AND `+DueSendSQL+` AND expires_at < $now::TIMESTAM
 	// With quiet hours for one channel, the runtime's dispatch holds back
 	// each send by its channel's quiet hours (policy.QuietFor) instead.
 	if _, _, hold = policy.QuietEnd(now, quiet); hold && !policy.QuietPerChannel(quiet) {
-		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND transactional IS NOT TRUE AND `+DueSendSQL,
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND `+runs.SQL()+` AND transactional IS NOT TRUE AND `+DueSendSQL,
 			sql.Named("brand", brand), sql.Named("now", now)).Scan(&waiting); err != nil {
 			return 0, false, 0, err
 		}
@@ -80,6 +83,21 @@ WHERE brand = $brand::VARCHAR AND `+DueSendSQL+` AND expires_at < $now::TIMESTAM
 		hold = false
 	}
 	return refused, hold, waiting, nil
+}
+
+// RunRange is the outbox rows of the runs From to To (both included; the
+// run ids of the run log): a dispatch round's due sends are those of the
+// runs it looked at.
+type RunRange struct{ From, To int64 }
+
+// AllRuns is every run (run ids start at 1).
+var AllRuns = RunRange{From: 0, To: math.MaxInt64}
+
+// SQL is the condition that an outbox row is in r. The bounds are
+// literals, so that DuckDB skips the outbox's row groups outside them (the
+// rows are appended in run order).
+func (r RunRange) SQL() string {
+	return fmt.Sprintf("run_id BETWEEN %d AND %d", r.From, r.To)
 }
 
 // DueSendSQL is the condition that an outbox row is a send due at $now.
