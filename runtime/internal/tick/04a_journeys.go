@@ -458,9 +458,7 @@ func (t *tick) journeyCondRows(src string) string {
 // instantsSQL is the query of the candidate instants at which a condition
 // reading the event types types may start to hold, for the instances of
 // _nudge_jat: the instant self of each instance and the times of its
-// events of those types in (lo, hi]; its column due_at is the instant. (lo
-// may be followed by further conditions on e.ts, as in "x.entered_at AND
-// e.ts > TIMESTAMP '...'".)
+// events of those types in (lo, hi]; its column due_at is the instant.
 func (t *tick) instantsSQL(types []string, lo, hi, self string) string {
 	q := `SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, ` + self + ` AS due_at FROM _nudge_jat x`
 	if len(types) > 0 {
@@ -479,19 +477,7 @@ WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= 
 // types the condition reads, and the instance's due time once reached.
 func (t *tick) journeyExit(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
-	lo := "x.entered_at"
-	if len(j.ExitEvents) > 0 {
-		// (The earliest entry of the instances as a literal bound too: a
-		// table filter that skips the row groups of older events.)
-		var first sql.NullTime
-		if err := t.tx.QueryRowContext(ctx, `SELECT min(entered_at) FROM _nudge_jat`).Scan(&first); err != nil {
-			return err
-		}
-		if first.Valid {
-			lo += " AND e.ts > " + timestampSQL(Naive(first.Time))
-		}
-	}
-	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, lo, "$now::TIMESTAMP",
+	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "$now::TIMESTAMP",
 		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"))
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
