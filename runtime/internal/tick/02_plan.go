@@ -312,19 +312,10 @@ WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND ` + afterScan(policy.CountedSendSQL("")+" AND rule IN ("+quoteStrings(stoppers)+") AND brand = $brand::VARCHAR") + `
 GROUP BY rule, member_id`
 	}
-	// Three scans: counted sends in a range of fired_at (the outbox's order,
-	// so row groups of recent sends are skipped), and failed ones, then
-	// expired ones (each an equality on status, a table filter: an IN list
-	// of the two is not one, and was evaluated on every row after the
-	// scan). As one scan with the OR, every row in the longest cap window
-	// was read.
-	var failed []string
-	for _, st := range []policy.Status{policy.Failed, policy.Expired} {
-		failed = append(failed, `
-  SELECT member_id, fired_at FROM outbox
-  WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-    AND status = `+st.SQL()+` AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`))
-	}
+	// Two scans: counted sends in a range of fired_at (the outbox's order,
+	// so row groups of recent sends are skipped), and failed ones (a table
+	// filter on status). As one scan with the OR, every row in the longest
+	// cap window was read.
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT member_id, max(fired_at) AS latest
@@ -333,7 +324,10 @@ FROM (
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
     AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT)
     AND `+policy.CountedSendSQL("")+` AND brand = $brand::VARCHAR
-  UNION ALL`+strings.Join(failed, "\n  UNION ALL")+`
+  UNION ALL
+  SELECT member_id, fired_at FROM outbox
+  WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
+    AND status IN (`+policy.SQLList(policy.Failed, policy.Expired)+`) AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
 )
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err
