@@ -47,11 +47,12 @@ func TestIncrementalExitScope(t *testing.T) {
 	dbs := twinDatabases(t, exitHistory)
 	const q = `SELECT strftime(fired_at, '%H:%M'), rule, member_id, action, status, strftime(due_at, '%H:%M') FROM outbox ORDER BY ALL`
 	start := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	// The events ingested during the history, by the tick they precede.
+	late := map[time.Duration]string{
+		210 * time.Minute: `(6, 'x2', 'acme', 'paid', TIMESTAMP '2024-03-01 13:20:00', 'o2')`,
+		270 * time.Minute: `(7, 'x4', 'acme', 'paid', TIMESTAMP '2024-03-01 13:50:00', 'o4')`,
+	}
 	for now := start; !now.After(start.Add(5 * time.Hour)); now = now.Add(30 * time.Minute) {
-		late := map[time.Duration]string{
-			210 * time.Minute: `(6, 'x2', 'acme', 'paid', TIMESTAMP '2024-03-01 13:20:00', 'o2')`,
-			270 * time.Minute: `(7, 'x4', 'acme', 'paid', TIMESTAMP '2024-03-01 13:50:00', 'o4')`,
-		}
 		if row, ok := late[now.Sub(start)]; ok {
 			for _, db := range dbs {
 				if _, err := db.sql.ExecContext(ctx, `INSERT INTO events (seq, member_id, brand, type, ts, order_id) VALUES `+row); err != nil {
