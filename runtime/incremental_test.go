@@ -432,6 +432,21 @@ day 5: m1 sms capped cap sms 1 per 30d
 day 7: m1 sms pending 
 day 8: m1 sms capped cap sms 1 per 30d
 `,
+	}, {
+		// So does one that expired before it was dispatched.
+		name: "an expired send frees the cap",
+		before: func(db *DB, day int) {
+			if day == 7 {
+				if _, err := db.sql.Exec(`UPDATE outbox SET status = 'expired' WHERE status = 'pending'`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		want: `day 4: m1 sms pending 
+day 5: m1 sms capped cap sms 1 per 30d
+day 7: m1 sms pending 
+day 8: m1 sms capped cap sms 1 per 30d
+`,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			inc, full := nagTimeline(t, tc.before)

@@ -325,8 +325,12 @@ func (t *tick) narrowJourney(ctx context.Context, k int) error {
 	}
 	scope := "due_at <= $now::TIMESTAMP"
 	if j.Exit != "" && len(j.ExitEvents) > 0 {
-		scope += fmt.Sprintf(` OR member_id IN (SELECT member_id FROM events WHERE brand = $brand::VARCHAR AND type IN (%s)
-    AND (seq > %d OR ts > %s AND ts <= $now::TIMESTAMP))`, quoteStrings(j.ExitEvents), seq.Int64, timestampSQL(Naive(now.Time)))
+		// (Two scans, each with literal bounds that DuckDB applies as
+		// table filters, skipping the row groups the range excludes: as
+		// one scan with the OR, every event of the types was read.)
+		which := t.ofBrandAndType("type IN (" + quoteStrings(j.ExitEvents) + ")")
+		scope += fmt.Sprintf(` OR member_id IN (SELECT member_id FROM events WHERE seq > %d AND %s
+    UNION ALL SELECT member_id FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s)`, seq.Int64, which, timestampSQL(Naive(now.Time)), which)
 	}
 	t.journeyScope[k] = scope
 	return nil
