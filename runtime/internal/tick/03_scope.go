@@ -234,10 +234,48 @@ SELECT DISTINCT member_id, ri FROM (
 	// within the transaction, and the tick deletes none. The copy holds the
 	// brand's rows only (another brand may use the same member ids and rule
 	// names); nothing reads its brand and last_no_consent: leaving them out
-	// spares decoding a string of every row of the table.)
+	// spares decoding a string of every row of the table. It holds the rows
+	// of the scoped rules only (scopedRuleNames), read rule by rule when
+	// they are few: the table is stored by rule (migration 18), and DuckDB
+	// skips the row groups of other rules for a rule's equality, but only
+	// those outside the list's range for an IN list.)
+	names := t.scopedRuleNames()
+	var rmReads []string
+	if len(names) <= maxRuleScans {
+		for _, name := range names {
+			rmReads = append(rmReads, "rm.rule = "+quoteString(name))
+		}
+	} else {
+		rmReads = append(rmReads, "rm.rule IN ("+quoteStrings(names)+")")
+	}
+	for i, rule := range rmReads {
+		rmReads[i] = `SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm
+WHERE rm.brand = $brand::VARCHAR AND ` + rule + ` AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`
+	}
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm WHERE rm.brand = $brand::VARCHAR AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`, sql.Named("brand", t.brand))
+`+strings.Join(rmReads, "\nUNION ALL\n"), sql.Named("brand", t.brand))
 	return err
+}
+
+// maxRuleScans is the most scoped rules whose rows buildScope reads from
+// rule_members one scan each.
+const maxRuleScans = 8
+
+// scopedRuleNames are the names of the rules evaluated over the scope.
+// The scope's copy of rule_members (_nudge_scope_rm) holds their rows
+// only: it is read for the blocked conditions of scoped rules
+// (blockedFrom), and for the rows of the rules that fired when every rule
+// that may have fired was scoped (ruleMembersOfFirings, updateFrom); the
+// rows of the other rules, most of the table's on a large base, are not
+// read.
+func (t *tick) scopedRuleNames() []string {
+	var names []string
+	for i, r := range t.prog.Rules {
+		if t.plans[i].scoped {
+			names = append(names, r.Name)
+		}
+	}
+	return names
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -51,11 +51,14 @@ FROM `+from+`
 WHERE `+cond); err != nil {
 		return err
 	}
+	// (In rule order: the table is stored by rule, migration 18, so that
+	// a copy of some rules' rows reads their row groups only.)
 	_, err := t.exec(ctx, `
 INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped, last_no_consent)
 SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, n.now, n.effective, n.capped, n.no_consent
 FROM _nudge_rm n
-ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id`, sql.Named("brand", t.brand))
+ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id
+ORDER BY n.rule, n.member_id`, sql.Named("brand", t.brand))
 	return err
 }
 
