@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nudge/runtime/demodata"
+	"nudge/runtime/serve/loadgen"
 )
 
 // BenchmarkServiceTick measures the tick `nudge serve` runs under load:
@@ -91,23 +92,8 @@ func serviceTickBatch(rng *rand.Rand, members []string, at time.Time, i int) []m
 	ts := at.Format("2006-01-02 15:04:05.000000")
 	batch := make([]map[string]any, serviceTickEvents)
 	for j := range batch {
-		ev := map[string]any{"member_id": members[rng.IntN(len(members))], "brand": "acme", "ts": ts, "event_id": fmt.Sprintf("st-%d-%d", i, j)}
-		switch k := rng.IntN(100); {
-		case k < 5:
-			ev["type"], ev["store"] = "queued", "A"
-		case k < 10:
-			ev["type"], ev["store"] = "booked", "A"
-		case k < 40:
-			ev["type"], ev["sku"] = "browsed", fmt.Sprintf("sku-%d", rng.IntN(500))
-		case k < 55:
-			ev["type"], ev["store"] = "visited", []string{"B", "C", "D"}[rng.IntN(3)]
-		case k < 70:
-			ev["type"], ev["sku"] = "carted", fmt.Sprintf("sku-%d", rng.IntN(500))
-		case k < 85:
-			ev["type"], ev["amount"], ev["store"] = "purchased", 20+rng.IntN(200), []string{"A", "B", "C"}[rng.IntN(3)]
-		default:
-			ev["type"], ev["channel"] = "message_opened", "sms"
-		}
+		ev := loadgen.Event(rng, members, fmt.Sprintf("st-%d-%d", i, j))
+		ev["brand"], ev["ts"] = "acme", ts
 		batch[j] = ev
 	}
 	return batch

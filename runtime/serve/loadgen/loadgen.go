@@ -98,24 +98,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
 		for range n {
-			ev := map[string]any{"member_id": cfg.Members[rng.IntN(len(cfg.Members))], "event_id": fmt.Sprintf("lg-%d-%d", cfg.Seed, next)}
+			ev := Event(rng, cfg.Members, fmt.Sprintf("lg-%d-%d", cfg.Seed, next))
 			next++
-			switch k := rng.IntN(100); {
-			case k < 5:
-				ev["type"], ev["store"] = "queued", "A"
-			case k < 10:
-				ev["type"], ev["store"] = "booked", "A"
-			case k < 40:
-				ev["type"], ev["sku"] = "browsed", fmt.Sprintf("sku-%d", rng.IntN(500))
-			case k < 55:
-				ev["type"], ev["store"] = "visited", []string{"B", "C", "D"}[rng.IntN(3)]
-			case k < 70:
-				ev["type"], ev["sku"] = "carted", fmt.Sprintf("sku-%d", rng.IntN(500))
-			case k < 85:
-				ev["type"], ev["amount"], ev["store"] = "purchased", 20+rng.IntN(200), []string{"A", "B", "C"}[rng.IntN(3)]
-			default:
-				ev["type"], ev["channel"] = "message_opened", "sms"
-			}
 			enc.Encode(ev)
 		}
 		select {
@@ -284,4 +268,29 @@ WHERE action = 'send' AND trigger_seq BETWEEN $1::BIGINT AND $2::BIGINT`, res.Ac
 	}
 	l.Decision, l.Sink, l.PostToDecision = Summarize(dec), Summarize(sink), Summarize(post)
 	return l, rows.Err()
+}
+
+// Event is one event of the generator's mix for a random member of
+// members, with event_id id: 10% queued or booked at store A (what the
+// store coupon rule reacts to), the rest browsing, visits, carts,
+// purchases and opened messages.
+func Event(rng *rand.Rand, members []string, id string) map[string]any {
+	ev := map[string]any{"member_id": members[rng.IntN(len(members))], "event_id": id}
+	switch k := rng.IntN(100); {
+	case k < 5:
+		ev["type"], ev["store"] = "queued", "A"
+	case k < 10:
+		ev["type"], ev["store"] = "booked", "A"
+	case k < 40:
+		ev["type"], ev["sku"] = "browsed", fmt.Sprintf("sku-%d", rng.IntN(500))
+	case k < 55:
+		ev["type"], ev["store"] = "visited", []string{"B", "C", "D"}[rng.IntN(3)]
+	case k < 70:
+		ev["type"], ev["sku"] = "carted", fmt.Sprintf("sku-%d", rng.IntN(500))
+	case k < 85:
+		ev["type"], ev["amount"], ev["store"] = "purchased", 20+rng.IntN(200), []string{"A", "B", "C"}[rng.IntN(3)]
+	default:
+		ev["type"], ev["channel"] = "message_opened", "sms"
+	}
+	return ev
 }
