@@ -402,6 +402,17 @@ day 9: m1 email no_consent no consent_email
 // of SPEC §5 and the incremental one must equal it.
 func TestCappedRetry(t *testing.T) {
 	t.Parallel()
+	// pendingBecomes is a before hook that, on day d, gives every pending
+	// send the status st (as dispatch would).
+	pendingBecomes := func(d int, st string) func(db *DB, day int) {
+		return func(db *DB, day int) {
+			if day == d {
+				if _, err := db.sql.Exec(`UPDATE outbox SET status = $1 WHERE status = 'pending'`, st); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		before func(db *DB, day int)
@@ -419,14 +430,8 @@ day 11: m1 sms gave_up 1 unanswered sends
 	}, {
 		// A failed send no longer counts against the cap (nor as unanswered):
 		// the retry goes out.
-		name: "a failed send frees the cap",
-		before: func(db *DB, day int) {
-			if day == 7 {
-				if _, err := db.sql.Exec(`UPDATE outbox SET status = 'failed' WHERE status = 'pending'`); err != nil {
-					t.Fatal(err)
-				}
-			}
-		},
+		name:   "a failed send frees the cap",
+		before: pendingBecomes(7, "failed"),
 		want: `day 4: m1 sms pending 
 day 5: m1 sms capped cap sms 1 per 30d
 day 7: m1 sms pending 
@@ -434,14 +439,8 @@ day 8: m1 sms capped cap sms 1 per 30d
 `,
 	}, {
 		// So does one that expired before it was dispatched.
-		name: "an expired send frees the cap",
-		before: func(db *DB, day int) {
-			if day == 7 {
-				if _, err := db.sql.Exec(`UPDATE outbox SET status = 'expired' WHERE status = 'pending'`); err != nil {
-					t.Fatal(err)
-				}
-			}
-		},
+		name:   "an expired send frees the cap",
+		before: pendingBecomes(7, "expired"),
 		want: `day 4: m1 sms pending 
 day 5: m1 sms capped cap sms 1 per 30d
 day 7: m1 sms pending 
