@@ -484,22 +484,18 @@ type dueCursor struct {
 // dueMessages returns the next page of due messages of runs after the
 // cursor, by run and then key.
 func (db *DB) dueMessages(ctx context.Context, brand string, now time.Time, sends, hold bool, notifyNames []string, runs tick.RunRange, after dueCursor) ([]Message, error) {
-	if notifyNames == nil {
-		notifyNames = []string{}
-	}
 	rows, err := db.sql.QueryContext(ctx, `
 SELECT idempotency_key, firing_id, rule, brand, member_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
        fired_at, scheduled_at, attempts, CAST(vals AS VARCHAR), CAST(params AS VARCHAR), coalesce(transactional, false), run_id
 FROM outbox
-WHERE `+runs.SQL()+` AND brand = $brand::VARCHAR
-  AND ((action = 'send' AND $sends::BOOLEAN AND (NOT $hold::BOOLEAN OR transactional))
-       OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))
+WHERE `+runs.SQL()+` AND `+mineSQL+`
+  AND (action = 'notify' OR NOT $hold::BOOLEAN OR transactional)
   AND `+dueSQL+`
   AND (run_id > $arun::BIGINT OR (run_id = $arun::BIGINT AND idempotency_key > $akey::VARCHAR))
 ORDER BY run_id, idempotency_key
 LIMIT $lim::INTEGER`,
-		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("hold", hold), sql.Named("names", notifyNames), sql.Named("now", now),
-		sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", db.pageSize()))
+		append(mineArgs(brand, sends, notifyNames, now),
+			sql.Named("hold", hold), sql.Named("arun", after.run), sql.Named("akey", after.key), sql.Named("lim", db.pageSize()))...)
 	if err != nil {
 		return nil, err
 	}

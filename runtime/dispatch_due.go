@@ -72,6 +72,14 @@ func (d *dueMarks) set(key string, m dueMark) {
 // named sink ($names).
 const mineSQL = `brand = $brand::VARCHAR AND ((action = 'send' AND $sends::BOOLEAN) OR (action = 'notify' AND list_contains($names::VARCHAR[], content)))`
 
+// mineArgs are the parameters of mineSQL and of tick.DueSQL at now.
+func mineArgs(brand string, sends bool, names []string, now time.Time) []any {
+	if names == nil {
+		names = []string{} // (a nil slice binds as NULL)
+	}
+	return []any{sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", names), sql.Named("now", now)}
+}
+
 // dueKey tells apart the configurations whose rounds deliver different
 // rows: the brand, whether there are send sinks, the notify sinks' names.
 func dueKey(brand string, sends bool, names []string) string {
@@ -112,9 +120,6 @@ func (db *DB) dueProbe(ctx context.Context, brand string, now time.Time, sends b
 	var live, later, seen sql.NullInt64
 	var wake sql.NullTime
 	var due int64
-	if names == nil {
-		names = []string{}
-	}
 	r := tick.RunRange{From: from, To: math.MaxInt64}
 	err := db.sql.QueryRowContext(ctx, `
 SELECT min(run_id) FILTER (WHERE `+mineSQL+` AND (status = `+policy.Pending.SQL()+` OR status = `+policy.Scheduled.SQL()+`) AND NOT (`+scheduled+`)),
@@ -122,8 +127,7 @@ SELECT min(run_id) FILTER (WHERE `+mineSQL+` AND (status = `+policy.Pending.SQL(
        min(scheduled_at) FILTER (WHERE `+mineSQL+` AND `+scheduled+`),
        max(run_id),
        count(*) FILTER (WHERE `+mineSQL+` AND `+tick.DueSQL+`)
-FROM outbox WHERE `+r.SQL(),
-		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", names), sql.Named("now", now)).Scan(&live, &later, &wake, &seen, &due)
+FROM outbox WHERE `+r.SQL(), mineArgs(brand, sends, names, now)...).Scan(&live, &later, &wake, &seen, &due)
 	if err != nil {
 		return dueRound{}, err
 	}
@@ -162,11 +166,8 @@ FROM outbox WHERE `+r.SQL(),
 // dueSince reports whether a row the round may deliver (mineSQL) of a run
 // after run seen is due at now.
 func (db *DB) dueSince(ctx context.Context, brand string, now time.Time, sends bool, names []string, seen int64) (bool, error) {
-	if names == nil {
-		names = []string{}
-	}
 	var n int64
 	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE `+tick.RunRange{From: seen + 1, To: math.MaxInt64}.SQL()+` AND `+mineSQL+` AND `+tick.DueSQL,
-		sql.Named("brand", brand), sql.Named("sends", sends), sql.Named("names", names), sql.Named("now", now)).Scan(&n)
+		mineArgs(brand, sends, names, now)...).Scan(&n)
 	return n > 0, err
 }
