@@ -30,19 +30,8 @@ func BenchmarkServiceTick(b *testing.B) {
 	} else if ok && last.After(at) {
 		at = last
 	}
-	var members []string
-	rows, err := db.sql.QueryContext(ctx, `SELECT member_id FROM members WHERE brand = 'acme' ORDER BY hash(member_id) LIMIT 100000`)
+	members, err := loadgen.Members(ctx, db.sql, "acme")
 	if err != nil {
-		b.Fatal(err)
-	}
-	for rows.Next() {
-		var m string
-		if err := rows.Scan(&m); err != nil {
-			b.Fatal(err)
-		}
-		members = append(members, m)
-	}
-	if err := rows.Close(); err != nil {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -61,17 +61,10 @@ func BenchmarkServeLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var members []string
-	rows, err := db.SQL().Query(`SELECT member_id FROM members WHERE brand = 'acme' ORDER BY hash(member_id) LIMIT 100000`)
+	members, err := loadgen.Members(ctx, db.SQL(), "acme")
 	if err != nil {
 		b.Fatal(err)
 	}
-	for rows.Next() {
-		var m string
-		rows.Scan(&m)
-		members = append(members, m)
-	}
-	rows.Close()
 	rules, err := filepath.Abs("../../examples/01_store_coupon.nudge")
 	if err != nil {
 		b.Fatal(err)

@@ -294,3 +294,22 @@ func Event(rng *rand.Rand, members []string, id string) map[string]any {
 	}
 	return ev
 }
+
+// Members returns the members of brand the generator's events go to: up
+// to 100,000 of them, the same ones for the same database.
+func Members(ctx context.Context, db *sql.DB, brand string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT member_id FROM members WHERE brand = $1 ORDER BY hash(member_id) LIMIT 100000`, brand)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var members []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		members = append(members, m)
+	}
+	return members, rows.Err()
+}
