@@ -4,44 +4,33 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"nudge/runtime/internal/tick"
+
+	"nudge/runtime/internal/eventorder"
 )
 
-// Clustering the events table.
+// Clustering the events a tick consumed.
 //
-// Events are appended in ingest order, and an incremental tick reads them in
-// two ways: by seq (what arrived since a rule's watermark) and by type and
-// time (the events of a few types that crossed a window edge; the history of
-// the members it re-evaluates, of the types its rules read). In ingest order
-// every row group holds every type, so the second kind decodes every row of
-// every type. Once every rule of a tick has consumed a stretch of events
-// (seq up to the tick's watermark), their order no longer matters to the
-// first kind: clustering rewrites that stretch sorted by brand, type and ts,
-// so that DuckDB skips the row groups of other brands and types by their
-// minimum and maximum, and a time window of one type reads one row group.
-// Every other (brand, type) block is sorted by descending ts: a row group
-// where one block ends and the next begins then spans the latest (or the
-// earliest) events of both, not all of time, and a window elsewhere skips
-// it. The measurements are in docs/performance.md, "Clustered events".
-//
-// The stretch keeps its seqs: a later scan by seq (above every clustered
-// seq) still skips it by the row groups' maximum. A rule whose watermark is
+// An incremental tick reads events in two ways: by seq (what arrived since
+// a rule's watermark) and by type and time (the events of a few types that
+// crossed a window edge; the history of the members it re-evaluates, of the
+// types its rules read). Once every rule of a tick has consumed a stretch
+// of events (seq up to the tick's watermark), their order no longer matters
+// to the first kind: clustering rewrites that stretch in the clustered
+// order (package eventorder) for the second. A rule whose watermark is
 // below the clustered seqs (one of another brand, or one not run since)
 // reads them all, which is correct, only slower. Clustering is a
 // transaction of its own after the tick's commit: a process killed during
-// it leaves the events as they were.
+// it leaves the events as they were. An import of at least
+// eventorder.MinEvents events onto clustered ones writes them in that order
+// itself (import.go), so that a tick has none to rewrite.
 
 // DefaultClusterMinEvents is the fewest consumed, not yet clustered events
-// that a tick clusters. A sorted stretch helps only when most types span
-// several row groups (DuckDB's are 122,880 rows); below that, a one-hour
-// window of one type reads a row group per block edge and the types the
-// scope copies share row groups with those it does not, so sorting, which
-// costs a pass over every column once, does not pay (docs/performance.md).
-const DefaultClusterMinEvents = 2_000_000
+// that a tick clusters (eventorder.MinEvents).
+const DefaultClusterMinEvents = eventorder.MinEvents
 
 // clusteredSeqSQL is the highest seq up to which the events are clustered
-// (0: none are): tick.ClusteredSeqSQL.
-const clusteredSeqSQL = tick.ClusteredSeqSQL
+// (0: none are).
+const clusteredSeqSQL = eventorder.ClusteredSeqSQL
 
 // clusterEvents sorts the events with seqs after the clustered ones up to
 // upto (the tick's watermark) by brand, type and ts, when there are at least
@@ -78,13 +67,9 @@ func (db *DB) clusterEvents(ctx context.Context, upto int64) (bool, error) {
 		}{
 			// (An INSERT keeps the order of its query.)
 			{`INSERT INTO events
-SELECT * EXCLUDE (_nudge_block) FROM (
-    SELECT *, dense_rank() OVER (ORDER BY brand, type) AS _nudge_block
-    FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT)
-ORDER BY brand, type, CASE WHEN _nudge_block % 2 = 1 THEN epoch_us(ts) ELSE -epoch_us(ts) END, seq`, args},
+` + eventorder.Sorted(`SELECT * FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT`), args},
 			{`DELETE FROM events WHERE seq > $from::BIGINT AND seq <= $upto::BIGINT AND rowid <= $last::BIGINT`, append(args, sql.Named("last", last))},
-			{`INSERT INTO counters VALUES ('events_clustered', $upto::BIGINT)
-ON CONFLICT (name) DO UPDATE SET value = excluded.value`, args[1:]},
+			{eventorder.MarkClusteredSQL, args[1:]},
 		} {
 			if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
 				return err

@@ -131,3 +131,70 @@ func TestClusterEvents(t *testing.T) {
 	}
 	t.Log(fmt.Sprint(res.Timings))
 }
+
+// TestImportWritesClusteredEvents: an import of at least clusterMin events
+// onto clustered ones (or none) writes them in the clustered order with the
+// seqs of ingest order, so that the next tick has nothing to cluster; a
+// smaller import, or one after events not yet clustered, appends in ingest
+// order and leaves the mark.
+func TestImportWritesClusteredEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := demodata.DefaultNow
+	rng := rand.New(rand.NewPCG(3, 4))
+	big, small := filepath.Join(dir, "big.csv"), filepath.Join(dir, "small.csv")
+	writeEvents(t, big, rng, now, 300)
+	writeEvents(t, small, rng, now, 100)
+	bySeq := `SELECT string_agg(seq || '|' || member_id || '|' || type || '|' || ts, ';' ORDER BY seq) FROM events`
+	clusteredMark := `SELECT coalesce(max(value), 0) FROM counters WHERE name = 'events_clustered'`
+
+	plain := openTest(t) // below the threshold: ingest order
+	plain.clusterMin = 301
+	if _, err := plain.Import(ctx, "events", []string{big}); err != nil {
+		t.Fatal(err)
+	}
+	if isClustered(physicalOrder(t, plain, 0, 300)) || count(t, plain, clusteredMark) != 0 {
+		t.Fatal("an import below the threshold was clustered (or the file is already in clustered order: the test proves nothing)")
+	}
+
+	db := openTest(t)
+	db.clusterMin = 300
+	if _, err := db.Import(ctx, "events", []string{big}); err != nil {
+		t.Fatal(err)
+	}
+	if !isClustered(physicalOrder(t, db, 0, 300)) {
+		t.Error("an import at the threshold onto no events was not written in the clustered order")
+	}
+	if got := count(t, db, clusteredMark); got != 300 {
+		t.Errorf("events_clustered = %d after the import, want 300", got)
+	}
+	if got, want := dump(t, db, bySeq), dump(t, plain, bySeq); got != want {
+		t.Error("the clustered import changed the events or their seqs (ingest order)")
+	}
+	if got, want := dump(t, db, eventsChecksum), dump(t, plain, eventsChecksum); got != want {
+		t.Errorf("the clustered import stored %s, the plain one %s", got, want)
+	}
+	res, err := db.Run(ctx, compileExamples(t), RunOptions{Now: now, SkipDecisions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ranStep(res, "cluster events") {
+		t.Error("the tick after a clustered import clustered again")
+	}
+
+	// A small import appends in ingest order; a large one after it cannot
+	// mark its events (the small one's are not clustered) and does not
+	// sort them.
+	for _, path := range []string{small, big} {
+		if _, err := db.Import(ctx, "events", []string{path}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(t, db, clusteredMark); got != 300 {
+		t.Errorf("events_clustered = %d after imports onto unclustered events, want 300", got)
+	}
+	if isClustered(physicalOrder(t, db, 300, 400)) || isClustered(physicalOrder(t, db, 400, 700)) {
+		t.Error("an import below the threshold or after unclustered events was sorted")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"nudge/runtime/internal/eventorder"
 )
 
 // ImportResult reports what one Import call loaded.
@@ -153,18 +155,26 @@ func (db *DB) ImportWith(ctx context.Context, table string, files []string, opts
 	}
 	switch table {
 	case "events":
-		var base int64
-		if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL).Scan(&base); err != nil {
+		var base, clustered int64
+		if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL+`, `+clusteredSeqSQL).Scan(&base, &clustered); err != nil {
 			return res, fmt.Errorf("import: reading the event counter: %w", err)
 		}
+		// Enough events onto clustered ones (or none) are written in the
+		// clustered order, with seqs in ingest order as always: the first
+		// tick then has nothing to cluster, and the rows are written once
+		// instead of twice (cluster.go).
+		sorted := clustered == base && res.Rows >= db.clusterMin
 		next := base
 		for _, s := range staged {
 			if s.rows == 0 {
 				continue
 			}
 			cols, exprs := insertExprs(s, spec, target)
-			q := fmt.Sprintf(`INSERT INTO events (seq, %s) SELECT %d + rowid + 1, %s FROM %s`,
-				strings.Join(cols, ", "), next, strings.Join(exprs, ", "), s.table)
+			rows := fmt.Sprintf(`SELECT %d + rowid + 1 AS seq, %s FROM %s`, next, aliased(exprs, cols), s.table)
+			if sorted {
+				rows = eventorder.Sorted(rows)
+			}
+			q := fmt.Sprintf(`INSERT INTO events (seq, %s) %s`, strings.Join(cols, ", "), rows)
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return res, insertError(ctx, conn, tx, s, spec, target, err)
 			}
@@ -172,6 +182,11 @@ func (db *DB) ImportWith(ctx context.Context, table string, files []string, opts
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = $v::BIGINT WHERE name = 'event_seq'`, sql.Named("v", next)); err != nil {
 			return res, err
+		}
+		if sorted && next > base {
+			if _, err := tx.ExecContext(ctx, eventorder.MarkClusteredSQL, sql.Named("upto", next)); err != nil {
+				return res, err
+			}
 		}
 		if next > base {
 			res.FirstSeq, res.LastSeq = base+1, next
@@ -578,6 +593,15 @@ func (e *RowError) Error() string {
 		where = fmt.Sprintf("row %d (line %d)", e.Row, e.Line)
 	}
 	return fmt.Sprintf("%s: %s: column %s: %s", e.Path, where, e.Column, e.Reason)
+}
+
+// aliased lists each expression of exprs named as its column of cols.
+func aliased(exprs, cols []string) string {
+	named := make([]string, len(exprs))
+	for i, e := range exprs {
+		named[i] = e + " AS " + quoteIdent(cols[i])
+	}
+	return strings.Join(named, ", ")
 }
 
 // insertExprs returns the target columns and the SELECT expressions that

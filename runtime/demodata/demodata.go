@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"nudge/runtime/internal/eventorder"
 )
 
 // DefaultNow is the demo clock: the moment at which every business case of
@@ -140,21 +142,39 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
 	return stats, nil
 }
 
-// reorder renumbers and rewrites the events after seq base in time order
-// (members are generated chunk by chunk, each in member order).
+// reorder renumbers the events after seq base in time order (members are
+// generated chunk by chunk, each in member order) and rewrites them: in the
+// clustered order (package eventorder) when they are enough and the events
+// before them are so too, as an import of as many would, else in time
+// order.
 func reorder(ctx context.Context, conn *sql.Conn, base int64) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var n, clustered int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), `+eventorder.ClusteredSeqSQL+` FROM events WHERE seq > $base::BIGINT`, sql.Named("base", base)).Scan(&n, &clustered); err != nil {
+		return err
+	}
+	renumbered := `SELECT * REPLACE ($base::BIGINT + row_number() OVER (ORDER BY ts, seq) AS seq) FROM _demo_ev`
+	insert := `INSERT INTO events ` + renumbered + ` ORDER BY ts, seq`
+	sorted := n >= eventorder.MinEvents && clustered == base
+	if sorted {
+		insert = `INSERT INTO events ` + eventorder.Sorted(renumbered)
+	}
 	for _, q := range []string{
 		`CREATE OR REPLACE TEMP TABLE _demo_ev AS SELECT * FROM events WHERE seq > $base::BIGINT`,
 		`DELETE FROM events WHERE seq > $base::BIGINT`,
-		`INSERT INTO events SELECT * REPLACE ($base::BIGINT + row_number() OVER (ORDER BY ts, seq) AS seq) FROM _demo_ev ORDER BY ts, seq`,
+		insert,
 		`DROP TABLE _demo_ev`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, sql.Named("base", base)); err != nil {
+			return err
+		}
+	}
+	if sorted {
+		if _, err := tx.ExecContext(ctx, eventorder.MarkClusteredSQL, sql.Named("upto", base+n)); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"nudge/compiler"
 	"nudge/internal/tickform"
+	"nudge/runtime/internal/eventorder"
 	"nudge/runtime/policy"
 )
 
@@ -298,8 +299,8 @@ func (t *tick) dropTemps(ctx context.Context, extra ...string) error {
 }
 
 // ClusteredSeqSQL is the highest seq up to which the events are clustered
-// (0: none are; the runtime's cluster.go clusters them).
-const ClusteredSeqSQL = `(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'events_clustered')`
+// (0: none are; package eventorder).
+const ClusteredSeqSQL = eventorder.ClusteredSeqSQL
 
 // load reads what every step needs to know of the database: the run id,
 // the events' watermark, the members' fingerprint, how far events are
