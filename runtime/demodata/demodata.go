@@ -42,6 +42,9 @@ type Options struct {
 	Progress func(done, total int)
 
 	chunk int // members per chunk; zero means chunkMembers (tests set it)
+	// clusterMin is the fewest events written in the clustered order; zero
+	// means eventorder.MinEvents (tests set it).
+	clusterMin int64
 }
 
 // BrandStats counts one brand's generated rows.
@@ -131,7 +134,11 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
 			opts.Progress(int(hi), int(total))
 		}
 	}
-	if err := reorder(ctx, conn, base); err != nil {
+	clusterMin := opts.clusterMin
+	if clusterMin == 0 {
+		clusterMin = eventorder.MinEvents
+	}
+	if err := reorder(ctx, conn, base, clusterMin); err != nil {
 		return Stats{}, errors.Join(fmt.Errorf("demodata: ordering events by time: %w", err), undo(conn, base))
 	}
 	stats, err := countStats(ctx, conn, base)
@@ -144,22 +151,29 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) (Stats, error) {
 
 // reorder renumbers the events after seq base in time order (members are
 // generated chunk by chunk, each in member order) and rewrites them: in the
-// clustered order (package eventorder) when they are enough and the events
-// before them are so too, as an import of as many would, else in time
-// order.
-func reorder(ctx context.Context, conn *sql.Conn, base int64) error {
+// clustered order (package eventorder) when they are at least clusterMin
+// and the events before them are so too, as an import of as many would,
+// else in time order.
+func reorder(ctx context.Context, conn *sql.Conn, base, clusterMin int64) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var n, clustered int64
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), `+eventorder.ClusteredSeqSQL+` FROM events WHERE seq > $base::BIGINT`, sql.Named("base", base)).Scan(&n, &clustered); err != nil {
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE seq > $base::BIGINT`, sql.Named("base", base)).Scan(&n); err != nil {
 		return err
+	}
+	sorted := false
+	if n >= clusterMin { // (the runtime's counters table exists)
+		var clustered int64
+		if err := tx.QueryRowContext(ctx, `SELECT `+eventorder.ClusteredSeqSQL).Scan(&clustered); err != nil {
+			return err
+		}
+		sorted = clustered == base
 	}
 	renumbered := `SELECT * REPLACE ($base::BIGINT + row_number() OVER (ORDER BY ts, seq) AS seq) FROM _demo_ev`
 	insert := `INSERT INTO events ` + renumbered + ` ORDER BY ts, seq`
-	sorted := n >= eventorder.MinEvents && clustered == base
 	if sorted {
 		insert = `INSERT INTO events ` + eventorder.Sorted(renumbered)
 	}

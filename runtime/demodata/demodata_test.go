@@ -365,3 +365,55 @@ func TestGenerateMillion(t *testing.T) {
 		t.Errorf("took %v, want under 60s", st.Elapsed)
 	}
 }
+
+// TestGenerateClustered: enough generated events are stored in the
+// clustered order (package eventorder) and marked so, with the same data
+// and seqs in time order; fewer are stored in time order, unmarked.
+func TestGenerateClustered(t *testing.T) {
+	// Pairs of consecutive events in storage order that break the
+	// clustered order: brand and type ascending, ts ascending in the
+	// first (brand, type) block, descending in the second, and so on.
+	const unclustered = `WITH o AS (
+    SELECT brand || '|' || type AS blk, ts, lag(brand || '|' || type) OVER (ORDER BY rowid) AS pblk, lag(ts) OVER (ORDER BY rowid) AS pts
+    FROM events),
+k AS (SELECT *, dense_rank() OVER (ORDER BY blk) AS k FROM o)
+SELECT count(*) FROM k WHERE pblk > blk OR (pblk = blk AND CASE WHEN k % 2 = 1 THEN ts < pts ELSE ts > pts END)`
+	const seqNotInTimeOrder = `SELECT count(*) FROM (SELECT ts, lag(ts) OVER (ORDER BY seq) AS p FROM events) WHERE ts < p`
+	const mark = `SELECT coalesce(max(value), 0) FROM counters WHERE name = 'events_clustered'`
+	withCounters := func(opts Options) (*sql.DB, Stats) {
+		db := openDB(t, "")
+		// The runtime's table of counters, where the mark is kept.
+		if _, err := db.Exec(`CREATE TABLE counters (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Generate(context.Background(), db, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, st
+	}
+	plainDB, _ := withCounters(Options{Members: 400, Seed: 3})
+	clusteredDB, st := withCounters(Options{Members: 400, Seed: 3, clusterMin: 1})
+	if got, want := checksum(t, clusteredDB), checksum(t, plainDB); got != want {
+		t.Errorf("clustering changed the data: %s, was %s", got, want)
+	}
+	for _, c := range []struct {
+		name                string
+		db                  *sql.DB
+		breaks, marked, bad float64
+	}{
+		{"clustered", clusteredDB, 0, float64(st.Events), 0},
+		{"plain", plainDB, -1, 0, 0},
+	} {
+		breaks := queryFloat(t, c.db, unclustered)
+		if (c.breaks == 0) != (breaks == 0) {
+			t.Errorf("%s: %v pairs of events out of the clustered order", c.name, breaks)
+		}
+		if got := queryFloat(t, c.db, mark); got != c.marked {
+			t.Errorf("%s: events_clustered = %v, want %v", c.name, got, c.marked)
+		}
+		if got := queryFloat(t, c.db, seqNotInTimeOrder); got != c.bad {
+			t.Errorf("%s: %v events with a seq out of time order", c.name, got)
+		}
+	}
+}
