@@ -9,8 +9,8 @@ import (
 	"nudge/runtime/demodata"
 )
 
-// TestDryRunStreamMatchesDecisions holds RunOptions.OnDecision (how `run
-// --dry-run --output jsonl` streams) to the same lines, in the same order,
+// TestDryRunStreamMatchesDecisions holds RunOptions.DecisionsJSONL (how `run
+// --dry-run --output jsonl` writes) to the same lines, in the same order,
 // as the dry run's RunResult.Decisions written by a DecisionWriter.
 func TestDryRunStreamMatchesDecisions(t *testing.T) {
 	t.Parallel()
@@ -56,19 +56,21 @@ rule alpha "any buyer"
 				t.Fatalf("decisions of %d rules: the test needs several", len(rules))
 			}
 			var got bytes.Buffer
-			sw := NewDecisionWriter(&got)
-			streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, OnDecision: sw.Write})
+			streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: &got})
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.Flush(); err != nil {
 				t.Fatal(err)
 			}
 			if len(streamed.Decisions) != 0 {
 				t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
 			}
 			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				t.Errorf("streamed lines differ: %d bytes, want %d\n got: %.300s\nwant: %.300s", got.Len(), want.Len(), got.String(), want.String())
+				gl, wl := bytes.Split(got.Bytes(), []byte("\n")), bytes.Split(want.Bytes(), []byte("\n"))
+				for i := range min(len(gl), len(wl)) {
+					if !bytes.Equal(gl[i], wl[i]) {
+						t.Fatalf("line %d differs:\n got: %s\nwant: %s", i+1, gl[i], wl[i])
+					}
+				}
+				t.Errorf("streamed lines differ: %d lines, want %d", len(gl), len(wl))
 			}
 		})
 	}
