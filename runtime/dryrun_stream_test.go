@@ -3,7 +3,11 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"nudge/compiler"
 	"nudge/runtime/demodata"
@@ -55,23 +59,100 @@ rule alpha "any buyer"
 			if len(rules) < 2 {
 				t.Fatalf("decisions of %d rules: the test needs several", len(rules))
 			}
-			var got bytes.Buffer
-			streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: &got})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(streamed.Decisions) != 0 {
-				t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
-			}
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				gl, wl := bytes.Split(got.Bytes(), []byte("\n")), bytes.Split(want.Bytes(), []byte("\n"))
-				for i := range min(len(gl), len(wl)) {
-					if !bytes.Equal(gl[i], wl[i]) {
-						t.Fatalf("line %d differs:\n got: %s\nwant: %s", i+1, gl[i], wl[i])
-					}
+			// In one bucket, and in buckets of 7 decisions.
+			for _, bucket := range []int64{0, 7} {
+				db.jsonlBucket = bucket
+				var got bytes.Buffer
+				streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: &got})
+				if err != nil {
+					t.Fatal(err)
 				}
-				t.Errorf("streamed lines differ: %d lines, want %d", len(gl), len(wl))
+				if len(streamed.Decisions) != 0 {
+					t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
+				}
+				if !bytes.Equal(got.Bytes(), want.Bytes()) {
+					gl, wl := bytes.Split(got.Bytes(), []byte("\n")), bytes.Split(want.Bytes(), []byte("\n"))
+					for i := range min(len(gl), len(wl)) {
+						if !bytes.Equal(gl[i], wl[i]) {
+							t.Fatalf("buckets of %d: line %d differs:\n got: %s\nwant: %s", bucket, i+1, gl[i], wl[i])
+						}
+					}
+					t.Errorf("buckets of %d: %d lines, want %d", bucket, len(gl), len(wl))
+				}
 			}
 		})
+	}
+}
+
+// TestDryRunJSONLHostileStrings holds RunOptions.DecisionsJSONL, which
+// DuckDB's JSON writer renders, to a DecisionWriter's lines (encoding/json's
+// escaping) for member ids, rule texts and `with` parameters that need
+// escaping: quotes, backslashes, control characters, <, > and &, U+2028 and
+// U+2029, non-ASCII, and texts that look like the members the bulk path
+// takes out or looks for.
+func TestDryRunJSONLHostileStrings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := demodata.DefaultNow
+	hostile := []string{`q"uote`, `back\slash\`, "ctl\x01\x08\t\n\x0c\r\x1b\x1f\x7f end", "<b>&amp;</b>",
+		"sep\u2028\u2029", "双十一 🎉 café", `\u0041 \\u00e9`, "/slash/", `x,"reason":null`, `,"values":{"a":1},"params":null}`, `{"a":[1,"}"]}`}
+	for i, h := range hostile {
+		id := fmt.Sprintf("m%02d %s", i, h)
+		if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand, consent_sms) VALUES ($id, 'acme', $ok::BOOLEAN)`,
+			sql.Named("id", id), sql.Named("ok", i%2 == 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.sql.ExecContext(ctx, `INSERT INTO events (seq, member_id, brand, type, ts, store, sku) VALUES
+			($seq::BIGINT, $id, 'acme', 'purchased', $ts::TIMESTAMP, $h, $h)`,
+			sql.Named("seq", i+1), sql.Named("id", id), sql.Named("ts", now.Add(-time.Hour)), sql.Named("h", h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := compileSource(t, `brand "acme"
+import "crm"
+
+rule hostile "strings that need escaping"
+  if purchased
+  then send coupon "<b>50% & \"more\"</b> 🎉 \\ back\u2028\ttab\n" via sms with store = store, sku = sku
+`)
+	res, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Decisions) != len(hostile) {
+		t.Fatalf("%d decisions, want %d", len(res.Decisions), len(hostile))
+	}
+	var want bytes.Buffer
+	w := NewDecisionWriter(&want)
+	for i := range res.Decisions {
+		if err := w.Write(&res.Decisions[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, esc := range []string{`\u003c`, `\u0026`, `\u2028`, `\u001b`, `\"`, `\\`, `"params":{`} {
+		if !strings.Contains(want.String(), esc) {
+			t.Fatalf("the decisions have no %s: the test lost its hostile strings\n%s", esc, want.String())
+		}
+	}
+	var got bytes.Buffer
+	if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: &got}); err != nil {
+		t.Fatal(err)
+	}
+	gl, wl := strings.Split(got.String(), "\n"), strings.Split(want.String(), "\n")
+	for i := range min(len(gl), len(wl)) {
+		if gl[i] != wl[i] {
+			t.Errorf("line %d differs:\n got: %s\nwant: %s", i+1, gl[i], wl[i])
+		}
+	}
+	if len(gl) != len(wl) {
+		t.Errorf("%d lines, want %d", len(gl), len(wl))
 	}
 }

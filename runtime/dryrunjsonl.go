@@ -20,7 +20,7 @@ import (
 )
 
 // jsonlBucketRows is how many decisions, by their place in the output, one
-// bucket of writeDryRunJSONL holds at most (while there are at most
+// bucket of writeDryRunJSONL holds by default (while there are at most
 // jsonlMaxBuckets): the most it holds in memory at once.
 const (
 	jsonlBucketRows = 1 << 16
@@ -37,11 +37,11 @@ const (
 // cost more than everything else together) and writes them, unordered,
 // with their numbers as JSON lines to a temporary file (COPY ... (FORMAT
 // json), its own writer). The lines are then split by number into bucket
-// files of jsonlBucketRows, and each bucket is put in order in memory and
+// files of bucket decisions (0: jsonlBucketRows), and each bucket is put in order in memory and
 // written out, the few differences between DuckDB's JSON and
 // encoding/json's mended on the way (appendDryRunLine). Memory holds one
 // bucket; the temporary files need about twice the output's size on disk.
-func writeDryRunJSONL(ctx context.Context, q queryer, now time.Time, w io.Writer) error {
+func writeDryRunJSONL(ctx context.Context, q queryer, now time.Time, bucket int64, w io.Writer) error {
 	var n int64
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_dec`).Scan(&n); err != nil {
 		return err
@@ -58,7 +58,10 @@ func writeDryRunJSONL(ctx context.Context, q queryer, now time.Time, w io.Writer
 	if _, err := q.ExecContext(ctx, dryRunJSONLCopy(all, now)); err != nil {
 		return fmt.Errorf("jsonl output: %w", err)
 	}
-	buckets, err := splitJSONL(all, max(jsonlBucketRows, (n+jsonlMaxBuckets-1)/jsonlMaxBuckets))
+	if bucket <= 0 {
+		bucket = max(jsonlBucketRows, (n+jsonlMaxBuckets-1)/jsonlMaxBuckets)
+	}
+	buckets, err := splitJSONL(all, bucket)
 	if err != nil {
 		return fmt.Errorf("jsonl output: %w", err)
 	}

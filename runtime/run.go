@@ -212,7 +212,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	res.RunID = t.RunID()
 	if opts.DryRun {
 		if opts.DecisionsJSONL != nil {
-			if err := writeDryRunJSONL(ctx, tx, now, opts.DecisionsJSONL); err != nil {
+			if err := writeDryRunJSONL(ctx, tx, now, db.jsonlBucket, opts.DecisionsJSONL); err != nil {
 				return nil, err
 			}
 		} else if !opts.SkipDecisions {
