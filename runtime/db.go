@@ -33,9 +33,6 @@ type DB struct {
 	// refusal instead of the retry horizon (internal/tick/02_plan.go): the test that
 	// proves the horizon changes no decision runs one database each way.
 	unboundedRetry bool
-	// jsonlBucket is how many decisions a bucket of writeDryRunJSONL holds
-	// (0: jsonlBucketRows; tests lower it to have several).
-	jsonlBucket int64
 	// members caches which members exist, for ingest (membercache.go).
 	members knownMembers
 	// eventColumns caches the events table's columns for ingest (ingest.go).

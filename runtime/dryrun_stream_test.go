@@ -13,8 +13,8 @@ import (
 	"nudge/runtime/demodata"
 )
 
-// TestDryRunStreamMatchesDecisions holds RunOptions.DecisionsJSONL (how `run
-// --dry-run --output jsonl` writes) to the same lines, in the same order,
+// TestDryRunStreamMatchesDecisions holds RunOptions.OnDecision (how `run
+// --dry-run --output jsonl` streams) to the same lines, in the same order,
 // as the dry run's RunResult.Decisions written by a DecisionWriter.
 func TestDryRunStreamMatchesDecisions(t *testing.T) {
 	t.Parallel()
@@ -59,37 +59,30 @@ rule alpha "any buyer"
 			if len(rules) < 2 {
 				t.Fatalf("decisions of %d rules: the test needs several", len(rules))
 			}
-			// In one bucket, and in buckets of 7 decisions.
-			for _, bucket := range []int64{0, 7} {
-				db.jsonlBucket = bucket
-				var got bytes.Buffer
-				streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: &got})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(streamed.Decisions) != 0 {
-					t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
-				}
-				if !bytes.Equal(got.Bytes(), want.Bytes()) {
-					gl, wl := bytes.Split(got.Bytes(), []byte("\n")), bytes.Split(want.Bytes(), []byte("\n"))
-					for i := range min(len(gl), len(wl)) {
-						if !bytes.Equal(gl[i], wl[i]) {
-							t.Fatalf("buckets of %d: line %d differs:\n got: %s\nwant: %s", bucket, i+1, gl[i], wl[i])
-						}
-					}
-					t.Errorf("buckets of %d: %d lines, want %d", bucket, len(gl), len(wl))
-				}
+			var got bytes.Buffer
+			sw := NewDecisionWriter(&got)
+			streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, OnDecision: sw.Write})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if len(streamed.Decisions) != 0 {
+				t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("streamed lines differ: %d bytes, want %d\n got: %.300s\nwant: %.300s", got.Len(), want.Len(), got.String(), want.String())
 			}
 		})
 	}
 }
 
-// TestDryRunJSONLHostileStrings holds RunOptions.DecisionsJSONL, which
-// DuckDB's JSON writer renders, to a DecisionWriter's lines (encoding/json's
-// escaping) for member ids, rule texts and `with` parameters that need
-// escaping: quotes, backslashes, control characters, <, > and &, U+2028 and
-// U+2029, non-ASCII, and texts that look like the members the bulk path
-// takes out or looks for.
+// TestDryRunJSONLHostileStrings holds the streamed dry run
+// (RunOptions.OnDecision) to the collected decisions, both written by a
+// DecisionWriter, for member ids, rule texts and `with` parameters that
+// need escaping: quotes, backslashes, control characters, <, > and &,
+// U+2028 and U+2029, non-ASCII, JSON-like texts.
 func TestDryRunJSONLHostileStrings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -143,7 +136,11 @@ rule hostile "strings that need escaping"
 		}
 	}
 	var got bytes.Buffer
-	if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: &got}); err != nil {
+	sw := NewDecisionWriter(&got)
+	if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, OnDecision: sw.Write}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	gl, wl := strings.Split(got.String(), "\n"), strings.Split(want.String(), "\n")

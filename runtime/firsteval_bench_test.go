@@ -73,8 +73,12 @@ func BenchmarkFirstEvaluation(b *testing.B) {
 	})
 	b.Run("dry-run-jsonl", func(b *testing.B) {
 		for b.Loop() {
-			// As `run --dry-run --output jsonl`.
-			if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, DecisionsJSONL: io.Discard}); err != nil {
+			// As `run --dry-run --output jsonl`: streamed to the writer.
+			w := NewDecisionWriter(io.Discard)
+			if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, OnDecision: w.Write}); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -35,12 +34,11 @@ type RunOptions struct {
 	// SkipDecisions leaves RunResult.Decisions empty (summaries only), for
 	// ticks that decide millions of rows; stream them with DB.Decisions.
 	SkipDecisions bool
-	// DecisionsJSONL, with DryRun, receives the decisions as `run --output
-	// jsonl` lines (SPEC §7), the bytes a DecisionWriter gives for
-	// RunResult.Decisions and in their order, instead of
-	// RunResult.Decisions (which stays empty): a dry run of millions of
-	// decisions writes them in bulk (writeDryRunJSONL).
-	DecisionsJSONL io.Writer
+	// OnDecision, with DryRun, receives the decisions one at a time, in
+	// RunResult.Decisions' order, instead of RunResult.Decisions (which
+	// stays empty): a dry run of millions of decisions streams them. The
+	// Decision is reused for the next one; the first error stops the run.
+	OnDecision func(*Decision) error
 	// EvaluateAll evaluates every state rule over every member and retries
 	// every refused firing, as SPEC §5 states it, instead of only the
 	// members whose verdict may have changed (see internal/tick/02_plan.go). The
@@ -211,8 +209,8 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	defer rollback(tx)
 	res.RunID = t.RunID()
 	if opts.DryRun {
-		if opts.DecisionsJSONL != nil {
-			if err := writeDryRunJSONL(ctx, tx, now, db.jsonlBucket, opts.DecisionsJSONL); err != nil {
+		if opts.OnDecision != nil {
+			if err := streamDryRun(ctx, tx, now, opts.OnDecision); err != nil {
 				return nil, err
 			}
 		} else if !opts.SkipDecisions {
@@ -485,6 +483,55 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 			d.FiredAt = naive(firedAt.Time)
 		}
 		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// streamDryRun passes a dry run's decisions (the tick's _nudge_dec) to fn
+// in readDecisions' order: by the rule's place in the program (its first
+// row in _nudge_rules), then member, firing and action; one Decision is
+// reused for every row.
+func streamDryRun(ctx context.Context, q queryer, now time.Time, fn func(*Decision) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT `+decisionColumns+` FROM _nudge_dec
+LEFT JOIN (SELECT name AS rule, min(ri) AS rule_order FROM _nudge_rules GROUP BY name) USING (rule)
+ORDER BY coalesce(rule_order, 0), rule, member_id, firing_id, action_index`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var sched, due sql.NullTime
+	var seq sql.NullInt64
+	var vals, params sql.NullString
+	var d Decision
+	var schedAt, dueAt time.Time
+	var trigger int64
+	for rows.Next() {
+		if err := rows.Scan(&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
+			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &params); err != nil {
+			return err
+		}
+		d.FiredAt, d.ScheduledAt, d.DueAt, d.TriggerSeq, d.Values, d.Params = now, nil, nil, nil, nil, nil
+		if sched.Valid {
+			schedAt = naive(sched.Time)
+			d.ScheduledAt = &schedAt
+		}
+		if due.Valid {
+			dueAt = naive(due.Time)
+			d.DueAt = &dueAt
+		}
+		if seq.Valid {
+			trigger = seq.Int64
+			d.TriggerSeq = &trigger
+		}
+		if vals.Valid {
+			d.Values = json.RawMessage(vals.String)
+		}
+		if params.Valid {
+			d.Params = json.RawMessage(params.String)
+		}
+		if err := fn(&d); err != nil {
 			return err
 		}
 	}

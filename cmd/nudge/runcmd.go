@@ -105,11 +105,18 @@ any time.`,
 					}
 				}
 				o := opts
+				var dw *nrt.DecisionWriter
 				if dryRun && output == "jsonl" {
-					// Written from the tick's decisions before its rollback.
-					o.DecisionsJSONL = s.out
+					// Streamed from the tick's decisions as they are read.
+					dw = nrt.NewDecisionWriter(s.out)
+					o.OnDecision = dw.Write
 				}
 				res, err := db.Run(ctx, prog, o)
+				if dw != nil {
+					if ferr := dw.Flush(); err == nil {
+						err = ferr
+					}
+				}
 				if err != nil {
 					return nrt.DispatchResult{}, err
 				}
