@@ -44,35 +44,17 @@ rule alpha "any buyer"
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want bytes.Buffer
-			w := NewDecisionWriter(&want)
+			want := decisionsJSONL(t, res.Decisions)
 			rules := map[string]bool{}
-			for i := range res.Decisions {
-				rules[res.Decisions[i].Rule] = true
-				if err := w.Write(&res.Decisions[i]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
+			for _, d := range res.Decisions {
+				rules[d.Rule] = true
 			}
 			if len(rules) < 2 {
 				t.Fatalf("decisions of %d rules: the test needs several", len(rules))
 			}
-			var got bytes.Buffer
-			sw := NewDecisionWriter(&got)
-			streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, OnDecision: sw.Write})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			if len(streamed.Decisions) != 0 {
-				t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
-			}
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				t.Errorf("streamed lines differ: %d bytes, want %d\n got: %.300s\nwant: %.300s", got.Len(), want.Len(), got.String(), want.String())
+			got := streamedJSONL(t, db, tc.prog, now)
+			if !bytes.Equal(got, want) {
+				t.Errorf("streamed lines differ: %d bytes, want %d\n got: %.300s\nwant: %.300s", len(got), len(want), got, want)
 			}
 		})
 	}
@@ -120,30 +102,14 @@ rule hostile "strings that need escaping"
 	if len(res.Decisions) != len(hostile) {
 		t.Fatalf("%d decisions, want %d", len(res.Decisions), len(hostile))
 	}
-	var want bytes.Buffer
-	w := NewDecisionWriter(&want)
-	for i := range res.Decisions {
-		if err := w.Write(&res.Decisions[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	want := decisionsJSONL(t, res.Decisions)
 	for _, esc := range []string{`\u003c`, `\u0026`, `\u2028`, `\u001b`, `\"`, `\\`, `"params":{`} {
-		if !strings.Contains(want.String(), esc) {
-			t.Fatalf("the decisions have no %s: the test lost its hostile strings\n%s", esc, want.String())
+		if !bytes.Contains(want, []byte(esc)) {
+			t.Fatalf("the decisions have no %s: the test lost its hostile strings\n%s", esc, want)
 		}
 	}
-	var got bytes.Buffer
-	sw := NewDecisionWriter(&got)
-	if _, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true, OnDecision: sw.Write}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	gl, wl := strings.Split(got.String(), "\n"), strings.Split(want.String(), "\n")
+	got := streamedJSONL(t, db, prog, now)
+	gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
 	for i := range min(len(gl), len(wl)) {
 		if gl[i] != wl[i] {
 			t.Errorf("line %d differs:\n got: %s\nwant: %s", i+1, gl[i], wl[i])
@@ -152,4 +118,40 @@ rule hostile "strings that need escaping"
 	if len(gl) != len(wl) {
 		t.Errorf("%d lines, want %d", len(gl), len(wl))
 	}
+}
+
+// decisionsJSONL is ds written by a DecisionWriter.
+func decisionsJSONL(t *testing.T, ds []Decision) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := NewDecisionWriter(&b)
+	for i := range ds {
+		if err := w.Write(&ds[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// streamedJSONL is what a dry run of prog at now streams
+// (RunOptions.OnDecision) to a DecisionWriter, as `run --dry-run --output
+// jsonl` does; it fails t when the run also returns decisions.
+func streamedJSONL(t *testing.T, db *DB, prog *compiler.Program, now time.Time) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := NewDecisionWriter(&b)
+	res, err := db.Run(context.Background(), prog, RunOptions{Now: now, DryRun: true, OnDecision: w.Write})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Decisions) != 0 {
+		t.Errorf("a streamed dry run returned %d decisions", len(res.Decisions))
+	}
+	return b.Bytes()
 }
