@@ -3,7 +3,11 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"nudge/compiler"
 	"nudge/runtime/demodata"
@@ -40,36 +44,114 @@ rule alpha "any buyer"
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want bytes.Buffer
-			w := NewDecisionWriter(&want)
+			want := decisionsJSONL(t, res.Decisions)
 			rules := map[string]bool{}
-			for i := range res.Decisions {
-				rules[res.Decisions[i].Rule] = true
-				if err := w.Write(&res.Decisions[i]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
+			for _, d := range res.Decisions {
+				rules[d.Rule] = true
 			}
 			if len(rules) < 2 {
 				t.Fatalf("decisions of %d rules: the test needs several", len(rules))
 			}
-			var got bytes.Buffer
-			sw := NewDecisionWriter(&got)
-			streamed, err := db.Run(ctx, tc.prog, RunOptions{Now: now, DryRun: true, OnDecision: sw.Write})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sw.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			if len(streamed.Decisions) != 0 {
-				t.Errorf("a streamed dry run returned %d decisions", len(streamed.Decisions))
-			}
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				t.Errorf("streamed lines differ: %d bytes, want %d\n got: %.300s\nwant: %.300s", got.Len(), want.Len(), got.String(), want.String())
+			got := streamedJSONL(t, db, tc.prog, now)
+			if !bytes.Equal(got, want) {
+				t.Errorf("streamed lines differ: %d bytes, want %d\n got: %.300s\nwant: %.300s", len(got), len(want), got, want)
 			}
 		})
 	}
+}
+
+// TestDryRunJSONLHostileStrings holds the streamed dry run
+// (RunOptions.OnDecision) to the collected decisions, both written by a
+// DecisionWriter, for member ids, rule texts and `with` parameters that
+// need escaping: quotes, backslashes, control characters, <, > and &,
+// U+2028 and U+2029, non-ASCII, JSON-like texts.
+func TestDryRunJSONLHostileStrings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := demodata.DefaultNow
+	hostile := []string{`q"uote`, `back\slash\`, "ctl\x01\x08\t\n\x0c\r\x1b\x1f\x7f end", "<b>&amp;</b>",
+		"sep\u2028\u2029", "双十一 🎉 café", `\u0041 \\u00e9`, "/slash/", `x,"reason":null`, `,"values":{"a":1},"params":null}`, `{"a":[1,"}"]}`}
+	for i, h := range hostile {
+		id := fmt.Sprintf("m%02d %s", i, h)
+		if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand, consent_sms) VALUES ($id, 'acme', $ok::BOOLEAN)`,
+			sql.Named("id", id), sql.Named("ok", i%2 == 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.sql.ExecContext(ctx, `INSERT INTO events (seq, member_id, brand, type, ts, store, sku) VALUES
+			($seq::BIGINT, $id, 'acme', 'purchased', $ts::TIMESTAMP, $h, $h)`,
+			sql.Named("seq", i+1), sql.Named("id", id), sql.Named("ts", now.Add(-time.Hour)), sql.Named("h", h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := compileSource(t, `brand "acme"
+import "crm"
+
+rule hostile "strings that need escaping"
+  if purchased
+  then send coupon "<b>50% & \"more\"</b> 🎉 \\ back\u2028\ttab\n" via sms with store = store, sku = sku
+`)
+	res, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Decisions) != len(hostile) {
+		t.Fatalf("%d decisions, want %d", len(res.Decisions), len(hostile))
+	}
+	want := decisionsJSONL(t, res.Decisions)
+	for _, esc := range []string{`\u003c`, `\u0026`, `\u2028`, `\u001b`, `\"`, `\\`, `"params":{`} {
+		if !bytes.Contains(want, []byte(esc)) {
+			t.Fatalf("the decisions have no %s: the test lost its hostile strings\n%s", esc, want)
+		}
+	}
+	got := streamedJSONL(t, db, prog, now)
+	gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := range min(len(gl), len(wl)) {
+		if gl[i] != wl[i] {
+			t.Errorf("line %d differs:\n got: %s\nwant: %s", i+1, gl[i], wl[i])
+		}
+	}
+	if len(gl) != len(wl) {
+		t.Errorf("%d lines, want %d", len(gl), len(wl))
+	}
+}
+
+// decisionsJSONL is ds written by a DecisionWriter.
+func decisionsJSONL(t *testing.T, ds []Decision) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := NewDecisionWriter(&b)
+	for i := range ds {
+		if err := w.Write(&ds[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// streamedJSONL is what a dry run of prog at now streams
+// (RunOptions.OnDecision) to a DecisionWriter, as `run --dry-run --output
+// jsonl` does; it fails t when the run also returns decisions.
+func streamedJSONL(t *testing.T, db *DB, prog *compiler.Program, now time.Time) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := NewDecisionWriter(&b)
+	res, err := db.Run(context.Background(), prog, RunOptions{Now: now, DryRun: true, OnDecision: w.Write})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Decisions) != 0 {
+		t.Errorf("a streamed dry run returned %d decisions", len(res.Decisions))
+	}
+	return b.Bytes()
 }
