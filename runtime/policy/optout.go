@@ -21,11 +21,27 @@ const (
 // (unsubscribed), in the column chans; members without such events have
 // no row. brand is the brand as a SQL literal.
 func OptOutsSQL(members, brand string) string {
+	return optOutsFrom(members, `(`+optEventsSQL(OptInEvent, brand)+`
+          UNION ALL `+optEventsSQL(OptOutEvent, brand)+`)`)
+}
+
+// OptOutsAmongSQL selects what OptOutsSQL does, for a table members of
+// many rows of which few have opt-ins or opt-outs (a first evaluation
+// fires for much of the base): it reads those events once, and makes
+// distinct only the rows of the members that have some.
+func OptOutsAmongSQL(members, brand string) string {
+	return `WITH e AS MATERIALIZED (` + optEventsSQL(OptInEvent, brand) + `
+          UNION ALL ` + optEventsSQL(OptOutEvent, brand) + `)
+` + optOutsFrom(`(SELECT DISTINCT member_id, now FROM `+members+` WHERE member_id IN (SELECT member_id FROM e))`, "e")
+}
+
+// optOutsFrom is OptOutsSQL over the opt-in and opt-out events events (a
+// table or subquery of optEventsSQL's columns).
+func optOutsFrom(members, events string) string {
 	return `SELECT member_id, now, map_from_entries(list({'key': channel, 'value': sub})) AS chans FROM (
     SELECT f.member_id, f.now, e.channel, arg_max(e.type = '` + OptInEvent + `', {'ts': e.ts, 'seq': e.seq}) AS sub
     FROM ` + members + ` f
-    JOIN (` + optEventsSQL(OptInEvent, brand) + `
-          UNION ALL ` + optEventsSQL(OptOutEvent, brand) + `) e ON e.member_id = f.member_id
+    JOIN ` + events + ` e ON e.member_id = f.member_id
     WHERE e.ts <= f.now
     GROUP BY ALL)
 GROUP BY ALL`

@@ -114,11 +114,17 @@ func (t *tick) fullBatch() int {
 	if t.mode.has(PerRule) {
 		return 1
 	}
+	return int(max(1, min(int64(ruleBatch), fullBatchRows/max(t.memberCount(), 1))))
+}
+
+// memberCount is how many members the brand has (from the members'
+// fingerprint read when the tick began); 1 when it cannot tell.
+func (t *tick) memberCount() int64 {
 	members := int64(1)
 	if _, n, ok := strings.Cut(t.membersSum, ":"); ok {
 		fmt.Sscan(n, &members)
 	}
-	return int(max(1, min(int64(ruleBatch), fullBatchRows/max(members, 1))))
+	return members
 }
 
 // batches cuts rules into runs of at most n.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"nudge/internal/tickform"
 	"nudge/runtime/policy"
@@ -104,33 +105,47 @@ func (t *tick) selectFirings(ctx context.Context, table string, rules []int) err
 		}
 		only = " AND ri IN (" + strings.Join(ris, ", ") + ")"
 	}
-	var minSeq int64
-	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0) FROM _nudge_cand WHERE true`+only).Scan(&minSeq); err != nil {
+	// Which kinds of candidates there are, and the lowest trigger seq (the
+	// outbox rows a trigger candidate may repeat have no lower one).
+	var minSeq, states, triggers int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0), count(*) FILTER (WHERE NOT trig), count(*) FILTER (WHERE trig)
+FROM (SELECT trigger_seq, ri IN (SELECT ri FROM _nudge_rules WHERE trig) AS trig FROM _nudge_cand WHERE true`+only+`)`).Scan(&minSeq, &states, &triggers); err != nil {
 		return err
 	}
 	// State candidates are one per member (the compiler's contract) and
 	// their dedupe key is the run's now, so they only need an anti-join
-	// with this now's state firings. Trigger candidates are deduped by
-	// event seq, and a limited trigger rule keeps each member's earliest:
-	// the earliest candidate (by due_at, NULL last, then seq) of each
-	// group of the rule, the member and, without a limit, the seq. (An
-	// aggregate rather than row_number() windows, whose fixed cost is
-	// several times that of the whole statement on a tick's few
-	// candidates.)
-	_, err := t.exec(ctx, `
-CREATE OR REPLACE TEMP TABLE `+table+` AS
-WITH c AS (
-    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now, r.has_limit, r.trig
-    FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
-    WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)`+only+`
-), state AS (
-    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now,
-           strftime(c.now, '%Y-%m-%dT%H:%M:%S.%f') AS dedupe_key
-    FROM c
-    ANTI JOIN (SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND `+afterScan("brand = "+t.brandSQL())+`) o
-        ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now
-    WHERE NOT c.trig
-), trig AS (
+	// with this now's state firings; when the outbox has none (a tick's
+	// first decisions at this instant, always but in a replay's round or a
+	// tick run again at the same now), none is needed. Trigger candidates
+	// are deduped by event seq, and a limited trigger rule keeps each
+	// member's earliest: the earliest candidate (by due_at, NULL last, then
+	// seq) of each group of the rule, the member and, without a limit, the
+	// seq. (An aggregate rather than row_number() windows, whose fixed cost
+	// is several times that of the whole statement on a tick's few
+	// candidates.) A kind of candidate the tick has none of is left out, so
+	// that the candidates are read once, as they come.
+	args := []any{sql.Named("lo", t.lo()), sql.Named("hi", t.hi())}
+	var kinds []string
+	if states > 0 {
+		repeats := `SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND ` + afterScan("brand = "+t.brandSQL())
+		var again bool
+		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (`+repeats+`)`, args...).Scan(&again); err != nil {
+			return err
+		}
+		antiJoin := ""
+		if again {
+			antiJoin = `
+    ANTI JOIN (` + repeats + `) o
+        ON o.rule = c.name AND o.member_id = c.member_id AND o.fired_at = c.now`
+		}
+		kinds = append(kinds, `
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now, `+t.stateDedupeKeySQL("c.now")+` AS dedupe_key
+    FROM c`+antiJoin+`
+    WHERE NOT c.trig`)
+	}
+	if triggers > 0 {
+		args = append(args, sql.Named("minseq", minSeq))
+		kinds = append(kinds, `
     SELECT ri, name, member_id, trigger_seq, due_at, vals, params, now, CAST(trigger_seq AS VARCHAR) AS dedupe_key
     FROM (
         SELECT unnest(arg_min(c, (c.due_at, c.trigger_seq)))
@@ -138,9 +153,37 @@ WITH c AS (
         ANTI JOIN (SELECT rule, member_id, trigger_seq FROM outbox WHERE trigger_seq >= $minseq::BIGINT AND `+afterScan("brand = "+t.brandSQL())+`) o
             ON o.rule = c.name AND o.member_id = c.member_id AND o.trigger_seq = c.trigger_seq
         WHERE c.trig
-        GROUP BY c.ri, c.member_id, CASE WHEN c.has_limit THEN NULL ELSE c.trigger_seq END)
+        GROUP BY c.ri, c.member_id, CASE WHEN c.has_limit THEN NULL ELSE c.trigger_seq END)`)
+	}
+	if len(kinds) == 0 {
+		// No candidate: the table with the columns of firings.
+		kinds = append(kinds, `
+    SELECT c.ri, c.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now, CAST(NULL AS VARCHAR) AS dedupe_key FROM c WHERE false`)
+	}
+	q := `
+CREATE OR REPLACE TEMP TABLE ` + table + ` AS
+WITH c AS (
+    SELECT c.ri, r.name, c.member_id, c.trigger_seq, c.due_at, c.vals, c.params, c.now, r.has_limit, r.trig
+    FROM _nudge_cand c JOIN _nudge_rules r USING (ri)
+    WHERE c.member_id IS NOT NULL AND (NOT r.trig OR c.trigger_seq IS NOT NULL)` + only + `
 )
-SELECT *, 'f' || substr(md5(`+t.brandSQL()+` || chr(31) || name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
-FROM (SELECT * FROM state UNION ALL SELECT * FROM trig)`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("minseq", minSeq))
+SELECT *, 'f' || substr(md5(` + t.brandSQL() + ` || chr(31) || name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
+FROM (` + strings.Join(kinds, "\n    UNION ALL") + `)`
+	_, err := t.exec(ctx, q, usedArgs(q, args)...)
 	return err
 }
+
+// stateDedupeKeySQL is the dedupe key of a state firing at the instant now
+// (a SQL TIMESTAMP): the instant as text. At the tick's own instant it is a
+// literal, which spares formatting the instant on every firing of a first
+// evaluation.
+func (t *tick) stateDedupeKeySQL(now string) string {
+	return "CASE WHEN " + now + " = " + timestampSQL(t.now) + " THEN " + quoteString(stateDedupeKey(t.now)) +
+		" ELSE strftime(" + now + ", " + quoteString(stateDedupeKeyFormat) + ") END"
+}
+
+// stateDedupeKeyFormat is the strftime format of a state firing's dedupe
+// key; stateDedupeKey formats an instant so in Go.
+const stateDedupeKeyFormat = "%Y-%m-%dT%H:%M:%S.%f"
+
+func stateDedupeKey(now time.Time) string { return now.Format("2006-01-02T15:04:05.000000") }

@@ -22,7 +22,7 @@ func (t *tick) policies(ctx context.Context) error {
 			t.firedUnscoped = true
 		}
 	}
-	unanswered, args, err := t.unanswered(ctx)
+	unanswered, err := t.unanswered(ctx)
 	if err != nil {
 		return err
 	}
@@ -43,8 +43,7 @@ func (t *tick) policies(ctx context.Context) error {
 	// member since the member's last event; repeats drops it (recorded once).
 	q := `
 CREATE OR REPLACE TEMP TABLE _nudge_dec AS
-WITH unanswered AS (` + unanswered + `),
-optouts AS (` + t.optOuts() + `)
+WITH optouts AS (` + t.optOuts() + `)
 SELECT * EXCLUDE (u_again), coalesce(status = ` + policy.GaveUp.SQL() + ` AND u_again, false) AS again FROM (
 SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.dedupe_key, f.firing_id, f.now,
        a.ai AS action_index, a.verb AS action, a.kind, a.content, ` + t.channelSQL() + ` AS channel, r.priority,
@@ -61,10 +60,44 @@ FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri
 JOIN _nudge_rules r ON r.ri = f.ri
 LEFT JOIN ` + members + ` m ON m.member_id = f.member_id AND m.brand = ` + t.brandSQL() + `
-LEFT JOIN unanswered u ON u.ri = f.ri AND u.member_id = f.member_id
+LEFT JOIN ` + unanswered + ` u ON u.ri = f.ri AND u.member_id = f.member_id
 LEFT JOIN optouts o ON o.member_id = f.member_id AND o.now = f.now)`
-	_, err = t.exec(ctx, q, args...)
+	if t.firedUnscoped && t.firings > fewFirings && t.firings*manyFiringsShare >= t.memberCount() {
+		// Many firings (a first evaluation fires for much of the base):
+		// members, not the firings, is the table to hash (buildRight).
+		_, err = t.buildRight(ctx, q)
+		return err
+	}
+	_, err = t.exec(ctx, q)
 	return err
+}
+
+// manyFiringsShare: policies hashes the members rather than the firings
+// when the firings are at least a manyFiringsShare-th of the brand's
+// members. A firing's row is several times as wide as the member's
+// consent, and hashing its columns, to read them back out for every
+// decision, costs as many times more per row
+// (docs/performance.md, "First evaluation, fourth pass").
+const manyFiringsShare = 4
+
+// buildRight runs the statement q (without parameters) with DuckDB
+// hashing the right side of each of its joins, as written. DuckDB puts
+// the side it estimates smaller on the build side, but it estimates the
+// tick's working tables, written in the tick's transaction, at no rows:
+// a join of the firings with the members would hash the firings' wide
+// rows, whatever their number. The optimizer is restored after the
+// statement, whether it succeeded or not.
+func (t *tick) buildRight(ctx context.Context, q string) (int64, error) {
+	if _, err := t.exec(ctx, `SET disabled_optimizers = 'build_side_probe_side'`); err != nil {
+		return 0, err
+	}
+	n, err := t.exec(ctx, q)
+	// The connection outlives the transaction (it goes back to the pool):
+	// restore its optimizer even when ctx is done or the statement failed.
+	if _, rerr := t.tx.ExecContext(context.WithoutCancel(ctx), `RESET disabled_optimizers`); rerr != nil && err == nil {
+		err = rerr
+	}
+	return n, err
 }
 
 // refusal is a policy that refuses a send at the tick (policies): its

@@ -31,16 +31,16 @@ func (t *tick) channelSQL() string {
 // optOuts selects the latest opt-in or opt-out per channel of each member
 // a rule fired for, at the instant it fired (policy.OptOutsSQL). When
 // there are many firings, only those of members with such events are made
-// distinct: few members have any, and a first evaluation fires for most of
-// the base. A few firings are joined with those events as they are: the
-// join reads only their members' events, where finding the members with
-// any reads every opt-in and opt-out of the brand.
+// distinct (policy.OptOutsAmongSQL): few members have any, and a first
+// evaluation fires for most of the base. A few firings are joined with
+// those events as they are: the join reads only their members' events,
+// where finding the members with any reads every opt-in and opt-out of the
+// brand.
 func (t *tick) optOuts() string {
 	if t.firings <= fewFirings {
 		return policy.OptOutsSQL(`(SELECT DISTINCT member_id, now FROM _nudge_fire)`, t.brandSQL())
 	}
-	return policy.OptOutsSQL(`(SELECT DISTINCT member_id, now FROM _nudge_fire WHERE member_id IN (
-        SELECT member_id FROM events WHERE brand = `+t.brandSQL()+` AND type IN ('`+policy.OptInEvent+`', '`+policy.OptOutEvent+`') AND channel IS NOT NULL))`, t.brandSQL())
+	return policy.OptOutsAmongSQL("_nudge_fire", t.brandSQL())
 }
 
 // fewFirings is the most firings optOuts joins with the opt-ins and

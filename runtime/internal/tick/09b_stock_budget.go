@@ -142,11 +142,15 @@ WHERE _nudge_money.id = v.id AND (_nudge_money.oos <> v.oos OR _nudge_money.ob <
 	if err := t.checkBudgetSkips(ctx, true); err != nil {
 		return err
 	}
+	// The refused sends in the order of their rows: DuckDB updates rows
+	// in the order the join gives them, and updates scattered over the
+	// table cost several times more (the decisions are in the order of
+	// the firings, not of the competition).
 	_, err = t.exec(ctx, `
 UPDATE _nudge_dec SET status = CASE WHEN m.oos THEN `+policy.OutOfStock.SQL()+` ELSE `+policy.OverBudget.SQL()+` END,
     reason = CASE WHEN m.oos THEN m.stock_reason ELSE m.budget_reason END
-FROM _nudge_money m
-WHERE _nudge_dec.rowid = m.id AND (m.oos OR m.ob);
+FROM (SELECT id, oos, stock_reason, budget_reason FROM _nudge_money WHERE oos OR ob ORDER BY id) m
+WHERE _nudge_dec.rowid = m.id;
 DROP TABLE _nudge_money`)
 	return err
 }
