@@ -42,7 +42,7 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := size(setting(raw, "memory_limit"))
-	want := max(int64(float64(def)/duckDBDefaultShare)/DefaultMemoryShare, minMemoryLimit)
+	want := defaultMemoryLimit(def)
 	if got < want*95/100 || got > want*105/100 { // (DuckDB prints one decimal)
 		t.Errorf("default memory_limit = %d bytes, want about %d (DuckDB's default %d)", got, want, def)
 	}
@@ -71,6 +71,30 @@ func TestMemoryLimit(t *testing.T) {
 		_, err := Open(ctx, filepath.Join(dir, "a.duckdb"))
 		if err == nil || !strings.Contains(err.Error(), MemoryLimitEnv) {
 			t.Errorf("%s=%q: %v, want an error naming the variable", MemoryLimitEnv, bad, err)
+		}
+	}
+}
+
+// TestDefaultMemoryLimit: without NUDGE_MEMORY_LIMIT DuckDB's buffers get a
+// twelfth of the machine's memory (the machine's memory being DuckDB's own
+// default limit over 80 %), so that a command's whole process, the limit
+// plus what DuckDB holds outside its buffers, stays within a sixth: on the
+// 24 GB machine of the 5M-member target 2 GB, not an eighth's 3 GB;
+// small machines get at least 256 MiB.
+func TestDefaultMemoryLimit(t *testing.T) {
+	const gib = int64(1) << 30
+	for _, c := range []struct {
+		machine, want int64
+	}{
+		{24 * gib, 2 * gib},
+		{96 * gib, 8 * gib},
+		{6 * gib, gib / 2},
+		{2 * gib, 256 << 20}, // a twelfth would be 170 MiB
+	} {
+		duckDBDefault := int64(float64(c.machine) * duckDBDefaultShare)
+		got := defaultMemoryLimit(duckDBDefault)
+		if d := got - c.want; d < -(1<<20) || d > 1<<20 {
+			t.Errorf("machine of %d MiB: default memory_limit %d MiB, want %d MiB", c.machine>>20, got>>20, c.want>>20)
 		}
 	}
 }
