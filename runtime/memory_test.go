@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestMemoryLimit: a database opens with DuckDB's memory bounded to an
-// eighth of the machine's (DuckDB's default is 80 %), NUDGE_MEMORY_LIMIT
+// TestMemoryLimit: a database opens with DuckDB's memory bounded to
+// defaultMemoryLimit (DuckDB's default is 80 % of the machine), NUDGE_MEMORY_LIMIT
 // overrides it and NUDGE_TEMP_DIRECTORY the spill directory, and a bad
 // value is an error naming the variable.
 func TestMemoryLimit(t *testing.T) {
