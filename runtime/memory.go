@@ -29,19 +29,19 @@ const (
 
 // DefaultMemoryShare is the share of the machine's memory (as DuckDB sees
 // it, cgroup limits included) DuckDB's buffer manager may use when
-// MemoryLimitEnv is unset: a twelfth. The limit bounds only the buffer
+// MemoryLimitEnv is unset: a tenth. The limit bounds only the buffer
 // manager; a process peaks at the limit plus what DuckDB holds outside it
-// (its allocator's caches, the bookkeeping of a transaction that deletes
-// or rewrites millions of rows, the blocks of a sort that spills) plus
-// Go's heap, and at 5M members that outside part grows to about half the
-// limit (docs/performance.md, "Memory at 5M members, fourth pass"). A
-// twelfth for the buffers keeps a whole process within about a sixth of
-// the machine, which leaves room for several nudge processes side by side
-// (the service, an import, a report) and is the issue's 4 GB a command on
-// a 24 GB machine. An eighth let the 5M demo's generation peak above it;
-// DuckDB's own default, 80 %, let a full tick of a 5M-member base take
-// most of the machine.
-const DefaultMemoryShare = 12
+// (its allocator's cache of freed memory, the bookkeeping of statements
+// over millions of rows) plus Go's heap, and that outside part grows with
+// the base. An eighth let the first tick of a 5M-member base pass the
+// issue's 4 GB a command on a 24 GB machine; a twelfth kept the process
+// lower but ran the same tick out of memory (a statement of the policies
+// step pins more than that at once); a tenth is between, and leaves room
+// for a few nudge processes side by side (the service, an import, a
+// report). Measurements: docs/performance.md, "Memory at 5M members,
+// fourth pass". DuckDB's own default, 80 %, let a full tick of a
+// 5M-member base take most of the machine.
+const DefaultMemoryShare = 10
 
 // minMemoryLimit is the least default limit, for small machines.
 const minMemoryLimit = 256 << 20
