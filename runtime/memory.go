@@ -28,12 +28,20 @@ const (
 )
 
 // DefaultMemoryShare is the share of the machine's memory (as DuckDB sees
-// it, cgroup limits included) DuckDB may use when MemoryLimitEnv is unset:
-// an eighth, so that a process (Go's heap, DuckDB's allocations outside its
-// buffer manager) stays well below the machine's memory, and several nudge
-// processes fit side by side. DuckDB's own default, 80 %, let a full tick of
-// a 5M-member base take 19.7 GB of a 24 GB machine.
-const DefaultMemoryShare = 8
+// it, cgroup limits included) DuckDB's buffer manager may use when
+// MemoryLimitEnv is unset: a tenth. The limit bounds only the buffer
+// manager; a process peaks at the limit plus what DuckDB holds outside it
+// (its allocator's cache of freed memory, the bookkeeping of statements
+// over millions of rows) plus Go's heap, and that outside part grows with
+// the base. An eighth let the first tick of a 5M-member base pass the
+// issue's 4 GB a command on a 24 GB machine; a twelfth kept the process
+// lower but ran the same tick out of memory (a statement of the policies
+// step pins more than that at once); a tenth is between, and leaves room
+// for a few nudge processes side by side (the service, an import, a
+// report). Measurements: docs/performance.md, "Memory at 5M members,
+// fourth pass". DuckDB's own default, 80 %, let a full tick of a
+// 5M-member base take most of the machine.
+const DefaultMemoryShare = 10
 
 // minMemoryLimit is the least default limit, for small machines.
 const minMemoryLimit = 256 << 20
@@ -41,6 +49,14 @@ const minMemoryLimit = 256 << 20
 // duckDBDefaultShare is the share of the memory DuckDB's own default
 // memory_limit is (80 %).
 const duckDBDefaultShare = 0.8
+
+// defaultMemoryLimit is the memory_limit, in bytes, a database gets when
+// MemoryLimitEnv is unset, given DuckDB's own default limit in bytes:
+// DefaultMemoryShare of the machine's memory, at least minMemoryLimit.
+func defaultMemoryLimit(duckDBDefault int64) int64 {
+	machine := float64(duckDBDefault) / duckDBDefaultShare
+	return max(int64(machine)/DefaultMemoryShare, minMemoryLimit)
+}
 
 // limitMemory sets db's memory_limit (MemoryLimitEnv, or
 // DefaultMemoryShare of the machine's memory), threads (when ThreadsEnv is
@@ -57,8 +73,7 @@ func limitMemory(ctx context.Context, db *sql.DB) error {
 		if err != nil {
 			return nil // DuckDB's own default stands
 		}
-		machine := float64(n) / duckDBDefaultShare
-		limit = strconv.FormatInt(max(int64(machine)/DefaultMemoryShare, minMemoryLimit)>>20, 10) + "MiB"
+		limit = strconv.FormatInt(defaultMemoryLimit(n)>>20, 10) + "MiB"
 	} else if _, err := parseSize(limit); err != nil {
 		return fmt.Errorf("%s=%q: %v (e.g. 2GB, 512MiB)", MemoryLimitEnv, limit, err)
 	}

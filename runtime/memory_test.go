@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestMemoryLimit: a database opens with DuckDB's memory bounded to an
-// eighth of the machine's (DuckDB's default is 80 %), NUDGE_MEMORY_LIMIT
+// TestMemoryLimit: a database opens with DuckDB's memory bounded to
+// defaultMemoryLimit (DuckDB's default is 80 % of the machine), NUDGE_MEMORY_LIMIT
 // overrides it and NUDGE_TEMP_DIRECTORY the spill directory, and a bad
 // value is an error naming the variable.
 func TestMemoryLimit(t *testing.T) {
@@ -42,7 +42,7 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := size(setting(raw, "memory_limit"))
-	want := max(int64(float64(def)/duckDBDefaultShare)/DefaultMemoryShare, minMemoryLimit)
+	want := defaultMemoryLimit(def)
 	if got < want*95/100 || got > want*105/100 { // (DuckDB prints one decimal)
 		t.Errorf("default memory_limit = %d bytes, want about %d (DuckDB's default %d)", got, want, def)
 	}
@@ -71,6 +71,30 @@ func TestMemoryLimit(t *testing.T) {
 		_, err := Open(ctx, filepath.Join(dir, "a.duckdb"))
 		if err == nil || !strings.Contains(err.Error(), MemoryLimitEnv) {
 			t.Errorf("%s=%q: %v, want an error naming the variable", MemoryLimitEnv, bad, err)
+		}
+	}
+}
+
+// TestDefaultMemoryLimit: without NUDGE_MEMORY_LIMIT DuckDB's buffers get a
+// tenth of the machine's memory (the machine's memory being DuckDB's own
+// default limit over 80 %), so that a command's whole process, the limit
+// plus what DuckDB holds outside its buffers, stays under 4 GB on the 24 GB
+// machine of the 5M-member target: 2.4 GB there, not an eighth's
+// 3 GB; small machines get at least 256 MiB.
+func TestDefaultMemoryLimit(t *testing.T) {
+	const gib = int64(1) << 30
+	for _, c := range []struct {
+		machine, want int64
+	}{
+		{24 * gib, 24 * gib / 10},
+		{96 * gib, 96 * gib / 10},
+		{6 * gib, 6 * gib / 10},
+		{2 * gib, 256 << 20}, // a tenth would be 205 MiB
+	} {
+		duckDBDefault := int64(float64(c.machine) * duckDBDefaultShare)
+		got := defaultMemoryLimit(duckDBDefault)
+		if d := got - c.want; d < -(1<<20) || d > 1<<20 {
+			t.Errorf("machine of %d MiB: default memory_limit %d MiB, want %d MiB", c.machine>>20, got>>20, c.want>>20)
 		}
 	}
 }

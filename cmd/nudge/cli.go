@@ -115,7 +115,7 @@ command); 2 usage (bad flags or arguments); 3 internal error (a bug in
 nudge); 4 run committed its tick but dispatch failed for a message.
 
 Environment: NUDGE_MEMORY_LIMIT bounds the memory DuckDB may use (e.g. 2GB;
-default an eighth of the machine's), beyond which it spills to
+default a tenth of the machine's), beyond which it spills to
 NUDGE_TEMP_DIRECTORY (default FILE.tmp next to the database file);
 NUDGE_THREADS sets its worker threads (default one per core).`,
 		SilenceErrors:     true,
