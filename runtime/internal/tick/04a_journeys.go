@@ -225,7 +225,7 @@ WHERE member_id IS NOT NULL`, args...); err != nil {
 		// instance runs as control (SPEC §9).
 		e.heldOut = "(" + e.heldOut + " OR " + policy.GlobalHeldOutSQL(t.brandSQL(), "c.member_id", t.prog.GlobalHoldout) + ")"
 	}
-	e.key = "strftime($now::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%f')"
+	e.key = "strftime($now::TIMESTAMP, " + quoteString(stateDedupeKeyFormat) + ")"
 	if j.EnterOn {
 		e.key = "CAST(c.entry_seq AS VARCHAR)"
 	}

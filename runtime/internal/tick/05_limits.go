@@ -182,8 +182,10 @@ func (t *tick) stateDedupeKeySQL(now string) string {
 		" ELSE strftime(" + now + ", " + quoteString(stateDedupeKeyFormat) + ") END"
 }
 
-// stateDedupeKeyFormat is the strftime format of a state firing's dedupe
-// key; stateDedupeKey formats an instant so in Go.
+// stateDedupeKeyFormat is the strftime format of the dedupe key of what
+// is decided at an instant: a state firing's, and an `enter when`
+// journey's entry (04a_journeys.go). stateDedupeKey formats an instant so
+// in Go.
 const stateDedupeKeyFormat = "%Y-%m-%dT%H:%M:%S.%f"
 
 func stateDedupeKey(now time.Time) string { return now.Format("2006-01-02T15:04:05.000000") }
