@@ -33,6 +33,14 @@ type DB struct {
 	// refusal instead of the retry horizon (internal/tick/02_plan.go): the test that
 	// proves the horizon changes no decision runs one database each way.
 	unboundedRetry bool
+	// perRule makes ticks evaluate each rule in a statement of its own
+	// (tick.PerRule): the test that proves rule families
+	// (internal/tick/04d_rule_families.go) change no decision runs one
+	// database each way, and counts the families' statements with
+	// onStatement, which receives every statement of this database's
+	// ticks (as traceSQL does for all of them).
+	perRule     bool
+	onStatement func(q string, took time.Duration)
 	// members caches which members exist, for ingest (membercache.go).
 	members knownMembers
 	// eventColumns caches the events table's columns for ingest (ingest.go).

@@ -71,7 +71,7 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 		return nil, err
 	}
 	defer rollback(tx)
-	o := tick.Options{Program: prog, Brand: brand, Lookback: opts.Lookback, Mode: db.tickMode(RunOptions{}), Trace: traceSQL}
+	o := tick.Options{Program: prog, Brand: brand, Lookback: opts.Lookback, Mode: db.tickMode(RunOptions{}), Trace: db.statementTrace()}
 	if err := tickColumns(ctx, tx, &o); err != nil {
 		return nil, err
 	}

@@ -191,7 +191,7 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	}
 	res := &RunResult{Now: now, Brand: brand, DryRun: opts.DryRun}
 
-	o := tick.Options{Program: prog, Brand: brand, Now: now, Lookback: opts.Lookback, Mode: db.tickMode(opts), Trace: traceSQL}
+	o := tick.Options{Program: prog, Brand: brand, Now: now, Lookback: opts.Lookback, Mode: db.tickMode(opts), Trace: db.statementTrace()}
 	t, tx, err := begin(ctx, conn, o)
 	if tick.IsBudgetSkipError(err) && ctx.Err() == nil {
 		// Again without the budget skip it could not prove.
@@ -309,6 +309,9 @@ func (db *DB) tickMode(opts RunOptions) tick.Mode {
 	if db.unboundedRetry {
 		m |= tick.UnboundedRetry
 	}
+	if db.perRule {
+		m |= tick.PerRule
+	}
 	if opts.DryRun {
 		m |= tick.DryRun
 	}
@@ -409,6 +412,15 @@ func ResolveBrand(ctx context.Context, q interface {
 // traceSQL, when set (by benchmarks), receives every statement a tick
 // executes and the time it took (tick.Options.Trace).
 var traceSQL func(q string, took time.Duration)
+
+// statementTrace is what receives the statements of db's ticks: its own
+// onStatement, or traceSQL.
+func (db *DB) statementTrace() func(q string, took time.Duration) {
+	if db.onStatement != nil {
+		return db.onStatement
+	}
+	return traceSQL
+}
 
 // decisionColumns are read by readDecisions from the outbox or _nudge_dec.
 const decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),

@@ -171,6 +171,24 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 			return err
 		}
 	}
+	fams, rules, err := t.families(ctx, rules, own)
+	if err != nil {
+		return err
+	}
+	antiBlocked := func(lo, hi int) string {
+		if !blocked {
+			return ""
+		}
+		return fmt.Sprintf("\nANTI JOIN (SELECT ri, member_id FROM %s WHERE ri BETWEEN %d AND %d) b ON b.ri = c.ri AND b.member_id = c.member_id",
+			sharedBlocked, lo, hi)
+	}
+	for _, f := range fams {
+		body, values := f.query()
+		q := "INSERT INTO " + table + " " + candColumns + "\nSELECT c.* FROM (\n" + body + "\n) c" + candColumns + antiBlocked(f.rules[0], f.rules[len(f.rules)-1])
+		if _, err := t.exec(ctx, q, append(usedArgs(q, args), values)...); err != nil {
+			return err
+		}
+	}
 	for _, batch := range batches(rules, ruleBatch) {
 		var selects []string
 		bargs := slices.Clone(args)
@@ -178,11 +196,7 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 			selects = append(selects, t.ruleQuery(i))
 			bargs = append(bargs, own(i)...)
 		}
-		q := "INSERT INTO " + table + " " + candColumns + "\nSELECT c.* FROM (\n" + strings.Join(selects, "\nUNION ALL\n") + "\n) c" + candColumns
-		if blocked {
-			q += fmt.Sprintf("\nANTI JOIN (SELECT ri, member_id FROM %s WHERE ri BETWEEN %d AND %d) b ON b.ri = c.ri AND b.member_id = c.member_id",
-				sharedBlocked, batch[0], batch[len(batch)-1])
-		}
+		q := "INSERT INTO " + table + " " + candColumns + "\nSELECT c.* FROM (\n" + strings.Join(selects, "\nUNION ALL\n") + "\n) c" + candColumns + antiBlocked(batch[0], batch[len(batch)-1])
 		if _, err := t.exec(ctx, q, usedArgs(q, bargs)...); err != nil {
 			return err
 		}
@@ -260,7 +274,12 @@ func (t *tick) ruleSelect(i int) string {
 
 // ruleQuery is the SELECT of rule i's candidates as its query gives them
 // (ri, member_id, trigger_seq, due_at, vals, params), limits aside.
-func (t *tick) ruleQuery(i int) string {
+func (t *tick) ruleQuery(i int) string { return t.ruleQueryAs(i, fmt.Sprint(i), "") }
+
+// ruleQueryAs is ruleQuery with the rule's index given as the SQL ri, and
+// from written before the rule's query in the FROM clause (a family's
+// table: 04d_rule_families.go).
+func (t *tick) ruleQueryAs(i int, ri, from string) string {
 	r := t.prog.Rules[i]
 	vals := "NULL"
 	if len(r.Values) > 0 {
@@ -287,5 +306,5 @@ func (t *tick) ruleQuery(i int) string {
 		body = r.Tick.ScopedSQL
 	}
 	body = strings.TrimRight(strings.TrimSpace(body), ";")
-	return fmt.Sprintf("SELECT %d, q.member_id, q.trigger_seq, q.due_at, %s, %s FROM (\n%s\n) q", i, vals, paramsSQL(r), body)
+	return fmt.Sprintf("SELECT %s, q.member_id, q.trigger_seq, q.due_at, %s, %s FROM %s(\n%s\n) q", ri, vals, paramsSQL(r), from, body)
 }
