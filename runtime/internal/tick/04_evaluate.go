@@ -59,16 +59,25 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 			shared = append(shared, i)
 		}
 	}
+	own := func(i int) []any { return t.prog.Rules[i].Watermarks.Args(t.plans[i].wmSeq, t.plans[i].wmNow) }
 	// A rule evaluated over every member is work enough for a statement
 	// of its own on a large base (and together they would compete for
-	// memory); on a small one, a few run together (fullBatch).
+	// memory); on a small one, a few run together (fullBatch), and with
+	// enough of them to make a family, in batches as the scoped rules do,
+	// so that each family (04d_rule_families.go) is one statement.
+	batched := len(shared) > 0
+	if t.fullBatch() == ruleBatch && len(full) >= minFamily {
+		if err := t.evaluateBatches(ctx, "_nudge_cand", full, base, own, false); err != nil {
+			return errRuleQueries{err}
+		}
+		full, batched = nil, true
+	}
 	for _, batch := range batches(full, t.fullBatch()) {
 		var selects []string
 		args := slices.Clone(base)
 		for _, i := range batch {
 			selects = append(selects, t.ruleSelect(i))
-			r := t.prog.Rules[i]
-			args = append(args, r.Watermarks.Args(t.plans[i].wmSeq, t.plans[i].wmNow)...)
+			args = append(args, own(i)...)
 		}
 		n, err := t.exec(ctx, "INSERT INTO _nudge_cand "+candColumns+" "+strings.Join(selects, "\nUNION ALL\n"), args...)
 		if err != nil {
@@ -83,13 +92,11 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 		}
 	}
 	if len(shared) > 0 {
-		if err := t.evaluateBatches(ctx, "_nudge_cand", shared, base, func(i int) []any {
-			return t.prog.Rules[i].Watermarks.Args(t.plans[i].wmSeq, t.plans[i].wmNow)
-		}); err != nil {
+		if err := t.evaluateBatches(ctx, "_nudge_cand", shared, base, own, true); err != nil {
 			return errRuleQueries{err}
 		}
 	}
-	if len(shared) == 0 && !slices.ContainsFunc(batches(full, t.fullBatch()), func(b []int) bool { return len(b) > 1 }) {
+	if !batched && !slices.ContainsFunc(batches(full, t.fullBatch()), func(b []int) bool { return len(b) > 1 }) {
 		return nil
 	}
 	var err error
@@ -143,8 +150,10 @@ func batches(rules []int, n int) [][]int {
 // rule's query (ruleQuery) with args and its own args(i), less the members
 // it may not fire for (blocked), which a statement lists first for all of
 // the rules at once into the table sharedBlocked, ordered by rule so that
-// each batch reads the row groups of its rules only.
-func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, args []any, own func(i int) []any) error {
+// each batch reads the row groups of its rules only. scoped says whether
+// the rules are evaluated over the scope (blockedFrom). Families of rules
+// are a statement each (04d_rule_families.go).
+func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, args []any, own func(i int) []any, scoped bool) error {
 	// The rules whose blocked conditions have the same text are one group.
 	groupOf := map[string]int{}
 	var conds []string
@@ -164,7 +173,7 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 	}
 	blocked := len(names.rows) > 0
 	if blocked {
-		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(true) +
+		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(scoped) +
 			"\n    JOIN " + names.sql() + " b ON b.rule = rm.rule" +
 			"\nWHERE " + strings.Join(conds, "\n   OR ") + "\nORDER BY b.ri"
 		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.arg())...); err != nil {

@@ -671,7 +671,7 @@ func (r *replayRun) evaluateLanes(ctx context.Context) error {
 	for i := range rules {
 		rules[i] = i
 	}
-	return t.evaluateBatches(ctx, "_nudge_lcand", rules, []any{sql.Named("brand", t.brand)}, func(int) []any { return nil })
+	return t.evaluateBatches(ctx, "_nudge_lcand", rules, []any{sql.Named("brand", t.brand)}, func(int) []any { return nil }, true)
 }
 
 // policiesOfRound runs the tick's policy steps over the round's candidates
