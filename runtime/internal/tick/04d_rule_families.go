@@ -49,6 +49,11 @@ type sqlPiece struct {
 // right side starts next.
 var columnBeforeComparison = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*\.("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_]*)\s*(=|<>|!=)\s*$`)
 
+// maxComparisonTail is how much of the text before a literal splitSQL
+// reads for the column it is compared with: a longer quoted name makes no
+// slot (and no family), which is safe.
+const maxComparisonTail = 256
+
 // splitSQL cuts q into pieces: string literals (slots when varchar says the
 // column they are compared with is VARCHAR), references to the named
 // parameters own ($name), and the text between them. Quoted identifiers
@@ -87,7 +92,12 @@ func splitSQL(q string, own []string, varchar func(col string) bool) []sqlPiece 
 				text.WriteString(q[i:end])
 			} else {
 				slot := false
-				if m := columnBeforeComparison.FindStringSubmatch(text.String()); m != nil {
+				// (The comparison is in the text's last bytes: matching
+				// all of it at every literal would cost the square of a
+				// rule's length.)
+				before := text.String()
+				before = before[max(0, len(before)-maxComparisonTail):]
+				if m := columnBeforeComparison.FindStringSubmatch(before); m != nil {
 					slot = varchar(unquoteIdent(m[1]))
 				}
 				flush()
