@@ -62,15 +62,26 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 	own := func(i int) []any { return t.prog.Rules[i].Watermarks.Args(t.plans[i].wmSeq, t.plans[i].wmNow) }
 	// A rule evaluated over every member is work enough for a statement
 	// of its own on a large base (and together they would compete for
-	// memory); on a small one, a few run together (fullBatch), and with
-	// enough of them to make a family, in batches as the scoped rules do,
-	// so that each family (04d_rule_families.go) is one statement.
+	// memory); on a small one, a few run together (fullBatch). A family
+	// (04d_rule_families.go) is one statement whatever the base: it
+	// reads the events its rules read once, where its rules one by one
+	// read them each; on a small base the other rules go in batches with
+	// the families.
 	batched := len(shared) > 0
-	if t.fullBatch() == ruleBatch && len(full) >= minFamily {
-		if err := t.evaluateBatches(ctx, "_nudge_cand", full, base, own, false); err != nil {
+	fams, rest, err := t.families(ctx, full, own)
+	if err != nil {
+		return err
+	}
+	if len(fams) > 0 {
+		together := full
+		full = nil
+		if t.fullBatch() < ruleBatch {
+			together, full = familyRules(fams), rest
+		}
+		if err := t.evaluateBatches(ctx, "_nudge_cand", together, base, own, false); err != nil {
 			return errRuleQueries{err}
 		}
-		full, batched = nil, true
+		batched = true
 	}
 	for _, batch := range batches(full, t.fullBatch()) {
 		var selects []string
@@ -99,7 +110,6 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 	if !batched && !slices.ContainsFunc(batches(full, t.fullBatch()), func(b []int) bool { return len(b) > 1 }) {
 		return nil
 	}
-	var err error
 	t.candidates, err = t.rowsPerRule(ctx, "_nudge_cand")
 	return err
 }

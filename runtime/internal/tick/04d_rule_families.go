@@ -215,9 +215,22 @@ func (t *tick) families(ctx context.Context, rules []int, own func(i int) []any)
 	return fams, rest, nil
 }
 
+// familyRules are the rules of fams, in program order.
+func familyRules(fams []ruleFamily) []int {
+	var rules []int
+	for _, f := range fams {
+		rules = append(rules, f.rules...)
+	}
+	slices.Sort(rules)
+	return rules
+}
+
 // varcharColumns are the columns that are VARCHAR in events and in
 // members (in each of them that has one of that name).
 func (t *tick) varcharColumns(ctx context.Context) (map[string]bool, error) {
+	if t.varchar != nil {
+		return t.varchar, nil
+	}
 	rows, err := t.tx.QueryContext(ctx, `SELECT column_name FROM duckdb_columns()
 WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN ('events', 'members')
 GROUP BY column_name HAVING bool_and(data_type = 'VARCHAR')`)
@@ -233,6 +246,7 @@ GROUP BY column_name HAVING bool_and(data_type = 'VARCHAR')`)
 		}
 		out[c] = true
 	}
+	t.varchar = out
 	return out, rows.Err()
 }
 

@@ -104,8 +104,9 @@ type tick struct {
 	timings    []StepTiming
 	summary    []RuleSummary // per rule, from the tick's decisions (the run log step)
 	consent    []string
-	memberCols []string // the columns of members
-	eventCols  []string // the columns of events
+	memberCols []string        // the columns of members
+	eventCols  []string        // the columns of events
+	varchar    map[string]bool // the columns VARCHAR in events and members, once read (04d_rule_families.go)
 	started    time.Time
 
 	// Incremental evaluation (02_plan.go, 03_scope.go).
