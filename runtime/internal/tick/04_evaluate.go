@@ -65,23 +65,17 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 	// memory); on a small one, a few run together (fullBatch). A family
 	// (04d_rule_families.go) is one statement whatever the base: it
 	// reads the events its rules read once, where its rules one by one
-	// read them each; on a small base the other rules go in batches with
-	// the families.
+	// read them each.
 	batched := len(shared) > 0
 	fams, rest, err := t.families(ctx, full, own)
 	if err != nil {
 		return err
 	}
 	if len(fams) > 0 {
-		together := full
-		full = nil
-		if t.fullBatch() < ruleBatch {
-			together, full = familyRules(fams), rest
-		}
-		if err := t.evaluateBatches(ctx, "_nudge_cand", together, base, own, false); err != nil {
+		if err := t.evaluateBatches(ctx, "_nudge_cand", familyRules(fams), base, own, false); err != nil {
 			return errRuleQueries{err}
 		}
-		batched = true
+		full, batched = rest, true
 	}
 	for _, batch := range batches(full, t.fullBatch()) {
 		var selects []string

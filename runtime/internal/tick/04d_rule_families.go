@@ -167,8 +167,8 @@ const (
 )
 
 // families groups rules (in program order) into families of at least
-// minFamily rules with the same shape; the others are returned as they
-// came. own gives a rule's own arguments (its watermarks).
+// minFamily rules with the same shape; the others are returned in
+// program order. own gives a rule's own arguments (its watermarks).
 func (t *tick) families(ctx context.Context, rules []int, own func(i int) []any) (fams []ruleFamily, rest []int, err error) {
 	if len(rules) < minFamily || t.mode.has(PerRule) {
 		return nil, rules, nil
@@ -212,6 +212,7 @@ func (t *tick) families(ctx context.Context, rules []int, own func(i int) []any)
 			rest = append(rest, f.rules...)
 		}
 	}
+	slices.Sort(rest) // (in program order, as they came)
 	return fams, rest, nil
 }
 
