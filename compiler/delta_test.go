@@ -176,9 +176,9 @@ func TestScopedSQLAgrees(t *testing.T) {
 // candidates are of or read (candidates come from the events table).
 func TestScopeEventReads(t *testing.T) {
 	want := map[string]string{
-		"store_a_coupon":    "booked:store queued:store",                  // `with store = store`: the parameter reads the trigger's field
-		"spending_spike":    "purchased:amount",                           // the average of earlier purchases
-		"pay_reminder":      "order_placed:amount,order_id paid:order_id", // the paid event matching the order; the parameters read order_placed
+		"store_a_coupon":    "",                 // `with store = store` reads the candidate's field
+		"spending_spike":    "purchased:amount", // the average of earlier purchases
+		"pay_reminder":      "paid:order_id",    // the paid event matching the order (the parameters read the candidate)
 		"new_dish_voucher":  "visited:",
 		"dormancy_reminder": "purchased:",
 		"toothbrush_refill": "purchased:sku",
