@@ -388,6 +388,7 @@ func (rc *ruleCompiler) notFollowed(fa *ast.FollowedAtom, aType *check.EventType
 	b := rc.newAlias()
 	bt := rc.eventType(fa.Second)
 	rc.readType(eventName(bt, fa.Second))
+	rc.readSince(eventName(bt, fa.Second), "")
 	where := []string{
 		b + ".brand = " + brandSQL,
 		b + ".member_id = " + c + ".member_id",

@@ -94,6 +94,13 @@ type Forms struct {
 	// the runtime copies only the events of those types, and of each only
 	// those columns.
 	ScopeEventReads map[string][]string
+	// ScopeEventsSince maps each type of ScopeEventReads of which
+	// ScopedSQL reads only events after a bound at now (every read of it
+	// is `in last N`) to the SQL of the earliest such bound (over $now, a
+	// ts strictly after which is read): the runtime copies only the events
+	// of that type after it. Types read without a bound (ever, `days since
+	// last`, relative to a candidate) are absent.
+	ScopeEventsSince map[string]string
 	// LaneSQL is ScopedSQL in the lane form: the rule evaluated at once for
 	// every lane of the table Lanes, each at its own instant, over scope
 	// copies holding a copy of the member's row and events per lane (see

@@ -24,15 +24,52 @@ type scopeCopy struct {
 	read   string
 	always []string
 	// reads maps each event type read from the copy of events to the
-	// columns read of it (tickform.Forms.ScopeEventReads, merged).
+	// columns read of it (tickform.Forms.ScopeEventReads, merged); since,
+	// each of those types whose every reader reads only events after a
+	// bound at now, to the bounds (tickform.Forms.ScopeEventsSince).
 	reads map[string][]string
+	since map[string][]string
+	// unbounded holds the types some reader reads without a bound.
+	unbounded map[string]bool
+}
+
+// addReads adds the event reads of a scoped form f to the copy.
+func (c *scopeCopy) addReads(f tickform.Forms) {
+	if c.reads == nil {
+		c.reads, c.since, c.unbounded = map[string][]string{}, map[string][]string{}, map[string]bool{}
+	}
+	for e, cols := range f.ScopeEventReads {
+		c.reads[e] = append(c.reads[e], cols...)
+		if bound, ok := f.ScopeEventsSince[e]; ok {
+			c.since[e] = append(c.since[e], bound)
+		} else {
+			c.unbounded[e] = true
+		}
+	}
+}
+
+// sinceSQL is the condition on ts of the events of type e the copy
+// holds: "" for all of them; otherwise those after the earliest bound of
+// its readers (a literal once $now is bound, which DuckDB applies as a
+// table filter, skipping the row groups of older events).
+func (c *scopeCopy) sinceSQL(e string) string {
+	bounds := slices.Compact(slices.Sorted(slices.Values(c.since[e])))
+	switch {
+	case c.unbounded[e] || len(bounds) == 0:
+		return ""
+	case len(bounds) == 1:
+		return " AND ts > " + bounds[0]
+	}
+	return " AND ts > least(" + strings.Join(bounds, ", ") + ")"
 }
 
 // copyScope fills the tables of c.scope with the rows of the members of
 // c.in: of members, the columns read; of events, those of the types read
 // and, of each, the columns read (brand is the same in every row: a
-// constant costs no decoding). It reports whether the copy of events
-// holds events of every type.
+// constant costs no decoding), and of a type all of whose readers read
+// only events after a bound at now, the events after it (on clustered
+// events). It reports whether the copy of events holds events of every
+// type.
 func (t *tick) copyScope(ctx context.Context, c scopeCopy) (allTypes bool, err error) {
 	brand := sql.Named("brand", t.brand)
 	inScope := " IN (SELECT member_id FROM " + c.in + ")"
@@ -65,7 +102,7 @@ SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARC
 		// (docs/performance.md, "Clustered events").
 		var parts []string
 		for _, e := range types {
-			parts = append(parts, `SELECT `+strings.Join(columns(c.reads[e]...), ", ")+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+scopeFilter)
+			parts = append(parts, `SELECT `+strings.Join(columns(c.reads[e]...), ", ")+` FROM events WHERE brand = $brand::VARCHAR AND type = `+quoteString(e)+c.sinceSQL(e)+scopeFilter)
 		}
 		q = strings.Join(parts, "\nUNION ALL BY NAME\n")
 	default:
@@ -87,7 +124,8 @@ SELECT `+strings.Join(mcols, ", ")+` FROM members m WHERE m.brand = $brand::VARC
 		allTypes = typeFilter == ""
 		q = `SELECT ` + strings.Join(columns(all...), ", ") + ` FROM events WHERE brand = $brand::VARCHAR` + typeFilter + scopeFilter
 	}
-	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE `+c.scope.Events+` AS
-`+q, brand)
+	q = `CREATE OR REPLACE TEMP TABLE ` + c.scope.Events + ` AS
+` + q
+	_, err = t.exec(ctx, q, usedArgs(q, t.params())...)
 	return allTypes, err
 }
