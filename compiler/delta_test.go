@@ -148,7 +148,10 @@ func TestScopedSQLAgrees(t *testing.T) {
 			cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.Tick.ScopeEventReads[e]...)
 			since := ""
 			if bound, ok := r.Tick.ScopeEventsSince[e]; ok {
-				since = " AND ts > " + bound
+				// (With wm.Seq 0 every event of the rule's types is
+				// ingested since: the earliest candidate is the earliest
+				// of them, as the runtime finds it.)
+				since = " AND ts > " + strings.ReplaceAll(bound, tickform.CandidatesFrom, "(SELECT min(ts) FROM events WHERE type IN ('"+strings.Join(r.Events, "', '")+"'))")
 			}
 			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM events WHERE type = '"+e+"'"+since)
 		}
@@ -190,7 +193,7 @@ func TestScopeEventReads(t *testing.T) {
 	want := map[string]string{
 		"store_a_coupon":    "",                                                  // `with store = store` reads the candidate's field
 		"spending_spike":    "purchased:amount",                                  // the average of earlier purchases
-		"pay_reminder":      "paid:order_id",                                     // the paid event matching the order (the parameters read the candidate)
+		"pay_reminder":      "paid:order_id since " + tickform.CandidatesFrom,    // the paid event after the order (the parameters read the candidate)
 		"new_dish_voucher":  "visited: since $now::TIMESTAMP - INTERVAL 3 MONTH", // in last 3 months
 		"dormancy_reminder": "purchased:",                                        // days since last: no bound
 		"toothbrush_refill": "purchased:sku",                                     // days since last: no bound

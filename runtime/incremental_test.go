@@ -247,7 +247,8 @@ func writeEvents(t *testing.T, path string, rng *rand.Rand, now time.Time, n int
 		}
 		amount := fmt.Sprintf("%.2f", 10+rng.Float64()*300)
 		sku := []string{"TB-10PK", "FROG", "X1"}[rng.IntN(3)]
-		fmt.Fprintf(&b, "%s,acme,%s,%s,%s,%s,%s,o%d\n", m, typ, ts.Format("2006-01-02 15:04:05"), []string{"A", "B"}[rng.IntN(2)], sku, amount, rng.IntN(100000))
+		// (Few orders per member, so that payments often match an order.)
+		fmt.Fprintf(&b, "%s,acme,%s,%s,%s,%s,%s,o%s-%d\n", m, typ, ts.Format("2006-01-02 15:04:05"), []string{"A", "B"}[rng.IntN(2)], sku, amount, m, rng.IntN(2))
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

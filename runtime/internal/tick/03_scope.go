@@ -50,7 +50,11 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if !p.scoped {
 			continue
 		}
-		copied.addReads(r.Tick)
+		from, err := t.candidatesFrom(ctx, r, p.wmSeq, p.wmNow)
+		if err != nil {
+			return err
+		}
+		copied.addReads(r.Tick, from)
 		for _, e := range r.Events {
 			// Events ingested since the rule's previous run.
 			fresh.add(i, e, p.wmSeq)

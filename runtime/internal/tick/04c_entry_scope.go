@@ -193,7 +193,7 @@ SELECT DISTINCT member_id FROM (
 			t.entrySQL[k] = noEntrySQL
 		}
 		read.WriteString(r.Tick.ScopedSQL)
-		copied.addReads(r.Tick)
+		copied.addReads(r.Tick, "")
 	}
 	if none {
 		return nil

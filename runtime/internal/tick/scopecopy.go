@@ -3,10 +3,13 @@ package tick
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
+	"nudge/compiler"
 	"nudge/internal/tickform"
 )
 
@@ -33,19 +36,51 @@ type scopeCopy struct {
 	unbounded map[string]bool
 }
 
-// addReads adds the event reads of a scoped form f to the copy.
-func (c *scopeCopy) addReads(f tickform.Forms) {
+// addReads adds the event reads of a scoped form f to the copy;
+// candidatesFrom is the SQL of the earliest ts of f's candidate events
+// (candidatesFrom), which stands for tickform.CandidatesFrom in its bounds
+// ("": unknown, a bound relative to it bounds nothing).
+func (c *scopeCopy) addReads(f tickform.Forms, candidatesFrom string) {
 	if c.reads == nil {
 		c.reads, c.since, c.unbounded = map[string][]string{}, map[string][]string{}, map[string]bool{}
 	}
 	for e, cols := range f.ScopeEventReads {
 		c.reads[e] = append(c.reads[e], cols...)
-		if bound, ok := f.ScopeEventsSince[e]; ok {
+		bound, ok := f.ScopeEventsSince[e]
+		if strings.Contains(bound, tickform.CandidatesFrom) {
+			bound, ok = strings.ReplaceAll(bound, tickform.CandidatesFrom, candidatesFrom), candidatesFrom != ""
+		}
+		if ok {
 			c.since[e] = append(c.since[e], bound)
 		} else {
 			c.unbounded[e] = true
 		}
 	}
+}
+
+// candidatesFrom is the SQL of a ts at or before every candidate event of
+// the trigger rule r at this tick, whose watermarks are wmSeq and wmNow
+// (see the candidates in compiler's triggerQuery: the events ingested
+// since wmSeq, and older ones due since wmNow, whose ts is after wmNow
+// less the rule's lag): "" when none of r's bounds is relative to its
+// candidates.
+func (t *tick) candidatesFrom(ctx context.Context, r *compiler.Rule, wmSeq int64, wmNow time.Time) (string, error) {
+	if !r.Trigger || !slices.ContainsFunc(slices.Collect(maps.Values(r.Tick.ScopeEventsSince)), func(b string) bool {
+		return strings.Contains(b, tickform.CandidatesFrom)
+	}) {
+		return "", nil
+	}
+	from := wmNow.Add(-r.Lag)
+	var fresh sql.NullTime
+	err := t.tx.QueryRowContext(ctx, fmt.Sprintf("SELECT min(ts) FROM events WHERE seq > %d AND %s", wmSeq,
+		t.ofBrandAndType("type IN ("+quoteStrings(r.Events)+")")), sql.Named("brand", t.brand)).Scan(&fresh)
+	if err != nil {
+		return "", err
+	}
+	if fresh.Valid && Naive(fresh.Time).Before(from) {
+		from = Naive(fresh.Time)
+	}
+	return timestampSQL(from), nil
 }
 
 // sinceSQL is the condition on ts of the events of type e the copy
