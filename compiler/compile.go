@@ -165,6 +165,7 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, scope tickform.
 		out.SQL = rc.triggerQuery(r, out)
 		out.Tick.ScopedSQL = scoped.triggerQuery(r, &Rule{})
 		out.Tick.ScopeEventReads = scoped.scopeEventReads()
+		out.Tick.ScopeEventsSince = scoped.scopeEventsSince()
 		out.Lag = rc.triggerLag(r)
 		out.Tick.LaneSQL = lanes.triggerQuery(r, &Rule{})
 	} else {
@@ -172,6 +173,7 @@ func compileRule(info *check.Info, r *check.Rule, wm Watermarks, scope tickform.
 		if delta := rc.ruleDelta(d.Cond); delta != nil {
 			out.Tick.ScopedSQL = scoped.stateQuery(d.Cond, &Rule{})
 			out.Tick.ScopeEventReads = scoped.scopeEventReads()
+			out.Tick.ScopeEventsSince = scoped.scopeEventsSince()
 			out.Tick.Delta = delta
 			out.Tick.LaneSQL = lanes.stateQuery(d.Cond, &Rule{})
 		}
@@ -269,6 +271,10 @@ type ruleCompiler struct {
 	inCandidates bool
 	typesRead    map[string]map[string]bool
 	anyType      map[string]bool
+	// typesSince collects, per event type read from eventsTable, the
+	// lower bounds on ts of its reads (see Rule.Tick.ScopeEventsSince): ""
+	// for a read without one (ever, relative to a candidate).
+	typesSince map[string][]string
 	// paramCols are the SQL of the rule's `with` parameter columns
 	// (delivery.go), after the explanation values.
 	paramCols []string
@@ -284,6 +290,7 @@ func newRuleCompiler(info *check.Info, diags *diag.List) *ruleCompiler {
 		inlining:    map[*ast.SegmentDecl]bool{},
 		typesRead:   map[string]map[string]bool{},
 		anyType:     map[string]bool{},
+		typesSince:  map[string][]string{},
 
 		membersTable: "members",
 		eventsTable:  "events",
@@ -553,6 +560,9 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 	var out []cte
 	for _, st := range rc.stats {
 		rc.readType(st.event.Name)
+		// (Only a bound at now bounds the copy: a per-candidate one is
+		// relative to each candidate.)
+		bounded := false
 		where := []string{"e.brand = " + brandSQL, "e.type = " + rc.quoteText(st.event.Name), "e.ts <= " + rc.nowOf("e")}
 		if st.perCand {
 			where[2] = "e.ts <= " + candAlias + ".due_at"
@@ -573,8 +583,15 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 		switch {
 		case sameLower:
 			where = append(where, "e.ts > "+lowerList[0])
+			bounded = !st.perCand
 		case allWindowed:
 			where = append(where, "e.ts > least("+strings.Join(lowerList, ", ")+")")
+			bounded = !st.perCand
+		}
+		if bounded {
+			rc.readSince(st.event.Name, lowerList...)
+		} else {
+			rc.readSince(st.event.Name, "")
 		}
 		// Shared conditions.
 		var common []string
@@ -701,6 +718,7 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 // correlated builds `SELECT what FROM events a WHERE <member's events matching ref in win>`.
 func (rc *ruleCompiler) correlated(what, a string, et *check.EventType, ref *ast.EventRef, win *ast.Window, s *scope) string {
 	rc.readType(eventName(et, ref))
+	rc.readSince(eventName(et, ref), "")
 	where := []string{
 		a + ".brand = " + brandSQL,
 		a + ".member_id = " + s.memberID,
@@ -816,6 +834,31 @@ func (rc *ruleCompiler) readType(name string) map[string]bool {
 		rc.typesRead[name] = cols
 	}
 	return cols
+}
+
+// readSince notes lower bounds on ts of a read of events of type name
+// from eventsTable ("": the read has none).
+func (rc *ruleCompiler) readSince(name string, lowers ...string) {
+	rc.typesSince[name] = append(rc.typesSince[name], lowers...)
+}
+
+// scopeEventsSince renders typesSince as Rule.Tick.ScopeEventsSince: the
+// types of typesRead whose every read has a bound.
+func (rc *ruleCompiler) scopeEventsSince() map[string]string {
+	out := map[string]string{}
+	for t := range rc.typesRead {
+		lowers := rc.typesSince[t]
+		if len(lowers) == 0 || slices.Contains(lowers, "") {
+			continue
+		}
+		lowers = slices.Compact(slices.Sorted(slices.Values(lowers)))
+		if len(lowers) == 1 {
+			out[t] = lowers[0]
+		} else {
+			out[t] = "least(" + strings.Join(lowers, ", ") + ")"
+		}
+	}
+	return out
 }
 
 // scopeEventReads renders typesRead as Rule.Tick.ScopeEventReads.

@@ -90,14 +90,10 @@ func (rc *ruleCompiler) withParams(r *check.Rule) {
 			case *ast.Ident:
 				ref := rc.info.Refs[x]
 				if ref != nil && ref.Event != nil && r.Trigger {
+					// (A field of the candidate: candidates come from the
+					// events table, also in the scoped form, so the scope's
+					// copy of events needs neither its type nor its column.)
 					v, _ = rc.eventField(x, candAlias, ref.Event)
-					col := "props"
-					if ref.Field != nil && ref.Field.Column != "" {
-						col = ref.Field.Column
-					}
-					for _, et := range triggerTypes(r) {
-						rc.readType(et)[col] = true
-					}
 				}
 			case *ast.MemberField:
 				v = rc.memberField(x, s)
@@ -108,17 +104,6 @@ func (rc *ruleCompiler) withParams(r *check.Rule) {
 			n++
 		}
 	}
-}
-
-// triggerTypes are the event types of a trigger rule's trigger atoms.
-func triggerTypes(r *check.Rule) []string {
-	var out []string
-	for _, a := range r.TriggerAtoms {
-		if ref := triggerRef(a); ref != nil && ref.Event != nil {
-			out = append(out, ref.Event.Name)
-		}
-	}
-	return out
 }
 
 // Sends are the send actions of the program's rules and of its journeys'

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"context"
+	"database/sql"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -110,8 +111,9 @@ func TestDailyAtoms(t *testing.T) {
 
 // TestScopedSQLAgrees runs every example rule's ScopedSQL over scope tables
 // holding the demo members (and all their events of the types the rule's
-// ScopeEventReads name, each with only the columns it names, as the runtime
-// copies clustered events) and checks
+// ScopeEventReads name, each with only the columns it names and, for the
+// types of ScopeEventsSince, only after the bound, as the runtime copies
+// clustered events) and checks
 // that it returns exactly what SQL returns: the scoped form may only change
 // which rows are read, never the verdict.
 func TestScopedSQLAgrees(t *testing.T) {
@@ -144,12 +146,23 @@ func TestScopedSQLAgrees(t *testing.T) {
 		var parts []string
 		for _, e := range slices.Sorted(maps.Keys(r.Tick.ScopeEventReads)) {
 			cols := append([]string{"seq", "member_id", "brand", "type", "ts"}, r.Tick.ScopeEventReads[e]...)
-			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM events WHERE type = '"+e+"'")
+			since := ""
+			if bound, ok := r.Tick.ScopeEventsSince[e]; ok {
+				// (With wm.Seq 0 every event of the rule's types is
+				// ingested since: the earliest candidate is the earliest
+				// of them, as the runtime finds it.)
+				since = " AND ts > " + strings.ReplaceAll(bound, tickform.CandidatesFrom, "(SELECT min(ts) FROM events WHERE type IN ('"+strings.Join(r.Events, "', '")+"'))")
+			}
+			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM events WHERE type = '"+e+"'"+since)
 		}
 		if len(parts) > 0 {
 			scopeCopy = strings.Join(parts, "\nUNION ALL BY NAME\n")
 		}
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+tickform.ScopeEvents+" AS "+scopeCopy); err != nil {
+		var args []any
+		if strings.Contains(scopeCopy, "$now") {
+			args = append(args, sql.Named(ParamNow, now))
+		}
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+tickform.ScopeEvents+" AS "+scopeCopy, args...); err != nil {
 			t.Fatal(err)
 		}
 		full, err := runRule(ctx, db, r, now, wm)
@@ -173,15 +186,18 @@ func TestScopedSQLAgrees(t *testing.T) {
 
 // TestScopeEventReads: a rule's scoped form lists the event types and, per
 // type, the columns it reads from the scope's copy, and not those only its
-// candidates are of or read (candidates come from the events table).
+// candidates are of or read (candidates come from the events table); and
+// the bound at now after which it reads the events of a type, when every
+// read of it has one (ScopeEventsSince).
 func TestScopeEventReads(t *testing.T) {
 	want := map[string]string{
-		"store_a_coupon":    "booked:store queued:store",                  // `with store = store`: the parameter reads the trigger's field
-		"spending_spike":    "purchased:amount",                           // the average of earlier purchases
-		"pay_reminder":      "order_placed:amount,order_id paid:order_id", // the paid event matching the order; the parameters read order_placed
-		"new_dish_voucher":  "visited:",
-		"dormancy_reminder": "purchased:",
-		"toothbrush_refill": "purchased:sku",
+		"store_a_coupon":    "",                                                  // `with store = store` reads the candidate's field
+		"spending_spike":    "purchased:amount",                                  // the average of earlier purchases
+		"pay_reminder":      "paid:order_id since " + tickform.CandidatesFrom,    // the paid event after the order (the parameters read the candidate)
+		"new_dish_voucher":  "visited: since $now::TIMESTAMP - INTERVAL 3 MONTH", // in last 3 months
+		"dormancy_reminder": "purchased:",                                        // days since last: no bound
+		"toothbrush_refill": "purchased:sku",                                     // days since last: no bound
+		"double11_greeting": "purchased: since $now::TIMESTAMP - INTERVAL 365 DAY",
 		"birthday":          "",
 	}
 	got := map[string]string{}
@@ -194,6 +210,9 @@ func TestScopeEventReads(t *testing.T) {
 			var reads []string
 			for _, e := range slices.Sorted(maps.Keys(r.Tick.ScopeEventReads)) {
 				reads = append(reads, e+":"+strings.Join(r.Tick.ScopeEventReads[e], ","))
+				if bound, ok := r.Tick.ScopeEventsSince[e]; ok {
+					reads = append(reads, "since "+bound)
+				}
 			}
 			got[r.Name] = strings.Join(reads, " ")
 		}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"nudge/internal/tickform"
 	"nudge/lang/ast"
 	"nudge/lang/check"
 )
@@ -388,6 +389,13 @@ func (rc *ruleCompiler) notFollowed(fa *ast.FollowedAtom, aType *check.EventType
 	b := rc.newAlias()
 	bt := rc.eventType(fa.Second)
 	rc.readType(eventName(bt, fa.Second))
+	// (The second event comes after the candidate: of a trigger's
+	// candidate, read only after the earliest of them.)
+	since := ""
+	if c == candAlias {
+		since = tickform.CandidatesFrom
+	}
+	rc.readSince(eventName(bt, fa.Second), since)
 	where := []string{
 		b + ".brand = " + brandSQL,
 		b + ".member_id = " + c + ".member_id",

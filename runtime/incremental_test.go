@@ -239,15 +239,24 @@ func writeEvents(t *testing.T, path string, rng *rand.Rand, now time.Time, n int
 		m := fmt.Sprintf("M%08d", 1+rng.IntN(2000))
 		typ := types[rng.IntN(len(types))]
 		ts := now.Add(-time.Duration(rng.IntN(3600)) * time.Second)
+		late := false
 		switch rng.IntN(10) {
 		case 0:
 			ts = now.Add(-time.Duration(rng.IntN(400*24)) * time.Hour) // late
+			late = true
 		case 1:
 			ts = now.Add(time.Duration(1+rng.IntN(48)) * time.Hour) // future-dated
 		}
 		amount := fmt.Sprintf("%.2f", 10+rng.Float64()*300)
 		sku := []string{"TB-10PK", "FROG", "X1"}[rng.IntN(3)]
-		fmt.Fprintf(&b, "%s,acme,%s,%s,%s,%s,%s,o%d\n", m, typ, ts.Format("2006-01-02 15:04:05"), []string{"A", "B"}[rng.IntN(2)], sku, amount, rng.IntN(100000))
+		// (Few orders per member, so that payments often match an order.)
+		order := fmt.Sprintf("o%s-%d", m, rng.IntN(2))
+		fmt.Fprintf(&b, "%s,acme,%s,%s,%s,%s,%s,%s\n", m, typ, ts.Format("2006-01-02 15:04:05"), []string{"A", "B"}[rng.IntN(2)], sku, amount, order)
+		if late && typ == "order_placed" {
+			// A late order paid within the hour: only a copy of the
+			// payments that reaches back to the late order sees it.
+			fmt.Fprintf(&b, "%s,acme,paid,%s,A,%s,%s,%s\n", m, ts.Add(30*time.Minute).Format("2006-01-02 15:04:05"), sku, amount, order)
+		}
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

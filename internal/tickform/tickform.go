@@ -94,6 +94,14 @@ type Forms struct {
 	// the runtime copies only the events of those types, and of each only
 	// those columns.
 	ScopeEventReads map[string][]string
+	// ScopeEventsSince maps each type of ScopeEventReads of which
+	// ScopedSQL reads only events after a bound (every read of it is `in
+	// last N`, or a trigger's `not followed by` it) to the SQL of the
+	// earliest such bound (over $now and CandidatesFrom, a ts strictly
+	// after which is read): the runtime copies only the events of that
+	// type after it. Types read without a bound (ever, `days since last`,
+	// before a candidate) are absent.
+	ScopeEventsSince map[string]string
 	// LaneSQL is ScopedSQL in the lane form: the rule evaluated at once for
 	// every lane of the table Lanes, each at its own instant, over scope
 	// copies holding a copy of the member's row and events per lane (see
@@ -109,6 +117,12 @@ type Forms struct {
 	// must be evaluated over every member at every run.
 	Delta *Delta
 }
+
+// CandidatesFrom stands, in a bound of Forms.ScopeEventsSince, for the
+// earliest ts of the trigger rule's candidate events at the tick (a
+// `not followed by` reads only events after its candidate's ts). The
+// runtime replaces it by a literal, or takes the type as unbounded.
+const CandidatesFrom = "$_nudge_candidates_from"
 
 // Delta bounds how the verdict of a state rule can change between two runs,
 // so that the runtime can re-evaluate only the members whose verdict may

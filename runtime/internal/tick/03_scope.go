@@ -44,15 +44,17 @@ func (t *tick) buildScope(ctx context.Context) error {
 	var budgetSkips []string                 // per rule, the refusals its exhausted budget skips (budgetBlocked)
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
-	reads := map[string][]string{}           // event type -> the columns the scoped rules read of it from the scope's copy
+	var copied scopeCopy                     // what the scoped rules read from the scope's copy
 	for i, r := range t.prog.Rules {
 		p := t.plans[i]
 		if !p.scoped {
 			continue
 		}
-		for e, cols := range r.Tick.ScopeEventReads {
-			reads[e] = append(reads[e], cols...)
+		from, err := t.candidatesFrom(ctx, r, p.wmSeq, p.wmNow)
+		if err != nil {
+			return err
 		}
+		copied.addReads(r.Tick, from)
 		for _, e := range r.Events {
 			// Events ingested since the rule's previous run.
 			fresh.add(i, e, p.wmSeq)
@@ -226,7 +228,8 @@ SELECT DISTINCT member_id, ri FROM (
 	// candidates are of or read: candidates come from the events table.
 	// When no scoped rule reads the copy, it stays empty, and the
 	// unanswered-sends check reads the events table.)
-	if t.scopeAllTypes, err = t.copyScope(ctx, scopeCopy{scope: tickform.RuleScope, in: "_nudge_scope", read: read.String(), always: always, reads: reads}); err != nil {
+	copied.scope, copied.in, copied.read, copied.always = tickform.RuleScope, "_nudge_scope", read.String(), always
+	if t.scopeAllTypes, err = t.copyScope(ctx, copied); err != nil {
 		return err
 	}
 	// (rm_rowid lets the tick's updates of these rows find them without

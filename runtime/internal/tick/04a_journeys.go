@@ -291,10 +291,6 @@ ON CONFLICT (rule, brand) DO UPDATE SET
 	return err
 }
 
-// memberReads matches the SQL of a journey condition that reads the
-// member's row (m) or tags, which change without an event.
-var memberReads = regexp.MustCompile(`(^|[^A-Za-z0-9_])m\.|member_tags`)
-
 // narrowJourney sets journeyScope[k], the instances of journey k the tick
 // touches: those with a due step (due_at <= now: a wait until is due
 // until it ends), and, when the journey exits, those whose member has
@@ -308,7 +304,7 @@ var memberReads = regexp.MustCompile(`(^|[^A-Za-z0-9_])m\.|member_tags`)
 func (t *tick) narrowJourney(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
 	t.journeyScope[k] = "true"
-	if t.mode.has(Full) || memberReads.MatchString(j.Exit) {
+	if t.mode.has(Full) || readsMemberRow.MatchString(j.Exit) || strings.Contains(j.Exit, "member_tags") {
 		return nil
 	}
 	var seq sql.NullInt64
@@ -448,11 +444,22 @@ func (t *tick) execEach(ctx context.Context, args []any, stmts ...string) error 
 	return nil
 }
 
-// journeyCondRows is the SQL of the rows a journey condition reads: the
-// instances of src (a query with the columns of _nudge_jat, due_at the
-// instant) as ji, with their member m.
-func (t *tick) journeyCondRows(src string) string {
-	return "(" + src + ") " + tickform.JourneyRow + "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + tickform.JourneyRow + ".member_id"
+// readsMemberRow matches the SQL of a journey condition that reads the
+// member's row (m), which, as the member's tags (member_tags), changes
+// without an event.
+var readsMemberRow = regexp.MustCompile(`(^|[^A-Za-z0-9_])m\.`)
+
+// journeyCondRows is the SQL of the rows the journey condition cond reads:
+// the instances of src (a query with the columns of _nudge_jat, due_at the
+// instant) as ji, with their member m when cond reads the member's row
+// (joining members costs a scan of them, which most conditions, reading
+// events only, do not need).
+func (t *tick) journeyCondRows(src, cond string) string {
+	rows := "(" + src + ") " + tickform.JourneyRow
+	if readsMemberRow.MatchString(cond) {
+		rows += "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + tickform.JourneyRow + ".member_id"
+	}
+	return rows
 }
 
 // instantsSQL is the query of the candidate instants at which a condition
@@ -478,7 +485,7 @@ WHERE e.type IN (` + quoteStrings(types) + `) AND e.ts > ` + lo + ` AND e.ts <= 
 func (t *tick) journeyExit(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
 	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "$now::TIMESTAMP",
-		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"))
+		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"), j.Exit)
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
 SELECT ji.instance_id, min(ji.due_at) AS at
@@ -553,14 +560,14 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 		switch n.Kind {
 		case compiler.StepIf:
 			src := fmt.Sprintf("SELECT * FROM _nudge_jat WHERE pc = %d", pc)
-			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, %s AS ok, CAST(NULL AS TIMESTAMP) AS at FROM %s", n.Cond, t.journeyCondRows(src)))
+			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, %s AS ok, CAST(NULL AS TIMESTAMP) AS at FROM %s", n.Cond, t.journeyCondRows(src, n.Cond)))
 		case compiler.StepWaitUntil:
 			hi := "$now::TIMESTAMP"
 			if n.Wait > 0 {
 				hi = fmt.Sprintf("least(x.due_at + to_microseconds(%d), $now::TIMESTAMP)", n.Wait.Microseconds())
 			}
 			src := strings.ReplaceAll(t.instantsSQL(n.Events, "x.due_at", hi, "x.due_at"), "FROM _nudge_jat x", fmt.Sprintf("FROM (SELECT * FROM _nudge_jat WHERE pc = %d) x", pc))
-			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at >= (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src), n.Cond))
+			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at >= (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src, n.Cond), n.Cond))
 		}
 	}
 	q := noCondSQL

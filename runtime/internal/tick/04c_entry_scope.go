@@ -185,7 +185,7 @@ SELECT DISTINCT member_id FROM (
 		return err
 	}
 	var read strings.Builder
-	reads := map[string][]string{}
+	var copied scopeCopy
 	for _, k := range scoped {
 		r := t.prog.Journeys[k].Enter
 		t.entrySQL[k] = r.Tick.ScopedSQL
@@ -193,14 +193,13 @@ SELECT DISTINCT member_id FROM (
 			t.entrySQL[k] = noEntrySQL
 		}
 		read.WriteString(r.Tick.ScopedSQL)
-		for e, cols := range r.Tick.ScopeEventReads {
-			reads[e] = append(reads[e], cols...)
-		}
+		copied.addReads(r.Tick, "")
 	}
 	if none {
 		return nil
 	}
-	_, err = t.copyScope(ctx, scopeCopy{scope: tickform.JourneyScope, in: "_nudge_jscope", read: read.String(), always: []string{"member_id", "brand"}, reads: reads})
+	copied.scope, copied.in, copied.read, copied.always = tickform.JourneyScope, "_nudge_jscope", read.String(), []string{"member_id", "brand"}
+	_, err = t.copyScope(ctx, copied)
 	return err
 }
 
