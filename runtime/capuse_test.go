@@ -52,6 +52,17 @@ FROM members m WHERE m.brand = $brand::VARCHAR AND m.member_id IN (` + in + `) A
 	expect(t, "12:00", run(t, db, prog, "2024-11-01 12:00").Decisions,
 		"b_wechat m1 send pending\nb_wechat m2 send pending\nb_wechat m4 send pending\n")
 	expect(t, "13:00", run(t, db, prog, "2024-11-01 13:00").Decisions, "c_push m4 send pending\n")
+	// Sends of every counted status count (the step scans each status
+	// apart): as dispatch and quiet hours would, m2's sms went out and
+	// m4's wechat waits for its time.
+	for _, q := range []string{
+		`UPDATE outbox SET status = 'sent' WHERE member_id = 'm2' AND rule = 'a_sms'`,
+		`UPDATE outbox SET status = 'scheduled', scheduled_at = TIMESTAMP '2024-11-01 15:00' WHERE member_id = 'm4' AND rule = 'b_wechat'`,
+	} {
+		if _, err := db.sql.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// m1: 2 sent + d = 3, allowed. m2: 2 sent + d = 3, then e is the
 	// fourth: capped. m3: 1 sent + d + e = 3, both allowed (m4's sends
 	// are not m3's). m4: 3 sent, f is capped.

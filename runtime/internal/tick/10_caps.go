@@ -37,8 +37,8 @@ func (t *tick) applyCaps(ctx context.Context) error {
 	// _nudge_capuse: per cap and member with an open send, the member's
 	// counted sends in the cap's window before the decision. The outbox is
 	// read first for those members only (sends), in the longest window
-	// (the outbox is in time order): the semi-join's few keys reach the
-	// scan as a filter, and only their sends meet the caps and the nows.
+	// (the outbox is in time order), one scan per counted status
+	// (perStatusScans), and only their sends meet the caps and the nows.
 	// Joined with the caps first, DuckDB paired every send of the window
 	// with every cap that covers its channel before dropping the other
 	// members' (docs/performance.md, "Cap use reads the open members'
@@ -48,11 +48,12 @@ func (t *tick) applyCaps(ctx context.Context) error {
 CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
 WITH d AS MATERIALIZED (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL),
 sends AS MATERIALIZED (
-    SELECT o.member_id, o.channel, o.fired_at FROM outbox o
+`+perStatusScans("o.", policy.Counted, func(cond string) string {
+		return `    SELECT o.member_id, o.channel, o.fired_at FROM outbox o
     WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
-      AND o.transactional IS NOT TRUE
-      AND `+policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()+`
-      AND o.member_id IN (SELECT member_id FROM d))
+      AND o.transactional IS NOT TRUE AND o.action = 'send' AND ` + cond + ` AND o.brand = ` + t.brandSQL() + `
+      AND o.member_id IN (SELECT member_id FROM d)`
+	})+`)
 SELECT c.ci, s.member_id, count(*) AS n
 FROM sends s JOIN d ON d.member_id = s.member_id
 JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = s.channel
