@@ -314,10 +314,10 @@ GROUP BY rule, member_id`
 	}
 	// Scans: counted sends in a range of fired_at (the outbox's order,
 	// so row groups of recent sends are skipped), and the failed and
-	// expired ones, one scan per status (perStatusScans: the scans of the
+	// expired ones, one scan per status (scansPerValue: the scans of the
 	// whole longest cap window read member_id only for those few rows). As
 	// one scan with the OR of both parts, every row in the window was read.
-	gaveBack := perStatusScans("", []policy.Status{policy.Failed, policy.Expired}, func(cond string) string {
+	gaveBack := scansPerValue("status", statusLiterals(policy.Failed, policy.Expired), func(cond string) string {
 		return `  SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
     AND ` + cond + ` AND ` + afterScan(`action = 'send' AND brand = $brand::VARCHAR`)

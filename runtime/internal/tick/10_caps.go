@@ -38,7 +38,7 @@ func (t *tick) applyCaps(ctx context.Context) error {
 	// counted sends in the cap's window before the decision. The outbox is
 	// read first for those members only (sends), in the longest window
 	// (the outbox is in time order), one scan per counted status
-	// (perStatusScans), and only their sends meet the caps and the nows.
+	// (scansPerValue), and only their sends meet the caps and the nows.
 	// Joined with the caps first, DuckDB paired every send of the window
 	// with every cap that covers its channel before dropping the other
 	// members' (docs/performance.md, "Cap use reads the open members'
@@ -48,7 +48,7 @@ func (t *tick) applyCaps(ctx context.Context) error {
 CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
 WITH d AS MATERIALIZED (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL),
 sends AS MATERIALIZED (
-`+perStatusScans("o.", policy.Counted, func(cond string) string {
+`+scansPerValue("o.status", statusLiterals(policy.Counted...), func(cond string) string {
 		return `    SELECT o.member_id, o.channel, o.fired_at FROM outbox o
     WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
       AND o.transactional IS NOT TRUE AND o.action = 'send' AND ` + cond + ` AND o.brand = ` + t.brandSQL() + `
