@@ -82,28 +82,18 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 	stockUse := "(SELECT CAST(NULL AS VARCHAR) AS content, CAST(0 AS BIGINT) AS n WHERE false) su"
 	if len(stocks) > 0 {
 		stockT = "(VALUES " + strings.Join(stocks, ", ") + ") s(content, cnt, reason)"
-		// One scan per content (scansPerValue): the outbox's whole
-		// history of sends is read, its status and brand only for the
-		// content's rows.
-		stockUse = `(SELECT content, count(*) AS n FROM (
-` + scansPerValue("content", distinctLiterals(contents), func(cond string) string {
-			return `        SELECT content FROM outbox WHERE ` + cond + ` AND ` + afterScan(policy.CountedSendSQL("")+" AND brand = "+t.brandSQL())
-		}) + `)
+		stockUse = `(SELECT content, count(*) AS n FROM outbox
+        WHERE content IN (` + quoteStrings(contents) + `) AND ` + afterScan(policy.CountedSendSQL("")+" AND brand = "+t.brandSQL()) + `
         GROUP BY content) su`
 	}
 	budgetT := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS DECIMAL(18,4)) AS amount, CAST(NULL AS TIMESTAMP) AS lo, CAST(NULL AS TIMESTAMP) AS hi, CAST(NULL AS VARCHAR) AS reason WHERE false) b"
 	budgetUse := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(0 AS DECIMAL(18,4)) AS spent WHERE false) bu"
 	if len(budgets) > 0 {
 		budgetT = "(VALUES " + strings.Join(budgets, ", ") + ") b(ri, rule, amount, lo, hi, reason)"
-		// One scan per rule (scansPerValue): the costs' columns are read
-		// for the rule's sends in the periods only.
 		budgetUse = `(SELECT b.ri, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
-        FROM (
-` + scansPerValue("rule", distinctLiterals(budgetRules), func(cond string) string {
-			return `        SELECT rule, fired_at, channel, kind, content FROM outbox
-        WHERE ` + cond + ` AND fired_at >= ` + timestampSQL(budgetLo) + ` AND fired_at < ` + timestampSQL(budgetHi) + `
-          AND ` + policy.CountedSendSQL("") + ` AND brand = ` + t.brandSQL()
-		}) + `) o JOIN ` + budgetT + ` ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
+        FROM outbox o JOIN ` + budgetT + ` ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
+        WHERE o.rule IN (` + quoteStrings(budgetRules) + `) AND o.fired_at >= ` + timestampSQL(budgetLo) + ` AND o.fired_at < ` + timestampSQL(budgetHi) + `
+          AND ` + policy.CountedSendSQL("o.") + ` AND o.brand = ` + t.brandSQL() + `
         GROUP BY b.ri) bu`
 	}
 	// _nudge_money: the open sends under a stock or a budget, in

@@ -1,7 +1,6 @@
 package tick
 
 import (
-	"slices"
 	"strings"
 
 	"nudge/runtime/policy"
@@ -11,9 +10,9 @@ import (
 // is a SELECT whose WHERE holds cond, the equality `column = value` (values
 // are SQL literals, distinct). DuckDB pushes an equality into the table
 // scan as a filter, so the scan reads the other columns (member ids,
-// channels, costs) only for that value's rows; a list of values (IN or
-// OR) it pushes only as a min/max check on row groups and applies after
-// the scan has read every column it returns for every row
+// channels) only for that value's rows; a list of values (IN or OR) it
+// pushes only as a min/max check on row groups and applies after the scan
+// has read every column it returns for every row
 // (docs/performance.md, "Cap use and the freed sends at 5M"). The values
 // are distinct, so the union holds each row once.
 func scansPerValue(column string, values []string, scan func(cond string) string) string {
@@ -29,19 +28,6 @@ func statusLiterals(ss ...policy.Status) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
 		out[i] = s.SQL()
-	}
-	return out
-}
-
-// distinctLiterals are the distinct texts of ss as SQL literals, for
-// scansPerValue.
-func distinctLiterals(ss []string) []string {
-	ss = slices.Clone(ss)
-	slices.Sort(ss)
-	ss = slices.Compact(ss)
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = quoteString(s)
 	}
 	return out
 }
