@@ -344,13 +344,17 @@ func BenchmarkQuietTick(b *testing.B) {
 		b.Fatal(err)
 	}
 	traceStatements(b)
+	var cpu time.Duration
 	for i := 1; b.Loop(); i++ {
+		startCPU := processCPU()
 		res, err := db.Run(ctx, prog, RunOptions{Now: at.Add(time.Duration(i) * 5 * time.Minute), SkipDecisions: true})
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu += processCPU() - startCPU
 		if i == 1 {
 			logRules(b, res)
 		}
 	}
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 }

@@ -312,10 +312,16 @@ WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND ` + afterScan(policy.CountedSendSQL("")+" AND rule IN ("+quoteStrings(stoppers)+") AND brand = $brand::VARCHAR") + `
 GROUP BY rule, member_id`
 	}
-	// Two scans: counted sends in a range of fired_at (the outbox's order,
-	// so row groups of recent sends are skipped), and failed ones (a table
-	// filter on status). As one scan with the OR, every row in the longest
-	// cap window was read.
+	// Scans: counted sends in a range of fired_at (the outbox's order,
+	// so row groups of recent sends are skipped), and the failed and
+	// expired ones, one scan per status (scansPerValue: the scans of the
+	// whole longest cap window read member_id only for those few rows). As
+	// one scan with the OR of both parts, every row in the window was read.
+	gaveBack := scansPerValue("status", statusLiterals(policy.Failed, policy.Expired), func(cond string) string {
+		return `  SELECT member_id, fired_at FROM outbox
+  WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
+    AND ` + cond + ` AND ` + afterScan(`action = 'send' AND brand = $brand::VARCHAR`)
+	})
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_freed AS
 SELECT member_id, max(fired_at) AS latest
@@ -325,9 +331,7 @@ FROM (
     AND fired_at <= $now::TIMESTAMP - to_microseconds($minper::BIGINT)
     AND `+policy.CountedSendSQL("")+` AND brand = $brand::VARCHAR
   UNION ALL
-  SELECT member_id, fired_at FROM outbox
-  WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-    AND status IN (`+policy.SQLList(policy.Failed, policy.Expired)+`) AND `+afterScan(`action = 'send' AND brand = $brand::VARCHAR`)+`
+`+gaveBack+`
 )
 GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Microseconds()), sql.Named("maxper", maxPer.Microseconds()))...); err != nil {
 		return err

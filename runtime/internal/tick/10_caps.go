@@ -25,18 +25,40 @@ func (t *tick) applyCaps(ctx context.Context) error {
 	if !t.feat.caps {
 		return nil
 	}
-	// The longest window bounds the scan of the outbox (in time order).
+	// A tick whose decisions have no open send (most quiet ticks of the
+	// service) has nothing to cap: not even the outbox is read.
+	var open bool
+	if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM _nudge_dec WHERE action = 'send' AND status IS NULL)`).Scan(&open); err != nil {
+		return err
+	}
+	if !open {
+		return nil
+	}
+	// _nudge_capuse: per cap and member with an open send, the member's
+	// counted sends in the cap's window before the decision. The outbox is
+	// read first for those members only (sends), in the longest window
+	// (the outbox is in time order), one scan per counted status
+	// (scansPerValue), and only their sends meet the caps and the nows.
+	// Joined with the caps first, DuckDB paired every send of the window
+	// with every cap that covers its channel before dropping the other
+	// members' (docs/performance.md, "Cap use reads the open members'
+	// sends first").
 	_, maxPer := t.capWindows()
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
-SELECT c.ci, o.member_id, count(*) AS n
-FROM outbox o JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = o.channel
-JOIN (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d ON d.member_id = o.member_id
-WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
-  AND o.fired_at > d.now - to_microseconds(c.per_us) AND o.fired_at <= d.now
-  AND o.transactional IS NOT TRUE
-  AND `+policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()+`
-GROUP BY c.ci, o.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
+WITH d AS MATERIALIZED (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL),
+sends AS MATERIALIZED (
+`+scansPerValue("o.status", statusLiterals(policy.Counted...), func(cond string) string {
+		return `    SELECT o.member_id, o.channel, o.fired_at FROM outbox o
+    WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
+      AND o.transactional IS NOT TRUE AND o.action = 'send' AND ` + cond + ` AND o.brand = ` + t.brandSQL() + `
+      AND o.member_id IN (SELECT member_id FROM d)`
+	})+`)
+SELECT c.ci, s.member_id, count(*) AS n
+FROM sends s JOIN d ON d.member_id = s.member_id
+JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = s.channel
+WHERE s.fired_at > d.now - to_microseconds(c.per_us) AND s.fired_at <= d.now
+GROUP BY c.ci, s.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), sql.Named("maxper", maxPer.Microseconds())); err != nil {
 		return err
 	}
 	// A member's only open send needs no competition: it is capped when a
