@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -111,7 +112,7 @@ func TestClusterEvents(t *testing.T) {
 		t.Fatal("the new events were not clustered")
 	}
 	first, second := physicalOrder(t, db, 0, maxSeq), physicalOrder(t, db, maxSeq, newMax)
-	if !isClustered(first) || !isClustered(second) || len(second) != 200 {
+	if !isClustered(first) || !isClustered(second) || int64(len(second)) != newMax-maxSeq {
 		t.Errorf("stretches sorted %v and %v (%d events)", isClustered(first), isClustered(second), len(second))
 	}
 	if got := count(t, db, `SELECT min(rowid) FROM events WHERE seq > $1`, maxSeq); got < sum {
@@ -146,28 +147,30 @@ func TestImportWritesClusteredEvents(t *testing.T) {
 	big, small := filepath.Join(dir, "big.csv"), filepath.Join(dir, "small.csv")
 	writeEvents(t, big, rng, now, 300)
 	writeEvents(t, small, rng, now, 100)
+	// (writeEvents adds the payments of some late orders.)
+	nBig, nSmall := csvRows(t, big), csvRows(t, small)
 	bySeq := `SELECT string_agg(seq || '|' || member_id || '|' || type || '|' || ts, ';' ORDER BY seq) FROM events`
 	clusteredMark := `SELECT coalesce(max(value), 0) FROM counters WHERE name = 'events_clustered'`
 
 	plain := openTest(t) // below the threshold: ingest order
-	plain.clusterMin = 301
+	plain.clusterMin = nBig + 1
 	if _, err := plain.Import(ctx, "events", []string{big}); err != nil {
 		t.Fatal(err)
 	}
-	if isClustered(physicalOrder(t, plain, 0, 300)) || count(t, plain, clusteredMark) != 0 {
+	if isClustered(physicalOrder(t, plain, 0, nBig)) || count(t, plain, clusteredMark) != 0 {
 		t.Fatal("an import below the threshold was clustered (or the file is already in clustered order: the test proves nothing)")
 	}
 
 	db := openTest(t)
-	db.clusterMin = 300
+	db.clusterMin = nBig
 	if _, err := db.Import(ctx, "events", []string{big}); err != nil {
 		t.Fatal(err)
 	}
-	if !isClustered(physicalOrder(t, db, 0, 300)) {
+	if !isClustered(physicalOrder(t, db, 0, nBig)) {
 		t.Error("an import at the threshold onto no events was not written in the clustered order")
 	}
-	if got := count(t, db, clusteredMark); got != 300 {
-		t.Errorf("events_clustered = %d after the import, want 300", got)
+	if got := count(t, db, clusteredMark); got != nBig {
+		t.Errorf("events_clustered = %d after the import, want %d", got, nBig)
 	}
 	if got, want := dump(t, db, bySeq), dump(t, plain, bySeq); got != want {
 		t.Error("the clustered import changed the events or their seqs (ingest order)")
@@ -191,10 +194,21 @@ func TestImportWritesClusteredEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := count(t, db, clusteredMark); got != 300 {
-		t.Errorf("events_clustered = %d after imports onto unclustered events, want 300", got)
+	if got := count(t, db, clusteredMark); got != nBig {
+		t.Errorf("events_clustered = %d after imports onto unclustered events, want %d", got, nBig)
 	}
-	if isClustered(physicalOrder(t, db, 300, 400)) || isClustered(physicalOrder(t, db, 400, 700)) {
+	if isClustered(physicalOrder(t, db, nBig, nBig+nSmall)) || isClustered(physicalOrder(t, db, nBig+nSmall, 2*nBig+nSmall)) {
 		t.Error("an import below the threshold or after unclustered events was sorted")
 	}
+}
+
+// csvRows is the number of rows of the CSV file at path (its lines less the
+// header).
+func csvRows(t *testing.T, path string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(strings.Count(string(data), "\n") - 1)
 }
