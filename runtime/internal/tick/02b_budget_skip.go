@@ -53,6 +53,7 @@ import (
 func (t *tick) planBudgetSkips(ctx context.Context, prevs map[string]previousRun) error {
 	rows := jsonRows{param: "budgets", columns: []string{"rule VARCHAR", "ri INTEGER", "amount DOUBLE", "lo TIMESTAMP", "hi TIMESTAMP", "mincost DOUBLE"}}
 	var rules []string
+	var earliest, latest time.Time // of the periods' bounds
 	for i, r := range t.prog.Rules {
 		cost, ok := t.budgetSkippable(i)
 		if !ok {
@@ -61,10 +62,19 @@ func (t *tick) planBudgetSkips(ctx context.Context, prevs map[string]previousRun
 		lo, hi := policy.BudgetPeriod(r.Budget.Per, t.now)
 		rows.add(r.Name, i, r.Budget.Amount, lo.Format("2006-01-02 15:04:05.999999"), hi.Format("2006-01-02 15:04:05.999999"), cost)
 		rules = append(rules, r.Name)
+		if earliest.IsZero() || lo.Before(earliest) {
+			earliest = lo
+		}
+		if hi.After(latest) {
+			latest = hi
+		}
 	}
 	if len(rows.rows) > 0 {
 		// (The amounts and costs compare as DECIMAL(18,4), as in
-		// stockAndBudget.)
+		// stockAndBudget. The literal bounds of all the periods are a
+		// filter DuckDB applies while scanning the outbox, in time order,
+		// so that only the periods' row groups are read; the join with
+		// each rule's period alone was applied after reading them all.)
 		q := `
 SELECT b.ri, CAST(b.amount AS DECIMAL(18,4)) < coalesce(u.spent, 0) + CAST(b.mincost AS DECIMAL(18,4)),
        CAST(b.amount AS DECIMAL(18,4)) - coalesce(u.spent, 0), b.mincost
@@ -72,7 +82,8 @@ FROM ` + rows.sql() + ` b
 LEFT JOIN (
     SELECT b.rule, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
     FROM outbox o JOIN ` + rows.sql() + ` b ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
-    WHERE o.rule IN (` + quoteStrings(rules) + `) AND ` + afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()) + `
+    WHERE o.fired_at >= ` + timestampSQL(earliest) + ` AND o.fired_at < ` + timestampSQL(latest) + `
+      AND o.rule IN (` + quoteStrings(rules) + `) AND ` + afterScan(policy.CountedSendSQL("o.")+" AND o.brand = "+t.brandSQL()) + `
     GROUP BY b.rule
 ) u ON u.rule = b.rule`
 		res, err := t.tx.QueryContext(ctx, q, rows.arg())
