@@ -296,6 +296,18 @@ func tickColumns(ctx context.Context, q queryer, o *tick.Options) error {
 		return err
 	}
 	o.MemberColumns, o.EventColumns = columnNames(cols["members"]), columnNames(cols["events"])
+	o.VarcharColumns = map[string]bool{}
+	other := map[string]bool{} // a name some table types otherwise
+	for _, c := range append(cols["members"], cols["events"]...) {
+		if c.Type == "VARCHAR" {
+			o.VarcharColumns[c.Name] = true
+		} else {
+			other[c.Name] = true
+		}
+	}
+	for name := range other {
+		delete(o.VarcharColumns, name)
+	}
 	return nil
 }
 

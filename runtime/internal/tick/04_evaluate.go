@@ -67,12 +67,8 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 	// reads the events its rules read once, where its rules one by one
 	// read them each.
 	batched := len(shared) > 0
-	fams, rest, err := t.families(ctx, full, own)
-	if err != nil {
-		return err
-	}
-	if len(fams) > 0 {
-		if err := t.evaluateBatches(ctx, "_nudge_cand", familyRules(fams), base, own, false); err != nil {
+	if fams, rest := t.families(full, own); len(fams) > 0 {
+		if err := t.evaluateBatches(ctx, "_nudge_cand", fams, nil, base, own, false); err != nil {
 			return errRuleQueries{err}
 		}
 		full, batched = rest, true
@@ -97,13 +93,15 @@ func (t *tick) evaluateRules(ctx context.Context, in func(i int) bool) error {
 		}
 	}
 	if len(shared) > 0 {
-		if err := t.evaluateBatches(ctx, "_nudge_cand", shared, base, own, true); err != nil {
+		fams, rest := t.families(shared, own)
+		if err := t.evaluateBatches(ctx, "_nudge_cand", fams, rest, base, own, true); err != nil {
 			return errRuleQueries{err}
 		}
 	}
 	if !batched && !slices.ContainsFunc(batches(full, t.fullBatch()), func(b []int) bool { return len(b) > 1 }) {
 		return nil
 	}
+	var err error
 	t.candidates, err = t.rowsPerRule(ctx, "_nudge_cand")
 	return err
 }
@@ -149,20 +147,20 @@ func batches(rules []int, n int) [][]int {
 	return out
 }
 
-// evaluateBatches inserts into table the candidates of the rules (in
-// program order) evaluated together, ruleBatch rules a statement: each
+// evaluateBatches inserts into table the candidates of the families fams
+// (families), a statement each, and of the rules (in program order)
+// evaluated together, ruleBatch rules a statement: each
 // rule's query (ruleQuery) with args and its own args(i), less the members
 // it may not fire for (blocked), which a statement lists first for all of
 // the rules at once into the table sharedBlocked, ordered by rule so that
 // each batch reads the row groups of its rules only. scoped says whether
-// the rules are evaluated over the scope (blockedFrom). Families of rules
-// are a statement each (04d_rule_families.go).
-func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, args []any, own func(i int) []any, scoped bool) error {
+// the rules are evaluated over the scope (blockedFrom).
+func (t *tick) evaluateBatches(ctx context.Context, table string, fams []ruleFamily, rules []int, args []any, own func(i int) []any, scoped bool) error {
 	// The rules whose blocked conditions have the same text are one group.
 	groupOf := map[string]int{}
 	var conds []string
 	names := jsonRows{param: "blocked_rules", columns: []string{"rule VARCHAR", "ri INTEGER", "g INTEGER"}}
-	for _, i := range rules {
+	for _, i := range append(familyRules(fams), rules...) {
 		block := t.blocked(i)
 		if block == "" {
 			continue
@@ -183,10 +181,6 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, rules []int, a
 		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.arg())...); err != nil {
 			return err
 		}
-	}
-	fams, rules, err := t.families(ctx, rules, own)
-	if err != nil {
-		return err
 	}
 	antiBlocked := func(lo, hi int) string {
 		if !blocked {

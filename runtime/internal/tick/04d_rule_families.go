@@ -1,7 +1,6 @@
 package tick
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"regexp"
@@ -169,13 +168,9 @@ const (
 // families groups rules (in program order) into families of at least
 // minFamily rules with the same shape; the others are returned in
 // program order. own gives a rule's own arguments (its watermarks).
-func (t *tick) families(ctx context.Context, rules []int, own func(i int) []any) (fams []ruleFamily, rest []int, err error) {
+func (t *tick) families(rules []int, own func(i int) []any) (fams []ruleFamily, rest []int) {
 	if len(rules) < minFamily || t.mode.has(PerRule) {
-		return nil, rules, nil
-	}
-	varchar, err := t.varcharColumns(ctx)
-	if err != nil {
-		return nil, nil, err
+		return nil, rules
 	}
 	byKey := map[string]int{}
 	var all []ruleFamily
@@ -185,11 +180,11 @@ func (t *tick) families(ctx context.Context, rules []int, own func(i int) []any)
 		for _, a := range args {
 			n, ok := a.(sql.NamedArg)
 			if !ok {
-				return nil, rules, nil
+				return nil, rules
 			}
 			names = append(names, n.Name)
 		}
-		pieces := splitSQL(t.ruleQueryAs(i, familyRI, familyFrom), names, func(col string) bool { return varchar[col] })
+		pieces := splitSQL(t.ruleQueryAs(i, familyRI, familyFrom), names, func(col string) bool { return t.varchar[col] })
 		key := shapeKey(pieces)
 		for _, a := range args {
 			key += fmt.Sprintf("\x00%T", a.(sql.NamedArg).Value)
@@ -213,7 +208,7 @@ func (t *tick) families(ctx context.Context, rules []int, own func(i int) []any)
 		}
 	}
 	slices.Sort(rest) // (in program order, as they came)
-	return fams, rest, nil
+	return fams, rest
 }
 
 // familyRules are the rules of fams, in program order.
@@ -224,31 +219,6 @@ func familyRules(fams []ruleFamily) []int {
 	}
 	slices.Sort(rules)
 	return rules
-}
-
-// varcharColumns are the columns that are VARCHAR in events and in
-// members (in each of them that has one of that name).
-func (t *tick) varcharColumns(ctx context.Context) (map[string]bool, error) {
-	if t.varchar != nil {
-		return t.varchar, nil
-	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT column_name FROM duckdb_columns()
-WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN ('events', 'members')
-GROUP BY column_name HAVING bool_and(data_type = 'VARCHAR')`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		out[c] = true
-	}
-	t.varchar = out
-	return out, rows.Err()
 }
 
 // familyTypes are the DuckDB types of a family's own arguments (nil when

@@ -671,7 +671,9 @@ func (r *replayRun) evaluateLanes(ctx context.Context) error {
 	for i := range rules {
 		rules[i] = i
 	}
-	return t.evaluateBatches(ctx, "_nudge_lcand", rules, []any{sql.Named("brand", t.brand)}, func(int) []any { return nil }, true)
+	noArgs := func(int) []any { return nil }
+	fams, rest := t.families(rules, noArgs)
+	return t.evaluateBatches(ctx, "_nudge_lcand", fams, rest, []any{sql.Named("brand", t.brand)}, noArgs, true)
 }
 
 // policiesOfRound runs the tick's policy steps over the round's candidates

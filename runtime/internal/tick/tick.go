@@ -62,8 +62,10 @@ type Options struct {
 	Lookback time.Duration
 	Mode     Mode
 	// MemberColumns and EventColumns are the columns of members and
-	// events, in table order.
+	// events, in table order; VarcharColumns those that are VARCHAR in
+	// each of the two that has one of that name (04d_rule_families.go).
 	MemberColumns, EventColumns []string
+	VarcharColumns              map[string]bool
 	// Trace, when set (by benchmarks), receives every statement the tick
 	// executes and the time it took.
 	Trace func(q string, took time.Duration)
@@ -76,7 +78,7 @@ type Tick = tick
 // New makes a tick of o in the transaction tx.
 func New(tx *sql.Tx, o Options) *Tick {
 	return &tick{tx: tx, prog: o.Program, brand: o.Brand, now: o.Now, lookback: o.Lookback, mode: o.Mode,
-		memberCols: o.MemberColumns, eventCols: o.EventColumns, trace: o.Trace, feat: programFeatures(o.Program)}
+		memberCols: o.MemberColumns, eventCols: o.EventColumns, varchar: o.VarcharColumns, trace: o.Trace, feat: programFeatures(o.Program)}
 }
 
 // tick is the state of one tick inside its transaction.
@@ -106,7 +108,7 @@ type tick struct {
 	consent    []string
 	memberCols []string        // the columns of members
 	eventCols  []string        // the columns of events
-	varchar    map[string]bool // the columns VARCHAR in events and members, once read (04d_rule_families.go)
+	varchar    map[string]bool // Options.VarcharColumns
 	started    time.Time
 
 	// Incremental evaluation (02_plan.go, 03_scope.go).
