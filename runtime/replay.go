@@ -14,6 +14,23 @@ import (
 // ticks it was given, which must then be run one by one.
 func IsNotReplayable(err error) bool { return tick.IsNotReplayable(err) }
 
+// CanReplay reports whether Replay may batch ticks of prog at all: every
+// rule has a lane form, the program has no journey (a round runs the
+// rules' lanes only: a journey's steps, its entries at a tick's now and
+// its sends competing with the rules' for caps need the tick's journey
+// step at every tick) and one stratum (a round's policy steps apply every
+// rule's tags at once; strata need them applied between the rules'
+// evaluations). A program for which it is false is always run tick by
+// tick.
+func CanReplay(prog *compiler.Program) bool {
+	for _, rule := range prog.Rules {
+		if rule.Tick.LaneSQL == "" {
+			return false
+		}
+	}
+	return len(prog.Journeys) == 0 && prog.Strata() <= 1
+}
+
 // Replay runs the ticks at the instants ticks (increasing, all after prev,
 // the now of the latest tick run, and on its date) as Run would run them one
 // after the other, in one transaction, and returns one RunResult per tick
@@ -29,22 +46,8 @@ func (db *DB) Replay(ctx context.Context, prog *compiler.Program, opts RunOption
 	if err := checkProgram(prog); err != nil {
 		return nil, err
 	}
-	for _, rule := range prog.Rules {
-		if rule.Tick.LaneSQL == "" {
-			return nil, tick.ErrNotReplayable // before reading anything
-		}
-	}
-	if len(prog.Journeys) > 0 {
-		// A round runs the rules' lanes only: a journey's steps, its
-		// entries at a tick's now and its sends competing with the
-		// rules' for caps need the tick's journey step at every tick.
-		return nil, tick.ErrNotReplayable
-	}
-	if prog.Strata() > 1 {
-		// A round's policy steps apply every rule's tags at once; strata
-		// need them applied between the rules' evaluations (a rule that
-		// reads tags has no lane form today anyway).
-		return nil, tick.ErrNotReplayable
+	if !CanReplay(prog) {
+		return nil, tick.ErrNotReplayable // before reading anything
 	}
 	prev = naive(prev)
 	ticks = slices.Clone(ticks)

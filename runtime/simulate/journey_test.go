@@ -163,3 +163,108 @@ func BenchmarkSimulateJourneys(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(ticks), "ms/tick")
 }
+
+// budgetJourneyProgram is journeyProgram's `recent` journey beside a state
+// rule whose budget the first tick spends: every later tick refuses its
+// members over_budget again.
+const budgetJourneyProgram = `brand "acme"
+import "crm"
+
+rule gift
+  if count(purchased in last 60 days) >= 1
+  then send voucher "G-1" via sms
+  budget 1 per day
+
+cost voucher "G-1" 1
+
+journey recent
+  enter when visited in last 2 hours
+  limit once per member every 1 day
+  send coupon "R-1" via sms
+end
+`
+
+// TestSimulateSkipsSpentBudgets: a program that cannot be replayed in
+// rounds (a journey) is simulated as run runs its ticks, skipping the
+// retries of a spent budget: the outbox is the one ticks without the skip
+// write, and the refusals the skip spared are not counted as repeats.
+func TestSimulateSkipsSpentBudgets(t *testing.T) {
+	ctx := context.Background()
+	src := demoSource(t, 150, 5)
+	prog := compileProgram(t, budgetJourneyProgram)
+	if nrt.CanReplay(prog) {
+		t.Fatal("a program with a journey can be replayed in rounds")
+	}
+	from, to := demodata.DefaultNow.Add(-5*time.Hour), demodata.DefaultNow
+	dir := t.TempDir()
+	res, err := Run(ctx, prog, Options{Source: src, From: from, To: to, Step: time.Hour, Keep: filepath.Join(dir, "sim.duckdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var simRepeats int64
+	for _, d := range res.Days {
+		if d.Rule == "gift" {
+			simRepeats += d.Repeats
+		}
+	}
+	// The reference: the same ticks on a copy of the source, every refusal
+	// retried.
+	ref := filepath.Join(dir, "ref.duckdb")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ref, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := nrt.Open(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refRepeats, overBudget int64
+	for now := from; !now.After(to); now = now.Add(time.Hour) {
+		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, NoBudgetSkip: true, SkipDecisions: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range r.Rules {
+			if s.Rule == "gift" {
+				refRepeats += s.Repeats
+				overBudget += s.Statuses["over_budget"]
+			}
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if overBudget == 0 || refRepeats == 0 {
+		t.Fatalf("the reference refused %d over budget and repeated %d: the case does not exhaust the budget", overBudget, refRepeats)
+	}
+	if simRepeats >= refRepeats {
+		t.Errorf("the simulation counted %d repeats of gift, the ticks without the skip %d: the skip did not run", simRepeats, refRepeats)
+	}
+	cmp, err := nrt.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cmp.Close()
+	for name, path := range map[string]string{"sim": filepath.Join(dir, "sim.duckdb"), "ran": ref} {
+		if _, err := cmp.SQL().ExecContext(ctx, "ATTACH '"+path+"' AS "+name+" (READ_ONLY)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT rule, member_id, dedupe_key, action, status, coalesce(reason, ''), fired_at, due_at, journey, step FROM %s.outbox",
+		"SELECT journey, member_id, instance_id, entered_at, pc, status FROM %s.journey_instances",
+		"SELECT rule, member_id, last_effective_at, last_effective FROM %s.rule_members",
+	} {
+		var onlyA, onlyB int64
+		if err := cmp.SQL().QueryRowContext(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+")), (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+"))",
+			"sim", "ran", "ran", "sim")).Scan(&onlyA, &onlyB); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if onlyA+onlyB > 0 {
+			t.Errorf("%s: %d rows only in the simulation, %d only in the ticks without the skip", fmt.Sprintf(q, "*"), onlyA, onlyB)
+		}
+	}
+}

@@ -178,6 +178,14 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 			opts.Progress(res.Steps, len(ticks))
 		}
 	}
+	// A program that can be replayed in rounds runs its ticks without the
+	// budget skip (a replay starts only from ticks that skipped nothing,
+	// and rounds count every refusal of a spent budget as a repeat). One
+	// that cannot (journeys, strata, a rule without a lane form) runs
+	// every tick as `nudge run` does, skip included: the same decisions,
+	// the refusals a skip spares not counted as repeats, about half the
+	// time of a tick on the examples.
+	canReplay := nrt.CanReplay(prog)
 	var last *nrt.RunResult
 	for i := 0; i < len(ticks); {
 		if ctx.Err() != nil {
@@ -187,7 +195,7 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 		// The ticks after the first of a day, but the last, replayed in
 		// rounds (the first of a day may re-evaluate everyone; the last is
 		// run on its own for its decisions and KeepBeforeLast).
-		if j := replayable(ticks, i, opts.TickByTick); j > i {
+		if j := replayable(ticks, i, opts.TickByTick || !canReplay); j > i {
 			rs, err := db.Replay(ctx, prog, nrt.RunOptions{Brand: opts.Brand, Lookback: opts.Lookback}, ticks[i-1], ticks[i:j])
 			switch {
 			case err == nil:
@@ -212,7 +220,7 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 				return nil, err
 			}
 		}
-		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true, NoBudgetSkip: true})
+		r, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: opts.Brand, Lookback: opts.Lookback, SkipDecisions: true, NoBudgetSkip: canReplay})
 		if err != nil {
 			if ctx.Err() != nil {
 				res.Interrupted = true
