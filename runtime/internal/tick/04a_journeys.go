@@ -854,7 +854,11 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	}
 	if strings.Contains(paramsCase.String(), "THEN") {
 		params = "CAST(" + paramsCase.String() + " AS JSON)"
-		from += "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = x.member_id"
+		if readsMemberRow.MatchString(paramsCase.String()) {
+			// (Only parameters that read the member's row need it:
+			// joining members costs a scan of them.)
+			from += "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = x.member_id"
+		}
 	}
 	seq := journeySendSeq("x.pc")
 	return t.execEach(ctx, t.params(), `
