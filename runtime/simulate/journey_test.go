@@ -2,7 +2,6 @@ package simulate
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -95,10 +94,8 @@ func TestSimulateJourneys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmp.Close()
-	for name, path := range map[string]string{"sim": filepath.Join(dir, "sim.duckdb"), "ran": src} {
-		if _, err := cmp.SQL().ExecContext(ctx, "ATTACH '"+path+"' AS "+name+" (READ_ONLY)"); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := cmp.SQL().ExecContext(ctx, "ATTACH '"+filepath.Join(dir, "sim.duckdb")+"' AS sim (READ_ONLY)"); err != nil {
+		t.Fatal(err)
 	}
 	// Every journey decision kind, and journey sends, in the outbox.
 	var kinds string
@@ -108,20 +105,10 @@ func TestSimulateJourneys(t *testing.T) {
 	if kinds != "complete,enter,exit,send" {
 		t.Errorf("journey decisions of the simulation: %s; want complete, enter, exit and send", kinds)
 	}
-	for _, q := range []string{
+	sameRows(t, filepath.Join(dir, "sim.duckdb"), src,
 		"SELECT rule, member_id, dedupe_key, action, status, coalesce(reason, ''), fired_at, due_at, journey, step, variant FROM %s.outbox",
 		"SELECT brand, journey, member_id, instance_id, entered_at, pc, due_at, variant, held_out, status, ended_at FROM %s.journey_instances",
-		"SELECT member_id, tag, tagged_at FROM %s.member_tags",
-	} {
-		var onlyA, onlyB int64
-		if err := cmp.SQL().QueryRowContext(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+")), (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+"))",
-			"sim", "ran", "ran", "sim")).Scan(&onlyA, &onlyB); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		if onlyA+onlyB > 0 {
-			t.Errorf("%s: %d rows only in the simulation, %d only after run", fmt.Sprintf(q, "*"), onlyA, onlyB)
-		}
-	}
+		"SELECT member_id, tag, tagged_at FROM %s.member_tags")
 }
 
 // BenchmarkSimulateJourneys is BenchmarkSimulate with the journeys of
@@ -243,28 +230,8 @@ func TestSimulateSkipsSpentBudgets(t *testing.T) {
 	if simRepeats >= refRepeats {
 		t.Errorf("the simulation counted %d repeats of gift, the ticks without the skip %d: the skip did not run", simRepeats, refRepeats)
 	}
-	cmp, err := nrt.Open(ctx, ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cmp.Close()
-	for name, path := range map[string]string{"sim": filepath.Join(dir, "sim.duckdb"), "ran": ref} {
-		if _, err := cmp.SQL().ExecContext(ctx, "ATTACH '"+path+"' AS "+name+" (READ_ONLY)"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, q := range []string{
+	sameRows(t, filepath.Join(dir, "sim.duckdb"), ref,
 		"SELECT rule, member_id, dedupe_key, action, status, coalesce(reason, ''), fired_at, due_at, journey, step FROM %s.outbox",
 		"SELECT journey, member_id, instance_id, entered_at, pc, status FROM %s.journey_instances",
-		"SELECT rule, member_id, last_effective_at, last_effective FROM %s.rule_members",
-	} {
-		var onlyA, onlyB int64
-		if err := cmp.SQL().QueryRowContext(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+")), (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+"))",
-			"sim", "ran", "ran", "sim")).Scan(&onlyA, &onlyB); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		if onlyA+onlyB > 0 {
-			t.Errorf("%s: %d rows only in the simulation, %d only in the ticks without the skip", fmt.Sprintf(q, "*"), onlyA, onlyB)
-		}
-	}
+		"SELECT rule, member_id, last_effective_at, last_effective FROM %s.rule_members")
 }

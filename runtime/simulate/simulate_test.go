@@ -344,32 +344,38 @@ func compareRoundsAndTicks(t *testing.T, src string, prog *compiler.Program, fro
 // tags, watermarks, evaluation records and the run log's decisions.
 func sameDatabases(t *testing.T, rounds, ticks string) {
 	t.Helper()
+	sameRows(t, rounds, ticks,
+		"SELECT * FROM %s.outbox",
+		"SELECT * FROM %s.rule_members",
+		"SELECT * FROM %s.member_tags",
+		"SELECT rule, brand, wm_seq, wm_now, last_run_at FROM %s.rule_state",
+		"SELECT rule, brand, eval_now, eval_hash, members_sum FROM %s.rule_evals",
+		"SELECT id, now, brand, rules, firings, decisions, statuses FROM %s.runs")
+}
+
+// sameRows requires each query (%s standing for the database) to return
+// the same rows, as a multiset, from the database files a and b.
+func sameRows(t *testing.T, a, b string, queries ...string) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := nrt.Open(ctx, ":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for name, path := range map[string]string{"rounds": rounds, "ticks": ticks} {
+	for name, path := range map[string]string{"a": a, "b": b} {
 		if _, err := db.SQL().ExecContext(ctx, "ATTACH '"+path+"' AS "+name+" (READ_ONLY)"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{
-		"SELECT * FROM %s.outbox",
-		"SELECT * FROM %s.rule_members",
-		"SELECT * FROM %s.member_tags",
-		"SELECT rule, brand, wm_seq, wm_now, last_run_at FROM %s.rule_state",
-		"SELECT rule, brand, eval_now, eval_hash, members_sum FROM %s.rule_evals",
-		"SELECT id, now, brand, rules, firings, decisions, statuses FROM %s.runs",
-	} {
+	for _, q := range queries {
 		var onlyA, onlyB int64
 		if err := db.SQL().QueryRowContext(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+")), (SELECT count(*) FROM ("+q+" EXCEPT ALL "+q+"))",
-			"rounds", "ticks", "ticks", "rounds")).Scan(&onlyA, &onlyB); err != nil {
+			"a", "b", "b", "a")).Scan(&onlyA, &onlyB); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 		if onlyA+onlyB > 0 {
-			t.Errorf("%s: %d rows only after rounds, %d only after ticks", fmt.Sprintf(q, "*"), onlyA, onlyB)
+			t.Errorf("%s: %d rows only in %s, %d only in %s", fmt.Sprintf(q, "*"), onlyA, filepath.Base(a), onlyB, filepath.Base(b))
 		}
 	}
 }
