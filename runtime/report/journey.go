@@ -309,7 +309,8 @@ func compareVariants(j *Journey) {
 		switch {
 		case !l.Conclusive:
 			// lift words its validity conditions for a treated and a control group
-			words := strings.NewReplacer("control has", base.Name+" has", "treated has", v.Name+" has", "firings", "instances")
+			words := strings.NewReplacer("control has", base.Name+" has", "treated has", v.Name+" has",
+				"the control group of", base.Name+"'s", "the treated group of", v.Name+"'s", "firings", "instances")
 			l.Note = "too small to conclude" + words.Replace(strings.TrimPrefix(l.Note, "holdout too small to conclude"))
 		case l.Low > 0:
 			l.Note = fmt.Sprintf("significant: %s converts better than %s", v.Name, base.Name)

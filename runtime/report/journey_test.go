@@ -265,6 +265,9 @@ func TestCompareVariants(t *testing.T) {
 		{"a better", []Variant{{Name: "a", Instances: 200, Converted: 60}, {Name: "b", Instances: 200, Converted: 20}}, "a", "significant: a converts better than b"},
 		{"same", []Variant{{Name: "a", Instances: 200, Converted: 40}, {Name: "b", Instances: 200, Converted: 42}}, "", "not significant: the interval contains 0"},
 		{"small", []Variant{{Name: "a", Instances: 15, Converted: 1}, {Name: "b", Instances: 20, Converted: 15}}, "", "too small to conclude: a has 15 instances (< 30); b has 20 instances (< 30)"},
+		// The group with too few expected conversions is named, not only
+		// its size: here the first, the reference.
+		{"rare", []Variant{{Name: "a", Instances: 185, Converted: 3}, {Name: "rest", Instances: 18511, Converted: 199}}, "", "too small to conclude: only 2.0 conversions expected in a's 185 instances"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -450,13 +450,14 @@ func lift(n1, x1, n0, x0 int64) Lift {
 	}
 	if len(why) == 0 {
 		pool := float64(x1+x0) / float64(n1+n0)
-		for _, n := range []int64{n1, n0} {
+		for i, n := range []int64{n1, n0} {
+			group := [...]string{"the treated group", "the control group"}[i]
 			if e := float64(n) * pool; e < 5 {
-				why = append(why, fmt.Sprintf("only %.1f conversions expected in a group of %d", e, n))
+				why = append(why, fmt.Sprintf("only %.1f conversions expected in %s of %d firings", e, group, n))
 				break
 			}
 			if e := float64(n) * (1 - pool); e < 5 {
-				why = append(why, fmt.Sprintf("only %.1f non-conversions expected in a group of %d", e, n))
+				why = append(why, fmt.Sprintf("only %.1f non-conversions expected in %s of %d firings", e, group, n))
 				break
 			}
 		}

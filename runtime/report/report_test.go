@@ -219,7 +219,7 @@ func TestLift(t *testing.T) {
 		{"significant", 100, 20, 100, 10, 0.1, 0.0020018, 0.1979982, true, "significant: the rule raises conversion"},
 		{"small control", 100, 20, 29, 3, 20.0/100 - 3.0/29, 0, 0, false, "holdout too small to conclude: control has 29 firings (< 30)"},
 		// pooled 4/200 = .02: 2 expected conversions per group
-		{"rare conversions", 100, 3, 100, 1, 0.02, 0, 0, false, "holdout too small to conclude: only 2.0 conversions expected in a group of 100"},
+		{"rare conversions", 100, 3, 100, 1, 0.02, 0, 0, false, "holdout too small to conclude: only 2.0 conversions expected in the treated group of 100 firings"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
