@@ -59,14 +59,17 @@ func Valid(s string) bool {
 // SQL is s as a SQL string literal.
 func (s Status) SQL() string { return "'" + string(s) + "'" }
 
-// SQLList is the statuses as a list of SQL literals, for IN (...).
-func SQLList(ss ...Status) string {
+// Literals are the statuses as SQL literals.
+func Literals(ss ...Status) []string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
 		q[i] = s.SQL()
 	}
-	return strings.Join(q, ", ")
+	return q
 }
+
+// SQLList is the statuses as a list of SQL literals, for IN (...).
+func SQLList(ss ...Status) string { return strings.Join(Literals(ss...), ", ") }
 
 // CountedSQL is the list of Counted for IN (...).
 var CountedSQL = SQLList(Counted...)

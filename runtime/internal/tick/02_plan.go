@@ -317,7 +317,7 @@ GROUP BY rule, member_id`
 	// expired ones, one scan per status (scansPerValue: the scans of the
 	// whole longest cap window read member_id only for those few rows). As
 	// one scan with the OR of both parts, every row in the window was read.
-	gaveBack := scansPerValue("status", statusLiterals(policy.Failed, policy.Expired), func(cond string) string {
+	gaveBack := scansPerValue("status", policy.Literals(policy.Failed, policy.Expired), func(cond string) string {
 		return `  SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
     AND ` + cond + ` AND ` + afterScan(`action = 'send' AND brand = $brand::VARCHAR`)

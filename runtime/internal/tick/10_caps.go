@@ -48,7 +48,7 @@ func (t *tick) applyCaps(ctx context.Context) error {
 CREATE OR REPLACE TEMP TABLE _nudge_capuse AS
 WITH d AS MATERIALIZED (SELECT DISTINCT member_id, now FROM _nudge_dec WHERE action = 'send' AND status IS NULL),
 sends AS MATERIALIZED (
-`+scansPerValue("o.status", statusLiterals(policy.Counted...), func(cond string) string {
+`+scansPerValue("o.status", policy.Literals(policy.Counted...), func(cond string) string {
 		return `    SELECT o.member_id, o.channel, o.fired_at FROM outbox o
     WHERE o.fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT) AND o.fired_at <= $hi::TIMESTAMP
       AND o.transactional IS NOT TRUE AND o.action = 'send' AND ` + cond + ` AND o.brand = ` + t.brandSQL() + `

@@ -1,10 +1,6 @@
 package tick
 
-import (
-	"strings"
-
-	"nudge/runtime/policy"
-)
+import "strings"
 
 // scansPerValue is a UNION ALL of one scan per value of column: scan(cond)
 // is a SELECT whose WHERE holds cond, the equality `column = value` (values
@@ -21,13 +17,4 @@ func scansPerValue(column string, values []string, scan func(cond string) string
 		parts[i] = scan(column + " = " + v)
 	}
 	return strings.Join(parts, "\n  UNION ALL\n")
-}
-
-// statusLiterals are the statuses as SQL literals, for scansPerValue.
-func statusLiterals(ss ...policy.Status) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = s.SQL()
-	}
-	return out
 }
