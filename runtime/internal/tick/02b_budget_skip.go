@@ -60,7 +60,7 @@ func (t *tick) planBudgetSkips(ctx context.Context, prevs map[string]previousRun
 			continue
 		}
 		lo, hi := policy.BudgetPeriod(r.Budget.Per, t.now)
-		rows.add(r.Name, i, r.Budget.Amount, lo.Format("2006-01-02 15:04:05.999999"), hi.Format("2006-01-02 15:04:05.999999"), cost)
+		rows.add(r.Name, i, r.Budget.Amount, lo.Format(timestampLayout), hi.Format(timestampLayout), cost)
 		rules = append(rules, r.Name)
 		if earliest.IsZero() || lo.Before(earliest) {
 			earliest = lo
@@ -321,5 +321,5 @@ func nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.Format("2006-01-02 15:04:05.999999")
+	return t.Format(timestampLayout)
 }

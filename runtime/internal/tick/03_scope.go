@@ -136,7 +136,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if cond := t.budgetBlocked(i); cond != "" {
 			budgetSkips = append(budgetSkips, fmt.Sprintf("WHEN %d THEN %s", i, cond))
 		}
-		scoped.add(r.Name, i, p.t0.Format("2006-01-02 15:04:05.999999"), every, p.capBlock, nullTime(p.readdFrom))
+		scoped.add(r.Name, i, p.t0.Format(timestampLayout), every, p.capBlock, nullTime(p.readdFrom))
 	}
 	if len(scoped.rows) == 0 {
 		return nil

@@ -277,7 +277,7 @@ func (f *ruleFamily) query() (string, sql.NamedArg) {
 		for _, a := range f.args[r] {
 			v := a.(sql.NamedArg).Value
 			if ts, ok := v.(time.Time); ok {
-				v = ts.UTC().Format("2006-01-02 15:04:05.999999")
+				v = ts.UTC().Format(timestampLayout)
 			}
 			row = append(row, v)
 		}

@@ -43,8 +43,12 @@ func quoteStrings(xs []string) string {
 
 // timestampSQL renders t as a TIMESTAMP literal.
 func timestampSQL(t time.Time) string {
-	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05.999999") + "'"
+	return "TIMESTAMP '" + t.Format(timestampLayout) + "'"
 }
+
+// timestampLayout is DuckDB's text of a TIMESTAMP, to the microsecond: of
+// a literal (timestampSQL) and of a value in a jsonRows TIMESTAMP column.
+const timestampLayout = "2006-01-02 15:04:05.999999"
 
 // Naive returns t's wall clock as a UTC time truncated to microseconds,
 // DuckDB's TIMESTAMP resolution: the runtime's naive times (see the
