@@ -851,12 +851,7 @@ func (rc *ruleCompiler) scopeEventsSince() map[string]string {
 		if len(lowers) == 0 || slices.Contains(lowers, "") {
 			continue
 		}
-		lowers = slices.Compact(slices.Sorted(slices.Values(lowers)))
-		if len(lowers) == 1 {
-			out[t] = lowers[0]
-		} else {
-			out[t] = "least(" + strings.Join(lowers, ", ") + ")"
-		}
+		out[t] = tickform.EarliestBound(lowers)
 	}
 	return out
 }

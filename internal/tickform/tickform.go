@@ -18,7 +18,10 @@
 // reads compiler.Rule.SQL.
 package tickform
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // ThenRow is the alias of the row DailyAtom.Then reads its instant from,
 // in its column ts (TIMESTAMP): the caller joins it, for example
@@ -116,6 +119,17 @@ type Forms struct {
 	// runs (see Delta); nil for trigger rules and for state rules that
 	// must be evaluated over every member at every run.
 	Delta *Delta
+}
+
+// EarliestBound is the SQL of the earliest of the lower bounds on ts
+// bounds (SQL of ScopeEventsSince, at least one): the one bound when they
+// are all the same, else their least.
+func EarliestBound(bounds []string) string {
+	bounds = slices.Compact(slices.Sorted(slices.Values(bounds)))
+	if len(bounds) == 1 {
+		return bounds[0]
+	}
+	return "least(" + strings.Join(bounds, ", ") + ")"
 }
 
 // CandidatesFrom stands, in a bound of Forms.ScopeEventsSince, for the

@@ -88,14 +88,10 @@ func (t *tick) candidatesFrom(ctx context.Context, r *compiler.Rule, wmSeq int64
 // its readers (a literal once $now is bound, which DuckDB applies as a
 // table filter, skipping the row groups of older events).
 func (c *scopeCopy) sinceSQL(e string) string {
-	bounds := slices.Compact(slices.Sorted(slices.Values(c.since[e])))
-	switch {
-	case c.unbounded[e] || len(bounds) == 0:
+	if c.unbounded[e] || len(c.since[e]) == 0 {
 		return ""
-	case len(bounds) == 1:
-		return " AND ts > " + bounds[0]
 	}
-	return " AND ts > least(" + strings.Join(bounds, ", ") + ")"
+	return " AND ts > " + tickform.EarliestBound(c.since[e])
 }
 
 // copyScope fills the tables of c.scope with the rows of the members of
