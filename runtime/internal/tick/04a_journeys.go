@@ -452,14 +452,19 @@ var readsMemberRow = regexp.MustCompile(`(^|[^A-Za-z0-9_])m\.`)
 // journeyCondRows is the SQL of the rows the journey condition cond reads:
 // the instances of src (a query with the columns of _nudge_jat, due_at the
 // instant) as ji, with their member m when cond reads the member's row
-// (joining members costs a scan of them, which most conditions, reading
-// events only, do not need).
+// (memberJoin).
 func (t *tick) journeyCondRows(src, cond string) string {
-	rows := "(" + src + ") " + tickform.JourneyRow
-	if readsMemberRow.MatchString(cond) {
-		rows += "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + tickform.JourneyRow + ".member_id"
+	return "(" + src + ") " + tickform.JourneyRow + t.memberJoin(tickform.JourneyRow, cond)
+}
+
+// memberJoin is the join of row's member as m when the SQL reader reads
+// the member's row, else "" (joining members costs a scan of them, which
+// most conditions and parameters, reading events only, do not need).
+func (t *tick) memberJoin(row, reader string) string {
+	if !readsMemberRow.MatchString(reader) {
+		return ""
 	}
-	return rows
+	return "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = " + row + ".member_id"
 }
 
 // instantsSQL is the query of the candidate instants at which a condition
@@ -854,11 +859,7 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	}
 	if strings.Contains(paramsCase.String(), "THEN") {
 		params = "CAST(" + paramsCase.String() + " AS JSON)"
-		if readsMemberRow.MatchString(paramsCase.String()) {
-			// (Only parameters that read the member's row need it:
-			// joining members costs a scan of them.)
-			from += "\nLEFT JOIN members m ON m.brand = " + t.brandSQL() + " AND m.member_id = x.member_id"
-		}
+		from += t.memberJoin("x", paramsCase.String())
 	}
 	seq := journeySendSeq("x.pc")
 	return t.execEach(ctx, t.params(), `
