@@ -114,6 +114,79 @@ func TestBudgetRefusalSkip(t *testing.T) {
 	}
 }
 
+// TestBudgetThresholdReadd is the differential case of a threshold skip
+// that follows another with a later threshold (02b_budget_skip.go): the
+// members between the two thresholds, skipped by the earlier one, are
+// retried. Forty gold members, a budget of two sends a month: on day 2,
+// m04-m20 visit (and stop matching) and m01's send fails, so the room for
+// one send goes to m03 under a threshold skip at m20; on day 3, m02's send
+// fails, and the threshold is m21, whom the earlier skip skipped and who
+// is the first member who still matches: m21 gets the cashback.
+func TestBudgetThresholdReadd(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "budget.nudge")
+	src := strings.Replace(budgetSource, `if member.tier = "gold"`, `if member.tier = "gold" and not visited in last 30 days`, 1)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := compileFile(t, path)
+	day0 := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	var logs [2]string
+	var skipped int64 // the incremental side's rule_evals rows recording a threshold skip
+	for k, all := range []bool{false, true} {
+		db, err := Open(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand, tier, consent_sms)
+			SELECT printf('m%02d', i), 'acme', 'gold', true FROM range(1, 41) r(i)`); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for d := 0; d <= 4; d++ {
+			switch d {
+			case 2:
+				var csv strings.Builder
+				csv.WriteString("member_id,brand,type,ts\n")
+				for i := 4; i <= 20; i++ {
+					fmt.Fprintf(&csv, "m%02d,acme,visited,2024-03-03 09:00:00\n", i)
+				}
+				importEvents(t, db, csv.String())
+				if _, err := db.sql.ExecContext(ctx, `UPDATE outbox SET status = 'failed' WHERE member_id = 'm01'`); err != nil {
+					t.Fatal(err)
+				}
+			case 3:
+				if _, err := db.sql.ExecContext(ctx, `UPDATE outbox SET status = 'failed' WHERE member_id = 'm02'`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := db.Run(ctx, prog, RunOptions{Now: day0.AddDate(0, 0, d), EvaluateAll: all})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dec := range res.Decisions {
+				fmt.Fprintf(&b, "day %d: %s %s %s\n", d, dec.MemberID, dec.Channel, dec.Status)
+			}
+			if !all && (d == 2 || d == 3) {
+				skipped += count(t, db, `SELECT count(*) FROM rule_evals WHERE budget_after IS NOT NULL`)
+			}
+		}
+		logs[k] = b.String()
+	}
+	if logs[0] != logs[1] {
+		t.Fatalf("incremental and full decide differently (-: only full, +: only incremental):\n%s", diffLines(strings.Split(logs[1], "\n"), strings.Split(logs[0], "\n")))
+	}
+	for _, want := range []string{"day 2: m03 sms pending", "day 3: m21 sms pending"} {
+		if !strings.Contains(logs[0], want+"\n") {
+			t.Errorf("no %q in the decisions:\n%s", want, logs[0])
+		}
+	}
+	if skipped != 2 {
+		t.Errorf("the incremental side recorded %d threshold skips on days 2 and 3, want 2: the history tests nothing", skipped)
+	}
+}
+
 // TestMigration16AfterSeventeen: a database that has migration 17 but not
 // 16 (numbers are reserved ahead: 16 came after 17 was released) gets 16
 // when it is opened.

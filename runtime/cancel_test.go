@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,43 @@ func TestCancelStopsTick(t *testing.T) {
 		if g, w := count(t, db, "SELECT count(*) FROM "+tb), count(t, fresh, "SELECT count(*) FROM "+tb); g != w {
 			t.Errorf("%s: %d rows, want %d", tb, g, w)
 		}
+	}
+}
+
+// TestTickPanicSurfaces: a panic inside a tick's step (a bug) reaches the
+// caller, with the tick's transaction rolled back, instead of hanging the
+// process on the connection the transaction holds; the database stays
+// usable and the next tick decides as if the failed one never ran.
+func TestTickPanicSurfaces(t *testing.T) {
+	ctx := context.Background()
+	db := demoDB(t, "", 300)
+	prog := compileSource(t, manyRulesSource(3, false))
+	db.onStatement = func(q string, _ time.Duration) {
+		if strings.Contains(q, "_nudge_scope") {
+			panic("a bug in a step")
+		}
+	}
+	got := make(chan any, 1)
+	go func() {
+		defer func() { got <- recover() }()
+		db.Run(ctx, prog, RunOptions{Now: demodata.DefaultNow})
+	}()
+	select {
+	case r := <-got:
+		if r != "a bug in a step" {
+			t.Fatalf("the tick ended with %v, want the step's panic", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tick hung after a panic in a step")
+	}
+	db.onStatement = nil
+	if n := count(t, db, "SELECT count(*) FROM runs"); n != 0 {
+		t.Errorf("the failed tick left %d runs", n)
+	}
+	if _, err := db.Run(ctx, prog, RunOptions{Now: demodata.DefaultNow}); err != nil {
+		t.Fatalf("the tick after the panic: %v", err)
+	}
+	if n := count(t, db, "SELECT count(*) FROM runs"); n != 1 {
+		t.Errorf("after the next tick, %d runs, want 1", n)
 	}
 }

@@ -281,6 +281,14 @@ func begin(ctx context.Context, conn *sql.Conn, o tick.Options) (*tick.Tick, *sq
 		rollback(tx)
 		return nil, nil, err
 	}
+	defer func() {
+		// A panic in a step must surface, not hang: the deferred close
+		// of conn waits for its transaction to end.
+		if r := recover(); r != nil {
+			rollback(tx)
+			panic(r)
+		}
+	}()
 	t := tick.New(tx, o)
 	if err := t.Run(ctx); err != nil {
 		rollback(tx)

@@ -63,6 +63,8 @@ type evalPlan struct {
 	budgetAfter *string   // with budgetFrom, skip only the members after this one (02b_budget_skip.go's threshold skip)
 	budgetLeast float64   // the least cost of a send of the rule, with budgetAfter
 	readdFrom   time.Time // retry the refused members fired since then that an earlier evaluation skipped (02b_budget_skip.go); zero: none
+	readdAfter  *string   // with readdFrom, only those after this member (the earlier evaluation's threshold skip skipped no other)
+	readdUpTo   *string   // with readdFrom, only those up to this member (this evaluation's threshold skip skips the others again)
 }
 
 // ruleHash identifies what a rule's incremental evaluation depends on: its

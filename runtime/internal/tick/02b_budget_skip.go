@@ -129,7 +129,20 @@ LEFT JOIN (
 		from := Naive(pv.budgetFrom.Time)
 		same := from.Equal(p.budgetFrom) && (p.budgetAfter == nil || pv.budgetAfter.Valid && *p.budgetAfter <= pv.budgetAfter.String)
 		if !same {
+			// (A threshold skip skips only the members after its
+			// threshold that are not held out: the earlier one's
+			// threshold bounds those it skipped from below, and this
+			// one's, in the same period, those it skips again from
+			// above. Bounds on the member id, they spare the scope the
+			// holdout hashes of the rule's refusals.)
 			p.readdFrom = from
+			if pv.budgetAfter.Valid {
+				after := pv.budgetAfter.String
+				p.readdAfter = &after
+			}
+			if p.budgetAfter != nil && from.Equal(p.budgetFrom) {
+				p.readdUpTo = p.budgetAfter
+			}
 		}
 	}
 	return nil

@@ -38,7 +38,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 	// every row evaluated in turn): t0 (NULL for trigger rules), the
 	// limit's period (NULL without one), and whether its capped refusals
 	// may be retried; and the budget skip's bounds (02b_budget_skip.go).
-	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN", "readd_from TIMESTAMP"}}
+	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN", "readd_from TIMESTAMP", "readd_after VARCHAR", "readd_up_to VARCHAR"}}
 	fresh := jsonRows{param: "fresh", columns: []string{"ri INTEGER", "type VARCHAR", "wm_seq BIGINT"}}
 	var expiry, refused, capped, pastHorizon, readd bool
 	var budgetSkips []string                 // per rule, the refusals its exhausted budget skips (budgetBlocked)
@@ -73,7 +73,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
 			addPart(t.dueSinceFrom(r, p.wmSeq, p.wmNow), i)
-			scoped.add(r.Name, i, nil, nil, false, nil)
+			scoped.add(r.Name, i, nil, nil, false, nil, nil, nil)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -136,7 +136,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if cond := t.budgetBlocked(i); cond != "" {
 			budgetSkips = append(budgetSkips, fmt.Sprintf("WHEN %d THEN %s", i, cond))
 		}
-		scoped.add(r.Name, i, p.t0.Format(timestampLayout), every, p.capBlock, nullTime(p.readdFrom))
+		scoped.add(r.Name, i, p.t0.Format(timestampLayout), every, p.capBlock, nullTime(p.readdFrom), p.readdAfter, p.readdUpTo)
 	}
 	if len(scoped.rows) == 0 {
 		return nil
@@ -195,7 +195,9 @@ WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT
 	}
 	if readd {
 		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule
-WHERE NOT rm.last_effective AND rm.last_fired_at >= s.readd_from AND rm.last_fired_at < s.t0 AND `+afterScan("rm.brand = $brand::VARCHAR")+skipped)
+WHERE NOT rm.last_effective AND rm.last_fired_at >= s.readd_from AND rm.last_fired_at < s.t0 AND (s.readd_after IS NULL OR rm.member_id > s.readd_after)
+  AND (s.readd_up_to IS NULL OR rm.member_id <= s.readd_up_to)
+  AND `+afterScan("rm.brand = $brand::VARCHAR")+skipped)
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "SELECT CAST(NULL AS VARCHAR) AS member_id, CAST(NULL AS INTEGER) AS ri WHERE false")
