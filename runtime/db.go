@@ -659,6 +659,7 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	defer rollback(tx) // after a panic in fn too (after Commit, a no-op)
 	if err := fn(tx); err != nil {
 		return errors.Join(err, rollback(tx))
 	}
