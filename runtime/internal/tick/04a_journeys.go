@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"nudge/compiler"
@@ -33,9 +34,6 @@ import (
 // journeyDecisions names their journey, step and variant. Every statement
 // runs in the tick's transaction, so an instance advances exactly when
 // its decisions are written.
-
-// noWinnerSQL makes an empty _nudge_jwin (see journeySends).
-const noWinnerSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jwin AS SELECT NULL::INTEGER AS pc, NULL::TIMESTAMP AS due_at, NULL::INTEGER AS wi, NULL::JSON AS vals WHERE false"
 
 // noCondSQL makes an empty _nudge_jcond (see journeyRound).
 const noCondSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
@@ -408,12 +406,16 @@ WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
 		if _, err := t.exec(ctx, `DELETE FROM _nudge_jat WHERE `+drop, t.params()...); err != nil {
 			return ran, err
 		}
-		var due int64
-		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jat`).Scan(&due); err != nil {
+		var pcs sql.NullString
+		if err := t.tx.QueryRowContext(ctx, `SELECT string_agg(DISTINCT pc::VARCHAR, ',') FROM _nudge_jat`).Scan(&pcs); err != nil {
 			return ran, err
 		}
-		if due == 0 {
-			return ran, nil
+		if !pcs.Valid {
+			return ran, nil // none due
+		}
+		at, err := nodesAt(pcs.String)
+		if err != nil {
+			return ran, err
 		}
 		if hook != nil {
 			ok, err := hook(ctx)
@@ -421,7 +423,7 @@ WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
 				return ran, err
 			}
 		}
-		moved, err := t.journeyRound(ctx, k)
+		moved, err := t.journeyRound(ctx, k, at)
 		if err != nil {
 			return ran, err
 		}
@@ -431,6 +433,20 @@ WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
 		}
 	}
 	return ran, nil
+}
+
+// nodesAt is the set of the nodes listed in pcs (their pcs, separated by
+// commas): those at which some instance of a round is due.
+func nodesAt(pcs string) (map[int]bool, error) {
+	at := map[int]bool{}
+	for _, f := range strings.Split(pcs, ",") {
+		pc, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("the due nodes %q: %v", pcs, err)
+		}
+		at[pc] = true
+	}
+	return at, nil
 }
 
 // execEach runs statements one by one with the parameters args (a
@@ -554,14 +570,20 @@ func (t *tick) nodeLines(j *compiler.Journey) string {
 }
 
 // journeyRound runs the due node of every instance of _nudge_jat once and
-// returns how many instances moved.
-func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
+// returns how many instances moved. Its statements name only the nodes of
+// at, those at which an instance of _nudge_jat is due (or a superset):
+// the others would only cost their planning, and the conditions of if and
+// wait-until nodes their scans.
+func (t *tick) journeyRound(ctx context.Context, k int, at map[int]bool) (int64, error) {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	// The conditions of the due if and wait-until nodes, one row per
 	// instance at such a node: ok (if) or at (wait until: the instant).
 	var conds []string
 	for pc, n := range j.Nodes {
+		if !at[pc] {
+			continue
+		}
 		switch n.Kind {
 		case compiler.StepIf:
 			src := fmt.Sprintf("SELECT * FROM _nudge_jat WHERE pc = %d", pc)
@@ -589,7 +611,7 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 		var bound strings.Builder
 		bound.WriteString("CASE x.pc WHEN -1 THEN x.due_at")
 		for pc, n := range j.Nodes {
-			if n.Kind != compiler.StepWaitUntil {
+			if n.Kind != compiler.StepWaitUntil || !at[pc] {
 				continue
 			}
 			end := "$now::TIMESTAMP"
@@ -603,7 +625,7 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 			return 0, fmt.Errorf("exit: %w", err)
 		}
 	}
-	if err := t.giveUp(ctx, k); err != nil {
+	if err := t.giveUp(ctx, k, at); err != nil {
 		return 0, fmt.Errorf("stop after: %w", err)
 	}
 	// Where each instance goes: its next node, due time and variant, and
@@ -614,6 +636,9 @@ func (t *tick) journeyRound(ctx context.Context, k int) (int64, error) {
 	variantCase.WriteString("CASE x.pc")
 	var sends []string
 	for pc, n := range j.Nodes {
+		if !at[pc] {
+			continue
+		}
 		next, due := fmt.Sprint(pc+1), "x.due_at"
 		switch n.Kind {
 		case compiler.StepActions:
@@ -681,7 +706,7 @@ FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...);
 		return 0, err
 	}
 	if len(sends) > 0 {
-		if err := t.journeySends(ctx, k, sends); err != nil {
+		if err := t.journeySends(ctx, k, sends, at); err != nil {
 			return 0, err
 		}
 	}
@@ -712,12 +737,14 @@ func journeySendSeq(pc string) string {
 // whose response window (from their due time) closed by T, none followed
 // by an event of the member up to T (as for rules, any event answers).
 // The exit is gave_up, at T, naming the send step.
-func (t *tick) giveUp(ctx context.Context, k int) error {
+func (t *tick) giveUp(ctx context.Context, k int, at map[int]bool) error {
 	j := t.prog.Journeys[k]
-	var sends, seqs []string
+	var sends, seqs []string // the send nodes due; the sends of every one
 	for pc, n := range j.Nodes {
 		if n.Kind == compiler.StepActions {
-			sends = append(sends, fmt.Sprint(pc))
+			if at[pc] {
+				sends = append(sends, fmt.Sprint(pc))
+			}
 			seqs = append(seqs, journeySendSeq(fmt.Sprint(pc)))
 		}
 	}
@@ -798,8 +825,8 @@ WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox
 // of _nudge_jnext at the send nodes sends (their pcs) of journey k: an
 // action node's pseudo-rule, or for `send winner` the pseudo-rule of the
 // option _nudge_jwin chose (with the rates in vals); each with its `with`
-// parameters.
-func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
+// parameters. (at: the nodes due, see journeyRound.)
+func (t *tick) journeySends(ctx context.Context, k int, sends []string, at map[int]bool) error {
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	var winnerPCs []int
@@ -808,6 +835,9 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	valsCase.WriteString("CASE x.pc")
 	paramsCase.WriteString("CASE x.pc")
 	for pc, n := range j.Nodes {
+		if !at[pc] {
+			continue
+		}
 		switch n.Kind {
 		case compiler.StepActions:
 			fmt.Fprintf(&riCase, " WHEN %d THEN %d", pc, t.journeyRI[journeyNode{k, pc, 0}])
@@ -842,16 +872,9 @@ func (t *tick) journeySends(ctx context.Context, k int, sends []string) error {
 	from := "_nudge_jnext x JOIN _nudge_jat " + tickform.JourneyRow + " USING (instance_id)"
 	if len(winnerPCs) > 0 {
 		// The winners are computed only when an instance is at a winner
-		// step (the rates read the journey's sends and their conversions).
-		var at bool
-		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM _nudge_jat WHERE pc IN (`+pcList(winnerPCs)+`))`).Scan(&at); err != nil {
-			return err
-		}
-		if !at {
-			if _, err := t.exec(ctx, noWinnerSQL); err != nil {
-				return err
-			}
-		} else if err := t.journeyWinners(ctx, k); err != nil {
+		// step (the rates read the journey's sends and their conversions):
+		// winnerPCs holds only the winner nodes of at.
+		if err := t.journeyWinners(ctx, k); err != nil {
 			return fmt.Errorf("send winner: %w", err)
 		}
 		vals = "CAST(" + valsCase.String() + " AS JSON)"
