@@ -35,9 +35,6 @@ import (
 // runs in the tick's transaction, so an instance advances exactly when
 // its decisions are written.
 
-// noCondSQL makes an empty _nudge_jcond (see journeyRound).
-const noCondSQL = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS SELECT NULL::VARCHAR AS instance_id, NULL::BOOLEAN AS ok, NULL::TIMESTAMP AS at WHERE false"
-
 // journeyNode is a node of a journey that sends: its pseudo-rule's ri.
 // A `send winner` node has one per option (the option's index; 0 for
 // other nodes).
@@ -115,6 +112,9 @@ func (t *tick) journeys(ctx context.Context) error {
 			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
 		}
 	}
+	if err := t.entryWatermarks(ctx); err != nil {
+		return err
+	}
 	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jmeta`).Scan(&t.journeyCands); err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (t *tick) runJourney(ctx context.Context, k int) error {
 			return err
 		}
 	}
-	return t.entryWatermark(ctx, k)
+	return nil
 }
 
 // maxJourneyPasses bounds the passes of runJourney. Each pass runs every
@@ -247,6 +247,14 @@ WHERE NOT EXISTS (SELECT 1 FROM journey_instances x
 QUALIFY row_number() OVER (PARTITION BY c.member_id ORDER BY c.entered_at, c.entry_seq) = 1`, t.params()...); err != nil {
 			return err
 		}
+		var n int64
+		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jnew`).Scan(&n); err != nil {
+			return err
+		}
+		e.done = !j.EnterOn
+		if n == 0 {
+			return nil
+		}
 		if err := t.execEach(ctx, t.params(sql.Named("run", t.runID)), `
 INSERT INTO journey_instances (brand, journey, member_id, instance_id, entered_at, entry_seq, pc, due_at, variant, held_out, status, ended_at, run_id)
 SELECT $brand::VARCHAR, `+name+`, member_id, instance_id, entered_at, entry_seq, 0, entered_at, NULL, held_out, 'active', NULL, $run::BIGINT
@@ -257,14 +265,6 @@ SELECT instance_id, `+name+`, member_id, 'enter', CASE WHEN held_out THEN `+poli
 FROM _nudge_jnew`); err != nil {
 			return err
 		}
-		var n int64
-		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jnew`).Scan(&n); err != nil {
-			return err
-		}
-		e.done = !j.EnterOn
-		if n == 0 {
-			return nil
-		}
 		if err := t.advanceJourney(ctx, e.k, enteredNow); err != nil {
 			return err
 		}
@@ -272,20 +272,26 @@ FROM _nudge_jnew`); err != nil {
 	return nil
 }
 
-// entryWatermark records journey k's watermarks: the entry's (enter on),
-// and the events every journey's next tick knows it has seen
-// (narrowJourney); and what an `enter when` entry saw (recordEntry).
-func (t *tick) entryWatermark(ctx context.Context, k int) error {
-	if err := t.recordEntry(ctx, k); err != nil {
+// entryWatermarks records every journey's watermarks, once all ran (each
+// journey read its own before any ran: narrowJourney, enterWhenSQL): the
+// entry's (enter on), and the events every journey's next tick knows it
+// has seen (narrowJourney); and what each `enter when` entry saw
+// (recordEntries).
+func (t *tick) entryWatermarks(ctx context.Context) error {
+	if err := t.recordEntries(ctx); err != nil {
 		return err
+	}
+	names := jsonRows{param: "journeys", columns: []string{"name VARCHAR"}}
+	for _, j := range t.prog.Journeys {
+		names.add(j.Name)
 	}
 	_, err := t.exec(ctx, `
 INSERT INTO rule_state (rule, brand, wm_seq, wm_now, first_run_at, last_run_at)
-VALUES ($rule::VARCHAR, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP)
+SELECT name, $brand::VARCHAR, $seq::BIGINT, $now::TIMESTAMP, $now::TIMESTAMP, $now::TIMESTAMP FROM `+names.sql()+`
 ON CONFLICT (rule, brand) DO UPDATE SET
     wm_seq = greatest(rule_state.wm_seq, excluded.wm_seq),
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
-    last_run_at = excluded.last_run_at`, t.params(sql.Named("rule", t.prog.Journeys[k].Name), sql.Named("seq", t.maxSeq))...)
+    last_run_at = excluded.last_run_at`, t.params(names.arg(), sql.Named("seq", t.maxSeq))...)
 	return err
 }
 
@@ -392,10 +398,7 @@ WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
 			if err := t.journeyExit(ctx, k); err != nil {
 				return ran, fmt.Errorf("exit: %w", err)
 			}
-			if _, err := t.exec(ctx, noCondSQL); err != nil {
-				return ran, err
-			}
-			if err := t.applyExit(ctx, k, "x.due_at > $now::TIMESTAMP"); err != nil {
+			if err := t.applyExit(ctx, k, "x.due_at > $now::TIMESTAMP", false); err != nil {
 				return ran, fmt.Errorf("exit: %w", err)
 			}
 		}
@@ -517,14 +520,18 @@ GROUP BY ji.instance_id`, t.params()...)
 }
 
 // applyExit ends the instances of _nudge_jat x joined with their exit e
-// (_nudge_jexit) and, for wait-until nodes, their condition c
-// (_nudge_jcond) for which when (SQL) holds: the exit comes before the
-// step it preempts, which its decision names.
-func (t *tick) applyExit(ctx context.Context, k int, when string) error {
+// (_nudge_jexit) and, with cond, their condition c (_nudge_jcond) for
+// which when (SQL) holds: the exit comes before the step it preempts,
+// which its decision names.
+func (t *tick) applyExit(ctx context.Context, k int, when string, cond bool) error {
+	join := ""
+	if cond {
+		join = " LEFT JOIN _nudge_jcond c USING (instance_id)"
+	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
 SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at, x.ji_rowid
-FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id) LEFT JOIN _nudge_jcond c USING (instance_id)
+FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id)`+join+`
 WHERE `+when, t.params()...); err != nil {
 		return err
 	}
@@ -597,12 +604,14 @@ func (t *tick) journeyRound(ctx context.Context, k int, at map[int]bool) (int64,
 			conds = append(conds, fmt.Sprintf("SELECT ji.instance_id, true AS ok, min(ji.due_at) AS at FROM %s WHERE ji.due_at >= (SELECT due_at FROM _nudge_jat d WHERE d.instance_id = ji.instance_id) AND %s GROUP BY ji.instance_id", t.journeyCondRows(src, n.Cond), n.Cond))
 		}
 	}
-	q := noCondSQL
-	if len(conds) > 0 {
-		q = "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS\n" + strings.Join(conds, "\nUNION ALL\n")
-	}
-	if _, err := t.exec(ctx, q, t.params()...); err != nil {
-		return 0, err
+	// (A round with no such node due joins no condition.)
+	withConds, condJoin := len(conds) > 0, ""
+	if withConds {
+		q := "CREATE OR REPLACE TEMP TABLE _nudge_jcond AS\n" + strings.Join(conds, "\nUNION ALL\n")
+		if _, err := t.exec(ctx, q, t.params()...); err != nil {
+			return 0, err
+		}
+		condJoin = " LEFT JOIN _nudge_jcond c USING (instance_id)"
 	}
 	if j.Exit != "" {
 		// A due step is preempted by an exit at or before its due time;
@@ -621,7 +630,7 @@ func (t *tick) journeyRound(ctx context.Context, k int, at map[int]bool) (int64,
 			fmt.Fprintf(&bound, " WHEN %d THEN coalesce(c.at, %s)", pc, end)
 		}
 		bound.WriteString(" ELSE x.due_at END")
-		if err := t.applyExit(ctx, k, "e.at <= "+bound.String()); err != nil {
+		if err := t.applyExit(ctx, k, "e.at <= "+bound.String(), withConds); err != nil {
 			return 0, fmt.Errorf("exit: %w", err)
 		}
 	}
@@ -702,7 +711,7 @@ CREATE OR REPLACE TEMP TABLE _nudge_jnext AS
 SELECT x.instance_id, x.member_id, x.entered_at, x.entry_seq, x.pc, x.due_at, x.variant, x.held_out, x.ji_rowid,
        `+pcCase.String()+` AS new_pc, `+dueCase.String()+` AS new_due, `+variant+` AS new_variant,
        x.pc = `+fmt.Sprint(end)+` AS done
-FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...); err != nil {
+FROM _nudge_jat x`+condJoin, t.params()...); err != nil {
 		return 0, err
 	}
 	if len(sends) > 0 {
@@ -710,11 +719,13 @@ FROM _nudge_jat x LEFT JOIN _nudge_jcond c USING (instance_id)`, t.params()...);
 			return 0, err
 		}
 	}
-	if _, err := t.exec(ctx, `
+	if at[end] {
+		if _, err := t.exec(ctx, `
 INSERT INTO _nudge_jdec
 SELECT instance_id, `+name+`, member_id, 'complete', `+policy.Applied.SQL()+`, due_at, NULL, variant, NULL
 FROM _nudge_jnext WHERE done`, t.params()...); err != nil {
-		return 0, err
+			return 0, err
+		}
 	}
 	return t.exec(ctx, `
 UPDATE journey_instances SET pc = n.new_pc, due_at = n.new_due, variant = n.new_variant,

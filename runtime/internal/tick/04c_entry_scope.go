@@ -48,7 +48,7 @@ import (
 // the members changed, when time went back, and on a new day when a date
 // atom with one value for everyone changed or the atoms could not be
 // isolated. What the entry saw is recorded in rule_evals under the
-// journey's name (recordEntry).
+// journey's name (recordEntries).
 
 // noEntrySQL is an entry query that gives no member.
 const noEntrySQL = "SELECT NULL::VARCHAR AS member_id, NULL::BIGINT AS trigger_seq, NULL::TIMESTAMP AS due_at WHERE false"
@@ -238,18 +238,23 @@ func (t *tick) enterOnSQL(k int, wmSeq int64, wmNow time.Time, ran bool) (query 
 	}
 }
 
-// recordEntry notes what the entry of the `enter when` journey k saw at
+// recordEntries notes what the entry of each `enter when` journey saw at
 // this tick (its now, entryHash and the members' fingerprint) in
-// rule_evals, for the next tick's enterWhenSQL.
-func (t *tick) recordEntry(ctx context.Context, k int) error {
-	j := t.prog.Journeys[k]
-	if j.EnterOn {
+// rule_evals, under the journey's name, for the next tick's enterWhenSQL.
+func (t *tick) recordEntries(ctx context.Context) error {
+	seen := jsonRows{param: "entries", columns: []string{"name VARCHAR", "hash VARCHAR"}}
+	for _, j := range t.prog.Journeys {
+		if !j.EnterOn {
+			seen.add(j.Name, entryHash(j))
+		}
+	}
+	if len(seen.rows) == 0 {
 		return nil
 	}
 	_, err := t.exec(ctx, `
 INSERT INTO rule_evals (rule, brand, eval_now, eval_hash, members_sum)
-VALUES ($rule::VARCHAR, $brand::VARCHAR, $now::TIMESTAMP, $hash::VARCHAR, $sum::VARCHAR)
+SELECT name, $brand::VARCHAR, $now::TIMESTAMP, hash, $sum::VARCHAR FROM `+seen.sql()+`
 ON CONFLICT (rule, brand) DO UPDATE SET eval_now = excluded.eval_now, eval_hash = excluded.eval_hash, members_sum = excluded.members_sum`,
-		t.params(sql.Named("rule", j.Name), sql.Named("hash", entryHash(j)), sql.Named("sum", t.membersSum))...)
+		t.params(seen.arg(), sql.Named("sum", t.membersSum))...)
 	return err
 }
