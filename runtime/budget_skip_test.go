@@ -44,15 +44,7 @@ func TestBudgetRefusalSkip(t *testing.T) {
 	var logs [2]string
 	var retried [2]int64 // candidates of promo on the days the budget stayed exhausted
 	for k, all := range []bool{false, true} {
-		db, err := Open(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand, tier, consent_sms)
-			SELECT printf('m%02d', i), 'acme', 'gold', true FROM range(1, 41) r(i)`); err != nil {
-			t.Fatal(err)
-		}
+		db := fortyGoldMembers(t)
 		var b strings.Builder
 		for d := 0; d <= 33; d++ {
 			var ops []string
@@ -114,6 +106,22 @@ func TestBudgetRefusalSkip(t *testing.T) {
 	}
 }
 
+// fortyGoldMembers is a database in memory holding the members m01-m40 of
+// brand acme, gold, who consent to SMS.
+func fortyGoldMembers(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.sql.Exec(`INSERT INTO members (member_id, brand, tier, consent_sms)
+		SELECT printf('m%02d', i), 'acme', 'gold', true FROM range(1, 41) r(i)`); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // TestBudgetThresholdReadd is the differential case of a threshold skip
 // that follows another with a later threshold (02b_budget_skip.go): the
 // members between the two thresholds, skipped by the earlier one, are
@@ -134,15 +142,7 @@ func TestBudgetThresholdReadd(t *testing.T) {
 	var logs [2]string
 	var skipped int64 // the incremental side's rule_evals rows recording a threshold skip
 	for k, all := range []bool{false, true} {
-		db, err := Open(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand, tier, consent_sms)
-			SELECT printf('m%02d', i), 'acme', 'gold', true FROM range(1, 41) r(i)`); err != nil {
-			t.Fatal(err)
-		}
+		db := fortyGoldMembers(t)
 		var b strings.Builder
 		for d := 0; d <= 4; d++ {
 			switch d {
