@@ -241,10 +241,19 @@ SELECT DISTINCT member_id, ri FROM (
 	// names); nothing reads its brand and last_no_consent: leaving them out
 	// spares decoding a string of every row of the table. It holds the rows
 	// of the scoped rules only (scopedRuleNames), read rule by rule when
-	// they are few: the table is stored by rule (migration 18), and DuckDB
-	// skips the row groups of other rules for a rule's equality, but only
-	// those outside the list's range for an IN list.)
-	names := t.scopedRuleNames()
+	// they are few: ruleMembersOf.)
+	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
+`+ruleMembersOf(t.scopedRuleNames(), "rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid", "_nudge_scope"), sql.Named("brand", t.brand))
+	return err
+}
+
+// ruleMembersOf is the query of the rows of rule_members (rm) of the
+// brand ($brand) of the rules names and the members of the table in,
+// with the columns cols: a scan per rule when they are few (the table is
+// stored by rule, migration 18, and DuckDB skips the row groups of other
+// rules for a rule's equality, but only those outside the list's range
+// for an IN list).
+func ruleMembersOf(names []string, cols, in string) string {
 	var rmReads []string
 	if len(names) <= maxRuleScans {
 		for _, name := range names {
@@ -254,12 +263,13 @@ SELECT DISTINCT member_id, ri FROM (
 		rmReads = append(rmReads, "rm.rule IN ("+quoteStrings(names)+")")
 	}
 	for i, rule := range rmReads {
-		rmReads[i] = `SELECT rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid FROM rule_members rm
-WHERE rm.brand = $brand::VARCHAR AND ` + rule + ` AND rm.member_id IN (SELECT member_id FROM _nudge_scope)`
+		rmReads[i] = `SELECT ` + cols + ` FROM rule_members rm
+WHERE rm.brand = $brand::VARCHAR AND ` + rule + ` AND rm.member_id IN (SELECT member_id FROM ` + in + `)`
 	}
-	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-`+strings.Join(rmReads, "\nUNION ALL\n"), sql.Named("brand", t.brand))
-	return err
+	if len(rmReads) == 0 {
+		return `SELECT ` + cols + ` FROM rule_members rm WHERE false`
+	}
+	return strings.Join(rmReads, "\nUNION ALL\n")
 }
 
 // maxRuleScans is the most scoped rules whose rows buildScope reads from

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // writeOutbox inserts the decisions, each with its firing's effective
@@ -39,7 +40,10 @@ FROM _nudge_eff
 GROUP BY rule, member_id`); err != nil {
 		return err
 	}
-	from, cond := t.updateFrom("_nudge_rm", "n")
+	from, cond, err := t.updateFrom(ctx, "_nudge_rm", "n")
+	if err != nil {
+		return err
+	}
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET
     last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
@@ -53,35 +57,74 @@ WHERE `+cond); err != nil {
 	}
 	// (In rule order: the table is stored by rule, migration 18, so that
 	// a copy of some rules' rows reads their row groups only.)
-	_, err := t.exec(ctx, `
+	rm, err := t.ruleMembersOfFirings(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `
 INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped, last_no_consent)
 SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, n.now, n.effective, n.capped, n.no_consent
 FROM _nudge_rm n
-ANTI JOIN `+t.ruleMembersOfFirings()+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id
+ANTI JOIN `+rm+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id
 ORDER BY n.rule, n.member_id`, sql.Named("brand", t.brand))
 	return err
 }
 
-// ruleMembersOfFirings names the table holding the rule_members rows of
-// every member a rule fired for at this tick: the scope's copy when every
-// rule that may have fired was scoped (their firings are members of the
-// scope; policies decides), else the table's rows of the brand.
-func (t *tick) ruleMembersOfFirings() string {
-	if t.firedUnscoped {
-		return "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ")"
+// ruleMembersOfFirings names the table holding the rule_members rows
+// (rule, member_id, last_effective and, but for the whole table's,
+// rm_rowid) of every member a rule fired for at this tick, read before
+// the tick changed any (the repeated refusals read last_effective):
+//   - the scope's copy when every rule that may have fired was scoped
+//     (their firings are members of the scope; policies decides);
+//   - else, when the scope was built, _nudge_fired_rm, made at the first
+//     call: the scope's copy, and the rows of the rules and journeys that
+//     fired over members outside the scope, read rule by rule
+//     (ruleMembersOf) for the members that fired (_nudge_eff);
+//   - else the table's rows of the brand.
+func (t *tick) ruleMembersOfFirings(ctx context.Context) (string, error) {
+	switch {
+	case !t.firedUnscoped:
+		return "_nudge_scope_rm", nil
+	case !t.scopeBuilt:
+		return "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ")", nil
+	case t.firedRM:
+		return "_nudge_fired_rm", nil
 	}
-	return "_nudge_scope_rm"
+	var unscoped []string
+	for i, r := range t.prog.Rules {
+		if t.candidates[i] > 0 && !t.plans[i].scoped {
+			unscoped = append(unscoped, r.Name)
+		}
+	}
+	if t.journeyCands > 0 {
+		for _, j := range t.prog.Journeys {
+			unscoped = append(unscoped, j.Name)
+		}
+	}
+	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_fired_rm AS
+SELECT rule, member_id, last_effective, rm_rowid FROM _nudge_scope_rm
+UNION ALL
+`+ruleMembersOf(unscoped, "rm.rule, rm.member_id, rm.last_effective, rm.rowid AS rm_rowid", "_nudge_eff"), sql.Named("brand", t.brand)); err != nil {
+		return "", err
+	}
+	t.firedRM = true
+	return "_nudge_fired_rm", nil
 }
 
 // updateFrom returns the FROM item and the condition of an UPDATE of
 // rule_members from the rows of src (a table or subquery with rule and
-// member_id), aliased x. When the scope's copy holds the firings' rows, x
-// carries their rowids and the condition compares those, which spares a
-// join of the whole table on rule and member_id; else it compares those.
-func (t *tick) updateFrom(src, x string) (from, cond string) {
-	if t.firedUnscoped {
-		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id AND rule_members.brand = %[2]s", x, t.brandSQL())
+// member_id), aliased x. When a copy holds the firings' rows
+// (ruleMembersOfFirings), x carries their rowids and the condition
+// compares those, which spares a join of the whole table on rule and
+// member_id; else it compares those.
+func (t *tick) updateFrom(ctx context.Context, src, x string) (from, cond string, err error) {
+	rm, err := t.ruleMembersOfFirings(ctx)
+	if err != nil {
+		return "", "", err
 	}
-	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN _nudge_scope_rm s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, x),
-		"rule_members.rowid = " + x + ".rm_rowid"
+	if !strings.HasPrefix(rm, "_nudge_") {
+		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id AND rule_members.brand = %[2]s", x, t.brandSQL()), nil
+	}
+	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN %s s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, rm, x),
+		"rule_members.rowid = " + x + ".rm_rowid", nil
 }

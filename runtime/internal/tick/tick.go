@@ -120,6 +120,7 @@ type tick struct {
 	scopeSize     []int64 // per scoped rule: its members in the scope
 	scopeAllTypes bool    // the scope's copy of events holds events of every type
 	firedUnscoped bool    // a rule with candidates was evaluated over every member (policies)
+	firedRM       bool    // _nudge_fired_rm was made (ruleMembersOfFirings)
 
 	// instants: in a replay's round (replay.go), the instants its
 	// candidates were evaluated at (now is the latest), each the instant
@@ -264,7 +265,7 @@ func (t *tick) ruleOrder() map[string]int {
 
 // tempTables are the tick's working tables (temporary, per connection).
 const tempTables = "_nudge_jout _nudge_jcands _nudge_jmeta _nudge_jdec _nudge_jnew _nudge_jat _nudge_jexit _nudge_jcond _nudge_jnext _nudge_rules _nudge_actions _nudge_caps _nudge_cand _nudge_fire _nudge_sfire _nudge_retry _nudge_dec _nudge_capuse _nudge_open _nudge_eff _nudge_repeat " + unansweredTable + " " +
-	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_rm " + tickform.ScopeMembers + " " + tickform.ScopeEvents + " " + sharedBlocked +
+	"_nudge_freed _nudge_resp _nudge_scope _nudge_scope_rm _nudge_fired_rm _nudge_rm " + tickform.ScopeMembers + " " + tickform.ScopeEvents + " " + sharedBlocked +
 	" _nudge_jscope " + tickform.JourneyScopeMembers + " " + tickform.JourneyScopeEvents
 
 // dropTemps drops the working tables (and the extra ones) before the
