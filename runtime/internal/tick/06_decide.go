@@ -17,7 +17,6 @@ func (t *tick) policies(ctx context.Context) error {
 	// evaluated over every member: the scope's copies of members and
 	// events then miss some of its members.
 	t.firedUnscoped = !t.scopeBuilt || t.journeyCands > 0
-	t.firedRM = false // (the policy steps may run more than once a tick: 04b_winner.go)
 	for i := range t.prog.Rules {
 		if t.candidates[i] > 0 && !t.plans[i].scoped {
 			t.firedUnscoped = true

@@ -30,15 +30,15 @@ FROM _nudge_dec WHERE ri IN (SELECT ri FROM multi) GROUP BY firing_id`); err != 
 	// The rule_members rows of the members scoped rules fired for are in
 	// the scope's copy (taken in plan; the tick changes rule_members only
 	// after this step), which is much smaller than the table.
-	rm, err := t.ruleMembersOfFirings(ctx)
-	if err != nil {
+	var err error
+	if t.firingsRM, err = t.ruleMembersOfFirings(ctx); err != nil {
 		return err
 	}
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_repeat AS
 SELECT e.firing_id, e.ri, e.now, e.member_id, e.capped_only FROM _nudge_eff e
 JOIN _nudge_rules r ON r.ri = e.ri AND NOT r.trig
-JOIN `+rm+` rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
+JOIN `+t.firingsRM+` rm ON rm.rule = e.rule AND rm.member_id = e.member_id AND NOT rm.last_effective
 WHERE NOT e.effective
 UNION ALL
 SELECT e.firing_id, e.ri, e.now, e.member_id, false FROM _nudge_eff e WHERE e.gave_up_again`); err != nil {
@@ -70,10 +70,7 @@ SELECT e.firing_id, e.ri, e.now, e.member_id, false FROM _nudge_eff e WHERE e.ga
 		_, err = t.exec(ctx, `DELETE FROM _nudge_dec WHERE again OR firing_id IN (SELECT firing_id FROM _nudge_repeat)`)
 		return err
 	}
-	from, cond, err := t.updateFrom(ctx, "(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
-	if err != nil {
-		return err
-	}
+	from, cond := t.updateFrom("(SELECT * FROM _nudge_eff WHERE firing_id IN (SELECT firing_id FROM _nudge_repeat))", "e")
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET last_fired_at = e.now, last_capped = e.capped_only, last_no_consent = e.no_consent_only,
     last_effective = e.effective,

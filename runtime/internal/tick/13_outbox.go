@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // writeOutbox inserts the decisions, each with its firing's effective
@@ -40,10 +39,7 @@ FROM _nudge_eff
 GROUP BY rule, member_id`); err != nil {
 		return err
 	}
-	from, cond, err := t.updateFrom(ctx, "_nudge_rm", "n")
-	if err != nil {
-		return err
-	}
+	from, cond := t.updateFrom("_nudge_rm", "n")
 	if _, err := t.exec(ctx, `
 UPDATE rule_members SET
     last_effective_at = coalesce(n.last_effective_at, rule_members.last_effective_at),
@@ -57,38 +53,33 @@ WHERE `+cond); err != nil {
 	}
 	// (In rule order: the table is stored by rule, migration 18, so that
 	// a copy of some rules' rows reads their row groups only.)
-	rm, err := t.ruleMembersOfFirings(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(ctx, `
+	_, err := t.exec(ctx, `
 INSERT INTO rule_members (rule, member_id, brand, last_effective_at, last_fired_at, last_effective, last_capped, last_no_consent)
 SELECT n.rule, n.member_id, $brand::VARCHAR, n.last_effective_at, n.now, n.effective, n.capped, n.no_consent
 FROM _nudge_rm n
-ANTI JOIN `+rm+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id
+ANTI JOIN `+t.firingsRM+` rm ON rm.rule = n.rule AND rm.member_id = n.member_id
 ORDER BY n.rule, n.member_id`, sql.Named("brand", t.brand))
 	return err
 }
 
-// ruleMembersOfFirings names the table holding the rule_members rows
-// (rule, member_id, last_effective and, but for the whole table's,
-// rm_rowid) of every member a rule fired for at this tick, read before
-// the tick changed any (the repeated refusals read last_effective):
+// ruleMembersOfFirings makes or names the table holding the rule_members
+// rows (rule, member_id, last_effective and, when firingsRowsCopied,
+// rm_rowid) of every member a rule fired for at this run of the policy
+// steps, read before they changed any (the repeated refusals read
+// last_effective; 04b_winner.go runs the steps for a winner's sends too):
 //   - the scope's copy when every rule that may have fired was scoped
 //     (their firings are members of the scope; policies decides);
-//   - else, when the scope was built, _nudge_fired_rm, made at the first
-//     call: the scope's copy, and the rows of the rules and journeys that
-//     fired over members outside the scope, read rule by rule
-//     (ruleMembersOf) for the members that fired (_nudge_eff);
+//   - else, when the scope was built, _nudge_fired_rm: the scope's copy,
+//     and the rows of the rules and journeys that fired over members
+//     outside the scope, read rule by rule (ruleMembersOf) for the members
+//     that fired (_nudge_eff);
 //   - else the table's rows of the brand.
 func (t *tick) ruleMembersOfFirings(ctx context.Context) (string, error) {
 	switch {
 	case !t.firedUnscoped:
 		return "_nudge_scope_rm", nil
-	case !t.scopeBuilt:
+	case !t.firingsRowsCopied():
 		return "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ")", nil
-	case t.firedRM:
-		return "_nudge_fired_rm", nil
 	}
 	var unscoped []string
 	for i, r := range t.prog.Rules {
@@ -107,24 +98,24 @@ UNION ALL
 `+ruleMembersOf(unscoped, "rm.rule, rm.member_id, rm.last_effective, rm.rowid AS rm_rowid", "_nudge_eff"), sql.Named("brand", t.brand)); err != nil {
 		return "", err
 	}
-	t.firedRM = true
 	return "_nudge_fired_rm", nil
 }
+
+// firingsRowsCopied reports whether a copy of rule_members with the rows'
+// rowids (rm_rowid) holds the rows of the firings (ruleMembersOfFirings):
+// the scope's copy, or _nudge_fired_rm built from it.
+func (t *tick) firingsRowsCopied() bool { return !t.firedUnscoped || t.scopeBuilt }
 
 // updateFrom returns the FROM item and the condition of an UPDATE of
 // rule_members from the rows of src (a table or subquery with rule and
 // member_id), aliased x. When a copy holds the firings' rows
-// (ruleMembersOfFirings), x carries their rowids and the condition
-// compares those, which spares a join of the whole table on rule and
-// member_id; else it compares those.
-func (t *tick) updateFrom(ctx context.Context, src, x string) (from, cond string, err error) {
-	rm, err := t.ruleMembersOfFirings(ctx)
-	if err != nil {
-		return "", "", err
+// (t.firingsRM, firingsRowsCopied), x carries their rowids and the
+// condition compares those, which spares a join of the whole table on
+// rule and member_id; else it compares those.
+func (t *tick) updateFrom(src, x string) (from, cond string) {
+	if !t.firingsRowsCopied() {
+		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id AND rule_members.brand = %[2]s", x, t.brandSQL())
 	}
-	if !strings.HasPrefix(rm, "_nudge_") {
-		return src + " " + x, fmt.Sprintf("rule_members.rule = %[1]s.rule AND rule_members.member_id = %[1]s.member_id AND rule_members.brand = %[2]s", x, t.brandSQL()), nil
-	}
-	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN %s s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, rm, x),
-		"rule_members.rowid = " + x + ".rm_rowid", nil
+	return fmt.Sprintf("(SELECT x.*, s.rm_rowid FROM %s x JOIN %s s ON s.rule = x.rule AND s.member_id = x.member_id) %s", src, t.firingsRM, x),
+		"rule_members.rowid = " + x + ".rm_rowid"
 }

@@ -120,7 +120,7 @@ type tick struct {
 	scopeSize     []int64 // per scoped rule: its members in the scope
 	scopeAllTypes bool    // the scope's copy of events holds events of every type
 	firedUnscoped bool    // a rule with candidates was evaluated over every member (policies)
-	firedRM       bool    // _nudge_fired_rm was made (ruleMembersOfFirings)
+	firingsRM     string  // the rule_members rows of the firings, made by repeats (ruleMembersOfFirings)
 
 	// instants: in a replay's round (replay.go), the instants its
 	// candidates were evaluated at (now is the latest), each the instant
