@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -83,8 +84,28 @@ func TestRequireChromium(t *testing.T) {
 
 // chromium runs headless Chromium on file with extra flags and returns its
 // standard output.
+// A browser that dies of a signal (Chromium sometimes segfaults on a
+// loaded machine, before it reads the page) is run once more: its crash
+// says nothing of the report.
 func chromium(t *testing.T, file string, extra ...string) []byte {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		out, errb, err := runChromium(t, file, extra)
+		var exit *exec.ExitError
+		// (ExitCode is -1 for a process a signal ended, and for one the
+		// timeout killed, which runChromium reports as the context's error.)
+		if attempt == 1 && errors.As(err, &exit) && exit.ExitCode() == -1 {
+			t.Logf("chromium %v died (%v); running it again", extra, err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", extra, err, errb)
+		}
+		return out
+	}
+}
+
+func runChromium(t *testing.T, file string, extra []string) (out, errOut []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -92,12 +113,12 @@ func chromium(t *testing.T, file string, extra ...string) []byte {
 		"--user-data-dir=" + t.TempDir()}, extra...)
 	args = append(args, "file://"+file)
 	cmd := exec.CommandContext(ctx, chromiumPath, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", extra, err, errb.Bytes())
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err = cmd.Run(); ctx.Err() != nil {
+		err = ctx.Err()
 	}
-	return out.Bytes()
+	return o.Bytes(), e.Bytes(), err
 }
 
 var rectRE = regexp.MustCompile(`<rect class="([^"]*)" x="[^"]*" y="[^"]*" width="[^"]*" height="([^"]*)"`)
