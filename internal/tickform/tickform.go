@@ -221,3 +221,12 @@ func (d *Delta) String() string {
 	}
 	return s
 }
+
+// Over is the scoped form sql, written over the tables of s, over those of
+// to instead: one copy of the members' rows can serve two scopes.
+func (s Scope) Over(sql string, to Scope) string {
+	if s == to {
+		return sql
+	}
+	return strings.NewReplacer(s.Members, to.Members, s.Events, to.Events).Replace(sql)
+}

@@ -311,7 +311,7 @@ FROM outbox
 WHERE fired_at <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) > $lo::TIMESTAMP - to_microseconds($resp::BIGINT)
   AND coalesce(scheduled_at, fired_at) <= $now::TIMESTAMP - to_microseconds($resp::BIGINT)
-  AND ` + afterScan(policy.CountedSendSQL("")+" AND rule IN ("+quoteStrings(stoppers)+") AND brand = $brand::VARCHAR") + `
+  AND ` + afterScan(policy.CountedSendSQL("")+" AND "+inStrings("rule", stoppers)+" AND brand = $brand::VARCHAR") + `
 GROUP BY rule, member_id`
 	}
 	// Scans: counted sends in a range of fired_at (the outbox's order,

@@ -231,6 +231,29 @@ SELECT DISTINCT member_id, ri FROM (
 	// When no scoped rule reads the copy, it stays empty, and the
 	// unanswered-sends check reads the events table.)
 	copied.scope, copied.in, copied.read, copied.always = tickform.RuleScope, "_nudge_scope", read.String(), always
+	// The journeys' entries read the same copy, made once for the
+	// members of both scopes: one scan of members and one of each type of
+	// events instead of two (entryScope). Each side then also evaluates
+	// members of the other's scope, which changes nothing: over a member
+	// whose verdict (or entry) cannot have changed since the previous
+	// evaluation, a scoped form gives what the query over every member
+	// gives, as it does for the members another rule's scope brings (a
+	// scoped rule reads every member of the copy). The copy of
+	// rule_members below holds the rows of all of them, for the limits of
+	// the rules (blocked).
+	if t.feat.journeys {
+		if err := t.narrowJourneys(ctx); err != nil {
+			return err
+		}
+		need, err := t.entryScope(ctx, &copied)
+		if err != nil {
+			return fmt.Errorf("journey entry: %w", err)
+		}
+		t.entryPlanned = true
+		if need {
+			copied.in = "(SELECT member_id FROM _nudge_scope UNION ALL SELECT member_id FROM _nudge_jscope)"
+		}
+	}
 	if t.scopeAllTypes, err = t.copyScope(ctx, copied); err != nil {
 		return err
 	}
@@ -243,7 +266,7 @@ SELECT DISTINCT member_id, ri FROM (
 	// of the scoped rules only (scopedRuleNames), read rule by rule when
 	// they are few: ruleMembersOf.)
 	_, err = t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_scope_rm AS
-`+ruleMembersOf(t.scopedRuleNames(), "rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid", "_nudge_scope"), sql.Named("brand", t.brand))
+`+ruleMembersOf(t.scopedRuleNames(), "rm.* EXCLUDE (brand, last_no_consent), rm.rowid AS rm_rowid", copied.in), sql.Named("brand", t.brand))
 	return err
 }
 
@@ -260,7 +283,7 @@ func ruleMembersOf(names []string, cols, in string) string {
 			rmReads = append(rmReads, "rm.rule = "+quoteString(name))
 		}
 	} else {
-		rmReads = append(rmReads, "rm.rule IN ("+quoteStrings(names)+")")
+		rmReads = append(rmReads, inStrings("rm.rule", names))
 	}
 	for i, rule := range rmReads {
 		rmReads[i] = `SELECT ` + cols + ` FROM rule_members rm

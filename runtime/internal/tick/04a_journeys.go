@@ -98,11 +98,8 @@ func (t *tick) journeys(ctx context.Context) error {
 	if err := t.journeySetup(ctx); err != nil {
 		return err
 	}
-	t.journeyScope = map[int]string{}
-	for k := range t.prog.Journeys {
-		if err := t.narrowJourney(ctx, k); err != nil {
-			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
-		}
+	if err := t.narrowJourneys(ctx); err != nil {
+		return err
 	}
 	if err := t.entryScopes(ctx); err != nil {
 		return fmt.Errorf("entry: %w", err)
@@ -293,6 +290,20 @@ ON CONFLICT (rule, brand) DO UPDATE SET
     wm_now = greatest(rule_state.wm_now, excluded.wm_now),
     last_run_at = excluded.last_run_at`, t.params(names.arg(), sql.Named("seq", t.maxSeq))...)
 	return err
+}
+
+// narrowJourneys sets journeyScope (narrowJourney) once a tick.
+func (t *tick) narrowJourneys(ctx context.Context) error {
+	if t.journeyScope != nil {
+		return nil // done by the plan step (buildScope)
+	}
+	t.journeyScope = map[int]string{}
+	for k := range t.prog.Journeys {
+		if err := t.narrowJourney(ctx, k); err != nil {
+			return fmt.Errorf("journey %s: %w", t.prog.Journeys[k].Name, err)
+		}
+	}
+	return nil
 }
 
 // narrowJourney sets journeyScope[k], the instances of journey k the tick

@@ -144,8 +144,27 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 // (enterWhenSQL, enterOnSQL), which the tick makes once, before the
 // journeys run. (What a journey's entry reads does not change while the
 // others run; an end of one of its instances that may lift a block is
-// foreseen by its scope, see enterWhenSQL.)
+// foreseen by its scope, see enterWhenSQL.) When the rules have a scope,
+// the plan step has done this already, with the rules' copy (buildScope).
 func (t *tick) entryScopes(ctx context.Context) error {
+	if t.entryPlanned {
+		return nil
+	}
+	copied := scopeCopy{scope: tickform.JourneyScope, in: "_nudge_jscope", always: []string{"member_id", "brand"}}
+	need, err := t.entryScope(ctx, &copied)
+	if err != nil || !need {
+		return err
+	}
+	_, err = t.copyScope(ctx, copied)
+	return err
+}
+
+// entryScope sets entrySQL (see entryScopes) and fills _nudge_jscope with
+// the members whose entry may have changed in a journey whose entry is
+// evaluated over them. It reports whether their rows must be copied, and
+// adds what the scoped entries read to copied (its read and reads), whose
+// tables (copied.scope) they then read (mergeEntryScope).
+func (t *tick) entryScope(ctx context.Context, copied *scopeCopy) (need bool, err error) {
 	t.entrySQL, t.entryArgs = map[int]string{}, map[int][]any{}
 	var scoped []int
 	var all []string
@@ -156,12 +175,12 @@ func (t *tick) entryScopes(ctx context.Context) error {
 		if j.EnterOn {
 			wmSeq, wmNow, ran, err := t.enterOnWatermarks(ctx, k)
 			if err != nil {
-				return fmt.Errorf("journey %s: %w", j.Name, err)
+				return false, fmt.Errorf("journey %s: %w", j.Name, err)
 			}
 			t.entryArgs[k] = j.Enter.Watermarks.Args(wmSeq, wmNow)
 			query, parts = t.enterOnSQL(k, wmSeq, wmNow, ran)
 		} else if query, parts, err = t.enterWhenSQL(ctx, k); err != nil {
-			return fmt.Errorf("journey %s: %w", j.Name, err)
+			return false, fmt.Errorf("journey %s: %w", j.Name, err)
 		}
 		t.entrySQL[k] = query
 		if len(parts) > 0 {
@@ -170,7 +189,7 @@ func (t *tick) entryScopes(ctx context.Context) error {
 		}
 	}
 	if len(scoped) == 0 {
-		return nil
+		return false, nil
 	}
 	q := strings.Join(all, "\nUNION ALL\n")
 	if _, err := t.exec(ctx, `
@@ -178,14 +197,13 @@ CREATE OR REPLACE TEMP TABLE _nudge_jscope AS
 SELECT DISTINCT member_id FROM (
 `+q+`
 )`, usedArgs(q, t.params())...); err != nil {
-		return err
+		return false, err
 	}
 	none, err := t.empty(ctx, "_nudge_jscope")
 	if err != nil {
-		return err
+		return false, err
 	}
 	var read strings.Builder
-	var copied scopeCopy
 	for _, k := range scoped {
 		r := t.prog.Journeys[k].Enter
 		t.entrySQL[k] = r.Tick.ScopedSQL
@@ -195,12 +213,13 @@ SELECT DISTINCT member_id FROM (
 		read.WriteString(r.Tick.ScopedSQL)
 		copied.addReads(r.Tick, "")
 	}
-	if none {
-		return nil
+	copied.read += tickform.JourneyScope.Over(read.String(), copied.scope)
+	if copied.scope != tickform.JourneyScope {
+		for k, q := range t.entrySQL {
+			t.entrySQL[k] = tickform.JourneyScope.Over(q, copied.scope)
+		}
 	}
-	copied.scope, copied.in, copied.read, copied.always = tickform.JourneyScope, "_nudge_jscope", read.String(), []string{"member_id", "brand"}
-	_, err = t.copyScope(ctx, copied)
-	return err
+	return !none, nil
 }
 
 // enterOnWatermarks reads the entry watermarks of the `enter on` journey

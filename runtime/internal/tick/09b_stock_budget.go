@@ -83,7 +83,7 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 	if len(stocks) > 0 {
 		stockT = "(VALUES " + strings.Join(stocks, ", ") + ") s(content, cnt, reason)"
 		stockUse = `(SELECT content, count(*) AS n FROM outbox
-        WHERE content IN (` + quoteStrings(contents) + `) AND ` + afterScan(policy.CountedSendSQL("")+" AND brand = "+t.brandSQL()) + `
+        WHERE ` + inStrings("content", contents) + ` AND ` + afterScan(policy.CountedSendSQL("")+" AND brand = "+t.brandSQL()) + `
         GROUP BY content) su`
 	}
 	budgetT := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS DECIMAL(18,4)) AS amount, CAST(NULL AS TIMESTAMP) AS lo, CAST(NULL AS TIMESTAMP) AS hi, CAST(NULL AS VARCHAR) AS reason WHERE false) b"
@@ -92,7 +92,7 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 		budgetT = "(VALUES " + strings.Join(budgets, ", ") + ") b(ri, rule, amount, lo, hi, reason)"
 		budgetUse = `(SELECT b.ri, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
         FROM outbox o JOIN ` + budgetT + ` ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
-        WHERE o.rule IN (` + quoteStrings(budgetRules) + `) AND o.fired_at >= ` + timestampSQL(budgetLo) + ` AND o.fired_at < ` + timestampSQL(budgetHi) + `
+        WHERE ` + inStrings("o.rule", budgetRules) + ` AND o.fired_at >= ` + timestampSQL(budgetLo) + ` AND o.fired_at < ` + timestampSQL(budgetHi) + `
           AND ` + policy.CountedSendSQL("o.") + ` AND o.brand = ` + t.brandSQL() + `
         GROUP BY b.ri) bu`
 	}

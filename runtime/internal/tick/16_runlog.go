@@ -94,7 +94,7 @@ func (t *tick) firingsCountSQL() string {
 	if len(multi) == 0 {
 		return "count(*)"
 	}
-	in := "rule IN (" + quoteStrings(multi) + ")"
+	in := inStrings("rule", multi)
 	return "count(*) FILTER (WHERE NOT " + in + ") + count(DISTINCT firing_id) FILTER (WHERE " + in + ")"
 }
 

@@ -148,7 +148,7 @@ func (r *replayRun) repeatChains(ctx context.Context) error {
 	}
 	stopperCond := "false"
 	if len(stoppers) > 0 {
-		stopperCond = "rr.rule IN (" + quoteStrings(stoppers) + ")"
+		stopperCond = inStrings("rr.rule", stoppers)
 	}
 	// With a retry horizon, blocked also needs the refusal within the
 	// longest cap window (see blocked).
@@ -470,7 +470,7 @@ WHERE NOT rm.last_effective AND NOT rm.last_capped AND rm.last_no_consent IS NOT
 		}
 		resp := ""
 		if len(stoppers) > 0 {
-			free = append(free, "(rm.rule IN ("+quoteStrings(stoppers)+") AND g.ended > rm.last_fired_at)")
+			free = append(free, "("+inStrings("rm.rule", stoppers)+" AND g.ended > rm.last_fired_at)")
 			resp = `
 LEFT JOIN LATERAL (
   SELECT max(` + policy.AnswerWindowSQL("o") + `) + to_microseconds($resp::BIGINT) AS ended FROM outbox o

@@ -141,6 +141,9 @@ type tick struct {
 	// entryArgs is, per `enter on` journey, the arguments of its entry
 	// watermarks (read once, by entryScopes).
 	entryArgs map[int][]any
+	// entryPlanned: the plan step set entrySQL and made the journeys'
+	// entries' copy with the rules' (buildScope).
+	entryPlanned bool
 }
 
 // RunID is the tick's run id.
