@@ -26,15 +26,20 @@ end
 // ingested before the first tick, before it is due (a window edge of the
 // exit: no new event when it comes due); x2 pays at 13:20, ingested at
 // 13:30 (a new event); x4 pays at 13:50, ingested late, at 14:30 (a new
-// event that came due before the previous tick); x3 never pays.
+// event that came due before the previous tick); x5 pays at 10:05, a
+// quarter of an hour after its order (the earliest entry bounds the
+// events an exit reads: the bound must not pass over them); x3 never
+// pays.
 const exitHistory = `
-INSERT INTO members (member_id, brand, consent_sms) VALUES ('x1', 'acme', true), ('x2', 'acme', true), ('x3', 'acme', true), ('x4', 'acme', true);
+INSERT INTO members (member_id, brand, consent_sms) VALUES ('x1', 'acme', true), ('x2', 'acme', true), ('x3', 'acme', true), ('x4', 'acme', true), ('x5', 'acme', true);
 INSERT INTO events (seq, member_id, brand, type, ts, order_id) VALUES
     (1, 'x1', 'acme', 'order_placed', TIMESTAMP '2024-03-01 09:50:00', 'o1'),
     (2, 'x2', 'acme', 'order_placed', TIMESTAMP '2024-03-01 09:50:00', 'o2'),
     (3, 'x3', 'acme', 'order_placed', TIMESTAMP '2024-03-01 09:50:00', 'o3'),
     (4, 'x1', 'acme', 'paid', TIMESTAMP '2024-03-01 12:10:00', 'o1'),
-    (5, 'x4', 'acme', 'order_placed', TIMESTAMP '2024-03-01 09:50:00', 'o4')`
+    (5, 'x4', 'acme', 'order_placed', TIMESTAMP '2024-03-01 09:50:00', 'o4'),
+    (6, 'x5', 'acme', 'order_placed', TIMESTAMP '2024-03-01 09:50:00', 'o5'),
+    (7, 'x5', 'acme', 'paid', TIMESTAMP '2024-03-01 10:05:00', 'o5')`
 
 // TestIncrementalExitScope: the exits of a journey ticked incrementally
 // (only the instances the tick can change) are those of ticks over every
@@ -49,8 +54,8 @@ func TestIncrementalExitScope(t *testing.T) {
 	start := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 	// The events ingested during the history, by the tick they precede.
 	late := map[time.Duration]string{
-		210 * time.Minute: `(6, 'x2', 'acme', 'paid', TIMESTAMP '2024-03-01 13:20:00', 'o2')`,
-		270 * time.Minute: `(7, 'x4', 'acme', 'paid', TIMESTAMP '2024-03-01 13:50:00', 'o4')`,
+		210 * time.Minute: `(8, 'x2', 'acme', 'paid', TIMESTAMP '2024-03-01 13:20:00', 'o2')`,
+		270 * time.Minute: `(9, 'x4', 'acme', 'paid', TIMESTAMP '2024-03-01 13:50:00', 'o4')`,
 	}
 	for now := start; !now.After(start.Add(5 * time.Hour)); now = now.Add(30 * time.Minute) {
 		if row, ok := late[now.Sub(start)]; ok {
@@ -75,6 +80,7 @@ func TestIncrementalExitScope(t *testing.T) {
 		"12:30 unpaid x1 exit applied 12:10", // the payment came due
 		"13:30 unpaid x2 exit applied 13:20", // a new event
 		"14:30 unpaid x4 exit applied 13:50", // a late one
+		"10:30 unpaid x5 exit applied 10:05", // soon after the entry
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("no %q: the history tests nothing of it:\n%s", want, got)
