@@ -27,10 +27,17 @@ func (t *tick) policies(ctx context.Context) error {
 		return err
 	}
 	// The consent of the members a scoped rule fired for is in the scope's
-	// copy of members (which always has the consent columns).
+	// copy of members (which always has the consent columns). Otherwise
+	// the members' rows are those of the members that fired: the semi join
+	// costs less than the join of the whole table with the decisions' wide
+	// rows (1M incremental tick: 69 against 86 ms), unless many fired.
+	many := t.firedUnscoped && t.firings > fewFirings && t.firings*manyFiringsShare >= t.memberCount()
 	members := tickform.ScopeMembers
-	if t.firedUnscoped {
+	switch {
+	case many:
 		members = "members"
+	case t.firedUnscoped:
+		members = "(SELECT * FROM members WHERE brand = " + t.brandSQL() + " AND member_id IN (SELECT member_id FROM _nudge_fire))"
 	}
 	// A send gets the status of the first refusal whose condition holds
 	// (refusals), or stays open (NULL) for caps and quiet hours.
@@ -62,7 +69,7 @@ JOIN _nudge_rules r ON r.ri = f.ri
 LEFT JOIN ` + members + ` m ON m.member_id = f.member_id AND m.brand = ` + t.brandSQL() + `
 LEFT JOIN ` + unanswered + ` u ON u.ri = f.ri AND u.member_id = f.member_id
 LEFT JOIN optouts o ON o.member_id = f.member_id AND o.now = f.now)`
-	if t.firedUnscoped && t.firings > fewFirings && t.firings*manyFiringsShare >= t.memberCount() {
+	if many {
 		// Many firings (a first evaluation fires for much of the base):
 		// members, not the firings, is the table to hash (buildRight).
 		_, err = t.buildRight(ctx, q)
