@@ -144,6 +144,8 @@ type tick struct {
 	// entryPlanned: the plan step set entrySQL and made the journeys'
 	// entries' copy with the rules' (buildScope).
 	entryPlanned bool
+	// exits is the number of rows of _nudge_jexit (journeyExit).
+	exits int64
 }
 
 // RunID is the tick's run id.
