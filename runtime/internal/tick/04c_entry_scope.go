@@ -162,8 +162,9 @@ func (t *tick) entryScopes(ctx context.Context) error {
 // entryScope sets entrySQL (see entryScopes) and fills _nudge_jscope with
 // the members whose entry may have changed in a journey whose entry is
 // evaluated over them. It reports whether their rows must be copied, and
-// adds what the scoped entries read to copied (its read and reads), whose
-// tables (copied.scope) they then read (mergeEntryScope).
+// adds what the scoped entries read to copied (its read and reads): they
+// read its tables (copied.scope; tickform.Scope.Over rewrites them when
+// they are not the journeys' own).
 func (t *tick) entryScope(ctx context.Context, copied *scopeCopy) (need bool, err error) {
 	t.entrySQL, t.entryArgs = map[int]string{}, map[int][]any{}
 	var scoped []int
@@ -203,13 +204,16 @@ SELECT DISTINCT member_id FROM (
 	if err != nil {
 		return false, err
 	}
+	if none {
+		for _, k := range scoped {
+			t.entrySQL[k] = noEntrySQL
+		}
+		return false, nil
+	}
 	var read strings.Builder
 	for _, k := range scoped {
 		r := t.prog.Journeys[k].Enter
 		t.entrySQL[k] = r.Tick.ScopedSQL
-		if none {
-			t.entrySQL[k] = noEntrySQL
-		}
 		read.WriteString(r.Tick.ScopedSQL)
 		copied.addReads(r.Tick, "")
 	}
@@ -219,7 +223,7 @@ SELECT DISTINCT member_id FROM (
 			t.entrySQL[k] = tickform.JourneyScope.Over(q, copied.scope)
 		}
 	}
-	return !none, nil
+	return true, nil
 }
 
 // enterOnWatermarks reads the entry watermarks of the `enter on` journey

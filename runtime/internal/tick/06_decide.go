@@ -30,7 +30,7 @@ func (t *tick) policies(ctx context.Context) error {
 	// copy of members (which always has the consent columns). Otherwise
 	// the members' rows are those of the members that fired: the semi join
 	// costs less than the join of the whole table with the decisions' wide
-	// rows (1M incremental tick: 69 against 86 ms), unless many fired.
+	// rows, unless many fired (docs/performance.md, "Two more cuts").
 	many := t.firedUnscoped && t.firings > fewFirings && t.firings*manyFiringsShare >= t.memberCount()
 	members := tickform.ScopeMembers
 	switch {

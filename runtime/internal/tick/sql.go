@@ -36,10 +36,10 @@ func (t *tick) ofBrandAndType(typeCond string) string {
 // inStrings is the condition that col is one of the strings xs. DuckDB
 // plans an IN list of more than maxInFilter constants as a join with the
 // list (a MARK join that every row of the scan goes through);
-// list_contains tests the rows in a filter instead, which on the
-// 1.4M-row rule_members of the 1M demo costs 47 ms against 71-83 ms
-// (docs/performance.md, "Long IN lists"). A short list stays IN: DuckDB
-// also uses it to skip the row groups outside the values' range.
+// list_contains tests the rows in a filter instead, at a third less on a
+// large table (docs/performance.md, "Long IN lists"). A short list stays
+// IN: DuckDB also uses it to skip the row groups outside the values'
+// range.
 func inStrings(col string, xs []string) string {
 	if len(xs) <= maxInFilter {
 		return col + " IN (" + quoteStrings(xs) + ")"
