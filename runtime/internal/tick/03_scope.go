@@ -249,7 +249,6 @@ SELECT DISTINCT member_id, ri FROM (
 		if err != nil {
 			return fmt.Errorf("journey entry: %w", err)
 		}
-		t.entryPlanned = true
 		if need {
 			copied.in = "(SELECT member_id FROM _nudge_scope UNION ALL SELECT member_id FROM _nudge_jscope)"
 		}

@@ -147,8 +147,8 @@ WHERE s.rule = $rule::VARCHAR AND s.brand = $brand::VARCHAR`, sql.Named("rule", 
 // foreseen by its scope, see enterWhenSQL.) When the rules have a scope,
 // the plan step has done this already, with the rules' copy (buildScope).
 func (t *tick) entryScopes(ctx context.Context) error {
-	if t.entryPlanned {
-		return nil
+	if t.entrySQL != nil {
+		return nil // done by the plan step (buildScope)
 	}
 	copied := scopeCopy{scope: tickform.JourneyScope, in: "_nudge_jscope", always: []string{"member_id", "brand"}}
 	need, err := t.entryScope(ctx, &copied)
@@ -210,18 +210,11 @@ SELECT DISTINCT member_id FROM (
 		}
 		return false, nil
 	}
-	var read strings.Builder
 	for _, k := range scoped {
 		r := t.prog.Journeys[k].Enter
-		t.entrySQL[k] = r.Tick.ScopedSQL
-		read.WriteString(r.Tick.ScopedSQL)
+		t.entrySQL[k] = tickform.JourneyScope.Over(r.Tick.ScopedSQL, copied.scope)
+		copied.read += t.entrySQL[k]
 		copied.addReads(r.Tick, "")
-	}
-	copied.read += tickform.JourneyScope.Over(read.String(), copied.scope)
-	if copied.scope != tickform.JourneyScope {
-		for k, q := range t.entrySQL {
-			t.entrySQL[k] = tickform.JourneyScope.Over(q, copied.scope)
-		}
 	}
 	return true, nil
 }

@@ -135,15 +135,13 @@ type tick struct {
 	// journeyScope is, per journey, the condition on an active instance
 	// (a journey_instances row) that the tick touches it (see narrowJourney).
 	journeyScope map[int]string
-	// entrySQL is, per journey, the query of its entry candidates
-	// (see entryScopes).
+	// entrySQL is, per journey, the query of its entry candidates, set
+	// once a tick by entryScope: in the plan step when the rules have a
+	// scope (buildScope), else in the journeys step (entryScopes).
 	entrySQL map[int]string
 	// entryArgs is, per `enter on` journey, the arguments of its entry
 	// watermarks (read once, by entryScopes).
 	entryArgs map[int][]any
-	// entryPlanned: the plan step set entrySQL and made the journeys'
-	// entries' copy with the rules' (buildScope).
-	entryPlanned bool
 	// exits is the number of rows of _nudge_jexit (journeyExit).
 	exits int64
 }
