@@ -108,3 +108,38 @@ day 8: m1 wechat pending
 		t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
 	}
 }
+
+// TestNoConsentRetryAfterOptIn: a state-rule firing refused for want of
+// consent on every channel is not decided again while the member stays
+// without one, and an opt-in (a subscribed event) makes the next tick
+// send, incrementally as in full (SPEC §9 opt-out loop; the opt-ins are
+// what the limits' blocked condition reads).
+func TestNoConsentRetryAfterOptIn(t *testing.T) {
+	t.Parallel()
+	const src = `brand "acme"
+import "crm"
+rule nag
+  if days since last purchased > 3
+  then send reminder "come-back" via sms
+`
+	inc, full := timeline(t, src, `
+		INSERT INTO members (member_id, brand, consent_sms) VALUES ('m1', 'acme', false), ('m2', 'acme', false);
+		INSERT INTO events (seq, member_id, brand, type, ts, amount) VALUES
+		  (1, 'm1', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10),
+		  (2, 'm2', 'acme', 'purchased', TIMESTAMP '2024-03-01 09:00:00', 10)`,
+		4, 7, func(db *DB, day int) {
+			if day == 6 {
+				importEvents(t, db, "member_id,brand,type,ts,channel\nm1,acme,subscribed,2024-03-06 20:00:00,sms\n")
+			}
+		})
+	want := `day 4: m1 sms no_consent no consent_sms
+day 4: m2 sms no_consent no consent_sms
+day 6: m1 sms pending 
+`
+	if full != want {
+		t.Errorf("full evaluation:\n%s\nwant:\n%s", full, want)
+	}
+	if inc != full {
+		t.Errorf("incremental:\n%s\nfull:\n%s", inc, full)
+	}
+}

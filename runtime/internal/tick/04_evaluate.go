@@ -175,9 +175,10 @@ func (t *tick) evaluateBatches(ctx context.Context, table string, fams []ruleFam
 	}
 	blocked := len(names.rows) > 0
 	if blocked {
-		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(scoped) +
+		where := strings.Join(conds, "\n   OR ")
+		q := "CREATE OR REPLACE TEMP TABLE " + sharedBlocked + " AS\nSELECT b.ri, rm.member_id FROM " + t.blockedFrom(scoped, where) +
 			"\n    JOIN " + names.sql() + " b ON b.rule = rm.rule" +
-			"\nWHERE " + strings.Join(conds, "\n   OR ") + "\nORDER BY b.ri"
+			"\nWHERE " + where + "\nORDER BY b.ri"
 		if _, err := t.exec(ctx, q, append(usedArgs(q, args), names.arg())...); err != nil {
 			return err
 		}
@@ -272,7 +273,7 @@ func (t *tick) ruleSelect(i int) string {
 	case block == "":
 	default:
 		limit = `ANTI JOIN (
-    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped) + `
+    SELECT rm.member_id FROM ` + t.blockedFrom(t.plans[i].scoped, block) + `
     WHERE rm.rule = ` + quoteString(r.Name) + ` AND (` + block + `)
 ) blocked ON blocked.member_id = q.member_id`
 	}

@@ -58,10 +58,11 @@ func (t *tick) blocked(i int) string {
 	return strings.Join(block, "\n         OR ")
 }
 
-// blockedFrom is the FROM clause the blocked predicate reads: rule_members
-// rm with the member m and the retry tables f and g; with scoped, the rows
-// of the scope's members only.
-func (t *tick) blockedFrom(scoped bool) string {
+// blockedFrom is the FROM clause the blocked predicate cond reads:
+// rule_members rm with the member m, the retry tables f and g, and the
+// opt-ins oi when cond reads them; with scoped, the rows of the scope's
+// members only.
+func (t *tick) blockedFrom(scoped bool, cond string) string {
 	from := "(SELECT * FROM rule_members WHERE brand = " + t.brandSQL() + ") rm LEFT JOIN members m ON m.member_id = rm.member_id AND m.brand = " + t.brandSQL()
 	if scoped {
 		from = "_nudge_scope_rm rm LEFT JOIN " + tickform.ScopeMembers + " m ON m.member_id = rm.member_id"
@@ -70,6 +71,9 @@ func (t *tick) blockedFrom(scoped bool) string {
 		from += `
     LEFT JOIN _nudge_freed f ON f.member_id = rm.member_id
     LEFT JOIN _nudge_resp g ON g.rule = rm.rule AND g.member_id = rm.member_id`
+	}
+	if readsOptIns(cond) {
+		from += t.optInsJoin()
 	}
 	return from
 }

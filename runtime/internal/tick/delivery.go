@@ -50,14 +50,30 @@ func optOutEvents(r *compiler.Rule) []string {
 
 // noOptInSQL is the condition that member rm has no opt-in event: only
 // then does a refusal for want of consent_<channel> hold at every later
-// tick while the members are unchanged (see blocked). In a replay's lanes
-// rm.member_id is a lane, whose member _nudge_lanes gives (replay.go).
-func (t *tick) noOptInSQL() string {
-	optIns := "SELECT member_id FROM events WHERE brand = " + t.brandSQL() + " AND type = '" + policy.OptInEvent + "'"
+// tick while the members are unchanged (see blocked). It reads the opt-ins
+// oi that blockedFrom joins (optInsJoin) when a condition reads them.
+func (t *tick) noOptInSQL() string { return optInRow + ".member_id IS NULL" }
+
+// optInRow is the alias of a member's opt-in in the rows blocked reads
+// (optInsJoin).
+const optInRow = "oi"
+
+// readsOptIns reports whether the SQL cond reads the opt-ins (noOptInSQL).
+func readsOptIns(cond string) bool { return strings.Contains(cond, optInRow+".member_id") }
+
+// optInsJoin is the join of member rm's opt-in events as oi, a row per
+// member with one: the members' opt-ins are read once for all the rows
+// and conditions of blocked, not in a subquery per condition (each a scan
+// of the events of the type, which a database whose events are not in
+// type order, as simulate's scratch copy, reads whole). In a replay's
+// lanes rm.member_id is a lane, whose member _nudge_lanes gives
+// (replay.go).
+func (t *tick) optInsJoin() string {
+	optIns := "SELECT DISTINCT member_id FROM events WHERE brand = " + t.brandSQL() + " AND type = '" + policy.OptInEvent + "'"
 	if t.mode.has(Lanes) {
-		optIns = "SELECT l.lane FROM _nudge_lanes l WHERE l.member_id IN (" + optIns + ")"
+		optIns = "SELECT l.lane AS member_id FROM _nudge_lanes l WHERE l.member_id IN (" + optIns + ")"
 	}
-	return "rm.member_id NOT IN (" + optIns + ")"
+	return "\n    LEFT JOIN (" + optIns + ") " + optInRow + " ON " + optInRow + ".member_id = rm.member_id"
 }
 
 // hasFallback reports whether a send of rule r has fallback channels. A
