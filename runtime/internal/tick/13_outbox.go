@@ -8,10 +8,17 @@ import (
 
 // writeOutbox inserts the decisions, each with its firing's effective
 // (_nudge_eff; a firing of one action is its decision, whose effective is
-// computed on the row rather than joined). The firings were deduplicated against
+// computed on the row rather than joined, and a program without firings of
+// several actions joins none). The firings were deduplicated against
 // the outbox (see fire), so a plain INSERT writes each firing once; the
 // table has no key to check it against (migration 17).
 func (t *tick) writeOutbox(ctx context.Context) error {
+	decisions := `SELECT *, ` + effectiveSQL("", "") + ` AS effective FROM _nudge_dec`
+	if t.feat.multiAction {
+		decisions += ` WHERE ri NOT IN ` + multiActionRules + `
+      UNION ALL
+      SELECT d.*, e.effective FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id) WHERE d.ri IN ` + multiActionRules
+	}
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
@@ -19,9 +26,7 @@ INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key,
 SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
        d.status, d.reason, d.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
        d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals, d.params, d.transactional, d.expires_at
-FROM (SELECT *, `+effectiveSQL("", "")+` AS effective FROM _nudge_dec WHERE ri NOT IN `+multiActionRules+`
-      UNION ALL
-      SELECT d.*, e.effective FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id) WHERE d.ri IN `+multiActionRules+`) d`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
+FROM (`+decisions+`) d`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
 	return err
 }
 

@@ -22,6 +22,7 @@ type features struct {
 	fallback      bool // some send has fallback channels (`via A else B`): 10_fallback.go
 	expire        bool // some send may expire (`expire after`): 11_expiry.go
 	tags          bool // some action tags or untags: 14_tags.go, 04a_journeys.go
+	multiAction   bool // some rule or journey step has several actions, a firing several decisions: 12_refusals.go, 13_outbox.go
 }
 
 // programFeatures reads the features of p's rules and journeys.
@@ -37,6 +38,7 @@ func programFeatures(p *compiler.Program) features {
 		f.fallback = f.fallback || len(a.Else) > 0
 	}
 	actions := func(as []compiler.Action) {
+		f.multiAction = f.multiAction || len(as) > 1
 		for _, a := range as {
 			if a.Verb == "tag" || a.Verb == "untag" {
 				f.tags = true

@@ -87,16 +87,20 @@ func TestProgramFeatures(t *testing.T) {
 		{"none", rule(func(*compiler.Rule) {}), features{}},
 		{"rule expires", rule(func(r *compiler.Rule) { r.Expire = time.Hour }), features{expire: true}},
 		{"rule transactional", rule(func(r *compiler.Rule) { r.Transactional = true }), features{transactional: true}},
-		{"rule untags", rule(func(r *compiler.Rule) { r.Actions = append(r.Actions, tag) }), features{tags: true}},
+		{"rule untags", rule(func(r *compiler.Rule) { r.Actions = []compiler.Action{tag} }), features{tags: true}},
+		{"rule sends and untags", rule(func(r *compiler.Rule) { r.Actions = append(r.Actions, tag) }), features{tags: true, multiAction: true}},
 		{"rule stops", rule(func(r *compiler.Rule) { r.StopAfter = 2 }), features{stopAfter: true}},
 		{"rule budget", rule(func(r *compiler.Rule) { r.Budget = budget }), features{budget: true}},
-		{"rule fallback", rule(func(r *compiler.Rule) { r.Actions = append(r.Actions, fallback) }), features{fallback: true}},
+		{"rule fallback", rule(func(r *compiler.Rule) { r.Actions = []compiler.Action{fallback} }), features{fallback: true}},
 		{"journey none", journey(func(*compiler.Journey) {}), features{journeys: true}},
 		{"journey expires", journey(func(j *compiler.Journey) { j.Expire = time.Hour }), features{journeys: true, expire: true}},
 		{"journey transactional", journey(func(j *compiler.Journey) { j.Transactional = true }), features{journeys: true, transactional: true}},
 		{"journey tags", journey(func(j *compiler.Journey) {
 			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}})
 		}), features{journeys: true, tags: true}},
+		{"journey step of two sends", journey(func(j *compiler.Journey) {
+			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{send, fallback}})
+		}), features{journeys: true, fallback: true, multiAction: true}},
 		{"journey budget", journey(func(j *compiler.Journey) { j.Budget = budget }), features{journeys: true, budget: true}},
 		{"journey fallback", journey(func(j *compiler.Journey) {
 			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{fallback}})
