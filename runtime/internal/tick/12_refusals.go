@@ -17,24 +17,18 @@ import (
 func (t *tick) repeats(ctx context.Context) error {
 	// (A program whose every rule and step has one action has a decision
 	// per firing: its rows need not be split by the number of actions.)
-	q := `
-CREATE OR REPLACE TEMP TABLE _nudge_eff AS
-SELECT firing_id, ri, rule, member_id, now,
+	q := `SELECT firing_id, ri, rule, member_id, now,
        ` + firingEffects("") + `
 FROM _nudge_dec`
 	if t.feat.multiAction {
-		q = `
-CREATE OR REPLACE TEMP TABLE _nudge_eff AS
-WITH multi AS ` + multiActionRules + `
-SELECT firing_id, ri, rule, member_id, now,
-       ` + firingEffects("") + `
-FROM _nudge_dec WHERE ri NOT IN (SELECT ri FROM multi)
+		q = `WITH multi AS ` + multiActionRules + `
+` + q + ` WHERE ri NOT IN (SELECT ri FROM multi)
 UNION ALL
 SELECT firing_id, any_value(ri) AS ri, any_value(rule) AS rule, any_value(member_id) AS member_id, any_value(now) AS now,
        ` + firingEffects("agg") + `
 FROM _nudge_dec WHERE ri IN (SELECT ri FROM multi) GROUP BY firing_id`
 	}
-	if _, err := t.exec(ctx, q); err != nil {
+	if _, err := t.exec(ctx, "CREATE OR REPLACE TEMP TABLE _nudge_eff AS\n"+q); err != nil {
 		return err
 	}
 	// The rule_members rows of the members scoped rules fired for are in
