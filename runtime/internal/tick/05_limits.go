@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -132,17 +131,12 @@ FROM (SELECT trigger_seq, ri IN (SELECT ri FROM _nudge_rules WHERE trig) AS trig
 	args := []any{sql.Named("lo", t.lo()), sql.Named("hi", t.hi())}
 	var kinds []string
 	if states > 0 {
-		// (Of the state rules of the candidates only: a rule evaluated
-		// again at the same instant, as a new rule's first evaluation next
-		// to the others' firings, anti-joins none of theirs.)
-		var stateRules []string
-		for i, r := range t.prog.Rules {
-			if !r.Trigger && (rules == nil || slices.Contains(rules, i)) {
-				stateRules = append(stateRules, r.Name)
-			}
-		}
-		repeats := `SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND ` +
-			afterScan(inStrings("rule", stateRules)+" AND brand = "+t.brandSQL())
+		// (Of the state rules of the candidates only, a semi join however
+		// many rules the program has: a rule evaluated again at the same
+		// instant, as a new rule's first evaluation next to the others'
+		// firings, anti-joins none of theirs.)
+		repeats := `SELECT rule, member_id, fired_at FROM outbox WHERE fired_at >= $lo::TIMESTAMP AND fired_at <= $hi::TIMESTAMP AND trigger_seq IS NULL AND ` + afterScan("brand = "+t.brandSQL()) + `
+      AND rule IN (SELECT r.name FROM _nudge_cand JOIN _nudge_rules r USING (ri) WHERE NOT r.trig` + only + `)`
 		var again bool
 		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (`+repeats+`)`, args...).Scan(&again); err != nil {
 			return err
