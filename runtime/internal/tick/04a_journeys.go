@@ -234,18 +234,15 @@ func (t *tick) enterRounds(ctx context.Context, e *journeyEntry) error {
 	j := t.prog.Journeys[e.k]
 	name := quoteString(j.Name)
 	for round := 0; !e.done; round++ {
-		if _, err := t.exec(ctx, `
+		n, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnew AS
 SELECT 'j' || substr(md5(`+t.brandSQL()+` || chr(31) || `+name+` || chr(31) || c.member_id || chr(31) || `+e.key+`), 1, 16) AS instance_id,
        c.member_id, c.entered_at, c.entry_seq, `+e.heldOut+` AS held_out
 FROM _nudge_jcands c
 WHERE NOT EXISTS (SELECT 1 FROM journey_instances x
                   WHERE x.brand = $brand::VARCHAR AND x.journey = `+name+` AND x.member_id = c.member_id AND (`+e.blocked+`))
-QUALIFY row_number() OVER (PARTITION BY c.member_id ORDER BY c.entered_at, c.entry_seq) = 1`, t.params()...); err != nil {
-			return err
-		}
-		var n int64
-		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jnew`).Scan(&n); err != nil {
+QUALIFY row_number() OVER (PARTITION BY c.member_id ORDER BY c.entered_at, c.entry_seq) = 1`, t.params()...)
+		if err != nil {
 			return err
 		}
 		e.done = !j.EnterOn
@@ -398,10 +395,7 @@ SELECT instance_id, member_id, entered_at, entry_seq, new_pc AS pc, new_due AS d
 FROM _nudge_jnext
 WHERE NOT done AND (new_pc <> pc OR new_due <> due_at)`, nil
 		}
-		if _, err := t.exec(ctx, q, args...); err != nil {
-			return ran, err
-		}
-		if none, err := t.empty(ctx, "_nudge_jat"); err != nil || none {
+		if n, err := t.create(ctx, q, args...); err != nil || n == 0 {
 			return ran, err // no instance to exit or advance
 		}
 		if j.Exit != "" {
@@ -521,16 +515,14 @@ func (t *tick) journeyExit(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
 	rows := t.journeyCondRows(t.instantsSQL(j.ExitEvents, "x.entered_at", "$now::TIMESTAMP",
 		"CASE WHEN x.due_at <= $now::TIMESTAMP AND x.due_at > x.entered_at THEN x.due_at END"), j.Exit)
-	_, err := t.exec(ctx, `
+	var err error
+	t.exits, err = t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jexit AS
 SELECT ji.instance_id, min(ji.due_at) AS at
 FROM `+rows+`
 WHERE ji.due_at IS NOT NULL AND `+j.Exit+`
 GROUP BY ji.instance_id`, t.params()...)
-	if err != nil {
-		return err
-	}
-	return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_jexit`).Scan(&t.exits)
+	return err
 }
 
 // applyExit ends the instances of _nudge_jat x joined with their exit e
@@ -545,23 +537,22 @@ func (t *tick) applyExit(ctx context.Context, k int, when string, cond bool) err
 	if cond {
 		join = " LEFT JOIN _nudge_jcond c USING (instance_id)"
 	}
-	if _, err := t.exec(ctx, `
+	n, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
 SELECT x.instance_id, x.member_id, x.pc, x.variant, e.at, x.ji_rowid
 FROM _nudge_jat x JOIN _nudge_jexit e USING (instance_id)`+join+`
-WHERE `+when, t.params()...); err != nil {
+WHERE `+when, t.params()...)
+	if err != nil || n == 0 {
 		return err
 	}
 	return t.endOut(ctx, k, policy.Applied)
 }
 
 // endOut ends the instances of _nudge_jout (instance_id, member_id, pc,
-// variant, at, ji_rowid) with an exit decision of the given status at their at,
-// naming the step each preempts, and takes them out of _nudge_jat.
+// variant, at, ji_rowid; not empty) with an exit decision of the given
+// status at their at, naming the step each preempts, and takes them out of
+// _nudge_jat.
 func (t *tick) endOut(ctx context.Context, k int, status policy.Status) error {
-	if none, err := t.empty(ctx, "_nudge_jout"); err != nil || none {
-		return err
-	}
 	j := t.prog.Journeys[k]
 	name := quoteString(j.Name)
 	return t.execEach(ctx, t.params(), `
@@ -779,7 +770,7 @@ func (t *tick) giveUp(ctx context.Context, k int, at map[int]bool) error {
 	if j.StopAfter == 0 || len(sends) == 0 {
 		return nil
 	}
-	if _, err := t.exec(ctx, `
+	n, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
 SELECT x.instance_id, x.member_id, x.pc, x.variant, x.due_at AS at, x.ji_rowid
 FROM _nudge_jat x
@@ -791,7 +782,8 @@ WHERE x.pc IN (`+strings.Join(sends, ", ")+`) AND (
       AND o.due_at + to_microseconds($resp::BIGINT) <= x.due_at
       AND o.due_at >= coalesce((SELECT max(e.ts) FROM events e
                                 WHERE e.brand = $brand::VARCHAR AND e.member_id = x.member_id AND e.ts <= x.due_at), o.due_at)
-) >= `+fmt.Sprint(j.StopAfter), t.params(policy.ResponseArg())...); err != nil {
+) >= `+fmt.Sprint(j.StopAfter), t.params(policy.ResponseArg())...)
+	if err != nil || n == 0 {
 		return err
 	}
 	return t.endOut(ctx, k, policy.GaveUp)
@@ -922,12 +914,4 @@ WHERE x.pc IN (`+strings.Join(sends, ", ")+`)`, `
 INSERT INTO _nudge_jmeta SELECT ri, `+name+`, member_id, trigger_seq, step, variant FROM _nudge_jsend`, `
 INSERT INTO _nudge_cand (ri, member_id, trigger_seq, due_at, vals, params, now)
 SELECT ri, member_id, trigger_seq, due_at, vals, params, $now::TIMESTAMP FROM _nudge_jsend`)
-}
-
-// empty reports whether the tick's working table is empty: the statements
-// that would read it then have nothing to do.
-func (t *tick) empty(ctx context.Context, table string) (bool, error) {
-	var none bool
-	err := t.tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+table+")").Scan(&none)
-	return none, err
 }

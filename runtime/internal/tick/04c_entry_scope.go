@@ -193,18 +193,15 @@ func (t *tick) entryScope(ctx context.Context, copied *scopeCopy) (need bool, er
 		return false, nil
 	}
 	q := strings.Join(all, "\nUNION ALL\n")
-	if _, err := t.exec(ctx, `
+	n, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jscope AS
 SELECT DISTINCT member_id FROM (
 `+q+`
-)`, usedArgs(q, t.params())...); err != nil {
-		return false, err
-	}
-	none, err := t.empty(ctx, "_nudge_jscope")
+)`, usedArgs(q, t.params())...)
 	if err != nil {
 		return false, err
 	}
-	if none {
+	if n == 0 {
 		for _, k := range scoped {
 			t.entrySQL[k] = noEntrySQL
 		}

@@ -92,15 +92,14 @@ func (t *tick) blockedNow() string {
 // limited rule fires at most once per member per tick (its earliest
 // candidate).
 func (t *tick) fire(ctx context.Context) error {
-	if err := t.selectFirings(ctx, "_nudge_fire", nil); err != nil {
-		return err
-	}
-	return t.tx.QueryRowContext(ctx, `SELECT count(*) FROM _nudge_fire`).Scan(&t.firings)
+	var err error
+	t.firings, err = t.selectFirings(ctx, "_nudge_fire", nil)
+	return err
 }
 
 // selectFirings creates the table table of the firings (see fire) of the
 // candidates of the rules rules (of every rule when nil).
-func (t *tick) selectFirings(ctx context.Context, table string, rules []int) error {
+func (t *tick) selectFirings(ctx context.Context, table string, rules []int) (int64, error) {
 	only := ""
 	if rules != nil {
 		var ris []string
@@ -114,7 +113,7 @@ func (t *tick) selectFirings(ctx context.Context, table string, rules []int) err
 	var minSeq, states, triggers int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(min(trigger_seq), 0), count(*) FILTER (WHERE NOT trig), count(*) FILTER (WHERE trig)
 FROM (SELECT trigger_seq, ri IN (SELECT ri FROM _nudge_rules WHERE trig) AS trig FROM _nudge_cand WHERE true`+only+`)`).Scan(&minSeq, &states, &triggers); err != nil {
-		return err
+		return 0, err
 	}
 	// State candidates are one per member (the compiler's contract) and
 	// their dedupe key is the run's now, so they only need an anti-join
@@ -139,7 +138,7 @@ FROM (SELECT trigger_seq, ri IN (SELECT ri FROM _nudge_rules WHERE trig) AS trig
       AND rule IN (SELECT r.name FROM _nudge_cand JOIN _nudge_rules r USING (ri) WHERE NOT r.trig` + only + `)`
 		var again bool
 		if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (`+repeats+`)`, args...).Scan(&again); err != nil {
-			return err
+			return 0, err
 		}
 		antiJoin := ""
 		if again {
@@ -178,8 +177,7 @@ WITH c AS (
 )
 SELECT *, 'f' || substr(md5(` + t.brandSQL() + ` || chr(31) || name || chr(31) || member_id || chr(31) || dedupe_key), 1, 16) AS firing_id
 FROM (` + strings.Join(kinds, "\n    UNION ALL") + `)`
-	_, err := t.exec(ctx, q, usedArgs(q, args)...)
-	return err
+	return t.create(ctx, q, usedArgs(q, args)...)
 }
 
 // stateDedupeKeySQL is the dedupe key of a state firing at the instant now

@@ -51,7 +51,7 @@ func (t *tick) stratumTags(ctx context.Context, s int) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	if err := t.selectFirings(ctx, "_nudge_sfire", rules); err != nil {
+	if _, err := t.selectFirings(ctx, "_nudge_sfire", rules); err != nil {
 		return err
 	}
 	if _, err := t.exec(ctx, `

@@ -237,6 +237,25 @@ func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return n, nil
 }
 
+// create runs the statement q, a CREATE TABLE ... AS, and returns how many
+// rows the table got: DuckDB gives them as the statement's one row (its
+// RowsAffected is 0), which spares a count of the table after.
+func (t *tick) create(ctx context.Context, q string, args ...any) (int64, error) {
+	start := time.Now()
+	var n int64
+	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&n)
+	if t.trace != nil {
+		t.trace(q, time.Since(start))
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, cerr
+		}
+		return 0, err
+	}
+	return n, nil
+}
+
 // clustered reports whether some events are clustered (ClusteredSeqSQL), so
 // that conditions on their type skip row groups.
 func (t *tick) clustered() bool { return t.clusteredSeq > 0 }
