@@ -7,8 +7,9 @@ import (
 	"nudge/runtime/policy"
 )
 
-// setup creates the tick's temp tables and loads the program's rules,
-// actions and caps into them, so every policy is a join.
+// setup creates the tick's temp tables (the journeys' too) and loads the
+// program's rules (and the journeys' sending nodes), actions and caps into
+// them, so every policy is a join.
 func (t *tick) setup(ctx context.Context) error {
 	ddl := []string{
 		`CREATE OR REPLACE TEMP TABLE _nudge_rules (ri INTEGER, name VARCHAR, trig BOOLEAN, has_limit BOOLEAN,
@@ -19,6 +20,9 @@ func (t *tick) setup(ctx context.Context) error {
 		// replay's lanes give each its own, see replay.go).
 		`CREATE OR REPLACE TEMP TABLE _nudge_cand (ri INTEGER, member_id VARCHAR, trigger_seq BIGINT, due_at TIMESTAMP, vals JSON, params JSON,
 			now TIMESTAMP DEFAULT ` + timestampSQL(t.now) + `)`,
+	}
+	if t.feat.journeys {
+		ddl = append(ddl, journeyTablesSQL)
 	}
 	if _, err := t.exec(ctx, strings.Join(ddl, ";\n")); err != nil {
 		return err
@@ -35,6 +39,9 @@ func (t *tick) setup(ctx context.Context) error {
 		for j, a := range r.Actions {
 			actions.add(i, j, a.Verb, nullString(a.Kind), nullString(a.Content), nullString(a.Channel), a.Channels())
 		}
+	}
+	if t.feat.journeys {
+		t.journeyRules(&rules, &actions)
 	}
 	for i, c := range t.prog.Caps {
 		caps.add(i, nullString(c.Channel), c.Count, c.Per.Microseconds(), policy.CapLabel(c))
@@ -59,8 +66,8 @@ func nullString(s string) any {
 }
 
 // rulesRows and actionsRows are the rows of _nudge_rules and _nudge_actions,
-// filled by setup with the program's rules and by journeySetup with the
-// journeys' send steps.
+// filled by setup with the program's rules and the journeys' send steps
+// (journeyRules).
 func rulesRows() jsonRows {
 	return jsonRows{param: "rules", columns: []string{"ri INTEGER", "name VARCHAR", "trig BOOLEAN", "has_limit BOOLEAN",
 		"every_us BIGINT", "priority INTEGER", "holdout DOUBLE", "stop_after INTEGER", "transactional BOOLEAN", "expire_us BIGINT"}}

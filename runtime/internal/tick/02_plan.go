@@ -99,8 +99,8 @@ type previousRun struct {
 	budgetAfter   sql.NullString // and its budget_after
 }
 
-// previousRuns reads what the previous ticks left, for every rule at once,
-// by rule name.
+// previousRuns reads what the previous ticks left, for every rule and
+// journey at once, by name.
 func (t *tick) previousRuns(ctx context.Context) (map[string]previousRun, error) {
 	prevs := map[string]previousRun{}
 	rows, err := t.tx.QueryContext(ctx, `
@@ -128,6 +128,7 @@ func (t *tick) plan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	t.prevs = prevs
 	t.plans = make([]evalPlan, len(t.prog.Rules))
 	var reset []string // state rules evaluated in full
 	for i, r := range t.prog.Rules {

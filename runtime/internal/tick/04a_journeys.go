@@ -44,19 +44,21 @@ type journeyNode struct {
 	option  int
 }
 
-// journeySetup adds the pseudo-rules of the journeys' action nodes to
-// _nudge_rules and _nudge_actions and makes the step's tables.
-func (t *tick) journeySetup(ctx context.Context) error {
-	if _, err := t.exec(ctx, `
-DROP TABLE IF EXISTS _nudge_jdone;
+// journeyTablesSQL creates the journeys' working tables of a tick (setup
+// runs it with the other tables): the metadata of the journeys' sends and
+// the enter, exit and complete decisions.
+const journeyTablesSQL = `DROP TABLE IF EXISTS _nudge_jdone;
 DROP TABLE IF EXISTS _nudge_jfired;
 CREATE OR REPLACE TEMP TABLE _nudge_jmeta (ri INTEGER, journey VARCHAR, member_id VARCHAR, trigger_seq BIGINT, step INTEGER, variant VARCHAR);
 CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, member_id VARCHAR, action VARCHAR, status VARCHAR,
-    due_at TIMESTAMP, step INTEGER, variant VARCHAR, trigger_seq BIGINT)`); err != nil {
-		return err
-	}
+    due_at TIMESTAMP, step INTEGER, variant VARCHAR, trigger_seq BIGINT)`
+
+// journeyRules adds to the rows of _nudge_rules and _nudge_actions (setup
+// loads them) a pseudo-rule per journey node that sends, numbered after
+// the program's rules (t.journeyRI), so that the policy steps decide the
+// journeys' sends as the rules'.
+func (t *tick) journeyRules(rules, actions *jsonRows) {
 	t.journeyRI = map[journeyNode]int{}
-	rules, actions := rulesRows(), actionsRows()
 	ri := len(t.prog.Rules)
 	for k, j := range t.prog.Journeys {
 		for pc, n := range j.Nodes {
@@ -79,15 +81,6 @@ CREATE OR REPLACE TEMP TABLE _nudge_jdec (instance_id VARCHAR, journey VARCHAR, 
 			}
 		}
 	}
-	for table, rows := range map[string]*jsonRows{"_nudge_rules": &rules, "_nudge_actions": &actions} {
-		if len(rows.rows) == 0 {
-			continue
-		}
-		if _, err := t.exec(ctx, "INSERT INTO "+table+" SELECT * FROM "+rows.sql(), rows.arg()); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // journeys runs every journey of the program (see the top of the file).
@@ -95,9 +88,7 @@ func (t *tick) journeys(ctx context.Context) error {
 	if !t.feat.journeys {
 		return nil
 	}
-	if err := t.journeySetup(ctx); err != nil {
-		return err
-	}
+	t.winnersDecided = false
 	if err := t.narrowJourneys(ctx); err != nil {
 		return err
 	}
@@ -319,16 +310,8 @@ func (t *tick) narrowJourney(ctx context.Context, k int) error {
 	if t.mode.has(Full) || readsMemberRow.MatchString(j.Exit) || strings.Contains(j.Exit, "member_tags") {
 		return nil
 	}
-	var seq sql.NullInt64
-	var now sql.NullTime
-	err := t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
-		sql.Named("rule", j.Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
-	switch {
-	case err == sql.ErrNoRows:
-		return nil
-	case err != nil:
-		return err
-	case !seq.Valid || !now.Valid || t.now.Before(Naive(now.Time)):
+	prev, ok := t.prevs[j.Name]
+	if !ok || t.now.Before(Naive(prev.wmNow)) {
 		return nil
 	}
 	scope := "due_at <= $now::TIMESTAMP"
@@ -338,7 +321,7 @@ func (t *tick) narrowJourney(ctx context.Context, k int) error {
 		// one scan with the OR, every event of the types was read.)
 		which := t.ofBrandAndType("type IN (" + quoteStrings(j.ExitEvents) + ")")
 		scope += fmt.Sprintf(` OR member_id IN (SELECT member_id FROM events WHERE seq > %d AND %s
-    UNION ALL SELECT member_id FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s)`, seq.Int64, which, timestampSQL(Naive(now.Time)), which)
+    UNION ALL SELECT member_id FROM events WHERE ts > %s AND ts <= $now::TIMESTAMP AND %s)`, prev.wmSeq, which, timestampSQL(Naive(prev.wmNow)), which)
 	}
 	t.journeyScope[k] = scope
 	return nil
@@ -819,10 +802,10 @@ func (t *tick) journeyDecisions(ctx context.Context) error {
 			return err
 		}
 	}
-	var early int64
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_nudge_jdone'`).Scan(&early); err != nil || early == 0 {
-		return err
+	if !t.winnersDecided {
+		return nil
 	}
+	t.winnersDecided = false
 	return t.execEach(ctx, nil,
 		`INSERT INTO _nudge_dec SELECT * FROM _nudge_jdone`,
 		`INSERT INTO _nudge_fire SELECT * FROM _nudge_jfired`,

@@ -233,6 +233,7 @@ func (t *tick) decideWinnerSends(ctx context.Context, k int) error {
 			return err
 		}
 	}
+	t.winnersDecided = true
 	return t.execEach(ctx, nil,
 		`CREATE TEMP TABLE IF NOT EXISTS _nudge_jdone AS SELECT * FROM _nudge_dec WHERE false`,
 		`INSERT INTO _nudge_jdone SELECT * FROM _nudge_dec`,

@@ -174,10 +174,7 @@ func (t *tick) entryScope(ctx context.Context, copied *scopeCopy) (need bool, er
 		var parts []string
 		var err error
 		if j.EnterOn {
-			wmSeq, wmNow, ran, err := t.enterOnWatermarks(ctx, k)
-			if err != nil {
-				return false, fmt.Errorf("journey %s: %w", j.Name, err)
-			}
+			wmSeq, wmNow, ran := t.enterOnWatermarks(k)
 			t.entryArgs[k] = j.Enter.Watermarks.Args(wmSeq, wmNow)
 			query, parts = t.enterOnSQL(k, wmSeq, wmNow, ran)
 		} else if query, parts, err = t.enterWhenSQL(ctx, k); err != nil {
@@ -216,21 +213,14 @@ SELECT DISTINCT member_id FROM (
 	return true, nil
 }
 
-// enterOnWatermarks reads the entry watermarks of the `enter on` journey
-// k: the events its previous ticks considered (ran: it ran before).
-func (t *tick) enterOnWatermarks(ctx context.Context, k int) (wmSeq int64, wmNow time.Time, ran bool, err error) {
-	wmSeq, wmNow = int64(math.MaxInt64), t.now.Add(-t.lookback)
-	var seq sql.NullInt64
-	var now sql.NullTime
-	err = t.tx.QueryRowContext(ctx, `SELECT wm_seq, wm_now FROM rule_state WHERE rule = $rule::VARCHAR AND brand = $brand::VARCHAR`,
-		sql.Named("rule", t.prog.Journeys[k].Name), sql.Named("brand", t.brand)).Scan(&seq, &now)
-	if err != nil && err != sql.ErrNoRows {
-		return 0, time.Time{}, false, err
+// enterOnWatermarks is the entry watermarks of the `enter on` journey k:
+// the events its previous ticks considered (ran: it ran before), as the
+// plan step read them.
+func (t *tick) enterOnWatermarks(k int) (wmSeq int64, wmNow time.Time, ran bool) {
+	if prev, ok := t.prevs[t.prog.Journeys[k].Name]; ok {
+		return prev.wmSeq, Naive(prev.wmNow), true
 	}
-	if err == nil && seq.Valid && now.Valid {
-		return seq.Int64, Naive(now.Time), true, nil
-	}
-	return wmSeq, wmNow, false, nil
+	return int64(math.MaxInt64), t.now.Add(-t.lookback), false
 }
 
 // enterOnSQL is how the tick evaluates the entry of the `enter on`

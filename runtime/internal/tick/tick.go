@@ -113,6 +113,7 @@ type tick struct {
 
 	// Incremental evaluation (02_plan.go, 03_scope.go).
 	plans         []evalPlan
+	prevs         map[string]previousRun // by rule or journey name, read by plan before anything changed
 	membersSum    string
 	retryBlock    bool    // _nudge_freed and _nudge_resp exist
 	budgetChecked bool    // checkBudgetSkips proved the threshold skips (02b_budget_skip.go)
@@ -132,6 +133,10 @@ type tick struct {
 	// that sends, and the candidates the journeys added.
 	journeyRI    map[journeyNode]int
 	journeyCands int64
+	// winnersDecided: the winner steps' sends went through the policy
+	// steps early, their decisions and firings kept in _nudge_jdone and
+	// _nudge_jfired (04b_winner.go).
+	winnersDecided bool
 	// journeyScope is, per journey, the condition on an active instance
 	// (a journey_instances row) that the tick touches it (see narrowJourney).
 	journeyScope map[int]string
