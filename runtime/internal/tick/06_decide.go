@@ -62,6 +62,7 @@ SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.ded
        END AS reason,
        CAST(NULL AS TIMESTAMP) AS scheduled_at,
        false AS capped,
+       CAST(NULL AS BOOLEAN) AS multi_effective,
        coalesce(u.again, false) AS u_again
 FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri

@@ -6,19 +6,27 @@ import (
 	"fmt"
 )
 
-// writeOutbox inserts the decisions, each with its firing's effective
-// (_nudge_eff; a firing of one action is its decision, whose effective is
-// computed on the row rather than joined, and a program without firings of
-// several actions joins none). The firings were deduplicated against
-// the outbox (see fire), so a plain INSERT writes each firing once; the
-// table has no key to check it against (migration 17).
+// writeOutbox inserts the decisions, each with its firing's effective: a
+// firing of one action is its decision, whose effective is computed on
+// the row; a firing of several actions has its own (_nudge_eff), which an
+// UPDATE first copies to its decisions' multi_effective (a program
+// without such firings has none to copy). The insert then reads
+// _nudge_dec alone: over a join or a union, DuckDB inserts on one thread
+// in order (INSERT), over a scan in parallel batches (BATCH_INSERT), in a
+// first evaluation a third of the time (docs/performance.md). The
+// firings were deduplicated against the outbox (see fire), so a plain
+// INSERT writes each firing once; the table has no key to check it
+// against (migration 17).
 func (t *tick) writeOutbox(ctx context.Context) error {
-	decisions := `SELECT *, ` + effectiveSQL("", "") + ` AS effective FROM _nudge_dec`
 	if t.feat.multiAction {
-		decisions += ` WHERE ri NOT IN ` + multiActionRules + `
-      UNION ALL
-      SELECT d.*, e.effective FROM _nudge_dec d JOIN _nudge_eff e USING (firing_id) WHERE d.ri IN ` + multiActionRules
+		if _, err := t.exec(ctx, `
+UPDATE _nudge_dec SET multi_effective = e.effective
+FROM _nudge_eff e
+WHERE _nudge_dec.firing_id = e.firing_id AND e.ri IN `+multiActionRules); err != nil {
+			return err
+		}
 	}
+	decisions := `SELECT *, coalesce(multi_effective, ` + effectiveSQL("", "") + `) AS effective FROM _nudge_dec`
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
