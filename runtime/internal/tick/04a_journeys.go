@@ -163,6 +163,8 @@ type journeyEntry struct {
 	blocked, stuck, heldOut, key string
 	// done: an `enter when` journey enters in one round.
 	done bool
+	// none: there is no candidate, so no round enters anyone.
+	none bool
 }
 
 // entryCandidates makes the entry candidates of journey k (_nudge_jcands).
@@ -177,14 +179,15 @@ func (t *tick) entryCandidates(ctx context.Context, k int) (*journeyEntry, error
 	// it and active then, or, for the limit, entered within its period
 	// before it), and the instances advance, which may end one before a
 	// later candidate; a candidate an instance covers is consumed.
-	if _, err := t.exec(ctx, `
+	cands, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jcands AS
 SELECT member_id, trigger_seq AS entry_seq, coalesce(due_at, $now::TIMESTAMP) AS entered_at
 FROM (`+query+`) q
-WHERE member_id IS NOT NULL`, args...); err != nil {
+WHERE member_id IS NOT NULL`, args...)
+	if err != nil {
 		return nil, err
 	}
-	e := &journeyEntry{k: k}
+	e := &journeyEntry{k: k, none: cands == 0}
 	// (An instance that ended in the tick it entered, at its entry time,
 	// still consumes its own entering event.)
 	overlap := "x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
@@ -224,6 +227,10 @@ WHERE member_id IS NOT NULL`, args...); err != nil {
 func (t *tick) enterRounds(ctx context.Context, e *journeyEntry) error {
 	j := t.prog.Journeys[e.k]
 	name := quoteString(j.Name)
+	if e.none {
+		e.done = !j.EnterOn
+		return nil // (a round would find no candidate, as a first one does)
+	}
 	for round := 0; !e.done; round++ {
 		n, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jnew AS
