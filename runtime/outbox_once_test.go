@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,5 +72,68 @@ rule queued_now
 	}
 	if n := count(t, db, firings); n != 2 {
 		t.Errorf("a repeated tick: %d outbox rows, want 2", n)
+	}
+}
+
+// TestOutboxEffectiveOfFiring: every outbox row of a firing of several
+// actions carries the firing's effective, not its own action's: a firing
+// whose one send had no consent does not use up the rule's limit, and
+// neither does its tag (13_outbox.go copies the firing's onto its
+// decisions before the insert). A one-action rule beside it has its
+// decision's own.
+func TestOutboxEffectiveOfFiring(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, f := range []struct{ table, name, body string }{
+		{"members", "members.csv", "member_id,brand,consent_sms\nm1,acme,false\nm2,acme,true\n"},
+		{"events", "events.csv", "member_id,brand,type,ts\nm1,acme,purchased,2024-01-01 09:00\nm2,acme,purchased,2024-01-01 09:00\n"},
+	} {
+		if _, err := db.Import(ctx, f.table, []string{writeFile(t, dir, f.name, f.body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := compileSource(t, `brand "acme"
+import "crm"
+
+rule lapsed "reminder"
+  if days since last purchased > 90
+  then send reminder "r" via sms and tag "lapsed"
+
+rule lapsed_mail "mail"
+  if days since last purchased > 90
+  then send reminder "m" via sms
+`)
+	if _, err := db.Run(ctx, prog, RunOptions{Now: time.Date(2024, 11, 11, 10, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT rule || ' ' || member_id || ' ' || action || ' ' || status || ' ' || effective FROM outbox ORDER BY rule, member_id, action_index`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"lapsed m1 send no_consent false",
+		"lapsed m1 tag applied false",
+		"lapsed m2 send pending true",
+		"lapsed m2 tag applied true",
+		"lapsed_mail m1 send no_consent false",
+		"lapsed_mail m2 send pending true",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("outbox rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
