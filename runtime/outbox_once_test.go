@@ -18,20 +18,7 @@ import (
 func TestConcurrentTicksWriteOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, f := range []struct{ table, name, body string }{
-		{"members", "members.csv", strataMembers},
-		{"events", "events.csv", strataEvents + "m3,acme,queued,2024-11-11 09:30,\n"},
-	} {
-		if _, err := db.Import(ctx, f.table, []string{writeFile(t, dir, f.name, f.body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := importedDB(t, strataMembers, strataEvents+"m3,acme,queued,2024-11-11 09:30,\n")
 	prog := compileSource(t, `brand "acme"
 import "crm"
 
@@ -83,21 +70,8 @@ rule queued_now
 // decision's own.
 func TestOutboxEffectiveOfFiring(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, f := range []struct{ table, name, body string }{
-		{"members", "members.csv", "member_id,brand,consent_sms\nm1,acme,false\nm2,acme,true\n"},
-		{"events", "events.csv", "member_id,brand,type,ts\nm1,acme,purchased,2024-01-01 09:00\nm2,acme,purchased,2024-01-01 09:00\n"},
-	} {
-		if _, err := db.Import(ctx, f.table, []string{writeFile(t, dir, f.name, f.body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := importedDB(t, "member_id,brand,consent_sms\nm1,acme,false\nm2,acme,true\n",
+		"member_id,brand,type,ts\nm1,acme,purchased,2024-01-01 09:00\nm2,acme,purchased,2024-01-01 09:00\n")
 	prog := compileSource(t, `brand "acme"
 import "crm"
 
@@ -109,22 +83,10 @@ rule lapsed_mail "mail"
   if days since last purchased > 90
   then send reminder "m" via sms
 `)
-	if _, err := db.Run(ctx, prog, RunOptions{Now: time.Date(2024, 11, 11, 10, 0, 0, 0, time.UTC)}); err != nil {
+	if _, err := db.Run(context.Background(), prog, RunOptions{Now: time.Date(2024, 11, 11, 10, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT rule || ' ' || member_id || ' ' || action || ' ' || status || ' ' || effective FROM outbox ORDER BY rule, member_id, action_index`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, s)
-	}
+	got := queryStrings(t, db, `SELECT rule || ' ' || member_id || ' ' || action || ' ' || status || ' ' || effective FROM outbox ORDER BY rule, member_id, action_index`)
 	want := []string{
 		"lapsed m1 send no_consent false",
 		"lapsed m1 tag applied false",
@@ -136,4 +98,23 @@ rule lapsed_mail "mail"
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("outbox rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// importedDB opens a new database in a temporary directory with the
+// members and events of the CSV texts imported.
+func importedDB(t *testing.T, members, events string) *DB {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, f := range []struct{ table, name, body string }{{"members", "members.csv", members}, {"events", "events.csv", events}} {
+		if _, err := db.Import(ctx, f.table, []string{writeFile(t, dir, f.name, f.body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }
