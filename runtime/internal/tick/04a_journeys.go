@@ -88,7 +88,6 @@ func (t *tick) journeys(ctx context.Context) error {
 	if !t.feat.journeys {
 		return nil
 	}
-	t.winnersDecided = false
 	if err := t.narrowJourneys(ctx); err != nil {
 		return err
 	}
@@ -812,7 +811,6 @@ func (t *tick) journeyDecisions(ctx context.Context) error {
 	if !t.winnersDecided {
 		return nil
 	}
-	t.winnersDecided = false
 	return t.execEach(ctx, nil,
 		`INSERT INTO _nudge_dec SELECT * FROM _nudge_jdone`,
 		`INSERT INTO _nudge_fire SELECT * FROM _nudge_jfired`,

@@ -135,7 +135,8 @@ type tick struct {
 	journeyCands int64
 	// winnersDecided: the winner steps' sends went through the policy
 	// steps early, their decisions and firings kept in _nudge_jdone and
-	// _nudge_jfired (04b_winner.go).
+	// _nudge_jfired (04b_winner.go), which journeyDecisions adds back (a
+	// tick runs its steps once).
 	winnersDecided bool
 	// journeyScope is, per journey, the condition on an active instance
 	// (a journey_instances row) that the tick touches it (see narrowJourney).
@@ -229,17 +230,27 @@ func (t *tick) runIDOf(now string) string {
 func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	start := time.Now()
 	r, err := t.tx.ExecContext(ctx, q, args...)
+	if err := t.ran(ctx, q, start, err); err != nil {
+		return 0, err
+	}
+	n, _ := r.RowsAffected()
+	return n, nil
+}
+
+// ran passes the statement q, started at start, to the trace and returns
+// its error err, the context's when the context is done (DuckDB's
+// "Interrupted!" is the cancellation): what exec and create do after the
+// statement.
+func (t *tick) ran(ctx context.Context, q string, start time.Time, err error) error {
 	if t.trace != nil {
 		t.trace(q, time.Since(start))
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return 0, cerr // DuckDB's "Interrupted!" is the cancellation
+			return cerr
 		}
-		return 0, err
 	}
-	n, _ := r.RowsAffected()
-	return n, nil
+	return err
 }
 
 // create runs the statement q, a CREATE TABLE ... AS, and returns how many
@@ -248,14 +259,7 @@ func (t *tick) exec(ctx context.Context, q string, args ...any) (int64, error) {
 func (t *tick) create(ctx context.Context, q string, args ...any) (int64, error) {
 	start := time.Now()
 	var n int64
-	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&n)
-	if t.trace != nil {
-		t.trace(q, time.Since(start))
-	}
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return 0, cerr
-		}
+	if err := t.ran(ctx, q, start, t.tx.QueryRowContext(ctx, q, args...).Scan(&n)); err != nil {
 		return 0, err
 	}
 	return n, nil
