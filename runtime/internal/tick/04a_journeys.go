@@ -30,8 +30,8 @@ import (
 //     move the due time; if, split and the end choose the next node.
 //
 // A journey's candidates carry a synthetic trigger_seq (negative, from the
-// instance and the node), their dedupe key; after the outbox is written,
-// journeyDecisions names their journey, step and variant. Every statement
+// instance and the node), their dedupe key; the outbox step writes their
+// journey, step and variant (_nudge_jmeta) with them. Every statement
 // runs in the tick's transaction, so an instance advances exactly when
 // its decisions are written.
 
@@ -791,17 +791,13 @@ FROM _nudge_jdec d`, t.params(sql.Named("run", t.runID))...)
 	return err
 }
 
-// journeyDecisions names the journey, step and variant of the outbox rows
-// of the journeys' sends written by this tick, applies their tags when
-// the rules' strata applied only theirs (14_tags.go), and adds the
+// journeyDecisions applies the tags of the journeys' sends when the
+// rules' strata applied only theirs (14_tags.go), and adds the
 // decisions taken before a winner ranked (decideWinnerSends) to the
 // tick's, which the run log counts and a dry run returns.
 func (t *tick) journeyDecisions(ctx context.Context) error {
 	if t.journeyCands == 0 {
 		return nil
-	}
-	if err := t.nameJourneySends(ctx); err != nil {
-		return err
 	}
 	if t.prog.Strata() > 1 && t.feat.tags {
 		if err := t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules))); err != nil {
@@ -816,17 +812,6 @@ func (t *tick) journeyDecisions(ctx context.Context) error {
 		`INSERT INTO _nudge_fire SELECT * FROM _nudge_jfired`,
 		`DROP TABLE _nudge_jdone`,
 		`DROP TABLE _nudge_jfired`)
-}
-
-// nameJourneySends names the journey, step and variant of the outbox rows
-// of the journeys' sends written by this tick.
-func (t *tick) nameJourneySends(ctx context.Context) error {
-	_, err := t.exec(ctx, `
-UPDATE outbox SET journey = m.journey, step = m.step, variant = m.variant
-FROM _nudge_jmeta m
-WHERE outbox.run_id = $run::BIGINT AND outbox.brand = $brand::VARCHAR AND outbox.rule = m.journey
-  AND outbox.member_id = m.member_id AND outbox.trigger_seq = m.trigger_seq AND outbox.journey IS NULL`, t.params(sql.Named("run", t.runID))...)
-	return err
 }
 
 // journeySends makes the candidates and _nudge_jmeta rows of the instances

@@ -224,9 +224,6 @@ func (t *tick) decideWinnerSends(ctx context.Context, k int) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	if err := t.nameJourneySends(ctx); err != nil {
-		return err
-	}
 	if t.prog.Strata() > 1 && t.feat.tags {
 		// (applyTags applied only the retries' tags.)
 		if err := t.tagsFrom(ctx, "_nudge_dec"); err != nil {

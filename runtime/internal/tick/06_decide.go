@@ -63,6 +63,7 @@ SELECT f.ri, f.name AS rule, f.member_id, f.trigger_seq, f.due_at, f.vals, f.ded
        CAST(NULL AS TIMESTAMP) AS scheduled_at,
        false AS capped,
        CAST(NULL AS BOOLEAN) AS multi_effective,
+       CAST(NULL AS VARCHAR) AS journey, CAST(NULL AS INTEGER) AS step, CAST(NULL AS VARCHAR) AS variant,
        coalesce(u.again, false) AS u_again
 FROM _nudge_fire f
 JOIN _nudge_actions a ON a.ri = f.ri

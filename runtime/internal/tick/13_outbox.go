@@ -10,13 +10,18 @@ import (
 // firing of one action is its decision, whose effective is computed on
 // the row; a firing of several actions has its own (_nudge_eff), which an
 // UPDATE first copies to its decisions' multi_effective (a program
-// without such firings has none to copy). The insert then reads
-// _nudge_dec alone: over a join or a union, DuckDB inserts on one thread
-// in order (INSERT), over a scan in parallel batches (BATCH_INSERT), in a
-// first evaluation a third of the time (docs/performance.md). The
-// firings were deduplicated against the outbox (see fire), so a plain
-// INSERT writes each firing once; the table has no key to check it
-// against (migration 17).
+// without such firings has none to copy). A journey's send gets its
+// journey, step and variant (_nudge_jmeta) the same way. The insert then
+// reads _nudge_dec alone: over a join or a union, DuckDB inserts on one
+// thread in order (INSERT), over a scan in parallel batches
+// (BATCH_INSERT), in a first evaluation a third of the time
+// (docs/performance.md). Nothing in the tick updates the rows it inserted:
+// an UPDATE of rows a transaction wrote makes DuckDB write all of them to
+// the write-ahead log at commit instead of the blocks its insert already
+// wrote (a first full tick at 1M: 450 MB of log, seconds of commit and
+// checkpoint). The firings were deduplicated against the outbox (see
+// fire), so a plain INSERT writes each firing once; the table has no key
+// to check it against (migration 17).
 func (t *tick) writeOutbox(ctx context.Context) error {
 	if t.feat.multiAction {
 		if _, err := t.exec(ctx, `
@@ -26,14 +31,25 @@ WHERE _nudge_dec.firing_id = e.firing_id AND e.ri IN `+multiActionRules); err !=
 			return err
 		}
 	}
+	if t.journeyCands > 0 {
+		// (A journey's send is a firing of the journey's pseudo-rule, named
+		// after the journey, with the trigger_seq journeySends gave it.)
+		if _, err := t.exec(ctx, `
+UPDATE _nudge_dec SET journey = m.journey, step = m.step, variant = m.variant
+FROM _nudge_jmeta m
+WHERE _nudge_dec.rule = m.journey AND _nudge_dec.member_id = m.member_id AND _nudge_dec.trigger_seq = m.trigger_seq`); err != nil {
+			return err
+		}
+	}
 	decisions := `SELECT *, coalesce(multi_effective, ` + effectiveSQL("", "") + `) AS effective FROM _nudge_dec`
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
                     status, reason, effective, fired_at, due_at, scheduled_at, sent_at, attempts, last_error,
-                    idempotency_key, trigger_seq, run_id, vals, params, transactional, expires_at)
+                    idempotency_key, trigger_seq, run_id, vals, params, transactional, expires_at, journey, step, variant)
 SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedupe_key, d.action, d.kind, d.content, d.channel,
        d.status, d.reason, d.effective, d.now, d.due_at, d.scheduled_at, NULL, 0, NULL,
-       d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals, d.params, d.transactional, d.expires_at
+       d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals, d.params, d.transactional, d.expires_at,
+       d.journey, d.step, d.variant
 FROM (`+decisions+`) d`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
 	return err
 }
