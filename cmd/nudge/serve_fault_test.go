@@ -235,6 +235,11 @@ FROM events e JOIN event_ids i ON i.seq = e.seq ORDER BY e.seq) TO '%s' (FORMAT 
 	want := strs(t, r.SQL(), `SELECT e.props->>'ref_id' FROM outbox o JOIN events e ON e.seq = o.trigger_seq ORDER BY 1`)
 	if len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("decisions differ from the uninterrupted run: %d vs %d\ngot  %v\nwant %v", len(got), len(want), got, want)
+		t.Logf("served:\n%s", strings.Join(strs(t, d.SQL(), `SELECT i.event_id || ' seq=' || e.seq || ' ts=' || e.ts || ' type=' || e.type || ' member=' || e.member_id || ' fired=' || coalesce(o.fired_at::VARCHAR, '-') || ' run=' || coalesce(o.run_id::VARCHAR, '-')
+FROM events e JOIN event_ids i ON i.seq = e.seq LEFT JOIN outbox o ON o.trigger_seq = e.seq WHERE e.type IN ('queued', 'booked') ORDER BY e.seq DESC LIMIT 12`), "\n"))
+		t.Logf("served runs:\n%s", strings.Join(strs(t, d.SQL(), `SELECT id || ' now=' || now || ' started=' || started_at FROM runs ORDER BY id DESC LIMIT 5`), "\n"))
+		t.Logf("reference:\n%s", strings.Join(strs(t, r.SQL(), `SELECT coalesce(e.props->>'ref_id', '?') || ' seq=' || e.seq || ' ts=' || e.ts || ' fired=' || coalesce(o.fired_at::VARCHAR, '-') FROM events e LEFT JOIN outbox o ON o.trigger_seq = e.seq WHERE e.type IN ('queued', 'booked') ORDER BY e.seq DESC LIMIT 12`), "\n"))
+		t.Logf("reference runs:\n%s", strings.Join(strs(t, r.SQL(), `SELECT id || ' now=' || now || ' started=' || started_at FROM runs ORDER BY id DESC LIMIT 5`), "\n"))
 	}
 
 	hmu.Lock()
