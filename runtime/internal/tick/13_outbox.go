@@ -15,13 +15,13 @@ import (
 // reads _nudge_dec alone: over a join or a union, DuckDB inserts on one
 // thread in order (INSERT), over a scan in parallel batches
 // (BATCH_INSERT), in a first evaluation a third of the time
-// (docs/performance.md). Nothing in the tick updates the rows it inserted:
-// an UPDATE of rows a transaction wrote makes DuckDB write all of them to
-// the write-ahead log at commit instead of the blocks its insert already
-// wrote (a first full tick at 1M: 450 MB of log, seconds of commit and
-// checkpoint). The firings were deduplicated against the outbox (see
-// fire), so a plain INSERT writes each firing once; the table has no key
-// to check it against (migration 17).
+// (docs/performance.md). Nothing in the tick updates the outbox rows it
+// inserted: an UPDATE of rows a transaction wrote makes DuckDB write all
+// of them to the write-ahead log at commit instead of the blocks its
+// insert already wrote (docs/performance.md, "An update of the tick's own
+// rows"). The firings were deduplicated against the outbox (see fire), so
+// a plain INSERT writes each firing once; the table has no key to check
+// it against (migration 17).
 func (t *tick) writeOutbox(ctx context.Context) error {
 	if t.feat.multiAction {
 		if _, err := t.exec(ctx, `
