@@ -18,7 +18,20 @@ import (
 func TestConcurrentTicksWriteOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := importedDB(t, strataMembers, strataEvents+"m3,acme,queued,2024-11-11 09:30,\n")
+	dir := t.TempDir()
+	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, f := range []struct{ table, name, body string }{
+		{"members", "members.csv", strataMembers},
+		{"events", "events.csv", strataEvents + "m3,acme,queued,2024-11-11 09:30,\n"},
+	} {
+		if _, err := db.Import(ctx, f.table, []string{writeFile(t, dir, f.name, f.body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	prog := compileSource(t, `brand "acme"
 import "crm"
 
@@ -70,7 +83,7 @@ rule queued_now
 // decision's own.
 func TestOutboxEffectiveOfFiring(t *testing.T) {
 	t.Parallel()
-	db := importedDB(t, "member_id,brand,consent_sms\nm1,acme,false\nm2,acme,true\n",
+	db := fixture(t, "member_id,brand,consent_sms\nm1,acme,false\nm2,acme,true\n",
 		"member_id,brand,type,ts\nm1,acme,purchased,2024-01-01 09:00\nm2,acme,purchased,2024-01-01 09:00\n")
 	prog := compileSource(t, `brand "acme"
 import "crm"
@@ -98,23 +111,4 @@ rule lapsed_mail "mail"
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("outbox rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-}
-
-// importedDB opens a new database in a temporary directory with the
-// members and events of the CSV texts imported.
-func importedDB(t *testing.T, members, events string) *DB {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := Open(ctx, filepath.Join(dir, "n.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for _, f := range []struct{ table, name, body string }{{"members", "members.csv", members}, {"events", "events.csv", events}} {
-		if _, err := db.Import(ctx, f.table, []string{writeFile(t, dir, f.name, f.body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return db
 }
