@@ -226,7 +226,15 @@ FROM events e JOIN event_ids i ON i.seq = e.seq ORDER BY e.seq) TO '%s' (FORMAT 
 	}
 	cli(t, "import", "--db", ref, "members", membersFile)
 	cli(t, "import", "--db", ref, "events", evFile)
-	cli(t, "run", "--db", ref, rules)
+	// (At an instant after the last event: `nudge run`'s wall clock is
+	// truncated to the second, so without --now the events stored within
+	// the second before the run would not be due yet, and the reference
+	// would miss their decisions.)
+	var after string
+	if err := d.SQL().QueryRow(`SELECT strftime(max(ts) + INTERVAL 1 SECOND, '%Y-%m-%d %H:%M:%S') FROM events`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, "run", "--db", ref, "--now", after, rules)
 	r, err := nrt.Open(context.Background(), ref)
 	if err != nil {
 		t.Fatal(err)
