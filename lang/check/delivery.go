@@ -16,7 +16,7 @@ func (c *checker) delivery(r *ast.RuleDecl, rr *Rule) {
 		switch o := o.(type) {
 		case *ast.ExpireOption:
 			if rr.Expire != nil {
-				c.errorf(o, CodeDuplicateOption, "expire after given twice in rule %q; first at line %d", name(r.Name), rr.Expire.Pos().Start.Line)
+				c.errorf(o, CodeDuplicateOption, "expire after given twice in %s %q; first at line %d", c.declKind(), name(r.Name), rr.Expire.Pos().Start.Line)
 				continue
 			}
 			rr.Expire = o
@@ -25,7 +25,7 @@ func (c *checker) delivery(r *ast.RuleDecl, rr *Rule) {
 			}
 		case *ast.TransactionalOption:
 			if rr.Transactional {
-				c.errorf(o, CodeDuplicateOption, "transactional given twice in rule %q", name(r.Name))
+				c.errorf(o, CodeDuplicateOption, "transactional given twice in %s %q", c.declKind(), name(r.Name))
 			}
 			rr.Transactional = true
 		}
@@ -39,8 +39,8 @@ func (c *checker) delivery(r *ast.RuleDecl, rr *Rule) {
 		if rr.Transactional && a.SendKind != nil {
 			switch a.SendKind.Name {
 			case "coupon", "voucher", "cashback":
-				c.warnf(a.SendKind, CodeTransactionalPromo, "transactional rule %q sends a %s: a service message must not carry marketing content (it skips consent, caps and quiet hours); send it from a marketing rule",
-					name(r.Name), a.SendKind.Name)
+				c.warnf(a.SendKind, CodeTransactionalPromo, "transactional %s %q sends a %s: a service message must not carry marketing content (it skips consent, caps and quiet hours); send it from a marketing %[1]s",
+					c.declKind(), name(r.Name), a.SendKind.Name)
 			}
 		}
 	}

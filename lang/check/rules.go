@@ -101,7 +101,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 	seen := map[string]ast.Option{}
 	once := func(o ast.Option, kind string) {
 		if prev, ok := seen[kind]; ok {
-			c.errorf(o, CodeDuplicateOption, "%s given twice in rule %q; first at line %d", kind, name(r.Name), prev.Pos().Start.Line)
+			c.errorf(o, CodeDuplicateOption, "%s given twice in %s %q; first at line %d", kind, c.declKind(), name(r.Name), prev.Pos().Start.Line)
 		} else {
 			seen[kind] = o
 		}
@@ -139,7 +139,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			}
 			rr.HoldoutPercent = o.Percent.Value
 			if o.Percent.Value == 100 && hasSend(r) {
-				c.warnf(o.Percent, CodeFullHoldout, "holdout 100%% holds every member out: rule %q will never send anything", name(r.Name))
+				c.warnf(o.Percent, CodeFullHoldout, "holdout 100%% holds every member out: %s %q will never send anything", c.declKind(), name(r.Name))
 			}
 		case *ast.StopAfterOption:
 			once(o, "stop after")
@@ -160,6 +160,16 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			c.budgetOption(rr, o)
 		}
 	}
+}
+
+// declKind names, in messages, the declaration whose options and actions
+// are being checked: "journey" for a journey's stand-in rule (journeys.go
+// checks them as a rule's), else "rule".
+func (c *checker) declKind() string {
+	if c.journeyScope != nil {
+		return "journey"
+	}
+	return "rule"
 }
 
 // hasSend reports whether a rule has a send action.
