@@ -138,3 +138,54 @@ func twinDatabases(t *testing.T, history string) [2]*DB {
 	}
 	return dbs
 }
+
+// TestJourneyEntryRounds: in one tick a member enters once per entering
+// event that no instance of theirs covers. a's first instance completes at
+// once, so a's second order enters again (a second round); b's instance
+// waits, so b's second order is covered; c has one order. A pass whose
+// candidates are one per member enters in one round (enterRounds skips the
+// round after it, which would find none): c and the others decide alike.
+func TestJourneyEntryRounds(t *testing.T) {
+	t.Parallel()
+	db := fixture(t, "member_id,brand,consent_sms\na,acme,true\nb,acme,true\nc,acme,true\n",
+		`member_id,brand,type,ts,amount,order_id
+a,acme,order_placed,2024-11-10 10:00,80,o1
+a,acme,order_placed,2024-11-10 10:20,80,o2
+b,acme,order_placed,2024-11-10 10:05,80,o3
+b,acme,order_placed,2024-11-10 10:25,80,o4
+c,acme,order_placed,2024-11-10 10:10,80,o5
+`)
+	prog := compileJourneys(t, `brand "acme"
+import "crm"
+
+journey at_once
+  enter on order_placed
+  send reminder "R" via sms
+end
+
+journey waits
+  enter on order_placed
+  wait 2 hours
+  send reminder "W" via sms
+end
+`)
+	run(t, db, prog, "2024-11-10 11:00", func(o *RunOptions) { o.Lookback = 48 * time.Hour })
+	got := dump(t, db, `SELECT rule, member_id, action, strftime(due_at, '%H:%M') FROM outbox WHERE action IN ('enter', 'complete') ORDER BY ALL`)
+	want := `at_once a complete 10:00
+at_once a complete 10:20
+at_once a enter 10:00
+at_once a enter 10:20
+at_once b complete 10:05
+at_once b complete 10:25
+at_once b enter 10:05
+at_once b enter 10:25
+at_once c complete 10:10
+at_once c enter 10:10
+waits a enter 10:00
+waits b enter 10:05
+waits c enter 10:10
+`
+	if got != want {
+		t.Errorf("entries:\n%s\nwant:\n%s", got, want)
+	}
+}

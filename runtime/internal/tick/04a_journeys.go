@@ -164,6 +164,11 @@ type journeyEntry struct {
 	done bool
 	// none: there is no candidate, so no round enters anyone.
 	none bool
+	// single: no member has two candidates, so a pass enters in one
+	// round: the next would find each member's only candidate consumed
+	// (an instance of its entry_seq) or still covered by an instance the
+	// round did not touch (rounds advance only the instances they start).
+	single bool
 }
 
 // entryCandidates makes the entry candidates of journey k (_nudge_jcands).
@@ -187,6 +192,13 @@ WHERE member_id IS NOT NULL`, args...)
 		return nil, err
 	}
 	e := &journeyEntry{k: k, none: cands == 0}
+	if cands > 1 && j.EnterOn {
+		if err := t.tx.QueryRowContext(ctx, `SELECT count(*) = count(DISTINCT member_id) FROM _nudge_jcands`).Scan(&e.single); err != nil {
+			return nil, err
+		}
+	} else {
+		e.single = cands <= 1
+	}
 	// (An instance that ended in the tick it entered, at its entry time,
 	// still consumes its own entering event.)
 	overlap := "x.entered_at <= c.entered_at AND (x.status = 'active' OR x.ended_at > c.entered_at)"
@@ -258,6 +270,9 @@ FROM _nudge_jnew`); err != nil {
 		}
 		if err := t.advanceJourney(ctx, e.k, enteredNow); err != nil {
 			return err
+		}
+		if e.single {
+			return nil // (the next round would enter no one)
 		}
 	}
 	return nil
