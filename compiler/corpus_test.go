@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +22,8 @@ import (
 // of the fuzz corpora (go test fuzz v1 files), the hostile corpus and the
 // checker's test files; each accepted one must compile without errors, and
 // each rule's queries (full, scoped and lane forms, and the full form inside
-// a SELECT as the runtime runs it) must prepare over the runtime's schema.
+// a SELECT as the runtime runs it), and each journey's entry's (compiled as
+// a rule), must prepare over the runtime's schema.
 func TestCheckedCorpusPrepares(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
@@ -29,6 +31,8 @@ func TestCheckedCorpusPrepares(t *testing.T) {
 		"CREATE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
 		"CREATE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM members",
 		"CREATE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM events",
+		"CREATE TEMP TABLE " + tickform.JourneyScopeMembers + " AS SELECT * FROM members",
+		"CREATE TEMP TABLE " + tickform.JourneyScopeEvents + " AS SELECT * FROM events",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -63,7 +67,11 @@ func TestCheckedCorpusPrepares(t *testing.T) {
 			t.Errorf("%s: check accepts it, compile reports %v", in.name, diags)
 			continue
 		}
-		for _, r := range p.Rules {
+		rules := slices.Clone(p.Rules)
+		for _, j := range p.Journeys {
+			rules = append(rules, j.Enter) // (an entry is compiled as a rule)
+		}
+		for _, r := range rules {
 			queries := []struct{ form, sql string }{
 				{"full", r.SQL},
 				{"full, as the runtime runs it", fmt.Sprintf("SELECT 0, q.member_id FROM (\n%s\n) q", strings.TrimRight(strings.TrimSpace(r.SQL), ";"))},
