@@ -467,9 +467,9 @@ func diagnoseRows(ctx context.Context, conn *sql.Conn, cols []Column, zone strin
 	return fail
 }
 
-// pairs reads a query of two VARCHAR columns.
-func pairs(ctx context.Context, q queryer, query string) ([][2]string, error) {
-	rows, err := q.QueryContext(ctx, query)
+// pairs reads a query of two VARCHAR columns (with its args).
+func pairs(ctx context.Context, q queryer, query string, args ...any) ([][2]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -544,16 +544,23 @@ func noteWaitingByKey(ctx context.Context, tx *sql.Tx, members *knownMembers, fr
 	for _, k := range known {
 		have[k] = true
 	}
-	var missing []string
+	// (The keys go as a JSON parameter, not as SQL literals: a member id
+	// is data, and may hold what no literal can, such as a NUL.)
+	type key struct {
+		Brand  string `json:"b"`
+		Member string `json:"m"`
+	}
+	var missing []key
 	for _, m := range ms {
 		if !have[m] {
-			missing = append(missing, fmt.Sprintf("(%s, %s)", quoteString(m[0]), quoteString(m[1])))
+			missing = append(missing, key{m[0], m[1]})
 		}
 	}
 	r, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO waiting_events
 SELECT e.brand, e.member_id, e.seq, e.ts FROM events e
-WHERE e.seq > %d AND e.seq <= %d AND (e.brand, e.member_id) IN (SELECT * FROM (VALUES %s))
-ORDER BY e.seq`, from, to, strings.Join(missing, ", ")))
+WHERE e.seq > %d AND e.seq <= %d
+  AND (e.brand, e.member_id) IN (SELECT b, m FROM (SELECT unnest(from_json($missing::VARCHAR, '[{"b":"VARCHAR","m":"VARCHAR"}]'), recursive := true)))
+ORDER BY e.seq`, from, to), jsonArg("missing", missing))
 	if err != nil {
 		return 0, err
 	}

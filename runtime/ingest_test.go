@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -193,5 +194,33 @@ func TestIngestEventIDsAfterReopen(t *testing.T) {
 	}
 	if res.Stored != 1 || !slices.Equal(res.Duplicates, []Duplicate{{Row: 2, EventID: "a"}}) {
 		t.Errorf("with a filter that holds everything: stored %d, duplicates %v; want 1 and row 2", res.Stored, res.Duplicates)
+	}
+}
+
+// TestIngestWaitingOddMemberIDs: the events of members not imported yet
+// are noted as waiting whatever their ids and brands hold: a NUL, quotes,
+// a comma (they reach the statements as data, not as SQL text).
+func TestIngestWaitingOddMemberIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := fixture(t, "member_id,brand\nknown,acme\n", "")
+	ids := []string{"a\x00b", `q'"), ('acme', 'x`, "known"}
+	var rows []map[string]any
+	for _, id := range ids {
+		rows = append(rows, map[string]any{"member_id": id, "brand": "acme", "type": "visited", "ts": "2024-11-11 10:00:00"})
+	}
+	// (and a brand of that kind: the ingest reads its members by brand)
+	rows = append(rows, map[string]any{"member_id": "m", "brand": "b\x00'", "type": "visited", "ts": "2024-11-11 10:00:00"})
+	res, err := db.IngestEvents(ctx, rows, "request body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Waiting != 3 {
+		t.Errorf("%d events wait for their member, want 3", res.Waiting)
+	}
+	got := queryStrings(t, db, `SELECT hex(member_id) FROM waiting_events ORDER BY seq`)
+	want := []string{fmt.Sprintf("%X", ids[0]), fmt.Sprintf("%X", ids[1]), fmt.Sprintf("%X", "m")}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("waiting: %v, want %v", got, want)
 	}
 }

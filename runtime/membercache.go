@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sync"
@@ -75,7 +76,7 @@ func (k *knownMembers) load(ctx context.Context, q queryer, ms [][2]string) erro
 	room := maxKnownMembers - len(k.keys)
 	k.mu.Unlock()
 	for _, b := range brands {
-		all, err := pairs(ctx, q, fmt.Sprintf(`SELECT brand, member_id FROM members WHERE brand = %s LIMIT %d`, quoteString(b), room+1))
+		all, err := pairs(ctx, q, fmt.Sprintf(`SELECT brand, member_id FROM members WHERE brand = $brand::VARCHAR LIMIT %d`, room+1), sql.Named("brand", b))
 		if err != nil {
 			return err
 		}
