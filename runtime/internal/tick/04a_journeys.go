@@ -165,9 +165,9 @@ type journeyEntry struct {
 	// none: there is no candidate, so no round enters anyone.
 	none bool
 	// single: no member has two candidates, so a pass enters in one
-	// round: the next would find each member's only candidate consumed
-	// (an instance of its entry_seq) or still covered by an instance the
-	// round did not touch (rounds advance only the instances they start).
+	// round: after it, each member's only candidate is consumed (an
+	// instance has its entry_seq) or still covered by an instance that
+	// did not enter in this tick, which the rounds do not advance.
 	single bool
 }
 
