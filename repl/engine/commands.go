@@ -282,20 +282,26 @@ func (e *Engine) Load(ctx context.Context, paths ...string) (*Result, error) {
 	}
 	e.files, e.prog = files, prog
 	e.refreshVocab()
-	rules, segs := 0, 0
+	rules, journeys, segs := 0, 0, 0
 	for _, f := range loaded.Files {
 		for _, d := range f.Decls {
 			switch d.(type) {
 			case *ast.RuleDecl:
 				rules++
+			case *ast.JourneyDecl:
+				journeys++
 			case *ast.SegmentDecl:
 				segs++
 			}
 		}
 	}
-	res := &Result{Kind: Text, Text: fmt.Sprintf("loaded %d %s: %d %s, %d %s",
+	counts := fmt.Sprintf("%d %s", rules, pluralWord(rules, "rule", "rules"))
+	if journeys > 0 {
+		counts += fmt.Sprintf(", %d %s", journeys, pluralWord(journeys, "journey", "journeys"))
+	}
+	res := &Result{Kind: Text, Text: fmt.Sprintf("loaded %d %s: %s, %d %s",
 		len(loaded.Files), pluralWord(len(loaded.Files), "file", "files"),
-		rules, pluralWord(rules, "rule", "rules"), segs, pluralWord(segs, "segment", "segments"))}
+		counts, segs, pluralWord(segs, "segment", "segments"))}
 	if len(all) > 0 {
 		res.Warnings = render(all, prog, "")
 	}
