@@ -219,6 +219,16 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 	}
 	fmt.Fprintf(w, "%s at %s for brand %s\n", mode, formatTimestamp(res.Now), res.Brand)
 	printSummary(w, prog, res.Rules)
+	if len(prog.Journeys) > 0 && !res.DryRun {
+		// (A dry run starts and moves no instance: the counts would be
+		// those before it.)
+		counts, err := db.JourneyCounts(ctx, prog, res.Brand)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		printJourneyCounts(w, counts)
+	}
 	if d := res.Dispatch; d.Attempted > 0 || d.Sent > 0 || d.Failed > 0 || d.Refused > 0 || d.Waiting > 0 {
 		fmt.Fprintf(w, "dispatched: %d sent, %d failed", d.Sent, d.Failed)
 		if d.GaveUp > 0 {
