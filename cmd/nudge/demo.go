@@ -7,7 +7,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
@@ -194,15 +193,4 @@ func (p *progressPrinter) done() {
 	if p.tty {
 		fmt.Fprintln(p.w)
 	}
-}
-
-// printJourneyCounts prints where each journey's instances stand.
-func printJourneyCounts(w io.Writer, counts []nrt.JourneyCount) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "journey\tentered\tactive\texited\tcompleted\t\n")
-	for _, c := range counts {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", c.Journey, c.Entered, c.Active, c.Exited, c.Completed)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "%d journey(s)\n", len(counts))
 }

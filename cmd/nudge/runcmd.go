@@ -288,6 +288,17 @@ func printSummary(w io.Writer, prog *compiler.Program, rules []nrt.RuleSummary) 
 	fmt.Fprintf(w, "%d rule(s), %d firing(s)\n", len(rules), total)
 }
 
+// printJourneyCounts prints where each journey's instances stand.
+func printJourneyCounts(w io.Writer, counts []nrt.JourneyCount) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "journey\tentered\tactive\texited\tcompleted\t\n")
+	for _, c := range counts {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", c.Journey, c.Entered, c.Active, c.Exited, c.Completed)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d journey(s)\n", len(counts))
+}
+
 // openSinks opens the sinks of the --sink flags (run and serve); a bad spec
 // is a usage error naming the flag, and the sinks opened before it are
 // closed.
