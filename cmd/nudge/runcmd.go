@@ -218,7 +218,11 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 		mode = "dry run"
 	}
 	fmt.Fprintf(w, "%s at %s for brand %s\n", mode, formatTimestamp(res.Now), res.Brand)
-	printSummary(w, prog, res.Rules)
+	// The rules' table, then the journeys' (a committed run of a program
+	// of journeys alone prints only theirs).
+	if len(prog.Rules) > 0 || len(prog.Journeys) == 0 || res.DryRun {
+		printSummary(w, prog, res.Rules)
+	}
 	if len(prog.Journeys) > 0 && !res.DryRun {
 		// (A dry run starts and moves no instance: the counts would be
 		// those before it.)
@@ -226,7 +230,9 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(w)
+		if len(prog.Rules) > 0 {
+			fmt.Fprintln(w) // (after the rules' table)
+		}
 		printJourneyCounts(w, counts)
 	}
 	if d := res.Dispatch; d.Attempted > 0 || d.Sent > 0 || d.Failed > 0 || d.Refused > 0 || d.Waiting > 0 {
