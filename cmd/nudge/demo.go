@@ -85,14 +85,8 @@ the demo clock ` + formatTimestamp(demodata.DefaultNow) + `, printing what fired
 			}
 			fmt.Fprintf(s.out, "\nran %d example rules and %d journeys at %s for brand %s in %s\n\n",
 				len(compiled.Rules), len(compiled.Journeys), formatTimestamp(res.Now), res.Brand, time.Since(start).Round(time.Millisecond))
-			printSummary(s.out, compiled, res.Rules)
-			if len(compiled.Journeys) > 0 {
-				counts, err := db.JourneyCounts(ctx, compiled, res.Brand)
-				if err != nil {
-					return problemError("%v", err)
-				}
-				fmt.Fprintln(s.out)
-				printJourneyCounts(s.out, counts)
+			if err := printTables(ctx, s.out, db, compiled, res); err != nil {
+				return problemError("%v", err)
 			}
 			next := demodata.DefaultNow.Add(24 * time.Hour)
 			fmt.Fprintf(s.out, "\nnext:\n  nudge repl --db %s --now %q examples/          explore audiences\n", dbPath, formatTimestamp(demodata.DefaultNow))

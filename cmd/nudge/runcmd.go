@@ -218,22 +218,8 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 		mode = "dry run"
 	}
 	fmt.Fprintf(w, "%s at %s for brand %s\n", mode, formatTimestamp(res.Now), res.Brand)
-	// The rules' table, then the journeys' (a committed run of a program
-	// of journeys alone prints only theirs).
-	if len(prog.Rules) > 0 || len(prog.Journeys) == 0 || res.DryRun {
-		printSummary(w, prog, res.Rules)
-	}
-	if len(prog.Journeys) > 0 && !res.DryRun {
-		// (A dry run starts and moves no instance: the counts would be
-		// those before it.)
-		counts, err := db.JourneyCounts(ctx, prog, res.Brand)
-		if err != nil {
-			return err
-		}
-		if len(prog.Rules) > 0 {
-			fmt.Fprintln(w) // (after the rules' table)
-		}
-		printJourneyCounts(w, counts)
+	if err := printTables(ctx, w, db, prog, res); err != nil {
+		return err
 	}
 	if d := res.Dispatch; d.Attempted > 0 || d.Sent > 0 || d.Failed > 0 || d.Refused > 0 || d.Waiting > 0 {
 		fmt.Fprintf(w, "dispatched: %d sent, %d failed", d.Sent, d.Failed)
@@ -248,6 +234,28 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 		}
 		fmt.Fprintln(w)
 	}
+	return nil
+}
+
+// printTables writes a tick's tables: the rules' decisions by status,
+// then, after a committed tick, where each journey's instances stand (a
+// dry run starts and moves no instance: the counts would be those before
+// it). A committed tick of a program of journeys alone has only theirs.
+func printTables(ctx context.Context, w io.Writer, db *nrt.DB, prog *compiler.Program, res *nrt.RunResult) error {
+	if len(prog.Rules) > 0 || len(prog.Journeys) == 0 || res.DryRun {
+		printSummary(w, prog, res.Rules)
+	}
+	if len(prog.Journeys) == 0 || res.DryRun {
+		return nil
+	}
+	counts, err := db.JourneyCounts(ctx, prog, res.Brand)
+	if err != nil {
+		return err
+	}
+	if len(prog.Rules) > 0 {
+		fmt.Fprintln(w) // (after the rules' table)
+	}
+	printJourneyCounts(w, counts)
 	return nil
 }
 
