@@ -399,6 +399,45 @@ func TestCaps(t *testing.T) {
 	})
 }
 
+// TestCapReasonIsFirstFullCap: a send that two full caps refuse names the
+// first cap declared in its reason (the order why lists them in), not the
+// least label: both for a member's only open send and for sends that
+// compete.
+func TestCapReasonIsFirstFullCap(t *testing.T) {
+	t.Parallel()
+	members := "member_id,brand,consent_sms\nm1,acme,true\n"
+	rule := func(name string) *compiler.Rule {
+		r := sendRule(name, allMembers, false, "sms")
+		r.Limit = &compiler.Limit{Every: time.Hour}
+		return r
+	}
+	// "cap all 1 per 7d" sorts before "cap sms 1 per 1d".
+	caps := []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}, {Count: 1, Per: 7 * 24 * time.Hour}}
+	for _, tc := range []struct {
+		name  string
+		rules []*compiler.Rule
+	}{
+		{"only send", []*compiler.Rule{rule("a")}},
+		{"competing sends", []*compiler.Rule{rule("a"), rule("b")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := fixture(t, members, "")
+			prog := &compiler.Program{Rules: tc.rules[:1], Caps: caps}
+			expect(t, "first send", run(t, db, prog, "2024-11-01 10:00").Decisions, "a m1 send pending\n")
+			prog.Rules = tc.rules
+			decs := run(t, db, prog, "2024-11-01 12:00").Decisions
+			if len(decs) != len(tc.rules) {
+				t.Fatalf("decisions = %+v, want %d", decs, len(tc.rules))
+			}
+			for _, d := range decs {
+				if d.Status != "capped" || d.Reason != "cap sms 1 per 1d" {
+					t.Errorf("%s: status %q reason %q, want capped by %q", d.Rule, d.Status, d.Reason, "cap sms 1 per 1d")
+				}
+			}
+		})
+	}
+}
+
 func TestQuietHours(t *testing.T) {
 	t.Parallel()
 	night := []compiler.Quiet{{From: 22 * 60, To: 8 * 60}}

@@ -66,7 +66,7 @@ GROUP BY c.ci, s.member_id`, sql.Named("lo", t.lo()), sql.Named("hi", t.hi()), s
 	if _, err := t.exec(ctx, `
 UPDATE _nudge_dec SET capped = true, reason = v.reason
 FROM (
-    SELECT d.id, min(c.label ORDER BY c.ci) AS reason
+    SELECT d.id, arg_min(c.label, c.ci) AS reason
     FROM (SELECT rowid AS id, member_id, channel, count(*) OVER (PARTITION BY member_id) AS n
           FROM _nudge_dec WHERE action = 'send' AND status IS NULL) d
     JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = d.channel
@@ -95,7 +95,7 @@ WHERE n > 1`); err != nil {
 		n, err := t.exec(ctx, `
 UPDATE _nudge_dec SET capped = v.capped, reason = v.reason
 FROM (
-    SELECT id, bool_or(used >= cnt) AS capped, min(label ORDER BY ci) FILTER (WHERE used >= cnt) AS reason
+    SELECT id, bool_or(used >= cnt) AS capped, arg_min(label, ci) FILTER (WHERE used >= cnt) AS reason
     FROM (
         SELECT o.id, c.ci, c.cnt, c.label,
                coalesce(u.n, 0) + coalesce(sum(CASE WHEN d.capped THEN 0 ELSE 1 END) OVER (
