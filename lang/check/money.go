@@ -138,8 +138,8 @@ func (c *checker) globalHoldoutDecl(d *ast.GlobalHoldoutDecl) {
 	c.info.GlobalHoldout = d.Percent.Value
 }
 
-// checkBudgets reports a budget in a program where no send costs anything:
-// every firing would fit it, which is surely not what was meant.
+// checkBudgets reports a rule's or journey's budget in a program where no
+// send costs anything: every firing would fit it, which is surely not what was meant.
 func (c *checker) checkBudgets() {
 	if len(c.info.Costs) > 0 || len(c.info.ContentCosts) > 0 {
 		return
@@ -147,6 +147,11 @@ func (c *checker) checkBudgets() {
 	for _, r := range c.info.Rules {
 		if r.Budget != nil {
 			c.errorf(r.Budget.Option, CodeBudgetNoCost, "rule %q has a budget but no send costs anything: declare `cost CHANNEL AMOUNT` or `cost KIND \"CONTENT\" AMOUNT`", name(r.Decl.Name))
+		}
+	}
+	for _, j := range c.info.Journeys {
+		if j.Budget != nil {
+			c.errorf(j.Budget.Option, CodeBudgetNoCost, "journey %q has a budget but no send costs anything: declare `cost CHANNEL AMOUNT` or `cost KIND \"CONTENT\" AMOUNT`", name(j.Decl.Name))
 		}
 	}
 }

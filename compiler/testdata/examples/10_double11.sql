@@ -1,4 +1,4 @@
--- journey d11_promo (enter when)  ../examples/10_double11.nudge:19
+-- journey d11_promo (enter when)  ../examples/10_double11.nudge:21
 -- Double 11: five copies on 1% each, the winner to the rest
 -- entry
 WITH
@@ -28,7 +28,7 @@ WHERE m.brand = $brand::VARCHAR
   AND s0.a1 >= 60
   AND (nudge_days_since(DATE '2024-11-09', $now::TIMESTAMP)) BETWEEN 0 AND 2;
 
--- journey d11_waves (enter when)  ../examples/10_double11.nudge:47
+-- journey d11_waves (enter when)  ../examples/10_double11.nudge:49
 -- Double 11 waves: warm-up, deposit, reminders, after-sale care
 -- entry
 WITH
@@ -62,7 +62,7 @@ SELECT EXISTS (
     AND e1.ts <= ji.due_at
     AND e1.ts > ji.entered_at
 );
--- wait until, line 54: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
+-- wait until, line 56: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
 SELECT EXISTS (
   SELECT 1
   FROM events e1
@@ -73,7 +73,7 @@ SELECT EXISTS (
     AND e1.category = 'deposit'
     AND e1.ts > ji.entered_at
 );
--- if, line 55: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
+-- if, line 57: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
 SELECT NOT (EXISTS (
     SELECT 1
     FROM events e1
@@ -84,7 +84,7 @@ SELECT NOT (EXISTS (
       AND e1.category = 'deposit'
       AND e1.ts > ji.entered_at
   ));
--- if, line 59: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
+-- if, line 61: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
 SELECT EXISTS (
   SELECT 1
   FROM events e1
@@ -95,7 +95,7 @@ SELECT EXISTS (
     AND e1.category = 'deposit'
     AND e1.ts > ji.entered_at
 );
--- if, line 63: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
+-- if, line 65: a condition over the instance ji (member_id, entered_at, entry_seq, due_at: the instant) and its member m
 SELECT EXISTS (
   SELECT 1
   FROM events e1
