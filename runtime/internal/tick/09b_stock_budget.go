@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,14 +47,18 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
 		stocks = append(stocks, fmt.Sprintf("(%s, %d, %s)", quoteString(s.Content), s.Count, quoteString(policy.OutOfStockReason(s.Content, s.Count))))
 		contents = append(contents, s.Content)
 	}
-	var budgets, budgetRules []string
+	var budgets, budgetRules, periods []string
 	var budgetLo, budgetHi time.Time // the earliest start and latest end of their periods
 	budget := func(ri int, name string, b *compiler.Budget) {
 		if !competing.rules[ri] {
 			return
 		}
 		start, end := policy.BudgetPeriod(b.Per, t.now)
-		budgetRules = append(budgetRules, name)
+		if !slices.Contains(budgetRules, name) {
+			// One period per budget: a journey's send steps share it.
+			budgetRules = append(budgetRules, name)
+			periods = append(periods, fmt.Sprintf("(%s, %s, %s)", quoteString(name), timestampSQL(start), timestampSQL(end)))
+		}
 		if budgetLo.IsZero() || start.Before(budgetLo) {
 			budgetLo = start
 		}
@@ -87,14 +92,16 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
         GROUP BY content) su`
 	}
 	budgetT := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS DECIMAL(18,4)) AS amount, CAST(NULL AS TIMESTAMP) AS lo, CAST(NULL AS TIMESTAMP) AS hi, CAST(NULL AS VARCHAR) AS reason WHERE false) b"
-	budgetUse := "(SELECT CAST(NULL AS INTEGER) AS ri, CAST(0 AS DECIMAL(18,4)) AS spent WHERE false) bu"
+	budgetUse := "(SELECT CAST(NULL AS VARCHAR) AS rule, CAST(0 AS DECIMAL(18,4)) AS spent WHERE false) bu"
 	if len(budgets) > 0 {
 		budgetT = "(VALUES " + strings.Join(budgets, ", ") + ") b(ri, rule, amount, lo, hi, reason)"
-		budgetUse = `(SELECT b.ri, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
-        FROM outbox o JOIN ` + budgetT + ` ON o.rule = b.rule AND o.fired_at >= b.lo AND o.fired_at < b.hi
+		// What each budget spent in its period before the tick, summed
+		// once per budget (a journey's steps share theirs), not per ri.
+		budgetUse = `(SELECT p.rule, sum(` + policy.SendCostSQL(t.prog, "o.") + `) AS spent
+        FROM outbox o JOIN (VALUES ` + strings.Join(periods, ", ") + `) p(rule, lo, hi) ON o.rule = p.rule AND o.fired_at >= p.lo AND o.fired_at < p.hi
         WHERE ` + inStrings("o.rule", budgetRules) + ` AND o.fired_at >= ` + timestampSQL(budgetLo) + ` AND o.fired_at < ` + timestampSQL(budgetHi) + `
           AND ` + policy.CountedSendSQL("o.") + ` AND o.brand = ` + t.brandSQL() + `
-        GROUP BY b.ri) bu`
+        GROUP BY p.rule) bu`
 	}
 	// _nudge_money: the open sends under a stock or a budget, in
 	// competition order (ord), with what was used before the tick.
@@ -109,7 +116,7 @@ FROM _nudge_dec d
 LEFT JOIN `+stockT+` ON s.content = d.content
 LEFT JOIN `+stockUse+` ON su.content = d.content
 LEFT JOIN `+budgetT+` ON b.ri = d.ri
-LEFT JOIN `+budgetUse+` ON bu.ri = d.ri
+LEFT JOIN `+budgetUse+` ON bu.rule = b.rule
 WHERE d.action = 'send' AND (d.status IS NULL OR (d.transactional AND d.status = `+policy.Pending.SQL()+`))
   AND (s.cnt IS NOT NULL OR b.amount IS NOT NULL)`); err != nil {
 		return err
