@@ -176,7 +176,7 @@ type moneyCompetitors struct {
 // (most ticks of the service) reads none.
 func (t *tick) moneyCompetitors(ctx context.Context) (moneyCompetitors, error) {
 	c := moneyCompetitors{contents: map[string]bool{}, rules: map[int]bool{}}
-	if len(t.prog.Stocks) == 0 && !t.anyBudget() {
+	if !t.prog.Competes() {
 		return c, nil
 	}
 	rows, err := t.tx.QueryContext(ctx, `
@@ -196,22 +196,6 @@ WHERE d.action = 'send' AND (d.status IS NULL OR (d.transactional AND d.status =
 		c.rules[ri] = true
 	}
 	return c, rows.Err()
-}
-
-// anyBudget reports whether a rule or a journey of the program has a
-// budget.
-func (t *tick) anyBudget() bool {
-	for _, r := range t.prog.Rules {
-		if r.Budget != nil {
-			return true
-		}
-	}
-	for _, j := range t.prog.Journeys {
-		if j.Budget != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // competitionOrder is the order in which the open sends of one tick (the
