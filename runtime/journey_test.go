@@ -355,3 +355,60 @@ func pathDiff(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestJourneySendsCompeteInStepOrder: a journey's sends due together (two
+// send steps with no wait between) compete for a cap and for the journey's
+// budget in the order of its steps. Under a cap of one sms a day every
+// member gets the first step's send and not the second; a budget of 2k+1
+// sends, which members take in member order, runs out between member k's
+// first and second send. (Before, the two were ordered by a hash of the
+// instance and step, so about half the members got the second.)
+func TestJourneySendsCompeteInStepOrder(t *testing.T) {
+	t.Parallel()
+	var members, events strings.Builder
+	members.WriteString("member_id,brand,consent_sms\n")
+	events.WriteString("member_id,brand,type,ts\n")
+	for i := range 20 {
+		fmt.Fprintf(&members, "m%02d,acme,true\n", i)
+		fmt.Fprintf(&events, "m%02d,acme,purchased,2024-11-11 10:00:00\n", i)
+	}
+	journey := func(policy, option string) *compiler.Program {
+		return compileJourneys(t, "brand \"acme\"\nimport \"crm\"\n"+policy+`
+journey two_sends
+  enter on purchased
+`+option+`  send reminder "first" via sms
+  send reminder "second" via sms
+end
+`)
+	}
+	sends := func(ds []Decision) map[string]string {
+		out := map[string]string{}
+		for _, d := range ds {
+			if d.Action == "send" {
+				out[d.MemberID+" "+d.Content] = d.Status
+			}
+		}
+		return out
+	}
+	t.Run("cap", func(t *testing.T) {
+		db := fixture(t, members.String(), events.String())
+		got := sends(run(t, db, journey("cap sms to 1 per day\n", ""), "2024-11-11 12:00").Decisions)
+		for i := range 20 {
+			m := fmt.Sprintf("m%02d", i)
+			if got[m+" first"] != "pending" || got[m+" second"] != "capped" {
+				t.Errorf("%s: first %s, second %s; want pending, capped", m, got[m+" first"], got[m+" second"])
+			}
+		}
+	})
+	for k := range 6 {
+		t.Run(fmt.Sprintf("budget %d", 2*k+1), func(t *testing.T) {
+			db := fixture(t, members.String(), events.String())
+			prog := journey("cost sms 1\n", fmt.Sprintf("  budget %d per day\n", 2*k+1))
+			got := sends(run(t, db, prog, "2024-11-11 12:00").Decisions)
+			m := fmt.Sprintf("m%02d", k)
+			if got[m+" first"] != "pending" || got[m+" second"] != "over_budget" {
+				t.Errorf("%s: first %s, second %s; want pending, over_budget", m, got[m+" first"], got[m+" second"])
+			}
+		})
+	}
+}

@@ -201,9 +201,10 @@ WHERE d.action = 'send' AND (d.status IS NULL OR (d.transactional AND d.status =
 // competitionOrder is the order in which the open sends of one tick (the
 // rows of _nudge_dec aliased d) compete for a stock or a budget (SPEC §9):
 // the decision's instant (a replay's earlier ticks first), priority,
-// rule name, member id, due time, then the triggering event and the
-// action, which makes it total.
+// rule name, member id, due time, then the step (a journey's sends due
+// together go in the order of its steps: their ri follow the steps), the
+// triggering event and the action, which makes it total.
 func competitionOrder(d string) string {
 	return d + ".now, " + d + ".priority DESC, " + d + ".rule, " + d + ".member_id, " + d + ".due_at NULLS FIRST, " +
-		d + ".trigger_seq NULLS FIRST, " + d + ".firing_id, " + d + ".action_index"
+		d + ".ri, " + d + ".trigger_seq NULLS FIRST, " + d + ".firing_id, " + d + ".action_index"
 }

@@ -13,7 +13,7 @@ const maxCapRounds = 1000
 
 // applyCaps marks open sends that would exceed a cap as capped. Sends of a
 // member compete in a fixed order (priority desc, rule name, due time,
-// action); a send is allowed when, for every cap that covers its channel,
+// the step of a journey, action); a send is allowed when, for every cap that covers its channel,
 // the member's counted sends in the cap's window plus the allowed sends
 // before it stay below the cap. A capped send does not count against later
 // ones, which makes the greedy verdict depend on earlier verdicts: the
@@ -82,7 +82,7 @@ WHERE _nudge_dec.rowid = v.id`); err != nil {
 CREATE OR REPLACE TEMP TABLE _nudge_open AS
 SELECT id, member_id, channel, ord FROM (
     SELECT rowid AS id, member_id, channel,
-           row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, trigger_seq NULLS FIRST, action_index) AS ord,
+           row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, ri, trigger_seq NULLS FIRST, action_index) AS ord,
            count(*) OVER (PARTITION BY member_id) AS n
     FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
 WHERE n > 1`); err != nil {
