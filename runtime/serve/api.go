@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -41,13 +42,13 @@ type apiError struct {
 // routesInit registers the API's routes.
 func (s *Server) routesInit() {
 	s.mux = http.NewServeMux()
-	s.handle("POST /v1/events", s.write(s.postEvents))
-	s.handle("POST /v1/members", s.write(s.postMembers))
+	s.handle("POST /v1/events", s.sized(s.postEvents))
+	s.handle("POST /v1/members", s.sized(s.postMembers))
 	s.handle("GET /v1/members/{id}/why", s.read(s.getWhy))
-	s.handle("POST /v1/query", s.read(s.postQuery))
+	s.handle("POST /v1/query", s.sized(s.postQuery))
 	s.handle("GET /v1/decisions", s.read(s.getDecisions))
 	s.handle("GET /v1/rules", s.read(s.getRules))
-	s.handle("POST /v1/reload", s.read(s.postReload))
+	s.handle("POST /v1/reload", s.sized(s.postReload))
 	s.handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)
@@ -157,8 +158,8 @@ func (s *Server) read(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// write is read for requests that write: the body is limited in size.
-func (s *Server) write(h handlerFunc) http.HandlerFunc {
+// sized is read for requests with a body: the body is limited in size.
+func (s *Server) sized(h handlerFunc) http.HandlerFunc {
 	inner := s.read(h)
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
@@ -366,16 +367,38 @@ func (s *Server) brandOf(p principal, r *http.Request) (string, *apiError) {
 	if b == "" {
 		return "", &apiError{status: http.StatusBadRequest, Message: "no brand: the database holds none yet; give ?brand="}
 	}
+	if !utf8.ValidString(b) || strings.ContainsRune(b, 0) {
+		return "", &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("brand %q: not valid UTF-8 text without NUL", b)}
+	}
 	if !p.may(b) {
 		return "", forbidden(b)
 	}
 	return b, nil
 }
 
+// rulesBrand refuses a request for brand when the running rules declare
+// another: why and query evaluate the rules' segments and conditions,
+// which are written for their brand (a brand token must never get
+// another brand's answer).
+func (s *Server) rulesBrand(brand string) *apiError {
+	if b := s.prog.Load().compiled.Brand; b != "" && b != brand {
+		return &apiError{status: http.StatusBadRequest,
+			Message: fmt.Sprintf("brand %q: the running rules are brand %q's, and why and query answer for them only", brand, b)}
+	}
+	return nil
+}
+
 func (s *Server) getWhy(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
 	brand, aerr := s.brandOf(p, r)
 	if aerr != nil {
 		return 0, nil, aerr
+	}
+	if aerr := s.rulesBrand(brand); aerr != nil {
+		return 0, nil, aerr
+	}
+	id := r.PathValue("id")
+	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("member id %q in the path: not valid UTF-8 text without NUL", id)}
 	}
 	prog := s.prog.Load()
 	now, err := s.now(ctx)
@@ -397,7 +420,14 @@ func (s *Server) getWhy(ctx context.Context, p principal, r *http.Request) (int,
 			return 0, nil, &apiError{status: http.StatusNotFound, Message: fmt.Sprintf("no rule %q in the running program (GET /v1/rules lists them)", rule)}
 		}
 	}
-	reps, err := why.Explain(ctx, s.db, prog.compiled, prog.exps, []string{r.PathValue("id")},
+	// why's dry run advances journey instances in a transaction it rolls
+	// back: under the writer lock, so that it conflicts with no tick (nor
+	// another why) writing them.
+	if err := s.lock(ctx); err != nil {
+		return 0, nil, &apiError{}
+	}
+	defer s.unlock()
+	reps, err := why.Explain(ctx, s.db, prog.compiled, prog.exps, []string{id},
 		why.Options{Now: now, Brand: brand, Rule: rule, Lookback: s.cfg.Lookback})
 	if err != nil {
 		return 0, nil, &apiError{Message: "why: " + err.Error()}
@@ -425,6 +455,9 @@ type QueryRequest struct {
 func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (int, any, *apiError) {
 	brand, aerr := s.brandOf(p, r)
 	if aerr != nil {
+		return 0, nil, aerr
+	}
+	if aerr := s.rulesBrand(brand); aerr != nil {
 		return 0, nil, aerr
 	}
 	var q QueryRequest

@@ -338,6 +338,9 @@ func TestAuth(t *testing.T) {
 		{"brand token, own brand", "POST", "/v1/events?brand=bistro", "bistro-secret", `{"member_id":"b1","type":"visited"}`, 200},
 		{"brand token, row of another brand", "POST", "/v1/events?brand=bistro", "bistro-secret", `{"member_id":"m1","brand":"acme","type":"visited"}`, 403},
 		{"brand token reads other brand", "GET", "/v1/decisions", "bistro-secret", "", 403},
+		// The running rules are acme's: why and query answer for acme only.
+		{"brand token queries with another brand's rules", "POST", "/v1/query?brand=bistro", "bistro-secret", `{"condition":"visited in last 1 day"}`, 400},
+		{"brand token asks why with another brand's rules", "GET", "/v1/members/b1/why?brand=bistro", "bistro-secret", "", 400},
 		{"brand token reloads", "POST", "/v1/reload", "bistro-secret", "", 403},
 		{"read without token", "GET", "/v1/rules", "", "", 401},
 		{"health needs none", "GET", "/healthz", "", "", 200},
@@ -356,6 +359,62 @@ func TestAuth(t *testing.T) {
 	}
 	if n := sv.count(`SELECT count(*) FROM events`); n != 2 {
 		t.Errorf("events stored: %d, want 2", n)
+	}
+}
+
+// TestReadHostile: the read endpoints answer odd input with a 400 that
+// names it, bound their bodies, and why's dry run conflicts with no tick
+// nor another why (before, both got a 500 "Conflict on update!" from a
+// journey's instances, and the tick failed).
+func TestReadHostile(t *testing.T) {
+	sv := start(t, opts{maxBody: 2000})
+	for _, c := range []struct {
+		name, method, path, body, want string
+		code                           int
+	}{
+		{"NUL in the member id", "GET", "/v1/members/m%00x/why", "", "member id", 400},
+		{"invalid UTF-8 member id", "GET", "/v1/members/m%ff/why", "", "member id", 400},
+		{"invalid UTF-8 brand", "GET", "/v1/decisions?brand=%ff", "", "brand", 400},
+		{"query body over the limit", "POST", "/v1/query", `{"condition":"visited ever","pad":"` + strings.Repeat("a", 3000) + `"}`, "over 2000 bytes", 413},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, ans := sv.do(c.method, c.path, "", c.body)
+			if msg, _ := ans["error"].(string); code != c.code || !strings.Contains(msg, c.want) {
+				t.Errorf("%d %v; want %d ~%q", code, ans, c.code, c.want)
+			}
+		})
+	}
+	// why while events keep ticks busy, four at a time, with a journey
+	// whose instances ticks and why's dry runs advance.
+	os.WriteFile(sv.rules, []byte(couponRules+`
+journey follow_up
+  enter on queued
+  send reminder "thanks" via sms
+  wait 1 day
+  send reminder "come back" via sms
+end
+`), 0o644)
+	if code, ans := sv.do("POST", "/v1/reload", "", ""); code != 200 {
+		t.Fatalf("reload: %d %v", code, ans)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				sv.do("POST", "/v1/events", "", fmt.Sprintf(`{"member_id":"m1","type":"queued","store":"A","event_id":"w%d-%d"}`, i, j))
+				if code, ans := sv.do("GET", "/v1/members/m1/why", "", ""); code != 200 {
+					errs <- fmt.Sprintf("why: %d %v", code, ans)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 
