@@ -177,6 +177,51 @@ func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source st
 	return res, nil
 }
 
+// CheckEvents returns the error IngestEvents would give rows for a value
+// it cannot store (naming the row and column), storing nothing: the rows
+// are appended in a transaction that is rolled back. nudge serve checks a
+// batch's events so before it upserts the batch's members, so that a batch
+// refused for a bad event stores none of its members either.
+func (db *DB) CheckEvents(ctx context.Context, rows []map[string]any, source string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols, err := db.ingestColumns(ctx)
+	if err != nil {
+		return err
+	}
+	batch, err := stageRows(rows, cols, source)
+	if err != nil {
+		return err
+	}
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer rollback(tx)
+	var base int64
+	var zone sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL+`, (SELECT value FROM settings WHERE name = $n::VARCHAR)`,
+		sql.Named("n", timeZoneSetting)).Scan(&base, &zone); err != nil {
+		return fmt.Errorf("checking events: reading the event counter: %w", err)
+	}
+	if !zone.Valid || zone.String == "" {
+		zone.String = DefaultTimeZone
+	}
+	if err := appendEvents(ctx, conn, cols, zone.String, base, batch); err != nil {
+		if rerr := rollback(tx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return diagnoseRows(ctx, conn, cols, zone.String, batch, source, err)
+	}
+	return nil
+}
+
 // stepClock times the steps of a call, in order.
 type stepClock struct {
 	at    time.Time

@@ -159,6 +159,15 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 	defer close(j.done)
 	rows := j.rows
 	ans := &EventsAnswer{Rows: int64(len(rows.events) + len(rows.members)), Duplicates: []DuplicateRow{}}
+	if len(rows.members) > 0 && len(rows.events) > 0 {
+		// A batch of both: its events are checked before its members are
+		// stored, so that a bad event refuses the whole batch.
+		if err := s.db.CheckEvents(ctx, rows.events, "request body"); err != nil {
+			s.m.batchesRejected.WithLabelValues("400").Inc()
+			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
+			return
+		}
+	}
 	if len(rows.members) > 0 {
 		if err := s.lock(ctx); err != nil {
 			j.err = &apiError{} // not stored: the caller answers 503

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -131,9 +133,10 @@ func toRows(objs []map[string]any, table, defaultBrand string, received time.Tim
 		case isTracking(obj):
 			out, fields, isMem, rerrs = trackingRow(row, obj, received)
 		case table == "members":
-			out, isMem = columnsOf(obj, memberColumns), true
+			out, rerrs = columnsOf(row, obj, memberColumns)
+			isMem = true
 		default:
-			out = columnsOf(obj, eventColumns)
+			out, rerrs = columnsOf(row, obj, eventColumns)
 		}
 		errs = append(errs, rerrs...)
 		if out == nil {
@@ -211,23 +214,36 @@ func requireString(out map[string]any, col string) string {
 	return ""
 }
 
-// columnsOf returns a row of a nudge table from an object: keys naming a
-// column (case-insensitively) become that column, the others stay as they
-// are and the import collects them into extra (props or attrs).
-func columnsOf(obj map[string]any, cols []string) map[string]any {
+// columnsOf returns a row of a nudge table from the object of row row:
+// keys naming a column (case-insensitively) become that column, the others
+// stay as they are and the import collects them into extra (props or
+// attrs). Two keys naming one column (member_id and Member_Id) are an
+// error of the row: which one would win is not for the map's order to say.
+func columnsOf(row int64, obj map[string]any, cols []string) (map[string]any, []RowError) {
 	known := map[string]bool{}
 	for _, c := range cols {
 		known[c] = true
 	}
 	out := map[string]any{}
-	for k, v := range obj {
+	keyOf := map[string]string{} // column -> the key that named it
+	var errs []RowError
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		v := obj[k]
 		if l := strings.ToLower(k); known[l] {
+			if prev, ok := keyOf[l]; ok {
+				errs = append(errs, RowError{Row: row, Field: k, Reason: fmt.Sprintf("names column %s, as %q does: give it once", l, prev)})
+				continue
+			}
+			keyOf[l] = k
 			out[l] = v
 			continue
 		}
 		out[k] = v
 	}
-	return out
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
 }
 
 // trackingRow turns a tracking-spec message into an events row (track) or

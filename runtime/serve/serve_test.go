@@ -269,6 +269,8 @@ func TestRowErrors(t *testing.T) {
 		{"anonymous", "/v1/events", `{"type":"track","anonymousId":"a1","event":"Visited"}`, 1, "userId", "anonymous"},
 		{"member birthday", "/v1/members", `{"member_id":"m1","name":"Ann"}` + "\n" + `{"member_id":"m7","birthday":"spring"}`, 2, "birthday", "as a date"},
 		{"identify trait", "/v1/members", `{"type":"identify","userId":"m1","traits":{"consentSms":"maybe"}}`, 1, "traits.consentSms", "boolean"},
+		{"a column twice", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"caseA","Member_Id":"caseB","type":"visited"}]`, 2, "member_id", `names column member_id, as "Member_Id" does`},
+		{"identify, then a bad track", "/v1/events", `{"batch":[{"type":"identify","userId":"atom1","traits":{"name":"Atomic"}},{"type":"track","userId":"atom1","event":"queued","timestamp":"garbage"}]}`, 2, "timestamp", "cannot parse"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := sv.count(`SELECT count(*) FROM events`) + sv.count(`SELECT count(*) FROM members`)
