@@ -409,6 +409,9 @@ func (s *Server) getWhy(ctx context.Context, p principal, r *http.Request) (int,
 		if now, err = nrt.ParseTimestamp(q); err != nil {
 			return 0, nil, &apiError{status: http.StatusBadRequest, Message: "now: " + err.Error()}
 		}
+		if now.IsZero() {
+			return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("now: %q is 0001-01-01 00:00:00, which nudge reads as no time at all; give a real date such as 2024-11-11", q)}
+		}
 	}
 	rule := r.URL.Query().Get("rule")
 	if rule != "" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // RowError is one bad row of a request body: its 1-based row within the
@@ -67,6 +68,11 @@ func objects(raw []json.RawMessage) ([]map[string]any, []RowError) {
 	out := make([]map[string]any, len(raw))
 	var errs []RowError
 	for i, r := range raw {
+		if !utf8.Valid(r) {
+			// (Go's decoder would store U+FFFD in place of the bad bytes.)
+			errs = append(errs, RowError{Row: int64(i + 1), Reason: "not valid UTF-8 text"})
+			continue
+		}
 		dec := json.NewDecoder(bytes.NewReader(r))
 		dec.UseNumber()
 		var m map[string]any
@@ -171,8 +177,13 @@ func toRows(objs []map[string]any, table, defaultBrand string, received time.Tim
 		if id, ok := out["event_id"]; ok && id != nil {
 			if n, isNum := id.(json.Number); isNum {
 				out["event_id"] = n.String()
-			} else if _, isStr := id.(string); !isStr {
+			} else if str, isStr := id.(string); !isStr {
 				errs = append(errs, RowError{Row: row, Field: fieldName(fields, "event_id"), Reason: "must be a string or a number"})
+				bad = true
+			} else if strings.TrimSpace(str) == "" {
+				// (An empty id would make every later event without one
+				// a duplicate of the first.)
+				errs = append(errs, RowError{Row: row, Field: fieldName(fields, "event_id"), Reason: "empty value: leave it out for an event without an id"})
 				bad = true
 			}
 		}

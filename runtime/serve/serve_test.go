@@ -269,6 +269,8 @@ func TestRowErrors(t *testing.T) {
 		{"anonymous", "/v1/events", `{"type":"track","anonymousId":"a1","event":"Visited"}`, 1, "userId", "anonymous"},
 		{"member birthday", "/v1/members", `{"member_id":"m1","name":"Ann"}` + "\n" + `{"member_id":"m7","birthday":"spring"}`, 2, "birthday", "as a date"},
 		{"identify trait", "/v1/members", `{"type":"identify","userId":"m1","traits":{"consentSms":"maybe"}}`, 1, "traits.consentSms", "boolean"},
+		{"empty event id", "/v1/events", `[{"member_id":"m1","type":"visited","event_id":""}]`, 1, "event_id", "empty value"},
+		{"invalid UTF-8", "/v1/events", "{\"member_id\":\"m1\",\"type\":\"visited\"}\n{\"member_id\":\"bad\xff\",\"type\":\"visited\"}", 2, "", "not valid UTF-8"},
 		{"a column twice", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"caseA","Member_Id":"caseB","type":"visited"}]`, 2, "member_id", `names column member_id, as "Member_Id" does`},
 		{"identify, then a bad track", "/v1/events", `{"batch":[{"type":"identify","userId":"atom1","traits":{"name":"Atomic"}},{"type":"track","userId":"atom1","event":"queued","timestamp":"garbage"}]}`, 2, "timestamp", "cannot parse"},
 	} {
@@ -377,6 +379,7 @@ func TestReadHostile(t *testing.T) {
 		{"NUL in the member id", "GET", "/v1/members/m%00x/why", "", "member id", 400},
 		{"invalid UTF-8 member id", "GET", "/v1/members/m%ff/why", "", "member id", 400},
 		{"invalid UTF-8 brand", "GET", "/v1/decisions?brand=%ff", "", "brand", 400},
+		{"why at no time", "GET", "/v1/members/m1/why?now=0001-01-01", "", "no time at all", 400},
 		{"query body over the limit", "POST", "/v1/query", `{"condition":"visited ever","pad":"` + strings.Repeat("a", 3000) + `"}`, "over 2000 bytes", 413},
 	} {
 		t.Run(c.name, func(t *testing.T) {
