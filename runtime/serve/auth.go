@@ -67,9 +67,10 @@ func (t Tokens) authenticate(r *http.Request) (principal, *apiError) {
 	if !t.Any() {
 		return principal{all: true}, nil
 	}
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
+	// The scheme is case-insensitive (RFC 9110 §11.1): "bearer" will do.
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return principal{}, &apiError{status: http.StatusUnauthorized,
 			Message: "missing bearer token: send the header 'Authorization: Bearer <token>' with the service's NUDGE_TOKEN (or a brand's NUDGE_TOKEN_<BRAND>)"}
 	}

@@ -32,9 +32,22 @@ func parseBody(body []byte) ([]map[string]any, []RowError) {
 		return nil, []RowError{{Row: 0, Reason: "empty body: send a JSON array or newline-delimited JSON objects"}}
 	}
 	if trimmed[0] == '[' {
+		// Element by element, so that a syntax error names its row.
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.Token() // [
 		var raw []json.RawMessage
-		if err := json.Unmarshal(trimmed, &raw); err != nil {
-			return nil, []RowError{{Row: 0, Reason: "invalid JSON array: " + err.Error()}}
+		for dec.More() {
+			var m json.RawMessage
+			if err := dec.Decode(&m); err != nil {
+				return nil, []RowError{{Row: int64(len(raw) + 1), Reason: "invalid JSON array: " + err.Error()}}
+			}
+			raw = append(raw, m)
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return nil, []RowError{{Row: int64(len(raw) + 1), Reason: "invalid JSON array: " + err.Error()}}
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, []RowError{{Row: 0, Reason: "invalid JSON array: text after its closing ]"}}
 		}
 		return objects(raw)
 	}

@@ -144,7 +144,9 @@ func start(t *testing.T, o opts) *service {
 func (sv *service) do(method, path, token, body string) (int, map[string]any) {
 	sv.t.Helper()
 	req, _ := http.NewRequest(method, sv.url+path, strings.NewReader(body))
-	if token != "" {
+	if tok, ok := strings.CutPrefix(token, "lower:"); ok {
+		req.Header.Set("Authorization", "bearer "+tok)
+	} else if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -263,6 +265,7 @@ func TestRowErrors(t *testing.T) {
 		{"bad amount", "/v1/events", `[{"member_id":"m1","type":"purchased","amount":"12,5"}]`, 1, "amount", "as a number"},
 		{"missing member", "/v1/events", `[{"member_id":"m1","type":"visited"},{"type":"visited"},{"member_id":"m2"}]`, 2, "member_id", "missing value"},
 		{"invalid JSON", "/v1/events", "{\"member_id\":\"m1\",\"type\":\"visited\"}\n{\"member_id\":", 2, "", "invalid JSON"},
+		{"invalid JSON in an array", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"m2","type":}]`, 2, "", "invalid JSON array"},
 		{"not an object", "/v1/events", `[{"member_id":"m1","type":"visited"}, 3]`, 2, "", "not a JSON object"},
 		{"tracking timestamp", "/v1/events", `{"batch":[{"type":"track","userId":"m1","event":"Visited"},{"type":"track","userId":"m1","event":"Visited","timestamp":"soon"}]}`, 2, "timestamp", "cannot parse"},
 		{"tracking page", "/v1/events", `{"type":"page","userId":"m1","name":"Home"}`, 1, "type", "takes track and identify"},
@@ -338,6 +341,7 @@ func TestAuth(t *testing.T) {
 		{"no token", "POST", "/v1/events", "", ev, 401},
 		{"wrong token", "POST", "/v1/events", "nope", ev, 401},
 		{"main token", "POST", "/v1/events", "main-secret", ev, 200},
+		{"scheme in lower case", "POST", "/v1/events", "lower:main-secret", ev, 200},
 		{"brand token, other brand", "POST", "/v1/events", "bistro-secret", ev, 403},
 		{"brand token, own brand", "POST", "/v1/events?brand=bistro", "bistro-secret", `{"member_id":"b1","type":"visited"}`, 200},
 		{"brand token, row of another brand", "POST", "/v1/events?brand=bistro", "bistro-secret", `{"member_id":"m1","brand":"acme","type":"visited"}`, 403},
@@ -361,8 +365,8 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	if n := sv.count(`SELECT count(*) FROM events`); n != 2 {
-		t.Errorf("events stored: %d, want 2", n)
+	if n := sv.count(`SELECT count(*) FROM events`); n != 3 {
+		t.Errorf("events stored: %d, want 3", n)
 	}
 }
 
