@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"nudge/lang/diag"
+	"nudge/repl/engine"
 	nrt "nudge/runtime"
 	"nudge/runtime/serve"
 )
@@ -69,7 +70,8 @@ note beside the database file (F.serve.json: pid and URL) for the CLI.`,
 			}
 			defer db.Close()
 			srv, err := serve.New(c.Context(), serve.Config{DB: db, Paths: args, Brand: brand, Sinks: ss, Interval: interval,
-				Lookback: lookback, Tokens: tokens, MaxBodyBytes: maxBody, MaxRows: maxRows, Timeout: timeout, Logger: log})
+				Lookback: lookback, Tokens: tokens, MaxBodyBytes: maxBody, MaxRows: maxRows, Timeout: timeout, Logger: log,
+				Query: engine.ServiceQuery(db)})
 			if err != nil {
 				var le *serve.LoadError
 				if errors.As(err, &le) {

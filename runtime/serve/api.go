@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"nudge/lang/diag"
-	"nudge/repl/engine"
 	nrt "nudge/runtime"
 	"nudge/runtime/why"
 )
@@ -479,9 +478,12 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 	if strings.HasPrefix(cond, ":") || strings.HasPrefix(cond, `\`) || declaration[first] {
 		return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("condition: %q is not a condition: the query endpoint evaluates conditions only (read-only)", first)}
 	}
+	if s.cfg.Query == nil {
+		return 0, nil, &apiError{status: http.StatusNotImplemented, Message: "this service evaluates no conditions (started without a query evaluator)"}
+	}
 	limit := q.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = engine.DefaultPageSize
+	if limit < 0 || limit > 1000 {
+		limit = 0 // the evaluator's page
 	}
 	// The service's now (full precision: an event acknowledged a moment ago
 	// is not in the future), not the REPL's whole second.
@@ -489,28 +491,55 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 	if err != nil {
 		return 0, nil, &apiError{Message: err.Error()}
 	}
-	e := engine.New(s.db, engine.Options{Brand: brand, PageSize: limit, Lookback: s.cfg.Lookback, Now: &now})
-	if len(s.cfg.Paths) > 0 {
-		if res, err := e.Load(ctx, s.cfg.Paths...); err != nil {
-			return 0, nil, &apiError{Message: "loading the rules: " + err.Error()}
-		} else if res != nil && res.Kind == engine.Diagnostics {
-			return 0, nil, &apiError{status: http.StatusConflict, Message: "the rule files on disk have errors: " + res.Text}
-		}
-	}
-	res, err := e.Eval(ctx, cond)
+	ans, err := s.cfg.Query(ctx, Query{Condition: cond, Brand: brand, Limit: limit, Now: now, Paths: s.cfg.Paths, Lookback: s.cfg.Lookback})
 	if err != nil {
+		var qe *QueryError
+		if errors.As(err, &qe) {
+			return 0, nil, &apiError{status: qe.Status, Message: qe.Message}
+		}
 		return 0, nil, &apiError{Message: "query: " + err.Error()}
 	}
-	if res.Kind == engine.Diagnostics {
-		return 0, nil, &apiError{status: http.StatusBadRequest, Message: res.Text}
-	}
-	rows := res.Rows
+	rows := ans.Rows
 	if rows == nil {
 		rows = [][]string{}
 	}
-	return http.StatusOK, map[string]any{"kind": res.Kind.String(), "count": res.Count, "now": res.Now.Format("2006-01-02T15:04:05"),
-		"columns": res.Columns, "rows": rows, "trigger": res.Trigger}, nil
+	return http.StatusOK, map[string]any{"kind": ans.Kind, "count": ans.Count, "now": ans.Now.Format("2006-01-02T15:04:05"),
+		"columns": ans.Columns, "rows": rows, "trigger": ans.Trigger}, nil
 }
+
+// A Query is what POST /v1/query asks Config.Query: a REPL condition to
+// evaluate for Brand at Now over the rule files of Paths, read-only, with
+// at most Limit rows (0: the evaluator's page).
+type Query struct {
+	Condition, Brand string
+	Limit            int
+	Now              time.Time
+	Paths            []string
+	Lookback         time.Duration
+}
+
+// QueryAnswer is a Query's audience: how many members match, and the
+// first rows (member, name, the values the condition used).
+type QueryAnswer struct {
+	Kind    string
+	Count   int64
+	Now     time.Time
+	Columns []string
+	Rows    [][]string
+	Trigger bool // the condition is a trigger: the rows are its events
+}
+
+// QueryError is a problem of a Query the client can mend: the condition
+// (400) or the rule files (409), with the rendered diagnostics.
+type QueryError struct {
+	Status  int
+	Message string
+}
+
+func (e *QueryError) Error() string { return e.Message }
+
+// QueryFunc evaluates a Query (Config.Query).
+type QueryFunc func(context.Context, Query) (*QueryAnswer, error)
 
 // declaration are the words that start a declaration, which the query
 // endpoint does not take.

@@ -58,6 +58,10 @@ type Config struct {
 	MaxRows      int
 	Timeout      time.Duration // per request
 	Logger       *slog.Logger  // nil: discard
+	// Query evaluates the conditions of POST /v1/query: the REPL's engine
+	// (repl/engine.ServiceQuery), which the engine's packages do not
+	// import; nil, the endpoint answers 501.
+	Query QueryFunc
 	// OnTick, when set, is told of every committed tick: its run id and
 	// when the commit returned (the load benchmark measures latency so).
 	OnTick func(runID int64, committed time.Time)
