@@ -1,12 +1,14 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,6 +358,48 @@ func fileKind(path string) (string, error) {
 	return "", fmt.Errorf("%s: unknown file type %q: use .csv, .parquet, .json or .jsonl", path, filepath.Ext(base))
 }
 
+// importableFile checks, before DuckDB reads it, that path names one
+// regular file (DuckDB reads a name as a glob pattern, and says "no files
+// found that match the pattern" of a missing one), and that a .json file
+// that opens a JSON array closes it (DuckDB imports the records of an
+// array cut off after a comma, as a partial write or download leaves it).
+func importableFile(path, kind string) error {
+	if strings.ContainsAny(path, "*?[") {
+		return fmt.Errorf("%s: a file name with *, ? or [ is read as a pattern of names: rename the file", path)
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such file", path)
+	case err != nil:
+		return err
+	case st.IsDir():
+		return fmt.Errorf("%s: is a directory: give the files in it", path)
+	}
+	if kind != "json" || !strings.EqualFold(filepath.Ext(path), ".json") || st.Size() == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	const edge = 4096
+	head := make([]byte, min(edge, st.Size()))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	tail := make([]byte, min(edge, st.Size()))
+	if _, err := f.ReadAt(tail, st.Size()-int64(len(tail))); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	head, tail = bytes.TrimLeft(head, " \t\r\n\ufeff"), bytes.TrimRight(tail, " \t\r\n")
+	if len(head) > 0 && head[0] == '[' && (len(tail) == 0 || tail[len(tail)-1] != ']') {
+		return fmt.Errorf("%s: the JSON array is not closed: the file ends before its ] (cut off?)", path)
+	}
+	return nil
+}
+
 // stage loads one file into a temp table (in file order, so rowid is the
 // 0-based data row) and maps its columns to the target table's. Rows are
 // not checked here: the insert converts them, and only when it fails does
@@ -363,6 +407,9 @@ func fileKind(path string) (string, error) {
 func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []Column) error {
 	kind, err := fileKind(s.path)
 	if err != nil {
+		return err
+	}
+	if err := importableFile(s.path, kind); err != nil {
 		return err
 	}
 	if st, err := os.Stat(s.path); err == nil && st.Size() == 0 {

@@ -228,10 +228,24 @@ func TestImportErrors(t *testing.T) {
 			`members.csv.gz: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
 		{"empty file", "events", "events.csv", "", `events.csv: empty file`},
 		{"unknown extension", "events", "events.xlsx", "x", `events.xlsx: unknown file type ".xlsx": use .csv, .parquet, .json or .jsonl`},
+		// DuckDB reads a name as a glob: a1.csv would be imported too.
+		{"pattern in the name", "members", "a*.csv", "member_id,brand\nm1,acme\n", `a*.csv: a file name with *, ? or [ is read as a pattern of names: rename the file`},
+		{"no such file", "members", "none.csv", noFile, `none.csv: no such file`},
+		{"a directory", "members", "dir.csv", aDir, `dir.csv: is a directory: give the files in it`},
+		// DuckDB imports the two records of an array cut off after a comma.
+		{"JSON array cut off", "members", "members.json", `[{"member_id":"m1","brand":"acme"},{"member_id":"m2","brand":"acme"},` + "\n",
+			`members.json: the JSON array is not closed: the file ends before its ] (cut off?)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, dir, tc.file, tc.content)
+			switch tc.content {
+			case noFile:
+			case aDir:
+				os.Mkdir(filepath.Join(dir, tc.file), 0o755)
+			default:
+				writeFile(t, dir, tc.file, tc.content)
+			}
+			writeFile(t, dir, "a1.csv", "member_id,brand\nm9,acme\n")
 			t.Chdir(dir)
 			db := openTest(t)
 			_, err := db.Import(ctx, tc.table, []string{tc.file})
@@ -241,6 +255,13 @@ func TestImportErrors(t *testing.T) {
 		})
 	}
 }
+
+// noFile and aDir, as the content of a file of TestImportErrors, write
+// no file and make a directory of its name.
+const (
+	noFile = "\x00no file"
+	aDir   = "\x00a directory"
+)
 
 // gzipped returns s compressed with gzip.
 func gzipped(s string) string {
