@@ -1,6 +1,7 @@
 package lang_test
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -123,5 +124,31 @@ func TestParseFileNesting(t *testing.T) {
 				t.Errorf("reported at %v, want 1:%d", deep.Span.Start, c.col)
 			}
 		})
+	}
+}
+
+// TestLoadEmptyDirectory: a directory without rule files (a mistyped path,
+// or one of test files only) is an error naming it, not an empty program
+// that checks clean; one with rule files in a subdirectory loads.
+func TestLoadEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	tests := filepath.Join(dir, "tests")
+	nested := filepath.Join(dir, "nested", "deep")
+	for _, d := range []string{empty, tests, nested} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(tests, "a_test.nudge"), []byte("test \"x\"\n"), 0o644)
+	os.WriteFile(filepath.Join(nested, "r.nudge"), []byte("brand \"acme\"\nimport \"crm\"\n"), 0o644)
+	for _, p := range []string{empty, tests} {
+		_, _, err := lang.Load([]string{p}, stdlib.Env())
+		if want := "load " + p + ": no rule files (*.nudge) in this directory"; err == nil || err.Error() != want {
+			t.Errorf("Load(%s) = %v; want %q", p, err, want)
+		}
+	}
+	if _, _, err := lang.Load([]string{filepath.Join(dir, "nested")}, stdlib.Env()); err != nil {
+		t.Errorf("Load(nested) = %v", err)
 	}
 }

@@ -7,7 +7,12 @@
 package lang
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
 	"nudge/lang/ast"
@@ -52,6 +57,16 @@ func Load(paths []string, env *check.Env) (*Program, diag.List, error) {
 	files, diags, err := Discover(paths, IsRuleFile)
 	if err != nil {
 		return nil, nil, err
+	}
+	// A directory without rule files is a mistyped path, not an empty
+	// program that checks clean.
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() && !slices.ContainsFunc(files, func(f string) bool {
+			rel, err := filepath.Rel(p, f)
+			return err == nil && !strings.HasPrefix(rel, "..")
+		}) {
+			return nil, nil, fmt.Errorf("load %s: no rule files (*%s) in this directory", p, Ext)
+		}
 	}
 	var srcs []Source
 	for _, p := range files {
