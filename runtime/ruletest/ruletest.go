@@ -205,6 +205,12 @@ func (st *state) step(ctx context.Context, step ast.TestStep) bool {
 	if bad {
 		return false
 	}
+	// The clock may not be 0001-01-01 00:00:00, which the runtime reads as
+	// no time at all (the wall clock), as --now may not.
+	if at := nowOf(step); at != nil && dateTime(at).IsZero() {
+		st.fail(at, nil, "0001-01-01 00:00:00 is read as no time at all; give a real date such as 2024-11-11")
+		return false
+	}
 	switch s := step.(type) {
 	case *ast.NowStep:
 		st.clock, st.hasNow = dateTime(s.At), true
@@ -676,4 +682,16 @@ func distance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(rb)]
+}
+
+// nowOf is the time a step sets the test clock to: `now T` and `tick at
+// T` (nil for other steps).
+func nowOf(step ast.TestStep) *ast.DateLit {
+	switch s := step.(type) {
+	case *ast.NowStep:
+		return s.At
+	case *ast.TickStep:
+		return s.At
+	}
+	return nil
 }

@@ -143,6 +143,12 @@ func TestScenarios(t *testing.T) {
   expect welcome fires with status pendng`, []string{`4: expect welcome fires with status pendng: unknown status pendng; did you mean "pending"? (statuses: applied, capped, expired, failed, gave_up, held_out, no_consent, out_of_stock, over_budget, pending, scheduled, sent) | `}},
 		{"invalid date", `test "d"
   now 2024-02-30 10:00`, []string{"2: 2024-02-30 10:00 is not a valid date and time | "}},
+		// (It ticked at the wall clock before.)
+		{"clock at no time", `test "z"
+  now 0001-01-01
+  tick`, []string{"2: 0001-01-01 00:00:00 is read as no time at all; give a real date such as 2024-11-11 | "}},
+		{"tick at no time", `test "z"
+  tick at 0001-01-01 00:00`, []string{"2: 0001-01-01 00:00:00 is read as no time at all; give a real date such as 2024-11-11 | "}},
 		{"undeclared member", `test "u"
   now 2024-11-11 10:00
   "zed" visited`, []string{`3: member "zed" is not declared in this test; add ` + "`member \"zed\"`" + ` before its events | `}},
