@@ -574,7 +574,9 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 			checks = append(checks, check{col: t.Name, src: src, required: true})
 			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NULL)", quoteIdent(src)))
 		}
-		if !sameType(srcType[src], t.Type) {
+		if !sameType(srcType[src], t.Type) || isTimestamp(t.Type) {
+			// (A timestamp is checked whatever its source's type: for its
+			// range, timestampConversion.)
 			checks = append(checks, check{col: t.Name, src: src, typ: t.Type})
 			converted := fmt.Sprintf("TRY_CAST(%s AS %s)", quoteIdent(src), t.Type)
 			if isTimestamp(t.Type) {
@@ -619,6 +621,11 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		return re
 	}
 	re.Reason = fmt.Sprintf("cannot parse %q as %s", val.String, typeNoun(c.typ))
+	var parses bool
+	if isTimestamp(c.typ) && conn.QueryRowContext(ctx, `SELECT TRY_CAST($v::VARCHAR AS TIMESTAMPTZ) IS NOT NULL OR TRY_CAST($v::VARCHAR AS TIMESTAMP) IS NOT NULL`,
+		sql.Named("v", val.String)).Scan(&parses) == nil && parses {
+		re.Reason = fmt.Sprintf("%q is outside the years 0000 to 9999", val.String)
+	}
 	return re
 }
 

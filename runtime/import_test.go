@@ -199,6 +199,11 @@ func TestImportErrors(t *testing.T) {
 	}{
 		{"bad timestamp", "events", "events.csv", header + strings.Repeat(good, 16) + "m2,acme,x,2024-13-01,1\n",
 			`events.csv: row 17 (line 18): column ts: cannot parse "2024-13-01" as a timestamp`},
+		// (report and simulate could not read such a time back.)
+		{"infinite timestamp", "events", "events.csv", header + good + "m2,acme,x,infinity,1\n",
+			`events.csv: row 2 (line 3): column ts: "infinity" is outside the years 0000 to 9999`},
+		{"year 10000", "events", "events.csv", header + good + "m2,acme,x,10000-01-01 00:00:00,1\n",
+			`events.csv: row 2 (line 3): column ts: "10000-01-01 00:00:00" is outside the years 0000 to 9999`},
 		{"bad amount", "events", "events.csv", header + good + "m2,acme,x,2024-01-01,12x\n",
 			`events.csv: row 2 (line 3): column amount: cannot parse "12x" as a number`},
 		{"first bad row wins", "events", "events.csv", header + good + "m2,acme,x,2024-01-01,12x\nm2,acme,x,nope,1\n",

@@ -148,20 +148,37 @@ const zonedTextRE = `\d:\d\d(:\d\d(\.\d*)?)?\s*([zZ]|[+-]\d\d?(:?\d\d){0,2}|[A-Z
 // type srcType) into a naive timestamp in zone, the one conversion of every
 // file format: an instant (TIMESTAMPTZ, as Parquet stores UTC-adjusted
 // timestamps) and a text with a zone designator become the local time in
-// zone; a naive timestamp or text is kept as it is. With try, a value that
-// does not convert is NULL (to find the bad row) instead of an error.
+// zone; a naive timestamp or text is kept as it is. A time outside the
+// years 0000 to 9999 (as --now takes; DuckDB's own range reaches the year
+// 294247 and infinity, which reads of it into Go then cannot take) is an
+// error. With try, a value that does not convert or is out of range is
+// NULL (to find the bad row) instead of an error.
 func timestampConversion(col, srcType, zone string, try bool) string {
 	cast := "CAST"
 	if try {
 		cast = "TRY_CAST"
 	}
 	z := quoteString(zone)
+	var conv string
 	switch strings.ToUpper(srcType) {
 	case "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ":
-		return fmt.Sprintf("timezone(%s, %s)", z, col)
+		conv = fmt.Sprintf("timezone(%s, %s)", z, col)
 	case "TIMESTAMP":
-		return col
+		conv = col
+	default:
+		conv = fmt.Sprintf("CASE WHEN regexp_matches(CAST(%s AS VARCHAR), %s) THEN timezone(%s, %s(%s AS TIMESTAMPTZ)) ELSE %s(%s AS TIMESTAMP) END",
+			col, quoteString(zonedTextRE), z, cast, col, cast, col)
 	}
-	return fmt.Sprintf("CASE WHEN regexp_matches(CAST(%s AS VARCHAR), %s) THEN timezone(%s, %s(%s AS TIMESTAMPTZ)) ELSE %s(%s AS TIMESTAMP) END",
-		col, quoteString(zonedTextRE), z, cast, col, cast, col)
+	outside := "ELSE error('a timestamp outside the years 0000 to 9999')"
+	if try {
+		outside = ""
+	}
+	// (DuckDB computes the repeated conversion once.)
+	return fmt.Sprintf("CASE WHEN (%[1]s) >= %[2]s AND (%[1]s) < %[3]s THEN (%[1]s) WHEN (%[1]s) IS NULL THEN NULL %[4]s END", conv, timestampFrom, timestampTo, outside)
 }
+
+// timestampFrom and timestampTo bound the times nudge stores: [from, to).
+const (
+	timestampFrom = "TIMESTAMP '0000-01-01 00:00:00'"
+	timestampTo   = "TIMESTAMP '10000-01-01 00:00:00'"
+)
