@@ -144,6 +144,10 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column)
 	return nil
 }
 
+// maxCSVLine is the longest CSV row DuckDB's reader takes (its
+// max_line_size), in bytes.
+const maxCSVLine = 2 << 20
+
 // csvTextError scans a CSV file in Go and returns the first problem it
 // finds, by row and column: a value that is not valid UTF-8, one with a
 // NUL byte, a quoted field whose quote is not closed (before the end of the
@@ -172,6 +176,8 @@ func csvTextError(path string) error {
 		row, field int // row 0 is the header
 		line       = 1
 		startLine  int // the line the current field starts on
+		rowLine    = 1 // the line the current row starts on
+		rowLen     int // the bytes of the current row so far
 		buf        []byte
 	)
 	where := func() string {
@@ -214,6 +220,13 @@ func csvTextError(path string) error {
 		if state == fieldStart {
 			startLine = line
 		}
+		if rowLen++; rowLen > maxCSVLine {
+			what := fmt.Sprintf("row %d", row)
+			if row == 0 {
+				what = "header"
+			}
+			return fmt.Errorf("%s: %s (line %d) is longer than %d bytes, the most a CSV row may have", path, what, rowLine, maxCSVLine)
+		}
 		switch {
 		case state == quoted && b == '"':
 			state = quoteInQuoted
@@ -237,6 +250,7 @@ func csvTextError(path string) error {
 				return err
 			}
 			row, field, state = row+1, 0, fieldStart
+			rowLine, rowLen = line+1, 0
 		case b == '\r' && state == quoteInQuoted:
 		default:
 			buf = append(buf, b)

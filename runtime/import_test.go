@@ -232,6 +232,9 @@ func TestImportErrors(t *testing.T) {
 		{"short row, gzipped", "members", "members.csv.gz", gzipped("member_id,brand,city\nm1,acme,a\nm2,acme\n"),
 			`members.csv.gz: row 2 (line 3): 2 fields, but the header has 3 (member_id, brand, city)`},
 		{"empty file", "events", "events.csv", "", `events.csv: empty file`},
+		// (DuckDB's own message echoed the 3 MB line and named line 1.)
+		{"row over 2 MiB", "members", "members.csv", "member_id,brand,city\nm1,acme,a\nm2,acme," + strings.Repeat("y", 3<<20) + "\nm3,acme,c\n",
+			`members.csv: row 2 (line 3) is longer than 2097152 bytes, the most a CSV row may have`},
 		{"unknown extension", "events", "events.xlsx", "x", `events.xlsx: unknown file type ".xlsx": use .csv, .parquet, .json or .jsonl`},
 		// DuckDB reads a name as a glob: a1.csv would be imported too.
 		{"pattern in the name", "members", "a*.csv", "member_id,brand\nm1,acme\n", `a*.csv: a file name with *, ? or [ is read as a pattern of names: rename the file`},
