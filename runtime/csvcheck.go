@@ -144,6 +144,52 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column)
 	return nil
 }
 
+// csvRowLine returns the line data row n (1-based, after the header) of a
+// CSV file starts on, counting as DuckDB's reader does: a quoted value may
+// span lines, and blank lines are no rows. ok is false when the file
+// cannot be read in Go or has fewer rows.
+func csvRowLine(path string, n int64) (line int64, ok bool) {
+	br, closeFn, ok := csvText(path)
+	if !ok {
+		return 0, false
+	}
+	defer closeFn()
+	var (
+		row      int64 = -1 // the header is row 0
+		cur      int64 = 1  // the current line
+		start    int64 = 1  // the line the current row starts on
+		quoted   bool
+		nonBlank bool // the current row has a byte other than \r
+	)
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			if nonBlank && row+1 == n {
+				return start, true
+			}
+			return 0, false
+		}
+		switch {
+		case b == '"':
+			quoted = !quoted
+			nonBlank = true
+		case b == '\n' && !quoted:
+			if nonBlank {
+				if row++; row == n {
+					return start, true
+				}
+			}
+			cur++
+			start, nonBlank = cur, false
+			continue
+		case b == '\n':
+			cur++
+		case b != '\r':
+			nonBlank = true
+		}
+	}
+}
+
 // maxCSVLine is the longest CSV row DuckDB's reader takes (its
 // max_line_size), in bytes.
 const maxCSVLine = 2 << 20

@@ -610,6 +610,9 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 	re := &RowError{Path: s.path, Row: row + 1, Column: c.col}
 	if s.kind == "csv" {
 		re.Line = row + 2
+		if l, ok := csvRowLine(s.path, row+1); ok {
+			re.Line = l // after blank lines or values over several lines
+		}
 	}
 	if c.required {
 		re.Reason = "missing value (the column is required)"

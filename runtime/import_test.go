@@ -214,6 +214,11 @@ func TestImportErrors(t *testing.T) {
 			`events.csv: missing required column "type"`},
 		{"members bad bool", "members", "members.csv", "member_id,brand,consent_sms\nm1,acme,true\nm2,acme,maybe\n",
 			`members.csv: row 2 (line 3): column consent_sms: cannot parse "maybe" as a boolean (true or false)`},
+		// Blank lines are no rows; a quoted value may span lines.
+		{"bad value after blank lines", "members", "members.csv", "member_id,brand,consent_sms\nm1,acme,true\n\n\nm2,acme,on\n",
+			`members.csv: row 2 (line 5): column consent_sms: cannot parse "on" as a boolean (true or false)`},
+		{"bad value after a value over three lines", "members", "members.csv", "member_id,brand,city,consent_sms\nm1,acme,\"multi\nline\ncity\",true\nm2,acme,x,on\n",
+			`members.csv: row 2 (line 5): column consent_sms: cannot parse "on" as a boolean (true or false)`},
 		{"members bad date", "members", "members.csv", "member_id,brand,birthday\nm1,acme,1990-02-30\n",
 			`members.csv: row 1 (line 2): column birthday: cannot parse "1990-02-30" as a date`},
 		{"jsonl bad ts", "events", "events.jsonl",
