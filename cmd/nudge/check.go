@@ -15,7 +15,7 @@ func newCheckCmd(s *streams) *cobra.Command {
 		Short: "Parse and check rule files and directories",
 		Long: `check parses and checks .nudge files (directories are searched recursively)
 and prints every problem found. Exit status: 0 no errors, 1 diagnostics, 2 usage.`,
-		Args: needArgs(1, "PATH"),
+		Args: needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			switch format {
 			case "text", "json", "github":

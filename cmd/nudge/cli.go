@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -149,10 +150,10 @@ NUDGE_THREADS sets its worker threads (default one per core).`,
 
 // needArgs is a cobra.PositionalArgs that turns a missing argument into a
 // usage error naming what is missing.
-func needArgs(min int, what string) cobra.PositionalArgs {
+func needArgs(names ...string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
-		if len(args) < min {
-			return usageError("%s: missing %s (usage: nudge %s)", c.Name(), what, c.Use)
+		if len(args) < len(names) {
+			return usageError("%s: missing %s (usage: nudge %s)", c.Name(), strings.Join(names[len(args):], " and "), c.Use)
 		}
 		return nil
 	}

@@ -16,7 +16,7 @@ func newExplainCmd(s *streams) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "explain [--rule NAME] PATH...",
 		Short: "Print the SQL each rule compiles to",
-		Args:  needArgs(1, "PATH"),
+		Args:  needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			prog, err := compileProgram(s, args)
 			if err != nil {

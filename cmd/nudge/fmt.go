@@ -20,7 +20,7 @@ func newFmtCmd(s *streams) *cobra.Command {
 		Long: `fmt reformats .nudge files into the one canonical layout. Without flags it
 prints the result; -w rewrites the files; --check lists the files that would
 change and exits 1 if there are any.`,
-		Args: needArgs(1, "PATH"),
+		Args: needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			files, all, err := lang.Discover(args, lang.IsNudgeFile)
 			if err != nil {

@@ -29,7 +29,7 @@ the zone --tz gives (an IANA name such as Asia/Shanghai), recorded by the
 first import that gives one; a later import may repeat it but not change
 it. A timestamp with an offset, Z or a zone name is converted into the
 database's zone, the same way for every format; one without is kept.`,
-		Args: needArgs(2, "TABLE and FILE"),
+		Args: needArgs("TABLE", "FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			table := args[0]
 			if table != "members" && table != "events" {

@@ -53,7 +53,7 @@ whose now is earlier than the brand's last committed tick is refused (look
 at the past with --dry-run, or replay it with 'nudge simulate'). A --now more
 than a day after the wall clock needs --allow-future. Dry runs may look at
 any time.`,
-		Args: needArgs(1, "PATH"),
+		Args: needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "jsonl" {
 				return usageError("--output: unknown format %q; use text or jsonl", output)

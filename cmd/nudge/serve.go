@@ -42,7 +42,7 @@ Writes need 'Authorization: Bearer $NUDGE_TOKEN' when NUDGE_TOKEN is set;
 NUDGE_TOKEN_<BRAND> tokens may write one brand only. Listening beyond
 loopback without a token is refused. While it runs, the service leaves a
 note beside the database file (F.serve.json: pid and URL) for the CLI.`,
-		Args: needArgs(1, "PATH"),
+		Args: needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if logFormat != "json" && logFormat != "text" {
 				return usageError("--log-format: unknown format %q; use json or text", logFormat)

@@ -35,7 +35,7 @@ back) and reports the ticks completed so far.
 lines; --keep FILE saves the scratch database (a new file) at the end, and
 --keep-before-last FILE saves it as it was before the last tick, so that
 'nudge run --db FILE --now <last tick>' can be compared with the simulation.`,
-		Args: needArgs(1, "PATH"),
+		Args: needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if format != "text" && format != "json" {
 				return usageError("--format: unknown format %q; use text or json", format)

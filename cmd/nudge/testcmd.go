@@ -44,7 +44,7 @@ errors, 2 usage.
 --coverage also lists the rules no expectation names and the branches of each
 rule's condition (each 'or' alternative, each atom) that were never true for
 any member at any tick of any test.`,
-		Args: needArgs(1, "PATH"),
+		Args: needArgs("PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			switch format {
 			case "text", "json", "junit":

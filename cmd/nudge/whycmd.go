@@ -29,7 +29,7 @@ SQL and a dry run of the runtime, so it agrees with 'nudge run --dry-run'.
 Nothing is written: the database is opened read-only (a file the user may
 only read will do; one written by an older nudge must first be upgraded with
 'nudge migrate'). --output json prints the same as one line of JSON.`,
-		Args: needArgs(2, "MEMBER and PATH"),
+		Args: needArgs("MEMBER", "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return usageError("--output: unknown format %q; use text or json", output)
