@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -98,25 +99,33 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 			if err != nil {
 				return problemError("%v", err)
 			}
-			switch format {
-			case "json":
-				return rep.WriteJSON(s.out)
-			case "html":
-				f, err := os.Create(out)
-				if err != nil {
-					return problemError("--out: %v", err)
+			write := func(w io.Writer) error {
+				switch format {
+				case "json":
+					return rep.WriteJSON(w)
+				case "html":
+					return rep.WriteHTML(w, time.Now())
 				}
-				if err := rep.WriteHTML(f, time.Now()); err != nil {
-					f.Close()
-					return problemError("writing %s: %v", out, err)
-				}
-				if err := f.Close(); err != nil {
-					return problemError("writing %s: %v", out, err)
-				}
-				fmt.Fprintf(s.out, "wrote %s (%d rules)\n", out, len(rep.Rules))
-				return nil
+				return rep.WriteText(w)
 			}
-			return rep.WriteText(s.out)
+			// The html report goes to --out; text and json to stdout,
+			// unless --out is given.
+			if format != "html" && !c.Flags().Changed("out") {
+				return write(s.out)
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return problemError("--out: %v", err)
+			}
+			if err := write(f); err != nil {
+				f.Close()
+				return problemError("writing %s: %v", out, err)
+			}
+			if err := f.Close(); err != nil {
+				return problemError("writing %s: %v", out, err)
+			}
+			fmt.Fprintf(s.out, "wrote %s (%d rules)\n", out, len(rep.Rules))
+			return nil
 		},
 	}
 	f := c.Flags()
@@ -127,7 +136,7 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 	f.StringVar(&rule, "rule", "", "report only this rule")
 	f.StringVar(&brand, "brand", "", "report only this brand")
 	f.StringVar(&format, "format", "text", "output format: text, json or html")
-	f.StringVar(&out, "out", "nudge-report.html", "file the html report is written to")
+	f.StringVar(&out, "out", "nudge-report.html", "file the report is written to (html: always; text and json: when given)")
 	return c
 }
 
