@@ -61,7 +61,7 @@ any time.`,
 			if nowFlag != "" && watch > 0 {
 				return usageError("--now and --watch cannot be combined: a watch loop follows the wall clock")
 			}
-			now, err := nowFlagValue(nowFlag)
+			now, err := nowFlagValue(c, nowFlag)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	nrt "nudge/runtime"
 )
 
@@ -22,10 +24,12 @@ func parseTimestamp(flag, value string) (time.Time, error) {
 	return t, nil
 }
 
-// nowFlagValue returns the --now value, or the zero time when the flag is
-// empty: the caller then takes the database's wall clock (wallClock).
-func nowFlagValue(flagValue string) (time.Time, error) {
-	if flagValue == "" {
+// nowFlagValue returns the --now value of c, or the zero time when the
+// flag is not given: the caller then takes the database's wall clock
+// (wallClock). --now "" (an unset variable in a script) is an error, not
+// the wall clock.
+func nowFlagValue(c *cobra.Command, flagValue string) (time.Time, error) {
+	if flagValue == "" && !c.Flags().Changed("now") {
 		return time.Time{}, nil
 	}
 	return parseTimestamp("now", flagValue)

@@ -34,7 +34,7 @@ only read will do; one written by an older nudge must first be upgraded with
 			if output != "text" && output != "json" {
 				return usageError("--output: unknown format %q; use text or json", output)
 			}
-			now, err := nowFlagValue(nowFlag)
+			now, err := nowFlagValue(c, nowFlag)
 			if err != nil {
 				return err
 			}
