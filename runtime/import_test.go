@@ -657,3 +657,36 @@ func TestImportQuotesInValues(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestImportManyColumns: a CSV file of 300 extra columns imports them
+// into attrs, and checkCSV's checks, made 32 columns a statement, still
+// find a NUL byte in a column past the first statement's.
+func TestImportManyColumns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var head, row, bad []string
+	for i := range 300 {
+		head = append(head, fmt.Sprintf("c%d", i))
+		row = append(row, fmt.Sprintf("v%d", i))
+		v := "x"
+		if i == 200 {
+			v = "a\x00b"
+		}
+		bad = append(bad, v)
+	}
+	good := "member_id,brand," + strings.Join(head, ",") + "\nm1,acme," + strings.Join(row, ",") + "\n"
+	writeFile(t, dir, "good.csv", good)
+	writeFile(t, dir, "bad.csv", good+"m2,acme,"+strings.Join(bad, ",")+"\n")
+	db := openTest(t)
+	ctx := context.Background()
+	if _, err := db.Import(ctx, "members", []string{filepath.Join(dir, "good.csv")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM (SELECT unnest(json_keys(attrs)) FROM members)`); n != 300 {
+		t.Errorf("attrs keys: %d, want 300", n)
+	}
+	_, err := db.Import(ctx, "members", []string{filepath.Join(dir, "bad.csv")})
+	if err == nil || !strings.Contains(err.Error(), "row 2 (line 3): column c200: the value") || !strings.Contains(err.Error(), "NUL byte") {
+		t.Errorf("NUL in column c200: %v", err)
+	}
+}
