@@ -123,7 +123,7 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			}
 			c.set(o.Value, Number)
 			if !isInt(o.Value) || o.Value.Value > 1e9 || o.Value.Value < -1e9 {
-				c.errorf(o.Value, CodeBadPriority, "priority must be a whole number, not %s", o.Value.Text)
+				c.errorf(o.Value, CodeBadPriority, "priority must be a whole number from -1000000000 to 1000000000, not %s", o.Value.Text)
 				continue
 			}
 			rr.Priority = int(o.Value.Value)
@@ -218,7 +218,7 @@ func (c *checker) capDecl(d *ast.CapDecl) *Cap {
 	if d.Count != nil {
 		c.set(d.Count, Number)
 		if !isInt(d.Count) || d.Count.Value < 0 || d.Count.Value > 1e9 {
-			c.errorf(d.Count, CodeBadCap, "a cap must be a whole number of sends, not %s", d.Count.Text)
+			c.errorf(d.Count, CodeBadCap, "a cap must be a whole number of sends from 0 to 1000000000, not %s", d.Count.Text)
 			ok = false
 		} else {
 			cp.Count = int(d.Count.Value)
