@@ -223,7 +223,8 @@ func (s *scanner) run() {
 			s.line++
 			s.col = 1
 		case r == '\ufeff':
-			s.advance()
+			// A byte-order mark takes no column (editors show none).
+			s.off += n
 		case r == '#':
 			for s.off < len(s.src) && s.src[s.off] != '\n' {
 				s.advance()

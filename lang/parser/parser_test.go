@@ -322,6 +322,18 @@ func typeName(n ast.Node) string {
 	return strings.TrimPrefix(fmt.Sprintf("%T", n), "*ast.")
 }
 
+// TestByteOrderMark: a BOM takes no column, so positions match what an
+// editor shows (it counted as column 1 of the first line).
+func TestByteOrderMark(t *testing.T) {
+	f, diags := ParseFile("t.nudge", []byte("\ufeffsegment s = purchased ever\n"))
+	if f == nil || len(diags) > 0 || len(f.Decls) != 1 {
+		t.Fatalf("ParseFile = %v, %v", f, diags)
+	}
+	if p := f.Decls[0].Pos().Start; p.Line != 1 || p.Col != 1 {
+		t.Errorf("the segment starts at %d:%d, want 1:1", p.Line, p.Col)
+	}
+}
+
 func TestEmptyAndCommentsOnly(t *testing.T) {
 	for _, src := range []string{"", "\n\n", "# just a comment\n# another", "\ufeff# bom\n"} {
 		f, diags := ParseFile("t.nudge", []byte(src))
