@@ -31,6 +31,21 @@ var defaultMembers = []string{"m1", "m2", "m3", "x1 brand=other"}
 func TestSemantics(t *testing.T) {
 	const now = "2024-06-10T12:00"
 	cases := []semCase{
+		// ---- arithmetic ----
+		{
+			// Integers past INTEGER's range are DOUBLE: no BIGINT overflow
+			// fails the tick (the product is 1e20 from one purchase on).
+			name:   "large integer literals do not overflow",
+			cond:   "count(purchased ever) * 999999999999999 * 99999 > 1",
+			events: []string{"1 m1 purchased 2024-06-01T12:00", "2 m2 visited 2024-06-01T12:00"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			name:   "large integer literals do not overflow, squared",
+			cond:   "count(purchased ever) * 999999999999999 * 999999999999999 >= 999999999999999",
+			events: []string{"1 m1 purchased 2024-06-01T12:00", "2 m2 visited 2024-06-01T12:00"},
+			now:    now, want: []string{"m1"},
+		},
 		// ---- windows ----
 		{
 			name: "in last: lower bound exclusive, upper inclusive, future excluded",

@@ -51,17 +51,22 @@ func jsonPath(key string) (string, error) {
 	return sqlquote.String(`$."` + key + `"`)
 }
 
-// numberSQL formats a parsed number. Integers print as integers, other values
-// in the shortest decimal form (a DuckDB DECIMAL literal). Negative values are
-// parenthesised.
+// numberSQL formats a parsed number. Integers of INTEGER's range print as
+// integers, larger ones as DOUBLE (so that arithmetic with them cannot
+// overflow BIGINT and fail the tick: count(purchased ever) * 999999999999999
+// * 99999), other values in the shortest decimal form (a DuckDB DECIMAL
+// literal, exact). Negative values are parenthesised.
 func numberSQL(v float64) (string, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "", fmt.Errorf("number %v is not finite", v)
 	}
 	var s string
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+	switch {
+	case v == math.Trunc(v) && math.Abs(v) <= math.MaxInt32:
 		s = strconv.FormatInt(int64(v), 10)
-	} else {
+	case v == math.Trunc(v):
+		s = "CAST(" + strconv.FormatFloat(v, 'f', -1, 64) + " AS DOUBLE)"
+	default:
 		s = strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	if v < 0 {
