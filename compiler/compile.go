@@ -635,8 +635,16 @@ func (rc *ruleCompiler) statsCTEs() []cte {
 			cols = append(cols, agg+" AS "+c.name)
 		}
 		if st.perCand {
-			body := "SELECT c.seq, c.due_at,\n       " + indent(strings.Join(cols, ",\n"), "       ") +
-				"\nFROM cand c\nJOIN " + rc.eventsTable + " e ON e.member_id = c.member_id\nWHERE " + whereList("", where) + "\nGROUP BY c.seq, c.due_at"
+			// A candidate is its event (seq) at its due time, and in the
+			// lane form also its lane: lanes of one member whose windows
+			// overlap share an event, and each has its own copy of the
+			// member's events (keyed by seq alone, the copies summed).
+			key := "c.seq, c.due_at"
+			if rc.lane {
+				key = "c.member_id, " + key
+			}
+			body := "SELECT " + key + ",\n       " + indent(strings.Join(cols, ",\n"), "       ") +
+				"\nFROM cand c\nJOIN " + rc.eventsTable + " e ON e.member_id = c.member_id\nWHERE " + whereList("", where) + "\nGROUP BY " + key
 			out = append(out, cte{name: st.name, comment: "per-candidate aggregates of " + what, body: body})
 			continue
 		}
@@ -651,7 +659,11 @@ func (rc *ruleCompiler) statsJoins(alias string) []string {
 	var out []string
 	for _, st := range rc.stats {
 		if st.perCand {
-			out = append(out, fmt.Sprintf("LEFT JOIN %s ON %s.seq = %s.seq AND %s.due_at = %s.due_at", st.name, st.name, alias, st.name, alias))
+			join := fmt.Sprintf("LEFT JOIN %s ON %s.seq = %s.seq AND %s.due_at = %s.due_at", st.name, st.name, alias, st.name, alias)
+			if rc.lane {
+				join += fmt.Sprintf(" AND %s.member_id = %s.member_id", st.name, alias)
+			}
+			out = append(out, join)
 			continue
 		}
 		out = append(out, fmt.Sprintf("LEFT JOIN %s ON %s.member_id = %s.member_id", st.name, st.name, alias))

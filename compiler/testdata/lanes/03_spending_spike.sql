@@ -14,7 +14,7 @@ cand AS (
 ),
 -- per-candidate aggregates of the purchased events before it
 s0 AS (
-  SELECT c.seq, c.due_at,
+  SELECT c.member_id, c.seq, c.due_at,
          avg(e.amount) AS a0,
          count(*) AS a1
   FROM cand c
@@ -22,7 +22,7 @@ s0 AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'purchased'
     AND e.ts < c.ts
-  GROUP BY c.seq, c.due_at
+  GROUP BY c.member_id, c.seq, c.due_at
 )
 SELECT c.member_id,
        c.seq AS trigger_seq,
@@ -32,7 +32,7 @@ SELECT c.member_id,
        COALESCE(s0.a1, 0) AS v2
 FROM cand c
 JOIN _nudge_scope_members m ON m.member_id = c.member_id AND m.brand = $brand::VARCHAR
-LEFT JOIN s0 ON s0.seq = c.seq AND s0.due_at = c.due_at
+LEFT JOIN s0 ON s0.seq = c.seq AND s0.due_at = c.due_at AND s0.member_id = c.member_id
 WHERE c.amount > (1.5 * s0.a0)
   AND COALESCE(s0.a1, 0) >= 3
 
