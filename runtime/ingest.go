@@ -136,21 +136,9 @@ func (db *DB) ingestEvents(ctx context.Context, rows []map[string]any, source st
 		return res, err
 	}
 	defer rollback(tx)
-	var base int64
-	var zone sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL+`, (SELECT value FROM settings WHERE name = $n::VARCHAR)`,
-		sql.Named("n", timeZoneSetting)).Scan(&base, &zone); err != nil {
-		return res, fmt.Errorf("ingest: reading the event counter: %w", err)
-	}
-	if !zone.Valid || zone.String == "" {
-		zone.String = DefaultTimeZone
-	}
-	clock.step("begin")
-	if err := appendEvents(ctx, conn, cols, zone.String, base, stored); err != nil {
-		if rerr := rollback(tx); rerr != nil {
-			return res, errors.Join(err, rerr)
-		}
-		return res, diagnoseRows(ctx, conn, cols, zone.String, stored, source, err)
+	base, err := appendBatch(ctx, conn, tx, cols, stored, source, clock)
+	if err != nil {
+		return res, err
 	}
 	clock.step("insert")
 	if len(ids) > 0 {
@@ -204,22 +192,30 @@ func (db *DB) CheckEvents(ctx context.Context, rows []map[string]any, source str
 		return err
 	}
 	defer rollback(tx)
-	var base int64
+	_, err = appendBatch(ctx, conn, tx, cols, batch, source, &stepClock{})
+	return err
+}
+
+// appendBatch appends rows to events in tx (on conn) with seqs after the
+// event counter, which it returns (base). A row DuckDB cannot convert is
+// found and named (diagnoseRows), after tx is rolled back.
+func appendBatch(ctx context.Context, conn *sql.Conn, tx *sql.Tx, cols []Column, rows []stagedRow, source string, clock *stepClock) (base int64, err error) {
 	var zone sql.NullString
 	if err := tx.QueryRowContext(ctx, `SELECT `+lastEventSeqSQL+`, (SELECT value FROM settings WHERE name = $n::VARCHAR)`,
 		sql.Named("n", timeZoneSetting)).Scan(&base, &zone); err != nil {
-		return fmt.Errorf("checking events: reading the event counter: %w", err)
+		return 0, fmt.Errorf("ingest: reading the event counter: %w", err)
 	}
 	if !zone.Valid || zone.String == "" {
 		zone.String = DefaultTimeZone
 	}
-	if err := appendEvents(ctx, conn, cols, zone.String, base, batch); err != nil {
+	clock.step("begin")
+	if err := appendEvents(ctx, conn, cols, zone.String, base, rows); err != nil {
 		if rerr := rollback(tx); rerr != nil {
-			return errors.Join(err, rerr)
+			return 0, errors.Join(err, rerr)
 		}
-		return diagnoseRows(ctx, conn, cols, zone.String, batch, source, err)
+		return 0, diagnoseRows(ctx, conn, cols, zone.String, rows, source, err)
 	}
-	return nil
+	return base, nil
 }
 
 // stepClock times the steps of a call, in order.
