@@ -8,7 +8,6 @@ package lang
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -59,9 +58,10 @@ func Load(paths []string, env *check.Env) (*Program, diag.List, error) {
 		return nil, nil, err
 	}
 	// A directory without rule files is a mistyped path, not an empty
-	// program that checks clean.
+	// program that checks clean. (Discover keeps a path that is not a
+	// directory as given: a path under which it found nothing is one.)
 	for _, p := range paths {
-		if st, err := os.Stat(p); err == nil && st.IsDir() && !slices.ContainsFunc(files, func(f string) bool {
+		if !slices.ContainsFunc(files, func(f string) bool {
 			rel, err := filepath.Rel(p, f)
 			return err == nil && !strings.HasPrefix(rel, "..")
 		}) {

@@ -359,7 +359,7 @@ func fileKind(path string) (string, error) {
 }
 
 // importableFile checks, before DuckDB reads it, that path names one
-// regular file (DuckDB reads a name as a glob pattern, and says "no files
+// file, not empty (DuckDB reads a name as a glob pattern, and says "no files
 // found that match the pattern" of a missing one), and that a .json file
 // that opens a JSON array closes it (DuckDB imports the records of an
 // array cut off after a comma, as a partial write or download leaves it).
@@ -375,8 +375,10 @@ func importableFile(path, kind string) error {
 		return err
 	case st.IsDir():
 		return fmt.Errorf("%s: is a directory: give the files in it", path)
+	case st.Size() == 0:
+		return fmt.Errorf("%s: empty file", path)
 	}
-	if kind != "json" || !strings.EqualFold(filepath.Ext(path), ".json") || st.Size() == 0 {
+	if kind != "json" || !strings.EqualFold(filepath.Ext(path), ".json") {
 		return nil
 	}
 	f, err := os.Open(path)
@@ -411,9 +413,6 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	if err := importableFile(s.path, kind); err != nil {
 		return err
-	}
-	if st, err := os.Stat(s.path); err == nil && st.Size() == 0 {
-		return fmt.Errorf("%s: empty file", s.path)
 	}
 	lit := quoteString(s.path)
 	var reader string
