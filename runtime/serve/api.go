@@ -366,8 +366,8 @@ func (s *Server) brandOf(p principal, r *http.Request) (string, *apiError) {
 	if b == "" {
 		return "", &apiError{status: http.StatusBadRequest, Message: "no brand: the database holds none yet; give ?brand="}
 	}
-	if !utf8.ValidString(b) || strings.ContainsRune(b, 0) {
-		return "", &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("brand %q: not valid UTF-8 text without NUL", b)}
+	if aerr := plainText("brand", b); aerr != nil {
+		return "", aerr
 	}
 	if !p.may(b) {
 		return "", forbidden(b)
@@ -375,12 +375,21 @@ func (s *Server) brandOf(p principal, r *http.Request) (string, *apiError) {
 	return b, nil
 }
 
-// rulesBrand refuses a request for brand when the running rules declare
+// plainText refuses a value of the request (what names it) that is not
+// UTF-8 text without NUL, as member ids and brands are.
+func plainText(what, v string) *apiError {
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("%s %q: not valid UTF-8 text without NUL", what, v)}
+	}
+	return nil
+}
+
+// forBrand refuses a request for brand when the running rules p declare
 // another: why and query evaluate the rules' segments and conditions,
 // which are written for their brand (a brand token must never get
 // another brand's answer).
-func (s *Server) rulesBrand(brand string) *apiError {
-	if b := s.prog.Load().compiled.Brand; b != "" && b != brand {
+func (p *program) forBrand(brand string) *apiError {
+	if b := p.compiled.Brand; b != "" && b != brand {
 		return &apiError{status: http.StatusBadRequest,
 			Message: fmt.Sprintf("brand %q: the running rules are brand %q's, and why and query answer for them only", brand, b)}
 	}
@@ -392,14 +401,14 @@ func (s *Server) getWhy(ctx context.Context, p principal, r *http.Request) (int,
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	if aerr := s.rulesBrand(brand); aerr != nil {
+	prog := s.prog.Load()
+	if aerr := prog.forBrand(brand); aerr != nil {
 		return 0, nil, aerr
 	}
 	id := r.PathValue("id")
-	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
-		return 0, nil, &apiError{status: http.StatusBadRequest, Message: fmt.Sprintf("member id %q in the path: not valid UTF-8 text without NUL", id)}
+	if aerr := plainText("member id in the path", id); aerr != nil {
+		return 0, nil, aerr
 	}
-	prog := s.prog.Load()
 	now, err := s.now(ctx)
 	if err != nil {
 		return 0, nil, &apiError{Message: err.Error()}
@@ -459,7 +468,7 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	if aerr := s.rulesBrand(brand); aerr != nil {
+	if aerr := s.prog.Load().forBrand(brand); aerr != nil {
 		return 0, nil, aerr
 	}
 	var q QueryRequest
