@@ -15,7 +15,7 @@ func newReplCmd(s *streams) *cobra.Command {
 		Short: "Explore audiences interactively (line mode when stdin is not a terminal)",
 		RunE: func(c *cobra.Command, args []string) error {
 			var now *time.Time
-			if nowFlag != "" || c.Flags().Changed("now") {
+			if c.Flags().Changed("now") {
 				t, err := parseTimestamp("now", nowFlag)
 				if err != nil {
 					return err

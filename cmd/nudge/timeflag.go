@@ -29,7 +29,7 @@ func parseTimestamp(flag, value string) (time.Time, error) {
 // (wallClock). --now "" (an unset variable in a script) is an error, not
 // the wall clock.
 func nowFlagValue(c *cobra.Command, flagValue string) (time.Time, error) {
-	if flagValue == "" && !c.Flags().Changed("now") {
+	if !c.Flags().Changed("now") {
 		return time.Time{}, nil
 	}
 	return parseTimestamp("now", flagValue)
