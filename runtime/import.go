@@ -30,6 +30,10 @@ type ImportResult struct {
 	Waiting int64
 	// Members: rows inserted and existing members updated.
 	Inserted, Updated int64
+	// Members: the members the call stored, each (brand, member_id) once:
+	// fewer than Rows when the files give a member more than once (the
+	// last row wins).
+	Members int64
 }
 
 // importSpec describes a table Import can load.
@@ -102,7 +106,7 @@ func (db *DB) Import(ctx context.Context, table string, files []string) (ImportR
 // may use the same member id and never share a row): a new member is
 // inserted; an existing one has the columns present in the file overwritten
 // and the others kept; when one call holds the same member of a brand
-// several times the last row wins.
+// several times the last row wins (ImportResult.Members counts it once).
 //
 // Timestamps are stored as naive local times in the database's time zone
 // (see timezone.go), converted the same way whatever the format: a value
@@ -240,11 +244,38 @@ func (db *DB) ImportWith(ctx context.Context, table string, files []string, opts
 			res.Inserted += after - before
 			res.Updated += distinct - (after - before)
 		}
+		if res.Members, err = distinctMembers(ctx, tx, staged, spec, target); err != nil {
+			return res, fmt.Errorf("import: counting the members: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("import: commit: %w", err)
 	}
 	return res, nil
+}
+
+// distinctMembers counts the distinct keys (brand, member_id) of the
+// staged members files, as the insert converts them: a member given in
+// several rows or files is one.
+func distinctMembers(ctx context.Context, tx *sql.Tx, staged []*stagedFile, spec importSpec, target []Column) (int64, error) {
+	var parts []string
+	for _, s := range staged {
+		if s.rows == 0 {
+			continue
+		}
+		cols, exprs := insertExprs(s, spec, target)
+		var key []string
+		for _, k := range spec.key {
+			key = append(key, exprs[slices.Index(cols, k)])
+		}
+		parts = append(parts, fmt.Sprintf("SELECT %s FROM %s", strings.Join(key, ", "), s.table))
+	}
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT DISTINCT * FROM ("+strings.Join(parts, " UNION ALL ")+"))").Scan(&n)
+	return n, err
 }
 
 // noteWaiting records in waiting_events the events with seqs in (from, to]

@@ -357,6 +357,42 @@ func TestImportMembersUpsert(t *testing.T) {
 	}
 }
 
+// TestImportMembersRepeated: a member given in several rows, of one file
+// or of two, is stored once with its last row, and Members counts it once
+// (Rows counts the rows read); the same id of another brand is another
+// member.
+func TestImportMembersRepeated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	first := writeFile(t, dir, "a.csv", "member_id,brand,tier\nm1,acme,gold\nm1,acme,silver\nm1,bistro,gold\n")
+	second := writeFile(t, dir, "b.jsonl", `{"member_id":"m1","brand":"acme","tier":"bronze"}`+"\n"+`{"member_id":"m2","brand":"acme"}`+"\n")
+	db := openTest(t)
+	res, err := db.Import(ctx, "members", []string{first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 3 || res.Members != 2 || res.Inserted != 2 || res.Updated != 0 {
+		t.Errorf("one file = %+v, want 3 rows, 2 members, both inserted", res)
+	}
+	if got := strings.Join(queryStrings(t, db, `SELECT brand, member_id, tier FROM members ORDER BY ALL`), " "); got != "acme|m1|silver bistro|m1|gold" {
+		t.Errorf("members = %s, want the last row of acme's m1", got)
+	}
+	db = openTest(t)
+	if res, err = db.Import(ctx, "members", []string{first, second}); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 5 || res.Members != 3 {
+		t.Errorf("two files = %+v, want 5 rows, 3 members", res)
+	}
+	if n := count(t, db, `SELECT count(*) FROM members`); n != res.Members {
+		t.Errorf("%d members stored, Members = %d", n, res.Members)
+	}
+	if got := strings.Join(queryStrings(t, db, `SELECT tier FROM members WHERE brand = 'acme' AND member_id = 'm1'`), " "); got != "bronze" {
+		t.Errorf("acme's m1 tier = %s, want the last file's bronze", got)
+	}
+}
+
 // TestImportRowidColumn: a file's column named rowid (any case) is data,
 // kept in props/attrs under its name; it never stands in for the row
 // number seqs and error rows come from (duplicate and negative seqs, then

@@ -28,7 +28,11 @@ Timestamps are stored as local times in the database's time zone: UTC, or
 the zone --tz gives (an IANA name such as Asia/Shanghai), recorded by the
 first import that gives one; a later import may repeat it but not change
 it. A timestamp with an offset, Z or a zone name is converted into the
-database's zone, the same way for every format; one without is kept.`,
+database's zone, the same way for every format; one without is kept.
+
+Members upsert by brand and member id: a member given in several rows (of
+one file or several) is stored once, with the values of its last row, and
+counted once.`,
 		Args: needArgs("TABLE", "FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			table := args[0]
@@ -64,11 +68,24 @@ database's zone, the same way for every format; one without is kept.`,
 				// SPEC §5: such events are not lost; say so.
 				wait = fmt.Sprintf(" (%d for members not yet imported; they wait for their member up to the lookback)", res.Waiting)
 			}
-			fmt.Fprintf(s.out, "imported %d %s from %d file(s)%s\n", res.Rows, table, len(args)-1, wait)
+			n := res.Rows
+			if table == "members" {
+				n, wait = res.Members, repeatedMembers(res.Rows, res.Members)
+			}
+			fmt.Fprintf(s.out, "imported %d %s from %d file(s)%s\n", n, table, len(args)-1, wait)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
 	c.Flags().StringVar(&tz, "tz", "", "the database's time zone (IANA name, e.g. Asia/Shanghai), set once; default UTC")
 	return c
+}
+
+// repeatedMembers is the note of an import of members whose rows give some
+// member more than once: the count printed is of members, each once.
+func repeatedMembers(rows, members int64) string {
+	if rows <= members {
+		return ""
+	}
+	return fmt.Sprintf(" (%d rows: a member given in several rows is stored once, with its last row)", rows)
 }

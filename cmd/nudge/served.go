@@ -107,7 +107,7 @@ func (e *apiFailure) Error() string { return e.Message }
 func importViaService(ctx context.Context, s *streams, n serve.Note, table string, files []string) error {
 	c := newAPIClient(n)
 	fmt.Fprintf(s.err, "nudge: %s is served at %s: importing through the service, %d rows per commit\n", n.DB, n.URL, importBatchRows)
-	var total int64
+	var total, members int64
 	for _, f := range files {
 		rows, err := readRows(ctx, f)
 		if err != nil {
@@ -117,7 +117,8 @@ func importViaService(ctx context.Context, s *streams, n serve.Note, table strin
 		for off := 0; off < len(rows); off += importBatchRows {
 			end := min(off+importBatchRows, len(rows))
 			body := bytes.Join(rows[off:end], []byte("\n"))
-			err := c.call(ctx, http.MethodPost, "/v1/"+table, body, nil)
+			var ans serve.MembersAnswer // (of /v1/members)
+			err := c.call(ctx, http.MethodPost, "/v1/"+table, body, &ans)
 			if e, ok := err.(*apiFailure); ok && len(e.Rows) > 0 {
 				p.done()
 				r := e.Rows[0]
@@ -133,11 +134,17 @@ func importViaService(ctx context.Context, s *streams, n serve.Note, table strin
 				return problemError("%s: rows %d to %d: %v (rows before %d are stored)", f, off+1, end, err, off+1)
 			}
 			p.update(end, len(rows))
+			members += ans.Inserted + ans.Updated
 		}
 		p.done()
 		total += int64(len(rows))
 	}
-	fmt.Fprintf(s.out, "imported %d %s from %d file(s) through the service at %s\n", total, table, len(files), n.URL)
+	count, note := total, ""
+	if table == "members" {
+		// (A member repeated across two batches is counted in each.)
+		count, note = members, repeatedMembers(total, members)
+	}
+	fmt.Fprintf(s.out, "imported %d %s from %d file(s) through the service at %s%s\n", count, table, len(files), n.URL, note)
 	return nil
 }
 
