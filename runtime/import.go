@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	"nudge/runtime/internal/eventorder"
 )
@@ -588,6 +589,7 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 	type check struct {
 		col, src, typ string
 		required      bool
+		keyText       bool // blank or NUL (isKeyText)
 	}
 	var checks []check
 	var aggs []string
@@ -603,6 +605,10 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		if required[t.Name] {
 			checks = append(checks, check{col: t.Name, src: src, required: true})
 			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s IS NULL)", quoteIdent(src)))
+		}
+		if isKeyText(spec, t) {
+			checks = append(checks, check{col: t.Name, src: src, keyText: true})
+			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s)", badKeyText(fmt.Sprintf("CAST(%s AS VARCHAR)", quoteIdent(src)))))
 		}
 		if !sameType(srcType[src], t.Type) || isTimestamp(t.Type) {
 			// (A timestamp is checked whatever its source's type: for its
@@ -651,6 +657,12 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 	var val sql.NullString
 	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE rowid = %d", quoteIdent(c.src), s.table, row)).Scan(&val); err != nil {
 		re.Reason = "bad value"
+		return re
+	}
+	if c.keyText {
+		if re.Reason = keyTextReason(val.String); re.Reason == "" {
+			re.Reason = "bad value"
+		}
 		return re
 	}
 	re.Reason = fmt.Sprintf("cannot parse %q as %s", val.String, typeNoun(c.typ))
@@ -719,9 +731,43 @@ func insertExprs(s *stagedFile, spec importSpec, target []Column) (cols, exprs [
 			exprs = append(exprs, timestampConversion(quoteIdent(src), s.srcType[src], s.zone, false))
 			continue
 		}
-		exprs = append(exprs, fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.Type))
+		cast := fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.Type)
+		if isKeyText(spec, t) {
+			// (The insert fails on such a value; diagnose names its row.)
+			cast = fmt.Sprintf("CASE WHEN %s THEN error('nudge: a blank or NUL key value') ELSE %s END", badKeyText(cast), cast)
+		}
+		exprs = append(exprs, cast)
 	}
 	return cols, exprs
+}
+
+// isKeyText reports whether a target column is one of the text columns a
+// row must have (member_id, brand; an event's type): such a value that is
+// blank or holds a NUL byte is a bad row, as a missing one is, in every
+// format (a blank member id is no member; a CSV file's NUL is refused in
+// any column, checkCSV).
+func isKeyText(spec importSpec, t Column) bool {
+	return slices.Contains(spec.required, t.Name) && strings.EqualFold(t.Type, "VARCHAR")
+}
+
+// badKeyText is the SQL condition that the text v (an expression of type
+// VARCHAR) is blank (empty or white space only, Unicode spaces included)
+// or holds a NUL byte.
+func badKeyText(v string) string {
+	// (\s, \v, U+0085 and the Unicode spaces: Go's unicode.IsSpace.)
+	return fmt.Sprintf(`(regexp_full_match(%[1]s, '[\s\x{0B}\x{85}\p{Z}]*') OR contains(%[1]s, chr(0)))`, v)
+}
+
+// keyTextReason is the reason a key text value v is a bad row ("" when it
+// is fine): blank or with a NUL byte. IngestEvents gives the same.
+func keyTextReason(v string) string {
+	switch {
+	case strings.ContainsRune(v, 0):
+		return fmt.Sprintf("the value %q holds a NUL byte (\\x00); remove it", v)
+	case strings.TrimFunc(v, unicode.IsSpace) == "":
+		return fmt.Sprintf("the value %q is blank (the column is required)", v)
+	}
+	return ""
 }
 
 // isTimestamp reports whether a target column's type is TIMESTAMP.

@@ -210,6 +210,18 @@ func TestImportErrors(t *testing.T) {
 			`events.csv: row 2 (line 3): column amount: cannot parse "12x" as a number`},
 		{"missing value", "events", "events.csv", header + good + ",acme,x,2024-01-01,1\n",
 			`events.csv: row 2 (line 3): column member_id: missing value (the column is required)`},
+		// A blank member id, brand or type is no value either, nor is one
+		// holding a NUL byte (JSON's \u0000), in every format.
+		{"blank member id", "members", "members.csv", "member_id,brand,city\nm1,acme,a\n\"  \",acme,b\n",
+			`members.csv: row 2 (line 3): column member_id: the value "  " is blank (the column is required)`},
+		{"blank member id of an event", "events", "events.csv", header + good + "\" \u3000\",acme,x,2024-01-01,1\n",
+			`events.csv: row 2 (line 3): column member_id: the value " \u3000" is blank (the column is required)`},
+		{"empty brand, json", "members", "members.json", `[{"member_id":"m1","brand":"acme"},{"member_id":"m2","brand":""}]`,
+			`members.json: row 2: column brand: the value "" is blank (the column is required)`},
+		{"blank type, jsonl", "events", "events.jsonl", `{"member_id":"m1","brand":"acme","type":"\t","ts":"2024-01-01"}` + "\n",
+			`events.jsonl: row 1: column type: the value "\t" is blank (the column is required)`},
+		{"NUL in a member id, jsonl", "members", "members.jsonl", `{"member_id":"m1","brand":"acme"}` + "\n" + `{"member_id":"m\u00002","brand":"acme"}` + "\n",
+			`members.jsonl: row 2: column member_id: the value "m\x002" holds a NUL byte (\x00); remove it`},
 		{"missing column", "events", "events.csv", "member_id,brand,ts\nm1,acme,2024-01-01\n",
 			`events.csv: missing required column "type"`},
 		{"members bad bool", "members", "members.csv", "member_id,brand,consent_sms\nm1,acme,true\nm2,acme,maybe\n",

@@ -269,7 +269,8 @@ type stagedRow struct {
 // stageRows turns a batch's rows into staged rows: keys matched to
 // columns, values as text, the row's other keys as one JSON object. A
 // row without a required value, with two keys naming one column or with
-// an event_id that is not text is a *RowError.
+// an event_id that is not text, or a member id, brand or type that is
+// blank or holds a NUL byte (as Import refuses them), is a *RowError.
 func stageRows(rows []map[string]any, cols []Column, source string) ([]stagedRow, error) {
 	index := make(map[string]int, len(cols))
 	for i, c := range cols {
@@ -317,8 +318,12 @@ func stageRows(rows []map[string]any, cols []Column, source string) ([]stagedRow
 			sr.vals[i] = t
 		}
 		for _, c := range required {
-			if sr.vals[index[c]] == nil {
+			v := sr.vals[index[c]]
+			if v == nil {
 				return nil, &RowError{Path: source, Row: sr.row, Column: c, Reason: "missing value (the column is required)"}
+			}
+			if why := keyTextReason(v.(string)); why != "" && isKeyText(importSpecs["events"], cols[index[c]]) {
+				return nil, &RowError{Path: source, Row: sr.row, Column: c, Reason: why}
 			}
 		}
 		sr.brand, sr.member = sr.vals[index["brand"]].(string), sr.vals[index["member_id"]].(string)

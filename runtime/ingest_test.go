@@ -198,19 +198,29 @@ func TestIngestEventIDsAfterReopen(t *testing.T) {
 }
 
 // TestIngestWaitingOddMemberIDs: the events of members not imported yet
-// are noted as waiting whatever their ids and brands hold: a NUL, quotes,
-// a comma (they reach the statements as data, not as SQL text).
+// are noted as waiting whatever their ids and brands hold: quotes, a comma
+// (they reach the statements as data, not as SQL text). A NUL is refused
+// as a row error, as Import refuses it.
 func TestIngestWaitingOddMemberIDs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := fixture(t, "member_id,brand\nknown,acme\n", "")
-	ids := []string{"a\x00b", `q'"), ('acme', 'x`, "known"}
+	for _, r := range []map[string]any{
+		{"member_id": "a\x00b", "brand": "acme", "type": "visited", "ts": "2024-11-11 10:00:00"},
+		{"member_id": "m", "brand": "b\x00'", "type": "visited", "ts": "2024-11-11 10:00:00"},
+	} {
+		var re *RowError
+		if _, err := db.IngestEvents(ctx, []map[string]any{r}, "request body"); !errors.As(err, &re) || !strings.Contains(re.Reason, "NUL") {
+			t.Errorf("%q: error %v, want a row error naming the NUL", r, err)
+		}
+	}
+	ids := []string{"a,b", `q'"), ('acme', 'x`, "known"}
 	var rows []map[string]any
 	for _, id := range ids {
 		rows = append(rows, map[string]any{"member_id": id, "brand": "acme", "type": "visited", "ts": "2024-11-11 10:00:00"})
 	}
 	// (and a brand of that kind: the ingest reads its members by brand)
-	rows = append(rows, map[string]any{"member_id": "m", "brand": "b\x00'", "type": "visited", "ts": "2024-11-11 10:00:00"})
+	rows = append(rows, map[string]any{"member_id": "m", "brand": `b"', x`, "type": "visited", "ts": "2024-11-11 10:00:00"})
 	res, err := db.IngestEvents(ctx, rows, "request body")
 	if err != nil {
 		t.Fatal(err)

@@ -174,6 +174,15 @@ func toRows(objs []map[string]any, table, defaultBrand string, received time.Tim
 			}
 		}
 		bad := false
+		for _, k := range slices.Sorted(maps.Keys(out)) {
+			// (JSON's \u0000 is valid UTF-8 text: objects does not see it.
+			// A member id, brand or event field is text without NUL, as
+			// in an imported file.)
+			if v, ok := out[k].(string); ok && strings.ContainsRune(v, 0) {
+				errs = append(errs, RowError{Row: row, Field: fieldName(fields, k), Reason: fmt.Sprintf("the value %q holds a NUL byte (\\x00); remove it", v)})
+				bad = true
+			}
+		}
 		for _, c := range required {
 			if err := requireString(out, c); err != "" {
 				name := c

@@ -275,6 +275,14 @@ func TestRowErrors(t *testing.T) {
 		{"identify trait", "/v1/members", `{"type":"identify","userId":"m1","traits":{"consentSms":"maybe"}}`, 1, "traits.consentSms", "boolean"},
 		{"empty event id", "/v1/events", `[{"member_id":"m1","type":"visited","event_id":""}]`, 1, "event_id", "empty value"},
 		{"invalid UTF-8", "/v1/events", "{\"member_id\":\"m1\",\"type\":\"visited\"}\n{\"member_id\":\"bad\xff\",\"type\":\"visited\"}", 2, "", "not valid UTF-8"},
+		// JSON's \u0000 is valid UTF-8: a NUL in a member id or a field is
+		// a row error, as in an imported file; so is a blank member id.
+		{"NUL in a member id", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"m\u00001","type":"visited"}]`, 2, "member_id", "holds a NUL byte"},
+		{"NUL in an event field", "/v1/events", `[{"member_id":"m1","type":"visited","store":"A\u0000B"}]`, 1, "store", "holds a NUL byte"},
+		{"NUL in a tracking property", "/v1/events", `{"type":"track","userId":"m1","event":"Visited","properties":{"store":"\u0000"}}`, 1, "properties.store", "holds a NUL byte"},
+		{"NUL in a member id, identify", "/v1/members", `{"type":"identify","userId":"m\u0000","traits":{"name":"Ann"}}`, 1, "userId", "holds a NUL byte"},
+		{"NUL in a member field", "/v1/members", `{"member_id":"m1","city":"\u0000"}`, 1, "city", "holds a NUL byte"},
+		{"blank member id", "/v1/members", `{"member_id":"m1"}` + "\n" + `{"member_id":" \u3000"}`, 2, "member_id", "empty value"},
 		{"a column twice", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"caseA","Member_Id":"caseB","type":"visited"}]`, 2, "member_id", `names column member_id, as "Member_Id" does`},
 		{"identify, then a bad track", "/v1/events", `{"batch":[{"type":"identify","userId":"atom1","traits":{"name":"Atomic"}},{"type":"track","userId":"atom1","event":"queued","timestamp":"garbage"}]}`, 2, "timestamp", "cannot parse"},
 	} {
