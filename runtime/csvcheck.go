@@ -15,7 +15,8 @@ import (
 	"unicode/utf8"
 )
 
-// Checks of CSV files that DuckDB's reader lets through or explains in
+// Checks of CSV files (and, checkNames, of JSON and Parquet files' column
+// names) that DuckDB's reader lets through or explains in
 // terms of its own options. DuckDB's sniffer reads a file with one
 // unterminated quote as a file without quoting (every quote, even of
 // well-quoted fields, is then kept in the values), renames a column whose
@@ -88,14 +89,8 @@ func csvHeader(path string) (names []string, delim rune, ok bool) {
 func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column) error {
 	header, _, haveHeader := csvHeader(s.path)
 	if haveHeader {
-		seen := map[string]int{}
-		for i, n := range header {
-			key := strings.ToLower(strings.TrimSpace(n))
-			if j, dup := seen[key]; dup {
-				return fmt.Errorf("%s: header (line 1): columns %d (%q) and %d (%q) have the same name (column names ignore case); rename or remove one",
-					s.path, j+1, header[j], i+1, n)
-			}
-			seen[key] = i
+		if err := sameNames(s.path+": header (line 1)", header, true); err != nil {
+			return err
 		}
 	}
 	if s.rows == 0 || len(cols) == 0 {
@@ -145,6 +140,118 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column)
 			s.path, row+1, row+2, s.fileName(cols[nul].Name), val)
 	}
 	return nil
+}
+
+// sameNames refuses a file (where names it) whose column names, in the
+// file's order, name one column twice: column names ignore case (and the
+// spaces around them), and DuckDB's readers would keep the second under a
+// name of their own (City_1), as data the file never named. numbered
+// gives the columns' positions too (a CSV header, a Parquet schema).
+func sameNames(where string, names []string, numbered bool) error {
+	seen := map[string]int{}
+	for i, n := range names {
+		key := strings.ToLower(strings.TrimSpace(n))
+		j, dup := seen[key]
+		if !dup {
+			seen[key] = i
+			continue
+		}
+		cols := fmt.Sprintf("%q and %q", names[j], n)
+		if numbered {
+			cols = fmt.Sprintf("%d (%q) and %d (%q)", j+1, names[j], i+1, n)
+		}
+		return fmt.Errorf("%s: columns %s have the same name (column names ignore case); rename or remove one", where, cols)
+	}
+	return nil
+}
+
+// renamedColumns reports whether DuckDB's reader may have renamed a
+// column of the file: a staged name NAME_n where NAME (ignoring case) is
+// another staged column's. Only then does checkNames read the file's own
+// names.
+func renamedColumns(cols []Column) bool {
+	names := map[string]bool{}
+	for _, c := range cols {
+		names[strings.ToLower(c.Name)] = true
+	}
+	for _, c := range cols {
+		i := strings.LastIndexByte(c.Name, '_')
+		if i > 0 && i < len(c.Name)-1 && strings.Trim(c.Name[i+1:], "0123456789") == "" && names[strings.ToLower(c.Name[:i])] {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNames refuses a JSON or Parquet file staged as s whose columns
+// name one column twice (sameNames, as a CSV header is checked): the
+// Parquet schema's top-level names in order, a JSON file's keys (every
+// record's, sorted). It reads them only when DuckDB renamed a column.
+func checkNames(ctx context.Context, conn *sql.Conn, s *stagedFile, kind string, cols []Column) error {
+	if !renamedColumns(cols) {
+		return nil
+	}
+	lit := quoteString(s.path)
+	var names []string
+	switch kind {
+	case "parquet":
+		// The schema's elements, depth first: the root, then each
+		// top-level field followed by its own nested fields.
+		rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT name, coalesce(num_children, 0) FROM parquet_schema(%s)", lit))
+		if err != nil {
+			return fmt.Errorf("%s: reading the schema: %w", s.path, cleanDuckError(err))
+		}
+		var all []string
+		var children []int64
+		for rows.Next() {
+			var n string
+			var c int64
+			if err := rows.Scan(&n, &c); err != nil {
+				rows.Close()
+				return err
+			}
+			all, children = append(all, n), append(children, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var skip func(i int) int // the element after element i's subtree
+		skip = func(i int) int {
+			j := i + 1
+			for k := int64(0); k < children[i] && j < len(all); k++ {
+				j = skip(j)
+			}
+			return j
+		}
+		if len(all) > 0 {
+			for i, k := 1, int64(0); k < children[0] && i < len(all); k++ {
+				names = append(names, all[i])
+				i = skip(i)
+			}
+		}
+	default:
+		format := "auto"
+		if kind == "jsonl" {
+			format = "newline_delimited"
+		}
+		rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT unnest(json_keys(json)) AS k FROM read_json_objects(%s, format = '%s') ORDER BY k", lit, format))
+		if err != nil {
+			return fmt.Errorf("%s: reading the keys: %w", s.path, cleanDuckError(err))
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			names = append(names, n)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return sameNames(s.path, names, kind == "parquet")
 }
 
 // checkColumns is how many columns checkCSV checks in one statement.

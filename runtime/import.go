@@ -492,6 +492,8 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 		if err := checkCSV(ctx, conn, s, cols); err != nil {
 			return err
 		}
+	} else if err := checkNames(ctx, conn, s, kind, cols); err != nil {
+		return err
 	}
 
 	byName := map[string]Column{}

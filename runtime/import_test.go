@@ -405,6 +405,64 @@ func TestImportMembersRepeated(t *testing.T) {
 	}
 }
 
+// TestImportSameNames: a JSON or Parquet file whose columns differ only in
+// case (city and City) is refused, naming the file and both columns, as a
+// CSV header is; DuckDB's readers kept the second as City_1, which went
+// into attrs. A column that only looks renamed (city_1 next to city) is
+// data.
+func TestImportSameNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	gen := openTest(t)
+	// (DuckDB writes no two columns of one name: the second is written as
+	// Qity and renamed in the file's bytes, as another writer names it.)
+	pq := filepath.Join(dir, "m.parquet")
+	if _, err := gen.sql.ExecContext(ctx, `COPY (SELECT 'm1' AS member_id, 'acme' AS brand, 'X' AS city, {'a': 1} AS nested, 'Y' AS "Qity") TO `+quoteString(pq)+` (FORMAT parquet)`); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pq, bytes.ReplaceAll(b, []byte("Qity"), []byte("City")), 0o644)
+	okPq := filepath.Join(dir, "ok.parquet")
+	if _, err := gen.sql.ExecContext(ctx, `COPY (SELECT 'm1' AS member_id, 'acme' AS brand, 'X' AS city, 'Y' AS city_1) TO `+quoteString(okPq)+` (FORMAT parquet)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"json", writeFile(t, dir, "m.json", `[{"member_id":"m1","brand":"acme","city":"X"},{"member_id":"m2","brand":"acme","City":"Y"}]`),
+			`: columns "City" and "city" have the same name (column names ignore case); rename or remove one`},
+		{"jsonl", writeFile(t, dir, "m.jsonl", `{"member_id":"m1","brand":"acme","Member_ID":"m9"}`+"\n"),
+			`: columns "Member_ID" and "member_id" have the same name (column names ignore case); rename or remove one`},
+		{"parquet", pq, `: columns 3 ("city") and 5 ("City") have the same name (column names ignore case); rename or remove one`},
+		{"csv", writeFile(t, dir, "m.csv", "member_id,brand,city,City\nm1,acme,X,Y\n"),
+			`: header (line 1): columns 3 ("city") and 4 ("City") have the same name (column names ignore case); rename or remove one`},
+		{"parquet, city_1 is data", okPq, ""},
+		{"json, city_1 is data", writeFile(t, dir, "ok.json", `[{"member_id":"m1","brand":"acme","city":"X","city_1":"Y"}]`), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t)
+			_, err := db.Import(ctx, "members", []string{tc.path})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Join(queryStrings(t, db, `SELECT city, attrs FROM members`), " "); got != `X|{"city_1":"Y"}` {
+					t.Errorf("members = %s", got)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.path+tc.want {
+				t.Fatalf("error:\n got: %v\nwant: %s", err, tc.path+tc.want)
+			}
+			if n := count(t, db, `SELECT count(*) FROM members`); n != 0 {
+				t.Errorf("%d members imported", n)
+			}
+		})
+	}
+}
+
 // TestImportRowidColumn: a file's column named rowid (any case) is data,
 // kept in props/attrs under its name; it never stands in for the row
 // number seqs and error rows come from (duplicate and negative seqs, then
