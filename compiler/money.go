@@ -83,3 +83,30 @@ func (p *Program) HasBudgets() bool {
 // budget of p (SPEC §9), so that one member's decisions depend on the
 // others' firings.
 func (p *Program) Competes() bool { return len(p.Stocks) > 0 || p.HasBudgets() }
+
+// SendCompetes reports whether a send of content by the rule named owner
+// (or, when journey is set, by the journey named owner) competes with the
+// other members' sends: the content has a stock, or the rule or journey a
+// budget. A member none of whose sends competes has decisions that depend
+// on nobody else's.
+func (p *Program) SendCompetes(owner string, journey bool, content string) bool {
+	for _, s := range p.Stocks {
+		if s.Content == content {
+			return true
+		}
+	}
+	if journey {
+		for _, j := range p.Journeys {
+			if j.Name == owner {
+				return j.Budget != nil
+			}
+		}
+		return false
+	}
+	for _, r := range p.Rules {
+		if r.Name == owner {
+			return r.Budget != nil
+		}
+	}
+	return false
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -54,14 +55,11 @@ only read will do; one written by an older nudge must first be upgraded with
 				return silentExit(exitProblems)
 			}
 			// Read-only: the file is never written or migrated, and opens
-			// when the user may only read it.
-			// Members compete for stocks and budgets: the dry run then
-			// decides for the whole brand, as the tick would.
-			scratchMembers := []string{member}
-			if compiled.Competes() {
-				scratchMembers = nil
-			}
-			db, err := nrt.OpenScratch(c.Context(), dbPath, scratchMembers)
+			// when the user may only read it. The scratch holds the
+			// member's rows; when the member's sends compete for a stock
+			// or a budget, the dry run decides for the whole brand, as the
+			// tick would, on a scratch of every member's rows (Whole).
+			db, err := nrt.OpenScratch(c.Context(), dbPath, []string{member})
 			if err != nil {
 				return problemError("%v", err)
 			}
@@ -72,7 +70,17 @@ only read will do; one written by an older nudge must first be upgraded with
 			if err := warnBrand(c.Context(), s, db, compiled.Brand, brand); err != nil {
 				return err
 			}
-			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback}
+			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback,
+				Whole: func(ctx context.Context) (*nrt.DB, func(), error) {
+					all, err := nrt.OpenScratch(ctx, dbPath, nil)
+					if err != nil {
+						return nil, nil, err
+					}
+					return all, func() { all.Close() }, nil
+				}}
+			if opts.Verdicts, err = why.DryRun(c.Context(), db, compiled, []string{member}, opts); err != nil {
+				return problemError("why: %v", err)
+			}
 			journeys, err := explainJourneys(c.Context(), db, compiled, prog.Info, member, &opts)
 			if err != nil {
 				return problemError("why: %v", err)

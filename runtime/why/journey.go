@@ -74,9 +74,11 @@ func ExplainJourneys(ctx context.Context, db *nrt.DB, prog *compiler.Program, jw
 	if len(out) == 0 {
 		return nil, nil
 	}
-	dec, err := dryRun(ctx, db, prog, brand, now, lookback, []string{member})
-	if err != nil {
-		return nil, err
+	dec := opts.Verdicts
+	if dec == nil {
+		if dec, err = dryRun(ctx, db, prog, brand, now, lookback, []string{member}, opts.Whole); err != nil {
+			return nil, err
+		}
 	}
 	tx, err := arrived(ctx, db, brand, now, lookback)
 	if err != nil {

@@ -1,11 +1,13 @@
 package why
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,31 @@ type Options struct {
 	Brand    string        // as runtime.RunOptions.Brand
 	Rule     string        // explain only this rule ("" every rule)
 	Lookback time.Duration // as runtime.RunOptions.Lookback (0: the default)
+	// Whole opens the database a dry run of the whole brand reads when the
+	// explained members' sends compete for a stock or a budget (dryRun)
+	// and the db explained holds the rows of those members only (a
+	// scratch of runtime.OpenScratch); close is called when the run is
+	// done. nil: the db explained.
+	Whole func(context.Context) (db *nrt.DB, close func(), err error)
+	// Verdicts, when set, are the decisions of DryRun for the explained
+	// members, so that Explain and ExplainJourneys share one dry run; nil:
+	// each runs it.
+	Verdicts Verdicts
+}
+
+// Verdicts are a dry run's decisions by rule (or journey) and member: the
+// key is the name, a NUL byte, and the member id.
+type Verdicts map[string][]nrt.Decision
+
+// DryRun returns the decisions of a dry run of prog at opts' instant for
+// members (see dryRun), for Options.Verdicts.
+func DryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, members []string, opts Options) (Verdicts, error) {
+	now, lookback := opts.instant()
+	brand, err := resolveBrand(ctx, db.SQL(), prog.Brand, opts.Brand)
+	if err != nil {
+		return nil, err
+	}
+	return dryRun(ctx, db, prog, brand, now, lookback, members, opts.Whole)
 }
 
 // instant returns the evaluation instant (the wall clock when Now is
@@ -136,9 +163,11 @@ func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*co
 		return nil, err
 	}
 	// The verdict: a dry run of the whole program restricted to the members.
-	dec, err := dryRun(ctx, db, prog, brand, now, lookback, members)
-	if err != nil {
-		return nil, err
+	dec := opts.Verdicts
+	if dec == nil {
+		if dec, err = dryRun(ctx, db, prog, brand, now, lookback, members, opts.Whole); err != nil {
+			return nil, err
+		}
 	}
 	// The explanations read the database as the tick would: after it
 	// admitted the events whose member arrived (runtime.AdmitArrivals),
@@ -255,52 +284,88 @@ func markExisting(ctx context.Context, q queryer, brand string, reports map[stri
 	return rows.Err()
 }
 
-// dryRun runs prog as a dry run whose rule queries only return the given
-// members. Policies are per member (caps, consent, limits, unanswered
-// sends), so each member's decisions are those of an unrestricted dry run.
-func dryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand string, now time.Time, lookback time.Duration, members []string) (map[string][]nrt.Decision, error) {
-	out := map[string][]nrt.Decision{}
+// dryRun returns the decisions of a dry run of prog for the given members.
+// Policies are per member (caps, consent, limits, unanswered sends), so
+// each member's decisions are first computed by a dry run whose rules and
+// journey entries give only those members (memberDryRun). Members compete
+// only for a stock or a budget (SPEC §9): when none of the members' sends
+// competes, their decisions are those of a dry run of the whole brand,
+// which is not needed; when one does, its verdict depends on the other
+// members' firings of every rule (the order priority, rule, member, and
+// caps deciding a fallback's channel), so the whole brand is run, on the
+// database whole opens (nil: db).
+func dryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand string, now time.Time, lookback time.Duration, members []string, whole func(context.Context) (*nrt.DB, func(), error)) (Verdicts, error) {
 	if len(members) == 0 {
-		return out, nil
+		return Verdicts{}, nil
 	}
-	if prog.Competes() {
-		// Members compete for a stock or a budget in the order priority,
-		// rule, member (SPEC §9): the members' verdicts are those of a dry
-		// run of the whole brand, every member evaluated.
-		res, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: brand, DryRun: true, EvaluateAll: true, Lookback: lookback})
+	want := map[string]bool{}
+	for _, m := range members {
+		want[m] = true
+	}
+	decisions, err := memberDryRun(ctx, db, prog, brand, now, lookback, members)
+	if err != nil {
+		return nil, err
+	}
+	if !prog.Competes() || !slices.ContainsFunc(decisions, func(d nrt.Decision) bool {
+		return want[d.MemberID] && d.Action == "send" && prog.SendCompetes(cmp.Or(d.Journey, d.Rule), d.Journey != "", d.Content)
+	}) {
+		return byRuleAndMember(decisions, want), nil
+	}
+	if whole != nil {
+		wdb, closeDB, err := whole(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("dry run: %w", err)
+			return nil, err
 		}
-		want := map[string]bool{}
-		for _, m := range members {
-			want[m] = true
-		}
-		for _, d := range res.Decisions {
-			if want[d.MemberID] {
-				k := d.Rule + "\x00" + d.MemberID
-				out[k] = append(out[k], d)
-			}
-		}
-		return out, nil
+		defer closeDB()
+		db = wdb
 	}
-	restricted := *prog
-	restricted.Rules = make([]*compiler.Rule, len(prog.Rules))
+	res, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: brand, DryRun: true, EvaluateAll: true, Lookback: lookback})
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	return byRuleAndMember(res.Decisions, want), nil
+}
+
+// memberDryRun runs prog as a dry run whose rules' queries and journeys'
+// entries give only the given members. (The journeys' instances of other
+// members advance too, in a dry run thrown away.)
+func memberDryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand string, now time.Time, lookback time.Duration, members []string) ([]nrt.Decision, error) {
 	list := inList(members)
-	for i, r := range prog.Rules {
+	only := func(r *compiler.Rule) *compiler.Rule {
 		c := *r
 		c.SQL = "SELECT * FROM (\n" + strings.TrimRight(strings.TrimSpace(r.SQL), ";") + "\n) w WHERE w.member_id IN " + list
 		c.Tick.Delta, c.Tick.ScopedSQL = nil, "" // the restricted query has no scoped form
-		restricted.Rules[i] = &c
+		return &c
+	}
+	restricted := *prog
+	restricted.Rules = make([]*compiler.Rule, len(prog.Rules))
+	for i, r := range prog.Rules {
+		restricted.Rules[i] = only(r)
+	}
+	restricted.Journeys = make([]*compiler.Journey, len(prog.Journeys))
+	for i, j := range prog.Journeys {
+		c := *j
+		c.Enter = only(j.Enter)
+		restricted.Journeys[i] = &c
 	}
 	res, err := db.Run(ctx, &restricted, nrt.RunOptions{Now: now, Brand: brand, DryRun: true, Lookback: lookback})
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
-	for _, d := range res.Decisions {
-		k := d.Rule + "\x00" + d.MemberID
-		out[k] = append(out[k], d)
+	return res.Decisions, nil
+}
+
+// byRuleAndMember groups the decisions of the members in want by rule
+// and member.
+func byRuleAndMember(decisions []nrt.Decision, want map[string]bool) Verdicts {
+	out := Verdicts{}
+	for _, d := range decisions {
+		if want[d.MemberID] {
+			k := d.Rule + "\x00" + d.MemberID
+			out[k] = append(out[k], d)
+		}
 	}
-	return out, nil
+	return out
 }
 
 // Rows runs the explanation query e for every member of brand at now (with
