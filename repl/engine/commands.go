@@ -12,6 +12,7 @@ import (
 	"nudge/compiler"
 	"nudge/lang"
 	"nudge/lang/ast"
+	"nudge/lang/diag"
 	"nudge/runtime"
 )
 
@@ -249,6 +250,18 @@ func ParseDuration(s string) (time.Duration, error) {
 // Load reads rule files and directories into the session (`:load`, and the
 // PATH arguments of `nudge repl`). Files with errors are not loaded; their
 // diagnostics are the result. A path loaded again replaces its earlier text.
+// useFiles makes files (their texts) the session's rule files; with
+// errors, the session is unchanged and bad is the diagnostics' result.
+func (e *Engine) useFiles(files []lang.Source) (prog *lang.Program, all diag.List, bad *Result) {
+	prog, all = e.build(files, nil)
+	if all.HasErrors() {
+		return prog, all, &Result{Kind: Diagnostics, Text: render(all, prog, "")}
+	}
+	e.files, e.prog = files, prog
+	e.refreshVocab()
+	return prog, all, nil
+}
+
 func (e *Engine) Load(ctx context.Context, paths ...string) (*Result, error) {
 	if len(paths) == 0 {
 		return &Result{Kind: Text, Text: "usage: :load FILE|DIR..."}, nil
@@ -276,12 +289,10 @@ func (e *Engine) Load(ctx context.Context, paths ...string) (*Result, error) {
 			files = append(files, src)
 		}
 	}
-	prog, all := e.build(files, nil)
-	if all.HasErrors() {
-		return &Result{Kind: Diagnostics, Text: render(all, prog, "")}, nil
+	prog, all, bad := e.useFiles(files)
+	if bad != nil {
+		return bad, nil
 	}
-	e.files, e.prog = files, prog
-	e.refreshVocab()
 	rules, journeys, segs := 0, 0, 0
 	for _, f := range loaded.Files {
 		for _, d := range f.Decls {

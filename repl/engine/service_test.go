@@ -19,8 +19,9 @@ import (
 
 // TestServiceQuery: nudge serve's POST /v1/query, evaluated by
 // ServiceQuery over real HTTP and a real database: count and the first
-// rows of a condition at the service's now; a typo is a 400 naming it; a
-// broken rule file on disk a 409; nothing is written.
+// rows of a condition at the service's now; a typo is a 400 naming it;
+// the rules are the running program's (a broken or changed file on disk
+// counts only once reloaded); nothing is written.
 func TestServiceQuery(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -68,9 +69,28 @@ func TestServiceQuery(t *testing.T) {
 	if code, ans := post("/v1/query", `{"condition": "vistied in last 1 day"}`); code != 400 || !strings.Contains(ans["error"].(string), "vistied") {
 		t.Errorf("typo: %d %v; want 400 naming it", code, ans)
 	}
+	// The running program answers, not the files on disk: a broken file
+	// (which a reload would refuse) changes nothing, and a good one counts
+	// once /v1/reload has installed it.
 	os.WriteFile(rules, []byte("brand \"acme\"\nimport \"crm\"\n\nsegment visitors = vistied in last 1 day\n"), 0o644)
-	if code, ans := post("/v1/query", `{"condition": "visited in last 1 day"}`); code != 409 || !strings.Contains(ans["error"].(string), "rule files on disk") {
-		t.Errorf("broken rule file: %d %v; want 409", code, ans)
+	if code, ans := post("/v1/query", `{"condition": "visitors"}`); code != 200 || ans["count"] != 2.0 {
+		t.Errorf("broken rule file on disk: %d %v; want the running rules' 2 members", code, ans)
+	}
+	if code, ans := post("/v1/reload", ``); code != 422 {
+		t.Errorf("reload of a broken file: %d %v; want it refused", code, ans)
+	}
+	if code, ans := post("/v1/query", `{"condition": "visitors"}`); code != 200 || ans["count"] != 2.0 {
+		t.Errorf("after a refused reload: %d %v; want the running rules' 2 members", code, ans)
+	}
+	os.WriteFile(rules, []byte("brand \"acme\"\nimport \"crm\"\n\nsegment at_c = visited at store \"C\" in last 1 day\n"), 0o644)
+	if code, ans := post("/v1/query", `{"condition": "at_c"}`); code != 400 || !strings.Contains(ans["error"].(string), "at_c") {
+		t.Errorf("a segment on disk, not reloaded: %d %v; want 400 naming it", code, ans)
+	}
+	if code, ans := post("/v1/reload", ``); code != 200 {
+		t.Fatalf("reload: %d %v", code, ans)
+	}
+	if code, ans := post("/v1/query", `{"condition": "at_c"}`); code != 200 || ans["count"] != 1.0 {
+		t.Errorf("the reloaded segment: %d %v; want 1 member", code, ans)
 	}
 	var n int64
 	if err := db.SQL().QueryRow(`SELECT count(*) FROM members`).Scan(&n); err != nil || n != 3 {

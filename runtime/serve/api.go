@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"nudge/lang"
 	"nudge/lang/diag"
 	nrt "nudge/runtime"
 	"nudge/runtime/why"
@@ -468,7 +469,11 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	if aerr := s.prog.Load().forBrand(brand); aerr != nil {
+	// The running program (the one /v1/reload installed), read once: the
+	// brand check and the evaluation see the same rules, whatever the
+	// files on disk hold now.
+	prog := s.prog.Load()
+	if aerr := prog.forBrand(brand); aerr != nil {
 		return 0, nil, aerr
 	}
 	var q QueryRequest
@@ -500,7 +505,7 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 	if err != nil {
 		return 0, nil, &apiError{Message: err.Error()}
 	}
-	ans, err := s.cfg.Query(ctx, Query{Condition: cond, Brand: brand, Limit: limit, Now: now, Paths: s.cfg.Paths, Lookback: s.cfg.Lookback})
+	ans, err := s.cfg.Query(ctx, Query{Condition: cond, Brand: brand, Limit: limit, Now: now, Sources: prog.sources, Lookback: s.cfg.Lookback})
 	if err != nil {
 		var qe *QueryError
 		if errors.As(err, &qe) {
@@ -517,13 +522,15 @@ func (s *Server) postQuery(ctx context.Context, p principal, r *http.Request) (i
 }
 
 // A Query is what POST /v1/query asks Config.Query: a REPL condition to
-// evaluate for Brand at Now over the rule files of Paths, read-only, with
-// at most Limit rows (0: the evaluator's page).
+// evaluate for Brand at Now over the running program, read-only, with at
+// most Limit rows (0: the evaluator's page). Sources are the texts of the
+// program's rule files as the service loaded them (at start or by the last
+// reload), not the files on disk, which may have changed or be broken.
 type Query struct {
 	Condition, Brand string
 	Limit            int
 	Now              time.Time
-	Paths            []string
+	Sources          []lang.Source
 	Lookback         time.Duration
 }
 
@@ -539,7 +546,7 @@ type QueryAnswer struct {
 }
 
 // QueryError is a problem of a Query the client can mend: the condition
-// (400) or the rule files (409), with the rendered diagnostics.
+// (400), with the rendered diagnostics.
 type QueryError struct {
 	Status  int
 	Message string

@@ -131,6 +131,7 @@ type program struct {
 	compiled *compiler.Program
 	exps     []*compiler.Explanation
 	files    []RuleFile
+	sources  []lang.Source // the rule files' texts as loaded, in load order (POST /v1/query)
 	loadedAt time.Time
 	warnings diag.List
 }
@@ -249,6 +250,7 @@ func loadProgram(paths []string) (*program, error) {
 	now := time.Now().UTC()
 	p := &program{compiled: compiled, exps: exps, loadedAt: now, warnings: all}
 	for _, f := range lp.Files {
+		p.sources = append(p.sources, lang.Source{Name: f.Name, Src: lp.Sources[f.Name]})
 		sum := sha256.Sum256(lp.Sources[f.Name])
 		p.files = append(p.files, RuleFile{Path: f.Name, SHA256: hex.EncodeToString(sum[:]), LoadedAt: now})
 	}
