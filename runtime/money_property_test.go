@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"nudge/compiler"
 	"slices"
 	"sort"
 	"strings"
@@ -38,8 +39,20 @@ type moneyMember struct {
 	consent map[string]bool
 }
 
+// moneyJourney is a journey whose members enter at the first tick (`enter
+// when`, once ever) and get its two sends at once: its sends compete with
+// the rules' and with each other in the order of its steps.
+type moneyJourney struct {
+	name     string // sorts before or after the rules' names
+	gold     bool
+	priority int
+	budget   float64 // per day; 0: none
+	sends    [2]struct{ content, channel string }
+}
+
 type moneyCase struct {
 	rules   []moneyRule
+	journey *moneyJourney // nil: none
 	members []moneyMember
 	stock   int64 // of "C1"
 	global  float64
@@ -80,18 +93,32 @@ func genMoneyCase(rng *rand.Rand) moneyCase {
 	if rng.IntN(2) == 0 {
 		c.global = 25
 	}
+	if rng.IntN(3) > 0 {
+		j := &moneyJourney{name: []string{"a_journey", "s_journey"}[rng.IntN(2)], gold: rng.IntN(2) == 0, priority: rng.IntN(3)}
+		if rng.IntN(3) > 0 {
+			j.budget = float64(2 + rng.IntN(12))
+		}
+		for i := range j.sends {
+			j.sends[i].content, j.sends[i].channel = []string{"C1", "C2"}[rng.IntN(2)], []string{"sms", "email"}[rng.IntN(2)]
+		}
+		c.journey = j
+	}
 	return c
+}
+
+// condition is the rule or journey condition: gold members, or all.
+func moneyCondition(gold bool) string {
+	if gold {
+		return `member.tier = "gold"`
+	}
+	return `member.tier in ("gold", "silver")`
 }
 
 func (c moneyCase) source() string {
 	var b strings.Builder
 	b.WriteString("brand \"acme\"\nimport \"crm\"\n\n")
 	for _, r := range c.rules {
-		cond := `member.tier in ("gold", "silver")`
-		if r.gold {
-			cond = `member.tier = "gold"`
-		}
-		fmt.Fprintf(&b, "rule %s\n  if %s\n  then send coupon %q via %s\n  priority %d\n", r.name, cond, r.content, r.channel, r.priority)
+		fmt.Fprintf(&b, "rule %s\n  if %s\n  then send coupon %q via %s\n  priority %d\n", r.name, moneyCondition(r.gold), r.content, r.channel, r.priority)
 		if r.every {
 			b.WriteString("  limit once per member every 1 day\n")
 		}
@@ -99,6 +126,16 @@ func (c moneyCase) source() string {
 			fmt.Fprintf(&b, "  budget %v per day\n", r.budget)
 		}
 		b.WriteString("\n")
+	}
+	if j := c.journey; j != nil {
+		fmt.Fprintf(&b, "journey %s\n  enter when %s\n  priority %d\n", j.name, moneyCondition(j.gold), j.priority)
+		if j.budget > 0 {
+			fmt.Fprintf(&b, "  budget %v per day\n", j.budget)
+		}
+		for _, send := range j.sends {
+			fmt.Fprintf(&b, "  send coupon %q via %s\n", send.content, send.channel)
+		}
+		b.WriteString("end\n\n")
 	}
 	fmt.Fprintf(&b, "cost sms 1\ncost coupon \"C1\" 2\ncost coupon \"C2\" 1\nstock \"C1\" %d\n", c.stock)
 	if c.global > 0 {
@@ -129,9 +166,12 @@ func refGlobalHeldOut(member string, pct float64) bool {
 	return float64(new(big.Int).Mod(new(big.Int).SetBytes(le), big.NewInt(10000)).Int64()) < pct*100
 }
 
-// refSend is one send in the reference's outbox.
+// refSend is one send in the reference's outbox: of a rule, or of the
+// journey (rule is its name, step its send's index).
 type refSend struct {
 	rule, member, content, channel string
+	journey                        bool
+	step                           int
 	status                         string
 	at                             time.Time
 }
@@ -143,6 +183,7 @@ type moneyRef struct {
 	outbox  []*refSend
 	lastEff map[string]time.Time // rule|member: the latest effective firing
 	refused map[string]bool      // rule|member: the latest firing was not effective
+	entered bool                 // the journey's members entered (at the first tick)
 }
 
 func (r *moneyRef) counted(s *refSend) bool {
@@ -152,9 +193,14 @@ func (r *moneyRef) counted(s *refSend) bool {
 // tick decides the firings at now and returns the recorded decisions as
 // "rule member status" lines.
 func (r *moneyRef) tick(now time.Time) []string {
+	// A firing of a rule, or a send step of the journey (step 0 or 1).
 	type firing struct {
-		rule   moneyRule
-		member moneyMember
+		name, content, channel string
+		priority               int
+		budget                 float64
+		member                 moneyMember
+		journey                bool
+		step                   int
 	}
 	var fs []firing
 	for _, rule := range r.c.rules {
@@ -166,18 +212,34 @@ func (r *moneyRef) tick(now time.Time) []string {
 			if at, ok := r.lastEff[key]; ok && (!rule.every || now.Sub(at) < 24*time.Hour) {
 				continue
 			}
-			fs = append(fs, firing{rule, m})
+			fs = append(fs, firing{name: rule.name, content: rule.content, channel: rule.channel, priority: rule.priority, budget: rule.budget, member: m})
 		}
 	}
+	if j := r.c.journey; j != nil && !r.entered {
+		r.entered = true
+		for _, m := range r.c.members {
+			if j.gold && !m.gold {
+				continue
+			}
+			for step, send := range j.sends {
+				fs = append(fs, firing{name: j.name, content: send.content, channel: send.channel, priority: j.priority, budget: j.budget, member: m, journey: true, step: step})
+			}
+		}
+	}
+	// SPEC §9's order: priority, name, member; a journey's sends due
+	// together in the order of its steps.
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
-		if a.rule.priority != b.rule.priority {
-			return a.rule.priority > b.rule.priority
+		if a.priority != b.priority {
+			return a.priority > b.priority
 		}
-		if a.rule.name != b.rule.name {
-			return a.rule.name < b.rule.name
+		if a.name != b.name {
+			return a.name < b.name
 		}
-		return a.member.id < b.member.id
+		if a.member.id != b.member.id {
+			return a.member.id < b.member.id
+		}
+		return a.step < b.step
 	})
 	stockUsed := int64(0)
 	for _, s := range r.outbox {
@@ -198,20 +260,27 @@ func (r *moneyRef) tick(now time.Time) []string {
 		switch {
 		case r.c.global > 0 && refGlobalHeldOut(f.member.id, r.c.global):
 			status = "held_out"
-		case !f.member.consent[f.rule.channel]:
+		case !f.member.consent[f.channel]:
 			status = "no_consent"
-		case f.rule.content == "C1" && stockUsed >= r.c.stock:
+		case f.content == "C1" && stockUsed >= r.c.stock:
 			status = "out_of_stock"
-		case f.rule.budget > 0 && spent[f.rule.name]+moneyCost(f.rule.channel, f.rule.content) > f.rule.budget:
+		case f.budget > 0 && spent[f.name]+moneyCost(f.channel, f.content) > f.budget:
 			status = "over_budget"
 		default:
 			status = "pending"
-			if f.rule.content == "C1" {
+			if f.content == "C1" {
 				stockUsed++
 			}
-			spent[f.rule.name] += moneyCost(f.rule.channel, f.rule.content)
+			spent[f.name] += moneyCost(f.channel, f.content)
 		}
-		key := f.rule.name + "|" + f.member.id
+		send := &refSend{rule: f.name, member: f.member.id, content: f.content, channel: f.channel, journey: f.journey, step: f.step, status: status, at: now}
+		if f.journey {
+			// A journey's step is decided once: no limit, no repeats.
+			r.outbox = append(r.outbox, send)
+			out = append(out, moneyLine(f.name, f.member.id, true, f.step, status))
+			continue
+		}
+		key := f.name + "|" + f.member.id
 		effective := status != "no_consent" && status != "out_of_stock" && status != "over_budget"
 		if effective {
 			r.lastEff[key] = now
@@ -219,15 +288,25 @@ func (r *moneyRef) tick(now time.Time) []string {
 			continue // a repeated refusal is not recorded
 		}
 		r.refused[key] = !effective
-		r.outbox = append(r.outbox, &refSend{rule: f.rule.name, member: f.member.id, content: f.rule.content, channel: f.rule.channel, status: status, at: now})
-		out = append(out, f.rule.name+" "+f.member.id+" "+status)
+		r.outbox = append(r.outbox, send)
+		out = append(out, moneyLine(f.name, f.member.id, false, 0, status))
 	}
 	sort.Strings(out)
 	return out
 }
 
+// moneyLine is how the test compares a decision: rule, member and status,
+// and for a journey's send its step.
+func moneyLine(name, member string, journey bool, step int, status string) string {
+	if journey {
+		return fmt.Sprintf("%s %s step %d %s", name, member, step, status)
+	}
+	return name + " " + member + " " + status
+}
+
 // TestPropertyMoney generates random programs with stocks, budgets, costs
-// and a global control group, runs ticks with sends failing between them
+// and a global control group (and maybe a journey whose two sends, due
+// together, compete in the order of its steps), runs ticks with sends failing between them
 // (a failed send gives its share of stock and budget back), and compares
 // every tick's decisions with the reference evaluator above, evaluating
 // incrementally and in full.
@@ -236,6 +315,7 @@ func TestPropertyMoney(t *testing.T) {
 	base := *moneySeed
 	t.Logf("seeds %d..%d (rerun one case with -money-seed=S -money-cases=1)", base, base+uint64(*moneyCases)-1)
 	refusedSeen := map[string]int{}
+	journeySeen := map[string]int{} // of the journey's sends
 	for i := range *moneyCases {
 		seed := base + uint64(i)
 		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -251,7 +331,11 @@ func TestPropertyMoney(t *testing.T) {
 			now := ts(at)
 			want := ref.tick(now)
 			for _, s := range want {
-				refusedSeen[s[strings.LastIndex(s, " ")+1:]]++
+				status := s[strings.LastIndex(s, " ")+1:]
+				refusedSeen[status]++
+				if strings.Contains(s, " step ") {
+					journeySeen[status]++
+				}
 			}
 			for _, db := range []struct {
 				name string
@@ -261,7 +345,12 @@ func TestPropertyMoney(t *testing.T) {
 				res := run(t, db.db, prog, at, func(o *RunOptions) { o.EvaluateAll = db.all })
 				var got []string
 				for _, d := range res.Decisions {
-					got = append(got, d.Rule+" "+d.MemberID+" "+d.Status)
+					switch {
+					case d.Journey == "":
+						got = append(got, moneyLine(d.Rule, d.MemberID, false, 0, d.Status))
+					case d.Action == "send":
+						got = append(got, moneyLine(d.Journey, d.MemberID, true, moneyStep(prog, d), d.Status))
+					}
 				}
 				sort.Strings(got)
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -276,7 +365,7 @@ func TestPropertyMoney(t *testing.T) {
 				if s.status == "pending" && rng.IntN(4) == 0 {
 					s.status = "failed"
 					for _, db := range []*DB{full, incr} {
-						if _, err := db.sql.Exec(`UPDATE outbox SET status = 'failed' WHERE rule = $1 AND member_id = $2 AND fired_at = $3 AND status = 'pending'`, s.rule, s.member, s.at); err != nil {
+						if _, err := db.sql.Exec(`UPDATE outbox SET status = 'failed' WHERE rule = $1 AND member_id = $2 AND fired_at = $3 AND content = $4 AND status = 'pending'`, s.rule, s.member, s.at, s.content); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -289,5 +378,31 @@ func TestPropertyMoney(t *testing.T) {
 			t.Errorf("no case decided %s: the generator does not cover it", st)
 		}
 	}
-	t.Logf("statuses decided: %v", refusedSeen)
+	for _, st := range []string{"over_budget", "pending"} {
+		if journeySeen[st] == 0 {
+			t.Errorf("no journey send was decided %s: the generator does not cover it", st)
+		}
+	}
+	t.Logf("statuses decided: %v, of them the journey's sends: %v", refusedSeen, journeySeen)
+}
+
+// moneyStep is the index, among its journey's action steps in source
+// order, of the step of the journey decision d.
+func moneyStep(prog *compiler.Program, d Decision) int {
+	for _, j := range prog.Journeys {
+		if j.Name != d.Journey {
+			continue
+		}
+		k := 0
+		for _, n := range j.Nodes {
+			if n.Kind != compiler.StepActions {
+				continue
+			}
+			if d.Step != nil && int64(n.Line) == *d.Step {
+				return k
+			}
+			k++
+		}
+	}
+	return -1
 }
