@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -258,72 +259,61 @@ func checkNames(ctx context.Context, conn *sql.Conn, s *stagedFile, kind string,
 const checkColumns = 32
 
 // csvRowLine returns the line data row n (1-based, after the header) of a
-// CSV file starts on, counting as DuckDB's reader does: a quoted value may
-// span lines, and blank lines are no rows. ok is false when the file
-// cannot be read in Go or has fewer rows.
+// CSV file starts on, counting as DuckDB's reader does (scanCSV). ok is
+// false when the file cannot be read in Go or has fewer rows.
 func csvRowLine(path string, n int64) (line int64, ok bool) {
-	br, closeFn, ok := csvText(path)
+	_, delim, ok := csvHeader(path)
 	if !ok {
 		return 0, false
 	}
-	defer closeFn()
-	var (
-		row      int64 = -1 // the header is row 0
-		cur      int64 = 1  // the current line
-		start    int64 = 1  // the line the current row starts on
-		quoted   bool
-		nonBlank bool // the current row has a byte other than \r
-	)
-	for {
-		b, err := br.ReadByte()
-		if err != nil {
-			if nonBlank && row+1 == n {
-				return start, true
-			}
-			return 0, false
+	errFound := errors.New("found")
+	readable, err := scanCSV(path, byte(delim), func(f csvField) error {
+		if int64(f.row) == n {
+			line = int64(f.rowLine)
+			return errFound
 		}
-		switch {
-		case b == '"':
-			quoted = !quoted
-			nonBlank = true
-		case b == '\n' && !quoted:
-			if nonBlank {
-				if row++; row == n {
-					return start, true
-				}
-			}
-			cur++
-			start, nonBlank = cur, false
-			continue
-		case b == '\n':
-			cur++
-		case b != '\r':
-			nonBlank = true
-		}
-	}
+		return nil
+	})
+	return line, readable && err == errFound
 }
 
 // maxCSVLine is the longest CSV row DuckDB's reader takes (its
 // max_line_size), in bytes.
 const maxCSVLine = 2 << 20
 
-// csvTextError scans a CSV file in Go and returns the first problem it
-// finds, by row and column: a value that is not valid UTF-8, one with a
-// NUL byte, a quoted field whose quote is not closed (before the end of the
-// file, or before the delimiter: "ab"c). A quote inside an unquoted field
-// is a character (DuckDB reads 5" screen so too). It returns nil when the
-// file is fine or cannot be read in Go (.zst).
-func csvTextError(path string) error {
-	header, delim, ok := csvHeader(path)
-	if !ok {
-		return nil
-	}
+// csvField is a value of a CSV file as scanCSV reads it.
+type csvField struct {
+	row     int // 0 is the header, 1 the first data row; blank lines are no rows
+	index   int // of the field in its row
+	line    int // the line the value starts on
+	rowLine int // the line its row starts on
+	value   []byte
+}
+
+// csvSyntaxError is a CSV file scanCSV cannot read as DuckDB would: a
+// quoted value whose quote is not closed (before the end of the file, or
+// before the delimiter: "ab"c), or a row longer than maxCSVLine (index
+// -1).
+type csvSyntaxError struct {
+	at  csvField // the value (row, index, line) or row (row, rowLine)
+	why string   // how the quote is not closed
+}
+
+func (e *csvSyntaxError) Error() string { return e.why }
+
+// scanCSV reads the CSV file at path, delimited by delim, as DuckDB's
+// reader does: a quoted value may span lines and holds "" for a quote, a
+// quote inside an unquoted value is a character (5" screen), and blank
+// lines are no rows. It calls visit with every value as it ends, the
+// value's bytes valid during the call only, and stops at visit's first
+// error, or a *csvSyntaxError. readable is false when the file cannot be
+// read in Go (.zst).
+func scanCSV(path string, delim byte, visit func(csvField) error) (readable bool, err error) {
 	br, closeFn, ok := csvText(path)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	defer closeFn()
-	d := byte(delim)
 	const (
 		fieldStart = iota
 		unquoted
@@ -331,92 +321,120 @@ func csvTextError(path string) error {
 		quoteInQuoted // a quote seen inside a quoted field: closing, or the first of ""
 	)
 	var (
-		state      = fieldStart
-		row, field int // row 0 is the header
-		line       = 1
-		startLine  int // the line the current field starts on
-		rowLine    = 1 // the line the current row starts on
-		rowLen     int // the bytes of the current row so far
-		buf        []byte
+		state  = fieldStart
+		f      = csvField{line: 1, rowLine: 1}
+		line   = 1
+		rowLen int  // the bytes of the current row so far
+		blank  bool // the row so far has no byte but \r
 	)
-	where := func() string {
-		col := fmt.Sprintf("field %d", field+1)
-		if field < len(header) {
-			col = "column " + strings.TrimSpace(header[field])
-		}
-		if row == 0 {
-			return fmt.Sprintf("%s: header (line %d): %s", path, startLine, col)
-		}
-		return fmt.Sprintf("%s: row %d (line %d): %s", path, row, startLine, col)
-	}
-	// endField judges the field that just ended.
+	blank = true
 	endField := func() error {
-		defer func() { buf = buf[:0] }()
-		switch {
-		case !utf8.Valid(buf):
-			return fmt.Errorf("%s: the text is not valid UTF-8 (%q); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8",
-				where(), bytes.ToValidUTF8(buf, []byte("\uFFFD")))
-		case bytes.IndexByte(buf, 0) >= 0:
-			return fmt.Errorf("%s: the value %q holds a NUL byte (\\x00); remove it from the file", where(), buf)
-		}
-		return nil
-	}
-	unclosed := func(why string) error {
-		return fmt.Errorf("%s: the quote that opens the value %s; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: \"\")",
-			where(), why)
+		defer func() { f.value = f.value[:0] }()
+		return visit(f)
 	}
 	for {
 		b, err := br.ReadByte()
 		if err != nil {
 			if state == quoted {
-				return unclosed("is never closed")
+				return true, &csvSyntaxError{at: f, why: "is never closed"}
 			}
-			if state != fieldStart || len(buf) > 0 {
-				return endField()
+			if !blank {
+				return true, endField()
 			}
-			return nil
+			return true, nil
 		}
 		if state == fieldStart {
-			startLine = line
+			f.line = line
 		}
 		if rowLen++; rowLen > maxCSVLine {
-			what := fmt.Sprintf("row %d", row)
-			if row == 0 {
-				what = "header"
-			}
-			return fmt.Errorf("%s: %s (line %d) is longer than %d bytes, the most a CSV row may have", path, what, rowLine, maxCSVLine)
+			at := f
+			at.index = -1
+			return true, &csvSyntaxError{at: at}
+		}
+		if b != '\r' && (b != '\n' || state == quoted) {
+			blank = false
 		}
 		switch {
 		case state == quoted && b == '"':
 			state = quoteInQuoted
 		case state == quoted:
-			buf = append(buf, b)
+			f.value = append(f.value, b)
 		case state == quoteInQuoted && b == '"':
-			buf = append(buf, b)
+			f.value = append(f.value, b)
 			state = quoted
-		case state == quoteInQuoted && b != d && b != '\n' && b != '\r':
-			return unclosed(fmt.Sprintf("is closed before the text %q, not at the end of the value", string(b)))
+		case state == quoteInQuoted && b != delim && b != '\n' && b != '\r':
+			return true, &csvSyntaxError{at: f, why: fmt.Sprintf("is closed before the text %q, not at the end of the value", string(b))}
 		case state == fieldStart && b == '"':
 			state = quoted
-		case b == d:
+		case b == delim:
 			if err := endField(); err != nil {
-				return err
+				return true, err
 			}
-			field++
+			f.index++
 			state = fieldStart
 		case b == '\n':
-			if err := endField(); err != nil {
-				return err
+			if !blank {
+				if err := endField(); err != nil {
+					return true, err
+				}
+				f.row++
 			}
-			row, field, state = row+1, 0, fieldStart
-			rowLine, rowLen = line+1, 0
+			f.index, state, blank = 0, fieldStart, true
+			f.rowLine, rowLen = line+1, 0
 		case b == '\r' && state == quoteInQuoted:
+		case b == '\r' && state == fieldStart:
+			// the \r of a \r\n line end, or of a blank line
 		default:
-			buf = append(buf, b)
+			f.value = append(f.value, b)
 			state = unquoted
 		}
 		if b == '\n' {
 			line++
 		}
 	}
+}
+
+// csvTextError scans a CSV file in Go (scanCSV) and returns the first
+// problem it finds, by row and column: a value that is not valid UTF-8,
+// one with a NUL byte, a quoted field whose quote is not closed, a row too
+// long for DuckDB's reader. It returns nil when the file is fine or cannot
+// be read in Go (.zst).
+func csvTextError(path string) error {
+	header, delim, ok := csvHeader(path)
+	if !ok {
+		return nil
+	}
+	where := func(f csvField) string {
+		col := fmt.Sprintf("field %d", f.index+1)
+		if f.index < len(header) {
+			col = "column " + strings.TrimSpace(header[f.index])
+		}
+		if f.row == 0 {
+			return fmt.Sprintf("%s: header (line %d): %s", path, f.line, col)
+		}
+		return fmt.Sprintf("%s: row %d (line %d): %s", path, f.row, f.line, col)
+	}
+	_, err := scanCSV(path, byte(delim), func(f csvField) error {
+		switch {
+		case !utf8.Valid(f.value):
+			return fmt.Errorf("%s: the text is not valid UTF-8 (%q); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8",
+				where(f), bytes.ToValidUTF8(f.value, []byte("\uFFFD")))
+		case bytes.IndexByte(f.value, 0) >= 0:
+			return fmt.Errorf("%s: the value %q holds a NUL byte (\\x00); remove it from the file", where(f), f.value)
+		}
+		return nil
+	})
+	var syntax *csvSyntaxError
+	if errors.As(err, &syntax) {
+		if syntax.at.index < 0 {
+			what := fmt.Sprintf("row %d", syntax.at.row)
+			if syntax.at.row == 0 {
+				what = "header"
+			}
+			return fmt.Errorf("%s: %s (line %d) is longer than %d bytes, the most a CSV row may have", path, what, syntax.at.rowLine, maxCSVLine)
+		}
+		return fmt.Errorf("%s: the quote that opens the value %s; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: \"\")",
+			where(syntax.at), syntax.why)
+	}
+	return err
 }

@@ -231,6 +231,11 @@ func TestImportErrors(t *testing.T) {
 			`members.csv: row 2 (line 5): column consent_sms: cannot parse "on" as a boolean (true or false)`},
 		{"bad value after a value over three lines", "members", "members.csv", "member_id,brand,city,consent_sms\nm1,acme,\"multi\nline\ncity\",true\nm2,acme,x,on\n",
 			`members.csv: row 2 (line 5): column consent_sms: cannot parse "on" as a boolean (true or false)`},
+		// The Go scan of the text counts rows as DuckDB does too.
+		{"NUL after blank lines", "members", "members.csv", "member_id,brand,city\nm1,acme,a\n\n\r\nm2,acme,\"b\x00\"\n",
+			`members.csv: row 2 (line 5): column city: the value "b\x00" holds a NUL byte (\x00); remove it from the file`},
+		{"bad value after an inch mark", "members", "members.csv", "member_id,brand,city,consent_sms\nm1,acme,5\" screen,true\n\nm2,acme,x,on\n",
+			`members.csv: row 2 (line 4): column consent_sms: cannot parse "on" as a boolean (true or false)`},
 		{"members bad date", "members", "members.csv", "member_id,brand,birthday\nm1,acme,1990-02-30\n",
 			`members.csv: row 1 (line 2): column birthday: cannot parse "1990-02-30" as a date`},
 		{"jsonl bad ts", "events", "events.jsonl",
