@@ -205,6 +205,7 @@ func (c *checker) checkPolicies() {
 			}
 		}
 	}
+	c.checkQuietCoverage()
 	c.checkBudgets()
 }
 
