@@ -151,7 +151,7 @@ any time.`,
 	f.StringVar(&output, "output", "text", "output format: text (summary per rule) or jsonl (one decision per line)")
 	f.StringArrayVar(&sinks, "sink", nil, "dispatch sends to jsonl:PATH or webhook:URL (repeatable; NAME=webhook:URL for notify)")
 	f.StringVar(&brand, "brand", "", "brand to run for (required when the database holds several and the rules name none)")
-	durationVar(f, &lookback, "lookback", 24*time.Hour, "on a rule's first run, consider trigger events this far back; an event whose member arrives later is considered if the member arrives within this after it")
+	lookbackVar(f, &lookback, "on a rule's first run, consider trigger events this far back; an event whose member arrives later is considered if the member arrives within this after it")
 	durationVar(f, &watch, "watch", 0, "run ticks every INTERVAL until interrupted (SIGINT/SIGTERM)")
 	durationVar(f, &budget, "dispatch-budget", 0, "upper bound on dispatch time per tick (default 30s)")
 	return c

@@ -115,7 +115,7 @@ note beside the database file (F.serve.json: pid and URL) for the CLI.`,
 	f.StringArrayVar(&sinks, "sink", nil, "dispatch sends to jsonl:PATH or webhook:URL (repeatable; NAME=webhook:URL for notify)")
 	durationVar(f, &interval, "interval", serve.DefaultInterval, "run a tick at least this often, for time-driven rules")
 	f.StringVar(&brand, "brand", "", "brand to run for (required when the database holds several and the rules name none)")
-	durationVar(f, &lookback, "lookback", 24*time.Hour, "on a rule's first run, consider trigger events this far back")
+	lookbackVar(f, &lookback, "on a rule's first run, consider trigger events this far back")
 	durationVar(f, &timeout, "timeout", serve.DefaultTimeout, "longest a request may take")
 	f.IntVar(&maxRows, "max-rows", serve.DefaultMaxRows, "most rows in one ingest batch (413 past it)")
 	f.Int64Var(&maxBody, "max-body", serve.DefaultMaxBodyBytes, "largest request body in bytes (413 past it)")

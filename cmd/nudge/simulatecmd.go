@@ -104,7 +104,7 @@ lines; --keep FILE saves the scratch database (a new file) at the end, and
 	f.StringVar(&toFlag, "to", "", "time of the last tick (included when it falls on a step)")
 	durationVar(f, &step, "step", time.Hour, "time between ticks")
 	f.StringVar(&brand, "brand", "", "brand to simulate (required when the database holds several and the rules name none)")
-	durationVar(f, &lookback, "lookback", 24*time.Hour, "on the first tick, consider trigger events this far back")
+	lookbackVar(f, &lookback, "on the first tick, consider trigger events this far back")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	f.StringVar(&lastPath, "last-decisions", "", "write the last tick's decisions to this file (jsonl)")
 	f.StringVar(&keepPath, "keep", "", "save the scratch database to this new file at the end")

@@ -116,6 +116,6 @@ only read will do; one written by an older nudge must first be upgraded with
 	f.StringVar(&rule, "rule", "", "explain only this rule")
 	f.StringVar(&output, "output", "text", "output format: text or json (one line)")
 	f.StringVar(&brand, "brand", "", "brand (required when the database holds several and the rules name none)")
-	durationVar(f, &lookback, "lookback", 24*time.Hour, "on a rule's first run, consider trigger events this far back")
+	lookbackVar(f, &lookback, "on a rule's first run, consider trigger events this far back")
 	return c
 }
