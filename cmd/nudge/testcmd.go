@@ -170,9 +170,11 @@ func loadSuite(s *streams, d testDir) (ruletest.Suite, bool) {
 			srcs = append(srcs, lang.Source{Name: p, Src: b})
 		}
 	}
-	prog, ds := lang.LoadSources(srcs, stdlib.Env())
-	diags = append(diags, ds...)
-	var files []*ast.File
+	// The test files are checked with the rule files, as `nudge check`
+	// checks them (a number with too many digits in a step is the same
+	// error there as in a rule), and after them, so that the rules keep
+	// their order.
+	tests := map[string]bool{}
 	for _, p := range d.files {
 		b, ds, err := lang.ReadFile(p)
 		if err != nil {
@@ -183,10 +185,14 @@ func loadSuite(s *streams, d testDir) (ruletest.Suite, bool) {
 		if b == nil {
 			continue
 		}
-		prog.Sources[p] = b
-		f, ds := lang.ParseFile(p, b)
-		diags = append(diags, ds...)
-		if f == nil {
+		tests[p] = true
+		srcs = append(srcs, lang.Source{Name: p, Src: b})
+	}
+	prog, ds := lang.LoadSources(srcs, stdlib.Env())
+	diags = append(diags, ds...)
+	var files []*ast.File
+	for _, f := range prog.Files {
+		if !tests[f.Name] {
 			continue
 		}
 		for _, decl := range f.Decls {
