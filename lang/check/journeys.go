@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"strings"
 
 	"nudge/lang/ast"
@@ -339,12 +340,29 @@ func (c *checker) split(s *ast.SplitStep, branches map[string]*ast.Branch) {
 			}
 		}
 	}
-	if ok && len(s.Branches) > 0 && math.Abs(sum-100) > 1e-9 {
-		shares := make([]string, 0, len(s.Branches))
+	if ok && len(s.Branches) > 0 {
+		// The shares add up as written (exact decimals), so that the sum
+		// printed is the sum compared: 50% + 49.99999999% make
+		// 99.99999999%, not a rounded 100%.
+		total, exactOK := new(big.Rat), true
 		for _, b := range s.Branches {
-			shares = append(shares, b.Percent.Text+"%")
+			if r := exact(b.Percent); r != nil {
+				total.Add(total, r)
+			} else {
+				exactOK = false
+			}
 		}
-		c.errorf(s, CodeBadSplit, "the branches of a split must add up to 100%%, but %s make %s%%", strings.Join(shares, " + "), trimFloat(sum))
+		bad, made := math.Abs(sum-100) > 1e-9, trimFloat(sum)
+		if exactOK {
+			bad, made = total.Cmp(big.NewRat(100, 1)) != 0, decimal(total)
+		}
+		if bad {
+			shares := make([]string, 0, len(s.Branches))
+			for _, b := range s.Branches {
+				shares = append(shares, b.Percent.Text+"%")
+			}
+			c.errorf(s, CodeBadSplit, "the branches of a split must add up to exactly 100%%, but %s make %s%%", strings.Join(shares, " + "), made)
+		}
 	}
 	for _, b := range s.Branches {
 		if b != nil {

@@ -56,8 +56,7 @@ func (c *checker) costDecl(d *ast.CostDecl, seen map[string]*ast.CostDecl) {
 	}
 	c.checkChannel(d.Channel, "cost of")
 	c.set(d.Amount, Number)
-	if d.Amount.Value < 0 || d.Amount.Value > 1e9 {
-		c.errorf(d.Amount, CodeBadCost, "a cost per send must be zero or positive, not %s", d.Amount.Text)
+	if !c.costAmount(d.Amount) {
 		return
 	}
 	if prev, dup := seen[d.Channel.Name]; dup {
@@ -69,4 +68,22 @@ func (c *checker) costDecl(d *ast.CostDecl, seen map[string]*ast.CostDecl) {
 		c.info.Costs = map[string]float64{}
 	}
 	c.info.Costs[d.Channel.Name] = d.Amount.Value
+}
+
+// MaxCost is the largest cost of one send (`cost CHANNEL AMOUNT`, `cost KIND
+// "CONTENT" AMOUNT`).
+const MaxCost = 1e9
+
+// costAmount reports a cost per send outside 0 to MaxCost, naming which
+// end it is past.
+func (c *checker) costAmount(n *ast.NumberLit) bool {
+	switch {
+	case n.Value < 0:
+		c.errorf(n, CodeBadCost, "a cost per send cannot be negative, not %s; a cost is from 0 to 1000000000", n.Text)
+	case n.Value > MaxCost:
+		c.errorf(n, CodeBadCost, "a cost per send of %s is above the limit of 1000000000; a cost is from 0 to 1000000000", n.Text)
+	default:
+		return true
+	}
+	return false
 }

@@ -19,6 +19,13 @@ const (
 	CodeUnsentCost    = "unsent-cost"         // warning: a cost of a kind and content no rule sends
 )
 
+// MaxBudget and MaxStock are the largest budget per period and the largest
+// stock of a content.
+const (
+	MaxBudget = 1e12
+	MaxStock  = 1e12
+)
+
 // Budget is a checked `budget` option.
 type Budget struct {
 	Option *ast.BudgetOption
@@ -47,8 +54,12 @@ func (c *checker) budgetOption(rr *Rule, o *ast.BudgetOption) {
 	}
 	c.set(o.Amount, Number)
 	ok := true
-	if o.Amount.Value <= 0 || o.Amount.Value > 1e12 {
-		c.errorf(o.Amount, CodeBadBudget, "a budget must be positive, not %s", o.Amount.Text)
+	switch {
+	case o.Amount.Value <= 0:
+		c.errorf(o.Amount, CodeBadBudget, "a budget must be positive, not %s; a budget is above 0 and at most 1000000000000", o.Amount.Text)
+		ok = false
+	case o.Amount.Value > MaxBudget:
+		c.errorf(o.Amount, CodeBadBudget, "a budget of %s is above the limit of 1000000000000; a budget is above 0 and at most 1000000000000", o.Amount.Text)
 		ok = false
 	}
 	per := budgetPeriod(o.Per.Name)
@@ -82,8 +93,7 @@ func (c *checker) contentCostDecl(d *ast.CostDecl) {
 		return
 	}
 	c.set(d.Amount, Number)
-	if d.Amount.Value < 0 || d.Amount.Value > 1e9 {
-		c.errorf(d.Amount, CodeBadCost, "a cost per send must be zero or positive, not %s", d.Amount.Text)
+	if !c.costAmount(d.Amount) {
 		return
 	}
 	for _, prev := range c.info.ContentCosts {
@@ -104,8 +114,15 @@ func (c *checker) stockDecl(d *ast.StockDecl) {
 		return
 	}
 	c.set(d.Count, Number)
-	if !isInt(d.Count) || d.Count.Value < 0 || d.Count.Value > 1e12 {
-		c.errorf(d.Count, CodeBadStock, "a stock must be a whole number of sends, not %s", d.Count.Text)
+	switch {
+	case d.Count.Value > MaxStock:
+		c.errorf(d.Count, CodeBadStock, "a stock of %s is above the limit of 1000000000000 sends; a stock is a whole number from 0 to 1000000000000", d.Count.Text)
+		return
+	case d.Count.Value < 0:
+		c.errorf(d.Count, CodeBadStock, "a stock cannot be negative, not %s; a stock is a whole number from 0 to 1000000000000", d.Count.Text)
+		return
+	case !isInt(d.Count):
+		c.errorf(d.Count, CodeBadStock, "a stock must be a whole number of sends, not %s; a stock is a whole number from 0 to 1000000000000", d.Count.Text)
 		return
 	}
 	for _, prev := range c.info.Stocks {
@@ -128,7 +145,7 @@ func (c *checker) globalHoldoutDecl(d *ast.GlobalHoldoutDecl) {
 	}
 	c.set(d.Percent, Number)
 	if d.Percent.Value <= 0 || d.Percent.Value >= 100 {
-		c.errorf(d.Percent, CodeBadGlobalHold, "the global control group must be more than 0%% and less than 100%% of members, not %s%%", d.Percent.Text)
+		c.errorf(d.Percent, CodeBadGlobalHold, "the global control group must be more than 0%% and less than 100%% of members, not %s%%%s", d.Percent.Text, readAs(d.Percent))
 		return
 	}
 	if c.info.GlobalHoldout > 0 {

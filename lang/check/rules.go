@@ -134,12 +134,12 @@ func (c *checker) options(r *ast.RuleDecl, rr *Rule) {
 			}
 			c.set(o.Percent, Number)
 			if o.Percent.Value < 0 || o.Percent.Value > 100 {
-				c.errorf(o.Percent, CodeBadHoldout, "holdout must be between 0%% and 100%%, not %s%%", o.Percent.Text)
+				c.errorf(o.Percent, CodeBadHoldout, "holdout must be between 0%% and 100%%, not %s%%%s", o.Percent.Text, readAs(o.Percent))
 				continue
 			}
 			rr.HoldoutPercent = o.Percent.Value
 			if o.Percent.Value == 100 && hasSend(r) {
-				c.warnf(o.Percent, CodeFullHoldout, "holdout 100%% holds every member out: %s %q will never send anything", c.declKind(), name(r.Name))
+				c.warnf(o.Percent, CodeFullHoldout, "holdout %s%%%s holds every member out: %s %q will never send anything", o.Percent.Text, readAs(o.Percent), c.declKind(), name(r.Name))
 			}
 		case *ast.StopAfterOption:
 			once(o, "stop after")
