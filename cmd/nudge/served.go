@@ -190,10 +190,16 @@ func readRows(ctx context.Context, path string) ([][]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: row %d: %w", path, row, err)
 			}
-			obj := map[string]string{}
+			// An empty cell is null, which sets the column NULL as a
+			// plain import's empty cell does (a key left out would keep
+			// the member's value: a member row is a partial update).
+			obj := map[string]any{}
 			for i, v := range rec {
-				if v != "" && i < len(header) {
-					obj[strings.TrimSpace(header[i])] = v
+				if i < len(header) {
+					obj[strings.TrimSpace(header[i])] = nil
+					if v != "" {
+						obj[strings.TrimSpace(header[i])] = v
+					}
 				}
 			}
 			b, _ := json.Marshal(obj)

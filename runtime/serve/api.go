@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -295,24 +296,46 @@ func (s *Server) postMembers(ctx context.Context, p principal, r *http.Request) 
 }
 
 // upsertMembers stores the batch's member rows (the writer lock held);
-// the next tick is exclusive (Server.Tick).
+// the next tick is exclusive (Server.Tick). The rows are merged by member
+// and written one file per set of keys (mergeMembers), imported in one
+// transaction: the batch is stored as its rows one by one would be, or
+// not at all.
 func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAnswer, *apiError) {
-	path, err := writeRows(rows.members)
-	if err != nil {
-		return nil, &apiError{status: http.StatusInternalServerError, Message: "staging the batch: " + err.Error()}
+	groups := mergeMembers(rows)
+	paths := make([]string, 0, len(groups))
+	defer func() {
+		for _, p := range paths {
+			os.Remove(p)
+		}
+	}()
+	for _, g := range groups {
+		path, err := writeRows(g.rows)
+		if err != nil {
+			return nil, &apiError{status: http.StatusInternalServerError, Message: "staging the batch: " + err.Error()}
+		}
+		paths = append(paths, path)
 	}
-	defer os.Remove(path)
-	res, err := s.db.ImportWith(ctx, "members", []string{path}, nrt.ImportOptions{})
+	res, err := s.db.ImportWith(ctx, "members", paths, nrt.ImportOptions{})
 	if err != nil {
 		var re *nrt.RowError
-		if !errors.As(err, &re) {
-			err = errors.New(strings.ReplaceAll(err.Error(), path, "request body"))
+		if errors.As(err, &re) {
+			if i := slices.Index(paths, re.Path); i >= 0 && re.Row >= 1 && int(re.Row) <= len(groups[i].rows) {
+				row, field := groups[i].bodyRow(int(re.Row-1), re.Column)
+				return nil, rowsError([]RowError{{Row: row, Field: field, Reason: re.Reason}})
+			}
 		}
-		return nil, bodyError(err, rows.memberFrom, rows.memberFields)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, &apiError{}
+		}
+		msg := err.Error()
+		for _, p := range paths {
+			msg = strings.ReplaceAll(msg, p, "request body")
+		}
+		return nil, bodyError(errors.New(msg), nil, nil)
 	}
 	s.m.membersUpserted.Add(float64(res.Inserted + res.Updated))
 	s.membersGen.Add(1)
-	return &MembersAnswer{Rows: res.Rows, Inserted: res.Inserted, Updated: res.Updated}, nil
+	return &MembersAnswer{Rows: int64(len(rows.members)), Inserted: res.Inserted, Updated: res.Updated}, nil
 }
 
 // bodyError turns an ingest error into an answer: a row error names the

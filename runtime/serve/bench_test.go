@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -168,4 +170,83 @@ func drainBacklog(b *testing.B, s *Server, db *nrt.DB, wait time.Duration) {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "backlog: %d sends were due before the run; %d left after %v\n", first, last, time.Since(start).Round(time.Second))
+}
+
+// BenchmarkMembersBatch posts a 5,000-row member batch (the batch `nudge
+// import` sends through the service) to /v1/members of a service over a
+// database of 5,000 members, over HTTP, and reports the time per batch.
+// import: rows of one shape (a CSV file's columns, an empty cell as
+// null); identify: tracking identify messages of 2,500 members, each
+// twice, with 1 to 3 of 4 traits (several sets of keys). cpu-ms/op is
+// the process's CPU time per batch.
+func BenchmarkMembersBatch(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	db, err := nrt.Open(ctx, filepath.Join(dir, "bench.duckdb"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var csv strings.Builder
+	csv.WriteString("member_id,brand,name,city,tier,consent_sms\n")
+	for i := range 5000 {
+		fmt.Fprintf(&csv, "m%d,acme,Name %d,City %d,gold,true\n", i, i, i%50)
+	}
+	mf := filepath.Join(dir, "members.csv")
+	if err := os.WriteFile(mf, []byte(csv.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Import(ctx, "members", []string{mf}); err != nil {
+		b.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.nudge")
+	os.WriteFile(rules, []byte(couponRules), 0o644)
+	s, err := New(ctx, Config{DB: db, Paths: []string{rules}, Interval: time.Hour, Timeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(sctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	url := "http://" + (<-addr).String() + "/v1/members"
+	defer func() { stop(); <-done }()
+
+	var imp, ident strings.Builder
+	for i := range 5000 {
+		city := fmt.Sprintf(`"City %d"`, i%70)
+		if i%10 == 0 {
+			city = "null"
+		}
+		fmt.Fprintf(&imp, `{"member_id":"m%d","brand":"acme","name":"Name %d","city":%s,"tier":"silver","consent_sms":"false"}`+"\n", i, i, city)
+	}
+	traits := []string{`"tier":"platinum"`, `"city":"Q"`, `"name":"N"`, `"favoriteDish":"fish"`}
+	for i := range 5000 {
+		var t []string
+		for j, tr := range traits {
+			if (i*7+j*3)%4 != 0 && len(t) < 3 {
+				t = append(t, tr)
+			}
+		}
+		fmt.Fprintf(&ident, `{"type":"identify","userId":"m%d","traits":{%s}}`+"\n", i%2500, strings.Join(t, ","))
+	}
+	for _, c := range []struct{ name, body string }{{"import", imp.String()}, {"identify", ident.String()}} {
+		b.Run(c.name, func(b *testing.B) {
+			cpu := processCPU()
+			for b.Loop() {
+				resp, err := http.Post(url, "application/x-ndjson", strings.NewReader(c.body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("%d %s", resp.StatusCode, body)
+				}
+			}
+			// (The process's CPU time, service and client: less moved by
+			// other load on the machine than the time per batch.)
+			b.ReportMetric(float64((processCPU()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
+		})
+	}
 }

@@ -272,6 +272,11 @@ func TestRowErrors(t *testing.T) {
 		{"tracking page", "/v1/events", `{"type":"page","userId":"m1","name":"Home"}`, 1, "type", "takes track and identify"},
 		{"anonymous", "/v1/events", `{"type":"track","anonymousId":"a1","event":"Visited"}`, 1, "userId", "anonymous"},
 		{"member birthday", "/v1/members", `{"member_id":"m1","name":"Ann"}` + "\n" + `{"member_id":"m7","birthday":"spring"}`, 2, "birthday", "as a date"},
+		// A member's rows are merged: the bad value names the row that gave it.
+		{"merged member rows", "/v1/members", `{"type":"identify","userId":"m2","traits":{"tier":"gold"}}
+{"member_id":"m9","name":"New"}
+{"type":"identify","userId":"m2","traits":{"birthday":"spring"}}
+{"type":"identify","userId":"m2","traits":{"city":"Y"}}`, 3, "traits.birthday", "as a date"},
 		{"identify trait", "/v1/members", `{"type":"identify","userId":"m1","traits":{"consentSms":"maybe"}}`, 1, "traits.consentSms", "boolean"},
 		{"empty event id", "/v1/events", `[{"member_id":"m1","type":"visited","event_id":""}]`, 1, "event_id", "empty value"},
 		{"invalid UTF-8", "/v1/events", "{\"member_id\":\"m1\",\"type\":\"visited\"}\n{\"member_id\":\"bad\xff\",\"type\":\"visited\"}", 2, "", "not valid UTF-8"},

@@ -1,0 +1,147 @@
+package serve
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// memberRows reads every member of the service's database, one line per
+// member (brand, id, then each column as text, NULL as "-"), in key order.
+func (sv *service) memberRows() []string {
+	sv.t.Helper()
+	rows, err := sv.db.SQL().Query(`SELECT brand, member_id, coalesce(name, '-'), coalesce(city, '-'), coalesce(tier, '-'),
+		coalesce(CAST(birthday AS VARCHAR), '-'), coalesce(CAST(consent_sms AS VARCHAR), '-'), coalesce(CAST(attrs AS VARCHAR), '-')
+		FROM members ORDER BY brand, member_id`)
+	if err != nil {
+		sv.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		v := make([]string, 8)
+		ptrs := make([]any, len(v))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			sv.t.Fatal(err)
+		}
+		out = append(out, strings.Join(v, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		sv.t.Fatal(err)
+	}
+	return out
+}
+
+// member reads one column of an acme member as text ("-" for NULL).
+func (sv *service) member(id, col string) string {
+	sv.t.Helper()
+	var v sql.NullString
+	if err := sv.db.SQL().QueryRow(fmt.Sprintf(`SELECT CAST(%s AS VARCHAR) FROM members WHERE brand = 'acme' AND member_id = $1`, col), id).Scan(&v); err != nil {
+		sv.t.Fatalf("member %s: %v", id, err)
+	}
+	if !v.Valid {
+		return "-"
+	}
+	return v.String
+}
+
+// TestMemberBatchKeepsLeftOutFields: a member batch updates only the
+// fields each row gives. Two identify rows of one member in one batch both
+// count (the first's tier was lost: the batch's last row of a member
+// replaced the others), and a row without tier keeps the member's tier
+// although another row of the batch gives one (the batch was imported as
+// one file, whose rows lacking a key held NULL for it). The answer counts
+// the body's rows and each member once.
+func TestMemberBatchKeepsLeftOutFields(t *testing.T) {
+	sv := start(t, opts{})
+	if code, ans := sv.do("POST", "/v1/members", "", `{"member_id":"m1","tier":"silver","city":"X","pet":"cat"}`); code != 200 {
+		t.Fatalf("%d %v", code, ans)
+	}
+	code, ans := sv.do("POST", "/v1/members", "", `{"type":"identify","userId":"m2","traits":{"tier":"gold"}}
+{"type":"identify","userId":"m2","traits":{"city":"Y"}}
+{"member_id":"m1","name":"Annie"}
+{"member_id":"m9","tier":"new"}`)
+	if code != 200 || ans["rows"] != 4.0 || ans["inserted"] != 1.0 || ans["updated"] != 2.0 {
+		t.Errorf("answer %d %v; want rows 4, inserted 1 (m9), updated 2 (m1, m2)", code, ans)
+	}
+	for _, c := range []struct{ id, col, want string }{
+		{"m2", "tier", "gold"}, {"m2", "city", "Y"}, {"m2", "name", "Bo"},
+		{"m1", "name", "Annie"}, {"m1", "tier", "silver"}, {"m1", "city", "X"}, {"m1", "attrs", `{"pet":"cat"}`}, {"m1", "consent_sms", "true"},
+		{"m9", "tier", "new"}, {"m9", "city", "-"},
+	} {
+		if got := sv.member(c.id, c.col); got != c.want {
+			t.Errorf("%s.%s = %q, want %q", c.id, c.col, got, c.want)
+		}
+	}
+	// In an events batch, identify rows do the same.
+	code, ans = sv.do("POST", "/v1/events", "", `{"batch":[
+ {"type":"identify","userId":"m3","traits":{"tier":"gold"}},
+ {"type":"track","userId":"m3","event":"Visited","properties":{"store":"B"}},
+ {"type":"identify","userId":"m3","traits":{"city":"Z"}},
+ {"type":"identify","userId":"m1","traits":{"name":"Ann"}}
+]}`)
+	if m, _ := ans["members"].(map[string]any); code != 200 || ans["stored"] != 1.0 || m["rows"] != 3.0 || m["updated"] != 2.0 || m["inserted"] != 0.0 {
+		t.Errorf("events batch: %d %v; want 1 event stored, members rows 3, updated 2", code, ans)
+	}
+	for _, c := range []struct{ id, col, want string }{
+		{"m3", "tier", "gold"}, {"m3", "city", "Z"}, {"m3", "name", "Cai"}, {"m1", "name", "Ann"}, {"m1", "tier", "silver"},
+	} {
+		if got := sv.member(c.id, c.col); got != c.want {
+			t.Errorf("after the events batch: %s.%s = %q, want %q", c.id, c.col, got, c.want)
+		}
+	}
+}
+
+// TestMemberBatchAsRowsOneByOne: a member batch leaves the members table
+// as its rows sent one batch each, in order, do: repeated members, keys
+// left out, an explicit null (clears the column, as a null in an imported
+// JSON file does), keys naming no column (attrs: a row that has some sets
+// attrs to them), a column named in another case, another brand's member
+// of the same id.
+func TestMemberBatchAsRowsOneByOne(t *testing.T) {
+	rows := []string{
+		`{"member_id":"m1","tier":"silver","city":"X","pet":"cat"}`,
+		`{"type":"identify","userId":"m2","traits":{"tier":"gold"}}`,
+		`{"type":"identify","userId":"m2","traits":{"city":"Y","birthday":"1990-02-03"}}`,
+		`{"member_id":"m1","name":"Annie"}`,
+		`{"member_id":"m9","tier":"new","favorite":"tea"}`,
+		`{"type":"identify","userId":"m9","traits":{"city":"Q"}}`,
+		`{"type":"identify","userId":"m2","traits":{"tier":null}}`,
+		`{"type":"identify","userId":"m3","traits":{"dish":"fish"}}`,
+		`{"type":"identify","userId":"m3","traits":{"drink":"tea","name":"Cai Li"}}`,
+		`{"member_id":"m2","brand":"bistro","tier":"x"}`,
+		`{"type":"identify","userId":"m1","traits":{"consentSms":false,"tier":"bronze"}}`,
+		`{"type":"identify","userId":"m1","traits":{"TIER":"platinum"}}`,
+		`{"member_id":"m9","city":null,"favorite":null}`,
+		`{"member_id":"m2","name":"Bob"}`,
+	}
+	batch, single := start(t, opts{}), start(t, opts{})
+	code, ans := batch.do("POST", "/v1/members", "", strings.Join(rows, "\n"))
+	if code != 200 || ans["rows"] != float64(len(rows)) || ans["inserted"] != 2.0 || ans["updated"] != 3.0 {
+		t.Errorf("batch: %d %v; want rows %d, inserted 2 (m9, bistro's m2), updated 3 (m1, m2, m3)", code, ans, len(rows))
+	}
+	for i, r := range rows {
+		if code, ans := single.do("POST", "/v1/members", "", r); code != 200 {
+			t.Fatalf("row %d alone: %d %v", i+1, code, ans)
+		}
+	}
+	got, want := batch.memberRows(), single.memberRows()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("members after the batch:\n%s\nafter its rows one by one:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// What one by one gives, spelled out.
+	for _, c := range []struct{ id, col, want string }{
+		{"m1", "name", "Annie"}, {"m1", "tier", "platinum"}, {"m1", "city", "X"}, {"m1", "consent_sms", "false"}, {"m1", "attrs", `{"pet":"cat"}`},
+		{"m2", "tier", "-"}, {"m2", "city", "Y"}, {"m2", "birthday", "1990-02-03"}, {"m2", "name", "Bob"},
+		{"m3", "attrs", `{"drink":"tea"}`}, {"m3", "name", "Cai Li"},
+		{"m9", "tier", "new"}, {"m9", "city", "-"}, {"m9", "attrs", "-"},
+	} {
+		if got := batch.member(c.id, c.col); got != c.want {
+			t.Errorf("%s.%s = %q, want %q", c.id, c.col, got, c.want)
+		}
+	}
+}
