@@ -230,8 +230,13 @@ type MembersAnswer struct {
 	Updated  int64 `json:"updated"`
 }
 
-// batch parses and checks a write request's body.
+// batch parses and checks a write request's body (and its ?brand=, as
+// brandOf checks a read's).
 func (s *Server) batch(p principal, r *http.Request, table string) (*batchRows, *apiError) {
+	brand := r.URL.Query().Get("brand")
+	if aerr := plainText("?brand=", brand); aerr != nil {
+		return nil, aerr
+	}
 	body, aerr := s.readBody(r)
 	if aerr != nil {
 		return nil, aerr
@@ -244,7 +249,6 @@ func (s *Server) batch(p principal, r *http.Request, table string) (*batchRows, 
 		return nil, &apiError{status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("%d rows in one batch; at most %d: split the batch", len(objs), s.cfg.MaxRows)}
 	}
-	brand := r.URL.Query().Get("brand")
 	if brand == "" {
 		brand = s.Brand()
 	}

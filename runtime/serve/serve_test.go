@@ -441,6 +441,31 @@ end
 	}
 }
 
+// TestWriteBrandParameter: ?brand= of a write is UTF-8 text without NUL,
+// as a read's is: else 400 naming the parameter, and nothing is stored
+// (a brand of invalid UTF-8 was stored with U+FFFD in its place).
+func TestWriteBrandParameter(t *testing.T) {
+	sv := start(t, opts{})
+	for _, c := range []struct{ name, path, body string }{
+		{"members, invalid UTF-8", "/v1/members?brand=ac%ffme", `{"member_id":"m5","name":"Eve"}`},
+		{"identify, invalid UTF-8", "/v1/members?brand=%ff", `{"type":"identify","userId":"m5","traits":{"name":"Eve"}}`},
+		{"events, invalid UTF-8", "/v1/events?brand=%ff", `{"member_id":"m5","type":"visited"}`},
+		{"track, NUL", "/v1/events?brand=a%00b", `{"type":"track","userId":"m5","event":"Visited"}`},
+		{"members, NUL", "/v1/members?brand=a%00b", `{"member_id":"m5","name":"Eve"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := sv.count(`SELECT count(*) FROM events`) + sv.count(`SELECT count(*) FROM members`)
+			code, ans := sv.do("POST", c.path, "", c.body)
+			if msg, _ := ans["error"].(string); code != 400 || !strings.Contains(msg, "?brand=") || !strings.Contains(msg, "not valid UTF-8 text without NUL") {
+				t.Errorf("%d %v; want 400 naming ?brand=", code, ans)
+			}
+			if after := sv.count(`SELECT count(*) FROM events`) + sv.count(`SELECT count(*) FROM members`); after != before {
+				t.Errorf("rows stored despite the error: %d -> %d", before, after)
+			}
+		})
+	}
+}
+
 // TestRefuseOpenListen: without a token the service does not listen beyond
 // loopback, and says which variable to set.
 func TestRefuseOpenListen(t *testing.T) {
