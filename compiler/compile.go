@@ -899,9 +899,10 @@ func (rc *ruleCompiler) memberField(mf *ast.MemberField, s *scope) string {
 }
 
 // columnOrJSON reads a field from its column, or from the JSON column
-// jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as NULL
-// instead of failing the whole rule). evType is the type of the event read
-// (for Rule.Tick.ScopeEventReads; "" for a member field).
+// jsonCol, cast to the field's type (TRY_CAST: a malformed value reads as
+// NULL instead of failing the whole rule; so does a number that is not
+// finite). evType is the type of the event read (for
+// Rule.Tick.ScopeEventReads; "" for a member field).
 func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check.Field, evType string) string {
 	if jsonCol == "props" && alias != candAlias && !rc.inCandidates {
 		// An event's field read from eventsTable (a candidate's come
@@ -932,7 +933,10 @@ func (rc *ruleCompiler) columnOrJSON(n ast.Node, alias, jsonCol string, f *check
 	raw := "json_extract_string(" + alias + "." + jsonCol + ", " + path + ")"
 	switch f.Type {
 	case check.Number:
-		return "TRY_CAST(" + raw + " AS DOUBLE)"
+		// (DuckDB reads "NaN", "inf" and "1e999" as numbers, which compare
+		// above every number: they are no number a marketer meant.)
+		num := "TRY_CAST(" + raw + " AS DOUBLE)"
+		return "(CASE WHEN isfinite(" + num + ") THEN " + num + " END)"
 	case check.Bool:
 		return "TRY_CAST(" + raw + " AS BOOLEAN)"
 	case check.Date:

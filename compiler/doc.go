@@ -88,7 +88,8 @@
 //   - Event fields outside the events columns are read from props and member
 //     fields outside the members columns from attrs, with
 //     TRY_CAST(json_extract_string(...)): a malformed value reads as NULL
-//     instead of failing the rule.
+//     instead of failing the rule, and so does a number that is not finite
+//     ("NaN", "inf", "1e999", which DuckDB reads as numbers).
 //   - Function calls expand the check.Function SQL template in one pass, so
 //     text inside an argument is never re-expanded.
 //

@@ -327,6 +327,9 @@ func (g *gen) dataset() dataset {
 		m := member{ID: fmt.Sprintf("m%d", i), Brand: testBrand, City: g.pick("A", "B", "长沙", ""), Tier: g.pick("gold", "silver", "")}
 		if g.chance(0.7) {
 			m.Attrs = fmt.Sprintf(`{"vip_level":%d}`, g.rng.IntN(4))
+		} else if g.chance(0.3) {
+			// Texts DuckDB reads as numbers that are no number (NULL).
+			m.Attrs = fmt.Sprintf(`{"vip_level":%q}`, g.pick("NaN", "inf", "-Infinity", "1e999"))
 		}
 		ds.members = append(ds.members, m)
 	}

@@ -499,8 +499,8 @@ func jsonValue(doc, key string, typ check.Type) refVal {
 	switch typ {
 	case check.Number:
 		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		if err != nil {
-			return null
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return null // NaN, inf and 1e999 are no number
 		}
 		return num(f)
 	case check.Text:

@@ -238,6 +238,15 @@ func TestSemantics(t *testing.T) {
 			now:     now, want: []string{"m1"},
 		},
 		{
+			// DuckDB reads these texts as numbers above every number;
+			// they read as no number (NULL), as a malformed one does.
+			name:    "a field holding NaN, inf or 1e999 is no number",
+			prelude: "member {\n  score number\n}",
+			cond:    `member.score > 100 or member.score < 60`,
+			members: []string{`m1 attrs={"score":"NaN"}`, `m2 attrs={"score":"inf"}`, `m3 attrs={"score":"-Infinity"}`, `m4 attrs={"score":"1e999"}`, `m5 attrs={"score":"150"}`, `m6 attrs={"score":50}`},
+			now:     now, want: []string{"m5", "m6"},
+		},
+		{
 			name:    "in and not in lists; NULL is in neither",
 			cond:    `member.tier in ("gold", "silver") or member.tier not in ("gold", "silver", "bronze")`,
 			members: []string{"m1 tier=gold", "m2 tier=bronze", "m3 tier=wood", "m4"},
