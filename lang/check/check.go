@@ -63,6 +63,7 @@ func (c *checker) passes() []pass {
 		{"limits", c.checkLimits},
 		{"strata", c.stratify},
 		{"policies", c.checkPolicies},
+		{"tests", c.checkTests},
 	}
 }
 

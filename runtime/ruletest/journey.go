@@ -126,7 +126,7 @@ func (st *state) journeyHasLine(name string, line int) bool {
 			continue
 		}
 		for _, n := range j.Nodes {
-			if n.Line == line {
+			if n.Line > 0 && n.Line == line { // (jumps and the end have line 0)
 				return true
 			}
 		}

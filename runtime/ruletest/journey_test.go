@@ -60,7 +60,8 @@ func TestJourneyExpectations(t *testing.T) {
   expect unpiad enters
   expect unpaid sends at step 6
   expect unpaid enters at step 8
-  expect unpaid exits via sms`, []string{
+  expect unpaid exits via sms
+  expect unpaid sends at step 0`, []string{
 			`6: expect unpaid does not enter | -(no enter decision of unpaid) +unpaid enters for "m1" with status applied`,
 			`8: expect unpaid sends reminder "PAY-2" for "m1" via wechat | -unpaid sends reminder "PAY-2" for "m1" via wechat +unpaid sends reminder "PAY-1" for "m1" via app_push at step 8 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 12 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
 			`9: expect unpaid completes for "m1" in variant wechat_first | -unpaid completes for "m1" in variant wechat_first +unpaid sends reminder "PAY-1" for "m1" via app_push at step 8 with status no_consent (no consent_app_push) +unpaid sends reminder "PAY-2" for "m1" via sms at step 12 in variant sms_only with status pending +unpaid completes for "m1" in variant sms_only with status applied`,
@@ -69,6 +70,8 @@ func TestJourneyExpectations(t *testing.T) {
 			`12: expect unpaid sends at step 6: journey unpaid has no step at line 6 (its steps: 7, 8, 9, 10, 12, 14) | `,
 			`13: expect unpaid enters at step 8: an entry has no step and no variant yet | `,
 			`14: expect unpaid exits via sms: only ` + "`sends`" + ` names a kind, content or channel | `,
+			// (line 0 is that of the journey's jumps and end, no step)
+			`15: expect unpaid sends at step 0: journey unpaid has no step at line 0 (its steps: 7, 8, 9, 10, 12, 14) | `,
 		}},
 	}
 	for _, c := range cases {

@@ -1,0 +1,96 @@
+package check
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"nudge/lang/ast"
+)
+
+// This file checks the test blocks of *_test.nudge files (docs/language.md,
+// Tests) as far as the program's text tells: `nudge test` checks its test
+// files with the rule files of their directory, and `nudge check` checks a
+// test file named on its command line. What needs the data (members,
+// events, decisions) is left to `nudge test` (runtime/ruletest).
+
+// Diagnostic codes of the test checks.
+const (
+	CodeBadTestStep   = "bad-test-step"  // `at step N` names no step of the journey
+	CodeTimeBackwards = "time-backwards" // a tick earlier than the test's previous tick
+)
+
+// checkTests is the pass over the test blocks of the user's files.
+func (c *checker) checkTests() {
+	journeys := map[string]*ast.JourneyDecl{}
+	for _, j := range c.info.Journeys {
+		if j.Decl != nil && j.Decl.Name != nil {
+			journeys[j.Decl.Name.Name] = j.Decl
+		}
+	}
+	for _, f := range c.files {
+		for _, d := range f.Decls {
+			if t, ok := d.(*ast.TestDecl); ok {
+				c.testDecl(t, journeys)
+			}
+		}
+	}
+}
+
+func (c *checker) testDecl(t *ast.TestDecl, journeys map[string]*ast.JourneyDecl) {
+	for _, s := range t.Steps {
+		if s, ok := s.(*ast.ExpectStep); ok {
+			c.testJourneyStep(s, journeys)
+		}
+	}
+}
+
+// testJourneyStep reports `expect J ... at step N` where J is a journey of
+// the program with no step on line N of its file.
+func (c *checker) testJourneyStep(s *ast.ExpectStep, journeys map[string]*ast.JourneyDecl) {
+	if s.Journey == nil || s.Journey.Step == nil || s.Rule == nil {
+		return
+	}
+	j := journeys[s.Rule.Name]
+	if j == nil {
+		return // `nudge test` names an unknown journey
+	}
+	var lines []int
+	seen := map[int]bool{}
+	forSteps(j.Steps, func(st ast.Step) {
+		if l := st.Pos().Start.Line; l > 0 && !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
+		}
+	})
+	sort.Ints(lines)
+	n := s.Journey.Step
+	if isInt(n) && seen[int(n.Value)] {
+		return
+	}
+	file := j.Span.File
+	if i := strings.LastIndexAny(file, `/\`); i >= 0 {
+		file = file[i+1:]
+	}
+	if len(lines) == 0 {
+		c.errorf(s, CodeBadTestStep, "journey %s has no steps, so no decision is at step %s", s.Rule.Name, n.Text)
+		return
+	}
+	texts := make([]string, len(lines))
+	near := lines[0]
+	for i, l := range lines {
+		texts[i] = strconv.Itoa(l)
+		if abs(float64(l)-n.Value) < abs(float64(near)-n.Value) {
+			near = l
+		}
+	}
+	c.errorf(s, CodeBadTestStep, "journey %s has no step at line %s of %s; did you mean step %d? (its steps are on lines %s; `at step N` names the line of a step)",
+		s.Rule.Name, n.Text, file, near, joinAnd(texts))
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
