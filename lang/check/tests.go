@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"nudge/lang/ast"
 )
@@ -38,8 +39,31 @@ func (c *checker) checkTests() {
 }
 
 func (c *checker) testDecl(t *ast.TestDecl, journeys map[string]*ast.JourneyDecl) {
+	var clock, last time.Time // zero: not known
+	var lastTick *ast.TickStep
 	for _, s := range t.Steps {
-		if s, ok := s.(*ast.ExpectStep); ok {
+		switch s := s.(type) {
+		case *ast.NowStep:
+			clock = testTime(s.At)
+		case *ast.TickStep:
+			switch {
+			case s.At != nil:
+				clock = testTime(s.At)
+			case s.Later != nil:
+				clock = addTestDuration(clock, s.Later)
+			}
+			if clock.IsZero() {
+				continue // `nudge test` reports the missing clock
+			}
+			if lastTick != nil && !last.IsZero() && clock.Before(last) {
+				// (refused, as `nudge run` refuses it: the previous tick
+				// stays the latest)
+				c.errorf(s, CodeTimeBackwards, "this tick at %s is before the test's previous tick at %s (line %d): time cannot run backwards, as `nudge run` refuses it; tick at %[2]s or later",
+					testTimeText(clock), testTimeText(last), lastTick.Span.Start.Line)
+				continue
+			}
+			last, lastTick = clock, s
+		case *ast.ExpectStep:
 			c.testJourneyStep(s, journeys)
 		}
 	}
@@ -93,4 +117,47 @@ func abs(f float64) float64 {
 		return -f
 	}
 	return f
+}
+
+// testTime is the instant of a test's date literal, zero when the date does
+// not exist (`nudge test` reports it).
+func testTime(d *ast.DateLit) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	t := time.Date(d.Year, time.Month(d.Month), d.Day, d.Hour, d.Minute, d.Second, 0, time.UTC)
+	if t.Year() != d.Year || int(t.Month()) != d.Month || t.Day() != d.Day || t.Hour() != d.Hour || t.Minute() != d.Minute || t.Second() != d.Second {
+		return time.Time{}
+	}
+	return t
+}
+
+// addTestDuration moves a test clock as `nudge test` does (ruletest's
+// addDuration): minutes to weeks as fixed lengths, months and years as
+// calendar steps. A zero clock stays unknown.
+func addTestDuration(t time.Time, d *ast.DurationLit) time.Time {
+	if t.IsZero() || d == nil || d.N == nil {
+		return time.Time{}
+	}
+	n := d.N.Value
+	switch d.Unit {
+	case ast.Minute:
+		return t.Add(time.Duration(n * float64(time.Minute)))
+	case ast.Hour:
+		return t.Add(time.Duration(n * float64(time.Hour)))
+	case ast.Day:
+		return t.Add(time.Duration(n * float64(24*time.Hour)))
+	case ast.Week:
+		return t.Add(time.Duration(n * float64(7*24*time.Hour)))
+	case ast.Month:
+		return t.AddDate(0, int(n), 0)
+	}
+	return t.AddDate(int(n), 0, 0)
+}
+
+func testTimeText(t time.Time) string {
+	if t.Second() != 0 {
+		return t.Format("2006-01-02 15:04:05")
+	}
+	return t.Format("2006-01-02 15:04")
 }

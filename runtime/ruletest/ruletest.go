@@ -153,8 +153,11 @@ type state struct {
 	members map[string]bool
 	ticks   int
 	last    *nrt.RunResult
-	res     *Result
-	cov     *Coverage
+	// lastTick is the latest tick step; a tick before it is refused (the
+	// checker reports it too: a test's instants are literals).
+	lastTick *ast.TickStep
+	res      *Result
+	cov      *Coverage
 }
 
 func runTest(ctx context.Context, s Suite, t *ast.TestDecl, opts Options, cov *Coverage) (*Result, error) {
@@ -239,6 +242,11 @@ func (st *state) step(ctx context.Context, step ast.TestStep) bool {
 			st.fail(s, nil, "tick without a clock: start the test with `now TIMESTAMP` or write `tick at TIMESTAMP`")
 			return false
 		}
+		if st.last != nil && st.clock.Before(st.last.Now) {
+			st.fail(s, nil, "this tick at %s is before the test's previous tick at %s (line %d): time cannot run backwards, as `nudge run` refuses it; tick at %[2]s or later",
+				fmtTime(st.clock), fmtTime(st.last.Now), st.lastTick.Span.Start.Line)
+			return false
+		}
 		if st.cov != nil {
 			if err := st.cov.observe(ctx, st.db, st.brand, st.clock, st.opts.Lookback); err != nil {
 				st.fail(s, nil, "coverage at %s: %v", fmtTime(st.clock), err)
@@ -251,7 +259,7 @@ func (st *state) step(ctx context.Context, step ast.TestStep) bool {
 			return false
 		}
 		st.ticks++
-		st.last = res
+		st.last, st.lastTick = res, s
 	case *ast.ExpectStep:
 		return st.expect(ctx, s)
 	}

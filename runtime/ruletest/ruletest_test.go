@@ -149,6 +149,13 @@ func TestScenarios(t *testing.T) {
   tick`, []string{"2: 0001-01-01 00:00:00 is read as no time at all; give a real date such as 2024-11-11 | "}},
 		{"tick at no time", `test "z"
   tick at 0001-01-01 00:00`, []string{"2: 0001-01-01 00:00:00 is read as no time at all; give a real date such as 2024-11-11 | "}},
+		// (The checker reports it too; a Suite built without it is refused
+		// at run time.)
+		{"time runs backwards", `test "b"
+  now 2024-11-11 10:00
+  tick
+  tick at 2024-11-10 10:00
+  tick`, []string{"4: this tick at 2024-11-10 10:00:00 is before the test's previous tick at 2024-11-11 10:00:00 (line 3): time cannot run backwards, as `nudge run` refuses it; tick at 2024-11-11 10:00:00 or later | "}},
 		{"undeclared member", `test "u"
   now 2024-11-11 10:00
   "zed" visited`, []string{`3: member "zed" is not declared in this test; add ` + "`member \"zed\"`" + ` before its events | `}},
