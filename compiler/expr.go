@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -199,6 +200,18 @@ func (rc *ruleCompiler) segment(id *ast.Ident, s *scope) *ast.SegmentDecl {
 	return rc.info.Segments[id.Name]
 }
 
+// operand compiles an operand of + - *: as value, but an integer literal
+// is a BIGINT. DuckDB types 100000 an INTEGER, so 100000 * 100000
+// overflowed INTEGER and a decimal field times 1000000000 overflowed
+// DECIMAL(18): failing the whole tick. With BIGINT, integers multiply up to
+// 9.2e18 and a decimal times an integer is a DECIMAL(37) or wider.
+func (rc *ruleCompiler) operand(e ast.Expr, s *scope) string {
+	if n, ok := e.(*ast.NumberLit); ok && n.Value == math.Trunc(n.Value) && math.Abs(n.Value) <= math.MaxInt32 {
+		return "CAST(" + strconv.FormatInt(int64(n.Value), 10) + " AS BIGINT)"
+	}
+	return rc.value(e, s)
+}
+
 // value compiles a value expression; the result may be NULL.
 func (rc *ruleCompiler) value(e ast.Expr, s *scope) string {
 	switch x := e.(type) {
@@ -234,7 +247,7 @@ func (rc *ruleCompiler) value(e ast.Expr, s *scope) string {
 	case *ast.BinaryExpr:
 		switch x.Op {
 		case ast.Add, ast.Sub, ast.Mul:
-			return "(" + rc.value(x.X, s) + " " + x.Op.String() + " " + rc.value(x.Y, s) + ")"
+			return "(" + rc.operand(x.X, s) + " " + x.Op.String() + " " + rc.operand(x.Y, s) + ")"
 		case ast.Div:
 			// x / 0 is NULL (DuckDB would give inf).
 			return "(" + rc.value(x.X, s) + " / NULLIF(" + rc.value(x.Y, s) + ", 0))"

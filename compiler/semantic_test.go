@@ -46,6 +46,15 @@ func TestSemantics(t *testing.T) {
 			events: []string{"1 m1 purchased 2024-06-01T12:00", "2 m2 visited 2024-06-01T12:00"},
 			now:    now, want: []string{"m1"},
 		},
+		{
+			// Integer literals multiply as BIGINT, a decimal times an
+			// integer as a wide DECIMAL: 100000 * 100000 overflowed
+			// INTEGER, max(amount) * 1000000000 * 1000000000 DECIMAL(18).
+			name:   "products of literals and of a decimal do not overflow",
+			cond:   "count(purchased ever) > 100000 * 100000 or max(purchased.amount ever) * 1000000000 * 1000000000 > 5 * 1000000000 * 1000000000",
+			events: []string{"1 m1 purchased 2024-06-01T12:00 amount=6", "2 m2 purchased 2024-06-01T12:00 amount=4"},
+			now:    now, want: []string{"m1"},
+		},
 		// ---- windows ----
 		{
 			name: "in last: lower bound exclusive, upper inclusive, future excluded",
