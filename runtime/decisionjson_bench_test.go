@@ -26,7 +26,8 @@ func BenchmarkDecisionsJSONL(b *testing.B) {
 		       CASE WHEN i % 3 = 0 THEN TIMESTAMP '2024-11-11 10:00:00' END AS scheduled_at,
 		       NULL::TIMESTAMP AS due_at, CASE WHEN i % 2 = 0 THEN i END AS trigger_seq,
 		       0 AS action_index, '{"days since last purchased":' || (91 + i % 300) || '}' AS vals,
-		       CASE WHEN i % 4 = 0 THEN '{"coupon": "A-10OFF"}' END AS params
+		       CASE WHEN i % 4 = 0 THEN '{"coupon": "A-10OFF"}' END AS params,
+		       NULL::VARCHAR AS journey, NULL::INTEGER AS step, NULL::VARCHAR AS variant
 		FROM range(`+strconv.Itoa(benchDecisionRows)+`) t(i)`)
 	if err != nil {
 		b.Fatal(err)

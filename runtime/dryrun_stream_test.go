@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,133 @@ func streamedJSONL(t *testing.T, db *DB, prog *compiler.Program, now time.Time) 
 		t.Errorf("a streamed dry run returned %d decisions", len(res.Decisions))
 	}
 	return b.Bytes()
+}
+
+// dryRunJourneys has a journey of `enter on` with a split (variants), the
+// exit, wait until and `enter when` journeys of differentialJourneys, and
+// the Double 11 promo's `send winner` (whose sends a dry run decides in
+// the journeys step), next to rules.
+const dryRunJourneys = differentialJourneys + `
+journey thanks
+  enter on purchased
+  split
+    50% a
+      send coupon "TA" via sms
+    50% b
+      send coupon "TB" via sms
+  end
+end
+
+journey promo
+  enter when purchased in last 30 days and days_since(2024-11-08) between 0 and 1
+  convert on purchased within 1 day
+  split
+    10% copy_a
+      send coupon "A" via sms
+    10% copy_b
+      send coupon "B" via app_push
+    80% rest
+      wait 1 day
+      send winner
+  end
+end
+`
+
+// TestDryRunJourneysMatchRun is the differential of `run --dry-run`
+// against `run` for journeys: at each tick of a schedule, on the same
+// database, the dry run's decisions (collected, and streamed as `run
+// --dry-run --output jsonl` does) are the committed run's, line for line
+// (journey, step, variant; the enter, exit and complete decisions), and
+// its journey counts are those the committed run leaves. A journey step's
+// action carries no trigger_seq (its stored one is a synthetic key, not
+// an event's seq); an enter of `enter on` carries the entering event's.
+func TestDryRunJourneysMatchRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := demoDB(t, "", 2000)
+	prog := compileSource(t, dryRunJourneys)
+	start := demodata.DefaultNow.Add(-3 * 24 * time.Hour)
+	var all bytes.Buffer
+	for _, step := range []time.Duration{0, 20 * time.Minute, 6 * time.Hour, 25 * time.Hour, 49 * time.Hour, 72 * time.Hour} {
+		now := start.Add(step)
+		dry, err := db.Run(ctx, prog, RunOptions{Now: now, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed := streamedJSONL(t, db, prog, now)
+		real, err := db.Run(ctx, prog, RunOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := decisionsJSONL(t, real.Decisions)
+		if got := decisionsJSONL(t, dry.Decisions); !bytes.Equal(got, want) {
+			t.Errorf("%s: the dry run's decisions differ from the run's:\n%s", now, lineDiff(string(got), string(want)))
+		}
+		if !bytes.Equal(streamed, want) {
+			t.Errorf("%s: the streamed dry run differs from the run:\n%s", now, lineDiff(string(streamed), string(want)))
+		}
+		counts, err := db.JourneyCounts(ctx, prog, real.Brand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(dry.Journeys) != fmt.Sprint(counts) {
+			t.Errorf("%s: the dry run's journey counts %v, the run leaves %v", now, dry.Journeys, counts)
+		}
+		all.Write(want)
+	}
+	enterSeq := regexp.MustCompile(`"trigger_seq":[1-9]`)
+	var enter, exit, complete, sends, variants, winners int
+	for _, line := range strings.Split(strings.TrimSpace(all.String()), "\n") {
+		if !strings.Contains(line, `"journey":`) {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `"action":"enter"`):
+			enter++
+			if strings.Contains(line, `"rule":"thanks"`) && !enterSeq.MatchString(line) {
+				t.Errorf("an enter on without the entering event's seq: %s", line)
+			}
+		case strings.Contains(line, `"action":"exit"`):
+			exit++
+		case strings.Contains(line, `"action":"complete"`):
+			complete++
+		default:
+			sends++
+			if strings.Contains(line, `"trigger_seq"`) {
+				t.Errorf("a journey step's action with a trigger_seq: %s", line)
+			}
+		}
+		if strings.Contains(line, `"variant":`) {
+			variants++
+		}
+		if strings.Contains(line, `"winner"`) {
+			winners++
+		}
+	}
+	t.Logf("journey decisions: %d enter, %d exit, %d complete, %d sends (%d with a variant, %d of winners)", enter, exit, complete, sends, variants, winners)
+	if enter == 0 || exit == 0 || complete == 0 || sends == 0 || variants == 0 || winners == 0 {
+		t.Errorf("the schedule lacks some journey decisions: it tests nothing of them")
+	}
+}
+
+// lineDiff shows the first lines where got and want differ.
+func lineDiff(got, want string) string {
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+	var b strings.Builder
+	n := 0
+	for i := range max(len(gl), len(wl)) {
+		var g, w string
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if g != w && n < 3 {
+			fmt.Fprintf(&b, "line %d\n got: %s\nwant: %s\n", i+1, g, w)
+			n++
+		}
+	}
+	fmt.Fprintf(&b, "%d lines, want %d", len(gl), len(wl))
+	return b.String()
 }

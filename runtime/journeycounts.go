@@ -22,6 +22,11 @@ type JourneyCount struct {
 // the program's order (a journey nobody entered has zeros), for summaries
 // such as `nudge demo`'s.
 func (db *DB) JourneyCounts(ctx context.Context, prog *compiler.Program, brand string) ([]JourneyCount, error) {
+	return journeyCounts(ctx, db.sql, prog, brand)
+}
+
+// journeyCounts is JourneyCounts read with q (a dry run's transaction).
+func journeyCounts(ctx context.Context, q queryer, prog *compiler.Program, brand string) ([]JourneyCount, error) {
 	byName := map[string]*JourneyCount{}
 	out := make([]JourneyCount, len(prog.Journeys))
 	for i, j := range prog.Journeys {
@@ -31,7 +36,7 @@ func (db *DB) JourneyCounts(ctx context.Context, prog *compiler.Program, brand s
 	if len(out) == 0 {
 		return out, nil
 	}
-	rows, err := db.sql.QueryContext(ctx, `
+	rows, err := q.QueryContext(ctx, `
 SELECT journey, count(*), count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status = 'exited'),
        count(*) FILTER (WHERE status = 'completed')
 FROM journey_instances WHERE brand = $brand::VARCHAR GROUP BY journey`, sql.Named("brand", brand))

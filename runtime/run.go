@@ -155,6 +155,10 @@ type RunResult struct {
 	Decisions []Decision // in rule order, then member, firing, action; empty with SkipDecisions
 	Dispatch  DispatchResult
 	Timings   []StepTiming // how long each step of the tick took, in order
+	// Journeys, in a dry run of a program with journeys, is where the
+	// journeys' instances would stand after the tick (read before the
+	// rollback); nil for a committed run, whose counts JourneyCounts reads.
+	Journeys []JourneyCount
 }
 
 // StepTiming is the duration of one step of a tick ("evaluate rules",
@@ -209,12 +213,21 @@ func (db *DB) Run(ctx context.Context, prog *compiler.Program, opts RunOptions) 
 	defer rollback(tx)
 	res.RunID = t.RunID()
 	if opts.DryRun {
+		// The decisions the run would record: _nudge_dec's, and the
+		// journeys' enter, exit and complete, which the journeys step
+		// wrote to the outbox in the transaction (dryRunSource).
+		src := dryRunSource(len(prog.Journeys) > 0, t.RunID())
 		if opts.OnDecision != nil {
-			if err := streamDryRun(ctx, tx, now, opts.OnDecision); err != nil {
+			if err := streamDryRun(ctx, tx, src, len(prog.Journeys) > 0, now, opts.OnDecision); err != nil {
 				return nil, err
 			}
 		} else if !opts.SkipDecisions {
-			if res.Decisions, err = readDecisions(ctx, tx, "_nudge_dec", 0, now, t.RuleOrder()); err != nil {
+			if res.Decisions, err = readDecisions(ctx, tx, src, 0, now, t.RuleOrder()); err != nil {
+				return nil, err
+			}
+		}
+		if len(prog.Journeys) > 0 {
+			if res.Journeys, err = journeyCounts(ctx, tx, prog, brand); err != nil {
 				return nil, err
 			}
 		}
@@ -442,10 +455,36 @@ func (db *DB) statementTrace() func(q string, took time.Duration) {
 	return traceSQL
 }
 
-// decisionColumns are read by readDecisions from the outbox or _nudge_dec.
+// decisionColumns are read by readDecisions from the outbox or a dry
+// run's decisions (dryRunSource).
 const decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
-	status, coalesce(reason, ''), scheduled_at, due_at, trigger_seq, firing_id || '-' || action_index, CAST(vals AS VARCHAR),
+	status, coalesce(reason, ''), scheduled_at, due_at, ` + triggerSeqSQL + `, firing_id || '-' || action_index, CAST(vals AS VARCHAR),
 	CASE WHEN action = 'send' THEN CAST(params AS VARCHAR) END`
+
+// triggerSeqSQL is a decision's trigger_seq as the outputs give it: the
+// triggering event's seq of a trigger rule's firing and of a journey's
+// enter (the entering event's, for enter on); none for the actions of a
+// journey's steps, whose stored trigger_seq is not an event's but the
+// step's synthetic dedupe key (negative, from the instance and the node:
+// internal/tick/04a_journeys.go).
+const triggerSeqSQL = `CASE WHEN journey IS NULL OR action IN ('enter', 'exit', 'complete') THEN trigger_seq END`
+
+// dryRunSource is the decisions of a dry run whose tick's run id is runID,
+// as a FROM item with the outbox's columns that readDecisions and
+// streamDryRun read: the tick's _nudge_dec and, for a program of
+// journeys, the journeys' enter, exit and complete decisions, which the
+// journeys step wrote to the outbox in the transaction the dry run rolls
+// back (its sends there, a winner's, are in _nudge_dec too).
+func dryRunSource(journeys bool, runID int64) string {
+	if !journeys {
+		return "_nudge_dec"
+	}
+	const cols = `rule, member_id, firing_id, action_index, action, kind, content, channel, status, reason,
+         scheduled_at, due_at, trigger_seq, CAST(vals AS VARCHAR) AS vals, CAST(params AS VARCHAR) AS params, journey, step, variant`
+	return fmt.Sprintf(`(SELECT %[1]s FROM _nudge_dec
+  UNION ALL
+  SELECT %[1]s FROM outbox WHERE run_id = %[2]d AND action IN ('enter', 'exit', 'complete'))`, cols, runID)
+}
 
 // readDecisions returns the decisions of a tick in a stable order.
 func readDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, order map[string]int) ([]Decision, error) {
@@ -465,11 +504,11 @@ func readDecisions(ctx context.Context, q queryer, table string, runID int64, no
 }
 
 func scanDecisions(ctx context.Context, q queryer, table string, runID int64, now time.Time, fn func(Decision) error) error {
-	// The outbox has fired_at; a dry run's _nudge_dec was all fired at now.
+	// The outbox has fired_at; a dry run's decisions were all fired at now.
 	where, fired := "WHERE run_id = $run::BIGINT", "fired_at, coalesce(journey, ''), step, coalesce(variant, '')"
 	args := []any{sql.Named("run", runID)}
 	if table != "outbox" {
-		where, fired = "", "$now::TIMESTAMP, '', NULL::INTEGER, ''"
+		where, fired = "", "$now::TIMESTAMP, coalesce(journey, ''), step, coalesce(variant, '')"
 		args = []any{sql.Named("now", now)}
 	}
 	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s, %s FROM %s %s ORDER BY rule, member_id, firing_id, action_index`,
@@ -521,27 +560,34 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 	return rows.Err()
 }
 
-// streamDryRun passes a dry run's decisions (the tick's _nudge_dec) to fn
-// in readDecisions' order: by the rule's place in the program (its first
-// row in _nudge_rules), then member, firing and action; one Decision is
+// streamDryRun passes a dry run's decisions (src, dryRunSource) to fn in
+// readDecisions' order: by the rule's place in the program (its first row
+// in _nudge_rules), then member, firing and action; one Decision is
 // reused for every row.
 //
 // The texts a decision shares with many others (rule, action, kind,
-// content, channel, status, reason: few distinct sets in a tick) are read
-// once, numbered in the temporary table _nudge_dec_texts, and each row
-// carries its set's number instead: the sort carries 9 columns instead of
-// 15 and the driver reads 9 values a row, 4 of them strings, instead of 15
-// with 11 (reading values through the driver and sorting wide rows were
-// the cost, docs/performance.md).
-func streamDryRun(ctx context.Context, q queryer, now time.Time, fn func(*Decision) error) error {
-	texts, err := dryRunTexts(ctx, q)
+// content, channel, status, reason, and for a program of journeys
+// journey, step and variant: few distinct sets in a tick) are read once,
+// numbered in the temporary table _nudge_dec_texts, and each row carries
+// its set's number instead: the sort carries 9 columns instead of 15 and
+// the driver reads 9 values a row, 4 of them strings, instead of 15 with
+// 11 (reading values through the driver and sorting wide rows were the
+// cost, docs/performance.md). A program without journeys has none of
+// their columns in the sets (they are empty).
+func streamDryRun(ctx context.Context, q queryer, src string, journeys bool, now time.Time, fn func(*Decision) error) error {
+	texts, err := dryRunTexts(ctx, q, src, journeys)
 	if err != nil {
 		return err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT t.texts, d.member_id, d.firing_id, d.action_index, d.scheduled_at, d.due_at, d.trigger_seq,
+	match, seqSQL := dryRunTextsMatch, "d.trigger_seq"
+	if journeys {
+		match += dryRunJourneyMatch
+		seqSQL = "CASE WHEN d.journey IS NULL OR d.action IN ('enter', 'exit', 'complete') THEN d.trigger_seq END" // triggerSeqSQL
+	}
+	rows, err := q.QueryContext(ctx, `SELECT t.texts, d.member_id, d.firing_id, d.action_index, d.scheduled_at, d.due_at, `+seqSQL+`,
 	CAST(d.vals AS VARCHAR), CASE WHEN d.action = 'send' THEN CAST(d.params AS VARCHAR) END
-FROM _nudge_dec d
-JOIN _nudge_dec_texts t ON `+dryRunTextsMatch+`
+FROM `+src+` d
+JOIN _nudge_dec_texts t ON `+match+`
 LEFT JOIN (SELECT name AS rule, min(ri) AS rule_order FROM _nudge_rules GROUP BY name) o ON o.rule = d.rule
 ORDER BY coalesce(o.rule_order, 0), d.rule, d.member_id, d.firing_id, d.action_index`)
 	if err != nil {
@@ -564,6 +610,7 @@ ORDER BY coalesce(o.rule_order, 0), d.rule, d.member_id, d.firing_id, d.action_i
 			return fmt.Errorf("dry run: decision %s-%d has texts %d, not in _nudge_dec_texts", d.FiringID, action, set)
 		}
 		d.Rule, d.Action, d.Kind, d.Content, d.Channel, d.Status, d.Reason = t.rule, t.action, t.kind, t.content, t.channel, t.status, t.reason
+		d.Journey, d.Step, d.Variant = t.journey, t.step, t.variant
 		key = strconv.AppendInt(append(append(key[:0], d.FiringID...), '-'), action, 10)
 		d.IdempotencyKey = string(key)
 		d.FiredAt, d.ScheduledAt, d.DueAt, d.TriggerSeq, d.Values, d.Params = now, nil, nil, nil, nil, nil
@@ -594,25 +641,38 @@ ORDER BY coalesce(o.rule_order, 0), d.rule, d.member_id, d.firing_id, d.action_i
 
 // decisionTexts are the texts of a decision that streamDryRun reads once
 // per distinct set.
-type decisionTexts struct{ rule, action, kind, content, channel, status, reason string }
+type decisionTexts struct {
+	rule, action, kind, content, channel, status, reason string
+	journey, variant                                     string
+	step                                                 *int64 // (shared by the decisions of the set: read only)
+}
 
 // dryRunTextsMatch joins _nudge_dec d to its row t of _nudge_dec_texts.
 const dryRunTextsMatch = `t.rule IS NOT DISTINCT FROM d.rule AND t.action IS NOT DISTINCT FROM d.action
 	AND t.kind = coalesce(d.kind, '') AND t.content = coalesce(d.content, '') AND t.channel = coalesce(d.channel, '')
 	AND t.status IS NOT DISTINCT FROM d.status AND t.reason = coalesce(d.reason, '')`
 
-// dryRunTexts numbers the distinct sets of texts of _nudge_dec's decisions
-// in the temporary table _nudge_dec_texts (dropped with the dry run's
+// dryRunJourneyMatch adds the journeys' columns to dryRunTextsMatch.
+const dryRunJourneyMatch = `
+	AND t.journey = coalesce(d.journey, '') AND t.step IS NOT DISTINCT FROM d.step AND t.variant = coalesce(d.variant, '')`
+
+// dryRunTexts numbers the distinct sets of texts of the decisions of src
+// (dryRunSource; with their journey, step and variant when journeys) in
+// the temporary table _nudge_dec_texts (dropped with the dry run's
 // transaction) and returns them by number.
-func dryRunTexts(ctx context.Context, q queryer) (map[int64]decisionTexts, error) {
+func dryRunTexts(ctx context.Context, q queryer, src string, journeys bool) (map[int64]decisionTexts, error) {
+	jcols := `, '' AS journey, NULL::INTEGER AS step, '' AS variant`
+	if journeys {
+		jcols = `, coalesce(journey, '') AS journey, step, coalesce(variant, '') AS variant`
+	}
 	if _, err := q.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_dec_texts AS
 SELECT row_number() OVER () AS texts, * FROM (
   SELECT DISTINCT rule, action, coalesce(kind, '') AS kind, coalesce(content, '') AS content, coalesce(channel, '') AS channel,
-         status, coalesce(reason, '') AS reason
-  FROM _nudge_dec)`); err != nil {
+         status, coalesce(reason, '') AS reason`+jcols+`
+  FROM `+src+`)`); err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT texts, rule, action, kind, content, channel, status, reason FROM _nudge_dec_texts`)
+	rows, err := q.QueryContext(ctx, `SELECT texts, rule, action, kind, content, channel, status, reason, journey, step, variant FROM _nudge_dec_texts`)
 	if err != nil {
 		return nil, err
 	}
@@ -621,8 +681,12 @@ SELECT row_number() OVER () AS texts, * FROM (
 	for rows.Next() {
 		var n int64
 		var t decisionTexts
-		if err := rows.Scan(&n, &t.rule, &t.action, &t.kind, &t.content, &t.channel, &t.status, &t.reason); err != nil {
+		var step sql.NullInt64
+		if err := rows.Scan(&n, &t.rule, &t.action, &t.kind, &t.content, &t.channel, &t.status, &t.reason, &t.journey, &step, &t.variant); err != nil {
 			return nil, err
+		}
+		if step.Valid {
+			t.step = &step.Int64
 		}
 		texts[n] = t
 	}

@@ -238,19 +238,22 @@ func printRun(ctx context.Context, w io.Writer, output string, db *nrt.DB, prog 
 }
 
 // printTables writes a tick's tables: the rules' decisions by status,
-// then, after a committed tick, where each journey's instances stand (a
-// dry run starts and moves no instance: the counts would be those before
-// it). A committed tick of a program of journeys alone has only theirs.
+// then where each journey's instances stand after the tick (a dry run's
+// as they would stand: it ran the journeys in its rolled-back
+// transaction). A tick of a program of journeys alone has only theirs.
 func printTables(ctx context.Context, w io.Writer, db *nrt.DB, prog *compiler.Program, res *nrt.RunResult) error {
-	if len(prog.Rules) > 0 || len(prog.Journeys) == 0 || res.DryRun {
+	if len(prog.Rules) > 0 || len(prog.Journeys) == 0 {
 		printSummary(w, prog, res.Rules)
 	}
-	if len(prog.Journeys) == 0 || res.DryRun {
+	if len(prog.Journeys) == 0 {
 		return nil
 	}
-	counts, err := db.JourneyCounts(ctx, prog, res.Brand)
-	if err != nil {
-		return err
+	counts := res.Journeys
+	if !res.DryRun {
+		var err error
+		if counts, err = db.JourneyCounts(ctx, prog, res.Brand); err != nil {
+			return err
+		}
 	}
 	if len(prog.Rules) > 0 {
 		fmt.Fprintln(w) // (after the rules' table)

@@ -10,8 +10,8 @@ import (
 // firing of one action is its decision, whose effective is computed on
 // the row; a firing of several actions has its own (_nudge_eff), which an
 // UPDATE first copies to its decisions' multi_effective (a program
-// without such firings has none to copy). A journey's send gets its
-// journey, step and variant (_nudge_jmeta) the same way. The insert then
+// without such firings has none to copy). A journey's send got its
+// journey, step and variant before (journeyFields). The insert then
 // reads _nudge_dec alone: over a join or a union, DuckDB inserts on one
 // thread in order (INSERT), over a scan in parallel batches
 // (BATCH_INSERT), in a first evaluation a third of the time
@@ -31,16 +31,6 @@ WHERE _nudge_dec.firing_id = e.firing_id AND e.ri IN `+multiActionRules); err !=
 			return err
 		}
 	}
-	if t.journeyCands > 0 {
-		// (A journey's send is a firing of the journey's pseudo-rule, named
-		// after the journey, with the trigger_seq journeySends gave it.)
-		if _, err := t.exec(ctx, `
-UPDATE _nudge_dec SET journey = m.journey, step = m.step, variant = m.variant
-FROM _nudge_jmeta m
-WHERE _nudge_dec.rule = m.journey AND _nudge_dec.member_id = m.member_id AND _nudge_dec.trigger_seq = m.trigger_seq`); err != nil {
-			return err
-		}
-	}
 	decisions := `SELECT *, coalesce(multi_effective, ` + effectiveSQL("", "") + `) AS effective FROM _nudge_dec`
 	_, err := t.exec(ctx, `
 INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, kind, content, channel,
@@ -51,6 +41,22 @@ SELECT d.firing_id, d.action_index, d.rule, $brand::VARCHAR, d.member_id, d.dedu
        d.firing_id || '-' || d.action_index, d.trigger_seq, `+t.runIDOf("d.now")+`, d.vals, d.params, d.transactional, d.expires_at,
        d.journey, d.step, d.variant
 FROM (`+decisions+`) d`, sql.Named("brand", t.brand), sql.Named("run", t.runID))
+	return err
+}
+
+// journeyFields gives the journeys' decisions of _nudge_dec their journey,
+// step and variant (_nudge_jmeta), before the outbox step writes them and
+// in a dry run too, which writes no outbox but returns them (SPEC §8,
+// Decisions). (A journey's send is a firing of the journey's pseudo-rule,
+// named after the journey, with the trigger_seq journeySends gave it.)
+func (t *tick) journeyFields(ctx context.Context) error {
+	if t.journeyCands == 0 {
+		return nil
+	}
+	_, err := t.exec(ctx, `
+UPDATE _nudge_dec SET journey = m.journey, step = m.step, variant = m.variant
+FROM _nudge_jmeta m
+WHERE _nudge_dec.rule = m.journey AND _nudge_dec.member_id = m.member_id AND _nudge_dec.trigger_seq = m.trigger_seq`)
 	return err
 }
 

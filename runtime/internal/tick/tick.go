@@ -375,6 +375,7 @@ func (t *tick) policySteps() []tickStep {
 		{"quiet hours", t.quietHours, true},          // 11_quiet.go
 		{"expiry", t.expiry, true},                   // 11_expiry.go
 		{"repeated refusals", t.repeats, true},       // 12_refusals.go
+		{"journey fields", t.journeyFields, true},    // 13_outbox.go
 		{"outbox", t.writeOutbox, true},              // 13_outbox.go
 		{"rule members", t.ruleMembers, true},        // 13_outbox.go
 		{"tags", t.applyTags, true},                  // 14_tags.go
