@@ -84,6 +84,17 @@ func (p *Program) HasBudgets() bool {
 // others' firings.
 func (p *Program) Competes() bool { return len(p.Stocks) > 0 || p.HasBudgets() }
 
+// RuleCompetes reports whether a send of rule r competes with the other
+// members' sends for a stock or a budget (SendCompetes).
+func (p *Program) RuleCompetes(r *Rule) bool {
+	for _, a := range r.Actions {
+		if a.Verb == "send" && p.SendCompetes(r.Name, false, a.Content) {
+			return true
+		}
+	}
+	return false
+}
+
 // SendCompetes reports whether a send of content by the rule named owner
 // (or, when journey is set, by the journey named owner) competes with the
 // other members' sends: the content has a stock, or the rule or journey a

@@ -50,9 +50,16 @@ type moneyJourney struct {
 	sends    [2]struct{ content, channel string }
 }
 
+// moneyCap is `cap CHANNEL to N per 1 day` (CHANNEL sms, email or all).
+type moneyCap struct {
+	channel string
+	n       int
+}
+
 type moneyCase struct {
 	rules   []moneyRule
 	journey *moneyJourney // nil: none
+	caps    []moneyCap    // in declaration order
 	members []moneyMember
 	stock   int64 // of "C1"
 	global  float64
@@ -103,6 +110,9 @@ func genMoneyCase(rng *rand.Rand) moneyCase {
 		}
 		c.journey = j
 	}
+	for _, ch := range rng.Perm(3)[:rng.IntN(3)] {
+		c.caps = append(c.caps, moneyCap{channel: []string{"sms", "email", "all"}[ch], n: 1 + rng.IntN(3)})
+	}
 	return c
 }
 
@@ -136,6 +146,9 @@ func (c moneyCase) source() string {
 			fmt.Fprintf(&b, "  send coupon %q via %s\n", send.content, send.channel)
 		}
 		b.WriteString("end\n\n")
+	}
+	for _, cp := range c.caps {
+		fmt.Fprintf(&b, "cap %s to %d per 1 day\n", cp.channel, cp.n)
 	}
 	fmt.Fprintf(&b, "cost sms 1\ncost coupon \"C1\" 2\ncost coupon \"C2\" 1\nstock \"C1\" %d\n", c.stock)
 	if c.global > 0 {
@@ -254,9 +267,34 @@ func (r *moneyRef) tick(now time.Time) []string {
 			spent[s.rule] += moneyCost(s.channel, s.content)
 		}
 	}
+	// The member's sends counted by caps: pending, scheduled or sent in
+	// (now - 1 day, now], by channel.
+	capUse := map[string]map[string]int{}
+	use := func(member, channel string) {
+		if capUse[member] == nil {
+			capUse[member] = map[string]int{}
+		}
+		capUse[member][channel]++
+		capUse[member]["all"]++
+	}
+	for _, s := range r.outbox {
+		if r.counted(s) && s.at.After(now.Add(-24*time.Hour)) {
+			use(s.member, s.channel)
+		}
+	}
+	// fullCap is the first declared cap the send would pass (SPEC §5),
+	// as its reason, or "".
+	fullCap := func(member, channel string) string {
+		for _, cp := range r.c.caps {
+			if (cp.channel == channel || cp.channel == "all") && capUse[member][cp.channel] >= cp.n {
+				return fmt.Sprintf("cap %s %d per 1d", cp.channel, cp.n)
+			}
+		}
+		return ""
+	}
 	var out []string
 	for _, f := range fs {
-		status := ""
+		status, reason := "", ""
 		switch {
 		case r.c.global > 0 && refGlobalHeldOut(f.member.id, r.c.global):
 			status = "held_out"
@@ -267,11 +305,23 @@ func (r *moneyRef) tick(now time.Time) []string {
 		case f.budget > 0 && spent[f.name]+moneyCost(f.channel, f.content) > f.budget:
 			status = "over_budget"
 		default:
-			status = "pending"
+			// Stock and budget settle before caps (docs/decisions.md,
+			// "Stock and budget settle together, before caps"): a send
+			// let through takes its share of both for this tick, even
+			// when caps then refuse it.
 			if f.content == "C1" {
 				stockUsed++
 			}
 			spent[f.name] += moneyCost(f.channel, f.content)
+			if reason = fullCap(f.member.id, f.channel); reason != "" {
+				status = "capped"
+			} else {
+				status = "pending"
+				use(f.member.id, f.channel)
+			}
+		}
+		if reason != "" {
+			status += " (" + reason + ")"
 		}
 		send := &refSend{rule: f.name, member: f.member.id, content: f.content, channel: f.channel, journey: f.journey, step: f.step, status: status, at: now}
 		if f.journey {
@@ -281,7 +331,7 @@ func (r *moneyRef) tick(now time.Time) []string {
 			continue
 		}
 		key := f.name + "|" + f.member.id
-		effective := status != "no_consent" && status != "out_of_stock" && status != "over_budget"
+		effective := status == "pending" || status == "held_out"
 		if effective {
 			r.lastEff[key] = now
 		} else if r.refused[key] {
@@ -304,8 +354,9 @@ func moneyLine(name, member string, journey bool, step int, status string) strin
 	return name + " " + member + " " + status
 }
 
-// TestPropertyMoney generates random programs with stocks, budgets, costs
-// and a global control group (and maybe a journey whose two sends, due
+// TestPropertyMoney generates random programs with stocks, budgets, costs,
+// caps (a capped send's reason is the first declared full cap) and a
+// global control group (and maybe a journey whose two sends, due
 // together, compete in the order of its steps), runs ticks with sends failing between them
 // (a failed send gives its share of stock and budget back), and compares
 // every tick's decisions with the reference evaluator above, evaluating
@@ -332,6 +383,9 @@ func TestPropertyMoney(t *testing.T) {
 			want := ref.tick(now)
 			for _, s := range want {
 				status := s[strings.LastIndex(s, " ")+1:]
+				if strings.Contains(s, " capped (") {
+					status = "capped"
+				}
 				refusedSeen[status]++
 				if strings.Contains(s, " step ") {
 					journeySeen[status]++
@@ -345,11 +399,15 @@ func TestPropertyMoney(t *testing.T) {
 				res := run(t, db.db, prog, at, func(o *RunOptions) { o.EvaluateAll = db.all })
 				var got []string
 				for _, d := range res.Decisions {
+					status := d.Status
+					if status == "capped" {
+						status += " (" + d.Reason + ")"
+					}
 					switch {
 					case d.Journey == "":
-						got = append(got, moneyLine(d.Rule, d.MemberID, false, 0, d.Status))
+						got = append(got, moneyLine(d.Rule, d.MemberID, false, 0, status))
 					case d.Action == "send":
-						got = append(got, moneyLine(d.Journey, d.MemberID, true, moneyStep(prog, d), d.Status))
+						got = append(got, moneyLine(d.Journey, d.MemberID, true, moneyStep(prog, d), status))
 					}
 				}
 				sort.Strings(got)
@@ -373,7 +431,7 @@ func TestPropertyMoney(t *testing.T) {
 			}
 		}
 	}
-	for _, st := range []string{"out_of_stock", "over_budget", "held_out", "pending"} {
+	for _, st := range []string{"out_of_stock", "over_budget", "capped", "held_out", "pending"} {
 		if refusedSeen[st] == 0 {
 			t.Errorf("no case decided %s: the generator does not cover it", st)
 		}

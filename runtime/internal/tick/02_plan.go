@@ -56,6 +56,7 @@ type evalPlan struct {
 	continuous  bool      // the previous evaluation had the same definition and an earlier or equal now, and no tick went back in time since
 	scoped      bool      // evaluate only the members of the scope
 	capBlock    bool      // skip capped retries whose caps are still full
+	retryCapped bool      // a scoped evaluation retries every capped refusal (competing rules)
 	newDay      bool      // a date condition may have changed since t0: the scope adds the members whose date atoms did (tickform.Delta.DailyAtoms)
 	hasState    bool      // rule_state has the rule's row (watermarks updates it)
 	hasEval     bool      // rule_evals has the rule's row (recordEvaluations updates it)
@@ -161,7 +162,13 @@ func (t *tick) plan(ctx context.Context) error {
 		}
 		// (With a fallback, members whose consent changed may have a
 		// channel the caps do not fill: see hasFallback.)
-		p.capBlock = len(t.prog.Caps) > 0 && (sum.String == fp || !hasFallback(r))
+		// A rule whose sends compete for a stock or a budget retries every
+		// capped refusal, as an evaluation of every member does: the retry
+		// takes its share of the stock and the budget before caps refuse
+		// it again (09b_stock_budget.go), so skipping it would let a later
+		// member through.
+		p.retryCapped = len(t.prog.Caps) > 0 && t.prog.RuleCompetes(r)
+		p.capBlock = len(t.prog.Caps) > 0 && (sum.String == fp || !hasFallback(r)) && !p.retryCapped
 		d := r.Tick.Delta
 		// On a new day a rule whose date conditions the compiler could
 		// isolate re-evaluates the members for whom one of them changed;

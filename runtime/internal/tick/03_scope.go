@@ -36,11 +36,12 @@ func (t *tick) buildScope(ctx context.Context) error {
 	// The scoped rules, and per rule what the parts of the scope that read
 	// rule_members compare (a join rather than a condition per rule, which
 	// every row evaluated in turn): t0 (NULL for trigger rules), the
-	// limit's period (NULL without one), and whether its capped refusals
-	// may be retried; and the budget skip's bounds (02b_budget_skip.go).
-	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN", "readd_from TIMESTAMP", "readd_after VARCHAR", "readd_up_to VARCHAR"}}
+	// limit's period (NULL without one), whether its capped refusals
+	// may be retried (capped: those whose caps may have room; retry_capped:
+	// all); and the budget skip's bounds (02b_budget_skip.go).
+	scoped := jsonRows{param: "scoped", columns: []string{"rule VARCHAR", "ri INTEGER", "t0 TIMESTAMP", "every_us BIGINT", "capped BOOLEAN", "retry_capped BOOLEAN", "readd_from TIMESTAMP", "readd_after VARCHAR", "readd_up_to VARCHAR"}}
 	fresh := jsonRows{param: "fresh", columns: []string{"ri INTEGER", "type VARCHAR", "wm_seq BIGINT"}}
-	var expiry, refused, capped, pastHorizon, readd bool
+	var expiry, refused, capped, retryCapped, pastHorizon, readd bool
 	var budgetSkips []string                 // per rule, the refusals its exhausted budget skips (budgetBlocked)
 	expiryLo, expiryHi := t.now, time.Time{} // the range of all expiry windows
 	refusedLo := t.now                       // the earliest t0 of the refused part
@@ -73,7 +74,7 @@ func (t *tick) buildScope(ctx context.Context) error {
 			// its previous run (above), and older ones due since.
 			// (An event is due at or after its ts: one due by now has ts <= now.)
 			addPart(t.dueSinceFrom(r, p.wmSeq, p.wmNow), i)
-			scoped.add(r.Name, i, nil, nil, false, nil, nil, nil)
+			scoped.add(r.Name, i, nil, nil, false, false, nil, nil, nil)
 			continue
 		}
 		g, ok := groups[p.t0]
@@ -136,7 +137,8 @@ func (t *tick) buildScope(ctx context.Context) error {
 		if cond := t.budgetBlocked(i); cond != "" {
 			budgetSkips = append(budgetSkips, fmt.Sprintf("WHEN %d THEN %s", i, cond))
 		}
-		scoped.add(r.Name, i, p.t0.Format(timestampLayout), every, p.capBlock, nullTime(p.readdFrom), p.readdAfter, p.readdUpTo)
+		retryCapped = retryCapped || p.retryCapped
+		scoped.add(r.Name, i, p.t0.Format(timestampLayout), every, p.capBlock, p.retryCapped, nullTime(p.readdFrom), p.readdAfter, p.readdUpTo)
 	}
 	if len(scoped.rows) == 0 {
 		return nil
@@ -161,7 +163,7 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 	parts = append(parts, daily...)
 	// The rule_members parts join the scoped rules by name (s.ri is
 	// their index).
-	if expiry || capped || refused || readd {
+	if expiry || capped || retryCapped || refused || readd {
 		args = append(args, scoped.arg())
 	}
 	if expiry {
@@ -181,6 +183,12 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule AND s.capped
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR
   AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
+	}
+	if retryCapped {
+		// Every capped refusal of a rule that competes for a stock or a
+		// budget (plan's retryCapped).
+		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule AND s.retry_capped
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR`)
 	}
 	// (Less, in the parts of refusals, those the rule's exhausted budget
 	// skips.)

@@ -350,7 +350,10 @@ func (r *replayRun) replayable(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 		p.hasEval, p.continuous, p.t0 = true, true, r.prev
-		p.capBlock = len(t.prog.Caps) > 0
+		// (A rule competing for a stock or a budget retries every capped
+		// refusal: plan's retryCapped.)
+		p.retryCapped = len(t.prog.Caps) > 0 && t.prog.RuleCompetes(rule)
+		p.capBlock = len(t.prog.Caps) > 0 && !p.retryCapped
 		t.retryBlock = t.retryBlock || p.capBlock
 	}
 	return true, nil
@@ -433,7 +436,7 @@ func (r *replayRun) statePairs(ctx context.Context, onlyMoved bool) error {
 		from = rm + " JOIN _nudge_first c ON c.member_id = rm.member_id"
 	}
 	var parts []string
-	var capped, stoppers []string
+	var capped, retryEvery, stoppers []string
 	for _, rule := range t.prog.Rules {
 		if rule.Trigger {
 			continue
@@ -445,12 +448,22 @@ func (r *replayRun) statePairs(ctx context.Context, onlyMoved bool) error {
   AND rm.last_effective_at > k.prev - to_microseconds(%d) AND rm.last_effective_at <= k.now - to_microseconds(%d)
 WHERE rm.rule = %s`, from, every, every, name))
 		}
-		if len(t.prog.Caps) > 0 {
+		switch {
+		case len(t.prog.Caps) > 0 && t.prog.RuleCompetes(rule):
+			retryEvery = append(retryEvery, rule.Name)
+		case len(t.prog.Caps) > 0:
 			capped = append(capped, rule.Name)
 			if rule.StopAfter > 0 {
 				stoppers = append(stoppers, rule.Name)
 			}
 		}
+	}
+	if len(retryEvery) > 0 {
+		// A capped refusal of a rule competing for a stock or a budget is
+		// retried at the next tick, and at every tick after (plan's
+		// retryCapped).
+		parts = append(parts, `SELECT rm.member_id, k.k FROM `+from+` JOIN _nudge_ticks k ON k.k = c.k + 1
+WHERE NOT rm.last_effective AND rm.last_capped AND rm.rule IN (`+quoteStrings(retryEvery)+`)`)
 	}
 	// Refused firings neither all capped nor all without consent are tried
 	// again at the next tick (03_scope.go's refused part).
@@ -571,17 +584,9 @@ INSERT INTO _nudge_cursor SELECT member_id, k FROM _nudge_first;`); err != nil {
 // pairs kept. The others are settled as before: they do not compete
 // across members.
 func (r *replayRun) moneyRules() []string {
-	stocked := map[string]bool{}
-	for _, s := range r.prog.Stocks {
-		stocked[s.Content] = true
-	}
 	var out []string
 	for i, rule := range r.prog.Rules {
-		money := rule.Budget != nil
-		for _, a := range rule.Actions {
-			money = money || (a.Verb == "send" && stocked[a.Content])
-		}
-		if money {
+		if r.prog.RuleCompetes(rule) {
 			out = append(out, fmt.Sprint(i))
 		}
 	}
