@@ -132,13 +132,20 @@ func testTime(d *ast.DateLit) time.Time {
 	return t
 }
 
-// addTestDuration moves a test clock as `nudge test` does (ruletest's
-// addDuration): minutes to weeks as fixed lengths, months and years as
-// calendar steps. A zero clock stays unknown.
+// addTestDuration moves a known test clock (AddDuration). A zero clock
+// stays unknown.
 func addTestDuration(t time.Time, d *ast.DurationLit) time.Time {
 	if t.IsZero() || d == nil || d.N == nil {
 		return time.Time{}
 	}
+	return AddDuration(t, d)
+}
+
+// AddDuration returns t moved by d as a test's clock moves (`1 day later`;
+// `2 hours ago` with d negated), as the check of a test and `nudge test`
+// both count: minutes to weeks as fixed lengths, months and years as
+// calendar steps (as the compiler's intervals do).
+func AddDuration(t time.Time, d *ast.DurationLit) time.Time {
 	n := d.N.Value
 	switch d.Unit {
 	case ast.Minute:

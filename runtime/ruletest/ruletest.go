@@ -236,7 +236,7 @@ func (st *state) step(ctx context.Context, step ast.TestStep) bool {
 				st.fail(s, nil, "`tick ... later` needs a clock: start the test with `now TIMESTAMP`")
 				return false
 			}
-			st.clock = addDuration(st.clock, s.Later)
+			st.clock = check.AddDuration(st.clock, s.Later)
 		}
 		if !st.hasNow {
 			st.fail(s, nil, "tick without a clock: start the test with `now TIMESTAMP` or write `tick at TIMESTAMP`")
@@ -311,7 +311,7 @@ func (st *state) insertEvent(ctx context.Context, s *ast.EventStep) error {
 	case !st.hasNow:
 		return fmt.Errorf("event time needs a clock: start the test with `now TIMESTAMP` or write `at TIMESTAMP`")
 	case s.Ago != nil:
-		ts = addDuration(st.clock, negate(s.Ago))
+		ts = check.AddDuration(st.clock, negate(s.Ago))
 	default:
 		ts = st.clock
 	}
@@ -626,25 +626,6 @@ func negate(d *ast.DurationLit) *ast.DurationLit {
 	out := *d
 	out.N = &n
 	return &out
-}
-
-// addDuration adds d to t: minutes to weeks as fixed lengths, months and
-// years as calendar steps (as the compiler's intervals do).
-func addDuration(t time.Time, d *ast.DurationLit) time.Time {
-	n := d.N.Value
-	switch d.Unit {
-	case ast.Minute:
-		return t.Add(time.Duration(n * float64(time.Minute)))
-	case ast.Hour:
-		return t.Add(time.Duration(n * float64(time.Hour)))
-	case ast.Day:
-		return t.Add(time.Duration(n * float64(24*time.Hour)))
-	case ast.Week:
-		return t.Add(time.Duration(n * float64(7*24*time.Hour)))
-	case ast.Month:
-		return t.AddDate(0, int(n), 0)
-	}
-	return t.AddDate(int(n), 0, 0)
 }
 
 func keys[V any](m map[string]V) []string {
