@@ -16,6 +16,7 @@ import (
 
 	"nudge/compiler"
 	"nudge/examples"
+	"nudge/internal/cputime"
 	"nudge/lang"
 	"nudge/runtime/demodata"
 	"nudge/stdlib"
@@ -196,10 +197,10 @@ func traceStatements(b *testing.B) {
 	// runs one statement at a time, and on a loaded machine wall time
 	// measures the load.
 	cpu := os.Getenv("NUDGE_BENCH_TRACE") == "cpu"
-	last := processCPU()
+	last := cputime.Process()
 	traceSQL = func(q string, took time.Duration) {
 		if cpu {
-			now := processCPU()
+			now := cputime.Process()
 			took, last = now-last, now
 		}
 		key := strings.Join(strings.Fields(q), " ")
@@ -257,14 +258,14 @@ func BenchmarkExamplesTick(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			start, startCPU, startJ := time.Now(), processCPU(), tcpu.journeys
+			start, startCPU, startJ := time.Now(), cputime.Process(), tcpu.journeys
 			tcpu.start()
 			res, err := db.Run(ctx, prog, RunOptions{Now: at, SkipDecisions: true})
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu += processCPU() - startCPU
-			b.Logf("incremental tick %d: %v, CPU %v (journeys step %v, CPU of its statements %v)", i, time.Since(start), processCPU()-startCPU,
+			cpu += cputime.Process() - startCPU
+			b.Logf("incremental tick %d: %v, CPU %v (journeys step %v, CPU of its statements %v)", i, time.Since(start), cputime.Process()-startCPU,
 				stepTook(res, "journeys"), tcpu.journeys-startJ)
 			journeys += stepTook(res, "journeys")
 			if i < 2 || os.Getenv("NUDGE_BENCH_VERBOSE") != "" {
@@ -346,12 +347,12 @@ func BenchmarkQuietTick(b *testing.B) {
 	traceStatements(b)
 	var cpu time.Duration
 	for i := 1; b.Loop(); i++ {
-		startCPU := processCPU()
+		startCPU := cputime.Process()
 		res, err := db.Run(ctx, prog, RunOptions{Now: at.Add(time.Duration(i) * 5 * time.Minute), SkipDecisions: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu += processCPU() - startCPU
+		cpu += cputime.Process() - startCPU
 		if i == 1 {
 			logRules(b, res)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nudge/compiler"
+	"nudge/internal/cputime"
 )
 
 // logJourneys logs where the program's journeys stand for brand acme and
@@ -54,7 +55,7 @@ type tickCPU struct {
 
 // start marks the start of a tick, so that the CPU spent between ticks
 // (importing the next events) is charged to no statement.
-func (c *tickCPU) start() { c.last = processCPU() }
+func (c *tickCPU) start() { c.last = cputime.Process() }
 
 // journeyCPU chains a statement hook to traceSQL that adds to the returned
 // counters the process CPU of every journey statement and of every other
@@ -65,7 +66,7 @@ func (c *tickCPU) start() { c.last = processCPU() }
 // statements and the rules' statements that took most CPU (total, runs,
 // the statement's start).
 func journeyCPU(b *testing.B) *tickCPU {
-	c := &tickCPU{last: processCPU()}
+	c := &tickCPU{last: cputime.Process()}
 	type stat struct {
 		n   int
 		cpu time.Duration
@@ -76,7 +77,7 @@ func journeyCPU(b *testing.B) *tickCPU {
 		if prev != nil {
 			prev(q, took)
 		}
-		now := processCPU()
+		now := cputime.Process()
 		d := now - c.last
 		c.last = now
 		stats, total := rstats, &c.rules

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"nudge/internal/cputime"
 	"nudge/runtime/demodata"
 	"nudge/runtime/serve/loadgen"
 )
@@ -56,14 +57,14 @@ func BenchmarkServiceTick(b *testing.B) {
 			traceSQL("-- ingest, not timed", 0)
 		}
 		b.StartTimer()
-		start, startCPU := time.Now(), processCPU()
+		start, startCPU := time.Now(), cputime.Process()
 		res, err := tick(at)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu += processCPU() - startCPU
+		cpu += cputime.Process() - startCPU
 		if i < 2 || os.Getenv("NUDGE_BENCH_VERBOSE") != "" {
-			b.Logf("tick %d: %v, CPU %v", i, time.Since(start), processCPU()-startCPU)
+			b.Logf("tick %d: %v, CPU %v", i, time.Since(start), cputime.Process()-startCPU)
 			logRules(b, res)
 		}
 	}

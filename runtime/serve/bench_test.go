@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"nudge/internal/cputime"
 	nrt "nudge/runtime"
 	"nudge/runtime/demodata"
 	"nudge/runtime/internal/tick"
@@ -232,7 +233,7 @@ func BenchmarkMembersBatch(b *testing.B) {
 	}
 	for _, c := range []struct{ name, body string }{{"import", imp.String()}, {"identify", ident.String()}} {
 		b.Run(c.name, func(b *testing.B) {
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				resp, err := http.Post(url, "application/x-ndjson", strings.NewReader(c.body))
 				if err != nil {
@@ -246,7 +247,7 @@ func BenchmarkMembersBatch(b *testing.B) {
 			}
 			// (The process's CPU time, service and client: less moved by
 			// other load on the machine than the time per batch.)
-			b.ReportMetric(float64((processCPU()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((cputime.Process()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
