@@ -39,9 +39,13 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "%s %d of %d ticks from %s to %s every %s for brand %s in %s\n",
 		state, r.Steps, r.Total, r.From.Format(tsLayout), r.To.Format(tsLayout), r.Step, r.Brand, r.Elapsed.Round(time.Millisecond))
 	b.WriteString("nothing was dispatched; the database's own outbox and state were not touched\n\n")
+	// (A program of journeys alone has only their table, as `run`'s summary.)
+	rules := len(r.Rules) > 0 || len(r.Journeys) == 0
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "day\trule\tfirings\t%s\trepeats\t%s\t\n", strings.Join(statusColumns, "\t"), strings.Join(moneyColumns, "\t"))
-	for _, d := range r.Days {
+	if rules {
+		fmt.Fprintf(tw, "day\trule\tfirings\t%s\trepeats\t%s\t\n", strings.Join(statusColumns, "\t"), strings.Join(moneyColumns, "\t"))
+	}
+	for _, d := range r.Days { // (none without rules)
 		fmt.Fprintf(tw, "%s\t%s\t%d\t", d.Day, d.Rule, d.Firings)
 		for _, st := range statusColumns {
 			fmt.Fprintf(tw, "%d\t", d.Statuses[st])
@@ -53,10 +57,13 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	if len(r.Days) == 0 {
+	if rules && len(r.Days) == 0 {
 		b.WriteString("(no rule fired)\n")
 	}
-	fmt.Fprintf(&b, "\nmembers hit by several rules: %d over the period", r.OverlapTotal)
+	if rules {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "members hit by several rules: %d over the period", r.OverlapTotal)
 	if len(r.Overlap) > 0 {
 		var days []string
 		for d := range r.Overlap {
@@ -71,14 +78,26 @@ func (r *Result) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "; on one day: at most %d (%s)", r.Overlap[maxDay], maxDay)
 	}
-	fmt.Fprintf(&b, "\ntotal cost of the sends: %.2f\n\n", r.Cost)
+	fmt.Fprintf(&b, "\ntotal cost of the sends: %.2f\n", r.Cost)
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "rule\tfirings\tsends\tcapped\trepeats\tcost\ttargeted\tbought anyway\tbaseline\tconversion\t\n")
+	if rules {
+		b.WriteString("\n")
+		fmt.Fprintf(tw, "rule\tfirings\tsends\tcapped\trepeats\tcost\ttargeted\tbought anyway\tbaseline\tconversion\t\n")
+	}
 	for _, t := range r.Rules {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2f\t%d\t%d\t%.1f%%\t%s\t\n", t.Rule, t.Firings, t.Sends, t.Capped, t.Repeats, t.Cost,
 			t.Targeted, t.BoughtAnyway, 100*t.BaselineRate, t.Conversion)
 	}
 	tw.Flush()
+	if len(r.Journeys) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "journey\tentered\texited\tcompleted\tsends\tcapped\trefused\tcost\t\n")
+		for _, j := range r.Journeys {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t\n", j.Journey, j.Entered, j.Exited, j.Completed, j.Sends, j.Capped, j.Refused, j.Cost)
+		}
+		tw.Flush()
+	}
 	b.WriteString("\ncapped: sends refused by a cap; repeats: refusals (cap or consent) not recorded again because the\n" +
 		"previous tick refused the same member; bought anyway: targeted members who converted within the rule's\n" +
 		"window although nothing was sent (the baseline the rule must beat).\n")
@@ -99,10 +118,11 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Brand       string
 		Days        []Day
 		Rules       []RuleTotal
+		Journeys    []JourneyTotal `json:",omitempty"`
 		Overlap     map[string]int64
 		OverlapAll  int64 `json:"OverlapTotal"`
 		Cost        float64
 		ElapsedMS   int64
 	}{r.From.Format(tsLayout), r.To.Format(tsLayout), r.Step.String(), r.Steps, r.Total, r.Interrupted, r.Brand,
-		r.Days, r.Rules, r.Overlap, r.OverlapTotal, r.Cost, r.Elapsed.Milliseconds()})
+		r.Days, r.Rules, r.Journeys, r.Overlap, r.OverlapTotal, r.Cost, r.Elapsed.Milliseconds()})
 }

@@ -61,14 +61,17 @@ type Result struct {
 	Days []Day
 	// Rules holds the totals per rule, in program order.
 	Rules []RuleTotal
+	// Journeys holds the totals per journey, in program order (SPEC §8:
+	// simulate includes journeys).
+	Journeys []JourneyTotal
 	// Overlap counts, per day, members who got sends from two or more rules
 	// that day; OverlapTotal counts members hit by several rules over the
 	// whole period.
 	Overlap      map[string]int64
 	OverlapTotal int64
-	// Cost is the total cost of the sends (pending or scheduled: nothing is
-	// dispatched in a simulation) at the program's `cost` per channel and
-	// per kind and content.
+	// Cost is the total cost of the sends, rules' and journeys' (pending
+	// or scheduled: nothing is dispatched in a simulation) at the
+	// program's `cost` per channel and per kind and content.
 	Cost float64
 	// Elapsed is the wall time of the simulation.
 	Elapsed time.Duration
@@ -109,6 +112,23 @@ type RuleTotal struct {
 	BoughtAnyway int64
 	BaselineRate float64
 	Conversion   string
+}
+
+// JourneyTotal sums one journey over the period: its enter, exit and
+// complete decisions (held-out entries included, as `run` counts them)
+// and its sends, as RuleTotal's.
+type JourneyTotal struct {
+	Journey   string
+	Entered   int64
+	Exited    int64
+	Completed int64
+	// Sends are the sends that would have gone out (pending or
+	// scheduled), Capped those caps refused, Refused the other refusals
+	// (held out, no consent, quiet hours expired, ...).
+	Sends   int64
+	Capped  int64
+	Refused int64
+	Cost    float64
 }
 
 // steps lists the tick times from from to to (inclusive) every step.
@@ -362,6 +382,40 @@ func keep(ctx context.Context, db *nrt.DB, path string) error {
 	return nil
 }
 
+// journeyTotals fills res.Journeys (one row per journey of prog, in
+// program order) from the scratch outbox, but for their costs, and
+// returns them by name for totals to add the costs to.
+func journeyTotals(ctx context.Context, db *nrt.DB, prog *compiler.Program, res *Result) (map[string]*JourneyTotal, error) {
+	res.Journeys = make([]JourneyTotal, len(prog.Journeys))
+	byJourney := map[string]*JourneyTotal{}
+	for i, j := range prog.Journeys {
+		res.Journeys[i].Journey = j.Name
+		byJourney[j.Name] = &res.Journeys[i]
+	}
+	if len(prog.Journeys) == 0 {
+		return byJourney, nil
+	}
+	rows, err := db.SQL().QueryContext(ctx, `SELECT journey, count(*) FILTER (WHERE action = 'enter'), count(*) FILTER (WHERE action = 'exit'),
+       count(*) FILTER (WHERE action = 'complete'), count(*) FILTER (WHERE `+policy.CountedSendSQL("")+`),
+       count(*) FILTER (WHERE action = 'send' AND status = '`+string(policy.Capped)+`'),
+       count(*) FILTER (WHERE action = 'send' AND status NOT IN (`+policy.CountedSQL+`, '`+string(policy.Capped)+`'))
+FROM outbox WHERE journey IS NOT NULL GROUP BY journey`)
+	if err != nil {
+		return nil, fmt.Errorf("simulate: journeys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var j JourneyTotal
+		if err := rows.Scan(&j.Journey, &j.Entered, &j.Exited, &j.Completed, &j.Sends, &j.Capped, &j.Refused); err != nil {
+			return nil, err
+		}
+		if p := byJourney[j.Journey]; p != nil {
+			*p = j
+		}
+	}
+	return byJourney, rows.Err()
+}
+
 // totals fills the per-rule totals, overlap, cost and baseline.
 func totals(ctx context.Context, db *nrt.DB, prog *compiler.Program, res *Result) error {
 	q := db.SQL()
@@ -386,6 +440,10 @@ func totals(ctx context.Context, db *nrt.DB, prog *compiler.Program, res *Result
 		t.Capped = t.Statuses[string(policy.Capped)]
 		t.Sends = t.Statuses[string(policy.Pending)] + t.Statuses[string(policy.Scheduled)]
 	}
+	byJourney, err := journeyTotals(ctx, db, prog, res)
+	if err != nil {
+		return err
+	}
 	rows, err := q.QueryContext(ctx, `SELECT rule, coalesce(channel, ''), coalesce(kind, ''), coalesce(content, ''), count(*) FROM outbox
 WHERE `+policy.CountedSendSQL("")+` GROUP BY ALL`)
 	if err != nil {
@@ -398,10 +456,13 @@ WHERE `+policy.CountedSendSQL("")+` GROUP BY ALL`)
 			rows.Close()
 			return err
 		}
+		// Every send counts in the total: a rule's or a journey's.
+		c := float64(n) * prog.SendCost(ch, kind, content)
+		res.Cost += c
 		if t := byRule[rule]; t != nil {
-			c := float64(n) * prog.SendCost(ch, kind, content)
 			t.Cost += c
-			res.Cost += c
+		} else if j := byJourney[rule]; j != nil {
+			j.Cost += c
 		}
 	}
 	rows.Close()

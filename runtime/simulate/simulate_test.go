@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -122,8 +123,8 @@ func TestLastStepEqualsRun(t *testing.T) {
 	}
 	t.Logf("last step: %d decisions equal", len(a))
 
-	// the per-day table (of rules: journeys have no row there yet) adds
-	// up to the rules' outbox rows the ticks wrote
+	// the per-day table (of rules; the journeys' totals are res.Journeys,
+	// checked below) adds up to the rules' outbox rows the ticks wrote
 	var perDay int64
 	for _, d := range res.Days {
 		for _, c := range d.Statuses {
@@ -135,6 +136,28 @@ func TestLastStepEqualsRun(t *testing.T) {
 	}
 	if perDay != n {
 		t.Errorf("per-day decisions %d, outbox rows of the same ticks %d", perDay, n)
+	}
+	// the journeys' totals add up to their outbox rows (SPEC §8: simulate
+	// includes journeys), and the total cost counts every send
+	var jrows int64
+	for _, j := range res.Journeys {
+		jrows += j.Entered + j.Exited + j.Completed + j.Sends + j.Capped + j.Refused
+	}
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE journey IS NOT NULL AND action IN ('enter', 'exit', 'complete', 'send')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Journeys) != len(prog.Journeys) || jrows != n || n == 0 {
+		t.Errorf("journeys' totals %+v count %d rows, the outbox has %d", res.Journeys, jrows, n)
+	}
+	var cost float64
+	for _, r := range res.Rules {
+		cost += r.Cost
+	}
+	for _, j := range res.Journeys {
+		cost += j.Cost
+	}
+	if math.Abs(cost-res.Cost) > 1e-9 {
+		t.Errorf("total cost %.2f, the rules' and journeys' %.2f", res.Cost, cost)
 	}
 	var txt bytes.Buffer
 	if err := res.WriteText(&txt); err != nil {
