@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -86,12 +85,8 @@ func BenchmarkServeLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sctx, stop := context.WithCancel(ctx)
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(sctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
-	url := "http://" + (<-addr).String()
-	defer func() { stop(); <-done }()
+	url, stop := serveLocal(b, s)
+	defer stop()
 	if *benchDrain > 0 {
 		drainBacklog(b, s, db, *benchDrain)
 	}
@@ -206,12 +201,9 @@ func BenchmarkMembersBatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sctx, stop := context.WithCancel(ctx)
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(sctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
-	url := "http://" + (<-addr).String() + "/v1/members"
-	defer func() { stop(); <-done }()
+	url, stop := serveLocal(b, s)
+	url += "/v1/members"
+	defer stop()
 
 	var imp, ident strings.Builder
 	for i := range 5000 {

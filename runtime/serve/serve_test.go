@@ -113,31 +113,39 @@ func start(t *testing.T, o opts) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(sctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
-	var a net.Addr
-	select {
-	case a = <-addr:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	sv := &service{t: t, s: s, db: db, url: "http://" + a.String(), rules: rules, token: o.tokens.Main}
+	url, stop := serveLocal(t, s)
+	sv := &service{t: t, s: s, db: db, url: url, rules: rules, token: o.tokens.Main}
 	stopped := false
 	sv.stop = func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 		db.Close()
 	}
 	t.Cleanup(sv.stop)
 	return sv
+}
+
+// serveLocal runs s on a free local port until stop, which returns what
+// Serve returned; url is the service's address.
+func serveLocal(tb testing.TB, s *Server) (url string, stop func() error) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
+	select {
+	case a := <-addr:
+		return "http://" + a.String(), func() error { cancel(); return <-done }
+	case err := <-done:
+		cancel()
+		tb.Fatal(err)
+		return "", nil
+	}
 }
 
 // do sends a request and decodes the JSON answer.
