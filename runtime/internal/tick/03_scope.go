@@ -171,24 +171,24 @@ WHERE e.seq > $minseq::BIGINT AND `+afterScan("e.brand = $brand::VARCHAR"))
 			" AND last_effective_at <= "+timestampSQL(expiryHi)+" AND "+afterScan("rm.brand = $brand::VARCHAR")+
 			"\n  AND rm.last_effective_at > s.t0 - to_microseconds(s.every_us) AND rm.last_effective_at <= $now::TIMESTAMP - to_microseconds(s.every_us)")
 	}
-	if capped {
+	if capped || retryCapped {
 		// Capped refusals whose caps may have room again: a superset
-		// (blocked says exactly which), cheaper to find than the exact set.
-		past := ""
-		if pastHorizon {
-			h, _ := t.retryHorizon()
-			_, maxPer := t.capWindows()
-			past = fmt.Sprintf("\n       OR (rm.last_fired_at <= %s AND rm.last_fired_at > s.t0 - to_microseconds(%d))", timestampSQL(h), maxPer.Microseconds())
+		// (blocked says exactly which), cheaper to find than the exact
+		// set; and every capped refusal of a rule that competes for a
+		// stock or a budget (plan's retryCapped). One scan for both.
+		mayHaveRoom := "false"
+		if capped {
+			past := ""
+			if pastHorizon {
+				h, _ := t.retryHorizon()
+				_, maxPer := t.capWindows()
+				past = fmt.Sprintf("\n       OR (rm.last_fired_at <= %s AND rm.last_fired_at > s.t0 - to_microseconds(%d))", timestampSQL(h), maxPer.Microseconds())
+			}
+			mayHaveRoom = "rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)" + past
 		}
-		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule AND s.capped
+		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule AND (s.capped OR s.retry_capped)
 WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR
-  AND (rm.member_id IN (SELECT member_id FROM _nudge_freed) OR rm.member_id IN (SELECT member_id FROM _nudge_resp)`+past+`)`)
-	}
-	if retryCapped {
-		// Every capped refusal of a rule that competes for a stock or a
-		// budget (plan's retryCapped).
-		parts = append(parts, `SELECT rm.member_id, s.ri FROM rule_members rm JOIN `+scoped.sql()+` s ON s.rule = rm.rule AND s.retry_capped
-WHERE NOT rm.last_effective AND rm.last_capped AND rm.brand = $brand::VARCHAR`)
+  AND (s.retry_capped OR `+mayHaveRoom+`)`)
 	}
 	// (Less, in the parts of refusals, those the rule's exhausted budget
 	// skips.)
