@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -856,4 +857,45 @@ func cleanDuckError(err error) error {
 		}
 	}
 	return err
+}
+
+// MemberAttrs returns the stored attrs of the given members (brand,
+// member_id), decoded (numbers as json.Number); a member without attrs or
+// not stored is absent. The service's member batches read them to store
+// attrs as a partial update.
+func (db *DB) MemberAttrs(ctx context.Context, members [][2]string) (map[[2]string]map[string]any, error) {
+	out := map[[2]string]map[string]any{}
+	if len(members) == 0 {
+		return out, nil
+	}
+	keys := make([]map[string]string, len(members))
+	for i, m := range members {
+		keys[i] = map[string]string{"brand": m[0], "member_id": m[1]}
+	}
+	arg, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT m.brand, m.member_id, CAST(m.attrs AS VARCHAR) FROM members m
+JOIN (SELECT unnest(from_json($keys::JSON, '[{"brand":"VARCHAR","member_id":"VARCHAR"}]'), recursive := true)) k
+  ON k.brand = m.brand AND k.member_id = m.member_id
+WHERE m.attrs IS NOT NULL`, sql.Named("keys", string(arg)))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var brand, id, text string
+		if err := rows.Scan(&brand, &id, &text); err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.UseNumber()
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			return nil, fmt.Errorf("member %s of %s: attrs %q: %w", id, brand, text, err)
+		}
+		out[[2]string{brand, id}] = obj
+	}
+	return out, rows.Err()
 }

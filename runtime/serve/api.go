@@ -305,7 +305,12 @@ func (s *Server) postMembers(ctx context.Context, p principal, r *http.Request) 
 // transaction: the batch is stored as its rows one by one would be, or
 // not at all.
 func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAnswer, *apiError) {
-	groups := mergeMembers(rows)
+	groups, err := mergeMembers(rows, func(members [][2]string) (map[[2]string]map[string]any, error) {
+		return s.db.MemberAttrs(ctx, members)
+	})
+	if err != nil {
+		return nil, &apiError{Message: "reading the members' attrs: " + err.Error()}
+	}
 	paths := make([]string, 0, len(groups))
 	defer func() {
 		for _, p := range paths {

@@ -9,7 +9,7 @@ import (
 // A member batch is stored as its rows sent one by one, in order, would
 // be: an import sets the columns its file has and keeps the others, so a
 // row sets the keys it gives and keeps what it leaves out (identify traits
-// are partial updates). One file of the whole batch would not do: a JSON
+// are partial updates, attrs key by key). One file of the whole batch would not do: a JSON
 // file's columns are the union of its rows' keys, so a row lacking a key
 // another row gives would set that column NULL, and of a member's rows
 // the import keeps the last. The batch's rows are therefore merged by
@@ -68,17 +68,28 @@ func (g *memberGroup) bodyRow(i int, col string) (int64, string) {
 // mergeMembers merges the member rows of b by (brand, member_id), in
 // order, into what the rows sent one by one would leave: a later row's
 // key replaces an earlier row's key naming the same column (in any case);
-// the keys a later row leaves out keep the earlier value. attrs is
-// written whole by a row that has attrs or any key naming no column
-// (such a row's keys replace the earlier row's of the kind), as an
-// import of that row alone writes it. The merged rows are grouped by
-// their keys, groups in the order of their first member.
-func mergeMembers(b *batchRows) []*memberGroup {
+// the keys a later row leaves out keep the earlier value. attrs (the keys
+// naming no column, and an attrs object) is a partial update too, key by
+// key: a key given replaces the stored one, a key given null removes it,
+// the stored keys a row leaves out stay; `attrs: null` removes them all.
+// stored returns the stored attrs of the members whose rows set some
+// (brand, member_id -> object): the merged rows carry their whole attrs.
+// The merged rows are grouped by their keys, groups in the order of their
+// first member.
+func mergeMembers(b *batchRows, stored func(members [][2]string) (map[[2]string]map[string]any, error)) ([]*memberGroup, error) {
 	type merged struct {
+		key    [2]string
 		row    map[string]any
 		from   map[string]int64
 		fields map[string]string
 		last   int64
+		// The attrs the rows give: a key's latest value (nil: removed);
+		// clear when `attrs: null` dropped the stored ones; raw a
+		// non-object attrs, left for the import to refuse.
+		attrs    map[string]any
+		setAttrs bool
+		clear    bool
+		raw      any
 	}
 	byMember := map[[2]string]*merged{}
 	var order []*merged
@@ -86,38 +97,93 @@ func mergeMembers(b *batchRows) []*memberGroup {
 		k := [2]string{r["brand"].(string), r["member_id"].(string)}
 		m := byMember[k]
 		if m == nil {
-			m = &merged{row: map[string]any{}, from: map[string]int64{}, fields: map[string]string{}}
+			m = &merged{key: k, row: map[string]any{}, from: map[string]int64{}, fields: map[string]string{}, attrs: map[string]any{}}
 			byMember[k] = m
 			order = append(order, m)
 		}
-		cols, attrs := map[string]bool{}, false
+		cols := map[string]bool{}
 		for key := range r {
-			if setsAttrs(key) {
-				attrs = true
-			} else {
+			if !setsAttrs(key) {
 				cols[memberColumnOf(key)] = true
 			}
 		}
 		// (The keys r replaces go first, so that two keys of r itself
 		// naming one column both reach the import, which refuses them.)
 		for key := range m.row {
-			c := memberColumnOf(key)
-			if (attrs && setsAttrs(key)) || cols[c] {
+			if cols[memberColumnOf(key)] {
 				delete(m.row, key)
 				delete(m.from, key)
-				delete(m.fields, c)
+				delete(m.fields, memberColumnOf(key))
+			}
+		}
+		// An attrs object first, then the keys naming no column over it,
+		// as the import of the row alone merges them.
+		for _, key := range slices.Sorted(maps.Keys(r)) {
+			if memberColumnOf(key) != "attrs" {
+				continue
+			}
+			m.setAttrs, m.from["attrs"] = true, b.memberFrom[i]
+			switch o := r[key].(type) {
+			case nil:
+				m.attrs, m.clear, m.raw = map[string]any{}, true, nil
+			case map[string]any:
+				maps.Copy(m.attrs, o)
+			default:
+				m.raw = o
 			}
 		}
 		for key, v := range r {
-			m.row[key] = v
-			m.from[key] = b.memberFrom[i]
+			switch {
+			case memberColumnOf(key) == "attrs":
+			case setsAttrs(key):
+				m.attrs[key] = v
+				m.setAttrs, m.from["attrs"] = true, b.memberFrom[i]
+			default:
+				m.row[key] = v
+				m.from[key] = b.memberFrom[i]
+			}
 		}
 		maps.Copy(m.fields, b.memberFields[i])
 		m.last = b.memberFrom[i]
 	}
+	var need [][2]string
+	for _, m := range order {
+		if m.setAttrs && !m.clear && m.raw == nil {
+			need = append(need, m.key)
+		}
+	}
+	have := map[[2]string]map[string]any{}
+	if len(need) > 0 {
+		var err error
+		if have, err = stored(need); err != nil {
+			return nil, err
+		}
+	}
 	var groups []*memberGroup
 	bySig := map[string]*memberGroup{}
 	for _, m := range order {
+		if m.setAttrs {
+			if m.raw != nil {
+				m.row["attrs"] = m.raw
+			} else {
+				attrs := map[string]any{}
+				if !m.clear {
+					maps.Copy(attrs, have[m.key])
+				}
+				for k, v := range m.attrs {
+					if v == nil {
+						delete(attrs, k)
+					} else {
+						attrs[k] = v
+					}
+				}
+				if len(attrs) == 0 {
+					m.row["attrs"] = nil
+				} else {
+					m.row["attrs"] = attrs
+				}
+			}
+		}
 		sig := strings.Join(slices.Sorted(maps.Keys(m.row)), "\x00")
 		g := bySig[sig]
 		if g == nil {
@@ -130,5 +196,5 @@ func mergeMembers(b *batchRows) []*memberGroup {
 		g.fields = append(g.fields, m.fields)
 		g.last = append(g.last, m.last)
 	}
-	return groups
+	return groups, nil
 }

@@ -99,9 +99,9 @@ func TestMemberBatchKeepsLeftOutFields(t *testing.T) {
 // TestMemberBatchAsRowsOneByOne: a member batch leaves the members table
 // as its rows sent one batch each, in order, do: repeated members, keys
 // left out, an explicit null (clears the column, as a null in an imported
-// JSON file does), keys naming no column (attrs: a row that has some sets
-// attrs to them), a column named in another case, another brand's member
-// of the same id.
+// JSON file does), keys naming no column (attrs, key by key: a key given
+// null is removed, `attrs: null` removes them all), a column named in
+// another case, another brand's member of the same id.
 func TestMemberBatchAsRowsOneByOne(t *testing.T) {
 	rows := []string{
 		`{"member_id":"m1","tier":"silver","city":"X","pet":"cat"}`,
@@ -118,11 +118,15 @@ func TestMemberBatchAsRowsOneByOne(t *testing.T) {
 		`{"type":"identify","userId":"m1","traits":{"TIER":"platinum"}}`,
 		`{"member_id":"m9","city":null,"favorite":null}`,
 		`{"member_id":"m2","name":"Bob"}`,
+		`{"type":"identify","userId":"m4","traits":{"a":1,"b":"x"}}`,
+		`{"type":"identify","userId":"m4","traits":{"b":"y"}}`,
+		`{"member_id":"m4","attrs":null,"c":3}`,
+		`{"type":"identify","userId":"m4","traits":{"d":true}}`,
 	}
 	batch, single := start(t, opts{}), start(t, opts{})
 	code, ans := batch.do("POST", "/v1/members", "", strings.Join(rows, "\n"))
-	if code != 200 || ans["rows"] != float64(len(rows)) || ans["inserted"] != 2.0 || ans["updated"] != 3.0 {
-		t.Errorf("batch: %d %v; want rows %d, inserted 2 (m9, bistro's m2), updated 3 (m1, m2, m3)", code, ans, len(rows))
+	if code != 200 || ans["rows"] != float64(len(rows)) || ans["inserted"] != 3.0 || ans["updated"] != 3.0 {
+		t.Errorf("batch: %d %v; want rows %d, inserted 3 (m9, bistro's m2, m4), updated 3 (m1, m2, m3)", code, ans, len(rows))
 	}
 	for i, r := range rows {
 		if code, ans := single.do("POST", "/v1/members", "", r); code != 200 {
@@ -137,7 +141,8 @@ func TestMemberBatchAsRowsOneByOne(t *testing.T) {
 	for _, c := range []struct{ id, col, want string }{
 		{"m1", "name", "Annie"}, {"m1", "tier", "platinum"}, {"m1", "city", "X"}, {"m1", "consent_sms", "false"}, {"m1", "attrs", `{"pet":"cat"}`},
 		{"m2", "tier", "-"}, {"m2", "city", "Y"}, {"m2", "birthday", "1990-02-03"}, {"m2", "name", "Bob"},
-		{"m3", "attrs", `{"drink":"tea"}`}, {"m3", "name", "Cai Li"},
+		{"m3", "attrs", `{"dish":"fish","drink":"tea"}`}, {"m3", "name", "Cai Li"},
+		{"m4", "attrs", `{"c":3,"d":true}`},
 		{"m9", "tier", "new"}, {"m9", "city", "-"}, {"m9", "attrs", "-"},
 	} {
 		if got := batch.member(c.id, c.col); got != c.want {
