@@ -516,6 +516,13 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 	if err != nil {
 		return err
 	}
+	return scanDecisionRows(rows, nil, fn)
+}
+
+// scanDecisionRows reads rows of decisionColumns, fired_at, journey, step
+// and variant (then the extra columns, scanned into extra) into decisions
+// for fn, and closes rows.
+func scanDecisionRows(rows *sql.Rows, extra []any, fn func(Decision) error) error {
 	defer rows.Close()
 	var sched, due, firedAt sql.NullTime
 	var seq sql.NullInt64
@@ -523,8 +530,9 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 	var step sql.NullInt64
 	for rows.Next() {
 		var d Decision
-		if err := rows.Scan(&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
-			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &params, &firedAt, &d.Journey, &step, &d.Variant); err != nil {
+		dest := []any{&d.Rule, &d.MemberID, &d.FiringID, &d.Action, &d.Kind, &d.Content, &d.Channel,
+			&d.Status, &d.Reason, &sched, &due, &seq, &d.IdempotencyKey, &vals, &params, &firedAt, &d.Journey, &step, &d.Variant}
+		if err := rows.Scan(append(dest, extra...)...); err != nil {
 			return err
 		}
 		if step.Valid {
@@ -558,6 +566,22 @@ func scanDecisions(ctx context.Context, q queryer, table string, runID int64, no
 		}
 	}
 	return rows.Err()
+}
+
+// OutboxPage calls fn with the brand's decisions in the outbox after the
+// one numbered since (numbers from 1, in the order they were recorded),
+// at most limit of them, each with its number: what the service's
+// GET /v1/decisions pages through. The decisions read as run's outputs
+// give them (journey, step and variant; params; no synthetic trigger_seq).
+func (db *DB) OutboxPage(ctx context.Context, brand string, since int64, limit int, fn func(seq int64, d Decision) error) error {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+decisionColumns+`, fired_at, coalesce(journey, ''), step, coalesce(variant, ''), rowid + 1
+FROM outbox WHERE brand = $brand::VARCHAR AND rowid + 1 > $since::BIGINT ORDER BY rowid LIMIT $n::BIGINT`,
+		sql.Named("brand", brand), sql.Named("since", since), sql.Named("n", limit))
+	if err != nil {
+		return err
+	}
+	var seq int64
+	return scanDecisionRows(rows, []any{&seq}, func(d Decision) error { return fn(seq, d) })
 }
 
 // streamDryRun passes a dry run's decisions (src, dryRunSource) to fn in

@@ -3,7 +3,6 @@ package serve
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -618,48 +617,18 @@ func (s *Server) getDecisions(ctx context.Context, p principal, r *http.Request)
 		}
 		limit = n
 	}
-	rows, err := s.db.SQL().QueryContext(ctx, `SELECT rowid + 1, rule, member_id, firing_id, action, kind, content, channel, status, reason,
-       fired_at, scheduled_at, due_at, trigger_seq, idempotency_key, CAST(vals AS VARCHAR)
-FROM outbox WHERE brand = $brand::VARCHAR AND rowid + 1 > $since::BIGINT ORDER BY rowid LIMIT $n::BIGINT`,
-		sql.Named("brand", brand), sql.Named("since", since), sql.Named("n", limit))
-	if err != nil {
-		return 0, nil, &apiError{Message: "reading decisions: " + err.Error()}
-	}
-	defer rows.Close()
 	out := []json.RawMessage{}
 	var last int64
-	for rows.Next() {
-		var d nrt.Decision
-		var kind, content, channel, reason, vals sql.NullString
-		var sched, due sql.NullTime
-		var trig sql.NullInt64
-		var seq int64
-		if err := rows.Scan(&seq, &d.Rule, &d.MemberID, &d.FiringID, &d.Action, &kind, &content, &channel, &d.Status, &reason,
-			&d.FiredAt, &sched, &due, &trig, &d.IdempotencyKey, &vals); err != nil {
-			return 0, nil, &apiError{Message: "reading decisions: " + err.Error()}
-		}
-		d.Kind, d.Content, d.Channel, d.Reason = kind.String, content.String, channel.String, reason.String
-		if sched.Valid {
-			d.ScheduledAt = &sched.Time
-		}
-		if due.Valid {
-			d.DueAt = &due.Time
-		}
-		if trig.Valid {
-			d.TriggerSeq = &trig.Int64
-		}
-		if vals.Valid {
-			d.Values = json.RawMessage(vals.String)
-		}
-		b, err := json.Marshal(d)
+	err := s.db.OutboxPage(ctx, brand, since, limit, func(seq int64, d nrt.Decision) error {
+		b, err := json.Marshal(&d)
 		if err != nil {
-			return 0, nil, &apiError{Message: err.Error()}
+			return err
 		}
-		b = append([]byte(fmt.Sprintf(`{"seq":%d,`, seq)), b[1:]...)
-		out = append(out, b)
+		out = append(out, append([]byte(fmt.Sprintf(`{"seq":%d,`, seq)), b[1:]...))
 		last = seq
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return 0, nil, &apiError{Message: "reading decisions: " + err.Error()}
 	}
 	next := since

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,6 +87,7 @@ type service struct {
 }
 
 type opts struct {
+	rules    string // the rule file's text ("" couponRules)
 	tokens   Tokens
 	sinks    []nrt.Sink
 	maxRows  int
@@ -107,7 +109,7 @@ func start(t *testing.T, o opts) *service {
 		t.Fatal(err)
 	}
 	rules := filepath.Join(dir, "rules.nudge")
-	os.WriteFile(rules, []byte(couponRules), 0o644)
+	os.WriteFile(rules, []byte(cmp.Or(o.rules, couponRules)), 0o644)
 	s, err := New(ctx, Config{DB: db, Paths: []string{rules}, Sinks: o.sinks, Tokens: o.tokens, MaxRows: o.maxRows,
 		MaxBodyBytes: o.maxBody, Interval: o.interval, Timeout: 20 * time.Second})
 	if err != nil {
@@ -187,6 +189,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDecisionsOfJourneys: GET /v1/decisions gives a journey's decisions
+// as run's outputs do (SPEC §8): journey, step and variant, the enter and
+// complete decisions, and no trigger_seq on a step's send (the outbox
+// holds a synthetic negative one there); the enter of an enter-on journey
+// carries the entering event's seq.
+func TestDecisionsOfJourneys(t *testing.T) {
+	sv := start(t, opts{rules: `brand "acme"
+import "crm"
+
+journey welcome
+  enter on queued
+  split
+    50% a
+      send coupon "WA" via sms
+    50% b
+      send coupon "WB" via sms
+  end
+end
+`})
+	if code, ans := sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"queued","store":"A"}`); code != 200 {
+		t.Fatalf("POST /v1/events: %d %v", code, ans)
+	}
+	var ds []any
+	waitFor(t, "the journey's decisions", func() bool {
+		_, ans := sv.do("GET", "/v1/decisions?since=0", "", "")
+		ds, _ = ans["decisions"].([]any)
+		return len(ds) >= 3
+	})
+	actions := map[string]map[string]any{}
+	for _, x := range ds {
+		d := x.(map[string]any)
+		actions[d["action"].(string)] = d
+		if d["journey"] != "welcome" || d["rule"] != "welcome" {
+			t.Errorf("decision %v: journey %v, rule %v; want welcome", d["action"], d["journey"], d["rule"])
+		}
+	}
+	send, enter := actions["send"], actions["enter"]
+	if send == nil || enter == nil || actions["complete"] == nil {
+		t.Fatalf("decisions %v: want enter, send and complete", ds)
+	}
+	if _, ok := send["trigger_seq"]; ok || send["step"] == nil || (send["variant"] != "a" && send["variant"] != "b") {
+		t.Errorf("send: trigger_seq %v, step %v, variant %v; want no trigger_seq, a step line and the variant", send["trigger_seq"], send["step"], send["variant"])
+	}
+	if enter["trigger_seq"] != 1.0 {
+		t.Errorf("enter: trigger_seq %v, want the entering event's seq 1", enter["trigger_seq"])
 	}
 }
 
