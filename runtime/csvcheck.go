@@ -138,7 +138,7 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column)
 			return fmt.Errorf("%s: validating: %w", s.path, err)
 		}
 		return fmt.Errorf("%s: row %d (line %d): column %s: the value %q holds a NUL byte (\\x00); remove it from the file",
-			s.path, row+1, row+2, s.fileName(cols[nul].Name), val)
+			s.path, row+1, csvRowLine(s.path, row+1), s.fileName(cols[nul].Name), val)
 	}
 	return nil
 }
@@ -259,14 +259,16 @@ func checkNames(ctx context.Context, conn *sql.Conn, s *stagedFile, kind string,
 const checkColumns = 32
 
 // csvRowLine returns the line data row n (1-based, after the header) of a
-// CSV file starts on, counting as DuckDB's reader does (scanCSV). ok is
-// false when the file cannot be read in Go or has fewer rows.
-func csvRowLine(path string, n int64) (line int64, ok bool) {
+// CSV file starts on, counting as DuckDB's reader does (scanCSV): after
+// blank lines and values over several lines. When the file cannot be read
+// in Go or has fewer rows, it is n+1 (a header, then a row a line).
+func csvRowLine(path string, n int64) int64 {
 	_, delim, ok := csvHeader(path)
 	if !ok {
-		return 0, false
+		return n + 1
 	}
 	errFound := errors.New("found")
+	line := n + 1
 	readable, err := scanCSV(path, byte(delim), func(f csvField) error {
 		if int64(f.row) == n {
 			line = int64(f.rowLine)
@@ -274,7 +276,10 @@ func csvRowLine(path string, n int64) (line int64, ok bool) {
 		}
 		return nil
 	})
-	return line, readable && err == errFound
+	if !readable || err != errFound {
+		return n + 1
+	}
+	return line
 }
 
 // maxCSVLine is the longest CSV row DuckDB's reader takes (its

@@ -648,10 +648,7 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 	row := first[bad].Int64
 	re := &RowError{Path: s.path, Row: row + 1, Column: c.col}
 	if s.kind == "csv" {
-		re.Line = row + 2
-		if l, ok := csvRowLine(s.path, row+1); ok {
-			re.Line = l // after blank lines or values over several lines
-		}
+		re.Line = csvRowLine(s.path, row+1)
 	}
 	if c.required {
 		re.Reason = "missing value (the column is required)"

@@ -234,6 +234,8 @@ func TestImportErrors(t *testing.T) {
 		// The Go scan of the text counts rows as DuckDB does too.
 		{"NUL after blank lines", "members", "members.csv", "member_id,brand,city\nm1,acme,a\n\n\r\nm2,acme,\"b\x00\"\n",
 			`members.csv: row 2 (line 5): column city: the value "b\x00" holds a NUL byte (\x00); remove it from the file`},
+		{"unquoted NUL after blank lines", "members", "members.csv", "member_id,brand,city\nm1,acme,a\n\n\nm2,acme,b\x00c\n",
+			`members.csv: row 2 (line 5): column city: the value "b\x00c" holds a NUL byte (\x00); remove it from the file`},
 		{"bad value after an inch mark", "members", "members.csv", "member_id,brand,city,consent_sms\nm1,acme,5\" screen,true\n\nm2,acme,x,on\n",
 			`members.csv: row 2 (line 4): column consent_sms: cannot parse "on" as a boolean (true or false)`},
 		{"members bad date", "members", "members.csv", "member_id,brand,birthday\nm1,acme,1990-02-30\n",
