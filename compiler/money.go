@@ -1,6 +1,10 @@
 package compiler
 
-import "nudge/lang/check"
+import (
+	"slices"
+
+	"nudge/lang/check"
+)
 
 // This file carries the money policies of SPEC §9 from the checked program
 // to the runtime (runtime/policy/money.go enforces them): what a send
@@ -84,11 +88,15 @@ func (p *Program) HasBudgets() bool {
 // others' firings.
 func (p *Program) Competes() bool { return len(p.Stocks) > 0 || p.HasBudgets() }
 
-// RuleCompetes reports whether a send of rule r competes with the other
-// members' sends for a stock or a budget (SendCompetes).
+// RuleCompetes reports whether the sends of rule r compete with the other
+// members' sends for a stock or a budget: r has a budget, or sends a
+// content with a stock.
 func (p *Program) RuleCompetes(r *Rule) bool {
+	if r.Budget != nil {
+		return true
+	}
 	for _, a := range r.Actions {
-		if a.Verb == "send" && p.SendCompetes(r.Name, false, a.Content) {
+		if a.Verb == "send" && p.stocked(a.Content) {
 			return true
 		}
 	}
@@ -101,10 +109,8 @@ func (p *Program) RuleCompetes(r *Rule) bool {
 // budget. A member none of whose sends competes has decisions that depend
 // on nobody else's.
 func (p *Program) SendCompetes(owner string, journey bool, content string) bool {
-	for _, s := range p.Stocks {
-		if s.Content == content {
-			return true
-		}
+	if p.stocked(content) {
+		return true
 	}
 	if journey {
 		for _, j := range p.Journeys {
@@ -120,4 +126,9 @@ func (p *Program) SendCompetes(owner string, journey bool, content string) bool 
 		}
 	}
 	return false
+}
+
+// stocked reports whether content has a stock.
+func (p *Program) stocked(content string) bool {
+	return slices.ContainsFunc(p.Stocks, func(s Stock) bool { return s.Content == content })
 }
