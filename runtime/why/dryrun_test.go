@@ -25,19 +25,15 @@ func TestDryRunOneMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decided := map[string][]string{} // member -> name:action:status, in the run's order
+	decided := map[string][]string{} // member -> rule:action:status (a journey's decisions: its name), in the run's order
 	competes := map[string]bool{}
 	var members []string
 	for _, d := range full.Decisions {
 		if decided[d.MemberID] == nil {
 			members = append(members, d.MemberID)
 		}
-		name := d.Rule
-		if d.Journey != "" {
-			name = d.Journey
-		}
-		decided[d.MemberID] = append(decided[d.MemberID], name+":"+d.Action+":"+d.Status)
-		if d.Action == "send" && prog.SendCompetes(name, d.Journey != "", d.Content) {
+		decided[d.MemberID] = append(decided[d.MemberID], d.Rule+":"+d.Action+":"+d.Status)
+		if d.Action == "send" && prog.SendCompetes(d.Rule, d.Journey != "", d.Content) {
 			competes[d.MemberID] = true
 		}
 	}
@@ -80,11 +76,7 @@ func TestDryRunOneMember(t *testing.T) {
 		var got []string
 		for _, ds := range v {
 			for _, d := range ds {
-				name := d.Rule
-				if d.Journey != "" {
-					name = d.Journey
-				}
-				got = append(got, name+":"+d.Action+":"+d.Status)
+				got = append(got, d.Rule+":"+d.Action+":"+d.Status)
 			}
 		}
 		if !sameMultiset(got, decided[m]) {

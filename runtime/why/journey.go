@@ -74,11 +74,9 @@ func ExplainJourneys(ctx context.Context, db *nrt.DB, prog *compiler.Program, jw
 	if len(out) == 0 {
 		return nil, nil
 	}
-	dec := opts.Verdicts
-	if dec == nil {
-		if dec, err = dryRun(ctx, db, prog, brand, now, lookback, []string{member}, opts.Whole); err != nil {
-			return nil, err
-		}
+	dec, err := opts.verdicts(ctx, db, prog, brand, now, lookback, []string{member})
+	if err != nil {
+		return nil, err
 	}
 	tx, err := arrived(ctx, db, brand, now, lookback)
 	if err != nil {

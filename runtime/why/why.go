@@ -1,7 +1,6 @@
 package why
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,6 +45,15 @@ func DryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, members []s
 		return nil, err
 	}
 	return dryRun(ctx, db, prog, brand, now, lookback, members, opts.Whole)
+}
+
+// verdicts returns o.Verdicts, or when they are not set the decisions of
+// a dry run for members (dryRun).
+func (o Options) verdicts(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand string, now time.Time, lookback time.Duration, members []string) (Verdicts, error) {
+	if o.Verdicts != nil {
+		return o.Verdicts, nil
+	}
+	return dryRun(ctx, db, prog, brand, now, lookback, members, o.Whole)
 }
 
 // instant returns the evaluation instant (the wall clock when Now is
@@ -163,11 +171,9 @@ func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*co
 		return nil, err
 	}
 	// The verdict: a dry run of the whole program restricted to the members.
-	dec := opts.Verdicts
-	if dec == nil {
-		if dec, err = dryRun(ctx, db, prog, brand, now, lookback, members, opts.Whole); err != nil {
-			return nil, err
-		}
+	dec, err := opts.verdicts(ctx, db, prog, brand, now, lookback, members)
+	if err != nil {
+		return nil, err
 	}
 	// The explanations read the database as the tick would: after it
 	// admitted the events whose member arrived (runtime.AdmitArrivals),
@@ -307,7 +313,8 @@ func dryRun(ctx context.Context, db *nrt.DB, prog *compiler.Program, brand strin
 		return nil, err
 	}
 	if !prog.Competes() || !slices.ContainsFunc(decisions, func(d nrt.Decision) bool {
-		return want[d.MemberID] && d.Action == "send" && prog.SendCompetes(cmp.Or(d.Journey, d.Rule), d.Journey != "", d.Content)
+		// (A journey's decision has the journey's name as its rule.)
+		return want[d.MemberID] && d.Action == "send" && prog.SendCompetes(d.Rule, d.Journey != "", d.Content)
 	}) {
 		return byRuleAndMember(decisions, want), nil
 	}
