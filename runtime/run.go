@@ -457,17 +457,22 @@ func (db *DB) statementTrace() func(q string, took time.Duration) {
 
 // decisionColumns are read by readDecisions from the outbox or a dry
 // run's decisions (dryRunSource).
-const decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
-	status, coalesce(reason, ''), scheduled_at, due_at, ` + triggerSeqSQL + `, firing_id || '-' || action_index, CAST(vals AS VARCHAR),
+var decisionColumns = `rule, member_id, firing_id, action, coalesce(kind, ''), coalesce(content, ''), coalesce(channel, ''),
+	status, coalesce(reason, ''), scheduled_at, due_at, ` + triggerSeqOf("") + `, firing_id || '-' || action_index, CAST(vals AS VARCHAR),
 	CASE WHEN action = 'send' THEN CAST(params AS VARCHAR) END`
 
-// triggerSeqSQL is a decision's trigger_seq as the outputs give it: the
-// triggering event's seq of a trigger rule's firing and of a journey's
-// enter (the entering event's, for enter on); none for the actions of a
-// journey's steps, whose stored trigger_seq is not an event's but the
-// step's synthetic dedupe key (negative, from the instance and the node:
-// internal/tick/04a_journeys.go).
-const triggerSeqSQL = `CASE WHEN journey IS NULL OR action IN ('enter', 'exit', 'complete') THEN trigger_seq END`
+// triggerSeqOf is a decision's trigger_seq as the outputs give it, over
+// the row aliased d ("" for none): the triggering event's seq of a trigger
+// rule's firing and of a journey's enter (the entering event's, for enter
+// on); none for the actions of a journey's steps, whose stored trigger_seq
+// is not an event's but the step's synthetic dedupe key (negative, from
+// the instance and the node: internal/tick/04a_journeys.go).
+func triggerSeqOf(d string) string {
+	if d != "" {
+		d += "."
+	}
+	return "CASE WHEN " + d + "journey IS NULL OR " + d + "action IN ('enter', 'exit', 'complete') THEN " + d + "trigger_seq END"
+}
 
 // dryRunSource is the decisions of a dry run whose tick's run id is runID,
 // as a FROM item with the outbox's columns that readDecisions and
@@ -606,7 +611,7 @@ func streamDryRun(ctx context.Context, q queryer, src string, journeys bool, now
 	match, seqSQL := dryRunTextsMatch, "d.trigger_seq"
 	if journeys {
 		match += dryRunJourneyMatch
-		seqSQL = "CASE WHEN d.journey IS NULL OR d.action IN ('enter', 'exit', 'complete') THEN d.trigger_seq END" // triggerSeqSQL
+		seqSQL = triggerSeqOf("d")
 	}
 	rows, err := q.QueryContext(ctx, `SELECT t.texts, d.member_id, d.firing_id, d.action_index, d.scheduled_at, d.due_at, `+seqSQL+`,
 	CAST(d.vals AS VARCHAR), CASE WHEN d.action = 'send' THEN CAST(d.params AS VARCHAR) END
