@@ -1,6 +1,7 @@
 package check
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,19 +105,12 @@ func (c *checker) testJourneyStep(s *ast.ExpectStep, journeys map[string]*ast.Jo
 	near := lines[0]
 	for i, l := range lines {
 		texts[i] = strconv.Itoa(l)
-		if abs(float64(l)-n.Value) < abs(float64(near)-n.Value) {
+		if math.Abs(float64(l)-n.Value) < math.Abs(float64(near)-n.Value) {
 			near = l
 		}
 	}
 	c.errorf(s, CodeBadTestStep, "journey %s has no step at line %s of %s; did you mean step %d? (its steps are on lines %s; `at step N` names the line of a step)",
 		s.Rule.Name, n.Text, file, near, joinAnd(texts))
-}
-
-func abs(f float64) float64 {
-	if f < 0 {
-		return -f
-	}
-	return f
 }
 
 // testTime is the instant of a test's date literal, zero when the date does
