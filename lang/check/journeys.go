@@ -24,7 +24,9 @@ import (
 //   - A split needs at least two branches; each share is a whole or decimal
 //     percentage above 0.
 //   - `before` has no triggering event inside a journey's own conditions and
-//     is an error there.
+//     is an error there, as `not followed by` is (a wait until with a
+//     timeout says it); both also through the segments those conditions
+//     use.
 
 // Codes of journey diagnostics.
 const (
@@ -39,6 +41,7 @@ const (
 	CodeBadWinner        = "bad-winner"        // `send winner` outside a split branch, joined with other actions, or with no sibling branch that sends
 	CodeBadMatching      = "bad-matching"      // `matching` outside a journey entered on an event
 	CodeJourneyBefore    = "journey-before"    // a `before` window in a journey's exit, wait or if condition
+	CodeJourneyFollowed  = "journey-followed"  // a `not followed by` atom in a journey's exit, wait or if condition
 	CodeModuleJourney    = "module-journey"    // a module declares a journey
 )
 
@@ -199,9 +202,32 @@ func (c *checker) inner(e ast.Expr) {
 		return
 	}
 	c.cond(e, nil)
+	c.innerAtoms(e, "", map[*ast.SegmentDecl]bool{})
+}
+
+// innerAtoms reports the `before` windows and `not followed by` atoms of a
+// journey condition, those of the segments it uses included (the compiler
+// inlines them, and has no meaning for either inside a journey). via is
+// where a segment's condition is used ("" for the journey's own).
+func (c *checker) innerAtoms(e ast.Node, via string, inlining map[*ast.SegmentDecl]bool) {
 	ast.Inspect(e, func(n ast.Node) bool {
-		if w, ok := n.(*ast.Window); ok && w.Kind == ast.Before {
-			c.errorf(w, CodeJourneyBefore, "`before` has no triggering event inside a journey: an event without a window already means \"since the member entered\"; use `ever` or `in last ...`")
+		switch n := n.(type) {
+		case *ast.Window:
+			if n.Kind == ast.Before {
+				c.errorf(n, CodeJourneyBefore, "`before` has no triggering event inside a journey: an event without a window already means \"since the member entered\"; use `ever` or `in last ...`%s", via)
+			}
+		case *ast.FollowedAtom:
+			c.errorf(n, CodeJourneyFollowed, "a `not followed by` condition cannot be used inside a journey: use `wait until ... for at most ...`%s", via)
+		case *ast.Ident:
+			if ref := c.info.Refs[n]; ref != nil && ref.Kind == RefSegment && ref.Segment != nil && !inlining[ref.Segment] {
+				inlining[ref.Segment] = true
+				use := via // (a segment's segment: the journey's use names the outer one)
+				if use == "" {
+					use = fmt.Sprintf(" (segment %s is used in journey %q at line %d)", name(ref.Segment.Name), name(c.journeyScope.Decl.Name), n.Span.Start.Line)
+				}
+				c.innerAtoms(ref.Segment.Cond, use, inlining)
+				delete(inlining, ref.Segment)
+			}
 		}
 		return true
 	})
