@@ -1,10 +1,12 @@
 package why
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +86,7 @@ func ExplainJourneys(ctx context.Context, db *nrt.DB, prog *compiler.Program, jw
 	}
 	defer tx.Rollback()
 	for _, jr := range out {
-		jr.Next = dec[jr.Journey.Name+"\x00"+member]
+		jr.Next = inJourneyOrder(dec[jr.Journey.Name+"\x00"+member])
 		if jr.Why != nil {
 			rows, err := explainRows(ctx, tx, jr.Why.Enter, brand, now, lookback, member, map[string]*Report{member: {}})
 			if err != nil {
@@ -159,6 +161,41 @@ ORDER BY due_at, CASE action WHEN 'enter' THEN 0 WHEN 'exit' THEN 2 WHEN 'comple
 		return nil
 	})
 	return out, err
+}
+
+// inJourneyOrder sorts decisions of a journey as instances reads the
+// recorded ones: by due time, then enter, the steps' actions, exit and
+// complete, then step. (A dry run lists a tick's decisions in the order
+// its policy steps left them, not the journey's: a catch-up's later step
+// could come before an earlier one.)
+func inJourneyOrder(ds []nrt.Decision) []nrt.Decision {
+	rank := func(d nrt.Decision) int {
+		switch d.Action {
+		case "enter":
+			return 0
+		case "exit":
+			return 2
+		case "complete":
+			return 3
+		}
+		return 1
+	}
+	step := func(d nrt.Decision) int64 {
+		if d.Step == nil {
+			return -1
+		}
+		return *d.Step
+	}
+	due := func(d nrt.Decision) time.Time {
+		if d.DueAt == nil {
+			return time.Time{}
+		}
+		return *d.DueAt
+	}
+	slices.SortStableFunc(ds, func(a, b nrt.Decision) int {
+		return cmp.Or(due(a).Compare(due(b)), cmp.Compare(rank(a), rank(b)), cmp.Compare(step(a), step(b)))
+	})
+	return ds
 }
 
 // stand words where the member stands in the journey.

@@ -112,3 +112,49 @@ func TestWhyJourneys(t *testing.T) {
 		}
 	}
 }
+
+// TestWhyJourneyNextInOrder: what the next tick would decide for an
+// instance that has several steps to catch up is listed in the order the
+// journey takes them (by due time), as its recorded decisions are.
+func TestWhyJourneyNextInOrder(t *testing.T) {
+	f := runtimetest.Fixture{
+		Source: `import "crm"
+journey h
+  enter on order_placed
+  wait 1 hour
+  send r "R1" via sms
+  wait until purchased for at most 1 day
+  split
+    50% x
+      send r "X" via sms
+    50% y
+      send r "Y" via sms
+  end
+  wait 1 day
+  send r "LAST" via sms
+end
+`,
+		Members: "member_id,brand,consent_sms\nm4,acme,true\n",
+		Events:  "member_id,brand,type,ts,order_id\nm4,acme,order_placed,2024-06-01 10:00,o4\nm4,acme,purchased,2024-06-01 20:00,\n",
+		Ticks:   []string{"2024-06-01 15:00"},
+	}.Run(t)
+	jws, diags := compiler.WhyJourneys(f.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	now, _ := time.Parse("2006-01-02 15:04", "2024-06-02 21:00")
+	reps, err := why.ExplainJourneys(context.Background(), f.DB, f.Program, jws, "m4", why.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	why.WriteJourneysText(&b, reps)
+	want := `  the next tick would decide:
+    2024-06-01 20:00 step 11: send r "Y" via sms → pending [variant y]
+    2024-06-02 20:00 step 14: send r "LAST" via sms → pending [variant y]
+    2024-06-02 20:00 completed → applied [variant y]
+`
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("the next tick's decisions are not in the journey's order:\n%s\nwant them as\n%s", b.String(), want)
+	}
+}
