@@ -52,6 +52,10 @@ type DB struct {
 	// dispatchPage is how many due messages a page of a dispatch round
 	// holds (0: dispatchBatch; tests lower it).
 	dispatchPage int
+	// everyOutbox is the table of every member's outbox rows when it is not
+	// outbox: in a scratch of some members' rows, the file's
+	// (EveryMembersOutbox).
+	everyOutbox string
 }
 
 // migration is one step of the schema history. Migrations are applied in

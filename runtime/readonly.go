@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"nudge/runtime/policy"
 	"os"
 	"regexp"
 	"strings"
@@ -61,11 +60,14 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // waiting_events, outbox_deliveries) with the rows of members only. A
 // tick decides for each member from that member's rows alone (limits,
 // caps, stop-after, holdout and dedupe are per member), but for stocks and
-// budgets, which count every member's sends: the outbox copy also holds
-// every counted send. So the dry run decides for members what it would
-// decide on the file, were they the only ones to fire. With members nil
-// every member's rows are copied (a dry run of the whole brand, which a
-// program whose members compete for a stock or a budget needs). When some of
+// budgets, which count every member's sends: so a dry run on the copy
+// decides for members what it would on the file as long as none of their
+// sends competes for a stock or a budget (why runs the whole brand
+// otherwise), and what stocks and budgets have used is read from the
+// file's outbox (EveryMembersOutbox). Other members' sends are not copied:
+// at a million members they are most of the outbox, and copying them took
+// seconds of every `nudge why`. With members nil every member's rows are
+// copied (a dry run of the whole brand). When some of
 // members' events wait for their member, events are copied too (a tick
 // renumbers them). Closing the DB drops the copy; the file is not written.
 func OpenScratch(ctx context.Context, path string, members []string) (*DB, error) {
@@ -85,7 +87,21 @@ func OpenScratch(ctx context.Context, path string, members []string) (*DB, error
 		db.sql.Close()
 		return nil, err
 	}
+	if members != nil {
+		db.everyOutbox = scratchSource + ".main.outbox"
+	}
 	return db, nil
+}
+
+// EveryMembersOutbox is the SQL name of the table holding every member's
+// outbox rows, which what stocks and budgets have used is counted from:
+// outbox, but for a scratch of some members' rows (OpenScratch), the
+// file's.
+func (db *DB) EveryMembersOutbox() string {
+	if db.everyOutbox != "" {
+		return db.everyOutbox
+	}
+	return "outbox"
 }
 
 // scratchSource is the name the file is attached under in a scratch
@@ -167,11 +183,6 @@ WHERE database_name = '`+scratchSource+`' AND schema_name = 'main' AND column_na
 			var args []any
 			if keyed[n] && n != "events" && members != nil {
 				q += ` WHERE member_id IN (SELECT unnest(` + jsonStrings("m") + `))`
-				if n == "outbox" {
-					// Members compete for stocks and budgets (SPEC §9):
-					// the sends every member holds count for them.
-					q += ` OR ` + policy.CountedSendSQL("")
-				}
 				args = append(args, jsonArg("m", members))
 			}
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {

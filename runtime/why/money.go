@@ -25,8 +25,9 @@ type moneyState struct {
 }
 
 // readMoney reads the money state of the members of list (an SQL IN list)
-// at now, with the policies' own definitions (package policy).
-func readMoney(ctx context.Context, q queryer, prog *compiler.Program, brand string, now time.Time, list string) (*moneyState, error) {
+// at now, with the policies' own definitions (package policy); what stocks
+// and budgets have used, from everyOutbox (runtime.DB.EveryMembersOutbox).
+func readMoney(ctx context.Context, q queryer, prog *compiler.Program, brand string, now time.Time, list, everyOutbox string) (*moneyState, error) {
 	m := &moneyState{prog: prog, now: now, global: map[string]bool{}, used: map[string]int64{}, spent: map[string]float64{}, periods: map[string][2]time.Time{}}
 	b := sql.Named("brand", brand)
 	if prog.GlobalHoldout > 0 {
@@ -45,7 +46,7 @@ func readMoney(ctx context.Context, q queryer, prog *compiler.Program, brand str
 	}
 	for _, s := range prog.Stocks {
 		var n int64
-		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE brand = $brand::VARCHAR AND content = $c::VARCHAR AND `+policy.CountedSendSQL(""),
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM `+everyOutbox+` WHERE brand = $brand::VARCHAR AND content = $c::VARCHAR AND `+policy.CountedSendSQL(""),
 			b, sql.Named("c", s.Content)).Scan(&n); err != nil {
 			return nil, err
 		}
@@ -58,7 +59,7 @@ func readMoney(ctx context.Context, q queryer, prog *compiler.Program, brand str
 		lo, hi := policy.BudgetPeriod(r.Budget.Per, now)
 		m.periods[r.Name] = [2]time.Time{lo, hi}
 		var spent float64
-		if err := q.QueryRowContext(ctx, `SELECT coalesce(CAST(sum(`+policy.SendCostSQL(prog, "")+`) AS DOUBLE), 0) FROM outbox
+		if err := q.QueryRowContext(ctx, `SELECT coalesce(CAST(sum(`+policy.SendCostSQL(prog, "")+`) AS DOUBLE), 0) FROM `+everyOutbox+`
 			WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND fired_at >= $lo::TIMESTAMP AND fired_at < $hi::TIMESTAMP AND `+policy.CountedSendSQL(""),
 			b, sql.Named("rule", r.Name), sql.Named("lo", lo), sql.Named("hi", hi)).Scan(&spent); err != nil {
 			return nil, err

@@ -16,7 +16,7 @@ import (
 // policies fills in RuleReport.Policies for every report: read-only
 // queries of the tables the runtime's policies read, with the policies'
 // own definitions (package policy).
-func policies(ctx context.Context, q queryer, prog *compiler.Program, brand string, now time.Time, reps []*Report) error {
+func policies(ctx context.Context, q queryer, prog *compiler.Program, brand string, now time.Time, reps []*Report, everyOutbox string) error {
 	if len(reps) == 0 {
 		return nil
 	}
@@ -157,7 +157,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 		}
 	}
 
-	money, err := readMoney(ctx, q, prog, brand, now, list) // money.go
+	money, err := readMoney(ctx, q, prog, brand, now, list, everyOutbox) // money.go
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func TestScratchAgreesWithFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 1500, Seed: 2}); err != nil {
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 1500, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	now := demodata.DefaultNow
@@ -62,8 +62,8 @@ func TestScratchAgreesWithFile(t *testing.T) {
 	// file and on a scratch copy of its own rows.
 	nows := []time.Time{now, now.Add(24 * time.Hour)}
 	lists := [][]string{sample, sample[:1]}
-	explain := func(db *nrt.DB, members []string, at time.Time) map[string]string {
-		reps, err := why.Explain(ctx, db, prog, exps, members, why.Options{Now: at, Brand: "acme"})
+	explain := func(db *nrt.DB, members []string, at time.Time, whole func(context.Context) (*nrt.DB, func(), error)) map[string]string {
+		reps, err := why.Explain(ctx, db, prog, exps, members, why.Options{Now: at, Brand: "acme", Whole: whole})
 		if err != nil {
 			t.Fatalf("%v at %s: %v", members, at, err)
 		}
@@ -83,7 +83,7 @@ func TestScratchAgreesWithFile(t *testing.T) {
 	fires := 0
 	for _, list := range lists {
 		for _, at := range nows {
-			for m, rep := range explain(db, list, at) {
+			for m, rep := range explain(db, list, at, nil) {
 				want[key(list, m, at)] = rep
 				fires += strings.Count(rep, "→ would fire")
 			}
@@ -99,13 +99,101 @@ func TestScratchAgreesWithFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A member whose send competes for a stock or a budget is decided
+		// by the whole brand's dry run, on a scratch of every member's
+		// rows, as the CLI does.
+		whole := func(ctx context.Context) (*nrt.DB, func(), error) {
+			all, err := nrt.OpenScratch(ctx, path, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			return all, func() { all.Close() }, nil
+		}
 		for _, at := range nows {
-			for m, got := range explain(sdb, list, at) {
+			for m, got := range explain(sdb, list, at, whole) {
 				if w := want[key(list, m, at)]; got != w {
 					t.Errorf("%s at %s (scratch of %d members): the scratch database explains\n%s\nthe file\n%s", m, at, len(list), got, w)
 				}
 			}
 		}
 		sdb.Close()
+	}
+}
+
+// TestScratchOfCompetingMember: the scratch of one member's rows holds no
+// other member's sends, so a member whose send competes for a stock or a
+// budget is decided by the whole brand's dry run (Options.Whole, on a
+// scratch of every member's rows, as the CLI does), and what the stocks
+// and budgets have used is read from the file. A day after a committed
+// tick, the report of a member with a competing send is the same on the
+// scratch as on the file, and took one whole-brand run.
+func TestScratchOfCompetingMember(t *testing.T) {
+	ctx := context.Background()
+	prog, exps := loadExamples(t)
+	path := filepath.Join(t.TempDir(), "n.duckdb")
+	db, err := nrt.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 1500, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	now := demodata.DefaultNow
+	// A tick a day earlier gives the stocks and budgets a history.
+	if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: now.Add(-24 * time.Hour), Brand: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	full, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A member with a competing send: its verdict needs the other
+	// members' firings, and its report what the stocks and budgets have
+	// used.
+	var sample []string
+	for _, d := range full.Decisions {
+		if d.Action == "send" && prog.SendCompetes(d.Rule, d.Journey != "", d.Content) {
+			sample = append(sample, d.MemberID)
+			break
+		}
+	}
+	if len(sample) == 0 {
+		t.Fatal("no send competes: the test tests nothing")
+	}
+	report := func(db *nrt.DB, m string, whole func(context.Context) (*nrt.DB, func(), error)) string {
+		reps, err := why.Explain(ctx, db, prog, exps, []string{m}, why.Options{Now: now, Brand: "acme", Whole: whole})
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		var b bytes.Buffer
+		reps[0].WriteText(&b)
+		return b.String()
+	}
+	want := map[string]string{}
+	for _, m := range sample {
+		want[m] = report(db, m, nil)
+	}
+	db.Close()
+	for _, m := range sample {
+		sdb, err := nrt.OpenScratch(ctx, path, []string{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wholes := 0
+		got := report(sdb, m, func(ctx context.Context) (*nrt.DB, func(), error) {
+			wholes++
+			all, err := nrt.OpenScratch(ctx, path, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			return all, func() { all.Close() }, nil
+		})
+		sdb.Close()
+		if got != want[m] {
+			t.Errorf("%s: the scratch explains\n%s\nthe file\n%s", m, got, want[m])
+		}
+		if wholes != 1 {
+			t.Errorf("%s: %d whole-brand dry runs, want 1", m, wholes)
+		}
 	}
 }

@@ -211,7 +211,7 @@ func Explain(ctx context.Context, db *nrt.DB, prog *compiler.Program, exps []*co
 			rep.Rules = append(rep.Rules, rr)
 		}
 	}
-	if err := policies(ctx, q, prog, brand, now, out); err != nil {
+	if err := policies(ctx, q, prog, brand, now, out, db.EveryMembersOutbox()); err != nil {
 		return nil, err
 	}
 	for _, rep := range out {
