@@ -215,7 +215,7 @@ func (jc *journeyCompiler) steps(ss []ast.Step) {
 			jc.emit(StepNode{Kind: StepWait, Line: line, Wait: rc.durationOf(s.Dur)})
 		case *ast.WaitUntilStep:
 			if s.At != nil {
-				at := time.Date(s.At.Year, time.Month(s.At.Month), s.At.Day, s.At.Hour, s.At.Minute, s.At.Second, 0, time.UTC)
+				at, _ := s.At.Time() // the checker refused one that does not exist
 				jc.emit(StepNode{Kind: StepWaitAt, Line: line, At: at})
 				continue
 			}

@@ -7,7 +7,11 @@
 // resolution, no SQL.
 package ast
 
-import "nudge/lang/diag"
+import (
+	"time"
+
+	"nudge/lang/diag"
+)
 
 // Node is implemented by every syntax tree node.
 type Node interface {
@@ -407,6 +411,17 @@ type DateLit struct {
 	Minute  int
 	Second  int // 0 unless written as HH:MM:SS
 	HasTime bool
+}
+
+// Time returns the instant the literal names, as a UTC time (nudge's
+// times are local to the database's zone, so the zone carries nothing),
+// and whether it exists: 2024-02-30 or 25:00 does not (the checker reports
+// it, code bad-date); the time returned is then Go's normalization of it.
+func (d *DateLit) Time() (time.Time, bool) {
+	t := time.Date(d.Year, time.Month(d.Month), d.Day, d.Hour, d.Minute, d.Second, 0, time.UTC)
+	ok := t.Year() == d.Year && int(t.Month()) == d.Month && t.Day() == d.Day &&
+		t.Hour() == d.Hour && t.Minute() == d.Minute && t.Second() == d.Second
+	return t, ok
 }
 
 // ClockLit is a time of day `22:00` (or `22:00:30`).

@@ -119,11 +119,10 @@ func testTime(d *ast.DateLit) time.Time {
 	if d == nil {
 		return time.Time{}
 	}
-	t := time.Date(d.Year, time.Month(d.Month), d.Day, d.Hour, d.Minute, d.Second, 0, time.UTC)
-	if t.Year() != d.Year || int(t.Month()) != d.Month || t.Day() != d.Day || t.Hour() != d.Hour || t.Minute() != d.Minute || t.Second() != d.Second {
-		return time.Time{}
+	if t, ok := d.Time(); ok {
+		return t
 	}
-	return t
+	return time.Time{}
 }
 
 // addTestDuration moves a known test clock (AddDuration). A zero clock

@@ -605,14 +605,16 @@ func decisionText(d nrt.Decision) string {
 
 // ---- helpers ----
 
+// dateTime is the instant of a date literal (ast.DateLit.Time); one that
+// does not exist is reported by validDate before it is used.
 func dateTime(d *ast.DateLit) time.Time {
-	return time.Date(d.Year, time.Month(d.Month), d.Day, d.Hour, d.Minute, d.Second, 0, time.UTC)
+	t, _ := d.Time()
+	return t
 }
 
 // validDate reports a date or time that does not exist (2024-02-30, 25:00).
 func validDate(d *ast.DateLit) error {
-	t := dateTime(d)
-	if t.Year() != d.Year || int(t.Month()) != d.Month || t.Day() != d.Day || t.Hour() != d.Hour || t.Minute() != d.Minute || t.Second() != d.Second {
+	if _, ok := d.Time(); !ok {
 		return fmt.Errorf("%s is not a valid date and time", d.Text)
 	}
 	return nil
