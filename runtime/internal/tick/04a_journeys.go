@@ -774,6 +774,18 @@ func (t *tick) giveUp(ctx context.Context, k int, at map[int]bool) error {
 	if j.StopAfter == 0 || len(sends) == 0 {
 		return nil
 	}
+	// The journey's earlier sends that this tick made (a tick catching up
+	// on several steps) count as the outbox rows a tick at their due time
+	// would have left: they are decided first.
+	counted := map[int]bool{}
+	for pc, n := range j.Nodes {
+		if n.Kind == compiler.StepActions {
+			counted[pc] = true
+		}
+	}
+	if err := t.decideJourneySends(ctx, k, counted); err != nil {
+		return err
+	}
 	n, err := t.create(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jout AS
 SELECT x.instance_id, x.member_id, x.pc, x.variant, x.due_at AS at, x.ji_rowid
@@ -808,7 +820,7 @@ FROM _nudge_jdec d`, t.params(sql.Named("run", t.runID))...)
 
 // journeyDecisions applies the tags of the journeys' sends when the
 // rules' strata applied only theirs (14_tags.go), and adds the
-// decisions taken before a winner ranked (decideWinnerSends) to the
+// decisions taken early, for a winner or a stop after (decideJourneySends), to the
 // tick's, which the run log counts and a dry run returns.
 func (t *tick) journeyDecisions(ctx context.Context) error {
 	if t.journeyCands == 0 {

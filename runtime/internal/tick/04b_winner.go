@@ -171,14 +171,8 @@ func optionNodes(j *compiler.Journey, pc int) []int {
 	return out
 }
 
-// decideWinnerSends decides the journey k's sends this tick made that are
-// due at or before the latest due time of the instances of _nudge_jat
-// (about to run a winner), when one of them is a send a winner counts: the
-// policy steps run over those candidates alone and write them to the
-// outbox, with their journey, step and variant, as a tick at that time
-// would have, so that the winners rank them. The tick's other candidates
-// wait for its own policy steps; journeyDecisions adds these decisions
-// back to the tick's (_nudge_jdone, _nudge_jfired).
+// decideWinnerSends decides, before the winners of journey k rank them,
+// the sends this tick made that they count (decideJourneySends).
 func (t *tick) decideWinnerSends(ctx context.Context, k int) error {
 	j := t.prog.Journeys[k]
 	counted := map[int]bool{}
@@ -187,6 +181,20 @@ func (t *tick) decideWinnerSends(ctx context.Context, k int) error {
 			counted[p] = true
 		}
 	}
+	return t.decideJourneySends(ctx, k, counted)
+}
+
+// decideJourneySends decides the journey k's sends this tick made that are
+// due at or before the latest due time of the instances of _nudge_jat
+// (about to run a step that reads the journey's sends in the outbox: a
+// winner, or a send of a journey that stops after unanswered sends), when
+// one of them is a send of a node of counted (pcs): the policy steps run
+// over those candidates alone and write them to the outbox, with their
+// journey, step and variant, as a tick at that time would have, so that
+// the step reads them. The tick's other candidates wait for its own policy
+// steps; journeyDecisions adds these decisions back to the tick's
+// (_nudge_jdone, _nudge_jfired).
+func (t *tick) decideJourneySends(ctx context.Context, k int, counted map[int]bool) error {
 	var mine, options []string
 	for node, ri := range t.journeyRI {
 		if node.journey != k {

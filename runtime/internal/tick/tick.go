@@ -133,10 +133,10 @@ type tick struct {
 	// that sends, and the candidates the journeys added.
 	journeyRI    map[journeyNode]int
 	journeyCands int64
-	// winnersDecided: the winner steps' sends went through the policy
-	// steps early, their decisions and firings kept in _nudge_jdone and
-	// _nudge_jfired (04b_winner.go), which journeyDecisions adds back (a
-	// tick runs its steps once).
+	// winnersDecided: journey sends went through the policy steps early
+	// (for a winner or a stop after to read them), their decisions and
+	// firings kept in _nudge_jdone and _nudge_jfired (04b_winner.go),
+	// which journeyDecisions adds back (a tick runs its steps once).
 	winnersDecided bool
 	// journeyScope is, per journey, the condition on an active instance
 	// (a journey_instances row) that the tick touches it (see narrowJourney).
