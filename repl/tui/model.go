@@ -231,6 +231,18 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type == tea.KeyRunes && !msg.Paste && !msg.Alt && len(msg.Runes) > 1 {
+		// Several characters in one read (a paste without bracketed paste,
+		// input over a slow link, an input method's commit) are text, even
+		// when they spell a key's name: the KeyMsg of the runes "end" prints
+		// as "end", which the switch below and the textarea's key bindings
+		// would take for the End key ("enter" would run the input, "delete"
+		// would vanish).
+		m.input.InsertString(string(msg.Runes))
+		m.setHint("", false)
+		m.layout()
+		return m, nil
+	}
 	switch msg.String() {
 	case "ctrl+c":
 		switch {

@@ -440,6 +440,31 @@ func TestMultiLineInput(t *testing.T) {
 	}
 }
 
+// TestWordsReadAtOnceAreText: a terminal read of several characters (a
+// paste without bracketed paste, typing over a slow link, tmux send-keys)
+// arrives as one KeyMsg of runes, whose String() is the text itself: the
+// words "end", "delete", "enter", "home" or "up" must be typed, not taken
+// for the keys of those names.
+func TestWordsReadAtOnceAreText(t *testing.T) {
+	ev := newFake()
+	d := newDriver(t, ev, termenv.Ascii, nil)
+	words := []string{"if", " ", "tagged", " ", `"x"`, " ", "enter", " ", "delete", " ", "end", " ", "home", " ", "up", " ", "left", " ", "tab", " ", "esc", " ", "ctrl+c", " ", "pgdown"}
+	var want strings.Builder
+	for _, w := range words {
+		d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+		want.WriteString(w)
+	}
+	if d.m.running || len(ev.calls) > 0 {
+		t.Fatalf("a typed word ran the input (running %v, evaluated %q)", d.m.running, ev.calls)
+	}
+	if got := d.m.input.Value(); got != want.String() {
+		t.Fatalf("input = %q, want %q", got, want.String())
+	}
+	if !strings.Contains(d.plain(), "nudge> "+want.String()) {
+		t.Errorf("input row does not show the text:\n%s", d.plain())
+	}
+}
+
 func TestCtrlCCancelsQuery(t *testing.T) {
 	d := newDriver(t, newFake(), termenv.Ascii, nil)
 	d.typ("slow")
