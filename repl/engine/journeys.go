@@ -45,7 +45,7 @@ func (e *Engine) journeys(ctx context.Context, arg string) (*Result, error) {
 	jws, _ := compiler.WhyJourneys(e.prog.Info)
 	reps, err := why.ExplainJourneys(ctx, e.db, prog, jws, fields[0], opts)
 	if err != nil {
-		return &Result{Kind: Text, Text: fmt.Sprintf("journeys: %v", err)}, nil
+		return explainError(ctx, "journeys", err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "member %s at %s", fields[0], opts.Now.Format("2006-01-02 15:04"))

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,27 @@ func TestJourneysCompletes(t *testing.T) {
 	got := e.Complete(":jo")
 	if len(got) != 1 || got[0] != ":journeys" {
 		t.Errorf("Complete(\":jo\") = %v, want [:journeys]", got)
+	}
+}
+
+// TestExplainCancelled: Ctrl-C during :why or :journeys MEMBER is a
+// cancellation (an error wrapping context.Canceled, which the TUI shows as
+// "cancelled"), not a message holding the dry run's chain of steps.
+func TestExplainCancelled(t *testing.T) {
+	e := journeyEngine(t)
+	eval(t, e, `rule big if sum(order_placed.amount in last 30 days) > 50 then send coupon "BIG" via sms`)
+	for _, input := range []string{":why j1", ":journeys j1", ":journeys j1 unpaid"} {
+		t.Run(input, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			res, err := e.Eval(ctx, input)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Eval(%q) with a cancelled context = %+v, %v; want an error wrapping context.Canceled", input, res, err)
+			}
+		})
+	}
+	// The session still works.
+	if res := eval(t, e, ":journeys j1"); !strings.Contains(res.Text, "member j1 at") {
+		t.Errorf("after the cancellation: %s", res.Text)
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -31,11 +32,25 @@ func (e *Engine) why(ctx context.Context, arg string) (*Result, error) {
 	}
 	reps, err := why.Explain(ctx, e.db, prog, exps, fields[:1], opts)
 	if err != nil {
-		return &Result{Kind: Text, Text: fmt.Sprintf("why: %v", err)}, nil
+		return explainError(ctx, "why", err)
 	}
 	var b strings.Builder
 	for _, r := range reps {
 		r.WriteText(&b)
 	}
 	return &Result{Kind: Text, Text: strings.TrimRight(b.String(), "\n")}, nil
+}
+
+// explainError is the answer to a failed :why or :journeys (cmd names it).
+// A cancelled one (Ctrl-C) is an error wrapping the context's, which front
+// ends report as "cancelled", not the chain of steps the dry run was in;
+// anything else (no such rule, ...) is a message to read.
+func explainError(ctx context.Context, cmd string, err error) (*Result, error) {
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, cerr)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	return &Result{Kind: Text, Text: fmt.Sprintf("%s: %v", cmd, err)}, nil
 }
