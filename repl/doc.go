@@ -21,6 +21,7 @@
 //	queued at store "A"                     a trigger: the events of the last 24 hours that fire it
 //	segment big = sum(purchased.amount in last 365 days) >= 500
 //	rule hi if big then send coupon "HI" via sms
+//	journey NAME ... end                    a journey (pasted, or continued with Alt+Enter)
 //	:run                                    dry-run the loaded and session rules: the decisions
 //	:sql  :schema  :load F  :now TS  :lookback 7d  :reset  :help  :quit
 //	\sql SELECT ...                         read-only SQL (one SELECT; writes are refused)

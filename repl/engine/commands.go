@@ -412,7 +412,7 @@ func wrapList(items []string, width int, indent string) string {
 // dryRun compiles the loaded and session rules and runs one tick at now
 // without writing anything: the decisions table.
 func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
-	if len(e.prog.Info.Rules) == 0 {
+	if len(e.prog.Info.Rules) == 0 && len(e.prog.Info.Journeys) == 0 {
 		return &Result{Kind: Text, Text: "no rules to run: type a rule (rule NAME if CONDITION then ACTION) or :load a file"}, nil
 	}
 	prog, diags := compiler.Compile(e.prog.Info)
@@ -443,9 +443,15 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 		}
 		res.Rows = append(res.Rows, []string{d.Rule, d.MemberID, d.Action, d.Kind, d.Content, d.Channel, d.Status, d.Reason, sched})
 	}
-	// Per-rule summary, e.g. "store_a_coupon: 12 candidates, 10 firings (8 pending, 2 capped)".
-	var lines []string
+	// Per-rule summary, e.g. "store_a_coupon: 12 candidates, 10 firings
+	// (8 pending, 2 capped)"; the rules without a candidate share one line,
+	// so that the journeys' lines stay in sight above the table.
+	var lines, idle []string
 	for _, r := range out.Rules {
+		if r.Candidates == 0 && r.Firings == 0 && len(r.Statuses) == 0 {
+			idle = append(idle, r.Rule)
+			continue
+		}
 		var st []string
 		for _, k := range sortedKeys(r.Statuses) {
 			st = append(st, fmt.Sprintf("%s %s", Thousands(r.Statuses[k]), k))
@@ -457,6 +463,10 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 		}
 		lines = append(lines, line)
 	}
+	if len(idle) > 0 {
+		lines = append(lines, fmt.Sprintf("no candidates: %s", strings.Join(idle, ", ")))
+	}
+	lines = append(lines, journeySummaries(prog, out)...)
 	res.Text = strings.Join(lines, "\n")
 	if len(prog.Rules) > 0 {
 		var b strings.Builder
@@ -466,4 +476,74 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 		e.lastSQL = strings.TrimSpace(b.String())
 	}
 	return res, nil
+}
+
+// journeySummaries says, per journey of a dry run, what the tick would
+// decide and where the instances would stand after it, e.g.
+// "d11_promo (journey): 331 sends (199 pending, 132 no_consent), 332
+// complete; after the tick: 628 active, 0 exited, 397 completed".
+func journeySummaries(prog *compiler.Program, out *runtime.RunResult) []string {
+	type tally struct {
+		actions map[string]int64 // enter, exit, complete, tag, ...
+		sends   map[string]int64 // by status
+		nsend   int64
+	}
+	by := map[string]*tally{}
+	for _, d := range out.Decisions {
+		if d.Journey == "" {
+			continue
+		}
+		t := by[d.Journey]
+		if t == nil {
+			t = &tally{actions: map[string]int64{}, sends: map[string]int64{}}
+			by[d.Journey] = t
+		}
+		if d.Action == "send" {
+			t.sends[d.Status]++
+			t.nsend++
+		} else {
+			t.actions[d.Action]++
+		}
+	}
+	counts := map[string]runtime.JourneyCount{}
+	for _, c := range out.Journeys {
+		counts[c.Journey] = c
+	}
+	var lines []string
+	for _, j := range prog.Journeys {
+		var parts []string
+		if t := by[j.Name]; t != nil {
+			if n := t.actions["enter"]; n > 0 {
+				parts = append(parts, Thousands(n)+" enter")
+			}
+			if t.nsend > 0 {
+				var st []string
+				for _, k := range sortedKeys(t.sends) {
+					st = append(st, fmt.Sprintf("%s %s", Thousands(t.sends[k]), k))
+				}
+				parts = append(parts, fmt.Sprintf("%s %s (%s)", Thousands(t.nsend), pluralWord(int(min(t.nsend, 2)), "send", "sends"), strings.Join(st, ", ")))
+			}
+			for _, a := range sortedKeys(t.actions) {
+				if a != "enter" && a != "exit" && a != "complete" {
+					parts = append(parts, Thousands(t.actions[a])+" "+a)
+				}
+			}
+			for _, a := range []string{"exit", "complete"} {
+				if n := t.actions[a]; n > 0 {
+					parts = append(parts, Thousands(n)+" "+a)
+				}
+			}
+		}
+		line := j.Name + " (journey): "
+		if len(parts) == 0 {
+			line += "no decisions"
+		} else {
+			line += strings.Join(parts, ", ")
+		}
+		if c, ok := counts[j.Name]; ok {
+			line += fmt.Sprintf("; after the tick: %s active, %s exited, %s completed", Thousands(c.Active), Thousands(c.Exited), Thousands(c.Completed))
+		}
+		lines = append(lines, line)
+	}
+	return lines
 }

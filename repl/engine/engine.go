@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -207,7 +208,9 @@ func (e *Engine) eval(ctx context.Context, input string) (*Result, error) {
 // declKeywords start a declaration rather than a condition.
 var declKeywords = map[string]bool{
 	"segment": true, "rule": true, "event": true, "cap": true, "quiet": true,
-	"brand": true, "import": true,
+	"brand": true, "import": true, "journey": true, "cost": true, "stock": true,
+	// `holdout P% of members`; no condition starts with the keyword
+	"holdout": true,
 }
 
 // isDeclaration reports whether input is a top-level declaration. `member`
@@ -408,11 +411,13 @@ func (e *Engine) declare(ctx context.Context, input string) (*Result, error) {
 			if sql != "" {
 				e.lastSQL = sql
 			}
+		case *ast.JourneyDecl:
+			msgs = append(msgs, describeJourney(compiled, d.Name.Name))
 		case *ast.EventDecl:
 			msgs = append(msgs, fmt.Sprintf("event %s declared", d.Name.Name))
 		case *ast.MemberDecl:
 			msgs = append(msgs, "member fields declared")
-		case *ast.CapDecl, *ast.QuietDecl:
+		case *ast.CapDecl, *ast.QuietDecl, *ast.CostDecl, *ast.StockDecl, *ast.GlobalHoldoutDecl:
 			msgs = append(msgs, "policy added to the session")
 		case *ast.BrandDecl:
 			msgs = append(msgs, fmt.Sprintf("brand %q", d.Name.Value))
@@ -447,6 +452,23 @@ func describeRule(p *compiler.Program, name string) (msg, sql string) {
 	return fmt.Sprintf("rule %s defined", name), ""
 }
 
+// describeJourney says how name enters and how many steps it has.
+func describeJourney(p *compiler.Program, name string) string {
+	for _, j := range p.Journeys {
+		if j.Name != name {
+			continue
+		}
+		kind := "enter when (a state condition, evaluated at each run)"
+		if j.EnterOn {
+			kind = "enter on (once per entering event)"
+		}
+		steps := journeySteps(j)
+		return fmt.Sprintf("journey %s defined: %s, %d %s. :journeys lists it, :journeys MEMBER shows where a member stands, :run dry-runs it",
+			name, kind, steps, pluralWord(steps, "step", "steps"))
+	}
+	return fmt.Sprintf("journey %s defined", name)
+}
+
 func describeAction(a compiler.Action) string {
 	switch a.Verb {
 	case "send":
@@ -476,6 +498,23 @@ func declNames(f *ast.File) []string {
 			if d.Name != nil {
 				out = append(out, "event "+d.Name.Name)
 			}
+		case *ast.JourneyDecl:
+			if d.Name != nil {
+				out = append(out, "journey "+d.Name.Name)
+			}
+		case *ast.StockDecl:
+			if d.Content != nil {
+				out = append(out, "stock "+strconv.Quote(d.Content.Value))
+			}
+		case *ast.CostDecl:
+			switch {
+			case d.Channel != nil:
+				out = append(out, "cost "+d.Channel.Name)
+			case d.Kind != nil && d.Content != nil:
+				out = append(out, "cost "+d.Kind.Name+" "+strconv.Quote(d.Content.Value))
+			}
+		case *ast.GlobalHoldoutDecl:
+			out = append(out, "holdout of members")
 		}
 	}
 	return out

@@ -91,12 +91,7 @@ WHERE $brand::VARCHAR = '' OR brand = $brand::VARCHAR GROUP BY ALL`, sql.Named("
 		if j.EnterOn {
 			kind = "enter on"
 		}
-		steps := 0
-		for _, n := range j.Nodes {
-			if n.Line > 0 {
-				steps++
-			}
-		}
+		steps := journeySteps(j)
 		title := ""
 		if j.Title != "" {
 			title = fmt.Sprintf(" %q", j.Title)
@@ -108,4 +103,15 @@ WHERE $brand::VARCHAR = '' OR brand = $brand::VARCHAR GROUP BY ALL`, sql.Named("
 	}
 	lines = append(lines, ":journeys MEMBER shows where a member stands in each")
 	return &Result{Kind: Text, Text: strings.Join(lines, "\n")}, nil
+}
+
+// journeySteps counts the steps of j (its nodes with a source line).
+func journeySteps(j *compiler.Journey) int {
+	steps := 0
+	for _, n := range j.Nodes {
+		if n.Line > 0 {
+			steps++
+		}
+	}
+	return steps
 }

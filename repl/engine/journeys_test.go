@@ -114,3 +114,47 @@ func TestExplainCancelled(t *testing.T) {
 		t.Errorf("after the cancellation: %s", res.Text)
 	}
 }
+
+// TestSessionJourney: a journey typed (or pasted) into the session is a
+// declaration like a rule: :journeys lists it, :run dry-runs it (journeys
+// only, no rule needed) and says per journey what the tick would decide;
+// typing it again replaces it. cost, stock and the global holdout are
+// declarations too.
+func TestSessionJourney(t *testing.T) {
+	e := newTestEngine(t)
+	src := `journey welcome "Hi"
+  enter when purchased in last 30 days
+  send coupon "J1" via sms
+  wait 2 days
+  send coupon "J2" via sms
+end`
+	res := eval(t, e, src)
+	if res.Kind != Text || !strings.Contains(res.Text, "journey welcome defined: enter when") || !strings.Contains(res.Text, "3 steps") {
+		t.Fatalf("journey: %s %q", res.Kind, res.Text)
+	}
+	if res := eval(t, e, ":journeys"); !strings.Contains(res.Text, `welcome "Hi" (<session 1>:1): enter when, 3 steps`) {
+		t.Errorf(":journeys: %s", res.Text)
+	}
+	res = eval(t, e, ":run")
+	if res.Kind != Decisions {
+		t.Fatalf(":run kind %s: %s", res.Kind, res.Text)
+	}
+	if !strings.Contains(res.Text, "welcome (journey): 2 enter, 2 sends (1 no_consent, 1 pending); after the tick: 2 active, 0 exited, 0 completed") {
+		t.Errorf(":run summary %q", res.Text)
+	}
+	// Typed again, it replaces the first.
+	if res := eval(t, e, strings.Replace(src, `"Hi"`, `"Hello"`, 1)); res.Kind != Text || !strings.Contains(res.Text, "journey welcome defined") {
+		t.Fatalf("journey again: %s %q", res.Kind, res.Text)
+	}
+	for _, decl := range []string{`stock "J1" 5`, `cost sms 0.05`, `holdout 5% of members`} {
+		if res := eval(t, e, decl); res.Kind != Text || res.Text != "policy added to the session" {
+			t.Errorf("%s: %s %q", decl, res.Kind, res.Text)
+		}
+		if res := eval(t, e, decl); res.Kind != Text {
+			t.Errorf("%s again: %s %q", decl, res.Kind, res.Text)
+		}
+	}
+	if res := eval(t, e, ":reset"); res.Text != "forgot 4 session declarations" {
+		t.Errorf(":reset: %q", res.Text)
+	}
+}
