@@ -47,8 +47,20 @@ func (e *Engine) journeys(ctx context.Context, arg string) (*Result, error) {
 	if err != nil {
 		return explainError(ctx, "journeys", err)
 	}
+	brand, exists, err := e.memberExists(ctx, fields[0])
+	if err != nil {
+		return nil, fmt.Errorf("journeys: %w", err)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "member %s at %s", fields[0], opts.Now.Format("2006-01-02 15:04"))
+	if brand != "" {
+		fmt.Fprintf(&b, " (brand %s)", brand)
+	}
+	if !exists {
+		// As :why says it: a mistyped id otherwise reads as a member who
+		// simply never entered.
+		fmt.Fprintf(&b, "\n  no member %q in brand %q", fields[0], brand)
+	}
 	why.WriteJourneysText(&b, reps)
 	return &Result{Kind: Text, Text: strings.TrimRight(b.String(), "\n")}, nil
 }
@@ -114,4 +126,17 @@ func journeySteps(j *compiler.Journey) int {
 		}
 	}
 	return steps
+}
+
+// memberExists reports whether the session's brand has a member id, and
+// names the brand.
+func (e *Engine) memberExists(ctx context.Context, id string) (brand string, exists bool, err error) {
+	err = e.readTx(ctx, func(tx *sql.Tx) error {
+		if brand, err = e.brandFor(ctx, tx); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM members WHERE brand = $brand::VARCHAR AND member_id = $id::VARCHAR`,
+			sql.Named("brand", brand), sql.Named("id", id)).Scan(&exists)
+	})
+	return brand, exists, err
 }

@@ -55,7 +55,8 @@ func TestJourneysCommand(t *testing.T) {
 			`step 8: send reminder "PAY-1" via app_push → pending`,
 			"→ active since 2024-11-10 10:00: next step 10 (split 50% sms_only, 50% wechat_first), due at 2024-11-10 16:30"}, nil},
 		{"exited", ":journeys j2 unpaid", []string{"→ exited at 2024-11-10 11:00 before step 10: `exit when paid` held"}, nil},
-		{"not entered", ":journeys j3", []string{"→ not entered: "}, []string{"instance 1"}},
+		{"not entered", ":journeys j3", []string{"member j3 at 2024-11-10 12:00 (brand acme)", "→ not entered: "}, []string{"instance 1", "no member"}},
+		{"no such member", ":journeys j9", []string{"member j9 at 2024-11-10 12:00 (brand acme)\n  no member \"j9\" in brand \"acme\""}, nil},
 		{"unknown journey", ":journeys j1 nope", []string{`no journey "nope" (journeys: unpaid)`}, nil},
 		{"usage", ":journeys a b c", []string{"usage: :journeys [MEMBER [JOURNEY]]"}, nil},
 	}
