@@ -187,7 +187,8 @@ func (e *Engine) Eval(ctx context.Context, input string) (*Result, error) {
 	if res != nil && res.Input == "" {
 		res.Input = input
 	}
-	return res, err
+	res.sanitize()
+	return res, sanitizeError(err)
 }
 
 func (e *Engine) eval(ctx context.Context, input string) (*Result, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -462,5 +463,45 @@ func TestRunLines(t *testing.T) {
 	}
 	if got != string(want) {
 		t.Errorf("transcript differs (go test -update to accept):\n--- got ---\n%s\n--- want ---\n%s", got, want)
+	}
+}
+
+// TestControlCharactersArePrintable: text from the database (a member's
+// name, a store, an event's props, ingested by the service from anyone)
+// reaches the terminal in cells, messages and error messages; its control
+// characters must arrive as visible stand-ins, never as escape sequences
+// the terminal would act on.
+func TestControlCharactersArePrintable(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	if _, err := e.db.SQL().ExecContext(ctx, `UPDATE members SET name = chr(27) || ']52;c;ZXZpbA==' || chr(7) || 'Eve' || chr(27) || '[2J' WHERE member_id = 'm1'`); err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	res := eval(t, e, "purchased ever")
+	if len(res.Rows) == 0 || res.Rows[0][1] != "␛]52;c;ZXZpbA==␇Eve␛[2J" {
+		t.Errorf("audience name cell = %q", res.Rows)
+	}
+	var b strings.Builder
+	if err := res.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	outs = append(outs, b.String())
+	res = eval(t, e, `\sql SELECT name, chr(27) || '[31m' AS "x`+"\x1b"+`[1m", 'a' || chr(13) || chr(10) || 'b' || chr(155) AS c FROM members WHERE member_id = 'm1'`)
+	outs = append(outs, strings.Join(res.Columns, " "), fmt.Sprint(res.Rows))
+	if got := res.Rows[0][2]; got != "a\r\nb\uFFFD" {
+		t.Errorf("line breaks in a cell are kept for the front end's ↵, C1 replaced: %q", got)
+	}
+	eval(t, e, `rule hi if purchased ever then send coupon "HI" via sms`)
+	outs = append(outs, eval(t, e, ":why m1").Text)
+	_, err := e.Eval(ctx, `\sql SELECT (chr(27) || '[2J')::INTEGER`)
+	if err == nil {
+		t.Fatal("a failing cast returned no error")
+	}
+	outs = append(outs, err.Error())
+	for _, out := range outs {
+		if strings.ContainsAny(out, "\x1b\x07\u009b") {
+			t.Errorf("output holds control characters: %q", out)
+		}
 	}
 }

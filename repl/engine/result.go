@@ -269,3 +269,80 @@ func oneLine(s string) string {
 
 // OneLine is oneLine for front ends: a cell safe to print on one row.
 func OneLine(s string) string { return oneLine(s) }
+
+// printable replaces the control characters of s that a terminal would act
+// on (ESC starting a sequence that recolours, clears the screen or sets the
+// clipboard, BEL, backspace, ...) by visible stand-ins: C0 controls by
+// their control pictures (ESC prints as ␛), DEL by ␡, C1 controls by �.
+// keep lists the controls left as they are. The database's text (member
+// names, store names, event props ingested by the service) reaches the
+// terminal through results and error messages, and must not drive it.
+func printable(s, keep string) string {
+	clean := true
+	for _, r := range s {
+		if isControl(r) && !strings.ContainsRune(keep, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !isControl(r) || strings.ContainsRune(keep, r):
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteRune(0x2400 + r)
+		case r == 0x7f:
+			b.WriteRune('\u2421')
+		default:
+			b.WriteRune('\uFFFD')
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }
+
+// sanitize makes every string of r printable (see printable): messages
+// keep their line breaks and tabs, cells their line breaks, which the
+// front ends show as ↵ (oneLine).
+func (r *Result) sanitize() {
+	if r == nil {
+		return
+	}
+	text := func(s string) string { return printable(strings.ReplaceAll(s, "\r\n", "\n"), "\n\t") }
+	r.Text, r.Warnings = text(r.Text), text(r.Warnings)
+	for i, c := range r.Columns {
+		r.Columns[i] = printable(c, "\n\r\t")
+	}
+	for _, row := range r.Rows {
+		for i, c := range row {
+			row[i] = printable(c, "\n\r\t")
+		}
+	}
+}
+
+// printableError is an error whose message was made printable; it unwraps
+// to the original, so errors.Is (context.Canceled, ErrRefused) still holds.
+type printableError struct {
+	msg string
+	err error
+}
+
+func (e *printableError) Error() string { return e.msg }
+func (e *printableError) Unwrap() error { return e.err }
+
+// sanitizeError returns err with a printable message.
+func sanitizeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := printable(strings.ReplaceAll(msg, "\r\n", "\n"), "\n\t"); clean != msg {
+		return &printableError{msg: clean, err: err}
+	}
+	return err
+}
