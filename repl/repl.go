@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -115,14 +116,18 @@ func runTUI(ctx context.Context, cfg Config, eng *engine.Engine, loaded *engine.
 		History:  hist,
 		Context:  ctx,
 	}
+	// The welcome says what loading the files said and why the history
+	// could not be read, both when both happened.
+	welcome := tui.DefaultWelcome
 	if loaded != nil {
 		var b bytes.Buffer
 		_ = loaded.Write(&b) // a bytes.Buffer never fails
-		opts.Welcome = tui.DefaultWelcome + "\n\n" + b.String()
+		welcome += "\n\n" + strings.TrimRight(b.String(), "\n")
 	}
 	if herr != nil {
-		opts.Welcome = tui.DefaultWelcome + "\n\n" + herr.Error()
+		welcome += "\n\n" + herr.Error()
 	}
+	opts.Welcome = welcome
 	m := tui.New(eng, opts)
 	p := tea.NewProgram(m,
 		tea.WithContext(ctx),

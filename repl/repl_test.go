@@ -149,3 +149,50 @@ func TestDefaultHistoryPath(t *testing.T) {
 		t.Errorf("default: %q", got)
 	}
 }
+
+// TestRunTUIWelcome: the first screen says what loading the rule files
+// said, also when the history cannot be read (which it says too).
+func TestRunTUIWelcome(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(HistoryEnv, dir) // a directory: reading it fails
+	rules := filepath.Join(dir, "rules.nudge")
+	if err := os.WriteFile(rules, []byte("import \"crm\"\nsegment gold = member.tier = \"gold\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := runtime.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{DB: db, Paths: []string{rules}, In: inR, Out: &out, Force: "tui"})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, want := range []string{"loaded 1 file: 0 rules, 1 segment", "read history " + dir} {
+		for !strings.Contains(ansi.Strip(out.String()), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("screen never showed %q; output:\n%s", want, ansi.Strip(out.String()))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if _, err := inW.WriteString(":quit\r"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(":quit did not leave the TUI")
+	}
+}
