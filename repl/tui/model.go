@@ -207,7 +207,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.cancel()
 			m.cancel = nil
 		}
-		m.setHint("", false)
+		if !m.hintErr {
+			// "cancelling…" is done; an error (the history could not be
+			// saved) stays until the next key, or nobody would see it.
+			m.setHint("", false)
+		}
 		m.setResult(msg.res, msg.err, msg.elapsed)
 		if msg.res != nil && msg.res.Quit {
 			m.quitting = true

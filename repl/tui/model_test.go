@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -462,6 +463,27 @@ func TestWordsReadAtOnceAreText(t *testing.T) {
 	}
 	if !strings.Contains(d.plain(), "nudge> "+want.String()) {
 		t.Errorf("input row does not show the text:\n%s", d.plain())
+	}
+}
+
+// TestHistoryErrorShown: when saving the history fails during an
+// evaluation, the hint line says so after the result arrives (the result
+// used to clear it at once) and until the next key.
+func TestHistoryErrorShown(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.typ("visited ever")
+	d.key(tea.KeyEnter)
+	d.send(historyErrorMsg{errors.New("save history: disk full")})
+	d.settle()
+	if !strings.Contains(d.plain(), "ok: visited ever") {
+		t.Fatalf("no result:\n%s", d.plain())
+	}
+	if !strings.Contains(d.plain(), "save history: disk full") {
+		t.Errorf("the history error is not shown:\n%s", d.plain())
+	}
+	d.typ("x")
+	if strings.Contains(d.plain(), "save history") {
+		t.Errorf("the history error outlived the next key:\n%s", d.plain())
 	}
 }
 
