@@ -78,7 +78,7 @@ func numberSQL(v float64) (string, error) {
 // dateSQL formats a date or timestamp literal from its parsed parts.
 func dateSQL(d *ast.DateLit) string {
 	if d.HasTime {
-		return fmt.Sprintf("TIMESTAMP '%04d-%02d-%02d %02d:%02d:00'", d.Year, d.Month, d.Day, d.Hour, d.Minute)
+		return fmt.Sprintf("TIMESTAMP '%04d-%02d-%02d %02d:%02d:%02d'", d.Year, d.Month, d.Day, d.Hour, d.Minute, d.Second)
 	}
 	return fmt.Sprintf("DATE '%04d-%02d-%02d'", d.Year, d.Month, d.Day)
 }

@@ -155,8 +155,8 @@ func (c *checker) date(d *ast.DateLit) Type {
 	case d.Day < 1 || d.Day > days[d.Month-1] || (d.Month == 2 && d.Day == 29 && !leap(d.Year)):
 		c.errorf(d, CodeBadDate, "invalid date %s: %d-%02d has no day %d", d.Text, d.Year, d.Month, d.Day)
 		return Invalid
-	case d.HasTime && (d.Hour < 0 || d.Hour > 23 || d.Minute < 0 || d.Minute > 59):
-		c.errorf(d, CodeBadDate, "invalid time in %s: hours are 00-23 and minutes 00-59", d.Text)
+	case d.HasTime && (d.Hour < 0 || d.Hour > 23 || d.Minute < 0 || d.Minute > 59 || d.Second < 0 || d.Second > 59):
+		c.errorf(d, CodeBadDate, "invalid time in %s: hours are 00-23, minutes and seconds 00-59", d.Text)
 		return Invalid
 	}
 	if d.HasTime {
@@ -274,7 +274,7 @@ func (c *checker) between(e *ast.BetweenExpr, sc *scope) Type {
 }
 
 func dateKey(d *ast.DateLit) int64 {
-	return (((int64(d.Year)*100+int64(d.Month))*100+int64(d.Day))*100+int64(d.Hour))*100 + int64(d.Minute)
+	return ((((int64(d.Year)*100+int64(d.Month))*100+int64(d.Day))*100+int64(d.Hour))*100+int64(d.Minute))*100 + int64(d.Second)
 }
 
 // ident resolves a bare name: a field of the current event, or a segment.
