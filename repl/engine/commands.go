@@ -28,7 +28,7 @@ type Command struct {
 func Commands() []Command {
 	return []Command{
 		{Name: "help", Help: "show this help", Alias: []string{"h", "?"}},
-		{Name: "schema", Help: "event types and their fields, member columns, segments and rules"},
+		{Name: "schema", Help: "event types and their fields, member columns, segments, rules and journeys"},
 		{Name: "sql", Help: "the SQL of the last condition, segment or rule"},
 		{Name: "run", Help: "dry-run the loaded and session rules at now: the decisions, nothing written"},
 		{Name: "why", Args: "MEMBER [RULE]", Help: "explain, per rule, why MEMBER would or would not fire at now: values, policies, verdict"},
@@ -371,6 +371,16 @@ func (e *Engine) schemaText() string {
 			kind = "trigger"
 		}
 		fmt.Fprintf(&b, "  %s  (%s, %s)\n", r.Decl.Name.Name, kind, r.Decl.Span.Span.File)
+	}
+	if len(info.Journeys) > 0 {
+		b.WriteString("\nJourneys (:journeys lists their instances):\n")
+		for _, j := range info.Journeys {
+			kind := "enter when"
+			if j.Enter != nil && j.Enter.On {
+				kind = "enter on"
+			}
+			fmt.Fprintf(&b, "  %s  (%s, %s)\n", j.Decl.Name.Name, kind, j.Decl.Span.Span.File)
+		}
 	}
 	if len(e.env.Functions) > 0 {
 		b.WriteString("\nFunctions:\n")

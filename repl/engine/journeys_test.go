@@ -116,6 +116,22 @@ func TestExplainCancelled(t *testing.T) {
 	}
 }
 
+// TestWhyPointsToJourneys: :why names rules; asked about a journey, or
+// with journeys and no rule, it says which command explains journeys.
+// :schema lists the journeys.
+func TestWhyPointsToJourneys(t *testing.T) {
+	e := journeyEngine(t)
+	for input, want := range map[string]string{
+		":why j1":        "no rules to explain; :journeys j1 shows where the member stands in each journey",
+		":why j1 unpaid": "unpaid is a journey: :journeys j1 unpaid shows where the member stands in it and why",
+		":schema":        "Journeys (:journeys lists their instances):\n  unpaid  (enter on, ",
+	} {
+		if res := eval(t, e, input); !strings.Contains(res.Text, want) {
+			t.Errorf("%s:\n%s\nwant it to hold %q", input, res.Text, want)
+		}
+	}
+}
+
 // TestSessionJourney: a journey typed (or pasted) into the session is a
 // declaration like a rule: :journeys lists it, :run dry-runs it (journeys
 // only, no rule needed) and says per journey what the tick would decide;

@@ -17,8 +17,19 @@ func (e *Engine) why(ctx context.Context, arg string) (*Result, error) {
 	if len(fields) == 0 || len(fields) > 2 {
 		return &Result{Kind: Text, Text: "usage: :why MEMBER [RULE]"}, nil
 	}
+	if len(fields) == 2 {
+		for _, j := range e.prog.Info.Journeys {
+			if j.Decl.Name.Name == fields[1] {
+				return &Result{Kind: Text, Text: fmt.Sprintf("%s is a journey: :journeys %s %s shows where the member stands in it and why", fields[1], fields[0], fields[1])}, nil
+			}
+		}
+	}
 	if len(e.prog.Info.Rules) == 0 {
-		return &Result{Kind: Text, Text: "no rules to explain: type a rule (rule NAME if CONDITION then ACTION) or :load a file"}, nil
+		msg := "no rules to explain: type a rule (rule NAME if CONDITION then ACTION) or :load a file"
+		if len(e.prog.Info.Journeys) > 0 {
+			msg = fmt.Sprintf("no rules to explain; :journeys %s shows where the member stands in each journey", fields[0])
+		}
+		return &Result{Kind: Text, Text: msg}, nil
 	}
 	prog, diags := compiler.Compile(e.prog.Info)
 	exps, wdiags := compiler.Why(e.prog.Info)
