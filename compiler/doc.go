@@ -90,6 +90,10 @@
 //     TRY_CAST(json_extract_string(...)): a malformed value reads as NULL
 //     instead of failing the rule, and so does a number that is not finite
 //     ("NaN", "inf", "1e999", which DuckDB reads as numbers).
+//   - Arithmetic and comparisons of numbers never fail a query
+//     (number.go): exact (BIGINT, DECIMAL) while the bounds of the
+//     operands prove the result fits, else in DOUBLE; a result that may
+//     not be finite reads as NULL when it is not.
 //   - Function calls expand the check.Function SQL template in one pass, so
 //     text inside an argument is never re-expanded.
 //

@@ -1,7 +1,6 @@
 package compiler
 
 import (
-	"math"
 	"strconv"
 	"strings"
 
@@ -103,20 +102,19 @@ func (rc *ruleCompiler) cond(e ast.Expr, s *scope) string {
 			return boolOr(parts...)
 		case ast.Eq, ast.Ne, ast.Lt, ast.Le, ast.Gt, ast.Ge:
 			op := map[ast.BinaryOp]string{ast.Eq: "=", ast.Ne: "<>", ast.Lt: "<", ast.Le: "<=", ast.Gt: ">", ast.Ge: ">="}[x.Op]
-			return "COALESCE(" + rc.value(x.X, s) + " " + op + " " + rc.value(x.Y, s) + ", false)"
+			v := rc.comparable(s, x.X, x.Y)
+			return "COALESCE(" + v[0] + " " + op + " " + v[1] + ", false)"
 		}
 	case *ast.BetweenExpr:
-		return "COALESCE(" + rc.value(x.X, s) + " BETWEEN " + rc.value(x.Lo, s) + " AND " + rc.value(x.Hi, s) + ", false)"
+		v := rc.comparable(s, x.X, x.Lo, x.Hi)
+		return "COALESCE(" + v[0] + " BETWEEN " + v[1] + " AND " + v[2] + ", false)"
 	case *ast.InExpr:
-		var items []string
-		for _, it := range x.List {
-			items = append(items, rc.value(it, s))
-		}
+		v := rc.comparable(s, append([]ast.Expr{x.X}, x.List...)...)
 		op := " IN ("
 		if x.Not {
 			op = " NOT IN ("
 		}
-		return "COALESCE(" + rc.value(x.X, s) + op + strings.Join(items, ", ") + "), false)"
+		return "COALESCE(" + v[0] + op + strings.Join(v[1:], ", ") + "), false)"
 	case *ast.IsNullExpr:
 		if x.Not {
 			return "(" + rc.value(x.X, s) + " IS NOT NULL)"
@@ -200,18 +198,6 @@ func (rc *ruleCompiler) segment(id *ast.Ident, s *scope) *ast.SegmentDecl {
 	return rc.info.Segments[id.Name]
 }
 
-// operand compiles an operand of + - *: as value, but an integer literal
-// is a BIGINT. DuckDB types 100000 an INTEGER, so 100000 * 100000
-// overflowed INTEGER and a decimal field times 1000000000 overflowed
-// DECIMAL(18): failing the whole tick. With BIGINT, integers multiply up to
-// 9.2e18 and a decimal times an integer is a DECIMAL(37) or wider.
-func (rc *ruleCompiler) operand(e ast.Expr, s *scope) string {
-	if n, ok := e.(*ast.NumberLit); ok && n.Value == math.Trunc(n.Value) && math.Abs(n.Value) <= math.MaxInt32 {
-		return "CAST(" + strconv.FormatInt(int64(n.Value), 10) + " AS BIGINT)"
-	}
-	return rc.value(e, s)
-}
-
 // value compiles a value expression; the result may be NULL.
 func (rc *ruleCompiler) value(e ast.Expr, s *scope) string {
 	switch x := e.(type) {
@@ -246,11 +232,9 @@ func (rc *ruleCompiler) value(e ast.Expr, s *scope) string {
 		return f
 	case *ast.BinaryExpr:
 		switch x.Op {
-		case ast.Add, ast.Sub, ast.Mul:
-			return "(" + rc.operand(x.X, s) + " " + x.Op.String() + " " + rc.operand(x.Y, s) + ")"
-		case ast.Div:
-			// x / 0 is NULL (DuckDB would give inf).
-			return "(" + rc.value(x.X, s) + " / NULLIF(" + rc.value(x.Y, s) + ", 0))"
+		case ast.Add, ast.Sub, ast.Mul, ast.Div:
+			sql, _ := rc.arithTop(x, s)
+			return sql
 		}
 		return rc.cond(x, s)
 	case *ast.CallExpr:

@@ -328,8 +328,9 @@ func (g *gen) dataset() dataset {
 		if g.chance(0.7) {
 			m.Attrs = fmt.Sprintf(`{"vip_level":%d}`, g.rng.IntN(4))
 		} else if g.chance(0.3) {
-			// Texts DuckDB reads as numbers that are no number (NULL).
-			m.Attrs = fmt.Sprintf(`{"vip_level":%q}`, g.pick("NaN", "inf", "-Infinity", "1e999"))
+			// Texts DuckDB reads as numbers that are no number (NULL),
+			// and numbers whose products leave DOUBLE's range.
+			m.Attrs = fmt.Sprintf(`{"vip_level":%q}`, g.pick("NaN", "inf", "-Infinity", "1e999", "1e300", "-1e300"))
 		}
 		ds.members = append(ds.members, m)
 	}
@@ -534,9 +535,24 @@ func (g *gen) state(depth int, before bool) string {
 	case 6:
 		switch g.rng.IntN(5) {
 		case 4:
-			// Past BIGINT from one purchase on: in DOUBLE, as the
-			// reference computes (large integer literals are DOUBLE).
-			return "count(purchased " + g.window(before) + ") * 999999999999999 * " + g.pick("1", "99999") + " > " + g.pick("0", "1")
+			// Past BIGINT, DuckDB's DECIMAL types or DOUBLE from one
+			// purchase (or a vip_level of 1e300) on: in DOUBLE, as the
+			// reference computes, and past DOUBLE no number.
+			w := g.window(before)
+			switch g.rng.IntN(6) {
+			case 0:
+				return "count(purchased " + w + ") * 999999999999999 * " + g.pick("1", "99999") + " > " + g.pick("0", "1")
+			case 1:
+				return "count(purchased " + w + ") * 2000000000 * 2000000000 * 2000000000 > " + g.pick("0", "1")
+			case 2:
+				return "max(purchased.amount " + w + ") * 123456789012345.5 * 123456789012345.5 * 123456789012345.5 " + g.pick(">", "<=") + " " + g.pick("0", "1")
+			case 3:
+				return g.pick("max", "sum") + "(purchased.amount " + w + ") * 1000000000 * 1000000000 " + g.pick(">", "<=") + " 0.000000000000001"
+			case 4:
+				return "member.vip_level * 999999999999999 * 999999999999999 " + g.pick(">", "<=") + " " + g.pick("0", "1")
+			default:
+				return "(member.vip_level * member.vip_level - member.vip_level * member.vip_level) " + g.pick("=", "!=") + " 0"
+			}
 		case 0:
 			return `member.tier = "` + g.pick("gold", "silver") + `"`
 		case 1:
@@ -571,7 +587,7 @@ func (g *gen) number(before bool) string {
 	case 3:
 		return "member.vip_level"
 	case 4:
-		return g.pick("0", "1", "2", "3", "10", "12.5", "100")
+		return g.pick("0", "1", "2", "3", "10", "12.5", "100", "2000000000")
 	case 5:
 		return "(" + g.number(before) + " " + g.pick("+", "-", "*", "/") + " " + g.number(before) + ")"
 	case 6:

@@ -345,30 +345,15 @@ func (w *refWorld) value(e ast.Expr, ctx refCtx) refVal {
 	case *ast.BinaryExpr:
 		switch x.Op {
 		case ast.Add, ast.Sub, ast.Mul, ast.Div:
-			a, b := w.value(x.X, ctx), w.value(x.Y, ctx)
-			if a.null || b.null {
+			// Numbers are float64 here; a result that is no finite
+			// number is no number (NULL), as a field holding inf is.
+			// Inside the expression infinities carry on as in floating
+			// point (1 / (1e300 * 1e300) is 0).
+			v := w.arith(x, ctx)
+			if !v.null && v.kind == 'n' && (math.IsInf(v.n, 0) || math.IsNaN(v.n)) {
 				return null
 			}
-			if a.kind == 't' && b.kind == 'd' {
-				sign := 1
-				if x.Op == ast.Sub {
-					sign = -1
-				}
-				return refVal{kind: 't', t: addDuration(a.t, b.d, sign)}
-			}
-			switch x.Op {
-			case ast.Add:
-				return num(a.n + b.n)
-			case ast.Sub:
-				return num(a.n - b.n)
-			case ast.Mul:
-				return num(a.n * b.n)
-			default:
-				if b.n == 0 {
-					return null
-				}
-				return num(a.n / b.n)
-			}
+			return v
 		}
 		return refVal{kind: 'b', b: w.cond(x, ctx)}
 	case *ast.AggExpr:
@@ -415,6 +400,46 @@ func (w *refWorld) value(e ast.Expr, ctx refCtx) refVal {
 		return num(math.Floor(float64(w.at(ctx).Sub(pick)) / float64(24*time.Hour)))
 	}
 	return refVal{kind: 'b', b: w.cond(e, ctx)}
+}
+
+// arith evaluates + - * / without the check for a finite result.
+func (w *refWorld) arith(x *ast.BinaryExpr, ctx refCtx) refVal {
+	operand := func(e ast.Expr) refVal {
+		for {
+			p, ok := e.(*ast.ParenExpr)
+			if !ok {
+				break
+			}
+			e = p.X
+		}
+		if b, ok := e.(*ast.BinaryExpr); ok && (b.Op == ast.Add || b.Op == ast.Sub || b.Op == ast.Mul || b.Op == ast.Div) {
+			return w.arith(b, ctx)
+		}
+		return w.value(e, ctx)
+	}
+	a, b := operand(x.X), operand(x.Y)
+	if a.null || b.null {
+		return null
+	}
+	if a.kind == 't' && b.kind == 'd' {
+		sign := 1
+		if x.Op == ast.Sub {
+			sign = -1
+		}
+		return refVal{kind: 't', t: addDuration(a.t, b.d, sign)}
+	}
+	switch x.Op {
+	case ast.Add:
+		return num(a.n + b.n)
+	case ast.Sub:
+		return num(a.n - b.n)
+	case ast.Mul:
+		return num(a.n * b.n)
+	}
+	if b.n == 0 {
+		return null
+	}
+	return num(a.n / b.n)
 }
 
 // field reads a field of an event: a built-in column or a typed props value.

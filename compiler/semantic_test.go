@@ -55,6 +55,45 @@ func TestSemantics(t *testing.T) {
 			events: []string{"1 m1 purchased 2024-06-01T12:00 amount=6", "2 m2 purchased 2024-06-01T12:00 amount=4"},
 			now:    now, want: []string{"m1"},
 		},
+		{
+			// Past BIGINT: count * 2000000000 * 2000000000 * 2000000000 failed
+			// the tick with "Overflow in multiplication of INT64"; the compiler
+			// bounds the product and computes it in DOUBLE.
+			name:   "integer products past BIGINT compute in floating point",
+			cond:   "count(purchased ever) * 2000000000 * 2000000000 * 2000000000 > 1",
+			events: []string{"1 m1 purchased 2024-06-01T12:00", "2 m2 visited 2024-06-01T12:00"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			// DuckDB makes DECIMAL(18) of two DECIMALs of at most 18 digits
+			// (6000 * 123456789012345.5 overflowed it, 6000 +
+			// 0.000000000000001 overflowed DECIMAL(18,15)) and fails past
+			// 38 digits (the product of three 15-digit decimals).
+			name: "decimal arithmetic past DuckDB's DECIMAL types computes in floating point",
+			cond: "max(purchased.amount ever) * 123456789012345.5 * 123456789012345.5 * 123456789012345.5 > 1" +
+				" and max(purchased.amount ever) * 123456789012345.5 > 999999999999999" +
+				" and max(purchased.amount ever) + 0.000000000000001 > 99",
+			events: []string{"1 m1 purchased 2024-06-01T12:00 amount=6000", "2 m2 purchased 2024-06-01T12:00 amount=6"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			// DuckDB compares two DECIMALs as one type, here DECIMAL(38,15),
+			// which cannot hold 1e33: they compare in DOUBLE.
+			name:   "comparing a large decimal with a fine one does not overflow",
+			cond:   "max(purchased.amount ever) * 1000000000 * 1000000000 > 0.000000000000001",
+			events: []string{"1 m1 purchased 2024-06-01T12:00 amount=1000000000000000", "2 m2 purchased 2024-06-01T12:00 amount=0"},
+			now:    now, want: []string{"m1"},
+		},
+		{
+			// 1e300 * 999999999999999 * 999999999999999 is past DOUBLE:
+			// no number (NULL), as a field holding "inf" is, so neither
+			// comparison holds.
+			name:    "an arithmetic result past floating point's range is no number",
+			prelude: "member {\n  score number\n}",
+			cond:    "member.score * 999999999999999 * 999999999999999 > 1 or member.score * 999999999999999 * 999999999999999 <= 1",
+			members: []string{`m1 attrs={"score":1e300}`, `m2 attrs={"score":2}`, `m3 attrs={"score":-1}`},
+			now:     now, want: []string{"m2", "m3"},
+		},
 		// ---- windows ----
 		{
 			name: "in last: lower bound exclusive, upper inclusive, future excluded",
