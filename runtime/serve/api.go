@@ -37,6 +37,9 @@ type apiError struct {
 	Message     string          `json:"error"`
 	Rows        []RowError      `json:"rows,omitempty"`
 	Diagnostics json.RawMessage `json:"diagnostics,omitempty"`
+	// Members is, for an events batch whose member rows were stored but
+	// whose events were not, what storing the members did.
+	Members *MembersAnswer `json:"members,omitempty"`
 }
 
 // routesInit registers the API's routes.
@@ -183,25 +186,29 @@ func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
 
 // rowsError is the answer for bad rows.
 func rowsError(errs []RowError) *apiError {
-	e := &apiError{status: http.StatusBadRequest, Rows: errs}
-	first := errs[0]
-	switch {
-	case first.Row == 0:
-		e.Message = first.Reason
-	case first.Field != "":
-		e.Message = fmt.Sprintf("row %d: field %s: %s", first.Row, first.Field, first.Reason)
-	default:
-		e.Message = fmt.Sprintf("row %d: %s", first.Row, first.Reason)
-	}
-	if len(errs) > 1 {
-		e.Message += fmt.Sprintf(" (and %d more bad row(s)); nothing was stored", len(errs)-1)
-	} else {
-		e.Message += "; nothing was stored"
-	}
-	if first.Row == 0 {
+	e := &apiError{status: http.StatusBadRequest, Rows: errs, Message: rowsMessage(errs) + "; nothing was stored"}
+	if errs[0].Row == 0 {
 		e.Rows = nil
 	}
 	return e
+}
+
+// rowsMessage names the first bad row and counts the others.
+func rowsMessage(errs []RowError) string {
+	var msg string
+	first := errs[0]
+	switch {
+	case first.Row == 0:
+		msg = first.Reason
+	case first.Field != "":
+		msg = fmt.Sprintf("row %d: field %s: %s", first.Row, first.Field, first.Reason)
+	default:
+		msg = fmt.Sprintf("row %d: %s", first.Row, first.Reason)
+	}
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more bad row(s))", len(errs)-1)
+	}
+	return msg
 }
 
 // EventsAnswer is the answer to POST /v1/events.
@@ -362,6 +369,31 @@ func bodyError(err error, from []int64, fields []map[string]string) *apiError {
 		return &apiError{status: http.StatusBadRequest, Message: msg + "; nothing was stored"}
 	}
 	return &apiError{status: http.StatusInternalServerError, Message: "storing the batch failed, nothing was stored: " + msg}
+}
+
+// eventsNotStored is the answer for an events batch whose member rows were
+// stored (members) but whose events then were not, for err (e is
+// bodyError's answer for it). It says which part was stored and which was
+// not; its status is 400 naming the body row when a row caused it, 503
+// when storing the events ran out of time, else 500: the events were
+// checked before the members were stored (runOne), so a failure that
+// names no row is the database's, not the body's.
+func eventsNotStored(e *apiError, err error, members *MembersAnswer, events int, timeout time.Duration) *apiError {
+	out := &apiError{status: http.StatusInternalServerError, Members: members}
+	var cause, todo string
+	switch {
+	case len(e.Rows) > 0:
+		out.status, out.Rows = e.status, e.Rows
+		cause, todo = rowsMessage(e.Rows), "fix the row and send the batch again"
+	case e.status == 0:
+		out.status = http.StatusServiceUnavailable
+		cause, todo = fmt.Sprintf("storing its events did not finish within %v", timeout), "send the batch again"
+	default:
+		cause, todo = "storing its events failed: "+err.Error(), "send the batch again"
+	}
+	out.Message = fmt.Sprintf("%s; the batch's %d event(s) were not stored, but its %d member row(s) were (%d inserted, %d updated): %s (storing its members again is harmless)",
+		cause, events, members.Rows, members.Inserted, members.Updated, todo)
+	return out
 }
 
 // writeRows writes rows as newline-delimited JSON to a temporary file.

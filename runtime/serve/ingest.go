@@ -188,6 +188,10 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		if err != nil {
 			s.m.batchesRejected.WithLabelValues("400").Inc()
 			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
+			if ans.Members != nil {
+				// The members are committed: the answer says so.
+				j.err = eventsNotStored(j.err, err, ans.Members, len(rows.events), s.cfg.Timeout)
+			}
 			return
 		}
 		for _, d := range res.Duplicates {

@@ -150,3 +150,34 @@ func TestMemberBatchAsRowsOneByOne(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsBatchMembersStoredEventsNot: an events batch of identify and
+// track rows whose members are committed but whose events then fail
+// answers what was stored and what was not. The answer said "nothing was
+// stored" (400, as for a bad row) while the members were. Here event_ids
+// is gone, so storing the events fails after they were checked and the
+// members stored: a failure of the database, 500, with the members'
+// counts; the events are not stored.
+func TestEventsBatchMembersStoredEventsNot(t *testing.T) {
+	sv := start(t, opts{})
+	if _, err := sv.db.SQL().Exec(`ALTER TABLE event_ids RENAME TO event_ids_gone`); err != nil {
+		t.Fatal(err)
+	}
+	code, ans := sv.do("POST", "/v1/events", "", `{"batch":[
+ {"type":"identify","userId":"m3","traits":{"tier":"gold"}},
+ {"type":"track","userId":"m3","event":"Visited","messageId":"msg-1","properties":{"store":"B"}}
+]}`)
+	msg, _ := ans["error"].(string)
+	m, _ := ans["members"].(map[string]any)
+	if code != 500 || m["rows"] != 1.0 || m["updated"] != 1.0 || m["inserted"] != 0.0 ||
+		!strings.Contains(msg, "the batch's 1 event(s) were not stored, but its 1 member row(s) were (0 inserted, 1 updated)") ||
+		strings.Contains(msg, "nothing was") {
+		t.Errorf("answer %d %v\nwant 500 saying the member row was stored and the event not, with the members' counts", code, ans)
+	}
+	if got := sv.member("m3", "tier"); got != "gold" {
+		t.Errorf("m3.tier = %q, want gold (the members were committed)", got)
+	}
+	if n := sv.count(`SELECT count(*) FROM events WHERE member_id = 'm3'`); n != 0 {
+		t.Errorf("%d events of m3 stored, want 0", n)
+	}
+}
