@@ -539,7 +539,8 @@ func (m *Model) resize(w, h int) {
 
 // Layout: results pane, separator, input rows, hint line, status line.
 func (m Model) inputRows() []string {
-	return m.renderInput()
+	rows, _ := m.renderInput()
+	return rows
 }
 
 func (m Model) resultsHeight() int {
@@ -681,8 +682,8 @@ func wrap(s string, width int) string {
 }
 
 // renderInput renders the input with highlighting and the cursor, one entry
-// per screen row.
-func (m Model) renderInput() []string {
+// per screen row, and says which row holds the cursor.
+func (m Model) renderInput() (out []string, cursorRow int) {
 	value := m.input.Value()
 	lines := strings.Split(value, "\n")
 	row := m.input.Line()
@@ -690,11 +691,14 @@ func (m Model) renderInput() []string {
 	col := li.StartColumn + li.ColumnOffset
 	sql := strings.HasPrefix(strings.TrimSpace(value), `\sql`)
 	avail := max(m.width-len(promptFirst), 4)
-	var out []string
 	for i, line := range lines {
 		c := -1
 		if i == row {
 			c = col
+			// The cursor's cell wraps as it does in the whole line: after
+			// the same text before it.
+			before := string([]rune(line)[:min(max(col, 0), len([]rune(line)))])
+			cursorRow = len(out) + strings.Count(ansi.Hardwrap(before+" ", avail, true), "\n")
 		}
 		hl := m.highlight([]rune(line), sql, i == 0, c)
 		prompt := promptMore
@@ -709,7 +713,7 @@ func (m Model) renderInput() []string {
 			out = append(out, m.st.prompt.Render(p)+part)
 		}
 	}
-	return out
+	return out, cursorRow
 }
 
 // highlight styles one input line by token class and draws the cursor (a
@@ -791,10 +795,12 @@ func (m Model) View() string {
 	}
 	b.WriteString(m.st.separator.Render(strings.Repeat("─", m.width)))
 	b.WriteByte('\n')
-	rows := m.inputRows()
+	rows, cur := m.renderInput()
 	if len(rows) > maxInputRows {
-		// Keep the cursor's row visible: show the last rows up to it.
-		rows = rows[len(rows)-maxInputRows:]
+		// Show the last rows, or from the cursor's row when it is above
+		// them (walking up a long pasted input), so it stays in sight.
+		start := min(len(rows)-maxInputRows, cur)
+		rows = rows[start : start+maxInputRows]
 	}
 	for _, r := range rows {
 		b.WriteString(r)

@@ -487,6 +487,36 @@ func TestHistoryErrorShown(t *testing.T) {
 	}
 }
 
+// TestInputFollowsCursor: an input taller than the input area shows the
+// cursor's row when the cursor walks up into its start (a pasted rule
+// being edited), not always the last rows.
+func TestInputFollowsCursor(t *testing.T) {
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	var lines []string
+	for i := 0; i < 15; i++ {
+		lines = append(lines, fmt.Sprintf("member.city = \"c%d\" or", i))
+	}
+	d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(strings.Join(lines, "\n") + "\nmember.city = \"last\""), Paste: true})
+	if !strings.Contains(d.plain(), `member.city = "last"`) {
+		t.Fatalf("the last line is not shown after the paste:\n%s", d.plain())
+	}
+	for i := 0; i < 12; i++ {
+		d.key(tea.KeyUp)
+	}
+	d.typ("XYZ")
+	if !strings.Contains(d.plain(), "XYZ") {
+		t.Errorf("the row being edited is not shown:\n%s", d.plain())
+	}
+	// One long line: Home goes to its start, which must be in sight.
+	d.key(tea.KeyCtrlC)
+	d.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(strings.Repeat("purchased in last 30 days or ", 40) + "visited ever"), Paste: true})
+	d.key(tea.KeyHome)
+	d.typ("START ")
+	if !strings.Contains(d.plain(), "nudge> START purchased") {
+		t.Errorf("the start of a long line is not shown after Home:\n%s", d.plain())
+	}
+}
+
 func TestCtrlCCancelsQuery(t *testing.T) {
 	d := newDriver(t, newFake(), termenv.Ascii, nil)
 	d.typ("slow")
