@@ -157,14 +157,20 @@ Type a declaration to add it to the session:
 
 Commands:
 `)
+	names := []string{}
+	width := len(`\sql SELECT ...`)
 	for _, c := range Commands() {
 		name := ":" + c.Name
 		if c.Args != "" {
 			name += " " + c.Args
 		}
-		fmt.Fprintf(&b, "  %-24s %s\n", name, c.Help)
+		names = append(names, name)
+		width = max(width, len(name))
 	}
-	fmt.Fprintf(&b, "  %-24s %s\n", `\sql SELECT ...`, "run one SELECT on the session brand's tables (a sandbox: no files or settings)")
+	for i, c := range Commands() {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, names[i], c.Help)
+	}
+	fmt.Fprintf(&b, "  %-*s  %s\n", width, `\sql SELECT ...`, "run one SELECT on the session brand's tables (a sandbox: no files or settings)")
 	b.WriteString(`
 Keys (terminal): Enter runs; Alt+Enter, Ctrl+J or a trailing \ continue on a
 new line; Tab completes; Up/Down recall history; PgUp/PgDn and Shift+arrows

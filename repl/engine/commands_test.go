@@ -91,3 +91,28 @@ func TestSessionBrand(t *testing.T) {
 		t.Errorf("no brand over two: %v, want %q", err, want)
 	}
 }
+
+// TestHelpAligned: every command's help starts in one column, also after
+// the longest synopsis (":journeys [MEMBER [JOURNEY]]" ran into its text).
+func TestHelpAligned(t *testing.T) {
+	e := newTestEngine(t)
+	help := eval(t, e, ":help").Text
+	col := -1
+	for _, c := range Commands() {
+		for _, line := range strings.Split(help, "\n") {
+			if !strings.HasPrefix(line, "  :"+c.Name) {
+				continue
+			}
+			i := strings.Index(line, "  "+c.Help)
+			if i < 0 {
+				t.Fatalf("no two spaces before the help of :%s: %q", c.Name, line)
+			}
+			if col < 0 {
+				col = i
+			}
+			if i != col {
+				t.Errorf("the help of :%s starts at %d, the first at %d:\n%s", c.Name, i, col, help)
+			}
+		}
+	}
+}
