@@ -460,14 +460,9 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 		res.Rows = append(res.Rows, []string{d.Rule, d.MemberID, d.Action, d.Kind, d.Content, d.Channel, d.Status, d.Reason, sched})
 	}
 	// Per-rule summary, e.g. "store_a_coupon: 12 candidates, 10 firings
-	// (8 pending, 2 capped)"; the rules without a candidate share one line,
-	// so that the journeys' lines stay in sight above the table.
-	var lines, idle []string
+	// (8 pending, 2 capped)", then the journeys'.
+	var lines []string
 	for _, r := range out.Rules {
-		if r.Candidates == 0 && r.Firings == 0 && len(r.Statuses) == 0 {
-			idle = append(idle, r.Rule)
-			continue
-		}
 		var st []string
 		for _, k := range sortedKeys(r.Statuses) {
 			st = append(st, fmt.Sprintf("%s %s", Thousands(r.Statuses[k]), k))
@@ -478,9 +473,6 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 			line += " (" + strings.Join(st, ", ") + ")"
 		}
 		lines = append(lines, line)
-	}
-	if len(idle) > 0 {
-		lines = append(lines, fmt.Sprintf("no candidates: %s", strings.Join(idle, ", ")))
 	}
 	lines = append(lines, journeySummaries(prog, out)...)
 	res.Text = strings.Join(lines, "\n")
