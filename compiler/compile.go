@@ -432,14 +432,15 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 // simple filters are applied here (and not again in the final WHERE).
 func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) cte {
 	var ref *ast.EventRef
-	due, lag := "e.ts", ""
+	due := "e.ts"
+	var lag *ast.DurationLit // of a followed atom: its due time is e.ts + lag
 	switch a := atom.(type) {
 	case *ast.EventAtom, *ast.Ident:
 		ref = triggerRef(a)
 	case *ast.FollowedAtom:
 		ref = a.First
-		lag = rc.interval(a.Within)
-		due = "(e.ts + " + lag + ")"
+		lag = a.Within
+		due = "(" + rc.shift("e.ts", '+', lag) + ")"
 	default:
 		rc.errorf(atom, "unsupported trigger %q", label(atom))
 		return cte{name: name, body: "SELECT * FROM events WHERE false"}
@@ -477,12 +478,12 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 	// The bound on ts is implied by the one on due and only there to let
 	// DuckDB skip row groups.
 	lower := wmNowSQL
-	if lag != "" {
-		lower = "(" + wmNowSQL + " - " + lag + ")"
+	if lag != nil {
+		lower = "(" + rc.shift(wmNowSQL, '-', lag) + ")"
 	}
 	fresh := append(append([]string{}, where...), "e.seq > "+wmSeqSQL)
 	late := append(append([]string{}, where...), "e.seq <= "+wmSeqSQL, "e.ts > "+lower)
-	if lag != "" {
+	if lag != nil {
 		late = append(late, due+" > "+wmNowSQL)
 	}
 	// Candidates come from the events table also in the scoped form: the
@@ -705,7 +706,7 @@ func (rc *ruleCompiler) aggregate(kind aggKind, ref *ast.EventRef, field *ast.Id
 			if !perCand {
 				lower = rc.nowOf("e")
 			}
-			lower += " - " + rc.interval(win.Dur)
+			lower = rc.shift(lower, '-', win.Dur)
 		}
 		var conds []string
 		if before {
@@ -790,7 +791,7 @@ func (rc *ruleCompiler) window(a string, w *ast.Window, s *scope, inStats bool) 
 	}
 	switch w.Kind {
 	case ast.InLast:
-		return boolAnd(a+".ts > "+at+" - "+rc.interval(w.Dur), upper)
+		return boolAnd(a+".ts > "+rc.shift(at, '-', w.Dur), upper)
 	case ast.Before:
 		return a + ".ts < " + s.cand + ".ts"
 	}
@@ -966,6 +967,23 @@ func (rc *ruleCompiler) quoteText(s string) string {
 		return "NULL"
 	}
 	return q
+}
+
+// shift is the SQL of x + d (op '+') or x - d (op '-'). A duration in
+// months or years is written with the other operator and negated (x -
+// INTERVAL (-1) MONTH for x + 1 month; the same instant): DuckDB 1.5.6
+// holds INTERVAL 1 MONTH equal to INTERVAL 30 DAY, so within one query it
+// computed x - INTERVAL 30 DAY and x - INTERVAL 1 MONTH once (common
+// subexpressions, aggregates) when x is a column, and a rule reading both
+// windows (count in last 30 days and in last 1 month) got one of them
+// wrong. A different operator keeps them apart.
+func (rc *ruleCompiler) shift(x string, op byte, d *ast.DurationLit) string {
+	iv := rc.interval(d)
+	if f := strings.Fields(iv); d != nil && (d.Unit == ast.Month || d.Unit == ast.Year) && len(f) == 3 {
+		iv = "INTERVAL (-" + f[1] + ") " + f[2]
+		op = map[byte]byte{'+': '-', '-': '+'}[op]
+	}
+	return x + " " + string(op) + " " + iv
 }
 
 func (rc *ruleCompiler) interval(d *ast.DurationLit) string {

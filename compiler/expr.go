@@ -303,7 +303,7 @@ func (rc *ruleCompiler) triggerAtomParts(x ast.Expr, s *scope) []string {
 	fa, followed := x.(*ast.FollowedAtom)
 	if followed {
 		ref = fa.First
-		due = "(" + c + ".ts + " + rc.interval(fa.Within) + ")"
+		due = "(" + rc.shift(c+".ts", '+', fa.Within) + ")"
 	} else {
 		ref = triggerRef(x)
 	}

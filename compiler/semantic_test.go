@@ -353,6 +353,19 @@ func TestSemantics(t *testing.T) {
 			now:    now, want: nil,
 		},
 		{
+			// DuckDB 1.5.6 holds INTERVAL 1 MONTH equal to INTERVAL 30 DAY
+			// and computed the two windows' counts once when now is a
+			// column (a trigger's per-candidate aggregates): this never
+			// fired. m1's purchase (10 May 11:00) is in the month before
+			// its queue (after 10 May 10:00) but not in its 30 days (after
+			// 11 May 10:00); m2's is in both.
+			name: "a window of a month and one of 30 days in one trigger rule",
+			cond: "queued and count(purchased in last 30 days) = 0 and count(purchased in last 1 month) = 1",
+			events: []string{"1 m1 purchased 2024-05-10T11:00", "2 m1 queued 2024-06-10T10:00",
+				"3 m2 purchased 2024-05-12T11:00", "4 m2 queued 2024-06-10T10:00"},
+			now: now, want: []string{"m1#2@2024-06-10T10:00"},
+		},
+		{
 			name:    "brand isolation: a trigger reads its own brand's member of the id",
 			cond:    `queued and member.city = "A"`,
 			members: []string{"m1 city=B", "m2 city=A", "m1 brand=other city=A", "m2 brand=other city=B"},

@@ -11,7 +11,7 @@ s0 AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'visited'
     AND e.ts <= $now::TIMESTAMP
-    AND e.ts > $now::TIMESTAMP - INTERVAL 3 MONTH
+    AND e.ts > $now::TIMESTAMP + INTERVAL (-3) MONTH
   GROUP BY e.member_id
 )
 SELECT m.member_id,

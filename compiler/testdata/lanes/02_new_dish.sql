@@ -8,7 +8,7 @@ s0 AS (
   WHERE e.brand = $brand::VARCHAR
     AND e.type = 'visited'
     AND e.ts <= e._now
-    AND e.ts > e._now - INTERVAL 3 MONTH
+    AND e.ts > e._now + INTERVAL (-3) MONTH
   GROUP BY e.member_id
 )
 SELECT m.member_id,
