@@ -119,14 +119,7 @@ func TestRunTUI(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal(":quit did not leave the TUI")
-	}
+	waitTUIExit(t, done)
 	inW.Close()
 	hist, err := os.ReadFile(os.Getenv(HistoryEnv))
 	if err != nil {
@@ -187,6 +180,13 @@ func TestRunTUIWelcome(t *testing.T) {
 	if _, err := inW.WriteString(":quit\r"); err != nil {
 		t.Fatal(err)
 	}
+	waitTUIExit(t, done)
+}
+
+// waitTUIExit waits for the TUI's Run, sent on done, to return after
+// :quit, and fails the test on its error or after 10 seconds.
+func waitTUIExit(t *testing.T, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -24,14 +24,7 @@ import (
 func TestScratchAgreesWithFile(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
-	path := filepath.Join(t.TempDir(), "n.duckdb")
-	db, err := nrt.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 1500, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
+	path, db := demoFile(t, 1500, 1)
 	now := demodata.DefaultNow
 	sink := &nrt.JSONLSink{Path: filepath.Join(t.TempDir(), "sent.jsonl")}
 	if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: now, Brand: "acme", Sinks: []nrt.Sink{sink}}); err != nil {
@@ -130,14 +123,7 @@ func TestScratchAgreesWithFile(t *testing.T) {
 func TestScratchOfCompetingMember(t *testing.T) {
 	ctx := context.Background()
 	prog, exps := loadExamples(t)
-	path := filepath.Join(t.TempDir(), "n.duckdb")
-	db, err := nrt.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: 1500, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
+	path, db := demoFile(t, 1500, 1)
 	now := demodata.DefaultNow
 	// A tick a day earlier gives the stocks and budgets a history.
 	if _, err := db.Run(ctx, prog, nrt.RunOptions{Now: now.Add(-24 * time.Hour), Brand: "acme"}); err != nil {
@@ -196,4 +182,20 @@ func TestScratchOfCompetingMember(t *testing.T) {
 			t.Errorf("%s: %d whole-brand dry runs, want 1", m, wholes)
 		}
 	}
+}
+
+// demoFile makes a database file with n demo members (seed) and returns
+// its path and the database, open for writing.
+func demoFile(t *testing.T, n int, seed int64) (string, *nrt.DB) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "n.duckdb")
+	db, err := nrt.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demodata.Generate(ctx, db.SQL(), demodata.Options{Members: n, Seed: seed}); err != nil {
+		t.Fatal(err)
+	}
+	return path, db
 }
