@@ -52,10 +52,10 @@ func jsonPath(key string) (string, error) {
 }
 
 // numberSQL formats a parsed number. Integers of INTEGER's range print as
-// integers, larger ones as DOUBLE (so that arithmetic with them cannot
-// overflow BIGINT and fail the tick: count(purchased ever) * 999999999999999
-// * 99999), other values in the shortest decimal form (a DuckDB DECIMAL
-// literal, exact). Negative values are parenthesised.
+// integers, larger ones as DOUBLE, other values in the shortest decimal
+// form (a DuckDB DECIMAL literal, exact). Negative values are
+// parenthesised. What each form holds, and so when arithmetic with it
+// stays exact, is numType's (number.go).
 func numberSQL(v float64) (string, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "", fmt.Errorf("number %v is not finite", v)
