@@ -3,7 +3,9 @@ package serve
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -154,6 +156,19 @@ func (s *Server) runGroup(ctx context.Context, group []*ingestJob) {
 	}
 }
 
+// rejectedCode is the status the answer e will have, as the label of
+// nudge_batches_rejected_total: an answer with none is 503 when ctx ran
+// out (the request's timeout), else 500 (see the API's handler).
+func rejectedCode(ctx context.Context, e *apiError) string {
+	switch {
+	case e.status != 0:
+		return strconv.Itoa(e.status)
+	case ctx.Err() != nil:
+		return strconv.Itoa(http.StatusServiceUnavailable)
+	}
+	return strconv.Itoa(http.StatusInternalServerError)
+}
+
 // runOne commits one batch: its members, then its events.
 func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 	defer close(j.done)
@@ -163,8 +178,8 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		// A batch of both: its events are checked before its members are
 		// stored, so that a bad event refuses the whole batch.
 		if err := s.db.CheckEvents(ctx, rows.events, "request body"); err != nil {
-			s.m.batchesRejected.WithLabelValues("400").Inc()
 			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
+			s.m.batchesRejected.WithLabelValues(rejectedCode(ctx, j.err)).Inc()
 			return
 		}
 	}
@@ -186,12 +201,12 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		res, err := s.db.IngestEvents(ctx, rows.events, "request body")
 		s.logSteps(res)
 		if err != nil {
-			s.m.batchesRejected.WithLabelValues("400").Inc()
 			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
 			if ans.Members != nil {
 				// The members are committed: the answer says so.
 				j.err = eventsNotStored(j.err, err, ans.Members, len(rows.events), s.cfg.Timeout)
 			}
+			s.m.batchesRejected.WithLabelValues(rejectedCode(ctx, j.err)).Inc()
 			return
 		}
 		for _, d := range res.Duplicates {

@@ -3,6 +3,8 @@ package serve
 import (
 	"database/sql"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -180,4 +182,25 @@ func TestEventsBatchMembersStoredEventsNot(t *testing.T) {
 	if n := sv.count(`SELECT count(*) FROM events WHERE member_id = 'm3'`); n != 0 {
 		t.Errorf("%d events of m3 stored, want 0", n)
 	}
+	// The refusal is counted under the status answered (it was 400).
+	resp, err := http.Get(sv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `nudge_batches_rejected_total{code="500"} 1`) || strings.Contains(string(b), `nudge_batches_rejected_total{code="400"}`) {
+		t.Errorf("metrics count the refusal under another status:\n%s", grepLines(string(b), "nudge_batches_rejected"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
