@@ -191,12 +191,12 @@ func TestScopedSQLAgrees(t *testing.T) {
 // read of it has one (ScopeEventsSince).
 func TestScopeEventReads(t *testing.T) {
 	want := map[string]string{
-		"store_a_coupon":    "",                                                  // `with store = store` reads the candidate's field
-		"spending_spike":    "purchased:amount",                                  // the average of earlier purchases
-		"pay_reminder":      "paid:order_id since " + tickform.CandidatesFrom,    // the paid event after the order (the parameters read the candidate)
+		"store_a_coupon":    "",                                                     // `with store = store` reads the candidate's field
+		"spending_spike":    "purchased:amount",                                     // the average of earlier purchases
+		"pay_reminder":      "paid:order_id since " + tickform.CandidatesFrom,       // the paid event after the order (the parameters read the candidate)
 		"new_dish_voucher":  "visited: since $now::TIMESTAMP + INTERVAL (-3) MONTH", // in last 3 months
-		"dormancy_reminder": "purchased:",                                        // days since last: no bound
-		"toothbrush_refill": "purchased:sku",                                     // days since last: no bound
+		"dormancy_reminder": "purchased:",                                           // days since last: no bound
+		"toothbrush_refill": "purchased:sku",                                        // days since last: no bound
 		"double11_greeting": "purchased: since $now::TIMESTAMP - INTERVAL 365 DAY",
 		"birthday":          "",
 	}
