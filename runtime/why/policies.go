@@ -48,6 +48,22 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 	}); err != nil {
 		return err
 	}
+	// What refused each latest firing that was refused: its sends'
+	// statuses.
+	refusal := map[string]string{}
+	if err := scan(ctx, q, `SELECT o.rule, o.member_id, string_agg(DISTINCT o.status, ', ' ORDER BY o.status)
+		FROM outbox o JOIN rule_members rm ON rm.brand = o.brand AND rm.rule = o.rule AND rm.member_id = o.member_id AND rm.last_fired_at = o.fired_at
+		WHERE o.brand = $brand::VARCHAR AND o.member_id IN `+list+` AND rm.member_id IN `+list+` AND o.action = 'send' AND NOT rm.last_effective
+		GROUP BY o.rule, o.member_id`, p(), func(r *sql.Rows) error {
+		var rule, id, statuses string
+		if err := r.Scan(&rule, &id, &statuses); err != nil {
+			return err
+		}
+		refusal[rule+"\x00"+id] = statuses
+		return nil
+	}); err != nil {
+		return err
+	}
 
 	// Consent columns.
 	var consentCols []string
@@ -166,7 +182,7 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 		for _, rr := range rep.Rules {
 			r := rr.Rule
 			key := r.Name + "\x00" + rep.Member
-			rr.LastRefused = refused[key]
+			rr.LastRefused, rr.LastRefusal = refused[key], refusal[key]
 			var ps []Policy
 			// limit
 			switch {

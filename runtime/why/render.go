@@ -69,7 +69,11 @@ func verdict(rep *Report, rr *RuleReport) string {
 		return "would not fire: the condition holds, but the rule already gave up on the member, which has had no event since; the give-up is recorded once"
 	}
 	if rr.LastRefused && !rr.Rule.Trigger {
-		return "would not fire: the condition holds, but the previous firing was refused (capped or no consent) and this one would be refused again; repeated refusals are not recorded"
+		refusal := ""
+		if rr.LastRefusal != "" {
+			refusal = " (" + rr.LastRefusal + ")"
+		}
+		return "would not fire: the condition holds, but the previous firing was refused" + refusal + " and this one would be refused again; repeated refusals are not recorded"
 	}
 	return "would not fire: the condition holds but this firing is already recorded (same now, or the event was already considered)"
 }

@@ -105,8 +105,10 @@ type RuleReport struct {
 	// and why each is not considered.
 	Recent []Recent
 	// LastRefused is true when the rule's latest firing for the member was
-	// refused (every send capped or without consent).
+	// refused (no send went out: capped, no_consent, over_budget, ...);
+	// LastRefusal lists its sends' statuses ("capped, no_consent").
 	LastRefused bool
+	LastRefusal string
 	// GaveUp is true when the rule (stop after N unanswered) already gave
 	// up on the member since the member's last event: a firing now is not
 	// recorded (policy.StopAfterSQL).

@@ -198,7 +198,7 @@ func TestWhyAgreesWithDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := 0
+	limited, refusals := 0, 0
 	for _, rep := range reps2 {
 		for _, rr := range rep.Rules {
 			want := decided2[rr.Rule.Name+"\x00"+rep.Member]
@@ -212,9 +212,27 @@ func TestWhyAgreesWithDryRun(t *testing.T) {
 			if rr.Cond && len(want) == 0 {
 				limited++
 			}
+			// A repeated refusal names what refused the previous firing
+			// (it said "capped or no consent" of an over_budget one too).
+			if strings.Contains(rr.Verdict, "previous firing was refused") {
+				var statuses string
+				if err := db.SQL().QueryRowContext(ctx, `SELECT string_agg(DISTINCT status, ', ' ORDER BY status) FROM outbox
+					WHERE brand = 'acme' AND rule = ? AND member_id = ? AND action = 'send'
+					  AND fired_at = (SELECT max(fired_at) FROM outbox WHERE brand = 'acme' AND rule = ? AND member_id = ?)`,
+					rr.Rule.Name, rep.Member, rr.Rule.Name, rep.Member).Scan(&statuses); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(rr.Verdict, "refused ("+statuses+")") {
+					t.Errorf("rule %s, member %s: %q does not name the previous firing's %s", rr.Rule.Name, rep.Member, rr.Verdict, statuses)
+				}
+				refusals++
+			}
 		}
 	}
-	t.Logf("a day later: %d (rule, member) pairs hold the condition but do not fire (limits, dedupe, repeated refusals)", limited)
+	t.Logf("a day later: %d (rule, member) pairs hold the condition but do not fire (limits, dedupe, repeated refusals), %d repeated refusals", limited, refusals)
+	if refusals == 0 {
+		t.Error("a day later no repeated refusal was explained: the refusal's wording is not tested")
+	}
 	if limited == 0 {
 		t.Error("a day later no condition held without firing: the history check tests nothing")
 	}
