@@ -342,9 +342,14 @@ func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAn
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return nil, &apiError{}
 		}
+		// An import error naming its file is about the file's content
+		// (its columns, a value): the body's.
 		msg := err.Error()
 		for _, p := range paths {
 			msg = strings.ReplaceAll(msg, p, "request body")
+		}
+		if strings.Contains(msg, "request body") {
+			return nil, &apiError{status: http.StatusBadRequest, Message: msg + "; nothing was stored"}
 		}
 		return nil, bodyError(errors.New(msg), nil, nil)
 	}
@@ -354,7 +359,9 @@ func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAn
 }
 
 // bodyError turns an ingest error into an answer: a row error names the
-// body's row and field.
+// body's row and field (400); running out of time is the caller's 503;
+// anything else is the database's (500, which a client sends again: a 400
+// for a database failure made clients drop the batch).
 func bodyError(err error, from []int64, fields []map[string]string) *apiError {
 	var re *nrt.RowError
 	if errors.As(err, &re) && re.Row >= 1 && int(re.Row) <= len(from) {
@@ -364,11 +371,7 @@ func bodyError(err error, from []int64, fields []map[string]string) *apiError {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return &apiError{}
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "request body") {
-		return &apiError{status: http.StatusBadRequest, Message: msg + "; nothing was stored"}
-	}
-	return &apiError{status: http.StatusInternalServerError, Message: "storing the batch failed, nothing was stored: " + msg}
+	return &apiError{status: http.StatusInternalServerError, Message: "storing the batch failed, nothing was stored: " + err.Error()}
 }
 
 // eventsNotStored is the answer for an events batch whose member rows were

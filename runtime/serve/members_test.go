@@ -204,3 +204,20 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestEventsBatchDatabaseFailure: an events batch the database fails to
+// store is answered 500, which a client sends again, not 400 (a client
+// drops a batch it is told is bad; the message named the "request body"
+// and was taken for the body's fault).
+func TestEventsBatchDatabaseFailure(t *testing.T) {
+	sv := start(t, opts{})
+	if _, err := sv.db.SQL().Exec(`ALTER TABLE event_ids RENAME TO event_ids_gone`); err != nil {
+		t.Fatal(err)
+	}
+	code, ans := sv.do("POST", "/v1/events", "", `{"batch":[
+ {"type":"track","userId":"m1","event":"Visited","messageId":"msg-1","properties":{"store":"B"}}
+]}`)
+	if msg, _ := ans["error"].(string); code != 500 || !strings.Contains(msg, "nothing was stored") {
+		t.Errorf("answer %d %v, want 500 saying nothing was stored", code, ans)
+	}
+}
