@@ -172,6 +172,7 @@ func (c *checker) enter(j *Journey, jn string) {
 		return
 	}
 	j.TriggerAtoms = rr.TriggerAtoms
+	c.triggerAtomsLimit(rr.TriggerAtoms)
 	switch {
 	case e.On && len(rr.TriggerAtoms) == 0:
 		c.errorf(e, CodeJourneyEnter, "`enter on` needs an event to enter on (a windowless event such as `order_placed`); for a condition on the member's state use `enter when`")

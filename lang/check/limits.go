@@ -16,9 +16,19 @@ import (
 const (
 	// MaxDepth is how deep a condition may nest, counting every operator
 	// (not, and, or, comparisons, arithmetic, between, in, is null), event
-	// atom, filter and aggregate as one level, parentheses as none, and a
-	// segment as the levels of its condition (the compiler inlines it).
+	// atom, filter and aggregate as one level, a chain of one and or or as
+	// one level, parentheses as none, and a segment as the levels of its
+	// condition (the compiler inlines it).
 	MaxDepth = 100
+	// MaxChain is how many conditions one chain of and or of or may join:
+	// DuckDB refuses a chain of 1,000 event atoms ("Max expression depth
+	// limit of 1000 exceeded").
+	MaxChain = 500
+	// MaxTriggerAtoms is how many trigger events (windowless events, `not
+	// followed by`) a rule or a journey's entry may have: each is a
+	// branch of one UNION of candidates, and DuckDB refuses 1,000 of them
+	// (its expression depth), segments included.
+	MaxTriggerAtoms = 500
 	// MaxDigits is how many digits a number may have before the decimal
 	// point, and again after it (a float64 keeps 15 significant digits).
 	MaxDigits = 15
@@ -34,9 +44,18 @@ const (
 // (Durations are checked with the rest of a duration, in duration.)
 func (c *checker) checkLimits() {
 	depth := &depths{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
+	inChain := map[ast.Node]bool{} // the and/or nodes inside a chain already measured
 	for _, f := range c.files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
+			case *ast.BinaryExpr:
+				if (n.Op == ast.And || n.Op == ast.Or) && !inChain[n] {
+					if k := len(levelChildren(n)); k > MaxChain {
+						op := map[ast.BinaryOp]string{ast.And: "and", ast.Or: "or"}[n.Op]
+						c.errorf(n, CodeTooDeep, "this chain joins %d conditions with %s; a chain may join at most %d: for a list of values use in (\"A\", \"B\", ...), or split the chain into segments", k, op, MaxChain)
+					}
+					markChain(n, n.Op, inChain)
+				}
 			case *ast.StringLit:
 				if strings.IndexByte(n.Value, 0) >= 0 {
 					c.errorf(n, CodeNULCharacter, "a text cannot hold the NUL character (\\u0000)")
@@ -103,13 +122,64 @@ func (d *depths) of(n ast.Node) int {
 		}
 	default:
 		m := 0
-		for _, ch := range children(n) {
+		for _, ch := range levelChildren(n) {
 			m = max(m, d.of(ch))
 		}
 		v = 1 + m
 	}
 	d.memo[n] = v
 	return v
+}
+
+// triggerAtomsLimit reports a rule (or a journey's entry) with more than
+// MaxTriggerAtoms trigger events, at the first one past the limit.
+func (c *checker) triggerAtomsLimit(atoms []ast.Expr) {
+	if len(atoms) > MaxTriggerAtoms {
+		c.errorf(atoms[MaxTriggerAtoms], CodeTooDeep, "this condition has %d trigger events (windowless events and `not followed by`, segments included); it may have at most %d: for a list of values use in (\"A\", \"B\", ...) in one event's filter, or split it into several rules", len(atoms), MaxTriggerAtoms)
+	}
+}
+
+// markChain records the and/or nodes of the chain under n (operator op).
+func markChain(n ast.Expr, op ast.BinaryOp, in map[ast.Node]bool) {
+	switch x := n.(type) {
+	case *ast.BinaryExpr:
+		if x.Op == op {
+			in[x] = true
+			markChain(x.X, op, in)
+			markChain(x.Y, op, in)
+		}
+	case *ast.ParenExpr:
+		markChain(x.X, op, in)
+	}
+}
+
+// levelChildren returns the nodes one level below n: its children, but of
+// a chain of one logical operator (a or b or c, parentheses included) its
+// operands, since the compiler writes a chain as one flat SQL AND or OR
+// (a marketer's hundred stores joined by or are one level, not a hundred).
+func levelChildren(n ast.Node) []ast.Node {
+	b, ok := n.(*ast.BinaryExpr)
+	if !ok || (b.Op != ast.And && b.Op != ast.Or) {
+		return children(n)
+	}
+	var out []ast.Node
+	var walk func(e ast.Expr)
+	walk = func(e ast.Expr) {
+		if x, ok := e.(*ast.BinaryExpr); ok && x.Op == b.Op {
+			walk(x.X)
+			walk(x.Y)
+			return
+		}
+		if p, ok := e.(*ast.ParenExpr); ok {
+			if x, ok := p.X.(*ast.BinaryExpr); ok && x.Op == b.Op {
+				walk(x)
+				return
+			}
+		}
+		out = append(out, e)
+	}
+	walk(b)
+	return out
 }
 
 // segment returns the segment an identifier names, nil if none or if it is
@@ -157,7 +227,7 @@ func (d *depths) report(cond ast.Expr) {
 		}
 		var next ast.Node
 		best := -1
-		for _, ch := range children(n) {
+		for _, ch := range levelChildren(n) {
 			if v := d.of(ch); v > best {
 				next, best = ch, v
 			}

@@ -32,6 +32,7 @@ func (c *checker) checkRule(r *ast.RuleDecl) *Rule {
 		t := &trigWalk{c: c, rule: rr, inlining: map[*ast.SegmentDecl]bool{}}
 		t.cond(r.Cond, false)
 		rr.Trigger = len(rr.TriggerAtoms) > 0
+		c.triggerAtomsLimit(rr.TriggerAtoms)
 		if !rr.Trigger {
 			for _, b := range t.befores {
 				c.errorf(b, CodeBeforeWithoutTrigger, "`before` means before the triggering event, but rule %q has no trigger event (a windowless event such as `purchased`); use `ever` or `in last ...`", name(r.Name))
