@@ -214,14 +214,14 @@ func (d *depths) report(cond ast.Expr) {
 				if d.of(ref.Segment.Cond) > MaxDepth {
 					return // reported at the segment
 				}
-				d.c.errorf(x, CodeTooDeep, "segment %s nests %d levels deep, which makes this condition %d levels deep; a condition may nest at most %d (every not, and, or, comparison, arithmetic operator, event and filter is a level, and a segment counts as its whole condition): simplify it",
+				d.c.errorf(x, CodeTooDeep, "segment %s nests %d levels deep, which makes this condition %d levels deep; a condition may nest at most %d (every not, comparison, arithmetic operator, event and filter is a level, a chain of and or of or is one, and a segment counts as its whole condition): simplify it",
 					x.Name, d.of(ref.Segment.Cond), total, MaxDepth)
 				return
 			}
 		}
 		level++
 		if level > MaxDepth {
-			d.c.errorf(n, CodeTooDeep, "this condition nests %d levels deep; a condition may nest at most %d (every not, and, or, comparison, arithmetic operator, event and filter is a level, and a segment counts as its whole condition): simplify it",
+			d.c.errorf(n, CodeTooDeep, "this condition nests %d levels deep; a condition may nest at most %d (every not, comparison, arithmetic operator, event and filter is a level, a chain of and or of or is one, and a segment counts as its whole condition): simplify it",
 				total, MaxDepth)
 			return
 		}

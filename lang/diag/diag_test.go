@@ -11,11 +11,15 @@ func span(file string, line, col, endCol int) Span {
 	return Span{File: file, Start: Pos{Line: line, Col: col}, End: Pos{Line: line, Col: endCol}}
 }
 
+// longLine is a condition of 40 stores on one line, 970 runes.
+var longLine = []rune("  if " + strings.Repeat(`visited at store "S" or `, 40) + "queud")
+
 func TestRenderTextCarets(t *testing.T) {
 	src := Sources{
-		"a.nudge":   []byte("import \"crm\"\n  if queud at store \"A\"\n"),
-		"zh.nudge":  []byte("segment 长沙会员 = member.citty = \"长沙\"\n"),
-		"tab.nudge": []byte("\tif queud\n"),
+		"a.nudge":    []byte("import \"crm\"\n  if queud at store \"A\"\n"),
+		"zh.nudge":   []byte("segment 长沙会员 = member.citty = \"长沙\"\n"),
+		"tab.nudge":  []byte("\tif queud\n"),
+		"long.nudge": []byte(string(longLine) + "\n"),
 	}
 	tests := []struct {
 		name string
@@ -43,6 +47,18 @@ func TestRenderTextCarets(t *testing.T) {
 			name: "tabs are kept",
 			d:    Diagnostic{Span: span("tab.nudge", 1, 5, 10), Severity: Error, Code: "c", Message: "z"},
 			want: "tab.nudge:1:5: error: z\n\tif queud\n\t   ^^^^^\n",
+		},
+		{
+			// A line of 970 runes: an excerpt of 160 around the span (40
+			// before it, unless the line ends first), … where it was cut.
+			name: "a long line is shown around the span",
+			d:    Diagnostic{Span: span("long.nudge", 1, 966, 971), Severity: Error, Code: "unknown-event", Message: "u"},
+			want: "long.nudge:1:966: error: u\n…" + string(longLine[810:]) + "\n" + strings.Repeat(" ", 156) + "^^^^^\n",
+		},
+		{
+			name: "a long line's start",
+			d:    Diagnostic{Span: span("long.nudge", 1, 6, 13), Severity: Error, Code: "c", Message: "v"},
+			want: "long.nudge:1:6: error: v\n" + string(longLine[:160]) + "…\n" + strings.Repeat(" ", 5) + "^^^^^^^\n",
 		},
 		{
 			name: "no source: header only",

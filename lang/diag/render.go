@@ -39,8 +39,44 @@ func RenderText(w io.Writer, l List, src Sources) {
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(w, "%s\n%s\n", line, caretLine(line, d.Span))
+		line, sp := excerpt(line, d.Span)
+		fmt.Fprintf(w, "%s\n%s\n", line, caretLine(line, sp))
 	}
+}
+
+// A source line longer than maxShownRunes is shown as an excerpt of that
+// many runes around the span's start, with … where it was cut (and the
+// carets no longer than the excerpt): a condition of hundreds of stores on
+// one line, or a pasted 40 KB input in the REPL, was printed whole, twice
+// with its carets.
+const (
+	maxShownRunes = 160
+	shownBefore   = 40 // runes of the excerpt before the span's start
+)
+
+// excerpt returns the part of line to show for span s, and s in its
+// columns.
+func excerpt(line string, s Span) (string, Span) {
+	runes := []rune(line)
+	if len(runes) <= maxShownRunes {
+		return line, s
+	}
+	start := min(max(s.Start.Col-1-shownBefore, 0), len(runes)-maxShownRunes)
+	end := start + maxShownRunes
+	out := string(runes[start:end])
+	shift := start
+	if start > 0 {
+		out = "…" + out
+		shift-- // the … takes a column
+	}
+	if end < len(runes) {
+		out += "…"
+	}
+	s.Start.Col -= shift
+	if s.End.IsValid() && s.End.Line == s.Start.Line {
+		s.End.Col = min(s.End.Col-shift, len([]rune(out))+1)
+	}
+	return out, s
 }
 
 // sourceLine returns line n (1-based) of text without its newline.
