@@ -137,13 +137,26 @@ func placeComments(f *ast.File, lines []*line) []*ast.Comment {
 			}
 			return true
 		})
-		// the closing brace of a field list is code too
+		// the closing brace of a field list is code too, and so is the
+		// `end` of a journey, an if or a split (a comment after it is a
+		// trailing one, wherever the end stands)
+		closes := func(n ast.Node, width int) {
+			end := n.Pos().End
+			if off, ok := codeStart[end.Line]; !ok || end.Offset-width < off {
+				codeStart[end.Line] = end.Offset - width
+			}
+		}
 		switch d.(type) {
 		case *ast.EventDecl, *ast.MemberDecl:
-			end := d.Pos().End
-			if off, ok := codeStart[end.Line]; !ok || end.Offset-1 < off {
-				codeStart[end.Line] = end.Offset - 1
-			}
+			closes(d, 1)
+		case *ast.JourneyDecl:
+			ast.Inspect(d, func(n ast.Node) bool {
+				switch n.(type) {
+				case *ast.JourneyDecl, *ast.IfStep, *ast.SplitStep:
+					closes(n, len("end"))
+				}
+				return true
+			})
 		}
 	}
 	sorted := make([]*line, len(lines))
