@@ -59,19 +59,6 @@ func (rc *ruleCompiler) conjuncts(e ast.Expr, s *scope) []string {
 	return out
 }
 
-// chain collects the operands of a chain of one logical operator.
-func chain(e ast.Expr, op ast.BinaryOp, out []ast.Expr) []ast.Expr {
-	if b, ok := e.(*ast.BinaryExpr); ok && b.Op == op {
-		return chain(b.Y, op, chain(b.X, op, out))
-	}
-	if p, ok := e.(*ast.ParenExpr); ok {
-		if b, ok := p.X.(*ast.BinaryExpr); ok && b.Op == op {
-			return chain(p.X, op, out)
-		}
-	}
-	return append(out, e)
-}
-
 // cond compiles a condition to SQL that is true or false, never NULL.
 func (rc *ruleCompiler) cond(e ast.Expr, s *scope) string {
 	if rc.journey != nil {
@@ -93,7 +80,7 @@ func (rc *ruleCompiler) cond(e ast.Expr, s *scope) string {
 		switch x.Op {
 		case ast.And, ast.Or:
 			var parts []string
-			for _, o := range chain(x, x.Op, nil) {
+			for _, o := range ast.Chain(x, x.Op) {
 				parts = append(parts, rc.cond(o, s))
 			}
 			if x.Op == ast.And {
@@ -345,7 +332,7 @@ func filterParts(fs []ast.Filter) []ast.Node {
 	for _, f := range fs {
 		switch f := f.(type) {
 		case *ast.WhereFilter:
-			for _, e := range chain(f.Cond, ast.And, nil) {
+			for _, e := range ast.Chain(f.Cond, ast.And) {
 				out = append(out, e)
 			}
 		default:

@@ -224,7 +224,7 @@ func (b *whyBuilder) node(e ast.Expr, s *scope) *Node {
 			if x.Op == ast.Or {
 				n.Kind = NodeOr
 			}
-			for _, o := range chain(x, x.Op, nil) {
+			for _, o := range ast.Chain(x, x.Op) {
 				n.Children = append(n.Children, b.node(o, s))
 			}
 			n.Verdict = b.col(rc.cond(x, s), false)

@@ -231,3 +231,21 @@ func Unparen(e Expr) Expr {
 		e = p.X
 	}
 }
+
+// Chain returns the operands of a chain of one logical operator op (a or
+// b or c, parentheses around a part of the same operator included), in
+// order; e alone when it is no such chain. The compiler writes a chain as
+// one flat SQL AND or OR, and the checker counts it as one level.
+func Chain(e Expr, op BinaryOp) []Expr { return chain(e, op, nil) }
+
+func chain(e Expr, op BinaryOp, out []Expr) []Expr {
+	if b, ok := e.(*BinaryExpr); ok && b.Op == op {
+		return chain(b.Y, op, chain(b.X, op, out))
+	}
+	if p, ok := e.(*ParenExpr); ok {
+		if b, ok := p.X.(*BinaryExpr); ok && b.Op == op {
+			return chain(p.X, op, out)
+		}
+	}
+	return append(out, e)
+}

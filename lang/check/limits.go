@@ -44,33 +44,40 @@ const (
 // (Durations are checked with the rest of a duration, in duration.)
 func (c *checker) checkLimits() {
 	depth := &depths{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
-	inChain := map[ast.Node]bool{} // the and/or nodes inside a chain already measured
-	for _, f := range c.files {
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.BinaryExpr:
-				if (n.Op == ast.And || n.Op == ast.Or) && !inChain[n] {
-					if k := len(levelChildren(n)); k > MaxChain {
-						op := map[ast.BinaryOp]string{ast.And: "and", ast.Or: "or"}[n.Op]
-						c.errorf(n, CodeTooDeep, "this chain joins %d conditions with %s; a chain may join at most %d: for a list of values use in (\"A\", \"B\", ...), or split the chain into segments", k, op, MaxChain)
-					}
-					markChain(n, n.Op, inChain)
+	var visit func(n ast.Node) bool
+	visit = func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.BinaryExpr:
+			if n.Op == ast.And || n.Op == ast.Or {
+				// A chain is measured once, at its top: its operands are
+				// visited, not the and/or nodes inside it.
+				operands := ast.Chain(n, n.Op)
+				if len(operands) > MaxChain {
+					op := map[ast.BinaryOp]string{ast.And: "and", ast.Or: "or"}[n.Op]
+					c.errorf(n, CodeTooDeep, "this chain joins %d conditions with %s; a chain may join at most %d: for a list of values use in (\"A\", \"B\", ...), or split the chain into segments", len(operands), op, MaxChain)
 				}
-			case *ast.StringLit:
-				if strings.IndexByte(n.Value, 0) >= 0 {
-					c.errorf(n, CodeNULCharacter, "a text cannot hold the NUL character (\\u0000)")
+				for _, o := range operands {
+					ast.Inspect(o, visit)
 				}
-			case *ast.NumberLit:
-				if whole, frac := digits(n.Text); whole > MaxDigits || frac > MaxDigits {
-					c.errorf(n, CodeNumberTooLarge, "number %s has too many digits: a number may have at most %d digits before the decimal point and %d after it", shorten(n.Text), MaxDigits, MaxDigits)
-				}
-			case *ast.SegmentDecl:
-				depth.report(n.Cond)
-			case *ast.RuleDecl:
-				depth.report(n.Cond)
+				return false
 			}
-			return true
-		})
+		case *ast.StringLit:
+			if strings.IndexByte(n.Value, 0) >= 0 {
+				c.errorf(n, CodeNULCharacter, "a text cannot hold the NUL character (\\u0000)")
+			}
+		case *ast.NumberLit:
+			if whole, frac := digits(n.Text); whole > MaxDigits || frac > MaxDigits {
+				c.errorf(n, CodeNumberTooLarge, "number %s has too many digits: a number may have at most %d digits before the decimal point and %d after it", shorten(n.Text), MaxDigits, MaxDigits)
+			}
+		case *ast.SegmentDecl:
+			depth.report(n.Cond)
+		case *ast.RuleDecl:
+			depth.report(n.Cond)
+		}
+		return true
+	}
+	for _, f := range c.files {
+		ast.Inspect(f, visit)
 	}
 }
 
@@ -139,20 +146,6 @@ func (c *checker) triggerAtomsLimit(atoms []ast.Expr) {
 	}
 }
 
-// markChain records the and/or nodes of the chain under n (operator op).
-func markChain(n ast.Expr, op ast.BinaryOp, in map[ast.Node]bool) {
-	switch x := n.(type) {
-	case *ast.BinaryExpr:
-		if x.Op == op {
-			in[x] = true
-			markChain(x.X, op, in)
-			markChain(x.Y, op, in)
-		}
-	case *ast.ParenExpr:
-		markChain(x.X, op, in)
-	}
-}
-
 // levelChildren returns the nodes one level below n: its children, but of
 // a chain of one logical operator (a or b or c, parentheses included) its
 // operands, since the compiler writes a chain as one flat SQL AND or OR
@@ -163,22 +156,9 @@ func levelChildren(n ast.Node) []ast.Node {
 		return children(n)
 	}
 	var out []ast.Node
-	var walk func(e ast.Expr)
-	walk = func(e ast.Expr) {
-		if x, ok := e.(*ast.BinaryExpr); ok && x.Op == b.Op {
-			walk(x.X)
-			walk(x.Y)
-			return
-		}
-		if p, ok := e.(*ast.ParenExpr); ok {
-			if x, ok := p.X.(*ast.BinaryExpr); ok && x.Op == b.Op {
-				walk(x)
-				return
-			}
-		}
-		out = append(out, e)
+	for _, o := range ast.Chain(b, b.Op) {
+		out = append(out, o)
 	}
-	walk(b)
 	return out
 }
 
