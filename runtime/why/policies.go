@@ -29,37 +29,29 @@ func policies(ctx context.Context, q queryer, prog *compiler.Program, brand stri
 		return append([]any{sql.Named("now", now), sql.Named("brand", brand)}, extra...)
 	}
 
-	// Last firings per rule and member (limits, repeated refusals).
+	// Last firings per rule and member (limits, repeated refusals), and
+	// what refused the latest firing when it was refused: its sends'
+	// statuses.
 	last := map[string]time.Time{}
 	refused := map[string]bool{}
-	if err := scan(ctx, q, `SELECT rule, member_id, last_effective_at, NOT last_effective FROM rule_members
-		WHERE brand = $brand::VARCHAR AND member_id IN `+list, p(), func(r *sql.Rows) error {
+	refusal := map[string]string{}
+	if err := scan(ctx, q, `SELECT rm.rule, rm.member_id, rm.last_effective_at, NOT rm.last_effective,
+		  (SELECT string_agg(DISTINCT o.status, ', ' ORDER BY o.status) FROM outbox o
+		   WHERE NOT rm.last_effective AND o.brand = rm.brand AND o.rule = rm.rule AND o.member_id = rm.member_id
+		     AND o.fired_at = rm.last_fired_at AND o.action = 'send')
+		FROM rule_members rm WHERE rm.brand = $brand::VARCHAR AND rm.member_id IN `+list, p(), func(r *sql.Rows) error {
 		var rule, id string
 		var at sql.NullTime
 		var ref bool
-		if err := r.Scan(&rule, &id, &at, &ref); err != nil {
+		var statuses sql.NullString
+		if err := r.Scan(&rule, &id, &at, &ref, &statuses); err != nil {
 			return err
 		}
 		if at.Valid {
 			last[rule+"\x00"+id] = at.Time
 		}
 		refused[rule+"\x00"+id] = ref
-		return nil
-	}); err != nil {
-		return err
-	}
-	// What refused each latest firing that was refused: its sends'
-	// statuses.
-	refusal := map[string]string{}
-	if err := scan(ctx, q, `SELECT o.rule, o.member_id, string_agg(DISTINCT o.status, ', ' ORDER BY o.status)
-		FROM outbox o JOIN rule_members rm ON rm.brand = o.brand AND rm.rule = o.rule AND rm.member_id = o.member_id AND rm.last_fired_at = o.fired_at
-		WHERE o.brand = $brand::VARCHAR AND o.member_id IN `+list+` AND rm.member_id IN `+list+` AND o.action = 'send' AND NOT rm.last_effective
-		GROUP BY o.rule, o.member_id`, p(), func(r *sql.Rows) error {
-		var rule, id, statuses string
-		if err := r.Scan(&rule, &id, &statuses); err != nil {
-			return err
-		}
-		refusal[rule+"\x00"+id] = statuses
+		refusal[rule+"\x00"+id] = statuses.String
 		return nil
 	}); err != nil {
 		return err
