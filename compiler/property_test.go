@@ -454,7 +454,7 @@ func (g *gen) filters(et string, nested bool) string {
 		case 10, 11:
 			out = append(out, " where (store = member.city)")
 		case 8:
-			out = append(out, " where (ts "+g.pick(">=", "<", "=")+" "+g.pick("2024-06-01", "2024-03-01", "2024-06-09 12:00", "2024-03-30 12:00")+")")
+			out = append(out, " where (ts "+g.pick(">=", "<", "=")+" "+g.pick("2024-06-01", "2024-03-01", "2024-06-09 12:00", "2024-06-09 12:00:30", "2024-03-30 12:00")+")")
 		case 9:
 			if et == "purchased" || et == "paid" {
 				out = append(out, ` where (payment `+g.pick("in", "not in")+` ("alipay", "wechat"))`)

@@ -332,7 +332,8 @@ func (w *refWorld) value(e ast.Expr, ctx refCtx) refVal {
 	case *ast.BoolLit:
 		return refVal{kind: 'b', b: x.Value}
 	case *ast.DateLit:
-		return refVal{kind: 't', t: time.Date(x.Year, time.Month(x.Month), x.Day, x.Hour, x.Minute, 0, 0, time.UTC)}
+		t, _ := x.Time()
+		return refVal{kind: 't', t: t}
 	case *ast.DurationLit:
 		return refVal{kind: 'd', d: x}
 	case *ast.MemberField:
