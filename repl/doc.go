@@ -46,7 +46,9 @@
 // recall history when the cursor is on the first or last line; history is kept
 // in os.UserConfigDir()/nudge/history ($NUDGE_HISTORY overrides it). PgUp/PgDn
 // and Shift+arrows scroll the results (plain Left/Right too when the input is
-// empty); Ctrl+L clears them. Ctrl+C cancels a running query (DuckDB is
+// empty); Ctrl+L clears them. Above a table, notes that do not fit (the
+// per-rule summary of `:run` on a large program) scroll first: PgDn pages
+// through them to their end, then through the rows, PgUp back the same way. Ctrl+C cancels a running query (DuckDB is
 // interrupted through the context) or clears the input; Ctrl+D on an empty
 // input leaves.
 //

@@ -83,7 +83,8 @@ const (
 // Keys: Enter runs the input (when the character before the cursor is `\`,
 // Enter instead replaces it by a new line); Alt+Enter or Ctrl+J inserts a new
 // line; Tab completes; Up/Down on the first/last line walk the history;
-// PgUp/PgDn and Shift+arrows scroll the results; Ctrl+L clears them; Ctrl+C
+// PgUp/PgDn and Shift+arrows scroll the results (the notes above a table
+// that do not fit first, then its rows); Ctrl+L clears them; Ctrl+C
 // cancels a running query or clears the input; Ctrl+D on an empty input or
 // `:quit` leaves.
 type Model struct {
@@ -109,6 +110,13 @@ type Model struct {
 	rowOff    int // first table row shown
 	colOff    int // first table column shown
 	colsShown int // how many columns fit from colOff
+	// Above a table, text holds its notes (warnings, the per-rule summary
+	// of :run). notesLines is how many lines they have; notesScroll is set
+	// when they do not all fit, so text scrolls them and a line under them
+	// says which are shown.
+	notesLines  int
+	notesScroll bool
+
 	last      *engine.Result
 	lastErr   error
 	lastInput string // the input of the result shown (or running)
@@ -285,10 +293,10 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 	case "pgup":
-		m.scroll(-m.page())
+		m.scroll(-m.page(-1))
 		return m, nil
 	case "pgdown":
-		m.scroll(m.page())
+		m.scroll(m.page(+1))
 		return m, nil
 	case "shift+up":
 		m.scroll(-1)
@@ -447,23 +455,39 @@ func (m *Model) historyMove(delta int) {
 	m.layout()
 }
 
-// scroll moves the results by rows (a table) or lines (text).
+// scroll moves the results by rows (a table) or lines (text). Notes that
+// do not fit above a table come first, as in a document: scrolling down
+// pages through them to their end, then through the table's rows; scrolling
+// up brings the table back to its first row, then the notes to their top.
 func (m *Model) scroll(rows int) {
 	if m.showsTable() {
+		if m.notesScroll && (rows > 0 && !m.text.AtBottom() || rows < 0 && m.rowOff == 0) {
+			m.scrollText(rows)
+			return
+		}
 		m.rowOff += rows
 		m.layout()
 		return
 	}
-	if rows < 0 {
-		m.text.ScrollUp(-rows)
+	m.scrollText(rows)
+}
+
+func (m *Model) scrollText(lines int) {
+	if lines < 0 {
+		m.text.ScrollUp(-lines)
 	} else {
-		m.text.ScrollDown(rows)
+		m.text.ScrollDown(lines)
 	}
 }
 
-// page is how many rows PgUp/PgDn move.
-func (m Model) page() int {
+// page is how many rows or lines PgUp (dir -1) or PgDn (dir +1) move: a
+// screenful of what scroll(dir) would move, less one line of text kept in
+// sight.
+func (m Model) page(dir int) int {
 	if m.showsTable() {
+		if m.notesScroll && (dir > 0 && !m.text.AtBottom() || dir < 0 && m.rowOff == 0) {
+			return max(m.text.Height-1, 1)
+		}
 		return max(m.table.Height(), 1) // the table's Height excludes its header
 	}
 	return max(m.text.Height-1, 1)
@@ -498,21 +522,18 @@ func (m *Model) setResult(res *engine.Result, err error, elapsed time.Duration) 
 		if res != nil {
 			m.last = res
 		}
-		m.layout()
-		m.text.SetContent(m.textContent())
-		m.text.GotoTop()
-		return
+	} else {
+		if res != nil && res.Elapsed == 0 {
+			res.Elapsed = elapsed
+		}
+		m.last, m.lastErr = res, nil
+		m.rowOff, m.colOff = 0, 0
 	}
-	if res != nil && res.Elapsed == 0 {
-		res.Elapsed = elapsed
-	}
-	m.last, m.lastErr = res, nil
-	m.rowOff, m.colOff = 0, 0
-	m.layout()
+	m.layout() // a table's notes go into text here
 	if !m.showsTable() {
 		m.text.SetContent(m.textContent())
-		m.text.GotoTop()
 	}
+	m.text.GotoTop()
 }
 
 func (m Model) showsTable() bool {
@@ -548,13 +569,27 @@ func (m Model) resultsHeight() int {
 	return max(m.height-in-3, 1)
 }
 
-// layout sizes the table and viewport to the current window and input.
+// layout sizes the table and viewport to the current window and input. A
+// table's notes (notes) go into the viewport, which then scrolls them.
 func (m *Model) layout() {
 	h := m.resultsHeight()
 	bodyH := max(h-m.headerLines(), 1)
 	m.text.Width = m.width
 	m.text.Height = bodyH
+	m.notesLines, m.notesScroll = 0, false
 	m.table.SetRows(nil)
+	if m.showsTable() {
+		if notes := m.notes(); len(notes) > 0 {
+			m.text.SetContent(strings.Join(notes, "\n"))
+			m.notesLines = len(notes)
+			m.text.Height, m.notesScroll = notesHeight(len(notes), len(m.last.Rows), bodyH)
+			bodyH = max(bodyH-m.text.Height, 1)
+			if m.notesScroll {
+				bodyH = max(bodyH-1, 1)
+			}
+			m.text.SetYOffset(m.text.YOffset) // within the new height
+		}
+	}
 	if m.last != nil && len(m.last.Columns) > 0 {
 		all := m.last.Rows
 		visRows := max(bodyH-1, 1) // one line for the header
@@ -587,6 +622,24 @@ func (m *Model) layout() {
 	m.table.SetHeight(bodyH)
 }
 
+// notesHeight shares body lines between n lines of notes and a table of
+// rows rows (and its header). The notes get what the whole table leaves,
+// and at least half the body when the table cannot fit anyway (the per-rule
+// summary of :run matters as much as its first decisions), but never the
+// table's header and first row. When they do not all fit in that, they
+// scroll: h lines of them are shown and one more line says which.
+func notesHeight(n, rows, body int) (h int, scrolls bool) {
+	table := 1 + rows
+	if n+table <= body {
+		return n, false
+	}
+	room := max(min(max(body-table, body/2), body-2), 2)
+	if n <= room {
+		return n, false
+	}
+	return room - 1, true
+}
+
 // visibleColumns picks the columns shown from first on, in width cells
 // (each cell padded by one space on both sides): whole columns while they
 // fit, then the next one cut to the room left if at least 6 cells remain.
@@ -610,19 +663,21 @@ func visibleColumns(widths []int, first, width int) (idx, w []int) {
 }
 
 // headerLines is how many lines the results pane spends above the body: the
-// echoed input and, for tables, the summary.
+// echoed input and, for tables, the summary (the notes above a table are
+// part of its body: layout shares it between them).
 func (m Model) headerLines() int {
 	if m.last == nil && m.lastErr == nil {
 		return 0
 	}
 	if m.showsTable() {
-		return 2 + len(m.notes())
+		return 2
 	}
 	return 1
 }
 
 // notes are the styled lines shown above a table: the result's warnings
-// and its note text, at most a third of the pane (the table matters more).
+// and its note text (the per-rule summary of :run), all of them, wrapped
+// to the width; layout decides how many are in sight at once.
 func (m Model) notes() []string {
 	var lines []string
 	if w := strings.TrimRight(m.last.Warnings, "\n"); w != "" {
@@ -633,12 +688,18 @@ func (m Model) notes() []string {
 	if t := strings.TrimRight(m.last.Text, "\n"); t != "" {
 		lines = append(lines, strings.Split(t, "\n")...)
 	}
-	limit := max((m.height-5)/3, 1)
-	if len(lines) > limit {
-		more := len(lines) - (limit - 1)
-		lines = append(lines[:limit-1], m.st.hint.Render(fmt.Sprintf("… %d more lines", more)))
+	if len(lines) == 0 {
+		return nil
 	}
-	return lines
+	return strings.Split(wrap(strings.Join(lines, "\n"), m.width), "\n")
+}
+
+// notesPosition is the line under notes that do not all fit: which are
+// shown, and how to see the others.
+func (m Model) notesPosition() string {
+	top := m.text.YOffset
+	end := min(top+m.text.Height, m.notesLines)
+	return m.st.hint.Render(fmt.Sprintf("… lines %d-%d of %d · PgUp/PgDn scroll", top+1, end, m.notesLines))
 }
 
 // textContent is the body of a non-table result, wrapped to the width.
@@ -831,7 +892,12 @@ func (m Model) resultsView() string {
 		parts = append(parts, m.st.echo.Render(ansi.Truncate("› "+first, m.width, "…")))
 	}
 	if m.showsTable() {
-		parts = append(parts, m.notes()...)
+		if m.notesLines > 0 {
+			parts = append(parts, m.text.View())
+		}
+		if m.notesScroll {
+			parts = append(parts, m.notesPosition())
+		}
 		parts = append(parts, m.st.summary.Render(m.last.Summary())+m.st.hint.Render(m.position()))
 		parts = append(parts, m.table.View())
 		return strings.Join(parts, "\n")

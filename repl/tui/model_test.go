@@ -65,6 +65,30 @@ func (f *fakeEval) Eval(ctx context.Context, input string) (*engine.Result, erro
 			res.Rows = append(res.Rows, row)
 		}
 		return res, nil
+	case ":run":
+		// As a dry run of a large program answers: a line per rule and
+		// journey above the decisions.
+		res := &engine.Result{Kind: engine.Decisions, Input: input, Now: now, Count: 100, Elapsed: 40 * time.Millisecond,
+			Columns: []string{"rule", "member_id", "action", "status"}}
+		var lines []string
+		for i := 1; i <= 60; i++ {
+			lines = append(lines, fmt.Sprintf("rule_%02d: %d candidates, %d firings (%d pending)", i, 10*i, i, i))
+		}
+		lines = append(lines, "welcome (journey): 3 enter, 3 sends (3 pending); after the tick: 3 active, 0 exited, 0 completed")
+		res.Text = strings.Join(lines, "\n")
+		for r := 0; r < 100; r++ {
+			res.Rows = append(res.Rows, []string{fmt.Sprintf("rule_%02d", r%60+1), fmt.Sprintf("m%03d", r), "send", "pending"})
+		}
+		return res, nil
+	case ":run few":
+		res := &engine.Result{Kind: engine.Decisions, Input: input, Now: now, Count: 2, Columns: []string{"rule", "member_id"},
+			Rows: [][]string{{"rule_01", "m001"}, {"rule_02", "m002"}}}
+		var lines []string
+		for i := 1; i <= 30; i++ {
+			lines = append(lines, fmt.Sprintf("rule_%02d: %d candidates", i, i))
+		}
+		res.Text = strings.Join(lines, "\n")
+		return res, nil
 	case "slow":
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -640,4 +664,112 @@ func TestScrollTable(t *testing.T) {
 		}
 	}
 	golden(t, "scrolled", d.plain())
+}
+
+// TestRunSummaryScrolls: the per-rule summary of :run on a program of many
+// rules is all on screen in turn. PgDn pages through it to its last line
+// (it was cut to a third of the screen, "… N more lines", and the rest
+// could not be reached), then through the decisions; PgUp comes back the
+// same way. A summary with few decisions under it takes the room they
+// leave.
+func TestRunSummaryScrolls(t *testing.T) {
+	ruleLine := func(l string) (int, bool) {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "rule_%02d: ", &n); err != nil || !strings.Contains(l, "candidates") {
+			return 0, false
+		}
+		return n, true
+	}
+	// seen lists the summary lines of rules on screen, in order.
+	seen := func(screen string) []int {
+		var out []int
+		for _, l := range strings.Split(screen, "\n") {
+			if n, ok := ruleLine(l); ok {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	firstRow := func(d *driver) string {
+		lines := strings.Split(d.plain(), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "rule  ") && i+1 < len(lines) { // the table's header
+				return strings.Fields(lines[i+1])[1]
+			}
+		}
+		t.Fatalf("no decisions table on screen:\n%s", d.plain())
+		return ""
+	}
+
+	d := newDriver(t, newFake(), termenv.Ascii, nil)
+	d.send(tea.WindowSizeMsg{Width: 100, Height: 24})
+	d.typ(":run")
+	d.key(tea.KeyEnter)
+	d.settle()
+	// 24 rows: 20 of pane, 18 under the echo and summary; a third of the
+	// screen was 6 lines.
+	first := seen(d.plain())
+	if len(first) < 8 || first[0] != 1 {
+		t.Fatalf("the summary shows rules %v at first, want at least 8 from rule_01:\n%s", first, d.plain())
+	}
+	if !strings.Contains(d.plain(), fmt.Sprintf("lines 1-%d of 61 · PgUp/PgDn scroll", len(first))) {
+		t.Errorf("no line says which summary lines are shown:\n%s", d.plain())
+	}
+	if got := firstRow(d); got != "m000" {
+		t.Fatalf("first decision %s, want m000", got)
+	}
+	all := map[int]bool{}
+	journey := false
+	for i := 0; i < 20 && !journey; i++ {
+		for _, n := range seen(d.plain()) {
+			all[n] = true
+		}
+		journey = strings.Contains(d.plain(), "welcome (journey): 3 enter")
+		if firstRow(d) != "m000" {
+			t.Fatalf("PgDn %d scrolled the decisions before the summary's end:\n%s", i, d.plain())
+		}
+		d.key(tea.KeyPgDown)
+	}
+	for n := 1; n <= 60; n++ {
+		if !all[n] {
+			t.Errorf("rule_%02d's summary line never came on screen", n)
+		}
+	}
+	if !journey {
+		t.Fatalf("the journey's line, the summary's last, never came on screen:\n%s", d.plain())
+	}
+	// At the summary's end, PgDn moves on to the decisions.
+	for i := 0; i < 3 && firstRow(d) == "m000"; i++ {
+		d.key(tea.KeyPgDown)
+	}
+	if firstRow(d) == "m000" {
+		t.Fatalf("PgDn at the summary's end does not scroll the decisions:\n%s", d.plain())
+	}
+	// PgUp: the decisions back to their first row, then the summary to its top.
+	for i := 0; i < 30 && (firstRow(d) != "m000" || len(seen(d.plain())) == 0 || seen(d.plain())[0] != 1); i++ {
+		d.key(tea.KeyPgUp)
+	}
+	if firstRow(d) != "m000" || seen(d.plain())[0] != 1 {
+		t.Fatalf("PgUp does not come back to the top:\n%s", d.plain())
+	}
+	// Shift+Down moves the summary by one line.
+	d.key(tea.KeyShiftDown)
+	if got := seen(d.plain()); got[0] != 2 {
+		t.Errorf("after Shift+Down the summary starts at rule_%02d, want rule_02", got[0])
+	}
+
+	// Two decisions under 30 summary lines at 100x40: the summary takes
+	// all the pane but the table's three lines.
+	d = newDriver(t, newFake(), termenv.Ascii, nil)
+	d.send(tea.WindowSizeMsg{Width: 100, Height: 40})
+	d.typ(":run few")
+	d.key(tea.KeyEnter)
+	d.settle()
+	// 40 rows: 36 of pane, 34 under the echo and summary, 3 for the table.
+	if got := seen(d.plain()); len(got) != 30 {
+		t.Errorf("the summary shows %d of its 30 lines with room for all:\n%s", len(got), d.plain())
+	}
+	if strings.Contains(d.plain(), "PgUp/PgDn scroll") {
+		t.Errorf("a summary that fits says it scrolls:\n%s", d.plain())
+	}
 }
