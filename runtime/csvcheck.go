@@ -90,7 +90,7 @@ func csvHeader(path string) (names []string, delim rune, ok bool) {
 func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column) error {
 	header, _, haveHeader := csvHeader(s.path)
 	if haveHeader {
-		if err := sameNames(s.path+": header (line 1)", header, true); err != nil {
+		if err := sameNames(s.path, "header (line 1): ", header, true); err != nil {
 			return err
 		}
 	}
@@ -137,8 +137,8 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column)
 		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE rowid = %d", quoteIdent(cols[nul].Name), s.table, row)).Scan(&val); err != nil {
 			return fmt.Errorf("%s: validating: %w", s.path, err)
 		}
-		return fmt.Errorf("%s: row %d (line %d): column %s: the value %q holds a NUL byte (\\x00); remove it from the file",
-			s.path, row+1, csvRowLine(s.path, row+1), s.fileName(cols[nul].Name), val)
+		return fileErrorf(s.path, "row %d (line %d): column %s: the value %q holds a NUL byte (\\x00); remove it from the file",
+			row+1, csvRowLine(s.path, row+1), s.fileName(cols[nul].Name), val)
 	}
 	return nil
 }
@@ -148,7 +148,7 @@ func checkCSV(ctx context.Context, conn *sql.Conn, s *stagedFile, cols []Column)
 // spaces around them), and DuckDB's readers would keep the second under a
 // name of their own (City_1), as data the file never named. numbered
 // gives the columns' positions too (a CSV header, a Parquet schema).
-func sameNames(where string, names []string, numbered bool) error {
+func sameNames(path, place string, names []string, numbered bool) error {
 	seen := map[string]int{}
 	for i, n := range names {
 		key := strings.ToLower(strings.TrimSpace(n))
@@ -161,7 +161,7 @@ func sameNames(where string, names []string, numbered bool) error {
 		if numbered {
 			cols = fmt.Sprintf("%d (%q) and %d (%q)", j+1, names[j], i+1, n)
 		}
-		return fmt.Errorf("%s: columns %s have the same name (column names ignore case); rename or remove one", where, cols)
+		return fileErrorf(path, "%scolumns %s have the same name (column names ignore case); rename or remove one", place, cols)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func checkNames(ctx context.Context, conn *sql.Conn, s *stagedFile, kind string,
 		// top-level field followed by its own nested fields.
 		rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT name, coalesce(num_children, 0) FROM parquet_schema(%s)", lit))
 		if err != nil {
-			return fmt.Errorf("%s: reading the schema: %w", s.path, cleanDuckError(err))
+			return readerError(ctx, s.path, "reading the schema: ", err)
 		}
 		var all []string
 		var children []int64
@@ -238,7 +238,7 @@ func checkNames(ctx context.Context, conn *sql.Conn, s *stagedFile, kind string,
 		}
 		rows, err := conn.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT unnest(json_keys(json)) AS k FROM read_json_objects(%s, format = '%s') ORDER BY k", lit, format))
 		if err != nil {
-			return fmt.Errorf("%s: reading the keys: %w", s.path, cleanDuckError(err))
+			return readerError(ctx, s.path, "reading the keys: ", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
@@ -252,7 +252,7 @@ func checkNames(ctx context.Context, conn *sql.Conn, s *stagedFile, kind string,
 			return err
 		}
 	}
-	return sameNames(s.path, names, kind == "parquet")
+	return sameNames(s.path, "", names, kind == "parquet")
 }
 
 // checkColumns is how many columns checkCSV checks in one statement.
@@ -415,17 +415,17 @@ func csvTextError(path string) error {
 			col = "column " + strings.TrimSpace(header[f.index])
 		}
 		if f.row == 0 {
-			return fmt.Sprintf("%s: header (line %d): %s", path, f.line, col)
+			return fmt.Sprintf("header (line %d): %s", f.line, col)
 		}
-		return fmt.Sprintf("%s: row %d (line %d): %s", path, f.row, f.line, col)
+		return fmt.Sprintf("row %d (line %d): %s", f.row, f.line, col)
 	}
 	_, err := scanCSV(path, byte(delim), func(f csvField) error {
 		switch {
 		case !utf8.Valid(f.value):
-			return fmt.Errorf("%s: the text is not valid UTF-8 (%q); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8",
+			return fileErrorf(path, "%s: the text is not valid UTF-8 (%q); nudge reads CSV files as UTF-8: convert the file, e.g. iconv -f GBK -t UTF-8",
 				where(f), bytes.ToValidUTF8(f.value, []byte("\uFFFD")))
 		case bytes.IndexByte(f.value, 0) >= 0:
-			return fmt.Errorf("%s: the value %q holds a NUL byte (\\x00); remove it from the file", where(f), f.value)
+			return fileErrorf(path, "%s: the value %q holds a NUL byte (\\x00); remove it from the file", where(f), f.value)
 		}
 		return nil
 	})
@@ -436,9 +436,9 @@ func csvTextError(path string) error {
 			if syntax.at.row == 0 {
 				what = "header"
 			}
-			return fmt.Errorf("%s: %s (line %d) is longer than %d bytes, the most a CSV row may have", path, what, syntax.at.rowLine, maxCSVLine)
+			return fileErrorf(path, "%s (line %d) is longer than %d bytes, the most a CSV row may have", what, syntax.at.rowLine, maxCSVLine)
 		}
-		return fmt.Errorf("%s: the quote that opens the value %s; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: \"\")",
+		return fileErrorf(path, "%s: the quote that opens the value %s; the file cannot be read as CSV (close the quote, or double a quote that is part of the value: \"\")",
 			where(syntax.at), syntax.why)
 	}
 	return err

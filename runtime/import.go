@@ -16,6 +16,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/duckdb/duckdb-go/v2"
+
 	"nudge/runtime/internal/eventorder"
 )
 
@@ -388,7 +390,7 @@ func fileKind(path string) (string, error) {
 	case ".jsonl", ".ndjson":
 		return "jsonl", nil
 	}
-	return "", fmt.Errorf("%s: unknown file type %q: use .csv, .parquet, .json or .jsonl", path, filepath.Ext(base))
+	return "", fileErrorf(path, "unknown file type %q: use .csv, .parquet, .json or .jsonl", filepath.Ext(base))
 }
 
 // importableFile checks, before DuckDB reads it, that path names one
@@ -409,7 +411,7 @@ func importableFile(path, kind string) error {
 	case st.IsDir():
 		return fmt.Errorf("%s: is a directory: give the files in it", path)
 	case st.Size() == 0:
-		return fmt.Errorf("%s: empty file", path)
+		return fileErrorf(path, "empty file")
 	}
 	if kind != "json" || !strings.EqualFold(filepath.Ext(path), ".json") {
 		return nil
@@ -430,7 +432,7 @@ func importableFile(path, kind string) error {
 	}
 	head, tail = bytes.TrimLeft(head, " \t\r\n\ufeff"), bytes.TrimRight(tail, " \t\r\n")
 	if len(head) > 0 && head[0] == '[' && (len(tail) == 0 || tail[len(tail)-1] != ']') {
-		return fmt.Errorf("%s: the JSON array is not closed: the file ends before its ] (cut off?)", path)
+		return fileErrorf(path, "the JSON array is not closed: the file ends before its ] (cut off?)")
 	}
 	return nil
 }
@@ -470,7 +472,7 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 				return shape
 			}
 		}
-		return fmt.Errorf("%s: %w", s.path, cleanDuckError(err))
+		return readerError(ctx, s.path, "", err)
 	}
 	cols, err := columnsIn(ctx, conn, "'temp'", s.table)
 	if err != nil {
@@ -513,7 +515,7 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 		}
 		if _, ok := byName[key]; ok {
 			if prev, dup := s.mapped[key]; dup {
-				return fmt.Errorf("%s: columns %q and %q both name column %s", s.path, prev, c.Name, key)
+				return fileErrorf(s.path, "columns %q and %q both name column %s", prev, c.Name, key)
 			}
 			s.mapped[key] = c.Name
 			continue
@@ -522,7 +524,7 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	}
 	for _, r := range spec.required {
 		if _, ok := s.mapped[r]; !ok {
-			return fmt.Errorf("%s: missing required column %q", s.path, r)
+			return fileErrorf(s.path, "missing required column %q", r)
 		}
 	}
 	s.kind = kind
@@ -570,8 +572,8 @@ func csvShapeError(path string) error {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
 			// (Read returns the record with this error.)
-			return fmt.Errorf("%s: row %d (line %d): %d fields, but the header has %d (%s)",
-				path, row, pe.StartLine, len(rec), len(names), strings.Join(names, ", "))
+			return fileErrorf(path, "row %d (line %d): %d fields, but the header has %d (%s)",
+				row, pe.StartLine, len(rec), len(names), strings.Join(names, ", "))
 		}
 		if err != nil {
 			return nil
@@ -692,6 +694,46 @@ func (e *RowError) Error() string {
 		where = fmt.Sprintf("row %d (line %d)", e.Row, e.Line)
 	}
 	return fmt.Sprintf("%s: %s: column %s: %s", e.Path, where, e.Column, e.Reason)
+}
+
+// FileError is an imported file refused for its content as a whole, not
+// for one row (a *RowError): its type, its columns, its text, a record
+// its reader cannot read. Error gives the message nudge import prints
+// ("PATH: reason"). A caller importing files of its own making (the
+// member batches of nudge serve) tells its input's fault, a *FileError or
+// a *RowError, from any other error, which is the database's (or the
+// context's) and not the input's.
+type FileError struct {
+	Path string
+	Err  error // the reason
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// fileErrorf is a *FileError of path with a formatted reason.
+func fileErrorf(path, format string, args ...any) error {
+	return &FileError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+// readerError is the error of a DuckDB statement reading the file path
+// (what says what it did, e.g. "reading the keys: ", or ""): a *FileError
+// when DuckDB refused the file's content (its errors of input, conversion
+// and binding, as its readers give for a record they cannot read), else,
+// when the statement failed for the database or the context (out of
+// memory, disk, cancelled), an error that is not one.
+func readerError(ctx context.Context, path, what string, err error) error {
+	var de *duckdb.Error
+	if ctx.Err() == nil && errors.As(err, &de) {
+		switch de.Type {
+		case duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeConversion, duckdb.ErrorTypeBinder,
+			duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType,
+			duckdb.ErrorTypeObjectSize, duckdb.ErrorTypeParser:
+			return &FileError{Path: path, Err: fmt.Errorf("%s%w", what, cleanDuckError(err))}
+		}
+	}
+	return fmt.Errorf("%s: %s%w", path, what, cleanDuckError(err))
 }
 
 // aliased lists each expression of exprs named as its column of cols.

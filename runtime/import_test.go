@@ -284,6 +284,54 @@ func TestImportErrors(t *testing.T) {
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
 			}
+			// The file's content is at fault: a *RowError or *FileError
+			// says so (a missing file or a name read as a pattern is not
+			// its content).
+			var fe *FileError
+			var re *RowError
+			content := tc.content != noFile && tc.content != aDir && !strings.Contains(tc.file, "*")
+			if got := errors.As(err, &fe) || errors.As(err, &re); got != content {
+				t.Errorf("a *FileError or *RowError: %v, want %v (%T)", got, content, err)
+			}
+		})
+	}
+}
+
+// TestImportErrorOfTheDatabase: an insert the database fails for no row's
+// fault (here a unique index the runtime does not know of, as a full
+// disk would fail it) is neither a *RowError nor a *FileError, though its
+// message names the file: nudge serve answers a member batch's import
+// error 400 (the body is bad, drop it) only for those two. A reader's
+// refusal of the file's text is a *FileError.
+func TestImportErrorOfTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openTest(t)
+	if _, err := db.SQL().Exec(`CREATE UNIQUE INDEX members_phone ON members (phone)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, content string
+		input               bool
+	}{
+		{"constraint", "m.jsonl", `{"member_id":"m1","brand":"acme","phone":"1"}` + "\n" + `{"member_id":"m2","brand":"acme","phone":"1"}` + "\n", false},
+		{"malformed JSON", "m2.jsonl", `{"member_id":"m1","brand":"acme"` + "\n", true},
+		{"bad value", "m3.jsonl", `{"member_id":"m1","brand":"acme","birthday":"x"}` + "\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, dir, tc.file, tc.content)
+			_, err := db.Import(ctx, "members", []string{path})
+			if err == nil || !strings.HasPrefix(err.Error(), path+": ") {
+				t.Fatalf("error %v, want one naming %s", err, path)
+			}
+			var fe *FileError
+			var re *RowError
+			if got := errors.As(err, &fe) || errors.As(err, &re); got != tc.input {
+				t.Errorf("%v: the input's fault: %v, want %v", err, got, tc.input)
+			}
+			if n := count(t, db, "SELECT count(*) FROM members"); n != 0 {
+				t.Errorf("%d members stored", n)
+			}
 		})
 	}
 }

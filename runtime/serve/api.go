@@ -135,6 +135,28 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, e)
 }
 
+// settle returns the answer for e: e itself when it has a status; for a
+// failure without one (the database's or the context's, which the
+// handler did not word), 503 saying nothing was written when ctx ran out
+// (the request's timeout, or that of the ingest that stored the batch),
+// else 500. It is the one place that maps a failure to 503 or 500: the
+// answer written and the label nudge_batches_rejected_total counts it
+// under both come from it.
+func (s *Server) settle(ctx context.Context, e *apiError) *apiError {
+	switch {
+	case e.status != 0:
+		return e
+	case ctx.Err() != nil:
+		return &apiError{status: http.StatusServiceUnavailable, Message: fmt.Sprintf("the request did not finish within %v: nothing was written; send it again", s.cfg.Timeout)}
+	}
+	out := *e
+	out.status = http.StatusInternalServerError
+	if out.Message == "" {
+		out.Message = "the request failed: nothing was written; send it again"
+	}
+	return &out
+}
+
 // handlerFunc is an API handler: it returns its answer or an error.
 type handlerFunc func(ctx context.Context, p principal, r *http.Request) (int, any, *apiError)
 
@@ -151,10 +173,7 @@ func (s *Server) read(h handlerFunc) http.HandlerFunc {
 		defer cancel()
 		status, v, aerr := h(ctx, p, r)
 		if aerr != nil {
-			if aerr.status == 0 && ctx.Err() != nil {
-				aerr = &apiError{status: http.StatusServiceUnavailable, Message: fmt.Sprintf("the request did not finish within %v: nothing was written; send it again", s.cfg.Timeout)}
-			}
-			writeError(w, aerr)
+			writeError(w, s.settle(ctx, aerr))
 			return
 		}
 		writeJSON(w, status, v)
@@ -299,6 +318,8 @@ func (s *Server) postMembers(ctx context.Context, p principal, r *http.Request) 
 	defer s.unlock()
 	ma, aerr := s.upsertMembers(ctx, rows)
 	if aerr != nil {
+		aerr = s.settle(ctx, aerr)
+		s.m.batchesRejected.WithLabelValues(strconv.Itoa(aerr.status)).Inc()
 		return 0, nil, aerr
 	}
 	s.requestTick()
@@ -332,30 +353,42 @@ func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAn
 	}
 	res, err := s.db.ImportWith(ctx, "members", paths, nrt.ImportOptions{})
 	if err != nil {
-		var re *nrt.RowError
-		if errors.As(err, &re) {
-			if i := slices.Index(paths, re.Path); i >= 0 && re.Row >= 1 && int(re.Row) <= len(groups[i].rows) {
-				row, field := groups[i].bodyRow(int(re.Row-1), re.Column)
-				return nil, rowsError([]RowError{{Row: row, Field: field, Reason: re.Reason}})
-			}
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil, &apiError{}
-		}
-		// An import error naming its file is about the file's content
-		// (its columns, a value): the body's.
-		msg := err.Error()
-		for _, p := range paths {
-			msg = strings.ReplaceAll(msg, p, "request body")
-		}
-		if strings.Contains(msg, "request body") {
-			return nil, &apiError{status: http.StatusBadRequest, Message: msg + "; nothing was stored"}
-		}
-		return nil, bodyError(errors.New(msg), nil, nil)
+		return nil, membersError(err, groups, paths)
 	}
 	s.m.membersUpserted.Add(float64(res.Inserted + res.Updated))
 	s.membersGen.Add(1)
 	return &MembersAnswer{Rows: int64(len(rows.members)), Inserted: res.Inserted, Updated: res.Updated}, nil
+}
+
+// membersError turns the import error of a member batch (staged as the
+// files paths, one per group) into an answer, as bodyError does an events
+// batch's: the body's fault, told by the error's type, is 400 (a row
+// error names the body's row and field; a file refused as a whole, such
+// as two keys naming one column, is the body's too); any other failure is
+// the database's (500, send it again) or the context's (503), whatever
+// its message names: the import names the file in a failed insert's
+// error, and a database failure answered 400 made clients drop the batch.
+func membersError(err error, groups []*memberGroup, paths []string) *apiError {
+	var re *nrt.RowError
+	if errors.As(err, &re) {
+		if i := slices.Index(paths, re.Path); i >= 0 && re.Row >= 1 && int(re.Row) <= len(groups[i].rows) {
+			row, field := groups[i].bodyRow(int(re.Row-1), re.Column)
+			return rowsError([]RowError{{Row: row, Field: field, Reason: re.Reason}})
+		}
+	}
+	// (The staged files' names mean nothing to the client.)
+	msg := err.Error()
+	for _, p := range paths {
+		msg = strings.ReplaceAll(msg, p, "request body")
+	}
+	var fe *nrt.FileError
+	if errors.As(err, &fe) && slices.Contains(paths, fe.Path) {
+		return &apiError{status: http.StatusBadRequest, Message: msg + "; nothing was stored"}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &apiError{}
+	}
+	return bodyError(errors.New(msg), nil, nil)
 }
 
 // bodyError turns an ingest error into an answer: a row error names the

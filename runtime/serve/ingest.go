@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -54,7 +53,10 @@ func (s *Server) ingest(ctx context.Context, rows *batchRows) (*EventsAnswer, *a
 			}
 			s.pending.mu.Unlock()
 			if i >= 0 {
-				return nil, &apiError{} // not stored: the caller answers 503
+				// Not stored: 503.
+				aerr := s.settle(ctx, &apiError{})
+				s.m.batchesRejected.WithLabelValues(strconv.Itoa(aerr.status)).Inc()
+				return nil, aerr
 			}
 			<-job.done // a leader is committing it
 			return job.ans, job.err
@@ -156,17 +158,12 @@ func (s *Server) runGroup(ctx context.Context, group []*ingestJob) {
 	}
 }
 
-// rejectedCode is the status the answer e will have, as the label of
-// nudge_batches_rejected_total: an answer with none is 503 when ctx ran
-// out (the request's timeout), else 500 (see the API's handler).
-func rejectedCode(ctx context.Context, e *apiError) string {
-	switch {
-	case e.status != 0:
-		return strconv.Itoa(e.status)
-	case ctx.Err() != nil:
-		return strconv.Itoa(http.StatusServiceUnavailable)
-	}
-	return strconv.Itoa(http.StatusInternalServerError)
+// reject answers the batch j with e, settled with ctx (the ingest's: its
+// timeout is the one that ran out, not the request's), and counts it in
+// nudge_batches_rejected_total under that answer's status.
+func (s *Server) reject(ctx context.Context, j *ingestJob, e *apiError) {
+	j.err = s.settle(ctx, e)
+	s.m.batchesRejected.WithLabelValues(strconv.Itoa(j.err.status)).Inc()
 }
 
 // runOne commits one batch: its members, then its events.
@@ -178,20 +175,19 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		// A batch of both: its events are checked before its members are
 		// stored, so that a bad event refuses the whole batch.
 		if err := s.db.CheckEvents(ctx, rows.events, "request body"); err != nil {
-			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
-			s.m.batchesRejected.WithLabelValues(rejectedCode(ctx, j.err)).Inc()
+			s.reject(ctx, j, bodyError(err, rows.eventFrom, rows.eventFields))
 			return
 		}
 	}
 	if len(rows.members) > 0 {
 		if err := s.lock(ctx); err != nil {
-			j.err = &apiError{} // not stored: the caller answers 503
+			s.reject(ctx, j, &apiError{}) // not stored: 503
 			return
 		}
 		ma, aerr := s.upsertMembers(ctx, rows)
 		s.unlock()
 		if aerr != nil {
-			j.err = aerr
+			s.reject(ctx, j, aerr)
 			return
 		}
 		ans.Members = ma
@@ -201,12 +197,12 @@ func (s *Server) runOne(ctx context.Context, j *ingestJob) {
 		res, err := s.db.IngestEvents(ctx, rows.events, "request body")
 		s.logSteps(res)
 		if err != nil {
-			j.err = bodyError(err, rows.eventFrom, rows.eventFields)
+			aerr := bodyError(err, rows.eventFrom, rows.eventFields)
 			if ans.Members != nil {
 				// The members are committed: the answer says so.
-				j.err = eventsNotStored(j.err, err, ans.Members, len(rows.events), s.cfg.Timeout)
+				aerr = eventsNotStored(aerr, err, ans.Members, len(rows.events), s.cfg.Timeout)
 			}
-			s.m.batchesRejected.WithLabelValues(rejectedCode(ctx, j.err)).Inc()
+			s.reject(ctx, j, aerr)
 			return
 		}
 		for _, d := range res.Duplicates {

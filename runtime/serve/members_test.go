@@ -221,3 +221,56 @@ func TestEventsBatchDatabaseFailure(t *testing.T) {
 		t.Errorf("answer %d %v, want 500 saying nothing was stored", code, ans)
 	}
 }
+
+// TestMemberBatchDatabaseFailure: a member batch the database fails to
+// store is answered 500 (send it again), not 400, stores nothing, and is
+// counted under 500; a batch whose row is at fault is still 400. The
+// import's error for a failed insert names its file, and a message naming
+// the batch's file was taken for the body's fault: a client drops a batch
+// it is told is bad. (The unique index stands for a constraint the
+// runtime does not know of, as a full disk would fail the insert.)
+func TestMemberBatchDatabaseFailure(t *testing.T) {
+	for _, c := range []struct {
+		name, path, body string
+		code             int
+		want             string // in the answer's error
+	}{
+		{name: "members", path: "/v1/members",
+			body: `{"member_id":"m7","phone":"555"}` + "\n" + `{"member_id":"m8","phone":"555"}`,
+			code: 500, want: "storing the batch failed, nothing was stored"},
+		{name: "identify in an events batch", path: "/v1/events",
+			body: `{"batch":[{"type":"identify","userId":"m7","traits":{"phone":"555"}},{"type":"identify","userId":"m8","traits":{"phone":"555"}},
+ {"type":"track","userId":"m7","event":"Visited","messageId":"msg-1","properties":{"store":"B"}}]}`,
+			code: 500, want: "storing the batch failed, nothing was stored"},
+		{name: "bad value", path: "/v1/members",
+			body: `{"member_id":"m7","birthday":"yesterday"}`,
+			code: 400, want: `row 1: field birthday: cannot parse "yesterday" as a date; nothing was stored`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sv := start(t, opts{})
+			if _, err := sv.db.SQL().Exec(`CREATE UNIQUE INDEX members_phone ON members (phone)`); err != nil {
+				t.Fatal(err)
+			}
+			before := sv.memberRows()
+			code, ans := sv.do("POST", c.path, "", c.body)
+			if msg, _ := ans["error"].(string); code != c.code || !strings.Contains(msg, c.want) || strings.Contains(msg, "nudge-batch") {
+				t.Errorf("answer %d %v, want %d with %q (and no staged file's name)", code, ans, c.code, c.want)
+			}
+			if after := sv.memberRows(); strings.Join(after, "\n") != strings.Join(before, "\n") {
+				t.Errorf("members changed:\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+			}
+			if n := sv.count(`SELECT count(*) FROM events`); n != 0 {
+				t.Errorf("%d events stored, want 0", n)
+			}
+			resp, err := http.Get(sv.url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf(`nudge_batches_rejected_total{code="%d"} 1`, c.code); !strings.Contains(string(b), want) {
+				t.Errorf("metrics do not count the refusal as %s:\n%s", want, grepLines(string(b), "nudge_batches_rejected"))
+			}
+		})
+	}
+}
