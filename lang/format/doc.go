@@ -13,8 +13,14 @@
 // with a condition longer than the line limit broken before each top-level
 // `and`/`or`. Keywords, spacing, duration units (singular for 1, plural
 // otherwise), clocks (HH:MM) and string escapes are canonical; explicit
-// parentheses are kept. Comments are kept: own-line comments above the line
-// they preceded, trailing comments at the end of the line they were on.
+// parentheses are kept. Comments are kept in source order next to the code
+// they were written with: each output line knows the source range of the
+// code it prints; own-line comments go above the line whose code they
+// preceded or sat inside (a condition joined onto one line), a trailing
+// comment at the end of the line that printed the code before it (when
+// several land on one line, all but the last go above it). Nothing that
+// carries a comment is reordered: a journey's header lines keep their
+// source order.
 //
 // Formatting is idempotent and preserves meaning: parsing the output gives
 // the same tree as parsing the input, ignoring positions. The package never

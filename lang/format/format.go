@@ -2,6 +2,7 @@ package format
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,17 +28,45 @@ func Source(filename string, src []byte) ([]byte, diag.List) {
 	return File(f), diags
 }
 
-// line is one output line of a declaration, with the source offset of the
-// code it prints (so comments can be placed next to it).
+// line is one output line of a declaration, with the source range of the
+// code it prints, so that each comment can be placed next to that code.
 type line struct {
-	indent   string
-	cindent  string // indent of own-line comments above the line, if not indent
-	text     string
-	start    int  // source offset of the first node printed on the line
-	startLn  int  // source line of that node
-	header   bool // first line of a declaration
-	before   []*ast.Comment
-	trailing []*ast.Comment
+	indent  string
+	cindent string // indent of own-line comments above the line, if not indent
+	text    string
+	// start and end are the source offsets of the code the line prints: from
+	// the first node on it to the end of the last one. A line that joins
+	// several source lines (a condition fmt puts on one line) spans them all.
+	start, end int
+	startLn    int  // source line of the first node
+	header     bool // first line of a declaration
+	// comments are those placed at the line, in source order: own-line ones
+	// before its code or inside it, and trailing ones after code on it.
+	comments []*ast.Comment
+	// trailing is set when the last of comments is a trailing one: it is
+	// printed at the end of the line, every other comment above it.
+	trailing bool
+}
+
+// above and after are the comments printed above the line and at its end.
+func (l *line) above() []*ast.Comment {
+	if l.trailing {
+		return l.comments[:len(l.comments)-1]
+	}
+	return l.comments
+}
+
+func (l *line) after() *ast.Comment {
+	if l.trailing {
+		return l.comments[len(l.comments)-1]
+	}
+	return nil
+}
+
+// place adds c, the next comment in source order, to the line.
+func (l *line) place(c *ast.Comment, trailing bool) {
+	l.comments = append(l.comments, c)
+	l.trailing = trailing
 }
 
 // File prints f in canonical layout. Declarations that failed to parse
@@ -74,12 +103,12 @@ func printFile(f *ast.File, width int) []byte {
 			if l.cindent != "" {
 				ci = l.cindent
 			}
-			writeComments(&b, ci, l.before, l.startLn, l.header)
+			writeComments(&b, ci, l.above(), l.start, l.startLn, l.header)
 			b.WriteString(l.indent)
 			b.WriteString(l.text)
-			if n := len(l.trailing); n > 0 {
+			if c := l.after(); c != nil {
 				b.WriteString(" ")
-				b.WriteString(commentText(l.trailing[n-1]))
+				b.WriteString(commentText(c))
 			}
 			b.WriteString("\n")
 		}
@@ -88,23 +117,29 @@ func printFile(f *ast.File, width int) []byte {
 		if len(decls) > 0 {
 			b.WriteString("\n")
 		}
-		writeComments(&b, "", tail, 0, true)
+		writeComments(&b, "", tail, math.MaxInt, 0, true)
 	}
 	return []byte(b.String())
 }
 
-// writeComments prints own-line comments; with gaps set, a blank line in the
-// source between a comment and what follows it is kept (one at most).
-func writeComments(b *strings.Builder, indent string, cs []*ast.Comment, nextLine int, gaps bool) {
+// writeComments prints own-line comments above code that starts at source
+// offset codeAt on line codeLine. With gaps set, a blank line in the source
+// between a comment and what follows it is kept (one at most); comments
+// from inside the code (a joined condition) have code, not blank lines,
+// between them and get no gap.
+func writeComments(b *strings.Builder, indent string, cs []*ast.Comment, codeAt, codeLine int, gaps bool) {
 	for i, c := range cs {
 		b.WriteString(indent)
 		b.WriteString(commentText(c))
 		b.WriteString("\n")
-		next := nextLine
-		if i+1 < len(cs) {
+		if !gaps || c.Span.Start.Offset > codeAt {
+			continue
+		}
+		next := codeLine
+		if i+1 < len(cs) && cs[i+1].Span.Start.Offset < codeAt {
 			next = cs[i+1].Span.Start.Line
 		}
-		if gaps && next > c.Span.End.Line+1 {
+		if next > c.Span.End.Line+1 {
 			b.WriteString("\n")
 		}
 	}
@@ -165,38 +200,50 @@ func placeComments(f *ast.File, lines []*line) []*ast.Comment {
 	var tail []*ast.Comment
 	for _, c := range f.Comments {
 		off := c.Span.Start.Offset
-		if cs, ok := codeStart[c.Span.Start.Line]; ok && cs < off {
-			// trailing: the last line whose code starts before the comment
-			i := sort.Search(len(sorted), func(i int) bool { return sorted[i].start > off }) - 1
-			if i >= 0 {
-				l := sorted[i]
-				if len(l.trailing) > 0 {
-					// several source lines were joined: keep earlier trailing
-					// comments above the line.
-					l.before = append(l.before, l.trailing...)
-					l.trailing = l.trailing[:0]
-				}
-				l.trailing = append(l.trailing, c)
-				continue
-			}
+		// i is the last line whose code starts before the comment
+		i := sort.Search(len(sorted), func(i int) bool { return sorted[i].start > off }) - 1
+		if cs, ok := codeStart[c.Span.Start.Line]; ok && cs < off && i >= 0 {
+			// trailing: at the end of the line that printed the code before it
+			sorted[i].place(c, true)
+			continue
 		}
-		i := sort.Search(len(sorted), func(i int) bool { return sorted[i].start > off })
-		if i < len(sorted) {
-			sorted[i].before = append(sorted[i].before, c)
-		} else {
+		switch {
+		case i >= 0 && off < sorted[i].end:
+			// an own-line comment inside code that fmt joins onto one line
+			// goes above that line, after the comments already placed there
+			sorted[i].place(c, false)
+		case i+1 < len(sorted):
+			sorted[i+1].place(c, false)
+		default:
 			tail = append(tail, c)
 		}
 	}
 	return tail
 }
 
+// newLine is a line printing the code of at (nil: no code of its own).
 func newLine(indent, text string, at ast.Node) *line {
 	l := &line{indent: indent, text: text}
 	if at != nil {
 		s := at.Pos()
-		l.start, l.startLn = s.Start.Offset, s.Start.Line
+		l.start, l.end, l.startLn = s.Start.Offset, s.End.Offset, s.Start.Line
 	}
 	return l
+}
+
+// upTo makes the line's code end where n ends: a header line prints its
+// declaration's name and title, not the whole declaration.
+func (l *line) upTo(n ast.Node) *line {
+	l.end = n.Pos().End.Offset
+	return l
+}
+
+// nameEnd is the last of a declaration's name and optional title.
+func nameEnd(name ast.Node, title *ast.StringLit) ast.Node {
+	if title != nil {
+		return title
+	}
+	return name
 }
 
 // declLines lays out one declaration.
@@ -220,15 +267,8 @@ func declLines(d ast.Decl, width int) []*line {
 		if len(parts) < 2 {
 			return []*line{newLine("", one, d)}
 		}
-		out := []*line{newLine("", head, d)}
-		for i, p := range parts {
-			if i == 0 {
-				out = append(out, newLine("    ", prefix+p, nodes[i]))
-				continue
-			}
-			out = append(out, newLine("    ", ops[i-1]+" "+p, nodes[i]))
-		}
-		return out
+		out := []*line{newLine("", head, d).upTo(nameEnd(d.Name, d.Title))}
+		return append(out, condLines(d.Cond, "    ", prefix, "    ", parts, nodes, ops)...)
 	case *ast.RuleDecl:
 		return ruleLines(d, width)
 	case *ast.CapDecl:
@@ -244,9 +284,9 @@ func declLines(d ast.Decl, width int) []*line {
 		}
 		return []*line{newLine("", text, d)}
 	case *ast.EventDecl:
-		return fieldLines("event "+d.Name.Name, d, d.Fields)
+		return fieldLines("event "+d.Name.Name, d, d.Name.Pos().End.Offset, d.Fields)
 	case *ast.MemberDecl:
-		return fieldLines("member", d, d.Fields)
+		return fieldLines("member", d, d.Pos().Start.Offset+len("member"), d.Fields)
 	case *ast.TestDecl:
 		return testLines(d)
 	case *ast.CostDecl:
@@ -264,16 +304,21 @@ func declLines(d ast.Decl, width int) []*line {
 	return nil
 }
 
-func fieldLines(head string, d ast.Node, fields []*ast.FieldDecl) []*line {
+// fieldLines lays out an event or member declaration; headEnd is where the
+// code of its first line ends in the source (the name, or the word member).
+func fieldLines(head string, d ast.Node, headEnd int, fields []*ast.FieldDecl) []*line {
 	if len(fields) == 0 {
 		return []*line{newLine("", head+" {}", d)}
 	}
-	out := []*line{newLine("", head+" {", d)}
+	first := newLine("", head+" {", d)
+	first.end = headEnd
+	out := []*line{first}
 	for _, f := range fields {
 		out = append(out, newLine("  ", f.Name.Name+" "+f.Type.Name, f))
 	}
 	// the closing brace has no node of its own; place it at the end of d.
-	end := &line{text: "}", cindent: "  ", start: d.Pos().End.Offset - 1, startLn: d.Pos().End.Line}
+	s := d.Pos().End
+	end := &line{text: "}", cindent: "  ", start: s.Offset - 1, end: s.Offset, startLn: s.Line}
 	return append(out, end)
 }
 
@@ -282,30 +327,41 @@ func ruleLines(r *ast.RuleDecl, width int) []*line {
 	if r.Title != nil {
 		head += " " + quote(r.Title.Value)
 	}
-	out := []*line{newLine("", head, r)}
+	out := []*line{newLine("", head, r).upTo(nameEnd(r.Name, r.Title))}
 	one := "if " + expr(r.Cond)
 	prefix, parts, nodes, ops := split(r.Cond)
 	if runewidth.StringWidth("  "+one) <= width || len(parts) < 2 {
 		out = append(out, newLine("  ", one, r.Cond))
 	} else {
-		for i, p := range parts {
-			if i == 0 {
-				out = append(out, newLine("  ", "if "+prefix+p, r.Cond))
-				continue
-			}
-			out = append(out, newLine("     ", ops[i-1]+" "+p, nodes[i]))
-		}
+		out = append(out, condLines(r.Cond, "  ", "if "+prefix, "     ", parts, nodes, ops)...)
 	}
 	acts := make([]string, len(r.Actions))
 	for i, a := range r.Actions {
 		acts[i] = action(a)
 	}
 	if len(r.Actions) > 0 {
-		out = append(out, newLine("  ", "then "+strings.Join(acts, " and "), r.Actions[0]))
+		out = append(out, newLine("  ", "then "+strings.Join(acts, " and "), r.Actions[0]).upTo(r.Actions[len(acts)-1]))
 	}
 	for _, o := range r.Options {
 		out = append(out, newLine("  ", option(o), o))
 	}
+	return out
+}
+
+// condLines lays out a condition broken by split, one part a line: the first
+// after prefix, each other after its operator. The first line's code starts
+// with the condition (a prefix such as "purchased where " is printed there),
+// the last one's ends with it.
+func condLines(cond ast.Expr, indent, prefix, contIndent string, parts []string, nodes []ast.Expr, ops []string) []*line {
+	out := make([]*line, len(parts))
+	for i, p := range parts {
+		if i == 0 {
+			out[i] = newLine(indent, prefix+p, cond).upTo(nodes[0])
+			continue
+		}
+		out[i] = newLine(contIndent, ops[i-1]+" "+p, nodes[i])
+	}
+	out[len(out)-1].upTo(cond)
 	return out
 }
 

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"sort"
 	"strings"
 
 	"nudge/lang/ast"
@@ -15,35 +16,39 @@ import (
 //	  <steps, nested two spaces deeper inside if/else and split branches>
 //	end
 //
-// Header lines come in that order whatever their order in the source;
-// conditions stay on one line.
+// Header lines stay in their source order (the language allows any): moving
+// one would move its comments out of order with the others. Conditions stay
+// on one line.
 func journeyLines(j *ast.JourneyDecl) []*line {
 	head := "journey " + j.Name.Name
 	if j.Title != nil {
 		head += " " + quote(j.Title.Value)
 	}
-	out := []*line{newLine("", head, j)}
+	out := []*line{newLine("", head, j).upTo(nameEnd(j.Name, j.Title))}
+	var headers []*line
 	for _, e := range j.Enters {
 		kw := "enter when "
 		if e.On {
 			kw = "enter on "
 		}
-		out = append(out, newLine("  ", kw+expr(e.Cond), e))
+		headers = append(headers, newLine("  ", kw+expr(e.Cond), e))
 	}
 	for _, e := range j.Exits {
-		out = append(out, newLine("  ", "exit when "+expr(e.Cond), e))
+		headers = append(headers, newLine("  ", "exit when "+expr(e.Cond), e))
 	}
 	for _, o := range j.Options {
-		out = append(out, newLine("  ", option(o), o))
+		headers = append(headers, newLine("  ", option(o), o))
 	}
+	sort.SliceStable(headers, func(a, b int) bool { return headers[a].start < headers[b].start })
+	out = append(out, headers...)
 	out = append(out, stepLines("  ", j.Steps)...)
 	return append(out, endLine("", j))
 }
 
 // endLine is the `end` closing n, the last word of n's span.
 func endLine(indent string, n ast.Node) *line {
-	s := n.Pos()
-	return &line{indent: indent, text: "end", start: s.End.Offset - 1, startLn: s.End.Line}
+	s := n.Pos().End
+	return &line{indent: indent, text: "end", start: s.Offset - len("end"), end: s.Offset, startLn: s.Line}
 }
 
 func stepLines(indent string, ss []ast.Step) []*line {
@@ -71,7 +76,7 @@ func stepLines(indent string, ss []ast.Step) []*line {
 			}
 			out = append(out, newLine(indent, text, s))
 		case *ast.IfStep:
-			out = append(out, newLine(indent, "if "+expr(s.Cond), s))
+			out = append(out, newLine(indent, "if "+expr(s.Cond), s).upTo(s.Cond))
 			out = append(out, stepLines(indent+"  ", s.Then)...)
 			if s.ElseAt != nil {
 				out = append(out, newLine(indent, "else", s.ElseAt))
@@ -79,9 +84,11 @@ func stepLines(indent string, ss []ast.Step) []*line {
 			}
 			out = append(out, endLine(indent, s))
 		case *ast.SplitStep:
-			out = append(out, newLine(indent, "split", s))
+			l := newLine(indent, "split", s)
+			l.end = l.start + len("split")
+			out = append(out, l)
 			for _, b := range s.Branches {
-				out = append(out, newLine(indent+"  ", b.Percent.Text+"% "+b.Name.Name, b))
+				out = append(out, newLine(indent+"  ", b.Percent.Text+"% "+b.Name.Name, b).upTo(b.Name))
 				out = append(out, stepLines(indent+"    ", b.Steps)...)
 			}
 			out = append(out, endLine(indent, s))

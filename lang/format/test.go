@@ -9,7 +9,7 @@ import (
 // testLines lays out a test block: the header, then one step per line,
 // indented by two spaces.
 func testLines(d *ast.TestDecl) []*line {
-	out := []*line{newLine("", "test "+quote(d.Name.Value), d)}
+	out := []*line{newLine("", "test "+quote(d.Name.Value), d).upTo(d.Name)}
 	for _, s := range d.Steps {
 		out = append(out, newLine("  ", step(s), s))
 	}
