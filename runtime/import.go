@@ -413,7 +413,8 @@ func importableFile(path, kind string) error {
 	case st.Size() == 0:
 		return fileErrorf(path, "empty file")
 	}
-	if kind != "json" || !strings.EqualFold(filepath.Ext(path), ".json") {
+	ext := strings.ToLower(filepath.Ext(path))
+	if (kind != "json" && kind != "jsonl") || ext == ".gz" || ext == ".zst" {
 		return nil
 	}
 	f, err := os.Open(path)
@@ -421,6 +422,15 @@ func importableFile(path, kind string) error {
 		return err
 	}
 	defer f.Close()
+	// DuckDB's JSON reader refuses a byte order mark, naming the next
+	// line.
+	bom := make([]byte, 3)
+	if n, _ := f.ReadAt(bom, 0); n == 3 && string(bom) == "\ufeff" {
+		return fileErrorf(path, "the file starts with a byte order mark (BOM), which the JSON reader does not read: save it as UTF-8 without BOM")
+	}
+	if kind != "json" || ext != ".json" {
+		return nil
+	}
 	const edge = 4096
 	head := make([]byte, min(edge, st.Size()))
 	if _, err := io.ReadFull(f, head); err != nil {
@@ -532,7 +542,80 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	for _, c := range cols {
 		s.srcType[c.Name] = c.Type
 	}
+	if kind != "csv" {
+		return textColumns(ctx, conn, s, spec, target)
+	}
 	return nil
+}
+
+// textColumns turns the staged columns of a JSON or Parquet file that
+// feed a column of another type than JSON, and that the reader typed as
+// JSON (a JSON key whose values mix types: 5 in one record, "x" in
+// another) or as a list, struct or map, into text, as a CSV file's are:
+// a string as it is, any other value as its JSON text (as nudge serve
+// stages a body's values). Cast as they were, a JSON string kept its
+// quotes ("m2" became the member id "\"m2\"") and a list or struct took
+// DuckDB's own notation ({'a': 1}). A member id, brand or event type that
+// is not a string or a whole number (a list, an object, true, 1.5, a
+// number too long to keep exactly) is a bad row: an id is text, and
+// DuckDB reads a number with a fraction or over 64 bits as a double,
+// which does not keep it as written.
+func textColumns(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []Column) error {
+	for _, t := range target {
+		src, ok := s.mapped[t.Name]
+		if !ok || strings.EqualFold(t.Type, "JSON") {
+			continue
+		}
+		typ := strings.ToUpper(s.srcType[src])
+		q := quoteIdent(src)
+		var text string
+		switch {
+		case typ == "JSON":
+			text = fmt.Sprintf("json_extract_string(%s, '$')", q)
+		case strings.HasPrefix(typ, "STRUCT") || strings.HasPrefix(typ, "MAP") || strings.HasSuffix(typ, "[]") || strings.HasSuffix(typ, "]"):
+			text = fmt.Sprintf("CAST(to_json(%s) AS VARCHAR)", q)
+		}
+		if isKeyText(spec, t) {
+			// The first value that is not a string or a whole number.
+			var bad string
+			switch {
+			case typ == "JSON":
+				bad = fmt.Sprintf("json_type(%s) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')", q)
+			case text != "", typ == "BOOLEAN", typ == "DOUBLE", typ == "FLOAT":
+				bad = "true"
+			}
+			if bad != "" {
+				var row sql.NullInt64
+				var val sql.NullString
+				shown := cmpOr(text, fmt.Sprintf("CAST(%s AS VARCHAR)", q))
+				err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT rowid, %s FROM %s WHERE %s IS NOT NULL AND %s ORDER BY rowid LIMIT 1", shown, s.table, q, bad)).Scan(&row, &val)
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+				case err != nil:
+					return fmt.Errorf("%s: validating: %w", s.path, err)
+				default:
+					return &RowError{Path: s.path, Row: row.Int64 + 1, Column: t.Name,
+						Reason: fmt.Sprintf("the value %s is not text: %s is a string (or a whole number); write it as one, in quotes", val.String, t.Name)}
+				}
+			}
+		}
+		if text == "" {
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DATA TYPE VARCHAR USING %s", s.table, q, text)); err != nil {
+			return fmt.Errorf("%s: staging column %q: %w", s.path, s.fileName(src), err)
+		}
+		s.srcType[src] = "VARCHAR"
+	}
+	return nil
+}
+
+// cmpOr returns a, or b when a is empty.
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // csvShapeError reads a CSV file with encoding/csv to explain why DuckDB
@@ -595,6 +678,7 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		col, src, typ string
 		required      bool
 		keyText       bool // blank or NUL (isKeyText)
+		object        bool // JSON but not an object (objectJSON)
 	}
 	var checks []check
 	var aggs []string
@@ -614,6 +698,10 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		if isKeyText(spec, t) {
 			checks = append(checks, check{col: t.Name, src: src, keyText: true})
 			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s)", badKeyText(fmt.Sprintf("CAST(%s AS VARCHAR)", quoteIdent(src)))))
+		}
+		if t.Name == spec.extra {
+			checks = append(checks, check{col: t.Name, src: src, object: true})
+			aggs = append(aggs, fmt.Sprintf("min(rowid) FILTER (WHERE %s)", notObject(quoteIdent(src))))
 		}
 		if !sameType(srcType[src], t.Type) || isTimestamp(t.Type) {
 			// (A timestamp is checked whatever its source's type: for its
@@ -657,7 +745,11 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		return re
 	}
 	var val sql.NullString
-	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE rowid = %d", quoteIdent(c.src), s.table, row)).Scan(&val); err != nil {
+	shown := fmt.Sprintf("CAST(%s AS VARCHAR)", quoteIdent(c.src))
+	if c.object {
+		shown = fmt.Sprintf("CAST(CAST(%s AS JSON) AS VARCHAR)", quoteIdent(c.src))
+	}
+	if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE rowid = %d", shown, s.table, row)).Scan(&val); err != nil {
 		re.Reason = "bad value"
 		return re
 	}
@@ -665,6 +757,10 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		if re.Reason = keyTextReason(val.String); re.Reason == "" {
 			re.Reason = "bad value"
 		}
+		return re
+	}
+	if c.object {
+		re.Reason = fmt.Sprintf("%s is not a JSON object: %s holds keys and their values ({\"key\": value}), or nothing", val.String, c.col)
 		return re
 	}
 	re.Reason = fmt.Sprintf("cannot parse %q as %s", val.String, typeNoun(c.typ))
@@ -758,7 +854,7 @@ func insertExprs(s *stagedFile, spec importSpec, target []Column) (cols, exprs [
 			// A merge patch drops null members: empty cells add no key.
 			base := "'{}'"
 			if ok {
-				base = fmt.Sprintf("coalesce(CAST(%s AS JSON), '{}')", quoteIdent(src))
+				base = fmt.Sprintf("coalesce(%s, '{}')", objectJSON(quoteIdent(src)))
 			}
 			obj := fmt.Sprintf("nullif(json_merge_patch(%s, json_object(%s)), '{}')", base, strings.Join(kv, ", "))
 			cols = append(cols, t.Name)
@@ -769,6 +865,10 @@ func insertExprs(s *stagedFile, spec importSpec, target []Column) (cols, exprs [
 			continue
 		}
 		cols = append(cols, t.Name)
+		if t.Name == spec.extra {
+			exprs = append(exprs, objectJSON(quoteIdent(src)))
+			continue
+		}
 		if isTimestamp(t.Type) {
 			exprs = append(exprs, timestampConversion(quoteIdent(src), s.srcType[src], s.zone, false))
 			continue
@@ -781,6 +881,23 @@ func insertExprs(s *stagedFile, spec importSpec, target []Column) (cols, exprs [
 		exprs = append(exprs, cast)
 	}
 	return cols, exprs
+}
+
+// objectJSON is the SQL expression converting v, the value of a file's
+// attrs or props column, to JSON, failing on a value that is JSON but not
+// an object (diagnose names its row): the column holds a member's or an
+// event's keys, and an array or a number there was stored as it was, its
+// keys lost to every rule, or silently replaced by the file's other
+// columns' keys (a merge patch onto an array replaces it).
+// A JSON null is no value (SQL NULL), as an empty cell is.
+func objectJSON(v string) string {
+	return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL ELSE CASE json_type(CAST(%[1]s AS JSON)) WHEN 'OBJECT' THEN CAST(%[1]s AS JSON) WHEN 'NULL' THEN NULL ELSE error('nudge: not a JSON object') END END", v)
+}
+
+// notObject is the SQL condition that v (a staged column) is JSON but
+// not an object, which objectJSON refuses.
+func notObject(v string) string {
+	return fmt.Sprintf("json_type(TRY_CAST(%s AS JSON)) NOT IN ('OBJECT', 'NULL')", v)
 }
 
 // isKeyText reports whether a target column is one of the text columns a
@@ -887,6 +1004,11 @@ func cleanDuckError(err error) error {
 	msg := err.Error()
 	if i := strings.Index(msg, "\nLINE "); i >= 0 {
 		// The statement nudge ran, which the user did not write.
+		msg = strings.TrimSpace(msg[:i])
+		err = errors.New(msg)
+	}
+	if i := strings.Index(msg, "\nTry increasing 'sample_size'"); i >= 0 {
+		// The JSON reader's options, which nudge sets, not its user.
 		msg = strings.TrimSpace(msg[:i])
 		err = errors.New(msg)
 	}

@@ -264,6 +264,12 @@ func TestImportErrors(t *testing.T) {
 		{"pattern in the name", "members", "a*.csv", "member_id,brand\nm1,acme\n", `a*.csv: a file name with *, ? or [ is read as a pattern of names: rename the file`},
 		{"no such file", "members", "none.csv", noFile, `none.csv: no such file`},
 		{"a directory", "members", "dir.csv", aDir, `dir.csv: is a directory: give the files in it`},
+		// DuckDB's reader refused a BOM naming line 2, and listed its own
+		// options for a repeated key.
+		{"BOM in JSONL", "members", "members.jsonl", "\ufeff" + `{"member_id":"m1","brand":"acme"}` + "\n",
+			`members.jsonl: the file starts with a byte order mark (BOM), which the JSON reader does not read: save it as UTF-8 without BOM`},
+		{"key twice in JSONL", "members", "members.jsonl", `{"member_id":"m1","brand":"acme","name":"a","name":"b"}` + "\n",
+			`members.jsonl: JSON transform error in file "members.jsonl", in line 1: Object {"member_id":"m1","brand":"acme","name":"a","name"... has duplicate key "name"`},
 		// DuckDB imports the two records of an array cut off after a comma.
 		{"JSON array cut off", "members", "members.json", `[{"member_id":"m1","brand":"acme"},{"member_id":"m2","brand":"acme"},` + "\n",
 			`members.json: the JSON array is not closed: the file ends before its ] (cut off?)`},
@@ -849,5 +855,113 @@ func TestImportManyColumns(t *testing.T) {
 	_, err := db.Import(ctx, "members", []string{filepath.Join(dir, "bad.csv")})
 	if err == nil || !strings.Contains(err.Error(), "row 2 (line 3): column c200: the value") || !strings.Contains(err.Error(), "NUL byte") {
 		t.Errorf("NUL in column c200: %v", err)
+	}
+}
+
+// TestImportJSONValuesAsText: a JSON file's values reach text columns as
+// a CSV file's do, whatever type DuckDB's reader gives the key: a key
+// whose values mix types was read as JSON, and its strings kept their
+// quotes (the member id "m2" was stored as "\"m2\"", a member no event
+// names); a list or object took DuckDB's notation ({'a': 1}), not JSON. A
+// member id, brand or type that is not a string or a whole number is a
+// bad row (1.5 and 12345678901234567890123 are read as doubles, which do
+// not keep them as written).
+func TestImportJSONValuesAsText(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, table, content, query, want string
+	}{
+		{"ids of mixed types", "members", `{"member_id":1,"brand":"acme"}` + "\n" + `{"member_id":"m2","brand":"acme"}` + "\n",
+			`SELECT member_id FROM members ORDER BY 1`, "1 m2"},
+		{"a text column of mixed types", "members", `{"member_id":"m1","brand":"acme","name":5}` + "\n" + `{"member_id":"m2","brand":"acme","name":"x\"y"}` + "\n",
+			`SELECT name FROM members ORDER BY member_id`, `5 x"y`},
+		{"objects and lists as JSON", "members", `{"member_id":"m1","brand":"acme","tier":{"a":[1,"x"]},"city":[1]}` + "\n",
+			`SELECT tier || ' ' || city FROM members`, `{"a":[1,"x"]} [1]`},
+		{"an event's type of mixed types", "events", `{"member_id":"m1","brand":"acme","type":7,"ts":"2024-01-01","store":"A"}` + "\n" + `{"member_id":"m1","brand":"acme","type":"paid","ts":"2024-01-01","store":3}` + "\n",
+			`SELECT type || '/' || store FROM events ORDER BY seq`, "7/A paid/3"},
+		{"an amount of mixed types", "events", `{"member_id":"m1","brand":"acme","type":"paid","ts":"2024-01-01","amount":5}` + "\n" + `{"member_id":"m1","brand":"acme","type":"paid","ts":"2024-01-01","amount":"7.5"}` + "\n",
+			`SELECT CAST(amount AS VARCHAR) FROM events ORDER BY seq`, "5.00 7.50"},
+		{"a fraction as id", "members", `{"member_id":"m1","brand":"acme"}` + "\n" + `{"member_id":1.5,"brand":"acme"}` + "\n", "",
+			`m.jsonl: row 2: column member_id: the value 1.5 is not text: member_id is a string (or a whole number); write it as one, in quotes`},
+		{"an id over 64 bits", "members", `{"member_id":12345678901234567890123,"brand":"acme"}` + "\n", "",
+			`m.jsonl: row 1: column member_id: the value 1.2345678901234568e+22 is not text: member_id is a string (or a whole number); write it as one, in quotes`},
+		{"a list as id", "members", `{"member_id":["m1"],"brand":"acme"}` + "\n", "",
+			`m.jsonl: row 1: column member_id: the value ["m1"] is not text: member_id is a string (or a whole number); write it as one, in quotes`},
+		{"an object as brand, mixed", "members", `{"member_id":"m1","brand":"acme"}` + "\n" + `{"member_id":"m2","brand":{"a":1}}` + "\n", "",
+			`m.jsonl: row 2: column brand: the value {"a":1} is not text: brand is a string (or a whole number); write it as one, in quotes`},
+		{"true as type", "events", `{"member_id":"m1","brand":"acme","type":true,"ts":"2024-01-01"}` + "\n", "",
+			`m.jsonl: row 1: column type: the value true is not text: type is a string (or a whole number); write it as one, in quotes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			writeFile(t, dir, "m.jsonl", tc.content)
+			db := openTest(t)
+			_, err := db.Import(ctx, tc.table, []string{"m.jsonl"})
+			if tc.query == "" {
+				if err == nil || err.Error() != tc.want {
+					t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
+				}
+				if n := count(t, db, "SELECT count(*) FROM "+tc.table); n != 0 {
+					t.Errorf("%d rows stored", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(queryStrings(t, db, tc.query), " "); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestImportAttrsObject: the attrs (members) or props (events) a file
+// gives is a JSON object or nothing: an array, a number or a string was
+// stored as it was, where no rule reads a key, and merged with the file's
+// other columns' keys it was silently replaced; a member's array attrs
+// then failed every later member batch of the service that set a key. A
+// JSON null is nothing (it was kept as a JSON null, which the merge with
+// other keys turned into {"x":null}).
+func TestImportAttrsObject(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, table, file, content, query, want string
+	}{
+		{"array attrs", "members", "m.jsonl", `{"member_id":"m1","brand":"acme"}` + "\n" + `{"member_id":"m2","brand":"acme","attrs":[1,2]}` + "\n", "",
+			`m.jsonl: row 2: column attrs: [1,2] is not a JSON object: attrs holds keys and their values ({"key": value}), or nothing`},
+		{"number attrs in CSV", "members", "m.csv", "member_id,brand,attrs\nm1,acme,5\n", "",
+			`m.csv: row 1 (line 2): column attrs: 5 is not a JSON object: attrs holds keys and their values ({"key": value}), or nothing`},
+		{"array props with other keys", "events", "e.jsonl", `{"member_id":"m1","brand":"acme","type":"x","ts":"2024-01-01","props":[1],"k":1}` + "\n", "",
+			`e.jsonl: row 1: column props: [1] is not a JSON object: props holds keys and their values ({"key": value}), or nothing`},
+		{"string props", "events", "e.csv", "member_id,brand,type,ts,props\nm1,acme,x,2024-01-01,\"\"\"s\"\"\"\n", "",
+			`e.csv: row 1 (line 2): column props: "s" is not a JSON object: props holds keys and their values ({"key": value}), or nothing`},
+		{"objects, nothing and null", "members", "m.csv", "member_id,brand,attrs,x\nm1,acme,\"{\"\"a\"\":1}\",2\nm2,acme,,3\nm3,acme,null,\nm4,acme,null,4\n",
+			`SELECT member_id || ' ' || coalesce(CAST(attrs AS VARCHAR), '-') FROM members ORDER BY 1`,
+			`m1 {"a":1,"x":"2"}|m2 {"x":"3"}|m3 -|m4 {"x":"4"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			writeFile(t, dir, tc.file, tc.content)
+			db := openTest(t)
+			_, err := db.Import(ctx, tc.table, []string{tc.file})
+			if tc.query == "" {
+				if err == nil || err.Error() != tc.want {
+					t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
+				}
+				if n := count(t, db, "SELECT count(*) FROM "+tc.table); n != 0 {
+					t.Errorf("%d rows stored", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(queryStrings(t, db, tc.query), "|"); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -395,7 +395,7 @@ func ingestInsert(cols []Column, zone string) string {
 			exprs[i] = timestampConversion(src, "VARCHAR", zone, false)
 		case c.Name == importSpecs["events"].extra:
 			x := quoteIdent(extrasColumn)
-			exprs[i] = fmt.Sprintf("CASE WHEN %[2]s IS NULL THEN CAST(%[1]s AS JSON) ELSE nullif(json_merge_patch(coalesce(CAST(%[1]s AS JSON), '{}'), CAST(%[2]s AS JSON)), '{}') END", src, x)
+			exprs[i] = fmt.Sprintf("CASE WHEN %[2]s IS NULL THEN %[3]s ELSE nullif(json_merge_patch(coalesce(%[3]s, '{}'), CAST(%[2]s AS JSON)), '{}') END", src, x, objectJSON(src))
 		default:
 			exprs[i] = fmt.Sprintf("CAST(%s AS %s)", src, c.Type)
 		}

@@ -54,6 +54,19 @@ func TestIngestEvents(t *testing.T) {
 			batch:  []map[string]any{ev("m2", "a"), ev("m3", "b"), withTS(ev("m4", "c"), "yesterday")},
 			errRow: 3, errCol: "ts", reason: `cannot parse "yesterday" as a timestamp`,
 		},
+		// props holds an event's keys: an array or a number there was
+		// stored as it was (and a merge with the row's other keys
+		// replaced it).
+		{
+			name:   "props an array",
+			batch:  []map[string]any{ev("m2", ""), {"member_id": "m3", "brand": "acme", "type": "visited", "ts": "2024-11-11", "props": []any{num("1")}, "coupon": "X"}},
+			errRow: 2, errCol: "props", reason: `[1] is not a JSON object`,
+		},
+		{
+			name:   "props a number",
+			batch:  []map[string]any{{"member_id": "m3", "brand": "acme", "type": "visited", "ts": "2024-11-11", "props": num("7")}},
+			errRow: 1, errCol: "props", reason: `7 is not a JSON object`,
+		},
 		{
 			name:   "bad amount",
 			batch:  []map[string]any{ev("m2", ""), {"member_id": "m3", "brand": "acme", "type": "purchased", "ts": "2024-11-11", "amount": "12,5"}},

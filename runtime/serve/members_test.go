@@ -274,3 +274,29 @@ func TestMemberBatchDatabaseFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberBatchAttrsNotObject: attrs that is not an object is the
+// body's row error; it was stored, and every later batch setting a key of
+// that member's attrs failed with 500 (its stored attrs could not be
+// read as an object).
+func TestMemberBatchAttrsNotObject(t *testing.T) {
+	sv := start(t, opts{})
+	for _, c := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"member_id":"m7","attrs":[1,2]}`, 400, `row 1: field attrs: [1,2] is not a JSON object`},
+		{`{"member_id":"m7","attrs":7}`, 400, `row 1: field attrs: 7 is not a JSON object`},
+		{`{"member_id":"m7","attrs":{"a":1},"pet":"cat"}`, 200, ""},
+		{`{"member_id":"m7","dish":"fish"}`, 200, ""},
+	} {
+		code, ans := sv.do("POST", "/v1/members", "", c.body)
+		if msg, _ := ans["error"].(string); code != c.code || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: answer %d %v, want %d with %q", c.body, code, ans, c.code, c.want)
+		}
+	}
+	if got := sv.member("m7", "attrs"); got != `{"a":1,"dish":"fish","pet":"cat"}` {
+		t.Errorf("m7.attrs = %s", got)
+	}
+}
