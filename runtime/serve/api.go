@@ -338,6 +338,11 @@ func (s *Server) upsertMembers(ctx context.Context, rows *batchRows) (*MembersAn
 	if err != nil {
 		return nil, &apiError{Message: "reading the members' attrs: " + err.Error()}
 	}
+	if len(groups) == 0 {
+		// An empty batch ([] or no lines): nothing to store (the import
+		// refuses a call without files).
+		return &MembersAnswer{}, nil
+	}
 	paths := make([]string, 0, len(groups))
 	defer func() {
 		for _, p := range paths {

@@ -300,3 +300,14 @@ func TestMemberBatchAttrsNotObject(t *testing.T) {
 		t.Errorf("m7.attrs = %s", got)
 	}
 }
+
+// TestEmptyMemberBatch: an empty member batch stores nothing and is
+// answered 200 with no rows (it was 500: "import: no files given").
+func TestEmptyMemberBatch(t *testing.T) {
+	sv := start(t, opts{})
+	for _, body := range []string{`[]`, `{"batch":[]}`} {
+		if code, ans := sv.do("POST", "/v1/members", "", body); code != 200 || ans["rows"] != 0.0 {
+			t.Errorf("%s: answer %d %v, want 200 with rows 0", body, code, ans)
+		}
+	}
+}
