@@ -17,7 +17,7 @@ import (
 var formatProps = flag.Bool("formatprops", true, "FuzzLoad: also check the formatter's round-trip properties (off: hunt panics only)")
 
 // FuzzLoad feeds arbitrary text through parse, check and format. Nothing may
-// panic; a file without syntax errors must format to text that parses
+// panic; every diagnostic points into the file; a file without syntax errors must format to text that parses
 // without syntax errors, formats to itself again, and checks to the same
 // diagnostic codes (formatting never changes meaning).
 //
@@ -40,6 +40,11 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal("LoadSources returned no program")
 		}
 		renderAll(diags, prog.Sources)
+		for _, d := range diags {
+			if !placed(d, len(src)) {
+				t.Fatalf("diagnostic without a place in the file: %+v\n--- input:\n%s", d, src)
+			}
+		}
 		if hasSyntax(diags) || len(prog.Files) != 1 {
 			return
 		}
@@ -61,6 +66,20 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("formatting changed the diagnostics: %v -> %v\n--- input:\n%s\n--- formatted:\n%s", a, b, src, out)
 		}
 	})
+}
+
+// placed reports whether d points into a file of n bytes: its file named,
+// its start at a line and column, its end not before its start nor past the
+// end of the file.
+func placed(d diag.Diagnostic, n int) bool {
+	s := d.Span
+	if s.File != "fuzz.nudge" || !s.IsValid() || s.Start.Col < 1 || s.Start.Offset > n {
+		return false
+	}
+	if !s.End.IsValid() {
+		return true
+	}
+	return s.End.Offset >= s.Start.Offset && s.End.Offset <= n && !s.End.Before(s.Start)
 }
 
 // renderAll renders diagnostics in every format, which must not panic.

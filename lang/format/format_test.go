@@ -202,62 +202,7 @@ func sameValue(a, b reflect.Value, path string) (string, bool) {
 // comments from inside a joined line go above it, the last trailing one at
 // its end).
 func TestCommentPlacement(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{
-			// FuzzFormat: the own-line comment went after the declaration,
-			// below the later trailing one
-			"own-line comment inside a joined condition, then a trailing one",
-			"segment s = a\n#1\nand b #2\n",
-			"#1\nsegment s = a and b #2\n",
-		},
-		{
-			"the fuzzer's reproducer",
-			"event A{#1\n}segment A=#2\nA#3\non\n#4\nA 0#5",
-			"event A {} #1\n\n#2\n#3\n#4\nsegment A = A on A 0 #5\n",
-		},
-		{
-			// it went above the next declaration
-			"own-line comment inside a joined condition stays with it",
-			"segment s = a\n# 1\nand b\nsegment t = c\n",
-			"# 1\nsegment s = a and b\n\nsegment t = c\n",
-		},
-		{
-			"comment between a rule's name and its title",
-			"rule r\n# 1\n\"T\" # 2\nif a then tag \"x\"\n",
-			"# 1\nrule r \"T\" # 2\n  if a\n  then tag \"x\"\n",
-		},
-		{
-			"comments between joined actions",
-			"rule r if a then tag \"x\" # 1\n# 2\nand tag \"y\" # 3\npriority 1\n",
-			"rule r\n  if a\n  # 1\n  # 2\n  then tag \"x\" and tag \"y\" # 3\n  priority 1\n",
-		},
-		{
-			"comments inside a parenthesised condition",
-			"rule r if (a # 1\n# 2\nor b) then tag \"x\"\n",
-			"rule r\n  # 1\n  # 2\n  if (a or b)\n  then tag \"x\"\n",
-		},
-		{
-			"comments between broken lines of a long condition",
-			"segment s = visited at store \"A\" in last 30 days # 1\n  # 2\n  or visited at store \"B\" in last 30 days # 3\n  # 4\n  or visited ever\n",
-			"segment s =\n    visited at store \"A\" in last 30 days # 1\n    # 2\n    or visited at store \"B\" in last 30 days # 3\n    # 4\n    or visited ever\n",
-		},
-		{
-			"a journey's header lines keep their order with their comments",
-			"journey j\n  exit when paid # 1\n  # 2\n  limit once per member\n  enter on purchased # 3\n  send x \"y\" via sms\nend\n",
-			"journey j\n  exit when paid # 1\n  # 2\n  limit once per member\n  enter on purchased # 3\n  send x \"y\" via sms\nend\n",
-		},
-		{
-			"a journey's if condition joined",
-			"journey j\n  enter on a\n  if b # 1\n  # 2\n  or c # 3\n    tag \"x\"\n  end\nend\n",
-			"journey j\n  enter on a\n  # 1\n  # 2\n  if b or c # 3\n    tag \"x\"\n  end\nend\n",
-		},
-		{
-			"comments inside a field list's head",
-			"event e # 1\n# 2\n{ # 3\nx text # 4\n}\n",
-			"event e { # 1\n  # 2\n  # 3\n  x text # 4\n}\n",
-		},
-	}
-	for _, tc := range tests {
+	for _, tc := range commentCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, diags := Source("c.nudge", []byte(tc.in))
 			if diags.HasErrors() {
@@ -270,6 +215,64 @@ func TestCommentPlacement(t *testing.T) {
 			checkRoundTrip(t, "c.nudge", []byte(tc.in), 1)
 		})
 	}
+}
+
+// commentCases are TestCommentPlacement's cases, and FuzzFormat's seeds (the
+// mutator seldom writes a comment inside code by itself).
+var commentCases = []struct{ name, in, want string }{
+	{
+		// FuzzFormat: the own-line comment went after the declaration,
+		// below the later trailing one
+		"own-line comment inside a joined condition, then a trailing one",
+		"segment s = a\n#1\nand b #2\n",
+		"#1\nsegment s = a and b #2\n",
+	},
+	{
+		"the fuzzer's reproducer",
+		"event A{#1\n}segment A=#2\nA#3\non\n#4\nA 0#5",
+		"event A {} #1\n\n#2\n#3\n#4\nsegment A = A on A 0 #5\n",
+	},
+	{
+		// it went above the next declaration
+		"own-line comment inside a joined condition stays with it",
+		"segment s = a\n# 1\nand b\nsegment t = c\n",
+		"# 1\nsegment s = a and b\n\nsegment t = c\n",
+	},
+	{
+		"comment between a rule's name and its title",
+		"rule r\n# 1\n\"T\" # 2\nif a then tag \"x\"\n",
+		"# 1\nrule r \"T\" # 2\n  if a\n  then tag \"x\"\n",
+	},
+	{
+		"comments between joined actions",
+		"rule r if a then tag \"x\" # 1\n# 2\nand tag \"y\" # 3\npriority 1\n",
+		"rule r\n  if a\n  # 1\n  # 2\n  then tag \"x\" and tag \"y\" # 3\n  priority 1\n",
+	},
+	{
+		"comments inside a parenthesised condition",
+		"rule r if (a # 1\n# 2\nor b) then tag \"x\"\n",
+		"rule r\n  # 1\n  # 2\n  if (a or b)\n  then tag \"x\"\n",
+	},
+	{
+		"comments between broken lines of a long condition",
+		"segment s = visited at store \"A\" in last 30 days # 1\n  # 2\n  or visited at store \"B\" in last 30 days # 3\n  # 4\n  or visited ever\n",
+		"segment s =\n    visited at store \"A\" in last 30 days # 1\n    # 2\n    or visited at store \"B\" in last 30 days # 3\n    # 4\n    or visited ever\n",
+	},
+	{
+		"a journey's header lines keep their order with their comments",
+		"journey j\n  exit when paid # 1\n  # 2\n  limit once per member\n  enter on purchased # 3\n  send x \"y\" via sms\nend\n",
+		"journey j\n  exit when paid # 1\n  # 2\n  limit once per member\n  enter on purchased # 3\n  send x \"y\" via sms\nend\n",
+	},
+	{
+		"a journey's if condition joined",
+		"journey j\n  enter on a\n  if b # 1\n  # 2\n  or c # 3\n    tag \"x\"\n  end\nend\n",
+		"journey j\n  enter on a\n  # 1\n  # 2\n  if b or c # 3\n    tag \"x\"\n  end\nend\n",
+	},
+	{
+		"comments inside a field list's head",
+		"event e # 1\n# 2\n{ # 3\nx text # 4\n}\n",
+		"event e { # 1\n  # 2\n  # 3\n  x text # 4\n}\n",
+	},
 }
 
 func TestSourceKeepsInputOnSyntaxError(t *testing.T) {
@@ -352,6 +355,9 @@ func FuzzFormat(f *testing.F) {
 			}
 			f.Add(src)
 		}
+	}
+	for _, tc := range commentCases {
+		f.Add([]byte(tc.in))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		if _, diags := parser.ParseFile("fuzz.nudge", src); diags.HasErrors() {
