@@ -867,20 +867,19 @@ func TestImportManyColumns(t *testing.T) {
 // bad row (1.5 and 12345678901234567890123 are read as doubles, which do
 // not keep them as written).
 func TestImportJSONValuesAsText(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name, table, content, query, want string
 	}{
 		{"ids of mixed types", "members", `{"member_id":1,"brand":"acme"}` + "\n" + `{"member_id":"m2","brand":"acme"}` + "\n",
-			`SELECT member_id FROM members ORDER BY 1`, "1 m2"},
+			`SELECT member_id FROM members ORDER BY 1`, "1|m2"},
 		{"a text column of mixed types", "members", `{"member_id":"m1","brand":"acme","name":5}` + "\n" + `{"member_id":"m2","brand":"acme","name":"x\"y"}` + "\n",
-			`SELECT name FROM members ORDER BY member_id`, `5 x"y`},
+			`SELECT name FROM members ORDER BY member_id`, `5|x"y`},
 		{"objects and lists as JSON", "members", `{"member_id":"m1","brand":"acme","tier":{"a":[1,"x"]},"city":[1]}` + "\n",
 			`SELECT tier || ' ' || city FROM members`, `{"a":[1,"x"]} [1]`},
 		{"an event's type of mixed types", "events", `{"member_id":"m1","brand":"acme","type":7,"ts":"2024-01-01","store":"A"}` + "\n" + `{"member_id":"m1","brand":"acme","type":"paid","ts":"2024-01-01","store":3}` + "\n",
-			`SELECT type || '/' || store FROM events ORDER BY seq`, "7/A paid/3"},
+			`SELECT type || '/' || store FROM events ORDER BY seq`, "7/A|paid/3"},
 		{"an amount of mixed types", "events", `{"member_id":"m1","brand":"acme","type":"paid","ts":"2024-01-01","amount":5}` + "\n" + `{"member_id":"m1","brand":"acme","type":"paid","ts":"2024-01-01","amount":"7.5"}` + "\n",
-			`SELECT CAST(amount AS VARCHAR) FROM events ORDER BY seq`, "5.00 7.50"},
+			`SELECT CAST(amount AS VARCHAR) FROM events ORDER BY seq`, "5.00|7.50"},
 		{"a fraction as id", "members", `{"member_id":"m1","brand":"acme"}` + "\n" + `{"member_id":1.5,"brand":"acme"}` + "\n", "",
 			`m.jsonl: row 2: column member_id: the value 1.5 is not text: member_id is a string (or a whole number); write it as one, in quotes`},
 		{"an id over 64 bits", "members", `{"member_id":12345678901234567890123,"brand":"acme"}` + "\n", "",
@@ -893,26 +892,7 @@ func TestImportJSONValuesAsText(t *testing.T) {
 			`m.jsonl: row 1: column type: the value true is not text: type is a string (or a whole number); write it as one, in quotes`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			t.Chdir(dir)
-			writeFile(t, dir, "m.jsonl", tc.content)
-			db := openTest(t)
-			_, err := db.Import(ctx, tc.table, []string{"m.jsonl"})
-			if tc.query == "" {
-				if err == nil || err.Error() != tc.want {
-					t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
-				}
-				if n := count(t, db, "SELECT count(*) FROM "+tc.table); n != 0 {
-					t.Errorf("%d rows stored", n)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.Join(queryStrings(t, db, tc.query), " "); got != tc.want {
-				t.Errorf("got %s, want %s", got, tc.want)
-			}
+			importCase(t, tc.table, "m.jsonl", tc.content, tc.query, tc.want)
 		})
 	}
 }
@@ -925,7 +905,6 @@ func TestImportJSONValuesAsText(t *testing.T) {
 // JSON null is nothing (it was kept as a JSON null, which the merge with
 // other keys turned into {"x":null}).
 func TestImportAttrsObject(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name, table, file, content, query, want string
 	}{
@@ -942,26 +921,35 @@ func TestImportAttrsObject(t *testing.T) {
 			`m1 {"a":1,"x":"2"}|m2 {"x":"3"}|m3 -|m4 {"x":"4"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			t.Chdir(dir)
-			writeFile(t, dir, tc.file, tc.content)
-			db := openTest(t)
-			_, err := db.Import(ctx, tc.table, []string{tc.file})
-			if tc.query == "" {
-				if err == nil || err.Error() != tc.want {
-					t.Fatalf("error:\n got: %v\nwant: %s", err, tc.want)
-				}
-				if n := count(t, db, "SELECT count(*) FROM "+tc.table); n != 0 {
-					t.Errorf("%d rows stored", n)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.Join(queryStrings(t, db, tc.query), "|"); got != tc.want {
-				t.Errorf("got %s, want %s", got, tc.want)
-			}
+			importCase(t, tc.table, tc.file, tc.content, tc.query, tc.want)
 		})
+	}
+}
+
+// importCase imports content, written to the file named file, into table:
+// with query "", the import must fail with the error want and store
+// nothing; otherwise it must succeed and query's rows, joined by "|", be
+// want.
+func importCase(t *testing.T, table, file, content, query, want string) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, dir, file, content)
+	db := openTest(t)
+	_, err := db.Import(context.Background(), table, []string{file})
+	if query == "" {
+		if err == nil || err.Error() != want {
+			t.Fatalf("error:\n got: %v\nwant: %s", err, want)
+		}
+		if n := count(t, db, "SELECT count(*) FROM "+table); n != 0 {
+			t.Errorf("%d rows stored", n)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(queryStrings(t, db, query), "|"); got != want {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }
