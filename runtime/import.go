@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -587,7 +588,7 @@ func textColumns(ctx context.Context, conn *sql.Conn, s *stagedFile, spec import
 			if bad != "" {
 				var row sql.NullInt64
 				var val sql.NullString
-				shown := cmpOr(text, fmt.Sprintf("CAST(%s AS VARCHAR)", q))
+				shown := cmp.Or(text, fmt.Sprintf("CAST(%s AS VARCHAR)", q))
 				err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT rowid, %s FROM %s WHERE %s IS NOT NULL AND %s ORDER BY rowid LIMIT 1", shown, s.table, q, bad)).Scan(&row, &val)
 				switch {
 				case errors.Is(err, sql.ErrNoRows):
@@ -608,14 +609,6 @@ func textColumns(ctx context.Context, conn *sql.Conn, s *stagedFile, spec import
 		s.srcType[src] = "VARCHAR"
 	}
 	return nil
-}
-
-// cmpOr returns a, or b when a is empty.
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // csvShapeError reads a CSV file with encoding/csv to explain why DuckDB
