@@ -38,6 +38,14 @@
 // connection. Why a copy and not the file attached read-only:
 // repl/engine/sandbox.go and docs/design.md.
 //
+// The database file is held only while an input runs (repl/engine/open.go):
+// read-only for what reads, for writing for the dry runs of :run, :why and
+// :journeys, closed before the next prompt. So `nudge run` (from cron),
+// import and serve can write the file while a session waits for input; an
+// input typed while one of them has it says the database is busy and
+// leaves the session as it was. An in-memory database is held for the
+// whole session.
+//
 // Input conventions. Enter runs the input. A new line is inserted by Alt+Enter
 // or Ctrl+J, or by ending the line with `\` before Enter (the same
 // continuation line mode uses, so a pasted transcript behaves the same in

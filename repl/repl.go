@@ -34,9 +34,14 @@ const HistoryEnv = "NUDGE_HISTORY"
 
 // Config is what `nudge repl` hands to Run.
 type Config struct {
-	// DB is the open database. nil: Run opens DBPath and closes it when done.
+	// DB is the open database, held for the whole session. nil: Run uses
+	// DBPath.
 	DB *runtime.DB
-	// DBPath is the database file to open when DB is nil ("" = in memory).
+	// DBPath is the database file when DB is nil ("" = in memory). Run
+	// opens it once at start (which creates and migrates it), then only
+	// while an input needs it (engine.NewFile), so that `nudge run`,
+	// import and serve can write it between inputs. An in-memory database
+	// is held for the whole session.
 	DBPath string
 	// Paths are rule files and directories to load at start.
 	Paths []string
@@ -65,19 +70,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout
 	}
-	db := cfg.DB
-	if db == nil {
-		db, err = runtime.Open(ctx, cfg.DBPath)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := db.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("close database: %w", cerr)
-			}
-		}()
+	eng, closeDB, err := newEngine(ctx, cfg)
+	if err != nil {
+		return err
 	}
-	eng := engine.New(db, engine.Options{Now: cfg.Now, Brand: cfg.Brand})
+	defer func() {
+		if cerr := closeDB(); cerr != nil && err == nil {
+			err = fmt.Errorf("close database: %w", cerr)
+		}
+	}()
 	defer func() {
 		if cerr := eng.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close the \\sql sandbox: %w", cerr)
@@ -103,6 +104,29 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return engine.RunLines(ctx, cfg.In, cfg.Out, eng, loaded)
 	}
 	return runTUI(ctx, cfg, eng, loaded)
+}
+
+// newEngine returns the session's engine: over cfg.DB, or the in-memory
+// database, held for the session (closeDB closes what newEngine opened);
+// over the file cfg.DBPath otherwise, opened here once, to create or
+// migrate it, then only while an input needs it.
+func newEngine(ctx context.Context, cfg Config) (eng *engine.Engine, closeDB func() error, err error) {
+	opts := engine.Options{Now: cfg.Now, Brand: cfg.Brand}
+	nothing := func() error { return nil }
+	if cfg.DB != nil {
+		return engine.New(cfg.DB, opts), nothing, nil
+	}
+	db, err := runtime.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.DBPath == "" || cfg.DBPath == ":memory:" {
+		return engine.New(db, opts), db.Close, nil
+	}
+	if err := db.Close(); err != nil {
+		return nil, nil, fmt.Errorf("close database: %w", err)
+	}
+	return engine.NewFile(cfg.DBPath, opts), nothing, nil
 }
 
 func runTUI(ctx context.Context, cfg Config, eng *engine.Engine, loaded *engine.Result) error {

@@ -1,9 +1,12 @@
 package repl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"nudge/runtime"
+	"nudge/runtime/serve"
 )
 
 func TestRunLineMode(t *testing.T) {
@@ -194,5 +198,169 @@ func waitTUIExit(t *testing.T, done <-chan error) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal(":quit did not leave the TUI")
+	}
+}
+
+// helperEnv selects the helper-process mode when the test binary re-executes
+// itself (see TestHelperProcess).
+const helperEnv = "NUDGE_REPL_HELPER"
+
+// TestHelperProcess is not a test: it is the body of the other nudge
+// process of TestSessionLeavesFileToWriters, started by re-executing the
+// test binary with helperEnv set. "write" opens the database for writing,
+// adds a member (NUDGE_REPL_MEMBER, of tier NUDGE_REPL_TIER) and leaves;
+// "hold" opens it, says "ready" and waits to be killed; "serve" does too
+// after leaving the note nudge serve leaves beside the file.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		return
+	}
+	err := func() error {
+		ctx := context.Background()
+		db, err := runtime.Open(ctx, os.Getenv("NUDGE_REPL_DB"))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		switch mode {
+		case "write":
+			_, err = db.SQL().ExecContext(ctx, `INSERT INTO members (member_id, brand, name, tier) VALUES ($1, 'acme', 'Cy', $2)`,
+				os.Getenv("NUDGE_REPL_MEMBER"), os.Getenv("NUDGE_REPL_TIER"))
+			return err
+		case "hold", "serve":
+			if mode == "serve" {
+				// As nudge serve does: a note beside the file.
+				if err := serve.WriteNote(os.Getenv("NUDGE_REPL_DB"), "http://127.0.0.1:7300"); err != nil {
+					return err
+				}
+			}
+			fmt.Println("ready")
+			time.Sleep(time.Minute)
+			return nil
+		}
+		return fmt.Errorf("unknown helper mode %q", mode)
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// helper returns the test binary as another process in mode (see
+// TestHelperProcess) on the database at path, env added to its environment.
+func helper(mode, path string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "NUDGE_REPL_DB="+path)
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// TestSessionLeavesFileToWriters: a REPL session on a database file holds
+// the file only while an input runs, so another process (here a second
+// process of the test binary, standing for `nudge run` from cron) opens it
+// for writing while the session waits for input, after a condition, a
+// `\sql` query and a dry run alike. The session keeps what was typed, and
+// sees what the writer wrote (in `\sql` too, whose copies were made before).
+// While the other process holds the file, an input fails with a message
+// that names the file and says to try again; the session goes on after.
+func TestSessionLeavesFileToWriters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.duckdb")
+	db, err := runtime.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO members (member_id, brand, name, tier) VALUES
+		('m1', 'acme', 'Ann', 'gold'), ('m2', 'acme', 'Ben', 'silver')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	var out syncBuffer
+	now := time.Date(2024, 11, 11, 12, 0, 0, 0, time.UTC)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{DBPath: path, In: inR, Out: &out, Now: &now, Force: "lines"})
+	}()
+	// say types input and waits until the output, from where it was, shows
+	// want.
+	say := func(input, want string) {
+		t.Helper()
+		from := len(out.String())
+		if _, err := inW.WriteString(input + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(out.String()[from:], want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %q the output never showed %q:\n%s", input, want, out.String()[from:])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	write := func(after, member, tier string) {
+		t.Helper()
+		if b, err := helper("write", path, "NUDGE_REPL_MEMBER="+member, "NUDGE_REPL_TIER="+tier).CombinedOutput(); err != nil {
+			t.Fatalf("another process could not write the file while the session waited after %s: %v\n%s", after, err, b)
+		}
+	}
+
+	say(`segment gold = member.tier = "gold"`, "1 member match")
+	say(`\sql SELECT count(*) AS n FROM members`, "n\n-\n2\n")
+	write("a condition and \\sql", "m3", "gold")
+	say("gold", "2 members match")
+	say(`\sql SELECT count(*) AS n FROM members`, "n\n-\n3\n")
+
+	say(`rule hi if gold then tag "hi"`, "rule hi defined")
+	write("a rule declared", "m4", "silver")
+	say(":run", "2 decisions at 2024-11-11 12:00:00 (dry run)")
+	say(`\sql SELECT count(*) AS n FROM members`, "n\n-\n4\n")
+	write(":run", "m5", "gold")
+	say("gold", "3 members match")
+
+	for _, h := range []struct{ mode, want string }{
+		{"hold", "error: the database " + path + " is busy: another process (pid %d, "},
+		{"serve", "error: the database " + path + " is busy: nudge serve (process %d at http://127.0.0.1:7300) holds it"},
+	} {
+		hold := helper(h.mode, path)
+		stdout, err := hold.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold.Stderr = os.Stderr
+		if err := hold.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+			hold.Process.Kill()
+			hold.Wait()
+			t.Fatalf("%s: the holder did not start: %q %v", h.mode, line, err)
+		}
+		say("gold", fmt.Sprintf(h.want, hold.Process.Pid))
+		if h.mode == "hold" && !strings.HasSuffix(strings.TrimSpace(out.String()), "try again in a moment") {
+			t.Errorf("the busy error does not say to try again:\n%s", out.String())
+		}
+		hold.Process.Kill()
+		hold.Wait()
+		os.Remove(serve.NotePath(path))
+		say("gold", "3 members match")
+	}
+
+	say(":quit", "")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(":quit did not end the session")
 	}
 }

@@ -534,14 +534,34 @@ func openWith(ctx context.Context, path string, steps []migration, macros string
 
 var lockHolder = regexp.MustCompile(`(?i)lock is held in (.*?) \(PID (\d+)\)`)
 
+// InUseError is the error of an open that another process's lock on the
+// file refused: DuckDB lets one process open a file for writing, or several
+// for reading only, never both at once. Callers that can wait and try again
+// (the REPL, which holds the file only while an input runs) tell it apart
+// with errors.As.
+type InUseError struct {
+	Path    string
+	PID     string // the holder's, when DuckDB names it ("" otherwise)
+	Program string // the holder's executable, when DuckDB names it
+}
+
+// Error names the file and the holder, and says what to do.
+func (e *InUseError) Error() string {
+	if e.PID != "" {
+		return fmt.Sprintf("database %s is in use by another process (pid %s, %s); stop it or use another --db file", e.Path, e.PID, e.Program)
+	}
+	return fmt.Sprintf("database %s is in use by another process; stop it or use another --db file", e.Path)
+}
+
 // openError turns DuckDB's open errors into messages a user can act on.
 func openError(path string, err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "Could not set lock on file") {
+		e := &InUseError{Path: path}
 		if m := lockHolder.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("database %s is in use by another process (pid %s, %s); stop it or use another --db file", path, m[2], m[1])
+			e.PID, e.Program = m[2], m[1]
 		}
-		return fmt.Errorf("database %s is in use by another process; stop it or use another --db file", path)
+		return e
 	}
 	// With extension downloads off, DuckDB reads a file of another
 	// database (SQLite) as wanting an extension it does not have.

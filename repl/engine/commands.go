@@ -438,7 +438,11 @@ func (e *Engine) dryRun(ctx context.Context) (*Result, error) {
 	now := e.evalNow()
 	start := time.Now()
 	_, optBrand := e.brands()
-	out, err := e.db.Run(ctx, prog, runtime.RunOptions{Now: now, Brand: optBrand, DryRun: true})
+	db, err := e.database(ctx, true) // the dry run writes in a transaction it rolls back
+	if err != nil {
+		return nil, err
+	}
+	out, err := db.Run(ctx, prog, runtime.RunOptions{Now: now, Brand: optBrand, DryRun: true})
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}

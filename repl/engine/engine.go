@@ -7,7 +7,8 @@
 // It must not import any UI package (bubbletea, lipgloss): the TUI in
 // repl/tui wraps it through a small interface. It never writes to the
 // database: audience queries and `\sql` run in transactions that are rolled
-// back, and `:run` is a dry run. `\sql` runs in a sandbox of its own (a
+// back, and `:run` is a dry run. Over a file (NewFile) it opens the file
+// only while an input runs (open.go). `\sql` runs in a sandbox of its own (a
 // separate in-memory DuckDB instance holding copies of the session brand's
 // rows, with external access disabled and its configuration locked; see
 // sandbox.go): it sees that brand's members, events, member_tags, outbox,
@@ -74,9 +75,17 @@ type Options struct {
 // input's SQL. Eval calls must not overlap (a REPL evaluates one input at a
 // time); Complete and Status may be called concurrently with Eval.
 type Engine struct {
-	db   *runtime.DB
+	held *runtime.DB // the database New was given; nil for NewFile
+	path string      // the database file ("" or ":memory:" for memory)
 	opts Options
 	env  *check.Env
+
+	// Of NewFile: the file opened for the input being evaluated (for
+	// writing when curWrite), closed when it is done, and the file's stamp
+	// when the engine last closed it (see open.go).
+	cur      *runtime.DB
+	curWrite bool
+	stamp    fileStamp
 
 	mu       sync.Mutex // guards the session state below during Eval
 	files    []lang.Source
@@ -102,8 +111,28 @@ type sessionDecl struct {
 	names []string // "segment x", "rule y": what it declares, for redefinition
 }
 
-// New returns an engine over db. db must be open; the engine does not close it.
+// New returns an engine over db. db must be open; the engine does not close
+// it, and holds it for as long as it is used.
 func New(db *runtime.DB, opts Options) *Engine {
+	e := newEngine(db.Path(), opts)
+	e.held = db
+	return e
+}
+
+// NewFile returns an engine over the database file at path that holds the
+// file only while an input needs it: each evaluation that reads the
+// database opens it read-only, a dry run (:run, :why, :journeys) opens it
+// for writing, and the file is closed before Eval returns. Between inputs
+// other processes (nudge run, import, serve) may open it for writing; an
+// input that finds it held fails with an error wrapping ErrBusy, and the
+// session stays as it was. The file must exist with this nudge's schema
+// (open it once with runtime.Open first, which creates and migrates it).
+// See open.go.
+func NewFile(path string, opts Options) *Engine {
+	return newEngine(path, opts)
+}
+
+func newEngine(path string, opts Options) *Engine {
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
@@ -117,7 +146,7 @@ func New(db *runtime.DB, opts Options) *Engine {
 	if opts.Lookback <= 0 {
 		opts.Lookback = runtime.DefaultLookback
 	}
-	e := &Engine{db: db, opts: opts, env: env, lookback: opts.Lookback}
+	e := &Engine{path: path, opts: opts, env: env, lookback: opts.Lookback}
 	if opts.Now != nil {
 		t := *opts.Now
 		e.now = &t
@@ -129,7 +158,7 @@ func New(db *runtime.DB, opts Options) *Engine {
 }
 
 // Close releases what the engine holds besides the database (the `\sql`
-// sandbox). It does not close the database.
+// sandbox). It does not close the database given to New.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -142,13 +171,13 @@ func (e *Engine) Close() error {
 }
 
 // DBPath is the database file the engine reads ("" or ":memory:" for memory).
-func (e *Engine) DBPath() string { return e.db.Path() }
+func (e *Engine) DBPath() string { return e.path }
 
 // Status describes the session in one line: database, brand and now.
 func (e *Engine) Status() string {
 	e.vmu.Lock()
 	defer e.vmu.Unlock()
-	db := e.db.Path()
+	db := e.path
 	if db == "" || db == ":memory:" {
 		db = "(memory)"
 	}
@@ -184,6 +213,9 @@ func (e *Engine) Eval(ctx context.Context, input string) (*Result, error) {
 	defer e.mu.Unlock()
 	defer e.refreshStatus()
 	res, err := e.eval(ctx, input)
+	if cerr := e.release(); cerr != nil && err == nil {
+		res, err = nil, cerr
+	}
 	if res != nil && res.Input == "" {
 		res.Input = input
 	}

@@ -115,7 +115,7 @@ func TestAudience(t *testing.T) {
 // counted nor named in an audience (SPEC §5, brand isolation).
 func TestAudienceBrands(t *testing.T) {
 	e := newTestEngine(t)
-	if _, err := e.db.SQL().ExecContext(context.Background(), `INSERT INTO members (member_id, brand, name, city) VALUES
+	if _, err := e.held.SQL().ExecContext(context.Background(), `INSERT INTO members (member_id, brand, name, city) VALUES
   ('m1', 'bistro', 'Zed', '长沙'), ('m3', 'bistro', 'Yan', '长沙')`); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestSessionDeclarations(t *testing.T) {
 	}
 	// The dry run wrote nothing.
 	var n int
-	if err := e.db.SQL().QueryRow("SELECT count(*) FROM outbox").Scan(&n); err != nil || n != 0 {
+	if err := e.held.SQL().QueryRow("SELECT count(*) FROM outbox").Scan(&n); err != nil || n != 0 {
 		t.Errorf("outbox has %d rows (err %v) after a dry run", n, err)
 	}
 	if res := eval(t, e, ":reset"); res.Text != "forgot 2 session declarations" {
@@ -298,7 +298,7 @@ func TestRawSQL(t *testing.T) {
 		})
 	}
 	var n int
-	if err := e.db.SQL().QueryRow("SELECT count(*) FROM members WHERE name <> 'x'").Scan(&n); err != nil || n != 4 {
+	if err := e.held.SQL().QueryRow("SELECT count(*) FROM members WHERE name <> 'x'").Scan(&n); err != nil || n != 4 {
 		t.Errorf("members changed: %d rows, err %v", n, err)
 	}
 	if _, err := e.Eval(context.Background(), `\sql SELEC 1`); err == nil || !strings.Contains(err.Error(), "syntax error") {
@@ -474,7 +474,7 @@ func TestRunLines(t *testing.T) {
 func TestControlCharactersArePrintable(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
-	if _, err := e.db.SQL().ExecContext(ctx, `UPDATE members SET name = chr(27) || ']52;c;ZXZpbA==' || chr(7) || 'Eve' || chr(27) || '[2J' WHERE member_id = 'm1'`); err != nil {
+	if _, err := e.held.SQL().ExecContext(ctx, `UPDATE members SET name = chr(27) || ']52;c;ZXZpbA==' || chr(7) || 'Eve' || chr(27) || '[2J' WHERE member_id = 'm1'`); err != nil {
 		t.Fatal(err)
 	}
 	var outs []string

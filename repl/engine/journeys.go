@@ -43,7 +43,11 @@ func (e *Engine) journeys(ctx context.Context, arg string) (*Result, error) {
 		}
 	}
 	jws, _ := compiler.WhyJourneys(e.prog.Info)
-	reps, err := why.ExplainJourneys(ctx, e.db, prog, jws, fields[0], opts)
+	db, err := e.database(ctx, true) // a dry run: it writes in a transaction it rolls back
+	if err != nil {
+		return nil, err
+	}
+	reps, err := why.ExplainJourneys(ctx, db, prog, jws, fields[0], opts)
 	if err != nil {
 		return explainError(ctx, "journeys", err)
 	}

@@ -49,7 +49,11 @@ type queryer interface {
 // readTx runs fn in a transaction that is always rolled back, so nothing fn
 // does is ever written.
 func (e *Engine) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := e.db.SQL().BeginTx(ctx, nil)
+	db, err := e.database(ctx, false)
+	if err != nil {
+		return err
+	}
+	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin read transaction: %w", err)
 	}
@@ -292,6 +296,10 @@ func (e *Engine) rawSQL(ctx context.Context, query string) (*Result, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		// The copies are made: the query needs the file no more.
+		err = e.release()
+	}
 	if err == nil {
 		err = sbx.query(ctx, query, max(e.opts.PageSize, 1000), res)
 	}

@@ -39,8 +39,9 @@ import (
 // when the sandbox opens (the stdlib macros, created after them, bind to
 // them) and filled when a query first names one (sandboxNeeds): a session
 // that only counts members never copies its events. A copy reflects the
-// database as it was when made; the REPL holds the database file for the
-// whole session and never writes to it, so nothing changes it meanwhile.
+// database as it was when made; the REPL never writes to the file, but
+// holds it only while an input runs (open.go), and the copies are dropped
+// when another process changed the file since the last input.
 //
 // One DuckDB gap is closed before a query reaches the sandbox instead:
 // enable_logging() changes the logging configuration despite the lock,

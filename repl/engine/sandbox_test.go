@@ -128,7 +128,7 @@ func TestSQLSandboxEscapes(t *testing.T) {
 	if err := os.WriteFile(secret+".json", []byte(`{"a": "secret"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.SQL().ExecContext(ctx, `COPY (SELECT 'secret' AS a) TO '`+secret+`.parquet' (FORMAT parquet)`); err != nil {
+	if _, err := e.held.SQL().ExecContext(ctx, `COPY (SELECT 'secret' AS a) TO '`+secret+`.parquet' (FORMAT parquet)`); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")

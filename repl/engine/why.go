@@ -41,7 +41,11 @@ func (e *Engine) why(ctx context.Context, arg string) (*Result, error) {
 	if len(fields) == 2 {
 		opts.Rule = fields[1]
 	}
-	reps, err := why.Explain(ctx, e.db, prog, exps, fields[:1], opts)
+	db, err := e.database(ctx, true) // a dry run: it writes in a transaction it rolls back
+	if err != nil {
+		return nil, err
+	}
+	reps, err := why.Explain(ctx, db, prog, exps, fields[:1], opts)
 	if err != nil {
 		return explainError(ctx, "why", err)
 	}
