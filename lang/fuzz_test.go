@@ -23,7 +23,7 @@ var formatProps = flag.Bool("formatprops", true, "FuzzLoad: also check the forma
 //
 //	go test ./lang -run '^$' -fuzz FuzzLoad -fuzztime 2m
 func FuzzLoad(f *testing.F) {
-	for _, pat := range []string{"testdata/check/*.nudge", "testdata/valid/*.nudge", "../examples/*.nudge", "parser/testdata/*/*.nudge"} {
+	for _, pat := range []string{"testdata/check/*.nudge", "testdata/valid/*.nudge", "testdata/hostile/*.nudge", "../examples/*.nudge", "parser/testdata/*/*.nudge"} {
 		paths, _ := filepath.Glob(pat)
 		for _, p := range paths {
 			if b, err := os.ReadFile(p); err == nil {
