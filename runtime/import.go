@@ -747,7 +747,7 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		return re
 	}
 	if c.keyText {
-		if re.Reason = keyTextReason(val.String); re.Reason == "" {
+		if re.Reason = KeyTextReason(val.String); re.Reason == "" {
 			re.Reason = "bad value"
 		}
 		return re
@@ -869,7 +869,7 @@ func insertExprs(s *stagedFile, spec importSpec, target []Column) (cols, exprs [
 		cast := fmt.Sprintf("CAST(%s AS %s)", quoteIdent(src), t.Type)
 		if isKeyText(spec, t) {
 			// (The insert fails on such a value; diagnose names its row.)
-			cast = fmt.Sprintf("CASE WHEN %s THEN error('nudge: a blank or NUL key value') ELSE %s END", badKeyText(cast), cast)
+			cast = fmt.Sprintf("CASE WHEN %s THEN error('nudge: a blank, NUL or space-padded key value') ELSE %s END", badKeyText(cast), cast)
 		}
 		exprs = append(exprs, cast)
 	}
@@ -895,29 +895,39 @@ func notObject(v string) string {
 
 // isKeyText reports whether a target column is one of the text columns a
 // row must have (member_id, brand; an event's type): such a value that is
-// blank or holds a NUL byte is a bad row, as a missing one is, in every
-// format (a blank member id is no member; a CSV file's NUL is refused in
-// any column, checkCSV).
+// blank, holds a NUL byte or has white space at its start or end is a bad
+// row, as a missing one is, in every format (a blank member id is no
+// member; ids are compared exactly, so "m1, acme" in a CSV file would
+// store the brand " acme", another brand than acme, and the service would
+// store its JSON bodies' " m1" as another member than m1; a CSV file's
+// NUL is refused in any column, checkCSV).
 func isKeyText(spec importSpec, t Column) bool {
 	return slices.Contains(spec.required, t.Name) && strings.EqualFold(t.Type, "VARCHAR")
 }
 
 // badKeyText is the SQL condition that the text v (an expression of type
-// VARCHAR) is blank (empty or white space only, Unicode spaces included)
-// or holds a NUL byte.
+// VARCHAR) is empty, starts or ends with white space (Unicode spaces
+// included; a blank value does both) or holds a NUL byte: the values
+// KeyTextReason refuses.
 func badKeyText(v string) string {
 	// (\s, \v, U+0085 and the Unicode spaces: Go's unicode.IsSpace.)
-	return fmt.Sprintf(`(regexp_full_match(%[1]s, '[\s\x{0B}\x{85}\p{Z}]*') OR contains(%[1]s, chr(0)))`, v)
+	const space = `[\s\x{0B}\x{85}\p{Z}]`
+	return fmt.Sprintf(`(%[1]s = '' OR regexp_matches(%[1]s, '^%[2]s|%[2]s$') OR contains(%[1]s, chr(0)))`, v, space)
 }
 
-// keyTextReason is the reason a key text value v is a bad row ("" when it
-// is fine): blank or with a NUL byte. IngestEvents gives the same.
-func keyTextReason(v string) string {
+// KeyTextReason is the reason a member id, brand or event type v is a bad
+// row ("" when it is fine): blank, with a NUL byte, or with white space at
+// its start or end. It is the one check of these values: import (and
+// badKeyText, its SQL form), IngestEvents and the rows of nudge serve's
+// request bodies give its reasons.
+func KeyTextReason(v string) string {
 	switch {
 	case strings.ContainsRune(v, 0):
 		return fmt.Sprintf("the value %q holds a NUL byte (\\x00); remove it", v)
 	case strings.TrimFunc(v, unicode.IsSpace) == "":
 		return fmt.Sprintf("the value %q is blank (the column is required)", v)
+	case strings.TrimFunc(v, unicode.IsSpace) != v:
+		return fmt.Sprintf("the value %q has white space at its start or end; ids are compared exactly (%q is not %q): remove the spaces", v, v, strings.TrimFunc(v, unicode.IsSpace))
 	}
 	return ""
 }

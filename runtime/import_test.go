@@ -222,6 +222,17 @@ func TestImportErrors(t *testing.T) {
 			`events.jsonl: row 1: column type: the value "\t" is blank (the column is required)`},
 		{"NUL in a member id, jsonl", "members", "members.jsonl", `{"member_id":"m1","brand":"acme"}` + "\n" + `{"member_id":"m\u00002","brand":"acme"}` + "\n",
 			`members.jsonl: row 2: column member_id: the value "m\x002" holds a NUL byte (\x00); remove it`},
+		// Ids are compared exactly: "m1, acme" would store the brand
+		// " acme", another brand, so a member id, brand or type with white
+		// space at its start or end is a bad row, in every format.
+		{"space after the comma", "members", "members.csv", "member_id,brand\nm1,acme\nm2, acme\n",
+			`members.csv: row 2 (line 3): column brand: the value " acme" has white space at its start or end; ids are compared exactly (" acme" is not "acme"): remove the spaces`},
+		{"trailing space in a member id of an event", "events", "events.csv", header + good + "m2 ,acme,x,2024-01-01,1\n",
+			`events.csv: row 2 (line 3): column member_id: the value "m2 " has white space at its start or end; ids are compared exactly ("m2 " is not "m2"): remove the spaces`},
+		{"ideographic space in a type, jsonl", "events", "events.jsonl", `{"member_id":"m1","brand":"acme","type":"purchased\u3000","ts":"2024-01-01"}` + "\n",
+			`events.jsonl: row 1: column type: the value "purchased\u3000" has white space at its start or end; ids are compared exactly ("purchased\u3000" is not "purchased"): remove the spaces`},
+		{"tab before a member id, json", "members", "members.json", `[{"member_id":"m1","brand":"acme"},{"member_id":"\tm2","brand":"acme"}]`,
+			`members.json: row 2: column member_id: the value "\tm2" has white space at its start or end; ids are compared exactly ("\tm2" is not "m2"): remove the spaces`},
 		{"missing column", "events", "events.csv", "member_id,brand,ts\nm1,acme,2024-01-01\n",
 			`events.csv: missing required column "type"`},
 		{"members bad bool", "members", "members.csv", "member_id,brand,consent_sms\nm1,acme,true\nm2,acme,maybe\n",

@@ -322,7 +322,7 @@ func stageRows(rows []map[string]any, cols []Column, source string) ([]stagedRow
 			if v == nil {
 				return nil, &RowError{Path: source, Row: sr.row, Column: c, Reason: "missing value (the column is required)"}
 			}
-			if why := keyTextReason(v.(string)); why != "" && isKeyText(importSpecs["events"], cols[index[c]]) {
+			if why := KeyTextReason(v.(string)); why != "" && isKeyText(importSpecs["events"], cols[index[c]]) {
 				return nil, &RowError{Path: source, Row: sr.row, Column: c, Reason: why}
 			}
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	nrt "nudge/runtime"
 )
 
 // RowError is one bad row of a request body: its 1-based row within the
@@ -174,16 +176,20 @@ func toRows(objs []map[string]any, table, defaultBrand string, received time.Tim
 			}
 		}
 		bad := false
+		hasNUL := map[string]bool{}
 		for _, k := range slices.Sorted(maps.Keys(out)) {
 			// (JSON's \u0000 is valid UTF-8 text: objects does not see it.
 			// A member id, brand or event field is text without NUL, as
 			// in an imported file.)
 			if v, ok := out[k].(string); ok && strings.ContainsRune(v, 0) {
 				errs = append(errs, RowError{Row: row, Field: fieldName(fields, k), Reason: fmt.Sprintf("the value %q holds a NUL byte (\\x00); remove it", v)})
-				bad = true
+				bad, hasNUL[k] = true, true
 			}
 		}
 		for _, c := range required {
+			if hasNUL[c] {
+				continue // (said above)
+			}
 			if err := requireString(out, c); err != "" {
 				name := c
 				if f, ok := fields[c]; ok {
@@ -229,8 +235,11 @@ func fieldName(fields map[string]string, col string) string {
 	return col
 }
 
-// requireString checks that a required column holds a non-empty string
-// (a number is taken as its text); it returns the reason when not.
+// requireString checks that a required column (a member id, brand or event
+// type) holds a string import would take (a number is taken as its text):
+// not blank, without NUL, without white space at its start or end
+// (runtime.KeyTextReason, the one check import makes too); it returns the
+// reason when not.
 func requireString(out map[string]any, col string) string {
 	switch v := out[col].(type) {
 	case nil:
@@ -238,9 +247,7 @@ func requireString(out map[string]any, col string) string {
 	case json.Number:
 		out[col] = v.String()
 	case string:
-		if strings.TrimSpace(v) == "" {
-			return "empty value"
-		}
+		return nrt.KeyTextReason(v)
 	default:
 		return "must be a string"
 	}

@@ -345,7 +345,14 @@ func TestRowErrors(t *testing.T) {
 		{"NUL in a tracking property", "/v1/events", `{"type":"track","userId":"m1","event":"Visited","properties":{"store":"\u0000"}}`, 1, "properties.store", "holds a NUL byte"},
 		{"NUL in a member id, identify", "/v1/members", `{"type":"identify","userId":"m\u0000","traits":{"name":"Ann"}}`, 1, "userId", "holds a NUL byte"},
 		{"NUL in a member field", "/v1/members", `{"member_id":"m1","city":"\u0000"}`, 1, "city", "holds a NUL byte"},
-		{"blank member id", "/v1/members", `{"member_id":"m1"}` + "\n" + `{"member_id":" \u3000"}`, 2, "member_id", "empty value"},
+		{"blank member id", "/v1/members", `{"member_id":"m1"}` + "\n" + `{"member_id":" \u3000"}`, 2, "member_id", "is blank"},
+		// Ids are compared exactly: " m1" would be another member than
+		// m1, " acme" another brand; refused as import refuses them.
+		{"space before a member id", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":" m1","type":"visited"}]`, 2, "member_id", `" m1" has white space at its start or end`},
+		{"space after a brand", "/v1/members", `{"member_id":"m1","brand":"acme "}`, 1, "brand", `"acme " has white space at its start or end`},
+		{"tab in a type", "/v1/events", `{"member_id":"m1","type":"visited\t"}`, 1, "type", `has white space at its start or end`},
+		{"space in a userId", "/v1/events", `{"type":"track","userId":"m1 ","event":"Visited"}`, 1, "userId", `"m1 " has white space at its start or end`},
+		{"space in a userId, identify", "/v1/members", `{"type":"identify","userId":"\u00a0m1","traits":{"name":"Ann"}}`, 1, "userId", `has white space at its start or end`},
 		{"a column twice", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"caseA","Member_Id":"caseB","type":"visited"}]`, 2, "member_id", `names column member_id, as "Member_Id" does`},
 		{"identify, then a bad track", "/v1/events", `{"batch":[{"type":"identify","userId":"atom1","traits":{"name":"Atomic"}},{"type":"track","userId":"atom1","event":"queued","timestamp":"garbage"}]}`, 2, "timestamp", "cannot parse"},
 	} {
