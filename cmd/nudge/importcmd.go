@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ const defaultDB = "nudge.duckdb"
 
 func newImportCmd(s *streams) *cobra.Command {
 	var dbPath, tz string
+	var lockWait time.Duration
 	c := &cobra.Command{
 		Use:   "import [--db F] [--tz ZONE] members|events FILE...",
 		Short: "Load members or events from CSV, Parquet or JSON files",
@@ -48,7 +50,7 @@ counted once.`,
 				}
 				return importViaService(c.Context(), s, n, table, args[1:])
 			}
-			db, err := nrt.Open(c.Context(), dbPath)
+			db, err := openWaiting(c.Context(), dbPath, lockWait, s.err)
 			if err != nil {
 				return problemError("%v", err)
 			}
@@ -77,6 +79,7 @@ counted once.`,
 		},
 	}
 	c.Flags().StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	lockWaitVar(c.Flags(), &lockWait)
 	c.Flags().StringVar(&tz, "tz", "", "the database's time zone (IANA name, e.g. Asia/Shanghai), set once; default UTC")
 	return c
 }

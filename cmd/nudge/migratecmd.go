@@ -3,14 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
-
-	nrt "nudge/runtime"
 )
 
 func newMigrateCmd(s *streams) *cobra.Command {
 	var dbPath string
+	var lockWait time.Duration
 	c := &cobra.Command{
 		Use:   "migrate [--db F]",
 		Short: "Upgrade a database's schema to this nudge's",
@@ -26,7 +26,7 @@ report) do not, and ask for this command when the file is older.`,
 			if _, err := os.Stat(dbPath); err != nil {
 				return problemError("--db %s: %v", dbPath, err)
 			}
-			db, err := nrt.Open(c.Context(), dbPath)
+			db, err := openWaiting(c.Context(), dbPath, lockWait, s.err)
 			if err != nil {
 				return problemError("%v", err)
 			}
@@ -40,5 +40,6 @@ report) do not, and ask for this command when the file is older.`,
 		},
 	}
 	c.Flags().StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	lockWaitVar(c.Flags(), &lockWait)
 	return c
 }

@@ -19,10 +19,10 @@ import (
 
 func newRunCmd(s *streams) *cobra.Command {
 	var (
-		dbPath, nowFlag, output, brand string
-		sinks                          []string
-		dryRun, full, allowFuture      bool
-		lookback, watch, budget        time.Duration
+		dbPath, nowFlag, output, brand    string
+		sinks                             []string
+		dryRun, full, allowFuture         bool
+		lookback, watch, budget, lockWait time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "run [--db F] [--now TS] [--dry-run] [--output text|jsonl] [--sink SPEC]... PATH...",
@@ -77,7 +77,7 @@ any time.`,
 			if err := refuseServed(dbPath, "the service runs the ticks: stop it (SIGTERM) to run ticks by hand, or reload its rules with POST /v1/reload"); err != nil {
 				return err
 			}
-			db, err := nrt.Open(c.Context(), dbPath)
+			db, err := openWaiting(c.Context(), dbPath, lockWait, s.err)
 			if err != nil {
 				return problemError("%v", err)
 			}
@@ -144,6 +144,7 @@ any time.`,
 	}
 	f := c.Flags()
 	f.StringVar(&dbPath, "db", defaultDB, "DuckDB database file")
+	lockWaitVar(f, &lockWait)
 	f.StringVar(&nowFlag, "now", "", "evaluation time (2024-11-11T12:00:00, 2024-11-11 12:00, 2024-11-11); default: wall clock")
 	f.BoolVar(&dryRun, "dry-run", false, "evaluate and print decisions, write nothing")
 	f.BoolVar(&allowFuture, "allow-future", false, "allow a committed run with --now more than a day after the wall clock")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,8 +23,37 @@ import (
 func TestMain(m *testing.M) {
 	runtimetest.OneThread()
 	testscript.Main(m, map[string]func(){
-		"nudge": func() { os.Exit(Main()) },
+		"nudge":  func() { os.Exit(Main()) },
+		"holddb": holdDB,
 	})
+}
+
+// holdDB is a process that holds a database file for a while (holddb DB
+// FLAG DURATION): it opens DB for writing, creates the file FLAG once it
+// holds it, sleeps DURATION and exits, for scripts of what other commands
+// do meanwhile.
+func holdDB() {
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: holddb DB FLAG DURATION")
+		os.Exit(2)
+	}
+	d, err := time.ParseDuration(os.Args[3])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	db, err := runtime.Open(context.Background(), os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(os.Args[2], []byte("held\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	time.Sleep(d)
+	db.Close()
+	os.Exit(0)
 }
 
 // TestScripts runs every cmd/nudge/testdata/script/*.txtar: the CLI's
