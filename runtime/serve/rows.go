@@ -88,16 +88,110 @@ func objects(raw []json.RawMessage) ([]map[string]any, []RowError) {
 			errs = append(errs, RowError{Row: int64(i + 1), Reason: "not valid UTF-8 text"})
 			continue
 		}
-		dec := json.NewDecoder(bytes.NewReader(r))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil || m == nil {
+		m, err := decodeObject(r)
+		var dup *repeatedKey
+		switch {
+		case errors.As(err, &dup):
+			errs = append(errs, RowError{Row: int64(i + 1), Field: dup.path,
+				Reason: fmt.Sprintf("the key %q is given twice in one object; which value is meant is not for nudge to guess: give it once", dup.path)})
+			continue
+		case err != nil || m == nil:
 			errs = append(errs, RowError{Row: int64(i + 1), Reason: "not a JSON object"})
 			continue
 		}
 		out[i] = m
 	}
 	return out, errs
+}
+
+// maxDepth bounds the nesting of a body's values, as encoding/json's
+// Decode does (it refuses 10,000 levels).
+const maxDepth = 10000
+
+// errDepth is a value nested deeper than maxDepth.
+var errDepth = errors.New("nested too deeply")
+
+// repeatedKey is a key given twice in one object; path is its path
+// ("member_id", "properties.store").
+type repeatedKey struct{ path string }
+
+func (e *repeatedKey) Error() string { return fmt.Sprintf("the key %q is given twice", e.path) }
+
+// decodeObject decodes the JSON object r as Decode into a map[string]any
+// does (numbers kept as json.Number), from encoding/json's token stream,
+// so that a key repeated within one object, at any depth, is seen (a
+// *repeatedKey): Decode keeps the last value silently
+// ({"member_id":"m1","member_id":"m2"} was m2). A value that is not an
+// object is an error too.
+func decodeObject(r []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(r))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok != json.Delim('{') {
+		return nil, errors.New("not an object")
+	}
+	return readObject(dec, "", 1)
+}
+
+// readObject reads an object's keys and values after its '{', through its
+// '}'. path is the object's own path ("" at the top).
+func readObject(dec *json.Decoder, path string, depth int) (map[string]any, error) {
+	m := map[string]any{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := tok.(string)
+		name := k
+		if path != "" {
+			name = path + "." + k
+		}
+		if _, seen := m[k]; seen {
+			return nil, &repeatedKey{name}
+		}
+		v, err := readValue(dec, name, depth)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	_, err := dec.Token() // }
+	return m, err
+}
+
+// readValue reads one value: an object, an array (its objects' paths are
+// path's), or a string, json.Number, bool or nil.
+func readValue(dec *json.Decoder, path string, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		if depth >= maxDepth {
+			return nil, errDepth
+		}
+		return readObject(dec, path, depth+1)
+	case json.Delim('['):
+		if depth >= maxDepth {
+			return nil, errDepth
+		}
+		list := []any{}
+		for dec.More() {
+			v, err := readValue(dec, path, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+		_, err := dec.Token() // ]
+		return list, err
+	}
+	return tok, nil
 }
 
 // eventColumns and memberColumns are the columns of SPEC §6 a row may give

@@ -353,6 +353,10 @@ func TestRowErrors(t *testing.T) {
 		{"tab in a type", "/v1/events", `{"member_id":"m1","type":"visited\t"}`, 1, "type", `has white space at its start or end`},
 		{"space in a userId", "/v1/events", `{"type":"track","userId":"m1 ","event":"Visited"}`, 1, "userId", `"m1 " has white space at its start or end`},
 		{"space in a userId, identify", "/v1/members", `{"type":"identify","userId":"\u00a0m1","traits":{"name":"Ann"}}`, 1, "userId", `has white space at its start or end`},
+		// A key repeated in one object: encoding/json kept the last value.
+		{"a key twice", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"m1","member_id":"m2","type":"visited"}]`, 2, "member_id", `the key "member_id" is given twice in one object`},
+		{"a key twice, ndjson members", "/v1/members", `{"member_id":"m1"}` + "\n" + `{"member_id":"m2","city":"X","city":"Y"}`, 2, "city", `the key "city" is given twice`},
+		{"a property twice", "/v1/events", `{"type":"track","userId":"m1","event":"Visited","properties":{"store":"A","items":[{"sku":"x","sku":"y"}]}}`, 1, "properties.items.sku", `the key "properties.items.sku" is given twice`},
 		{"a column twice", "/v1/events", `[{"member_id":"m1","type":"visited"},{"member_id":"caseA","Member_Id":"caseB","type":"visited"}]`, 2, "member_id", `names column member_id, as "Member_Id" does`},
 		{"identify, then a bad track", "/v1/events", `{"batch":[{"type":"identify","userId":"atom1","traits":{"name":"Atomic"}},{"type":"track","userId":"atom1","event":"queued","timestamp":"garbage"}]}`, 2, "timestamp", "cannot parse"},
 	} {
