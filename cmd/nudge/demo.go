@@ -37,8 +37,8 @@ average order is about 73 CNY, many are dormant) and runs the example rules at
 the demo clock ` + formatTimestamp(demodata.DefaultNow) + `, printing what fired per rule.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if members <= 0 {
-				return usageError("--members: must be a positive number, got %d", members)
+			if members <= 0 || members > demodata.MaxMembers {
+				return usageError("--members: must be a number from 1 to %d, got %d", demodata.MaxMembers, members)
 			}
 			ctx := c.Context()
 			db, err := nrt.Open(ctx, dbPath)

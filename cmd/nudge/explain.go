@@ -22,13 +22,12 @@ func newExplainCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkRuleFlag(prog, rule); err != nil {
+				return err
+			}
 			text, ok := compiler.Explain(prog, rule)
 			if !ok {
-				names := make([]string, 0, len(prog.Rules))
-				for _, r := range prog.Rules {
-					names = append(names, r.Name)
-				}
-				return problemError("--rule: no rule named %q in %v", rule, names)
+				return problemError("--rule: nothing to explain for %q", rule)
 			}
 			fmt.Fprint(s.out, text)
 			return nil

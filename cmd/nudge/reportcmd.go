@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"nudge/compiler"
 	nrt "nudge/runtime"
 	"nudge/runtime/report"
 )
@@ -73,8 +72,11 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 					return err
 				}
 				opts.Program = compiled
-				if rule != "" && !hasRule(compiled, rule) {
-					return usageError("--rule: no rule %q in %v", rule, args)
+				if err := checkRuleFlag(compiled, rule); err != nil {
+					return err
+				}
+				if err := checkBrandFlag(compiled, brand); err != nil {
+					return err
 				}
 			}
 			if _, err := os.Stat(dbPath); err != nil {
@@ -138,14 +140,4 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 	f.StringVar(&format, "format", "text", "output format: text, json or html")
 	f.StringVar(&out, "out", "nudge-report.html", "file the report is written to (html: always; text and json: when given)")
 	return c
-}
-
-// hasRule reports whether prog has a rule called name.
-func hasRule(prog *compiler.Program, name string) bool {
-	for _, r := range prog.Rules {
-		if r.Name == name {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -72,6 +74,9 @@ any time.`,
 			defer closeSinks(ss)
 			prog, err := compileProgram(s, args)
 			if err != nil {
+				return err
+			}
+			if err := checkBrandFlag(prog, brand); err != nil {
 				return err
 			}
 			if err := refuseServed(dbPath, "the service runs the ticks: stop it (SIGTERM) to run ticks by hand, or reload its rules with POST /v1/reload"); err != nil {
@@ -327,6 +332,19 @@ func openSinks(specs []string) ([]nrt.Sink, error) {
 		if err != nil {
 			closeSinks(ss)
 			return nil, usageError("--sink: %v", err)
+		}
+		// A jsonl file that cannot be there (a directory, a missing
+		// directory) would fail every delivery after the tick committed
+		// its sends: refused before.
+		if j, ok := sk.(*nrt.JSONLSink); ok {
+			if st, err := os.Stat(j.Path); err == nil && st.IsDir() {
+				closeSinks(ss)
+				return nil, usageError("--sink %s: %s is a directory; give a file to append to", spec, j.Path)
+			}
+			if st, err := os.Stat(filepath.Dir(j.Path)); err != nil || !st.IsDir() {
+				closeSinks(ss)
+				return nil, usageError("--sink %s: the directory %s does not exist", spec, filepath.Dir(j.Path))
+			}
 		}
 		ss = append(ss, sk)
 	}

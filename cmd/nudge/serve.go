@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -48,8 +49,26 @@ note beside the database file (F.serve.json: pid and URL) for the CLI.`,
 				return usageError("--log-format: unknown format %q; use json or text", logFormat)
 			}
 			tokens := serve.TokensFromEnv(os.Environ())
-			if _, _, err := net.SplitHostPort(listen); err != nil {
+			if _, port, err := net.SplitHostPort(listen); err != nil {
 				return usageError("--listen: %q: want HOST:PORT, such as 127.0.0.1:7070", listen)
+			} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return usageError("--listen: %q: the port %q is not a number from 0 to 65535 (0 picks a free one)", listen, port)
+			}
+			// A zero value of these would be taken as "the default"
+			// silently (serve.Config's zero values): refused instead.
+			for _, d := range []struct {
+				flag string
+				v    time.Duration
+			}{{"interval", interval}, {"timeout", timeout}} {
+				if d.v <= 0 {
+					return usageError("--%s: must be more than 0, got %s", d.flag, d.v)
+				}
+			}
+			if maxRows <= 0 {
+				return usageError("--max-rows: must be a positive number, got %d", maxRows)
+			}
+			if maxBody <= 0 {
+				return usageError("--max-body: must be a positive number of bytes, got %d", maxBody)
 			}
 			ss, err := openSinks(sinks)
 			if err != nil {

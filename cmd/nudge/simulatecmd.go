@@ -57,11 +57,17 @@ lines; --keep FILE saves the scratch database (a new file) at the end, and
 			if step <= 0 {
 				return usageError("--step: must be positive, got %s", step)
 			}
-			if n := to.Sub(from) / step; n > 1_000_000 {
-				return usageError("--step %s makes %d ticks; use a larger step", step, n)
+			// A marketer who asks for 100 years at 1m steps has mistyped
+			// a date or the step: refused, not started (it would run for
+			// days); a million ticks is a year at 1m.
+			if n := to.Sub(from)/step + 1; n > maxSimulateTicks {
+				return usageError("--step %s makes %d ticks from --from to --to, more than the %d a simulation takes; use a larger --step or a shorter period", step, n, maxSimulateTicks)
 			}
 			compiled, err := compileProgram(s, args) // (Compile attaches conversions and costs)
 			if err != nil {
+				return err
+			}
+			if err := checkBrandFlag(compiled, brand); err != nil {
 				return err
 			}
 			opts := simulate.Options{Source: dbPath, From: from, To: to, Step: step, Brand: brand, Lookback: lookback, Keep: keepPath, KeepBeforeLast: keepBefore}
@@ -111,3 +117,7 @@ lines; --keep FILE saves the scratch database (a new file) at the end, and
 	f.StringVar(&keepBefore, "keep-before-last", "", "save the scratch database to this new file before the last tick")
 	return c
 }
+
+// maxSimulateTicks is the most ticks one simulate runs (about two years
+// at one tick a minute).
+const maxSimulateTicks = 1_000_000

@@ -54,6 +54,12 @@ only read will do; one written by an older nudge must first be upgraded with
 				diag.RenderText(s.err, diags.Dedup(), prog.Sources)
 				return silentExit(exitProblems)
 			}
+			if err := checkRuleFlag(compiled, rule); err != nil {
+				return err
+			}
+			if err := checkBrandFlag(compiled, brand); err != nil {
+				return err
+			}
 			// Read-only: the file is never written or migrated, and opens
 			// when the user may only read it. The scratch holds the
 			// member's rows; when the member's sends compete for a stock

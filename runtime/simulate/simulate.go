@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -157,6 +158,11 @@ func Run(ctx context.Context, prog *compiler.Program, opts Options) (*Result, er
 		}
 		if _, err := os.Stat(p); err == nil {
 			return nil, fmt.Errorf("simulate: %s already exists; the scratch copy is only written to a new file", p)
+		}
+		// Its directory must be there before the ticks, not found
+		// missing after them.
+		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("simulate: %s: the directory %s does not exist; the scratch copy is written to a new file in an existing directory", p, filepath.Dir(p))
 		}
 	}
 	ticks := steps(opts.From, opts.To, opts.Step)
