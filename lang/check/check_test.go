@@ -356,3 +356,40 @@ func TestSuggestions(t *testing.T) {
 		}
 	}
 }
+
+// TestCapPeriods: a cap period may be any positive duration the language
+// allows (at most check.MaxDurationYears); a period of 2,000,000 minutes
+// (about 3.8 years) was refused as "must be positive" (found by
+// FuzzCheckedCompiles' stress seeds).
+func TestCapPeriods(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      check.Cap // Minutes checked; zero Cap: an error wanted
+		code      string
+	}{
+		{"bare unit", `cap sms to 1 per day`, check.Cap{Minutes: 24 * 60}, ""},
+		{"million minutes", `cap sms to 1 per 1000000 minutes`, check.Cap{Minutes: 1000000}, ""},
+		{"past a million minutes", `cap sms to 1 per 2000000 minutes`, check.Cap{Minutes: 2000000}, ""},
+		{"longest in minutes", `cap sms to 1 per 52560000 minutes`, check.Cap{Minutes: 52560000}, ""},
+		{"longest in years", `cap sms to 1 per 100 years`, check.Cap{Minutes: 52560000}, ""},
+		{"zero", `cap sms to 1 per 0 days`, check.Cap{}, check.CodeBadCap},
+		{"too long", `cap sms to 1 per 52560001 minutes`, check.Cap{}, check.CodeDurationTooLong},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info, diags, _ := checkSrc(t, c.src)
+			if c.code != "" {
+				if len(diags) != 1 || diags[0].Code != c.code {
+					t.Fatalf("want one %s diagnostic, got %v", c.code, diags)
+				}
+				return
+			}
+			if len(diags) > 0 {
+				t.Fatalf("want no diagnostics, got %v", diags)
+			}
+			if len(info.Caps) != 1 || info.Caps[0].Minutes != c.want.Minutes {
+				t.Fatalf("caps %+v, want one of %d minutes", info.Caps, c.want.Minutes)
+			}
+		})
+	}
+}

@@ -230,7 +230,9 @@ func (c *checker) capDecl(d *ast.CapDecl) *Cap {
 		if c.expr(d.Per, nil) != Duration {
 			ok = false
 		} else if d.Per.N != nil {
-			if d.Per.N.Value <= 0 || d.Per.N.Value > 1e6 {
+			// c.expr bounded the duration (MaxDurationYears); only zero
+			// is left to refuse.
+			if d.Per.N.Value <= 0 {
 				c.errorf(d.Per, CodeBadCap, "a cap period must be positive")
 				ok = false
 			} else {
