@@ -52,7 +52,13 @@ func Discover(paths []string, match func(name string) bool) ([]string, diag.List
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("load %s: %w", p, err)
+			// "X: no such file or directory", without Go's "stat X: "
+			// (errors.Is(err, fs.ErrNotExist) still holds).
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, nil, fmt.Errorf("%s: %w", p, err)
 		}
 		if !st.IsDir() {
 			add(p)

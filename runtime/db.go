@@ -507,6 +507,13 @@ func openWith(ctx context.Context, path string, steps []migration, macros string
 	default:
 		dsn += "&" + noExtensionDownloads
 	}
+	if path != "" && path != ":memory:" && !strings.Contains(path, "?") {
+		// What the file system says is wrong, before DuckDB opens (and
+		// may create, or read as a CSV file) anything.
+		if err := fileProblem(path, false); err != nil {
+			return nil, err
+		}
+	}
 	conn, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
 		return nil, openError(path, err)
@@ -551,24 +558,6 @@ func (e *InUseError) Error() string {
 		return fmt.Sprintf("database %s is in use by another process (pid %s, %s); stop it or use another --db file", e.Path, e.PID, e.Program)
 	}
 	return fmt.Sprintf("database %s is in use by another process; stop it or use another --db file", e.Path)
-}
-
-// openError turns DuckDB's open errors into messages a user can act on.
-func openError(path string, err error) error {
-	msg := err.Error()
-	if strings.Contains(msg, "Could not set lock on file") {
-		e := &InUseError{Path: path}
-		if m := lockHolder.FindStringSubmatch(msg); m != nil {
-			e.PID, e.Program = m[2], m[1]
-		}
-		return e
-	}
-	// With extension downloads off, DuckDB reads a file of another
-	// database (SQLite) as wanting an extension it does not have.
-	if strings.Contains(msg, "not a valid DuckDB database file") || strings.Contains(msg, "Extension \"") {
-		return fmt.Errorf("database %s: the file is not a DuckDB database; give --db a nudge database file, or a new file name to create one", path)
-	}
-	return fmt.Errorf("open database %s: %w", path, err)
 }
 
 // MembersChanged notes a change to the members table made other than by

@@ -292,6 +292,42 @@ func TestOpenNotDuckDB(t *testing.T) {
 	}
 }
 
+// TestOpenFileProblems: a --db that is a directory, in a missing
+// directory, or a CSV file (which DuckDB would open as a database with a
+// view of it) is named by what is wrong, the same for every open, and
+// nothing is created or changed.
+func TestOpenFileProblems(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "members.csv")
+	if err := os.WriteFile(csv, []byte("member_id,brand\nm1,acme\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opens := map[string]func(string) error{
+		"Open":         func(p string) error { _, err := Open(context.Background(), p); return err },
+		"OpenReadOnly": func(p string) error { _, err := OpenReadOnly(context.Background(), p); return err },
+		"OpenScratch":  func(p string) error { _, err := OpenScratch(context.Background(), p, nil); return err },
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"directory", dir, "database " + dir + " is a directory: give --db a database file"},
+		{"missing directory", filepath.Join(dir, "x", "y", "n.duckdb"), "database " + filepath.Join(dir, "x", "y", "n.duckdb") + ": directory " + filepath.Join(dir, "x") + " does not exist"},
+		{"file as directory", filepath.Join(csv, "n.duckdb"), "database " + filepath.Join(csv, "n.duckdb") + ": " + csv + " is a file, not a directory"},
+		{"csv", csv, "database " + csv + ": the file is not a DuckDB database; give --db a nudge database file, or a new file name to create one"},
+	} {
+		for name, open := range opens {
+			if err := open(tc.path); err == nil || err.Error() != tc.want {
+				t.Errorf("%s: %s: error = %v\nwant %s", tc.name, name, err, tc.want)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(csv); string(b) != "member_id,brand\nm1,acme\n" {
+		t.Errorf("the CSV file changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+		t.Errorf("a directory was created")
+	}
+}
+
 // TestNoExtensionDownloads: every connection, to a file or in memory, has
 // DuckDB's automatic install and load of extensions turned off, and reading
 // a URL fails without a download.

@@ -394,6 +394,24 @@ func fileKind(path string) (string, error) {
 	return "", fileErrorf(path, "unknown file type %q: use .csv, .parquet, .json or .jsonl", filepath.Ext(base))
 }
 
+// patternError is the error of a file name with *, ? or [, which DuckDB
+// would read as a pattern of names: a file of that name is to be renamed;
+// otherwise the name is a pattern the shell did not expand (quoted, or
+// matching no file), said as such.
+func patternError(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s: a file name with *, ? or [ is read as a pattern of names: rename the file", path)
+	}
+	matches, err := filepath.Glob(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: no such file, and not a pattern of file names (%v)", path, err)
+	case len(matches) == 0:
+		return fmt.Errorf("%s: the pattern matches no file", path)
+	}
+	return fmt.Errorf("%s: nudge reads files by name, and this pattern matches %d file(s): give it unquoted so that the shell lists them", path, len(matches))
+}
+
 // importableFile checks, before DuckDB reads it, that path names one
 // file, not empty (DuckDB reads a name as a glob pattern, and says "no files
 // found that match the pattern" of a missing one), and that a .json file
@@ -401,7 +419,7 @@ func fileKind(path string) (string, error) {
 // array cut off after a comma, as a partial write or download leaves it).
 func importableFile(path, kind string) error {
 	if strings.ContainsAny(path, "*?[") {
-		return fmt.Errorf("%s: a file name with *, ? or [ is read as a pattern of names: rename the file", path)
+		return patternError(path)
 	}
 	st, err := os.Stat(path)
 	switch {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
@@ -23,7 +21,7 @@ import (
 // migrate`. The stdlib macros are temp macros of each connection (the
 // file's own may be an older nudge's).
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
-	if err := readableFile(path); err != nil {
+	if err := CheckDatabaseFile(path); err != nil {
 		return nil, err
 	}
 	dsn := path + "?access_mode=READ_ONLY&" + noExtensionDownloads
@@ -71,7 +69,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // members' events wait for their member, events are copied too (a tick
 // renumbers them). Closing the DB drops the copy; the file is not written.
 func OpenScratch(ctx context.Context, path string, members []string) (*DB, error) {
-	if err := readableFile(path); err != nil {
+	if err := CheckDatabaseFile(path); err != nil {
 		return nil, err
 	}
 	conn, err := duckdb.NewConnector("?"+noExtensionDownloads, nil)
@@ -192,21 +190,6 @@ WHERE database_name = '`+scratchSource+`' AND schema_name = 'main' AND column_na
 		_, err = tx.ExecContext(ctx, stdlib.MacrosSQL)
 		return err
 	})
-}
-
-// readableFile checks that path names a database file a read-only open can
-// take.
-func readableFile(path string) error {
-	if path == "" || path == ":memory:" {
-		return errors.New("reading a database needs its file: give --db FILE")
-	}
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("database %s does not exist", path)
-		}
-		return fmt.Errorf("database %s: %w", path, err)
-	}
-	return nil
 }
 
 // checkSchema fails unless the database (prefix: "" or an attached

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	nrt "nudge/runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,8 +23,8 @@ report) do not, and ask for this command when the file is older.`,
 			if dbPath == "" {
 				return usageError("--db: empty file name")
 			}
-			if _, err := os.Stat(dbPath); err != nil {
-				return problemError("--db %s: %v", dbPath, err)
+			if err := nrt.CheckDatabaseFile(dbPath); err != nil {
+				return problemError("%v", err)
 			}
 			db, err := openWaiting(c.Context(), dbPath, lockWait, s.err)
 			if err != nil {

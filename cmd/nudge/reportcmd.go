@@ -79,8 +79,8 @@ one self-contained file (--out, default nudge-report.html) with SVG charts.`,
 					return err
 				}
 			}
-			if _, err := os.Stat(dbPath); err != nil {
-				return problemError("--db %s: %v", dbPath, err)
+			if err := nrt.CheckDatabaseFile(dbPath); err != nil {
+				return problemError("%v", err)
 			}
 			if err := refuseServed(dbPath, "a report reads the whole file: stop the service (SIGTERM), report, and start it again; decisions are also at GET /v1/decisions"); err != nil {
 				return err

@@ -269,6 +269,14 @@ func whyViaService(ctx context.Context, s *streams, n serve.Note, member, rule, 
 		return problemError("why: %v", err)
 	}
 	fmt.Fprintf(s.err, "nudge: %s is served at %s: explaining with the service's rules\n", n.DB, n.URL)
+	var known struct {
+		Brand  string `json:"brand"`
+		Exists *bool  `json:"exists"`
+	}
+	if json.Unmarshal(raw, &known) == nil && known.Exists != nil && !*known.Exists {
+		// As why on the file says it (why.CheckMember): exit 1.
+		return problemError("why: no member %q in brand %q", member, known.Brand)
+	}
 	if output == "json" {
 		fmt.Fprintf(s.out, "%s\n", bytes.TrimSpace(raw))
 		return nil

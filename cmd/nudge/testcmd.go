@@ -66,11 +66,11 @@ any member at any tick of any test.`,
 				return problemError("no *_test.nudge files in %s", strings.Join(args, ", "))
 			}
 			rep := &testReport{}
-			broken := false
+			var broken []string // the directories whose files did not load
 			for _, d := range dirs {
 				suite, ok := loadSuite(s, d)
 				if !ok {
-					broken = true
+					broken = append(broken, d.dir)
 					continue
 				}
 				results, cov, err := ruletest.Run(c.Context(), suite, ruletest.Options{Run: re, Coverage: coverage, Parallel: parallel})
@@ -82,10 +82,18 @@ any member at any tick of any test.`,
 					rep.coverage = append(rep.coverage, cov.Report())
 				}
 			}
+			// Files that did not load ran no test: a summary of the others
+			// alone ("0 passed, 0 failed") would read as a clean run.
+			if len(broken) > 0 && len(rep.results) == 0 {
+				return problemError("no test ran: the files of %s did not load", strings.Join(broken, ", "))
+			}
 			if err := rep.print(s, format); err != nil {
 				return err
 			}
-			if broken || rep.failed() > 0 {
+			if len(broken) > 0 {
+				fmt.Fprintf(s.err, "nudge: the tests of %s did not run: their files did not load\n", strings.Join(broken, ", "))
+			}
+			if len(broken) > 0 || rep.failed() > 0 {
 				return silentExit(exitProblems)
 			}
 			return nil
@@ -116,7 +124,7 @@ func findTestFiles(s *streams, paths []string) ([]testDir, error) {
 	}
 	files, warns, err := lang.Discover(paths, lang.IsTestFile)
 	if err != nil {
-		return nil, fmt.Errorf("test: %w", err)
+		return nil, err // (names the path, as check and fmt say it)
 	}
 	if len(warns) > 0 {
 		diag.RenderText(s.err, warns, nil)

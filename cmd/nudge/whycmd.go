@@ -29,7 +29,9 @@ a closing line: would fire / would not fire, and why. It uses the rules' own
 SQL and a dry run of the runtime, so it agrees with 'nudge run --dry-run'.
 Nothing is written: the database is opened read-only (a file the user may
 only read will do; one written by an older nudge must first be upgraded with
-'nudge migrate'). --output json prints the same as one line of JSON.`,
+'nudge migrate'). --output json prints the same as one line of JSON.
+A member the rules' brand does not have is an error (exit 1) naming the
+brands that have it.`,
 		Args: needArgs("MEMBER", "PATH"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
@@ -75,6 +77,11 @@ only read will do; one written by an older nudge must first be upgraded with
 			}
 			if err := warnBrand(c.Context(), s, db, compiled.Brand, brand); err != nil {
 				return err
+			}
+			// An unknown member is a problem (exit 1), not a report of
+			// rules that do not fire for no one.
+			if err := why.CheckMember(c.Context(), db, compiled, member, why.Options{Brand: brand}); err != nil {
+				return problemError("why: %v", err)
 			}
 			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback,
 				Whole: func(ctx context.Context) (*nrt.DB, func(), error) {

@@ -49,7 +49,7 @@ type Journey struct {
 	Exited     int64          `json:"exited"`
 	Completed  int64          `json:"completed"`
 	Active     int64          `json:"active"`
-	Variants   []Variant      `json:"variants,omitempty"`
+	Variants   []Variant      `json:"variants"`
 	Winner     string         `json:"winner,omitempty"`
 	WinnerNote string         `json:"winner_note,omitempty"`
 	treatedN   int64          // instances not held out

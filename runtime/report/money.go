@@ -16,8 +16,8 @@ import (
 // sends were used, ever, and how many are left (`stock "CONTENT" N`).
 // Only sends recorded pending, scheduled or sent count, as for the tick.
 type Money struct {
-	Budgets []BudgetPeriod `json:"budgets,omitempty"`
-	Stocks  []StockLeft    `json:"stocks,omitempty"`
+	Budgets []BudgetPeriod `json:"budgets"`
+	Stocks  []StockLeft    `json:"stocks"`
 }
 
 // BudgetPeriod is one rule's budget in one calendar period.

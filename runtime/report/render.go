@@ -178,7 +178,56 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		s := t.Format(tsLayout)
 		return &s
 	}
-	return enc.Encode(out{Report: r, Period: r.Period(), From: ts(r.From), To: ts(r.To), End: r.End.Format(tsLayout)})
+	return enc.Encode(out{Report: r.withEmptyLists(), Period: r.Period(), From: ts(r.From), To: ts(r.To), End: r.End.Format(tsLayout)})
+}
+
+// withEmptyLists returns a copy of r whose lists and maps are empty where
+// r's are nil, so that the JSON report says [] and {} for "none", never
+// null: a reader iterates them without a check. Here, in one place, for
+// every way a report is built.
+func (r *Report) withEmptyLists() *Report {
+	c := *r
+	c.Rules = make([]*Rule, len(r.Rules)) // (r's own are not written)
+	copy(c.Rules, r.Rules)
+	c.Journeys = make([]*Journey, len(r.Journeys))
+	for i, j := range r.Journeys {
+		jc := *j
+		jc.Steps = orEmpty(jc.Steps)
+		jc.Variants = orEmpty(jc.Variants)
+		c.Journeys[i] = &jc
+	}
+	for i, rule := range c.Rules {
+		if rule.Decisions == nil || rule.Sends == nil || rule.Days == nil {
+			rc := *rule
+			rc.Decisions, rc.Sends, rc.Days = orEmptyMap(rc.Decisions), orEmptyMap(rc.Sends), orEmpty(rc.Days)
+			c.Rules[i] = &rc
+		}
+	}
+	if r.Programme != nil && r.Programme.Refused == nil {
+		p := *r.Programme
+		p.Refused = map[string]int64{}
+		c.Programme = &p
+	}
+	if r.Money != nil {
+		m := *r.Money
+		m.Budgets, m.Stocks = orEmpty(m.Budgets), orEmpty(m.Stocks)
+		c.Money = &m
+	}
+	return &c
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func orEmptyMap(m map[string]int64) map[string]int64 {
+	if m == nil {
+		return map[string]int64{}
+	}
+	return m
 }
 
 // chart geometry of the HTML report's SVGs.

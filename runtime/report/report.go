@@ -54,7 +54,7 @@ type Report struct {
 	Programme *Programme `json:"programme,omitempty"`
 	// Journeys is the journeys section (journey.go): each journey's funnel
 	// and variants.
-	Journeys []*Journey `json:"journeys,omitempty"`
+	Journeys []*Journey `json:"journeys"`
 	// Money is the budgets and stocks section (money.go), nil without
 	// either.
 	Money *Money `json:"money,omitempty"`

@@ -316,8 +316,8 @@ func replayable(ticks []time.Time, i int, tickByTick bool) int {
 // (brand isolation), so the ticks are the same and cheaper; *warning is
 // set to runtime.BrandWarning for that brand in source.
 func scratch(ctx context.Context, source, brand string, warning *string) (*nrt.DB, error) {
-	if _, err := os.Stat(source); err != nil {
-		return nil, fmt.Errorf("simulate: database %s: %w", source, err)
+	if err := nrt.CheckDatabaseFile(source); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	db, err := nrt.Open(ctx, ":memory:")
 	if err != nil {
@@ -353,6 +353,9 @@ func scratch(ctx context.Context, source, brand string, warning *string) (*nrt.D
 	for i, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			db.Close()
+			if i == 0 { // the file's problems, worded as every open words them
+				return nil, fmt.Errorf("simulate: %w", nrt.OpenError(source, err))
+			}
 			return nil, fmt.Errorf("simulate: copying %s into the scratch database: %w", source, err)
 		}
 		if i == 0 { // (attached: the source's brands are readable)
