@@ -88,6 +88,11 @@ type checker struct {
 	// journeys, and the journey whose conditions are being checked.
 	journeyDecl  map[string]*ast.JourneyDecl
 	journeyScope *Journey
+	// sizes measures conditions with their segments inlined (limits.go):
+	// the passes that inline segments skip what is larger than MaxSize,
+	// which the limits pass reports, so that none of them is exponential
+	// in segments that use segments twice.
+	sizes *sizes
 }
 
 func newChecker(files []*ast.File, env *Env) *checker {
@@ -419,7 +424,7 @@ func (c *checker) checkSegments() {
 	// segments are reported too.
 	for _, f := range c.all {
 		for _, d := range f.Decls {
-			if s, ok := d.(*ast.SegmentDecl); ok && s.Name != nil && c.info.Segments[s.Name.Name] == s && s.Cond != nil {
+			if s, ok := d.(*ast.SegmentDecl); ok && s.Name != nil && c.info.Segments[s.Name.Name] == s && s.Cond != nil && !c.oversize(s.Cond) {
 				t := &trigWalk{c: c, inlining: map[*ast.SegmentDecl]bool{s: true}}
 				t.cond(s.Cond, false)
 			}

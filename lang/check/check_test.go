@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -389,6 +390,50 @@ func TestCapPeriods(t *testing.T) {
 			}
 			if len(info.Caps) != 1 || info.Caps[0].Minutes != c.want.Minutes {
 				t.Fatalf("caps %+v, want one of %d minutes", info.Caps, c.want.Minutes)
+			}
+		})
+	}
+}
+
+// TestConditionSize: a condition may have at most check.MaxSize parts with
+// its segments inlined. Segments that each use the one before twice
+// doubled the compiled SQL at every step (22 steps: 386 MB of SQL) while
+// check passed in an instant; the first condition past the limit is
+// reported, a segment at its own declaration.
+func TestConditionSize(t *testing.T) {
+	doubling := func(n int) string {
+		var b strings.Builder
+		b.WriteString("import \"crm\"\nsegment s0 = purchased in last 30 days or member.tier = \"gold\"\n")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "segment s%d = s%d or s%d\n", i, i-1, i-1)
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name, src string
+		line      int // of the error; 0: none
+		segment   string
+	}{
+		{"under the limit", doubling(9) + "rule r if s9 or s9 then tag \"x\"\n", 0, ""},
+		{"rule over the limit", doubling(10) + "rule r if s10 and s10 then tag \"x\"\n", 13, "s10"},
+		{"segment over the limit", doubling(22) + "rule r if s22 then tag \"x\"\n", 13, "s10"},
+		{"forty doublings", doubling(40) + "rule r if s40 then tag \"x\"\n", 13, "s10"}, // 2^40 copies: check hung
+		{"journey condition", doubling(10) + "journey j\n  enter when s9\n  exit when s10 or s10\n  if s10 and s10\n    tag \"x\"\n  end\nend\n", 15, "s10"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags, _ := checkSrc(t, c.src)
+			if c.line == 0 {
+				if len(diags) > 0 {
+					t.Fatalf("want no diagnostics, got %v", diags)
+				}
+				return
+			}
+			if len(diags) == 0 || diags[0].Code != check.CodeTooLarge || diags[0].Span.Start.Line != c.line {
+				t.Fatalf("want a %s error on line %d, got %v", check.CodeTooLarge, c.line, diags)
+			}
+			if !strings.Contains(diags[0].Message, "segment "+c.segment+" alone") {
+				t.Errorf("message does not name segment %s: %s", c.segment, diags[0].Message)
 			}
 		})
 	}

@@ -166,6 +166,9 @@ func (c *checker) enter(j *Journey, jn string) {
 	}
 	c.cond(e.Cond, nil)
 	rr := &Rule{}
+	if c.oversize(e.Cond) {
+		return // reported by the limits pass
+	}
 	t := &trigWalk{c: c, rule: rr, inlining: map[*ast.SegmentDecl]bool{}}
 	t.cond(e.Cond, false)
 	if c.hasErrorIn(e.Cond) {
@@ -220,7 +223,7 @@ func (c *checker) innerAtoms(e ast.Node, via string, inlining map[*ast.SegmentDe
 		case *ast.FollowedAtom:
 			c.errorf(n, CodeJourneyFollowed, "a `not followed by` condition cannot be used inside a journey: use `wait until ... for at most ...`%s", via)
 		case *ast.Ident:
-			if ref := c.info.Refs[n]; ref != nil && ref.Kind == RefSegment && ref.Segment != nil && !inlining[ref.Segment] {
+			if ref := c.info.Refs[n]; ref != nil && ref.Kind == RefSegment && ref.Segment != nil && !inlining[ref.Segment] && !c.oversize(ref.Segment.Cond) {
 				inlining[ref.Segment] = true
 				use := via // (a segment's segment: the journey's use names the outer one)
 				if use == "" {

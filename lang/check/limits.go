@@ -29,6 +29,13 @@ const (
 	// branch of one UNION of candidates, and DuckDB refuses 1,000 of them
 	// (its expression depth), segments included.
 	MaxTriggerAtoms = 500
+	// MaxSize is how large a condition may be with its segments written
+	// out in full, as the compiler inlines them, counting every event,
+	// filter, comparison, operator, value and window as one part: a
+	// segment used twice in each of a few segments used twice (`segment
+	// s2 = s1 or s1`) doubles at every step, and 22 such steps compiled
+	// to 386 MB of SQL while check passed in an instant.
+	MaxSize = 20000
 	// MaxDigits is how many digits a number may have before the decimal
 	// point, and again after it (a float64 keeps 15 significant digits).
 	MaxDigits = 15
@@ -44,6 +51,7 @@ const (
 // (Durations are checked with the rest of a duration, in duration.)
 func (c *checker) checkLimits() {
 	depth := &depths{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
+	size := c.sizer()
 	var visit func(n ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -71,8 +79,18 @@ func (c *checker) checkLimits() {
 			}
 		case *ast.SegmentDecl:
 			depth.report(n.Cond)
+			size.report(n.Cond)
 		case *ast.RuleDecl:
 			depth.report(n.Cond)
+			size.report(n.Cond)
+		case *ast.EnterClause:
+			size.report(n.Cond)
+		case *ast.ExitClause:
+			size.report(n.Cond)
+		case *ast.WaitUntilStep:
+			size.report(n.Cond)
+		case *ast.IfStep:
+			size.report(n.Cond)
 		}
 		return true
 	}
@@ -230,4 +248,101 @@ func children(n ast.Node) []ast.Node {
 		return false
 	})
 	return out
+}
+
+// sizes computes how large conditions are with segments inlined (see
+// MaxSize), saturating just past MaxSize so that a doubling chain of
+// segments cannot overflow.
+type sizes struct {
+	c       *checker
+	memo    map[ast.Node]int
+	segBusy map[*ast.SegmentDecl]bool // segments being measured (a cycle is reported elsewhere)
+}
+
+// sizer returns the checker's sizes, made at the first use (after the
+// names are resolved: a size reads the references).
+func (c *checker) sizer() *sizes {
+	if c.sizes == nil {
+		c.sizes = &sizes{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
+	}
+	return c.sizes
+}
+
+// oversize reports whether n, with its segments inlined, is larger than
+// MaxSize: too large to inline (the limits pass reports it).
+func (c *checker) oversize(n ast.Node) bool { return c.sizer().of(n) > MaxSize }
+
+// of returns the size of n, at most MaxSize+1.
+func (z *sizes) of(n ast.Node) int {
+	if n == nil {
+		return 0
+	}
+	if v, ok := z.memo[n]; ok {
+		return v
+	}
+	v := 1
+	switch x := n.(type) {
+	case *ast.ParenExpr:
+		v = z.of(x.X)
+	case *ast.Ident:
+		if seg := z.segment(x); seg != nil {
+			v = z.of(seg.Cond)
+			z.segBusy[seg] = false
+		}
+	default:
+		for _, ch := range children(n) {
+			v = min(v+z.of(ch), MaxSize+1)
+		}
+	}
+	z.memo[n] = v
+	return v
+}
+
+// segment returns the segment an identifier names, nil if none or if it is
+// already being measured.
+func (z *sizes) segment(id *ast.Ident) *ast.SegmentDecl {
+	ref := z.c.info.Refs[id]
+	if ref == nil || ref.Kind != RefSegment || ref.Segment == nil || z.segBusy[ref.Segment] {
+		return nil
+	}
+	z.segBusy[ref.Segment] = true
+	return ref.Segment
+}
+
+// report adds an error at cond when it is larger than MaxSize, naming its
+// largest segment; a condition that uses a segment too large by itself is
+// not reported (the segment is, at its own declaration).
+func (z *sizes) report(cond ast.Expr) {
+	if cond == nil || z.of(cond) <= MaxSize {
+		return
+	}
+	var largest *ast.Ident
+	tooLarge := false
+	ast.Inspect(cond, func(n ast.Node) bool {
+		id, ok := n.(*ast.Ident)
+		if !ok {
+			return true
+		}
+		ref := z.c.info.Refs[id]
+		if ref == nil || ref.Kind != RefSegment || ref.Segment == nil {
+			return true
+		}
+		v := z.of(ref.Segment.Cond)
+		if v > MaxSize {
+			tooLarge = true
+		}
+		if largest == nil || v > z.of(z.c.info.Refs[largest].Segment.Cond) {
+			largest = id
+		}
+		return true
+	})
+	if tooLarge {
+		return
+	}
+	if largest == nil {
+		z.c.errorf(cond, CodeTooLarge, "this condition has more than %d parts (events, filters, comparisons, values); simplify it or split it into several rules", MaxSize)
+		return
+	}
+	z.c.errorf(cond, CodeTooLarge, "this condition has more than %d parts (events, filters, comparisons, values) once its segments are written out in full, as they are run (segment %s alone has %d, and each use of a segment counts it again); a condition may have at most %d: use each segment once, or split the condition into several rules",
+		MaxSize, largest.Name, z.of(z.c.info.Refs[largest].Segment.Cond), MaxSize)
 }

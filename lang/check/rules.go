@@ -30,7 +30,9 @@ func (c *checker) checkRule(r *ast.RuleDecl) *Rule {
 	if r.Cond != nil {
 		c.cond(r.Cond, nil)
 		t := &trigWalk{c: c, rule: rr, inlining: map[*ast.SegmentDecl]bool{}}
-		t.cond(r.Cond, false)
+		if !c.oversize(r.Cond) {
+			t.cond(r.Cond, false)
+		}
 		rr.Trigger = len(rr.TriggerAtoms) > 0
 		c.triggerAtomsLimit(rr.TriggerAtoms)
 		if !rr.Trigger {
@@ -389,8 +391,8 @@ func (t *trigWalk) atom(e ast.Expr, key string, negated bool) trig {
 
 // segment inlines a segment's condition.
 func (t *trigWalk) segment(s *ast.SegmentDecl, negated bool) trig {
-	if s == nil || t.inlining[s] {
-		return nil // a cycle, reported by the type checker
+	if s == nil || t.inlining[s] || t.c.oversize(s.Cond) {
+		return nil // a cycle, reported by the type checker; too large, by the limits pass
 	}
 	t.inlining[s] = true
 	defer delete(t.inlining, s)
@@ -446,6 +448,9 @@ func (t *trigWalk) value(e ast.Node) {
 
 // nestedSegment walks a segment referenced in value position.
 func (t *trigWalk) nestedSegment(s *ast.SegmentDecl) {
+	if t.c.oversize(s.Cond) {
+		return // reported by the limits pass
+	}
 	t.inlining[s] = true
 	defer delete(t.inlining, s)
 	t.value(s.Cond)
