@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -25,29 +26,51 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	dsn := path + "?access_mode=READ_ONLY&" + noExtensionDownloads
-	// The schema first: the macros need this nudge's tables.
-	check, err := duckdb.NewConnector(dsn, nil)
+	// The schema first, on the first connection: the macros need this
+	// nudge's tables. Every later connection gets them as it opens; the
+	// file is opened once (a second open for the check cost 20-30 ms of
+	// every REPL input and every why and report).
+	var checked atomic.Bool
+	conn, err := duckdb.NewConnector(dsn, func(execer driver.ExecerContext) error {
+		if !checked.Load() {
+			return nil
+		}
+		return installTempMacros(execer)
+	})
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	cdb := sql.OpenDB(check)
-	err = checkSchema(ctx, cdb, "", path)
-	if cerr := cdb.Close(); err == nil && cerr != nil {
-		err = openError(path, cerr)
-	}
-	if err != nil {
+	sdb := sql.OpenDB(conn)
+	if err := checkedConn(ctx, sdb, path, &checked); err != nil {
+		sdb.Close()
 		return nil, err
 	}
-	conn, err := duckdb.NewConnector(dsn, installTempMacros)
-	if err != nil {
-		return nil, openError(path, err)
-	}
-	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
+	db := &DB{sql: sdb, path: path, clusterMin: DefaultClusterMinEvents}
 	if err := limitMemory(ctx, db.sql); err != nil {
 		db.sql.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkedConn checks the schema of the read-only database sdb on its first
+// connection, then installs the stdlib's temp macros on it and sets
+// checked, so that the connections opened after it install them as they
+// open; the first goes back to the pool with its macros.
+func checkedConn(ctx context.Context, sdb *sql.DB, path string, checked *atomic.Bool) error {
+	c, err := sdb.Conn(ctx)
+	if err != nil {
+		return openError(path, err)
+	}
+	defer c.Close()
+	if err := checkSchema(ctx, c, "", path); err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, tempMacrosSQL); err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	checked.Store(true)
+	return nil
 }
 
 // OpenScratch opens the database file at path read-only (as OpenReadOnly)
@@ -192,10 +215,16 @@ WHERE database_name = '`+scratchSource+`' AND schema_name = 'main' AND column_na
 	})
 }
 
+// rowQueryer is what checkSchema reads with: a *sql.DB or one of its
+// connections.
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // checkSchema fails unless the database (prefix: "" or an attached
 // database's "name.") has the schema this nudge writes: a read-only open
 // cannot migrate.
-func checkSchema(ctx context.Context, q *sql.DB, prefix, path string) error {
+func checkSchema(ctx context.Context, q rowQueryer, prefix, path string) error {
 	latest := migrations[len(migrations)-1].version
 	var have int
 	err := q.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+prefix+`schema_migrations`).Scan(&have)

@@ -29,6 +29,9 @@ func TestOpenReadOnly(t *testing.T) {
 		`INSERT INTO outbox (firing_id, action_index, rule, brand, member_id, dedupe_key, action, channel, status, effective, fired_at, idempotency_key, run_id)
 		 VALUES ('f1', 0, 'r', 'acme', 'm1', 'k1', 'send', 'sms', 'sent', true, TIMESTAMP '2024-11-01 10:00', 'f1-0', 1),
 		        ('f2', 0, 'r', 'acme', 'm2', 'k2', 'send', 'sms', 'sent', true, TIMESTAMP '2024-11-01 10:00', 'f2-0', 1)`,
+		// The file's own macro as an older nudge may have left it: the
+		// readers' temp macros must hide it on every connection.
+		`CREATE OR REPLACE MACRO nudge_days_since(a, b) AS -1`,
 	} {
 		if _, err := db.sql.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -69,6 +72,23 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	if n := count(r2, `SELECT nudge_days_since(TIMESTAMP '2024-11-01 00:00', TIMESTAMP '2024-11-03 00:00')`); n != 2 {
 		t.Errorf("nudge_days_since = %d, want 2", n)
+	}
+	// Every connection has the macros: the first (which checked the
+	// schema) and those opened after it, held at once.
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := r2.sql.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		var n int
+		if err := c.QueryRowContext(ctx, `SELECT nudge_days_since(TIMESTAMP '2024-11-01 00:00', TIMESTAMP '2024-11-04 00:00')`).Scan(&n); err != nil || n != 3 {
+			t.Errorf("connection %d: nudge_days_since = %d, %v; want 3", i, n, err)
+		}
+		c.Close()
 	}
 	if _, err := r1.sql.ExecContext(ctx, `INSERT INTO members (member_id, brand) VALUES ('m3', 'acme')`); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("a write through the read-only open: %v; want it refused", err)
