@@ -438,3 +438,43 @@ func TestConditionSize(t *testing.T) {
 		})
 	}
 }
+
+// TestJourneyConditionDepth: a journey's conditions (enter, exit, wait
+// until, if, the where of convert on) nest at most check.MaxDepth levels,
+// as a rule's do. They were not measured: `exit when` with 240 nested
+// `where` checked clean and its tick failed with DuckDB's "Max expression
+// depth limit of 1000 exceeded" (found by FuzzCheckedCompiles' seeds).
+func TestJourneyConditionDepth(t *testing.T) {
+	deep := func(n int) string {
+		return strings.Repeat("purchased where (", n) + "amount > 1" + strings.Repeat(")", n)
+	}
+	const hdr = "import \"crm\"\njourney j\n  enter when member.tier is not null\n"
+	cases := []struct {
+		name, src string
+		line      int // of the error; 0: none
+	}{
+		{"shallow", hdr + "  exit when " + deep(30) + "\n  wait until " + deep(30) + " for at most 1 day\n  if " + deep(30) + "\n    tag \"x\"\n  end\nend\n", 0},
+		{"exit", hdr + "  exit when " + deep(240) + "\n  tag \"x\"\nend\n", 4},
+		{"wait until", hdr + "  wait until " + deep(101) + " for at most 1 day\n  tag \"x\"\nend\n", 4},
+		{"if", hdr + "  tag \"y\"\n  if " + deep(101) + "\n    tag \"x\"\n  end\nend\n", 5},
+		{"enter", "import \"crm\"\njourney j\n  enter on " + deep(101) + "\n  tag \"x\"\nend\n", 3},
+		{"convert on", hdr + "  convert on " + deep(101) + " within 7 days\n  tag \"x\"\nend\n", 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags, _ := checkSrc(t, c.src)
+			if c.line == 0 {
+				if diags.HasErrors() {
+					t.Fatalf("want no errors, got %v", diags)
+				}
+				return
+			}
+			for _, d := range diags {
+				if d.Code == check.CodeTooDeep && d.Span.Start.Line == c.line {
+					return
+				}
+			}
+			t.Fatalf("want a %s error on line %d, got %v", check.CodeTooDeep, c.line, diags)
+		})
+	}
+}

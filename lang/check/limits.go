@@ -84,13 +84,26 @@ func (c *checker) checkLimits() {
 			depth.report(n.Cond)
 			size.report(n.Cond)
 		case *ast.EnterClause:
+			depth.report(n.Cond)
 			size.report(n.Cond)
 		case *ast.ExitClause:
+			depth.report(n.Cond)
 			size.report(n.Cond)
 		case *ast.WaitUntilStep:
+			depth.report(n.Cond)
 			size.report(n.Cond)
 		case *ast.IfStep:
+			depth.report(n.Cond)
 			size.report(n.Cond)
+		case *ast.ConvertOption:
+			if n.Event != nil {
+				for _, f := range n.Event.Filters {
+					if w, ok := f.(*ast.WhereFilter); ok {
+						depth.report(w.Cond)
+						size.report(w.Cond)
+					}
+				}
+			}
 		}
 		return true
 	}
