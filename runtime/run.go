@@ -390,9 +390,18 @@ func checkProgram(prog *compiler.Program) error {
 	return nil
 }
 
-// resolveBrand picks the tick's brand: the program's or the option's; when
-// neither is given, the database's only brand.
+// resolveBrand picks the tick's brand (DatabaseBrand).
 func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (string, error) {
+	return DatabaseBrand(ctx, q, fileBrand, optBrand)
+}
+
+// DatabaseBrand is the brand a program runs for on a database, by
+// ResolveBrand's rule: the program's or the option's; when neither is
+// given, the only brand of the database's members and events. The tick,
+// why, the REPL and the service all choose it so.
+func DatabaseBrand(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, fileBrand, optBrand string) (string, error) {
 	return ResolveBrand(ctx, q, fileBrand, optBrand,
 		`SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`, "the database")
 }

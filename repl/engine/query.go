@@ -21,12 +21,12 @@ import (
 // brandFor returns the brand the session evaluates for: the program's
 // `brand` (a rule file's or one declared in the session), else --brand,
 // else the only brand in the database ("" when it is empty), by the
-// runtime's rule (runtime.ResolveBrand). A brand declared in the session
+// runtime's rule (runtime.DatabaseBrand). A brand declared in the session
 // takes over from --brand rather than contradicting it: that is how a
 // session switches brands.
 func (e *Engine) brandFor(ctx context.Context, q queryer) (string, error) {
 	fileBrand, optBrand := e.brands()
-	return runtime.ResolveBrand(ctx, q, fileBrand, optBrand, brandsSQL, "the database")
+	return runtime.DatabaseBrand(ctx, q, fileBrand, optBrand)
 }
 
 // brands returns the program's brand and the --brand to give the runtime:
@@ -37,9 +37,6 @@ func (e *Engine) brands() (fileBrand, optBrand string) {
 	}
 	return "", e.opts.Brand
 }
-
-// brandsSQL lists the brands of the database, for brandFor.
-const brandsSQL = `SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`
 
 // queryer is *sql.Tx or *sql.DB.
 type queryer interface {

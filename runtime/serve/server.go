@@ -258,12 +258,9 @@ func loadProgram(paths []string) (*program, error) {
 	return p, nil
 }
 
-// brandsSQL lists the database's brands (as the runtime's own rule).
-const brandsSQL = `SELECT brand FROM (SELECT DISTINCT brand FROM members UNION SELECT DISTINCT brand FROM events) ORDER BY brand LIMIT 11`
-
 // setProgram installs p, resolving the brand it runs for.
 func (s *Server) setProgram(ctx context.Context, p *program) error {
-	brand, err := nrt.ResolveBrand(ctx, s.db.SQL(), p.compiled.Brand, s.cfg.Brand, brandsSQL, "the database")
+	brand, err := nrt.DatabaseBrand(ctx, s.db.SQL(), p.compiled.Brand, s.cfg.Brand)
 	if err != nil {
 		return err
 	}

@@ -229,36 +229,9 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-// resolveBrand picks the brand as runtime.Run does.
+// resolveBrand picks the brand as runtime.Run does (runtime.DatabaseBrand).
 func resolveBrand(ctx context.Context, q queryer, fileBrand, optBrand string) (string, error) {
-	switch {
-	case fileBrand != "" && optBrand != "" && fileBrand != optBrand:
-		return "", fmt.Errorf("the rules say brand %q but --brand says %q", fileBrand, optBrand)
-	case fileBrand != "":
-		return fileBrand, nil
-	case optBrand != "":
-		return optBrand, nil
-	}
-	rows, err := q.QueryContext(ctx, `SELECT DISTINCT brand FROM members ORDER BY brand LIMIT 3`)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	var brands []string
-	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			return "", err
-		}
-		brands = append(brands, b)
-	}
-	if len(brands) > 1 {
-		return "", errors.New("the database holds several brands; name one with brand \"...\" in the rules or --brand")
-	}
-	if len(brands) == 1 {
-		return brands[0], rows.Err()
-	}
-	return "", rows.Err()
+	return nrt.DatabaseBrand(ctx, q, fileBrand, optBrand)
 }
 
 func inList(members []string) string {

@@ -350,3 +350,50 @@ func TestWriteJSON(t *testing.T) {
 		t.Error("no sampled member fires any rule: the test checks too little")
 	}
 }
+
+// TestBrandAsRun: why picks the brand by the tick's rule
+// (runtime.DatabaseBrand): a program that names no brand, on a database of
+// several, is refused with the tick's own error, which lists them; the
+// brands of events count too. (why had its own copy of the rule, which
+// read only the members' brands, with another message.)
+func TestBrandAsRun(t *testing.T) {
+	ctx := context.Background()
+	prog, diags := lang.LoadSources([]lang.Source{{Name: "r.nudge", Src: []byte(`import "crm"
+rule r "r"
+  if purchased in last 7 days
+  then send coupon "C" via sms
+`)}}, stdlib.Env())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	compiled, diags := compiler.Compile(prog.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	exps, diags := compiler.Why(prog.Info)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	db, err := nrt.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2024, 11, 11, 10, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO members (member_id, brand) VALUES ('m1', 'acme')`,
+		`INSERT INTO events (seq, member_id, brand, type, ts) VALUES (1, 'b1', 'bistro', 'purchased', TIMESTAMP '2024-11-10 10:00')`,
+	} {
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, runErr := db.Run(ctx, compiled, nrt.RunOptions{Now: now, DryRun: true})
+	if runErr == nil || !strings.Contains(runErr.Error(), "several brands (acme, bistro)") {
+		t.Fatalf("the tick: %v; want several brands (acme, bistro)", runErr)
+	}
+	_, err = why.Explain(ctx, db, compiled, exps, []string{"m1"}, why.Options{Now: now})
+	if err == nil || err.Error() != runErr.Error() {
+		t.Errorf("why: %v\nwant the tick's error: %v", err, runErr)
+	}
+}
