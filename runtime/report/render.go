@@ -60,6 +60,9 @@ func (r *Report) Period() string {
 	if r.To != nil {
 		to = r.To.Format(tsLayout)
 	}
+	if r.noEvents {
+		return fmt.Sprintf("firings from %s to %s; no events yet, so no conversions", from, to)
+	}
 	return fmt.Sprintf("firings from %s to %s; conversions observed until %s", from, to, r.End.Format(tsLayout))
 }
 

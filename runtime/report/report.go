@@ -49,6 +49,9 @@ type Report struct {
 	To    *time.Time `json:"to,omitempty"`
 	End   time.Time  `json:"observed_until"`
 	Rules []*Rule    `json:"rules"`
+	// noEvents is set when the database had no event to end observation
+	// at (End is then maxTime, a bound, not a time to show).
+	noEvents bool
 	// Programme is the programme section (programme.go), nil without a
 	// global control group.
 	Programme *Programme `json:"programme,omitempty"`
@@ -223,7 +226,7 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		if err := db.QueryRowContext(ctx, `SELECT max(ts) FROM events`).Scan(&end); err != nil {
 			return nil, fmt.Errorf("report: reading the latest event: %w", err)
 		}
-		rep.End = maxTime
+		rep.End, rep.noEvents = maxTime, !end.Valid
 		if end.Valid {
 			rep.End = end.Time
 		}

@@ -359,4 +359,18 @@ func TestBuildOpenPeriod(t *testing.T) {
 	if got := rep.Rules[0].Decisions["sent"]; got != 2 {
 		t.Errorf("--to 9999-12-31 01:00: %d sent, want 2", got)
 	}
+	if want := "firings from the beginning to 9999-12-31 01:00:00; conversions observed until 9999-12-31 01:00:00"; rep.Period() != want {
+		t.Errorf("period %q, want %q", rep.Period(), want)
+	}
+	// With no event at all, observation has no end to show.
+	if _, err := db.SQL().Exec(`DELETE FROM events`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Build(ctx, db.SQL(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "firings from the beginning to the latest firing; no events yet, so no conversions"; rep.Period() != want {
+		t.Errorf("period %q, want %q (it said observed until 9999-12-31)", rep.Period(), want)
+	}
 }
