@@ -150,6 +150,15 @@ NUDGE_THREADS sets its worker threads (default one per core).`,
 
 // needArgs is a cobra.PositionalArgs that turns a missing argument into a
 // usage error naming what is missing.
+// noArgs refuses arguments to a command that takes none (exit 2; cobra's
+// own NoArgs is an "unknown command" error, which exits 1).
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError("%s takes no arguments, got %q (usage: nudge %s)", c.Name(), strings.Join(args, " "), c.Use)
+	}
+	return nil
+}
+
 func needArgs(names ...string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) < len(names) {

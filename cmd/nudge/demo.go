@@ -35,7 +35,7 @@ func newDemoCmd(s *streams) *cobra.Command {
 (two brands; the shape of the source figures: most members buy once, the
 average order is about 73 CNY, many are dormant) and runs the example rules at
 the demo clock ` + formatTimestamp(demodata.DefaultNow) + `, printing what fired per rule.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if members <= 0 || members > demodata.MaxMembers {
 				return usageError("--members: must be a number from 1 to %d, got %d", demodata.MaxMembers, members)

@@ -18,7 +18,7 @@ func newMigrateCmd(s *streams) *cobra.Command {
 nudge and prints its schema version. Commands that write (import, run, demo)
 do so themselves when they open the file; the read-only commands (why,
 report) do not, and ask for this command when the file is older.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if dbPath == "" {
 				return usageError("--db: empty file name")
