@@ -221,8 +221,8 @@ func (t *tick) checkBudgetSkips(ctx context.Context, judged bool) error {
 SELECT count(*) FROM `+skips.sql()+` s
 LEFT JOIN (
     SELECT m.ri, any_value(m.amount) AS amount, any_value(m.spent) AS spent,
-           sum(m.cost) FILTER (WHERE NOT m.oos AND NOT m.ob) AS used,
-           max(d.member_id) FILTER (WHERE NOT m.oos AND NOT m.ob) AS last
+           sum(m.cost) FILTER (WHERE NOT m.oos AND NOT m.ob AND NOT m.late) AS used,
+           max(d.member_id) FILTER (WHERE NOT m.oos AND NOT m.ob AND NOT m.late) AS last
     FROM _nudge_money m JOIN _nudge_dec d ON d.rowid = m.id
     GROUP BY m.ri
 ) v ON v.ri = s.ri

@@ -17,7 +17,7 @@ import (
 // rule's budget (`budget AMOUNT per day|week|month`) as over_budget (SPEC
 // §9: stock, then budget). The sends compete in one order
 // (competitionOrder); a send is judged against the earlier sends that were
-// let through:
+// let through and will not end expired at this tick (lateSQL):
 //
 //   - stock: the brand's counted sends of the content ever, plus the
 //     earlier open sends of the content let through, reach N;
@@ -104,15 +104,17 @@ func (t *tick) stockAndBudget(ctx context.Context) error {
         GROUP BY p.rule) bu`
 	}
 	// _nudge_money: the open sends under a stock or a budget, in
-	// competition order (ord), with what was used before the tick.
+	// competition order (ord), with what was used before the tick; a late
+	// send (lateSQL: it ends expired) is judged but takes no share.
+	lateJoin, late := t.lateSQL("d")
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_money AS
 SELECT d.rowid AS id, row_number() OVER (ORDER BY `+competitionOrder("d")+`) AS ord,
        d.content, s.cnt, coalesce(su.n, 0) AS stock_used, s.reason AS stock_reason,
        b.ri, b.rule AS budget_rule, b.amount, coalesce(bu.spent, 0) AS spent, b.reason AS budget_reason,
        `+policy.SendCostSQL(t.prog, "d.")+` AS cost,
-       false AS oos, false AS ob
-FROM _nudge_dec d
+       `+late+` AS late, false AS oos, false AS ob
+FROM _nudge_dec d`+lateJoin+`
 LEFT JOIN `+stockT+` ON s.content = d.content
 LEFT JOIN `+stockUse+` ON su.content = d.content
 LEFT JOIN `+budgetT+` ON b.ri = d.ri
@@ -131,9 +133,9 @@ FROM (
     SELECT id, oos, NOT oos AND coalesce(amount < spent + spent_before + cost, false) AS ob
     FROM (
         SELECT id, amount, spent, cost,
-               coalesce(cnt <= stock_used + coalesce(sum(CASE WHEN oos OR ob THEN 0 ELSE 1 END) OVER (
+               coalesce(cnt <= stock_used + coalesce(sum(CASE WHEN oos OR ob OR late THEN 0 ELSE 1 END) OVER (
                    PARTITION BY content ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), false) AS oos,
-               coalesce(sum(CASE WHEN oos OR ob THEN 0 ELSE cost END) OVER (
+               coalesce(sum(CASE WHEN oos OR ob OR late THEN 0 ELSE cost END) OVER (
                    PARTITION BY budget_rule ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS spent_before
         FROM _nudge_money
     )

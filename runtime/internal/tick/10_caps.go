@@ -15,7 +15,8 @@ const maxCapRounds = 1000
 // member compete in a fixed order (priority desc, rule name, due time,
 // the step of a journey, action); a send is allowed when, for every cap that covers its channel,
 // the member's counted sends in the cap's window plus the allowed sends
-// before it stay below the cap. A capped send does not count against later
+// before it (but those that end expired at this tick: lateSQL) stay below
+// the cap. A capped send does not count against later
 // ones, which makes the greedy verdict depend on earlier verdicts: the
 // statement below recomputes every verdict from the previous ones until
 // nothing changes. The first k sends of every member are final after k
@@ -77,14 +78,16 @@ FROM (
 WHERE _nudge_dec.rowid = v.id`); err != nil {
 		return err
 	}
-	// Members with several open sends compete; ord is the order.
+	// Members with several open sends compete; ord is the order. A late
+	// send (lateSQL: it ends expired) is judged but takes no room.
+	lateJoin, late := t.lateSQL("d")
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_open AS
-SELECT id, member_id, channel, ord FROM (
-    SELECT rowid AS id, member_id, channel,
-           row_number() OVER (PARTITION BY member_id ORDER BY priority DESC, rule, due_at NULLS FIRST, ri, trigger_seq NULLS FIRST, action_index) AS ord,
-           count(*) OVER (PARTITION BY member_id) AS n
-    FROM _nudge_dec WHERE action = 'send' AND status IS NULL)
+SELECT id, member_id, channel, ord, late FROM (
+    SELECT d.rowid AS id, d.member_id, d.channel, `+late+` AS late,
+           row_number() OVER (PARTITION BY d.member_id ORDER BY d.priority DESC, d.rule, d.due_at NULLS FIRST, d.ri, d.trigger_seq NULLS FIRST, d.action_index) AS ord,
+           count(*) OVER (PARTITION BY d.member_id) AS n
+    FROM _nudge_dec d`+lateJoin+` WHERE d.action = 'send' AND d.status IS NULL)
 WHERE n > 1`); err != nil {
 		return err
 	}
@@ -98,7 +101,7 @@ FROM (
     SELECT id, bool_or(used >= cnt) AS capped, arg_min(label, ci) FILTER (WHERE used >= cnt) AS reason
     FROM (
         SELECT o.id, c.ci, c.cnt, c.label,
-               coalesce(u.n, 0) + coalesce(sum(CASE WHEN d.capped THEN 0 ELSE 1 END) OVER (
+               coalesce(u.n, 0) + coalesce(sum(CASE WHEN d.capped OR o.late THEN 0 ELSE 1 END) OVER (
                    PARTITION BY o.member_id, c.ci ORDER BY o.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS used
         FROM _nudge_open o
         JOIN _nudge_dec d ON d.rowid = o.id

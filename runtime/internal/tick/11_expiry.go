@@ -2,6 +2,11 @@ package tick
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"nudge/runtime/policy"
 )
@@ -20,4 +25,44 @@ func (t *tick) expiry(ctx context.Context) error {
 WHERE action = 'send' AND expires_at IS NOT NULL AND status IN (`+policy.SQLList(policy.Pending, policy.Scheduled)+`)
   AND coalesce(scheduled_at, now) > expires_at`)
 	return err
+}
+
+// lateSQL is the condition that the open send d (a row of _nudge_dec) ends
+// expired at this tick whatever stock, budget and caps say (11_expiry.go's
+// expiry decides it from the same facts): its deadline passed before the
+// decision, or the quiet hours of its channel hold it past the deadline (a
+// transactional send is not held). Stock, budget and caps still judge such
+// a send, since their refusals come first (SPEC §9's order), but it takes
+// no share of them: only sends recorded pending, scheduled or sent count
+// (SPEC §9), and it is recorded expired. join is the clause to put after
+// the table aliased d for cond to read the quiet hours' ends ("" when
+// none); without expiry in the program, cond is false.
+func (t *tick) lateSQL(d string) (join, cond string) {
+	if !t.feat.expire {
+		return "", "false"
+	}
+	instants := t.instants
+	if len(instants) == 0 {
+		instants = []time.Time{t.now}
+	}
+	channels := map[string]bool{}
+	for _, a := range t.prog.Sends() {
+		for _, ch := range a.Channels() {
+			channels[ch] = true
+		}
+	}
+	var rows []string
+	for _, now := range instants {
+		for _, ch := range slices.Sorted(maps.Keys(channels)) {
+			if _, _, end, scheduled := policy.Settle(now, policy.QuietFor(t.prog.Quiet, ch)); scheduled {
+				rows = append(rows, fmt.Sprintf("(%s, %s, %s)", timestampSQL(now), quoteString(ch), timestampSQL(end)))
+			}
+		}
+	}
+	out := d + ".now"
+	if len(rows) > 0 {
+		join = " LEFT JOIN (VALUES " + strings.Join(rows, ", ") + ") _late_q(now, channel, out_at) ON _late_q.now = " + d + ".now AND _late_q.channel = " + d + ".channel"
+		out = "CASE WHEN " + d + ".transactional THEN " + d + ".now ELSE coalesce(_late_q.out_at, " + d + ".now) END"
+	}
+	return join, "coalesce(" + out + " > " + d + ".expires_at, false)"
 }
