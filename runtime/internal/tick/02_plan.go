@@ -278,8 +278,9 @@ func (t *tick) capWindows() (minPer, maxPer time.Duration) { return policy.CapWi
 
 // retryTables builds what the capped-retry check reads: _nudge_freed, per
 // member the latest counted send that has left the shortest cap window by
-// now, or failed or expired (a send counted when decided that then expired
-// gives its place back); _nudge_resp, per rule that stops after unanswered sends
+// now, or failed, expired or refused at dispatch (a send counted when
+// decided that then expired, or whose member opted out before delivery,
+// gives its place back: gaveBackSQL); _nudge_resp, per rule that stops after unanswered sends
 // and member, the latest end of a response window that has closed by now.
 // Both read the outbox back from the oldest capped refusal that may still
 // be blocked: one within the longest cap window (see retryHorizon).
@@ -327,10 +328,10 @@ GROUP BY rule, member_id`
 	// expired ones, one scan per status (scansPerValue: the scans of the
 	// whole longest cap window read member_id only for those few rows). As
 	// one scan with the OR of both parts, every row in the window was read.
-	gaveBack := scansPerValue("status", policy.Literals(policy.Failed, policy.Expired), func(cond string) string {
+	gaveBack := scansPerValue("status", policy.Literals(gaveBackStatuses...), func(cond string) string {
 		return `  SELECT member_id, fired_at FROM outbox
   WHERE fired_at > $lo::TIMESTAMP - to_microseconds($maxper::BIGINT)
-    AND ` + cond + ` AND ` + afterScan(`action = 'send' AND brand = $brand::VARCHAR`)
+    AND ` + cond + ` AND ` + afterScan(`action = 'send' AND brand = $brand::VARCHAR AND `+gaveBackSQL(""))
 	})
 	if _, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_freed AS
@@ -352,4 +353,22 @@ GROUP BY member_id`, t.params(sql.Named("lo", lo), sql.Named("minper", minPer.Mi
 	}
 	_, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_resp AS `+resp, respArgs...)
 	return err
+}
+
+// gaveBackStatuses are the statuses of a send that was counted when
+// decided and is no longer (SPEC §9: one that later ends failed, expired
+// or refused at dispatch gives its share back): gaveBackSQL tells which
+// rows of them are such sends.
+var gaveBackStatuses = []policy.Status{policy.Failed, policy.Expired, policy.NoConsent}
+
+// gaveBackSQL is the condition that an outbox row (columns qualified by
+// prefix) of one of gaveBackStatuses gave its share back: failed or
+// expired, or no_consent refused at dispatch (the dispatch re-check, for
+// an opt-out or a withdrawn consent since the decision). A no_consent
+// decided at the tick was never counted; it is told apart by its firing,
+// which is not effective when every send of it was refused (a firing with
+// another send let through is effective: its no_consent send only makes a
+// retry that decides as a full evaluation would).
+func gaveBackSQL(prefix string) string {
+	return "(" + prefix + "status <> " + policy.NoConsent.SQL() + " OR " + prefix + "effective)"
 }

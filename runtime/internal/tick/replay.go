@@ -114,11 +114,11 @@ type replayRun struct {
 
 // freedSendSQL is the condition that the outbox row o frees room for a
 // capped retry by the instant at (SQL): a counted send older than the
-// shortest cap window ($minper), or a failed or expired one (what
-// retryTables' _nudge_freed keeps, without its lower bound: see
-// laneCopies).
+// shortest cap window ($minper), or one that gave its share back
+// (gaveBackSQL: what retryTables' _nudge_freed keeps, without its lower
+// bound: see laneCopies).
 func freedSendSQL(o, at string) string {
-	return o + ".action = 'send' AND (" + o + ".status IN (" + policy.SQLList(policy.Failed, policy.Expired) + ") OR (" + o + ".status IN (" + policy.CountedSQL + ") AND " +
+	return o + ".action = 'send' AND ((" + o + ".status IN (" + policy.SQLList(gaveBackStatuses...) + ") AND " + gaveBackSQL(o+".") + ") OR (" + o + ".status IN (" + policy.CountedSQL + ") AND " +
 		o + ".fired_at <= " + at + " - to_microseconds($minper::BIGINT)))"
 }
 
