@@ -478,3 +478,53 @@ func TestJourneyConditionDepth(t *testing.T) {
 		})
 	}
 }
+
+// TestJourneySteps: a journey has at most check.MaxJourneySteps steps,
+// nested ones counted; the error is on the first step past the limit. A
+// journey of 4,000 steps checked clean and a tick over four members ran for
+// minutes.
+func TestJourneySteps(t *testing.T) {
+	journey := func(flat, nested int) string {
+		var b strings.Builder
+		b.WriteString("import \"crm\"\njourney j\n  enter on purchased\n")
+		for i := range flat {
+			fmt.Fprintf(&b, "  send reminder \"r%d\" via sms\n", i)
+		}
+		if nested > 0 {
+			b.WriteString("  if purchased in last 1 days\n")
+			for i := range nested {
+				fmt.Fprintf(&b, "    wait %d days\n", i+1)
+			}
+			b.WriteString("  end\n")
+		}
+		b.WriteString("end\n")
+		return b.String()
+	}
+	for _, c := range []struct {
+		name string
+		src  string
+		line int // of the error; 0: none
+	}{
+		{"at the limit", journey(check.MaxJourneySteps, 0), 0},
+		{"one over", journey(check.MaxJourneySteps+1, 0), 4 + check.MaxJourneySteps},
+		{"nested steps count", journey(check.MaxJourneySteps-11, 10), 0}, // the if is a step too
+		{"one over, nested", journey(check.MaxJourneySteps-11, 11), 4 + check.MaxJourneySteps - 11 + 1 + 10},
+		{"four thousand", journey(4000, 0), 4 + check.MaxJourneySteps},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags, _ := checkSrc(t, c.src)
+			var got []string
+			for _, d := range diags {
+				if d.Code == check.CodeTooLarge {
+					got = append(got, fmt.Sprintf("%d: %s", d.Span.Start.Line, d.Message))
+				}
+			}
+			switch {
+			case c.line == 0 && len(got) > 0:
+				t.Fatalf("want no %s error, got %v", check.CodeTooLarge, got)
+			case c.line > 0 && (len(got) != 1 || !strings.HasPrefix(got[0], fmt.Sprintf("%d: journey \"j\" has more than %d steps", c.line, check.MaxJourneySteps))):
+				t.Fatalf("want one %s error on line %d, got %v", check.CodeTooLarge, c.line, got)
+			}
+		})
+	}
+}

@@ -63,7 +63,7 @@ const (
 	CodeNumberTooLarge  = "number-too-large"  // a number with more than 15 digits before or after the decimal point
 	CodeDurationTooLong = "duration-too-long" // a duration longer than 100 years
 	CodeTooDeep         = "too-deep"          // a condition nested deeper than MaxDepth (or a file's text deeper than lang.MaxNesting)
-	CodeTooLarge        = "too-large"         // a condition larger than MaxSize with its segments inlined
+	CodeTooLarge        = "too-large"         // a condition larger than MaxSize with its segments inlined, or a journey of more than MaxJourneySteps steps
 	CodeFileTooLarge    = "file-too-large"    // a rule file larger than 1 MiB
 	CodeNotRegularFile  = "not-regular-file"  // a path that is a named pipe, device, socket or directory (a warning when found in a directory: skipped)
 )

@@ -152,6 +152,12 @@ func (c *checker) checkJourney(d *ast.JourneyDecl) *Journey {
 	if len(d.Steps) == 0 {
 		c.warnf(d.Name, CodeJourneyEmpty, "journey %q has no steps: members enter and complete at once", jn)
 	}
+	steps := 0
+	forSteps(d.Steps, func(s ast.Step) {
+		if steps++; steps == MaxJourneySteps+1 {
+			c.errorf(s, CodeTooLarge, "journey %q has more than %d steps (this is step %d, counting every action line, wait, if and split, nested ones too); a tick runs a journey's due steps one round each, so split it into several journeys", jn, MaxJourneySteps, steps)
+		}
+	})
 	branches := map[string]*ast.Branch{}
 	c.steps(d.Steps, nil, branches)
 	c.journeyScope = nil

@@ -36,6 +36,12 @@ const (
 	// s2 = s1 or s1`) doubles at every step, and 22 such steps compiled
 	// to 386 MB of SQL while check passed in an instant.
 	MaxSize = 20000
+	// MaxJourneySteps is how many steps a journey may have, nested ones
+	// included: a tick runs the steps due for an instance one round (a few
+	// statements) each, so a catch-up through a journey of thousands of
+	// steps ran for minutes (100 steps of send and wait: 3.4 s on three
+	// members).
+	MaxJourneySteps = 200
 	// MaxDigits is how many digits a number may have before the decimal
 	// point, and again after it (a float64 keeps 15 significant digits).
 	MaxDigits = 15
