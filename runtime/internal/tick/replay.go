@@ -181,7 +181,7 @@ WITH rep AS (
   JOIN _nudge_ticks k ON k.k > rep.k AND rm.last_effective_at > k.prev - to_microseconds(r.every_us) AND rm.last_effective_at <= k.now - to_microseconds(r.every_us)
   GROUP BY rm.member_id
 ), sends AS (
-  SELECT o.member_id, o.action, o.channel, o.fired_at, o.scheduled_at, o.status, o.rule
+  SELECT o.member_id, o.action, o.channel, o.fired_at, o.scheduled_at, o.status, o.effective, o.rule
   FROM outbox o WHERE o.action = 'send' AND o.brand = `+t.brandSQL()+` AND o.member_id IN (SELECT member_id FROM rep)
 ), moments AS (
   SELECT s.member_id, s.fired_at + to_microseconds(c.per_us) AS at FROM sends s JOIN _nudge_caps c ON c.channel IS NULL OR c.channel = s.channel
