@@ -470,6 +470,12 @@ func importableFile(path, kind string) error {
 // 0-based data row) and maps its columns to the target table's. Rows are
 // not checked here: the insert converts them, and only when it fails does
 // diagnose look for the bad row, so a good file is converted once.
+// noHive turns off DuckDB's reading of key=value directories in a file's
+// path as columns (hive partitioning, which its readers guess from the
+// path): a file under region=1/ gained a column region, which is not the
+// file's, and the import failed with a Binder Error on it.
+const noHive = "hive_partitioning = false"
+
 func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, target []Column) error {
 	kind, err := fileKind(s.path)
 	if err != nil {
@@ -484,13 +490,13 @@ func stage(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpec, 
 	case "csv":
 		// (skip = 0: the sniffer may not take a later line for the header and
 		// drop the rows above it.)
-		reader = fmt.Sprintf("read_csv(%s, all_varchar = true, header = true, auto_detect = true, skip = 0)", lit)
+		reader = fmt.Sprintf("read_csv(%s, all_varchar = true, header = true, auto_detect = true, skip = 0, %s)", lit, noHive)
 	case "parquet":
-		reader = fmt.Sprintf("read_parquet(%s)", lit)
+		reader = fmt.Sprintf("read_parquet(%s, %s)", lit, noHive)
 	case "json":
-		reader = fmt.Sprintf("read_json_auto(%s, format = 'auto', %s)", lit, jsonAsText)
+		reader = fmt.Sprintf("read_json_auto(%s, format = 'auto', %s, %s)", lit, jsonAsText, noHive)
 	case "jsonl":
-		reader = fmt.Sprintf("read_json_auto(%s, format = 'newline_delimited', %s)", lit, jsonAsText)
+		reader = fmt.Sprintf("read_json_auto(%s, format = 'newline_delimited', %s, %s)", lit, jsonAsText, noHive)
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", s.table, reader)); err != nil {
 		if kind == "csv" {
