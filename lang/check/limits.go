@@ -56,7 +56,7 @@ const (
 // many digits and conditions nested too deep, in the user's files.
 // (Durations are checked with the rest of a duration, in duration.)
 func (c *checker) checkLimits() {
-	depth := &depths{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
+	depth := &depths{newMeasure(c)}
 	size := c.sizer()
 	var visit func(n ast.Node) bool
 	visit = func(n ast.Node) bool {
@@ -141,9 +141,19 @@ func durationTooLong(n float64, unit ast.Unit) bool {
 // depths computes how deep conditions nest (see MaxDepth), with segments
 // inlined.
 type depths struct {
+	measure
+}
+
+// measure is what depths and sizes share: a value per node, memoised,
+// with the segments being measured (a segment counts as its condition).
+type measure struct {
 	c       *checker
 	memo    map[ast.Node]int
 	segBusy map[*ast.SegmentDecl]bool // segments being measured (a cycle is reported elsewhere)
+}
+
+func newMeasure(c *checker) measure {
+	return measure{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
 }
 
 // of returns the depth of n.
@@ -201,12 +211,12 @@ func levelChildren(n ast.Node) []ast.Node {
 
 // segment returns the segment an identifier names, nil if none or if it is
 // already being measured.
-func (d *depths) segment(id *ast.Ident) *ast.SegmentDecl {
-	ref := d.c.info.Refs[id]
-	if ref == nil || ref.Kind != RefSegment || ref.Segment == nil || d.segBusy[ref.Segment] {
+func (m *measure) segment(id *ast.Ident) *ast.SegmentDecl {
+	ref := m.c.info.Refs[id]
+	if ref == nil || ref.Kind != RefSegment || ref.Segment == nil || m.segBusy[ref.Segment] {
 		return nil
 	}
-	d.segBusy[ref.Segment] = true
+	m.segBusy[ref.Segment] = true
 	return ref.Segment
 }
 
@@ -273,16 +283,14 @@ func children(n ast.Node) []ast.Node {
 // MaxSize), saturating just past MaxSize so that a doubling chain of
 // segments cannot overflow.
 type sizes struct {
-	c       *checker
-	memo    map[ast.Node]int
-	segBusy map[*ast.SegmentDecl]bool // segments being measured (a cycle is reported elsewhere)
+	measure
 }
 
 // sizer returns the checker's sizes, made at the first use (after the
 // names are resolved: a size reads the references).
 func (c *checker) sizer() *sizes {
 	if c.sizes == nil {
-		c.sizes = &sizes{c: c, memo: map[ast.Node]int{}, segBusy: map[*ast.SegmentDecl]bool{}}
+		c.sizes = &sizes{newMeasure(c)}
 	}
 	return c.sizes
 }
@@ -315,17 +323,6 @@ func (z *sizes) of(n ast.Node) int {
 	}
 	z.memo[n] = v
 	return v
-}
-
-// segment returns the segment an identifier names, nil if none or if it is
-// already being measured.
-func (z *sizes) segment(id *ast.Ident) *ast.SegmentDecl {
-	ref := z.c.info.Refs[id]
-	if ref == nil || ref.Kind != RefSegment || ref.Segment == nil || z.segBusy[ref.Segment] {
-		return nil
-	}
-	z.segBusy[ref.Segment] = true
-	return ref.Segment
 }
 
 // report adds an error at cond when it is larger than MaxSize, naming its
