@@ -17,6 +17,17 @@ import (
 	"nudge/stdlib"
 )
 
+// ScopeTablesSQL creates the temp tables a tick makes before it runs the
+// compiled forms (the lanes and the scopes' copies), empty, so that the
+// forms that read them prepare (here and in FuzzCheckedCompiles).
+var ScopeTablesSQL = []string{
+	"CREATE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
+	"CREATE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM members",
+	"CREATE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM events",
+	"CREATE TEMP TABLE " + tickform.JourneyScopeMembers + " AS SELECT * FROM members",
+	"CREATE TEMP TABLE " + tickform.JourneyScopeEvents + " AS SELECT * FROM events",
+}
+
 // TestCheckedCorpusPrepares is the promise of `nudge check`: every file it
 // accepts compiles and its queries PREPARE in DuckDB. It takes every input
 // of the fuzz corpora (go test fuzz v1 files), the hostile corpus and the
@@ -27,13 +38,7 @@ import (
 func TestCheckedCorpusPrepares(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
-	for _, q := range []string{
-		"CREATE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
-		"CREATE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM members",
-		"CREATE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM events",
-		"CREATE TEMP TABLE " + tickform.JourneyScopeMembers + " AS SELECT * FROM members",
-		"CREATE TEMP TABLE " + tickform.JourneyScopeEvents + " AS SELECT * FROM events",
-	} {
+	for _, q := range ScopeTablesSQL {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"nudge/compiler"
-	"nudge/internal/tickform"
 	"nudge/lang"
 	"nudge/runtime"
 	"nudge/runtime/runtimetest"
@@ -229,13 +228,7 @@ func openFixture(dir string) (*checkedFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, q := range []string{
-		"CREATE TEMP TABLE " + tickform.Lanes + " (lane VARCHAR, member_id VARCHAR, now TIMESTAMP, prev TIMESTAMP)",
-		"CREATE TEMP TABLE " + tickform.ScopeMembers + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM members",
-		"CREATE TEMP TABLE " + tickform.ScopeEvents + " AS SELECT *, NULL::TIMESTAMP AS " + tickform.LaneNow + " FROM events",
-		"CREATE TEMP TABLE " + tickform.JourneyScopeMembers + " AS SELECT * FROM members",
-		"CREATE TEMP TABLE " + tickform.JourneyScopeEvents + " AS SELECT * FROM events",
-	} {
+	for _, q := range compiler.ScopeTablesSQL {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return nil, err
 		}
