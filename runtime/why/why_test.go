@@ -38,6 +38,12 @@ func loadExamples(t *testing.T) (*compiler.Program, []*compiler.Explanation) {
 		}
 		srcs = append(srcs, lang.Source{Name: "examples/" + n, Src: b})
 	}
+	return compileWhy(t, srcs)
+}
+
+// compileWhy compiles srcs and their explanation queries.
+func compileWhy(t *testing.T, srcs []lang.Source) (*compiler.Program, []*compiler.Explanation) {
+	t.Helper()
 	prog, diags := lang.LoadSources(srcs, stdlib.Env())
 	if diags.HasErrors() {
 		t.Fatal(diags)
@@ -358,22 +364,11 @@ func TestWriteJSON(t *testing.T) {
 // read only the members' brands, with another message.)
 func TestBrandAsRun(t *testing.T) {
 	ctx := context.Background()
-	prog, diags := lang.LoadSources([]lang.Source{{Name: "r.nudge", Src: []byte(`import "crm"
+	compiled, exps := compileWhy(t, []lang.Source{{Name: "r.nudge", Src: []byte(`import "crm"
 rule r "r"
   if purchased in last 7 days
   then send coupon "C" via sms
-`)}}, stdlib.Env())
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	compiled, diags := compiler.Compile(prog.Info)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	exps, diags := compiler.Why(prog.Info)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+`)}})
 	db, err := nrt.Open(ctx, "")
 	if err != nil {
 		t.Fatal(err)
