@@ -781,6 +781,10 @@ func diagnose(ctx context.Context, conn *sql.Conn, s *stagedFile, spec importSpe
 		return re
 	}
 	re.Reason = fmt.Sprintf("cannot parse %q as %s", val.String, typeNoun(c.typ))
+	if isTimestamp(c.typ) && farOffset.MatchString(val.String) {
+		re.Reason = fmt.Sprintf("%q has an offset of 15 hours or more from UTC, which no time zone has (they span -12:00 to +14:00): check the offset", val.String)
+		return re
+	}
 	var parses bool
 	if isTimestamp(c.typ) && conn.QueryRowContext(ctx, `SELECT TRY_CAST($v::VARCHAR AS TIMESTAMPTZ) IS NOT NULL OR TRY_CAST($v::VARCHAR AS TIMESTAMP) IS NOT NULL`,
 		sql.Named("v", val.String)).Scan(&parses) == nil && parses {

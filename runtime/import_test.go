@@ -209,6 +209,12 @@ func TestImportErrors(t *testing.T) {
 			`events.csv: row 2 (line 3): column ts: "infinity" is outside the years 0000 to 9999`},
 		{"year 10000", "events", "events.csv", header + good + "m2,acme,x,10000-01-01 00:00:00,1\n",
 			`events.csv: row 2 (line 3): column ts: "10000-01-01 00:00:00" is outside the years 0000 to 9999`},
+		// DuckDB takes any offset up to 99 hours: +99:00 moved the time
+		// four days back.
+		{"offset of 99 hours", "events", "events.csv", header + good + "m2,acme,x,2024-11-11 10:00:00+99:00,1\n",
+			`events.csv: row 2 (line 3): column ts: "2024-11-11 10:00:00+99:00" has an offset of 15 hours or more from UTC, which no time zone has (they span -12:00 to +14:00): check the offset`},
+		{"offset of -15 hours", "events", "events.csv", header + good + "m2,acme,x,2024-11-11T10:00-1500,1\n",
+			`events.csv: row 2 (line 3): column ts: "2024-11-11T10:00-1500" has an offset of 15 hours or more from UTC, which no time zone has (they span -12:00 to +14:00): check the offset`},
 		{"bad amount", "events", "events.csv", header + good + "m2,acme,x,2024-01-01,12x\n",
 			`events.csv: row 2 (line 3): column amount: cannot parse "12x" as a number`},
 		{"first bad row wins", "events", "events.csv", header + good + "m2,acme,x,2024-01-01,12x\nm2,acme,x,nope,1\n",

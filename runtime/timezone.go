@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -144,6 +145,15 @@ func recordZone(ctx context.Context, tx *sql.Tx, zone string) error {
 // zoned text is read as a TIMESTAMPTZ instead.
 const zonedTextRE = `\d:\d\d(:\d\d(\.\d*)?)?\s*([zZ]|[+-]\d\d?(:?\d\d){0,2}|[A-Za-z][A-Za-z0-9_/+-]*)\s*$`
 
+// farOffsetRE matches a timestamp text whose offset from UTC is 15 hours
+// or more (+15:00 to -99:59): no time zone is (they span -12:00 to
+// +14:00), and DuckDB takes it as written (+99:00 moved the time four days
+// back), so it is a bad value, not a time.
+const farOffsetRE = `\d:\d\d(:\d\d(\.\d*)?)?\s*[+-](1[5-9]|[2-9]\d)(:?\d\d){0,2}\s*$`
+
+// farOffset is farOffsetRE for Go (diagnose's reason).
+var farOffset = regexp.MustCompile(farOffsetRE)
+
 // timestampConversion converts the value of a file's column (SQL col, of DuckDB
 // type srcType) into a naive timestamp in zone, the one conversion of every
 // file format: an instant (TIMESTAMPTZ, as Parquet stores UTC-adjusted
@@ -166,8 +176,12 @@ func timestampConversion(col, srcType, zone string, try bool) string {
 	case "TIMESTAMP":
 		conv = col
 	default:
-		conv = fmt.Sprintf("CASE WHEN regexp_matches(CAST(%s AS VARCHAR), %s) THEN timezone(%s, %s(%s AS TIMESTAMPTZ)) ELSE %s(%s AS TIMESTAMP) END",
-			col, quoteString(zonedTextRE), z, cast, col, cast, col)
+		far := "error('a timestamp offset 15 hours or more from UTC')"
+		if try {
+			far = "NULL"
+		}
+		conv = fmt.Sprintf("CASE WHEN regexp_matches(CAST(%[1]s AS VARCHAR), %[5]s) THEN %[6]s WHEN regexp_matches(CAST(%[1]s AS VARCHAR), %[2]s) THEN timezone(%[3]s, %[4]s(%[1]s AS TIMESTAMPTZ)) ELSE %[4]s(%[1]s AS TIMESTAMP) END",
+			col, quoteString(zonedTextRE), z, cast, quoteString(farOffsetRE), far)
 	}
 	outside := "ELSE error('a timestamp outside the years 0000 to 9999')"
 	if try {

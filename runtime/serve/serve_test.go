@@ -321,6 +321,7 @@ func TestRowErrors(t *testing.T) {
 	}{
 		{"bad timestamp", "/v1/events", `{"member_id":"m1","type":"visited"}` + "\n" + `{"member_id":"m1","type":"visited","ts":"yesterday"}`, 2, "ts", `cannot parse "yesterday" as a timestamp`},
 		{"year 10000", "/v1/events", `[{"member_id":"m1","type":"visited","ts":"10000-01-01T00:00:00"}]`, 1, "ts", "outside the years 0000 to 9999"},
+		{"offset of 99 hours", "/v1/events", `[{"member_id":"m1","type":"visited","ts":"2024-11-11T10:00:00+08:00"},{"member_id":"m1","type":"visited","ts":"2024-11-11T10:00:00+99:00"}]`, 2, "ts", "an offset of 15 hours or more from UTC"},
 		{"bad amount", "/v1/events", `[{"member_id":"m1","type":"purchased","amount":"12,5"}]`, 1, "amount", "as a number"},
 		{"missing member", "/v1/events", `[{"member_id":"m1","type":"visited"},{"type":"visited"},{"member_id":"m2"}]`, 2, "member_id", "missing value"},
 		{"invalid JSON", "/v1/events", "{\"member_id\":\"m1\",\"type\":\"visited\"}\n{\"member_id\":", 2, "", "invalid JSON"},
