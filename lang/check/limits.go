@@ -58,6 +58,12 @@ const (
 func (c *checker) checkLimits() {
 	depth := &depths{newMeasure(c)}
 	size := c.sizer()
+	// measured reports a condition (of a rule, a segment or a journey)
+	// too deep or too large.
+	measured := func(cond ast.Expr) {
+		depth.report(cond)
+		size.report(cond)
+	}
 	var visit func(n ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -84,29 +90,22 @@ func (c *checker) checkLimits() {
 				c.errorf(n, CodeNumberTooLarge, "number %s has too many digits: a number may have at most %d digits before the decimal point and %d after it", shorten(n.Text), MaxDigits, MaxDigits)
 			}
 		case *ast.SegmentDecl:
-			depth.report(n.Cond)
-			size.report(n.Cond)
+			measured(n.Cond)
 		case *ast.RuleDecl:
-			depth.report(n.Cond)
-			size.report(n.Cond)
+			measured(n.Cond)
 		case *ast.EnterClause:
-			depth.report(n.Cond)
-			size.report(n.Cond)
+			measured(n.Cond)
 		case *ast.ExitClause:
-			depth.report(n.Cond)
-			size.report(n.Cond)
+			measured(n.Cond)
 		case *ast.WaitUntilStep:
-			depth.report(n.Cond)
-			size.report(n.Cond)
+			measured(n.Cond)
 		case *ast.IfStep:
-			depth.report(n.Cond)
-			size.report(n.Cond)
+			measured(n.Cond)
 		case *ast.ConvertOption:
 			if n.Event != nil {
 				for _, f := range n.Event.Filters {
 					if w, ok := f.(*ast.WhereFilter); ok {
-						depth.report(w.Cond)
-						size.report(w.Cond)
+						measured(w.Cond)
 					}
 				}
 			}
