@@ -3,10 +3,7 @@ package tick
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
-	"time"
 
 	"nudge/runtime/policy"
 )
@@ -41,22 +38,10 @@ func (t *tick) lateSQL(d string) (join, cond string) {
 	if !t.feat.expire {
 		return "", "false"
 	}
-	instants := t.instants
-	if len(instants) == 0 {
-		instants = []time.Time{t.now}
-	}
-	channels := map[string]bool{}
-	for _, a := range t.prog.Sends() {
-		for _, ch := range a.Channels() {
-			channels[ch] = true
-		}
-	}
 	var rows []string
-	for _, now := range instants {
-		for _, ch := range slices.Sorted(maps.Keys(channels)) {
-			if _, _, end, scheduled := policy.Settle(now, policy.QuietFor(t.prog.Quiet, ch)); scheduled {
-				rows = append(rows, fmt.Sprintf("(%s, %s, %s)", timestampSQL(now), quoteString(ch), timestampSQL(end)))
-			}
+	for _, s := range t.channelSettles() {
+		if s.scheduled {
+			rows = append(rows, fmt.Sprintf("(%s, %s, %s)", timestampSQL(s.now), quoteString(s.channel), timestampSQL(s.end)))
 		}
 	}
 	out := d + ".now"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,30 +45,53 @@ WHERE _nudge_dec.status IS NULL AND _nudge_dec.now = q.now`)
 	return err
 }
 
-// quietPerChannel is quietHours for a program with quiet hours for one
-// channel (`quiet hours ... for CH`): each send is settled by the quiet
-// hours of its channel (policy.QuietFor).
-func (t *tick) quietPerChannel(ctx context.Context) error {
+// channelSettle is how the quiet hours of a channel settle a send on it
+// decided at now (policy.Settle).
+type channelSettle struct {
+	now       time.Time
+	channel   string
+	status    policy.Status
+	reason    string
+	end       time.Time // the end of the quiet period, when scheduled
+	scheduled bool
+}
+
+// channelSettles settles, at each of the tick's instants, a send on each
+// channel the program sends on (a fallback's too, SPEC §9) by that
+// channel's quiet hours (policy.QuietFor), in a fixed order: for the quiet
+// hours step and for the sends that end expired (lateSQL).
+func (t *tick) channelSettles() []channelSettle {
 	instants := t.instants
 	if len(instants) == 0 {
 		instants = []time.Time{t.now}
 	}
 	channels := map[string]bool{}
 	for _, a := range t.prog.Sends() {
-		for _, ch := range a.Channels() { // a fallback's too (SPEC §9)
+		for _, ch := range a.Channels() {
 			channels[ch] = true
 		}
 	}
-	var rows []string
+	var out []channelSettle
 	for _, now := range instants {
-		for ch := range channels {
+		for _, ch := range slices.Sorted(maps.Keys(channels)) {
 			st, reason, end, scheduled := policy.Settle(now, policy.QuietFor(t.prog.Quiet, ch))
-			sched := "NULL::TIMESTAMP"
-			if scheduled {
-				sched = timestampSQL(end)
-			}
-			rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, nullif(%s, ''))", timestampSQL(now), quoteString(ch), quoteString(string(st)), sched, quoteString(reason)))
+			out = append(out, channelSettle{now: now, channel: ch, status: st, reason: reason, end: end, scheduled: scheduled})
 		}
+	}
+	return out
+}
+
+// quietPerChannel is quietHours for a program with quiet hours for one
+// channel (`quiet hours ... for CH`): each send is settled by the quiet
+// hours of its channel (policy.QuietFor).
+func (t *tick) quietPerChannel(ctx context.Context) error {
+	var rows []string
+	for _, s := range t.channelSettles() {
+		sched := "NULL::TIMESTAMP"
+		if s.scheduled {
+			sched = timestampSQL(s.end)
+		}
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, nullif(%s, ''))", timestampSQL(s.now), quoteString(s.channel), quoteString(string(s.status)), sched, quoteString(s.reason)))
 	}
 	if len(rows) == 0 {
 		return nil
