@@ -68,14 +68,56 @@ func parseBody(body []byte) ([]map[string]any, []RowError) {
 		raw = append(raw, m)
 	}
 	if len(raw) == 1 {
-		var batch struct {
-			Batch []json.RawMessage `json:"batch"`
-		}
-		if json.Unmarshal(raw[0], &batch) == nil && batch.Batch != nil {
-			return objects(batch.Batch)
+		if batch, rerr := envelopeBatch(raw[0]); rerr != nil {
+			return nil, []RowError{*rerr}
+		} else if batch != nil {
+			return objects(batch)
 		}
 	}
 	return objects(raw)
+}
+
+// envelopeBatch is the list of a tracking-spec batch envelope
+// ({"batch": [...], "context": ...}), or nil when r is another object
+// (one without a "batch" array). Its top-level keys are read from the
+// token stream, their values kept raw, so that a key given twice in an
+// envelope is refused (row 0: the envelope, not one of its messages) as
+// it is in every object of a body: Unmarshal kept the last "batch"
+// silently, storing the messages of one list of two.
+func envelopeBatch(r json.RawMessage) ([]json.RawMessage, *RowError) {
+	dec := json.NewDecoder(bytes.NewReader(r))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil // not an object: objects says so
+	}
+	seen := map[string]bool{}
+	twice := ""
+	var batch json.RawMessage
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil
+		}
+		k, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil
+		}
+		if seen[k] && twice == "" {
+			twice = k
+		}
+		seen[k] = true
+		if k == "batch" {
+			batch = v
+		}
+	}
+	var list []json.RawMessage
+	if batch == nil || json.Unmarshal(batch, &list) != nil || list == nil {
+		return nil, nil // not an envelope
+	}
+	if twice != "" {
+		return nil, &RowError{Row: 0, Field: twice, Reason: fmt.Sprintf("the key %q is given twice in the batch envelope; which value is meant is not for nudge to guess: give it once", twice)}
+	}
+	return list, nil
 }
 
 // objects decodes each raw value as a JSON object, numbers kept exact.

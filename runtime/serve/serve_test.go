@@ -383,6 +383,30 @@ func TestRowErrors(t *testing.T) {
 	}
 }
 
+// TestEnvelopeKeyTwice: a key given twice in a tracking batch's envelope
+// is a 400 naming the key, and nothing is stored (encoding/json kept the
+// last "batch" list, storing the messages of one list of two).
+func TestEnvelopeKeyTwice(t *testing.T) {
+	sv := start(t, opts{})
+	for _, c := range []struct{ body, key string }{
+		{`{"batch":[{"type":"track","userId":"m1","event":"Visited"}],"batch":[{"type":"track","userId":"m2","event":"Visited"}]}`, "batch"},
+		{`{"context":{},"batch":[{"type":"track","userId":"m1","event":"Visited"}],"context":{}}`, "context"},
+	} {
+		code, ans := sv.do("POST", "/v1/events", "", c.body)
+		msg, _ := ans["error"].(string)
+		if code != 400 || !strings.Contains(msg, fmt.Sprintf("the key %q is given twice in the batch envelope", c.key)) || !strings.Contains(msg, "nothing was stored") {
+			t.Errorf("%s: %d %v; want 400 naming the key %q", c.body, code, ans, c.key)
+		}
+	}
+	if n := sv.count(`SELECT count(*) FROM events`); n != 0 {
+		t.Errorf("%d events stored, want 0", n)
+	}
+	// A plain event with a field named batch that is no list is an event.
+	if code, ans := sv.do("POST", "/v1/events", "", `{"member_id":"m1","type":"visited","batch":"b7"}`); code != 200 {
+		t.Errorf("event with a batch field: %d %v; want 200", code, ans)
+	}
+}
+
 // TestTracking: a tracking-spec batch stores track messages as events
 // (properties to columns and props, messageId as event id) and identify
 // traits as member columns and attrs.
