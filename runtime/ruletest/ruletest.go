@@ -639,40 +639,13 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// suggest returns `; did you mean "x"?` for the closest name within edit
-// distance 2, or "".
+// suggest returns `; did you mean "x"?` for the name the checker would
+// suggest (check.Suggest: the closest plausible typo), or "".
 func suggest(name string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := distance(name, n); d < bestD {
-			best, bestD = n, d
-		}
+	if best := check.Suggest(name, names); best != "" {
+		return fmt.Sprintf("; did you mean %q?", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur := make([]int, len(rb)+1)
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			c := 1
-			if ra[i-1] == rb[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev = cur
-	}
-	return prev[len(rb)]
+	return ""
 }
 
 // nowOf is the time a step sets the test clock to: `now T` and `tick at
