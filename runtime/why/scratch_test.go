@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,16 +136,26 @@ func TestScratchOfCompetingMember(t *testing.T) {
 	}
 	// A member with a competing send: its verdict needs the other
 	// members' firings, and its report what the stocks and budgets have
-	// used.
+	// used. And a member refused over_budget or out_of_stock: the
+	// members before it in the competition order took what was left, so
+	// a whole brand's run that leaves them out (a cut of the copy that
+	// drops them) lets its send through.
 	var sample []string
+	refused := false
 	for _, d := range full.Decisions {
-		if d.Action == "send" && prog.SendCompetes(d.Rule, d.Journey != "", d.Content) {
+		if d.Action != "send" || !prog.SendCompetes(d.Rule, d.Journey != "", d.Content) || slices.Contains(sample, d.MemberID) {
+			continue
+		}
+		if len(sample) == 0 {
 			sample = append(sample, d.MemberID)
-			break
+		}
+		if !refused && (d.Status == "over_budget" || d.Status == "out_of_stock") {
+			refused = true
+			sample = append(sample, d.MemberID)
 		}
 	}
-	if len(sample) == 0 {
-		t.Fatal("no send competes: the test tests nothing")
+	if len(sample) == 0 || !refused {
+		t.Fatalf("competing members %v, one refused over_budget or out_of_stock %v: the test tests too little", sample, refused)
 	}
 	report := func(db *nrt.DB, m string, whole func(context.Context) (*nrt.DB, func(), error)) string {
 		reps, err := why.Explain(ctx, db, prog, exps, []string{m}, why.Options{Now: now, Brand: "acme", Whole: whole})
