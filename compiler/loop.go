@@ -1,8 +1,10 @@
 package compiler
 
 import (
+	"fmt"
 	"time"
 
+	"nudge/internal/sqlquote"
 	"nudge/lang/check"
 	"nudge/lang/diag"
 )
@@ -32,6 +34,42 @@ type Conversion struct {
 	// Default is true when the rule has no `convert on` option: any
 	// purchased within 7 days.
 	Default bool
+}
+
+// SendConvertedSQL is the one definition of "a send converted" that the
+// report's rules and journeys sections share: a boolean SQL condition that
+// the member (brandSQL, memberSQL) had an event of the conversion's type
+// matching its filter at a time ts with due < ts <= due + Within and
+// ts <= end, where due (dueSQL) is the send's due time (the outbox's
+// due_at: the triggering event's time or deadline, the journey step's due
+// time; the tick's now for a state rule), never the tick that recorded it,
+// so the answer does not depend on when ticks ran; end is the end of
+// observation. The event row is aliased ConversionAlias and the member row
+// ConversionMemberAlias.
+func (c *Conversion) SendConvertedSQL(brandSQL, memberSQL, dueSQL, endSQL string) string {
+	return "EXISTS (" + c.firstSQL("1", brandSQL, memberSQL, dueSQL, endSQL) + ")"
+}
+
+// FirstConversionSQL is SendConvertedSQL's events as a subquery of one
+// row: the first conversion's time and amount (NULLs without one).
+func (c *Conversion) FirstConversionSQL(brandSQL, memberSQL, dueSQL, endSQL string) string {
+	cv := ConversionAlias
+	return c.firstSQL("min("+cv+".ts) AS ts, arg_min("+cv+".amount, ("+cv+".ts, "+cv+".seq)) AS amount", brandSQL, memberSQL, dueSQL, endSQL)
+}
+
+func (c *Conversion) firstSQL(cols, brandSQL, memberSQL, dueSQL, endSQL string) string {
+	cv, cm := ConversionAlias, ConversionMemberAlias
+	from := "events " + cv
+	filter := ""
+	if c.FilterSQL != "" {
+		from += " LEFT JOIN members " + cm + " ON " + cm + ".brand = " + cv + ".brand AND " + cm + ".member_id = " + cv + ".member_id"
+		filter = " AND (" + c.FilterSQL + ")"
+	}
+	return "SELECT " + cols + " FROM " + from +
+		" WHERE " + cv + ".brand = " + brandSQL + " AND " + cv + ".member_id = " + memberSQL +
+		" AND " + cv + ".type = " + sqlquote.Checked(c.EventType) +
+		" AND " + cv + ".ts > " + dueSQL + " AND " + cv + ".ts <= " + dueSQL + " + to_microseconds(" + fmt.Sprint(c.Within.Microseconds()) + ")" +
+		" AND " + cv + ".ts <= " + endSQL + filter
 }
 
 // DefaultConversion is the conversion of a rule without `convert on`.

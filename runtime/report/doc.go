@@ -20,9 +20,14 @@
 //     report says which rule it applied (Treated: "sent" or "pending").
 //   - Control: firings whose sends were held_out by `holdout P%`.
 //   - Conversion: the member's first event of the rule's conversion type
-//     (default `purchased`) matching its filters with fired_at < ts <=
-//     fired_at + window, and ts <= the report's end of observation. Revenue
-//     is that event's amount.
+//     (default `purchased`) matching its filters with due < ts <= due +
+//     window, and ts <= the report's end of observation, where due is the
+//     firing's due time (the outbox's due_at: the triggering event's time,
+//     a `not followed by` deadline, a journey step's due time; a state
+//     rule's tick), not the tick that recorded it (fired_at), so a late
+//     tick measures what punctual ones do. Revenue is that event's amount.
+//     The journeys section counts an instance's sends with the same
+//     definition (compiler.Conversion.SendConvertedSQL).
 //   - Lift = rate(treated) - rate(control), with a 95% Wald interval
 //     diff +- 1.96 sqrt(p1(1-p1)/n1 + p0(1-p0)/n0). It is "too small to
 //     conclude" when either group has fewer than MinGroup firings or, under
@@ -30,6 +35,6 @@
 //     in a group (the usual validity condition of a normal approximation).
 //   - Cost = treated sends x `cost CHANNEL` (0 for channels without a cost);
 //     ROI = (treated revenue - cost) / cost, undefined when the cost is 0.
-//   - Histogram: days from firing to conversion of treated firings, in
-//     buckets 0, 1, 2, 3, 4-7 and 8+ (whole 24-hour days).
+//   - Histogram: days from the firing's due time to conversion of treated
+//     firings, in buckets 0, 1, 2, 3, 4-7 and 8+ (whole 24-hour days).
 package report

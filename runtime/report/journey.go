@@ -24,11 +24,13 @@ import (
 //     Reached counts the instances with a decision at the step, whatever
 //     its status; Sent those with a send recorded pending, scheduled or
 //     sent (policy.Counted).
-//   - Converted counts the instances not held out whose member had a
+//   - Converted counts the instances not held out with a converted send:
+//     one recorded pending, scheduled or sent after which the member had a
 //     conversion event (the journey's `convert on`, else the default: a
-//     purchase within 7 days) after entering and at most the conversion
-//     window after the instance ended (or the end of observation while it
-//     is active).
+//     purchase within 7 days) within the window from the send's due time
+//     (compiler.Conversion.SendConvertedSQL, as the rules' section counts
+//     the same sends; SPEC §8 counts a journey's conversions among its
+//     sends).
 //   - Exited, Completed and Active count the instances by their state.
 //   - Variants compare, for the instances not held out that took a split
 //     branch (their latest split's), the conversion rates: each branch
@@ -140,8 +142,7 @@ FROM i JOIN c USING (brand, instance_id) GROUP BY ALL ORDER BY ALL`, args...)
   count(DISTINCT i.instance_id), count(DISTINCT i.instance_id) FILTER (WHERE o.action = 'send' AND o.status IN (`+policy.CountedSQL+`)),
   min(CASE WHEN o.action = 'send' THEN 'send ' || coalesce(o.kind, '') || ' "' || coalesce(o.content, '') || '" via ' || coalesce(o.channel, '')
            ELSE o.action || ' "' || coalesce(o.content, '') || '"' END)
-FROM i JOIN outbox o ON o.brand = i.brand AND o.journey = i.journey AND o.member_id = i.member_id
-  AND o.step IS NOT NULL AND o.action NOT IN ('exit') AND o.due_at >= i.entered_at AND (i.ended_at IS NULL OR o.due_at <= i.ended_at)
+FROM i JOIN outbox o ON `+instanceRowsSQL+` AND o.action NOT IN ('exit')
 GROUP BY ALL ORDER BY ALL`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report: journey steps: %w", err)
@@ -223,24 +224,27 @@ func (cs journeyConvs) of(name string) *compiler.Conversion {
 	return compiler.DefaultConversion()
 }
 
+// instanceRowsSQL joins the outbox rows o of the instance i (brand,
+// journey, member_id, entered_at, ended_at): those due from its entry to
+// its end.
+const instanceRowsSQL = `o.brand = i.brand AND o.journey = i.journey AND o.member_id = i.member_id
+  AND o.step IS NOT NULL AND o.due_at >= i.entered_at AND (i.ended_at IS NULL OR o.due_at <= i.ended_at)`
+
 // convertedSQL is the query of the instances of i (brand, instance_id)
-// with whether each converted (converted): its member had an event of its
-// journey's conversion after entering, at most the end of observation
-// ($now) and at most the conversion window after the instance ended (or
-// $now while it is active). One branch per journey of cs, and one with the
-// default conversion for the others.
+// with whether each converted (converted): one of its sends recorded
+// pending, scheduled or sent (held_out, for a held-out instance) converted
+// as a rule's send does (compiler.Conversion.SendConvertedSQL: from the
+// send's due time, within its journey's conversion window, up to the end
+// of observation $now), the one definition the rules' section uses for the
+// same sends. One branch per journey of cs, and one with the default
+// conversion for the others.
 func convertedSQL(cs journeyConvs) string {
-	cv, cm := compiler.ConversionAlias, compiler.ConversionMemberAlias
 	branch := func(c *compiler.Conversion, where string) string {
-		filter := ""
-		if c.FilterSQL != "" {
-			filter = "\n      AND (" + c.FilterSQL + ")"
-		}
 		return `  SELECT i.brand, i.instance_id, EXISTS (
-    SELECT 1 FROM events ` + cv + ` LEFT JOIN members ` + cm + ` ON ` + cm + `.brand = ` + cv + `.brand AND ` + cm + `.member_id = ` + cv + `.member_id
-    WHERE ` + cv + `.brand = i.brand AND ` + cv + `.member_id = i.member_id AND ` + cv + `.type = ` + sqlquote.Checked(c.EventType) + `
-      AND ` + cv + `.ts > i.entered_at AND ` + cv + `.ts <= $now::TIMESTAMP
-      AND ` + cv + `.ts <= coalesce(i.ended_at, $now::TIMESTAMP) + to_microseconds(` + fmt.Sprint(c.Within.Microseconds()) + `)` + filter + `) AS converted
+    SELECT 1 FROM outbox o
+    WHERE ` + instanceRowsSQL + ` AND o.action = 'send'
+      AND (o.status IN (` + policy.CountedSQL + `) OR (i.held_out AND o.status = ` + policy.HeldOut.SQL() + `))
+      AND ` + c.SendConvertedSQL("i.brand", "i.member_id", "o.due_at", "$now::TIMESTAMP") + `) AS converted
   FROM i WHERE ` + where
 	}
 	var parts, names []string
@@ -442,7 +446,7 @@ const journeysHTML = `{{define "journey"}}
 <section class="journey" data-journey="{{.Journey}}">
 <style>rect.funnel { fill: #2b7bb9; } rect.converted { fill: #3a9d5d; } rect.exited { fill: #c0504d; }</style>
 <h2>journey {{.Journey}}{{if .Title}} “{{.Title}}”{{end}} <small>(brand {{.Brand}})</small></h2>
-<p class="note">instances entered in the period; conversion: {{.Conversion}} after entering. Entered {{.Entered}} (held out {{.HeldOut}}), active {{.Active}}.</p>
+<p class="note">instances entered in the period; conversion: {{.Conversion}} after a send (from its due time). Entered {{.Entered}} (held out {{.HeldOut}}), active {{.Active}}.</p>
 <table class="funnel">
 <tr><th>funnel</th><th>instances</th><th>of entered</th><th></th></tr>
 {{range .Funnel}}<tr><th>{{.Label}}</th><td class="n">{{.Count}}</td><td class="n">{{printf "%.1f%%" (pct .Share)}}</td><td class="note">{{.Detail}}</td></tr>

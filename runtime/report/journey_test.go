@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"os"
@@ -179,8 +180,9 @@ func TestJourneyFunnelInChromium(t *testing.T) {
 // journey's own `convert on` (an event type, a filter and a window), not the
 // default conversion. Over journeyFixture's purchases (80 CNY, none
 // qualifies) the members 3k buy 150 CNY on 2024-11-11 09:00 (within the
-// day after their instance ended) and the members 3k+1 on 2024-11-14
-// (past it): only the members 3k of instances not held out convert.
+// day after their last send's due time) and the members 3k+1 on
+// 2024-11-14 (past it): only the members 3k of instances not held out
+// that had a send convert.
 func TestJourneyConvertOn(t *testing.T) {
 	db, prog := journeyFixtureWith(t, false, "holdout 10%", "convert on purchased where amount >= 100 within 1 day")
 	rows, err := db.Query(`SELECT member_id, held_out, variant FROM journey_instances ORDER BY member_id`)
@@ -210,7 +212,10 @@ func TestJourneyConvertOn(t *testing.T) {
 		switch i % 3 {
 		case 0:
 			ts = "2024-11-11 09:00:00"
-			if !x.held {
+			// A conversion is counted after a send (from its due time):
+			// the members 5k+1 paid and exited before PAY-2, so those
+			// without app_push consent (7k) had no send to convert after.
+			if !x.held && (i%5 != 1 || i%7 != 0) {
 				wantConverted++
 				if x.variant.Valid {
 					wantByVariant[x.variant.String]++
@@ -238,7 +243,7 @@ func TestJourneyConvertOn(t *testing.T) {
 		t.Errorf("conversion %q, want %q", j.Conversion, want)
 	}
 	if j.Converted != wantConverted {
-		t.Errorf("converted %d, want %d (the members 3k of instances not held out)", j.Converted, wantConverted)
+		t.Errorf("converted %d, want %d (the members 3k of instances not held out, with a send)", j.Converted, wantConverted)
 	}
 	for _, v := range j.Variants {
 		if v.Converted != wantByVariant[v.Name] {
@@ -280,5 +285,96 @@ func TestCompareVariants(t *testing.T) {
 				t.Errorf("note %q, want %q", got, c.note)
 			}
 		})
+	}
+}
+
+// TestConversionFromDueTime: the rules' section and the journeys' section
+// measure a send's conversion from one instant, its due time (10:00 +
+// 1 hour), not the tick that recorded it (a late tick at 14:00) nor the
+// entry (10:00). Member a buys at 10:30 (before the send was due), b at
+// 12:00 (after it was due, before the tick that recorded it), c at 15:00;
+// d buys at 12:00 too, but its send is held out (the control). Both
+// sections, in every format, count b and c converted; before, the rules'
+// section (from fired_at) counted c alone and the journeys' section (from
+// the entry) a, b and c.
+func TestConversionFromDueTime(t *testing.T) {
+	f := runtimetest.Fixture{
+		Source: `import "crm"
+
+journey remind
+  enter on order_placed
+  wait 1 hour
+  send reminder "R" via sms
+end
+`,
+		Members: "member_id,brand,consent_sms\na,acme,true\nb,acme,true\nc,acme,true\nd,acme,true\n",
+		Events: `member_id,brand,type,ts,amount
+a,acme,order_placed,2024-11-10 10:00,10
+b,acme,order_placed,2024-11-10 10:00,10
+c,acme,order_placed,2024-11-10 10:00,10
+d,acme,order_placed,2024-11-10 10:00,10
+a,acme,purchased,2024-11-10 10:30,10
+b,acme,purchased,2024-11-10 12:00,10
+c,acme,purchased,2024-11-10 15:00,10
+d,acme,purchased,2024-11-10 12:00,10
+`,
+		Ticks: []string{"2024-11-10 10:00", "2024-11-10 14:00"},
+	}.Run(t)
+	q := f.DB.SQL()
+	// d's instance is the control (a journey's holdout, decided at entry).
+	for _, s := range []string{`UPDATE journey_instances SET held_out = (member_id = 'd')`,
+		`UPDATE outbox SET status = 'held_out' WHERE member_id = 'd' AND action = 'send'`} {
+		if _, err := q.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var due, fired time.Time
+	if err := q.QueryRow(`SELECT due_at, fired_at FROM outbox WHERE member_id = 'b' AND action = 'send'`).Scan(&due, &fired); err != nil {
+		t.Fatal(err)
+	}
+	if want := runtimetest.At(t, "2024-11-10 11:00"); !due.Equal(want) || !fired.Equal(runtimetest.At(t, "2024-11-10 14:00")) {
+		t.Fatalf("b's send due %s, fired %s: want due 11:00, fired at the 14:00 tick", due, fired)
+	}
+	rep, err := Build(context.Background(), q, Options{Program: f.Program})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rules) != 1 || len(rep.Journeys) != 1 {
+		t.Fatalf("%d rules and %d journeys in the report, want the journey in each section", len(rep.Rules), len(rep.Journeys))
+	}
+	r, j := rep.Rules[0], rep.Journeys[0]
+	if r.Treated.Firings != 3 || r.Treated.Converted != 2 || r.Control.Firings != 1 || r.Control.Converted != 1 {
+		t.Errorf("rules' section: treated %d converted %d, control %d converted %d; want 3 sends with 2 converted (b, c), control 1 of 1 (d)",
+			r.Treated.Firings, r.Treated.Converted, r.Control.Firings, r.Control.Converted)
+	}
+	if j.Entered != 4 || j.HeldOut != 1 || j.Converted != 2 {
+		t.Errorf("journeys' section: entered %d (held out %d), converted %d; want 4 (1), 2 converted (b, c)", j.Entered, j.HeldOut, j.Converted)
+	}
+	if r.Days[0].Count != 2 {
+		t.Errorf("days to conversion %+v: want both on day 0 (1 and 4 hours after the due time)", r.Days)
+	}
+	var js, html bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Rules []struct {
+			Treated struct{ Converted int64 } `json:"treated"`
+		} `json:"rules"`
+		Journeys []struct{ Converted int64 } `json:"journeys"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Rules[0].Treated.Converted != 2 || got.Journeys[0].Converted != 2 {
+		t.Errorf("JSON: rules' converted %d, journeys' %d; want 2 and 2:\n%s", got.Rules[0].Treated.Converted, got.Journeys[0].Converted, js.String())
+	}
+	if err := rep.WriteHTML(&html, time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<tr><th>treated</th><td class="n">3</td><td class="n">2</td>`, `<tr><th>converted</th><td class="n">2</td>`} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("the HTML report lacks %s", want)
+		}
 	}
 }

@@ -155,6 +155,11 @@ func fmtDuration(d time.Duration) string {
 // maxTime is the end of observation when the database has no events.
 var maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
+// sendDueSQL is a send's due time, from which its conversion is measured
+// (compiler.Conversion.SendConvertedSQL): the outbox's due_at, or for a
+// state rule's firing, which has none, the tick's now it was decided at.
+const sendDueSQL = "coalesce(due_at, fired_at)"
+
 // periodSQL selects the firings of the period: $from <= fired_at < $to,
 // either side open when its parameter is NULL (Options.From, To zero).
 const periodSQL = `($from::TIMESTAMP IS NULL OR fired_at >= $from::TIMESTAMP) AND ($to::TIMESTAMP IS NULL OR fired_at < $to::TIMESTAMP)`
@@ -300,15 +305,9 @@ func Build(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 // of one rule.
 func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to sql.NullTime, end time.Time) error {
 	conv, _ := conversionOf(opts.Program, r.Rule)
-	filter := ""
-	members := ""
-	if conv.FilterSQL != "" {
-		filter = " AND (" + conv.FilterSQL + ")"
-		members = "\n  JOIN members " + compiler.ConversionMemberAlias + " ON " + compiler.ConversionMemberAlias + ".member_id = cv.member_id AND " +
-			compiler.ConversionMemberAlias + ".brand = cv.brand"
-	}
+	// A firing's due time is its sends' (the first, should they differ).
 	q := `WITH f AS (
-  SELECT firing_id, member_id, min(fired_at) AS fired_at,
+  SELECT firing_id, member_id, min(` + sendDueSQL + `) AS due,
          bool_or(status = ` + policy.Sent.SQL() + `) AS s_sent,
          bool_or(status IN (` + policy.SQLList(policy.Pending, policy.Scheduled) + `)) AS s_queued,
          bool_or(status = ` + policy.HeldOut.SQL() + `) AS s_held
@@ -316,18 +315,10 @@ func measure(ctx context.Context, db *sql.DB, opts Options, r *Rule, from, to sq
   WHERE brand = $brand::VARCHAR AND rule = $rule::VARCHAR AND action = 'send'
     AND ` + periodSQL + `
   GROUP BY firing_id, member_id
-), c AS (
-  SELECT f.firing_id, min(cv.ts) AS ts, arg_min(cv.amount, (cv.ts, cv.seq)) AS amount
-  FROM f
-  JOIN events cv ON cv.member_id = f.member_id AND cv.brand = $brand::VARCHAR AND cv.type = $type::VARCHAR
-   AND cv.ts > f.fired_at AND cv.ts <= f.fired_at + to_microseconds($within::BIGINT)
-   AND cv.ts <= $now::TIMESTAMP` + members + `
-  WHERE true` + filter + `
-  GROUP BY f.firing_id
 ), d AS (
   SELECT f.*, c.ts AS conv_ts, coalesce(c.amount, 0)::DOUBLE AS amount,
-         floor(epoch(c.ts - f.fired_at) / 86400)::BIGINT AS day
-  FROM f LEFT JOIN c USING (firing_id)
+         floor(epoch(c.ts - f.due) / 86400)::BIGINT AS day
+  FROM f, LATERAL (` + conv.FirstConversionSQL("$brand::VARCHAR", "f.member_id", "f.due", "$now::TIMESTAMP") + `) c
 )
 SELECT CASE WHEN s_sent THEN ` + policy.Sent.SQL() + ` WHEN s_queued THEN ` + policy.Pending.SQL() + ` WHEN s_held THEN ` + policy.HeldOut.SQL() + ` ELSE 'other' END AS grp,
        count(*), count(conv_ts), coalesce(sum(amount) FILTER (WHERE conv_ts IS NOT NULL), 0),
@@ -336,7 +327,7 @@ SELECT CASE WHEN s_sent THEN ` + policy.Sent.SQL() + ` WHEN s_queued THEN ` + po
 FROM d GROUP BY grp`
 	rows, err := db.QueryContext(ctx, q,
 		sql.Named("brand", r.Brand), sql.Named("rule", r.Rule), sql.Named("from", from), sql.Named("to", to),
-		sql.Named("type", conv.EventType), sql.Named("within", conv.Within.Microseconds()), sql.Named("now", end))
+		sql.Named("now", end))
 	if err != nil {
 		return fmt.Errorf("report: rule %s: measuring conversions: %w", r.Rule, err)
 	}
