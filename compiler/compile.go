@@ -374,45 +374,12 @@ func (rc *ruleCompiler) stateQuery(cond ast.Expr, out *Rule) string {
 
 // triggerQuery builds the query of a trigger rule.
 func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
-	var atoms []ast.Expr
-	for _, a := range r.TriggerAtoms {
-		if _, dup := rc.atomIndex[a]; dup {
-			continue
-		}
-		rc.atomIndex[a] = len(atoms)
-		atoms = append(atoms, a)
-	}
-	rc.nAtoms = len(atoms)
+	atoms := rc.triggerAtoms(r)
 	if len(atoms) == 0 {
-		rc.errorf(r.Decl.Cond, "rule %s is a trigger rule without a trigger event", r.Decl.Name.Name)
 		return ""
 	}
 	rc.restrictStats = true
-	var ctes []cte
-	if len(atoms) == 1 {
-		ctes = append(ctes, rc.candidateCTE("cand", atoms[0], true))
-	} else {
-		var union []string
-		types := map[string]bool{}
-		for i, a := range atoms {
-			name := fmt.Sprintf("cand_%d", i)
-			ctes = append(ctes, rc.candidateCTE(name, a, false))
-			union = append(union, "SELECT * FROM "+name)
-			types[triggerRef(a).Event.Name] = true
-		}
-		// Atoms of pairwise different event types select disjoint events:
-		// no need to deduplicate.
-		op := "\nUNION\n"
-		if len(types) == len(atoms) {
-			op = "\nUNION ALL\n"
-		}
-		rc.mixedTriggers = len(types) > 1
-		ctes = append(ctes, cte{
-			name:    "cand",
-			comment: "every candidate event once",
-			body:    strings.Join(union, op),
-		})
-	}
+	ctes := rc.candidateCTEs(atoms, "")
 	s := &scope{member: "m", memberID: "c.member_id", cand: "c", top: true}
 	where := rc.conjuncts(r.Decl.Cond, s)
 	vals := rc.values(r.Decl.Cond, s)
@@ -427,14 +394,81 @@ func (rc *ruleCompiler) triggerQuery(r *check.Rule, out *Rule) string {
 	return q.String()
 }
 
-// candidateCTE selects the events that may trigger atom: of its type, due at
-// $now and not considered by an earlier run. With single set, the atom's
-// simple filters are applied here (and not again in the final WHERE).
-func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) cte {
+// triggerAtoms are the distinct trigger atoms of the trigger rule r, each
+// given its index (atomIndex, nAtoms); none (an error reported) when r has
+// no trigger event.
+func (rc *ruleCompiler) triggerAtoms(r *check.Rule) []ast.Expr {
+	var atoms []ast.Expr
+	for _, a := range r.TriggerAtoms {
+		if _, dup := rc.atomIndex[a]; dup {
+			continue
+		}
+		rc.atomIndex[a] = len(atoms)
+		atoms = append(atoms, a)
+	}
+	rc.nAtoms = len(atoms)
+	if len(atoms) == 0 {
+		rc.errorf(r.Decl.Cond, "rule %s is a trigger rule without a trigger event", r.Decl.Name.Name)
+	}
+	return atoms
+}
+
+// candidateCTEs are the CTEs of a trigger rule's candidate events, the
+// last one named cand: every event that may trigger one of atoms, once.
+// The atoms of one event type that are due at their event's time (all but
+// `followed by` atoms, whose lags differ) share one scan, the `OR` of
+// their simple filters: a rule of hundreds of atoms (`queued at store "S1"
+// or ... or queued at store "S500"`) was hundreds of scans of events, which
+// DuckDB took seconds to plan even over a few members. extra, when not
+// "", is a condition over e every candidate meets as well (why's members).
+func (rc *ruleCompiler) candidateCTEs(atoms []ast.Expr, extra string) []cte {
+	var groups [][]ast.Expr
+	byType := map[string]int{}
+	types := map[string]bool{}
+	for _, a := range atoms {
+		ref := triggerRef(a)
+		typ := eventName(rc.eventType(ref), ref)
+		types[typ] = true
+		if _, followed := a.(*ast.FollowedAtom); !followed {
+			if i, ok := byType[typ]; ok {
+				groups[i] = append(groups[i], a)
+				continue
+			}
+			byType[typ] = len(groups)
+		}
+		groups = append(groups, []ast.Expr{a})
+	}
+	rc.mixedTriggers = len(types) > 1
+	if len(groups) == 1 {
+		return []cte{rc.candidateCTE("cand", groups[0], len(atoms) == 1, extra)}
+	}
+	var ctes []cte
+	var union []string
+	for i, g := range groups {
+		name := fmt.Sprintf("cand_%d", i)
+		ctes = append(ctes, rc.candidateCTE(name, g, false, extra))
+		union = append(union, "SELECT * FROM "+name)
+	}
+	// Groups of pairwise different event types select disjoint events: no
+	// need to deduplicate.
+	op := "\nUNION\n"
+	if len(types) == len(groups) {
+		op = "\nUNION ALL\n"
+	}
+	return append(ctes, cte{name: "cand", comment: "every candidate event once", body: strings.Join(union, op)})
+}
+
+// candidateCTE selects the events that may trigger one of atoms (of one
+// event type; a `followed by` atom alone): of the type, due at $now and
+// not considered by an earlier run. With single set (the rule's only
+// atom), the atom's simple filters are applied here and not again in the
+// final WHERE; otherwise the final WHERE checks every atom whole and these
+// filters only narrow the scan.
+func (rc *ruleCompiler) candidateCTE(name string, atoms []ast.Expr, single bool, extra string) cte {
 	var ref *ast.EventRef
 	due := "e.ts"
 	var lag *ast.DurationLit // of a followed atom: its due time is e.ts + lag
-	switch a := atom.(type) {
+	switch a := atoms[0].(type) {
 	case *ast.EventAtom, *ast.Ident:
 		ref = triggerRef(a)
 	case *ast.FollowedAtom:
@@ -442,7 +476,7 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 		lag = a.Within
 		due = "(" + rc.shift("e.ts", '+', lag) + ")"
 	default:
-		rc.errorf(atom, "unsupported trigger %q", label(atom))
+		rc.errorf(a, "unsupported trigger %q", label(a))
 		return cte{name: name, body: "SELECT * FROM events WHERE false"}
 	}
 	et := rc.eventType(ref)
@@ -450,13 +484,40 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 	inner := &scope{ev: "e", evType: et}
 	rc.inCandidates = true
 	defer func() { rc.inCandidates = false }()
-	for _, p := range filterParts(ref.Filters) {
-		if rc.partSimple(p) {
-			where = append(where, rc.filterPart(p, inner))
-			if single {
-				rc.candPushed[p] = true
+	var alts []string // per atom, its simple filters
+	for _, a := range atoms {
+		var parts []string
+		for _, p := range filterParts(triggerRef(a).Filters) {
+			if rc.partSimple(p) {
+				parts = append(parts, rc.filterPart(p, inner))
+				if single {
+					rc.candPushed[p] = true
+				}
 			}
 		}
+		if len(atoms) == 1 {
+			where = append(where, parts...)
+			break
+		}
+		if len(parts) == 0 {
+			alts = nil // an atom without simple filters takes every event of the type
+			break
+		}
+		alts = append(alts, boolAnd(parts...))
+	}
+	if len(alts) > 0 {
+		where = append(where, boolOr(alts...))
+	}
+	if extra != "" {
+		where = append(where, extra)
+	}
+	comment := "candidates: " + label(atoms[0])
+	if len(atoms) > 1 {
+		more := "1 more atom"
+		if len(atoms) > 2 {
+			more = fmt.Sprintf("%d more atoms", len(atoms)-1)
+		}
+		comment = fmt.Sprintf("candidates: %s and %s of %s", label(atoms[0]), more, eventName(et, ref))
 	}
 	if rc.lane {
 		// The events of each lane's member, as of the lane: due in (prev, now].
@@ -464,11 +525,11 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 		lanes := "SELECT ev.* REPLACE (l.lane AS member_id), l.now AS " + tickform.LaneNow + ", l.prev AS " + tickform.LanePrev +
 			"\n  FROM events ev JOIN " + tickform.Lanes + " l ON l.member_id = ev.member_id"
 		body := "SELECT e.*, " + due + " AS due_at\nFROM (\n  " + lanes + "\n) e\nWHERE " + whereList("", where)
-		return cte{name: name, comment: "candidates: " + label(atom), body: body}
+		return cte{name: name, comment: comment, body: body}
 	}
 	where = append(where, due+" <= "+rc.now)
 	if rc.wm.Seq == "" || rc.wm.Now == "" {
-		rc.errorf(atom, "internal error: no watermark parameters for the trigger %q", label(atom))
+		rc.errorf(atoms[0], "internal error: no watermark parameters for the trigger %q", label(atoms[0]))
 	}
 	wmSeqSQL, wmNowSQL := paramSQL(rc.wm.Seq, "BIGINT"), paramSQL(rc.wm.Now, "TIMESTAMP")
 	// Not considered before: NOT (seq <= wm_seq AND due <= wm_now), as two
@@ -491,7 +552,7 @@ func (rc *ruleCompiler) candidateCTE(name string, atom ast.Expr, single bool) ct
 	// needs no column only candidates read.
 	sel := "SELECT e.*, " + due + " AS due_at\nFROM events e\nWHERE "
 	body := sel + whereList("", fresh) + "\nUNION ALL\n" + sel + whereList("", late)
-	return cte{name: name, comment: "candidates: " + label(atom), body: body}
+	return cte{name: name, comment: comment, body: body}
 }
 
 // ---- per-member aggregates ----

@@ -408,7 +408,13 @@ func (g *gen) program(trigger bool) string {
 			t = "seg_trig"
 		}
 		if g.chance(0.3) {
-			t = "(" + t + " or " + g.triggerAtom() + ")"
+			// Several atoms, often of one event type: they share one scan
+			// of the candidates (candidateCTEs).
+			more := g.triggerAtom()
+			if g.chance(0.4) {
+				more += " or " + g.triggerAtom()
+			}
+			t = "(" + t + " or " + more + ")"
 		}
 		cond = t
 		if g.chance(0.8) {

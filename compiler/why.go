@@ -1,7 +1,6 @@
 package compiler
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -138,41 +137,12 @@ func whyRule(info *check.Info, r *check.Rule, wm Watermarks, diags *diag.List) *
 		alias string
 	)
 	if r.Trigger {
-		var atoms []ast.Expr
-		for _, a := range r.TriggerAtoms {
-			if _, dup := rc.atomIndex[a]; dup {
-				continue
-			}
-			rc.atomIndex[a] = len(atoms)
-			atoms = append(atoms, a)
-		}
-		rc.nAtoms = len(atoms)
+		atoms := rc.triggerAtoms(r)
 		if len(atoms) == 0 {
-			rc.errorf(d.Cond, "rule %s is a trigger rule without a trigger event", d.Name.Name)
 			return nil
 		}
 		rc.restrictStats = true
-		restrict := func(c cte) cte {
-			c.body += "\n  AND " + memberIs("e.member_id")
-			return c
-		}
-		if len(atoms) == 1 {
-			ctes = append(ctes, restrict(rc.candidateCTE("cand", atoms[0], true)))
-		} else {
-			types := map[string]bool{}
-			union := ""
-			for i, a := range atoms {
-				name := fmt.Sprintf("cand_%d", i)
-				ctes = append(ctes, restrict(rc.candidateCTE(name, a, false)))
-				if i > 0 {
-					union += "\nUNION\n"
-				}
-				union += "SELECT * FROM " + name
-				types[triggerRef(a).Event.Name] = true
-			}
-			rc.mixedTriggers = len(types) > 1
-			ctes = append(ctes, cte{name: "cand", comment: "every candidate event once", body: union})
-		}
+		ctes = append(ctes, rc.candidateCTEs(atoms, memberIs("e.member_id"))...)
 		s = &scope{member: "m", memberID: "c.member_id", cand: "c", top: true}
 		q.from = "cand c"
 		q.joins = []string{"JOIN members m ON m.member_id = c.member_id AND m.brand = " + brandSQL}
