@@ -40,11 +40,13 @@
 //
 // The database file is held only while an input runs (repl/engine/open.go):
 // read-only for what reads, for writing for the dry runs of :run, :why and
-// :journeys, closed before the next prompt. So `nudge run` (from cron),
-// import and serve can write the file while a session waits for input; an
-// input typed while one of them has it says the database is busy and
-// leaves the session as it was. An in-memory database is held for the
-// whole session.
+// :journeys (which write nothing to it), closed before the next prompt. So
+// `nudge run` (from cron), import and serve can write the file while a
+// session waits for input; an input typed while one of them has it waits
+// for it up to --wait, then says the database is busy and leaves the
+// session as it was. A session never changes an existing file (it only
+// creates a missing one). An in-memory database is held for the whole
+// session.
 //
 // Input conventions. Enter runs the input. A new line is inserted by Alt+Enter
 // or Ctrl+J, or by ending the line with `\` before Enter (the same

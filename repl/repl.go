@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ import (
 var (
 	_ tui.Evaluator = (*engine.Engine)(nil)
 	_ tui.Namer     = (*engine.Engine)(nil)
+	_ tui.Waiter    = (*engine.Engine)(nil)
 )
 
 // HistoryEnv names the environment variable that overrides where the TUI
@@ -38,16 +40,24 @@ type Config struct {
 	// DBPath.
 	DB *runtime.DB
 	// DBPath is the database file when DB is nil ("" = in memory). Run
-	// opens it once at start (which creates and migrates it), then only
-	// while an input needs it (engine.NewFile), so that `nudge run`,
-	// import and serve can write it between inputs. An in-memory database
-	// is held for the whole session.
+	// creates it when it does not exist, else checks it once at start,
+	// read-only; then it opens it only while an input needs it
+	// (engine.NewFile), so that `nudge run`, import and serve can write it
+	// between inputs. The session never changes the file (it may be one
+	// the user can only read). An in-memory database is held for the
+	// whole session.
 	DBPath string
 	// Paths are rule files and directories to load at start.
 	Paths []string
 	// In and Out are the terminal or the pipe. nil: os.Stdin, os.Stdout.
 	In  io.Reader
 	Out io.Writer
+	// Err receives the notices of line mode and of the start (waiting for
+	// the database file). nil: os.Stderr.
+	Err io.Writer
+	// Wait is how long the start and each input wait for the database file
+	// while another process holds it (--wait); 0 fails at once.
+	Wait time.Duration
 	// Now fixes the evaluation instant (--now); nil follows the wall clock.
 	Now *time.Time
 	// Brand is --brand, used when the rule files declare none.
@@ -70,7 +80,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout
 	}
-	eng, closeDB, err := newEngine(ctx, cfg)
+	if cfg.Err == nil {
+		cfg.Err = os.Stderr
+	}
+	mode := cfg.Force
+	if mode == "" {
+		mode = "lines"
+		if isTerminal(cfg.In) && isTerminal(cfg.Out) {
+			mode = "tui"
+		}
+	}
+	eng, closeDB, err := newEngine(ctx, cfg, mode)
 	if err != nil {
 		return err
 	}
@@ -91,15 +111,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			return err
 		}
-	}
-
-	mode := cfg.Force
-	if mode == "" {
-		mode = "lines"
-		if isTerminal(cfg.In) && isTerminal(cfg.Out) {
-			mode = "tui"
+		if mode != "tui" && loaded.Kind == engine.Diagnostics {
+			// A script's inputs would run without the rules it names:
+			// stop, as nudge run does. The TUI shows it and goes on.
+			return errors.New(strings.TrimRight(loaded.Text, "\n"))
 		}
 	}
+
 	if mode != "tui" {
 		return engine.RunLines(ctx, cfg.In, cfg.Out, eng, loaded)
 	}
@@ -108,25 +126,46 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 // newEngine returns the session's engine: over cfg.DB, or the in-memory
 // database, held for the session (closeDB closes what newEngine opened);
-// over the file cfg.DBPath otherwise, opened here once, to create or
-// migrate it, then only while an input needs it.
-func newEngine(ctx context.Context, cfg Config) (eng *engine.Engine, closeDB func() error, err error) {
-	opts := engine.Options{Now: cfg.Now, Brand: cfg.Brand}
+// over the file cfg.DBPath otherwise, opened only while an input needs it
+// and never changed by the session: a missing file is created (an empty
+// nudge database), an existing one is checked once here, read-only, and
+// never migrated (see docs/decisions.md).
+func newEngine(ctx context.Context, cfg Config, mode string) (eng *engine.Engine, closeDB func() error, err error) {
+	opts := engine.Options{Now: cfg.Now, Brand: cfg.Brand, Wait: cfg.Wait}
 	nothing := func() error { return nil }
 	if cfg.DB != nil {
 		return engine.New(cfg.DB, opts), nothing, nil
 	}
-	db, err := runtime.Open(ctx, cfg.DBPath)
-	if err != nil {
-		return nil, nil, err
-	}
 	if cfg.DBPath == "" || cfg.DBPath == ":memory:" {
+		db, err := runtime.Open(ctx, cfg.DBPath)
+		if err != nil {
+			return nil, nil, err
+		}
 		return engine.New(db, opts), db.Close, nil
 	}
-	if err := db.Close(); err != nil {
-		return nil, nil, fmt.Errorf("close database: %w", err)
+	if _, err := os.Stat(cfg.DBPath); errors.Is(err, fs.ErrNotExist) {
+		db, err := runtime.Open(ctx, cfg.DBPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := db.Close(); err != nil {
+			return nil, nil, fmt.Errorf("close database: %w", err)
+		}
 	}
-	return engine.NewFile(cfg.DBPath, opts), nothing, nil
+	// Waiting is said on Err, but for the TUI's inputs: its status line
+	// says it (engine.Waiting), and its screen hides Err.
+	quiet := false
+	opts.OnWait = func(n string) {
+		if !quiet {
+			fmt.Fprintf(cfg.Err, "nudge: %s\n", n)
+		}
+	}
+	eng = engine.NewFile(cfg.DBPath, opts)
+	if err := eng.Check(ctx); err != nil {
+		return nil, nil, err
+	}
+	quiet = mode == "tui"
+	return eng, nothing, nil
 }
 
 func runTUI(ctx context.Context, cfg Config, eng *engine.Engine, loaded *engine.Result) error {

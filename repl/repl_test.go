@@ -364,3 +364,157 @@ func TestSessionLeavesFileToWriters(t *testing.T) {
 		t.Fatal(":quit did not end the session")
 	}
 }
+
+// TestSessionLeavesFileUnchanged: a session over a database file, from its
+// start to :quit, through an input that reads it (a condition) and the dry
+// runs that write in a transaction they roll back (:run, :why), leaves the
+// file's bytes and modification time as they were and no write-ahead log,
+// on a file of mode 0444 (as root, whom the mode does not stop, the dry
+// runs open it for writing and must still write nothing; as another user
+// they run on a copy in memory).
+func TestSessionLeavesFileUnchanged(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ro.duckdb")
+	db, err := runtime.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO members (member_id, brand, name, tier, consent_sms) VALUES
+		('m1', 'acme', 'Ann', 'gold', true), ('m2', 'acme', 'Ben', 'silver', true)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2024, 11, 11, 12, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	in := `segment gold = member.tier = "gold"
+rule hi if gold then send hi "Hi" via sms
+:run
+:why m1
+:quit
+`
+	err = Run(ctx, Config{DBPath: path, In: strings.NewReader(in), Out: &out, Now: &now, Force: "lines"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 member match", "1 decision at 2024-11-11 12:00:00 (dry run)", "member m1 at 2024-11-11 12:00 (brand acme)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the session did not say %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "error") {
+		t.Errorf("the session failed:\n%s", out.String())
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Errorf("the session changed the file (%d bytes before, %d after)", len(before), len(after))
+	}
+	if st2, err := os.Stat(path); err != nil || !st2.ModTime().Equal(st.ModTime()) {
+		t.Errorf("the session changed the file's modification time: %v, then %v (%v)", st.ModTime(), st2.ModTime(), err)
+	}
+	if _, err := os.Stat(path + ".wal"); err == nil {
+		t.Error("the session left a write-ahead log")
+	}
+}
+
+// TestInputWaitsForHeldFile: an input typed while another process (a
+// second process of the test binary, standing for a `nudge run`) holds the
+// database file waits for it, saying so once on Err, and runs when the
+// holder lets go; the file is held only after the session started, so
+// it is the input, not the start, that waits.
+func TestInputWaitsForHeldFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "held.duckdb")
+	db, err := runtime.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO members (member_id, brand, name, tier) VALUES ('m1', 'acme', 'Ann', 'gold')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	var out, errOut syncBuffer
+	now := time.Date(2024, 11, 11, 12, 0, 0, 0, time.UTC)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{DBPath: path, In: inR, Out: &out, Err: &errOut, Now: &now, Force: "lines", Wait: time.Minute})
+	}()
+	await := func(buf *syncBuffer, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(buf.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never showed %q; output:\n%s\nerrors:\n%s", want, out.String(), errOut.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if _, err := inW.WriteString(`member.tier = "gold"` + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	await(&out, "1 member match")
+
+	hold := helper("hold", path)
+	stdout, err := hold.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold.Stderr = os.Stderr
+	if err := hold.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		hold.Process.Kill()
+		hold.Wait()
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("the holder did not start: %q %v", line, err)
+	}
+	from := len(out.String())
+	if _, err := inW.WriteString(`member.tier = "gold"` + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	await(&errOut, fmt.Sprintf("nudge: waiting for %s, held by another process (pid %d, ", path, hold.Process.Pid))
+	if got := out.String()[from:]; got != "" {
+		t.Errorf("while waiting the session printed:\n%s", got)
+	}
+	hold.Process.Kill()
+	hold.Wait()
+	await(&out, "1 member match at 2024-11-11 12:00:00\nmember_id  name  member.tier\n---------  ----  -----------\nm1         Ann   gold\n\n1 member match")
+	if _, err := inW.WriteString(":quit\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(":quit did not end the session")
+	}
+	if n := strings.Count(errOut.String(), "waiting"); n != 1 {
+		t.Errorf("said %d times that it waits, want once:\n%s", n, errOut.String())
+	}
+}

@@ -22,10 +22,29 @@ import (
 // migrate`. The stdlib macros are temp macros of each connection (the
 // file's own may be an older nudge's).
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	return openUnchanged(ctx, path, "?access_mode=READ_ONLY&")
+}
+
+// OpenDryRun opens the database file at path for writing, for a dry run
+// that writes in a transaction it rolls back (the REPL's :run, :why and
+// :journeys), and changes nothing in the file: as OpenReadOnly, the schema
+// is checked, never migrated (an older one is an error that says to run
+// `nudge migrate`), and the stdlib macros are temp macros of each
+// connection (Open commits its macros into the file). Unlike OpenReadOnly
+// it holds the file alone while it is open, as any writer does; a file the
+// user may not write is refused by DuckDB.
+func OpenDryRun(ctx context.Context, path string) (*DB, error) {
+	return openUnchanged(ctx, path, "?")
+}
+
+// openUnchanged opens an existing nudge database file with DuckDB's options
+// opts (a "?" and the options, ending with "&" when there are any) and
+// nudge's temp macros, checking its schema and writing nothing.
+func openUnchanged(ctx context.Context, path, opts string) (*DB, error) {
 	if err := CheckDatabaseFile(path); err != nil {
 		return nil, err
 	}
-	dsn := path + "?access_mode=READ_ONLY&" + noExtensionDownloads
+	dsn := path + opts + noExtensionDownloads
 	// The schema first, on the first connection: the macros need this
 	// nudge's tables. Every later connection gets them as it opens; the
 	// file is opened once (a second open for the check cost 20-30 ms of

@@ -26,7 +26,7 @@ func BenchmarkAudience(b *testing.B) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "bench.duckdb")
 	copyBenchFile(b, src, path)
-	db, err := runtime.Open(ctx, path) // migrated once, as repl.Run does
+	db, err := runtime.Open(ctx, path) // created once, as repl.Run does a missing file
 	if err != nil {
 		b.Fatal(err)
 	}

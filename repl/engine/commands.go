@@ -277,7 +277,9 @@ func (e *Engine) Load(ctx context.Context, paths ...string) (*Result, error) {
 	}
 	loaded, diags, err := lang.Load(paths, e.env)
 	if err != nil {
-		return &Result{Kind: Text, Text: err.Error()}, nil
+		// A path that does not exist or cannot be read: a problem with
+		// the input, as a diagnostic is.
+		return &Result{Kind: Diagnostics, Text: err.Error()}, nil
 	}
 	if diags.HasErrors() {
 		return &Result{Kind: Diagnostics, Text: render(diags, loaded, "")}, nil

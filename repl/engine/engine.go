@@ -68,6 +68,12 @@ type Options struct {
 	// Lookback is how far before now a trigger condition looks for events
 	// (as on a rule's first run); 0 means runtime.DefaultLookback.
 	Lookback time.Duration
+	// Wait is how long an input waits for the database file while another
+	// process holds it (--wait); 0 fails at once. Only for NewFile.
+	Wait time.Duration
+	// OnWait, when set, is called with a notice (Engine.Waiting) when an
+	// input starts waiting for the file; line mode prints it.
+	OnWait func(notice string)
 }
 
 // Engine is one REPL session over one database: the loaded rule files, the
@@ -97,8 +103,10 @@ type Engine struct {
 	prog     *lang.Program // loaded files + session, last good state
 	sbx      *sandbox      // where \sql runs; nil until the first
 
-	vmu   sync.Mutex // guards vocab and status, read by Complete/Status
+	vmu   sync.Mutex // guards vocab, status and waiting, read by Complete/Status/Waiting
 	vocab vocabulary
+	// waiting is the notice of an input waiting for the file, "" when none.
+	waiting string
 	// statusNow is the now shown by Status.
 	statusNow string
 	brand     string
@@ -125,9 +133,9 @@ func New(db *runtime.DB, opts Options) *Engine {
 // for writing, and the file is closed before Eval returns. Between inputs
 // other processes (nudge run, import, serve) may open it for writing; an
 // input that finds it held fails with an error wrapping ErrBusy, and the
-// session stays as it was. The file must exist with this nudge's schema
-// (open it once with runtime.Open first, which creates and migrates it).
-// See open.go.
+// session stays as it was (after Options.Wait). The file must exist with
+// this nudge's schema (runtime.Open creates and migrates it; Check says
+// what is wrong with it). See open.go.
 func NewFile(path string, opts Options) *Engine {
 	return newEngine(path, opts)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
+	"time"
 
 	"nudge/runtime"
 	"nudge/runtime/serve"
@@ -17,9 +19,14 @@ import (
 // An input that reads (a condition, a segment's audience, the copy behind
 // `\sql`) opens the file read-only; the dry runs of :run, :why and
 // :journeys write inside a transaction they roll back, which a read-only
-// file refuses, so they open it for writing. Inputs that do not touch the
-// database (declarations of rules, :help, :now, :sql, :schema, :load)
-// do not open it. What the session holds in memory (the rule files, the
+// open refuses, so they open it for writing (runtime.OpenDryRun), which
+// changes nothing in the file either: no migration, the stdlib macros are
+// temp macros. A file the user may not write is copied into memory for
+// them instead (runtime.OpenScratch of every member). Inputs that do not
+// touch the database (declarations of rules, :help, :now, :sql, :schema,
+// :load) do not open it. An input that finds the file held by another
+// process waits for it up to Options.Wait (runtime.OpenWaiting), which
+// Waiting says meanwhile. What the session holds in memory (the rule files, the
 // typed declarations, :now, :lookback, the last SQL) does not depend on
 // the file and survives from one input to the next.
 //
@@ -27,13 +34,11 @@ import (
 // copy of a million members takes seconds). Another process may write the
 // file between two inputs, so the copies are dropped when the file has
 // changed since the engine last closed it (fileStamp: the sizes and
-// modification times of the file and its write-ahead log). A read-only
-// open takes the stamp once it holds the read lock, when no writer can
-// change the file; an open for writing changes the file itself (it
-// migrates and installs the stdlib macros), so it takes the stamp just
-// before. A writer could only slip by in the gaps between a stamp and a
-// lock (before a write open, after a close), which are shorter than any
-// process's open, commit and close of the file.
+// modification times of the file and its write-ahead log). An open takes
+// the stamp once it holds the file's lock, when no other writer can change
+// it. A writer could only slip by in the gap between the close and the
+// stamp, which is shorter than any process's open, commit and close of the
+// file.
 
 // ErrBusy is wrapped by the error of an input that could not open the
 // database because another process holds it.
@@ -46,6 +51,7 @@ var ErrBusy = errors.New("the database is busy")
 type busyError struct {
 	in     *runtime.InUseError
 	served *serve.Note
+	waited time.Duration // how long the input waited for the file
 }
 
 func (e *busyError) Error() string {
@@ -53,14 +59,69 @@ func (e *busyError) Error() string {
 		return fmt.Sprintf("the database %s is busy: nudge serve (process %d at %s) holds it while it runs; ask it instead: curl -X POST %s/v1/query -d '{\"condition\": \"...\"}' (with -H 'Authorization: Bearer $NUDGE_TOKEN'), or stop it; the session is kept",
 			e.in.Path, n.PID, n.URL, n.URL)
 	}
-	who := "another process"
-	if e.in.PID != "" {
-		who = fmt.Sprintf("another process (pid %s, %s)", e.in.PID, e.in.Program)
+	waited := ""
+	if e.waited > 0 {
+		waited = fmt.Sprintf(" (waited %v)", e.waited)
 	}
-	return fmt.Sprintf("the database %s is busy: %s has it open (a nudge run or import writing it, or another session's input); the session is kept, try again in a moment", e.in.Path, who)
+	return fmt.Sprintf("the database %s is busy: %s has it open (a nudge run or import writing it, or another session's input)%s; the session is kept, try again in a moment", e.in.Path, e.in.Holder(), waited)
 }
 
 func (e *busyError) Unwrap() []error { return []error{ErrBusy, e.in} }
+
+// Check opens the database file as an input that reads it does, waiting
+// for it as long as an input would (Options.Wait), and closes it: the
+// error says what is wrong with the file (not a nudge database, an older
+// schema, held by another process for longer than the wait). The REPL
+// checks its file once at start.
+func (e *Engine) Check(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.held != nil {
+		return nil
+	}
+	db, err := e.openWaiting(ctx, runtime.OpenReadOnly)
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", e.path, err)
+	}
+	return nil
+}
+
+// openWaiting opens the file with open, waiting up to Options.Wait while
+// another process holds it (runtime.OpenWaiting), and says that it waits
+// (wait).
+func (e *Engine) openWaiting(ctx context.Context, open func(context.Context, string) (*runtime.DB, error)) (*runtime.DB, error) {
+	defer e.setWaiting("")
+	return runtime.OpenWaiting(ctx, e.path, e.opts.Wait, open, e.wait)
+}
+
+// wait notes that the input waits for the file another process holds, for
+// Waiting and Options.OnWait.
+func (e *Engine) wait(in *runtime.InUseError) {
+	notice := fmt.Sprintf("waiting for %s, held by %s; up to %v", e.path, in.Holder(), e.opts.Wait)
+	e.setWaiting(notice)
+	if e.opts.OnWait != nil {
+		e.opts.OnWait(notice)
+	}
+}
+
+func (e *Engine) setWaiting(notice string) {
+	e.vmu.Lock()
+	e.waiting = notice
+	e.vmu.Unlock()
+}
+
+// Waiting is what the input being evaluated waits for: "waiting for F,
+// held by another process (pid N, PROGRAM); up to 30s" while another
+// process holds the database file, "" otherwise. It may be called
+// concurrently with Eval (the TUI's status line shows it).
+func (e *Engine) Waiting() string {
+	e.vmu.Lock()
+	defer e.vmu.Unlock()
+	return e.waiting
+}
 
 // database returns the database for the input being evaluated: the one the
 // engine was made with (New), or the file opened for this input, read-only
@@ -77,14 +138,13 @@ func (e *Engine) database(ctx context.Context, write bool) (*runtime.DB, error) 
 	}
 	open := runtime.OpenReadOnly
 	if write {
-		open = runtime.Open
+		open = openDryRun
 	}
-	stamp := stampOf(e.path)
-	db, err := open(ctx, e.path)
+	db, err := e.openWaiting(ctx, open)
 	if err != nil {
 		var in *runtime.InUseError
 		if errors.As(err, &in) {
-			busy := &busyError{in: in}
+			busy := &busyError{in: in, waited: e.opts.Wait}
 			if n, ok := serve.ReadNote(e.path); ok {
 				busy.served = &n
 			}
@@ -93,9 +153,7 @@ func (e *Engine) database(ctx context.Context, write bool) (*runtime.DB, error) 
 		return nil, err
 	}
 	e.cur, e.curWrite = db, write
-	if !write {
-		stamp = stampOf(e.path) // under the read lock: exact
-	}
+	stamp := stampOf(e.path) // under the lock: exact
 	if e.sbx != nil && stamp != e.stamp {
 		// Written by another process since the last input: the sandbox's
 		// copies are out of date (and its tables' columns may be).
@@ -106,6 +164,20 @@ func (e *Engine) database(ctx context.Context, write bool) (*runtime.DB, error) 
 	}
 	return db, nil
 }
+
+// openDryRun opens the file at path for a dry run that writes nothing to
+// it: for writing (runtime.OpenDryRun), or, when the user may not write
+// the file, as a copy of its rows in memory (runtime.OpenScratch), which
+// takes longer but needs only read access.
+func openDryRun(ctx context.Context, path string) (*runtime.DB, error) {
+	if syscall.Access(path, wOK) != nil {
+		return runtime.OpenScratch(ctx, path, nil)
+	}
+	return runtime.OpenDryRun(ctx, path)
+}
+
+// wOK is access(2)'s W_OK: may the user write the file.
+const wOK = 2
 
 // release closes the file opened for the current input, if any, and notes
 // its stamp.

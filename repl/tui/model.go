@@ -39,6 +39,13 @@ type Namer interface {
 	Segments() []string
 }
 
+// Waiter is optionally implemented by an Evaluator whose input may wait
+// for something before it runs (the database file another process holds):
+// Waiting says what, "" when nothing. It is called while Eval runs.
+type Waiter interface {
+	Waiting() string
+}
+
 // Options configure a Model.
 type Options struct {
 	// Renderer makes every style; tests pin its colour profile. nil uses
@@ -926,7 +933,13 @@ func (m Model) statusView() string {
 	left := m.st.statusKey.Render(" nudge ")
 	info := ""
 	if m.running {
-		left += m.st.statusBusy.Render(fmt.Sprintf(" running %s · Ctrl+C cancels ", engine.FormatDuration(m.now().Sub(m.started).Round(100*time.Millisecond))))
+		waiting := ""
+		if w, ok := m.ev.(Waiter); ok {
+			if n := w.Waiting(); n != "" {
+				waiting = "· " + n + " " // last: what a narrow screen cuts
+			}
+		}
+		left += m.st.statusBusy.Render(fmt.Sprintf(" running %s · Ctrl+C cancels %s", engine.FormatDuration(m.now().Sub(m.started).Round(100*time.Millisecond)), waiting))
 	} else if m.last != nil && m.lastErr == nil {
 		switch m.last.Kind {
 		case engine.Audience, engine.Table, engine.Decisions:

@@ -568,6 +568,33 @@ func TestCtrlCCancelsQuery(t *testing.T) {
 	}
 }
 
+// waitingEval is a fakeEval whose inputs wait, as the engine's do for a
+// database file another process holds (Waiter).
+type waitingEval struct {
+	*fakeEval
+	notice string
+}
+
+func (w *waitingEval) Waiting() string { return w.notice }
+
+// TestStatusSaysWaiting: while an input waits, the status line says what
+// for, after how to cancel it; Ctrl+C cancels it as any running input.
+func TestStatusSaysWaiting(t *testing.T) {
+	ev := &waitingEval{fakeEval: newFake(), notice: "waiting for t.duckdb, held by another process (pid 7, nudge); up to 30s"}
+	d := newDriver(t, ev, termenv.Ascii, nil)
+	d.m.resize(160, 20)
+	d.typ("slow")
+	d.key(tea.KeyEnter)
+	if want := "Ctrl+C cancels · " + ev.notice; !strings.Contains(d.plain(), want) {
+		t.Errorf("status does not say %q:\n%s", want, d.plain())
+	}
+	d.key(tea.KeyCtrlC)
+	d.settle()
+	if !strings.Contains(d.plain(), "› slow\ncancelled") {
+		t.Errorf("cancellation not reported:\n%s", d.plain())
+	}
+}
+
 func TestQuit(t *testing.T) {
 	tests := []struct {
 		name string
