@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +32,10 @@ a closing line: would fire / would not fire, and why. It uses the rules' own
 SQL and a dry run of the runtime, so it agrees with 'nudge run --dry-run'.
 Nothing is written: the database is opened read-only (a file the user may
 only read will do; one written by an older nudge must first be upgraded with
-'nudge migrate'). --output json prints the same as one line of JSON.
+'nudge migrate'). When one of the member's sends competes for a stock or a
+budget, the whole brand's dry run is a transaction on the file rolled back,
+as the REPL's (a file the user may only read: on a copy of every member's
+rows). --output json prints the same as one line of JSON.
 A member the rules' brand does not have is an error (exit 1) naming the
 brands that have it.`,
 		Args: needArgs("MEMBER", "PATH"),
@@ -66,7 +72,7 @@ brands that have it.`,
 			// when the user may only read it. The scratch holds the
 			// member's rows; when the member's sends compete for a stock
 			// or a budget, the dry run decides for the whole brand, as the
-			// tick would, on a scratch of every member's rows (Whole).
+			// tick would, on the file (Whole).
 			db, err := nrt.OpenScratch(c.Context(), dbPath, []string{member})
 			if err != nil {
 				return problemError("%v", err)
@@ -85,6 +91,18 @@ brands that have it.`,
 			}
 			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback,
 				Whole: func(ctx context.Context) (*nrt.DB, func(), error) {
+					// The file itself, as the REPL's dry runs: a rolled-back
+					// transaction writes nothing, and no member's rows are
+					// copied. A file this user may not write (or one another
+					// process holds) takes a scratch of every member's rows,
+					// and so does one with a write-ahead log left by a
+					// process that died: an open for writing would replay it
+					// into the file.
+					if _, err := os.Stat(dbPath + ".wal"); errors.Is(err, fs.ErrNotExist) {
+						if live, err := nrt.OpenDryRun(ctx, dbPath); err == nil {
+							return live, func() { live.Close() }, nil
+						}
+					}
 					all, err := nrt.OpenScratch(ctx, dbPath, nil)
 					if err != nil {
 						return nil, nil, err
