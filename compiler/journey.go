@@ -101,6 +101,9 @@ type Journey struct {
 	// `transactional` options (SPEC §9), as a rule's.
 	Budget *Budget
 	Delivery
+	// ReadsTags says that a condition of the journey tests a tag
+	// (check.Journey.ReadsTags).
+	ReadsTags bool
 }
 
 // compileJourneys compiles the program's journeys into p.Journeys.
@@ -125,7 +128,7 @@ func compileJourney(info *check.Info, j *check.Journey, k int, diags *diag.List)
 	}
 	before := len(*diags)
 	out := &Journey{Name: d.Name.Name, File: d.Span.File, Line: d.Span.Start.Line, EnterOn: j.Enter.On,
-		Priority: j.Priority, Holdout: j.HoldoutPercent, StopAfter: j.StopAfter}
+		Priority: j.Priority, Holdout: j.HoldoutPercent, StopAfter: j.StopAfter, ReadsTags: j.ReadsTags}
 	if d.Title != nil {
 		out.Title = d.Title.Value
 	}

@@ -65,6 +65,11 @@ type Journey struct {
 	Budget        *Budget
 	Expire        *ast.ExpireOption
 	Transactional bool
+	// ReadsTags says that a condition of the journey (its entry, exit, an
+	// `if` or a `wait until`) tests a tag, through segments too
+	// (strata.go): the runtime then applies the rules' tags of a tick
+	// before the journeys run, so that the journey sees them.
+	ReadsTags bool
 }
 
 // declareJourney records a journey's name in the namespace it shares with

@@ -40,6 +40,7 @@ type tagEdge struct {
 // stratify computes every rule's tag reads, its stratum and the rules it
 // comes after, and reports cycles.
 func (c *checker) stratify() {
+	c.journeyTagReads()
 	rules := c.info.Rules
 	writers := map[string][]*Rule{} // tag -> the rules writing it, in source order
 	for _, r := range rules {
@@ -114,6 +115,53 @@ func (c *checker) stratify() {
 	for _, r := range rules {
 		if state[r] == unvisited {
 			visit(r, tagEdge{})
+		}
+	}
+}
+
+// journeyTagReads sets every journey's ReadsTags. Journeys are not
+// strata: the tick runs them after every stratum of the rules, so a
+// journey sees the tags the rules applied in the tick, and its steps see
+// the tags its earlier steps applied; a rule sees a journey's tags at the
+// next tick (docs/decisions.md, "Tags within a tick: journeys").
+func (c *checker) journeyTagReads() {
+	segReads := map[*ast.SegmentDecl][]string{}
+	reads := func(e ast.Expr) bool {
+		return len(c.tagReads(e, segReads, map[*ast.SegmentDecl]bool{})) > 0
+	}
+	var steps func(ss []ast.Step) bool
+	steps = func(ss []ast.Step) bool {
+		for _, s := range ss {
+			switch x := s.(type) {
+			case *ast.IfStep:
+				if reads(x.Cond) || steps(x.Then) || steps(x.Else) {
+					return true
+				}
+			case *ast.WaitUntilStep:
+				if x.Cond != nil && reads(x.Cond) {
+					return true
+				}
+			case *ast.SplitStep:
+				for _, b := range x.Branches {
+					if b != nil && steps(b.Steps) {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	for _, j := range c.info.Journeys {
+		d := j.Decl
+		if d == nil {
+			continue
+		}
+		j.ReadsTags = steps(d.Steps)
+		for _, e := range d.Enters {
+			j.ReadsTags = j.ReadsTags || (e != nil && reads(e.Cond))
+		}
+		for _, e := range d.Exits {
+			j.ReadsTags = j.ReadsTags || (e != nil && reads(e.Cond))
 		}
 	}
 }

@@ -19,12 +19,14 @@ import (
 // A program whose rules read tags other rules write has strata (SPEC §5
 // Actions, compiler.Rule.Stratum): the rules of each stratum are evaluated
 // in turn, and the tags of their firings applied (stratumTags) before the
-// next stratum is evaluated, so that its rules see them. A program with one
-// stratum is evaluated at once.
+// next stratum is evaluated, so that its rules see them. The journeys come
+// after the last stratum: when one reads tags, the last stratum's tags are
+// applied before them too (features.stratumTags). Otherwise a program with
+// one stratum is evaluated at once.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))
 	strata := t.prog.Strata()
-	if strata <= 1 {
+	if !t.feat.stratumTags {
 		return t.evaluateRules(ctx, nil)
 	}
 	if _, err := t.exec(ctx, `CREATE OR REPLACE TEMP TABLE _nudge_retry (firing_id VARCHAR)`); err != nil {

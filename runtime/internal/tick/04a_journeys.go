@@ -730,6 +730,9 @@ FROM _nudge_jat x`+condJoin, t.params()...); err != nil {
 		if err := t.journeySends(ctx, k, sends, at); err != nil {
 			return 0, err
 		}
+		if err := t.journeyTags(ctx, k, at); err != nil {
+			return 0, fmt.Errorf("tags: %w", err)
+		}
 	}
 	if at[end] {
 		if _, err := t.exec(ctx, `
@@ -746,6 +749,35 @@ UPDATE journey_instances SET pc = n.new_pc, due_at = n.new_due, variant = n.new_
 FROM _nudge_jnext n
 WHERE journey_instances.rowid = n.ji_rowid
   AND (n.done OR n.new_pc <> n.pc OR n.new_due <> n.due_at)`, t.params()...)
+}
+
+// journeyTags applies the tag and untag actions of the action nodes that
+// the instances of _nudge_jnext run in this round (at: the nodes due), at
+// once, as the rules' strata apply theirs (tagsFrom: untag wins over tag
+// of the same member and tag within the round): the conditions of the
+// instance's later steps, of the journey's later rounds and of the
+// journeys that run after it in the tick see them (SPEC §8: tags are read
+// as they are when the step runs; docs/decisions.md, "Tags within a tick:
+// journeys"). Their decisions are recorded as the rules' are, applyTags
+// leaving them out.
+func (t *tick) journeyTags(ctx context.Context, k int, at map[int]bool) error {
+	j := t.prog.Journeys[k]
+	var rows []string
+	for pc, n := range j.Nodes {
+		if !at[pc] || n.Kind != compiler.StepActions {
+			continue
+		}
+		for _, a := range n.Actions {
+			if a.Verb == "tag" || a.Verb == "untag" {
+				rows = append(rows, fmt.Sprintf("(%d, %s, %s)", pc, quoteString(a.Verb), quoteString(a.Content)))
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return t.tagsFrom(ctx, `(SELECT x.member_id, a.verb AS action, a.tag AS content, `+timestampSQL(t.now)+` AS now, `+quoteString(j.Name)+` AS rule
+    FROM _nudge_jnext x JOIN (VALUES `+strings.Join(rows, ", ")+`) a(pc, verb, tag) ON a.pc = x.pc)`)
 }
 
 // journeySendSeq is the SQL of the trigger_seq (the dedupe key) of the
@@ -818,18 +850,13 @@ FROM _nudge_jdec d`, t.params(sql.Named("run", t.runID))...)
 	return err
 }
 
-// journeyDecisions applies the tags of the journeys' sends when the
-// rules' strata applied only theirs (14_tags.go), and adds the
-// decisions taken early, for a winner or a stop after (decideJourneySends), to the
-// tick's, which the run log counts and a dry run returns.
+// journeyDecisions adds the decisions taken early, for a winner or a stop
+// after (decideJourneySends), to the tick's, which the run log counts and
+// a dry run returns. (The journeys' tags were applied as their steps ran:
+// journeyTags.)
 func (t *tick) journeyDecisions(ctx context.Context) error {
 	if t.journeyCands == 0 {
 		return nil
-	}
-	if t.prog.Strata() > 1 && t.feat.tags {
-		if err := t.tagsFrom(ctx, fmt.Sprintf("(SELECT * FROM _nudge_dec WHERE ri >= %d)", len(t.prog.Rules))); err != nil {
-			return err
-		}
 	}
 	if !t.winnersDecided {
 		return nil

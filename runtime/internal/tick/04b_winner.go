@@ -232,12 +232,7 @@ func (t *tick) decideJourneySends(ctx context.Context, k int, counted map[int]bo
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	if t.prog.Strata() > 1 && t.feat.tags {
-		// (applyTags applied only the retries' tags.)
-		if err := t.tagsFrom(ctx, "_nudge_dec"); err != nil {
-			return err
-		}
-	}
+	// (The journeys' tags were applied as their steps ran: journeyTags.)
 	t.winnersDecided = true
 	return t.execEach(ctx, nil,
 		`CREATE TEMP TABLE IF NOT EXISTS _nudge_jdone AS SELECT * FROM _nudge_dec WHERE false`,

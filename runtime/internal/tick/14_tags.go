@@ -3,20 +3,24 @@ package tick
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
-// applyTags applies the tick's tag and untag actions. Within one tick untag
-// wins over tag of the same member and tag. A program with strata applied
-// them stratum by stratum as it evaluated its rules (stratumTags), but for
-// retries of refusals, which apply theirs now unless refused again.
+// applyTags applies the rules' tag and untag actions of the tick. Within
+// one tick untag wins over tag of the same member and tag. A program with
+// strata (or a journey reading tags) applied them stratum by stratum as it
+// evaluated its rules (stratumTags), but for retries of refusals, which
+// apply theirs now unless refused again. The journeys applied theirs as
+// their steps ran (journeyTags).
 func (t *tick) applyTags(ctx context.Context) error {
 	if !t.feat.tags {
 		return nil // no decision tags or untags
 	}
-	if t.prog.Strata() > 1 {
-		return t.tagsFrom(ctx, "(SELECT * FROM _nudge_dec WHERE firing_id IN (SELECT firing_id FROM _nudge_retry))")
+	rules := fmt.Sprintf("ri < %d", len(t.prog.Rules))
+	if t.feat.stratumTags {
+		return t.tagsFrom(ctx, "(SELECT * FROM _nudge_dec WHERE "+rules+" AND firing_id IN (SELECT firing_id FROM _nudge_retry))")
 	}
-	return t.tagsFrom(ctx, "_nudge_dec")
+	return t.tagsFrom(ctx, "(SELECT * FROM _nudge_dec WHERE "+rules+")")
 }
 
 // stratumTags applies the tag and untag actions of the firings of the

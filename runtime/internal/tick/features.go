@@ -23,6 +23,11 @@ type features struct {
 	expire        bool // some send may expire (`expire after`): 11_expiry.go
 	tags          bool // some action tags or untags: 14_tags.go, 04a_journeys.go
 	multiAction   bool // some rule or journey step has several actions, a firing several decisions: 12_refusals.go, 13_outbox.go
+	// stratumTags: the rules' tags are applied stratum by stratum as the
+	// rules are evaluated, before the journeys run, not with the
+	// decisions: the rules have strata, or a rule tags and a journey
+	// reads tags (SPEC §5 Actions, §8): 04_evaluate.go, 14_tags.go.
+	stratumTags bool
 }
 
 // programFeatures reads the features of p's rules and journeys.
@@ -51,9 +56,12 @@ func programFeatures(p *compiler.Program) features {
 		f.stopAfter = f.stopAfter || r.StopAfter > 0
 		actions(r.Actions)
 	}
+	rulesTag := f.tags
+	f.stratumTags = p.Strata() > 1
 	for _, j := range p.Journeys {
 		f.expire = f.expire || j.Expire > 0
 		f.transactional = f.transactional || j.Transactional
+		f.stratumTags = f.stratumTags || (rulesTag && j.ReadsTags)
 		for _, n := range j.Nodes {
 			actions(n.Actions)
 		}

@@ -105,6 +105,15 @@ func TestProgramFeatures(t *testing.T) {
 		{"journey fallback", journey(func(j *compiler.Journey) {
 			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{fallback}})
 		}), features{journeys: true, fallback: true}},
+		{"journey reads tags", journey(func(j *compiler.Journey) { j.ReadsTags = true }), features{journeys: true}},
+		{"journey tags and reads tags", journey(func(j *compiler.Journey) {
+			j.ReadsTags = true
+			j.Nodes = append(j.Nodes, compiler.StepNode{Kind: compiler.StepActions, Actions: []compiler.Action{{Verb: "tag", Content: "x"}}})
+		}), features{journeys: true, tags: true}},
+		{"rule untags, journey reads tags", program(func(p *compiler.Program) {
+			p.Rules[0].Actions = []compiler.Action{tag}
+			p.Journeys = []*compiler.Journey{{Name: "j", ReadsTags: true}}
+		}), features{journeys: true, tags: true, stratumTags: true}},
 		{"global holdout", program(func(p *compiler.Program) { p.GlobalHoldout = 5 }), features{globalHoldout: true}},
 		{"stock", program(func(p *compiler.Program) { p.Stocks = []compiler.Stock{{Content: "C", Count: 10}} }), features{stock: true}},
 		{"caps", program(func(p *compiler.Program) { p.Caps = []compiler.Cap{{Channel: "sms", Count: 1, Per: 24 * time.Hour}} }), features{caps: true}},
