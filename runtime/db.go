@@ -519,7 +519,7 @@ func openWith(ctx context.Context, path string, steps []migration, macros string
 		return nil, openError(path, err)
 	}
 	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
-	if err := limitMemory(ctx, db.sql); err != nil {
+	if err := configure(ctx, db.sql); err != nil {
 		db.sql.Close()
 		return nil, err
 	}

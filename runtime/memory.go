@@ -58,11 +58,23 @@ func defaultMemoryLimit(duckDBDefault int64) int64 {
 	return max(int64(machine)/DefaultMemoryShare, minMemoryLimit)
 }
 
-// limitMemory sets db's memory_limit (MemoryLimitEnv, or
-// DefaultMemoryShare of the machine's memory), threads (when ThreadsEnv is
-// set) and temp_directory (when TempDirectoryEnv is set). A bad value is
-// an error naming the variable.
-func limitMemory(ctx context.Context, db *sql.DB) error {
+// configure applies the settings every database nudge opens gets: the
+// time zone UTC, memory_limit (MemoryLimitEnv, or DefaultMemoryShare of the
+// machine's memory), threads (when ThreadsEnv is set) and temp_directory
+// (when TempDirectoryEnv is set). A bad value is an error naming the
+// variable.
+//
+// The time zone: nudge's times are wall-clock times without a zone (the
+// database's zone, timezone.go), carried in Go as time.Time values in UTC,
+// and the driver binds a time.Time as a TIMESTAMPTZ, which `$now::TIMESTAMP`
+// turns into the session zone's wall clock. DuckDB's session zone is the
+// host's (TZ), so on a machine set to Asia/Shanghai every tick ran at its
+// --now plus eight hours ("days since" one more, windows shifted) until
+// the zone was pinned here for every connection (SET GLOBAL).
+func configure(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, "SET GLOBAL TimeZone = 'UTC'"); err != nil {
+		return fmt.Errorf("setting the session time zone: %w", err)
+	}
 	limit := strings.TrimSpace(os.Getenv(MemoryLimitEnv))
 	if limit == "" {
 		var def string

@@ -65,7 +65,7 @@ func openUnchanged(ctx context.Context, path, opts string) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{sql: sdb, path: path, clusterMin: DefaultClusterMinEvents}
-	if err := limitMemory(ctx, db.sql); err != nil {
+	if err := configure(ctx, db.sql); err != nil {
 		db.sql.Close()
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func OpenScratch(ctx context.Context, path string, members []string) (*DB, error
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	db := &DB{sql: sql.OpenDB(conn), path: path, clusterMin: DefaultClusterMinEvents}
-	if err := limitMemory(ctx, db.sql); err != nil {
+	if err := configure(ctx, db.sql); err != nil {
 		db.sql.Close()
 		return nil, err
 	}
