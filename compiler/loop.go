@@ -37,7 +37,8 @@ type Conversion struct {
 }
 
 // SendConvertedSQL is the one definition of "a send converted" that the
-// report's rules and journeys sections share: a boolean SQL condition that
+// report's rules and journeys sections and the tick's `send winner` share
+// (the winner with end its own due time): a boolean SQL condition that
 // the member (brandSQL, memberSQL) had an event of the conversion's type
 // matching its filter at a time ts with due < ts <= due + Within and
 // ts <= end, where due (dueSQL) is the send's due time (the outbox's

@@ -59,11 +59,6 @@ func (t *tick) journeyWinners(ctx context.Context, k int) error {
 	if conv == nil {
 		conv = compiler.DefaultConversion()
 	}
-	filter := ""
-	if conv.FilterSQL != "" {
-		filter = " AND (" + conv.FilterSQL + ")"
-	}
-	cv, cm := compiler.ConversionAlias, compiler.ConversionMemberAlias
 	pcList := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(pcs)), ", "), "[]")
 	_, err := t.exec(ctx, `
 CREATE OR REPLACE TEMP TABLE _nudge_jwin AS
@@ -78,11 +73,7 @@ sends AS (
 r AS (
     SELECT opt.pc, wt.due_at, opt.wi, opt.branch,
            CASE WHEN count(s.member_id) = 0 THEN 0.0
-                ELSE count(s.member_id) FILTER (WHERE EXISTS (
-                    SELECT 1 FROM events `+cv+` LEFT JOIN members `+cm+` ON `+cm+`.brand = `+cv+`.brand AND `+cm+`.member_id = `+cv+`.member_id
-                    WHERE `+cv+`.brand = `+t.brandSQL()+` AND `+cv+`.member_id = s.member_id AND `+cv+`.type = `+quoteString(conv.EventType)+`
-                      AND `+cv+`.ts > s.sent_due AND `+cv+`.ts <= s.sent_due + to_microseconds(`+fmt.Sprint(conv.Within.Microseconds())+`)
-                      AND `+cv+`.ts <= s.at_due`+filter+`)) / count(s.member_id) END AS rate
+                ELSE count(s.member_id) FILTER (WHERE `+conv.SendConvertedSQL(t.brandSQL(), "s.member_id", "s.sent_due", "s.at_due")+`) / count(s.member_id) END AS rate
     FROM wt JOIN opt USING (pc)
     LEFT JOIN sends s ON s.pc = opt.pc AND s.at_due = wt.due_at AND s.wi = opt.wi
     GROUP BY opt.pc, wt.due_at, opt.wi, opt.branch
