@@ -26,7 +26,8 @@ type features struct {
 	// stratumTags: the rules' tags are applied stratum by stratum as the
 	// rules are evaluated, before the journeys run, not with the
 	// decisions: the rules have strata, or a rule tags and a journey
-	// reads tags (SPEC §5 Actions, §8): 04_evaluate.go, 14_tags.go.
+	// reads or writes tags (SPEC §5 Actions, §8): 04_evaluate.go,
+	// 14_tags.go.
 	stratumTags bool
 }
 
@@ -64,6 +65,15 @@ func programFeatures(p *compiler.Program) features {
 		f.stratumTags = f.stratumTags || (rulesTag && j.ReadsTags)
 		for _, n := range j.Nodes {
 			actions(n.Actions)
+			for _, a := range n.Actions {
+				// A journey's tag steps apply as they run
+				// (journeyTags): the rules' tags go first, or a
+				// rule's tag would undo a journey's untag of the
+				// same tick.
+				if a.Verb == "tag" || a.Verb == "untag" {
+					f.stratumTags = f.stratumTags || rulesTag
+				}
+			}
 		}
 	}
 	return f
