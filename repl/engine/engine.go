@@ -54,7 +54,8 @@ const DefaultPageSize = 50
 // Options configure an Engine.
 type Options struct {
 	// Now fixes the evaluation instant (--now). nil: the wall clock, read at
-	// every evaluation (as a naive local timestamp, SPEC §5).
+	// every evaluation (as a naive local timestamp in the database's time
+	// zone, SPEC §5, as `nudge run` reads it).
 	Now *time.Time
 	// Brand is the brand to evaluate for (--brand) when the rule files do not
 	// declare one.
@@ -107,6 +108,9 @@ type Engine struct {
 	vocab vocabulary
 	// waiting is the notice of an input waiting for the file, "" when none.
 	waiting string
+	// zone is the database's time zone, in which the wall clock is read
+	// when no --now is given (learnZone); nil until known: UTC.
+	zone *time.Location
 	// statusNow is the now shown by Status.
 	statusNow string
 	brand     string
@@ -124,7 +128,21 @@ type sessionDecl struct {
 func New(db *runtime.DB, opts Options) *Engine {
 	e := newEngine(db.Path(), opts)
 	e.held = db
+	e.learnZone(context.Background(), db)
 	return e
+}
+
+// learnZone notes db's time zone, in which evalNow reads the wall clock
+// (as runtime.DB.WallClock does for `nudge run`): the machine's own zone
+// must not matter. A zone that cannot be read leaves the one known.
+func (e *Engine) learnZone(ctx context.Context, db *runtime.DB) {
+	zone, err := db.TimeZone(ctx)
+	if err != nil {
+		return
+	}
+	if loc, err := time.LoadLocation(zone); err == nil {
+		e.zone = loc
+	}
 }
 
 // NewFile returns an engine over the database file at path that holds the
@@ -208,7 +226,10 @@ func (e *Engine) evalNow() time.Time {
 	if e.now != nil {
 		return *e.now
 	}
-	n := e.opts.Clock()
+	n := e.opts.Clock().UTC()
+	if e.zone != nil {
+		n = n.In(e.zone)
+	}
 	return time.Date(n.Year(), n.Month(), n.Day(), n.Hour(), n.Minute(), n.Second(), 0, time.UTC)
 }
 

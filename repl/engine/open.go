@@ -84,6 +84,7 @@ func (e *Engine) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	e.learnZone(ctx, db)
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", e.path, err)
 	}
@@ -155,6 +156,9 @@ func (e *Engine) database(ctx context.Context, write bool) (*runtime.DB, error) 
 	}
 	e.cur, e.curWrite = db, write
 	stamp := stampOf(e.path) // under the lock: exact
+	if stamp != e.stamp {
+		e.learnZone(ctx, db) // an import may have recorded one since
+	}
 	if e.sbx != nil && stamp != e.stamp {
 		// Written by another process since the last input: the sandbox's
 		// copies are out of date (and its tables' columns may be).
