@@ -89,26 +89,9 @@ brands that have it.`,
 			if err := why.CheckMember(c.Context(), db, compiled, member, why.Options{Brand: brand}); err != nil {
 				return problemError("why: %v", err)
 			}
-			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback,
-				Whole: func(ctx context.Context) (*nrt.DB, func(), error) {
-					// The file itself, as the REPL's dry runs: a rolled-back
-					// transaction writes nothing, and no member's rows are
-					// copied. A file this user may not write (or one another
-					// process holds) takes a scratch of every member's rows,
-					// and so does one with a write-ahead log left by a
-					// process that died: an open for writing would replay it
-					// into the file.
-					if _, err := os.Stat(dbPath + ".wal"); errors.Is(err, fs.ErrNotExist) {
-						if live, err := nrt.OpenDryRun(ctx, dbPath); err == nil {
-							return live, func() { live.Close() }, nil
-						}
-					}
-					all, err := nrt.OpenScratch(ctx, dbPath, nil)
-					if err != nil {
-						return nil, nil, err
-					}
-					return all, func() { all.Close() }, nil
-				}}
+			whole, closeWhole := wholeOnFile(dbPath)
+			defer closeWhole()
+			opts := why.Options{Now: now, Brand: brand, Rule: rule, Lookback: lookback, Whole: whole}
 			if opts.Verdicts, err = why.DryRun(c.Context(), db, compiled, []string{member}, opts); err != nil {
 				return problemError("why: %v", err)
 			}
@@ -149,4 +132,43 @@ brands that have it.`,
 	f.StringVar(&brand, "brand", "", "brand (required when the database holds several and the rules name none)")
 	lookbackVar(f, &lookback, "on a rule's first run, consider trigger events this far back")
 	return c
+}
+
+// wholeOnFile returns why's Whole for the database file at path: the
+// whole brand's dry run on the file itself, as the REPL's dry runs (a
+// rolled-back transaction writes nothing, and no member's rows are
+// copied). A file this user may not write (or one another process holds)
+// takes a scratch of every member's rows, and so does one with a
+// write-ahead log left by a process that died: an open for writing would
+// replay it into the file. done closes what Whole opened and left open.
+//
+// What Whole opens stays open until done, once why has finished reading:
+// POSIX locks belong to the process, so closing a handle on the file
+// (the file itself, or a scratch that attaches it) would release the
+// lock of why's own scratch on it as well, and another process could
+// then write the file while why still reads it.
+func wholeOnFile(path string) (whole func(context.Context) (*nrt.DB, func(), error), done func()) {
+	var held *nrt.DB
+	whole = func(ctx context.Context) (*nrt.DB, func(), error) {
+		if held != nil {
+			return held, func() {}, nil
+		}
+		if _, err := os.Stat(path + ".wal"); errors.Is(err, fs.ErrNotExist) {
+			if db, err := nrt.OpenDryRun(ctx, path); err == nil {
+				held = db
+				return held, func() {}, nil
+			}
+		}
+		all, err := nrt.OpenScratch(ctx, path, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		held = all
+		return held, func() {}, nil
+	}
+	return whole, func() {
+		if held != nil {
+			held.Close()
+		}
+	}
 }
