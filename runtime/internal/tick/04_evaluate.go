@@ -20,8 +20,8 @@ import (
 // Actions, compiler.Rule.Stratum): the rules of each stratum are evaluated
 // in turn, and the tags of their firings applied (stratumTags) before the
 // next stratum is evaluated, so that its rules see them. The journeys come
-// after the last stratum: when one reads tags, the last stratum's tags are
-// applied before them too (features.stratumTags). Otherwise a program with
+// after the last stratum: when one reads or writes tags, the last
+// stratum's tags are applied before them too (features.stratumTags). Otherwise a program with
 // one stratum is evaluated at once.
 func (t *tick) evaluate(ctx context.Context) error {
 	t.candidates = make([]int64, len(t.prog.Rules))

@@ -8,9 +8,9 @@ import (
 
 // applyTags applies the rules' tag and untag actions of the tick. Within
 // one tick untag wins over tag of the same member and tag. A program with
-// strata (or a journey reading tags) applied them stratum by stratum as it
-// evaluated its rules (stratumTags), but for retries of refusals, which
-// apply theirs now unless refused again. The journeys applied theirs as
+// strata (or a journey reading or writing tags) applied them stratum by
+// stratum as it evaluated its rules (stratumTags), but for retries of
+// refusals, which apply theirs now unless refused again. The journeys applied theirs as
 // their steps ran (journeyTags).
 func (t *tick) applyTags(ctx context.Context) error {
 	if !t.feat.tags {
