@@ -83,3 +83,43 @@ s2,acme,visited,2024-06-11 10:00,
 		})
 	}
 }
+
+// TestJourneyStopAfterAtSendSteps: `stop after N unanswered` is checked
+// before a send step only (docs/decisions.md): an instance whose sends went
+// unanswered still applies a step of tags, and gives up at the send after
+// it, naming that step. The tick gave up before the tag step, which the
+// journey property test's reference (with tag steps since 4ee0289) did not
+// (seeds 10, 27 and 39 of its generator).
+func TestJourneyStopAfterAtSendSteps(t *testing.T) {
+	t.Parallel()
+	prog := compileJourneys(t, `brand "acme"
+import "crm"
+
+journey ladder
+  enter on order_placed
+  stop after 1 unanswered
+  send coupon "C1" via sms
+  wait 8 days
+  tag "lapsed"
+  send coupon "C2" via sms
+end
+`)
+	db := fixture(t, "member_id,brand,consent_sms\ns1,acme,true\n", "member_id,brand,type,ts,order_id\ns1,acme,order_placed,2024-06-01 10:00,o1\n")
+	for _, now := range []time.Time{ts("2024-06-01 10:00"), ts("2024-06-20 10:00")} {
+		if _, err := db.Run(context.Background(), prog, RunOptions{Now: now, Lookback: 40 * 24 * time.Hour}); err != nil {
+			t.Fatalf("run at %s: %v", now, err)
+		}
+	}
+	got := journeyPath(t, db)
+	for _, want := range []string{
+		"s1 tag lapsed  applied 06-09 10:00 9 -",
+		"s1 exit   gave_up 06-09 10:00 10 -",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in the path:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "s1 send C2") {
+		t.Errorf("C2 sent after s1 gave up:\n%s", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -796,7 +797,9 @@ func (t *tick) giveUp(ctx context.Context, k int, at map[int]bool) error {
 	j := t.prog.Journeys[k]
 	var sends, seqs []string // the send nodes due; the sends of every one
 	for pc, n := range j.Nodes {
-		if n.Kind == compiler.StepActions {
+		if n.Kind == compiler.StepActions && slices.ContainsFunc(n.Actions, func(a compiler.Action) bool { return a.Verb == "send" }) {
+			// (A step of tags or notifies only is no send step: the
+			// instance goes through it, as the reference does.)
 			if at[pc] {
 				sends = append(sends, fmt.Sprint(pc))
 			}
