@@ -986,6 +986,18 @@ func TestJourneyProperty(t *testing.T) {
 	}
 }
 
+// TestJourneyPropertyReentryAfterWinner: seed 43 of the generator, an
+// `enter when` journey whose instance a `send winner` pass ends at a time
+// before the tick's now; the member enters again at that tick, as the
+// reference says (the tick let it enter only at the next one: its entry
+// ran once, before the winner pass). Found running seeds 5-110.
+func TestJourneyPropertyReentryAfterWinner(t *testing.T) {
+	t.Parallel()
+	if diff, src := journeyCase(t, 43, nil, nil); diff != "" {
+		t.Errorf("seed 43: %s\njourney:\n%s", diff, src)
+	}
+}
+
 // TestJourneyPropertyCatchesShiftedWait injects a fault, every `wait D`
 // one second longer, and requires the property test to see it on one of
 // TestJourneyProperty's cases (which pass without the fault).

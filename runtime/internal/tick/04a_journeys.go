@@ -142,6 +142,11 @@ func (t *tick) runJourney(ctx context.Context, k int) error {
 		if err := t.advanceJourney(ctx, k, ""); err != nil {
 			return err
 		}
+		// An `enter when` member whose instance the winners ended (at a
+		// time before now) enters at now, as one whose instance ended
+		// before the first pass did; its entry of this tick, if any,
+		// blocks it (blocked).
+		e.done = false
 	}
 	return nil
 }
@@ -210,6 +215,11 @@ WHERE member_id IS NOT NULL`, args...)
 		} else {
 			limit = " OR true"
 		}
+	}
+	if !j.EnterOn {
+		// (An `enter when` member enters once a tick, at now: an instance
+		// that entered and ended at now covers a later pass's candidate.)
+		overlap = "(" + overlap + " OR x.entered_at = c.entered_at)"
 	}
 	e.blocked = "x.entry_seq = c.entry_seq OR " + overlap + limit
 	e.stuck = e.blocked
