@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -129,40 +130,33 @@ func (c *checker) journeyTagReads() {
 	reads := func(e ast.Expr) bool {
 		return len(c.tagReads(e, segReads, map[*ast.SegmentDecl]bool{})) > 0
 	}
-	var steps func(ss []ast.Step) bool
-	steps = func(ss []ast.Step) bool {
-		for _, s := range ss {
-			switch x := s.(type) {
-			case *ast.IfStep:
-				if reads(x.Cond) || steps(x.Then) || steps(x.Else) {
-					return true
-				}
-			case *ast.WaitUntilStep:
-				if x.Cond != nil && reads(x.Cond) {
-					return true
-				}
-			case *ast.SplitStep:
-				for _, b := range x.Branches {
-					if b != nil && steps(b.Steps) {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	}
 	for _, j := range c.info.Journeys {
 		d := j.Decl
 		if d == nil {
 			continue
 		}
-		j.ReadsTags = steps(d.Steps)
+		var conds []ast.Expr // the entries', the exits', the ifs' and the wait untils'
 		for _, e := range d.Enters {
-			j.ReadsTags = j.ReadsTags || (e != nil && reads(e.Cond))
+			if e != nil {
+				conds = append(conds, e.Cond)
+			}
 		}
 		for _, e := range d.Exits {
-			j.ReadsTags = j.ReadsTags || (e != nil && reads(e.Cond))
+			if e != nil {
+				conds = append(conds, e.Cond)
+			}
 		}
+		forSteps(d.Steps, func(s ast.Step) {
+			switch x := s.(type) {
+			case *ast.IfStep:
+				conds = append(conds, x.Cond)
+			case *ast.WaitUntilStep:
+				if x.Cond != nil {
+					conds = append(conds, x.Cond)
+				}
+			}
+		})
+		j.ReadsTags = slices.ContainsFunc(conds, reads)
 	}
 }
 

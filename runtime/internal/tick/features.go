@@ -43,13 +43,15 @@ func programFeatures(p *compiler.Program) features {
 	for _, a := range p.Sends() {
 		f.fallback = f.fallback || len(a.Else) > 0
 	}
-	actions := func(as []compiler.Action) {
+	// actions notes the features of a rule's or step's actions and
+	// reports whether they tag or untag.
+	actions := func(as []compiler.Action) (tags bool) {
 		f.multiAction = f.multiAction || len(as) > 1
 		for _, a := range as {
-			if a.Verb == "tag" || a.Verb == "untag" {
-				f.tags = true
-			}
+			tags = tags || a.Verb == "tag" || a.Verb == "untag"
 		}
+		f.tags = f.tags || tags
+		return tags
 	}
 	for _, r := range p.Rules {
 		f.expire = f.expire || r.Expire > 0
@@ -58,23 +60,18 @@ func programFeatures(p *compiler.Program) features {
 		actions(r.Actions)
 	}
 	rulesTag := f.tags
-	f.stratumTags = p.Strata() > 1
+	// A journey that reads tags must see the rules'; one whose steps tag
+	// applies them as they run (journeyTags), and the rules' go first, or
+	// a rule's tag would undo a journey's untag of the same tick.
+	journeysTags := false
 	for _, j := range p.Journeys {
 		f.expire = f.expire || j.Expire > 0
 		f.transactional = f.transactional || j.Transactional
-		f.stratumTags = f.stratumTags || (rulesTag && j.ReadsTags)
+		journeysTags = journeysTags || j.ReadsTags
 		for _, n := range j.Nodes {
-			actions(n.Actions)
-			for _, a := range n.Actions {
-				// A journey's tag steps apply as they run
-				// (journeyTags): the rules' tags go first, or a
-				// rule's tag would undo a journey's untag of the
-				// same tick.
-				if a.Verb == "tag" || a.Verb == "untag" {
-					f.stratumTags = f.stratumTags || rulesTag
-				}
-			}
+			journeysTags = actions(n.Actions) || journeysTags
 		}
 	}
+	f.stratumTags = p.Strata() > 1 || (rulesTag && journeysTags)
 	return f
 }
