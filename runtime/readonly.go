@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -25,17 +27,28 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	return openUnchanged(ctx, path, "?access_mode=READ_ONLY&")
 }
 
-// OpenDryRun opens the database file at path for writing, for a dry run
-// that writes in a transaction it rolls back (the REPL's :run, :why and
-// :journeys), and changes nothing in the file: as OpenReadOnly, the schema
-// is checked, never migrated (an older one is an error that says to run
-// `nudge migrate`), and the stdlib macros are temp macros of each
-// connection (Open commits its macros into the file). Unlike OpenReadOnly
-// it holds the file alone while it is open, as any writer does; a file the
-// user may not write is refused by DuckDB.
+// OpenDryRun opens the database file at path for a dry run that writes in
+// a transaction it rolls back (the REPL's :run, :why and :journeys, the
+// whole brand's run of `nudge why`), and changes nothing in the file: it
+// opens it for writing, but as OpenReadOnly checks the schema, never
+// migrates it (an older one is an error that says to run `nudge
+// migrate`), and makes the stdlib macros temp macros of each connection
+// (Open commits its macros into the file). Unlike OpenReadOnly it holds
+// the file alone while it is open, as any writer does. A file the user
+// may not write, or one with a write-ahead log left by a process that
+// died (an open for writing would replay the log into the file), is
+// copied into memory instead (OpenScratch of every member), which takes
+// longer but needs only read access.
 func OpenDryRun(ctx context.Context, path string) (*DB, error) {
+	_, err := os.Stat(path + ".wal")
+	if syscall.Access(path, wOK) != nil || err == nil {
+		return OpenScratch(ctx, path, nil)
+	}
 	return openUnchanged(ctx, path, "?")
 }
+
+// wOK is access(2)'s W_OK: may the user write the file.
+const wOK = 2
 
 // openUnchanged opens an existing nudge database file with DuckDB's options
 // opts (a "?" and the options, ending with "&" when there are any) and

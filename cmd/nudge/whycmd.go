@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -153,11 +150,9 @@ func wholeOnFile(path string) (whole func(context.Context) (*nrt.DB, func(), err
 		if held != nil {
 			return held, func() {}, nil
 		}
-		if _, err := os.Stat(path + ".wal"); errors.Is(err, fs.ErrNotExist) {
-			if db, err := nrt.OpenDryRun(ctx, path); err == nil {
-				held = db
-				return held, func() {}, nil
-			}
+		if db, err := nrt.OpenDryRun(ctx, path); err == nil {
+			held = db
+			return held, func() {}, nil
 		}
 		all, err := nrt.OpenScratch(ctx, path, nil)
 		if err != nil {

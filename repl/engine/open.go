@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"nudge/runtime"
@@ -21,9 +20,8 @@ import (
 // :journeys write inside a transaction they roll back, which a read-only
 // open refuses, so they open it for writing (runtime.OpenDryRun), which
 // changes nothing in the file either: no migration, the stdlib macros are
-// temp macros. A file the user may not write, or one with a write-ahead
-// log left by a process that died, is copied into memory for them instead
-// (runtime.OpenScratch of every member). Inputs that do not
+// temp macros; a file the user may not write, or one with a write-ahead
+// log left by a process that died, is copied into memory instead. Inputs that do not
 // touch the database (declarations of rules, :help, :now, :sql, :schema,
 // :load) do not open it. An input that finds the file held by another
 // process waits for it up to Options.Wait (runtime.OpenWaiting), which
@@ -140,7 +138,7 @@ func (e *Engine) database(ctx context.Context, write bool) (*runtime.DB, error) 
 	}
 	open := runtime.OpenReadOnly
 	if write {
-		open = openDryRun
+		open = runtime.OpenDryRun
 	}
 	db, err := e.openWaiting(ctx, open)
 	if err != nil {
@@ -169,25 +167,6 @@ func (e *Engine) database(ctx context.Context, write bool) (*runtime.DB, error) 
 	}
 	return db, nil
 }
-
-// openDryRun opens the file at path for a dry run that writes nothing to
-// it: for writing (runtime.OpenDryRun), or, when the user may not write
-// the file, as a copy of its rows in memory (runtime.OpenScratch), which
-// takes longer but needs only read access. So does a file with a
-// write-ahead log left by a process that died: an open for writing would
-// replay the log into the file (as `nudge why` decides, whycmd.go).
-func openDryRun(ctx context.Context, path string) (*runtime.DB, error) {
-	if syscall.Access(path, wOK) != nil {
-		return runtime.OpenScratch(ctx, path, nil)
-	}
-	if _, err := os.Stat(path + ".wal"); err == nil {
-		return runtime.OpenScratch(ctx, path, nil)
-	}
-	return runtime.OpenDryRun(ctx, path)
-}
-
-// wOK is access(2)'s W_OK: may the user write the file.
-const wOK = 2
 
 // release closes the file opened for the current input, if any, and notes
 // its stamp.
